@@ -1,0 +1,92 @@
+//! Source and sales channels: normalised names, so `抖音`, `Douyin` and `douyin` are one channel.
+
+use std::fmt;
+
+use serde::{Deserialize, Serialize};
+
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("'{0}' is not a channel name (letters, digits, '_' or '-', up to 64)")]
+pub struct ChannelError(pub String);
+
+/// A channel name in snake_case: douyin, xiaohongshu, zhihu, store, official_account,
+/// mini_program, referral, or a merchant's own.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(transparent)]
+pub struct Channel(String);
+
+/// The names merchants' exports use for the well-known channels.
+const ALIASES: &[(&str, &str)] = &[
+    ("抖音", "douyin"),
+    ("tiktok", "douyin"),
+    ("小红书", "xiaohongshu"),
+    ("red", "xiaohongshu"),
+    ("知乎", "zhihu"),
+    ("门店", "store"),
+    ("线下", "store"),
+    ("线下门店", "store"),
+    ("公众号", "official_account"),
+    ("服务号", "official_account"),
+    ("小程序", "mini_program"),
+    ("miniprogram", "mini_program"),
+    ("转介绍", "referral"),
+    ("推荐", "referral"),
+    ("老带新", "referral"),
+    ("直播", "live_stream"),
+    ("企业微信", "wecom"),
+    ("淘宝", "taobao"),
+    ("天猫", "tmall"),
+    ("有赞", "youzan"),
+    ("微盟", "weimob"),
+];
+
+impl Channel {
+    pub fn parse(text: &str) -> Result<Channel, ChannelError> {
+        let s = text.trim();
+        let lower = s.to_lowercase().replace([' ', '-'], "_");
+        if let Some((_, canonical)) = ALIASES.iter().find(|(alias, _)| *alias == lower) {
+            return Ok(Channel((*canonical).to_owned()));
+        }
+        let valid = !lower.is_empty()
+            && lower.len() <= 64
+            && lower
+                .chars()
+                .all(|c| c.is_alphanumeric() || c == '_');
+        if valid {
+            Ok(Channel(lower))
+        } else {
+            Err(ChannelError(s.to_owned()))
+        }
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Display for Channel {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn well_known_channels_are_recognised_in_either_language() {
+        assert_eq!(Channel::parse("抖音").expect("valid").as_str(), "douyin");
+        assert_eq!(Channel::parse(" Douyin ").expect("valid").as_str(), "douyin");
+        assert_eq!(
+            Channel::parse("Official Account").expect("valid").as_str(),
+            "official_account"
+        );
+        assert_eq!(Channel::parse("门店").expect("valid").as_str(), "store");
+    }
+
+    #[test]
+    fn a_channel_with_punctuation_is_rejected() {
+        assert!(Channel::parse("").is_err());
+        assert!(Channel::parse("a;b").is_err());
+    }
+}

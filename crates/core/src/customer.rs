@@ -1,0 +1,90 @@
+//! A customer: a person in the merchant's pool.
+
+use jiff::civil::Date;
+use serde::{Deserialize, Serialize};
+
+use crate::channel::Channel;
+use crate::ids::CustomerId;
+use crate::time::Timestamp;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Gender {
+    Female,
+    Male,
+    Other,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("'{0}' is not a gender (female/male/other, 女/男, F/M)")]
+pub struct GenderError(pub String);
+
+impl Gender {
+    pub fn parse(text: &str) -> Result<Gender, GenderError> {
+        match text.trim().to_lowercase().as_str() {
+            "f" | "female" | "woman" | "女" | "女性" => Ok(Gender::Female),
+            "m" | "male" | "man" | "男" | "男性" => Ok(Gender::Male),
+            "other" | "其他" => Ok(Gender::Other),
+            _ => Err(GenderError(text.trim().to_owned())),
+        }
+    }
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Gender::Female => "female",
+            Gender::Male => "male",
+            Gender::Other => "other",
+        }
+    }
+}
+
+/// A customer as imported. Absent attributes leave what the pool already knows unchanged.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NewCustomer {
+    pub id: CustomerId,
+    pub name: Option<String>,
+    pub phone: Option<String>,
+    pub gender: Option<Gender>,
+    pub birthday: Option<Date>,
+    pub region: Option<String>,
+    pub channel: Option<Channel>,
+    pub referrer_id: Option<CustomerId>,
+    pub joined_at: Option<Timestamp>,
+    /// Manual tags, added (never removed) by an import.
+    pub tags: Vec<String>,
+}
+
+/// A customer as stored.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Customer {
+    pub id: CustomerId,
+    pub name: Option<String>,
+    pub phone: Option<String>,
+    pub gender: Option<Gender>,
+    pub birthday: Option<Date>,
+    pub region: Option<String>,
+    pub channel: Option<Channel>,
+    pub referrer_id: Option<CustomerId>,
+    pub joined_at: Timestamp,
+}
+
+/// A first sighting of a customer through an order or an event: creates them if the
+/// pool lacks them, joined at that moment (or moves an inferred join earlier).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SeenCustomer {
+    pub id: CustomerId,
+    pub at: Timestamp,
+    pub channel: Option<Channel>,
+}
+
+/// Phone numbers as digits with an optional leading `+`; separators dropped.
+pub fn normalise_phone(text: &str) -> Option<String> {
+    let s = text.trim();
+    let (plus, rest) = match s.strip_prefix('+') {
+        Some(rest) => ("+", rest),
+        None => ("", s),
+    };
+    let digits: String = rest.chars().filter(|c| !matches!(c, ' ' | '-' | '(' | ')')).collect();
+    let ok = (5..=20).contains(&digits.len()) && digits.bytes().all(|b| b.is_ascii_digit());
+    ok.then(|| format!("{plus}{digits}"))
+}

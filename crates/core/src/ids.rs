@@ -1,0 +1,89 @@
+//! Identifier newtypes: kept exactly as the merchant's systems wrote them (19-digit order
+//! ids must survive), only trimmed and checked for sanity.
+
+use std::fmt;
+
+use serde::{Deserialize, Serialize};
+
+/// The longest id accepted; real ids (unionids, 19-digit order numbers, hashes) are far shorter.
+pub const MAX_ID_LEN: usize = 128;
+
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum IdError {
+    #[error("empty id")]
+    Empty,
+    #[error("id is longer than {MAX_ID_LEN} characters")]
+    TooLong,
+    #[error("id contains a control character")]
+    ControlCharacter,
+}
+
+fn check_id(text: &str) -> Result<&str, IdError> {
+    let s = text.trim();
+    if s.is_empty() {
+        return Err(IdError::Empty);
+    }
+    if s.len() > MAX_ID_LEN {
+        return Err(IdError::TooLong);
+    }
+    if s.chars().any(char::is_control) {
+        return Err(IdError::ControlCharacter);
+    }
+    Ok(s)
+}
+
+macro_rules! id_type {
+    ($(#[$doc:meta])* $name:ident) => {
+        $(#[$doc])*
+        #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+        #[serde(transparent)]
+        pub struct $name(String);
+
+        impl $name {
+            pub fn parse(text: &str) -> Result<Self, IdError> {
+                check_id(text).map(|s| Self(s.to_owned()))
+            }
+
+            pub fn as_str(&self) -> &str {
+                &self.0
+            }
+        }
+
+        impl fmt::Display for $name {
+            fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str(&self.0)
+            }
+        }
+    };
+}
+
+id_type!(
+    /// The merchant's own key for a person: unionid, member number, hashed phone.
+    CustomerId
+);
+id_type!(
+    /// The merchant's order number, as text.
+    OrderId
+);
+id_type!(
+    /// The idempotency key of an interaction.
+    EventId
+);
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn nineteen_digit_ids_survive_exactly() {
+        let id = OrderId::parse("3791234567890123456").expect("valid");
+        assert_eq!(id.as_str(), "3791234567890123456");
+    }
+
+    #[test]
+    fn empty_and_control_ids_are_rejected() {
+        assert_eq!(CustomerId::parse("  "), Err(IdError::Empty));
+        assert_eq!(CustomerId::parse("a\u{7}b"), Err(IdError::ControlCharacter));
+        assert_eq!(CustomerId::parse(&"x".repeat(200)), Err(IdError::TooLong));
+    }
+}

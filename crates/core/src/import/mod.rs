@@ -1,0 +1,536 @@
+//! Reading merchants' files in the canonical formats of DESIGN.md ("Data in"): the header
+//! is checked once, every row is validated into a domain type or a list of problems that
+//! name the line and the field.
+
+pub mod decode;
+pub mod source;
+
+use std::fmt;
+
+use crate::channel::Channel;
+use crate::customer::{normalise_phone, Gender, NewCustomer};
+use crate::event::{EventType, NewEvent};
+use crate::ids::{CustomerId, EventId, OrderId};
+use crate::money::Money;
+use crate::order::{NewOrder, OrderStatus};
+use crate::time::TenantZone;
+
+pub use source::{Record, RecordSource, SourceError};
+
+/// What a file holds.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Kind {
+    Customers,
+    Orders,
+    Events,
+}
+
+impl Kind {
+    pub fn name(self) -> &'static str {
+        match self {
+            Kind::Customers => "customers",
+            Kind::Orders => "orders",
+            Kind::Events => "events",
+        }
+    }
+
+    /// The canonical columns, required ones first.
+    pub fn columns(self) -> &'static [&'static str] {
+        match self {
+            Kind::Customers => &[
+                "customer_id",
+                "name",
+                "phone",
+                "gender",
+                "birthday",
+                "region",
+                "channel",
+                "referrer_id",
+                "joined_at",
+                "tags",
+            ],
+            Kind::Orders => &[
+                "order_id",
+                "customer_id",
+                "ordered_at",
+                "amount",
+                "discount",
+                "coupon_code",
+                "channel",
+                "status",
+            ],
+            Kind::Events => &[
+                "event_id",
+                "customer_id",
+                "type",
+                "occurred_at",
+                "properties",
+            ],
+        }
+    }
+
+    pub fn required(self) -> &'static [&'static str] {
+        let n = match self {
+            Kind::Customers => 1,
+            Kind::Orders => 4,
+            Kind::Events => 4,
+        };
+        &self.columns()[..n]
+    }
+}
+
+impl fmt::Display for Kind {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+/// A problem with the header: the whole file is refused.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum HeaderError {
+    #[error("missing required column '{0}'")]
+    MissingColumn(&'static str),
+    #[error("unknown column '{column}' (known: {known}; pass --ignore-unknown to skip it)")]
+    UnknownColumn { column: String, known: String },
+    #[error("column '{0}' appears twice")]
+    DuplicateColumn(String),
+    #[error("the header has one column '{header}'; the file looks {delimiter}-separated, but CSV files must be comma-separated")]
+    WrongDelimiter { header: String, delimiter: &'static str },
+    #[error("column {0} of the header is empty")]
+    EmptyColumn(usize),
+}
+
+/// One problem with one field of one row.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Problem {
+    pub field: String,
+    pub reason: String,
+}
+
+impl Problem {
+    pub fn new(field: impl Into<String>, reason: impl fmt::Display) -> Problem {
+        Problem {
+            field: field.into(),
+            reason: reason.to_string(),
+        }
+    }
+}
+
+impl fmt::Display for Problem {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}: {}", self.field, self.reason)
+    }
+}
+
+/// Strips the guards spreadsheets put around text (`="123"`, a leading `'` or tab) and
+/// surrounding spaces, so ids stay exactly as the merchant's system wrote them.
+pub fn clean_field(raw: &str) -> &str {
+    let s = raw.trim();
+    if let Some(inner) = s.strip_prefix("=\"").and_then(|r| r.strip_suffix('"')) {
+        return inner.trim();
+    }
+    if let Some(rest) = s.strip_prefix('\'') {
+        return rest.trim();
+    }
+    s
+}
+
+/// Where each canonical column sits in a file's header.
+#[derive(Debug, Clone)]
+pub struct Columns {
+    kind: Kind,
+    /// For each canonical column (in `Kind::columns` order), its position in the file.
+    position: Vec<Option<usize>>,
+    width: usize,
+}
+
+impl Columns {
+    pub fn from_header(
+        kind: Kind,
+        header: &[String],
+        ignore_unknown: bool,
+    ) -> Result<Columns, HeaderError> {
+        let canonical = kind.columns();
+        if header.len() == 1 {
+            let only = header[0].as_str();
+            for (c, name) in [(';', "semicolon"), ('\t', "tab"), ('|', "pipe")] {
+                if only.contains(c) {
+                    return Err(HeaderError::WrongDelimiter {
+                        header: only.to_owned(),
+                        delimiter: name,
+                    });
+                }
+            }
+        }
+        let mut position = vec![None; canonical.len()];
+        for (i, raw) in header.iter().enumerate() {
+            let name = clean_field(raw.trim_start_matches('\u{feff}')).to_lowercase();
+            if name.is_empty() {
+                if ignore_unknown {
+                    continue;
+                }
+                return Err(HeaderError::EmptyColumn(i + 1));
+            }
+            match canonical.iter().position(|c| *c == name) {
+                Some(slot) if position[slot].is_some() => {
+                    return Err(HeaderError::DuplicateColumn(name));
+                }
+                Some(slot) => position[slot] = Some(i),
+                None if ignore_unknown => {}
+                None => {
+                    return Err(HeaderError::UnknownColumn {
+                        column: name,
+                        known: canonical.join(", "),
+                    });
+                }
+            }
+        }
+        for (slot, required) in kind.required().iter().enumerate() {
+            if position[slot].is_none() {
+                return Err(HeaderError::MissingColumn(required));
+            }
+        }
+        Ok(Columns {
+            kind,
+            position,
+            width: header.len(),
+        })
+    }
+
+    pub fn kind(&self) -> Kind {
+        self.kind
+    }
+
+    /// The cleaned text of canonical column `slot`, `""` when absent.
+    fn get<'r>(&self, record: &'r Record, slot: usize) -> Result<&'r str, Problem> {
+        let Some(i) = self.position[slot] else {
+            return Ok("");
+        };
+        match record.fields.get(i) {
+            None => Ok(""),
+            Some(bytes) => std::str::from_utf8(bytes)
+                .map(clean_field)
+                .map_err(|_| Problem::new(self.kind.columns()[slot], "invalid UTF-8")),
+        }
+    }
+
+    fn check_width(&self, record: &Record) -> Result<(), Problem> {
+        let n = record.fields.len();
+        if n == self.width {
+            Ok(())
+        } else {
+            Err(Problem::new(
+                "row",
+                format!("has {n} fields, the header has {}", self.width),
+            ))
+        }
+    }
+}
+
+/// Collects every problem of a row rather than stopping at the first.
+struct RowCheck<'a> {
+    columns: &'a Columns,
+    record: &'a Record,
+    problems: Vec<Problem>,
+}
+
+impl<'a> RowCheck<'a> {
+    fn new(columns: &'a Columns, record: &'a Record) -> Self {
+        let mut problems = Vec::new();
+        if let Err(p) = columns.check_width(record) {
+            problems.push(p);
+        }
+        RowCheck {
+            columns,
+            record,
+            problems,
+        }
+    }
+
+    fn text(&mut self, slot: usize) -> &'a str {
+        match self.columns.get(self.record, slot) {
+            Ok(s) => s,
+            Err(p) => {
+                self.problems.push(p);
+                ""
+            }
+        }
+    }
+
+    /// A required field parsed by `parse`; a problem if it is empty or does not parse.
+    fn required<T, E: fmt::Display>(
+        &mut self,
+        slot: usize,
+        parse: impl FnOnce(&str) -> Result<T, E>,
+    ) -> Option<T> {
+        let text = self.text(slot);
+        let name = self.columns.kind.columns()[slot];
+        if text.is_empty() {
+            self.problems.push(Problem::new(name, "is empty"));
+            return None;
+        }
+        match parse(text) {
+            Ok(v) => Some(v),
+            Err(e) => {
+                self.problems.push(Problem::new(name, e));
+                None
+            }
+        }
+    }
+
+    /// An optional field: `None` when empty, a problem if present but invalid.
+    fn optional<T, E: fmt::Display>(
+        &mut self,
+        slot: usize,
+        parse: impl FnOnce(&str) -> Result<T, E>,
+    ) -> Option<T> {
+        let text = self.text(slot);
+        if text.is_empty() {
+            return None;
+        }
+        match parse(text) {
+            Ok(v) => Some(v),
+            Err(e) => {
+                self.problems.push(Problem::new(self.columns.kind.columns()[slot], e));
+                None
+            }
+        }
+    }
+
+    fn finish<T>(self, value: Option<T>) -> Result<T, Vec<Problem>> {
+        match value {
+            Some(v) if self.problems.is_empty() => Ok(v),
+            _ => Err(self.problems),
+        }
+    }
+}
+
+fn plain_text(max: usize) -> impl Fn(&str) -> Result<String, String> {
+    move |s| {
+        if s.chars().count() > max {
+            Err(format!("is longer than {max} characters"))
+        } else if s.chars().any(|c| c.is_control() && c != '\n') {
+            Err("contains a control character".to_owned())
+        } else {
+            Ok(s.to_owned())
+        }
+    }
+}
+
+/// Validates a customers row.
+pub fn parse_customer(
+    columns: &Columns,
+    record: &Record,
+    zone: &TenantZone,
+) -> Result<NewCustomer, Vec<Problem>> {
+    let mut row = RowCheck::new(columns, record);
+    let id = row.required(0, CustomerId::parse);
+    let name = row.optional(1, plain_text(100));
+    let phone = row.optional(2, |s| {
+        normalise_phone(s).ok_or_else(|| format!("'{s}' is not a phone number"))
+    });
+    let gender = row.optional(3, Gender::parse);
+    let birthday = row.optional(4, TenantZone::parse_day);
+    let region = row.optional(5, plain_text(100));
+    let channel = row.optional(6, Channel::parse);
+    let referrer_id = row.optional(7, CustomerId::parse);
+    let joined_at = row.optional(8, |s| zone.parse_timestamp(s));
+    let tags = row
+        .optional(9, |s| -> Result<Vec<String>, String> {
+            let mut tags = Vec::new();
+            for tag in s.split([';', '；']).map(str::trim).filter(|t| !t.is_empty()) {
+                if tag.chars().count() > 64 {
+                    return Err(format!("tag '{tag}' is longer than 64 characters"));
+                }
+                if !tags.iter().any(|t| t == tag) {
+                    tags.push(tag.to_owned());
+                }
+            }
+            Ok(tags)
+        })
+        .unwrap_or_default();
+    if let (Some(id), Some(referrer)) = (&id, &referrer_id)
+        && id == referrer
+    {
+        row.problems
+            .push(Problem::new("referrer_id", "a customer cannot refer themselves"));
+    }
+    let customer = id.map(|id| NewCustomer {
+        id,
+        name,
+        phone,
+        gender,
+        birthday,
+        region,
+        channel,
+        referrer_id,
+        joined_at,
+        tags,
+    });
+    row.finish(customer)
+}
+
+/// Validates an orders row.
+pub fn parse_order(
+    columns: &Columns,
+    record: &Record,
+    zone: &TenantZone,
+) -> Result<NewOrder, Vec<Problem>> {
+    let mut row = RowCheck::new(columns, record);
+    let id = row.required(0, OrderId::parse);
+    let customer_id = row.required(1, CustomerId::parse);
+    let ordered_at = row.required(2, |s| zone.parse_timestamp(s));
+    let amount = row.required(3, Money::parse_yuan);
+    let discount = row.optional(4, Money::parse_yuan).unwrap_or(Money::ZERO);
+    let coupon_code = row.optional(5, plain_text(64));
+    let channel = row.optional(6, Channel::parse);
+    let status = row.optional(7, OrderStatus::parse).unwrap_or(OrderStatus::Paid);
+    let order = match (id, customer_id, ordered_at, amount) {
+        (Some(id), Some(customer_id), Some(ordered_at), Some(amount)) => Some(NewOrder {
+            id,
+            customer_id,
+            ordered_at,
+            amount,
+            discount,
+            coupon_code,
+            channel,
+            status,
+        }),
+        _ => None,
+    };
+    row.finish(order)
+}
+
+/// Validates an events row. `properties` must be a JSON object; it is kept compact.
+pub fn parse_event(
+    columns: &Columns,
+    record: &Record,
+    zone: &TenantZone,
+) -> Result<NewEvent, Vec<Problem>> {
+    let mut row = RowCheck::new(columns, record);
+    let id = row.required(0, EventId::parse);
+    let customer_id = row.required(1, CustomerId::parse);
+    let kind = row.required(2, EventType::parse);
+    let occurred_at = row.required(3, |s| zone.parse_timestamp(s));
+    let properties = row
+        .optional(4, |s| {
+            serde_json::from_str::<serde_json::Map<String, serde_json::Value>>(s)
+                .map(|m| serde_json::Value::Object(m).to_string())
+                .map_err(|e| format!("is not a JSON object ({e})"))
+        })
+        .unwrap_or_else(|| "{}".to_owned());
+    let event = match (id, customer_id, kind, occurred_at) {
+        (Some(id), Some(customer_id), Some(kind), Some(occurred_at)) => Some(NewEvent {
+            id,
+            customer_id,
+            kind,
+            occurred_at,
+            properties,
+        }),
+        _ => None,
+    };
+    row.finish(event)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn header(cols: &[&str]) -> Vec<String> {
+        cols.iter().map(|s| (*s).to_owned()).collect()
+    }
+
+    fn record(line: u64, fields: &[&str]) -> Record {
+        Record {
+            line,
+            fields: csv::ByteRecord::from(fields.to_vec()),
+        }
+    }
+
+    #[test]
+    fn spreadsheet_guards_are_stripped() {
+        assert_eq!(clean_field("=\"3791234567890123456\""), "3791234567890123456");
+        assert_eq!(clean_field("'0012"), "0012");
+        assert_eq!(clean_field("\t123"), "123");
+        assert_eq!(clean_field("  c1 "), "c1");
+    }
+
+    #[test]
+    fn the_header_must_name_the_required_columns_once_and_nothing_unknown() {
+        let h = header(&["order_id", "customer_id", "ordered_at"]);
+        assert_eq!(
+            Columns::from_header(Kind::Orders, &h, false).map(|_| ()),
+            Err(HeaderError::MissingColumn("amount"))
+        );
+        let h = header(&["order_id", "customer_id", "ordered_at", "amount", "amount"]);
+        assert_eq!(
+            Columns::from_header(Kind::Orders, &h, false).map(|_| ()),
+            Err(HeaderError::DuplicateColumn("amount".into()))
+        );
+        let h = header(&["order_id", "customer_id", "ordered_at", "amount", "memo"]);
+        assert!(matches!(
+            Columns::from_header(Kind::Orders, &h, false),
+            Err(HeaderError::UnknownColumn { .. })
+        ));
+        assert!(Columns::from_header(Kind::Orders, &h, true).is_ok());
+        let h = header(&["order_id;customer_id;ordered_at;amount"]);
+        assert!(matches!(
+            Columns::from_header(Kind::Orders, &h, false),
+            Err(HeaderError::WrongDelimiter { delimiter: "semicolon", .. })
+        ));
+    }
+
+    #[test]
+    fn an_order_row_reports_every_bad_field() {
+        let h = header(&["order_id", "customer_id", "ordered_at", "amount", "status"]);
+        let cols = Columns::from_header(Kind::Orders, &h, false).expect("header");
+        let zone = TenantZone::default();
+        let problems = parse_order(
+            &cols,
+            &record(7, &["o1", "", "someday", "-5", "lost"]),
+            &zone,
+        )
+        .expect_err("bad");
+        let fields: Vec<&str> = problems.iter().map(|p| p.field.as_str()).collect();
+        assert_eq!(fields, ["customer_id", "ordered_at", "amount", "status"]);
+        let ok = parse_order(
+            &cols,
+            &record(8, &["=\"3791234567890123456\"", "c1", "2024/5/1 9:05", "1,280.00", ""]),
+            &zone,
+        )
+        .expect("good");
+        assert_eq!(ok.id.as_str(), "3791234567890123456");
+        assert_eq!(ok.amount, Money::from_fen(128_000));
+        assert_eq!(ok.status, OrderStatus::Paid);
+    }
+
+    #[test]
+    fn a_row_with_too_many_fields_is_a_problem() {
+        let h = header(&["customer_id", "name"]);
+        let cols = Columns::from_header(Kind::Customers, &h, false).expect("header");
+        let problems = parse_customer(&cols, &record(3, &["c1", "x", "y"]), &TenantZone::default())
+            .expect_err("bad");
+        assert_eq!(problems[0].to_string(), "row: has 3 fields, the header has 2");
+    }
+
+    #[test]
+    fn event_properties_must_be_a_json_object() {
+        let h = header(&["event_id", "customer_id", "type", "occurred_at", "properties"]);
+        let cols = Columns::from_header(Kind::Events, &h, false).expect("header");
+        let zone = TenantZone::default();
+        let bad = parse_event(
+            &cols,
+            &record(2, &["e1", "c1", "post_like", "2024-05-01", "[1]"]),
+            &zone,
+        )
+        .expect_err("bad");
+        assert_eq!(bad[0].field, "properties");
+        let good = parse_event(
+            &cols,
+            &record(3, &["e1", "c1", "post_like", "2024-05-01", "{\"post\": 7}"]),
+            &zone,
+        )
+        .expect("good");
+        assert_eq!(good.properties, "{\"post\":7}");
+    }
+}

@@ -1,0 +1,22 @@
+//! siyu-core: the domain of siyu, pure and synchronous. Types for tenants' customers,
+//! orders and events; the rules that read merchants' files; the figures.
+
+pub mod channel;
+pub mod customer;
+pub mod demo;
+pub mod event;
+pub mod ids;
+pub mod import;
+pub mod metrics;
+pub mod money;
+pub mod order;
+pub mod rng;
+pub mod time;
+
+pub use channel::Channel;
+pub use customer::{Customer, Gender, NewCustomer, SeenCustomer};
+pub use event::{EventType, NewEvent};
+pub use ids::{CustomerId, EventId, OrderId};
+pub use money::Money;
+pub use order::{NewOrder, OrderFact, OrderStatus};
+pub use time::{TenantZone, Timestamp};

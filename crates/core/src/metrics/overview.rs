@@ -1,0 +1,172 @@
+//! The overview of a shop: pool, buyers, orders, GMV, AOV, repurchase rate, by channel.
+
+use std::collections::{BTreeMap, HashMap};
+
+use jiff::civil::Date;
+use serde::Serialize;
+
+use super::{mean_fen, ratio};
+use crate::channel::Channel;
+use crate::ids::CustomerId;
+use crate::money::Money;
+use crate::order::{OrderFact, OrderStatus};
+use crate::time::TenantZone;
+
+/// A customer as the overview needs them.
+#[derive(Debug, Clone)]
+pub struct CustomerFact {
+    pub id: CustomerId,
+    pub channel: Option<Channel>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Overview {
+    /// Customers in the pool.
+    pub customers: u64,
+    /// Customers with at least one paid order.
+    pub buyers: u64,
+    pub paid_orders: u64,
+    pub refunded_orders: u64,
+    /// Paid amount.
+    pub gmv: Money,
+    /// GMV / paid orders.
+    pub aov: Option<Money>,
+    /// Share of buyers with two or more purchase days.
+    pub repurchase_rate: Option<f64>,
+    pub first_order_day: Option<Date>,
+    pub last_order_day: Option<Date>,
+    pub channels: Vec<ChannelLine>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct ChannelLine {
+    /// Source channel; `None` for customers whose source is unknown.
+    pub channel: Option<Channel>,
+    pub customers: u64,
+    pub buyers: u64,
+    pub gmv: Money,
+}
+
+#[derive(Default)]
+struct Buyer {
+    days: Vec<Date>,
+    spend: i64,
+}
+
+impl Overview {
+    pub fn compute(
+        customers: impl IntoIterator<Item = CustomerFact>,
+        orders: impl IntoIterator<Item = OrderFact>,
+        zone: &TenantZone,
+    ) -> Overview {
+        let mut buyers: HashMap<CustomerId, Buyer> = HashMap::new();
+        let (mut paid, mut refunded, mut gmv) = (0u64, 0u64, 0i64);
+        let (mut first, mut last): (Option<Date>, Option<Date>) = (None, None);
+        for order in orders {
+            if order.status == OrderStatus::Refunded {
+                refunded += 1;
+                continue;
+            }
+            paid += 1;
+            gmv += order.amount.fen();
+            let day = zone.day_of(order.ordered_at);
+            first = Some(first.map_or(day, |f| f.min(day)));
+            last = Some(last.map_or(day, |l| l.max(day)));
+            let buyer = buyers.entry(order.customer_id).or_default();
+            buyer.spend += order.amount.fen();
+            if !buyer.days.contains(&day) {
+                buyer.days.push(day);
+            }
+        }
+        let repeaters = buyers.values().filter(|b| b.days.len() >= 2).count() as u64;
+        let mut by_channel: BTreeMap<Option<Channel>, ChannelLine> = BTreeMap::new();
+        let mut pool = 0u64;
+        for customer in customers {
+            pool += 1;
+            let line = by_channel
+                .entry(customer.channel.clone())
+                .or_insert_with(|| ChannelLine {
+                    channel: customer.channel.clone(),
+                    customers: 0,
+                    buyers: 0,
+                    gmv: Money::ZERO,
+                });
+            line.customers += 1;
+            if let Some(b) = buyers.get(&customer.id) {
+                line.buyers += 1;
+                line.gmv += Money::from_fen(b.spend);
+            }
+        }
+        let mut channels: Vec<ChannelLine> = by_channel.into_values().collect();
+        channels.sort_by(|a, b| b.customers.cmp(&a.customers).then(a.channel.cmp(&b.channel)));
+        Overview {
+            customers: pool,
+            buyers: buyers.len() as u64,
+            paid_orders: paid,
+            refunded_orders: refunded,
+            gmv: Money::from_fen(gmv),
+            aov: mean_fen(gmv, paid).map(Money::from_fen),
+            repurchase_rate: ratio(repeaters, buyers.len() as u64),
+            first_order_day: first,
+            last_order_day: last,
+            channels,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::time::Timestamp;
+
+    fn order(customer: &str, at: &str, fen: i64, status: OrderStatus) -> OrderFact {
+        let zone = TenantZone::default();
+        OrderFact {
+            customer_id: CustomerId::parse(customer).expect("id"),
+            ordered_at: zone.parse_timestamp(at).expect("time"),
+            amount: Money::from_fen(fen),
+            status,
+        }
+    }
+
+    fn customer(id: &str, channel: &str) -> CustomerFact {
+        CustomerFact {
+            id: CustomerId::parse(id).expect("id"),
+            channel: Some(Channel::parse(channel).expect("channel")),
+        }
+    }
+
+    #[test]
+    fn refunded_orders_count_nowhere_and_two_orders_on_one_day_are_one_purchase_day() {
+        let o = Overview::compute(
+            [customer("a", "store"), customer("b", "douyin"), customer("c", "douyin")],
+            [
+                order("a", "2024-05-01 10:00:00", 10_000, OrderStatus::Paid),
+                order("a", "2024-05-01 18:00:00", 5_000, OrderStatus::Paid),
+                order("b", "2024-05-01 10:00:00", 3_000, OrderStatus::Paid),
+                order("b", "2024-05-09 10:00:00", 9_999, OrderStatus::Refunded),
+                order("b", "2024-05-10 23:30:00", 3_001, OrderStatus::Paid),
+            ],
+            &TenantZone::default(),
+        );
+        assert_eq!(o.customers, 3);
+        assert_eq!(o.buyers, 2);
+        assert_eq!(o.paid_orders, 4);
+        assert_eq!(o.refunded_orders, 1);
+        assert_eq!(o.gmv, Money::from_fen(21_001));
+        assert_eq!(o.aov, Some(Money::from_fen(5_250)));
+        assert_eq!(o.repurchase_rate, Some(0.5));
+        assert_eq!(o.last_order_day.map(|d| d.to_string()).as_deref(), Some("2024-05-10"));
+        assert_eq!(o.channels[0].channel.as_ref().map(Channel::as_str), Some("douyin"));
+        assert_eq!(o.channels[0].customers, 2);
+        assert_eq!(o.channels[0].buyers, 1);
+    }
+
+    #[test]
+    fn an_empty_shop_has_no_averages() {
+        let o = Overview::compute([], [], &TenantZone::default());
+        assert_eq!(o.aov, None);
+        assert_eq!(o.repurchase_rate, None);
+        let _ = Timestamp::UNIX_EPOCH;
+    }
+}

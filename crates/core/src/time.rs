@@ -1,0 +1,322 @@
+//! Time: UTC inside, the tenant's zone at day boundaries and for naive input.
+
+use std::fmt;
+
+use jiff::civil::{Date, DateTime};
+use jiff::tz::TimeZone;
+pub use jiff::Timestamp;
+
+/// The default zone of a tenant, per DESIGN.md.
+pub const DEFAULT_TIME_ZONE: &str = "Asia/Shanghai";
+
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum TimeError {
+    #[error("empty time")]
+    Empty,
+    #[error(
+        "'{0}' is not a time (expected RFC 3339, YYYY-MM-DD HH:MM:SS, YYYY-MM-DD or YYYY/M/D H:MM)"
+    )]
+    Unparseable(String),
+    #[error("'{0}' is not a real date or time of day")]
+    OutOfRange(String),
+    #[error("unknown time zone '{0}'")]
+    UnknownZone(String),
+}
+
+/// A tenant's time zone: reads naive times as local and says which local day an instant falls on.
+#[derive(Clone)]
+pub struct TenantZone {
+    name: String,
+    tz: TimeZone,
+}
+
+impl fmt::Debug for TenantZone {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_tuple("TenantZone").field(&self.name).finish()
+    }
+}
+
+impl Default for TenantZone {
+    fn default() -> Self {
+        TenantZone::named(DEFAULT_TIME_ZONE).expect("the default zone is in the bundled database")
+    }
+}
+
+impl TenantZone {
+    /// A zone by its IANA name (`Asia/Shanghai`, `UTC`, `America/New_York`).
+    pub fn named(name: &str) -> Result<TenantZone, TimeError> {
+        let tz = TimeZone::get(name).map_err(|_| TimeError::UnknownZone(name.to_owned()))?;
+        Ok(TenantZone {
+            name: name.to_owned(),
+            tz,
+        })
+    }
+
+    pub fn name(&self) -> &str {
+        &self.name
+    }
+
+    /// The local calendar day of an instant.
+    pub fn day_of(&self, ts: Timestamp) -> Date {
+        self.tz.to_datetime(ts).date()
+    }
+
+    /// The instant a local day begins.
+    pub fn start_of(&self, day: Date) -> Timestamp {
+        self.local_to_utc(day.to_datetime(jiff::civil::Time::midnight()))
+    }
+
+    fn local_to_utc(&self, dt: DateTime) -> Timestamp {
+        // A local time skipped or repeated by a DST change resolves like most
+        // systems do (the earlier offset); the tenant zone of most merchants has none.
+        self.tz
+            .to_ambiguous_timestamp(dt)
+            .compatible()
+            .unwrap_or(Timestamp::MIN)
+    }
+
+    /// Parses RFC 3339 (`2024-05-01T09:30:00+08:00`, `…Z`), `YYYY-MM-DD HH:MM:SS`,
+    /// `YYYY-MM-DD` and Taobao's `YYYY/M/D H:MM`. Times without an offset are local to this zone.
+    pub fn parse_timestamp(&self, text: &str) -> Result<Timestamp, TimeError> {
+        let s = text.trim();
+        if s.is_empty() {
+            return Err(TimeError::Empty);
+        }
+        let parsed = scan(s.as_bytes()).ok_or_else(|| TimeError::Unparseable(s.to_owned()))?;
+        let out_of_range = || TimeError::OutOfRange(s.to_owned());
+        let date = Date::new(parsed.year, parsed.month, parsed.day).map_err(|_| out_of_range())?;
+        let time = jiff::civil::Time::new(parsed.hour, parsed.minute, parsed.second, parsed.nanos)
+            .map_err(|_| out_of_range())?;
+        let dt = date.to_datetime(time);
+        match parsed.offset_seconds {
+            None => Ok(self.local_to_utc(dt)),
+            Some(secs) => {
+                let offset = jiff::tz::Offset::from_seconds(secs).map_err(|_| out_of_range())?;
+                offset.to_timestamp(dt).map_err(|_| out_of_range())
+            }
+        }
+    }
+
+    /// Parses a plain calendar day, `YYYY-MM-DD` (or `YYYY/M/D`).
+    pub fn parse_day(text: &str) -> Result<Date, TimeError> {
+        let s = text.trim();
+        if s.is_empty() {
+            return Err(TimeError::Empty);
+        }
+        let parsed = scan(s.as_bytes())
+            .filter(|p| !p.has_time)
+            .ok_or_else(|| TimeError::Unparseable(s.to_owned()))?;
+        Date::new(parsed.year, parsed.month, parsed.day)
+            .map_err(|_| TimeError::OutOfRange(s.to_owned()))
+    }
+}
+
+struct Scanned {
+    year: i16,
+    month: i8,
+    day: i8,
+    hour: i8,
+    minute: i8,
+    second: i8,
+    nanos: i32,
+    offset_seconds: Option<i32>,
+    has_time: bool,
+}
+
+/// A byte cursor for the hand-written timestamp grammar: imports parse millions of these.
+struct Cursor<'a> {
+    b: &'a [u8],
+    i: usize,
+}
+
+impl Cursor<'_> {
+    fn peek(&self) -> Option<u8> {
+        self.b.get(self.i).copied()
+    }
+
+    fn eat(&mut self, c: u8) -> bool {
+        if self.peek() == Some(c) {
+            self.i += 1;
+            true
+        } else {
+            false
+        }
+    }
+
+    /// Between `min` and `max` ASCII digits as a number.
+    fn digits(&mut self, min: usize, max: usize) -> Option<i32> {
+        let start = self.i;
+        let mut v: i32 = 0;
+        while self.i - start < max {
+            match self.peek() {
+                Some(d @ b'0'..=b'9') => {
+                    v = v * 10 + i32::from(d - b'0');
+                    self.i += 1;
+                }
+                _ => break,
+            }
+        }
+        (self.i - start >= min).then_some(v)
+    }
+
+    fn done(&self) -> bool {
+        self.i == self.b.len()
+    }
+}
+
+fn scan(b: &[u8]) -> Option<Scanned> {
+    let mut c = Cursor { b, i: 0 };
+    let year = c.digits(4, 4)?;
+    let sep = c.peek()?;
+    if sep != b'-' && sep != b'/' {
+        return None;
+    }
+    c.i += 1;
+    let (lo, hi) = if sep == b'-' { (2, 2) } else { (1, 2) };
+    let month = c.digits(lo, hi)?;
+    if !c.eat(sep) {
+        return None;
+    }
+    let day = c.digits(lo, hi)?;
+    let mut out = Scanned {
+        year: i16::try_from(year).ok()?,
+        month: i8::try_from(month).ok()?,
+        day: i8::try_from(day).ok()?,
+        hour: 0,
+        minute: 0,
+        second: 0,
+        nanos: 0,
+        offset_seconds: None,
+        has_time: false,
+    };
+    if c.done() {
+        return Some(out);
+    }
+    if !(c.eat(b'T') || c.eat(b't')) {
+        if !c.eat(b' ') {
+            return None;
+        }
+        while c.eat(b' ') {}
+    }
+    out.has_time = true;
+    out.hour = i8::try_from(c.digits(1, 2)?).ok()?;
+    if !c.eat(b':') {
+        return None;
+    }
+    out.minute = i8::try_from(c.digits(2, 2)?).ok()?;
+    if c.eat(b':') {
+        out.second = i8::try_from(c.digits(2, 2)?).ok()?;
+        if c.eat(b'.') || c.eat(b',') {
+            let start = c.i;
+            let frac = c.digits(1, 9)?;
+            let len = c.i - start;
+            out.nanos = frac * 10i32.pow(u32::try_from(9 - len).ok()?);
+        }
+    }
+    if c.done() {
+        return Some(out);
+    }
+    while c.eat(b' ') {}
+    if c.eat(b'Z') || c.eat(b'z') {
+        out.offset_seconds = Some(0);
+    } else {
+        let sign = match c.peek()? {
+            b'+' => 1,
+            b'-' => -1,
+            _ => return None,
+        };
+        c.i += 1;
+        let hours = c.digits(2, 2)?;
+        let minutes = if c.eat(b':') {
+            c.digits(2, 2)?
+        } else {
+            c.digits(0, 2).unwrap_or(0)
+        };
+        if hours > 23 || minutes > 59 {
+            return None;
+        }
+        out.offset_seconds = Some(sign * (hours * 3600 + minutes * 60));
+    }
+    c.done().then_some(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn utc(s: &str) -> String {
+        TenantZone::default()
+            .parse_timestamp(s)
+            .expect(s)
+            .to_string()
+    }
+
+    #[test]
+    fn naive_times_are_read_in_the_tenant_zone_and_stored_as_utc() {
+        assert_eq!(utc("2024-05-01 09:30:00"), "2024-05-01T01:30:00Z");
+        assert_eq!(utc("2024-05-01"), "2024-04-30T16:00:00Z");
+        assert_eq!(utc("2024-05-01T09:30:00"), "2024-05-01T01:30:00Z");
+        assert_eq!(utc("2024-05-01 9:30"), "2024-05-01T01:30:00Z");
+    }
+
+    #[test]
+    fn taobao_slashed_times_are_read() {
+        assert_eq!(utc("2024/5/1 9:05"), "2024-05-01T01:05:00Z");
+        assert_eq!(utc("2024/12/31 23:59:59"), "2024-12-31T15:59:59Z");
+        assert_eq!(utc("2024/5/1"), "2024-04-30T16:00:00Z");
+    }
+
+    #[test]
+    fn rfc3339_offsets_are_honoured() {
+        assert_eq!(utc("2024-05-01T09:30:00+08:00"), "2024-05-01T01:30:00Z");
+        assert_eq!(utc("2024-05-01T09:30:00Z"), "2024-05-01T09:30:00Z");
+        assert_eq!(utc("2024-05-01T09:30:00.250-05:00"), "2024-05-01T14:30:00.25Z");
+        assert_eq!(utc("2024-05-01 09:30:00+0800"), "2024-05-01T01:30:00Z");
+    }
+
+    #[test]
+    fn bad_times_are_rejected_with_a_reason() {
+        let z = TenantZone::default();
+        assert_eq!(z.parse_timestamp(""), Err(TimeError::Empty));
+        assert!(matches!(
+            z.parse_timestamp("yesterday"),
+            Err(TimeError::Unparseable(_))
+        ));
+        assert!(matches!(
+            z.parse_timestamp("2024-02-30"),
+            Err(TimeError::OutOfRange(_))
+        ));
+        assert!(matches!(
+            z.parse_timestamp("2024-05-01 25:00:00"),
+            Err(TimeError::OutOfRange(_))
+        ));
+        assert!(matches!(
+            z.parse_timestamp("2024-5-1"),
+            Err(TimeError::Unparseable(_))
+        ));
+        assert!(matches!(
+            z.parse_timestamp("2024-05-01 09:30:00 GMT"),
+            Err(TimeError::Unparseable(_))
+        ));
+        assert!(matches!(
+            z.parse_timestamp("01/05/2024"),
+            Err(TimeError::Unparseable(_))
+        ));
+    }
+
+    #[test]
+    fn an_order_at_half_past_eleven_local_is_on_that_local_day() {
+        let z = TenantZone::default();
+        let ts = z.parse_timestamp("2024-03-01 23:30:00").expect("valid");
+        assert_eq!(ts.to_string(), "2024-03-01T15:30:00Z");
+        assert_eq!(z.day_of(ts).to_string(), "2024-03-01");
+        let early = z.parse_timestamp("2024-03-02T00:10:00+08:00").expect("valid");
+        assert_eq!(z.day_of(early).to_string(), "2024-03-02");
+    }
+
+    #[test]
+    fn unknown_zones_are_refused() {
+        assert!(TenantZone::named("Mars/Olympus").is_err());
+        assert!(TenantZone::named("America/New_York").is_ok());
+    }
+}

@@ -1,0 +1,321 @@
+//! The command line: parsing, and printing what the services return.
+
+pub mod output;
+
+use std::path::PathBuf;
+
+use anyhow::Context;
+use clap::{Args, Parser, Subcommand, ValueEnum};
+
+use siyu_core::demo::DemoConfig;
+use siyu_core::import::Kind;
+use siyu_core::metrics::overview::Overview;
+use siyu_core::TenantZone;
+use siyu_store::{Store, Tenant};
+
+use crate::service;
+use output::{percent, thousands, yuan, Format, Table};
+
+/// siyu (私域): the customer-operations engine for merchants' owned channels.
+#[derive(Debug, Parser)]
+#[command(name = "siyu", version, about)]
+pub struct Cli {
+    /// The database: a SQLite file path, or a postgres:// URL.
+    #[arg(long, global = true, env = "SIYU_DB", default_value = "siyu.db")]
+    pub db: String,
+    /// The merchant whose data to work on.
+    #[arg(long, global = true, env = "SIYU_TENANT", default_value = "default")]
+    pub tenant: String,
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Create or migrate the database.
+    Init,
+    /// Import customers, orders or events from a CSV (events: also JSON Lines) file.
+    Import(ImportArgs),
+    /// Build a realistic demo shop (pool, orders, events) and print its overview.
+    Demo(DemoArgs),
+    /// Reports over the tenant's data.
+    #[command(subcommand)]
+    Report(Report),
+    /// The benchmarks behind the speed figures.
+    #[command(subcommand)]
+    Bench(Bench),
+}
+
+#[derive(Debug, Clone, Copy, ValueEnum)]
+pub enum ImportKind {
+    Customers,
+    Orders,
+    Events,
+}
+
+impl From<ImportKind> for Kind {
+    fn from(k: ImportKind) -> Kind {
+        match k {
+            ImportKind::Customers => Kind::Customers,
+            ImportKind::Orders => Kind::Orders,
+            ImportKind::Events => Kind::Events,
+        }
+    }
+}
+
+#[derive(Debug, Args)]
+pub struct ImportArgs {
+    pub kind: ImportKind,
+    pub file: PathBuf,
+    /// Import the valid rows; write the others with their reasons to FILE.rejects.csv.
+    #[arg(long)]
+    pub skip_invalid: bool,
+    /// Skip columns that are not part of the format instead of refusing the file.
+    #[arg(long)]
+    pub ignore_unknown: bool,
+    #[arg(long, value_enum, default_value_t)]
+    pub format: Format,
+}
+
+#[derive(Debug, Args)]
+pub struct DemoArgs {
+    /// Customers in the pool.
+    #[arg(long, default_value_t = 20_000)]
+    pub customers: usize,
+    /// The same seed (and --until) gives the same shop.
+    #[arg(long, default_value_t = 42)]
+    pub seed: u64,
+    /// Last day of the shop's 13 months of history (default: today, tenant time).
+    #[arg(long)]
+    pub until: Option<String>,
+    /// Also keep the generated CSVs in this directory.
+    #[arg(long)]
+    pub out: Option<PathBuf>,
+    #[arg(long, value_enum, default_value_t)]
+    pub format: Format,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Report {
+    /// Pool, buyers, orders, GMV, AOV, repurchase rate, and customers by source channel.
+    Overview {
+        #[arg(long, value_enum, default_value_t)]
+        format: Format,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Bench {
+    /// Import generated orders into a fresh database; prints orders/s and peak memory.
+    Import {
+        #[arg(long, default_value_t = 1_000_000)]
+        orders: u64,
+        /// Distinct customers the orders belong to (default: orders / 10).
+        #[arg(long)]
+        customers: Option<u64>,
+        #[arg(long, default_value_t = 1)]
+        seed: u64,
+        /// Measure PostgreSQL at this URL (in a scratch schema, dropped afterwards)
+        /// instead of a fresh SQLite file.
+        #[arg(long)]
+        postgres: Option<String>,
+        #[arg(long, value_enum, default_value_t)]
+        format: Format,
+    },
+}
+
+struct Context_ {
+    store: Box<dyn Store>,
+    tenant: Tenant,
+}
+
+fn connect(cli: &Cli) -> anyhow::Result<Context_> {
+    let mut store = siyu_store::open(&cli.db).with_context(|| format!("opening {}", redact(&cli.db)))?;
+    let tenant = store
+        .tenant(&cli.tenant)
+        .with_context(|| format!("opening tenant '{}'", cli.tenant))?;
+    Ok(Context_ { store, tenant })
+}
+
+/// A database location without its password, for messages.
+fn redact(location: &str) -> String {
+    match (location.find("://"), location.rfind('@')) {
+        (Some(scheme), Some(at)) if at > scheme => {
+            let creds = &location[scheme + 3..at];
+            match creds.split_once(':') {
+                Some((user, _)) => format!("{}{user}:***{}", &location[..scheme + 3], &location[at..]),
+                None => location.to_owned(),
+            }
+        }
+        _ => location.to_owned(),
+    }
+}
+
+pub fn run(cli: Cli) -> anyhow::Result<()> {
+    match &cli.command {
+        Command::Init => {
+            let mut store = siyu_store::open(&cli.db)
+                .with_context(|| format!("opening {}", redact(&cli.db)))?;
+            let tenant = store.tenant(&cli.tenant)?;
+            println!(
+                "{} database {} is ready (tenant '{}', time zone {})",
+                store.backend(),
+                redact(&cli.db),
+                tenant.name,
+                tenant.zone.name()
+            );
+            Ok(())
+        }
+        Command::Import(args) => {
+            let mut ctx = connect(&cli)?;
+            let kind = Kind::from(args.kind);
+            let options = service::import::ImportOptions {
+                skip_invalid: args.skip_invalid,
+                ignore_unknown: args.ignore_unknown,
+                progress: true,
+            };
+            let report = service::import::import_file(
+                ctx.store.as_mut(),
+                &ctx.tenant,
+                kind,
+                &args.file,
+                options,
+            )
+            .with_context(|| format!("importing {kind} from {}", args.file.display()))?;
+            match args.format {
+                Format::Json => println!("{}", serde_json::to_string_pretty(&report)?),
+                _ => println!("{report}"),
+            }
+            Ok(())
+        }
+        Command::Demo(args) => {
+            let mut ctx = connect(&cli)?;
+            let until = match &args.until {
+                Some(day) => TenantZone::parse_day(day).context("--until")?,
+                None => ctx.tenant.zone.day_of(siyu_core::Timestamp::now()),
+            };
+            let config = DemoConfig {
+                customers: args.customers,
+                seed: args.seed,
+                until,
+                months: 13,
+            };
+            let run = service::demo::build(
+                ctx.store.as_mut(),
+                &ctx.tenant,
+                &config,
+                args.out.as_deref(),
+                true,
+            )?;
+            let overview = service::overview::overview(ctx.store.as_mut(), &ctx.tenant)?;
+            if args.format == Format::Table {
+                for report in &run.imports {
+                    println!("{report}");
+                }
+                if let Some(dir) = &run.kept_in {
+                    println!("the demo's CSV files are in {}", dir.display());
+                }
+                println!();
+            }
+            print_overview(&ctx.tenant, &overview, args.format)
+        }
+        Command::Report(Report::Overview { format }) => {
+            let mut ctx = connect(&cli)?;
+            let overview = service::overview::overview(ctx.store.as_mut(), &ctx.tenant)?;
+            print_overview(&ctx.tenant, &overview, *format)
+        }
+        Command::Bench(Bench::Import {
+            orders,
+            customers,
+            seed,
+            postgres,
+            format,
+        }) => {
+            let customers = customers.unwrap_or((orders / 10).max(1));
+            let result = match postgres {
+                Some(_url) => anyhow::bail!("pending"),
+                None => {
+                    let dir = tempfile::tempdir()?;
+                    let path = dir.path().join("bench.db");
+                    let mut store = siyu_store::open(&path.to_string_lossy())?;
+                    service::bench::import(store.as_mut(), *orders, customers, *seed)?
+                }
+            };
+            match format {
+                Format::Json => println!("{}", serde_json::to_string_pretty(&result)?),
+                _ => {
+                    let mut t = Table::new(["backend", "orders", "seconds", "orders/s", "peak RSS"]);
+                    t.row([
+                        result.backend.to_owned(),
+                        thousands(result.orders),
+                        format!("{:.2}", result.seconds),
+                        thousands(result.orders_per_second as u64),
+                        result
+                            .peak_rss_mib
+                            .map_or_else(|| "n/a".to_owned(), |m| format!("{m:.0} MiB")),
+                    ]);
+                    print!("{}", t.render());
+                }
+            }
+            Ok(())
+        }
+    }
+}
+
+fn print_overview(tenant: &Tenant, o: &Overview, format: Format) -> anyhow::Result<()> {
+    match format {
+        Format::Json => println!("{}", serde_json::to_string_pretty(o)?),
+        Format::Csv => {
+            let mut w = csv::Writer::from_writer(std::io::stdout());
+            w.write_record(["channel", "customers", "buyers", "conversion", "gmv"])?;
+            for c in &o.channels {
+                w.write_record([
+                    c.channel.as_ref().map_or("unknown", |c| c.as_str()).to_owned(),
+                    c.customers.to_string(),
+                    c.buyers.to_string(),
+                    siyu_core::metrics::ratio(c.buyers, c.customers)
+                        .map_or_else(|| "n/a".to_owned(), |r| format!("{r:.4}")),
+                    c.gmv.to_string(),
+                ])?;
+            }
+            w.flush()?;
+        }
+        Format::Table => {
+            println!("Shop overview — tenant '{}' ({})", tenant.name, tenant.zone.name());
+            let mut t = Table::new(["figure", "value"]);
+            t.row(["customers in the pool".to_owned(), thousands(o.customers)]);
+            t.row(["buyers".to_owned(), thousands(o.buyers)]);
+            t.row([
+                "buyers / pool".to_owned(),
+                percent(siyu_core::metrics::ratio(o.buyers, o.customers)),
+            ]);
+            t.row(["paid orders".to_owned(), thousands(o.paid_orders)]);
+            t.row(["refunded orders".to_owned(), thousands(o.refunded_orders)]);
+            t.row(["GMV".to_owned(), yuan(o.gmv)]);
+            t.row([
+                "AOV".to_owned(),
+                o.aov.map_or_else(|| "n/a".to_owned(), yuan),
+            ]);
+            t.row(["repurchase rate".to_owned(), percent(o.repurchase_rate)]);
+            if let (Some(first), Some(last)) = (o.first_order_day, o.last_order_day) {
+                t.row(["first order day".to_owned(), first.to_string()]);
+                t.row(["last order day".to_owned(), last.to_string()]);
+            }
+            print!("{}", t.render());
+            println!();
+            println!("By source channel");
+            let mut t = Table::new(["channel", "customers", "buyers", "conversion", "GMV"]);
+            for c in &o.channels {
+                t.row([
+                    c.channel.as_ref().map_or("unknown", |c| c.as_str()).to_owned(),
+                    thousands(c.customers),
+                    thousands(c.buyers),
+                    percent(siyu_core::metrics::ratio(c.buyers, c.customers)),
+                    yuan(c.gmv),
+                ]);
+            }
+            print!("{}", t.render());
+        }
+    }
+    Ok(())
+}

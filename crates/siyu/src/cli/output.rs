@@ -1,0 +1,118 @@
+//! How reports leave the program: an aligned table for people, CSV or JSON for programs.
+
+use std::fmt::Write as _;
+
+use clap::ValueEnum;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, ValueEnum)]
+pub enum Format {
+    #[default]
+    Table,
+    Csv,
+    Json,
+}
+
+/// A plain text table; numbers (cells that start with a digit, `-` or `¥`) align right.
+pub struct Table {
+    headers: Vec<String>,
+    rows: Vec<Vec<String>>,
+}
+
+impl Table {
+    pub fn new<S: Into<String>>(headers: impl IntoIterator<Item = S>) -> Table {
+        Table {
+            headers: headers.into_iter().map(Into::into).collect(),
+            rows: Vec::new(),
+        }
+    }
+
+    pub fn row<S: Into<String>>(&mut self, cells: impl IntoIterator<Item = S>) {
+        self.rows.push(cells.into_iter().map(Into::into).collect());
+    }
+
+    pub fn render(&self) -> String {
+        let width = |s: &str| s.chars().map(|c| if c > '\u{2E7F}' { 2 } else { 1 }).sum::<usize>();
+        let mut widths: Vec<usize> = self.headers.iter().map(|h| width(h)).collect();
+        for row in &self.rows {
+            for (i, cell) in row.iter().enumerate() {
+                if i < widths.len() {
+                    widths[i] = widths[i].max(width(cell));
+                }
+            }
+        }
+        let numeric = |s: &str| {
+            s.starts_with(|c: char| c.is_ascii_digit() || c == '-' || c == '¥') || s == "n/a"
+        };
+        let mut out = String::new();
+        let mut line = |cells: &[String], header: bool| {
+            let mut text = String::new();
+            for (i, cell) in cells.iter().enumerate() {
+                let pad = widths.get(i).copied().unwrap_or(0).saturating_sub(width(cell));
+                if i > 0 {
+                    text.push_str("  ");
+                }
+                if !header && numeric(cell) && i > 0 {
+                    text.push_str(&" ".repeat(pad));
+                    text.push_str(cell);
+                } else {
+                    text.push_str(cell);
+                    text.push_str(&" ".repeat(pad));
+                }
+            }
+            let _ = writeln!(out, "{}", text.trim_end());
+        };
+        line(&self.headers, true);
+        for row in &self.rows {
+            line(row, false);
+        }
+        out
+    }
+}
+
+/// `1234567` as `1,234,567`.
+pub fn thousands(n: u64) -> String {
+    let digits = n.to_string();
+    let mut out = String::with_capacity(digits.len() + digits.len() / 3);
+    for (i, c) in digits.chars().enumerate() {
+        if i > 0 && (digits.len() - i) % 3 == 0 {
+            out.push(',');
+        }
+        out.push(c);
+    }
+    out
+}
+
+/// Yuan with thousands separators: `¥1,234.50`.
+pub fn yuan(m: siyu_core::Money) -> String {
+    let fen = m.fen();
+    let sign = if fen < 0 { "-" } else { "" };
+    let abs = fen.unsigned_abs();
+    format!("{sign}¥{}.{:02}", thousands(abs / 100), abs % 100)
+}
+
+/// A share as a percentage with one decimal, or `n/a`.
+pub fn percent(share: Option<f64>) -> String {
+    share.map_or_else(|| "n/a".to_owned(), |s| format!("{:.1}%", s * 100.0))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn numbers_are_grouped_by_thousands() {
+        assert_eq!(thousands(0), "0");
+        assert_eq!(thousands(999), "999");
+        assert_eq!(thousands(1_000), "1,000");
+        assert_eq!(thousands(1_234_567), "1,234,567");
+        assert_eq!(yuan(siyu_core::Money::from_fen(123_456_789)), "¥1,234,567.89");
+    }
+
+    #[test]
+    fn tables_align_numbers_right() {
+        let mut t = Table::new(["channel", "customers"]);
+        t.row(["douyin", "7,000"]);
+        t.row(["store", "30"]);
+        assert_eq!(t.render(), "channel  customers\ndouyin       7,000\nstore           30\n");
+    }
+}

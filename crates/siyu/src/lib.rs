@@ -1,0 +1,5 @@
+//! The `siyu` binary's library: the command line and the use cases it shares with the
+//! HTTP API, kept in a library so tests can drive them in process.
+
+pub mod cli;
+pub mod service;

@@ -1,0 +1,90 @@
+//! The benchmarks behind the speed figures: generated data, a fresh database, wall time
+//! and peak memory.
+
+use std::fmt::Write as _;
+use std::io::{BufWriter, Write};
+use std::path::Path;
+use std::time::Instant;
+
+use anyhow::Context;
+use serde::Serialize;
+
+use siyu_core::import::Kind;
+use siyu_core::rng::Rng;
+use siyu_store::Store;
+
+use super::import::{ImportOptions, import_file};
+
+#[derive(Debug, Serialize)]
+pub struct ImportBench {
+    pub backend: &'static str,
+    pub orders: u64,
+    pub customers_created: u64,
+    pub seconds: f64,
+    pub orders_per_second: f64,
+    /// Peak resident memory of the whole process, MiB.
+    pub peak_rss_mib: Option<f64>,
+}
+
+/// Writes `orders` generated orders of `customers` customers as a canonical orders CSV.
+pub fn write_orders_csv(path: &Path, orders: u64, customers: u64, seed: u64) -> anyhow::Result<()> {
+    let file = std::fs::File::create(path).with_context(|| format!("creating {}", path.display()))?;
+    let mut w = BufWriter::with_capacity(1 << 20, file);
+    writeln!(w, "order_id,customer_id,ordered_at,amount,discount,coupon_code,channel,status")?;
+    let mut rng = Rng::new(seed);
+    let channels = ["mini_program", "store", "wecom", "douyin", "taobao"];
+    let mut line = String::with_capacity(128);
+    // Two years of orders starting 2024-01-01, local time.
+    let start = jiff::civil::date(2024, 1, 1).to_datetime(jiff::civil::Time::midnight());
+    for i in 0..orders {
+        line.clear();
+        let customer = rng.below(customers.max(1));
+        let offset = jiff::SignedDuration::from_secs(rng.below(2 * 365 * 86_400) as i64);
+        let at = start.checked_add(offset).unwrap_or(start);
+        let fen = (rng.lognormal(12_000.0, 0.6) as i64).max(100);
+        let coupon = rng.chance(0.12);
+        let refunded = rng.chance(0.03);
+        let _ = write!(
+            line,
+            "{},c{customer:08},{},{}.{:02},{},{},{},{}",
+            3_700_000_000_000_000_000u64 + i * 7,
+            at.strftime("%Y-%m-%d %H:%M:%S"),
+            fen / 100,
+            fen % 100,
+            if coupon { "10.00" } else { "" },
+            if coupon { "NEW10" } else { "" },
+            channels[rng.below(channels.len() as u64) as usize],
+            if refunded { "refunded" } else { "paid" },
+        );
+        writeln!(w, "{line}")?;
+    }
+    w.flush()?;
+    Ok(())
+}
+
+/// Imports `orders` generated orders into `store` (which should be fresh) and measures it.
+pub fn import(store: &mut dyn Store, orders: u64, customers: u64, seed: u64) -> anyhow::Result<ImportBench> {
+    let dir = tempfile::tempdir().context("creating a scratch directory")?;
+    let path = dir.path().join("orders.csv");
+    write_orders_csv(&path, orders, customers, seed)?;
+    let tenant = store.tenant("bench")?;
+    let started = Instant::now();
+    let report = import_file(store, &tenant, Kind::Orders, &path, ImportOptions::default())?;
+    let seconds = started.elapsed().as_secs_f64();
+    Ok(ImportBench {
+        backend: store.backend(),
+        orders: report.inserted + report.updated + report.unchanged,
+        customers_created: report.customers_created,
+        seconds,
+        orders_per_second: report.rows as f64 / seconds,
+        peak_rss_mib: peak_rss_mib(),
+    })
+}
+
+/// The process's peak resident set (VmHWM), where the system tells it.
+pub fn peak_rss_mib() -> Option<f64> {
+    let status = std::fs::read_to_string("/proc/self/status").ok()?;
+    let line = status.lines().find(|l| l.starts_with("VmHWM:"))?;
+    let kib: f64 = line.split_whitespace().nth(1)?.parse().ok()?;
+    Some(kib / 1024.0)
+}

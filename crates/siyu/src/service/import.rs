@@ -1,0 +1,539 @@
+//! Importing a merchant's file: read and validate on one thread, write on another, in one
+//! transaction, so an import is all or nothing (or, asked to skip invalid rows, writes
+//! every rejected row out with its reason). Memory stays flat: rows flow in chunks.
+
+use std::collections::{HashMap, HashSet};
+use std::fmt;
+use std::fs::File;
+use std::io::{BufWriter, IsTerminal};
+use std::path::{Path, PathBuf};
+use std::sync::mpsc;
+use std::time::{Duration, Instant};
+
+use anyhow::{Context, anyhow};
+use indicatif::{ProgressBar, ProgressStyle};
+use serde::Serialize;
+
+use siyu_core::import::{
+    Columns, Kind, Problem, Record, RecordSource, SourceError, parse_customer, parse_event, parse_order,
+};
+use siyu_core::{CustomerId, NewCustomer, NewEvent, NewOrder, SeenCustomer, TenantZone, Timestamp};
+use siyu_store::{ImportTx, Store, Tenant, WriteCounts};
+
+/// Rows handed from the reader to the writer at a time.
+const CHUNK: usize = 8192;
+/// Problems listed when an import is refused.
+const MAX_LISTED: usize = 20;
+/// Customers remembered as already seen, per import; beyond it the memory is cleared.
+const SEEN_CACHE_LIMIT: usize = 2_000_000;
+
+#[derive(Debug, Clone, Copy, Default)]
+pub struct ImportOptions {
+    /// Import the valid rows and write the rest to `FILE.rejects.csv`.
+    pub skip_invalid: bool,
+    /// Columns outside the canonical set are skipped instead of refused.
+    pub ignore_unknown: bool,
+    /// Show a progress bar (only drawn on a terminal).
+    pub progress: bool,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct ImportReport {
+    pub kind: &'static str,
+    pub file: PathBuf,
+    pub encoding: &'static str,
+    pub rows: u64,
+    pub inserted: u64,
+    pub updated: u64,
+    pub unchanged: u64,
+    pub rejected: u64,
+    /// Customers created because an order or event named one the pool lacked.
+    pub customers_created: u64,
+    pub rejects_file: Option<PathBuf>,
+    pub seconds: f64,
+}
+
+impl fmt::Display for ImportReport {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        use crate::cli::output::thousands as n;
+        write!(
+            f,
+            "imported {} from {} ({}): {} rows: {} inserted, {} updated, {} unchanged, {} rejected",
+            self.kind,
+            self.file.display(),
+            self.encoding,
+            n(self.rows),
+            n(self.inserted),
+            n(self.updated),
+            n(self.unchanged),
+            n(self.rejected),
+        )?;
+        if let Some(path) = &self.rejects_file {
+            write!(f, " (written with their reasons to {})", path.display())?;
+        }
+        if self.customers_created > 0 {
+            write!(
+                f,
+                "; {} customers new to the pool were created from {}",
+                n(self.customers_created),
+                self.kind
+            )?;
+        }
+        Ok(())
+    }
+}
+
+/// An import refused for bad rows: nothing was written.
+#[derive(Debug)]
+pub struct InvalidRows {
+    pub file: PathBuf,
+    /// `FILE:LINE: field: reason`, the first `MAX_LISTED`.
+    pub listed: Vec<String>,
+    pub rows_with_problems: u64,
+}
+
+impl fmt::Display for InvalidRows {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "{} has {} invalid row{}; nothing was imported (pass --skip-invalid to import the valid rows and write the others to {})",
+            self.file.display(),
+            self.rows_with_problems,
+            if self.rows_with_problems == 1 { "" } else { "s" },
+            rejects_path(&self.file).display()
+        )?;
+        for line in &self.listed {
+            write!(f, "\n  {line}")?;
+        }
+        Ok(())
+    }
+}
+
+impl std::error::Error for InvalidRows {}
+
+pub fn rejects_path(file: &Path) -> PathBuf {
+    let mut name = file.as_os_str().to_owned();
+    name.push(".rejects.csv");
+    PathBuf::from(name)
+}
+
+/// A parsed row and the key that must not repeat within one batch.
+trait Row: Send + 'static {
+    fn parse(columns: &Columns, record: &Record, zone: &TenantZone) -> Result<Self, Vec<Problem>>
+    where
+        Self: Sized;
+    fn key(&self) -> &str;
+    fn sighting(&self) -> Option<SeenCustomer>;
+    fn write(tx: &mut dyn ImportTx, batch: &[Self], now: Timestamp) -> siyu_store::Result<WriteCounts>
+    where
+        Self: Sized;
+}
+
+impl Row for NewCustomer {
+    fn parse(c: &Columns, r: &Record, z: &TenantZone) -> Result<Self, Vec<Problem>> {
+        parse_customer(c, r, z)
+    }
+    fn key(&self) -> &str {
+        self.id.as_str()
+    }
+    fn sighting(&self) -> Option<SeenCustomer> {
+        None
+    }
+    fn write(tx: &mut dyn ImportTx, batch: &[Self], now: Timestamp) -> siyu_store::Result<WriteCounts> {
+        tx.upsert_customers(batch, now)
+    }
+}
+
+impl Row for NewOrder {
+    fn parse(c: &Columns, r: &Record, z: &TenantZone) -> Result<Self, Vec<Problem>> {
+        parse_order(c, r, z)
+    }
+    fn key(&self) -> &str {
+        self.id.as_str()
+    }
+    fn sighting(&self) -> Option<SeenCustomer> {
+        Some(SeenCustomer {
+            id: self.customer_id.clone(),
+            at: self.ordered_at,
+            channel: self.channel.clone(),
+        })
+    }
+    fn write(tx: &mut dyn ImportTx, batch: &[Self], _: Timestamp) -> siyu_store::Result<WriteCounts> {
+        tx.upsert_orders(batch)
+    }
+}
+
+impl Row for NewEvent {
+    fn parse(c: &Columns, r: &Record, z: &TenantZone) -> Result<Self, Vec<Problem>> {
+        parse_event(c, r, z)
+    }
+    fn key(&self) -> &str {
+        self.id.as_str()
+    }
+    fn sighting(&self) -> Option<SeenCustomer> {
+        Some(SeenCustomer {
+            id: self.customer_id.clone(),
+            at: self.occurred_at,
+            channel: None,
+        })
+    }
+    fn write(tx: &mut dyn ImportTx, batch: &[Self], _: Timestamp) -> siyu_store::Result<WriteCounts> {
+        tx.insert_events(batch)
+    }
+}
+
+/// What the reader hands the writer.
+enum Message<T> {
+    Rows(Vec<T>),
+    Rejected { fields: Vec<String>, line: u64, problems: Vec<Problem> },
+    Progress { rows: u64, bytes: u64 },
+}
+
+/// Imports one file of `kind` into the tenant, in one transaction.
+pub fn import_file(
+    store: &mut dyn Store,
+    tenant: &Tenant,
+    kind: Kind,
+    path: &Path,
+    options: ImportOptions,
+) -> anyhow::Result<ImportReport> {
+    match kind {
+        Kind::Customers => run::<NewCustomer>(store, tenant, kind, path, options),
+        Kind::Orders => run::<NewOrder>(store, tenant, kind, path, options),
+        Kind::Events => run::<NewEvent>(store, tenant, kind, path, options),
+    }
+}
+
+fn open_source(
+    kind: Kind,
+    path: &Path,
+    ignore_unknown: bool,
+) -> anyhow::Result<(RecordSource, u64)> {
+    let file = File::open(path).with_context(|| format!("opening {}", path.display()))?;
+    let size = file.metadata().map(|m| m.len()).unwrap_or(0);
+    let json_lines = kind == Kind::Events
+        && path
+            .extension()
+            .and_then(|e| e.to_str())
+            .is_some_and(|e| matches!(e.to_ascii_lowercase().as_str(), "jsonl" | "ndjson"));
+    let source = if json_lines {
+        RecordSource::json_lines(file, kind, ignore_unknown)
+    } else {
+        RecordSource::csv(file)
+    };
+    let source = source.map_err(|e| source_error(path, e))?;
+    Ok((source, size))
+}
+
+/// `FILE:LINE: message` where the problem has a line, `FILE: message` otherwise.
+fn source_error(path: &Path, e: SourceError) -> anyhow::Error {
+    match e {
+        SourceError::Malformed { line, message } => {
+            anyhow!("{}:{line}: {message}", path.display())
+        }
+        SourceError::Encoding(e) => anyhow!("{}:{}: {e}", path.display(), e.line),
+        e => anyhow!("{}: {e}", path.display()),
+    }
+}
+
+fn run<T: Row>(
+    store: &mut dyn Store,
+    tenant: &Tenant,
+    kind: Kind,
+    path: &Path,
+    options: ImportOptions,
+) -> anyhow::Result<ImportReport> {
+    let started = Instant::now();
+    let (mut source, size) = open_source(kind, path, options.ignore_unknown)?;
+    let columns = Columns::from_header(kind, source.header(), options.ignore_unknown)
+        .map_err(|e| anyhow!("{}:1: header: {e}", path.display()))?;
+    let encoding = source.encoding().name();
+    let zone = tenant.zone.clone();
+    let reject_header: Vec<String> = if source.is_json_lines() {
+        vec!["record".to_owned()]
+    } else {
+        source.header().to_vec()
+    };
+
+    let progress = progress_bar(options.progress, size);
+    let (sender, receiver) = mpsc::sync_channel::<Message<T>>(4);
+    let file_name = path.display().to_string();
+
+    std::thread::scope(|scope| -> anyhow::Result<ImportReport> {
+        let reader = scope.spawn(move || read_rows::<T>(&mut source, &columns, &zone, &sender));
+
+        let mut writer = Writer::<T>::new(store, tenant, path, options, reject_header, started)?;
+        for message in receiver {
+            match message {
+                Message::Rows(batch) => writer.rows(batch)?,
+                Message::Rejected {
+                    fields,
+                    line,
+                    problems,
+                } => writer.rejected(&file_name, fields, line, problems)?,
+                Message::Progress { rows, bytes } => {
+                    progress.set_position(bytes);
+                    let secs = started.elapsed().as_secs_f64().max(1e-3);
+                    progress.set_message(format!(
+                        "{} rows, {} rows/s",
+                        crate::cli::output::thousands(rows),
+                        crate::cli::output::thousands((rows as f64 / secs) as u64)
+                    ));
+                }
+            }
+        }
+        let rows = reader
+            .join()
+            .map_err(|_| anyhow!("the reader of {} panicked", path.display()))?
+            .map_err(|e| source_error(path, e))?;
+        progress.finish_and_clear();
+        if rows == 0 {
+            anyhow::bail!("{}: no rows after the header", path.display());
+        }
+        writer.finish(kind, encoding, rows)
+    })
+}
+
+fn progress_bar(wanted: bool, size: u64) -> ProgressBar {
+    if !wanted || !std::io::stderr().is_terminal() {
+        return ProgressBar::hidden();
+    }
+    let bar = ProgressBar::new(size);
+    bar.set_style(
+        ProgressStyle::with_template("{spinner} [{bar:30}] {percent:>3}%  {msg}  ETA {eta}")
+            .unwrap_or_else(|_| ProgressStyle::default_bar())
+            .progress_chars("=> "),
+    );
+    bar.enable_steady_tick(Duration::from_millis(200));
+    bar
+}
+
+/// The reader thread: records to typed rows, in batches that never repeat a key.
+/// Returns the number of rows read, or a problem that stops the reading.
+fn read_rows<T: Row>(
+    source: &mut RecordSource,
+    columns: &Columns,
+    zone: &TenantZone,
+    out: &mpsc::SyncSender<Message<T>>,
+) -> Result<u64, SourceError> {
+    let mut record = Record::default();
+    let mut batch: Vec<T> = Vec::with_capacity(CHUNK);
+    let mut keys: HashSet<String> = HashSet::with_capacity(CHUNK);
+    let mut rows = 0u64;
+    let send = |m: Message<T>| out.send(m).is_ok();
+    loop {
+        let next = source.next_record(&mut record)?;
+        let Some(early_problem) = next else { break };
+        rows += 1;
+        let parsed = match early_problem {
+            Some(p) => Err(vec![p]),
+            None => T::parse(columns, &record, zone),
+        };
+        match parsed {
+            Ok(row) => {
+                if keys.contains(row.key()) {
+                    keys.clear();
+                    if !send(Message::Rows(std::mem::replace(&mut batch, Vec::with_capacity(CHUNK)))) {
+                        break;
+                    }
+                }
+                keys.insert(row.key().to_owned());
+                batch.push(row);
+            }
+            Err(problems) => {
+                let fields = source.raw_fields(&record);
+                if !send(Message::Rejected {
+                    fields,
+                    line: record.line,
+                    problems,
+                }) {
+                    break;
+                }
+            }
+        }
+        if batch.len() >= CHUNK {
+            keys.clear();
+            let full = std::mem::replace(&mut batch, Vec::with_capacity(CHUNK));
+            if !send(Message::Rows(full))
+                || !send(Message::Progress {
+                    rows,
+                    bytes: source.bytes_read(),
+                })
+            {
+                break;
+            }
+        }
+    }
+    if !batch.is_empty() {
+        send(Message::Rows(batch));
+    }
+    Ok(rows)
+}
+
+/// The writing side: one transaction, the rejects file, the counts.
+struct Writer<'s, T> {
+    tx: Option<Box<dyn ImportTx + 's>>,
+    path: PathBuf,
+    options: ImportOptions,
+    reject_header: Vec<String>,
+    rejects: Option<csv::Writer<BufWriter<File>>>,
+    listed: Vec<String>,
+    rejected: u64,
+    counts: WriteCounts,
+    customers_created: u64,
+    /// Customers known to exist with a join no later than the instant given.
+    seen: HashMap<CustomerId, Timestamp>,
+    now: Timestamp,
+    started: Instant,
+    _rows: std::marker::PhantomData<T>,
+}
+
+impl<'s, T: Row> Writer<'s, T> {
+    fn new(
+        store: &'s mut dyn Store,
+        tenant: &Tenant,
+        path: &Path,
+        options: ImportOptions,
+        reject_header: Vec<String>,
+        started: Instant,
+    ) -> anyhow::Result<Self> {
+        let tx = store
+            .begin_import(tenant)
+            .context("starting the import transaction")?;
+        Ok(Writer {
+            tx: Some(tx),
+            path: path.to_owned(),
+            options,
+            reject_header,
+            rejects: None,
+            listed: Vec::new(),
+            rejected: 0,
+            counts: WriteCounts::default(),
+            customers_created: 0,
+            seen: HashMap::new(),
+            now: Timestamp::now(),
+            started,
+            _rows: std::marker::PhantomData,
+        })
+    }
+
+    fn rows(&mut self, batch: Vec<T>) -> anyhow::Result<()> {
+        // Once a row is refused in all-or-nothing mode, nothing more is written; the
+        // reading goes on only to list the problems.
+        let Some(tx) = self.tx.as_mut().filter(|_| self.options.skip_invalid || self.rejected == 0)
+        else {
+            return Ok(());
+        };
+        let mut sightings: HashMap<CustomerId, SeenCustomer> = HashMap::new();
+        for seen in batch.iter().filter_map(Row::sighting) {
+            if self.seen.get(&seen.id).is_some_and(|&t| t <= seen.at) {
+                continue;
+            }
+            match sightings.get_mut(&seen.id) {
+                Some(earlier) if earlier.at <= seen.at => {}
+                Some(later) => *later = seen,
+                None => {
+                    sightings.insert(seen.id.clone(), seen);
+                }
+            }
+        }
+        if !sightings.is_empty() {
+            let mut batch: Vec<SeenCustomer> = sightings.into_values().collect();
+            batch.sort_by(|a, b| a.id.cmp(&b.id));
+            self.customers_created += tx
+                .see_customers(&batch)
+                .context("creating customers first seen in this file")?;
+            if self.seen.len() > SEEN_CACHE_LIMIT {
+                self.seen.clear();
+            }
+            for s in batch {
+                self.seen.insert(s.id, s.at);
+            }
+        }
+        self.counts += T::write(tx.as_mut(), &batch, self.now)
+            .with_context(|| format!("writing {}", self.path.display()))?;
+        Ok(())
+    }
+
+    fn rejected(
+        &mut self,
+        file: &str,
+        fields: Vec<String>,
+        line: u64,
+        problems: Vec<Problem>,
+    ) -> anyhow::Result<()> {
+        self.rejected += 1;
+        for p in &problems {
+            if self.listed.len() < MAX_LISTED {
+                self.listed.push(format!("{file}:{line}: {p}"));
+            }
+        }
+        if !self.options.skip_invalid {
+            // Nothing will be committed: drop the transaction now.
+            self.tx = None;
+            return Ok(());
+        }
+        if self.rejects.is_none() {
+            let path = rejects_path(&self.path);
+            let file = File::create(&path)
+                .with_context(|| format!("creating {}", path.display()))?;
+            let mut w = csv::Writer::from_writer(BufWriter::new(file));
+            let mut header = self.reject_header.clone();
+            header.push("reason".to_owned());
+            w.write_record(&header)?;
+            self.rejects = Some(w);
+        }
+        if let Some(w) = self.rejects.as_mut() {
+            let reason = problems
+                .iter()
+                .map(Problem::to_string)
+                .collect::<Vec<_>>()
+                .join("; ");
+            let mut record = fields;
+            record.push(format!("line {line}: {reason}"));
+            w.write_record(&record)?;
+        }
+        Ok(())
+    }
+
+    fn finish(mut self, kind: Kind, encoding: &'static str, rows: u64) -> anyhow::Result<ImportReport> {
+        if !self.options.skip_invalid && self.rejected > 0 {
+            return Err(InvalidRows {
+                file: self.path.clone(),
+                listed: std::mem::take(&mut self.listed),
+                rows_with_problems: self.rejected,
+            }
+            .into());
+        }
+        let rejects_file = match self.rejects.take() {
+            Some(mut w) => {
+                w.flush().context("writing the rejects file")?;
+                Some(rejects_path(&self.path))
+            }
+            None => {
+                let stale = rejects_path(&self.path);
+                if stale.exists() {
+                    std::fs::remove_file(&stale)
+                        .with_context(|| format!("removing the stale {}", stale.display()))?;
+                }
+                None
+            }
+        };
+        if let Some(tx) = self.tx.take() {
+            tx.commit().context("committing the import")?;
+        }
+        Ok(ImportReport {
+            kind: kind.name(),
+            file: self.path,
+            encoding,
+            rows,
+            inserted: self.counts.inserted,
+            updated: self.counts.updated,
+            unchanged: self.counts.unchanged,
+            rejected: self.rejected,
+            customers_created: self.customers_created,
+            rejects_file,
+            seconds: self.started.elapsed().as_secs_f64(),
+        })
+    }
+}

@@ -1,0 +1,6 @@
+//! Use cases shared by the command line and (later) the HTTP API.
+
+pub mod bench;
+pub mod demo;
+pub mod import;
+pub mod overview;

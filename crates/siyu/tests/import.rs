@@ -1,0 +1,415 @@
+//! Importing merchants' files, on SQLite always and on PostgreSQL when
+//! `SIYU_TEST_POSTGRES` holds a URL: good files land exactly, bad files are refused with
+//! `FILE:LINE: field: reason` and leave the database exactly as it was.
+
+use std::path::{Path, PathBuf};
+
+use siyu::service::import::{ImportOptions, ImportReport, import_file};
+use siyu_core::import::Kind;
+use siyu_core::{CustomerId, OrderStatus};
+use siyu_store::{Store, Tenant};
+
+/// A store and a tenant of its own, on each backend under test.
+struct Fixture {
+    store: Box<dyn Store>,
+    tenant: Tenant,
+    dir: tempfile::TempDir,
+    backend: &'static str,
+}
+
+fn fixtures(test: &str) -> Vec<Fixture> {
+    let mut out = Vec::new();
+    let dir = tempfile::tempdir().expect("tempdir");
+    let path = dir.path().join("siyu.db");
+    let mut store = siyu_store::open(&path.to_string_lossy()).expect("sqlite");
+    let tenant = store.tenant("shop").expect("tenant");
+    out.push(Fixture {
+        store,
+        tenant,
+        dir,
+        backend: "sqlite",
+    });
+    if let Ok(url) = std::env::var("SIYU_TEST_POSTGRES") {
+        let mut store = siyu_store::open(&url).expect("postgres");
+        // Tenants never see each other's rows, so a tenant per test run isolates it.
+        let name = format!("{test}-{}-{}", std::process::id(), unique());
+        let tenant = store.tenant(&name).expect("tenant");
+        out.push(Fixture {
+            store,
+            tenant,
+            dir: tempfile::tempdir().expect("tempdir"),
+            backend: "postgres",
+        });
+    }
+    out
+}
+
+fn unique() -> u128 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_nanos())
+        .unwrap_or(0)
+}
+
+impl Fixture {
+    fn file(&self, name: &str, bytes: impl AsRef<[u8]>) -> PathBuf {
+        let path = self.dir.path().join(name);
+        std::fs::write(&path, bytes).expect("write");
+        path
+    }
+
+    fn import(&mut self, kind: Kind, path: &Path) -> anyhow::Result<ImportReport> {
+        import_file(
+            self.store.as_mut(),
+            &self.tenant,
+            kind,
+            path,
+            ImportOptions::default(),
+        )
+    }
+
+    fn import_skipping(&mut self, kind: Kind, path: &Path) -> anyhow::Result<ImportReport> {
+        let options = ImportOptions {
+            skip_invalid: true,
+            ..ImportOptions::default()
+        };
+        import_file(self.store.as_mut(), &self.tenant, kind, path, options)
+    }
+
+    /// Everything the tenant holds, as text, to compare before and after.
+    fn snapshot(&mut self) -> String {
+        let mut out = format!("{:?}\n", self.store.table_counts(&self.tenant).expect("counts"));
+        let mut ids = Vec::new();
+        self.store
+            .scan_customers(&self.tenant, &mut |c| ids.push(c.id))
+            .expect("customers");
+        for id in ids {
+            let c = self.store.customer(&self.tenant, &id).expect("customer");
+            let tags = self.store.customer_tags(&self.tenant, &id).expect("tags");
+            out.push_str(&format!("{c:?} {tags:?}\n"));
+        }
+        self.store
+            .scan_orders(&self.tenant, &mut |o| out.push_str(&format!("{o:?}\n")))
+            .expect("orders");
+        self.store
+            .scan_events(&self.tenant, &mut |e| out.push_str(&format!("{e:?}\n")))
+            .expect("events");
+        out
+    }
+
+    /// Seeds the tenant with a little valid data so "unchanged" means something.
+    fn seed(&mut self) {
+        let customers = self.file(
+            "seed_customers.csv",
+            "customer_id,name,channel,joined_at,tags\nc1,张三,store,2024-01-05,vip;outdoor\nc2,李四,douyin,2024-02-01,\n",
+        );
+        self.import(Kind::Customers, &customers).expect("seed customers");
+        let orders = self.file(
+            "seed_orders.csv",
+            "order_id,customer_id,ordered_at,amount\no1,c1,2024-03-01 10:00:00,128.50\no2,c2,2024-03-02 11:00:00,66\n",
+        );
+        self.import(Kind::Orders, &orders).expect("seed orders");
+    }
+}
+
+const ORDERS_HEADER: &str = "order_id,customer_id,ordered_at,amount,discount,coupon_code,channel,status\n";
+
+/// Imports `bytes` as `kind` into a seeded tenant, expects a refusal, and checks that
+/// nothing changed. Returns the error text.
+fn refused(test: &str, kind: Kind, name: &str, bytes: &[u8]) -> Vec<String> {
+    let mut messages = Vec::new();
+    for mut f in fixtures(test) {
+        f.seed();
+        let before = f.snapshot();
+        let path = f.file(name, bytes);
+        let err = f
+            .import(kind, &path)
+            .expect_err("a bad file must be refused");
+        let message = format!("{err:#}");
+        assert_eq!(f.snapshot(), before, "{}: the database changed", f.backend);
+        assert!(
+            message.contains(name),
+            "{}: the error names the file: {message}",
+            f.backend
+        );
+        messages.push(message);
+    }
+    messages
+}
+
+#[test]
+fn an_empty_file_is_refused() {
+    for m in refused("empty", Kind::Orders, "empty.csv", b"") {
+        assert!(m.contains("empty.csv: the file is empty"), "{m}");
+    }
+}
+
+#[test]
+fn a_header_without_rows_is_refused() {
+    for m in refused("header", Kind::Orders, "header.csv", ORDERS_HEADER.as_bytes()) {
+        assert!(m.contains("header.csv: no rows after the header"), "{m}");
+    }
+}
+
+#[test]
+fn a_semicolon_separated_file_is_refused_naming_the_delimiter() {
+    let text = "order_id;customer_id;ordered_at;amount\no9;c1;2024-03-01;10\n";
+    for m in refused("semicolon", Kind::Orders, "semi.csv", text.as_bytes()) {
+        assert!(m.contains("semi.csv:1: header:"), "{m}");
+        assert!(m.contains("semicolon-separated"), "{m}");
+    }
+}
+
+#[test]
+fn a_quoted_newline_is_part_of_a_field_and_later_lines_are_counted_right() {
+    // Line 2 holds a coupon code over two lines; the bad amount is on line 4 of the file.
+    let text = format!(
+        "{ORDERS_HEADER}o10,c1,2024-03-01,10,,\"SPRING\nSALE\",,paid\no11,c1,2024-03-01,12.345,,,,paid\n"
+    );
+    for m in refused("newline", Kind::Orders, "nl.csv", text.as_bytes()) {
+        assert!(
+            m.contains("nl.csv:4: amount: '12.345' has more than two decimals"),
+            "{m}"
+        );
+    }
+}
+
+#[test]
+fn negative_and_non_numeric_amounts_are_refused_with_their_lines() {
+    let text = format!("{ORDERS_HEADER}o20,c1,2024-03-01,-5,,,,\no21,c1,2024-03-01,abc,,,,\n");
+    for m in refused("amounts", Kind::Orders, "amounts.csv", text.as_bytes()) {
+        assert!(m.contains("amounts.csv:2: amount: '-5' is negative"), "{m}");
+        assert!(m.contains("amounts.csv:3: amount: 'abc' is not an amount"), "{m}");
+        assert!(m.contains("2 invalid rows; nothing was imported"), "{m}");
+    }
+}
+
+#[test]
+fn an_unparseable_date_is_refused() {
+    let text = format!("{ORDERS_HEADER}o30,c1,31.12.2024,10,,,,\n");
+    for m in refused("date", Kind::Orders, "date.csv", text.as_bytes()) {
+        assert!(m.contains("date.csv:2: ordered_at: '31.12.2024' is not a time"), "{m}");
+    }
+}
+
+#[test]
+fn an_empty_customer_id_is_refused() {
+    let text = "customer_id,name\n c9 ,王五\n  ,赵六\n";
+    for m in refused("emptyid", Kind::Customers, "ids.csv", text.as_bytes()) {
+        assert!(m.contains("ids.csv:3: customer_id: is empty"), "{m}");
+    }
+}
+
+#[test]
+fn a_line_with_too_many_fields_is_refused() {
+    let text = format!("{ORDERS_HEADER}o40,c1,2024-03-01,10,,,,paid,extra\n");
+    for m in refused("wide", Kind::Orders, "wide.csv", text.as_bytes()) {
+        assert!(m.contains("wide.csv:2: row: has 9 fields, the header has 8"), "{m}");
+    }
+}
+
+#[test]
+fn bytes_that_are_neither_utf8_nor_gb18030_are_refused() {
+    let mut bytes = b"customer_id,name\nc7,ok\nc8,".to_vec();
+    bytes.extend_from_slice(b"\xff\xfe\xff\n");
+    for m in refused("encoding", Kind::Customers, "bin.csv", &bytes) {
+        assert!(m.contains("neither UTF-8 nor GB18030"), "{m}");
+        assert!(m.contains("bin.csv:3"), "{m}");
+    }
+}
+
+#[test]
+fn missing_unknown_and_duplicate_columns_are_refused() {
+    let cases: [(&str, &str); 3] = [
+        ("order_id,customer_id,amount\no1,c1,1\n", "missing required column 'ordered_at'"),
+        (
+            "order_id,customer_id,ordered_at,amount,memo\no1,c1,2024-01-01,1,x\n",
+            "unknown column 'memo'",
+        ),
+        (
+            "order_id,customer_id,ordered_at,amount,amount\no1,c1,2024-01-01,1,1\n",
+            "column 'amount' appears twice",
+        ),
+    ];
+    for (text, expected) in cases {
+        for m in refused("columns", Kind::Orders, "cols.csv", text.as_bytes()) {
+            assert!(m.contains(expected), "{m}");
+        }
+    }
+}
+
+#[test]
+fn nineteen_digit_ids_and_spreadsheet_guards_survive_exactly() {
+    for mut f in fixtures("ids") {
+        let path = f.file(
+            "taobao.csv",
+            format!(
+                "{ORDERS_HEADER}=\"3791234567890123456\",'00123,2024/5/1 9:05,\"1,280.00\",0元,,抖音,\n"
+            ),
+        );
+        let report = f.import(Kind::Orders, &path).expect("import");
+        assert_eq!((report.inserted, report.customers_created), (1, 1));
+        let mut orders = Vec::new();
+        f.store
+            .scan_orders(&f.tenant, &mut |o| orders.push(o))
+            .expect("scan");
+        assert_eq!(orders[0].id.as_str(), "3791234567890123456", "{}", f.backend);
+        assert_eq!(orders[0].customer_id.as_str(), "00123");
+        assert_eq!(orders[0].amount.fen(), 128_000);
+        assert_eq!(orders[0].ordered_at.to_string(), "2024-05-01T01:05:00Z");
+        assert_eq!(orders[0].channel.as_ref().map(|c| c.as_str()), Some("douyin"));
+    }
+}
+
+#[test]
+fn gbk_and_bom_files_are_read() {
+    for mut f in fixtures("encodings") {
+        let (gbk, _, _) = encoding_rs::GB18030.encode("customer_id,name,region\nc1,张三,浙江杭州\n");
+        let path = f.file("gbk.csv", &gbk);
+        let report = f.import(Kind::Customers, &path).expect("gbk");
+        assert_eq!(report.encoding, "GB18030");
+        let c = f
+            .store
+            .customer(&f.tenant, &CustomerId::parse("c1").expect("id"))
+            .expect("c1");
+        assert_eq!(c.name.as_deref(), Some("张三"));
+        assert_eq!(c.region.as_deref(), Some("浙江杭州"));
+        let path = f.file("bom.csv", "\u{feff}customer_id,name\nc2,李四\n");
+        let report = f.import(Kind::Customers, &path).expect("bom");
+        assert_eq!((report.encoding, report.inserted), ("UTF-8", 1));
+    }
+}
+
+#[test]
+fn importing_the_same_file_twice_changes_nothing_and_a_refund_updates_the_order() {
+    for mut f in fixtures("idempotent") {
+        let text = format!(
+            "{ORDERS_HEADER}o1,c1,2024-03-01 10:00:00,128.50,10,NEW10,mini_program,paid\no2,c2,2024-03-02,66,,,,\n"
+        );
+        let path = f.file("orders.csv", &text);
+        let first = f.import(Kind::Orders, &path).expect("first");
+        assert_eq!((first.inserted, first.updated, first.unchanged), (2, 0, 0));
+        assert_eq!(first.customers_created, 2);
+        let snapshot = f.snapshot();
+        let again = f.import(Kind::Orders, &path).expect("again");
+        assert_eq!((again.inserted, again.updated, again.unchanged), (0, 0, 2));
+        assert_eq!(again.customers_created, 0);
+        assert_eq!(f.snapshot(), snapshot, "{}", f.backend);
+
+        let refunded = f.file(
+            "refund.csv",
+            format!("{ORDERS_HEADER}o1,c1,2024-03-01 10:00:00,128.50,10,NEW10,mini_program,refunded\n"),
+        );
+        let r = f.import(Kind::Orders, &refunded).expect("refund");
+        assert_eq!((r.inserted, r.updated, r.unchanged), (0, 1, 0));
+        let mut statuses = Vec::new();
+        f.store
+            .scan_orders(&f.tenant, &mut |o| statuses.push((o.id.to_string(), o.status)))
+            .expect("scan");
+        assert_eq!(
+            statuses,
+            [
+                ("o1".to_owned(), OrderStatus::Refunded),
+                ("o2".to_owned(), OrderStatus::Paid)
+            ]
+        );
+    }
+}
+
+#[test]
+fn an_order_id_twice_in_one_file_is_inserted_then_updated() {
+    for mut f in fixtures("twice") {
+        let path = f.file(
+            "twice.csv",
+            format!("{ORDERS_HEADER}o1,c1,2024-03-01,10,,,,paid\no1,c1,2024-03-01,10,,,,refunded\n"),
+        );
+        let r = f.import(Kind::Orders, &path).expect("import");
+        assert_eq!((r.inserted, r.updated, r.unchanged), (1, 1, 0), "{}", f.backend);
+    }
+}
+
+#[test]
+fn customers_first_seen_in_orders_join_at_their_first_order() {
+    for mut f in fixtures("joined") {
+        let path = f.file(
+            "orders.csv",
+            format!("{ORDERS_HEADER}o2,c9,2024-05-02 08:00:00,10,,,store,\no1,c9,2024-04-01 08:00:00,10,,,douyin,\n"),
+        );
+        f.import(Kind::Orders, &path).expect("import");
+        let c = f
+            .store
+            .customer(&f.tenant, &CustomerId::parse("c9").expect("id"))
+            .expect("c9");
+        assert_eq!(c.joined_at.to_string(), "2024-04-01T00:00:00Z", "{}", f.backend);
+        assert_eq!(c.channel.as_ref().map(|c| c.as_str()), Some("douyin"));
+    }
+}
+
+#[test]
+fn skipping_invalid_rows_imports_the_rest_and_writes_each_reject_with_its_reason() {
+    for mut f in fixtures("skip") {
+        let text = format!(
+            "{ORDERS_HEADER}o1,c1,2024-03-01,10,,,,\no2,c1,soon,10,,,,\no3,c2,2024-03-02,1.999,,,,\no4,c2,2024-03-03,20,,,,\n"
+        );
+        let path = f.file("mixed.csv", &text);
+        let r = f.import_skipping(Kind::Orders, &path).expect("import");
+        assert_eq!((r.rows, r.inserted, r.rejected), (4, 2, 2));
+        let rejects = std::fs::read_to_string(r.rejects_file.as_ref().expect("rejects")).expect("read");
+        assert_eq!(
+            rejects,
+            "order_id,customer_id,ordered_at,amount,discount,coupon_code,channel,status,reason\n\
+             o2,c1,soon,10,,,,,\"line 3: ordered_at: 'soon' is not a time (expected RFC 3339, YYYY-MM-DD HH:MM:SS, YYYY-MM-DD or YYYY/M/D H:MM)\"\n\
+             o3,c2,2024-03-02,1.999,,,,,line 4: amount: '1.999' has more than two decimals\n"
+        );
+        assert_eq!(f.store.table_counts(&f.tenant).expect("counts").orders, 2);
+    }
+}
+
+#[test]
+fn events_from_json_lines_are_never_doubled() {
+    for mut f in fixtures("events") {
+        let text = r#"{"event_id":"e1","customer_id":"c1","type":"post_like","occurred_at":"2024-05-01T09:00:00+08:00","properties":{"post":"p1"}}
+{"event_id":"e2","customer_id":"c1","type":"view","occurred_at":"2024-05-01 09:05:00"}
+
+{"event_id":"e1","customer_id":"c1","type":"post_like","occurred_at":"2024-05-01T09:00:00+08:00"}
+"#;
+        let path = f.file("events.jsonl", text);
+        let r = f.import(Kind::Events, &path).expect("import");
+        assert_eq!((r.inserted, r.unchanged, r.customers_created), (2, 1, 1), "{}", f.backend);
+        let again = f.import(Kind::Events, &path).expect("again");
+        assert_eq!((again.inserted, again.unchanged), (0, 3));
+        let mut events = Vec::new();
+        f.store
+            .scan_events(&f.tenant, &mut |e| events.push(e))
+            .expect("scan");
+        assert_eq!(events.len(), 2);
+        assert_eq!(events[0].properties, r#"{"post":"p1"}"#);
+
+        let bad = f.file("bad.jsonl", "{\"event_id\":\"e3\",\"customer_id\":\"c1\",\"type\":\"view\",\"occurred_at\":\"2024-05-01\",\"colour\":\"red\"}\nnot json\n");
+        let err = f.import(Kind::Events, &bad).expect_err("refused");
+        let m = format!("{err:#}");
+        assert!(m.contains("bad.jsonl:1: colour: unknown field"), "{m}");
+        assert!(m.contains("bad.jsonl:2: row: is not a JSON object"), "{m}");
+    }
+}
+
+#[test]
+fn customer_rows_merge_into_what_the_pool_knows() {
+    for mut f in fixtures("merge") {
+        f.seed();
+        let path = f.file(
+            "more.csv",
+            "customer_id,phone,region,tags\nc1,138-0013-8000,上海,outdoor;parent\nc2,,,\nc3,,,\n",
+        );
+        let r = f.import(Kind::Customers, &path).expect("import");
+        assert_eq!((r.inserted, r.updated, r.unchanged), (1, 1, 1), "{}", f.backend);
+        let id = CustomerId::parse("c1").expect("id");
+        let c = f.store.customer(&f.tenant, &id).expect("c1");
+        assert_eq!(c.name.as_deref(), Some("张三"));
+        assert_eq!(c.phone.as_deref(), Some("13800138000"));
+        assert_eq!(
+            f.store.customer_tags(&f.tenant, &id).expect("tags"),
+            ["outdoor", "parent", "vip"]
+        );
+    }
+}

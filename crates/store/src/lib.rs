@@ -1,0 +1,154 @@
+//! siyu-store: where tenants' customers, orders and events live. The traits by area, a
+//! `Store` supertrait over them, and two backends: SQLite (the embedded default) and
+//! PostgreSQL (scale-out). The only crate that writes SQL.
+//!
+//! Every table is keyed by tenant first, so a tenant's rows can be distributed together
+//! (e.g. Citus with `tenant_id` as the distribution column) without a schema change.
+//! Instants are stored as microseconds since the Unix epoch (UTC), money as fen.
+
+mod postgres;
+mod sqlite;
+
+use siyu_core::metrics::overview::CustomerFact;
+use siyu_core::{Customer, CustomerId, NewCustomer, NewEvent, NewOrder, OrderFact, SeenCustomer};
+use siyu_core::{TenantZone, Timestamp};
+
+pub use crate::postgres::PgStore;
+pub use crate::sqlite::SqliteStore;
+
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    #[error("not found: {0}")]
+    NotFound(String),
+    #[error("conflict: {0}")]
+    Conflict(String),
+    #[error(transparent)]
+    Other(Box<dyn std::error::Error + Send + Sync>),
+}
+
+pub type Result<T, E = StoreError> = std::result::Result<T, E>;
+
+/// One merchant. Every row of every table belongs to exactly one.
+#[derive(Debug, Clone)]
+pub struct Tenant {
+    pub id: i64,
+    pub name: String,
+    pub zone: TenantZone,
+}
+
+/// What a batch of upserts did, row by row.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct WriteCounts {
+    pub inserted: u64,
+    pub updated: u64,
+    pub unchanged: u64,
+}
+
+impl std::ops::AddAssign for WriteCounts {
+    fn add_assign(&mut self, rhs: WriteCounts) {
+        self.inserted += rhs.inserted;
+        self.updated += rhs.updated;
+        self.unchanged += rhs.unchanged;
+    }
+}
+
+/// How many rows a tenant has in each table.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct TableCounts {
+    pub customers: u64,
+    pub orders: u64,
+    pub events: u64,
+    pub tags: u64,
+}
+
+pub trait TenantStore {
+    /// The tenant of that name, created (in the default time zone) if new.
+    fn tenant(&mut self, name: &str) -> Result<Tenant>;
+}
+
+pub trait CustomerStore {
+    fn customer(&mut self, tenant: &Tenant, id: &CustomerId) -> Result<Customer>;
+    /// Manual and imported tags of a customer, sorted.
+    fn customer_tags(&mut self, tenant: &Tenant, id: &CustomerId) -> Result<Vec<String>>;
+    /// Every customer of the tenant, in id order.
+    fn scan_customers(
+        &mut self,
+        tenant: &Tenant,
+        each: &mut dyn FnMut(CustomerFact),
+    ) -> Result<()>;
+}
+
+pub trait OrderStore {
+    /// Every order of the tenant, in order-id order.
+    fn scan_orders(&mut self, tenant: &Tenant, each: &mut dyn FnMut(NewOrder)) -> Result<()>;
+    /// Every order of the tenant as the figures need it.
+    fn scan_order_facts(
+        &mut self,
+        tenant: &Tenant,
+        each: &mut dyn FnMut(OrderFact),
+    ) -> Result<()>;
+}
+
+pub trait EventStore {
+    /// Every event of the tenant, in event-id order.
+    fn scan_events(&mut self, tenant: &Tenant, each: &mut dyn FnMut(NewEvent)) -> Result<()>;
+}
+
+pub trait ImportStore {
+    /// Starts the one transaction an import writes in: all or nothing.
+    fn begin_import<'s>(&'s mut self, tenant: &Tenant) -> Result<Box<dyn ImportTx + 's>>;
+}
+
+/// Writes of one import. Dropped without `commit`, it leaves the store as it was.
+/// A batch must not hold the same key twice (the caller splits such batches).
+pub trait ImportTx {
+    /// Upserts customers; absent attributes keep what is stored; tags are added.
+    fn upsert_customers(&mut self, batch: &[NewCustomer], now: Timestamp) -> Result<WriteCounts>;
+    /// Creates customers first seen through an order or event (joined then), or moves an
+    /// inferred join earlier. Returns how many were created.
+    fn see_customers(&mut self, batch: &[SeenCustomer]) -> Result<u64>;
+    /// Upserts orders by order id: new ones inserted, changed ones updated.
+    fn upsert_orders(&mut self, batch: &[NewOrder]) -> Result<WriteCounts>;
+    /// Inserts events; an event id seen before is left alone (`unchanged`).
+    fn insert_events(&mut self, batch: &[NewEvent]) -> Result<WriteCounts>;
+    fn commit(self: Box<Self>) -> Result<()>;
+}
+
+pub trait Store: TenantStore + CustomerStore + OrderStore + EventStore + ImportStore + Send {
+    /// `sqlite` or `postgres`.
+    fn backend(&self) -> &'static str;
+    /// Applies pending migrations; a no-op when up to date. Returns how many were applied.
+    fn migrate(&mut self) -> Result<usize>;
+    fn table_counts(&mut self, tenant: &Tenant) -> Result<TableCounts>;
+}
+
+/// Opens (and migrates) the store at `location`: a `postgres://` or `postgresql://` URL
+/// selects PostgreSQL, anything else is a SQLite file path (`:memory:` for a throwaway).
+pub fn open(location: &str) -> Result<Box<dyn Store>> {
+    let mut store: Box<dyn Store> =
+        if location.starts_with("postgres://") || location.starts_with("postgresql://") {
+            Box::new(PgStore::connect(location)?)
+        } else {
+            Box::new(SqliteStore::open(location)?)
+        };
+    store.migrate()?;
+    Ok(store)
+}
+
+/// Microseconds since the epoch, the stored form of an instant.
+pub(crate) fn micros(ts: Timestamp) -> i64 {
+    ts.as_microsecond()
+}
+
+pub(crate) fn from_micros(us: i64) -> Result<Timestamp> {
+    Timestamp::from_microsecond(us).map_err(other)
+}
+
+pub(crate) fn other(e: impl std::error::Error + Send + Sync + 'static) -> StoreError {
+    StoreError::Other(Box::new(e))
+}
+
+/// A stored value that breaks the schema's own rules: corruption or a foreign writer.
+pub(crate) fn corrupt(what: impl Into<String>) -> StoreError {
+    StoreError::Other(what.into().into())
+}

@@ -1,0 +1,537 @@
+//! The embedded default: one SQLite file in WAL mode.
+
+use rusqlite::{params, Connection, OptionalExtension, Transaction};
+
+use siyu_core::metrics::overview::CustomerFact;
+use siyu_core::{
+    Channel, Customer, CustomerId, EventId, EventType, Gender, Money, NewCustomer, NewEvent,
+    NewOrder, OrderFact, OrderId, OrderStatus, SeenCustomer, TenantZone, Timestamp,
+};
+
+use crate::{
+    corrupt, from_micros, micros, other, CustomerStore, EventStore, ImportStore, ImportTx,
+    OrderStore, Result, Store, StoreError, TableCounts, Tenant, TenantStore, WriteCounts,
+};
+
+const MIGRATIONS: &[(i64, &str)] = &[(1, include_str!("../migrations/sqlite/0001_init.sql"))];
+
+pub struct SqliteStore {
+    conn: Connection,
+}
+
+impl From<rusqlite::Error> for StoreError {
+    fn from(e: rusqlite::Error) -> Self {
+        match e {
+            rusqlite::Error::QueryReturnedNoRows => StoreError::NotFound("no such row".into()),
+            e => other(e),
+        }
+    }
+}
+
+impl SqliteStore {
+    /// Opens the database file (created if missing); `:memory:` gives a private in-memory one.
+    pub fn open(path: &str) -> Result<SqliteStore> {
+        let conn = Connection::open(path)?;
+        conn.busy_timeout(std::time::Duration::from_secs(10))?;
+        conn.execute_batch(
+            "PRAGMA journal_mode = WAL;
+             PRAGMA synchronous = NORMAL;
+             PRAGMA foreign_keys = ON;
+             PRAGMA cache_size = -65536;
+             PRAGMA threads = 2;",
+        )?;
+        Ok(SqliteStore { conn })
+    }
+}
+
+fn now_micros() -> i64 {
+    micros(Timestamp::now())
+}
+
+impl Store for SqliteStore {
+    fn backend(&self) -> &'static str {
+        "sqlite"
+    }
+
+    fn migrate(&mut self) -> Result<usize> {
+        let tx = self.conn.transaction()?;
+        tx.execute_batch(
+            "CREATE TABLE IF NOT EXISTS schema_migrations (
+                version INTEGER PRIMARY KEY, applied_at INTEGER NOT NULL)",
+        )?;
+        let current: i64 = tx.query_row(
+            "SELECT coalesce(max(version), 0) FROM schema_migrations",
+            [],
+            |r| r.get(0),
+        )?;
+        let mut applied = 0;
+        for (version, sql) in MIGRATIONS.iter().filter(|(v, _)| *v > current) {
+            tx.execute_batch(sql)?;
+            tx.execute(
+                "INSERT INTO schema_migrations (version, applied_at) VALUES (?1, ?2)",
+                params![version, now_micros()],
+            )?;
+            applied += 1;
+        }
+        tx.commit()?;
+        Ok(applied)
+    }
+
+    fn table_counts(&mut self, tenant: &Tenant) -> Result<TableCounts> {
+        let count = |table: &str| -> Result<u64> {
+            let n: i64 = self.conn.query_row(
+                &format!("SELECT count(*) FROM {table} WHERE tenant_id = ?1"),
+                [tenant.id],
+                |r| r.get(0),
+            )?;
+            Ok(n as u64)
+        };
+        Ok(TableCounts {
+            customers: count("customers")?,
+            orders: count("orders")?,
+            events: count("events")?,
+            tags: count("customer_tags")?,
+        })
+    }
+}
+
+impl TenantStore for SqliteStore {
+    fn tenant(&mut self, name: &str) -> Result<Tenant> {
+        self.conn.execute(
+            "INSERT INTO tenants (name, created_at) VALUES (?1, ?2) ON CONFLICT (name) DO NOTHING",
+            params![name, now_micros()],
+        )?;
+        let (id, zone): (i64, String) = self.conn.query_row(
+            "SELECT id, time_zone FROM tenants WHERE name = ?1",
+            [name],
+            |r| Ok((r.get(0)?, r.get(1)?)),
+        )?;
+        let zone = TenantZone::named(&zone).map_err(other)?;
+        Ok(Tenant {
+            id,
+            name: name.to_owned(),
+            zone,
+        })
+    }
+}
+
+fn parse_customer_id(s: String) -> Result<CustomerId> {
+    CustomerId::parse(&s).map_err(|e| corrupt(format!("stored customer id: {e}")))
+}
+
+fn parse_channel(s: Option<String>) -> Result<Option<Channel>> {
+    s.map(|c| Channel::parse(&c).map_err(other)).transpose()
+}
+
+impl CustomerStore for SqliteStore {
+    fn customer(&mut self, tenant: &Tenant, id: &CustomerId) -> Result<Customer> {
+        let row = self
+            .conn
+            .query_row(
+                "SELECT name, phone, gender, birthday, region, channel, referrer_id, joined_at
+                 FROM customers WHERE tenant_id = ?1 AND customer_id = ?2",
+                params![tenant.id, id.as_str()],
+                |r| {
+                    Ok((
+                        r.get::<_, Option<String>>(0)?,
+                        r.get::<_, Option<String>>(1)?,
+                        r.get::<_, Option<String>>(2)?,
+                        r.get::<_, Option<String>>(3)?,
+                        r.get::<_, Option<String>>(4)?,
+                        r.get::<_, Option<String>>(5)?,
+                        r.get::<_, Option<String>>(6)?,
+                        r.get::<_, i64>(7)?,
+                    ))
+                },
+            )
+            .optional()?
+            .ok_or_else(|| StoreError::NotFound(format!("customer {id}")))?;
+        let (name, phone, gender, birthday, region, channel, referrer, joined_at) = row;
+        Ok(Customer {
+            id: id.clone(),
+            name,
+            phone,
+            gender: gender.map(|g| Gender::parse(&g).map_err(other)).transpose()?,
+            birthday: birthday
+                .map(|b| TenantZone::parse_day(&b).map_err(other))
+                .transpose()?,
+            region,
+            channel: parse_channel(channel)?,
+            referrer_id: referrer.map(parse_customer_id).transpose()?,
+            joined_at: from_micros(joined_at)?,
+        })
+    }
+
+    fn customer_tags(&mut self, tenant: &Tenant, id: &CustomerId) -> Result<Vec<String>> {
+        let mut stmt = self.conn.prepare_cached(
+            "SELECT tag FROM customer_tags WHERE tenant_id = ?1 AND customer_id = ?2 ORDER BY tag",
+        )?;
+        let tags = stmt
+            .query_map(params![tenant.id, id.as_str()], |r| r.get(0))?
+            .collect::<rusqlite::Result<Vec<String>>>()?;
+        Ok(tags)
+    }
+
+    fn scan_customers(
+        &mut self,
+        tenant: &Tenant,
+        each: &mut dyn FnMut(CustomerFact),
+    ) -> Result<()> {
+        let mut stmt = self.conn.prepare_cached(
+            "SELECT customer_id, channel FROM customers WHERE tenant_id = ?1 ORDER BY customer_id",
+        )?;
+        let mut rows = stmt.query([tenant.id])?;
+        while let Some(r) = rows.next()? {
+            each(CustomerFact {
+                id: parse_customer_id(r.get(0)?)?,
+                channel: parse_channel(r.get(1)?)?,
+            });
+        }
+        Ok(())
+    }
+}
+
+fn order_status(s: &str) -> Result<OrderStatus> {
+    OrderStatus::from_stored(s).ok_or_else(|| corrupt(format!("stored order status '{s}'")))
+}
+
+impl OrderStore for SqliteStore {
+    fn scan_orders(&mut self, tenant: &Tenant, each: &mut dyn FnMut(NewOrder)) -> Result<()> {
+        let mut stmt = self.conn.prepare_cached(
+            "SELECT order_id, customer_id, ordered_at, amount, discount, coupon_code, channel, status
+             FROM orders WHERE tenant_id = ?1 ORDER BY order_id",
+        )?;
+        let mut rows = stmt.query([tenant.id])?;
+        while let Some(r) = rows.next()? {
+            let id: String = r.get(0)?;
+            each(NewOrder {
+                id: OrderId::parse(&id).map_err(other)?,
+                customer_id: parse_customer_id(r.get(1)?)?,
+                ordered_at: from_micros(r.get(2)?)?,
+                amount: Money::from_fen(r.get(3)?),
+                discount: Money::from_fen(r.get(4)?),
+                coupon_code: r.get(5)?,
+                channel: parse_channel(r.get(6)?)?,
+                status: order_status(r.get_ref(7)?.as_str().map_err(other)?)?,
+            });
+        }
+        Ok(())
+    }
+
+    fn scan_order_facts(
+        &mut self,
+        tenant: &Tenant,
+        each: &mut dyn FnMut(OrderFact),
+    ) -> Result<()> {
+        let mut stmt = self.conn.prepare_cached(
+            "SELECT customer_id, ordered_at, amount, status FROM orders WHERE tenant_id = ?1",
+        )?;
+        let mut rows = stmt.query([tenant.id])?;
+        while let Some(r) = rows.next()? {
+            each(OrderFact {
+                customer_id: parse_customer_id(r.get(0)?)?,
+                ordered_at: from_micros(r.get(1)?)?,
+                amount: Money::from_fen(r.get(2)?),
+                status: order_status(r.get_ref(3)?.as_str().map_err(other)?)?,
+            });
+        }
+        Ok(())
+    }
+}
+
+impl EventStore for SqliteStore {
+    fn scan_events(&mut self, tenant: &Tenant, each: &mut dyn FnMut(NewEvent)) -> Result<()> {
+        let mut stmt = self.conn.prepare_cached(
+            "SELECT event_id, customer_id, type, occurred_at, properties
+             FROM events WHERE tenant_id = ?1 ORDER BY event_id",
+        )?;
+        let mut rows = stmt.query([tenant.id])?;
+        while let Some(r) = rows.next()? {
+            let id: String = r.get(0)?;
+            let kind: String = r.get(2)?;
+            each(NewEvent {
+                id: EventId::parse(&id).map_err(other)?,
+                customer_id: parse_customer_id(r.get(1)?)?,
+                kind: EventType::parse(&kind).map_err(other)?,
+                occurred_at: from_micros(r.get(3)?)?,
+                properties: r.get(4)?,
+            });
+        }
+        Ok(())
+    }
+}
+
+impl ImportStore for SqliteStore {
+    fn begin_import<'s>(&'s mut self, tenant: &Tenant) -> Result<Box<dyn ImportTx + 's>> {
+        let tx = self.conn.transaction()?;
+        Ok(Box::new(SqliteImport {
+            tx,
+            tenant: tenant.id,
+            orders: BulkLoad::new("orders"),
+            events: BulkLoad::new("events"),
+        }))
+    }
+}
+
+struct SqliteImport<'c> {
+    tx: Transaction<'c>,
+    tenant: i64,
+    orders: BulkLoad,
+    events: BulkLoad,
+}
+
+/// Rows written before a load is big enough to consider deferring a table's indexes.
+const BULK_ROWS: u64 = 100_000;
+
+/// A table's secondary indexes during a large load: dropped once the load is a sizeable
+/// part of the table, and rebuilt by sorting before the transaction commits, which is
+/// several times faster than keeping them up to date row by row. DDL is transactional in
+/// SQLite, so a rolled-back import leaves the indexes as they were.
+struct BulkLoad {
+    table: &'static str,
+    written: u64,
+    next_check: u64,
+    /// The `CREATE INDEX` statements of the dropped indexes.
+    dropped: Vec<String>,
+}
+
+impl BulkLoad {
+    fn new(table: &'static str) -> BulkLoad {
+        BulkLoad {
+            table,
+            written: 0,
+            next_check: BULK_ROWS,
+            dropped: Vec::new(),
+        }
+    }
+
+    fn wrote(&mut self, tx: &Transaction<'_>, rows: usize) -> Result<()> {
+        self.written += rows as u64;
+        if !self.dropped.is_empty() || self.written < self.next_check {
+            return Ok(());
+        }
+        self.next_check *= 2;
+        let total: i64 = tx.query_row(&format!("SELECT count(*) FROM {}", self.table), [], |r| {
+            r.get(0)
+        })?;
+        if (total as u64) > 4 * self.written {
+            return Ok(());
+        }
+        let mut stmt = tx.prepare(
+            "SELECT name, sql FROM sqlite_master
+             WHERE type = 'index' AND tbl_name = ?1 AND sql IS NOT NULL",
+        )?;
+        let indexes = stmt
+            .query_map([self.table], |r| Ok((r.get::<_, String>(0)?, r.get::<_, String>(1)?)))?
+            .collect::<rusqlite::Result<Vec<_>>>()?;
+        for (name, sql) in indexes {
+            tx.execute_batch(&format!("DROP INDEX \"{name}\""))?;
+            self.dropped.push(sql);
+        }
+        Ok(())
+    }
+
+    fn rebuild(&mut self, tx: &Transaction<'_>) -> Result<()> {
+        for sql in self.dropped.drain(..) {
+            tx.execute_batch(&sql)?;
+        }
+        Ok(())
+    }
+}
+
+// Each write is an `INSERT OR IGNORE` and, only when the key exists, an `UPDATE` whose
+// WHERE says what changed: `changes()` then tells inserted, updated and unchanged apart.
+// (An UPSERT with RETURNING costs SQLite a statement journal and a result table per row.)
+
+const INSERT_CUSTOMER: &str = "
+INSERT OR IGNORE INTO customers (tenant_id, customer_id, name, phone, gender, birthday, region,
+                                 channel, referrer_id, joined_at, joined_inferred)
+VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, coalesce(?10, ?11), ?10 IS NULL)";
+
+const UPDATE_CUSTOMER: &str = "
+UPDATE customers SET
+    name = coalesce(?3, name),
+    phone = coalesce(?4, phone),
+    gender = coalesce(?5, gender),
+    birthday = coalesce(?6, birthday),
+    region = coalesce(?7, region),
+    channel = coalesce(?8, channel),
+    referrer_id = coalesce(?9, referrer_id),
+    joined_at = coalesce(?10, joined_at),
+    joined_inferred = joined_inferred AND ?10 IS NULL,
+    version = version + 1
+WHERE tenant_id = ?1 AND customer_id = ?2
+  AND ((?3 IS NOT NULL AND ?3 IS NOT name)
+    OR (?4 IS NOT NULL AND ?4 IS NOT phone)
+    OR (?5 IS NOT NULL AND ?5 IS NOT gender)
+    OR (?6 IS NOT NULL AND ?6 IS NOT birthday)
+    OR (?7 IS NOT NULL AND ?7 IS NOT region)
+    OR (?8 IS NOT NULL AND ?8 IS NOT channel)
+    OR (?9 IS NOT NULL AND ?9 IS NOT referrer_id)
+    OR (?10 IS NOT NULL AND (?10 IS NOT joined_at OR joined_inferred)))";
+
+const INSERT_SEEN: &str = "
+INSERT OR IGNORE INTO customers (tenant_id, customer_id, channel, joined_at, joined_inferred)
+VALUES (?1, ?2, ?3, ?4, 1)";
+
+const UPDATE_SEEN: &str = "
+UPDATE customers SET joined_at = ?4, channel = coalesce(channel, ?3), version = version + 1
+WHERE tenant_id = ?1 AND customer_id = ?2 AND joined_inferred AND joined_at > ?4";
+
+const INSERT_ORDER: &str = "
+INSERT OR IGNORE INTO orders (tenant_id, order_id, customer_id, ordered_at, amount, discount,
+                              coupon_code, channel, status)
+VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)";
+
+const UPDATE_ORDER: &str = "
+UPDATE orders SET customer_id = ?3, ordered_at = ?4, amount = ?5, discount = ?6,
+                  coupon_code = ?7, channel = ?8, status = ?9, version = version + 1
+WHERE tenant_id = ?1 AND order_id = ?2
+  AND (customer_id IS NOT ?3 OR ordered_at IS NOT ?4 OR amount IS NOT ?5
+       OR discount IS NOT ?6 OR coupon_code IS NOT ?7 OR channel IS NOT ?8 OR status IS NOT ?9)";
+
+/// Inserts the row or, when its key exists, updates what changed. The update takes the
+/// leading parameters of the insert.
+fn write_row(
+    insert: &mut rusqlite::CachedStatement<'_>,
+    update: &mut rusqlite::CachedStatement<'_>,
+    params: &[&dyn rusqlite::ToSql],
+    counts: &mut WriteCounts,
+) -> Result<()> {
+    if insert.execute(params)? == 1 {
+        counts.inserted += 1;
+    } else if {
+        let n = update.parameter_count();
+        update.execute(&params[..n])? == 1
+    } {
+        counts.updated += 1;
+    } else {
+        counts.unchanged += 1;
+    }
+    Ok(())
+}
+
+impl ImportTx for SqliteImport<'_> {
+    fn upsert_customers(&mut self, batch: &[NewCustomer], now: Timestamp) -> Result<WriteCounts> {
+        let mut counts = WriteCounts::default();
+        let mut insert = self.tx.prepare_cached(INSERT_CUSTOMER)?;
+        let mut update = self.tx.prepare_cached(UPDATE_CUSTOMER)?;
+        let mut tag = self.tx.prepare_cached(
+            "INSERT OR IGNORE INTO customer_tags (tenant_id, customer_id, tag, source, since)
+             VALUES (?1, ?2, ?3, 'import', ?4)",
+        )?;
+        for c in batch {
+            let mut row = WriteCounts::default();
+            write_row(
+                &mut insert,
+                &mut update,
+                params![
+                    self.tenant,
+                    c.id.as_str(),
+                    c.name,
+                    c.phone,
+                    c.gender.map(Gender::as_str),
+                    c.birthday.map(|d| d.to_string()),
+                    c.region,
+                    c.channel.as_ref().map(Channel::as_str),
+                    c.referrer_id.as_ref().map(CustomerId::as_str),
+                    c.joined_at.map(micros),
+                    micros(now),
+                ],
+                &mut row,
+            )?;
+            let mut tags_added = 0;
+            for t in &c.tags {
+                tags_added += tag.execute(params![self.tenant, c.id.as_str(), t, micros(now)])?;
+            }
+            if row.unchanged == 1 && tags_added > 0 {
+                row = WriteCounts {
+                    updated: 1,
+                    ..WriteCounts::default()
+                };
+            }
+            counts += row;
+        }
+        Ok(counts)
+    }
+
+    fn see_customers(&mut self, batch: &[SeenCustomer]) -> Result<u64> {
+        let mut insert = self.tx.prepare_cached(INSERT_SEEN)?;
+        let mut update = self.tx.prepare_cached(UPDATE_SEEN)?;
+        let mut counts = WriteCounts::default();
+        for c in batch {
+            write_row(
+                &mut insert,
+                &mut update,
+                params![
+                    self.tenant,
+                    c.id.as_str(),
+                    c.channel.as_ref().map(Channel::as_str),
+                    micros(c.at),
+                ],
+                &mut counts,
+            )?;
+        }
+        Ok(counts.inserted)
+    }
+
+    fn upsert_orders(&mut self, batch: &[NewOrder]) -> Result<WriteCounts> {
+        let mut counts = WriteCounts::default();
+        let mut insert = self.tx.prepare_cached(INSERT_ORDER)?;
+        let mut update = self.tx.prepare_cached(UPDATE_ORDER)?;
+        for o in batch {
+            write_row(
+                &mut insert,
+                &mut update,
+                params![
+                    self.tenant,
+                    o.id.as_str(),
+                    o.customer_id.as_str(),
+                    micros(o.ordered_at),
+                    o.amount.fen(),
+                    o.discount.fen(),
+                    o.coupon_code,
+                    o.channel.as_ref().map(Channel::as_str),
+                    o.status.as_str(),
+                ],
+                &mut counts,
+            )?;
+        }
+        drop((insert, update));
+        self.orders.wrote(&self.tx, batch.len())?;
+        Ok(counts)
+    }
+
+    fn insert_events(&mut self, batch: &[NewEvent]) -> Result<WriteCounts> {
+        let mut counts = WriteCounts::default();
+        let mut stmt = self.tx.prepare_cached(
+            "INSERT OR IGNORE INTO events (tenant_id, event_id, customer_id, type, occurred_at, properties)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+        )?;
+        for e in batch {
+            let n = stmt.execute(params![
+                self.tenant,
+                e.id.as_str(),
+                e.customer_id.as_str(),
+                e.kind.as_str(),
+                micros(e.occurred_at),
+                e.properties,
+            ])?;
+            if n == 1 {
+                counts.inserted += 1;
+            } else {
+                counts.unchanged += 1;
+            }
+        }
+        drop(stmt);
+        self.events.wrote(&self.tx, batch.len())?;
+        Ok(counts)
+    }
+
+    fn commit(mut self: Box<Self>) -> Result<()> {
+        self.orders.rebuild(&self.tx)?;
+        self.events.rebuild(&self.tx)?;
+        self.tx.commit()?;
+        Ok(())
+    }
+}
