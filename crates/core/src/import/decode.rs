@@ -30,10 +30,16 @@ pub struct EncodingError {
     pub offset: usize,
 }
 
+/// A file's text as UTF-8, whatever it was written in.
+pub struct Utf8Text {
+    pub encoding: TextEncoding,
+    pub reader: Box<dyn Read + Send>,
+}
+
 /// Sniffs the encoding and returns a reader of UTF-8 text with any BOM removed.
 pub fn utf8_reader<R: Read + Send + 'static>(
     mut inner: R,
-) -> io::Result<Result<(TextEncoding, Box<dyn Read + Send>), EncodingError>> {
+) -> io::Result<Result<Utf8Text, EncodingError>> {
     let mut head = Vec::with_capacity(64 * 1024);
     (&mut inner)
         .take(SNIFF_BYTES as u64)
@@ -49,7 +55,10 @@ pub fn utf8_reader<R: Read + Send + 'static>(
         let skip = head.len() - body.len();
         let mut replay = io::Cursor::new(head);
         replay.set_position(skip as u64);
-        return Ok(Ok((TextEncoding::Utf8, Box::new(replay.chain(inner)))));
+        return Ok(Ok(Utf8Text {
+            encoding: TextEncoding::Utf8,
+            reader: Box::new(replay.chain(inner)),
+        }));
     }
     let mut decoder = GB18030.new_decoder_without_bom_handling();
     let mut scratch = vec![0u8; head.len() * 3 / 2 + 16];
@@ -71,7 +80,10 @@ pub fn utf8_reader<R: Read + Send + 'static>(
         eof: false,
         consumed: 0,
     };
-    Ok(Ok((TextEncoding::Gb18030, Box::new(decoding))))
+    Ok(Ok(Utf8Text {
+        encoding: TextEncoding::Gb18030,
+        reader: Box::new(decoding),
+    }))
 }
 
 /// Decodes GB18030 to UTF-8 as it reads; malformed input is an error, never a replacement.
@@ -135,10 +147,10 @@ mod tests {
     use super::*;
 
     fn decode(bytes: &[u8]) -> Result<(TextEncoding, String), EncodingError> {
-        let (enc, mut r) = utf8_reader(io::Cursor::new(bytes.to_vec())).expect("io")?;
+        let mut text = utf8_reader(io::Cursor::new(bytes.to_vec())).expect("io")?;
         let mut s = String::new();
-        r.read_to_string(&mut s).expect("decodes");
-        Ok((enc, s))
+        text.reader.read_to_string(&mut s).expect("decodes");
+        Ok((text.encoding, s))
     }
 
     #[test]

@@ -47,7 +47,7 @@ enum Inner {
 impl RecordSource {
     /// A CSV file: reads and returns the header row; the records follow.
     pub fn csv<R: Read + Send + 'static>(reader: R) -> Result<RecordSource, SourceError> {
-        let (encoding, text) = decode::utf8_reader(reader)??;
+        let decode::Utf8Text { encoding, reader: text } = decode::utf8_reader(reader)??;
         let mut csv = csv::ReaderBuilder::new()
             .has_headers(false)
             .flexible(true)
@@ -78,7 +78,7 @@ impl RecordSource {
         kind: Kind,
         ignore_unknown: bool,
     ) -> Result<RecordSource, SourceError> {
-        let (encoding, text) = decode::utf8_reader(reader)??;
+        let decode::Utf8Text { encoding, reader: text } = decode::utf8_reader(reader)??;
         let mut reader = BufReader::with_capacity(256 * 1024, text);
         if reader.fill_buf()?.is_empty() {
             return Err(SourceError::Empty);

@@ -17,15 +17,18 @@ use serde::Serialize;
 use siyu_core::import::{
     Columns, Kind, Problem, Record, RecordSource, SourceError, parse_customer, parse_event, parse_order,
 };
-use siyu_core::{CustomerId, NewCustomer, NewEvent, NewOrder, SeenCustomer, TenantZone, Timestamp};
+use siyu_core::{
+    Channel, CustomerId, NewCustomer, NewEvent, NewOrder, SeenCustomer, TenantZone, Timestamp,
+};
 use siyu_store::{ImportTx, Store, Tenant, WriteCounts};
 
 /// Rows handed from the reader to the writer at a time.
 const CHUNK: usize = 8192;
 /// Problems listed when an import is refused.
 const MAX_LISTED: usize = 20;
-/// Customers remembered as already seen, per import; beyond it the memory is cleared.
-const SEEN_CACHE_LIMIT: usize = 2_000_000;
+/// Customers remembered as seen during one import (about 60 bytes each); past this the
+/// memory is flushed and cleared, so it stays bounded however large the file.
+const SEEN_LIMIT: usize = 500_000;
 
 #[derive(Debug, Clone, Copy, Default)]
 pub struct ImportOptions {
@@ -123,7 +126,8 @@ trait Row: Send + 'static {
     where
         Self: Sized;
     fn key(&self) -> &str;
-    fn sighting(&self) -> Option<SeenCustomer>;
+    /// The customer this row is a sighting of, and when.
+    fn sighting(&self) -> Option<(&CustomerId, Timestamp, Option<&Channel>)>;
     fn write(tx: &mut dyn ImportTx, batch: &[Self], now: Timestamp) -> siyu_store::Result<WriteCounts>
     where
         Self: Sized;
@@ -136,7 +140,7 @@ impl Row for NewCustomer {
     fn key(&self) -> &str {
         self.id.as_str()
     }
-    fn sighting(&self) -> Option<SeenCustomer> {
+    fn sighting(&self) -> Option<(&CustomerId, Timestamp, Option<&Channel>)> {
         None
     }
     fn write(tx: &mut dyn ImportTx, batch: &[Self], now: Timestamp) -> siyu_store::Result<WriteCounts> {
@@ -151,12 +155,8 @@ impl Row for NewOrder {
     fn key(&self) -> &str {
         self.id.as_str()
     }
-    fn sighting(&self) -> Option<SeenCustomer> {
-        Some(SeenCustomer {
-            id: self.customer_id.clone(),
-            at: self.ordered_at,
-            channel: self.channel.clone(),
-        })
+    fn sighting(&self) -> Option<(&CustomerId, Timestamp, Option<&Channel>)> {
+        Some((&self.customer_id, self.ordered_at, self.channel.as_ref()))
     }
     fn write(tx: &mut dyn ImportTx, batch: &[Self], _: Timestamp) -> siyu_store::Result<WriteCounts> {
         tx.upsert_orders(batch)
@@ -170,12 +170,8 @@ impl Row for NewEvent {
     fn key(&self) -> &str {
         self.id.as_str()
     }
-    fn sighting(&self) -> Option<SeenCustomer> {
-        Some(SeenCustomer {
-            id: self.customer_id.clone(),
-            at: self.occurred_at,
-            channel: None,
-        })
+    fn sighting(&self) -> Option<(&CustomerId, Timestamp, Option<&Channel>)> {
+        Some((&self.customer_id, self.occurred_at, None))
     }
     fn write(tx: &mut dyn ImportTx, batch: &[Self], _: Timestamp) -> siyu_store::Result<WriteCounts> {
         tx.insert_events(batch)
@@ -184,7 +180,10 @@ impl Row for NewEvent {
 
 /// What the reader hands the writer.
 enum Message<T> {
-    Rows(Vec<T>),
+    /// Rows, and the customers they are sightings of that must exist before the rows are written.
+    Rows(Vec<T>, Vec<SeenCustomer>),
+    /// Customers seen before in this import, seen again earlier than that.
+    Earlier(Vec<SeenCustomer>),
     Rejected { fields: Vec<String>, line: u64, problems: Vec<Problem> },
     Progress { rows: u64, bytes: u64 },
 }
@@ -265,7 +264,8 @@ fn run<T: Row>(
         let mut writer = Writer::<T>::new(store, tenant, path, options, reject_header, started)?;
         for message in receiver {
             match message {
-                Message::Rows(batch) => writer.rows(batch)?,
+                Message::Rows(batch, seen) => writer.rows(batch, &seen)?,
+                Message::Earlier(seen) => writer.see(&seen)?,
                 Message::Rejected {
                     fields,
                     line,
@@ -308,6 +308,70 @@ fn progress_bar(wanted: bool, size: u64) -> ProgressBar {
     bar
 }
 
+/// Which customers an import has seen, and when first: the reader works it out so the
+/// writer only sends each customer to the store once, plus once more at the end for those
+/// later seen at an earlier time.
+#[derive(Default)]
+struct Sightings {
+    /// Customer → (time sent to the store, earliest time seen), in microseconds.
+    seen: HashMap<CustomerId, (i64, i64)>,
+}
+
+impl Sightings {
+    /// The customers of `rows` not seen before in this import, at their earliest time in `rows`.
+    fn first_seen<T: Row>(&mut self, rows: &[T]) -> Vec<SeenCustomer> {
+        let mut fresh: HashMap<&CustomerId, (Timestamp, Option<&Channel>)> = HashMap::new();
+        for (id, at, channel) in rows.iter().filter_map(Row::sighting) {
+            let us = at.as_microsecond();
+            if let Some((_, earliest)) = self.seen.get_mut(id) {
+                *earliest = (*earliest).min(us);
+                continue;
+            }
+            fresh
+                .entry(id)
+                .and_modify(|(t, c)| {
+                    if at < *t {
+                        (*t, *c) = (at, channel);
+                    }
+                })
+                .or_insert((at, channel));
+        }
+        let mut out: Vec<SeenCustomer> = fresh
+            .into_iter()
+            .map(|(id, (at, channel))| SeenCustomer {
+                id: id.clone(),
+                at,
+                channel: channel.cloned(),
+            })
+            .collect();
+        out.sort_by(|a, b| a.id.cmp(&b.id));
+        for s in &out {
+            let us = s.at.as_microsecond();
+            self.seen.insert(s.id.clone(), (us, us));
+        }
+        out
+    }
+
+    /// The customers seen earlier than when first sent; forgets everything.
+    fn earlier(&mut self) -> Vec<SeenCustomer> {
+        let mut out: Vec<SeenCustomer> = self
+            .seen
+            .iter()
+            .filter(|(_, (sent, earliest))| earliest < sent)
+            .filter_map(|(id, &(_, earliest))| {
+                Some(SeenCustomer {
+                    id: id.clone(),
+                    at: Timestamp::from_microsecond(earliest).ok()?,
+                    channel: None,
+                })
+            })
+            .collect();
+        out.sort_by(|a, b| a.id.cmp(&b.id));
+        self.seen.clear();
+        out
+    }
+}
+
 /// The reader thread: records to typed rows, in batches that never repeat a key.
 /// Returns the number of rows read, or a problem that stops the reading.
 fn read_rows<T: Row>(
@@ -319,8 +383,18 @@ fn read_rows<T: Row>(
     let mut record = Record::default();
     let mut batch: Vec<T> = Vec::with_capacity(CHUNK);
     let mut keys: HashSet<String> = HashSet::with_capacity(CHUNK);
+    let mut sightings = Sightings::default();
     let mut rows = 0u64;
-    let send = |m: Message<T>| out.send(m).is_ok();
+    let send_rows = |batch: Vec<T>, sightings: &mut Sightings| {
+        let seen = sightings.first_seen(&batch);
+        if sightings.seen.len() > SEEN_LIMIT {
+            let earlier = sightings.earlier();
+            if !earlier.is_empty() && out.send(Message::Earlier(earlier)).is_err() {
+                return false;
+            }
+        }
+        out.send(Message::Rows(batch, seen)).is_ok()
+    };
     loop {
         let next = source.next_record(&mut record)?;
         let Some(early_problem) = next else { break };
@@ -333,7 +407,8 @@ fn read_rows<T: Row>(
             Ok(row) => {
                 if keys.contains(row.key()) {
                     keys.clear();
-                    if !send(Message::Rows(std::mem::replace(&mut batch, Vec::with_capacity(CHUNK)))) {
+                    let full = std::mem::replace(&mut batch, Vec::with_capacity(CHUNK));
+                    if !send_rows(full, &mut sightings) {
                         break;
                     }
                 }
@@ -342,11 +417,12 @@ fn read_rows<T: Row>(
             }
             Err(problems) => {
                 let fields = source.raw_fields(&record);
-                if !send(Message::Rejected {
+                let rejected = Message::Rejected {
                     fields,
                     line: record.line,
                     problems,
-                }) {
+                };
+                if out.send(rejected).is_err() {
                     break;
                 }
             }
@@ -354,18 +430,21 @@ fn read_rows<T: Row>(
         if batch.len() >= CHUNK {
             keys.clear();
             let full = std::mem::replace(&mut batch, Vec::with_capacity(CHUNK));
-            if !send(Message::Rows(full))
-                || !send(Message::Progress {
-                    rows,
-                    bytes: source.bytes_read(),
-                })
-            {
+            let progress = Message::Progress {
+                rows,
+                bytes: source.bytes_read(),
+            };
+            if !send_rows(full, &mut sightings) || out.send(progress).is_err() {
                 break;
             }
         }
     }
     if !batch.is_empty() {
-        send(Message::Rows(batch));
+        send_rows(batch, &mut sightings);
+    }
+    let earlier = sightings.earlier();
+    if !earlier.is_empty() {
+        let _ = out.send(Message::Earlier(earlier));
     }
     Ok(rows)
 }
@@ -381,8 +460,6 @@ struct Writer<'s, T> {
     rejected: u64,
     counts: WriteCounts,
     customers_created: u64,
-    /// Customers known to exist with a join no later than the instant given.
-    seen: HashMap<CustomerId, Timestamp>,
     now: Timestamp,
     started: Instant,
     _rows: std::marker::PhantomData<T>,
@@ -410,48 +487,36 @@ impl<'s, T: Row> Writer<'s, T> {
             rejected: 0,
             counts: WriteCounts::default(),
             customers_created: 0,
-            seen: HashMap::new(),
             now: Timestamp::now(),
             started,
             _rows: std::marker::PhantomData,
         })
     }
 
-    fn rows(&mut self, batch: Vec<T>) -> anyhow::Result<()> {
-        // Once a row is refused in all-or-nothing mode, nothing more is written; the
-        // reading goes on only to list the problems.
-        let Some(tx) = self.tx.as_mut().filter(|_| self.options.skip_invalid || self.rejected == 0)
-        else {
-            return Ok(());
-        };
-        let mut sightings: HashMap<CustomerId, SeenCustomer> = HashMap::new();
-        for seen in batch.iter().filter_map(Row::sighting) {
-            if self.seen.get(&seen.id).is_some_and(|&t| t <= seen.at) {
-                continue;
-            }
-            match sightings.get_mut(&seen.id) {
-                Some(earlier) if earlier.at <= seen.at => {}
-                Some(later) => *later = seen,
-                None => {
-                    sightings.insert(seen.id.clone(), seen);
-                }
-            }
-        }
-        if !sightings.is_empty() {
-            let mut batch: Vec<SeenCustomer> = sightings.into_values().collect();
-            batch.sort_by(|a, b| a.id.cmp(&b.id));
+    /// The transaction, unless nothing more will be written: once a row is refused in
+    /// all-or-nothing mode, the reading goes on only to list the problems.
+    fn writing(&mut self) -> Option<&mut Box<dyn ImportTx + 's>> {
+        let writing = self.options.skip_invalid || self.rejected == 0;
+        self.tx.as_mut().filter(|_| writing)
+    }
+
+    fn see(&mut self, seen: &[SeenCustomer]) -> anyhow::Result<()> {
+        if let Some(tx) = self.writing().filter(|_| !seen.is_empty()) {
             self.customers_created += tx
-                .see_customers(&batch)
+                .see_customers(seen)
                 .context("creating customers first seen in this file")?;
-            if self.seen.len() > SEEN_CACHE_LIMIT {
-                self.seen.clear();
-            }
-            for s in batch {
-                self.seen.insert(s.id, s.at);
-            }
         }
-        self.counts += T::write(tx.as_mut(), &batch, self.now)
-            .with_context(|| format!("writing {}", self.path.display()))?;
+        Ok(())
+    }
+
+    fn rows(&mut self, batch: Vec<T>, seen: &[SeenCustomer]) -> anyhow::Result<()> {
+        self.see(seen)?;
+        let now = self.now;
+        if let Some(tx) = self.writing() {
+            let written = T::write(tx.as_mut(), &batch, now)
+                .with_context(|| format!("writing {}", self.path.display()))?;
+            self.counts += written;
+        }
         Ok(())
     }
 

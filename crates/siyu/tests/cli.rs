@@ -1,0 +1,113 @@
+//! The `siyu` binary end to end: the demo shop, imports through the command line, and
+//! what is printed when the output is piped.
+
+use std::path::Path;
+use std::process::{Command, Output};
+
+fn siyu(db: &Path, args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_siyu"))
+        .arg("--db")
+        .arg(db)
+        .args(args)
+        .env_remove("SIYU_DB")
+        .env_remove("SIYU_TENANT")
+        .output()
+        .expect("siyu runs")
+}
+
+fn text(bytes: &[u8]) -> String {
+    String::from_utf8_lossy(bytes).into_owned()
+}
+
+#[test]
+fn the_demo_shop_is_the_same_for_the_same_seed_and_prints_its_overview() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let (a, b) = (dir.path().join("a"), dir.path().join("b"));
+    let args = |out: &Path| {
+        vec![
+            "demo".to_owned(),
+            "--customers".to_owned(),
+            "400".to_owned(),
+            "--seed".to_owned(),
+            "7".to_owned(),
+            "--until".to_owned(),
+            "2026-10-31".to_owned(),
+            "--out".to_owned(),
+            out.to_string_lossy().into_owned(),
+        ]
+    };
+    let run = |db: &str, out: &Path| {
+        let args = args(out);
+        let args: Vec<&str> = args.iter().map(String::as_str).collect();
+        siyu(&dir.path().join(db), &args)
+    };
+    let first = run("a.db", &a);
+    assert!(first.status.success(), "{}", text(&first.stderr));
+    let stdout = text(&first.stdout);
+    assert!(stdout.contains("customers in the pool"), "{stdout}");
+    assert!(stdout.contains("400"), "{stdout}");
+    assert!(stdout.contains("By source channel"), "{stdout}");
+    assert!(stdout.contains("imported orders from"), "{stdout}");
+    assert_eq!(text(&first.stderr), "", "nothing but results when piped");
+
+    let second = run("b.db", &b);
+    assert!(second.status.success(), "{}", text(&second.stderr));
+    for file in ["customers.csv", "orders.csv", "events.csv"] {
+        let x = std::fs::read(a.join(file)).expect("a");
+        let y = std::fs::read(b.join(file)).expect("b");
+        assert!(!x.is_empty());
+        assert!(x == y, "{file} differs between two runs with one seed");
+    }
+    let overview = |db: &str| {
+        let out = siyu(&dir.path().join(db), &["report", "overview", "--format", "json"]);
+        assert!(out.status.success(), "{}", text(&out.stderr));
+        text(&out.stdout)
+    };
+    assert_eq!(overview("a.db"), overview("b.db"));
+
+    // Running the demo again into the same database changes nothing.
+    let again = run("a.db", &a);
+    assert!(again.status.success(), "{}", text(&again.stderr));
+    assert!(text(&again.stdout).contains(" 0 inserted, 0 updated"), "{}", text(&again.stdout));
+}
+
+#[test]
+fn a_refused_import_exits_non_zero_naming_file_line_and_field() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let db = dir.path().join("siyu.db");
+    let file = dir.path().join("orders.csv");
+    std::fs::write(
+        &file,
+        "order_id,customer_id,ordered_at,amount\no1,c1,2024-05-01,12,5\no2,c1,2024-05-01,\"12,5\"\n",
+    )
+    .expect("write");
+    let out = siyu(&db, &["import", "orders", &file.to_string_lossy()]);
+    assert!(!out.status.success());
+    let err = text(&out.stderr);
+    assert!(err.starts_with("error: importing orders from"), "{err}");
+    assert!(err.contains("orders.csv:2: row: has 5 fields, the header has 4"), "{err}");
+    assert!(err.contains("orders.csv:3: amount: '12,5' is not an amount"), "{err}");
+    assert_eq!(text(&out.stdout), "");
+
+    let json = siyu(&db, &["report", "overview", "--format", "json"]);
+    assert!(text(&json.stdout).contains("\"customers\": 0"), "{}", text(&json.stdout));
+}
+
+#[test]
+fn an_import_prints_its_counts_and_json_on_request() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let db = dir.path().join("siyu.db");
+    let file = dir.path().join("customers.csv");
+    std::fs::write(&file, "customer_id,name,channel\nc1,张三,小红书\nc2,李四,store\n").expect("write");
+    let out = siyu(&db, &["import", "customers", &file.to_string_lossy(), "--format", "json"]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let report: serde_json::Value = serde_json::from_slice(&out.stdout).expect("json");
+    assert_eq!(report["inserted"], 2);
+    assert_eq!(report["rejected"], 0);
+    let again = siyu(&db, &["import", "customers", &file.to_string_lossy()]);
+    assert!(
+        text(&again.stdout).contains("2 rows: 0 inserted, 0 updated, 2 unchanged, 0 rejected"),
+        "{}",
+        text(&again.stdout)
+    );
+}
