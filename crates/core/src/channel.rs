@@ -48,9 +48,7 @@ impl Channel {
         }
         let valid = !lower.is_empty()
             && lower.len() <= 64
-            && lower
-                .chars()
-                .all(|c| c.is_alphanumeric() || c == '_');
+            && lower.chars().all(|c| c.is_alphanumeric() || c == '_');
         if valid {
             Ok(Channel(lower))
         } else {
@@ -76,7 +74,10 @@ mod tests {
     #[test]
     fn well_known_channels_are_recognised_in_either_language() {
         assert_eq!(Channel::parse("抖音").expect("valid").as_str(), "douyin");
-        assert_eq!(Channel::parse(" Douyin ").expect("valid").as_str(), "douyin");
+        assert_eq!(
+            Channel::parse(" Douyin ").expect("valid").as_str(),
+            "douyin"
+        );
         assert_eq!(
             Channel::parse("Official Account").expect("valid").as_str(),
             "official_account"

@@ -84,7 +84,10 @@ pub fn normalise_phone(text: &str) -> Option<String> {
         Some(rest) => ("+", rest),
         None => ("", s),
     };
-    let digits: String = rest.chars().filter(|c| !matches!(c, ' ' | '-' | '(' | ')')).collect();
+    let digits: String = rest
+        .chars()
+        .filter(|c| !matches!(c, ' ' | '-' | '(' | ')'))
+        .collect();
     let ok = (5..=20).contains(&digits.len()) && digits.bytes().all(|b| b.is_ascii_digit());
     ok.then(|| format!("{plus}{digits}"))
 }

@@ -40,8 +40,7 @@ impl EventType {
         let valid = !s.is_empty()
             && s.len() <= 64
             && s.starts_with(|c: char| c.is_ascii_lowercase())
-            && s
-                .bytes()
+            && s.bytes()
                 .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_');
         if valid {
             Ok(EventType(s.to_owned()))

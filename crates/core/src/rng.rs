@@ -113,10 +113,12 @@ mod tests {
 
     #[test]
     fn the_same_seed_gives_the_same_draws() {
-        let a: Vec<u64> = (0..5).map({
-            let mut r = Rng::new(7);
-            move |_| r.next_u64()
-        }).collect();
+        let a: Vec<u64> = (0..5)
+            .map({
+                let mut r = Rng::new(7);
+                move |_| r.next_u64()
+            })
+            .collect();
         let mut r = Rng::new(7);
         let b: Vec<u64> = (0..5).map(|_| r.next_u64()).collect();
         assert_eq!(a, b);

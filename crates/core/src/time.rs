@@ -2,9 +2,9 @@
 
 use std::fmt;
 
+pub use jiff::Timestamp;
 use jiff::civil::{Date, DateTime};
 use jiff::tz::TimeZone;
-pub use jiff::Timestamp;
 
 /// The default zone of a tenant, per DESIGN.md.
 pub const DEFAULT_TIME_ZONE: &str = "Asia/Shanghai";
@@ -270,7 +270,10 @@ mod tests {
     fn rfc3339_offsets_are_honoured() {
         assert_eq!(utc("2024-05-01T09:30:00+08:00"), "2024-05-01T01:30:00Z");
         assert_eq!(utc("2024-05-01T09:30:00Z"), "2024-05-01T09:30:00Z");
-        assert_eq!(utc("2024-05-01T09:30:00.250-05:00"), "2024-05-01T14:30:00.25Z");
+        assert_eq!(
+            utc("2024-05-01T09:30:00.250-05:00"),
+            "2024-05-01T14:30:00.25Z"
+        );
         assert_eq!(utc("2024-05-01 09:30:00+0800"), "2024-05-01T01:30:00Z");
     }
 
@@ -310,7 +313,9 @@ mod tests {
         let ts = z.parse_timestamp("2024-03-01 23:30:00").expect("valid");
         assert_eq!(ts.to_string(), "2024-03-01T15:30:00Z");
         assert_eq!(z.day_of(ts).to_string(), "2024-03-01");
-        let early = z.parse_timestamp("2024-03-02T00:10:00+08:00").expect("valid");
+        let early = z
+            .parse_timestamp("2024-03-02T00:10:00+08:00")
+            .expect("valid");
         assert_eq!(z.day_of(early).to_string(), "2024-03-02");
     }
 

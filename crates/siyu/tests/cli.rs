@@ -59,7 +59,10 @@ fn the_demo_shop_is_the_same_for_the_same_seed_and_prints_its_overview() {
         assert!(x == y, "{file} differs between two runs with one seed");
     }
     let overview = |db: &str| {
-        let out = siyu(&dir.path().join(db), &["report", "overview", "--format", "json"]);
+        let out = siyu(
+            &dir.path().join(db),
+            &["report", "overview", "--format", "json"],
+        );
         assert!(out.status.success(), "{}", text(&out.stderr));
         text(&out.stdout)
     };
@@ -68,7 +71,11 @@ fn the_demo_shop_is_the_same_for_the_same_seed_and_prints_its_overview() {
     // Running the demo again into the same database changes nothing.
     let again = run("a.db", &a);
     assert!(again.status.success(), "{}", text(&again.stderr));
-    assert!(text(&again.stdout).contains(" 0 inserted, 0 updated"), "{}", text(&again.stdout));
+    assert!(
+        text(&again.stdout).contains(" 0 inserted, 0 updated"),
+        "{}",
+        text(&again.stdout)
+    );
 }
 
 #[test]
@@ -85,12 +92,22 @@ fn a_refused_import_exits_non_zero_naming_file_line_and_field() {
     assert!(!out.status.success());
     let err = text(&out.stderr);
     assert!(err.starts_with("error: importing orders from"), "{err}");
-    assert!(err.contains("orders.csv:2: row: has 5 fields, the header has 4"), "{err}");
-    assert!(err.contains("orders.csv:3: amount: '12,5' is not an amount"), "{err}");
+    assert!(
+        err.contains("orders.csv:2: row: has 5 fields, the header has 4"),
+        "{err}"
+    );
+    assert!(
+        err.contains("orders.csv:3: amount: '12,5' is not an amount"),
+        "{err}"
+    );
     assert_eq!(text(&out.stdout), "");
 
     let json = siyu(&db, &["report", "overview", "--format", "json"]);
-    assert!(text(&json.stdout).contains("\"customers\": 0"), "{}", text(&json.stdout));
+    assert!(
+        text(&json.stdout).contains("\"customers\": 0"),
+        "{}",
+        text(&json.stdout)
+    );
 }
 
 #[test]
@@ -98,8 +115,21 @@ fn an_import_prints_its_counts_and_json_on_request() {
     let dir = tempfile::tempdir().expect("tempdir");
     let db = dir.path().join("siyu.db");
     let file = dir.path().join("customers.csv");
-    std::fs::write(&file, "customer_id,name,channel\nc1,张三,小红书\nc2,李四,store\n").expect("write");
-    let out = siyu(&db, &["import", "customers", &file.to_string_lossy(), "--format", "json"]);
+    std::fs::write(
+        &file,
+        "customer_id,name,channel\nc1,张三,小红书\nc2,李四,store\n",
+    )
+    .expect("write");
+    let out = siyu(
+        &db,
+        &[
+            "import",
+            "customers",
+            &file.to_string_lossy(),
+            "--format",
+            "json",
+        ],
+    );
     assert!(out.status.success(), "{}", text(&out.stderr));
     let report: serde_json::Value = serde_json::from_slice(&out.stdout).expect("json");
     assert_eq!(report["inserted"], 2);

@@ -78,7 +78,10 @@ impl Fixture {
 
     /// Everything the tenant holds, as text, to compare before and after.
     fn snapshot(&mut self) -> String {
-        let mut out = format!("{:?}\n", self.store.table_counts(&self.tenant).expect("counts"));
+        let mut out = format!(
+            "{:?}\n",
+            self.store.table_counts(&self.tenant).expect("counts")
+        );
         let mut ids = Vec::new();
         self.store
             .scan_customers(&self.tenant, &mut |c| ids.push(c.id))
@@ -103,7 +106,8 @@ impl Fixture {
             "seed_customers.csv",
             "customer_id,name,channel,joined_at,tags\nc1,张三,store,2024-01-05,vip;outdoor\nc2,李四,douyin,2024-02-01,\n",
         );
-        self.import(Kind::Customers, &customers).expect("seed customers");
+        self.import(Kind::Customers, &customers)
+            .expect("seed customers");
         let orders = self.file(
             "seed_orders.csv",
             "order_id,customer_id,ordered_at,amount\no1,c1,2024-03-01 10:00:00,128.50\no2,c2,2024-03-02 11:00:00,66\n",
@@ -112,7 +116,8 @@ impl Fixture {
     }
 }
 
-const ORDERS_HEADER: &str = "order_id,customer_id,ordered_at,amount,discount,coupon_code,channel,status\n";
+const ORDERS_HEADER: &str =
+    "order_id,customer_id,ordered_at,amount,discount,coupon_code,channel,status\n";
 
 /// Imports `bytes` as `kind` into a seeded tenant, expects a refusal, and checks that
 /// nothing changed. Returns the error text.
@@ -146,7 +151,12 @@ fn an_empty_file_is_refused() {
 
 #[test]
 fn a_header_without_rows_is_refused() {
-    for m in refused("header", Kind::Orders, "header.csv", ORDERS_HEADER.as_bytes()) {
+    for m in refused(
+        "header",
+        Kind::Orders,
+        "header.csv",
+        ORDERS_HEADER.as_bytes(),
+    ) {
         assert!(m.contains("header.csv: no rows after the header"), "{m}");
     }
 }
@@ -179,7 +189,10 @@ fn negative_and_non_numeric_amounts_are_refused_with_their_lines() {
     let text = format!("{ORDERS_HEADER}o20,c1,2024-03-01,-5,,,,\no21,c1,2024-03-01,abc,,,,\n");
     for m in refused("amounts", Kind::Orders, "amounts.csv", text.as_bytes()) {
         assert!(m.contains("amounts.csv:2: amount: '-5' is negative"), "{m}");
-        assert!(m.contains("amounts.csv:3: amount: 'abc' is not an amount"), "{m}");
+        assert!(
+            m.contains("amounts.csv:3: amount: 'abc' is not an amount"),
+            "{m}"
+        );
         assert!(m.contains("2 invalid rows; nothing was imported"), "{m}");
     }
 }
@@ -188,7 +201,10 @@ fn negative_and_non_numeric_amounts_are_refused_with_their_lines() {
 fn an_unparseable_date_is_refused() {
     let text = format!("{ORDERS_HEADER}o30,c1,31.12.2024,10,,,,\n");
     for m in refused("date", Kind::Orders, "date.csv", text.as_bytes()) {
-        assert!(m.contains("date.csv:2: ordered_at: '31.12.2024' is not a time"), "{m}");
+        assert!(
+            m.contains("date.csv:2: ordered_at: '31.12.2024' is not a time"),
+            "{m}"
+        );
     }
 }
 
@@ -204,7 +220,10 @@ fn an_empty_customer_id_is_refused() {
 fn a_line_with_too_many_fields_is_refused() {
     let text = format!("{ORDERS_HEADER}o40,c1,2024-03-01,10,,,,paid,extra\n");
     for m in refused("wide", Kind::Orders, "wide.csv", text.as_bytes()) {
-        assert!(m.contains("wide.csv:2: row: has 9 fields, the header has 8"), "{m}");
+        assert!(
+            m.contains("wide.csv:2: row: has 9 fields, the header has 8"),
+            "{m}"
+        );
     }
 }
 
@@ -221,7 +240,10 @@ fn bytes_that_are_neither_utf8_nor_gb18030_are_refused() {
 #[test]
 fn missing_unknown_and_duplicate_columns_are_refused() {
     let cases: [(&str, &str); 3] = [
-        ("order_id,customer_id,amount\no1,c1,1\n", "missing required column 'ordered_at'"),
+        (
+            "order_id,customer_id,amount\no1,c1,1\n",
+            "missing required column 'ordered_at'",
+        ),
         (
             "order_id,customer_id,ordered_at,amount,memo\no1,c1,2024-01-01,1,x\n",
             "unknown column 'memo'",
@@ -253,18 +275,27 @@ fn nineteen_digit_ids_and_spreadsheet_guards_survive_exactly() {
         f.store
             .scan_orders(&f.tenant, &mut |o| orders.push(o))
             .expect("scan");
-        assert_eq!(orders[0].id.as_str(), "3791234567890123456", "{}", f.backend);
+        assert_eq!(
+            orders[0].id.as_str(),
+            "3791234567890123456",
+            "{}",
+            f.backend
+        );
         assert_eq!(orders[0].customer_id.as_str(), "00123");
         assert_eq!(orders[0].amount.fen(), 128_000);
         assert_eq!(orders[0].ordered_at.to_string(), "2024-05-01T01:05:00Z");
-        assert_eq!(orders[0].channel.as_ref().map(|c| c.as_str()), Some("douyin"));
+        assert_eq!(
+            orders[0].channel.as_ref().map(|c| c.as_str()),
+            Some("douyin")
+        );
     }
 }
 
 #[test]
 fn gbk_and_bom_files_are_read() {
     for mut f in fixtures("encodings") {
-        let (gbk, _, _) = encoding_rs::GB18030.encode("customer_id,name,region\nc1,张三,浙江杭州\n");
+        let (gbk, _, _) =
+            encoding_rs::GB18030.encode("customer_id,name,region\nc1,张三,浙江杭州\n");
         let path = f.file("gbk.csv", &gbk);
         let report = f.import(Kind::Customers, &path).expect("gbk");
         assert_eq!(report.encoding, "GB18030");
@@ -298,13 +329,17 @@ fn importing_the_same_file_twice_changes_nothing_and_a_refund_updates_the_order(
 
         let refunded = f.file(
             "refund.csv",
-            format!("{ORDERS_HEADER}o1,c1,2024-03-01 10:00:00,128.50,10,NEW10,mini_program,refunded\n"),
+            format!(
+                "{ORDERS_HEADER}o1,c1,2024-03-01 10:00:00,128.50,10,NEW10,mini_program,refunded\n"
+            ),
         );
         let r = f.import(Kind::Orders, &refunded).expect("refund");
         assert_eq!((r.inserted, r.updated, r.unchanged), (0, 1, 0));
         let mut statuses = Vec::new();
         f.store
-            .scan_orders(&f.tenant, &mut |o| statuses.push((o.id.to_string(), o.status)))
+            .scan_orders(&f.tenant, &mut |o| {
+                statuses.push((o.id.to_string(), o.status))
+            })
             .expect("scan");
         assert_eq!(
             statuses,
@@ -321,10 +356,17 @@ fn an_order_id_twice_in_one_file_is_inserted_then_updated() {
     for mut f in fixtures("twice") {
         let path = f.file(
             "twice.csv",
-            format!("{ORDERS_HEADER}o1,c1,2024-03-01,10,,,,paid\no1,c1,2024-03-01,10,,,,refunded\n"),
+            format!(
+                "{ORDERS_HEADER}o1,c1,2024-03-01,10,,,,paid\no1,c1,2024-03-01,10,,,,refunded\n"
+            ),
         );
         let r = f.import(Kind::Orders, &path).expect("import");
-        assert_eq!((r.inserted, r.updated, r.unchanged), (1, 1, 0), "{}", f.backend);
+        assert_eq!(
+            (r.inserted, r.updated, r.unchanged),
+            (1, 1, 0),
+            "{}",
+            f.backend
+        );
     }
 }
 
@@ -340,7 +382,12 @@ fn customers_first_seen_in_orders_join_at_their_first_order() {
             .store
             .customer(&f.tenant, &CustomerId::parse("c9").expect("id"))
             .expect("c9");
-        assert_eq!(c.joined_at.to_string(), "2024-04-01T00:00:00Z", "{}", f.backend);
+        assert_eq!(
+            c.joined_at.to_string(),
+            "2024-04-01T00:00:00Z",
+            "{}",
+            f.backend
+        );
         assert_eq!(c.channel.as_ref().map(|c| c.as_str()), Some("douyin"));
     }
 }
@@ -354,7 +401,8 @@ fn skipping_invalid_rows_imports_the_rest_and_writes_each_reject_with_its_reason
         let path = f.file("mixed.csv", &text);
         let r = f.import_skipping(Kind::Orders, &path).expect("import");
         assert_eq!((r.rows, r.inserted, r.rejected), (4, 2, 2));
-        let rejects = std::fs::read_to_string(r.rejects_file.as_ref().expect("rejects")).expect("read");
+        let rejects =
+            std::fs::read_to_string(r.rejects_file.as_ref().expect("rejects")).expect("read");
         assert_eq!(
             rejects,
             "order_id,customer_id,ordered_at,amount,discount,coupon_code,channel,status,reason\n\
@@ -375,7 +423,12 @@ fn events_from_json_lines_are_never_doubled() {
 "#;
         let path = f.file("events.jsonl", text);
         let r = f.import(Kind::Events, &path).expect("import");
-        assert_eq!((r.inserted, r.unchanged, r.customers_created), (2, 1, 1), "{}", f.backend);
+        assert_eq!(
+            (r.inserted, r.unchanged, r.customers_created),
+            (2, 1, 1),
+            "{}",
+            f.backend
+        );
         let again = f.import(Kind::Events, &path).expect("again");
         assert_eq!((again.inserted, again.unchanged), (0, 3));
         let mut events = Vec::new();
@@ -402,7 +455,12 @@ fn customer_rows_merge_into_what_the_pool_knows() {
             "customer_id,phone,region,tags\nc1,138-0013-8000,上海,outdoor;parent\nc2,,,\nc3,,,\n",
         );
         let r = f.import(Kind::Customers, &path).expect("import");
-        assert_eq!((r.inserted, r.updated, r.unchanged), (1, 1, 1), "{}", f.backend);
+        assert_eq!(
+            (r.inserted, r.updated, r.unchanged),
+            (1, 1, 1),
+            "{}",
+            f.backend
+        );
         let id = CustomerId::parse("c1").expect("id");
         let c = f.store.customer(&f.tenant, &id).expect("c1");
         assert_eq!(c.name.as_deref(), Some("张三"));
@@ -410,6 +468,46 @@ fn customer_rows_merge_into_what_the_pool_knows() {
         assert_eq!(
             f.store.customer_tags(&f.tenant, &id).expect("tags"),
             ["outdoor", "parent", "vip"]
+        );
+    }
+}
+
+#[test]
+fn a_newest_first_export_joins_customers_at_their_first_order_and_its_channel() {
+    for mut f in fixtures("newest-first") {
+        // c1's latest order opens the file, its first order is three batches later.
+        let mut text = String::from(ORDERS_HEADER);
+        text.push_str("o-last,c1,2024-06-30 12:00:00,10,,,store,\n");
+        for i in 0..20_000 {
+            text.push_str(&format!(
+                "o{i},c{},2024-06-01 12:00:00,10,,,,\n",
+                2 + i % 500
+            ));
+        }
+        text.push_str("o-first,c1,2024-01-02 12:00:00,10,,,douyin,\n");
+        let path = f.file("newest_first.csv", &text);
+        let r = f.import(Kind::Orders, &path).expect("import");
+        assert_eq!(
+            (r.inserted, r.customers_created),
+            (20_002, 501),
+            "{}",
+            f.backend
+        );
+        let c = f
+            .store
+            .customer(&f.tenant, &CustomerId::parse("c1").expect("id"))
+            .expect("c1");
+        assert_eq!(
+            c.joined_at.to_string(),
+            "2024-01-02T04:00:00Z",
+            "{}",
+            f.backend
+        );
+        assert_eq!(
+            c.channel.as_ref().map(|c| c.as_str()),
+            Some("douyin"),
+            "{}",
+            f.backend
         );
     }
 }

@@ -71,22 +71,15 @@ pub trait CustomerStore {
     /// Manual and imported tags of a customer, sorted.
     fn customer_tags(&mut self, tenant: &Tenant, id: &CustomerId) -> Result<Vec<String>>;
     /// Every customer of the tenant, in id order.
-    fn scan_customers(
-        &mut self,
-        tenant: &Tenant,
-        each: &mut dyn FnMut(CustomerFact),
-    ) -> Result<()>;
+    fn scan_customers(&mut self, tenant: &Tenant, each: &mut dyn FnMut(CustomerFact))
+    -> Result<()>;
 }
 
 pub trait OrderStore {
     /// Every order of the tenant, in order-id order.
     fn scan_orders(&mut self, tenant: &Tenant, each: &mut dyn FnMut(NewOrder)) -> Result<()>;
     /// Every order of the tenant as the figures need it.
-    fn scan_order_facts(
-        &mut self,
-        tenant: &Tenant,
-        each: &mut dyn FnMut(OrderFact),
-    ) -> Result<()>;
+    fn scan_order_facts(&mut self, tenant: &Tenant, each: &mut dyn FnMut(OrderFact)) -> Result<()>;
 }
 
 pub trait EventStore {
@@ -114,7 +107,9 @@ pub trait ImportTx {
     fn commit(self: Box<Self>) -> Result<()>;
 }
 
-pub trait Store: TenantStore + CustomerStore + OrderStore + EventStore + ImportStore + Send {
+pub trait Store:
+    TenantStore + CustomerStore + OrderStore + EventStore + ImportStore + Send
+{
     /// `sqlite` or `postgres`.
     fn backend(&self) -> &'static str;
     /// Applies pending migrations; a no-op when up to date. Returns how many were applied.

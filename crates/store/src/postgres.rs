@@ -1,13 +1,723 @@
-//! Scale-out: PostgreSQL, selected by a `postgres://` URL.
+//! Scale-out: PostgreSQL, selected by a `postgres://` URL. Same observable behaviour as
+//! the SQLite backend; imports write a batch at a time: COPY (binary) into a temporary
+//! staging table, then one `INSERT … SELECT … ON CONFLICT` whose `RETURNING version`
+//! gives the counts (1 inserted, more updated, no row unchanged).
 
-use crate::{Result, StoreError};
+use std::collections::HashSet;
+use std::fmt;
+use std::hash::Hash;
+
+use postgres::binary_copy::BinaryCopyInWriter;
+use postgres::fallible_iterator::FallibleIterator;
+use postgres::types::{ToSql, Type};
+use postgres::{Client, Config, IsolationLevel, NoTls, Transaction};
+
+use siyu_core::metrics::overview::CustomerFact;
+use siyu_core::{
+    Channel, Customer, CustomerId, EventId, EventType, Gender, Money, NewCustomer, NewEvent,
+    NewOrder, OrderFact, OrderId, OrderStatus, SeenCustomer, TenantZone, Timestamp,
+};
+
+use crate::{
+    CustomerStore, EventStore, ImportStore, ImportTx, OrderStore, Result, Store, StoreError,
+    TableCounts, Tenant, TenantStore, WriteCounts, corrupt, from_micros, micros, other,
+};
+
+const MIGRATIONS: &[(i64, &str)] = &[(1, include_str!("../migrations/postgres/0001_init.sql"))];
+
+/// The advisory lock that serialises migrations and schema creation across processes.
+const MIGRATION_LOCK: i64 = 0x7369_7975_6d69_6772; // "siyumigr"
 
 pub struct PgStore {
-    _client: ::postgres::Client,
+    client: Client,
+}
+
+/// A database error without its DETAIL, HINT and WHERE parts: those quote row values
+/// (a failing row holds names and phones), which must not reach logs or users.
+#[derive(Debug)]
+struct PgFailure {
+    code: String,
+    message: String,
+}
+
+impl fmt::Display for PgFailure {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "postgres: {} (SQLSTATE {})", self.message, self.code)
+    }
+}
+
+impl std::error::Error for PgFailure {}
+
+impl From<postgres::Error> for StoreError {
+    fn from(e: postgres::Error) -> Self {
+        match e.as_db_error() {
+            Some(db) => StoreError::Other(Box::new(PgFailure {
+                code: db.code().code().to_owned(),
+                message: db.message().to_owned(),
+            })),
+            None => other(e),
+        }
+    }
+}
+
+/// `"name"`, safe to splice into SQL whatever the name holds.
+fn quote_ident(name: &str) -> String {
+    format!("\"{}\"", name.replace('"', "\"\""))
 }
 
 impl PgStore {
-    pub fn connect(_url: &str) -> Result<PgStore> {
-        Err(StoreError::Other("PostgreSQL backend not built yet".into()))
+    /// Connects to the database at `url` (`postgres://user@host:port/db`, no TLS).
+    pub fn connect(url: &str) -> Result<PgStore> {
+        let mut config: Config = url.parse()?;
+        if config.get_application_name().is_none() {
+            config.application_name("siyu");
+        }
+        let client = config.connect(NoTls)?;
+        Ok(PgStore { client })
+    }
+
+    /// Connects and works inside `schema` (created if missing) instead of the default
+    /// search path: one database can hold many independent stores, as tests need.
+    pub fn connect_in_schema(url: &str, schema: &str) -> Result<PgStore> {
+        let mut store = PgStore::connect(url)?;
+        let schema = quote_ident(schema);
+        let mut tx = store.client.transaction()?;
+        // Concurrent `CREATE SCHEMA IF NOT EXISTS` of one name can still collide.
+        tx.execute("SELECT pg_advisory_xact_lock($1)", &[&MIGRATION_LOCK])?;
+        tx.batch_execute(&format!("CREATE SCHEMA IF NOT EXISTS {schema}"))?;
+        tx.commit()?;
+        store
+            .client
+            .batch_execute(&format!("SET search_path TO {schema}"))?;
+        Ok(store)
+    }
+
+    /// Drops a schema made by `connect_in_schema`, with everything in it.
+    pub fn drop_schema(url: &str, schema: &str) -> Result<()> {
+        let mut store = PgStore::connect(url)?;
+        store.client.batch_execute(&format!(
+            "DROP SCHEMA IF EXISTS {} CASCADE",
+            quote_ident(schema)
+        ))?;
+        Ok(())
+    }
+}
+
+fn now_micros() -> i64 {
+    micros(Timestamp::now())
+}
+
+impl Store for PgStore {
+    fn backend(&self) -> &'static str {
+        "postgres"
+    }
+
+    fn migrate(&mut self) -> Result<usize> {
+        // Read committed: after waiting for the lock, the next statement sees what the
+        // process that held it applied.
+        let mut tx = self
+            .client
+            .build_transaction()
+            .isolation_level(IsolationLevel::ReadCommitted)
+            .start()?;
+        tx.execute("SELECT pg_advisory_xact_lock($1)", &[&MIGRATION_LOCK])?;
+        tx.batch_execute(
+            "CREATE TABLE IF NOT EXISTS schema_migrations (
+                version BIGINT PRIMARY KEY, applied_at BIGINT NOT NULL)",
+        )?;
+        let current: i64 = tx
+            .query_one(
+                "SELECT coalesce(max(version), 0)::bigint FROM schema_migrations",
+                &[],
+            )?
+            .try_get(0)?;
+        let mut applied = 0;
+        for (version, sql) in MIGRATIONS.iter().filter(|(v, _)| *v > current) {
+            tx.batch_execute(sql)?;
+            tx.execute(
+                "INSERT INTO schema_migrations (version, applied_at) VALUES ($1, $2)",
+                &[version, &now_micros()],
+            )?;
+            applied += 1;
+        }
+        tx.commit()?;
+        Ok(applied)
+    }
+
+    fn table_counts(&mut self, tenant: &Tenant) -> Result<TableCounts> {
+        let row = self.client.query_one(
+            "SELECT (SELECT count(*) FROM customers WHERE tenant_id = $1),
+                    (SELECT count(*) FROM orders WHERE tenant_id = $1),
+                    (SELECT count(*) FROM events WHERE tenant_id = $1),
+                    (SELECT count(*) FROM customer_tags WHERE tenant_id = $1)",
+            &[&tenant.id],
+        )?;
+        let count = |i: usize| -> Result<u64> { Ok(row.try_get::<_, i64>(i)? as u64) };
+        Ok(TableCounts {
+            customers: count(0)?,
+            orders: count(1)?,
+            events: count(2)?,
+            tags: count(3)?,
+        })
+    }
+}
+
+impl TenantStore for PgStore {
+    fn tenant(&mut self, name: &str) -> Result<Tenant> {
+        const SELECT: &str = "SELECT id, time_zone FROM tenants WHERE name = $1";
+        let row = match self.client.query_opt(SELECT, &[&name])? {
+            Some(row) => row,
+            None => {
+                // A concurrent creator makes this insert wait for its commit and then do
+                // nothing; the select after it (a new snapshot) sees the row either way.
+                self.client.execute(
+                    "INSERT INTO tenants (name, created_at) VALUES ($1, $2)
+                     ON CONFLICT (name) DO NOTHING",
+                    &[&name, &now_micros()],
+                )?;
+                self.client.query_one(SELECT, &[&name])?
+            }
+        };
+        let zone: &str = row.try_get(1)?;
+        Ok(Tenant {
+            id: row.try_get(0)?,
+            name: name.to_owned(),
+            zone: TenantZone::named(zone).map_err(other)?,
+        })
+    }
+}
+
+fn parse_customer_id(s: &str) -> Result<CustomerId> {
+    CustomerId::parse(s).map_err(|e| corrupt(format!("stored customer id: {e}")))
+}
+
+fn parse_channel(s: Option<&str>) -> Result<Option<Channel>> {
+    s.map(|c| Channel::parse(c).map_err(other)).transpose()
+}
+
+fn order_status(s: &str) -> Result<OrderStatus> {
+    OrderStatus::from_stored(s).ok_or_else(|| corrupt(format!("stored order status '{s}'")))
+}
+
+impl CustomerStore for PgStore {
+    fn customer(&mut self, tenant: &Tenant, id: &CustomerId) -> Result<Customer> {
+        let row = self
+            .client
+            .query_opt(
+                "SELECT name, phone, gender, birthday, region, channel, referrer_id, joined_at
+                 FROM customers WHERE tenant_id = $1 AND customer_id = $2",
+                &[&tenant.id, &id.as_str()],
+            )?
+            .ok_or_else(|| StoreError::NotFound(format!("customer {id}")))?;
+        let gender: Option<&str> = row.try_get(2)?;
+        let birthday: Option<&str> = row.try_get(3)?;
+        let referrer: Option<&str> = row.try_get(6)?;
+        Ok(Customer {
+            id: id.clone(),
+            name: row.try_get(0)?,
+            phone: row.try_get(1)?,
+            gender: gender
+                .map(|g| Gender::parse(g).map_err(other))
+                .transpose()?,
+            birthday: birthday
+                .map(|b| TenantZone::parse_day(b).map_err(other))
+                .transpose()?,
+            region: row.try_get(4)?,
+            channel: parse_channel(row.try_get(5)?)?,
+            referrer_id: referrer.map(parse_customer_id).transpose()?,
+            joined_at: from_micros(row.try_get(7)?)?,
+        })
+    }
+
+    fn customer_tags(&mut self, tenant: &Tenant, id: &CustomerId) -> Result<Vec<String>> {
+        let rows = self.client.query(
+            "SELECT tag FROM customer_tags WHERE tenant_id = $1 AND customer_id = $2 ORDER BY tag",
+            &[&tenant.id, &id.as_str()],
+        )?;
+        rows.iter()
+            .map(|r| r.try_get(0).map_err(StoreError::from))
+            .collect()
+    }
+
+    fn scan_customers(
+        &mut self,
+        tenant: &Tenant,
+        each: &mut dyn FnMut(CustomerFact),
+    ) -> Result<()> {
+        let mut rows = self.client.query_raw(
+            "SELECT customer_id, channel FROM customers WHERE tenant_id = $1 ORDER BY customer_id",
+            [tenant.id],
+        )?;
+        while let Some(r) = rows.next()? {
+            each(CustomerFact {
+                id: parse_customer_id(r.try_get(0)?)?,
+                channel: parse_channel(r.try_get(1)?)?,
+            });
+        }
+        Ok(())
+    }
+}
+
+impl OrderStore for PgStore {
+    fn scan_orders(&mut self, tenant: &Tenant, each: &mut dyn FnMut(NewOrder)) -> Result<()> {
+        let mut rows = self.client.query_raw(
+            "SELECT order_id, customer_id, ordered_at, amount, discount, coupon_code, channel, status
+             FROM orders WHERE tenant_id = $1 ORDER BY order_id",
+            [tenant.id],
+        )?;
+        while let Some(r) = rows.next()? {
+            each(NewOrder {
+                id: OrderId::parse(r.try_get(0)?).map_err(other)?,
+                customer_id: parse_customer_id(r.try_get(1)?)?,
+                ordered_at: from_micros(r.try_get(2)?)?,
+                amount: Money::from_fen(r.try_get(3)?),
+                discount: Money::from_fen(r.try_get(4)?),
+                coupon_code: r.try_get(5)?,
+                channel: parse_channel(r.try_get(6)?)?,
+                status: order_status(r.try_get(7)?)?,
+            });
+        }
+        Ok(())
+    }
+
+    fn scan_order_facts(&mut self, tenant: &Tenant, each: &mut dyn FnMut(OrderFact)) -> Result<()> {
+        let mut rows = self.client.query_raw(
+            "SELECT customer_id, ordered_at, amount, status FROM orders WHERE tenant_id = $1",
+            [tenant.id],
+        )?;
+        while let Some(r) = rows.next()? {
+            each(OrderFact {
+                customer_id: parse_customer_id(r.try_get(0)?)?,
+                ordered_at: from_micros(r.try_get(1)?)?,
+                amount: Money::from_fen(r.try_get(2)?),
+                status: order_status(r.try_get(3)?)?,
+            });
+        }
+        Ok(())
+    }
+}
+
+impl EventStore for PgStore {
+    fn scan_events(&mut self, tenant: &Tenant, each: &mut dyn FnMut(NewEvent)) -> Result<()> {
+        let mut rows = self.client.query_raw(
+            "SELECT event_id, customer_id, type, occurred_at, properties
+             FROM events WHERE tenant_id = $1 ORDER BY event_id",
+            [tenant.id],
+        )?;
+        while let Some(r) = rows.next()? {
+            each(NewEvent {
+                id: EventId::parse(r.try_get(0)?).map_err(other)?,
+                customer_id: parse_customer_id(r.try_get(1)?)?,
+                kind: EventType::parse(r.try_get(2)?).map_err(other)?,
+                occurred_at: from_micros(r.try_get(3)?)?,
+                properties: r.try_get(4)?,
+            });
+        }
+        Ok(())
+    }
+}
+
+impl ImportStore for PgStore {
+    fn begin_import<'s>(&'s mut self, tenant: &Tenant) -> Result<Box<dyn ImportTx + 's>> {
+        let mut tx = self.client.transaction()?;
+        // In place of a foreign key checked on every row (see the migration): the tenant
+        // must exist, and cannot go away before the import commits.
+        tx.query_opt(
+            "SELECT 1 FROM tenants WHERE id = $1 FOR KEY SHARE",
+            &[&tenant.id],
+        )?
+        .ok_or_else(|| StoreError::NotFound(format!("tenant {}", tenant.id)))?;
+        Ok(Box::new(PgImport {
+            tx,
+            tenant: tenant.id,
+            staged: HashSet::new(),
+        }))
+    }
+}
+
+/// An import: one transaction (rolled back when dropped uncommitted) and the staging
+/// tables it has created so far (temporary, dropped at commit).
+struct PgImport<'c> {
+    tx: Transaction<'c>,
+    tenant: i64,
+    staged: HashSet<&'static str>,
+}
+
+/// A temporary table a batch is copied into before one statement merges it.
+struct Stage {
+    table: &'static str,
+    columns: &'static [(&'static str, Type)],
+}
+
+const STAGE_CUSTOMERS: Stage = Stage {
+    table: "pg_temp.siyu_stage_customers",
+    columns: &[
+        ("customer_id", Type::TEXT),
+        ("name", Type::TEXT),
+        ("phone", Type::TEXT),
+        ("gender", Type::TEXT),
+        ("birthday", Type::TEXT),
+        ("region", Type::TEXT),
+        ("channel", Type::TEXT),
+        ("referrer_id", Type::TEXT),
+        ("joined_at", Type::INT8),
+    ],
+};
+
+const STAGE_TAGS: Stage = Stage {
+    table: "pg_temp.siyu_stage_tags",
+    columns: &[("customer_id", Type::TEXT), ("tag", Type::TEXT)],
+};
+
+const STAGE_SEEN: Stage = Stage {
+    table: "pg_temp.siyu_stage_seen",
+    columns: &[
+        ("customer_id", Type::TEXT),
+        ("channel", Type::TEXT),
+        ("at", Type::INT8),
+    ],
+};
+
+const STAGE_ORDERS: Stage = Stage {
+    table: "pg_temp.siyu_stage_orders",
+    columns: &[
+        ("order_id", Type::TEXT),
+        ("customer_id", Type::TEXT),
+        ("ordered_at", Type::INT8),
+        ("amount", Type::INT8),
+        ("discount", Type::INT8),
+        ("coupon_code", Type::TEXT),
+        ("channel", Type::TEXT),
+        ("status", Type::TEXT),
+    ],
+};
+
+const STAGE_EVENTS: Stage = Stage {
+    table: "pg_temp.siyu_stage_events",
+    columns: &[
+        ("event_id", Type::TEXT),
+        ("customer_id", Type::TEXT),
+        ("type", Type::TEXT),
+        ("occurred_at", Type::INT8),
+        ("properties", Type::TEXT),
+    ],
+};
+
+// The merges. $1 is the tenant, $2 (customers) the import time. Rows go in key order so
+// that concurrent imports lock rows in one order. A joined_at given by the file is
+// explicit; absent, the row joins now, inferred (`excluded.joined_inferred`).
+const MERGE_CUSTOMERS: &str = "
+WITH up AS (
+    INSERT INTO customers (tenant_id, customer_id, name, phone, gender, birthday, region,
+                           channel, referrer_id, joined_at, joined_inferred, version)
+    SELECT $1::bigint, customer_id, name, phone, gender, birthday, region, channel,
+           referrer_id, coalesce(joined_at, $2::bigint), joined_at IS NULL, 1
+    FROM pg_temp.siyu_stage_customers
+    ORDER BY customer_id
+    ON CONFLICT (tenant_id, customer_id) DO UPDATE SET
+        name = coalesce(excluded.name, customers.name),
+        phone = coalesce(excluded.phone, customers.phone),
+        gender = coalesce(excluded.gender, customers.gender),
+        birthday = coalesce(excluded.birthday, customers.birthday),
+        region = coalesce(excluded.region, customers.region),
+        channel = coalesce(excluded.channel, customers.channel),
+        channel_inferred = customers.channel_inferred AND excluded.channel IS NULL,
+        referrer_id = coalesce(excluded.referrer_id, customers.referrer_id),
+        joined_at = CASE WHEN excluded.joined_inferred THEN customers.joined_at
+                         ELSE excluded.joined_at END,
+        joined_inferred = customers.joined_inferred AND excluded.joined_inferred,
+        version = customers.version + 1
+    WHERE (excluded.name IS NOT NULL AND excluded.name IS DISTINCT FROM customers.name)
+       OR (excluded.phone IS NOT NULL AND excluded.phone IS DISTINCT FROM customers.phone)
+       OR (excluded.gender IS NOT NULL AND excluded.gender IS DISTINCT FROM customers.gender)
+       OR (excluded.birthday IS NOT NULL
+           AND excluded.birthday IS DISTINCT FROM customers.birthday)
+       OR (excluded.region IS NOT NULL AND excluded.region IS DISTINCT FROM customers.region)
+       OR (excluded.channel IS NOT NULL
+           AND excluded.channel IS DISTINCT FROM customers.channel)
+       OR (excluded.referrer_id IS NOT NULL
+           AND excluded.referrer_id IS DISTINCT FROM customers.referrer_id)
+       OR (NOT excluded.joined_inferred
+           AND (excluded.joined_at IS DISTINCT FROM customers.joined_at
+                OR customers.joined_inferred))
+    RETURNING customers.customer_id, customers.version
+), tagged AS (
+    INSERT INTO customer_tags (tenant_id, customer_id, tag, source, since)
+    SELECT DISTINCT $1::bigint, customer_id, tag, 'import', $2::bigint
+    FROM pg_temp.siyu_stage_tags
+    ORDER BY 2, 3
+    ON CONFLICT DO NOTHING
+    RETURNING customer_id
+)
+-- A row whose only news is a tag counts as updated.
+SELECT count(*) FILTER (WHERE up.version = 1),
+       count(*) FILTER (WHERE up.version IS DISTINCT FROM 1)
+FROM up FULL JOIN (SELECT DISTINCT customer_id FROM tagged) AS t USING (customer_id)";
+
+// A sighting creates the customer (joined then, from that channel) or, for one whose join
+// is only inferred, moves the join earlier; its channel replaces an inferred one when it is
+// earlier, and fills a missing one always. A channel from the customers file stays.
+const MERGE_SEEN: &str = "
+WITH up AS (
+    INSERT INTO customers (tenant_id, customer_id, channel, channel_inferred, joined_at,
+                           joined_inferred, version)
+    SELECT $1::bigint, customer_id, channel, true, at, true, 1
+    FROM pg_temp.siyu_stage_seen
+    ORDER BY customer_id
+    ON CONFLICT (tenant_id, customer_id) DO UPDATE SET
+        channel = CASE
+            WHEN excluded.channel IS NOT NULL
+                 AND (customers.channel IS NULL
+                      OR (customers.channel_inferred AND customers.joined_inferred
+                          AND excluded.joined_at < customers.joined_at))
+            THEN excluded.channel ELSE customers.channel END,
+        channel_inferred = customers.channel_inferred
+            OR (customers.channel IS NULL AND excluded.channel IS NOT NULL),
+        joined_at = CASE
+            WHEN customers.joined_inferred AND excluded.joined_at < customers.joined_at
+            THEN excluded.joined_at ELSE customers.joined_at END,
+        version = customers.version + 1
+    WHERE (customers.joined_inferred AND excluded.joined_at < customers.joined_at)
+       OR (customers.channel IS NULL AND excluded.channel IS NOT NULL)
+    RETURNING customers.version
+)
+SELECT count(*) FILTER (WHERE version = 1), count(*) FILTER (WHERE version > 1) FROM up";
+
+const MERGE_ORDERS: &str = "
+WITH up AS (
+    INSERT INTO orders (tenant_id, order_id, customer_id, ordered_at, amount, discount,
+                        coupon_code, channel, status, version)
+    SELECT $1::bigint, order_id, customer_id, ordered_at, amount, discount, coupon_code,
+           channel, status, 1
+    FROM pg_temp.siyu_stage_orders
+    ORDER BY order_id
+    ON CONFLICT (tenant_id, order_id) DO UPDATE SET
+        customer_id = excluded.customer_id,
+        ordered_at = excluded.ordered_at,
+        amount = excluded.amount,
+        discount = excluded.discount,
+        coupon_code = excluded.coupon_code,
+        channel = excluded.channel,
+        status = excluded.status,
+        version = orders.version + 1
+    WHERE orders.customer_id IS DISTINCT FROM excluded.customer_id
+       OR orders.ordered_at IS DISTINCT FROM excluded.ordered_at
+       OR orders.amount IS DISTINCT FROM excluded.amount
+       OR orders.discount IS DISTINCT FROM excluded.discount
+       OR orders.coupon_code IS DISTINCT FROM excluded.coupon_code
+       OR orders.channel IS DISTINCT FROM excluded.channel
+       OR orders.status IS DISTINCT FROM excluded.status
+    RETURNING orders.version
+)
+SELECT count(*) FILTER (WHERE version = 1), count(*) FILTER (WHERE version > 1) FROM up";
+
+const MERGE_EVENTS: &str = "
+WITH ins AS (
+    INSERT INTO events (tenant_id, event_id, customer_id, type, occurred_at, properties)
+    SELECT $1::bigint, event_id, customer_id, type, occurred_at, properties
+    FROM pg_temp.siyu_stage_events
+    ORDER BY event_id
+    ON CONFLICT DO NOTHING
+    RETURNING 1
+)
+SELECT count(*), 0::bigint FROM ins";
+
+/// Splits a batch into runs that repeat no key. A run is merged by one statement, which
+/// cannot touch a row twice; run by run, a repeated key behaves as row by row in SQLite.
+fn runs<'b, T, K: Eq + Hash>(batch: &'b [T], key: impl Fn(&'b T) -> K) -> Vec<&'b [T]> {
+    let mut runs = Vec::new();
+    let mut seen = HashSet::with_capacity(batch.len());
+    let mut start = 0;
+    for (i, item) in batch.iter().enumerate() {
+        if !seen.insert(key(item)) {
+            runs.push(&batch[start..i]);
+            seen.clear();
+            seen.insert(key(item));
+            start = i;
+        }
+    }
+    if start < batch.len() {
+        runs.push(&batch[start..]);
+    }
+    runs
+}
+
+fn count(n: i64) -> u64 {
+    u64::try_from(n).unwrap_or(0)
+}
+
+impl PgImport<'_> {
+    /// An empty staging table, created on first use, and a COPY into it.
+    fn copy_into(&mut self, stage: &Stage) -> Result<BinaryCopyInWriter<'_>> {
+        let names = stage
+            .columns
+            .iter()
+            .map(|(name, _)| *name)
+            .collect::<Vec<_>>()
+            .join(", ");
+        if self.staged.insert(stage.table) {
+            let columns = stage
+                .columns
+                .iter()
+                .map(|(name, ty)| {
+                    if *ty == Type::INT8 {
+                        format!("{name} bigint")
+                    } else {
+                        format!("{name} text COLLATE \"C\"")
+                    }
+                })
+                .collect::<Vec<_>>()
+                .join(", ");
+            self.tx.batch_execute(&format!(
+                "CREATE TEMP TABLE {} ({columns}) ON COMMIT DROP",
+                stage.table
+            ))?;
+        } else {
+            self.tx
+                .batch_execute(&format!("TRUNCATE {}", stage.table))?;
+        }
+        let sink = self.tx.copy_in(&format!(
+            "COPY {} ({names}) FROM STDIN (FORMAT binary)",
+            stage.table
+        ))?;
+        let types: Vec<Type> = stage.columns.iter().map(|(_, ty)| ty.clone()).collect();
+        Ok(BinaryCopyInWriter::new(sink, &types))
+    }
+
+    fn stage_customers(&mut self, run: &[NewCustomer]) -> Result<()> {
+        let mut w = self.copy_into(&STAGE_CUSTOMERS)?;
+        for c in run {
+            let birthday = c.birthday.map(|d| d.to_string());
+            w.write(&[
+                &c.id.as_str(),
+                &c.name,
+                &c.phone,
+                &c.gender.map(Gender::as_str),
+                &birthday,
+                &c.region,
+                &c.channel.as_ref().map(Channel::as_str),
+                &c.referrer_id.as_ref().map(CustomerId::as_str),
+                &c.joined_at.map(micros),
+            ])?;
+        }
+        w.finish()?;
+        let mut w = self.copy_into(&STAGE_TAGS)?;
+        for c in run {
+            for tag in &c.tags {
+                w.write(&[&c.id.as_str(), tag])?;
+            }
+        }
+        w.finish()?;
+        Ok(())
+    }
+
+    fn stage_seen(&mut self, run: &[SeenCustomer]) -> Result<()> {
+        let mut w = self.copy_into(&STAGE_SEEN)?;
+        for c in run {
+            w.write(&[
+                &c.id.as_str(),
+                &c.channel.as_ref().map(Channel::as_str),
+                &micros(c.at),
+            ])?;
+        }
+        w.finish()?;
+        Ok(())
+    }
+
+    fn stage_orders(&mut self, run: &[NewOrder]) -> Result<()> {
+        let mut w = self.copy_into(&STAGE_ORDERS)?;
+        for o in run {
+            w.write(&[
+                &o.id.as_str(),
+                &o.customer_id.as_str(),
+                &micros(o.ordered_at),
+                &o.amount.fen(),
+                &o.discount.fen(),
+                &o.coupon_code,
+                &o.channel.as_ref().map(Channel::as_str),
+                &o.status.as_str(),
+            ])?;
+        }
+        w.finish()?;
+        Ok(())
+    }
+
+    fn stage_events(&mut self, run: &[NewEvent]) -> Result<()> {
+        let mut w = self.copy_into(&STAGE_EVENTS)?;
+        for e in run {
+            w.write(&[
+                &e.id.as_str(),
+                &e.customer_id.as_str(),
+                &e.kind.as_str(),
+                &micros(e.occurred_at),
+                &e.properties,
+            ])?;
+        }
+        w.finish()?;
+        Ok(())
+    }
+
+    /// Runs a merge and reads its two counts: inserted and updated.
+    fn merge(
+        &mut self,
+        sql: &str,
+        params: &[&(dyn ToSql + Sync)],
+        rows: usize,
+    ) -> Result<WriteCounts> {
+        let row = self.tx.query_one(sql, params)?;
+        let inserted = count(row.try_get(0)?);
+        let updated = count(row.try_get(1)?);
+        Ok(WriteCounts {
+            inserted,
+            updated,
+            unchanged: (rows as u64).saturating_sub(inserted + updated),
+        })
+    }
+}
+
+impl ImportTx for PgImport<'_> {
+    fn upsert_customers(&mut self, batch: &[NewCustomer], now: Timestamp) -> Result<WriteCounts> {
+        let mut counts = WriteCounts::default();
+        for run in runs(batch, |c| c.id.as_str()) {
+            self.stage_customers(run)?;
+            let tenant = self.tenant;
+            counts += self.merge(MERGE_CUSTOMERS, &[&tenant, &micros(now)], run.len())?;
+        }
+        Ok(counts)
+    }
+
+    fn see_customers(&mut self, batch: &[SeenCustomer]) -> Result<u64> {
+        let mut created = 0;
+        for run in runs(batch, |c| c.id.as_str()) {
+            self.stage_seen(run)?;
+            let tenant = self.tenant;
+            created += self.merge(MERGE_SEEN, &[&tenant], run.len())?.inserted;
+        }
+        Ok(created)
+    }
+
+    fn upsert_orders(&mut self, batch: &[NewOrder]) -> Result<WriteCounts> {
+        let mut counts = WriteCounts::default();
+        for run in runs(batch, |o| o.id.as_str()) {
+            self.stage_orders(run)?;
+            let tenant = self.tenant;
+            counts += self.merge(MERGE_ORDERS, &[&tenant], run.len())?;
+        }
+        Ok(counts)
+    }
+
+    fn insert_events(&mut self, batch: &[NewEvent]) -> Result<WriteCounts> {
+        let mut counts = WriteCounts::default();
+        for run in runs(batch, |e| e.id.as_str()) {
+            self.stage_events(run)?;
+            let tenant = self.tenant;
+            counts += self.merge(MERGE_EVENTS, &[&tenant], run.len())?;
+        }
+        Ok(counts)
+    }
+
+    fn commit(self: Box<Self>) -> Result<()> {
+        self.tx.commit()?;
+        Ok(())
     }
 }

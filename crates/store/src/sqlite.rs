@@ -1,6 +1,6 @@
 //! The embedded default: one SQLite file in WAL mode.
 
-use rusqlite::{params, Connection, OptionalExtension, Transaction};
+use rusqlite::{Connection, OptionalExtension, Transaction, TransactionBehavior, params};
 
 use siyu_core::metrics::overview::CustomerFact;
 use siyu_core::{
@@ -9,8 +9,8 @@ use siyu_core::{
 };
 
 use crate::{
-    corrupt, from_micros, micros, other, CustomerStore, EventStore, ImportStore, ImportTx,
-    OrderStore, Result, Store, StoreError, TableCounts, Tenant, TenantStore, WriteCounts,
+    CustomerStore, EventStore, ImportStore, ImportTx, OrderStore, Result, Store, StoreError,
+    TableCounts, Tenant, TenantStore, WriteCounts, corrupt, from_micros, micros, other,
 };
 
 const MIGRATIONS: &[(i64, &str)] = &[(1, include_str!("../migrations/sqlite/0001_init.sql"))];
@@ -36,7 +36,7 @@ impl SqliteStore {
         conn.execute_batch(
             "PRAGMA journal_mode = WAL;
              PRAGMA synchronous = NORMAL;
-             PRAGMA foreign_keys = OFF;
+             PRAGMA foreign_keys = OFF; -- tenant ids come from `tenant()`; checks cost imports a tenth
              PRAGMA cache_size = -65536;
              PRAGMA threads = 2;",
         )?;
@@ -54,7 +54,9 @@ impl Store for SqliteStore {
     }
 
     fn migrate(&mut self) -> Result<usize> {
-        let tx = self.conn.transaction()?;
+        let tx = self
+            .conn
+            .transaction_with_behavior(TransactionBehavior::Immediate)?;
         tx.execute_batch(
             "CREATE TABLE IF NOT EXISTS schema_migrations (
                 version INTEGER PRIMARY KEY, applied_at INTEGER NOT NULL)",
@@ -151,7 +153,9 @@ impl CustomerStore for SqliteStore {
             id: id.clone(),
             name,
             phone,
-            gender: gender.map(|g| Gender::parse(&g).map_err(other)).transpose()?,
+            gender: gender
+                .map(|g| Gender::parse(&g).map_err(other))
+                .transpose()?,
             birthday: birthday
                 .map(|b| TenantZone::parse_day(&b).map_err(other))
                 .transpose()?,
@@ -218,11 +222,7 @@ impl OrderStore for SqliteStore {
         Ok(())
     }
 
-    fn scan_order_facts(
-        &mut self,
-        tenant: &Tenant,
-        each: &mut dyn FnMut(OrderFact),
-    ) -> Result<()> {
+    fn scan_order_facts(&mut self, tenant: &Tenant, each: &mut dyn FnMut(OrderFact)) -> Result<()> {
         let mut stmt = self.conn.prepare_cached(
             "SELECT customer_id, ordered_at, amount, status FROM orders WHERE tenant_id = ?1",
         )?;
@@ -263,7 +263,15 @@ impl EventStore for SqliteStore {
 
 impl ImportStore for SqliteStore {
     fn begin_import<'s>(&'s mut self, tenant: &Tenant) -> Result<Box<dyn ImportTx + 's>> {
-        let tx = self.conn.transaction()?;
+        // Immediate: take the write lock now rather than fail to upgrade a read lock later.
+        let tx = self
+            .conn
+            .transaction_with_behavior(TransactionBehavior::Immediate)?;
+        tx.query_row("SELECT 1 FROM tenants WHERE id = ?1", [tenant.id], |_| {
+            Ok(())
+        })
+        .optional()?
+        .ok_or_else(|| StoreError::NotFound(format!("tenant {}", tenant.name)))?;
         Ok(Box::new(SqliteImport {
             tx,
             tenant: tenant.id,
@@ -311,9 +319,10 @@ impl BulkLoad {
             return Ok(());
         }
         self.next_check *= 2;
-        let total: i64 = tx.query_row(&format!("SELECT count(*) FROM {}", self.table), [], |r| {
-            r.get(0)
-        })?;
+        let total: i64 =
+            tx.query_row(&format!("SELECT count(*) FROM {}", self.table), [], |r| {
+                r.get(0)
+            })?;
         if (total as u64) > 4 * self.written {
             return Ok(());
         }
@@ -322,7 +331,9 @@ impl BulkLoad {
              WHERE type = 'index' AND tbl_name = ?1 AND sql IS NOT NULL",
         )?;
         let indexes = stmt
-            .query_map([self.table], |r| Ok((r.get::<_, String>(0)?, r.get::<_, String>(1)?)))?
+            .query_map([self.table], |r| {
+                Ok((r.get::<_, String>(0)?, r.get::<_, String>(1)?))
+            })?
             .collect::<rusqlite::Result<Vec<_>>>()?;
         for (name, sql) in indexes {
             tx.execute_batch(&format!("DROP INDEX \"{name}\""))?;
@@ -347,14 +358,16 @@ impl BulkLoad {
     }
 }
 
-// Each write is an `INSERT OR IGNORE` and, only when the key exists, an `UPDATE` whose
+// Each write is an `INSERT … ON CONFLICT DO NOTHING` (a key clash is skipped; any other
+// broken constraint still fails the import) and, only when the key exists, an `UPDATE` whose
 // WHERE says what changed: `changes()` then tells inserted, updated and unchanged apart.
 // (An UPSERT with RETURNING costs SQLite a statement journal and a result table per row.)
 
 const INSERT_CUSTOMER: &str = "
-INSERT OR IGNORE INTO customers (tenant_id, customer_id, name, phone, gender, birthday, region,
-                                 channel, referrer_id, joined_at, joined_inferred)
-VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, coalesce(?10, ?11), ?10 IS NULL)";
+INSERT INTO customers (tenant_id, customer_id, name, phone, gender, birthday, region,
+                       channel, referrer_id, joined_at, joined_inferred)
+VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, coalesce(?10, ?11), ?10 IS NULL)
+ON CONFLICT DO NOTHING";
 
 const UPDATE_CUSTOMER: &str = "
 UPDATE customers SET
@@ -364,6 +377,7 @@ UPDATE customers SET
     birthday = coalesce(?6, birthday),
     region = coalesce(?7, region),
     channel = coalesce(?8, channel),
+    channel_inferred = channel_inferred AND ?8 IS NULL,
     referrer_id = coalesce(?9, referrer_id),
     joined_at = coalesce(?10, joined_at),
     joined_inferred = joined_inferred AND ?10 IS NULL,
@@ -379,12 +393,25 @@ WHERE tenant_id = ?1 AND customer_id = ?2
     OR (?10 IS NOT NULL AND (?10 IS NOT joined_at OR joined_inferred)))";
 
 const INSERT_SEEN: &str = "
-INSERT OR IGNORE INTO customers (tenant_id, customer_id, channel, joined_at, joined_inferred)
-VALUES (?1, ?2, ?3, ?4, 1)";
+INSERT INTO customers (tenant_id, customer_id, channel, channel_inferred, joined_at,
+                       joined_inferred)
+VALUES (?1, ?2, ?3, 1, ?4, 1)
+ON CONFLICT DO NOTHING";
 
+// A sighting of a known customer whose join is only inferred moves it earlier; its channel
+// replaces an inferred one when it is earlier, and fills a missing one always. A channel
+// from the customers file stays.
 const UPDATE_SEEN: &str = "
-UPDATE customers SET joined_at = ?4, channel = coalesce(channel, ?3), version = version + 1
-WHERE tenant_id = ?1 AND customer_id = ?2 AND joined_inferred AND joined_at > ?4";
+UPDATE customers SET
+    channel = CASE
+        WHEN ?3 IS NOT NULL
+             AND (channel IS NULL OR (channel_inferred AND joined_inferred AND joined_at > ?4))
+        THEN ?3 ELSE channel END,
+    channel_inferred = channel_inferred OR (channel IS NULL AND ?3 IS NOT NULL),
+    joined_at = CASE WHEN joined_inferred AND joined_at > ?4 THEN ?4 ELSE joined_at END,
+    version = version + 1
+WHERE tenant_id = ?1 AND customer_id = ?2
+  AND ((joined_inferred AND joined_at > ?4) OR (channel IS NULL AND ?3 IS NOT NULL))";
 
 const ORDER_COLUMNS: &[&str] = &[
     "tenant_id",
@@ -410,7 +437,7 @@ const EVENT_COLUMNS: &[&str] = &[
 /// Rows per multi-row `INSERT`: one statement step writes many rows.
 const GROUP: usize = 64;
 
-/// `INSERT OR IGNORE` of `rows` in groups of `GROUP` rows per statement; `bind` binds one
+/// `INSERT … ON CONFLICT DO NOTHING` of `rows` in groups of `GROUP` rows per statement; `bind` binds one
 /// row's values from the given 1-based parameter index. Returns the rows inserted per
 /// group (the others were there already).
 fn insert_groups<T>(
@@ -434,7 +461,7 @@ fn insert_groups<T>(
 fn multi_insert_sql(table: &str, columns: &[&str], rows: usize) -> String {
     let one = format!("({})", vec!["?"; columns.len()].join(","));
     format!(
-        "INSERT OR IGNORE INTO {table} ({}) VALUES {}",
+        "INSERT INTO {table} ({}) VALUES {} ON CONFLICT DO NOTHING",
         columns.join(","),
         vec![one; rows].join(",")
     )
@@ -474,8 +501,8 @@ impl ImportTx for SqliteImport<'_> {
         let mut insert = self.tx.prepare_cached(INSERT_CUSTOMER)?;
         let mut update = self.tx.prepare_cached(UPDATE_CUSTOMER)?;
         let mut tag = self.tx.prepare_cached(
-            "INSERT OR IGNORE INTO customer_tags (tenant_id, customer_id, tag, source, since)
-             VALUES (?1, ?2, ?3, 'import', ?4)",
+            "INSERT INTO customer_tags (tenant_id, customer_id, tag, source, since)
+             VALUES (?1, ?2, ?3, 'import', ?4) ON CONFLICT DO NOTHING",
         )?;
         for c in batch {
             let mut row = WriteCounts::default();
@@ -600,5 +627,93 @@ impl ImportTx for SqliteImport<'_> {
         self.events.rebuild(&self.tx)?;
         self.tx.commit()?;
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn index_names(store: &SqliteStore) -> Vec<String> {
+        let mut stmt = store
+            .conn
+            .prepare("SELECT name FROM sqlite_master WHERE type = 'index' AND sql IS NOT NULL ORDER BY name")
+            .expect("prepare");
+        stmt.query_map([], |r| r.get(0))
+            .expect("query")
+            .collect::<rusqlite::Result<Vec<String>>>()
+            .expect("names")
+    }
+
+    fn orders(from: usize, n: usize) -> Vec<NewOrder> {
+        (from..from + n)
+            .map(|i| NewOrder {
+                id: OrderId::parse(&format!("{:019}", 3_700_000_000_000_000_000u64 + i as u64))
+                    .expect("id"),
+                customer_id: CustomerId::parse(&format!("c{}", i % 1000)).expect("id"),
+                ordered_at: Timestamp::from_second(1_700_000_000 + i as i64).expect("time"),
+                amount: Money::from_fen(100 + i as i64),
+                discount: Money::ZERO,
+                coupon_code: None,
+                channel: None,
+                status: OrderStatus::Paid,
+            })
+            .collect()
+    }
+
+    fn load(
+        store: &mut SqliteStore,
+        tenant: &Tenant,
+        rows: &[NewOrder],
+        commit: bool,
+    ) -> WriteCounts {
+        let mut tx = store.begin_import(tenant).expect("begin");
+        let mut counts = WriteCounts::default();
+        for batch in rows.chunks(8192) {
+            counts += tx.upsert_orders(batch).expect("write");
+        }
+        if commit {
+            tx.commit().expect("commit");
+        }
+        counts
+    }
+
+    #[test]
+    fn a_large_load_rebuilds_the_indexes_it_dropped_and_a_rollback_keeps_them() {
+        let mut store = SqliteStore::open(":memory:").expect("open");
+        store.migrate().expect("migrate");
+        let tenant = store.tenant("t").expect("tenant");
+        let before = index_names(&store);
+        assert!(before.contains(&"orders_by_customer".to_owned()));
+
+        let rows = orders(0, 250_000);
+        let rolled_back = load(&mut store, &tenant, &rows, false);
+        assert_eq!(rolled_back.inserted, 250_000);
+        assert_eq!(index_names(&store), before);
+        assert_eq!(store.table_counts(&tenant).expect("counts").orders, 0);
+
+        let counts = load(&mut store, &tenant, &rows, true);
+        assert_eq!(counts.inserted, 250_000);
+        assert_eq!(index_names(&store), before);
+        let indexed: i64 = store
+            .conn
+            .query_row(
+                "SELECT count(*) FROM orders INDEXED BY orders_by_customer WHERE tenant_id = ?1 AND customer_id = 'c7'",
+                [tenant.id],
+                |r| r.get(0),
+            )
+            .expect("count");
+        assert_eq!(indexed, 250);
+
+        // Again with a tenth changed: the groups with existing rows fall back to updates.
+        let mut again = rows;
+        for o in again.iter_mut().step_by(10) {
+            o.status = OrderStatus::Refunded;
+        }
+        let counts = load(&mut store, &tenant, &again, true);
+        assert_eq!(
+            (counts.inserted, counts.updated, counts.unchanged),
+            (0, 25_000, 225_000)
+        );
     }
 }

@@ -62,8 +62,7 @@ pub fn utf8_reader<R: Read + Send + 'static>(
     }
     let mut decoder = GB18030.new_decoder_without_bom_handling();
     let mut scratch = vec![0u8; head.len() * 3 / 2 + 16];
-    let (result, read, _) =
-        decoder.decode_to_utf8_without_replacement(&head, &mut scratch, at_end);
+    let (result, read, _) = decoder.decode_to_utf8_without_replacement(&head, &mut scratch, at_end);
     if let DecoderResult::Malformed(bad, _) = result {
         let offset = read - usize::from(bad);
         let line = 1 + head[..offset].iter().filter(|&&b| b == b'\n').count() as u64;

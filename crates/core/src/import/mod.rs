@@ -8,7 +8,7 @@ pub mod source;
 use std::fmt;
 
 use crate::channel::Channel;
-use crate::customer::{normalise_phone, Gender, NewCustomer};
+use crate::customer::{Gender, NewCustomer, normalise_phone};
 use crate::event::{EventType, NewEvent};
 use crate::ids::{CustomerId, EventId, OrderId};
 use crate::money::Money;
@@ -94,8 +94,13 @@ pub enum HeaderError {
     UnknownColumn { column: String, known: String },
     #[error("column '{0}' appears twice")]
     DuplicateColumn(String),
-    #[error("the header has one column '{header}'; the file looks {delimiter}-separated, but CSV files must be comma-separated")]
-    WrongDelimiter { header: String, delimiter: &'static str },
+    #[error(
+        "the header has one column '{header}'; the file looks {delimiter}-separated, but CSV files must be comma-separated"
+    )]
+    WrongDelimiter {
+        header: String,
+        delimiter: &'static str,
+    },
     #[error("column {0} of the header is empty")]
     EmptyColumn(usize),
 }
@@ -291,7 +296,8 @@ impl<'a> RowCheck<'a> {
         match parse(text) {
             Ok(v) => Some(v),
             Err(e) => {
-                self.problems.push(Problem::new(self.columns.kind.columns()[slot], e));
+                self.problems
+                    .push(Problem::new(self.columns.kind.columns()[slot], e));
                 None
             }
         }
@@ -338,7 +344,11 @@ pub fn parse_customer(
     let tags = row
         .optional(9, |s| -> Result<Vec<String>, String> {
             let mut tags = Vec::new();
-            for tag in s.split([';', '；']).map(str::trim).filter(|t| !t.is_empty()) {
+            for tag in s
+                .split([';', '；'])
+                .map(str::trim)
+                .filter(|t| !t.is_empty())
+            {
                 if tag.chars().count() > 64 {
                     return Err(format!("tag '{tag}' is longer than 64 characters"));
                 }
@@ -352,8 +362,10 @@ pub fn parse_customer(
     if let (Some(id), Some(referrer)) = (&id, &referrer_id)
         && id == referrer
     {
-        row.problems
-            .push(Problem::new("referrer_id", "a customer cannot refer themselves"));
+        row.problems.push(Problem::new(
+            "referrer_id",
+            "a customer cannot refer themselves",
+        ));
     }
     let customer = id.map(|id| NewCustomer {
         id,
@@ -384,7 +396,9 @@ pub fn parse_order(
     let discount = row.optional(4, Money::parse_yuan).unwrap_or(Money::ZERO);
     let coupon_code = row.optional(5, plain_text(64));
     let channel = row.optional(6, Channel::parse);
-    let status = row.optional(7, OrderStatus::parse).unwrap_or(OrderStatus::Paid);
+    let status = row
+        .optional(7, OrderStatus::parse)
+        .unwrap_or(OrderStatus::Paid);
     let order = match (id, customer_id, ordered_at, amount) {
         (Some(id), Some(customer_id), Some(ordered_at), Some(amount)) => Some(NewOrder {
             id,
@@ -449,7 +463,10 @@ mod tests {
 
     #[test]
     fn spreadsheet_guards_are_stripped() {
-        assert_eq!(clean_field("=\"3791234567890123456\""), "3791234567890123456");
+        assert_eq!(
+            clean_field("=\"3791234567890123456\""),
+            "3791234567890123456"
+        );
         assert_eq!(clean_field("'0012"), "0012");
         assert_eq!(clean_field("\t123"), "123");
         assert_eq!(clean_field("  c1 "), "c1");
@@ -476,7 +493,10 @@ mod tests {
         let h = header(&["order_id;customer_id;ordered_at;amount"]);
         assert!(matches!(
             Columns::from_header(Kind::Orders, &h, false),
-            Err(HeaderError::WrongDelimiter { delimiter: "semicolon", .. })
+            Err(HeaderError::WrongDelimiter {
+                delimiter: "semicolon",
+                ..
+            })
         ));
     }
 
@@ -495,7 +515,16 @@ mod tests {
         assert_eq!(fields, ["customer_id", "ordered_at", "amount", "status"]);
         let ok = parse_order(
             &cols,
-            &record(8, &["=\"3791234567890123456\"", "c1", "2024/5/1 9:05", "1,280.00", ""]),
+            &record(
+                8,
+                &[
+                    "=\"3791234567890123456\"",
+                    "c1",
+                    "2024/5/1 9:05",
+                    "1,280.00",
+                    "",
+                ],
+            ),
             &zone,
         )
         .expect("good");
@@ -510,12 +539,21 @@ mod tests {
         let cols = Columns::from_header(Kind::Customers, &h, false).expect("header");
         let problems = parse_customer(&cols, &record(3, &["c1", "x", "y"]), &TenantZone::default())
             .expect_err("bad");
-        assert_eq!(problems[0].to_string(), "row: has 3 fields, the header has 2");
+        assert_eq!(
+            problems[0].to_string(),
+            "row: has 3 fields, the header has 2"
+        );
     }
 
     #[test]
     fn event_properties_must_be_a_json_object() {
-        let h = header(&["event_id", "customer_id", "type", "occurred_at", "properties"]);
+        let h = header(&[
+            "event_id",
+            "customer_id",
+            "type",
+            "occurred_at",
+            "properties",
+        ]);
         let cols = Columns::from_header(Kind::Events, &h, false).expect("header");
         let zone = TenantZone::default();
         let bad = parse_event(

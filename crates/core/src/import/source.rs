@@ -47,7 +47,10 @@ enum Inner {
 impl RecordSource {
     /// A CSV file: reads and returns the header row; the records follow.
     pub fn csv<R: Read + Send + 'static>(reader: R) -> Result<RecordSource, SourceError> {
-        let decode::Utf8Text { encoding, reader: text } = decode::utf8_reader(reader)??;
+        let decode::Utf8Text {
+            encoding,
+            reader: text,
+        } = decode::utf8_reader(reader)??;
         let mut csv = csv::ReaderBuilder::new()
             .has_headers(false)
             .flexible(true)
@@ -78,7 +81,10 @@ impl RecordSource {
         kind: Kind,
         ignore_unknown: bool,
     ) -> Result<RecordSource, SourceError> {
-        let decode::Utf8Text { encoding, reader: text } = decode::utf8_reader(reader)??;
+        let decode::Utf8Text {
+            encoding,
+            reader: text,
+        } = decode::utf8_reader(reader)??;
         let mut reader = BufReader::with_capacity(256 * 1024, text);
         if reader.fill_buf()?.is_empty() {
             return Err(SourceError::Empty);
@@ -121,12 +127,10 @@ impl RecordSource {
     ) -> Result<Option<Option<Problem>>, SourceError> {
         match &mut self.inner {
             Inner::Csv(reader) => loop {
-                let more = reader
-                    .read_byte_record(&mut record.fields)
-                    .map_err(|e| {
-                        let line = e.position().map_or(0, csv::Position::line);
-                        malformed(line, e)
-                    })?;
+                let more = reader.read_byte_record(&mut record.fields).map_err(|e| {
+                    let line = e.position().map_or(0, csv::Position::line);
+                    malformed(line, e)
+                })?;
                 if !more {
                     return Ok(None);
                 }
@@ -159,7 +163,12 @@ impl RecordSource {
                     continue;
                 }
                 record.line = *line;
-                return Ok(Some(json_record(text, *kind, *ignore_unknown, &mut record.fields)));
+                return Ok(Some(json_record(
+                    text,
+                    *kind,
+                    *ignore_unknown,
+                    &mut record.fields,
+                )));
             },
         }
     }

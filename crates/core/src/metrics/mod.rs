@@ -12,7 +12,11 @@ pub fn mean_fen(total: i64, count: u64) -> Option<i64> {
     let count = i64::try_from(count).ok().filter(|&c| c != 0)?;
     let q = total / count;
     let r = total % count;
-    Some(if 2 * r.abs() >= count { q + total.signum() } else { q })
+    Some(if 2 * r.abs() >= count {
+        q + total.signum()
+    } else {
+        q
+    })
 }
 
 #[cfg(test)]

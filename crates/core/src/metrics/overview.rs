@@ -98,7 +98,11 @@ impl Overview {
             }
         }
         let mut channels: Vec<ChannelLine> = by_channel.into_values().collect();
-        channels.sort_by(|a, b| b.customers.cmp(&a.customers).then(a.channel.cmp(&b.channel)));
+        channels.sort_by(|a, b| {
+            b.customers
+                .cmp(&a.customers)
+                .then(a.channel.cmp(&b.channel))
+        });
         Overview {
             customers: pool,
             buyers: buyers.len() as u64,
@@ -139,7 +143,11 @@ mod tests {
     #[test]
     fn refunded_orders_count_nowhere_and_two_orders_on_one_day_are_one_purchase_day() {
         let o = Overview::compute(
-            [customer("a", "store"), customer("b", "douyin"), customer("c", "douyin")],
+            [
+                customer("a", "store"),
+                customer("b", "douyin"),
+                customer("c", "douyin"),
+            ],
             [
                 order("a", "2024-05-01 10:00:00", 10_000, OrderStatus::Paid),
                 order("a", "2024-05-01 18:00:00", 5_000, OrderStatus::Paid),
@@ -156,8 +164,14 @@ mod tests {
         assert_eq!(o.gmv, Money::from_fen(21_001));
         assert_eq!(o.aov, Some(Money::from_fen(5_250)));
         assert_eq!(o.repurchase_rate, Some(0.5));
-        assert_eq!(o.last_order_day.map(|d| d.to_string()).as_deref(), Some("2024-05-10"));
-        assert_eq!(o.channels[0].channel.as_ref().map(Channel::as_str), Some("douyin"));
+        assert_eq!(
+            o.last_order_day.map(|d| d.to_string()).as_deref(),
+            Some("2024-05-10")
+        );
+        assert_eq!(
+            o.channels[0].channel.as_ref().map(Channel::as_str),
+            Some("douyin")
+        );
         assert_eq!(o.channels[0].customers, 2);
         assert_eq!(o.channels[0].buyers, 1);
     }

@@ -7,14 +7,14 @@ use std::path::PathBuf;
 use anyhow::Context;
 use clap::{Args, Parser, Subcommand, ValueEnum};
 
+use siyu_core::TenantZone;
 use siyu_core::demo::DemoConfig;
 use siyu_core::import::Kind;
 use siyu_core::metrics::overview::Overview;
-use siyu_core::TenantZone;
 use siyu_store::{Store, Tenant};
 
 use crate::service;
-use output::{percent, thousands, yuan, Format, Table};
+use output::{Format, Table, percent, thousands, yuan};
 
 /// siyu (私域): the customer-operations engine for merchants' owned channels.
 #[derive(Debug, Parser)]
@@ -130,7 +130,8 @@ struct Context_ {
 }
 
 fn connect(cli: &Cli) -> anyhow::Result<Context_> {
-    let mut store = siyu_store::open(&cli.db).with_context(|| format!("opening {}", redact(&cli.db)))?;
+    let mut store =
+        siyu_store::open(&cli.db).with_context(|| format!("opening {}", redact(&cli.db)))?;
     let tenant = store
         .tenant(&cli.tenant)
         .with_context(|| format!("opening tenant '{}'", cli.tenant))?;
@@ -143,7 +144,9 @@ fn redact(location: &str) -> String {
         (Some(scheme), Some(at)) if at > scheme => {
             let creds = &location[scheme + 3..at];
             match creds.split_once(':') {
-                Some((user, _)) => format!("{}{user}:***{}", &location[..scheme + 3], &location[at..]),
+                Some((user, _)) => {
+                    format!("{}{user}:***{}", &location[..scheme + 3], &location[at..])
+                }
                 None => location.to_owned(),
             }
         }
@@ -233,7 +236,17 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
         }) => {
             let customers = customers.unwrap_or((orders / 10).max(1));
             let result = match postgres {
-                Some(_url) => anyhow::bail!("pending"),
+                Some(url) => {
+                    let schema = format!("siyu_bench_{}", std::process::id());
+                    let mut store = siyu_store::PgStore::connect_in_schema(url, &schema)
+                        .with_context(|| format!("opening {}", redact(url)))?;
+                    store.migrate()?;
+                    let result = service::bench::import(&mut store, *orders, customers, *seed);
+                    drop(store);
+                    siyu_store::PgStore::drop_schema(url, &schema)
+                        .with_context(|| format!("dropping the scratch schema {schema}"))?;
+                    result?
+                }
                 None => {
                     let dir = tempfile::tempdir()?;
                     let path = dir.path().join("bench.db");
@@ -244,7 +257,8 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
             match format {
                 Format::Json => println!("{}", serde_json::to_string_pretty(&result)?),
                 _ => {
-                    let mut t = Table::new(["backend", "orders", "seconds", "orders/s", "peak RSS"]);
+                    let mut t =
+                        Table::new(["backend", "orders", "seconds", "orders/s", "peak RSS"]);
                     t.row([
                         result.backend.to_owned(),
                         thousands(result.orders),
@@ -270,7 +284,10 @@ fn print_overview(tenant: &Tenant, o: &Overview, format: Format) -> anyhow::Resu
             w.write_record(["channel", "customers", "buyers", "conversion", "gmv"])?;
             for c in &o.channels {
                 w.write_record([
-                    c.channel.as_ref().map_or("unknown", |c| c.as_str()).to_owned(),
+                    c.channel
+                        .as_ref()
+                        .map_or("unknown", |c| c.as_str())
+                        .to_owned(),
                     c.customers.to_string(),
                     c.buyers.to_string(),
                     siyu_core::metrics::ratio(c.buyers, c.customers)
@@ -281,7 +298,11 @@ fn print_overview(tenant: &Tenant, o: &Overview, format: Format) -> anyhow::Resu
             w.flush()?;
         }
         Format::Table => {
-            println!("Shop overview — tenant '{}' ({})", tenant.name, tenant.zone.name());
+            println!(
+                "Shop overview — tenant '{}' ({})",
+                tenant.name,
+                tenant.zone.name()
+            );
             let mut t = Table::new(["figure", "value"]);
             t.row(["customers in the pool".to_owned(), thousands(o.customers)]);
             t.row(["buyers".to_owned(), thousands(o.buyers)]);
@@ -307,7 +328,10 @@ fn print_overview(tenant: &Tenant, o: &Overview, format: Format) -> anyhow::Resu
             let mut t = Table::new(["channel", "customers", "buyers", "conversion", "GMV"]);
             for c in &o.channels {
                 t.row([
-                    c.channel.as_ref().map_or("unknown", |c| c.as_str()).to_owned(),
+                    c.channel
+                        .as_ref()
+                        .map_or("unknown", |c| c.as_str())
+                        .to_owned(),
                     thousands(c.customers),
                     thousands(c.buyers),
                     percent(siyu_core::metrics::ratio(c.buyers, c.customers)),

@@ -31,7 +31,11 @@ impl Table {
     }
 
     pub fn render(&self) -> String {
-        let width = |s: &str| s.chars().map(|c| if c > '\u{2E7F}' { 2 } else { 1 }).sum::<usize>();
+        let width = |s: &str| {
+            s.chars()
+                .map(|c| if c > '\u{2E7F}' { 2 } else { 1 })
+                .sum::<usize>()
+        };
         let mut widths: Vec<usize> = self.headers.iter().map(|h| width(h)).collect();
         for row in &self.rows {
             for (i, cell) in row.iter().enumerate() {
@@ -47,7 +51,11 @@ impl Table {
         let mut line = |cells: &[String], header: bool| {
             let mut text = String::new();
             for (i, cell) in cells.iter().enumerate() {
-                let pad = widths.get(i).copied().unwrap_or(0).saturating_sub(width(cell));
+                let pad = widths
+                    .get(i)
+                    .copied()
+                    .unwrap_or(0)
+                    .saturating_sub(width(cell));
                 if i > 0 {
                     text.push_str("  ");
                 }
@@ -105,7 +113,10 @@ mod tests {
         assert_eq!(thousands(999), "999");
         assert_eq!(thousands(1_000), "1,000");
         assert_eq!(thousands(1_234_567), "1,234,567");
-        assert_eq!(yuan(siyu_core::Money::from_fen(123_456_789)), "¥1,234,567.89");
+        assert_eq!(
+            yuan(siyu_core::Money::from_fen(123_456_789)),
+            "¥1,234,567.89"
+        );
     }
 
     #[test]
@@ -113,6 +124,9 @@ mod tests {
         let mut t = Table::new(["channel", "customers"]);
         t.row(["douyin", "7,000"]);
         t.row(["store", "30"]);
-        assert_eq!(t.render(), "channel  customers\ndouyin       7,000\nstore           30\n");
+        assert_eq!(
+            t.render(),
+            "channel  customers\ndouyin       7,000\nstore           30\n"
+        );
     }
 }

@@ -28,9 +28,13 @@ pub struct ImportBench {
 
 /// Writes `orders` generated orders of `customers` customers as a canonical orders CSV.
 pub fn write_orders_csv(path: &Path, orders: u64, customers: u64, seed: u64) -> anyhow::Result<()> {
-    let file = std::fs::File::create(path).with_context(|| format!("creating {}", path.display()))?;
+    let file =
+        std::fs::File::create(path).with_context(|| format!("creating {}", path.display()))?;
     let mut w = BufWriter::with_capacity(1 << 20, file);
-    writeln!(w, "order_id,customer_id,ordered_at,amount,discount,coupon_code,channel,status")?;
+    writeln!(
+        w,
+        "order_id,customer_id,ordered_at,amount,discount,coupon_code,channel,status"
+    )?;
     let mut rng = Rng::new(seed);
     let channels = ["mini_program", "store", "wecom", "douyin", "taobao"];
     let mut line = String::with_capacity(128);
@@ -63,13 +67,24 @@ pub fn write_orders_csv(path: &Path, orders: u64, customers: u64, seed: u64) -> 
 }
 
 /// Imports `orders` generated orders into `store` (which should be fresh) and measures it.
-pub fn import(store: &mut dyn Store, orders: u64, customers: u64, seed: u64) -> anyhow::Result<ImportBench> {
+pub fn import(
+    store: &mut dyn Store,
+    orders: u64,
+    customers: u64,
+    seed: u64,
+) -> anyhow::Result<ImportBench> {
     let dir = tempfile::tempdir().context("creating a scratch directory")?;
     let path = dir.path().join("orders.csv");
     write_orders_csv(&path, orders, customers, seed)?;
     let tenant = store.tenant("bench")?;
     let started = Instant::now();
-    let report = import_file(store, &tenant, Kind::Orders, &path, ImportOptions::default())?;
+    let report = import_file(
+        store,
+        &tenant,
+        Kind::Orders,
+        &path,
+        ImportOptions::default(),
+    )?;
     let seconds = started.elapsed().as_secs_f64();
     Ok(ImportBench {
         backend: store.backend(),

@@ -15,7 +15,8 @@ use indicatif::{ProgressBar, ProgressStyle};
 use serde::Serialize;
 
 use siyu_core::import::{
-    Columns, Kind, Problem, Record, RecordSource, SourceError, parse_customer, parse_event, parse_order,
+    Columns, Kind, Problem, Record, RecordSource, SourceError, parse_customer, parse_event,
+    parse_order,
 };
 use siyu_core::{
     Channel, CustomerId, NewCustomer, NewEvent, NewOrder, SeenCustomer, TenantZone, Timestamp,
@@ -102,7 +103,11 @@ impl fmt::Display for InvalidRows {
             "{} has {} invalid row{}; nothing was imported (pass --skip-invalid to import the valid rows and write the others to {})",
             self.file.display(),
             self.rows_with_problems,
-            if self.rows_with_problems == 1 { "" } else { "s" },
+            if self.rows_with_problems == 1 {
+                ""
+            } else {
+                "s"
+            },
             rejects_path(&self.file).display()
         )?;
         for line in &self.listed {
@@ -128,7 +133,11 @@ trait Row: Send + 'static {
     fn key(&self) -> &str;
     /// The customer this row is a sighting of, and when.
     fn sighting(&self) -> Option<(&CustomerId, Timestamp, Option<&Channel>)>;
-    fn write(tx: &mut dyn ImportTx, batch: &[Self], now: Timestamp) -> siyu_store::Result<WriteCounts>
+    fn write(
+        tx: &mut dyn ImportTx,
+        batch: &[Self],
+        now: Timestamp,
+    ) -> siyu_store::Result<WriteCounts>
     where
         Self: Sized;
 }
@@ -143,7 +152,11 @@ impl Row for NewCustomer {
     fn sighting(&self) -> Option<(&CustomerId, Timestamp, Option<&Channel>)> {
         None
     }
-    fn write(tx: &mut dyn ImportTx, batch: &[Self], now: Timestamp) -> siyu_store::Result<WriteCounts> {
+    fn write(
+        tx: &mut dyn ImportTx,
+        batch: &[Self],
+        now: Timestamp,
+    ) -> siyu_store::Result<WriteCounts> {
         tx.upsert_customers(batch, now)
     }
 }
@@ -158,7 +171,11 @@ impl Row for NewOrder {
     fn sighting(&self) -> Option<(&CustomerId, Timestamp, Option<&Channel>)> {
         Some((&self.customer_id, self.ordered_at, self.channel.as_ref()))
     }
-    fn write(tx: &mut dyn ImportTx, batch: &[Self], _: Timestamp) -> siyu_store::Result<WriteCounts> {
+    fn write(
+        tx: &mut dyn ImportTx,
+        batch: &[Self],
+        _: Timestamp,
+    ) -> siyu_store::Result<WriteCounts> {
         tx.upsert_orders(batch)
     }
 }
@@ -173,7 +190,11 @@ impl Row for NewEvent {
     fn sighting(&self) -> Option<(&CustomerId, Timestamp, Option<&Channel>)> {
         Some((&self.customer_id, self.occurred_at, None))
     }
-    fn write(tx: &mut dyn ImportTx, batch: &[Self], _: Timestamp) -> siyu_store::Result<WriteCounts> {
+    fn write(
+        tx: &mut dyn ImportTx,
+        batch: &[Self],
+        _: Timestamp,
+    ) -> siyu_store::Result<WriteCounts> {
         tx.insert_events(batch)
     }
 }
@@ -184,8 +205,15 @@ enum Message<T> {
     Rows(Vec<T>, Vec<SeenCustomer>),
     /// Customers seen before in this import, seen again earlier than that.
     Earlier(Vec<SeenCustomer>),
-    Rejected { fields: Vec<String>, line: u64, problems: Vec<Problem> },
-    Progress { rows: u64, bytes: u64 },
+    Rejected {
+        fields: Vec<String>,
+        line: u64,
+        problems: Vec<Problem>,
+    },
+    Progress {
+        rows: u64,
+        bytes: u64,
+    },
 }
 
 /// Imports one file of `kind` into the tenant, in one transaction.
@@ -313,8 +341,9 @@ fn progress_bar(wanted: bool, size: u64) -> ProgressBar {
 /// later seen at an earlier time.
 #[derive(Default)]
 struct Sightings {
-    /// Customer → (time sent to the store, earliest time seen), in microseconds.
-    seen: HashMap<CustomerId, (i64, i64)>,
+    /// Customer → (time sent to the store, earliest time seen in microseconds, and the
+    /// channel of that earliest sighting).
+    seen: HashMap<CustomerId, (i64, i64, Option<Channel>)>,
 }
 
 impl Sightings {
@@ -323,8 +352,11 @@ impl Sightings {
         let mut fresh: HashMap<&CustomerId, (Timestamp, Option<&Channel>)> = HashMap::new();
         for (id, at, channel) in rows.iter().filter_map(Row::sighting) {
             let us = at.as_microsecond();
-            if let Some((_, earliest)) = self.seen.get_mut(id) {
-                *earliest = (*earliest).min(us);
+            if let Some((_, earliest, first_channel)) = self.seen.get_mut(id) {
+                if us < *earliest {
+                    *earliest = us;
+                    *first_channel = channel.cloned();
+                }
                 continue;
             }
             fresh
@@ -347,7 +379,7 @@ impl Sightings {
         out.sort_by(|a, b| a.id.cmp(&b.id));
         for s in &out {
             let us = s.at.as_microsecond();
-            self.seen.insert(s.id.clone(), (us, us));
+            self.seen.insert(s.id.clone(), (us, us, None));
         }
         out
     }
@@ -357,12 +389,12 @@ impl Sightings {
         let mut out: Vec<SeenCustomer> = self
             .seen
             .iter()
-            .filter(|(_, (sent, earliest))| earliest < sent)
-            .filter_map(|(id, &(_, earliest))| {
+            .filter(|(_, (sent, earliest, _))| earliest < sent)
+            .filter_map(|(id, (_, earliest, channel))| {
                 Some(SeenCustomer {
                     id: id.clone(),
-                    at: Timestamp::from_microsecond(earliest).ok()?,
-                    channel: None,
+                    at: Timestamp::from_microsecond(*earliest).ok()?,
+                    channel: channel.clone(),
                 })
             })
             .collect();
@@ -540,8 +572,8 @@ impl<'s, T: Row> Writer<'s, T> {
         }
         if self.rejects.is_none() {
             let path = rejects_path(&self.path);
-            let file = File::create(&path)
-                .with_context(|| format!("creating {}", path.display()))?;
+            let file =
+                File::create(&path).with_context(|| format!("creating {}", path.display()))?;
             let mut w = csv::Writer::from_writer(BufWriter::new(file));
             let mut header = self.reject_header.clone();
             header.push("reason".to_owned());
@@ -561,7 +593,12 @@ impl<'s, T: Row> Writer<'s, T> {
         Ok(())
     }
 
-    fn finish(mut self, kind: Kind, encoding: &'static str, rows: u64) -> anyhow::Result<ImportReport> {
+    fn finish(
+        mut self,
+        kind: Kind,
+        encoding: &'static str,
+        rows: u64,
+    ) -> anyhow::Result<ImportReport> {
         if !self.options.skip_invalid && self.rejected > 0 {
             return Err(InvalidRows {
                 file: self.path.clone(),
@@ -600,5 +637,64 @@ impl<'s, T: Row> Writer<'s, T> {
             rejects_file,
             seconds: self.started.elapsed().as_secs_f64(),
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use siyu_core::{Money, OrderId, OrderStatus};
+
+    fn order(id: &str, customer: &str, second: i64) -> NewOrder {
+        NewOrder {
+            id: OrderId::parse(id).expect("id"),
+            customer_id: CustomerId::parse(customer).expect("id"),
+            ordered_at: Timestamp::from_second(second).expect("time"),
+            amount: Money::from_fen(100),
+            discount: Money::ZERO,
+            coupon_code: None,
+            channel: Channel::parse(if second % 2 == 0 { "store" } else { "douyin" }).ok(),
+            status: OrderStatus::Paid,
+        }
+    }
+
+    fn seen(list: &[SeenCustomer]) -> Vec<(String, i64, Option<String>)> {
+        list.iter()
+            .map(|s| {
+                let channel = s.channel.as_ref().map(|c| c.as_str().to_owned());
+                (s.id.to_string(), s.at.as_second(), channel)
+            })
+            .collect()
+    }
+
+    #[test]
+    fn each_customer_is_sent_once_at_its_earliest_time_and_earlier_sightings_at_the_end() {
+        let mut sightings = Sightings::default();
+        let first = sightings.first_seen(&[
+            order("o1", "b", 50),
+            order("o2", "a", 40),
+            order("o3", "b", 30),
+        ]);
+        assert_eq!(
+            seen(&first),
+            [
+                ("a".to_owned(), 40, Some("store".to_owned())),
+                ("b".to_owned(), 30, Some("store".to_owned()))
+            ]
+        );
+        let second = sightings.first_seen(&[
+            order("o4", "a", 45),
+            order("o5", "b", 21),
+            order("o6", "c", 60),
+        ]);
+        assert_eq!(
+            seen(&second),
+            [("c".to_owned(), 60, Some("store".to_owned()))]
+        );
+        assert_eq!(
+            seen(&sightings.earlier()),
+            [("b".to_owned(), 21, Some("douyin".to_owned()))]
+        );
+        assert!(sightings.earlier().is_empty());
     }
 }

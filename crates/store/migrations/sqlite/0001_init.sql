@@ -1,4 +1,6 @@
 -- siyu schema v1 (SQLite). Instants: microseconds since the epoch, UTC. Money: fen.
+-- The foreign keys to tenants document the model; the connection does not enforce them
+-- (an import checks its tenant once instead).
 CREATE TABLE tenants (
     id          INTEGER PRIMARY KEY,
     name        TEXT NOT NULL UNIQUE,
@@ -15,6 +17,8 @@ CREATE TABLE customers (
     birthday         TEXT,
     region           TEXT,
     channel          TEXT,
+    -- 1 while the channel is only that of the earliest order seen (no customers file gave it)
+    channel_inferred INTEGER NOT NULL DEFAULT 0,
     referrer_id      TEXT,
     joined_at        INTEGER NOT NULL,
     -- 1 while joined_at is only the first sighting (an order, an event, an import without
@@ -29,11 +33,11 @@ CREATE TABLE orders (
     order_id     TEXT NOT NULL,
     customer_id  TEXT NOT NULL,
     ordered_at   INTEGER NOT NULL,
-    amount       INTEGER NOT NULL,
-    discount     INTEGER NOT NULL,
+    amount       INTEGER NOT NULL,   -- >= 0, checked by siyu-core (a CHECK here costs imports ~15%)
+    discount     INTEGER NOT NULL,   -- >= 0, likewise
     coupon_code  TEXT,
     channel      TEXT,
-    status       TEXT NOT NULL,
+    status       TEXT NOT NULL,      -- 'paid' or 'refunded', likewise
     version      INTEGER NOT NULL DEFAULT 1,
     PRIMARY KEY (tenant_id, order_id)
 ) WITHOUT ROWID;

@@ -1,0 +1,1213 @@
+//! Store conformance: one suite, written once over `&mut dyn Store`, run on SQLite in
+//! memory always and on PostgreSQL, in a fresh schema per test, when `SIYU_TEST_POSTGRES`
+//! holds a URL (`source .ci/pg.sh` starts a throwaway server and sets it).
+
+use std::sync::atomic::{AtomicUsize, Ordering};
+
+use jiff::civil::date;
+use siyu_core::{
+    Channel, Customer, CustomerId, EventId, EventType, Gender, Money, NewCustomer, NewEvent,
+    NewOrder, OrderFact, OrderId, OrderStatus, SeenCustomer, TenantZone, Timestamp,
+};
+use siyu_store::{
+    ImportTx, PgStore, Result, SqliteStore, Store, StoreError, TableCounts, Tenant, TenantStore,
+    WriteCounts,
+};
+
+/// Generates, for each case, `sqlite::<case>` and `postgres::<case>`.
+macro_rules! on_both_backends {
+    ($($case:ident),* $(,)?) => {
+        mod sqlite {
+            $(
+                #[test]
+                fn $case() {
+                    let mut store = super::sqlite_store();
+                    super::$case(&mut *store).expect(stringify!($case));
+                }
+            )*
+        }
+
+        mod postgres {
+            $(
+                #[test]
+                fn $case() {
+                    let Some(url) = super::pg_url() else { return };
+                    let schema = super::PgSchema::fresh(&url, stringify!($case));
+                    let mut store = schema.store();
+                    super::$case(&mut *store).expect(stringify!($case));
+                }
+            )*
+        }
+    };
+}
+
+// ---- the cases: each runs on every backend; `on_both_backends!` below lists them ------
+
+fn migrating_again_applies_nothing(store: &mut dyn Store) -> Result<()> {
+    let shop = store.tenant("shop")?;
+    import(store, &shop, |tx| {
+        tx.upsert_orders(&[order("o1", "c1", t(1), 100)])
+    })?;
+    assert_eq!(store.migrate()?, 0);
+    assert_eq!(store.migrate()?, 0);
+    assert_eq!(
+        store.table_counts(&shop)?.orders,
+        1,
+        "data survives a migrate"
+    );
+    Ok(())
+}
+
+fn a_tenant_is_created_once_and_found_again(store: &mut dyn Store) -> Result<()> {
+    let first = store.tenant("tea-house")?;
+    let again = store.tenant("tea-house")?;
+    let other = store.tenant("jewellery")?;
+    assert_eq!(first.id, again.id);
+    assert_eq!(first.name, "tea-house");
+    assert_eq!(first.zone.name(), "Asia/Shanghai");
+    assert_ne!(first.id, other.id);
+    assert_eq!(store.table_counts(&first)?, TableCounts::default());
+    Ok(())
+}
+
+fn tenants_never_see_each_others_rows(store: &mut dyn Store) -> Result<()> {
+    let a = store.tenant("a")?;
+    let b = store.tenant("b")?;
+    let mut alice = customer("c1");
+    alice.name = Some("Alice".into());
+    alice.tags = vec!["vip".into()];
+    let mut bob = customer("c1");
+    bob.name = Some("Bob".into());
+    let only_a = customer("only-a");
+
+    let counts = import(store, &a, |tx| {
+        let c = tx.upsert_customers(&[alice.clone(), only_a.clone()], now())?;
+        let o = tx.upsert_orders(&[order("o1", "c1", t(1), 100)])?;
+        let e = tx.insert_events(&[event("e1", "c1", "view", t(2))])?;
+        Ok((c, o, e))
+    })?;
+    assert_eq!(counts, (inserted(2), inserted(1), inserted(1)));
+    // The same ids in another tenant are new rows there, not conflicts.
+    let counts = import(store, &b, |tx| {
+        let c = tx.upsert_customers(std::slice::from_ref(&bob), now())?;
+        let o = tx.upsert_orders(&[order("o1", "c1", t(1), 999)])?;
+        let e = tx.insert_events(&[event("e1", "c1", "click", t(3))])?;
+        Ok((c, o, e))
+    })?;
+    assert_eq!(counts, (inserted(1), inserted(1), inserted(1)));
+
+    assert_eq!(
+        store.customer(&a, &cid("c1"))?.name.as_deref(),
+        Some("Alice")
+    );
+    assert_eq!(store.customer(&b, &cid("c1"))?.name.as_deref(), Some("Bob"));
+    assert!(matches!(
+        store.customer(&b, &cid("only-a")),
+        Err(StoreError::NotFound(_))
+    ));
+    assert_eq!(store.customer_tags(&a, &cid("c1"))?, ["vip"]);
+    assert!(store.customer_tags(&b, &cid("c1"))?.is_empty());
+    assert_eq!(customer_ids(store, &a)?, ["c1", "only-a"]);
+    assert_eq!(customer_ids(store, &b)?, ["c1"]);
+    assert_eq!(orders(store, &a)?[0].amount, Money::from_fen(100));
+    assert_eq!(orders(store, &b)?[0].amount, Money::from_fen(999));
+    assert_eq!(facts(store, &b)?.len(), 1);
+    assert_eq!(events(store, &a)?[0].kind.as_str(), "view");
+    assert_eq!(events(store, &b)?[0].kind.as_str(), "click");
+    let counts_a = TableCounts {
+        customers: 2,
+        orders: 1,
+        events: 1,
+        tags: 1,
+    };
+    let counts_b = TableCounts {
+        customers: 1,
+        orders: 1,
+        events: 1,
+        tags: 0,
+    };
+    assert_eq!(store.table_counts(&a)?, counts_a);
+    assert_eq!(store.table_counts(&b)?, counts_b);
+    Ok(())
+}
+
+fn an_unknown_customer_is_not_found(store: &mut dyn Store) -> Result<()> {
+    let shop = store.tenant("shop")?;
+    assert!(matches!(
+        store.customer(&shop, &cid("nobody")),
+        Err(StoreError::NotFound(_))
+    ));
+    assert!(store.customer_tags(&shop, &cid("nobody"))?.is_empty());
+    Ok(())
+}
+
+fn customer_upserts_count_inserted_updated_and_unchanged(store: &mut dyn Store) -> Result<()> {
+    let shop = store.tenant("shop")?;
+    let batch: Vec<NewCustomer> = ["c1", "c2", "c3"]
+        .iter()
+        .map(|id| full_customer(id))
+        .collect();
+    let first = import(store, &shop, |tx| tx.upsert_customers(&batch, now()))?;
+    assert_eq!(first, inserted(3));
+    let again = import(store, &shop, |tx| tx.upsert_customers(&batch, now()))?;
+    assert_eq!(again, unchanged(3));
+
+    let mut renamed = full_customer("c1");
+    renamed.name = Some("Renamed".into());
+    let mixed = [renamed, full_customer("c2"), full_customer("c4")];
+    let counts = import(store, &shop, |tx| tx.upsert_customers(&mixed, now()))?;
+    assert_eq!(
+        counts,
+        WriteCounts {
+            inserted: 1,
+            updated: 1,
+            unchanged: 1
+        }
+    );
+    assert_eq!(
+        store.customer(&shop, &cid("c1"))?.name.as_deref(),
+        Some("Renamed")
+    );
+    assert_eq!(store.table_counts(&shop)?.customers, 4);
+    Ok(())
+}
+
+fn absent_attributes_keep_what_is_stored(store: &mut dyn Store) -> Result<()> {
+    let shop = store.tenant("shop")?;
+    let full = full_customer("c1");
+    import(store, &shop, |tx| {
+        tx.upsert_customers(std::slice::from_ref(&full), now())
+    })?;
+    let stored = store.customer(&shop, &cid("c1"))?;
+    assert_eq!(stored, as_stored(&full));
+
+    // A row that says nothing new changes nothing.
+    let bare = import(store, &shop, |tx| {
+        tx.upsert_customers(&[customer("c1")], now())
+    })?;
+    assert_eq!(bare, unchanged(1));
+    assert_eq!(store.customer(&shop, &cid("c1"))?, stored);
+
+    // A row with one new attribute updates that one and keeps the rest.
+    let mut moved = customer("c1");
+    moved.region = Some("杭州".into());
+    let counts = import(store, &shop, |tx| tx.upsert_customers(&[moved], now()))?;
+    assert_eq!(counts, updated(1));
+    let after = store.customer(&shop, &cid("c1"))?;
+    assert_eq!(
+        after,
+        Customer {
+            region: Some("杭州".into()),
+            ..stored
+        }
+    );
+    Ok(())
+}
+
+fn an_explicit_joined_at_replaces_an_inferred_one(store: &mut dyn Store) -> Result<()> {
+    let shop = store.tenant("shop")?;
+    let counts = import(store, &shop, |tx| {
+        tx.upsert_customers(&[customer("c1")], now())
+    })?;
+    assert_eq!(counts, inserted(1));
+    assert_eq!(
+        store.customer(&shop, &cid("c1"))?.joined_at,
+        now(),
+        "joined at import"
+    );
+
+    let mut dated = customer("c1");
+    dated.joined_at = Some(t(5));
+    let counts = import(store, &shop, |tx| {
+        tx.upsert_customers(std::slice::from_ref(&dated), now())
+    })?;
+    assert_eq!(counts, updated(1));
+    assert_eq!(store.customer(&shop, &cid("c1"))?.joined_at, t(5));
+
+    let counts = import(store, &shop, |tx| tx.upsert_customers(&[dated], now()))?;
+    assert_eq!(counts, unchanged(1));
+    let counts = import(store, &shop, |tx| {
+        tx.upsert_customers(&[customer("c1")], now())
+    })?;
+    assert_eq!(counts, unchanged(1));
+    assert_eq!(store.customer(&shop, &cid("c1"))?.joined_at, t(5));
+
+    // Explicit now: an earlier sighting no longer moves it.
+    let created = import(store, &shop, |tx| {
+        tx.see_customers(&[seen("c1", t(1), None)])
+    })?;
+    assert_eq!(created, 0);
+    assert_eq!(store.customer(&shop, &cid("c1"))?.joined_at, t(5));
+
+    // Confirming the very instant that was inferred is news too: the join becomes explicit.
+    import(store, &shop, |tx| {
+        tx.see_customers(&[seen("c2", t(7), None)])
+    })?;
+    let mut confirmed = customer("c2");
+    confirmed.joined_at = Some(t(7));
+    let counts = import(store, &shop, |tx| tx.upsert_customers(&[confirmed], now()))?;
+    assert_eq!(counts, updated(1));
+    let created = import(store, &shop, |tx| {
+        tx.see_customers(&[seen("c2", t(1), None)])
+    })?;
+    assert_eq!(created, 0);
+    assert_eq!(store.customer(&shop, &cid("c2"))?.joined_at, t(7));
+    Ok(())
+}
+
+/// The trait asks callers not to repeat a key within a batch; if one slips through, the
+/// rows still apply in turn, as one-row batches would, rather than failing the import.
+fn a_key_repeated_within_a_batch_applies_row_after_row(store: &mut dyn Store) -> Result<()> {
+    let shop = store.tenant("shop")?;
+    let paid = order("o1", "c1", t(1), 500);
+    let mut refunded = paid.clone();
+    refunded.status = OrderStatus::Refunded;
+    let mut named = customer("c1");
+    named.name = Some("First".into());
+    let mut renamed = customer("c1");
+    renamed.name = Some("Second".into());
+    let (o, c, s, e) = import(store, &shop, |tx| {
+        let o = tx.upsert_orders(&[paid.clone(), order("o2", "c1", t(1), 1), refunded.clone()])?;
+        let c = tx.upsert_customers(&[named, renamed], now())?;
+        let s = tx.see_customers(&[seen("c9", t(5), None), seen("c9", t(4), None)])?;
+        let e = tx.insert_events(&[
+            event("e1", "c1", "view", t(1)),
+            event("e1", "c1", "click", t(2)),
+        ])?;
+        Ok((o, c, s, e))
+    })?;
+    let one_new_one_changed = WriteCounts {
+        inserted: 1,
+        updated: 1,
+        unchanged: 0,
+    };
+    let o_counts = WriteCounts {
+        inserted: 2,
+        ..one_new_one_changed
+    };
+    assert_eq!((o, c), (o_counts, one_new_one_changed));
+    assert_eq!(
+        (s, e),
+        (
+            1,
+            WriteCounts {
+                inserted: 1,
+                updated: 0,
+                unchanged: 1
+            }
+        )
+    );
+    assert_eq!(orders(store, &shop)?[0], refunded);
+    assert_eq!(
+        store.customer(&shop, &cid("c1"))?.name.as_deref(),
+        Some("Second")
+    );
+    assert_eq!(store.customer(&shop, &cid("c9"))?.joined_at, t(4));
+    assert_eq!(events(store, &shop)?[0].kind.as_str(), "view");
+    Ok(())
+}
+
+fn tags_are_added_and_a_new_tag_alone_counts_as_updated(store: &mut dyn Store) -> Result<()> {
+    let shop = store.tenant("shop")?;
+    let mut tagged = customer("c1");
+    tagged.tags = vec!["outdoor".into(), "vip".into(), "家长".into()];
+    let counts = import(store, &shop, |tx| {
+        tx.upsert_customers(std::slice::from_ref(&tagged), now())
+    })?;
+    assert_eq!(
+        counts,
+        inserted(1),
+        "a new customer with tags is inserted, once"
+    );
+    assert_eq!(
+        store.customer_tags(&shop, &cid("c1"))?,
+        ["outdoor", "vip", "家长"]
+    );
+
+    let counts = import(store, &shop, |tx| tx.upsert_customers(&[tagged], now()))?;
+    assert_eq!(counts, unchanged(1));
+
+    let mut more = customer("c1");
+    more.tags = vec!["Tea".into(), "vip".into()];
+    let mut other = customer("c2");
+    other.tags = vec!["vip".into()];
+    let counts = import(store, &shop, |tx| {
+        tx.upsert_customers(&[more.clone(), other], now())
+    })?;
+    assert_eq!(
+        counts,
+        WriteCounts {
+            inserted: 1,
+            updated: 1,
+            unchanged: 0
+        }
+    );
+    // Tags are added, never removed, and listed in byte order.
+    assert_eq!(
+        store.customer_tags(&shop, &cid("c1"))?,
+        ["Tea", "outdoor", "vip", "家长"]
+    );
+    assert_eq!(store.table_counts(&shop)?.tags, 5);
+
+    // A changed attribute and a new tag together still count once.
+    more.name = Some("Changed".into());
+    more.tags = vec!["new".into()];
+    let counts = import(store, &shop, |tx| tx.upsert_customers(&[more], now()))?;
+    assert_eq!(counts, updated(1));
+    Ok(())
+}
+
+fn a_sighting_creates_a_customer_joined_then(store: &mut dyn Store) -> Result<()> {
+    let shop = store.tenant("shop")?;
+    let created = import(store, &shop, |tx| {
+        tx.see_customers(&[seen("c1", t(20), Some("douyin")), seen("c2", t(30), None)])
+    })?;
+    assert_eq!(created, 2);
+    let c1 = store.customer(&shop, &cid("c1"))?;
+    assert_eq!(c1.joined_at, t(20));
+    assert_eq!(c1.channel, Some(channel("douyin")));
+    assert_eq!(c1.name, None);
+
+    // Seen again later: nothing happens.
+    let created = import(store, &shop, |tx| {
+        tx.see_customers(&[seen("c1", t(25), None)])
+    })?;
+    assert_eq!(created, 0);
+    assert_eq!(store.customer(&shop, &cid("c1"))?.joined_at, t(20));
+
+    // Seen earlier: the inferred join moves earlier, and so does the channel (it is that of
+    // the earliest order seen); a missing channel is filled.
+    let created = import(store, &shop, |tx| {
+        tx.see_customers(&[
+            seen("c1", t(10), Some("zhihu")),
+            seen("c2", t(15), Some("store")),
+            seen("c3", t(12), None),
+        ])
+    })?;
+    assert_eq!(created, 1);
+    let c1 = store.customer(&shop, &cid("c1"))?;
+    assert_eq!((c1.joined_at, c1.channel), (t(10), Some(channel("zhihu"))));
+    let c2 = store.customer(&shop, &cid("c2"))?;
+    assert_eq!((c2.joined_at, c2.channel), (t(15), Some(channel("store"))));
+    assert_eq!(store.table_counts(&shop)?.customers, 3);
+
+    // Later, an import that gives no joined_at keeps the sighting's.
+    let counts = import(store, &shop, |tx| {
+        tx.upsert_customers(&[customer("c1")], now())
+    })?;
+    assert_eq!(counts, unchanged(1));
+    assert_eq!(store.customer(&shop, &cid("c1"))?.joined_at, t(10));
+
+    // A channel the customers file gives is the customer's: earlier orders leave it.
+    let mut from_file = customer("c1");
+    from_file.channel = Some(channel("store"));
+    let counts = import(store, &shop, |tx| tx.upsert_customers(&[from_file], now()))?;
+    assert_eq!(counts, updated(1));
+    import(store, &shop, |tx| {
+        tx.see_customers(&[seen("c1", t(5), Some("douyin"))])
+    })?;
+    let c1 = store.customer(&shop, &cid("c1"))?;
+    assert_eq!((c1.joined_at, c1.channel), (t(5), Some(channel("store"))));
+    Ok(())
+}
+
+fn a_sighting_never_overrides_an_explicit_join(store: &mut dyn Store) -> Result<()> {
+    let shop = store.tenant("shop")?;
+    let mut dated = customer("c1");
+    dated.joined_at = Some(t(50));
+    import(store, &shop, |tx| tx.upsert_customers(&[dated], now()))?;
+    let created = import(store, &shop, |tx| {
+        tx.see_customers(&[seen("c1", t(1), Some("douyin"))])
+    })?;
+    assert_eq!(created, 0);
+    let c1 = store.customer(&shop, &cid("c1"))?;
+    // The join stays; the channel the file left open is filled from the order.
+    assert_eq!((c1.joined_at, c1.channel), (t(50), Some(channel("douyin"))));
+
+    // An import without joined_at leaves the join inferred: a sighting moves it earlier.
+    import(store, &shop, |tx| {
+        tx.upsert_customers(&[customer("c2")], now())
+    })?;
+    let created = import(store, &shop, |tx| {
+        tx.see_customers(&[seen("c2", t(2), None)])
+    })?;
+    assert_eq!(created, 0);
+    assert_eq!(store.customer(&shop, &cid("c2"))?.joined_at, t(2));
+    Ok(())
+}
+
+fn importing_the_same_orders_twice_changes_nothing(store: &mut dyn Store) -> Result<()> {
+    let shop = store.tenant("shop")?;
+    let batch = many_orders(300);
+    assert_eq!(
+        import(store, &shop, |tx| tx.upsert_orders(&batch))?,
+        inserted(300)
+    );
+    let before = orders(store, &shop)?;
+    assert_eq!(
+        import(store, &shop, |tx| tx.upsert_orders(&batch))?,
+        unchanged(300)
+    );
+    assert_eq!(orders(store, &shop)?, before);
+    assert_eq!(store.table_counts(&shop)?.orders, 300);
+    Ok(())
+}
+
+fn a_refund_in_a_later_export_updates_the_order(store: &mut dyn Store) -> Result<()> {
+    let shop = store.tenant("shop")?;
+    let batch = vec![
+        order("o1", "c1", t(1), 12_800),
+        order("o2", "c1", t(2), 6_400),
+        order("o3", "c2", t(3), 100),
+    ];
+    import(store, &shop, |tx| tx.upsert_orders(&batch))?;
+    let mut later = batch.clone();
+    later[1].status = OrderStatus::Refunded;
+    let counts = import(store, &shop, |tx| tx.upsert_orders(&later))?;
+    assert_eq!(
+        counts,
+        WriteCounts {
+            inserted: 0,
+            updated: 1,
+            unchanged: 2
+        }
+    );
+    assert_eq!(orders(store, &shop)?, later);
+    let refunded: Vec<_> = facts(store, &shop)?
+        .into_iter()
+        .filter(|f| f.status == OrderStatus::Refunded)
+        .collect();
+    assert_eq!(refunded.len(), 1);
+    assert_eq!(refunded[0].amount, Money::from_fen(6_400));
+
+    // Any other field counts as a change too, and back to paid is one as well.
+    let mut again = later.clone();
+    again[0].coupon_code = Some("SPRING".into());
+    again[1].status = OrderStatus::Paid;
+    again[2].channel = Some(channel("store"));
+    let counts = import(store, &shop, |tx| tx.upsert_orders(&again))?;
+    assert_eq!(counts, updated(3));
+    assert_eq!(orders(store, &shop)?, again);
+    Ok(())
+}
+
+fn nineteen_digit_order_ids_survive_exactly(store: &mut dyn Store) -> Result<()> {
+    let shop = store.tenant("shop")?;
+    let ids = [
+        "3791234567890123456",
+        "0012345678901234567",
+        "9999999999999999999",
+    ];
+    let batch: Vec<NewOrder> = ids.iter().map(|id| order(id, "c1", t(1), 1)).collect();
+    import(store, &shop, |tx| tx.upsert_orders(&batch))?;
+    let stored: Vec<String> = orders(store, &shop)?
+        .iter()
+        .map(|o| o.id.as_str().to_owned())
+        .collect();
+    assert_eq!(
+        stored,
+        [
+            "0012345678901234567",
+            "3791234567890123456",
+            "9999999999999999999"
+        ]
+    );
+    Ok(())
+}
+
+fn a_repeated_event_id_is_skipped_never_doubled(store: &mut dyn Store) -> Result<()> {
+    let shop = store.tenant("shop")?;
+    let mut first = event("e2", "c1", "add_to_cart", t(2));
+    first.properties = r#"{"sku":"tea-1"}"#.into();
+    let counts = import(store, &shop, |tx| {
+        tx.insert_events(&[event("e1", "c1", "view", t(1)), first.clone()])
+    })?;
+    assert_eq!(counts, inserted(2));
+
+    let mut resent = first.clone();
+    resent.properties = r#"{"sku":"other"}"#.into();
+    let counts = import(store, &shop, |tx| {
+        tx.insert_events(&[resent, event("e3", "c2", "share", t(3))])
+    })?;
+    assert_eq!(
+        counts,
+        WriteCounts {
+            inserted: 1,
+            updated: 0,
+            unchanged: 1
+        }
+    );
+    let stored = events(store, &shop)?;
+    assert_eq!(stored.len(), 3);
+    assert_eq!(stored[1], first, "the first copy of an event is kept");
+    assert_eq!(store.table_counts(&shop)?.events, 3);
+    Ok(())
+}
+
+fn a_dropped_import_leaves_the_store_as_it_was(store: &mut dyn Store) -> Result<()> {
+    let shop = store.tenant("shop")?;
+    let mut tagged = full_customer("c1");
+    tagged.tags = vec!["vip".into()];
+    import(store, &shop, |tx| {
+        tx.upsert_customers(std::slice::from_ref(&tagged), now())?;
+        tx.see_customers(&[seen("c2", t(40), None)])?;
+        tx.upsert_orders(&many_orders(50))?;
+        tx.insert_events(&[event("e1", "c1", "view", t(1))])
+    })?;
+    let before = snapshot(store, &shop)?;
+
+    {
+        let mut tx = store.begin_import(&shop)?;
+        let mut renamed = customer("c1");
+        renamed.name = Some("Someone else".into());
+        renamed.tags = vec!["lost".into()];
+        tx.upsert_customers(&[renamed, full_customer("c9")], now())?;
+        tx.see_customers(&[seen("c2", t(1), Some("douyin")), seen("c8", t(1), None)])?;
+        let mut changed = many_orders(60);
+        for o in &mut changed {
+            o.status = OrderStatus::Refunded;
+        }
+        tx.upsert_orders(&changed)?;
+        tx.insert_events(&[event("e2", "c1", "click", t(2))])?;
+        // Dropped here, without commit.
+    }
+    assert_eq!(snapshot(store, &shop)?, before);
+
+    // The store is still usable: a new import works and commits.
+    let counts = import(store, &shop, |tx| {
+        tx.upsert_orders(&[order("new", "c1", t(9), 1)])
+    })?;
+    assert_eq!(counts, inserted(1));
+    assert_eq!(store.table_counts(&shop)?.orders, 51);
+    Ok(())
+}
+
+fn several_batches_in_one_import_are_counted_each_on_their_own(
+    store: &mut dyn Store,
+) -> Result<()> {
+    let shop = store.tenant("shop")?;
+    let all = many_orders(30);
+    let counts = import(store, &shop, |tx| {
+        let a = tx.upsert_orders(&all[..10])?;
+        let b = tx.upsert_orders(&all[5..20])?;
+        let c = tx.upsert_orders(&all[..30])?;
+        let d = tx.upsert_customers(&[customer("x")], now())?;
+        let e = tx.upsert_customers(&[customer("x"), customer("y")], now())?;
+        Ok((a, b, c, d, e))
+    })?;
+    let (a, b, c, d, e) = counts;
+    assert_eq!(a, inserted(10));
+    assert_eq!(
+        b,
+        WriteCounts {
+            inserted: 10,
+            updated: 0,
+            unchanged: 5
+        }
+    );
+    assert_eq!(
+        c,
+        WriteCounts {
+            inserted: 10,
+            updated: 0,
+            unchanged: 20
+        }
+    );
+    assert_eq!(d, inserted(1));
+    assert_eq!(
+        e,
+        WriteCounts {
+            inserted: 1,
+            updated: 0,
+            unchanged: 1
+        }
+    );
+    assert_eq!(orders(store, &shop)?, sorted(all));
+    Ok(())
+}
+
+fn awkward_text_survives_exactly(store: &mut dyn Store) -> Result<()> {
+    let shop = store.tenant("shop")?;
+    let awkward =
+        "tab\there, newline\nthere, cr\r, back\\slash \\N, \"quotes\" 'single', 茶 🍵, \\.";
+    let mut c = full_customer("c1");
+    c.name = Some(awkward.into());
+    c.region = Some(String::new());
+    c.tags = vec![awkward.into()];
+    let mut o = order("o1", "c1", t(1), 1);
+    o.coupon_code = Some(awkward.into());
+    let mut e = event("e1", "c1", "message", t(1));
+    e.properties = serde_json::json!({ "text": awkward }).to_string();
+    import(store, &shop, |tx| {
+        tx.upsert_customers(std::slice::from_ref(&c), now())?;
+        tx.upsert_orders(std::slice::from_ref(&o))?;
+        tx.insert_events(std::slice::from_ref(&e))
+    })?;
+    assert_eq!(store.customer(&shop, &cid("c1"))?, as_stored(&c));
+    assert_eq!(store.customer_tags(&shop, &cid("c1"))?, [awkward]);
+    assert_eq!(orders(store, &shop)?, [o]);
+    assert_eq!(events(store, &shop)?, [e]);
+    Ok(())
+}
+
+fn scans_come_in_byte_order_of_ids(store: &mut dyn Store) -> Result<()> {
+    let shop = store.tenant("shop")?;
+    let ids = ["b", "B", "a", "Z", "é", "_x", "10", "9", "a-1", "a_1"];
+    let customers: Vec<NewCustomer> = ids.iter().map(|id| customer(id)).collect();
+    let batch: Vec<NewOrder> = ids.iter().map(|id| order(id, id, t(1), 1)).collect();
+    let evs: Vec<NewEvent> = ids.iter().map(|id| event(id, id, "view", t(1))).collect();
+    import(store, &shop, |tx| {
+        tx.upsert_customers(&customers, now())?;
+        tx.upsert_orders(&batch)?;
+        tx.insert_events(&evs)
+    })?;
+    let mut expected: Vec<&str> = ids.to_vec();
+    expected.sort_unstable();
+    assert_eq!(customer_ids(store, &shop)?, expected);
+    let order_ids: Vec<String> = orders(store, &shop)?
+        .iter()
+        .map(|o| o.id.as_str().to_owned())
+        .collect();
+    assert_eq!(order_ids, expected);
+    let event_ids: Vec<String> = events(store, &shop)?
+        .iter()
+        .map(|e| e.id.as_str().to_owned())
+        .collect();
+    assert_eq!(event_ids, expected);
+    Ok(())
+}
+
+fn customers_are_scanned_with_their_channel(store: &mut dyn Store) -> Result<()> {
+    let shop = store.tenant("shop")?;
+    let mut a = customer("a");
+    a.channel = Some(channel("xiaohongshu"));
+    import(store, &shop, |tx| {
+        tx.upsert_customers(&[a, customer("b")], now())?;
+        tx.see_customers(&[seen("c", t(1), Some("douyin"))])
+    })?;
+    let mut scanned = Vec::new();
+    store.scan_customers(&shop, &mut |f| {
+        scanned.push((f.id.as_str().to_owned(), f.channel.map(|c| c.to_string())))
+    })?;
+    let expected = [
+        ("a".to_owned(), Some("xiaohongshu".to_owned())),
+        ("b".to_owned(), None),
+        ("c".to_owned(), Some("douyin".to_owned())),
+    ];
+    assert_eq!(scanned, expected);
+    Ok(())
+}
+
+fn ten_thousand_orders_round_trip_exactly(store: &mut dyn Store) -> Result<()> {
+    let shop = store.tenant("shop")?;
+    let batch = many_orders(10_000);
+    assert_eq!(
+        import(store, &shop, |tx| tx.upsert_orders(&batch))?,
+        inserted(10_000)
+    );
+    let stored = orders(store, &shop)?;
+    assert_eq!(stored.len(), 10_000);
+    let expected = sorted(batch.clone());
+    for (got, want) in stored.iter().zip(&expected) {
+        assert_eq!(got, want);
+    }
+    assert_eq!(stored, expected);
+
+    let mut want_facts: Vec<OrderFact> = batch
+        .iter()
+        .map(|o| OrderFact {
+            customer_id: o.customer_id.clone(),
+            ordered_at: o.ordered_at,
+            amount: o.amount,
+            status: o.status,
+        })
+        .collect();
+    sort_facts(&mut want_facts);
+    assert_eq!(facts(store, &shop)?, want_facts);
+    assert_eq!(
+        import(store, &shop, |tx| tx.upsert_orders(&batch))?,
+        unchanged(10_000)
+    );
+    Ok(())
+}
+
+fn ten_thousand_customers_and_events_round_trip(store: &mut dyn Store) -> Result<()> {
+    let shop = store.tenant("shop")?;
+    let people: Vec<NewCustomer> = (0..10_000)
+        .map(|i| {
+            let mut c = if i % 2 == 0 {
+                full_customer(&format!("u{i:05}"))
+            } else {
+                customer(&format!("u{i:05}"))
+            };
+            if i % 3 == 0 {
+                c.tags = vec!["a".into(), format!("t{}", i % 7)];
+            }
+            c
+        })
+        .collect();
+    let evs: Vec<NewEvent> = (0..10_000)
+        .map(|i| {
+            let mut e = event(
+                &format!("ev{i:05}"),
+                &format!("u{:05}", i % 500),
+                "view",
+                at(i),
+            );
+            e.properties = format!(r#"{{"i":{i}}}"#);
+            e
+        })
+        .collect();
+    let sightings: Vec<SeenCustomer> = (0..12_000)
+        .map(|i| seen(&format!("u{i:05}"), at(i), None))
+        .collect();
+    let (c, e, s) = import(store, &shop, |tx| {
+        let c = tx.upsert_customers(&people, now())?;
+        let e = tx.insert_events(&evs)?;
+        let s = tx.see_customers(&sightings)?;
+        Ok((c, e, s))
+    })?;
+    assert_eq!((c, e, s), (inserted(10_000), inserted(10_000), 2_000));
+    let counts = store.table_counts(&shop)?;
+    assert_eq!((counts.customers, counts.events), (12_000, 10_000));
+    assert_eq!(counts.tags, 2 * 3_334);
+    assert_eq!(events(store, &shop)?, evs);
+    // The odd ones had no joined_at: the earlier sighting moved their join.
+    assert_eq!(store.customer(&shop, &cid("u00001"))?.joined_at, at(1));
+    assert_eq!(
+        store.customer(&shop, &cid("u00000"))?,
+        as_stored(&people[0])
+    );
+    Ok(())
+}
+
+on_both_backends!(
+    migrating_again_applies_nothing,
+    a_tenant_is_created_once_and_found_again,
+    tenants_never_see_each_others_rows,
+    an_unknown_customer_is_not_found,
+    customer_upserts_count_inserted_updated_and_unchanged,
+    absent_attributes_keep_what_is_stored,
+    an_explicit_joined_at_replaces_an_inferred_one,
+    a_key_repeated_within_a_batch_applies_row_after_row,
+    tags_are_added_and_a_new_tag_alone_counts_as_updated,
+    a_sighting_creates_a_customer_joined_then,
+    a_sighting_never_overrides_an_explicit_join,
+    importing_the_same_orders_twice_changes_nothing,
+    a_refund_in_a_later_export_updates_the_order,
+    nineteen_digit_order_ids_survive_exactly,
+    a_repeated_event_id_is_skipped_never_doubled,
+    a_dropped_import_leaves_the_store_as_it_was,
+    several_batches_in_one_import_are_counted_each_on_their_own,
+    awkward_text_survives_exactly,
+    scans_come_in_byte_order_of_ids,
+    customers_are_scanned_with_their_channel,
+    ten_thousand_orders_round_trip_exactly,
+    ten_thousand_customers_and_events_round_trip,
+);
+
+// ---- PostgreSQL only: several connections at once -------------------------------------
+
+mod postgres_only {
+    use std::sync::Barrier;
+
+    use super::*;
+
+    #[test]
+    fn concurrent_migrations_apply_each_migration_once() {
+        let Some(url) = pg_url() else { return };
+        let schema = PgSchema::fresh(&url, "concurrent_migrate");
+        let together = Barrier::new(4);
+        let applied: Vec<usize> = std::thread::scope(|s| {
+            let workers: Vec<_> = (0..4)
+                .map(|_| {
+                    s.spawn(|| {
+                        let mut store = PgStore::connect_in_schema(&url, &schema.name)
+                            .expect("connect in schema");
+                        together.wait();
+                        store.migrate().expect("migrate")
+                    })
+                })
+                .collect();
+            workers
+                .into_iter()
+                .map(|w| w.join().expect("worker"))
+                .collect()
+        });
+        assert_eq!(applied.iter().filter(|n| **n > 0).count(), 1, "{applied:?}");
+        let mut store = PgStore::connect_in_schema(&url, &schema.name).expect("connect");
+        assert_eq!(store.migrate().expect("migrate"), 0);
+    }
+
+    #[test]
+    fn concurrent_tenant_creation_gives_one_tenant() {
+        let Some(url) = pg_url() else { return };
+        let schema = PgSchema::fresh(&url, "concurrent_tenant");
+        PgStore::connect_in_schema(&url, &schema.name)
+            .and_then(|mut s| s.migrate())
+            .expect("migrate");
+        let together = Barrier::new(8);
+        let ids: Vec<i64> = std::thread::scope(|s| {
+            let workers: Vec<_> = (0..8)
+                .map(|_| {
+                    s.spawn(|| {
+                        let mut store =
+                            PgStore::connect_in_schema(&url, &schema.name).expect("connect");
+                        together.wait();
+                        store.tenant("rush").expect("tenant").id
+                    })
+                })
+                .collect();
+            workers
+                .into_iter()
+                .map(|w| w.join().expect("worker"))
+                .collect()
+        });
+        assert!(ids.windows(2).all(|w| w[0] == w[1]), "{ids:?}");
+    }
+
+    /// SQLite runs without foreign keys and trusts the `Tenant` it is given; PostgreSQL
+    /// checks it once per import (in place of its per-row foreign keys).
+    #[test]
+    fn an_import_for_an_unknown_tenant_is_refused() {
+        let Some(url) = pg_url() else { return };
+        let schema = PgSchema::fresh(&url, "unknown_tenant");
+        let mut store = schema.store();
+        let shop = store.tenant("shop").expect("tenant");
+        let ghost = Tenant {
+            id: shop.id + 1_000,
+            name: "ghost".into(),
+            zone: TenantZone::default(),
+        };
+        assert!(matches!(
+            store.begin_import(&ghost).err(),
+            Some(StoreError::NotFound(_))
+        ));
+        assert_eq!(
+            store.table_counts(&ghost).expect("counts"),
+            TableCounts::default()
+        );
+    }
+
+    #[test]
+    fn open_selects_postgres_by_its_url_and_migrates() {
+        let Some(url) = pg_url() else { return };
+        let schema = PgSchema::fresh(&url, "open_by_url");
+        PgStore::connect_in_schema(&url, &schema.name).expect("create the schema");
+        let sep = if url.contains('?') { '&' } else { '?' };
+        let with_path = format!("{url}{sep}options=-c%20search_path%3D{}", schema.name);
+        let mut store = siyu_store::open(&with_path).expect("open");
+        assert_eq!(store.backend(), "postgres");
+        assert_eq!(
+            store.migrate().expect("migrate"),
+            0,
+            "open migrated already"
+        );
+        let shop = store.tenant("shop").expect("tenant");
+        assert_eq!(
+            store.table_counts(&shop).expect("counts"),
+            TableCounts::default()
+        );
+    }
+}
+
+// ---- fixtures ---------------------------------------------------------------------------
+
+fn sqlite_store() -> Box<dyn Store> {
+    let mut store = SqliteStore::open(":memory:").expect("open in memory");
+    assert!(store.migrate().expect("migrate") > 0);
+    Box::new(store)
+}
+
+/// The PostgreSQL URL of the test server, or `None` (and a note) when there is none.
+fn pg_url() -> Option<String> {
+    match std::env::var("SIYU_TEST_POSTGRES") {
+        Ok(url) if !url.trim().is_empty() => Some(url),
+        _ => {
+            eprintln!("skipped: SIYU_TEST_POSTGRES is not set (source .ci/pg.sh to run it)");
+            None
+        }
+    }
+}
+
+/// A schema of its own for one test, dropped afterwards (kept when the test failed).
+struct PgSchema {
+    url: String,
+    name: String,
+}
+
+impl PgSchema {
+    fn fresh(url: &str, test: &str) -> PgSchema {
+        static NEXT: AtomicUsize = AtomicUsize::new(0);
+        let nanos = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map(|d| d.subsec_nanos())
+            .unwrap_or(0);
+        let short: String = test.chars().take(32).collect();
+        let name = format!(
+            "t_{short}_{}_{nanos}_{}",
+            std::process::id(),
+            NEXT.fetch_add(1, Ordering::Relaxed)
+        );
+        PgSchema {
+            url: url.to_owned(),
+            name,
+        }
+    }
+
+    fn store(&self) -> Box<dyn Store> {
+        let mut store = PgStore::connect_in_schema(&self.url, &self.name)
+            .unwrap_or_else(|e| panic!("connecting to SIYU_TEST_POSTGRES: {e}"));
+        assert!(store.migrate().expect("migrate") > 0, "a fresh schema");
+        Box::new(store)
+    }
+}
+
+impl Drop for PgSchema {
+    fn drop(&mut self) {
+        if std::thread::panicking() {
+            eprintln!("keeping schema {} for a look", self.name);
+            return;
+        }
+        if let Ok(mut client) = ::postgres::Client::connect(&self.url, ::postgres::NoTls) {
+            let _ =
+                client.batch_execute(&format!("DROP SCHEMA IF EXISTS \"{}\" CASCADE", self.name));
+        }
+    }
+}
+
+// ---- helpers ----------------------------------------------------------------------------
+
+fn import<T>(
+    store: &mut dyn Store,
+    tenant: &Tenant,
+    work: impl FnOnce(&mut dyn ImportTx) -> Result<T>,
+) -> Result<T> {
+    let mut tx = store.begin_import(tenant)?;
+    let out = work(&mut *tx)?;
+    tx.commit()?;
+    Ok(out)
+}
+
+fn inserted(n: u64) -> WriteCounts {
+    WriteCounts {
+        inserted: n,
+        ..WriteCounts::default()
+    }
+}
+
+fn updated(n: u64) -> WriteCounts {
+    WriteCounts {
+        updated: n,
+        ..WriteCounts::default()
+    }
+}
+
+fn unchanged(n: u64) -> WriteCounts {
+    WriteCounts {
+        unchanged: n,
+        ..WriteCounts::default()
+    }
+}
+
+fn cid(id: &str) -> CustomerId {
+    CustomerId::parse(id).expect("a valid customer id")
+}
+
+fn channel(name: &str) -> Channel {
+    Channel::parse(name).expect("a valid channel")
+}
+
+/// An instant with microseconds, `micros` after a fixed moment (negative: before it).
+fn at(micros: i64) -> Timestamp {
+    Timestamp::from_microsecond(1_714_500_000_123_456 + micros).expect("in range")
+}
+
+/// `day` days after a fixed moment (in May 2024, with microseconds).
+fn t(day: i64) -> Timestamp {
+    at(day * 86_400_000_000)
+}
+
+/// The moment imports run at.
+fn now() -> Timestamp {
+    at(100 * 86_400_000_000)
+}
+
+fn customer(id: &str) -> NewCustomer {
+    NewCustomer {
+        id: cid(id),
+        name: None,
+        phone: None,
+        gender: None,
+        birthday: None,
+        region: None,
+        channel: None,
+        referrer_id: None,
+        joined_at: None,
+        tags: Vec::new(),
+    }
+}
+
+fn full_customer(id: &str) -> NewCustomer {
+    NewCustomer {
+        name: Some(format!("顾客 {id}")),
+        phone: Some("+8613800138000".into()),
+        gender: Some(Gender::Female),
+        birthday: Some(date(1990, 2, 28)),
+        region: Some("上海".into()),
+        channel: Some(channel("douyin")),
+        referrer_id: Some(cid("referrer-1")),
+        joined_at: Some(t(3)),
+        ..customer(id)
+    }
+}
+
+fn as_stored(c: &NewCustomer) -> Customer {
+    Customer {
+        id: c.id.clone(),
+        name: c.name.clone(),
+        phone: c.phone.clone(),
+        gender: c.gender,
+        birthday: c.birthday,
+        region: c.region.clone(),
+        channel: c.channel.clone(),
+        referrer_id: c.referrer_id.clone(),
+        joined_at: c.joined_at.unwrap_or_else(now),
+    }
+}
+
+fn seen(id: &str, at: Timestamp, via: Option<&str>) -> SeenCustomer {
+    SeenCustomer {
+        id: cid(id),
+        at,
+        channel: via.map(channel),
+    }
+}
+
+fn order(id: &str, customer: &str, at: Timestamp, fen: i64) -> NewOrder {
+    NewOrder {
+        id: OrderId::parse(id).expect("a valid order id"),
+        customer_id: cid(customer),
+        ordered_at: at,
+        amount: Money::from_fen(fen),
+        discount: Money::ZERO,
+        coupon_code: None,
+        channel: None,
+        status: OrderStatus::Paid,
+    }
+}
+
+fn event(id: &str, customer: &str, kind: &str, at: Timestamp) -> NewEvent {
+    NewEvent {
+        id: EventId::parse(id).expect("a valid event id"),
+        customer_id: cid(customer),
+        kind: EventType::parse(kind).expect("a valid event type"),
+        occurred_at: at,
+        properties: "{}".into(),
+    }
+}
+
+/// Orders with every field varied: 19-digit and short ids, instants before and after
+/// the epoch with microseconds, absent and present optional fields, both statuses.
+fn many_orders(n: i64) -> Vec<NewOrder> {
+    (0..n)
+        .map(|i| {
+            let id = match i % 3 {
+                0 => format!("{}", 3_791_234_567_890_000_000 + i * 7_919),
+                1 => format!("T{i:07}"),
+                _ => format!("订单-{i}"),
+            };
+            let when = if i % 97 == 0 {
+                Timestamp::from_microsecond(-86_400_000_000 * 365 + i).expect("in range")
+            } else {
+                at(i * 1_234_567_891 % 100_000_000_000_000)
+            };
+            let mut o = order(&id, &format!("c{}", i % 997), when, i * 37 % 100_000);
+            if i % 5 == 0 {
+                o.discount = Money::from_fen(i % 300);
+            }
+            if i % 4 == 0 {
+                o.coupon_code = Some(format!("券-{i}"));
+            }
+            o.channel = match i % 3 {
+                0 => None,
+                1 => Some(channel("douyin")),
+                _ => Some(channel("mini_program")),
+            };
+            if i % 10 == 0 {
+                o.status = OrderStatus::Refunded;
+            }
+            o
+        })
+        .collect()
+}
+
+fn sorted(mut orders: Vec<NewOrder>) -> Vec<NewOrder> {
+    orders.sort_by(|a, b| a.id.cmp(&b.id));
+    orders
+}
+
+fn sort_facts(facts: &mut [OrderFact]) {
+    facts.sort_by(|a, b| {
+        (&a.customer_id, a.ordered_at, a.amount, a.status.as_str()).cmp(&(
+            &b.customer_id,
+            b.ordered_at,
+            b.amount,
+            b.status.as_str(),
+        ))
+    });
+}
+
+fn orders(store: &mut dyn Store, tenant: &Tenant) -> Result<Vec<NewOrder>> {
+    let mut out = Vec::new();
+    store.scan_orders(tenant, &mut |o| out.push(o))?;
+    Ok(out)
+}
+
+/// Order facts in a fixed order (their scan promises none).
+fn facts(store: &mut dyn Store, tenant: &Tenant) -> Result<Vec<OrderFact>> {
+    let mut out = Vec::new();
+    store.scan_order_facts(tenant, &mut |f| out.push(f))?;
+    sort_facts(&mut out);
+    Ok(out)
+}
+
+fn events(store: &mut dyn Store, tenant: &Tenant) -> Result<Vec<NewEvent>> {
+    let mut out = Vec::new();
+    store.scan_events(tenant, &mut |e| out.push(e))?;
+    Ok(out)
+}
+
+fn customer_ids(store: &mut dyn Store, tenant: &Tenant) -> Result<Vec<String>> {
+    let mut out = Vec::new();
+    store.scan_customers(tenant, &mut |c| out.push(c.id.as_str().to_owned()))?;
+    Ok(out)
+}
+
+/// Everything a tenant's store shows, to compare before and after.
+#[derive(Debug, PartialEq)]
+struct Snapshot {
+    counts: TableCounts,
+    customers: Vec<(Customer, Vec<String>)>,
+    orders: Vec<NewOrder>,
+    facts: Vec<OrderFact>,
+    events: Vec<NewEvent>,
+}
+
+fn snapshot(store: &mut dyn Store, tenant: &Tenant) -> Result<Snapshot> {
+    let mut customers = Vec::new();
+    for id in customer_ids(store, tenant)? {
+        let id = cid(&id);
+        customers.push((
+            store.customer(tenant, &id)?,
+            store.customer_tags(tenant, &id)?,
+        ));
+    }
+    Ok(Snapshot {
+        counts: store.table_counts(tenant)?,
+        customers,
+        orders: orders(store, tenant)?,
+        facts: facts(store, tenant)?,
+        events: events(store, tenant)?,
+    })
+}
