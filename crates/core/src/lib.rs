@@ -7,10 +7,13 @@ pub mod demo;
 pub mod event;
 pub mod ids;
 pub mod import;
+pub mod lifecycle;
 pub mod metrics;
 pub mod money;
 pub mod order;
+pub mod profile;
 pub mod rng;
+pub mod settings;
 pub mod time;
 
 pub use channel::Channel;

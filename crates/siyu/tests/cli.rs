@@ -141,3 +141,72 @@ fn an_import_prints_its_counts_and_json_on_request() {
         text(&again.stdout)
     );
 }
+
+#[test]
+fn lifecycle_stages_cover_every_customer_and_follow_the_repurchase_cycle_setting() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let db = dir.path().join("siyu.db");
+    let demo = siyu(
+        &db,
+        &["demo", "--customers", "500", "--until", "2026-10-31"],
+    );
+    assert!(demo.status.success(), "{}", text(&demo.stderr));
+    let stages = |db: &Path| {
+        let out = siyu(
+            db,
+            &["lifecycle", "--as-of", "2026-10-31", "--format", "json"],
+        );
+        assert!(out.status.success(), "{}", text(&out.stderr));
+        let report: serde_json::Value = serde_json::from_slice(&out.stdout).expect("json");
+        let count = |stage: &str| {
+            report["stages"]
+                .as_array()
+                .expect("stages")
+                .iter()
+                .find(|s| s["stage"] == stage)
+                .and_then(|s| s["customers"].as_u64())
+                .expect("count")
+        };
+        let total: u64 = [
+            "prospect",
+            "first_purchase",
+            "repeat",
+            "vip",
+            "at_risk",
+            "lost",
+        ]
+        .into_iter()
+        .map(count)
+        .sum();
+        assert_eq!(total, 500);
+        assert_eq!(report["customers"].as_array().map(Vec::len), Some(500));
+        count("lost")
+    };
+    let lost_30 = stages(&db);
+
+    let bad = siyu(&db, &["config", "set", "repurchase_cycle_days", "0"]);
+    assert!(!bad.status.success());
+    assert!(
+        text(&bad.stderr).contains("repurchase_cycle_days: '0' is not a whole number"),
+        "{}",
+        text(&bad.stderr)
+    );
+    let set = siyu(&db, &["config", "set", "repurchase_cycle_days", "90"]);
+    assert!(set.status.success(), "{}", text(&set.stderr));
+    let get = siyu(&db, &["config", "get", "repurchase_cycle_days"]);
+    assert_eq!(text(&get.stdout), "90\n");
+    assert!(
+        stages(&db) < lost_30,
+        "a longer cycle counts fewer customers lost"
+    );
+
+    let csv = siyu(
+        &db,
+        &["lifecycle", "--as-of", "2026-10-31", "--format", "csv"],
+    );
+    let csv = text(&csv.stdout);
+    assert!(csv.starts_with(
+        "customer_id,stage,journey,days_since_order,purchase_days,cycle_days,spend_365d\n"
+    ));
+    assert_eq!(csv.lines().count(), 501);
+}

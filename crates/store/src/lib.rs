@@ -64,6 +64,11 @@ pub struct TableCounts {
 pub trait TenantStore {
     /// The tenant of that name, created (in the default time zone) if new.
     fn tenant(&mut self, name: &str) -> Result<Tenant>;
+    /// The tenant's stored settings, `(key, value)` in key order (siyu-core checks them).
+    fn settings(&mut self, tenant: &Tenant) -> Result<Vec<(String, String)>>;
+    fn set_setting(&mut self, tenant: &Tenant, key: &str, value: &str) -> Result<()>;
+    /// Moves the tenant's day boundaries to another IANA zone.
+    fn set_time_zone(&mut self, tenant: &Tenant, zone: &TenantZone) -> Result<()>;
 }
 
 pub trait CustomerStore {

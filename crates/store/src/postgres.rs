@@ -23,7 +23,10 @@ use crate::{
     TableCounts, Tenant, TenantStore, WriteCounts, corrupt, from_micros, micros, other,
 };
 
-const MIGRATIONS: &[(i64, &str)] = &[(1, include_str!("../migrations/postgres/0001_init.sql"))];
+const MIGRATIONS: &[(i64, &str)] = &[
+    (1, include_str!("../migrations/postgres/0001_init.sql")),
+    (2, include_str!("../migrations/postgres/0002_settings.sql")),
+];
 
 /// The advisory lock that serialises migrations and schema creation across processes.
 const MIGRATION_LOCK: i64 = 0x7369_7975_6d69_6772; // "siyumigr"
@@ -185,6 +188,33 @@ impl TenantStore for PgStore {
             zone: TenantZone::named(zone).map_err(other)?,
         })
     }
+
+    fn settings(&mut self, tenant: &Tenant) -> Result<Vec<(String, String)>> {
+        let rows = self.client.query(
+            "SELECT key, value FROM tenant_settings WHERE tenant_id = $1 ORDER BY key",
+            &[&tenant.id],
+        )?;
+        rows.iter()
+            .map(|r| Ok((r.try_get(0)?, r.try_get(1)?)))
+            .collect()
+    }
+
+    fn set_setting(&mut self, tenant: &Tenant, key: &str, value: &str) -> Result<()> {
+        self.client.execute(
+            "INSERT INTO tenant_settings (tenant_id, key, value, updated_at) VALUES ($1, $2, $3, $4)
+             ON CONFLICT (tenant_id, key) DO UPDATE SET value = excluded.value, updated_at = excluded.updated_at",
+            &[&tenant.id, &key, &value, &now_micros()],
+        )?;
+        Ok(())
+    }
+
+    fn set_time_zone(&mut self, tenant: &Tenant, zone: &TenantZone) -> Result<()> {
+        self.client.execute(
+            "UPDATE tenants SET time_zone = $2 WHERE id = $1",
+            &[&tenant.id, &zone.name()],
+        )?;
+        Ok(())
+    }
 }
 
 fn parse_customer_id(s: &str) -> Result<CustomerId> {
@@ -245,13 +275,19 @@ impl CustomerStore for PgStore {
         each: &mut dyn FnMut(CustomerFact),
     ) -> Result<()> {
         let mut rows = self.client.query_raw(
-            "SELECT customer_id, channel FROM customers WHERE tenant_id = $1 ORDER BY customer_id",
+            "SELECT customer_id, channel, joined_at, referrer_id
+             FROM customers WHERE tenant_id = $1 ORDER BY customer_id",
             [tenant.id],
         )?;
         while let Some(r) = rows.next()? {
             each(CustomerFact {
                 id: parse_customer_id(r.try_get(0)?)?,
                 channel: parse_channel(r.try_get(1)?)?,
+                joined_at: from_micros(r.try_get(2)?)?,
+                referrer_id: r
+                    .try_get::<_, Option<&str>>(3)?
+                    .map(parse_customer_id)
+                    .transpose()?,
             });
         }
         Ok(())

@@ -13,7 +13,10 @@ use crate::{
     TableCounts, Tenant, TenantStore, WriteCounts, corrupt, from_micros, micros, other,
 };
 
-const MIGRATIONS: &[(i64, &str)] = &[(1, include_str!("../migrations/sqlite/0001_init.sql"))];
+const MIGRATIONS: &[(i64, &str)] = &[
+    (1, include_str!("../migrations/sqlite/0001_init.sql")),
+    (2, include_str!("../migrations/sqlite/0002_settings.sql")),
+];
 
 pub struct SqliteStore {
     conn: Connection,
@@ -115,6 +118,33 @@ impl TenantStore for SqliteStore {
             zone,
         })
     }
+
+    fn settings(&mut self, tenant: &Tenant) -> Result<Vec<(String, String)>> {
+        let mut stmt = self.conn.prepare_cached(
+            "SELECT key, value FROM tenant_settings WHERE tenant_id = ?1 ORDER BY key",
+        )?;
+        let rows = stmt
+            .query_map([tenant.id], |r| Ok((r.get(0)?, r.get(1)?)))?
+            .collect::<rusqlite::Result<Vec<_>>>()?;
+        Ok(rows)
+    }
+
+    fn set_setting(&mut self, tenant: &Tenant, key: &str, value: &str) -> Result<()> {
+        self.conn.execute(
+            "INSERT INTO tenant_settings (tenant_id, key, value, updated_at) VALUES (?1, ?2, ?3, ?4)
+             ON CONFLICT (tenant_id, key) DO UPDATE SET value = excluded.value, updated_at = excluded.updated_at",
+            params![tenant.id, key, value, now_micros()],
+        )?;
+        Ok(())
+    }
+
+    fn set_time_zone(&mut self, tenant: &Tenant, zone: &TenantZone) -> Result<()> {
+        self.conn.execute(
+            "UPDATE tenants SET time_zone = ?2 WHERE id = ?1",
+            params![tenant.id, zone.name()],
+        )?;
+        Ok(())
+    }
 }
 
 fn parse_customer_id(s: String) -> Result<CustomerId> {
@@ -182,13 +212,19 @@ impl CustomerStore for SqliteStore {
         each: &mut dyn FnMut(CustomerFact),
     ) -> Result<()> {
         let mut stmt = self.conn.prepare_cached(
-            "SELECT customer_id, channel FROM customers WHERE tenant_id = ?1 ORDER BY customer_id",
+            "SELECT customer_id, channel, joined_at, referrer_id
+             FROM customers WHERE tenant_id = ?1 ORDER BY customer_id",
         )?;
         let mut rows = stmt.query([tenant.id])?;
         while let Some(r) = rows.next()? {
             each(CustomerFact {
                 id: parse_customer_id(r.get(0)?)?,
                 channel: parse_channel(r.get(1)?)?,
+                joined_at: from_micros(r.get(2)?)?,
+                referrer_id: r
+                    .get::<_, Option<String>>(3)?
+                    .map(parse_customer_id)
+                    .transpose()?,
             });
         }
         Ok(())

@@ -677,18 +677,49 @@ fn scans_come_in_byte_order_of_ids(store: &mut dyn Store) -> Result<()> {
     Ok(())
 }
 
+fn settings_are_kept_per_tenant_and_a_zone_change_is_seen_by_the_next_lookup(
+    store: &mut dyn Store,
+) -> Result<()> {
+    let shop = store.tenant("shop")?;
+    let other = store.tenant("other")?;
+    assert!(store.settings(&shop)?.is_empty());
+    store.set_setting(&shop, "repurchase_cycle_days", "45")?;
+    store.set_setting(&shop, "repurchase_cycle_days", "40")?;
+    store.set_setting(&other, "repurchase_cycle_days", "7")?;
+    assert_eq!(
+        store.settings(&shop)?,
+        [("repurchase_cycle_days".to_owned(), "40".to_owned())]
+    );
+    let zone = siyu_core::TenantZone::named("America/New_York").expect("zone");
+    store.set_time_zone(&shop, &zone)?;
+    assert_eq!(store.tenant("shop")?.zone.name(), "America/New_York");
+    assert_eq!(store.tenant("other")?.zone.name(), "Asia/Shanghai");
+    Ok(())
+}
+
 fn customers_are_scanned_with_their_channel(store: &mut dyn Store) -> Result<()> {
     let shop = store.tenant("shop")?;
     let mut a = customer("a");
     a.channel = Some(channel("xiaohongshu"));
+    let mut b = customer("b");
+    b.referrer_id = Some(cid("a"));
+    b.joined_at = Some(t(3));
     import(store, &shop, |tx| {
-        tx.upsert_customers(&[a, customer("b")], now())?;
+        tx.upsert_customers(&[a, b], now())?;
         tx.see_customers(&[seen("c", t(1), Some("douyin"))])
     })?;
     let mut scanned = Vec::new();
+    let mut facts = Vec::new();
     store.scan_customers(&shop, &mut |f| {
-        scanned.push((f.id.as_str().to_owned(), f.channel.map(|c| c.to_string())))
+        scanned.push((
+            f.id.as_str().to_owned(),
+            f.channel.clone().map(|c| c.to_string()),
+        ));
+        facts.push(f);
     })?;
+    assert_eq!(facts[1].referrer_id, Some(cid("a")));
+    assert_eq!((facts[1].joined_at, facts[2].joined_at), (t(3), t(1)));
+    assert_eq!(facts[0].referrer_id, None);
     let expected = [
         ("a".to_owned(), Some("xiaohongshu".to_owned())),
         ("b".to_owned(), None),
@@ -802,6 +833,7 @@ on_both_backends!(
     awkward_text_survives_exactly,
     scans_come_in_byte_order_of_ids,
     customers_are_scanned_with_their_channel,
+    settings_are_kept_per_tenant_and_a_zone_change_is_seen_by_the_next_lookup,
     ten_thousand_orders_round_trip_exactly,
     ten_thousand_customers_and_events_round_trip,
 );

@@ -12,11 +12,13 @@ use crate::money::Money;
 use crate::order::{OrderFact, OrderStatus};
 use crate::time::TenantZone;
 
-/// A customer as the overview needs them.
-#[derive(Debug, Clone)]
+/// A customer as the figures need them.
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct CustomerFact {
     pub id: CustomerId,
     pub channel: Option<Channel>,
+    pub joined_at: crate::time::Timestamp,
+    pub referrer_id: Option<CustomerId>,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize)]
@@ -137,6 +139,8 @@ mod tests {
         CustomerFact {
             id: CustomerId::parse(id).expect("id"),
             channel: Some(Channel::parse(channel).expect("channel")),
+            joined_at: Timestamp::UNIX_EPOCH,
+            referrer_id: None,
         }
     }
 
@@ -181,6 +185,5 @@ mod tests {
         let o = Overview::compute([], [], &TenantZone::default());
         assert_eq!(o.aov, None);
         assert_eq!(o.repurchase_rate, None);
-        let _ = Timestamp::UNIX_EPOCH;
     }
 }

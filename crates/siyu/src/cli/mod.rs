@@ -1,5 +1,6 @@
 //! The command line: parsing, and printing what the services return.
 
+pub mod lifecycle;
 pub mod output;
 
 use std::path::PathBuf;
@@ -38,6 +39,11 @@ pub enum Command {
     Import(ImportArgs),
     /// Build a realistic demo shop (pool, orders, events) and print its overview.
     Demo(DemoArgs),
+    /// Lifecycle stage (prospect … lost) and journey stage of every customer, and counts.
+    Lifecycle(lifecycle::LifecycleArgs),
+    /// The tenant's settings: time zone, repurchase cycle.
+    #[command(subcommand)]
+    Config(lifecycle::ConfigCommand),
     /// Reports over the tenant's data.
     #[command(subcommand)]
     Report(Report),
@@ -221,6 +227,14 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
                 println!();
             }
             print_overview(&ctx.tenant, &overview, args.format)
+        }
+        Command::Lifecycle(args) => {
+            let mut ctx = connect(&cli)?;
+            lifecycle::run_lifecycle(ctx.store.as_mut(), &ctx.tenant, args)
+        }
+        Command::Config(command) => {
+            let mut ctx = connect(&cli)?;
+            lifecycle::run_config(ctx.store.as_mut(), &ctx.tenant, command)
         }
         Command::Report(Report::Overview { format }) => {
             let mut ctx = connect(&cli)?;

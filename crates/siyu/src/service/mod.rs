@@ -3,4 +3,5 @@
 pub mod bench;
 pub mod demo;
 pub mod import;
+pub mod lifecycle;
 pub mod overview;

@@ -1,0 +1,316 @@
+//! Per-customer figures derived from orders and events (DESIGN.md "profile"), computed
+//! from the raw facts up to the end of a day. This is the full rebuild; keeping profiles
+//! current at ingest must give the same figures.
+
+use std::collections::{BTreeMap, HashMap};
+
+use jiff::civil::Date;
+use serde::Serialize;
+
+use crate::ids::CustomerId;
+use crate::metrics::mean_fen;
+use crate::metrics::overview::CustomerFact;
+use crate::money::Money;
+use crate::order::{OrderFact, OrderStatus};
+use crate::time::{TenantZone, Timestamp};
+
+/// An interaction as the profiles need it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct EventFact {
+    pub customer_id: CustomerId,
+    pub kind: String,
+    pub occurred_at: Timestamp,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Profile {
+    pub customer_id: CustomerId,
+    pub joined_at: Timestamp,
+    pub referrer_id: Option<CustomerId>,
+    pub first_order_at: Option<Timestamp>,
+    pub last_order_at: Option<Timestamp>,
+    /// Paid orders.
+    pub orders: u32,
+    /// Local days with at least one paid order, ascending.
+    pub purchase_days: Vec<Date>,
+    /// Sum of paid amounts.
+    pub net_spend: Money,
+    /// Paid orders that used a coupon.
+    pub coupon_orders: u32,
+    pub last_interaction_at: Option<Timestamp>,
+    /// Events by type.
+    pub event_counts: BTreeMap<String, u32>,
+    /// The latest `left` event: the customer deleted or blocked the merchant.
+    pub left_at: Option<Timestamp>,
+    /// Customers who name this one as their referrer.
+    pub referrals: u32,
+    /// Net spend of those customers.
+    pub referral_revenue: Money,
+}
+
+impl Profile {
+    fn new(id: CustomerId, joined_at: Timestamp, referrer_id: Option<CustomerId>) -> Profile {
+        Profile {
+            customer_id: id,
+            joined_at,
+            referrer_id,
+            first_order_at: None,
+            last_order_at: None,
+            orders: 0,
+            purchase_days: Vec::new(),
+            net_spend: Money::ZERO,
+            coupon_orders: 0,
+            last_interaction_at: None,
+            event_counts: BTreeMap::new(),
+            left_at: None,
+            referrals: 0,
+            referral_revenue: Money::ZERO,
+        }
+    }
+
+    pub fn first_purchase_day(&self) -> Option<Date> {
+        self.purchase_days.first().copied()
+    }
+
+    pub fn last_purchase_day(&self) -> Option<Date> {
+        self.purchase_days.last().copied()
+    }
+
+    /// Net spend per paid order.
+    pub fn aov(&self) -> Option<Money> {
+        mean_fen(self.net_spend.fen(), u64::from(self.orders)).map(Money::from_fen)
+    }
+
+    /// (last − first purchase day) / (purchase days − 1), in days; none under two days.
+    pub fn mean_interval_days(&self) -> Option<f64> {
+        let (span, gaps) = self.interval_parts()?;
+        Some(span as f64 / gaps as f64)
+    }
+
+    /// The mean inter-purchase interval as an exact fraction: (days spanned, gaps).
+    pub fn interval_parts(&self) -> Option<(i64, i64)> {
+        let (first, last) = (self.first_purchase_day()?, self.last_purchase_day()?);
+        let gaps = self.purchase_days.len() as i64 - 1;
+        (gaps >= 1).then(|| (i64::from((last - first).get_days()), gaps))
+    }
+
+    /// Share of paid orders that used a coupon: price sensitivity.
+    pub fn coupon_share(&self) -> Option<f64> {
+        crate::metrics::ratio(u64::from(self.coupon_orders), u64::from(self.orders))
+    }
+
+    /// Has left the pool: a `left` event later than their last paid order (or any, if
+    /// they never ordered).
+    pub fn has_left(&self) -> bool {
+        match (self.left_at, self.last_order_at) {
+            (Some(left), Some(last)) => left > last,
+            (Some(_), None) => true,
+            (None, _) => false,
+        }
+    }
+
+    pub fn count(&self, kind: &str) -> u32 {
+        self.event_counts.get(kind).copied().unwrap_or(0)
+    }
+}
+
+/// An order with what the profile needs beyond the figures' facts.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ProfileOrder {
+    pub fact: OrderFact,
+    pub used_coupon: bool,
+}
+
+/// Builds every customer's profile from the raw facts up to the end of local day `as_of`
+/// (all facts when `None`). Orders and events of customers the pool lacks are ignored.
+/// Profiles come out in customer-id order.
+pub fn build_profiles(
+    customers: impl IntoIterator<Item = CustomerFact>,
+    orders: impl IntoIterator<Item = ProfileOrder>,
+    events: impl IntoIterator<Item = EventFact>,
+    zone: &TenantZone,
+    as_of: Option<Date>,
+) -> Vec<Profile> {
+    let cutoff = as_of
+        .and_then(|d| d.tomorrow().ok())
+        .map(|d| zone.start_of(d));
+    let before_cutoff = |t: Timestamp| cutoff.is_none_or(|c| t < c);
+    let mut profiles: Vec<Profile> = customers
+        .into_iter()
+        .filter(|c| before_cutoff(c.joined_at))
+        .map(|c| Profile::new(c.id, c.joined_at, c.referrer_id))
+        .collect();
+    profiles.sort_by(|a, b| a.customer_id.cmp(&b.customer_id));
+    let index: HashMap<CustomerId, usize> = profiles
+        .iter()
+        .enumerate()
+        .map(|(i, p)| (p.customer_id.clone(), i))
+        .collect();
+    for o in orders {
+        let fact = &o.fact;
+        if fact.status != OrderStatus::Paid || !before_cutoff(fact.ordered_at) {
+            continue;
+        }
+        let Some(&i) = index.get(&fact.customer_id) else {
+            continue;
+        };
+        let p = &mut profiles[i];
+        p.orders += 1;
+        p.net_spend += fact.amount;
+        p.coupon_orders += u32::from(o.used_coupon);
+        p.first_order_at = Some(
+            p.first_order_at
+                .map_or(fact.ordered_at, |t| t.min(fact.ordered_at)),
+        );
+        p.last_order_at = Some(
+            p.last_order_at
+                .map_or(fact.ordered_at, |t| t.max(fact.ordered_at)),
+        );
+        let day = zone.day_of(fact.ordered_at);
+        if let Err(at) = p.purchase_days.binary_search(&day) {
+            p.purchase_days.insert(at, day);
+        }
+    }
+    for e in events {
+        if !before_cutoff(e.occurred_at) {
+            continue;
+        }
+        let Some(&i) = index.get(&e.customer_id) else {
+            continue;
+        };
+        let p = &mut profiles[i];
+        p.last_interaction_at = Some(
+            p.last_interaction_at
+                .map_or(e.occurred_at, |t| t.max(e.occurred_at)),
+        );
+        if e.kind == "left" {
+            p.left_at = Some(p.left_at.map_or(e.occurred_at, |t| t.max(e.occurred_at)));
+        }
+        *p.event_counts.entry(e.kind).or_insert(0) += 1;
+    }
+    let referred: Vec<(usize, Money)> = profiles
+        .iter()
+        .filter_map(|p| {
+            let referrer = index.get(p.referrer_id.as_ref()?)?;
+            Some((*referrer, p.net_spend))
+        })
+        .collect();
+    for (referrer, spend) in referred {
+        profiles[referrer].referrals += 1;
+        profiles[referrer].referral_revenue += spend;
+    }
+    profiles
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::channel::Channel;
+
+    fn zone() -> TenantZone {
+        TenantZone::default()
+    }
+
+    fn ts(s: &str) -> Timestamp {
+        zone().parse_timestamp(s).expect("time")
+    }
+
+    fn cust(id: &str, joined: &str, referrer: Option<&str>) -> CustomerFact {
+        CustomerFact {
+            id: CustomerId::parse(id).expect("id"),
+            channel: Channel::parse("store").ok(),
+            joined_at: ts(joined),
+            referrer_id: referrer.map(|r| CustomerId::parse(r).expect("id")),
+        }
+    }
+
+    fn order(
+        customer: &str,
+        at: &str,
+        fen: i64,
+        status: OrderStatus,
+        coupon: bool,
+    ) -> ProfileOrder {
+        ProfileOrder {
+            fact: OrderFact {
+                customer_id: CustomerId::parse(customer).expect("id"),
+                ordered_at: ts(at),
+                amount: Money::from_fen(fen),
+                status,
+            },
+            used_coupon: coupon,
+        }
+    }
+
+    fn event(customer: &str, kind: &str, at: &str) -> EventFact {
+        EventFact {
+            customer_id: CustomerId::parse(customer).expect("id"),
+            kind: kind.to_owned(),
+            occurred_at: ts(at),
+        }
+    }
+
+    #[test]
+    fn a_profile_holds_the_paid_orders_purchase_days_and_interactions() {
+        let profiles = build_profiles(
+            [
+                cust("a", "2024-01-01", None),
+                cust("b", "2024-01-01", Some("a")),
+            ],
+            [
+                order("a", "2024-03-01 10:00:00", 10_000, OrderStatus::Paid, true),
+                order("a", "2024-03-01 23:30:00", 5_000, OrderStatus::Paid, false),
+                order("a", "2024-03-11 09:00:00", 7_000, OrderStatus::Paid, false),
+                order(
+                    "a",
+                    "2024-03-12 09:00:00",
+                    9_999,
+                    OrderStatus::Refunded,
+                    false,
+                ),
+                order("b", "2024-04-01 09:00:00", 3_000, OrderStatus::Paid, false),
+            ],
+            [
+                event("a", "post_like", "2024-03-02 10:00:00"),
+                event("a", "post_like", "2024-03-05 10:00:00"),
+                event("b", "left", "2024-04-02 10:00:00"),
+            ],
+            &zone(),
+            None,
+        );
+        let a = &profiles[0];
+        assert_eq!(a.orders, 3);
+        assert_eq!(a.net_spend, Money::from_fen(22_000));
+        assert_eq!(a.purchase_days.len(), 2);
+        assert_eq!(a.mean_interval_days(), Some(10.0));
+        assert_eq!(a.aov(), Some(Money::from_fen(7_333)));
+        assert_eq!(a.coupon_share(), Some(1.0 / 3.0));
+        assert_eq!(a.count("post_like"), 2);
+        assert_eq!(
+            (a.referrals, a.referral_revenue),
+            (1, Money::from_fen(3_000))
+        );
+        assert!(!a.has_left());
+        assert!(profiles[1].has_left());
+    }
+
+    #[test]
+    fn a_profile_as_of_a_day_sees_nothing_after_that_day() {
+        let profiles = build_profiles(
+            [
+                cust("a", "2024-01-01", None),
+                cust("late", "2024-05-01", None),
+            ],
+            [
+                order("a", "2024-03-01 23:59:59", 100, OrderStatus::Paid, false),
+                order("a", "2024-03-02 00:00:00", 100, OrderStatus::Paid, false),
+            ],
+            [event("a", "left", "2024-03-02 08:00:00")],
+            &zone(),
+            Some(TenantZone::parse_day("2024-03-01").expect("day")),
+        );
+        assert_eq!(profiles.len(), 1);
+        assert_eq!(profiles[0].orders, 1);
+        assert_eq!(profiles[0].left_at, None);
+    }
+}

@@ -1,0 +1,146 @@
+//! `siyu lifecycle` and `siyu config`.
+
+use anyhow::Context;
+use clap::{Args, Subcommand};
+
+use siyu_core::TenantZone;
+use siyu_core::settings::Setting;
+use siyu_store::{Store, Tenant};
+
+use super::output::{Format, Table, percent, thousands};
+use crate::service::lifecycle::{LifecycleReport, lifecycle};
+
+#[derive(Debug, Args)]
+pub struct LifecycleArgs {
+    /// The day to judge stages on (default: today, tenant time).
+    #[arg(long)]
+    pub as_of: Option<String>,
+    /// table: counts per stage; csv and json: every customer too.
+    #[arg(long, value_enum, default_value_t)]
+    pub format: Format,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum ConfigCommand {
+    /// Show every setting with its value (default or set).
+    List,
+    /// Show one setting.
+    Get { key: String },
+    /// Change a setting: time_zone (IANA name), repurchase_cycle_days (1–3650).
+    Set { key: String, value: String },
+}
+
+/// The as-of day: the one given, or today in the tenant's zone.
+pub fn as_of_day(given: Option<&str>, tenant: &Tenant) -> anyhow::Result<jiff::civil::Date> {
+    match given {
+        Some(day) => TenantZone::parse_day(day).context("--as-of"),
+        None => Ok(tenant.zone.day_of(siyu_core::Timestamp::now())),
+    }
+}
+
+pub fn run_lifecycle(
+    store: &mut dyn Store,
+    tenant: &Tenant,
+    args: &LifecycleArgs,
+) -> anyhow::Result<()> {
+    let as_of = as_of_day(args.as_of.as_deref(), tenant)?;
+    let report = lifecycle(store, tenant, as_of)?;
+    match args.format {
+        Format::Json => println!("{}", serde_json::to_string_pretty(&report)?),
+        Format::Csv => print_csv(&report)?,
+        Format::Table => print_table(&report),
+    }
+    Ok(())
+}
+
+fn print_table(r: &LifecycleReport) {
+    let total: u64 = r.stages.iter().map(|s| s.customers).sum();
+    println!(
+        "Lifecycle as of {} ({}) — repurchase cycle {} days (a customer with 3+ purchase days: their own mean interval); VIP: top 20% by spend over the 365 days",
+        r.as_of, r.time_zone, r.settings.repurchase_cycle_days
+    );
+    let mut t = Table::new(["stage", "阶段", "customers", "share"]);
+    for s in &r.stages {
+        t.row([
+            s.stage.name().to_owned(),
+            s.stage.chinese().to_owned(),
+            thousands(s.customers),
+            percent(siyu_core::metrics::ratio(s.customers, total)),
+        ]);
+    }
+    print!("{}", t.render());
+    println!();
+    println!("Journey");
+    let mut t = Table::new(["stage", "customers", "share"]);
+    for s in &r.journey {
+        t.row([
+            s.stage.name().to_owned(),
+            thousands(s.customers),
+            percent(siyu_core::metrics::ratio(s.customers, total)),
+        ]);
+    }
+    print!("{}", t.render());
+}
+
+fn print_csv(r: &LifecycleReport) -> anyhow::Result<()> {
+    let mut w = csv::Writer::from_writer(std::io::stdout());
+    w.write_record([
+        "customer_id",
+        "stage",
+        "journey",
+        "days_since_order",
+        "purchase_days",
+        "cycle_days",
+        "spend_365d",
+    ])?;
+    for c in &r.customers {
+        w.write_record([
+            c.customer_id.to_string(),
+            c.stage.name().to_owned(),
+            c.journey.name().to_owned(),
+            c.days_since_order
+                .map(|d| d.to_string())
+                .unwrap_or_default(),
+            c.purchase_days.to_string(),
+            format!("{:.1}", c.cycle_days),
+            c.spend_365d.to_string(),
+        ])?;
+    }
+    w.flush()?;
+    Ok(())
+}
+
+pub fn run_config(
+    store: &mut dyn Store,
+    tenant: &Tenant,
+    command: &ConfigCommand,
+) -> anyhow::Result<()> {
+    let stored = store.settings(tenant)?;
+    let value_of = |setting: Setting| match setting {
+        Setting::TimeZone => tenant.zone.name().to_owned(),
+        _ => stored
+            .iter()
+            .find(|(k, _)| k == setting.key())
+            .map_or_else(|| setting.default_value(), |(_, v)| v.clone()),
+    };
+    match command {
+        ConfigCommand::List => {
+            let mut t = Table::new(["setting", "value"]);
+            for s in Setting::ALL {
+                t.row([s.key().to_owned(), value_of(s)]);
+            }
+            print!("{}", t.render());
+        }
+        ConfigCommand::Get { key } => println!("{}", value_of(Setting::parse(key)?)),
+        ConfigCommand::Set { key, value } => {
+            let setting = Setting::parse(key)?;
+            let value = setting.validate(value)?;
+            match setting {
+                Setting::TimeZone => store.set_time_zone(tenant, &TenantZone::named(&value)?)?,
+                _ => store.set_setting(tenant, setting.key(), &value)?,
+            }
+            println!("{} = {value} (tenant '{}')", setting.key(), tenant.name);
+        }
+    }
+    Ok(())
+}
