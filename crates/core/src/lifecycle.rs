@@ -187,9 +187,9 @@ pub fn stages(
     profiles
         .iter()
         .map(|p| {
-            let purchase_days = p.purchase_days.len() as u32;
+            let purchase_days = p.purchase_days;
             let days_since_order = p
-                .last_purchase_day()
+                .last_purchase_day
                 .map(|last| i64::from((as_of - last).get_days()));
             // The cycle as an exact fraction span/gaps: own mean interval with 3+ days.
             let (span, gaps, own_cycle) = match p.interval_parts() {
@@ -230,9 +230,9 @@ pub fn journey(p: &Profile) -> Journey {
     let any = |kinds: &[&str]| kinds.iter().any(|k| p.count(k) > 0);
     if p.referrals > 0 {
         Journey::Advocate
-    } else if p.purchase_days.len() >= 2 {
+    } else if p.purchase_days >= 2 {
         Journey::Repeat
-    } else if p.purchase_days.len() == 1 {
+    } else if p.purchase_days == 1 {
         Journey::Customer
     } else if any(INTENT) {
         Journey::Intent

@@ -31,8 +31,10 @@ pub struct Profile {
     pub last_order_at: Option<Timestamp>,
     /// Paid orders.
     pub orders: u32,
-    /// Local days with at least one paid order, ascending.
-    pub purchase_days: Vec<Date>,
+    /// Local days with at least one paid order.
+    pub purchase_days: u32,
+    pub first_purchase_day: Option<Date>,
+    pub last_purchase_day: Option<Date>,
     /// Sum of paid amounts.
     pub net_spend: Money,
     /// Paid orders that used a coupon.
@@ -57,7 +59,9 @@ impl Profile {
             first_order_at: None,
             last_order_at: None,
             orders: 0,
-            purchase_days: Vec::new(),
+            purchase_days: 0,
+            first_purchase_day: None,
+            last_purchase_day: None,
             net_spend: Money::ZERO,
             coupon_orders: 0,
             last_interaction_at: None,
@@ -66,14 +70,6 @@ impl Profile {
             referrals: 0,
             referral_revenue: Money::ZERO,
         }
-    }
-
-    pub fn first_purchase_day(&self) -> Option<Date> {
-        self.purchase_days.first().copied()
-    }
-
-    pub fn last_purchase_day(&self) -> Option<Date> {
-        self.purchase_days.last().copied()
     }
 
     /// Net spend per paid order.
@@ -89,8 +85,8 @@ impl Profile {
 
     /// The mean inter-purchase interval as an exact fraction: (days spanned, gaps).
     pub fn interval_parts(&self) -> Option<(i64, i64)> {
-        let (first, last) = (self.first_purchase_day()?, self.last_purchase_day()?);
-        let gaps = self.purchase_days.len() as i64 - 1;
+        let (first, last) = (self.first_purchase_day?, self.last_purchase_day?);
+        let gaps = i64::from(self.purchase_days) - 1;
         (gaps >= 1).then(|| (i64::from((last - first).get_days()), gaps))
     }
 
@@ -141,6 +137,7 @@ pub fn build_profiles(
         .map(|c| Profile::new(c.id, c.joined_at, c.referrer_id))
         .collect();
     profiles.sort_by(|a, b| a.customer_id.cmp(&b.customer_id));
+    let mut days: Vec<Vec<Date>> = vec![Vec::new(); profiles.len()];
     let index: HashMap<CustomerId, usize> = profiles
         .iter()
         .enumerate()
@@ -167,9 +164,14 @@ pub fn build_profiles(
                 .map_or(fact.ordered_at, |t| t.max(fact.ordered_at)),
         );
         let day = zone.day_of(fact.ordered_at);
-        if let Err(at) = p.purchase_days.binary_search(&day) {
-            p.purchase_days.insert(at, day);
+        if let Err(at) = days[i].binary_search(&day) {
+            days[i].insert(at, day);
         }
+    }
+    for (p, days) in profiles.iter_mut().zip(days) {
+        p.purchase_days = days.len() as u32;
+        p.first_purchase_day = days.first().copied();
+        p.last_purchase_day = days.last().copied();
     }
     for e in events {
         if !before_cutoff(e.occurred_at) {
@@ -281,7 +283,7 @@ mod tests {
         let a = &profiles[0];
         assert_eq!(a.orders, 3);
         assert_eq!(a.net_spend, Money::from_fen(22_000));
-        assert_eq!(a.purchase_days.len(), 2);
+        assert_eq!(a.purchase_days, 2);
         assert_eq!(a.mean_interval_days(), Some(10.0));
         assert_eq!(a.aov(), Some(Money::from_fen(7_333)));
         assert_eq!(a.coupon_share(), Some(1.0 / 3.0));
