@@ -49,6 +49,13 @@ macro_rules! id_type {
             }
         }
 
+        /// Maps keyed by id can be looked up by `&str`, without allocating.
+        impl std::borrow::Borrow<str> for $name {
+            fn borrow(&self) -> &str {
+                &self.0
+            }
+        }
+
         impl fmt::Display for $name {
             fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
                 f.write_str(&self.0)

@@ -5,6 +5,7 @@ pub mod channel;
 pub mod customer;
 pub mod demo;
 pub mod event;
+pub mod fasthash;
 pub mod ids;
 pub mod import;
 pub mod lifecycle;
@@ -13,6 +14,8 @@ pub mod money;
 pub mod order;
 pub mod profile;
 pub mod rng;
+pub mod rule;
+pub mod segment;
 pub mod settings;
 pub mod time;
 

@@ -7,6 +7,7 @@ use std::collections::{BTreeMap, HashMap};
 use jiff::civil::Date;
 use serde::Serialize;
 
+use crate::fasthash::FxHashMap;
 use crate::ids::CustomerId;
 use crate::metrics::mean_fen;
 use crate::metrics::overview::CustomerFact;
@@ -117,6 +118,133 @@ pub struct ProfileOrder {
     pub used_coupon: bool,
 }
 
+/// Where the raw facts of profiles go, one at a time: every customer first, then their
+/// orders and events in any order. The store streams into it; nothing is held twice.
+pub trait ProfileSink {
+    fn customer(&mut self, customer: CustomerFact);
+    fn order(
+        &mut self,
+        customer: &str,
+        at: Timestamp,
+        amount: Money,
+        status: OrderStatus,
+        used_coupon: bool,
+    );
+    fn event(&mut self, customer: &str, kind: &str, at: Timestamp);
+}
+
+/// Builds profiles from streamed facts up to the end of local day `as_of` (all facts
+/// when `None`). Orders and events of customers it was not given are ignored.
+pub struct ProfileBuilder {
+    zone: TenantZone,
+    cutoff: Option<Timestamp>,
+    profiles: Vec<Profile>,
+    days: Vec<Vec<Date>>,
+    index: FxHashMap<CustomerId, usize>,
+}
+
+impl ProfileBuilder {
+    pub fn new(zone: &TenantZone, as_of: Option<Date>) -> ProfileBuilder {
+        ProfileBuilder {
+            zone: zone.clone(),
+            cutoff: as_of
+                .and_then(|d| d.tomorrow().ok())
+                .map(|d| zone.start_of(d)),
+            profiles: Vec::new(),
+            days: Vec::new(),
+            index: FxHashMap::default(),
+        }
+    }
+
+    fn in_time(&self, t: Timestamp) -> bool {
+        self.cutoff.is_none_or(|c| t < c)
+    }
+
+    /// The profiles in customer-id order, with referral figures counted among them.
+    pub fn finish(self) -> Vec<Profile> {
+        let ProfileBuilder {
+            mut profiles,
+            days,
+            index,
+            ..
+        } = self;
+        for (p, days) in profiles.iter_mut().zip(days) {
+            p.purchase_days = days.len() as u32;
+            p.first_purchase_day = days.first().copied();
+            p.last_purchase_day = days.last().copied();
+        }
+        let referred: Vec<(usize, Money)> = profiles
+            .iter()
+            .filter_map(|p| Some((*index.get(p.referrer_id.as_ref()?)?, p.net_spend)))
+            .collect();
+        for (referrer, spend) in referred {
+            profiles[referrer].referrals += 1;
+            profiles[referrer].referral_revenue += spend;
+        }
+        profiles.sort_by(|a, b| a.customer_id.cmp(&b.customer_id));
+        profiles
+    }
+}
+
+impl ProfileSink for ProfileBuilder {
+    fn customer(&mut self, c: CustomerFact) {
+        if !self.in_time(c.joined_at) || self.index.contains_key(&c.id) {
+            return;
+        }
+        self.index.insert(c.id.clone(), self.profiles.len());
+        self.profiles
+            .push(Profile::new(c.id, c.joined_at, c.referrer_id));
+        self.days.push(Vec::new());
+    }
+
+    fn order(
+        &mut self,
+        customer: &str,
+        at: Timestamp,
+        amount: Money,
+        status: OrderStatus,
+        used_coupon: bool,
+    ) {
+        if status != OrderStatus::Paid || !self.in_time(at) {
+            return;
+        }
+        let Some(&i) = self.index.get(customer) else {
+            return;
+        };
+        let p = &mut self.profiles[i];
+        p.orders += 1;
+        p.net_spend += amount;
+        p.coupon_orders += u32::from(used_coupon);
+        p.first_order_at = Some(p.first_order_at.map_or(at, |t| t.min(at)));
+        p.last_order_at = Some(p.last_order_at.map_or(at, |t| t.max(at)));
+        let day = self.zone.day_of(at);
+        let days = &mut self.days[i];
+        if let Err(pos) = days.binary_search(&day) {
+            days.insert(pos, day);
+        }
+    }
+
+    fn event(&mut self, customer: &str, kind: &str, at: Timestamp) {
+        if !self.in_time(at) {
+            return;
+        }
+        let Some(&i) = self.index.get(customer) else {
+            return;
+        };
+        let p = &mut self.profiles[i];
+        p.last_interaction_at = Some(p.last_interaction_at.map_or(at, |t| t.max(at)));
+        if kind == "left" {
+            p.left_at = Some(p.left_at.map_or(at, |t| t.max(at)));
+        }
+        match p.event_counts.get_mut(kind) {
+            Some(n) => *n += 1,
+            None => {
+                p.event_counts.insert(kind.to_owned(), 1);
+            }
+        }
+    }
+}
+
 /// Builds every customer's profile from the raw facts up to the end of local day `as_of`
 /// (all facts when `None`). Orders and events of customers the pool lacks are ignored.
 /// Profiles come out in customer-id order.
@@ -127,81 +255,49 @@ pub fn build_profiles(
     zone: &TenantZone,
     as_of: Option<Date>,
 ) -> Vec<Profile> {
-    let cutoff = as_of
-        .and_then(|d| d.tomorrow().ok())
-        .map(|d| zone.start_of(d));
-    let before_cutoff = |t: Timestamp| cutoff.is_none_or(|c| t < c);
-    let mut profiles: Vec<Profile> = customers
-        .into_iter()
-        .filter(|c| before_cutoff(c.joined_at))
-        .map(|c| Profile::new(c.id, c.joined_at, c.referrer_id))
-        .collect();
-    profiles.sort_by(|a, b| a.customer_id.cmp(&b.customer_id));
-    let mut days: Vec<Vec<Date>> = vec![Vec::new(); profiles.len()];
-    let index: HashMap<CustomerId, usize> = profiles
-        .iter()
-        .enumerate()
-        .map(|(i, p)| (p.customer_id.clone(), i))
-        .collect();
-    for o in orders {
-        let fact = &o.fact;
-        if fact.status != OrderStatus::Paid || !before_cutoff(fact.ordered_at) {
-            continue;
-        }
-        let Some(&i) = index.get(&fact.customer_id) else {
-            continue;
-        };
-        let p = &mut profiles[i];
-        p.orders += 1;
-        p.net_spend += fact.amount;
-        p.coupon_orders += u32::from(o.used_coupon);
-        p.first_order_at = Some(
-            p.first_order_at
-                .map_or(fact.ordered_at, |t| t.min(fact.ordered_at)),
-        );
-        p.last_order_at = Some(
-            p.last_order_at
-                .map_or(fact.ordered_at, |t| t.max(fact.ordered_at)),
-        );
-        let day = zone.day_of(fact.ordered_at);
-        if let Err(at) = days[i].binary_search(&day) {
-            days[i].insert(at, day);
-        }
+    let mut builder = ProfileBuilder::new(zone, as_of);
+    for c in customers {
+        builder.customer(c);
     }
-    for (p, days) in profiles.iter_mut().zip(days) {
-        p.purchase_days = days.len() as u32;
-        p.first_purchase_day = days.first().copied();
-        p.last_purchase_day = days.last().copied();
+    for o in orders {
+        let f = o.fact;
+        builder.order(
+            f.customer_id.as_str(),
+            f.ordered_at,
+            f.amount,
+            f.status,
+            o.used_coupon,
+        );
     }
     for e in events {
-        if !before_cutoff(e.occurred_at) {
-            continue;
-        }
-        let Some(&i) = index.get(&e.customer_id) else {
-            continue;
-        };
-        let p = &mut profiles[i];
-        p.last_interaction_at = Some(
-            p.last_interaction_at
-                .map_or(e.occurred_at, |t| t.max(e.occurred_at)),
-        );
-        if e.kind == "left" {
-            p.left_at = Some(p.left_at.map_or(e.occurred_at, |t| t.max(e.occurred_at)));
-        }
-        *p.event_counts.entry(e.kind).or_insert(0) += 1;
+        builder.event(e.customer_id.as_str(), &e.kind, e.occurred_at);
     }
-    let referred: Vec<(usize, Money)> = profiles
-        .iter()
-        .filter_map(|p| {
-            let referrer = index.get(p.referrer_id.as_ref()?)?;
-            Some((*referrer, p.net_spend))
-        })
+    builder.finish()
+}
+
+/// Referral figures of `referrers` from (referrer, referee's net spend) pairs: how many
+/// customers name each as referrer and what those customers spent. Every referrer gets a
+/// figure, zero when nobody names them.
+pub fn referral_figures<'a>(
+    referrers: impl IntoIterator<Item = &'a CustomerId>,
+    referees: &[(CustomerId, Money)],
+) -> Vec<(CustomerId, u32, Money)> {
+    let mut figures: HashMap<&CustomerId, (u32, Money)> = referrers
+        .into_iter()
+        .map(|r| (r, (0, Money::ZERO)))
         .collect();
-    for (referrer, spend) in referred {
-        profiles[referrer].referrals += 1;
-        profiles[referrer].referral_revenue += spend;
+    for (referrer, spend) in referees {
+        if let Some((count, revenue)) = figures.get_mut(referrer) {
+            *count += 1;
+            *revenue += *spend;
+        }
     }
-    profiles
+    let mut out: Vec<(CustomerId, u32, Money)> = figures
+        .into_iter()
+        .map(|(id, (count, revenue))| (id.clone(), count, revenue))
+        .collect();
+    out.sort_by(|a, b| a.0.cmp(&b.0));
+    out
 }
 
 #[cfg(test)]

@@ -28,6 +28,10 @@ pub enum TimeError {
 pub struct TenantZone {
     name: String,
     tz: TimeZone,
+    /// Since when the zone keeps one offset for good (seconds east of UTC): Asia/Shanghai
+    /// since 1991. Days of later instants are plain arithmetic, as figures over millions
+    /// of orders need.
+    fixed: Option<(Timestamp, i64)>,
 }
 
 impl fmt::Debug for TenantZone {
@@ -46,9 +50,19 @@ impl TenantZone {
     /// A zone by its IANA name (`Asia/Shanghai`, `UTC`, `America/New_York`).
     pub fn named(name: &str) -> Result<TenantZone, TimeError> {
         let tz = TimeZone::get(name).map_err(|_| TimeError::UnknownZone(name.to_owned()))?;
+        let fixed = if tz.following(Timestamp::now()).next().is_some() {
+            None
+        } else {
+            let since = tz
+                .preceding(Timestamp::MAX)
+                .next()
+                .map_or(Timestamp::MIN, |t| t.timestamp());
+            Some((since, i64::from(tz.to_offset(since).seconds())))
+        };
         Ok(TenantZone {
             name: name.to_owned(),
             tz,
+            fixed,
         })
     }
 
@@ -58,7 +72,13 @@ impl TenantZone {
 
     /// The local calendar day of an instant.
     pub fn day_of(&self, ts: Timestamp) -> Date {
-        self.tz.to_datetime(ts).date()
+        match self.fixed {
+            Some((since, offset)) if ts >= since => {
+                civil_from_days((ts.as_second() + offset).div_euclid(86_400))
+                    .unwrap_or_else(|| self.tz.to_datetime(ts).date())
+            }
+            _ => self.tz.to_datetime(ts).date(),
+        }
     }
 
     /// The instant a local day begins.
@@ -109,6 +129,25 @@ impl TenantZone {
         Date::new(parsed.year, parsed.month, parsed.day)
             .map_err(|_| TimeError::OutOfRange(s.to_owned()))
     }
+}
+
+/// The date `days` after 1970-01-01 (proleptic Gregorian; Howard Hinnant's algorithm).
+fn civil_from_days(days: i64) -> Option<Date> {
+    let z = days + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z.rem_euclid(146_097);
+    let yoe = (doe - doe / 1_460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let day = doy - (153 * mp + 2) / 5 + 1;
+    let month = if mp < 10 { mp + 3 } else { mp - 9 };
+    let year = yoe + era * 400 + i64::from(month <= 2);
+    Date::new(
+        i16::try_from(year).ok()?,
+        i8::try_from(month).ok()?,
+        i8::try_from(day).ok()?,
+    )
+    .ok()
 }
 
 struct Scanned {
@@ -317,6 +356,23 @@ mod tests {
             .parse_timestamp("2024-03-02T00:10:00+08:00")
             .expect("valid");
         assert_eq!(z.day_of(early).to_string(), "2024-03-02");
+    }
+
+    #[test]
+    fn days_by_arithmetic_agree_with_the_zone_database() {
+        for name in ["Asia/Shanghai", "UTC", "Asia/Kolkata", "America/New_York"] {
+            let zone = TenantZone::named(name).expect("zone");
+            let mut ts = Timestamp::from_second(-2_000_000_000).expect("ts");
+            let step = jiff::SignedDuration::from_secs(3_601 * 7 + 13);
+            while ts < Timestamp::from_second(4_000_000_000).expect("ts") {
+                assert_eq!(
+                    zone.day_of(ts),
+                    zone.tz.to_datetime(ts).date(),
+                    "{name} {ts}"
+                );
+                ts = ts.checked_add(step).expect("ts");
+            }
+        }
     }
 
     #[test]

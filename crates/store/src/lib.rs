@@ -10,7 +10,10 @@ mod postgres;
 mod sqlite;
 
 use siyu_core::metrics::overview::CustomerFact;
-use siyu_core::{Customer, CustomerId, NewCustomer, NewEvent, NewOrder, OrderFact, SeenCustomer};
+use siyu_core::profile::{Profile, ProfileSink};
+use siyu_core::{
+    Customer, CustomerId, Money, NewCustomer, NewEvent, NewOrder, OrderFact, SeenCustomer,
+};
 use siyu_core::{TenantZone, Timestamp};
 
 pub use crate::postgres::PgStore;
@@ -92,6 +95,22 @@ pub trait EventStore {
     fn scan_events(&mut self, tenant: &Tenant, each: &mut dyn FnMut(NewEvent)) -> Result<()>;
 }
 
+/// Which customers a read covers.
+#[derive(Debug, Clone, Copy)]
+pub enum Scope<'a> {
+    All,
+    Customers(&'a [CustomerId]),
+}
+
+/// Above this many customers, reading their orders and events by customer costs more
+/// than reading the tenant's whole tables and passing over the rest.
+pub const SCAN_ALL_ABOVE: usize = 10_000;
+
+pub trait ProfileStore {
+    /// Every stored profile of the tenant, in customer-id order.
+    fn scan_profiles(&mut self, tenant: &Tenant, each: &mut dyn FnMut(Profile)) -> Result<()>;
+}
+
 pub trait ImportStore {
     /// Starts the one transaction an import writes in: all or nothing.
     fn begin_import<'s>(&'s mut self, tenant: &Tenant) -> Result<Box<dyn ImportTx + 's>>;
@@ -109,11 +128,32 @@ pub trait ImportTx {
     fn upsert_orders(&mut self, batch: &[NewOrder]) -> Result<WriteCounts>;
     /// Inserts events; an event id seen before is left alone (`unchanged`).
     fn insert_events(&mut self, batch: &[NewEvent]) -> Result<WriteCounts>;
+    /// Says the import has written its rows: work deferred until then (index rebuilds) is
+    /// done now, before the reads that profiles need.
+    fn end_of_writes(&mut self) -> Result<()> {
+        Ok(())
+    }
+    /// Customers who lost an order to another customer in this import so far (an order
+    /// re-imported under a new customer id): their profiles change too.
+    fn displaced_customers(&mut self) -> Result<Vec<CustomerId>>;
+    /// Some or all customers, as this transaction sees them.
+    fn customer_facts(&mut self, scope: Scope<'_>) -> Result<Vec<CustomerFact>>;
+    /// Streams the raw facts of some or all customers, as this transaction sees them, into
+    /// `sink`: the customers first, then orders and events (possibly of other customers
+    /// too, which the sink ignores).
+    fn profile_facts(&mut self, scope: Scope<'_>, sink: &mut dyn ProfileSink) -> Result<()>;
+    /// For each customer naming one of `referrers` as their referrer: (referrer, the
+    /// customer's stored net spend).
+    fn referees(&mut self, referrers: Scope<'_>) -> Result<Vec<(CustomerId, Money)>>;
+    /// Writes the own figures of these profiles (not the referral figures).
+    fn save_profiles(&mut self, profiles: &[Profile]) -> Result<()>;
+    /// Writes referral figures: (customer, referrals, their revenue).
+    fn save_referrals(&mut self, figures: &[(CustomerId, u32, Money)]) -> Result<()>;
     fn commit(self: Box<Self>) -> Result<()>;
 }
 
 pub trait Store:
-    TenantStore + CustomerStore + OrderStore + EventStore + ImportStore + Send
+    TenantStore + CustomerStore + OrderStore + EventStore + ProfileStore + ImportStore + Send
 {
     /// `sqlite` or `postgres`.
     fn backend(&self) -> &'static str;

@@ -13,19 +13,22 @@ use postgres::types::{ToSql, Type};
 use postgres::{Client, Config, IsolationLevel, NoTls, Transaction};
 
 use siyu_core::metrics::overview::CustomerFact;
+use siyu_core::profile::{Profile, ProfileSink};
 use siyu_core::{
     Channel, Customer, CustomerId, EventId, EventType, Gender, Money, NewCustomer, NewEvent,
     NewOrder, OrderFact, OrderId, OrderStatus, SeenCustomer, TenantZone, Timestamp,
 };
 
 use crate::{
-    CustomerStore, EventStore, ImportStore, ImportTx, OrderStore, Result, Store, StoreError,
-    TableCounts, Tenant, TenantStore, WriteCounts, corrupt, from_micros, micros, other,
+    CustomerStore, EventStore, ImportStore, ImportTx, OrderStore, ProfileStore, Result,
+    SCAN_ALL_ABOVE, Scope, Store, StoreError, TableCounts, Tenant, TenantStore, WriteCounts,
+    corrupt, from_micros, micros, other,
 };
 
 const MIGRATIONS: &[(i64, &str)] = &[
     (1, include_str!("../migrations/postgres/0001_init.sql")),
     (2, include_str!("../migrations/postgres/0002_settings.sql")),
+    (3, include_str!("../migrations/postgres/0003_profiles.sql")),
 ];
 
 /// The advisory lock that serialises migrations and schema creation across processes.
@@ -353,6 +356,51 @@ impl EventStore for PgStore {
     }
 }
 
+impl ProfileStore for PgStore {
+    fn scan_profiles(&mut self, tenant: &Tenant, each: &mut dyn FnMut(Profile)) -> Result<()> {
+        let mut rows = self.client.query_raw(
+            "SELECT p.customer_id, c.joined_at, c.referrer_id, p.first_order_at, p.last_order_at,
+                    p.orders, p.purchase_days, p.first_purchase_day, p.last_purchase_day,
+                    p.net_spend, p.coupon_orders, p.last_interaction_at, p.left_at,
+                    p.event_counts, p.referrals, p.referral_revenue
+             FROM profiles p
+             JOIN customers c ON c.tenant_id = p.tenant_id AND c.customer_id = p.customer_id
+             WHERE p.tenant_id = $1 ORDER BY p.customer_id",
+            [tenant.id],
+        )?;
+        let day = |s: Option<&str>| -> Result<Option<jiff::civil::Date>> {
+            s.map(|d| TenantZone::parse_day(d).map_err(other))
+                .transpose()
+        };
+        let at = |us: Option<i64>| us.map(from_micros).transpose();
+        let count = |n: i32| u32::try_from(n).map_err(|_| corrupt("negative count in profiles"));
+        while let Some(r) = rows.next()? {
+            each(Profile {
+                customer_id: parse_customer_id(r.try_get(0)?)?,
+                joined_at: from_micros(r.try_get(1)?)?,
+                referrer_id: r
+                    .try_get::<_, Option<&str>>(2)?
+                    .map(parse_customer_id)
+                    .transpose()?,
+                first_order_at: at(r.try_get(3)?)?,
+                last_order_at: at(r.try_get(4)?)?,
+                orders: count(r.try_get(5)?)?,
+                purchase_days: count(r.try_get(6)?)?,
+                first_purchase_day: day(r.try_get(7)?)?,
+                last_purchase_day: day(r.try_get(8)?)?,
+                net_spend: Money::from_fen(r.try_get(9)?),
+                coupon_orders: count(r.try_get(10)?)?,
+                last_interaction_at: at(r.try_get(11)?)?,
+                left_at: at(r.try_get(12)?)?,
+                event_counts: serde_json::from_str(r.try_get(13)?).map_err(other)?,
+                referrals: count(r.try_get(14)?)?,
+                referral_revenue: Money::from_fen(r.try_get(15)?),
+            });
+        }
+        Ok(())
+    }
+}
+
 impl ImportStore for PgStore {
     fn begin_import<'s>(&'s mut self, tenant: &Tenant) -> Result<Box<dyn ImportTx + 's>> {
         let mut tx = self.client.transaction()?;
@@ -367,6 +415,7 @@ impl ImportStore for PgStore {
             tx,
             tenant: tenant.id,
             staged: HashSet::new(),
+            displaced: Vec::new(),
         }))
     }
 }
@@ -377,6 +426,8 @@ struct PgImport<'c> {
     tx: Transaction<'c>,
     tenant: i64,
     staged: HashSet<&'static str>,
+    /// Customers who lost an order to another customer in this import.
+    displaced: Vec<CustomerId>,
 }
 
 /// A temporary table a batch is copied into before one statement merges it.
@@ -737,6 +788,15 @@ impl ImportTx for PgImport<'_> {
         for run in runs(batch, |o| o.id.as_str()) {
             self.stage_orders(run)?;
             let tenant = self.tenant;
+            // An order moving to another customer changes its former customer's profile.
+            for row in self.tx.query(
+                "SELECT DISTINCT o.customer_id FROM orders o
+                 JOIN pg_temp.siyu_stage_orders s ON s.order_id = o.order_id
+                 WHERE o.tenant_id = $1 AND o.customer_id <> s.customer_id",
+                &[&tenant],
+            )? {
+                self.displaced.push(parse_customer_id(row.try_get(0)?)?);
+            }
             counts += self.merge(MERGE_ORDERS, &[&tenant], run.len())?;
         }
         Ok(counts)
@@ -752,8 +812,212 @@ impl ImportTx for PgImport<'_> {
         Ok(counts)
     }
 
+    fn displaced_customers(&mut self) -> Result<Vec<CustomerId>> {
+        Ok(std::mem::take(&mut self.displaced))
+    }
+
+    fn customer_facts(&mut self, scope: Scope<'_>) -> Result<Vec<CustomerFact>> {
+        let (filter, ids) = scope_filter(scope, "customer_id");
+        let tenant = self.tenant;
+        let mut params: Vec<&(dyn ToSql + Sync)> = vec![&tenant];
+        if let Some(ids) = &ids {
+            params.push(ids);
+        }
+        let rows = self.tx.query(
+            &format!(
+                "SELECT customer_id, channel, joined_at, referrer_id FROM customers
+                 WHERE tenant_id = $1 {filter}"
+            ),
+            &params,
+        )?;
+        rows.iter()
+            .map(|r| {
+                Ok(CustomerFact {
+                    id: parse_customer_id(r.try_get(0)?)?,
+                    channel: parse_channel(r.try_get(1)?)?,
+                    joined_at: from_micros(r.try_get(2)?)?,
+                    referrer_id: r
+                        .try_get::<_, Option<&str>>(3)?
+                        .map(parse_customer_id)
+                        .transpose()?,
+                })
+            })
+            .collect()
+    }
+
+    fn profile_facts(&mut self, scope: Scope<'_>, sink: &mut dyn ProfileSink) -> Result<()> {
+        for c in self.customer_facts(scope)? {
+            sink.customer(c);
+        }
+        let scope = match scope {
+            Scope::Customers(ids) if ids.len() > SCAN_ALL_ABOVE => Scope::All,
+            scope => scope,
+        };
+        let (filter, ids) = scope_filter(scope, "customer_id");
+        let tenant = self.tenant;
+        let mut params: Vec<&(dyn ToSql + Sync)> = vec![&tenant];
+        if let Some(ids) = &ids {
+            params.push(ids);
+        }
+        let mut rows = self.tx.query_raw(
+            &format!(
+                "SELECT customer_id, ordered_at, amount, status,
+                        coupon_code IS NOT NULL OR discount > 0
+                 FROM orders WHERE tenant_id = $1 {filter}"
+            ),
+            params.iter().copied(),
+        )?;
+        while let Some(r) = rows.next()? {
+            sink.order(
+                r.try_get(0)?,
+                from_micros(r.try_get(1)?)?,
+                Money::from_fen(r.try_get(2)?),
+                order_status(r.try_get(3)?)?,
+                r.try_get(4)?,
+            );
+        }
+        drop(rows);
+        let mut rows = self.tx.query_raw(
+            &format!(
+                "SELECT customer_id, type, occurred_at FROM events WHERE tenant_id = $1 {filter}"
+            ),
+            params.iter().copied(),
+        )?;
+        while let Some(r) = rows.next()? {
+            sink.event(r.try_get(0)?, r.try_get(1)?, from_micros(r.try_get(2)?)?);
+        }
+        Ok(())
+    }
+
+    fn referees(&mut self, referrers: Scope<'_>) -> Result<Vec<(CustomerId, Money)>> {
+        let (filter, ids) = scope_filter(referrers, "c.referrer_id");
+        let tenant = self.tenant;
+        let mut params: Vec<&(dyn ToSql + Sync)> = vec![&tenant];
+        if let Some(ids) = &ids {
+            params.push(ids);
+        }
+        let rows = self.tx.query(
+            &format!(
+                "SELECT c.referrer_id, coalesce(p.net_spend, 0)
+                 FROM customers c
+                 LEFT JOIN profiles p
+                   ON p.tenant_id = c.tenant_id AND p.customer_id = c.customer_id
+                 WHERE c.tenant_id = $1 AND c.referrer_id IS NOT NULL {filter}"
+            ),
+            &params,
+        )?;
+        rows.iter()
+            .map(|r| {
+                Ok((
+                    parse_customer_id(r.try_get(0)?)?,
+                    Money::from_fen(r.try_get(1)?),
+                ))
+            })
+            .collect()
+    }
+
+    fn save_profiles(&mut self, profiles: &[Profile]) -> Result<()> {
+        for chunk in profiles.chunks(10_000) {
+            let mut ids = Vec::with_capacity(chunk.len());
+            let mut first = Vec::with_capacity(chunk.len());
+            let mut last = Vec::with_capacity(chunk.len());
+            let mut orders = Vec::with_capacity(chunk.len());
+            let mut days = Vec::with_capacity(chunk.len());
+            let mut first_day = Vec::with_capacity(chunk.len());
+            let mut last_day = Vec::with_capacity(chunk.len());
+            let mut spend = Vec::with_capacity(chunk.len());
+            let mut coupons = Vec::with_capacity(chunk.len());
+            let mut interaction = Vec::with_capacity(chunk.len());
+            let mut left = Vec::with_capacity(chunk.len());
+            let mut counts = Vec::with_capacity(chunk.len());
+            for p in chunk {
+                ids.push(p.customer_id.as_str());
+                first.push(p.first_order_at.map(micros));
+                last.push(p.last_order_at.map(micros));
+                orders.push(i64::from(p.orders));
+                days.push(i64::from(p.purchase_days));
+                first_day.push(p.first_purchase_day.map(|d| d.to_string()));
+                last_day.push(p.last_purchase_day.map(|d| d.to_string()));
+                spend.push(p.net_spend.fen());
+                coupons.push(i64::from(p.coupon_orders));
+                interaction.push(p.last_interaction_at.map(micros));
+                left.push(p.left_at.map(micros));
+                counts.push(serde_json::to_string(&p.event_counts).map_err(other)?);
+            }
+            self.tx.execute(
+                SAVE_PROFILES,
+                &[
+                    &self.tenant,
+                    &ids,
+                    &first,
+                    &last,
+                    &orders,
+                    &days,
+                    &first_day,
+                    &last_day,
+                    &spend,
+                    &coupons,
+                    &interaction,
+                    &left,
+                    &counts,
+                ],
+            )?;
+        }
+        Ok(())
+    }
+
+    fn save_referrals(&mut self, figures: &[(CustomerId, u32, Money)]) -> Result<()> {
+        for chunk in figures.chunks(10_000) {
+            let ids: Vec<&str> = chunk.iter().map(|f| f.0.as_str()).collect();
+            let referrals: Vec<i64> = chunk.iter().map(|f| i64::from(f.1)).collect();
+            let revenue: Vec<i64> = chunk.iter().map(|f| f.2.fen()).collect();
+            self.tx.execute(
+                "UPDATE profiles p SET referrals = u.referrals, referral_revenue = u.revenue
+                 FROM unnest($2::text[], $3::bigint[], $4::bigint[]) AS u(id, referrals, revenue)
+                 WHERE p.tenant_id = $1 AND p.customer_id = u.id",
+                &[&self.tenant, &ids, &referrals, &revenue],
+            )?;
+        }
+        Ok(())
+    }
+
     fn commit(self: Box<Self>) -> Result<()> {
         self.tx.commit()?;
         Ok(())
     }
 }
+
+/// `AND <column> = ANY($2)` and the ids for `$2`, or nothing for all customers.
+fn scope_filter<'a>(scope: Scope<'a>, column: &str) -> (String, Option<Vec<&'a str>>) {
+    match scope {
+        Scope::All => (String::new(), None),
+        Scope::Customers(ids) => (
+            format!("AND {column} = ANY($2)"),
+            Some(ids.iter().map(CustomerId::as_str).collect()),
+        ),
+    }
+}
+
+const SAVE_PROFILES: &str = "
+INSERT INTO profiles (tenant_id, customer_id, first_order_at, last_order_at, orders,
+                      purchase_days, first_purchase_day, last_purchase_day, net_spend,
+                      coupon_orders, last_interaction_at, left_at, event_counts)
+SELECT $1::bigint, u.id, u.first_at, u.last_at, u.orders::int, u.days::int, u.first_day,
+       u.last_day, u.spend, u.coupons::int, u.interaction, u.left_at, u.counts
+FROM unnest($2::text[], $3::bigint[], $4::bigint[], $5::bigint[], $6::bigint[], $7::text[],
+            $8::text[], $9::bigint[], $10::bigint[], $11::bigint[], $12::bigint[], $13::text[])
+     AS u(id, first_at, last_at, orders, days, first_day, last_day, spend, coupons,
+          interaction, left_at, counts)
+ORDER BY u.id
+ON CONFLICT (tenant_id, customer_id) DO UPDATE SET
+    first_order_at = excluded.first_order_at,
+    last_order_at = excluded.last_order_at,
+    orders = excluded.orders,
+    purchase_days = excluded.purchase_days,
+    first_purchase_day = excluded.first_purchase_day,
+    last_purchase_day = excluded.last_purchase_day,
+    net_spend = excluded.net_spend,
+    coupon_orders = excluded.coupon_orders,
+    last_interaction_at = excluded.last_interaction_at,
+    left_at = excluded.left_at,
+    event_counts = excluded.event_counts";

@@ -3,19 +3,22 @@
 use rusqlite::{Connection, OptionalExtension, Transaction, TransactionBehavior, params};
 
 use siyu_core::metrics::overview::CustomerFact;
+use siyu_core::profile::{Profile, ProfileSink};
 use siyu_core::{
     Channel, Customer, CustomerId, EventId, EventType, Gender, Money, NewCustomer, NewEvent,
     NewOrder, OrderFact, OrderId, OrderStatus, SeenCustomer, TenantZone, Timestamp,
 };
 
 use crate::{
-    CustomerStore, EventStore, ImportStore, ImportTx, OrderStore, Result, Store, StoreError,
-    TableCounts, Tenant, TenantStore, WriteCounts, corrupt, from_micros, micros, other,
+    CustomerStore, EventStore, ImportStore, ImportTx, OrderStore, ProfileStore, Result,
+    SCAN_ALL_ABOVE, Scope, Store, StoreError, TableCounts, Tenant, TenantStore, WriteCounts,
+    corrupt, from_micros, micros, other,
 };
 
 const MIGRATIONS: &[(i64, &str)] = &[
     (1, include_str!("../migrations/sqlite/0001_init.sql")),
     (2, include_str!("../migrations/sqlite/0002_settings.sql")),
+    (3, include_str!("../migrations/sqlite/0003_profiles.sql")),
 ];
 
 pub struct SqliteStore {
@@ -297,6 +300,51 @@ impl EventStore for SqliteStore {
     }
 }
 
+impl ProfileStore for SqliteStore {
+    fn scan_profiles(&mut self, tenant: &Tenant, each: &mut dyn FnMut(Profile)) -> Result<()> {
+        let mut stmt = self.conn.prepare_cached(
+            "SELECT p.customer_id, c.joined_at, c.referrer_id, p.first_order_at, p.last_order_at,
+                    p.orders, p.purchase_days, p.first_purchase_day, p.last_purchase_day,
+                    p.net_spend, p.coupon_orders, p.last_interaction_at, p.left_at,
+                    p.event_counts, p.referrals, p.referral_revenue
+             FROM profiles p
+             JOIN customers c ON c.tenant_id = p.tenant_id AND c.customer_id = p.customer_id
+             WHERE p.tenant_id = ?1 ORDER BY p.customer_id",
+        )?;
+        let mut rows = stmt.query([tenant.id])?;
+        let day = |s: Option<String>| -> Result<Option<jiff::civil::Date>> {
+            s.map(|d| TenantZone::parse_day(&d).map_err(other))
+                .transpose()
+        };
+        let at = |us: Option<i64>| us.map(from_micros).transpose();
+        while let Some(r) = rows.next()? {
+            let counts: String = r.get(13)?;
+            each(Profile {
+                customer_id: parse_customer_id(r.get(0)?)?,
+                joined_at: from_micros(r.get(1)?)?,
+                referrer_id: r
+                    .get::<_, Option<String>>(2)?
+                    .map(parse_customer_id)
+                    .transpose()?,
+                first_order_at: at(r.get(3)?)?,
+                last_order_at: at(r.get(4)?)?,
+                orders: r.get(5)?,
+                purchase_days: r.get(6)?,
+                first_purchase_day: day(r.get(7)?)?,
+                last_purchase_day: day(r.get(8)?)?,
+                net_spend: Money::from_fen(r.get(9)?),
+                coupon_orders: r.get(10)?,
+                last_interaction_at: at(r.get(11)?)?,
+                left_at: at(r.get(12)?)?,
+                event_counts: serde_json::from_str(&counts).map_err(other)?,
+                referrals: r.get(14)?,
+                referral_revenue: Money::from_fen(r.get(15)?),
+            });
+        }
+        Ok(())
+    }
+}
+
 impl ImportStore for SqliteStore {
     fn begin_import<'s>(&'s mut self, tenant: &Tenant) -> Result<Box<dyn ImportTx + 's>> {
         // Immediate: take the write lock now rather than fail to upgrade a read lock later.
@@ -313,6 +361,7 @@ impl ImportStore for SqliteStore {
             tenant: tenant.id,
             orders: BulkLoad::new("orders"),
             events: BulkLoad::new("events"),
+            displaced: Vec::new(),
         }))
     }
 }
@@ -322,6 +371,54 @@ struct SqliteImport<'c> {
     tenant: i64,
     orders: BulkLoad,
     events: BulkLoad,
+    /// Customers who lost an order to another customer in this import.
+    displaced: Vec<CustomerId>,
+}
+
+const SAVE_PROFILE: &str = "
+INSERT INTO profiles (tenant_id, customer_id, first_order_at, last_order_at, orders,
+                      purchase_days, first_purchase_day, last_purchase_day, net_spend,
+                      coupon_orders, last_interaction_at, left_at, event_counts)
+VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13)
+ON CONFLICT (tenant_id, customer_id) DO UPDATE SET
+    first_order_at = excluded.first_order_at,
+    last_order_at = excluded.last_order_at,
+    orders = excluded.orders,
+    purchase_days = excluded.purchase_days,
+    first_purchase_day = excluded.first_purchase_day,
+    last_purchase_day = excluded.last_purchase_day,
+    net_spend = excluded.net_spend,
+    coupon_orders = excluded.coupon_orders,
+    last_interaction_at = excluded.last_interaction_at,
+    left_at = excluded.left_at,
+    event_counts = excluded.event_counts";
+
+impl SqliteImport<'_> {
+    /// `AND <column> IN (…)` for a scope of customers (through a temporary table, so any
+    /// number of them), nothing for all.
+    fn scope_filter(&self, scope: Scope<'_>, column: &str) -> Result<String> {
+        let Scope::Customers(ids) = scope else {
+            return Ok(String::new());
+        };
+        self.tx.execute_batch(
+            "CREATE TEMP TABLE IF NOT EXISTS siyu_scope (customer_id TEXT PRIMARY KEY) WITHOUT ROWID;
+             DELETE FROM temp.siyu_scope;",
+        )?;
+        let mut insert = self
+            .tx
+            .prepare_cached("INSERT OR IGNORE INTO temp.siyu_scope (customer_id) VALUES (?1)")?;
+        for id in ids {
+            insert.execute([id.as_str()])?;
+        }
+        Ok(scope_clause(scope, column))
+    }
+}
+
+fn scope_clause(scope: Scope<'_>, column: &str) -> String {
+    match scope {
+        Scope::All => String::new(),
+        Scope::Customers(_) => format!("AND {column} IN (SELECT customer_id FROM temp.siyu_scope)"),
+    }
 }
 
 /// Rows written before a load is big enough to consider deferring a table's indexes.
@@ -616,9 +713,18 @@ impl ImportTx for SqliteImport<'_> {
                 continue;
             }
             // Some rows were there already: an UPDATE that changes nothing on the rows just
-            // inserted tells the changed ones apart.
+            // inserted tells the changed ones apart. An order moving to another customer
+            // changes its former customer's profile too.
+            let mut owner = self.tx.prepare_cached(
+                "SELECT customer_id FROM orders WHERE tenant_id = ?1 AND order_id = ?2",
+            )?;
             let mut updated = 0;
             for o in group {
+                let before: String =
+                    owner.query_row(params![tenant, o.id.as_str()], |r| r.get(0))?;
+                if before != o.customer_id.as_str() {
+                    self.displaced.push(parse_customer_id(before)?);
+                }
                 updated += update.execute(params![
                     tenant,
                     o.id.as_str(),
@@ -656,6 +762,129 @@ impl ImportTx for SqliteImport<'_> {
             updated: 0,
             unchanged: batch.len() as u64 - inserted,
         })
+    }
+
+    fn end_of_writes(&mut self) -> Result<()> {
+        self.orders.rebuild(&self.tx)?;
+        self.events.rebuild(&self.tx)
+    }
+
+    fn displaced_customers(&mut self) -> Result<Vec<CustomerId>> {
+        Ok(std::mem::take(&mut self.displaced))
+    }
+
+    fn customer_facts(&mut self, scope: Scope<'_>) -> Result<Vec<CustomerFact>> {
+        let filter = self.scope_filter(scope, "customer_id")?;
+        let mut stmt = self.tx.prepare(&format!(
+            "SELECT customer_id, channel, joined_at, referrer_id FROM customers
+             WHERE tenant_id = ?1 {filter}"
+        ))?;
+        let mut rows = stmt.query([self.tenant])?;
+        let mut out = Vec::new();
+        while let Some(r) = rows.next()? {
+            out.push(CustomerFact {
+                id: parse_customer_id(r.get(0)?)?,
+                channel: parse_channel(r.get(1)?)?,
+                joined_at: from_micros(r.get(2)?)?,
+                referrer_id: r
+                    .get::<_, Option<String>>(3)?
+                    .map(parse_customer_id)
+                    .transpose()?,
+            });
+        }
+        Ok(out)
+    }
+
+    fn profile_facts(&mut self, scope: Scope<'_>, sink: &mut dyn ProfileSink) -> Result<()> {
+        // Reads by customer want the indexes a bulk load may have dropped.
+        self.orders.rebuild(&self.tx)?;
+        self.events.rebuild(&self.tx)?;
+        for c in self.customer_facts(scope)? {
+            sink.customer(c);
+        }
+        // customer_facts filled the scope table; the same filter serves the other reads.
+        let filter = match scope {
+            Scope::Customers(ids) if ids.len() <= SCAN_ALL_ABOVE => {
+                scope_clause(scope, "customer_id")
+            }
+            _ => String::new(),
+        };
+        let mut stmt = self.tx.prepare(&format!(
+            "SELECT customer_id, ordered_at, amount, status, coupon_code IS NOT NULL OR discount > 0
+             FROM orders WHERE tenant_id = ?1 {filter}"
+        ))?;
+        let mut rows = stmt.query([self.tenant])?;
+        while let Some(r) = rows.next()? {
+            sink.order(
+                r.get_ref(0)?.as_str().map_err(other)?,
+                from_micros(r.get(1)?)?,
+                Money::from_fen(r.get(2)?),
+                order_status(r.get_ref(3)?.as_str().map_err(other)?)?,
+                r.get(4)?,
+            );
+        }
+        let mut stmt = self.tx.prepare(&format!(
+            "SELECT customer_id, type, occurred_at FROM events WHERE tenant_id = ?1 {filter}"
+        ))?;
+        let mut rows = stmt.query([self.tenant])?;
+        while let Some(r) = rows.next()? {
+            sink.event(
+                r.get_ref(0)?.as_str().map_err(other)?,
+                r.get_ref(1)?.as_str().map_err(other)?,
+                from_micros(r.get(2)?)?,
+            );
+        }
+        Ok(())
+    }
+
+    fn referees(&mut self, referrers: Scope<'_>) -> Result<Vec<(CustomerId, Money)>> {
+        let filter = self.scope_filter(referrers, "c.referrer_id")?;
+        let mut stmt = self.tx.prepare(&format!(
+            "SELECT c.referrer_id, coalesce(p.net_spend, 0)
+             FROM customers c
+             LEFT JOIN profiles p ON p.tenant_id = c.tenant_id AND p.customer_id = c.customer_id
+             WHERE c.tenant_id = ?1 AND c.referrer_id IS NOT NULL {filter}"
+        ))?;
+        let mut rows = stmt.query([self.tenant])?;
+        let mut out = Vec::new();
+        while let Some(r) = rows.next()? {
+            out.push((parse_customer_id(r.get(0)?)?, Money::from_fen(r.get(1)?)));
+        }
+        Ok(out)
+    }
+
+    fn save_profiles(&mut self, profiles: &[Profile]) -> Result<()> {
+        let mut stmt = self.tx.prepare_cached(SAVE_PROFILE)?;
+        for p in profiles {
+            let counts = serde_json::to_string(&p.event_counts).map_err(other)?;
+            stmt.execute(params![
+                self.tenant,
+                p.customer_id.as_str(),
+                p.first_order_at.map(micros),
+                p.last_order_at.map(micros),
+                p.orders,
+                p.purchase_days,
+                p.first_purchase_day.map(|d| d.to_string()),
+                p.last_purchase_day.map(|d| d.to_string()),
+                p.net_spend.fen(),
+                p.coupon_orders,
+                p.last_interaction_at.map(micros),
+                p.left_at.map(micros),
+                counts,
+            ])?;
+        }
+        Ok(())
+    }
+
+    fn save_referrals(&mut self, figures: &[(CustomerId, u32, Money)]) -> Result<()> {
+        let mut stmt = self.tx.prepare_cached(
+            "UPDATE profiles SET referrals = ?3, referral_revenue = ?4
+             WHERE tenant_id = ?1 AND customer_id = ?2",
+        )?;
+        for (id, referrals, revenue) in figures {
+            stmt.execute(params![self.tenant, id.as_str(), referrals, revenue.fen()])?;
+        }
+        Ok(())
     }
 
     fn commit(mut self: Box<Self>) -> Result<()> {

@@ -2,6 +2,7 @@
 
 pub mod lifecycle;
 pub mod output;
+pub mod rfm;
 
 use std::path::PathBuf;
 
@@ -41,15 +42,26 @@ pub enum Command {
     Demo(DemoArgs),
     /// Lifecycle stage (prospect … lost) and journey stage of every customer, and counts.
     Lifecycle(lifecycle::LifecycleArgs),
+    /// Per-customer profiles (kept current by every import).
+    #[command(subcommand)]
+    Profiles(ProfilesCommand),
     /// The tenant's settings: time zone, repurchase cycle.
     #[command(subcommand)]
     Config(lifecycle::ConfigCommand),
     /// Reports over the tenant's data.
     #[command(subcommand)]
     Report(Report),
+    /// RFM classes and quintile scores as of a day, from the database or an orders CSV.
+    Rfm(rfm::RfmArgs),
     /// The benchmarks behind the speed figures.
     #[command(subcommand)]
     Bench(Bench),
+}
+
+#[derive(Debug, Subcommand)]
+pub enum ProfilesCommand {
+    /// Recompute every profile from the raw orders and events.
+    Rebuild,
 }
 
 #[derive(Debug, Clone, Copy, ValueEnum)]
@@ -127,6 +139,18 @@ pub enum Bench {
         postgres: Option<String>,
         #[arg(long, value_enum, default_value_t)]
         format: Format,
+    },
+    /// Write generated orders as a canonical orders CSV (the data of the benchmarks).
+    GenOrders {
+        #[arg(long, default_value_t = 10_000_000)]
+        orders: u64,
+        /// Distinct customers the orders belong to (default: orders / 10).
+        #[arg(long)]
+        customers: Option<u64>,
+        #[arg(long, default_value_t = 1)]
+        seed: u64,
+        #[arg(long)]
+        out: PathBuf,
     },
 }
 
@@ -232,9 +256,30 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
             let mut ctx = connect(&cli)?;
             lifecycle::run_lifecycle(ctx.store.as_mut(), &ctx.tenant, args)
         }
+        Command::Profiles(ProfilesCommand::Rebuild) => {
+            let mut ctx = connect(&cli)?;
+            let started = std::time::Instant::now();
+            let n = service::profiles::rebuild(ctx.store.as_mut(), &ctx.tenant)?;
+            println!(
+                "rebuilt {} profiles in {:.2} s",
+                thousands(n as u64),
+                started.elapsed().as_secs_f64()
+            );
+            Ok(())
+        }
         Command::Config(command) => {
             let mut ctx = connect(&cli)?;
             lifecycle::run_config(ctx.store.as_mut(), &ctx.tenant, command)
+        }
+        Command::Rfm(args) => rfm::run(&cli, args),
+        Command::Bench(Bench::GenOrders {
+            orders,
+            customers,
+            seed,
+            out,
+        }) => {
+            let customers = customers.unwrap_or((orders / 10).max(1));
+            service::bench::write_orders_csv(out, *orders, customers, *seed)
         }
         Command::Report(Report::Overview { format }) => {
             let mut ctx = connect(&cli)?;
@@ -271,13 +316,22 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
             match format {
                 Format::Json => println!("{}", serde_json::to_string_pretty(&result)?),
                 _ => {
-                    let mut t =
-                        Table::new(["backend", "orders", "seconds", "orders/s", "peak RSS"]);
+                    let mut t = Table::new([
+                        "backend",
+                        "orders",
+                        "seconds",
+                        "orders/s",
+                        "of which profiles",
+                        "profiles µs/order",
+                        "peak RSS",
+                    ]);
                     t.row([
                         result.backend.to_owned(),
                         thousands(result.orders),
                         format!("{:.2}", result.seconds),
                         thousands(result.orders_per_second as u64),
+                        format!("{:.2} s", result.profile_seconds),
+                        format!("{:.2}", result.profile_us_per_order),
                         result
                             .peak_rss_mib
                             .map_or_else(|| "n/a".to_owned(), |m| format!("{m:.0} MiB")),

@@ -22,6 +22,11 @@ pub struct ImportBench {
     pub customers_created: u64,
     pub seconds: f64,
     pub orders_per_second: f64,
+    /// Of `seconds`, updating the profiles of the customers the orders touched (reading
+    /// their facts, building and saving the profiles; the commit is the import's).
+    pub profile_seconds: f64,
+    /// Profile update per order, microseconds.
+    pub profile_us_per_order: f64,
     /// Peak resident memory of the whole process, MiB.
     pub peak_rss_mib: Option<f64>,
 }
@@ -92,6 +97,8 @@ pub fn import(
         customers_created: report.customers_created,
         seconds,
         orders_per_second: report.rows as f64 / seconds,
+        profile_seconds: report.profile_seconds,
+        profile_us_per_order: report.profile_seconds * 1e6 / report.rows.max(1) as f64,
         peak_rss_mib: peak_rss_mib(),
     })
 }

@@ -21,7 +21,9 @@ use siyu_core::import::{
 use siyu_core::{
     Channel, CustomerId, NewCustomer, NewEvent, NewOrder, SeenCustomer, TenantZone, Timestamp,
 };
-use siyu_store::{ImportTx, Store, Tenant, WriteCounts};
+use siyu_store::{ImportTx, Scope, Store, Tenant, WriteCounts};
+
+use super::profiles::{Affected, refresh};
 
 /// Rows handed from the reader to the writer at a time.
 const CHUNK: usize = 8192;
@@ -55,6 +57,8 @@ pub struct ImportReport {
     pub customers_created: u64,
     pub rejects_file: Option<PathBuf>,
     pub seconds: f64,
+    /// Of `seconds`, the time spent bringing the touched customers' profiles up to date.
+    pub profile_seconds: f64,
 }
 
 impl fmt::Display for ImportReport {
@@ -131,6 +135,8 @@ trait Row: Send + 'static {
     where
         Self: Sized;
     fn key(&self) -> &str;
+    /// The customer whose profile the row changes.
+    fn customer(&self) -> &CustomerId;
     /// The customer this row is a sighting of, and when.
     fn sighting(&self) -> Option<(&CustomerId, Timestamp, Option<&Channel>)>;
     fn write(
@@ -148,6 +154,9 @@ impl Row for NewCustomer {
     }
     fn key(&self) -> &str {
         self.id.as_str()
+    }
+    fn customer(&self) -> &CustomerId {
+        &self.id
     }
     fn sighting(&self) -> Option<(&CustomerId, Timestamp, Option<&Channel>)> {
         None
@@ -168,6 +177,9 @@ impl Row for NewOrder {
     fn key(&self) -> &str {
         self.id.as_str()
     }
+    fn customer(&self) -> &CustomerId {
+        &self.customer_id
+    }
     fn sighting(&self) -> Option<(&CustomerId, Timestamp, Option<&Channel>)> {
         Some((&self.customer_id, self.ordered_at, self.channel.as_ref()))
     }
@@ -186,6 +198,9 @@ impl Row for NewEvent {
     }
     fn key(&self) -> &str {
         self.id.as_str()
+    }
+    fn customer(&self) -> &CustomerId {
+        &self.customer_id
     }
     fn sighting(&self) -> Option<(&CustomerId, Timestamp, Option<&Channel>)> {
         Some((&self.customer_id, self.occurred_at, None))
@@ -289,7 +304,8 @@ fn run<T: Row>(
     std::thread::scope(|scope| -> anyhow::Result<ImportReport> {
         let reader = scope.spawn(move || read_rows::<T>(&mut source, &columns, &zone, &sender));
 
-        let mut writer = Writer::<T>::new(store, tenant, path, options, reject_header, started)?;
+        let mut writer =
+            Writer::<T>::new(store, tenant, kind, path, options, reject_header, started)?;
         for message in receiver {
             match message {
                 Message::Rows(batch, seen) => writer.rows(batch, &seen)?,
@@ -492,6 +508,12 @@ struct Writer<'s, T> {
     rejected: u64,
     counts: WriteCounts,
     customers_created: u64,
+    /// Customers whose profiles this import changes.
+    affected: HashSet<CustomerId>,
+    /// Referrers named before this import by customers it updates.
+    old_referrers: HashSet<CustomerId>,
+    zone: TenantZone,
+    kind: Kind,
     now: Timestamp,
     started: Instant,
     _rows: std::marker::PhantomData<T>,
@@ -501,6 +523,7 @@ impl<'s, T: Row> Writer<'s, T> {
     fn new(
         store: &'s mut dyn Store,
         tenant: &Tenant,
+        kind: Kind,
         path: &Path,
         options: ImportOptions,
         reject_header: Vec<String>,
@@ -519,6 +542,10 @@ impl<'s, T: Row> Writer<'s, T> {
             rejected: 0,
             counts: WriteCounts::default(),
             customers_created: 0,
+            affected: HashSet::new(),
+            old_referrers: HashSet::new(),
+            zone: tenant.zone.clone(),
+            kind,
             now: Timestamp::now(),
             started,
             _rows: std::marker::PhantomData,
@@ -544,11 +571,25 @@ impl<'s, T: Row> Writer<'s, T> {
     fn rows(&mut self, batch: Vec<T>, seen: &[SeenCustomer]) -> anyhow::Result<()> {
         self.see(seen)?;
         let now = self.now;
-        if let Some(tx) = self.writing() {
-            let written = T::write(tx.as_mut(), &batch, now)
-                .with_context(|| format!("writing {}", self.path.display()))?;
-            self.counts += written;
+        let customers_file = self.kind == Kind::Customers;
+        let Some(tx) = self.writing() else {
+            return Ok(());
+        };
+        let mut old_referrers = Vec::new();
+        if customers_file {
+            // A referrer replaced by this file loses a referral: remember who it was.
+            let ids: Vec<CustomerId> = batch.iter().map(|r| r.customer().clone()).collect();
+            let before = tx
+                .customer_facts(Scope::Customers(&ids))
+                .context("reading the customers this file updates")?;
+            old_referrers.extend(before.into_iter().filter_map(|c| c.referrer_id));
         }
+        let written = T::write(tx.as_mut(), &batch, now)
+            .with_context(|| format!("writing {}", self.path.display()))?;
+        self.counts += written;
+        self.old_referrers.extend(old_referrers);
+        self.affected
+            .extend(batch.iter().map(|r| r.customer().clone()));
         Ok(())
     }
 
@@ -621,7 +662,18 @@ impl<'s, T: Row> Writer<'s, T> {
                 None
             }
         };
-        if let Some(tx) = self.tx.take() {
+        let mut profile_seconds = 0.0;
+        if let Some(mut tx) = self.tx.take() {
+            tx.end_of_writes().context("finishing the writes")?;
+            let profiles_started = Instant::now();
+            self.affected
+                .extend(tx.displaced_customers().context("reading moved orders")?);
+            let affected = Affected::Customers {
+                ids: &self.affected,
+                old_referrers: &self.old_referrers,
+            };
+            refresh(tx.as_mut(), &self.zone, affected).context("updating profiles")?;
+            profile_seconds = profiles_started.elapsed().as_secs_f64();
             tx.commit().context("committing the import")?;
         }
         Ok(ImportReport {
@@ -636,6 +688,7 @@ impl<'s, T: Row> Writer<'s, T> {
             customers_created: self.customers_created,
             rejects_file,
             seconds: self.started.elapsed().as_secs_f64(),
+            profile_seconds,
         })
     }
 }

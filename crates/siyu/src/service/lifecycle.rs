@@ -8,10 +8,11 @@ use serde::Serialize;
 use siyu_core::lifecycle::{
     CustomerStage, Journey, LifecycleSettings, Stage, spend_over_days, stages,
 };
-use siyu_core::profile::{EventFact, ProfileOrder, build_profiles};
+use siyu_core::profile::build_profiles;
 use siyu_core::settings::lifecycle_settings;
-use siyu_core::{Money, OrderFact};
 use siyu_store::{Store, Tenant};
+
+use super::profiles::{RawFacts, raw_facts};
 
 #[derive(Debug, Serialize)]
 pub struct LifecycleReport {
@@ -38,34 +39,11 @@ pub fn lifecycle(
         .settings(tenant)
         .context("reading the tenant's settings")?;
     let settings = lifecycle_settings(stored.iter().map(|(k, v)| (k.as_str(), v.as_str())));
-    let mut customers = Vec::new();
-    store
-        .scan_customers(tenant, &mut |c| customers.push(c))
-        .context("reading customers")?;
-    let mut orders = Vec::new();
-    store
-        .scan_orders(tenant, &mut |o| {
-            orders.push(ProfileOrder {
-                used_coupon: o.coupon_code.is_some() || o.discount > Money::ZERO,
-                fact: OrderFact {
-                    customer_id: o.customer_id,
-                    ordered_at: o.ordered_at,
-                    amount: o.amount,
-                    status: o.status,
-                },
-            })
-        })
-        .context("reading orders")?;
-    let mut events = Vec::new();
-    store
-        .scan_events(tenant, &mut |e| {
-            events.push(EventFact {
-                customer_id: e.customer_id,
-                kind: e.kind.as_str().to_owned(),
-                occurred_at: e.occurred_at,
-            })
-        })
-        .context("reading events")?;
+    let RawFacts {
+        customers,
+        orders,
+        events,
+    } = raw_facts(store, tenant)?;
     let spend = spend_over_days(&orders, &tenant.zone, as_of, 365);
     let profiles = build_profiles(customers, orders, events, &tenant.zone, Some(as_of));
     let customers = stages(&profiles, &spend, as_of, settings);

@@ -5,3 +5,5 @@ pub mod demo;
 pub mod import;
 pub mod lifecycle;
 pub mod overview;
+pub mod profiles;
+pub mod rfm;

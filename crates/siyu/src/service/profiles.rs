@@ -1,0 +1,121 @@
+//! Keeping profiles current: after an import's rows are written, and in the same
+//! transaction, the profiles of every customer the import touched are rebuilt from their
+//! raw orders and events by the one computation in siyu-core, and the referral figures of
+//! their referrers follow. A full rebuild is the same with every customer.
+
+use std::collections::HashSet;
+
+use anyhow::Context;
+
+use siyu_core::metrics::overview::CustomerFact;
+use siyu_core::profile::{EventFact, ProfileBuilder, ProfileOrder, referral_figures};
+use siyu_core::{CustomerId, Money, OrderFact, TenantZone};
+use siyu_store::{ImportTx, Scope, Store, Tenant};
+
+/// Whose profiles to rebuild.
+pub enum Affected<'a> {
+    All,
+    /// These customers; `old_referrers` are referrers some of them named before this
+    /// transaction changed it.
+    Customers {
+        ids: &'a HashSet<CustomerId>,
+        old_referrers: &'a HashSet<CustomerId>,
+    },
+}
+
+/// Rebuilds the affected profiles inside `tx`. Returns how many were written.
+pub fn refresh(
+    tx: &mut dyn ImportTx,
+    zone: &TenantZone,
+    affected: Affected<'_>,
+) -> anyhow::Result<usize> {
+    let ids: Vec<CustomerId> = match &affected {
+        Affected::All => Vec::new(),
+        Affected::Customers { ids, .. } => {
+            let mut ids: Vec<CustomerId> = ids.iter().cloned().collect();
+            ids.sort();
+            ids
+        }
+    };
+    let scope = match affected {
+        Affected::All => Scope::All,
+        Affected::Customers { .. } => Scope::Customers(&ids),
+    };
+    let mut builder = ProfileBuilder::new(zone, None);
+    tx.profile_facts(scope, &mut builder)
+        .context("reading the facts profiles are built from")?;
+    let profiles = builder.finish();
+    tx.save_profiles(&profiles).context("saving profiles")?;
+
+    // Referral figures: of the rebuilt customers themselves, of whoever they name as
+    // referrer now, and of whoever they named before.
+    let mut referrers: HashSet<CustomerId> = profiles
+        .iter()
+        .flat_map(|p| std::iter::once(p.customer_id.clone()).chain(p.referrer_id.clone()))
+        .collect();
+    if let Affected::Customers { old_referrers, .. } = affected {
+        referrers.extend(old_referrers.iter().cloned());
+    }
+    let mut referrers: Vec<CustomerId> = referrers.into_iter().collect();
+    referrers.sort();
+    let referees = match scope {
+        Scope::All => tx.referees(Scope::All),
+        Scope::Customers(_) => tx.referees(Scope::Customers(&referrers)),
+    }
+    .context("reading referees")?;
+    tx.save_referrals(&referral_figures(&referrers, &referees))
+        .context("saving referral figures")?;
+    Ok(profiles.len())
+}
+
+/// Everything profiles are built from, read from the store in full.
+pub struct RawFacts {
+    pub customers: Vec<CustomerFact>,
+    pub orders: Vec<ProfileOrder>,
+    pub events: Vec<EventFact>,
+}
+
+/// Reads the tenant's customers, orders and events as the profile computation takes them.
+pub fn raw_facts(store: &mut dyn Store, tenant: &Tenant) -> anyhow::Result<RawFacts> {
+    let mut customers = Vec::new();
+    store
+        .scan_customers(tenant, &mut |c| customers.push(c))
+        .context("reading customers")?;
+    let mut orders = Vec::new();
+    store
+        .scan_orders(tenant, &mut |o| {
+            orders.push(ProfileOrder {
+                used_coupon: o.coupon_code.is_some() || o.discount > Money::ZERO,
+                fact: OrderFact {
+                    customer_id: o.customer_id,
+                    ordered_at: o.ordered_at,
+                    amount: o.amount,
+                    status: o.status,
+                },
+            })
+        })
+        .context("reading orders")?;
+    let mut events = Vec::new();
+    store
+        .scan_events(tenant, &mut |e| {
+            events.push(EventFact {
+                customer_id: e.customer_id,
+                kind: e.kind.as_str().to_owned(),
+                occurred_at: e.occurred_at,
+            })
+        })
+        .context("reading events")?;
+    Ok(RawFacts {
+        customers,
+        orders,
+        events,
+    })
+}
+
+/// `siyu profiles rebuild`: every profile of the tenant from raw orders and events.
+pub fn rebuild(store: &mut dyn Store, tenant: &Tenant) -> anyhow::Result<usize> {
+    let mut tx = store.begin_import(tenant).context("starting the rebuild")?;
+    let n = refresh(tx.as_mut(), &tenant.zone, Affected::All)?;
+    tx.commit().context("committing the rebuild")?;
+    Ok(n)
+}
