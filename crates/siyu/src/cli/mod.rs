@@ -140,6 +140,16 @@ pub enum Bench {
         #[arg(long, value_enum, default_value_t)]
         format: Format,
     },
+    /// Evaluate typical segment rules over a synthetic table of profiles; prints the
+    /// time per rule and the table's memory.
+    Segment {
+        #[arg(long, default_value_t = 1_000_000)]
+        customers: usize,
+        #[arg(long, default_value_t = 20)]
+        runs: usize,
+        #[arg(long, default_value_t = 1)]
+        seed: u64,
+    },
     /// Write generated orders as a canonical orders CSV (the data of the benchmarks).
     GenOrders {
         #[arg(long, default_value_t = 10_000_000)]
@@ -272,6 +282,30 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
             lifecycle::run_config(ctx.store.as_mut(), &ctx.tenant, command)
         }
         Command::Rfm(args) => rfm::run(&cli, args),
+        Command::Bench(Bench::Segment {
+            customers,
+            runs,
+            seed,
+        }) => {
+            let b = siyu_core::rule::bench_segments(*customers, *seed, *runs);
+            println!(
+                "{} customers: table built in {:.2} s, {:.1} MiB",
+                thousands(b.customers as u64),
+                b.build.as_secs_f64(),
+                b.heap_bytes as f64 / (1024.0 * 1024.0)
+            );
+            let mut t = Table::new(["rule", "members", "median ms", "best ms"]);
+            for r in &b.rules {
+                t.row([
+                    r.rule.clone(),
+                    thousands(r.members as u64),
+                    format!("{:.2}", r.median.as_secs_f64() * 1e3),
+                    format!("{:.2}", r.best.as_secs_f64() * 1e3),
+                ]);
+            }
+            print!("{}", t.render());
+            Ok(())
+        }
         Command::Bench(Bench::GenOrders {
             orders,
             customers,
