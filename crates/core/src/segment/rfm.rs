@@ -476,14 +476,8 @@ pub fn score(window: RfmWindow, tallies: impl IntoIterator<Item = (CustomerId, T
     }
     means.monetary_total = Money::from_fen(monetary);
 
-    let n = scored.len();
-    // 1 + ⌊5k/N⌋ with k the customers strictly worse: more days, fewer orders, less spend.
-    let quintiles = |values: Vec<u64>| -> Vec<u8> {
-        fewer_than(&values)
-            .into_iter()
-            .map(|k| (1 + 5 * k as usize / n.max(1)) as u8)
-            .collect()
-    };
+    // Scored so that more is better: fewer days, more orders, more spend.
+    let quintiles = |values: Vec<u64>| quintile_scores(&values);
     let max_days = scored.iter().map(|s| days_of(&s.1)).max().unwrap_or(0);
     let r_scores = quintiles(
         scored
@@ -557,68 +551,24 @@ pub fn score(window: RfmWindow, tallies: impl IntoIterator<Item = (CustomerId, T
     }
 }
 
-/// For each value, how many of the values are strictly smaller: by counting when the
-/// values are small (days, orders), by sorting otherwise (fen).
-fn fewer_than(values: &[u64]) -> Vec<u32> {
-    let max = values.iter().copied().max().unwrap_or(0);
-    if max < (4 * values.len() as u64).max(1024) {
-        let mut below = vec![0u32; max as usize + 2];
-        for &v in values {
-            below[v as usize + 1] += 1;
-        }
-        for i in 1..below.len() {
-            below[i] += below[i - 1];
-        }
-        return values.iter().map(|&v| below[v as usize]).collect();
+/// Quintile scores 1 + ⌊5k/N⌋ of `values` (higher is better), with k the number of values
+/// strictly smaller. ⌊5k/N⌋ ≥ s exactly when k ≥ ⌈sN/5⌉, that is when the value is greater
+/// than the ⌈sN/5⌉-th smallest one: four order statistics give every score.
+fn quintile_scores(values: &[u64]) -> Vec<u8> {
+    let n = values.len();
+    if n == 0 {
+        return Vec::new();
     }
-    let mut order: Vec<(u64, u32)> = values
+    let mut work = values.to_vec();
+    let mut cuts = [0u64; 4];
+    for (s, cut) in cuts.iter_mut().enumerate() {
+        let t = ((s + 1) * n).div_ceil(5);
+        *cut = *work.select_nth_unstable(t - 1).1;
+    }
+    values
         .iter()
-        .enumerate()
-        .map(|(i, &v)| (v, i as u32))
-        .collect();
-    radix_sort(&mut order);
-    let mut out = vec![0u32; values.len()];
-    let mut first = 0;
-    for (rank, &(v, i)) in order.iter().enumerate() {
-        if rank > 0 && order[rank - 1].0 != v {
-            first = rank as u32;
-        }
-        out[i as usize] = first;
-    }
-    out
-}
-
-/// Sorts by the key, eleven bits at a time from the lowest (digits that every key shares
-/// are skipped): a million spends sort in a few passes over memory.
-fn radix_sort(items: &mut Vec<(u64, u32)>) {
-    const BITS: u32 = 11;
-    const DIGITS: usize = 1 << BITS;
-    let mut spare = vec![(0u64, 0u32); items.len()];
-    let mut shift = 0;
-    while shift < 64 {
-        let digit = |key: u64| ((key >> shift) as usize) & (DIGITS - 1);
-        let mut next = vec![0usize; DIGITS];
-        for &(key, _) in items.iter() {
-            next[digit(key)] += 1;
-        }
-        if next.contains(&items.len()) {
-            shift += BITS;
-            continue;
-        }
-        let mut at = 0;
-        for slot in next.iter_mut() {
-            let count = *slot;
-            *slot = at;
-            at += count;
-        }
-        for &item in items.iter() {
-            let d = digit(item.0);
-            spare[next[d]] = item;
-            next[d] += 1;
-        }
-        std::mem::swap(items, &mut spare);
-        shift += BITS;
-    }
+        .map(|&v| 1 + cuts.iter().filter(|&&c| v > c).count() as u8)
+        .collect()
 }
 
 /// Adds orders as the store hands them over, one tally per customer.
@@ -1026,6 +976,16 @@ mod tests {
     }
 
     proptest! {
+        #[test]
+        fn quintile_scores_follow_the_definition(values in proptest::collection::vec(0u64..20, 0..50)) {
+            let n = values.len();
+            let scores = quintile_scores(&values);
+            for (v, s) in values.iter().zip(scores) {
+                let k = values.iter().filter(|&&x| x < *v).count();
+                prop_assert_eq!(usize::from(s), 1 + 5 * k / n);
+            }
+        }
+
         #[test]
         fn higher_monetary_never_gives_a_lower_m_score(
             spend in proptest::collection::vec(0i64..50_000, 1..60),

@@ -357,6 +357,7 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
                         "orders/s",
                         "of which profiles",
                         "profiles µs/order",
+                        "orders/s without profiles",
                         "peak RSS",
                     ]);
                     t.row([
@@ -366,6 +367,7 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
                         thousands(result.orders_per_second as u64),
                         format!("{:.2} s", result.profile_seconds),
                         format!("{:.2}", result.profile_us_per_order),
+                        thousands(result.raw_orders_per_second as u64),
                         result
                             .peak_rss_mib
                             .map_or_else(|| "n/a".to_owned(), |m| format!("{m:.0} MiB")),

@@ -86,13 +86,17 @@ pub fn run(cli: &Cli, args: &RfmArgs) -> anyhow::Result<()> {
     };
     let stdout = io::stdout();
     let mut out = BufWriter::with_capacity(1 << 20, stdout.lock());
-    match args.format {
-        Format::Table => write_table(&mut out, &rfm, &source, args)?,
-        Format::Csv => write_csv(&mut out, &rfm, args.quintiles)?,
-        Format::Json => write_json(&mut out, &rfm)?,
+    let written = match args.format {
+        Format::Table => write_table(&mut out, &rfm, &source, args),
+        Format::Csv => write_csv(&mut out, &rfm, args.quintiles),
+        Format::Json => write_json(&mut out, &rfm),
     }
-    out.flush()?;
-    Ok(())
+    .and_then(|()| out.flush());
+    match written {
+        // A reader that has seen enough (`| head`) is not a failure.
+        Err(e) if e.kind() == io::ErrorKind::BrokenPipe => Ok(()),
+        other => Ok(other?),
+    }
 }
 
 fn level_or_score(level: Level, score: u8, quintiles: bool, buf: &mut Vec<u8>) {
@@ -356,7 +360,7 @@ struct JsonCustomer<'a> {
     quintiles: siyu_core::segment::rfm::Quintiles,
 }
 
-fn write_json(out: &mut impl Write, rfm: &Rfm) -> anyhow::Result<()> {
+fn write_json(out: &mut impl Write, rfm: &Rfm) -> io::Result<()> {
     let json = JsonRfm {
         as_of: rfm.window.as_of.to_string(),
         window_days: rfm.window.window_days,
@@ -391,6 +395,5 @@ fn write_json(out: &mut impl Write, rfm: &Rfm) -> anyhow::Result<()> {
             .collect(),
     };
     serde_json::to_writer_pretty(&mut *out, &json)?;
-    writeln!(out)?;
-    Ok(())
+    writeln!(out)
 }

@@ -38,8 +38,9 @@ use siyu_store::{Store, Tenant};
 
 /// Problems listed when a file is refused, as the importer lists them.
 const MAX_LISTED: usize = 20;
-/// The bytes a reader thread takes at a time.
-const BLOCK: u64 = 8 << 20;
+/// The bytes a reader thread takes at a time: small enough that a block is still in the
+/// core's own cache when it is scanned after being read.
+const BLOCK: u64 = 512 << 10;
 
 /// RFM of the tenant's stored orders.
 pub fn from_store(
@@ -671,15 +672,18 @@ struct BlockReader<'f, 'r> {
     fields: Vec<u8>,
     ends: Vec<usize>,
     line: Vec<u8>,
+    /// The customer ids of pending rows read by the csv parser.
+    keys: Vec<u8>,
     /// Rows waiting to be tallied, so the cache misses of their lookups overlap.
     pending: Vec<Pending>,
 }
 
-/// A row to tally: its customer id at `buf[at..at + len]`.
+/// A row to tally: its customer id at `buf[at..at + len]` (or `keys[..]` when `copied`).
 #[derive(Clone, Copy)]
 struct Pending {
     at: usize,
     len: usize,
+    copied: bool,
     hash: u64,
     day: DayNumber,
     fen: i64,
@@ -702,6 +706,7 @@ impl<'f, 'r> BlockReader<'f, 'r> {
             fields: Vec::new(),
             ends: Vec::new(),
             line: Vec::new(),
+            keys: Vec::new(),
             pending: Vec::with_capacity(BATCH),
         }
     }
@@ -714,8 +719,10 @@ impl<'f, 'r> BlockReader<'f, 'r> {
             customers.touch(p.hash);
         }
         for p in self.pending.drain(..) {
-            customers.add_hashed(&self.buf[p.at..p.at + p.len], p.hash, p.day, p.fen);
+            let from = if p.copied { &self.keys } else { &self.buf };
+            customers.add_hashed(&from[p.at..p.at + p.len], p.hash, p.day, p.fen);
         }
+        self.keys.clear();
     }
 
     /// Reads the rows that begin in `[start, end)`, each to its end.
@@ -858,6 +865,7 @@ impl<'f, 'r> BlockReader<'f, 'r> {
             }
             self.quoted_record(&fields[..nout], &ends[..nend], seq)?;
         }
+        self.flush();
         self.fields = fields;
         self.ends = ends;
         Ok(at)
@@ -888,14 +896,28 @@ impl<'f, 'r> BlockReader<'f, 'r> {
         }
         if plain && let Some(fast) = plain_row(self.file, &self.line, &self.commas) {
             let line = &self.line;
-            self.agg.order(
+            let customer = &line[fast.customer];
+            if self.agg.admit(
                 *seq,
                 &line[fast.order_id],
-                &line[fast.customer],
+                customer,
                 fast.day,
                 fast.fen,
                 fast.paid,
-            );
+            ) {
+                self.pending.push(Pending {
+                    at: self.keys.len(),
+                    len: customer.len(),
+                    copied: true,
+                    hash: hash_bytes(customer),
+                    day: fast.day,
+                    fen: fast.fen,
+                });
+                self.keys.extend_from_slice(customer);
+                if self.pending.len() == BATCH {
+                    self.flush();
+                }
+            }
             return Ok(());
         }
         self.record.fields.clear();
@@ -999,6 +1021,7 @@ impl<'f, 'r> BlockReader<'f, 'r> {
                 self.pending.push(Pending {
                     at: at + fast.customer.start,
                     len: customer.len(),
+                    copied: false,
                     hash: hash_bytes(customer),
                     day: fast.day,
                     fen: fast.fen,
@@ -1579,24 +1602,32 @@ impl CustomerMap {
         merged.extend_from_slice(&order[i..half]);
         merged.extend_from_slice(&order[j..]);
         drop(order);
-        let per = merged.len().div_ceil(threads.max(1)).max(1);
-        let chunks: Vec<&[(u128, u32)]> = merged.chunks(per).collect();
+        // The records in id order first: a gather whose loads do not wait on each other.
+        let gathered: Vec<(u128, Record)> = merged
+            .iter()
+            .map(|&(prefix, i)| (prefix, records[i as usize]))
+            .collect();
+        drop(merged);
+        let per = gathered.len().div_ceil(threads.max(1)).max(1);
+        let chunks: Vec<&[(u128, Record)]> = gathered.chunks(per).collect();
         let made = parallel_map(chunks, threads, |chunk| {
-            chunk
-                .iter()
-                .filter_map(|(prefix, i)| {
-                    let r = records[*i as usize];
-                    let len = r.len as usize;
-                    let bytes = prefix.to_be_bytes();
-                    let id = if len <= 16 {
-                        &bytes[..len]
-                    } else {
-                        &long[r.at as usize..r.at as usize + len]
-                    };
-                    let id = CustomerId::parse(std::str::from_utf8(id).ok()?).ok()?;
-                    Some((id, r.tally))
-                })
-                .collect::<Vec<_>>()
+            let mut out = Vec::with_capacity(chunk.len());
+            for (prefix, r) in chunk {
+                let len = r.len as usize;
+                let bytes = prefix.to_be_bytes();
+                let id = if len <= 16 {
+                    &bytes[..len]
+                } else {
+                    &long[r.at as usize..r.at as usize + len]
+                };
+                if let Some(id) = std::str::from_utf8(id)
+                    .ok()
+                    .and_then(|id| CustomerId::parse(id).ok())
+                {
+                    out.push((id, r.tally));
+                }
+            }
+            out
         });
         let mut all = Vec::with_capacity(total);
         for chunk in made {
