@@ -32,8 +32,58 @@ pub struct RecordSource {
     encoding: TextEncoding,
 }
 
+/// Where the line breaks of the text read so far are, for the records not yet placed.
+/// The csv crate's own record lines are off after `\r\n` and blank lines, so the line of
+/// a record is counted here from the byte where it ends.
+#[derive(Default)]
+struct LineBreaks {
+    /// Offsets of `\n` not yet passed by a record's end.
+    pending: std::collections::VecDeque<u64>,
+    /// Line breaks before the first pending one.
+    passed: u64,
+    /// Bytes of text read so far.
+    read: u64,
+}
+
+impl LineBreaks {
+    /// The line (1-based) holding the byte at `offset`; offsets asked only ever grow.
+    fn line_of(&mut self, offset: u64) -> u64 {
+        while self.pending.front().is_some_and(|&b| b < offset) {
+            self.pending.pop_front();
+            self.passed += 1;
+        }
+        self.passed + 1
+    }
+}
+
+type SharedBreaks = std::sync::Arc<std::sync::Mutex<LineBreaks>>;
+
+/// Passes text through, noting where its line breaks are.
+struct CountingReader<R> {
+    inner: R,
+    breaks: SharedBreaks,
+}
+
+impl<R: Read> Read for CountingReader<R> {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        let n = self.inner.read(buf)?;
+        let mut breaks = self
+            .breaks
+            .lock()
+            .map_err(|_| io::Error::other("line counter poisoned"))?;
+        let start = breaks.read;
+        for (i, &b) in buf[..n].iter().enumerate() {
+            if b == b'\n' {
+                breaks.pending.push_back(start + i as u64);
+            }
+        }
+        breaks.read += n as u64;
+        Ok(n)
+    }
+}
+
 enum Inner {
-    Csv(csv::Reader<Box<dyn Read + Send>>),
+    Csv(csv::Reader<Box<dyn Read + Send>>, SharedBreaks),
     JsonLines {
         reader: BufReader<Box<dyn Read + Send>>,
         kind: Kind,
@@ -51,11 +101,16 @@ impl RecordSource {
             encoding,
             reader: text,
         } = decode::utf8_reader(reader)??;
+        let breaks = SharedBreaks::default();
+        let counting: Box<dyn Read + Send> = Box::new(CountingReader {
+            inner: text,
+            breaks: breaks.clone(),
+        });
         let mut csv = csv::ReaderBuilder::new()
             .has_headers(false)
             .flexible(true)
             .buffer_capacity(256 * 1024)
-            .from_reader(text);
+            .from_reader(counting);
         let mut first = csv::ByteRecord::new();
         let got = csv
             .read_byte_record(&mut first)
@@ -68,7 +123,7 @@ impl RecordSource {
             .map(|f| String::from_utf8_lossy(f).into_owned())
             .collect();
         Ok(RecordSource {
-            inner: Inner::Csv(csv),
+            inner: Inner::Csv(csv, breaks),
             header,
             encoding,
         })
@@ -114,7 +169,7 @@ impl RecordSource {
     /// Bytes of (decoded) text read so far, for progress.
     pub fn bytes_read(&self) -> u64 {
         match &self.inner {
-            Inner::Csv(r) => r.position().byte(),
+            Inner::Csv(r, _) => r.position().byte(),
             Inner::JsonLines { bytes, .. } => *bytes,
         }
     }
@@ -126,7 +181,7 @@ impl RecordSource {
         record: &mut Record,
     ) -> Result<Option<Option<Problem>>, SourceError> {
         match &mut self.inner {
-            Inner::Csv(reader) => loop {
+            Inner::Csv(reader, breaks) => loop {
                 let more = reader.read_byte_record(&mut record.fields).map_err(|e| {
                     let line = e.position().map_or(0, csv::Position::line);
                     malformed(line, e)
@@ -134,7 +189,20 @@ impl RecordSource {
                 if !more {
                     return Ok(None);
                 }
-                record.line = record.fields.position().map_or(0, csv::Position::line);
+                // The record ends on the line of its last byte (its terminator, or the last
+                // byte of the file) and starts as many lines earlier as its quoted fields
+                // hold line breaks.
+                let end = reader.position().byte().saturating_sub(1);
+                let inside: u64 = record
+                    .fields
+                    .iter()
+                    .map(|f| f.iter().filter(|&&b| b == b'\n').count() as u64)
+                    .sum();
+                let last_line = breaks
+                    .lock()
+                    .map_err(|_| io::Error::other("line counter poisoned"))?
+                    .line_of(end);
+                record.line = last_line.saturating_sub(inside);
                 let blank = record.fields.len() == 1 && record.fields[0].trim_ascii().is_empty();
                 if !blank {
                     return Ok(Some(None));
@@ -176,7 +244,7 @@ impl RecordSource {
     /// The record as it stood in the file, for a rejects file.
     pub fn raw_fields(&self, record: &Record) -> Vec<String> {
         match &self.inner {
-            Inner::Csv(_) => record
+            Inner::Csv(..) => record
                 .fields
                 .iter()
                 .map(|f| String::from_utf8_lossy(f).into_owned())
@@ -233,4 +301,40 @@ fn json_record(
         }
     }
     problem
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn lines(text: &str) -> Vec<(u64, String)> {
+        let mut source = RecordSource::csv(io::Cursor::new(text.as_bytes().to_vec())).expect("csv");
+        let mut record = Record::default();
+        let mut out = Vec::new();
+        while source.next_record(&mut record).expect("record").is_some() {
+            out.push((
+                record.line,
+                String::from_utf8_lossy(&record.fields[0]).into_owned(),
+            ));
+        }
+        out
+    }
+
+    #[test]
+    fn records_carry_the_line_they_start_on_whatever_the_line_ends() {
+        let expected = [(2, "a"), (3, "x\ny"), (5, "c"), (7, "d")];
+        let expected: Vec<(u64, String)> = expected
+            .iter()
+            .map(|(l, s)| (*l, (*s).to_owned()))
+            .collect();
+        assert_eq!(lines("h,k\na,1\n\"x\ny\",2\nc,3\n\nd,4"), expected);
+        let crlf: Vec<(u64, String)> = expected
+            .iter()
+            .map(|(l, s)| (*l, s.replace('\n', "\r\n")))
+            .collect();
+        assert_eq!(
+            lines("h,k\r\na,1\r\n\"x\r\ny\",2\r\nc,3\r\n\r\nd,4\r\n"),
+            crlf
+        );
+    }
 }

@@ -14,6 +14,7 @@ use anyhow::{Context, anyhow};
 use indicatif::{ProgressBar, ProgressStyle};
 use serde::Serialize;
 
+use siyu_core::fasthash::FxHashSet;
 use siyu_core::import::{
     Columns, Kind, Problem, Record, RecordSource, SourceError, parse_customer, parse_event,
     parse_order,
@@ -509,7 +510,7 @@ struct Writer<'s, T> {
     counts: WriteCounts,
     customers_created: u64,
     /// Customers whose profiles this import changes.
-    affected: HashSet<CustomerId>,
+    affected: FxHashSet<CustomerId>,
     /// Referrers named before this import by customers it updates.
     old_referrers: HashSet<CustomerId>,
     zone: TenantZone,
@@ -542,7 +543,7 @@ impl<'s, T: Row> Writer<'s, T> {
             rejected: 0,
             counts: WriteCounts::default(),
             customers_created: 0,
-            affected: HashSet::new(),
+            affected: FxHashSet::default(),
             old_referrers: HashSet::new(),
             zone: tenant.zone.clone(),
             kind,
@@ -588,8 +589,11 @@ impl<'s, T: Row> Writer<'s, T> {
             .with_context(|| format!("writing {}", self.path.display()))?;
         self.counts += written;
         self.old_referrers.extend(old_referrers);
-        self.affected
-            .extend(batch.iter().map(|r| r.customer().clone()));
+        for row in &batch {
+            if !self.affected.contains(row.customer()) {
+                self.affected.insert(row.customer().clone());
+            }
+        }
         Ok(())
     }
 

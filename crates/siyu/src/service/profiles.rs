@@ -7,6 +7,7 @@ use std::collections::HashSet;
 
 use anyhow::Context;
 
+use siyu_core::fasthash::FxHashSet;
 use siyu_core::metrics::overview::CustomerFact;
 use siyu_core::profile::{EventFact, ProfileBuilder, ProfileOrder, referral_figures};
 use siyu_core::{CustomerId, Money, OrderFact, TenantZone};
@@ -18,7 +19,7 @@ pub enum Affected<'a> {
     /// These customers; `old_referrers` are referrers some of them named before this
     /// transaction changed it.
     Customers {
-        ids: &'a HashSet<CustomerId>,
+        ids: &'a FxHashSet<CustomerId>,
         old_referrers: &'a HashSet<CustomerId>,
     },
 }
