@@ -68,6 +68,15 @@ pub struct Customer {
     pub joined_at: Timestamp,
 }
 
+/// A customer as the figures and profiles need them.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CustomerFact {
+    pub id: CustomerId,
+    pub channel: Option<Channel>,
+    pub joined_at: Timestamp,
+    pub referrer_id: Option<CustomerId>,
+}
+
 /// A first sighting of a customer through an order or an event: creates them if the
 /// pool lacks them, joined at that moment (or moves an inferred join earlier).
 #[derive(Debug, Clone, PartialEq, Eq)]

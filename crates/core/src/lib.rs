@@ -20,7 +20,7 @@ pub mod settings;
 pub mod time;
 
 pub use channel::Channel;
-pub use customer::{Customer, Gender, NewCustomer, SeenCustomer};
+pub use customer::{Customer, CustomerFact, Gender, NewCustomer, SeenCustomer};
 pub use event::{EventType, NewEvent};
 pub use ids::{CustomerId, EventId, OrderId};
 pub use money::Money;

@@ -246,7 +246,7 @@ pub fn journey(p: &Profile) -> Journey {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::metrics::overview::CustomerFact;
+    use crate::customer::CustomerFact;
     use crate::order::OrderFact;
     use crate::profile::{EventFact, build_profiles};
     use crate::time::Timestamp;

@@ -7,10 +7,10 @@ use std::collections::{BTreeMap, HashMap};
 use jiff::civil::Date;
 use serde::Serialize;
 
+use crate::customer::CustomerFact;
 use crate::fasthash::FxHashMap;
 use crate::ids::CustomerId;
 use crate::metrics::mean_fen;
-use crate::metrics::overview::CustomerFact;
 use crate::money::Money;
 use crate::order::{OrderFact, OrderStatus};
 use crate::time::{TenantZone, Timestamp};

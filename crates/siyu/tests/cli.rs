@@ -2,22 +2,10 @@
 //! what is printed when the output is piped.
 
 use std::path::Path;
-use std::process::{Command, Output};
 
-fn siyu(db: &Path, args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_siyu"))
-        .arg("--db")
-        .arg(db)
-        .args(args)
-        .env_remove("SIYU_DB")
-        .env_remove("SIYU_TENANT")
-        .output()
-        .expect("siyu runs")
-}
+mod common;
 
-fn text(bytes: &[u8]) -> String {
-    String::from_utf8_lossy(bytes).into_owned()
-}
+use common::{siyu, text};
 
 #[test]
 fn the_demo_shop_is_the_same_for_the_same_seed_and_prints_its_overview() {

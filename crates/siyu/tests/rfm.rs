@@ -3,22 +3,11 @@
 //! refused with the importer's own `FILE:LINE: field: reason` lines.
 
 use std::path::Path;
-use std::process::{Command, Output};
+use std::process::Output;
 
-fn siyu(db: &Path, args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_siyu"))
-        .arg("--db")
-        .arg(db)
-        .args(args)
-        .env_remove("SIYU_DB")
-        .env_remove("SIYU_TENANT")
-        .output()
-        .expect("siyu runs")
-}
+mod common;
 
-fn text(bytes: &[u8]) -> String {
-    String::from_utf8_lossy(bytes).into_owned()
-}
+use common::{siyu, text};
 
 fn ok(out: Output) -> String {
     assert!(out.status.success(), "{}", text(&out.stderr));

@@ -9,7 +9,7 @@
 mod postgres;
 mod sqlite;
 
-use siyu_core::metrics::overview::CustomerFact;
+use siyu_core::CustomerFact;
 use siyu_core::profile::{Profile, ProfileSink};
 use siyu_core::{
     Customer, CustomerId, Money, NewCustomer, NewEvent, NewOrder, OrderFact, SeenCustomer,

@@ -12,7 +12,7 @@ use postgres::fallible_iterator::FallibleIterator;
 use postgres::types::{ToSql, Type};
 use postgres::{Client, Config, IsolationLevel, NoTls, Transaction};
 
-use siyu_core::metrics::overview::CustomerFact;
+use siyu_core::CustomerFact;
 use siyu_core::profile::{Profile, ProfileSink};
 use siyu_core::{
     Channel, Customer, CustomerId, EventId, EventType, Gender, Money, NewCustomer, NewEvent,
@@ -819,10 +819,7 @@ impl ImportTx for PgImport<'_> {
     fn customer_facts(&mut self, scope: Scope<'_>) -> Result<Vec<CustomerFact>> {
         let (filter, ids) = scope_filter(scope, "customer_id");
         let tenant = self.tenant;
-        let mut params: Vec<&(dyn ToSql + Sync)> = vec![&tenant];
-        if let Some(ids) = &ids {
-            params.push(ids);
-        }
+        let params = scope_params(&tenant, ids.as_ref());
         let rows = self.tx.query(
             &format!(
                 "SELECT customer_id, channel, joined_at, referrer_id FROM customers
@@ -855,10 +852,7 @@ impl ImportTx for PgImport<'_> {
         };
         let (filter, ids) = scope_filter(scope, "customer_id");
         let tenant = self.tenant;
-        let mut params: Vec<&(dyn ToSql + Sync)> = vec![&tenant];
-        if let Some(ids) = &ids {
-            params.push(ids);
-        }
+        let params = scope_params(&tenant, ids.as_ref());
         let mut rows = self.tx.query_raw(
             &format!(
                 "SELECT customer_id, ordered_at, amount, status,
@@ -892,10 +886,7 @@ impl ImportTx for PgImport<'_> {
     fn referees(&mut self, referrers: Scope<'_>) -> Result<Vec<(CustomerId, Money)>> {
         let (filter, ids) = scope_filter(referrers, "c.referrer_id");
         let tenant = self.tenant;
-        let mut params: Vec<&(dyn ToSql + Sync)> = vec![&tenant];
-        if let Some(ids) = &ids {
-            params.push(ids);
-        }
+        let params = scope_params(&tenant, ids.as_ref());
         let rows = self.tx.query(
             &format!(
                 "SELECT c.referrer_id, coalesce(p.net_spend, 0)
@@ -985,6 +976,15 @@ impl ImportTx for PgImport<'_> {
         self.tx.commit()?;
         Ok(())
     }
+}
+
+/// `$1` the tenant and, for a scope of customers, `$2` their ids.
+fn scope_params<'p>(tenant: &'p i64, ids: Option<&'p Vec<&str>>) -> Vec<&'p (dyn ToSql + Sync)> {
+    let mut params: Vec<&(dyn ToSql + Sync)> = vec![tenant];
+    if let Some(ids) = ids {
+        params.push(ids);
+    }
+    params
 }
 
 /// `AND <column> = ANY($2)` and the ids for `$2`, or nothing for all customers.

@@ -2,7 +2,7 @@
 
 use rusqlite::{Connection, OptionalExtension, Transaction, TransactionBehavior, params};
 
-use siyu_core::metrics::overview::CustomerFact;
+use siyu_core::CustomerFact;
 use siyu_core::profile::{Profile, ProfileSink};
 use siyu_core::{
     Channel, Customer, CustomerId, EventId, EventType, Gender, Money, NewCustomer, NewEvent,
@@ -797,8 +797,7 @@ impl ImportTx for SqliteImport<'_> {
 
     fn profile_facts(&mut self, scope: Scope<'_>, sink: &mut dyn ProfileSink) -> Result<()> {
         // Reads by customer want the indexes a bulk load may have dropped.
-        self.orders.rebuild(&self.tx)?;
-        self.events.rebuild(&self.tx)?;
+        self.end_of_writes()?;
         for c in self.customer_facts(scope)? {
             sink.customer(c);
         }
@@ -888,8 +887,7 @@ impl ImportTx for SqliteImport<'_> {
     }
 
     fn commit(mut self: Box<Self>) -> Result<()> {
-        self.orders.rebuild(&self.tx)?;
-        self.events.rebuild(&self.tx)?;
+        self.end_of_writes()?;
         self.tx.commit()?;
         Ok(())
     }

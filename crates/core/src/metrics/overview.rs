@@ -12,14 +12,7 @@ use crate::money::Money;
 use crate::order::{OrderFact, OrderStatus};
 use crate::time::TenantZone;
 
-/// A customer as the figures need them.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct CustomerFact {
-    pub id: CustomerId,
-    pub channel: Option<Channel>,
-    pub joined_at: crate::time::Timestamp,
-    pub referrer_id: Option<CustomerId>,
-}
+pub use crate::customer::CustomerFact;
 
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct Overview {

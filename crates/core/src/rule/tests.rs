@@ -3,10 +3,10 @@ use proptest::prelude::*;
 
 use super::*;
 use crate::channel::Channel;
+use crate::customer::CustomerFact;
 use crate::customer::Gender;
 use crate::ids::CustomerId;
 use crate::lifecycle::{Journey, Stage, journey};
-use crate::metrics::overview::CustomerFact;
 use crate::money::Money;
 use crate::profile::{Profile, build_profiles};
 use crate::segment::rfm::RfmClass;

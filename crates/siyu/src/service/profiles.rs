@@ -7,8 +7,8 @@ use std::collections::HashSet;
 
 use anyhow::Context;
 
+use siyu_core::CustomerFact;
 use siyu_core::fasthash::FxHashSet;
-use siyu_core::metrics::overview::CustomerFact;
 use siyu_core::profile::{EventFact, ProfileBuilder, ProfileOrder, referral_figures};
 use siyu_core::{CustomerId, Money, OrderFact, TenantZone};
 use siyu_store::{ImportTx, Scope, Store, Tenant};
