@@ -3,6 +3,8 @@
 use std::fmt;
 
 use crate::lifecycle::{DEFAULT_REPURCHASE_CYCLE_DAYS, LifecycleSettings};
+use crate::rule::Rule;
+use crate::segment::pool::check_vip_rule;
 use crate::time::{DEFAULT_TIME_ZONE, TenantZone};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -11,18 +13,24 @@ pub enum Setting {
     TimeZone,
     /// The repurchase cycle C of the lifecycle stages, in days.
     RepurchaseCycleDays,
+    /// The tenant's own VIP rule (a segment rule); empty for none.
+    VipRule,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum SettingError {
-    #[error("unknown setting '{0}' (known: time_zone, repurchase_cycle_days)")]
+    #[error("unknown setting '{0}' (known: time_zone, repurchase_cycle_days, vip_rule)")]
     Unknown(String),
     #[error("{key}: {reason}")]
     Invalid { key: &'static str, reason: String },
 }
 
 impl Setting {
-    pub const ALL: [Setting; 2] = [Setting::TimeZone, Setting::RepurchaseCycleDays];
+    pub const ALL: [Setting; 3] = [
+        Setting::TimeZone,
+        Setting::RepurchaseCycleDays,
+        Setting::VipRule,
+    ];
 
     pub fn parse(key: &str) -> Result<Setting, SettingError> {
         Setting::ALL
@@ -35,6 +43,7 @@ impl Setting {
         match self {
             Setting::TimeZone => "time_zone",
             Setting::RepurchaseCycleDays => "repurchase_cycle_days",
+            Setting::VipRule => "vip_rule",
         }
     }
 
@@ -42,6 +51,7 @@ impl Setting {
         match self {
             Setting::TimeZone => DEFAULT_TIME_ZONE.to_owned(),
             Setting::RepurchaseCycleDays => DEFAULT_REPURCHASE_CYCLE_DAYS.to_string(),
+            Setting::VipRule => String::new(),
         }
     }
 
@@ -62,6 +72,10 @@ impl Setting {
                     "'{value}' is not a whole number of days from 1 to 3650"
                 ))),
             },
+            Setting::VipRule if value.is_empty() => Ok(String::new()),
+            Setting::VipRule => check_vip_rule(value)
+                .map(|rule| rule.to_string())
+                .map_err(|e| invalid(e.to_string())),
         }
     }
 }
@@ -88,6 +102,24 @@ pub fn lifecycle_settings<'a>(
     settings
 }
 
+/// The tenant's VIP rule from stored `(key, value)` pairs, if one is set (a stored rule
+/// that no longer reads is reported, not ignored).
+pub fn vip_rule<'a>(
+    stored: impl IntoIterator<Item = (&'a str, &'a str)>,
+) -> Result<Option<Rule>, SettingError> {
+    for (key, value) in stored {
+        if key == Setting::VipRule.key() && !value.trim().is_empty() {
+            return check_vip_rule(value)
+                .map(Some)
+                .map_err(|e| SettingError::Invalid {
+                    key: Setting::VipRule.key(),
+                    reason: e.to_string(),
+                });
+        }
+    }
+    Ok(None)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -101,6 +133,13 @@ mod tests {
         assert!(Setting::RepurchaseCycleDays.validate("0").is_err());
         assert!(Setting::RepurchaseCycleDays.validate("4.5").is_err());
         assert!(Setting::TimeZone.validate("Mars/Base").is_err());
+        assert_eq!(
+            Setting::VipRule.validate("net_spend >= 5000  AND orders>3"),
+            Ok("net_spend >= 5000 and orders > 3".to_owned())
+        );
+        assert!(Setting::VipRule.validate("stage = \"repeat\"").is_err());
+        assert!(Setting::VipRule.validate("net_spend >=").is_err());
+        assert_eq!(Setting::VipRule.validate(" "), Ok(String::new()));
         assert_eq!(
             Setting::parse("vip"),
             Err(SettingError::Unknown("vip".into()))

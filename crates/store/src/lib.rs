@@ -11,6 +11,8 @@ mod sqlite;
 
 use siyu_core::CustomerFact;
 use siyu_core::profile::{Profile, ProfileSink};
+use siyu_core::segment::pool::Attributes;
+use siyu_core::segment::rules::{Change, RuleKind, TagFamily};
 use siyu_core::{
     Customer, CustomerId, Money, NewCustomer, NewEvent, NewOrder, OrderFact, SeenCustomer,
 };
@@ -111,14 +113,127 @@ pub trait ProfileStore {
     fn scan_profiles(&mut self, tenant: &Tenant, each: &mut dyn FnMut(Profile)) -> Result<()>;
 }
 
+/// Whose segment and tag memberships, or whose history, a read covers.
+#[derive(Debug, Clone, Copy)]
+pub enum MemberFilter<'a> {
+    All,
+    Rule(RuleKind, &'a str),
+    Customer(&'a CustomerId),
+}
+
+/// A saved segment or tag rule.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StoredRule {
+    pub kind: RuleKind,
+    pub name: String,
+    /// The canonical text of the rule.
+    pub rule: String,
+    pub created_by: String,
+    pub created_at: Timestamp,
+}
+
+/// A customer selected by a segment, rule tag or level tag, since when.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Member {
+    pub kind: RuleKind,
+    pub name: String,
+    pub customer_id: CustomerId,
+    pub since: Timestamp,
+}
+
+/// A customer entering or leaving a segment, rule tag or level tag.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct MemberChange {
+    pub kind: RuleKind,
+    pub name: String,
+    pub customer_id: CustomerId,
+    pub change: Change,
+}
+
+/// A recorded change, when and on what occasion.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct HistoryRecord {
+    pub kind: RuleKind,
+    pub name: String,
+    pub customer_id: CustomerId,
+    pub change: Change,
+    pub at: Timestamp,
+    pub cause: String,
+}
+
+/// A tag given by hand or by the customers file: by whom (`manual:<who>`, `import`) and since when.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ManualTag {
+    pub customer_id: CustomerId,
+    pub tag: String,
+    pub source: String,
+    pub since: Timestamp,
+}
+
+/// What segments and tags read and write, inside the one transaction of an ingest or of
+/// a command that changes them: the pool as rules see it, the saved rules, who they
+/// select and the history of that.
+pub trait PoolTx {
+    /// Waits until no other transaction is evaluating the tenant's rules, and keeps them
+    /// out until this one ends: two evaluations at once would record the same change.
+    fn lock_evaluation(&mut self) -> Result<()>;
+    /// Whether the tenant has this customer.
+    fn has_customer(&mut self, id: &CustomerId) -> Result<bool>;
+    /// Every stored profile of the tenant, in customer-id order (byte order).
+    fn stored_profiles(&mut self, each: &mut dyn FnMut(Profile)) -> Result<()>;
+    /// Every customer's static attributes.
+    fn attributes(&mut self, each: &mut dyn FnMut(CustomerId, Attributes)) -> Result<()>;
+    /// Manual and imported tags, of one customer or of all.
+    fn manual_tags(&mut self, customer: Option<&CustomerId>) -> Result<Vec<ManualTag>>;
+    /// Paid orders at or after `since`.
+    fn paid_orders_since(
+        &mut self,
+        since: Timestamp,
+        each: &mut dyn FnMut(OrderFact),
+    ) -> Result<()>;
+    /// The saved segments and tag rules, by kind and name.
+    fn rules(&mut self) -> Result<Vec<StoredRule>>;
+    /// Saves a rule, replacing one of the same kind and name.
+    fn save_rule(&mut self, rule: &StoredRule) -> Result<()>;
+    /// Deletes a rule and its current members (its history stays). False if there was none.
+    fn delete_rule(&mut self, kind: RuleKind, name: &str) -> Result<bool>;
+    /// Current members, by kind, name and customer id.
+    fn members(&mut self, filter: MemberFilter<'_>) -> Result<Vec<Member>>;
+    /// Records changes of membership: members added or removed, and the history rows.
+    fn apply_changes(&mut self, changes: &[MemberChange], at: Timestamp, cause: &str)
+    -> Result<()>;
+    /// Tags a customer by hand; false if the customer had the tag already (it keeps its
+    /// first source and time).
+    fn add_tag(
+        &mut self,
+        customer: &CustomerId,
+        tag: &str,
+        source: &str,
+        at: Timestamp,
+    ) -> Result<bool>;
+    /// Removes a manual or imported tag; false if the customer did not have it.
+    fn remove_tag(&mut self, customer: &CustomerId, tag: &str) -> Result<bool>;
+    /// The families set for tags, by tag.
+    fn tag_families(&mut self) -> Result<Vec<(String, TagFamily)>>;
+    fn set_tag_family(&mut self, tag: &str, family: TagFamily) -> Result<()>;
+    /// Recorded changes, newest first, at most `limit`.
+    fn history(&mut self, filter: MemberFilter<'_>, limit: usize) -> Result<Vec<HistoryRecord>>;
+    fn commit(self: Box<Self>) -> Result<()>;
+}
+
+/// Starts a transaction for segments and tags alone.
+pub trait PoolStore {
+    fn begin_pool<'s>(&'s mut self, tenant: &Tenant) -> Result<Box<dyn PoolTx + 's>>;
+}
+
 pub trait ImportStore {
     /// Starts the one transaction an import writes in: all or nothing.
     fn begin_import<'s>(&'s mut self, tenant: &Tenant) -> Result<Box<dyn ImportTx + 's>>;
 }
 
-/// Writes of one import. Dropped without `commit`, it leaves the store as it was.
+/// Writes of one import. Dropped without `commit` (of [`PoolTx`]), it leaves the store as it was.
 /// A batch must not hold the same key twice (the caller splits such batches).
-pub trait ImportTx {
+pub trait ImportTx: PoolTx {
     /// Upserts customers; absent attributes keep what is stored; tags are added.
     fn upsert_customers(&mut self, batch: &[NewCustomer], now: Timestamp) -> Result<WriteCounts>;
     /// Creates customers first seen through an order or event (joined then), or moves an
@@ -149,11 +264,17 @@ pub trait ImportTx {
     fn save_profiles(&mut self, profiles: &[Profile]) -> Result<()>;
     /// Writes referral figures: (customer, referrals, their revenue).
     fn save_referrals(&mut self, figures: &[(CustomerId, u32, Money)]) -> Result<()>;
-    fn commit(self: Box<Self>) -> Result<()>;
 }
 
 pub trait Store:
-    TenantStore + CustomerStore + OrderStore + EventStore + ProfileStore + ImportStore + Send
+    TenantStore
+    + CustomerStore
+    + OrderStore
+    + EventStore
+    + ProfileStore
+    + ImportStore
+    + PoolStore
+    + Send
 {
     /// `sqlite` or `postgres`.
     fn backend(&self) -> &'static str;

@@ -15,10 +15,13 @@ use crate::{
     corrupt, from_micros, micros, other,
 };
 
+mod pool;
+
 const MIGRATIONS: &[(i64, &str)] = &[
     (1, include_str!("../migrations/sqlite/0001_init.sql")),
     (2, include_str!("../migrations/sqlite/0002_settings.sql")),
     (3, include_str!("../migrations/sqlite/0003_profiles.sql")),
+    (4, include_str!("../migrations/sqlite/0004_rules.sql")),
 ];
 
 pub struct SqliteStore {
@@ -302,47 +305,52 @@ impl EventStore for SqliteStore {
 
 impl ProfileStore for SqliteStore {
     fn scan_profiles(&mut self, tenant: &Tenant, each: &mut dyn FnMut(Profile)) -> Result<()> {
-        let mut stmt = self.conn.prepare_cached(
-            "SELECT p.customer_id, c.joined_at, c.referrer_id, p.first_order_at, p.last_order_at,
+        scan_profiles(&self.conn, tenant.id, each)
+    }
+}
+
+/// Every stored profile of a tenant, in customer-id order.
+fn scan_profiles(conn: &Connection, tenant: i64, each: &mut dyn FnMut(Profile)) -> Result<()> {
+    let mut stmt = conn.prepare_cached(
+        "SELECT p.customer_id, c.joined_at, c.referrer_id, p.first_order_at, p.last_order_at,
                     p.orders, p.purchase_days, p.first_purchase_day, p.last_purchase_day,
                     p.net_spend, p.coupon_orders, p.last_interaction_at, p.left_at,
                     p.event_counts, p.referrals, p.referral_revenue
              FROM profiles p
              JOIN customers c ON c.tenant_id = p.tenant_id AND c.customer_id = p.customer_id
              WHERE p.tenant_id = ?1 ORDER BY p.customer_id",
-        )?;
-        let mut rows = stmt.query([tenant.id])?;
-        let day = |s: Option<String>| -> Result<Option<jiff::civil::Date>> {
-            s.map(|d| TenantZone::parse_day(&d).map_err(other))
-                .transpose()
-        };
-        let at = |us: Option<i64>| us.map(from_micros).transpose();
-        while let Some(r) = rows.next()? {
-            let counts: String = r.get(13)?;
-            each(Profile {
-                customer_id: parse_customer_id(r.get(0)?)?,
-                joined_at: from_micros(r.get(1)?)?,
-                referrer_id: r
-                    .get::<_, Option<String>>(2)?
-                    .map(parse_customer_id)
-                    .transpose()?,
-                first_order_at: at(r.get(3)?)?,
-                last_order_at: at(r.get(4)?)?,
-                orders: r.get(5)?,
-                purchase_days: r.get(6)?,
-                first_purchase_day: day(r.get(7)?)?,
-                last_purchase_day: day(r.get(8)?)?,
-                net_spend: Money::from_fen(r.get(9)?),
-                coupon_orders: r.get(10)?,
-                last_interaction_at: at(r.get(11)?)?,
-                left_at: at(r.get(12)?)?,
-                event_counts: serde_json::from_str(&counts).map_err(other)?,
-                referrals: r.get(14)?,
-                referral_revenue: Money::from_fen(r.get(15)?),
-            });
-        }
-        Ok(())
+    )?;
+    let mut rows = stmt.query([tenant])?;
+    let day = |s: Option<String>| -> Result<Option<jiff::civil::Date>> {
+        s.map(|d| TenantZone::parse_day(&d).map_err(other))
+            .transpose()
+    };
+    let at = |us: Option<i64>| us.map(from_micros).transpose();
+    while let Some(r) = rows.next()? {
+        let counts: String = r.get(13)?;
+        each(Profile {
+            customer_id: parse_customer_id(r.get(0)?)?,
+            joined_at: from_micros(r.get(1)?)?,
+            referrer_id: r
+                .get::<_, Option<String>>(2)?
+                .map(parse_customer_id)
+                .transpose()?,
+            first_order_at: at(r.get(3)?)?,
+            last_order_at: at(r.get(4)?)?,
+            orders: r.get(5)?,
+            purchase_days: r.get(6)?,
+            first_purchase_day: day(r.get(7)?)?,
+            last_purchase_day: day(r.get(8)?)?,
+            net_spend: Money::from_fen(r.get(9)?),
+            coupon_orders: r.get(10)?,
+            last_interaction_at: at(r.get(11)?)?,
+            left_at: at(r.get(12)?)?,
+            event_counts: serde_json::from_str(&counts).map_err(other)?,
+            referrals: r.get(14)?,
+            referral_revenue: Money::from_fen(r.get(15)?),
+        });
     }
+    Ok(())
 }
 
 impl ImportStore for SqliteStore {
@@ -394,6 +402,12 @@ ON CONFLICT (tenant_id, customer_id) DO UPDATE SET
     event_counts = excluded.event_counts";
 
 impl SqliteImport<'_> {
+    /// Rebuilds the indexes a bulk load dropped, before anything reads by them.
+    fn end_of_writes_now(&mut self) -> Result<()> {
+        self.orders.rebuild(&self.tx)?;
+        self.events.rebuild(&self.tx)
+    }
+
     /// `AND <column> IN (…)` for a scope of customers (through a temporary table, so any
     /// number of them), nothing for all.
     fn scope_filter(&self, scope: Scope<'_>, column: &str) -> Result<String> {
@@ -765,8 +779,7 @@ impl ImportTx for SqliteImport<'_> {
     }
 
     fn end_of_writes(&mut self) -> Result<()> {
-        self.orders.rebuild(&self.tx)?;
-        self.events.rebuild(&self.tx)
+        self.end_of_writes_now()
     }
 
     fn displaced_customers(&mut self) -> Result<Vec<CustomerId>> {
@@ -797,7 +810,7 @@ impl ImportTx for SqliteImport<'_> {
 
     fn profile_facts(&mut self, scope: Scope<'_>, sink: &mut dyn ProfileSink) -> Result<()> {
         // Reads by customer want the indexes a bulk load may have dropped.
-        self.end_of_writes()?;
+        self.end_of_writes_now()?;
         for c in self.customer_facts(scope)? {
             sink.customer(c);
         }
@@ -883,12 +896,6 @@ impl ImportTx for SqliteImport<'_> {
         for (id, referrals, revenue) in figures {
             stmt.execute(params![self.tenant, id.as_str(), referrals, revenue.fen()])?;
         }
-        Ok(())
-    }
-
-    fn commit(mut self: Box<Self>) -> Result<()> {
-        self.end_of_writes()?;
-        self.tx.commit()?;
         Ok(())
     }
 }

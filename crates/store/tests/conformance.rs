@@ -5,13 +5,15 @@
 use std::sync::atomic::{AtomicUsize, Ordering};
 
 use jiff::civil::date;
+use siyu_core::segment::pool::Attributes;
+use siyu_core::segment::rules::{Change, RuleKind, TagFamily};
 use siyu_core::{
     Channel, Customer, CustomerId, EventId, EventType, Gender, Money, NewCustomer, NewEvent,
     NewOrder, OrderFact, OrderId, OrderStatus, SeenCustomer, TenantZone, Timestamp,
 };
 use siyu_store::{
-    ImportTx, PgStore, Result, SqliteStore, Store, StoreError, TableCounts, Tenant, TenantStore,
-    WriteCounts,
+    ImportTx, MemberChange, MemberFilter, PgStore, PoolTx, Result, SqliteStore, Store, StoreError,
+    StoredRule, TableCounts, Tenant, TenantStore, WriteCounts,
 };
 
 /// Generates, for each case, `sqlite::<case>` and `postgres::<case>`.
@@ -812,6 +814,206 @@ fn ten_thousand_customers_and_events_round_trip(store: &mut dyn Store) -> Result
     Ok(())
 }
 
+fn rules_are_saved_replaced_listed_and_deleted(store: &mut dyn Store) -> Result<()> {
+    let shop = store.tenant("shop")?;
+    let other = store.tenant("other")?;
+    let rule = |kind, name: &str, text: &str| StoredRule {
+        kind,
+        name: name.into(),
+        rule: text.into(),
+        created_by: "ops".into(),
+        created_at: t(1),
+    };
+    pool(store, &shop, |tx| {
+        tx.save_rule(&rule(RuleKind::Segment, "高价值", "orders > 3"))?;
+        tx.save_rule(&rule(RuleKind::Tag, "高价值", "orders > 5"))?;
+        tx.save_rule(&rule(RuleKind::Segment, "a", "orders > 1"))?;
+        tx.save_rule(&rule(RuleKind::Segment, "a", "orders > 2"))
+    })?;
+    let rules = pool(store, &shop, |tx| tx.rules())?;
+    let listed: Vec<(RuleKind, &str, &str)> = rules
+        .iter()
+        .map(|r| (r.kind, r.name.as_str(), r.rule.as_str()))
+        .collect();
+    assert_eq!(
+        listed,
+        vec![
+            (RuleKind::Segment, "a", "orders > 2"),
+            (RuleKind::Segment, "高价值", "orders > 3"),
+            (RuleKind::Tag, "高价值", "orders > 5"),
+        ]
+    );
+    assert_eq!(rules[0].created_at, t(1));
+    assert!(pool(store, &other, |tx| tx.rules())?.is_empty());
+    assert!(pool(store, &shop, |tx| tx.delete_rule(RuleKind::Segment, "a"))?);
+    assert!(!pool(store, &shop, |tx| tx.delete_rule(RuleKind::Segment, "a"))?);
+    assert_eq!(pool(store, &shop, |tx| tx.rules())?.len(), 2);
+    Ok(())
+}
+
+fn membership_changes_keep_members_and_history(store: &mut dyn Store) -> Result<()> {
+    let shop = store.tenant("shop")?;
+    let other = store.tenant("other")?;
+    let change = |name: &str, id: &str, change| MemberChange {
+        kind: RuleKind::Segment,
+        name: name.into(),
+        customer_id: cid(id),
+        change,
+    };
+    pool(store, &shop, |tx| {
+        tx.apply_changes(
+            &[
+                change("s", "c2", Change::Entered),
+                change("s", "c1", Change::Entered),
+                change("t", "c1", Change::Entered),
+            ],
+            t(1),
+            "import orders.csv",
+        )
+    })?;
+    pool(store, &shop, |tx| {
+        tx.apply_changes(&[change("s", "c2", Change::Exited)], t(2), "refresh")
+    })?;
+    let members = pool(store, &shop, |tx| tx.members(MemberFilter::All))?;
+    let listed: Vec<(&str, &str, Timestamp)> = members
+        .iter()
+        .map(|m| (m.name.as_str(), m.customer_id.as_str(), m.since))
+        .collect();
+    assert_eq!(listed, vec![("s", "c1", t(1)), ("t", "c1", t(1))]);
+    let of_s = pool(store, &shop, |tx| {
+        tx.members(MemberFilter::Rule(RuleKind::Segment, "s"))
+    })?;
+    assert_eq!(of_s.len(), 1);
+    let history = pool(store, &shop, |tx| tx.history(MemberFilter::All, 10))?;
+    let listed: Vec<(&str, &str, Change, &str)> = history
+        .iter()
+        .map(|h| {
+            (
+                h.name.as_str(),
+                h.customer_id.as_str(),
+                h.change,
+                h.cause.as_str(),
+            )
+        })
+        .collect();
+    // Newest first; within one moment, the last recorded first.
+    assert_eq!(
+        listed,
+        vec![
+            ("s", "c2", Change::Exited, "refresh"),
+            ("t", "c1", Change::Entered, "import orders.csv"),
+            ("s", "c1", Change::Entered, "import orders.csv"),
+            ("s", "c2", Change::Entered, "import orders.csv"),
+        ]
+    );
+    let of_c2 = pool(store, &shop, |tx| {
+        tx.history(MemberFilter::Customer(&cid("c2")), 10)
+    })?;
+    assert_eq!(of_c2.len(), 2);
+    assert_eq!(
+        pool(store, &shop, |tx| tx.history(MemberFilter::All, 1))?.len(),
+        1
+    );
+    assert!(pool(store, &other, |tx| tx.history(MemberFilter::All, 10))?.is_empty());
+    assert!(pool(store, &other, |tx| tx.members(MemberFilter::All))?.is_empty());
+    // A deleted rule takes its members along; its history stays.
+    pool(store, &shop, |tx| tx.delete_rule(RuleKind::Segment, "s"))?;
+    assert_eq!(
+        pool(store, &shop, |tx| tx.members(MemberFilter::All))?.len(),
+        1
+    );
+    assert_eq!(
+        pool(store, &shop, |tx| tx.history(MemberFilter::All, 10))?.len(),
+        4
+    );
+    Ok(())
+}
+
+fn manual_tags_keep_their_first_source(store: &mut dyn Store) -> Result<()> {
+    let shop = store.tenant("shop")?;
+    let mut c = customer("c1");
+    c.tags = vec!["outdoor".into()];
+    import(store, &shop, |tx| {
+        tx.upsert_customers(&[c, customer("c2")], t(1))
+    })?;
+    let (added, again, known, unknown) = pool(store, &shop, |tx| {
+        Ok((
+            tx.add_tag(&cid("c2"), "tea", "manual:li", t(2))?,
+            tx.add_tag(&cid("c1"), "outdoor", "manual:li", t(3))?,
+            tx.has_customer(&cid("c1"))?,
+            tx.has_customer(&cid("nobody"))?,
+        ))
+    })?;
+    assert_eq!((added, again, known, unknown), (true, false, true, false));
+    let tags = pool(store, &shop, |tx| tx.manual_tags(None))?;
+    let listed: Vec<(&str, &str, &str, Timestamp)> = tags
+        .iter()
+        .map(|m| {
+            (
+                m.customer_id.as_str(),
+                m.tag.as_str(),
+                m.source.as_str(),
+                m.since,
+            )
+        })
+        .collect();
+    assert_eq!(
+        listed,
+        vec![
+            ("c1", "outdoor", "import", t(1)),
+            ("c2", "tea", "manual:li", t(2)),
+        ]
+    );
+    assert_eq!(
+        pool(store, &shop, |tx| tx.manual_tags(Some(&cid("c2"))))?.len(),
+        1
+    );
+    assert!(pool(store, &shop, |tx| tx.remove_tag(&cid("c1"), "outdoor"))?);
+    assert!(!pool(store, &shop, |tx| tx.remove_tag(&cid("c1"), "outdoor"))?);
+    pool(store, &shop, |tx| {
+        tx.set_tag_family("tea", TagFamily::Consumption)?;
+        tx.set_tag_family("tea", TagFamily::Behaviour)
+    })?;
+    assert_eq!(
+        pool(store, &shop, |tx| tx.tag_families())?,
+        vec![("tea".to_owned(), TagFamily::Behaviour)]
+    );
+    Ok(())
+}
+
+fn the_pool_reads_attributes_and_recent_paid_orders(store: &mut dyn Store) -> Result<()> {
+    let shop = store.tenant("shop")?;
+    let mut c1 = full_customer("c1");
+    c1.region = Some("杭州".into());
+    import(store, &shop, |tx| {
+        tx.upsert_customers(&[c1, customer("c2")], t(1))?;
+        let mut refunded = order("o3", "c2", t(5), 300);
+        refunded.status = OrderStatus::Refunded;
+        tx.upsert_orders(&[
+            order("o1", "c1", t(1), 100),
+            order("o2", "c1", t(4), 200),
+            refunded,
+        ])
+    })?;
+    let mut attributes = Vec::new();
+    let mut paid = Vec::new();
+    pool(store, &shop, |tx| {
+        tx.attributes(&mut |id, a| attributes.push((id, a)))?;
+        tx.paid_orders_since(t(3), &mut |o| paid.push(o))
+    })?;
+    attributes.sort_by(|a, b| a.0.cmp(&b.0));
+    assert_eq!(attributes.len(), 2);
+    assert_eq!(attributes[0].1.region.as_deref(), Some("杭州"));
+    assert_eq!(attributes[0].1.gender, Some(Gender::Female));
+    assert_eq!(attributes[1].1, Attributes::default());
+    assert_eq!(paid.len(), 1);
+    assert_eq!(
+        (paid[0].customer_id.as_str(), paid[0].amount.fen()),
+        ("c1", 200)
+    );
+    Ok(())
+}
+
 on_both_backends!(
     migrating_again_applies_nothing,
     a_tenant_is_created_once_and_found_again,
@@ -836,6 +1038,10 @@ on_both_backends!(
     settings_are_kept_per_tenant_and_a_zone_change_is_seen_by_the_next_lookup,
     ten_thousand_orders_round_trip_exactly,
     ten_thousand_customers_and_events_round_trip,
+    rules_are_saved_replaced_listed_and_deleted,
+    membership_changes_keep_members_and_history,
+    manual_tags_keep_their_first_source,
+    the_pool_reads_attributes_and_recent_paid_orders,
 );
 
 // ---- PostgreSQL only: several connections at once -------------------------------------
@@ -1016,6 +1222,17 @@ fn import<T>(
     work: impl FnOnce(&mut dyn ImportTx) -> Result<T>,
 ) -> Result<T> {
     let mut tx = store.begin_import(tenant)?;
+    let out = work(&mut *tx)?;
+    tx.commit()?;
+    Ok(out)
+}
+
+fn pool<T>(
+    store: &mut dyn Store,
+    tenant: &Tenant,
+    work: impl FnOnce(&mut dyn PoolTx) -> Result<T>,
+) -> Result<T> {
+    let mut tx = store.begin_pool(tenant)?;
     let out = work(&mut *tx)?;
     tx.commit()?;
     Ok(out)

@@ -325,6 +325,43 @@ impl Rule {
         })
     }
 
+    /// The tags the rule asks `has_tag` of, each once, in the order they appear.
+    pub fn tags(&self) -> Vec<&str> {
+        fn walk<'r>(rule: &'r Rule, out: &mut Vec<&'r str>) {
+            match rule {
+                Rule::Or(rules) | Rule::And(rules) => rules.iter().for_each(|r| walk(r, out)),
+                Rule::Not(r) => walk(r, out),
+                Rule::HasTag(tag) if !out.contains(&tag.as_str()) => out.push(tag),
+                Rule::HasTag(_) | Rule::Compare { .. } | Rule::In { .. } => {}
+            }
+        }
+        let mut out = Vec::new();
+        walk(self, &mut out);
+        out
+    }
+
+    /// The fields the rule compares, each once.
+    pub fn fields(&self) -> Vec<Field> {
+        fn walk(rule: &Rule, out: &mut Vec<Field>) {
+            match rule {
+                Rule::Or(rules) | Rule::And(rules) => rules.iter().for_each(|r| walk(r, out)),
+                Rule::Not(r) => walk(r, out),
+                Rule::Compare {
+                    subject: Subject::Field(f),
+                    ..
+                }
+                | Rule::In {
+                    subject: Subject::Field(f),
+                    ..
+                } if !out.contains(f) => out.push(*f),
+                _ => {}
+            }
+        }
+        let mut out = Vec::new();
+        walk(self, &mut out);
+        out
+    }
+
     /// The rule's members in `table`: compiles and evaluates.
     pub fn members(&self, table: &SegmentTable) -> Result<Bitset, RuleError> {
         Ok(self.compile(table)?.evaluate())

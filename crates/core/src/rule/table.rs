@@ -364,6 +364,41 @@ impl SegmentTable {
         members.rows().map(|row| self.customer_id(row))
     }
 
+    /// Gives the tag `name` to the rows set in `rows` as well (a rule tag, once its rule
+    /// is evaluated, so that later rules can ask `has_tag` of it).
+    pub fn add_tag(&mut self, name: &str, rows: &Bitset) {
+        let code = self.tag_names.intern(name) as usize;
+        if self.tags.len() < code {
+            self.tags
+                .resize_with(code, || TagRows::Dense(Bitset::empty(self.len)));
+        }
+        let merged = match &self.tags[code - 1] {
+            TagRows::Dense(bits) => {
+                let mut bits = bits.clone();
+                bits.or_with(rows);
+                bits
+            }
+            TagRows::Sparse(list) => {
+                let mut bits = rows.clone();
+                for &r in list {
+                    bits.set(r as usize, true);
+                }
+                bits
+            }
+        };
+        self.tags[code - 1] = TagRows::Dense(merged);
+    }
+
+    /// Replaces the stage of a row.
+    pub fn set_stage(&mut self, row: usize, stage: Stage) {
+        use super::field::STAGES;
+        let code = STAGES
+            .iter()
+            .position(|n| *n == stage.name())
+            .map_or(0, |i| i as u8 + 1);
+        self.codes[CodeCol::Stage as usize][row] = code;
+    }
+
     /// Memory the table holds on the heap, in bytes (capacity, not only length).
     pub fn heap_bytes(&self) -> usize {
         let vecs = |v: &[Vec<i32>]| v.iter().map(|c| c.capacity() * 4).sum::<usize>();

@@ -26,7 +26,8 @@ pub enum ConfigCommand {
     List,
     /// Show one setting.
     Get { key: String },
-    /// Change a setting: time_zone (IANA name), repurchase_cycle_days (1–3650).
+    /// Change a setting: time_zone (IANA name), repurchase_cycle_days (1–3650), vip_rule
+    /// (a segment rule that makes a customer vip too, e.g. 'net_spend >= 5000'; '' for none).
     Set { key: String, value: String },
 }
 
@@ -56,8 +57,13 @@ pub fn run_lifecycle(
 fn print_table(r: &LifecycleReport) {
     let total: u64 = r.stages.iter().map(|s| s.customers).sum();
     println!(
-        "Lifecycle as of {} ({}) — repurchase cycle {} days (a customer with 3+ purchase days: their own mean interval); VIP: top 20% by spend over the 365 days",
-        r.as_of, r.time_zone, r.settings.repurchase_cycle_days
+        "Lifecycle as of {} ({}) — repurchase cycle {} days (a customer with 3+ purchase days: their own mean interval); VIP: top 20% by spend over the 365 days{}",
+        r.as_of,
+        r.time_zone,
+        r.settings.repurchase_cycle_days,
+        r.vip_rule.as_ref().map_or_else(String::new, |rule| format!(
+            ", or the tenant's rule: {rule}"
+        ))
     );
     let mut t = Table::new(["stage", "阶段", "customers", "share"]);
     for s in &r.stages {

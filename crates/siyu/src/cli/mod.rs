@@ -3,6 +3,7 @@
 pub mod lifecycle;
 pub mod output;
 pub mod rfm;
+pub mod segment;
 
 use std::path::PathBuf;
 
@@ -45,7 +46,7 @@ pub enum Command {
     /// Per-customer profiles (kept current by every import).
     #[command(subcommand)]
     Profiles(ProfilesCommand),
-    /// The tenant's settings: time zone, repurchase cycle.
+    /// The tenant's settings: time zone, repurchase cycle, VIP rule.
     #[command(subcommand)]
     Config(lifecycle::ConfigCommand),
     /// Reports over the tenant's data.
@@ -53,6 +54,12 @@ pub enum Command {
     Report(Report),
     /// RFM classes and quintile scores as of a day, from the database or an orders CSV.
     Rfm(rfm::RfmArgs),
+    /// Saved segment rules: members always current, entries and exits recorded.
+    #[command(subcommand)]
+    Segment(segment::SegmentCommand),
+    /// Manual tags, rule tags and the built-in level tags, with where each came from.
+    #[command(subcommand)]
+    Tag(segment::TagCommand),
     /// The benchmarks behind the speed figures.
     #[command(subcommand)]
     Bench(Bench),
@@ -282,6 +289,14 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
             lifecycle::run_config(ctx.store.as_mut(), &ctx.tenant, command)
         }
         Command::Rfm(args) => rfm::run(&cli, args),
+        Command::Segment(command) => {
+            let mut ctx = connect(&cli)?;
+            segment::run_segment(ctx.store.as_mut(), &ctx.tenant, command)
+        }
+        Command::Tag(command) => {
+            let mut ctx = connect(&cli)?;
+            segment::run_tag(ctx.store.as_mut(), &ctx.tenant, command)
+        }
         Command::Bench(Bench::Segment {
             customers,
             runs,

@@ -25,6 +25,7 @@ use siyu_core::{
 use siyu_store::{ImportTx, Scope, Store, Tenant, WriteCounts};
 
 use super::profiles::{Affected, refresh};
+use super::segments::{self, RuleSettings, has_rules, rule_settings};
 
 /// Rows handed from the reader to the writer at a time.
 const CHUNK: usize = 8192;
@@ -60,6 +61,8 @@ pub struct ImportReport {
     pub seconds: f64,
     /// Of `seconds`, the time spent bringing the touched customers' profiles up to date.
     pub profile_seconds: f64,
+    /// Customers who entered and exited segments and tags, when the tenant has rules.
+    pub segment_changes: Option<(u64, u64)>,
 }
 
 impl fmt::Display for ImportReport {
@@ -86,6 +89,14 @@ impl fmt::Display for ImportReport {
                 "; {} customers new to the pool were created from {}",
                 n(self.customers_created),
                 self.kind
+            )?;
+        }
+        if let Some((entered, exited)) = self.segment_changes {
+            write!(
+                f,
+                "; segments and tags: {} entered, {} exited",
+                n(entered),
+                n(exited)
             )?;
         }
         Ok(())
@@ -513,6 +524,8 @@ struct Writer<'s, T> {
     affected: FxHashSet<CustomerId>,
     /// Referrers named before this import by customers it updates.
     old_referrers: HashSet<CustomerId>,
+    /// What segments and stages depend on, for the evaluation after the profiles.
+    rule_settings: RuleSettings,
     zone: TenantZone,
     kind: Kind,
     now: Timestamp,
@@ -530,6 +543,7 @@ impl<'s, T: Row> Writer<'s, T> {
         reject_header: Vec<String>,
         started: Instant,
     ) -> anyhow::Result<Self> {
+        let rule_settings = rule_settings(store, tenant)?;
         let tx = store
             .begin_import(tenant)
             .context("starting the import transaction")?;
@@ -545,6 +559,7 @@ impl<'s, T: Row> Writer<'s, T> {
             customers_created: 0,
             affected: FxHashSet::default(),
             old_referrers: HashSet::new(),
+            rule_settings,
             zone: tenant.zone.clone(),
             kind,
             now: Timestamp::now(),
@@ -667,6 +682,7 @@ impl<'s, T: Row> Writer<'s, T> {
             }
         };
         let mut profile_seconds = 0.0;
+        let mut segment_changes = None;
         if let Some(mut tx) = self.tx.take() {
             tx.end_of_writes().context("finishing the writes")?;
             let profiles_started = Instant::now();
@@ -678,6 +694,17 @@ impl<'s, T: Row> Writer<'s, T> {
             };
             refresh(tx.as_mut(), &self.zone, affected).context("updating profiles")?;
             profile_seconds = profiles_started.elapsed().as_secs_f64();
+            if has_rules(tx.as_mut())? {
+                let file = self.path.file_name().map_or_else(
+                    || self.path.display().to_string(),
+                    |n| n.to_string_lossy().into_owned(),
+                );
+                let cause = format!("import {} {file}", kind.name());
+                let evaluation =
+                    segments::refresh(tx.as_mut(), &self.zone, &self.rule_settings, &cause)
+                        .context("bringing segments and tags up to date")?;
+                segment_changes = Some((evaluation.entered, evaluation.exited));
+            }
             tx.commit().context("committing the import")?;
         }
         Ok(ImportReport {
@@ -693,6 +720,7 @@ impl<'s, T: Row> Writer<'s, T> {
             rejects_file,
             seconds: self.started.elapsed().as_secs_f64(),
             profile_seconds,
+            segment_changes,
         })
     }
 }

@@ -7,3 +7,4 @@ pub mod lifecycle;
 pub mod overview;
 pub mod profiles;
 pub mod rfm;
+pub mod segments;

@@ -1,0 +1,487 @@
+//! `siyu segment …` and `siyu tag …`.
+
+use anyhow::{Context, anyhow, bail};
+use clap::{Args, Subcommand};
+use serde::Serialize;
+
+use siyu_core::CustomerId;
+use siyu_core::segment::rules::{RuleKind, TagFamily};
+use siyu_store::{HistoryRecord, MemberFilter, Store, Tenant};
+
+use super::output::{Format, Table, thousands, yuan};
+use crate::service::segments::{self, Evaluation, actor};
+
+#[derive(Debug, Subcommand)]
+pub enum SegmentCommand {
+    /// Save a rule as a segment, e.g. 'rfm = "important_value" and days_since_order > 20'.
+    Create {
+        name: String,
+        rule: String,
+        /// Who creates it (default: the login name).
+        #[arg(long)]
+        by: Option<String>,
+    },
+    /// Every segment with its rule and members now.
+    List {
+        #[arg(long, value_enum, default_value_t)]
+        format: Format,
+    },
+    /// A segment's rule, members now, and latest entries and exits.
+    Show { name: String },
+    /// The members now: csv or json to export.
+    Members {
+        name: String,
+        #[arg(long, value_enum, default_value_t)]
+        format: Format,
+    },
+    /// Delete a segment (its history stays).
+    Delete { name: String },
+    /// Who entered and exited, newest first: of one segment, or of one customer.
+    History {
+        /// A segment (default: every segment and tag).
+        name: Option<String>,
+        /// Only this customer's changes.
+        #[arg(long)]
+        customer: Option<String>,
+        #[arg(long, default_value_t = 100)]
+        limit: usize,
+        #[arg(long, value_enum, default_value_t)]
+        format: Format,
+    },
+    /// Evaluate every segment and tag rule now and record the changes (for time-driven
+    /// ones, e.g. `days_since_order > 20`, run it daily from cron).
+    Refresh,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum TagCommand {
+    /// Tag a customer by hand.
+    Add {
+        customer: String,
+        tag: String,
+        /// Who tags (default: the login name).
+        #[arg(long)]
+        by: Option<String>,
+        /// static (default), consumption, behaviour or level.
+        #[arg(long)]
+        family: Option<String>,
+    },
+    /// Take a manual or imported tag off a customer.
+    Remove {
+        customer: String,
+        tag: String,
+        #[arg(long)]
+        by: Option<String>,
+    },
+    /// Define (or redefine) a tag by a rule; it stays current like a segment.
+    Rule(TagRuleArgs),
+    /// Every tag with its family, source and customers; with --customer, that customer's
+    /// tags, where from and since when.
+    List {
+        #[arg(long)]
+        customer: Option<String>,
+        #[arg(long, value_enum, default_value_t)]
+        format: Format,
+    },
+    /// Set a tag's family: static, consumption, behaviour or level.
+    Family { tag: String, family: String },
+}
+
+#[derive(Debug, Args)]
+pub struct TagRuleArgs {
+    pub name: String,
+    /// The rule (omit with --delete).
+    pub rule: Option<String>,
+    /// consumption (default), static, behaviour or level.
+    #[arg(long)]
+    pub family: Option<String>,
+    /// Delete the tag rule instead.
+    #[arg(long)]
+    pub delete: bool,
+    #[arg(long)]
+    pub by: Option<String>,
+}
+
+fn family(text: Option<&str>) -> anyhow::Result<Option<TagFamily>> {
+    text.map(|f| {
+        TagFamily::parse(f).ok_or_else(|| {
+            anyhow!("unknown tag family '{f}' (static, consumption, behaviour, level)")
+        })
+    })
+    .transpose()
+}
+
+fn customer_id(text: &str) -> anyhow::Result<CustomerId> {
+    CustomerId::parse(text).map_err(|e| anyhow!("customer id: {e}"))
+}
+
+fn changed(e: &Evaluation) -> String {
+    format!(
+        "{} entries and {} exits recorded across segments and tags (evaluated in {:.0} ms)",
+        thousands(e.entered),
+        thousands(e.exited),
+        e.seconds * 1e3
+    )
+}
+
+pub fn run_segment(
+    store: &mut dyn Store,
+    tenant: &Tenant,
+    command: &SegmentCommand,
+) -> anyhow::Result<()> {
+    match command {
+        SegmentCommand::Create { name, rule, by } => {
+            let by = actor(by.as_deref());
+            let e = segments::save_rule(store, tenant, RuleKind::Segment, name, rule, &by, false)?;
+            let members = e
+                .selection(RuleKind::Segment, name)
+                .map_or(0, |s| s.members.count());
+            println!(
+                "segment '{name}' created: {} members now; {}",
+                thousands(members as u64),
+                changed(&e)
+            );
+        }
+        SegmentCommand::List { format } => {
+            let (e, rules) = segments::evaluate_now(store, tenant, "segments looked at")?;
+            #[derive(Serialize)]
+            struct Line<'a> {
+                name: &'a str,
+                rule: &'a str,
+                members: u64,
+                created_by: &'a str,
+                created_at: String,
+            }
+            let lines: Vec<Line> = rules
+                .iter()
+                .filter(|r| r.kind == RuleKind::Segment)
+                .map(|r| Line {
+                    name: &r.name,
+                    rule: &r.rule,
+                    members: e
+                        .selection(RuleKind::Segment, &r.name)
+                        .map_or(0, |s| s.members.count() as u64),
+                    created_by: &r.created_by,
+                    created_at: r.created_at.to_string(),
+                })
+                .collect();
+            match format {
+                Format::Json => println!("{}", serde_json::to_string_pretty(&lines)?),
+                Format::Csv => {
+                    let mut w = csv::Writer::from_writer(std::io::stdout());
+                    for l in &lines {
+                        w.serialize(l)?;
+                    }
+                    w.flush()?;
+                }
+                Format::Table => {
+                    if lines.is_empty() {
+                        println!("no segments yet: siyu segment create NAME 'RULE'");
+                    }
+                    let mut t = Table::new(["segment", "members", "rule", "created by"]);
+                    for l in &lines {
+                        t.row([
+                            l.name.to_owned(),
+                            thousands(l.members),
+                            l.rule.to_owned(),
+                            l.created_by.to_owned(),
+                        ]);
+                    }
+                    print!("{}", t.render());
+                }
+            }
+        }
+        SegmentCommand::Show { name } => {
+            let now = segments::segment_now(store, tenant, name)?;
+            println!("segment '{}'", now.rule.name);
+            println!("  rule:     {}", now.rule.rule);
+            println!(
+                "  created:  {} by {}",
+                now.rule.created_at, now.rule.created_by
+            );
+            println!(
+                "  members:  {} as of {} ({})",
+                thousands(now.members.len() as u64),
+                now.as_of,
+                tenant.zone.name()
+            );
+            let recent = segments::history(
+                store,
+                tenant,
+                MemberFilter::Rule(RuleKind::Segment, name),
+                10,
+            )?;
+            if !recent.is_empty() {
+                println!("  latest changes:");
+                print!("{}", history_table(&recent).render());
+            }
+        }
+        SegmentCommand::Members { name, format } => {
+            let now = segments::segment_now(store, tenant, name)?;
+            match format {
+                Format::Json => println!("{}", serde_json::to_string_pretty(&now.members)?),
+                Format::Csv => {
+                    let mut w = csv::Writer::from_writer(std::io::stdout());
+                    w.write_record([
+                        "customer_id",
+                        "since",
+                        "stage",
+                        "rfm",
+                        "purchase_days",
+                        "days_since_order",
+                        "spend_365d",
+                    ])?;
+                    for m in &now.members {
+                        w.write_record([
+                            m.customer_id.clone(),
+                            m.since.map(|t| t.to_string()).unwrap_or_default(),
+                            m.stage.name().to_owned(),
+                            m.rfm.map_or("", |c| c.name()).to_owned(),
+                            m.purchase_days.to_string(),
+                            m.days_since_order
+                                .map(|d| d.to_string())
+                                .unwrap_or_default(),
+                            m.spend_365d.to_string(),
+                        ])?;
+                    }
+                    w.flush()?;
+                }
+                Format::Table => {
+                    println!(
+                        "segment '{}': {} members as of {}",
+                        name,
+                        thousands(now.members.len() as u64),
+                        now.as_of
+                    );
+                    let mut t = Table::new([
+                        "customer",
+                        "since",
+                        "stage",
+                        "rfm",
+                        "days since order",
+                        "spend 365d",
+                    ]);
+                    for m in &now.members {
+                        t.row([
+                            m.customer_id.clone(),
+                            m.since.map(|t| t.to_string()).unwrap_or_default(),
+                            m.stage.name().to_owned(),
+                            m.rfm.map_or("", |c| c.name()).to_owned(),
+                            m.days_since_order
+                                .map_or_else(|| "n/a".to_owned(), |d| d.to_string()),
+                            yuan(m.spend_365d),
+                        ]);
+                    }
+                    print!("{}", t.render());
+                }
+            }
+        }
+        SegmentCommand::Delete { name } => {
+            if !segments::delete_rule(store, tenant, RuleKind::Segment, name)? {
+                bail!("there is no segment '{name}'");
+            }
+            println!("segment '{name}' deleted (its history stays)");
+        }
+        SegmentCommand::History {
+            name,
+            customer,
+            limit,
+            format,
+        } => {
+            let id = customer.as_deref().map(customer_id).transpose()?;
+            let filter = match (name, &id) {
+                (Some(_), Some(_)) => bail!("give a segment or --customer, not both"),
+                (Some(n), None) => MemberFilter::Rule(RuleKind::Segment, n),
+                (None, Some(id)) => MemberFilter::Customer(id),
+                (None, None) => MemberFilter::All,
+            };
+            let records = segments::history(store, tenant, filter, *limit)?;
+            print_history(&records, *format)?;
+        }
+        SegmentCommand::Refresh => {
+            let (e, _) = segments::evaluate_now(store, tenant, "refresh")?;
+            println!("segments and tags are current: {}", changed(&e));
+        }
+    }
+    Ok(())
+}
+
+fn history_table(records: &[HistoryRecord]) -> Table {
+    let mut t = Table::new(["at", "customer", "change", "of", "cause"]);
+    for r in records {
+        t.row([
+            r.at.to_string(),
+            r.customer_id.to_string(),
+            r.change.as_str().to_owned(),
+            format!("{} {}", r.kind, r.name),
+            r.cause.clone(),
+        ]);
+    }
+    t
+}
+
+fn print_history(records: &[HistoryRecord], format: Format) -> anyhow::Result<()> {
+    #[derive(Serialize)]
+    struct Line<'a> {
+        at: String,
+        customer_id: &'a str,
+        change: &'a str,
+        kind: &'a str,
+        name: &'a str,
+        cause: &'a str,
+    }
+    let lines = records.iter().map(|r| Line {
+        at: r.at.to_string(),
+        customer_id: r.customer_id.as_str(),
+        change: r.change.as_str(),
+        kind: r.kind.as_str(),
+        name: &r.name,
+        cause: &r.cause,
+    });
+    match format {
+        Format::Json => println!(
+            "{}",
+            serde_json::to_string_pretty(&lines.collect::<Vec<_>>())?
+        ),
+        Format::Csv => {
+            let mut w = csv::Writer::from_writer(std::io::stdout());
+            for l in lines {
+                w.serialize(l)?;
+            }
+            w.flush()?;
+        }
+        Format::Table => {
+            if records.is_empty() {
+                println!("no changes recorded");
+            } else {
+                print!("{}", history_table(records).render());
+            }
+        }
+    }
+    Ok(())
+}
+
+pub fn run_tag(store: &mut dyn Store, tenant: &Tenant, command: &TagCommand) -> anyhow::Result<()> {
+    match command {
+        TagCommand::Add {
+            customer,
+            tag,
+            by,
+            family: f,
+        } => {
+            let by = actor(by.as_deref());
+            let id = customer_id(customer)?;
+            let added = segments::add_tag(store, tenant, &id, tag, &by, family(f.as_deref())?)?;
+            if added {
+                println!("tagged '{id}' with '{tag}' (manual:{by})");
+            } else {
+                println!("'{id}' had the tag '{tag}' already; it keeps its first source");
+            }
+        }
+        TagCommand::Remove { customer, tag, by } => {
+            let by = actor(by.as_deref());
+            let id = customer_id(customer)?;
+            if segments::remove_tag(store, tenant, &id, tag, &by)? {
+                println!("took '{tag}' off '{id}'");
+            } else {
+                bail!("customer '{id}' has no tag '{tag}'");
+            }
+        }
+        TagCommand::Rule(args) => {
+            if args.delete {
+                if args.rule.is_some() {
+                    bail!("--delete takes the tag name alone");
+                }
+                if !segments::delete_rule(store, tenant, RuleKind::Tag, &args.name)? {
+                    bail!("there is no tag rule '{}'", args.name);
+                }
+                println!("tag rule '{}' deleted", args.name);
+                return Ok(());
+            }
+            let rule = args
+                .rule
+                .as_deref()
+                .context("give the rule, e.g. siyu tag rule big_spender 'spend_365d >= 2000'")?;
+            let by = actor(args.by.as_deref());
+            if let Some(f) = family(args.family.as_deref())? {
+                segments::set_tag_family(store, tenant, &args.name, f)?;
+            }
+            let e = segments::save_rule(store, tenant, RuleKind::Tag, &args.name, rule, &by, true)?;
+            let members = e
+                .selection(RuleKind::Tag, &args.name)
+                .map_or(0, |s| s.members.count());
+            println!(
+                "tag '{}' is given by its rule to {} customers; {}",
+                args.name,
+                thousands(members as u64),
+                changed(&e)
+            );
+        }
+        TagCommand::List { customer, format } => match customer {
+            Some(c) => {
+                let id = customer_id(c)?;
+                let tags = segments::customer_tags(store, tenant, &id)?;
+                match format {
+                    Format::Json => println!("{}", serde_json::to_string_pretty(&tags)?),
+                    Format::Csv => {
+                        let mut w = csv::Writer::from_writer(std::io::stdout());
+                        w.write_record(["tag", "family", "source", "since"])?;
+                        for t in &tags {
+                            w.write_record([
+                                t.tag.clone(),
+                                t.family.to_string(),
+                                t.source.clone(),
+                                t.since.to_string(),
+                            ])?;
+                        }
+                        w.flush()?;
+                    }
+                    Format::Table => {
+                        let mut t = Table::new(["tag", "family", "source", "since"]);
+                        for tag in &tags {
+                            t.row([
+                                tag.tag.clone(),
+                                tag.family.to_string(),
+                                tag.source.clone(),
+                                tag.since.to_string(),
+                            ]);
+                        }
+                        print!("{}", t.render());
+                    }
+                }
+            }
+            None => {
+                let tags = segments::tag_summary(store, tenant)?;
+                match format {
+                    Format::Json => println!("{}", serde_json::to_string_pretty(&tags)?),
+                    Format::Csv => {
+                        let mut w = csv::Writer::from_writer(std::io::stdout());
+                        for t in &tags {
+                            w.serialize(t)?;
+                        }
+                        w.flush()?;
+                    }
+                    Format::Table => {
+                        let mut t = Table::new(["tag", "family", "source", "customers", "rule"]);
+                        for tag in &tags {
+                            t.row([
+                                tag.tag.clone(),
+                                tag.family.to_string(),
+                                tag.source.to_owned(),
+                                thousands(tag.customers),
+                                tag.rule.clone().unwrap_or_default(),
+                            ]);
+                        }
+                        print!("{}", t.render());
+                    }
+                }
+            }
+        },
+        TagCommand::Family { tag, family: f } => {
+            let f = family(Some(f))?.context("family")?;
+            segments::set_tag_family(store, tenant, tag, f)?;
+            println!("tag '{tag}' is in the {f} family");
+        }
+    }
+    Ok(())
+}

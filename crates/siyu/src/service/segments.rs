@@ -1,0 +1,614 @@
+//! Segments and tags, always current: every saved rule and level tag is evaluated over the
+//! pool as it is now, and whoever entered or exited since the last evaluation is recorded
+//! with the occasion. Imports do this in their own transaction, after the profiles; the
+//! commands that change rules or tags do it in theirs.
+
+use std::collections::HashMap;
+use std::time::Instant;
+
+use anyhow::{Context, anyhow, bail};
+use jiff::civil::Date;
+use serde::Serialize;
+
+use siyu_core::lifecycle::LifecycleSettings;
+use siyu_core::profile::Profile;
+use siyu_core::rule::Rule;
+use siyu_core::segment::pool::{Attributes, Pool, build_pool};
+use siyu_core::segment::rules::{
+    Change, Definition, RuleKind, Selection, TagFamily, check_name, evaluate, membership_changes,
+    tag_rule_order,
+};
+use siyu_core::settings::{lifecycle_settings, vip_rule};
+use siyu_core::{CustomerId, Money, TenantZone, Timestamp};
+use siyu_store::{
+    HistoryRecord, ManualTag, MemberChange, MemberFilter, PoolTx, Store, StoredRule, Tenant,
+};
+
+/// The tenant settings rules and stages depend on, read before a transaction starts.
+#[derive(Debug, Clone)]
+pub struct RuleSettings {
+    pub lifecycle: LifecycleSettings,
+    pub vip_rule: Option<Rule>,
+}
+
+pub fn rule_settings(store: &mut dyn Store, tenant: &Tenant) -> anyhow::Result<RuleSettings> {
+    let stored = store
+        .settings(tenant)
+        .context("reading the tenant's settings")?;
+    let pairs = || stored.iter().map(|(k, v)| (k.as_str(), v.as_str()));
+    Ok(RuleSettings {
+        lifecycle: lifecycle_settings(pairs()),
+        vip_rule: vip_rule(pairs()).context("the tenant's vip_rule")?,
+    })
+}
+
+/// What the pool holds of customers beside their profiles.
+#[derive(Debug, Default)]
+pub struct Extras {
+    pub attributes: HashMap<CustomerId, Attributes>,
+    /// Manual and imported tags.
+    pub tags: HashMap<CustomerId, Vec<String>>,
+}
+
+fn read_extras(tx: &mut dyn PoolTx) -> anyhow::Result<Extras> {
+    let mut extras = Extras::default();
+    tx.attributes(&mut |id, a| {
+        extras.attributes.insert(id, a);
+    })
+    .context("reading customers")?;
+    for t in tx.manual_tags(None).context("reading tags")? {
+        extras.tags.entry(t.customer_id).or_default().push(t.tag);
+    }
+    Ok(extras)
+}
+
+/// Every customer's attributes and manual tags.
+pub fn extras(store: &mut dyn Store, tenant: &Tenant) -> anyhow::Result<Extras> {
+    let mut tx = store.begin_pool(tenant)?;
+    read_extras(tx.as_mut())
+}
+
+/// The pool as of `as_of` from the stored profiles, attributes, tags and orders, read in `tx`.
+pub fn load_pool(
+    tx: &mut dyn PoolTx,
+    zone: &TenantZone,
+    as_of: Date,
+    settings: &RuleSettings,
+) -> anyhow::Result<Pool> {
+    let mut profiles: Vec<Profile> = Vec::new();
+    tx.stored_profiles(&mut |p| profiles.push(p))
+        .context("reading profiles")?;
+    let Extras { attributes, tags } = read_extras(tx)?;
+    // Paid over the 365 local days D − 365 < d ≤ D.
+    let first_day = as_of
+        .checked_sub(jiff::Span::new().days(364))
+        .unwrap_or(Date::MIN);
+    let (from, until) = (zone.start_of(first_day), zone.start_of(as_of.tomorrow()?));
+    let mut spend: HashMap<CustomerId, Money> = HashMap::new();
+    tx.paid_orders_since(from, &mut |o| {
+        if o.ordered_at < until {
+            *spend.entry(o.customer_id).or_default() += o.amount;
+        }
+    })
+    .context("reading the last 365 days' orders")?;
+    build_pool(
+        &profiles,
+        &attributes,
+        &tags,
+        &spend,
+        as_of,
+        zone,
+        settings.lifecycle,
+        settings.vip_rule.as_ref(),
+    )
+    .map_err(|e| anyhow!("the tenant's vip_rule: {e}"))
+}
+
+/// The saved rules of the tenant, read.
+pub fn definitions(tx: &mut dyn PoolTx) -> anyhow::Result<Vec<(StoredRule, Definition)>> {
+    tx.rules()
+        .context("reading the saved rules")?
+        .into_iter()
+        .map(|stored| {
+            let rule = Rule::parse(&stored.rule)
+                .map_err(|e| anyhow!("the saved {} '{}': {e}", stored.kind, stored.name))?;
+            let def = Definition {
+                kind: stored.kind,
+                name: stored.name.clone(),
+                rule,
+            };
+            Ok((stored, def))
+        })
+        .collect()
+}
+
+/// One evaluation: the pool, what every rule and level tag selects, and the changes recorded.
+pub struct Evaluation {
+    pub pool: Pool,
+    pub selections: Vec<Selection>,
+    pub entered: u64,
+    pub exited: u64,
+    pub seconds: f64,
+}
+
+impl Evaluation {
+    pub fn selection(&self, kind: RuleKind, name: &str) -> Option<&Selection> {
+        self.selections
+            .iter()
+            .find(|s| s.kind == kind && s.name == name)
+    }
+
+    /// The customer ids a selection holds, in id order.
+    pub fn member_ids(&self, selection: &Selection) -> Vec<&str> {
+        let table = &self.pool.table;
+        selection
+            .members
+            .rows()
+            .map(|row| table.customer_id(row))
+            .collect()
+    }
+}
+
+/// Evaluates every saved rule and level tag now and records who entered and who exited
+/// since the last evaluation, as caused by `cause`.
+pub fn refresh(
+    tx: &mut dyn PoolTx,
+    zone: &TenantZone,
+    settings: &RuleSettings,
+    cause: &str,
+) -> anyhow::Result<Evaluation> {
+    let started = Instant::now();
+    tx.lock_evaluation()
+        .context("waiting for another evaluation")?;
+    let defs: Vec<Definition> = definitions(tx)?.into_iter().map(|(_, d)| d).collect();
+    let now = Timestamp::now();
+    let as_of = zone.day_of(now);
+    let mut pool = load_pool(tx, zone, as_of, settings)?;
+    let selections = evaluate(&mut pool, &defs)?;
+    let mut changes = Vec::new();
+    for s in &selections {
+        let before = tx
+            .members(MemberFilter::Rule(s.kind, &s.name))
+            .with_context(|| format!("reading the members of {} '{}'", s.kind, s.name))?;
+        let mut before: Vec<&str> = before.iter().map(|m| m.customer_id.as_str()).collect();
+        before.sort_unstable();
+        let (entered, exited) = membership_changes(&before, pool.table.customer_ids(&s.members));
+        for (ids, change) in [(entered, Change::Entered), (exited, Change::Exited)] {
+            for id in ids {
+                changes.push(MemberChange {
+                    kind: s.kind,
+                    name: s.name.clone(),
+                    customer_id: CustomerId::parse(id)?,
+                    change,
+                });
+            }
+        }
+    }
+    let entered = changes
+        .iter()
+        .filter(|c| c.change == Change::Entered)
+        .count() as u64;
+    let exited = changes.len() as u64 - entered;
+    tx.apply_changes(&changes, now, cause)
+        .context("recording who entered and exited")?;
+    Ok(Evaluation {
+        pool,
+        selections,
+        entered,
+        exited,
+        seconds: started.elapsed().as_secs_f64(),
+    })
+}
+
+/// Whether an ingest should evaluate the rules: only when the tenant has saved some
+/// (level tags alone are brought up to date whenever tags or segments are looked at).
+pub fn has_rules(tx: &mut dyn PoolTx) -> anyhow::Result<bool> {
+    Ok(!tx.rules().context("reading the saved rules")?.is_empty())
+}
+
+/// Who did something, for provenance: `--by`, else the login name, else `cli`.
+pub fn actor(by: Option<&str>) -> String {
+    by.map(str::to_owned)
+        .or_else(|| std::env::var("USER").ok().filter(|u| !u.is_empty()))
+        .unwrap_or_else(|| "cli".to_owned())
+}
+
+/// Checks a rule against the saved ones: it must read, and a tag rule must not close a
+/// circle of tag rules. Returns its canonical text.
+fn checked_rule(
+    tx: &mut dyn PoolTx,
+    kind: RuleKind,
+    name: &str,
+    text: &str,
+) -> anyhow::Result<String> {
+    check_name(name).map_err(|e| anyhow!("{kind} name: {e}"))?;
+    let rule = Rule::parse(text).map_err(|e| anyhow!("{}", show_rule_error(text, &e)))?;
+    let mut defs: Vec<Definition> = definitions(tx)?
+        .into_iter()
+        .map(|(_, d)| d)
+        .filter(|d| !(d.kind == kind && d.name == name))
+        .collect();
+    defs.push(Definition {
+        kind,
+        name: name.to_owned(),
+        rule: rule.clone(),
+    });
+    tag_rule_order(&defs)?;
+    Ok(rule.to_string())
+}
+
+/// A rule error with the rule and a caret under the column.
+pub fn show_rule_error(text: &str, e: &siyu_core::rule::RuleError) -> String {
+    let pad: String = text
+        .chars()
+        .take(e.column().saturating_sub(1))
+        .map(|c| if c == '\t' { '\t' } else { ' ' })
+        .collect();
+    format!("the rule does not read: {e}\n  {text}\n  {pad}^")
+}
+
+/// `siyu segment create` and `siyu tag rule`: saves a rule and evaluates.
+pub fn save_rule(
+    store: &mut dyn Store,
+    tenant: &Tenant,
+    kind: RuleKind,
+    name: &str,
+    text: &str,
+    by: &str,
+    replace: bool,
+) -> anyhow::Result<Evaluation> {
+    let settings = rule_settings(store, tenant)?;
+    let mut tx = store.begin_pool(tenant)?;
+    let canonical = checked_rule(tx.as_mut(), kind, name, text)?;
+    let exists = tx.rules()?.iter().any(|r| r.kind == kind && r.name == name);
+    if exists && !replace {
+        bail!("there is a {kind} '{name}' already (delete it first, or choose another name)");
+    }
+    tx.save_rule(&StoredRule {
+        kind,
+        name: name.to_owned(),
+        rule: canonical,
+        created_by: by.to_owned(),
+        created_at: Timestamp::now(),
+    })?;
+    let cause = format!(
+        "{kind} {} by {by}",
+        if exists { "changed" } else { "created" }
+    );
+    let evaluation = refresh(tx.as_mut(), &tenant.zone, &settings, &cause)?;
+    tx.commit()?;
+    Ok(evaluation)
+}
+
+/// `siyu segment delete` and deleting a tag rule. False if there was no such rule.
+pub fn delete_rule(
+    store: &mut dyn Store,
+    tenant: &Tenant,
+    kind: RuleKind,
+    name: &str,
+) -> anyhow::Result<bool> {
+    let settings = rule_settings(store, tenant)?;
+    let mut tx = store.begin_pool(tenant)?;
+    let deleted = tx.delete_rule(kind, name)?;
+    if deleted {
+        // Segments that asked for a deleted rule tag must still read.
+        refresh(
+            tx.as_mut(),
+            &tenant.zone,
+            &settings,
+            &format!("{kind} deleted"),
+        )?;
+        tx.commit()?;
+    }
+    Ok(deleted)
+}
+
+/// Evaluates now (recording changes caused by `cause`) and commits.
+pub fn evaluate_now(
+    store: &mut dyn Store,
+    tenant: &Tenant,
+    cause: &str,
+) -> anyhow::Result<(Evaluation, Vec<StoredRule>)> {
+    let settings = rule_settings(store, tenant)?;
+    let mut tx = store.begin_pool(tenant)?;
+    let evaluation = refresh(tx.as_mut(), &tenant.zone, &settings, cause)?;
+    let rules = tx.rules()?;
+    tx.commit()?;
+    Ok((evaluation, rules))
+}
+
+/// A tag on a customer, where from and since when.
+#[derive(Debug, Clone, Serialize)]
+pub struct TagOnCustomer {
+    pub tag: String,
+    pub family: TagFamily,
+    /// `import`, `manual:<who>`, `rule:<name>` or `level`.
+    pub source: String,
+    pub since: Timestamp,
+}
+
+/// `siyu tag add`: tags a customer by hand. False if they had the tag already.
+pub fn add_tag(
+    store: &mut dyn Store,
+    tenant: &Tenant,
+    customer: &CustomerId,
+    tag: &str,
+    by: &str,
+    family: Option<TagFamily>,
+) -> anyhow::Result<bool> {
+    check_name(tag).map_err(|e| anyhow!("tag: {e}"))?;
+    if tag.starts_with("stage:") || tag.starts_with("rfm:") {
+        bail!("'{tag}': tags starting with stage: or rfm: are the built-in level tags");
+    }
+    let settings = rule_settings(store, tenant)?;
+    let mut tx = store.begin_pool(tenant)?;
+    if !tx.has_customer(customer)? {
+        bail!(
+            "there is no customer '{customer}' in tenant '{}'",
+            tenant.name
+        );
+    }
+    let added = tx.add_tag(customer, tag, &format!("manual:{by}"), Timestamp::now())?;
+    if let Some(family) = family {
+        tx.set_tag_family(tag, family)?;
+    }
+    if added {
+        refresh(
+            tx.as_mut(),
+            &tenant.zone,
+            &settings,
+            &format!("tag add by {by}"),
+        )?;
+    }
+    tx.commit()?;
+    Ok(added)
+}
+
+/// `siyu tag remove`: removes a manual or imported tag. False if the customer did not have it.
+pub fn remove_tag(
+    store: &mut dyn Store,
+    tenant: &Tenant,
+    customer: &CustomerId,
+    tag: &str,
+    by: &str,
+) -> anyhow::Result<bool> {
+    let settings = rule_settings(store, tenant)?;
+    let mut tx = store.begin_pool(tenant)?;
+    if !tx.has_customer(customer)? {
+        bail!(
+            "there is no customer '{customer}' in tenant '{}'",
+            tenant.name
+        );
+    }
+    let removed = tx.remove_tag(customer, tag)?;
+    if !removed {
+        let rule_tag = tx
+            .members(MemberFilter::Customer(customer))?
+            .iter()
+            .any(|m| m.kind != RuleKind::Segment && m.name == tag);
+        if rule_tag {
+            bail!(
+                "'{tag}' comes from a rule on customer '{customer}'; change the rule to take it away"
+            );
+        }
+        return Ok(false);
+    }
+    refresh(
+        tx.as_mut(),
+        &tenant.zone,
+        &settings,
+        &format!("tag remove by {by}"),
+    )?;
+    tx.commit()?;
+    Ok(removed)
+}
+
+fn family_of(families: &HashMap<String, TagFamily>, tag: &str, default: TagFamily) -> TagFamily {
+    families.get(tag).copied().unwrap_or(default)
+}
+
+/// Every tag on a customer, brought up to date first.
+pub fn customer_tags(
+    store: &mut dyn Store,
+    tenant: &Tenant,
+    customer: &CustomerId,
+) -> anyhow::Result<Vec<TagOnCustomer>> {
+    let settings = rule_settings(store, tenant)?;
+    let mut tx = store.begin_pool(tenant)?;
+    if !tx.has_customer(customer)? {
+        bail!(
+            "there is no customer '{customer}' in tenant '{}'",
+            tenant.name
+        );
+    }
+    refresh(tx.as_mut(), &tenant.zone, &settings, "tags looked at")?;
+    let families: HashMap<String, TagFamily> = tx.tag_families()?.into_iter().collect();
+    let mut out: Vec<TagOnCustomer> = tx
+        .manual_tags(Some(customer))?
+        .into_iter()
+        .map(|t: ManualTag| TagOnCustomer {
+            family: family_of(&families, &t.tag, TagFamily::Static),
+            tag: t.tag,
+            source: t.source,
+            since: t.since,
+        })
+        .collect();
+    for m in tx.members(MemberFilter::Customer(customer))? {
+        let (family, source) = match m.kind {
+            RuleKind::Segment => continue,
+            RuleKind::Tag => (
+                family_of(&families, &m.name, TagFamily::Consumption),
+                format!("rule:{}", m.name),
+            ),
+            RuleKind::Level => (TagFamily::Level, "level".to_owned()),
+        };
+        out.push(TagOnCustomer {
+            tag: m.name,
+            family,
+            source,
+            since: m.since,
+        });
+    }
+    tx.commit()?;
+    out.sort_by(|a, b| (a.family.as_str(), &a.tag).cmp(&(b.family.as_str(), &b.tag)));
+    Ok(out)
+}
+
+/// One tag of the tenant: how many customers carry it, and from where.
+#[derive(Debug, Clone, Serialize)]
+pub struct TagSummary {
+    pub tag: String,
+    pub family: TagFamily,
+    /// `manual` (by hand or the customers file), `rule`, or `level`.
+    pub source: &'static str,
+    pub rule: Option<String>,
+    pub customers: u64,
+}
+
+/// Every tag of the tenant, brought up to date first.
+pub fn tag_summary(store: &mut dyn Store, tenant: &Tenant) -> anyhow::Result<Vec<TagSummary>> {
+    let settings = rule_settings(store, tenant)?;
+    let mut tx = store.begin_pool(tenant)?;
+    let evaluation = refresh(tx.as_mut(), &tenant.zone, &settings, "tags looked at")?;
+    let families: HashMap<String, TagFamily> = tx.tag_families()?.into_iter().collect();
+    let rules = tx.rules()?;
+    let mut manual: HashMap<String, u64> = HashMap::new();
+    for t in tx.manual_tags(None)? {
+        *manual.entry(t.tag).or_default() += 1;
+    }
+    tx.commit()?;
+    let mut out: Vec<TagSummary> = manual
+        .into_iter()
+        .map(|(tag, customers)| TagSummary {
+            family: family_of(&families, &tag, TagFamily::Static),
+            tag,
+            source: "manual",
+            rule: None,
+            customers,
+        })
+        .collect();
+    for s in &evaluation.selections {
+        let (family, source, rule) = match s.kind {
+            RuleKind::Segment => continue,
+            RuleKind::Tag => (
+                family_of(&families, &s.name, TagFamily::Consumption),
+                "rule",
+                rules
+                    .iter()
+                    .find(|r| r.kind == RuleKind::Tag && r.name == s.name)
+                    .map(|r| r.rule.clone()),
+            ),
+            RuleKind::Level => (TagFamily::Level, "level", None),
+        };
+        out.push(TagSummary {
+            tag: s.name.clone(),
+            family,
+            source,
+            rule,
+            customers: s.members.count() as u64,
+        });
+    }
+    out.sort_by(|a, b| {
+        (a.family.as_str(), a.tag.as_str(), a.source).cmp(&(
+            b.family.as_str(),
+            b.tag.as_str(),
+            b.source,
+        ))
+    });
+    Ok(out)
+}
+
+/// Sets the family of a tag.
+pub fn set_tag_family(
+    store: &mut dyn Store,
+    tenant: &Tenant,
+    tag: &str,
+    family: TagFamily,
+) -> anyhow::Result<()> {
+    let mut tx = store.begin_pool(tenant)?;
+    tx.set_tag_family(tag, family)?;
+    tx.commit()?;
+    Ok(())
+}
+
+/// Recorded changes, newest first.
+pub fn history(
+    store: &mut dyn Store,
+    tenant: &Tenant,
+    filter: MemberFilter<'_>,
+    limit: usize,
+) -> anyhow::Result<Vec<HistoryRecord>> {
+    let mut tx = store.begin_pool(tenant)?;
+    let records = tx.history(filter, limit)?;
+    tx.commit()?;
+    Ok(records)
+}
+
+/// A current member of a segment, with what operators look at first.
+#[derive(Debug, Clone, Serialize)]
+pub struct SegmentMember {
+    pub customer_id: String,
+    /// In the segment since (first seen there by an evaluation).
+    pub since: Option<Timestamp>,
+    pub stage: siyu_core::lifecycle::Stage,
+    pub rfm: Option<siyu_core::segment::rfm::RfmClass>,
+    pub purchase_days: u32,
+    pub days_since_order: Option<i64>,
+    pub spend_365d: Money,
+}
+
+/// A saved segment and its members now (evaluated first, changes recorded).
+pub struct SegmentNow {
+    pub rule: StoredRule,
+    pub members: Vec<SegmentMember>,
+    pub as_of: Date,
+    pub evaluation_seconds: f64,
+}
+
+/// `siyu segment members` and `show`.
+pub fn segment_now(
+    store: &mut dyn Store,
+    tenant: &Tenant,
+    name: &str,
+) -> anyhow::Result<SegmentNow> {
+    let settings = rule_settings(store, tenant)?;
+    let mut tx = store.begin_pool(tenant)?;
+    let rule = tx
+        .rules()?
+        .into_iter()
+        .find(|r| r.kind == RuleKind::Segment && r.name == name)
+        .ok_or_else(|| anyhow!("there is no segment '{name}' (siyu segment list shows them)"))?;
+    let evaluation = refresh(tx.as_mut(), &tenant.zone, &settings, "segment looked at")?;
+    let since: HashMap<CustomerId, Timestamp> = tx
+        .members(MemberFilter::Rule(RuleKind::Segment, name))?
+        .into_iter()
+        .map(|m| (m.customer_id, m.since))
+        .collect();
+    tx.commit()?;
+    let selection = evaluation
+        .selection(RuleKind::Segment, name)
+        .ok_or_else(|| anyhow!("segment '{name}' was not evaluated"))?;
+    let pool = &evaluation.pool;
+    let members = selection
+        .members
+        .rows()
+        .map(|row| {
+            let s = &pool.stages[row];
+            SegmentMember {
+                customer_id: pool.table.customer_id(row).to_owned(),
+                since: since.get(pool.table.customer_id(row)).copied(),
+                stage: s.stage,
+                rfm: pool.rfm[row],
+                purchase_days: s.purchase_days,
+                days_since_order: s.days_since_order,
+                spend_365d: s.spend_365d,
+            }
+        })
+        .collect();
+    Ok(SegmentNow {
+        rule,
+        members,
+        as_of: pool.table.as_of(),
+        evaluation_seconds: evaluation.seconds,
+    })
+}

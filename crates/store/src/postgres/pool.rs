@@ -1,0 +1,355 @@
+//! Segments and tags on PostgreSQL: the pool as rules read it, saved rules, members and
+//! history. Membership changes go in as arrays, a few statements per batch.
+
+use std::collections::HashSet;
+
+use postgres::fallible_iterator::FallibleIterator;
+use postgres::types::ToSql;
+
+use siyu_core::profile::Profile;
+use siyu_core::segment::pool::Attributes;
+use siyu_core::segment::rules::{Change, RuleKind, TagFamily};
+use siyu_core::{CustomerId, Gender, Money, OrderFact, OrderStatus, Timestamp};
+
+use super::{PgImport, PgStore, parse_channel, parse_customer_id, scan_profiles};
+use crate::{
+    HistoryRecord, ManualTag, Member, MemberChange, MemberFilter, PoolStore, PoolTx, Result,
+    StoreError, StoredRule, Tenant, corrupt, from_micros, micros, other,
+};
+
+/// Membership changes written per statement.
+const CHANGES_PER_STATEMENT: usize = 10_000;
+
+impl PoolStore for PgStore {
+    fn begin_pool<'s>(&'s mut self, tenant: &Tenant) -> Result<Box<dyn PoolTx + 's>> {
+        let mut tx = self.client.transaction()?;
+        tx.query_opt(
+            "SELECT 1 FROM tenants WHERE id = $1 FOR KEY SHARE",
+            &[&tenant.id],
+        )?
+        .ok_or_else(|| StoreError::NotFound(format!("tenant {}", tenant.id)))?;
+        Ok(Box::new(PgImport {
+            tx,
+            tenant: tenant.id,
+            staged: HashSet::new(),
+            displaced: Vec::new(),
+        }))
+    }
+}
+
+fn kind(s: &str) -> Result<RuleKind> {
+    RuleKind::parse(s).ok_or_else(|| corrupt(format!("stored rule kind '{s}'")))
+}
+
+fn change(s: &str) -> Result<Change> {
+    Change::parse(s).ok_or_else(|| corrupt(format!("stored change '{s}'")))
+}
+
+/// `AND …` selecting one rule's or one customer's rows; parameters from `$2`.
+fn member_filter(filter: MemberFilter<'_>) -> (&'static str, Vec<String>) {
+    match filter {
+        MemberFilter::All => ("", Vec::new()),
+        MemberFilter::Rule(kind, name) => (
+            "AND kind = $2 AND name = $3",
+            vec![kind.as_str().to_owned(), name.to_owned()],
+        ),
+        MemberFilter::Customer(id) => ("AND customer_id = $2", vec![id.as_str().to_owned()]),
+    }
+}
+
+fn params<'a>(tenant: &'a i64, args: &'a [String]) -> Vec<&'a (dyn ToSql + Sync)> {
+    let mut out: Vec<&(dyn ToSql + Sync)> = vec![tenant];
+    out.extend(args.iter().map(|a| a as &(dyn ToSql + Sync)));
+    out
+}
+
+impl PoolTx for PgImport<'_> {
+    fn lock_evaluation(&mut self) -> Result<()> {
+        // Held to the end of the transaction; the second of two waits, then reads what
+        // the first committed (each statement sees the latest commits).
+        self.tx.execute(
+            "SELECT pg_advisory_xact_lock(7301, $1::bigint::int)",
+            &[&self.tenant],
+        )?;
+        Ok(())
+    }
+
+    fn has_customer(&mut self, id: &CustomerId) -> Result<bool> {
+        Ok(self
+            .tx
+            .query_opt(
+                "SELECT 1 FROM customers WHERE tenant_id = $1 AND customer_id = $2",
+                &[&self.tenant, &id.as_str()],
+            )?
+            .is_some())
+    }
+
+    fn stored_profiles(&mut self, each: &mut dyn FnMut(Profile)) -> Result<()> {
+        scan_profiles(&mut self.tx, self.tenant, each)
+    }
+
+    fn attributes(&mut self, each: &mut dyn FnMut(CustomerId, Attributes)) -> Result<()> {
+        let mut rows = self.tx.query_raw(
+            "SELECT customer_id, channel, region, gender FROM customers WHERE tenant_id = $1",
+            [self.tenant],
+        )?;
+        while let Some(r) = rows.next()? {
+            let gender: Option<&str> = r.try_get(3)?;
+            each(
+                parse_customer_id(r.try_get(0)?)?,
+                Attributes {
+                    channel: parse_channel(r.try_get(1)?)?,
+                    region: r.try_get(2)?,
+                    gender: gender
+                        .map(|g| Gender::parse(g).map_err(other))
+                        .transpose()?,
+                },
+            );
+        }
+        Ok(())
+    }
+
+    fn manual_tags(&mut self, customer: Option<&CustomerId>) -> Result<Vec<ManualTag>> {
+        let sql = "SELECT customer_id, tag, source, since FROM customer_tags
+                   WHERE tenant_id = $1 AND ($2::text IS NULL OR customer_id = $2)
+                   ORDER BY customer_id, tag";
+        let id = customer.map(CustomerId::as_str);
+        let rows = self.tx.query(sql, &[&self.tenant, &id])?;
+        rows.iter()
+            .map(|r| {
+                Ok(ManualTag {
+                    customer_id: parse_customer_id(r.try_get(0)?)?,
+                    tag: r.try_get(1)?,
+                    source: r.try_get(2)?,
+                    since: from_micros(r.try_get(3)?)?,
+                })
+            })
+            .collect()
+    }
+
+    fn paid_orders_since(
+        &mut self,
+        since: Timestamp,
+        each: &mut dyn FnMut(OrderFact),
+    ) -> Result<()> {
+        let since = micros(since);
+        let params: [&(dyn ToSql + Sync); 2] = [&self.tenant, &since];
+        let mut rows = self.tx.query_raw(
+            "SELECT customer_id, ordered_at, amount FROM orders
+             WHERE tenant_id = $1 AND status = 'paid' AND ordered_at >= $2",
+            params,
+        )?;
+        while let Some(r) = rows.next()? {
+            each(OrderFact {
+                customer_id: parse_customer_id(r.try_get(0)?)?,
+                ordered_at: from_micros(r.try_get(1)?)?,
+                amount: Money::from_fen(r.try_get(2)?),
+                status: OrderStatus::Paid,
+            });
+        }
+        Ok(())
+    }
+
+    fn rules(&mut self) -> Result<Vec<StoredRule>> {
+        let rows = self.tx.query(
+            "SELECT kind, name, rule, created_by, created_at FROM rules
+             WHERE tenant_id = $1 ORDER BY kind, name",
+            &[&self.tenant],
+        )?;
+        rows.iter()
+            .map(|r| {
+                Ok(StoredRule {
+                    kind: kind(r.try_get(0)?)?,
+                    name: r.try_get(1)?,
+                    rule: r.try_get(2)?,
+                    created_by: r.try_get(3)?,
+                    created_at: from_micros(r.try_get(4)?)?,
+                })
+            })
+            .collect()
+    }
+
+    fn save_rule(&mut self, rule: &StoredRule) -> Result<()> {
+        self.tx.execute(
+            "INSERT INTO rules (tenant_id, kind, name, rule, created_by, created_at)
+             VALUES ($1, $2, $3, $4, $5, $6)
+             ON CONFLICT (tenant_id, kind, name) DO UPDATE SET
+                 rule = excluded.rule, created_by = excluded.created_by,
+                 created_at = excluded.created_at",
+            &[
+                &self.tenant,
+                &rule.kind.as_str(),
+                &rule.name,
+                &rule.rule,
+                &rule.created_by,
+                &micros(rule.created_at),
+            ],
+        )?;
+        Ok(())
+    }
+
+    fn delete_rule(&mut self, kind: RuleKind, name: &str) -> Result<bool> {
+        let deleted = self.tx.execute(
+            "DELETE FROM rules WHERE tenant_id = $1 AND kind = $2 AND name = $3",
+            &[&self.tenant, &kind.as_str(), &name],
+        )?;
+        self.tx.execute(
+            "DELETE FROM rule_members WHERE tenant_id = $1 AND kind = $2 AND name = $3",
+            &[&self.tenant, &kind.as_str(), &name],
+        )?;
+        Ok(deleted > 0)
+    }
+
+    fn members(&mut self, filter: MemberFilter<'_>) -> Result<Vec<Member>> {
+        let (clause, args) = member_filter(filter);
+        let tenant = self.tenant;
+        let mut rows = self.tx.query_raw(
+            &format!(
+                "SELECT kind, name, customer_id, since FROM rule_members
+                 WHERE tenant_id = $1 {clause} ORDER BY kind, name, customer_id"
+            ),
+            params(&tenant, &args),
+        )?;
+        let mut out = Vec::new();
+        while let Some(r) = rows.next()? {
+            out.push(Member {
+                kind: kind(r.try_get(0)?)?,
+                name: r.try_get(1)?,
+                customer_id: parse_customer_id(r.try_get(2)?)?,
+                since: from_micros(r.try_get(3)?)?,
+            });
+        }
+        Ok(out)
+    }
+
+    fn apply_changes(
+        &mut self,
+        changes: &[MemberChange],
+        at: Timestamp,
+        cause: &str,
+    ) -> Result<()> {
+        let at = micros(at);
+        for chunk in changes.chunks(CHANGES_PER_STATEMENT) {
+            let column = |pick: &dyn Fn(&MemberChange) -> String, only: Option<Change>| {
+                chunk
+                    .iter()
+                    .filter(|c| only.is_none_or(|o| c.change == o))
+                    .map(pick)
+                    .collect::<Vec<String>>()
+            };
+            let kinds = |only| column(&|c| c.kind.as_str().to_owned(), only);
+            let names = |only| column(&|c| c.name.clone(), only);
+            let ids = |only| column(&|c| c.customer_id.as_str().to_owned(), only);
+            let only = Some(Change::Entered);
+            self.tx.execute(
+                "INSERT INTO rule_members (tenant_id, kind, name, customer_id, since)
+                 SELECT $1, u.kind, u.name, u.id, $5
+                 FROM unnest($2::text[], $3::text[], $4::text[]) AS u (kind, name, id)",
+                &[&self.tenant, &kinds(only), &names(only), &ids(only), &at],
+            )?;
+            let only = Some(Change::Exited);
+            self.tx.execute(
+                "DELETE FROM rule_members m
+                 USING unnest($2::text[], $3::text[], $4::text[]) AS u (kind, name, id)
+                 WHERE m.tenant_id = $1 AND m.kind = u.kind AND m.name = u.name
+                   AND m.customer_id = u.id",
+                &[&self.tenant, &kinds(only), &names(only), &ids(only)],
+            )?;
+            let all = column(&|c| c.change.as_str().to_owned(), None);
+            self.tx.execute(
+                "INSERT INTO rule_history (tenant_id, kind, name, customer_id, change, at, cause)
+                 SELECT $1, u.kind, u.name, u.id, u.change, $6, $7
+                 FROM unnest($2::text[], $3::text[], $4::text[], $5::text[])
+                      WITH ORDINALITY AS u (kind, name, id, change, n)
+                 ORDER BY u.n",
+                &[
+                    &self.tenant,
+                    &kinds(None),
+                    &names(None),
+                    &ids(None),
+                    &all,
+                    &at,
+                    &cause,
+                ],
+            )?;
+        }
+        Ok(())
+    }
+
+    fn add_tag(
+        &mut self,
+        customer: &CustomerId,
+        tag: &str,
+        source: &str,
+        at: Timestamp,
+    ) -> Result<bool> {
+        let added = self.tx.execute(
+            "INSERT INTO customer_tags (tenant_id, customer_id, tag, source, since)
+             VALUES ($1, $2, $3, $4, $5) ON CONFLICT DO NOTHING",
+            &[&self.tenant, &customer.as_str(), &tag, &source, &micros(at)],
+        )?;
+        Ok(added > 0)
+    }
+
+    fn remove_tag(&mut self, customer: &CustomerId, tag: &str) -> Result<bool> {
+        let removed = self.tx.execute(
+            "DELETE FROM customer_tags WHERE tenant_id = $1 AND customer_id = $2 AND tag = $3",
+            &[&self.tenant, &customer.as_str(), &tag],
+        )?;
+        Ok(removed > 0)
+    }
+
+    fn tag_families(&mut self) -> Result<Vec<(String, TagFamily)>> {
+        let rows = self.tx.query(
+            "SELECT tag, family FROM tag_families WHERE tenant_id = $1 ORDER BY tag",
+            &[&self.tenant],
+        )?;
+        rows.iter()
+            .map(|r| {
+                let family: &str = r.try_get(1)?;
+                let family = TagFamily::parse(family)
+                    .ok_or_else(|| corrupt(format!("stored tag family '{family}'")))?;
+                Ok((r.try_get(0)?, family))
+            })
+            .collect()
+    }
+
+    fn set_tag_family(&mut self, tag: &str, family: TagFamily) -> Result<()> {
+        self.tx.execute(
+            "INSERT INTO tag_families (tenant_id, tag, family) VALUES ($1, $2, $3)
+             ON CONFLICT (tenant_id, tag) DO UPDATE SET family = excluded.family",
+            &[&self.tenant, &tag, &family.as_str()],
+        )?;
+        Ok(())
+    }
+
+    fn history(&mut self, filter: MemberFilter<'_>, limit: usize) -> Result<Vec<HistoryRecord>> {
+        let (clause, args) = member_filter(filter);
+        let limit = i64::try_from(limit).unwrap_or(i64::MAX);
+        let tenant = self.tenant;
+        let mut rows = self.tx.query_raw(
+            &format!(
+                "SELECT kind, name, customer_id, change, at, cause FROM rule_history
+                 WHERE tenant_id = $1 {clause} ORDER BY at DESC, seq DESC LIMIT {limit}"
+            ),
+            params(&tenant, &args),
+        )?;
+        let mut out = Vec::new();
+        while let Some(r) = rows.next()? {
+            out.push(HistoryRecord {
+                kind: kind(r.try_get(0)?)?,
+                name: r.try_get(1)?,
+                customer_id: parse_customer_id(r.try_get(2)?)?,
+                change: change(r.try_get(3)?)?,
+                at: from_micros(r.try_get(4)?)?,
+                cause: r.try_get(5)?,
+            });
+        }
+        Ok(out)
+    }
+
+    fn commit(self: Box<Self>) -> Result<()> {
+        self.tx.commit()?;
+        Ok(())
+    }
+}

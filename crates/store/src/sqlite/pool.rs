@@ -1,0 +1,358 @@
+//! Segments and tags on SQLite: the pool as rules read it, saved rules, members and history.
+
+use rusqlite::{OptionalExtension, TransactionBehavior, params};
+
+use siyu_core::profile::Profile;
+use siyu_core::segment::pool::Attributes;
+use siyu_core::segment::rules::{Change, RuleKind, TagFamily};
+use siyu_core::{CustomerId, Gender, Money, OrderFact, OrderStatus, Timestamp};
+
+use super::{BulkLoad, SqliteImport, SqliteStore, parse_channel, parse_customer_id, scan_profiles};
+use crate::{
+    HistoryRecord, ManualTag, Member, MemberChange, MemberFilter, PoolStore, PoolTx, Result,
+    StoreError, StoredRule, Tenant, corrupt, from_micros, micros, other,
+};
+
+impl PoolStore for SqliteStore {
+    fn begin_pool<'s>(&'s mut self, tenant: &Tenant) -> Result<Box<dyn PoolTx + 's>> {
+        let tx = self
+            .conn
+            .transaction_with_behavior(TransactionBehavior::Immediate)?;
+        tx.query_row("SELECT 1 FROM tenants WHERE id = ?1", [tenant.id], |_| {
+            Ok(())
+        })
+        .optional()?
+        .ok_or_else(|| StoreError::NotFound(format!("tenant {}", tenant.name)))?;
+        Ok(Box::new(SqliteImport {
+            tx,
+            tenant: tenant.id,
+            orders: BulkLoad::new("orders"),
+            events: BulkLoad::new("events"),
+            displaced: Vec::new(),
+        }))
+    }
+}
+
+fn kind(s: &str) -> Result<RuleKind> {
+    RuleKind::parse(s).ok_or_else(|| corrupt(format!("stored rule kind '{s}'")))
+}
+
+fn change(s: &str) -> Result<Change> {
+    Change::parse(s).ok_or_else(|| corrupt(format!("stored change '{s}'")))
+}
+
+/// `AND …` selecting one rule's or one customer's rows; parameters from `?2`.
+fn member_filter(filter: MemberFilter<'_>) -> (&'static str, Vec<String>) {
+    match filter {
+        MemberFilter::All => ("", Vec::new()),
+        MemberFilter::Rule(kind, name) => (
+            "AND kind = ?2 AND name = ?3",
+            vec![kind.as_str().to_owned(), name.to_owned()],
+        ),
+        MemberFilter::Customer(id) => ("AND customer_id = ?2", vec![id.as_str().to_owned()]),
+    }
+}
+
+impl PoolTx for SqliteImport<'_> {
+    fn lock_evaluation(&mut self) -> Result<()> {
+        // The transaction is immediate: it holds the only write lock already.
+        Ok(())
+    }
+
+    fn has_customer(&mut self, id: &CustomerId) -> Result<bool> {
+        Ok(self
+            .tx
+            .query_row(
+                "SELECT 1 FROM customers WHERE tenant_id = ?1 AND customer_id = ?2",
+                params![self.tenant, id.as_str()],
+                |_| Ok(()),
+            )
+            .optional()?
+            .is_some())
+    }
+
+    fn stored_profiles(&mut self, each: &mut dyn FnMut(Profile)) -> Result<()> {
+        self.end_of_writes_now()?;
+        scan_profiles(&self.tx, self.tenant, each)
+    }
+
+    fn attributes(&mut self, each: &mut dyn FnMut(CustomerId, Attributes)) -> Result<()> {
+        let mut stmt = self.tx.prepare_cached(
+            "SELECT customer_id, channel, region, gender FROM customers WHERE tenant_id = ?1",
+        )?;
+        let mut rows = stmt.query([self.tenant])?;
+        while let Some(r) = rows.next()? {
+            let gender: Option<String> = r.get(3)?;
+            each(
+                parse_customer_id(r.get(0)?)?,
+                Attributes {
+                    channel: parse_channel(r.get(1)?)?,
+                    region: r.get(2)?,
+                    gender: gender
+                        .map(|g| Gender::parse(&g).map_err(other))
+                        .transpose()?,
+                },
+            );
+        }
+        Ok(())
+    }
+
+    fn manual_tags(&mut self, customer: Option<&CustomerId>) -> Result<Vec<ManualTag>> {
+        let filter = if customer.is_some() {
+            "AND customer_id = ?2"
+        } else {
+            ""
+        };
+        let mut stmt = self.tx.prepare_cached(&format!(
+            "SELECT customer_id, tag, source, since FROM customer_tags
+             WHERE tenant_id = ?1 {filter} ORDER BY customer_id, tag"
+        ))?;
+        let read = |r: &rusqlite::Row<'_>| -> rusqlite::Result<(String, String, String, i64)> {
+            Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?))
+        };
+        let rows = match customer {
+            Some(id) => stmt
+                .query_map(params![self.tenant, id.as_str()], read)?
+                .collect::<rusqlite::Result<Vec<_>>>()?,
+            None => stmt
+                .query_map([self.tenant], read)?
+                .collect::<rusqlite::Result<Vec<_>>>()?,
+        };
+        rows.into_iter()
+            .map(|(c, tag, source, since)| {
+                Ok(ManualTag {
+                    customer_id: parse_customer_id(c)?,
+                    tag,
+                    source,
+                    since: from_micros(since)?,
+                })
+            })
+            .collect()
+    }
+
+    fn paid_orders_since(
+        &mut self,
+        since: Timestamp,
+        each: &mut dyn FnMut(OrderFact),
+    ) -> Result<()> {
+        let mut stmt = self.tx.prepare_cached(
+            "SELECT customer_id, ordered_at, amount FROM orders
+             WHERE tenant_id = ?1 AND status = 'paid' AND ordered_at >= ?2",
+        )?;
+        let mut rows = stmt.query(params![self.tenant, micros(since)])?;
+        while let Some(r) = rows.next()? {
+            each(OrderFact {
+                customer_id: parse_customer_id(r.get(0)?)?,
+                ordered_at: from_micros(r.get(1)?)?,
+                amount: Money::from_fen(r.get(2)?),
+                status: OrderStatus::Paid,
+            });
+        }
+        Ok(())
+    }
+
+    fn rules(&mut self) -> Result<Vec<StoredRule>> {
+        let mut stmt = self.tx.prepare_cached(
+            "SELECT kind, name, rule, created_by, created_at FROM rules
+             WHERE tenant_id = ?1 ORDER BY kind, name",
+        )?;
+        let rows = stmt
+            .query_map([self.tenant], |r| {
+                Ok((
+                    r.get::<_, String>(0)?,
+                    r.get::<_, String>(1)?,
+                    r.get::<_, String>(2)?,
+                    r.get::<_, String>(3)?,
+                    r.get::<_, i64>(4)?,
+                ))
+            })?
+            .collect::<rusqlite::Result<Vec<_>>>()?;
+        rows.into_iter()
+            .map(|(k, name, rule, created_by, created_at)| {
+                Ok(StoredRule {
+                    kind: kind(&k)?,
+                    name,
+                    rule,
+                    created_by,
+                    created_at: from_micros(created_at)?,
+                })
+            })
+            .collect()
+    }
+
+    fn save_rule(&mut self, rule: &StoredRule) -> Result<()> {
+        self.tx.execute(
+            "INSERT INTO rules (tenant_id, kind, name, rule, created_by, created_at)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6)
+             ON CONFLICT (tenant_id, kind, name) DO UPDATE SET
+                 rule = excluded.rule, created_by = excluded.created_by,
+                 created_at = excluded.created_at",
+            params![
+                self.tenant,
+                rule.kind.as_str(),
+                rule.name,
+                rule.rule,
+                rule.created_by,
+                micros(rule.created_at)
+            ],
+        )?;
+        Ok(())
+    }
+
+    fn delete_rule(&mut self, kind: RuleKind, name: &str) -> Result<bool> {
+        let deleted = self.tx.execute(
+            "DELETE FROM rules WHERE tenant_id = ?1 AND kind = ?2 AND name = ?3",
+            params![self.tenant, kind.as_str(), name],
+        )?;
+        self.tx.execute(
+            "DELETE FROM rule_members WHERE tenant_id = ?1 AND kind = ?2 AND name = ?3",
+            params![self.tenant, kind.as_str(), name],
+        )?;
+        Ok(deleted > 0)
+    }
+
+    fn members(&mut self, filter: MemberFilter<'_>) -> Result<Vec<Member>> {
+        let (clause, args) = member_filter(filter);
+        let mut stmt = self.tx.prepare_cached(&format!(
+            "SELECT kind, name, customer_id, since FROM rule_members
+             WHERE tenant_id = ?1 {clause} ORDER BY kind, name, customer_id"
+        ))?;
+        let mut values: Vec<&dyn rusqlite::ToSql> = vec![&self.tenant];
+        values.extend(args.iter().map(|a| a as &dyn rusqlite::ToSql));
+        let mut rows = stmt.query(values.as_slice())?;
+        let mut out = Vec::new();
+        while let Some(r) = rows.next()? {
+            out.push(Member {
+                kind: kind(r.get_ref(0)?.as_str().map_err(other)?)?,
+                name: r.get(1)?,
+                customer_id: parse_customer_id(r.get(2)?)?,
+                since: from_micros(r.get(3)?)?,
+            });
+        }
+        Ok(out)
+    }
+
+    fn apply_changes(
+        &mut self,
+        changes: &[MemberChange],
+        at: Timestamp,
+        cause: &str,
+    ) -> Result<()> {
+        let mut enter = self.tx.prepare_cached(
+            "INSERT INTO rule_members (tenant_id, kind, name, customer_id, since)
+             VALUES (?1, ?2, ?3, ?4, ?5)",
+        )?;
+        let mut exit = self.tx.prepare_cached(
+            "DELETE FROM rule_members
+             WHERE tenant_id = ?1 AND kind = ?2 AND name = ?3 AND customer_id = ?4",
+        )?;
+        let mut record = self.tx.prepare_cached(
+            "INSERT INTO rule_history (tenant_id, kind, name, customer_id, change, at, cause)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+        )?;
+        let at = micros(at);
+        for c in changes {
+            let key = params![self.tenant, c.kind.as_str(), c.name, c.customer_id.as_str()];
+            match c.change {
+                Change::Entered => enter.execute(params![
+                    self.tenant,
+                    c.kind.as_str(),
+                    c.name,
+                    c.customer_id.as_str(),
+                    at
+                ])?,
+                Change::Exited => exit.execute(key)?,
+            };
+            record.execute(params![
+                self.tenant,
+                c.kind.as_str(),
+                c.name,
+                c.customer_id.as_str(),
+                c.change.as_str(),
+                at,
+                cause
+            ])?;
+        }
+        Ok(())
+    }
+
+    fn add_tag(
+        &mut self,
+        customer: &CustomerId,
+        tag: &str,
+        source: &str,
+        at: Timestamp,
+    ) -> Result<bool> {
+        let added = self.tx.execute(
+            "INSERT INTO customer_tags (tenant_id, customer_id, tag, source, since)
+             VALUES (?1, ?2, ?3, ?4, ?5) ON CONFLICT DO NOTHING",
+            params![self.tenant, customer.as_str(), tag, source, micros(at)],
+        )?;
+        Ok(added > 0)
+    }
+
+    fn remove_tag(&mut self, customer: &CustomerId, tag: &str) -> Result<bool> {
+        let removed = self.tx.execute(
+            "DELETE FROM customer_tags WHERE tenant_id = ?1 AND customer_id = ?2 AND tag = ?3",
+            params![self.tenant, customer.as_str(), tag],
+        )?;
+        Ok(removed > 0)
+    }
+
+    fn tag_families(&mut self) -> Result<Vec<(String, TagFamily)>> {
+        let mut stmt = self.tx.prepare_cached(
+            "SELECT tag, family FROM tag_families WHERE tenant_id = ?1 ORDER BY tag",
+        )?;
+        let rows = stmt
+            .query_map([self.tenant], |r| {
+                Ok((r.get::<_, String>(0)?, r.get::<_, String>(1)?))
+            })?
+            .collect::<rusqlite::Result<Vec<_>>>()?;
+        rows.into_iter()
+            .map(|(tag, family)| {
+                let family = TagFamily::parse(&family)
+                    .ok_or_else(|| corrupt(format!("stored tag family '{family}'")))?;
+                Ok((tag, family))
+            })
+            .collect()
+    }
+
+    fn set_tag_family(&mut self, tag: &str, family: TagFamily) -> Result<()> {
+        self.tx.execute(
+            "INSERT INTO tag_families (tenant_id, tag, family) VALUES (?1, ?2, ?3)
+             ON CONFLICT (tenant_id, tag) DO UPDATE SET family = excluded.family",
+            params![self.tenant, tag, family.as_str()],
+        )?;
+        Ok(())
+    }
+
+    fn history(&mut self, filter: MemberFilter<'_>, limit: usize) -> Result<Vec<HistoryRecord>> {
+        let (clause, args) = member_filter(filter);
+        let limit = i64::try_from(limit).unwrap_or(i64::MAX);
+        let mut stmt = self.tx.prepare_cached(&format!(
+            "SELECT kind, name, customer_id, change, at, cause FROM rule_history
+             WHERE tenant_id = ?1 {clause} ORDER BY at DESC, rowid DESC LIMIT {limit}"
+        ))?;
+        let mut values: Vec<&dyn rusqlite::ToSql> = vec![&self.tenant];
+        values.extend(args.iter().map(|a| a as &dyn rusqlite::ToSql));
+        let mut rows = stmt.query(values.as_slice())?;
+        let mut out = Vec::new();
+        while let Some(r) = rows.next()? {
+            out.push(HistoryRecord {
+                kind: kind(r.get_ref(0)?.as_str().map_err(other)?)?,
+                name: r.get(1)?,
+                customer_id: parse_customer_id(r.get(2)?)?,
+                change: change(r.get_ref(3)?.as_str().map_err(other)?)?,
+                at: from_micros(r.get(4)?)?,
+                cause: r.get(5)?,
+            });
+        }
+        Ok(out)
+    }
+
+    fn commit(mut self: Box<Self>) -> Result<()> {
+        self.end_of_writes_now()?;
+        self.tx.commit()?;
+        Ok(())
+    }
+}
