@@ -151,27 +151,81 @@ pub fn spend_over_days<'a>(
     spend
 }
 
-/// The customers who are super users: among those with spend over the 365 days, the
-/// first ⌈20%⌉ by that spend, everyone tied with the last of them included.
+/// The least spend over the 365 days that makes a super user: among customers with spend,
+/// the first ⌈20%⌉ by that spend, everyone tied with the last of them included. `None`
+/// when nobody spent.
+pub fn super_user_threshold(spend_365d: impl IntoIterator<Item = Money>) -> Option<Money> {
+    let mut spends: Vec<Money> = spend_365d.into_iter().filter(|m| m.fen() > 0).collect();
+    if spends.is_empty() {
+        return None;
+    }
+    let top = spends.len().div_ceil(5);
+    let (_, threshold, _) = spends.select_nth_unstable_by_key(top - 1, |m| std::cmp::Reverse(*m));
+    Some(*threshold)
+}
+
+/// The customers who are super users (see [`super_user_threshold`]).
 pub fn super_users(
     spend_365d: &HashMap<CustomerId, Money>,
 ) -> std::collections::HashSet<CustomerId> {
-    let mut spenders: Vec<(&CustomerId, Money)> = spend_365d
-        .iter()
-        .filter(|(_, m)| m.fen() > 0)
-        .map(|(c, m)| (c, *m))
-        .collect();
-    if spenders.is_empty() {
+    let Some(threshold) = super_user_threshold(spend_365d.values().copied()) else {
         return Default::default();
-    }
-    spenders.sort_by_key(|s| std::cmp::Reverse(s.1));
-    let top = spenders.len().div_ceil(5);
-    let threshold = spenders[top - 1].1;
-    spenders
-        .into_iter()
-        .take_while(|(_, m)| *m >= threshold)
+    };
+    spend_365d
+        .iter()
+        .filter(|(_, m)| **m >= threshold)
         .map(|(c, _)| c.clone())
         .collect()
+}
+
+/// What a customer's lifecycle stage is decided from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct StageFacts {
+    pub purchase_days: u32,
+    pub first_purchase_day: Option<Date>,
+    pub last_purchase_day: Option<Date>,
+    pub has_left: bool,
+    pub super_user: bool,
+}
+
+/// A customer's stage as of `as_of`, with the days since their last order and the cycle
+/// applied (span / gaps days, and whether it is their own).
+pub fn stage_of(
+    f: StageFacts,
+    as_of: Date,
+    settings: LifecycleSettings,
+) -> (Stage, Option<i64>, (i64, i64, bool)) {
+    let days_since_order = f
+        .last_purchase_day
+        .map(|last| i64::from((as_of - last).get_days()));
+    // The cycle as an exact fraction span/gaps: own mean interval with 3+ days.
+    let own = match (f.first_purchase_day, f.last_purchase_day) {
+        (Some(first), Some(last)) if f.purchase_days >= 3 => Some((
+            i64::from((last - first).get_days()),
+            i64::from(f.purchase_days) - 1,
+        )),
+        _ => None,
+    };
+    let (span, gaps, own_cycle) = match own {
+        Some((span, gaps)) => (span, gaps, true),
+        None => (i64::from(settings.repurchase_cycle_days), 1, false),
+    };
+    let lost_by_time = days_since_order.is_some_and(|d| d > 90 && d * gaps > 3 * span);
+    let at_risk = days_since_order.is_some_and(|d| 2 * d * gaps > 3 * span);
+    let stage = if f.has_left || lost_by_time {
+        Stage::Lost
+    } else if at_risk {
+        Stage::AtRisk
+    } else if f.super_user {
+        Stage::Vip
+    } else {
+        match f.purchase_days {
+            0 => Stage::Prospect,
+            1 => Stage::FirstPurchase,
+            _ => Stage::Repeat,
+        }
+    };
+    (stage, days_since_order, (span, gaps, own_cycle))
 }
 
 /// Stages of every profiled customer as of `as_of`. `profiles` must be built as of the
@@ -182,44 +236,29 @@ pub fn stages(
     as_of: Date,
     settings: LifecycleSettings,
 ) -> Vec<CustomerStage> {
-    let vips = super_users(spend_365d);
-    let tenant_cycle = i64::from(settings.repurchase_cycle_days);
+    let threshold = super_user_threshold(spend_365d.values().copied());
     profiles
         .iter()
         .map(|p| {
-            let purchase_days = p.purchase_days;
-            let days_since_order = p
-                .last_purchase_day
-                .map(|last| i64::from((as_of - last).get_days()));
-            // The cycle as an exact fraction span/gaps: own mean interval with 3+ days.
-            let (span, gaps, own_cycle) = match p.interval_parts() {
-                Some((span, gaps)) if purchase_days >= 3 => (span, gaps, true),
-                _ => (tenant_cycle, 1, false),
+            let spend = spend_365d.get(&p.customer_id).copied().unwrap_or_default();
+            let facts = StageFacts {
+                purchase_days: p.purchase_days,
+                first_purchase_day: p.first_purchase_day,
+                last_purchase_day: p.last_purchase_day,
+                has_left: p.has_left(),
+                super_user: threshold.is_some_and(|t| spend >= t),
             };
-            let lost_by_time = days_since_order.is_some_and(|d| d > 90 && d * gaps > 3 * span);
-            let at_risk = days_since_order.is_some_and(|d| 2 * d * gaps > 3 * span);
-            let stage = if p.has_left() || lost_by_time {
-                Stage::Lost
-            } else if at_risk {
-                Stage::AtRisk
-            } else if vips.contains(&p.customer_id) {
-                Stage::Vip
-            } else {
-                match purchase_days {
-                    0 => Stage::Prospect,
-                    1 => Stage::FirstPurchase,
-                    _ => Stage::Repeat,
-                }
-            };
+            let (stage, days_since_order, (span, gaps, own_cycle)) =
+                stage_of(facts, as_of, settings);
             CustomerStage {
                 customer_id: p.customer_id.clone(),
                 stage,
                 journey: journey(p),
                 days_since_order,
-                purchase_days,
+                purchase_days: p.purchase_days,
                 cycle_days: span as f64 / gaps as f64,
                 own_cycle,
-                spend_365d: spend_365d.get(&p.customer_id).copied().unwrap_or_default(),
+                spend_365d: spend,
             }
         })
         .collect()

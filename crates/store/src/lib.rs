@@ -161,6 +161,17 @@ pub struct HistoryRecord {
     pub cause: String,
 }
 
+/// A customer as the pool reads them.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PoolCustomer {
+    pub profile: Profile,
+    pub attributes: Attributes,
+    /// Manual and imported tags, in no particular order.
+    pub tags: Vec<String>,
+    /// Paid over the period asked for.
+    pub spend: Money,
+}
+
 /// A tag given by hand or by the customers file: by whom (`manual:<who>`, `import`) and since when.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ManualTag {
@@ -179,18 +190,18 @@ pub trait PoolTx {
     fn lock_evaluation(&mut self) -> Result<()>;
     /// Whether the tenant has this customer.
     fn has_customer(&mut self, id: &CustomerId) -> Result<bool>;
-    /// Every stored profile of the tenant, in customer-id order (byte order).
-    fn stored_profiles(&mut self, each: &mut dyn FnMut(Profile)) -> Result<()>;
+    /// Every customer with a stored profile, in customer-id order (byte order), with their
+    /// attributes, manual tags and paid amount from `spend_from` until `spend_until`.
+    fn pool_customers(
+        &mut self,
+        spend_from: Timestamp,
+        spend_until: Timestamp,
+        each: &mut dyn FnMut(PoolCustomer),
+    ) -> Result<()>;
     /// Every customer's static attributes.
     fn attributes(&mut self, each: &mut dyn FnMut(CustomerId, Attributes)) -> Result<()>;
     /// Manual and imported tags, of one customer or of all.
     fn manual_tags(&mut self, customer: Option<&CustomerId>) -> Result<Vec<ManualTag>>;
-    /// Paid orders at or after `since`.
-    fn paid_orders_since(
-        &mut self,
-        since: Timestamp,
-        each: &mut dyn FnMut(OrderFact),
-    ) -> Result<()>;
     /// The saved segments and tag rules, by kind and name.
     fn rules(&mut self) -> Result<Vec<StoredRule>>;
     /// Saves a rule, replacing one of the same kind and name.

@@ -365,6 +365,43 @@ impl ProfileStore for PgStore {
     }
 }
 
+/// The profile columns, first in every read of profiles (`p` profiles, `c` customers).
+const PROFILE_COLUMNS: &str = "p.customer_id, c.joined_at, c.referrer_id, p.first_order_at,
+    p.last_order_at, p.orders, p.purchase_days, p.first_purchase_day, p.last_purchase_day,
+    p.net_spend, p.coupon_orders, p.last_interaction_at, p.left_at, p.event_counts,
+    p.referrals, p.referral_revenue";
+
+/// A profile from the first columns of a row (see [`PROFILE_COLUMNS`]).
+fn profile_from_row(r: &postgres::Row) -> Result<Profile> {
+    let day = |s: Option<&str>| -> Result<Option<jiff::civil::Date>> {
+        s.map(|d| TenantZone::parse_day(d).map_err(other))
+            .transpose()
+    };
+    let at = |us: Option<i64>| us.map(from_micros).transpose();
+    let count = |n: i32| u32::try_from(n).map_err(|_| corrupt("negative count in profiles"));
+    Ok(Profile {
+        customer_id: parse_customer_id(r.try_get(0)?)?,
+        joined_at: from_micros(r.try_get(1)?)?,
+        referrer_id: r
+            .try_get::<_, Option<&str>>(2)?
+            .map(parse_customer_id)
+            .transpose()?,
+        first_order_at: at(r.try_get(3)?)?,
+        last_order_at: at(r.try_get(4)?)?,
+        orders: count(r.try_get(5)?)?,
+        purchase_days: count(r.try_get(6)?)?,
+        first_purchase_day: day(r.try_get(7)?)?,
+        last_purchase_day: day(r.try_get(8)?)?,
+        net_spend: Money::from_fen(r.try_get(9)?),
+        coupon_orders: count(r.try_get(10)?)?,
+        last_interaction_at: at(r.try_get(11)?)?,
+        left_at: at(r.try_get(12)?)?,
+        event_counts: serde_json::from_str(r.try_get(13)?).map_err(other)?,
+        referrals: count(r.try_get(14)?)?,
+        referral_revenue: Money::from_fen(r.try_get(15)?),
+    })
+}
+
 /// Every stored profile of a tenant, in customer-id order.
 fn scan_profiles(
     client: &mut impl GenericClient,
@@ -372,43 +409,16 @@ fn scan_profiles(
     each: &mut dyn FnMut(Profile),
 ) -> Result<()> {
     let mut rows = client.query_raw(
-        "SELECT p.customer_id, c.joined_at, c.referrer_id, p.first_order_at, p.last_order_at,
-                    p.orders, p.purchase_days, p.first_purchase_day, p.last_purchase_day,
-                    p.net_spend, p.coupon_orders, p.last_interaction_at, p.left_at,
-                    p.event_counts, p.referrals, p.referral_revenue
+        &format!(
+            "SELECT {PROFILE_COLUMNS}
              FROM profiles p
              JOIN customers c ON c.tenant_id = p.tenant_id AND c.customer_id = p.customer_id
-             WHERE p.tenant_id = $1 ORDER BY p.customer_id",
+             WHERE p.tenant_id = $1 ORDER BY p.customer_id"
+        ),
         [tenant],
     )?;
-    let day = |s: Option<&str>| -> Result<Option<jiff::civil::Date>> {
-        s.map(|d| TenantZone::parse_day(d).map_err(other))
-            .transpose()
-    };
-    let at = |us: Option<i64>| us.map(from_micros).transpose();
-    let count = |n: i32| u32::try_from(n).map_err(|_| corrupt("negative count in profiles"));
     while let Some(r) = rows.next()? {
-        each(Profile {
-            customer_id: parse_customer_id(r.try_get(0)?)?,
-            joined_at: from_micros(r.try_get(1)?)?,
-            referrer_id: r
-                .try_get::<_, Option<&str>>(2)?
-                .map(parse_customer_id)
-                .transpose()?,
-            first_order_at: at(r.try_get(3)?)?,
-            last_order_at: at(r.try_get(4)?)?,
-            orders: count(r.try_get(5)?)?,
-            purchase_days: count(r.try_get(6)?)?,
-            first_purchase_day: day(r.try_get(7)?)?,
-            last_purchase_day: day(r.try_get(8)?)?,
-            net_spend: Money::from_fen(r.try_get(9)?),
-            coupon_orders: count(r.try_get(10)?)?,
-            last_interaction_at: at(r.try_get(11)?)?,
-            left_at: at(r.try_get(12)?)?,
-            event_counts: serde_json::from_str(r.try_get(13)?).map_err(other)?,
-            referrals: count(r.try_get(14)?)?,
-            referral_revenue: Money::from_fen(r.try_get(15)?),
-        });
+        each(profile_from_row(&r)?);
     }
     Ok(())
 }

@@ -309,46 +309,54 @@ impl ProfileStore for SqliteStore {
     }
 }
 
-/// Every stored profile of a tenant, in customer-id order.
-fn scan_profiles(conn: &Connection, tenant: i64, each: &mut dyn FnMut(Profile)) -> Result<()> {
-    let mut stmt = conn.prepare_cached(
-        "SELECT p.customer_id, c.joined_at, c.referrer_id, p.first_order_at, p.last_order_at,
-                    p.orders, p.purchase_days, p.first_purchase_day, p.last_purchase_day,
-                    p.net_spend, p.coupon_orders, p.last_interaction_at, p.left_at,
-                    p.event_counts, p.referrals, p.referral_revenue
-             FROM profiles p
-             JOIN customers c ON c.tenant_id = p.tenant_id AND c.customer_id = p.customer_id
-             WHERE p.tenant_id = ?1 ORDER BY p.customer_id",
-    )?;
-    let mut rows = stmt.query([tenant])?;
+/// The profile columns, first in every read of profiles (`p` profiles, `c` customers).
+const PROFILE_COLUMNS: &str = "p.customer_id, c.joined_at, c.referrer_id, p.first_order_at,
+    p.last_order_at, p.orders, p.purchase_days, p.first_purchase_day, p.last_purchase_day,
+    p.net_spend, p.coupon_orders, p.last_interaction_at, p.left_at, p.event_counts,
+    p.referrals, p.referral_revenue";
+
+/// A profile from the first columns of a row (see [`PROFILE_COLUMNS`]).
+fn profile_from_row(r: &rusqlite::Row<'_>) -> Result<Profile> {
     let day = |s: Option<String>| -> Result<Option<jiff::civil::Date>> {
         s.map(|d| TenantZone::parse_day(&d).map_err(other))
             .transpose()
     };
     let at = |us: Option<i64>| us.map(from_micros).transpose();
+    let counts: String = r.get(13)?;
+    Ok(Profile {
+        customer_id: parse_customer_id(r.get(0)?)?,
+        joined_at: from_micros(r.get(1)?)?,
+        referrer_id: r
+            .get::<_, Option<String>>(2)?
+            .map(parse_customer_id)
+            .transpose()?,
+        first_order_at: at(r.get(3)?)?,
+        last_order_at: at(r.get(4)?)?,
+        orders: r.get(5)?,
+        purchase_days: r.get(6)?,
+        first_purchase_day: day(r.get(7)?)?,
+        last_purchase_day: day(r.get(8)?)?,
+        net_spend: Money::from_fen(r.get(9)?),
+        coupon_orders: r.get(10)?,
+        last_interaction_at: at(r.get(11)?)?,
+        left_at: at(r.get(12)?)?,
+        event_counts: serde_json::from_str(&counts).map_err(other)?,
+        referrals: r.get(14)?,
+        referral_revenue: Money::from_fen(r.get(15)?),
+    })
+}
+
+/// Every stored profile of a tenant, in customer-id order.
+fn scan_profiles(conn: &Connection, tenant: i64, each: &mut dyn FnMut(Profile)) -> Result<()> {
+    let mut stmt = conn.prepare_cached(&format!(
+        "SELECT {PROFILE_COLUMNS}
+         FROM profiles p
+         JOIN customers c ON c.tenant_id = p.tenant_id AND c.customer_id = p.customer_id
+         WHERE p.tenant_id = ?1 ORDER BY p.customer_id"
+    ))?;
+    let mut rows = stmt.query([tenant])?;
     while let Some(r) = rows.next()? {
-        let counts: String = r.get(13)?;
-        each(Profile {
-            customer_id: parse_customer_id(r.get(0)?)?,
-            joined_at: from_micros(r.get(1)?)?,
-            referrer_id: r
-                .get::<_, Option<String>>(2)?
-                .map(parse_customer_id)
-                .transpose()?,
-            first_order_at: at(r.get(3)?)?,
-            last_order_at: at(r.get(4)?)?,
-            orders: r.get(5)?,
-            purchase_days: r.get(6)?,
-            first_purchase_day: day(r.get(7)?)?,
-            last_purchase_day: day(r.get(8)?)?,
-            net_spend: Money::from_fen(r.get(9)?),
-            coupon_orders: r.get(10)?,
-            last_interaction_at: at(r.get(11)?)?,
-            left_at: at(r.get(12)?)?,
-            event_counts: serde_json::from_str(&counts).map_err(other)?,
-            referrals: r.get(14)?,
-            referral_revenue: Money::from_fen(r.get(15)?),
-        });
+        each(profile_from_row(r)?);
     }
     Ok(())
 }

@@ -5,6 +5,7 @@
 use std::sync::atomic::{AtomicUsize, Ordering};
 
 use jiff::civil::date;
+use siyu_core::profile::build_profiles;
 use siyu_core::segment::pool::Attributes;
 use siyu_core::segment::rules::{Change, RuleKind, TagFamily};
 use siyu_core::{
@@ -12,8 +13,8 @@ use siyu_core::{
     NewOrder, OrderFact, OrderId, OrderStatus, SeenCustomer, TenantZone, Timestamp,
 };
 use siyu_store::{
-    ImportTx, MemberChange, MemberFilter, PgStore, PoolTx, Result, SqliteStore, Store, StoreError,
-    StoredRule, TableCounts, Tenant, TenantStore, WriteCounts,
+    ImportTx, MemberChange, MemberFilter, PgStore, PoolTx, Result, Scope, SqliteStore, Store,
+    StoreError, StoredRule, TableCounts, Tenant, TenantStore, WriteCounts,
 };
 
 /// Generates, for each case, `sqlite::<case>` and `postgres::<case>`.
@@ -981,36 +982,51 @@ fn manual_tags_keep_their_first_source(store: &mut dyn Store) -> Result<()> {
     Ok(())
 }
 
-fn the_pool_reads_attributes_and_recent_paid_orders(store: &mut dyn Store) -> Result<()> {
+fn the_pool_reads_profiles_with_attributes_tags_and_spend(store: &mut dyn Store) -> Result<()> {
     let shop = store.tenant("shop")?;
     let mut c1 = full_customer("c1");
     c1.region = Some("杭州".into());
+    c1.tags = vec!["tea".into(), "outdoor".into()];
     import(store, &shop, |tx| {
         tx.upsert_customers(&[c1, customer("c2")], t(1))?;
-        let mut refunded = order("o3", "c2", t(5), 300);
+        let mut refunded = order("o3", "c1", t(4), 300);
         refunded.status = OrderStatus::Refunded;
         tx.upsert_orders(&[
             order("o1", "c1", t(1), 100),
             order("o2", "c1", t(4), 200),
+            order("o4", "c1", t(6), 400),
             refunded,
-        ])
+        ])?;
+        let facts = tx.customer_facts(Scope::All)?;
+        tx.save_profiles(&build_profiles(
+            facts,
+            Vec::new(),
+            Vec::new(),
+            &TenantZone::default(),
+            None,
+        ))
     })?;
-    let mut attributes = Vec::new();
-    let mut paid = Vec::new();
+    let mut seen = Vec::new();
     pool(store, &shop, |tx| {
-        tx.attributes(&mut |id, a| attributes.push((id, a)))?;
-        tx.paid_orders_since(t(3), &mut |o| paid.push(o))
+        tx.pool_customers(t(3), t(6), &mut |c| seen.push(c))
     })?;
-    attributes.sort_by(|a, b| a.0.cmp(&b.0));
+    assert_eq!(seen.len(), 2);
+    let (first, second) = (&seen[0], &seen[1]);
+    assert_eq!(first.profile.customer_id.as_str(), "c1");
+    assert_eq!(first.attributes.region.as_deref(), Some("杭州"));
+    assert_eq!(first.attributes.gender, Some(Gender::Female));
+    let mut tags = first.tags.clone();
+    tags.sort();
+    assert_eq!(tags, ["outdoor", "tea"]);
+    assert_eq!(first.spend.fen(), 200, "paid, from t(3) until t(6)");
+    assert_eq!(second.attributes, Attributes::default());
+    assert!(second.tags.is_empty());
+    assert_eq!(second.spend, Money::ZERO);
+    let mut attributes = Vec::new();
+    pool(store, &shop, |tx| {
+        tx.attributes(&mut |id, a| attributes.push((id, a)))
+    })?;
     assert_eq!(attributes.len(), 2);
-    assert_eq!(attributes[0].1.region.as_deref(), Some("杭州"));
-    assert_eq!(attributes[0].1.gender, Some(Gender::Female));
-    assert_eq!(attributes[1].1, Attributes::default());
-    assert_eq!(paid.len(), 1);
-    assert_eq!(
-        (paid[0].customer_id.as_str(), paid[0].amount.fen()),
-        ("c1", 200)
-    );
     Ok(())
 }
 
@@ -1041,7 +1057,7 @@ on_both_backends!(
     rules_are_saved_replaced_listed_and_deleted,
     membership_changes_keep_members_and_history,
     manual_tags_keep_their_first_source,
-    the_pool_reads_attributes_and_recent_paid_orders,
+    the_pool_reads_profiles_with_attributes_tags_and_spend,
 );
 
 // ---- PostgreSQL only: several connections at once -------------------------------------

@@ -399,6 +399,17 @@ impl SegmentTable {
         self.codes[CodeCol::Stage as usize][row] = code;
     }
 
+    /// Replaces the RFM class of a row (`None`: not scored).
+    pub fn set_rfm(&mut self, row: usize, class: Option<RfmClass>) {
+        use super::field::RFM_CLASSES;
+        let name = class.map_or("none", RfmClass::name);
+        let code = RFM_CLASSES
+            .iter()
+            .position(|n| *n == name)
+            .map_or(0, |i| i as u8 + 1);
+        self.codes[CodeCol::Rfm as usize][row] = code;
+    }
+
     /// Memory the table holds on the heap, in bytes (capacity, not only length).
     pub fn heap_bytes(&self) -> usize {
         let vecs = |v: &[Vec<i32>]| v.iter().map(|c| c.capacity() * 4).sum::<usize>();

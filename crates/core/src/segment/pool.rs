@@ -1,6 +1,6 @@
 //! The whole pool as of a day, as segment rules see it: every customer's profile with
 //! their lifecycle stage (the tenant's VIP rule included), RFM class, spend over the last
-//! 365 days, tags and attributes, in one [`SegmentTable`].
+//! 365 days, tags and attributes, in one [`SegmentTable`], built as the customers stream in.
 
 use std::collections::HashMap;
 
@@ -9,11 +9,11 @@ use jiff::civil::Date;
 use crate::channel::Channel;
 use crate::customer::Gender;
 use crate::ids::CustomerId;
-use crate::lifecycle::{CustomerStage, LifecycleSettings, Stage, stages};
+use crate::lifecycle::{LifecycleSettings, Stage, StageFacts, stage_of, super_user_threshold};
 use crate::money::Money;
 use crate::profile::Profile;
 use crate::rule::{CustomerExtras, Field, Rule, RuleError, SegmentTable, SegmentTableBuilder};
-use crate::segment::rfm::{RfmClass, RfmWindow, Tally, date_number, score};
+use crate::segment::rfm::{RfmClass, RfmWindow, Tally, classes_of, date_number};
 use crate::time::TenantZone;
 
 /// What a customer is beside their profile: the static attributes rules compare.
@@ -24,13 +24,22 @@ pub struct Attributes {
     pub gender: Option<Gender>,
 }
 
-/// The pool as of a day: the table rules run over, and the stage and RFM class of each
-/// row (row `i` is the `i`-th profile given).
+/// The pool as of a day: the table rules run over, and what each row was judged (row `i`
+/// is the `i`-th customer pushed).
 #[derive(Debug)]
 pub struct Pool {
     pub table: SegmentTable,
-    pub stages: Vec<CustomerStage>,
-    pub rfm: Vec<Option<RfmClass>>,
+    pub rows: Vec<PoolRow>,
+}
+
+/// A customer's stage and RFM class in the pool, and the figures behind the stage.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct PoolRow {
+    pub stage: Stage,
+    pub rfm: Option<RfmClass>,
+    pub purchase_days: u32,
+    pub days_since_order: Option<i64>,
+    pub spend_365d: Money,
 }
 
 /// Why a VIP rule cannot be used.
@@ -51,50 +60,133 @@ pub fn check_vip_rule(text: &str) -> Result<Rule, VipRuleError> {
     Ok(rule)
 }
 
-/// The RFM class of every customer with a paid order up to `as_of` (window: all history),
-/// from profiles built as of that day. By customer id.
-pub fn rfm_classes(profiles: &[Profile], as_of: Date) -> HashMap<CustomerId, RfmClass> {
-    let tallies = profiles.iter().filter(|p| p.orders > 0).filter_map(|p| {
-        let last = p.last_purchase_day?;
-        let tally = Tally {
-            last_day: date_number(last),
-            orders: p.orders,
-            fen: p.net_spend.fen(),
-        };
-        Some((p.customer_id.clone(), tally))
-    });
-    score(RfmWindow::new(as_of, None), tallies.collect::<Vec<_>>())
-        .customers
-        .into_iter()
-        .map(|c| (c.customer_id, c.class))
-        .collect()
+/// What a row keeps until the stages and classes are decided at the end.
+#[derive(Debug, Clone, Copy)]
+struct Pending {
+    first_purchase_day: Option<Date>,
+    last_purchase_day: Option<Date>,
+    purchase_days: u32,
+    orders: u32,
+    net_spend: i64,
+    has_left: bool,
+    spend_365d: Money,
 }
 
-/// The stages of `profiles` (built as of `as_of`) with the tenant's VIP rule applied: a
-/// customer the rule selects is `vip` unless lost or at risk (the stages above it).
-/// `table` must hold the same customers in the same order.
-pub fn apply_vip_rule(
-    customers: &mut [CustomerStage],
-    table: &mut SegmentTable,
-    vip_rule: &Rule,
-) -> Result<(), RuleError> {
-    let selected = vip_rule.members(table)?;
-    for row in selected.rows() {
-        let c = &mut customers[row];
-        if matches!(
-            c.stage,
-            Stage::Prospect | Stage::FirstPurchase | Stage::Repeat
-        ) {
-            c.stage = Stage::Vip;
-            table.set_stage(row, Stage::Vip);
+/// Builds the pool one customer at a time, so that the store can stream them in: the
+/// stages and RFM classes, which depend on the whole pool (the super users' threshold, the
+/// means), are decided when it is finished. Memory: the table and about 40 bytes a customer.
+pub struct PoolBuilder {
+    as_of: Date,
+    settings: LifecycleSettings,
+    table: SegmentTableBuilder,
+    pending: Vec<Pending>,
+}
+
+impl PoolBuilder {
+    /// Customers pushed must have profiles built as of `as_of`.
+    pub fn new(as_of: Date, zone: &TenantZone, settings: LifecycleSettings) -> PoolBuilder {
+        PoolBuilder {
+            as_of,
+            settings,
+            table: SegmentTableBuilder::new(as_of, zone),
+            pending: Vec::new(),
         }
     }
-    Ok(())
+
+    pub fn reserve(&mut self, additional: usize) {
+        self.table.reserve(additional);
+        self.pending.reserve(additional);
+    }
+
+    /// Adds a customer: their profile, attributes, manual tags and paid amount over the
+    /// 365 days to the as-of day.
+    pub fn push(&mut self, p: &Profile, a: &Attributes, tags: &[String], spend_365d: Money) {
+        self.table.push(
+            p,
+            &CustomerExtras {
+                stage: None,
+                journey: None,
+                rfm: None,
+                spend_365d,
+                tags: tags.to_vec(),
+                channel: a.channel.clone(),
+                region: a.region.clone(),
+                gender: a.gender,
+            },
+        );
+        self.pending.push(Pending {
+            first_purchase_day: p.first_purchase_day,
+            last_purchase_day: p.last_purchase_day,
+            purchase_days: p.purchase_days,
+            orders: p.orders,
+            net_spend: p.net_spend.fen(),
+            has_left: p.has_left(),
+            spend_365d,
+        });
+    }
+
+    /// Decides every stage (the tenant's VIP rule included) and RFM class (window: all
+    /// history), and gives the pool.
+    pub fn finish(self, vip_rule: Option<&Rule>) -> Result<Pool, RuleError> {
+        let PoolBuilder {
+            as_of,
+            settings,
+            table,
+            pending,
+        } = self;
+        let mut table = table.finish();
+        let threshold = super_user_threshold(pending.iter().map(|p| p.spend_365d));
+        let tallies: Vec<Tally> = pending
+            .iter()
+            .map(|p| match p.last_purchase_day {
+                Some(last) if p.orders > 0 => Tally {
+                    last_day: date_number(last),
+                    orders: p.orders,
+                    fen: p.net_spend,
+                },
+                _ => Tally::default(),
+            })
+            .collect();
+        let classes = classes_of(RfmWindow::new(as_of, None), &tallies);
+        drop(tallies);
+        let mut rows: Vec<PoolRow> = Vec::with_capacity(pending.len());
+        for (row, (p, rfm)) in pending.iter().zip(classes).enumerate() {
+            let facts = StageFacts {
+                purchase_days: p.purchase_days,
+                first_purchase_day: p.first_purchase_day,
+                last_purchase_day: p.last_purchase_day,
+                has_left: p.has_left,
+                super_user: threshold.is_some_and(|t| p.spend_365d >= t),
+            };
+            let (stage, days_since_order, _) = stage_of(facts, as_of, settings);
+            table.set_stage(row, stage);
+            table.set_rfm(row, rfm);
+            rows.push(PoolRow {
+                stage,
+                rfm,
+                purchase_days: p.purchase_days,
+                days_since_order,
+                spend_365d: p.spend_365d,
+            });
+        }
+        if let Some(rule) = vip_rule {
+            for row in rule.members(&table)?.rows() {
+                let r = &mut rows[row];
+                if matches!(
+                    r.stage,
+                    Stage::Prospect | Stage::FirstPurchase | Stage::Repeat
+                ) {
+                    r.stage = Stage::Vip;
+                    table.set_stage(row, Stage::Vip);
+                }
+            }
+        }
+        Ok(Pool { table, rows })
+    }
 }
 
-/// Builds the pool as of `as_of`. `profiles` must be built as of that day and sorted by
-/// customer id; `attributes` and `tags` are by customer (missing ones are unknown / none);
-/// `spend_365d` is the paid amount over the 365 days to `as_of`.
+/// Builds the pool as of `as_of` from profiles built as of that day and the customers'
+/// attributes, manual tags and spend over the 365 days to `as_of` (missing ones: none).
 #[allow(clippy::too_many_arguments)]
 pub fn build_pool(
     profiles: &[Profile],
@@ -106,41 +198,39 @@ pub fn build_pool(
     settings: LifecycleSettings,
     vip_rule: Option<&Rule>,
 ) -> Result<Pool, RuleError> {
-    let mut customer_stages = stages(profiles, spend_365d, as_of, settings);
-    let classes = rfm_classes(profiles, as_of);
-    let rfm: Vec<Option<RfmClass>> = profiles
-        .iter()
-        .map(|p| classes.get(&p.customer_id).copied())
-        .collect();
     let none = Attributes::default();
-    let mut builder = SegmentTableBuilder::new(as_of, zone);
+    let mut builder = PoolBuilder::new(as_of, zone, settings);
     builder.reserve(profiles.len());
-    for (i, p) in profiles.iter().enumerate() {
-        let a = attributes.get(&p.customer_id).unwrap_or(&none);
-        let s = &customer_stages[i];
+    for p in profiles {
         builder.push(
             p,
-            &CustomerExtras {
-                stage: Some(s.stage),
-                journey: Some(s.journey),
-                rfm: rfm[i],
-                spend_365d: s.spend_365d,
-                tags: tags.get(&p.customer_id).cloned().unwrap_or_default(),
-                channel: a.channel.clone(),
-                region: a.region.clone(),
-                gender: a.gender,
-            },
+            attributes.get(&p.customer_id).unwrap_or(&none),
+            tags.get(&p.customer_id).map_or(&[], Vec::as_slice),
+            spend_365d.get(&p.customer_id).copied().unwrap_or_default(),
         );
     }
-    let mut table = builder.finish();
-    if let Some(rule) = vip_rule {
-        apply_vip_rule(&mut customer_stages, &mut table, rule)?;
-    }
-    Ok(Pool {
-        table,
-        stages: customer_stages,
-        rfm,
-    })
+    builder.finish(vip_rule)
+}
+
+/// The RFM class of every customer with a paid order up to `as_of` (window: all history),
+/// from profiles built as of that day. By customer id.
+pub fn rfm_classes(profiles: &[Profile], as_of: Date) -> HashMap<CustomerId, RfmClass> {
+    let tallies: Vec<Tally> = profiles
+        .iter()
+        .map(|p| match p.last_purchase_day {
+            Some(last) if p.orders > 0 => Tally {
+                last_day: date_number(last),
+                orders: p.orders,
+                fen: p.net_spend.fen(),
+            },
+            _ => Tally::default(),
+        })
+        .collect();
+    profiles
+        .iter()
+        .zip(classes_of(RfmWindow::new(as_of, None), &tallies))
+        .filter_map(|(p, class)| Some((p.customer_id.clone(), class?)))
+        .collect()
 }
 
 #[cfg(test)]
@@ -219,10 +309,11 @@ mod tests {
             .expect("pool")
         };
         let vips = |pool: &Pool| -> Vec<String> {
-            pool.stages
+            pool.rows
                 .iter()
-                .filter(|s| s.stage == Stage::Vip)
-                .map(|s| s.customer_id.to_string())
+                .enumerate()
+                .filter(|(_, r)| r.stage == Stage::Vip)
+                .map(|(row, _)| pool.table.customer_id(row).to_owned())
                 .collect()
         };
         // Ten spenders: the top ⌈2⌉ by spend are the super users.
@@ -241,8 +332,8 @@ mod tests {
         let rule = check_vip_rule("orders <= 1").expect("rule");
         let pool = build(Some(&rule));
         assert_eq!(vips(&pool), ["c0", "c1", "c8", "c9"]);
-        assert_eq!(pool.stages[2].customer_id.as_str(), "c10");
-        assert_eq!(pool.stages[2].stage, Stage::Lost);
+        assert_eq!(pool.table.customer_id(2), "c10");
+        assert_eq!(pool.rows[2].stage, Stage::Lost);
         assert_eq!(
             check_vip_rule(r#"stage = "repeat""#),
             Err(VipRuleError::UsesStage)

@@ -381,6 +381,30 @@ pub struct Means {
 }
 
 impl Means {
+    /// The sums over `scored`, tallies with at least one order in the window.
+    fn of<'a>(window: RfmWindow, scored: impl Iterator<Item = &'a Tally>) -> Means {
+        let through = window.days().through();
+        let mut means = Means::default();
+        let mut monetary: i64 = 0;
+        for t in scored {
+            means.customers += 1;
+            means.recency_days_total += u64::from(recency_days(through, t));
+            means.orders_total += u64::from(t.orders);
+            monetary = monetary.saturating_add(t.fen);
+        }
+        means.monetary_total = Money::from_fen(monetary);
+        means
+    }
+
+    /// High or low on each dimension, for a customer `days` from their last order.
+    fn levels(&self, days: u32, t: &Tally) -> (Level, Level, Level) {
+        (
+            self.recency_level(days),
+            self.frequency_level(t.orders),
+            self.monetary_level(t.fen),
+        )
+    }
+
     fn mean(total: i128, n: u64) -> Option<f64> {
         (n > 0).then(|| total as f64 / n as f64)
     }
@@ -455,8 +479,7 @@ pub struct Rfm {
 /// customers with no order in their tally are not scored.
 pub fn score(window: RfmWindow, tallies: impl IntoIterator<Item = (CustomerId, Tally)>) -> Rfm {
     let through = window.days().through();
-    let days_of =
-        |t: &Tally| u32::try_from(i64::from(through) - i64::from(t.last_day)).unwrap_or(0);
+    let days_of = |t: &Tally| recency_days(through, t);
     // (Given a Vec, this reuses it.)
     let mut scored: Vec<(CustomerId, Tally)> =
         tallies.into_iter().filter(|(_, t)| t.orders > 0).collect();
@@ -464,17 +487,7 @@ pub fn score(window: RfmWindow, tallies: impl IntoIterator<Item = (CustomerId, T
         scored.sort_unstable_by(|a, b| a.0.cmp(&b.0));
     }
 
-    let mut means = Means {
-        customers: scored.len() as u64,
-        ..Means::default()
-    };
-    let mut monetary: i64 = 0;
-    for (_, t) in &scored {
-        means.recency_days_total += u64::from(days_of(t));
-        means.orders_total += u64::from(t.orders);
-        monetary = monetary.saturating_add(t.fen);
-    }
-    means.monetary_total = Money::from_fen(monetary);
+    let means = Means::of(window, scored.iter().map(|(_, t)| t));
 
     // Scored so that more is better: fewer days, more orders, more spend.
     let quintiles = |values: Vec<u64>| quintile_scores(&values);
@@ -499,11 +512,7 @@ pub fn score(window: RfmWindow, tallies: impl IntoIterator<Item = (CustomerId, T
         .enumerate()
         .map(|(i, (customer_id, t))| {
             let days = days_of(&t);
-            let (r, f, m) = (
-                means.recency_level(days),
-                means.frequency_level(t.orders),
-                means.monetary_level(t.fen),
-            );
+            let (r, f, m) = means.levels(days, &t);
             let class = RfmClass::of(r, f, m);
             let line = &mut by_class[class as usize];
             line.0 += 1;
@@ -549,6 +558,28 @@ pub fn score(window: RfmWindow, tallies: impl IntoIterator<Item = (CustomerId, T
         classes,
         customers,
     }
+}
+
+/// Whole days from a tally's last order to the end of the window.
+fn recency_days(through: DayNumber, t: &Tally) -> u32 {
+    u32::try_from(i64::from(through) - i64::from(t.last_day)).unwrap_or(0)
+}
+
+/// The class of each tally as [`score`] gives it (the means over the tallies with an
+/// order), `None` for a tally without orders: for the pool, where customers are rows and
+/// quintiles are not wanted.
+pub fn classes_of(window: RfmWindow, tallies: &[Tally]) -> Vec<Option<RfmClass>> {
+    let through = window.days().through();
+    let means = Means::of(window, tallies.iter().filter(|t| t.orders > 0));
+    tallies
+        .iter()
+        .map(|t| {
+            (t.orders > 0).then(|| {
+                let (r, f, m) = means.levels(recency_days(through, t), t);
+                RfmClass::of(r, f, m)
+            })
+        })
+        .collect()
 }
 
 /// Quintile scores 1 + ⌊5k/N⌋ of `values` (higher is better), with k the number of values

@@ -237,14 +237,14 @@ pub fn evaluate(pool: &mut Pool, defs: &[Definition]) -> Result<Vec<Selection>, 
         out.push(Selection {
             kind: RuleKind::Level,
             name: stage_tag(stage),
-            members: Bitset::from_fn(len, |row| pool.stages[row].stage == stage),
+            members: Bitset::from_fn(len, |row| pool.rows[row].stage == stage),
         });
     }
     for class in RfmClass::ALL {
         out.push(Selection {
             kind: RuleKind::Level,
             name: rfm_tag(class),
-            members: Bitset::from_fn(len, |row| pool.rfm[row] == Some(class)),
+            members: Bitset::from_fn(len, |row| pool.rows[row].rfm == Some(class)),
         });
     }
     Ok(out)

@@ -47,25 +47,25 @@ pub fn lifecycle(
     } = raw_facts(store, tenant)?;
     let spend = spend_over_days(&orders, &tenant.zone, as_of, 365);
     let profiles = build_profiles(customers, orders, events, &tenant.zone, Some(as_of));
-    let customers = match &rule_settings.vip_rule {
-        None => stages(&profiles, &spend, as_of, settings),
-        Some(rule) => {
-            // The rule may compare anything a segment can: the pool as segments see it.
-            let Extras { attributes, tags } = extras(store, tenant)?;
-            let pool = build_pool(
-                &profiles,
-                &attributes,
-                &tags,
-                &spend,
-                as_of,
-                &tenant.zone,
-                settings,
-                Some(rule),
-            )
-            .context("applying the tenant's vip_rule")?;
-            pool.stages
+    let mut customers = stages(&profiles, &spend, as_of, settings);
+    if let Some(rule) = &rule_settings.vip_rule {
+        // The rule may compare anything a segment can: the pool as segments see it.
+        let Extras { attributes, tags } = extras(store, tenant)?;
+        let pool = build_pool(
+            &profiles,
+            &attributes,
+            &tags,
+            &spend,
+            as_of,
+            &tenant.zone,
+            settings,
+            Some(rule),
+        )
+        .context("applying the tenant's vip_rule")?;
+        for (c, row) in customers.iter_mut().zip(&pool.rows) {
+            c.stage = row.stage;
         }
-    };
+    }
     let count =
         |pred: &dyn Fn(&CustomerStage) -> bool| customers.iter().filter(|c| pred(c)).count() as u64;
     Ok(LifecycleReport {

@@ -11,9 +11,8 @@ use jiff::civil::Date;
 use serde::Serialize;
 
 use siyu_core::lifecycle::LifecycleSettings;
-use siyu_core::profile::Profile;
 use siyu_core::rule::Rule;
-use siyu_core::segment::pool::{Attributes, Pool, build_pool};
+use siyu_core::segment::pool::{Attributes, Pool, PoolBuilder};
 use siyu_core::segment::rules::{
     Change, Definition, RuleKind, Selection, TagFamily, check_name, evaluate, membership_changes,
     tag_rule_order,
@@ -68,40 +67,27 @@ pub fn extras(store: &mut dyn Store, tenant: &Tenant) -> anyhow::Result<Extras> 
     read_extras(tx.as_mut())
 }
 
-/// The pool as of `as_of` from the stored profiles, attributes, tags and orders, read in `tx`.
+/// The pool as of `as_of` from the stored profiles, attributes, tags and orders, streamed
+/// from `tx` into the table (nothing is held per customer but the table's columns).
 pub fn load_pool(
     tx: &mut dyn PoolTx,
     zone: &TenantZone,
     as_of: Date,
     settings: &RuleSettings,
 ) -> anyhow::Result<Pool> {
-    let mut profiles: Vec<Profile> = Vec::new();
-    tx.stored_profiles(&mut |p| profiles.push(p))
-        .context("reading profiles")?;
-    let Extras { attributes, tags } = read_extras(tx)?;
     // Paid over the 365 local days D − 365 < d ≤ D.
     let first_day = as_of
         .checked_sub(jiff::Span::new().days(364))
         .unwrap_or(Date::MIN);
     let (from, until) = (zone.start_of(first_day), zone.start_of(as_of.tomorrow()?));
-    let mut spend: HashMap<CustomerId, Money> = HashMap::new();
-    tx.paid_orders_since(from, &mut |o| {
-        if o.ordered_at < until {
-            *spend.entry(o.customer_id).or_default() += o.amount;
-        }
+    let mut builder = PoolBuilder::new(as_of, zone, settings.lifecycle);
+    tx.pool_customers(from, until, &mut |c| {
+        builder.push(&c.profile, &c.attributes, &c.tags, c.spend);
     })
-    .context("reading the last 365 days' orders")?;
-    build_pool(
-        &profiles,
-        &attributes,
-        &tags,
-        &spend,
-        as_of,
-        zone,
-        settings.lifecycle,
-        settings.vip_rule.as_ref(),
-    )
-    .map_err(|e| anyhow!("the tenant's vip_rule: {e}"))
+    .context("reading the pool")?;
+    builder
+        .finish(settings.vip_rule.as_ref())
+        .map_err(|e| anyhow!("the tenant's vip_rule: {e}"))
 }
 
 /// The saved rules of the tenant, read.
@@ -593,12 +579,12 @@ pub fn segment_now(
         .members
         .rows()
         .map(|row| {
-            let s = &pool.stages[row];
+            let s = &pool.rows[row];
             SegmentMember {
                 customer_id: pool.table.customer_id(row).to_owned(),
                 since: since.get(pool.table.customer_id(row)).copied(),
                 stage: s.stage,
-                rfm: pool.rfm[row],
+                rfm: s.rfm,
                 purchase_days: s.purchase_days,
                 days_since_order: s.days_since_order,
                 spend_365d: s.spend_365d,

@@ -6,15 +6,16 @@ use std::collections::HashSet;
 use postgres::fallible_iterator::FallibleIterator;
 use postgres::types::ToSql;
 
-use siyu_core::profile::Profile;
 use siyu_core::segment::pool::Attributes;
 use siyu_core::segment::rules::{Change, RuleKind, TagFamily};
-use siyu_core::{CustomerId, Gender, Money, OrderFact, OrderStatus, Timestamp};
+use siyu_core::{CustomerId, Gender, Money, Timestamp};
 
-use super::{PgImport, PgStore, parse_channel, parse_customer_id, scan_profiles};
+use super::{
+    PROFILE_COLUMNS, PgImport, PgStore, parse_channel, parse_customer_id, profile_from_row,
+};
 use crate::{
-    HistoryRecord, ManualTag, Member, MemberChange, MemberFilter, PoolStore, PoolTx, Result,
-    StoreError, StoredRule, Tenant, corrupt, from_micros, micros, other,
+    HistoryRecord, ManualTag, Member, MemberChange, MemberFilter, PoolCustomer, PoolStore, PoolTx,
+    Result, StoreError, StoredRule, Tenant, corrupt, from_micros, micros, other,
 };
 
 /// Membership changes written per statement.
@@ -84,8 +85,48 @@ impl PoolTx for PgImport<'_> {
             .is_some())
     }
 
-    fn stored_profiles(&mut self, each: &mut dyn FnMut(Profile)) -> Result<()> {
-        scan_profiles(&mut self.tx, self.tenant, each)
+    fn pool_customers(
+        &mut self,
+        spend_from: Timestamp,
+        spend_until: Timestamp,
+        each: &mut dyn FnMut(PoolCustomer),
+    ) -> Result<()> {
+        let (from, until) = (micros(spend_from), micros(spend_until));
+        let params: [&(dyn ToSql + Sync); 3] = [&self.tenant, &from, &until];
+        let mut rows = self.tx.query_raw(
+            &format!(
+                "SELECT {PROFILE_COLUMNS}, c.channel, c.region, c.gender,
+                        coalesce(t.tags, ARRAY[]::text[]), coalesce(s.spend, 0)::bigint
+                 FROM profiles p
+                 JOIN customers c
+                   ON c.tenant_id = p.tenant_id AND c.customer_id = p.customer_id
+                 LEFT JOIN (SELECT customer_id, array_agg(tag::text) AS tags
+                            FROM customer_tags WHERE tenant_id = $1
+                            GROUP BY customer_id) t ON t.customer_id = p.customer_id
+                 LEFT JOIN (SELECT customer_id, sum(amount) AS spend FROM orders
+                            WHERE tenant_id = $1 AND status = 'paid'
+                              AND ordered_at >= $2 AND ordered_at < $3
+                            GROUP BY customer_id) s ON s.customer_id = p.customer_id
+                 WHERE p.tenant_id = $1 ORDER BY p.customer_id"
+            ),
+            params,
+        )?;
+        while let Some(r) = rows.next()? {
+            let gender: Option<&str> = r.try_get(18)?;
+            each(PoolCustomer {
+                profile: profile_from_row(&r)?,
+                attributes: Attributes {
+                    channel: parse_channel(r.try_get(16)?)?,
+                    region: r.try_get(17)?,
+                    gender: gender
+                        .map(|g| Gender::parse(g).map_err(other))
+                        .transpose()?,
+                },
+                tags: r.try_get(19)?,
+                spend: Money::from_fen(r.try_get(20)?),
+            });
+        }
+        Ok(())
     }
 
     fn attributes(&mut self, each: &mut dyn FnMut(CustomerId, Attributes)) -> Result<()> {
@@ -125,29 +166,6 @@ impl PoolTx for PgImport<'_> {
                 })
             })
             .collect()
-    }
-
-    fn paid_orders_since(
-        &mut self,
-        since: Timestamp,
-        each: &mut dyn FnMut(OrderFact),
-    ) -> Result<()> {
-        let since = micros(since);
-        let params: [&(dyn ToSql + Sync); 2] = [&self.tenant, &since];
-        let mut rows = self.tx.query_raw(
-            "SELECT customer_id, ordered_at, amount FROM orders
-             WHERE tenant_id = $1 AND status = 'paid' AND ordered_at >= $2",
-            params,
-        )?;
-        while let Some(r) = rows.next()? {
-            each(OrderFact {
-                customer_id: parse_customer_id(r.try_get(0)?)?,
-                ordered_at: from_micros(r.try_get(1)?)?,
-                amount: Money::from_fen(r.try_get(2)?),
-                status: OrderStatus::Paid,
-            });
-        }
-        Ok(())
     }
 
     fn rules(&mut self) -> Result<Vec<StoredRule>> {
