@@ -61,6 +61,14 @@ pub struct NewOrder {
     pub status: OrderStatus,
 }
 
+impl NewOrder {
+    /// Whether the order used a coupon: a coupon code, or any discount (the coupon share
+    /// of profiles counts these).
+    pub fn used_coupon(&self) -> bool {
+        self.coupon_code.is_some() || self.discount > Money::ZERO
+    }
+}
+
 /// The slice of an order the figures need, as scanned from the store.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct OrderFact {

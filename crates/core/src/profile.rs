@@ -138,6 +138,8 @@ pub trait ProfileSink {
 pub struct ProfileBuilder {
     zone: TenantZone,
     cutoff: Option<Timestamp>,
+    /// Takes customers it was not given, joined at their earliest order or event.
+    open: bool,
     profiles: Vec<Profile>,
     days: Vec<Vec<Date>>,
     index: FxHashMap<CustomerId, usize>,
@@ -150,10 +152,51 @@ impl ProfileBuilder {
             cutoff: as_of
                 .and_then(|d| d.tomorrow().ok())
                 .map(|d| zone.start_of(d)),
+            open: false,
             profiles: Vec::new(),
             days: Vec::new(),
             index: FxHashMap::default(),
         }
+    }
+
+    /// A builder that needs no customers first: each order or event of a customer it has
+    /// not seen starts their profile, joined at the earliest of their orders and events
+    /// and with no referrer. For customers whose every fact passes through it (those new
+    /// to the pool in one import), so that their profiles need no read of the store.
+    pub fn open(zone: &TenantZone) -> ProfileBuilder {
+        ProfileBuilder {
+            open: true,
+            ..ProfileBuilder::new(zone, None)
+        }
+    }
+
+    /// Customers held.
+    pub fn len(&self) -> usize {
+        self.profiles.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.profiles.is_empty()
+    }
+
+    /// The row of a customer: known, or (when open) started, or none.
+    fn row(&mut self, customer: &str, at: Timestamp) -> Option<usize> {
+        if let Some(&i) = self.index.get(customer) {
+            if self.open {
+                let p = &mut self.profiles[i];
+                p.joined_at = p.joined_at.min(at);
+            }
+            return Some(i);
+        }
+        if !self.open {
+            return None;
+        }
+        let id = CustomerId::parse(customer).ok()?;
+        let i = self.profiles.len();
+        self.index.insert(id.clone(), i);
+        self.profiles.push(Profile::new(id, at, None));
+        self.days.push(Vec::new());
+        Some(i)
     }
 
     fn in_time(&self, t: Timestamp) -> bool {
@@ -205,12 +248,15 @@ impl ProfileSink for ProfileBuilder {
         status: OrderStatus,
         used_coupon: bool,
     ) {
-        if status != OrderStatus::Paid || !self.in_time(at) {
+        if !self.in_time(at) {
             return;
         }
-        let Some(&i) = self.index.get(customer) else {
+        let Some(i) = self.row(customer, at) else {
             return;
         };
+        if status != OrderStatus::Paid {
+            return;
+        }
         let p = &mut self.profiles[i];
         p.orders += 1;
         p.net_spend += amount;
@@ -228,7 +274,7 @@ impl ProfileSink for ProfileBuilder {
         if !self.in_time(at) {
             return;
         }
-        let Some(&i) = self.index.get(customer) else {
+        let Some(i) = self.row(customer, at) else {
             return;
         };
         let p = &mut self.profiles[i];
@@ -410,5 +456,53 @@ mod tests {
         assert_eq!(profiles.len(), 1);
         assert_eq!(profiles[0].orders, 1);
         assert_eq!(profiles[0].left_at, None);
+    }
+
+    #[test]
+    fn an_open_builder_needs_no_customers_and_gives_what_a_closed_one_gives() {
+        let orders = [
+            order(
+                "b",
+                "2024-03-05 10:00:00",
+                4_000,
+                OrderStatus::Refunded,
+                false,
+            ),
+            order("a", "2024-03-01 10:00:00", 10_000, OrderStatus::Paid, true),
+            order("a", "2024-03-03 10:00:00", 5_000, OrderStatus::Paid, false),
+            order("b", "2024-03-07 10:00:00", 2_000, OrderStatus::Paid, false),
+        ];
+        let events = [
+            event("c", "post_like", "2024-02-01 08:00:00"),
+            event("b", "view", "2024-03-02 08:00:00"),
+        ];
+        let mut open = ProfileBuilder::open(&zone());
+        for o in &orders {
+            let f = &o.fact;
+            open.order(
+                f.customer_id.as_str(),
+                f.ordered_at,
+                f.amount,
+                f.status,
+                o.used_coupon,
+            );
+        }
+        for e in &events {
+            open.event(e.customer_id.as_str(), &e.kind, e.occurred_at);
+        }
+        assert_eq!(open.len(), 3);
+        // Joined at the earliest order or event, refunded or not; no referrer.
+        let closed = build_profiles(
+            [
+                cust("a", "2024-03-01 10:00:00", None),
+                cust("b", "2024-03-02 08:00:00", None),
+                cust("c", "2024-02-01 08:00:00", None),
+            ],
+            orders,
+            events,
+            &zone(),
+            None,
+        );
+        assert_eq!(open.finish(), closed);
     }
 }

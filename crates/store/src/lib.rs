@@ -259,6 +259,9 @@ pub trait ImportTx: PoolTx {
     fn end_of_writes(&mut self) -> Result<()> {
         Ok(())
     }
+    /// Customers created by `see_customers` in this import so far (each once; taken).
+    /// They had no orders or events before it.
+    fn created_customers(&mut self) -> Result<Vec<CustomerId>>;
     /// Customers who lost an order to another customer in this import so far (an order
     /// re-imported under a new customer id): their profiles change too.
     fn displaced_customers(&mut self) -> Result<Vec<CustomerId>>;

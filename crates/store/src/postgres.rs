@@ -438,6 +438,7 @@ impl ImportStore for PgStore {
             tenant: tenant.id,
             staged: HashSet::new(),
             displaced: Vec::new(),
+            created: Vec::new(),
         }))
     }
 }
@@ -450,6 +451,8 @@ struct PgImport<'c> {
     staged: HashSet<&'static str>,
     /// Customers who lost an order to another customer in this import.
     displaced: Vec<CustomerId>,
+    /// Customers this import created from sightings.
+    created: Vec<CustomerId>,
 }
 
 /// A temporary table a batch is copied into before one statement merges it.
@@ -588,9 +591,9 @@ WITH up AS (
         version = customers.version + 1
     WHERE (customers.joined_inferred AND excluded.joined_at < customers.joined_at)
        OR (customers.channel IS NULL AND excluded.channel IS NOT NULL)
-    RETURNING customers.version
+    RETURNING customers.customer_id, customers.version
 )
-SELECT count(*) FILTER (WHERE version = 1), count(*) FILTER (WHERE version > 1) FROM up";
+SELECT customer_id FROM up WHERE version = 1";
 
 const MERGE_ORDERS: &str = "
 WITH up AS (
@@ -800,7 +803,10 @@ impl ImportTx for PgImport<'_> {
         for run in runs(batch, |c| c.id.as_str()) {
             self.stage_seen(run)?;
             let tenant = self.tenant;
-            created += self.merge(MERGE_SEEN, &[&tenant], run.len())?.inserted;
+            for row in self.tx.query(MERGE_SEEN, &[&tenant])? {
+                self.created.push(parse_customer_id(row.try_get(0)?)?);
+                created += 1;
+            }
         }
         Ok(created)
     }
@@ -832,6 +838,10 @@ impl ImportTx for PgImport<'_> {
             counts += self.merge(MERGE_EVENTS, &[&tenant], run.len())?;
         }
         Ok(counts)
+    }
+
+    fn created_customers(&mut self) -> Result<Vec<CustomerId>> {
+        Ok(std::mem::take(&mut self.created))
     }
 
     fn displaced_customers(&mut self) -> Result<Vec<CustomerId>> {

@@ -378,6 +378,7 @@ impl ImportStore for SqliteStore {
             orders: BulkLoad::new("orders"),
             events: BulkLoad::new("events"),
             displaced: Vec::new(),
+            created: Vec::new(),
         }))
     }
 }
@@ -389,6 +390,8 @@ struct SqliteImport<'c> {
     events: BulkLoad,
     /// Customers who lost an order to another customer in this import.
     displaced: Vec<CustomerId>,
+    /// Customers this import created from sightings.
+    created: Vec<CustomerId>,
 }
 
 const SAVE_PROFILE: &str = "
@@ -699,6 +702,7 @@ impl ImportTx for SqliteImport<'_> {
         let mut update = self.tx.prepare_cached(UPDATE_SEEN)?;
         let mut counts = WriteCounts::default();
         for c in batch {
+            let before = counts.inserted;
             write_row(
                 &mut insert,
                 &mut update,
@@ -710,6 +714,9 @@ impl ImportTx for SqliteImport<'_> {
                 ],
                 &mut counts,
             )?;
+            if counts.inserted > before {
+                self.created.push(c.id.clone());
+            }
         }
         Ok(counts.inserted)
     }
@@ -788,6 +795,10 @@ impl ImportTx for SqliteImport<'_> {
 
     fn end_of_writes(&mut self) -> Result<()> {
         self.end_of_writes_now()
+    }
+
+    fn created_customers(&mut self) -> Result<Vec<CustomerId>> {
+        Ok(std::mem::take(&mut self.created))
     }
 
     fn displaced_customers(&mut self) -> Result<Vec<CustomerId>> {

@@ -380,19 +380,23 @@ fn a_sighting_creates_a_customer_joined_then(store: &mut dyn Store) -> Result<()
 
     // Seen earlier: the inferred join moves earlier, and so does the channel (it is that of
     // the earliest order seen); a missing channel is filled.
-    let created = import(store, &shop, |tx| {
-        tx.see_customers(&[
+    let (created, ids) = import(store, &shop, |tx| {
+        let n = tx.see_customers(&[
             seen("c1", t(10), Some("zhihu")),
             seen("c2", t(15), Some("store")),
             seen("c3", t(12), None),
-        ])
+        ])?;
+        let n4 = tx.see_customers(&[seen("c4", t(12), None), seen("c3", t(11), None)])?;
+        Ok((n + n4, tx.created_customers()?))
     })?;
-    assert_eq!(created, 1);
+    assert_eq!(created, 2);
+    let ids: Vec<&str> = ids.iter().map(CustomerId::as_str).collect();
+    assert_eq!(ids, ["c3", "c4"], "the customers created, each once");
     let c1 = store.customer(&shop, &cid("c1"))?;
     assert_eq!((c1.joined_at, c1.channel), (t(10), Some(channel("zhihu"))));
     let c2 = store.customer(&shop, &cid("c2"))?;
     assert_eq!((c2.joined_at, c2.channel), (t(15), Some(channel("store"))));
-    assert_eq!(store.table_counts(&shop)?.customers, 3);
+    assert_eq!(store.table_counts(&shop)?.customers, 4);
 
     // Later, an import that gives no joined_at keeps the sighting's.
     let counts = import(store, &shop, |tx| {

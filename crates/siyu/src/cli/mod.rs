@@ -380,7 +380,7 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
                         thousands(result.orders),
                         format!("{:.2}", result.seconds),
                         thousands(result.orders_per_second as u64),
-                        format!("{:.2} s", result.profile_seconds),
+                        format!("{:.2} s", result.phases.profiles),
                         format!("{:.2}", result.profile_us_per_order),
                         thousands(result.raw_orders_per_second as u64),
                         result
@@ -388,6 +388,11 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
                             .map_or_else(|| "n/a".to_owned(), |m| format!("{m:.0} MiB")),
                     ]);
                     print!("{}", t.render());
+                    let p = &result.phases;
+                    println!(
+                        "rows read and written {:.2} s, indexes rebuilt {:.2} s, profiles {:.2} s, commit {:.2} s",
+                        p.rows, p.indexes, p.profiles, p.commit
+                    );
                 }
             }
             Ok(())

@@ -13,7 +13,7 @@ use siyu_core::import::Kind;
 use siyu_core::rng::Rng;
 use siyu_store::Store;
 
-use super::import::{ImportOptions, import_file};
+use super::import::{ImportOptions, Phases, import_file};
 
 #[derive(Debug, Serialize)]
 pub struct ImportBench {
@@ -22,9 +22,8 @@ pub struct ImportBench {
     pub customers_created: u64,
     pub seconds: f64,
     pub orders_per_second: f64,
-    /// Of `seconds`, updating the profiles of the customers the orders touched (reading
-    /// their facts, building and saving the profiles; the commit is the import's).
-    pub profile_seconds: f64,
+    /// Where the time went: rows, index rebuild, profiles, segments, commit.
+    pub phases: Phases,
     /// Profile update per order, microseconds.
     pub profile_us_per_order: f64,
     /// The raw import alone: orders per second of the time not spent on profiles.
@@ -99,9 +98,9 @@ pub fn import(
         customers_created: report.customers_created,
         seconds,
         orders_per_second: report.rows as f64 / seconds,
-        profile_seconds: report.profile_seconds,
-        profile_us_per_order: report.profile_seconds * 1e6 / report.rows.max(1) as f64,
-        raw_orders_per_second: report.rows as f64 / (seconds - report.profile_seconds),
+        phases: report.phases,
+        profile_us_per_order: report.phases.profiles * 1e6 / report.rows.max(1) as f64,
+        raw_orders_per_second: report.rows as f64 / (seconds - report.phases.profiles),
         peak_rss_mib: peak_rss_mib(),
     })
 }

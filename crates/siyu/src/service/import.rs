@@ -2,7 +2,7 @@
 //! transaction, so an import is all or nothing (or, asked to skip invalid rows, writes
 //! every rejected row out with its reason). Memory stays flat: rows flow in chunks.
 
-use std::collections::{HashMap, HashSet};
+use std::collections::HashSet;
 use std::fmt;
 use std::fs::File;
 use std::io::{BufWriter, IsTerminal};
@@ -14,11 +14,12 @@ use anyhow::{Context, anyhow};
 use indicatif::{ProgressBar, ProgressStyle};
 use serde::Serialize;
 
-use siyu_core::fasthash::FxHashSet;
+use siyu_core::fasthash::{FxHashMap, FxHashSet};
 use siyu_core::import::{
     Columns, Kind, Problem, Record, RecordSource, SourceError, parse_customer, parse_event,
     parse_order,
 };
+use siyu_core::profile::{Profile, ProfileBuilder, ProfileSink};
 use siyu_core::{
     Channel, CustomerId, NewCustomer, NewEvent, NewOrder, SeenCustomer, TenantZone, Timestamp,
 };
@@ -31,6 +32,9 @@ use super::segments::{self, RuleSettings, has_rules, rule_settings};
 const CHUNK: usize = 8192;
 /// Problems listed when an import is refused.
 const MAX_LISTED: usize = 20;
+/// Customers whose profiles an import builds from its own rows (about 250 bytes each);
+/// past this it reads them back from the store like everyone else's.
+const STREAM_LIMIT: usize = 400_000;
 /// Customers remembered as seen during one import (about 60 bytes each); past this the
 /// memory is flushed and cleared, so it stays bounded however large the file.
 const SEEN_LIMIT: usize = 500_000;
@@ -59,8 +63,8 @@ pub struct ImportReport {
     pub customers_created: u64,
     pub rejects_file: Option<PathBuf>,
     pub seconds: f64,
-    /// Of `seconds`, the time spent bringing the touched customers' profiles up to date.
-    pub profile_seconds: f64,
+    /// Where `seconds` went.
+    pub phases: Phases,
     /// Customers who entered and exited segments and tags, when the tenant has rules.
     pub segment_changes: Option<(u64, u64)>,
 }
@@ -101,6 +105,20 @@ impl fmt::Display for ImportReport {
         }
         Ok(())
     }
+}
+
+/// Where an import's time goes, in seconds.
+#[derive(Debug, Clone, Copy, Default, Serialize)]
+pub struct Phases {
+    /// Reading, checking and writing the rows (the two run side by side).
+    pub rows: f64,
+    /// Rebuilding the indexes a large load set aside.
+    pub indexes: f64,
+    /// Bringing the touched customers' profiles up to date.
+    pub profiles: f64,
+    /// Evaluating segments and tags (when the tenant has rules).
+    pub segments: f64,
+    pub commit: f64,
 }
 
 /// An import refused for bad rows: nothing was written.
@@ -158,6 +176,8 @@ trait Row: Send + 'static {
     ) -> siyu_store::Result<WriteCounts>
     where
         Self: Sized;
+    /// Hands the row to the profiles of customers new to the pool (see [`StreamedProfiles`]).
+    fn feed(&self, _profiles: &mut ProfileBuilder) {}
 }
 
 impl Row for NewCustomer {
@@ -202,6 +222,15 @@ impl Row for NewOrder {
     ) -> siyu_store::Result<WriteCounts> {
         tx.upsert_orders(batch)
     }
+    fn feed(&self, profiles: &mut ProfileBuilder) {
+        profiles.order(
+            self.customer_id.as_str(),
+            self.ordered_at,
+            self.amount,
+            self.status,
+            self.used_coupon(),
+        );
+    }
 }
 
 impl Row for NewEvent {
@@ -223,6 +252,13 @@ impl Row for NewEvent {
         _: Timestamp,
     ) -> siyu_store::Result<WriteCounts> {
         tx.insert_events(batch)
+    }
+    fn feed(&self, profiles: &mut ProfileBuilder) {
+        profiles.event(
+            self.customer_id.as_str(),
+            self.kind.as_str(),
+            self.occurred_at,
+        );
     }
 }
 
@@ -314,7 +350,12 @@ fn run<T: Row>(
     let file_name = path.display().to_string();
 
     std::thread::scope(|scope| -> anyhow::Result<ImportReport> {
-        let reader = scope.spawn(move || read_rows::<T>(&mut source, &columns, &zone, &sender));
+        let streamed = (kind != Kind::Customers).then(|| ProfileBuilder::open(&zone));
+        let reader = scope.spawn(move || {
+            let mut streamed = streamed;
+            let read = read_rows::<T>(&mut source, &columns, &zone, &sender, &mut streamed);
+            read.map(|rows| (rows, streamed))
+        });
 
         let mut writer =
             Writer::<T>::new(store, tenant, kind, path, options, reject_header, started)?;
@@ -338,7 +379,7 @@ fn run<T: Row>(
                 }
             }
         }
-        let rows = reader
+        let (rows, streamed) = reader
             .join()
             .map_err(|_| anyhow!("the reader of {} panicked", path.display()))?
             .map_err(|e| source_error(path, e))?;
@@ -346,7 +387,7 @@ fn run<T: Row>(
         if rows == 0 {
             anyhow::bail!("{}: no rows after the header", path.display());
         }
-        writer.finish(kind, encoding, rows)
+        writer.finish(kind, encoding, rows, streamed)
     })
 }
 
@@ -371,13 +412,13 @@ fn progress_bar(wanted: bool, size: u64) -> ProgressBar {
 struct Sightings {
     /// Customer → (time sent to the store, earliest time seen in microseconds, and the
     /// channel of that earliest sighting).
-    seen: HashMap<CustomerId, (i64, i64, Option<Channel>)>,
+    seen: FxHashMap<CustomerId, (i64, i64, Option<Channel>)>,
 }
 
 impl Sightings {
     /// The customers of `rows` not seen before in this import, at their earliest time in `rows`.
     fn first_seen<T: Row>(&mut self, rows: &[T]) -> Vec<SeenCustomer> {
-        let mut fresh: HashMap<&CustomerId, (Timestamp, Option<&Channel>)> = HashMap::new();
+        let mut fresh: FxHashMap<&CustomerId, (Timestamp, Option<&Channel>)> = FxHashMap::default();
         for (id, at, channel) in rows.iter().filter_map(Row::sighting) {
             let us = at.as_microsecond();
             if let Some((_, earliest, first_channel)) = self.seen.get_mut(id) {
@@ -432,17 +473,29 @@ impl Sightings {
     }
 }
 
-/// The reader thread: records to typed rows, in batches that never repeat a key.
+fn key_hash(key: &str) -> u64 {
+    use std::hash::Hasher;
+    let mut h = siyu_core::fasthash::FxHasher::default();
+    h.write(key.as_bytes());
+    h.finish()
+}
+
+/// The reader thread: records to typed rows, in batches that never repeat a key, each
+/// valid row also handed to `streamed` (dropped once it holds too many customers).
 /// Returns the number of rows read, or a problem that stops the reading.
 fn read_rows<T: Row>(
     source: &mut RecordSource,
     columns: &Columns,
     zone: &TenantZone,
     out: &mpsc::SyncSender<Message<T>>,
+    streamed: &mut Option<ProfileBuilder>,
 ) -> Result<u64, SourceError> {
     let mut record = Record::default();
     let mut batch: Vec<T> = Vec::with_capacity(CHUNK);
-    let mut keys: HashSet<String> = HashSet::with_capacity(CHUNK);
+    // Hashes of the batch's keys: a repeated hash closes the batch. Two keys that merely
+    // share a hash close it early, which is harmless (a batch only must not repeat a key).
+    let mut keys: FxHashSet<u64> = FxHashSet::default();
+    keys.reserve(CHUNK);
     let mut sightings = Sightings::default();
     let mut rows = 0u64;
     let send_rows = |batch: Vec<T>, sightings: &mut Sightings| {
@@ -465,14 +518,21 @@ fn read_rows<T: Row>(
         };
         match parsed {
             Ok(row) => {
-                if keys.contains(row.key()) {
+                let key = key_hash(row.key());
+                if !keys.insert(key) {
                     keys.clear();
+                    keys.insert(key);
                     let full = std::mem::replace(&mut batch, Vec::with_capacity(CHUNK));
                     if !send_rows(full, &mut sightings) {
                         break;
                     }
                 }
-                keys.insert(row.key().to_owned());
+                if let Some(profiles) = streamed {
+                    row.feed(profiles);
+                    if profiles.len() > STREAM_LIMIT {
+                        *streamed = None;
+                    }
+                }
                 batch.push(row);
             }
             Err(problems) => {
@@ -658,6 +718,7 @@ impl<'s, T: Row> Writer<'s, T> {
         kind: Kind,
         encoding: &'static str,
         rows: u64,
+        streamed: Option<ProfileBuilder>,
     ) -> anyhow::Result<ImportReport> {
         if !self.options.skip_invalid && self.rejected > 0 {
             return Err(InvalidRows {
@@ -681,19 +742,49 @@ impl<'s, T: Row> Writer<'s, T> {
                 None
             }
         };
-        let mut profile_seconds = 0.0;
+        let mut phases = Phases {
+            rows: self.started.elapsed().as_secs_f64(),
+            ..Phases::default()
+        };
         let mut segment_changes = None;
         if let Some(mut tx) = self.tx.take() {
+            let mut lap = Instant::now();
+            let mut split = || {
+                let seconds = lap.elapsed().as_secs_f64();
+                lap = Instant::now();
+                seconds
+            };
             tx.end_of_writes().context("finishing the writes")?;
-            let profiles_started = Instant::now();
+            phases.indexes = split();
             self.affected
                 .extend(tx.displaced_customers().context("reading moved orders")?);
+            let created = tx
+                .created_customers()
+                .context("reading created customers")?;
+            // Every row a fresh insert: the rows are all the facts of the customers this
+            // import created, whose profiles the reader built already.
+            let all_fresh = self.counts.updated == 0 && self.counts.unchanged == 0;
+            let prebuilt = match streamed {
+                Some(profiles) if all_fresh && !created.is_empty() => {
+                    let created: FxHashSet<CustomerId> = created.into_iter().collect();
+                    let prebuilt: Vec<Profile> = profiles
+                        .finish()
+                        .into_iter()
+                        .filter(|p| created.contains(&p.customer_id))
+                        .collect();
+                    for p in &prebuilt {
+                        self.affected.remove(&p.customer_id);
+                    }
+                    prebuilt
+                }
+                _ => Vec::new(),
+            };
             let affected = Affected::Customers {
                 ids: &self.affected,
                 old_referrers: &self.old_referrers,
             };
-            refresh(tx.as_mut(), &self.zone, affected).context("updating profiles")?;
-            profile_seconds = profiles_started.elapsed().as_secs_f64();
+            refresh(tx.as_mut(), &self.zone, affected, prebuilt).context("updating profiles")?;
+            phases.profiles = split();
             if has_rules(tx.as_mut())? {
                 let file = self.path.file_name().map_or_else(
                     || self.path.display().to_string(),
@@ -705,7 +796,9 @@ impl<'s, T: Row> Writer<'s, T> {
                         .context("bringing segments and tags up to date")?;
                 segment_changes = Some((evaluation.entered, evaluation.exited));
             }
+            phases.segments = split();
             tx.commit().context("committing the import")?;
+            phases.commit = split();
         }
         Ok(ImportReport {
             kind: kind.name(),
@@ -719,7 +812,7 @@ impl<'s, T: Row> Writer<'s, T> {
             customers_created: self.customers_created,
             rejects_file,
             seconds: self.started.elapsed().as_secs_f64(),
-            profile_seconds,
+            phases,
             segment_changes,
         })
     }

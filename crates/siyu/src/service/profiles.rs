@@ -9,8 +9,8 @@ use anyhow::Context;
 
 use siyu_core::CustomerFact;
 use siyu_core::fasthash::FxHashSet;
-use siyu_core::profile::{EventFact, ProfileBuilder, ProfileOrder, referral_figures};
-use siyu_core::{CustomerId, Money, OrderFact, TenantZone};
+use siyu_core::profile::{EventFact, Profile, ProfileBuilder, ProfileOrder, referral_figures};
+use siyu_core::{CustomerId, OrderFact, TenantZone};
 use siyu_store::{ImportTx, Scope, Store, Tenant};
 
 /// Whose profiles to rebuild.
@@ -24,11 +24,13 @@ pub enum Affected<'a> {
     },
 }
 
-/// Rebuilds the affected profiles inside `tx`. Returns how many were written.
+/// Rebuilds the affected profiles inside `tx`, and saves `prebuilt` ones (built from the
+/// import's own rows, of customers it created) beside them. Returns how many were written.
 pub fn refresh(
     tx: &mut dyn ImportTx,
     zone: &TenantZone,
     affected: Affected<'_>,
+    prebuilt: Vec<Profile>,
 ) -> anyhow::Result<usize> {
     let ids: Vec<CustomerId> = match &affected {
         Affected::All => Vec::new(),
@@ -42,10 +44,13 @@ pub fn refresh(
         Affected::All => Scope::All,
         Affected::Customers { .. } => Scope::Customers(&ids),
     };
-    let mut builder = ProfileBuilder::new(zone, None);
-    tx.profile_facts(scope, &mut builder)
-        .context("reading the facts profiles are built from")?;
-    let profiles = builder.finish();
+    let mut profiles = prebuilt;
+    if matches!(scope, Scope::All) || !ids.is_empty() {
+        let mut builder = ProfileBuilder::new(zone, None);
+        tx.profile_facts(scope, &mut builder)
+            .context("reading the facts profiles are built from")?;
+        profiles.extend(builder.finish());
+    }
     tx.save_profiles(&profiles).context("saving profiles")?;
 
     // Referral figures: of the rebuilt customers themselves, of whoever they name as
@@ -86,7 +91,7 @@ pub fn raw_facts(store: &mut dyn Store, tenant: &Tenant) -> anyhow::Result<RawFa
     store
         .scan_orders(tenant, &mut |o| {
             orders.push(ProfileOrder {
-                used_coupon: o.coupon_code.is_some() || o.discount > Money::ZERO,
+                used_coupon: o.used_coupon(),
                 fact: OrderFact {
                     customer_id: o.customer_id,
                     ordered_at: o.ordered_at,
@@ -116,7 +121,7 @@ pub fn raw_facts(store: &mut dyn Store, tenant: &Tenant) -> anyhow::Result<RawFa
 /// `siyu profiles rebuild`: every profile of the tenant from raw orders and events.
 pub fn rebuild(store: &mut dyn Store, tenant: &Tenant) -> anyhow::Result<usize> {
     let mut tx = store.begin_import(tenant).context("starting the rebuild")?;
-    let n = refresh(tx.as_mut(), &tenant.zone, Affected::All)?;
+    let n = refresh(tx.as_mut(), &tenant.zone, Affected::All, Vec::new())?;
     tx.commit().context("committing the rebuild")?;
     Ok(n)
 }

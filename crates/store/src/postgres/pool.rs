@@ -34,6 +34,7 @@ impl PoolStore for PgStore {
             tenant: tenant.id,
             staged: HashSet::new(),
             displaced: Vec::new(),
+            created: Vec::new(),
         }))
     }
 }

@@ -31,6 +31,7 @@ impl PoolStore for SqliteStore {
             orders: BulkLoad::new("orders"),
             events: BulkLoad::new("events"),
             displaced: Vec::new(),
+            created: Vec::new(),
         }))
     }
 }
