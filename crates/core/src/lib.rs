@@ -2,6 +2,7 @@
 //! orders and events; the rules that read merchants' files; the figures.
 
 pub mod channel;
+pub mod clv;
 pub mod customer;
 pub mod demo;
 pub mod event;

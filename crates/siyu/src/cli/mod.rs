@@ -1,5 +1,6 @@
 //! The command line: parsing, and printing what the services return.
 
+pub mod clv;
 pub mod lifecycle;
 pub mod output;
 pub mod rfm;
@@ -54,6 +55,9 @@ pub enum Command {
     Report(Report),
     /// RFM classes and quintile scores as of a day, from the database or an orders CSV.
     Rfm(rfm::RfmArgs),
+    /// Lifetime value by model: BG/NBD and Gamma-Gamma, fitted, predicted, checked.
+    #[command(subcommand)]
+    Clv(clv::ClvCommand),
     /// Saved segment rules: members always current, entries and exits recorded.
     #[command(subcommand)]
     Segment(segment::SegmentCommand),
@@ -289,6 +293,7 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
             lifecycle::run_config(ctx.store.as_mut(), &ctx.tenant, command)
         }
         Command::Rfm(args) => rfm::run(&cli, args),
+        Command::Clv(command) => clv::run(&cli, command),
         Command::Segment(command) => {
             let mut ctx = connect(&cli)?;
             segment::run_segment(ctx.store.as_mut(), &ctx.tenant, command)
