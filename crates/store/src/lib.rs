@@ -10,11 +10,12 @@ mod postgres;
 mod sqlite;
 
 use siyu_core::CustomerFact;
+use siyu_core::metrics::cohorts::Month;
 use siyu_core::profile::{Profile, ProfileSink};
 use siyu_core::segment::pool::Attributes;
 use siyu_core::segment::rules::{Change, RuleKind, TagFamily};
 use siyu_core::{
-    Customer, CustomerId, Money, NewCustomer, NewEvent, NewOrder, OrderFact, SeenCustomer,
+    Channel, Customer, CustomerId, Money, NewCustomer, NewEvent, NewOrder, OrderFact, SeenCustomer,
 };
 use siyu_core::{TenantZone, Timestamp};
 
@@ -90,6 +91,20 @@ pub trait OrderStore {
     fn scan_orders(&mut self, tenant: &Tenant, each: &mut dyn FnMut(NewOrder)) -> Result<()>;
     /// Every order of the tenant as the figures need it.
     fn scan_order_facts(&mut self, tenant: &Tenant, each: &mut dyn FnMut(OrderFact)) -> Result<()>;
+}
+
+/// Acquisition spend per source channel and month.
+pub trait ChannelCostStore {
+    /// Sets (replaces) the spend of a channel in a month.
+    fn set_channel_cost(
+        &mut self,
+        tenant: &Tenant,
+        channel: &Channel,
+        month: Month,
+        amount: Money,
+    ) -> Result<()>;
+    /// Every recorded spend, by channel and month.
+    fn channel_costs(&mut self, tenant: &Tenant) -> Result<Vec<(Channel, Month, Money)>>;
 }
 
 pub trait EventStore {
@@ -288,6 +303,7 @@ pub trait Store:
     + ProfileStore
     + ImportStore
     + PoolStore
+    + ChannelCostStore
     + Send
 {
     /// `sqlite` or `postgres`.

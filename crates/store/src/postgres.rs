@@ -13,6 +13,7 @@ use postgres::types::{ToSql, Type};
 use postgres::{Client, Config, GenericClient, IsolationLevel, NoTls, Transaction};
 
 use siyu_core::CustomerFact;
+use siyu_core::metrics::cohorts::Month;
 use siyu_core::profile::{Profile, ProfileSink};
 use siyu_core::{
     Channel, Customer, CustomerId, EventId, EventType, Gender, Money, NewCustomer, NewEvent,
@@ -20,9 +21,9 @@ use siyu_core::{
 };
 
 use crate::{
-    CustomerStore, EventStore, ImportStore, ImportTx, OrderStore, ProfileStore, Result,
-    SCAN_ALL_ABOVE, Scope, Store, StoreError, TableCounts, Tenant, TenantStore, WriteCounts,
-    corrupt, from_micros, micros, other,
+    ChannelCostStore, CustomerStore, EventStore, ImportStore, ImportTx, OrderStore, ProfileStore,
+    Result, SCAN_ALL_ABOVE, Scope, Store, StoreError, TableCounts, Tenant, TenantStore,
+    WriteCounts, corrupt, from_micros, micros, other,
 };
 
 mod pool;
@@ -32,6 +33,10 @@ const MIGRATIONS: &[(i64, &str)] = &[
     (2, include_str!("../migrations/postgres/0002_settings.sql")),
     (3, include_str!("../migrations/postgres/0003_profiles.sql")),
     (4, include_str!("../migrations/postgres/0004_rules.sql")),
+    (
+        5,
+        include_str!("../migrations/postgres/0005_channel_costs.sql"),
+    ),
 ];
 
 /// The advisory lock that serialises migrations and schema creation across processes.
@@ -421,6 +426,45 @@ fn scan_profiles(
         each(profile_from_row(&r)?);
     }
     Ok(())
+}
+
+impl ChannelCostStore for PgStore {
+    fn set_channel_cost(
+        &mut self,
+        tenant: &Tenant,
+        channel: &Channel,
+        month: Month,
+        amount: Money,
+    ) -> Result<()> {
+        self.client.execute(
+            "INSERT INTO channel_costs (tenant_id, channel, month, amount) VALUES ($1, $2, $3, $4)
+             ON CONFLICT (tenant_id, channel, month) DO UPDATE SET amount = excluded.amount",
+            &[
+                &tenant.id,
+                &channel.as_str(),
+                &month.to_string(),
+                &amount.fen(),
+            ],
+        )?;
+        Ok(())
+    }
+
+    fn channel_costs(&mut self, tenant: &Tenant) -> Result<Vec<(Channel, Month, Money)>> {
+        let rows = self.client.query(
+            "SELECT channel, month, amount FROM channel_costs WHERE tenant_id = $1
+             ORDER BY channel COLLATE \"C\", month",
+            &[&tenant.id],
+        )?;
+        rows.iter()
+            .map(|r| {
+                Ok((
+                    Channel::parse(r.try_get(0)?).map_err(other)?,
+                    Month::parse(r.try_get(1)?).map_err(corrupt)?,
+                    Money::from_fen(r.try_get(2)?),
+                ))
+            })
+            .collect()
+    }
 }
 
 impl ImportStore for PgStore {

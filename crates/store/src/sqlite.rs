@@ -3,6 +3,7 @@
 use rusqlite::{Connection, OptionalExtension, Transaction, TransactionBehavior, params};
 
 use siyu_core::CustomerFact;
+use siyu_core::metrics::cohorts::Month;
 use siyu_core::profile::{Profile, ProfileSink};
 use siyu_core::{
     Channel, Customer, CustomerId, EventId, EventType, Gender, Money, NewCustomer, NewEvent,
@@ -10,9 +11,9 @@ use siyu_core::{
 };
 
 use crate::{
-    CustomerStore, EventStore, ImportStore, ImportTx, OrderStore, ProfileStore, Result,
-    SCAN_ALL_ABOVE, Scope, Store, StoreError, TableCounts, Tenant, TenantStore, WriteCounts,
-    corrupt, from_micros, micros, other,
+    ChannelCostStore, CustomerStore, EventStore, ImportStore, ImportTx, OrderStore, ProfileStore,
+    Result, SCAN_ALL_ABOVE, Scope, Store, StoreError, TableCounts, Tenant, TenantStore,
+    WriteCounts, corrupt, from_micros, micros, other,
 };
 
 mod pool;
@@ -22,6 +23,10 @@ const MIGRATIONS: &[(i64, &str)] = &[
     (2, include_str!("../migrations/sqlite/0002_settings.sql")),
     (3, include_str!("../migrations/sqlite/0003_profiles.sql")),
     (4, include_str!("../migrations/sqlite/0004_rules.sql")),
+    (
+        5,
+        include_str!("../migrations/sqlite/0005_channel_costs.sql"),
+    ),
 ];
 
 pub struct SqliteStore {
@@ -359,6 +364,48 @@ fn scan_profiles(conn: &Connection, tenant: i64, each: &mut dyn FnMut(Profile)) 
         each(profile_from_row(r)?);
     }
     Ok(())
+}
+
+impl ChannelCostStore for SqliteStore {
+    fn set_channel_cost(
+        &mut self,
+        tenant: &Tenant,
+        channel: &Channel,
+        month: Month,
+        amount: Money,
+    ) -> Result<()> {
+        self.conn.execute(
+            "INSERT INTO channel_costs (tenant_id, channel, month, amount) VALUES (?1, ?2, ?3, ?4)
+             ON CONFLICT (tenant_id, channel, month) DO UPDATE SET amount = excluded.amount",
+            params![tenant.id, channel.as_str(), month.to_string(), amount.fen()],
+        )?;
+        Ok(())
+    }
+
+    fn channel_costs(&mut self, tenant: &Tenant) -> Result<Vec<(Channel, Month, Money)>> {
+        let mut stmt = self.conn.prepare_cached(
+            "SELECT channel, month, amount FROM channel_costs WHERE tenant_id = ?1
+             ORDER BY channel, month",
+        )?;
+        let rows = stmt
+            .query_map([tenant.id], |r| {
+                Ok((
+                    r.get::<_, String>(0)?,
+                    r.get::<_, String>(1)?,
+                    r.get::<_, i64>(2)?,
+                ))
+            })?
+            .collect::<rusqlite::Result<Vec<_>>>()?;
+        rows.into_iter()
+            .map(|(c, m, a)| {
+                Ok((
+                    Channel::parse(&c).map_err(other)?,
+                    Month::parse(&m).map_err(corrupt)?,
+                    Money::from_fen(a),
+                ))
+            })
+            .collect()
+    }
 }
 
 impl ImportStore for SqliteStore {

@@ -5,6 +5,7 @@
 use std::sync::atomic::{AtomicUsize, Ordering};
 
 use jiff::civil::date;
+use siyu_core::metrics::cohorts::Month;
 use siyu_core::profile::build_profiles;
 use siyu_core::segment::pool::Attributes;
 use siyu_core::segment::rules::{Change, RuleKind, TagFamily};
@@ -1034,6 +1035,46 @@ fn the_pool_reads_profiles_with_attributes_tags_and_spend(store: &mut dyn Store)
     Ok(())
 }
 
+fn channel_costs_are_kept_per_month_and_replaced(store: &mut dyn Store) -> Result<()> {
+    let shop = store.tenant("shop")?;
+    let other = store.tenant("other")?;
+    let month = |m: &str| Month::parse(m).expect("month");
+    store.set_channel_cost(
+        &shop,
+        &channel("douyin"),
+        month("2025-03"),
+        Money::from_fen(100),
+    )?;
+    store.set_channel_cost(
+        &shop,
+        &channel("douyin"),
+        month("2025-02"),
+        Money::from_fen(50),
+    )?;
+    store.set_channel_cost(
+        &shop,
+        &channel("store"),
+        month("2025-03"),
+        Money::from_fen(7),
+    )?;
+    store.set_channel_cost(
+        &shop,
+        &channel("douyin"),
+        month("2025-03"),
+        Money::from_fen(120),
+    )?;
+    assert_eq!(
+        store.channel_costs(&shop)?,
+        vec![
+            (channel("douyin"), month("2025-02"), Money::from_fen(50)),
+            (channel("douyin"), month("2025-03"), Money::from_fen(120)),
+            (channel("store"), month("2025-03"), Money::from_fen(7)),
+        ]
+    );
+    assert!(store.channel_costs(&other)?.is_empty());
+    Ok(())
+}
+
 on_both_backends!(
     migrating_again_applies_nothing,
     a_tenant_is_created_once_and_found_again,
@@ -1062,6 +1103,7 @@ on_both_backends!(
     membership_changes_keep_members_and_history,
     manual_tags_keep_their_first_source,
     the_pool_reads_profiles_with_attributes_tags_and_spend,
+    channel_costs_are_kept_per_month_and_replaced,
 );
 
 // ---- PostgreSQL only: several connections at once -------------------------------------

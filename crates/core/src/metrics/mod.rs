@@ -1,6 +1,16 @@
 //! The figures of DESIGN.md, each computed in one place from facts the store hands over.
 
+pub mod channels;
+pub mod cohorts;
+pub mod funnel;
+pub mod gmv;
 pub mod overview;
+pub mod pareto;
+pub mod referrals;
+pub mod shop;
+
+#[cfg(test)]
+mod reports_tests;
 
 /// A ratio, `None` when the denominator is zero (printed "n/a", never NaN).
 pub fn ratio(num: u64, den: u64) -> Option<f64> {

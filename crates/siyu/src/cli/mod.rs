@@ -3,6 +3,7 @@
 pub mod clv;
 pub mod lifecycle;
 pub mod output;
+pub mod report;
 pub mod rfm;
 pub mod segment;
 
@@ -50,9 +51,13 @@ pub enum Command {
     /// The tenant's settings: time zone, repurchase cycle, VIP rule.
     #[command(subcommand)]
     Config(lifecycle::ConfigCommand),
-    /// Reports over the tenant's data.
+    /// Reports over the tenant's data: overview, gmv, cohorts, funnel, pareto, channels,
+    /// referrals, clv.
     #[command(subcommand)]
-    Report(Report),
+    Report(report::Report),
+    /// Acquisition spend per source channel and month (for CAC in `report channels`).
+    #[command(subcommand, name = "channel-cost")]
+    ChannelCost(report::ChannelCostCommand),
     /// RFM classes and quintile scores as of a day, from the database or an orders CSV.
     Rfm(rfm::RfmArgs),
     /// Lifetime value by model: BG/NBD and Gamma-Gamma, fitted, predicted, checked.
@@ -122,15 +127,6 @@ pub struct DemoArgs {
     pub out: Option<PathBuf>,
     #[arg(long, value_enum, default_value_t)]
     pub format: Format,
-}
-
-#[derive(Debug, Subcommand)]
-pub enum Report {
-    /// Pool, buyers, orders, GMV, AOV, repurchase rate, and customers by source channel.
-    Overview {
-        #[arg(long, value_enum, default_value_t)]
-        format: Format,
-    },
 }
 
 #[derive(Debug, Subcommand)]
@@ -335,10 +331,18 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
             let customers = customers.unwrap_or((orders / 10).max(1));
             service::bench::write_orders_csv(out, *orders, customers, *seed)
         }
-        Command::Report(Report::Overview { format }) => {
+        Command::Report(report::Report::Overview { format }) => {
             let mut ctx = connect(&cli)?;
             let overview = service::overview::overview(ctx.store.as_mut(), &ctx.tenant)?;
             print_overview(&ctx.tenant, &overview, *format)
+        }
+        Command::Report(r) => {
+            let mut ctx = connect(&cli)?;
+            report::run_report(ctx.store.as_mut(), &ctx.tenant, r)
+        }
+        Command::ChannelCost(command) => {
+            let mut ctx = connect(&cli)?;
+            report::run_channel_cost(ctx.store.as_mut(), &ctx.tenant, command)
         }
         Command::Bench(Bench::Import {
             orders,

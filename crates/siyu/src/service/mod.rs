@@ -7,5 +7,6 @@ pub mod import;
 pub mod lifecycle;
 pub mod overview;
 pub mod profiles;
+pub mod reports;
 pub mod rfm;
 pub mod segments;

@@ -1,0 +1,229 @@
+//! Channel quality and the formula CLV (DESIGN.md "Customer lifetime value", "channel
+//! quality"): per source channel, the customers it brought in a period, how many bought,
+//! what they paid, what they cost (CAC = spend / new customers), their lifetime value by
+//! formula and by model, CLV/CAC and the months to pay the acquisition back.
+
+use std::collections::{BTreeMap, HashMap, HashSet};
+
+use jiff::civil::Date;
+use serde::Serialize;
+
+use super::cohorts::Month;
+use super::shop::{Period, Shop};
+use super::{mean_fen, ratio};
+use crate::channel::Channel;
+use crate::ids::CustomerId;
+use crate::money::Money;
+use crate::order::OrderStatus;
+
+/// The formula CLV as of a day, over the customers a report selects.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct FormulaClv {
+    pub as_of: Date,
+    /// Buyers, paid orders and GMV of the 365 local days to the as-of day.
+    pub buyers: u64,
+    pub orders: u64,
+    pub gmv: Money,
+    /// GMV / orders.
+    pub aov: Option<Money>,
+    /// Orders / buyers, per year.
+    pub frequency: Option<f64>,
+    /// Buyers of the 365 days before those.
+    pub previous_buyers: u64,
+    /// Of them, those who bought nothing in the last 365 days.
+    pub lapsed: u64,
+    pub churn: Option<f64>,
+    /// 1 / churn, in years; none when nobody churned.
+    pub lifetime_years: Option<f64>,
+    /// AOV × frequency × lifetime.
+    pub clv: Option<Money>,
+}
+
+/// The formula CLV as of `as_of` over the customers `only` selects (all when `None`):
+/// over the 365 days to D, AOV = GMV / orders and frequency = orders / buyers; churn =
+/// the share of the buyers of the 365 days before that who bought nothing in the last
+/// 365; lifetime = 1 / churn years; CLV = AOV × frequency × lifetime.
+pub fn formula_clv(
+    shop: &Shop,
+    as_of: Date,
+    only: Option<&dyn Fn(&CustomerId) -> bool>,
+) -> FormulaClv {
+    let days_back = |n: i64| {
+        as_of
+            .checked_sub(jiff::Span::new().days(n))
+            .unwrap_or(Date::MIN)
+    };
+    let (year_start, previous_start) = (days_back(364), days_back(729));
+    let mut recent: HashSet<&CustomerId> = HashSet::new();
+    let mut previous: HashSet<&CustomerId> = HashSet::new();
+    let (mut orders, mut gmv) = (0u64, 0i64);
+    for o in &shop.orders {
+        if o.status != OrderStatus::Paid || !only.is_none_or(|f| f(&o.customer_id)) {
+            continue;
+        }
+        let day = shop.zone.day_of(o.ordered_at);
+        if day > as_of || day < previous_start {
+            continue;
+        }
+        if day >= year_start {
+            recent.insert(&o.customer_id);
+            orders += 1;
+            gmv += o.amount.fen();
+        } else {
+            previous.insert(&o.customer_id);
+        }
+    }
+    let buyers = recent.len() as u64;
+    let lapsed = previous.iter().filter(|c| !recent.contains(*c)).count() as u64;
+    let churn = ratio(lapsed, previous.len() as u64);
+    let lifetime_years = churn.filter(|&c| c > 0.0).map(|c| 1.0 / c);
+    let aov = mean_fen(gmv, orders).map(Money::from_fen);
+    let frequency = ratio(orders, buyers);
+    let clv = match (orders > 0, frequency, lifetime_years) {
+        (true, Some(f), Some(l)) => Some(Money::from_fen(
+            (gmv as f64 / orders as f64 * f * l).round() as i64,
+        )),
+        _ => None,
+    };
+    FormulaClv {
+        as_of,
+        buyers,
+        orders,
+        gmv: Money::from_fen(gmv),
+        aov,
+        frequency,
+        previous_buyers: previous.len() as u64,
+        lapsed,
+        churn,
+        lifetime_years,
+        clv,
+    }
+}
+
+/// Acquisition spend: (channel, month, amount).
+pub type ChannelCosts = [(Channel, Month, Money)];
+
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct ChannelQuality {
+    /// Source channel; none for customers whose source is unknown.
+    pub channel: Option<Channel>,
+    /// Customers of the channel who joined in the period.
+    pub entrants: u64,
+    /// Of them, those with a paid order by the end of the period.
+    pub buyers: u64,
+    pub conversion: Option<f64>,
+    /// Paid by the entrants by the end of the period.
+    pub revenue: Money,
+    /// Acquisition spend of the months the period touches.
+    pub spend: Money,
+    /// Spend / entrants; none without entrants or without any spend recorded.
+    pub cac: Option<Money>,
+    /// Of all the channel's customers, as of the end of the period.
+    pub formula_clv: FormulaClv,
+    /// The mean model CLV per entrant (entrants without a purchase count as 0).
+    pub model_clv: Option<Money>,
+    /// CLV per entrant (conversion × formula CLV, or the model CLV when there is one) / CAC.
+    pub clv_to_cac: Option<f64>,
+    /// CAC / (conversion × AOV × frequency / 12): months of a new customer's expected
+    /// spend that pay the acquisition back.
+    pub payback_months: Option<f64>,
+}
+
+/// Channel quality over `period`. `model_clv` holds each customer's model CLV, if any.
+pub fn channels(
+    shop: &Shop,
+    period: Period,
+    costs: &ChannelCosts,
+    model_clv: Option<&HashMap<CustomerId, Money>>,
+) -> Vec<ChannelQuality> {
+    let zone = &shop.zone;
+    let (start, end) = (period.start(zone), period.end(zone));
+    let mut paid: HashMap<&CustomerId, i64> = HashMap::new();
+    for o in &shop.orders {
+        if o.status == OrderStatus::Paid && o.ordered_at < end {
+            *paid.entry(&o.customer_id).or_default() += o.amount.fen();
+        }
+    }
+    let channel_of: HashMap<&CustomerId, Option<&Channel>> = shop
+        .customers
+        .iter()
+        .map(|c| (&c.id, c.channel.as_ref()))
+        .collect();
+    #[derive(Default)]
+    struct Tally {
+        entrants: u64,
+        buyers: u64,
+        revenue: i64,
+        model: i64,
+    }
+    let mut tallies: BTreeMap<Option<Channel>, Tally> = BTreeMap::new();
+    for c in &shop.customers {
+        let t = tallies.entry(c.channel.clone()).or_default();
+        if c.joined_at < start || c.joined_at >= end {
+            continue;
+        }
+        t.entrants += 1;
+        if let Some(&fen) = paid.get(&c.id) {
+            t.buyers += u64::from(fen > 0);
+            t.revenue += fen;
+        }
+        if let Some(m) = model_clv.and_then(|m| m.get(&c.id)) {
+            t.model += m.fen();
+        }
+    }
+    let (first, last) = (Month::of(period.from), Month::of(period.to));
+    let mut spend: HashMap<&Channel, i64> = HashMap::new();
+    for (channel, month, amount) in costs {
+        if *month >= first && *month <= last {
+            *spend.entry(channel).or_default() += amount.fen();
+        }
+        tallies.entry(Some(channel.clone())).or_default();
+    }
+    tallies
+        .into_iter()
+        .map(|(channel, t)| {
+            // No spend recorded for the channel in the period: CAC is not known (not 0).
+            let recorded = channel.as_ref().and_then(|c| spend.get(c)).copied();
+            let spent = recorded.unwrap_or(0);
+            let of_channel =
+                |id: &CustomerId| channel_of.get(id).copied().flatten() == channel.as_ref();
+            let formula = formula_clv(shop, period.to, Some(&of_channel));
+            let conversion = ratio(t.buyers, t.entrants);
+            let cac = recorded
+                .and_then(|s| mean_fen(s, t.entrants))
+                .map(Money::from_fen);
+            let model_clv = model_clv
+                .filter(|_| t.entrants > 0)
+                .and_then(|_| mean_fen(t.model, t.entrants))
+                .map(Money::from_fen);
+            let per_entrant = model_clv
+                .map(|m| m.fen() as f64)
+                .or_else(|| Some(conversion? * formula.clv?.fen() as f64));
+            let clv_to_cac = match (per_entrant, cac) {
+                (Some(v), Some(c)) if c.fen() > 0 => Some(v / c.fen() as f64),
+                _ => None,
+            };
+            let monthly = match (conversion, formula.aov, formula.frequency) {
+                (Some(cv), Some(aov), Some(f)) => Some(cv * aov.fen() as f64 * f / 12.0),
+                _ => None,
+            };
+            let payback_months = match (cac, monthly) {
+                (Some(c), Some(m)) if m > 0.0 && c.fen() > 0 => Some(c.fen() as f64 / m),
+                _ => None,
+            };
+            ChannelQuality {
+                channel,
+                entrants: t.entrants,
+                buyers: t.buyers,
+                conversion,
+                revenue: Money::from_fen(t.revenue),
+                spend: Money::from_fen(spent),
+                cac,
+                formula_clv: formula,
+                model_clv,
+                clv_to_cac,
+                payback_months,
+            }
+        })
+        .collect()
+}

@@ -1,0 +1,802 @@
+//! `siyu report …` and `siyu channel-cost …`.
+
+use anyhow::{Context, anyhow};
+use clap::{Args, Subcommand, ValueEnum};
+use serde::Serialize;
+
+use siyu_core::metrics::cohorts::Month;
+use siyu_core::metrics::gmv::{Factor, GmvFactors, parse_what_if};
+use siyu_core::metrics::shop::Period;
+use siyu_core::{Channel, Money, TenantZone};
+use siyu_store::{Store, Tenant};
+
+use super::lifecycle::as_of_day;
+use super::output::{Format, Table, percent, thousands, yuan};
+use crate::service::reports::{self, By};
+
+#[derive(Debug, Subcommand)]
+pub enum Report {
+    /// Pool, buyers, orders, GMV, AOV, repurchase rate, and customers by source channel.
+    Overview {
+        #[arg(long, value_enum, default_value_t)]
+        format: Format,
+    },
+    /// GMV as users × retention × conversion × purchases per buyer × AOV; with a
+    /// comparison period, the change split among the five (LMDI); what-ifs; slices.
+    Gmv(GmvArgs),
+    /// Customers by month of first purchase and the share buying again in each month after;
+    /// the repurchase rate overall and per channel.
+    Cohorts {
+        #[arg(long)]
+        as_of: Option<String>,
+        /// Months after the first to show.
+        #[arg(long, default_value_t = 12)]
+        months: u32,
+        #[arg(long, value_enum, default_value_t)]
+        format: Format,
+    },
+    /// Customers reaching each journey stage and the conversion between steps.
+    Funnel {
+        #[arg(long)]
+        as_of: Option<String>,
+        #[arg(long, value_enum, default_value_t)]
+        format: Format,
+    },
+    /// Revenue share of the top 20% of buyers, the buyers making 80% of it, super users.
+    Pareto {
+        #[arg(long)]
+        from: Option<String>,
+        #[arg(long)]
+        to: Option<String>,
+        /// Super users to list.
+        #[arg(long, default_value_t = 20)]
+        top: usize,
+        #[arg(long, value_enum, default_value_t)]
+        format: Format,
+    },
+    /// Per source channel: entrants, buyers, conversion, revenue, CAC, CLV, CLV/CAC, payback.
+    Channels {
+        /// The period (default: the 365 days to today).
+        #[arg(long)]
+        from: Option<String>,
+        #[arg(long)]
+        to: Option<String>,
+        #[arg(long, value_enum, default_value_t)]
+        format: Format,
+    },
+    /// Share rate, invites per customer, invite conversion, K-factor, generations, top referrers.
+    Referrals {
+        #[arg(long)]
+        as_of: Option<String>,
+        #[arg(long, default_value_t = 10)]
+        top: usize,
+        #[arg(long, value_enum, default_value_t)]
+        format: Format,
+    },
+    /// The formula CLV (AOV × frequency × lifetime), overall and per channel or segment.
+    Clv {
+        #[arg(long)]
+        as_of: Option<String>,
+        #[arg(long, value_enum)]
+        by: Option<ByArg>,
+        #[arg(long, value_enum, default_value_t)]
+        format: Format,
+    },
+}
+
+#[derive(Debug, Clone, Copy, ValueEnum)]
+pub enum ByArg {
+    Channel,
+    Segment,
+    Stage,
+}
+
+impl From<ByArg> for By {
+    fn from(b: ByArg) -> By {
+        match b {
+            ByArg::Channel => By::Channel,
+            ByArg::Segment => By::Segment,
+            ByArg::Stage => By::Stage,
+        }
+    }
+}
+
+#[derive(Debug, Args)]
+pub struct GmvArgs {
+    /// First day of the period (default: 29 days before --to).
+    #[arg(long)]
+    pub from: Option<String>,
+    /// Last day of the period (default: today, tenant time).
+    #[arg(long)]
+    pub to: Option<String>,
+    #[arg(long, requires = "compare_to")]
+    pub compare_from: Option<String>,
+    #[arg(long, requires = "compare_from")]
+    pub compare_to: Option<String>,
+    /// Factors moved by percentages, e.g. retention=+10%,aov=-5%.
+    #[arg(long)]
+    pub what_if: Option<String>,
+    /// Repeat the figures per slice.
+    #[arg(long, value_enum)]
+    pub by: Option<ByArg>,
+    #[arg(long, value_enum, default_value_t)]
+    pub format: Format,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum ChannelCostCommand {
+    /// Record what a channel cost in a month (replaces an earlier figure): e.g.
+    /// `siyu channel-cost set douyin 2025-03 12000` (yuan).
+    Set {
+        channel: String,
+        month: String,
+        amount: String,
+    },
+    /// Every recorded cost.
+    List {
+        #[arg(long, value_enum, default_value_t)]
+        format: Format,
+    },
+}
+
+fn day(text: &str, what: &str) -> anyhow::Result<jiff::civil::Date> {
+    TenantZone::parse_day(text).with_context(|| format!("--{what}"))
+}
+
+fn period(
+    from: Option<&str>,
+    to: Option<&str>,
+    tenant: &Tenant,
+    days: i64,
+) -> anyhow::Result<Period> {
+    let to = match to {
+        Some(t) => day(t, "to")?,
+        None => tenant.zone.day_of(siyu_core::Timestamp::now()),
+    };
+    let from = match from {
+        Some(f) => day(f, "from")?,
+        None => to
+            .checked_sub(jiff::Span::new().days(days - 1))
+            .context("--from")?,
+    };
+    Period::new(from, to).map_err(|e| anyhow!(e))
+}
+
+fn opt(value: Option<f64>, show: impl Fn(f64) -> String) -> String {
+    value.map_or_else(|| "n/a".to_owned(), show)
+}
+
+fn money(m: Option<Money>) -> String {
+    m.map_or_else(|| "n/a".to_owned(), yuan)
+}
+
+fn json(value: &impl Serialize) -> anyhow::Result<()> {
+    println!("{}", serde_json::to_string_pretty(value)?);
+    Ok(())
+}
+
+fn csv_rows(header: &[&str], rows: Vec<Vec<String>>) -> anyhow::Result<()> {
+    let mut w = csv::Writer::from_writer(std::io::stdout());
+    w.write_record(header)?;
+    for r in rows {
+        w.write_record(r)?;
+    }
+    w.flush()?;
+    Ok(())
+}
+
+fn factor_text(f: Factor, v: Option<f64>) -> String {
+    match f {
+        Factor::Users => opt(v, |x| thousands(x as u64)),
+        Factor::Retention | Factor::Conversion => percent(v),
+        Factor::PurchasesPerBuyer => opt(v, |x| format!("{x:.3}")),
+        Factor::Aov => opt(v, |x| yuan(Money::from_fen(x.round() as i64))),
+    }
+}
+
+fn factors_rows(f: &GmvFactors) -> Vec<(Factor, Option<f64>)> {
+    Factor::ALL.into_iter().map(|k| (k, f.value(k))).collect()
+}
+
+pub fn run_report(store: &mut dyn Store, tenant: &Tenant, report: &Report) -> anyhow::Result<()> {
+    match report {
+        Report::Overview { .. } => unreachable!("handled by the caller"),
+        Report::Gmv(args) => {
+            let p = period(args.from.as_deref(), args.to.as_deref(), tenant, 30)?;
+            let compare = match (&args.compare_from, &args.compare_to) {
+                (Some(f), Some(t)) => Some(
+                    Period::new(day(f, "compare-from")?, day(t, "compare-to")?)
+                        .map_err(|e| anyhow!(e))?,
+                ),
+                _ => None,
+            };
+            let moves = args
+                .what_if
+                .as_deref()
+                .map(parse_what_if)
+                .transpose()
+                .map_err(|e| anyhow!("--what-if: {e}"))?;
+            let r = reports::gmv(
+                store,
+                tenant,
+                p,
+                compare,
+                moves.as_ref(),
+                args.by.map(By::from),
+            )?;
+            match args.format {
+                Format::Json => json(&r)?,
+                Format::Csv => {
+                    let mut rows = Vec::new();
+                    for s in &r.slices {
+                        for (k, v) in factors_rows(&s.factors) {
+                            let part = s.compared.as_ref().and_then(|c| {
+                                c.parts
+                                    .iter()
+                                    .find(|p| p.factor == k)
+                                    .map(|p| p.share.to_string())
+                            });
+                            rows.push(vec![
+                                s.slice.clone(),
+                                k.name().to_owned(),
+                                v.map(|x| format!("{x}")).unwrap_or_default(),
+                                part.unwrap_or_default(),
+                            ]);
+                        }
+                        rows.push(vec![
+                            s.slice.clone(),
+                            "gmv".into(),
+                            s.factors.gmv.to_string(),
+                            s.compared
+                                .as_ref()
+                                .map(|c| c.change.to_string())
+                                .unwrap_or_default(),
+                        ]);
+                    }
+                    csv_rows(&["slice", "factor", "value", "share_of_change"], rows)?;
+                }
+                Format::Table => {
+                    println!(
+                        "GMV {} … {} ({}){}",
+                        p.from,
+                        p.to,
+                        tenant.zone.name(),
+                        compare.map_or_else(String::new, |c| format!(
+                            ", against {} … {}",
+                            c.from, c.to
+                        ))
+                    );
+                    for s in &r.slices {
+                        println!();
+                        println!("{}", s.slice);
+                        let f = &s.factors;
+                        let mut t = match &s.compared {
+                            Some(_) => {
+                                Table::new(["factor", "compared", "period", "share of change"])
+                            }
+                            None => Table::new(["factor", "period"]),
+                        };
+                        for (k, v) in factors_rows(f) {
+                            match &s.compared {
+                                Some(c) => {
+                                    let share = c
+                                        .parts
+                                        .iter()
+                                        .find(|p| p.factor == k)
+                                        .map_or_else(|| "n/a".to_owned(), |p| yuan(p.share));
+                                    t.row([
+                                        k.name().to_owned(),
+                                        factor_text(k, c.before.value(k)),
+                                        factor_text(k, v),
+                                        share,
+                                    ]);
+                                }
+                                None => t.row([k.name().to_owned(), factor_text(k, v)]),
+                            }
+                        }
+                        match &s.compared {
+                            Some(c) => t.row([
+                                "GMV".to_owned(),
+                                yuan(c.before.gmv),
+                                yuan(f.gmv),
+                                yuan(c.change),
+                            ]),
+                            None => t.row(["GMV".to_owned(), yuan(f.gmv)]),
+                        }
+                        print!("{}", t.render());
+                        println!(
+                            "  users {} · retained {} · buyers {} · paid orders {}; the five factors multiply to {}",
+                            thousands(f.users),
+                            thousands(f.retained),
+                            thousands(f.buyers),
+                            thousands(f.orders),
+                            opt(f.product(), |x| yuan(Money::from_fen(x.round() as i64)))
+                        );
+                        if let Some(note) = s.compared.as_ref().and_then(|c| c.note.as_ref()) {
+                            println!("  note: {note}");
+                        }
+                        if let (Some(w), Some(moves)) = (s.what_if, &args.what_if) {
+                            println!(
+                                "  what if {moves}: GMV {} ({} of now)",
+                                yuan(w),
+                                percent(ratio_money(w, f.gmv))
+                            );
+                        }
+                    }
+                }
+            }
+        }
+        Report::Cohorts {
+            as_of,
+            months,
+            format,
+        } => {
+            let as_of = as_of_day(as_of.as_deref(), tenant)?;
+            let r = reports::cohort_report(store, tenant, as_of, *months)?;
+            match format {
+                Format::Json => json(&r)?,
+                Format::Csv => {
+                    let mut header = vec!["cohort".to_owned(), "customers".to_owned()];
+                    header.extend((1..=*months).map(|k| format!("m{k}")));
+                    let rows = r
+                        .cohorts
+                        .iter()
+                        .map(|c| {
+                            let mut row = vec![c.month.to_string(), c.customers.to_string()];
+                            row.extend((0..*months as usize).map(|k| {
+                                c.shares
+                                    .get(k)
+                                    .copied()
+                                    .flatten()
+                                    .map(|s| format!("{s:.4}"))
+                                    .unwrap_or_default()
+                            }));
+                            row
+                        })
+                        .collect();
+                    let header: Vec<&str> = header.iter().map(String::as_str).collect();
+                    csv_rows(&header, rows)?;
+                }
+                Format::Table => {
+                    println!(
+                        "Cohorts by month of first purchase, as of {as_of}: share buying again in month k after"
+                    );
+                    let mut header = vec!["cohort".to_owned(), "customers".to_owned()];
+                    header.extend((1..=*months).map(|k| format!("M{k}")));
+                    let mut t = Table::new(header);
+                    for c in &r.cohorts {
+                        let mut row = vec![c.month.to_string(), thousands(c.customers)];
+                        row.extend((0..*months as usize).map(|k| match c.shares.get(k) {
+                            Some(s) => percent(*s),
+                            None => String::new(),
+                        }));
+                        t.row(row);
+                    }
+                    print!("{}", t.render());
+                    println!();
+                    println!("Repurchase rate (buyers with 2+ purchase days)");
+                    let mut t = Table::new(["channel", "buyers", "repeaters", "rate"]);
+                    t.row([
+                        "all".to_owned(),
+                        thousands(r.repurchase.buyers),
+                        thousands(r.repurchase.repeaters),
+                        percent(r.repurchase.rate),
+                    ]);
+                    for l in &r.by_channel {
+                        t.row([
+                            l.channel
+                                .as_ref()
+                                .map_or("unknown", |c| c.as_str())
+                                .to_owned(),
+                            thousands(l.buyers),
+                            thousands(l.repeaters),
+                            percent(l.rate),
+                        ]);
+                    }
+                    print!("{}", t.render());
+                }
+            }
+        }
+        Report::Funnel { as_of, format } => {
+            let as_of = as_of_day(as_of.as_deref(), tenant)?;
+            let r = reports::funnel_report(store, tenant, as_of)?;
+            let rows: Vec<Vec<String>> = r
+                .steps
+                .iter()
+                .map(|s| {
+                    vec![
+                        s.stage.name().to_owned(),
+                        s.reached.to_string(),
+                        s.at.to_string(),
+                        opt(s.step_conversion, |x| format!("{x:.4}")),
+                        opt(s.share_of_pool, |x| format!("{x:.4}")),
+                    ]
+                })
+                .collect();
+            match format {
+                Format::Json => json(&r)?,
+                Format::Csv => csv_rows(
+                    &["stage", "reached", "at", "step_conversion", "share_of_pool"],
+                    rows,
+                )?,
+                Format::Table => {
+                    println!(
+                        "Journey funnel as of {as_of}: {} customers",
+                        thousands(r.customers)
+                    );
+                    let mut t = Table::new([
+                        "stage",
+                        "reached",
+                        "furthest here",
+                        "from the step before",
+                        "of the pool",
+                    ]);
+                    for s in &r.steps {
+                        t.row([
+                            s.stage.name().to_owned(),
+                            thousands(s.reached),
+                            thousands(s.at),
+                            percent(s.step_conversion),
+                            percent(s.share_of_pool),
+                        ]);
+                    }
+                    print!("{}", t.render());
+                }
+            }
+        }
+        Report::Pareto {
+            from,
+            to,
+            top,
+            format,
+        } => {
+            let as_of = match to {
+                Some(t) => day(t, "to")?,
+                None => tenant.zone.day_of(siyu_core::Timestamp::now()),
+            };
+            let p = match from {
+                Some(f) => Some(Period::new(day(f, "from")?, as_of).map_err(|e| anyhow!(e))?),
+                None => None,
+            };
+            let mut r = reports::pareto_report(store, tenant, p, as_of)?;
+            match format {
+                Format::Json => json(&r)?,
+                Format::Csv => csv_rows(
+                    &["customer_id", "spend_365d"],
+                    r.super_users
+                        .iter()
+                        .map(|s| vec![s.customer_id.to_string(), s.spend_365d.to_string()])
+                        .collect(),
+                )?,
+                Format::Table => {
+                    println!(
+                        "Pareto over {} … {}: {} buyers, revenue {}",
+                        r.period.from,
+                        r.period.to,
+                        thousands(r.buyers),
+                        yuan(r.revenue)
+                    );
+                    let mut t = Table::new(["figure", "value"]);
+                    t.row([
+                        format!(
+                            "revenue of the top 20% ({} buyers)",
+                            thousands(r.top_buyers)
+                        ),
+                        format!(
+                            "{} ({})",
+                            yuan(r.top_revenue),
+                            percent(r.top_share_of_revenue)
+                        ),
+                    ]);
+                    t.row([
+                        "buyers making 80% of revenue".to_owned(),
+                        format!(
+                            "{} ({} of buyers)",
+                            thousands(r.buyers_for_80),
+                            percent(r.share_of_buyers_for_80)
+                        ),
+                    ]);
+                    t.row([
+                        format!(
+                            "super users (top 20% by spend over the 365 days to {})",
+                            r.period.to
+                        ),
+                        thousands(r.super_users.len() as u64),
+                    ]);
+                    print!("{}", t.render());
+                    r.super_users.truncate(*top);
+                    if !r.super_users.is_empty() {
+                        println!();
+                        let mut t = Table::new(["super user", "spend 365d"]);
+                        for s in &r.super_users {
+                            t.row([s.customer_id.to_string(), yuan(s.spend_365d)]);
+                        }
+                        print!("{}", t.render());
+                    }
+                }
+            }
+        }
+        Report::Channels { from, to, format } => {
+            let p = period(from.as_deref(), to.as_deref(), tenant, 365)?;
+            let r = reports::channel_report(store, tenant, p, None)?;
+            let name =
+                |c: &Option<Channel>| c.as_ref().map_or("unknown", |c| c.as_str()).to_owned();
+            match format {
+                Format::Json => json(&r)?,
+                Format::Csv => csv_rows(
+                    &[
+                        "channel",
+                        "entrants",
+                        "buyers",
+                        "conversion",
+                        "revenue",
+                        "spend",
+                        "cac",
+                        "formula_clv",
+                        "model_clv",
+                        "clv_to_cac",
+                        "payback_months",
+                    ],
+                    r.channels
+                        .iter()
+                        .map(|c| {
+                            vec![
+                                name(&c.channel),
+                                c.entrants.to_string(),
+                                c.buyers.to_string(),
+                                opt(c.conversion, |x| format!("{x:.4}")),
+                                c.revenue.to_string(),
+                                c.spend.to_string(),
+                                c.cac.map(|m| m.to_string()).unwrap_or_else(|| "n/a".into()),
+                                c.formula_clv
+                                    .clv
+                                    .map(|m| m.to_string())
+                                    .unwrap_or_else(|| "n/a".into()),
+                                c.model_clv
+                                    .map(|m| m.to_string())
+                                    .unwrap_or_else(|| "n/a".into()),
+                                opt(c.clv_to_cac, |x| format!("{x:.2}")),
+                                opt(c.payback_months, |x| format!("{x:.1}")),
+                            ]
+                        })
+                        .collect(),
+                )?,
+                Format::Table => {
+                    println!("Channels, customers who joined {} … {}", p.from, p.to);
+                    let mut t = Table::new([
+                        "channel",
+                        "entrants",
+                        "buyers",
+                        "conversion",
+                        "revenue",
+                        "spend",
+                        "CAC",
+                        "formula CLV",
+                        "model CLV",
+                        "CLV/CAC",
+                        "payback months",
+                    ]);
+                    for c in &r.channels {
+                        t.row([
+                            name(&c.channel),
+                            thousands(c.entrants),
+                            thousands(c.buyers),
+                            percent(c.conversion),
+                            yuan(c.revenue),
+                            yuan(c.spend),
+                            money(c.cac),
+                            money(c.formula_clv.clv),
+                            money(c.model_clv),
+                            opt(c.clv_to_cac, |x| format!("{x:.2}")),
+                            opt(c.payback_months, |x| format!("{x:.1}")),
+                        ]);
+                    }
+                    print!("{}", t.render());
+                    println!(
+                        "CAC = spend of the months the period touches / entrants; CLV/CAC and payback per entrant (conversion × CLV; conversion × AOV × frequency per month). Record spend with siyu channel-cost set."
+                    );
+                }
+            }
+        }
+        Report::Referrals { as_of, top, format } => {
+            let as_of = as_of_day(as_of.as_deref(), tenant)?;
+            let r = reports::referral_report(store, tenant, as_of, *top)?;
+            match format {
+                Format::Json => json(&r)?,
+                Format::Csv => csv_rows(
+                    &["customer_id", "referrals", "buyers", "revenue"],
+                    r.top_referrers
+                        .iter()
+                        .map(|t| {
+                            vec![
+                                t.customer_id.to_string(),
+                                t.referrals.to_string(),
+                                t.buyers.to_string(),
+                                t.revenue.to_string(),
+                            ]
+                        })
+                        .collect(),
+                )?,
+                Format::Table => {
+                    println!("Referrals as of {as_of}");
+                    let mut t = Table::new(["figure", "value"]);
+                    t.row(["customers".to_owned(), thousands(r.customers)]);
+                    t.row([
+                        "share rate (customers who shared)".to_owned(),
+                        format!("{} ({})", percent(r.share_rate), thousands(r.sharers)),
+                    ]);
+                    t.row([
+                        "invites per customer (shares / customers)".to_owned(),
+                        opt(r.invites_per_customer, |x| format!("{x:.3}")),
+                    ]);
+                    t.row([
+                        "invite conversion (referred / shares)".to_owned(),
+                        format!(
+                            "{} ({} referred, {} of them bought)",
+                            percent(r.invite_conversion),
+                            thousands(r.referred),
+                            thousands(r.referred_buyers)
+                        ),
+                    ]);
+                    t.row([
+                        "K-factor".to_owned(),
+                        opt(r.k_factor, |x| format!("{x:.3}")),
+                    ]);
+                    t.row([
+                        "generations".to_owned(),
+                        r.generations
+                            .iter()
+                            .enumerate()
+                            .map(|(g, n)| format!("{g}: {}", thousands(*n)))
+                            .collect::<Vec<_>>()
+                            .join(", "),
+                    ]);
+                    print!("{}", t.render());
+                    if !r.top_referrers.is_empty() {
+                        println!();
+                        let mut t = Table::new([
+                            "top referrer",
+                            "referrals",
+                            "who bought",
+                            "their revenue",
+                        ]);
+                        for x in &r.top_referrers {
+                            t.row([
+                                x.customer_id.to_string(),
+                                thousands(x.referrals),
+                                thousands(x.buyers),
+                                yuan(x.revenue),
+                            ]);
+                        }
+                        print!("{}", t.render());
+                    }
+                }
+            }
+        }
+        Report::Clv { as_of, by, format } => {
+            let as_of = as_of_day(as_of.as_deref(), tenant)?;
+            let r = reports::formula_clv_report(store, tenant, as_of, by.map(By::from))?;
+            match format {
+                Format::Json => json(&r)?,
+                Format::Csv => csv_rows(
+                    &[
+                        "slice",
+                        "buyers",
+                        "orders",
+                        "gmv",
+                        "aov",
+                        "frequency",
+                        "churn",
+                        "lifetime_years",
+                        "clv",
+                    ],
+                    r.iter()
+                        .map(|s| {
+                            let c = &s.clv;
+                            vec![
+                                s.slice.clone(),
+                                c.buyers.to_string(),
+                                c.orders.to_string(),
+                                c.gmv.to_string(),
+                                c.aov.map(|m| m.to_string()).unwrap_or_else(|| "n/a".into()),
+                                opt(c.frequency, |x| format!("{x:.4}")),
+                                opt(c.churn, |x| format!("{x:.4}")),
+                                opt(c.lifetime_years, |x| format!("{x:.3}")),
+                                c.clv.map(|m| m.to_string()).unwrap_or_else(|| "n/a".into()),
+                            ]
+                        })
+                        .collect(),
+                )?,
+                Format::Table => {
+                    println!(
+                        "Formula CLV as of {as_of}: AOV × purchases per buyer per year × lifetime (1 / churn years), over the 365 days to then"
+                    );
+                    let mut t = Table::new([
+                        "slice",
+                        "buyers",
+                        "AOV",
+                        "frequency",
+                        "churn",
+                        "lifetime (years)",
+                        "CLV",
+                    ]);
+                    for s in &r {
+                        let c = &s.clv;
+                        t.row([
+                            s.slice.clone(),
+                            thousands(c.buyers),
+                            money(c.aov),
+                            opt(c.frequency, |x| format!("{x:.2}")),
+                            percent(c.churn),
+                            opt(c.lifetime_years, |x| format!("{x:.2}")),
+                            money(c.clv),
+                        ]);
+                    }
+                    print!("{}", t.render());
+                }
+            }
+        }
+    }
+    Ok(())
+}
+
+fn ratio_money(a: Money, b: Money) -> Option<f64> {
+    (b.fen() != 0).then(|| a.fen() as f64 / b.fen() as f64)
+}
+
+pub fn run_channel_cost(
+    store: &mut dyn Store,
+    tenant: &Tenant,
+    command: &ChannelCostCommand,
+) -> anyhow::Result<()> {
+    match command {
+        ChannelCostCommand::Set {
+            channel,
+            month,
+            amount,
+        } => {
+            let channel = Channel::parse(channel).map_err(|e| anyhow!("channel: {e}"))?;
+            let month = Month::parse(month).map_err(|e| anyhow!("month: {e}"))?;
+            let amount = Money::parse_yuan(amount).map_err(|e| anyhow!("amount: {e}"))?;
+            store.set_channel_cost(tenant, &channel, month, amount)?;
+            println!("{} cost {} in {month}", channel.as_str(), yuan(amount));
+        }
+        ChannelCostCommand::List { format } => {
+            let costs = store.channel_costs(tenant)?;
+            match format {
+                Format::Json => {
+                    #[derive(Serialize)]
+                    struct Line {
+                        channel: String,
+                        month: String,
+                        amount: Money,
+                    }
+                    let lines: Vec<Line> = costs
+                        .iter()
+                        .map(|(c, m, a)| Line {
+                            channel: c.as_str().to_owned(),
+                            month: m.to_string(),
+                            amount: *a,
+                        })
+                        .collect();
+                    json(&lines)?;
+                }
+                Format::Csv => csv_rows(
+                    &["channel", "month", "amount"],
+                    costs
+                        .iter()
+                        .map(|(c, m, a)| vec![c.as_str().to_owned(), m.to_string(), a.to_string()])
+                        .collect(),
+                )?,
+                Format::Table => {
+                    let mut t = Table::new(["channel", "month", "cost"]);
+                    for (c, m, a) in &costs {
+                        t.row([c.as_str().to_owned(), m.to_string(), yuan(*a)]);
+                    }
+                    print!("{}", t.render());
+                }
+            }
+        }
+    }
+    Ok(())
+}
