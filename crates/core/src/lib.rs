@@ -1,6 +1,7 @@
 //! siyu-core: the domain of siyu, pure and synchronous. Types for tenants' customers,
 //! orders and events; the rules that read merchants' files; the figures.
 
+pub mod access;
 pub mod channel;
 pub mod clv;
 pub mod customer;

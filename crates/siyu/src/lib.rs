@@ -2,4 +2,5 @@
 //! HTTP API, kept in a library so tests can drive them in process.
 
 pub mod cli;
+pub mod http;
 pub mod service;

@@ -10,6 +10,7 @@ mod postgres;
 mod sqlite;
 
 use siyu_core::CustomerFact;
+use siyu_core::access::Role;
 use siyu_core::metrics::cohorts::Month;
 use siyu_core::profile::{Profile, ProfileSink};
 use siyu_core::segment::pool::Attributes;
@@ -91,6 +92,78 @@ pub trait OrderStore {
     fn scan_orders(&mut self, tenant: &Tenant, each: &mut dyn FnMut(NewOrder)) -> Result<()>;
     /// Every order of the tenant as the figures need it.
     fn scan_order_facts(&mut self, tenant: &Tenant, each: &mut dyn FnMut(OrderFact)) -> Result<()>;
+}
+
+/// Everything held on one customer, for the 360 view.
+#[derive(Debug, Clone)]
+pub struct CustomerView {
+    pub customer: Customer,
+    pub profile: Option<Profile>,
+    /// Newest first.
+    pub recent_orders: Vec<NewOrder>,
+    /// Newest first.
+    pub recent_events: Vec<NewEvent>,
+    pub manual_tags: Vec<ManualTag>,
+    /// Segments, rule tags and level tags the customer is in (as of the last evaluation).
+    pub memberships: Vec<Member>,
+}
+
+/// A line of the customer list.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CustomerLine {
+    pub id: CustomerId,
+    pub channel: Option<Channel>,
+    pub joined_at: Timestamp,
+    pub orders: u32,
+    pub net_spend: Money,
+    pub last_order_at: Option<Timestamp>,
+}
+
+/// Reads of single customers and pages of them, for the API.
+pub trait CustomerViewStore {
+    /// The customer's view with up to `recent` orders and events; none if unknown.
+    fn customer_view(
+        &mut self,
+        tenant: &Tenant,
+        id: &CustomerId,
+        recent: usize,
+    ) -> Result<Option<CustomerView>>;
+    /// Up to `limit` customers after `after` in id order (byte order).
+    fn customers_page(
+        &mut self,
+        tenant: &Tenant,
+        after: Option<&CustomerId>,
+        limit: usize,
+    ) -> Result<Vec<CustomerLine>>;
+}
+
+/// An API token as stored: its hash, never the token.
+#[derive(Debug, Clone)]
+pub struct StoredToken {
+    pub hash: String,
+    pub tenant: Tenant,
+    pub role: Role,
+    pub label: String,
+    pub created_at: Timestamp,
+    pub revoked_at: Option<Timestamp>,
+}
+
+/// API tokens, by the SHA-256 of the token.
+pub trait TokenStore {
+    fn create_token(
+        &mut self,
+        tenant: &Tenant,
+        hash: &str,
+        role: Role,
+        label: &str,
+        now: Timestamp,
+    ) -> Result<()>;
+    /// The token with this hash, with its tenant, if it exists (revoked or not).
+    fn token(&mut self, hash: &str) -> Result<Option<StoredToken>>;
+    /// The tenant's tokens, newest first.
+    fn tokens(&mut self, tenant: &Tenant) -> Result<Vec<StoredToken>>;
+    /// Revokes a token of the tenant by a prefix of its hash; false if none matched.
+    fn revoke_token(&mut self, tenant: &Tenant, hash_prefix: &str, now: Timestamp) -> Result<bool>;
 }
 
 /// Acquisition spend per source channel and month.
@@ -274,6 +347,9 @@ pub trait ImportTx: PoolTx {
     fn end_of_writes(&mut self) -> Result<()> {
         Ok(())
     }
+    /// Claims message ids for this tenant: true for each id seen for the first time (now
+    /// recorded), false for a duplicate.
+    fn claim_messages(&mut self, ids: &[&str], now: Timestamp) -> Result<Vec<bool>>;
     /// Customers created by `see_customers` in this import so far (each once; taken).
     /// They had no orders or events before it.
     fn created_customers(&mut self) -> Result<Vec<CustomerId>>;
@@ -304,6 +380,8 @@ pub trait Store:
     + ImportStore
     + PoolStore
     + ChannelCostStore
+    + TokenStore
+    + CustomerViewStore
     + Send
 {
     /// `sqlite` or `postgres`.

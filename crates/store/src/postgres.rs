@@ -26,7 +26,9 @@ use crate::{
     WriteCounts, corrupt, from_micros, micros, other,
 };
 
+mod api;
 mod pool;
+mod view;
 
 const MIGRATIONS: &[(i64, &str)] = &[
     (1, include_str!("../migrations/postgres/0001_init.sql")),
@@ -37,6 +39,7 @@ const MIGRATIONS: &[(i64, &str)] = &[
         5,
         include_str!("../migrations/postgres/0005_channel_costs.sql"),
     ),
+    (6, include_str!("../migrations/postgres/0006_api.sql")),
 ];
 
 /// The advisory lock that serialises migrations and schema creation across processes.
@@ -882,6 +885,10 @@ impl ImportTx for PgImport<'_> {
             counts += self.merge(MERGE_EVENTS, &[&tenant], run.len())?;
         }
         Ok(counts)
+    }
+
+    fn claim_messages(&mut self, ids: &[&str], now: Timestamp) -> Result<Vec<bool>> {
+        self.claim(ids, now)
     }
 
     fn created_customers(&mut self) -> Result<Vec<CustomerId>> {

@@ -16,7 +16,9 @@ use crate::{
     WriteCounts, corrupt, from_micros, micros, other,
 };
 
+mod api;
 mod pool;
+mod view;
 
 const MIGRATIONS: &[(i64, &str)] = &[
     (1, include_str!("../migrations/sqlite/0001_init.sql")),
@@ -27,6 +29,7 @@ const MIGRATIONS: &[(i64, &str)] = &[
         5,
         include_str!("../migrations/sqlite/0005_channel_costs.sql"),
     ),
+    (6, include_str!("../migrations/sqlite/0006_api.sql")),
 ];
 
 pub struct SqliteStore {
@@ -842,6 +845,10 @@ impl ImportTx for SqliteImport<'_> {
 
     fn end_of_writes(&mut self) -> Result<()> {
         self.end_of_writes_now()
+    }
+
+    fn claim_messages(&mut self, ids: &[&str], now: Timestamp) -> Result<Vec<bool>> {
+        self.claim(ids, now)
     }
 
     fn created_customers(&mut self) -> Result<Vec<CustomerId>> {

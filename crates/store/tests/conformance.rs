@@ -5,6 +5,7 @@
 use std::sync::atomic::{AtomicUsize, Ordering};
 
 use jiff::civil::date;
+use siyu_core::access::Role;
 use siyu_core::metrics::cohorts::Month;
 use siyu_core::profile::build_profiles;
 use siyu_core::segment::pool::Attributes;
@@ -1075,6 +1076,101 @@ fn channel_costs_are_kept_per_month_and_replaced(store: &mut dyn Store) -> Resul
     Ok(())
 }
 
+fn tokens_are_found_by_hash_and_revoked_by_prefix(store: &mut dyn Store) -> Result<()> {
+    let shop = store.tenant("shop")?;
+    let other = store.tenant("other")?;
+    let hash = "ab".repeat(32);
+    store.create_token(&shop, &hash, Role::Ingest, "bridge", t(1))?;
+    store.create_token(&other, &"cd".repeat(32), Role::Admin, "", t(2))?;
+    let found = store.token(&hash)?.expect("token");
+    assert_eq!(
+        (found.tenant.id, found.role, found.label.as_str()),
+        (shop.id, Role::Ingest, "bridge")
+    );
+    assert_eq!(found.created_at, t(1));
+    assert!(store.token(&"ef".repeat(32))?.is_none());
+    assert_eq!(store.tokens(&shop)?.len(), 1);
+    assert!(
+        !store.revoke_token(&other, "abababab", t(3))?,
+        "another tenant's token"
+    );
+    assert!(
+        !store.revoke_token(&shop, "abab", t(3))?,
+        "too short a prefix"
+    );
+    assert!(store.revoke_token(&shop, "ABABABAB", t(3))?);
+    assert_eq!(store.token(&hash)?.expect("token").revoked_at, Some(t(3)));
+    Ok(())
+}
+
+fn a_message_id_is_claimed_once_per_tenant(store: &mut dyn Store) -> Result<()> {
+    let shop = store.tenant("shop")?;
+    let other = store.tenant("other")?;
+    let first = import(store, &shop, |tx| {
+        tx.claim_messages(&["m1", "m2", "m1"], t(1))
+    })?;
+    assert_eq!(first, vec![true, true, false]);
+    let again = import(store, &shop, |tx| tx.claim_messages(&["m2", "m3"], t(2)))?;
+    assert_eq!(again, vec![false, true]);
+    let elsewhere = import(store, &other, |tx| tx.claim_messages(&["m1"], t(2)))?;
+    assert_eq!(elsewhere, vec![true]);
+    // A rolled-back claim is no claim.
+    {
+        let mut tx = store.begin_import(&shop)?;
+        assert_eq!(tx.claim_messages(&["m9"], t(3))?, vec![true]);
+    }
+    assert_eq!(
+        import(store, &shop, |tx| tx.claim_messages(&["m9"], t(4)))?,
+        vec![true]
+    );
+    Ok(())
+}
+
+fn a_customer_is_viewed_whole_and_listed_by_page(store: &mut dyn Store) -> Result<()> {
+    let shop = store.tenant("shop")?;
+    let other = store.tenant("other")?;
+    let mut c1 = full_customer("c1");
+    c1.tags = vec!["tea".into()];
+    import(store, &shop, |tx| {
+        tx.upsert_customers(&[c1, customer("c2"), customer("c3")], t(1))?;
+        tx.upsert_orders(&[
+            order("o1", "c1", t(2), 100),
+            order("o2", "c1", t(5), 200),
+            order("o3", "c1", t(3), 300),
+        ])?;
+        tx.insert_events(&[event("e1", "c1", "view", t(4))])?;
+        tx.apply_changes(
+            &[MemberChange {
+                kind: RuleKind::Segment,
+                name: "s".into(),
+                customer_id: cid("c1"),
+                change: Change::Entered,
+            }],
+            t(6),
+            "test",
+        )
+    })?;
+    let view = store.customer_view(&shop, &cid("c1"), 2)?.expect("view");
+    let orders: Vec<&str> = view.recent_orders.iter().map(|o| o.id.as_str()).collect();
+    assert_eq!(orders, ["o2", "o3"], "newest first, at most 2");
+    assert_eq!(view.recent_events.len(), 1);
+    assert_eq!(view.manual_tags.len(), 1);
+    assert_eq!(view.memberships.len(), 1);
+    assert_eq!(view.customer.name.as_deref(), Some("顾客 c1"));
+    assert!(
+        store.customer_view(&other, &cid("c1"), 2)?.is_none(),
+        "another tenant's"
+    );
+    assert!(store.customer_view(&shop, &cid("c9"), 2)?.is_none());
+    let page = store.customers_page(&shop, None, 2)?;
+    let ids: Vec<&str> = page.iter().map(|c| c.id.as_str()).collect();
+    assert_eq!(ids, ["c1", "c2"]);
+    let next = store.customers_page(&shop, Some(&cid("c2")), 2)?;
+    assert_eq!(next.len(), 1);
+    assert!(store.customers_page(&other, None, 10)?.is_empty());
+    Ok(())
+}
+
 on_both_backends!(
     migrating_again_applies_nothing,
     a_tenant_is_created_once_and_found_again,
@@ -1104,6 +1200,9 @@ on_both_backends!(
     manual_tags_keep_their_first_source,
     the_pool_reads_profiles_with_attributes_tags_and_spend,
     channel_costs_are_kept_per_month_and_replaced,
+    tokens_are_found_by_hash_and_revoked_by_prefix,
+    a_message_id_is_claimed_once_per_tenant,
+    a_customer_is_viewed_whole_and_listed_by_page,
 );
 
 // ---- PostgreSQL only: several connections at once -------------------------------------

@@ -6,6 +6,7 @@ pub mod output;
 pub mod report;
 pub mod rfm;
 pub mod segment;
+pub mod server;
 
 use std::path::PathBuf;
 
@@ -69,6 +70,11 @@ pub enum Command {
     /// Manual tags, rule tags and the built-in level tags, with where each came from.
     #[command(subcommand)]
     Tag(segment::TagCommand),
+    /// The HTTP API (see /v1/docs once it runs).
+    Serve(server::ServeArgs),
+    /// API tokens of the tenant: create (printed once), list, revoke.
+    #[command(subcommand)]
+    Token(server::TokenCommand),
     /// The benchmarks behind the speed figures.
     #[command(subcommand)]
     Bench(Bench),
@@ -290,6 +296,11 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
         }
         Command::Rfm(args) => rfm::run(&cli, args),
         Command::Clv(command) => clv::run(&cli, command),
+        Command::Serve(args) => server::serve(&cli.db, args),
+        Command::Token(command) => {
+            let mut ctx = connect(&cli)?;
+            server::run_token(ctx.store.as_mut(), &ctx.tenant, command)
+        }
         Command::Segment(command) => {
             let mut ctx = connect(&cli)?;
             segment::run_segment(ctx.store.as_mut(), &ctx.tenant, command)

@@ -4,6 +4,7 @@ pub mod bench;
 pub mod clv;
 pub mod demo;
 pub mod import;
+pub mod ingest;
 pub mod lifecycle;
 pub mod overview;
 pub mod profiles;

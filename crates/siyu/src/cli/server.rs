@@ -1,0 +1,135 @@
+//! `siyu serve` and `siyu token …`.
+
+use std::net::SocketAddr;
+
+use anyhow::{Context, anyhow, bail};
+use clap::{Args, Subcommand};
+use serde::Serialize;
+
+use siyu_core::Timestamp;
+use siyu_core::access::Role;
+use siyu_store::{Store, Tenant};
+
+use super::output::{Format, Table};
+use crate::http::{RateLimit, hash_token, new_token};
+
+#[derive(Debug, Args)]
+pub struct ServeArgs {
+    /// Where to listen; port 0 picks a free one (printed on start).
+    #[arg(long, default_value = "127.0.0.1:8080")]
+    pub addr: SocketAddr,
+    /// Requests per second allowed per token (bursts of twice that).
+    #[arg(long, default_value_t = 200.0, env = "SIYU_HTTP__RATE")]
+    pub rate: f64,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum TokenCommand {
+    /// Create a token for the tenant (--tenant) and print it, once: only its hash is kept.
+    Create {
+        /// admin, operator, viewer or ingest.
+        #[arg(long)]
+        role: String,
+        /// What the token is for, e.g. "wecom bridge".
+        #[arg(long, default_value = "")]
+        label: String,
+    },
+    /// The tenant's tokens (hash prefix, role, label, created, revoked).
+    List {
+        #[arg(long, value_enum, default_value_t)]
+        format: Format,
+    },
+    /// Revoke a token by the first 8 or more characters of its hash (from `token list`).
+    Revoke { hash_prefix: String },
+}
+
+pub fn serve(db: &str, args: &ServeArgs) -> anyhow::Result<()> {
+    if !(args.rate.is_finite() && args.rate > 0.0) {
+        bail!("--rate: a positive number of requests per second");
+    }
+    crate::http::serve(
+        db,
+        args.addr,
+        RateLimit {
+            per_second: args.rate,
+            burst: 2.0 * args.rate,
+        },
+    )
+}
+
+pub fn run_token(
+    store: &mut dyn Store,
+    tenant: &Tenant,
+    command: &TokenCommand,
+) -> anyhow::Result<()> {
+    match command {
+        TokenCommand::Create { role, label } => {
+            let role = Role::parse(role).ok_or_else(|| {
+                anyhow!("--role: '{role}' is not admin, operator, viewer or ingest")
+            })?;
+            let token = new_token()?;
+            store
+                .create_token(tenant, &hash_token(&token), role, label, Timestamp::now())
+                .context("saving the token")?;
+            eprintln!(
+                "a {role} token for tenant '{}' (shown once; keep it secret):",
+                tenant.name
+            );
+            println!("{token}");
+        }
+        TokenCommand::List { format } => {
+            #[derive(Serialize)]
+            struct Line {
+                hash_prefix: String,
+                role: Role,
+                label: String,
+                created_at: String,
+                revoked_at: Option<String>,
+            }
+            let lines: Vec<Line> = store
+                .tokens(tenant)?
+                .into_iter()
+                .map(|t| Line {
+                    hash_prefix: t.hash[..12].to_owned(),
+                    role: t.role,
+                    label: t.label,
+                    created_at: t.created_at.to_string(),
+                    revoked_at: t.revoked_at.map(|r| r.to_string()),
+                })
+                .collect();
+            match format {
+                Format::Json => println!("{}", serde_json::to_string_pretty(&lines)?),
+                Format::Csv => {
+                    let mut w = csv::Writer::from_writer(std::io::stdout());
+                    for l in &lines {
+                        w.serialize(l)?;
+                    }
+                    w.flush()?;
+                }
+                Format::Table => {
+                    let mut t = Table::new(["hash", "role", "label", "created", "revoked"]);
+                    for l in &lines {
+                        t.row([
+                            l.hash_prefix.clone(),
+                            l.role.to_string(),
+                            l.label.clone(),
+                            l.created_at.clone(),
+                            l.revoked_at.clone().unwrap_or_default(),
+                        ]);
+                    }
+                    print!("{}", t.render());
+                }
+            }
+        }
+        TokenCommand::Revoke { hash_prefix } => {
+            if !store.revoke_token(tenant, hash_prefix, Timestamp::now())? {
+                bail!(
+                    "no live token of tenant '{}' has a hash starting with '{hash_prefix}' (8 hex digits or more)",
+                    tenant.name
+                );
+            }
+            println!("revoked (within a few seconds on running servers)");
+        }
+    }
+    Ok(())
+}

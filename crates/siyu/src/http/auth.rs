@@ -1,0 +1,203 @@
+//! Bearer tokens: who is calling, for which tenant, in which role, and how fast.
+//! A token is `siyu_` and 64 hex digits from the system's randomness; only its SHA-256 is
+//! stored. Lookups are cached for a few seconds, so a revoked token stops within that.
+
+use std::collections::HashMap;
+use std::io::Read;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use anyhow::Context;
+use axum::extract::FromRequestParts;
+use axum::http::header::AUTHORIZATION;
+use axum::http::request::Parts;
+use sha2::{Digest, Sha256};
+
+use siyu_core::access::{Action, Role};
+use siyu_store::{StoredToken, Tenant};
+
+use super::AppState;
+use super::error::ApiError;
+
+/// How long a token lookup is trusted.
+const CACHE_FOR: Duration = Duration::from_secs(5);
+
+/// A new token: `siyu_` + 32 random bytes in hex.
+pub fn new_token() -> anyhow::Result<String> {
+    let mut bytes = [0u8; 32];
+    std::fs::File::open("/dev/urandom")
+        .and_then(|mut f| f.read_exact(&mut bytes))
+        .context("reading the system's randomness")?;
+    Ok(format!("siyu_{}", hex(&bytes)))
+}
+
+/// The stored form of a token: SHA-256, in hex.
+pub fn hash_token(token: &str) -> String {
+    hex(&Sha256::digest(token.as_bytes()))
+}
+
+fn hex(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+/// The caller of a request.
+#[derive(Debug, Clone)]
+pub struct Caller {
+    pub tenant: Tenant,
+    pub role: Role,
+}
+
+impl Caller {
+    pub fn require(&self, action: Action) -> Result<(), ApiError> {
+        if self.role.allows(action) {
+            Ok(())
+        } else {
+            Err(ApiError::Forbidden(format!(
+                "a {} token may not do this",
+                self.role
+            )))
+        }
+    }
+}
+
+#[derive(Default)]
+pub struct TokenCache {
+    entries: Mutex<HashMap<String, (Option<StoredToken>, Instant)>>,
+}
+
+/// Requests per second and burst allowed per token.
+#[derive(Debug, Clone, Copy)]
+pub struct RateLimit {
+    pub per_second: f64,
+    pub burst: f64,
+}
+
+impl Default for RateLimit {
+    fn default() -> Self {
+        RateLimit {
+            per_second: 200.0,
+            burst: 400.0,
+        }
+    }
+}
+
+/// A token bucket per token.
+pub struct Limiter {
+    limit: RateLimit,
+    buckets: Mutex<HashMap<String, (f64, Instant)>>,
+}
+
+impl Limiter {
+    pub fn new(limit: RateLimit) -> Limiter {
+        Limiter {
+            limit,
+            buckets: Mutex::new(HashMap::new()),
+        }
+    }
+
+    /// Takes one request from the token's bucket, or says how long to wait.
+    fn take(&self, key: &str) -> Result<(), u64> {
+        let now = Instant::now();
+        let Ok(mut buckets) = self.buckets.lock() else {
+            return Ok(());
+        };
+        let (tokens, last) = buckets
+            .entry(key.to_owned())
+            .or_insert((self.limit.burst, now));
+        let refill = now.duration_since(*last).as_secs_f64() * self.limit.per_second;
+        *tokens = (*tokens + refill).min(self.limit.burst);
+        *last = now;
+        if *tokens >= 1.0 {
+            *tokens -= 1.0;
+            Ok(())
+        } else {
+            let wait = (1.0 - *tokens) / self.limit.per_second.max(1e-9);
+            Err(wait.ceil().max(1.0) as u64)
+        }
+    }
+}
+
+impl FromRequestParts<Arc<AppState>> for Caller {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(
+        parts: &mut Parts,
+        state: &Arc<AppState>,
+    ) -> Result<Self, Self::Rejection> {
+        let header = parts
+            .headers
+            .get(AUTHORIZATION)
+            .ok_or_else(|| ApiError::Unauthorized("send Authorization: Bearer TOKEN".into()))?;
+        let token = header
+            .to_str()
+            .ok()
+            .and_then(|h| h.strip_prefix("Bearer "))
+            .map(str::trim)
+            .filter(|t| !t.is_empty())
+            .ok_or_else(|| {
+                ApiError::Unauthorized("the Authorization header is not Bearer TOKEN".into())
+            })?;
+        let hash = hash_token(token);
+        let cached = state
+            .tokens
+            .entries
+            .lock()
+            .ok()
+            .and_then(|e| e.get(&hash).cloned())
+            .filter(|(_, at)| at.elapsed() < CACHE_FOR)
+            .map(|(t, _)| t);
+        let stored = match cached {
+            Some(t) => t,
+            None => {
+                let key = hash.clone();
+                let found = state
+                    .with_store(move |store| Ok(store.token(&key).context("reading tokens")?))
+                    .await?;
+                if let Ok(mut e) = state.tokens.entries.lock() {
+                    e.insert(hash.clone(), (found.clone(), Instant::now()));
+                }
+                found
+            }
+        };
+        let token = stored
+            .filter(|t| t.revoked_at.is_none())
+            .ok_or_else(|| ApiError::Unauthorized("unknown or revoked token".into()))?;
+        state
+            .limiter
+            .take(&hash)
+            .map_err(|retry_after_secs| ApiError::RateLimited { retry_after_secs })?;
+        Ok(Caller {
+            tenant: token.tenant,
+            role: token.role,
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn tokens_are_random_and_only_their_hash_is_kept() {
+        let (a, b) = (new_token().expect("token"), new_token().expect("token"));
+        assert_ne!(a, b);
+        assert!(a.starts_with("siyu_") && a.len() == 5 + 64);
+        assert_eq!(hash_token(&a), hash_token(&a));
+        assert_eq!(
+            hash_token("abc"),
+            "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad"
+        );
+    }
+
+    #[test]
+    fn a_bucket_refuses_past_its_burst_and_says_when_to_retry() {
+        let l = Limiter::new(RateLimit {
+            per_second: 1.0,
+            burst: 2.0,
+        });
+        assert!(l.take("t").is_ok());
+        assert!(l.take("t").is_ok());
+        assert_eq!(l.take("t"), Err(1));
+        assert!(l.take("other").is_ok(), "per token");
+    }
+}

@@ -1,0 +1,118 @@
+//! `POST /v1/batch`: identify, track and order items, each answered on its own.
+
+use std::sync::Arc;
+
+use axum::Json;
+use axum::body::Body;
+use axum::extract::State;
+use serde::Serialize;
+use serde_json::Value;
+
+use siyu_core::access::Action;
+
+use super::AppState;
+use super::auth::Caller;
+use super::error::ApiError;
+use crate::service::ingest::{
+    ItemResult, MAX_ITEM_BYTES, MAX_ITEMS, message_id_of, parse_item, write_batch,
+};
+use crate::service::segments::rule_settings;
+
+/// Bytes of a request body, at most.
+pub const MAX_BODY_BYTES: usize = 4 * 1024 * 1024;
+
+#[derive(Debug, Serialize)]
+pub struct BatchAnswer {
+    pub accepted: usize,
+    pub duplicates: usize,
+    pub rejected: usize,
+    /// One per item, in order.
+    pub results: Vec<ItemResult>,
+}
+
+/// Reads a JSON body of at most `limit` bytes: 413 past it, 400 for broken JSON.
+pub async fn json_body(body: Body, limit: usize) -> Result<Value, ApiError> {
+    let bytes = axum::body::to_bytes(body, limit)
+        .await
+        .map_err(|_| ApiError::PayloadTooLarge {
+            code: "payload_too_large",
+            message: format!("the body is larger than {limit} bytes"),
+        })?;
+    serde_json::from_slice(&bytes).map_err(|e| {
+        ApiError::bad_request(
+            "malformed_json",
+            format!(
+                "the body is not JSON: line {}, column {}: {e}",
+                e.line(),
+                e.column()
+            ),
+        )
+    })
+}
+
+pub async fn batch(
+    State(state): State<Arc<AppState>>,
+    caller: Caller,
+    body: Body,
+) -> Result<Json<BatchAnswer>, ApiError> {
+    caller.require(Action::Ingest)?;
+    let value = json_body(body, MAX_BODY_BYTES).await?;
+    let Value::Object(mut top) = value else {
+        return Err(ApiError::bad_request(
+            "invalid_batch",
+            "the body is an object: {\"batch\": [ … ]}",
+        ));
+    };
+    let items = match top.remove("batch") {
+        Some(Value::Array(items)) => items,
+        Some(_) => {
+            return Err(ApiError::bad_request(
+                "invalid_batch",
+                "batch: expected an array of items",
+            ));
+        }
+        None => return Err(ApiError::bad_request("invalid_batch", "batch: missing")),
+    };
+    if let Some(field) = top.keys().next() {
+        return Err(ApiError::bad_request(
+            "unknown_field",
+            format!("unknown field '{field}' (the body holds only \"batch\")"),
+        ));
+    }
+    if items.len() > MAX_ITEMS {
+        return Err(ApiError::PayloadTooLarge {
+            code: "batch_too_large",
+            message: format!("{} items; a batch holds at most {MAX_ITEMS}", items.len()),
+        });
+    }
+    for (i, item) in items.iter().enumerate() {
+        let size = item.to_string().len();
+        if size > MAX_ITEM_BYTES {
+            return Err(ApiError::PayloadTooLarge {
+                code: "item_too_large",
+                message: format!("item {i} is {size} bytes; an item is at most {MAX_ITEM_BYTES}"),
+            });
+        }
+    }
+    let zone = caller.tenant.zone.clone();
+    let checked: Vec<_> = items
+        .iter()
+        .map(|item| parse_item(item, &zone).map_err(|reason| (message_id_of(item), reason)))
+        .collect();
+    let tenant = caller.tenant.clone();
+    let results = state
+        .with_store(move |store| {
+            let settings = rule_settings(store, &tenant)?;
+            Ok(write_batch(store, &tenant, &settings, checked)?)
+        })
+        .await?;
+    let count = |f: fn(&ItemResult) -> bool| results.iter().filter(|r| f(r)).count();
+    let answer = BatchAnswer {
+        accepted: count(|r| matches!(r, ItemResult::Accepted { .. })),
+        duplicates: count(|r| matches!(r, ItemResult::Duplicate { .. })),
+        rejected: count(|r| matches!(r, ItemResult::Rejected { .. })),
+        results,
+    };
+    state.metrics.ingested(answer.accepted as u64);
+    Ok(Json(answer))
+}

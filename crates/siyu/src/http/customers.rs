@@ -1,0 +1,231 @@
+//! `GET /v1/customers/{id}` (the 360 view) and `GET /v1/customers` (a page of the pool).
+
+use std::sync::Arc;
+
+use anyhow::Context;
+use axum::Json;
+use axum::extract::{Path, Query, State};
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+
+use siyu_core::access::Action;
+use siyu_core::profile::Profile;
+use siyu_core::segment::rules::RuleKind;
+use siyu_core::{Customer, CustomerId, Money, Timestamp};
+
+use super::AppState;
+use super::auth::Caller;
+use super::error::ApiError;
+
+/// Orders and events shown in the 360 view.
+const RECENT: usize = 20;
+
+#[derive(Serialize)]
+pub struct TagLine {
+    tag: String,
+    /// `import`, `manual:<who>`, `rule:<name>` or `level`.
+    source: String,
+    since: Timestamp,
+}
+
+#[derive(Serialize)]
+pub struct ProfileFigures {
+    #[serde(flatten)]
+    profile: Profile,
+    aov: Option<Money>,
+    mean_interval_days: Option<f64>,
+    coupon_share: Option<f64>,
+    has_left: bool,
+}
+
+#[derive(Serialize)]
+pub struct OrderLine {
+    order_id: String,
+    ordered_at: Timestamp,
+    amount: Money,
+    discount: Money,
+    coupon_code: Option<String>,
+    channel: Option<String>,
+    status: &'static str,
+}
+
+#[derive(Serialize)]
+pub struct EventLine {
+    event_id: String,
+    #[serde(rename = "type")]
+    kind: String,
+    occurred_at: Timestamp,
+    properties: Value,
+}
+
+#[derive(Serialize)]
+pub struct CustomerAnswer {
+    customer: Customer,
+    profile: Option<ProfileFigures>,
+    /// As of the last evaluation of segments and tags.
+    stage: Option<String>,
+    rfm: Option<String>,
+    segments: Vec<String>,
+    tags: Vec<TagLine>,
+    recent_orders: Vec<OrderLine>,
+    recent_events: Vec<EventLine>,
+}
+
+fn customer_id(text: &str) -> Result<CustomerId, ApiError> {
+    CustomerId::parse(text)
+        .map_err(|e| ApiError::bad_request("invalid_customer_id", format!("customer id: {e}")))
+}
+
+pub async fn get_one(
+    State(state): State<Arc<AppState>>,
+    caller: Caller,
+    Path(id): Path<String>,
+) -> Result<Json<CustomerAnswer>, ApiError> {
+    caller.require(Action::Read)?;
+    let id = customer_id(&id)?;
+    let tenant = caller.tenant.clone();
+    let key = id.clone();
+    let view = state
+        .with_store(move |store| {
+            Ok(store
+                .customer_view(&tenant, &key, RECENT)
+                .context("reading a customer")?)
+        })
+        .await?
+        .ok_or_else(|| ApiError::not_found("customer_not_found", format!("no customer {id}")))?;
+    let mut tags: Vec<TagLine> = view
+        .manual_tags
+        .into_iter()
+        .map(|t| TagLine {
+            tag: t.tag,
+            source: t.source,
+            since: t.since,
+        })
+        .collect();
+    let (mut stage, mut rfm, mut segments) = (None, None, Vec::new());
+    for m in view.memberships {
+        match m.kind {
+            RuleKind::Segment => segments.push(m.name),
+            RuleKind::Tag => tags.push(TagLine {
+                source: format!("rule:{}", m.name),
+                tag: m.name,
+                since: m.since,
+            }),
+            RuleKind::Level => {
+                if let Some(s) = m.name.strip_prefix("stage:") {
+                    stage = Some(s.to_owned());
+                } else if let Some(r) = m.name.strip_prefix("rfm:") {
+                    rfm = Some(r.to_owned());
+                }
+                tags.push(TagLine {
+                    tag: m.name,
+                    source: "level".into(),
+                    since: m.since,
+                });
+            }
+        }
+    }
+    Ok(Json(CustomerAnswer {
+        customer: view.customer,
+        profile: view.profile.map(|p| ProfileFigures {
+            aov: p.aov(),
+            mean_interval_days: p.mean_interval_days(),
+            coupon_share: p.coupon_share(),
+            has_left: p.has_left(),
+            profile: p,
+        }),
+        stage,
+        rfm,
+        segments,
+        tags,
+        recent_orders: view
+            .recent_orders
+            .into_iter()
+            .map(|o| OrderLine {
+                order_id: o.id.to_string(),
+                ordered_at: o.ordered_at,
+                amount: o.amount,
+                discount: o.discount,
+                coupon_code: o.coupon_code,
+                channel: o.channel.map(|c| c.as_str().to_owned()),
+                status: o.status.as_str(),
+            })
+            .collect(),
+        recent_events: view
+            .recent_events
+            .into_iter()
+            .map(|e| EventLine {
+                event_id: e.id.to_string(),
+                kind: e.kind.as_str().to_owned(),
+                occurred_at: e.occurred_at,
+                properties: serde_json::from_str(&e.properties).unwrap_or(Value::Null),
+            })
+            .collect(),
+    }))
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PageQuery {
+    after: Option<String>,
+    limit: Option<usize>,
+}
+
+#[derive(Serialize)]
+pub struct CustomerListLine {
+    customer_id: String,
+    channel: Option<String>,
+    joined_at: Timestamp,
+    orders: u32,
+    net_spend: Money,
+    last_order_at: Option<Timestamp>,
+}
+
+#[derive(Serialize)]
+pub struct CustomerPage {
+    customers: Vec<CustomerListLine>,
+    /// Pass as `after` for the next page; none on the last.
+    next: Option<String>,
+}
+
+pub async fn list(
+    State(state): State<Arc<AppState>>,
+    caller: Caller,
+    query: Result<Query<PageQuery>, axum::extract::rejection::QueryRejection>,
+) -> Result<Json<CustomerPage>, ApiError> {
+    caller.require(Action::Read)?;
+    let Query(q) = query.map_err(|e| ApiError::bad_request("invalid_query", e.body_text()))?;
+    let limit = q.limit.unwrap_or(50);
+    if !(1..=500).contains(&limit) {
+        return Err(ApiError::bad_request(
+            "invalid_query",
+            "limit: from 1 to 500",
+        ));
+    }
+    let after = q.after.as_deref().map(customer_id).transpose()?;
+    let tenant = caller.tenant.clone();
+    let lines = state
+        .with_store(move |store| {
+            Ok(store
+                .customers_page(&tenant, after.as_ref(), limit + 1)
+                .context("reading customers")?)
+        })
+        .await?;
+    let more = lines.len() > limit;
+    let customers: Vec<CustomerListLine> = lines
+        .into_iter()
+        .take(limit)
+        .map(|c| CustomerListLine {
+            customer_id: c.id.to_string(),
+            channel: c.channel.map(|ch| ch.as_str().to_owned()),
+            joined_at: c.joined_at,
+            orders: c.orders,
+            net_spend: c.net_spend,
+            last_order_at: c.last_order_at,
+        })
+        .collect();
+    let next = more
+        .then(|| customers.last().map(|c| c.customer_id.clone()))
+        .flatten();
+    Ok(Json(CustomerPage { customers, next }))
+}

@@ -1,0 +1,251 @@
+//! Health, Prometheus metrics, the OpenAPI document and its page, and the JSON answers
+//! for unknown routes and methods.
+
+use std::collections::BTreeMap;
+use std::fmt::Write as _;
+use std::sync::Mutex;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Duration;
+
+use axum::Json;
+use axum::extract::State;
+use axum::http::{StatusCode, header};
+use axum::response::{Html, IntoResponse, Response};
+use serde_json::{Value, json};
+
+use super::AppState;
+use super::error::ApiError;
+use std::sync::Arc;
+
+/// Upper bounds of the latency histogram, seconds.
+const BUCKETS: [f64; 10] = [0.001, 0.002, 0.005, 0.01, 0.02, 0.05, 0.1, 0.25, 1.0, 5.0];
+
+#[derive(Default)]
+struct Series {
+    count: u64,
+    sum: f64,
+    buckets: [u64; BUCKETS.len()],
+}
+
+#[derive(Default)]
+pub struct Metrics {
+    requests: Mutex<BTreeMap<(String, String, u16), Series>>,
+    ingested: AtomicU64,
+}
+
+impl Metrics {
+    pub fn observe(&self, method: &str, route: &str, status: u16, took: Duration) {
+        let secs = took.as_secs_f64();
+        if let Ok(mut r) = self.requests.lock() {
+            let s = r
+                .entry((method.to_owned(), route.to_owned(), status))
+                .or_default();
+            s.count += 1;
+            s.sum += secs;
+            for (i, b) in BUCKETS.iter().enumerate() {
+                if secs <= *b {
+                    s.buckets[i] += 1;
+                }
+            }
+        }
+    }
+
+    pub fn ingested(&self, items: u64) {
+        self.ingested.fetch_add(items, Ordering::Relaxed);
+    }
+
+    fn render(&self) -> String {
+        let mut out = String::new();
+        let _ = writeln!(
+            out,
+            "# HELP siyu_http_requests_total Requests by method, route and status."
+        );
+        let _ = writeln!(out, "# TYPE siyu_http_requests_total counter");
+        let requests = self.requests.lock().map(|r| {
+            r.iter()
+                .map(|(k, s)| (k.clone(), s.count, s.sum, s.buckets))
+                .collect::<Vec<_>>()
+        });
+        let requests = requests.unwrap_or_default();
+        for ((m, r, st), count, _, _) in &requests {
+            let _ = writeln!(
+                out,
+                "siyu_http_requests_total{{method=\"{m}\",route=\"{r}\",status=\"{st}\"}} {count}"
+            );
+        }
+        let _ = writeln!(out, "# HELP siyu_http_request_seconds Request latency.");
+        let _ = writeln!(out, "# TYPE siyu_http_request_seconds histogram");
+        let mut by_route: BTreeMap<(String, String), (u64, f64, [u64; BUCKETS.len()])> =
+            BTreeMap::new();
+        for ((m, r, _), count, sum, buckets) in &requests {
+            let e = by_route
+                .entry((m.clone(), r.clone()))
+                .or_insert((0, 0.0, [0; BUCKETS.len()]));
+            e.0 += count;
+            e.1 += sum;
+            for (i, b) in buckets.iter().enumerate() {
+                e.2[i] += b;
+            }
+        }
+        for ((m, r), (count, sum, buckets)) in &by_route {
+            for (i, b) in BUCKETS.iter().enumerate() {
+                let _ = writeln!(
+                    out,
+                    "siyu_http_request_seconds_bucket{{method=\"{m}\",route=\"{r}\",le=\"{b}\"}} {}",
+                    buckets[i]
+                );
+            }
+            let _ = writeln!(
+                out,
+                "siyu_http_request_seconds_bucket{{method=\"{m}\",route=\"{r}\",le=\"+Inf\"}} {count}"
+            );
+            let _ = writeln!(
+                out,
+                "siyu_http_request_seconds_sum{{method=\"{m}\",route=\"{r}\"}} {sum}"
+            );
+            let _ = writeln!(
+                out,
+                "siyu_http_request_seconds_count{{method=\"{m}\",route=\"{r}\"}} {count}"
+            );
+        }
+        let _ = writeln!(
+            out,
+            "# HELP siyu_ingested_items_total Batch items accepted."
+        );
+        let _ = writeln!(out, "# TYPE siyu_ingested_items_total counter");
+        let _ = writeln!(
+            out,
+            "siyu_ingested_items_total {}",
+            self.ingested.load(Ordering::Relaxed)
+        );
+        out
+    }
+}
+
+pub async fn healthz(State(state): State<Arc<AppState>>) -> Result<Json<Value>, ApiError> {
+    state
+        .with_store(|store| {
+            store
+                .migrate()
+                .map_err(|e| ApiError::Internal(anyhow::anyhow!("the database: {e}")))
+        })
+        .await?;
+    Ok(Json(json!({"status": "ok"})))
+}
+
+pub async fn metrics(State(state): State<Arc<AppState>>) -> Response {
+    (
+        [(header::CONTENT_TYPE, "text/plain; version=0.0.4")],
+        state.metrics.render(),
+    )
+        .into_response()
+}
+
+pub async fn not_found() -> ApiError {
+    ApiError::not_found("not_found", "no such route (see /v1/openapi.json)")
+}
+
+pub async fn method_not_allowed() -> Response {
+    let body =
+        json!({"code": "method_not_allowed", "message": "this route does not take that method"});
+    (StatusCode::METHOD_NOT_ALLOWED, Json(body)).into_response()
+}
+
+pub async fn openapi() -> Json<Value> {
+    Json(openapi_document())
+}
+
+/// A page that renders the OpenAPI document, with nothing fetched from elsewhere.
+pub async fn docs() -> Html<&'static str> {
+    Html(include_str!("docs.html"))
+}
+
+fn error_response(description: &str) -> Value {
+    json!({"description": description, "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}}})
+}
+
+/// The API as OpenAPI 3.1.
+pub fn openapi_document() -> Value {
+    let errors = |codes: &[(&str, &str)]| -> Value {
+        let mut m = serde_json::Map::new();
+        for (status, description) in codes {
+            m.insert((*status).to_owned(), error_response(description));
+        }
+        Value::Object(m)
+    };
+    let with = |mut ok: Value, codes: &[(&str, &str)]| -> Value {
+        if let (Value::Object(o), Value::Object(e)) = (&mut ok, errors(codes)) {
+            o.extend(e);
+        }
+        ok
+    };
+    let auth = [
+        (
+            "401",
+            "missing, unknown or revoked token (code unauthorized)",
+        ),
+        ("403", "the token's role may not do this (code forbidden)"),
+        ("429", "rate limited (code rate_limited); see Retry-After"),
+    ];
+    json!({
+        "openapi": "3.1.0",
+        "info": {
+            "title": "siyu",
+            "version": "1",
+            "description": "The customer-operations engine: ingest customers, orders and events; read customers with their profiles, tags, stages and segments. Every request but /healthz and /metrics needs Authorization: Bearer TOKEN (siyu token create). Money is integer fen in answers; amounts in requests are yuan (\"128.50\" or 128.5). Errors are {\"code\", \"message\"} with a stable snake_case code."
+        },
+        "components": {
+            "securitySchemes": {"bearer": {"type": "http", "scheme": "bearer"}},
+            "schemas": {
+                "Error": {"type": "object", "required": ["code", "message"], "properties": {"code": {"type": "string"}, "message": {"type": "string"}}},
+                "Item": {
+                    "type": "object",
+                    "required": ["type", "message_id", "customer_id"],
+                    "properties": {
+                        "type": {"enum": ["identify", "track", "order"]},
+                        "message_id": {"type": "string", "description": "unique per item; a repeated id is a duplicate, never applied twice"},
+                        "customer_id": {"type": "string"},
+                        "timestamp": {"type": "string", "description": "RFC 3339, or YYYY-MM-DD[ HH:MM:SS] in the tenant's zone; required for track and order"},
+                        "traits": {"type": "object", "description": "identify: name, phone, gender, birthday, region, channel, referrer_id, joined_at, tags[]"},
+                        "event": {"type": "string", "description": "track: the event type, snake_case (post_like, view, share, left, …)"},
+                        "properties": {"type": "object", "description": "track: anything"},
+                        "order_id": {"type": "string"},
+                        "amount": {"description": "order: yuan, as text or number"},
+                        "discount": {"description": "order: yuan"},
+                        "coupon_code": {"type": "string"},
+                        "channel": {"type": "string"},
+                        "status": {"enum": ["paid", "refunded"]}
+                    }
+                },
+                "ItemResult": {"type": "object", "required": ["status"], "properties": {"status": {"enum": ["accepted", "duplicate", "rejected"]}, "message_id": {"type": ["string", "null"]}, "reason": {"type": "string"}}}
+            }
+        },
+        "security": [{"bearer": []}],
+        "paths": {
+            "/healthz": {"get": {"summary": "The server and its database answer", "security": [], "responses": {"200": {"description": "{\"status\": \"ok\"}"}}}},
+            "/metrics": {"get": {"summary": "Prometheus metrics: requests by route and status, latencies, items ingested", "security": [], "responses": {"200": {"description": "text exposition format"}}}},
+            "/v1/openapi.json": {"get": {"summary": "This document", "security": [], "responses": {"200": {"description": "OpenAPI 3.1"}}}},
+            "/v1/batch": {"post": {
+                "summary": "Ingest identify, track and order items (role ingest or admin)",
+                "requestBody": {"required": true, "content": {"application/json": {"schema": {"type": "object", "required": ["batch"], "additionalProperties": false, "properties": {"batch": {"type": "array", "maxItems": 1000, "items": {"$ref": "#/components/schemas/Item"}}}}}}},
+                "responses": with(
+                    json!({"200": {"description": "each item accepted, duplicate or rejected with its reason", "content": {"application/json": {"schema": {"type": "object", "properties": {"accepted": {"type": "integer"}, "duplicates": {"type": "integer"}, "rejected": {"type": "integer"}, "results": {"type": "array", "items": {"$ref": "#/components/schemas/ItemResult"}}}}}}}}),
+                    &[("400", "malformed_json, invalid_batch, unknown_field"), ("413", "payload_too_large (4 MiB body), batch_too_large (1,000 items), item_too_large (32 KiB)"), auth[0], auth[1], auth[2]]
+                )
+            }},
+            "/v1/customers": {"get": {
+                "summary": "A page of customers in id order (role viewer, operator or admin)",
+                "parameters": [
+                    {"name": "after", "in": "query", "schema": {"type": "string"}, "description": "the `next` of the page before"},
+                    {"name": "limit", "in": "query", "schema": {"type": "integer", "minimum": 1, "maximum": 500, "default": 50}}
+                ],
+                "responses": with(json!({"200": {"description": "{customers: [...], next}"}}), &[("400", "invalid_query, invalid_customer_id"), auth[0], auth[1], auth[2]])
+            }},
+            "/v1/customers/{id}": {"get": {
+                "summary": "One customer, whole: attributes, profile, stage, RFM class, segments, tags with where they came from, recent orders and events",
+                "parameters": [{"name": "id", "in": "path", "required": true, "schema": {"type": "string"}}],
+                "responses": with(json!({"200": {"description": "the 360 view"}}), &[("400", "invalid_customer_id"), ("404", "customer_not_found"), auth[0], auth[1], auth[2]])
+            }}
+        }
+    })
+}

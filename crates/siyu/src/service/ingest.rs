@@ -1,0 +1,484 @@
+//! Ingest of a batch of items (`identify`, `track`, `order`), in the shape merchants know
+//! from Segment and PostHog: each item is checked on its own, a repeated message id is a
+//! duplicate and never applied twice, and the accepted items are written in one
+//! transaction with the profiles (and segments) of the customers they touch.
+
+use std::collections::{HashMap, HashSet};
+
+use anyhow::Context;
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+
+use siyu_core::{
+    Channel, CustomerId, EventId, EventType, Gender, Money, NewCustomer, NewEvent, NewOrder,
+    OrderId, OrderStatus, SeenCustomer, TenantZone, Timestamp,
+};
+use siyu_store::{ImportTx, Scope, Store, Tenant};
+
+use super::profiles::{Affected, refresh};
+use super::segments::{self, RuleSettings, has_rules};
+
+/// Items in one batch, at most.
+pub const MAX_ITEMS: usize = 1_000;
+/// Bytes of one item (as JSON), at most.
+pub const MAX_ITEM_BYTES: usize = 32 * 1024;
+
+/// What became of one item.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(tag = "status", rename_all = "snake_case")]
+pub enum ItemResult {
+    Accepted {
+        message_id: String,
+    },
+    Duplicate {
+        message_id: String,
+    },
+    Rejected {
+        message_id: Option<String>,
+        reason: String,
+    },
+}
+
+/// A checked item.
+#[derive(Debug, Clone)]
+pub enum Item {
+    Identify(NewCustomer),
+    Track(NewEvent),
+    Order(NewOrder),
+}
+
+impl Item {
+    fn customer(&self) -> &CustomerId {
+        match self {
+            Item::Identify(c) => &c.id,
+            Item::Track(e) => &e.customer_id,
+            Item::Order(o) => &o.customer_id,
+        }
+    }
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct Traits {
+    name: Option<String>,
+    phone: Option<String>,
+    gender: Option<String>,
+    birthday: Option<String>,
+    region: Option<String>,
+    channel: Option<String>,
+    referrer_id: Option<String>,
+    joined_at: Option<String>,
+    #[serde(default)]
+    tags: Vec<String>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct IdentifyDto {
+    message_id: String,
+    customer_id: String,
+    timestamp: Option<String>,
+    #[serde(default)]
+    traits: Option<Traits>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct TrackDto {
+    message_id: String,
+    customer_id: String,
+    timestamp: String,
+    event: String,
+    #[serde(default)]
+    properties: Option<serde_json::Map<String, Value>>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct OrderDto {
+    message_id: String,
+    customer_id: String,
+    timestamp: String,
+    order_id: String,
+    amount: Value,
+    #[serde(default)]
+    discount: Option<Value>,
+    coupon_code: Option<String>,
+    channel: Option<String>,
+    status: Option<String>,
+}
+
+/// A money field given as a string (`"128.50"`) or a number of yuan (`128.5`).
+fn money(field: &str, v: &Value) -> Result<Money, String> {
+    let text = match v {
+        Value::String(s) => s.clone(),
+        Value::Number(n) => n.to_string(),
+        _ => {
+            return Err(format!(
+                "{field}: expected an amount in yuan, e.g. \"128.50\""
+            ));
+        }
+    };
+    Money::parse_yuan(&text).map_err(|e| format!("{field}: {e}"))
+}
+
+fn text(field: &str, v: Option<String>) -> Result<Option<String>, String> {
+    match v.map(|s| s.trim().to_owned()).filter(|s| !s.is_empty()) {
+        Some(s) if s.chars().count() > 200 => Err(format!("{field}: longer than 200 characters")),
+        other => Ok(other),
+    }
+}
+
+/// The message id of an item, if it has a usable one (for the answer about a bad item).
+pub fn message_id_of(item: &Value) -> Option<String> {
+    item.get("message_id")?.as_str().map(str::to_owned)
+}
+
+/// Checks one item, in the tenant's zone.
+pub fn parse_item(item: &Value, zone: &TenantZone) -> Result<(String, Item), String> {
+    let Value::Object(map) = item else {
+        return Err("an item is a JSON object".into());
+    };
+    let mut map = map.clone();
+    let kind = match map.remove("type") {
+        Some(Value::String(t)) => t,
+        Some(_) => return Err("type: expected \"identify\", \"track\" or \"order\"".into()),
+        None => return Err("type: missing (\"identify\", \"track\" or \"order\")".into()),
+    };
+    let body = Value::Object(map);
+    let serde_error = |e: serde_json::Error| e.to_string();
+    let customer = |id: &str| CustomerId::parse(id).map_err(|e| format!("customer_id: {e}"));
+    let message = |id: &str| -> Result<String, String> {
+        let id = id.trim();
+        if id.is_empty() || id.len() > 128 || id.chars().any(char::is_control) {
+            return Err("message_id: 1 to 128 characters, no control characters".into());
+        }
+        Ok(id.to_owned())
+    };
+    let at = |field: &str, t: &str| zone.parse_timestamp(t).map_err(|e| format!("{field}: {e}"));
+    match kind.as_str() {
+        "identify" => {
+            let d: IdentifyDto = serde_json::from_value(body).map_err(serde_error)?;
+            let message_id = message(&d.message_id)?;
+            let id = customer(&d.customer_id)?;
+            if let Some(t) = &d.timestamp {
+                at("timestamp", t)?;
+            }
+            let t = d.traits.unwrap_or(Traits {
+                name: None,
+                phone: None,
+                gender: None,
+                birthday: None,
+                region: None,
+                channel: None,
+                referrer_id: None,
+                joined_at: None,
+                tags: Vec::new(),
+            });
+            let referrer_id = text("referrer_id", t.referrer_id)?
+                .map(|r| CustomerId::parse(&r).map_err(|e| format!("traits.referrer_id: {e}")))
+                .transpose()?;
+            if referrer_id.as_ref() == Some(&id) {
+                return Err("traits.referrer_id: a customer cannot refer themselves".into());
+            }
+            let mut tags: Vec<String> = Vec::new();
+            for tag in t.tags {
+                let tag = tag.trim().to_owned();
+                siyu_core::segment::rules::check_name(&tag)
+                    .map_err(|e| format!("traits.tags: {e}"))?;
+                if !tags.contains(&tag) {
+                    tags.push(tag);
+                }
+            }
+            let customer = NewCustomer {
+                id,
+                name: text("traits.name", t.name)?,
+                phone: text("traits.phone", t.phone)?,
+                gender: text("traits.gender", t.gender)?
+                    .map(|g| Gender::parse(&g).map_err(|e| format!("traits.gender: {e}")))
+                    .transpose()?,
+                birthday: text("traits.birthday", t.birthday)?
+                    .map(|b| TenantZone::parse_day(&b).map_err(|e| format!("traits.birthday: {e}")))
+                    .transpose()?,
+                region: text("traits.region", t.region)?,
+                channel: text("traits.channel", t.channel)?
+                    .map(|c| Channel::parse(&c).map_err(|e| format!("traits.channel: {e}")))
+                    .transpose()?,
+                referrer_id,
+                joined_at: text("traits.joined_at", t.joined_at)?
+                    .map(|j| at("traits.joined_at", &j))
+                    .transpose()?,
+                tags,
+            };
+            Ok((message_id, Item::Identify(customer)))
+        }
+        "track" => {
+            let d: TrackDto = serde_json::from_value(body).map_err(serde_error)?;
+            let message_id = message(&d.message_id)?;
+            let event = NewEvent {
+                id: EventId::parse(&message_id).map_err(|e| format!("message_id: {e}"))?,
+                customer_id: customer(&d.customer_id)?,
+                kind: EventType::parse(&d.event).map_err(|e| format!("event: {e}"))?,
+                occurred_at: at("timestamp", &d.timestamp)?,
+                properties: Value::Object(d.properties.unwrap_or_default()).to_string(),
+            };
+            Ok((message_id, Item::Track(event)))
+        }
+        "order" => {
+            let d: OrderDto = serde_json::from_value(body).map_err(serde_error)?;
+            let message_id = message(&d.message_id)?;
+            let order = NewOrder {
+                id: OrderId::parse(&d.order_id).map_err(|e| format!("order_id: {e}"))?,
+                customer_id: customer(&d.customer_id)?,
+                ordered_at: at("timestamp", &d.timestamp)?,
+                amount: money("amount", &d.amount)?,
+                discount: d
+                    .discount
+                    .as_ref()
+                    .filter(|v| !v.is_null())
+                    .map(|v| money("discount", v))
+                    .transpose()?
+                    .unwrap_or(Money::ZERO),
+                coupon_code: text("coupon_code", d.coupon_code)?,
+                channel: text("channel", d.channel)?
+                    .map(|c| Channel::parse(&c).map_err(|e| format!("channel: {e}")))
+                    .transpose()?,
+                status: match text("status", d.status)? {
+                    Some(s) => OrderStatus::parse(&s).map_err(|e| format!("status: {e}"))?,
+                    None => OrderStatus::Paid,
+                },
+            };
+            Ok((message_id, Item::Order(order)))
+        }
+        other => Err(format!(
+            "type: '{other}' is not \"identify\", \"track\" or \"order\""
+        )),
+    }
+}
+
+/// Splits rows into runs in which no key repeats, keeping their order (a store batch
+/// must not hold a key twice).
+fn runs<T>(rows: Vec<T>, key: impl Fn(&T) -> String) -> Vec<Vec<T>> {
+    let mut out: Vec<Vec<T>> = vec![Vec::new()];
+    let mut seen: HashSet<String> = HashSet::new();
+    for row in rows {
+        let k = key(&row);
+        if !seen.insert(k.clone()) {
+            out.push(Vec::new());
+            seen.clear();
+            seen.insert(k);
+        }
+        if let Some(last) = out.last_mut() {
+            last.push(row);
+        }
+    }
+    out
+}
+
+/// Writes the checked items of a batch: claims their message ids, writes the new ones,
+/// and brings the touched customers' profiles (and the segments) up to date, all in one
+/// transaction. `checked[i]` is item i's message id and item, or why it was refused.
+pub fn write_batch(
+    store: &mut dyn Store,
+    tenant: &Tenant,
+    settings: &RuleSettings,
+    checked: Vec<Result<(String, Item), (Option<String>, String)>>,
+) -> anyhow::Result<Vec<ItemResult>> {
+    let now = Timestamp::now();
+    let mut tx = store.begin_import(tenant).context("starting the batch")?;
+    let ids: Vec<&str> = checked
+        .iter()
+        .filter_map(|c| c.as_ref().ok().map(|(id, _)| id.as_str()))
+        .collect();
+    let mut fresh = tx
+        .claim_messages(&ids, now)
+        .context("claiming message ids")?
+        .into_iter();
+    let mut results = Vec::with_capacity(checked.len());
+    let mut accepted: Vec<Item> = Vec::new();
+    for c in checked {
+        match c {
+            Err((message_id, reason)) => results.push(ItemResult::Rejected { message_id, reason }),
+            Ok((message_id, item)) => {
+                if fresh.next().unwrap_or(false) {
+                    accepted.push(item);
+                    results.push(ItemResult::Accepted { message_id });
+                } else {
+                    results.push(ItemResult::Duplicate { message_id });
+                }
+            }
+        }
+    }
+    if accepted.is_empty() {
+        tx.commit().context("committing the batch")?;
+        return Ok(results);
+    }
+    write_items(tx.as_mut(), &tenant.zone, accepted, now)?;
+    if has_rules(tx.as_mut())? {
+        segments::refresh(tx.as_mut(), &tenant.zone, settings, "batch")
+            .context("bringing segments and tags up to date")?;
+    }
+    tx.commit().context("committing the batch")?;
+    Ok(results)
+}
+
+fn write_items(
+    tx: &mut dyn ImportTx,
+    zone: &TenantZone,
+    items: Vec<Item>,
+    now: Timestamp,
+) -> anyhow::Result<()> {
+    let affected: HashSet<CustomerId> = items.iter().map(|i| i.customer().clone()).collect();
+    // First sightings through orders and events: the earliest, with its order channel.
+    let mut seen: HashMap<&CustomerId, (Timestamp, Option<&Channel>)> = HashMap::new();
+    for item in &items {
+        let (id, at, channel) = match item {
+            Item::Identify(_) => continue,
+            Item::Track(e) => (&e.customer_id, e.occurred_at, None),
+            Item::Order(o) => (&o.customer_id, o.ordered_at, o.channel.as_ref()),
+        };
+        seen.entry(id)
+            .and_modify(|s| {
+                if at < s.0 {
+                    *s = (at, channel);
+                }
+            })
+            .or_insert((at, channel));
+    }
+    let mut sightings: Vec<SeenCustomer> = seen
+        .into_iter()
+        .map(|(id, (at, channel))| SeenCustomer {
+            id: id.clone(),
+            at,
+            channel: channel.cloned(),
+        })
+        .collect();
+    sightings.sort_by(|a, b| a.id.cmp(&b.id));
+    let (mut customers, mut orders, mut events) = (Vec::new(), Vec::new(), Vec::new());
+    for item in items {
+        match item {
+            Item::Identify(c) => customers.push(c),
+            Item::Track(e) => events.push(e),
+            Item::Order(o) => orders.push(o),
+        }
+    }
+    // A referrer replaced by this batch loses a referral: remember who it was.
+    let named: Vec<CustomerId> = customers.iter().map(|c| c.id.clone()).collect();
+    let old_referrers: HashSet<CustomerId> = if named.is_empty() {
+        HashSet::new()
+    } else {
+        tx.customer_facts(Scope::Customers(&named))
+            .context("reading the customers this batch updates")?
+            .into_iter()
+            .filter_map(|c| c.referrer_id)
+            .collect()
+    };
+    if !sightings.is_empty() {
+        tx.see_customers(&sightings)
+            .context("creating customers first seen in this batch")?;
+    }
+    for run in runs(customers, |c| c.id.to_string()) {
+        tx.upsert_customers(&run, now)
+            .context("writing customers")?;
+    }
+    for run in runs(orders, |o| o.id.to_string()) {
+        tx.upsert_orders(&run).context("writing orders")?;
+    }
+    for run in runs(events, |e| e.id.to_string()) {
+        tx.insert_events(&run).context("writing events")?;
+    }
+    tx.end_of_writes().context("finishing the writes")?;
+    let mut affected: siyu_core::fasthash::FxHashSet<CustomerId> = affected.into_iter().collect();
+    affected.extend(tx.displaced_customers().context("reading moved orders")?);
+    tx.created_customers()
+        .context("reading created customers")?;
+    refresh(
+        tx,
+        zone,
+        Affected::Customers {
+            ids: &affected,
+            old_referrers: &old_referrers,
+        },
+        Vec::new(),
+    )
+    .context("updating profiles")?;
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn zone() -> TenantZone {
+        TenantZone::default()
+    }
+
+    #[test]
+    fn items_are_checked_field_by_field() {
+        let ok = parse_item(
+            &json!({"type": "order", "message_id": "m1", "customer_id": "c1",
+                    "timestamp": "2025-05-01 10:00:00", "order_id": "1234567890123456789",
+                    "amount": 128.5, "discount": "10", "status": "refunded"}),
+            &zone(),
+        )
+        .expect("order");
+        let Item::Order(o) = ok.1 else {
+            panic!("an order")
+        };
+        assert_eq!(o.amount, Money::from_fen(12_850));
+        assert_eq!(o.id.as_str(), "1234567890123456789");
+        assert_eq!(o.status, OrderStatus::Refunded);
+
+        let cases = [
+            (
+                json!({"type": "order", "message_id": "m", "customer_id": "c1", "timestamp": "2025-05-01", "order_id": "1", "amount": "12.345"}),
+                "amount",
+            ),
+            (
+                json!({"type": "order", "message_id": "m", "customer_id": "c1", "timestamp": "yesterday", "order_id": "1", "amount": "1"}),
+                "timestamp",
+            ),
+            (
+                json!({"type": "track", "message_id": "m", "customer_id": "c1", "timestamp": "2025-05-01", "event": "Post Like"}),
+                "event",
+            ),
+            (
+                json!({"type": "track", "message_id": "m", "customer_id": "", "timestamp": "2025-05-01", "event": "view"}),
+                "customer_id",
+            ),
+            (
+                json!({"type": "identify", "message_id": "m", "customer_id": "c1", "traits": {"nmae": "x"}}),
+                "unknown field `nmae`",
+            ),
+            (
+                json!({"type": "identify", "message_id": "m", "customer_id": "c1", "traits": {"gender": "robot"}}),
+                "traits.gender",
+            ),
+            (
+                json!({"type": "page", "message_id": "m", "customer_id": "c1"}),
+                "type",
+            ),
+            (json!({"message_id": "m"}), "type: missing"),
+            (json!([1, 2]), "JSON object"),
+            (
+                json!({"type": "identify", "message_id": "", "customer_id": "c1"}),
+                "message_id",
+            ),
+            (
+                json!({"type": "identify", "message_id": 7, "customer_id": "c1"}),
+                "invalid type",
+            ),
+        ];
+        for (item, field) in cases {
+            let err = parse_item(&item, &zone()).expect_err(&item.to_string());
+            assert!(err.contains(field), "{item}: {err}");
+        }
+    }
+
+    #[test]
+    fn runs_never_repeat_a_key() {
+        let r = runs(vec![1, 2, 1, 3, 2], |n| n.to_string());
+        assert_eq!(r, vec![vec![1, 2], vec![1, 3, 2]]);
+    }
+}

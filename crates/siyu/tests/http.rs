@@ -1,0 +1,358 @@
+//! The HTTP API driven in process (the router, no socket) with snapshots of what a client
+//! sees; tenants kept apart on every route; random JSON never answered with a 5xx; and
+//! `siyu serve` end to end on port 0.
+
+mod common;
+
+use std::sync::Arc;
+
+use axum::body::Body;
+use axum::http::{Request, StatusCode};
+use insta::assert_snapshot;
+use proptest::prelude::*;
+use serde_json::{Value, json};
+use tower::ServiceExt;
+
+use siyu::http::{AppState, RateLimit, hash_token, router};
+use siyu_core::Timestamp;
+use siyu_core::access::Role;
+
+struct Api {
+    _dir: tempfile::TempDir,
+    state: Arc<AppState>,
+    db: String,
+}
+
+impl Api {
+    fn new(limit: RateLimit) -> Api {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let db = dir.path().join("api.db").to_string_lossy().into_owned();
+        let state = AppState::new(&db, limit).expect("state");
+        Api {
+            _dir: dir,
+            state,
+            db,
+        }
+    }
+
+    fn token(&self, tenant: &str, role: Role) -> String {
+        let mut store = siyu_store::open(&self.db).expect("store");
+        let tenant = store.tenant(tenant).expect("tenant");
+        let token = format!("siyu_test_{}_{}", tenant.name, role);
+        store
+            .create_token(&tenant, &hash_token(&token), role, "test", Timestamp::now())
+            .expect("token");
+        token
+    }
+
+    async fn call(
+        &self,
+        method: &str,
+        uri: &str,
+        token: Option<&str>,
+        body: Option<String>,
+    ) -> (StatusCode, String) {
+        let mut request = Request::builder().method(method).uri(uri);
+        if let Some(t) = token {
+            request = request.header("authorization", format!("Bearer {t}"));
+        }
+        let request = request
+            .header("content-type", "application/json")
+            .body(body.map_or_else(Body::empty, Body::from))
+            .expect("request");
+        let response = router(Arc::clone(&self.state))
+            .oneshot(request)
+            .await
+            .expect("response");
+        let status = response.status();
+        let bytes = axum::body::to_bytes(response.into_body(), usize::MAX)
+            .await
+            .expect("body");
+        (status, String::from_utf8_lossy(&bytes).into_owned())
+    }
+
+    async fn batch(&self, token: &str, body: Value) -> (StatusCode, String) {
+        self.call("POST", "/v1/batch", Some(token), Some(body.to_string()))
+            .await
+    }
+}
+
+fn runtime() -> tokio::runtime::Runtime {
+    tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .expect("runtime")
+}
+
+fn order(message: &str, customer: &str, order: &str, amount: &str) -> Value {
+    json!({"type": "order", "message_id": message, "customer_id": customer,
+           "timestamp": "2025-05-01 10:00:00", "order_id": order, "amount": amount})
+}
+
+#[test]
+fn a_batch_answers_each_item_and_never_applies_a_message_twice() {
+    runtime().block_on(async {
+        let api = Api::new(RateLimit::default());
+        let ingest = api.token("shop", Role::Ingest);
+        let body = json!({"batch": [
+            {"type": "identify", "message_id": "m1", "customer_id": "c1", "traits": {"name": "王小明", "channel": "抖音", "tags": ["tea"]}},
+            order("m2", "c1", "o1", "128.50"),
+            {"type": "track", "message_id": "m3", "customer_id": "c2", "timestamp": "2025-05-02", "event": "post_like", "properties": {"post": 7}},
+            order("m2", "c1", "o1", "1.00"),
+            order("m4", "c1", "o2", "12.345"),
+            {"type": "page", "message_id": "m5", "customer_id": "c1"}
+        ]});
+        let (status, text) = api.batch(&ingest, body).await;
+        assert_snapshot!(status, @"200 OK");
+        assert_snapshot!(text, @r#"{"accepted":3,"duplicates":1,"rejected":2,"results":[{"status":"accepted","message_id":"m1"},{"status":"accepted","message_id":"m2"},{"status":"accepted","message_id":"m3"},{"status":"duplicate","message_id":"m2"},{"status":"rejected","message_id":"m4","reason":"amount: '12.345' has more than two decimals"},{"status":"rejected","message_id":"m5","reason":"type: 'page' is not \"identify\", \"track\" or \"order\""}]}"#);
+        let (_, again) = api.batch(&ingest, json!({"batch": [order("m2", "c1", "o1", "999")]})).await;
+        assert!(again.contains(r#""duplicates":1"#), "{again}");
+
+        let viewer = api.token("shop", Role::Viewer);
+        let (status, text) = api.call("GET", "/v1/customers/c1", Some(&viewer), None).await;
+        assert_eq!(status, StatusCode::OK, "{text}");
+        let view: Value = serde_json::from_str(&text).expect("json");
+        assert_eq!(view["customer"]["name"], "王小明");
+        assert_eq!(view["customer"]["channel"], "douyin");
+        assert_eq!(view["profile"]["net_spend"], 12850, "the duplicate was not applied");
+        assert_eq!(view["recent_orders"][0]["order_id"], "o1");
+        assert_eq!(view["tags"][0]["tag"], "tea");
+        let (_, page) = api.call("GET", "/v1/customers?limit=1", Some(&viewer), None).await;
+        let page: Value = serde_json::from_str(&page).expect("json");
+        assert_eq!(page["customers"][0]["customer_id"], "c1");
+        assert_eq!(page["next"], "c1");
+        let (_, last) = api.call("GET", "/v1/customers?after=c1", Some(&viewer), None).await;
+        assert!(last.contains(r#""next":null"#), "{last}");
+    });
+}
+
+#[test]
+fn bad_requests_get_a_4xx_with_a_stable_code() {
+    runtime().block_on(async {
+        let api = Api::new(RateLimit::default());
+        let ingest = api.token("shop", Role::Ingest);
+        let viewer = api.token("shop", Role::Viewer);
+
+        let (status, text) = api.call("POST", "/v1/batch", None, Some("{}".into())).await;
+        assert_snapshot!(format!("{status} {text}"), @r#"401 Unauthorized {"code":"unauthorized","message":"send Authorization: Bearer TOKEN"}"#);
+        let (status, text) = api.call("GET", "/v1/customers", Some("siyu_nonsense"), None).await;
+        assert_snapshot!(format!("{status} {text}"), @r#"401 Unauthorized {"code":"unauthorized","message":"unknown or revoked token"}"#);
+        let (status, text) = api.batch(&viewer, json!({"batch": []})).await;
+        assert_snapshot!(format!("{status} {text}"), @r#"403 Forbidden {"code":"forbidden","message":"a viewer token may not do this"}"#);
+        let (status, _) = api.call("GET", "/v1/customers", Some(&ingest), None).await;
+        assert_eq!(status, StatusCode::FORBIDDEN, "an ingest token only posts batches");
+
+        let (status, text) = api.call("POST", "/v1/batch", Some(&ingest), Some("{\"batch\": [1,".into())).await;
+        assert_snapshot!(format!("{status} {text}"), @r#"400 Bad Request {"code":"malformed_json","message":"the body is not JSON: line 1, column 13: EOF while parsing a value at line 1 column 13"}"#);
+        let (status, text) = api.batch(&ingest, json!({"batch": [], "extra": 1})).await;
+        assert_snapshot!(format!("{status} {text}"), @r#"400 Bad Request {"code":"unknown_field","message":"unknown field 'extra' (the body holds only \"batch\")"}"#);
+        let (status, text) = api.batch(&ingest, json!({"batch": {}})).await;
+        assert_snapshot!(format!("{status} {text}"), @r#"400 Bad Request {"code":"invalid_batch","message":"batch: expected an array of items"}"#);
+        let many: Vec<Value> = (0..1001).map(|i| order(&format!("m{i}"), "c1", &format!("o{i}"), "1")).collect();
+        let (status, text) = api.batch(&ingest, json!({"batch": many})).await;
+        assert_snapshot!(format!("{status} {text}"), @r#"413 Payload Too Large {"code":"batch_too_large","message":"1001 items; a batch holds at most 1000"}"#);
+        let big = json!({"batch": [{"type": "track", "message_id": "m", "customer_id": "c", "timestamp": "2025-01-01", "event": "view", "properties": {"x": "y".repeat(40_000)}}]});
+        let (status, text) = api.batch(&ingest, big).await;
+        assert_snapshot!(format!("{status} {text}"), @r#"413 Payload Too Large {"code":"item_too_large","message":"item 0 is 40113 bytes; an item is at most 32768"}"#);
+        let huge = format!("{{\"batch\": [\"{}\"]}}", "z".repeat(5 * 1024 * 1024));
+        let (status, text) = api.call("POST", "/v1/batch", Some(&ingest), Some(huge)).await;
+        assert_snapshot!(format!("{status} {text}"), @r#"413 Payload Too Large {"code":"payload_too_large","message":"the body is larger than 4194304 bytes"}"#);
+        let (status, text) = api.call("GET", "/v1/customers?limit=0", Some(&viewer), None).await;
+        assert_snapshot!(format!("{status} {text}"), @r#"400 Bad Request {"code":"invalid_query","message":"limit: from 1 to 500"}"#);
+        let (status, text) = api.call("GET", "/v1/customers/nobody", Some(&viewer), None).await;
+        assert_snapshot!(format!("{status} {text}"), @r#"404 Not Found {"code":"customer_not_found","message":"no customer nobody"}"#);
+        let (status, text) = api.call("GET", "/v1/nothing", Some(&viewer), None).await;
+        assert_snapshot!(format!("{status} {text}"), @r#"404 Not Found {"code":"not_found","message":"no such route (see /v1/openapi.json)"}"#);
+        let (status, text) = api.call("DELETE", "/v1/batch", Some(&viewer), None).await;
+        assert_snapshot!(format!("{status} {text}"), @r#"405 Method Not Allowed {"code":"method_not_allowed","message":"this route does not take that method"}"#);
+    });
+}
+
+#[test]
+fn a_token_sees_its_own_tenant_only_on_every_route() {
+    runtime().block_on(async {
+        let api = Api::new(RateLimit::default());
+        let a_ingest = api.token("a", Role::Ingest);
+        let b_ingest = api.token("b", Role::Ingest);
+        let a_admin = api.token("a", Role::Admin);
+        let b_admin = api.token("b", Role::Admin);
+        api.batch(
+            &a_ingest,
+            json!({"batch": [order("m1", "shared", "o1", "10")]}),
+        )
+        .await;
+        api.batch(
+            &b_ingest,
+            json!({"batch": [order("m1", "only_b", "o1", "99")]}),
+        )
+        .await;
+        let (status, text) = api
+            .call("GET", "/v1/customers/shared", Some(&b_admin), None)
+            .await;
+        assert_eq!(status, StatusCode::NOT_FOUND, "{text}");
+        let (_, a) = api.call("GET", "/v1/customers", Some(&a_admin), None).await;
+        assert!(a.contains("shared") && !a.contains("only_b"), "{a}");
+        let (_, b) = api.call("GET", "/v1/customers", Some(&b_admin), None).await;
+        assert!(b.contains("only_b") && !b.contains("shared"), "{b}");
+        // The same message id and order id in two tenants are two different things.
+        let (_, view) = api
+            .call("GET", "/v1/customers/only_b", Some(&b_admin), None)
+            .await;
+        let view: Value = serde_json::from_str(&view).expect("json");
+        assert_eq!(view["profile"]["net_spend"], 9900);
+        // Every documented route refuses another tenant's data or has none of it.
+        let doc: Value =
+            serde_json::from_str(&api.call("GET", "/v1/openapi.json", None, None).await.1)
+                .expect("doc");
+        for path in doc["paths"].as_object().expect("paths").keys() {
+            let uri = path.replace("{id}", "shared");
+            for method in doc["paths"][path].as_object().expect("methods").keys() {
+                if method != "get" {
+                    continue;
+                }
+                let (status, text) = api.call("GET", &uri, Some(&b_admin), None).await;
+                assert!(
+                    !text.contains("\"shared\"") || uri.contains("openapi"),
+                    "{uri}: {status} {text}"
+                );
+            }
+        }
+    });
+}
+
+#[test]
+fn a_token_past_its_rate_waits_with_retry_after() {
+    runtime().block_on(async {
+        let api = Api::new(RateLimit {
+            per_second: 1.0,
+            burst: 2.0,
+        });
+        let viewer = api.token("shop", Role::Viewer);
+        for _ in 0..2 {
+            let (status, _) = api.call("GET", "/v1/customers", Some(&viewer), None).await;
+            assert_eq!(status, StatusCode::OK);
+        }
+        let request = Request::builder()
+            .uri("/v1/customers")
+            .header("authorization", format!("Bearer {viewer}"))
+            .body(Body::empty())
+            .expect("request");
+        let response = router(Arc::clone(&api.state))
+            .oneshot(request)
+            .await
+            .expect("response");
+        assert_eq!(response.status(), StatusCode::TOO_MANY_REQUESTS);
+        assert_eq!(response.headers()["retry-after"], "1");
+    });
+}
+
+#[test]
+fn the_openapi_document_is_kept_in_review() {
+    let doc = siyu::http::openapi_document();
+    insta::assert_json_snapshot!("openapi", doc);
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(64))]
+
+    #[test]
+    fn random_json_at_the_batch_endpoint_is_never_a_server_error(body in json_value(4)) {
+        let api = Api::new(RateLimit { per_second: 1e9, burst: 1e9 });
+        let ingest = api.token("shop", Role::Ingest);
+        let (status, text) = runtime().block_on(api.batch(&ingest, json!({"batch": [body.clone()]})));
+        prop_assert!(status.is_success() || status.is_client_error(), "{status} {text}");
+        let (status, text) = runtime().block_on(api.batch(&ingest, body));
+        prop_assert!(status.is_success() || status.is_client_error(), "{status} {text}");
+    }
+}
+
+fn json_value(depth: u32) -> impl Strategy<Value = Value> {
+    let leaf = prop_oneof![
+        Just(Value::Null),
+        any::<bool>().prop_map(Value::Bool),
+        any::<i64>().prop_map(|n| json!(n)),
+        any::<f64>()
+            .prop_filter("finite", |f| f.is_finite())
+            .prop_map(|f| json!(f)),
+        "[a-z_]{0,8}".prop_map(Value::String),
+        prop_oneof![
+            Just("identify"),
+            Just("track"),
+            Just("order"),
+            Just("2025-05-01"),
+            Just("12.50"),
+            Just("message_id")
+        ]
+        .prop_map(|s| Value::String(s.into())),
+    ];
+    leaf.prop_recursive(depth, 32, 6, |inner| {
+        prop_oneof![
+            prop::collection::vec(inner.clone(), 0..4).prop_map(Value::Array),
+            prop::collection::btree_map(
+                prop_oneof![
+                    Just("type"),
+                    Just("message_id"),
+                    Just("customer_id"),
+                    Just("timestamp"),
+                    Just("order_id"),
+                    Just("amount"),
+                    Just("event"),
+                    Just("traits"),
+                    Just("batch"),
+                    Just("x")
+                ]
+                .prop_map(String::from),
+                inner,
+                0..6
+            )
+            .prop_map(|m| Value::Object(m.into_iter().collect())),
+        ]
+    })
+}
+
+#[test]
+fn siyu_serve_answers_on_a_port_it_picks() {
+    use std::io::{BufRead, BufReader, Read, Write};
+    use std::process::{Command, Stdio};
+
+    let dir = tempfile::tempdir().expect("tempdir");
+    let db = dir.path().join("serve.db");
+    let out = common::siyu(&db, &["token", "create", "--role", "admin"]);
+    let token = common::text(&out.stdout).trim().to_owned();
+    let mut child = Command::new(env!("CARGO_BIN_EXE_siyu"))
+        .arg("--db")
+        .arg(&db)
+        .args(["serve", "--addr", "127.0.0.1:0"])
+        .stdout(Stdio::piped())
+        .spawn()
+        .expect("siyu serve");
+    let mut line = String::new();
+    BufReader::new(child.stdout.take().expect("stdout"))
+        .read_line(&mut line)
+        .expect("the address line");
+    let addr = line
+        .trim()
+        .rsplit("http://")
+        .next()
+        .expect("address")
+        .to_owned();
+    let http = |request: String| {
+        let mut s = std::net::TcpStream::connect(&addr).expect("connect");
+        s.write_all(request.as_bytes()).expect("send");
+        let mut answer = String::new();
+        s.read_to_string(&mut answer).expect("read");
+        answer
+    };
+    let health = http(format!(
+        "GET /healthz HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n\r\n"
+    ));
+    let body = json!({"batch": [order("m1", "c1", "o1", "10")]}).to_string();
+    let batch = http(format!(
+        "POST /v1/batch HTTP/1.1\r\nHost: {addr}\r\nAuthorization: Bearer {token}\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+        body.len()
+    ));
+    let _ = child.kill();
+    let _ = child.wait();
+    assert!(health.starts_with("HTTP/1.1 200"), "{health}");
+    assert!(batch.contains(r#""accepted":1"#), "{batch}");
+}
