@@ -163,6 +163,23 @@ pub enum Bench {
         #[arg(long, default_value_t = 1)]
         seed: u64,
     },
+    /// The HTTP API under load on loopback: batches of events posted as fast as the server
+    /// takes them, and single customers read meanwhile; events/s and read latencies.
+    Http {
+        #[arg(long, default_value_t = 10.0)]
+        seconds: f64,
+        #[arg(long, default_value_t = 4)]
+        writers: usize,
+        #[arg(long, default_value_t = 500)]
+        batch: usize,
+        #[arg(long, default_value_t = 100_000)]
+        customers: u64,
+        /// Measure PostgreSQL at this URL (in a scratch schema, dropped afterwards).
+        #[arg(long)]
+        postgres: Option<String>,
+        #[arg(long, value_enum, default_value_t)]
+        format: Format,
+    },
     /// Write generated orders as a canonical orders CSV (the data of the benchmarks).
     GenOrders {
         #[arg(long, default_value_t = 10_000_000)]
@@ -331,6 +348,67 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
                 ]);
             }
             print!("{}", t.render());
+            Ok(())
+        }
+        Command::Bench(Bench::Http {
+            seconds,
+            writers,
+            batch,
+            customers,
+            postgres,
+            format,
+        }) => {
+            let dir = tempfile::tempdir()?;
+            let result = match postgres {
+                Some(url) => {
+                    let schema = format!("siyu_bench_http_{}", std::process::id());
+                    let sep = if url.contains('?') { '&' } else { '?' };
+                    let scoped = format!("{url}{sep}options=-csearch_path%3D{schema}");
+                    drop(siyu_store::PgStore::connect_in_schema(url, &schema)?);
+                    let result =
+                        crate::http::bench::run(&scoped, *seconds, *writers, *batch, *customers);
+                    siyu_store::PgStore::drop_schema(url, &schema)?;
+                    result?
+                }
+                None => {
+                    let db = dir.path().join("http.db");
+                    crate::http::bench::run(
+                        &db.to_string_lossy(),
+                        *seconds,
+                        *writers,
+                        *batch,
+                        *customers,
+                    )?
+                }
+            };
+            match format {
+                Format::Json => println!("{}", serde_json::to_string_pretty(&result)?),
+                _ => {
+                    let mut t = Table::new([
+                        "backend",
+                        "seconds",
+                        "events",
+                        "events/s",
+                        "writers × batch",
+                        "reads",
+                        "read p50 ms",
+                        "read p99 ms",
+                        "read max ms",
+                    ]);
+                    t.row([
+                        result.backend.to_owned(),
+                        format!("{:.1}", result.seconds),
+                        thousands(result.events),
+                        thousands(result.events_per_second as u64),
+                        format!("{} × {}", result.writers, result.batch_size),
+                        thousands(result.reads),
+                        format!("{:.2}", result.read_p50_ms),
+                        format!("{:.2}", result.read_p99_ms),
+                        format!("{:.2}", result.read_max_ms),
+                    ]);
+                    print!("{}", t.render());
+                }
+            }
             Ok(())
         }
         Command::Bench(Bench::GenOrders {

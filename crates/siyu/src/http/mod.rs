@@ -4,6 +4,7 @@
 
 mod auth;
 mod batch;
+pub mod bench;
 mod customers;
 pub mod error;
 mod ops;
@@ -61,10 +62,10 @@ impl AppState {
                 None => siyu_store::open(&state.db).context("opening the database")?,
             };
             let out = work(store.as_mut());
-            if let Ok(mut idle) = state.idle.lock() {
-                if idle.len() < 16 {
-                    idle.push(store);
-                }
+            if let Ok(mut idle) = state.idle.lock()
+                && idle.len() < 16
+            {
+                idle.push(store);
             }
             out
         })

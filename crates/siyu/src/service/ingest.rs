@@ -39,6 +39,9 @@ pub enum ItemResult {
     },
 }
 
+/// An item as checked: its message id and the item, or (its message id if any, why not).
+pub type Checked = Result<(String, Item), (Option<String>, String)>;
+
 /// A checked item.
 #[derive(Debug, Clone)]
 pub enum Item {
@@ -282,7 +285,7 @@ pub fn write_batch(
     store: &mut dyn Store,
     tenant: &Tenant,
     settings: &RuleSettings,
-    checked: Vec<Result<(String, Item), (Option<String>, String)>>,
+    checked: Vec<Checked>,
 ) -> anyhow::Result<Vec<ItemResult>> {
     let now = Timestamp::now();
     let mut tx = store.begin_import(tenant).context("starting the batch")?;
