@@ -104,7 +104,7 @@ fn shops() -> impl Strategy<Value = Shop> {
         .prop_map(|(c, o, e)| shop_from(&c, &o, &e))
 }
 
-fn paid<'a>(shop: &'a Shop) -> impl Iterator<Item = &'a OrderFact> {
+fn paid(shop: &Shop) -> impl Iterator<Item = &OrderFact> {
     shop.orders.iter().filter(|o| o.status == OrderStatus::Paid)
 }
 
