@@ -73,6 +73,26 @@ impl Profile {
         }
     }
 
+    /// Counts an interaction. Its order among the others does not matter, so a stored
+    /// profile takes a new event without its history being read again.
+    pub fn add_event(&mut self, kind: &str, at: Timestamp) {
+        self.last_interaction_at = Some(self.last_interaction_at.map_or(at, |t| t.max(at)));
+        if kind == "left" {
+            self.left_at = Some(self.left_at.map_or(at, |t| t.max(at)));
+        }
+        match self.event_counts.get_mut(kind) {
+            Some(n) => *n += 1,
+            None => {
+                self.event_counts.insert(kind.to_owned(), 1);
+            }
+        }
+    }
+
+    /// A profile with no orders or events yet.
+    pub fn empty(id: CustomerId, joined_at: Timestamp, referrer_id: Option<CustomerId>) -> Profile {
+        Profile::new(id, joined_at, referrer_id)
+    }
+
     /// Net spend per paid order.
     pub fn aov(&self) -> Option<Money> {
         mean_fen(self.net_spend.fen(), u64::from(self.orders)).map(Money::from_fen)
@@ -277,17 +297,7 @@ impl ProfileSink for ProfileBuilder {
         let Some(i) = self.row(customer, at) else {
             return;
         };
-        let p = &mut self.profiles[i];
-        p.last_interaction_at = Some(p.last_interaction_at.map_or(at, |t| t.max(at)));
-        if kind == "left" {
-            p.left_at = Some(p.left_at.map_or(at, |t| t.max(at)));
-        }
-        match p.event_counts.get_mut(kind) {
-            Some(n) => *n += 1,
-            None => {
-                p.event_counts.insert(kind.to_owned(), 1);
-            }
-        }
+        self.profiles[i].add_event(kind, at);
     }
 }
 

@@ -365,6 +365,8 @@ pub trait ImportTx: PoolTx {
     /// For each customer naming one of `referrers` as their referrer: (referrer, the
     /// customer's stored net spend).
     fn referees(&mut self, referrers: Scope<'_>) -> Result<Vec<(CustomerId, Money)>>;
+    /// The stored profiles of these customers (those that have one), in id order.
+    fn profiles_of(&mut self, ids: &[CustomerId]) -> Result<Vec<Profile>>;
     /// Writes the own figures of these profiles (not the referral figures).
     fn save_profiles(&mut self, profiles: &[Profile]) -> Result<()>;
     /// Writes referral figures: (customer, referrals, their revenue).

@@ -990,6 +990,19 @@ impl ImportTx for PgImport<'_> {
             .collect()
     }
 
+    fn profiles_of(&mut self, ids: &[CustomerId]) -> Result<Vec<Profile>> {
+        let ids: Vec<&str> = ids.iter().map(CustomerId::as_str).collect();
+        let rows = self.tx.query(
+            &format!(
+                "SELECT {PROFILE_COLUMNS} FROM profiles p
+                 JOIN customers c ON c.tenant_id = p.tenant_id AND c.customer_id = p.customer_id
+                 WHERE p.tenant_id = $1 AND p.customer_id = ANY($2) ORDER BY p.customer_id"
+            ),
+            &[&self.tenant, &ids],
+        )?;
+        rows.iter().map(profile_from_row).collect()
+    }
+
     fn save_profiles(&mut self, profiles: &[Profile]) -> Result<()> {
         for chunk in profiles.chunks(10_000) {
             let mut ids = Vec::with_capacity(chunk.len());

@@ -938,6 +938,21 @@ impl ImportTx for SqliteImport<'_> {
         Ok(out)
     }
 
+    fn profiles_of(&mut self, ids: &[CustomerId]) -> Result<Vec<Profile>> {
+        let filter = self.scope_filter(Scope::Customers(ids), "p.customer_id")?;
+        let mut stmt = self.tx.prepare_cached(&format!(
+            "SELECT {PROFILE_COLUMNS} FROM profiles p
+             JOIN customers c ON c.tenant_id = p.tenant_id AND c.customer_id = p.customer_id
+             WHERE p.tenant_id = ?1 {filter} ORDER BY p.customer_id"
+        ))?;
+        let mut rows = stmt.query([self.tenant])?;
+        let mut out = Vec::with_capacity(ids.len());
+        while let Some(r) = rows.next()? {
+            out.push(profile_from_row(r)?);
+        }
+        Ok(out)
+    }
+
     fn save_profiles(&mut self, profiles: &[Profile]) -> Result<()> {
         let mut stmt = self.tx.prepare_cached(SAVE_PROFILE)?;
         for p in profiles {

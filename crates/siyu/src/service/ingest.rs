@@ -9,6 +9,8 @@ use anyhow::Context;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
+use siyu_core::fasthash::FxHashSet;
+use siyu_core::profile::{Profile, referral_figures};
 use siyu_core::{
     Channel, CustomerId, EventId, EventType, Gender, Money, NewCustomer, NewEvent, NewOrder,
     OrderId, OrderStatus, SeenCustomer, TenantZone, Timestamp,
@@ -380,6 +382,7 @@ fn write_items(
         tx.see_customers(&sightings)
             .context("creating customers first seen in this batch")?;
     }
+    let events_only = customers.is_empty() && orders.is_empty();
     for run in runs(customers, |c| c.id.to_string()) {
         tx.upsert_customers(&run, now)
             .context("writing customers")?;
@@ -387,11 +390,19 @@ fn write_items(
     for run in runs(orders, |o| o.id.to_string()) {
         tx.upsert_orders(&run).context("writing orders")?;
     }
+    let mut all_new = true;
+    let mut written_events = Vec::with_capacity(events.len());
     for run in runs(events, |e| e.id.to_string()) {
-        tx.insert_events(&run).context("writing events")?;
+        let counts = tx.insert_events(&run).context("writing events")?;
+        all_new &= counts.inserted == run.len() as u64;
+        written_events.extend(run);
     }
     tx.end_of_writes().context("finishing the writes")?;
-    let mut affected: siyu_core::fasthash::FxHashSet<CustomerId> = affected.into_iter().collect();
+    if events_only && all_new {
+        // Events only, every one new: the stored profiles take them as they are.
+        return add_events(tx, zone, &affected, &written_events);
+    }
+    let mut affected: FxHashSet<CustomerId> = affected.into_iter().collect();
     affected.extend(tx.displaced_customers().context("reading moved orders")?);
     tx.created_customers()
         .context("reading created customers")?;
@@ -405,6 +416,77 @@ fn write_items(
         Vec::new(),
     )
     .context("updating profiles")?;
+    Ok(())
+}
+
+/// Adds new events to the stored profiles of their customers. A customer without a
+/// stored profile was created by this batch (the store says so), so these events are all
+/// their facts; any other is rebuilt from the store as usual.
+fn add_events(
+    tx: &mut dyn ImportTx,
+    zone: &TenantZone,
+    affected: &HashSet<CustomerId>,
+    events: &[NewEvent],
+) -> anyhow::Result<()> {
+    let mut ids: Vec<CustomerId> = affected.iter().cloned().collect();
+    ids.sort();
+    let created: HashSet<CustomerId> = tx
+        .created_customers()
+        .context("reading created customers")?
+        .into_iter()
+        .collect();
+    let mut profiles: HashMap<CustomerId, Profile> = tx
+        .profiles_of(&ids)
+        .context("reading profiles")?
+        .into_iter()
+        .map(|p| (p.customer_id.clone(), p))
+        .collect();
+    let mut rebuild: FxHashSet<CustomerId> = FxHashSet::default();
+    for id in &ids {
+        if profiles.contains_key(id) {
+            continue;
+        }
+        if created.contains(id) {
+            let first = events
+                .iter()
+                .filter(|e| &e.customer_id == id)
+                .map(|e| e.occurred_at)
+                .min()
+                .unwrap_or_else(Timestamp::now);
+            profiles.insert(id.clone(), Profile::empty(id.clone(), first, None));
+        } else {
+            rebuild.insert(id.clone());
+        }
+    }
+    for e in events {
+        if let Some(p) = profiles.get_mut(&e.customer_id) {
+            p.add_event(e.kind.as_str(), e.occurred_at);
+        }
+    }
+    let profiles: Vec<Profile> = profiles.into_values().collect();
+    tx.save_profiles(&profiles).context("saving profiles")?;
+    // A customer new to the pool may be named as referrer by customers imported before.
+    if !created.is_empty() {
+        let mut created: Vec<CustomerId> = created.into_iter().collect();
+        created.sort();
+        let referees = tx
+            .referees(Scope::Customers(&created))
+            .context("reading referees")?;
+        tx.save_referrals(&referral_figures(&created, &referees))
+            .context("saving referral figures")?;
+    }
+    if !rebuild.is_empty() {
+        refresh(
+            tx,
+            zone,
+            Affected::Customers {
+                ids: &rebuild,
+                old_referrers: &HashSet::new(),
+            },
+            Vec::new(),
+        )
+        .context("updating profiles")?;
+    }
     Ok(())
 }
 

@@ -5,7 +5,9 @@ use rusqlite::{OptionalExtension, params};
 use siyu_core::access::Role;
 use siyu_core::{TenantZone, Timestamp};
 
-use super::{SqliteImport, SqliteStore};
+use std::collections::HashSet;
+
+use super::{GROUP, SqliteImport, SqliteStore, multi_insert_sql};
 use crate::{Result, StoredToken, Tenant, TokenStore, corrupt, from_micros, micros, other};
 
 type TokenRow = (
@@ -108,13 +110,29 @@ impl TokenStore for SqliteStore {
 
 impl SqliteImport<'_> {
     pub(super) fn claim(&mut self, ids: &[&str], now: Timestamp) -> Result<Vec<bool>> {
-        let mut insert = self.tx.prepare_cached(
-            "INSERT INTO ingest_messages (tenant_id, message_id, received_at) VALUES (?1, ?2, ?3)
-             ON CONFLICT DO NOTHING",
-        )?;
         let now = micros(now);
-        ids.iter()
-            .map(|id| Ok(insert.execute(params![self.tenant, id, now])? == 1))
-            .collect()
+        let mut fresh: HashSet<String> = HashSet::with_capacity(ids.len());
+        for group in ids.chunks(GROUP) {
+            let sql = format!(
+                "{} RETURNING message_id",
+                multi_insert_sql(
+                    "ingest_messages",
+                    &["tenant_id", "message_id", "received_at"],
+                    group.len()
+                )
+            );
+            let mut stmt = self.tx.prepare_cached(&sql)?;
+            for (k, id) in group.iter().enumerate() {
+                stmt.raw_bind_parameter(1 + 3 * k, self.tenant)?;
+                stmt.raw_bind_parameter(2 + 3 * k, *id)?;
+                stmt.raw_bind_parameter(3 + 3 * k, now)?;
+            }
+            let mut rows = stmt.raw_query();
+            while let Some(r) = rows.next()? {
+                fresh.insert(r.get(0)?);
+            }
+        }
+        // An id twice in one call: the first is new, the second a duplicate.
+        Ok(ids.iter().map(|id| fresh.remove(*id)).collect())
     }
 }

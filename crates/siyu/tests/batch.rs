@@ -1,0 +1,142 @@
+//! Profiles kept current by API batches (identify, track, order, in any mix, with
+//! duplicates and items the store has seen through a file) equal a rebuild from the raw
+//! data. SQLite always; PostgreSQL too when `SIYU_TEST_POSTGRES` is set.
+
+use proptest::prelude::*;
+use serde_json::{Value, json};
+
+use siyu::service::import::{ImportOptions, import_file};
+use siyu::service::ingest::{message_id_of, parse_item, write_batch};
+use siyu::service::profiles::raw_facts;
+use siyu::service::segments::rule_settings;
+use siyu_core::import::Kind;
+use siyu_core::profile::{Profile, build_profiles};
+use siyu_store::{Store, Tenant};
+
+#[derive(Debug, Clone)]
+enum Step {
+    /// A batch of items: (kind 0..3, message, customer, day, amount or event kind, referrer).
+    Batch(Vec<(u8, u8, u8, u8, u16, Option<u8>)>),
+    /// Events imported from a file (their ids may come again in a batch).
+    File(Vec<(u8, u8, u8)>),
+}
+
+fn item(kind: u8, message: u8, customer: u8, day: u8, n: u16, referrer: Option<u8>) -> Value {
+    let at = format!("2024-03-{:02} 10:00:00", 1 + day % 28);
+    let event = ["view", "post_like", "left", "share"][usize::from(n % 4)];
+    match kind % 3 {
+        0 => {
+            json!({"type": "identify", "message_id": format!("m{message}"), "customer_id": format!("c{customer}"),
+                    "traits": {"referrer_id": referrer.filter(|r| *r != customer).map(|r| format!("c{r}"))}})
+        }
+        1 => {
+            json!({"type": "track", "message_id": format!("m{message}"), "customer_id": format!("c{customer}"),
+                    "timestamp": at, "event": event})
+        }
+        _ => {
+            json!({"type": "order", "message_id": format!("m{message}"), "customer_id": format!("c{customer}"),
+                    "timestamp": at, "order_id": format!("o{}", n % 6), "amount": format!("{}.{:02}", n / 100, n % 100),
+                    "status": if n % 7 == 0 { "refunded" } else { "paid" }})
+        }
+    }
+}
+
+fn steps() -> impl Strategy<Value = Vec<Step>> {
+    let batch = prop::collection::vec(
+        (
+            0u8..3,
+            0u8..30,
+            0u8..6,
+            0u8..28,
+            100u16..9_000,
+            prop::option::of(0u8..6),
+        ),
+        1..8,
+    )
+    .prop_map(Step::Batch);
+    let file = prop::collection::vec((0u8..30, 0u8..6, 0u8..28), 1..4).prop_map(Step::File);
+    prop::collection::vec(prop_oneof![3 => batch, 1 => file], 1..8)
+}
+
+fn stored(store: &mut dyn Store, tenant: &Tenant) -> Vec<Profile> {
+    let mut out = Vec::new();
+    store
+        .scan_profiles(tenant, &mut |p| out.push(p))
+        .expect("profiles");
+    out
+}
+
+fn from_raw(store: &mut dyn Store, tenant: &Tenant) -> Vec<Profile> {
+    let f = raw_facts(store, tenant).expect("facts");
+    build_profiles(f.customers, f.orders, f.events, &tenant.zone, None)
+}
+
+fn check(store: &mut dyn Store, tenant: &Tenant, steps: &[Step]) -> Result<(), TestCaseError> {
+    let dir = tempfile::tempdir().expect("tempdir");
+    for (i, step) in steps.iter().enumerate() {
+        match step {
+            Step::Batch(items) => {
+                let settings = rule_settings(store, tenant).expect("settings");
+                let checked = items
+                    .iter()
+                    .map(|&(k, m, c, d, n, r)| {
+                        let v = item(k, m, c, d, n, r);
+                        parse_item(&v, &tenant.zone).map_err(|e| (message_id_of(&v), e))
+                    })
+                    .collect();
+                write_batch(store, tenant, &settings, checked).expect("batch");
+            }
+            Step::File(events) => {
+                let mut text = String::from("event_id,customer_id,type,occurred_at\n");
+                for (m, c, d) in events {
+                    text.push_str(&format!(
+                        "m{m},c{c},view,2024-03-{:02} 08:00:00\n",
+                        1 + d % 28
+                    ));
+                }
+                let path = dir.path().join(format!("{i}.csv"));
+                std::fs::write(&path, text).expect("write");
+                import_file(store, tenant, Kind::Events, &path, ImportOptions::default())
+                    .expect("import");
+            }
+        }
+        prop_assert_eq!(
+            stored(store, tenant),
+            from_raw(store, tenant),
+            "after step {}",
+            i
+        );
+    }
+    Ok(())
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(64))]
+
+    #[test]
+    fn profiles_kept_by_batches_equal_a_rebuild_on_sqlite(steps in steps()) {
+        let mut store = siyu_store::open(":memory:").expect("sqlite");
+        let tenant = store.tenant("shop").expect("tenant");
+        check(store.as_mut(), &tenant, &steps)?;
+    }
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(12))]
+
+    #[test]
+    fn profiles_kept_by_batches_equal_a_rebuild_on_postgres(steps in steps()) {
+        let Ok(url) = std::env::var("SIYU_TEST_POSTGRES") else { return Ok(()) };
+        let mut store = siyu_store::open(&url).expect("postgres");
+        let name = format!(
+            "batch-{}-{}",
+            std::process::id(),
+            std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .map(|d| d.as_nanos())
+                .unwrap_or(0)
+        );
+        let tenant = store.tenant(&name).expect("tenant");
+        check(store.as_mut(), &tenant, &steps)?;
+    }
+}
