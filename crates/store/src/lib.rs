@@ -391,6 +391,16 @@ pub trait Store:
     /// Applies pending migrations; a no-op when up to date. Returns how many were applied.
     fn migrate(&mut self) -> Result<usize>;
     fn table_counts(&mut self, tenant: &Tenant) -> Result<TableCounts>;
+    /// For a connection that writes continually: leave copying the write-ahead log back
+    /// into the database to [`Store::checkpoint`] on another connection, so that commits
+    /// never wait for it. A no-op where there is nothing to defer.
+    fn defer_checkpoints(&mut self) -> Result<()> {
+        Ok(())
+    }
+    /// Copies what it can of the write-ahead log back without waiting for writers.
+    fn checkpoint(&mut self) -> Result<()> {
+        Ok(())
+    }
 }
 
 /// Opens (and migrates) the store at `location`: a `postgres://` or `postgresql://` URL

@@ -96,6 +96,17 @@ impl Store for SqliteStore {
         Ok(applied)
     }
 
+    fn defer_checkpoints(&mut self) -> Result<()> {
+        self.conn.execute_batch("PRAGMA wal_autocheckpoint = 0")?;
+        Ok(())
+    }
+
+    fn checkpoint(&mut self) -> Result<()> {
+        self.conn
+            .query_row("PRAGMA wal_checkpoint(PASSIVE)", [], |_| Ok(()))?;
+        Ok(())
+    }
+
     fn table_counts(&mut self, tenant: &Tenant) -> Result<TableCounts> {
         let count = |table: &str| -> Result<u64> {
             let n: i64 = self.conn.query_row(

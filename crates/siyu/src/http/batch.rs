@@ -13,10 +13,7 @@ use siyu_core::access::Action;
 use super::AppState;
 use super::auth::Caller;
 use super::error::ApiError;
-use crate::service::ingest::{
-    ItemResult, MAX_ITEM_BYTES, MAX_ITEMS, message_id_of, parse_item, write_batch,
-};
-use crate::service::segments::rule_settings;
+use crate::service::ingest::{ItemResult, MAX_ITEM_BYTES, MAX_ITEMS, message_id_of, parse_item};
 
 /// Bytes of a request body, at most.
 pub const MAX_BODY_BYTES: usize = 4 * 1024 * 1024;
@@ -99,13 +96,7 @@ pub async fn batch(
         .iter()
         .map(|item| parse_item(item, &zone).map_err(|reason| (message_id_of(item), reason)))
         .collect();
-    let tenant = caller.tenant.clone();
-    let results = state
-        .with_store(move |store| {
-            let settings = rule_settings(store, &tenant)?;
-            Ok(write_batch(store, &tenant, &settings, checked)?)
-        })
-        .await?;
+    let results = state.ingester.write(caller.tenant.clone(), checked).await?;
     let count = |f: fn(&ItemResult) -> bool| results.iter().filter(|r| f(r)).count();
     let answer = BatchAnswer {
         accepted: count(|r| matches!(r, ItemResult::Accepted { .. })),

@@ -7,6 +7,7 @@ mod batch;
 pub mod bench;
 mod customers;
 pub mod error;
+mod group;
 mod ops;
 
 use std::net::SocketAddr;
@@ -34,6 +35,7 @@ pub struct AppState {
     tokens: auth::TokenCache,
     limiter: auth::Limiter,
     metrics: Metrics,
+    ingester: group::Ingester,
 }
 
 impl AppState {
@@ -46,6 +48,7 @@ impl AppState {
             tokens: auth::TokenCache::default(),
             limiter: auth::Limiter::new(limit),
             metrics: Metrics::default(),
+            ingester: group::Ingester::start(db)?,
         }))
     }
 

@@ -289,8 +289,44 @@ pub fn write_batch(
     settings: &RuleSettings,
     checked: Vec<Checked>,
 ) -> anyhow::Result<Vec<ItemResult>> {
+    let results = write_batches(store, tenant, settings, vec![checked])?;
+    Ok(results.into_iter().next().unwrap_or_default())
+}
+
+/// Writes several batches of one tenant in one transaction (a group commit: the pages
+/// they share are written once), each answered on its own as if alone.
+pub fn write_batches(
+    store: &mut dyn Store,
+    tenant: &Tenant,
+    settings: &RuleSettings,
+    batches: Vec<Vec<Checked>>,
+) -> anyhow::Result<Vec<Vec<ItemResult>>> {
     let now = Timestamp::now();
     let mut tx = store.begin_import(tenant).context("starting the batch")?;
+    let mut answers = Vec::with_capacity(batches.len());
+    let mut wrote = false;
+    for checked in batches {
+        let (results, accepted) = claim(tx.as_mut(), checked, now)?;
+        if !accepted.is_empty() {
+            write_items(tx.as_mut(), &tenant.zone, accepted, now)?;
+            wrote = true;
+        }
+        answers.push(results);
+    }
+    if wrote && has_rules(tx.as_mut())? {
+        segments::refresh(tx.as_mut(), &tenant.zone, settings, "batch")
+            .context("bringing segments and tags up to date")?;
+    }
+    tx.commit().context("committing the batch")?;
+    Ok(answers)
+}
+
+/// Claims the message ids of a batch: the answer per item, and the items to write.
+fn claim(
+    tx: &mut dyn ImportTx,
+    checked: Vec<Checked>,
+    now: Timestamp,
+) -> anyhow::Result<(Vec<ItemResult>, Vec<Item>)> {
     let ids: Vec<&str> = checked
         .iter()
         .filter_map(|c| c.as_ref().ok().map(|(id, _)| id.as_str()))
@@ -314,17 +350,7 @@ pub fn write_batch(
             }
         }
     }
-    if accepted.is_empty() {
-        tx.commit().context("committing the batch")?;
-        return Ok(results);
-    }
-    write_items(tx.as_mut(), &tenant.zone, accepted, now)?;
-    if has_rules(tx.as_mut())? {
-        segments::refresh(tx.as_mut(), &tenant.zone, settings, "batch")
-            .context("bringing segments and tags up to date")?;
-    }
-    tx.commit().context("committing the batch")?;
-    Ok(results)
+    Ok((results, accepted))
 }
 
 fn write_items(

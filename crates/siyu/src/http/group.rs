@@ -1,0 +1,120 @@
+//! Group commit for `/v1/batch`: one thread owns a write connection and takes every batch
+//! waiting when it is free, writing those of one tenant in one transaction. SQLite writes
+//! one transaction at a time anyway; gathering the batches waiting for it writes each
+//! touched page once for all of them instead of once per batch.
+
+use std::sync::mpsc;
+use std::thread;
+
+use anyhow::Context;
+use tokio::sync::oneshot;
+
+use siyu_store::Tenant;
+
+use crate::service::ingest::{Checked, ItemResult, write_batches};
+use crate::service::segments::rule_settings;
+
+/// Items written in one transaction, at most (more wait for the next).
+const GROUP_ITEMS: usize = 20_000;
+
+type Reply = oneshot::Sender<Result<Vec<ItemResult>, String>>;
+
+struct Job {
+    tenant: Tenant,
+    checked: Vec<Checked>,
+    reply: Reply,
+}
+
+/// The handle the handlers send batches through.
+pub struct Ingester {
+    jobs: mpsc::Sender<Job>,
+}
+
+impl Ingester {
+    /// Starts the writing thread on its own connection to `db`.
+    pub fn start(db: &str) -> anyhow::Result<Ingester> {
+        let mut store = siyu_store::open(db).context("opening the database for ingest")?;
+        // Commits here never wait to copy the log back into the database: a thread of its
+        // own does that every second, while writes go on.
+        store.defer_checkpoints()?;
+        let mut checkpoints = siyu_store::open(db).context("opening the database")?;
+        thread::Builder::new()
+            .name("siyu-checkpoint".into())
+            .spawn(move || {
+                loop {
+                    thread::sleep(std::time::Duration::from_secs(1));
+                    if let Err(e) = checkpoints.checkpoint() {
+                        eprintln!("siyu serve: checkpoint: {e}");
+                    }
+                }
+            })
+            .context("starting the checkpoint thread")?;
+        let (jobs, queue) = mpsc::channel::<Job>();
+        thread::Builder::new()
+            .name("siyu-ingest".into())
+            .spawn(move || {
+                while let Ok(first) = queue.recv() {
+                    let mut group = vec![first];
+                    let mut items = group[0].checked.len();
+                    while items < GROUP_ITEMS {
+                        match queue.try_recv() {
+                            Ok(job) => {
+                                items += job.checked.len();
+                                group.push(job);
+                            }
+                            Err(_) => break,
+                        }
+                    }
+                    // Consecutive jobs of one tenant share a transaction.
+                    let mut group = group.into_iter().peekable();
+                    while let Some(job) = group.next() {
+                        let tenant = job.tenant.clone();
+                        let mut same = vec![job];
+                        while let Some(next) = group.next_if(|j| j.tenant.id == tenant.id) {
+                            same.push(next);
+                        }
+                        let (batches, replies): (Vec<_>, Vec<_>) =
+                            same.into_iter().map(|j| (j.checked, j.reply)).unzip();
+                        let written = rule_settings(store.as_mut(), &tenant).and_then(|settings| {
+                            write_batches(store.as_mut(), &tenant, &settings, batches)
+                        });
+                        match written {
+                            Ok(answers) => {
+                                for (reply, answer) in replies.into_iter().zip(answers) {
+                                    let _ = reply.send(Ok(answer));
+                                }
+                            }
+                            Err(e) => {
+                                let cause = format!("{e:#}");
+                                for reply in replies {
+                                    let _ = reply.send(Err(cause.clone()));
+                                }
+                            }
+                        }
+                    }
+                }
+            })
+            .context("starting the ingest thread")?;
+        Ok(Ingester { jobs })
+    }
+
+    /// Writes a batch with whatever else is waiting; the answer per item.
+    pub async fn write(
+        &self,
+        tenant: Tenant,
+        checked: Vec<Checked>,
+    ) -> anyhow::Result<Vec<ItemResult>> {
+        let (reply, answer) = oneshot::channel();
+        self.jobs
+            .send(Job {
+                tenant,
+                checked,
+                reply,
+            })
+            .map_err(|_| anyhow::anyhow!("the ingest thread has stopped"))?;
+        answer
+            .await
+            .map_err(|_| anyhow::anyhow!("the ingest thread dropped a batch"))?
+            .map_err(|cause| anyhow::anyhow!(cause))
+    }
+}
