@@ -11,7 +11,7 @@ mod group;
 mod ops;
 
 use std::net::SocketAddr;
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, mpsc};
 use std::time::Instant;
 
 use anyhow::Context;
@@ -30,21 +30,80 @@ pub use ops::openapi_document;
 
 /// What every request shares.
 pub struct AppState {
-    db: String,
-    idle: Mutex<Vec<Box<dyn Store>>>,
+    workers: Workers,
     tokens: auth::TokenCache,
     limiter: auth::Limiter,
     metrics: Metrics,
     ingester: group::Ingester,
 }
 
+type Job = Box<dyn FnOnce(&mut dyn Store) + Send>;
+
+/// Threads of their own, each with a store connection, that run the requests' store work.
+/// Not tokio's blocking pool: the PostgreSQL client drives its own runtime, which may not
+/// be started from a thread tokio knows.
+struct Workers {
+    jobs: mpsc::Sender<Job>,
+}
+
+/// Store connections, and so requests at work at once.
+const WORKERS: usize = 8;
+
+impl Workers {
+    fn start(db: &str) -> anyhow::Result<Workers> {
+        let (jobs, queue) = mpsc::channel::<Job>();
+        let queue = Arc::new(Mutex::new(queue));
+        for i in 0..WORKERS {
+            let queue = Arc::clone(&queue);
+            let db = db.to_owned();
+            // Opened now: opening migrates, which takes the write lock that a busy ingest
+            // would make a first request wait for.
+            let opened = siyu_store::open(&db).context("opening the database")?;
+            std::thread::Builder::new()
+                .name(format!("siyu-store-{i}"))
+                .spawn(move || {
+                    let mut store: Option<Box<dyn Store>> = Some(opened);
+                    loop {
+                        let job = match queue.lock() {
+                            Ok(q) => match q.recv() {
+                                Ok(job) => job,
+                                Err(_) => return,
+                            },
+                            Err(_) => return,
+                        };
+                        if store.is_none() {
+                            match siyu_store::open(&db) {
+                                Ok(s) => store = Some(s),
+                                Err(e) => {
+                                    eprintln!("siyu serve: opening the database: {e}");
+                                    continue;
+                                }
+                            }
+                        }
+                        if let Some(s) = store.as_mut() {
+                            let run =
+                                std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+                                    job(s.as_mut())
+                                }));
+                            if run.is_err() {
+                                // A panic may leave the connection mid-transaction: start afresh.
+                                store = None;
+                            }
+                        }
+                    }
+                })
+                .context("starting a store thread")?;
+        }
+        Ok(Workers { jobs })
+    }
+}
+
 impl AppState {
     /// State for the database at `db`, opened (and migrated) once now to fail early.
     pub fn new(db: &str, limit: RateLimit) -> anyhow::Result<Arc<AppState>> {
-        let store = siyu_store::open(db).context("opening the database")?;
+        drop(siyu_store::open(db).context("opening the database")?);
         Ok(Arc::new(AppState {
-            db: db.to_owned(),
-            idle: Mutex::new(vec![store]),
+            workers: Workers::start(db)?,
             tokens: auth::TokenCache::default(),
             limiter: auth::Limiter::new(limit),
             metrics: Metrics::default(),
@@ -52,28 +111,22 @@ impl AppState {
         }))
     }
 
-    /// Runs `work` with a store connection on a blocking thread.
+    /// Runs `work` with a store connection on one of the store threads.
     pub async fn with_store<T: Send + 'static>(
         self: &Arc<Self>,
         work: impl FnOnce(&mut dyn Store) -> Result<T, ApiError> + Send + 'static,
     ) -> Result<T, ApiError> {
-        let state = Arc::clone(self);
-        tokio::task::spawn_blocking(move || {
-            let taken = state.idle.lock().ok().and_then(|mut idle| idle.pop());
-            let mut store = match taken {
-                Some(s) => s,
-                None => siyu_store::open(&state.db).context("opening the database")?,
-            };
-            let out = work(store.as_mut());
-            if let Ok(mut idle) = state.idle.lock()
-                && idle.len() < 16
-            {
-                idle.push(store);
-            }
-            out
-        })
-        .await
-        .map_err(|e| ApiError::Internal(anyhow::anyhow!("a request's worker failed: {e}")))?
+        let (reply, answer) = tokio::sync::oneshot::channel();
+        let job: Job = Box::new(move |store| {
+            let _ = reply.send(work(store));
+        });
+        self.workers
+            .jobs
+            .send(job)
+            .map_err(|_| ApiError::Internal(anyhow::anyhow!("the store threads have stopped")))?;
+        answer
+            .await
+            .map_err(|_| ApiError::Internal(anyhow::anyhow!("a request's store work failed")))?
     }
 }
 
