@@ -356,3 +356,93 @@ fn siyu_serve_answers_on_a_port_it_picks() {
     assert!(health.starts_with("HTTP/1.1 200"), "{health}");
     assert!(batch.contains(r#""accepted":1"#), "{batch}");
 }
+
+/// Starts `siyu serve` on port 0 against `db`; the child and its address.
+fn start_server(db: &str) -> (std::process::Child, String) {
+    use std::io::{BufRead, BufReader};
+    use std::process::{Command, Stdio};
+    let mut child = Command::new(env!("CARGO_BIN_EXE_siyu"))
+        .args(["--db", db, "serve", "--addr", "127.0.0.1:0"])
+        .env_remove("SIYU_DB")
+        .env_remove("SIYU_TENANT")
+        .stdout(Stdio::piped())
+        .spawn()
+        .expect("siyu serve");
+    let mut line = String::new();
+    BufReader::new(child.stdout.take().expect("stdout"))
+        .read_line(&mut line)
+        .expect("the address line");
+    let addr = line
+        .trim()
+        .rsplit("http://")
+        .next()
+        .expect("address")
+        .to_owned();
+    (child, addr)
+}
+
+fn http_call(addr: &str, method: &str, path: &str, token: &str, body: &str) -> String {
+    use std::io::{Read, Write};
+    let mut s = std::net::TcpStream::connect(addr).expect("connect");
+    let request = format!(
+        "{method} {path} HTTP/1.1\r\nHost: {addr}\r\nAuthorization: Bearer {token}\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+        body.len()
+    );
+    s.write_all(request.as_bytes()).expect("send");
+    let mut answer = String::new();
+    s.read_to_string(&mut answer).expect("read");
+    answer
+}
+
+#[test]
+fn two_servers_on_one_postgres_database_answer_alike() {
+    let Ok(url) = std::env::var("SIYU_TEST_POSTGRES") else {
+        return;
+    };
+    let schema = format!("siyu_two_servers_{}", std::process::id());
+    drop(siyu_store::PgStore::connect_in_schema(&url, &schema).expect("schema"));
+    let sep = if url.contains('?') { '&' } else { '?' };
+    let db = format!("{url}{sep}options=-csearch_path%3D{schema}");
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_siyu"))
+        .args(["--db", &db, "token", "create", "--role", "admin"])
+        .output()
+        .expect("token");
+    let token = String::from_utf8_lossy(&out.stdout).trim().to_owned();
+    assert!(
+        token.starts_with("siyu_"),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let (mut a, addr_a) = start_server(&db);
+    let (mut b, addr_b) = start_server(&db);
+    let body = json!({"batch": [
+        {"type": "identify", "message_id": "m1", "customer_id": "c1", "traits": {"name": "王小明"}},
+        order("m2", "c1", "o1", "128.50")
+    ]})
+    .to_string();
+    let written = http_call(&addr_a, "POST", "/v1/batch", &token, &body);
+    let through_b = http_call(&addr_b, "GET", "/v1/customers/c1", &token, "");
+    let through_a = http_call(&addr_a, "GET", "/v1/customers/c1", &token, "");
+    let again_b = http_call(&addr_b, "POST", "/v1/batch", &token, &body);
+    for child in [&mut a, &mut b] {
+        let _ = child.kill();
+        let _ = child.wait();
+    }
+    let _ = siyu_store::PgStore::drop_schema(&url, &schema);
+    assert!(written.contains(r#""accepted":2"#), "{written}");
+    let body_of = |r: &str| r.split("\r\n\r\n").nth(1).unwrap_or("").to_owned();
+    assert!(through_b.starts_with("HTTP/1.1 200"), "{through_b}");
+    assert_eq!(
+        body_of(&through_a),
+        body_of(&through_b),
+        "both servers see the same customer"
+    );
+    assert!(
+        body_of(&through_b).contains(r#""net_spend":12850"#),
+        "{through_b}"
+    );
+    assert!(
+        again_b.contains(r#""duplicates":2"#),
+        "a message id claimed through one server is a duplicate through the other: {again_b}"
+    );
+}
