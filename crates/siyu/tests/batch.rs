@@ -36,7 +36,7 @@ fn item(kind: u8, message: u8, customer: u8, day: u8, n: u16, referrer: Option<u
         _ => {
             json!({"type": "order", "message_id": format!("m{message}"), "customer_id": format!("c{customer}"),
                     "timestamp": at, "order_id": format!("o{}", n % 6), "amount": format!("{}.{:02}", n / 100, n % 100),
-                    "status": if n % 7 == 0 { "refunded" } else { "paid" }})
+                    "status": if n.is_multiple_of(7) { "refunded" } else { "paid" }})
         }
     }
 }
