@@ -245,6 +245,45 @@ pub struct ChannelReport {
     pub channels: Vec<ChannelQuality>,
 }
 
+/// Each customer's model CLV over the 52 weeks after `as_of` (1% a month discount), the
+/// models fitted on the paid orders up to `as_of`; none when they cannot be fitted (too
+/// few customers, no repeat purchases), which the report shows as n/a.
+pub fn model_clv(
+    store: &mut dyn Store,
+    tenant: &Tenant,
+    as_of: Date,
+) -> anyhow::Result<Option<HashMap<CustomerId, Money>>> {
+    use super::clv::{fit, predict, purchase_days_from_store, summarise};
+    use siyu_core::clv::{History, Horizon};
+    let days = purchase_days_from_store(store, tenant)?;
+    let Ok(summary) = summarise(&days, Some(as_of), None) else {
+        return Ok(None);
+    };
+    let histories: Vec<History> = summary.customers.iter().map(|c| c.history).collect();
+    let Ok(models) = fit(&histories) else {
+        return Ok(None);
+    };
+    let horizon = Horizon {
+        weeks: 52.0,
+        discount_monthly: 0.01,
+    };
+    let predictions = predict(&models, &summary, &horizon);
+    Ok(Some(
+        summary
+            .customers
+            .iter()
+            .zip(predictions)
+            .filter_map(|(c, p)| {
+                let yuan = p.clv.filter(|v| v.is_finite())?;
+                Some((
+                    c.customer_id.clone(),
+                    Money::from_fen((yuan * 100.0).round() as i64),
+                ))
+            })
+            .collect(),
+    ))
+}
+
 /// `siyu report channels`. `model_clv`: each customer's model CLV, when a model is fitted.
 pub fn channel_report(
     store: &mut dyn Store,
