@@ -594,7 +594,7 @@ pub fn run_report(store: &mut dyn Store, tenant: &Tenant, report: &Report) -> an
                     }
                     print!("{}", t.render());
                     println!(
-                        "CAC = spend of the months the period touches / entrants; CLV/CAC and payback per entrant (conversion × CLV; conversion × AOV × frequency per month). Record spend with siyu channel-cost set."
+                        "CAC = spend of the months the period touches / entrants (record it with siyu channel-cost set). Formula CLV: per buyer of the channel, over their expected lifetime. Model CLV: per entrant, the next 52 weeks by BG/NBD + Gamma-Gamma at 1% a month. CLV/CAC and payback per entrant: the model CLV when there is one (else conversion × formula CLV), and CAC / (conversion × AOV × frequency / 12)."
                     );
                 }
             }
