@@ -2,6 +2,8 @@
 //! duplicates and items the store has seen through a file) equal a rebuild from the raw
 //! data. SQLite always; PostgreSQL too when `SIYU_TEST_POSTGRES` is set.
 
+mod common;
+
 use proptest::prelude::*;
 use serde_json::{Value, json};
 
@@ -126,17 +128,7 @@ proptest! {
 
     #[test]
     fn profiles_kept_by_batches_equal_a_rebuild_on_postgres(steps in steps()) {
-        let Ok(url) = std::env::var("SIYU_TEST_POSTGRES") else { return Ok(()) };
-        let mut store = siyu_store::open(&url).expect("postgres");
-        let name = format!(
-            "batch-{}-{}",
-            std::process::id(),
-            std::time::SystemTime::now()
-                .duration_since(std::time::UNIX_EPOCH)
-                .map(|d| d.as_nanos())
-                .unwrap_or(0)
-        );
-        let tenant = store.tenant(&name).expect("tenant");
+        let Some((mut store, tenant)) = common::postgres_tenant("batch") else { return Ok(()) };
         check(store.as_mut(), &tenant, &steps)?;
     }
 }

@@ -3,6 +3,8 @@
 //! another customer, referrers changing, events, departures). SQLite always; PostgreSQL
 //! too when `SIYU_TEST_POSTGRES` is set.
 
+mod common;
+
 use std::fmt::Write as _;
 
 use proptest::prelude::*;
@@ -151,17 +153,7 @@ proptest! {
 
     #[test]
     fn profiles_kept_at_ingest_equal_a_rebuild_on_postgres(ingests in prop::collection::vec(ingest(), 1..7)) {
-        let Ok(url) = std::env::var("SIYU_TEST_POSTGRES") else { return Ok(()) };
-        let mut store = siyu_store::open(&url).expect("postgres");
-        let name = format!(
-            "profiles-{}-{}",
-            std::process::id(),
-            std::time::SystemTime::now()
-                .duration_since(std::time::UNIX_EPOCH)
-                .map(|d| d.as_nanos())
-                .unwrap_or(0)
-        );
-        let tenant = store.tenant(&name).expect("tenant");
+        let Some((mut store, tenant)) = common::postgres_tenant("profiles") else { return Ok(()) };
         check(store.as_mut(), &tenant, &ingests)?;
     }
 }

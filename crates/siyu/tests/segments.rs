@@ -200,17 +200,7 @@ proptest! {
     fn kept_members_are_the_rules_by_hand_and_the_history_replays_on_postgres(
         ingests in prop::collection::vec(ingest(), 1..6)
     ) {
-        let Ok(url) = std::env::var("SIYU_TEST_POSTGRES") else { return Ok(()) };
-        let mut store = siyu_store::open(&url).expect("postgres");
-        let name = format!(
-            "segments-{}-{}",
-            std::process::id(),
-            std::time::SystemTime::now()
-                .duration_since(std::time::UNIX_EPOCH)
-                .map(|d| d.as_nanos())
-                .unwrap_or(0)
-        );
-        let tenant = store.tenant(&name).expect("tenant");
+        let Some((mut store, tenant)) = common::postgres_tenant("segments") else { return Ok(()) };
         check(store.as_mut(), &tenant, &ingests)?;
     }
 }

@@ -472,21 +472,28 @@ impl ChannelCostStore for PgStore {
 
 impl ImportStore for PgStore {
     fn begin_import<'s>(&'s mut self, tenant: &Tenant) -> Result<Box<dyn ImportTx + 's>> {
-        let mut tx = self.client.transaction()?;
+        Ok(Box::new(PgImport::begin(&mut self.client, tenant)?))
+    }
+}
+
+impl<'c> PgImport<'c> {
+    /// A write transaction for the tenant (which must exist).
+    fn begin(client: &'c mut Client, tenant: &Tenant) -> Result<PgImport<'c>> {
+        let mut tx = client.transaction()?;
         // In place of a foreign key checked on every row (see the migration): the tenant
-        // must exist, and cannot go away before the import commits.
+        // must exist, and cannot go away before the transaction commits.
         tx.query_opt(
             "SELECT 1 FROM tenants WHERE id = $1 FOR KEY SHARE",
             &[&tenant.id],
         )?
         .ok_or_else(|| StoreError::NotFound(format!("tenant {}", tenant.id)))?;
-        Ok(Box::new(PgImport {
+        Ok(PgImport {
             tx,
             tenant: tenant.id,
             staged: HashSet::new(),
             displaced: Vec::new(),
             created: Vec::new(),
-        }))
+        })
     }
 }
 

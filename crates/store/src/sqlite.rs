@@ -424,23 +424,7 @@ impl ChannelCostStore for SqliteStore {
 
 impl ImportStore for SqliteStore {
     fn begin_import<'s>(&'s mut self, tenant: &Tenant) -> Result<Box<dyn ImportTx + 's>> {
-        // Immediate: take the write lock now rather than fail to upgrade a read lock later.
-        let tx = self
-            .conn
-            .transaction_with_behavior(TransactionBehavior::Immediate)?;
-        tx.query_row("SELECT 1 FROM tenants WHERE id = ?1", [tenant.id], |_| {
-            Ok(())
-        })
-        .optional()?
-        .ok_or_else(|| StoreError::NotFound(format!("tenant {}", tenant.name)))?;
-        Ok(Box::new(SqliteImport {
-            tx,
-            tenant: tenant.id,
-            orders: BulkLoad::new("orders"),
-            events: BulkLoad::new("events"),
-            displaced: Vec::new(),
-            created: Vec::new(),
-        }))
+        Ok(Box::new(SqliteImport::begin(&mut self.conn, tenant)?))
     }
 }
 
@@ -472,6 +456,27 @@ ON CONFLICT (tenant_id, customer_id) DO UPDATE SET
     last_interaction_at = excluded.last_interaction_at,
     left_at = excluded.left_at,
     event_counts = excluded.event_counts";
+
+impl<'c> SqliteImport<'c> {
+    /// A write transaction for the tenant (which must exist).
+    fn begin(conn: &'c mut Connection, tenant: &Tenant) -> Result<SqliteImport<'c>> {
+        // Immediate: take the write lock now rather than fail to upgrade a read lock later.
+        let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+        tx.query_row("SELECT 1 FROM tenants WHERE id = ?1", [tenant.id], |_| {
+            Ok(())
+        })
+        .optional()?
+        .ok_or_else(|| StoreError::NotFound(format!("tenant {}", tenant.name)))?;
+        Ok(SqliteImport {
+            tx,
+            tenant: tenant.id,
+            orders: BulkLoad::new("orders"),
+            events: BulkLoad::new("events"),
+            displaced: Vec::new(),
+            created: Vec::new(),
+        })
+    }
+}
 
 impl SqliteImport<'_> {
     /// Rebuilds the indexes a bulk load dropped, before anything reads by them.

@@ -1,9 +1,11 @@
-//! What the end-to-end tests share: running the built `siyu` binary against a database.
+//! What the end-to-end tests share: running the built `siyu` binary against a database,
+//! and a fresh tenant on the PostgreSQL test server. (Each test file uses some of it.)
 
 use std::path::Path;
 use std::process::{Command, Output};
 
 /// Runs `siyu --db DB ARGS…` with no SIYU_* variables from the environment.
+#[allow(dead_code)]
 pub fn siyu(db: &Path, args: &[&str]) -> Output {
     Command::new(env!("CARGO_BIN_EXE_siyu"))
         .arg("--db")
@@ -15,6 +17,25 @@ pub fn siyu(db: &Path, args: &[&str]) -> Output {
         .expect("siyu runs")
 }
 
+#[allow(dead_code)]
 pub fn text(bytes: &[u8]) -> String {
     String::from_utf8_lossy(bytes).into_owned()
+}
+
+/// The PostgreSQL test server (`SIYU_TEST_POSTGRES`) and a tenant no other test run uses,
+/// or none when the variable is not set.
+#[allow(dead_code)]
+pub fn postgres_tenant(prefix: &str) -> Option<(Box<dyn siyu_store::Store>, siyu_store::Tenant)> {
+    let url = std::env::var("SIYU_TEST_POSTGRES").ok()?;
+    let mut store = siyu_store::open(&url).expect("postgres");
+    let name = format!(
+        "{prefix}-{}-{}",
+        std::process::id(),
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map(|d| d.as_nanos())
+            .unwrap_or(0)
+    );
+    let tenant = store.tenant(&name).expect("tenant");
+    Some((store, tenant))
 }

@@ -1,8 +1,6 @@
 //! Segments and tags on PostgreSQL: the pool as rules read it, saved rules, members and
 //! history. Membership changes go in as arrays, a few statements per batch.
 
-use std::collections::HashSet;
-
 use postgres::fallible_iterator::FallibleIterator;
 use postgres::types::ToSql;
 
@@ -15,7 +13,7 @@ use super::{
 };
 use crate::{
     HistoryRecord, ManualTag, Member, MemberChange, MemberFilter, PoolCustomer, PoolStore, PoolTx,
-    Result, StoreError, StoredRule, Tenant, corrupt, from_micros, micros, other,
+    Result, StoredRule, Tenant, corrupt, from_micros, micros, other,
 };
 
 /// Membership changes written per statement.
@@ -23,19 +21,7 @@ const CHANGES_PER_STATEMENT: usize = 10_000;
 
 impl PoolStore for PgStore {
     fn begin_pool<'s>(&'s mut self, tenant: &Tenant) -> Result<Box<dyn PoolTx + 's>> {
-        let mut tx = self.client.transaction()?;
-        tx.query_opt(
-            "SELECT 1 FROM tenants WHERE id = $1 FOR KEY SHARE",
-            &[&tenant.id],
-        )?
-        .ok_or_else(|| StoreError::NotFound(format!("tenant {}", tenant.id)))?;
-        Ok(Box::new(PgImport {
-            tx,
-            tenant: tenant.id,
-            staged: HashSet::new(),
-            displaced: Vec::new(),
-            created: Vec::new(),
-        }))
+        Ok(Box::new(PgImport::begin(&mut self.client, tenant)?))
     }
 }
 

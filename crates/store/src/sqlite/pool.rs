@@ -1,38 +1,22 @@
 //! Segments and tags on SQLite: the pool as rules read it, saved rules, members and history.
 
-use rusqlite::{OptionalExtension, TransactionBehavior, params};
+use rusqlite::{OptionalExtension, params};
 
 use siyu_core::segment::pool::Attributes;
 use siyu_core::segment::rules::{Change, RuleKind, TagFamily};
 use siyu_core::{CustomerId, Gender, Money, Timestamp};
 
 use super::{
-    BulkLoad, PROFILE_COLUMNS, SqliteImport, SqliteStore, parse_channel, parse_customer_id,
-    profile_from_row,
+    PROFILE_COLUMNS, SqliteImport, SqliteStore, parse_channel, parse_customer_id, profile_from_row,
 };
 use crate::{
     HistoryRecord, ManualTag, Member, MemberChange, MemberFilter, PoolCustomer, PoolStore, PoolTx,
-    Result, StoreError, StoredRule, Tenant, corrupt, from_micros, micros, other,
+    Result, StoredRule, Tenant, corrupt, from_micros, micros, other,
 };
 
 impl PoolStore for SqliteStore {
     fn begin_pool<'s>(&'s mut self, tenant: &Tenant) -> Result<Box<dyn PoolTx + 's>> {
-        let tx = self
-            .conn
-            .transaction_with_behavior(TransactionBehavior::Immediate)?;
-        tx.query_row("SELECT 1 FROM tenants WHERE id = ?1", [tenant.id], |_| {
-            Ok(())
-        })
-        .optional()?
-        .ok_or_else(|| StoreError::NotFound(format!("tenant {}", tenant.name)))?;
-        Ok(Box::new(SqliteImport {
-            tx,
-            tenant: tenant.id,
-            orders: BulkLoad::new("orders"),
-            events: BulkLoad::new("events"),
-            displaced: Vec::new(),
-            created: Vec::new(),
-        }))
+        Ok(Box::new(SqliteImport::begin(&mut self.conn, tenant)?))
     }
 }
 
