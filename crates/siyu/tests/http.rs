@@ -446,3 +446,109 @@ fn two_servers_on_one_postgres_database_answer_alike() {
         "a message id claimed through one server is a duplicate through the other: {again_b}"
     );
 }
+
+#[test]
+fn every_report_answers_through_the_api_with_the_numbers_of_the_cli() {
+    let api = Api::new(RateLimit::default());
+    let rt = runtime();
+    let ingest = api.token("shop", Role::Ingest);
+    let viewer = api.token("shop", Role::Viewer);
+    let items: Vec<Value> = (0..40)
+        .map(|i| {
+            json!({"type": "order", "message_id": format!("m{i}"), "customer_id": format!("c{}", i % 9),
+                   "timestamp": format!("2025-0{}-{:02} 10:00:00", 3 + i % 3, 1 + i % 27),
+                   "order_id": format!("o{i}"), "amount": format!("{}.50", 20 + i * 3)})
+        })
+        .collect();
+    let (status, text) = rt.block_on(api.batch(&ingest, json!({"batch": items})));
+    assert_eq!(status, StatusCode::OK, "{text}");
+    let cases: &[(&str, &[&str])] = &[
+        ("overview", &["report", "overview"]),
+        (
+            "gmv?from=2025-05-01&to=2025-05-31&compare_from=2025-04-01&compare_to=2025-04-30&by=channel&what_if=aov%3D%2B5%25",
+            &[
+                "report",
+                "gmv",
+                "--from",
+                "2025-05-01",
+                "--to",
+                "2025-05-31",
+                "--compare-from",
+                "2025-04-01",
+                "--compare-to",
+                "2025-04-30",
+                "--by",
+                "channel",
+                "--what-if",
+                "aov=+5%",
+            ],
+        ),
+        (
+            "cohorts?as_of=2025-06-30&months=3",
+            &[
+                "report",
+                "cohorts",
+                "--as-of",
+                "2025-06-30",
+                "--months",
+                "3",
+            ],
+        ),
+        (
+            "funnel?as_of=2025-06-30",
+            &["report", "funnel", "--as-of", "2025-06-30"],
+        ),
+        (
+            "pareto?from=2025-03-01&to=2025-06-30",
+            &[
+                "report",
+                "pareto",
+                "--from",
+                "2025-03-01",
+                "--to",
+                "2025-06-30",
+            ],
+        ),
+        (
+            "channels?from=2025-01-01&to=2025-06-30",
+            &[
+                "report",
+                "channels",
+                "--from",
+                "2025-01-01",
+                "--to",
+                "2025-06-30",
+            ],
+        ),
+        (
+            "referrals?as_of=2025-06-30&top=5",
+            &["report", "referrals", "--as-of", "2025-06-30", "--top", "5"],
+        ),
+        (
+            "clv?as_of=2025-06-30&by=stage",
+            &["report", "clv", "--as-of", "2025-06-30", "--by", "stage"],
+        ),
+    ];
+    for (path, cli) in cases {
+        let (status, text) =
+            rt.block_on(api.call("GET", &format!("/v1/reports/{path}"), Some(&viewer), None));
+        assert_eq!(status, StatusCode::OK, "{path}: {text}");
+        let through_api: Value = serde_json::from_str(&text).expect("json");
+        let mut args: Vec<&str> = vec!["--tenant", "shop"];
+        args.extend(cli.iter());
+        args.extend(["--format", "json"]);
+        let out = common::siyu(std::path::Path::new(&api.db), &args);
+        assert!(
+            out.status.success(),
+            "{args:?}: {}",
+            common::text(&out.stderr)
+        );
+        let through_cli: Value = serde_json::from_slice(&out.stdout).expect("json");
+        assert_eq!(through_api, through_cli, "{path}");
+    }
+    let (status, text) =
+        rt.block_on(api.call("GET", "/v1/reports/gmv?by=color", Some(&viewer), None));
+    assert_snapshot!(format!("{status} {text}"), @r#"400 Bad Request {"code":"invalid_query","message":"by: 'color' is not channel, segment or stage"}"#);
+    let (status, text) = rt.block_on(api.call("GET", "/v1/reports/weather", Some(&viewer), None));
+    assert_snapshot!(format!("{status} {text}"), @r#"404 Not Found {"code":"report_not_found","message":"no report 'weather' (overview, gmv, cohorts, funnel, pareto, channels, referrals, clv)"}"#);
+}

@@ -9,6 +9,7 @@ mod customers;
 pub mod error;
 mod group;
 mod ops;
+mod reports;
 
 use std::net::SocketAddr;
 use std::sync::{Arc, Mutex, mpsc};
@@ -140,6 +141,7 @@ pub fn router(state: Arc<AppState>) -> Router {
         .route("/v1/batch", post(batch::batch))
         .route("/v1/customers", get(customers::list))
         .route("/v1/customers/{id}", get(customers::get_one))
+        .route("/v1/reports/{name}", get(reports::report))
         .fallback(ops::not_found)
         .method_not_allowed_fallback(ops::method_not_allowed)
         .layer(middleware::from_fn_with_state(Arc::clone(&state), observe))

@@ -241,6 +241,22 @@ pub fn openapi_document() -> Value {
                 ],
                 "responses": with(json!({"200": {"description": "{customers: [...], next}"}}), &[("400", "invalid_query, invalid_customer_id"), auth[0], auth[1], auth[2]])
             }},
+    "/v1/reports/{name}": {"get": {
+                "summary": "A report, the same numbers as the CLI's `siyu report NAME --format json` (role viewer, operator or admin): overview, gmv, cohorts, funnel, pareto, channels, referrals, clv",
+                "parameters": [
+                    {"name": "name", "in": "path", "required": true, "schema": {"enum": ["overview", "gmv", "cohorts", "funnel", "pareto", "channels", "referrals", "clv"]}},
+                    {"name": "from", "in": "query", "schema": {"type": "string", "format": "date"}},
+                    {"name": "to", "in": "query", "schema": {"type": "string", "format": "date"}},
+                    {"name": "compare_from", "in": "query", "schema": {"type": "string", "format": "date"}, "description": "gmv"},
+                    {"name": "compare_to", "in": "query", "schema": {"type": "string", "format": "date"}, "description": "gmv"},
+                    {"name": "what_if", "in": "query", "schema": {"type": "string"}, "description": "gmv: e.g. retention=+10%,aov=-5%"},
+                    {"name": "by", "in": "query", "schema": {"enum": ["channel", "segment", "stage"]}, "description": "gmv, clv"},
+                    {"name": "as_of", "in": "query", "schema": {"type": "string", "format": "date"}},
+                    {"name": "months", "in": "query", "schema": {"type": "integer"}, "description": "cohorts"},
+                    {"name": "top", "in": "query", "schema": {"type": "integer"}, "description": "referrals"}
+                ],
+                "responses": with(json!({"200": {"description": "the report; money in integer fen, n/a as null"}}), &[("400", "invalid_query"), ("404", "report_not_found"), auth[0], auth[1], auth[2]])
+            }},
             "/v1/customers/{id}": {"get": {
                 "summary": "One customer, whole: attributes, profile, stage, RFM class, segments, tags with where they came from, recent orders and events",
                 "parameters": [{"name": "id", "in": "path", "required": true, "schema": {"type": "string"}}],
