@@ -552,3 +552,110 @@ fn every_report_answers_through_the_api_with_the_numbers_of_the_cli() {
     let (status, text) = rt.block_on(api.call("GET", "/v1/reports/weather", Some(&viewer), None));
     assert_snapshot!(format!("{status} {text}"), @r#"404 Not Found {"code":"report_not_found","message":"no report 'weather' (overview, gmv, cohorts, funnel, pareto, channels, referrals, clv)"}"#);
 }
+
+#[test]
+fn segments_and_tags_are_managed_through_the_api_within_the_tenant() {
+    let api = Api::new(RateLimit::default());
+    let rt = runtime();
+    let ingest = api.token("shop", Role::Ingest);
+    let operator = api.token("shop", Role::Operator);
+    let viewer = api.token("shop", Role::Viewer);
+    let other = api.token("elsewhere", Role::Admin);
+    let items: Vec<Value> = (0..6)
+        .map(|i| {
+            order(
+                &format!("m{i}"),
+                &format!("c{}", i % 3),
+                &format!("o{i}"),
+                "100",
+            )
+        })
+        .collect();
+    rt.block_on(api.batch(&ingest, json!({"batch": items})));
+    let post = |token: &str, uri: &str, body: Value| {
+        rt.block_on(api.call("POST", uri, Some(token), Some(body.to_string())))
+    };
+    let get = |token: &str, uri: &str| rt.block_on(api.call("GET", uri, Some(token), None));
+
+    let (status, text) = post(
+        &operator,
+        "/v1/segments",
+        json!({"name": "big", "rule": "orders >= 2 and chanel = \"x\""}),
+    );
+    assert_snapshot!(format!("{status} {text}"), @r#"400 Bad Request {"code":"invalid_segment_rule","message":"the rule does not read: column 17: unknown field 'chanel'; did you mean 'channel'?"}"#);
+    let (status, _) = post(
+        &viewer,
+        "/v1/segments",
+        json!({"name": "big", "rule": "orders >= 2"}),
+    );
+    assert_eq!(status, StatusCode::FORBIDDEN);
+    let (status, text) = post(
+        &operator,
+        "/v1/segments",
+        json!({"name": "big", "rule": "orders>=2"}),
+    );
+    assert_snapshot!(format!("{status} {text}"), @r#"201 Created {"members":3,"name":"big","rule":"orders >= 2"}"#);
+    let (status, text) = post(
+        &operator,
+        "/v1/segments",
+        json!({"name": "big", "rule": "orders >= 3"}),
+    );
+    assert_snapshot!(format!("{status} {text}"), @r#"409 Conflict {"code":"segment_exists","message":"there is a segment 'big' already"}"#);
+
+    let (_, page) = get(&viewer, "/v1/segments/big/members?limit=2");
+    let page: Value = serde_json::from_str(&page).expect("json");
+    assert_eq!(
+        (page["total"].as_u64(), page["next"].as_str()),
+        (Some(3), Some("c1"))
+    );
+    let (_, rest) = get(&viewer, "/v1/segments/big/members?after=c1");
+    let rest: Value = serde_json::from_str(&rest).expect("json");
+    assert_eq!(rest["members"][0]["customer_id"], "c2");
+    let (_, history) = get(&viewer, "/v1/segments/big/history");
+    assert!(
+        history.contains(r#""cause":"segment created by api:operator""#),
+        "{history}"
+    );
+
+    let (status, text) = post(
+        &operator,
+        "/v1/customers/c1/tags",
+        json!({"tag": "outdoor"}),
+    );
+    assert_eq!(
+        (status, text.as_str()),
+        (StatusCode::OK, r#"{"added":true}"#)
+    );
+    let (_, view) = get(&viewer, "/v1/customers/c1");
+    assert!(
+        view.contains(r#""tag":"outdoor","source":"manual:api:operator""#),
+        "{view}"
+    );
+    assert!(view.contains(r#""segments":["big"]"#), "{view}");
+    let (status, _) = post(&operator, "/v1/customers/nobody/tags", json!({"tag": "x"}));
+    assert_eq!(status, StatusCode::NOT_FOUND);
+
+    // Another tenant sees none of it.
+    assert_eq!(get(&other, "/v1/segments").1, "[]");
+    assert_eq!(
+        get(&other, "/v1/segments/big/members").0,
+        StatusCode::NOT_FOUND
+    );
+    assert_eq!(get(&other, "/v1/segments/big/history").1, "[]");
+    assert_eq!(
+        post(&other, "/v1/customers/c1/tags", json!({"tag": "x"})).0,
+        StatusCode::NOT_FOUND
+    );
+    assert_eq!(
+        rt.block_on(api.call("DELETE", "/v1/segments/big", Some(&other), None))
+            .0,
+        StatusCode::NOT_FOUND
+    );
+
+    let (status, _) = rt.block_on(api.call("DELETE", "/v1/segments/big", Some(&operator), None));
+    assert_eq!(status, StatusCode::NO_CONTENT);
+    assert_eq!(
+        get(&viewer, "/v1/segments/big/members").0,
+        StatusCode::NOT_FOUND
+    );
+}

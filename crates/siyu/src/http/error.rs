@@ -12,6 +12,7 @@ pub enum ApiError {
     Forbidden(String),
     NotFound { code: &'static str, message: String },
     BadRequest { code: &'static str, message: String },
+    Conflict { code: &'static str, message: String },
     PayloadTooLarge { code: &'static str, message: String },
     RateLimited { retry_after_secs: u64 },
     Internal(anyhow::Error),
@@ -46,6 +47,7 @@ impl ApiError {
             ApiError::BadRequest { code, message } => {
                 (StatusCode::BAD_REQUEST, code, message.clone())
             }
+            ApiError::Conflict { code, message } => (StatusCode::CONFLICT, code, message.clone()),
             ApiError::PayloadTooLarge { code, message } => {
                 (StatusCode::PAYLOAD_TOO_LARGE, code, message.clone())
             }

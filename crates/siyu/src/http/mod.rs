@@ -10,6 +10,7 @@ pub mod error;
 mod group;
 mod ops;
 mod reports;
+mod segments;
 
 use std::net::SocketAddr;
 use std::sync::{Arc, Mutex, mpsc};
@@ -142,6 +143,14 @@ pub fn router(state: Arc<AppState>) -> Router {
         .route("/v1/customers", get(customers::list))
         .route("/v1/customers/{id}", get(customers::get_one))
         .route("/v1/reports/{name}", get(reports::report))
+        .route("/v1/segments", get(segments::list).post(segments::create))
+        .route(
+            "/v1/segments/{name}",
+            axum::routing::delete(segments::delete),
+        )
+        .route("/v1/segments/{name}/members", get(segments::members))
+        .route("/v1/segments/{name}/history", get(segments::history))
+        .route("/v1/customers/{id}/tags", post(segments::add_tag))
         .fallback(ops::not_found)
         .method_not_allowed_fallback(ops::method_not_allowed)
         .layer(middleware::from_fn_with_state(Arc::clone(&state), observe))
