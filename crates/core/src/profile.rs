@@ -52,7 +52,8 @@ pub struct Profile {
 }
 
 impl Profile {
-    fn new(id: CustomerId, joined_at: Timestamp, referrer_id: Option<CustomerId>) -> Profile {
+    /// A profile with no orders or events yet.
+    pub fn new(id: CustomerId, joined_at: Timestamp, referrer_id: Option<CustomerId>) -> Profile {
         Profile {
             customer_id: id,
             joined_at,
@@ -86,11 +87,6 @@ impl Profile {
                 self.event_counts.insert(kind.to_owned(), 1);
             }
         }
-    }
-
-    /// A profile with no orders or events yet.
-    pub fn empty(id: CustomerId, joined_at: Timestamp, referrer_id: Option<CustomerId>) -> Profile {
-        Profile::new(id, joined_at, referrer_id)
     }
 
     /// Net spend per paid order.

@@ -400,9 +400,7 @@ fn two_servers_on_one_postgres_database_answer_alike() {
         return;
     };
     let schema = format!("siyu_two_servers_{}", std::process::id());
-    drop(siyu_store::PgStore::connect_in_schema(&url, &schema).expect("schema"));
-    let sep = if url.contains('?') { '&' } else { '?' };
-    let db = format!("{url}{sep}options=-csearch_path%3D{schema}");
+    let db = siyu_store::PgStore::schema_url(&url, &schema).expect("schema");
     let out = std::process::Command::new(env!("CARGO_BIN_EXE_siyu"))
         .args(["--db", &db, "token", "create", "--role", "admin"])
         .output()

@@ -109,6 +109,14 @@ impl PgStore {
         Ok(store)
     }
 
+    /// Creates `schema` (if missing) and gives a URL whose every connection works in it:
+    /// for processes that open the database themselves (a server, the command line).
+    pub fn schema_url(url: &str, schema: &str) -> Result<String> {
+        drop(PgStore::connect_in_schema(url, schema)?);
+        let sep = if url.contains('?') { '&' } else { '?' };
+        Ok(format!("{url}{sep}options=-csearch_path%3D{schema}"))
+    }
+
     /// Drops a schema made by `connect_in_schema`, with everything in it.
     pub fn drop_schema(url: &str, schema: &str) -> Result<()> {
         let mut store = PgStore::connect(url)?;

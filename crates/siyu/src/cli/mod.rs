@@ -362,9 +362,7 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
             let result = match postgres {
                 Some(url) => {
                     let schema = format!("siyu_bench_http_{}", std::process::id());
-                    let sep = if url.contains('?') { '&' } else { '?' };
-                    let scoped = format!("{url}{sep}options=-csearch_path%3D{schema}");
-                    drop(siyu_store::PgStore::connect_in_schema(url, &schema)?);
+                    let scoped = siyu_store::PgStore::schema_url(url, &schema)?;
                     let result =
                         crate::http::bench::run(&scoped, *seconds, *writers, *batch, *customers);
                     siyu_store::PgStore::drop_schema(url, &schema)?;

@@ -12,6 +12,34 @@ pub enum Format {
     Json,
 }
 
+/// Prints a list: JSON, CSV with the fields' names as header, or a table of `headers`
+/// with `row` giving each line's cells.
+pub fn print_lines<T: serde::Serialize>(
+    format: Format,
+    lines: &[T],
+    headers: &[&str],
+    row: impl Fn(&T) -> Vec<String>,
+) -> anyhow::Result<()> {
+    match format {
+        Format::Json => println!("{}", serde_json::to_string_pretty(lines)?),
+        Format::Csv => {
+            let mut w = csv::Writer::from_writer(std::io::stdout());
+            for l in lines {
+                w.serialize(l)?;
+            }
+            w.flush()?;
+        }
+        Format::Table => {
+            let mut t = Table::new(headers.iter().copied());
+            for l in lines {
+                t.row(row(l));
+            }
+            print!("{}", t.render());
+        }
+    }
+    Ok(())
+}
+
 /// A plain text table; numbers (cells that start with a digit, `-` or `¥`) align right.
 pub struct Table {
     headers: Vec<String>,

@@ -8,7 +8,7 @@ use siyu_core::CustomerId;
 use siyu_core::segment::rules::{RuleKind, TagFamily};
 use siyu_store::{HistoryRecord, MemberFilter, Store, Tenant};
 
-use super::output::{Format, Table, thousands, yuan};
+use super::output::{Format, Table, print_lines, thousands, yuan};
 use crate::service::segments::{self, Evaluation, actor};
 
 #[derive(Debug, Subcommand)]
@@ -165,31 +165,22 @@ pub fn run_segment(
                     created_at: r.created_at.to_string(),
                 })
                 .collect();
-            match format {
-                Format::Json => println!("{}", serde_json::to_string_pretty(&lines)?),
-                Format::Csv => {
-                    let mut w = csv::Writer::from_writer(std::io::stdout());
-                    for l in &lines {
-                        w.serialize(l)?;
-                    }
-                    w.flush()?;
-                }
-                Format::Table => {
-                    if lines.is_empty() {
-                        println!("no segments yet: siyu segment create NAME 'RULE'");
-                    }
-                    let mut t = Table::new(["segment", "members", "rule", "created by"]);
-                    for l in &lines {
-                        t.row([
-                            l.name.to_owned(),
-                            thousands(l.members),
-                            l.rule.to_owned(),
-                            l.created_by.to_owned(),
-                        ]);
-                    }
-                    print!("{}", t.render());
-                }
+            if *format == Format::Table && lines.is_empty() {
+                println!("no segments yet: siyu segment create NAME 'RULE'");
             }
+            print_lines(
+                *format,
+                &lines,
+                &["segment", "members", "rule", "created by"],
+                |l| {
+                    vec![
+                        l.name.to_owned(),
+                        thousands(l.members),
+                        l.rule.to_owned(),
+                        l.created_by.to_owned(),
+                    ]
+                },
+            )?;
         }
         SegmentCommand::Show { name } => {
             let now = segments::segment_now(store, tenant, name)?;
@@ -452,29 +443,20 @@ pub fn run_tag(store: &mut dyn Store, tenant: &Tenant, command: &TagCommand) -> 
             }
             None => {
                 let tags = segments::tag_summary(store, tenant)?;
-                match format {
-                    Format::Json => println!("{}", serde_json::to_string_pretty(&tags)?),
-                    Format::Csv => {
-                        let mut w = csv::Writer::from_writer(std::io::stdout());
-                        for t in &tags {
-                            w.serialize(t)?;
-                        }
-                        w.flush()?;
-                    }
-                    Format::Table => {
-                        let mut t = Table::new(["tag", "family", "source", "customers", "rule"]);
-                        for tag in &tags {
-                            t.row([
-                                tag.tag.clone(),
-                                tag.family.to_string(),
-                                tag.source.to_owned(),
-                                thousands(tag.customers),
-                                tag.rule.clone().unwrap_or_default(),
-                            ]);
-                        }
-                        print!("{}", t.render());
-                    }
-                }
+                print_lines(
+                    *format,
+                    &tags,
+                    &["tag", "family", "source", "customers", "rule"],
+                    |tag| {
+                        vec![
+                            tag.tag.clone(),
+                            tag.family.to_string(),
+                            tag.source.to_owned(),
+                            thousands(tag.customers),
+                            tag.rule.clone().unwrap_or_default(),
+                        ]
+                    },
+                )?;
             }
         },
         TagCommand::Family { tag, family: f } => {

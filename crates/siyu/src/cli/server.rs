@@ -10,7 +10,7 @@ use siyu_core::Timestamp;
 use siyu_core::access::Role;
 use siyu_store::{Store, Tenant};
 
-use super::output::{Format, Table};
+use super::output::{Format, print_lines};
 use crate::http::{RateLimit, hash_token, new_token};
 
 #[derive(Debug, Args)]
@@ -97,29 +97,20 @@ pub fn run_token(
                     revoked_at: t.revoked_at.map(|r| r.to_string()),
                 })
                 .collect();
-            match format {
-                Format::Json => println!("{}", serde_json::to_string_pretty(&lines)?),
-                Format::Csv => {
-                    let mut w = csv::Writer::from_writer(std::io::stdout());
-                    for l in &lines {
-                        w.serialize(l)?;
-                    }
-                    w.flush()?;
-                }
-                Format::Table => {
-                    let mut t = Table::new(["hash", "role", "label", "created", "revoked"]);
-                    for l in &lines {
-                        t.row([
-                            l.hash_prefix.clone(),
-                            l.role.to_string(),
-                            l.label.clone(),
-                            l.created_at.clone(),
-                            l.revoked_at.clone().unwrap_or_default(),
-                        ]);
-                    }
-                    print!("{}", t.render());
-                }
-            }
+            print_lines(
+                *format,
+                &lines,
+                &["hash", "role", "label", "created", "revoked"],
+                |l| {
+                    vec![
+                        l.hash_prefix.clone(),
+                        l.role.to_string(),
+                        l.label.clone(),
+                        l.created_at.clone(),
+                        l.revoked_at.clone().unwrap_or_default(),
+                    ]
+                },
+            )?;
         }
         TokenCommand::Revoke { hash_prefix } => {
             if !store.revoke_token(tenant, hash_prefix, Timestamp::now())? {

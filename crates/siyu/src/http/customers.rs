@@ -71,7 +71,8 @@ pub struct CustomerAnswer {
     recent_events: Vec<EventLine>,
 }
 
-fn customer_id(text: &str) -> Result<CustomerId, ApiError> {
+/// A customer id from a path or a query, or 400 `invalid_customer_id`.
+pub(super) fn customer_id(text: &str) -> Result<CustomerId, ApiError> {
     CustomerId::parse(text)
         .map_err(|e| ApiError::bad_request("invalid_customer_id", format!("customer id: {e}")))
 }

@@ -10,7 +10,6 @@ use axum::http::StatusCode;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
-use siyu_core::CustomerId;
 use siyu_core::access::Action;
 use siyu_core::rule::Rule;
 use siyu_core::segment::rules::{RuleKind, check_name};
@@ -19,11 +18,25 @@ use siyu_store::MemberFilter;
 use super::AppState;
 use super::auth::Caller;
 use super::batch::json_body;
+use super::customers::customer_id;
 use super::error::ApiError;
 use crate::service::segments;
 
 fn bad(code: &'static str, message: impl Into<String>) -> ApiError {
     ApiError::bad_request(code, message)
+}
+
+/// Whether the tenant has a segment of that name.
+fn segment_exists(
+    store: &mut dyn siyu_store::Store,
+    tenant: &siyu_store::Tenant,
+    name: &str,
+) -> Result<bool, ApiError> {
+    let mut tx = store.begin_pool(tenant).context("reading segments")?;
+    let rules = tx.rules().context("reading segments")?;
+    Ok(rules
+        .iter()
+        .any(|r| r.kind == RuleKind::Segment && r.name == name))
 }
 
 #[derive(Serialize)]
@@ -93,15 +106,8 @@ pub async fn create(
     let name = new.name.clone();
     let members = state
         .with_store(move |store| {
-            let mut tx = store.begin_pool(&tenant).context("reading segments")?;
-            let exists = tx
-                .rules()
-                .context("reading segments")?
-                .iter()
-                .any(|r| r.kind == RuleKind::Segment && r.name == name);
-            drop(tx);
-            if exists {
-                return Err(ApiError::BadRequest {
+            if segment_exists(store, &tenant, &name)? {
+                return Err(ApiError::Conflict {
                     code: "segment_exists",
                     message: format!("there is a segment '{name}' already"),
                 });
@@ -118,17 +124,7 @@ pub async fn create(
             Ok(e.selection(RuleKind::Segment, &name)
                 .map_or(0, |s| s.members.count()))
         })
-        .await
-        .map_err(|e| match e {
-            ApiError::BadRequest {
-                code: "segment_exists",
-                message,
-            } => ApiError::Conflict {
-                code: "segment_exists",
-                message,
-            },
-            other => other,
-        })?;
+        .await?;
     Ok((
         StatusCode::CREATED,
         Json(serde_json::json!({"name": new.name, "rule": rule.to_string(), "members": members})),
@@ -168,14 +164,7 @@ pub async fn members(
     let segment = name.clone();
     let now = state
         .with_store(move |store| {
-            let known = {
-                let mut tx = store.begin_pool(&tenant).context("reading segments")?;
-                tx.rules()
-                    .context("reading segments")?
-                    .iter()
-                    .any(|r| r.kind == RuleKind::Segment && r.name == segment)
-            };
-            if !known {
+            if !segment_exists(store, &tenant, &segment)? {
                 return Err(ApiError::not_found(
                     "segment_not_found",
                     format!("no segment '{segment}'"),
@@ -278,10 +267,6 @@ pub async fn delete(
 #[serde(deny_unknown_fields)]
 struct NewTag {
     tag: String,
-}
-
-fn customer_id(text: &str) -> Result<CustomerId, ApiError> {
-    CustomerId::parse(text).map_err(|e| bad("invalid_customer_id", format!("customer id: {e}")))
 }
 
 /// `POST /v1/customers/{id}/tags` `{"tag"}`: tags the customer by hand (source `manual:api`).

@@ -5,7 +5,7 @@
 use std::collections::HashMap;
 use std::fs::File;
 use std::io::Write;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 use anyhow::{Context, anyhow};
 use jiff::civil::Date;
@@ -15,12 +15,11 @@ use siyu_core::clv::{
     BgNbd, BgNbdFit, CalibrationSummary, ClvError, CustomerSummary, GammaGamma, GammaGammaFit,
     History, PurchaseDays,
 };
-use siyu_core::import::{Columns, Kind, Record, RecordSource, SourceError, parse_order};
+use siyu_core::import::{Columns, Kind, Record, RecordSource, parse_order};
 use siyu_core::{CustomerId, OrderFact, OrderId, TenantZone, Timestamp};
 use siyu_store::{Store, Tenant};
 
-/// Problems listed when a file is refused, as the importer lists them.
-const MAX_LISTED: usize = 20;
+use super::import::{InvalidFile, MAX_LISTED, source_error};
 
 /// Paid purchase days of the tenant's stored orders.
 pub fn purchase_days_from_store(
@@ -32,44 +31,6 @@ pub fn purchase_days_from_store(
         .scan_order_facts(tenant, &mut |order| days.add(order))
         .context("reading orders")?;
     Ok(days)
-}
-
-/// A file refused for bad rows, listed as the importer lists them.
-#[derive(Debug)]
-pub struct InvalidRows {
-    pub file: PathBuf,
-    /// `FILE:LINE: field: reason`, the first `MAX_LISTED`.
-    pub listed: Vec<String>,
-    pub rows_with_problems: u64,
-}
-
-impl std::fmt::Display for InvalidRows {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        let n = self.rows_with_problems;
-        write!(
-            f,
-            "{} has {n} invalid row{}; nothing was fitted (an import would refuse the file too)",
-            self.file.display(),
-            if n == 1 { "" } else { "s" },
-        )?;
-        for line in &self.listed {
-            write!(f, "\n  {line}")?;
-        }
-        Ok(())
-    }
-}
-
-impl std::error::Error for InvalidRows {}
-
-/// `FILE:LINE: message` where the problem has a line, `FILE: message` otherwise (as the importer).
-fn source_error(path: &Path, e: SourceError) -> anyhow::Error {
-    match e {
-        SourceError::Malformed { line, message } => {
-            anyhow!("{}:{line}: {message}", path.display())
-        }
-        SourceError::Encoding(e) => anyhow!("{}:{}: {e}", path.display(), e.line),
-        e => anyhow!("{}: {e}", path.display()),
-    }
 }
 
 /// Paid purchase days straight from an orders CSV, read by the importer's own reader with
@@ -127,10 +88,11 @@ pub fn purchase_days_from_file(
         anyhow::bail!("{}: no rows after the header", path.display());
     }
     if invalid > 0 {
-        return Err(InvalidRows {
+        return Err(InvalidFile {
             file: path.to_owned(),
             listed,
             rows_with_problems: invalid,
+            not_done: "nothing was fitted",
         }
         .into());
     }
@@ -274,10 +236,11 @@ pub fn read_summary_csv(path: &Path) -> anyhow::Result<Vec<History>> {
         }
     }
     if invalid > 0 {
-        return Err(InvalidRows {
+        return Err(InvalidFile {
             file: path.to_owned(),
             listed,
             rows_with_problems: invalid,
+            not_done: "nothing was fitted",
         }
         .into());
     }

@@ -30,8 +30,9 @@ use super::segments::{self, RuleSettings, has_rules, rule_settings};
 
 /// Rows handed from the reader to the writer at a time.
 const CHUNK: usize = 8192;
-/// Problems listed when an import is refused.
-const MAX_LISTED: usize = 20;
+/// Problems listed when a file is refused (by an import, or by a figure read straight
+/// from a file).
+pub(crate) const MAX_LISTED: usize = 20;
 /// Customers whose profiles an import builds from its own rows (about 250 bytes each);
 /// past this it reads them back from the store like everyone else's.
 const STREAM_LIMIT: usize = 400_000;
@@ -120,6 +121,37 @@ pub struct Phases {
     pub segments: f64,
     pub commit: f64,
 }
+
+/// A file that a figure computed straight from it (`siyu rfm --orders`, `siyu clv
+/// --orders`) refuses for bad rows, listed as the importer lists them.
+#[derive(Debug)]
+pub struct InvalidFile {
+    pub file: PathBuf,
+    /// `FILE:LINE: field: reason`, the first `MAX_LISTED`.
+    pub listed: Vec<String>,
+    pub rows_with_problems: u64,
+    /// What was not done, e.g. "no RFM was computed".
+    pub not_done: &'static str,
+}
+
+impl fmt::Display for InvalidFile {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let n = self.rows_with_problems;
+        write!(
+            f,
+            "{} has {n} invalid row{}; {} (an import would refuse the file too)",
+            self.file.display(),
+            if n == 1 { "" } else { "s" },
+            self.not_done,
+        )?;
+        for line in &self.listed {
+            write!(f, "\n  {line}")?;
+        }
+        Ok(())
+    }
+}
+
+impl std::error::Error for InvalidFile {}
 
 /// An import refused for bad rows: nothing was written.
 #[derive(Debug)]
@@ -316,7 +348,7 @@ fn open_source(
 }
 
 /// `FILE:LINE: message` where the problem has a line, `FILE: message` otherwise.
-fn source_error(path: &Path, e: SourceError) -> anyhow::Error {
+pub(crate) fn source_error(path: &Path, e: SourceError) -> anyhow::Error {
     match e {
         SourceError::Malformed { line, message } => {
             anyhow!("{}:{line}: {message}", path.display())

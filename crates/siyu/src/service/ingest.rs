@@ -479,7 +479,7 @@ fn add_events(
                 .map(|e| e.occurred_at)
                 .min()
                 .unwrap_or_else(Timestamp::now);
-            profiles.insert(id.clone(), Profile::empty(id.clone(), first, None));
+            profiles.insert(id.clone(), Profile::new(id.clone(), first, None));
         } else {
             rebuild.insert(id.clone());
         }

@@ -18,17 +18,15 @@
 //! place the figures are computed.
 
 use std::collections::{HashMap, HashSet};
-use std::fmt;
 use std::fs::File;
 use std::io;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 
 use anyhow::{Context, anyhow};
 
 use siyu_core::import::{
-    Columns, Kind, Record, RecordSource, SourceError, clean_field, decode::TextEncoding,
-    parse_order,
+    Columns, Kind, Record, RecordSource, clean_field, decode::TextEncoding, parse_order,
 };
 use siyu_core::segment::rfm::{
     DayNumber, DayRange, Rfm, RfmWindow, Tallies, Tally, ZoneDays, day_number, days_in_month, score,
@@ -36,8 +34,8 @@ use siyu_core::segment::rfm::{
 use siyu_core::{CustomerId, NewOrder, OrderStatus, TenantZone, Timestamp};
 use siyu_store::{Store, Tenant};
 
-/// Problems listed when a file is refused, as the importer lists them.
-const MAX_LISTED: usize = 20;
+use super::import::{InvalidFile, MAX_LISTED, source_error};
+
 /// The bytes a reader thread takes at a time: small enough that a block is still in the
 /// core's own cache when it is scanned after being read.
 const BLOCK: u64 = 512 << 10;
@@ -77,33 +75,6 @@ impl Default for FileOptions {
         }
     }
 }
-
-/// A file refused for bad rows, listed as the importer lists them.
-#[derive(Debug)]
-pub struct InvalidOrders {
-    pub file: PathBuf,
-    /// `FILE:LINE: field: reason`, the first `MAX_LISTED`.
-    pub listed: Vec<String>,
-    pub rows_with_problems: u64,
-}
-
-impl fmt::Display for InvalidOrders {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let n = self.rows_with_problems;
-        write!(
-            f,
-            "{} has {n} invalid row{}; no RFM was computed (an import would refuse the file too)",
-            self.file.display(),
-            if n == 1 { "" } else { "s" },
-        )?;
-        for line in &self.listed {
-            write!(f, "\n  {line}")?;
-        }
-        Ok(())
-    }
-}
-
-impl std::error::Error for InvalidOrders {}
 
 /// RFM straight from an orders CSV, with naive times read in `zone`: exactly what
 /// importing the file into an empty tenant of that zone and running `siyu rfm` gives.
@@ -164,17 +135,6 @@ struct OrdersFile<'p> {
     /// The byte where the rows begin, when the block reader can read the file (UTF-8).
     data_start: Option<u64>,
     size: u64,
-}
-
-/// `FILE:LINE: message` where the problem has a line, `FILE: message` otherwise (as the importer).
-fn source_error(path: &Path, e: SourceError) -> anyhow::Error {
-    match e {
-        SourceError::Malformed { line, message } => {
-            anyhow!("{}:{line}: {message}", path.display())
-        }
-        SourceError::Encoding(e) => anyhow!("{}:{}: {e}", path.display(), e.line),
-        e => anyhow!("{}: {e}", path.display()),
-    }
 }
 
 fn open_file(path: &Path) -> anyhow::Result<File> {
@@ -255,10 +215,11 @@ impl<'p> OrdersFile<'p> {
             anyhow::bail!("{}: no rows after the header", self.path.display());
         }
         if invalid > 0 {
-            return Err(InvalidOrders {
+            return Err(InvalidFile {
                 file: self.path.to_owned(),
                 listed,
                 rows_with_problems: invalid,
+                not_done: "no RFM was computed",
             }
             .into());
         }
