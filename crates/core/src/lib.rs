@@ -14,6 +14,7 @@ pub mod lifecycle;
 pub mod metrics;
 pub mod money;
 pub mod order;
+pub mod privacy;
 pub mod profile;
 pub mod rng;
 pub mod rule;

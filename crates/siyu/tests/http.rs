@@ -592,7 +592,7 @@ fn segments_and_tags_are_managed_through_the_api_within_the_tenant() {
         "/v1/segments",
         json!({"name": "big", "rule": "orders>=2"}),
     );
-    assert_snapshot!(format!("{status} {text}"), @r#"201 Created {"members":3,"name":"big","rule":"orders >= 2"}"#);
+    assert_snapshot!(format!("{status} {text}"), @r#"201 Created {"members":3,"name":"big","purpose":"marketing","rule":"orders >= 2"}"#);
     let (status, text) = post(
         &operator,
         "/v1/segments",

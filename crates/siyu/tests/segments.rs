@@ -15,7 +15,7 @@ use siyu::service::profiles::raw_facts;
 use siyu::service::segments::{add_tag, save_rule};
 use siyu_core::import::Kind;
 use siyu_core::profile::build_profiles;
-use siyu_core::segment::rules::{Change, RuleKind};
+use siyu_core::segment::rules::{Change, Purpose, RuleKind};
 use siyu_core::{CustomerId, Money};
 use siyu_store::{MemberFilter, Store, Tenant};
 
@@ -125,10 +125,21 @@ fn check(store: &mut dyn Store, tenant: &Tenant, ingests: &[Ingest]) -> Result<(
         TAG_RULE.1,
         "test",
         true,
+        Purpose::default(),
     )
     .expect("tag rule");
     for (name, rule) in SEGMENTS {
-        save_rule(store, tenant, RuleKind::Segment, name, rule, "test", false).expect("segment");
+        save_rule(
+            store,
+            tenant,
+            RuleKind::Segment,
+            name,
+            rule,
+            "test",
+            false,
+            Purpose::default(),
+        )
+        .expect("segment");
     }
     for (i, ingest) in ingests.iter().enumerate() {
         apply(store, tenant, ingest, dir.path(), i);

@@ -12,9 +12,10 @@ mod sqlite;
 use siyu_core::CustomerFact;
 use siyu_core::access::Role;
 use siyu_core::metrics::cohorts::Month;
+use siyu_core::privacy::AuditAction;
 use siyu_core::profile::{Profile, ProfileSink};
 use siyu_core::segment::pool::Attributes;
-use siyu_core::segment::rules::{Change, RuleKind, TagFamily};
+use siyu_core::segment::rules::{Change, Purpose, RuleKind, TagFamily};
 use siyu_core::{
     Channel, Customer, CustomerId, Money, NewCustomer, NewEvent, NewOrder, OrderFact, SeenCustomer,
 };
@@ -106,6 +107,8 @@ pub struct CustomerView {
     pub manual_tags: Vec<ManualTag>,
     /// Segments, rule tags and level tags the customer is in (as of the last evaluation).
     pub memberships: Vec<Member>,
+    /// When the customer opted out of marketing, if they did.
+    pub opted_out_at: Option<Timestamp>,
 }
 
 /// A line of the customer list.
@@ -218,6 +221,8 @@ pub struct StoredRule {
     pub rule: String,
     pub created_by: String,
     pub created_at: Timestamp,
+    /// A segment's purpose (a tag rule's is always the default).
+    pub purpose: Purpose,
 }
 
 /// A customer selected by a segment, rule tag or level tag, since when.
@@ -371,6 +376,58 @@ pub trait ImportTx: PoolTx {
     fn save_profiles(&mut self, profiles: &[Profile]) -> Result<()>;
     /// Writes referral figures: (customer, referrals, their revenue).
     fn save_referrals(&mut self, figures: &[(CustomerId, u32, Money)]) -> Result<()>;
+    /// The suppression keys of the tenant's erased customers.
+    fn suppression_keys(&mut self) -> Result<Vec<String>>;
+    /// Erases a customer: their personal attributes, tags, events, memberships and
+    /// history go; their customer row (channel, join time and referrer only), orders and
+    /// profile are kept under `remains`, opted out; customers they referred name `remains`
+    /// instead; `key` is suppressed from now on. `NotFound` if the tenant has no such
+    /// customer.
+    fn erase_customer(
+        &mut self,
+        id: &CustomerId,
+        remains: &CustomerId,
+        key: &str,
+        at: Timestamp,
+    ) -> Result<Erased>;
+    /// Sets (`Some`) or clears (`None`) a customer's marketing opt-out. False if the
+    /// tenant has no such customer.
+    fn set_opt_out(&mut self, id: &CustomerId, at: Option<Timestamp>) -> Result<bool>;
+    /// Appends to the audit log.
+    fn record_audit(&mut self, entry: &AuditEntry) -> Result<()>;
+}
+
+/// What an erasure removed or moved.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Erased {
+    /// Orders kept, now under the remains' id.
+    pub orders: u64,
+    pub events: u64,
+    pub tags: u64,
+    /// Customers who named the erased customer as their referrer.
+    pub referees: u64,
+}
+
+/// An action on a customer's personal data: who did it, when, to whom (the customer's
+/// suppression key, never their id).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AuditEntry {
+    pub at: Timestamp,
+    pub actor: String,
+    pub action: AuditAction,
+    pub subject: String,
+    pub detail: String,
+}
+
+/// The audit log, read.
+pub trait AuditStore {
+    /// Entries newest first, of one subject or of all, at most `limit`.
+    fn audit_log(
+        &mut self,
+        tenant: &Tenant,
+        subject: Option<&str>,
+        limit: usize,
+    ) -> Result<Vec<AuditEntry>>;
 }
 
 pub trait Store:
@@ -384,6 +441,7 @@ pub trait Store:
     + ChannelCostStore
     + TokenStore
     + CustomerViewStore
+    + AuditStore
     + Send
 {
     /// `sqlite` or `postgres`.
@@ -400,6 +458,13 @@ pub trait Store:
     /// Copies what it can of the write-ahead log back without waiting for writers.
     fn checkpoint(&mut self) -> Result<()> {
         Ok(())
+    }
+    /// After an erasure: copies the write-ahead log back and empties it, so that no old
+    /// version of an erased row stays in it. False if other connections kept it from
+    /// finishing (the old frames are then overwritten as the log is reused). PostgreSQL's
+    /// dead row versions are reclaimed by autovacuum.
+    fn scrub_log(&mut self) -> Result<bool> {
+        Ok(true)
     }
 }
 

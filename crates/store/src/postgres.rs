@@ -28,6 +28,7 @@ use crate::{
 
 mod api;
 mod pool;
+mod privacy;
 mod view;
 
 const MIGRATIONS: &[(i64, &str)] = &[
@@ -40,6 +41,7 @@ const MIGRATIONS: &[(i64, &str)] = &[
         include_str!("../migrations/postgres/0005_channel_costs.sql"),
     ),
     (6, include_str!("../migrations/postgres/0006_api.sql")),
+    (7, include_str!("../migrations/postgres/0007_privacy.sql")),
 ];
 
 /// The advisory lock that serialises migrations and schema creation across processes.
@@ -1081,6 +1083,28 @@ impl ImportTx for PgImport<'_> {
             )?;
         }
         Ok(())
+    }
+
+    fn suppression_keys(&mut self) -> Result<Vec<String>> {
+        self.suppression_keys_now()
+    }
+
+    fn erase_customer(
+        &mut self,
+        id: &CustomerId,
+        remains: &CustomerId,
+        key: &str,
+        at: Timestamp,
+    ) -> Result<crate::Erased> {
+        self.erase_customer_now(id, remains, key, at)
+    }
+
+    fn set_opt_out(&mut self, id: &CustomerId, at: Option<Timestamp>) -> Result<bool> {
+        self.set_opt_out_now(id, at)
+    }
+
+    fn record_audit(&mut self, entry: &crate::AuditEntry) -> Result<()> {
+        self.record_audit_now(entry)
     }
 }
 

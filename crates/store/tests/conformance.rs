@@ -7,16 +7,17 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use jiff::civil::date;
 use siyu_core::access::Role;
 use siyu_core::metrics::cohorts::Month;
+use siyu_core::privacy::AuditAction;
 use siyu_core::profile::build_profiles;
 use siyu_core::segment::pool::Attributes;
-use siyu_core::segment::rules::{Change, RuleKind, TagFamily};
+use siyu_core::segment::rules::{Change, Purpose, RuleKind, TagFamily};
 use siyu_core::{
     Channel, Customer, CustomerId, EventId, EventType, Gender, Money, NewCustomer, NewEvent,
     NewOrder, OrderFact, OrderId, OrderStatus, SeenCustomer, TenantZone, Timestamp,
 };
 use siyu_store::{
-    ImportTx, MemberChange, MemberFilter, PgStore, PoolTx, Result, Scope, SqliteStore, Store,
-    StoreError, StoredRule, TableCounts, Tenant, TenantStore, WriteCounts,
+    AuditEntry, Erased, ImportTx, MemberChange, MemberFilter, PgStore, PoolTx, Result, Scope,
+    SqliteStore, Store, StoreError, StoredRule, TableCounts, Tenant, TenantStore, WriteCounts,
 };
 
 /// Generates, for each case, `sqlite::<case>` and `postgres::<case>`.
@@ -830,6 +831,7 @@ fn rules_are_saved_replaced_listed_and_deleted(store: &mut dyn Store) -> Result<
         rule: text.into(),
         created_by: "ops".into(),
         created_at: t(1),
+        purpose: Purpose::default(),
     };
     pool(store, &shop, |tx| {
         tx.save_rule(&rule(RuleKind::Segment, "高价值", "orders > 3"))?;
@@ -851,6 +853,14 @@ fn rules_are_saved_replaced_listed_and_deleted(store: &mut dyn Store) -> Result<
         ]
     );
     assert_eq!(rules[0].created_at, t(1));
+    assert_eq!(rules[0].purpose, Purpose::Marketing);
+    let mut analysis = rule(RuleKind::Segment, "a", "orders > 2");
+    analysis.purpose = Purpose::Analysis;
+    pool(store, &shop, |tx| tx.save_rule(&analysis))?;
+    assert_eq!(
+        pool(store, &shop, |tx| tx.rules())?[0].purpose,
+        Purpose::Analysis
+    );
     assert!(pool(store, &other, |tx| tx.rules())?.is_empty());
     assert!(pool(store, &shop, |tx| tx.delete_rule(RuleKind::Segment, "a"))?);
     assert!(!pool(store, &shop, |tx| tx.delete_rule(RuleKind::Segment, "a"))?);
@@ -1171,7 +1181,208 @@ fn a_customer_is_viewed_whole_and_listed_by_page(store: &mut dyn Store) -> Resul
     Ok(())
 }
 
+fn an_erased_customer_leaves_only_orders_under_the_remains_id(store: &mut dyn Store) -> Result<()> {
+    let shop = store.tenant("shop")?;
+    let other = store.tenant("other")?;
+    let mut c1 = full_customer("c1");
+    c1.tags = vec!["vip".into()];
+    let mut referee = customer("c2");
+    referee.referrer_id = Some(cid("c1"));
+    for tenant in [&shop, &other] {
+        import(store, tenant, |tx| {
+            tx.upsert_customers(&[c1.clone(), referee.clone()], t(1))?;
+            tx.upsert_orders(&[order("o1", "c1", t(2), 100), order("o2", "c1", t(3), 250)])?;
+            tx.insert_events(&[
+                event("e1", "c1", "view", t(2)),
+                event("e2", "c2", "view", t(2)),
+            ])?;
+            let facts = tx.customer_facts(Scope::All)?;
+            tx.save_profiles(&build_profiles(
+                facts,
+                Vec::new(),
+                Vec::new(),
+                &TenantZone::default(),
+                None,
+            ))?;
+            tx.apply_changes(
+                &[MemberChange {
+                    kind: RuleKind::Segment,
+                    name: "s".into(),
+                    customer_id: cid("c1"),
+                    change: Change::Entered,
+                }],
+                t(2),
+                "test",
+            )
+        })?;
+    }
+    let before_orders = facts(store, &shop)?;
+    let remains = cid("erased:00ff");
+    let erased = import(store, &shop, |tx| {
+        tx.erase_customer(&cid("c1"), &remains, "key-c1", t(5))
+    })?;
+    assert_eq!(
+        erased,
+        Erased {
+            orders: 2,
+            events: 1,
+            tags: 1,
+            referees: 1
+        }
+    );
+    // The orders are all there, each under the remains' id; totals stay right.
+    let after_orders = facts(store, &shop)?;
+    assert_eq!(after_orders.len(), before_orders.len());
+    assert!(after_orders.iter().all(|o| o.customer_id == remains));
+    let total = |o: &[OrderFact]| o.iter().map(|o| o.amount.fen()).sum::<i64>();
+    assert_eq!(total(&after_orders), total(&before_orders));
+    // Nothing personal is left under either id.
+    assert!(matches!(
+        store.customer(&shop, &cid("c1")),
+        Err(StoreError::NotFound(_))
+    ));
+    let kept = store.customer(&shop, &remains)?;
+    assert_eq!(
+        (
+            kept.name,
+            kept.phone,
+            kept.gender,
+            kept.birthday,
+            kept.region
+        ),
+        (None, None, None, None, None)
+    );
+    assert_eq!(kept.channel, Some(channel("douyin")));
+    assert_eq!(
+        store.customer(&shop, &cid("c2"))?.referrer_id,
+        Some(remains.clone())
+    );
+    let left: Vec<String> = events(store, &shop)?
+        .iter()
+        .map(|e| e.customer_id.to_string())
+        .collect();
+    assert_eq!(left, ["c2"]);
+    let view = store.customer_view(&shop, &remains, 10)?.expect("remains");
+    assert!(view.manual_tags.is_empty() && view.memberships.is_empty());
+    assert_eq!(
+        view.opted_out_at,
+        Some(t(5)),
+        "the remains are never marketed to"
+    );
+    assert_eq!(
+        view.profile
+            .expect("the profile moved with the orders")
+            .customer_id,
+        remains
+    );
+    let history = pool(store, &shop, |tx| {
+        tx.history(MemberFilter::Customer(&cid("c1")), 10)
+    })?;
+    assert!(history.is_empty());
+    assert_eq!(
+        import(store, &shop, |tx| tx.suppression_keys())?,
+        ["key-c1"]
+    );
+    // An unknown customer is not found, and nothing changes.
+    assert!(matches!(
+        import(store, &shop, |tx| tx.erase_customer(
+            &cid("nobody"),
+            &cid("erased:01"),
+            "k",
+            t(6)
+        )),
+        Err(StoreError::NotFound(_))
+    ));
+    // The other tenant's c1 is untouched.
+    assert_eq!(store.customer(&other, &cid("c1"))?.name, c1.name);
+    assert!(import(store, &other, |tx| tx.suppression_keys())?.is_empty());
+    assert_eq!(events(store, &other)?.len(), 2);
+    Ok(())
+}
+
+fn an_opt_out_is_kept_seen_by_the_pool_and_withdrawn(store: &mut dyn Store) -> Result<()> {
+    let shop = store.tenant("shop")?;
+    import(store, &shop, |tx| {
+        tx.upsert_customers(&[customer("c1"), customer("c2")], t(1))?;
+        let facts = tx.customer_facts(Scope::All)?;
+        tx.save_profiles(&build_profiles(
+            facts,
+            Vec::new(),
+            Vec::new(),
+            &TenantZone::default(),
+            None,
+        ))
+    })?;
+    assert!(import(store, &shop, |tx| tx.set_opt_out(&cid("c1"), Some(t(4))))?);
+    assert!(!import(store, &shop, |tx| tx
+        .set_opt_out(&cid("nobody"), Some(t(4))))?);
+    let opted = |store: &mut dyn Store| -> Result<Vec<bool>> {
+        let mut seen = Vec::new();
+        pool(store, &shop, |tx| {
+            tx.pool_customers(t(0), t(9), &mut |c| seen.push(c.attributes.opted_out))
+        })?;
+        let mut plain = Vec::new();
+        pool(store, &shop, |tx| {
+            tx.attributes(&mut |_, a| plain.push(a.opted_out))
+        })?;
+        assert_eq!(seen, plain);
+        Ok(seen)
+    };
+    assert_eq!(opted(store)?, [true, false]);
+    assert_eq!(
+        store
+            .customer_view(&shop, &cid("c1"), 1)?
+            .expect("c1")
+            .opted_out_at,
+        Some(t(4))
+    );
+    assert!(import(store, &shop, |tx| tx.set_opt_out(&cid("c1"), None))?);
+    assert_eq!(opted(store)?, [false, false]);
+    Ok(())
+}
+
+fn the_audit_log_is_read_newest_first_by_subject_within_the_tenant(
+    store: &mut dyn Store,
+) -> Result<()> {
+    let shop = store.tenant("shop")?;
+    let other = store.tenant("other")?;
+    let entry = |at: i64, action, subject: &str| AuditEntry {
+        at: t(at),
+        actor: "li".into(),
+        action,
+        subject: subject.into(),
+        detail: "细节".into(),
+    };
+    import(store, &shop, |tx| {
+        tx.record_audit(&entry(1, AuditAction::Export, "a"))?;
+        tx.record_audit(&entry(2, AuditAction::OptOut, "b"))?;
+        tx.record_audit(&entry(3, AuditAction::Erase, "a"))
+    })?;
+    import(store, &other, |tx| {
+        tx.record_audit(&entry(4, AuditAction::OptIn, "a"))
+    })?;
+    let all = store.audit_log(&shop, None, 10)?;
+    let listed: Vec<(AuditAction, &str)> =
+        all.iter().map(|e| (e.action, e.subject.as_str())).collect();
+    assert_eq!(
+        listed,
+        [
+            (AuditAction::Erase, "a"),
+            (AuditAction::OptOut, "b"),
+            (AuditAction::Export, "a")
+        ]
+    );
+    assert_eq!(all[0], entry(3, AuditAction::Erase, "a"));
+    assert_eq!(store.audit_log(&shop, Some("a"), 10)?.len(), 2);
+    assert_eq!(store.audit_log(&shop, Some("a"), 1)?.len(), 1);
+    assert_eq!(store.audit_log(&other, None, 10)?.len(), 1);
+    Ok(())
+}
+
 on_both_backends!(
+    an_erased_customer_leaves_only_orders_under_the_remains_id,
+    an_opt_out_is_kept_seen_by_the_pool_and_withdrawn,
+    the_audit_log_is_read_newest_first_by_subject_within_the_tenant,
     migrating_again_applies_nothing,
     a_tenant_is_created_once_and_found_again,
     tenants_never_see_each_others_rows,

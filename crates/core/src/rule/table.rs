@@ -161,6 +161,13 @@ impl Bitset {
         }
     }
 
+    /// Clears every row set in `other`.
+    pub fn and_not(&mut self, other: &Bitset) {
+        for (a, b) in self.words.iter_mut().zip(&other.words) {
+            *a &= !b;
+        }
+    }
+
     pub fn negate(&mut self) {
         for w in &mut self.words {
             *w = !*w;

@@ -12,7 +12,9 @@ use crate::ids::CustomerId;
 use crate::lifecycle::{LifecycleSettings, Stage, StageFacts, stage_of, super_user_threshold};
 use crate::money::Money;
 use crate::profile::Profile;
-use crate::rule::{CustomerExtras, Field, Rule, RuleError, SegmentTable, SegmentTableBuilder};
+use crate::rule::{
+    Bitset, CustomerExtras, Field, Rule, RuleError, SegmentTable, SegmentTableBuilder,
+};
 use crate::segment::rfm::{RfmClass, RfmWindow, Tally, classes_of, date_number};
 use crate::time::TenantZone;
 
@@ -22,6 +24,8 @@ pub struct Attributes {
     pub channel: Option<Channel>,
     pub region: Option<String>,
     pub gender: Option<Gender>,
+    /// The customer asked for no marketing (or was erased): never in a marketing segment.
+    pub opted_out: bool,
 }
 
 /// The pool as of a day: the table rules run over, and what each row was judged (row `i`
@@ -30,6 +34,8 @@ pub struct Attributes {
 pub struct Pool {
     pub table: SegmentTable,
     pub rows: Vec<PoolRow>,
+    /// The rows of customers who opted out of marketing.
+    pub opted_out: Bitset,
 }
 
 /// A customer's stage and RFM class in the pool, and the figures behind the stage.
@@ -80,6 +86,7 @@ pub struct PoolBuilder {
     settings: LifecycleSettings,
     table: SegmentTableBuilder,
     pending: Vec<Pending>,
+    opted_out: Bitset,
 }
 
 impl PoolBuilder {
@@ -90,6 +97,7 @@ impl PoolBuilder {
             settings,
             table: SegmentTableBuilder::new(as_of, zone),
             pending: Vec::new(),
+            opted_out: Bitset::empty(0),
         }
     }
 
@@ -114,6 +122,7 @@ impl PoolBuilder {
                 gender: a.gender,
             },
         );
+        self.opted_out.push(a.opted_out);
         self.pending.push(Pending {
             first_purchase_day: p.first_purchase_day,
             last_purchase_day: p.last_purchase_day,
@@ -133,6 +142,7 @@ impl PoolBuilder {
             settings,
             table,
             pending,
+            opted_out,
         } = self;
         let mut table = table.finish();
         let threshold = super_user_threshold(pending.iter().map(|p| p.spend_365d));
@@ -181,7 +191,11 @@ impl PoolBuilder {
                 }
             }
         }
-        Ok(Pool { table, rows })
+        Ok(Pool {
+            table,
+            rows,
+            opted_out,
+        })
     }
 }
 
@@ -281,6 +295,63 @@ mod tests {
         let facts = orders.iter().map(|o| o.fact.clone()).collect();
         let profiles = build_profiles(customers, orders, Vec::new(), &zone, Some(as_of));
         (profiles, spend, facts)
+    }
+
+    #[test]
+    fn an_opted_out_customer_is_left_out_of_marketing_segments_only() {
+        use crate::segment::rules::{Definition, Purpose, RuleKind, evaluate};
+        let as_of = Date::constant(2026, 6, 30);
+        let (profiles, spend, _) = shop(as_of);
+        let mut attributes = HashMap::new();
+        for n in [3, 5] {
+            attributes.insert(
+                id(&format!("c{n}")),
+                Attributes {
+                    opted_out: true,
+                    ..Attributes::default()
+                },
+            );
+        }
+        let mut pool = build_pool(
+            &profiles,
+            &attributes,
+            &HashMap::new(),
+            &spend,
+            as_of,
+            &TenantZone::default(),
+            LifecycleSettings::default(),
+            None,
+        )
+        .expect("pool");
+        let def = |kind, name: &str, purpose| Definition {
+            kind,
+            name: name.into(),
+            rule: Rule::parse("orders >= 2").expect("rule"),
+            purpose,
+        };
+        let defs = [
+            def(RuleKind::Segment, "coupon", Purpose::Marketing),
+            def(RuleKind::Segment, "count", Purpose::Analysis),
+            // A tag describes the customer: opting out changes nothing about it.
+            def(RuleKind::Tag, "repeat", Purpose::Marketing),
+        ];
+        let selections = evaluate(&mut pool, &defs).expect("evaluate");
+        let members = |name: &str| -> Vec<String> {
+            let s = selections.iter().find(|s| s.name == name).expect(name);
+            let mut ids: Vec<String> = s
+                .members
+                .rows()
+                .map(|row| pool.table.customer_id(row).to_owned())
+                .collect();
+            ids.sort();
+            ids
+        };
+        let everyone: Vec<String> = (2..10).map(|n| format!("c{n}")).collect();
+        let mut reachable = everyone.clone();
+        reachable.retain(|c| c != "c3" && c != "c5");
+        assert_eq!(members("count"), everyone);
+        assert_eq!(members("repeat"), everyone);
+        assert_eq!(members("coupon"), reachable);
     }
 
     #[test]

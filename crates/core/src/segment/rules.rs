@@ -4,7 +4,7 @@
 
 use std::fmt;
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 use crate::lifecycle::Stage;
 use crate::rule::{Bitset, Rule, RuleError};
@@ -93,12 +93,47 @@ impl fmt::Display for TagFamily {
     }
 }
 
-/// A saved rule: a segment or a rule tag.
+/// What a segment is for. A marketing segment (the default) never holds a customer who
+/// opted out of marketing; an analysis segment counts everyone its rule selects.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Purpose {
+    #[default]
+    Marketing,
+    Analysis,
+}
+
+impl Purpose {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Purpose::Marketing => "marketing",
+            Purpose::Analysis => "analysis",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<Purpose> {
+        match s.trim().to_ascii_lowercase().as_str() {
+            "marketing" => Some(Purpose::Marketing),
+            "analysis" => Some(Purpose::Analysis),
+            _ => None,
+        }
+    }
+}
+
+impl fmt::Display for Purpose {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// A saved rule: a segment or a rule tag. Only a segment's purpose matters: tags describe
+/// customers, segments are what campaigns send to.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Definition {
     pub kind: RuleKind,
     pub name: String,
     pub rule: Rule,
+    pub purpose: Purpose,
 }
 
 /// Why a set of definitions cannot be evaluated.
@@ -208,14 +243,15 @@ pub fn rfm_tag(class: RfmClass) -> String {
 
 /// Evaluates every definition over the pool, rule tags first (each in the table before
 /// the rules that ask for it), then segments, then the level tags of every stage and RFM
-/// class. A rule tag adds to a manual tag of the same name in the table.
+/// class. A rule tag adds to a manual tag of the same name in the table. A marketing
+/// segment leaves out the customers who opted out of marketing.
 pub fn evaluate(pool: &mut Pool, defs: &[Definition]) -> Result<Vec<Selection>, EvaluationError> {
     let mut out = Vec::new();
     let order = tag_rule_order(defs)?;
     let segments = (0..defs.len()).filter(|&i| defs[i].kind == RuleKind::Segment);
     for i in order.into_iter().chain(segments) {
         let d = &defs[i];
-        let members = d
+        let mut members = d
             .rule
             .members(&pool.table)
             .map_err(|error| EvaluationError::Rule {
@@ -225,6 +261,8 @@ pub fn evaluate(pool: &mut Pool, defs: &[Definition]) -> Result<Vec<Selection>, 
             })?;
         if d.kind == RuleKind::Tag {
             pool.table.add_tag(&d.name, &members);
+        } else if d.purpose == Purpose::Marketing {
+            members.and_not(&pool.opted_out);
         }
         out.push(Selection {
             kind: d.kind,
@@ -318,6 +356,7 @@ mod tests {
             kind,
             name: name.into(),
             rule: Rule::parse(rule).expect(rule),
+            purpose: Purpose::Marketing,
         }
     }
 

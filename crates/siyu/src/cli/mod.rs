@@ -1,6 +1,7 @@
 //! The command line: parsing, and printing what the services return.
 
 pub mod clv;
+pub mod customer;
 pub mod lifecycle;
 pub mod output;
 pub mod report;
@@ -70,6 +71,9 @@ pub enum Command {
     /// Manual tags, rule tags and the built-in level tags, with where each came from.
     #[command(subcommand)]
     Tag(segment::TagCommand),
+    /// A customer's personal data on request (PIPL): export, erase, opt-out, audit log.
+    #[command(subcommand)]
+    Customer(customer::CustomerCommand),
     /// The HTTP API (see /v1/docs once it runs).
     Serve(server::ServeArgs),
     /// API tokens of the tenant: create (printed once), list, revoke.
@@ -325,6 +329,10 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Tag(command) => {
             let mut ctx = connect(&cli)?;
             segment::run_tag(ctx.store.as_mut(), &ctx.tenant, command)
+        }
+        Command::Customer(command) => {
+            let mut ctx = connect(&cli)?;
+            customer::run_customer(ctx.store.as_mut(), &ctx.tenant, command)
         }
         Command::Bench(Bench::Segment {
             customers,

@@ -5,7 +5,7 @@ use clap::{Args, Subcommand};
 use serde::Serialize;
 
 use siyu_core::CustomerId;
-use siyu_core::segment::rules::{RuleKind, TagFamily};
+use siyu_core::segment::rules::{Purpose, RuleKind, TagFamily};
 use siyu_store::{HistoryRecord, MemberFilter, Store, Tenant};
 
 use super::output::{Format, Table, print_lines, thousands, yuan};
@@ -20,6 +20,10 @@ pub enum SegmentCommand {
         /// Who creates it (default: the login name).
         #[arg(long)]
         by: Option<String>,
+        /// `marketing` (default): never holds a customer who opted out of marketing;
+        /// `analysis`: counts everyone the rule selects, and is not for sending to.
+        #[arg(long, default_value = "marketing", value_parser = parse_purpose)]
+        purpose: Purpose,
     },
     /// Every segment with its rule and members now.
     List {
@@ -102,6 +106,10 @@ pub struct TagRuleArgs {
     pub by: Option<String>,
 }
 
+fn parse_purpose(text: &str) -> Result<Purpose, String> {
+    Purpose::parse(text).ok_or_else(|| format!("'{text}' is not a purpose (marketing, analysis)"))
+}
+
 fn family(text: Option<&str>) -> anyhow::Result<Option<TagFamily>> {
     text.map(|f| {
         TagFamily::parse(f).ok_or_else(|| {
@@ -130,9 +138,23 @@ pub fn run_segment(
     command: &SegmentCommand,
 ) -> anyhow::Result<()> {
     match command {
-        SegmentCommand::Create { name, rule, by } => {
+        SegmentCommand::Create {
+            name,
+            rule,
+            by,
+            purpose,
+        } => {
             let by = actor(by.as_deref());
-            let e = segments::save_rule(store, tenant, RuleKind::Segment, name, rule, &by, false)?;
+            let e = segments::save_rule(
+                store,
+                tenant,
+                RuleKind::Segment,
+                name,
+                rule,
+                &by,
+                false,
+                *purpose,
+            )?;
             let members = e
                 .selection(RuleKind::Segment, name)
                 .map_or(0, |s| s.members.count());
@@ -148,6 +170,7 @@ pub fn run_segment(
             struct Line<'a> {
                 name: &'a str,
                 rule: &'a str,
+                purpose: Purpose,
                 members: u64,
                 created_by: &'a str,
                 created_at: String,
@@ -158,6 +181,7 @@ pub fn run_segment(
                 .map(|r| Line {
                     name: &r.name,
                     rule: &r.rule,
+                    purpose: r.purpose,
                     members: e
                         .selection(RuleKind::Segment, &r.name)
                         .map_or(0, |s| s.members.count() as u64),
@@ -171,10 +195,11 @@ pub fn run_segment(
             print_lines(
                 *format,
                 &lines,
-                &["segment", "members", "rule", "created by"],
+                &["segment", "purpose", "members", "rule", "created by"],
                 |l| {
                     vec![
                         l.name.to_owned(),
+                        l.purpose.to_string(),
                         thousands(l.members),
                         l.rule.to_owned(),
                         l.created_by.to_owned(),
@@ -186,6 +211,7 @@ pub fn run_segment(
             let now = segments::segment_now(store, tenant, name)?;
             println!("segment '{}'", now.rule.name);
             println!("  rule:     {}", now.rule.rule);
+            println!("  purpose:  {}", now.rule.purpose);
             println!(
                 "  created:  {} by {}",
                 now.rule.created_at, now.rule.created_by
@@ -397,7 +423,16 @@ pub fn run_tag(store: &mut dyn Store, tenant: &Tenant, command: &TagCommand) -> 
             if let Some(f) = family(args.family.as_deref())? {
                 segments::set_tag_family(store, tenant, &args.name, f)?;
             }
-            let e = segments::save_rule(store, tenant, RuleKind::Tag, &args.name, rule, &by, true)?;
+            let e = segments::save_rule(
+                store,
+                tenant,
+                RuleKind::Tag,
+                &args.name,
+                rule,
+                &by,
+                true,
+                Purpose::default(),
+            )?;
             let members = e
                 .selection(RuleKind::Tag, &args.name)
                 .map_or(0, |s| s.members.count());

@@ -10,11 +10,30 @@ use serde::Serialize;
 pub enum ApiError {
     Unauthorized(String),
     Forbidden(String),
-    NotFound { code: &'static str, message: String },
-    BadRequest { code: &'static str, message: String },
-    Conflict { code: &'static str, message: String },
-    PayloadTooLarge { code: &'static str, message: String },
-    RateLimited { retry_after_secs: u64 },
+    NotFound {
+        code: &'static str,
+        message: String,
+    },
+    BadRequest {
+        code: &'static str,
+        message: String,
+    },
+    Conflict {
+        code: &'static str,
+        message: String,
+    },
+    /// What was asked for was there once and is deliberately gone (an erased customer).
+    Gone {
+        code: &'static str,
+        message: String,
+    },
+    PayloadTooLarge {
+        code: &'static str,
+        message: String,
+    },
+    RateLimited {
+        retry_after_secs: u64,
+    },
     Internal(anyhow::Error),
 }
 
@@ -48,6 +67,7 @@ impl ApiError {
                 (StatusCode::BAD_REQUEST, code, message.clone())
             }
             ApiError::Conflict { code, message } => (StatusCode::CONFLICT, code, message.clone()),
+            ApiError::Gone { code, message } => (StatusCode::GONE, code, message.clone()),
             ApiError::PayloadTooLarge { code, message } => {
                 (StatusCode::PAYLOAD_TOO_LARGE, code, message.clone())
             }

@@ -9,6 +9,7 @@ mod customers;
 pub mod error;
 mod group;
 mod ops;
+mod privacy;
 mod reports;
 mod segments;
 
@@ -141,7 +142,10 @@ pub fn router(state: Arc<AppState>) -> Router {
         .route("/v1/docs", get(ops::docs))
         .route("/v1/batch", post(batch::batch))
         .route("/v1/customers", get(customers::list))
-        .route("/v1/customers/{id}", get(customers::get_one))
+        .route(
+            "/v1/customers/{id}",
+            get(customers::get_one).delete(privacy::erase),
+        )
         .route("/v1/reports/{name}", get(reports::report))
         .route("/v1/segments", get(segments::list).post(segments::create))
         .route(
@@ -151,6 +155,12 @@ pub fn router(state: Arc<AppState>) -> Router {
         .route("/v1/segments/{name}/members", get(segments::members))
         .route("/v1/segments/{name}/history", get(segments::history))
         .route("/v1/customers/{id}/tags", post(segments::add_tag))
+        .route("/v1/customers/{id}/export", get(privacy::export))
+        .route(
+            "/v1/customers/{id}/opt-out",
+            post(privacy::opt_out).delete(privacy::opt_in),
+        )
+        .route("/v1/audit", get(privacy::audit))
         .fallback(ops::not_found)
         .method_not_allowed_fallback(ops::method_not_allowed)
         .layer(middleware::from_fn_with_state(Arc::clone(&state), observe))

@@ -12,7 +12,7 @@ use serde_json::Value;
 
 use siyu_core::access::Action;
 use siyu_core::rule::Rule;
-use siyu_core::segment::rules::{RuleKind, check_name};
+use siyu_core::segment::rules::{Purpose, RuleKind, check_name};
 use siyu_store::MemberFilter;
 
 use super::AppState;
@@ -43,6 +43,7 @@ fn segment_exists(
 pub struct SegmentLine {
     name: String,
     rule: String,
+    purpose: Purpose,
     members: u64,
     created_by: String,
     created_at: siyu_core::Timestamp,
@@ -67,6 +68,7 @@ pub async fn list(
                         .map_or(0, |s| s.members.count() as u64),
                     name: r.name,
                     rule: r.rule,
+                    purpose: r.purpose,
                     created_by: r.created_by,
                     created_at: r.created_at,
                 })
@@ -81,9 +83,12 @@ pub async fn list(
 struct NewSegment {
     name: String,
     rule: String,
+    /// `marketing` (default) or `analysis`.
+    #[serde(default)]
+    purpose: Purpose,
 }
 
-/// `POST /v1/segments` `{"name", "rule"}`: 201 with the segment, 400
+/// `POST /v1/segments` `{"name", "rule", "purpose"?}`: 201 with the segment, 400
 /// `invalid_segment_rule` naming the column, 409 `segment_exists`.
 pub async fn create(
     State(state): State<Arc<AppState>>,
@@ -120,6 +125,7 @@ pub async fn create(
                 &new.rule,
                 &by,
                 false,
+                new.purpose,
             )?;
             Ok(e.selection(RuleKind::Segment, &name)
                 .map_or(0, |s| s.members.count()))
@@ -127,7 +133,12 @@ pub async fn create(
         .await?;
     Ok((
         StatusCode::CREATED,
-        Json(serde_json::json!({"name": new.name, "rule": rule.to_string(), "members": members})),
+        Json(serde_json::json!({
+            "name": new.name,
+            "rule": rule.to_string(),
+            "purpose": new.purpose,
+            "members": members
+        })),
     ))
 }
 

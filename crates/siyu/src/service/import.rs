@@ -25,6 +25,7 @@ use siyu_core::{
 };
 use siyu_store::{ImportTx, Scope, Store, Tenant, WriteCounts};
 
+use super::privacy::Suppressions;
 use super::profiles::{Affected, refresh};
 use super::segments::{self, RuleSettings, has_rules, rule_settings};
 
@@ -62,6 +63,8 @@ pub struct ImportReport {
     pub rejected: u64,
     /// Customers created because an order or event named one the pool lacked.
     pub customers_created: u64,
+    /// Valid rows about erased customers, left out.
+    pub suppressed: u64,
     pub rejects_file: Option<PathBuf>,
     pub seconds: f64,
     /// Where `seconds` went.
@@ -87,6 +90,13 @@ impl fmt::Display for ImportReport {
         )?;
         if let Some(path) = &self.rejects_file {
             write!(f, " (written with their reasons to {})", path.display())?;
+        }
+        if self.suppressed > 0 {
+            write!(
+                f,
+                "; {} rows about erased customers left out",
+                n(self.suppressed)
+            )?;
         }
         if self.customers_created > 0 {
             write!(
@@ -210,6 +220,10 @@ trait Row: Send + 'static {
         Self: Sized;
     /// Hands the row to the profiles of customers new to the pool (see [`StreamedProfiles`]).
     fn feed(&self, _profiles: &mut ProfileBuilder) {}
+    /// The referrer the row names, if it can name one.
+    fn referrer_mut(&mut self) -> Option<&mut Option<CustomerId>> {
+        None
+    }
 }
 
 impl Row for NewCustomer {
@@ -224,6 +238,9 @@ impl Row for NewCustomer {
     }
     fn sighting(&self) -> Option<(&CustomerId, Timestamp, Option<&Channel>)> {
         None
+    }
+    fn referrer_mut(&mut self) -> Option<&mut Option<CustomerId>> {
+        Some(&mut self.referrer_id)
     }
     fn write(
         tx: &mut dyn ImportTx,
@@ -612,6 +629,9 @@ struct Writer<'s, T> {
     rejected: u64,
     counts: WriteCounts,
     customers_created: u64,
+    /// Erased customers, whose rows are left out.
+    suppressions: Suppressions,
+    suppressed: u64,
     /// Customers whose profiles this import changes.
     affected: FxHashSet<CustomerId>,
     /// Referrers named before this import by customers it updates.
@@ -636,11 +656,14 @@ impl<'s, T: Row> Writer<'s, T> {
         started: Instant,
     ) -> anyhow::Result<Self> {
         let rule_settings = rule_settings(store, tenant)?;
-        let tx = store
+        let mut tx = store
             .begin_import(tenant)
             .context("starting the import transaction")?;
+        let suppressions = Suppressions::load(tx.as_mut(), tenant)?;
         Ok(Writer {
             tx: Some(tx),
+            suppressions,
+            suppressed: 0,
             path: path.to_owned(),
             options,
             reject_header,
@@ -668,6 +691,17 @@ impl<'s, T: Row> Writer<'s, T> {
     }
 
     fn see(&mut self, seen: &[SeenCustomer]) -> anyhow::Result<()> {
+        let kept: Vec<SeenCustomer>;
+        let seen = if self.suppressions.is_empty() {
+            seen
+        } else {
+            kept = seen
+                .iter()
+                .filter(|s| !self.suppressions.contains(&s.id))
+                .cloned()
+                .collect();
+            &kept
+        };
         if let Some(tx) = self.writing().filter(|_| !seen.is_empty()) {
             self.customers_created += tx
                 .see_customers(seen)
@@ -676,8 +710,19 @@ impl<'s, T: Row> Writer<'s, T> {
         Ok(())
     }
 
-    fn rows(&mut self, batch: Vec<T>, seen: &[SeenCustomer]) -> anyhow::Result<()> {
+    fn rows(&mut self, mut batch: Vec<T>, seen: &[SeenCustomer]) -> anyhow::Result<()> {
         self.see(seen)?;
+        if !self.suppressions.is_empty() {
+            let before = batch.len();
+            batch.retain(|r| !self.suppressions.contains(r.customer()));
+            self.suppressed += (before - batch.len()) as u64;
+            for row in &mut batch {
+                self.suppressions.forget_referrer(row.referrer_mut());
+            }
+            if batch.is_empty() {
+                return Ok(());
+            }
+        }
         let now = self.now;
         let customers_file = self.kind == Kind::Customers;
         let Some(tx) = self.writing() else {
@@ -842,6 +887,7 @@ impl<'s, T: Row> Writer<'s, T> {
             unchanged: self.counts.unchanged,
             rejected: self.rejected,
             customers_created: self.customers_created,
+            suppressed: self.suppressed,
             rejects_file,
             seconds: self.started.elapsed().as_secs_f64(),
             phases,

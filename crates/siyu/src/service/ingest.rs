@@ -17,6 +17,7 @@ use siyu_core::{
 };
 use siyu_store::{ImportTx, Scope, Store, Tenant};
 
+use super::privacy::{SUPPRESSED, Suppressions};
 use super::profiles::{Affected, refresh};
 use super::segments::{self, RuleSettings, has_rules};
 
@@ -303,9 +304,21 @@ pub fn write_batches(
 ) -> anyhow::Result<Vec<Vec<ItemResult>>> {
     let now = Timestamp::now();
     let mut tx = store.begin_import(tenant).context("starting the batch")?;
+    let suppressions = Suppressions::load(tx.as_mut(), tenant)?;
     let mut answers = Vec::with_capacity(batches.len());
     let mut wrote = false;
-    for checked in batches {
+    for mut checked in batches {
+        if !suppressions.is_empty() {
+            for c in &mut checked {
+                if let Ok((message_id, item)) = c {
+                    if suppressions.contains(item.customer()) {
+                        *c = Err((Some(std::mem::take(message_id)), SUPPRESSED.to_owned()));
+                    } else if let Item::Identify(customer) = item {
+                        suppressions.forget_referrer(Some(&mut customer.referrer_id));
+                    }
+                }
+            }
+        }
         let (results, accepted) = claim(tx.as_mut(), checked, now)?;
         if !accepted.is_empty() {
             write_items(tx.as_mut(), &tenant.zone, accepted, now)?;

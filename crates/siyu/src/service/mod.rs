@@ -7,6 +7,7 @@ pub mod import;
 pub mod ingest;
 pub mod lifecycle;
 pub mod overview;
+pub mod privacy;
 pub mod profiles;
 pub mod reports;
 pub mod rfm;

@@ -14,8 +14,8 @@ use siyu_core::lifecycle::LifecycleSettings;
 use siyu_core::rule::Rule;
 use siyu_core::segment::pool::{Attributes, Pool, PoolBuilder};
 use siyu_core::segment::rules::{
-    Change, Definition, RuleKind, Selection, TagFamily, check_name, evaluate, membership_changes,
-    tag_rule_order,
+    Change, Definition, Purpose, RuleKind, Selection, TagFamily, check_name, evaluate,
+    membership_changes, tag_rule_order,
 };
 use siyu_core::settings::{lifecycle_settings, vip_rule};
 use siyu_core::{CustomerId, Money, TenantZone, Timestamp};
@@ -102,6 +102,7 @@ pub fn definitions(tx: &mut dyn PoolTx) -> anyhow::Result<Vec<(StoredRule, Defin
                 kind: stored.kind,
                 name: stored.name.clone(),
                 rule,
+                purpose: stored.purpose,
             };
             Ok((stored, def))
         })
@@ -218,6 +219,7 @@ fn checked_rule(
         kind,
         name: name.to_owned(),
         rule: rule.clone(),
+        purpose: Purpose::default(),
     });
     tag_rule_order(&defs)?;
     Ok(rule.to_string())
@@ -233,7 +235,9 @@ pub fn show_rule_error(text: &str, e: &siyu_core::rule::RuleError) -> String {
     format!("the rule does not read: {e}\n  {text}\n  {pad}^")
 }
 
-/// `siyu segment create` and `siyu tag rule`: saves a rule and evaluates.
+/// `siyu segment create` and `siyu tag rule`: saves a rule and evaluates. `purpose`
+/// matters for segments only (a marketing segment leaves out who opted out).
+#[allow(clippy::too_many_arguments)]
 pub fn save_rule(
     store: &mut dyn Store,
     tenant: &Tenant,
@@ -242,6 +246,7 @@ pub fn save_rule(
     text: &str,
     by: &str,
     replace: bool,
+    purpose: Purpose,
 ) -> anyhow::Result<Evaluation> {
     let settings = rule_settings(store, tenant)?;
     let mut tx = store.begin_pool(tenant)?;
@@ -256,6 +261,7 @@ pub fn save_rule(
         rule: canonical,
         created_by: by.to_owned(),
         created_at: Timestamp::now(),
+        purpose,
     })?;
     let cause = format!(
         "{kind} {} by {by}",

@@ -5,7 +5,7 @@ use postgres::fallible_iterator::FallibleIterator;
 use postgres::types::ToSql;
 
 use siyu_core::segment::pool::Attributes;
-use siyu_core::segment::rules::{Change, RuleKind, TagFamily};
+use siyu_core::segment::rules::{Change, Purpose, RuleKind, TagFamily};
 use siyu_core::{CustomerId, Gender, Money, Timestamp};
 
 use super::{
@@ -27,6 +27,10 @@ impl PoolStore for PgStore {
 
 fn kind(s: &str) -> Result<RuleKind> {
     RuleKind::parse(s).ok_or_else(|| corrupt(format!("stored rule kind '{s}'")))
+}
+
+fn purpose(s: &str) -> Result<Purpose> {
+    Purpose::parse(s).ok_or_else(|| corrupt(format!("stored purpose '{s}'")))
 }
 
 fn change(s: &str) -> Result<Change> {
@@ -83,7 +87,8 @@ impl PoolTx for PgImport<'_> {
         let mut rows = self.tx.query_raw(
             &format!(
                 "SELECT {PROFILE_COLUMNS}, c.channel, c.region, c.gender,
-                        coalesce(t.tags, ARRAY[]::text[]), coalesce(s.spend, 0)::bigint
+                        coalesce(t.tags, ARRAY[]::text[]), coalesce(s.spend, 0)::bigint,
+                        c.opted_out_at IS NOT NULL
                  FROM profiles p
                  JOIN customers c
                    ON c.tenant_id = p.tenant_id AND c.customer_id = p.customer_id
@@ -108,6 +113,7 @@ impl PoolTx for PgImport<'_> {
                     gender: gender
                         .map(|g| Gender::parse(g).map_err(other))
                         .transpose()?,
+                    opted_out: r.try_get(21)?,
                 },
                 tags: r.try_get(19)?,
                 spend: Money::from_fen(r.try_get(20)?),
@@ -118,7 +124,8 @@ impl PoolTx for PgImport<'_> {
 
     fn attributes(&mut self, each: &mut dyn FnMut(CustomerId, Attributes)) -> Result<()> {
         let mut rows = self.tx.query_raw(
-            "SELECT customer_id, channel, region, gender FROM customers WHERE tenant_id = $1",
+            "SELECT customer_id, channel, region, gender, opted_out_at IS NOT NULL
+             FROM customers WHERE tenant_id = $1",
             [self.tenant],
         )?;
         while let Some(r) = rows.next()? {
@@ -131,6 +138,7 @@ impl PoolTx for PgImport<'_> {
                     gender: gender
                         .map(|g| Gender::parse(g).map_err(other))
                         .transpose()?,
+                    opted_out: r.try_get(4)?,
                 },
             );
         }
@@ -157,7 +165,7 @@ impl PoolTx for PgImport<'_> {
 
     fn rules(&mut self) -> Result<Vec<StoredRule>> {
         let rows = self.tx.query(
-            "SELECT kind, name, rule, created_by, created_at FROM rules
+            "SELECT kind, name, rule, created_by, created_at, purpose FROM rules
              WHERE tenant_id = $1 ORDER BY kind, name",
             &[&self.tenant],
         )?;
@@ -169,6 +177,7 @@ impl PoolTx for PgImport<'_> {
                     rule: r.try_get(2)?,
                     created_by: r.try_get(3)?,
                     created_at: from_micros(r.try_get(4)?)?,
+                    purpose: purpose(r.try_get(5)?)?,
                 })
             })
             .collect()
@@ -176,11 +185,11 @@ impl PoolTx for PgImport<'_> {
 
     fn save_rule(&mut self, rule: &StoredRule) -> Result<()> {
         self.tx.execute(
-            "INSERT INTO rules (tenant_id, kind, name, rule, created_by, created_at)
-             VALUES ($1, $2, $3, $4, $5, $6)
+            "INSERT INTO rules (tenant_id, kind, name, rule, created_by, created_at, purpose)
+             VALUES ($1, $2, $3, $4, $5, $6, $7)
              ON CONFLICT (tenant_id, kind, name) DO UPDATE SET
                  rule = excluded.rule, created_by = excluded.created_by,
-                 created_at = excluded.created_at",
+                 created_at = excluded.created_at, purpose = excluded.purpose",
             &[
                 &self.tenant,
                 &rule.kind.as_str(),
@@ -188,6 +197,7 @@ impl PoolTx for PgImport<'_> {
                 &rule.rule,
                 &rule.created_by,
                 &micros(rule.created_at),
+                &rule.purpose.as_str(),
             ],
         )?;
         Ok(())

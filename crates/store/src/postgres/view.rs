@@ -117,6 +117,15 @@ impl CustomerViewStore for PgStore {
                 })
             })
             .collect::<Result<Vec<_>>>()?;
+        let opted_out_at = self
+            .client
+            .query_opt(
+                "SELECT opted_out_at FROM customers WHERE tenant_id = $1 AND customer_id = $2",
+                &key,
+            )?
+            .and_then(|r| r.get::<_, Option<i64>>(0))
+            .map(from_micros)
+            .transpose()?;
         Ok(Some(CustomerView {
             customer,
             profile,
@@ -124,6 +133,7 @@ impl CustomerViewStore for PgStore {
             recent_events,
             manual_tags,
             memberships,
+            opted_out_at,
         }))
     }
 

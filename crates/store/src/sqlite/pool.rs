@@ -3,7 +3,7 @@
 use rusqlite::{OptionalExtension, params};
 
 use siyu_core::segment::pool::Attributes;
-use siyu_core::segment::rules::{Change, RuleKind, TagFamily};
+use siyu_core::segment::rules::{Change, Purpose, RuleKind, TagFamily};
 use siyu_core::{CustomerId, Gender, Money, Timestamp};
 
 use super::{
@@ -22,6 +22,10 @@ impl PoolStore for SqliteStore {
 
 fn kind(s: &str) -> Result<RuleKind> {
     RuleKind::parse(s).ok_or_else(|| corrupt(format!("stored rule kind '{s}'")))
+}
+
+fn purpose(s: &str) -> Result<Purpose> {
+    Purpose::parse(s).ok_or_else(|| corrupt(format!("stored purpose '{s}'")))
 }
 
 fn change(s: &str) -> Result<Change> {
@@ -71,7 +75,7 @@ impl PoolTx for SqliteImport<'_> {
             "SELECT {PROFILE_COLUMNS}, c.channel, c.region, c.gender,
                     (SELECT json_group_array(t.tag) FROM customer_tags t
                      WHERE t.tenant_id = p.tenant_id AND t.customer_id = p.customer_id),
-                    s.spend
+                    s.spend, c.opted_out_at IS NOT NULL
              FROM profiles p
              JOIN customers c ON c.tenant_id = p.tenant_id AND c.customer_id = p.customer_id
              LEFT JOIN (SELECT customer_id, sum(amount) AS spend FROM orders
@@ -96,6 +100,7 @@ impl PoolTx for SqliteImport<'_> {
                     gender: gender
                         .map(|g| Gender::parse(&g).map_err(other))
                         .transpose()?,
+                    opted_out: r.get(21)?,
                 },
                 tags: serde_json::from_str(&tags).map_err(other)?,
                 spend: Money::from_fen(r.get::<_, Option<i64>>(20)?.unwrap_or(0)),
@@ -106,7 +111,8 @@ impl PoolTx for SqliteImport<'_> {
 
     fn attributes(&mut self, each: &mut dyn FnMut(CustomerId, Attributes)) -> Result<()> {
         let mut stmt = self.tx.prepare_cached(
-            "SELECT customer_id, channel, region, gender FROM customers WHERE tenant_id = ?1",
+            "SELECT customer_id, channel, region, gender, opted_out_at IS NOT NULL
+             FROM customers WHERE tenant_id = ?1",
         )?;
         let mut rows = stmt.query([self.tenant])?;
         while let Some(r) = rows.next()? {
@@ -119,6 +125,7 @@ impl PoolTx for SqliteImport<'_> {
                     gender: gender
                         .map(|g| Gender::parse(&g).map_err(other))
                         .transpose()?,
+                    opted_out: r.get(4)?,
                 },
             );
         }
@@ -160,7 +167,7 @@ impl PoolTx for SqliteImport<'_> {
 
     fn rules(&mut self) -> Result<Vec<StoredRule>> {
         let mut stmt = self.tx.prepare_cached(
-            "SELECT kind, name, rule, created_by, created_at FROM rules
+            "SELECT kind, name, rule, created_by, created_at, purpose FROM rules
              WHERE tenant_id = ?1 ORDER BY kind, name",
         )?;
         let rows = stmt
@@ -171,17 +178,19 @@ impl PoolTx for SqliteImport<'_> {
                     r.get::<_, String>(2)?,
                     r.get::<_, String>(3)?,
                     r.get::<_, i64>(4)?,
+                    r.get::<_, String>(5)?,
                 ))
             })?
             .collect::<rusqlite::Result<Vec<_>>>()?;
         rows.into_iter()
-            .map(|(k, name, rule, created_by, created_at)| {
+            .map(|(k, name, rule, created_by, created_at, p)| {
                 Ok(StoredRule {
                     kind: kind(&k)?,
                     name,
                     rule,
                     created_by,
                     created_at: from_micros(created_at)?,
+                    purpose: purpose(&p)?,
                 })
             })
             .collect()
@@ -189,18 +198,19 @@ impl PoolTx for SqliteImport<'_> {
 
     fn save_rule(&mut self, rule: &StoredRule) -> Result<()> {
         self.tx.execute(
-            "INSERT INTO rules (tenant_id, kind, name, rule, created_by, created_at)
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6)
+            "INSERT INTO rules (tenant_id, kind, name, rule, created_by, created_at, purpose)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)
              ON CONFLICT (tenant_id, kind, name) DO UPDATE SET
                  rule = excluded.rule, created_by = excluded.created_by,
-                 created_at = excluded.created_at",
+                 created_at = excluded.created_at, purpose = excluded.purpose",
             params![
                 self.tenant,
                 rule.kind.as_str(),
                 rule.name,
                 rule.rule,
                 rule.created_by,
-                micros(rule.created_at)
+                micros(rule.created_at),
+                rule.purpose.as_str()
             ],
         )?;
         Ok(())

@@ -130,6 +130,18 @@ impl CustomerViewStore for SqliteStore {
                 })
             })
             .collect::<Result<Vec<_>>>()?;
+        let opted_out_at = self
+            .conn
+            .prepare_cached(
+                "SELECT opted_out_at FROM customers WHERE tenant_id = ?1 AND customer_id = ?2",
+            )?
+            .query_row(params![tenant.id, id.as_str()], |r| {
+                r.get::<_, Option<i64>>(0)
+            })
+            .optional()?
+            .flatten()
+            .map(from_micros)
+            .transpose()?;
         Ok(Some(CustomerView {
             customer,
             profile,
@@ -137,6 +149,7 @@ impl CustomerViewStore for SqliteStore {
             recent_events,
             manual_tags,
             memberships,
+            opted_out_at,
         }))
     }
 
