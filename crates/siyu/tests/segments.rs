@@ -125,10 +125,21 @@ fn check(store: &mut dyn Store, tenant: &Tenant, ingests: &[Ingest]) -> Result<(
         TAG_RULE.1,
         "test",
         true,
+        None,
     )
     .expect("tag rule");
     for (name, rule) in SEGMENTS {
-        save_rule(store, tenant, RuleKind::Segment, name, rule, "test", false).expect("segment");
+        save_rule(
+            store,
+            tenant,
+            RuleKind::Segment,
+            name,
+            rule,
+            "test",
+            false,
+            None,
+        )
+        .expect("segment");
     }
     for (i, ingest) in ingests.iter().enumerate() {
         apply(store, tenant, ingest, dir.path(), i);

@@ -132,7 +132,16 @@ pub fn run_segment(
     match command {
         SegmentCommand::Create { name, rule, by } => {
             let by = actor(by.as_deref());
-            let e = segments::save_rule(store, tenant, RuleKind::Segment, name, rule, &by, false)?;
+            let e = segments::save_rule(
+                store,
+                tenant,
+                RuleKind::Segment,
+                name,
+                rule,
+                &by,
+                false,
+                None,
+            )?;
             let members = e
                 .selection(RuleKind::Segment, name)
                 .map_or(0, |s| s.members.count());
@@ -212,30 +221,7 @@ pub fn run_segment(
             match format {
                 Format::Json => println!("{}", serde_json::to_string_pretty(&now.members)?),
                 Format::Csv => {
-                    let mut w = csv::Writer::from_writer(std::io::stdout());
-                    w.write_record([
-                        "customer_id",
-                        "since",
-                        "stage",
-                        "rfm",
-                        "purchase_days",
-                        "days_since_order",
-                        "spend_365d",
-                    ])?;
-                    for m in &now.members {
-                        w.write_record([
-                            m.customer_id.clone(),
-                            m.since.map(|t| t.to_string()).unwrap_or_default(),
-                            m.stage.name().to_owned(),
-                            m.rfm.map_or("", |c| c.name()).to_owned(),
-                            m.purchase_days.to_string(),
-                            m.days_since_order
-                                .map(|d| d.to_string())
-                                .unwrap_or_default(),
-                            m.spend_365d.to_string(),
-                        ])?;
-                    }
-                    w.flush()?;
+                    segments::write_members_csv(std::io::stdout().lock(), &now.members, true)?
                 }
                 Format::Table => {
                     println!(
@@ -372,11 +358,11 @@ pub fn run_tag(store: &mut dyn Store, tenant: &Tenant, command: &TagCommand) -> 
         TagCommand::Remove { customer, tag, by } => {
             let by = actor(by.as_deref());
             let id = customer_id(customer)?;
-            if segments::remove_tag(store, tenant, &id, tag, &by)? {
-                println!("took '{tag}' off '{id}'");
-            } else {
-                bail!("customer '{id}' has no tag '{tag}'");
+            let removal = segments::remove_tag(store, tenant, &id, tag, &by)?;
+            if let Some(refusal) = removal.refusal(&id, tag) {
+                bail!("{refusal}");
             }
+            println!("took '{tag}' off '{id}'");
         }
         TagCommand::Rule(args) => {
             if args.delete {
@@ -394,10 +380,16 @@ pub fn run_tag(store: &mut dyn Store, tenant: &Tenant, command: &TagCommand) -> 
                 .as_deref()
                 .context("give the rule, e.g. siyu tag rule big_spender 'spend_365d >= 2000'")?;
             let by = actor(args.by.as_deref());
-            if let Some(f) = family(args.family.as_deref())? {
-                segments::set_tag_family(store, tenant, &args.name, f)?;
-            }
-            let e = segments::save_rule(store, tenant, RuleKind::Tag, &args.name, rule, &by, true)?;
+            let e = segments::save_rule(
+                store,
+                tenant,
+                RuleKind::Tag,
+                &args.name,
+                rule,
+                &by,
+                true,
+                family(args.family.as_deref())?,
+            )?;
             let members = e
                 .selection(RuleKind::Tag, &args.name)
                 .map_or(0, |s| s.members.count());

@@ -1,9 +1,8 @@
 //! Bearer tokens: who is calling, for which tenant, in which role, and how fast.
-//! A token is `siyu_` and 64 hex digits from the system's randomness; only its SHA-256 is
-//! stored. Lookups are cached for a few seconds, so a revoked token stops within that.
+//! Tokens are made in `service::tokens`; only their SHA-256 is stored. Lookups are cached
+//! for a few seconds, so a revoked token stops within that.
 
 use std::collections::HashMap;
-use std::io::Read;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -11,34 +10,16 @@ use anyhow::Context;
 use axum::extract::FromRequestParts;
 use axum::http::header::AUTHORIZATION;
 use axum::http::request::Parts;
-use sha2::{Digest, Sha256};
 
 use siyu_core::access::{Action, Role};
 use siyu_store::{StoredToken, Tenant};
 
 use super::AppState;
 use super::error::ApiError;
+pub use crate::service::tokens::{hash_token, new_token};
 
 /// How long a token lookup is trusted.
 const CACHE_FOR: Duration = Duration::from_secs(5);
-
-/// A new token: `siyu_` + 32 random bytes in hex.
-pub fn new_token() -> anyhow::Result<String> {
-    let mut bytes = [0u8; 32];
-    std::fs::File::open("/dev/urandom")
-        .and_then(|mut f| f.read_exact(&mut bytes))
-        .context("reading the system's randomness")?;
-    Ok(format!("siyu_{}", hex(&bytes)))
-}
-
-/// The stored form of a token: SHA-256, in hex.
-pub fn hash_token(token: &str) -> String {
-    hex(&Sha256::digest(token.as_bytes()))
-}
-
-fn hex(bytes: &[u8]) -> String {
-    bytes.iter().map(|b| format!("{b:02x}")).collect()
-}
 
 /// The caller of a request.
 #[derive(Debug, Clone)]
@@ -176,18 +157,6 @@ impl FromRequestParts<Arc<AppState>> for Caller {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn tokens_are_random_and_only_their_hash_is_kept() {
-        let (a, b) = (new_token().expect("token"), new_token().expect("token"));
-        assert_ne!(a, b);
-        assert!(a.starts_with("siyu_") && a.len() == 5 + 64);
-        assert_eq!(hash_token(&a), hash_token(&a));
-        assert_eq!(
-            hash_token("abc"),
-            "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad"
-        );
-    }
 
     #[test]
     fn a_bucket_refuses_past_its_burst_and_says_when_to_retry() {

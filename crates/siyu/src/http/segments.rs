@@ -120,6 +120,7 @@ pub async fn create(
                 &new.rule,
                 &by,
                 false,
+                None,
             )?;
             Ok(e.selection(RuleKind::Segment, &name)
                 .map_or(0, |s| s.members.count()))

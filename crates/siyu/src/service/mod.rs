@@ -11,3 +11,4 @@ pub mod profiles;
 pub mod reports;
 pub mod rfm;
 pub mod segments;
+pub mod tokens;
