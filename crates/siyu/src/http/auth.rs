@@ -1,6 +1,7 @@
 //! Bearer tokens: who is calling, for which tenant, in which role, and how fast.
 //! Tokens are made in `service::tokens`; only their SHA-256 is stored. Lookups are cached
-//! for a few seconds, so a revoked token stops within that.
+//! for a few seconds, so a token revoked elsewhere stops within that; one revoked through
+//! this server's API stops at once.
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
@@ -43,7 +44,47 @@ impl Caller {
 
 #[derive(Default)]
 pub struct TokenCache {
-    entries: Mutex<HashMap<String, (Option<StoredToken>, Instant)>>,
+    entries: Mutex<Entries>,
+}
+
+#[derive(Default)]
+struct Entries {
+    by_hash: HashMap<String, (Option<StoredToken>, Instant)>,
+    /// Counts revokes: a lookup read from the store before a revoke is not cached after it.
+    generation: u64,
+}
+
+impl TokenCache {
+    fn get(&self, hash: &str) -> Option<Option<StoredToken>> {
+        let entries = self.entries.lock().ok()?;
+        entries
+            .by_hash
+            .get(hash)
+            .filter(|(_, at)| at.elapsed() < CACHE_FOR)
+            .map(|(t, _)| t.clone())
+    }
+
+    fn generation(&self) -> u64 {
+        self.entries.lock().map_or(0, |e| e.generation)
+    }
+
+    /// Keeps a lookup, unless a revoke came after `generation` was read.
+    fn put(&self, hash: String, token: Option<StoredToken>, generation: u64) {
+        if let Ok(mut e) = self.entries.lock()
+            && e.generation == generation
+        {
+            e.by_hash.insert(hash, (token, Instant::now()));
+        }
+    }
+
+    /// Forgets every token whose hash starts with `prefix` (after the store revoked them).
+    pub fn forget(&self, prefix: &str) {
+        let prefix = prefix.to_ascii_lowercase();
+        if let Ok(mut e) = self.entries.lock() {
+            e.by_hash.retain(|hash, _| !hash.starts_with(&prefix));
+            e.generation += 1;
+        }
+    }
 }
 
 /// Requests per second and burst allowed per token.
@@ -119,24 +160,15 @@ impl FromRequestParts<Arc<AppState>> for Caller {
                 ApiError::Unauthorized("the Authorization header is not Bearer TOKEN".into())
             })?;
         let hash = hash_token(token);
-        let cached = state
-            .tokens
-            .entries
-            .lock()
-            .ok()
-            .and_then(|e| e.get(&hash).cloned())
-            .filter(|(_, at)| at.elapsed() < CACHE_FOR)
-            .map(|(t, _)| t);
-        let stored = match cached {
+        let stored = match state.tokens.get(&hash) {
             Some(t) => t,
             None => {
+                let generation = state.tokens.generation();
                 let key = hash.clone();
                 let found = state
                     .with_store(move |store| Ok(store.token(&key).context("reading tokens")?))
                     .await?;
-                if let Ok(mut e) = state.tokens.entries.lock() {
-                    e.insert(hash.clone(), (found.clone(), Instant::now()));
-                }
+                state.tokens.put(hash.clone(), found.clone(), generation);
                 found
             }
         };
@@ -157,6 +189,24 @@ impl FromRequestParts<Arc<AppState>> for Caller {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_revoke_forgets_the_token_and_a_lookup_read_before_it_is_not_kept() {
+        let cache = TokenCache::default();
+        let hash = "abcdef0123".to_owned();
+        cache.put(hash.clone(), None, cache.generation());
+        assert!(cache.get(&hash).is_some());
+        let before = cache.generation();
+        cache.forget("ABCDEF01");
+        assert!(cache.get(&hash).is_none());
+        cache.put(hash.clone(), None, before);
+        assert!(
+            cache.get(&hash).is_none(),
+            "read from the store before the revoke"
+        );
+        cache.put(hash.clone(), None, cache.generation());
+        assert!(cache.get(&hash).is_some());
+    }
 
     #[test]
     fn a_bucket_refuses_past_its_burst_and_says_when_to_retry() {

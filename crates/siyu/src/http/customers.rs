@@ -1,4 +1,5 @@
-//! `GET /v1/customers/{id}` (the 360 view) and `GET /v1/customers` (a page of the pool).
+//! `GET /v1/customers/{id}` (the 360 view, with the model CLV) and `GET /v1/customers` (a
+//! page of the pool).
 
 use std::sync::Arc;
 
@@ -12,6 +13,7 @@ use siyu_core::access::Action;
 use siyu_core::profile::Profile;
 use siyu_core::segment::rules::RuleKind;
 use siyu_core::{Customer, CustomerId, Money, Timestamp};
+use siyu_store::{Store, Tenant};
 
 use super::AppState;
 use super::auth::Caller;
@@ -69,12 +71,33 @@ pub struct CustomerAnswer {
     tags: Vec<TagLine>,
     recent_orders: Vec<OrderLine>,
     recent_events: Vec<EventLine>,
+    /// The customer's prediction by the tenant's kept lifetime value model (spend and CLV
+    /// in yuan, as `siyu clv predict`); none before a fit, or without a paid order by the
+    /// model's calibration end.
+    model_clv: Option<Value>,
 }
 
 /// A customer id from a path or a query, or 400 `invalid_customer_id`.
 pub(super) fn customer_id(text: &str) -> Result<CustomerId, ApiError> {
     CustomerId::parse(text)
         .map_err(|e| ApiError::bad_request("invalid_customer_id", format!("customer id: {e}")))
+}
+
+/// 404 `customer_not_found` unless the tenant has the customer.
+pub(super) fn require_customer(
+    store: &mut dyn Store,
+    tenant: &Tenant,
+    id: &CustomerId,
+) -> Result<(), ApiError> {
+    let mut tx = store.begin_pool(tenant).context("reading customers")?;
+    if tx.has_customer(id).context("reading customers")? {
+        Ok(())
+    } else {
+        Err(ApiError::not_found(
+            "customer_not_found",
+            format!("no customer {id}"),
+        ))
+    }
 }
 
 pub async fn get_one(
@@ -86,11 +109,16 @@ pub async fn get_one(
     let id = customer_id(&id)?;
     let tenant = caller.tenant.clone();
     let key = id.clone();
-    let view = state
+    let (view, model_clv) = state
         .with_store(move |store| {
-            Ok(store
+            let Some(view) = store
                 .customer_view(&tenant, &key, RECENT)
-                .context("reading a customer")?)
+                .context("reading a customer")?
+            else {
+                return Ok(None);
+            };
+            let model_clv = super::clv::model_clv(store, &tenant, &key)?;
+            Ok(Some((view, model_clv)))
         })
         .await?
         .ok_or_else(|| ApiError::not_found("customer_not_found", format!("no customer {id}")))?;
@@ -162,6 +190,7 @@ pub async fn get_one(
                 properties: serde_json::from_str(&e.properties).unwrap_or(Value::Null),
             })
             .collect(),
+        model_clv,
     }))
 }
 
