@@ -21,6 +21,16 @@ struct Api {
     _dir: tempfile::TempDir,
     state: Arc<AppState>,
     db: String,
+    /// The PostgreSQL server and the schema to drop afterwards, on PostgreSQL.
+    schema: Option<(String, String)>,
+}
+
+impl Drop for Api {
+    fn drop(&mut self) {
+        if let Some((url, schema)) = &self.schema {
+            let _ = siyu_store::PgStore::drop_schema(url, schema);
+        }
+    }
 }
 
 impl Api {
@@ -32,7 +42,25 @@ impl Api {
             _dir: dir,
             state,
             db,
+            schema: None,
         }
+    }
+
+    /// The API on SQLite, and on a fresh PostgreSQL schema too when `SIYU_TEST_POSTGRES`
+    /// is set.
+    fn on_each_backend(name: &str) -> Vec<Api> {
+        let mut apis = vec![Api::new(RateLimit::default())];
+        if let Ok(url) = std::env::var("SIYU_TEST_POSTGRES") {
+            let schema = format!("siyu_http_{name}_{}", std::process::id());
+            let db = siyu_store::PgStore::schema_url(&url, &schema).expect("schema");
+            apis.push(Api {
+                _dir: tempfile::tempdir().expect("tempdir"),
+                state: AppState::new(&db, RateLimit::default()).expect("state"),
+                db,
+                schema: Some((url, schema)),
+            });
+        }
+        apis
     }
 
     fn token(&self, tenant: &str, role: Role) -> String {
@@ -771,7 +799,13 @@ fn each_new_route_refuses_the_roles_it_is_not_for() {
 
 #[test]
 fn admins_manage_the_tokens_of_their_own_tenant_and_a_revoke_takes_at_once() {
-    let api = Api::new(RateLimit::default());
+    for api in Api::on_each_backend("tokens") {
+        // The same answers on each backend.
+        insta::allow_duplicates! { admins_manage_the_tokens_of_their_own_tenant_and_a_revoke_takes_at_once_on(&api) }
+    }
+}
+
+fn admins_manage_the_tokens_of_their_own_tenant_and_a_revoke_takes_at_once_on(api: &Api) {
     let rt = runtime();
     let admin = api.token("shop", Role::Admin);
     let other = api.token("elsewhere", Role::Admin);
@@ -905,9 +939,15 @@ fn small_shop(api: &Api, rt: &tokio::runtime::Runtime) {
 
 #[test]
 fn tags_and_tag_rules_are_managed_through_the_api_within_the_tenant() {
-    let api = Api::new(RateLimit::default());
+    for api in Api::on_each_backend("tags") {
+        // The same answers on each backend.
+        insta::allow_duplicates! { tags_and_tag_rules_are_managed_through_the_api_within_the_tenant_on(&api) }
+    }
+}
+
+fn tags_and_tag_rules_are_managed_through_the_api_within_the_tenant_on(api: &Api) {
     let rt = runtime();
-    small_shop(&api, &rt);
+    small_shop(api, &rt);
     let operator = api.token("shop", Role::Operator);
     let viewer = api.token("shop", Role::Viewer);
     let other = api.token("elsewhere", Role::Admin);
@@ -1109,7 +1149,13 @@ fn tags_and_tag_rules_are_managed_through_the_api_within_the_tenant() {
 
 #[test]
 fn segment_members_export_as_csv_with_the_columns_of_the_cli() {
-    let api = Api::new(RateLimit::default());
+    for api in Api::on_each_backend("members_csv") {
+        // The same answers on each backend.
+        insta::allow_duplicates! { segment_members_export_as_csv_with_the_columns_of_the_cli_on(&api) }
+    }
+}
+
+fn segment_members_export_as_csv_with_the_columns_of_the_cli_on(api: &Api) {
     let rt = runtime();
     let ingest = api.token("shop", Role::Ingest);
     let operator = api.token("shop", Role::Operator);
@@ -1228,7 +1274,13 @@ fn cli_predictions(api: &Api, day: &str) -> Value {
 
 #[test]
 fn a_fitted_clv_model_is_kept_and_predicts_the_numbers_of_the_cli() {
-    let api = Api::new(RateLimit::default());
+    for api in Api::on_each_backend("clv") {
+        // The same answers on each backend.
+        insta::allow_duplicates! { a_fitted_clv_model_is_kept_and_predicts_the_numbers_of_the_cli_on(&api) }
+    }
+}
+
+fn a_fitted_clv_model_is_kept_and_predicts_the_numbers_of_the_cli_on(api: &Api) {
     let rt = runtime();
     api.cli(
         "shop",
@@ -1249,7 +1301,7 @@ fn a_fitted_clv_model_is_kept_and_predicts_the_numbers_of_the_cli() {
     let call = |token: &str, method: &str, uri: &str, body: Option<Value>| {
         rt.block_on(api.call(method, uri, Some(token), body.map(|b| b.to_string())))
     };
-    let first = cli_predictions(&api, "2025-05-31")["customers"][0]["customer_id"]
+    let first = cli_predictions(api, "2025-05-31")["customers"][0]["customer_id"]
         .as_str()
         .expect("id")
         .to_owned();
@@ -1310,7 +1362,7 @@ fn a_fitted_clv_model_is_kept_and_predicts_the_numbers_of_the_cli() {
     assert_eq!(parse(&text), fit_cli, "the JSON of siyu clv fit");
 
     // Page by page, the numbers of siyu clv predict as of the same day.
-    let cli = cli_predictions(&api, "2025-05-31");
+    let cli = cli_predictions(api, "2025-05-31");
     let mut through_api = Vec::new();
     let mut uri = "/v1/clv/predict?limit=40".to_owned();
     loop {
