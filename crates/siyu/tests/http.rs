@@ -21,6 +21,16 @@ struct Api {
     _dir: tempfile::TempDir,
     state: Arc<AppState>,
     db: String,
+    /// The PostgreSQL server and the schema to drop afterwards, on PostgreSQL.
+    schema: Option<(String, String)>,
+}
+
+impl Drop for Api {
+    fn drop(&mut self) {
+        if let Some((url, schema)) = &self.schema {
+            let _ = siyu_store::PgStore::drop_schema(url, schema);
+        }
+    }
 }
 
 impl Api {
@@ -32,16 +42,38 @@ impl Api {
             _dir: dir,
             state,
             db,
+            schema: None,
         }
+    }
+
+    /// The API on SQLite, and on a fresh PostgreSQL schema too when `SIYU_TEST_POSTGRES`
+    /// is set.
+    fn on_each_backend(name: &str) -> Vec<Api> {
+        let mut apis = vec![Api::new(RateLimit::default())];
+        if let Ok(url) = std::env::var("SIYU_TEST_POSTGRES") {
+            let schema = format!("siyu_http_{name}_{}", std::process::id());
+            let db = siyu_store::PgStore::schema_url(&url, &schema).expect("schema");
+            apis.push(Api {
+                _dir: tempfile::tempdir().expect("tempdir"),
+                state: AppState::new(&db, RateLimit::default()).expect("state"),
+                db,
+                schema: Some((url, schema)),
+            });
+        }
+        apis
     }
 
     fn token(&self, tenant: &str, role: Role) -> String {
         let mut store = siyu_store::open(&self.db).expect("store");
         let tenant = store.tenant(tenant).expect("tenant");
         let token = format!("siyu_test_{}_{}", tenant.name, role);
-        store
-            .create_token(&tenant, &hash_token(&token), role, "test", Timestamp::now())
-            .expect("token");
+        let hash = hash_token(&token);
+        // Asked for twice, the same token.
+        if store.token(&hash).expect("token lookup").is_none() {
+            store
+                .create_token(&tenant, &hash, role, "test", Timestamp::now())
+                .expect("token");
+        }
         token
     }
 
@@ -52,9 +84,25 @@ impl Api {
         token: Option<&str>,
         body: Option<String>,
     ) -> (StatusCode, String) {
+        let (status, _, text) = self.call_with(method, uri, token, body, &[]).await;
+        (status, text)
+    }
+
+    /// A call with more headers; the answer's headers too.
+    async fn call_with(
+        &self,
+        method: &str,
+        uri: &str,
+        token: Option<&str>,
+        body: Option<String>,
+        headers: &[(&str, &str)],
+    ) -> (StatusCode, axum::http::HeaderMap, String) {
         let mut request = Request::builder().method(method).uri(uri);
         if let Some(t) = token {
             request = request.header("authorization", format!("Bearer {t}"));
+        }
+        for (name, value) in headers {
+            request = request.header(*name, *value);
         }
         let request = request
             .header("content-type", "application/json")
@@ -65,10 +113,28 @@ impl Api {
             .await
             .expect("response");
         let status = response.status();
+        let headers = response.headers().clone();
         let bytes = axum::body::to_bytes(response.into_body(), usize::MAX)
             .await
             .expect("body");
-        (status, String::from_utf8_lossy(&bytes).into_owned())
+        (
+            status,
+            headers,
+            String::from_utf8_lossy(&bytes).into_owned(),
+        )
+    }
+
+    /// `siyu --db DB --tenant TENANT ARGS…`'s standard output; the command must succeed.
+    fn cli(&self, tenant: &str, args: &[&str]) -> String {
+        let mut all = vec!["--tenant", tenant];
+        all.extend(args);
+        let out = common::siyu(std::path::Path::new(&self.db), &all);
+        assert!(
+            out.status.success(),
+            "{all:?}: {}",
+            common::text(&out.stderr)
+        );
+        common::text(&out.stdout)
     }
 
     async fn batch(&self, token: &str, body: Value) -> (StatusCode, String) {
@@ -656,4 +722,906 @@ fn segments_and_tags_are_managed_through_the_api_within_the_tenant() {
         get(&viewer, "/v1/segments/big/members").0,
         StatusCode::NOT_FOUND
     );
+}
+
+fn parse(text: &str) -> Value {
+    serde_json::from_str(text).unwrap_or_else(|e| panic!("{e}: {text}"))
+}
+
+#[test]
+fn each_new_route_refuses_the_roles_it_is_not_for() {
+    let api = Api::new(RateLimit::default());
+    let rt = runtime();
+    let tokens: Vec<(Role, String)> = Role::ALL
+        .into_iter()
+        .map(|role| (role, api.token("shop", role)))
+        .collect();
+    use Role::{Admin, Operator, Viewer};
+    let routes: &[(&str, &str, Option<Value>, &[Role])] = &[
+        ("GET", "/v1/tokens", None, &[Admin]),
+        (
+            "POST",
+            "/v1/tokens",
+            Some(json!({"role": "viewer"})),
+            &[Admin],
+        ),
+        ("DELETE", "/v1/tokens/abcdef012345", None, &[Admin]),
+        ("POST", "/v1/clv/fit", None, &[Admin, Operator]),
+        ("GET", "/v1/clv/predict", None, &[Admin, Operator, Viewer]),
+        ("GET", "/v1/tags", None, &[Admin, Operator, Viewer]),
+        (
+            "PUT",
+            "/v1/tags/rules/big",
+            Some(json!({"rule": "orders >= 2"})),
+            &[Admin, Operator],
+        ),
+        ("DELETE", "/v1/tags/rules/big", None, &[Admin, Operator]),
+        (
+            "DELETE",
+            "/v1/customers/c1/tags/tea",
+            None,
+            &[Admin, Operator],
+        ),
+        (
+            "GET",
+            "/v1/segments/big/members?format=csv",
+            None,
+            &[Admin, Operator, Viewer],
+        ),
+        ("GET", "/v1/customers/c1/export", None, &[Admin]),
+        ("DELETE", "/v1/customers/c1", None, &[Admin]),
+        ("POST", "/v1/customers/c1/opt-out", None, &[Admin, Operator]),
+        (
+            "DELETE",
+            "/v1/customers/c1/opt-out",
+            None,
+            &[Admin, Operator],
+        ),
+        ("GET", "/v1/audit", None, &[Admin]),
+    ];
+    for (method, uri, body, allowed) in routes {
+        for (role, token) in &tokens {
+            let (status, text) = rt.block_on(api.call(
+                method,
+                uri,
+                Some(token),
+                body.as_ref().map(Value::to_string),
+            ));
+            if allowed.contains(role) {
+                assert_ne!(
+                    status,
+                    StatusCode::FORBIDDEN,
+                    "{role} {method} {uri}: {text}"
+                );
+                assert!(!status.is_server_error(), "{role} {method} {uri}: {text}");
+            } else {
+                assert_eq!(
+                    (status, text.as_str()),
+                    (
+                        StatusCode::FORBIDDEN,
+                        format!(
+                            r#"{{"code":"forbidden","message":"a {role} token may not do this"}}"#
+                        )
+                        .as_str()
+                    ),
+                    "{method} {uri}"
+                );
+            }
+        }
+    }
+}
+
+#[test]
+fn admins_manage_the_tokens_of_their_own_tenant_and_a_revoke_takes_at_once() {
+    for api in Api::on_each_backend("tokens") {
+        // The same answers on each backend.
+        insta::allow_duplicates! { admins_manage_the_tokens_of_their_own_tenant_and_a_revoke_takes_at_once_on(&api) }
+    }
+}
+
+fn admins_manage_the_tokens_of_their_own_tenant_and_a_revoke_takes_at_once_on(api: &Api) {
+    let rt = runtime();
+    let admin = api.token("shop", Role::Admin);
+    let other = api.token("elsewhere", Role::Admin);
+    let call = |token: &str, method: &str, uri: &str, body: Option<Value>| {
+        rt.block_on(api.call(method, uri, Some(token), body.map(|b| b.to_string())))
+    };
+
+    let (status, text) = call(&admin, "POST", "/v1/tokens", Some(json!({"role": "root"})));
+    assert_snapshot!(format!("{status} {text}"), @r#"400 Bad Request {"code":"invalid_token","message":"role: 'root' is not admin, operator, viewer or ingest"}"#);
+    let (status, text) = call(
+        &admin,
+        "POST",
+        "/v1/tokens",
+        Some(json!({"role": "viewer", "scope": "all"})),
+    );
+    assert_snapshot!(format!("{status} {text}"), @r#"400 Bad Request {"code":"invalid_token","message":"unknown field `scope`, expected `role` or `label`"}"#);
+    let (status, text) = call(
+        &admin,
+        "POST",
+        "/v1/tokens",
+        Some(json!({"role": "viewer", "label": "a\nb"})),
+    );
+    assert_snapshot!(format!("{status} {text}"), @r#"400 Bad Request {"code":"invalid_token","message":"label: a label holds no control characters"}"#);
+
+    let (status, text) = call(
+        &admin,
+        "POST",
+        "/v1/tokens",
+        Some(json!({"role": "viewer", "label": "dashboard"})),
+    );
+    assert_eq!(status, StatusCode::CREATED, "{text}");
+    let created = parse(&text);
+    let token = created["token"].as_str().expect("token").to_owned();
+    assert!(token.starts_with("siyu_") && token.len() == 69, "{token}");
+    let hash = hash_token(&token);
+    let prefix = created["hash_prefix"].as_str().expect("prefix").to_owned();
+    assert_eq!(prefix, hash[..12]);
+    assert_eq!(
+        (created["role"].as_str(), created["label"].as_str()),
+        (Some("viewer"), Some("dashboard"))
+    );
+    assert_eq!(created["revoked_at"], Value::Null);
+    // The new token works (and is now in the server's cache).
+    assert_eq!(call(&token, "GET", "/v1/customers", None).0, StatusCode::OK);
+
+    let (status, list) = call(&admin, "GET", "/v1/tokens", None);
+    assert_eq!(status, StatusCode::OK, "{list}");
+    let lines = parse(&list);
+    let lines = lines.as_array().expect("a list");
+    assert_eq!(
+        lines.len(),
+        2,
+        "the test's admin token and the new one: {list}"
+    );
+    assert_eq!(lines[0]["label"], "dashboard", "newest first");
+    for line in lines {
+        assert_eq!(
+            line["hash_prefix"].as_str().map(str::len),
+            Some(12),
+            "{list}"
+        );
+    }
+    assert!(
+        !list.contains(&hash) && !list.contains(&hash_token(&admin)),
+        "never a whole hash: {list}"
+    );
+    assert!(!list.contains("siyu_"), "never a token: {list}");
+    // The same as `siyu token list --format json`.
+    assert_eq!(
+        lines,
+        parse(&api.cli("shop", &["token", "list", "--format", "json"]))
+            .as_array()
+            .expect("list")
+    );
+
+    // Another tenant's admin neither sees nor revokes it.
+    let (_, theirs) = call(&other, "GET", "/v1/tokens", None);
+    assert!(
+        !theirs.contains("dashboard") && !theirs.contains(&prefix),
+        "{theirs}"
+    );
+    let (status, text) = call(&other, "DELETE", &format!("/v1/tokens/{prefix}"), None);
+    assert_eq!(status, StatusCode::NOT_FOUND, "{text}");
+    assert!(text.contains(r#""code":"token_not_found""#), "{text}");
+    assert_eq!(call(&token, "GET", "/v1/customers", None).0, StatusCode::OK);
+
+    let (status, text) = call(&admin, "DELETE", "/v1/tokens/xyz", None);
+    assert_snapshot!(format!("{status} {text}"), @r#"400 Bad Request {"code":"invalid_token_prefix","message":"'xyz' is not 8 to 64 hex digits of a token's hash (see the list of tokens)"}"#);
+    let (status, text) = call(&admin, "DELETE", "/v1/tokens/0000000000", None);
+    assert_snapshot!(format!("{status} {text}"), @r#"404 Not Found {"code":"token_not_found","message":"no live token of this tenant has a hash starting with '0000000000'"}"#);
+
+    let (status, _) = call(
+        &admin,
+        "DELETE",
+        &format!("/v1/tokens/{}", prefix.to_uppercase()),
+        None,
+    );
+    assert_eq!(status, StatusCode::NO_CONTENT);
+    // Refused at once, though the lookup was cached a moment ago.
+    let (status, text) = call(&token, "GET", "/v1/customers", None);
+    assert_snapshot!(format!("{status} {text}"), @r#"401 Unauthorized {"code":"unauthorized","message":"unknown or revoked token"}"#);
+    assert_eq!(
+        call(&admin, "DELETE", &format!("/v1/tokens/{prefix}"), None).0,
+        StatusCode::NOT_FOUND
+    );
+    let (_, list) = call(&admin, "GET", "/v1/tokens", None);
+    assert!(parse(&list)[0]["revoked_at"].is_string(), "{list}");
+    assert_eq!(
+        call(&admin, "GET", "/v1/tokens", None).0,
+        StatusCode::OK,
+        "the admin's own token lives on"
+    );
+}
+
+/// Tenant `shop` with three customers of two orders each, c0…c2.
+fn small_shop(api: &Api, rt: &tokio::runtime::Runtime) {
+    let ingest = api.token("shop", Role::Ingest);
+    let items: Vec<Value> = (0..6)
+        .map(|i| {
+            order(
+                &format!("m{i}"),
+                &format!("c{}", i % 3),
+                &format!("o{i}"),
+                "100",
+            )
+        })
+        .collect();
+    let (status, text) = rt.block_on(api.batch(&ingest, json!({"batch": items})));
+    assert_eq!(status, StatusCode::OK, "{text}");
+}
+
+#[test]
+fn tags_and_tag_rules_are_managed_through_the_api_within_the_tenant() {
+    for api in Api::on_each_backend("tags") {
+        // The same answers on each backend.
+        insta::allow_duplicates! { tags_and_tag_rules_are_managed_through_the_api_within_the_tenant_on(&api) }
+    }
+}
+
+fn tags_and_tag_rules_are_managed_through_the_api_within_the_tenant_on(api: &Api) {
+    let rt = runtime();
+    small_shop(api, &rt);
+    let operator = api.token("shop", Role::Operator);
+    let viewer = api.token("shop", Role::Viewer);
+    let other = api.token("elsewhere", Role::Admin);
+    let call = |token: &str, method: &str, uri: &str, body: Option<Value>| {
+        rt.block_on(api.call(method, uri, Some(token), body.map(|b| b.to_string())))
+    };
+
+    let (status, text) = call(
+        &operator,
+        "PUT",
+        "/v1/tags/rules/spender",
+        Some(json!({"rule": "orders >= 2 and chanel = \"x\""})),
+    );
+    assert_snapshot!(format!("{status} {text}"), @r#"400 Bad Request {"code":"invalid_tag_rule","message":"the rule does not read: column 17: unknown field 'chanel'; did you mean 'channel'?"}"#);
+    let (status, text) = call(
+        &operator,
+        "PUT",
+        "/v1/tags/rules/spender",
+        Some(json!({"rule": "orders >= 2", "family": "money"})),
+    );
+    assert_snapshot!(format!("{status} {text}"), @r#"400 Bad Request {"code":"invalid_tag","message":"family: 'money' is not static, consumption, behaviour or level"}"#);
+    let (status, text) = call(
+        &operator,
+        "PUT",
+        "/v1/tags/rules/stage:vip",
+        Some(json!({"rule": "orders >= 2"})),
+    );
+    assert_snapshot!(format!("{status} {text}"), @r#"400 Bad Request {"code":"invalid_tag","message":"tag: 'stage:vip': tags starting with stage: or rfm: are the built-in level tags"}"#);
+    let (status, text) = call(
+        &operator,
+        "PUT",
+        "/v1/tags/rules/spender",
+        Some(json!({"rule": "orders>=2", "family": "behaviour"})),
+    );
+    assert_snapshot!(format!("{status} {text}"), @r#"201 Created {"customers":3,"name":"spender","rule":"orders >= 2"}"#);
+    let (status, text) = call(
+        &operator,
+        "PUT",
+        "/v1/tags/rules/spender",
+        Some(json!({"rule": "orders >= 2"})),
+    );
+    assert_snapshot!(format!("{status} {text}"), @r#"200 OK {"customers":3,"name":"spender","rule":"orders >= 2"}"#);
+    let (status, _) = call(
+        &operator,
+        "PUT",
+        "/v1/tags/rules/a",
+        Some(json!({"rule": "has_tag(\"spender\") and orders > 3"})),
+    );
+    assert_eq!(status, StatusCode::CREATED);
+    let (status, text) = call(
+        &operator,
+        "PUT",
+        "/v1/tags/rules/spender",
+        Some(json!({"rule": "has_tag(\"a\")"})),
+    );
+    assert_snapshot!(format!("{status} {text}"), @r#"409 Conflict {"code":"tag_rule_circle","message":"the tag rules 'a' → 'spender' depend on each other in a circle"}"#);
+
+    // The same JSON as the CLI's tag lists, and the family set through the API kept.
+    let (status, tags) = call(&viewer, "GET", "/v1/tags", None);
+    assert_eq!(status, StatusCode::OK, "{tags}");
+    let tags = parse(&tags);
+    assert_eq!(
+        tags,
+        parse(&api.cli("shop", &["tag", "list", "--format", "json"]))
+    );
+    let spender = tags
+        .as_array()
+        .expect("list")
+        .iter()
+        .find(|t| t["tag"] == "spender")
+        .expect("spender");
+    assert_eq!(
+        (
+            spender["family"].as_str(),
+            spender["source"].as_str(),
+            spender["customers"].as_u64()
+        ),
+        (Some("behaviour"), Some("rule"), Some(3))
+    );
+
+    let (status, text) = call(
+        &operator,
+        "POST",
+        "/v1/customers/c1/tags",
+        Some(json!({"tag": "outdoor"})),
+    );
+    assert_eq!(
+        (status, text.as_str()),
+        (StatusCode::OK, r#"{"added":true}"#)
+    );
+    let (status, text) = call(
+        &operator,
+        "POST",
+        "/v1/customers/c1/tags",
+        Some(json!({"tag": "rfm:mine"})),
+    );
+    assert_eq!(status, StatusCode::BAD_REQUEST, "{text}");
+    let (_, mine) = call(&viewer, "GET", "/v1/tags?customer=c1", None);
+    let mine = parse(&mine);
+    assert_eq!(
+        mine,
+        parse(&api.cli(
+            "shop",
+            &["tag", "list", "--customer", "c1", "--format", "json"]
+        ))
+    );
+    let level = mine
+        .as_array()
+        .expect("list")
+        .iter()
+        .find(|t| t["source"] == "level")
+        .expect("a level tag");
+    let level = level["tag"].as_str().expect("tag").to_owned();
+    assert!(
+        mine.to_string()
+            .contains(r#""source":"manual:api:operator","tag":"outdoor""#),
+        "{mine}"
+    );
+
+    let (status, text) = call(&operator, "DELETE", "/v1/customers/c1/tags/spender", None);
+    assert_snapshot!(format!("{status} {text}"), @r#"409 Conflict {"code":"tag_not_manual","message":"'spender' comes from a rule on customer 'c1'; change the rule to take it away"}"#);
+    let (status, text) = call(
+        &operator,
+        "DELETE",
+        &format!("/v1/customers/c1/tags/{level}"),
+        None,
+    );
+    assert_eq!(status, StatusCode::CONFLICT, "{text}");
+    assert!(
+        text.contains(r#""code":"tag_not_manual""#) && text.contains("level tag"),
+        "{text}"
+    );
+    let (status, text) = call(&operator, "DELETE", "/v1/customers/c1/tags/outdoor", None);
+    assert_eq!(status, StatusCode::NO_CONTENT, "{text}");
+    let (status, text) = call(&operator, "DELETE", "/v1/customers/c1/tags/outdoor", None);
+    assert_snapshot!(format!("{status} {text}"), @r#"404 Not Found {"code":"tag_not_found","message":"customer 'c1' has no tag 'outdoor'"}"#);
+    let (status, text) = call(
+        &operator,
+        "DELETE",
+        "/v1/customers/nobody/tags/outdoor",
+        None,
+    );
+    assert_snapshot!(format!("{status} {text}"), @r#"404 Not Found {"code":"customer_not_found","message":"there is no customer 'nobody'"}"#);
+    let (_, history) = call(&viewer, "GET", "/v1/tags?customer=c1", None);
+    assert!(!history.contains("outdoor"), "{history}");
+
+    // Another tenant sees and changes none of it.
+    let (_, theirs) = call(&other, "GET", "/v1/tags", None);
+    assert!(!theirs.contains("spender"), "{theirs}");
+    assert_eq!(
+        call(&other, "GET", "/v1/tags?customer=c1", None).0,
+        StatusCode::NOT_FOUND
+    );
+    assert_eq!(
+        call(
+            &other,
+            "POST",
+            "/v1/customers/c1/tags",
+            Some(json!({"tag": "x"}))
+        )
+        .0,
+        StatusCode::NOT_FOUND
+    );
+    call(
+        &operator,
+        "POST",
+        "/v1/customers/c2/tags",
+        Some(json!({"tag": "tea"})),
+    );
+    let (status, text) = call(&other, "DELETE", "/v1/customers/c2/tags/tea", None);
+    assert!(
+        status == StatusCode::NOT_FOUND && text.contains("customer_not_found"),
+        "{status} {text}"
+    );
+    assert_eq!(
+        call(&other, "DELETE", "/v1/tags/rules/spender", None).0,
+        StatusCode::NOT_FOUND
+    );
+    let (status, text) = call(
+        &other,
+        "PUT",
+        "/v1/tags/rules/spender",
+        Some(json!({"rule": "orders >= 9"})),
+    );
+    assert_eq!(status, StatusCode::CREATED, "a name of its own: {text}");
+    let (_, ours) = call(&viewer, "GET", "/v1/tags?customer=c2", None);
+    assert!(
+        ours.contains(r#""tag":"tea""#) && ours.contains(r#""tag":"spender""#),
+        "{ours}"
+    );
+
+    let (status, _) = call(&operator, "DELETE", "/v1/tags/rules/a", None);
+    assert_eq!(status, StatusCode::NO_CONTENT);
+    let (status, text) = call(&operator, "DELETE", "/v1/tags/rules/a", None);
+    assert_snapshot!(format!("{status} {text}"), @r#"404 Not Found {"code":"tag_rule_not_found","message":"no tag rule 'a'"}"#);
+    let (_, history) = call(&viewer, "GET", "/v1/customers/c0", None);
+    assert!(history.contains(r#""source":"rule:spender""#), "{history}");
+}
+
+#[test]
+fn segment_members_export_as_csv_with_the_columns_of_the_cli() {
+    for api in Api::on_each_backend("members_csv") {
+        // The same answers on each backend.
+        insta::allow_duplicates! { segment_members_export_as_csv_with_the_columns_of_the_cli_on(&api) }
+    }
+}
+
+fn segment_members_export_as_csv_with_the_columns_of_the_cli_on(api: &Api) {
+    let rt = runtime();
+    let ingest = api.token("shop", Role::Ingest);
+    let operator = api.token("shop", Role::Operator);
+    let other = api.token("elsewhere", Role::Admin);
+    // More members than one chunk of the export.
+    for part in 0..2 {
+        let items: Vec<Value> = (0..700)
+            .map(|i| {
+                let n = part * 700 + i;
+                order(
+                    &format!("m{n}"),
+                    &format!("c{n:04}"),
+                    &format!("o{n}"),
+                    "10",
+                )
+            })
+            .collect();
+        let (status, text) = rt.block_on(api.batch(&ingest, json!({"batch": items})));
+        assert_eq!(status, StatusCode::OK, "{text}");
+    }
+    let (status, text) = rt.block_on(api.call(
+        "POST",
+        "/v1/segments",
+        Some(&operator),
+        Some(json!({"name": "buyers", "rule": "orders >= 1"}).to_string()),
+    ));
+    assert_eq!(status, StatusCode::CREATED, "{text}");
+
+    let cli = api.cli("shop", &["segment", "members", "buyers", "--format", "csv"]);
+    assert_eq!(cli.lines().count(), 1 + 1400);
+    let (status, headers, csv) = rt.block_on(api.call_with(
+        "GET",
+        "/v1/segments/buyers/members?format=csv",
+        Some(&operator),
+        None,
+        &[],
+    ));
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(headers["content-type"], "text/csv; charset=utf-8");
+    assert_eq!(csv, cli);
+    let (_, headers, by_accept) = rt.block_on(api.call_with(
+        "GET",
+        "/v1/segments/buyers/members",
+        Some(&operator),
+        None,
+        &[("accept", "text/csv;q=0.9, */*;q=0.1")],
+    ));
+    assert_eq!(headers["content-type"], "text/csv; charset=utf-8");
+    assert_eq!(by_accept, cli);
+    let (_, headers, json_still) = rt.block_on(api.call_with(
+        "GET",
+        "/v1/segments/buyers/members?format=json&limit=1",
+        Some(&operator),
+        None,
+        &[("accept", "text/csv")],
+    ));
+    assert_eq!(headers["content-type"], "application/json");
+    assert_eq!(parse(&json_still)["next"], "c0000");
+
+    let (status, text) = rt.block_on(api.call(
+        "GET",
+        "/v1/segments/buyers/members?format=csv&limit=5",
+        Some(&operator),
+        None,
+    ));
+    assert_snapshot!(format!("{status} {text}"), @r#"400 Bad Request {"code":"invalid_query","message":"format=csv gives every member; it takes no after or limit"}"#);
+    let (status, text) = rt.block_on(api.call(
+        "GET",
+        "/v1/segments/buyers/members?format=xml",
+        Some(&operator),
+        None,
+    ));
+    assert_snapshot!(format!("{status} {text}"), @r#"400 Bad Request {"code":"invalid_query","message":"format: 'xml' is not json or csv"}"#);
+    let (status, text) = rt.block_on(api.call(
+        "GET",
+        "/v1/segments/buyers/members?format=csv",
+        Some(&other),
+        None,
+    ));
+    assert_snapshot!(format!("{status} {text}"), @r#"404 Not Found {"code":"segment_not_found","message":"no segment 'buyers'"}"#);
+
+    // A segment nobody is in: the header alone.
+    rt.block_on(api.call(
+        "POST",
+        "/v1/segments",
+        Some(&operator),
+        Some(json!({"name": "nobody", "rule": "orders >= 100"}).to_string()),
+    ));
+    let (_, _, empty) = rt.block_on(api.call_with(
+        "GET",
+        "/v1/segments/nobody/members?format=csv",
+        Some(&operator),
+        None,
+        &[],
+    ));
+    assert_eq!(
+        empty,
+        "customer_id,since,stage,rfm,purchase_days,days_since_order,spend_365d\n"
+    );
+}
+
+/// The predictions of `siyu clv predict --calibration-end D --format json`.
+fn cli_predictions(api: &Api, day: &str) -> Value {
+    parse(&api.cli(
+        "shop",
+        &[
+            "clv",
+            "predict",
+            "--calibration-end",
+            day,
+            "--format",
+            "json",
+        ],
+    ))
+}
+
+#[test]
+fn a_fitted_clv_model_is_kept_and_predicts_the_numbers_of_the_cli() {
+    for api in Api::on_each_backend("clv") {
+        // The same answers on each backend.
+        insta::allow_duplicates! { a_fitted_clv_model_is_kept_and_predicts_the_numbers_of_the_cli_on(&api) }
+    }
+}
+
+fn a_fitted_clv_model_is_kept_and_predicts_the_numbers_of_the_cli_on(api: &Api) {
+    let rt = runtime();
+    api.cli(
+        "shop",
+        &[
+            "demo",
+            "--customers",
+            "300",
+            "--seed",
+            "3",
+            "--until",
+            "2025-06-30",
+        ],
+    );
+    let operator = api.token("shop", Role::Operator);
+    let viewer = api.token("shop", Role::Viewer);
+    let ingest = api.token("shop", Role::Ingest);
+    let other = api.token("elsewhere", Role::Admin);
+    let call = |token: &str, method: &str, uri: &str, body: Option<Value>| {
+        rt.block_on(api.call(method, uri, Some(token), body.map(|b| b.to_string())))
+    };
+    let first = cli_predictions(api, "2025-05-31")["customers"][0]["customer_id"]
+        .as_str()
+        .expect("id")
+        .to_owned();
+
+    let (status, text) = call(&viewer, "GET", "/v1/clv/predict", None);
+    assert_snapshot!(format!("{status} {text}"), @r#"409 Conflict {"code":"clv_not_fitted","message":"no lifetime value model is fitted for this tenant yet: POST /v1/clv/fit (or siyu clv fit) first"}"#);
+    let (_, view) = call(&viewer, "GET", &format!("/v1/customers/{first}"), None);
+    assert_eq!(parse(&view)["model_clv"], Value::Null, "no model yet");
+
+    // `siyu clv fit` keeps the model too.
+    api.cli(
+        "shop",
+        &[
+            "clv",
+            "fit",
+            "--calibration-end",
+            "2025-04-30",
+            "--format",
+            "json",
+        ],
+    );
+    let (status, text) = call(&viewer, "GET", "/v1/clv/predict?limit=1", None);
+    assert_eq!(status, StatusCode::OK, "{text}");
+    assert_eq!(parse(&text)["calibration_end"], "2025-04-30");
+
+    let (status, text) = call(
+        &operator,
+        "POST",
+        "/v1/clv/fit",
+        Some(json!({"horizon_weeks": 0})),
+    );
+    assert_snapshot!(format!("{status} {text}"), @r#"400 Bad Request {"code":"invalid_clv_fit","message":"horizon_weeks: 0 is not a positive number of weeks"}"#);
+    let (status, text) = call(
+        &operator,
+        "POST",
+        "/v1/clv/fit",
+        Some(json!({"calibration_end": "2000-01-01"})),
+    );
+    assert_snapshot!(format!("{status} {text}"), @r#"409 Conflict {"code":"clv_cannot_fit","message":"no customer has a paid order on or before the calibration end, so there is nothing to fit"}"#);
+    let (status, text) = call(
+        &operator,
+        "POST",
+        "/v1/clv/fit",
+        Some(json!({"calibration_end": "2025-05-31"})),
+    );
+    assert_eq!(status, StatusCode::OK, "{text}");
+    let fit_cli = parse(&api.cli(
+        "shop",
+        &[
+            "clv",
+            "fit",
+            "--calibration-end",
+            "2025-05-31",
+            "--format",
+            "json",
+        ],
+    ));
+    assert_eq!(parse(&text), fit_cli, "the JSON of siyu clv fit");
+
+    // Page by page, the numbers of siyu clv predict as of the same day.
+    let cli = cli_predictions(api, "2025-05-31");
+    let mut through_api = Vec::new();
+    let mut uri = "/v1/clv/predict?limit=40".to_owned();
+    loop {
+        let (status, text) = call(&viewer, "GET", &uri, None);
+        assert_eq!(status, StatusCode::OK, "{text}");
+        let page = parse(&text);
+        for key in [
+            "calibration_end",
+            "horizon_weeks",
+            "months",
+            "discount_monthly",
+            "bgnbd",
+            "gamma_gamma",
+        ] {
+            assert_eq!(page[key], cli[key], "{key}");
+        }
+        through_api.extend(
+            page["customers"]
+                .as_array()
+                .expect("customers")
+                .iter()
+                .cloned(),
+        );
+        match page["next"].as_str() {
+            Some(next) => uri = format!("/v1/clv/predict?limit=40&after={next}"),
+            None => break,
+        }
+    }
+    assert!(through_api.len() > 100, "{}", through_api.len());
+    assert_eq!(&Value::Array(through_api), &cli["customers"]);
+
+    let one = cli["customers"][7].clone();
+    let id = one["customer_id"].as_str().expect("id");
+    let (_, text) = call(
+        &viewer,
+        "GET",
+        &format!("/v1/clv/predict?customer={id}"),
+        None,
+    );
+    assert_eq!(parse(&text)["customers"], json!([one]));
+    let (_, view) = call(&viewer, "GET", &format!("/v1/customers/{id}"), None);
+    let model = &parse(&view)["model_clv"];
+    for key in [
+        "frequency",
+        "recency",
+        "T",
+        "monetary_value",
+        "p_alive",
+        "expected_purchases",
+        "expected_spend",
+        "clv",
+    ] {
+        assert_eq!(model[key], one[key], "{key}");
+    }
+    assert_eq!(
+        (
+            model["calibration_end"].as_str(),
+            model["horizon_weeks"].as_f64()
+        ),
+        (Some("2025-05-31"), Some(52.0))
+    );
+
+    // A customer whose first order came after the calibration end has no prediction.
+    let late = json!({"batch": [order("late-1", "newcomer", "late-o1", "50")]});
+    let late = late
+        .to_string()
+        .replace("2025-05-01 10:00:00", "2025-06-20 10:00:00");
+    rt.block_on(api.call("POST", "/v1/batch", Some(&ingest), Some(late)));
+    let (status, text) = call(&viewer, "GET", "/v1/clv/predict?customer=newcomer", None);
+    assert_eq!(
+        (status, parse(&text)["customers"].clone()),
+        (StatusCode::OK, json!([])),
+        "{text}"
+    );
+    assert_eq!(
+        parse(&call(&viewer, "GET", "/v1/customers/newcomer", None).1)["model_clv"],
+        Value::Null
+    );
+    let (status, text) = call(&viewer, "GET", "/v1/clv/predict?customer=nobody", None);
+    assert_snapshot!(format!("{status} {text}"), @r#"404 Not Found {"code":"customer_not_found","message":"no customer nobody"}"#);
+    let (status, text) = call(
+        &viewer,
+        "GET",
+        &format!("/v1/clv/predict?customer={id}&limit=3"),
+        None,
+    );
+    assert_snapshot!(format!("{status} {text}"), @r#"400 Bad Request {"code":"invalid_query","message":"customer asks for one customer; it takes no after or limit"}"#);
+
+    // The model is the tenant's own.
+    let (status, text) = call(
+        &other,
+        "GET",
+        &format!("/v1/clv/predict?customer={id}"),
+        None,
+    );
+    assert!(
+        status == StatusCode::CONFLICT && text.contains("clv_not_fitted"),
+        "{status} {text}"
+    );
+    let (status, text) = call(&other, "POST", "/v1/clv/fit", None);
+    assert!(
+        status == StatusCode::CONFLICT && text.contains("clv_cannot_fit"),
+        "{status} {text}"
+    );
+    let (status, _) = call(
+        &viewer,
+        "GET",
+        &format!("/v1/clv/predict?customer={id}"),
+        None,
+    );
+    assert_eq!(
+        status,
+        StatusCode::OK,
+        "a failed fit elsewhere leaves this model be"
+    );
+}
+
+#[test]
+fn personal_data_is_exported_opted_out_and_erased_within_the_tenant() {
+    for api in Api::on_each_backend("privacy") {
+        insta::allow_duplicates! { personal_data_is_exported_opted_out_and_erased_within_the_tenant_on(&api) }
+    }
+}
+
+fn personal_data_is_exported_opted_out_and_erased_within_the_tenant_on(api: &Api) {
+    let rt = runtime();
+    small_shop(api, &rt);
+    let ingest = api.token("shop", Role::Ingest);
+    let admin = api.token("shop", Role::Admin);
+    let operator = api.token("shop", Role::Operator);
+    let other = api.token("elsewhere", Role::Admin);
+    let call = |token: &str, method: &str, uri: &str, body: Option<Value>| {
+        rt.block_on(api.call(method, uri, Some(token), body.map(|b| b.to_string())))
+    };
+    let identify = json!({"batch": [
+        {"type": "identify", "message_id": "p1", "customer_id": "c1",
+         "traits": {"name": "王小明", "phone": "13800001111"}},
+        {"type": "track", "message_id": "p2", "customer_id": "c1",
+         "timestamp": "2025-05-02 09:00:00", "event": "post_like"}
+    ]});
+    let (status, _) = rt.block_on(api.batch(&ingest, identify));
+    assert_eq!(status, StatusCode::OK);
+    let (status, _) = call(
+        &operator,
+        "POST",
+        "/v1/segments",
+        Some(json!({"name": "buyers", "rule": "orders >= 1"})),
+    );
+    assert_eq!(status, StatusCode::CREATED);
+    let (status, _) = call(
+        &operator,
+        "POST",
+        "/v1/segments",
+        Some(json!({"name": "all_buyers", "rule": "orders >= 1", "purpose": "analysis"})),
+    );
+    assert_eq!(status, StatusCode::CREATED);
+
+    // Another tenant's admin finds nobody and changes nothing.
+    for (method, uri) in [
+        ("GET", "/v1/customers/c1/export"),
+        ("DELETE", "/v1/customers/c1"),
+        ("POST", "/v1/customers/c1/opt-out"),
+    ] {
+        let (status, text) = call(&other, method, uri, None);
+        assert_eq!(
+            (status, text.as_str()),
+            (
+                StatusCode::NOT_FOUND,
+                r#"{"code":"customer_not_found","message":"no customer c1"}"#
+            ),
+            "{method} {uri}"
+        );
+    }
+    let (_, text) = call(&other, "GET", "/v1/audit", None);
+    assert_eq!(text, "[]");
+
+    let (status, text) = call(&admin, "GET", "/v1/customers/c1/export", None);
+    assert_eq!(status, StatusCode::OK, "{text}");
+    let exported = parse(&text);
+    assert_eq!(exported["customer"]["phone"], "13800001111");
+    assert_eq!(exported["orders"].as_array().map(Vec::len), Some(2));
+    assert_eq!(exported["events"].as_array().map(Vec::len), Some(1));
+
+    let members = |name: &str| -> usize {
+        let (_, text) = call(
+            &operator,
+            "GET",
+            &format!("/v1/segments/{name}/members"),
+            None,
+        );
+        parse(&text)["members"].as_array().map_or(0, Vec::len)
+    };
+    assert_eq!((members("buyers"), members("all_buyers")), (3, 3));
+    let (status, text) = call(&operator, "POST", "/v1/customers/c1/opt-out", None);
+    assert_snapshot!(format!("{status} {text}"), @r#"200 OK {"customer_id":"c1","marketing_opt_out":true}"#);
+    assert_eq!((members("buyers"), members("all_buyers")), (2, 3));
+    let (_, text) = call(&operator, "GET", "/v1/customers/c1", None);
+    assert!(parse(&text)["marketing_opt_out_at"].is_string(), "{text}");
+
+    let (status, text) = call(&admin, "DELETE", "/v1/customers/c1", None);
+    assert_eq!(status, StatusCode::OK, "{text}");
+    let erasure = parse(&text);
+    assert_eq!(erasure["orders_kept"], 2);
+    assert_eq!(erasure["events_erased"], 1);
+    let remains = erasure["remains"].as_str().expect("remains").to_owned();
+    let (status, text) = call(&admin, "GET", "/v1/customers/c1/export", None);
+    assert_snapshot!(format!("{status} {text}"), @r#"410 Gone {"code":"customer_erased","message":"customer 'c1' was erased at their request: nothing is held on them"}"#);
+    let (status, _) = call(&admin, "GET", "/v1/customers/c1", None);
+    assert_eq!(status, StatusCode::NOT_FOUND);
+    let (status, text) = call(&admin, "DELETE", &format!("/v1/customers/{remains}"), None);
+    assert_eq!(status, StatusCode::CONFLICT, "{text}");
+    assert!(text.contains("erased_remains"), "{text}");
+    let (_, text) = call(&admin, "GET", &format!("/v1/customers/{remains}"), None);
+    let view = parse(&text);
+    assert_eq!(view["customer"]["phone"], Value::Null);
+    assert_eq!(view["profile"]["orders"], 2);
+
+    // The id stays out: a batch about it is refused item by item.
+    let again = json!({"batch": [
+        {"type": "order", "message_id": "p3", "customer_id": "c1", "timestamp": "2025-06-01",
+         "order_id": "o9", "amount": "10"},
+        {"type": "track", "message_id": "p4", "customer_id": "c2",
+         "timestamp": "2025-06-01", "event": "view"}
+    ]});
+    let (status, text) = rt.block_on(api.batch(&ingest, again));
+    assert_eq!(status, StatusCode::OK);
+    assert_snapshot!(text, @r#"{"accepted":1,"duplicates":0,"rejected":1,"results":[{"status":"rejected","message_id":"p3","reason":"customer_id: this customer was erased at their request; nothing about them is taken in"},{"status":"accepted","message_id":"p4"}]}"#);
+
+    let (status, text) = call(&admin, "GET", "/v1/audit?customer=c1", None);
+    assert_eq!(status, StatusCode::OK);
+    let actions: Vec<String> = parse(&text)
+        .as_array()
+        .expect("log")
+        .iter()
+        .map(|e| {
+            let actor = e["actor"].as_str().expect("actor");
+            let role = actor.split(':').nth(1).expect("role");
+            format!("{} by {role}", e["action"].as_str().expect("action"))
+        })
+        .collect();
+    assert_eq!(
+        actions,
+        ["erase by admin", "opt_out by operator", "export by admin"]
+    );
+    assert!(!text.contains("\"c1\""), "the log keeps no id: {text}");
+    let (status, text) = call(&admin, "GET", "/v1/audit?limit=0", None);
+    assert_snapshot!(format!("{status} {text}"), @r#"400 Bad Request {"code":"invalid_query","message":"limit: from 1 to 1000"}"#);
 }

@@ -15,7 +15,7 @@ use serde_json::{Value, json};
 use siyu::service::import::{ImportOptions, import_file};
 use siyu::service::ingest::{ItemResult, message_id_of, parse_item, write_batch};
 use siyu::service::privacy::{self, PrivacyError, SUPPRESSED};
-use siyu::service::segments::{rule_settings, save_rule};
+use siyu::service::segments::{NewRule, rule_settings, save_rule};
 use siyu_core::import::Kind;
 use siyu_core::privacy::{AuditAction, is_erased};
 use siyu_core::segment::rules::{Purpose, RuleKind};
@@ -307,17 +307,8 @@ fn erase_and_suppress(store: &mut dyn Store, tenant: &Tenant) {
     );
     import(store, tenant, dir.path(), Kind::Orders, "o.csv", orders);
     import(store, tenant, dir.path(), Kind::Events, "e.csv", events);
-    save_rule(
-        store,
-        tenant,
-        RuleKind::Segment,
-        "all",
-        "orders >= 0",
-        "t",
-        false,
-        Purpose::Marketing,
-    )
-    .expect("segment");
+    let rule = NewRule::segment("all", "orders >= 0", Purpose::Marketing);
+    save_rule(store, tenant, rule, "t", false).expect("segment");
     let before = order_totals(store, tenant);
     let a = CustomerId::parse("a").expect("id");
 

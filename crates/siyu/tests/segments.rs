@@ -12,7 +12,7 @@ use proptest::prelude::*;
 
 use siyu::service::import::{ImportOptions, import_file};
 use siyu::service::profiles::raw_facts;
-use siyu::service::segments::{add_tag, save_rule};
+use siyu::service::segments::{NewRule, add_tag, save_rule};
 use siyu_core::import::Kind;
 use siyu_core::profile::build_profiles;
 use siyu_core::segment::rules::{Change, Purpose, RuleKind};
@@ -120,24 +120,18 @@ fn check(store: &mut dyn Store, tenant: &Tenant, ingests: &[Ingest]) -> Result<(
     save_rule(
         store,
         tenant,
-        RuleKind::Tag,
-        TAG_RULE.0,
-        TAG_RULE.1,
+        NewRule::tag(TAG_RULE.0, TAG_RULE.1, None),
         "test",
         true,
-        Purpose::default(),
     )
     .expect("tag rule");
     for (name, rule) in SEGMENTS {
         save_rule(
             store,
             tenant,
-            RuleKind::Segment,
-            name,
-            rule,
+            NewRule::segment(name, rule, Purpose::default()),
             "test",
             false,
-            Purpose::default(),
         )
         .expect("segment");
     }

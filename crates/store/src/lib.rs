@@ -93,6 +93,14 @@ pub trait OrderStore {
     fn scan_orders(&mut self, tenant: &Tenant, each: &mut dyn FnMut(NewOrder)) -> Result<()>;
     /// Every order of the tenant as the figures need it.
     fn scan_order_facts(&mut self, tenant: &Tenant, each: &mut dyn FnMut(OrderFact)) -> Result<()>;
+    /// The orders of these customers alone as the figures need them (by the customer
+    /// index, never a scan of the tenant), in no particular order.
+    fn order_facts_of(
+        &mut self,
+        tenant: &Tenant,
+        customers: &[CustomerId],
+        each: &mut dyn FnMut(OrderFact),
+    ) -> Result<()>;
 }
 
 /// Everything held on one customer, for the 360 view.

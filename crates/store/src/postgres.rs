@@ -355,6 +355,29 @@ impl OrderStore for PgStore {
         }
         Ok(())
     }
+
+    fn order_facts_of(
+        &mut self,
+        tenant: &Tenant,
+        customers: &[CustomerId],
+        each: &mut dyn FnMut(OrderFact),
+    ) -> Result<()> {
+        let ids: Vec<&str> = customers.iter().map(CustomerId::as_str).collect();
+        let rows = self.client.query(
+            "SELECT customer_id, ordered_at, amount, status FROM orders
+             WHERE tenant_id = $1 AND customer_id = ANY($2)",
+            &[&tenant.id, &ids],
+        )?;
+        for r in rows {
+            each(OrderFact {
+                customer_id: parse_customer_id(r.try_get(0)?)?,
+                ordered_at: from_micros(r.try_get(1)?)?,
+                amount: Money::from_fen(r.try_get(2)?),
+                status: order_status(r.try_get(3)?)?,
+            });
+        }
+        Ok(())
+    }
 }
 
 impl EventStore for PgStore {

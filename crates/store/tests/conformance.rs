@@ -1113,6 +1113,46 @@ fn tokens_are_found_by_hash_and_revoked_by_prefix(store: &mut dyn Store) -> Resu
     Ok(())
 }
 
+fn the_orders_of_some_customers_are_read_alone(store: &mut dyn Store) -> Result<()> {
+    let shop = store.tenant("shop")?;
+    let other = store.tenant("other")?;
+    let mut refunded = order("o3", "c1", t(3), 50);
+    refunded.status = OrderStatus::Refunded;
+    import(store, &shop, |tx| {
+        tx.upsert_orders(&[
+            order("o1", "c1", t(1), 100),
+            order("o2", "c2", t(2), 200),
+            refunded,
+            order("o4", "c3", t(4), 400),
+        ])
+    })?;
+    import(store, &other, |tx| {
+        tx.upsert_orders(&[order("o1", "c1", t(1), 999)])
+    })?;
+    let of = |store: &mut dyn Store, tenant: &Tenant, ids: &[&str]| -> Result<Vec<OrderFact>> {
+        let ids: Vec<CustomerId> = ids.iter().map(|id| cid(id)).collect();
+        let mut out = Vec::new();
+        store.order_facts_of(tenant, &ids, &mut |f| out.push(f))?;
+        sort_facts(&mut out);
+        Ok(out)
+    };
+    let all = facts(store, &shop)?;
+    let picked = of(store, &shop, &["c1", "c3", "nobody"])?;
+    let want: Vec<OrderFact> = all
+        .iter()
+        .filter(|f| f.customer_id.as_str() != "c2")
+        .cloned()
+        .collect();
+    assert_eq!(picked, want, "refunded orders too, as the scan gives them");
+    assert_eq!(of(store, &other, &["c1"])?[0].amount, Money::from_fen(999));
+    assert!(
+        of(store, &other, &["c3"])?.is_empty(),
+        "never another tenant's"
+    );
+    assert!(of(store, &shop, &[])?.is_empty());
+    Ok(())
+}
+
 fn a_message_id_is_claimed_once_per_tenant(store: &mut dyn Store) -> Result<()> {
     let shop = store.tenant("shop")?;
     let other = store.tenant("other")?;
@@ -1414,6 +1454,7 @@ on_both_backends!(
     tokens_are_found_by_hash_and_revoked_by_prefix,
     a_message_id_is_claimed_once_per_tenant,
     a_customer_is_viewed_whole_and_listed_by_page,
+    the_orders_of_some_customers_are_read_alone,
 );
 
 // ---- PostgreSQL only: several connections at once -------------------------------------

@@ -4,8 +4,9 @@
 use std::io::{self, BufWriter, Write};
 use std::path::PathBuf;
 
-use anyhow::{Context, bail};
+use anyhow::Context;
 use clap::{Args, Subcommand};
+use jiff::civil::Date;
 use serde::Serialize;
 
 use siyu_core::clv::value::{HOLDOUT_BUCKETS, Horizon, Prediction, WEEKS_PER_MONTH};
@@ -14,7 +15,7 @@ use siyu_core::{Money, TenantZone};
 
 use super::output::{Format, Table, thousands, yuan};
 use super::{Cli, connect};
-use crate::service::clv::{self as service, Models};
+use crate::service::clv::{self as service, Models, ModelsJson, PredictionLine, finite};
 
 #[derive(Debug, Subcommand)]
 pub enum ClvCommand {
@@ -57,6 +58,13 @@ pub struct FitArgs {
     /// Fit on a calibration summary CSV (as `siyu clv summary` writes it) instead of orders.
     #[arg(long, value_name = "FILE", conflicts_with_all = ["orders", "calibration_end"])]
     pub summary: Option<PathBuf>,
+    /// Kept with the model fitted on the database (as the tenant's model, that the API
+    /// predicts with): weeks to look ahead.
+    #[arg(long, value_name = "N", default_value_t = 52.0)]
+    pub horizon_weeks: f64,
+    /// Kept with the model fitted on the database: the discount rate per month for the CLV.
+    #[arg(long, value_name = "R", default_value_t = 0.01)]
+    pub discount_monthly: f64,
     #[arg(long, value_enum, default_value_t)]
     pub format: Format,
 }
@@ -114,6 +122,14 @@ pub fn run(cli: &Cli, command: &ClvCommand) -> anyhow::Result<()> {
     }
 }
 
+/// `--calibration-end`, read.
+fn calibration_end(data: &DataArgs) -> anyhow::Result<Option<Date>> {
+    data.calibration_end
+        .as_deref()
+        .map(|t| TenantZone::parse_day(t).context("--calibration-end"))
+        .transpose()
+}
+
 /// The calibration summary and a line naming where it came from.
 fn load(
     cli: &Cli,
@@ -124,7 +140,7 @@ fn load(
         text.map(|t| TenantZone::parse_day(t).with_context(|| flag.to_owned()))
             .transpose()
     };
-    let calibration_end = day(data.calibration_end.as_ref(), "--calibration-end")?;
+    let calibration_end = calibration_end(data)?;
     let holdout_end = day(holdout_end.map(str::to_owned).as_ref(), "--holdout-end")?;
     let (days, source) = match &data.orders {
         Some(path) => {
@@ -170,62 +186,11 @@ fn significant(v: f64) -> String {
     }
 }
 
-/// A finite number for JSON (NaN and infinities become null).
-fn finite(v: f64) -> Option<f64> {
-    v.is_finite().then_some(v)
-}
-
 fn yuan_of(v: f64) -> String {
     if v.is_finite() && v.abs() < 9e15 {
         yuan(Money::from_fen((v * 100.0).round() as i64))
     } else {
         "n/a".to_owned()
-    }
-}
-
-#[derive(Serialize)]
-struct JsonBgNbd {
-    r: Option<f64>,
-    alpha: Option<f64>,
-    a: Option<f64>,
-    b: Option<f64>,
-    log_likelihood: Option<f64>,
-    customers: usize,
-}
-
-#[derive(Serialize)]
-struct JsonGammaGamma {
-    p: Option<f64>,
-    q: Option<f64>,
-    v: Option<f64>,
-    customers: usize,
-}
-
-#[derive(Serialize)]
-struct JsonModels {
-    bgnbd: JsonBgNbd,
-    gamma_gamma: Option<JsonGammaGamma>,
-}
-
-impl JsonModels {
-    fn of(m: &Models) -> JsonModels {
-        let b = &m.bgnbd;
-        JsonModels {
-            bgnbd: JsonBgNbd {
-                r: finite(b.params.r),
-                alpha: finite(b.params.alpha),
-                a: finite(b.params.a),
-                b: finite(b.params.b),
-                log_likelihood: finite(b.log_likelihood),
-                customers: b.customers,
-            },
-            gamma_gamma: m.gamma_gamma.as_ref().ok().map(|g| JsonGammaGamma {
-                p: finite(g.params.p),
-                q: finite(g.params.q),
-                v: finite(g.params.v),
-                customers: g.customers,
-            }),
-        }
     }
 }
 
@@ -245,27 +210,50 @@ fn finish(written: io::Result<()>) -> anyhow::Result<()> {
 }
 
 fn run_fit(cli: &Cli, args: &FitArgs) -> anyhow::Result<()> {
-    let (customers, heading) = match &args.summary {
-        Some(path) => {
+    let horizon = service::horizon(
+        args.horizon_weeks,
+        args.discount_monthly,
+        ("--horizon-weeks", "--discount-monthly"),
+    )
+    .map_err(anyhow::Error::msg)?;
+    let (models, heading) = match (&args.summary, &args.data.orders) {
+        (Some(path), _) => {
             let customers = service::read_summary_csv(path)
                 .with_context(|| format!("reading the summary {}", path.display()))?;
-            (customers, format!("the summary {}", path.display()))
-        }
-        None => {
-            let (summary, source) = load(cli, &args.data, None)?;
-            let heading = format!("{source}, calibration end {}", summary.calibration_end);
             (
-                summary.customers.iter().map(|c| c.history).collect(),
-                heading,
+                service::fit(&customers)?,
+                format!("the summary {}", path.display()),
             )
         }
+        (None, Some(_)) => {
+            let (summary, source) = load(cli, &args.data, None)?;
+            let heading = format!("{source}, calibration end {}", summary.calibration_end);
+            let customers: Vec<History> = summary.customers.iter().map(|c| c.history).collect();
+            (service::fit(&customers)?, heading)
+        }
+        (None, None) => {
+            let calibration_end = calibration_end(&args.data)?;
+            let mut ctx = connect(cli)?;
+            let fitted =
+                service::fit_tenant(ctx.store.as_mut(), &ctx.tenant, calibration_end, horizon)?;
+            let end = fitted.stored.calibration_end;
+            eprintln!(
+                "kept as the model of tenant '{}' (calibration end {end}); the API predicts with it",
+                ctx.tenant.name
+            );
+            let heading = format!(
+                "tenant '{}' ({}), calibration end {end}",
+                ctx.tenant.name,
+                ctx.tenant.zone.name()
+            );
+            (fitted.models, heading)
+        }
     };
-    let models = service::fit(&customers)?;
     warn_spend(&models);
     let stdout = io::stdout();
     let mut out = BufWriter::new(stdout.lock());
     let written = match args.format {
-        Format::Json => serde_json::to_writer_pretty(&mut out, &JsonModels::of(&models))
+        Format::Json => serde_json::to_writer_pretty(&mut out, &ModelsJson::of(&models))
             .map_err(io::Error::from)
             .and_then(|()| writeln!(out)),
         Format::Csv => write_fit_csv(&mut out, &models),
@@ -415,26 +403,16 @@ fn write_fit_table(out: &mut impl Write, m: &Models, heading: &str) -> io::Resul
 }
 
 fn run_predict(cli: &Cli, args: &PredictArgs) -> anyhow::Result<()> {
-    if !(args.horizon_weeks.is_finite() && args.horizon_weeks > 0.0) {
-        bail!(
-            "--horizon-weeks: {} is not a positive number of weeks",
-            args.horizon_weeks
-        );
-    }
-    if !(args.discount_monthly.is_finite() && args.discount_monthly > -1.0) {
-        bail!(
-            "--discount-monthly: {} is not a rate above -1",
-            args.discount_monthly
-        );
-    }
+    let horizon = service::horizon(
+        args.horizon_weeks,
+        args.discount_monthly,
+        ("--horizon-weeks", "--discount-monthly"),
+    )
+    .map_err(anyhow::Error::msg)?;
     let (summary, source) = load(cli, &args.data, args.holdout_end.as_deref())?;
     let histories: Vec<History> = summary.customers.iter().map(|c| c.history).collect();
     let models = service::fit(&histories)?;
     warn_spend(&models);
-    let horizon = Horizon {
-        weeks: args.horizon_weeks,
-        discount_monthly: args.discount_monthly,
-    };
     let predictions = service::predict(&models, &summary, &horizon);
     let report = Report {
         summary: &summary,
@@ -663,24 +641,6 @@ fn write_predict_csv(out: &mut impl Write, r: &Report) -> io::Result<()> {
 }
 
 #[derive(Serialize)]
-struct JsonCustomer<'a> {
-    customer_id: &'a str,
-    frequency: u32,
-    recency: Option<f64>,
-    #[serde(rename = "T")]
-    age: Option<f64>,
-    monetary_value: Option<f64>,
-    p_alive: Option<f64>,
-    expected_purchases: Option<f64>,
-    expected_spend: Option<f64>,
-    clv: Option<f64>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    holdout_predicted: Option<f64>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    holdout_actual: Option<u32>,
-}
-
-#[derive(Serialize)]
 struct JsonBucket {
     frequency: String,
     customers: usize,
@@ -697,8 +657,8 @@ struct JsonPredict<'a> {
     months: u32,
     discount_monthly: f64,
     #[serde(flatten)]
-    models: JsonModels,
-    customers: Vec<JsonCustomer<'a>>,
+    models: ModelsJson,
+    customers: Vec<PredictionLine<'a>>,
     #[serde(skip_serializing_if = "Option::is_none")]
     holdout: Option<Vec<JsonBucket>>,
 }
@@ -726,23 +686,15 @@ fn write_predict_json(out: &mut impl Write, r: &Report) -> io::Result<()> {
         horizon_weeks: r.horizon.weeks,
         months: r.horizon.months(),
         discount_monthly: r.horizon.discount_monthly,
-        models: JsonModels::of(r.models),
+        models: ModelsJson::of(r.models),
         customers: s
             .customers
             .iter()
             .zip(r.predictions)
-            .map(|(c, p)| JsonCustomer {
-                customer_id: c.customer_id.as_str(),
-                frequency: c.history.frequency,
-                recency: finite(c.history.recency),
-                age: finite(c.history.age),
-                monetary_value: finite(c.history.monetary_value),
-                p_alive: finite(p.p_alive),
-                expected_purchases: finite(p.expected_purchases),
-                expected_spend: p.expected_spend.and_then(finite),
-                clv: p.clv.and_then(finite),
+            .map(|(c, p)| PredictionLine {
                 holdout_predicted: r.holdout_predicted(c).and_then(finite),
                 holdout_actual: s.holdout_end.map(|_| c.holdout_frequency),
+                ..PredictionLine::new(c, p)
             })
             .collect(),
         holdout,

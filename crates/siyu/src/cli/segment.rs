@@ -9,7 +9,7 @@ use siyu_core::segment::rules::{Purpose, RuleKind, TagFamily};
 use siyu_store::{HistoryRecord, MemberFilter, Store, Tenant};
 
 use super::output::{Format, Table, print_lines, thousands, yuan};
-use crate::service::segments::{self, Evaluation, actor};
+use crate::service::segments::{self, Evaluation, NewRule, actor};
 
 #[derive(Debug, Subcommand)]
 pub enum SegmentCommand {
@@ -145,16 +145,8 @@ pub fn run_segment(
             purpose,
         } => {
             let by = actor(by.as_deref());
-            let e = segments::save_rule(
-                store,
-                tenant,
-                RuleKind::Segment,
-                name,
-                rule,
-                &by,
-                false,
-                *purpose,
-            )?;
+            let new = NewRule::segment(name, rule, *purpose);
+            let e = segments::save_rule(store, tenant, new, &by, false)?;
             let members = e
                 .selection(RuleKind::Segment, name)
                 .map_or(0, |s| s.members.count());
@@ -238,30 +230,7 @@ pub fn run_segment(
             match format {
                 Format::Json => println!("{}", serde_json::to_string_pretty(&now.members)?),
                 Format::Csv => {
-                    let mut w = csv::Writer::from_writer(std::io::stdout());
-                    w.write_record([
-                        "customer_id",
-                        "since",
-                        "stage",
-                        "rfm",
-                        "purchase_days",
-                        "days_since_order",
-                        "spend_365d",
-                    ])?;
-                    for m in &now.members {
-                        w.write_record([
-                            m.customer_id.clone(),
-                            m.since.map(|t| t.to_string()).unwrap_or_default(),
-                            m.stage.name().to_owned(),
-                            m.rfm.map_or("", |c| c.name()).to_owned(),
-                            m.purchase_days.to_string(),
-                            m.days_since_order
-                                .map(|d| d.to_string())
-                                .unwrap_or_default(),
-                            m.spend_365d.to_string(),
-                        ])?;
-                    }
-                    w.flush()?;
+                    segments::write_members_csv(std::io::stdout().lock(), &now.members, true)?
                 }
                 Format::Table => {
                     println!(
@@ -398,11 +367,11 @@ pub fn run_tag(store: &mut dyn Store, tenant: &Tenant, command: &TagCommand) -> 
         TagCommand::Remove { customer, tag, by } => {
             let by = actor(by.as_deref());
             let id = customer_id(customer)?;
-            if segments::remove_tag(store, tenant, &id, tag, &by)? {
-                println!("took '{tag}' off '{id}'");
-            } else {
-                bail!("customer '{id}' has no tag '{tag}'");
+            let removal = segments::remove_tag(store, tenant, &id, tag, &by)?;
+            if let Some(refusal) = removal.refusal(&id, tag) {
+                bail!("{refusal}");
             }
+            println!("took '{tag}' off '{id}'");
         }
         TagCommand::Rule(args) => {
             if args.delete {
@@ -423,16 +392,8 @@ pub fn run_tag(store: &mut dyn Store, tenant: &Tenant, command: &TagCommand) -> 
             if let Some(f) = family(args.family.as_deref())? {
                 segments::set_tag_family(store, tenant, &args.name, f)?;
             }
-            let e = segments::save_rule(
-                store,
-                tenant,
-                RuleKind::Tag,
-                &args.name,
-                rule,
-                &by,
-                true,
-                Purpose::default(),
-            )?;
+            let new = NewRule::tag(&args.name, rule, family(args.family.as_deref())?);
+            let e = segments::save_rule(store, tenant, new, &by, true)?;
             let members = e
                 .selection(RuleKind::Tag, &args.name)
                 .map_or(0, |s| s.members.count());

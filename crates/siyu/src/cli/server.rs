@@ -2,16 +2,15 @@
 
 use std::net::SocketAddr;
 
-use anyhow::{Context, anyhow, bail};
+use anyhow::{anyhow, bail};
 use clap::{Args, Subcommand};
-use serde::Serialize;
 
-use siyu_core::Timestamp;
 use siyu_core::access::Role;
 use siyu_store::{Store, Tenant};
 
 use super::output::{Format, print_lines};
-use crate::http::{RateLimit, hash_token, new_token};
+use crate::http::RateLimit;
+use crate::service::tokens;
 
 #[derive(Debug, Args)]
 pub struct ServeArgs {
@@ -67,36 +66,15 @@ pub fn run_token(
             let role = Role::parse(role).ok_or_else(|| {
                 anyhow!("--role: '{role}' is not admin, operator, viewer or ingest")
             })?;
-            let token = new_token()?;
-            store
-                .create_token(tenant, &hash_token(&token), role, label, Timestamp::now())
-                .context("saving the token")?;
+            let created = tokens::create(store, tenant, role, label)?;
             eprintln!(
                 "a {role} token for tenant '{}' (shown once; keep it secret):",
                 tenant.name
             );
-            println!("{token}");
+            println!("{}", created.token);
         }
         TokenCommand::List { format } => {
-            #[derive(Serialize)]
-            struct Line {
-                hash_prefix: String,
-                role: Role,
-                label: String,
-                created_at: String,
-                revoked_at: Option<String>,
-            }
-            let lines: Vec<Line> = store
-                .tokens(tenant)?
-                .into_iter()
-                .map(|t| Line {
-                    hash_prefix: t.hash[..12].to_owned(),
-                    role: t.role,
-                    label: t.label,
-                    created_at: t.created_at.to_string(),
-                    revoked_at: t.revoked_at.map(|r| r.to_string()),
-                })
-                .collect();
+            let lines = tokens::list(store, tenant)?;
             print_lines(
                 *format,
                 &lines,
@@ -113,7 +91,7 @@ pub fn run_token(
             )?;
         }
         TokenCommand::Revoke { hash_prefix } => {
-            if !store.revoke_token(tenant, hash_prefix, Timestamp::now())? {
+            if !tokens::revoke(store, tenant, hash_prefix)? {
                 bail!(
                     "no live token of tenant '{}' has a hash starting with '{hash_prefix}' (8 hex digits or more)",
                     tenant.name

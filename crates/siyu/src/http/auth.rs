@@ -1,9 +1,9 @@
 //! Bearer tokens: who is calling, for which tenant, in which role, and how fast.
-//! A token is `siyu_` and 64 hex digits from the system's randomness; only its SHA-256 is
-//! stored. Lookups are cached for a few seconds, so a revoked token stops within that.
+//! Tokens are made in `service::tokens`; only their SHA-256 is stored. Lookups are cached
+//! for a few seconds, so a token revoked elsewhere stops within that; one revoked through
+//! this server's API stops at once.
 
 use std::collections::HashMap;
-use std::io::Read;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -11,40 +11,24 @@ use anyhow::Context;
 use axum::extract::FromRequestParts;
 use axum::http::header::AUTHORIZATION;
 use axum::http::request::Parts;
-use sha2::{Digest, Sha256};
 
 use siyu_core::access::{Action, Role};
 use siyu_store::{StoredToken, Tenant};
 
 use super::AppState;
 use super::error::ApiError;
+pub use crate::service::tokens::{hash_token, new_token};
 
 /// How long a token lookup is trusted.
 const CACHE_FOR: Duration = Duration::from_secs(5);
-
-/// A new token: `siyu_` + 32 random bytes in hex.
-pub fn new_token() -> anyhow::Result<String> {
-    let mut bytes = [0u8; 32];
-    std::fs::File::open("/dev/urandom")
-        .and_then(|mut f| f.read_exact(&mut bytes))
-        .context("reading the system's randomness")?;
-    Ok(format!("siyu_{}", hex(&bytes)))
-}
-
-/// The stored form of a token: SHA-256, in hex.
-pub fn hash_token(token: &str) -> String {
-    hex(&Sha256::digest(token.as_bytes()))
-}
-
-fn hex(bytes: &[u8]) -> String {
-    bytes.iter().map(|b| format!("{b:02x}")).collect()
-}
 
 /// The caller of a request.
 #[derive(Debug, Clone)]
 pub struct Caller {
     pub tenant: Tenant,
     pub role: Role,
+    /// The first 12 hex digits of the token's hash: which token, for the audit log.
+    pub token: String,
 }
 
 impl Caller {
@@ -62,7 +46,47 @@ impl Caller {
 
 #[derive(Default)]
 pub struct TokenCache {
-    entries: Mutex<HashMap<String, (Option<StoredToken>, Instant)>>,
+    entries: Mutex<Entries>,
+}
+
+#[derive(Default)]
+struct Entries {
+    by_hash: HashMap<String, (Option<StoredToken>, Instant)>,
+    /// Counts revokes: a lookup read from the store before a revoke is not cached after it.
+    generation: u64,
+}
+
+impl TokenCache {
+    fn get(&self, hash: &str) -> Option<Option<StoredToken>> {
+        let entries = self.entries.lock().ok()?;
+        entries
+            .by_hash
+            .get(hash)
+            .filter(|(_, at)| at.elapsed() < CACHE_FOR)
+            .map(|(t, _)| t.clone())
+    }
+
+    fn generation(&self) -> u64 {
+        self.entries.lock().map_or(0, |e| e.generation)
+    }
+
+    /// Keeps a lookup, unless a revoke came after `generation` was read.
+    fn put(&self, hash: String, token: Option<StoredToken>, generation: u64) {
+        if let Ok(mut e) = self.entries.lock()
+            && e.generation == generation
+        {
+            e.by_hash.insert(hash, (token, Instant::now()));
+        }
+    }
+
+    /// Forgets every token whose hash starts with `prefix` (after the store revoked them).
+    pub fn forget(&self, prefix: &str) {
+        let prefix = prefix.to_ascii_lowercase();
+        if let Ok(mut e) = self.entries.lock() {
+            e.by_hash.retain(|hash, _| !hash.starts_with(&prefix));
+            e.generation += 1;
+        }
+    }
 }
 
 /// Requests per second and burst allowed per token.
@@ -138,24 +162,15 @@ impl FromRequestParts<Arc<AppState>> for Caller {
                 ApiError::Unauthorized("the Authorization header is not Bearer TOKEN".into())
             })?;
         let hash = hash_token(token);
-        let cached = state
-            .tokens
-            .entries
-            .lock()
-            .ok()
-            .and_then(|e| e.get(&hash).cloned())
-            .filter(|(_, at)| at.elapsed() < CACHE_FOR)
-            .map(|(t, _)| t);
-        let stored = match cached {
+        let stored = match state.tokens.get(&hash) {
             Some(t) => t,
             None => {
+                let generation = state.tokens.generation();
                 let key = hash.clone();
                 let found = state
                     .with_store(move |store| Ok(store.token(&key).context("reading tokens")?))
                     .await?;
-                if let Ok(mut e) = state.tokens.entries.lock() {
-                    e.insert(hash.clone(), (found.clone(), Instant::now()));
-                }
+                state.tokens.put(hash.clone(), found.clone(), generation);
                 found
             }
         };
@@ -169,6 +184,7 @@ impl FromRequestParts<Arc<AppState>> for Caller {
         Ok(Caller {
             tenant: token.tenant,
             role: token.role,
+            token: hash[..12].to_owned(),
         })
     }
 }
@@ -178,15 +194,21 @@ mod tests {
     use super::*;
 
     #[test]
-    fn tokens_are_random_and_only_their_hash_is_kept() {
-        let (a, b) = (new_token().expect("token"), new_token().expect("token"));
-        assert_ne!(a, b);
-        assert!(a.starts_with("siyu_") && a.len() == 5 + 64);
-        assert_eq!(hash_token(&a), hash_token(&a));
-        assert_eq!(
-            hash_token("abc"),
-            "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad"
+    fn a_revoke_forgets_the_token_and_a_lookup_read_before_it_is_not_kept() {
+        let cache = TokenCache::default();
+        let hash = "abcdef0123".to_owned();
+        cache.put(hash.clone(), None, cache.generation());
+        assert!(cache.get(&hash).is_some());
+        let before = cache.generation();
+        cache.forget("ABCDEF01");
+        assert!(cache.get(&hash).is_none());
+        cache.put(hash.clone(), None, before);
+        assert!(
+            cache.get(&hash).is_none(),
+            "read from the store before the revoke"
         );
+        cache.put(hash.clone(), None, cache.generation());
+        assert!(cache.get(&hash).is_some());
     }
 
     #[test]

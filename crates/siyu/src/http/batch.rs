@@ -29,13 +29,29 @@ pub struct BatchAnswer {
 
 /// Reads a JSON body of at most `limit` bytes: 413 past it, 400 for broken JSON.
 pub async fn json_body(body: Body, limit: usize) -> Result<Value, ApiError> {
-    let bytes = axum::body::to_bytes(body, limit)
+    parse_json(&body_bytes(body, limit).await?)
+}
+
+/// A body that may be empty (or only white space): none then, else its JSON.
+pub async fn optional_json_body(body: Body, limit: usize) -> Result<Option<Value>, ApiError> {
+    let bytes = body_bytes(body, limit).await?;
+    if bytes.iter().all(u8::is_ascii_whitespace) {
+        return Ok(None);
+    }
+    parse_json(&bytes).map(Some)
+}
+
+async fn body_bytes(body: Body, limit: usize) -> Result<axum::body::Bytes, ApiError> {
+    axum::body::to_bytes(body, limit)
         .await
         .map_err(|_| ApiError::PayloadTooLarge {
             code: "payload_too_large",
             message: format!("the body is larger than {limit} bytes"),
-        })?;
-    serde_json::from_slice(&bytes).map_err(|e| {
+        })
+}
+
+fn parse_json(bytes: &[u8]) -> Result<Value, ApiError> {
+    serde_json::from_slice(bytes).map_err(|e| {
         ApiError::bad_request(
             "malformed_json",
             format!(

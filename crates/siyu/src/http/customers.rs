@@ -1,4 +1,5 @@
-//! `GET /v1/customers/{id}` (the 360 view) and `GET /v1/customers` (a page of the pool).
+//! `GET /v1/customers/{id}` (the 360 view, with the model CLV) and `GET /v1/customers` (a
+//! page of the pool).
 
 use std::sync::Arc;
 
@@ -12,21 +13,15 @@ use siyu_core::access::Action;
 use siyu_core::profile::Profile;
 use siyu_core::segment::rules::RuleKind;
 use siyu_core::{Customer, CustomerId, Money, Timestamp};
+use siyu_store::{Store, Tenant};
 
 use super::AppState;
 use super::auth::Caller;
 use super::error::ApiError;
+use crate::service::privacy::{EventLine, OrderLine, TagLine};
 
 /// Orders and events shown in the 360 view.
 const RECENT: usize = 20;
-
-#[derive(Serialize)]
-pub struct TagLine {
-    tag: String,
-    /// `import`, `manual:<who>`, `rule:<name>` or `level`.
-    source: String,
-    since: Timestamp,
-}
 
 #[derive(Serialize)]
 pub struct ProfileFigures {
@@ -36,26 +31,6 @@ pub struct ProfileFigures {
     mean_interval_days: Option<f64>,
     coupon_share: Option<f64>,
     has_left: bool,
-}
-
-#[derive(Serialize)]
-pub struct OrderLine {
-    order_id: String,
-    ordered_at: Timestamp,
-    amount: Money,
-    discount: Money,
-    coupon_code: Option<String>,
-    channel: Option<String>,
-    status: &'static str,
-}
-
-#[derive(Serialize)]
-pub struct EventLine {
-    event_id: String,
-    #[serde(rename = "type")]
-    kind: String,
-    occurred_at: Timestamp,
-    properties: Value,
 }
 
 #[derive(Serialize)]
@@ -69,12 +44,35 @@ pub struct CustomerAnswer {
     tags: Vec<TagLine>,
     recent_orders: Vec<OrderLine>,
     recent_events: Vec<EventLine>,
+    /// The customer's prediction by the tenant's kept lifetime value model (spend and CLV
+    /// in yuan, as `siyu clv predict`); none before a fit, or without a paid order by the
+    /// model's calibration end.
+    model_clv: Option<Value>,
+    /// When the customer opted out of marketing, if they did.
+    marketing_opt_out_at: Option<Timestamp>,
 }
 
 /// A customer id from a path or a query, or 400 `invalid_customer_id`.
 pub(super) fn customer_id(text: &str) -> Result<CustomerId, ApiError> {
     CustomerId::parse(text)
         .map_err(|e| ApiError::bad_request("invalid_customer_id", format!("customer id: {e}")))
+}
+
+/// 404 `customer_not_found` unless the tenant has the customer.
+pub(super) fn require_customer(
+    store: &mut dyn Store,
+    tenant: &Tenant,
+    id: &CustomerId,
+) -> Result<(), ApiError> {
+    let mut tx = store.begin_pool(tenant).context("reading customers")?;
+    if tx.has_customer(id).context("reading customers")? {
+        Ok(())
+    } else {
+        Err(ApiError::not_found(
+            "customer_not_found",
+            format!("no customer {id}"),
+        ))
+    }
 }
 
 pub async fn get_one(
@@ -86,11 +84,16 @@ pub async fn get_one(
     let id = customer_id(&id)?;
     let tenant = caller.tenant.clone();
     let key = id.clone();
-    let view = state
+    let (view, model_clv) = state
         .with_store(move |store| {
-            Ok(store
+            let Some(view) = store
                 .customer_view(&tenant, &key, RECENT)
-                .context("reading a customer")?)
+                .context("reading a customer")?
+            else {
+                return Ok(None);
+            };
+            let model_clv = super::clv::model_clv(store, &tenant, &key)?;
+            Ok(Some((view, model_clv)))
         })
         .await?
         .ok_or_else(|| ApiError::not_found("customer_not_found", format!("no customer {id}")))?;
@@ -142,26 +145,15 @@ pub async fn get_one(
         recent_orders: view
             .recent_orders
             .into_iter()
-            .map(|o| OrderLine {
-                order_id: o.id.to_string(),
-                ordered_at: o.ordered_at,
-                amount: o.amount,
-                discount: o.discount,
-                coupon_code: o.coupon_code,
-                channel: o.channel.map(|c| c.as_str().to_owned()),
-                status: o.status.as_str(),
-            })
+            .map(OrderLine::from)
             .collect(),
         recent_events: view
             .recent_events
             .into_iter()
-            .map(|e| EventLine {
-                event_id: e.id.to_string(),
-                kind: e.kind.as_str().to_owned(),
-                occurred_at: e.occurred_at,
-                properties: serde_json::from_str(&e.properties).unwrap_or(Value::Null),
-            })
+            .map(EventLine::from)
             .collect(),
+        model_clv,
+        marketing_opt_out_at: view.opted_out_at,
     }))
 }
 

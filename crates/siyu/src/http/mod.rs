@@ -5,6 +5,7 @@
 mod auth;
 mod batch;
 pub mod bench;
+mod clv;
 mod customers;
 pub mod error;
 mod group;
@@ -12,6 +13,8 @@ mod ops;
 mod privacy;
 mod reports;
 mod segments;
+mod tags;
+mod tokens;
 
 use std::net::SocketAddr;
 use std::sync::{Arc, Mutex, mpsc};
@@ -22,7 +25,7 @@ use axum::Router;
 use axum::extract::{MatchedPath, Request, State};
 use axum::middleware::{self, Next};
 use axum::response::Response;
-use axum::routing::{get, post};
+use axum::routing::{delete, get, post, put};
 
 use siyu_store::Store;
 
@@ -148,13 +151,20 @@ pub fn router(state: Arc<AppState>) -> Router {
         )
         .route("/v1/reports/{name}", get(reports::report))
         .route("/v1/segments", get(segments::list).post(segments::create))
-        .route(
-            "/v1/segments/{name}",
-            axum::routing::delete(segments::delete),
-        )
+        .route("/v1/segments/{name}", delete(segments::delete))
         .route("/v1/segments/{name}/members", get(segments::members))
         .route("/v1/segments/{name}/history", get(segments::history))
-        .route("/v1/customers/{id}/tags", post(segments::add_tag))
+        .route("/v1/customers/{id}/tags", post(tags::add))
+        .route("/v1/customers/{id}/tags/{tag}", delete(tags::remove))
+        .route("/v1/tags", get(tags::list))
+        .route(
+            "/v1/tags/rules/{name}",
+            put(tags::put_rule).delete(tags::delete_rule),
+        )
+        .route("/v1/clv/fit", post(clv::fit))
+        .route("/v1/clv/predict", get(clv::predict))
+        .route("/v1/tokens", get(tokens::list).post(tokens::create))
+        .route("/v1/tokens/{prefix}", delete(tokens::revoke))
         .route("/v1/customers/{id}/export", get(privacy::export))
         .route(
             "/v1/customers/{id}/opt-out",

@@ -35,9 +35,10 @@ fn answer(e: anyhow::Error) -> ApiError {
     }
 }
 
-/// Who acted, for the audit log.
+/// Who acted, for the audit log: `api:ROLE:TOKEN` (the token's hash prefix, as
+/// `siyu token list` shows it).
 fn actor(caller: &Caller) -> String {
-    format!("api:{}", caller.role)
+    format!("api:{}:{}", caller.role, caller.token)
 }
 
 /// `GET /v1/customers/{id}/export`: everything held on the customer.

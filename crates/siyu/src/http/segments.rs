@@ -1,12 +1,14 @@
-//! Segments and tags through the API: list, create (a rule with a mistake is refused with
-//! its column), members by page, history, delete; a customer's manual tags.
+//! Segments through the API: list, create (a rule with a mistake is refused with its
+//! column), members by page or all as CSV, history, delete.
 
 use std::sync::Arc;
 
 use anyhow::Context;
 use axum::Json;
+use axum::body::{Body, Bytes};
 use axum::extract::{Path, Query, State};
-use axum::http::StatusCode;
+use axum::http::{HeaderMap, StatusCode, header};
+use axum::response::{IntoResponse, Response};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
@@ -18,7 +20,6 @@ use siyu_store::MemberFilter;
 use super::AppState;
 use super::auth::Caller;
 use super::batch::json_body;
-use super::customers::customer_id;
 use super::error::ApiError;
 use crate::service::segments;
 
@@ -26,17 +27,18 @@ fn bad(code: &'static str, message: impl Into<String>) -> ApiError {
     ApiError::bad_request(code, message)
 }
 
-/// Whether the tenant has a segment of that name.
-fn segment_exists(
+/// Whether the tenant has a segment (or tag rule) of that name.
+pub(super) fn rule_exists(
     store: &mut dyn siyu_store::Store,
     tenant: &siyu_store::Tenant,
+    kind: RuleKind,
     name: &str,
 ) -> Result<bool, ApiError> {
-    let mut tx = store.begin_pool(tenant).context("reading segments")?;
-    let rules = tx.rules().context("reading segments")?;
-    Ok(rules
-        .iter()
-        .any(|r| r.kind == RuleKind::Segment && r.name == name))
+    let mut tx = store
+        .begin_pool(tenant)
+        .context("reading the saved rules")?;
+    let rules = tx.rules().context("reading the saved rules")?;
+    Ok(rules.iter().any(|r| r.kind == kind && r.name == name))
 }
 
 #[derive(Serialize)]
@@ -111,22 +113,14 @@ pub async fn create(
     let name = new.name.clone();
     let members = state
         .with_store(move |store| {
-            if segment_exists(store, &tenant, &name)? {
+            if rule_exists(store, &tenant, RuleKind::Segment, &name)? {
                 return Err(ApiError::Conflict {
                     code: "segment_exists",
                     message: format!("there is a segment '{name}' already"),
                 });
             }
-            let e = segments::save_rule(
-                store,
-                &tenant,
-                RuleKind::Segment,
-                &name,
-                &new.rule,
-                &by,
-                false,
-                new.purpose,
-            )?;
+            let rule = segments::NewRule::segment(&name, &new.rule, new.purpose);
+            let e = segments::save_rule(store, &tenant, rule, &by, false)?;
             Ok(e.selection(RuleKind::Segment, &name)
                 .map_or(0, |s| s.members.count()))
         })
@@ -144,9 +138,11 @@ pub async fn create(
 
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
-pub struct PageQuery {
+pub struct MembersQuery {
     after: Option<String>,
     limit: Option<usize>,
+    /// `json` (pages, the default) or `csv` (every member at once).
+    format: Option<String>,
 }
 
 #[derive(Serialize)]
@@ -158,15 +154,48 @@ pub struct MembersPage {
     next: Option<String>,
 }
 
-/// `GET /v1/segments/{name}/members?after=&limit=`: members now, by customer id.
+/// Whether the members go out as CSV: `format=csv`, or no `format` and an `Accept` that
+/// names text/csv.
+fn wants_csv(format: Option<&str>, headers: &HeaderMap) -> Result<bool, ApiError> {
+    match format {
+        Some("csv") => Ok(true),
+        Some("json") => Ok(false),
+        Some(other) => Err(bad(
+            "invalid_query",
+            format!("format: '{other}' is not json or csv"),
+        )),
+        None => Ok(headers
+            .get_all(header::ACCEPT)
+            .iter()
+            .filter_map(|v| v.to_str().ok())
+            .flat_map(|v| v.split(','))
+            .any(|kind| {
+                kind.split(';')
+                    .next()
+                    .is_some_and(|k| k.trim().eq_ignore_ascii_case("text/csv"))
+            })),
+    }
+}
+
+/// `GET /v1/segments/{name}/members?after=&limit=`: members now, by customer id; with
+/// `format=csv` (or `Accept: text/csv`) every member as CSV, the columns of
+/// `siyu segment members NAME --format csv`.
 pub async fn members(
     State(state): State<Arc<AppState>>,
     caller: Caller,
     Path(name): Path<String>,
-    query: Result<Query<PageQuery>, axum::extract::rejection::QueryRejection>,
-) -> Result<Json<MembersPage>, ApiError> {
+    headers: HeaderMap,
+    query: Result<Query<MembersQuery>, axum::extract::rejection::QueryRejection>,
+) -> Result<Response, ApiError> {
     caller.require(Action::Read)?;
     let Query(q) = query.map_err(|e| bad("invalid_query", e.body_text()))?;
+    let csv = wants_csv(q.format.as_deref(), &headers)?;
+    if csv && (q.after.is_some() || q.limit.is_some()) {
+        return Err(bad(
+            "invalid_query",
+            "format=csv gives every member; it takes no after or limit",
+        ));
+    }
     let limit = q.limit.unwrap_or(100);
     if !(1..=1_000).contains(&limit) {
         return Err(bad("invalid_query", "limit: from 1 to 1000"));
@@ -175,7 +204,7 @@ pub async fn members(
     let segment = name.clone();
     let now = state
         .with_store(move |store| {
-            if !segment_exists(store, &tenant, &segment)? {
+            if !rule_exists(store, &tenant, RuleKind::Segment, &segment)? {
                 return Err(ApiError::not_found(
                     "segment_not_found",
                     format!("no segment '{segment}'"),
@@ -184,6 +213,16 @@ pub async fn members(
             Ok(segments::segment_now(store, &tenant, &segment)?)
         })
         .await?;
+    if csv {
+        return Ok((
+            [(header::CONTENT_TYPE, "text/csv; charset=utf-8")],
+            Body::from_stream(CsvRows {
+                members: now.members,
+                next: 0,
+            }),
+        )
+            .into_response());
+    }
     let total = now.members.len();
     let mut members: Vec<_> = now
         .members
@@ -203,7 +242,41 @@ pub async fn members(
         total,
         members,
         next,
-    }))
+    })
+    .into_response())
+}
+
+/// Members written as CSV a run of rows at a time, the header with the first run, so an
+/// export of any size never sits in memory as one text.
+struct CsvRows {
+    members: Vec<segments::SegmentMember>,
+    next: usize,
+}
+
+/// Rows per chunk of a CSV export.
+const CSV_ROWS: usize = 1_000;
+
+impl futures_core::Stream for CsvRows {
+    type Item = Result<Bytes, std::io::Error>;
+
+    fn poll_next(
+        self: std::pin::Pin<&mut Self>,
+        _: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<Option<Self::Item>> {
+        let this = self.get_mut();
+        let start = this.next;
+        // The header goes out even when there are no members.
+        if start > 0 && start >= this.members.len() {
+            return std::task::Poll::Ready(None);
+        }
+        let end = (start + CSV_ROWS).min(this.members.len());
+        this.next = end.max(1);
+        let mut out = Vec::with_capacity(64 * (end - start + 1));
+        let written = segments::write_members_csv(&mut out, &this.members[start..end], start == 0)
+            .map(|()| Bytes::from(out))
+            .map_err(std::io::Error::other);
+        std::task::Poll::Ready(Some(written))
+    }
 }
 
 #[derive(Serialize)]
@@ -272,42 +345,4 @@ pub async fn delete(
     } else {
         Err(ApiError::not_found("segment_not_found", "no such segment"))
     }
-}
-
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-struct NewTag {
-    tag: String,
-}
-
-/// `POST /v1/customers/{id}/tags` `{"tag"}`: tags the customer by hand (source `manual:api`).
-pub async fn add_tag(
-    State(state): State<Arc<AppState>>,
-    caller: Caller,
-    Path(id): Path<String>,
-    body: axum::body::Body,
-) -> Result<Json<Value>, ApiError> {
-    caller.require(Action::Manage)?;
-    let id = customer_id(&id)?;
-    let value = json_body(body, 16 * 1024).await?;
-    let new: NewTag =
-        serde_json::from_value(value).map_err(|e| bad("invalid_tag", e.to_string()))?;
-    check_name(&new.tag).map_err(|e| bad("invalid_tag", format!("tag: {e}")))?;
-    let tenant = caller.tenant.clone();
-    let by = format!("api:{}", caller.role);
-    let added = state
-        .with_store(move |store| {
-            let mut tx = store.begin_pool(&tenant).context("reading customers")?;
-            let known = tx.has_customer(&id).context("reading customers")?;
-            drop(tx);
-            if !known {
-                return Err(ApiError::not_found(
-                    "customer_not_found",
-                    format!("no customer {id}"),
-                ));
-            }
-            Ok(segments::add_tag(store, &tenant, &id, &new.tag, &by, None)?)
-        })
-        .await?;
-    Ok(Json(serde_json::json!({"added": added})))
 }

@@ -1,6 +1,8 @@
-//! `siyu clv`: the calibration summary from the store or an orders file (or a summary
-//! file written earlier), the model fit, predictions and the holdout check. The figures
-//! are computed in `siyu_core::clv`; this module gathers the data and hands it over.
+//! `siyu clv` and `/v1/clv`: the calibration summary from the store or an orders file (or
+//! a summary file written earlier), the model fit, predictions and the holdout check; and
+//! the tenant's kept model, fitted on its stored orders, that the API predicts with one
+//! customer at a time. The figures are computed in `siyu_core::clv`; this module gathers
+//! the data and hands it over.
 
 use std::collections::HashMap;
 use std::fs::File;
@@ -9,6 +11,7 @@ use std::path::Path;
 
 use anyhow::{Context, anyhow};
 use jiff::civil::Date;
+use serde::{Deserialize, Serialize};
 
 use siyu_core::clv::value::{self, HoldoutBucket, Horizon, Prediction};
 use siyu_core::clv::{
@@ -412,6 +415,304 @@ pub fn predict(
 /// The holdout check (None without a holdout end).
 pub fn holdout(models: &Models, summary: &CalibrationSummary) -> Option<Vec<HoldoutBucket>> {
     value::holdout_check(&models.bgnbd.params, summary)
+}
+
+/// A horizon of `weeks` (positive) and a monthly discount rate (above -1); a refusal
+/// names the figure as `names` says (the CLI's flags or the API's fields).
+pub fn horizon(weeks: f64, discount_monthly: f64, names: (&str, &str)) -> Result<Horizon, String> {
+    if !(weeks.is_finite() && weeks > 0.0) {
+        return Err(format!(
+            "{}: {weeks} is not a positive number of weeks",
+            names.0
+        ));
+    }
+    if !(discount_monthly.is_finite() && discount_monthly > -1.0) {
+        return Err(format!(
+            "{}: {discount_monthly} is not a rate above -1",
+            names.1
+        ));
+    }
+    Ok(Horizon {
+        weeks,
+        discount_monthly,
+    })
+}
+
+/// The horizon and discount the API predicts with unless a fit says otherwise (as
+/// `siyu clv predict`'s defaults).
+pub const DEFAULT_HORIZON: Horizon = Horizon {
+    weeks: 52.0,
+    discount_monthly: 0.01,
+};
+
+/// A finite number for JSON (NaN and infinities become null).
+pub fn finite(v: f64) -> Option<f64> {
+    v.is_finite().then_some(v)
+}
+
+/// The BG/NBD fit as `siyu clv fit --format json` prints it (time in weeks).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct BgNbdJson {
+    pub r: Option<f64>,
+    pub alpha: Option<f64>,
+    pub a: Option<f64>,
+    pub b: Option<f64>,
+    pub log_likelihood: Option<f64>,
+    pub customers: usize,
+}
+
+/// The Gamma-Gamma fit as `siyu clv fit --format json` prints it (spend in yuan).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct GammaGammaJson {
+    pub p: Option<f64>,
+    pub q: Option<f64>,
+    pub v: Option<f64>,
+    pub customers: usize,
+}
+
+/// `siyu clv fit --format json`, and the answer of `POST /v1/clv/fit`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ModelsJson {
+    pub bgnbd: BgNbdJson,
+    /// None when the spend model could not be fitted.
+    pub gamma_gamma: Option<GammaGammaJson>,
+}
+
+impl ModelsJson {
+    pub fn of(m: &Models) -> ModelsJson {
+        let b = &m.bgnbd;
+        ModelsJson {
+            bgnbd: BgNbdJson {
+                r: finite(b.params.r),
+                alpha: finite(b.params.alpha),
+                a: finite(b.params.a),
+                b: finite(b.params.b),
+                log_likelihood: finite(b.log_likelihood),
+                customers: b.customers,
+            },
+            gamma_gamma: m.gamma_gamma.as_ref().ok().map(|g| GammaGammaJson {
+                p: finite(g.params.p),
+                q: finite(g.params.q),
+                v: finite(g.params.v),
+                customers: g.customers,
+            }),
+        }
+    }
+}
+
+/// One customer's line of `siyu clv predict --format json`, and of the API's predictions.
+#[derive(Debug, Clone, Serialize)]
+pub struct PredictionLine<'a> {
+    pub customer_id: &'a str,
+    pub frequency: u32,
+    pub recency: Option<f64>,
+    #[serde(rename = "T")]
+    pub age: Option<f64>,
+    pub monetary_value: Option<f64>,
+    pub p_alive: Option<f64>,
+    pub expected_purchases: Option<f64>,
+    pub expected_spend: Option<f64>,
+    pub clv: Option<f64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub holdout_predicted: Option<f64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub holdout_actual: Option<u32>,
+}
+
+impl<'a> PredictionLine<'a> {
+    /// The line without a holdout.
+    pub fn new(c: &'a CustomerSummary, p: &Prediction) -> PredictionLine<'a> {
+        PredictionLine {
+            customer_id: c.customer_id.as_str(),
+            frequency: c.history.frequency,
+            recency: finite(c.history.recency),
+            age: finite(c.history.age),
+            monetary_value: finite(c.history.monetary_value),
+            p_alive: finite(p.p_alive),
+            expected_purchases: finite(p.expected_purchases),
+            expected_spend: p.expected_spend.and_then(finite),
+            clv: p.clv.and_then(finite),
+            holdout_predicted: None,
+            holdout_actual: None,
+        }
+    }
+}
+
+/// The tenant setting a fitted model is kept under.
+pub const MODEL_SETTING: &str = "clv_model";
+
+/// A tenant's fitted model as kept (JSON in the setting `clv_model`): the parameters, the
+/// calibration end they were fitted as of, and the horizon and discount to predict with.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct StoredModel {
+    pub calibration_end: Date,
+    pub horizon_weeks: f64,
+    pub discount_monthly: f64,
+    pub fitted_at: Timestamp,
+    pub bgnbd: BgNbdJson,
+    pub gamma_gamma: Option<GammaGammaJson>,
+}
+
+impl StoredModel {
+    pub fn horizon(&self) -> Horizon {
+        Horizon {
+            weeks: self.horizon_weeks,
+            discount_monthly: self.discount_monthly,
+        }
+    }
+
+    /// The parameters to predict with; none if the BG/NBD ones are not all numbers.
+    pub fn params(&self) -> Option<(BgNbd, Option<GammaGamma>)> {
+        let b = &self.bgnbd;
+        let bgnbd = BgNbd {
+            r: b.r?,
+            alpha: b.alpha?,
+            a: b.a?,
+            b: b.b?,
+        };
+        let spend = self.gamma_gamma.as_ref().and_then(|g| {
+            Some(GammaGamma {
+                p: g.p?,
+                q: g.q?,
+                v: g.v?,
+            })
+        });
+        Some((bgnbd, spend))
+    }
+
+    pub fn models(&self) -> ModelsJson {
+        ModelsJson {
+            bgnbd: self.bgnbd.clone(),
+            gamma_gamma: self.gamma_gamma.clone(),
+        }
+    }
+}
+
+/// A fit of the tenant's stored orders, kept as the tenant's model.
+pub struct TenantFit {
+    pub models: Models,
+    pub stored: StoredModel,
+}
+
+/// `siyu clv fit` on the database and `POST /v1/clv/fit`: fits both models on the
+/// tenant's paid orders up to `calibration_end` (default: the day of the last paid order)
+/// and keeps them as the tenant's model, with the horizon and discount to predict with.
+/// A failure to fit carries its [`ClvError`].
+pub fn fit_tenant(
+    store: &mut dyn Store,
+    tenant: &Tenant,
+    calibration_end: Option<Date>,
+    horizon: Horizon,
+) -> anyhow::Result<TenantFit> {
+    let days = purchase_days_from_store(store, tenant)?;
+    let summary = summarise(&days, calibration_end, None).with_context(|| {
+        format!(
+            "summarising the orders of tenant '{}' ({})",
+            tenant.name,
+            tenant.zone.name()
+        )
+    })?;
+    let histories: Vec<History> = summary.customers.iter().map(|c| c.history).collect();
+    let models = fit(&histories)?;
+    let json = ModelsJson::of(&models);
+    let stored = StoredModel {
+        calibration_end: summary.calibration_end,
+        horizon_weeks: horizon.weeks,
+        discount_monthly: horizon.discount_monthly,
+        fitted_at: Timestamp::now(),
+        bgnbd: json.bgnbd,
+        gamma_gamma: json.gamma_gamma,
+    };
+    let text = serde_json::to_string(&stored).context("writing the model as JSON")?;
+    store
+        .set_setting(tenant, MODEL_SETTING, &text)
+        .context("keeping the fitted model")?;
+    Ok(TenantFit { models, stored })
+}
+
+/// The tenant's kept model, if one was fitted.
+pub fn stored_model(store: &mut dyn Store, tenant: &Tenant) -> anyhow::Result<Option<StoredModel>> {
+    let settings = store
+        .settings(tenant)
+        .context("reading the tenant's settings")?;
+    settings
+        .into_iter()
+        .find(|(k, _)| k == MODEL_SETTING)
+        .map(|(_, v)| {
+            serde_json::from_str(&v).with_context(|| format!("reading the kept {MODEL_SETTING}"))
+        })
+        .transpose()
+}
+
+/// A customer's calibration figures and their prediction.
+pub type Predicted = (CustomerSummary, Prediction);
+
+/// These customers' calibration figures as of the model's calibration end and their
+/// predictions by the kept model, by customer id; read from their own orders alone.
+/// Customers without a paid order by then have none. Empty if the model is unusable.
+pub fn predict_kept(
+    store: &mut dyn Store,
+    tenant: &Tenant,
+    model: &StoredModel,
+    customers: &[CustomerId],
+) -> anyhow::Result<Vec<Predicted>> {
+    let Some((bgnbd, spend)) = model.params() else {
+        return Ok(Vec::new());
+    };
+    let mut days = PurchaseDays::new(&tenant.zone);
+    store
+        .order_facts_of(tenant, customers, &mut |order| days.add(order))
+        .context("reading orders")?;
+    let summary = days.summary(model.calibration_end, None)?;
+    let horizon = model.horizon();
+    Ok(summary
+        .customers
+        .into_iter()
+        .map(|c| {
+            let p = value::predict(&bgnbd, spend.as_ref(), &c.history, &horizon);
+            (c, p)
+        })
+        .collect())
+}
+
+/// Customers read per round when paging predictions.
+const PAGE_READ: usize = 500;
+
+/// A page of predictions.
+pub struct PredictedPage {
+    pub predictions: Vec<Predicted>,
+    /// The id to pass as `after` for the next page; none on the last.
+    pub next: Option<CustomerId>,
+}
+
+/// Up to `limit` predictions by the kept model for customers after `after` in id order.
+pub fn predict_kept_page(
+    store: &mut dyn Store,
+    tenant: &Tenant,
+    model: &StoredModel,
+    after: Option<&CustomerId>,
+    limit: usize,
+) -> anyhow::Result<PredictedPage> {
+    let mut out = Vec::new();
+    let mut cursor = after.cloned();
+    loop {
+        let page = store
+            .customers_page(tenant, cursor.as_ref(), PAGE_READ)
+            .context("reading customers")?;
+        let Some(last) = page.last() else { break };
+        cursor = Some(last.id.clone());
+        let ids: Vec<CustomerId> = page.iter().map(|c| c.id.clone()).collect();
+        out.extend(predict_kept(store, tenant, model, &ids)?);
+        if out.len() > limit || page.len() < PAGE_READ {
+            break;
+        }
+    }
+    let next = (out.len() > limit).then(|| out[limit - 1].0.customer_id.clone());
+    out.truncate(limit);
+    Ok(PredictedPage {
+        predictions: out,
+        next,
+    })
 }
 
 #[cfg(test)]

@@ -12,3 +12,4 @@ pub mod profiles;
 pub mod reports;
 pub mod rfm;
 pub mod segments;
+pub mod tokens;

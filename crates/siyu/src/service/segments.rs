@@ -208,7 +208,11 @@ fn checked_rule(
     name: &str,
     text: &str,
 ) -> anyhow::Result<String> {
-    check_name(name).map_err(|e| anyhow!("{kind} name: {e}"))?;
+    match kind {
+        RuleKind::Tag => check_tag_name(name),
+        _ => check_name(name),
+    }
+    .map_err(|e| anyhow!("{kind} name: {e}"))?;
     let rule = Rule::parse(text).map_err(|e| anyhow!("{}", show_rule_error(text, &e)))?;
     let mut defs: Vec<Definition> = definitions(tx)?
         .into_iter()
@@ -235,25 +239,66 @@ pub fn show_rule_error(text: &str, e: &siyu_core::rule::RuleError) -> String {
     format!("the rule does not read: {e}\n  {text}\n  {pad}^")
 }
 
-/// `siyu segment create` and `siyu tag rule`: saves a rule and evaluates. `purpose`
-/// matters for segments only (a marketing segment leaves out who opted out).
-#[allow(clippy::too_many_arguments)]
+/// A segment or tag rule to save.
+#[derive(Debug, Clone, Copy)]
+pub struct NewRule<'a> {
+    pub kind: RuleKind,
+    pub name: &'a str,
+    pub text: &'a str,
+    /// A segment's: a marketing segment leaves out who opted out of marketing.
+    pub purpose: Purpose,
+    /// A rule tag's family, when given.
+    pub family: Option<TagFamily>,
+}
+
+impl<'a> NewRule<'a> {
+    pub fn segment(name: &'a str, text: &'a str, purpose: Purpose) -> NewRule<'a> {
+        NewRule {
+            kind: RuleKind::Segment,
+            name,
+            text,
+            purpose,
+            family: None,
+        }
+    }
+
+    pub fn tag(name: &'a str, text: &'a str, family: Option<TagFamily>) -> NewRule<'a> {
+        NewRule {
+            kind: RuleKind::Tag,
+            name,
+            text,
+            purpose: Purpose::default(),
+            family,
+        }
+    }
+}
+
+/// `siyu segment create` and `siyu tag rule` (and the API's): saves a rule, with the
+/// family of a rule tag when given, and evaluates; all in one transaction. A rule tag that
+/// would close a circle is refused with [`siyu_core::segment::rules::EvaluationError::Cycle`].
 pub fn save_rule(
     store: &mut dyn Store,
     tenant: &Tenant,
-    kind: RuleKind,
-    name: &str,
-    text: &str,
+    new: NewRule<'_>,
     by: &str,
     replace: bool,
-    purpose: Purpose,
 ) -> anyhow::Result<Evaluation> {
+    let NewRule {
+        kind,
+        name,
+        text,
+        purpose,
+        family,
+    } = new;
     let settings = rule_settings(store, tenant)?;
     let mut tx = store.begin_pool(tenant)?;
     let canonical = checked_rule(tx.as_mut(), kind, name, text)?;
     let exists = tx.rules()?.iter().any(|r| r.kind == kind && r.name == name);
     if exists && !replace {
         bail!("there is a {kind} '{name}' already (delete it first, or choose another name)");
+    }
+    if let Some(family) = family {
+        tx.set_tag_family(name, family)?;
     }
     tx.save_rule(&StoredRule {
         kind,
@@ -319,6 +364,18 @@ pub struct TagOnCustomer {
     pub since: Timestamp,
 }
 
+/// A name a manual tag or a tag rule may have: a name (see `check_name`) that does not
+/// start with `stage:` or `rfm:`, the prefixes of the built-in level tags.
+pub fn check_tag_name(tag: &str) -> Result<(), String> {
+    check_name(tag)?;
+    if tag.starts_with("stage:") || tag.starts_with("rfm:") {
+        return Err(format!(
+            "'{tag}': tags starting with stage: or rfm: are the built-in level tags"
+        ));
+    }
+    Ok(())
+}
+
 /// `siyu tag add`: tags a customer by hand. False if they had the tag already.
 pub fn add_tag(
     store: &mut dyn Store,
@@ -328,10 +385,7 @@ pub fn add_tag(
     by: &str,
     family: Option<TagFamily>,
 ) -> anyhow::Result<bool> {
-    check_name(tag).map_err(|e| anyhow!("tag: {e}"))?;
-    if tag.starts_with("stage:") || tag.starts_with("rfm:") {
-        bail!("'{tag}': tags starting with stage: or rfm: are the built-in level tags");
-    }
+    check_tag_name(tag).map_err(|e| anyhow!("tag: {e}"))?;
     let settings = rule_settings(store, tenant)?;
     let mut tx = store.begin_pool(tenant)?;
     if !tx.has_customer(customer)? {
@@ -356,34 +410,54 @@ pub fn add_tag(
     Ok(added)
 }
 
-/// `siyu tag remove`: removes a manual or imported tag. False if the customer did not have it.
+/// What taking a tag off a customer by hand came to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TagRemoval {
+    Removed,
+    NoCustomer,
+    /// The customer has no tag of that name.
+    NotTagged,
+    /// The customer has the tag from a tag rule or as a level tag, which only a change of
+    /// the rule (or of the figures) takes away.
+    NotManual(RuleKind),
+}
+
+impl TagRemoval {
+    /// Why the tag was not removed, in words; none when it was.
+    pub fn refusal(self, customer: &CustomerId, tag: &str) -> Option<String> {
+        match self {
+            TagRemoval::Removed => None,
+            TagRemoval::NoCustomer => Some(format!("there is no customer '{customer}'")),
+            TagRemoval::NotTagged => Some(format!("customer '{customer}' has no tag '{tag}'")),
+            TagRemoval::NotManual(RuleKind::Level) => Some(format!(
+                "'{tag}' is a level tag of customer '{customer}', given by their figures; it cannot be taken off by hand"
+            )),
+            TagRemoval::NotManual(_) => Some(format!(
+                "'{tag}' comes from a rule on customer '{customer}'; change the rule to take it away"
+            )),
+        }
+    }
+}
+
+/// `siyu tag remove` and the API's: removes a manual or imported tag.
 pub fn remove_tag(
     store: &mut dyn Store,
     tenant: &Tenant,
     customer: &CustomerId,
     tag: &str,
     by: &str,
-) -> anyhow::Result<bool> {
+) -> anyhow::Result<TagRemoval> {
     let settings = rule_settings(store, tenant)?;
     let mut tx = store.begin_pool(tenant)?;
     if !tx.has_customer(customer)? {
-        bail!(
-            "there is no customer '{customer}' in tenant '{}'",
-            tenant.name
-        );
+        return Ok(TagRemoval::NoCustomer);
     }
-    let removed = tx.remove_tag(customer, tag)?;
-    if !removed {
-        let rule_tag = tx
+    if !tx.remove_tag(customer, tag)? {
+        let from_rule = tx
             .members(MemberFilter::Customer(customer))?
-            .iter()
-            .any(|m| m.kind != RuleKind::Segment && m.name == tag);
-        if rule_tag {
-            bail!(
-                "'{tag}' comes from a rule on customer '{customer}'; change the rule to take it away"
-            );
-        }
-        return Ok(false);
+            .into_iter()
+            .find(|m| m.kind != RuleKind::Segment && m.name == tag);
+        return Ok(from_rule.map_or(TagRemoval::NotTagged, |m| TagRemoval::NotManual(m.kind)));
     }
     refresh(
         tx.as_mut(),
@@ -392,7 +466,7 @@ pub fn remove_tag(
         &format!("tag remove by {by}"),
     )?;
     tx.commit()?;
-    Ok(removed)
+    Ok(TagRemoval::Removed)
 }
 
 fn family_of(families: &HashMap<String, TagFamily>, tag: &str, default: TagFamily) -> TagFamily {
@@ -547,6 +621,45 @@ pub struct SegmentMember {
     pub purchase_days: u32,
     pub days_since_order: Option<i64>,
     pub spend_365d: Money,
+}
+
+/// The columns of a segment's members as CSV, in order.
+pub const MEMBER_COLUMNS: [&str; 7] = [
+    "customer_id",
+    "since",
+    "stage",
+    "rfm",
+    "purchase_days",
+    "days_since_order",
+    "spend_365d",
+];
+
+/// Members as CSV (`siyu segment members --format csv`, and the API's export a run of
+/// rows at a time): the header first when `header`.
+pub fn write_members_csv(
+    out: impl std::io::Write,
+    members: &[SegmentMember],
+    header: bool,
+) -> anyhow::Result<()> {
+    let mut w = csv::Writer::from_writer(out);
+    if header {
+        w.write_record(MEMBER_COLUMNS)?;
+    }
+    for m in members {
+        w.write_record([
+            m.customer_id.clone(),
+            m.since.map(|t| t.to_string()).unwrap_or_default(),
+            m.stage.name().to_owned(),
+            m.rfm.map_or("", |c| c.name()).to_owned(),
+            m.purchase_days.to_string(),
+            m.days_since_order
+                .map(|d| d.to_string())
+                .unwrap_or_default(),
+            m.spend_365d.to_string(),
+        ])?;
+    }
+    w.flush()?;
+    Ok(())
 }
 
 /// A saved segment and its members now (evaluated first, changes recorded).
