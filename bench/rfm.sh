@@ -27,7 +27,8 @@ if [ ! -x "$venv/bin/python" ]; then
     echo "creating $venv and installing duckdb and polars from PyPI" >&2
     "${PYTHON:-python3}" -m venv "$venv"
     "$venv/bin/pip" install --quiet --upgrade pip
-    "$venv/bin/pip" install --quiet duckdb polars
+    # The versions the README's figures were measured with.
+    "$venv/bin/pip" install --quiet "duckdb==2.0.0" "polars==2.1.0"
 fi
 py="$venv/bin/python"
 

@@ -164,20 +164,6 @@ pub fn super_user_threshold(spend_365d: impl IntoIterator<Item = Money>) -> Opti
     Some(*threshold)
 }
 
-/// The customers who are super users (see [`super_user_threshold`]).
-pub fn super_users(
-    spend_365d: &HashMap<CustomerId, Money>,
-) -> std::collections::HashSet<CustomerId> {
-    let Some(threshold) = super_user_threshold(spend_365d.values().copied()) else {
-        return Default::default();
-    };
-    spend_365d
-        .iter()
-        .filter(|(_, m)| **m >= threshold)
-        .map(|(c, _)| c.clone())
-        .collect()
-}
-
 /// What a customer's lifecycle stage is decided from.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct StageFacts {

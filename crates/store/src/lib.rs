@@ -454,6 +454,8 @@ pub trait Store:
 {
     /// `sqlite` or `postgres`.
     fn backend(&self) -> &'static str;
+    /// Whether the database answers: one trivial read, no lock taken.
+    fn ping(&mut self) -> Result<()>;
     /// Applies pending migrations; a no-op when up to date. Returns how many were applied.
     fn migrate(&mut self) -> Result<usize>;
     fn table_counts(&mut self, tenant: &Tenant) -> Result<TableCounts>;

@@ -139,6 +139,11 @@ impl Store for PgStore {
         "postgres"
     }
 
+    fn ping(&mut self) -> Result<()> {
+        self.client.simple_query("SELECT 1")?;
+        Ok(())
+    }
+
     fn migrate(&mut self) -> Result<usize> {
         // Read committed: after waiting for the lock, the next statement sees what the
         // process that held it applied.
@@ -253,12 +258,18 @@ fn order_status(s: &str) -> Result<OrderStatus> {
     OrderStatus::from_stored(s).ok_or_else(|| corrupt(format!("stored order status '{s}'")))
 }
 
-impl CustomerStore for PgStore {
-    fn customer(&mut self, tenant: &Tenant, id: &CustomerId) -> Result<Customer> {
+impl PgStore {
+    /// A customer and when they opted out of marketing, if they did; `NotFound` if unknown.
+    fn customer_row(
+        &mut self,
+        tenant: &Tenant,
+        id: &CustomerId,
+    ) -> Result<(Customer, Option<Timestamp>)> {
         let row = self
             .client
             .query_opt(
-                "SELECT name, phone, gender, birthday, region, channel, referrer_id, joined_at
+                "SELECT name, phone, gender, birthday, region, channel, referrer_id, joined_at,
+                        opted_out_at
                  FROM customers WHERE tenant_id = $1 AND customer_id = $2",
                 &[&tenant.id, &id.as_str()],
             )?
@@ -266,7 +277,8 @@ impl CustomerStore for PgStore {
         let gender: Option<&str> = row.try_get(2)?;
         let birthday: Option<&str> = row.try_get(3)?;
         let referrer: Option<&str> = row.try_get(6)?;
-        Ok(Customer {
+        let opted_out_at: Option<i64> = row.try_get(8)?;
+        let customer = Customer {
             id: id.clone(),
             name: row.try_get(0)?,
             phone: row.try_get(1)?,
@@ -280,7 +292,14 @@ impl CustomerStore for PgStore {
             channel: parse_channel(row.try_get(5)?)?,
             referrer_id: referrer.map(parse_customer_id).transpose()?,
             joined_at: from_micros(row.try_get(7)?)?,
-        })
+        };
+        Ok((customer, opted_out_at.map(from_micros).transpose()?))
+    }
+}
+
+impl CustomerStore for PgStore {
+    fn customer(&mut self, tenant: &Tenant, id: &CustomerId) -> Result<Customer> {
+        Ok(self.customer_row(tenant, id)?.0)
     }
 
     fn customer_tags(&mut self, tenant: &Tenant, id: &CustomerId) -> Result<Vec<String>> {

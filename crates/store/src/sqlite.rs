@@ -101,6 +101,11 @@ impl Store for SqliteStore {
         Ok(applied)
     }
 
+    fn ping(&mut self) -> Result<()> {
+        self.conn.query_row("SELECT 1", [], |_| Ok(()))?;
+        Ok(())
+    }
+
     fn defer_checkpoints(&mut self) -> Result<()> {
         self.conn.execute_batch("PRAGMA wal_autocheckpoint = 0")?;
         Ok(())
@@ -193,12 +198,18 @@ fn parse_channel(s: Option<String>) -> Result<Option<Channel>> {
     s.map(|c| Channel::parse(&c).map_err(other)).transpose()
 }
 
-impl CustomerStore for SqliteStore {
-    fn customer(&mut self, tenant: &Tenant, id: &CustomerId) -> Result<Customer> {
+impl SqliteStore {
+    /// A customer and when they opted out of marketing, if they did; `NotFound` if unknown.
+    fn customer_row(
+        &mut self,
+        tenant: &Tenant,
+        id: &CustomerId,
+    ) -> Result<(Customer, Option<Timestamp>)> {
         let row = self
             .conn
             .query_row(
-                "SELECT name, phone, gender, birthday, region, channel, referrer_id, joined_at
+                "SELECT name, phone, gender, birthday, region, channel, referrer_id, joined_at,
+                        opted_out_at
                  FROM customers WHERE tenant_id = ?1 AND customer_id = ?2",
                 params![tenant.id, id.as_str()],
                 |r| {
@@ -211,13 +222,15 @@ impl CustomerStore for SqliteStore {
                         r.get::<_, Option<String>>(5)?,
                         r.get::<_, Option<String>>(6)?,
                         r.get::<_, i64>(7)?,
+                        r.get::<_, Option<i64>>(8)?,
                     ))
                 },
             )
             .optional()?
             .ok_or_else(|| StoreError::NotFound(format!("customer {id}")))?;
-        let (name, phone, gender, birthday, region, channel, referrer, joined_at) = row;
-        Ok(Customer {
+        let (name, phone, gender, birthday, region, channel, referrer, joined_at, opted_out_at) =
+            row;
+        let customer = Customer {
             id: id.clone(),
             name,
             phone,
@@ -231,7 +244,14 @@ impl CustomerStore for SqliteStore {
             channel: parse_channel(channel)?,
             referrer_id: referrer.map(parse_customer_id).transpose()?,
             joined_at: from_micros(joined_at)?,
-        })
+        };
+        Ok((customer, opted_out_at.map(from_micros).transpose()?))
+    }
+}
+
+impl CustomerStore for SqliteStore {
+    fn customer(&mut self, tenant: &Tenant, id: &CustomerId) -> Result<Customer> {
+        Ok(self.customer_row(tenant, id)?.0)
     }
 
     fn customer_tags(&mut self, tenant: &Tenant, id: &CustomerId) -> Result<Vec<String>> {

@@ -1304,6 +1304,16 @@ fn an_erased_customer_leaves_only_orders_under_the_remains_id(store: &mut dyn St
     assert_eq!(left, ["c2"]);
     let view = store.customer_view(&shop, &remains, 10)?.expect("remains");
     assert!(view.manual_tags.is_empty() && view.memberships.is_empty());
+    let (members, tags) = pool(store, &shop, |tx| {
+        Ok((
+            tx.members(MemberFilter::Customer(&cid("c1")))?,
+            tx.manual_tags(Some(&cid("c1")))?,
+        ))
+    })?;
+    assert!(
+        members.is_empty() && tags.is_empty(),
+        "nothing left under the id"
+    );
     assert_eq!(
         view.opted_out_at,
         Some(t(5)),
@@ -1359,14 +1369,17 @@ fn an_opt_out_is_kept_seen_by_the_pool_and_withdrawn(store: &mut dyn Store) -> R
     let opted = |store: &mut dyn Store| -> Result<Vec<bool>> {
         let mut seen = Vec::new();
         pool(store, &shop, |tx| {
-            tx.pool_customers(t(0), t(9), &mut |c| seen.push(c.attributes.opted_out))
+            tx.pool_customers(t(0), t(9), &mut |c| {
+                seen.push((c.profile.customer_id, c.attributes.opted_out))
+            })
         })?;
         let mut plain = Vec::new();
         pool(store, &shop, |tx| {
-            tx.attributes(&mut |_, a| plain.push(a.opted_out))
+            tx.attributes(&mut |id, a| plain.push((id, a.opted_out)))
         })?;
+        plain.sort();
         assert_eq!(seen, plain);
-        Ok(seen)
+        Ok(seen.into_iter().map(|(_, opted)| opted).collect())
     };
     assert_eq!(opted(store)?, [true, false]);
     assert_eq!(

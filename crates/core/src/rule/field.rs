@@ -311,11 +311,6 @@ impl Field {
         self.def().names[0]
     }
 
-    /// Other names a rule may use for the field (`joined_day` for `joined_at`).
-    pub fn aliases(self) -> &'static [&'static str] {
-        &self.def().names[1..]
-    }
-
     pub fn kind(self) -> Kind {
         self.def().kind
     }

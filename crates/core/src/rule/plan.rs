@@ -9,9 +9,7 @@ use std::ops::Not;
 
 use super::field::{Kind, Source};
 use super::parse::{Day, Operand, Problem, check_op, lower, subject_kind};
-use super::table::{
-    Bitset, DayCol, EventCounts, IntCol, NO_I32, NO_I64, SegmentTable, TagRows, day_number,
-};
+use super::table::{Bitset, DayCol, EventCounts, IntCol, NO_I32, NO_I64, SegmentTable, TagRows};
 use super::{Number, Op, Rule, Subject};
 use crate::channel::Channel;
 
@@ -317,7 +315,7 @@ fn compare<'t>(
     };
     let as_of = i64::from(t.as_of_day);
     let day = |d: Day| match d {
-        Day::Fixed(date) => i64::from(day_number(date)),
+        Day::Fixed(date) => i64::from(crate::segment::rfm::date_number(date)),
         Day::Today(n) => as_of + i64::from(n),
     };
     let days = |values: &'t [i32], test: Test<i64>| match test

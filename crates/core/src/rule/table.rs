@@ -14,7 +14,7 @@ use crate::fasthash::FxHashMap;
 use crate::lifecycle::{Journey, Stage, journey};
 use crate::money::Money;
 use crate::profile::Profile;
-use crate::segment::rfm::RfmClass;
+use crate::segment::rfm::{RfmClass, date_number};
 use crate::time::TenantZone;
 
 /// A missing day or whole number.
@@ -470,7 +470,7 @@ impl SegmentTableBuilder {
             zone: zone.clone(),
             table: SegmentTable {
                 as_of,
-                as_of_day: day_number(as_of),
+                as_of_day: date_number(as_of),
                 len: 0,
                 id_bytes: String::new(),
                 id_ends: Vec::new(),
@@ -525,7 +525,7 @@ impl SegmentTableBuilder {
         t.ints[IntCol::Referrals as usize].push(count(p.referrals));
         t.ints[IntCol::CouponOrders as usize].push(count(p.coupon_orders));
 
-        let day = |d: Option<Date>| d.map_or(NO_I32, day_number);
+        let day = |d: Option<Date>| d.map_or(NO_I32, date_number);
         let zone = &self.zone;
         t.days[DayCol::Joined as usize].push(day(Some(zone.day_of(p.joined_at))));
         t.days[DayCol::FirstOrder as usize].push(day(p.first_purchase_day));
@@ -620,22 +620,6 @@ impl SegmentTableBuilder {
     }
 }
 
-/// Days from 1970-01-01 to `date` (negative before), by Howard Hinnant's days-from-civil.
-pub(crate) fn day_number(date: Date) -> i32 {
-    let (y, m, d) = (
-        i32::from(date.year()),
-        i32::from(date.month()),
-        i32::from(date.day()),
-    );
-    let y = if m <= 2 { y - 1 } else { y };
-    let era = y.div_euclid(400);
-    let yoe = y - era * 400;
-    let mp = (m + 9) % 12;
-    let doy = (153 * mp + 2) / 5 + d - 1;
-    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
-    era * 146_097 + doe - 719_468
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -651,7 +635,7 @@ mod tests {
         ] {
             let date = Date::new(y, m, d).expect("date");
             let epoch = Date::new(1970, 1, 1).expect("date");
-            assert_eq!(day_number(date), (date - epoch).get_days(), "{date}");
+            assert_eq!(date_number(date), (date - epoch).get_days(), "{date}");
         }
     }
 

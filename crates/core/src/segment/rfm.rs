@@ -130,10 +130,6 @@ impl ZoneDays {
         }
     }
 
-    pub fn zone(&self) -> &TenantZone {
-        &self.zone
-    }
-
     /// The zone's offset on the UTC day `day`, when it is the same for three days around it.
     #[inline]
     fn steady_offset(&self, day: i64) -> Option<i32> {

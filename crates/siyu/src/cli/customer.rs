@@ -7,10 +7,10 @@ use std::path::PathBuf;
 use anyhow::Context;
 use clap::Subcommand;
 
-use siyu_core::CustomerId;
 use siyu_store::{Store, Tenant};
 
 use super::output::{Format, print_lines, thousands};
+use super::segment::customer_id;
 use crate::service::privacy;
 use crate::service::segments::actor;
 
@@ -53,10 +53,6 @@ pub enum CustomerCommand {
     },
 }
 
-fn parse_id(text: &str) -> anyhow::Result<CustomerId> {
-    CustomerId::parse(text).map_err(|e| anyhow::anyhow!("customer id: {e}"))
-}
-
 pub fn run_customer(
     store: &mut dyn Store,
     tenant: &Tenant,
@@ -64,7 +60,7 @@ pub fn run_customer(
 ) -> anyhow::Result<()> {
     match command {
         CustomerCommand::Export { id, out, by } => {
-            let data = privacy::export(store, tenant, &parse_id(id)?, &actor(by.as_deref()))?;
+            let data = privacy::export(store, tenant, &customer_id(id)?, &actor(by.as_deref()))?;
             let json = serde_json::to_string_pretty(&data)?;
             match out {
                 Some(path) => {
@@ -82,7 +78,7 @@ pub fn run_customer(
             }
         }
         CustomerCommand::Erase { id, by } => {
-            let e = privacy::erase(store, tenant, &parse_id(id)?, &actor(by.as_deref()))?;
+            let e = privacy::erase(store, tenant, &customer_id(id)?, &actor(by.as_deref()))?;
             println!(
                 "erased: {} events and {} tags deleted with the personal attributes; {} orders \
                  kept under {}; {} referees now name that id; the id is refused from now on",
@@ -94,7 +90,7 @@ pub fn run_customer(
             );
         }
         CustomerCommand::OptOut { id, undo, by } => {
-            let id = parse_id(id)?;
+            let id = customer_id(id)?;
             privacy::set_opt_out(store, tenant, &id, !undo, &actor(by.as_deref()))?;
             if *undo {
                 println!("{id} is opted in to marketing again");
@@ -103,7 +99,7 @@ pub fn run_customer(
             }
         }
         CustomerCommand::Audit { id, limit, format } => {
-            let id = id.as_deref().map(parse_id).transpose()?;
+            let id = id.as_deref().map(customer_id).transpose()?;
             let lines = privacy::audit_log(store, tenant, id.as_ref(), *limit)?;
             if *format == Format::Table && lines.is_empty() {
                 println!("the audit log holds nothing yet");

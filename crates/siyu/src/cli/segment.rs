@@ -119,7 +119,7 @@ fn family(text: Option<&str>) -> anyhow::Result<Option<TagFamily>> {
     .transpose()
 }
 
-fn customer_id(text: &str) -> anyhow::Result<CustomerId> {
+pub(super) fn customer_id(text: &str) -> anyhow::Result<CustomerId> {
     CustomerId::parse(text).map_err(|e| anyhow!("customer id: {e}"))
 }
 
@@ -389,9 +389,6 @@ pub fn run_tag(store: &mut dyn Store, tenant: &Tenant, command: &TagCommand) -> 
                 .as_deref()
                 .context("give the rule, e.g. siyu tag rule big_spender 'spend_365d >= 2000'")?;
             let by = actor(args.by.as_deref());
-            if let Some(f) = family(args.family.as_deref())? {
-                segments::set_tag_family(store, tenant, &args.name, f)?;
-            }
             let new = NewRule::tag(&args.name, rule, family(args.family.as_deref())?);
             let e = segments::save_rule(store, tenant, new, &by, true)?;
             let members = e

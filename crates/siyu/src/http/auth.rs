@@ -184,7 +184,7 @@ impl FromRequestParts<Arc<AppState>> for Caller {
         Ok(Caller {
             tenant: token.tenant,
             role: token.role,
-            token: hash[..12].to_owned(),
+            token: hash[..crate::service::tokens::SHOWN_PREFIX].to_owned(),
         })
     }
 }

@@ -64,14 +64,14 @@ pub(super) fn require_customer(
     tenant: &Tenant,
     id: &CustomerId,
 ) -> Result<(), ApiError> {
-    let mut tx = store.begin_pool(tenant).context("reading customers")?;
-    if tx.has_customer(id).context("reading customers")? {
-        Ok(())
-    } else {
-        Err(ApiError::not_found(
+    // A plain read: a transaction would wait for the writers (on SQLite, for the lock).
+    match store.customer(tenant, id) {
+        Ok(_) => Ok(()),
+        Err(siyu_store::StoreError::NotFound(_)) => Err(ApiError::not_found(
             "customer_not_found",
             format!("no customer {id}"),
-        ))
+        )),
+        Err(e) => Err(anyhow::Error::from(e).context("reading customers").into()),
     }
 }
 

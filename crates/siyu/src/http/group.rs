@@ -36,19 +36,22 @@ impl Ingester {
         let mut store = siyu_store::open(db).context("opening the database for ingest")?;
         // Commits here never wait to copy the log back into the database: a thread of its
         // own does that every second, while writes go on.
-        store.defer_checkpoints()?;
-        let mut checkpoints = siyu_store::open(db).context("opening the database")?;
-        thread::Builder::new()
-            .name("siyu-checkpoint".into())
-            .spawn(move || {
-                loop {
-                    thread::sleep(std::time::Duration::from_secs(1));
-                    if let Err(e) = checkpoints.checkpoint() {
-                        eprintln!("siyu serve: checkpoint: {e}");
+        // (PostgreSQL has nothing to defer.)
+        if store.backend() == "sqlite" {
+            store.defer_checkpoints()?;
+            let mut checkpoints = siyu_store::open(db).context("opening the database")?;
+            thread::Builder::new()
+                .name("siyu-checkpoint".into())
+                .spawn(move || {
+                    loop {
+                        thread::sleep(std::time::Duration::from_secs(1));
+                        if let Err(e) = checkpoints.checkpoint() {
+                            eprintln!("siyu serve: checkpoint: {e}");
+                        }
                     }
-                }
-            })
-            .context("starting the checkpoint thread")?;
+                })
+                .context("starting the checkpoint thread")?;
+        }
         let (jobs, queue) = mpsc::channel::<Job>();
         thread::Builder::new()
             .name("siyu-ingest".into())

@@ -126,7 +126,7 @@ pub async fn healthz(State(state): State<Arc<AppState>>) -> Result<Json<Value>, 
     state
         .with_store(|store| {
             store
-                .migrate()
+                .ping()
                 .map_err(|e| ApiError::Internal(anyhow::anyhow!("the database: {e}")))
         })
         .await?;

@@ -436,7 +436,7 @@ fn run<T: Row>(
         if rows == 0 {
             anyhow::bail!("{}: no rows after the header", path.display());
         }
-        writer.finish(kind, encoding, rows, streamed)
+        writer.finish(encoding, rows, streamed)
     })
 }
 
@@ -792,7 +792,6 @@ impl<'s, T: Row> Writer<'s, T> {
 
     fn finish(
         mut self,
-        kind: Kind,
         encoding: &'static str,
         rows: u64,
         streamed: Option<ProfileBuilder>,
@@ -867,7 +866,7 @@ impl<'s, T: Row> Writer<'s, T> {
                     || self.path.display().to_string(),
                     |n| n.to_string_lossy().into_owned(),
                 );
-                let cause = format!("import {} {file}", kind.name());
+                let cause = format!("import {} {file}", self.kind.name());
                 let evaluation =
                     segments::refresh(tx.as_mut(), &self.zone, &self.rule_settings, &cause)
                         .context("bringing segments and tags up to date")?;
@@ -878,7 +877,7 @@ impl<'s, T: Row> Writer<'s, T> {
             phases.commit = split();
         }
         Ok(ImportReport {
-            kind: kind.name(),
+            kind: self.kind.name(),
             file: self.path,
             encoding,
             rows,

@@ -443,6 +443,8 @@ fn write_items(
     }
     let mut affected: FxHashSet<CustomerId> = affected.into_iter().collect();
     affected.extend(tx.displaced_customers().context("reading moved orders")?);
+    // Taken so that the next batch of a group commit sees only the customers it creates;
+    // the refresh below rebuilds these from the store like any other.
     tx.created_customers()
         .context("reading created customers")?;
     refresh(

@@ -8,7 +8,6 @@
 //! id spaces, such as phone numbers, can still be searched by someone with the database).
 
 use std::collections::HashSet;
-use std::io::Read;
 
 use anyhow::Context;
 use serde::Serialize;
@@ -24,6 +23,7 @@ use siyu_store::{AuditEntry, ImportTx, MemberFilter, Store, StoreError, Tenant};
 
 use super::profiles::{Affected, refresh};
 use super::segments::{self, has_rules, rule_settings};
+use super::tokens::{hex, random_hex};
 
 /// The suppression key of a customer id in a tenant: hex SHA-256 of the id, salted.
 pub fn suppression_key(tenant: &Tenant, id: &CustomerId) -> String {
@@ -32,19 +32,6 @@ pub fn suppression_key(tenant: &Tenant, id: &CustomerId) -> String {
     hash.update(tenant.id.to_le_bytes());
     hash.update(id.as_str().as_bytes());
     hex(&hash.finalize())
-}
-
-fn hex(bytes: &[u8]) -> String {
-    bytes.iter().map(|b| format!("{b:02x}")).collect()
-}
-
-/// `n` bytes of the system's randomness, in hex.
-pub fn random_hex(n: usize) -> anyhow::Result<String> {
-    let mut bytes = vec![0u8; n];
-    std::fs::File::open("/dev/urandom")
-        .and_then(|mut f| f.read_exact(&mut bytes))
-        .context("reading the system's randomness")?;
-    Ok(hex(&bytes))
 }
 
 /// The erased customers of a tenant, to keep their ids out of imports and batches.
@@ -231,7 +218,8 @@ pub fn export(
         .customer_view(tenant, id, usize::MAX)
         .context("reading the customer")?;
     let Some(view) = view else {
-        return Err(missing(store, tenant, id)?.into());
+        let mut tx = store.begin_import(tenant)?;
+        return Err(missing(tx.as_mut(), tenant, id)?.into());
     };
     let key = suppression_key(tenant, id);
     let now = Timestamp::now();
@@ -247,6 +235,10 @@ pub fn export(
         ),
     };
     let mut tx = store.begin_import(tenant)?;
+    // Erased since the view was read: hand out nothing, record nothing.
+    if !tx.has_customer(id).context("reading the customer")? {
+        return Err(missing(tx.as_mut(), tenant, id)?.into());
+    }
     let history = tx
         .history(MemberFilter::Customer(id), usize::MAX)
         .context("reading the customer's history")?;
@@ -347,10 +339,7 @@ pub fn erase(
     tx.lock_evaluation()
         .context("waiting for another evaluation")?;
     let erased = match tx.erase_customer(id, &remains, &key, now) {
-        Err(StoreError::NotFound(_)) => {
-            drop(tx);
-            return Err(missing(store, tenant, id)?.into());
-        }
+        Err(StoreError::NotFound(_)) => return Err(missing(tx.as_mut(), tenant, id)?.into()),
         other => other.context("erasing the customer")?,
     };
     let ids: FxHashSet<CustomerId> = std::iter::once(remains.clone()).collect();
@@ -414,8 +403,7 @@ pub fn set_opt_out(
         .set_opt_out(id, opted_out.then_some(now))
         .context("setting the opt-out")?
     {
-        drop(tx);
-        return Err(missing(store, tenant, id)?.into());
+        return Err(missing(tx.as_mut(), tenant, id)?.into());
     }
     let (action, cause) = if opted_out {
         (AuditAction::OptOut, "opt-out")
@@ -438,15 +426,13 @@ pub fn set_opt_out(
     Ok(())
 }
 
-/// Why a customer the tenant lacks is missing: never there, or erased.
+/// Why a customer the tenant lacks is missing, as `tx` sees it: never there, or erased.
 fn missing(
-    store: &mut dyn Store,
+    tx: &mut dyn ImportTx,
     tenant: &Tenant,
     id: &CustomerId,
 ) -> anyhow::Result<PrivacyError> {
-    let mut tx = store.begin_import(tenant)?;
-    let erased = Suppressions::load(tx.as_mut(), tenant)?.contains(id);
-    Ok(if erased {
+    Ok(if Suppressions::load(tx, tenant)?.contains(id) {
         PrivacyError::Erased(id.clone())
     } else {
         PrivacyError::NotFound(id.clone())

@@ -21,11 +21,16 @@ pub const MAX_LABEL: usize = 100;
 
 /// A new token: `siyu_` + 32 random bytes in hex.
 pub fn new_token() -> anyhow::Result<String> {
-    let mut bytes = [0u8; 32];
+    Ok(format!("siyu_{}", random_hex(32)?))
+}
+
+/// `n` bytes of the system's randomness, in hex.
+pub fn random_hex(n: usize) -> anyhow::Result<String> {
+    let mut bytes = vec![0u8; n];
     std::fs::File::open("/dev/urandom")
         .and_then(|mut f| f.read_exact(&mut bytes))
         .context("reading the system's randomness")?;
-    Ok(format!("siyu_{}", hex(&bytes)))
+    Ok(hex(&bytes))
 }
 
 /// The stored form of a token: SHA-256, in hex.
@@ -33,8 +38,15 @@ pub fn hash_token(token: &str) -> String {
     hex(&Sha256::digest(token.as_bytes()))
 }
 
-fn hex(bytes: &[u8]) -> String {
-    bytes.iter().map(|b| format!("{b:02x}")).collect()
+/// Bytes as lowercase hex.
+pub fn hex(bytes: &[u8]) -> String {
+    const DIGITS: &[u8; 16] = b"0123456789abcdef";
+    let mut out = String::with_capacity(2 * bytes.len());
+    for b in bytes {
+        out.push(char::from(DIGITS[usize::from(b >> 4)]));
+        out.push(char::from(DIGITS[usize::from(b & 0xf)]));
+    }
+    out
 }
 
 /// A label a token may carry: at most 100 characters, no control characters.

@@ -7,8 +7,8 @@ use super::{
     PROFILE_COLUMNS, PgStore, order_status, parse_channel, parse_customer_id, profile_from_row,
 };
 use crate::{
-    CustomerLine, CustomerStore, CustomerView, CustomerViewStore, ManualTag, Member, Result,
-    StoreError, Tenant, corrupt, from_micros, other,
+    CustomerLine, CustomerView, CustomerViewStore, ManualTag, Member, Result, StoreError, Tenant,
+    corrupt, from_micros, other,
 };
 
 impl CustomerViewStore for PgStore {
@@ -18,7 +18,7 @@ impl CustomerViewStore for PgStore {
         id: &CustomerId,
         recent: usize,
     ) -> Result<Option<CustomerView>> {
-        let customer = match self.customer(tenant, id) {
+        let (customer, opted_out_at) = match self.customer_row(tenant, id) {
             Ok(c) => c,
             Err(StoreError::NotFound(_)) => return Ok(None),
             Err(e) => return Err(e),
@@ -117,15 +117,6 @@ impl CustomerViewStore for PgStore {
                 })
             })
             .collect::<Result<Vec<_>>>()?;
-        let opted_out_at = self
-            .client
-            .query_opt(
-                "SELECT opted_out_at FROM customers WHERE tenant_id = $1 AND customer_id = $2",
-                &key,
-            )?
-            .and_then(|r| r.get::<_, Option<i64>>(0))
-            .map(from_micros)
-            .transpose()?;
         Ok(Some(CustomerView {
             customer,
             profile,

@@ -10,8 +10,8 @@ use super::{
 use siyu_core::segment::rules::RuleKind;
 
 use crate::{
-    CustomerLine, CustomerStore, CustomerView, CustomerViewStore, ManualTag, Member, Result,
-    StoreError, Tenant, corrupt, from_micros, other,
+    CustomerLine, CustomerView, CustomerViewStore, ManualTag, Member, Result, StoreError, Tenant,
+    corrupt, from_micros, other,
 };
 
 impl CustomerViewStore for SqliteStore {
@@ -21,7 +21,7 @@ impl CustomerViewStore for SqliteStore {
         id: &CustomerId,
         recent: usize,
     ) -> Result<Option<CustomerView>> {
-        let customer = match self.customer(tenant, id) {
+        let (customer, opted_out_at) = match self.customer_row(tenant, id) {
             Ok(c) => c,
             Err(StoreError::NotFound(_)) => return Ok(None),
             Err(e) => return Err(e),
@@ -130,18 +130,6 @@ impl CustomerViewStore for SqliteStore {
                 })
             })
             .collect::<Result<Vec<_>>>()?;
-        let opted_out_at = self
-            .conn
-            .prepare_cached(
-                "SELECT opted_out_at FROM customers WHERE tenant_id = ?1 AND customer_id = ?2",
-            )?
-            .query_row(params![tenant.id, id.as_str()], |r| {
-                r.get::<_, Option<i64>>(0)
-            })
-            .optional()?
-            .flatten()
-            .map(from_micros)
-            .transpose()?;
         Ok(Some(CustomerView {
             customer,
             profile,
