@@ -5,17 +5,21 @@
 
 use std::sync::mpsc;
 use std::thread;
+use std::time::{Duration, Instant};
 
 use anyhow::Context;
 use tokio::sync::oneshot;
 
-use siyu_store::Tenant;
+use siyu_store::{Store, Tenant};
 
 use crate::service::ingest::{Checked, ItemResult, write_batches};
 use crate::service::segments::rule_settings;
 
 /// Items written in one transaction, at most (more wait for the next).
 const GROUP_ITEMS: usize = 20_000;
+
+/// How often the writer copies the log back itself (see [`Ingester::start`]).
+const LOG_RESTART: Duration = Duration::from_secs(1);
 
 type Reply = oneshot::Sender<Result<Vec<ItemResult>, String>>;
 
@@ -34,17 +38,17 @@ impl Ingester {
     /// Starts the writing thread on its own connection to `db`.
     pub fn start(db: &str) -> anyhow::Result<Ingester> {
         let mut store = siyu_store::open(db).context("opening the database for ingest")?;
+        let sqlite = store.backend() == "sqlite";
         // Commits here never wait to copy the log back into the database: a thread of its
-        // own does that every second, while writes go on.
-        // (PostgreSQL has nothing to defer.)
-        if store.backend() == "sqlite" {
+        // own does that every second, while writes go on. (PostgreSQL has nothing to defer.)
+        if sqlite {
             store.defer_checkpoints()?;
             let mut checkpoints = siyu_store::open(db).context("opening the database")?;
             thread::Builder::new()
                 .name("siyu-checkpoint".into())
                 .spawn(move || {
                     loop {
-                        thread::sleep(std::time::Duration::from_secs(1));
+                        thread::sleep(Duration::from_secs(1));
                         if let Err(e) = checkpoints.checkpoint() {
                             eprintln!("siyu serve: checkpoint: {e}");
                         }
@@ -56,44 +60,18 @@ impl Ingester {
         thread::Builder::new()
             .name("siyu-ingest".into())
             .spawn(move || {
-                while let Ok(first) = queue.recv() {
-                    let mut group = vec![first];
-                    let mut items = group[0].checked.len();
-                    while items < GROUP_ITEMS {
-                        match queue.try_recv() {
-                            Ok(job) => {
-                                items += job.checked.len();
-                                group.push(job);
-                            }
-                            Err(_) => break,
+                let mut restarted = Instant::now();
+                while let Some(group) = gather(&queue) {
+                    write_group(store.as_mut(), group);
+                    // That thread's copying never catches up with a writer that commits
+                    // without pause, and the log would grow without end. Between two
+                    // groups nothing new is written: copying the rest now lets the next
+                    // transaction start the log from its beginning.
+                    if sqlite && restarted.elapsed() >= LOG_RESTART {
+                        if let Err(e) = store.checkpoint() {
+                            eprintln!("siyu serve: checkpoint: {e}");
                         }
-                    }
-                    // Consecutive jobs of one tenant share a transaction.
-                    let mut group = group.into_iter().peekable();
-                    while let Some(job) = group.next() {
-                        let tenant = job.tenant.clone();
-                        let mut same = vec![job];
-                        while let Some(next) = group.next_if(|j| j.tenant.id == tenant.id) {
-                            same.push(next);
-                        }
-                        let (batches, replies): (Vec<_>, Vec<_>) =
-                            same.into_iter().map(|j| (j.checked, j.reply)).unzip();
-                        let written = rule_settings(store.as_mut(), &tenant).and_then(|settings| {
-                            write_batches(store.as_mut(), &tenant, &settings, batches)
-                        });
-                        match written {
-                            Ok(answers) => {
-                                for (reply, answer) in replies.into_iter().zip(answers) {
-                                    let _ = reply.send(Ok(answer));
-                                }
-                            }
-                            Err(e) => {
-                                let cause = format!("{e:#}");
-                                for reply in replies {
-                                    let _ = reply.send(Err(cause.clone()));
-                                }
-                            }
-                        }
+                        restarted = Instant::now();
                     }
                 }
             })
@@ -119,5 +97,49 @@ impl Ingester {
             .await
             .map_err(|_| anyhow::anyhow!("the ingest thread dropped a batch"))?
             .map_err(|cause| anyhow::anyhow!(cause))
+    }
+}
+
+/// The next group: the first batch to come and every batch waiting behind it. None once
+/// the handle is gone.
+fn gather(queue: &mpsc::Receiver<Job>) -> Option<Vec<Job>> {
+    let first = queue.recv().ok()?;
+    let mut items = first.checked.len();
+    let mut group = vec![first];
+    while items < GROUP_ITEMS {
+        let Ok(next) = queue.try_recv() else { break };
+        items += next.checked.len();
+        group.push(next);
+    }
+    Some(group)
+}
+
+/// Writes a group, consecutive batches of one tenant in one transaction, and answers
+/// each batch.
+fn write_group(store: &mut dyn Store, group: Vec<Job>) {
+    let mut group = group.into_iter().peekable();
+    while let Some(job) = group.next() {
+        let tenant = job.tenant.clone();
+        let mut same = vec![job];
+        while let Some(next) = group.next_if(|j| j.tenant.id == tenant.id) {
+            same.push(next);
+        }
+        let (batches, replies): (Vec<_>, Vec<_>) =
+            same.into_iter().map(|j| (j.checked, j.reply)).unzip();
+        let written = rule_settings(store, &tenant)
+            .and_then(|settings| write_batches(store, &tenant, &settings, batches));
+        match written {
+            Ok(answers) => {
+                for (reply, answer) in replies.into_iter().zip(answers) {
+                    let _ = reply.send(Ok(answer));
+                }
+            }
+            Err(e) => {
+                let cause = format!("{e:#}");
+                for reply in replies {
+                    let _ = reply.send(Err(cause.clone()));
+                }
+            }
+        }
     }
 }
