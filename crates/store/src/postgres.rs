@@ -42,7 +42,7 @@ const MIGRATIONS: &[(i64, &str)] = &[
     ),
     (6, include_str!("../migrations/postgres/0006_api.sql")),
     (7, include_str!("../migrations/postgres/0007_privacy.sql")),
-    (8, include_str!("../migrations/postgres/0008_timelines.sql")),
+    (8, include_str!("../migrations/postgres/0008_indexes.sql")),
 ];
 
 /// The advisory lock that serialises migrations and schema creation across processes.

@@ -32,7 +32,7 @@ const MIGRATIONS: &[(i64, &str)] = &[
     ),
     (6, include_str!("../migrations/sqlite/0006_api.sql")),
     (7, include_str!("../migrations/sqlite/0007_privacy.sql")),
-    (8, include_str!("../migrations/sqlite/0008_timelines.sql")),
+    (8, include_str!("../migrations/sqlite/0008_indexes.sql")),
 ];
 
 pub struct SqliteStore {
@@ -577,13 +577,14 @@ const BULK_ROWS: u64 = 100_000;
 /// A table's secondary indexes during a large load: dropped once the load is a sizeable
 /// part of the table, and rebuilt by sorting before the transaction commits, which is
 /// several times faster than keeping them up to date row by row. DDL is transactional in
-/// SQLite, so a rolled-back import leaves the indexes as they were.
+/// SQLite, so a rolled-back import leaves the indexes as they were. Dropping an index
+/// drops its planner statistics (see migration 8) too: they are put back with it.
 struct BulkLoad {
     table: &'static str,
     written: u64,
     next_check: u64,
-    /// The `CREATE INDEX` statements of the dropped indexes.
-    dropped: Vec<String>,
+    /// The dropped indexes: name, `CREATE INDEX` statement, planner statistics if any.
+    dropped: Vec<(String, String, Option<String>)>,
 }
 
 impl BulkLoad {
@@ -619,8 +620,15 @@ impl BulkLoad {
             })?
             .collect::<rusqlite::Result<Vec<_>>>()?;
         for (name, sql) in indexes {
+            let stat: Option<String> = tx
+                .query_row(
+                    "SELECT stat FROM sqlite_stat1 WHERE tbl = ?1 AND idx = ?2",
+                    [self.table, name.as_str()],
+                    |r| r.get(0),
+                )
+                .optional()?;
             tx.execute_batch(&format!("DROP INDEX \"{name}\""))?;
-            self.dropped.push(sql);
+            self.dropped.push((name, sql, stat));
         }
         Ok(())
     }
@@ -633,10 +641,18 @@ impl BulkLoad {
         // an index faster here (runs that fit the CPU caches, merged by worker threads).
         let cache: i64 = tx.query_row("PRAGMA cache_size", [], |r| r.get(0))?;
         tx.execute_batch("PRAGMA cache_size = 2000")?;
-        for sql in self.dropped.drain(..) {
+        for (name, sql, stat) in self.dropped.drain(..) {
             tx.execute_batch(&sql)?;
+            if let Some(stat) = stat {
+                tx.execute(
+                    "INSERT INTO sqlite_stat1 (tbl, idx, stat) VALUES (?1, ?2, ?3)",
+                    [self.table, name.as_str(), stat.as_str()],
+                )?;
+            }
         }
-        tx.execute_batch(&format!("PRAGMA cache_size = {cache}"))?;
+        tx.execute_batch(&format!(
+            "PRAGMA cache_size = {cache}; ANALYZE sqlite_schema;"
+        ))?;
         Ok(())
     }
 }
@@ -1170,6 +1186,19 @@ mod tests {
         let tenant = store.tenant("t").expect("tenant");
         let before = index_names(&store);
         assert!(before.contains(&"orders_by_customer".to_owned()));
+        let stat = |store: &SqliteStore| -> Option<String> {
+            store
+                .conn
+                .query_row(
+                    "SELECT stat FROM sqlite_stat1 WHERE idx = 'orders_by_customer'",
+                    [],
+                    |r| r.get(0),
+                )
+                .optional()
+                .expect("stat")
+        };
+        let stats = stat(&store);
+        assert!(stats.is_some());
 
         let rows = orders(0, 250_000);
         let rolled_back = load(&mut store, &tenant, &rows, false);
@@ -1180,6 +1209,17 @@ mod tests {
         let counts = load(&mut store, &tenant, &rows, true);
         assert_eq!(counts.inserted, 250_000);
         assert_eq!(index_names(&store), before);
+        // With their planner statistics: a customer's orders are still found by index.
+        assert_eq!(stat(&store), stats);
+        let plan: String = store
+            .conn
+            .query_row(
+                "EXPLAIN QUERY PLAN DELETE FROM orders WHERE tenant_id = ?1 AND customer_id = 'c7'",
+                [tenant.id],
+                |r| r.get(3),
+            )
+            .expect("plan");
+        assert!(plan.contains("orders_by_customer"), "{plan}");
         let indexed: i64 = store
             .conn
             .query_row(
@@ -1200,6 +1240,60 @@ mod tests {
             (counts.inserted, counts.updated, counts.unchanged),
             (0, 25_000, 225_000)
         );
+    }
+
+    #[test]
+    fn a_customers_rows_are_read_by_index_not_by_walking_the_tenant() {
+        let mut store = SqliteStore::open(":memory:").expect("open");
+        store.migrate().expect("migrate");
+        let plan = |sql: &str| -> String {
+            let mut stmt = store
+                .conn
+                .prepare(&format!("EXPLAIN QUERY PLAN {sql}"))
+                .expect("plan");
+            let n = stmt.parameter_count();
+            let args: Vec<&dyn rusqlite::ToSql> = [&1 as &dyn rusqlite::ToSql, &"c1", &5]
+                .into_iter()
+                .take(n)
+                .collect();
+            stmt.query_map(args.as_slice(), |r| r.get::<_, String>(3))
+                .expect("query")
+                .collect::<rusqlite::Result<Vec<_>>>()
+                .expect("rows")
+                .join("; ")
+        };
+        for (sql, index) in [
+            (
+                "SELECT event_id, type, properties FROM events WHERE tenant_id = ?1
+                 AND customer_id = ?2 ORDER BY occurred_at DESC, event_id DESC LIMIT ?3",
+                "events_by_customer",
+            ),
+            (
+                "SELECT order_id, amount, status FROM orders WHERE tenant_id = ?1
+                 AND customer_id = ?2 ORDER BY ordered_at DESC, order_id DESC LIMIT ?3",
+                "orders_by_customer",
+            ),
+            (
+                "SELECT customer_id, type, occurred_at FROM events WHERE tenant_id = ?1
+                 AND customer_id IN (SELECT ?2)",
+                "events_by_customer",
+            ),
+            (
+                "DELETE FROM events WHERE tenant_id = ?1 AND customer_id = ?2",
+                "events_by_customer",
+            ),
+            (
+                "UPDATE orders SET customer_id = 'x' WHERE tenant_id = ?1 AND customer_id = ?2",
+                "orders_by_customer",
+            ),
+            (
+                "UPDATE customers SET referrer_id = 'x' WHERE tenant_id = ?1 AND referrer_id = ?2",
+                "customers_by_referrer",
+            ),
+        ] {
+            let plan = plan(sql);
+            assert!(plan.contains(index), "{sql}: {plan}");
+        }
     }
 
     /// The size of the write-ahead log of the database at `path`.
@@ -1229,7 +1323,10 @@ mod tests {
         // A transaction after the other connection's checkpoint appends: its copy ended
         // before the last commit, so the log cannot start again.
         round(&mut store, 2);
-        assert!(log_size(&path) > grown, "the log grows while never wholly copied");
+        assert!(
+            log_size(&path) > grown,
+            "the log grows while never wholly copied"
+        );
 
         // The writer's own checkpoint copies the rest; the next transactions reuse the log.
         store.checkpoint().expect("checkpoint");

@@ -513,7 +513,11 @@ fn add_events(
         let referees = tx
             .referees(Scope::Customers(&created))
             .context("reading referees")?;
-        tx.save_referrals(&referral_figures(&created, &referees))
+        // Their profiles were saved just now with no referral figures: only those with
+        // referrals need writing.
+        let mut figures = referral_figures(&created, &referees);
+        figures.retain(|(_, referrals, _)| *referrals > 0);
+        tx.save_referrals(&figures)
             .context("saving referral figures")?;
     }
     if !rebuild.is_empty() {

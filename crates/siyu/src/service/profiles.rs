@@ -44,6 +44,9 @@ pub fn refresh(
         Affected::All => Scope::All,
         Affected::Customers { .. } => Scope::Customers(&ids),
     };
+    // A customer created in this transaction had no profile: theirs is saved with no
+    // referral figures, and only those that have some need writing.
+    let fresh: FxHashSet<CustomerId> = prebuilt.iter().map(|p| p.customer_id.clone()).collect();
     let mut profiles = prebuilt;
     if matches!(scope, Scope::All) || !ids.is_empty() {
         let mut builder = ProfileBuilder::new(zone, None);
@@ -69,7 +72,9 @@ pub fn refresh(
         Scope::Customers(_) => tx.referees(Scope::Customers(&referrers)),
     }
     .context("reading referees")?;
-    tx.save_referrals(&referral_figures(&referrers, &referees))
+    let mut figures = referral_figures(&referrers, &referees);
+    figures.retain(|(id, referrals, _)| *referrals > 0 || !fresh.contains(id));
+    tx.save_referrals(&figures)
         .context("saving referral figures")?;
     Ok(profiles.len())
 }
