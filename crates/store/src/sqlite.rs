@@ -1243,7 +1243,7 @@ mod tests {
     }
 
     #[test]
-    fn a_customers_rows_are_read_by_index_not_by_walking_the_tenant() {
+    fn a_customers_rows_are_found_by_index_and_written_without_temporary_tables() {
         let mut store = SqliteStore::open(":memory:").expect("open");
         store.migrate().expect("migrate");
         let plan = |sql: &str| -> String {
@@ -1293,6 +1293,23 @@ mod tests {
         ] {
             let plan = plan(sql);
             assert!(plan.contains(index), "{sql}: {plan}");
+        }
+        // Nor is a temporary b-tree built to check a row written.
+        for sql in [INSERT_SEEN, INSERT_CUSTOMER] {
+            let mut explain = store
+                .conn
+                .prepare(&format!("EXPLAIN {sql}"))
+                .expect("explain");
+            let args = std::iter::repeat_n(1, explain.parameter_count());
+            let ops: Vec<String> = explain
+                .query_map(rusqlite::params_from_iter(args), |r| r.get(1))
+                .expect("ops")
+                .collect::<rusqlite::Result<_>>()
+                .expect("ops");
+            assert!(
+                !ops.iter().any(|op| op == "OpenEphemeral"),
+                "{sql}: {ops:?}"
+            );
         }
     }
 

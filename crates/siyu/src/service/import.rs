@@ -312,14 +312,11 @@ impl Row for NewEvent {
 }
 
 /// What the reader hands the writer.
-/// A batch the writer is done with, with its sightings.
-type Spent<T> = (Vec<T>, Vec<SeenCustomer>);
-
 enum Message<T> {
-    /// Rows, and the customers they are sightings of that must exist before the rows are written.
-    Rows(Vec<T>, Vec<SeenCustomer>),
-    /// Customers seen before in this import, seen again earlier than that.
-    Earlier(Vec<SeenCustomer>),
+    Rows(Vec<T>),
+    /// The customers the rows so far are sightings of, each at their earliest (see
+    /// [`Sightings`]).
+    Seen(Vec<SeenCustomer>),
     Rejected {
         fields: Vec<String>,
         line: u64,
@@ -399,7 +396,7 @@ fn run<T: Row>(
 
     let progress = progress_bar(options.progress, size);
     let (sender, receiver) = mpsc::sync_channel::<Message<T>>(4);
-    let (spent_rows, spent) = mpsc::channel::<Spent<T>>();
+    let (spent_rows, spent) = mpsc::channel::<Vec<T>>();
     let file_name = path.display().to_string();
 
     std::thread::scope(|scope| -> anyhow::Result<ImportReport> {
@@ -414,13 +411,13 @@ fn run<T: Row>(
             Writer::<T>::new(store, tenant, kind, path, options, reject_header, started)?;
         for message in receiver {
             match message {
-                Message::Rows(batch, seen) => {
-                    let batch = writer.rows(batch, &seen)?;
+                Message::Rows(batch) => {
+                    let batch = writer.rows(batch)?;
                     // Back to the reader to drop: its allocator made them, and freeing
                     // them here cost the writer a tenth of its time.
-                    let _ = spent_rows.send((batch, seen));
+                    let _ = spent_rows.send(batch);
                 }
-                Message::Earlier(seen) => writer.see(&seen)?,
+                Message::Seen(seen) => writer.see(&seen)?,
                 Message::Rejected {
                     fields,
                     line,
@@ -463,70 +460,41 @@ fn progress_bar(wanted: bool, size: u64) -> ProgressBar {
     bar
 }
 
-/// Which customers an import has seen, and when first: the reader works it out so the
-/// writer only sends each customer to the store once, plus once more at the end for those
-/// later seen at an earlier time.
+/// The customers an import has seen, each at the earliest time seen and with the channel
+/// of that sighting. The writer gets them when there are [`SEEN_LIMIT`] of them (memory
+/// stays bounded however large the file) and at the end, not batch by batch: a customer
+/// new to the pool is then written once, joined at their earliest order, where writing
+/// them at first sight took an update more for each whose orders are not in time order.
 #[derive(Default)]
 struct Sightings {
-    /// Customer → (time sent to the store, earliest time seen in microseconds, and the
-    /// channel of that earliest sighting).
-    seen: FxHashMap<CustomerId, (i64, i64, Option<Channel>)>,
+    seen: FxHashMap<CustomerId, (Timestamp, Option<Channel>)>,
 }
 
 impl Sightings {
-    /// The customers of `rows` not seen before in this import, at their earliest time in `rows`.
-    fn first_seen<T: Row>(&mut self, rows: &[T]) -> Vec<SeenCustomer> {
-        let mut fresh: FxHashMap<&CustomerId, (Timestamp, Option<&Channel>)> = FxHashMap::default();
+    fn add<T: Row>(&mut self, rows: &[T]) {
         for (id, at, channel) in rows.iter().filter_map(Row::sighting) {
-            let us = at.as_microsecond();
-            if let Some((_, earliest, first_channel)) = self.seen.get_mut(id) {
-                if us < *earliest {
-                    *earliest = us;
-                    *first_channel = channel.cloned();
-                }
-                continue;
-            }
-            fresh
-                .entry(id)
-                .and_modify(|(t, c)| {
-                    if at < *t {
-                        (*t, *c) = (at, channel);
+            match self.seen.get_mut(id) {
+                Some((earliest, first_channel)) => {
+                    if at < *earliest {
+                        *earliest = at;
+                        *first_channel = channel.cloned();
                     }
-                })
-                .or_insert((at, channel));
+                }
+                None => {
+                    self.seen.insert(id.clone(), (at, channel.cloned()));
+                }
+            }
         }
-        let mut out: Vec<SeenCustomer> = fresh
-            .into_iter()
-            .map(|(id, (at, channel))| SeenCustomer {
-                id: id.clone(),
-                at,
-                channel: channel.cloned(),
-            })
-            .collect();
-        out.sort_by(|a, b| a.id.cmp(&b.id));
-        for s in &out {
-            let us = s.at.as_microsecond();
-            self.seen.insert(s.id.clone(), (us, us, None));
-        }
-        out
     }
 
-    /// The customers seen earlier than when first sent; forgets everything.
-    fn earlier(&mut self) -> Vec<SeenCustomer> {
+    /// Everyone seen since the last call, in id order.
+    fn take(&mut self) -> Vec<SeenCustomer> {
         let mut out: Vec<SeenCustomer> = self
             .seen
-            .iter()
-            .filter(|(_, (sent, earliest, _))| earliest < sent)
-            .filter_map(|(id, (_, earliest, channel))| {
-                Some(SeenCustomer {
-                    id: id.clone(),
-                    at: Timestamp::from_microsecond(*earliest).ok()?,
-                    channel: channel.clone(),
-                })
-            })
+            .drain()
+            .map(|(id, (at, channel))| SeenCustomer { id, at, channel })
             .collect();
-        out.sort_by(|a, b| a.id.cmp(&b.id));
-        self.seen.clear();
+        out.sort_unstable_by(|a, b| a.id.cmp(&b.id));
         out
     }
 }
@@ -546,7 +514,7 @@ fn read_rows<T: Row>(
     columns: &Columns,
     zone: &TenantZone,
     out: &mpsc::SyncSender<Message<T>>,
-    spent: &mpsc::Receiver<Spent<T>>,
+    spent: &mpsc::Receiver<Vec<T>>,
     streamed: &mut Option<ProfileBuilder>,
 ) -> Result<u64, SourceError> {
     let mut record = Record::default();
@@ -561,14 +529,11 @@ fn read_rows<T: Row>(
         while let Ok(rows) = spent.try_recv() {
             drop(rows);
         }
-        let seen = sightings.first_seen(&batch);
-        if sightings.seen.len() > SEEN_LIMIT {
-            let earlier = sightings.earlier();
-            if !earlier.is_empty() && out.send(Message::Earlier(earlier)).is_err() {
-                return false;
-            }
+        sightings.add(&batch);
+        if sightings.seen.len() > SEEN_LIMIT && out.send(Message::Seen(sightings.take())).is_err() {
+            return false;
         }
-        out.send(Message::Rows(batch, seen)).is_ok()
+        out.send(Message::Rows(batch)).is_ok()
     };
     loop {
         let next = source.next_record(&mut record)?;
@@ -624,9 +589,9 @@ fn read_rows<T: Row>(
     if !batch.is_empty() {
         send_rows(batch, &mut sightings);
     }
-    let earlier = sightings.earlier();
-    if !earlier.is_empty() {
-        let _ = out.send(Message::Earlier(earlier));
+    let seen = sightings.take();
+    if !seen.is_empty() {
+        let _ = out.send(Message::Seen(seen));
     }
     Ok(rows)
 }
@@ -720,12 +685,15 @@ impl<'s, T: Row> Writer<'s, T> {
                 .see_customers(seen)
                 .context("creating customers first seen in this file")?;
         }
+        // Each customer of an orders or events file is among these: they are the
+        // customers its rows touch, where looking up every row cost the writer a tenth of
+        // its time.
+        self.affected.extend(seen.iter().map(|s| s.id.clone()));
         Ok(())
     }
 
     /// Writes a batch of rows; gives the batch back, to be dropped by the reader.
-    fn rows(&mut self, mut batch: Vec<T>, seen: &[SeenCustomer]) -> anyhow::Result<Vec<T>> {
-        self.see(seen)?;
+    fn rows(&mut self, mut batch: Vec<T>) -> anyhow::Result<Vec<T>> {
         if !self.suppressions.is_empty() {
             let before = batch.len();
             batch.retain(|r| !self.suppressions.contains(r.customer()));
@@ -761,16 +729,6 @@ impl<'s, T: Row> Writer<'s, T> {
                     self.affected.insert(row.customer().clone());
                 }
             }
-        } else {
-            // Each customer of an orders or events file is among the sightings of the
-            // batch that first names them: those are enough, where looking up every row
-            // cost a tenth of the writer's time.
-            let suppressions = &self.suppressions;
-            self.affected.extend(
-                seen.iter()
-                    .filter(|s| suppressions.is_empty() || !suppressions.contains(&s.id))
-                    .map(|s| s.id.clone()),
-            );
         }
         Ok(batch)
     }
@@ -949,33 +907,31 @@ mod tests {
     }
 
     #[test]
-    fn each_customer_is_sent_once_at_its_earliest_time_and_earlier_sightings_at_the_end() {
+    fn each_customer_is_sent_once_at_its_earliest_time_with_that_channel() {
         let mut sightings = Sightings::default();
-        let first = sightings.first_seen(&[
+        sightings.add(&[
             order("o1", "b", 50),
             order("o2", "a", 40),
             order("o3", "b", 30),
         ]);
-        assert_eq!(
-            seen(&first),
-            [
-                ("a".to_owned(), 40, Some("store".to_owned())),
-                ("b".to_owned(), 30, Some("store".to_owned()))
-            ]
-        );
-        let second = sightings.first_seen(&[
+        sightings.add(&[
             order("o4", "a", 45),
             order("o5", "b", 21),
             order("o6", "c", 60),
         ]);
         assert_eq!(
-            seen(&second),
-            [("c".to_owned(), 60, Some("store".to_owned()))]
+            seen(&sightings.take()),
+            [
+                ("a".to_owned(), 40, Some("store".to_owned())),
+                ("b".to_owned(), 21, Some("douyin".to_owned())),
+                ("c".to_owned(), 60, Some("store".to_owned()))
+            ]
         );
+        assert!(sightings.take().is_empty());
+        sightings.add(&[order("o7", "a", 10)]);
         assert_eq!(
-            seen(&sightings.earlier()),
-            [("b".to_owned(), 21, Some("douyin".to_owned()))]
+            seen(&sightings.take()),
+            [("a".to_owned(), 10, Some("store".to_owned()))]
         );
-        assert!(sightings.earlier().is_empty());
     }
 }
