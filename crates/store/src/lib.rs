@@ -508,3 +508,18 @@ pub(crate) fn other(e: impl std::error::Error + Send + Sync + 'static) -> StoreE
 pub(crate) fn corrupt(what: impl Into<String>) -> StoreError {
     StoreError::Other(what.into().into())
 }
+
+/// A stored rule kind, read back.
+pub(crate) fn stored_kind(s: &str) -> Result<RuleKind> {
+    RuleKind::parse(s).ok_or_else(|| corrupt(format!("stored rule kind '{s}'")))
+}
+
+/// A stored segment purpose, read back.
+pub(crate) fn stored_purpose(s: &str) -> Result<Purpose> {
+    Purpose::parse(s).ok_or_else(|| corrupt(format!("stored purpose '{s}'")))
+}
+
+/// A stored membership change, read back.
+pub(crate) fn stored_change(s: &str) -> Result<Change> {
+    Change::parse(s).ok_or_else(|| corrupt(format!("stored change '{s}'")))
+}

@@ -21,6 +21,8 @@ pub use crate::service::tokens::{hash_token, new_token};
 
 /// How long a token lookup is trusted.
 const CACHE_FOR: Duration = Duration::from_secs(5);
+/// Token lookups kept at most: a flood of made-up tokens cannot grow the cache past this.
+const CACHE_ENTRIES: usize = 100_000;
 
 /// The caller of a request.
 #[derive(Debug, Clone)]
@@ -75,7 +77,14 @@ impl TokenCache {
         if let Ok(mut e) = self.entries.lock()
             && e.generation == generation
         {
-            e.by_hash.insert(hash, (token, Instant::now()));
+            // Unknown tokens are kept too (a client retrying a bad one costs no lookup), so
+            // lookups past their time go before the map outgrows what live tokens need.
+            if e.by_hash.len() >= CACHE_ENTRIES {
+                e.by_hash.retain(|_, (_, at)| at.elapsed() < CACHE_FOR);
+            }
+            if e.by_hash.len() < CACHE_ENTRIES {
+                e.by_hash.insert(hash, (token, Instant::now()));
+            }
         }
     }
 

@@ -13,10 +13,10 @@ use serde_json::json;
 use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader};
 use tokio::net::TcpStream;
 
-use siyu_core::Timestamp;
 use siyu_core::access::Role;
 
-use super::{AppState, RateLimit, hash_token, new_token, router};
+use super::{AppState, RateLimit, router};
+use crate::service::tokens;
 
 #[derive(Debug, Serialize)]
 pub struct HttpBench {
@@ -107,31 +107,12 @@ pub fn run(
             burst: 1e9,
         },
     )?;
-    let (ingest, viewer) = {
+    let (ingest, viewer, backend) = {
         let mut store = siyu_store::open(db)?;
         let tenant = store.tenant("bench")?;
-        let ingest = new_token()?;
-        let viewer = new_token()?;
-        store.create_token(
-            &tenant,
-            &hash_token(&ingest),
-            Role::Ingest,
-            "bench",
-            Timestamp::now(),
-        )?;
-        store.create_token(
-            &tenant,
-            &hash_token(&viewer),
-            Role::Viewer,
-            "bench",
-            Timestamp::now(),
-        )?;
-        (ingest, viewer)
-    };
-    let backend = if db.starts_with("postgres") {
-        "postgres"
-    } else {
-        "sqlite"
+        let ingest = tokens::create(store.as_mut(), &tenant, Role::Ingest, "bench")?.token;
+        let viewer = tokens::create(store.as_mut(), &tenant, Role::Viewer, "bench")?.token;
+        (ingest, viewer, store.backend())
     };
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()

@@ -466,29 +466,34 @@ fn progress_bar(wanted: bool, size: u64) -> ProgressBar {
 /// new to the pool is then written once, joined at their earliest order, where writing
 /// them at first sight took an update more for each whose orders are not in time order.
 #[derive(Default)]
-struct Sightings {
+pub(crate) struct Sightings {
     seen: FxHashMap<CustomerId, (Timestamp, Option<Channel>)>,
 }
 
 impl Sightings {
     fn add<T: Row>(&mut self, rows: &[T]) {
         for (id, at, channel) in rows.iter().filter_map(Row::sighting) {
-            match self.seen.get_mut(id) {
-                Some((earliest, first_channel)) => {
-                    if at < *earliest {
-                        *earliest = at;
-                        *first_channel = channel.cloned();
-                    }
+            self.see(id, at, channel);
+        }
+    }
+
+    /// A sighting: kept if it is the customer's first or earlier than any before.
+    pub(crate) fn see(&mut self, id: &CustomerId, at: Timestamp, channel: Option<&Channel>) {
+        match self.seen.get_mut(id) {
+            Some((earliest, first_channel)) => {
+                if at < *earliest {
+                    *earliest = at;
+                    *first_channel = channel.cloned();
                 }
-                None => {
-                    self.seen.insert(id.clone(), (at, channel.cloned()));
-                }
+            }
+            None => {
+                self.seen.insert(id.clone(), (at, channel.cloned()));
             }
         }
     }
 
     /// Everyone seen since the last call, in id order.
-    fn take(&mut self) -> Vec<SeenCustomer> {
+    pub(crate) fn take(&mut self) -> Vec<SeenCustomer> {
         let mut out: Vec<SeenCustomer> = self
             .seen
             .drain()

@@ -13,10 +13,11 @@ use siyu_core::fasthash::FxHashSet;
 use siyu_core::profile::{Profile, referral_figures};
 use siyu_core::{
     Channel, CustomerId, EventId, EventType, Gender, Money, NewCustomer, NewEvent, NewOrder,
-    OrderId, OrderStatus, SeenCustomer, TenantZone, Timestamp,
+    OrderId, OrderStatus, TenantZone, Timestamp,
 };
 use siyu_store::{ImportTx, Scope, Store, Tenant};
 
+use super::import::Sightings;
 use super::privacy::{SUPPRESSED, Suppressions};
 use super::profiles::{Affected, refresh};
 use super::segments::{self, RuleSettings, has_rules};
@@ -373,31 +374,16 @@ fn write_items(
     now: Timestamp,
 ) -> anyhow::Result<()> {
     let affected: HashSet<CustomerId> = items.iter().map(|i| i.customer().clone()).collect();
-    // First sightings through orders and events: the earliest, with its order channel.
-    let mut seen: HashMap<&CustomerId, (Timestamp, Option<&Channel>)> = HashMap::new();
+    // Sightings through orders and events: each customer's earliest, with its channel.
+    let mut seen = Sightings::default();
     for item in &items {
-        let (id, at, channel) = match item {
-            Item::Identify(_) => continue,
-            Item::Track(e) => (&e.customer_id, e.occurred_at, None),
-            Item::Order(o) => (&o.customer_id, o.ordered_at, o.channel.as_ref()),
-        };
-        seen.entry(id)
-            .and_modify(|s| {
-                if at < s.0 {
-                    *s = (at, channel);
-                }
-            })
-            .or_insert((at, channel));
+        match item {
+            Item::Identify(_) => {}
+            Item::Track(e) => seen.see(&e.customer_id, e.occurred_at, None),
+            Item::Order(o) => seen.see(&o.customer_id, o.ordered_at, o.channel.as_ref()),
+        }
     }
-    let mut sightings: Vec<SeenCustomer> = seen
-        .into_iter()
-        .map(|(id, (at, channel))| SeenCustomer {
-            id: id.clone(),
-            at,
-            channel: channel.cloned(),
-        })
-        .collect();
-    sightings.sort_by(|a, b| a.id.cmp(&b.id));
+    let sightings = seen.take();
     let (mut customers, mut orders, mut events) = (Vec::new(), Vec::new(), Vec::new());
     for item in items {
         match item {

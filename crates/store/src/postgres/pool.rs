@@ -5,7 +5,7 @@ use postgres::fallible_iterator::FallibleIterator;
 use postgres::types::ToSql;
 
 use siyu_core::segment::pool::Attributes;
-use siyu_core::segment::rules::{Change, Purpose, RuleKind, TagFamily};
+use siyu_core::segment::rules::{Change, RuleKind, TagFamily};
 use siyu_core::{CustomerId, Gender, Money, Timestamp};
 
 use super::{
@@ -13,7 +13,8 @@ use super::{
 };
 use crate::{
     HistoryRecord, ManualTag, Member, MemberChange, MemberFilter, PoolCustomer, PoolStore, PoolTx,
-    Result, StoredRule, Tenant, corrupt, from_micros, micros, other,
+    Result, StoredRule, Tenant, corrupt, from_micros, micros, other, stored_change, stored_kind,
+    stored_purpose,
 };
 
 /// Membership changes written per statement.
@@ -23,18 +24,6 @@ impl PoolStore for PgStore {
     fn begin_pool<'s>(&'s mut self, tenant: &Tenant) -> Result<Box<dyn PoolTx + 's>> {
         Ok(Box::new(PgImport::begin(&mut self.client, tenant)?))
     }
-}
-
-fn kind(s: &str) -> Result<RuleKind> {
-    RuleKind::parse(s).ok_or_else(|| corrupt(format!("stored rule kind '{s}'")))
-}
-
-fn purpose(s: &str) -> Result<Purpose> {
-    Purpose::parse(s).ok_or_else(|| corrupt(format!("stored purpose '{s}'")))
-}
-
-fn change(s: &str) -> Result<Change> {
-    Change::parse(s).ok_or_else(|| corrupt(format!("stored change '{s}'")))
 }
 
 /// `AND …` selecting one rule's or one customer's rows; parameters from `$2`.
@@ -172,12 +161,12 @@ impl PoolTx for PgImport<'_> {
         rows.iter()
             .map(|r| {
                 Ok(StoredRule {
-                    kind: kind(r.try_get(0)?)?,
+                    kind: stored_kind(r.try_get(0)?)?,
                     name: r.try_get(1)?,
                     rule: r.try_get(2)?,
                     created_by: r.try_get(3)?,
                     created_at: from_micros(r.try_get(4)?)?,
-                    purpose: purpose(r.try_get(5)?)?,
+                    purpose: stored_purpose(r.try_get(5)?)?,
                 })
             })
             .collect()
@@ -228,7 +217,7 @@ impl PoolTx for PgImport<'_> {
         let mut out = Vec::new();
         while let Some(r) = rows.next()? {
             out.push(Member {
-                kind: kind(r.try_get(0)?)?,
+                kind: stored_kind(r.try_get(0)?)?,
                 name: r.try_get(1)?,
                 customer_id: parse_customer_id(r.try_get(2)?)?,
                 since: from_micros(r.try_get(3)?)?,
@@ -352,10 +341,10 @@ impl PoolTx for PgImport<'_> {
         let mut out = Vec::new();
         while let Some(r) = rows.next()? {
             out.push(HistoryRecord {
-                kind: kind(r.try_get(0)?)?,
+                kind: stored_kind(r.try_get(0)?)?,
                 name: r.try_get(1)?,
                 customer_id: parse_customer_id(r.try_get(2)?)?,
-                change: change(r.try_get(3)?)?,
+                change: stored_change(r.try_get(3)?)?,
                 at: from_micros(r.try_get(4)?)?,
                 cause: r.try_get(5)?,
             });

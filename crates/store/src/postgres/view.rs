@@ -1,6 +1,5 @@
 //! One customer's view and pages of customers, on PostgreSQL.
 
-use siyu_core::segment::rules::RuleKind;
 use siyu_core::{CustomerId, EventId, EventType, Money, NewEvent, NewOrder, OrderId};
 
 use super::{
@@ -8,7 +7,7 @@ use super::{
 };
 use crate::{
     CustomerLine, CustomerView, CustomerViewStore, ManualTag, Member, Result, StoreError, Tenant,
-    corrupt, from_micros, other,
+    corrupt, from_micros, other, stored_kind,
 };
 
 impl CustomerViewStore for PgStore {
@@ -109,8 +108,7 @@ impl CustomerViewStore for PgStore {
             .map(|r| {
                 let kind: &str = r.try_get(0)?;
                 Ok(Member {
-                    kind: RuleKind::parse(kind)
-                        .ok_or_else(|| corrupt(format!("stored rule kind '{kind}'")))?,
+                    kind: stored_kind(kind)?,
                     name: r.try_get(1)?,
                     customer_id: id.clone(),
                     since: from_micros(r.try_get(2)?)?,

@@ -3,7 +3,7 @@
 use rusqlite::{OptionalExtension, params};
 
 use siyu_core::segment::pool::Attributes;
-use siyu_core::segment::rules::{Change, Purpose, RuleKind, TagFamily};
+use siyu_core::segment::rules::{Change, RuleKind, TagFamily};
 use siyu_core::{CustomerId, Gender, Money, Timestamp};
 
 use super::{
@@ -11,25 +11,14 @@ use super::{
 };
 use crate::{
     HistoryRecord, ManualTag, Member, MemberChange, MemberFilter, PoolCustomer, PoolStore, PoolTx,
-    Result, StoredRule, Tenant, corrupt, from_micros, micros, other,
+    Result, StoredRule, Tenant, corrupt, from_micros, micros, other, stored_change, stored_kind,
+    stored_purpose,
 };
 
 impl PoolStore for SqliteStore {
     fn begin_pool<'s>(&'s mut self, tenant: &Tenant) -> Result<Box<dyn PoolTx + 's>> {
         Ok(Box::new(SqliteImport::begin(&mut self.conn, tenant)?))
     }
-}
-
-fn kind(s: &str) -> Result<RuleKind> {
-    RuleKind::parse(s).ok_or_else(|| corrupt(format!("stored rule kind '{s}'")))
-}
-
-fn purpose(s: &str) -> Result<Purpose> {
-    Purpose::parse(s).ok_or_else(|| corrupt(format!("stored purpose '{s}'")))
-}
-
-fn change(s: &str) -> Result<Change> {
-    Change::parse(s).ok_or_else(|| corrupt(format!("stored change '{s}'")))
 }
 
 /// `AND …` selecting one rule's or one customer's rows; parameters from `?2`.
@@ -185,12 +174,12 @@ impl PoolTx for SqliteImport<'_> {
         rows.into_iter()
             .map(|(k, name, rule, created_by, created_at, p)| {
                 Ok(StoredRule {
-                    kind: kind(&k)?,
+                    kind: stored_kind(&k)?,
                     name,
                     rule,
                     created_by,
                     created_at: from_micros(created_at)?,
-                    purpose: purpose(&p)?,
+                    purpose: stored_purpose(&p)?,
                 })
             })
             .collect()
@@ -240,7 +229,7 @@ impl PoolTx for SqliteImport<'_> {
         let mut out = Vec::new();
         while let Some(r) = rows.next()? {
             out.push(Member {
-                kind: kind(r.get_ref(0)?.as_str().map_err(other)?)?,
+                kind: stored_kind(r.get_ref(0)?.as_str().map_err(other)?)?,
                 name: r.get(1)?,
                 customer_id: parse_customer_id(r.get(2)?)?,
                 since: from_micros(r.get(3)?)?,
@@ -356,10 +345,10 @@ impl PoolTx for SqliteImport<'_> {
         let mut out = Vec::new();
         while let Some(r) = rows.next()? {
             out.push(HistoryRecord {
-                kind: kind(r.get_ref(0)?.as_str().map_err(other)?)?,
+                kind: stored_kind(r.get_ref(0)?.as_str().map_err(other)?)?,
                 name: r.get(1)?,
                 customer_id: parse_customer_id(r.get(2)?)?,
-                change: change(r.get_ref(3)?.as_str().map_err(other)?)?,
+                change: stored_change(r.get_ref(3)?.as_str().map_err(other)?)?,
                 at: from_micros(r.get(4)?)?,
                 cause: r.get(5)?,
             });

@@ -7,11 +7,10 @@ use siyu_core::{CustomerId, EventId, EventType, Money, NewEvent, NewOrder, Order
 use super::{
     PROFILE_COLUMNS, SqliteStore, order_status, parse_channel, parse_customer_id, profile_from_row,
 };
-use siyu_core::segment::rules::RuleKind;
 
 use crate::{
     CustomerLine, CustomerView, CustomerViewStore, ManualTag, Member, Result, StoreError, Tenant,
-    corrupt, from_micros, other,
+    from_micros, other, stored_kind,
 };
 
 impl CustomerViewStore for SqliteStore {
@@ -122,8 +121,7 @@ impl CustomerViewStore for SqliteStore {
             .into_iter()
             .map(|(kind, name, since)| {
                 Ok(Member {
-                    kind: RuleKind::parse(&kind)
-                        .ok_or_else(|| corrupt(format!("stored rule kind '{kind}'")))?,
+                    kind: stored_kind(&kind)?,
                     name,
                     customer_id: id.clone(),
                     since: from_micros(since)?,
