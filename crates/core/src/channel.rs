@@ -2,6 +2,7 @@
 
 use std::fmt;
 
+use compact_str::CompactString;
 use serde::{Deserialize, Serialize};
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -12,7 +13,7 @@ pub struct ChannelError(pub String);
 /// mini_program, referral, or a merchant's own.
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 #[serde(transparent)]
-pub struct Channel(String);
+pub struct Channel(CompactString);
 
 /// The names merchants' exports use for the well-known channels.
 const ALIASES: &[(&str, &str)] = &[
@@ -42,15 +43,27 @@ const ALIASES: &[(&str, &str)] = &[
 impl Channel {
     pub fn parse(text: &str) -> Result<Channel, ChannelError> {
         let s = text.trim();
+        // A name written as it is kept (most rows of most files) needs no lowering, and a
+        // channel is held inline: one per order row, so no allocation either.
+        let canonical_form = s
+            .bytes()
+            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_');
+        if canonical_form && !s.is_empty() && s.len() <= 64 {
+            let name = ALIASES
+                .iter()
+                .find(|(alias, _)| *alias == s)
+                .map_or(s, |(_, canonical)| canonical);
+            return Ok(Channel(CompactString::new(name)));
+        }
         let lower = s.to_lowercase().replace([' ', '-'], "_");
         if let Some((_, canonical)) = ALIASES.iter().find(|(alias, _)| *alias == lower) {
-            return Ok(Channel((*canonical).to_owned()));
+            return Ok(Channel(CompactString::new(canonical)));
         }
         let valid = !lower.is_empty()
             && lower.len() <= 64
             && lower.chars().all(|c| c.is_alphanumeric() || c == '_');
         if valid {
-            Ok(Channel(lower))
+            Ok(Channel(CompactString::from(lower)))
         } else {
             Err(ChannelError(s.to_owned()))
         }

@@ -21,6 +21,11 @@ pub struct StatusError(pub String);
 impl OrderStatus {
     /// `paid` when empty; the Chinese words of the common exports are understood too.
     pub fn parse(text: &str) -> Result<OrderStatus, StatusError> {
+        match text.trim() {
+            "paid" => return Ok(OrderStatus::Paid),
+            "refunded" => return Ok(OrderStatus::Refunded),
+            _ => {}
+        }
         match text.trim().to_lowercase().as_str() {
             "" | "paid" | "已付款" | "已支付" | "交易成功" | "已完成" | "已发货" | "completed" => {
                 Ok(OrderStatus::Paid)

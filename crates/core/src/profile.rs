@@ -7,7 +7,8 @@ use std::collections::{BTreeMap, HashMap};
 use jiff::civil::Date;
 use serde::Serialize;
 
-use crate::customer::CustomerFact;
+use crate::channel::Channel;
+use crate::customer::{CustomerFact, SeenCustomer};
 use crate::fasthash::FxHashMap;
 use crate::ids::CustomerId;
 use crate::metrics::mean_fen;
@@ -158,6 +159,8 @@ pub struct ProfileBuilder {
     open: bool,
     profiles: Vec<Profile>,
     days: Vec<Vec<Date>>,
+    /// When open: the channel of each customer's earliest sighting.
+    channels: Vec<Option<Channel>>,
     index: FxHashMap<CustomerId, usize>,
 }
 
@@ -171,6 +174,7 @@ impl ProfileBuilder {
             open: false,
             profiles: Vec::new(),
             days: Vec::new(),
+            channels: Vec::new(),
             index: FxHashMap::default(),
         }
     }
@@ -195,12 +199,16 @@ impl ProfileBuilder {
         self.profiles.is_empty()
     }
 
-    /// The row of a customer: known, or (when open) started, or none.
-    fn row(&mut self, customer: &str, at: Timestamp) -> Option<usize> {
+    /// The row of a customer: known, or (when open) started, or none. An open builder
+    /// keeps the channel of the earliest sighting, as the import's sightings do.
+    fn row(&mut self, customer: &str, at: Timestamp, channel: Option<&Channel>) -> Option<usize> {
         if let Some(&i) = self.index.get(customer) {
             if self.open {
                 let p = &mut self.profiles[i];
-                p.joined_at = p.joined_at.min(at);
+                if at < p.joined_at {
+                    p.joined_at = at;
+                    self.channels[i] = channel.cloned();
+                }
             }
             return Some(i);
         }
@@ -212,7 +220,69 @@ impl ProfileBuilder {
         self.index.insert(id.clone(), i);
         self.profiles.push(Profile::new(id, at, None));
         self.days.push(Vec::new());
+        self.channels.push(channel.cloned());
         Some(i)
+    }
+
+    /// An order seen through its channel: the order of [`ProfileSink::order`], and for an
+    /// open builder a sighting too (see [`ProfileBuilder::sightings`]).
+    pub fn seen_order(&mut self, o: &crate::order::NewOrder) {
+        self.add_order(
+            o.customer_id.as_str(),
+            o.ordered_at,
+            o.amount,
+            o.status,
+            o.used_coupon(),
+            o.channel.as_ref(),
+        );
+    }
+
+    /// Of an open builder: every customer it holds at their earliest sighting, with the
+    /// channel of that sighting, in id order.
+    pub fn sightings(&self) -> Vec<SeenCustomer> {
+        let mut out: Vec<SeenCustomer> = self
+            .profiles
+            .iter()
+            .zip(&self.channels)
+            .map(|(p, channel)| SeenCustomer {
+                id: p.customer_id.clone(),
+                at: p.joined_at,
+                channel: channel.clone(),
+            })
+            .collect();
+        out.sort_unstable_by(|a, b| a.id.cmp(&b.id));
+        out
+    }
+
+    fn add_order(
+        &mut self,
+        customer: &str,
+        at: Timestamp,
+        amount: Money,
+        status: OrderStatus,
+        used_coupon: bool,
+        channel: Option<&Channel>,
+    ) {
+        if !self.in_time(at) {
+            return;
+        }
+        let Some(i) = self.row(customer, at, channel) else {
+            return;
+        };
+        if status != OrderStatus::Paid {
+            return;
+        }
+        let p = &mut self.profiles[i];
+        p.orders += 1;
+        p.net_spend += amount;
+        p.coupon_orders += u32::from(used_coupon);
+        p.first_order_at = Some(p.first_order_at.map_or(at, |t| t.min(at)));
+        p.last_order_at = Some(p.last_order_at.map_or(at, |t| t.max(at)));
+        let day = self.zone.day_of(at);
+        let days = &mut self.days[i];
+        if let Err(pos) = days.binary_search(&day) {
+            days.insert(pos, day);
+        }
     }
 
     fn in_time(&self, t: Timestamp) -> bool {
@@ -254,6 +324,7 @@ impl ProfileSink for ProfileBuilder {
         self.profiles
             .push(Profile::new(c.id, c.joined_at, c.referrer_id));
         self.days.push(Vec::new());
+        self.channels.push(None);
     }
 
     fn order(
@@ -264,33 +335,14 @@ impl ProfileSink for ProfileBuilder {
         status: OrderStatus,
         used_coupon: bool,
     ) {
-        if !self.in_time(at) {
-            return;
-        }
-        let Some(i) = self.row(customer, at) else {
-            return;
-        };
-        if status != OrderStatus::Paid {
-            return;
-        }
-        let p = &mut self.profiles[i];
-        p.orders += 1;
-        p.net_spend += amount;
-        p.coupon_orders += u32::from(used_coupon);
-        p.first_order_at = Some(p.first_order_at.map_or(at, |t| t.min(at)));
-        p.last_order_at = Some(p.last_order_at.map_or(at, |t| t.max(at)));
-        let day = self.zone.day_of(at);
-        let days = &mut self.days[i];
-        if let Err(pos) = days.binary_search(&day) {
-            days.insert(pos, day);
-        }
+        self.add_order(customer, at, amount, status, used_coupon, None);
     }
 
     fn event(&mut self, customer: &str, kind: &str, at: Timestamp) {
         if !self.in_time(at) {
             return;
         }
-        let Some(i) = self.row(customer, at) else {
+        let Some(i) = self.row(customer, at, None) else {
             return;
         };
         self.profiles[i].add_event(kind, at);
@@ -356,6 +408,7 @@ pub fn referral_figures<'a>(
 mod tests {
     use super::*;
     use crate::channel::Channel;
+    use crate::order::NewOrder;
 
     fn zone() -> TenantZone {
         TenantZone::default()
@@ -510,5 +563,41 @@ mod tests {
             None,
         );
         assert_eq!(open.finish(), closed);
+    }
+
+    #[test]
+    fn an_open_builder_sees_each_customer_at_their_earliest_sighting_with_its_channel() {
+        let new_order = |id: &str, customer: &str, at: &str, channel: Option<&str>| NewOrder {
+            id: crate::ids::OrderId::parse(id).expect("id"),
+            customer_id: CustomerId::parse(customer).expect("id"),
+            ordered_at: ts(at),
+            amount: Money::from_fen(100),
+            discount: Money::ZERO,
+            coupon_code: None,
+            channel: channel.map(|c| Channel::parse(c).expect("channel")),
+            status: OrderStatus::Paid,
+        };
+        let mut open = ProfileBuilder::open(&zone());
+        open.seen_order(&new_order("1", "b", "2024-03-05", Some("store")));
+        open.seen_order(&new_order("2", "a", "2024-03-04", Some("douyin")));
+        // Earlier: its channel replaces the first one's, even when it has none.
+        open.seen_order(&new_order("3", "a", "2024-03-01", None));
+        // Later: changes nothing.
+        open.seen_order(&new_order("4", "b", "2024-03-09", Some("wecom")));
+        open.event("c", "view", ts("2024-02-01"));
+        open.seen_order(&new_order("5", "c", "2024-02-02", Some("douyin")));
+        let seen: Vec<(String, Timestamp, Option<String>)> = open
+            .sightings()
+            .into_iter()
+            .map(|s| (s.id.to_string(), s.at, s.channel.map(|c| c.to_string())))
+            .collect();
+        assert_eq!(
+            seen,
+            [
+                ("a".to_owned(), ts("2024-03-01"), None),
+                ("b".to_owned(), ts("2024-03-05"), Some("store".to_owned())),
+                ("c".to_owned(), ts("2024-02-01"), None),
+            ]
+        );
     }
 }

@@ -33,6 +33,10 @@ const MIGRATIONS: &[(i64, &str)] = &[
     (6, include_str!("../migrations/sqlite/0006_api.sql")),
     (7, include_str!("../migrations/sqlite/0007_privacy.sql")),
     (8, include_str!("../migrations/sqlite/0008_indexes.sql")),
+    (
+        9,
+        include_str!("../migrations/sqlite/0009_customer_first.sql"),
+    ),
 ];
 
 pub struct SqliteStore {
@@ -754,8 +758,17 @@ fn insert_groups<T>(
     bind: impl Fn(&mut rusqlite::Statement<'_>, usize, &T) -> rusqlite::Result<()>,
 ) -> Result<Vec<usize>> {
     let mut inserted = Vec::with_capacity(rows.len().div_ceil(GROUP));
+    // The statement text is the cache's key: made once, not once a group.
+    let full = multi_insert_sql(table, columns, GROUP);
     for group in rows.chunks(GROUP) {
-        let mut stmt = tx.prepare_cached(&multi_insert_sql(table, columns, group.len()))?;
+        let last;
+        let sql = if group.len() == GROUP {
+            &full
+        } else {
+            last = multi_insert_sql(table, columns, group.len());
+            &last
+        };
+        let mut stmt = tx.prepare_cached(sql)?;
         for (k, row) in group.iter().enumerate() {
             bind(&mut stmt, 1 + k * columns.len(), row)?;
         }

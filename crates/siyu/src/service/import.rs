@@ -272,13 +272,7 @@ impl Row for NewOrder {
         tx.upsert_orders(batch)
     }
     fn feed(&self, profiles: &mut ProfileBuilder) {
-        profiles.order(
-            self.customer_id.as_str(),
-            self.ordered_at,
-            self.amount,
-            self.status,
-            self.used_coupon(),
-        );
+        profiles.seen_order(self);
     }
 }
 
@@ -528,13 +522,17 @@ fn read_rows<T: Row>(
     // share a hash close it early, which is harmless (a batch only must not repeat a key).
     let mut keys: FxHashSet<u64> = FxHashSet::default();
     keys.reserve(CHUNK);
+    // While the profiles of new customers are streamed, their builder keeps the sightings
+    // too (one lookup a row instead of two); past its limit they move to `sightings`.
     let mut sightings = Sightings::default();
     let mut rows = 0u64;
-    let send_rows = |batch: Vec<T>, sightings: &mut Sightings| {
+    let send_rows = |batch: Vec<T>, sightings: &mut Sightings, streaming: bool| {
         while let Ok(rows) = spent.try_recv() {
             drop(rows);
         }
-        sightings.add(&batch);
+        if !streaming {
+            sightings.add(&batch);
+        }
         if sightings.seen.len() > SEEN_LIMIT && out.send(Message::Seen(sightings.take())).is_err() {
             return false;
         }
@@ -555,13 +553,16 @@ fn read_rows<T: Row>(
                     keys.clear();
                     keys.insert(key);
                     let full = std::mem::replace(&mut batch, Vec::with_capacity(CHUNK));
-                    if !send_rows(full, &mut sightings) {
+                    if !send_rows(full, &mut sightings, streamed.is_some()) {
                         break;
                     }
                 }
                 if let Some(profiles) = streamed {
                     row.feed(profiles);
                     if profiles.len() > STREAM_LIMIT {
+                        for seen in profiles.sightings() {
+                            sightings.see(&seen.id, seen.at, seen.channel.as_ref());
+                        }
                         *streamed = None;
                     }
                 }
@@ -586,15 +587,18 @@ fn read_rows<T: Row>(
                 rows,
                 bytes: source.bytes_read(),
             };
-            if !send_rows(full, &mut sightings) || out.send(progress).is_err() {
+            if !send_rows(full, &mut sightings, streamed.is_some()) || out.send(progress).is_err() {
                 break;
             }
         }
     }
     if !batch.is_empty() {
-        send_rows(batch, &mut sightings);
+        send_rows(batch, &mut sightings, streamed.is_some());
     }
-    let seen = sightings.take();
+    let seen = match streamed {
+        Some(profiles) => profiles.sightings(),
+        None => sightings.take(),
+    };
     if !seen.is_empty() {
         let _ = out.send(Message::Seen(seen));
     }
