@@ -1,5 +1,6 @@
 //! Source and sales channels: normalised names, so `抖音`, `Douyin` and `douyin` are one channel.
 
+use std::borrow::Cow;
 use std::fmt;
 
 use compact_str::CompactString;
@@ -48,14 +49,11 @@ impl Channel {
         let canonical_form = s
             .bytes()
             .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_');
-        if canonical_form && !s.is_empty() && s.len() <= 64 {
-            let name = ALIASES
-                .iter()
-                .find(|(alias, _)| *alias == s)
-                .map_or(s, |(_, canonical)| canonical);
-            return Ok(Channel(CompactString::new(name)));
-        }
-        let lower = s.to_lowercase().replace([' ', '-'], "_");
+        let lower: Cow<'_, str> = if canonical_form {
+            Cow::Borrowed(s)
+        } else {
+            Cow::Owned(s.to_lowercase().replace([' ', '-'], "_"))
+        };
         if let Some((_, canonical)) = ALIASES.iter().find(|(alias, _)| *alias == lower) {
             return Ok(Channel(CompactString::new(canonical)));
         }

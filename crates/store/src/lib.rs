@@ -382,6 +382,11 @@ pub trait ImportTx: PoolTx {
     fn profiles_of(&mut self, ids: &[CustomerId]) -> Result<Vec<Profile>>;
     /// Writes the own figures of these profiles (not the referral figures).
     fn save_profiles(&mut self, profiles: &[Profile]) -> Result<()>;
+    /// Writes the profiles of customers this transaction created (none is stored yet):
+    /// what [`ImportTx::save_profiles`] does, which a backend may do faster.
+    fn save_new_profiles(&mut self, profiles: &[Profile]) -> Result<()> {
+        self.save_profiles(profiles)
+    }
     /// Writes referral figures: (customer, referrals, their revenue).
     fn save_referrals(&mut self, figures: &[(CustomerId, u32, Money)]) -> Result<()>;
     /// The suppression keys of the tenant's erased customers.

@@ -1,5 +1,7 @@
 //! The embedded default: one SQLite file in WAL mode.
 
+use std::borrow::Cow;
+
 use rusqlite::{Connection, OptionalExtension, Transaction, TransactionBehavior, params};
 
 use siyu_core::CustomerFact;
@@ -503,25 +505,7 @@ struct SqliteImport<'c> {
     created: Vec<CustomerId>,
 }
 
-const SAVE_PROFILE: &str = "
-INSERT INTO profiles (tenant_id, customer_id, first_order_at, last_order_at, orders,
-                      purchase_days, first_purchase_day, last_purchase_day, net_spend,
-                      coupon_orders, last_interaction_at, left_at, event_counts)
-VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13)
-ON CONFLICT (tenant_id, customer_id) DO UPDATE SET
-    first_order_at = excluded.first_order_at,
-    last_order_at = excluded.last_order_at,
-    orders = excluded.orders,
-    purchase_days = excluded.purchase_days,
-    first_purchase_day = excluded.first_purchase_day,
-    last_purchase_day = excluded.last_purchase_day,
-    net_spend = excluded.net_spend,
-    coupon_orders = excluded.coupon_orders,
-    last_interaction_at = excluded.last_interaction_at,
-    left_at = excluded.left_at,
-    event_counts = excluded.event_counts";
-
-/// The columns of a profile's own figures, in the order of `SAVE_PROFILE` after the tenant.
+/// The columns of a profile's own figures (not its referral figures).
 const PROFILE_ROW: &[&str] = &[
     "tenant_id",
     "customer_id",
@@ -537,6 +521,21 @@ const PROFILE_ROW: &[&str] = &[
     "left_at",
     "event_counts",
 ];
+
+/// One profile's own figures, inserted or, when stored already, replaced.
+fn save_profile_sql() -> String {
+    let set: Vec<String> = PROFILE_ROW[2..]
+        .iter()
+        .map(|c| format!("{c} = excluded.{c}"))
+        .collect();
+    format!(
+        "INSERT INTO profiles ({}) VALUES ({})
+         ON CONFLICT (tenant_id, customer_id) DO UPDATE SET {}",
+        PROFILE_ROW.join(", "),
+        vec!["?"; PROFILE_ROW.len()].join(", "),
+        set.join(", ")
+    )
+}
 
 /// A profile as its stored values.
 struct ProfileRow<'p> {
@@ -830,23 +829,26 @@ fn insert_groups<T>(
     bind: impl Fn(&mut rusqlite::Statement<'_>, usize, &T) -> rusqlite::Result<()>,
 ) -> Result<Vec<usize>> {
     let mut inserted = Vec::with_capacity(rows.len().div_ceil(GROUP));
-    // The statement text is the cache's key: made once, not once a group.
     let full = multi_insert_sql(table, columns, GROUP);
     for group in rows.chunks(GROUP) {
-        let last;
-        let sql = if group.len() == GROUP {
-            &full
-        } else {
-            last = multi_insert_sql(table, columns, group.len());
-            &last
-        };
-        let mut stmt = tx.prepare_cached(sql)?;
+        let sql = group_sql(&full, group.len(), |n| multi_insert_sql(table, columns, n));
+        let mut stmt = tx.prepare_cached(&sql)?;
         for (k, row) in group.iter().enumerate() {
             bind(&mut stmt, 1 + k * columns.len(), row)?;
         }
         inserted.push(stmt.raw_execute()?);
     }
     Ok(inserted)
+}
+
+/// The statement for a group of `n` rows: `full` (made once, for a whole group of
+/// `GROUP`; the text is the statement cache's key) unless the group is the short last one.
+fn group_sql(full: &str, n: usize, make: impl Fn(usize) -> String) -> Cow<'_, str> {
+    if n == GROUP {
+        Cow::Borrowed(full)
+    } else {
+        Cow::Owned(make(n))
+    }
 }
 
 fn multi_insert_sql(table: &str, columns: &[&str], rows: usize) -> String {
@@ -943,14 +945,8 @@ impl ImportTx for SqliteImport<'_> {
         let mut fresh_at: FxHashMap<&str, usize> = FxHashMap::default();
         let lookup = known_customers_sql(GROUP);
         for group in batch.chunks(GROUP) {
-            let last;
-            let sql = if group.len() == GROUP {
-                &lookup
-            } else {
-                last = known_customers_sql(group.len());
-                &last
-            };
-            let mut stmt = self.tx.prepare_cached(sql)?;
+            let sql = group_sql(&lookup, group.len(), known_customers_sql);
+            let mut stmt = self.tx.prepare_cached(&sql)?;
             stmt.raw_bind_parameter(1, tenant)?;
             for (k, c) in group.iter().enumerate() {
                 stmt.raw_bind_parameter(2 + k, c.id.as_str())?;
@@ -1216,13 +1212,22 @@ impl ImportTx for SqliteImport<'_> {
     }
 
     fn save_profiles(&mut self, profiles: &[Profile]) -> Result<()> {
-        // Profiles of customers new to the pool (an import's first, most of a first
-        // import) go in by multi-row inserts, while whole groups of them go in; from the
-        // first group with a profile there already, each is an upsert.
+        let mut stmt = self.tx.prepare_cached(&save_profile_sql())?;
+        for p in profiles {
+            let row = ProfileRow::of(p)?;
+            stmt.raw_bind_parameter(1, self.tenant)?;
+            row.bind(&mut stmt, 2)?;
+            stmt.raw_execute()?;
+        }
+        Ok(())
+    }
+
+    fn save_new_profiles(&mut self, profiles: &[Profile]) -> Result<()> {
+        // No profile is stored for a customer created in this transaction: multi-row
+        // inserts, 64 to a statement. Should a group not go in whole, it is saved again
+        // by upserts (rewriting the rows just inserted with the same values).
         let tenant = self.tenant;
-        let mut rest = profiles;
-        while rest.len() >= GROUP {
-            let (group, after) = rest.split_at(GROUP);
+        for group in profiles.chunks(GROUP) {
             let rows = group
                 .iter()
                 .map(ProfileRow::of)
@@ -1232,17 +1237,9 @@ impl ImportTx for SqliteImport<'_> {
                     stmt.raw_bind_parameter(i, tenant)?;
                     r.bind(stmt, i + 1)
                 })?;
-            if inserted.iter().sum::<usize>() < GROUP {
-                break;
+            if inserted.iter().sum::<usize>() < group.len() {
+                self.save_profiles(group)?;
             }
-            rest = after;
-        }
-        let mut stmt = self.tx.prepare_cached(SAVE_PROFILE)?;
-        for p in rest {
-            let row = ProfileRow::of(p)?;
-            stmt.raw_bind_parameter(1, tenant)?;
-            row.bind(&mut stmt, 2)?;
-            stmt.raw_execute()?;
         }
         Ok(())
     }

@@ -47,14 +47,17 @@ pub fn refresh(
     // A customer created in this transaction had no profile: theirs is saved with no
     // referral figures, and only those that have some need writing.
     let fresh: FxHashSet<CustomerId> = prebuilt.iter().map(|p| p.customer_id.clone()).collect();
+    tx.save_new_profiles(&prebuilt)
+        .context("saving the profiles of new customers")?;
     let mut profiles = prebuilt;
     if matches!(scope, Scope::All) || !ids.is_empty() {
         let mut builder = ProfileBuilder::new(zone, None);
         tx.profile_facts(scope, &mut builder)
             .context("reading the facts profiles are built from")?;
-        profiles.extend(builder.finish());
+        let rebuilt = builder.finish();
+        tx.save_profiles(&rebuilt).context("saving profiles")?;
+        profiles.extend(rebuilt);
     }
-    tx.save_profiles(&profiles).context("saving profiles")?;
 
     // Referral figures: of the rebuilt customers themselves, of whoever they name as
     // referrer now, and of whoever they named before.
