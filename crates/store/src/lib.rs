@@ -470,9 +470,10 @@ pub trait Store:
     fn defer_checkpoints(&mut self) -> Result<()> {
         Ok(())
     }
-    /// Copies what it can of the write-ahead log back without waiting for writers.
-    fn checkpoint(&mut self) -> Result<()> {
-        Ok(())
+    /// Copies what it can of the write-ahead log back without waiting for writers; true
+    /// when nothing is left to copy.
+    fn checkpoint(&mut self) -> Result<bool> {
+        Ok(true)
     }
     /// After an erasure: copies the write-ahead log back and empties it, so that no old
     /// version of an erased row stays in it. False if other connections kept it from

@@ -21,6 +21,11 @@ const GROUP_ITEMS: usize = 20_000;
 /// How often the writer copies the log back itself (see [`Ingester::start`]).
 const LOG_RESTART: Duration = Duration::from_secs(1);
 
+/// The checkpoint thread's pause after a pass that left commits behind, and after one that
+/// copied everything.
+const BEHIND: Duration = Duration::from_millis(20);
+const CAUGHT_UP: Duration = Duration::from_millis(200);
+
 type Reply = oneshot::Sender<Result<Vec<ItemResult>, String>>;
 
 struct Job {
@@ -40,7 +45,9 @@ impl Ingester {
         let mut store = siyu_store::open(db).context("opening the database for ingest")?;
         let sqlite = store.backend() == "sqlite";
         // Commits here never wait to copy the log back into the database: a thread of its
-        // own does that every second, while writes go on. (PostgreSQL has nothing to defer.)
+        // own does that while writes go on, pass after pass while commits come in, so that
+        // the writer's own copy at each restart of the log (below) finds little left to do.
+        // (PostgreSQL has nothing to defer.)
         if sqlite {
             store.defer_checkpoints()?;
             let mut checkpoints = siyu_store::open(db).context("opening the database")?;
@@ -48,9 +55,13 @@ impl Ingester {
                 .name("siyu-checkpoint".into())
                 .spawn(move || {
                     loop {
-                        thread::sleep(Duration::from_secs(1));
-                        if let Err(e) = checkpoints.checkpoint() {
-                            eprintln!("siyu serve: checkpoint: {e}");
+                        match checkpoints.checkpoint() {
+                            Ok(false) => thread::sleep(BEHIND),
+                            Ok(true) => thread::sleep(CAUGHT_UP),
+                            Err(e) => {
+                                eprintln!("siyu serve: checkpoint: {e}");
+                                thread::sleep(CAUGHT_UP);
+                            }
                         }
                     }
                 })

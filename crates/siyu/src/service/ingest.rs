@@ -469,17 +469,21 @@ fn add_events(
         .map(|p| (p.customer_id.clone(), p))
         .collect();
     let mut rebuild: FxHashSet<CustomerId> = FxHashSet::default();
+    let mut first: HashMap<&CustomerId, Timestamp> = HashMap::new();
+    if !created.is_empty() {
+        for e in events {
+            first
+                .entry(&e.customer_id)
+                .and_modify(|at| *at = (*at).min(e.occurred_at))
+                .or_insert(e.occurred_at);
+        }
+    }
     for id in &ids {
         if profiles.contains_key(id) {
             continue;
         }
         if created.contains(id) {
-            let first = events
-                .iter()
-                .filter(|e| &e.customer_id == id)
-                .map(|e| e.occurred_at)
-                .min()
-                .unwrap_or_else(Timestamp::now);
+            let first = first.get(id).copied().unwrap_or_else(Timestamp::now);
             profiles.insert(id.clone(), Profile::new(id.clone(), first, None));
         } else {
             rebuild.insert(id.clone());
