@@ -471,7 +471,8 @@ pub trait Store:
         Ok(())
     }
     /// Copies what it can of the write-ahead log back without waiting for writers; true
-    /// when nothing is left to copy.
+    /// when nothing is left to copy, false when another connection was copying or part of
+    /// the log was still in use.
     fn checkpoint(&mut self) -> Result<bool> {
         Ok(true)
     }

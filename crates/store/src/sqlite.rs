@@ -123,13 +123,13 @@ impl Store for SqliteStore {
     }
 
     fn checkpoint(&mut self) -> Result<bool> {
-        // (busy, frames in the log, frames copied); -1 frames outside WAL mode.
-        let (log, copied): (i64, i64) =
+        // (busy, frames in the log, frames copied): busy while another connection copies.
+        let (busy, log, copied): (i64, i64, i64) =
             self.conn
                 .query_row("PRAGMA wal_checkpoint(PASSIVE)", [], |r| {
-                    Ok((r.get(1)?, r.get(2)?))
+                    Ok((r.get(0)?, r.get(1)?, r.get(2)?))
                 })?;
-        Ok(copied >= log)
+        Ok(busy == 0 && copied >= log)
     }
 
     fn scrub_log(&mut self) -> Result<bool> {

@@ -21,10 +21,9 @@ const GROUP_ITEMS: usize = 20_000;
 /// How often the writer copies the log back itself (see [`Ingester::start`]).
 const LOG_RESTART: Duration = Duration::from_secs(1);
 
-/// The checkpoint thread's pause after a pass that left commits behind, and after one that
-/// copied everything.
-const BEHIND: Duration = Duration::from_millis(20);
-const CAUGHT_UP: Duration = Duration::from_millis(200);
+/// The checkpoint thread's pause between passes (a pass with nothing to copy is a few
+/// microseconds).
+const BETWEEN_PASSES: Duration = Duration::from_millis(20);
 
 type Reply = oneshot::Sender<Result<Vec<ItemResult>, String>>;
 
@@ -55,14 +54,10 @@ impl Ingester {
                 .name("siyu-checkpoint".into())
                 .spawn(move || {
                     loop {
-                        match checkpoints.checkpoint() {
-                            Ok(false) => thread::sleep(BEHIND),
-                            Ok(true) => thread::sleep(CAUGHT_UP),
-                            Err(e) => {
-                                eprintln!("siyu serve: checkpoint: {e}");
-                                thread::sleep(CAUGHT_UP);
-                            }
+                        if let Err(e) = checkpoints.checkpoint() {
+                            eprintln!("siyu serve: checkpoint: {e}");
                         }
+                        thread::sleep(BETWEEN_PASSES);
                     }
                 })
                 .context("starting the checkpoint thread")?;
@@ -77,12 +72,17 @@ impl Ingester {
                     // That thread's copying never catches up with a writer that commits
                     // without pause, and the log would grow without end. Between two
                     // groups nothing new is written: copying the rest now lets the next
-                    // transaction start the log from its beginning.
+                    // transaction start the log from its beginning. While that thread is
+                    // in a pass, this one cannot copy: it tries again after the next group.
                     if sqlite && restarted.elapsed() >= LOG_RESTART {
-                        if let Err(e) = store.checkpoint() {
-                            eprintln!("siyu serve: checkpoint: {e}");
+                        match store.checkpoint() {
+                            Ok(false) => {}
+                            Ok(true) => restarted = Instant::now(),
+                            Err(e) => {
+                                eprintln!("siyu serve: checkpoint: {e}");
+                                restarted = Instant::now();
+                            }
                         }
-                        restarted = Instant::now();
                     }
                 }
             })
