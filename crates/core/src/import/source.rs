@@ -72,10 +72,8 @@ impl<R: Read> Read for CountingReader<R> {
             .lock()
             .map_err(|_| io::Error::other("line counter poisoned"))?;
         let start = breaks.read;
-        for (i, &b) in buf[..n].iter().enumerate() {
-            if b == b'\n' {
-                breaks.pending.push_back(start + i as u64);
-            }
+        for i in memchr::memchr_iter(b'\n', &buf[..n]) {
+            breaks.pending.push_back(start + i as u64);
         }
         breaks.read += n as u64;
         Ok(n)
