@@ -87,6 +87,9 @@ impl TenantZone {
     }
 
     fn local_to_utc(&self, dt: DateTime) -> Timestamp {
+        if let Some(ts) = self.fixed_local_to_utc(dt) {
+            return ts;
+        }
         // A local time skipped or repeated by a DST change resolves like most
         // systems do (the earlier offset); the tenant zone of most merchants has none.
         self.tz
@@ -95,15 +98,15 @@ impl TenantZone {
             .unwrap_or(Timestamp::MIN)
     }
 
-    /// A checked local time as UTC by arithmetic, where it falls in the zone's last,
-    /// fixed offset (imports read millions of naive times; the zone lookup is most of it).
-    fn fixed_local_to_utc(&self, p: &Scanned) -> Option<Timestamp> {
+    /// A local time as UTC by arithmetic, where it falls in the zone's last, fixed offset
+    /// (imports read millions of naive times; the zone lookup is most of it).
+    fn fixed_local_to_utc(&self, dt: DateTime) -> Option<Timestamp> {
         let (since, offset) = self.fixed?;
-        let local = days_from_civil(p.year, p.month, p.day) * 86_400
-            + i64::from(p.hour) * 3_600
-            + i64::from(p.minute) * 60
-            + i64::from(p.second);
-        Timestamp::new(local - offset, p.nanos)
+        let local = days_from_civil(dt.year(), dt.month(), dt.day()) * 86_400
+            + i64::from(dt.hour()) * 3_600
+            + i64::from(dt.minute()) * 60
+            + i64::from(dt.second());
+        Timestamp::new(local - offset, dt.subsec_nanosecond())
             .ok()
             .filter(|ts| *ts >= since)
     }
@@ -122,9 +125,7 @@ impl TenantZone {
             .map_err(|_| out_of_range())?;
         let dt = date.to_datetime(time);
         match parsed.offset_seconds {
-            None => Ok(self
-                .fixed_local_to_utc(&parsed)
-                .unwrap_or_else(|| self.local_to_utc(dt))),
+            None => Ok(self.local_to_utc(dt)),
             Some(secs) => {
                 let offset = jiff::tz::Offset::from_seconds(secs).map_err(|_| out_of_range())?;
                 offset.to_timestamp(dt).map_err(|_| out_of_range())

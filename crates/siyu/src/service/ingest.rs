@@ -13,7 +13,7 @@ use siyu_core::fasthash::FxHashSet;
 use siyu_core::profile::{Profile, referral_figures};
 use siyu_core::{
     Channel, CustomerId, EventId, EventType, Gender, Money, NewCustomer, NewEvent, NewOrder,
-    OrderId, OrderStatus, TenantZone, Timestamp,
+    OrderId, OrderStatus, SeenCustomer, TenantZone, Timestamp,
 };
 use siyu_store::{ImportTx, Scope, Store, Tenant};
 
@@ -425,7 +425,7 @@ fn write_items(
     tx.end_of_writes().context("finishing the writes")?;
     if events_only && all_new {
         // Events only, every one new: the stored profiles take them as they are.
-        return add_events(tx, zone, &affected, &written_events);
+        return add_events(tx, zone, &affected, &written_events, &sightings);
     }
     let mut affected: FxHashSet<CustomerId> = affected.into_iter().collect();
     affected.extend(tx.displaced_customers().context("reading moved orders")?);
@@ -448,12 +448,14 @@ fn write_items(
 
 /// Adds new events to the stored profiles of their customers. A customer without a
 /// stored profile was created by this batch (the store says so), so these events are all
-/// their facts; any other is rebuilt from the store as usual.
+/// their facts, and their earliest is the customer's sighting; any other is rebuilt from
+/// the store as usual.
 fn add_events(
     tx: &mut dyn ImportTx,
     zone: &TenantZone,
     affected: &HashSet<CustomerId>,
     events: &[NewEvent],
+    sightings: &[SeenCustomer],
 ) -> anyhow::Result<()> {
     let mut ids: Vec<CustomerId> = affected.iter().cloned().collect();
     ids.sort();
@@ -469,21 +471,15 @@ fn add_events(
         .map(|p| (p.customer_id.clone(), p))
         .collect();
     let mut rebuild: FxHashSet<CustomerId> = FxHashSet::default();
-    let mut first: HashMap<&CustomerId, Timestamp> = HashMap::new();
-    if !created.is_empty() {
-        for e in events {
-            first
-                .entry(&e.customer_id)
-                .and_modify(|at| *at = (*at).min(e.occurred_at))
-                .or_insert(e.occurred_at);
-        }
-    }
     for id in &ids {
         if profiles.contains_key(id) {
             continue;
         }
         if created.contains(id) {
-            let first = first.get(id).copied().unwrap_or_else(Timestamp::now);
+            // Sightings are sorted by customer.
+            let first = sightings
+                .binary_search_by(|s| s.id.cmp(id))
+                .map_or_else(|_| Timestamp::now(), |k| sightings[k].at);
             profiles.insert(id.clone(), Profile::new(id.clone(), first, None));
         } else {
             rebuild.insert(id.clone());
