@@ -352,6 +352,57 @@ fn importing_the_same_file_twice_changes_nothing_and_a_refund_updates_the_order(
 }
 
 #[test]
+fn a_file_big_enough_to_be_a_load_is_all_or_nothing_like_any_other() {
+    for mut f in fixtures("load") {
+        f.seed();
+        let before = f.snapshot();
+        // Over the 8 MiB from which a file is written as a load (`ImportStore::begin_load`).
+        let path = f.dir.path().join("big.csv");
+        siyu::service::bench::write_orders_csv(&path, 120_000, 12_000, 3).expect("generate");
+        let mut bad = std::fs::read(&path).expect("read");
+        assert!(bad.len() >= 8 << 20, "{} bytes is not a load", bad.len());
+        bad.extend_from_slice(b"3799999999999999999,c1,2024-05-01,abc,,,,paid\n");
+        let bad = f.file("big_bad.csv", bad);
+
+        let err = f.import(Kind::Orders, &bad).expect_err("refused");
+        let message = format!("{err:#}");
+        assert!(
+            message.contains("big_bad.csv:120002: amount"),
+            "{}: {message}",
+            f.backend
+        );
+        assert_eq!(f.snapshot(), before, "{}: the database changed", f.backend);
+
+        let loaded = f.import(Kind::Orders, &path).expect("load");
+        assert_eq!(
+            (loaded.inserted, loaded.updated, loaded.rejected),
+            (120_000, 0, 0),
+            "{}",
+            f.backend
+        );
+        let again = f.import(Kind::Orders, &path).expect("again");
+        assert_eq!(
+            (again.inserted, again.unchanged),
+            (0, 120_000),
+            "{}",
+            f.backend
+        );
+        assert_eq!(
+            f.store.table_counts(&f.tenant).expect("counts").orders,
+            120_002
+        );
+        if f.backend == "sqlite" {
+            let header = std::fs::read(f.dir.path().join("siyu.db")).expect("db");
+            assert_eq!(
+                (header[18], header[19]),
+                (2, 2),
+                "the file is in WAL mode again"
+            );
+        }
+    }
+}
+
+#[test]
 fn an_order_id_twice_in_one_file_is_inserted_then_updated() {
     for mut f in fixtures("twice") {
         let path = f.file(

@@ -341,6 +341,12 @@ pub trait PoolStore {
 pub trait ImportStore {
     /// Starts the one transaction an import writes in: all or nothing.
     fn begin_import<'s>(&'s mut self, tenant: &Tenant) -> Result<Box<dyn ImportTx + 's>>;
+    /// The same for a load large enough that writing it dominates (a big file). A backend
+    /// may write it differently, as SQLite does when no one else has the database open:
+    /// once, straight into the file, holding it exclusively meanwhile.
+    fn begin_load<'s>(&'s mut self, tenant: &Tenant) -> Result<Box<dyn ImportTx + 's>> {
+        self.begin_import(tenant)
+    }
 }
 
 /// Writes of one import. Dropped without `commit` (of [`PoolTx`]), it leaves the store as it was.

@@ -632,6 +632,9 @@ struct Writer<'s, T> {
     _rows: std::marker::PhantomData<T>,
 }
 
+/// The size from which a file is imported as a load: about 100,000 rows.
+const LOAD_BYTES: u64 = 8 << 20;
+
 impl<'s, T: Row> Writer<'s, T> {
     fn new(
         store: &'s mut dyn Store,
@@ -643,9 +646,14 @@ impl<'s, T: Row> Writer<'s, T> {
         started: Instant,
     ) -> anyhow::Result<Self> {
         let rule_settings = rule_settings(store, tenant)?;
-        let mut tx = store
-            .begin_import(tenant)
-            .context("starting the import transaction")?;
+        // A big file is a load (see `ImportStore::begin_load`); a small one an ordinary write.
+        let big = std::fs::metadata(path).is_ok_and(|m| m.len() >= LOAD_BYTES);
+        let mut tx = if big {
+            store.begin_load(tenant)
+        } else {
+            store.begin_import(tenant)
+        }
+        .context("starting the import transaction")?;
         let suppressions = Suppressions::load(tx.as_mut(), tenant)?;
         Ok(Writer {
             tx: Some(tx),

@@ -17,7 +17,7 @@ use crate::{
 
 impl PoolStore for SqliteStore {
     fn begin_pool<'s>(&'s mut self, tenant: &Tenant) -> Result<Box<dyn PoolTx + 's>> {
-        Ok(Box::new(SqliteImport::begin(&mut self.conn, tenant)?))
+        Ok(Box::new(SqliteImport::begin(&self.conn, tenant, None)?))
     }
 }
 
