@@ -16,6 +16,53 @@ use crate::money::Money;
 use crate::order::{OrderFact, OrderStatus};
 use crate::time::{TenantZone, Timestamp};
 
+/// A customer's new interactions, summed: what a stored profile needs to take them
+/// without reading them again ([`Interactions::apply_to`] is the meaning; a store may
+/// apply them in place, see `ImportTx::add_interactions`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Interactions {
+    pub customer_id: CustomerId,
+    /// How many of each kind, by kind.
+    pub counts: BTreeMap<String, u32>,
+    /// The latest of them.
+    pub last_at: Timestamp,
+    /// The latest `left` among them.
+    pub left_at: Option<Timestamp>,
+}
+
+impl Interactions {
+    /// The first interaction of a customer in a batch.
+    pub fn new(customer_id: CustomerId, kind: &str, at: Timestamp) -> Interactions {
+        Interactions {
+            customer_id,
+            counts: BTreeMap::from([(kind.to_owned(), 1)]),
+            last_at: at,
+            left_at: (kind == "left").then_some(at),
+        }
+    }
+
+    pub fn add(&mut self, kind: &str, at: Timestamp) {
+        match self.counts.get_mut(kind) {
+            Some(n) => *n += 1,
+            None => {
+                self.counts.insert(kind.to_owned(), 1);
+            }
+        }
+        self.last_at = self.last_at.max(at);
+        if kind == "left" {
+            self.left_at = Some(self.left_at.map_or(at, |t| t.max(at)));
+        }
+    }
+
+    /// The profile as if it had counted each interaction by [`Profile::add_event`].
+    pub fn apply_to(&self, profile: &mut Profile) {
+        for (kind, &n) in &self.counts {
+            let left = if kind == "left" { self.left_at } else { None };
+            profile.add_interactions(kind, n, self.last_at, left);
+        }
+    }
+}
+
 /// An interaction as the profiles need it.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct EventFact {
@@ -78,14 +125,20 @@ impl Profile {
     /// Counts an interaction. Its order among the others does not matter, so a stored
     /// profile takes a new event without its history being read again.
     pub fn add_event(&mut self, kind: &str, at: Timestamp) {
-        self.last_interaction_at = Some(self.last_interaction_at.map_or(at, |t| t.max(at)));
-        if kind == "left" {
+        self.add_interactions(kind, 1, at, (kind == "left").then_some(at));
+    }
+
+    /// Counts `n` interactions of one kind, the latest at `last`, the latest `left` of
+    /// them at `left`: what `n` calls of [`Profile::add_event`] do.
+    fn add_interactions(&mut self, kind: &str, n: u32, last: Timestamp, left: Option<Timestamp>) {
+        self.last_interaction_at = Some(self.last_interaction_at.map_or(last, |t| t.max(last)));
+        if let Some(at) = left {
             self.left_at = Some(self.left_at.map_or(at, |t| t.max(at)));
         }
         match self.event_counts.get_mut(kind) {
-            Some(n) => *n += 1,
+            Some(count) => *count += n,
             None => {
-                self.event_counts.insert(kind.to_owned(), 1);
+                self.event_counts.insert(kind.to_owned(), n);
             }
         }
     }
@@ -599,5 +652,32 @@ mod tests {
                 ("c".to_owned(), ts("2024-02-01"), None),
             ]
         );
+    }
+
+    proptest::proptest! {
+        #[test]
+        fn summed_interactions_apply_as_the_events_one_by_one(
+            stored in proptest::collection::vec((0usize..4, 0i64..1_000), 0..6),
+            events in proptest::collection::vec((0usize..4, 0i64..1_000), 1..40),
+        ) {
+            let kinds = ["view", "left", "post_like", "share"];
+            let at = |s: i64| Timestamp::from_second(1_700_000_000 + s).expect("time");
+            let id = CustomerId::parse("c1").expect("id");
+            let mut one_by_one = Profile::new(id.clone(), at(0), None);
+            for &(k, s) in &stored {
+                one_by_one.add_event(kinds[k], at(s));
+            }
+            let mut summed = one_by_one.clone();
+            let (k, s) = events[0];
+            let mut news = Interactions::new(id, kinds[k], at(s));
+            for &(k, s) in &events[1..] {
+                news.add(kinds[k], at(s));
+            }
+            for &(k, s) in &events {
+                one_by_one.add_event(kinds[k], at(s));
+            }
+            news.apply_to(&mut summed);
+            proptest::prop_assert_eq!(summed, one_by_one);
+        }
     }
 }

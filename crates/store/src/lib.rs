@@ -13,7 +13,7 @@ use siyu_core::CustomerFact;
 use siyu_core::access::Role;
 use siyu_core::metrics::cohorts::Month;
 use siyu_core::privacy::AuditAction;
-use siyu_core::profile::{Profile, ProfileSink};
+use siyu_core::profile::{Interactions, Profile, ProfileSink};
 use siyu_core::segment::pool::Attributes;
 use siyu_core::segment::rules::{Change, Purpose, RuleKind, TagFamily};
 use siyu_core::{
@@ -392,6 +392,30 @@ pub trait ImportTx: PoolTx {
     /// what [`ImportTx::save_profiles`] does, which a backend may do faster.
     fn save_new_profiles(&mut self, profiles: &[Profile]) -> Result<()> {
         self.save_profiles(profiles)
+    }
+    /// Adds customers' new interactions to their stored profiles, as
+    /// [`Interactions::apply_to`] does; per entry, whether the customer had a stored
+    /// profile (one without is left alone). A backend may do it in place, without reading
+    /// the profiles out.
+    fn add_interactions(&mut self, news: &[Interactions]) -> Result<Vec<bool>> {
+        let ids: Vec<CustomerId> = news.iter().map(|n| n.customer_id.clone()).collect();
+        let mut stored: std::collections::HashMap<CustomerId, Profile> = self
+            .profiles_of(&ids)?
+            .into_iter()
+            .map(|p| (p.customer_id.clone(), p))
+            .collect();
+        let found = news
+            .iter()
+            .map(|n| {
+                stored
+                    .get_mut(&n.customer_id)
+                    .map(|p| n.apply_to(p))
+                    .is_some()
+            })
+            .collect();
+        let profiles: Vec<Profile> = stored.into_values().collect();
+        self.save_profiles(&profiles)?;
+        Ok(found)
     }
     /// Writes referral figures: (customer, referrals, their revenue).
     fn save_referrals(&mut self, figures: &[(CustomerId, u32, Money)]) -> Result<()>;

@@ -7,7 +7,7 @@ use rusqlite::{Connection, OptionalExtension, Transaction, TransactionBehavior, 
 use siyu_core::CustomerFact;
 use siyu_core::fasthash::{FxHashMap, FxHashSet};
 use siyu_core::metrics::cohorts::Month;
-use siyu_core::profile::{Profile, ProfileSink};
+use siyu_core::profile::{Interactions, Profile, ProfileSink};
 use siyu_core::{
     Channel, Customer, CustomerId, EventId, EventType, Gender, Money, NewCustomer, NewEvent,
     NewOrder, OrderFact, OrderId, OrderStatus, SeenCustomer, TenantZone, Timestamp,
@@ -1296,6 +1296,49 @@ impl ImportTx for SqliteImport<'_> {
             stmt.raw_execute()?;
         }
         Ok(())
+    }
+
+    fn add_interactions(&mut self, news: &[Interactions]) -> Result<Vec<bool>> {
+        // In place: one statement per customer and kind finds the row, adds and writes it,
+        // where reading the profile out (joined to its customer) and saving it back cost
+        // the batch ingest nearly a third of its time. The same arithmetic as
+        // `Interactions::apply_to`: the latest times kept, the kind's count raised.
+        let mut stmt = self.tx.prepare_cached(
+            "UPDATE profiles SET
+                 last_interaction_at = max(coalesce(last_interaction_at, ?3), ?3),
+                 left_at = CASE WHEN ?4 IS NULL THEN left_at ELSE max(coalesce(left_at, ?4), ?4) END,
+                 event_counts = json_set(event_counts, ?5, coalesce(json_extract(event_counts, ?5), 0) + ?6)
+             WHERE tenant_id = ?1 AND customer_id = ?2",
+        )?;
+        let mut path = String::new();
+        let mut found = Vec::with_capacity(news.len());
+        for n in news {
+            let mut stored = false;
+            for (kind, count) in &n.counts {
+                // Event types are `[a-z][a-z0-9_]*`: a JSON path member as they are.
+                path.clear();
+                path.push_str("$.");
+                path.push_str(kind);
+                let left = if kind == "left" {
+                    n.left_at.map(micros)
+                } else {
+                    None
+                };
+                stored = stmt.execute(params![
+                    self.tenant,
+                    n.customer_id.as_str(),
+                    micros(n.last_at),
+                    left,
+                    path,
+                    count
+                ])? > 0;
+                if !stored {
+                    break;
+                }
+            }
+            found.push(stored);
+        }
+        Ok(found)
     }
 
     fn save_new_profiles(&mut self, profiles: &[Profile]) -> Result<()> {

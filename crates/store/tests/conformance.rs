@@ -8,7 +8,7 @@ use jiff::civil::date;
 use siyu_core::access::Role;
 use siyu_core::metrics::cohorts::Month;
 use siyu_core::privacy::AuditAction;
-use siyu_core::profile::build_profiles;
+use siyu_core::profile::{Interactions, Profile, build_profiles};
 use siyu_core::segment::pool::Attributes;
 use siyu_core::segment::rules::{Change, Purpose, RuleKind, TagFamily};
 use siyu_core::{
@@ -1046,6 +1046,46 @@ fn the_pool_reads_profiles_with_attributes_tags_and_spend(store: &mut dyn Store)
     Ok(())
 }
 
+fn interactions_are_added_to_stored_profiles_as_one_by_one(store: &mut dyn Store) -> Result<()> {
+    let shop = store.tenant("shop")?;
+    // c1 has interacted (and left) before, c2 never; c3 has no stored profile.
+    let mut c1 = Profile::new(cid("c1"), t(1), None);
+    for (kind, day) in [("view", 3), ("left", 5), ("view", 4), ("post_like", 2)] {
+        c1.add_event(kind, t(day));
+    }
+    let c2 = Profile::new(cid("c2"), t(1), None);
+    import(store, &shop, |tx| {
+        tx.upsert_customers(&[customer("c1"), customer("c2"), customer("c3")], t(1))?;
+        tx.save_profiles(&[c1.clone(), c2.clone()])
+    })?;
+    let batch = |id: &str, events: &[(&str, i64)]| {
+        let mut n = Interactions::new(cid(id), events[0].0, t(events[0].1));
+        for &(kind, day) in &events[1..] {
+            n.add(kind, t(day));
+        }
+        n
+    };
+    let news = [
+        // Earlier than what is stored, and a later `left`; a kind new to the profile.
+        batch("c1", &[("view", 2), ("left", 7), ("share", 1), ("view", 1)]),
+        batch("c2", &[("post_like", 9)]),
+        batch("c3", &[("view", 9)]),
+    ];
+    let found = import(store, &shop, |tx| tx.add_interactions(&news))?;
+    assert_eq!(found, [true, true, false]);
+    let mut expected = vec![c1, c2];
+    for (p, n) in expected.iter_mut().zip(&news) {
+        n.apply_to(p);
+    }
+    assert_eq!(expected[0].left_at, Some(t(7)));
+    assert_eq!(expected[0].event_counts.get("view"), Some(&4));
+    let stored = import(store, &shop, |tx| {
+        tx.profiles_of(&[cid("c1"), cid("c2"), cid("c3")])
+    })?;
+    assert_eq!(stored, expected);
+    Ok(())
+}
+
 fn channel_costs_are_kept_per_month_and_replaced(store: &mut dyn Store) -> Result<()> {
     let shop = store.tenant("shop")?;
     let other = store.tenant("other")?;
@@ -1463,6 +1503,7 @@ on_both_backends!(
     membership_changes_keep_members_and_history,
     manual_tags_keep_their_first_source,
     the_pool_reads_profiles_with_attributes_tags_and_spend,
+    interactions_are_added_to_stored_profiles_as_one_by_one,
     channel_costs_are_kept_per_month_and_replaced,
     tokens_are_found_by_hash_and_revoked_by_prefix,
     a_message_id_is_claimed_once_per_tenant,

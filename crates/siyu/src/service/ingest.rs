@@ -3,14 +3,14 @@
 //! duplicate and never applied twice, and the accepted items are written in one
 //! transaction with the profiles (and segments) of the customers they touch.
 
-use std::collections::{HashMap, HashSet};
+use std::collections::{BTreeMap, HashSet};
 
 use anyhow::Context;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
 use siyu_core::fasthash::FxHashSet;
-use siyu_core::profile::{Profile, referral_figures};
+use siyu_core::profile::{Interactions, Profile, referral_figures};
 use siyu_core::{
     Channel, CustomerId, EventId, EventType, Gender, Money, NewCustomer, NewEvent, NewOrder,
     OrderId, OrderStatus, SeenCustomer, TenantZone, Timestamp,
@@ -425,7 +425,7 @@ fn write_items(
     tx.end_of_writes().context("finishing the writes")?;
     if events_only && all_new {
         // Events only, every one new: the stored profiles take them as they are.
-        return add_events(tx, zone, &affected, &written_events, &sightings);
+        return add_events(tx, zone, &written_events, &sightings);
     }
     let mut affected: FxHashSet<CustomerId> = affected.into_iter().collect();
     affected.extend(tx.displaced_customers().context("reading moved orders")?);
@@ -453,45 +453,50 @@ fn write_items(
 fn add_events(
     tx: &mut dyn ImportTx,
     zone: &TenantZone,
-    affected: &HashSet<CustomerId>,
     events: &[NewEvent],
     sightings: &[SeenCustomer],
 ) -> anyhow::Result<()> {
-    let mut ids: Vec<CustomerId> = affected.iter().cloned().collect();
-    ids.sort();
-    let created: HashSet<CustomerId> = tx
+    let created: FxHashSet<CustomerId> = tx
         .created_customers()
         .context("reading created customers")?
         .into_iter()
         .collect();
-    let mut profiles: HashMap<CustomerId, Profile> = tx
-        .profiles_of(&ids)
-        .context("reading profiles")?
-        .into_iter()
-        .map(|p| (p.customer_id.clone(), p))
-        .collect();
-    let mut rebuild: FxHashSet<CustomerId> = FxHashSet::default();
-    for id in &ids {
-        if profiles.contains_key(id) {
-            continue;
+    // Each customer's events summed, in id order (the store's rows are in that order too).
+    let mut news: BTreeMap<&CustomerId, Interactions> = BTreeMap::new();
+    for e in events {
+        match news.get_mut(&e.customer_id) {
+            Some(n) => n.add(e.kind.as_str(), e.occurred_at),
+            None => {
+                let n = Interactions::new(e.customer_id.clone(), e.kind.as_str(), e.occurred_at);
+                news.insert(&e.customer_id, n);
+            }
         }
-        if created.contains(id) {
+    }
+    let (fresh, stored): (Vec<Interactions>, Vec<Interactions>) = news
+        .into_values()
+        .partition(|n| created.contains(&n.customer_id));
+    let found = tx
+        .add_interactions(&stored)
+        .context("adding events to profiles")?;
+    let rebuild: FxHashSet<CustomerId> = stored
+        .into_iter()
+        .zip(found)
+        .filter(|(_, found)| !found)
+        .map(|(n, _)| n.customer_id)
+        .collect();
+    let profiles: Vec<Profile> = fresh
+        .iter()
+        .map(|n| {
             // Sightings are sorted by customer.
             let first = sightings
-                .binary_search_by(|s| s.id.cmp(id))
+                .binary_search_by(|s| s.id.cmp(&n.customer_id))
                 .map_or_else(|_| Timestamp::now(), |k| sightings[k].at);
-            profiles.insert(id.clone(), Profile::new(id.clone(), first, None));
-        } else {
-            rebuild.insert(id.clone());
-        }
-    }
-    for e in events {
-        if let Some(p) = profiles.get_mut(&e.customer_id) {
-            p.add_event(e.kind.as_str(), e.occurred_at);
-        }
-    }
-    let profiles: Vec<Profile> = profiles.into_values().collect();
-    tx.save_profiles(&profiles).context("saving profiles")?;
+            let mut p = Profile::new(n.customer_id.clone(), first, None);
+            n.apply_to(&mut p);
+            p
+        })
+        .collect();
+    tx.save_new_profiles(&profiles).context("saving profiles")?;
     // A customer new to the pool may be named as referrer by customers imported before.
     if !created.is_empty() {
         let mut created: Vec<CustomerId> = created.into_iter().collect();
