@@ -1622,6 +1622,16 @@ mod tests {
         }
     }
 
+    /// A migrated store in a file of its own, with a tenant.
+    fn on_file(name: &str) -> (tempfile::TempDir, std::path::PathBuf, SqliteStore, Tenant) {
+        let dir = tempfile::tempdir().expect("dir");
+        let path = dir.path().join(name);
+        let mut store = SqliteStore::open(&path.to_string_lossy()).expect("open");
+        store.migrate().expect("migrate");
+        let tenant = store.tenant("t").expect("tenant");
+        (dir, path, store, tenant)
+    }
+
     /// The journal mode the file's header records: 2 for WAL, 1 for a rollback journal.
     fn header_mode(path: &std::path::Path) -> (u8, u8) {
         let header = std::fs::read(path).expect("read");
@@ -1637,11 +1647,7 @@ mod tests {
 
     #[test]
     fn a_load_alone_on_its_file_goes_through_a_rollback_journal_and_back_to_the_log() {
-        let dir = tempfile::tempdir().expect("dir");
-        let path = dir.path().join("load.db");
-        let mut store = SqliteStore::open(&path.to_string_lossy()).expect("open");
-        store.migrate().expect("migrate");
-        let tenant = store.tenant("t").expect("tenant");
+        let (dir, path, mut store, tenant) = on_file("load.db");
         let journal = dir.path().join("load.db-journal");
         let log = dir.path().join("load.db-wal");
         let rows = orders(0, 20_000);
@@ -1676,11 +1682,7 @@ mod tests {
 
     #[test]
     fn a_load_beside_another_connection_stays_in_the_log_and_the_other_reads_meanwhile() {
-        let dir = tempfile::tempdir().expect("dir");
-        let path = dir.path().join("shared.db");
-        let mut store = SqliteStore::open(&path.to_string_lossy()).expect("open");
-        store.migrate().expect("migrate");
-        let tenant = store.tenant("t").expect("tenant");
+        let (dir, path, mut store, tenant) = on_file("shared.db");
         load(&mut store, &tenant, &orders(0, 100), true);
         let mut other = SqliteStore::open(&path.to_string_lossy()).expect("open");
         other.ping().expect("ping");
@@ -1705,11 +1707,7 @@ mod tests {
 
     #[test]
     fn a_load_cut_off_after_overwriting_part_of_the_file_is_rolled_back_on_the_next_opening() {
-        let dir = tempfile::tempdir().expect("dir");
-        let path = dir.path().join("crash.db");
-        let mut store = SqliteStore::open(&path.to_string_lossy()).expect("open");
-        store.migrate().expect("migrate");
-        let tenant = store.tenant("t").expect("tenant");
+        let (dir, path, mut store, tenant) = on_file("crash.db");
         load(&mut store, &tenant, &orders(0, 3_000), true);
         // A small cache, so the load spills changed pages into the file before it ends.
         store
