@@ -33,12 +33,14 @@ pub struct Interactions {
 impl Interactions {
     /// The first interaction of a customer in a batch.
     pub fn new(customer_id: CustomerId, kind: &str, at: Timestamp) -> Interactions {
-        Interactions {
+        let mut first = Interactions {
             customer_id,
-            counts: BTreeMap::from([(kind.to_owned(), 1)]),
+            counts: BTreeMap::new(),
             last_at: at,
-            left_at: (kind == "left").then_some(at),
-        }
+            left_at: None,
+        };
+        first.add(kind, at);
+        first
     }
 
     pub fn add(&mut self, kind: &str, at: Timestamp) {

@@ -464,13 +464,11 @@ fn add_events(
     // Each customer's events summed, in id order (the store's rows are in that order too).
     let mut news: BTreeMap<&CustomerId, Interactions> = BTreeMap::new();
     for e in events {
-        match news.get_mut(&e.customer_id) {
-            Some(n) => n.add(e.kind.as_str(), e.occurred_at),
-            None => {
-                let n = Interactions::new(e.customer_id.clone(), e.kind.as_str(), e.occurred_at);
-                news.insert(&e.customer_id, n);
-            }
-        }
+        news.entry(&e.customer_id)
+            .and_modify(|n| n.add(e.kind.as_str(), e.occurred_at))
+            .or_insert_with(|| {
+                Interactions::new(e.customer_id.clone(), e.kind.as_str(), e.occurred_at)
+            });
     }
     let (fresh, stored): (Vec<Interactions>, Vec<Interactions>) = news
         .into_values()
