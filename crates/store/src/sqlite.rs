@@ -20,9 +20,12 @@ use crate::{
 };
 
 mod api;
+mod known;
 mod pool;
 mod privacy;
 mod view;
+
+use known::{Known, KnownCustomers, Staged};
 
 const MIGRATIONS: &[(i64, &str)] = &[
     (1, include_str!("../migrations/sqlite/0001_init.sql")),
@@ -44,6 +47,8 @@ const MIGRATIONS: &[(i64, &str)] = &[
 
 pub struct SqliteStore {
     conn: Connection,
+    /// Customers this connection knows to be in the pool (see `known`).
+    known: KnownCustomers,
 }
 
 impl From<rusqlite::Error> for StoreError {
@@ -76,7 +81,10 @@ impl SqliteStore {
              -- an erased customer's name and phone must not linger in the file.
              PRAGMA secure_delete = FAST;",
         )?;
-        Ok(SqliteStore { conn })
+        Ok(SqliteStore {
+            conn,
+            known: KnownCustomers::default(),
+        })
     }
 }
 
@@ -500,12 +508,17 @@ impl ChannelCostStore for SqliteStore {
 
 impl ImportStore for SqliteStore {
     fn begin_import<'s>(&'s mut self, tenant: &Tenant) -> Result<Box<dyn ImportTx + 's>> {
-        Ok(Box::new(SqliteImport::begin(&self.conn, tenant, None)?))
+        let tx = SqliteImport::begin(&self.conn, tenant, Some(&mut self.known), None)?;
+        Ok(Box::new(tx))
     }
 
     fn begin_load<'s>(&'s mut self, tenant: &Tenant) -> Result<Box<dyn ImportTx + 's>> {
+        // A load sees most of its customers once: remembering them would cost it more
+        // than it saves, and a long-lived connection's later batches are not loads.
         let journal = SoleJournal::take(&self.conn)?;
-        Ok(Box::new(SqliteImport::begin(&self.conn, tenant, journal)?))
+        Ok(Box::new(SqliteImport::begin(
+            &self.conn, tenant, None, journal,
+        )?))
     }
 }
 
@@ -571,6 +584,10 @@ struct SqliteImport<'c> {
     displaced: Vec<CustomerId>,
     /// Customers this import created from sightings.
     created: Vec<CustomerId>,
+    /// What the connection knows of customers (nothing, for a load), and what this
+    /// transaction changed of it: the latter becomes the former when it commits.
+    known: Option<&'c mut KnownCustomers>,
+    staged: Staged,
     /// Dropped after the transaction ends (fields drop in order).
     _journal: Option<SoleJournal<'c>>,
 }
@@ -653,6 +670,7 @@ impl<'c> SqliteImport<'c> {
     fn begin(
         conn: &'c Connection,
         tenant: &Tenant,
+        mut known: Option<&'c mut KnownCustomers>,
         journal: Option<SoleJournal<'c>>,
     ) -> Result<SqliteImport<'c>> {
         // Immediate: take the write lock now rather than fail to upgrade a read lock later.
@@ -663,6 +681,9 @@ impl<'c> SqliteImport<'c> {
         })
         .optional()?
         .ok_or_else(|| StoreError::NotFound(format!("tenant {}", tenant.name)))?;
+        if let Some(known) = known.as_deref_mut() {
+            known.check(&tx)?;
+        }
         Ok(SqliteImport {
             tx,
             tenant: tenant.id,
@@ -670,12 +691,22 @@ impl<'c> SqliteImport<'c> {
             events: BulkLoad::new("events"),
             displaced: Vec::new(),
             created: Vec::new(),
+            known,
+            staged: Staged::new(),
             _journal: journal,
         })
     }
 }
 
 impl SqliteImport<'_> {
+    /// The customer's row is rewritten other than by a sighting: the database answers
+    /// for them from now on.
+    fn forget(&mut self, id: &str) {
+        if self.known.is_some() {
+            self.staged.forget(id);
+        }
+    }
+
     /// Rebuilds the indexes a bulk load dropped, before anything reads by them.
     fn end_of_writes_now(&mut self) -> Result<()> {
         self.orders.rebuild(&self.tx)?;
@@ -966,6 +997,10 @@ fn write_row(
 
 impl ImportTx for SqliteImport<'_> {
     fn upsert_customers(&mut self, batch: &[NewCustomer], now: Timestamp) -> Result<WriteCounts> {
+        // A join time or channel from the customers file may replace an inferred one.
+        for c in batch {
+            self.forget(c.id.as_str());
+        }
         let mut counts = WriteCounts::default();
         let mut insert = self.tx.prepare_cached(INSERT_CUSTOMER)?;
         let mut update = self.tx.prepare_cached(UPDATE_CUSTOMER)?;
@@ -1010,74 +1045,105 @@ impl ImportTx for SqliteImport<'_> {
 
     fn see_customers(&mut self, batch: &[SeenCustomer]) -> Result<u64> {
         // Most sightings are of customers known and joined long before, or (in a large
-        // first import) of customers new to the pool: a group of them is looked up by one
-        // statement and the new ones are inserted by one more, where a read and a write
-        // per customer cost the import a quarter of a second per 100,000.
+        // first import) of customers new to the pool. The former this connection often
+        // knows already (see `known`); the rest are looked up a group per statement and
+        // the new ones inserted a group per statement, where a read and a write per
+        // customer cost the import a quarter of a second per 100,000.
         let tenant = self.tenant;
+        let committed = self.known.as_deref();
+        let staged = &mut self.staged;
         let mut update = self.tx.prepare_cached(UPDATE_SEEN)?;
-        let mut inserted = 0;
-        let mut known: Vec<(String, i64, bool, bool)> = Vec::with_capacity(GROUP);
-        let mut fresh: Vec<SeenCustomer> = Vec::with_capacity(GROUP);
-        let mut fresh_at: FxHashMap<&str, usize> = FxHashMap::default();
-        let lookup = known_customers_sql(GROUP);
-        for group in batch.chunks(GROUP) {
-            let sql = group_sql(&lookup, group.len(), known_customers_sql);
-            let mut stmt = self.tx.prepare_cached(&sql)?;
-            stmt.raw_bind_parameter(1, tenant)?;
-            for (k, c) in group.iter().enumerate() {
-                stmt.raw_bind_parameter(2 + k, c.id.as_str())?;
+        let mut seen = |c: &SeenCustomer, k: &mut Known| -> Result<()> {
+            let (at, channel) = (micros(c.at), c.channel.as_ref().map(Channel::as_str));
+            if k.moved_by(at, channel.is_some()) {
+                update.execute(params![tenant, c.id.as_str(), channel, at])?;
+                *k = k.seen(at, channel.is_some());
             }
-            known.clear();
-            let mut rows = stmt.raw_query();
-            while let Some(r) = rows.next()? {
-                known.push((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?));
-            }
-            drop(rows);
-            fresh.clear();
-            fresh_at.clear();
-            for c in group {
-                let Some((_, joined_at, inferred, no_channel)) =
-                    known.iter().find(|k| k.0 == c.id.as_str())
-                else {
-                    // New to the pool. Seen again in this group: what `UPDATE_SEEN` would
-                    // do to the row the first sighting makes.
-                    match fresh_at.get(c.id.as_str()) {
-                        None => {
-                            fresh_at.insert(c.id.as_str(), fresh.len());
-                            fresh.push(c.clone());
-                        }
-                        Some(&i) => {
-                            let first = &mut fresh[i];
-                            if c.channel.is_some() && (first.channel.is_none() || first.at > c.at) {
-                                first.channel = c.channel.clone();
-                            }
-                            first.at = first.at.min(c.at);
-                        }
+            Ok(())
+        };
+
+        let mut unknown: Vec<&SeenCustomer> = Vec::new();
+        for c in batch {
+            match committed.and_then(|known| staged.get(known, tenant, c.id.as_str())) {
+                Some(mut k) => {
+                    let before = k;
+                    seen(c, &mut k)?;
+                    if k != before {
+                        staged.learn(c.id.as_str(), k);
                     }
-                    continue;
+                }
+                None => unknown.push(c),
+            }
+        }
+
+        // The rest as stored, if they are: a full group's statement every time (ids
+        // missing from the last group bound as NULL, which matches nothing), not a
+        // statement text per size.
+        let mut found: FxHashMap<String, Known> = FxHashMap::default();
+        let mut lookup = self.tx.prepare_cached(&known_customers_sql(GROUP))?;
+        for group in unknown.chunks(GROUP) {
+            lookup.raw_bind_parameter(1, tenant)?;
+            for k in 0..GROUP {
+                lookup.raw_bind_parameter(2 + k, group.get(k).map(|c| c.id.as_str()))?;
+            }
+            let mut rows = lookup.raw_query();
+            while let Some(r) = rows.next()? {
+                let known = Known {
+                    joined_at: r.get(1)?,
+                    joined_inferred: r.get(2)?,
+                    no_channel: r.get(3)?,
                 };
-                let at = micros(c.at);
-                let channel = c.channel.as_ref().map(Channel::as_str);
-                // The WHERE of `UPDATE_SEEN`, asked here first.
-                if (*inferred && *joined_at > at) || (*no_channel && channel.is_some()) {
-                    update.execute(params![tenant, c.id.as_str(), channel, at])?;
+                found.insert(r.get(0)?, known);
+            }
+        }
+        drop(lookup);
+
+        let mut fresh: Vec<SeenCustomer> = Vec::new();
+        let mut fresh_at: FxHashMap<&str, usize> = FxHashMap::default();
+        for c in unknown {
+            if let Some(k) = found.get_mut(c.id.as_str()) {
+                seen(c, k)?;
+                continue;
+            }
+            // New to the pool. Seen again in this batch: what `UPDATE_SEEN` would do to
+            // the row the first sighting makes.
+            match fresh_at.get(c.id.as_str()) {
+                None => {
+                    fresh_at.insert(c.id.as_str(), fresh.len());
+                    fresh.push(c.clone());
+                }
+                Some(&i) => {
+                    let first = &mut fresh[i];
+                    if c.channel.is_some() && (first.channel.is_none() || first.at > c.at) {
+                        first.channel = c.channel.clone();
+                    }
+                    first.at = first.at.min(c.at);
                 }
             }
-            // Only the customers just found missing: the CHECKs of the table hold for the
-            // values bound (no gender, an inferred join), so `OR IGNORE` skips nothing.
-            let written =
-                insert_groups(&self.tx, "customers", SEEN_COLUMNS, &fresh, |stmt, i, c| {
-                    stmt.raw_bind_parameter(i, tenant)?;
-                    stmt.raw_bind_parameter(i + 1, c.id.as_str())?;
-                    stmt.raw_bind_parameter(i + 2, c.channel.as_ref().map(Channel::as_str))?;
-                    stmt.raw_bind_parameter(i + 3, 1)?;
-                    stmt.raw_bind_parameter(i + 4, micros(c.at))?;
-                    stmt.raw_bind_parameter(i + 5, 1)
-                })?;
-            inserted += written.iter().sum::<usize>() as u64;
-            self.created.extend(fresh.iter().map(|c| c.id.clone()));
         }
-        Ok(inserted)
+        // Only the customers just found missing: the CHECKs of the table hold for the
+        // values bound (no gender, an inferred join), so `OR IGNORE` skips nothing.
+        let written = insert_groups(&self.tx, "customers", SEEN_COLUMNS, &fresh, |stmt, i, c| {
+            stmt.raw_bind_parameter(i, tenant)?;
+            stmt.raw_bind_parameter(i + 1, c.id.as_str())?;
+            stmt.raw_bind_parameter(i + 2, c.channel.as_ref().map(Channel::as_str))?;
+            stmt.raw_bind_parameter(i + 3, 1)?;
+            stmt.raw_bind_parameter(i + 4, micros(c.at))?;
+            stmt.raw_bind_parameter(i + 5, 1)
+        })?;
+        if committed.is_some() {
+            for (id, k) in &found {
+                staged.learn(id, *k);
+            }
+            for c in &fresh {
+                staged.learn(
+                    c.id.as_str(),
+                    Known::created(micros(c.at), c.channel.is_some()),
+                );
+            }
+        }
+        self.created.extend(fresh.into_iter().map(|c| c.id));
+        Ok(written.iter().sum::<usize>() as u64)
     }
 
     fn upsert_orders(&mut self, batch: &[NewOrder]) -> Result<WriteCounts> {
@@ -1385,6 +1451,9 @@ impl ImportTx for SqliteImport<'_> {
         key: &str,
         at: Timestamp,
     ) -> Result<crate::Erased> {
+        // The row goes on under `remains`; none is left under `id`.
+        self.forget(id.as_str());
+        self.forget(remains.as_str());
         self.erase_customer_now(id, remains, key, at)
     }
 
@@ -1630,6 +1699,44 @@ mod tests {
         store.migrate().expect("migrate");
         let tenant = store.tenant("t").expect("tenant");
         (dir, path, store, tenant)
+    }
+
+    #[test]
+    fn customers_a_connection_knows_are_looked_up_again_once_another_connection_commits() {
+        let (_dir, path, mut store, tenant) = on_file("known.db");
+        let c1 = CustomerId::parse("c1").expect("id");
+        let see = |store: &mut SqliteStore, second: i64| -> u64 {
+            let mut tx = store.begin_import(&tenant).expect("begin");
+            let sighting = SeenCustomer {
+                id: c1.clone(),
+                at: Timestamp::from_second(1_700_000_000 + second).expect("time"),
+                channel: None,
+            };
+            let created = tx.see_customers(&[sighting]).expect("see");
+            tx.commit().expect("commit");
+            created
+        };
+        assert_eq!(see(&mut store, 10), 1);
+        assert_eq!(see(&mut store, 20), 0);
+        assert_eq!(store.known.len(), 1);
+
+        // Copying the log back is no change of content: what is known stays.
+        let mut other = SqliteStore::open(&path.to_string_lossy()).expect("open");
+        other.checkpoint().expect("checkpoint");
+        assert_eq!(see(&mut store, 30), 0);
+        assert_eq!(store.known.len(), 1);
+
+        // The other connection erases c1: this one no longer takes c1 for known.
+        let mut tx = other.begin_import(&tenant).expect("begin");
+        let remains = CustomerId::parse("erased:01").expect("id");
+        let at = Timestamp::from_second(1_700_000_040).expect("time");
+        tx.erase_customer(&c1, &remains, "key", at).expect("erase");
+        tx.commit().expect("commit");
+        assert_eq!(see(&mut store, 50), 1, "created anew");
+        assert_eq!(
+            store.customer(&tenant, &c1).expect("c1").joined_at,
+            Timestamp::from_second(1_700_000_050).expect("time")
+        );
     }
 
     /// The journal mode the file's header records: 2 for WAL, 1 for a rollback journal.

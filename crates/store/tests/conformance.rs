@@ -1046,6 +1046,57 @@ fn the_pool_reads_profiles_with_attributes_tags_and_spend(store: &mut dyn Store)
     Ok(())
 }
 
+/// What an import saw of a customer counts once it commits, and only then: after one that
+/// rolled back, the next sighting creates the customer, or moves the stored join, as if
+/// the first had never been.
+fn sightings_count_from_committed_imports_only(store: &mut dyn Store) -> Result<()> {
+    let shop = store.tenant("shop")?;
+    let mut rolled_back = store.begin_import(&shop)?;
+    assert_eq!(rolled_back.see_customers(&[seen("c1", t(5), None)])?, 1);
+    drop(rolled_back);
+    assert_eq!(store.table_counts(&shop)?.customers, 0);
+    let created = import(store, &shop, |tx| {
+        tx.see_customers(&[seen("c1", t(5), None)])
+    })?;
+    assert_eq!(created, 1);
+
+    let mut rolled_back = store.begin_import(&shop)?;
+    rolled_back.see_customers(&[seen("c1", t(2), Some("douyin"))])?;
+    drop(rolled_back);
+    import(store, &shop, |tx| {
+        tx.see_customers(&[seen("c1", t(3), Some("zhihu"))])
+    })?;
+    let c1 = store.customer(&shop, &cid("c1"))?;
+    assert_eq!((c1.joined_at, c1.channel), (t(3), Some(channel("zhihu"))));
+    Ok(())
+}
+
+/// The store does not suppress an erased id (the services do): seen again, in the same
+/// import or a later one, it is a customer new to the pool, not the erased one.
+fn a_customer_seen_again_after_being_erased_is_created_anew(store: &mut dyn Store) -> Result<()> {
+    let shop = store.tenant("shop")?;
+    import(store, &shop, |tx| {
+        tx.see_customers(&[seen("c1", t(1), None)])
+    })?;
+    import(store, &shop, |tx| {
+        tx.erase_customer(&cid("c1"), &cid("erased:01"), "key-c1", t(2))
+    })?;
+    let created = import(store, &shop, |tx| {
+        tx.see_customers(&[seen("c1", t(4), None)])
+    })?;
+    assert_eq!(created, 1);
+    assert_eq!(store.customer(&shop, &cid("c1"))?.joined_at, t(4));
+
+    let created = import(store, &shop, |tx| {
+        let first = tx.see_customers(&[seen("c2", t(1), None)])?;
+        tx.erase_customer(&cid("c2"), &cid("erased:02"), "key-c2", t(2))?;
+        Ok(first + tx.see_customers(&[seen("c2", t(3), None)])?)
+    })?;
+    assert_eq!(created, 2);
+    assert_eq!(store.customer(&shop, &cid("c2"))?.joined_at, t(3));
+    Ok(())
+}
+
 fn interactions_are_added_to_stored_profiles_as_one_by_one(store: &mut dyn Store) -> Result<()> {
     let shop = store.tenant("shop")?;
     // c1 has interacted (and left) before, c2 never; c3 has no stored profile.
@@ -1504,6 +1555,8 @@ on_both_backends!(
     manual_tags_keep_their_first_source,
     the_pool_reads_profiles_with_attributes_tags_and_spend,
     interactions_are_added_to_stored_profiles_as_one_by_one,
+    sightings_count_from_committed_imports_only,
+    a_customer_seen_again_after_being_erased_is_created_anew,
     channel_costs_are_kept_per_month_and_replaced,
     tokens_are_found_by_hash_and_revoked_by_prefix,
     a_message_id_is_claimed_once_per_tenant,

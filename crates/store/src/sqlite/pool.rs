@@ -17,7 +17,9 @@ use crate::{
 
 impl PoolStore for SqliteStore {
     fn begin_pool<'s>(&'s mut self, tenant: &Tenant) -> Result<Box<dyn PoolTx + 's>> {
-        Ok(Box::new(SqliteImport::begin(&self.conn, tenant, None)?))
+        Ok(Box::new(SqliteImport::begin(
+            &self.conn, tenant, None, None,
+        )?))
     }
 }
 
@@ -359,6 +361,9 @@ impl PoolTx for SqliteImport<'_> {
     fn commit(mut self: Box<Self>) -> Result<()> {
         self.end_of_writes_now()?;
         self.tx.commit()?;
+        if let Some(known) = self.known {
+            known.remember(self.tenant, self.staged);
+        }
         Ok(())
     }
 }
