@@ -584,10 +584,9 @@ struct SqliteImport<'c> {
     displaced: Vec<CustomerId>,
     /// Customers this import created from sightings.
     created: Vec<CustomerId>,
-    /// What the connection knows of customers (nothing, for a load), and what this
-    /// transaction changed of it: the latter becomes the former when it commits.
-    known: Option<&'c mut KnownCustomers>,
-    staged: Staged,
+    /// What the connection knows of customers, as this transaction changed it (nothing,
+    /// for a load).
+    known: Option<Staged<'c>>,
     /// Dropped after the transaction ends (fields drop in order).
     _journal: Option<SoleJournal<'c>>,
 }
@@ -670,7 +669,7 @@ impl<'c> SqliteImport<'c> {
     fn begin(
         conn: &'c Connection,
         tenant: &Tenant,
-        mut known: Option<&'c mut KnownCustomers>,
+        known: Option<&'c mut KnownCustomers>,
         journal: Option<SoleJournal<'c>>,
     ) -> Result<SqliteImport<'c>> {
         // Immediate: take the write lock now rather than fail to upgrade a read lock later.
@@ -681,9 +680,10 @@ impl<'c> SqliteImport<'c> {
         })
         .optional()?
         .ok_or_else(|| StoreError::NotFound(format!("tenant {}", tenant.name)))?;
-        if let Some(known) = known.as_deref_mut() {
-            known.check(&tx)?;
-        }
+        let known = match known {
+            Some(committed) => Some(Staged::begin(committed, &tx, tenant.id)?),
+            None => None,
+        };
         Ok(SqliteImport {
             tx,
             tenant: tenant.id,
@@ -692,7 +692,6 @@ impl<'c> SqliteImport<'c> {
             displaced: Vec::new(),
             created: Vec::new(),
             known,
-            staged: Staged::new(),
             _journal: journal,
         })
     }
@@ -702,8 +701,8 @@ impl SqliteImport<'_> {
     /// The customer's row is rewritten other than by a sighting: the database answers
     /// for them from now on.
     fn forget(&mut self, id: &str) {
-        if self.known.is_some() {
-            self.staged.forget(id);
+        if let Some(known) = &mut self.known {
+            known.forget(id);
         }
     }
 
@@ -1050,26 +1049,29 @@ impl ImportTx for SqliteImport<'_> {
         // the new ones inserted a group per statement, where a read and a write per
         // customer cost the import a quarter of a second per 100,000.
         let tenant = self.tenant;
-        let committed = self.known.as_deref();
-        let staged = &mut self.staged;
+        let mut known = self.known.as_mut();
         let mut update = self.tx.prepare_cached(UPDATE_SEEN)?;
-        let mut seen = |c: &SeenCustomer, k: &mut Known| -> Result<()> {
+        // Whether the sighting changed the customer (as `k` now says).
+        let mut seen = |c: &SeenCustomer, k: &mut Known| -> Result<bool> {
             let (at, channel) = (micros(c.at), c.channel.as_ref().map(Channel::as_str));
-            if k.moved_by(at, channel.is_some()) {
-                update.execute(params![tenant, c.id.as_str(), channel, at])?;
-                *k = k.seen(at, channel.is_some());
+            if !k.moved_by(at, channel.is_some()) {
+                return Ok(false);
             }
-            Ok(())
+            update.execute(params![tenant, c.id.as_str(), channel, at])?;
+            *k = k.seen(at, channel.is_some());
+            Ok(true)
         };
 
         let mut unknown: Vec<&SeenCustomer> = Vec::new();
         for c in batch {
-            match committed.and_then(|known| staged.get(known, tenant, c.id.as_str())) {
+            let Some(known) = known.as_mut() else {
+                unknown.push(c);
+                continue;
+            };
+            match known.get(c.id.as_str()) {
                 Some(mut k) => {
-                    let before = k;
-                    seen(c, &mut k)?;
-                    if k != before {
-                        staged.learn(c.id.as_str(), k);
+                    if seen(c, &mut k)? {
+                        known.learn(c.id.as_str(), k);
                     }
                 }
                 None => unknown.push(c),
@@ -1131,12 +1133,12 @@ impl ImportTx for SqliteImport<'_> {
             stmt.raw_bind_parameter(i + 4, micros(c.at))?;
             stmt.raw_bind_parameter(i + 5, 1)
         })?;
-        if committed.is_some() {
+        if let Some(known) = known {
             for (id, k) in &found {
-                staged.learn(id, *k);
+                known.learn(id, *k);
             }
             for c in &fresh {
-                staged.learn(
+                known.learn(
                     c.id.as_str(),
                     Known::created(micros(c.at), c.channel.is_some()),
                 );

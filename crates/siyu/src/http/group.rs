@@ -20,12 +20,12 @@ const GROUP_ITEMS: usize = 20_000;
 
 /// How often, at most, the writer copies the log back itself so that the log starts
 /// again (see [`Ingester::start`]). That copy ends by syncing the database file, and the
-/// sync writes out every page the checkpoint thread copied since the last one: a page
-/// changed by many commits meanwhile is written to the disk once. Every second, the wait
-/// grew to 100–270 ms after a minute of ingest at full speed, and the rate of the minute
-/// fell by a sixth; every 3 s, it holds (`siyu bench http --seconds 45`: 52,000 against
-/// 57,000–60,000 events/s). The price is the log's size, up to this long's writes (over
-/// a gigabyte at that rate), until the writer is idle ([`IDLE`]).
+/// sync writes out every page the checkpoint thread copied since the last one: the
+/// longer between two, the more often a page changed by many commits meanwhile is written
+/// to the disk once, and the less the writer waits. Every second (52323f3), the rate over
+/// 45 s of `siyu bench http` fell a sixth below its first 10 s; every 3 s it holds. The
+/// price is the log's size, up to this long's writes (over a gigabyte at full speed),
+/// until the writer is idle ([`IDLE`]).
 const LOG_RESTART: Duration = Duration::from_secs(3);
 
 /// Without a batch for this long, the writer empties the log: a burst would otherwise

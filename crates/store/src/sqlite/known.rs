@@ -75,7 +75,7 @@ pub(super) struct KnownCustomers {
 impl KnownCustomers {
     /// Forgets everything if another connection has committed since the last check. To be
     /// called once the transaction holds the write lock: no commit can come between.
-    pub fn check(&mut self, conn: &Connection) -> Result<()> {
+    fn check(&mut self, conn: &Connection) -> Result<()> {
         let version: i64 = conn.query_row("PRAGMA data_version", [], |r| r.get(0))?;
         if version != self.data_version {
             self.tenants.clear();
@@ -86,12 +86,17 @@ impl KnownCustomers {
     }
 
     /// Makes a committed transaction's changes part of what is known.
-    pub fn remember(&mut self, tenant: i64, staged: Staged) {
+    fn remember(
+        &mut self,
+        tenant: i64,
+        learnt: FxHashMap<Box<str>, Known>,
+        forgotten: FxHashSet<Box<str>>,
+    ) {
         let known = self.tenants.entry(tenant).or_default();
-        for id in &staged.forgotten {
+        for id in &forgotten {
             self.len -= usize::from(known.remove(id).is_some());
         }
-        for (id, k) in staged.known {
+        for (id, k) in learnt {
             if let Some(old) = known.get_mut(&id) {
                 *old = k;
             } else if self.len < MAX_KNOWN {
@@ -108,31 +113,41 @@ impl KnownCustomers {
 }
 
 /// A transaction's view: what the connection knew at its start, changed by what it
-/// learnt or forgot since.
-pub(super) struct Staged {
+/// learnt or forgot since; the connection's own once the transaction commits.
+pub(super) struct Staged<'c> {
+    committed: &'c mut KnownCustomers,
+    tenant: i64,
     /// Learnt in this transaction (read, created or moved by a sighting).
     known: FxHashMap<Box<str>, Known>,
     /// Rewritten otherwise in this transaction: the database answers for them.
     forgotten: FxHashSet<Box<str>>,
 }
 
-impl Staged {
-    pub fn new() -> Staged {
-        Staged {
+impl<'c> Staged<'c> {
+    /// The view of a transaction of `tenant` that holds the write lock on `conn`.
+    pub fn begin(
+        committed: &'c mut KnownCustomers,
+        conn: &Connection,
+        tenant: i64,
+    ) -> Result<Staged<'c>> {
+        committed.check(conn)?;
+        Ok(Staged {
+            committed,
+            tenant,
             known: FxHashMap::default(),
             forgotten: FxHashSet::default(),
-        }
+        })
     }
 
     /// The customer as this transaction knows them, if it does.
-    pub fn get(&self, committed: &KnownCustomers, tenant: i64, id: &str) -> Option<Known> {
+    pub fn get(&self, id: &str) -> Option<Known> {
         if let Some(k) = self.known.get(id) {
             return Some(*k);
         }
         if self.forgotten.contains(id) {
             return None;
         }
-        committed.tenants.get(&tenant)?.get(id).copied()
+        self.committed.tenants.get(&self.tenant)?.get(id).copied()
     }
 
     pub fn learn(&mut self, id: &str, known: Known) {
@@ -150,6 +165,18 @@ impl Staged {
         if !self.forgotten.contains(id) {
             self.forgotten.insert(id.into());
         }
+    }
+
+    /// After the transaction committed: what it learnt and forgot becomes the
+    /// connection's.
+    pub fn committed(self) {
+        let Staged {
+            committed,
+            tenant,
+            known,
+            forgotten,
+        } = self;
+        committed.remember(tenant, known, forgotten);
     }
 }
 
@@ -177,32 +204,33 @@ mod tests {
 
     #[test]
     fn a_transaction_sees_its_own_changes_and_forgets_rewritten_customers() {
+        let conn = Connection::open_in_memory().expect("db");
         let mut committed = KnownCustomers::default();
-        let mut first = Staged::new();
+        let mut first = Staged::begin(&mut committed, &conn, 1).expect("begin");
         first.learn("a", Known::created(100, false));
         first.learn("b", Known::created(200, true));
-        committed.remember(1, first);
+        first.committed();
         assert_eq!(committed.len(), 2);
 
-        let mut tx = Staged::new();
-        assert_eq!(tx.get(&committed, 1, "a"), Some(Known::created(100, false)));
-        assert_eq!(tx.get(&committed, 2, "a"), None, "another tenant's");
+        let other = Staged::begin(&mut committed, &conn, 2).expect("begin");
+        assert_eq!(other.get("a"), None, "another tenant's");
+        drop(other);
+        let mut tx = Staged::begin(&mut committed, &conn, 1).expect("begin");
+        assert_eq!(tx.get("a"), Some(Known::created(100, false)));
         tx.learn("a", Known::created(50, false));
-        assert_eq!(tx.get(&committed, 1, "a"), Some(Known::created(50, false)));
+        assert_eq!(tx.get("a"), Some(Known::created(50, false)));
         tx.forget("b");
-        assert_eq!(tx.get(&committed, 1, "b"), None);
+        assert_eq!(tx.get("b"), None);
         tx.learn("b", Known::created(300, false));
-        assert_eq!(tx.get(&committed, 1, "b"), Some(Known::created(300, false)));
+        assert_eq!(tx.get("b"), Some(Known::created(300, false)));
         tx.forget("a");
-        assert_eq!(tx.get(&committed, 1, "a"), None);
+        assert_eq!(tx.get("a"), None);
 
-        committed.remember(1, tx);
-        let after = Staged::new();
-        assert_eq!(after.get(&committed, 1, "a"), None);
-        assert_eq!(
-            after.get(&committed, 1, "b"),
-            Some(Known::created(300, false))
-        );
+        tx.committed();
+        let after = Staged::begin(&mut committed, &conn, 1).expect("begin");
+        assert_eq!(after.get("a"), None);
+        assert_eq!(after.get("b"), Some(Known::created(300, false)));
+        drop(after);
         assert_eq!(committed.len(), 1);
     }
 }

@@ -362,7 +362,7 @@ impl PoolTx for SqliteImport<'_> {
         self.end_of_writes_now()?;
         self.tx.commit()?;
         if let Some(known) = self.known {
-            known.remember(self.tenant, self.staged);
+            known.committed();
         }
         Ok(())
     }
