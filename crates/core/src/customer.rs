@@ -86,6 +86,12 @@ pub struct SeenCustomer {
     pub channel: Option<Channel>,
 }
 
+/// A phone number as every input reads it (imports and the API alike): normalised, or
+/// why not.
+pub fn parse_phone(text: &str) -> Result<String, String> {
+    normalise_phone(text).ok_or_else(|| format!("'{}' is not a phone number", text.trim()))
+}
+
 /// Phone numbers as digits with an optional leading `+`; separators dropped.
 pub fn normalise_phone(text: &str) -> Option<String> {
     let s = text.trim();

@@ -17,6 +17,11 @@ pub enum IdError {
     TooLong,
     #[error("id contains a control character")]
     ControlCharacter,
+    #[error(
+        "ids starting with '{}' are reserved for the remains of erased customers",
+        crate::privacy::ERASED_PREFIX
+    )]
+    Reserved,
 }
 
 fn check_id(text: &str) -> Result<&str, IdError> {
@@ -72,6 +77,24 @@ id_type!(
     /// The merchant's own key for a person: unionid, member number, hashed phone.
     CustomerId
 );
+impl CustomerId {
+    /// An id that input may name, to create or change a customer: as [`CustomerId::parse`],
+    /// and outside the namespace of erased customers' remains, which no write may touch
+    /// (nor re-link to a name or a phone).
+    pub fn parse_input(text: &str) -> Result<CustomerId, IdError> {
+        let id = CustomerId::parse(text)?;
+        if id.is_erased_remains() {
+            return Err(IdError::Reserved);
+        }
+        Ok(id)
+    }
+
+    /// Whether this is the id an erasure gave a customer's remains.
+    pub fn is_erased_remains(&self) -> bool {
+        self.0.starts_with(crate::privacy::ERASED_PREFIX)
+    }
+}
+
 id_type!(
     /// The merchant's order number, as text.
     OrderId
@@ -91,6 +114,22 @@ mod tests {
         assert_eq!(id.as_str(), "3791234567890123456");
         let long = format!("o{}", "9".repeat(100));
         assert_eq!(OrderId::parse(&long).expect("valid").as_str(), long);
+    }
+
+    #[test]
+    fn input_may_not_name_the_remains_of_an_erased_customer() {
+        assert_eq!(
+            CustomerId::parse_input("erased:da0b"),
+            Err(IdError::Reserved)
+        );
+        assert_eq!(CustomerId::parse_input("  erased:"), Err(IdError::Reserved));
+        assert!(
+            CustomerId::parse("erased:da0b")
+                .expect("stored")
+                .is_erased_remains()
+        );
+        assert!(CustomerId::parse_input("Erased:1").is_ok());
+        assert!(CustomerId::parse_input("c-erased:1").is_ok());
     }
 
     #[test]

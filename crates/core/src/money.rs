@@ -21,9 +21,13 @@ pub enum MoneyError {
     TooManyDecimals(String),
     #[error("'{0}' is negative")]
     Negative(String),
-    #[error("'{0}' is too large")]
+    #[error("'{0}' is above the largest amount accepted, ¥100,000,000.00")]
     TooLarge(String),
 }
+
+/// The largest amount accepted as input (one order, discount or month's spend):
+/// ¥100,000,000.00. Sums of a billion such amounts still fit in an `i64` of fen.
+pub const MAX_AMOUNT: Money = Money(10_000_000_000);
 
 impl Money {
     pub const ZERO: Money = Money(0);
@@ -110,6 +114,9 @@ impl Money {
             .ok_or_else(|| MoneyError::TooLarge(text.trim().to_owned()))?;
         if negative && fen != 0 {
             return Err(MoneyError::Negative(text.trim().to_owned()));
+        }
+        if fen > MAX_AMOUNT.0 {
+            return Err(MoneyError::TooLarge(text.trim().to_owned()));
         }
         Ok(Money(fen))
     }
@@ -201,6 +208,25 @@ mod tests {
     }
 
     #[test]
+    fn an_amount_above_a_hundred_million_yuan_is_refused() {
+        assert_eq!(fen("100000000"), MAX_AMOUNT.fen());
+        assert_eq!(fen("¥100,000,000.00"), MAX_AMOUNT.fen());
+        for text in ["100000000.01", "92233720368547758.07", "1,000,000,000"] {
+            assert_eq!(
+                Money::parse_yuan(text),
+                Err(MoneyError::TooLarge(text.to_owned())),
+                "{text}"
+            );
+        }
+        assert_eq!(
+            Money::parse_yuan("92233720368547758.07")
+                .expect_err("too large")
+                .to_string(),
+            "'92233720368547758.07' is above the largest amount accepted, ¥100,000,000.00"
+        );
+    }
+
+    #[test]
     fn money_prints_as_yuan_with_two_decimals() {
         assert_eq!(Money::from_fen(12_850).to_string(), "128.50");
         assert_eq!(Money::from_fen(5).to_string(), "0.05");
@@ -209,7 +235,7 @@ mod tests {
 
     proptest! {
         #[test]
-        fn printed_money_parses_back_to_itself(f in 0i64..10_000_000_000_000) {
+        fn printed_money_parses_back_to_itself(f in 0i64..=MAX_AMOUNT.0) {
             let m = Money::from_fen(f);
             prop_assert_eq!(Money::parse_yuan(&m.to_string()), Ok(m));
         }

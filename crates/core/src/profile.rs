@@ -9,7 +9,7 @@ use serde::Serialize;
 
 use crate::channel::Channel;
 use crate::customer::{CustomerFact, SeenCustomer};
-use crate::fasthash::FxHashMap;
+use crate::fasthash::FastHashMap;
 use crate::ids::CustomerId;
 use crate::metrics::mean_fen;
 use crate::money::Money;
@@ -216,7 +216,7 @@ pub struct ProfileBuilder {
     days: Vec<Vec<Date>>,
     /// When open: the channel of each customer's earliest sighting.
     channels: Vec<Option<Channel>>,
-    index: FxHashMap<CustomerId, usize>,
+    index: FastHashMap<CustomerId, usize>,
 }
 
 impl ProfileBuilder {
@@ -230,7 +230,7 @@ impl ProfileBuilder {
             profiles: Vec::new(),
             days: Vec::new(),
             channels: Vec::new(),
-            index: FxHashMap::default(),
+            index: FastHashMap::default(),
         }
     }
 

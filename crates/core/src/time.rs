@@ -21,7 +21,21 @@ pub enum TimeError {
     OutOfRange(String),
     #[error("unknown time zone '{0}'")]
     UnknownZone(String),
+    #[error("'{0}' is outside the times accepted, 1970-01-01 00:00:00 to 2100-12-31 23:59:59 UTC")]
+    OutsideTimes(String),
+    #[error("'{0}' is outside the days accepted, 1900-01-01 to 2100-12-31")]
+    OutsideDays(String),
 }
+
+/// The first instant siyu accepts (an order, an event, a join): the Unix epoch.
+pub const EARLIEST: Timestamp = Timestamp::constant(0, 0);
+/// The first instant past those siyu accepts: 2101-01-01 00:00:00 UTC. Every figure's
+/// day arithmetic (a day after, 365 days before, a month ahead) then stays far inside
+/// what the calendar types hold.
+pub const END_OF_TIMES: Timestamp = Timestamp::constant(4_133_980_800, 0);
+/// The days accepted as input (birthdays, as-of days, periods): 1900-01-01 to 2100-12-31.
+pub const FIRST_DAY: Date = Date::constant(1900, 1, 1);
+pub const LAST_DAY: Date = Date::constant(2100, 12, 31);
 
 /// A tenant's time zone: reads naive times as local and says which local day an instant falls on.
 #[derive(Clone)]
@@ -124,13 +138,19 @@ impl TenantZone {
         let time = jiff::civil::Time::new(parsed.hour, parsed.minute, parsed.second, parsed.nanos)
             .map_err(|_| out_of_range())?;
         let dt = date.to_datetime(time);
-        match parsed.offset_seconds {
-            None => Ok(self.local_to_utc(dt)),
+        let ts = match parsed.offset_seconds {
+            None => self.local_to_utc(dt),
             Some(secs) => {
                 let offset = jiff::tz::Offset::from_seconds(secs).map_err(|_| out_of_range())?;
-                offset.to_timestamp(dt).map_err(|_| out_of_range())
+                offset
+                    .to_timestamp(dt)
+                    .map_err(|_| TimeError::OutsideTimes(s.to_owned()))?
             }
+        };
+        if !(EARLIEST..END_OF_TIMES).contains(&ts) {
+            return Err(TimeError::OutsideTimes(s.to_owned()));
         }
+        Ok(ts)
     }
 
     /// Parses a plain calendar day, `YYYY-MM-DD` (or `YYYY/M/D`).
@@ -142,8 +162,25 @@ impl TenantZone {
         let parsed = scan(s.as_bytes())
             .filter(|p| !p.has_time)
             .ok_or_else(|| TimeError::Unparseable(s.to_owned()))?;
-        Date::new(parsed.year, parsed.month, parsed.day)
-            .map_err(|_| TimeError::OutOfRange(s.to_owned()))
+        let day = Date::new(parsed.year, parsed.month, parsed.day)
+            .map_err(|_| TimeError::OutOfRange(s.to_owned()))?;
+        if !(FIRST_DAY..=LAST_DAY).contains(&day) {
+            return Err(TimeError::OutsideDays(s.to_owned()));
+        }
+        Ok(day)
+    }
+
+    /// Reads a day a store wrote: any day the calendar holds, without the input range
+    /// (a value kept from before the range existed must stay readable), in the forms
+    /// [`TenantZone::parse_day`] reads and jiff's own (`-009999-01-02`).
+    pub fn read_day(text: &str) -> Result<Date, TimeError> {
+        let s = text.trim();
+        if let Some(p) = scan(s.as_bytes()).filter(|p| !p.has_time) {
+            return Date::new(p.year, p.month, p.day)
+                .map_err(|_| TimeError::OutOfRange(s.to_owned()));
+        }
+        s.parse::<Date>()
+            .map_err(|_| TimeError::Unparseable(s.to_owned()))
     }
 }
 
@@ -315,7 +352,7 @@ mod tests {
     proptest! {
         #[test]
         fn naive_times_by_arithmetic_agree_with_the_zone_database(
-            secs in -2_208_988_800i64..4_102_444_800,
+            secs in 86_400i64..4_133_980_800 - 86_400,
             zone in prop::sample::select(vec!["Asia/Shanghai", "UTC", "Asia/Tokyo", "America/New_York"]),
         ) {
             let tz = TenantZone::named(zone).expect("zone");
@@ -388,6 +425,56 @@ mod tests {
             z.parse_timestamp("01/05/2024"),
             Err(TimeError::Unparseable(_))
         ));
+    }
+
+    #[test]
+    fn times_outside_1970_to_2100_are_refused_at_the_edges() {
+        let z = TenantZone::default();
+        for text in [
+            "9999-12-31 23:00:00",
+            "9999-12-31T23:00:00Z",
+            "2101-01-01T00:00:00Z",
+            "2101-01-01 08:00:00",
+            "1969-12-31T23:59:59Z",
+            "1970-01-01 07:59:59",
+            "0001-01-01",
+        ] {
+            assert_eq!(
+                z.parse_timestamp(text),
+                Err(TimeError::OutsideTimes(text.to_owned())),
+                "{text}"
+            );
+        }
+        assert_eq!(utc("1970-01-01 08:00:00"), "1970-01-01T00:00:00Z");
+        assert_eq!(utc("2100-12-31T23:59:59Z"), "2100-12-31T23:59:59Z");
+        assert_eq!(utc("2101-01-01 07:59:59"), "2100-12-31T23:59:59Z");
+        let e = z
+            .parse_timestamp("9999-12-31 23:00:00")
+            .expect_err("refused");
+        assert_eq!(
+            e.to_string(),
+            "'9999-12-31 23:00:00' is outside the times accepted, 1970-01-01 00:00:00 to 2100-12-31 23:59:59 UTC"
+        );
+    }
+
+    #[test]
+    fn days_outside_1900_to_2100_are_refused_but_stored_days_always_read() {
+        assert!(matches!(
+            TenantZone::parse_day("9999-12-31"),
+            Err(TimeError::OutsideDays(_))
+        ));
+        assert!(matches!(
+            TenantZone::parse_day("1899-12-31"),
+            Err(TimeError::OutsideDays(_))
+        ));
+        assert_eq!(
+            TenantZone::parse_day("1900-01-01").expect("first"),
+            FIRST_DAY
+        );
+        assert_eq!(TenantZone::parse_day("2100-12-31").expect("last"), LAST_DAY);
+        for day in [Date::MIN, Date::MAX, Date::constant(-9999, 1, 2), FIRST_DAY] {
+            assert_eq!(TenantZone::read_day(&day.to_string()), Ok(day), "{day}");
+        }
     }
 
     #[test]

@@ -1625,3 +1625,109 @@ fn personal_data_is_exported_opted_out_and_erased_within_the_tenant_on(api: &Api
     let (status, text) = call(&admin, "GET", "/v1/audit?limit=0", None);
     assert_snapshot!(format!("{status} {text}"), @r#"400 Bad Request {"code":"invalid_query","message":"limit: from 1 to 1000"}"#);
 }
+
+#[test]
+fn inputs_past_the_limits_are_refused_and_the_server_keeps_serving() {
+    for api in Api::on_each_backend("limits") {
+        inputs_past_the_limits_are_refused_on(&api);
+    }
+}
+
+fn inputs_past_the_limits_are_refused_on(api: &Api) {
+    let rt = runtime();
+    let operator = api.token("shop", Role::Operator);
+    let ingest = api.token("shop", Role::Ingest);
+    let code = |text: &str| -> String {
+        let v: Value = serde_json::from_str(text).unwrap_or_else(|_| panic!("{text}"));
+        v["code"].as_str().unwrap_or_default().to_owned()
+    };
+
+    // Rules nested far past the limit: a 400 naming it, not a stack overflow.
+    let parens = format!("{}orders > 1{}", "(".repeat(2_000), ")".repeat(2_000));
+    let nots = format!("{}orders > 1", "not ".repeat(10_000));
+    let just_deep = format!("{}orders > 1{}", "(".repeat(40), ")".repeat(40));
+    for rule in [&parens, &nots, &just_deep] {
+        let body = json!({"name": "deep", "rule": rule}).to_string();
+        let (status, text) =
+            rt.block_on(api.call("POST", "/v1/segments", Some(&operator), Some(body)));
+        assert_eq!(status, StatusCode::BAD_REQUEST, "{text}");
+        assert_eq!(code(&text), "invalid_segment_rule", "{text}");
+        let body = json!({"rule": rule}).to_string();
+        let (status, text) =
+            rt.block_on(api.call("PUT", "/v1/tags/rules/deep", Some(&operator), Some(body)));
+        assert_eq!(status, StatusCode::BAD_REQUEST, "{text}");
+        assert_eq!(code(&text), "invalid_tag_rule", "{text}");
+    }
+    let body = json!({"name": "deep", "rule": just_deep}).to_string();
+    let (_, text) = rt.block_on(api.call("POST", "/v1/segments", Some(&operator), Some(body)));
+    assert!(text.contains("more than 32 deep"), "{text}");
+
+    // Items past the limits are rejected one by one; the rest go in.
+    let (status, text) = rt.block_on(api.batch(
+        &ingest,
+        json!({"batch": [
+            order("m1", "c1", "o1", "100"),
+            {"type": "order", "message_id": "m2", "customer_id": "c2", "timestamp": "9999-12-31 23:00:00", "order_id": "o2", "amount": "1"},
+            order("m3", "c3", "o3", "92233720368547758.07"),
+            {"type": "identify", "message_id": "m4", "customer_id": "erased:da0b", "traits": {"name": "王小明", "phone": "13911112222"}},
+            {"type": "track", "message_id": "m5", "customer_id": "erased:da0b", "timestamp": "2025-05-02", "event": "view"},
+            {"type": "identify", "message_id": "m6", "customer_id": "c4", "traits": {"phone": "1391111x666"}},
+            {"type": "identify", "message_id": "m7", "customer_id": "c5", "traits": {"referrer_id": "erased:00ff"}}
+        ]}),
+    ));
+    assert_eq!(status, StatusCode::OK, "{text}");
+    let answer: Value = serde_json::from_str(&text).expect("json");
+    assert_eq!(answer["accepted"], 1, "{text}");
+    let reasons: Vec<String> = answer["results"]
+        .as_array()
+        .expect("results")
+        .iter()
+        .skip(1)
+        .map(|r| {
+            assert_eq!(r["status"], "rejected", "{r}");
+            r["reason"].as_str().unwrap_or_default().to_owned()
+        })
+        .collect();
+    assert!(
+        reasons[0].starts_with("timestamp: '9999-12-31 23:00:00' is outside the times accepted"),
+        "{reasons:?}"
+    );
+    assert!(
+        reasons[1].contains("is above the largest amount accepted"),
+        "{reasons:?}"
+    );
+    assert!(
+        reasons[2].contains("reserved for the remains of erased customers"),
+        "{reasons:?}"
+    );
+    assert!(
+        reasons[3].contains("reserved for the remains of erased customers"),
+        "{reasons:?}"
+    );
+    assert_eq!(
+        reasons[4], "traits.phone: '1391111x666' is not a phone number",
+        "{reasons:?}"
+    );
+    assert!(
+        reasons[5].contains("traits.referrer_id: ids starting with 'erased:'"),
+        "{reasons:?}"
+    );
+
+    // The remains of an erased customer take no tag.
+    let (status, text) = rt.block_on(api.call(
+        "POST",
+        "/v1/customers/erased:da0b/tags",
+        Some(&operator),
+        Some(json!({"tag": "vip"}).to_string()),
+    ));
+    assert_eq!(status, StatusCode::CONFLICT, "{text}");
+    assert_eq!(code(&text), "erased_remains", "{text}");
+
+    // And the tenant reads as before.
+    let (status, text) = rt.block_on(api.call("GET", "/v1/segments", Some(&operator), None));
+    assert_eq!(status, StatusCode::OK, "{text}");
+    let (status, text) =
+        rt.block_on(api.call("GET", "/v1/reports/overview", Some(&operator), None));
+    assert_eq!(status, StatusCode::OK, "{text}");
+    assert!(text.contains(r#""gmv":10000"#), "{text}");
+}

@@ -287,7 +287,7 @@ impl PgStore {
                 .map(|g| Gender::parse(g).map_err(other))
                 .transpose()?,
             birthday: birthday
-                .map(|b| TenantZone::parse_day(b).map_err(other))
+                .map(|b| TenantZone::read_day(b).map_err(other))
                 .transpose()?,
             region: row.try_get(4)?,
             channel: parse_channel(row.try_get(5)?)?,
@@ -435,7 +435,7 @@ const PROFILE_COLUMNS: &str = "p.customer_id, c.joined_at, c.referrer_id, p.firs
 /// A profile from the first columns of a row (see [`PROFILE_COLUMNS`]).
 fn profile_from_row(r: &postgres::Row) -> Result<Profile> {
     let day = |s: Option<&str>| -> Result<Option<jiff::civil::Date>> {
-        s.map(|d| TenantZone::parse_day(d).map_err(other))
+        s.map(|d| TenantZone::read_day(d).map_err(other))
             .transpose()
     };
     let at = |us: Option<i64>| us.map(from_micros).transpose();

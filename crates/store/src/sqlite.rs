@@ -5,7 +5,7 @@ use std::borrow::Cow;
 use rusqlite::{Connection, OptionalExtension, Transaction, TransactionBehavior, params};
 
 use siyu_core::CustomerFact;
-use siyu_core::fasthash::{FxHashMap, FxHashSet};
+use siyu_core::fasthash::{FastHashMap, FastHashSet};
 use siyu_core::metrics::cohorts::Month;
 use siyu_core::profile::{Interactions, Profile, ProfileSink};
 use siyu_core::{
@@ -264,7 +264,7 @@ impl SqliteStore {
                 .map(|g| Gender::parse(&g).map_err(other))
                 .transpose()?,
             birthday: birthday
-                .map(|b| TenantZone::parse_day(&b).map_err(other))
+                .map(|b| TenantZone::read_day(&b).map_err(other))
                 .transpose()?,
             region,
             channel: parse_channel(channel)?,
@@ -421,7 +421,7 @@ const PROFILE_COLUMNS: &str = "p.customer_id, c.joined_at, c.referrer_id, p.firs
 /// A profile from the first columns of a row (see [`PROFILE_COLUMNS`]).
 fn profile_from_row(r: &rusqlite::Row<'_>) -> Result<Profile> {
     let day = |s: Option<String>| -> Result<Option<jiff::civil::Date>> {
-        s.map(|d| TenantZone::parse_day(&d).map_err(other))
+        s.map(|d| TenantZone::read_day(&d).map_err(other))
             .transpose()
     };
     let at = |us: Option<i64>| us.map(from_micros).transpose();
@@ -1081,7 +1081,7 @@ impl ImportTx for SqliteImport<'_> {
         // The rest as stored, if they are: a full group's statement every time (ids
         // missing from the last group bound as NULL, which matches nothing), not a
         // statement text per size.
-        let mut found: FxHashMap<String, Known> = FxHashMap::default();
+        let mut found: FastHashMap<String, Known> = FastHashMap::default();
         let mut lookup = self.tx.prepare_cached(&known_customers_sql(GROUP))?;
         for group in unknown.chunks(GROUP) {
             lookup.raw_bind_parameter(1, tenant)?;
@@ -1101,7 +1101,7 @@ impl ImportTx for SqliteImport<'_> {
         drop(lookup);
 
         let mut fresh: Vec<SeenCustomer> = Vec::new();
-        let mut fresh_at: FxHashMap<&str, usize> = FxHashMap::default();
+        let mut fresh_at: FastHashMap<&str, usize> = FastHashMap::default();
         for c in unknown {
             if let Some(k) = found.get_mut(c.id.as_str()) {
                 seen(c, k)?;
@@ -1303,7 +1303,7 @@ impl ImportTx for SqliteImport<'_> {
         // Many referrers (every customer of a large import): every referee of the tenant
         // is read off the referrer index, which holds only customers who name one, and
         // kept if their referrer is asked for. Cheaper than filling a scope table.
-        let wanted: Option<FxHashSet<&str>> = match referrers {
+        let wanted: Option<FastHashSet<&str>> = match referrers {
             Scope::Customers(ids) if ids.len() > SCAN_ALL_ABOVE => {
                 Some(ids.iter().map(CustomerId::as_str).collect())
             }

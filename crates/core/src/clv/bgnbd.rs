@@ -17,7 +17,7 @@ use super::special::{
     digamma, exp_nonpositive, hyp2f1, ln_beta, ln_gamma_ratio, ln_one_plus_unit, trigamma,
 };
 use super::summary::History;
-use crate::fasthash::FxHashMap;
+use crate::fasthash::FastHashMap;
 
 /// The four parameters: λ ~ Gamma(shape r, rate α) with α in weeks; p ~ Beta(a, b).
 #[derive(Debug, Clone, Copy, PartialEq, Serialize)]
@@ -83,7 +83,7 @@ impl Data {
     /// estimates) do not depend on the order of the customers.
     fn of(customers: &[History]) -> Data {
         // Distinct times, numbered as first seen and then renumbered in order of value.
-        let mut seen: FxHashMap<u64, u32> = FxHashMap::default();
+        let mut seen: FastHashMap<u64, u32> = FastHashMap::default();
         let mut first_seen: Vec<f64> = Vec::new();
         let mut number = |t: f64| {
             *seen.entry(t.to_bits()).or_insert_with(|| {

@@ -6,7 +6,7 @@
 use jiff::civil::Date;
 
 use super::ClvError;
-use crate::fasthash::FxHashMap;
+use crate::fasthash::FastHashMap;
 use crate::ids::CustomerId;
 use crate::order::{OrderFact, OrderStatus};
 use crate::segment::rfm::{DayNumber, ZoneDays, date_number};
@@ -93,7 +93,7 @@ impl CalibrationSummary {
 pub struct PurchaseDays {
     zone: TenantZone,
     days: ZoneDays,
-    by_customer: FxHashMap<CustomerId, Vec<(DayNumber, i64)>>,
+    by_customer: FastHashMap<CustomerId, Vec<(DayNumber, i64)>>,
     last_paid: Option<Timestamp>,
 }
 
@@ -102,7 +102,7 @@ impl PurchaseDays {
         PurchaseDays {
             zone: zone.clone(),
             days: ZoneDays::new(zone),
-            by_customer: FxHashMap::default(),
+            by_customer: FastHashMap::default(),
             last_paid: None,
         }
     }

@@ -8,7 +8,7 @@ pub mod source;
 use std::fmt;
 
 use crate::channel::Channel;
-use crate::customer::{Gender, NewCustomer, normalise_phone};
+use crate::customer::{Gender, NewCustomer, parse_phone};
 use crate::event::{EventType, NewEvent};
 use crate::ids::{CustomerId, EventId, OrderId};
 use crate::money::Money;
@@ -330,16 +330,14 @@ pub fn parse_customer(
     zone: &TenantZone,
 ) -> Result<NewCustomer, Vec<Problem>> {
     let mut row = RowCheck::new(columns, record);
-    let id = row.required(0, CustomerId::parse);
+    let id = row.required(0, CustomerId::parse_input);
     let name = row.optional(1, plain_text(100));
-    let phone = row.optional(2, |s| {
-        normalise_phone(s).ok_or_else(|| format!("'{s}' is not a phone number"))
-    });
+    let phone = row.optional(2, parse_phone);
     let gender = row.optional(3, Gender::parse);
     let birthday = row.optional(4, TenantZone::parse_day);
     let region = row.optional(5, plain_text(100));
     let channel = row.optional(6, Channel::parse);
-    let referrer_id = row.optional(7, CustomerId::parse);
+    let referrer_id = row.optional(7, CustomerId::parse_input);
     let joined_at = row.optional(8, |s| zone.parse_timestamp(s));
     let tags = row
         .optional(9, |s| -> Result<Vec<String>, String> {
@@ -390,7 +388,7 @@ pub fn parse_order(
 ) -> Result<NewOrder, Vec<Problem>> {
     let mut row = RowCheck::new(columns, record);
     let id = row.required(0, OrderId::parse);
-    let customer_id = row.required(1, CustomerId::parse);
+    let customer_id = row.required(1, CustomerId::parse_input);
     let ordered_at = row.required(2, |s| zone.parse_timestamp(s));
     let amount = row.required(3, Money::parse_yuan);
     let discount = row.optional(4, Money::parse_yuan).unwrap_or(Money::ZERO);
@@ -423,7 +421,7 @@ pub fn parse_event(
 ) -> Result<NewEvent, Vec<Problem>> {
     let mut row = RowCheck::new(columns, record);
     let id = row.required(0, EventId::parse);
-    let customer_id = row.required(1, CustomerId::parse);
+    let customer_id = row.required(1, CustomerId::parse_input);
     let kind = row.required(2, EventType::parse);
     let occurred_at = row.required(3, |s| zone.parse_timestamp(s));
     let properties = row

@@ -283,6 +283,10 @@ pub fn round_to_total(exact: &[f64], total: i64) -> Vec<i64> {
 /// A what-if: factors moved by fractions (`0.10` is 10% more).
 pub type WhatIf = Vec<(Factor, f64)>;
 
+/// The largest rise a what-if may give a factor: ×11. Five factors at that still leave
+/// the GMV of any real shop far inside what an `i64` of fen holds.
+pub const MAX_WHAT_IF_PERCENT: f64 = 1_000.0;
+
 /// Reads `retention=+10%,aov=-5%`.
 pub fn parse_what_if(text: &str) -> Result<WhatIf, String> {
     let mut out = Vec::new();
@@ -304,9 +308,9 @@ pub fn parse_what_if(text: &str) -> Result<WhatIf, String> {
             .trim()
             .parse()
             .map_err(|_| format!("'{item}': '{number}' is not a number"))?;
-        if !pct.is_finite() || pct <= -100.0 {
+        if !pct.is_finite() || pct <= -100.0 || pct > MAX_WHAT_IF_PERCENT {
             return Err(format!(
-                "'{item}': a factor can fall by less than 100% only"
+                "'{item}': a factor can move from just above -100% to +{MAX_WHAT_IF_PERCENT}%"
             ));
         }
         if out.iter().any(|(f, _)| *f == factor) {
@@ -462,6 +466,9 @@ mod tests {
         assert!(parse_what_if("retention=10").is_err());
         assert!(parse_what_if("loyalty=+5%").is_err());
         assert!(parse_what_if("aov=-100%").is_err());
+        assert!(parse_what_if("retention=+1e308%").is_err());
+        assert!(parse_what_if("retention=+1000.1%").is_err());
+        assert!(parse_what_if("retention=+1000%").is_ok());
         assert!(parse_what_if("aov=+1%,aov=+2%").is_err());
     }
 

@@ -277,7 +277,23 @@ pub enum RuleError {
         text: String,
         reason: String,
     },
+    #[error(
+        "column {column}: the rule is {length} characters long; at most {MAX_RULE_CHARS} are accepted"
+    )]
+    TooLong { column: usize, length: usize },
+    #[error(
+        "column {column}: the rule nests parentheses and `not` more than {MAX_RULE_DEPTH} deep"
+    )]
+    TooDeep { column: usize },
 }
+
+/// The longest rule accepted, in characters: far beyond any rule a person writes, and
+/// small enough that parsing, printing and planning one stay instant.
+pub const MAX_RULE_CHARS: usize = 4_000;
+
+/// How deep parentheses and `not` may nest. Parsing, printing, planning and evaluating
+/// walk a rule recursively, so a limit keeps a made-up rule from exhausting the stack.
+pub const MAX_RULE_DEPTH: usize = 32;
 
 fn did_you_mean(suggestion: Option<&str>) -> String {
     suggestion.map_or_else(String::new, |s| format!("; did you mean '{s}'?"))
@@ -301,7 +317,9 @@ impl RuleError {
             | RuleError::UnknownValue { column, .. }
             | RuleError::UnterminatedString { column, .. }
             | RuleError::BadDate { column, .. }
-            | RuleError::BadNumber { column, .. } => *column,
+            | RuleError::BadNumber { column, .. }
+            | RuleError::TooLong { column, .. }
+            | RuleError::TooDeep { column } => *column,
         }
     }
 }

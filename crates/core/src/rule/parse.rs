@@ -4,7 +4,9 @@
 use jiff::civil::Date;
 
 use super::field::{Field, Kind};
-use super::{MAX_DECIMALS, Number, Op, Rule, RuleError, Subject, Value};
+use super::{
+    MAX_DECIMALS, MAX_RULE_CHARS, MAX_RULE_DEPTH, Number, Op, Rule, RuleError, Subject, Value,
+};
 use crate::event::EventType;
 use crate::time::TenantZone;
 
@@ -156,10 +158,19 @@ fn lex(src: &str) -> Result<Vec<Token>, RuleError> {
 }
 
 pub(crate) fn parse(src: &str) -> Result<Rule, RuleError> {
+    // Counted before lexing, so a huge rule costs one pass over its characters.
+    let length = src.chars().count();
+    if length > MAX_RULE_CHARS {
+        return Err(RuleError::TooLong {
+            column: MAX_RULE_CHARS + 1,
+            length,
+        });
+    }
     let mut p = Parser {
         src,
         tokens: lex(src)?,
         pos: 0,
+        depth: 0,
     };
     let rule = p.or()?;
     if p.peek() != &Tok::End {
@@ -172,6 +183,8 @@ struct Parser<'a> {
     src: &'a str,
     tokens: Vec<Token>,
     pos: usize,
+    /// Open parentheses and `not`s around the current token.
+    depth: usize,
 }
 
 impl Parser<'_> {
@@ -270,21 +283,37 @@ impl Parser<'_> {
 
     fn unary(&mut self) -> Result<Rule, RuleError> {
         if self.is_keyword("not") {
+            self.deeper()?;
             self.advance();
-            return Ok(Rule::Not(Box::new(self.unary()?)));
+            let rule = Rule::Not(Box::new(self.unary()?));
+            self.depth -= 1;
+            return Ok(rule);
         }
         self.primary()
+    }
+
+    /// One level deeper, refused past [`MAX_RULE_DEPTH`] (at the token that opens it).
+    fn deeper(&mut self) -> Result<(), RuleError> {
+        if self.depth >= MAX_RULE_DEPTH {
+            return Err(RuleError::TooDeep {
+                column: self.column(),
+            });
+        }
+        self.depth += 1;
+        Ok(())
     }
 
     fn primary(&mut self) -> Result<Rule, RuleError> {
         let name = match self.peek().clone() {
             Tok::LParen => {
+                self.deeper()?;
                 self.advance();
                 let rule = self.or()?;
                 if self.peek() != &Tok::RParen {
                     return Err(self.expected("'and', 'or' or ')'"));
                 }
                 self.advance();
+                self.depth -= 1;
                 return Ok(rule);
             }
             Tok::Ident(name) if !KEYWORDS.iter().any(|k| k.eq_ignore_ascii_case(&name)) => name,

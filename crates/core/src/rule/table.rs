@@ -10,7 +10,7 @@ use jiff::civil::Date;
 
 use crate::channel::Channel;
 use crate::customer::Gender;
-use crate::fasthash::FxHashMap;
+use crate::fasthash::FastHashMap;
 use crate::lifecycle::{Journey, Stage, journey};
 use crate::money::Money;
 use crate::profile::Profile;
@@ -252,7 +252,7 @@ pub(crate) enum FlagCol {
 #[derive(Debug, Clone, Default)]
 pub(crate) struct Interner {
     names: Vec<Box<str>>,
-    codes: FxHashMap<Box<str>, u32>,
+    codes: FastHashMap<Box<str>, u32>,
 }
 
 impl Interner {

@@ -843,7 +843,8 @@ fn arb_value(kind: Kind, wide: bool) -> BoxedStrategy<Value> {
             let range = if wide { 40_000i64 } else { 45 };
             prop_oneof![
                 (-range..range).prop_map(|n| Value::Today(n as i32)),
-                (-range..range).prop_map(|n| Value::Date(days_before(n))),
+                // A date constant lies in the days accepted, 1900–2100.
+                (-range.min(27_000)..range.min(27_000)).prop_map(|n| Value::Date(days_before(n))),
             ]
             .boxed()
         }
@@ -1035,4 +1036,57 @@ fn a_million_profiles_evaluate_within_fifty_milliseconds_and_fit_in_300_mib() {
             assert!(r.median.as_millis() < 50, "{}: {:?}", r.rule, r.median);
         }
     }
+}
+
+#[test]
+fn deep_nesting_is_refused_with_the_limit_not_a_stack_overflow() {
+    for depth in [MAX_RULE_DEPTH + 1, 2_000, 100_000] {
+        let parens = format!("{}orders > 1{}", "(".repeat(depth), ")".repeat(depth));
+        let nots = format!("{}orders > 1", "not ".repeat(depth));
+        for rule in [parens, nots] {
+            let e = Rule::parse(&rule).expect_err("too deep");
+            assert!(
+                matches!(e, RuleError::TooDeep { .. } | RuleError::TooLong { .. }),
+                "{depth}: {e}"
+            );
+        }
+    }
+    let e = error(&format!("{}orders > 1{}", "(".repeat(33), ")".repeat(33)));
+    assert_eq!(
+        e.to_string(),
+        "column 33: the rule nests parentheses and `not` more than 32 deep"
+    );
+    let e = error(&format!("{}orders > 1", "not ".repeat(33)));
+    assert_eq!(e.column(), 129);
+}
+
+#[test]
+fn nesting_up_to_the_limit_parses_prints_and_evaluates() {
+    let shop = counts_shop();
+    // An even number of `not`s, so both rules mean `orders > 1`.
+    let depth = MAX_RULE_DEPTH;
+    let parens = format!("{}orders > 1{}", "(".repeat(depth), ")".repeat(depth));
+    let nots = format!("{}orders > 1", "not ".repeat(depth));
+    for text in [parens, nots] {
+        let rule = Rule::parse(&text).expect("at the limit");
+        let printed = rule.to_string();
+        assert_eq!(Rule::parse(&printed).expect("printed form"), rule);
+        assert_eq!(shop.members(&text), shop.members("orders > 1"));
+    }
+}
+
+#[test]
+fn a_rule_longer_than_the_limit_is_refused_by_its_length() {
+    let long = std::iter::repeat_n("orders > 1", MAX_RULE_CHARS / 14 + 2)
+        .collect::<Vec<_>>()
+        .join(" or ");
+    assert!(long.chars().count() > MAX_RULE_CHARS);
+    let e = error(&long);
+    assert!(
+        e.to_string()
+            .contains(&format!("at most {MAX_RULE_CHARS} are accepted")),
+        "{e}"
+    );
+    let chinese = format!("has_tag(\"{}\")", "户".repeat(MAX_RULE_CHARS));
+    assert!(matches!(error(&chinese), RuleError::TooLong { .. }));
 }

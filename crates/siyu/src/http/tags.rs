@@ -74,6 +74,12 @@ pub async fn add(
 ) -> Result<Json<Value>, ApiError> {
     caller.require(Action::Manage)?;
     let id = customer_id(&id)?;
+    if id.is_erased_remains() {
+        return Err(ApiError::Conflict {
+            code: "erased_remains",
+            message: format!("{id} is an erased customer's remains, which take no tags"),
+        });
+    }
     let value = json_body(body, 16 * 1024).await?;
     let new: NewTag =
         serde_json::from_value(value).map_err(|e| bad("invalid_tag", e.to_string()))?;

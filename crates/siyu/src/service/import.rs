@@ -14,7 +14,7 @@ use anyhow::{Context, anyhow};
 use indicatif::{ProgressBar, ProgressStyle};
 use serde::Serialize;
 
-use siyu_core::fasthash::{FxHashMap, FxHashSet};
+use siyu_core::fasthash::{FastHashMap, FastHashSet};
 use siyu_core::import::{
     Columns, Kind, Problem, Record, RecordSource, SourceError, parse_customer, parse_event,
     parse_order,
@@ -461,7 +461,7 @@ fn progress_bar(wanted: bool, size: u64) -> ProgressBar {
 /// them at first sight took an update more for each whose orders are not in time order.
 #[derive(Default)]
 pub(crate) struct Sightings {
-    seen: FxHashMap<CustomerId, (Timestamp, Option<Channel>)>,
+    seen: FastHashMap<CustomerId, (Timestamp, Option<Channel>)>,
 }
 
 impl Sightings {
@@ -498,13 +498,6 @@ impl Sightings {
     }
 }
 
-fn key_hash(key: &str) -> u64 {
-    use std::hash::Hasher;
-    let mut h = siyu_core::fasthash::FxHasher::default();
-    h.write(key.as_bytes());
-    h.finish()
-}
-
 /// The reader thread: records to typed rows, in batches that never repeat a key, each
 /// valid row also handed to `streamed` (dropped once it holds too many customers).
 /// Returns the number of rows read, or a problem that stops the reading.
@@ -520,7 +513,8 @@ fn read_rows<T: Row>(
     let mut batch: Vec<T> = Vec::with_capacity(CHUNK);
     // Hashes of the batch's keys: a repeated hash closes the batch. Two keys that merely
     // share a hash close it early, which is harmless (a batch only must not repeat a key).
-    let mut keys: FxHashSet<u64> = FxHashSet::default();
+    let mut keys: FastHashSet<u64> = FastHashSet::default();
+    let key_hasher = siyu_core::fasthash::FastBuildHasher::default();
     keys.reserve(CHUNK);
     // While the profiles of new customers are streamed, their builder keeps the sightings
     // too (one lookup a row instead of two); past its limit they move to `sightings`.
@@ -548,7 +542,7 @@ fn read_rows<T: Row>(
         };
         match parsed {
             Ok(row) => {
-                let key = key_hash(row.key());
+                let key = std::hash::BuildHasher::hash_one(&key_hasher, row.key());
                 if !keys.insert(key) {
                     keys.clear();
                     keys.insert(key);
@@ -620,7 +614,7 @@ struct Writer<'s, T> {
     suppressions: Suppressions,
     suppressed: u64,
     /// Customers whose profiles this import changes.
-    affected: FxHashSet<CustomerId>,
+    affected: FastHashSet<CustomerId>,
     /// Referrers named before this import by customers it updates.
     old_referrers: HashSet<CustomerId>,
     /// What segments and stages depend on, for the evaluation after the profiles.
@@ -667,7 +661,7 @@ impl<'s, T: Row> Writer<'s, T> {
             rejected: 0,
             counts: WriteCounts::default(),
             customers_created: 0,
-            affected: FxHashSet::default(),
+            affected: FastHashSet::default(),
             old_referrers: HashSet::new(),
             rule_settings,
             zone: tenant.zone.clone(),
@@ -843,7 +837,7 @@ impl<'s, T: Row> Writer<'s, T> {
             let all_fresh = self.counts.updated == 0 && self.counts.unchanged == 0;
             let prebuilt = match streamed {
                 Some(profiles) if all_fresh && !created.is_empty() => {
-                    let created: FxHashSet<CustomerId> = created.into_iter().collect();
+                    let created: FastHashSet<CustomerId> = created.into_iter().collect();
                     let prebuilt: Vec<Profile> = profiles
                         .finish()
                         .into_iter()

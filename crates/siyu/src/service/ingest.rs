@@ -9,7 +9,8 @@ use anyhow::Context;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
-use siyu_core::fasthash::FxHashSet;
+use siyu_core::customer::parse_phone;
+use siyu_core::fasthash::FastHashSet;
 use siyu_core::profile::{Interactions, Profile, referral_figures};
 use siyu_core::{
     Channel, CustomerId, EventId, EventType, Gender, Money, NewCustomer, NewEvent, NewOrder,
@@ -154,7 +155,7 @@ pub fn parse_item(item: &Value, zone: &TenantZone) -> Result<(String, Item), Str
     };
     let body = Value::Object(map);
     let serde_error = |e: serde_json::Error| e.to_string();
-    let customer = |id: &str| CustomerId::parse(id).map_err(|e| format!("customer_id: {e}"));
+    let customer = |id: &str| CustomerId::parse_input(id).map_err(|e| format!("customer_id: {e}"));
     let message = |id: &str| -> Result<String, String> {
         let id = id.trim();
         if id.is_empty() || id.len() > 128 || id.chars().any(char::is_control) {
@@ -183,7 +184,9 @@ pub fn parse_item(item: &Value, zone: &TenantZone) -> Result<(String, Item), Str
                 tags: Vec::new(),
             });
             let referrer_id = text("referrer_id", t.referrer_id)?
-                .map(|r| CustomerId::parse(&r).map_err(|e| format!("traits.referrer_id: {e}")))
+                .map(|r| {
+                    CustomerId::parse_input(&r).map_err(|e| format!("traits.referrer_id: {e}"))
+                })
                 .transpose()?;
             if referrer_id.as_ref() == Some(&id) {
                 return Err("traits.referrer_id: a customer cannot refer themselves".into());
@@ -200,7 +203,9 @@ pub fn parse_item(item: &Value, zone: &TenantZone) -> Result<(String, Item), Str
             let customer = NewCustomer {
                 id,
                 name: text("traits.name", t.name)?,
-                phone: text("traits.phone", t.phone)?,
+                phone: text("traits.phone", t.phone)?
+                    .map(|p| parse_phone(&p).map_err(|e| format!("traits.phone: {e}")))
+                    .transpose()?,
                 gender: text("traits.gender", t.gender)?
                     .map(|g| Gender::parse(&g).map_err(|e| format!("traits.gender: {e}")))
                     .transpose()?,
@@ -427,7 +432,7 @@ fn write_items(
         // Events only, every one new: the stored profiles take them as they are.
         return add_events(tx, zone, &written_events, &sightings);
     }
-    let mut affected: FxHashSet<CustomerId> = affected.into_iter().collect();
+    let mut affected: FastHashSet<CustomerId> = affected.into_iter().collect();
     affected.extend(tx.displaced_customers().context("reading moved orders")?);
     // Taken so that the next batch of a group commit sees only the customers it creates;
     // the refresh below rebuilds these from the store like any other.
@@ -456,7 +461,7 @@ fn add_events(
     events: &[NewEvent],
     sightings: &[SeenCustomer],
 ) -> anyhow::Result<()> {
-    let created: FxHashSet<CustomerId> = tx
+    let created: FastHashSet<CustomerId> = tx
         .created_customers()
         .context("reading created customers")?
         .into_iter()
@@ -476,7 +481,7 @@ fn add_events(
     let found = tx
         .add_interactions(&stored)
         .context("adding events to profiles")?;
-    let rebuild: FxHashSet<CustomerId> = stored
+    let rebuild: FastHashSet<CustomerId> = stored
         .into_iter()
         .zip(found)
         .filter(|(_, found)| !found)

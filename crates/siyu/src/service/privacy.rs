@@ -14,7 +14,7 @@ use serde::Serialize;
 use serde_json::Value;
 use sha2::{Digest, Sha256};
 
-use siyu_core::fasthash::FxHashSet;
+use siyu_core::fasthash::FastHashSet;
 use siyu_core::privacy::{AuditAction, erased_id, is_erased};
 use siyu_core::profile::Profile;
 use siyu_core::segment::rules::{Change, RuleKind};
@@ -342,7 +342,7 @@ pub fn erase(
         Err(StoreError::NotFound(_)) => return Err(missing(tx.as_mut(), tenant, id)?.into()),
         other => other.context("erasing the customer")?,
     };
-    let ids: FxHashSet<CustomerId> = std::iter::once(remains.clone()).collect();
+    let ids: FastHashSet<CustomerId> = std::iter::once(remains.clone()).collect();
     refresh(
         tx.as_mut(),
         &tenant.zone,

@@ -8,7 +8,7 @@ use std::collections::HashSet;
 use anyhow::Context;
 
 use siyu_core::CustomerFact;
-use siyu_core::fasthash::FxHashSet;
+use siyu_core::fasthash::FastHashSet;
 use siyu_core::profile::{EventFact, Profile, ProfileBuilder, ProfileOrder, referral_figures};
 use siyu_core::{CustomerId, OrderFact, TenantZone};
 use siyu_store::{ImportTx, Scope, Store, Tenant};
@@ -19,7 +19,7 @@ pub enum Affected<'a> {
     /// These customers; `old_referrers` are referrers some of them named before this
     /// transaction changed it.
     Customers {
-        ids: &'a FxHashSet<CustomerId>,
+        ids: &'a FastHashSet<CustomerId>,
         old_referrers: &'a HashSet<CustomerId>,
     },
 }
@@ -46,7 +46,7 @@ pub fn refresh(
     };
     // A customer created in this transaction had no profile: theirs is saved with no
     // referral figures, and only those that have some need writing.
-    let fresh: FxHashSet<CustomerId> = prebuilt.iter().map(|p| p.customer_id.clone()).collect();
+    let fresh: FastHashSet<CustomerId> = prebuilt.iter().map(|p| p.customer_id.clone()).collect();
     tx.save_new_profiles(&prebuilt)
         .context("saving the profiles of new customers")?;
     let mut profiles = prebuilt;

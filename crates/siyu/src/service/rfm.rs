@@ -325,7 +325,11 @@ impl<'p> OrdersFile<'p> {
                 .collect();
             workers
                 .into_iter()
-                .map(|w| w.join().unwrap_or(Err(Stop::Elsewhere)))
+                // A worker that panicked panics here too: a lost block would shrink every tally.
+                .map(|w| {
+                    w.join()
+                        .unwrap_or_else(|panic| std::panic::resume_unwind(panic))
+                })
                 .collect()
         });
         let mut aggs = Vec::with_capacity(results.len());
@@ -553,7 +557,10 @@ fn repeated_hashes(aggs: &[Agg], threads: usize) -> HashSet<u64> {
             .collect();
         workers
             .into_iter()
-            .map(|w| w.join().unwrap_or_default())
+            .map(|w| {
+                w.join()
+                    .unwrap_or_else(|panic| std::panic::resume_unwind(panic))
+            })
             .collect()
     });
     found.into_iter().flatten().collect()
@@ -1173,6 +1180,11 @@ fn plain_day(days: &ZoneDays, f: &[u8]) -> Option<DayNumber> {
     let year = digits2(f, 0)? * 100 + digits2(f, 2)?;
     let (month, day) = (digits2(f, 5)?, digits2(f, 8)?);
     let year = year as i32;
+    // Years at the edges of the accepted range (1970–2100) go to the full parser, which
+    // knows the range to the second.
+    if !(1971..=2099).contains(&year) {
+        return None;
+    }
     if !(1..=12).contains(&month) || day == 0 || day > days_in_month(year, month) {
         return None;
     }
@@ -1230,7 +1242,7 @@ fn plain_fen(f: &[u8]) -> Option<i64> {
         }
     }
     if i == f.len() {
-        return (i > 0).then_some(yuan * 100);
+        return (i > 0 && yuan * 100 <= siyu_core::money::MAX_AMOUNT.fen()).then_some(yuan * 100);
     }
     if f[i] != b'.' {
         return None;
@@ -1241,7 +1253,9 @@ fn plain_fen(f: &[u8]) -> Option<i64> {
     }
     let tens = frac.first().map_or(0, |d| i64::from(d - b'0'));
     let ones = frac.get(1).map_or(0, |d| i64::from(d - b'0'));
-    Some(yuan * 100 + tens * 10 + ones)
+    let fen = yuan * 100 + tens * 10 + ones;
+    // Above the limit, `parse_yuan` says why.
+    (fen <= siyu_core::money::MAX_AMOUNT.fen()).then_some(fen)
 }
 
 // ---------------------------------------------------------------------------------------
@@ -1624,7 +1638,10 @@ fn parallel_map<T: Send, U: Send>(
             .collect();
         workers
             .into_iter()
-            .flat_map(|w| w.join().unwrap_or_default())
+            .flat_map(|w| {
+                w.join()
+                    .unwrap_or_else(|panic| std::panic::resume_unwind(panic))
+            })
             .collect()
     });
     done.sort_by_key(|(i, _)| *i);
@@ -1636,6 +1653,18 @@ mod tests {
     use super::*;
     use proptest::prelude::*;
     use siyu_core::import::Kind;
+
+    #[test]
+    #[should_panic(expected = "item 77 failed")]
+    fn a_worker_that_panics_panics_the_caller_instead_of_losing_its_items() {
+        let items: Vec<u32> = (0..100).collect();
+        let out = parallel_map(items, 2, |i| {
+            assert!(i != 77, "item {i} failed");
+            i
+        });
+        // Reached only if the panic was swallowed, with a shorter list.
+        assert_eq!(out.len(), 100);
+    }
 
     /// Values of each column: mostly valid, the rest every kind of trouble the importer
     /// knows (and quotes, tabs, non-ASCII, CJK spaces, out-of-range times).

@@ -35,9 +35,18 @@ pub fn rule_settings(store: &mut dyn Store, tenant: &Tenant) -> anyhow::Result<R
         .settings(tenant)
         .context("reading the tenant's settings")?;
     let pairs = || stored.iter().map(|(k, v)| (k.as_str(), v.as_str()));
+    // As with a saved rule: a stored vip_rule that no longer reads is left out and named,
+    // rather than stopping every evaluation of the tenant.
+    let vip_rule = vip_rule(pairs()).unwrap_or_else(|e| {
+        static WARNED: std::sync::Once = std::sync::Once::new();
+        WARNED.call_once(|| {
+            eprintln!("siyu: the tenant's vip_rule is left out (set it again): {e}");
+        });
+        None
+    });
     Ok(RuleSettings {
         lifecycle: lifecycle_settings(pairs()),
-        vip_rule: vip_rule(pairs()).context("the tenant's vip_rule")?,
+        vip_rule,
     })
 }
 
@@ -90,23 +99,49 @@ pub fn load_pool(
         .map_err(|e| anyhow!("the tenant's vip_rule: {e}"))
 }
 
-/// The saved rules of the tenant, read.
+/// The saved rules of the tenant, read. A saved rule that no longer reads (one stored
+/// before a limit of the rule language existed, say) is left out of every evaluation,
+/// its members kept as they were, and named once on standard error: one bad rule must
+/// not stop the tenant's imports, ingest and reads.
 pub fn definitions(tx: &mut dyn PoolTx) -> anyhow::Result<Vec<(StoredRule, Definition)>> {
-    tx.rules()
+    Ok(tx
+        .rules()
         .context("reading the saved rules")?
         .into_iter()
-        .map(|stored| {
-            let rule = Rule::parse(&stored.rule)
-                .map_err(|e| anyhow!("the saved {} '{}': {e}", stored.kind, stored.name))?;
-            let def = Definition {
-                kind: stored.kind,
-                name: stored.name.clone(),
-                rule,
-                purpose: stored.purpose,
-            };
-            Ok((stored, def))
+        .filter_map(|stored| match Rule::parse(&stored.rule) {
+            Ok(rule) => {
+                let def = Definition {
+                    kind: stored.kind,
+                    name: stored.name.clone(),
+                    rule,
+                    purpose: stored.purpose,
+                };
+                Some((stored, def))
+            }
+            Err(e) => {
+                warn_unreadable(&stored, &e);
+                None
+            }
         })
-        .collect()
+        .collect())
+}
+
+/// Says once per process which saved rule does not read and why.
+fn warn_unreadable(stored: &StoredRule, e: &siyu_core::rule::RuleError) {
+    static WARNED: std::sync::Mutex<Vec<(RuleKind, String, String)>> =
+        std::sync::Mutex::new(Vec::new());
+    let key = (stored.kind, stored.name.clone(), stored.rule.clone());
+    let Ok(mut warned) = WARNED.lock() else {
+        return;
+    };
+    if !warned.contains(&key) {
+        eprintln!(
+            "siyu: the saved {} '{}' does not read and is left out of evaluation \
+             (its members stay as they were; replace or delete it): {e}",
+            stored.kind, stored.name
+        );
+        warned.push(key);
+    }
 }
 
 /// One evaluation: the pool, what every rule and level tag selects, and the changes recorded.
@@ -386,6 +421,9 @@ pub fn add_tag(
     family: Option<TagFamily>,
 ) -> anyhow::Result<bool> {
     check_tag_name(tag).map_err(|e| anyhow!("tag: {e}"))?;
+    if customer.is_erased_remains() {
+        bail!("{customer} is an erased customer's remains, which take no tags");
+    }
     let settings = rule_settings(store, tenant)?;
     let mut tx = store.begin_pool(tenant)?;
     if !tx.has_customer(customer)? {

@@ -15,7 +15,7 @@
 
 use rusqlite::Connection;
 
-use siyu_core::fasthash::{FxHashMap, FxHashSet};
+use siyu_core::fasthash::{FastHashMap, FastHashSet};
 
 use crate::Result;
 
@@ -68,7 +68,7 @@ impl Known {
 pub(super) struct KnownCustomers {
     /// `PRAGMA data_version` when last checked.
     data_version: i64,
-    tenants: FxHashMap<i64, FxHashMap<Box<str>, Known>>,
+    tenants: FastHashMap<i64, FastHashMap<Box<str>, Known>>,
     len: usize,
 }
 
@@ -89,8 +89,8 @@ impl KnownCustomers {
     fn remember(
         &mut self,
         tenant: i64,
-        learnt: FxHashMap<Box<str>, Known>,
-        forgotten: FxHashSet<Box<str>>,
+        learnt: FastHashMap<Box<str>, Known>,
+        forgotten: FastHashSet<Box<str>>,
     ) {
         let known = self.tenants.entry(tenant).or_default();
         for id in &forgotten {
@@ -118,9 +118,9 @@ pub(super) struct Staged<'c> {
     committed: &'c mut KnownCustomers,
     tenant: i64,
     /// Learnt in this transaction (read, created or moved by a sighting).
-    known: FxHashMap<Box<str>, Known>,
+    known: FastHashMap<Box<str>, Known>,
     /// Rewritten otherwise in this transaction: the database answers for them.
-    forgotten: FxHashSet<Box<str>>,
+    forgotten: FastHashSet<Box<str>>,
 }
 
 impl<'c> Staged<'c> {
@@ -134,8 +134,8 @@ impl<'c> Staged<'c> {
         Ok(Staged {
             committed,
             tenant,
-            known: FxHashMap::default(),
-            forgotten: FxHashSet::default(),
+            known: FastHashMap::default(),
+            forgotten: FastHashSet::default(),
         })
     }
 
