@@ -230,14 +230,22 @@ impl Tally {
     pub fn add(&mut self, day: DayNumber, fen: i64) {
         self.last_day = self.last_day.max(day);
         self.orders = self.orders.saturating_add(1);
-        self.fen = self.fen.saturating_add(fen);
+        self.fen = add_fen(self.fen, fen);
     }
 
     pub fn merge(&mut self, other: Tally) {
         self.last_day = self.last_day.max(other.last_day);
         self.orders = self.orders.saturating_add(other.orders);
-        self.fen = self.fen.saturating_add(other.fen);
+        self.fen = add_fen(self.fen, other.fen);
     }
+}
+
+/// A sum of amounts, checked: with every amount at most ¥100,000,000 it takes 900 million
+/// of them to leave an `i64`, and then the figure is refused rather than capped or wrapped.
+#[inline]
+fn add_fen(a: i64, b: i64) -> i64 {
+    a.checked_add(b)
+        .expect("a sum of money beyond ¥92 trillion: more than an i64 of fen holds")
 }
 
 /// High or low against the mean.
@@ -386,7 +394,7 @@ impl Means {
             means.customers += 1;
             means.recency_days_total += u64::from(recency_days(through, t));
             means.orders_total += u64::from(t.orders);
-            monetary = monetary.saturating_add(t.fen);
+            monetary = add_fen(monetary, t.fen);
         }
         means.monetary_total = Money::from_fen(monetary);
         means
@@ -512,7 +520,7 @@ pub fn score(window: RfmWindow, tallies: impl IntoIterator<Item = (CustomerId, T
             let class = RfmClass::of(r, f, m);
             let line = &mut by_class[class as usize];
             line.0 += 1;
-            line.1 = line.1.saturating_add(t.fen);
+            line.1 = add_fen(line.1, t.fen);
             let quintiles = Quintiles {
                 r: r_scores[i],
                 f: f_scores[i],
