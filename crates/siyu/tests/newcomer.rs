@@ -70,3 +70,96 @@ fn output_piped_into_a_reader_that_stops_early_ends_quietly() {
         );
     }
 }
+
+/// The display width of a line of a terminal: CJK characters take two cells.
+fn cells(s: &str) -> usize {
+    s.chars()
+        .map(|c| {
+            if ('\u{4E00}'..='\u{9FFF}').contains(&c) {
+                2
+            } else {
+                1
+            }
+        })
+        .sum()
+}
+
+#[test]
+fn the_caret_under_a_rule_error_stands_under_the_word_with_chinese_before_it() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let db = dir.path().join("siyu.db");
+    let rule = r#"has_tag("户外用品") and stag = 1"#;
+    let out = siyu(&db, &["segment", "create", "outdoor", rule]);
+    assert!(!out.status.success());
+    let err = text(&out.stderr);
+    let lines: Vec<&str> = err.lines().collect();
+    let shown = lines
+        .iter()
+        .position(|l| l.trim_start() == rule)
+        .unwrap_or_else(|| panic!("the rule is shown: {err}"));
+    let caret = lines[shown + 1];
+    let at = lines[shown].find("stag").expect("stag");
+    assert_eq!(
+        cells(&caret[..caret.find('^').expect("caret")]),
+        cells(&lines[shown][..at]),
+        "{err}"
+    );
+}
+
+#[test]
+fn times_shown_to_people_are_local_to_the_second_and_programs_get_rfc3339() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let db = demo(dir.path(), "50");
+    let made = siyu(&db, &["segment", "create", "all", "days_since_order >= 0"]);
+    assert!(made.status.success(), "{}", text(&made.stderr));
+    let before = jiff::Timestamp::now();
+    let tagged = siyu(&db, &["tag", "add", "c000001", "户外", "--by", "李"]);
+    assert!(tagged.status.success(), "{}", text(&tagged.stderr));
+    // Asia/Shanghai, the demo's zone: eight hours ahead of UTC, no seconds' fractions.
+    let local = |at: jiff::Timestamp| {
+        jiff::tz::TimeZone::get("Asia/Shanghai")
+            .expect("zone")
+            .to_datetime(at)
+            .strftime("%Y-%m-%d %H:%M")
+            .to_string()
+    };
+    let show = text(&siyu(&db, &["segment", "show", "all"]).stdout);
+    let created = show
+        .lines()
+        .find(|l| l.trim_start().starts_with("created:"))
+        .unwrap_or_else(|| panic!("{show}"));
+    assert!(created.contains(&local(before)), "{created}");
+    assert!(
+        !created.contains('T') && !created.contains('.'),
+        "{created}"
+    );
+
+    let tags = text(&siyu(&db, &["tag", "list", "--customer", "c000001"]).stdout);
+    let line = tags
+        .lines()
+        .find(|l| l.starts_with("户外"))
+        .unwrap_or_else(|| panic!("{tags}"));
+    assert!(line.contains(&local(before)), "{tags}");
+    assert!(!line.contains('Z'), "{tags}");
+    // The columns line up on the screen: "source" starts in one cell on every line.
+    let header = tags.lines().next().expect("header");
+    assert_eq!(
+        cells(&header[..header.find("source").expect("source")]),
+        cells(&line[..line.find("manual:李").expect("source")]),
+        "{tags}"
+    );
+
+    let audit_made = siyu(&db, &["customer", "opt-out", "c000001", "--by", "ops"]);
+    assert!(audit_made.status.success(), "{}", text(&audit_made.stderr));
+    let audit = text(&siyu(&db, &["customer", "audit"]).stdout);
+    assert!(audit.contains(&local(before)), "{audit}");
+
+    let csv = text(&siyu(&db, &["segment", "history", "all", "--format", "csv"]).stdout);
+    let row = csv.lines().nth(1).unwrap_or_else(|| panic!("{csv}"));
+    assert!(
+        row.split(',')
+            .next()
+            .is_some_and(|at| at.ends_with('Z') && at.contains('T')),
+        "CSV keeps RFC 3339 UTC: {csv}"
+    );
+}

@@ -9,7 +9,7 @@ use clap::Subcommand;
 
 use siyu_store::{Store, Tenant};
 
-use super::output::{Format, print_lines, thousands};
+use super::output::{Format, local_time, print_lines, thousands};
 use super::segment::customer_id;
 use crate::service::privacy;
 use crate::service::segments::actor;
@@ -110,7 +110,7 @@ pub fn run_customer(
                 &["at", "action", "by", "subject", "detail"],
                 |l| {
                     vec![
-                        l.at.to_string(),
+                        local_time(&tenant.zone, l.at),
                         l.action.to_string(),
                         l.actor.clone(),
                         l.subject[..12].to_owned(),

@@ -40,7 +40,8 @@ pub fn print_lines<T: serde::Serialize>(
     Ok(())
 }
 
-/// A plain text table; numbers (cells that start with a digit, `-` or `¥`) align right.
+/// A plain text table, padded by display width (户 and ，take two cells, a combining
+/// mark none); numbers (cells that start with a digit, `-` or `¥`) align right.
 pub struct Table {
     headers: Vec<String>,
     rows: Vec<Vec<String>>,
@@ -59,11 +60,7 @@ impl Table {
     }
 
     pub fn render(&self) -> String {
-        let width = |s: &str| {
-            s.chars()
-                .map(|c| if c > '\u{2E7F}' { 2 } else { 1 })
-                .sum::<usize>()
-        };
+        let width = |s: &str| unicode_width::UnicodeWidthStr::width(s);
         let mut widths: Vec<usize> = self.headers.iter().map(|h| width(h)).collect();
         for row in &self.rows {
             for (i, cell) in row.iter().enumerate() {
@@ -126,6 +123,21 @@ pub fn yuan(m: siyu_core::Money) -> String {
     format!("{sign}¥{}.{:02}", thousands(abs / 100), abs % 100)
 }
 
+/// An instant as people read it: the tenant's local time to the second,
+/// `2026-12-07 20:07:45` (CSV and JSON keep RFC 3339 UTC for programs).
+pub fn local_time(zone: &siyu_core::TenantZone, at: siyu_core::Timestamp) -> String {
+    let tz = jiff::tz::TimeZone::get(zone.name()).unwrap_or(jiff::tz::TimeZone::UTC);
+    tz.to_datetime(at).strftime("%Y-%m-%d %H:%M:%S").to_string()
+}
+
+/// An RFC 3339 time as stored in a line for programs, shown as [`local_time`]; text that
+/// is not one stays as it is.
+pub fn local_time_of(zone: &siyu_core::TenantZone, rfc3339: &str) -> String {
+    rfc3339
+        .parse()
+        .map_or_else(|_| rfc3339.to_owned(), |at| local_time(zone, at))
+}
+
 /// A share as a percentage with one decimal, or `n/a`.
 pub fn percent(share: Option<f64>) -> String {
     share.map_or_else(|| "n/a".to_owned(), |s| format!("{:.1}%", s * 100.0))
@@ -144,6 +156,31 @@ mod tests {
         assert_eq!(
             yuan(siyu_core::Money::from_fen(123_456_789)),
             "¥1,234,567.89"
+        );
+    }
+
+    #[test]
+    fn times_for_people_are_local_to_the_second() {
+        let zone = siyu_core::TenantZone::named("Asia/Shanghai").expect("zone");
+        let at: siyu_core::Timestamp = "2026-12-07T12:07:45.157552Z".parse().expect("time");
+        assert_eq!(local_time(&zone, at), "2026-12-07 20:07:45");
+        assert_eq!(
+            local_time_of(&zone, "2026-12-07T12:07:45.157552Z"),
+            "2026-12-07 20:07:45"
+        );
+    }
+
+    #[test]
+    fn table_columns_are_as_wide_as_their_text_shows() {
+        // 户外 takes four cells; ﾊﾝｶｸ (half-width kana) four; é as e and a combining
+        // accent one.
+        let mut t = Table::new(["tag", "customers"]);
+        t.row(["户外", "1"]);
+        t.row(["ﾊﾝｶｸ", "22"]);
+        t.row(["cafe\u{301}", "333"]);
+        assert_eq!(
+            t.render(),
+            "tag   customers\n户外          1\nﾊﾝｶｸ         22\ncafe\u{301}        333\n"
         );
     }
 

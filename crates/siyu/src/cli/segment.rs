@@ -8,7 +8,7 @@ use siyu_core::CustomerId;
 use siyu_core::segment::rules::{Purpose, RuleKind, TagFamily};
 use siyu_store::{HistoryRecord, MemberFilter, Store, Tenant};
 
-use super::output::{Format, Table, print_lines, thousands, yuan};
+use super::output::{Format, Table, local_time, print_lines, thousands, yuan};
 use crate::service::segments::{self, Evaluation, NewRule, actor};
 
 #[derive(Debug, Subcommand)]
@@ -206,7 +206,8 @@ pub fn run_segment(
             println!("  purpose:  {}", now.rule.purpose);
             println!(
                 "  created:  {} by {}",
-                now.rule.created_at, now.rule.created_by
+                local_time(&tenant.zone, now.rule.created_at),
+                now.rule.created_by
             );
             println!(
                 "  members:  {} as of {} ({})",
@@ -222,7 +223,7 @@ pub fn run_segment(
             )?;
             if !recent.is_empty() {
                 println!("  latest changes:");
-                print!("{}", history_table(&recent).render());
+                print!("{}", history_table(tenant, &recent).render());
             }
         }
         SegmentCommand::Members { name, format } => {
@@ -250,7 +251,9 @@ pub fn run_segment(
                     for m in &now.members {
                         t.row([
                             m.customer_id.clone(),
-                            m.since.map(|t| t.to_string()).unwrap_or_default(),
+                            m.since
+                                .map(|t| local_time(&tenant.zone, t))
+                                .unwrap_or_default(),
                             m.stage.name().to_owned(),
                             m.rfm.map_or("", |c| c.name()).to_owned(),
                             m.days_since_order
@@ -282,7 +285,7 @@ pub fn run_segment(
                 (None, None) => MemberFilter::All,
             };
             let records = segments::history(store, tenant, filter, *limit)?;
-            print_history(&records, *format)?;
+            print_history(tenant, &records, *format)?;
         }
         SegmentCommand::Refresh => {
             let (e, _) = segments::evaluate_now(store, tenant, "refresh")?;
@@ -292,11 +295,11 @@ pub fn run_segment(
     Ok(())
 }
 
-fn history_table(records: &[HistoryRecord]) -> Table {
+fn history_table(tenant: &Tenant, records: &[HistoryRecord]) -> Table {
     let mut t = Table::new(["at", "customer", "change", "of", "cause"]);
     for r in records {
         t.row([
-            r.at.to_string(),
+            local_time(&tenant.zone, r.at),
             r.customer_id.to_string(),
             r.change.as_str().to_owned(),
             format!("{} {}", r.kind, r.name),
@@ -306,7 +309,7 @@ fn history_table(records: &[HistoryRecord]) -> Table {
     t
 }
 
-fn print_history(records: &[HistoryRecord], format: Format) -> anyhow::Result<()> {
+fn print_history(tenant: &Tenant, records: &[HistoryRecord], format: Format) -> anyhow::Result<()> {
     #[derive(Serialize)]
     struct Line<'a> {
         at: String,
@@ -340,7 +343,7 @@ fn print_history(records: &[HistoryRecord], format: Format) -> anyhow::Result<()
             if records.is_empty() {
                 println!("no changes recorded");
             } else {
-                print!("{}", history_table(records).render());
+                print!("{}", history_table(tenant, records).render());
             }
         }
     }
@@ -427,7 +430,7 @@ pub fn run_tag(store: &mut dyn Store, tenant: &Tenant, command: &TagCommand) -> 
                                 tag.tag.clone(),
                                 tag.family.to_string(),
                                 tag.source.clone(),
-                                tag.since.to_string(),
+                                local_time(&tenant.zone, tag.since),
                             ]);
                         }
                         print!("{}", t.render());
