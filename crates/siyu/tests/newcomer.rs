@@ -163,3 +163,54 @@ fn times_shown_to_people_are_local_to_the_second_and_programs_get_rfc3339() {
         "CSV keeps RFC 3339 UTC: {csv}"
     );
 }
+
+#[test]
+fn every_report_csv_carries_its_headline_figures() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let db = demo(dir.path(), "300");
+    let csv = |args: &[&str]| {
+        let mut args = args.to_vec();
+        args.extend(["--format", "csv"]);
+        let out = siyu(&db, &args);
+        assert!(out.status.success(), "{args:?}: {}", text(&out.stderr));
+        text(&out.stdout)
+    };
+    let overview = csv(&["report", "overview"]);
+    assert!(
+        overview.starts_with("section,key,figure,value\n"),
+        "{overview}"
+    );
+    for line in [
+        "overview,,customers,300",
+        "overview,,paid_orders,",
+        "overview,,aov,",
+    ] {
+        assert!(overview.contains(line), "{line}: {overview}");
+    }
+    assert!(overview.contains("\nchannel,"), "{overview}");
+
+    let pareto = csv(&["report", "pareto", "--to", "2026-10-31", "--top", "3"]);
+    for line in [
+        "pareto,,buyers,",
+        "pareto,,top_share_of_revenue,0.",
+        "pareto,,buyers_for_80,",
+    ] {
+        assert!(pareto.contains(line), "{line}: {pareto}");
+    }
+    assert_eq!(pareto.matches("\nsuper_user,").count(), 3, "{pareto}");
+
+    let referrals = csv(&["report", "referrals", "--as-of", "2026-10-31"]);
+    for line in [
+        "referrals,,customers,300",
+        "referrals,,k_factor,",
+        "generation,0,customers,",
+    ] {
+        assert!(referrals.contains(line), "{line}: {referrals}");
+    }
+
+    let cohorts = csv(&["report", "cohorts", "--as-of", "2026-10-31"]);
+    assert!(cohorts.contains("repurchase,all,rate,0."), "{cohorts}");
+
+    let gmv = csv(&["report", "gmv", "--to", "2026-10-31"]);
+    assert!(gmv.contains(",buyers,"), "{gmv}");
+}

@@ -508,22 +508,42 @@ fn print_overview(tenant: &Tenant, o: &Overview, format: Format) -> anyhow::Resu
     match format {
         Format::Json => println!("{}", serde_json::to_string_pretty(o)?),
         Format::Csv => {
-            let mut w = csv::Writer::from_writer(std::io::stdout());
-            w.write_record(["channel", "customers", "buyers", "conversion", "gmv"])?;
+            let mut f = report::Figures::default();
+            let h = "overview";
+            f.push(h, "", "customers", o.customers);
+            f.push(h, "", "buyers", o.buyers);
+            f.share(
+                h,
+                "",
+                "buyer_share",
+                siyu_core::metrics::ratio(o.buyers, o.customers),
+            );
+            f.push(h, "", "paid_orders", o.paid_orders);
+            f.push(h, "", "refunded_orders", o.refunded_orders);
+            f.push(h, "", "gmv", o.gmv);
+            f.push(
+                h,
+                "",
+                "aov",
+                o.aov.map_or_else(|| "n/a".to_owned(), |m| m.to_string()),
+            );
+            f.share(h, "", "repurchase_rate", o.repurchase_rate);
+            let day = |d: Option<jiff::civil::Date>| d.map(|d| d.to_string()).unwrap_or_default();
+            f.push(h, "", "first_order_day", day(o.first_order_day));
+            f.push(h, "", "last_order_day", day(o.last_order_day));
             for c in &o.channels {
-                w.write_record([
-                    c.channel
-                        .as_ref()
-                        .map_or("unknown", |c| c.as_str())
-                        .to_owned(),
-                    c.customers.to_string(),
-                    c.buyers.to_string(),
-                    siyu_core::metrics::ratio(c.buyers, c.customers)
-                        .map_or_else(|| "n/a".to_owned(), |r| format!("{r:.4}")),
-                    c.gmv.to_string(),
-                ])?;
+                let channel = c.channel.as_ref().map_or("unknown", |c| c.as_str());
+                f.push("channel", channel, "customers", c.customers);
+                f.push("channel", channel, "buyers", c.buyers);
+                f.share(
+                    "channel",
+                    channel,
+                    "conversion",
+                    siyu_core::metrics::ratio(c.buyers, c.customers),
+                );
+                f.push("channel", channel, "gmv", c.gmv);
             }
-            w.flush()?;
+            f.print()?;
         }
         Format::Table => {
             println!(

@@ -185,6 +185,35 @@ fn csv_rows(header: &[&str], rows: Vec<Vec<String>>) -> anyhow::Result<()> {
     Ok(())
 }
 
+/// The CSV of a report with headline figures beside its lists: one figure a line,
+/// `section,key,figure,value` (key names the line of a list: a channel, a customer), so
+/// a program gets everything the table shows from one file. Money in yuan, shares as
+/// fractions, as in the other CSVs.
+#[derive(Default)]
+pub(super) struct Figures(Vec<[String; 4]>);
+
+impl Figures {
+    pub(super) fn push(&mut self, section: &str, key: &str, figure: &str, value: impl ToString) {
+        self.0.push([
+            section.to_owned(),
+            key.to_owned(),
+            figure.to_owned(),
+            value.to_string(),
+        ]);
+    }
+
+    pub(super) fn share(&mut self, section: &str, key: &str, figure: &str, value: Option<f64>) {
+        self.push(section, key, figure, opt(value, |x| format!("{x:.4}")));
+    }
+
+    pub(super) fn print(self) -> anyhow::Result<()> {
+        csv_rows(
+            &["section", "key", "figure", "value"],
+            self.0.into_iter().map(Vec::from).collect(),
+        )
+    }
+}
+
 fn factor_text(f: Factor, v: Option<f64>) -> String {
     match f {
         Factor::Users => opt(v, |x| thousands(x as u64)),
@@ -229,7 +258,15 @@ pub fn run_report(store: &mut dyn Store, tenant: &Tenant, report: &Report) -> an
                 Format::Csv => {
                     let mut rows = Vec::new();
                     for s in &r.slices {
-                        for (k, v) in factors_rows(&s.factors) {
+                        let f = &s.factors;
+                        let before = |k: Factor| {
+                            s.compared
+                                .as_ref()
+                                .and_then(|c| c.before.value(k))
+                                .map(|x| format!("{x}"))
+                                .unwrap_or_default()
+                        };
+                        for (k, v) in factors_rows(f) {
                             let part = s.compared.as_ref().and_then(|c| {
                                 c.parts
                                     .iter()
@@ -240,20 +277,59 @@ pub fn run_report(store: &mut dyn Store, tenant: &Tenant, report: &Report) -> an
                                 s.slice.clone(),
                                 k.name().to_owned(),
                                 v.map(|x| format!("{x}")).unwrap_or_default(),
+                                before(k),
                                 part.unwrap_or_default(),
                             ]);
                         }
                         rows.push(vec![
                             s.slice.clone(),
                             "gmv".into(),
-                            s.factors.gmv.to_string(),
+                            f.gmv.to_string(),
+                            s.compared
+                                .as_ref()
+                                .map(|c| c.before.gmv.to_string())
+                                .unwrap_or_default(),
                             s.compared
                                 .as_ref()
                                 .map(|c| c.change.to_string())
                                 .unwrap_or_default(),
                         ]);
+                        let count = |name: &str, now: u64, then: Option<u64>| {
+                            vec![
+                                s.slice.clone(),
+                                name.to_owned(),
+                                now.to_string(),
+                                then.map(|n| n.to_string()).unwrap_or_default(),
+                                String::new(),
+                            ]
+                        };
+                        let c = s.compared.as_ref().map(|c| &c.before);
+                        rows.push(count("retained", f.retained, c.map(|b| b.retained)));
+                        rows.push(count("buyers", f.buyers, c.map(|b| b.buyers)));
+                        rows.push(count("paid_orders", f.orders, c.map(|b| b.orders)));
+                        if let Some(w) = s.what_if {
+                            rows.push(vec![
+                                s.slice.clone(),
+                                "what_if_gmv".into(),
+                                w.to_string(),
+                                String::new(),
+                                String::new(),
+                            ]);
+                        }
+                        if let Some(note) = s.compared.as_ref().and_then(|c| c.note.as_ref()) {
+                            rows.push(vec![
+                                s.slice.clone(),
+                                "note".into(),
+                                note.to_string(),
+                                String::new(),
+                                String::new(),
+                            ]);
+                        }
                     }
-                    csv_rows(&["slice", "factor", "value", "share_of_change"], rows)?;
+                    csv_rows(
+                        &["slice", "factor", "value", "compared", "share_of_change"],
+                        rows,
+                    )?;
                 }
                 Format::Table => {
                     println!(
@@ -336,26 +412,32 @@ pub fn run_report(store: &mut dyn Store, tenant: &Tenant, report: &Report) -> an
             match format {
                 Format::Json => json(&r)?,
                 Format::Csv => {
-                    let mut header = vec!["cohort".to_owned(), "customers".to_owned()];
-                    header.extend((1..=*months).map(|k| format!("m{k}")));
-                    let rows = r
-                        .cohorts
-                        .iter()
-                        .map(|c| {
-                            let mut row = vec![c.month.to_string(), c.customers.to_string()];
-                            row.extend((0..*months as usize).map(|k| {
-                                c.shares
-                                    .get(k)
-                                    .copied()
-                                    .flatten()
-                                    .map(|s| format!("{s:.4}"))
-                                    .unwrap_or_default()
-                            }));
-                            row
-                        })
-                        .collect();
-                    let header: Vec<&str> = header.iter().map(String::as_str).collect();
-                    csv_rows(&header, rows)?;
+                    let mut f = Figures::default();
+                    for c in &r.cohorts {
+                        let month = c.month.to_string();
+                        f.push("cohort", &month, "customers", c.customers);
+                        for k in 0..*months as usize {
+                            if let Some(share) = c.shares.get(k) {
+                                f.share("cohort", &month, &format!("m{}", k + 1), *share);
+                            }
+                        }
+                    }
+                    let mut repurchase = |key: &str, buyers: u64, repeaters: u64, rate| {
+                        f.push("repurchase", key, "buyers", buyers);
+                        f.push("repurchase", key, "repeaters", repeaters);
+                        f.share("repurchase", key, "rate", rate);
+                    };
+                    repurchase(
+                        "all",
+                        r.repurchase.buyers,
+                        r.repurchase.repeaters,
+                        r.repurchase.rate,
+                    );
+                    for l in &r.by_channel {
+                        let channel = l.channel.as_ref().map_or("unknown", |c| c.as_str());
+                        repurchase(channel, l.buyers, l.repeaters, l.rate);
+                    }
+                    f.print()?;
                 }
                 Format::Table => {
                     println!(
@@ -461,13 +543,30 @@ pub fn run_report(store: &mut dyn Store, tenant: &Tenant, report: &Report) -> an
             let mut r = reports::pareto_report(store, tenant, p, as_of)?;
             match format {
                 Format::Json => json(&r)?,
-                Format::Csv => csv_rows(
-                    &["customer_id", "spend_365d"],
-                    r.super_users
-                        .iter()
-                        .map(|s| vec![s.customer_id.to_string(), s.spend_365d.to_string()])
-                        .collect(),
-                )?,
+                Format::Csv => {
+                    let mut f = Figures::default();
+                    let h = "pareto";
+                    f.push(h, "", "from", r.period.from);
+                    f.push(h, "", "to", r.period.to);
+                    f.push(h, "", "buyers", r.buyers);
+                    f.push(h, "", "revenue", r.revenue);
+                    f.push(h, "", "top_buyers", r.top_buyers);
+                    f.push(h, "", "top_revenue", r.top_revenue);
+                    f.share(h, "", "top_share_of_revenue", r.top_share_of_revenue);
+                    f.push(h, "", "buyers_for_80", r.buyers_for_80);
+                    f.share(h, "", "share_of_buyers_for_80", r.share_of_buyers_for_80);
+                    f.push(h, "", "super_users", r.super_users.len());
+                    r.super_users.truncate(*top);
+                    for u in &r.super_users {
+                        f.push(
+                            "super_user",
+                            u.customer_id.as_str(),
+                            "spend_365d",
+                            u.spend_365d,
+                        );
+                    }
+                    f.print()?;
+                }
                 Format::Table => {
                     println!(
                         "Pareto over {} … {}: {} buyers, revenue {}",
@@ -604,20 +703,30 @@ pub fn run_report(store: &mut dyn Store, tenant: &Tenant, report: &Report) -> an
             let r = reports::referral_report(store, tenant, as_of, *top)?;
             match format {
                 Format::Json => json(&r)?,
-                Format::Csv => csv_rows(
-                    &["customer_id", "referrals", "buyers", "revenue"],
-                    r.top_referrers
-                        .iter()
-                        .map(|t| {
-                            vec![
-                                t.customer_id.to_string(),
-                                t.referrals.to_string(),
-                                t.buyers.to_string(),
-                                t.revenue.to_string(),
-                            ]
-                        })
-                        .collect(),
-                )?,
+                Format::Csv => {
+                    let mut f = Figures::default();
+                    let h = "referrals";
+                    f.push(h, "", "as_of", r.as_of);
+                    f.push(h, "", "customers", r.customers);
+                    f.push(h, "", "sharers", r.sharers);
+                    f.share(h, "", "share_rate", r.share_rate);
+                    f.push(h, "", "shares", r.shares);
+                    f.share(h, "", "invites_per_customer", r.invites_per_customer);
+                    f.push(h, "", "referred", r.referred);
+                    f.push(h, "", "referred_buyers", r.referred_buyers);
+                    f.share(h, "", "invite_conversion", r.invite_conversion);
+                    f.share(h, "", "k_factor", r.k_factor);
+                    for (g, n) in r.generations.iter().enumerate() {
+                        f.push("generation", &g.to_string(), "customers", n);
+                    }
+                    for t in &r.top_referrers {
+                        let id = t.customer_id.as_str();
+                        f.push("top_referrer", id, "referrals", t.referrals);
+                        f.push("top_referrer", id, "buyers", t.buyers);
+                        f.push("top_referrer", id, "revenue", t.revenue);
+                    }
+                    f.print()?;
+                }
                 Format::Table => {
                     println!("Referrals as of {as_of}");
                     let mut t = Table::new(["figure", "value"]);
