@@ -214,3 +214,67 @@ fn every_report_csv_carries_its_headline_figures() {
     let gmv = csv(&["report", "gmv", "--to", "2026-10-31"]);
     assert!(gmv.contains(",buyers,"), "{gmv}");
 }
+
+#[test]
+fn customer_show_is_the_360_view_in_yuan_for_people_and_fen_in_json_without_an_audit_entry() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let db = demo(dir.path(), "400");
+    let fit = siyu(&db, &["clv", "fit"]);
+    assert!(fit.status.success(), "{}", text(&fit.stderr));
+    // A buyer with a prediction: the first customer the kept model predicts for.
+    let predict = siyu(&db, &["clv", "predict", "--format", "json"]);
+    assert!(predict.status.success(), "{}", text(&predict.stderr));
+    let predicted: serde_json::Value = serde_json::from_slice(&predict.stdout).expect("json");
+    let line = predicted
+        .as_array()
+        .or_else(|| predicted["customers"].as_array())
+        .and_then(|a| {
+            a.iter()
+                .find(|c| c["monetary_value"].as_f64().is_some_and(|x| x > 1.0))
+        })
+        .expect("a prediction")
+        .clone();
+    let id = line["customer_id"].as_str().expect("id");
+
+    let json = siyu(&db, &["customer", "show", id, "--format", "json"]);
+    assert!(json.status.success(), "{}", text(&json.stderr));
+    let view: serde_json::Value = serde_json::from_slice(&json.stdout).expect("json");
+    assert_eq!(view["customer"]["id"], id);
+    assert!(view["profile"]["net_spend"].is_i64(), "fen: {view}");
+    let mean_yuan = line["monetary_value"].as_f64().expect("yuan");
+    assert_eq!(
+        view["model_clv"]["monetary_value"],
+        serde_json::json!((mean_yuan * 100.0).round() as i64),
+        "the model's money in fen like the rest: {view}"
+    );
+
+    let table = siyu(&db, &["customer", "show", id]);
+    assert!(table.status.success(), "{}", text(&table.stderr));
+    let shown = text(&table.stdout);
+    let net = view["profile"]["net_spend"].as_i64().expect("fen");
+    let net_yuan = format!("{}.{:02}", net / 100, net % 100);
+    let spend = shown
+        .lines()
+        .find(|l| l.starts_with("net spend"))
+        .unwrap_or_else(|| panic!("{shown}"));
+    assert!(
+        spend.replace(',', "").contains(&format!("¥{net_yuan}")),
+        "{spend}"
+    );
+    let mean = shown
+        .lines()
+        .find(|l| l.starts_with("model: mean order value"))
+        .unwrap_or_else(|| panic!("{shown}"));
+    assert!(
+        mean.replace(',', "").contains(&format!("¥{mean_yuan:.2}")),
+        "{mean} against {mean_yuan}"
+    );
+    assert!(shown.contains("latest orders"), "{shown}");
+
+    let audit = siyu(&db, &["customer", "audit", "--format", "json"]);
+    assert_eq!(text(&audit.stdout).trim(), "[]", "a look is not an export");
+
+    let nobody = siyu(&db, &["customer", "show", "nobody"]);
+    assert!(!nobody.status.success());
+    assert!(text(&nobody.stderr).contains("no customer 'nobody'"));
+}
