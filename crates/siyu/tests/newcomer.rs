@@ -278,3 +278,62 @@ fn customer_show_is_the_360_view_in_yuan_for_people_and_fen_in_json_without_an_a
     assert!(!nobody.status.success());
     assert!(text(&nobody.stderr).contains("no customer 'nobody'"));
 }
+
+#[test]
+fn a_header_without_rows_imports_nothing_on_both_backends_and_a_demo_of_one_customer_works() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let files = [
+        (
+            siyu_core::import::Kind::Customers,
+            "customers.csv",
+            "customer_id,name,channel\n",
+        ),
+        (
+            siyu_core::import::Kind::Orders,
+            "orders.csv",
+            "order_id,customer_id,ordered_at,amount\n",
+        ),
+        (
+            siyu_core::import::Kind::Events,
+            "events.csv",
+            "event_id,customer_id,type,occurred_at\n",
+        ),
+    ];
+    let mut stores = vec![];
+    let path = dir.path().join("siyu.db");
+    let mut sqlite = siyu_store::open(&path.to_string_lossy()).expect("sqlite");
+    let tenant = sqlite.tenant("shop").expect("tenant");
+    stores.push((sqlite, tenant));
+    stores.extend(common::postgres_tenant("header-only"));
+    for (mut store, tenant) in stores {
+        for (kind, name, header) in files {
+            let file = dir.path().join(name);
+            std::fs::write(&file, header).expect("write");
+            let report = siyu::service::import::import_file(
+                store.as_mut(),
+                &tenant,
+                kind,
+                &file,
+                siyu::service::import::ImportOptions::default(),
+            )
+            .unwrap_or_else(|e| panic!("{} {name}: {e:#}", store.backend()));
+            assert_eq!((report.rows, report.inserted), (0, 0), "{name}");
+        }
+    }
+    // Through the command line, as a daily cron runs it.
+    let file = dir.path().join("orders.csv");
+    let out = siyu(&path, &["import", "orders", &file.to_string_lossy()]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    assert!(
+        text(&out.stdout).contains("0 rows"),
+        "{}",
+        text(&out.stdout)
+    );
+
+    let one = siyu(
+        &dir.path().join("one.db"),
+        &["demo", "--customers", "1", "--until", "2026-10-31"],
+    );
+    assert!(one.status.success(), "{}", text(&one.stderr));
+    assert!(text(&one.stdout).contains("customers in the pool"));
+}
