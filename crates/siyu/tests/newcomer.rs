@@ -337,3 +337,72 @@ fn a_header_without_rows_imports_nothing_on_both_backends_and_a_demo_of_one_cust
     assert!(one.status.success(), "{}", text(&one.stderr));
     assert!(text(&one.stdout).contains("customers in the pool"));
 }
+
+#[test]
+fn messages_read_right_and_mistakes_are_refused_with_a_suggestion() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let db = demo(dir.path(), "200");
+    let err = |args: &[&str]| {
+        let out = siyu(&db, args);
+        assert!(!out.status.success(), "{args:?} should be refused");
+        text(&out.stderr)
+    };
+    let ok = |args: &[&str]| {
+        let out = siyu(&db, args);
+        assert!(out.status.success(), "{args:?}: {}", text(&out.stderr));
+        (text(&out.stdout), text(&out.stderr))
+    };
+
+    let one = dir.path().join("one.csv");
+    std::fs::write(&one, "customer_id,name\nnew-1,王五\n").expect("write");
+    let (line, _) = ok(&["import", "customers", &one.to_string_lossy()]);
+    assert!(line.contains(": 1 row: 1 inserted"), "{line}");
+    let refused = err(&[
+        "import",
+        "customers",
+        &one.to_string_lossy(),
+        "--format",
+        "csv",
+    ]);
+    assert!(refused.contains("not the file's format"), "{refused}");
+
+    let (_, said) = ok(&["token", "create", "--role", "admin"]);
+    assert!(said.starts_with("an admin token"), "{said}");
+    let short = err(&["token", "revoke", "ab"]);
+    assert!(short.contains("'ab' is not 8 to 64 hex digits"), "{short}");
+
+    let zone = err(&["config", "set", "time_zone", "Asia/Beijing"]);
+    assert!(zone.contains("did you mean Asia/Shanghai?"), "{zone}");
+
+    let typo = err(&["channel-cost", "set", "douyn", "2026-10", "1000"]);
+    assert!(typo.contains("did you mean douyin?"), "{typo}");
+    ok(&[
+        "channel-cost",
+        "set",
+        "bilibili",
+        "2026-10",
+        "1000",
+        "--new",
+    ]);
+    ok(&["channel-cost", "set", "douyin", "2026-10", "1000"]);
+
+    let (first, _) = ok(&["customer", "opt-out", "c000001", "--by", "ops"]);
+    let (second, _) = ok(&["customer", "opt-out", "c000001", "--by", "ops"]);
+    assert_ne!(first, second);
+    assert!(second.contains("already"), "{second}");
+    let (audit, _) = ok(&["customer", "audit", "c000001", "--format", "json"]);
+    let audit: serde_json::Value = serde_json::from_str(&audit).expect("json");
+    assert_eq!(
+        audit.as_array().map(Vec::len),
+        Some(1),
+        "one entry: {audit}"
+    );
+
+    let (funnel, _) = ok(&["report", "funnel", "--as-of", "2026-10-31"]);
+    assert!(
+        funnel.contains("shared (advocate) without buying"),
+        "{funnel}"
+    );
+    let (clv, _) = ok(&["report", "clv", "--as-of", "2026-10-31", "--by", "stage"]);
+    assert!(clv.contains("n/a: ") && clv.contains("By stage"), "{clv}");
+}

@@ -9,7 +9,7 @@ use clap::Subcommand;
 
 use siyu_store::{Store, Tenant};
 
-use super::output::{Format, Table, local_time, percent, print_lines, thousands, yuan};
+use super::output::{Format, Table, count, local_time, percent, print_lines, thousands, yuan};
 use super::segment::customer_id;
 use crate::service::customers::{self, CustomerAnswer};
 use crate::service::privacy;
@@ -94,10 +94,10 @@ pub fn run_customer(
                     std::fs::write(path, json + "\n")
                         .with_context(|| format!("writing {}", path.display()))?;
                     eprintln!(
-                        "exported {} orders, {} events, {} tags to {}",
-                        thousands(data.orders.len() as u64),
-                        thousands(data.events.len() as u64),
-                        thousands(data.tags.len() as u64),
+                        "exported {}, {}, {} to {}",
+                        count(data.orders.len() as u64, "order"),
+                        count(data.events.len() as u64, "event"),
+                        count(data.tags.len() as u64, "tag"),
                         path.display()
                     );
                 }
@@ -107,19 +107,23 @@ pub fn run_customer(
         CustomerCommand::Erase { id, by } => {
             let e = privacy::erase(store, tenant, &customer_id(id)?, &actor(by.as_deref()))?;
             println!(
-                "erased: {} events and {} tags deleted with the personal attributes; {} orders \
-                 kept under {}; {} referees now name that id; the id is refused from now on",
-                thousands(e.events_erased),
-                thousands(e.tags_erased),
-                thousands(e.orders_kept),
+                "erased: {} and {} deleted with the personal attributes; {} \
+                 kept under {}; {} now {} that id; the id is refused from now on",
+                count(e.events_erased, "event"),
+                count(e.tags_erased, "tag"),
+                count(e.orders_kept, "order"),
                 e.remains,
-                thousands(e.referees)
+                count(e.referees, "referee"),
+                if e.referees == 1 { "names" } else { "name" }
             );
         }
         CustomerCommand::OptOut { id, undo, by } => {
             let id = customer_id(id)?;
-            privacy::set_opt_out(store, tenant, &id, !undo, &actor(by.as_deref()))?;
-            if *undo {
+            let changed = privacy::set_opt_out(store, tenant, &id, !undo, &actor(by.as_deref()))?;
+            if !changed {
+                let state = if *undo { "in to" } else { "out of" };
+                println!("{id} was opted {state} marketing already: nothing changed");
+            } else if *undo {
                 println!("{id} is opted in to marketing again");
             } else {
                 println!("{id} is opted out of marketing: no marketing segment holds them");

@@ -117,6 +117,8 @@ pub struct ImportArgs {
     /// Skip columns that are not part of the format instead of refusing the file.
     #[arg(long)]
     pub ignore_unknown: bool,
+    /// The report of the import: table (a line) or json. (The file's own format is found
+    /// from its contents.)
     #[arg(long, value_enum, default_value_t)]
     pub format: Format,
 }
@@ -244,6 +246,12 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
             Ok(())
         }
         Command::Import(args) => {
+            if args.format == Format::Csv {
+                anyhow::bail!(
+                    "--format is how the import reports (a line, or json), not the file's format: \
+                     CSV, UTF-8 or GBK, and for events JSON Lines, are found from the file itself"
+                );
+            }
             let mut ctx = connect(&cli)?;
             let kind = Kind::from(args.kind);
             let options = service::import::ImportOptions {
@@ -305,8 +313,8 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
             let started = std::time::Instant::now();
             let n = service::profiles::rebuild(ctx.store.as_mut(), &ctx.tenant)?;
             println!(
-                "rebuilt {} profiles in {:.2} s",
-                thousands(n as u64),
+                "rebuilt {} in {:.2} s",
+                output::count(n as u64, "profile"),
                 started.elapsed().as_secs_f64()
             );
             Ok(())

@@ -11,7 +11,7 @@ use siyu_core::{Channel, Money, TenantZone};
 use siyu_store::{Store, Tenant};
 
 use super::lifecycle::as_of_day;
-use super::output::{Format, Table, percent, thousands, yuan};
+use super::output::{Format, Table, count, percent, thousands, yuan};
 use crate::service::reports::{self, By};
 
 #[derive(Debug, Subcommand)]
@@ -131,6 +131,9 @@ pub enum ChannelCostCommand {
         channel: String,
         month: String,
         amount: String,
+        /// Record a channel no customer has come from yet (a typo is refused otherwise).
+        #[arg(long)]
+        new: bool,
     },
     /// Every recorded cost.
     List {
@@ -503,8 +506,8 @@ pub fn run_report(store: &mut dyn Store, tenant: &Tenant, report: &Report) -> an
                 )?,
                 Format::Table => {
                     println!(
-                        "Journey funnel as of {as_of}: {} customers",
-                        thousands(r.customers)
+                        "Journey funnel as of {as_of}: {}",
+                        count(r.customers, "customer")
                     );
                     let mut t = Table::new([
                         "stage",
@@ -523,6 +526,9 @@ pub fn run_report(store: &mut dyn Store, tenant: &Tenant, report: &Report) -> an
                         ]);
                     }
                     print!("{}", t.render());
+                    println!(
+                        "A customer counts as reaching every stage up to their furthest: one who shared (advocate) without buying counts as reached for customer and repeat too."
+                    );
                 }
             }
         }
@@ -843,11 +849,51 @@ pub fn run_report(store: &mut dyn Store, tenant: &Tenant, report: &Report) -> an
                         ]);
                     }
                     print!("{}", t.render());
+                    if r.iter().any(|s| s.clv.clv.is_none()) {
+                        println!(
+                            "n/a: AOV and frequency need buyers in the 365 days; churn needs buyers in the 365 days before; lifetime and CLV need churn above 0."
+                        );
+                        if matches!(by, Some(ByArg::Stage)) {
+                            println!(
+                                "By stage these gaps are by construction: a stage is where a customer stands on the as-of day, so prospects and the lost bought nothing in the 365 days, first purchasers bought nothing the year before, and repeat and VIP customers who bought the year before all bought again (churn 0)."
+                            );
+                        }
+                    }
                 }
             }
         }
     }
     Ok(())
+}
+
+/// Refuses a channel no customer came from and that is neither well known nor costed
+/// before, naming the closest one: a typo would otherwise cost a channel no one is in.
+fn known_channel(store: &mut dyn Store, tenant: &Tenant, channel: &Channel) -> anyhow::Result<()> {
+    let mut known: std::collections::BTreeSet<String> = siyu_core::channel::KNOWN
+        .iter()
+        .map(|c| (*c).to_owned())
+        .collect();
+    store
+        .scan_customers(tenant, &mut |c| {
+            if let Some(ch) = c.channel {
+                known.insert(ch.as_str().to_owned());
+            }
+        })
+        .context("reading customers")?;
+    for (c, _, _) in store.channel_costs(tenant)? {
+        known.insert(c.as_str().to_owned());
+    }
+    if known.contains(channel.as_str()) {
+        return Ok(());
+    }
+    let hint = match siyu_core::channel::closest(channel.as_str(), known.iter().map(String::as_str))
+    {
+        Some(c) => format!("did you mean {c}? "),
+        None => String::new(),
+    };
+    anyhow::bail!(
+        "no customer came from a channel '{channel}' and it is not a well-known one: {hint}(--new records it anyway)"
+    )
 }
 
 fn ratio_money(a: Money, b: Money) -> Option<f64> {
@@ -864,8 +910,12 @@ pub fn run_channel_cost(
             channel,
             month,
             amount,
+            new,
         } => {
             let channel = Channel::parse(channel).map_err(|e| anyhow!("channel: {e}"))?;
+            if !new {
+                known_channel(store, tenant, &channel)?;
+            }
             let month = Month::parse(month).map_err(|e| anyhow!("month: {e}"))?;
             let amount = Money::parse_yuan(amount).map_err(|e| anyhow!("amount: {e}"))?;
             store.set_channel_cost(tenant, &channel, month, amount)?;

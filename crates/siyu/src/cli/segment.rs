@@ -8,7 +8,7 @@ use siyu_core::CustomerId;
 use siyu_core::segment::rules::{Purpose, RuleKind, TagFamily};
 use siyu_store::{HistoryRecord, MemberFilter, Store, Tenant};
 
-use super::output::{Format, Table, local_time, print_lines, thousands, yuan};
+use super::output::{Format, Table, count, local_time, print_lines, thousands, yuan};
 use crate::service::segments::{self, Evaluation, NewRule, actor};
 
 #[derive(Debug, Subcommand)]
@@ -125,9 +125,9 @@ pub(super) fn customer_id(text: &str) -> anyhow::Result<CustomerId> {
 
 fn changed(e: &Evaluation) -> String {
     format!(
-        "{} entries and {} exits recorded across segments and tags (evaluated in {:.0} ms)",
-        thousands(e.entered),
-        thousands(e.exited),
+        "{} and {} recorded across segments and tags (evaluated in {:.0} ms)",
+        count(e.entered, "entry"),
+        count(e.exited, "exit"),
         e.seconds * 1e3
     )
 }
@@ -151,8 +151,8 @@ pub fn run_segment(
                 .selection(RuleKind::Segment, name)
                 .map_or(0, |s| s.members.count());
             println!(
-                "segment '{name}' created: {} members now; {}",
-                thousands(members as u64),
+                "segment '{name}' created: {} now; {}",
+                count(members as u64, "member"),
                 changed(&e)
             );
         }
@@ -235,9 +235,9 @@ pub fn run_segment(
                 }
                 Format::Table => {
                     println!(
-                        "segment '{}': {} members as of {}",
+                        "segment '{}': {} as of {}",
                         name,
-                        thousands(now.members.len() as u64),
+                        count(now.members.len() as u64, "member"),
                         now.as_of
                     );
                     let mut t = Table::new([
@@ -398,9 +398,9 @@ pub fn run_tag(store: &mut dyn Store, tenant: &Tenant, command: &TagCommand) -> 
                 .selection(RuleKind::Tag, &args.name)
                 .map_or(0, |s| s.members.count());
             println!(
-                "tag '{}' is given by its rule to {} customers; {}",
+                "tag '{}' is given by its rule to {}; {}",
                 args.name,
-                thousands(members as u64),
+                count(members as u64, "customer"),
                 changed(&e)
             );
         }

@@ -68,7 +68,8 @@ pub fn run_token(
             })?;
             let created = tokens::create(store, tenant, role, label)?;
             eprintln!(
-                "a {role} token for tenant '{}' (shown once; keep it secret):",
+                "{} {role} token for tenant '{}' (shown once; keep it secret):",
+                super::output::article(role.as_str()),
                 tenant.name
             );
             println!("{}", created.token);
