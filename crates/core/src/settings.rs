@@ -15,21 +15,24 @@ pub enum Setting {
     RepurchaseCycleDays,
     /// The tenant's own VIP rule (a segment rule); empty for none.
     VipRule,
+    /// The language of the command line's tables and messages: `en` or `zh`.
+    Lang,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum SettingError {
-    #[error("unknown setting '{0}' (known: time_zone, repurchase_cycle_days, vip_rule)")]
+    #[error("unknown setting '{0}' (known: time_zone, repurchase_cycle_days, vip_rule, lang)")]
     Unknown(String),
     #[error("{key}: {reason}")]
     Invalid { key: &'static str, reason: String },
 }
 
 impl Setting {
-    pub const ALL: [Setting; 3] = [
+    pub const ALL: [Setting; 4] = [
         Setting::TimeZone,
         Setting::RepurchaseCycleDays,
         Setting::VipRule,
+        Setting::Lang,
     ];
 
     pub fn parse(key: &str) -> Result<Setting, SettingError> {
@@ -44,6 +47,7 @@ impl Setting {
             Setting::TimeZone => "time_zone",
             Setting::RepurchaseCycleDays => "repurchase_cycle_days",
             Setting::VipRule => "vip_rule",
+            Setting::Lang => "lang",
         }
     }
 
@@ -52,6 +56,7 @@ impl Setting {
             Setting::TimeZone => DEFAULT_TIME_ZONE.to_owned(),
             Setting::RepurchaseCycleDays => DEFAULT_REPURCHASE_CYCLE_DAYS.to_string(),
             Setting::VipRule => String::new(),
+            Setting::Lang => "en".to_owned(),
         }
     }
 
@@ -81,6 +86,11 @@ impl Setting {
             Setting::VipRule => check_vip_rule(value)
                 .map(|rule| rule.to_string())
                 .map_err(|e| invalid(e.to_string())),
+            Setting::Lang => match value.to_lowercase().as_str() {
+                "en" | "english" => Ok("en".to_owned()),
+                "zh" | "zh-cn" | "zh_cn" | "中文" | "chinese" => Ok("zh".to_owned()),
+                _ => Err(invalid(format!("'{value}' is not a language: en or zh"))),
+            },
         }
     }
 }

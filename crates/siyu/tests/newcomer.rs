@@ -406,3 +406,59 @@ fn messages_read_right_and_mistakes_are_refused_with_a_suggestion() {
     let (clv, _) = ok(&["report", "clv", "--as-of", "2026-10-31", "--by", "stage"]);
     assert!(clv.contains("n/a: ") && clv.contains("By stage"), "{clv}");
 }
+
+#[test]
+fn tables_speak_the_language_asked_for_or_the_tenants_and_csv_stays_the_same() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let db = demo(dir.path(), "200");
+    let run = |args: &[&str]| {
+        let out = siyu(&db, args);
+        assert!(out.status.success(), "{args:?}: {}", text(&out.stderr));
+        text(&out.stdout)
+    };
+    let overview = run(&["report", "overview", "--lang", "zh"]);
+    assert!(
+        overview.contains("店铺概览") && overview.contains("客户池人数"),
+        "{overview}"
+    );
+    assert!(overview.contains("按来源渠道"), "{overview}");
+    let lifecycle = run(&["lifecycle", "--as-of", "2026-10-31", "--lang", "zh"]);
+    assert!(lifecycle.starts_with("生命周期"), "{lifecycle}");
+    assert!(
+        lifecycle.contains("流失预警") && lifecycle.contains("用户旅程"),
+        "{lifecycle}"
+    );
+    let funnel = run(&["report", "funnel", "--as-of", "2026-10-31", "--lang", "zh"]);
+    assert!(
+        funnel.contains("到达人数") && funnel.contains("推荐者"),
+        "{funnel}"
+    );
+    for report in [
+        &["report", "gmv", "--to", "2026-10-31"][..],
+        &["report", "cohorts", "--as-of", "2026-10-31"][..],
+        &["report", "pareto", "--to", "2026-10-31"][..],
+        &["report", "channels", "--to", "2026-10-31"][..],
+        &["report", "referrals", "--as-of", "2026-10-31"][..],
+        &["report", "clv", "--as-of", "2026-10-31", "--by", "stage"][..],
+    ] {
+        let mut zh = report.to_vec();
+        zh.extend(["--lang", "zh"]);
+        let (en, zh) = (run(report), run(&zh));
+        assert_ne!(en, zh, "{report:?} in Chinese");
+        let header = zh
+            .lines()
+            .find(|l| !l.trim().is_empty())
+            .unwrap_or_default();
+        assert!(header.chars().any(|c| c > '\u{2E7F}'), "{report:?}: {zh}");
+    }
+
+    // The tenant's setting, until --lang says otherwise; CSV the same in both.
+    let csv_en = run(&["report", "pareto", "--to", "2026-10-31", "--format", "csv"]);
+    run(&["config", "set", "lang", "zh"]);
+    assert!(run(&["report", "overview"]).contains("店铺概览"));
+    assert!(run(&["report", "overview", "--lang", "en"]).contains("Shop overview"));
+    let csv_zh = run(&["report", "pareto", "--to", "2026-10-31", "--format", "csv"]);
+    assert_eq!(csv_en, csv_zh);
+    let bad = siyu(&db, &["config", "set", "lang", "fr"]);
+    assert!(!bad.status.success());
+}

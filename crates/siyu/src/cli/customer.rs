@@ -163,7 +163,7 @@ fn show(tenant: &Tenant, a: &CustomerAnswer) -> String {
     let mut t = Table::new(["customer", c.id.as_str()]);
     let mut line = |k: &str, v: Option<String>| {
         if let Some(v) = v {
-            t.row([k.to_owned(), v]);
+            t.row([super::lang::tr(k), v]);
         }
     };
     line("name", c.name.clone());
@@ -252,14 +252,24 @@ fn show(tenant: &Tenant, a: &CustomerAnswer) -> String {
                 o.channel.clone().unwrap_or_default(),
             ]);
         }
-        let _ = write!(out, "\nlatest orders\n{}", t.render());
+        let _ = write!(
+            out,
+            "\n{}\n{}",
+            super::lang::tr("latest orders"),
+            t.render()
+        );
     }
     if !a.recent_events.is_empty() {
         let mut t = Table::new(["event", "at", "type"]);
         for e in &a.recent_events {
             t.row([e.event_id.clone(), at(e.occurred_at), e.kind.clone()]);
         }
-        let _ = write!(out, "\nlatest events\n{}", t.render());
+        let _ = write!(
+            out,
+            "\n{}\n{}",
+            super::lang::tr("latest events"),
+            t.render()
+        );
     }
     out
 }

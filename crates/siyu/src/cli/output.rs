@@ -48,9 +48,13 @@ pub struct Table {
 }
 
 impl Table {
+    /// A table under `headers`, in the chosen language (see [`super::lang`]).
     pub fn new<S: Into<String>>(headers: impl IntoIterator<Item = S>) -> Table {
         Table {
-            headers: headers.into_iter().map(Into::into).collect(),
+            headers: headers
+                .into_iter()
+                .map(|h| super::lang::tr(&h.into()))
+                .collect(),
             rows: Vec::new(),
         }
     }

@@ -10,6 +10,7 @@ use siyu_core::metrics::shop::Period;
 use siyu_core::{Channel, Money, TenantZone};
 use siyu_store::{Store, Tenant};
 
+use super::lang::{pick, tr};
 use super::lifecycle::as_of_day;
 use super::output::{Format, Table, count, percent, thousands, yuan};
 use crate::service::reports::{self, By};
@@ -336,18 +337,33 @@ pub fn run_report(store: &mut dyn Store, tenant: &Tenant, report: &Report) -> an
                 }
                 Format::Table => {
                     println!(
-                        "GMV {} … {} ({}){}",
-                        p.from,
-                        p.to,
-                        tenant.zone.name(),
-                        compare.map_or_else(String::new, |c| format!(
-                            ", against {} … {}",
-                            c.from, c.to
-                        ))
+                        "{}",
+                        pick(
+                            format!(
+                                "GMV {} … {} ({}){}",
+                                p.from,
+                                p.to,
+                                tenant.zone.name(),
+                                compare.map_or_else(String::new, |c| format!(
+                                    ", against {} … {}",
+                                    c.from, c.to
+                                ))
+                            ),
+                            format!(
+                                "GMV {} … {}（{}）{}",
+                                p.from,
+                                p.to,
+                                tenant.zone.name(),
+                                compare.map_or_else(String::new, |c| format!(
+                                    "，对比 {} … {}",
+                                    c.from, c.to
+                                ))
+                            )
+                        )
                     );
                     for s in &r.slices {
                         println!();
-                        println!("{}", s.slice);
+                        println!("{}", super::lang::slice(&s.slice));
                         let f = &s.factors;
                         let mut t = match &s.compared {
                             Some(_) => {
@@ -364,32 +380,41 @@ pub fn run_report(store: &mut dyn Store, tenant: &Tenant, report: &Report) -> an
                                         .find(|p| p.factor == k)
                                         .map_or_else(|| "n/a".to_owned(), |p| yuan(p.share));
                                     t.row([
-                                        k.name().to_owned(),
+                                        tr(k.name()),
                                         factor_text(k, c.before.value(k)),
                                         factor_text(k, v),
                                         share,
                                     ]);
                                 }
-                                None => t.row([k.name().to_owned(), factor_text(k, v)]),
+                                None => t.row([tr(k.name()), factor_text(k, v)]),
                             }
                         }
                         match &s.compared {
-                            Some(c) => t.row([
-                                "GMV".to_owned(),
-                                yuan(c.before.gmv),
-                                yuan(f.gmv),
-                                yuan(c.change),
-                            ]),
-                            None => t.row(["GMV".to_owned(), yuan(f.gmv)]),
+                            Some(c) => {
+                                t.row([tr("GMV"), yuan(c.before.gmv), yuan(f.gmv), yuan(c.change)])
+                            }
+                            None => t.row([tr("GMV"), yuan(f.gmv)]),
                         }
                         print!("{}", t.render());
+                        let product = opt(f.product(), |x| yuan(Money::from_fen(x.round() as i64)));
                         println!(
-                            "  users {} · retained {} · buyers {} · paid orders {}; the five factors multiply to {}",
-                            thousands(f.users),
-                            thousands(f.retained),
-                            thousands(f.buyers),
-                            thousands(f.orders),
-                            opt(f.product(), |x| yuan(Money::from_fen(x.round() as i64)))
+                            "{}",
+                            pick(
+                                format!(
+                                    "  users {} · retained {} · buyers {} · paid orders {}; the five factors multiply to {product}",
+                                    thousands(f.users),
+                                    thousands(f.retained),
+                                    thousands(f.buyers),
+                                    thousands(f.orders),
+                                ),
+                                format!(
+                                    "  用户 {} · 留存 {} · 购买 {} · 付款订单 {}；五个因子相乘为 {product}",
+                                    thousands(f.users),
+                                    thousands(f.retained),
+                                    thousands(f.buyers),
+                                    thousands(f.orders),
+                                )
+                            )
                         );
                         if let Some(note) = s.compared.as_ref().and_then(|c| c.note.as_ref()) {
                             println!("  note: {note}");
@@ -444,7 +469,13 @@ pub fn run_report(store: &mut dyn Store, tenant: &Tenant, report: &Report) -> an
                 }
                 Format::Table => {
                     println!(
-                        "Cohorts by month of first purchase, as of {as_of}: share buying again in month k after"
+                        "{}",
+                        pick(
+                            format!(
+                                "Cohorts by month of first purchase, as of {as_of}: share buying again in month k after"
+                            ),
+                            format!("按首购月份的同期群，截至 {as_of}：第 k 个月再次购买的占比")
+                        )
                     );
                     let mut header = vec!["cohort".to_owned(), "customers".to_owned()];
                     header.extend((1..=*months).map(|k| format!("M{k}")));
@@ -459,20 +490,17 @@ pub fn run_report(store: &mut dyn Store, tenant: &Tenant, report: &Report) -> an
                     }
                     print!("{}", t.render());
                     println!();
-                    println!("Repurchase rate (buyers with 2+ purchase days)");
+                    println!("{}", tr("Repurchase rate (buyers with 2+ purchase days)"));
                     let mut t = Table::new(["channel", "buyers", "repeaters", "rate"]);
                     t.row([
-                        "all".to_owned(),
+                        tr("all"),
                         thousands(r.repurchase.buyers),
                         thousands(r.repurchase.repeaters),
                         percent(r.repurchase.rate),
                     ]);
                     for l in &r.by_channel {
                         t.row([
-                            l.channel
-                                .as_ref()
-                                .map_or("unknown", |c| c.as_str())
-                                .to_owned(),
+                            tr(l.channel.as_ref().map_or("unknown", |c| c.as_str())),
                             thousands(l.buyers),
                             thousands(l.repeaters),
                             percent(l.rate),
@@ -506,8 +534,17 @@ pub fn run_report(store: &mut dyn Store, tenant: &Tenant, report: &Report) -> an
                 )?,
                 Format::Table => {
                     println!(
-                        "Journey funnel as of {as_of}: {}",
-                        count(r.customers, "customer")
+                        "{}",
+                        pick(
+                            format!(
+                                "Journey funnel as of {as_of}: {}",
+                                count(r.customers, "customer")
+                            ),
+                            format!(
+                                "用户旅程漏斗，截至 {as_of}：{} 位客户",
+                                thousands(r.customers)
+                            )
+                        )
                     );
                     let mut t = Table::new([
                         "stage",
@@ -518,7 +555,7 @@ pub fn run_report(store: &mut dyn Store, tenant: &Tenant, report: &Report) -> an
                     ]);
                     for s in &r.steps {
                         t.row([
-                            s.stage.name().to_owned(),
+                            tr(s.stage.name()),
                             thousands(s.reached),
                             thousands(s.at),
                             percent(s.step_conversion),
@@ -527,7 +564,10 @@ pub fn run_report(store: &mut dyn Store, tenant: &Tenant, report: &Report) -> an
                     }
                     print!("{}", t.render());
                     println!(
-                        "A customer counts as reaching every stage up to their furthest: one who shared (advocate) without buying counts as reached for customer and repeat too."
+                        "{}",
+                        tr(
+                            "A customer counts as reaching every stage up to their furthest: one who shared (advocate) without buying counts as reached for customer and repeat too."
+                        )
                     );
                 }
             }
@@ -575,17 +615,29 @@ pub fn run_report(store: &mut dyn Store, tenant: &Tenant, report: &Report) -> an
                 }
                 Format::Table => {
                     println!(
-                        "Pareto over {} … {}: {} buyers, revenue {}",
-                        r.period.from,
-                        r.period.to,
-                        thousands(r.buyers),
-                        yuan(r.revenue)
+                        "{}",
+                        pick(
+                            format!(
+                                "Pareto over {} … {}: {}, revenue {}",
+                                r.period.from,
+                                r.period.to,
+                                count(r.buyers, "buyer"),
+                                yuan(r.revenue)
+                            ),
+                            format!(
+                                "帕累托分析 {} … {}：{} 位买家，收入 {}",
+                                r.period.from,
+                                r.period.to,
+                                thousands(r.buyers),
+                                yuan(r.revenue)
+                            )
+                        )
                     );
                     let mut t = Table::new(["figure", "value"]);
                     t.row([
-                        format!(
-                            "revenue of the top 20% ({} buyers)",
-                            thousands(r.top_buyers)
+                        pick(
+                            format!("revenue of the top 20% ({})", count(r.top_buyers, "buyer")),
+                            format!("前 20% 买家（{} 位）的收入", thousands(r.top_buyers)),
                         ),
                         format!(
                             "{} ({})",
@@ -594,17 +646,27 @@ pub fn run_report(store: &mut dyn Store, tenant: &Tenant, report: &Report) -> an
                         ),
                     ]);
                     t.row([
-                        "buyers making 80% of revenue".to_owned(),
-                        format!(
-                            "{} ({} of buyers)",
-                            thousands(r.buyers_for_80),
-                            percent(r.share_of_buyers_for_80)
+                        tr("buyers making 80% of revenue"),
+                        pick(
+                            format!(
+                                "{} ({} of buyers)",
+                                thousands(r.buyers_for_80),
+                                percent(r.share_of_buyers_for_80)
+                            ),
+                            format!(
+                                "{}（占买家 {}）",
+                                thousands(r.buyers_for_80),
+                                percent(r.share_of_buyers_for_80)
+                            ),
                         ),
                     ]);
                     t.row([
-                        format!(
-                            "super users (top 20% by spend over the 365 days to {})",
-                            r.period.to
+                        pick(
+                            format!(
+                                "super users (top 20% by spend over the 365 days to {})",
+                                r.period.to
+                            ),
+                            format!("超级用户（截至 {} 的 365 天消费前 20%）", r.period.to),
                         ),
                         thousands(r.super_users.len() as u64),
                     ]);
@@ -668,7 +730,13 @@ pub fn run_report(store: &mut dyn Store, tenant: &Tenant, report: &Report) -> an
                         .collect(),
                 )?,
                 Format::Table => {
-                    println!("Channels, customers who joined {} … {}", p.from, p.to);
+                    println!(
+                        "{}",
+                        pick(
+                            format!("Channels, customers who joined {} … {}", p.from, p.to),
+                            format!("渠道，{} … {} 加入的客户", p.from, p.to)
+                        )
+                    );
                     let mut t = Table::new([
                         "channel",
                         "entrants",
@@ -698,9 +766,15 @@ pub fn run_report(store: &mut dyn Store, tenant: &Tenant, report: &Report) -> an
                         ]);
                     }
                     print!("{}", t.render());
-                    println!(
-                        "CAC = spend of the months the period touches / entrants (record it with siyu channel-cost set). Formula CLV: per buyer of the channel, over their expected lifetime. Model CLV: per entrant, the next 52 weeks by BG/NBD + Gamma-Gamma at 1% a month. CLV/CAC and payback per entrant: the model CLV when there is one (else conversion × formula CLV), and CAC / (conversion × AOV × frequency / 12)."
-                    );
+                    if super::lang::zh() {
+                        println!(
+                            "获客成本 = 本期涉及月份的投放花费 / 新增客户（用 siyu channel-cost set 记录）。公式 CLV：渠道每位买家在预期生命周期内的价值。模型 CLV：每位新增客户未来 52 周的价值（BG/NBD + Gamma-Gamma，月折现 1%）。CLV/获客成本与回本月数按新增客户计：有模型 CLV 时用它（否则转化率 × 公式 CLV），回本 = 获客成本 / (转化率 × 客单价 × 频次 / 12)。"
+                        );
+                    } else {
+                        println!(
+                            "CAC = spend of the months the period touches / entrants (record it with siyu channel-cost set). Formula CLV: per buyer of the channel, over their expected lifetime. Model CLV: per entrant, the next 52 weeks by BG/NBD + Gamma-Gamma at 1% a month. CLV/CAC and payback per entrant: the model CLV when there is one (else conversion × formula CLV), and CAC / (conversion × AOV × frequency / 12)."
+                        );
+                    }
                 }
             }
         }
@@ -734,32 +808,43 @@ pub fn run_report(store: &mut dyn Store, tenant: &Tenant, report: &Report) -> an
                     f.print()?;
                 }
                 Format::Table => {
-                    println!("Referrals as of {as_of}");
+                    println!(
+                        "{}",
+                        pick(
+                            format!("Referrals as of {as_of}"),
+                            format!("推荐裂变，截至 {as_of}")
+                        )
+                    );
                     let mut t = Table::new(["figure", "value"]);
-                    t.row(["customers".to_owned(), thousands(r.customers)]);
+                    t.row([tr("customers"), thousands(r.customers)]);
                     t.row([
-                        "share rate (customers who shared)".to_owned(),
+                        tr("share rate (customers who shared)"),
                         format!("{} ({})", percent(r.share_rate), thousands(r.sharers)),
                     ]);
                     t.row([
-                        "invites per customer (shares / customers)".to_owned(),
+                        tr("invites per customer (shares / customers)"),
                         opt(r.invites_per_customer, |x| format!("{x:.3}")),
                     ]);
                     t.row([
-                        "invite conversion (referred / shares)".to_owned(),
-                        format!(
-                            "{} ({} referred, {} of them bought)",
-                            percent(r.invite_conversion),
-                            thousands(r.referred),
-                            thousands(r.referred_buyers)
+                        tr("invite conversion (referred / shares)"),
+                        pick(
+                            format!(
+                                "{} ({} referred, {} of them bought)",
+                                percent(r.invite_conversion),
+                                thousands(r.referred),
+                                thousands(r.referred_buyers)
+                            ),
+                            format!(
+                                "{}（被推荐 {} 人，其中 {} 人购买）",
+                                percent(r.invite_conversion),
+                                thousands(r.referred),
+                                thousands(r.referred_buyers)
+                            ),
                         ),
                     ]);
+                    t.row([tr("K-factor"), opt(r.k_factor, |x| format!("{x:.3}"))]);
                     t.row([
-                        "K-factor".to_owned(),
-                        opt(r.k_factor, |x| format!("{x:.3}")),
-                    ]);
-                    t.row([
-                        "generations".to_owned(),
+                        tr("generations"),
                         r.generations
                             .iter()
                             .enumerate()
@@ -825,7 +910,15 @@ pub fn run_report(store: &mut dyn Store, tenant: &Tenant, report: &Report) -> an
                 )?,
                 Format::Table => {
                     println!(
-                        "Formula CLV as of {as_of}: AOV × purchases per buyer per year × lifetime (1 / churn years), over the 365 days to then"
+                        "{}",
+                        pick(
+                            format!(
+                                "Formula CLV as of {as_of}: AOV × purchases per buyer per year × lifetime (1 / churn years), over the 365 days to then"
+                            ),
+                            format!(
+                                "公式 CLV，截至 {as_of}：客单价 × 每位买家年购买次数 × 生命周期（1 / 流失率，年），按截至当日的 365 天计"
+                            )
+                        )
                     );
                     let mut t = Table::new([
                         "slice",
@@ -839,7 +932,7 @@ pub fn run_report(store: &mut dyn Store, tenant: &Tenant, report: &Report) -> an
                     for s in &r {
                         let c = &s.clv;
                         t.row([
-                            s.slice.clone(),
+                            super::lang::slice(&s.slice),
                             thousands(c.buyers),
                             money(c.aov),
                             opt(c.frequency, |x| format!("{x:.2}")),
@@ -851,11 +944,17 @@ pub fn run_report(store: &mut dyn Store, tenant: &Tenant, report: &Report) -> an
                     print!("{}", t.render());
                     if r.iter().any(|s| s.clv.clv.is_none()) {
                         println!(
-                            "n/a: AOV and frequency need buyers in the 365 days; churn needs buyers in the 365 days before; lifetime and CLV need churn above 0."
+                            "{}",
+                            tr(
+                                "n/a: AOV and frequency need buyers in the 365 days; churn needs buyers in the 365 days before; lifetime and CLV need churn above 0."
+                            )
                         );
                         if matches!(by, Some(ByArg::Stage)) {
                             println!(
-                                "By stage these gaps are by construction: a stage is where a customer stands on the as-of day, so prospects and the lost bought nothing in the 365 days, first purchasers bought nothing the year before, and repeat and VIP customers who bought the year before all bought again (churn 0)."
+                                "{}",
+                                tr(
+                                    "By stage, a stage is where a customer stands on the as-of day, so some stages lack what a figure needs: prospects never bought (no AOV or frequency); a stage whose buyers all began within the 365 days (first purchasers always; in a young shop repeat, VIP and at-risk customers too) has no buyers the year before, so no churn; and a stage none of whose earlier buyers lapsed has churn 0, so no finite lifetime or CLV."
+                                )
                             );
                         }
                     }

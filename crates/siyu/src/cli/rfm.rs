@@ -180,7 +180,7 @@ fn window_text(w: &RfmWindow, chinese: bool) -> String {
 }
 
 fn write_table(out: &mut impl Write, rfm: &Rfm, source: &str, args: &RfmArgs) -> io::Result<()> {
-    let zh = args.chinese;
+    let zh = args.chinese || super::lang::zh();
     let m = &rfm.means;
     let mean = |v: Option<f64>, digits: usize| {
         v.map_or_else(|| "n/a".to_owned(), |v| format!("{v:.digits$}"))
