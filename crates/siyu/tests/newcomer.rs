@@ -56,7 +56,21 @@ fn first_line_then_close(db: &Path, args: &[&str]) -> (String, std::process::Exi
 fn output_piped_into_a_reader_that_stops_early_ends_quietly() {
     let dir = tempfile::tempdir().expect("tempdir");
     let db = demo(dir.path(), "3000");
+    let made = siyu(
+        &db,
+        &[
+            "segment",
+            "create",
+            "everyone",
+            "net_spend >= 0",
+            "--purpose",
+            "analysis",
+        ],
+    );
+    assert!(made.status.success(), "{}", text(&made.stderr));
     for args in [
+        &["segment", "members", "everyone", "--format", "csv"][..],
+        &["segment", "members", "everyone", "--format", "json"][..],
         &["lifecycle", "--as-of", "2026-10-31", "--format", "csv"][..],
         &["lifecycle", "--as-of", "2026-10-31", "--format", "json"][..],
         &["rfm", "--as-of", "2026-10-31", "--format", "csv"][..],
@@ -461,4 +475,22 @@ fn tables_speak_the_language_asked_for_or_the_tenants_and_csv_stays_the_same() {
     assert_eq!(csv_en, csv_zh);
     let bad = siyu(&db, &["config", "set", "lang", "fr"]);
     assert!(!bad.status.success());
+}
+
+#[test]
+fn segments_tags_and_customers_speak_chinese_when_asked() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let db = demo(dir.path(), "100");
+    let run = |args: &[&str]| {
+        let out = siyu(&db, args);
+        assert!(out.status.success(), "{args:?}: {}", text(&out.stderr));
+        text(&out.stdout)
+    };
+    run(&["config", "set", "lang", "zh"]);
+    assert!(run(&["segment", "create", "all", "net_spend >= 0"]).starts_with("已创建分群"));
+    assert!(run(&["segment", "show", "all"]).contains("规则："));
+    assert!(run(&["tag", "add", "c000001", "户外"]).starts_with("已给"));
+    assert!(run(&["customer", "opt-out", "c000001"]).contains("已退订营销"));
+    let card = run(&["customer", "show", "c000001"]);
+    assert!(card.contains("加入时间") && card.contains("标签"), "{card}");
 }

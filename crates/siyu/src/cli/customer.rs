@@ -9,6 +9,7 @@ use clap::Subcommand;
 
 use siyu_store::{Store, Tenant};
 
+use super::lang::pick;
 use super::output::{Format, Table, count, local_time, percent, print_lines, thousands, yuan};
 use super::segment::customer_id;
 use crate::service::customers::{self, CustomerAnswer};
@@ -107,14 +108,28 @@ pub fn run_customer(
         CustomerCommand::Erase { id, by } => {
             let e = privacy::erase(store, tenant, &customer_id(id)?, &actor(by.as_deref()))?;
             println!(
-                "erased: {} and {} deleted with the personal attributes; {} \
-                 kept under {}; {} now {} that id; the id is refused from now on",
-                count(e.events_erased, "event"),
-                count(e.tags_erased, "tag"),
-                count(e.orders_kept, "order"),
-                e.remains,
-                count(e.referees, "referee"),
-                if e.referees == 1 { "names" } else { "name" }
+                "{}",
+                pick(
+                    format!(
+                        "erased: {} and {} deleted with the personal attributes; {} \
+                         kept under {}; {} now {} that id; the id is refused from now on",
+                        count(e.events_erased, "event"),
+                        count(e.tags_erased, "tag"),
+                        count(e.orders_kept, "order"),
+                        e.remains,
+                        count(e.referees, "referee"),
+                        if e.referees == 1 { "names" } else { "name" }
+                    ),
+                    format!(
+                        "已删除：{} 个事件和 {} 个标签随个人信息一并删除；{} 笔订单保留在 {} 名下；\
+                         {} 位被推荐人现在指向该 id；此 id 此后将被拒绝",
+                        thousands(e.events_erased),
+                        thousands(e.tags_erased),
+                        thousands(e.orders_kept),
+                        e.remains,
+                        thousands(e.referees)
+                    )
+                )
             );
         }
         CustomerCommand::OptOut { id, undo, by } => {
@@ -122,18 +137,41 @@ pub fn run_customer(
             let changed = privacy::set_opt_out(store, tenant, &id, !undo, &actor(by.as_deref()))?;
             if !changed {
                 let state = if *undo { "in to" } else { "out of" };
-                println!("{id} was opted {state} marketing already: nothing changed");
+                let zh_state = if *undo {
+                    "已恢复接收"
+                } else {
+                    "已退订"
+                };
+                println!(
+                    "{}",
+                    pick(
+                        format!("{id} was opted {state} marketing already: nothing changed"),
+                        format!("{id} 之前就{zh_state}营销：没有变化")
+                    )
+                );
             } else if *undo {
-                println!("{id} is opted in to marketing again");
+                println!(
+                    "{}",
+                    pick(
+                        format!("{id} is opted in to marketing again"),
+                        format!("{id} 已重新接收营销")
+                    )
+                );
             } else {
-                println!("{id} is opted out of marketing: no marketing segment holds them");
+                println!(
+                    "{}",
+                    pick(
+                        format!("{id} is opted out of marketing: no marketing segment holds them"),
+                        format!("{id} 已退订营销：任何营销分群都不再包含此客户")
+                    )
+                );
             }
         }
         CustomerCommand::Audit { id, limit, format } => {
             let id = id.as_deref().map(customer_id).transpose()?;
             let lines = privacy::audit_log(store, tenant, id.as_ref(), *limit)?;
             if *format == Format::Table && lines.is_empty() {
-                println!("the audit log holds nothing yet");
+                println!("{}", super::lang::tr("the audit log holds nothing yet"));
             }
             print_lines(
                 *format,
@@ -160,7 +198,7 @@ fn show(tenant: &Tenant, a: &CustomerAnswer) -> String {
     let at = |t: siyu_core::Timestamp| local_time(&tenant.zone, t);
     let c = &a.customer;
     let mut out = String::new();
-    let mut t = Table::new(["customer", c.id.as_str()]);
+    let mut t = Table::new(["customer", c.id.as_str()]).flush_left();
     let mut line = |k: &str, v: Option<String>| {
         if let Some(v) = v {
             t.row([super::lang::tr(k), v]);
@@ -168,7 +206,7 @@ fn show(tenant: &Tenant, a: &CustomerAnswer) -> String {
     };
     line("name", c.name.clone());
     line("phone", c.phone.clone());
-    line("gender", c.gender.map(|g| g.as_str().to_owned()));
+    line("gender", c.gender.map(|g| super::lang::tr(g.as_str())));
     line("birthday", c.birthday.map(|d| d.to_string()));
     line("region", c.region.clone());
     line(
@@ -177,8 +215,16 @@ fn show(tenant: &Tenant, a: &CustomerAnswer) -> String {
     );
     line("referrer", c.referrer_id.as_ref().map(ToString::to_string));
     line("joined", Some(at(c.joined_at)));
-    line("stage", a.stage.clone());
-    line("RFM class", a.rfm.clone());
+    line("stage", a.stage.as_deref().map(super::lang::tr));
+    line(
+        "RFM class",
+        a.rfm
+            .as_deref()
+            .map(|r| match siyu_core::segment::rfm::RfmClass::parse(r) {
+                Some(class) if super::lang::zh() => class.chinese().to_owned(),
+                _ => r.to_owned(),
+            }),
+    );
     line(
         "opted out of marketing",
         a.marketing_opt_out_at.map(|t| format!("since {}", at(t))),

@@ -200,6 +200,9 @@ const ZH: &[(&str, &str)] = &[
     ("event", "事件"),
     ("type", "类型"),
     ("name", "姓名"),
+    ("male", "男"),
+    ("female", "女"),
+    ("other", "其他"),
     ("phone", "手机"),
     ("gender", "性别"),
     ("birthday", "生日"),
@@ -221,6 +224,9 @@ const ZH: &[(&str, &str)] = &[
     ("revenue of the referred", "被推荐人消费"),
     ("latest orders", "最近订单"),
     ("latest events", "最近事件"),
+    ("latest changes:", "最近变化："),
+    ("no changes recorded", "没有记录到变化"),
+    ("the audit log holds nothing yet", "审计日志还是空的"),
     // notes
     (
         "A customer counts as reaching every stage up to their furthest: one who shared (advocate) without buying counts as reached for customer and repeat too.",

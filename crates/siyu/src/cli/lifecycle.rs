@@ -171,7 +171,13 @@ pub fn run_config(
                 Setting::TimeZone => store.set_time_zone(tenant, &TenantZone::named(&value)?)?,
                 _ => store.set_setting(tenant, setting.key(), &value)?,
             }
-            println!("{} = {value} (tenant '{}')", setting.key(), tenant.name);
+            println!(
+                "{}",
+                lang::pick(
+                    format!("{} = {value} (tenant '{}')", setting.key(), tenant.name),
+                    format!("{} = {value}（租户 '{}'）", setting.key(), tenant.name)
+                )
+            );
         }
     }
     Ok(())

@@ -45,6 +45,8 @@ pub fn print_lines<T: serde::Serialize>(
 pub struct Table {
     headers: Vec<String>,
     rows: Vec<Vec<String>>,
+    /// Every cell flush left (a card of a customer: a phone number is not a figure).
+    left: bool,
 }
 
 impl Table {
@@ -56,7 +58,14 @@ impl Table {
                 .map(|h| super::lang::tr(&h.into()))
                 .collect(),
             rows: Vec::new(),
+            left: false,
         }
+    }
+
+    /// The table with every cell flush left.
+    pub fn flush_left(mut self) -> Table {
+        self.left = true;
+        self
     }
 
     pub fn row<S: Into<String>>(&mut self, cells: impl IntoIterator<Item = S>) {
@@ -88,7 +97,7 @@ impl Table {
                 if i > 0 {
                     text.push_str("  ");
                 }
-                if !header && numeric(cell) && i > 0 {
+                if !header && !self.left && numeric(cell) && i > 0 {
                     text.push_str(&" ".repeat(pad));
                     text.push_str(cell);
                 } else {

@@ -1018,7 +1018,13 @@ pub fn run_channel_cost(
             let month = Month::parse(month).map_err(|e| anyhow!("month: {e}"))?;
             let amount = Money::parse_yuan(amount).map_err(|e| anyhow!("amount: {e}"))?;
             store.set_channel_cost(tenant, &channel, month, amount)?;
-            println!("{} cost {} in {month}", channel.as_str(), yuan(amount));
+            println!(
+                "{}",
+                pick(
+                    format!("{} cost {} in {month}", channel.as_str(), yuan(amount)),
+                    format!("{} 在 {month} 的花费为 {}", channel.as_str(), yuan(amount))
+                )
+            );
         }
         ChannelCostCommand::List { format } => {
             let costs = store.channel_costs(tenant)?;
