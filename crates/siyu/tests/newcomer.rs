@@ -227,6 +227,12 @@ fn every_report_csv_carries_its_headline_figures() {
 
     let gmv = csv(&["report", "gmv", "--to", "2026-10-31"]);
     assert!(gmv.contains(",buyers,"), "{gmv}");
+
+    // The JSON carries the shares the table shows, not only what they are made of.
+    let json = siyu(&db, &["report", "overview", "--format", "json"]);
+    let json: serde_json::Value = serde_json::from_slice(&json.stdout).expect("json");
+    assert!(json["buyer_share"].is_f64(), "{json}");
+    assert!(json["channels"][0]["conversion"].is_f64(), "{json}");
 }
 
 #[test]
