@@ -500,3 +500,39 @@ fn segments_tags_and_customers_speak_chinese_when_asked() {
     let card = run(&["customer", "show", "c000001"]);
     assert!(card.contains("加入时间") && card.contains("标签"), "{card}");
 }
+
+#[test]
+fn an_opt_out_asked_twice_is_one_audit_entry_on_both_backends() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let path = dir.path().join("siyu.db");
+    let mut sqlite = siyu_store::open(&path.to_string_lossy()).expect("sqlite");
+    let tenant = sqlite.tenant("shop").expect("tenant");
+    let mut stores = vec![(sqlite, tenant)];
+    stores.extend(common::postgres_tenant("opt-out-twice"));
+    let file = dir.path().join("customers.csv");
+    std::fs::write(&file, "customer_id,name\nc1,张三\n").expect("write");
+    for (mut store, tenant) in stores {
+        siyu::service::import::import_file(
+            store.as_mut(),
+            &tenant,
+            siyu_core::import::Kind::Customers,
+            &file,
+            siyu::service::import::ImportOptions::default(),
+        )
+        .expect("import");
+        let id = siyu_core::CustomerId::parse("c1").expect("id");
+        let set = |store: &mut dyn siyu_store::Store, out: bool| {
+            siyu::service::privacy::set_opt_out(store, &tenant, &id, out, "ops").expect("opt-out")
+        };
+        assert!(set(store.as_mut(), true));
+        assert!(!set(store.as_mut(), true), "{}: again", store.backend());
+        let log = siyu::service::privacy::audit_log(store.as_mut(), &tenant, Some(&id), 10)
+            .expect("audit");
+        assert_eq!(log.len(), 1, "{}", store.backend());
+        assert!(set(store.as_mut(), false));
+        assert!(!set(store.as_mut(), false));
+        let log = siyu::service::privacy::audit_log(store.as_mut(), &tenant, Some(&id), 10)
+            .expect("audit");
+        assert_eq!(log.len(), 2, "{}", store.backend());
+    }
+}
