@@ -41,6 +41,33 @@ const ALIASES: &[(&str, &str)] = &[
     ("微盟", "weimob"),
 ];
 
+/// The well-known channels, as kept.
+pub const KNOWN: &[&str] = &[
+    "douyin",
+    "xiaohongshu",
+    "zhihu",
+    "store",
+    "official_account",
+    "mini_program",
+    "referral",
+    "live_stream",
+    "wecom",
+    "taobao",
+    "tmall",
+    "youzan",
+    "weimob",
+];
+
+/// The name among `names` closest to `text` (a typo, `douyn` → douyin), if one is close.
+pub fn closest<'a>(text: &str, names: impl IntoIterator<Item = &'a str>) -> Option<&'a str> {
+    let text = text.trim().to_lowercase();
+    let (best, distance) = names
+        .into_iter()
+        .map(|n| (n, crate::settings::edit_distance(&text, n)))
+        .min_by_key(|(_, d)| *d)?;
+    (distance <= (text.chars().count() / 3).max(2)).then_some(best)
+}
+
 impl Channel {
     pub fn parse(text: &str) -> Result<Channel, ChannelError> {
         let s = text.trim();
@@ -81,6 +108,16 @@ impl fmt::Display for Channel {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_misspelt_channel_suggests_the_closest_known_one() {
+        assert_eq!(closest("douyn", KNOWN.iter().copied()), Some("douyin"));
+        assert_eq!(
+            closest("xiaohongsu", KNOWN.iter().copied()),
+            Some("xiaohongshu")
+        );
+        assert_eq!(closest("bilibili", KNOWN.iter().copied()), None);
+    }
 
     #[test]
     fn well_known_channels_are_recognised_in_either_language() {

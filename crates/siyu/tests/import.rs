@@ -150,18 +150,6 @@ fn an_empty_file_is_refused() {
 }
 
 #[test]
-fn a_header_without_rows_is_refused() {
-    for m in refused(
-        "header",
-        Kind::Orders,
-        "header.csv",
-        ORDERS_HEADER.as_bytes(),
-    ) {
-        assert!(m.contains("header.csv: no rows after the header"), "{m}");
-    }
-}
-
-#[test]
 fn a_semicolon_separated_file_is_refused_naming_the_delimiter() {
     let text = "order_id;customer_id;ordered_at;amount\no9;c1;2024-03-01;10\n";
     for m in refused("semicolon", Kind::Orders, "semi.csv", text.as_bytes()) {

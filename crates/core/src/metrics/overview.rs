@@ -20,6 +20,8 @@ pub struct Overview {
     pub customers: u64,
     /// Customers with at least one paid order.
     pub buyers: u64,
+    /// Buyers / customers (the table's "buyers / pool").
+    pub buyer_share: Option<f64>,
     pub paid_orders: u64,
     pub refunded_orders: u64,
     /// Paid amount.
@@ -39,6 +41,8 @@ pub struct ChannelLine {
     pub channel: Option<Channel>,
     pub customers: u64,
     pub buyers: u64,
+    /// Buyers / customers.
+    pub conversion: Option<f64>,
     pub gmv: Money,
 }
 
@@ -84,6 +88,7 @@ impl Overview {
                     channel: customer.channel.clone(),
                     customers: 0,
                     buyers: 0,
+                    conversion: None,
                     gmv: Money::ZERO,
                 });
             line.customers += 1;
@@ -93,6 +98,9 @@ impl Overview {
             }
         }
         let mut channels: Vec<ChannelLine> = by_channel.into_values().collect();
+        for line in &mut channels {
+            line.conversion = ratio(line.buyers, line.customers);
+        }
         channels.sort_by(|a, b| {
             b.customers
                 .cmp(&a.customers)
@@ -101,6 +109,7 @@ impl Overview {
         Overview {
             customers: pool,
             buyers: buyers.len() as u64,
+            buyer_share: ratio(buyers.len() as u64, pool),
             paid_orders: paid,
             refunded_orders: refunded,
             gmv: Money::from_fen(gmv),

@@ -13,7 +13,7 @@ use siyu_core::clv::value::{HOLDOUT_BUCKETS, Horizon, Prediction, WEEKS_PER_MONT
 use siyu_core::clv::{CalibrationSummary, CustomerSummary, History};
 use siyu_core::{Money, TenantZone};
 
-use super::output::{Format, Table, thousands, yuan};
+use super::output::{Format, Table, count, thousands, yuan};
 use super::{Cli, connect};
 use crate::service::clv::{self as service, Models, ModelsJson, PredictionLine, finite};
 
@@ -326,10 +326,10 @@ fn write_fit_table(out: &mut impl Write, m: &Models, heading: &str) -> io::Resul
     )?;
     writeln!(
         out,
-        "{} customers, log-likelihood {}, {} Newton iterations",
-        thousands(b.customers as u64),
+        "{}, log-likelihood {}, {}",
+        count(b.customers as u64, "customer"),
         fixed(b.log_likelihood, 4),
-        b.iterations
+        count(b.iterations as u64, "Newton iteration")
     )?;
     let se = b.standard_errors;
     let mut t = Table::new(["parameter", "estimate", "std. error"]);
@@ -363,10 +363,10 @@ fn write_fit_table(out: &mut impl Write, m: &Models, heading: &str) -> io::Resul
         Ok(g) => {
             writeln!(
                 out,
-                "{} customers, log-likelihood {}, {} Newton iterations",
-                thousands(g.customers as u64),
+                "{}, log-likelihood {}, {}",
+                count(g.customers as u64, "customer"),
                 fixed(g.log_likelihood, 4),
-                g.iterations
+                count(g.iterations as u64, "Newton iteration")
             )?;
             let se = g.standard_errors;
             let mut t = Table::new(["parameter", "estimate", "std. error"]);
@@ -459,10 +459,10 @@ fn write_predict_table(out: &mut impl Write, r: &Report, top: usize) -> io::Resu
     let months = r.horizon.months();
     writeln!(
         out,
-        "Lifetime value by model — {}, calibration end {}: {} customers",
+        "Lifetime value by model — {}, calibration end {}: {}",
         r.source,
         s.calibration_end,
-        thousands(s.customers.len() as u64)
+        count(s.customers.len() as u64, "customer")
     )?;
     writeln!(
         out,

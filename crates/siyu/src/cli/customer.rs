@@ -9,13 +9,24 @@ use clap::Subcommand;
 
 use siyu_store::{Store, Tenant};
 
-use super::output::{Format, print_lines, thousands};
+use super::lang::pick;
+use super::output::{Format, Table, count, local_time, percent, print_lines, thousands, yuan};
 use super::segment::customer_id;
+use crate::service::customers::{self, CustomerAnswer};
 use crate::service::privacy;
 use crate::service::segments::actor;
 
 #[derive(Debug, Subcommand)]
 pub enum CustomerCommand {
+    /// The 360 view of a customer: who they are, figures, stage, segments, tags, latest
+    /// orders and events, model CLV (money in yuan; JSON as GET /v1/customers/ID, in fen).
+    /// A read for work: not recorded in the audit log (an export for the person is).
+    Show {
+        id: String,
+        /// table or json.
+        #[arg(long, value_enum, default_value_t)]
+        format: Format,
+    },
     /// Everything held on a customer, as JSON (recorded in the audit log).
     Export {
         id: String,
@@ -59,6 +70,23 @@ pub fn run_customer(
     command: &CustomerCommand,
 ) -> anyhow::Result<()> {
     match command {
+        CustomerCommand::Show { id, format } => {
+            let id = customer_id(id)?;
+            let answer = customers::view(store, tenant, &id)?
+                .ok_or_else(|| anyhow::anyhow!("there is no customer '{id}'"))?;
+            match format {
+                Format::Json => writeln!(
+                    std::io::stdout(),
+                    "{}",
+                    serde_json::to_string_pretty(&answer)?
+                )?,
+                Format::Csv => anyhow::bail!(
+                    "customer show prints a table or JSON (--format json); for a CSV of many \
+                     customers, see segment members"
+                ),
+                Format::Table => print!("{}", show(tenant, &answer)),
+            }
+        }
         CustomerCommand::Export { id, out, by } => {
             let data = privacy::export(store, tenant, &customer_id(id)?, &actor(by.as_deref()))?;
             let json = serde_json::to_string_pretty(&data)?;
@@ -67,10 +95,10 @@ pub fn run_customer(
                     std::fs::write(path, json + "\n")
                         .with_context(|| format!("writing {}", path.display()))?;
                     eprintln!(
-                        "exported {} orders, {} events, {} tags to {}",
-                        thousands(data.orders.len() as u64),
-                        thousands(data.events.len() as u64),
-                        thousands(data.tags.len() as u64),
+                        "exported {}, {}, {} to {}",
+                        count(data.orders.len() as u64, "order"),
+                        count(data.events.len() as u64, "event"),
+                        count(data.tags.len() as u64, "tag"),
                         path.display()
                     );
                 }
@@ -80,29 +108,70 @@ pub fn run_customer(
         CustomerCommand::Erase { id, by } => {
             let e = privacy::erase(store, tenant, &customer_id(id)?, &actor(by.as_deref()))?;
             println!(
-                "erased: {} events and {} tags deleted with the personal attributes; {} orders \
-                 kept under {}; {} referees now name that id; the id is refused from now on",
-                thousands(e.events_erased),
-                thousands(e.tags_erased),
-                thousands(e.orders_kept),
-                e.remains,
-                thousands(e.referees)
+                "{}",
+                pick(
+                    format!(
+                        "erased: {} and {} deleted with the personal attributes; {} \
+                         kept under {}; {} now {} that id; the id is refused from now on",
+                        count(e.events_erased, "event"),
+                        count(e.tags_erased, "tag"),
+                        count(e.orders_kept, "order"),
+                        e.remains,
+                        count(e.referees, "referee"),
+                        if e.referees == 1 { "names" } else { "name" }
+                    ),
+                    format!(
+                        "已删除：{} 个事件和 {} 个标签随个人信息一并删除；{} 笔订单保留在 {} 名下；\
+                         {} 位被推荐人现在指向该 id；此 id 此后将被拒绝",
+                        thousands(e.events_erased),
+                        thousands(e.tags_erased),
+                        thousands(e.orders_kept),
+                        e.remains,
+                        thousands(e.referees)
+                    )
+                )
             );
         }
         CustomerCommand::OptOut { id, undo, by } => {
             let id = customer_id(id)?;
-            privacy::set_opt_out(store, tenant, &id, !undo, &actor(by.as_deref()))?;
-            if *undo {
-                println!("{id} is opted in to marketing again");
+            let changed = privacy::set_opt_out(store, tenant, &id, !undo, &actor(by.as_deref()))?;
+            if !changed {
+                let state = if *undo { "in to" } else { "out of" };
+                let zh_state = if *undo {
+                    "已恢复接收"
+                } else {
+                    "已退订"
+                };
+                println!(
+                    "{}",
+                    pick(
+                        format!("{id} was opted {state} marketing already: nothing changed"),
+                        format!("{id} 之前就{zh_state}营销：没有变化")
+                    )
+                );
+            } else if *undo {
+                println!(
+                    "{}",
+                    pick(
+                        format!("{id} is opted in to marketing again"),
+                        format!("{id} 已重新接收营销")
+                    )
+                );
             } else {
-                println!("{id} is opted out of marketing: no marketing segment holds them");
+                println!(
+                    "{}",
+                    pick(
+                        format!("{id} is opted out of marketing: no marketing segment holds them"),
+                        format!("{id} 已退订营销：任何营销分群都不再包含此客户")
+                    )
+                );
             }
         }
         CustomerCommand::Audit { id, limit, format } => {
             let id = id.as_deref().map(customer_id).transpose()?;
             let lines = privacy::audit_log(store, tenant, id.as_ref(), *limit)?;
             if *format == Format::Table && lines.is_empty() {
-                println!("the audit log holds nothing yet");
+                println!("{}", super::lang::tr("the audit log holds nothing yet"));
             }
             print_lines(
                 *format,
@@ -110,7 +179,7 @@ pub fn run_customer(
                 &["at", "action", "by", "subject", "detail"],
                 |l| {
                     vec![
-                        l.at.to_string(),
+                        local_time(&tenant.zone, l.at),
                         l.action.to_string(),
                         l.actor.clone(),
                         l.subject[..12].to_owned(),
@@ -121,4 +190,132 @@ pub fn run_customer(
         }
     }
     Ok(())
+}
+
+/// The 360 view for people: money in yuan, times in the tenant's zone.
+fn show(tenant: &Tenant, a: &CustomerAnswer) -> String {
+    use std::fmt::Write as _;
+    let at = |t: siyu_core::Timestamp| local_time(&tenant.zone, t);
+    let c = &a.customer;
+    let mut out = String::new();
+    let mut t = Table::new(["customer", c.id.as_str()]).flush_left();
+    let mut line = |k: &str, v: Option<String>| {
+        if let Some(v) = v {
+            t.row([super::lang::tr(k), v]);
+        }
+    };
+    line("name", c.name.clone());
+    line("phone", c.phone.clone());
+    line("gender", c.gender.map(|g| super::lang::tr(g.as_str())));
+    line("birthday", c.birthday.map(|d| d.to_string()));
+    line("region", c.region.clone());
+    line(
+        "channel",
+        c.channel.as_ref().map(|ch| ch.as_str().to_owned()),
+    );
+    line("referrer", c.referrer_id.as_ref().map(ToString::to_string));
+    line("joined", Some(at(c.joined_at)));
+    line("stage", a.stage.as_deref().map(super::lang::tr));
+    line(
+        "RFM class",
+        a.rfm
+            .as_deref()
+            .map(|r| match siyu_core::segment::rfm::RfmClass::parse(r) {
+                Some(class) if super::lang::zh() => class.chinese().to_owned(),
+                _ => r.to_owned(),
+            }),
+    );
+    line(
+        "opted out of marketing",
+        a.marketing_opt_out_at.map(|t| format!("since {}", at(t))),
+    );
+    if let Some(f) = &a.profile {
+        let p = &f.profile;
+        line("orders", Some(thousands(u64::from(p.orders))));
+        line("purchase days", Some(thousands(u64::from(p.purchase_days))));
+        line("net spend", Some(yuan(p.net_spend)));
+        line("AOV", f.aov.map(yuan));
+        line("first order", p.first_order_at.map(at));
+        line("last order", p.last_order_at.map(at));
+        line(
+            "mean days between purchases",
+            f.mean_interval_days.map(|d| format!("{d:.1}")),
+        );
+        line("orders with a coupon", Some(percent(f.coupon_share)));
+        line("last interaction", p.last_interaction_at.map(at));
+        line("left", p.left_at.map(at));
+        line("referred", Some(thousands(u64::from(p.referrals))));
+        line("revenue of the referred", Some(yuan(p.referral_revenue)));
+    }
+    if let Some(m) = a.model_clv.as_ref().and_then(|m| m.as_object()) {
+        let fen = |k: &str| {
+            m.get(k)
+                .and_then(serde_json::Value::as_f64)
+                .map(|x| yuan(siyu_core::Money::from_fen(x.round() as i64)))
+        };
+        let number = |k: &str, digits: usize| {
+            m.get(k)
+                .and_then(serde_json::Value::as_f64)
+                .map(|x| format!("{x:.digits$}"))
+        };
+        line(
+            "model CLV",
+            fen("clv").map(|v| {
+                format!(
+                    "{v} over {} weeks from {}",
+                    number("horizon_weeks", 0).unwrap_or_default(),
+                    m.get("calibration_end")
+                        .and_then(serde_json::Value::as_str)
+                        .unwrap_or("")
+                )
+            }),
+        );
+        line("model: mean order value", fen("monetary_value"));
+        line("model: expected spend", fen("expected_spend"));
+        line("model: expected purchases", number("expected_purchases", 2));
+        line("model: P(alive)", number("p_alive", 3));
+    }
+    out.push_str(&t.render());
+    if !a.segments.is_empty() {
+        let _ = writeln!(out, "\nsegments: {}", a.segments.join(", "));
+    }
+    if !a.tags.is_empty() {
+        let mut t = Table::new(["tag", "source", "since"]);
+        for tag in &a.tags {
+            t.row([tag.tag.clone(), tag.source.clone(), at(tag.since)]);
+        }
+        let _ = write!(out, "\n{}", t.render());
+    }
+    if !a.recent_orders.is_empty() {
+        let mut t = Table::new(["order", "at", "amount", "discount", "status", "channel"]);
+        for o in &a.recent_orders {
+            t.row([
+                o.order_id.clone(),
+                at(o.ordered_at),
+                yuan(o.amount),
+                yuan(o.discount),
+                o.status.to_owned(),
+                o.channel.clone().unwrap_or_default(),
+            ]);
+        }
+        let _ = write!(
+            out,
+            "\n{}\n{}",
+            super::lang::tr("latest orders"),
+            t.render()
+        );
+    }
+    if !a.recent_events.is_empty() {
+        let mut t = Table::new(["event", "at", "type"]);
+        for e in &a.recent_events {
+            t.row([e.event_id.clone(), at(e.occurred_at), e.kind.clone()]);
+        }
+        let _ = write!(
+            out,
+            "\n{}\n{}",
+            super::lang::tr("latest events"),
+            t.render()
+        );
+    }
+    out
 }

@@ -7,6 +7,7 @@ use siyu_core::TenantZone;
 use siyu_core::settings::Setting;
 use siyu_store::{Store, Tenant};
 
+use super::lang;
 use super::output::{Format, Table, percent, thousands};
 use crate::service::lifecycle::{LifecycleReport, lifecycle};
 
@@ -27,7 +28,8 @@ pub enum ConfigCommand {
     /// Show one setting.
     Get { key: String },
     /// Change a setting: time_zone (IANA name), repurchase_cycle_days (1–3650), vip_rule
-    /// (a segment rule that makes a customer vip too, e.g. 'net_spend >= 5000'; '' for none).
+    /// (a segment rule that makes a customer vip too, e.g. 'net_spend >= 5000'; '' for none),
+    /// lang (en or zh: the language of tables and messages).
     Set { key: String, value: String },
 }
 
@@ -56,31 +58,55 @@ pub fn run_lifecycle(
 
 fn print_table(r: &LifecycleReport) {
     let total: u64 = r.stages.iter().map(|s| s.customers).sum();
+    let zh = lang::zh();
     println!(
-        "Lifecycle as of {} ({}) — repurchase cycle {} days (a customer with 3+ purchase days: their own mean interval); VIP: top 20% by spend over the 365 days{}",
-        r.as_of,
-        r.time_zone,
-        r.settings.repurchase_cycle_days,
-        r.vip_rule.as_ref().map_or_else(String::new, |rule| format!(
-            ", or the tenant's rule: {rule}"
-        ))
+        "{}",
+        lang::pick(
+            format!(
+                "Lifecycle as of {} ({}) — repurchase cycle {} days (a customer with 3+ purchase days: their own mean interval); VIP: top 20% by spend over the 365 days{}",
+                r.as_of,
+                r.time_zone,
+                r.settings.repurchase_cycle_days,
+                r.vip_rule.as_ref().map_or_else(String::new, |rule| format!(
+                    ", or the tenant's rule: {rule}"
+                ))
+            ),
+            format!(
+                "生命周期，截至 {}（{}）— 复购周期 {} 天（有 3 个及以上购买日的客户：按其自身平均间隔）；超级用户：近 365 天消费前 20%{}",
+                r.as_of,
+                r.time_zone,
+                r.settings.repurchase_cycle_days,
+                r.vip_rule
+                    .as_ref()
+                    .map_or_else(String::new, |rule| format!("，或租户规则：{rule}"))
+            )
+        )
     );
-    let mut t = Table::new(["stage", "阶段", "customers", "share"]);
+    let mut t = if zh {
+        Table::new(["阶段", "code", "customers", "share"])
+    } else {
+        Table::new(["stage", "阶段", "customers", "share"])
+    };
     for s in &r.stages {
+        let (first, second) = if zh {
+            (s.stage.chinese(), s.stage.name())
+        } else {
+            (s.stage.name(), s.stage.chinese())
+        };
         t.row([
-            s.stage.name().to_owned(),
-            s.stage.chinese().to_owned(),
+            first.to_owned(),
+            second.to_owned(),
             thousands(s.customers),
             percent(siyu_core::metrics::ratio(s.customers, total)),
         ]);
     }
     print!("{}", t.render());
     println!();
-    println!("Journey");
+    println!("{}", lang::tr("Journey"));
     let mut t = Table::new(["stage", "customers", "share"]);
     for s in &r.journey {
         t.row([
-            s.stage.name().to_owned(),
+            lang::tr(s.stage.name()),
             thousands(s.customers),
             percent(siyu_core::metrics::ratio(s.customers, total)),
         ]);
@@ -145,7 +171,13 @@ pub fn run_config(
                 Setting::TimeZone => store.set_time_zone(tenant, &TenantZone::named(&value)?)?,
                 _ => store.set_setting(tenant, setting.key(), &value)?,
             }
-            println!("{} = {value} (tenant '{}')", setting.key(), tenant.name);
+            println!(
+                "{}",
+                lang::pick(
+                    format!("{} = {value} (tenant '{}')", setting.key(), tenant.name),
+                    format!("{} = {value}（租户 '{}'）", setting.key(), tenant.name)
+                )
+            );
         }
     }
     Ok(())

@@ -2,6 +2,7 @@
 
 pub mod clv;
 pub mod customer;
+pub mod lang;
 pub mod lifecycle;
 pub mod output;
 pub mod report;
@@ -33,6 +34,10 @@ pub struct Cli {
     /// The merchant whose data to work on.
     #[arg(long, global = true, env = "SIYU_TENANT", default_value = "default")]
     pub tenant: String,
+    /// The language of tables and messages for people (default: the tenant's setting
+    /// `lang`, else en). CSV and JSON are the same in every language.
+    #[arg(long, global = true, env = "SIYU_LANG", value_enum)]
+    pub lang: Option<lang::Lang>,
     #[command(subcommand)]
     pub command: Command,
 }
@@ -117,6 +122,8 @@ pub struct ImportArgs {
     /// Skip columns that are not part of the format instead of refusing the file.
     #[arg(long)]
     pub ignore_unknown: bool,
+    /// The report of the import: table (a line) or json. (The file's own format is found
+    /// from its contents.)
     #[arg(long, value_enum, default_value_t)]
     pub format: Format,
 }
@@ -209,6 +216,14 @@ fn connect(cli: &Cli) -> anyhow::Result<Context_> {
     let tenant = store
         .tenant(&cli.tenant)
         .with_context(|| format!("opening tenant '{}'", cli.tenant))?;
+    if cli.lang.is_none() {
+        let settings = store
+            .settings(&tenant)
+            .context("reading the tenant's settings")?;
+        if let Some((_, value)) = settings.iter().find(|(k, _)| k == "lang") {
+            lang::choose(lang::Lang::parse(value).unwrap_or_default());
+        }
+    }
     Ok(Context_ { store, tenant })
 }
 
@@ -229,6 +244,9 @@ fn redact(location: &str) -> String {
 }
 
 pub fn run(cli: Cli) -> anyhow::Result<()> {
+    if let Some(l) = cli.lang {
+        lang::choose(l);
+    }
     match &cli.command {
         Command::Init => {
             let mut store = siyu_store::open(&cli.db)
@@ -244,6 +262,12 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
             Ok(())
         }
         Command::Import(args) => {
+            if args.format == Format::Csv {
+                anyhow::bail!(
+                    "--format is how the import reports (a line, or json), not the file's format: \
+                     CSV, UTF-8 or GBK, and for events JSON Lines, are found from the file itself"
+                );
+            }
             let mut ctx = connect(&cli)?;
             let kind = Kind::from(args.kind);
             let options = service::import::ImportOptions {
@@ -305,8 +329,8 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
             let started = std::time::Instant::now();
             let n = service::profiles::rebuild(ctx.store.as_mut(), &ctx.tenant)?;
             println!(
-                "rebuilt {} profiles in {:.2} s",
-                thousands(n as u64),
+                "rebuilt {} in {:.2} s",
+                output::count(n as u64, "profile"),
                 started.elapsed().as_secs_f64()
             );
             Ok(())
@@ -508,58 +532,82 @@ fn print_overview(tenant: &Tenant, o: &Overview, format: Format) -> anyhow::Resu
     match format {
         Format::Json => println!("{}", serde_json::to_string_pretty(o)?),
         Format::Csv => {
-            let mut w = csv::Writer::from_writer(std::io::stdout());
-            w.write_record(["channel", "customers", "buyers", "conversion", "gmv"])?;
+            let mut f = report::Figures::default();
+            let h = "overview";
+            f.push(h, "", "customers", o.customers);
+            f.push(h, "", "buyers", o.buyers);
+            f.share(
+                h,
+                "",
+                "buyer_share",
+                siyu_core::metrics::ratio(o.buyers, o.customers),
+            );
+            f.push(h, "", "paid_orders", o.paid_orders);
+            f.push(h, "", "refunded_orders", o.refunded_orders);
+            f.push(h, "", "gmv", o.gmv);
+            f.push(
+                h,
+                "",
+                "aov",
+                o.aov.map_or_else(|| "n/a".to_owned(), |m| m.to_string()),
+            );
+            f.share(h, "", "repurchase_rate", o.repurchase_rate);
+            let day = |d: Option<jiff::civil::Date>| d.map(|d| d.to_string()).unwrap_or_default();
+            f.push(h, "", "first_order_day", day(o.first_order_day));
+            f.push(h, "", "last_order_day", day(o.last_order_day));
             for c in &o.channels {
-                w.write_record([
-                    c.channel
-                        .as_ref()
-                        .map_or("unknown", |c| c.as_str())
-                        .to_owned(),
-                    c.customers.to_string(),
-                    c.buyers.to_string(),
-                    siyu_core::metrics::ratio(c.buyers, c.customers)
-                        .map_or_else(|| "n/a".to_owned(), |r| format!("{r:.4}")),
-                    c.gmv.to_string(),
-                ])?;
+                let channel = c.channel.as_ref().map_or("unknown", |c| c.as_str());
+                f.push("channel", channel, "customers", c.customers);
+                f.push("channel", channel, "buyers", c.buyers);
+                f.share(
+                    "channel",
+                    channel,
+                    "conversion",
+                    siyu_core::metrics::ratio(c.buyers, c.customers),
+                );
+                f.push("channel", channel, "gmv", c.gmv);
             }
-            w.flush()?;
+            f.print()?;
         }
         Format::Table => {
             println!(
-                "Shop overview — tenant '{}' ({})",
-                tenant.name,
-                tenant.zone.name()
+                "{}",
+                lang::pick(
+                    format!(
+                        "Shop overview — tenant '{}' ({})",
+                        tenant.name,
+                        tenant.zone.name()
+                    ),
+                    format!(
+                        "店铺概览 — 租户 '{}'（{}）",
+                        tenant.name,
+                        tenant.zone.name()
+                    )
+                )
             );
             let mut t = Table::new(["figure", "value"]);
-            t.row(["customers in the pool".to_owned(), thousands(o.customers)]);
-            t.row(["buyers".to_owned(), thousands(o.buyers)]);
+            t.row([lang::tr("customers in the pool"), thousands(o.customers)]);
+            t.row([lang::tr("buyers"), thousands(o.buyers)]);
             t.row([
-                "buyers / pool".to_owned(),
+                lang::tr("buyers / pool"),
                 percent(siyu_core::metrics::ratio(o.buyers, o.customers)),
             ]);
-            t.row(["paid orders".to_owned(), thousands(o.paid_orders)]);
-            t.row(["refunded orders".to_owned(), thousands(o.refunded_orders)]);
-            t.row(["GMV".to_owned(), yuan(o.gmv)]);
-            t.row([
-                "AOV".to_owned(),
-                o.aov.map_or_else(|| "n/a".to_owned(), yuan),
-            ]);
-            t.row(["repurchase rate".to_owned(), percent(o.repurchase_rate)]);
+            t.row([lang::tr("paid orders"), thousands(o.paid_orders)]);
+            t.row([lang::tr("refunded orders"), thousands(o.refunded_orders)]);
+            t.row([lang::tr("GMV"), yuan(o.gmv)]);
+            t.row([lang::tr("AOV"), o.aov.map_or_else(|| lang::tr("n/a"), yuan)]);
+            t.row([lang::tr("repurchase rate"), percent(o.repurchase_rate)]);
             if let (Some(first), Some(last)) = (o.first_order_day, o.last_order_day) {
-                t.row(["first order day".to_owned(), first.to_string()]);
-                t.row(["last order day".to_owned(), last.to_string()]);
+                t.row([lang::tr("first order day"), first.to_string()]);
+                t.row([lang::tr("last order day"), last.to_string()]);
             }
             print!("{}", t.render());
             println!();
-            println!("By source channel");
+            println!("{}", lang::tr("By source channel"));
             let mut t = Table::new(["channel", "customers", "buyers", "conversion", "GMV"]);
             for c in &o.channels {
                 t.row([
-                    c.channel
-                        .as_ref()
-                        .map_or("unknown", |c| c.as_str())
-                        .to_owned(),
+                    lang::tr(c.channel.as_ref().map_or("unknown", |c| c.as_str())),
                     thousands(c.customers),
                     thousands(c.buyers),
                     percent(siyu_core::metrics::ratio(c.buyers, c.customers)),

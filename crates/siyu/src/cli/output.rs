@@ -40,18 +40,32 @@ pub fn print_lines<T: serde::Serialize>(
     Ok(())
 }
 
-/// A plain text table; numbers (cells that start with a digit, `-` or `¥`) align right.
+/// A plain text table, padded by display width (户 and ，take two cells, a combining
+/// mark none); numbers (cells that start with a digit, `-` or `¥`) align right.
 pub struct Table {
     headers: Vec<String>,
     rows: Vec<Vec<String>>,
+    /// Every cell flush left (a card of a customer: a phone number is not a figure).
+    left: bool,
 }
 
 impl Table {
+    /// A table under `headers`, in the chosen language (see [`super::lang`]).
     pub fn new<S: Into<String>>(headers: impl IntoIterator<Item = S>) -> Table {
         Table {
-            headers: headers.into_iter().map(Into::into).collect(),
+            headers: headers
+                .into_iter()
+                .map(|h| super::lang::tr(&h.into()))
+                .collect(),
             rows: Vec::new(),
+            left: false,
         }
+    }
+
+    /// The table with every cell flush left.
+    pub fn flush_left(mut self) -> Table {
+        self.left = true;
+        self
     }
 
     pub fn row<S: Into<String>>(&mut self, cells: impl IntoIterator<Item = S>) {
@@ -59,11 +73,7 @@ impl Table {
     }
 
     pub fn render(&self) -> String {
-        let width = |s: &str| {
-            s.chars()
-                .map(|c| if c > '\u{2E7F}' { 2 } else { 1 })
-                .sum::<usize>()
-        };
+        let width = |s: &str| unicode_width::UnicodeWidthStr::width(s);
         let mut widths: Vec<usize> = self.headers.iter().map(|h| width(h)).collect();
         for row in &self.rows {
             for (i, cell) in row.iter().enumerate() {
@@ -87,7 +97,7 @@ impl Table {
                 if i > 0 {
                     text.push_str("  ");
                 }
-                if !header && numeric(cell) && i > 0 {
+                if !header && !self.left && numeric(cell) && i > 0 {
                     text.push_str(&" ".repeat(pad));
                     text.push_str(cell);
                 } else {
@@ -118,12 +128,60 @@ pub fn thousands(n: u64) -> String {
     out
 }
 
+/// A count with its noun, singular or plural as English wants it: `1 row`, `2 rows`,
+/// `1,000 entries`, `0 matches`.
+pub fn count(n: u64, noun: &str) -> String {
+    format!("{} {}", thousands(n), plural(n, noun))
+}
+
+/// `noun` as it goes with `n`: `row` / `rows`, `entry` / `entries`, `match` / `matches`.
+pub fn plural(n: u64, noun: &str) -> String {
+    if n == 1 {
+        return noun.to_owned();
+    }
+    let consonant_y = noun.strip_suffix('y').is_some_and(|stem| {
+        stem.chars()
+            .last()
+            .is_some_and(|c| c.is_ascii_alphabetic() && !"aeiou".contains(c))
+    });
+    if consonant_y {
+        format!("{}ies", &noun[..noun.len() - 1])
+    } else if ["s", "x", "ch", "sh"].iter().any(|e| noun.ends_with(e)) {
+        format!("{noun}es")
+    } else {
+        format!("{noun}s")
+    }
+}
+
+/// The indefinite article for a word as it is said: `an admin`, `a viewer`.
+pub fn article(word: &str) -> &'static str {
+    match word.chars().next() {
+        Some(c) if "aeiouAEIOU".contains(c) => "an",
+        _ => "a",
+    }
+}
+
 /// Yuan with thousands separators: `¥1,234.50`.
 pub fn yuan(m: siyu_core::Money) -> String {
     let fen = m.fen();
     let sign = if fen < 0 { "-" } else { "" };
     let abs = fen.unsigned_abs();
     format!("{sign}¥{}.{:02}", thousands(abs / 100), abs % 100)
+}
+
+/// An instant as people read it: the tenant's local time to the second,
+/// `2026-12-07 20:07:45` (CSV and JSON keep RFC 3339 UTC for programs).
+pub fn local_time(zone: &siyu_core::TenantZone, at: siyu_core::Timestamp) -> String {
+    let tz = jiff::tz::TimeZone::get(zone.name()).unwrap_or(jiff::tz::TimeZone::UTC);
+    tz.to_datetime(at).strftime("%Y-%m-%d %H:%M:%S").to_string()
+}
+
+/// An RFC 3339 time as stored in a line for programs, shown as [`local_time`]; text that
+/// is not one stays as it is.
+pub fn local_time_of(zone: &siyu_core::TenantZone, rfc3339: &str) -> String {
+    rfc3339
+        .parse()
+        .map_or_else(|_| rfc3339.to_owned(), |at| local_time(zone, at))
 }
 
 /// A share as a percentage with one decimal, or `n/a`.
@@ -144,6 +202,44 @@ mod tests {
         assert_eq!(
             yuan(siyu_core::Money::from_fen(123_456_789)),
             "¥1,234,567.89"
+        );
+    }
+
+    #[test]
+    fn times_for_people_are_local_to_the_second() {
+        let zone = siyu_core::TenantZone::named("Asia/Shanghai").expect("zone");
+        let at: siyu_core::Timestamp = "2026-12-07T12:07:45.157552Z".parse().expect("time");
+        assert_eq!(local_time(&zone, at), "2026-12-07 20:07:45");
+        assert_eq!(
+            local_time_of(&zone, "2026-12-07T12:07:45.157552Z"),
+            "2026-12-07 20:07:45"
+        );
+    }
+
+    #[test]
+    fn table_columns_are_as_wide_as_their_text_shows() {
+        // 户外 takes four cells; ﾊﾝｶｸ (half-width kana) four; é as e and a combining
+        // accent one.
+        let mut t = Table::new(["tag", "customers"]);
+        t.row(["户外", "1"]);
+        t.row(["ﾊﾝｶｸ", "22"]);
+        t.row(["cafe\u{301}", "333"]);
+        assert_eq!(
+            t.render(),
+            "tag   customers\n户外          1\nﾊﾝｶｸ         22\ncafe\u{301}        333\n"
+        );
+    }
+
+    #[test]
+    fn counts_take_the_right_noun_and_article() {
+        assert_eq!(count(1, "row"), "1 row");
+        assert_eq!(count(0, "row"), "0 rows");
+        assert_eq!(count(1_000, "entry"), "1,000 entries");
+        assert_eq!(count(2, "day"), "2 days");
+        assert_eq!(count(3, "match"), "3 matches");
+        assert_eq!(
+            (article("admin"), article("operator"), article("viewer")),
+            ("an", "an", "a")
         );
     }
 

@@ -10,8 +10,9 @@ use siyu_core::metrics::shop::Period;
 use siyu_core::{Channel, Money, TenantZone};
 use siyu_store::{Store, Tenant};
 
+use super::lang::{pick, tr};
 use super::lifecycle::as_of_day;
-use super::output::{Format, Table, percent, thousands, yuan};
+use super::output::{Format, Table, count, percent, thousands, yuan};
 use crate::service::reports::{self, By};
 
 #[derive(Debug, Subcommand)]
@@ -131,6 +132,9 @@ pub enum ChannelCostCommand {
         channel: String,
         month: String,
         amount: String,
+        /// Record a channel no customer has come from yet (a typo is refused otherwise).
+        #[arg(long)]
+        new: bool,
     },
     /// Every recorded cost.
     List {
@@ -185,6 +189,35 @@ fn csv_rows(header: &[&str], rows: Vec<Vec<String>>) -> anyhow::Result<()> {
     Ok(())
 }
 
+/// The CSV of a report with headline figures beside its lists: one figure a line,
+/// `section,key,figure,value` (key names the line of a list: a channel, a customer), so
+/// a program gets everything the table shows from one file. Money in yuan, shares as
+/// fractions, as in the other CSVs.
+#[derive(Default)]
+pub(super) struct Figures(Vec<[String; 4]>);
+
+impl Figures {
+    pub(super) fn push(&mut self, section: &str, key: &str, figure: &str, value: impl ToString) {
+        self.0.push([
+            section.to_owned(),
+            key.to_owned(),
+            figure.to_owned(),
+            value.to_string(),
+        ]);
+    }
+
+    pub(super) fn share(&mut self, section: &str, key: &str, figure: &str, value: Option<f64>) {
+        self.push(section, key, figure, opt(value, |x| format!("{x:.4}")));
+    }
+
+    pub(super) fn print(self) -> anyhow::Result<()> {
+        csv_rows(
+            &["section", "key", "figure", "value"],
+            self.0.into_iter().map(Vec::from).collect(),
+        )
+    }
+}
+
 fn factor_text(f: Factor, v: Option<f64>) -> String {
     match f {
         Factor::Users => opt(v, |x| thousands(x as u64)),
@@ -229,7 +262,15 @@ pub fn run_report(store: &mut dyn Store, tenant: &Tenant, report: &Report) -> an
                 Format::Csv => {
                     let mut rows = Vec::new();
                     for s in &r.slices {
-                        for (k, v) in factors_rows(&s.factors) {
+                        let f = &s.factors;
+                        let before = |k: Factor| {
+                            s.compared
+                                .as_ref()
+                                .and_then(|c| c.before.value(k))
+                                .map(|x| format!("{x}"))
+                                .unwrap_or_default()
+                        };
+                        for (k, v) in factors_rows(f) {
                             let part = s.compared.as_ref().and_then(|c| {
                                 c.parts
                                     .iter()
@@ -240,35 +281,89 @@ pub fn run_report(store: &mut dyn Store, tenant: &Tenant, report: &Report) -> an
                                 s.slice.clone(),
                                 k.name().to_owned(),
                                 v.map(|x| format!("{x}")).unwrap_or_default(),
+                                before(k),
                                 part.unwrap_or_default(),
                             ]);
                         }
                         rows.push(vec![
                             s.slice.clone(),
                             "gmv".into(),
-                            s.factors.gmv.to_string(),
+                            f.gmv.to_string(),
+                            s.compared
+                                .as_ref()
+                                .map(|c| c.before.gmv.to_string())
+                                .unwrap_or_default(),
                             s.compared
                                 .as_ref()
                                 .map(|c| c.change.to_string())
                                 .unwrap_or_default(),
                         ]);
+                        let count = |name: &str, now: u64, then: Option<u64>| {
+                            vec![
+                                s.slice.clone(),
+                                name.to_owned(),
+                                now.to_string(),
+                                then.map(|n| n.to_string()).unwrap_or_default(),
+                                String::new(),
+                            ]
+                        };
+                        let c = s.compared.as_ref().map(|c| &c.before);
+                        rows.push(count("retained", f.retained, c.map(|b| b.retained)));
+                        rows.push(count("buyers", f.buyers, c.map(|b| b.buyers)));
+                        rows.push(count("paid_orders", f.orders, c.map(|b| b.orders)));
+                        if let Some(w) = s.what_if {
+                            rows.push(vec![
+                                s.slice.clone(),
+                                "what_if_gmv".into(),
+                                w.to_string(),
+                                String::new(),
+                                String::new(),
+                            ]);
+                        }
+                        if let Some(note) = s.compared.as_ref().and_then(|c| c.note.as_ref()) {
+                            rows.push(vec![
+                                s.slice.clone(),
+                                "note".into(),
+                                note.to_string(),
+                                String::new(),
+                                String::new(),
+                            ]);
+                        }
                     }
-                    csv_rows(&["slice", "factor", "value", "share_of_change"], rows)?;
+                    csv_rows(
+                        &["slice", "factor", "value", "compared", "share_of_change"],
+                        rows,
+                    )?;
                 }
                 Format::Table => {
                     println!(
-                        "GMV {} … {} ({}){}",
-                        p.from,
-                        p.to,
-                        tenant.zone.name(),
-                        compare.map_or_else(String::new, |c| format!(
-                            ", against {} … {}",
-                            c.from, c.to
-                        ))
+                        "{}",
+                        pick(
+                            format!(
+                                "GMV {} … {} ({}){}",
+                                p.from,
+                                p.to,
+                                tenant.zone.name(),
+                                compare.map_or_else(String::new, |c| format!(
+                                    ", against {} … {}",
+                                    c.from, c.to
+                                ))
+                            ),
+                            format!(
+                                "GMV {} … {}（{}）{}",
+                                p.from,
+                                p.to,
+                                tenant.zone.name(),
+                                compare.map_or_else(String::new, |c| format!(
+                                    "，对比 {} … {}",
+                                    c.from, c.to
+                                ))
+                            )
+                        )
                     );
                     for s in &r.slices {
                         println!();
-                        println!("{}", s.slice);
+                        println!("{}", super::lang::slice(&s.slice));
                         let f = &s.factors;
                         let mut t = match &s.compared {
                             Some(_) => {
@@ -285,32 +380,41 @@ pub fn run_report(store: &mut dyn Store, tenant: &Tenant, report: &Report) -> an
                                         .find(|p| p.factor == k)
                                         .map_or_else(|| "n/a".to_owned(), |p| yuan(p.share));
                                     t.row([
-                                        k.name().to_owned(),
+                                        tr(k.name()),
                                         factor_text(k, c.before.value(k)),
                                         factor_text(k, v),
                                         share,
                                     ]);
                                 }
-                                None => t.row([k.name().to_owned(), factor_text(k, v)]),
+                                None => t.row([tr(k.name()), factor_text(k, v)]),
                             }
                         }
                         match &s.compared {
-                            Some(c) => t.row([
-                                "GMV".to_owned(),
-                                yuan(c.before.gmv),
-                                yuan(f.gmv),
-                                yuan(c.change),
-                            ]),
-                            None => t.row(["GMV".to_owned(), yuan(f.gmv)]),
+                            Some(c) => {
+                                t.row([tr("GMV"), yuan(c.before.gmv), yuan(f.gmv), yuan(c.change)])
+                            }
+                            None => t.row([tr("GMV"), yuan(f.gmv)]),
                         }
                         print!("{}", t.render());
+                        let product = opt(f.product(), |x| yuan(Money::from_fen(x.round() as i64)));
                         println!(
-                            "  users {} · retained {} · buyers {} · paid orders {}; the five factors multiply to {}",
-                            thousands(f.users),
-                            thousands(f.retained),
-                            thousands(f.buyers),
-                            thousands(f.orders),
-                            opt(f.product(), |x| yuan(Money::from_fen(x.round() as i64)))
+                            "{}",
+                            pick(
+                                format!(
+                                    "  users {} · retained {} · buyers {} · paid orders {}; the five factors multiply to {product}",
+                                    thousands(f.users),
+                                    thousands(f.retained),
+                                    thousands(f.buyers),
+                                    thousands(f.orders),
+                                ),
+                                format!(
+                                    "  用户 {} · 留存 {} · 购买 {} · 付款订单 {}；五个因子相乘为 {product}",
+                                    thousands(f.users),
+                                    thousands(f.retained),
+                                    thousands(f.buyers),
+                                    thousands(f.orders),
+                                )
+                            )
                         );
                         if let Some(note) = s.compared.as_ref().and_then(|c| c.note.as_ref()) {
                             println!("  note: {note}");
@@ -336,30 +440,42 @@ pub fn run_report(store: &mut dyn Store, tenant: &Tenant, report: &Report) -> an
             match format {
                 Format::Json => json(&r)?,
                 Format::Csv => {
-                    let mut header = vec!["cohort".to_owned(), "customers".to_owned()];
-                    header.extend((1..=*months).map(|k| format!("m{k}")));
-                    let rows = r
-                        .cohorts
-                        .iter()
-                        .map(|c| {
-                            let mut row = vec![c.month.to_string(), c.customers.to_string()];
-                            row.extend((0..*months as usize).map(|k| {
-                                c.shares
-                                    .get(k)
-                                    .copied()
-                                    .flatten()
-                                    .map(|s| format!("{s:.4}"))
-                                    .unwrap_or_default()
-                            }));
-                            row
-                        })
-                        .collect();
-                    let header: Vec<&str> = header.iter().map(String::as_str).collect();
-                    csv_rows(&header, rows)?;
+                    let mut f = Figures::default();
+                    for c in &r.cohorts {
+                        let month = c.month.to_string();
+                        f.push("cohort", &month, "customers", c.customers);
+                        for k in 0..*months as usize {
+                            if let Some(share) = c.shares.get(k) {
+                                f.share("cohort", &month, &format!("m{}", k + 1), *share);
+                            }
+                        }
+                    }
+                    let mut repurchase = |key: &str, buyers: u64, repeaters: u64, rate| {
+                        f.push("repurchase", key, "buyers", buyers);
+                        f.push("repurchase", key, "repeaters", repeaters);
+                        f.share("repurchase", key, "rate", rate);
+                    };
+                    repurchase(
+                        "all",
+                        r.repurchase.buyers,
+                        r.repurchase.repeaters,
+                        r.repurchase.rate,
+                    );
+                    for l in &r.by_channel {
+                        let channel = l.channel.as_ref().map_or("unknown", |c| c.as_str());
+                        repurchase(channel, l.buyers, l.repeaters, l.rate);
+                    }
+                    f.print()?;
                 }
                 Format::Table => {
                     println!(
-                        "Cohorts by month of first purchase, as of {as_of}: share buying again in month k after"
+                        "{}",
+                        pick(
+                            format!(
+                                "Cohorts by month of first purchase, as of {as_of}: share buying again in month k after"
+                            ),
+                            format!("按首购月份的同期群，截至 {as_of}：第 k 个月再次购买的占比")
+                        )
                     );
                     let mut header = vec!["cohort".to_owned(), "customers".to_owned()];
                     header.extend((1..=*months).map(|k| format!("M{k}")));
@@ -374,20 +490,17 @@ pub fn run_report(store: &mut dyn Store, tenant: &Tenant, report: &Report) -> an
                     }
                     print!("{}", t.render());
                     println!();
-                    println!("Repurchase rate (buyers with 2+ purchase days)");
+                    println!("{}", tr("Repurchase rate (buyers with 2+ purchase days)"));
                     let mut t = Table::new(["channel", "buyers", "repeaters", "rate"]);
                     t.row([
-                        "all".to_owned(),
+                        tr("all"),
                         thousands(r.repurchase.buyers),
                         thousands(r.repurchase.repeaters),
                         percent(r.repurchase.rate),
                     ]);
                     for l in &r.by_channel {
                         t.row([
-                            l.channel
-                                .as_ref()
-                                .map_or("unknown", |c| c.as_str())
-                                .to_owned(),
+                            tr(l.channel.as_ref().map_or("unknown", |c| c.as_str())),
                             thousands(l.buyers),
                             thousands(l.repeaters),
                             percent(l.rate),
@@ -421,8 +534,17 @@ pub fn run_report(store: &mut dyn Store, tenant: &Tenant, report: &Report) -> an
                 )?,
                 Format::Table => {
                     println!(
-                        "Journey funnel as of {as_of}: {} customers",
-                        thousands(r.customers)
+                        "{}",
+                        pick(
+                            format!(
+                                "Journey funnel as of {as_of}: {}",
+                                count(r.customers, "customer")
+                            ),
+                            format!(
+                                "用户旅程漏斗，截至 {as_of}：{} 位客户",
+                                thousands(r.customers)
+                            )
+                        )
                     );
                     let mut t = Table::new([
                         "stage",
@@ -433,7 +555,7 @@ pub fn run_report(store: &mut dyn Store, tenant: &Tenant, report: &Report) -> an
                     ]);
                     for s in &r.steps {
                         t.row([
-                            s.stage.name().to_owned(),
+                            tr(s.stage.name()),
                             thousands(s.reached),
                             thousands(s.at),
                             percent(s.step_conversion),
@@ -441,6 +563,12 @@ pub fn run_report(store: &mut dyn Store, tenant: &Tenant, report: &Report) -> an
                         ]);
                     }
                     print!("{}", t.render());
+                    println!(
+                        "{}",
+                        tr(
+                            "A customer counts as reaching every stage up to their furthest: one who shared (advocate) without buying counts as reached for customer and repeat too."
+                        )
+                    );
                 }
             }
         }
@@ -461,26 +589,55 @@ pub fn run_report(store: &mut dyn Store, tenant: &Tenant, report: &Report) -> an
             let mut r = reports::pareto_report(store, tenant, p, as_of)?;
             match format {
                 Format::Json => json(&r)?,
-                Format::Csv => csv_rows(
-                    &["customer_id", "spend_365d"],
-                    r.super_users
-                        .iter()
-                        .map(|s| vec![s.customer_id.to_string(), s.spend_365d.to_string()])
-                        .collect(),
-                )?,
+                Format::Csv => {
+                    let mut f = Figures::default();
+                    let h = "pareto";
+                    f.push(h, "", "from", r.period.from);
+                    f.push(h, "", "to", r.period.to);
+                    f.push(h, "", "buyers", r.buyers);
+                    f.push(h, "", "revenue", r.revenue);
+                    f.push(h, "", "top_buyers", r.top_buyers);
+                    f.push(h, "", "top_revenue", r.top_revenue);
+                    f.share(h, "", "top_share_of_revenue", r.top_share_of_revenue);
+                    f.push(h, "", "buyers_for_80", r.buyers_for_80);
+                    f.share(h, "", "share_of_buyers_for_80", r.share_of_buyers_for_80);
+                    f.push(h, "", "super_users", r.super_users.len());
+                    r.super_users.truncate(*top);
+                    for u in &r.super_users {
+                        f.push(
+                            "super_user",
+                            u.customer_id.as_str(),
+                            "spend_365d",
+                            u.spend_365d,
+                        );
+                    }
+                    f.print()?;
+                }
                 Format::Table => {
                     println!(
-                        "Pareto over {} … {}: {} buyers, revenue {}",
-                        r.period.from,
-                        r.period.to,
-                        thousands(r.buyers),
-                        yuan(r.revenue)
+                        "{}",
+                        pick(
+                            format!(
+                                "Pareto over {} … {}: {}, revenue {}",
+                                r.period.from,
+                                r.period.to,
+                                count(r.buyers, "buyer"),
+                                yuan(r.revenue)
+                            ),
+                            format!(
+                                "帕累托分析 {} … {}：{} 位买家，收入 {}",
+                                r.period.from,
+                                r.period.to,
+                                thousands(r.buyers),
+                                yuan(r.revenue)
+                            )
+                        )
                     );
                     let mut t = Table::new(["figure", "value"]);
                     t.row([
-                        format!(
-                            "revenue of the top 20% ({} buyers)",
-                            thousands(r.top_buyers)
+                        pick(
+                            format!("revenue of the top 20% ({})", count(r.top_buyers, "buyer")),
+                            format!("前 20% 买家（{} 位）的收入", thousands(r.top_buyers)),
                         ),
                         format!(
                             "{} ({})",
@@ -489,17 +646,27 @@ pub fn run_report(store: &mut dyn Store, tenant: &Tenant, report: &Report) -> an
                         ),
                     ]);
                     t.row([
-                        "buyers making 80% of revenue".to_owned(),
-                        format!(
-                            "{} ({} of buyers)",
-                            thousands(r.buyers_for_80),
-                            percent(r.share_of_buyers_for_80)
+                        tr("buyers making 80% of revenue"),
+                        pick(
+                            format!(
+                                "{} ({} of buyers)",
+                                thousands(r.buyers_for_80),
+                                percent(r.share_of_buyers_for_80)
+                            ),
+                            format!(
+                                "{}（占买家 {}）",
+                                thousands(r.buyers_for_80),
+                                percent(r.share_of_buyers_for_80)
+                            ),
                         ),
                     ]);
                     t.row([
-                        format!(
-                            "super users (top 20% by spend over the 365 days to {})",
-                            r.period.to
+                        pick(
+                            format!(
+                                "super users (top 20% by spend over the 365 days to {})",
+                                r.period.to
+                            ),
+                            format!("超级用户（截至 {} 的 365 天消费前 20%）", r.period.to),
                         ),
                         thousands(r.super_users.len() as u64),
                     ]);
@@ -563,7 +730,13 @@ pub fn run_report(store: &mut dyn Store, tenant: &Tenant, report: &Report) -> an
                         .collect(),
                 )?,
                 Format::Table => {
-                    println!("Channels, customers who joined {} … {}", p.from, p.to);
+                    println!(
+                        "{}",
+                        pick(
+                            format!("Channels, customers who joined {} … {}", p.from, p.to),
+                            format!("渠道，{} … {} 加入的客户", p.from, p.to)
+                        )
+                    );
                     let mut t = Table::new([
                         "channel",
                         "entrants",
@@ -593,9 +766,15 @@ pub fn run_report(store: &mut dyn Store, tenant: &Tenant, report: &Report) -> an
                         ]);
                     }
                     print!("{}", t.render());
-                    println!(
-                        "CAC = spend of the months the period touches / entrants (record it with siyu channel-cost set). Formula CLV: per buyer of the channel, over their expected lifetime. Model CLV: per entrant, the next 52 weeks by BG/NBD + Gamma-Gamma at 1% a month. CLV/CAC and payback per entrant: the model CLV when there is one (else conversion × formula CLV), and CAC / (conversion × AOV × frequency / 12)."
-                    );
+                    if super::lang::zh() {
+                        println!(
+                            "获客成本 = 本期涉及月份的投放花费 / 新增客户（用 siyu channel-cost set 记录）。公式 CLV：渠道每位买家在预期生命周期内的价值。模型 CLV：每位新增客户未来 52 周的价值（BG/NBD + Gamma-Gamma，月折现 1%）。CLV/获客成本与回本月数按新增客户计：有模型 CLV 时用它（否则转化率 × 公式 CLV），回本 = 获客成本 / (转化率 × 客单价 × 频次 / 12)。"
+                        );
+                    } else {
+                        println!(
+                            "CAC = spend of the months the period touches / entrants (record it with siyu channel-cost set). Formula CLV: per buyer of the channel, over their expected lifetime. Model CLV: per entrant, the next 52 weeks by BG/NBD + Gamma-Gamma at 1% a month. CLV/CAC and payback per entrant: the model CLV when there is one (else conversion × formula CLV), and CAC / (conversion × AOV × frequency / 12)."
+                        );
+                    }
                 }
             }
         }
@@ -604,47 +783,68 @@ pub fn run_report(store: &mut dyn Store, tenant: &Tenant, report: &Report) -> an
             let r = reports::referral_report(store, tenant, as_of, *top)?;
             match format {
                 Format::Json => json(&r)?,
-                Format::Csv => csv_rows(
-                    &["customer_id", "referrals", "buyers", "revenue"],
-                    r.top_referrers
-                        .iter()
-                        .map(|t| {
-                            vec![
-                                t.customer_id.to_string(),
-                                t.referrals.to_string(),
-                                t.buyers.to_string(),
-                                t.revenue.to_string(),
-                            ]
-                        })
-                        .collect(),
-                )?,
+                Format::Csv => {
+                    let mut f = Figures::default();
+                    let h = "referrals";
+                    f.push(h, "", "as_of", r.as_of);
+                    f.push(h, "", "customers", r.customers);
+                    f.push(h, "", "sharers", r.sharers);
+                    f.share(h, "", "share_rate", r.share_rate);
+                    f.push(h, "", "shares", r.shares);
+                    f.share(h, "", "invites_per_customer", r.invites_per_customer);
+                    f.push(h, "", "referred", r.referred);
+                    f.push(h, "", "referred_buyers", r.referred_buyers);
+                    f.share(h, "", "invite_conversion", r.invite_conversion);
+                    f.share(h, "", "k_factor", r.k_factor);
+                    for (g, n) in r.generations.iter().enumerate() {
+                        f.push("generation", &g.to_string(), "customers", n);
+                    }
+                    for t in &r.top_referrers {
+                        let id = t.customer_id.as_str();
+                        f.push("top_referrer", id, "referrals", t.referrals);
+                        f.push("top_referrer", id, "buyers", t.buyers);
+                        f.push("top_referrer", id, "revenue", t.revenue);
+                    }
+                    f.print()?;
+                }
                 Format::Table => {
-                    println!("Referrals as of {as_of}");
+                    println!(
+                        "{}",
+                        pick(
+                            format!("Referrals as of {as_of}"),
+                            format!("推荐裂变，截至 {as_of}")
+                        )
+                    );
                     let mut t = Table::new(["figure", "value"]);
-                    t.row(["customers".to_owned(), thousands(r.customers)]);
+                    t.row([tr("customers"), thousands(r.customers)]);
                     t.row([
-                        "share rate (customers who shared)".to_owned(),
+                        tr("share rate (customers who shared)"),
                         format!("{} ({})", percent(r.share_rate), thousands(r.sharers)),
                     ]);
                     t.row([
-                        "invites per customer (shares / customers)".to_owned(),
+                        tr("invites per customer (shares / customers)"),
                         opt(r.invites_per_customer, |x| format!("{x:.3}")),
                     ]);
                     t.row([
-                        "invite conversion (referred / shares)".to_owned(),
-                        format!(
-                            "{} ({} referred, {} of them bought)",
-                            percent(r.invite_conversion),
-                            thousands(r.referred),
-                            thousands(r.referred_buyers)
+                        tr("invite conversion (referred / shares)"),
+                        pick(
+                            format!(
+                                "{} ({} referred, {} of them bought)",
+                                percent(r.invite_conversion),
+                                thousands(r.referred),
+                                thousands(r.referred_buyers)
+                            ),
+                            format!(
+                                "{}（被推荐 {} 人，其中 {} 人购买）",
+                                percent(r.invite_conversion),
+                                thousands(r.referred),
+                                thousands(r.referred_buyers)
+                            ),
                         ),
                     ]);
+                    t.row([tr("K-factor"), opt(r.k_factor, |x| format!("{x:.3}"))]);
                     t.row([
-                        "K-factor".to_owned(),
-                        opt(r.k_factor, |x| format!("{x:.3}")),
-                    ]);
-                    t.row([
-                        "generations".to_owned(),
+                        tr("generations"),
                         r.generations
                             .iter()
                             .enumerate()
@@ -710,7 +910,15 @@ pub fn run_report(store: &mut dyn Store, tenant: &Tenant, report: &Report) -> an
                 )?,
                 Format::Table => {
                     println!(
-                        "Formula CLV as of {as_of}: AOV × purchases per buyer per year × lifetime (1 / churn years), over the 365 days to then"
+                        "{}",
+                        pick(
+                            format!(
+                                "Formula CLV as of {as_of}: AOV × purchases per buyer per year × lifetime (1 / churn years), over the 365 days to then"
+                            ),
+                            format!(
+                                "公式 CLV，截至 {as_of}：客单价 × 每位买家年购买次数 × 生命周期（1 / 流失率，年），按截至当日的 365 天计"
+                            )
+                        )
                     );
                     let mut t = Table::new([
                         "slice",
@@ -724,7 +932,7 @@ pub fn run_report(store: &mut dyn Store, tenant: &Tenant, report: &Report) -> an
                     for s in &r {
                         let c = &s.clv;
                         t.row([
-                            s.slice.clone(),
+                            super::lang::slice(&s.slice),
                             thousands(c.buyers),
                             money(c.aov),
                             opt(c.frequency, |x| format!("{x:.2}")),
@@ -734,11 +942,57 @@ pub fn run_report(store: &mut dyn Store, tenant: &Tenant, report: &Report) -> an
                         ]);
                     }
                     print!("{}", t.render());
+                    if r.iter().any(|s| s.clv.clv.is_none()) {
+                        println!(
+                            "{}",
+                            tr(
+                                "n/a: AOV and frequency need buyers in the 365 days; churn needs buyers in the 365 days before; lifetime and CLV need churn above 0."
+                            )
+                        );
+                        if matches!(by, Some(ByArg::Stage)) {
+                            println!(
+                                "{}",
+                                tr(
+                                    "By stage, a stage is where a customer stands on the as-of day, so some stages lack what a figure needs: prospects never bought (no AOV or frequency); a stage whose buyers all began within the 365 days (first purchasers always; in a young shop repeat, VIP and at-risk customers too) has no buyers the year before, so no churn; and a stage none of whose earlier buyers lapsed has churn 0, so no finite lifetime or CLV."
+                                )
+                            );
+                        }
+                    }
                 }
             }
         }
     }
     Ok(())
+}
+
+/// Refuses a channel no customer came from and that is neither well known nor costed
+/// before, naming the closest one: a typo would otherwise cost a channel no one is in.
+fn known_channel(store: &mut dyn Store, tenant: &Tenant, channel: &Channel) -> anyhow::Result<()> {
+    let mut known: std::collections::BTreeSet<String> = siyu_core::channel::KNOWN
+        .iter()
+        .map(|c| (*c).to_owned())
+        .collect();
+    store
+        .scan_customers(tenant, &mut |c| {
+            if let Some(ch) = c.channel {
+                known.insert(ch.as_str().to_owned());
+            }
+        })
+        .context("reading customers")?;
+    for (c, _, _) in store.channel_costs(tenant)? {
+        known.insert(c.as_str().to_owned());
+    }
+    if known.contains(channel.as_str()) {
+        return Ok(());
+    }
+    let hint = match siyu_core::channel::closest(channel.as_str(), known.iter().map(String::as_str))
+    {
+        Some(c) => format!("did you mean {c}? "),
+        None => String::new(),
+    };
+    anyhow::bail!(
+        "no customer came from a channel '{channel}' and it is not a well-known one: {hint}(--new records it anyway)"
+    )
 }
 
 fn ratio_money(a: Money, b: Money) -> Option<f64> {
@@ -755,12 +1009,22 @@ pub fn run_channel_cost(
             channel,
             month,
             amount,
+            new,
         } => {
             let channel = Channel::parse(channel).map_err(|e| anyhow!("channel: {e}"))?;
+            if !new {
+                known_channel(store, tenant, &channel)?;
+            }
             let month = Month::parse(month).map_err(|e| anyhow!("month: {e}"))?;
             let amount = Money::parse_yuan(amount).map_err(|e| anyhow!("amount: {e}"))?;
             store.set_channel_cost(tenant, &channel, month, amount)?;
-            println!("{} cost {} in {month}", channel.as_str(), yuan(amount));
+            println!(
+                "{}",
+                pick(
+                    format!("{} cost {} in {month}", channel.as_str(), yuan(amount)),
+                    format!("{} 在 {month} 的花费为 {}", channel.as_str(), yuan(amount))
+                )
+            );
         }
         ChannelCostCommand::List { format } => {
             let costs = store.channel_costs(tenant)?;

@@ -10,7 +10,7 @@ use serde::Serialize;
 use siyu_core::segment::rfm::{Level, Rfm, RfmClass, RfmWindow};
 use siyu_core::{Money, TenantZone, Timestamp};
 
-use super::output::{Format, Table, percent, thousands, yuan};
+use super::output::{Format, Table, count, percent, thousands, yuan};
 use super::{Cli, connect};
 use crate::service::rfm::{FileOptions, from_orders_file, from_store};
 
@@ -180,7 +180,7 @@ fn window_text(w: &RfmWindow, chinese: bool) -> String {
 }
 
 fn write_table(out: &mut impl Write, rfm: &Rfm, source: &str, args: &RfmArgs) -> io::Result<()> {
-    let zh = args.chinese;
+    let zh = args.chinese || super::lang::zh();
     let m = &rfm.means;
     let mean = |v: Option<f64>, digits: usize| {
         v.map_or_else(|| "n/a".to_owned(), |v| format!("{v:.digits$}"))
@@ -208,11 +208,11 @@ fn write_table(out: &mut impl Write, rfm: &Rfm, source: &str, args: &RfmArgs) ->
     } else {
         writeln!(
             out,
-            "RFM as of {} ({}), {}: {} customers with paid orders scored",
+            "RFM as of {} ({}), {}: {} with paid orders scored",
             rfm.window.as_of,
             window_text(&rfm.window, false),
             source,
-            thousands(m.customers)
+            count(m.customers, "customer")
         )?;
         writeln!(
             out,

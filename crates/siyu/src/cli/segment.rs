@@ -8,7 +8,8 @@ use siyu_core::CustomerId;
 use siyu_core::segment::rules::{Purpose, RuleKind, TagFamily};
 use siyu_store::{HistoryRecord, MemberFilter, Store, Tenant};
 
-use super::output::{Format, Table, print_lines, thousands, yuan};
+use super::lang::{pick, tr};
+use super::output::{Format, Table, count, local_time, print_lines, thousands, yuan};
 use crate::service::segments::{self, Evaluation, NewRule, actor};
 
 #[derive(Debug, Subcommand)]
@@ -124,11 +125,19 @@ pub(super) fn customer_id(text: &str) -> anyhow::Result<CustomerId> {
 }
 
 fn changed(e: &Evaluation) -> String {
-    format!(
-        "{} entries and {} exits recorded across segments and tags (evaluated in {:.0} ms)",
-        thousands(e.entered),
-        thousands(e.exited),
-        e.seconds * 1e3
+    pick(
+        format!(
+            "{} and {} recorded across segments and tags (evaluated in {:.0} ms)",
+            count(e.entered, "entry"),
+            count(e.exited, "exit"),
+            e.seconds * 1e3
+        ),
+        format!(
+            "分群和标签共记录 {} 次进入、{} 次退出（计算用时 {:.0} 毫秒）",
+            thousands(e.entered),
+            thousands(e.exited),
+            e.seconds * 1e3
+        ),
     )
 }
 
@@ -151,9 +160,19 @@ pub fn run_segment(
                 .selection(RuleKind::Segment, name)
                 .map_or(0, |s| s.members.count());
             println!(
-                "segment '{name}' created: {} members now; {}",
-                thousands(members as u64),
-                changed(&e)
+                "{}",
+                pick(
+                    format!(
+                        "segment '{name}' created: {} now; {}",
+                        count(members as u64, "member"),
+                        changed(&e)
+                    ),
+                    format!(
+                        "已创建分群 '{name}'：当前 {} 位成员；{}",
+                        thousands(members as u64),
+                        changed(&e)
+                    )
+                )
             );
         }
         SegmentCommand::List { format } => {
@@ -182,7 +201,13 @@ pub fn run_segment(
                 })
                 .collect();
             if *format == Format::Table && lines.is_empty() {
-                println!("no segments yet: siyu segment create NAME 'RULE'");
+                println!(
+                    "{}",
+                    pick(
+                        "no segments yet: siyu segment create NAME 'RULE'".into(),
+                        "还没有分群：siyu segment create 名称 '规则'".into()
+                    )
+                );
             }
             print_lines(
                 *format,
@@ -201,19 +226,22 @@ pub fn run_segment(
         }
         SegmentCommand::Show { name } => {
             let now = segments::segment_now(store, tenant, name)?;
-            println!("segment '{}'", now.rule.name);
-            println!("  rule:     {}", now.rule.rule);
-            println!("  purpose:  {}", now.rule.purpose);
-            println!(
-                "  created:  {} by {}",
-                now.rule.created_at, now.rule.created_by
-            );
-            println!(
-                "  members:  {} as of {} ({})",
-                thousands(now.members.len() as u64),
-                now.as_of,
-                tenant.zone.name()
-            );
+            let created = local_time(&tenant.zone, now.rule.created_at);
+            let members = thousands(now.members.len() as u64);
+            let zone = tenant.zone.name();
+            if super::lang::zh() {
+                println!("分群 '{}'", now.rule.name);
+                println!("  规则：    {}", now.rule.rule);
+                println!("  用途：    {}", now.rule.purpose);
+                println!("  创建：    {created}，{}", now.rule.created_by);
+                println!("  成员：    {members}，截至 {}（{zone}）", now.as_of);
+            } else {
+                println!("segment '{}'", now.rule.name);
+                println!("  rule:     {}", now.rule.rule);
+                println!("  purpose:  {}", now.rule.purpose);
+                println!("  created:  {created} by {}", now.rule.created_by);
+                println!("  members:  {members} as of {} ({zone})", now.as_of);
+            }
             let recent = segments::history(
                 store,
                 tenant,
@@ -221,8 +249,8 @@ pub fn run_segment(
                 10,
             )?;
             if !recent.is_empty() {
-                println!("  latest changes:");
-                print!("{}", history_table(&recent).render());
+                println!("  {}", tr("latest changes:"));
+                print!("{}", history_table(tenant, &recent).render());
             }
         }
         SegmentCommand::Members { name, format } => {
@@ -234,10 +262,21 @@ pub fn run_segment(
                 }
                 Format::Table => {
                     println!(
-                        "segment '{}': {} members as of {}",
-                        name,
-                        thousands(now.members.len() as u64),
-                        now.as_of
+                        "{}",
+                        pick(
+                            format!(
+                                "segment '{}': {} as of {}",
+                                name,
+                                count(now.members.len() as u64, "member"),
+                                now.as_of
+                            ),
+                            format!(
+                                "分群 '{}'：{} 位成员，截至 {}",
+                                name,
+                                thousands(now.members.len() as u64),
+                                now.as_of
+                            )
+                        )
                     );
                     let mut t = Table::new([
                         "customer",
@@ -250,7 +289,9 @@ pub fn run_segment(
                     for m in &now.members {
                         t.row([
                             m.customer_id.clone(),
-                            m.since.map(|t| t.to_string()).unwrap_or_default(),
+                            m.since
+                                .map(|t| local_time(&tenant.zone, t))
+                                .unwrap_or_default(),
                             m.stage.name().to_owned(),
                             m.rfm.map_or("", |c| c.name()).to_owned(),
                             m.days_since_order
@@ -266,7 +307,13 @@ pub fn run_segment(
             if !segments::delete_rule(store, tenant, RuleKind::Segment, name)? {
                 bail!("there is no segment '{name}'");
             }
-            println!("segment '{name}' deleted (its history stays)");
+            println!(
+                "{}",
+                pick(
+                    format!("segment '{name}' deleted (its history stays)"),
+                    format!("已删除分群 '{name}'（历史记录保留）")
+                )
+            );
         }
         SegmentCommand::History {
             name,
@@ -282,21 +329,27 @@ pub fn run_segment(
                 (None, None) => MemberFilter::All,
             };
             let records = segments::history(store, tenant, filter, *limit)?;
-            print_history(&records, *format)?;
+            print_history(tenant, &records, *format)?;
         }
         SegmentCommand::Refresh => {
             let (e, _) = segments::evaluate_now(store, tenant, "refresh")?;
-            println!("segments and tags are current: {}", changed(&e));
+            println!(
+                "{}",
+                pick(
+                    format!("segments and tags are current: {}", changed(&e)),
+                    format!("分群和标签已是最新：{}", changed(&e))
+                )
+            );
         }
     }
     Ok(())
 }
 
-fn history_table(records: &[HistoryRecord]) -> Table {
+fn history_table(tenant: &Tenant, records: &[HistoryRecord]) -> Table {
     let mut t = Table::new(["at", "customer", "change", "of", "cause"]);
     for r in records {
         t.row([
-            r.at.to_string(),
+            local_time(&tenant.zone, r.at),
             r.customer_id.to_string(),
             r.change.as_str().to_owned(),
             format!("{} {}", r.kind, r.name),
@@ -306,7 +359,7 @@ fn history_table(records: &[HistoryRecord]) -> Table {
     t
 }
 
-fn print_history(records: &[HistoryRecord], format: Format) -> anyhow::Result<()> {
+fn print_history(tenant: &Tenant, records: &[HistoryRecord], format: Format) -> anyhow::Result<()> {
     #[derive(Serialize)]
     struct Line<'a> {
         at: String,
@@ -338,9 +391,9 @@ fn print_history(records: &[HistoryRecord], format: Format) -> anyhow::Result<()
         }
         Format::Table => {
             if records.is_empty() {
-                println!("no changes recorded");
+                println!("{}", tr("no changes recorded"));
             } else {
-                print!("{}", history_table(records).render());
+                print!("{}", history_table(tenant, records).render());
             }
         }
     }
@@ -359,9 +412,21 @@ pub fn run_tag(store: &mut dyn Store, tenant: &Tenant, command: &TagCommand) -> 
             let id = customer_id(customer)?;
             let added = segments::add_tag(store, tenant, &id, tag, &by, family(f.as_deref())?)?;
             if added {
-                println!("tagged '{id}' with '{tag}' (manual:{by})");
+                println!(
+                    "{}",
+                    pick(
+                        format!("tagged '{id}' with '{tag}' (manual:{by})"),
+                        format!("已给 '{id}' 打上标签 '{tag}'（manual:{by}）")
+                    )
+                );
             } else {
-                println!("'{id}' had the tag '{tag}' already; it keeps its first source");
+                println!(
+                    "{}",
+                    pick(
+                        format!("'{id}' had the tag '{tag}' already; it keeps its first source"),
+                        format!("'{id}' 已有标签 '{tag}'，保留其最初来源")
+                    )
+                );
             }
         }
         TagCommand::Remove { customer, tag, by } => {
@@ -371,7 +436,13 @@ pub fn run_tag(store: &mut dyn Store, tenant: &Tenant, command: &TagCommand) -> 
             if let Some(refusal) = removal.refusal(&id, tag) {
                 bail!("{refusal}");
             }
-            println!("took '{tag}' off '{id}'");
+            println!(
+                "{}",
+                pick(
+                    format!("took '{tag}' off '{id}'"),
+                    format!("已移除 '{id}' 的标签 '{tag}'")
+                )
+            );
         }
         TagCommand::Rule(args) => {
             if args.delete {
@@ -395,10 +466,21 @@ pub fn run_tag(store: &mut dyn Store, tenant: &Tenant, command: &TagCommand) -> 
                 .selection(RuleKind::Tag, &args.name)
                 .map_or(0, |s| s.members.count());
             println!(
-                "tag '{}' is given by its rule to {} customers; {}",
-                args.name,
-                thousands(members as u64),
-                changed(&e)
+                "{}",
+                pick(
+                    format!(
+                        "tag '{}' is given by its rule to {}; {}",
+                        args.name,
+                        count(members as u64, "customer"),
+                        changed(&e)
+                    ),
+                    format!(
+                        "标签 '{}' 按规则给了 {} 位客户；{}",
+                        args.name,
+                        thousands(members as u64),
+                        changed(&e)
+                    )
+                )
             );
         }
         TagCommand::List { customer, format } => match customer {
@@ -427,7 +509,7 @@ pub fn run_tag(store: &mut dyn Store, tenant: &Tenant, command: &TagCommand) -> 
                                 tag.tag.clone(),
                                 tag.family.to_string(),
                                 tag.source.clone(),
-                                tag.since.to_string(),
+                                local_time(&tenant.zone, tag.since),
                             ]);
                         }
                         print!("{}", t.render());

@@ -8,7 +8,7 @@ use clap::{Args, Subcommand};
 use siyu_core::access::Role;
 use siyu_store::{Store, Tenant};
 
-use super::output::{Format, print_lines};
+use super::output::{Format, local_time_of, print_lines};
 use crate::http::RateLimit;
 use crate::service::tokens;
 
@@ -68,7 +68,8 @@ pub fn run_token(
             })?;
             let created = tokens::create(store, tenant, role, label)?;
             eprintln!(
-                "a {role} token for tenant '{}' (shown once; keep it secret):",
+                "{} {role} token for tenant '{}' (shown once; keep it secret):",
+                super::output::article(role.as_str()),
                 tenant.name
             );
             println!("{}", created.token);
@@ -84,8 +85,11 @@ pub fn run_token(
                         l.hash_prefix.clone(),
                         l.role.to_string(),
                         l.label.clone(),
-                        l.created_at.clone(),
-                        l.revoked_at.clone().unwrap_or_default(),
+                        local_time_of(&tenant.zone, &l.created_at),
+                        l.revoked_at
+                            .as_deref()
+                            .map(|r| local_time_of(&tenant.zone, r))
+                            .unwrap_or_default(),
                     ]
                 },
             )?;

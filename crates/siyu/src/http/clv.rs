@@ -5,7 +5,6 @@
 
 use std::sync::Arc;
 
-use anyhow::Context;
 use axum::Json;
 use axum::extract::{Query, State};
 use serde::{Deserialize, Serialize};
@@ -13,7 +12,7 @@ use serde_json::Value;
 
 use siyu_core::access::Action;
 use siyu_core::clv::ClvError;
-use siyu_core::{CustomerId, TenantZone, Timestamp};
+use siyu_core::{TenantZone, Timestamp};
 use siyu_store::{Store, Tenant};
 
 use super::AppState;
@@ -99,41 +98,6 @@ fn kept_model(store: &mut dyn Store, tenant: &Tenant) -> Result<StoredModel, Api
         ));
     }
     Ok(model)
-}
-
-/// One customer's prediction by the kept model, for the 360 view: none without a kept
-/// model or when the customer had no paid order by its calibration end. Reads only that
-/// customer's orders.
-pub(super) fn model_clv(
-    store: &mut dyn Store,
-    tenant: &Tenant,
-    customer: &CustomerId,
-) -> Result<Option<Value>, ApiError> {
-    let Some(model) = service::stored_model(store, tenant)? else {
-        return Ok(None);
-    };
-    let lines = service::predict_kept(store, tenant, &model, std::slice::from_ref(customer))?;
-    let Some((summary, prediction)) = lines.first() else {
-        return Ok(None);
-    };
-    let mut value = serde_json::to_value(PredictionLine::new(summary, prediction))
-        .context("writing a prediction")?;
-    if let Value::Object(m) = &mut value {
-        m.remove("customer_id");
-        m.insert(
-            "calibration_end".into(),
-            Value::String(model.calibration_end.to_string()),
-        );
-        m.insert(
-            "horizon_weeks".into(),
-            serde_json::json!(model.horizon_weeks),
-        );
-        m.insert(
-            "discount_monthly".into(),
-            serde_json::json!(model.discount_monthly),
-        );
-    }
-    Ok(Some(value))
 }
 
 #[derive(Deserialize)]

@@ -7,50 +7,15 @@ use anyhow::Context;
 use axum::Json;
 use axum::extract::{Path, Query, State};
 use serde::{Deserialize, Serialize};
-use serde_json::Value;
 
 use siyu_core::access::Action;
-use siyu_core::profile::Profile;
-use siyu_core::segment::rules::RuleKind;
-use siyu_core::{Customer, CustomerId, Money, Timestamp};
+use siyu_core::{CustomerId, Money, Timestamp};
 use siyu_store::{Store, Tenant};
 
 use super::AppState;
 use super::auth::Caller;
 use super::error::ApiError;
-use crate::service::privacy::{EventLine, OrderLine, TagLine};
-
-/// Orders and events shown in the 360 view.
-const RECENT: usize = 20;
-
-#[derive(Serialize)]
-pub struct ProfileFigures {
-    #[serde(flatten)]
-    profile: Profile,
-    aov: Option<Money>,
-    mean_interval_days: Option<f64>,
-    coupon_share: Option<f64>,
-    has_left: bool,
-}
-
-#[derive(Serialize)]
-pub struct CustomerAnswer {
-    customer: Customer,
-    profile: Option<ProfileFigures>,
-    /// As of the last evaluation of segments and tags.
-    stage: Option<String>,
-    rfm: Option<String>,
-    segments: Vec<String>,
-    tags: Vec<TagLine>,
-    recent_orders: Vec<OrderLine>,
-    recent_events: Vec<EventLine>,
-    /// The customer's prediction by the tenant's kept lifetime value model (spend and CLV
-    /// in yuan, as `siyu clv predict`); none before a fit, or without a paid order by the
-    /// model's calibration end.
-    model_clv: Option<Value>,
-    /// When the customer opted out of marketing, if they did.
-    marketing_opt_out_at: Option<Timestamp>,
-}
+use crate::service::customers::{self, CustomerAnswer};
 
 /// A customer id from a path or a query, or 400 `invalid_customer_id`.
 pub(super) fn customer_id(text: &str) -> Result<CustomerId, ApiError> {
@@ -84,77 +49,11 @@ pub async fn get_one(
     let id = customer_id(&id)?;
     let tenant = caller.tenant.clone();
     let key = id.clone();
-    let (view, model_clv) = state
-        .with_store(move |store| {
-            let Some(view) = store
-                .customer_view(&tenant, &key, RECENT)
-                .context("reading a customer")?
-            else {
-                return Ok(None);
-            };
-            let model_clv = super::clv::model_clv(store, &tenant, &key)?;
-            Ok(Some((view, model_clv)))
-        })
+    let answer = state
+        .with_store(move |store| Ok(customers::view(store, &tenant, &key)?))
         .await?
         .ok_or_else(|| ApiError::not_found("customer_not_found", format!("no customer {id}")))?;
-    let mut tags: Vec<TagLine> = view
-        .manual_tags
-        .into_iter()
-        .map(|t| TagLine {
-            tag: t.tag,
-            source: t.source,
-            since: t.since,
-        })
-        .collect();
-    let (mut stage, mut rfm, mut segments) = (None, None, Vec::new());
-    for m in view.memberships {
-        match m.kind {
-            RuleKind::Segment => segments.push(m.name),
-            RuleKind::Tag => tags.push(TagLine {
-                source: format!("rule:{}", m.name),
-                tag: m.name,
-                since: m.since,
-            }),
-            RuleKind::Level => {
-                if let Some(s) = m.name.strip_prefix("stage:") {
-                    stage = Some(s.to_owned());
-                } else if let Some(r) = m.name.strip_prefix("rfm:") {
-                    rfm = Some(r.to_owned());
-                }
-                tags.push(TagLine {
-                    tag: m.name,
-                    source: "level".into(),
-                    since: m.since,
-                });
-            }
-        }
-    }
-    Ok(Json(CustomerAnswer {
-        customer: view.customer,
-        profile: view.profile.map(|p| ProfileFigures {
-            aov: p.aov(),
-            mean_interval_days: p.mean_interval_days(),
-            coupon_share: p.coupon_share(),
-            has_left: p.has_left(),
-            profile: p,
-        }),
-        stage,
-        rfm,
-        segments,
-        tags,
-        recent_orders: view
-            .recent_orders
-            .into_iter()
-            .map(OrderLine::from)
-            .collect(),
-        recent_events: view
-            .recent_events
-            .into_iter()
-            .map(EventLine::from)
-            .collect(),
-        model_clv,
-        marketing_opt_out_at: view.opted_out_at,
-    }))
+    Ok(Json(answer))
 }
 
 #[derive(Deserialize)]

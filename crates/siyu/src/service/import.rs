@@ -75,14 +75,14 @@ pub struct ImportReport {
 
 impl fmt::Display for ImportReport {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        use crate::cli::output::thousands as n;
+        use crate::cli::output::{count, thousands as n};
         write!(
             f,
-            "imported {} from {} ({}): {} rows: {} inserted, {} updated, {} unchanged, {} rejected",
+            "imported {} from {} ({}): {}: {} inserted, {} updated, {} unchanged, {} rejected",
             self.kind,
             self.file.display(),
             self.encoding,
-            n(self.rows),
+            count(self.rows, "row"),
             n(self.inserted),
             n(self.updated),
             n(self.unchanged),
@@ -94,15 +94,20 @@ impl fmt::Display for ImportReport {
         if self.suppressed > 0 {
             write!(
                 f,
-                "; {} rows about erased customers left out",
-                n(self.suppressed)
+                "; {} about erased customers left out",
+                count(self.suppressed, "row")
             )?;
         }
         if self.customers_created > 0 {
             write!(
                 f,
-                "; {} customers new to the pool were created from {}",
-                n(self.customers_created),
+                "; {} new to the pool {} created from {}",
+                count(self.customers_created, "customer"),
+                if self.customers_created == 1 {
+                    "was"
+                } else {
+                    "were"
+                },
                 self.kind
             )?;
         }
@@ -432,10 +437,8 @@ fn run<T: Row>(
             .join()
             .map_err(|_| anyhow!("the reader of {} panicked", path.display()))?
             .map_err(|e| source_error(path, e))?;
+        // A header alone is a day without rows (a daily export), not a mistake: 0 rows.
         progress.finish_and_clear();
-        if rows == 0 {
-            anyhow::bail!("{}: no rows after the header", path.display());
-        }
         writer.finish(encoding, rows, streamed)
     })
 }

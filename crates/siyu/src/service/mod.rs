@@ -2,6 +2,7 @@
 
 pub mod bench;
 pub mod clv;
+pub mod customers;
 pub mod demo;
 pub mod import;
 pub mod ingest;

@@ -21,6 +21,8 @@ use siyu_core::segment::rules::{Change, RuleKind};
 use siyu_core::{Customer, CustomerId, Money, NewEvent, NewOrder, Timestamp};
 use siyu_store::{AuditEntry, ImportTx, MemberFilter, Store, StoreError, Tenant};
 
+use crate::cli::output::count;
+
 use super::profiles::{Affected, refresh};
 use super::segments::{self, has_rules, rule_settings};
 use super::tokens::{hex, random_hex};
@@ -229,9 +231,9 @@ pub fn export(
         action: AuditAction::Export,
         subject: key.clone(),
         detail: format!(
-            "handed out {} orders, {} events",
-            view.recent_orders.len(),
-            view.recent_events.len()
+            "handed out {}, {}",
+            count(view.recent_orders.len() as u64, "order"),
+            count(view.recent_events.len() as u64, "event")
         ),
     };
     let mut tx = store.begin_import(tenant)?;
@@ -363,8 +365,10 @@ pub fn erase(
         action: AuditAction::Erase,
         subject: key.clone(),
         detail: format!(
-            "kept {} orders de-linked; erased {} events, {} tags",
-            erased.orders, erased.events, erased.tags
+            "kept {} de-linked; erased {}, {}",
+            count(erased.orders, "order"),
+            count(erased.events, "event"),
+            count(erased.tags, "tag")
         ),
     })
     .context("writing the audit log")?;
@@ -383,16 +387,25 @@ pub fn erase(
 
 /// `siyu customer opt-out` and `POST /v1/customers/{id}/opt-out`: the customer asks for
 /// no marketing (`opted_out`), or withdraws that. Marketing segments are brought up to
-/// date in the same transaction.
+/// date in the same transaction. Whether it changed anything: asked again, it records
+/// nothing more.
 pub fn set_opt_out(
     store: &mut dyn Store,
     tenant: &Tenant,
     id: &CustomerId,
     opted_out: bool,
     actor: &str,
-) -> anyhow::Result<()> {
+) -> anyhow::Result<bool> {
     if is_erased(id) {
         return Err(PrivacyError::Remains(id.clone()).into());
+    }
+    // Asked twice, the second changes nothing: no new time, no second audit entry.
+    if let Some(view) = store
+        .customer_view(tenant, id, 0)
+        .context("reading the customer")?
+        && view.opted_out_at.is_some() == opted_out
+    {
+        return Ok(false);
     }
     let settings = rule_settings(store, tenant)?;
     let now = Timestamp::now();
@@ -423,7 +436,7 @@ pub fn set_opt_out(
     })
     .context("writing the audit log")?;
     tx.commit()?;
-    Ok(())
+    Ok(true)
 }
 
 /// Why a customer the tenant lacks is missing, as `tx` sees it: never there, or erased.

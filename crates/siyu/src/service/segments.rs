@@ -264,12 +264,16 @@ fn checked_rule(
     Ok(rule.to_string())
 }
 
-/// A rule error with the rule and a caret under the column.
+/// A rule error with the rule and a caret under the column (a column counts characters;
+/// the caret goes as far as they are wide on a terminal: 户 takes two cells).
 pub fn show_rule_error(text: &str, e: &siyu_core::rule::RuleError) -> String {
     let pad: String = text
         .chars()
         .take(e.column().saturating_sub(1))
-        .map(|c| if c == '\t' { '\t' } else { ' ' })
+        .map(|c| match c {
+            '\t' => "\t".to_owned(),
+            c => " ".repeat(unicode_width::UnicodeWidthChar::width(c).unwrap_or(0)),
+        })
         .collect();
     format!("the rule does not read: {e}\n  {text}\n  {pad}^")
 }

@@ -133,6 +133,9 @@ pub fn list(store: &mut dyn Store, tenant: &Tenant) -> anyhow::Result<Vec<TokenL
 
 /// Revokes the tenant's live tokens whose hash starts with `prefix`; false if none did.
 pub fn revoke(store: &mut dyn Store, tenant: &Tenant, prefix: &str) -> anyhow::Result<bool> {
+    if let Err(e) = check_prefix(prefix) {
+        bail!("{e}");
+    }
     store
         .revoke_token(tenant, prefix, Timestamp::now())
         .context("revoking the token")
