@@ -182,13 +182,13 @@ async fn observe(State(state): State<Arc<AppState>>, request: Request, next: Nex
     let route = request
         .extensions()
         .get::<MatchedPath>()
-        .map_or_else(|| "unmatched".to_owned(), |p| p.as_str().to_owned());
-    let method = request.method().as_str().to_owned();
+        .map(|p| p.as_str().to_owned());
+    let method = request.method().clone();
     let started = Instant::now();
     let response = next.run(request).await;
     state.metrics.observe(
         &method,
-        &route,
+        route.as_deref(),
         response.status().as_u16(),
         started.elapsed(),
     );

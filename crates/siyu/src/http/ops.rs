@@ -9,7 +9,7 @@ use std::time::Duration;
 
 use axum::Json;
 use axum::extract::State;
-use axum::http::{StatusCode, header};
+use axum::http::{Method, StatusCode, header};
 use axum::response::{Html, IntoResponse, Response};
 use serde_json::{Value, json};
 
@@ -27,19 +27,31 @@ struct Series {
     buckets: [u64; BUCKETS.len()],
 }
 
+/// Series by method, route and status. Every label comes from a closed set, so that no
+/// client can make the table grow: the methods of [`method_label`], the routes' templates
+/// (or `unmatched`), and the statuses the handlers answer with.
 #[derive(Default)]
 pub struct Metrics {
-    requests: Mutex<BTreeMap<(String, String, u16), Series>>,
+    requests: Mutex<BTreeMap<(&'static str, String, u16), Series>>,
     ingested: AtomicU64,
 }
 
+/// The method's label: its name if standard, else `other`.
+fn method_label(method: &Method) -> &'static str {
+    ["GET", "HEAD", "POST", "PUT", "DELETE", "PATCH", "OPTIONS"]
+        .into_iter()
+        .find(|m| *m == method.as_str())
+        .unwrap_or("other")
+}
+
 impl Metrics {
-    pub fn observe(&self, method: &str, route: &str, status: u16, took: Duration) {
+    /// `route` is the matched route's template, none for a path no route matched.
+    pub fn observe(&self, method: &Method, route: Option<&str>, status: u16, took: Duration) {
         let secs = took.as_secs_f64();
+        let method = method_label(method);
+        let route = route.unwrap_or("unmatched");
         if let Ok(mut r) = self.requests.lock() {
-            let s = r
-                .entry((method.to_owned(), route.to_owned(), status))
-                .or_default();
+            let s = r.entry((method, route.to_owned(), status)).or_default();
             s.count += 1;
             s.sum += secs;
             for (i, b) in BUCKETS.iter().enumerate() {
@@ -75,11 +87,11 @@ impl Metrics {
         }
         let _ = writeln!(out, "# HELP siyu_http_request_seconds Request latency.");
         let _ = writeln!(out, "# TYPE siyu_http_request_seconds histogram");
-        let mut by_route: BTreeMap<(String, String), (u64, f64, [u64; BUCKETS.len()])> =
+        let mut by_route: BTreeMap<(&str, String), (u64, f64, [u64; BUCKETS.len()])> =
             BTreeMap::new();
         for ((m, r, _), count, sum, buckets) in &requests {
             let e = by_route
-                .entry((m.clone(), r.clone()))
+                .entry((*m, r.clone()))
                 .or_insert((0, 0.0, [0; BUCKETS.len()]));
             e.0 += count;
             e.1 += sum;
