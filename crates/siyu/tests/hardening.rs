@@ -1,9 +1,19 @@
 //! The server against careless or hostile clients: /metrics labels drawn from closed sets
-//! whatever the methods and paths; JSON nested past reason refused with a 400 while the
-//! server goes on.
+//! whatever the methods and paths; slow headers and bodies cut at their deadlines; the
+//! connections past the cap shed and said in the log; JSON nested past reason refused with
+//! a 400 while the server goes on. The timing tests run `siyu serve` on port 0 with
+//! deadlines of a second or two, and wait no longer than those.
+
+mod common;
 
 use std::collections::BTreeSet;
+use std::io::{BufRead, BufReader, ErrorKind, Read, Write};
+use std::net::TcpStream;
+use std::path::Path;
+use std::process::{Child, Command, Stdio};
 use std::sync::Arc;
+use std::sync::mpsc;
+use std::time::Duration;
 
 use axum::body::Body;
 use axum::http::{Request, StatusCode};
@@ -253,4 +263,242 @@ fn json_nested_100000_deep_is_refused_with_a_400_and_the_server_goes_on() {
             assert_eq!(status, StatusCode::OK, "{text}");
         });
     }
+}
+
+/// `siyu serve` on port 0 with `args`; its address and the lines of its stderr.
+struct Server {
+    child: Child,
+    addr: String,
+    log: mpsc::Receiver<String>,
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+impl Server {
+    fn start(db: &Path, args: &[&str]) -> Server {
+        let mut child = Command::new(env!("CARGO_BIN_EXE_siyu"))
+            .arg("--db")
+            .arg(db)
+            .args(["serve", "--addr", "127.0.0.1:0"])
+            .args(args)
+            .env_remove("SIYU_DB")
+            .env_remove("SIYU_TENANT")
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("siyu serve");
+        let (lines, log) = mpsc::channel();
+        let stderr = child.stderr.take().expect("stderr");
+        std::thread::spawn(move || {
+            for line in BufReader::new(stderr).lines().map_while(Result::ok) {
+                if lines.send(line).is_err() {
+                    return;
+                }
+            }
+        });
+        let mut line = String::new();
+        BufReader::new(child.stdout.take().expect("stdout"))
+            .read_line(&mut line)
+            .expect("the address line");
+        let addr = line
+            .trim()
+            .rsplit("http://")
+            .next()
+            .expect("address")
+            .to_owned();
+        assert!(addr.starts_with("127.0.0.1:"), "{line}");
+        Server { child, addr, log }
+    }
+
+    /// A connection whose reads give up after `wait`.
+    fn connect(&self, wait: Duration) -> TcpStream {
+        let s = TcpStream::connect(&self.addr).expect("connect");
+        s.set_read_timeout(Some(wait)).expect("read timeout");
+        s
+    }
+
+    /// A whole request on its own connection; the answer.
+    fn call(&self, request: &str) -> String {
+        let mut s = self.connect(Duration::from_secs(10));
+        s.write_all(request.as_bytes()).expect("send");
+        let mut answer = String::new();
+        s.read_to_string(&mut answer).expect("read");
+        answer
+    }
+
+    fn healthz(&self) -> String {
+        self.call(&format!(
+            "GET /healthz HTTP/1.1\r\nHost: {}\r\nConnection: close\r\n\r\n",
+            self.addr
+        ))
+    }
+}
+
+/// What a read on `s` saw: the server closed it (no bytes), bytes, or nothing yet.
+enum Seen {
+    Closed,
+    Bytes(Vec<u8>),
+    Nothing,
+}
+
+fn read_once(s: &mut TcpStream) -> Seen {
+    let mut buf = [0u8; 4096];
+    match s.read(&mut buf) {
+        Ok(0) => Seen::Closed,
+        Ok(n) => Seen::Bytes(buf[..n].to_vec()),
+        Err(e) if e.kind() == ErrorKind::ConnectionReset => Seen::Closed,
+        Err(e) if matches!(e.kind(), ErrorKind::WouldBlock | ErrorKind::TimedOut) => Seen::Nothing,
+        Err(e) => panic!("read: {e}"),
+    }
+}
+
+#[test]
+fn a_client_slow_with_its_headers_is_cut_off_and_so_is_an_idle_kept_alive_one() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let server = Server::start(&dir.path().join("h.db"), &["--header-timeout-secs", "1"]);
+
+    // A header line every 200 ms, as a slowloris does: cut off after a second, unanswered.
+    let mut s = server.connect(Duration::from_millis(200));
+    let _ = s.write_all(b"GET /healthz HTTP/1.1\r\n");
+    let mut cut = false;
+    for i in 0..50 {
+        if s.write_all(format!("X-Slow-{i}: 1\r\n").as_bytes())
+            .is_err()
+        {
+            cut = true;
+            break;
+        }
+        match read_once(&mut s) {
+            Seen::Closed => {
+                cut = true;
+                break;
+            }
+            Seen::Bytes(b) => panic!("answered: {}", String::from_utf8_lossy(&b)),
+            Seen::Nothing => {}
+        }
+    }
+    assert!(cut, "still open after 50 header lines 200 ms apart");
+
+    // A kept-alive connection answered once, then idle: closed after the same second.
+    let mut s = server.connect(Duration::from_secs(10));
+    s.write_all(format!("GET /healthz HTTP/1.1\r\nHost: {}\r\n\r\n", server.addr).as_bytes())
+        .expect("send");
+    let Seen::Bytes(answer) = read_once(&mut s) else {
+        panic!("no answer")
+    };
+    assert!(answer.starts_with(b"HTTP/1.1 200"));
+    assert!(
+        matches!(read_once(&mut s), Seen::Closed),
+        "idle, still open"
+    );
+
+    assert!(server.healthz().starts_with("HTTP/1.1 200"));
+}
+
+#[test]
+fn a_client_slow_with_its_body_is_answered_408_request_timeout() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let db = dir.path().join("b.db");
+    let out = common::siyu(&db, &["token", "create", "--role", "ingest"]);
+    let token = common::text(&out.stdout).trim().to_owned();
+    let server = Server::start(&db, &["--body-timeout-secs", "1"]);
+
+    // Headers at once, then the body a byte every 200 ms: answered when the second is up,
+    // though bytes keep coming.
+    let mut s = server.connect(Duration::from_millis(200));
+    s.write_all(
+        format!(
+            "POST /v1/batch HTTP/1.1\r\nHost: {}\r\nAuthorization: Bearer {token}\r\nContent-Type: application/json\r\nContent-Length: 1000\r\n\r\n{{",
+            server.addr
+        )
+        .as_bytes(),
+    )
+    .expect("send");
+    let mut answer = Vec::new();
+    for _ in 0..50 {
+        let _ = s.write_all(b" ");
+        match read_once(&mut s) {
+            Seen::Bytes(b) => {
+                answer = b;
+                break;
+            }
+            Seen::Closed => break,
+            Seen::Nothing => {}
+        }
+    }
+    s.set_read_timeout(Some(Duration::from_secs(5)))
+        .expect("read timeout");
+    let _ = s.read_to_end(&mut answer);
+    let answer = String::from_utf8_lossy(&answer);
+    assert!(answer.starts_with("HTTP/1.1 408"), "{answer}");
+    assert!(answer.contains("connection: close"), "{answer}");
+    assert!(
+        answer.contains(
+            r#"{"code":"request_timeout","message":"the request body did not come within 1 s"}"#
+        ),
+        "{answer}"
+    );
+
+    // The server goes on, and a body sent at once is taken.
+    assert!(server.healthz().starts_with("HTTP/1.1 200"));
+    let body = r#"{"batch": [{"type": "track", "message_id": "m1", "customer_id": "c1", "timestamp": "2025-05-02", "event": "view"}]}"#;
+    let answer = server.call(&format!(
+        "POST /v1/batch HTTP/1.1\r\nHost: {}\r\nAuthorization: Bearer {token}\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+        server.addr,
+        body.len()
+    ));
+    assert!(answer.contains(r#""accepted":1"#), "{answer}");
+}
+
+#[test]
+fn connections_past_the_cap_are_shed_and_logged_until_the_slow_ones_are_cut() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let server = Server::start(
+        &dir.path().join("c.db"),
+        &["--max-connections", "8", "--header-timeout-secs", "2"],
+    );
+
+    // Eight connections that never finish their headers take every slot.
+    let mut slow: Vec<TcpStream> = (0..8)
+        .map(|_| {
+            let mut s = server.connect(Duration::from_secs(10));
+            s.write_all(b"GET /healthz HTTP/1.1\r\n").expect("send");
+            s
+        })
+        .collect();
+
+    // A ninth is closed at once, unanswered, and the log says so.
+    let mut ninth = server.connect(Duration::from_secs(10));
+    let _ = ninth
+        .write_all(format!("GET /healthz HTTP/1.1\r\nHost: {}\r\n\r\n", server.addr).as_bytes());
+    assert!(
+        matches!(read_once(&mut ninth), Seen::Closed),
+        "ninth served"
+    );
+    let line = loop {
+        let line = server
+            .log
+            .recv_timeout(Duration::from_secs(10))
+            .expect("a log line on shedding");
+        if line.contains("shedding") {
+            break line;
+        }
+    };
+    assert!(line.contains("all 8 connection slots taken"), "{line}");
+    assert!(line.contains("since the last report: 1"), "{line}");
+    assert!(!line.contains("127.0.0.1"), "{line}");
+
+    // The slow ones are cut at their deadline, unanswered; then the server serves again.
+    for s in &mut slow {
+        assert!(
+            matches!(read_once(s), Seen::Closed),
+            "a slow one still open"
+        );
+    }
+    assert!(server.healthz().starts_with("HTTP/1.1 200"));
 }

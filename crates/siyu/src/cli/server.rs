@@ -1,6 +1,7 @@
 //! `siyu serve` and `siyu token …`.
 
 use std::net::SocketAddr;
+use std::time::Duration;
 
 use anyhow::{anyhow, bail};
 use clap::{Args, Subcommand};
@@ -9,7 +10,7 @@ use siyu_core::access::Role;
 use siyu_store::{Store, Tenant};
 
 use super::output::{Format, print_lines};
-use crate::http::RateLimit;
+use crate::http::{Limits, RateLimit};
 use crate::service::tokens;
 
 #[derive(Debug, Args)]
@@ -20,6 +21,18 @@ pub struct ServeArgs {
     /// Requests per second allowed per token (bursts of twice that).
     #[arg(long, default_value_t = 200.0, env = "SIYU_HTTP__RATE")]
     pub rate: f64,
+    /// Seconds a client has for a request's line and headers (also how long a kept-alive
+    /// connection may wait idle); the connection is closed past it.
+    #[arg(long, default_value_t = 10, env = "SIYU_HTTP__HEADER_TIMEOUT_SECS")]
+    pub header_timeout_secs: u64,
+    /// Seconds a client has for a request's whole body, from its headers; answered 408
+    /// (request_timeout) past it.
+    #[arg(long, default_value_t = 30, env = "SIYU_HTTP__BODY_TIMEOUT_SECS")]
+    pub body_timeout_secs: u64,
+    /// Connections open at once; more are closed as they come (lowered to fit the
+    /// process's limit on open files).
+    #[arg(long, default_value_t = 1024, env = "SIYU_HTTP__MAX_CONNECTIONS")]
+    pub max_connections: usize,
 }
 
 #[derive(Debug, Subcommand)]
@@ -46,12 +59,28 @@ pub fn serve(db: &str, args: &ServeArgs) -> anyhow::Result<()> {
     if !(args.rate.is_finite() && args.rate > 0.0) {
         bail!("--rate: a positive number of requests per second");
     }
+    for (flag, secs) in [
+        ("--header-timeout-secs", args.header_timeout_secs),
+        ("--body-timeout-secs", args.body_timeout_secs),
+    ] {
+        if secs == 0 {
+            bail!("{flag}: a positive number of seconds");
+        }
+    }
+    if args.max_connections == 0 {
+        bail!("--max-connections: a positive number of connections");
+    }
     crate::http::serve(
         db,
         args.addr,
         RateLimit {
             per_second: args.rate,
             burst: 2.0 * args.rate,
+        },
+        Limits {
+            header_timeout: Duration::from_secs(args.header_timeout_secs),
+            body_timeout: Duration::from_secs(args.body_timeout_secs),
+            max_connections: args.max_connections,
         },
     )
 }

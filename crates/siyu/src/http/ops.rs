@@ -173,7 +173,7 @@ pub async fn docs() -> Html<&'static str> {
 }
 
 /// Every error code the API answers with, for the document.
-const ERROR_CODES: &str = "unauthorized, forbidden, rate_limited, not_found, method_not_allowed, malformed_json, payload_too_large, unknown_field, invalid_batch, batch_too_large, item_too_large, invalid_query, invalid_customer_id, customer_not_found, report_not_found, invalid_segment, invalid_segment_rule, segment_exists, segment_not_found, invalid_tag, invalid_tag_rule, tag_not_found, tag_not_manual, tag_rule_circle, tag_rule_not_found, invalid_clv_fit, clv_cannot_fit, clv_not_fitted, invalid_token, invalid_token_prefix, token_not_found, customer_erased, erased_remains, internal";
+const ERROR_CODES: &str = "unauthorized, forbidden, rate_limited, request_timeout, not_found, method_not_allowed, malformed_json, payload_too_large, unknown_field, invalid_batch, batch_too_large, item_too_large, invalid_query, invalid_customer_id, customer_not_found, report_not_found, invalid_segment, invalid_segment_rule, segment_exists, segment_not_found, invalid_tag, invalid_tag_rule, tag_not_found, tag_not_manual, tag_rule_circle, tag_rule_not_found, invalid_clv_fit, clv_cannot_fit, clv_not_fitted, invalid_token, invalid_token_prefix, token_not_found, customer_erased, erased_remains, internal";
 
 fn error_response(description: &str) -> Value {
     json!({"description": description, "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}}})
