@@ -1,7 +1,7 @@
 //! The server against careless or hostile clients: /metrics labels drawn from closed sets
 //! whatever the methods and paths; slow headers and bodies cut at their deadlines; the
-//! connections past the cap shed and said in the log; JSON nested past reason refused with
-//! a 400 while the server goes on. The timing tests run `siyu serve` on port 0 with
+//! connections past the cap shed and said in the log, and the cap fitted to the limit on
+//! open files; JSON nested past reason refused with a 400 while the server goes on. The timing tests run `siyu serve` on port 0 with
 //! deadlines of a second or two, and wait no longer than those.
 
 mod common;
@@ -281,7 +281,22 @@ impl Drop for Server {
 
 impl Server {
     fn start(db: &Path, args: &[&str]) -> Server {
-        let mut child = Command::new(env!("CARGO_BIN_EXE_siyu"))
+        Server::start_in(Command::new(env!("CARGO_BIN_EXE_siyu")), db, args)
+    }
+
+    /// As `start`, in a process whose limits on open files are `soft` and `hard`.
+    fn start_with_open_files(db: &Path, args: &[&str], soft: u32, hard: u32) -> Server {
+        let mut sh = Command::new("sh");
+        sh.args([
+            "-c",
+            &format!("ulimit -Sn {soft} && ulimit -Hn {hard} && exec \"$0\" \"$@\""),
+            env!("CARGO_BIN_EXE_siyu"),
+        ]);
+        Server::start_in(sh, db, args)
+    }
+
+    fn start_in(mut command: Command, db: &Path, args: &[&str]) -> Server {
+        let mut child = command
             .arg("--db")
             .arg(db)
             .args(["serve", "--addr", "127.0.0.1:0"])
@@ -500,5 +515,26 @@ fn connections_past_the_cap_are_shed_and_logged_until_the_slow_ones_are_cut() {
             "a slow one still open"
         );
     }
+    assert!(server.healthz().starts_with("HTTP/1.1 200"));
+}
+
+#[test]
+fn the_open_file_limit_is_raised_and_a_cap_it_cannot_hold_lowered_and_said() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let server = Server::start_with_open_files(
+        &dir.path().join("f.db"),
+        &["--max-connections", "5000"],
+        256,
+        512,
+    );
+    // 512 files, not 256: the soft limit was raised to the hard one.
+    let line = server
+        .log
+        .recv_timeout(Duration::from_secs(10))
+        .expect("a line on the cap");
+    assert_eq!(
+        line,
+        "siyu serve: at most 384 connections at once, not 5000: the process may open 512 files"
+    );
     assert!(server.healthz().starts_with("HTTP/1.1 200"));
 }
