@@ -1,6 +1,7 @@
 //! `siyu serve` and `siyu token …`.
 
 use std::net::SocketAddr;
+use std::time::Duration;
 
 use anyhow::{anyhow, bail};
 use clap::{Args, Subcommand};
@@ -9,17 +10,30 @@ use siyu_core::access::Role;
 use siyu_store::{Store, Tenant};
 
 use super::output::{Format, local_time_of, print_lines};
-use crate::http::RateLimit;
+use crate::http::{Limits, RateLimit};
 use crate::service::tokens;
 
 #[derive(Debug, Args)]
 pub struct ServeArgs {
-    /// Where to listen; port 0 picks a free one (printed on start).
-    #[arg(long, default_value = "127.0.0.1:8080")]
+    /// Where to listen: an address or a host name with a port (`127.0.0.1:8080`,
+    /// `localhost:8080`, `[::1]:8080`); port 0 picks a free one (printed on start).
+    #[arg(long, default_value = "127.0.0.1:8080", value_parser = listen_addr)]
     pub addr: SocketAddr,
     /// Requests per second allowed per token (bursts of twice that).
     #[arg(long, default_value_t = 200.0, env = "SIYU_HTTP__RATE")]
     pub rate: f64,
+    /// Seconds a client has for a request's line and headers (also how long a kept-alive
+    /// connection may wait idle); the connection is closed past it.
+    #[arg(long, default_value_t = 10, env = "SIYU_HTTP__HEADER_TIMEOUT_SECS")]
+    pub header_timeout_secs: u64,
+    /// Seconds a client has for a request's whole body, from its headers; answered 408
+    /// (request_timeout) past it.
+    #[arg(long, default_value_t = 30, env = "SIYU_HTTP__BODY_TIMEOUT_SECS")]
+    pub body_timeout_secs: u64,
+    /// Connections open at once; more are closed as they come (lowered to fit the
+    /// process's limit on open files).
+    #[arg(long, default_value_t = 1024, env = "SIYU_HTTP__MAX_CONNECTIONS")]
+    pub max_connections: usize,
 }
 
 #[derive(Debug, Subcommand)]
@@ -42,9 +56,41 @@ pub enum TokenCommand {
     Revoke { hash_prefix: String },
 }
 
+/// `--addr`: a socket address, or a host name and port resolved now (its first address,
+/// IPv4 first, as `localhost` means 127.0.0.1 to most people).
+fn listen_addr(text: &str) -> Result<SocketAddr, String> {
+    if let Ok(addr) = text.parse() {
+        return Ok(addr);
+    }
+    if !text.contains(':') {
+        return Err(format!(
+            "'{text}' has no port: give HOST:PORT, e.g. 127.0.0.1:8080 or localhost:8080"
+        ));
+    }
+    let mut found: Vec<SocketAddr> = std::net::ToSocketAddrs::to_socket_addrs(text)
+        .map_err(|e| format!("'{text}' is not an address to listen on: {e}"))?
+        .collect();
+    found.sort_by_key(|a| !a.is_ipv4());
+    found
+        .first()
+        .copied()
+        .ok_or_else(|| format!("'{text}' resolves to no address"))
+}
+
 pub fn serve(db: &str, args: &ServeArgs) -> anyhow::Result<()> {
     if !(args.rate.is_finite() && args.rate > 0.0) {
         bail!("--rate: a positive number of requests per second");
+    }
+    for (flag, secs) in [
+        ("--header-timeout-secs", args.header_timeout_secs),
+        ("--body-timeout-secs", args.body_timeout_secs),
+    ] {
+        if secs == 0 {
+            bail!("{flag}: a positive number of seconds");
+        }
+    }
+    if args.max_connections == 0 {
+        bail!("--max-connections: a positive number of connections");
     }
     crate::http::serve(
         db,
@@ -52,6 +98,11 @@ pub fn serve(db: &str, args: &ServeArgs) -> anyhow::Result<()> {
         RateLimit {
             per_second: args.rate,
             burst: 2.0 * args.rate,
+        },
+        Limits {
+            header_timeout: Duration::from_secs(args.header_timeout_secs),
+            body_timeout: Duration::from_secs(args.body_timeout_secs),
+            max_connections: args.max_connections,
         },
     )
 }
@@ -105,4 +156,23 @@ pub fn run_token(
         }
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod addr_tests {
+    use super::listen_addr;
+
+    #[test]
+    fn localhost_with_a_port_is_an_address_to_listen_on() {
+        assert_eq!(
+            listen_addr("localhost:8080").expect("resolves").to_string(),
+            "127.0.0.1:8080"
+        );
+        assert_eq!(listen_addr("[::1]:0").expect("v6").to_string(), "[::1]:0");
+        assert!(
+            listen_addr("localhost")
+                .expect_err("no port")
+                .contains("has no port")
+        );
+    }
 }

@@ -121,7 +121,12 @@ pub fn run(
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
         let addr = listener.local_addr()?;
         let app = router(Arc::clone(&state));
-        tokio::spawn(async move { axum::serve(listener, app).await });
+        tokio::spawn(super::conn::serve(
+            listener,
+            app,
+            super::Limits::default(),
+            std::future::pending(),
+        ));
         let deadline = Instant::now() + Duration::from_secs_f64(seconds);
         let started = Instant::now();
         let mut tasks = Vec::new();

@@ -6,6 +6,7 @@ mod auth;
 mod batch;
 pub mod bench;
 mod clv;
+mod conn;
 mod customers;
 pub mod error;
 mod group;
@@ -17,19 +18,24 @@ mod tags;
 mod tokens;
 
 use std::net::SocketAddr;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, mpsc};
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use anyhow::Context;
+use axum::Json;
 use axum::Router;
+use axum::body::{Body, HttpBody as _};
 use axum::extract::{MatchedPath, Request, State};
+use axum::http::{StatusCode, header};
 use axum::middleware::{self, Next};
-use axum::response::Response;
+use axum::response::{IntoResponse, Response};
 use axum::routing::{delete, get, post, put};
 
 use siyu_store::Store;
 
 pub use auth::{RateLimit, hash_token, new_token};
+pub use conn::Limits;
 use error::ApiError;
 use ops::Metrics;
 pub use ops::openapi_document;
@@ -41,6 +47,8 @@ pub struct AppState {
     limiter: auth::Limiter,
     metrics: Metrics,
     ingester: group::Ingester,
+    /// For a request's whole body, from its headers.
+    body_timeout: Duration,
 }
 
 type Job = Box<dyn FnOnce(&mut dyn Store) + Send>;
@@ -107,6 +115,15 @@ impl Workers {
 impl AppState {
     /// State for the database at `db`, opened (and migrated) once now to fail early.
     pub fn new(db: &str, limit: RateLimit) -> anyhow::Result<Arc<AppState>> {
+        AppState::with_body_timeout(db, limit, Limits::default().body_timeout)
+    }
+
+    /// As `new`, with `body_timeout` for each request's body.
+    pub fn with_body_timeout(
+        db: &str,
+        limit: RateLimit,
+        body_timeout: Duration,
+    ) -> anyhow::Result<Arc<AppState>> {
         drop(siyu_store::open(db).context("opening the database")?);
         Ok(Arc::new(AppState {
             workers: Workers::start(db)?,
@@ -114,6 +131,7 @@ impl AppState {
             limiter: auth::Limiter::new(limit),
             metrics: Metrics::default(),
             ingester: group::Ingester::start(db)?,
+            body_timeout,
         }))
     }
 
@@ -177,27 +195,58 @@ pub fn router(state: Arc<AppState>) -> Router {
         .with_state(state)
 }
 
-/// Counts every request and its latency, by route and status.
+/// Counts every request and its latency, by method, route and status; answers 408 when
+/// the request's body did not come within the body timeout.
 async fn observe(State(state): State<Arc<AppState>>, request: Request, next: Next) -> Response {
     let route = request
         .extensions()
         .get::<MatchedPath>()
-        .map_or_else(|| "unmatched".to_owned(), |p| p.as_str().to_owned());
-    let method = request.method().as_str().to_owned();
+        .map(|p| p.as_str().to_owned());
+    let method = request.method().clone();
     let started = Instant::now();
-    let response = next.run(request).await;
+    let mut expired = None;
+    let request = if request.body().is_end_stream() {
+        request
+    } else {
+        let flag = Arc::new(AtomicBool::new(false));
+        expired = Some(Arc::clone(&flag));
+        request.map(|body| Body::new(conn::TimedBody::new(body, state.body_timeout, flag)))
+    };
+    let mut response = next.run(request).await;
+    if expired.is_some_and(|e| e.load(Ordering::Relaxed)) {
+        response = body_too_slow(state.body_timeout);
+    }
     state.metrics.observe(
         &method,
-        &route,
+        route.as_deref(),
         response.status().as_u16(),
         started.elapsed(),
     );
     response
 }
 
+/// The answer to a request whose body did not come in time; the connection closes after
+/// it, as the rest of the body may still be on its way.
+fn body_too_slow(within: Duration) -> Response {
+    let body = serde_json::json!({
+        "code": "request_timeout",
+        "message": format!("the request body did not come within {} s", within.as_secs()),
+    });
+    (
+        StatusCode::REQUEST_TIMEOUT,
+        [(header::CONNECTION, "close")],
+        Json(body),
+    )
+        .into_response()
+}
+
 /// Serves the API at `addr` until Ctrl-C; prints the address it listens on (port 0 picks one).
-pub fn serve(db: &str, addr: SocketAddr, limit: RateLimit) -> anyhow::Result<()> {
-    let state = AppState::new(db, limit)?;
+pub fn serve(db: &str, addr: SocketAddr, limit: RateLimit, limits: Limits) -> anyhow::Result<()> {
+    let limits = Limits {
+        max_connections: conn::fit_to_open_files(limits.max_connections),
+        ..limits
+    };
+    let state = AppState::with_body_timeout(db, limit, limits.body_timeout)?;
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
@@ -208,11 +257,10 @@ pub fn serve(db: &str, addr: SocketAddr, limit: RateLimit) -> anyhow::Result<()>
             .with_context(|| format!("listening on {addr}"))?;
         let local = listener.local_addr()?;
         println!("siyu serve: listening on http://{local}");
-        axum::serve(listener, router(state))
-            .with_graceful_shutdown(async {
-                let _ = tokio::signal::ctrl_c().await;
-            })
-            .await
-            .context("serving")
+        conn::serve(listener, router(state), limits, async {
+            let _ = tokio::signal::ctrl_c().await;
+        })
+        .await;
+        Ok(())
     })
 }

@@ -9,7 +9,7 @@ use std::time::Duration;
 
 use axum::Json;
 use axum::extract::State;
-use axum::http::{StatusCode, header};
+use axum::http::{Method, StatusCode, header};
 use axum::response::{Html, IntoResponse, Response};
 use serde_json::{Value, json};
 
@@ -27,19 +27,31 @@ struct Series {
     buckets: [u64; BUCKETS.len()],
 }
 
+/// Series by method, route and status. Every label comes from a closed set, so that no
+/// client can make the table grow: the methods of [`method_label`], the routes' templates
+/// (or `unmatched`), and the statuses the handlers answer with.
 #[derive(Default)]
 pub struct Metrics {
-    requests: Mutex<BTreeMap<(String, String, u16), Series>>,
+    requests: Mutex<BTreeMap<(&'static str, String, u16), Series>>,
     ingested: AtomicU64,
 }
 
+/// The method's label: its name if standard, else `other`.
+fn method_label(method: &Method) -> &'static str {
+    ["GET", "HEAD", "POST", "PUT", "DELETE", "PATCH", "OPTIONS"]
+        .into_iter()
+        .find(|m| *m == method.as_str())
+        .unwrap_or("other")
+}
+
 impl Metrics {
-    pub fn observe(&self, method: &str, route: &str, status: u16, took: Duration) {
+    /// `route` is the matched route's template, none for a path no route matched.
+    pub fn observe(&self, method: &Method, route: Option<&str>, status: u16, took: Duration) {
         let secs = took.as_secs_f64();
+        let method = method_label(method);
+        let route = route.unwrap_or("unmatched");
         if let Ok(mut r) = self.requests.lock() {
-            let s = r
-                .entry((method.to_owned(), route.to_owned(), status))
-                .or_default();
+            let s = r.entry((method, route.to_owned(), status)).or_default();
             s.count += 1;
             s.sum += secs;
             for (i, b) in BUCKETS.iter().enumerate() {
@@ -75,11 +87,11 @@ impl Metrics {
         }
         let _ = writeln!(out, "# HELP siyu_http_request_seconds Request latency.");
         let _ = writeln!(out, "# TYPE siyu_http_request_seconds histogram");
-        let mut by_route: BTreeMap<(String, String), (u64, f64, [u64; BUCKETS.len()])> =
+        let mut by_route: BTreeMap<(&str, String), (u64, f64, [u64; BUCKETS.len()])> =
             BTreeMap::new();
         for ((m, r, _), count, sum, buckets) in &requests {
             let e = by_route
-                .entry((m.clone(), r.clone()))
+                .entry((*m, r.clone()))
                 .or_insert((0, 0.0, [0; BUCKETS.len()]));
             e.0 += count;
             e.1 += sum;
@@ -161,7 +173,7 @@ pub async fn docs() -> Html<&'static str> {
 }
 
 /// Every error code the API answers with, for the document.
-const ERROR_CODES: &str = "unauthorized, forbidden, rate_limited, not_found, method_not_allowed, malformed_json, payload_too_large, unknown_field, invalid_batch, batch_too_large, item_too_large, invalid_query, invalid_customer_id, customer_not_found, report_not_found, invalid_segment, invalid_segment_rule, segment_exists, segment_not_found, invalid_tag, invalid_tag_rule, tag_not_found, tag_not_manual, tag_rule_circle, tag_rule_not_found, invalid_clv_fit, clv_cannot_fit, clv_not_fitted, invalid_token, invalid_token_prefix, token_not_found, customer_erased, erased_remains, internal";
+const ERROR_CODES: &str = "unauthorized, forbidden, rate_limited, request_timeout, not_found, method_not_allowed, malformed_json, payload_too_large, unknown_field, invalid_batch, batch_too_large, item_too_large, invalid_query, invalid_customer_id, customer_not_found, report_not_found, invalid_segment, invalid_segment_rule, segment_exists, segment_not_found, invalid_tag, invalid_tag_rule, tag_not_found, tag_not_manual, tag_rule_circle, tag_rule_not_found, invalid_clv_fit, clv_cannot_fit, clv_not_fitted, invalid_token, invalid_token_prefix, token_not_found, customer_erased, erased_remains, internal";
 
 fn error_response(description: &str) -> Value {
     json!({"description": description, "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}}})
@@ -269,7 +281,7 @@ pub fn openapi_document() -> Value {
             "/v1/segments/{name}": {"delete": {"summary": "Delete a segment; its history stays (operator, admin)", "parameters": [{"name": "name", "in": "path", "required": true, "schema": {"type": "string"}}], "responses": with(json!({"204": {"description": "deleted"}}), &[("404", "segment_not_found"), auth[0], auth[1], auth[2]])}},
             "/v1/segments/{name}/members": {"get": {"summary": "Members now, by customer id, a page at a time; or every member as CSV with format=csv or Accept: text/csv (viewer, operator, admin)", "parameters": [{"name": "name", "in": "path", "required": true, "schema": {"type": "string"}}, {"name": "after", "in": "query", "schema": {"type": "string"}}, {"name": "limit", "in": "query", "schema": {"type": "integer", "minimum": 1, "maximum": 1000, "default": 100}}, {"name": "format", "in": "query", "schema": {"enum": ["json", "csv"], "default": "json"}, "description": "csv: every member, streamed, the columns of `siyu segment members NAME --format csv`; takes no after or limit. Without format, Accept: text/csv asks for csv too"}], "responses": with(json!({"200": {"description": "{segment, as_of, total, members: [{customer_id, since, stage, rfm, purchase_days, days_since_order, spend_365d}], next}; or text/csv", "content": {"application/json": {}, "text/csv; charset=utf-8": {"schema": {"type": "string", "description": "customer_id,since,stage,rfm,purchase_days,days_since_order,spend_365d"}}}}}), &[("400", "invalid_query"), ("404", "segment_not_found"), auth[0], auth[1], auth[2]])}},
             "/v1/segments/{name}/history": {"get": {"summary": "Who entered and exited, newest first (at most 1,000)", "parameters": [{"name": "name", "in": "path", "required": true, "schema": {"type": "string"}}], "responses": with(json!({"200": {"description": "[{at, customer_id, change, kind, name, cause}]"}}), &[auth[0], auth[1], auth[2]])}},
-            "/v1/customers/{id}/tags": {"post": {"summary": "Tag a customer by hand, recorded as manual:api:ROLE (operator, admin)", "parameters": [{"name": "id", "in": "path", "required": true, "schema": {"type": "string"}}], "requestBody": {"required": true, "content": {"application/json": {"schema": {"type": "object", "required": ["tag"], "additionalProperties": false, "properties": {"tag": {"type": "string"}}}}}}, "responses": with(json!({"200": {"description": "{added: false when the customer had the tag}"}}), &[("400", "invalid_tag, invalid_customer_id"), ("404", "customer_not_found"), auth[0], auth[1], auth[2]])}},
+            "/v1/customers/{id}/tags": {"post": {"summary": "Tag a customer by hand, recorded as manual:api:ROLE (operator, admin)", "parameters": [{"name": "id", "in": "path", "required": true, "schema": {"type": "string"}}], "requestBody": {"required": true, "content": {"application/json": {"schema": {"type": "object", "required": ["tag"], "additionalProperties": false, "properties": {"tag": {"type": "string"}}}}}}, "responses": with(json!({"200": {"description": "{added: false when the customer had the tag}"}}), &[("400", "invalid_tag, invalid_customer_id"), ("404", "customer_not_found"), ("409", "erased_remains (the id is an erased customer's remains)"), auth[0], auth[1], auth[2]])}},
             "/v1/customers/{id}/tags/{tag}": {"delete": {"summary": "Take a manual (or imported) tag off a customer (operator, admin); tags from a tag rule or level tags cannot be taken off by hand", "parameters": [{"name": "id", "in": "path", "required": true, "schema": {"type": "string"}}, {"name": "tag", "in": "path", "required": true, "schema": {"type": "string"}}], "responses": with(json!({"204": {"description": "taken off"}}), &[("400", "invalid_customer_id"), ("404", "customer_not_found, tag_not_found"), ("409", "tag_not_manual (the tag comes from a tag rule, or is a level tag)"), auth[0], auth[1], auth[2]])}},
             "/v1/tags": {"get": {"summary": "Every tag with its family, source (manual, rule, level), rule and customers, as `siyu tag list --format json`; with customer, that customer's tags, where from and since when (viewer, operator, admin)", "parameters": [{"name": "customer", "in": "query", "schema": {"type": "string"}}], "responses": with(json!({"200": {"description": "[{tag, family, source, rule, customers}], or with customer [{tag, family, source, since}]"}}), &[("400", "invalid_query, invalid_customer_id"), ("404", "customer_not_found"), auth[0], auth[1], auth[2]])}},
             "/v1/tags/rules/{name}": {

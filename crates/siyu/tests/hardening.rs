@@ -1,0 +1,540 @@
+//! The server against careless or hostile clients: /metrics labels drawn from closed sets
+//! whatever the methods and paths; slow headers and bodies cut at their deadlines; the
+//! connections past the cap shed and said in the log, and the cap fitted to the limit on
+//! open files; JSON nested past reason refused with a 400 while the server goes on. The timing tests run `siyu serve` on port 0 with
+//! deadlines of a second or two, and wait no longer than those.
+
+mod common;
+
+use std::collections::BTreeSet;
+use std::io::{BufRead, BufReader, ErrorKind, Read, Write};
+use std::net::TcpStream;
+use std::path::Path;
+use std::process::{Child, Command, Stdio};
+use std::sync::Arc;
+use std::sync::mpsc;
+use std::time::Duration;
+
+use axum::body::Body;
+use axum::http::{Request, StatusCode};
+use tower::ServiceExt;
+
+use siyu::http::{AppState, RateLimit, hash_token, openapi_document, router};
+use siyu_core::Timestamp;
+use siyu_core::access::Role;
+
+/// The API in process, on SQLite or on a fresh PostgreSQL schema.
+struct Api {
+    _dir: tempfile::TempDir,
+    state: Arc<AppState>,
+    db: String,
+    schema: Option<(String, String)>,
+}
+
+impl Drop for Api {
+    fn drop(&mut self) {
+        if let Some((url, schema)) = &self.schema {
+            let _ = siyu_store::PgStore::drop_schema(url, schema);
+        }
+    }
+}
+
+impl Api {
+    /// On SQLite, and on PostgreSQL too when `SIYU_TEST_POSTGRES` is set.
+    fn on_each_backend(name: &str) -> Vec<Api> {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let db = dir.path().join("api.db").to_string_lossy().into_owned();
+        let mut apis = vec![Api {
+            state: AppState::new(&db, RateLimit::default()).expect("state"),
+            _dir: dir,
+            db,
+            schema: None,
+        }];
+        if let Ok(url) = std::env::var("SIYU_TEST_POSTGRES") {
+            let schema = format!("siyu_hardening_{name}_{}", std::process::id());
+            let db = siyu_store::PgStore::schema_url(&url, &schema).expect("schema");
+            apis.push(Api {
+                _dir: tempfile::tempdir().expect("tempdir"),
+                state: AppState::new(&db, RateLimit::default()).expect("state"),
+                db,
+                schema: Some((url, schema)),
+            });
+        }
+        apis
+    }
+
+    fn token(&self, role: Role) -> String {
+        let mut store = siyu_store::open(&self.db).expect("store");
+        let tenant = store.tenant("shop").expect("tenant");
+        let token = format!("siyu_test_{role}");
+        store
+            .create_token(&tenant, &hash_token(&token), role, "test", Timestamp::now())
+            .expect("token");
+        token
+    }
+
+    async fn call(
+        &self,
+        method: &str,
+        uri: &str,
+        token: Option<&str>,
+        body: String,
+    ) -> (StatusCode, String) {
+        let mut request = Request::builder().method(method).uri(uri);
+        if let Some(t) = token {
+            request = request.header("authorization", format!("Bearer {t}"));
+        }
+        let request = request
+            .header("content-type", "application/json")
+            .body(Body::from(body))
+            .expect("request");
+        let response = router(Arc::clone(&self.state))
+            .oneshot(request)
+            .await
+            .expect("response");
+        let status = response.status();
+        let bytes = axum::body::to_bytes(response.into_body(), usize::MAX)
+            .await
+            .expect("body");
+        (status, String::from_utf8_lossy(&bytes).into_owned())
+    }
+}
+
+fn runtime() -> tokio::runtime::Runtime {
+    tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .expect("runtime")
+}
+
+/// A made-up but well-formed method and a path no route has, the `i`th of a run.
+fn made_up(i: u64) -> (String, String) {
+    let k = i.wrapping_mul(6_364_136_223_846_793_005).rotate_left(17);
+    (
+        format!("X{k:X}"),
+        format!("/v1/{k:x}/{}", k.wrapping_mul(31) % 10_007),
+    )
+}
+
+#[test]
+fn made_up_methods_and_paths_leave_metrics_labels_in_closed_sets() {
+    // Opened outside the runtime: the PostgreSQL client starts one of its own.
+    let apis = Api::on_each_backend("metrics");
+    runtime().block_on(async {
+        let api = &apis[0];
+        let routes = [
+            "/v1/batch",
+            "/v1/customers/{id}",
+            "/v1/segments",
+            "/healthz",
+        ];
+        for i in 0..300 {
+            let (method, path) = made_up(i);
+            // Made-up methods on paths no route has and on routes that exist, and known
+            // methods on paths no route has.
+            let _ = api.call(&method, &path, None, String::new()).await;
+            let route = routes[i as usize % routes.len()].replace("{id}", &path[4..]);
+            let _ = api.call(&method, &route, None, String::new()).await;
+            let _ = api.call("GET", &path, None, String::new()).await;
+        }
+        let (status, text) = api.call("GET", "/metrics", None, String::new()).await;
+        assert_eq!(status, StatusCode::OK);
+
+        let methods = [
+            "GET", "HEAD", "POST", "PUT", "DELETE", "PATCH", "OPTIONS", "other",
+        ];
+        let document = openapi_document();
+        let mut known_routes: BTreeSet<String> = document["paths"]
+            .as_object()
+            .expect("paths")
+            .keys()
+            .cloned()
+            .collect();
+        known_routes.extend(
+            [
+                "/healthz",
+                "/metrics",
+                "/v1/openapi.json",
+                "/v1/docs",
+                "unmatched",
+            ]
+            .map(String::from),
+        );
+        let buckets = [
+            "0.001", "0.002", "0.005", "0.01", "0.02", "0.05", "0.1", "0.25", "1", "5", "+Inf",
+        ];
+        let mut series = 0;
+        let mut seen_methods = BTreeSet::new();
+        for line in text.lines().filter(|l| !l.starts_with('#')) {
+            series += 1;
+            let Some((_, labels)) = line.split_once('{') else {
+                continue;
+            };
+            let labels = labels.split_once('}').expect("labels end").0;
+            for pair in labels.split("\",") {
+                let (name, value) = pair.split_once("=\"").expect("name=\"value\"");
+                let value = value.trim_end_matches('"');
+                match name {
+                    "method" => {
+                        assert!(methods.contains(&value), "method {value}: {line}");
+                        seen_methods.insert(value.to_owned());
+                    }
+                    "route" => assert!(known_routes.contains(value), "route {value}: {line}"),
+                    "status" => assert!(
+                        value.len() == 3 && value.parse::<u16>().is_ok(),
+                        "status {value}: {line}"
+                    ),
+                    "le" => assert!(buckets.contains(&value), "le {value}: {line}"),
+                    other => panic!("label {other}: {line}"),
+                }
+            }
+        }
+        assert!(seen_methods.contains("other"), "{text}");
+        // 900 requests with 300 methods and 300 paths: a few dozen series, not thousands.
+        assert!(series < 120, "{series} series:\n{text}");
+    });
+}
+
+/// `depth` arrays (or objects with one key) one inside the other, as text.
+fn nested(depth: usize, object: bool) -> String {
+    let (open, close) = if object { ("{\"a\":", "}") } else { ("[", "]") };
+    let mut s = open.repeat(depth);
+    s.push('1');
+    s.push_str(&close.repeat(depth));
+    s
+}
+
+fn track(message: &str, properties: &str) -> String {
+    format!(
+        r#"{{"type": "track", "message_id": "{message}", "customer_id": "c1", "timestamp": "2025-05-02", "event": "view", "properties": {properties}}}"#
+    )
+}
+
+#[test]
+fn json_nested_100000_deep_is_refused_with_a_400_and_the_server_goes_on() {
+    for api in Api::on_each_backend("nested") {
+        let ingest = api.token(Role::Ingest);
+        let admin = api.token(Role::Admin);
+        runtime().block_on(async {
+            for object in [false, true] {
+                let deep = nested(100_000, object);
+                let bodies = [
+                    deep.clone(),
+                    format!(r#"{{"batch": {deep}}}"#),
+                    format!(r#"{{"batch": [{}]}}"#, track("deep", &deep)),
+                ];
+                for body in bodies {
+                    let (status, text) = api.call("POST", "/v1/batch", Some(&ingest), body).await;
+                    assert_eq!(status, StatusCode::BAD_REQUEST, "{text}");
+                    assert!(text.contains(r#""code":"malformed_json""#), "{text}");
+                    assert!(text.contains("recursion limit"), "{text}");
+                }
+                // The other routes that take JSON read it the same way (this one takes
+                // at most 64 KiB).
+                let (status, text) = api
+                    .call("POST", "/v1/segments", Some(&admin), nested(8_000, object))
+                    .await;
+                assert_eq!(status, StatusCode::BAD_REQUEST, "{text}");
+                assert!(text.contains(r#""code":"malformed_json""#), "{text}");
+            }
+            // Nothing of the refused batches was kept.
+            let (status, text) = api
+                .call("GET", "/v1/customers/c1", Some(&admin), String::new())
+                .await;
+            assert_eq!(status, StatusCode::NOT_FOUND, "{text}");
+            // Properties as deep as a batch may carry are kept and read back whole.
+            let body = format!(r#"{{"batch": [{}]}}"#, track("m1", &nested(120, true)));
+            let (status, text) = api.call("POST", "/v1/batch", Some(&ingest), body).await;
+            assert_eq!(status, StatusCode::OK, "{text}");
+            assert!(text.contains(r#""accepted":1"#), "{text}");
+            let (status, text) = api
+                .call(
+                    "GET",
+                    "/v1/customers/c1/export",
+                    Some(&admin),
+                    String::new(),
+                )
+                .await;
+            assert_eq!(status, StatusCode::OK, "{text}");
+            assert!(text.contains(&"{\"a\":".repeat(120)), "{text}");
+            let (status, text) = api
+                .call("GET", "/v1/customers/c1", Some(&admin), String::new())
+                .await;
+            assert_eq!(status, StatusCode::OK, "{text}");
+        });
+    }
+}
+
+/// `siyu serve` on port 0 with `args`; its address and the lines of its stderr.
+struct Server {
+    child: Child,
+    addr: String,
+    log: mpsc::Receiver<String>,
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+impl Server {
+    fn start(db: &Path, args: &[&str]) -> Server {
+        Server::start_in(Command::new(env!("CARGO_BIN_EXE_siyu")), db, args)
+    }
+
+    /// As `start`, in a process whose limits on open files are `soft` and `hard`.
+    fn start_with_open_files(db: &Path, args: &[&str], soft: u32, hard: u32) -> Server {
+        let mut sh = Command::new("sh");
+        sh.args([
+            "-c",
+            &format!("ulimit -Sn {soft} && ulimit -Hn {hard} && exec \"$0\" \"$@\""),
+            env!("CARGO_BIN_EXE_siyu"),
+        ]);
+        Server::start_in(sh, db, args)
+    }
+
+    fn start_in(mut command: Command, db: &Path, args: &[&str]) -> Server {
+        let mut child = command
+            .arg("--db")
+            .arg(db)
+            .args(["serve", "--addr", "127.0.0.1:0"])
+            .args(args)
+            .env_remove("SIYU_DB")
+            .env_remove("SIYU_TENANT")
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("siyu serve");
+        let (lines, log) = mpsc::channel();
+        let stderr = child.stderr.take().expect("stderr");
+        std::thread::spawn(move || {
+            for line in BufReader::new(stderr).lines().map_while(Result::ok) {
+                if lines.send(line).is_err() {
+                    return;
+                }
+            }
+        });
+        let mut line = String::new();
+        BufReader::new(child.stdout.take().expect("stdout"))
+            .read_line(&mut line)
+            .expect("the address line");
+        let addr = line
+            .trim()
+            .rsplit("http://")
+            .next()
+            .expect("address")
+            .to_owned();
+        assert!(addr.starts_with("127.0.0.1:"), "{line}");
+        Server { child, addr, log }
+    }
+
+    /// A connection whose reads give up after `wait`.
+    fn connect(&self, wait: Duration) -> TcpStream {
+        let s = TcpStream::connect(&self.addr).expect("connect");
+        s.set_read_timeout(Some(wait)).expect("read timeout");
+        s
+    }
+
+    /// A whole request on its own connection; the answer.
+    fn call(&self, request: &str) -> String {
+        let mut s = self.connect(Duration::from_secs(10));
+        s.write_all(request.as_bytes()).expect("send");
+        let mut answer = String::new();
+        s.read_to_string(&mut answer).expect("read");
+        answer
+    }
+
+    fn healthz(&self) -> String {
+        self.call(&format!(
+            "GET /healthz HTTP/1.1\r\nHost: {}\r\nConnection: close\r\n\r\n",
+            self.addr
+        ))
+    }
+}
+
+/// What a read on `s` saw: the server closed it (no bytes), bytes, or nothing yet.
+enum Seen {
+    Closed,
+    Bytes(Vec<u8>),
+    Nothing,
+}
+
+fn read_once(s: &mut TcpStream) -> Seen {
+    let mut buf = [0u8; 4096];
+    match s.read(&mut buf) {
+        Ok(0) => Seen::Closed,
+        Ok(n) => Seen::Bytes(buf[..n].to_vec()),
+        Err(e) if e.kind() == ErrorKind::ConnectionReset => Seen::Closed,
+        Err(e) if matches!(e.kind(), ErrorKind::WouldBlock | ErrorKind::TimedOut) => Seen::Nothing,
+        Err(e) => panic!("read: {e}"),
+    }
+}
+
+#[test]
+fn a_client_slow_with_its_headers_is_cut_off_and_so_is_an_idle_kept_alive_one() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let server = Server::start(&dir.path().join("h.db"), &["--header-timeout-secs", "1"]);
+
+    // A header line every 200 ms, as a slowloris does: cut off after a second, unanswered.
+    let mut s = server.connect(Duration::from_millis(200));
+    let _ = s.write_all(b"GET /healthz HTTP/1.1\r\n");
+    let mut cut = false;
+    for i in 0..50 {
+        if s.write_all(format!("X-Slow-{i}: 1\r\n").as_bytes())
+            .is_err()
+        {
+            cut = true;
+            break;
+        }
+        match read_once(&mut s) {
+            Seen::Closed => {
+                cut = true;
+                break;
+            }
+            Seen::Bytes(b) => panic!("answered: {}", String::from_utf8_lossy(&b)),
+            Seen::Nothing => {}
+        }
+    }
+    assert!(cut, "still open after 50 header lines 200 ms apart");
+
+    // A kept-alive connection answered once, then idle: closed after the same second.
+    let mut s = server.connect(Duration::from_secs(10));
+    s.write_all(format!("GET /healthz HTTP/1.1\r\nHost: {}\r\n\r\n", server.addr).as_bytes())
+        .expect("send");
+    let Seen::Bytes(answer) = read_once(&mut s) else {
+        panic!("no answer")
+    };
+    assert!(answer.starts_with(b"HTTP/1.1 200"));
+    assert!(
+        matches!(read_once(&mut s), Seen::Closed),
+        "idle, still open"
+    );
+
+    assert!(server.healthz().starts_with("HTTP/1.1 200"));
+}
+
+#[test]
+fn a_client_slow_with_its_body_is_answered_408_request_timeout() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let db = dir.path().join("b.db");
+    let out = common::siyu(&db, &["token", "create", "--role", "ingest"]);
+    let token = common::text(&out.stdout).trim().to_owned();
+    let server = Server::start(&db, &["--body-timeout-secs", "1"]);
+
+    // Headers at once, then the body a byte every 200 ms: answered when the second is up,
+    // though bytes keep coming.
+    let mut s = server.connect(Duration::from_millis(200));
+    s.write_all(
+        format!(
+            "POST /v1/batch HTTP/1.1\r\nHost: {}\r\nAuthorization: Bearer {token}\r\nContent-Type: application/json\r\nContent-Length: 1000\r\n\r\n{{",
+            server.addr
+        )
+        .as_bytes(),
+    )
+    .expect("send");
+    let mut answer = Vec::new();
+    for _ in 0..50 {
+        let _ = s.write_all(b" ");
+        match read_once(&mut s) {
+            Seen::Bytes(b) => {
+                answer = b;
+                break;
+            }
+            Seen::Closed => break,
+            Seen::Nothing => {}
+        }
+    }
+    s.set_read_timeout(Some(Duration::from_secs(5)))
+        .expect("read timeout");
+    let _ = s.read_to_end(&mut answer);
+    let answer = String::from_utf8_lossy(&answer);
+    assert!(answer.starts_with("HTTP/1.1 408"), "{answer}");
+    assert!(answer.contains("connection: close"), "{answer}");
+    assert!(
+        answer.contains(
+            r#"{"code":"request_timeout","message":"the request body did not come within 1 s"}"#
+        ),
+        "{answer}"
+    );
+
+    // The server goes on, and a body sent at once is taken.
+    assert!(server.healthz().starts_with("HTTP/1.1 200"));
+    let body = r#"{"batch": [{"type": "track", "message_id": "m1", "customer_id": "c1", "timestamp": "2025-05-02", "event": "view"}]}"#;
+    let answer = server.call(&format!(
+        "POST /v1/batch HTTP/1.1\r\nHost: {}\r\nAuthorization: Bearer {token}\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+        server.addr,
+        body.len()
+    ));
+    assert!(answer.contains(r#""accepted":1"#), "{answer}");
+}
+
+#[test]
+fn connections_past_the_cap_are_shed_and_logged_until_the_slow_ones_are_cut() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let server = Server::start(
+        &dir.path().join("c.db"),
+        &["--max-connections", "8", "--header-timeout-secs", "2"],
+    );
+
+    // Eight connections that never finish their headers take every slot.
+    let mut slow: Vec<TcpStream> = (0..8)
+        .map(|_| {
+            let mut s = server.connect(Duration::from_secs(10));
+            s.write_all(b"GET /healthz HTTP/1.1\r\n").expect("send");
+            s
+        })
+        .collect();
+
+    // A ninth is closed at once, unanswered, and the log says so.
+    let mut ninth = server.connect(Duration::from_secs(10));
+    let _ = ninth
+        .write_all(format!("GET /healthz HTTP/1.1\r\nHost: {}\r\n\r\n", server.addr).as_bytes());
+    assert!(
+        matches!(read_once(&mut ninth), Seen::Closed),
+        "ninth served"
+    );
+    let line = loop {
+        let line = server
+            .log
+            .recv_timeout(Duration::from_secs(10))
+            .expect("a log line on shedding");
+        if line.contains("shedding") {
+            break line;
+        }
+    };
+    assert!(line.contains("all 8 connection slots taken"), "{line}");
+    assert!(line.contains("since the last report: 1"), "{line}");
+    assert!(!line.contains("127.0.0.1"), "{line}");
+
+    // The slow ones are cut at their deadline, unanswered; then the server serves again.
+    for s in &mut slow {
+        assert!(
+            matches!(read_once(s), Seen::Closed),
+            "a slow one still open"
+        );
+    }
+    assert!(server.healthz().starts_with("HTTP/1.1 200"));
+}
+
+#[test]
+fn the_open_file_limit_is_raised_and_a_cap_it_cannot_hold_lowered_and_said() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let server = Server::start_with_open_files(
+        &dir.path().join("f.db"),
+        &["--max-connections", "5000"],
+        256,
+        512,
+    );
+    // 512 files, not 256: the soft limit was raised to the hard one.
+    let line = server
+        .log
+        .recv_timeout(Duration::from_secs(10))
+        .expect("a line on the cap");
+    assert_eq!(
+        line,
+        "siyu serve: at most 384 connections at once, not 5000: the process may open 512 files"
+    );
+    assert!(server.healthz().starts_with("HTTP/1.1 200"));
+}
