@@ -11,101 +11,14 @@ use std::io::{BufRead, BufReader, ErrorKind, Read, Write};
 use std::net::TcpStream;
 use std::path::Path;
 use std::process::{Child, Command, Stdio};
-use std::sync::Arc;
 use std::sync::mpsc;
 use std::time::Duration;
 
-use axum::body::Body;
-use axum::http::{Request, StatusCode};
-use tower::ServiceExt;
+use axum::http::StatusCode;
 
-use siyu::http::{AppState, RateLimit, hash_token, openapi_document, router};
-use siyu_core::Timestamp;
+use common::api::{Api, runtime};
+use siyu::http::openapi_document;
 use siyu_core::access::Role;
-
-/// The API in process, on SQLite or on a fresh PostgreSQL schema.
-struct Api {
-    _dir: tempfile::TempDir,
-    state: Arc<AppState>,
-    db: String,
-    schema: Option<(String, String)>,
-}
-
-impl Drop for Api {
-    fn drop(&mut self) {
-        if let Some((url, schema)) = &self.schema {
-            let _ = siyu_store::PgStore::drop_schema(url, schema);
-        }
-    }
-}
-
-impl Api {
-    /// On SQLite, and on PostgreSQL too when `SIYU_TEST_POSTGRES` is set.
-    fn on_each_backend(name: &str) -> Vec<Api> {
-        let dir = tempfile::tempdir().expect("tempdir");
-        let db = dir.path().join("api.db").to_string_lossy().into_owned();
-        let mut apis = vec![Api {
-            state: AppState::new(&db, RateLimit::default()).expect("state"),
-            _dir: dir,
-            db,
-            schema: None,
-        }];
-        if let Ok(url) = std::env::var("SIYU_TEST_POSTGRES") {
-            let schema = format!("siyu_hardening_{name}_{}", std::process::id());
-            let db = siyu_store::PgStore::schema_url(&url, &schema).expect("schema");
-            apis.push(Api {
-                _dir: tempfile::tempdir().expect("tempdir"),
-                state: AppState::new(&db, RateLimit::default()).expect("state"),
-                db,
-                schema: Some((url, schema)),
-            });
-        }
-        apis
-    }
-
-    fn token(&self, role: Role) -> String {
-        let mut store = siyu_store::open(&self.db).expect("store");
-        let tenant = store.tenant("shop").expect("tenant");
-        let token = format!("siyu_test_{role}");
-        store
-            .create_token(&tenant, &hash_token(&token), role, "test", Timestamp::now())
-            .expect("token");
-        token
-    }
-
-    async fn call(
-        &self,
-        method: &str,
-        uri: &str,
-        token: Option<&str>,
-        body: String,
-    ) -> (StatusCode, String) {
-        let mut request = Request::builder().method(method).uri(uri);
-        if let Some(t) = token {
-            request = request.header("authorization", format!("Bearer {t}"));
-        }
-        let request = request
-            .header("content-type", "application/json")
-            .body(Body::from(body))
-            .expect("request");
-        let response = router(Arc::clone(&self.state))
-            .oneshot(request)
-            .await
-            .expect("response");
-        let status = response.status();
-        let bytes = axum::body::to_bytes(response.into_body(), usize::MAX)
-            .await
-            .expect("body");
-        (status, String::from_utf8_lossy(&bytes).into_owned())
-    }
-}
-
-fn runtime() -> tokio::runtime::Runtime {
-    tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .expect("runtime")
-}
 
 /// A made-up but well-formed method and a path no route has, the `i`th of a run.
 fn made_up(i: u64) -> (String, String) {
@@ -132,12 +45,12 @@ fn made_up_methods_and_paths_leave_metrics_labels_in_closed_sets() {
             let (method, path) = made_up(i);
             // Made-up methods on paths no route has and on routes that exist, and known
             // methods on paths no route has.
-            let _ = api.call(&method, &path, None, String::new()).await;
+            let _ = api.call(&method, &path, None, None).await;
             let route = routes[i as usize % routes.len()].replace("{id}", &path[4..]);
-            let _ = api.call(&method, &route, None, String::new()).await;
-            let _ = api.call("GET", &path, None, String::new()).await;
+            let _ = api.call(&method, &route, None, None).await;
+            let _ = api.call("GET", &path, None, None).await;
         }
-        let (status, text) = api.call("GET", "/metrics", None, String::new()).await;
+        let (status, text) = api.call("GET", "/metrics", None, None).await;
         assert_eq!(status, StatusCode::OK);
 
         let methods = [
@@ -213,8 +126,8 @@ fn track(message: &str, properties: &str) -> String {
 #[test]
 fn json_nested_100000_deep_is_refused_with_a_400_and_the_server_goes_on() {
     for api in Api::on_each_backend("nested") {
-        let ingest = api.token(Role::Ingest);
-        let admin = api.token(Role::Admin);
+        let ingest = api.token("shop", Role::Ingest);
+        let admin = api.token("shop", Role::Admin);
         runtime().block_on(async {
             for object in [false, true] {
                 let deep = nested(100_000, object);
@@ -224,7 +137,9 @@ fn json_nested_100000_deep_is_refused_with_a_400_and_the_server_goes_on() {
                     format!(r#"{{"batch": [{}]}}"#, track("deep", &deep)),
                 ];
                 for body in bodies {
-                    let (status, text) = api.call("POST", "/v1/batch", Some(&ingest), body).await;
+                    let (status, text) = api
+                        .call("POST", "/v1/batch", Some(&ingest), Some(body))
+                        .await;
                     assert_eq!(status, StatusCode::BAD_REQUEST, "{text}");
                     assert!(text.contains(r#""code":"malformed_json""#), "{text}");
                     assert!(text.contains("recursion limit"), "{text}");
@@ -232,33 +147,35 @@ fn json_nested_100000_deep_is_refused_with_a_400_and_the_server_goes_on() {
                 // The other routes that take JSON read it the same way (this one takes
                 // at most 64 KiB).
                 let (status, text) = api
-                    .call("POST", "/v1/segments", Some(&admin), nested(8_000, object))
+                    .call(
+                        "POST",
+                        "/v1/segments",
+                        Some(&admin),
+                        Some(nested(8_000, object)),
+                    )
                     .await;
                 assert_eq!(status, StatusCode::BAD_REQUEST, "{text}");
                 assert!(text.contains(r#""code":"malformed_json""#), "{text}");
             }
             // Nothing of the refused batches was kept.
             let (status, text) = api
-                .call("GET", "/v1/customers/c1", Some(&admin), String::new())
+                .call("GET", "/v1/customers/c1", Some(&admin), None)
                 .await;
             assert_eq!(status, StatusCode::NOT_FOUND, "{text}");
             // Properties as deep as a batch may carry are kept and read back whole.
             let body = format!(r#"{{"batch": [{}]}}"#, track("m1", &nested(120, true)));
-            let (status, text) = api.call("POST", "/v1/batch", Some(&ingest), body).await;
+            let (status, text) = api
+                .call("POST", "/v1/batch", Some(&ingest), Some(body))
+                .await;
             assert_eq!(status, StatusCode::OK, "{text}");
             assert!(text.contains(r#""accepted":1"#), "{text}");
             let (status, text) = api
-                .call(
-                    "GET",
-                    "/v1/customers/c1/export",
-                    Some(&admin),
-                    String::new(),
-                )
+                .call("GET", "/v1/customers/c1/export", Some(&admin), None)
                 .await;
             assert_eq!(status, StatusCode::OK, "{text}");
             assert!(text.contains(&"{\"a\":".repeat(120)), "{text}");
             let (status, text) = api
-                .call("GET", "/v1/customers/c1", Some(&admin), String::new())
+                .call("GET", "/v1/customers/c1", Some(&admin), None)
                 .await;
             assert_eq!(status, StatusCode::OK, "{text}");
         });

@@ -1,6 +1,8 @@
 //! What the end-to-end tests share: running the built `siyu` binary against a database,
 //! and a fresh tenant on the PostgreSQL test server. (Each test file uses some of it.)
 
+pub mod api;
+
 use std::path::Path;
 use std::process::{Command, Output};
 
