@@ -233,16 +233,7 @@ impl Server {
                 }
             }
         });
-        let mut line = String::new();
-        BufReader::new(child.stdout.take().expect("stdout"))
-            .read_line(&mut line)
-            .expect("the address line");
-        let addr = line
-            .trim()
-            .rsplit("http://")
-            .next()
-            .expect("address")
-            .to_owned();
+        let (addr, line) = common::listening_address(&mut child);
         assert!(addr.starts_with("127.0.0.1:"), "{line}");
         Server { child, addr, log }
     }

@@ -245,7 +245,7 @@ fn json_value(depth: u32) -> impl Strategy<Value = Value> {
 
 #[test]
 fn siyu_serve_answers_on_a_port_it_picks() {
-    use std::io::{BufRead, BufReader, Read, Write};
+    use std::io::{Read, Write};
     use std::process::{Command, Stdio};
 
     let dir = tempfile::tempdir().expect("tempdir");
@@ -259,16 +259,7 @@ fn siyu_serve_answers_on_a_port_it_picks() {
         .stdout(Stdio::piped())
         .spawn()
         .expect("siyu serve");
-    let mut line = String::new();
-    BufReader::new(child.stdout.take().expect("stdout"))
-        .read_line(&mut line)
-        .expect("the address line");
-    let addr = line
-        .trim()
-        .rsplit("http://")
-        .next()
-        .expect("address")
-        .to_owned();
+    let (addr, _) = common::listening_address(&mut child);
     let http = |request: String| {
         let mut s = std::net::TcpStream::connect(&addr).expect("connect");
         s.write_all(request.as_bytes()).expect("send");
@@ -292,7 +283,6 @@ fn siyu_serve_answers_on_a_port_it_picks() {
 
 /// Starts `siyu serve` on port 0 against `db`; the child and its address.
 fn start_server(db: &str) -> (std::process::Child, String) {
-    use std::io::{BufRead, BufReader};
     use std::process::{Command, Stdio};
     let mut child = Command::new(env!("CARGO_BIN_EXE_siyu"))
         .args(["--db", db, "serve", "--addr", "127.0.0.1:0"])
@@ -301,16 +291,7 @@ fn start_server(db: &str) -> (std::process::Child, String) {
         .stdout(Stdio::piped())
         .spawn()
         .expect("siyu serve");
-    let mut line = String::new();
-    BufReader::new(child.stdout.take().expect("stdout"))
-        .read_line(&mut line)
-        .expect("the address line");
-    let addr = line
-        .trim()
-        .rsplit("http://")
-        .next()
-        .expect("address")
-        .to_owned();
+    let (addr, _) = common::listening_address(&mut child);
     (child, addr)
 }
 

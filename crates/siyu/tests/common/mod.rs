@@ -41,3 +41,21 @@ pub fn postgres_tenant(prefix: &str) -> Option<(Box<dyn siyu_store::Store>, siyu
     let tenant = store.tenant(&name).expect("tenant");
     Some((store, tenant))
 }
+
+/// The address `siyu serve` says it listens on (its first line on standard output), and
+/// that line.
+#[allow(dead_code)]
+pub fn listening_address(child: &mut std::process::Child) -> (String, String) {
+    use std::io::BufRead;
+    let mut line = String::new();
+    std::io::BufReader::new(child.stdout.take().expect("stdout"))
+        .read_line(&mut line)
+        .expect("the address line");
+    let addr = line
+        .trim()
+        .rsplit("http://")
+        .next()
+        .expect("address")
+        .to_owned();
+    (addr, line)
+}
