@@ -4,3 +4,4 @@
 pub mod cli;
 pub mod http;
 pub mod service;
+pub mod wording;

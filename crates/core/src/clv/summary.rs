@@ -9,7 +9,7 @@ use super::ClvError;
 use crate::fasthash::FastHashMap;
 use crate::ids::CustomerId;
 use crate::order::{OrderFact, OrderStatus};
-use crate::segment::rfm::{DayNumber, ZoneDays, date_number};
+use crate::time::{DayNumber, ZoneDays, date_number};
 use crate::time::{TenantZone, Timestamp};
 
 /// Days in the models' unit of time, the week.

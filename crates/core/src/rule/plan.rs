@@ -315,7 +315,7 @@ fn compare<'t>(
     };
     let as_of = i64::from(t.as_of_day);
     let day = |d: Day| match d {
-        Day::Fixed(date) => i64::from(crate::segment::rfm::date_number(date)),
+        Day::Fixed(date) => i64::from(crate::time::date_number(date)),
         Day::Today(n) => as_of + i64::from(n),
     };
     let days = |values: &'t [i32], test: Test<i64>| match test

@@ -14,8 +14,9 @@ use crate::fasthash::FastHashMap;
 use crate::lifecycle::{Journey, Stage, journey};
 use crate::money::Money;
 use crate::profile::Profile;
-use crate::segment::rfm::{RfmClass, date_number};
+use crate::segment::rfm::RfmClass;
 use crate::time::TenantZone;
+use crate::time::date_number;
 
 /// A missing day or whole number.
 pub(crate) const NO_I32: i32 = i32::MIN;

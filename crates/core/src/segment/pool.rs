@@ -15,8 +15,9 @@ use crate::profile::Profile;
 use crate::rule::{
     Bitset, CustomerExtras, Field, Rule, RuleError, SegmentTable, SegmentTableBuilder,
 };
-use crate::segment::rfm::{RfmClass, RfmWindow, Tally, classes_of, date_number};
+use crate::segment::rfm::{RfmClass, RfmWindow, Tally, classes_of};
 use crate::time::TenantZone;
+use crate::time::date_number;
 
 /// What a customer is beside their profile: the static attributes rules compare.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]

@@ -12,156 +12,12 @@ use std::collections::HashMap;
 use std::fmt;
 
 use jiff::civil::Date;
-use jiff::tz::TimeZone;
 use serde::{Serialize, Serializer};
 
 use crate::ids::CustomerId;
 use crate::money::Money;
 use crate::order::{OrderFact, OrderStatus};
-use crate::time::{TenantZone, Timestamp};
-
-/// A civil day as a number: days since 1970-01-01 (proleptic Gregorian; negative before).
-pub type DayNumber = i32;
-
-/// The day number of a civil date. `month` is 1–12 and `day` 1–31; not checked.
-#[inline(always)]
-pub const fn day_number(year: i32, month: u32, day: u32) -> DayNumber {
-    // Days from civil (H. Hinnant): years start in March so the leap day comes last.
-    let y = if month <= 2 { year - 1 } else { year };
-    let era = if y >= 0 { y } else { y - 399 } / 400;
-    let yoe = y - era * 400;
-    let mp = (month + 9) % 12;
-    let doy = (153 * mp as i32 + 2) / 5 + day as i32 - 1;
-    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
-    era * 146_097 + doe - 719_468
-}
-
-/// The day number of a date.
-pub fn date_number(date: Date) -> DayNumber {
-    day_number(
-        i32::from(date.year()),
-        date.month().unsigned_abs().into(),
-        date.day().unsigned_abs().into(),
-    )
-}
-
-/// Whether `year` is a leap year in the proleptic Gregorian calendar.
-#[inline(always)]
-pub const fn is_leap_year(year: i32) -> bool {
-    year % 4 == 0 && (year % 100 != 0 || year % 400 == 0)
-}
-
-/// Days in a month of a year; `month` is 1–12.
-#[inline(always)]
-pub const fn days_in_month(year: i32, month: u32) -> u32 {
-    match month {
-        2 if is_leap_year(year) => 29,
-        2 => 28,
-        4 | 6 | 9 | 11 => 30,
-        _ => 31,
-    }
-}
-
-/// The first and last years whose days [`ZoneDays`] keeps in its table.
-const TABLE_YEARS: (i32, i32) = (1900, 2200);
-const SECONDS_PER_DAY: i64 = 86_400;
-/// Marks a day near a change of the zone's offset: asked about it, `ZoneDays` asks jiff.
-const SHIFTING: i32 = i32::MIN;
-
-/// The local day of instants and local times in a tenant's zone, fast: a table of the
-/// zone's offset for every day of 1900–2199 that is at least three days from any change of
-/// offset (for Asia/Shanghai, every day since 1991). Anything else goes to jiff, so the
-/// answer is always exactly `TenantZone::day_of`.
-#[derive(Clone)]
-pub struct ZoneDays {
-    zone: TenantZone,
-    first: DayNumber,
-    /// Offset in seconds of each day from `first` on, or `SHIFTING`.
-    offsets: Vec<i32>,
-}
-
-impl fmt::Debug for ZoneDays {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_tuple("ZoneDays").field(&self.zone).finish()
-    }
-}
-
-impl ZoneDays {
-    pub fn new(zone: &TenantZone) -> ZoneDays {
-        let first = day_number(TABLE_YEARS.0, 1, 1);
-        let end = day_number(TABLE_YEARS.1, 1, 1);
-        let mut offsets = Vec::new();
-        // A zone jiff cannot find again by name keeps an empty table: every question goes
-        // to `TenantZone` itself.
-        if let Ok(tz) = TimeZone::get(zone.name()) {
-            offsets = (first..end)
-                .map(
-                    |d| match Timestamp::from_second(i64::from(d) * SECONDS_PER_DAY) {
-                        Ok(t) => tz.to_offset(t).seconds(),
-                        Err(_) => SHIFTING,
-                    },
-                )
-                .collect();
-            let from = Timestamp::from_second(i64::from(first - 4) * SECONDS_PER_DAY);
-            let until = i64::from(end + 4) * SECONDS_PER_DAY;
-            if let Ok(from) = from {
-                for change in tz.following(from) {
-                    let at = change.timestamp().as_second();
-                    if at > until {
-                        break;
-                    }
-                    let lo = (at - 3 * SECONDS_PER_DAY).div_euclid(SECONDS_PER_DAY);
-                    let hi = (at + 3 * SECONDS_PER_DAY).div_euclid(SECONDS_PER_DAY);
-                    for d in lo..=hi {
-                        if let Some(slot) = usize::try_from(d - i64::from(first))
-                            .ok()
-                            .and_then(|i| offsets.get_mut(i))
-                        {
-                            *slot = SHIFTING;
-                        }
-                    }
-                }
-            }
-        }
-        ZoneDays {
-            zone: zone.clone(),
-            first,
-            offsets,
-        }
-    }
-
-    /// The zone's offset on the UTC day `day`, when it is the same for three days around it.
-    #[inline]
-    fn steady_offset(&self, day: i64) -> Option<i32> {
-        let i = usize::try_from(day - i64::from(self.first)).ok()?;
-        self.offsets.get(i).copied().filter(|&o| o != SHIFTING)
-    }
-
-    /// The local day of an instant given as seconds since the epoch (floored), when the
-    /// table knows it.
-    #[inline]
-    pub fn day_of_second(&self, second: i64) -> Option<DayNumber> {
-        let offset = self.steady_offset(second.div_euclid(SECONDS_PER_DAY))?;
-        DayNumber::try_from((second + i64::from(offset)).div_euclid(SECONDS_PER_DAY)).ok()
-    }
-
-    /// Whether a local time on day `day` is read (as `TenantZone::parse_timestamp` reads
-    /// times without an offset) as an instant on that same local day: true unless the
-    /// zone's offset changes near it.
-    #[inline]
-    pub fn local_day_is_steady(&self, day: DayNumber) -> bool {
-        self.steady_offset(i64::from(day)).is_some()
-    }
-
-    /// The local day of an instant: `TenantZone::day_of`, as a number.
-    pub fn day_of(&self, ts: Timestamp) -> DayNumber {
-        let floor = ts.as_second() - i64::from(ts.subsec_nanosecond() < 0);
-        match self.day_of_second(floor) {
-            Some(day) => day,
-            None => date_number(self.zone.day_of(ts)),
-        }
-    }
-}
+use crate::time::{DayNumber, TenantZone, ZoneDays, date_number};
 
 /// Which paid orders count: those whose local day d has `as_of − window_days < d ≤ as_of`
 /// (every day up to `as_of` when there is no window).
@@ -699,21 +555,6 @@ mod tests {
     }
 
     #[test]
-    fn day_numbers_count_from_the_epoch() {
-        assert_eq!(day_number(1970, 1, 1), 0);
-        assert_eq!(day_number(1969, 12, 31), -1);
-        assert_eq!(day_number(2000, 3, 1), 11_017);
-        assert_eq!(date_number(day("2024-02-29")), day_number(2024, 2, 29));
-        for d in ["1900-03-01", "2024-12-31", "1601-01-01", "2199-12-31"] {
-            let date = TenantZone::read_day(d).expect(d);
-            let back = jiff::civil::date(1970, 1, 1)
-                .checked_add(jiff::Span::new().days(i64::from(date_number(date))))
-                .expect("in range");
-            assert_eq!(back, date);
-        }
-    }
-
-    #[test]
     fn recency_frequency_and_monetary_are_counted_from_paid_orders() {
         let r = run(
             vec![
@@ -992,22 +833,6 @@ mod tests {
                 .iter()
                 .all(|c| c.customers == 0 && c.share_of_customers.is_none())
         );
-    }
-
-    #[test]
-    fn zone_days_agree_with_the_zone_around_changes_of_offset() {
-        for name in ["Asia/Shanghai", "America/New_York", "UTC", "Pacific/Apia"] {
-            let zone = TenantZone::named(name).expect(name);
-            let days = ZoneDays::new(&zone);
-            let mut second = Timestamp::from_second(-2_300_000_000)
-                .expect("ts")
-                .as_second();
-            while second < 7_300_000_000 {
-                let ts = Timestamp::from_second(second).expect("ts");
-                assert_eq!(days.day_of(ts), date_number(zone.day_of(ts)), "{name} {ts}");
-                second += 3_599 * 7;
-            }
-        }
     }
 
     proptest! {

@@ -75,7 +75,7 @@ pub struct ImportReport {
 
 impl fmt::Display for ImportReport {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        use crate::cli::output::{count, thousands as n};
+        use crate::wording::{count, thousands as n};
         write!(
             f,
             "imported {} from {} ({}): {}: {} inserted, {} updated, {} unchanged, {} rejected",
@@ -427,8 +427,8 @@ fn run<T: Row>(
                     let secs = started.elapsed().as_secs_f64().max(1e-3);
                     progress.set_message(format!(
                         "{} rows, {} rows/s",
-                        crate::cli::output::thousands(rows),
-                        crate::cli::output::thousands((rows as f64 / secs) as u64)
+                        crate::wording::thousands(rows),
+                        crate::wording::thousands((rows as f64 / secs) as u64)
                     ));
                 }
             }

@@ -21,7 +21,7 @@ use siyu_core::segment::rules::{Change, RuleKind};
 use siyu_core::{Customer, CustomerId, Money, NewEvent, NewOrder, Timestamp};
 use siyu_store::{AuditEntry, ImportTx, MemberFilter, Store, StoreError, Tenant};
 
-use crate::cli::output::count;
+use crate::wording::count;
 
 use super::profiles::{Affected, refresh};
 use super::segments::{self, has_rules, rule_settings};

@@ -28,9 +28,8 @@ use anyhow::{Context, anyhow};
 use siyu_core::import::{
     Columns, Kind, Record, RecordSource, clean_field, decode::TextEncoding, parse_order,
 };
-use siyu_core::segment::rfm::{
-    DayNumber, DayRange, Rfm, RfmWindow, Tallies, Tally, ZoneDays, day_number, days_in_month, score,
-};
+use siyu_core::segment::rfm::{DayRange, Rfm, RfmWindow, Tallies, Tally, score};
+use siyu_core::time::{DayNumber, ZoneDays, day_number, days_in_month};
 use siyu_core::{CustomerId, NewOrder, OrderStatus, TenantZone, Timestamp};
 use siyu_store::{Store, Tenant};
 
