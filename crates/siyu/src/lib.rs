@@ -2,6 +2,7 @@
 //! HTTP API, kept in a library so tests can drive them in process.
 
 pub mod cli;
+pub mod fastcsv;
 pub mod http;
 pub mod service;
 pub mod wording;

@@ -15,6 +15,7 @@ use siyu_core::{Money, TenantZone};
 
 use super::output::{Format, Table, count, thousands, yuan};
 use super::{Cli, connect};
+use crate::fastcsv::clv as files;
 use crate::service::clv::{self as service, Models, ModelsJson, PredictionLine, finite};
 
 #[derive(Debug, Subcommand)]
@@ -107,7 +108,7 @@ pub fn run(cli: &Cli, command: &ClvCommand) -> anyhow::Result<()> {
             let (summary, source) = load(cli, &args.data, None)?;
             let file = std::fs::File::create(&args.out)
                 .with_context(|| format!("creating {}", args.out.display()))?;
-            service::write_summary_csv(BufWriter::new(file), &summary.customers)
+            files::write_summary_csv(BufWriter::new(file), &summary.customers)
                 .with_context(|| format!("writing {}", args.out.display()))?;
             let n = summary.customers.len();
             println!(
@@ -145,7 +146,7 @@ fn load(
     let (days, source) = match &data.orders {
         Some(path) => {
             let zone = TenantZone::named(&data.zone).context("--zone")?;
-            let days = service::purchase_days_from_file(path, &zone, data.ignore_unknown)
+            let days = files::purchase_days_from_file(path, &zone, data.ignore_unknown)
                 .with_context(|| format!("reading orders from {}", path.display()))?;
             (days, format!("{} ({})", path.display(), zone.name()))
         }
@@ -218,7 +219,7 @@ fn run_fit(cli: &Cli, args: &FitArgs) -> anyhow::Result<()> {
     .map_err(anyhow::Error::msg)?;
     let (models, heading) = match (&args.summary, &args.data.orders) {
         (Some(path), _) => {
-            let customers = service::read_summary_csv(path)
+            let customers = files::read_summary_csv(path)
                 .with_context(|| format!("reading the summary {}", path.display()))?;
             (
                 service::fit(&customers)?,

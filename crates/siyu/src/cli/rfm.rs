@@ -12,7 +12,8 @@ use siyu_core::{Money, TenantZone, Timestamp};
 
 use super::output::{Format, Table, count, percent, thousands, yuan};
 use super::{Cli, connect};
-use crate::service::rfm::{FileOptions, from_orders_file, from_store};
+use crate::fastcsv::rfm::{FileOptions, from_orders_file};
+use crate::service::rfm::from_store;
 
 /// RFM as DESIGN.md defines it: recency, frequency and monetary value of paid orders.
 ///
