@@ -174,8 +174,11 @@ pub enum Bench {
         #[arg(long, default_value_t = 1)]
         seed: u64,
     },
-    /// The HTTP API under load on loopback: batches of events posted as fast as the server
-    /// takes them, and single customers read meanwhile; events/s and read latencies.
+    /// The HTTP API under load on loopback, with the server and its client in this process:
+    /// batches of mixed events and orders posted as fast as the server takes them, single
+    /// customers read meanwhile, and a probe timing how soon a segment entry shows; on a
+    /// demo pool with typical rules if asked. Events/s (over the run and per 10 s),
+    /// latencies and peak memory.
     Http {
         #[arg(long, default_value_t = 10.0)]
         seconds: f64,
@@ -183,8 +186,20 @@ pub enum Bench {
         writers: usize,
         #[arg(long, default_value_t = 500)]
         batch: usize,
+        /// Without --pool: how many customer ids the traffic names (all new to the pool).
         #[arg(long, default_value_t = 100_000)]
         customers: u64,
+        /// Build a demo shop of this many customers first (through the import path).
+        #[arg(long)]
+        pool: Option<u64>,
+        /// Typical segments to define before the load (with a probe segment besides).
+        #[arg(long, default_value_t = 0)]
+        segments: usize,
+        /// Typical tag rules to define before the load.
+        #[arg(long, default_value_t = 0)]
+        tag_rules: usize,
+        #[arg(long, default_value_t = 1)]
+        seed: u64,
         /// Measure PostgreSQL at this URL (in a scratch schema, dropped afterwards).
         #[arg(long)]
         postgres: Option<String>,
@@ -387,56 +402,91 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
             writers,
             batch,
             customers,
+            pool,
+            segments,
+            tag_rules,
+            seed,
             postgres,
             format,
         }) => {
+            let options = crate::http::bench::HttpBenchOptions {
+                seconds: *seconds,
+                writers: *writers,
+                batch: *batch,
+                customers: *customers,
+                pool: *pool,
+                segments: *segments,
+                tag_rules: *tag_rules,
+                seed: *seed,
+            };
             let dir = tempfile::tempdir()?;
             let result = match postgres {
                 Some(url) => {
                     let schema = format!("siyu_bench_http_{}", std::process::id());
                     let scoped = siyu_store::PgStore::schema_url(url, &schema)?;
-                    let result =
-                        crate::http::bench::run(&scoped, *seconds, *writers, *batch, *customers);
+                    let result = crate::http::bench::run(&scoped, &options);
                     siyu_store::PgStore::drop_schema(url, &schema)?;
                     result?
                 }
                 None => {
                     let db = dir.path().join("http.db");
-                    crate::http::bench::run(
-                        &db.to_string_lossy(),
-                        *seconds,
-                        *writers,
-                        *batch,
-                        *customers,
-                    )?
+                    crate::http::bench::run(&db.to_string_lossy(), &options)?
                 }
             };
             match format {
                 Format::Json => println!("{}", serde_json::to_string_pretty(&result)?),
                 _ => {
+                    let ms =
+                        |v: Option<f64>| v.map_or_else(|| "n/a".to_owned(), |v| format!("{v:.2}"));
                     let mut t = Table::new([
                         "backend",
+                        "pool",
+                        "segments + tag rules",
                         "seconds",
                         "events",
                         "events/s",
+                        "slowest 10 s",
                         "writers × batch",
-                        "reads",
+                        "retried",
                         "read p50 ms",
                         "read p99 ms",
                         "read max ms",
+                        "probe p50 ms",
+                        "probe max ms",
+                        "peak RSS",
                     ]);
                     t.row([
                         result.backend.to_owned(),
+                        thousands(result.pool),
+                        format!("{} + {}", result.segments, result.tag_rules),
                         format!("{:.1}", result.seconds),
                         thousands(result.events),
                         thousands(result.events_per_second as u64),
+                        result
+                            .slowest_slice
+                            .map_or_else(|| "n/a".to_owned(), |v| thousands(v as u64)),
                         format!("{} × {}", result.writers, result.batch_size),
-                        thousands(result.reads),
+                        thousands(result.retried_batches),
                         format!("{:.2}", result.read_p50_ms),
                         format!("{:.2}", result.read_p99_ms),
                         format!("{:.2}", result.read_max_ms),
+                        ms(result.probe_p50_ms),
+                        ms(result.probe_max_ms),
+                        result
+                            .peak_rss_mib
+                            .map_or_else(|| "n/a".to_owned(), |m| format!("{m:.0} MiB")),
                     ]);
                     print!("{}", t.render());
+                    eprintln!(
+                        "pool and rules set up in {:.1} s; events/s per 10 s: {}",
+                        result.setup_seconds,
+                        result
+                            .slices
+                            .iter()
+                            .map(|v| thousands(*v as u64))
+                            .collect::<Vec<_>>()
+                            .join(", ")
+                    );
                 }
             }
             Ok(())
