@@ -164,6 +164,20 @@ pub enum Bench {
         #[arg(long, value_enum, default_value_t)]
         format: Format,
     },
+    /// Every report and `lifecycle` on a demo pool, each run as a user runs it: wall time
+    /// and peak memory. The pool is built once into --pool-db (default: a file in the
+    /// temporary directory named for the size and seed) and reused by later runs.
+    Reports {
+        #[arg(long, default_value_t = 100_000)]
+        customers: u64,
+        #[arg(long, default_value_t = 42)]
+        seed: u64,
+        /// The SQLite file of the pool (built when it holds no customers).
+        #[arg(long)]
+        pool_db: Option<std::path::PathBuf>,
+        #[arg(long, value_enum, default_value_t)]
+        format: Format,
+    },
     /// Evaluate typical segment rules over a synthetic table of profiles; prints the
     /// time per rule and the table's memory.
     Segment {
@@ -512,6 +526,43 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
         Command::ChannelCost(command) => {
             let mut ctx = connect(&cli)?;
             report::run_channel_cost(ctx.store.as_mut(), &ctx.tenant, command)
+        }
+        Command::Bench(Bench::Reports {
+            customers,
+            seed,
+            pool_db,
+            format,
+        }) => {
+            let db = pool_db.clone().unwrap_or_else(|| {
+                std::env::temp_dir().join(format!("siyu-bench-reports-{customers}-{seed}.db"))
+            });
+            if let Some(secs) = service::bench::demo_pool(&db, *customers, *seed)? {
+                eprintln!(
+                    "built a demo pool of {} customers into {} in {secs:.1} s",
+                    thousands(*customers),
+                    db.display()
+                );
+            }
+            let runs = service::bench::REPORT_COMMANDS
+                .iter()
+                .map(|args| service::bench::run_command(&db, args))
+                .collect::<anyhow::Result<Vec<_>>>()?;
+            match format {
+                Format::Json => println!("{}", serde_json::to_string_pretty(&runs)?),
+                _ => {
+                    let mut t = Table::new(["command", "seconds", "peak RSS"]);
+                    for r in &runs {
+                        t.row([
+                            r.command.clone(),
+                            format!("{:.2}", r.seconds),
+                            r.peak_rss_mib
+                                .map_or_else(|| "n/a".to_owned(), |m| format!("{m:.0} MiB")),
+                        ]);
+                    }
+                    print!("{}", t.render());
+                }
+            }
+            Ok(())
         }
         Command::Bench(Bench::Import {
             orders,

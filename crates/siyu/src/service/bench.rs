@@ -112,3 +112,88 @@ pub fn peak_rss_mib() -> Option<f64> {
     let kib: f64 = line.split_whitespace().nth(1)?.parse().ok()?;
     Some(kib / 1024.0)
 }
+
+/// One command of `bench reports`: its wall time as a process and its peak memory.
+#[derive(Debug, Serialize)]
+pub struct CommandRun {
+    pub command: String,
+    pub seconds: f64,
+    pub peak_rss_mib: Option<f64>,
+}
+
+/// The reports and `lifecycle`, each as a user runs it (a table, output dropped).
+pub const REPORT_COMMANDS: &[&[&str]] = &[
+    &["report", "overview"],
+    &["report", "gmv"],
+    &["report", "cohorts"],
+    &["report", "funnel"],
+    &["report", "pareto"],
+    &["report", "channels"],
+    &["report", "referrals"],
+    &["report", "clv"],
+    &["lifecycle"],
+    &["rfm"],
+];
+
+/// Builds a demo shop of `customers` into the tenant `default` of the SQLite file `db`
+/// unless it holds customers already (so a pool is built once and measured many times);
+/// whether it built one, and in how many seconds.
+pub fn demo_pool(db: &Path, customers: u64, seed: u64) -> anyhow::Result<Option<f64>> {
+    let mut store = siyu_store::open(&db.to_string_lossy())?;
+    let tenant = store.tenant("default")?;
+    if crate::service::overview::overview(store.as_mut(), &tenant)?.customers > 0 {
+        return Ok(None);
+    }
+    let started = Instant::now();
+    let config = siyu_core::demo::DemoConfig {
+        customers: usize::try_from(customers).context("--customers")?,
+        seed,
+        ..siyu_core::demo::DemoConfig::new(tenant.zone.day_of(siyu_core::Timestamp::now()))
+    };
+    crate::service::demo::build(store.as_mut(), &tenant, &config, None, false)?;
+    Ok(Some(started.elapsed().as_secs_f64()))
+}
+
+/// Runs `siyu --db DB ARGS…` as a child process, output dropped: its wall
+/// time and peak memory (the child's VmHWM, sampled every 2 ms until it exits).
+pub fn run_command(db: &Path, args: &[&str]) -> anyhow::Result<CommandRun> {
+    let exe = std::env::current_exe().context("finding the siyu binary")?;
+    let started = Instant::now();
+    let mut child = std::process::Command::new(exe)
+        .arg("--db")
+        .arg(db)
+        .args(args)
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .context("starting siyu")?;
+    let status_file = format!("/proc/{}/status", child.id());
+    let mut peak: Option<f64> = None;
+    let status = loop {
+        if let Some(status) = child.try_wait()? {
+            break status;
+        }
+        if let Some(kib) = std::fs::read_to_string(&status_file).ok().and_then(|s| {
+            s.lines()
+                .find(|l| l.starts_with("VmHWM:"))
+                .and_then(|l| l.split_whitespace().nth(1)?.parse::<f64>().ok())
+        }) {
+            peak = Some(peak.map_or(kib, |p| p.max(kib)));
+        }
+        std::thread::sleep(std::time::Duration::from_millis(2));
+    };
+    let seconds = started.elapsed().as_secs_f64();
+    if !status.success() {
+        let mut err = String::new();
+        if let Some(mut e) = child.stderr.take() {
+            use std::io::Read;
+            let _ = e.read_to_string(&mut err);
+        }
+        anyhow::bail!("siyu {}: {}", args.join(" "), err.trim());
+    }
+    Ok(CommandRun {
+        command: format!("siyu {}", args.join(" ")),
+        seconds,
+        peak_rss_mib: peak.map(|kib| kib / 1024.0),
+    })
+}
