@@ -23,11 +23,10 @@ use std::sync::{Arc, Mutex, mpsc};
 use std::time::{Duration, Instant};
 
 use anyhow::Context;
-use axum::Json;
 use axum::Router;
 use axum::body::{Body, HttpBody as _};
 use axum::extract::{MatchedPath, Request, State};
-use axum::http::{StatusCode, header};
+use axum::http::{HeaderValue, header};
 use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{delete, get, post, put};
@@ -36,7 +35,7 @@ use siyu_store::Store;
 
 pub use auth::{RateLimit, hash_token, new_token};
 pub use conn::Limits;
-use error::ApiError;
+use error::{ApiError, Code};
 use ops::Metrics;
 pub use ops::openapi_document;
 
@@ -228,16 +227,18 @@ async fn observe(State(state): State<Arc<AppState>>, request: Request, next: Nex
 /// The answer to a request whose body did not come in time; the connection closes after
 /// it, as the rest of the body may still be on its way.
 fn body_too_slow(within: Duration) -> Response {
-    let body = serde_json::json!({
-        "code": "request_timeout",
-        "message": format!("the request body did not come within {} s", within.as_secs()),
-    });
-    (
-        StatusCode::REQUEST_TIMEOUT,
-        [(header::CONNECTION, "close")],
-        Json(body),
+    let mut response = ApiError::new(
+        Code::RequestTimeout,
+        format!(
+            "the request body did not come within {} s",
+            within.as_secs()
+        ),
     )
-        .into_response()
+    .into_response();
+    response
+        .headers_mut()
+        .insert(header::CONNECTION, HeaderValue::from_static("close"));
+    response
 }
 
 /// Serves the API at `addr` until Ctrl-C; prints the address it listens on (port 0 picks one).

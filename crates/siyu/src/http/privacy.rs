@@ -14,23 +14,17 @@ use siyu_core::access::Action;
 use super::AppState;
 use super::auth::Caller;
 use super::customers::customer_id;
-use super::error::ApiError;
+use super::error::{ApiError, Code};
 use crate::service::privacy::{self, AuditLine, Erasure, PersonalData, PrivacyError};
 
 /// A privacy action's failure as the API answers it.
 fn answer(e: anyhow::Error) -> ApiError {
     match e.downcast::<PrivacyError>() {
         Ok(PrivacyError::NotFound(id)) => {
-            ApiError::not_found("customer_not_found", format!("no customer {id}"))
+            ApiError::new(Code::CustomerNotFound, format!("no customer {id}"))
         }
-        Ok(e @ PrivacyError::Erased(_)) => ApiError::Gone {
-            code: "customer_erased",
-            message: e.to_string(),
-        },
-        Ok(e @ PrivacyError::Remains(_)) => ApiError::Conflict {
-            code: "erased_remains",
-            message: e.to_string(),
-        },
+        Ok(e @ PrivacyError::Erased(_)) => ApiError::new(Code::CustomerErased, e.to_string()),
+        Ok(e @ PrivacyError::Remains(_)) => ApiError::new(Code::ErasedRemains, e.to_string()),
         Err(e) => ApiError::Internal(e),
     }
 }
@@ -124,13 +118,10 @@ pub async fn audit(
     query: Result<Query<AuditQuery>, axum::extract::rejection::QueryRejection>,
 ) -> Result<Json<Vec<AuditLine>>, ApiError> {
     caller.require(Action::Administer)?;
-    let Query(q) = query.map_err(|e| ApiError::bad_request("invalid_query", e.body_text()))?;
+    let Query(q) = query.map_err(|e| ApiError::new(Code::InvalidQuery, e.body_text()))?;
     let limit = q.limit.unwrap_or(100);
     if !(1..=1000).contains(&limit) {
-        return Err(ApiError::bad_request(
-            "invalid_query",
-            "limit: from 1 to 1000",
-        ));
+        return Err(ApiError::new(Code::InvalidQuery, "limit: from 1 to 1000"));
     }
     let customer = q.customer.as_deref().map(customer_id).transpose()?;
     let tenant = caller.tenant.clone();
