@@ -11,7 +11,6 @@ use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
 use siyu_core::access::Action;
-use siyu_core::clv::ClvError;
 use siyu_core::{TenantZone, Timestamp};
 use siyu_store::{Store, Tenant};
 
@@ -70,11 +69,11 @@ pub async fn fit(
     let tenant = caller.tenant.clone();
     let fitted = state
         .with_store(move |store| {
-            service::fit_tenant(store, &tenant, calibration_end, horizon).map_err(|e| match e
-                .downcast_ref::<ClvError>(
-            ) {
-                Some(why) => ApiError::new(Code::ClvCannotFit, why.to_string()),
-                None => ApiError::Internal(e),
+            service::fit_tenant(store, &tenant, calibration_end, horizon).map_err(|e| {
+                match e.cannot_fit() {
+                    Some(why) => ApiError::new(Code::ClvCannotFit, why.to_string()),
+                    None => ApiError::Internal(e.into()),
+                }
             })
         })
         .await?;

@@ -17,15 +17,17 @@ use super::customers::customer_id;
 use super::error::{ApiError, Code};
 use crate::service::privacy::{self, AuditLine, Erasure, PersonalData, PrivacyError};
 
-/// A privacy action's failure as the API answers it.
-fn answer(e: anyhow::Error) -> ApiError {
-    match e.downcast::<PrivacyError>() {
-        Ok(PrivacyError::NotFound(id)) => {
-            ApiError::new(Code::CustomerNotFound, format!("no customer {id}"))
+impl From<PrivacyError> for ApiError {
+    /// A privacy action's failure as the API answers it.
+    fn from(e: PrivacyError) -> ApiError {
+        match e {
+            PrivacyError::NotFound(id) => {
+                ApiError::new(Code::CustomerNotFound, format!("no customer {id}"))
+            }
+            e @ PrivacyError::Erased(_) => ApiError::new(Code::CustomerErased, e.to_string()),
+            e @ PrivacyError::Remains(_) => ApiError::new(Code::ErasedRemains, e.to_string()),
+            PrivacyError::Other(e) => ApiError::Internal(e),
         }
-        Ok(e @ PrivacyError::Erased(_)) => ApiError::new(Code::CustomerErased, e.to_string()),
-        Ok(e @ PrivacyError::Remains(_)) => ApiError::new(Code::ErasedRemains, e.to_string()),
-        Err(e) => ApiError::Internal(e),
     }
 }
 
@@ -45,7 +47,7 @@ pub async fn export(
     let id = customer_id(&id)?;
     let (tenant, by) = (caller.tenant.clone(), actor(&caller));
     let data = state
-        .with_store(move |store| privacy::export(store, &tenant, &id, &by).map_err(answer))
+        .with_store(move |store| privacy::export(store, &tenant, &id, &by).map_err(ApiError::from))
         .await?;
     Ok(Json(data))
 }
@@ -61,7 +63,7 @@ pub async fn erase(
     let id = customer_id(&id)?;
     let (tenant, by) = (caller.tenant.clone(), actor(&caller));
     let erasure = state
-        .with_store(move |store| privacy::erase(store, &tenant, &id, &by).map_err(answer))
+        .with_store(move |store| privacy::erase(store, &tenant, &id, &by).map_err(ApiError::from))
         .await?;
     Ok(Json(erasure))
 }
@@ -78,7 +80,7 @@ async fn opt(
     let shown = id.to_string();
     state
         .with_store(move |store| {
-            privacy::set_opt_out(store, &tenant, &id, opted_out, &by).map_err(answer)
+            privacy::set_opt_out(store, &tenant, &id, opted_out, &by).map_err(ApiError::from)
         })
         .await?;
     Ok(Json(

@@ -120,7 +120,12 @@ pub async fn create(
                 ));
             }
             let rule = segments::NewRule::segment(&name, &new.rule, new.purpose);
-            let e = segments::save_rule(store, &tenant, rule, &by, false)?;
+            let e = segments::save_rule(store, &tenant, rule, &by, false).map_err(|e| match e {
+                // A segment asks no tag rule's members of its own, so only a rule that
+                // fails on the pool gets here.
+                segments::RulesError::Refused(e) => bad(Code::InvalidSegmentRule, e.to_string()),
+                segments::RulesError::Other(e) => ApiError::Internal(e),
+            })?;
             Ok(e.selection(RuleKind::Segment, &name)
                 .map_or(0, |s| s.members.count()))
         })

@@ -20,7 +20,7 @@ use super::batch::json_body;
 use super::customers::{customer_id, require_customer};
 use super::error::{ApiError, Code};
 use super::segments::rule_exists;
-use crate::service::segments::{self, TagRemoval, check_tag_name};
+use crate::service::segments::{self, RulesError, TagRemoval, check_tag_name};
 
 fn bad(code: Code, message: impl Into<String>) -> ApiError {
     ApiError::new(code, message)
@@ -184,13 +184,15 @@ pub async fn put_rule(
 
 /// A tag rule the evaluation refused: a circle of rules (409) or a rule that does not
 /// hold against the others (400); anything else is the server's.
-fn refused_rule(e: anyhow::Error) -> ApiError {
-    match e.downcast_ref::<EvaluationError>() {
-        Some(cycle @ EvaluationError::Cycle(_)) => {
+fn refused_rule(e: RulesError) -> ApiError {
+    match e {
+        RulesError::Refused(cycle @ EvaluationError::Cycle(_)) => {
             ApiError::new(Code::TagRuleCircle, cycle.to_string())
         }
-        Some(rule @ EvaluationError::Rule { .. }) => bad(Code::InvalidTagRule, rule.to_string()),
-        None => ApiError::Internal(e),
+        RulesError::Refused(rule @ EvaluationError::Rule { .. }) => {
+            bad(Code::InvalidTagRule, rule.to_string())
+        }
+        RulesError::Other(e) => ApiError::Internal(e),
     }
 }
 
