@@ -172,8 +172,9 @@ impl From<anyhow::Error> for ApiError {
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
         if let ApiError::Internal(cause) = &self {
-            // The cause chain names files, tables and ids, never a customer's name or phone.
-            eprintln!("siyu serve: internal error: {cause:#}");
+            // The cause chain names files, tables and ids, never a customer's name or phone;
+            // the request's span adds its method and route.
+            tracing::error!("internal error: {cause:#}");
         }
         let code = self.code();
         let message = self.message();
