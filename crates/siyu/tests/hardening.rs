@@ -201,6 +201,13 @@ impl Server {
         Server::start_in(Command::new(env!("CARGO_BIN_EXE_siyu")), db, args)
     }
 
+    /// As `start`, with `vars` set.
+    fn start_with_env(db: &Path, args: &[&str], vars: &[(&str, &str)]) -> Server {
+        let mut command = Command::new(env!("CARGO_BIN_EXE_siyu"));
+        command.envs(vars.iter().copied());
+        Server::start_in(command, db, args)
+    }
+
     /// As `start`, in a process whose limits on open files are `soft` and `hard`.
     fn start_with_open_files(db: &Path, args: &[&str], soft: u32, hard: u32) -> Server {
         let mut sh = Command::new("sh");
@@ -440,9 +447,111 @@ fn the_open_file_limit_is_raised_and_a_cap_it_cannot_hold_lowered_and_said() {
         .log
         .recv_timeout(Duration::from_secs(10))
         .expect("a line on the cap");
-    assert_eq!(
-        line,
-        "siyu serve: at most 384 connections at once, not 5000: the process may open 512 files"
+    // A warning in the log's text form: time, level, where, what.
+    assert!(line.contains(" WARN "), "{line}");
+    assert!(
+        line.ends_with("at most 384 connections at once, not 5000: the process may open 512 files"),
+        "{line}"
     );
     assert!(server.healthz().starts_with("HTTP/1.1 200"));
+}
+
+#[test]
+fn the_log_in_json_names_each_request_by_route_and_never_a_customer_name_phone_or_id() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let db = dir.path().join("l.db");
+    let out = common::siyu(&db, &["token", "create", "--role", "admin"]);
+    let token = common::text(&out.stdout).trim().to_owned();
+    // Everything that is logged at all, as JSON.
+    let server = Server::start_with_env(
+        &db,
+        &["--log-format", "json"],
+        &[("SIYU_LOG__FILTER", "trace")],
+    );
+    let (id, name, phone) = ("c-secret-7", "王小明", "13800001111");
+    let batch = format!(
+        r#"{{"batch": [{{"type": "identify", "message_id": "m1", "customer_id": "{id}", "traits": {{"name": "{name}", "phone": "{phone}"}}}},
+            {{"type": "order", "message_id": "m2", "customer_id": "{id}", "order_id": "o1", "timestamp": "2026-01-02", "amount": "12.50"}}]}}"#
+    );
+    let requests = [
+        ("POST", "/v1/batch".to_owned(), batch),
+        ("GET", format!("/v1/customers/{id}"), String::new()),
+        ("GET", format!("/v1/customers/{id}/export"), String::new()),
+        (
+            "POST",
+            format!("/v1/customers/{id}/tags"),
+            r#"{"tag": "vip"}"#.to_owned(),
+        ),
+        (
+            "DELETE",
+            "/v1/customers/nobody-x-9".to_owned(),
+            String::new(),
+        ),
+        ("GET", format!("/v1/nowhere/{id}"), String::new()),
+    ];
+    let mut answers = Vec::new();
+    for (method, path, body) in &requests {
+        answers.push(server.call(&format!(
+            "{method} {path} HTTP/1.1\r\nHost: {}\r\nAuthorization: Bearer {token}\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+            server.addr,
+            body.len()
+        )));
+    }
+    assert!(answers[1].starts_with("HTTP/1.1 200"), "{}", answers[1]);
+    assert!(answers[4].starts_with("HTTP/1.1 404"), "{}", answers[4]);
+
+    // A line for each request served, then whatever else came.
+    let mut lines = Vec::new();
+    let mut served = 0;
+    while served < requests.len() {
+        let line = server
+            .log
+            .recv_timeout(Duration::from_secs(10))
+            .unwrap_or_else(|_| panic!("a line for each request; so far: {lines:#?}"));
+        served += usize::from(line.contains("request served"));
+        lines.push(line);
+    }
+    lines.extend(server.log.try_iter());
+
+    let mut routes = BTreeSet::new();
+    for line in &lines {
+        let event: serde_json::Value =
+            serde_json::from_str(line).unwrap_or_else(|e| panic!("{e}: {line}"));
+        for secret in [id, name, phone, "nobody-x-9"] {
+            assert!(!line.contains(secret), "{secret} in the log: {line}");
+        }
+        if event["fields"]["message"] == "request served" {
+            let span = &event["span"];
+            assert_eq!(span["name"], "request", "{line}");
+            assert!(
+                span["status"].is_u64() && span["latency_ms"].is_f64(),
+                "{line}"
+            );
+            routes.insert(format!(
+                "{} {} {}",
+                span["method"].as_str().unwrap_or("?"),
+                span["route"].as_str().unwrap_or("?"),
+                span["status"]
+            ));
+        }
+    }
+    let expected: BTreeSet<String> = [
+        "POST /v1/batch 200",
+        "GET /v1/customers/{id} 200",
+        "GET /v1/customers/{id}/export 200",
+        "POST /v1/customers/{id}/tags 200",
+        "DELETE /v1/customers/{id} 404",
+        "GET unmatched 404",
+    ]
+    .into_iter()
+    .map(String::from)
+    .collect();
+    assert_eq!(routes, expected, "{lines:#?}");
+    // The store's work is in the request's span.
+    assert!(
+        lines
+            .iter()
+            .any(|l| l.contains("store job done") && l.contains("/v1/customers/{id}")),
+        "{lines:#?}"
+    );
 }

@@ -185,6 +185,29 @@ fn the_openapi_document_is_kept_in_review() {
     insta::assert_json_snapshot!("openapi", doc);
 }
 
+#[test]
+fn error_codes_in_docs_are_the_table() {
+    use siyu::http::error::Code;
+    let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../docs/errors.md");
+    let table = Code::markdown();
+    if std::env::var_os("SIYU_WRITE_DOCS").is_some() {
+        std::fs::write(&path, &table).expect("writing docs/errors.md");
+    }
+    let docs = std::fs::read_to_string(&path).unwrap_or_default();
+    assert!(
+        docs == table,
+        "docs/errors.md is not the table of codes; SIYU_WRITE_DOCS=1 cargo test -p siyu --test http error_codes rewrites it"
+    );
+    // The document lists the same codes, in the same order.
+    let doc = siyu::http::openapi_document();
+    let listed = doc["components"]["schemas"]["Error"]["properties"]["code"]["description"]
+        .as_str()
+        .unwrap_or_default()
+        .to_owned();
+    let names: Vec<&str> = Code::ALL.iter().map(|c| c.name()).collect();
+    assert_eq!(listed, names.join(", "));
+}
+
 proptest! {
     #![proptest_config(ProptestConfig::with_cases(64))]
 

@@ -10,7 +10,7 @@ use siyu_core::access::Role;
 use siyu_store::{Store, Tenant};
 
 use super::output::{Format, local_time_of, print_lines};
-use crate::http::{Limits, RateLimit};
+use crate::http::{Limits, LogFormat, RateLimit};
 use crate::service::tokens;
 
 #[derive(Debug, Args)]
@@ -34,6 +34,10 @@ pub struct ServeArgs {
     /// process's limit on open files).
     #[arg(long, default_value_t = 1024, env = "SIYU_HTTP__MAX_CONNECTIONS")]
     pub max_connections: usize,
+    /// The log on stderr: text for people, or json (one object a line) for a collector.
+    /// SIYU_LOG__FILTER chooses what is logged (default info; debug adds each request).
+    #[arg(long, value_enum, default_value_t, env = "SIYU_LOG__FORMAT")]
+    pub log_format: LogFormat,
 }
 
 #[derive(Debug, Subcommand)]
@@ -92,6 +96,7 @@ pub fn serve(db: &str, args: &ServeArgs) -> anyhow::Result<()> {
     if args.max_connections == 0 {
         bail!("--max-connections: a positive number of connections");
     }
+    crate::http::log::init(args.log_format)?;
     crate::http::serve(
         db,
         args.addr,

@@ -16,7 +16,7 @@ use siyu_core::access::{Action, Role};
 use siyu_store::{StoredToken, Tenant};
 
 use super::AppState;
-use super::error::ApiError;
+use super::error::{ApiError, Code};
 pub use crate::service::tokens::{hash_token, new_token};
 
 /// How long a token lookup is trusted.
@@ -38,10 +38,10 @@ impl Caller {
         if self.role.allows(action) {
             Ok(())
         } else {
-            Err(ApiError::Forbidden(format!(
-                "a {} token may not do this",
-                self.role
-            )))
+            Err(ApiError::new(
+                Code::Forbidden,
+                format!("a {} token may not do this", self.role),
+            ))
         }
     }
 }
@@ -160,7 +160,7 @@ impl FromRequestParts<Arc<AppState>> for Caller {
         let header = parts
             .headers
             .get(AUTHORIZATION)
-            .ok_or_else(|| ApiError::Unauthorized("send Authorization: Bearer TOKEN".into()))?;
+            .ok_or_else(|| ApiError::new(Code::Unauthorized, "send Authorization: Bearer TOKEN"))?;
         let token = header
             .to_str()
             .ok()
@@ -168,7 +168,10 @@ impl FromRequestParts<Arc<AppState>> for Caller {
             .map(str::trim)
             .filter(|t| !t.is_empty())
             .ok_or_else(|| {
-                ApiError::Unauthorized("the Authorization header is not Bearer TOKEN".into())
+                ApiError::new(
+                    Code::Unauthorized,
+                    "the Authorization header is not Bearer TOKEN",
+                )
             })?;
         let hash = hash_token(token);
         let stored = match state.tokens.get(&hash) {
@@ -185,7 +188,7 @@ impl FromRequestParts<Arc<AppState>> for Caller {
         };
         let token = stored
             .filter(|t| t.revoked_at.is_none())
-            .ok_or_else(|| ApiError::Unauthorized("unknown or revoked token".into()))?;
+            .ok_or_else(|| ApiError::new(Code::Unauthorized, "unknown or revoked token"))?;
         state
             .limiter
             .take(&hash)

@@ -12,7 +12,7 @@ use siyu_core::access::Action;
 
 use super::AppState;
 use super::auth::Caller;
-use super::error::ApiError;
+use super::error::{ApiError, Code};
 use crate::service::ingest::{ItemResult, MAX_ITEM_BYTES, MAX_ITEMS, message_id_of, parse_item};
 
 /// Bytes of a request body, at most.
@@ -42,18 +42,18 @@ pub async fn optional_json_body(body: Body, limit: usize) -> Result<Option<Value
 }
 
 async fn body_bytes(body: Body, limit: usize) -> Result<axum::body::Bytes, ApiError> {
-    axum::body::to_bytes(body, limit)
-        .await
-        .map_err(|_| ApiError::PayloadTooLarge {
-            code: "payload_too_large",
-            message: format!("the body is larger than {limit} bytes"),
-        })
+    axum::body::to_bytes(body, limit).await.map_err(|_| {
+        ApiError::new(
+            Code::PayloadTooLarge,
+            format!("the body is larger than {limit} bytes"),
+        )
+    })
 }
 
 fn parse_json(bytes: &[u8]) -> Result<Value, ApiError> {
     serde_json::from_slice(bytes).map_err(|e| {
-        ApiError::bad_request(
-            "malformed_json",
+        ApiError::new(
+            Code::MalformedJson,
             format!(
                 "the body is not JSON: line {}, column {}: {e}",
                 e.line(),
@@ -71,40 +71,40 @@ pub async fn batch(
     caller.require(Action::Ingest)?;
     let value = json_body(body, MAX_BODY_BYTES).await?;
     let Value::Object(mut top) = value else {
-        return Err(ApiError::bad_request(
-            "invalid_batch",
+        return Err(ApiError::new(
+            Code::InvalidBatch,
             "the body is an object: {\"batch\": [ … ]}",
         ));
     };
     let items = match top.remove("batch") {
         Some(Value::Array(items)) => items,
         Some(_) => {
-            return Err(ApiError::bad_request(
-                "invalid_batch",
+            return Err(ApiError::new(
+                Code::InvalidBatch,
                 "batch: expected an array of items",
             ));
         }
-        None => return Err(ApiError::bad_request("invalid_batch", "batch: missing")),
+        None => return Err(ApiError::new(Code::InvalidBatch, "batch: missing")),
     };
     if let Some(field) = top.keys().next() {
-        return Err(ApiError::bad_request(
-            "unknown_field",
+        return Err(ApiError::new(
+            Code::UnknownField,
             format!("unknown field '{field}' (the body holds only \"batch\")"),
         ));
     }
     if items.len() > MAX_ITEMS {
-        return Err(ApiError::PayloadTooLarge {
-            code: "batch_too_large",
-            message: format!("{} items; a batch holds at most {MAX_ITEMS}", items.len()),
-        });
+        return Err(ApiError::new(
+            Code::BatchTooLarge,
+            format!("{} items; a batch holds at most {MAX_ITEMS}", items.len()),
+        ));
     }
     for (i, item) in items.iter().enumerate() {
         let size = item.to_string().len();
         if size > MAX_ITEM_BYTES {
-            return Err(ApiError::PayloadTooLarge {
-                code: "item_too_large",
-                message: format!("item {i} is {size} bytes; an item is at most {MAX_ITEM_BYTES}"),
-            });
+            return Err(ApiError::new(
+                Code::ItemTooLarge,
+                format!("item {i} is {size} bytes; an item is at most {MAX_ITEM_BYTES}"),
+            ));
         }
     }
     let zone = caller.tenant.zone.clone();

@@ -11,7 +11,6 @@ use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
 use siyu_core::access::Action;
-use siyu_core::clv::ClvError;
 use siyu_core::{TenantZone, Timestamp};
 use siyu_store::{Store, Tenant};
 
@@ -19,13 +18,13 @@ use super::AppState;
 use super::auth::Caller;
 use super::batch::optional_json_body;
 use super::customers::{customer_id, require_customer};
-use super::error::ApiError;
+use super::error::{ApiError, Code};
 use crate::service::clv::{
     self as service, ModelsJson, Predicted, PredictedPage, PredictionLine, StoredModel,
 };
 
-fn bad(code: &'static str, message: impl Into<String>) -> ApiError {
-    ApiError::bad_request(code, message)
+fn bad(code: Code, message: impl Into<String>) -> ApiError {
+    ApiError::new(code, message)
 }
 
 #[derive(Default, Deserialize)]
@@ -48,7 +47,7 @@ pub async fn fit(
     caller.require(Action::Manage)?;
     let body: FitBody = match optional_json_body(body, 16 * 1024).await? {
         Some(value) => {
-            serde_json::from_value(value).map_err(|e| bad("invalid_clv_fit", e.to_string()))?
+            serde_json::from_value(value).map_err(|e| bad(Code::InvalidClvFit, e.to_string()))?
         }
         None => FitBody::default(),
     };
@@ -57,7 +56,7 @@ pub async fn fit(
         .as_deref()
         .map(|d| {
             TenantZone::parse_day(d)
-                .map_err(|e| bad("invalid_clv_fit", format!("calibration_end: {e}")))
+                .map_err(|e| bad(Code::InvalidClvFit, format!("calibration_end: {e}")))
         })
         .transpose()?;
     let default = service::DEFAULT_HORIZON;
@@ -66,18 +65,15 @@ pub async fn fit(
         body.discount_monthly.unwrap_or(default.discount_monthly),
         ("horizon_weeks", "discount_monthly"),
     )
-    .map_err(|e| bad("invalid_clv_fit", e))?;
+    .map_err(|e| bad(Code::InvalidClvFit, e))?;
     let tenant = caller.tenant.clone();
     let fitted = state
         .with_store(move |store| {
-            service::fit_tenant(store, &tenant, calibration_end, horizon).map_err(|e| match e
-                .downcast_ref::<ClvError>(
-            ) {
-                Some(why) => ApiError::Conflict {
-                    code: "clv_cannot_fit",
-                    message: why.to_string(),
-                },
-                None => ApiError::Internal(e),
+            service::fit_tenant(store, &tenant, calibration_end, horizon).map_err(|e| {
+                match e.cannot_fit() {
+                    Some(why) => ApiError::new(Code::ClvCannotFit, why.to_string()),
+                    None => ApiError::Internal(e.into()),
+                }
             })
         })
         .await?;
@@ -86,9 +82,11 @@ pub async fn fit(
 
 /// The tenant's kept model, or 409 `clv_not_fitted`.
 fn kept_model(store: &mut dyn Store, tenant: &Tenant) -> Result<StoredModel, ApiError> {
-    let not_fitted = |why: &str| ApiError::Conflict {
-        code: "clv_not_fitted",
-        message: format!("{why}: POST /v1/clv/fit (or siyu clv fit) first"),
+    let not_fitted = |why: &str| {
+        ApiError::new(
+            Code::ClvNotFitted,
+            format!("{why}: POST /v1/clv/fit (or siyu clv fit) first"),
+        )
     };
     let model = service::stored_model(store, tenant)?
         .ok_or_else(|| not_fitted("no lifetime value model is fitted for this tenant yet"))?;
@@ -144,17 +142,17 @@ pub async fn predict(
     query: Result<Query<PredictQuery>, axum::extract::rejection::QueryRejection>,
 ) -> Result<Json<PredictAnswer>, ApiError> {
     caller.require(Action::Read)?;
-    let Query(q) = query.map_err(|e| bad("invalid_query", e.body_text()))?;
+    let Query(q) = query.map_err(|e| bad(Code::InvalidQuery, e.body_text()))?;
     let customer = q.customer.as_deref().map(customer_id).transpose()?;
     if customer.is_some() && (q.after.is_some() || q.limit.is_some()) {
         return Err(bad(
-            "invalid_query",
+            Code::InvalidQuery,
             "customer asks for one customer; it takes no after or limit",
         ));
     }
     let limit = q.limit.unwrap_or(100);
     if !(1..=1_000).contains(&limit) {
-        return Err(bad("invalid_query", "limit: from 1 to 1000"));
+        return Err(bad(Code::InvalidQuery, "limit: from 1 to 1000"));
     }
     let after = q.after.as_deref().map(customer_id).transpose()?;
     let tenant = caller.tenant.clone();

@@ -52,8 +52,8 @@ pub fn fit_to_open_files(max_connections: usize) -> usize {
     };
     let room = usize::try_from(files.saturating_sub(SPARE_FILES).max(1)).unwrap_or(usize::MAX);
     if max_connections > room {
-        eprintln!(
-            "siyu serve: at most {room} connections at once, not {max_connections}: the process may open {files} files"
+        tracing::warn!(
+            "at most {room} connections at once, not {max_connections}: the process may open {files} files"
         );
         room
     } else {
@@ -140,7 +140,7 @@ async fn accept_failed(e: &io::Error) {
     ) {
         return;
     }
-    eprintln!("siyu serve: accepting a connection: {e}");
+    tracing::error!("accepting a connection: {e}");
     tokio::time::sleep(Duration::from_millis(100)).await;
 }
 
@@ -181,9 +181,10 @@ impl Shed {
     }
 
     fn report(&mut self) {
-        eprintln!(
-            "siyu serve: shedding load: all {} connection slots taken (--max-connections); new connections closed at once since the last report: {}",
-            self.cap, self.unreported
+        tracing::warn!(
+            "shedding load: all {} connection slots taken (--max-connections); new connections closed at once since the last report: {}",
+            self.cap,
+            self.unreported
         );
         self.unreported = 0;
         self.reported_at = Some(Instant::now());

@@ -14,13 +14,13 @@ use siyu_store::{Store, Tenant};
 
 use super::AppState;
 use super::auth::Caller;
-use super::error::ApiError;
+use super::error::{ApiError, Code};
 use crate::service::customers::{self, CustomerAnswer};
 
 /// A customer id from a path or a query, or 400 `invalid_customer_id`.
 pub(super) fn customer_id(text: &str) -> Result<CustomerId, ApiError> {
     CustomerId::parse(text)
-        .map_err(|e| ApiError::bad_request("invalid_customer_id", format!("customer id: {e}")))
+        .map_err(|e| ApiError::new(Code::InvalidCustomerId, format!("customer id: {e}")))
 }
 
 /// 404 `customer_not_found` unless the tenant has the customer.
@@ -32,8 +32,8 @@ pub(super) fn require_customer(
     // A plain read: a transaction would wait for the writers (on SQLite, for the lock).
     match store.customer(tenant, id) {
         Ok(_) => Ok(()),
-        Err(siyu_store::StoreError::NotFound(_)) => Err(ApiError::not_found(
-            "customer_not_found",
+        Err(siyu_store::StoreError::NotFound(_)) => Err(ApiError::new(
+            Code::CustomerNotFound,
             format!("no customer {id}"),
         )),
         Err(e) => Err(anyhow::Error::from(e).context("reading customers").into()),
@@ -52,7 +52,7 @@ pub async fn get_one(
     let answer = state
         .with_store(move |store| Ok(customers::view(store, &tenant, &key)?))
         .await?
-        .ok_or_else(|| ApiError::not_found("customer_not_found", format!("no customer {id}")))?;
+        .ok_or_else(|| ApiError::new(Code::CustomerNotFound, format!("no customer {id}")))?;
     Ok(Json(answer))
 }
 
@@ -86,13 +86,10 @@ pub async fn list(
     query: Result<Query<PageQuery>, axum::extract::rejection::QueryRejection>,
 ) -> Result<Json<CustomerPage>, ApiError> {
     caller.require(Action::Read)?;
-    let Query(q) = query.map_err(|e| ApiError::bad_request("invalid_query", e.body_text()))?;
+    let Query(q) = query.map_err(|e| ApiError::new(Code::InvalidQuery, e.body_text()))?;
     let limit = q.limit.unwrap_or(50);
     if !(1..=500).contains(&limit) {
-        return Err(ApiError::bad_request(
-            "invalid_query",
-            "limit: from 1 to 500",
-        ));
+        return Err(ApiError::new(Code::InvalidQuery, "limit: from 1 to 500"));
     }
     let after = q.after.as_deref().map(customer_id).transpose()?;
     let tenant = caller.tenant.clone();

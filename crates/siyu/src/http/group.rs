@@ -66,7 +66,7 @@ impl Ingester {
                 .spawn(move || {
                     loop {
                         if let Err(e) = checkpoints.checkpoint() {
-                            eprintln!("siyu serve: checkpoint: {e}");
+                            tracing::warn!("checkpoint: {e:#}");
                         }
                         thread::sleep(BETWEEN_PASSES);
                     }
@@ -86,7 +86,7 @@ impl Ingester {
                             if sqlite && written {
                                 match store.scrub_log() {
                                     Ok(emptied) => written = !emptied,
-                                    Err(e) => eprintln!("siyu serve: emptying the log: {e}"),
+                                    Err(e) => tracing::warn!("emptying the log: {e:#}"),
                                 }
                             }
                             continue;
@@ -105,7 +105,7 @@ impl Ingester {
                             Ok(false) => {}
                             Ok(true) => restarted = Instant::now(),
                             Err(e) => {
-                                eprintln!("siyu serve: checkpoint: {e}");
+                                tracing::warn!("checkpoint: {e:#}");
                                 restarted = Instant::now();
                             }
                         }
@@ -161,8 +161,22 @@ fn write_group(store: &mut dyn Store, group: Vec<Job>) {
         }
         let (batches, replies): (Vec<_>, Vec<_>) =
             same.into_iter().map(|j| (j.checked, j.reply)).unzip();
+        // The tenant by name: a merchant's, not a person's.
+        let span = tracing::debug_span!(
+            "ingest_group",
+            tenant = %tenant.name,
+            batches = batches.len(),
+            items = batches.iter().map(Vec::len).sum::<usize>(),
+        );
+        let _in = span.enter();
+        let started = std::time::Instant::now();
         let written = rule_settings(store, &tenant)
             .and_then(|settings| write_batches(store, &tenant, &settings, batches));
+        tracing::debug!(
+            took_ms = started.elapsed().as_micros() as f64 / 1_000.0,
+            ok = written.is_ok(),
+            "ingest group written"
+        );
         match written {
             Ok(answers) => {
                 for (reply, answer) in replies.into_iter().zip(answers) {

@@ -10,6 +10,7 @@ mod conn;
 mod customers;
 pub mod error;
 mod group;
+pub mod log;
 mod ops;
 mod privacy;
 mod reports;
@@ -23,20 +24,22 @@ use std::sync::{Arc, Mutex, mpsc};
 use std::time::{Duration, Instant};
 
 use anyhow::Context;
-use axum::Json;
 use axum::Router;
 use axum::body::{Body, HttpBody as _};
 use axum::extract::{MatchedPath, Request, State};
-use axum::http::{StatusCode, header};
+use axum::http::{HeaderValue, header};
 use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{delete, get, post, put};
+use tracing::Instrument as _;
+use tracing::field::Empty;
 
 use siyu_store::Store;
 
 pub use auth::{RateLimit, hash_token, new_token};
 pub use conn::Limits;
-use error::ApiError;
+use error::{ApiError, Code};
+pub use log::LogFormat;
 use ops::Metrics;
 pub use ops::openapi_document;
 
@@ -89,7 +92,7 @@ impl Workers {
                             match siyu_store::open(&db) {
                                 Ok(s) => store = Some(s),
                                 Err(e) => {
-                                    eprintln!("siyu serve: opening the database: {e}");
+                                    tracing::error!(worker = i, "opening the database: {e:#}");
                                     continue;
                                 }
                             }
@@ -101,6 +104,10 @@ impl Workers {
                                 }));
                             if run.is_err() {
                                 // A panic may leave the connection mid-transaction: start afresh.
+                                tracing::error!(
+                                    worker = i,
+                                    "a store job panicked; its connection is opened afresh"
+                                );
                                 store = None;
                             }
                         }
@@ -141,8 +148,17 @@ impl AppState {
         work: impl FnOnce(&mut dyn Store) -> Result<T, ApiError> + Send + 'static,
     ) -> Result<T, ApiError> {
         let (reply, answer) = tokio::sync::oneshot::channel();
+        // The job's span sits in the request's, so a store failure says which route it was.
+        let span = tracing::debug_span!("store_job", waited_ms = Empty, took_ms = Empty);
+        let queued = Instant::now();
         let job: Job = Box::new(move |store| {
-            let _ = reply.send(work(store));
+            let _in = span.enter();
+            span.record("waited_ms", millis(queued.elapsed()));
+            let started = Instant::now();
+            let done = work(store);
+            span.record("took_ms", millis(started.elapsed()));
+            tracing::debug!("store job done");
+            let _ = reply.send(done);
         });
         self.workers
             .jobs
@@ -195,7 +211,13 @@ pub fn router(state: Arc<AppState>) -> Router {
         .with_state(state)
 }
 
-/// Counts every request and its latency, by method, route and status; answers 408 when
+/// Milliseconds to the microsecond, for the log.
+fn millis(d: Duration) -> f64 {
+    d.as_micros() as f64 / 1_000.0
+}
+
+/// Counts every request and its latency, by method, route and status, in a span of its own
+/// (the route's template, never the path, which may hold a customer id); answers 408 when
 /// the request's body did not come within the body timeout.
 async fn observe(State(state): State<Arc<AppState>>, request: Request, next: Next) -> Response {
     let route = request
@@ -203,6 +225,26 @@ async fn observe(State(state): State<Arc<AppState>>, request: Request, next: Nex
         .get::<MatchedPath>()
         .map(|p| p.as_str().to_owned());
     let method = request.method().clone();
+    let span = tracing::info_span!(
+        "request",
+        method = %method,
+        route = route.as_deref().unwrap_or("unmatched"),
+        status = Empty,
+        latency_ms = Empty,
+    );
+    observed(state, request, next, route, method, span.clone())
+        .instrument(span)
+        .await
+}
+
+async fn observed(
+    state: Arc<AppState>,
+    request: Request,
+    next: Next,
+    route: Option<String>,
+    method: axum::http::Method,
+    span: tracing::Span,
+) -> Response {
     let started = Instant::now();
     let mut expired = None;
     let request = if request.body().is_end_stream() {
@@ -216,28 +258,32 @@ async fn observe(State(state): State<Arc<AppState>>, request: Request, next: Nex
     if expired.is_some_and(|e| e.load(Ordering::Relaxed)) {
         response = body_too_slow(state.body_timeout);
     }
-    state.metrics.observe(
-        &method,
-        route.as_deref(),
-        response.status().as_u16(),
-        started.elapsed(),
-    );
+    let took = started.elapsed();
+    let status = response.status().as_u16();
+    state
+        .metrics
+        .observe(&method, route.as_deref(), status, took);
+    span.record("status", status);
+    span.record("latency_ms", millis(took));
+    tracing::debug!("request served");
     response
 }
 
 /// The answer to a request whose body did not come in time; the connection closes after
 /// it, as the rest of the body may still be on its way.
 fn body_too_slow(within: Duration) -> Response {
-    let body = serde_json::json!({
-        "code": "request_timeout",
-        "message": format!("the request body did not come within {} s", within.as_secs()),
-    });
-    (
-        StatusCode::REQUEST_TIMEOUT,
-        [(header::CONNECTION, "close")],
-        Json(body),
+    let mut response = ApiError::new(
+        Code::RequestTimeout,
+        format!(
+            "the request body did not come within {} s",
+            within.as_secs()
+        ),
     )
-        .into_response()
+    .into_response();
+    response
+        .headers_mut()
+        .insert(header::CONNECTION, HeaderValue::from_static("close"));
+    response
 }
 
 /// Serves the API at `addr` until Ctrl-C; prints the address it listens on (port 0 picks one).

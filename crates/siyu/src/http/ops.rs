@@ -9,12 +9,12 @@ use std::time::Duration;
 
 use axum::Json;
 use axum::extract::State;
-use axum::http::{Method, StatusCode, header};
+use axum::http::{Method, header};
 use axum::response::{Html, IntoResponse, Response};
 use serde_json::{Value, json};
 
 use super::AppState;
-use super::error::ApiError;
+use super::error::{ApiError, Code};
 use std::sync::Arc;
 
 /// Upper bounds of the latency histogram, seconds.
@@ -154,13 +154,14 @@ pub async fn metrics(State(state): State<Arc<AppState>>) -> Response {
 }
 
 pub async fn not_found() -> ApiError {
-    ApiError::not_found("not_found", "no such route (see /v1/openapi.json)")
+    ApiError::new(Code::NotFound, "no such route (see /v1/openapi.json)")
 }
 
-pub async fn method_not_allowed() -> Response {
-    let body =
-        json!({"code": "method_not_allowed", "message": "this route does not take that method"});
-    (StatusCode::METHOD_NOT_ALLOWED, Json(body)).into_response()
+pub async fn method_not_allowed() -> ApiError {
+    ApiError::new(
+        Code::MethodNotAllowed,
+        "this route does not take that method",
+    )
 }
 
 pub async fn openapi() -> Json<Value> {
@@ -173,35 +174,56 @@ pub async fn docs() -> Html<&'static str> {
 }
 
 /// Every error code the API answers with, for the document.
-const ERROR_CODES: &str = "unauthorized, forbidden, rate_limited, request_timeout, not_found, method_not_allowed, malformed_json, payload_too_large, unknown_field, invalid_batch, batch_too_large, item_too_large, invalid_query, invalid_customer_id, customer_not_found, report_not_found, invalid_segment, invalid_segment_rule, segment_exists, segment_not_found, invalid_tag, invalid_tag_rule, tag_not_found, tag_not_manual, tag_rule_circle, tag_rule_not_found, invalid_clv_fit, clv_cannot_fit, clv_not_fitted, invalid_token, invalid_token_prefix, token_not_found, customer_erased, erased_remains, internal";
+fn error_codes() -> String {
+    Code::ALL
+        .iter()
+        .map(|c| c.name())
+        .collect::<Vec<_>>()
+        .join(", ")
+}
 
 fn error_response(description: &str) -> Value {
     json!({"description": description, "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}}})
 }
 
+/// The codes every route behind a token may answer with.
+const AUTH: [Code; 3] = [Code::Unauthorized, Code::Forbidden, Code::RateLimited];
+
+/// A route's error answers by status: its own codes, each with a note or none, listed by
+/// name under their status; then the token's, each by its description.
+fn error_responses(codes: &[(Code, &str)]) -> serde_json::Map<String, Value> {
+    let mut by_status: BTreeMap<u16, Vec<String>> = BTreeMap::new();
+    for (code, note) in codes {
+        let named = if note.is_empty() {
+            code.name().to_owned()
+        } else {
+            format!("{} ({note})", code.name())
+        };
+        by_status
+            .entry(code.status().as_u16())
+            .or_default()
+            .push(named);
+    }
+    for code in AUTH {
+        by_status
+            .entry(code.status().as_u16())
+            .or_default()
+            .push(format!("{} (code {})", code.description(), code.name()));
+    }
+    by_status
+        .into_iter()
+        .map(|(status, named)| (status.to_string(), error_response(&named.join(", "))))
+        .collect()
+}
+
 /// The API as OpenAPI 3.1.
 pub fn openapi_document() -> Value {
-    let errors = |codes: &[(&str, &str)]| -> Value {
-        let mut m = serde_json::Map::new();
-        for (status, description) in codes {
-            m.insert((*status).to_owned(), error_response(description));
-        }
-        Value::Object(m)
-    };
-    let with = |mut ok: Value, codes: &[(&str, &str)]| -> Value {
-        if let (Value::Object(o), Value::Object(e)) = (&mut ok, errors(codes)) {
-            o.extend(e);
+    let with = |mut ok: Value, codes: &[(Code, &str)]| -> Value {
+        if let Value::Object(o) = &mut ok {
+            o.extend(error_responses(codes));
         }
         ok
     };
-    let auth = [
-        (
-            "401",
-            "missing, unknown or revoked token (code unauthorized)",
-        ),
-        ("403", "the token's role may not do this (code forbidden)"),
-        ("429", "rate limited (code rate_limited); see Retry-After"),
-    ];
     json!({
         "openapi": "3.1.0",
         "info": {
@@ -212,7 +234,7 @@ pub fn openapi_document() -> Value {
         "components": {
             "securitySchemes": {"bearer": {"type": "http", "scheme": "bearer"}},
             "schemas": {
-                "Error": {"type": "object", "required": ["code", "message"], "properties": {"code": {"type": "string", "description": ERROR_CODES}, "message": {"type": "string"}}},
+                "Error": {"type": "object", "required": ["code", "message"], "properties": {"code": {"type": "string", "description": error_codes()}, "message": {"type": "string"}}},
                 "Item": {
                     "type": "object",
                     "required": ["type", "message_id", "customer_id"],
@@ -245,7 +267,7 @@ pub fn openapi_document() -> Value {
                 "requestBody": {"required": true, "content": {"application/json": {"schema": {"type": "object", "required": ["batch"], "additionalProperties": false, "properties": {"batch": {"type": "array", "maxItems": 1000, "items": {"$ref": "#/components/schemas/Item"}}}}}}},
                 "responses": with(
                     json!({"200": {"description": "each item accepted, duplicate or rejected with its reason", "content": {"application/json": {"schema": {"type": "object", "properties": {"accepted": {"type": "integer"}, "duplicates": {"type": "integer"}, "rejected": {"type": "integer"}, "results": {"type": "array", "items": {"$ref": "#/components/schemas/ItemResult"}}}}}}}}),
-                    &[("400", "malformed_json, invalid_batch, unknown_field"), ("413", "payload_too_large (4 MiB body), batch_too_large (1,000 items), item_too_large (32 KiB)"), auth[0], auth[1], auth[2]]
+                    &[(Code::MalformedJson, ""), (Code::InvalidBatch, ""), (Code::UnknownField, ""), (Code::PayloadTooLarge, "4 MiB body"), (Code::BatchTooLarge, "1,000 items"), (Code::ItemTooLarge, "32 KiB")]
                 )
             }},
             "/v1/customers": {"get": {
@@ -254,7 +276,7 @@ pub fn openapi_document() -> Value {
                     {"name": "after", "in": "query", "schema": {"type": "string"}, "description": "the `next` of the page before"},
                     {"name": "limit", "in": "query", "schema": {"type": "integer", "minimum": 1, "maximum": 500, "default": 50}}
                 ],
-                "responses": with(json!({"200": {"description": "{customers: [...], next}"}}), &[("400", "invalid_query, invalid_customer_id"), auth[0], auth[1], auth[2]])
+                "responses": with(json!({"200": {"description": "{customers: [...], next}"}}), &[(Code::InvalidQuery, ""), (Code::InvalidCustomerId, "")])
             }},
     "/v1/reports/{name}": {"get": {
                 "summary": "A report, the same numbers as the CLI's `siyu report NAME --format json` (role viewer, operator or admin): overview, gmv, cohorts, funnel, pareto, channels, referrals, clv",
@@ -270,30 +292,30 @@ pub fn openapi_document() -> Value {
                     {"name": "months", "in": "query", "schema": {"type": "integer"}, "description": "cohorts"},
                     {"name": "top", "in": "query", "schema": {"type": "integer"}, "description": "referrals"}
                 ],
-                "responses": with(json!({"200": {"description": "the report; money in integer fen, n/a as null"}}), &[("400", "invalid_query"), ("404", "report_not_found"), auth[0], auth[1], auth[2]])
+                "responses": with(json!({"200": {"description": "the report; money in integer fen, n/a as null"}}), &[(Code::InvalidQuery, ""), (Code::ReportNotFound, "")])
             }},
     "/v1/segments": {
-                "get": {"summary": "Every segment with its rule and members now (viewer, operator, admin)", "responses": with(json!({"200": {"description": "[{name, rule, purpose, members, created_by, created_at}]"}}), &[auth[0], auth[1], auth[2]])},
+                "get": {"summary": "Every segment with its rule and members now (viewer, operator, admin)", "responses": with(json!({"200": {"description": "[{name, rule, purpose, members, created_by, created_at}]"}}), &[])},
                 "post": {"summary": "Save a segment (operator, admin)",
                     "requestBody": {"required": true, "content": {"application/json": {"schema": {"type": "object", "required": ["name", "rule"], "additionalProperties": false, "properties": {"name": {"type": "string"}, "rule": {"type": "string", "description": "e.g. rfm = \"important_value\" and days_since_order > 20"}, "purpose": {"type": "string", "enum": ["marketing", "analysis"], "default": "marketing", "description": "a marketing segment never holds a customer who opted out of marketing"}}}}}},
-                    "responses": with(json!({"201": {"description": "{name, rule (canonical), members}"}}), &[("400", "invalid_segment_rule (with the column), invalid_segment, malformed_json"), ("409", "segment_exists"), auth[0], auth[1], auth[2]])}
+                    "responses": with(json!({"201": {"description": "{name, rule (canonical), members}"}}), &[(Code::InvalidSegmentRule, "with the column"), (Code::InvalidSegment, ""), (Code::MalformedJson, ""), (Code::SegmentExists, "")])}
             },
-            "/v1/segments/{name}": {"delete": {"summary": "Delete a segment; its history stays (operator, admin)", "parameters": [{"name": "name", "in": "path", "required": true, "schema": {"type": "string"}}], "responses": with(json!({"204": {"description": "deleted"}}), &[("404", "segment_not_found"), auth[0], auth[1], auth[2]])}},
-            "/v1/segments/{name}/members": {"get": {"summary": "Members now, by customer id, a page at a time; or every member as CSV with format=csv or Accept: text/csv (viewer, operator, admin)", "parameters": [{"name": "name", "in": "path", "required": true, "schema": {"type": "string"}}, {"name": "after", "in": "query", "schema": {"type": "string"}}, {"name": "limit", "in": "query", "schema": {"type": "integer", "minimum": 1, "maximum": 1000, "default": 100}}, {"name": "format", "in": "query", "schema": {"enum": ["json", "csv"], "default": "json"}, "description": "csv: every member, streamed, the columns of `siyu segment members NAME --format csv`; takes no after or limit. Without format, Accept: text/csv asks for csv too"}], "responses": with(json!({"200": {"description": "{segment, as_of, total, members: [{customer_id, since, stage, rfm, purchase_days, days_since_order, spend_365d}], next}; or text/csv", "content": {"application/json": {}, "text/csv; charset=utf-8": {"schema": {"type": "string", "description": "customer_id,since,stage,rfm,purchase_days,days_since_order,spend_365d"}}}}}), &[("400", "invalid_query"), ("404", "segment_not_found"), auth[0], auth[1], auth[2]])}},
-            "/v1/segments/{name}/history": {"get": {"summary": "Who entered and exited, newest first (at most 1,000)", "parameters": [{"name": "name", "in": "path", "required": true, "schema": {"type": "string"}}], "responses": with(json!({"200": {"description": "[{at, customer_id, change, kind, name, cause}]"}}), &[auth[0], auth[1], auth[2]])}},
-            "/v1/customers/{id}/tags": {"post": {"summary": "Tag a customer by hand, recorded as manual:api:ROLE (operator, admin)", "parameters": [{"name": "id", "in": "path", "required": true, "schema": {"type": "string"}}], "requestBody": {"required": true, "content": {"application/json": {"schema": {"type": "object", "required": ["tag"], "additionalProperties": false, "properties": {"tag": {"type": "string"}}}}}}, "responses": with(json!({"200": {"description": "{added: false when the customer had the tag}"}}), &[("400", "invalid_tag, invalid_customer_id"), ("404", "customer_not_found"), ("409", "erased_remains (the id is an erased customer's remains)"), auth[0], auth[1], auth[2]])}},
-            "/v1/customers/{id}/tags/{tag}": {"delete": {"summary": "Take a manual (or imported) tag off a customer (operator, admin); tags from a tag rule or level tags cannot be taken off by hand", "parameters": [{"name": "id", "in": "path", "required": true, "schema": {"type": "string"}}, {"name": "tag", "in": "path", "required": true, "schema": {"type": "string"}}], "responses": with(json!({"204": {"description": "taken off"}}), &[("400", "invalid_customer_id"), ("404", "customer_not_found, tag_not_found"), ("409", "tag_not_manual (the tag comes from a tag rule, or is a level tag)"), auth[0], auth[1], auth[2]])}},
-            "/v1/tags": {"get": {"summary": "Every tag with its family, source (manual, rule, level), rule and customers, as `siyu tag list --format json`; with customer, that customer's tags, where from and since when (viewer, operator, admin)", "parameters": [{"name": "customer", "in": "query", "schema": {"type": "string"}}], "responses": with(json!({"200": {"description": "[{tag, family, source, rule, customers}], or with customer [{tag, family, source, since}]"}}), &[("400", "invalid_query, invalid_customer_id"), ("404", "customer_not_found"), auth[0], auth[1], auth[2]])}},
+            "/v1/segments/{name}": {"delete": {"summary": "Delete a segment; its history stays (operator, admin)", "parameters": [{"name": "name", "in": "path", "required": true, "schema": {"type": "string"}}], "responses": with(json!({"204": {"description": "deleted"}}), &[(Code::SegmentNotFound, "")])}},
+            "/v1/segments/{name}/members": {"get": {"summary": "Members now, by customer id, a page at a time; or every member as CSV with format=csv or Accept: text/csv (viewer, operator, admin)", "parameters": [{"name": "name", "in": "path", "required": true, "schema": {"type": "string"}}, {"name": "after", "in": "query", "schema": {"type": "string"}}, {"name": "limit", "in": "query", "schema": {"type": "integer", "minimum": 1, "maximum": 1000, "default": 100}}, {"name": "format", "in": "query", "schema": {"enum": ["json", "csv"], "default": "json"}, "description": "csv: every member, streamed, the columns of `siyu segment members NAME --format csv`; takes no after or limit. Without format, Accept: text/csv asks for csv too"}], "responses": with(json!({"200": {"description": "{segment, as_of, total, members: [{customer_id, since, stage, rfm, purchase_days, days_since_order, spend_365d}], next}; or text/csv", "content": {"application/json": {}, "text/csv; charset=utf-8": {"schema": {"type": "string", "description": "customer_id,since,stage,rfm,purchase_days,days_since_order,spend_365d"}}}}}), &[(Code::InvalidQuery, ""), (Code::SegmentNotFound, "")])}},
+            "/v1/segments/{name}/history": {"get": {"summary": "Who entered and exited, newest first (at most 1,000)", "parameters": [{"name": "name", "in": "path", "required": true, "schema": {"type": "string"}}], "responses": with(json!({"200": {"description": "[{at, customer_id, change, kind, name, cause}]"}}), &[])}},
+            "/v1/customers/{id}/tags": {"post": {"summary": "Tag a customer by hand, recorded as manual:api:ROLE (operator, admin)", "parameters": [{"name": "id", "in": "path", "required": true, "schema": {"type": "string"}}], "requestBody": {"required": true, "content": {"application/json": {"schema": {"type": "object", "required": ["tag"], "additionalProperties": false, "properties": {"tag": {"type": "string"}}}}}}, "responses": with(json!({"200": {"description": "{added: false when the customer had the tag}"}}), &[(Code::InvalidTag, ""), (Code::InvalidCustomerId, ""), (Code::CustomerNotFound, ""), (Code::ErasedRemains, "the id is an erased customer's remains")])}},
+            "/v1/customers/{id}/tags/{tag}": {"delete": {"summary": "Take a manual (or imported) tag off a customer (operator, admin); tags from a tag rule or level tags cannot be taken off by hand", "parameters": [{"name": "id", "in": "path", "required": true, "schema": {"type": "string"}}, {"name": "tag", "in": "path", "required": true, "schema": {"type": "string"}}], "responses": with(json!({"204": {"description": "taken off"}}), &[(Code::InvalidCustomerId, ""), (Code::CustomerNotFound, ""), (Code::TagNotFound, ""), (Code::TagNotManual, "the tag comes from a tag rule, or is a level tag")])}},
+            "/v1/tags": {"get": {"summary": "Every tag with its family, source (manual, rule, level), rule and customers, as `siyu tag list --format json`; with customer, that customer's tags, where from and since when (viewer, operator, admin)", "parameters": [{"name": "customer", "in": "query", "schema": {"type": "string"}}], "responses": with(json!({"200": {"description": "[{tag, family, source, rule, customers}], or with customer [{tag, family, source, since}]"}}), &[(Code::InvalidQuery, ""), (Code::InvalidCustomerId, ""), (Code::CustomerNotFound, "")])}},
             "/v1/tags/rules/{name}": {
                 "put": {"summary": "Define or redefine a tag by a rule, kept current like a segment (operator, admin)", "parameters": [{"name": "name", "in": "path", "required": true, "schema": {"type": "string"}}],
                     "requestBody": {"required": true, "content": {"application/json": {"schema": {"type": "object", "required": ["rule"], "additionalProperties": false, "properties": {"rule": {"type": "string", "description": "e.g. net_spend >= 1000 and has_tag(\"outdoor\")"}, "family": {"enum": ["static", "consumption", "behaviour", "level"], "description": "default consumption"}}}}}},
-                    "responses": with(json!({"201": {"description": "created: {name, rule (canonical), customers}"}, "200": {"description": "replaced: {name, rule (canonical), customers}"}}), &[("400", "invalid_tag_rule (with the column), invalid_tag, malformed_json"), ("409", "tag_rule_circle (names the tags whose rules would ask for each other)"), auth[0], auth[1], auth[2]])},
-                "delete": {"summary": "Delete a tag rule; customers lose the tag, its history stays (operator, admin)", "parameters": [{"name": "name", "in": "path", "required": true, "schema": {"type": "string"}}], "responses": with(json!({"204": {"description": "deleted"}}), &[("404", "tag_rule_not_found"), auth[0], auth[1], auth[2]])}
+                    "responses": with(json!({"201": {"description": "created: {name, rule (canonical), customers}"}, "200": {"description": "replaced: {name, rule (canonical), customers}"}}), &[(Code::InvalidTagRule, "with the column"), (Code::InvalidTag, ""), (Code::MalformedJson, ""), (Code::TagRuleCircle, "names the tags whose rules would ask for each other")])},
+                "delete": {"summary": "Delete a tag rule; customers lose the tag, its history stays (operator, admin)", "parameters": [{"name": "name", "in": "path", "required": true, "schema": {"type": "string"}}], "responses": with(json!({"204": {"description": "deleted"}}), &[(Code::TagRuleNotFound, "")])}
             },
             "/v1/clv/fit": {"post": {
                 "summary": "Fit BG/NBD and Gamma-Gamma on the tenant's paid orders and keep the model for the tenant (operator, admin); the same JSON as `siyu clv fit --format json`, which keeps its fit the same way",
                 "requestBody": {"required": false, "content": {"application/json": {"schema": {"type": "object", "additionalProperties": false, "properties": {"calibration_end": {"type": "string", "format": "date", "description": "default: the day of the last paid order"}, "horizon_weeks": {"type": "number", "exclusiveMinimum": 0, "default": 52}, "discount_monthly": {"type": "number", "exclusiveMinimum": -1, "default": 0.01}}}}}},
-                "responses": with(json!({"200": {"description": "{bgnbd: {r, alpha, a, b, log_likelihood, customers}, gamma_gamma: {p, q, v, customers} or null}; time in weeks, spend in yuan"}}), &[("400", "invalid_clv_fit, malformed_json"), ("409", "clv_cannot_fit (no paid orders by the calibration end, or no repeat purchases)"), auth[0], auth[1], auth[2]])
+                "responses": with(json!({"200": {"description": "{bgnbd: {r, alpha, a, b, log_likelihood, customers}, gamma_gamma: {p, q, v, customers} or null}; time in weeks, spend in yuan"}}), &[(Code::InvalidClvFit, ""), (Code::MalformedJson, ""), (Code::ClvCannotFit, "no paid orders by the calibration end, or no repeat purchases")])
             }},
             "/v1/clv/predict": {"get": {
                 "summary": "Predictions by the kept model for one customer or a page of customers in id order, from their own orders as of the model's calibration end: the numbers of `siyu clv predict --format json` as of that day (viewer, operator, admin)",
@@ -302,40 +324,40 @@ pub fn openapi_document() -> Value {
                     {"name": "after", "in": "query", "schema": {"type": "string"}, "description": "the `next` of the page before"},
                     {"name": "limit", "in": "query", "schema": {"type": "integer", "minimum": 1, "maximum": 1000, "default": 100}}
                 ],
-                "responses": with(json!({"200": {"description": "{calibration_end, horizon_weeks, months, discount_monthly, fitted_at, bgnbd, gamma_gamma, customers: [{customer_id, frequency, recency, T, monetary_value, p_alive, expected_purchases, expected_spend, clv}], next}; spend and CLV in yuan"}}), &[("400", "invalid_query, invalid_customer_id"), ("404", "customer_not_found"), ("409", "clv_not_fitted"), auth[0], auth[1], auth[2]])
+                "responses": with(json!({"200": {"description": "{calibration_end, horizon_weeks, months, discount_monthly, fitted_at, bgnbd, gamma_gamma, customers: [{customer_id, frequency, recency, T, monetary_value, p_alive, expected_purchases, expected_spend, clv}], next}; spend and CLV in yuan"}}), &[(Code::InvalidQuery, ""), (Code::InvalidCustomerId, ""), (Code::CustomerNotFound, ""), (Code::ClvNotFitted, "")])
             }},
             "/v1/tokens": {
-                "get": {"summary": "The tenant's tokens, newest first: hash_prefix (12 hex digits of the SHA-256), role, label, created_at, revoked_at; never a token or a whole hash (admin)", "responses": with(json!({"200": {"description": "[{hash_prefix, role, label, created_at, revoked_at}]"}}), &[auth[0], auth[1], auth[2]])},
+                "get": {"summary": "The tenant's tokens, newest first: hash_prefix (12 hex digits of the SHA-256), role, label, created_at, revoked_at; never a token or a whole hash (admin)", "responses": with(json!({"200": {"description": "[{hash_prefix, role, label, created_at, revoked_at}]"}}), &[])},
                 "post": {"summary": "Create a token for the tenant, shown once (admin)",
                     "requestBody": {"required": true, "content": {"application/json": {"schema": {"type": "object", "required": ["role"], "additionalProperties": false, "properties": {"role": {"enum": ["admin", "operator", "viewer", "ingest"]}, "label": {"type": "string", "maxLength": 100}}}}}},
-                    "responses": with(json!({"201": {"description": "{token (shown this once), hash_prefix, role, label, created_at, revoked_at}"}}), &[("400", "invalid_token, malformed_json"), auth[0], auth[1], auth[2]])}
+                    "responses": with(json!({"201": {"description": "{token (shown this once), hash_prefix, role, label, created_at, revoked_at}"}}), &[(Code::InvalidToken, ""), (Code::MalformedJson, "")])}
             },
-            "/v1/tokens/{prefix}": {"delete": {"summary": "Revoke the tenant's token by the first 8 or more hex digits of its hash; refused at once by this server, within 5 s by others (admin)", "parameters": [{"name": "prefix", "in": "path", "required": true, "schema": {"type": "string", "pattern": "^[0-9a-fA-F]{8,64}$"}}], "responses": with(json!({"204": {"description": "revoked"}}), &[("400", "invalid_token_prefix"), ("404", "token_not_found (none of this tenant's live tokens)"), auth[0], auth[1], auth[2]])}},
+            "/v1/tokens/{prefix}": {"delete": {"summary": "Revoke the tenant's token by the first 8 or more hex digits of its hash; refused at once by this server, within 5 s by others (admin)", "parameters": [{"name": "prefix", "in": "path", "required": true, "schema": {"type": "string", "pattern": "^[0-9a-fA-F]{8,64}$"}}], "responses": with(json!({"204": {"description": "revoked"}}), &[(Code::InvalidTokenPrefix, ""), (Code::TokenNotFound, "none of this tenant's live tokens")])}},
             "/v1/customers/{id}": {"get": {
                 "summary": "One customer, whole: attributes, profile, stage, RFM class, segments, tags with where they came from, recent orders and events, and model_clv: their prediction by the kept CLV model ({calibration_end, horizon_weeks, discount_monthly, frequency, recency, T, monetary_value, p_alive, expected_purchases, expected_spend, clv}, its money in fen like the rest of the view), null before a fit or without a paid order by its calibration end",
                 "parameters": [{"name": "id", "in": "path", "required": true, "schema": {"type": "string"}}],
-                "responses": with(json!({"200": {"description": "the 360 view"}}), &[("400", "invalid_customer_id"), ("404", "customer_not_found"), auth[0], auth[1], auth[2]])
+                "responses": with(json!({"200": {"description": "the 360 view"}}), &[(Code::InvalidCustomerId, ""), (Code::CustomerNotFound, "")])
             },
             "delete": {
                 "summary": "Erase the customer (PIPL): name, phone, gender, birthday, region, events, tags, memberships and history go; the orders stay under a random erased:… id so every total stays right; the id is refused by later imports and batches; recorded in the audit log (admin)",
                 "parameters": [{"name": "id", "in": "path", "required": true, "schema": {"type": "string"}}],
-                "responses": with(json!({"200": {"description": "{remains, orders_kept, events_erased, tags_erased, referees, suppression_key}"}}), &[("400", "invalid_customer_id"), ("404", "customer_not_found"), ("409", "erased_remains (the id is an erased customer's remains)"), ("410", "customer_erased (erased before)"), auth[0], auth[1], auth[2]])
+                "responses": with(json!({"200": {"description": "{remains, orders_kept, events_erased, tags_erased, referees, suppression_key}"}}), &[(Code::InvalidCustomerId, ""), (Code::CustomerNotFound, ""), (Code::ErasedRemains, "the id is an erased customer's remains"), (Code::CustomerErased, "erased before")])
             }},
             "/v1/customers/{id}/export": {"get": {
                 "summary": "Everything held on the customer (PIPL access): attributes, opt-out, profile, every order and event, tags, memberships, their history and the audit log about them; recorded in the audit log (admin)",
                 "parameters": [{"name": "id", "in": "path", "required": true, "schema": {"type": "string"}}],
-                "responses": with(json!({"200": {"description": "{exported_at, tenant, customer, marketing_opt_out_at, profile, orders, events, tags, memberships, history, audit}"}}), &[("400", "invalid_customer_id"), ("404", "customer_not_found"), ("409", "erased_remains"), ("410", "customer_erased"), auth[0], auth[1], auth[2]])
+                "responses": with(json!({"200": {"description": "{exported_at, tenant, customer, marketing_opt_out_at, profile, orders, events, tags, memberships, history, audit}"}}), &[(Code::InvalidCustomerId, ""), (Code::CustomerNotFound, ""), (Code::ErasedRemains, ""), (Code::CustomerErased, "")])
             }},
             "/v1/customers/{id}/opt-out": {
                 "post": {
                     "summary": "The customer opts out of marketing: no marketing segment holds them from now on (segments re-evaluated at once); recorded in the audit log (operator, admin)",
                     "parameters": [{"name": "id", "in": "path", "required": true, "schema": {"type": "string"}}],
-                    "responses": with(json!({"200": {"description": "{customer_id, marketing_opt_out: true}"}}), &[("400", "invalid_customer_id"), ("404", "customer_not_found"), ("409", "erased_remains"), ("410", "customer_erased"), auth[0], auth[1], auth[2]])
+                    "responses": with(json!({"200": {"description": "{customer_id, marketing_opt_out: true}"}}), &[(Code::InvalidCustomerId, ""), (Code::CustomerNotFound, ""), (Code::ErasedRemains, ""), (Code::CustomerErased, "")])
                 },
                 "delete": {
                     "summary": "The customer withdraws their opt-out (operator, admin)",
                     "parameters": [{"name": "id", "in": "path", "required": true, "schema": {"type": "string"}}],
-                    "responses": with(json!({"200": {"description": "{customer_id, marketing_opt_out: false}"}}), &[("400", "invalid_customer_id"), ("404", "customer_not_found"), ("409", "erased_remains"), ("410", "customer_erased"), auth[0], auth[1], auth[2]])
+                    "responses": with(json!({"200": {"description": "{customer_id, marketing_opt_out: false}"}}), &[(Code::InvalidCustomerId, ""), (Code::CustomerNotFound, ""), (Code::ErasedRemains, ""), (Code::CustomerErased, "")])
                 }
             },
             "/v1/audit": {"get": {
@@ -344,7 +366,7 @@ pub fn openapi_document() -> Value {
                     {"name": "customer", "in": "query", "schema": {"type": "string"}, "description": "only this customer's entries (found even after an erasure)"},
                     {"name": "limit", "in": "query", "schema": {"type": "integer", "minimum": 1, "maximum": 1000, "default": 100}}
                 ],
-                "responses": with(json!({"200": {"description": "[{at, actor, action: export|erase|opt_out|opt_in, subject, detail}]"}}), &[("400", "invalid_query, invalid_customer_id"), auth[0], auth[1], auth[2]])
+                "responses": with(json!({"200": {"description": "[{at, actor, action: export|erase|opt_out|opt_in, subject, detail}]"}}), &[(Code::InvalidQuery, ""), (Code::InvalidCustomerId, "")])
             }}
         }
     })

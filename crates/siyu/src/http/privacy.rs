@@ -14,24 +14,20 @@ use siyu_core::access::Action;
 use super::AppState;
 use super::auth::Caller;
 use super::customers::customer_id;
-use super::error::ApiError;
+use super::error::{ApiError, Code};
 use crate::service::privacy::{self, AuditLine, Erasure, PersonalData, PrivacyError};
 
-/// A privacy action's failure as the API answers it.
-fn answer(e: anyhow::Error) -> ApiError {
-    match e.downcast::<PrivacyError>() {
-        Ok(PrivacyError::NotFound(id)) => {
-            ApiError::not_found("customer_not_found", format!("no customer {id}"))
+impl From<PrivacyError> for ApiError {
+    /// A privacy action's failure as the API answers it.
+    fn from(e: PrivacyError) -> ApiError {
+        match e {
+            PrivacyError::NotFound(id) => {
+                ApiError::new(Code::CustomerNotFound, format!("no customer {id}"))
+            }
+            e @ PrivacyError::Erased(_) => ApiError::new(Code::CustomerErased, e.to_string()),
+            e @ PrivacyError::Remains(_) => ApiError::new(Code::ErasedRemains, e.to_string()),
+            PrivacyError::Other(e) => ApiError::Internal(e),
         }
-        Ok(e @ PrivacyError::Erased(_)) => ApiError::Gone {
-            code: "customer_erased",
-            message: e.to_string(),
-        },
-        Ok(e @ PrivacyError::Remains(_)) => ApiError::Conflict {
-            code: "erased_remains",
-            message: e.to_string(),
-        },
-        Err(e) => ApiError::Internal(e),
     }
 }
 
@@ -51,7 +47,7 @@ pub async fn export(
     let id = customer_id(&id)?;
     let (tenant, by) = (caller.tenant.clone(), actor(&caller));
     let data = state
-        .with_store(move |store| privacy::export(store, &tenant, &id, &by).map_err(answer))
+        .with_store(move |store| privacy::export(store, &tenant, &id, &by).map_err(ApiError::from))
         .await?;
     Ok(Json(data))
 }
@@ -67,7 +63,7 @@ pub async fn erase(
     let id = customer_id(&id)?;
     let (tenant, by) = (caller.tenant.clone(), actor(&caller));
     let erasure = state
-        .with_store(move |store| privacy::erase(store, &tenant, &id, &by).map_err(answer))
+        .with_store(move |store| privacy::erase(store, &tenant, &id, &by).map_err(ApiError::from))
         .await?;
     Ok(Json(erasure))
 }
@@ -84,7 +80,7 @@ async fn opt(
     let shown = id.to_string();
     state
         .with_store(move |store| {
-            privacy::set_opt_out(store, &tenant, &id, opted_out, &by).map_err(answer)
+            privacy::set_opt_out(store, &tenant, &id, opted_out, &by).map_err(ApiError::from)
         })
         .await?;
     Ok(Json(
@@ -124,13 +120,10 @@ pub async fn audit(
     query: Result<Query<AuditQuery>, axum::extract::rejection::QueryRejection>,
 ) -> Result<Json<Vec<AuditLine>>, ApiError> {
     caller.require(Action::Administer)?;
-    let Query(q) = query.map_err(|e| ApiError::bad_request("invalid_query", e.body_text()))?;
+    let Query(q) = query.map_err(|e| ApiError::new(Code::InvalidQuery, e.body_text()))?;
     let limit = q.limit.unwrap_or(100);
     if !(1..=1000).contains(&limit) {
-        return Err(ApiError::bad_request(
-            "invalid_query",
-            "limit: from 1 to 1000",
-        ));
+        return Err(ApiError::new(Code::InvalidQuery, "limit: from 1 to 1000"));
     }
     let customer = q.customer.as_deref().map(customer_id).transpose()?;
     let tenant = caller.tenant.clone();

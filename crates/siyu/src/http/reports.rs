@@ -15,7 +15,7 @@ use siyu_store::Tenant;
 
 use super::AppState;
 use super::auth::Caller;
-use super::error::ApiError;
+use super::error::{ApiError, Code};
 use crate::service::reports::{self, By};
 
 #[derive(Debug, Default, Deserialize)]
@@ -33,7 +33,7 @@ pub struct ReportQuery {
 }
 
 fn bad(message: impl Into<String>) -> ApiError {
-    ApiError::bad_request("invalid_query", message)
+    ApiError::new(Code::InvalidQuery, message)
 }
 
 fn day(text: &str, what: &str) -> Result<jiff::civil::Date, ApiError> {
@@ -182,8 +182,8 @@ pub async fn report(
                 .await?
         }
         other => {
-            return Err(ApiError::not_found(
-                "report_not_found",
+            return Err(ApiError::new(
+                Code::ReportNotFound,
                 format!(
                     "no report '{other}' (overview, gmv, cohorts, funnel, pareto, channels, referrals, clv)"
                 ),

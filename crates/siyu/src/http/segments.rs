@@ -20,11 +20,11 @@ use siyu_store::MemberFilter;
 use super::AppState;
 use super::auth::Caller;
 use super::batch::json_body;
-use super::error::ApiError;
+use super::error::{ApiError, Code};
 use crate::service::segments;
 
-fn bad(code: &'static str, message: impl Into<String>) -> ApiError {
-    ApiError::bad_request(code, message)
+fn bad(code: Code, message: impl Into<String>) -> ApiError {
+    ApiError::new(code, message)
 }
 
 /// Whether the tenant has a segment (or tag rule) of that name.
@@ -100,11 +100,11 @@ pub async fn create(
     caller.require(Action::Manage)?;
     let value = json_body(body, 64 * 1024).await?;
     let new: NewSegment =
-        serde_json::from_value(value).map_err(|e| bad("invalid_segment", e.to_string()))?;
-    check_name(&new.name).map_err(|e| bad("invalid_segment", format!("name: {e}")))?;
+        serde_json::from_value(value).map_err(|e| bad(Code::InvalidSegment, e.to_string()))?;
+    check_name(&new.name).map_err(|e| bad(Code::InvalidSegment, format!("name: {e}")))?;
     let rule = Rule::parse(&new.rule).map_err(|e| {
         bad(
-            "invalid_segment_rule",
+            Code::InvalidSegmentRule,
             format!("the rule does not read: {e}"),
         )
     })?;
@@ -114,13 +114,18 @@ pub async fn create(
     let members = state
         .with_store(move |store| {
             if rule_exists(store, &tenant, RuleKind::Segment, &name)? {
-                return Err(ApiError::Conflict {
-                    code: "segment_exists",
-                    message: format!("there is a segment '{name}' already"),
-                });
+                return Err(ApiError::new(
+                    Code::SegmentExists,
+                    format!("there is a segment '{name}' already"),
+                ));
             }
             let rule = segments::NewRule::segment(&name, &new.rule, new.purpose);
-            let e = segments::save_rule(store, &tenant, rule, &by, false)?;
+            let e = segments::save_rule(store, &tenant, rule, &by, false).map_err(|e| match e {
+                // A segment asks no tag rule's members of its own, so only a rule that
+                // fails on the pool gets here.
+                segments::RulesError::Refused(e) => bad(Code::InvalidSegmentRule, e.to_string()),
+                segments::RulesError::Other(e) => ApiError::Internal(e),
+            })?;
             Ok(e.selection(RuleKind::Segment, &name)
                 .map_or(0, |s| s.members.count()))
         })
@@ -161,7 +166,7 @@ fn wants_csv(format: Option<&str>, headers: &HeaderMap) -> Result<bool, ApiError
         Some("csv") => Ok(true),
         Some("json") => Ok(false),
         Some(other) => Err(bad(
-            "invalid_query",
+            Code::InvalidQuery,
             format!("format: '{other}' is not json or csv"),
         )),
         None => Ok(headers
@@ -188,25 +193,25 @@ pub async fn members(
     query: Result<Query<MembersQuery>, axum::extract::rejection::QueryRejection>,
 ) -> Result<Response, ApiError> {
     caller.require(Action::Read)?;
-    let Query(q) = query.map_err(|e| bad("invalid_query", e.body_text()))?;
+    let Query(q) = query.map_err(|e| bad(Code::InvalidQuery, e.body_text()))?;
     let csv = wants_csv(q.format.as_deref(), &headers)?;
     if csv && (q.after.is_some() || q.limit.is_some()) {
         return Err(bad(
-            "invalid_query",
+            Code::InvalidQuery,
             "format=csv gives every member; it takes no after or limit",
         ));
     }
     let limit = q.limit.unwrap_or(100);
     if !(1..=1_000).contains(&limit) {
-        return Err(bad("invalid_query", "limit: from 1 to 1000"));
+        return Err(bad(Code::InvalidQuery, "limit: from 1 to 1000"));
     }
     let tenant = caller.tenant.clone();
     let segment = name.clone();
     let now = state
         .with_store(move |store| {
             if !rule_exists(store, &tenant, RuleKind::Segment, &segment)? {
-                return Err(ApiError::not_found(
-                    "segment_not_found",
+                return Err(ApiError::new(
+                    Code::SegmentNotFound,
                     format!("no segment '{segment}'"),
                 ));
             }
@@ -343,6 +348,6 @@ pub async fn delete(
     if deleted {
         Ok(StatusCode::NO_CONTENT)
     } else {
-        Err(ApiError::not_found("segment_not_found", "no such segment"))
+        Err(ApiError::new(Code::SegmentNotFound, "no such segment"))
     }
 }

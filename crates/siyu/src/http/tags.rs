@@ -18,12 +18,12 @@ use super::AppState;
 use super::auth::Caller;
 use super::batch::json_body;
 use super::customers::{customer_id, require_customer};
-use super::error::ApiError;
+use super::error::{ApiError, Code};
 use super::segments::rule_exists;
-use crate::service::segments::{self, TagRemoval, check_tag_name};
+use crate::service::segments::{self, RulesError, TagRemoval, check_tag_name};
 
-fn bad(code: &'static str, message: impl Into<String>) -> ApiError {
-    ApiError::bad_request(code, message)
+fn bad(code: Code, message: impl Into<String>) -> ApiError {
+    ApiError::new(code, message)
 }
 
 #[derive(Deserialize)]
@@ -41,7 +41,7 @@ pub async fn list(
     query: Result<Query<TagsQuery>, axum::extract::rejection::QueryRejection>,
 ) -> Result<Json<Value>, ApiError> {
     caller.require(Action::Read)?;
-    let Query(q) = query.map_err(|e| bad("invalid_query", e.body_text()))?;
+    let Query(q) = query.map_err(|e| bad(Code::InvalidQuery, e.body_text()))?;
     let customer = q.customer.as_deref().map(customer_id).transpose()?;
     let tenant = caller.tenant.clone();
     let value = state
@@ -75,15 +75,15 @@ pub async fn add(
     caller.require(Action::Manage)?;
     let id = customer_id(&id)?;
     if id.is_erased_remains() {
-        return Err(ApiError::Conflict {
-            code: "erased_remains",
-            message: format!("{id} is an erased customer's remains, which take no tags"),
-        });
+        return Err(ApiError::new(
+            Code::ErasedRemains,
+            format!("{id} is an erased customer's remains, which take no tags"),
+        ));
     }
     let value = json_body(body, 16 * 1024).await?;
     let new: NewTag =
-        serde_json::from_value(value).map_err(|e| bad("invalid_tag", e.to_string()))?;
-    check_tag_name(&new.tag).map_err(|e| bad("invalid_tag", format!("tag: {e}")))?;
+        serde_json::from_value(value).map_err(|e| bad(Code::InvalidTag, e.to_string()))?;
+    check_tag_name(&new.tag).map_err(|e| bad(Code::InvalidTag, format!("tag: {e}")))?;
     let tenant = caller.tenant.clone();
     let by = format!("api:{}", caller.role);
     let added = state
@@ -114,12 +114,9 @@ pub async fn remove(
     let refusal = removal.refusal(&id, &tag).unwrap_or_default();
     match removal {
         TagRemoval::Removed => Ok(StatusCode::NO_CONTENT),
-        TagRemoval::NoCustomer => Err(ApiError::not_found("customer_not_found", refusal)),
-        TagRemoval::NotTagged => Err(ApiError::not_found("tag_not_found", refusal)),
-        TagRemoval::NotManual(_) => Err(ApiError::Conflict {
-            code: "tag_not_manual",
-            message: refusal,
-        }),
+        TagRemoval::NoCustomer => Err(ApiError::new(Code::CustomerNotFound, refusal)),
+        TagRemoval::NotTagged => Err(ApiError::new(Code::TagNotFound, refusal)),
+        TagRemoval::NotManual(_) => Err(ApiError::new(Code::TagNotManual, refusal)),
     }
 }
 
@@ -142,24 +139,24 @@ pub async fn put_rule(
     body: axum::body::Body,
 ) -> Result<(StatusCode, Json<Value>), ApiError> {
     caller.require(Action::Manage)?;
-    check_tag_name(&name).map_err(|e| bad("invalid_tag", format!("tag: {e}")))?;
+    check_tag_name(&name).map_err(|e| bad(Code::InvalidTag, format!("tag: {e}")))?;
     let value = json_body(body, 64 * 1024).await?;
     let body: TagRuleBody =
-        serde_json::from_value(value).map_err(|e| bad("invalid_tag", e.to_string()))?;
+        serde_json::from_value(value).map_err(|e| bad(Code::InvalidTag, e.to_string()))?;
     let family = body
         .family
         .as_deref()
         .map(|f| {
             TagFamily::parse(f).ok_or_else(|| {
                 bad(
-                    "invalid_tag",
+                    Code::InvalidTag,
                     format!("family: '{f}' is not static, consumption, behaviour or level"),
                 )
             })
         })
         .transpose()?;
     let rule = Rule::parse(&body.rule)
-        .map_err(|e| bad("invalid_tag_rule", format!("the rule does not read: {e}")))?;
+        .map_err(|e| bad(Code::InvalidTagRule, format!("the rule does not read: {e}")))?;
     let tenant = caller.tenant.clone();
     let by = format!("api:{}", caller.role);
     let tag = name.clone();
@@ -187,14 +184,15 @@ pub async fn put_rule(
 
 /// A tag rule the evaluation refused: a circle of rules (409) or a rule that does not
 /// hold against the others (400); anything else is the server's.
-fn refused_rule(e: anyhow::Error) -> ApiError {
-    match e.downcast_ref::<EvaluationError>() {
-        Some(cycle @ EvaluationError::Cycle(_)) => ApiError::Conflict {
-            code: "tag_rule_circle",
-            message: cycle.to_string(),
-        },
-        Some(rule @ EvaluationError::Rule { .. }) => bad("invalid_tag_rule", rule.to_string()),
-        None => ApiError::Internal(e),
+fn refused_rule(e: RulesError) -> ApiError {
+    match e {
+        RulesError::Refused(cycle @ EvaluationError::Cycle(_)) => {
+            ApiError::new(Code::TagRuleCircle, cycle.to_string())
+        }
+        RulesError::Refused(rule @ EvaluationError::Rule { .. }) => {
+            bad(Code::InvalidTagRule, rule.to_string())
+        }
+        RulesError::Other(e) => ApiError::Internal(e),
     }
 }
 
@@ -214,8 +212,8 @@ pub async fn delete_rule(
     if deleted {
         Ok(StatusCode::NO_CONTENT)
     } else {
-        Err(ApiError::not_found(
-            "tag_rule_not_found",
+        Err(ApiError::new(
+            Code::TagRuleNotFound,
             format!("no tag rule '{name}'"),
         ))
     }

@@ -13,11 +13,11 @@ use siyu_core::access::{Action, Role};
 use super::AppState;
 use super::auth::Caller;
 use super::batch::json_body;
-use super::error::ApiError;
+use super::error::{ApiError, Code};
 use crate::service::tokens::{self, TokenLine};
 
 fn bad(message: impl Into<String>) -> ApiError {
-    ApiError::bad_request("invalid_token", message)
+    ApiError::new(Code::InvalidToken, message)
 }
 
 /// `GET /v1/tokens`: the tenant's tokens, newest first (hash prefix, role, label, created,
@@ -88,15 +88,15 @@ pub async fn revoke(
     Path(prefix): Path<String>,
 ) -> Result<StatusCode, ApiError> {
     caller.require(Action::Administer)?;
-    tokens::check_prefix(&prefix).map_err(|e| ApiError::bad_request("invalid_token_prefix", e))?;
+    tokens::check_prefix(&prefix).map_err(|e| ApiError::new(Code::InvalidTokenPrefix, e))?;
     let tenant = caller.tenant.clone();
     let key = prefix.clone();
     let revoked = state
         .with_store(move |store| Ok(tokens::revoke(store, &tenant, &key)?))
         .await?;
     if !revoked {
-        return Err(ApiError::not_found(
-            "token_not_found",
+        return Err(ApiError::new(
+            Code::TokenNotFound,
             format!("no live token of this tenant has a hash starting with '{prefix}'"),
         ));
     }

@@ -33,14 +33,14 @@ pub fn summarise(
     days: &PurchaseDays,
     calibration_end: Option<Date>,
     holdout_end: Option<Date>,
-) -> anyhow::Result<CalibrationSummary> {
+) -> Result<CalibrationSummary, ClvError> {
     let end = match calibration_end {
         Some(day) => day,
         None => days.last_day().ok_or(ClvError::NoCustomers)?,
     };
     let summary = days.summary(end, holdout_end)?;
     if summary.customers.is_empty() {
-        return Err(ClvError::NoCustomers.into());
+        return Err(ClvError::NoCustomers);
     }
     Ok(summary)
 }
@@ -55,7 +55,7 @@ pub struct Models {
 }
 
 /// Fits both models, side by side on two threads.
-pub fn fit(customers: &[History]) -> anyhow::Result<Models> {
+pub fn fit(customers: &[History]) -> Result<Models, ClvError> {
     let (bgnbd, gamma_gamma) = std::thread::scope(|scope| {
         let spend = scope.spawn(|| GammaGamma::fit(customers));
         let bgnbd = BgNbd::fit(customers);
@@ -281,26 +281,52 @@ pub struct TenantFit {
     pub stored: StoredModel,
 }
 
+/// Why the tenant's model was not fitted.
+#[derive(Debug, thiserror::Error)]
+pub enum FitError {
+    /// The orders by the calibration end allow no summary (none paid).
+    #[error("summarising the orders of tenant '{tenant}' ({zone})")]
+    Summary {
+        tenant: String,
+        zone: String,
+        #[source]
+        source: ClvError,
+    },
+    /// The orders allow no model (no repeat purchases, say).
+    #[error(transparent)]
+    Model(ClvError),
+    #[error(transparent)]
+    Other(#[from] anyhow::Error),
+}
+
+impl FitError {
+    /// Why the orders allow no fit, if that is the failure (rather than the store's).
+    pub fn cannot_fit(&self) -> Option<&ClvError> {
+        match self {
+            FitError::Summary { source, .. } | FitError::Model(source) => Some(source),
+            FitError::Other(_) => None,
+        }
+    }
+}
+
 /// `siyu clv fit` on the database and `POST /v1/clv/fit`: fits both models on the
 /// tenant's paid orders up to `calibration_end` (default: the day of the last paid order)
 /// and keeps them as the tenant's model, with the horizon and discount to predict with.
-/// A failure to fit carries its [`ClvError`].
+/// Orders that allow no fit are [`FitError::Summary`] or [`FitError::Model`].
 pub fn fit_tenant(
     store: &mut dyn Store,
     tenant: &Tenant,
     calibration_end: Option<Date>,
     horizon: Horizon,
-) -> anyhow::Result<TenantFit> {
+) -> Result<TenantFit, FitError> {
     let days = purchase_days_from_store(store, tenant)?;
-    let summary = summarise(&days, calibration_end, None).with_context(|| {
-        format!(
-            "summarising the orders of tenant '{}' ({})",
-            tenant.name,
-            tenant.zone.name()
-        )
+    let summary = summarise(&days, calibration_end, None).map_err(|source| FitError::Summary {
+        tenant: tenant.name.clone(),
+        zone: tenant.zone.name().to_owned(),
+        source,
     })?;
     let histories: Vec<History> = summary.customers.iter().map(|c| c.history).collect();
-    let models = fit(&histories)?;
+    let models = fit(&histories).map_err(FitError::Model)?;
     let json = ModelsJson::of(&models);
     let stored = StoredModel {
         calibration_end: summary.calibration_end,

@@ -87,6 +87,15 @@ pub enum PrivacyError {
     Erased(CustomerId),
     #[error("'{0}' is what is left of an erased customer; there is nothing personal to act on")]
     Remains(CustomerId),
+    /// The store's or the system's failure, not the request's.
+    #[error(transparent)]
+    Other(#[from] anyhow::Error),
+}
+
+impl From<StoreError> for PrivacyError {
+    fn from(e: StoreError) -> PrivacyError {
+        PrivacyError::Other(e.into())
+    }
 }
 
 /// An order as handed out.
@@ -212,16 +221,16 @@ pub fn export(
     tenant: &Tenant,
     id: &CustomerId,
     actor: &str,
-) -> anyhow::Result<PersonalData> {
+) -> Result<PersonalData, PrivacyError> {
     if is_erased(id) {
-        return Err(PrivacyError::Remains(id.clone()).into());
+        return Err(PrivacyError::Remains(id.clone()));
     }
     let view = store
         .customer_view(tenant, id, usize::MAX)
         .context("reading the customer")?;
     let Some(view) = view else {
         let mut tx = store.begin_import(tenant)?;
-        return Err(missing(tx.as_mut(), tenant, id)?.into());
+        return Err(missing(tx.as_mut(), tenant, id)?);
     };
     let key = suppression_key(tenant, id);
     let now = Timestamp::now();
@@ -239,7 +248,7 @@ pub fn export(
     let mut tx = store.begin_import(tenant)?;
     // Erased since the view was read: hand out nothing, record nothing.
     if !tx.has_customer(id).context("reading the customer")? {
-        return Err(missing(tx.as_mut(), tenant, id)?.into());
+        return Err(missing(tx.as_mut(), tenant, id)?);
     }
     let history = tx
         .history(MemberFilter::Customer(id), usize::MAX)
@@ -329,9 +338,9 @@ pub fn erase(
     tenant: &Tenant,
     id: &CustomerId,
     actor: &str,
-) -> anyhow::Result<Erasure> {
+) -> Result<Erasure, PrivacyError> {
     if is_erased(id) {
-        return Err(PrivacyError::Remains(id.clone()).into());
+        return Err(PrivacyError::Remains(id.clone()));
     }
     let settings = rule_settings(store, tenant)?;
     let key = suppression_key(tenant, id);
@@ -341,7 +350,7 @@ pub fn erase(
     tx.lock_evaluation()
         .context("waiting for another evaluation")?;
     let erased = match tx.erase_customer(id, &remains, &key, now) {
-        Err(StoreError::NotFound(_)) => return Err(missing(tx.as_mut(), tenant, id)?.into()),
+        Err(StoreError::NotFound(_)) => return Err(missing(tx.as_mut(), tenant, id)?),
         other => other.context("erasing the customer")?,
     };
     let ids: FastHashSet<CustomerId> = std::iter::once(remains.clone()).collect();
@@ -395,9 +404,9 @@ pub fn set_opt_out(
     id: &CustomerId,
     opted_out: bool,
     actor: &str,
-) -> anyhow::Result<bool> {
+) -> Result<bool, PrivacyError> {
     if is_erased(id) {
-        return Err(PrivacyError::Remains(id.clone()).into());
+        return Err(PrivacyError::Remains(id.clone()));
     }
     // Asked twice, the second changes nothing: no new time, no second audit entry.
     if let Some(view) = store
@@ -416,7 +425,7 @@ pub fn set_opt_out(
         .set_opt_out(id, opted_out.then_some(now))
         .context("setting the opt-out")?
     {
-        return Err(missing(tx.as_mut(), tenant, id)?.into());
+        return Err(missing(tx.as_mut(), tenant, id)?);
     }
     let (action, cause) = if opted_out {
         (AuditAction::OptOut, "opt-out")

@@ -14,13 +14,14 @@ use siyu_core::lifecycle::LifecycleSettings;
 use siyu_core::rule::Rule;
 use siyu_core::segment::pool::{Attributes, Pool, PoolBuilder};
 use siyu_core::segment::rules::{
-    Change, Definition, Purpose, RuleKind, Selection, TagFamily, check_name, evaluate,
-    membership_changes, tag_rule_order,
+    Change, Definition, EvaluationError, Purpose, RuleKind, Selection, TagFamily, check_name,
+    evaluate, membership_changes, tag_rule_order,
 };
 use siyu_core::settings::{lifecycle_settings, vip_rule};
 use siyu_core::{CustomerId, Money, TenantZone, Timestamp};
 use siyu_store::{
-    HistoryRecord, ManualTag, MemberChange, MemberFilter, PoolTx, Store, StoredRule, Tenant,
+    HistoryRecord, ManualTag, MemberChange, MemberFilter, PoolTx, Store, StoreError, StoredRule,
+    Tenant,
 };
 
 /// The tenant settings rules and stages depend on, read before a transaction starts.
@@ -178,7 +179,7 @@ pub fn refresh(
     zone: &TenantZone,
     settings: &RuleSettings,
     cause: &str,
-) -> anyhow::Result<Evaluation> {
+) -> Result<Evaluation, RulesError> {
     let started = Instant::now();
     tx.lock_evaluation()
         .context("waiting for another evaluation")?;
@@ -200,7 +201,7 @@ pub fn refresh(
                 changes.push(MemberChange {
                     kind: s.kind,
                     name: s.name.clone(),
-                    customer_id: CustomerId::parse(id)?,
+                    customer_id: CustomerId::parse(id).map_err(anyhow::Error::from)?,
                     change,
                 });
             }
@@ -242,7 +243,7 @@ fn checked_rule(
     kind: RuleKind,
     name: &str,
     text: &str,
-) -> anyhow::Result<String> {
+) -> Result<String, RulesError> {
     match kind {
         RuleKind::Tag => check_tag_name(name),
         _ => check_name(name),
@@ -312,16 +313,33 @@ impl<'a> NewRule<'a> {
     }
 }
 
+/// Why the rules could not be evaluated, or a rule not saved.
+#[derive(Debug, thiserror::Error)]
+pub enum RulesError {
+    /// The rules do not hold together: a circle of tag rules, or a rule that fails on the
+    /// pool. The request's fault, not the server's.
+    #[error(transparent)]
+    Refused(#[from] EvaluationError),
+    #[error(transparent)]
+    Other(#[from] anyhow::Error),
+}
+
+impl From<StoreError> for RulesError {
+    fn from(e: StoreError) -> RulesError {
+        RulesError::Other(e.into())
+    }
+}
+
 /// `siyu segment create` and `siyu tag rule` (and the API's): saves a rule, with the
 /// family of a rule tag when given, and evaluates; all in one transaction. A rule tag that
-/// would close a circle is refused with [`siyu_core::segment::rules::EvaluationError::Cycle`].
+/// would close a circle is refused with [`RulesError::Refused`].
 pub fn save_rule(
     store: &mut dyn Store,
     tenant: &Tenant,
     new: NewRule<'_>,
     by: &str,
     replace: bool,
-) -> anyhow::Result<Evaluation> {
+) -> Result<Evaluation, RulesError> {
     let NewRule {
         kind,
         name,
@@ -334,7 +352,10 @@ pub fn save_rule(
     let canonical = checked_rule(tx.as_mut(), kind, name, text)?;
     let exists = tx.rules()?.iter().any(|r| r.kind == kind && r.name == name);
     if exists && !replace {
-        bail!("there is a {kind} '{name}' already (delete it first, or choose another name)");
+        return Err(anyhow!(
+            "there is a {kind} '{name}' already (delete it first, or choose another name)"
+        )
+        .into());
     }
     if let Some(family) = family {
         tx.set_tag_family(name, family)?;
