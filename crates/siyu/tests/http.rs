@@ -671,7 +671,12 @@ fn each_new_route_refuses_the_roles_it_is_not_for() {
                     (
                         StatusCode::FORBIDDEN,
                         format!(
-                            r#"{{"code":"forbidden","message":"a {role} token may not do this"}}"#
+                            r#"{{"code":"forbidden","message":"{} {role} token may not do this"}}"#,
+                            if role.as_str().starts_with(['a', 'e', 'i', 'o', 'u']) {
+                                "an"
+                            } else {
+                                "a"
+                            }
                         )
                         .as_str()
                     ),

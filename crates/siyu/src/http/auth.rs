@@ -40,7 +40,11 @@ impl Caller {
         } else {
             Err(ApiError::new(
                 Code::Forbidden,
-                format!("a {} token may not do this", self.role),
+                format!(
+                    "{} {} token may not do this",
+                    crate::wording::article(self.role.as_str()),
+                    self.role
+                ),
             ))
         }
     }
