@@ -292,8 +292,7 @@ impl PoolTx for SqliteImport<'_> {
         at: Timestamp,
     ) -> Result<bool> {
         let added = self.tx.execute(
-            "INSERT INTO customer_tags (tenant_id, customer_id, tag, source, since)
-             VALUES (?1, ?2, ?3, ?4, ?5) ON CONFLICT DO NOTHING",
+            INSERT_TAG,
             params![self.tenant, customer.as_str(), tag, source, micros(at)],
         )?;
         Ok(added > 0)
@@ -367,3 +366,7 @@ impl PoolTx for SqliteImport<'_> {
         Ok(())
     }
 }
+
+pub(super) const INSERT_TAG: &str = "
+INSERT INTO customer_tags (tenant_id, customer_id, tag, source, since)
+VALUES (?1, ?2, ?3, ?4, ?5) ON CONFLICT DO NOTHING";

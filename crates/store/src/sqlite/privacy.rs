@@ -69,11 +69,7 @@ impl SqliteImport<'_> {
                 params![tenant, id],
             )?;
         }
-        tx.execute(
-            "INSERT INTO suppressions (tenant_id, key, erased_at) VALUES (?1, ?2, ?3)
-             ON CONFLICT (tenant_id, key) DO NOTHING",
-            params![tenant, key, at],
-        )?;
+        tx.execute(INSERT_SUPPRESSION, params![tenant, key, at])?;
         Ok(Erased {
             orders: orders as u64,
             events: events as u64,
@@ -150,3 +146,7 @@ impl AuditStore for SqliteStore {
             .collect()
     }
 }
+
+pub(super) const INSERT_SUPPRESSION: &str = "
+INSERT INTO suppressions (tenant_id, key, erased_at) VALUES (?1, ?2, ?3)
+ON CONFLICT (tenant_id, key) DO NOTHING";
