@@ -9,14 +9,20 @@ use siyu_core::fasthash::{FastHashMap, FastHashSet};
 use siyu_core::metrics::cohorts::Month;
 use siyu_core::profile::{Interactions, Profile, ProfileSink};
 use siyu_core::{
-    Channel, Customer, CustomerId, EventId, EventType, Gender, Money, NewCustomer, NewEvent,
-    NewOrder, OrderFact, OrderId, OrderStatus, SeenCustomer, TenantZone, Timestamp,
+    Channel, Customer, CustomerId, Gender, Money, NewCustomer, NewEvent, NewOrder, OrderFact,
+    SeenCustomer, TenantZone, Timestamp,
 };
 
+use crate::sql::{
+    INSERT_TENANT, PROFILE_COLUMNS, RowAccess, SCAN_CUSTOMER_FACTS, SCAN_EVENTS, SCAN_ORDER_FACTS,
+    SCAN_ORDERS, SET_CHANNEL_COST, SET_SETTING, SET_TIME_ZONE, SETTINGS_OF, TENANT_BY_NAME,
+    channel_cost_from, customer_fact_from, event_from, order_fact_from, order_from, order_status,
+    parse_channel, parse_customer_id, profile_from,
+};
 use crate::{
     ChannelCostStore, CustomerStore, EventStore, ImportStore, ImportTx, OrderStore, ProfileStore,
     Result, SCAN_ALL_ABOVE, Scope, Store, StoreError, TableCounts, Tenant, TenantStore,
-    WriteCounts, corrupt, from_micros, micros, other,
+    WriteCounts, from_micros, micros, other,
 };
 
 mod api;
@@ -178,11 +184,9 @@ impl TenantStore for SqliteStore {
     fn tenant(&mut self, name: &str) -> Result<Tenant> {
         self.conn
             .execute(INSERT_TENANT, params![name, now_micros()])?;
-        let (id, zone): (i64, String) = self.conn.query_row(
-            "SELECT id, time_zone FROM tenants WHERE name = ?1",
-            [name],
-            |r| Ok((r.get(0)?, r.get(1)?)),
-        )?;
+        let (id, zone): (i64, String) = self
+            .conn
+            .query_row(TENANT_BY_NAME, [name], |r| Ok((r.get(0)?, r.get(1)?)))?;
         let zone = TenantZone::named(&zone).map_err(other)?;
         Ok(Tenant {
             id,
@@ -192,9 +196,7 @@ impl TenantStore for SqliteStore {
     }
 
     fn settings(&mut self, tenant: &Tenant) -> Result<Vec<(String, String)>> {
-        let mut stmt = self.conn.prepare_cached(
-            "SELECT key, value FROM tenant_settings WHERE tenant_id = ?1 ORDER BY key",
-        )?;
+        let mut stmt = self.conn.prepare_cached(SETTINGS_OF)?;
         let rows = stmt
             .query_map([tenant.id], |r| Ok((r.get(0)?, r.get(1)?)))?
             .collect::<rusqlite::Result<Vec<_>>>()?;
@@ -202,29 +204,16 @@ impl TenantStore for SqliteStore {
     }
 
     fn set_setting(&mut self, tenant: &Tenant, key: &str, value: &str) -> Result<()> {
-        self.conn.execute(
-            "INSERT INTO tenant_settings (tenant_id, key, value, updated_at) VALUES (?1, ?2, ?3, ?4)
-             ON CONFLICT (tenant_id, key) DO UPDATE SET value = excluded.value, updated_at = excluded.updated_at",
-            params![tenant.id, key, value, now_micros()],
-        )?;
+        self.conn
+            .execute(SET_SETTING, params![tenant.id, key, value, now_micros()])?;
         Ok(())
     }
 
     fn set_time_zone(&mut self, tenant: &Tenant, zone: &TenantZone) -> Result<()> {
-        self.conn.execute(
-            "UPDATE tenants SET time_zone = ?2 WHERE id = ?1",
-            params![tenant.id, zone.name()],
-        )?;
+        self.conn
+            .execute(SET_TIME_ZONE, params![tenant.id, zone.name()])?;
         Ok(())
     }
-}
-
-fn parse_customer_id(s: String) -> Result<CustomerId> {
-    CustomerId::parse(&s).map_err(|e| corrupt(format!("stored customer id: {e}")))
-}
-
-fn parse_channel(s: Option<String>) -> Result<Option<Channel>> {
-    s.map(|c| Channel::parse(&c).map_err(other)).transpose()
 }
 
 impl SqliteStore {
@@ -270,8 +259,8 @@ impl SqliteStore {
                 .map(|b| TenantZone::read_day(&b).map_err(other))
                 .transpose()?,
             region,
-            channel: parse_channel(channel)?,
-            referrer_id: referrer.map(parse_customer_id).transpose()?,
+            channel: parse_channel(channel.as_deref())?,
+            referrer_id: referrer.as_deref().map(parse_customer_id).transpose()?,
             joined_at: from_micros(joined_at)?,
         };
         Ok((customer, opted_out_at.map(from_micros).transpose()?))
@@ -298,65 +287,30 @@ impl CustomerStore for SqliteStore {
         tenant: &Tenant,
         each: &mut dyn FnMut(CustomerFact),
     ) -> Result<()> {
-        let mut stmt = self.conn.prepare_cached(
-            "SELECT customer_id, channel, joined_at, referrer_id
-             FROM customers WHERE tenant_id = ?1 ORDER BY customer_id",
-        )?;
+        let mut stmt = self.conn.prepare_cached(SCAN_CUSTOMER_FACTS)?;
         let mut rows = stmt.query([tenant.id])?;
         while let Some(r) = rows.next()? {
-            each(CustomerFact {
-                id: parse_customer_id(r.get(0)?)?,
-                channel: parse_channel(r.get(1)?)?,
-                joined_at: from_micros(r.get(2)?)?,
-                referrer_id: r
-                    .get::<_, Option<String>>(3)?
-                    .map(parse_customer_id)
-                    .transpose()?,
-            });
+            each(customer_fact_from(r)?);
         }
         Ok(())
     }
 }
 
-fn order_status(s: &str) -> Result<OrderStatus> {
-    OrderStatus::from_stored(s).ok_or_else(|| corrupt(format!("stored order status '{s}'")))
-}
-
 impl OrderStore for SqliteStore {
     fn scan_orders(&mut self, tenant: &Tenant, each: &mut dyn FnMut(NewOrder)) -> Result<()> {
-        let mut stmt = self.conn.prepare_cached(
-            "SELECT order_id, customer_id, ordered_at, amount, discount, coupon_code, channel, status
-             FROM orders WHERE tenant_id = ?1 ORDER BY order_id",
-        )?;
+        let mut stmt = self.conn.prepare_cached(SCAN_ORDERS)?;
         let mut rows = stmt.query([tenant.id])?;
         while let Some(r) = rows.next()? {
-            let id: String = r.get(0)?;
-            each(NewOrder {
-                id: OrderId::parse(&id).map_err(other)?,
-                customer_id: parse_customer_id(r.get(1)?)?,
-                ordered_at: from_micros(r.get(2)?)?,
-                amount: Money::from_fen(r.get(3)?),
-                discount: Money::from_fen(r.get(4)?),
-                coupon_code: r.get(5)?,
-                channel: parse_channel(r.get(6)?)?,
-                status: order_status(r.get_ref(7)?.as_str().map_err(other)?)?,
-            });
+            each(order_from(r)?);
         }
         Ok(())
     }
 
     fn scan_order_facts(&mut self, tenant: &Tenant, each: &mut dyn FnMut(OrderFact)) -> Result<()> {
-        let mut stmt = self.conn.prepare_cached(
-            "SELECT customer_id, ordered_at, amount, status FROM orders WHERE tenant_id = ?1",
-        )?;
+        let mut stmt = self.conn.prepare_cached(SCAN_ORDER_FACTS)?;
         let mut rows = stmt.query([tenant.id])?;
         while let Some(r) = rows.next()? {
-            each(OrderFact {
-                customer_id: parse_customer_id(r.get(0)?)?,
-                ordered_at: from_micros(r.get(1)?)?,
-                amount: Money::from_fen(r.get(2)?),
-                status: order_status(r.get_ref(3)?.as_str().map_err(other)?)?,
-            });
+            each(order_fact_from(r)?);
         }
         Ok(())
     }
@@ -375,12 +329,7 @@ impl OrderStore for SqliteStore {
         for id in customers {
             let mut rows = stmt.query(params![tenant.id, id.as_str()])?;
             while let Some(r) = rows.next()? {
-                each(OrderFact {
-                    customer_id: parse_customer_id(r.get(0)?)?,
-                    ordered_at: from_micros(r.get(1)?)?,
-                    amount: Money::from_fen(r.get(2)?),
-                    status: order_status(r.get_ref(3)?.as_str().map_err(other)?)?,
-                });
+                each(order_fact_from(r)?);
             }
         }
         Ok(())
@@ -389,21 +338,10 @@ impl OrderStore for SqliteStore {
 
 impl EventStore for SqliteStore {
     fn scan_events(&mut self, tenant: &Tenant, each: &mut dyn FnMut(NewEvent)) -> Result<()> {
-        let mut stmt = self.conn.prepare_cached(
-            "SELECT event_id, customer_id, type, occurred_at, properties
-             FROM events WHERE tenant_id = ?1 ORDER BY event_id",
-        )?;
+        let mut stmt = self.conn.prepare_cached(SCAN_EVENTS)?;
         let mut rows = stmt.query([tenant.id])?;
         while let Some(r) = rows.next()? {
-            let id: String = r.get(0)?;
-            let kind: String = r.get(2)?;
-            each(NewEvent {
-                id: EventId::parse(&id).map_err(other)?,
-                customer_id: parse_customer_id(r.get(1)?)?,
-                kind: EventType::parse(&kind).map_err(other)?,
-                occurred_at: from_micros(r.get(3)?)?,
-                properties: r.get(4)?,
-            });
+            each(event_from(r)?);
         }
         Ok(())
     }
@@ -413,43 +351,6 @@ impl ProfileStore for SqliteStore {
     fn scan_profiles(&mut self, tenant: &Tenant, each: &mut dyn FnMut(Profile)) -> Result<()> {
         scan_profiles(&self.conn, tenant.id, each)
     }
-}
-
-/// The profile columns, first in every read of profiles (`p` profiles, `c` customers).
-const PROFILE_COLUMNS: &str = "p.customer_id, c.joined_at, c.referrer_id, p.first_order_at,
-    p.last_order_at, p.orders, p.purchase_days, p.first_purchase_day, p.last_purchase_day,
-    p.net_spend, p.coupon_orders, p.last_interaction_at, p.left_at, p.event_counts,
-    p.referrals, p.referral_revenue";
-
-/// A profile from the first columns of a row (see [`PROFILE_COLUMNS`]).
-fn profile_from_row(r: &rusqlite::Row<'_>) -> Result<Profile> {
-    let day = |s: Option<String>| -> Result<Option<jiff::civil::Date>> {
-        s.map(|d| TenantZone::read_day(&d).map_err(other))
-            .transpose()
-    };
-    let at = |us: Option<i64>| us.map(from_micros).transpose();
-    let counts: String = r.get(13)?;
-    Ok(Profile {
-        customer_id: parse_customer_id(r.get(0)?)?,
-        joined_at: from_micros(r.get(1)?)?,
-        referrer_id: r
-            .get::<_, Option<String>>(2)?
-            .map(parse_customer_id)
-            .transpose()?,
-        first_order_at: at(r.get(3)?)?,
-        last_order_at: at(r.get(4)?)?,
-        orders: r.get(5)?,
-        purchase_days: r.get(6)?,
-        first_purchase_day: day(r.get(7)?)?,
-        last_purchase_day: day(r.get(8)?)?,
-        net_spend: Money::from_fen(r.get(9)?),
-        coupon_orders: r.get(10)?,
-        last_interaction_at: at(r.get(11)?)?,
-        left_at: at(r.get(12)?)?,
-        event_counts: serde_json::from_str(&counts).map_err(other)?,
-        referrals: r.get(14)?,
-        referral_revenue: Money::from_fen(r.get(15)?),
-    })
 }
 
 /// Every stored profile of a tenant, in customer-id order.
@@ -462,7 +363,7 @@ fn scan_profiles(conn: &Connection, tenant: i64, each: &mut dyn FnMut(Profile)) 
     ))?;
     let mut rows = stmt.query([tenant])?;
     while let Some(r) = rows.next()? {
-        each(profile_from_row(r)?);
+        each(profile_from(r)?);
     }
     Ok(())
 }
@@ -476,8 +377,7 @@ impl ChannelCostStore for SqliteStore {
         amount: Money,
     ) -> Result<()> {
         self.conn.execute(
-            "INSERT INTO channel_costs (tenant_id, channel, month, amount) VALUES (?1, ?2, ?3, ?4)
-             ON CONFLICT (tenant_id, channel, month) DO UPDATE SET amount = excluded.amount",
+            SET_CHANNEL_COST,
             params![tenant.id, channel.as_str(), month.to_string(), amount.fen()],
         )?;
         Ok(())
@@ -488,24 +388,12 @@ impl ChannelCostStore for SqliteStore {
             "SELECT channel, month, amount FROM channel_costs WHERE tenant_id = ?1
              ORDER BY channel, month",
         )?;
-        let rows = stmt
-            .query_map([tenant.id], |r| {
-                Ok((
-                    r.get::<_, String>(0)?,
-                    r.get::<_, String>(1)?,
-                    r.get::<_, i64>(2)?,
-                ))
-            })?
-            .collect::<rusqlite::Result<Vec<_>>>()?;
-        rows.into_iter()
-            .map(|(c, m, a)| {
-                Ok((
-                    Channel::parse(&c).map_err(other)?,
-                    Month::parse(&m).map_err(corrupt)?,
-                    Money::from_fen(a),
-                ))
-            })
-            .collect()
+        let mut rows = stmt.query([tenant.id])?;
+        let mut out = Vec::new();
+        while let Some(r) = rows.next()? {
+            out.push(channel_cost_from(r)?);
+        }
+        Ok(out)
     }
 }
 
@@ -827,9 +715,6 @@ impl BulkLoad {
         Ok(())
     }
 }
-
-const INSERT_TENANT: &str =
-    "INSERT INTO tenants (name, created_at) VALUES (?1, ?2) ON CONFLICT (name) DO NOTHING";
 
 const INSERT_IMPORT_TAG: &str = "
 INSERT INTO customer_tags (tenant_id, customer_id, tag, source, since)
@@ -1228,7 +1113,7 @@ impl ImportTx for SqliteImport<'_> {
                 let before: String =
                     owner.query_row(params![tenant, o.id.as_str()], |r| r.get(0))?;
                 if before != o.customer_id.as_str() {
-                    self.displaced.push(parse_customer_id(before)?);
+                    self.displaced.push(parse_customer_id(&before)?);
                 }
                 updated += update.execute(params![
                     tenant,
@@ -1294,15 +1179,7 @@ impl ImportTx for SqliteImport<'_> {
         let mut rows = stmt.query([self.tenant])?;
         let mut out = Vec::new();
         while let Some(r) = rows.next()? {
-            out.push(CustomerFact {
-                id: parse_customer_id(r.get(0)?)?,
-                channel: parse_channel(r.get(1)?)?,
-                joined_at: from_micros(r.get(2)?)?,
-                referrer_id: r
-                    .get::<_, Option<String>>(3)?
-                    .map(parse_customer_id)
-                    .transpose()?,
-            });
+            out.push(customer_fact_from(r)?);
         }
         Ok(out)
     }
@@ -1330,7 +1207,7 @@ impl ImportTx for SqliteImport<'_> {
                 r.get_ref(0)?.as_str().map_err(other)?,
                 from_micros(r.get(1)?)?,
                 Money::from_fen(r.get(2)?),
-                order_status(r.get_ref(3)?.as_str().map_err(other)?)?,
+                order_status(r.text(3)?)?,
                 r.get(4)?,
             );
         }
@@ -1375,10 +1252,7 @@ impl ImportTx for SqliteImport<'_> {
             if wanted.as_ref().is_some_and(|w| !w.contains(referrer)) {
                 continue;
             }
-            out.push((
-                parse_customer_id(referrer.to_owned())?,
-                Money::from_fen(r.get(1)?),
-            ));
+            out.push((parse_customer_id(referrer)?, Money::from_fen(r.get(1)?)));
         }
         Ok(out)
     }
@@ -1398,7 +1272,7 @@ impl ImportTx for SqliteImport<'_> {
         for id in ids {
             let mut rows = stmt.query(params![self.tenant, id.as_str()])?;
             if let Some(r) = rows.next()? {
-                out.push(profile_from_row(r)?);
+                out.push(profile_from(r)?);
             }
         }
         Ok(out)
@@ -1520,6 +1394,7 @@ impl ImportTx for SqliteImport<'_> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use siyu_core::{OrderId, OrderStatus};
 
     fn index_names(store: &SqliteStore) -> Vec<String> {
         let mut stmt = store
@@ -1676,7 +1551,7 @@ mod tests {
             ),
             (
                 "suppressions",
-                privacy::INSERT_SUPPRESSION,
+                crate::sql::INSERT_SUPPRESSION,
                 vec![t.clone(), text("k1"), Integer(1)],
                 vec![t.clone(), text("k2"), Null],
             ),

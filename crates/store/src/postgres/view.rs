@@ -2,12 +2,14 @@
 
 use siyu_core::{CustomerId, EventId, EventType, Money, NewEvent, NewOrder, OrderId};
 
-use super::{
-    PROFILE_COLUMNS, PgStore, order_status, parse_channel, parse_customer_id, profile_from_row,
+use super::PgStore;
+use crate::sql::{
+    CUSTOMERS_PAGE, MEMBERSHIPS, PROFILE_COLUMNS, customer_line_from, member_from, order_status,
+    parse_channel, parse_customer_id, pg, profile_from,
 };
 use crate::{
-    CustomerLine, CustomerView, CustomerViewStore, ManualTag, Member, Result, StoreError, Tenant,
-    corrupt, from_micros, other, stored_kind,
+    CustomerLine, CustomerView, CustomerViewStore, ManualTag, Result, StoreError, Tenant,
+    from_micros, other,
 };
 
 impl CustomerViewStore for PgStore {
@@ -36,7 +38,7 @@ impl CustomerViewStore for PgStore {
                 &key,
             )?
             .as_ref()
-            .map(profile_from_row)
+            .map(profile_from)
             .transpose()?;
         let recent_orders = self
             .client
@@ -99,21 +101,9 @@ impl CustomerViewStore for PgStore {
             .collect::<Result<Vec<_>>>()?;
         let memberships = self
             .client
-            .query(
-                "SELECT kind, name, since FROM rule_members
-                 WHERE tenant_id = $1 AND customer_id = $2 ORDER BY kind, name",
-                &key,
-            )?
+            .query(&pg(MEMBERSHIPS), &key)?
             .iter()
-            .map(|r| {
-                let kind: &str = r.try_get(0)?;
-                Ok(Member {
-                    kind: stored_kind(kind)?,
-                    name: r.try_get(1)?,
-                    customer_id: id.clone(),
-                    since: from_micros(r.try_get(2)?)?,
-                })
-            })
+            .map(member_from)
             .collect::<Result<Vec<_>>>()?;
         Ok(Some(CustomerView {
             customer,
@@ -135,31 +125,9 @@ impl CustomerViewStore for PgStore {
         let after = after.map_or("", CustomerId::as_str);
         let limit = i64::try_from(limit).unwrap_or(i64::MAX);
         self.client
-            .query(
-                "SELECT c.customer_id, c.channel, c.joined_at, coalesce(p.orders, 0),
-                        coalesce(p.net_spend, 0)::bigint, p.last_order_at
-                 FROM customers c
-                 LEFT JOIN profiles p
-                   ON p.tenant_id = c.tenant_id AND p.customer_id = c.customer_id
-                 WHERE c.tenant_id = $1 AND c.customer_id > $2
-                 ORDER BY c.customer_id LIMIT $3",
-                &[&tenant.id, &after, &limit],
-            )?
+            .query(&pg(CUSTOMERS_PAGE), &[&tenant.id, &after, &limit])?
             .iter()
-            .map(|r| {
-                Ok(CustomerLine {
-                    id: parse_customer_id(r.try_get(0)?)?,
-                    channel: parse_channel(r.try_get(1)?)?,
-                    joined_at: from_micros(r.try_get(2)?)?,
-                    orders: u32::try_from(r.try_get::<_, i32>(3)?)
-                        .map_err(|_| corrupt("negative order count"))?,
-                    net_spend: Money::from_fen(r.try_get(4)?),
-                    last_order_at: r
-                        .try_get::<_, Option<i64>>(5)?
-                        .map(from_micros)
-                        .transpose()?,
-                })
-            })
+            .map(customer_line_from)
             .collect()
     }
 }

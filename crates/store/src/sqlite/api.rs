@@ -1,9 +1,9 @@
 //! API tokens and batch message ids on SQLite.
 
-use rusqlite::{OptionalExtension, params};
+use rusqlite::params;
 
+use siyu_core::Timestamp;
 use siyu_core::access::Role;
-use siyu_core::{TenantZone, Timestamp};
 
 use std::collections::HashSet;
 
@@ -11,50 +11,8 @@ use super::{GROUP, SqliteImport, SqliteStore, missing_keys_sql, multi_insert_sql
 
 /// The columns of `ingest_messages` a claim writes, its key first.
 const COLUMNS: &[&str] = &["tenant_id", "message_id", "received_at"];
-use crate::{Result, StoredToken, Tenant, TokenStore, corrupt, from_micros, micros, other};
-
-type TokenRow = (
-    String,
-    i64,
-    String,
-    String,
-    String,
-    String,
-    i64,
-    Option<i64>,
-);
-
-const TOKEN_COLUMNS: &str = "t.token_hash, t.tenant_id, n.name, n.time_zone, t.role, t.label,
-                             t.created_at, t.revoked_at";
-
-fn token_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<TokenRow> {
-    Ok((
-        r.get(0)?,
-        r.get(1)?,
-        r.get(2)?,
-        r.get(3)?,
-        r.get(4)?,
-        r.get(5)?,
-        r.get(6)?,
-        r.get(7)?,
-    ))
-}
-
-fn token(row: TokenRow) -> Result<StoredToken> {
-    let (hash, tenant_id, name, zone, role, label, created, revoked) = row;
-    Ok(StoredToken {
-        hash,
-        tenant: Tenant {
-            id: tenant_id,
-            name,
-            zone: TenantZone::named(&zone).map_err(other)?,
-        },
-        role: Role::parse(&role).ok_or_else(|| corrupt(format!("stored role '{role}'")))?,
-        label,
-        created_at: from_micros(created)?,
-        revoked_at: revoked.map(from_micros).transpose()?,
-    })
-}
+use crate::sql::{INSERT_TOKEN, TOKEN_BY_HASH, TOKENS_OF, token_from};
+use crate::{Result, StoredToken, Tenant, TokenStore, micros};
 
 impl TokenStore for SqliteStore {
     fn create_token(
@@ -66,35 +24,26 @@ impl TokenStore for SqliteStore {
         now: Timestamp,
     ) -> Result<()> {
         self.conn.execute(
-            "INSERT INTO api_tokens (token_hash, tenant_id, role, label, created_at)
-             VALUES (?1, ?2, ?3, ?4, ?5)",
+            INSERT_TOKEN,
             params![hash, tenant.id, role.as_str(), label, micros(now)],
         )?;
         Ok(())
     }
 
     fn token(&mut self, hash: &str) -> Result<Option<StoredToken>> {
-        let row = self
-            .conn
-            .prepare_cached(&format!(
-                "SELECT {TOKEN_COLUMNS} FROM api_tokens t JOIN tenants n ON n.id = t.tenant_id
-                 WHERE t.token_hash = ?1"
-            ))?
-            .query_row([hash], token_row)
-            .optional()?;
-        row.map(token).transpose()
+        let mut stmt = self.conn.prepare_cached(TOKEN_BY_HASH)?;
+        let mut rows = stmt.query([hash])?;
+        rows.next()?.map(token_from).transpose()
     }
 
     fn tokens(&mut self, tenant: &Tenant) -> Result<Vec<StoredToken>> {
-        let rows = self
-            .conn
-            .prepare_cached(&format!(
-                "SELECT {TOKEN_COLUMNS} FROM api_tokens t JOIN tenants n ON n.id = t.tenant_id
-                 WHERE t.tenant_id = ?1 ORDER BY t.created_at DESC, t.token_hash"
-            ))?
-            .query_map([tenant.id], token_row)?
-            .collect::<rusqlite::Result<Vec<_>>>()?;
-        rows.into_iter().map(token).collect()
+        let mut stmt = self.conn.prepare_cached(TOKENS_OF)?;
+        let mut rows = stmt.query([tenant.id])?;
+        let mut tokens = Vec::new();
+        while let Some(r) = rows.next()? {
+            tokens.push(token_from(r)?);
+        }
+        Ok(tokens)
     }
 
     fn revoke_token(&mut self, tenant: &Tenant, hash_prefix: &str, now: Timestamp) -> Result<bool> {

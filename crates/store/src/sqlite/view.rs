@@ -4,13 +4,15 @@ use rusqlite::{OptionalExtension, params};
 
 use siyu_core::{CustomerId, EventId, EventType, Money, NewEvent, NewOrder, OrderId};
 
-use super::{
-    PROFILE_COLUMNS, SqliteStore, order_status, parse_channel, parse_customer_id, profile_from_row,
+use super::SqliteStore;
+use crate::sql::{
+    CUSTOMERS_PAGE, MEMBERSHIPS, PROFILE_COLUMNS, RowAccess, customer_line_from, member_from,
+    order_status, parse_channel, parse_customer_id, profile_from,
 };
 
 use crate::{
-    CustomerLine, CustomerView, CustomerViewStore, ManualTag, Member, Result, StoreError, Tenant,
-    from_micros, other, stored_kind,
+    CustomerLine, CustomerView, CustomerViewStore, ManualTag, Result, StoreError, Tenant,
+    from_micros, other,
 };
 
 impl CustomerViewStore for SqliteStore {
@@ -33,7 +35,7 @@ impl CustomerViewStore for SqliteStore {
                  JOIN customers c ON c.tenant_id = p.tenant_id AND c.customer_id = p.customer_id
                  WHERE p.tenant_id = ?1 AND p.customer_id = ?2"
             ))?
-            .query_row(params![tenant.id, id.as_str()], |r| Ok(profile_from_row(r)))
+            .query_row(params![tenant.id, id.as_str()], |r| Ok(profile_from(r)))
             .optional()?
             .transpose()?;
         let mut recent_orders = Vec::new();
@@ -49,13 +51,13 @@ impl CustomerViewStore for SqliteStore {
                 let order_id: String = r.get(0)?;
                 recent_orders.push(NewOrder {
                     id: OrderId::parse(&order_id).map_err(other)?,
-                    customer_id: parse_customer_id(r.get(1)?)?,
+                    customer_id: parse_customer_id(r.text(1)?)?,
                     ordered_at: from_micros(r.get(2)?)?,
                     amount: Money::from_fen(r.get(3)?),
                     discount: Money::from_fen(r.get(4)?),
                     coupon_code: r.get(5)?,
-                    channel: parse_channel(r.get(6)?)?,
-                    status: order_status(r.get_ref(7)?.as_str().map_err(other)?)?,
+                    channel: parse_channel(r.opt_text(6)?)?,
+                    status: order_status(r.text(7)?)?,
                 });
             }
         }
@@ -72,7 +74,7 @@ impl CustomerViewStore for SqliteStore {
                 let kind: String = r.get(2)?;
                 recent_events.push(NewEvent {
                     id: EventId::parse(&event_id).map_err(other)?,
-                    customer_id: parse_customer_id(r.get(1)?)?,
+                    customer_id: parse_customer_id(r.text(1)?)?,
                     kind: EventType::parse(&kind).map_err(other)?,
                     occurred_at: from_micros(r.get(3)?)?,
                     properties: r.get(4)?,
@@ -104,30 +106,14 @@ impl CustomerViewStore for SqliteStore {
                 })
             })
             .collect::<Result<Vec<_>>>()?;
-        let memberships = self
-            .conn
-            .prepare_cached(
-                "SELECT kind, name, since FROM rule_members
-                 WHERE tenant_id = ?1 AND customer_id = ?2 ORDER BY kind, name",
-            )?
-            .query_map(params![tenant.id, id.as_str()], |r| {
-                Ok((
-                    r.get::<_, String>(0)?,
-                    r.get::<_, String>(1)?,
-                    r.get::<_, i64>(2)?,
-                ))
-            })?
-            .collect::<rusqlite::Result<Vec<_>>>()?
-            .into_iter()
-            .map(|(kind, name, since)| {
-                Ok(Member {
-                    kind: stored_kind(&kind)?,
-                    name,
-                    customer_id: id.clone(),
-                    since: from_micros(since)?,
-                })
-            })
-            .collect::<Result<Vec<_>>>()?;
+        let mut memberships = Vec::new();
+        let mut stmt = self.conn.prepare_cached(MEMBERSHIPS)?;
+        let mut rows = stmt.query(params![tenant.id, id.as_str()])?;
+        while let Some(r) = rows.next()? {
+            memberships.push(member_from(r)?);
+        }
+        drop(rows);
+        drop(stmt);
         Ok(Some(CustomerView {
             customer,
             profile,
@@ -145,27 +131,13 @@ impl CustomerViewStore for SqliteStore {
         after: Option<&CustomerId>,
         limit: usize,
     ) -> Result<Vec<CustomerLine>> {
-        let mut stmt = self.conn.prepare_cached(
-            "SELECT c.customer_id, c.channel, c.joined_at, coalesce(p.orders, 0),
-                    coalesce(p.net_spend, 0), p.last_order_at
-             FROM customers c
-             LEFT JOIN profiles p ON p.tenant_id = c.tenant_id AND p.customer_id = c.customer_id
-             WHERE c.tenant_id = ?1 AND c.customer_id > ?2
-             ORDER BY c.customer_id LIMIT ?3",
-        )?;
+        let mut stmt = self.conn.prepare_cached(CUSTOMERS_PAGE)?;
         let after = after.map_or("", CustomerId::as_str);
         let limit = i64::try_from(limit).unwrap_or(i64::MAX);
         let mut rows = stmt.query(params![tenant.id, after, limit])?;
         let mut out = Vec::new();
         while let Some(r) = rows.next()? {
-            out.push(CustomerLine {
-                id: parse_customer_id(r.get(0)?)?,
-                channel: parse_channel(r.get(1)?)?,
-                joined_at: from_micros(r.get(2)?)?,
-                orders: r.get(3)?,
-                net_spend: Money::from_fen(r.get(4)?),
-                last_order_at: r.get::<_, Option<i64>>(5)?.map(from_micros).transpose()?,
-            });
+            out.push(customer_line_from(r)?);
         }
         Ok(out)
     }
