@@ -827,6 +827,7 @@ fn insert_groups<T>(
     table: &str,
     columns: &[&str],
     rows: &[T],
+    key: impl Fn(&T) -> (i64, &str),
     bind: impl Fn(&mut rusqlite::Statement<'_>, usize, &T) -> rusqlite::Result<()>,
 ) -> Result<Vec<usize>> {
     let mut inserted = Vec::with_capacity(rows.len().div_ceil(GROUP));
@@ -839,34 +840,37 @@ fn insert_groups<T>(
         }
         let n = stmt.raw_execute()?;
         if n < group.len() {
-            let mut check = tx.prepare_cached(&missing_keys_sql(table, columns, group.len()))?;
-            for (k, row) in group.iter().enumerate() {
-                bind(&mut check, 1 + k * columns.len(), row)?;
-            }
-            refuse_missing(table, &mut check)?;
+            let keys: Vec<(i64, &str)> = group.iter().map(&key).collect();
+            refuse_skipped(tx, table, [columns[0], columns[1]], &keys)?;
         }
         inserted.push(n);
     }
     Ok(inserted)
 }
 
-/// Counts the rows of `rows` values (bound as in `multi_insert_sql`) whose key (the first
-/// two columns) is not in `table`: after an `INSERT OR IGNORE`, the rows it skipped for
-/// breaking a constraint rather than for being there already.
-fn missing_keys_sql(table: &str, columns: &[&str], rows: usize) -> String {
-    let one = format!("({})", vec!["?"; columns.len()].join(","));
-    format!(
+/// Fails unless every key of `keys` (values of the `key` columns) is in `table`: after an
+/// `INSERT OR IGNORE` that did not write every row, the rows it skipped must be those
+/// there already, not rows that broke a CHECK or NOT NULL.
+#[cold]
+fn refuse_skipped(
+    conn: &Connection,
+    table: &str,
+    key: [&str; 2],
+    keys: &[(i64, &str)],
+) -> Result<()> {
+    let sql = format!(
         "SELECT count(*) FROM (VALUES {}) AS v
          WHERE NOT EXISTS (SELECT 1 FROM {table} AS t
                            WHERE t.{} = v.column1 AND t.{} = v.column2)",
-        vec![one; rows].join(","),
-        columns[0],
-        columns[1]
-    )
-}
-
-/// Fails when the bound `missing_keys_sql` statement counts any row.
-fn refuse_missing(table: &str, check: &mut rusqlite::Statement<'_>) -> Result<()> {
+        vec!["(?,?)"; keys.len()].join(","),
+        key[0],
+        key[1]
+    );
+    let mut check = conn.prepare_cached(&sql)?;
+    for (k, (first, second)) in keys.iter().enumerate() {
+        check.raw_bind_parameter(1 + 2 * k, first)?;
+        check.raw_bind_parameter(2 + 2 * k, *second)?;
+    }
     let mut found = check.raw_query();
     let missing: i64 = match found.next()? {
         Some(row) => row.get(0)?,
@@ -1059,14 +1063,21 @@ impl ImportTx for SqliteImport<'_> {
         }
         // Only the customers just found missing: the CHECKs of the table hold for the
         // values bound (no gender, an inferred join), so `OR IGNORE` skips nothing.
-        let written = insert_groups(&self.tx, "customers", SEEN_COLUMNS, &fresh, |stmt, i, c| {
-            stmt.raw_bind_parameter(i, tenant)?;
-            stmt.raw_bind_parameter(i + 1, c.id.as_str())?;
-            stmt.raw_bind_parameter(i + 2, c.channel.as_ref().map(Channel::as_str))?;
-            stmt.raw_bind_parameter(i + 3, 1)?;
-            stmt.raw_bind_parameter(i + 4, micros(c.at))?;
-            stmt.raw_bind_parameter(i + 5, 1)
-        })?;
+        let written = insert_groups(
+            &self.tx,
+            "customers",
+            SEEN_COLUMNS,
+            &fresh,
+            |c| (tenant, c.id.as_str()),
+            |stmt, i, c| {
+                stmt.raw_bind_parameter(i, tenant)?;
+                stmt.raw_bind_parameter(i + 1, c.id.as_str())?;
+                stmt.raw_bind_parameter(i + 2, c.channel.as_ref().map(Channel::as_str))?;
+                stmt.raw_bind_parameter(i + 3, 1)?;
+                stmt.raw_bind_parameter(i + 4, micros(c.at))?;
+                stmt.raw_bind_parameter(i + 5, 1)
+            },
+        )?;
         if let Some(known) = known {
             for (id, k) in &found {
                 known.learn(id, *k);
@@ -1084,17 +1095,24 @@ impl ImportTx for SqliteImport<'_> {
 
     fn upsert_orders(&mut self, batch: &[NewOrder]) -> Result<WriteCounts> {
         let tenant = self.tenant;
-        let inserted = insert_groups(&self.tx, "orders", ORDER_COLUMNS, batch, |stmt, i, o| {
-            stmt.raw_bind_parameter(i, tenant)?;
-            stmt.raw_bind_parameter(i + 1, o.id.as_str())?;
-            stmt.raw_bind_parameter(i + 2, o.customer_id.as_str())?;
-            stmt.raw_bind_parameter(i + 3, micros(o.ordered_at))?;
-            stmt.raw_bind_parameter(i + 4, o.amount.fen())?;
-            stmt.raw_bind_parameter(i + 5, o.discount.fen())?;
-            stmt.raw_bind_parameter(i + 6, o.coupon_code.as_deref())?;
-            stmt.raw_bind_parameter(i + 7, o.channel.as_ref().map(Channel::as_str))?;
-            stmt.raw_bind_parameter(i + 8, o.status.as_str())
-        })?;
+        let inserted = insert_groups(
+            &self.tx,
+            "orders",
+            ORDER_COLUMNS,
+            batch,
+            |o| (tenant, o.id.as_str()),
+            |stmt, i, o| {
+                stmt.raw_bind_parameter(i, tenant)?;
+                stmt.raw_bind_parameter(i + 1, o.id.as_str())?;
+                stmt.raw_bind_parameter(i + 2, o.customer_id.as_str())?;
+                stmt.raw_bind_parameter(i + 3, micros(o.ordered_at))?;
+                stmt.raw_bind_parameter(i + 4, o.amount.fen())?;
+                stmt.raw_bind_parameter(i + 5, o.discount.fen())?;
+                stmt.raw_bind_parameter(i + 6, o.coupon_code.as_deref())?;
+                stmt.raw_bind_parameter(i + 7, o.channel.as_ref().map(Channel::as_str))?;
+                stmt.raw_bind_parameter(i + 8, o.status.as_str())
+            },
+        )?;
         let mut counts = WriteCounts::default();
         let mut update = self.tx.prepare_cached(UPDATE_ORDER)?;
         for (group, n) in batch.chunks(GROUP).zip(inserted) {
@@ -1137,14 +1155,21 @@ impl ImportTx for SqliteImport<'_> {
 
     fn insert_events(&mut self, batch: &[NewEvent]) -> Result<WriteCounts> {
         let tenant = self.tenant;
-        let inserted = insert_groups(&self.tx, "events", EVENT_COLUMNS, batch, |stmt, i, e| {
-            stmt.raw_bind_parameter(i, tenant)?;
-            stmt.raw_bind_parameter(i + 1, e.id.as_str())?;
-            stmt.raw_bind_parameter(i + 2, e.customer_id.as_str())?;
-            stmt.raw_bind_parameter(i + 3, e.kind.as_str())?;
-            stmt.raw_bind_parameter(i + 4, micros(e.occurred_at))?;
-            stmt.raw_bind_parameter(i + 5, e.properties.as_str())
-        })?;
+        let inserted = insert_groups(
+            &self.tx,
+            "events",
+            EVENT_COLUMNS,
+            batch,
+            |e| (tenant, e.id.as_str()),
+            |stmt, i, e| {
+                stmt.raw_bind_parameter(i, tenant)?;
+                stmt.raw_bind_parameter(i + 1, e.id.as_str())?;
+                stmt.raw_bind_parameter(i + 2, e.customer_id.as_str())?;
+                stmt.raw_bind_parameter(i + 3, e.kind.as_str())?;
+                stmt.raw_bind_parameter(i + 4, micros(e.occurred_at))?;
+                stmt.raw_bind_parameter(i + 5, e.properties.as_str())
+            },
+        )?;
         let inserted = inserted.iter().sum::<usize>() as u64;
         self.events.wrote(&self.tx, batch.len())?;
         Ok(WriteCounts {
@@ -1342,11 +1367,17 @@ impl ImportTx for SqliteImport<'_> {
                 .iter()
                 .map(ProfileRow::of)
                 .collect::<Result<Vec<_>>>()?;
-            let inserted =
-                insert_groups(&self.tx, "profiles", PROFILE_ROW, &rows, |stmt, i, r| {
+            let inserted = insert_groups(
+                &self.tx,
+                "profiles",
+                PROFILE_ROW,
+                &rows,
+                |r| (tenant, r.profile.customer_id.as_str()),
+                |stmt, i, r| {
                     stmt.raw_bind_parameter(i, tenant)?;
                     r.bind(stmt, i + 1)
-                })?;
+                },
+            )?;
             if inserted.iter().sum::<usize>() < group.len() {
                 self.save_profiles(group)?;
             }
@@ -1429,7 +1460,14 @@ mod tests {
             stmt.raw_bind_parameter(i + 5, "{}")
         };
         let events = |rows: &[(&str, Option<&str>)]| {
-            insert_groups(&tx, "events", EVENT_COLUMNS, rows, event)
+            insert_groups(
+                &tx,
+                "events",
+                EVENT_COLUMNS,
+                rows,
+                |r| (tenant.id, r.0),
+                event,
+            )
         };
         assert_eq!(events(&[("e1", Some("view"))]).expect("new"), vec![1]);
         assert_eq!(
@@ -1456,19 +1494,43 @@ mod tests {
             stmt.raw_bind_parameter(i + 7, o.channel.as_ref().map(Channel::as_str))?;
             stmt.raw_bind_parameter(i + 8, o.status.as_str())
         };
-        let written = insert_groups(&tx, "orders", ORDER_COLUMNS, &batch, order).expect("new");
+        let written = insert_groups(
+            &tx,
+            "orders",
+            ORDER_COLUMNS,
+            &batch,
+            |o| (tenant.id, o.id.as_str()),
+            order,
+        )
+        .expect("new");
         assert_eq!(written, vec![GROUP, 3]);
         for at in [5, GROUP + 1] {
             let mut again = batch.clone();
             again[at].id = OrderId::parse("9000000000000000001").expect("id");
             again[at].amount = Money::from_fen(-1);
             assert!(
-                insert_groups(&tx, "orders", ORDER_COLUMNS, &again, order).is_err(),
+                insert_groups(
+                    &tx,
+                    "orders",
+                    ORDER_COLUMNS,
+                    &again,
+                    |o| (tenant.id, o.id.as_str()),
+                    order
+                )
+                .is_err(),
                 "a negative amount at {at}"
             );
         }
         batch.truncate(GROUP);
-        let written = insert_groups(&tx, "orders", ORDER_COLUMNS, &batch, order).expect("again");
+        let written = insert_groups(
+            &tx,
+            "orders",
+            ORDER_COLUMNS,
+            &batch,
+            |o| (tenant.id, o.id.as_str()),
+            order,
+        )
+        .expect("again");
         assert_eq!(written, vec![0], "duplicates only");
     }
 

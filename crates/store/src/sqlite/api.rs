@@ -7,7 +7,7 @@ use siyu_core::access::Role;
 
 use std::collections::HashSet;
 
-use super::{GROUP, SqliteImport, SqliteStore, missing_keys_sql, multi_insert_sql, refuse_missing};
+use super::{GROUP, SqliteImport, SqliteStore, multi_insert_sql, refuse_skipped};
 
 /// The columns of `ingest_messages` a claim writes, its key first.
 const COLUMNS: &[&str] = &["tenant_id", "message_id", "received_at"];
@@ -89,12 +89,8 @@ impl SqliteImport<'_> {
             // `OR IGNORE` skips a row that breaks a constraint, too: only one whose id is
             // there already may be taken for a duplicate (see `insert_groups`).
             if returned < group.len() {
-                let sql = missing_keys_sql("ingest_messages", COLUMNS, group.len());
-                let mut check = self.tx.prepare_cached(&sql)?;
-                for (k, id) in group.iter().enumerate() {
-                    bind(&mut check, k, id)?;
-                }
-                refuse_missing("ingest_messages", &mut check)?;
+                let keys: Vec<(i64, &str)> = group.iter().map(|id| (tenant, *id)).collect();
+                refuse_skipped(&self.tx, "ingest_messages", [COLUMNS[0], COLUMNS[1]], &keys)?;
             }
         }
         // An id twice in one call: the first is new, the second a duplicate.
