@@ -21,10 +21,10 @@ use siyu_core::{
 };
 
 use crate::sql::{
-    INSERT_TENANT, PROFILE_COLUMNS, SCAN_CUSTOMER_FACTS, SCAN_EVENTS, SCAN_ORDER_FACTS,
-    SCAN_ORDERS, SET_CHANNEL_COST, SET_SETTING, SET_TIME_ZONE, SETTINGS_OF, TENANT_BY_NAME,
-    channel_cost_from, customer_fact_from, event_from, order_fact_from, order_from, order_status,
-    parse_channel, parse_customer_id, pg, profile_from,
+    CUSTOMER_BY_ID, INSERT_TENANT, PROFILE_COLUMNS, SCAN_CUSTOMER_FACTS, SCAN_EVENTS,
+    SCAN_ORDER_FACTS, SCAN_ORDERS, SET_CHANNEL_COST, SET_SETTING, SET_TIME_ZONE, SETTINGS_OF,
+    TENANT_BY_NAME, channel_cost_from, customer_fact_from, customer_from, event_from,
+    order_fact_from, order_from, order_status, parse_customer_id, pg, profile_from,
 };
 use crate::{
     ChannelCostStore, CustomerStore, EventStore, ImportStore, ImportTx, OrderStore, ProfileStore,
@@ -251,33 +251,9 @@ impl PgStore {
     ) -> Result<(Customer, Option<Timestamp>)> {
         let row = self
             .client
-            .query_opt(
-                "SELECT name, phone, gender, birthday, region, channel, referrer_id, joined_at,
-                        opted_out_at
-                 FROM customers WHERE tenant_id = $1 AND customer_id = $2",
-                &[&tenant.id, &id.as_str()],
-            )?
+            .query_opt(&pg(CUSTOMER_BY_ID), &[&tenant.id, &id.as_str()])?
             .ok_or_else(|| StoreError::NotFound(format!("customer {id}")))?;
-        let gender: Option<&str> = row.try_get(2)?;
-        let birthday: Option<&str> = row.try_get(3)?;
-        let referrer: Option<&str> = row.try_get(6)?;
-        let opted_out_at: Option<i64> = row.try_get(8)?;
-        let customer = Customer {
-            id: id.clone(),
-            name: row.try_get(0)?,
-            phone: row.try_get(1)?,
-            gender: gender
-                .map(|g| Gender::parse(g).map_err(other))
-                .transpose()?,
-            birthday: birthday
-                .map(|b| TenantZone::read_day(b).map_err(other))
-                .transpose()?,
-            region: row.try_get(4)?,
-            channel: parse_channel(row.try_get(5)?)?,
-            referrer_id: referrer.map(parse_customer_id).transpose()?,
-            joined_at: from_micros(row.try_get(7)?)?,
-        };
-        Ok((customer, opted_out_at.map(from_micros).transpose()?))
+        customer_from(id, &row)
     }
 }
 

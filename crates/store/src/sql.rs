@@ -11,13 +11,13 @@ use siyu_core::metrics::cohorts::Month;
 use siyu_core::privacy::AuditAction;
 use siyu_core::profile::Profile;
 use siyu_core::{
-    Channel, CustomerId, EventId, EventType, Money, NewEvent, NewOrder, OrderFact, OrderId,
-    OrderStatus, TenantZone,
+    Channel, Customer, CustomerId, EventId, EventType, Gender, Money, NewEvent, NewOrder,
+    OrderFact, OrderId, OrderStatus, TenantZone,
 };
 
 use crate::{
-    AuditEntry, CustomerLine, HistoryRecord, Member, MemberFilter, Result, StoredToken, Tenant,
-    corrupt, from_micros, other, stored_change, stored_kind,
+    AuditEntry, CustomerLine, HistoryRecord, Member, MemberFilter, Result, StoredRule, StoredToken,
+    Tenant, corrupt, from_micros, other, stored_change, stored_kind, stored_purpose,
 };
 
 /// A row of either driver, read by column index.
@@ -134,6 +134,37 @@ pub(crate) fn channel_cost_from(r: &impl RowAccess) -> Result<(Channel, Month, M
 }
 
 // ---- customers ----------------------------------------------------------------------
+
+/// A customer (`?2`) of a tenant (`?1`); a row for [`customer_from`].
+pub(crate) const CUSTOMER_BY_ID: &str =
+    "SELECT name, phone, gender, birthday, region, channel, referrer_id, joined_at, opted_out_at
+     FROM customers WHERE tenant_id = ?1 AND customer_id = ?2";
+
+/// The customer `id` and when they opted out, if they did, from a row of
+/// [`CUSTOMER_BY_ID`]' columns.
+pub(crate) fn customer_from(
+    id: &CustomerId,
+    r: &impl RowAccess,
+) -> Result<(Customer, Option<siyu_core::Timestamp>)> {
+    let customer = Customer {
+        id: id.clone(),
+        name: r.opt_text(0)?.map(str::to_owned),
+        phone: r.opt_text(1)?.map(str::to_owned),
+        gender: r
+            .opt_text(2)?
+            .map(|g| Gender::parse(g).map_err(other))
+            .transpose()?,
+        birthday: r
+            .opt_text(3)?
+            .map(|b| TenantZone::read_day(b).map_err(other))
+            .transpose()?,
+        region: r.opt_text(4)?.map(str::to_owned),
+        channel: parse_channel(r.opt_text(5)?)?,
+        referrer_id: r.opt_text(6)?.map(parse_customer_id).transpose()?,
+        joined_at: from_micros(r.int(7)?)?,
+    };
+    Ok((customer, at(r.opt_int(8)?)?))
+}
 
 /// The facts of every customer of a tenant (`?1`), in id order; rows for
 /// [`customer_fact_from`].
@@ -262,6 +293,23 @@ pub(crate) fn customer_line_from(r: &impl RowAccess) -> Result<CustomerLine> {
 }
 
 // ---- rules: members and history -----------------------------------------------------
+
+/// A tenant's (`?1`) saved rules, by kind and name; rows for [`stored_rule_from`].
+pub(crate) const RULES_OF: &str =
+    "SELECT kind, name, rule, created_by, created_at, purpose FROM rules
+     WHERE tenant_id = ?1 ORDER BY kind, name";
+
+/// A saved rule from a row of [`RULES_OF`]' columns.
+pub(crate) fn stored_rule_from(r: &impl RowAccess) -> Result<StoredRule> {
+    Ok(StoredRule {
+        kind: stored_kind(r.text(0)?)?,
+        name: r.text(1)?.to_owned(),
+        rule: r.text(2)?.to_owned(),
+        created_by: r.text(3)?.to_owned(),
+        created_at: from_micros(r.int(4)?)?,
+        purpose: stored_purpose(r.text(5)?)?,
+    })
+}
 
 /// The condition (after `tenant_id = ?1`) and the further values of a filter of members
 /// or history.

@@ -14,10 +14,10 @@ use siyu_core::{
 };
 
 use crate::sql::{
-    INSERT_TENANT, PROFILE_COLUMNS, RowAccess, SCAN_CUSTOMER_FACTS, SCAN_EVENTS, SCAN_ORDER_FACTS,
-    SCAN_ORDERS, SET_CHANNEL_COST, SET_SETTING, SET_TIME_ZONE, SETTINGS_OF, TENANT_BY_NAME,
-    channel_cost_from, customer_fact_from, event_from, order_fact_from, order_from, order_status,
-    parse_channel, parse_customer_id, profile_from,
+    CUSTOMER_BY_ID, INSERT_TENANT, PROFILE_COLUMNS, RowAccess, SCAN_CUSTOMER_FACTS, SCAN_EVENTS,
+    SCAN_ORDER_FACTS, SCAN_ORDERS, SET_CHANNEL_COST, SET_SETTING, SET_TIME_ZONE, SETTINGS_OF,
+    TENANT_BY_NAME, channel_cost_from, customer_fact_from, customer_from, event_from,
+    order_fact_from, order_from, order_status, parse_customer_id, profile_from,
 };
 use crate::{
     ChannelCostStore, CustomerStore, EventStore, ImportStore, ImportTx, OrderStore, ProfileStore,
@@ -223,47 +223,12 @@ impl SqliteStore {
         tenant: &Tenant,
         id: &CustomerId,
     ) -> Result<(Customer, Option<Timestamp>)> {
-        let row = self
-            .conn
-            .query_row(
-                "SELECT name, phone, gender, birthday, region, channel, referrer_id, joined_at,
-                        opted_out_at
-                 FROM customers WHERE tenant_id = ?1 AND customer_id = ?2",
-                params![tenant.id, id.as_str()],
-                |r| {
-                    Ok((
-                        r.get::<_, Option<String>>(0)?,
-                        r.get::<_, Option<String>>(1)?,
-                        r.get::<_, Option<String>>(2)?,
-                        r.get::<_, Option<String>>(3)?,
-                        r.get::<_, Option<String>>(4)?,
-                        r.get::<_, Option<String>>(5)?,
-                        r.get::<_, Option<String>>(6)?,
-                        r.get::<_, i64>(7)?,
-                        r.get::<_, Option<i64>>(8)?,
-                    ))
-                },
-            )
-            .optional()?
-            .ok_or_else(|| StoreError::NotFound(format!("customer {id}")))?;
-        let (name, phone, gender, birthday, region, channel, referrer, joined_at, opted_out_at) =
-            row;
-        let customer = Customer {
-            id: id.clone(),
-            name,
-            phone,
-            gender: gender
-                .map(|g| Gender::parse(&g).map_err(other))
-                .transpose()?,
-            birthday: birthday
-                .map(|b| TenantZone::read_day(&b).map_err(other))
-                .transpose()?,
-            region,
-            channel: parse_channel(channel.as_deref())?,
-            referrer_id: referrer.as_deref().map(parse_customer_id).transpose()?,
-            joined_at: from_micros(joined_at)?,
-        };
-        Ok((customer, opted_out_at.map(from_micros).transpose()?))
+        let mut stmt = self.conn.prepare_cached(CUSTOMER_BY_ID)?;
+        let mut rows = stmt.query(params![tenant.id, id.as_str()])?;
+        match rows.next()? {
+            Some(r) => customer_from(id, r),
+            None => Err(StoreError::NotFound(format!("customer {id}"))),
+        }
     }
 }
 

@@ -10,12 +10,12 @@ use siyu_core::{CustomerId, Gender, Money, Timestamp};
 
 use super::{PgImport, PgStore};
 use crate::sql::{
-    HISTORY_COLUMNS, PROFILE_COLUMNS, SET_TAG_FAMILY, history_from, member_filter, member_from,
-    members_sql, parse_channel, parse_customer_id, pg, profile_from,
+    HISTORY_COLUMNS, PROFILE_COLUMNS, RULES_OF, SET_TAG_FAMILY, history_from, member_filter,
+    member_from, members_sql, parse_channel, parse_customer_id, pg, profile_from, stored_rule_from,
 };
 use crate::{
     HistoryRecord, ManualTag, Member, MemberChange, MemberFilter, PoolCustomer, PoolStore, PoolTx,
-    Result, StoredRule, Tenant, corrupt, from_micros, micros, other, stored_kind, stored_purpose,
+    Result, StoredRule, Tenant, corrupt, from_micros, micros, other,
 };
 
 /// Membership changes written per statement.
@@ -143,23 +143,8 @@ impl PoolTx for PgImport<'_> {
     }
 
     fn rules(&mut self) -> Result<Vec<StoredRule>> {
-        let rows = self.tx.query(
-            "SELECT kind, name, rule, created_by, created_at, purpose FROM rules
-             WHERE tenant_id = $1 ORDER BY kind, name",
-            &[&self.tenant],
-        )?;
-        rows.iter()
-            .map(|r| {
-                Ok(StoredRule {
-                    kind: stored_kind(r.try_get(0)?)?,
-                    name: r.try_get(1)?,
-                    rule: r.try_get(2)?,
-                    created_by: r.try_get(3)?,
-                    created_at: from_micros(r.try_get(4)?)?,
-                    purpose: stored_purpose(r.try_get(5)?)?,
-                })
-            })
-            .collect()
+        let rows = self.tx.query(&pg(RULES_OF), &[&self.tenant])?;
+        rows.iter().map(stored_rule_from).collect()
     }
 
     fn save_rule(&mut self, rule: &StoredRule) -> Result<()> {

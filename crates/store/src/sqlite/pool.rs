@@ -8,12 +8,13 @@ use siyu_core::{CustomerId, Gender, Money, Timestamp};
 
 use super::{SqliteImport, SqliteStore};
 use crate::sql::{
-    HISTORY_COLUMNS, PROFILE_COLUMNS, RowAccess, SET_TAG_FAMILY, history_from, member_filter,
-    member_from, members_sql, parse_channel, parse_customer_id, profile_from,
+    HISTORY_COLUMNS, PROFILE_COLUMNS, RULES_OF, RowAccess, SET_TAG_FAMILY, history_from,
+    member_filter, member_from, members_sql, parse_channel, parse_customer_id, profile_from,
+    stored_rule_from,
 };
 use crate::{
     HistoryRecord, ManualTag, Member, MemberChange, MemberFilter, PoolCustomer, PoolStore, PoolTx,
-    Result, StoredRule, Tenant, corrupt, from_micros, micros, other, stored_kind, stored_purpose,
+    Result, StoredRule, Tenant, corrupt, from_micros, micros, other,
 };
 
 impl PoolStore for SqliteStore {
@@ -147,34 +148,13 @@ impl PoolTx for SqliteImport<'_> {
     }
 
     fn rules(&mut self) -> Result<Vec<StoredRule>> {
-        let mut stmt = self.tx.prepare_cached(
-            "SELECT kind, name, rule, created_by, created_at, purpose FROM rules
-             WHERE tenant_id = ?1 ORDER BY kind, name",
-        )?;
-        let rows = stmt
-            .query_map([self.tenant], |r| {
-                Ok((
-                    r.get::<_, String>(0)?,
-                    r.get::<_, String>(1)?,
-                    r.get::<_, String>(2)?,
-                    r.get::<_, String>(3)?,
-                    r.get::<_, i64>(4)?,
-                    r.get::<_, String>(5)?,
-                ))
-            })?
-            .collect::<rusqlite::Result<Vec<_>>>()?;
-        rows.into_iter()
-            .map(|(k, name, rule, created_by, created_at, p)| {
-                Ok(StoredRule {
-                    kind: stored_kind(&k)?,
-                    name,
-                    rule,
-                    created_by,
-                    created_at: from_micros(created_at)?,
-                    purpose: stored_purpose(&p)?,
-                })
-            })
-            .collect()
+        let mut stmt = self.tx.prepare_cached(RULES_OF)?;
+        let mut rows = stmt.query([self.tenant])?;
+        let mut out = Vec::new();
+        while let Some(r) = rows.next()? {
+            out.push(stored_rule_from(r)?);
+        }
+        Ok(out)
     }
 
     fn save_rule(&mut self, rule: &StoredRule) -> Result<()> {
