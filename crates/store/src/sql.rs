@@ -16,8 +16,8 @@ use siyu_core::{
 };
 
 use crate::{
-    AuditEntry, CustomerLine, HistoryRecord, Member, MemberFilter, Result, StoredRule, StoredToken,
-    Tenant, corrupt, from_micros, other, stored_change, stored_kind, stored_purpose,
+    AuditEntry, CustomerLine, HistoryRecord, ManualTag, Member, MemberFilter, Result, StoredRule,
+    StoredToken, Tenant, corrupt, from_micros, other, stored_change, stored_kind, stored_purpose,
 };
 
 /// A row of either driver, read by column index.
@@ -265,6 +265,42 @@ pub(crate) fn profile_from(r: &impl RowAccess) -> Result<Profile> {
         event_counts: serde_json::from_str(r.text(13)?).map_err(other)?,
         referrals: count(r.int(14)?)?,
         referral_revenue: Money::from_fen(r.int(15)?),
+    })
+}
+
+// ---- one customer's view ---------------------------------------------------------------
+
+/// The profile of a customer (`?2`) of a tenant (`?1`); a row for [`profile_from`].
+pub(crate) fn profile_of() -> String {
+    format!(
+        "SELECT {PROFILE_COLUMNS} FROM profiles p
+         JOIN customers c ON c.tenant_id = p.tenant_id AND c.customer_id = p.customer_id
+         WHERE p.tenant_id = ?1 AND p.customer_id = ?2"
+    )
+}
+
+/// A customer's (`?2`) latest orders, at most `?3`; rows for [`order_from`].
+pub(crate) const RECENT_ORDERS: &str =
+    "SELECT order_id, customer_id, ordered_at, amount, discount, coupon_code, channel, status
+     FROM orders WHERE tenant_id = ?1 AND customer_id = ?2
+     ORDER BY ordered_at DESC, order_id DESC LIMIT ?3";
+
+/// A customer's (`?2`) latest events, at most `?3`; rows for [`event_from`].
+pub(crate) const RECENT_EVENTS: &str = "SELECT event_id, customer_id, type, occurred_at, properties
+     FROM events WHERE tenant_id = ?1 AND customer_id = ?2
+     ORDER BY occurred_at DESC, event_id DESC LIMIT ?3";
+
+/// A customer's (`?2`) tags; rows for [`manual_tag_from`].
+pub(crate) const TAGS_OF: &str = "SELECT tag, source, since FROM customer_tags
+     WHERE tenant_id = ?1 AND customer_id = ?2 ORDER BY tag";
+
+/// A tag of the customer `id` from a row of [`TAGS_OF`]' columns.
+pub(crate) fn manual_tag_from(id: &CustomerId, r: &impl RowAccess) -> Result<ManualTag> {
+    Ok(ManualTag {
+        customer_id: id.clone(),
+        tag: r.text(0)?.to_owned(),
+        source: r.text(1)?.to_owned(),
+        since: from_micros(r.int(2)?)?,
     })
 }
 

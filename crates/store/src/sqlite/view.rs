@@ -1,19 +1,32 @@
 //! One customer's view and pages of customers, on SQLite.
 
-use rusqlite::{OptionalExtension, params};
+use rusqlite::{Connection, Params, params};
 
-use siyu_core::{CustomerId, EventId, EventType, Money, NewEvent, NewOrder, OrderId};
+use siyu_core::CustomerId;
 
 use super::SqliteStore;
 use crate::sql::{
-    CUSTOMERS_PAGE, MEMBERSHIPS, PROFILE_COLUMNS, RowAccess, customer_line_from, member_from,
-    order_status, parse_channel, parse_customer_id, profile_from,
+    CUSTOMERS_PAGE, MEMBERSHIPS, RECENT_EVENTS, RECENT_ORDERS, TAGS_OF, customer_line_from,
+    event_from, manual_tag_from, member_from, order_from, profile_from, profile_of,
 };
 
-use crate::{
-    CustomerLine, CustomerView, CustomerViewStore, ManualTag, Result, StoreError, Tenant,
-    from_micros, other,
-};
+use crate::{CustomerLine, CustomerView, CustomerViewStore, Result, StoreError, Tenant};
+
+/// Every row `sql` gives, decoded.
+fn all<T>(
+    conn: &Connection,
+    sql: &str,
+    params: impl Params,
+    decode: impl Fn(&rusqlite::Row<'_>) -> Result<T>,
+) -> Result<Vec<T>> {
+    let mut stmt = conn.prepare_cached(sql)?;
+    let mut rows = stmt.query(params)?;
+    let mut out = Vec::new();
+    while let Some(r) = rows.next()? {
+        out.push(decode(r)?);
+    }
+    Ok(out)
+}
 
 impl CustomerViewStore for SqliteStore {
     fn customer_view(
@@ -28,92 +41,14 @@ impl CustomerViewStore for SqliteStore {
             Err(e) => return Err(e),
         };
         let limit = i64::try_from(recent).unwrap_or(i64::MAX);
-        let profile = self
-            .conn
-            .prepare_cached(&format!(
-                "SELECT {PROFILE_COLUMNS} FROM profiles p
-                 JOIN customers c ON c.tenant_id = p.tenant_id AND c.customer_id = p.customer_id
-                 WHERE p.tenant_id = ?1 AND p.customer_id = ?2"
-            ))?
-            .query_row(params![tenant.id, id.as_str()], |r| Ok(profile_from(r)))
-            .optional()?
-            .transpose()?;
-        let mut recent_orders = Vec::new();
-        {
-            let mut stmt = self.conn.prepare_cached(
-                "SELECT order_id, customer_id, ordered_at, amount, discount, coupon_code, channel,
-                        status
-                 FROM orders WHERE tenant_id = ?1 AND customer_id = ?2
-                 ORDER BY ordered_at DESC, order_id DESC LIMIT ?3",
-            )?;
-            let mut rows = stmt.query(params![tenant.id, id.as_str(), limit])?;
-            while let Some(r) = rows.next()? {
-                let order_id: String = r.get(0)?;
-                recent_orders.push(NewOrder {
-                    id: OrderId::parse(&order_id).map_err(other)?,
-                    customer_id: parse_customer_id(r.text(1)?)?,
-                    ordered_at: from_micros(r.get(2)?)?,
-                    amount: Money::from_fen(r.get(3)?),
-                    discount: Money::from_fen(r.get(4)?),
-                    coupon_code: r.get(5)?,
-                    channel: parse_channel(r.opt_text(6)?)?,
-                    status: order_status(r.text(7)?)?,
-                });
-            }
-        }
-        let mut recent_events = Vec::new();
-        {
-            let mut stmt = self.conn.prepare_cached(
-                "SELECT event_id, customer_id, type, occurred_at, properties
-                 FROM events WHERE tenant_id = ?1 AND customer_id = ?2
-                 ORDER BY occurred_at DESC, event_id DESC LIMIT ?3",
-            )?;
-            let mut rows = stmt.query(params![tenant.id, id.as_str(), limit])?;
-            while let Some(r) = rows.next()? {
-                let event_id: String = r.get(0)?;
-                let kind: String = r.get(2)?;
-                recent_events.push(NewEvent {
-                    id: EventId::parse(&event_id).map_err(other)?,
-                    customer_id: parse_customer_id(r.text(1)?)?,
-                    kind: EventType::parse(&kind).map_err(other)?,
-                    occurred_at: from_micros(r.get(3)?)?,
-                    properties: r.get(4)?,
-                });
-            }
-        }
+        let (t, c) = (tenant.id, id.as_str());
+        let conn = &self.conn;
         // Read without a transaction: an immediate one would wait for every writer.
-        let manual_tags = self
-            .conn
-            .prepare_cached(
-                "SELECT tag, source, since FROM customer_tags
-                 WHERE tenant_id = ?1 AND customer_id = ?2 ORDER BY tag",
-            )?
-            .query_map(params![tenant.id, id.as_str()], |r| {
-                Ok((
-                    r.get::<_, String>(0)?,
-                    r.get::<_, String>(1)?,
-                    r.get::<_, i64>(2)?,
-                ))
-            })?
-            .collect::<rusqlite::Result<Vec<_>>>()?
-            .into_iter()
-            .map(|(tag, source, since)| {
-                Ok(ManualTag {
-                    customer_id: id.clone(),
-                    tag,
-                    source,
-                    since: from_micros(since)?,
-                })
-            })
-            .collect::<Result<Vec<_>>>()?;
-        let mut memberships = Vec::new();
-        let mut stmt = self.conn.prepare_cached(MEMBERSHIPS)?;
-        let mut rows = stmt.query(params![tenant.id, id.as_str()])?;
-        while let Some(r) = rows.next()? {
-            memberships.push(member_from(r)?);
-        }
-        drop(rows);
-        drop(stmt);
+        let profile = all(conn, &profile_of(), params![t, c], |r| profile_from(r))?.pop();
+        let recent_orders = all(conn, RECENT_ORDERS, params![t, c, limit], |r| order_from(r))?;
+        let recent_events = all(conn, RECENT_EVENTS, params![t, c, limit], |r| event_from(r))?;
+        let manual_tags = all(conn, TAGS_OF, params![t, c], |r| manual_tag_from(id, r))?;
+        let memberships = all(conn, MEMBERSHIPS, params![t, c], |r| member_from(r))?;
         Ok(Some(CustomerView {
             customer,
             profile,
