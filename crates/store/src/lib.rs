@@ -7,6 +7,7 @@
 //! Instants are stored as microseconds since the Unix epoch (UTC), money as fen.
 
 mod postgres;
+mod sql;
 mod sqlite;
 
 use siyu_core::CustomerFact;

@@ -16,14 +16,20 @@ use siyu_core::CustomerFact;
 use siyu_core::metrics::cohorts::Month;
 use siyu_core::profile::{Profile, ProfileSink};
 use siyu_core::{
-    Channel, Customer, CustomerId, EventId, EventType, Gender, Money, NewCustomer, NewEvent,
-    NewOrder, OrderFact, OrderId, OrderStatus, SeenCustomer, TenantZone, Timestamp,
+    Channel, Customer, CustomerId, Gender, Money, NewCustomer, NewEvent, NewOrder, OrderFact,
+    SeenCustomer, TenantZone, Timestamp,
 };
 
+use crate::sql::{
+    CUSTOMER_BY_ID, INSERT_TENANT, PROFILE_COLUMNS, SCAN_CUSTOMER_FACTS, SCAN_EVENTS,
+    SCAN_ORDER_FACTS, SCAN_ORDERS, SET_CHANNEL_COST, SET_SETTING, SET_TIME_ZONE, SETTINGS_OF,
+    TENANT_BY_NAME, channel_cost_from, customer_fact_from, customer_from, event_from,
+    order_fact_from, order_from, order_status, parse_customer_id, pg, profile_from,
+};
 use crate::{
     ChannelCostStore, CustomerStore, EventStore, ImportStore, ImportTx, OrderStore, ProfileStore,
     Result, SCAN_ALL_ABOVE, Scope, Store, StoreError, TableCounts, Tenant, TenantStore,
-    WriteCounts, corrupt, from_micros, micros, other,
+    WriteCounts, from_micros, micros, other,
 };
 
 mod api;
@@ -197,18 +203,15 @@ impl Store for PgStore {
 
 impl TenantStore for PgStore {
     fn tenant(&mut self, name: &str) -> Result<Tenant> {
-        const SELECT: &str = "SELECT id, time_zone FROM tenants WHERE name = $1";
-        let row = match self.client.query_opt(SELECT, &[&name])? {
+        let select = pg(TENANT_BY_NAME);
+        let row = match self.client.query_opt(&select, &[&name])? {
             Some(row) => row,
             None => {
                 // A concurrent creator makes this insert wait for its commit and then do
                 // nothing; the select after it (a new snapshot) sees the row either way.
-                self.client.execute(
-                    "INSERT INTO tenants (name, created_at) VALUES ($1, $2)
-                     ON CONFLICT (name) DO NOTHING",
-                    &[&name, &now_micros()],
-                )?;
-                self.client.query_one(SELECT, &[&name])?
+                self.client
+                    .execute(&pg(INSERT_TENANT), &[&name, &now_micros()])?;
+                self.client.query_one(&select, &[&name])?
             }
         };
         let zone: &str = row.try_get(1)?;
@@ -220,43 +223,23 @@ impl TenantStore for PgStore {
     }
 
     fn settings(&mut self, tenant: &Tenant) -> Result<Vec<(String, String)>> {
-        let rows = self.client.query(
-            "SELECT key, value FROM tenant_settings WHERE tenant_id = $1 ORDER BY key",
-            &[&tenant.id],
-        )?;
+        let rows = self.client.query(&pg(SETTINGS_OF), &[&tenant.id])?;
         rows.iter()
             .map(|r| Ok((r.try_get(0)?, r.try_get(1)?)))
             .collect()
     }
 
     fn set_setting(&mut self, tenant: &Tenant, key: &str, value: &str) -> Result<()> {
-        self.client.execute(
-            "INSERT INTO tenant_settings (tenant_id, key, value, updated_at) VALUES ($1, $2, $3, $4)
-             ON CONFLICT (tenant_id, key) DO UPDATE SET value = excluded.value, updated_at = excluded.updated_at",
-            &[&tenant.id, &key, &value, &now_micros()],
-        )?;
+        self.client
+            .execute(&pg(SET_SETTING), &[&tenant.id, &key, &value, &now_micros()])?;
         Ok(())
     }
 
     fn set_time_zone(&mut self, tenant: &Tenant, zone: &TenantZone) -> Result<()> {
-        self.client.execute(
-            "UPDATE tenants SET time_zone = $2 WHERE id = $1",
-            &[&tenant.id, &zone.name()],
-        )?;
+        self.client
+            .execute(&pg(SET_TIME_ZONE), &[&tenant.id, &zone.name()])?;
         Ok(())
     }
-}
-
-fn parse_customer_id(s: &str) -> Result<CustomerId> {
-    CustomerId::parse(s).map_err(|e| corrupt(format!("stored customer id: {e}")))
-}
-
-fn parse_channel(s: Option<&str>) -> Result<Option<Channel>> {
-    s.map(|c| Channel::parse(c).map_err(other)).transpose()
-}
-
-fn order_status(s: &str) -> Result<OrderStatus> {
-    OrderStatus::from_stored(s).ok_or_else(|| corrupt(format!("stored order status '{s}'")))
 }
 
 impl PgStore {
@@ -268,33 +251,9 @@ impl PgStore {
     ) -> Result<(Customer, Option<Timestamp>)> {
         let row = self
             .client
-            .query_opt(
-                "SELECT name, phone, gender, birthday, region, channel, referrer_id, joined_at,
-                        opted_out_at
-                 FROM customers WHERE tenant_id = $1 AND customer_id = $2",
-                &[&tenant.id, &id.as_str()],
-            )?
+            .query_opt(&pg(CUSTOMER_BY_ID), &[&tenant.id, &id.as_str()])?
             .ok_or_else(|| StoreError::NotFound(format!("customer {id}")))?;
-        let gender: Option<&str> = row.try_get(2)?;
-        let birthday: Option<&str> = row.try_get(3)?;
-        let referrer: Option<&str> = row.try_get(6)?;
-        let opted_out_at: Option<i64> = row.try_get(8)?;
-        let customer = Customer {
-            id: id.clone(),
-            name: row.try_get(0)?,
-            phone: row.try_get(1)?,
-            gender: gender
-                .map(|g| Gender::parse(g).map_err(other))
-                .transpose()?,
-            birthday: birthday
-                .map(|b| TenantZone::read_day(b).map_err(other))
-                .transpose()?,
-            region: row.try_get(4)?,
-            channel: parse_channel(row.try_get(5)?)?,
-            referrer_id: referrer.map(parse_customer_id).transpose()?,
-            joined_at: from_micros(row.try_get(7)?)?,
-        };
-        Ok((customer, opted_out_at.map(from_micros).transpose()?))
+        customer_from(id, &row)
     }
 }
 
@@ -318,21 +277,11 @@ impl CustomerStore for PgStore {
         tenant: &Tenant,
         each: &mut dyn FnMut(CustomerFact),
     ) -> Result<()> {
-        let mut rows = self.client.query_raw(
-            "SELECT customer_id, channel, joined_at, referrer_id
-             FROM customers WHERE tenant_id = $1 ORDER BY customer_id",
-            [tenant.id],
-        )?;
+        let mut rows = self
+            .client
+            .query_raw(&pg(SCAN_CUSTOMER_FACTS), [tenant.id])?;
         while let Some(r) = rows.next()? {
-            each(CustomerFact {
-                id: parse_customer_id(r.try_get(0)?)?,
-                channel: parse_channel(r.try_get(1)?)?,
-                joined_at: from_micros(r.try_get(2)?)?,
-                referrer_id: r
-                    .try_get::<_, Option<&str>>(3)?
-                    .map(parse_customer_id)
-                    .transpose()?,
-            });
+            each(customer_fact_from(&r)?);
         }
         Ok(())
     }
@@ -340,38 +289,17 @@ impl CustomerStore for PgStore {
 
 impl OrderStore for PgStore {
     fn scan_orders(&mut self, tenant: &Tenant, each: &mut dyn FnMut(NewOrder)) -> Result<()> {
-        let mut rows = self.client.query_raw(
-            "SELECT order_id, customer_id, ordered_at, amount, discount, coupon_code, channel, status
-             FROM orders WHERE tenant_id = $1 ORDER BY order_id",
-            [tenant.id],
-        )?;
+        let mut rows = self.client.query_raw(&pg(SCAN_ORDERS), [tenant.id])?;
         while let Some(r) = rows.next()? {
-            each(NewOrder {
-                id: OrderId::parse(r.try_get(0)?).map_err(other)?,
-                customer_id: parse_customer_id(r.try_get(1)?)?,
-                ordered_at: from_micros(r.try_get(2)?)?,
-                amount: Money::from_fen(r.try_get(3)?),
-                discount: Money::from_fen(r.try_get(4)?),
-                coupon_code: r.try_get(5)?,
-                channel: parse_channel(r.try_get(6)?)?,
-                status: order_status(r.try_get(7)?)?,
-            });
+            each(order_from(&r)?);
         }
         Ok(())
     }
 
     fn scan_order_facts(&mut self, tenant: &Tenant, each: &mut dyn FnMut(OrderFact)) -> Result<()> {
-        let mut rows = self.client.query_raw(
-            "SELECT customer_id, ordered_at, amount, status FROM orders WHERE tenant_id = $1",
-            [tenant.id],
-        )?;
+        let mut rows = self.client.query_raw(&pg(SCAN_ORDER_FACTS), [tenant.id])?;
         while let Some(r) = rows.next()? {
-            each(OrderFact {
-                customer_id: parse_customer_id(r.try_get(0)?)?,
-                ordered_at: from_micros(r.try_get(1)?)?,
-                amount: Money::from_fen(r.try_get(2)?),
-                status: order_status(r.try_get(3)?)?,
-            });
+            each(order_fact_from(&r)?);
         }
         Ok(())
     }
@@ -389,12 +317,7 @@ impl OrderStore for PgStore {
             &[&tenant.id, &ids],
         )?;
         for r in rows {
-            each(OrderFact {
-                customer_id: parse_customer_id(r.try_get(0)?)?,
-                ordered_at: from_micros(r.try_get(1)?)?,
-                amount: Money::from_fen(r.try_get(2)?),
-                status: order_status(r.try_get(3)?)?,
-            });
+            each(order_fact_from(&r)?);
         }
         Ok(())
     }
@@ -402,19 +325,9 @@ impl OrderStore for PgStore {
 
 impl EventStore for PgStore {
     fn scan_events(&mut self, tenant: &Tenant, each: &mut dyn FnMut(NewEvent)) -> Result<()> {
-        let mut rows = self.client.query_raw(
-            "SELECT event_id, customer_id, type, occurred_at, properties
-             FROM events WHERE tenant_id = $1 ORDER BY event_id",
-            [tenant.id],
-        )?;
+        let mut rows = self.client.query_raw(&pg(SCAN_EVENTS), [tenant.id])?;
         while let Some(r) = rows.next()? {
-            each(NewEvent {
-                id: EventId::parse(r.try_get(0)?).map_err(other)?,
-                customer_id: parse_customer_id(r.try_get(1)?)?,
-                kind: EventType::parse(r.try_get(2)?).map_err(other)?,
-                occurred_at: from_micros(r.try_get(3)?)?,
-                properties: r.try_get(4)?,
-            });
+            each(event_from(&r)?);
         }
         Ok(())
     }
@@ -424,43 +337,6 @@ impl ProfileStore for PgStore {
     fn scan_profiles(&mut self, tenant: &Tenant, each: &mut dyn FnMut(Profile)) -> Result<()> {
         scan_profiles(&mut self.client, tenant.id, each)
     }
-}
-
-/// The profile columns, first in every read of profiles (`p` profiles, `c` customers).
-const PROFILE_COLUMNS: &str = "p.customer_id, c.joined_at, c.referrer_id, p.first_order_at,
-    p.last_order_at, p.orders, p.purchase_days, p.first_purchase_day, p.last_purchase_day,
-    p.net_spend, p.coupon_orders, p.last_interaction_at, p.left_at, p.event_counts,
-    p.referrals, p.referral_revenue";
-
-/// A profile from the first columns of a row (see [`PROFILE_COLUMNS`]).
-fn profile_from_row(r: &postgres::Row) -> Result<Profile> {
-    let day = |s: Option<&str>| -> Result<Option<jiff::civil::Date>> {
-        s.map(|d| TenantZone::read_day(d).map_err(other))
-            .transpose()
-    };
-    let at = |us: Option<i64>| us.map(from_micros).transpose();
-    let count = |n: i32| u32::try_from(n).map_err(|_| corrupt("negative count in profiles"));
-    Ok(Profile {
-        customer_id: parse_customer_id(r.try_get(0)?)?,
-        joined_at: from_micros(r.try_get(1)?)?,
-        referrer_id: r
-            .try_get::<_, Option<&str>>(2)?
-            .map(parse_customer_id)
-            .transpose()?,
-        first_order_at: at(r.try_get(3)?)?,
-        last_order_at: at(r.try_get(4)?)?,
-        orders: count(r.try_get(5)?)?,
-        purchase_days: count(r.try_get(6)?)?,
-        first_purchase_day: day(r.try_get(7)?)?,
-        last_purchase_day: day(r.try_get(8)?)?,
-        net_spend: Money::from_fen(r.try_get(9)?),
-        coupon_orders: count(r.try_get(10)?)?,
-        last_interaction_at: at(r.try_get(11)?)?,
-        left_at: at(r.try_get(12)?)?,
-        event_counts: serde_json::from_str(r.try_get(13)?).map_err(other)?,
-        referrals: count(r.try_get(14)?)?,
-        referral_revenue: Money::from_fen(r.try_get(15)?),
-    })
 }
 
 /// Every stored profile of a tenant, in customer-id order.
@@ -479,7 +355,7 @@ fn scan_profiles(
         [tenant],
     )?;
     while let Some(r) = rows.next()? {
-        each(profile_from_row(&r)?);
+        each(profile_from(&r)?);
     }
     Ok(())
 }
@@ -493,8 +369,7 @@ impl ChannelCostStore for PgStore {
         amount: Money,
     ) -> Result<()> {
         self.client.execute(
-            "INSERT INTO channel_costs (tenant_id, channel, month, amount) VALUES ($1, $2, $3, $4)
-             ON CONFLICT (tenant_id, channel, month) DO UPDATE SET amount = excluded.amount",
+            &pg(SET_CHANNEL_COST),
             &[
                 &tenant.id,
                 &channel.as_str(),
@@ -511,15 +386,7 @@ impl ChannelCostStore for PgStore {
              ORDER BY channel COLLATE \"C\", month",
             &[&tenant.id],
         )?;
-        rows.iter()
-            .map(|r| {
-                Ok((
-                    Channel::parse(r.try_get(0)?).map_err(other)?,
-                    Month::parse(r.try_get(1)?).map_err(corrupt)?,
-                    Money::from_fen(r.try_get(2)?),
-                ))
-            })
-            .collect()
+        rows.iter().map(channel_cost_from).collect()
     }
 }
 
@@ -976,19 +843,7 @@ impl ImportTx for PgImport<'_> {
             ),
             &params,
         )?;
-        rows.iter()
-            .map(|r| {
-                Ok(CustomerFact {
-                    id: parse_customer_id(r.try_get(0)?)?,
-                    channel: parse_channel(r.try_get(1)?)?,
-                    joined_at: from_micros(r.try_get(2)?)?,
-                    referrer_id: r
-                        .try_get::<_, Option<&str>>(3)?
-                        .map(parse_customer_id)
-                        .transpose()?,
-                })
-            })
-            .collect()
+        rows.iter().map(customer_fact_from).collect()
     }
 
     fn profile_facts(&mut self, scope: Scope<'_>, sink: &mut dyn ProfileSink) -> Result<()> {
@@ -1066,7 +921,7 @@ impl ImportTx for PgImport<'_> {
             ),
             &[&self.tenant, &ids],
         )?;
-        rows.iter().map(profile_from_row).collect()
+        rows.iter().map(profile_from).collect()
     }
 
     fn save_profiles(&mut self, profiles: &[Profile]) -> Result<()> {

@@ -9,14 +9,20 @@ use siyu_core::fasthash::{FastHashMap, FastHashSet};
 use siyu_core::metrics::cohorts::Month;
 use siyu_core::profile::{Interactions, Profile, ProfileSink};
 use siyu_core::{
-    Channel, Customer, CustomerId, EventId, EventType, Gender, Money, NewCustomer, NewEvent,
-    NewOrder, OrderFact, OrderId, OrderStatus, SeenCustomer, TenantZone, Timestamp,
+    Channel, Customer, CustomerId, Gender, Money, NewCustomer, NewEvent, NewOrder, OrderFact,
+    SeenCustomer, TenantZone, Timestamp,
 };
 
+use crate::sql::{
+    CUSTOMER_BY_ID, INSERT_TENANT, PROFILE_COLUMNS, RowAccess, SCAN_CUSTOMER_FACTS, SCAN_EVENTS,
+    SCAN_ORDER_FACTS, SCAN_ORDERS, SET_CHANNEL_COST, SET_SETTING, SET_TIME_ZONE, SETTINGS_OF,
+    TENANT_BY_NAME, channel_cost_from, customer_fact_from, customer_from, event_from,
+    order_fact_from, order_from, order_status, parse_customer_id, profile_from,
+};
 use crate::{
     ChannelCostStore, CustomerStore, EventStore, ImportStore, ImportTx, OrderStore, ProfileStore,
     Result, SCAN_ALL_ABOVE, Scope, Store, StoreError, TableCounts, Tenant, TenantStore,
-    WriteCounts, corrupt, from_micros, micros, other,
+    WriteCounts, from_micros, micros, other,
 };
 
 mod api;
@@ -43,6 +49,7 @@ const MIGRATIONS: &[(i64, &str)] = &[
         9,
         include_str!("../migrations/sqlite/0009_customer_first.sql"),
     ),
+    (10, include_str!("../migrations/sqlite/0010_parity.sql")),
 ];
 
 pub struct SqliteStore {
@@ -74,7 +81,11 @@ impl SqliteStore {
         conn.execute_batch(
             "PRAGMA journal_mode = WAL;
              PRAGMA synchronous = NORMAL;
-             PRAGMA foreign_keys = OFF; -- tenant ids come from `tenant()`; checks cost imports a tenth
+             -- As on PostgreSQL, only the small tables (settings, channel costs, tokens,
+             -- ingested message ids) have a foreign key to tenants, and it holds; the
+             -- tables of a tenant's rows have none (checked row by row it cost imports a
+             -- tenth): their writers take the tenant from `tenant()`.
+             PRAGMA foreign_keys = ON;
              PRAGMA cache_size = -65536;
              PRAGMA threads = 2;
              -- Deleted and overwritten content is zeroed where that costs no extra write:
@@ -171,15 +182,11 @@ impl Store for SqliteStore {
 
 impl TenantStore for SqliteStore {
     fn tenant(&mut self, name: &str) -> Result<Tenant> {
-        self.conn.execute(
-            "INSERT INTO tenants (name, created_at) VALUES (?1, ?2) ON CONFLICT (name) DO NOTHING",
-            params![name, now_micros()],
-        )?;
-        let (id, zone): (i64, String) = self.conn.query_row(
-            "SELECT id, time_zone FROM tenants WHERE name = ?1",
-            [name],
-            |r| Ok((r.get(0)?, r.get(1)?)),
-        )?;
+        self.conn
+            .execute(INSERT_TENANT, params![name, now_micros()])?;
+        let (id, zone): (i64, String) = self
+            .conn
+            .query_row(TENANT_BY_NAME, [name], |r| Ok((r.get(0)?, r.get(1)?)))?;
         let zone = TenantZone::named(&zone).map_err(other)?;
         Ok(Tenant {
             id,
@@ -189,9 +196,7 @@ impl TenantStore for SqliteStore {
     }
 
     fn settings(&mut self, tenant: &Tenant) -> Result<Vec<(String, String)>> {
-        let mut stmt = self.conn.prepare_cached(
-            "SELECT key, value FROM tenant_settings WHERE tenant_id = ?1 ORDER BY key",
-        )?;
+        let mut stmt = self.conn.prepare_cached(SETTINGS_OF)?;
         let rows = stmt
             .query_map([tenant.id], |r| Ok((r.get(0)?, r.get(1)?)))?
             .collect::<rusqlite::Result<Vec<_>>>()?;
@@ -199,29 +204,16 @@ impl TenantStore for SqliteStore {
     }
 
     fn set_setting(&mut self, tenant: &Tenant, key: &str, value: &str) -> Result<()> {
-        self.conn.execute(
-            "INSERT INTO tenant_settings (tenant_id, key, value, updated_at) VALUES (?1, ?2, ?3, ?4)
-             ON CONFLICT (tenant_id, key) DO UPDATE SET value = excluded.value, updated_at = excluded.updated_at",
-            params![tenant.id, key, value, now_micros()],
-        )?;
+        self.conn
+            .execute(SET_SETTING, params![tenant.id, key, value, now_micros()])?;
         Ok(())
     }
 
     fn set_time_zone(&mut self, tenant: &Tenant, zone: &TenantZone) -> Result<()> {
-        self.conn.execute(
-            "UPDATE tenants SET time_zone = ?2 WHERE id = ?1",
-            params![tenant.id, zone.name()],
-        )?;
+        self.conn
+            .execute(SET_TIME_ZONE, params![tenant.id, zone.name()])?;
         Ok(())
     }
-}
-
-fn parse_customer_id(s: String) -> Result<CustomerId> {
-    CustomerId::parse(&s).map_err(|e| corrupt(format!("stored customer id: {e}")))
-}
-
-fn parse_channel(s: Option<String>) -> Result<Option<Channel>> {
-    s.map(|c| Channel::parse(&c).map_err(other)).transpose()
 }
 
 impl SqliteStore {
@@ -231,47 +223,12 @@ impl SqliteStore {
         tenant: &Tenant,
         id: &CustomerId,
     ) -> Result<(Customer, Option<Timestamp>)> {
-        let row = self
-            .conn
-            .query_row(
-                "SELECT name, phone, gender, birthday, region, channel, referrer_id, joined_at,
-                        opted_out_at
-                 FROM customers WHERE tenant_id = ?1 AND customer_id = ?2",
-                params![tenant.id, id.as_str()],
-                |r| {
-                    Ok((
-                        r.get::<_, Option<String>>(0)?,
-                        r.get::<_, Option<String>>(1)?,
-                        r.get::<_, Option<String>>(2)?,
-                        r.get::<_, Option<String>>(3)?,
-                        r.get::<_, Option<String>>(4)?,
-                        r.get::<_, Option<String>>(5)?,
-                        r.get::<_, Option<String>>(6)?,
-                        r.get::<_, i64>(7)?,
-                        r.get::<_, Option<i64>>(8)?,
-                    ))
-                },
-            )
-            .optional()?
-            .ok_or_else(|| StoreError::NotFound(format!("customer {id}")))?;
-        let (name, phone, gender, birthday, region, channel, referrer, joined_at, opted_out_at) =
-            row;
-        let customer = Customer {
-            id: id.clone(),
-            name,
-            phone,
-            gender: gender
-                .map(|g| Gender::parse(&g).map_err(other))
-                .transpose()?,
-            birthday: birthday
-                .map(|b| TenantZone::read_day(&b).map_err(other))
-                .transpose()?,
-            region,
-            channel: parse_channel(channel)?,
-            referrer_id: referrer.map(parse_customer_id).transpose()?,
-            joined_at: from_micros(joined_at)?,
-        };
-        Ok((customer, opted_out_at.map(from_micros).transpose()?))
+        let mut stmt = self.conn.prepare_cached(CUSTOMER_BY_ID)?;
+        let mut rows = stmt.query(params![tenant.id, id.as_str()])?;
+        match rows.next()? {
+            Some(r) => customer_from(id, r),
+            None => Err(StoreError::NotFound(format!("customer {id}"))),
+        }
     }
 }
 
@@ -295,65 +252,30 @@ impl CustomerStore for SqliteStore {
         tenant: &Tenant,
         each: &mut dyn FnMut(CustomerFact),
     ) -> Result<()> {
-        let mut stmt = self.conn.prepare_cached(
-            "SELECT customer_id, channel, joined_at, referrer_id
-             FROM customers WHERE tenant_id = ?1 ORDER BY customer_id",
-        )?;
+        let mut stmt = self.conn.prepare_cached(SCAN_CUSTOMER_FACTS)?;
         let mut rows = stmt.query([tenant.id])?;
         while let Some(r) = rows.next()? {
-            each(CustomerFact {
-                id: parse_customer_id(r.get(0)?)?,
-                channel: parse_channel(r.get(1)?)?,
-                joined_at: from_micros(r.get(2)?)?,
-                referrer_id: r
-                    .get::<_, Option<String>>(3)?
-                    .map(parse_customer_id)
-                    .transpose()?,
-            });
+            each(customer_fact_from(r)?);
         }
         Ok(())
     }
 }
 
-fn order_status(s: &str) -> Result<OrderStatus> {
-    OrderStatus::from_stored(s).ok_or_else(|| corrupt(format!("stored order status '{s}'")))
-}
-
 impl OrderStore for SqliteStore {
     fn scan_orders(&mut self, tenant: &Tenant, each: &mut dyn FnMut(NewOrder)) -> Result<()> {
-        let mut stmt = self.conn.prepare_cached(
-            "SELECT order_id, customer_id, ordered_at, amount, discount, coupon_code, channel, status
-             FROM orders WHERE tenant_id = ?1 ORDER BY order_id",
-        )?;
+        let mut stmt = self.conn.prepare_cached(SCAN_ORDERS)?;
         let mut rows = stmt.query([tenant.id])?;
         while let Some(r) = rows.next()? {
-            let id: String = r.get(0)?;
-            each(NewOrder {
-                id: OrderId::parse(&id).map_err(other)?,
-                customer_id: parse_customer_id(r.get(1)?)?,
-                ordered_at: from_micros(r.get(2)?)?,
-                amount: Money::from_fen(r.get(3)?),
-                discount: Money::from_fen(r.get(4)?),
-                coupon_code: r.get(5)?,
-                channel: parse_channel(r.get(6)?)?,
-                status: order_status(r.get_ref(7)?.as_str().map_err(other)?)?,
-            });
+            each(order_from(r)?);
         }
         Ok(())
     }
 
     fn scan_order_facts(&mut self, tenant: &Tenant, each: &mut dyn FnMut(OrderFact)) -> Result<()> {
-        let mut stmt = self.conn.prepare_cached(
-            "SELECT customer_id, ordered_at, amount, status FROM orders WHERE tenant_id = ?1",
-        )?;
+        let mut stmt = self.conn.prepare_cached(SCAN_ORDER_FACTS)?;
         let mut rows = stmt.query([tenant.id])?;
         while let Some(r) = rows.next()? {
-            each(OrderFact {
-                customer_id: parse_customer_id(r.get(0)?)?,
-                ordered_at: from_micros(r.get(1)?)?,
-                amount: Money::from_fen(r.get(2)?),
-                status: order_status(r.get_ref(3)?.as_str().map_err(other)?)?,
-            });
+            each(order_fact_from(r)?);
         }
         Ok(())
     }
@@ -372,12 +294,7 @@ impl OrderStore for SqliteStore {
         for id in customers {
             let mut rows = stmt.query(params![tenant.id, id.as_str()])?;
             while let Some(r) = rows.next()? {
-                each(OrderFact {
-                    customer_id: parse_customer_id(r.get(0)?)?,
-                    ordered_at: from_micros(r.get(1)?)?,
-                    amount: Money::from_fen(r.get(2)?),
-                    status: order_status(r.get_ref(3)?.as_str().map_err(other)?)?,
-                });
+                each(order_fact_from(r)?);
             }
         }
         Ok(())
@@ -386,21 +303,10 @@ impl OrderStore for SqliteStore {
 
 impl EventStore for SqliteStore {
     fn scan_events(&mut self, tenant: &Tenant, each: &mut dyn FnMut(NewEvent)) -> Result<()> {
-        let mut stmt = self.conn.prepare_cached(
-            "SELECT event_id, customer_id, type, occurred_at, properties
-             FROM events WHERE tenant_id = ?1 ORDER BY event_id",
-        )?;
+        let mut stmt = self.conn.prepare_cached(SCAN_EVENTS)?;
         let mut rows = stmt.query([tenant.id])?;
         while let Some(r) = rows.next()? {
-            let id: String = r.get(0)?;
-            let kind: String = r.get(2)?;
-            each(NewEvent {
-                id: EventId::parse(&id).map_err(other)?,
-                customer_id: parse_customer_id(r.get(1)?)?,
-                kind: EventType::parse(&kind).map_err(other)?,
-                occurred_at: from_micros(r.get(3)?)?,
-                properties: r.get(4)?,
-            });
+            each(event_from(r)?);
         }
         Ok(())
     }
@@ -410,43 +316,6 @@ impl ProfileStore for SqliteStore {
     fn scan_profiles(&mut self, tenant: &Tenant, each: &mut dyn FnMut(Profile)) -> Result<()> {
         scan_profiles(&self.conn, tenant.id, each)
     }
-}
-
-/// The profile columns, first in every read of profiles (`p` profiles, `c` customers).
-const PROFILE_COLUMNS: &str = "p.customer_id, c.joined_at, c.referrer_id, p.first_order_at,
-    p.last_order_at, p.orders, p.purchase_days, p.first_purchase_day, p.last_purchase_day,
-    p.net_spend, p.coupon_orders, p.last_interaction_at, p.left_at, p.event_counts,
-    p.referrals, p.referral_revenue";
-
-/// A profile from the first columns of a row (see [`PROFILE_COLUMNS`]).
-fn profile_from_row(r: &rusqlite::Row<'_>) -> Result<Profile> {
-    let day = |s: Option<String>| -> Result<Option<jiff::civil::Date>> {
-        s.map(|d| TenantZone::read_day(&d).map_err(other))
-            .transpose()
-    };
-    let at = |us: Option<i64>| us.map(from_micros).transpose();
-    let counts: String = r.get(13)?;
-    Ok(Profile {
-        customer_id: parse_customer_id(r.get(0)?)?,
-        joined_at: from_micros(r.get(1)?)?,
-        referrer_id: r
-            .get::<_, Option<String>>(2)?
-            .map(parse_customer_id)
-            .transpose()?,
-        first_order_at: at(r.get(3)?)?,
-        last_order_at: at(r.get(4)?)?,
-        orders: r.get(5)?,
-        purchase_days: r.get(6)?,
-        first_purchase_day: day(r.get(7)?)?,
-        last_purchase_day: day(r.get(8)?)?,
-        net_spend: Money::from_fen(r.get(9)?),
-        coupon_orders: r.get(10)?,
-        last_interaction_at: at(r.get(11)?)?,
-        left_at: at(r.get(12)?)?,
-        event_counts: serde_json::from_str(&counts).map_err(other)?,
-        referrals: r.get(14)?,
-        referral_revenue: Money::from_fen(r.get(15)?),
-    })
 }
 
 /// Every stored profile of a tenant, in customer-id order.
@@ -459,7 +328,7 @@ fn scan_profiles(conn: &Connection, tenant: i64, each: &mut dyn FnMut(Profile)) 
     ))?;
     let mut rows = stmt.query([tenant])?;
     while let Some(r) = rows.next()? {
-        each(profile_from_row(r)?);
+        each(profile_from(r)?);
     }
     Ok(())
 }
@@ -473,8 +342,7 @@ impl ChannelCostStore for SqliteStore {
         amount: Money,
     ) -> Result<()> {
         self.conn.execute(
-            "INSERT INTO channel_costs (tenant_id, channel, month, amount) VALUES (?1, ?2, ?3, ?4)
-             ON CONFLICT (tenant_id, channel, month) DO UPDATE SET amount = excluded.amount",
+            SET_CHANNEL_COST,
             params![tenant.id, channel.as_str(), month.to_string(), amount.fen()],
         )?;
         Ok(())
@@ -485,24 +353,12 @@ impl ChannelCostStore for SqliteStore {
             "SELECT channel, month, amount FROM channel_costs WHERE tenant_id = ?1
              ORDER BY channel, month",
         )?;
-        let rows = stmt
-            .query_map([tenant.id], |r| {
-                Ok((
-                    r.get::<_, String>(0)?,
-                    r.get::<_, String>(1)?,
-                    r.get::<_, i64>(2)?,
-                ))
-            })?
-            .collect::<rusqlite::Result<Vec<_>>>()?;
-        rows.into_iter()
-            .map(|(c, m, a)| {
-                Ok((
-                    Channel::parse(&c).map_err(other)?,
-                    Month::parse(&m).map_err(corrupt)?,
-                    Money::from_fen(a),
-                ))
-            })
-            .collect()
+        let mut rows = stmt.query([tenant.id])?;
+        let mut out = Vec::new();
+        while let Some(r) = rows.next()? {
+            out.push(channel_cost_from(r)?);
+        }
+        Ok(out)
     }
 }
 
@@ -825,6 +681,10 @@ impl BulkLoad {
     }
 }
 
+const INSERT_IMPORT_TAG: &str = "
+INSERT INTO customer_tags (tenant_id, customer_id, tag, source, since)
+VALUES (?1, ?2, ?3, 'import', ?4) ON CONFLICT DO NOTHING";
+
 // Each write is an `INSERT … ON CONFLICT DO NOTHING` (a key clash is skipped; any other
 // broken constraint still fails the import) and, only when the key exists, an `UPDATE` whose
 // WHERE says what changed: `changes()` then tells inserted, updated and unchanged apart.
@@ -919,19 +779,20 @@ const GROUP: usize = 64;
 
 /// `INSERT OR IGNORE` of `rows` in groups of `GROUP` rows per statement; `bind` binds one
 /// row's values from the given 1-based parameter index. Returns the rows inserted per
-/// group (the others were there already).
+/// group (the others were there already). The first two columns are the table's key.
 ///
 /// `OR IGNORE` rather than `ON CONFLICT DO NOTHING`: a statement that writes many rows
 /// and may abort half-way (a NOT NULL column aborts by default) makes SQLite copy every
 /// page it touches into a statement journal first, which cost the `/v1/batch` ingest a
-/// tenth of its time. With `OR IGNORE` nothing can abort it. The tables written this way
-/// have no CHECK constraints, and their NOT NULL columns are bound from non-optional
-/// values, so the only row ever ignored is one whose key is there already.
+/// tenth of its time. With `OR IGNORE` nothing can abort it. But `OR IGNORE` also skips
+/// a row that breaks a CHECK or NOT NULL (orders have CHECKs): so a group that did not
+/// go in whole is checked, and a row skipped whose key is not there fails the write.
 fn insert_groups<T>(
     tx: &Transaction<'_>,
     table: &str,
     columns: &[&str],
     rows: &[T],
+    key: impl Fn(&T) -> (i64, &str),
     bind: impl Fn(&mut rusqlite::Statement<'_>, usize, &T) -> rusqlite::Result<()>,
 ) -> Result<Vec<usize>> {
     let mut inserted = Vec::with_capacity(rows.len().div_ceil(GROUP));
@@ -942,9 +803,54 @@ fn insert_groups<T>(
         for (k, row) in group.iter().enumerate() {
             bind(&mut stmt, 1 + k * columns.len(), row)?;
         }
-        inserted.push(stmt.raw_execute()?);
+        let n = stmt.raw_execute()?;
+        if n < group.len() {
+            let keys: Vec<(i64, &str)> = group.iter().map(&key).collect();
+            refuse_skipped(tx, table, [columns[0], columns[1]], &keys)?;
+        }
+        inserted.push(n);
     }
     Ok(inserted)
+}
+
+/// Fails unless every key of `keys` (values of the `key` columns) is in `table`: after an
+/// `INSERT OR IGNORE` that did not write every row, the rows it skipped must be those
+/// there already, not rows that broke a CHECK or NOT NULL.
+#[cold]
+fn refuse_skipped(
+    conn: &Connection,
+    table: &str,
+    key: [&str; 2],
+    keys: &[(i64, &str)],
+) -> Result<()> {
+    let sql = format!(
+        "SELECT count(*) FROM (VALUES {}) AS v
+         WHERE NOT EXISTS (SELECT 1 FROM {table} AS t
+                           WHERE t.{} = v.column1 AND t.{} = v.column2)",
+        vec!["(?,?)"; keys.len()].join(","),
+        key[0],
+        key[1]
+    );
+    let mut check = conn.prepare_cached(&sql)?;
+    for (k, (first, second)) in keys.iter().enumerate() {
+        check.raw_bind_parameter(1 + 2 * k, first)?;
+        check.raw_bind_parameter(2 + 2 * k, *second)?;
+    }
+    let mut found = check.raw_query();
+    let missing: i64 = match found.next()? {
+        Some(row) => row.get(0)?,
+        None => 0,
+    };
+    if missing > 0 {
+        return Err(StoreError::Other(
+            format!(
+                "{missing} row(s) of {table} broke a constraint (a CHECK or NOT NULL) \
+                 and were not written"
+            )
+            .into(),
+        ));
+    }
+    Ok(())
 }
 
 /// The statement for a group of `n` rows: `full` (made once, for a whole group of
@@ -1003,10 +909,7 @@ impl ImportTx for SqliteImport<'_> {
         let mut counts = WriteCounts::default();
         let mut insert = self.tx.prepare_cached(INSERT_CUSTOMER)?;
         let mut update = self.tx.prepare_cached(UPDATE_CUSTOMER)?;
-        let mut tag = self.tx.prepare_cached(
-            "INSERT INTO customer_tags (tenant_id, customer_id, tag, source, since)
-             VALUES (?1, ?2, ?3, 'import', ?4) ON CONFLICT DO NOTHING",
-        )?;
+        let mut tag = self.tx.prepare_cached(INSERT_IMPORT_TAG)?;
         for c in batch {
             let mut row = WriteCounts::default();
             write_row(
@@ -1125,14 +1028,21 @@ impl ImportTx for SqliteImport<'_> {
         }
         // Only the customers just found missing: the CHECKs of the table hold for the
         // values bound (no gender, an inferred join), so `OR IGNORE` skips nothing.
-        let written = insert_groups(&self.tx, "customers", SEEN_COLUMNS, &fresh, |stmt, i, c| {
-            stmt.raw_bind_parameter(i, tenant)?;
-            stmt.raw_bind_parameter(i + 1, c.id.as_str())?;
-            stmt.raw_bind_parameter(i + 2, c.channel.as_ref().map(Channel::as_str))?;
-            stmt.raw_bind_parameter(i + 3, 1)?;
-            stmt.raw_bind_parameter(i + 4, micros(c.at))?;
-            stmt.raw_bind_parameter(i + 5, 1)
-        })?;
+        let written = insert_groups(
+            &self.tx,
+            "customers",
+            SEEN_COLUMNS,
+            &fresh,
+            |c| (tenant, c.id.as_str()),
+            |stmt, i, c| {
+                stmt.raw_bind_parameter(i, tenant)?;
+                stmt.raw_bind_parameter(i + 1, c.id.as_str())?;
+                stmt.raw_bind_parameter(i + 2, c.channel.as_ref().map(Channel::as_str))?;
+                stmt.raw_bind_parameter(i + 3, 1)?;
+                stmt.raw_bind_parameter(i + 4, micros(c.at))?;
+                stmt.raw_bind_parameter(i + 5, 1)
+            },
+        )?;
         if let Some(known) = known {
             for (id, k) in &found {
                 known.learn(id, *k);
@@ -1150,17 +1060,24 @@ impl ImportTx for SqliteImport<'_> {
 
     fn upsert_orders(&mut self, batch: &[NewOrder]) -> Result<WriteCounts> {
         let tenant = self.tenant;
-        let inserted = insert_groups(&self.tx, "orders", ORDER_COLUMNS, batch, |stmt, i, o| {
-            stmt.raw_bind_parameter(i, tenant)?;
-            stmt.raw_bind_parameter(i + 1, o.id.as_str())?;
-            stmt.raw_bind_parameter(i + 2, o.customer_id.as_str())?;
-            stmt.raw_bind_parameter(i + 3, micros(o.ordered_at))?;
-            stmt.raw_bind_parameter(i + 4, o.amount.fen())?;
-            stmt.raw_bind_parameter(i + 5, o.discount.fen())?;
-            stmt.raw_bind_parameter(i + 6, o.coupon_code.as_deref())?;
-            stmt.raw_bind_parameter(i + 7, o.channel.as_ref().map(Channel::as_str))?;
-            stmt.raw_bind_parameter(i + 8, o.status.as_str())
-        })?;
+        let inserted = insert_groups(
+            &self.tx,
+            "orders",
+            ORDER_COLUMNS,
+            batch,
+            |o| (tenant, o.id.as_str()),
+            |stmt, i, o| {
+                stmt.raw_bind_parameter(i, tenant)?;
+                stmt.raw_bind_parameter(i + 1, o.id.as_str())?;
+                stmt.raw_bind_parameter(i + 2, o.customer_id.as_str())?;
+                stmt.raw_bind_parameter(i + 3, micros(o.ordered_at))?;
+                stmt.raw_bind_parameter(i + 4, o.amount.fen())?;
+                stmt.raw_bind_parameter(i + 5, o.discount.fen())?;
+                stmt.raw_bind_parameter(i + 6, o.coupon_code.as_deref())?;
+                stmt.raw_bind_parameter(i + 7, o.channel.as_ref().map(Channel::as_str))?;
+                stmt.raw_bind_parameter(i + 8, o.status.as_str())
+            },
+        )?;
         let mut counts = WriteCounts::default();
         let mut update = self.tx.prepare_cached(UPDATE_ORDER)?;
         for (group, n) in batch.chunks(GROUP).zip(inserted) {
@@ -1179,7 +1096,7 @@ impl ImportTx for SqliteImport<'_> {
                 let before: String =
                     owner.query_row(params![tenant, o.id.as_str()], |r| r.get(0))?;
                 if before != o.customer_id.as_str() {
-                    self.displaced.push(parse_customer_id(before)?);
+                    self.displaced.push(parse_customer_id(&before)?);
                 }
                 updated += update.execute(params![
                     tenant,
@@ -1203,14 +1120,21 @@ impl ImportTx for SqliteImport<'_> {
 
     fn insert_events(&mut self, batch: &[NewEvent]) -> Result<WriteCounts> {
         let tenant = self.tenant;
-        let inserted = insert_groups(&self.tx, "events", EVENT_COLUMNS, batch, |stmt, i, e| {
-            stmt.raw_bind_parameter(i, tenant)?;
-            stmt.raw_bind_parameter(i + 1, e.id.as_str())?;
-            stmt.raw_bind_parameter(i + 2, e.customer_id.as_str())?;
-            stmt.raw_bind_parameter(i + 3, e.kind.as_str())?;
-            stmt.raw_bind_parameter(i + 4, micros(e.occurred_at))?;
-            stmt.raw_bind_parameter(i + 5, e.properties.as_str())
-        })?;
+        let inserted = insert_groups(
+            &self.tx,
+            "events",
+            EVENT_COLUMNS,
+            batch,
+            |e| (tenant, e.id.as_str()),
+            |stmt, i, e| {
+                stmt.raw_bind_parameter(i, tenant)?;
+                stmt.raw_bind_parameter(i + 1, e.id.as_str())?;
+                stmt.raw_bind_parameter(i + 2, e.customer_id.as_str())?;
+                stmt.raw_bind_parameter(i + 3, e.kind.as_str())?;
+                stmt.raw_bind_parameter(i + 4, micros(e.occurred_at))?;
+                stmt.raw_bind_parameter(i + 5, e.properties.as_str())
+            },
+        )?;
         let inserted = inserted.iter().sum::<usize>() as u64;
         self.events.wrote(&self.tx, batch.len())?;
         Ok(WriteCounts {
@@ -1245,15 +1169,7 @@ impl ImportTx for SqliteImport<'_> {
         let mut rows = stmt.query([self.tenant])?;
         let mut out = Vec::new();
         while let Some(r) = rows.next()? {
-            out.push(CustomerFact {
-                id: parse_customer_id(r.get(0)?)?,
-                channel: parse_channel(r.get(1)?)?,
-                joined_at: from_micros(r.get(2)?)?,
-                referrer_id: r
-                    .get::<_, Option<String>>(3)?
-                    .map(parse_customer_id)
-                    .transpose()?,
-            });
+            out.push(customer_fact_from(r)?);
         }
         Ok(out)
     }
@@ -1281,7 +1197,7 @@ impl ImportTx for SqliteImport<'_> {
                 r.get_ref(0)?.as_str().map_err(other)?,
                 from_micros(r.get(1)?)?,
                 Money::from_fen(r.get(2)?),
-                order_status(r.get_ref(3)?.as_str().map_err(other)?)?,
+                order_status(r.text(3)?)?,
                 r.get(4)?,
             );
         }
@@ -1326,10 +1242,7 @@ impl ImportTx for SqliteImport<'_> {
             if wanted.as_ref().is_some_and(|w| !w.contains(referrer)) {
                 continue;
             }
-            out.push((
-                parse_customer_id(referrer.to_owned())?,
-                Money::from_fen(r.get(1)?),
-            ));
+            out.push((parse_customer_id(referrer)?, Money::from_fen(r.get(1)?)));
         }
         Ok(out)
     }
@@ -1349,7 +1262,7 @@ impl ImportTx for SqliteImport<'_> {
         for id in ids {
             let mut rows = stmt.query(params![self.tenant, id.as_str()])?;
             if let Some(r) = rows.next()? {
-                out.push(profile_from_row(r)?);
+                out.push(profile_from(r)?);
             }
         }
         Ok(out)
@@ -1419,11 +1332,17 @@ impl ImportTx for SqliteImport<'_> {
                 .iter()
                 .map(ProfileRow::of)
                 .collect::<Result<Vec<_>>>()?;
-            let inserted =
-                insert_groups(&self.tx, "profiles", PROFILE_ROW, &rows, |stmt, i, r| {
+            let inserted = insert_groups(
+                &self.tx,
+                "profiles",
+                PROFILE_ROW,
+                &rows,
+                |r| (tenant, r.profile.customer_id.as_str()),
+                |stmt, i, r| {
                     stmt.raw_bind_parameter(i, tenant)?;
                     r.bind(stmt, i + 1)
-                })?;
+                },
+            )?;
             if inserted.iter().sum::<usize>() < group.len() {
                 self.save_profiles(group)?;
             }
@@ -1471,6 +1390,7 @@ impl ImportTx for SqliteImport<'_> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use siyu_core::{OrderId, OrderStatus};
 
     fn index_names(store: &SqliteStore) -> Vec<String> {
         let mut stmt = store
@@ -1481,6 +1401,198 @@ mod tests {
             .expect("query")
             .collect::<rusqlite::Result<Vec<String>>>()
             .expect("names")
+    }
+
+    fn migrated() -> (SqliteStore, Tenant) {
+        let mut store = SqliteStore::open(":memory:").expect("open");
+        store.migrate().expect("migrate");
+        let tenant = store.tenant("shop").expect("tenant");
+        (store, tenant)
+    }
+
+    /// `INSERT OR IGNORE` skips a row that breaks a CHECK or NOT NULL as quietly as a
+    /// duplicate; the multi-row writes tell the two apart, so only a duplicate is skipped.
+    #[test]
+    fn a_multi_row_insert_never_drops_a_row_that_is_not_a_duplicate() {
+        let (mut store, tenant) = migrated();
+        let tx = store.conn.transaction().expect("transaction");
+        let event = |stmt: &mut rusqlite::Statement<'_>, i: usize, row: &(&str, Option<&str>)| {
+            stmt.raw_bind_parameter(i, tenant.id)?;
+            stmt.raw_bind_parameter(i + 1, row.0)?;
+            stmt.raw_bind_parameter(i + 2, "c1")?;
+            stmt.raw_bind_parameter(i + 3, row.1)?;
+            stmt.raw_bind_parameter(i + 4, 1_i64)?;
+            stmt.raw_bind_parameter(i + 5, "{}")
+        };
+        let events = |rows: &[(&str, Option<&str>)]| {
+            insert_groups(
+                &tx,
+                "events",
+                EVENT_COLUMNS,
+                rows,
+                |r| (tenant.id, r.0),
+                event,
+            )
+        };
+        assert_eq!(events(&[("e1", Some("view"))]).expect("new"), vec![1]);
+        assert_eq!(
+            events(&[("e1", Some("view"))]).expect("a duplicate"),
+            vec![0]
+        );
+        // A NOT NULL broken: alone, and beside a duplicate.
+        assert!(events(&[("e2", None)]).is_err(), "alone");
+        assert!(
+            events(&[("e1", Some("view")), ("e3", None)]).is_err(),
+            "beside a duplicate"
+        );
+
+        // A CHECK of orders broken, beside a duplicate, in a group of GROUP and a short one.
+        let mut batch = orders(0, GROUP + 3);
+        let order = |stmt: &mut rusqlite::Statement<'_>, i: usize, o: &NewOrder| {
+            stmt.raw_bind_parameter(i, tenant.id)?;
+            stmt.raw_bind_parameter(i + 1, o.id.as_str())?;
+            stmt.raw_bind_parameter(i + 2, o.customer_id.as_str())?;
+            stmt.raw_bind_parameter(i + 3, micros(o.ordered_at))?;
+            stmt.raw_bind_parameter(i + 4, o.amount.fen())?;
+            stmt.raw_bind_parameter(i + 5, o.discount.fen())?;
+            stmt.raw_bind_parameter(i + 6, o.coupon_code.as_deref())?;
+            stmt.raw_bind_parameter(i + 7, o.channel.as_ref().map(Channel::as_str))?;
+            stmt.raw_bind_parameter(i + 8, o.status.as_str())
+        };
+        let written = insert_groups(
+            &tx,
+            "orders",
+            ORDER_COLUMNS,
+            &batch,
+            |o| (tenant.id, o.id.as_str()),
+            order,
+        )
+        .expect("new");
+        assert_eq!(written, vec![GROUP, 3]);
+        for at in [5, GROUP + 1] {
+            let mut again = batch.clone();
+            again[at].id = OrderId::parse("9000000000000000001").expect("id");
+            again[at].amount = Money::from_fen(-1);
+            assert!(
+                insert_groups(
+                    &tx,
+                    "orders",
+                    ORDER_COLUMNS,
+                    &again,
+                    |o| (tenant.id, o.id.as_str()),
+                    order
+                )
+                .is_err(),
+                "a negative amount at {at}"
+            );
+        }
+        batch.truncate(GROUP);
+        let written = insert_groups(
+            &tx,
+            "orders",
+            ORDER_COLUMNS,
+            &batch,
+            |o| (tenant.id, o.id.as_str()),
+            order,
+        )
+        .expect("again");
+        assert_eq!(written, vec![0], "duplicates only");
+    }
+
+    /// A batch's message ids go in by a multi-row `INSERT OR IGNORE … RETURNING`: an id
+    /// not returned is a duplicate only when it is there. (A trigger stands in for a
+    /// constraint that `OR IGNORE` would skip the row for.)
+    #[test]
+    fn a_message_id_skipped_for_any_reason_but_a_duplicate_fails_the_claim() {
+        let (mut store, tenant) = migrated();
+        store
+            .conn
+            .execute_batch(
+                "CREATE TEMP TRIGGER skip_bad BEFORE INSERT ON main.ingest_messages
+                 WHEN NEW.message_id = 'bad' BEGIN SELECT RAISE(IGNORE); END;",
+            )
+            .expect("trigger");
+        let now = Timestamp::from_second(1_700_000_000).expect("time");
+        let mut tx = store.begin_import(&tenant).expect("import");
+        assert_eq!(tx.claim_messages(&["m1"], now).expect("new"), vec![true]);
+        assert_eq!(
+            tx.claim_messages(&["m1", "m2"], now).expect("a duplicate"),
+            vec![false, true]
+        );
+        assert!(tx.claim_messages(&["m1", "bad"], now).is_err());
+    }
+
+    /// The single-row `ON CONFLICT DO NOTHING` writes skip a row whose key is there, and
+    /// only such a row: one that breaks a CHECK or NOT NULL fails (unlike `OR IGNORE`).
+    #[test]
+    fn an_insert_that_does_nothing_on_conflict_skips_duplicates_only() {
+        use rusqlite::types::Value::{Integer, Null, Text};
+        let (store, tenant) = migrated();
+        let t = Integer(tenant.id);
+        let text = |s: &str| Text(s.to_owned());
+        let customer = |id: &str, gender: &str| {
+            vec![
+                t.clone(),
+                text(id),
+                Null,
+                Null,
+                text(gender),
+                Null,
+                Null,
+                Null,
+                Null,
+                Integer(1),
+                Integer(1),
+            ]
+        };
+        let cases = [
+            (
+                "tenants",
+                INSERT_TENANT,
+                vec![text("tea"), Integer(1)],
+                vec![Null, Integer(1)],
+            ),
+            (
+                "customers",
+                INSERT_CUSTOMER,
+                customer("c1", "female"),
+                customer("c2", "robot"),
+            ),
+            (
+                "import tags",
+                INSERT_IMPORT_TAG,
+                vec![t.clone(), text("c1"), text("vip"), Integer(1)],
+                vec![t.clone(), text("c1"), Null, Integer(1)],
+            ),
+            (
+                "tags",
+                pool::INSERT_TAG,
+                vec![
+                    t.clone(),
+                    text("c1"),
+                    text("new"),
+                    text("manual:a"),
+                    Integer(1),
+                ],
+                vec![t.clone(), text("c1"), text("old"), Null, Integer(1)],
+            ),
+            (
+                "suppressions",
+                crate::sql::INSERT_SUPPRESSION,
+                vec![t.clone(), text("k1"), Integer(1)],
+                vec![t.clone(), text("k2"), Null],
+            ),
+        ];
+        for (what, sql, good, bad) in cases {
+            let run = |values: &[rusqlite::types::Value]| {
+                store
+                    .conn
+                    .execute(sql, rusqlite::params_from_iter(values.iter()))
+            };
+            assert_eq!(run(&good).expect(what), 1, "{what}: new");
+            assert_eq!(run(&good).expect(what), 0, "{what}: a duplicate");
+            assert!(run(&bad).is_err(), "{what}: a broken row");
+        }
     }
 
     fn orders(from: usize, n: usize) -> Vec<NewOrder> {

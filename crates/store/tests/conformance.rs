@@ -463,6 +463,48 @@ fn importing_the_same_orders_twice_changes_nothing(store: &mut dyn Store) -> Res
     Ok(())
 }
 
+/// An order that breaks the schema's CHECKs (a negative amount or discount) fails its
+/// import on both backends, new or replacing one, alone or beside duplicates: it is never
+/// skipped as if it were a duplicate (SQLite's `INSERT OR IGNORE` would skip it).
+fn an_order_breaking_a_check_fails_the_import_and_is_never_dropped(
+    store: &mut dyn Store,
+) -> Result<()> {
+    let shop = store.tenant("shop")?;
+    let negative = |id: &str, fen: i64| order(id, "c1", t(2), fen);
+    let mut no_discount = order("o9", "c1", t(2), 100);
+    no_discount.discount = Money::from_fen(-1);
+    for (what, batch) in [
+        (
+            "a new order",
+            vec![order("o1", "c1", t(1), 100), negative("o2", -1)],
+        ),
+        ("a new order alone", vec![negative("o2", -1)]),
+        ("a negative discount", vec![no_discount]),
+    ] {
+        let result = import(store, &shop, |tx| tx.upsert_orders(&batch));
+        assert!(result.is_err(), "{what}: {result:?}");
+        assert_eq!(store.table_counts(&shop)?.orders, 0, "{what}");
+    }
+    import(store, &shop, |tx| {
+        tx.upsert_orders(&[order("o1", "c1", t(1), 100)])
+    })?;
+    for (what, batch) in [
+        (
+            "beside a duplicate",
+            vec![order("o1", "c1", t(1), 100), negative("o2", -1)],
+        ),
+        ("replacing an order", vec![negative("o1", -5)]),
+    ] {
+        let result = import(store, &shop, |tx| tx.upsert_orders(&batch));
+        assert!(result.is_err(), "{what}: {result:?}");
+        assert_eq!(store.table_counts(&shop)?.orders, 1, "{what}");
+    }
+    let mut kept = Vec::new();
+    store.scan_orders(&shop, &mut |o| kept.push(o.amount))?;
+    assert_eq!(kept, vec![Money::from_fen(100)]);
+    Ok(())
+}
+
 fn a_refund_in_a_later_export_updates_the_order(store: &mut dyn Store) -> Result<()> {
     let shop = store.tenant("shop")?;
     let batch = vec![
@@ -1540,6 +1582,7 @@ on_both_backends!(
     a_sighting_never_overrides_an_explicit_join,
     importing_the_same_orders_twice_changes_nothing,
     a_refund_in_a_later_export_updates_the_order,
+    an_order_breaking_a_check_fails_the_import_and_is_never_dropped,
     nineteen_digit_order_ids_survive_exactly,
     a_repeated_event_id_is_skipped_never_doubled,
     a_dropped_import_leaves_the_store_as_it_was,

@@ -1,32 +1,11 @@
 //! API tokens and batch message ids on PostgreSQL.
 
+use siyu_core::Timestamp;
 use siyu_core::access::Role;
-use siyu_core::{TenantZone, Timestamp};
 
 use super::{PgImport, PgStore};
-use crate::{Result, StoredToken, Tenant, TokenStore, corrupt, from_micros, micros, other};
-
-const TOKEN_COLUMNS: &str = "t.token_hash, t.tenant_id, n.name, n.time_zone, t.role, t.label,
-                             t.created_at, t.revoked_at";
-
-fn token(r: &postgres::Row) -> Result<StoredToken> {
-    let role: &str = r.try_get(4)?;
-    Ok(StoredToken {
-        hash: r.try_get(0)?,
-        tenant: Tenant {
-            id: r.try_get(1)?,
-            name: r.try_get(2)?,
-            zone: TenantZone::named(r.try_get(3)?).map_err(other)?,
-        },
-        role: Role::parse(role).ok_or_else(|| corrupt(format!("stored role '{role}'")))?,
-        label: r.try_get(5)?,
-        created_at: from_micros(r.try_get(6)?)?,
-        revoked_at: r
-            .try_get::<_, Option<i64>>(7)?
-            .map(from_micros)
-            .transpose()?,
-    })
-}
+use crate::sql::{INSERT_TOKEN, TOKEN_BY_HASH, TOKENS_OF, pg, token_from};
+use crate::{Result, StoredToken, Tenant, TokenStore, micros};
 
 impl TokenStore for PgStore {
     fn create_token(
@@ -38,33 +17,20 @@ impl TokenStore for PgStore {
         now: Timestamp,
     ) -> Result<()> {
         self.client.execute(
-            "INSERT INTO api_tokens (token_hash, tenant_id, role, label, created_at)
-             VALUES ($1, $2, $3, $4, $5)",
+            &pg(INSERT_TOKEN),
             &[&hash, &tenant.id, &role.as_str(), &label, &micros(now)],
         )?;
         Ok(())
     }
 
     fn token(&mut self, hash: &str) -> Result<Option<StoredToken>> {
-        let row = self.client.query_opt(
-            &format!(
-                "SELECT {TOKEN_COLUMNS} FROM api_tokens t JOIN tenants n ON n.id = t.tenant_id
-                 WHERE t.token_hash = $1"
-            ),
-            &[&hash],
-        )?;
-        row.as_ref().map(token).transpose()
+        let row = self.client.query_opt(&pg(TOKEN_BY_HASH), &[&hash])?;
+        row.as_ref().map(token_from).transpose()
     }
 
     fn tokens(&mut self, tenant: &Tenant) -> Result<Vec<StoredToken>> {
-        let rows = self.client.query(
-            &format!(
-                "SELECT {TOKEN_COLUMNS} FROM api_tokens t JOIN tenants n ON n.id = t.tenant_id
-                 WHERE t.tenant_id = $1 ORDER BY t.created_at DESC, t.token_hash"
-            ),
-            &[&tenant.id],
-        )?;
-        rows.iter().map(token).collect()
+        let rows = self.client.query(&pg(TOKENS_OF), &[&tenant.id])?;
+        rows.iter().map(token_from).collect()
     }
 
     fn revoke_token(&mut self, tenant: &Tenant, hash_prefix: &str, now: Timestamp) -> Result<bool> {

@@ -8,13 +8,14 @@ use siyu_core::segment::pool::Attributes;
 use siyu_core::segment::rules::{Change, RuleKind, TagFamily};
 use siyu_core::{CustomerId, Gender, Money, Timestamp};
 
-use super::{
-    PROFILE_COLUMNS, PgImport, PgStore, parse_channel, parse_customer_id, profile_from_row,
+use super::{PgImport, PgStore};
+use crate::sql::{
+    HISTORY_COLUMNS, PROFILE_COLUMNS, RULES_OF, SET_TAG_FAMILY, history_from, member_filter,
+    member_from, members_sql, parse_channel, parse_customer_id, pg, profile_from, stored_rule_from,
 };
 use crate::{
     HistoryRecord, ManualTag, Member, MemberChange, MemberFilter, PoolCustomer, PoolStore, PoolTx,
-    Result, StoredRule, Tenant, corrupt, from_micros, micros, other, stored_change, stored_kind,
-    stored_purpose,
+    Result, StoredRule, Tenant, corrupt, from_micros, micros, other,
 };
 
 /// Membership changes written per statement.
@@ -27,17 +28,6 @@ impl PoolStore for PgStore {
 }
 
 /// `AND …` selecting one rule's or one customer's rows; parameters from `$2`.
-fn member_filter(filter: MemberFilter<'_>) -> (&'static str, Vec<String>) {
-    match filter {
-        MemberFilter::All => ("", Vec::new()),
-        MemberFilter::Rule(kind, name) => (
-            "AND kind = $2 AND name = $3",
-            vec![kind.as_str().to_owned(), name.to_owned()],
-        ),
-        MemberFilter::Customer(id) => ("AND customer_id = $2", vec![id.as_str().to_owned()]),
-    }
-}
-
 fn params<'a>(tenant: &'a i64, args: &'a [String]) -> Vec<&'a (dyn ToSql + Sync)> {
     let mut out: Vec<&(dyn ToSql + Sync)> = vec![tenant];
     out.extend(args.iter().map(|a| a as &(dyn ToSql + Sync)));
@@ -95,7 +85,7 @@ impl PoolTx for PgImport<'_> {
         while let Some(r) = rows.next()? {
             let gender: Option<&str> = r.try_get(18)?;
             each(PoolCustomer {
-                profile: profile_from_row(&r)?,
+                profile: profile_from(&r)?,
                 attributes: Attributes {
                     channel: parse_channel(r.try_get(16)?)?,
                     region: r.try_get(17)?,
@@ -153,23 +143,8 @@ impl PoolTx for PgImport<'_> {
     }
 
     fn rules(&mut self) -> Result<Vec<StoredRule>> {
-        let rows = self.tx.query(
-            "SELECT kind, name, rule, created_by, created_at, purpose FROM rules
-             WHERE tenant_id = $1 ORDER BY kind, name",
-            &[&self.tenant],
-        )?;
-        rows.iter()
-            .map(|r| {
-                Ok(StoredRule {
-                    kind: stored_kind(r.try_get(0)?)?,
-                    name: r.try_get(1)?,
-                    rule: r.try_get(2)?,
-                    created_by: r.try_get(3)?,
-                    created_at: from_micros(r.try_get(4)?)?,
-                    purpose: stored_purpose(r.try_get(5)?)?,
-                })
-            })
-            .collect()
+        let rows = self.tx.query(&pg(RULES_OF), &[&self.tenant])?;
+        rows.iter().map(stored_rule_from).collect()
     }
 
     fn save_rule(&mut self, rule: &StoredRule) -> Result<()> {
@@ -207,21 +182,12 @@ impl PoolTx for PgImport<'_> {
     fn members(&mut self, filter: MemberFilter<'_>) -> Result<Vec<Member>> {
         let (clause, args) = member_filter(filter);
         let tenant = self.tenant;
-        let mut rows = self.tx.query_raw(
-            &format!(
-                "SELECT kind, name, customer_id, since FROM rule_members
-                 WHERE tenant_id = $1 {clause} ORDER BY kind, name, customer_id"
-            ),
-            params(&tenant, &args),
-        )?;
+        let mut rows = self
+            .tx
+            .query_raw(&pg(&members_sql(clause)), params(&tenant, &args))?;
         let mut out = Vec::new();
         while let Some(r) = rows.next()? {
-            out.push(Member {
-                kind: stored_kind(r.try_get(0)?)?,
-                name: r.try_get(1)?,
-                customer_id: parse_customer_id(r.try_get(2)?)?,
-                since: from_micros(r.try_get(3)?)?,
-            });
+            out.push(member_from(&r)?);
         }
         Ok(out)
     }
@@ -319,11 +285,8 @@ impl PoolTx for PgImport<'_> {
     }
 
     fn set_tag_family(&mut self, tag: &str, family: TagFamily) -> Result<()> {
-        self.tx.execute(
-            "INSERT INTO tag_families (tenant_id, tag, family) VALUES ($1, $2, $3)
-             ON CONFLICT (tenant_id, tag) DO UPDATE SET family = excluded.family",
-            &[&self.tenant, &tag, &family.as_str()],
-        )?;
+        self.tx
+            .execute(&pg(SET_TAG_FAMILY), &[&self.tenant, &tag, &family.as_str()])?;
         Ok(())
     }
 
@@ -332,22 +295,15 @@ impl PoolTx for PgImport<'_> {
         let limit = i64::try_from(limit).unwrap_or(i64::MAX);
         let tenant = self.tenant;
         let mut rows = self.tx.query_raw(
-            &format!(
-                "SELECT kind, name, customer_id, change, at, cause FROM rule_history
-                 WHERE tenant_id = $1 {clause} ORDER BY at DESC, seq DESC LIMIT {limit}"
-            ),
+            &pg(&format!(
+                "SELECT {HISTORY_COLUMNS} FROM rule_history
+                 WHERE tenant_id = ?1 {clause} ORDER BY at DESC, seq DESC LIMIT {limit}"
+            )),
             params(&tenant, &args),
         )?;
         let mut out = Vec::new();
         while let Some(r) = rows.next()? {
-            out.push(HistoryRecord {
-                kind: stored_kind(r.try_get(0)?)?,
-                name: r.try_get(1)?,
-                customer_id: parse_customer_id(r.try_get(2)?)?,
-                change: stored_change(r.try_get(3)?)?,
-                at: from_micros(r.try_get(4)?)?,
-                cause: r.try_get(5)?,
-            });
+            out.push(history_from(&r)?);
         }
         Ok(out)
     }

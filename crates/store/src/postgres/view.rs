@@ -1,14 +1,13 @@
 //! One customer's view and pages of customers, on PostgreSQL.
 
-use siyu_core::{CustomerId, EventId, EventType, Money, NewEvent, NewOrder, OrderId};
+use siyu_core::CustomerId;
 
-use super::{
-    PROFILE_COLUMNS, PgStore, order_status, parse_channel, parse_customer_id, profile_from_row,
+use super::PgStore;
+use crate::sql::{
+    CUSTOMERS_PAGE, MEMBERSHIPS, RECENT_EVENTS, RECENT_ORDERS, TAGS_OF, customer_line_from,
+    event_from, manual_tag_from, member_from, order_from, pg, profile_from, profile_of,
 };
-use crate::{
-    CustomerLine, CustomerView, CustomerViewStore, ManualTag, Member, Result, StoreError, Tenant,
-    corrupt, from_micros, other, stored_kind,
-};
+use crate::{CustomerLine, CustomerView, CustomerViewStore, Result, StoreError, Tenant};
 
 impl CustomerViewStore for PgStore {
     fn customer_view(
@@ -24,96 +23,32 @@ impl CustomerViewStore for PgStore {
         };
         let limit = i64::try_from(recent).unwrap_or(i64::MAX);
         let key: [&(dyn postgres::types::ToSql + Sync); 2] = [&tenant.id, &id.as_str()];
-        let profile = self
-            .client
-            .query_opt(
-                &format!(
-                    "SELECT {PROFILE_COLUMNS} FROM profiles p
-                     JOIN customers c
-                       ON c.tenant_id = p.tenant_id AND c.customer_id = p.customer_id
-                     WHERE p.tenant_id = $1 AND p.customer_id = $2"
-                ),
-                &key,
-            )?
-            .as_ref()
-            .map(profile_from_row)
+        let recent_key: [&(dyn postgres::types::ToSql + Sync); 3] =
+            [&tenant.id, &id.as_str(), &limit];
+        let client = &mut self.client;
+        let mut all = |sql: &str, params: &[&(dyn postgres::types::ToSql + Sync)]| {
+            client.query(&pg(sql), params)
+        };
+        let profile = all(&profile_of(), &key)?
+            .iter()
+            .map(profile_from)
+            .next()
             .transpose()?;
-        let recent_orders = self
-            .client
-            .query(
-                "SELECT order_id, customer_id, ordered_at, amount, discount, coupon_code, channel,
-                        status
-                 FROM orders WHERE tenant_id = $1 AND customer_id = $2
-                 ORDER BY ordered_at DESC, order_id DESC LIMIT $3",
-                &[&tenant.id, &id.as_str(), &limit],
-            )?
+        let recent_orders = all(RECENT_ORDERS, &recent_key)?
             .iter()
-            .map(|r| {
-                Ok(NewOrder {
-                    id: OrderId::parse(r.try_get(0)?).map_err(other)?,
-                    customer_id: parse_customer_id(r.try_get(1)?)?,
-                    ordered_at: from_micros(r.try_get(2)?)?,
-                    amount: Money::from_fen(r.try_get(3)?),
-                    discount: Money::from_fen(r.try_get(4)?),
-                    coupon_code: r.try_get(5)?,
-                    channel: parse_channel(r.try_get(6)?)?,
-                    status: order_status(r.try_get(7)?)?,
-                })
-            })
+            .map(order_from)
             .collect::<Result<Vec<_>>>()?;
-        let recent_events = self
-            .client
-            .query(
-                "SELECT event_id, customer_id, type, occurred_at, properties
-                 FROM events WHERE tenant_id = $1 AND customer_id = $2
-                 ORDER BY occurred_at DESC, event_id DESC LIMIT $3",
-                &[&tenant.id, &id.as_str(), &limit],
-            )?
+        let recent_events = all(RECENT_EVENTS, &recent_key)?
             .iter()
-            .map(|r| {
-                Ok(NewEvent {
-                    id: EventId::parse(r.try_get(0)?).map_err(other)?,
-                    customer_id: parse_customer_id(r.try_get(1)?)?,
-                    kind: EventType::parse(r.try_get(2)?).map_err(other)?,
-                    occurred_at: from_micros(r.try_get(3)?)?,
-                    properties: r.try_get(4)?,
-                })
-            })
+            .map(event_from)
             .collect::<Result<Vec<_>>>()?;
-        let manual_tags = self
-            .client
-            .query(
-                "SELECT tag, source, since FROM customer_tags
-                 WHERE tenant_id = $1 AND customer_id = $2 ORDER BY tag",
-                &key,
-            )?
+        let manual_tags = all(TAGS_OF, &key)?
             .iter()
-            .map(|r| {
-                Ok(ManualTag {
-                    customer_id: id.clone(),
-                    tag: r.try_get(0)?,
-                    source: r.try_get(1)?,
-                    since: from_micros(r.try_get(2)?)?,
-                })
-            })
+            .map(|r| manual_tag_from(id, r))
             .collect::<Result<Vec<_>>>()?;
-        let memberships = self
-            .client
-            .query(
-                "SELECT kind, name, since FROM rule_members
-                 WHERE tenant_id = $1 AND customer_id = $2 ORDER BY kind, name",
-                &key,
-            )?
+        let memberships = all(MEMBERSHIPS, &key)?
             .iter()
-            .map(|r| {
-                let kind: &str = r.try_get(0)?;
-                Ok(Member {
-                    kind: stored_kind(kind)?,
-                    name: r.try_get(1)?,
-                    customer_id: id.clone(),
-                    since: from_micros(r.try_get(2)?)?,
-                })
-            })
+            .map(member_from)
             .collect::<Result<Vec<_>>>()?;
         Ok(Some(CustomerView {
             customer,
@@ -135,31 +70,9 @@ impl CustomerViewStore for PgStore {
         let after = after.map_or("", CustomerId::as_str);
         let limit = i64::try_from(limit).unwrap_or(i64::MAX);
         self.client
-            .query(
-                "SELECT c.customer_id, c.channel, c.joined_at, coalesce(p.orders, 0),
-                        coalesce(p.net_spend, 0)::bigint, p.last_order_at
-                 FROM customers c
-                 LEFT JOIN profiles p
-                   ON p.tenant_id = c.tenant_id AND p.customer_id = c.customer_id
-                 WHERE c.tenant_id = $1 AND c.customer_id > $2
-                 ORDER BY c.customer_id LIMIT $3",
-                &[&tenant.id, &after, &limit],
-            )?
+            .query(&pg(CUSTOMERS_PAGE), &[&tenant.id, &after, &limit])?
             .iter()
-            .map(|r| {
-                Ok(CustomerLine {
-                    id: parse_customer_id(r.try_get(0)?)?,
-                    channel: parse_channel(r.try_get(1)?)?,
-                    joined_at: from_micros(r.try_get(2)?)?,
-                    orders: u32::try_from(r.try_get::<_, i32>(3)?)
-                        .map_err(|_| corrupt("negative order count"))?,
-                    net_spend: Money::from_fen(r.try_get(4)?),
-                    last_order_at: r
-                        .try_get::<_, Option<i64>>(5)?
-                        .map(from_micros)
-                        .transpose()?,
-                })
-            })
+            .map(customer_line_from)
             .collect()
     }
 }

@@ -6,13 +6,15 @@ use siyu_core::segment::pool::Attributes;
 use siyu_core::segment::rules::{Change, RuleKind, TagFamily};
 use siyu_core::{CustomerId, Gender, Money, Timestamp};
 
-use super::{
-    PROFILE_COLUMNS, SqliteImport, SqliteStore, parse_channel, parse_customer_id, profile_from_row,
+use super::{SqliteImport, SqliteStore};
+use crate::sql::{
+    HISTORY_COLUMNS, PROFILE_COLUMNS, RULES_OF, RowAccess, SET_TAG_FAMILY, history_from,
+    member_filter, member_from, members_sql, parse_channel, parse_customer_id, profile_from,
+    stored_rule_from,
 };
 use crate::{
     HistoryRecord, ManualTag, Member, MemberChange, MemberFilter, PoolCustomer, PoolStore, PoolTx,
-    Result, StoredRule, Tenant, corrupt, from_micros, micros, other, stored_change, stored_kind,
-    stored_purpose,
+    Result, StoredRule, Tenant, corrupt, from_micros, micros, other,
 };
 
 impl PoolStore for SqliteStore {
@@ -24,17 +26,6 @@ impl PoolStore for SqliteStore {
 }
 
 /// `AND …` selecting one rule's or one customer's rows; parameters from `?2`.
-fn member_filter(filter: MemberFilter<'_>) -> (&'static str, Vec<String>) {
-    match filter {
-        MemberFilter::All => ("", Vec::new()),
-        MemberFilter::Rule(kind, name) => (
-            "AND kind = ?2 AND name = ?3",
-            vec![kind.as_str().to_owned(), name.to_owned()],
-        ),
-        MemberFilter::Customer(id) => ("AND customer_id = ?2", vec![id.as_str().to_owned()]),
-    }
-}
-
 impl PoolTx for SqliteImport<'_> {
     fn lock_evaluation(&mut self) -> Result<()> {
         // The transaction is immediate: it holds the only write lock already.
@@ -84,9 +75,9 @@ impl PoolTx for SqliteImport<'_> {
             let gender: Option<String> = r.get(18)?;
             let tags: String = r.get(19)?;
             each(PoolCustomer {
-                profile: profile_from_row(r)?,
+                profile: profile_from(r)?,
                 attributes: Attributes {
-                    channel: parse_channel(r.get(16)?)?,
+                    channel: parse_channel(r.opt_text(16)?)?,
                     region: r.get(17)?,
                     gender: gender
                         .map(|g| Gender::parse(&g).map_err(other))
@@ -109,9 +100,9 @@ impl PoolTx for SqliteImport<'_> {
         while let Some(r) = rows.next()? {
             let gender: Option<String> = r.get(3)?;
             each(
-                parse_customer_id(r.get(0)?)?,
+                parse_customer_id(r.text(0)?)?,
                 Attributes {
-                    channel: parse_channel(r.get(1)?)?,
+                    channel: parse_channel(r.opt_text(1)?)?,
                     region: r.get(2)?,
                     gender: gender
                         .map(|g| Gender::parse(&g).map_err(other))
@@ -147,7 +138,7 @@ impl PoolTx for SqliteImport<'_> {
         rows.into_iter()
             .map(|(c, tag, source, since)| {
                 Ok(ManualTag {
-                    customer_id: parse_customer_id(c)?,
+                    customer_id: parse_customer_id(&c)?,
                     tag,
                     source,
                     since: from_micros(since)?,
@@ -157,34 +148,13 @@ impl PoolTx for SqliteImport<'_> {
     }
 
     fn rules(&mut self) -> Result<Vec<StoredRule>> {
-        let mut stmt = self.tx.prepare_cached(
-            "SELECT kind, name, rule, created_by, created_at, purpose FROM rules
-             WHERE tenant_id = ?1 ORDER BY kind, name",
-        )?;
-        let rows = stmt
-            .query_map([self.tenant], |r| {
-                Ok((
-                    r.get::<_, String>(0)?,
-                    r.get::<_, String>(1)?,
-                    r.get::<_, String>(2)?,
-                    r.get::<_, String>(3)?,
-                    r.get::<_, i64>(4)?,
-                    r.get::<_, String>(5)?,
-                ))
-            })?
-            .collect::<rusqlite::Result<Vec<_>>>()?;
-        rows.into_iter()
-            .map(|(k, name, rule, created_by, created_at, p)| {
-                Ok(StoredRule {
-                    kind: stored_kind(&k)?,
-                    name,
-                    rule,
-                    created_by,
-                    created_at: from_micros(created_at)?,
-                    purpose: stored_purpose(&p)?,
-                })
-            })
-            .collect()
+        let mut stmt = self.tx.prepare_cached(RULES_OF)?;
+        let mut rows = stmt.query([self.tenant])?;
+        let mut out = Vec::new();
+        while let Some(r) = rows.next()? {
+            out.push(stored_rule_from(r)?);
+        }
+        Ok(out)
     }
 
     fn save_rule(&mut self, rule: &StoredRule) -> Result<()> {
@@ -221,21 +191,13 @@ impl PoolTx for SqliteImport<'_> {
 
     fn members(&mut self, filter: MemberFilter<'_>) -> Result<Vec<Member>> {
         let (clause, args) = member_filter(filter);
-        let mut stmt = self.tx.prepare_cached(&format!(
-            "SELECT kind, name, customer_id, since FROM rule_members
-             WHERE tenant_id = ?1 {clause} ORDER BY kind, name, customer_id"
-        ))?;
+        let mut stmt = self.tx.prepare_cached(&members_sql(clause))?;
         let mut values: Vec<&dyn rusqlite::ToSql> = vec![&self.tenant];
         values.extend(args.iter().map(|a| a as &dyn rusqlite::ToSql));
         let mut rows = stmt.query(values.as_slice())?;
         let mut out = Vec::new();
         while let Some(r) = rows.next()? {
-            out.push(Member {
-                kind: stored_kind(r.get_ref(0)?.as_str().map_err(other)?)?,
-                name: r.get(1)?,
-                customer_id: parse_customer_id(r.get(2)?)?,
-                since: from_micros(r.get(3)?)?,
-            });
+            out.push(member_from(r)?);
         }
         Ok(out)
     }
@@ -292,8 +254,7 @@ impl PoolTx for SqliteImport<'_> {
         at: Timestamp,
     ) -> Result<bool> {
         let added = self.tx.execute(
-            "INSERT INTO customer_tags (tenant_id, customer_id, tag, source, since)
-             VALUES (?1, ?2, ?3, ?4, ?5) ON CONFLICT DO NOTHING",
+            INSERT_TAG,
             params![self.tenant, customer.as_str(), tag, source, micros(at)],
         )?;
         Ok(added > 0)
@@ -326,11 +287,8 @@ impl PoolTx for SqliteImport<'_> {
     }
 
     fn set_tag_family(&mut self, tag: &str, family: TagFamily) -> Result<()> {
-        self.tx.execute(
-            "INSERT INTO tag_families (tenant_id, tag, family) VALUES (?1, ?2, ?3)
-             ON CONFLICT (tenant_id, tag) DO UPDATE SET family = excluded.family",
-            params![self.tenant, tag, family.as_str()],
-        )?;
+        self.tx
+            .execute(SET_TAG_FAMILY, params![self.tenant, tag, family.as_str()])?;
         Ok(())
     }
 
@@ -338,7 +296,7 @@ impl PoolTx for SqliteImport<'_> {
         let (clause, args) = member_filter(filter);
         let limit = i64::try_from(limit).unwrap_or(i64::MAX);
         let mut stmt = self.tx.prepare_cached(&format!(
-            "SELECT kind, name, customer_id, change, at, cause FROM rule_history
+            "SELECT {HISTORY_COLUMNS} FROM rule_history
              WHERE tenant_id = ?1 {clause} ORDER BY at DESC, rowid DESC LIMIT {limit}"
         ))?;
         let mut values: Vec<&dyn rusqlite::ToSql> = vec![&self.tenant];
@@ -346,14 +304,7 @@ impl PoolTx for SqliteImport<'_> {
         let mut rows = stmt.query(values.as_slice())?;
         let mut out = Vec::new();
         while let Some(r) = rows.next()? {
-            out.push(HistoryRecord {
-                kind: stored_kind(r.get_ref(0)?.as_str().map_err(other)?)?,
-                name: r.get(1)?,
-                customer_id: parse_customer_id(r.get(2)?)?,
-                change: stored_change(r.get_ref(3)?.as_str().map_err(other)?)?,
-                at: from_micros(r.get(4)?)?,
-                cause: r.get(5)?,
-            });
+            out.push(history_from(r)?);
         }
         Ok(out)
     }
@@ -367,3 +318,7 @@ impl PoolTx for SqliteImport<'_> {
         Ok(())
     }
 }
+
+pub(super) const INSERT_TAG: &str = "
+INSERT INTO customer_tags (tenant_id, customer_id, tag, source, since)
+VALUES (?1, ?2, ?3, ?4, ?5) ON CONFLICT DO NOTHING";

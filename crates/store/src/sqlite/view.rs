@@ -1,17 +1,32 @@
 //! One customer's view and pages of customers, on SQLite.
 
-use rusqlite::{OptionalExtension, params};
+use rusqlite::{Connection, Params, params};
 
-use siyu_core::{CustomerId, EventId, EventType, Money, NewEvent, NewOrder, OrderId};
+use siyu_core::CustomerId;
 
-use super::{
-    PROFILE_COLUMNS, SqliteStore, order_status, parse_channel, parse_customer_id, profile_from_row,
+use super::SqliteStore;
+use crate::sql::{
+    CUSTOMERS_PAGE, MEMBERSHIPS, RECENT_EVENTS, RECENT_ORDERS, TAGS_OF, customer_line_from,
+    event_from, manual_tag_from, member_from, order_from, profile_from, profile_of,
 };
 
-use crate::{
-    CustomerLine, CustomerView, CustomerViewStore, ManualTag, Member, Result, StoreError, Tenant,
-    from_micros, other, stored_kind,
-};
+use crate::{CustomerLine, CustomerView, CustomerViewStore, Result, StoreError, Tenant};
+
+/// Every row `sql` gives, decoded.
+fn all<T>(
+    conn: &Connection,
+    sql: &str,
+    params: impl Params,
+    decode: impl Fn(&rusqlite::Row<'_>) -> Result<T>,
+) -> Result<Vec<T>> {
+    let mut stmt = conn.prepare_cached(sql)?;
+    let mut rows = stmt.query(params)?;
+    let mut out = Vec::new();
+    while let Some(r) = rows.next()? {
+        out.push(decode(r)?);
+    }
+    Ok(out)
+}
 
 impl CustomerViewStore for SqliteStore {
     fn customer_view(
@@ -26,108 +41,14 @@ impl CustomerViewStore for SqliteStore {
             Err(e) => return Err(e),
         };
         let limit = i64::try_from(recent).unwrap_or(i64::MAX);
-        let profile = self
-            .conn
-            .prepare_cached(&format!(
-                "SELECT {PROFILE_COLUMNS} FROM profiles p
-                 JOIN customers c ON c.tenant_id = p.tenant_id AND c.customer_id = p.customer_id
-                 WHERE p.tenant_id = ?1 AND p.customer_id = ?2"
-            ))?
-            .query_row(params![tenant.id, id.as_str()], |r| Ok(profile_from_row(r)))
-            .optional()?
-            .transpose()?;
-        let mut recent_orders = Vec::new();
-        {
-            let mut stmt = self.conn.prepare_cached(
-                "SELECT order_id, customer_id, ordered_at, amount, discount, coupon_code, channel,
-                        status
-                 FROM orders WHERE tenant_id = ?1 AND customer_id = ?2
-                 ORDER BY ordered_at DESC, order_id DESC LIMIT ?3",
-            )?;
-            let mut rows = stmt.query(params![tenant.id, id.as_str(), limit])?;
-            while let Some(r) = rows.next()? {
-                let order_id: String = r.get(0)?;
-                recent_orders.push(NewOrder {
-                    id: OrderId::parse(&order_id).map_err(other)?,
-                    customer_id: parse_customer_id(r.get(1)?)?,
-                    ordered_at: from_micros(r.get(2)?)?,
-                    amount: Money::from_fen(r.get(3)?),
-                    discount: Money::from_fen(r.get(4)?),
-                    coupon_code: r.get(5)?,
-                    channel: parse_channel(r.get(6)?)?,
-                    status: order_status(r.get_ref(7)?.as_str().map_err(other)?)?,
-                });
-            }
-        }
-        let mut recent_events = Vec::new();
-        {
-            let mut stmt = self.conn.prepare_cached(
-                "SELECT event_id, customer_id, type, occurred_at, properties
-                 FROM events WHERE tenant_id = ?1 AND customer_id = ?2
-                 ORDER BY occurred_at DESC, event_id DESC LIMIT ?3",
-            )?;
-            let mut rows = stmt.query(params![tenant.id, id.as_str(), limit])?;
-            while let Some(r) = rows.next()? {
-                let event_id: String = r.get(0)?;
-                let kind: String = r.get(2)?;
-                recent_events.push(NewEvent {
-                    id: EventId::parse(&event_id).map_err(other)?,
-                    customer_id: parse_customer_id(r.get(1)?)?,
-                    kind: EventType::parse(&kind).map_err(other)?,
-                    occurred_at: from_micros(r.get(3)?)?,
-                    properties: r.get(4)?,
-                });
-            }
-        }
+        let (t, c) = (tenant.id, id.as_str());
+        let conn = &self.conn;
         // Read without a transaction: an immediate one would wait for every writer.
-        let manual_tags = self
-            .conn
-            .prepare_cached(
-                "SELECT tag, source, since FROM customer_tags
-                 WHERE tenant_id = ?1 AND customer_id = ?2 ORDER BY tag",
-            )?
-            .query_map(params![tenant.id, id.as_str()], |r| {
-                Ok((
-                    r.get::<_, String>(0)?,
-                    r.get::<_, String>(1)?,
-                    r.get::<_, i64>(2)?,
-                ))
-            })?
-            .collect::<rusqlite::Result<Vec<_>>>()?
-            .into_iter()
-            .map(|(tag, source, since)| {
-                Ok(ManualTag {
-                    customer_id: id.clone(),
-                    tag,
-                    source,
-                    since: from_micros(since)?,
-                })
-            })
-            .collect::<Result<Vec<_>>>()?;
-        let memberships = self
-            .conn
-            .prepare_cached(
-                "SELECT kind, name, since FROM rule_members
-                 WHERE tenant_id = ?1 AND customer_id = ?2 ORDER BY kind, name",
-            )?
-            .query_map(params![tenant.id, id.as_str()], |r| {
-                Ok((
-                    r.get::<_, String>(0)?,
-                    r.get::<_, String>(1)?,
-                    r.get::<_, i64>(2)?,
-                ))
-            })?
-            .collect::<rusqlite::Result<Vec<_>>>()?
-            .into_iter()
-            .map(|(kind, name, since)| {
-                Ok(Member {
-                    kind: stored_kind(&kind)?,
-                    name,
-                    customer_id: id.clone(),
-                    since: from_micros(since)?,
-                })
-            })
-            .collect::<Result<Vec<_>>>()?;
+        let profile = all(conn, &profile_of(), params![t, c], |r| profile_from(r))?.pop();
+        let recent_orders = all(conn, RECENT_ORDERS, params![t, c, limit], |r| order_from(r))?;
+        let recent_events = all(conn, RECENT_EVENTS, params![t, c, limit], |r| event_from(r))?;
+        let manual_tags = all(conn, TAGS_OF, params![t, c], |r| manual_tag_from(id, r))?;
+        let memberships = all(conn, MEMBERSHIPS, params![t, c], |r| member_from(r))?;
         Ok(Some(CustomerView {
             customer,
             profile,
@@ -145,27 +66,13 @@ impl CustomerViewStore for SqliteStore {
         after: Option<&CustomerId>,
         limit: usize,
     ) -> Result<Vec<CustomerLine>> {
-        let mut stmt = self.conn.prepare_cached(
-            "SELECT c.customer_id, c.channel, c.joined_at, coalesce(p.orders, 0),
-                    coalesce(p.net_spend, 0), p.last_order_at
-             FROM customers c
-             LEFT JOIN profiles p ON p.tenant_id = c.tenant_id AND p.customer_id = c.customer_id
-             WHERE c.tenant_id = ?1 AND c.customer_id > ?2
-             ORDER BY c.customer_id LIMIT ?3",
-        )?;
+        let mut stmt = self.conn.prepare_cached(CUSTOMERS_PAGE)?;
         let after = after.map_or("", CustomerId::as_str);
         let limit = i64::try_from(limit).unwrap_or(i64::MAX);
         let mut rows = stmt.query(params![tenant.id, after, limit])?;
         let mut out = Vec::new();
         while let Some(r) = rows.next()? {
-            out.push(CustomerLine {
-                id: parse_customer_id(r.get(0)?)?,
-                channel: parse_channel(r.get(1)?)?,
-                joined_at: from_micros(r.get(2)?)?,
-                orders: r.get(3)?,
-                net_spend: Money::from_fen(r.get(4)?),
-                last_order_at: r.get::<_, Option<i64>>(5)?.map(from_micros).transpose()?,
-            });
+            out.push(customer_line_from(r)?);
         }
         Ok(out)
     }

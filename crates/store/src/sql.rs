@@ -1,0 +1,505 @@
+//! What both backends share: statements written once, in SQLite's `?N` form (`pg` derives
+//! PostgreSQL's `$N` where the dialects agree), and one decoder per row type over
+//! `RowAccess`, which both drivers' rows implement. Only what really differs stays in
+//! `sqlite` and `postgres` (bulk loading, merges, the log).
+
+use postgres::types::Type;
+
+use siyu_core::CustomerFact;
+use siyu_core::access::Role;
+use siyu_core::metrics::cohorts::Month;
+use siyu_core::privacy::AuditAction;
+use siyu_core::profile::Profile;
+use siyu_core::{
+    Channel, Customer, CustomerId, EventId, EventType, Gender, Money, NewEvent, NewOrder,
+    OrderFact, OrderId, OrderStatus, TenantZone,
+};
+
+use crate::{
+    AuditEntry, CustomerLine, HistoryRecord, ManualTag, Member, MemberFilter, Result, StoredRule,
+    StoredToken, Tenant, corrupt, from_micros, other, stored_change, stored_kind, stored_purpose,
+};
+
+/// A row of either driver, read by column index.
+pub(crate) trait RowAccess {
+    fn text(&self, i: usize) -> Result<&str>;
+    fn opt_text(&self, i: usize) -> Result<Option<&str>>;
+    /// An integer column of any width (PostgreSQL's INTEGER or BIGINT, SQLite's INTEGER).
+    fn int(&self, i: usize) -> Result<i64>;
+    fn opt_int(&self, i: usize) -> Result<Option<i64>>;
+}
+
+impl RowAccess for rusqlite::Row<'_> {
+    fn text(&self, i: usize) -> Result<&str> {
+        self.get_ref(i)?.as_str().map_err(other)
+    }
+
+    fn opt_text(&self, i: usize) -> Result<Option<&str>> {
+        self.get_ref(i)?.as_str_or_null().map_err(other)
+    }
+
+    fn int(&self, i: usize) -> Result<i64> {
+        Ok(self.get(i)?)
+    }
+
+    fn opt_int(&self, i: usize) -> Result<Option<i64>> {
+        Ok(self.get(i)?)
+    }
+}
+
+impl RowAccess for postgres::Row {
+    fn text(&self, i: usize) -> Result<&str> {
+        Ok(self.try_get(i)?)
+    }
+
+    fn opt_text(&self, i: usize) -> Result<Option<&str>> {
+        Ok(self.try_get(i)?)
+    }
+
+    fn int(&self, i: usize) -> Result<i64> {
+        self.opt_int(i)?
+            .ok_or_else(|| corrupt("NULL in an integer column"))
+    }
+
+    fn opt_int(&self, i: usize) -> Result<Option<i64>> {
+        if *self.columns()[i].type_() == Type::INT4 {
+            Ok(self.try_get::<_, Option<i32>>(i)?.map(i64::from))
+        } else {
+            Ok(self.try_get(i)?)
+        }
+    }
+}
+
+/// PostgreSQL's form of a statement written for SQLite: `$N` for each `?N`.
+pub(crate) fn pg(sql: &str) -> String {
+    let mut out = String::with_capacity(sql.len());
+    let mut chars = sql.chars().peekable();
+    while let Some(c) = chars.next() {
+        if c == '?' && chars.peek().is_some_and(char::is_ascii_digit) {
+            out.push('$');
+        } else {
+            out.push(c);
+        }
+    }
+    out
+}
+
+pub(crate) fn parse_customer_id(s: &str) -> Result<CustomerId> {
+    CustomerId::parse(s).map_err(|e| corrupt(format!("stored customer id: {e}")))
+}
+
+pub(crate) fn parse_channel(s: Option<&str>) -> Result<Option<Channel>> {
+    s.map(|c| Channel::parse(c).map_err(other)).transpose()
+}
+
+pub(crate) fn order_status(s: &str) -> Result<OrderStatus> {
+    OrderStatus::from_stored(s).ok_or_else(|| corrupt(format!("stored order status '{s}'")))
+}
+
+fn at(us: Option<i64>) -> Result<Option<siyu_core::Timestamp>> {
+    us.map(from_micros).transpose()
+}
+
+// ---- tenants, settings, channel costs ------------------------------------------------
+
+/// A tenant (`?1` its name) made once, created now (`?2`).
+pub(crate) const INSERT_TENANT: &str =
+    "INSERT INTO tenants (name, created_at) VALUES (?1, ?2) ON CONFLICT (name) DO NOTHING";
+
+/// A tenant's id and zone by name (`?1`).
+pub(crate) const TENANT_BY_NAME: &str = "SELECT id, time_zone FROM tenants WHERE name = ?1";
+
+pub(crate) const SET_TIME_ZONE: &str = "UPDATE tenants SET time_zone = ?2 WHERE id = ?1";
+
+/// A tenant's (`?1`) settings, by key.
+pub(crate) const SETTINGS_OF: &str =
+    "SELECT key, value FROM tenant_settings WHERE tenant_id = ?1 ORDER BY key";
+
+pub(crate) const SET_SETTING: &str =
+    "INSERT INTO tenant_settings (tenant_id, key, value, updated_at) VALUES (?1, ?2, ?3, ?4)
+     ON CONFLICT (tenant_id, key)
+     DO UPDATE SET value = excluded.value, updated_at = excluded.updated_at";
+
+pub(crate) const SET_CHANNEL_COST: &str =
+    "INSERT INTO channel_costs (tenant_id, channel, month, amount) VALUES (?1, ?2, ?3, ?4)
+     ON CONFLICT (tenant_id, channel, month) DO UPDATE SET amount = excluded.amount";
+
+/// A channel's spend in a month from a row of `channel, month, amount`.
+pub(crate) fn channel_cost_from(r: &impl RowAccess) -> Result<(Channel, Month, Money)> {
+    Ok((
+        Channel::parse(r.text(0)?).map_err(other)?,
+        Month::parse(r.text(1)?).map_err(corrupt)?,
+        Money::from_fen(r.int(2)?),
+    ))
+}
+
+// ---- customers ----------------------------------------------------------------------
+
+/// A customer (`?2`) of a tenant (`?1`); a row for [`customer_from`].
+pub(crate) const CUSTOMER_BY_ID: &str =
+    "SELECT name, phone, gender, birthday, region, channel, referrer_id, joined_at, opted_out_at
+     FROM customers WHERE tenant_id = ?1 AND customer_id = ?2";
+
+/// The customer `id` and when they opted out, if they did, from a row of
+/// [`CUSTOMER_BY_ID`]' columns.
+pub(crate) fn customer_from(
+    id: &CustomerId,
+    r: &impl RowAccess,
+) -> Result<(Customer, Option<siyu_core::Timestamp>)> {
+    let customer = Customer {
+        id: id.clone(),
+        name: r.opt_text(0)?.map(str::to_owned),
+        phone: r.opt_text(1)?.map(str::to_owned),
+        gender: r
+            .opt_text(2)?
+            .map(|g| Gender::parse(g).map_err(other))
+            .transpose()?,
+        birthday: r
+            .opt_text(3)?
+            .map(|b| TenantZone::read_day(b).map_err(other))
+            .transpose()?,
+        region: r.opt_text(4)?.map(str::to_owned),
+        channel: parse_channel(r.opt_text(5)?)?,
+        referrer_id: r.opt_text(6)?.map(parse_customer_id).transpose()?,
+        joined_at: from_micros(r.int(7)?)?,
+    };
+    Ok((customer, at(r.opt_int(8)?)?))
+}
+
+/// The facts of every customer of a tenant (`?1`), in id order; rows for
+/// [`customer_fact_from`].
+pub(crate) const SCAN_CUSTOMER_FACTS: &str = "SELECT customer_id, channel, joined_at, referrer_id
+     FROM customers WHERE tenant_id = ?1 ORDER BY customer_id";
+
+/// A customer's facts from a row of [`SCAN_CUSTOMER_FACTS`]' columns.
+pub(crate) fn customer_fact_from(r: &impl RowAccess) -> Result<CustomerFact> {
+    Ok(CustomerFact {
+        id: parse_customer_id(r.text(0)?)?,
+        channel: parse_channel(r.opt_text(1)?)?,
+        joined_at: from_micros(r.int(2)?)?,
+        referrer_id: r.opt_text(3)?.map(parse_customer_id).transpose()?,
+    })
+}
+
+// ---- orders -------------------------------------------------------------------------
+
+/// Every order of a tenant (`?1`), in id order; rows for [`order_from`].
+pub(crate) const SCAN_ORDERS: &str =
+    "SELECT order_id, customer_id, ordered_at, amount, discount, coupon_code, channel, status
+     FROM orders WHERE tenant_id = ?1 ORDER BY order_id";
+
+/// An order from a row of [`SCAN_ORDERS`]' columns.
+pub(crate) fn order_from(r: &impl RowAccess) -> Result<NewOrder> {
+    Ok(NewOrder {
+        id: OrderId::parse(r.text(0)?).map_err(other)?,
+        customer_id: parse_customer_id(r.text(1)?)?,
+        ordered_at: from_micros(r.int(2)?)?,
+        amount: Money::from_fen(r.int(3)?),
+        discount: Money::from_fen(r.int(4)?),
+        coupon_code: r.opt_text(5)?.map(str::to_owned),
+        channel: parse_channel(r.opt_text(6)?)?,
+        status: order_status(r.text(7)?)?,
+    })
+}
+
+/// The facts of every order of a tenant (`?1`); rows for [`order_fact_from`].
+pub(crate) const SCAN_ORDER_FACTS: &str =
+    "SELECT customer_id, ordered_at, amount, status FROM orders WHERE tenant_id = ?1";
+
+/// An order's facts from a row of [`SCAN_ORDER_FACTS`]' columns.
+pub(crate) fn order_fact_from(r: &impl RowAccess) -> Result<OrderFact> {
+    Ok(OrderFact {
+        customer_id: parse_customer_id(r.text(0)?)?,
+        ordered_at: from_micros(r.int(1)?)?,
+        amount: Money::from_fen(r.int(2)?),
+        status: order_status(r.text(3)?)?,
+    })
+}
+
+// ---- events -------------------------------------------------------------------------
+
+/// Every event of a tenant (`?1`), in id order; rows for [`event_from`].
+pub(crate) const SCAN_EVENTS: &str = "SELECT event_id, customer_id, type, occurred_at, properties
+     FROM events WHERE tenant_id = ?1 ORDER BY event_id";
+
+/// An event from a row of [`SCAN_EVENTS`]' columns.
+pub(crate) fn event_from(r: &impl RowAccess) -> Result<NewEvent> {
+    Ok(NewEvent {
+        id: EventId::parse(r.text(0)?).map_err(other)?,
+        customer_id: parse_customer_id(r.text(1)?)?,
+        kind: EventType::parse(r.text(2)?).map_err(other)?,
+        occurred_at: from_micros(r.int(3)?)?,
+        properties: r.text(4)?.to_owned(),
+    })
+}
+
+// ---- profiles -----------------------------------------------------------------------
+
+/// The profile columns, first in every read of profiles (`p` profiles, `c` customers).
+pub(crate) const PROFILE_COLUMNS: &str = "p.customer_id, c.joined_at, c.referrer_id,
+    p.first_order_at, p.last_order_at, p.orders, p.purchase_days, p.first_purchase_day,
+    p.last_purchase_day, p.net_spend, p.coupon_orders, p.last_interaction_at, p.left_at,
+    p.event_counts, p.referrals, p.referral_revenue";
+
+/// A profile from the first columns of a row (see [`PROFILE_COLUMNS`]).
+pub(crate) fn profile_from(r: &impl RowAccess) -> Result<Profile> {
+    let day = |s: Option<&str>| -> Result<Option<jiff::civil::Date>> {
+        s.map(|d| TenantZone::read_day(d).map_err(other))
+            .transpose()
+    };
+    let count = |n: i64| u32::try_from(n).map_err(|_| corrupt("a count out of range in profiles"));
+    Ok(Profile {
+        customer_id: parse_customer_id(r.text(0)?)?,
+        joined_at: from_micros(r.int(1)?)?,
+        referrer_id: r.opt_text(2)?.map(parse_customer_id).transpose()?,
+        first_order_at: at(r.opt_int(3)?)?,
+        last_order_at: at(r.opt_int(4)?)?,
+        orders: count(r.int(5)?)?,
+        purchase_days: count(r.int(6)?)?,
+        first_purchase_day: day(r.opt_text(7)?)?,
+        last_purchase_day: day(r.opt_text(8)?)?,
+        net_spend: Money::from_fen(r.int(9)?),
+        coupon_orders: count(r.int(10)?)?,
+        last_interaction_at: at(r.opt_int(11)?)?,
+        left_at: at(r.opt_int(12)?)?,
+        event_counts: serde_json::from_str(r.text(13)?).map_err(other)?,
+        referrals: count(r.int(14)?)?,
+        referral_revenue: Money::from_fen(r.int(15)?),
+    })
+}
+
+// ---- one customer's view ---------------------------------------------------------------
+
+/// The profile of a customer (`?2`) of a tenant (`?1`); a row for [`profile_from`].
+pub(crate) fn profile_of() -> String {
+    format!(
+        "SELECT {PROFILE_COLUMNS} FROM profiles p
+         JOIN customers c ON c.tenant_id = p.tenant_id AND c.customer_id = p.customer_id
+         WHERE p.tenant_id = ?1 AND p.customer_id = ?2"
+    )
+}
+
+/// A customer's (`?2`) latest orders, at most `?3`; rows for [`order_from`].
+pub(crate) const RECENT_ORDERS: &str =
+    "SELECT order_id, customer_id, ordered_at, amount, discount, coupon_code, channel, status
+     FROM orders WHERE tenant_id = ?1 AND customer_id = ?2
+     ORDER BY ordered_at DESC, order_id DESC LIMIT ?3";
+
+/// A customer's (`?2`) latest events, at most `?3`; rows for [`event_from`].
+pub(crate) const RECENT_EVENTS: &str = "SELECT event_id, customer_id, type, occurred_at, properties
+     FROM events WHERE tenant_id = ?1 AND customer_id = ?2
+     ORDER BY occurred_at DESC, event_id DESC LIMIT ?3";
+
+/// A customer's (`?2`) tags; rows for [`manual_tag_from`].
+pub(crate) const TAGS_OF: &str = "SELECT tag, source, since FROM customer_tags
+     WHERE tenant_id = ?1 AND customer_id = ?2 ORDER BY tag";
+
+/// A tag of the customer `id` from a row of [`TAGS_OF`]' columns.
+pub(crate) fn manual_tag_from(id: &CustomerId, r: &impl RowAccess) -> Result<ManualTag> {
+    Ok(ManualTag {
+        customer_id: id.clone(),
+        tag: r.text(0)?.to_owned(),
+        source: r.text(1)?.to_owned(),
+        since: from_micros(r.int(2)?)?,
+    })
+}
+
+// ---- customers' pages ---------------------------------------------------------------
+
+/// A page of a tenant's (`?1`) customers after an id (`?2`), at most `?3`; rows for
+/// [`customer_line_from`].
+pub(crate) const CUSTOMERS_PAGE: &str =
+    "SELECT c.customer_id, c.channel, c.joined_at, coalesce(p.orders, 0),
+            coalesce(p.net_spend, 0), p.last_order_at
+     FROM customers c
+     LEFT JOIN profiles p ON p.tenant_id = c.tenant_id AND p.customer_id = c.customer_id
+     WHERE c.tenant_id = ?1 AND c.customer_id > ?2
+     ORDER BY c.customer_id LIMIT ?3";
+
+/// A line of a customers' page from a row of [`CUSTOMERS_PAGE`]' columns.
+pub(crate) fn customer_line_from(r: &impl RowAccess) -> Result<CustomerLine> {
+    Ok(CustomerLine {
+        id: parse_customer_id(r.text(0)?)?,
+        channel: parse_channel(r.opt_text(1)?)?,
+        joined_at: from_micros(r.int(2)?)?,
+        orders: u32::try_from(r.int(3)?).map_err(|_| corrupt("negative order count"))?,
+        net_spend: Money::from_fen(r.int(4)?),
+        last_order_at: at(r.opt_int(5)?)?,
+    })
+}
+
+// ---- rules: members and history -----------------------------------------------------
+
+/// A tenant's (`?1`) saved rules, by kind and name; rows for [`stored_rule_from`].
+pub(crate) const RULES_OF: &str =
+    "SELECT kind, name, rule, created_by, created_at, purpose FROM rules
+     WHERE tenant_id = ?1 ORDER BY kind, name";
+
+/// A saved rule from a row of [`RULES_OF`]' columns.
+pub(crate) fn stored_rule_from(r: &impl RowAccess) -> Result<StoredRule> {
+    Ok(StoredRule {
+        kind: stored_kind(r.text(0)?)?,
+        name: r.text(1)?.to_owned(),
+        rule: r.text(2)?.to_owned(),
+        created_by: r.text(3)?.to_owned(),
+        created_at: from_micros(r.int(4)?)?,
+        purpose: stored_purpose(r.text(5)?)?,
+    })
+}
+
+/// The condition (after `tenant_id = ?1`) and the further values of a filter of members
+/// or history.
+pub(crate) fn member_filter(filter: MemberFilter<'_>) -> (&'static str, Vec<String>) {
+    match filter {
+        MemberFilter::All => ("", Vec::new()),
+        MemberFilter::Rule(kind, name) => (
+            "AND kind = ?2 AND name = ?3",
+            vec![kind.as_str().to_owned(), name.to_owned()],
+        ),
+        MemberFilter::Customer(id) => ("AND customer_id = ?2", vec![id.as_str().to_owned()]),
+    }
+}
+
+/// The members of a tenant's (`?1`) rules that `{clause}` (of `member_filter`) keeps;
+/// rows for [`member_from`].
+pub(crate) fn members_sql(clause: &str) -> String {
+    format!(
+        "SELECT kind, name, customer_id, since FROM rule_members
+         WHERE tenant_id = ?1 {clause} ORDER BY kind, name, customer_id"
+    )
+}
+
+/// A rule's member from a row of `kind, name, customer_id, since`.
+pub(crate) fn member_from(r: &impl RowAccess) -> Result<Member> {
+    Ok(Member {
+        kind: stored_kind(r.text(0)?)?,
+        name: r.text(1)?.to_owned(),
+        customer_id: parse_customer_id(r.text(2)?)?,
+        since: from_micros(r.int(3)?)?,
+    })
+}
+
+/// The rules a customer (`?2`) of a tenant (`?1`) is a member of; rows for [`member_from`].
+pub(crate) const MEMBERSHIPS: &str = "SELECT kind, name, customer_id, since FROM rule_members
+     WHERE tenant_id = ?1 AND customer_id = ?2 ORDER BY kind, name";
+
+/// The columns of [`history_from`], first in every read of `rule_history`.
+pub(crate) const HISTORY_COLUMNS: &str = "kind, name, customer_id, change, at, cause";
+
+/// A change of membership from a row of [`HISTORY_COLUMNS`].
+pub(crate) fn history_from(r: &impl RowAccess) -> Result<HistoryRecord> {
+    Ok(HistoryRecord {
+        kind: stored_kind(r.text(0)?)?,
+        name: r.text(1)?.to_owned(),
+        customer_id: parse_customer_id(r.text(2)?)?,
+        change: stored_change(r.text(3)?)?,
+        at: from_micros(r.int(4)?)?,
+        cause: r.text(5)?.to_owned(),
+    })
+}
+
+pub(crate) const SET_TAG_FAMILY: &str =
+    "INSERT INTO tag_families (tenant_id, tag, family) VALUES (?1, ?2, ?3)
+     ON CONFLICT (tenant_id, tag) DO UPDATE SET family = excluded.family";
+
+// ---- privacy ------------------------------------------------------------------------
+
+/// The suppression keys of a tenant's (`?1`) erased customers.
+pub(crate) const SUPPRESSION_KEYS: &str = "SELECT key FROM suppressions WHERE tenant_id = ?1";
+
+/// An erasure, in order, each of a tenant (`?1`) and customer (`?2`): the customer's row
+/// keeps nothing personal under the remains id (`?3`, opted out at `?4`), …
+pub(crate) const ERASE_CUSTOMER: &str =
+    "UPDATE customers SET customer_id = ?3, name = NULL, phone = NULL, gender = NULL,
+            birthday = NULL, region = NULL, opted_out_at = ?4, version = version + 1
+     WHERE tenant_id = ?1 AND customer_id = ?2";
+/// … the orders and profile move to the remains id, and the referees name it …
+pub(crate) const ERASE_ORDERS: &str = "UPDATE orders SET customer_id = ?3, version = version + 1
+     WHERE tenant_id = ?1 AND customer_id = ?2";
+pub(crate) const ERASE_PROFILE: &str =
+    "UPDATE profiles SET customer_id = ?3 WHERE tenant_id = ?1 AND customer_id = ?2";
+pub(crate) const ERASE_REFERRER: &str =
+    "UPDATE customers SET referrer_id = ?3 WHERE tenant_id = ?1 AND referrer_id = ?2";
+/// … and the rows of these tables go.
+pub(crate) const ERASED_TABLES: [&str; 4] =
+    ["events", "customer_tags", "rule_members", "rule_history"];
+
+/// The deletion of a customer's (`?2`) rows of `table` (of [`ERASED_TABLES`]).
+pub(crate) fn erase_from(table: &str) -> String {
+    format!("DELETE FROM {table} WHERE tenant_id = ?1 AND customer_id = ?2")
+}
+
+pub(crate) const INSERT_SUPPRESSION: &str =
+    "INSERT INTO suppressions (tenant_id, key, erased_at) VALUES (?1, ?2, ?3)
+     ON CONFLICT (tenant_id, key) DO NOTHING";
+
+pub(crate) const SET_OPT_OUT: &str =
+    "UPDATE customers SET opted_out_at = ?3 WHERE tenant_id = ?1 AND customer_id = ?2";
+
+pub(crate) const INSERT_AUDIT: &str =
+    "INSERT INTO audit_log (tenant_id, at, actor, action, subject, detail)
+     VALUES (?1, ?2, ?3, ?4, ?5, ?6)";
+
+/// The columns of [`audit_entry_from`], first in every read of `audit_log`.
+pub(crate) const AUDIT_COLUMNS: &str = "at, actor, action, subject, detail";
+
+/// An entry of the audit log from a row of [`AUDIT_COLUMNS`].
+pub(crate) fn audit_entry_from(r: &impl RowAccess) -> Result<AuditEntry> {
+    let action = r.text(2)?;
+    Ok(AuditEntry {
+        at: from_micros(r.int(0)?)?,
+        actor: r.text(1)?.to_owned(),
+        action: AuditAction::parse(action)
+            .ok_or_else(|| corrupt(format!("audit action '{action}'")))?,
+        subject: r.text(3)?.to_owned(),
+        detail: r.text(4)?.to_owned(),
+    })
+}
+
+// ---- API tokens ---------------------------------------------------------------------
+
+pub(crate) const INSERT_TOKEN: &str =
+    "INSERT INTO api_tokens (token_hash, tenant_id, role, label, created_at)
+     VALUES (?1, ?2, ?3, ?4, ?5)";
+
+/// The token of a hash (`?1`); a row for [`token_from`].
+pub(crate) const TOKEN_BY_HASH: &str = "SELECT t.token_hash, t.tenant_id, n.name, n.time_zone,
+        t.role, t.label, t.created_at, t.revoked_at
+     FROM api_tokens t JOIN tenants n ON n.id = t.tenant_id
+     WHERE t.token_hash = ?1";
+
+/// A tenant's (`?1`) tokens, newest first; rows for [`token_from`].
+pub(crate) const TOKENS_OF: &str = "SELECT t.token_hash, t.tenant_id, n.name, n.time_zone,
+        t.role, t.label, t.created_at, t.revoked_at
+     FROM api_tokens t JOIN tenants n ON n.id = t.tenant_id
+     WHERE t.tenant_id = ?1 ORDER BY t.created_at DESC, t.token_hash";
+
+/// A token from a row of [`TOKEN_BY_HASH`]' columns.
+pub(crate) fn token_from(r: &impl RowAccess) -> Result<StoredToken> {
+    let role = r.text(4)?;
+    Ok(StoredToken {
+        hash: r.text(0)?.to_owned(),
+        tenant: Tenant {
+            id: r.int(1)?,
+            name: r.text(2)?.to_owned(),
+            zone: TenantZone::named(r.text(3)?).map_err(other)?,
+        },
+        role: Role::parse(role).ok_or_else(|| corrupt(format!("stored role '{role}'")))?,
+        label: r.text(5)?.to_owned(),
+        created_at: from_micros(r.int(6)?)?,
+        revoked_at: at(r.opt_int(7)?)?,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::pg;
+
+    #[test]
+    fn the_postgres_form_numbers_parameters_with_dollars() {
+        assert_eq!(
+            pg("SELECT a FROM t WHERE x = ?1 AND y = ?12 AND z = '?'"),
+            "SELECT a FROM t WHERE x = $1 AND y = $12 AND z = '?'"
+        );
+    }
+}
