@@ -214,6 +214,10 @@ pub enum Bench {
         tag_rules: usize,
         #[arg(long, default_value_t = 1)]
         seed: u64,
+        /// The first benchmark's easy traffic (`view` events only, ids counting up, one
+        /// fixed time, no retries), to compare builds with figures measured by it.
+        #[arg(long)]
+        simple: bool,
         /// Measure PostgreSQL at this URL (in a scratch schema, dropped afterwards).
         #[arg(long)]
         postgres: Option<String>,
@@ -420,10 +424,12 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
             segments,
             tag_rules,
             seed,
+            simple,
             postgres,
             format,
         }) => {
             let options = crate::http::bench::HttpBenchOptions {
+                simple: *simple,
                 seconds: *seconds,
                 writers: *writers,
                 batch: *batch,

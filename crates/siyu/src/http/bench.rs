@@ -43,6 +43,9 @@ pub struct HttpBenchOptions {
     pub segments: usize,
     pub tag_rules: usize,
     pub seed: u64,
+    /// The first benchmark's traffic, kept to compare builds with the figures measured by
+    /// it: `view` events only, message ids counting up, one fixed time, no retries.
+    pub simple: bool,
 }
 
 #[derive(Debug, Serialize)]
@@ -176,7 +179,24 @@ fn random_id(rng: &mut Rng) -> String {
 
 /// One batch of the traffic: events of eight types and a few orders, for customers of the
 /// pool (`c` ids as the demo names them) and a tenth for customers new to it.
-fn batch_items(rng: &mut Rng, options: &HttpBenchOptions, writer: usize, now: i64) -> Vec<Value> {
+fn batch_items(
+    rng: &mut Rng,
+    options: &HttpBenchOptions,
+    writer: usize,
+    batch: u64,
+    now: i64,
+) -> Vec<Value> {
+    if options.simple {
+        let customers = options.customers.max(1);
+        return (0..options.batch as u64)
+            .map(|i| {
+                let k = batch * options.batch as u64 + i;
+                json!({"type": "track", "message_id": format!("w{writer}-{k}"),
+                       "customer_id": format!("c{:07}", (k * 7919 + writer as u64) % customers),
+                       "timestamp": "2025-06-01 12:00:00", "event": "view"})
+            })
+            .collect();
+    }
     let (known, width) = match options.pool {
         Some(n) => (n.max(1), n.to_string().len().max(6)),
         None => (options.customers.max(1), 7),
@@ -315,10 +335,11 @@ pub fn run(db: &str, options: &HttpBenchOptions) -> anyhow::Result<HttpBench> {
             tasks.push(tokio::spawn(async move {
                 let mut rng = Rng::new(options.seed ^ (w as u64 + 1).wrapping_mul(0x9e37_79b9_7f4a_7c15));
                 let mut client = Client::connect(addr, &token).await?;
-                let (mut sent, mut retried) = (0u64, 0u64);
+                let (mut sent, mut retried, mut batches) = (0u64, 0u64, 0u64);
                 while Instant::now() < deadline {
                     let now = Timestamp::now().as_second();
-                    let items = batch_items(&mut rng, &options, w, now);
+                    let items = batch_items(&mut rng, &options, w, batches, now);
+                    batches += 1;
                     let body = json!({"batch": items}).to_string();
                     let (status, text) = client.call("POST", "/v1/batch", &body).await?;
                     if status != 200 {
@@ -328,7 +349,7 @@ pub fn run(db: &str, options: &HttpBenchOptions) -> anyhow::Result<HttpBench> {
                     if let Ok(mut a) = answered.lock() {
                         a.push((started.elapsed().as_secs_f64(), items.len() as u64));
                     }
-                    if rng.chance(RETRY_SHARE) {
+                    if !options.simple && rng.chance(RETRY_SHARE) {
                         let (status, text) = client.call("POST", "/v1/batch", &body).await?;
                         let again: Value = serde_json::from_str(&text).unwrap_or_default();
                         if status != 200 || again["duplicates"].as_u64() != Some(items.len() as u64) {
