@@ -555,3 +555,40 @@ fn the_log_in_json_names_each_request_by_route_and_never_a_customer_name_phone_o
         "{lines:#?}"
     );
 }
+
+#[test]
+fn sigterm_stops_the_server_after_answering_what_is_in_flight_and_it_exits_0() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let db = dir.path().join("term.db");
+    let mut server = Server::start(&db, &[]);
+    assert!(server.healthz().starts_with("HTTP/1.1 200"));
+    // A kept-alive connection left idle does not hold the stop up.
+    let idle = server.connect(Duration::from_secs(10));
+    let pid = server.child.id().to_string();
+    let killed = Command::new("kill")
+        .args(["-TERM", &pid])
+        .status()
+        .expect("kill");
+    assert!(killed.success());
+    let started = std::time::Instant::now();
+    let status = loop {
+        if let Some(status) = server.child.try_wait().expect("wait") {
+            break status;
+        }
+        assert!(
+            started.elapsed() < Duration::from_secs(20),
+            "siyu serve still runs 20 s after SIGTERM"
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    };
+    drop(idle);
+    assert!(status.success(), "{status:?}");
+    let log: Vec<String> = server.log.try_iter().collect();
+    assert!(
+        log.iter().any(|l| l.contains("stopping")),
+        "{}",
+        log.join("\n")
+    );
+    // Nothing listens any more.
+    assert!(TcpStream::connect(&server.addr).is_err());
+}

@@ -303,10 +303,30 @@ pub fn serve(db: &str, addr: SocketAddr, limit: RateLimit, limits: Limits) -> an
             .with_context(|| format!("listening on {addr}"))?;
         let local = listener.local_addr()?;
         println!("siyu serve: listening on http://{local}");
-        conn::serve(listener, router(state), limits, async {
-            let _ = tokio::signal::ctrl_c().await;
-        })
-        .await;
+        conn::serve(listener, router(state), limits, stop_asked()).await;
+        tracing::info!("stopped: every request in flight answered");
         Ok(())
     })
+}
+
+/// Ctrl-C or SIGTERM (what a service manager or `docker stop` sends): the server then
+/// stops accepting, answers the requests in flight (each batch answered is committed) and
+/// exits 0.
+async fn stop_asked() {
+    #[cfg(unix)]
+    let term = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut term) => {
+                term.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let term = std::future::pending::<()>();
+    tokio::select! {
+        _ = tokio::signal::ctrl_c() => {}
+        () = term => {}
+    }
+    tracing::info!("stopping: no new connections; answering the requests in flight");
 }
