@@ -70,7 +70,29 @@ impl From<rusqlite::Error> for StoreError {
 /// How long a statement waits for another connection's lock before it fails.
 const BUSY_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(10);
 
+/// The version the last migration brings the schema to.
+fn latest_migration() -> i64 {
+    MIGRATIONS.last().map_or(0, |(v, _)| *v)
+}
+
 impl SqliteStore {
+    /// The version of the schema as applied, read without a transaction (0 for a new file).
+    fn schema_version(&self) -> Result<i64> {
+        let has_table: bool = self.conn.query_row(
+            "SELECT count(*) > 0 FROM sqlite_schema WHERE type = 'table' AND name = 'schema_migrations'",
+            [],
+            |r| r.get(0),
+        )?;
+        if !has_table {
+            return Ok(0);
+        }
+        Ok(self.conn.query_row(
+            "SELECT coalesce(max(version), 0) FROM schema_migrations",
+            [],
+            |r| r.get(0),
+        )?)
+    }
+
     /// Opens the database file (created if missing); `:memory:` gives a private in-memory one.
     pub fn open(path: &str) -> Result<SqliteStore> {
         let conn = Connection::open(path)?;
@@ -109,6 +131,11 @@ impl Store for SqliteStore {
     }
 
     fn migrate(&mut self) -> Result<usize> {
+        // Most opens find the schema current: they say so from a read, which waits for no
+        // writer, and take the write lock only when there is a migration to apply.
+        if self.schema_version()? >= latest_migration() {
+            return Ok(0);
+        }
         let tx = self
             .conn
             .transaction_with_behavior(TransactionBehavior::Immediate)?;
@@ -1401,6 +1428,28 @@ mod tests {
             .expect("query")
             .collect::<rusqlite::Result<Vec<String>>>()
             .expect("names")
+    }
+
+    #[test]
+    fn opening_a_current_database_waits_for_no_writer() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let path = dir.path().join("busy.db").to_string_lossy().into_owned();
+        let mut writer = SqliteStore::open(&path).expect("open");
+        assert!(writer.migrate().expect("migrate") > 0);
+        let holding = writer
+            .conn
+            .transaction_with_behavior(TransactionBehavior::Immediate)
+            .expect("the write lock");
+        let started = std::time::Instant::now();
+        let mut reader = SqliteStore::open(&path).expect("open beside a writer");
+        assert_eq!(reader.migrate().expect("nothing to apply"), 0);
+        reader.ping().expect("reads");
+        assert!(
+            started.elapsed() < BUSY_TIMEOUT / 2,
+            "opening waited {:?} for the writer",
+            started.elapsed()
+        );
+        holding.rollback().expect("rollback");
     }
 
     fn migrated() -> (SqliteStore, Tenant) {
