@@ -495,6 +495,13 @@ pub trait Store:
     /// Applies pending migrations; a no-op when up to date. Returns how many were applied.
     fn migrate(&mut self) -> Result<usize>;
     fn table_counts(&mut self, tenant: &Tenant) -> Result<TableCounts>;
+    /// For a connection whose commits are answered to clients (the server's ingest): every
+    /// commit is on disk when it returns, so that it survives a power loss, not only a crash
+    /// of the process. PostgreSQL's default (`synchronous_commit = on`) is that already.
+    fn durable_commits(&mut self) -> Result<()> {
+        Ok(())
+    }
+
     /// For a connection that writes continually: leave copying the write-ahead log back
     /// into the database to [`Store::checkpoint`] on another connection, so that commits
     /// never wait for it. A no-op where there is nothing to defer.

@@ -151,6 +151,12 @@ impl Store for PgStore {
         Ok(())
     }
 
+    fn durable_commits(&mut self) -> Result<()> {
+        // Whatever the server's default: a commit returns once its WAL is flushed.
+        self.client.batch_execute("SET synchronous_commit = on")?;
+        Ok(())
+    }
+
     fn migrate(&mut self) -> Result<usize> {
         // Read committed: after waiting for the lock, the next statement sees what the
         // process that held it applied.

@@ -53,6 +53,8 @@ impl Ingester {
     /// Starts the writing thread on its own connection to `db`.
     pub fn start(db: &str) -> anyhow::Result<Ingester> {
         let mut store = siyu_store::open(db).context("opening the database for ingest")?;
+        // A batch answered `accepted` survives a power loss.
+        store.durable_commits()?;
         let sqlite = store.backend() == "sqlite";
         // Commits here never wait to copy the log back into the database: a thread of its
         // own does that while writes go on, pass after pass while commits come in, so that
