@@ -592,3 +592,53 @@ fn sigterm_stops_the_server_after_answering_what_is_in_flight_and_it_exits_0() {
     // Nothing listens any more.
     assert!(TcpStream::connect(&server.addr).is_err());
 }
+
+#[test]
+fn the_server_sweeps_a_tenant_with_rules_when_it_starts_and_records_the_occasion() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let db = dir.path().join("sweep.db");
+    let orders = dir.path().join("orders.csv");
+    std::fs::write(
+        &orders,
+        "order_id,customer_id,ordered_at,amount\no1,c1,2024-05-01 10:00:00,100\n",
+    )
+    .expect("write");
+    let out = common::siyu(&db, &["import", "orders", &orders.to_string_lossy()]);
+    assert!(out.status.success(), "{}", common::text(&out.stderr));
+    // A segment saved without an evaluation: its members are not current until a sweep.
+    {
+        let mut store = siyu_store::open(&db.to_string_lossy()).expect("store");
+        let tenant = store.tenant("default").expect("tenant");
+        let mut tx = store.begin_pool(&tenant).expect("tx");
+        tx.save_rule(&siyu_store::StoredRule {
+            kind: siyu_core::segment::rules::RuleKind::Segment,
+            name: "buyers".to_owned(),
+            rule: "orders >= 1".to_owned(),
+            created_by: "test".to_owned(),
+            created_at: siyu_core::Timestamp::now(),
+            purpose: siyu_core::segment::rules::Purpose::Analysis,
+        })
+        .expect("saved");
+        tx.commit().expect("commit");
+    }
+    let history = || {
+        let out = common::siyu(&db, &["segment", "history", "buyers", "--format", "json"]);
+        assert!(out.status.success(), "{}", common::text(&out.stderr));
+        common::text(&out.stdout)
+    };
+    assert!(!history().contains("c1"), "{}", history());
+    let _server = Server::start(&db, &[]);
+    let started = std::time::Instant::now();
+    loop {
+        let seen = history();
+        if seen.contains("c1") {
+            assert!(seen.contains("server start"), "{seen}");
+            break;
+        }
+        assert!(
+            started.elapsed() < Duration::from_secs(20),
+            "no sweep 20 s after the server started: {seen}"
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}

@@ -23,7 +23,7 @@ use siyu_core::{
 use crate::sql::{
     CUSTOMER_BY_ID, INSERT_TENANT, PROFILE_COLUMNS, SCAN_CUSTOMER_FACTS, SCAN_EVENTS,
     SCAN_ORDER_FACTS, SCAN_ORDERS, SET_CHANNEL_COST, SET_SETTING, SET_TIME_ZONE, SETTINGS_OF,
-    TENANT_BY_NAME, channel_cost_from, customer_fact_from, customer_from, event_from,
+    TENANT_BY_NAME, TENANT_NAMES, channel_cost_from, customer_fact_from, customer_from, event_from,
     order_fact_from, order_from, order_status, parse_customer_id, pg, profile_from,
 };
 use crate::{
@@ -208,6 +208,14 @@ impl Store for PgStore {
 }
 
 impl TenantStore for PgStore {
+    fn tenant_names(&mut self) -> Result<Vec<String>> {
+        self.client
+            .query(&pg(TENANT_NAMES), &[])?
+            .iter()
+            .map(|row| Ok(row.try_get::<_, String>(0)?))
+            .collect()
+    }
+
     fn tenant(&mut self, name: &str) -> Result<Tenant> {
         let select = pg(TENANT_BY_NAME);
         let row = match self.client.query_opt(&select, &[&name])? {

@@ -109,6 +109,9 @@ pub(crate) const INSERT_TENANT: &str =
 /// A tenant's id and zone by name (`?1`).
 pub(crate) const TENANT_BY_NAME: &str = "SELECT id, time_zone FROM tenants WHERE name = ?1";
 
+/// Every tenant's name, in order.
+pub(crate) const TENANT_NAMES: &str = "SELECT name FROM tenants ORDER BY name";
+
 pub(crate) const SET_TIME_ZONE: &str = "UPDATE tenants SET time_zone = ?2 WHERE id = ?1";
 
 /// A tenant's (`?1`) settings, by key.

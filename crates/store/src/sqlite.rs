@@ -16,7 +16,7 @@ use siyu_core::{
 use crate::sql::{
     CUSTOMER_BY_ID, INSERT_TENANT, PROFILE_COLUMNS, RowAccess, SCAN_CUSTOMER_FACTS, SCAN_EVENTS,
     SCAN_ORDER_FACTS, SCAN_ORDERS, SET_CHANNEL_COST, SET_SETTING, SET_TIME_ZONE, SETTINGS_OF,
-    TENANT_BY_NAME, channel_cost_from, customer_fact_from, customer_from, event_from,
+    TENANT_BY_NAME, TENANT_NAMES, channel_cost_from, customer_fact_from, customer_from, event_from,
     order_fact_from, order_from, order_status, parse_customer_id, profile_from,
 };
 use crate::{
@@ -228,6 +228,14 @@ impl TenantStore for SqliteStore {
             name: name.to_owned(),
             zone,
         })
+    }
+
+    fn tenant_names(&mut self) -> Result<Vec<String>> {
+        let mut stmt = self.conn.prepare_cached(TENANT_NAMES)?;
+        let names = stmt
+            .query_map([], |r| r.get(0))?
+            .collect::<rusqlite::Result<Vec<String>>>()?;
+        Ok(names)
     }
 
     fn settings(&mut self, tenant: &Tenant) -> Result<Vec<(String, String)>> {

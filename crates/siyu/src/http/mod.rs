@@ -15,6 +15,7 @@ mod ops;
 mod privacy;
 mod reports;
 mod segments;
+mod sweep;
 mod tags;
 mod tokens;
 
@@ -293,6 +294,7 @@ pub fn serve(db: &str, addr: SocketAddr, limit: RateLimit, limits: Limits) -> an
         ..limits
     };
     let state = AppState::with_body_timeout(db, limit, limits.body_timeout)?;
+    sweep::start(db).context("starting the day's sweep")?;
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()

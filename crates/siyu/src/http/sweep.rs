@@ -1,0 +1,67 @@
+//! The day's sweep of `siyu serve`: rules that read the day (`days_since_order > 20`, the
+//! stages by days) move customers by time alone, so once each tenant's local day begins,
+//! every segment and rule tag of a tenant that has some is evaluated again and the changes
+//! recorded with the occasion `midnight` (`server start` for the first pass, which catches
+//! up on days the server was not running). Without a server, `siyu segment refresh` from
+//! cron does the same. A sweep evaluates the whole pool in one write transaction, so ingest
+//! waits for it meanwhile.
+
+use std::collections::HashMap;
+use std::time::Duration;
+
+use jiff::civil::Date;
+
+use siyu_core::Timestamp;
+use siyu_store::Store;
+
+use crate::service::segments;
+
+/// How often the thread looks whether a tenant's day has changed.
+const LOOK_EVERY: Duration = Duration::from_secs(30);
+
+/// Starts the sweeping thread on a connection of its own to `db`.
+pub fn start(db: &str) -> anyhow::Result<()> {
+    let mut store = siyu_store::open(db)?;
+    std::thread::Builder::new()
+        .name("siyu-sweep".into())
+        .spawn(move || {
+            let mut swept: HashMap<String, Date> = HashMap::new();
+            loop {
+                if let Err(e) = pass(store.as_mut(), &mut swept) {
+                    tracing::warn!("the day's sweep: {e:#}");
+                }
+                std::thread::sleep(LOOK_EVERY);
+            }
+        })?;
+    Ok(())
+}
+
+/// Sweeps each tenant whose local day is not the one it was last swept on.
+fn pass(store: &mut dyn Store, swept: &mut HashMap<String, Date>) -> anyhow::Result<()> {
+    for name in store.tenant_names()? {
+        let tenant = store.tenant(&name)?;
+        let today = tenant.zone.day_of(Timestamp::now());
+        let occasion = match swept.get(&name) {
+            Some(day) if *day == today => continue,
+            Some(_) => "midnight",
+            None => "server start",
+        };
+        let has_rules = {
+            let mut tx = store.begin_pool(&tenant)?;
+            segments::has_rules(tx.as_mut())?
+        };
+        if has_rules {
+            let span = tracing::info_span!("sweep", tenant = %name, occasion);
+            let _entered = span.enter();
+            let (evaluation, _) = segments::evaluate_now(store, &tenant, occasion)?;
+            tracing::info!(
+                entered = evaluation.entered,
+                exited = evaluation.exited,
+                seconds = evaluation.seconds,
+                "swept"
+            );
+        }
+        swept.insert(name, today);
+    }
+    Ok(())
+}
