@@ -198,3 +198,34 @@ fn lifecycle_stages_cover_every_customer_and_follow_the_repurchase_cycle_setting
     ));
     assert_eq!(csv.lines().count(), 501);
 }
+
+#[test]
+fn a_config_change_that_moves_stages_records_them_under_its_own_occasion() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let db = dir.path().join("config.db");
+    let day = siyu_core::TenantZone::default()
+        .day_of(siyu_core::Timestamp::now())
+        .checked_sub(jiff::Span::new().days(40))
+        .expect("a day");
+    let orders = dir.path().join("orders.csv");
+    std::fs::write(
+        &orders,
+        format!("order_id,customer_id,ordered_at,amount\no1,c1,{day} 12:00:00,100\n"),
+    )
+    .expect("write");
+    let run = |args: &[&str]| {
+        let out = siyu(&db, args);
+        assert!(out.status.success(), "{args:?}: {}", text(&out.stderr));
+        text(&out.stdout)
+    };
+    run(&["import", "orders", &orders.to_string_lossy()]);
+    // 40 days since the order: first_purchase with a 30-day cycle, at risk with 20 days.
+    run(&["segment", "refresh"]);
+    let said = run(&["config", "set", "repurchase_cycle_days", "20"]);
+    assert!(said.contains("recorded across segments and tags"), "{said}");
+    let history = run(&["segment", "history", "--customer", "c1", "--format", "json"]);
+    assert!(
+        history.contains("stage:at_risk") && history.contains("config repurchase_cycle_days"),
+        "{history}"
+    );
+}

@@ -178,6 +178,16 @@ pub fn run_config(
                     format!("{} = {value}（租户 '{}'）", setting.key(), tenant.name)
                 )
             );
+            // The zone, the cycle and the VIP rule decide stages (and what rules on days
+            // read): the segments and tags are brought up to date now, under the occasion
+            // of the change, rather than at the next write or look.
+            if setting != Setting::Lang {
+                let tenant = store.tenant(&tenant.name)?;
+                let cause = format!("config {}", setting.key());
+                let (evaluation, _) =
+                    crate::service::segments::evaluate_now(store, &tenant, &cause)?;
+                println!("{}", super::segment::changed(&evaluation));
+            }
         }
     }
     Ok(())

@@ -124,7 +124,7 @@ pub(super) fn customer_id(text: &str) -> anyhow::Result<CustomerId> {
     CustomerId::parse(text).map_err(|e| anyhow!("customer id: {e}"))
 }
 
-fn changed(e: &Evaluation) -> String {
+pub(crate) fn changed(e: &Evaluation) -> String {
     pick(
         format!(
             "{} and {} recorded across segments and tags (evaluated in {:.0} ms)",
