@@ -159,11 +159,7 @@ impl TenantZone {
         if s.is_empty() {
             return Err(TimeError::Empty);
         }
-        let parsed = scan(s.as_bytes())
-            .filter(|p| !p.has_time)
-            .ok_or_else(|| TimeError::Unparseable(s.to_owned()))?;
-        let day = Date::new(parsed.year, parsed.month, parsed.day)
-            .map_err(|_| TimeError::OutOfRange(s.to_owned()))?;
+        let day = scanned_day(s).ok_or_else(|| TimeError::Unparseable(s.to_owned()))??;
         if !(FIRST_DAY..=LAST_DAY).contains(&day) {
             return Err(TimeError::OutsideDays(s.to_owned()));
         }
@@ -175,13 +171,18 @@ impl TenantZone {
     /// [`TenantZone::parse_day`] reads and jiff's own (`-009999-01-02`).
     pub fn read_day(text: &str) -> Result<Date, TimeError> {
         let s = text.trim();
-        if let Some(p) = scan(s.as_bytes()).filter(|p| !p.has_time) {
-            return Date::new(p.year, p.month, p.day)
-                .map_err(|_| TimeError::OutOfRange(s.to_owned()));
-        }
-        s.parse::<Date>()
-            .map_err(|_| TimeError::Unparseable(s.to_owned()))
+        scanned_day(s).unwrap_or_else(|| {
+            s.parse::<Date>()
+                .map_err(|_| TimeError::Unparseable(s.to_owned()))
+        })
     }
+}
+
+/// `s` read as a plain day (`YYYY-MM-DD`, `YYYY/M/D`): none if it has another form, an
+/// error if it names no real date.
+fn scanned_day(s: &str) -> Option<Result<Date, TimeError>> {
+    let p = scan(s.as_bytes()).filter(|p| !p.has_time)?;
+    Some(Date::new(p.year, p.month, p.day).map_err(|_| TimeError::OutOfRange(s.to_owned())))
 }
 
 /// Days from 1970-01-01 to a valid date (the inverse of [`civil_from_days`]).

@@ -73,8 +73,8 @@ pub struct TableCounts {
 pub trait TenantStore {
     /// The tenant of that name, created (in the default time zone) if new.
     fn tenant(&mut self, name: &str) -> Result<Tenant>;
-    /// The names of every tenant in the database.
-    fn tenant_names(&mut self) -> Result<Vec<String>>;
+    /// Every tenant in the database, by name; a read that creates none.
+    fn tenants(&mut self) -> Result<Vec<Tenant>>;
     /// The tenant's stored settings, `(key, value)` in key order (siyu-core checks them).
     fn settings(&mut self, tenant: &Tenant) -> Result<Vec<(String, String)>>;
     fn set_setting(&mut self, tenant: &Tenant, key: &str, value: &str) -> Result<()>;

@@ -23,8 +23,8 @@ use siyu_core::{
 use crate::sql::{
     CUSTOMER_BY_ID, INSERT_TENANT, PROFILE_COLUMNS, SCAN_CUSTOMER_FACTS, SCAN_EVENTS,
     SCAN_ORDER_FACTS, SCAN_ORDERS, SET_CHANNEL_COST, SET_SETTING, SET_TIME_ZONE, SETTINGS_OF,
-    TENANT_BY_NAME, TENANT_NAMES, channel_cost_from, customer_fact_from, customer_from, event_from,
-    order_fact_from, order_from, order_status, parse_customer_id, pg, profile_from,
+    TENANT_BY_NAME, TENANTS, channel_cost_from, customer_fact_from, customer_from, event_from,
+    order_fact_from, order_from, order_status, parse_customer_id, pg, profile_from, tenant_from,
 };
 use crate::{
     ChannelCostStore, CustomerStore, EventStore, ImportStore, ImportTx, OrderStore, ProfileStore,
@@ -208,11 +208,13 @@ impl Store for PgStore {
 }
 
 impl TenantStore for PgStore {
-    fn tenant_names(&mut self) -> Result<Vec<String>> {
+    fn tenants(&mut self) -> Result<Vec<Tenant>> {
+        // Byte order of names, as SQLite sorts them.
+        let sql = pg(TENANTS).replace("ORDER BY name", "ORDER BY name COLLATE \"C\"");
         self.client
-            .query(&pg(TENANT_NAMES), &[])?
+            .query(&sql, &[])?
             .iter()
-            .map(|row| Ok(row.try_get::<_, String>(0)?))
+            .map(tenant_from)
             .collect()
     }
 

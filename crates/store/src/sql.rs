@@ -109,8 +109,16 @@ pub(crate) const INSERT_TENANT: &str =
 /// A tenant's id and zone by name (`?1`).
 pub(crate) const TENANT_BY_NAME: &str = "SELECT id, time_zone FROM tenants WHERE name = ?1";
 
-/// Every tenant's name, in order.
-pub(crate) const TENANT_NAMES: &str = "SELECT name FROM tenants ORDER BY name";
+/// Every tenant, by name; rows for [`tenant_from`].
+pub(crate) const TENANTS: &str = "SELECT id, name, time_zone FROM tenants ORDER BY name";
+
+pub(crate) fn tenant_from(r: &impl RowAccess) -> Result<Tenant> {
+    Ok(Tenant {
+        id: r.int(0)?,
+        name: r.text(1)?.to_owned(),
+        zone: TenantZone::named(r.text(2)?).map_err(other)?,
+    })
+}
 
 pub(crate) const SET_TIME_ZONE: &str = "UPDATE tenants SET time_zone = ?2 WHERE id = ?1";
 

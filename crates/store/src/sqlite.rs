@@ -16,8 +16,8 @@ use siyu_core::{
 use crate::sql::{
     CUSTOMER_BY_ID, INSERT_TENANT, PROFILE_COLUMNS, RowAccess, SCAN_CUSTOMER_FACTS, SCAN_EVENTS,
     SCAN_ORDER_FACTS, SCAN_ORDERS, SET_CHANNEL_COST, SET_SETTING, SET_TIME_ZONE, SETTINGS_OF,
-    TENANT_BY_NAME, TENANT_NAMES, channel_cost_from, customer_fact_from, customer_from, event_from,
-    order_fact_from, order_from, order_status, parse_customer_id, profile_from,
+    TENANT_BY_NAME, TENANTS, channel_cost_from, customer_fact_from, customer_from, event_from,
+    order_fact_from, order_from, order_status, parse_customer_id, profile_from, tenant_from,
 };
 use crate::{
     ChannelCostStore, CustomerStore, EventStore, ImportStore, ImportTx, OrderStore, ProfileStore,
@@ -230,12 +230,14 @@ impl TenantStore for SqliteStore {
         })
     }
 
-    fn tenant_names(&mut self) -> Result<Vec<String>> {
-        let mut stmt = self.conn.prepare_cached(TENANT_NAMES)?;
-        let names = stmt
-            .query_map([], |r| r.get(0))?
-            .collect::<rusqlite::Result<Vec<String>>>()?;
-        Ok(names)
+    fn tenants(&mut self) -> Result<Vec<Tenant>> {
+        let mut stmt = self.conn.prepare_cached(TENANTS)?;
+        let mut rows = stmt.query([])?;
+        let mut out = Vec::new();
+        while let Some(r) = rows.next()? {
+            out.push(tenant_from(r)?);
+        }
+        Ok(out)
     }
 
     fn settings(&mut self, tenant: &Tenant) -> Result<Vec<(String, String)>> {

@@ -226,7 +226,8 @@ fn batch_items(
         .collect()
 }
 
-/// The tenant's pool and rules, as the options ask; the seconds it took.
+/// Builds the tenant's pool and rules as the options ask; the ingest and viewer tokens and
+/// the backend.
 fn set_up(db: &str, options: &HttpBenchOptions) -> anyhow::Result<(String, String, &'static str)> {
     let mut store = siyu_store::open(db)?;
     let tenant = store.tenant("bench")?;

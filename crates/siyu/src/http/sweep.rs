@@ -38,8 +38,8 @@ pub fn start(db: &str) -> anyhow::Result<()> {
 
 /// Sweeps each tenant whose local day is not the one it was last swept on.
 fn pass(store: &mut dyn Store, swept: &mut HashMap<String, Date>) -> anyhow::Result<()> {
-    for name in store.tenant_names()? {
-        let tenant = store.tenant(&name)?;
+    for tenant in store.tenants()? {
+        let name = tenant.name.clone();
         let today = tenant.zone.day_of(Timestamp::now());
         let occasion = match swept.get(&name) {
             Some(day) if *day == today => continue,
