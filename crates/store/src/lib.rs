@@ -15,7 +15,7 @@ use siyu_core::access::Role;
 use siyu_core::metrics::cohorts::Month;
 use siyu_core::privacy::AuditAction;
 use siyu_core::profile::{Interactions, Profile, ProfileSink};
-use siyu_core::segment::pool::Attributes;
+use siyu_core::segment::pool::{Attributes, Thresholds};
 use siyu_core::segment::rules::{Change, Purpose, RuleKind, TagFamily};
 use siyu_core::{
     Channel, Customer, CustomerId, Money, NewCustomer, NewEvent, NewOrder, OrderFact, SeenCustomer,
@@ -303,6 +303,33 @@ pub trait PoolTx {
         each: &mut dyn FnMut(PoolCustomer),
     ) -> Result<()>;
     /// Every customer's static attributes.
+    /// The pool as [`PoolTx::pool_customers`] reads it, of these customers only (sorted,
+    /// no repeats; ids without a profile are passed over): what an evaluation of the
+    /// customers a write touched reads.
+    fn pool_customers_of(
+        &mut self,
+        ids: &[CustomerId],
+        spend_from: Timestamp,
+        spend_until: Timestamp,
+        each: &mut dyn FnMut(PoolCustomer),
+    ) -> Result<()>;
+    /// Up to `limit` customer ids with a profile, after `after` in id order: the pool in
+    /// slices, for a sweep that holds the write lock a slice at a time.
+    fn pool_ids_after(
+        &mut self,
+        after: Option<&CustomerId>,
+        limit: usize,
+    ) -> Result<Vec<CustomerId>>;
+    /// The current memberships of these customers (sorted, no repeats), in no particular order.
+    fn memberships_of(&mut self, ids: &[CustomerId]) -> Result<Vec<Member>>;
+    /// How many customers the pool has (customers with a profile).
+    fn pool_size(&mut self) -> Result<u64>;
+    /// How many members each rule and level tag has now.
+    fn member_counts(&mut self) -> Result<Vec<(RuleKind, String, u64)>>;
+    /// The tenant's thresholds as last computed, if ever.
+    fn thresholds(&mut self) -> Result<Option<Thresholds>>;
+    /// Replaces the tenant's thresholds.
+    fn save_thresholds(&mut self, thresholds: &Thresholds) -> Result<()>;
     fn attributes(&mut self, each: &mut dyn FnMut(CustomerId, Attributes)) -> Result<()>;
     /// Manual and imported tags, of one customer or of all.
     fn manual_tags(&mut self, customer: Option<&CustomerId>) -> Result<Vec<ManualTag>>;
@@ -339,6 +366,9 @@ pub trait PoolTx {
 /// Starts a transaction for segments and tags alone.
 pub trait PoolStore {
     fn begin_pool<'s>(&'s mut self, tenant: &Tenant) -> Result<Box<dyn PoolTx + 's>>;
+    /// A transaction that only reads, on a snapshot of its own: it never waits for a
+    /// writer, nor makes one wait. Its writing methods fail.
+    fn read_pool<'s>(&'s mut self, tenant: &Tenant) -> Result<Box<dyn PoolTx + 's>>;
 }
 
 pub trait ImportStore {

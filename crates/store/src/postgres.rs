@@ -49,6 +49,10 @@ const MIGRATIONS: &[(i64, &str)] = &[
     (6, include_str!("../migrations/postgres/0006_api.sql")),
     (7, include_str!("../migrations/postgres/0007_privacy.sql")),
     (8, include_str!("../migrations/postgres/0008_indexes.sql")),
+    (
+        9,
+        include_str!("../migrations/postgres/0009_thresholds.sql"),
+    ),
 ];
 
 /// The advisory lock that serialises migrations and schema creation across processes.
@@ -414,6 +418,24 @@ impl ImportStore for PgStore {
 
 impl<'c> PgImport<'c> {
     /// A write transaction for the tenant (which must exist).
+    /// A transaction that only reads, on one snapshot (repeatable read).
+    fn begin_read(client: &'c mut Client, tenant: &Tenant) -> Result<PgImport<'c>> {
+        let mut tx = client
+            .build_transaction()
+            .isolation_level(postgres::IsolationLevel::RepeatableRead)
+            .read_only(true)
+            .start()?;
+        tx.query_opt("SELECT 1 FROM tenants WHERE id = $1", &[&tenant.id])?
+            .ok_or_else(|| StoreError::NotFound(format!("tenant {}", tenant.id)))?;
+        Ok(PgImport {
+            tx,
+            tenant: tenant.id,
+            staged: HashSet::new(),
+            displaced: Vec::new(),
+            created: Vec::new(),
+        })
+    }
+
     fn begin(client: &'c mut Client, tenant: &Tenant) -> Result<PgImport<'c>> {
         let mut tx = client.transaction()?;
         // In place of a foreign key checked on every row (see the migration): the tenant

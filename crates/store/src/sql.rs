@@ -10,6 +10,9 @@ use siyu_core::access::Role;
 use siyu_core::metrics::cohorts::Month;
 use siyu_core::privacy::AuditAction;
 use siyu_core::profile::Profile;
+use siyu_core::segment::pool::Thresholds;
+use siyu_core::segment::rfm::Means;
+use siyu_core::segment::rules::RuleKind;
 use siyu_core::{
     Channel, Customer, CustomerId, EventId, EventType, Gender, Money, NewEvent, NewOrder,
     OrderFact, OrderId, OrderStatus, TenantZone,
@@ -390,6 +393,22 @@ pub(crate) fn member_from(r: &impl RowAccess) -> Result<Member> {
     })
 }
 
+/// How many customers of a tenant (`?1`) have a profile.
+pub(crate) const POOL_SIZE: &str = "SELECT count(*) FROM profiles WHERE tenant_id = ?1";
+
+/// How many members each rule of a tenant (`?1`) has; rows for [`member_count_from`].
+pub(crate) const MEMBER_COUNTS: &str = "SELECT kind, name, count(*) FROM rule_members
+     WHERE tenant_id = ?1 GROUP BY kind, name ORDER BY kind, name";
+
+/// A rule and its member count from a row of [`MEMBER_COUNTS`].
+pub(crate) fn member_count_from(r: &impl RowAccess) -> Result<(RuleKind, String, u64)> {
+    Ok((
+        stored_kind(r.text(0)?)?,
+        r.text(1)?.to_owned(),
+        u64::try_from(r.int(2)?).map_err(|_| corrupt("a negative count"))?,
+    ))
+}
+
 /// The rules a customer (`?2`) of a tenant (`?1`) is a member of; rows for [`member_from`].
 pub(crate) const MEMBERSHIPS: &str = "SELECT kind, name, customer_id, since FROM rule_members
      WHERE tenant_id = ?1 AND customer_id = ?2 ORDER BY kind, name";
@@ -499,6 +518,55 @@ pub(crate) fn token_from(r: &impl RowAccess) -> Result<StoredToken> {
         label: r.text(5)?.to_owned(),
         created_at: from_micros(r.int(6)?)?,
         revoked_at: at(r.opt_int(7)?)?,
+    })
+}
+
+// ---- the day's thresholds ---------------------------------------------------------------
+
+/// A tenant's (`?1`) thresholds; a row for [`thresholds_from`].
+pub(crate) const THRESHOLDS_OF: &str = "SELECT day, super_user, rfm_customers, rfm_recency_days,
+        rfm_orders, rfm_monetary
+     FROM pool_thresholds WHERE tenant_id = ?1";
+
+/// Replaces a tenant's (`?1`) thresholds with those of [`thresholds_values`] (`?2`–`?7`),
+/// computed at `?8`.
+pub(crate) const SAVE_THRESHOLDS: &str = "INSERT INTO pool_thresholds
+        (tenant_id, day, super_user, rfm_customers, rfm_recency_days, rfm_orders, rfm_monetary,
+         computed_at)
+     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)
+     ON CONFLICT (tenant_id) DO UPDATE SET day = excluded.day, super_user = excluded.super_user,
+        rfm_customers = excluded.rfm_customers, rfm_recency_days = excluded.rfm_recency_days,
+        rfm_orders = excluded.rfm_orders, rfm_monetary = excluded.rfm_monetary,
+        computed_at = excluded.computed_at";
+
+/// The thresholds' day as stored, and their numbers in the order of [`SAVE_THRESHOLDS`]
+/// (`?3`–`?7`).
+pub(crate) fn thresholds_values(t: &Thresholds) -> Result<(String, Option<i64>, [i64; 4])> {
+    let big = |n: u64| i64::try_from(n).map_err(|_| corrupt("a threshold out of range"));
+    Ok((
+        t.day.to_string(),
+        t.super_user.map(Money::fen),
+        [
+            big(t.rfm.customers)?,
+            big(t.rfm.recency_days_total)?,
+            big(t.rfm.orders_total)?,
+            t.rfm.monetary_total.fen(),
+        ],
+    ))
+}
+
+/// Thresholds from a row of [`THRESHOLDS_OF`].
+pub(crate) fn thresholds_from(r: &impl RowAccess) -> Result<Thresholds> {
+    let count = |n: i64| u64::try_from(n).map_err(|_| corrupt("a negative sum in pool_thresholds"));
+    Ok(Thresholds {
+        day: TenantZone::read_day(r.text(0)?).map_err(other)?,
+        super_user: r.opt_int(1)?.map(Money::from_fen),
+        rfm: Means {
+            customers: count(r.int(2)?)?,
+            recency_days_total: count(r.int(3)?)?,
+            orders_total: count(r.int(4)?)?,
+            monetary_total: Money::from_fen(r.int(5)?),
+        },
     })
 }
 

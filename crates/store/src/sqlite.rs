@@ -50,6 +50,7 @@ const MIGRATIONS: &[(i64, &str)] = &[
         include_str!("../migrations/sqlite/0009_customer_first.sql"),
     ),
     (10, include_str!("../migrations/sqlite/0010_parity.sql")),
+    (11, include_str!("../migrations/sqlite/0011_thresholds.sql")),
 ];
 
 pub struct SqliteStore {
@@ -594,6 +595,29 @@ impl<'c> SqliteImport<'c> {
             created: Vec::new(),
             known,
             _journal: journal,
+        })
+    }
+}
+
+impl<'c> SqliteImport<'c> {
+    /// A transaction that only reads: deferred, so it takes no write lock, and in WAL
+    /// mode its reads see one snapshot whatever commits meanwhile.
+    fn begin_read(conn: &'c Connection, tenant: &Tenant) -> Result<SqliteImport<'c>> {
+        let tx = Transaction::new_unchecked(conn, TransactionBehavior::Deferred)?;
+        tx.query_row("SELECT 1 FROM tenants WHERE id = ?1", [tenant.id], |_| {
+            Ok(())
+        })
+        .optional()?
+        .ok_or_else(|| StoreError::NotFound(format!("tenant {}", tenant.name)))?;
+        Ok(SqliteImport {
+            tx,
+            tenant: tenant.id,
+            orders: BulkLoad::new("orders"),
+            events: BulkLoad::new("events"),
+            displaced: Vec::new(),
+            created: Vec::new(),
+            known: None,
+            _journal: None,
         })
     }
 }

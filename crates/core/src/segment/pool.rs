@@ -15,7 +15,7 @@ use crate::profile::Profile;
 use crate::rule::{
     Bitset, CustomerExtras, Field, Rule, RuleError, SegmentTable, SegmentTableBuilder,
 };
-use crate::segment::rfm::{RfmClass, RfmWindow, Tally, classes_of};
+use crate::segment::rfm::{Means, RfmClass, RfmWindow, Tally, classes_against, classes_of};
 use crate::time::TenantZone;
 use crate::time::date_number;
 
@@ -79,6 +79,76 @@ struct Pending {
     spend_365d: Money,
 }
 
+impl Pending {
+    /// The customer's RFM tally over all history, if they have a paid order.
+    fn tally(&self) -> Option<Tally> {
+        match self.last_purchase_day {
+            Some(last) if self.orders > 0 => Some(Tally {
+                last_day: date_number(last),
+                orders: self.orders,
+                fen: self.net_spend,
+            }),
+            _ => None,
+        }
+    }
+}
+
+/// The pool-wide figures stages and RFM classes are judged against, fixed for a day: the
+/// super users' spend threshold (the top fifth of spend over 365 days) and the RFM means.
+/// Between their recomputations (the tenant's midnight, `segment refresh`, a large
+/// import) a customer's memberships depend on their own facts alone.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Thresholds {
+    /// The local day they were computed for, and hold on.
+    pub day: Date,
+    pub super_user: Option<Money>,
+    pub rfm: Means,
+}
+
+/// Gathers a whole pool's thresholds customer by customer, without building the pool:
+/// about 24 bytes a customer who paid.
+pub struct ThresholdsBuilder {
+    as_of: Date,
+    spends: Vec<Money>,
+    tallies: Vec<Tally>,
+}
+
+impl ThresholdsBuilder {
+    /// Customers pushed must have profiles built as of `as_of`.
+    pub fn new(as_of: Date) -> ThresholdsBuilder {
+        ThresholdsBuilder {
+            as_of,
+            spends: Vec::new(),
+            tallies: Vec::new(),
+        }
+    }
+
+    /// Adds a customer: their profile and paid amount over the 365 days to the as-of day.
+    pub fn push(&mut self, p: &Profile, spend_365d: Money) {
+        if spend_365d.fen() > 0 {
+            self.spends.push(spend_365d);
+        }
+        let pending = Pending {
+            first_purchase_day: p.first_purchase_day,
+            last_purchase_day: p.last_purchase_day,
+            purchase_days: p.purchase_days,
+            orders: p.orders,
+            net_spend: p.net_spend.fen(),
+            has_left: p.has_left(),
+            spend_365d,
+        };
+        self.tallies.extend(pending.tally());
+    }
+
+    pub fn finish(self) -> Thresholds {
+        Thresholds {
+            day: self.as_of,
+            super_user: super_user_threshold(self.spends),
+            rfm: Means::of(RfmWindow::new(self.as_of, None), self.tallies.iter()),
+        }
+    }
+}
+
 /// Builds the pool one customer at a time, so that the store can stream them in: the
 /// stages and RFM classes, which depend on the whole pool (the super users' threshold, the
 /// means), are decided when it is finished. Memory: the table and about 40 bytes a customer.
@@ -135,9 +205,32 @@ impl PoolBuilder {
         });
     }
 
+    /// The pool-wide figures of the customers pushed so far, as of the builder's day: what
+    /// [`PoolBuilder::finish_with`] judges stages and classes against.
+    pub fn thresholds(&self) -> Thresholds {
+        let tallies: Vec<Tally> = self.pending.iter().filter_map(Pending::tally).collect();
+        Thresholds {
+            day: self.as_of,
+            super_user: super_user_threshold(self.pending.iter().map(|p| p.spend_365d)),
+            rfm: Means::of(RfmWindow::new(self.as_of, None), tallies.iter()),
+        }
+    }
+
     /// Decides every stage (the tenant's VIP rule included) and RFM class (window: all
-    /// history), and gives the pool.
+    /// history) against the thresholds of the customers pushed, and gives the pool.
     pub fn finish(self, vip_rule: Option<&Rule>) -> Result<Pool, RuleError> {
+        let thresholds = self.thresholds();
+        self.finish_with(&thresholds, vip_rule)
+    }
+
+    /// Decides every stage and RFM class against `thresholds`, fixed for the day (they
+    /// may come from a larger pool than the customers pushed): each customer is then
+    /// judged on their own facts alone, as a whole pool with the same thresholds would.
+    pub fn finish_with(
+        self,
+        thresholds: &Thresholds,
+        vip_rule: Option<&Rule>,
+    ) -> Result<Pool, RuleError> {
         let PoolBuilder {
             as_of,
             settings,
@@ -145,20 +238,14 @@ impl PoolBuilder {
             pending,
             opted_out,
         } = self;
+        debug_assert_eq!(thresholds.day, as_of, "thresholds of another day");
         let mut table = table.finish();
-        let threshold = super_user_threshold(pending.iter().map(|p| p.spend_365d));
+        let threshold = thresholds.super_user;
         let tallies: Vec<Tally> = pending
             .iter()
-            .map(|p| match p.last_purchase_day {
-                Some(last) if p.orders > 0 => Tally {
-                    last_day: date_number(last),
-                    orders: p.orders,
-                    fen: p.net_spend,
-                },
-                _ => Tally::default(),
-            })
+            .map(|p| p.tally().unwrap_or_default())
             .collect();
-        let classes = classes_of(RfmWindow::new(as_of, None), &tallies);
+        let classes = classes_against(RfmWindow::new(as_of, None), &thresholds.rfm, &tallies);
         drop(tallies);
         let mut rows: Vec<PoolRow> = Vec::with_capacity(pending.len());
         for (row, (p, rfm)) in pending.iter().zip(classes).enumerate() {

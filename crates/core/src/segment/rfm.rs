@@ -242,7 +242,7 @@ pub struct Means {
 
 impl Means {
     /// The sums over `scored`, tallies with at least one order in the window.
-    fn of<'a>(window: RfmWindow, scored: impl Iterator<Item = &'a Tally>) -> Means {
+    pub(crate) fn of<'a>(window: RfmWindow, scored: impl Iterator<Item = &'a Tally>) -> Means {
         let through = window.days().through();
         let mut means = Means::default();
         let mut monetary: i64 = 0;
@@ -429,8 +429,18 @@ fn recency_days(through: DayNumber, t: &Tally) -> u32 {
 /// order), `None` for a tally without orders: for the pool, where customers are rows and
 /// quintiles are not wanted.
 pub fn classes_of(window: RfmWindow, tallies: &[Tally]) -> Vec<Option<RfmClass>> {
-    let through = window.days().through();
     let means = Means::of(window, tallies.iter().filter(|t| t.orders > 0));
+    classes_against(window, &means, tallies)
+}
+
+/// The class of each tally against given means (a day's fixed thresholds), `None` for a
+/// tally without orders.
+pub fn classes_against(
+    window: RfmWindow,
+    means: &Means,
+    tallies: &[Tally],
+) -> Vec<Option<RfmClass>> {
+    let through = window.days().through();
     tallies
         .iter()
         .map(|t| {

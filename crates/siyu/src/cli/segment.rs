@@ -156,27 +156,25 @@ pub fn run_segment(
             let by = actor(by.as_deref());
             let new = NewRule::segment(name, rule, *purpose);
             let e = segments::save_rule(store, tenant, new, &by, false)?;
-            let members = e
-                .selection(RuleKind::Segment, name)
-                .map_or(0, |s| s.members.count());
+            let members = e.members(RuleKind::Segment, name);
             println!(
                 "{}",
                 pick(
                     format!(
                         "segment '{name}' created: {} now; {}",
-                        count(members as u64, "member"),
+                        count(members, "member"),
                         changed(&e)
                     ),
                     format!(
                         "已创建分群 '{name}'：当前 {} 位成员；{}",
-                        thousands(members as u64),
+                        thousands(members),
                         changed(&e)
                     )
                 )
             );
         }
         SegmentCommand::List { format } => {
-            let (e, rules) = segments::evaluate_now(store, tenant, "segments looked at")?;
+            let (rules, e) = segments::current(store, tenant)?;
             #[derive(Serialize)]
             struct Line<'a> {
                 name: &'a str,
@@ -193,9 +191,7 @@ pub fn run_segment(
                     name: &r.name,
                     rule: &r.rule,
                     purpose: r.purpose,
-                    members: e
-                        .selection(RuleKind::Segment, &r.name)
-                        .map_or(0, |s| s.members.count() as u64),
+                    members: e.members(RuleKind::Segment, &r.name),
                     created_by: &r.created_by,
                     created_at: r.created_at.to_string(),
                 })
@@ -332,7 +328,7 @@ pub fn run_segment(
             print_history(tenant, &records, *format)?;
         }
         SegmentCommand::Refresh => {
-            let (e, _) = segments::evaluate_now(store, tenant, "refresh")?;
+            let e = segments::sweep(store, tenant, "refresh")?;
             println!(
                 "{}",
                 pick(
@@ -462,9 +458,7 @@ pub fn run_tag(store: &mut dyn Store, tenant: &Tenant, command: &TagCommand) -> 
             let by = actor(args.by.as_deref());
             let new = NewRule::tag(&args.name, rule, family(args.family.as_deref())?);
             let e = segments::save_rule(store, tenant, new, &by, true)?;
-            let members = e
-                .selection(RuleKind::Tag, &args.name)
-                .map_or(0, |s| s.members.count());
+            let members = e.members(RuleKind::Tag, &args.name);
             println!(
                 "{}",
                 pick(
@@ -477,7 +471,7 @@ pub fn run_tag(store: &mut dyn Store, tenant: &Tenant, command: &TagCommand) -> 
                     format!(
                         "标签 '{}' 按规则给了 {} 位客户；{}",
                         args.name,
-                        thousands(members as u64),
+                        thousands(members),
                         changed(&e)
                     )
                 )

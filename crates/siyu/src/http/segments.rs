@@ -60,14 +60,12 @@ pub async fn list(
     let tenant = caller.tenant.clone();
     let lines = state
         .with_store(move |store| {
-            let (evaluation, rules) = segments::evaluate_now(store, &tenant, "segments looked at")?;
+            let (rules, evaluation) = segments::current(store, &tenant)?;
             Ok(rules
                 .into_iter()
                 .filter(|r| r.kind == RuleKind::Segment)
                 .map(|r| SegmentLine {
-                    members: evaluation
-                        .selection(RuleKind::Segment, &r.name)
-                        .map_or(0, |s| s.members.count() as u64),
+                    members: evaluation.members(RuleKind::Segment, &r.name),
                     name: r.name,
                     rule: r.rule,
                     purpose: r.purpose,
@@ -126,8 +124,7 @@ pub async fn create(
                 segments::RulesError::Refused(e) => bad(Code::InvalidSegmentRule, e.to_string()),
                 segments::RulesError::Other(e) => ApiError::Internal(e),
             })?;
-            Ok(e.selection(RuleKind::Segment, &name)
-                .map_or(0, |s| s.members.count()))
+            Ok(e.members(RuleKind::Segment, &name))
         })
         .await?;
     Ok((

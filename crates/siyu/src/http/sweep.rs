@@ -1,10 +1,10 @@
 //! The day's sweep of `siyu serve`: rules that read the day (`days_since_order > 20`, the
 //! stages by days) move customers by time alone, so once each tenant's local day begins,
-//! every segment and rule tag of a tenant that has some is evaluated again and the changes
+//! the day's thresholds are computed and every customer is evaluated again, the changes
 //! recorded with the occasion `midnight` (`server start` for the first pass, which catches
 //! up on days the server was not running). Without a server, `siyu segment refresh` from
-//! cron does the same. A sweep evaluates the whole pool in one write transaction, so ingest
-//! waits for it meanwhile.
+//! cron does the same. The sweep computes the thresholds on a read snapshot and then holds
+//! the write lock one slice of customers at a time, so ingest and reads go on meanwhile.
 
 use std::collections::HashMap;
 use std::time::Duration;
@@ -14,7 +14,7 @@ use jiff::civil::Date;
 use siyu_core::Timestamp;
 use siyu_store::Store;
 
-use crate::service::segments;
+use crate::service::evaluate;
 
 /// How often the thread looks whether a tenant's day has changed.
 const LOOK_EVERY: Duration = Duration::from_secs(30);
@@ -46,21 +46,16 @@ fn pass(store: &mut dyn Store, swept: &mut HashMap<String, Date>) -> anyhow::Res
             Some(_) => "midnight",
             None => "server start",
         };
-        let has_rules = {
-            let mut tx = store.begin_pool(&tenant)?;
-            segments::has_rules(tx.as_mut())?
-        };
-        if has_rules {
-            let span = tracing::info_span!("sweep", tenant = %name, occasion);
-            let _entered = span.enter();
-            let (evaluation, _) = segments::evaluate_now(store, &tenant, occasion)?;
-            tracing::info!(
-                entered = evaluation.entered,
-                exited = evaluation.exited,
-                seconds = evaluation.seconds,
-                "swept"
-            );
-        }
+        let span = tracing::info_span!("sweep", tenant = %name, occasion);
+        let _entered = span.enter();
+        let moved = evaluate::sweep(store, &tenant, occasion)?;
+        tracing::info!(
+            customers = moved.customers,
+            entered = moved.entered,
+            exited = moved.exited,
+            seconds = moved.seconds,
+            "swept"
+        );
         swept.insert(name, today);
     }
     Ok(())

@@ -165,9 +165,7 @@ pub async fn put_rule(
             let existed = rule_exists(store, &tenant, RuleKind::Tag, &tag)?;
             let rule = segments::NewRule::tag(&tag, &body.rule, family);
             let e = segments::save_rule(store, &tenant, rule, &by, true).map_err(refused_rule)?;
-            let customers = e
-                .selection(RuleKind::Tag, &tag)
-                .map_or(0, |s| s.members.count());
+            let customers = e.members(RuleKind::Tag, &tag);
             Ok((existed, customers))
         })
         .await?;

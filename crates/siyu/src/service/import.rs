@@ -25,12 +25,17 @@ use siyu_core::{
 };
 use siyu_store::{ImportTx, Scope, Store, Tenant, WriteCounts};
 
+use super::evaluate::{Recompute, evaluate_all, evaluate_touched};
 use super::privacy::Suppressions;
 use super::profiles::{Affected, refresh};
-use super::segments::{self, RuleSettings, has_rules, rule_settings};
+use super::segments::{RuleSettings, has_rules, rule_settings};
 
 /// Rows handed from the reader to the writer at a time.
 const CHUNK: usize = 8192;
+
+/// An import that touches more than one customer in this many recomputes the day's
+/// thresholds and evaluates everyone.
+const LARGE_IMPORT_SHARE: u64 = 10;
 /// Problems listed when a file is refused (by an import, or by a figure read straight
 /// from a file).
 pub(crate) const MAX_LISTED: usize = 20;
@@ -857,18 +862,40 @@ impl<'s, T: Row> Writer<'s, T> {
                 ids: &self.affected,
                 old_referrers: &self.old_referrers,
             };
-            refresh(tx.as_mut(), &self.zone, affected, prebuilt).context("updating profiles")?;
+            let refreshed = refresh(tx.as_mut(), &self.zone, affected, prebuilt)
+                .context("updating profiles")?;
             phases.profiles = split();
+            let file = self.path.file_name().map_or_else(
+                || self.path.display().to_string(),
+                |n| n.to_string_lossy().into_owned(),
+            );
+            let cause = format!("import {} {file}", self.kind.name());
+            let touched = refreshed.touched;
+            // A large import moves the thresholds: they are computed again, and everyone
+            // judged against them.
+            let large = !touched.is_empty()
+                && touched.len() as u64 * LARGE_IMPORT_SHARE
+                    > tx.pool_size().context("counting the pool")?;
+            let moved = if large {
+                evaluate_all(
+                    tx.as_mut(),
+                    &self.zone,
+                    &self.rule_settings,
+                    Recompute::Always,
+                    &cause,
+                )
+            } else {
+                evaluate_touched(
+                    tx.as_mut(),
+                    &self.zone,
+                    &self.rule_settings,
+                    &touched,
+                    &cause,
+                )
+            }
+            .context("bringing segments and tags up to date")?;
             if has_rules(tx.as_mut())? {
-                let file = self.path.file_name().map_or_else(
-                    || self.path.display().to_string(),
-                    |n| n.to_string_lossy().into_owned(),
-                );
-                let cause = format!("import {} {file}", self.kind.name());
-                let evaluation =
-                    segments::refresh(tx.as_mut(), &self.zone, &self.rule_settings, &cause)
-                        .context("bringing segments and tags up to date")?;
-                segment_changes = Some((evaluation.entered, evaluation.exited));
+                segment_changes = Some((moved.entered, moved.exited));
             }
             phases.segments = split();
             tx.commit().context("committing the import")?;

@@ -18,10 +18,11 @@ use siyu_core::{
 };
 use siyu_store::{ImportTx, Scope, Store, Tenant};
 
+use super::evaluate::evaluate_touched;
 use super::import::Sightings;
 use super::privacy::{SUPPRESSED, Suppressions};
 use super::profiles::{Affected, refresh};
-use super::segments::{self, RuleSettings, has_rules};
+use super::segments::RuleSettings;
 
 /// Items in one batch, at most.
 pub const MAX_ITEMS: usize = 1_000;
@@ -312,7 +313,7 @@ pub fn write_batches(
     let mut tx = store.begin_import(tenant).context("starting the batch")?;
     let suppressions = Suppressions::load(tx.as_mut(), tenant)?;
     let mut answers = Vec::with_capacity(batches.len());
-    let mut wrote = false;
+    let mut touched: Vec<CustomerId> = Vec::new();
     for mut checked in batches {
         if !suppressions.is_empty() {
             for c in &mut checked {
@@ -327,13 +328,14 @@ pub fn write_batches(
         }
         let (results, accepted) = claim(tx.as_mut(), checked, now)?;
         if !accepted.is_empty() {
-            write_items(tx.as_mut(), &tenant.zone, accepted, now)?;
-            wrote = true;
+            touched.extend(write_items(tx.as_mut(), &tenant.zone, accepted, now)?);
         }
         answers.push(results);
     }
-    if wrote && has_rules(tx.as_mut())? {
-        segments::refresh(tx.as_mut(), &tenant.zone, settings, "batch")
+    if !touched.is_empty() {
+        touched.sort_unstable();
+        touched.dedup();
+        evaluate_touched(tx.as_mut(), &tenant.zone, settings, &touched, "batch")
             .context("bringing segments and tags up to date")?;
     }
     tx.commit().context("committing the batch")?;
@@ -372,12 +374,14 @@ fn claim(
     Ok((results, accepted))
 }
 
+/// Writes accepted items and rebuilds what they change; gives the customers whose
+/// profiles or referral figures were written.
 fn write_items(
     tx: &mut dyn ImportTx,
     zone: &TenantZone,
     items: Vec<Item>,
     now: Timestamp,
-) -> anyhow::Result<()> {
+) -> anyhow::Result<Vec<CustomerId>> {
     let affected: HashSet<CustomerId> = items.iter().map(|i| i.customer().clone()).collect();
     // Sightings through orders and events: each customer's earliest, with its channel.
     let mut seen = Sightings::default();
@@ -438,7 +442,7 @@ fn write_items(
     // the refresh below rebuilds these from the store like any other.
     tx.created_customers()
         .context("reading created customers")?;
-    refresh(
+    let refreshed = refresh(
         tx,
         zone,
         Affected::Customers {
@@ -448,7 +452,7 @@ fn write_items(
         Vec::new(),
     )
     .context("updating profiles")?;
-    Ok(())
+    Ok(refreshed.touched)
 }
 
 /// Adds new events to the stored profiles of their customers. A customer without a
@@ -460,7 +464,7 @@ fn add_events(
     zone: &TenantZone,
     events: &[NewEvent],
     sightings: &[SeenCustomer],
-) -> anyhow::Result<()> {
+) -> anyhow::Result<Vec<CustomerId>> {
     let created: FastHashSet<CustomerId> = tx
         .created_customers()
         .context("reading created customers")?
@@ -514,8 +518,9 @@ fn add_events(
         tx.save_referrals(&figures)
             .context("saving referral figures")?;
     }
+    let mut touched: Vec<CustomerId> = events.iter().map(|e| e.customer_id.clone()).collect();
     if !rebuild.is_empty() {
-        refresh(
+        let refreshed = refresh(
             tx,
             zone,
             Affected::Customers {
@@ -525,8 +530,11 @@ fn add_events(
             Vec::new(),
         )
         .context("updating profiles")?;
+        touched.extend(refreshed.touched);
     }
-    Ok(())
+    touched.sort_unstable();
+    touched.dedup();
+    Ok(touched)
 }
 
 #[cfg(test)]

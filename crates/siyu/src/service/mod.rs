@@ -4,6 +4,7 @@ pub mod bench;
 pub mod clv;
 pub mod customers;
 pub mod demo;
+pub mod evaluate;
 pub mod import;
 pub mod ingest;
 pub mod lifecycle;

@@ -23,8 +23,9 @@ use siyu_store::{AuditEntry, ImportTx, MemberFilter, Store, StoreError, Tenant};
 
 use crate::wording::count;
 
+use super::evaluate::evaluate_touched;
 use super::profiles::{Affected, refresh};
-use super::segments::{self, has_rules, rule_settings};
+use super::segments::rule_settings;
 use super::tokens::{hex, random_hex};
 
 /// The suppression key of a customer id in a tenant: hex SHA-256 of the id, salted.
@@ -354,7 +355,7 @@ pub fn erase(
         other => other.context("erasing the customer")?,
     };
     let ids: FastHashSet<CustomerId> = std::iter::once(remains.clone()).collect();
-    refresh(
+    let refreshed = refresh(
         tx.as_mut(),
         &tenant.zone,
         Affected::Customers {
@@ -364,10 +365,16 @@ pub fn erase(
         Vec::new(),
     )
     .context("rebuilding the profile the orders keep")?;
-    if has_rules(tx.as_mut())? {
-        segments::refresh(tx.as_mut(), &tenant.zone, &settings, "erase")
-            .context("bringing segments and tags up to date")?;
-    }
+    // The erased customer's own memberships went with them; the remains and whoever
+    // they referred or were referred by are judged again.
+    evaluate_touched(
+        tx.as_mut(),
+        &tenant.zone,
+        &settings,
+        &refreshed.touched,
+        "erase",
+    )
+    .context("bringing segments and tags up to date")?;
     tx.record_audit(&AuditEntry {
         at: now,
         actor: actor.to_owned(),
@@ -432,10 +439,14 @@ pub fn set_opt_out(
     } else {
         (AuditAction::OptIn, "opt-in")
     };
-    if has_rules(tx.as_mut())? {
-        segments::refresh(tx.as_mut(), &tenant.zone, &settings, cause)
-            .context("bringing segments and tags up to date")?;
-    }
+    evaluate_touched(
+        tx.as_mut(),
+        &tenant.zone,
+        &settings,
+        std::slice::from_ref(id),
+        cause,
+    )
+    .context("bringing segments and tags up to date")?;
     tx.record_audit(&AuditEntry {
         at: now,
         actor: actor.to_owned(),

@@ -24,14 +24,24 @@ pub enum Affected<'a> {
     },
 }
 
+/// The customers a refresh wrote: their profiles, or their referral figures.
+#[derive(Debug, Default)]
+pub struct Refreshed {
+    /// Profiles written.
+    pub profiles: usize,
+    /// Whose profile or referral figures were written, sorted, no repeats: the customers
+    /// whose segments and tags may have moved.
+    pub touched: Vec<CustomerId>,
+}
+
 /// Rebuilds the affected profiles inside `tx`, and saves `prebuilt` ones (built from the
-/// import's own rows, of customers it created) beside them. Returns how many were written.
+/// import's own rows, of customers it created) beside them.
 pub fn refresh(
     tx: &mut dyn ImportTx,
     zone: &TenantZone,
     affected: Affected<'_>,
     prebuilt: Vec<Profile>,
-) -> anyhow::Result<usize> {
+) -> anyhow::Result<Refreshed> {
     let ids: Vec<CustomerId> = match &affected {
         Affected::All => Vec::new(),
         Affected::Customers { ids, .. } => {
@@ -79,7 +89,14 @@ pub fn refresh(
     figures.retain(|(id, referrals, _)| *referrals > 0 || !fresh.contains(id));
     tx.save_referrals(&figures)
         .context("saving referral figures")?;
-    Ok(profiles.len())
+    let mut touched: Vec<CustomerId> = profiles.iter().map(|p| p.customer_id.clone()).collect();
+    touched.extend(figures.into_iter().map(|(id, _, _)| id));
+    touched.sort_unstable();
+    touched.dedup();
+    Ok(Refreshed {
+        profiles: profiles.len(),
+        touched,
+    })
 }
 
 /// Everything profiles are built from, read from the store in full.
@@ -129,7 +146,7 @@ pub fn raw_facts(store: &mut dyn Store, tenant: &Tenant) -> anyhow::Result<RawFa
 /// `siyu profiles rebuild`: every profile of the tenant from raw orders and events.
 pub fn rebuild(store: &mut dyn Store, tenant: &Tenant) -> anyhow::Result<usize> {
     let mut tx = store.begin_import(tenant).context("starting the rebuild")?;
-    let n = refresh(tx.as_mut(), &tenant.zone, Affected::All, Vec::new())?;
+    let n = refresh(tx.as_mut(), &tenant.zone, Affected::All, Vec::new())?.profiles;
     tx.commit().context("committing the rebuild")?;
     Ok(n)
 }

@@ -80,24 +80,17 @@ pub fn slices(
             }
         }
         By::Segment => {
-            let (evaluation, rules) =
-                super::segments::evaluate_now(store, tenant, "report looked at")?;
+            let (rules, _) = super::segments::current(store, tenant)?;
             if !rules.iter().any(|r| r.kind == RuleKind::Segment) {
                 return Err(anyhow!(
                     "there are no segments to slice by (siyu segment create NAME 'RULE')"
                 ));
             }
             for r in rules.iter().filter(|r| r.kind == RuleKind::Segment) {
-                let members = evaluation
-                    .selection(RuleKind::Segment, &r.name)
-                    .map(|s| {
-                        evaluation
-                            .member_ids(s)
-                            .into_iter()
-                            .filter_map(|id| CustomerId::parse(id).ok())
-                            .collect()
-                    })
-                    .unwrap_or_default();
+                let members =
+                    super::segments::member_ids(store, tenant, RuleKind::Segment, &r.name)?
+                        .into_iter()
+                        .collect();
                 out.push((format!("segment {}", r.name), members));
             }
         }

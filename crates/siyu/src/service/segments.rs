@@ -11,18 +11,21 @@ use jiff::civil::Date;
 use serde::Serialize;
 
 use siyu_core::lifecycle::LifecycleSettings;
+use siyu_core::lifecycle::Stage;
 use siyu_core::rule::Rule;
-use siyu_core::segment::pool::{Attributes, Pool, PoolBuilder};
+use siyu_core::segment::pool::Attributes;
+use siyu_core::segment::rfm::RfmClass;
 use siyu_core::segment::rules::{
-    Change, Definition, EvaluationError, Purpose, RuleKind, Selection, TagFamily, check_name,
-    evaluate, membership_changes, tag_rule_order,
+    Definition, EvaluationError, Purpose, RuleKind, TagFamily, check_name, rfm_tag, stage_tag,
+    tag_rule_order,
 };
 use siyu_core::settings::{lifecycle_settings, vip_rule};
 use siyu_core::{CustomerId, Money, TenantZone, Timestamp};
 use siyu_store::{
-    HistoryRecord, ManualTag, MemberChange, MemberFilter, PoolTx, Store, StoreError, StoredRule,
-    Tenant,
+    HistoryRecord, ManualTag, MemberFilter, PoolTx, Store, StoreError, StoredRule, Tenant,
 };
+
+use super::evaluate::{self, Moved, Recompute, evaluate_all, evaluate_touched};
 
 /// The tenant settings rules and stages depend on, read before a transaction starts.
 #[derive(Debug, Clone)]
@@ -77,29 +80,6 @@ pub fn extras(store: &mut dyn Store, tenant: &Tenant) -> anyhow::Result<Extras> 
     read_extras(tx.as_mut())
 }
 
-/// The pool as of `as_of` from the stored profiles, attributes, tags and orders, streamed
-/// from `tx` into the table (nothing is held per customer but the table's columns).
-pub fn load_pool(
-    tx: &mut dyn PoolTx,
-    zone: &TenantZone,
-    as_of: Date,
-    settings: &RuleSettings,
-) -> anyhow::Result<Pool> {
-    // Paid over the 365 local days D − 365 < d ≤ D.
-    let first_day = as_of
-        .checked_sub(jiff::Span::new().days(364))
-        .unwrap_or(Date::MIN);
-    let (from, until) = (zone.start_of(first_day), zone.start_of(as_of.tomorrow()?));
-    let mut builder = PoolBuilder::new(as_of, zone, settings.lifecycle);
-    tx.pool_customers(from, until, &mut |c| {
-        builder.push(&c.profile, &c.attributes, &c.tags, c.spend);
-    })
-    .context("reading the pool")?;
-    builder
-        .finish(settings.vip_rule.as_ref())
-        .map_err(|e| anyhow!("the tenant's vip_rule: {e}"))
-}
-
 /// The saved rules of the tenant, read. A saved rule that no longer reads (one stored
 /// before a limit of the rule language existed, say) is left out of every evaluation,
 /// its members kept as they were, and named once on standard error: one bad rule must
@@ -145,82 +125,77 @@ fn warn_unreadable(stored: &StoredRule, e: &siyu_core::rule::RuleError) {
     }
 }
 
-/// One evaluation: the pool, what every rule and level tag selects, and the changes recorded.
+/// One evaluation: the changes it recorded, and every rule's members after it.
+#[derive(Debug, Clone, Default)]
 pub struct Evaluation {
-    pub pool: Pool,
-    pub selections: Vec<Selection>,
     pub entered: u64,
     pub exited: u64,
+    /// The customers judged.
+    pub customers: u64,
     pub seconds: f64,
+    /// How many members each rule and level tag has.
+    pub counts: Vec<(RuleKind, String, u64)>,
 }
 
 impl Evaluation {
-    pub fn selection(&self, kind: RuleKind, name: &str) -> Option<&Selection> {
-        self.selections
-            .iter()
-            .find(|s| s.kind == kind && s.name == name)
+    fn of(moved: Moved, tx: &mut dyn PoolTx) -> anyhow::Result<Evaluation> {
+        Ok(Evaluation {
+            entered: moved.entered,
+            exited: moved.exited,
+            customers: moved.customers,
+            seconds: moved.seconds,
+            counts: tx.member_counts().context("counting members")?,
+        })
     }
 
-    /// The customer ids a selection holds, in id order.
-    pub fn member_ids(&self, selection: &Selection) -> Vec<&str> {
-        let table = &self.pool.table;
-        selection
-            .members
-            .rows()
-            .map(|row| table.customer_id(row))
-            .collect()
+    /// How many members a rule or level tag has.
+    pub fn members(&self, kind: RuleKind, name: &str) -> u64 {
+        self.counts
+            .iter()
+            .find(|(k, n, _)| *k == kind && n == name)
+            .map_or(0, |c| c.2)
     }
 }
 
-/// Evaluates every saved rule and level tag now and records who entered and who exited
-/// since the last evaluation, as caused by `cause`.
+/// Evaluates every customer (against today's thresholds, computed if not yet) and
+/// records the changes, as caused by `cause`: for what changes every customer's rules.
 pub fn refresh(
     tx: &mut dyn PoolTx,
     zone: &TenantZone,
     settings: &RuleSettings,
     cause: &str,
 ) -> Result<Evaluation, RulesError> {
-    let started = Instant::now();
-    tx.lock_evaluation()
-        .context("waiting for another evaluation")?;
-    let defs: Vec<Definition> = definitions(tx)?.into_iter().map(|(_, d)| d).collect();
-    let now = Timestamp::now();
-    let as_of = zone.day_of(now);
-    let mut pool = load_pool(tx, zone, as_of, settings)?;
-    let selections = evaluate(&mut pool, &defs)?;
-    let mut changes = Vec::new();
-    for s in &selections {
-        let before = tx
-            .members(MemberFilter::Rule(s.kind, &s.name))
-            .with_context(|| format!("reading the members of {} '{}'", s.kind, s.name))?;
-        let mut before: Vec<&str> = before.iter().map(|m| m.customer_id.as_str()).collect();
-        before.sort_unstable();
-        let (entered, exited) = membership_changes(&before, pool.table.customer_ids(&s.members));
-        for (ids, change) in [(entered, Change::Entered), (exited, Change::Exited)] {
-            for id in ids {
-                changes.push(MemberChange {
-                    kind: s.kind,
-                    name: s.name.clone(),
-                    customer_id: CustomerId::parse(id).map_err(anyhow::Error::from)?,
-                    change,
-                });
-            }
-        }
-    }
-    let entered = changes
-        .iter()
-        .filter(|c| c.change == Change::Entered)
-        .count() as u64;
-    let exited = changes.len() as u64 - entered;
-    tx.apply_changes(&changes, now, cause)
-        .context("recording who entered and exited")?;
-    Ok(Evaluation {
-        pool,
-        selections,
-        entered,
-        exited,
-        seconds: started.elapsed().as_secs_f64(),
-    })
+    let moved = evaluate_all(tx, zone, settings, Recompute::IfStale, cause)?;
+    Ok(Evaluation::of(moved, tx)?)
+}
+
+/// The saved rules and how many members each rule and level tag has, read on a snapshot:
+/// no evaluation, no write.
+pub fn current(
+    store: &mut dyn Store,
+    tenant: &Tenant,
+) -> anyhow::Result<(Vec<StoredRule>, Evaluation)> {
+    let mut tx = store.read_pool(tenant)?;
+    let rules = tx.rules().context("reading the saved rules")?;
+    let evaluation = Evaluation::of(Moved::default(), tx.as_mut())?;
+    Ok((rules, evaluation))
+}
+
+/// The customer ids of a rule's members, in id order, read on a snapshot.
+pub fn member_ids(
+    store: &mut dyn Store,
+    tenant: &Tenant,
+    kind: RuleKind,
+    name: &str,
+) -> anyhow::Result<Vec<CustomerId>> {
+    let mut tx = store.read_pool(tenant)?;
+    let mut ids: Vec<CustomerId> = tx
+        .members(MemberFilter::Rule(kind, name))?
+        .into_iter()
+        .map(|m| m.customer_id)
+        .collect();
+    ids.sort();
+    Ok(ids)
 }
 
 /// Whether an ingest should evaluate the rules: only when the tenant has saved some
@@ -400,18 +375,39 @@ pub fn delete_rule(
     Ok(deleted)
 }
 
-/// Evaluates now (recording changes caused by `cause`) and commits.
+/// `siyu segment refresh` (and a config change): the thresholds computed again and every
+/// customer evaluated, the changes recorded with `cause`, in one transaction. Gives the
+/// evaluation and the saved rules.
 pub fn evaluate_now(
     store: &mut dyn Store,
     tenant: &Tenant,
     cause: &str,
-) -> anyhow::Result<(Evaluation, Vec<StoredRule>)> {
+) -> Result<(Evaluation, Vec<StoredRule>), RulesError> {
     let settings = rule_settings(store, tenant)?;
     let mut tx = store.begin_pool(tenant)?;
-    let evaluation = refresh(tx.as_mut(), &tenant.zone, &settings, cause)?;
+    let moved = evaluate_all(
+        tx.as_mut(),
+        &tenant.zone,
+        &settings,
+        Recompute::Always,
+        cause,
+    )?;
+    let evaluation = Evaluation::of(moved, tx.as_mut())?;
     let rules = tx.rules()?;
     tx.commit()?;
     Ok((evaluation, rules))
+}
+
+/// `siyu segment refresh`: the day's sweep (see [`evaluate::sweep`]), a slice of
+/// customers per transaction so that a running server's ingest goes on meanwhile.
+pub fn sweep(
+    store: &mut dyn Store,
+    tenant: &Tenant,
+    cause: &str,
+) -> Result<Evaluation, RulesError> {
+    let moved = evaluate::sweep(store, tenant, cause)?;
+    let mut tx = store.read_pool(tenant)?;
+    Ok(Evaluation::of(moved, tx.as_mut())?)
 }
 
 /// A tag on a customer, where from and since when.
@@ -462,10 +458,11 @@ pub fn add_tag(
         tx.set_tag_family(tag, family)?;
     }
     if added {
-        refresh(
+        evaluate_touched(
             tx.as_mut(),
             &tenant.zone,
             &settings,
+            std::slice::from_ref(customer),
             &format!("tag add by {by}"),
         )?;
     }
@@ -522,10 +519,11 @@ pub fn remove_tag(
             .find(|m| m.kind != RuleKind::Segment && m.name == tag);
         return Ok(from_rule.map_or(TagRemoval::NotTagged, |m| TagRemoval::NotManual(m.kind)));
     }
-    refresh(
+    evaluate_touched(
         tx.as_mut(),
         &tenant.zone,
         &settings,
+        std::slice::from_ref(customer),
         &format!("tag remove by {by}"),
     )?;
     tx.commit()?;
@@ -542,15 +540,13 @@ pub fn customer_tags(
     tenant: &Tenant,
     customer: &CustomerId,
 ) -> anyhow::Result<Vec<TagOnCustomer>> {
-    let settings = rule_settings(store, tenant)?;
-    let mut tx = store.begin_pool(tenant)?;
+    let mut tx = store.read_pool(tenant)?;
     if !tx.has_customer(customer)? {
         bail!(
             "there is no customer '{customer}' in tenant '{}'",
             tenant.name
         );
     }
-    refresh(tx.as_mut(), &tenant.zone, &settings, "tags looked at")?;
     let families: HashMap<String, TagFamily> = tx.tag_families()?.into_iter().collect();
     let mut out: Vec<TagOnCustomer> = tx
         .manual_tags(Some(customer))?
@@ -594,11 +590,10 @@ pub struct TagSummary {
     pub customers: u64,
 }
 
-/// Every tag of the tenant, brought up to date first.
+/// Every tag of the tenant, as kept current by every write (read on a snapshot).
 pub fn tag_summary(store: &mut dyn Store, tenant: &Tenant) -> anyhow::Result<Vec<TagSummary>> {
-    let settings = rule_settings(store, tenant)?;
-    let mut tx = store.begin_pool(tenant)?;
-    let evaluation = refresh(tx.as_mut(), &tenant.zone, &settings, "tags looked at")?;
+    let mut tx = store.read_pool(tenant)?;
+    let counts = tx.member_counts().context("counting members")?;
     let families: HashMap<String, TagFamily> = tx.tag_families()?.into_iter().collect();
     let rules = tx.rules()?;
     let mut manual: HashMap<String, u64> = HashMap::new();
@@ -616,25 +611,37 @@ pub fn tag_summary(store: &mut dyn Store, tenant: &Tenant) -> anyhow::Result<Vec
             customers,
         })
         .collect();
-    for s in &evaluation.selections {
-        let (family, source, rule) = match s.kind {
+    // Every rule tag and level tag, those with no members too.
+    let mut tags: Vec<(RuleKind, String)> = rules
+        .iter()
+        .filter(|r| r.kind == RuleKind::Tag)
+        .map(|r| (r.kind, r.name.clone()))
+        .collect();
+    tags.extend(Stage::ALL.map(|s| (RuleKind::Level, stage_tag(s))));
+    tags.extend(RfmClass::ALL.map(|c| (RuleKind::Level, rfm_tag(c))));
+    for (kind, name) in tags {
+        let (family, source, rule) = match kind {
             RuleKind::Segment => continue,
             RuleKind::Tag => (
-                family_of(&families, &s.name, TagFamily::Consumption),
+                family_of(&families, &name, TagFamily::Consumption),
                 "rule",
                 rules
                     .iter()
-                    .find(|r| r.kind == RuleKind::Tag && r.name == s.name)
+                    .find(|r| r.kind == RuleKind::Tag && r.name == name)
                     .map(|r| r.rule.clone()),
             ),
             RuleKind::Level => (TagFamily::Level, "level", None),
         };
+        let customers = counts
+            .iter()
+            .find(|(k, n, _)| *k == kind && *n == name)
+            .map_or(0, |c| c.2);
         out.push(TagSummary {
-            tag: s.name.clone(),
+            tag: name,
             family,
             source,
             rule,
-            customers: s.members.count() as u64,
+            customers,
         });
     }
     out.sort_by(|a, b| {
@@ -725,58 +732,64 @@ pub fn write_members_csv(
     Ok(())
 }
 
-/// A saved segment and its members now (evaluated first, changes recorded).
+/// A saved segment and its members now, as kept current by every write.
 pub struct SegmentNow {
     pub rule: StoredRule,
     pub members: Vec<SegmentMember>,
+    /// The day the members' figures are as of: the day of the last thresholds.
     pub as_of: Date,
     pub evaluation_seconds: f64,
 }
 
-/// `siyu segment members` and `show`.
+/// `siyu segment members` and `show`: read on a snapshot, no evaluation, no write. The
+/// members' figures are judged against the day's thresholds, as their membership was.
 pub fn segment_now(
     store: &mut dyn Store,
     tenant: &Tenant,
     name: &str,
 ) -> anyhow::Result<SegmentNow> {
+    let started = Instant::now();
     let settings = rule_settings(store, tenant)?;
-    let mut tx = store.begin_pool(tenant)?;
+    let mut tx = store.read_pool(tenant)?;
     let rule = tx
         .rules()?
         .into_iter()
         .find(|r| r.kind == RuleKind::Segment && r.name == name)
         .ok_or_else(|| anyhow!("there is no segment '{name}' (siyu segment list shows them)"))?;
-    let evaluation = refresh(tx.as_mut(), &tenant.zone, &settings, "segment looked at")?;
-    let since: HashMap<CustomerId, Timestamp> = tx
-        .members(MemberFilter::Rule(RuleKind::Segment, name))?
-        .into_iter()
-        .map(|m| (m.customer_id, m.since))
-        .collect();
+    let mut stored = tx.members(MemberFilter::Rule(RuleKind::Segment, name))?;
+    stored.sort_by(|a, b| a.customer_id.cmp(&b.customer_id));
+    let thresholds = match tx.thresholds()? {
+        Some(t) => t,
+        None => {
+            let today = tenant.zone.day_of(Timestamp::now());
+            evaluate::compute_thresholds(tx.as_mut(), &tenant.zone, today)?
+        }
+    };
+    let ids: Vec<CustomerId> = stored.iter().map(|m| m.customer_id.clone()).collect();
+    let pool = evaluate::pool_of(tx.as_mut(), &tenant.zone, &settings, &thresholds, &ids)?;
     tx.commit()?;
-    let selection = evaluation
-        .selection(RuleKind::Segment, name)
-        .ok_or_else(|| anyhow!("segment '{name}' was not evaluated"))?;
-    let pool = &evaluation.pool;
-    let members = selection
-        .members
-        .rows()
-        .map(|row| {
-            let s = &pool.rows[row];
-            SegmentMember {
-                customer_id: pool.table.customer_id(row).to_owned(),
-                since: since.get(pool.table.customer_id(row)).copied(),
-                stage: s.stage,
-                rfm: s.rfm,
-                purchase_days: s.purchase_days,
-                days_since_order: s.days_since_order,
-                spend_365d: s.spend_365d,
-            }
-        })
-        .collect();
+    let mut since = stored
+        .iter()
+        .map(|m| (m.customer_id.as_str(), m.since))
+        .peekable();
+    let mut members = Vec::with_capacity(pool.rows.len());
+    for (row, s) in pool.rows.iter().enumerate() {
+        let id = pool.table.customer_id(row);
+        while since.next_if(|(m, _)| *m < id).is_some() {}
+        members.push(SegmentMember {
+            customer_id: id.to_owned(),
+            since: since.next_if(|(m, _)| *m == id).map(|(_, at)| at),
+            stage: s.stage,
+            rfm: s.rfm,
+            purchase_days: s.purchase_days,
+            days_since_order: s.days_since_order,
+            spend_365d: s.spend_365d,
+        });
+    }
     Ok(SegmentNow {
         rule,
         members,
-        as_of: pool.table.as_of(),
-        evaluation_seconds: evaluation.seconds,
+        as_of: thresholds.day,
+        evaluation_seconds: started.elapsed().as_secs_f64(),
     })
 }

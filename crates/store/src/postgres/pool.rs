@@ -4,14 +4,16 @@
 use postgres::fallible_iterator::FallibleIterator;
 use postgres::types::ToSql;
 
-use siyu_core::segment::pool::Attributes;
+use siyu_core::segment::pool::{Attributes, Thresholds};
 use siyu_core::segment::rules::{Change, RuleKind, TagFamily};
 use siyu_core::{CustomerId, Gender, Money, Timestamp};
 
 use super::{PgImport, PgStore};
 use crate::sql::{
-    HISTORY_COLUMNS, PROFILE_COLUMNS, RULES_OF, SET_TAG_FAMILY, history_from, member_filter,
-    member_from, members_sql, parse_channel, parse_customer_id, pg, profile_from, stored_rule_from,
+    HISTORY_COLUMNS, MEMBER_COUNTS, POOL_SIZE, PROFILE_COLUMNS, RULES_OF, SAVE_THRESHOLDS,
+    SET_TAG_FAMILY, THRESHOLDS_OF, history_from, member_count_from, member_filter, member_from,
+    members_sql, parse_channel, parse_customer_id, pg, profile_from, stored_rule_from,
+    thresholds_from, thresholds_values,
 };
 use crate::{
     HistoryRecord, ManualTag, Member, MemberChange, MemberFilter, PoolCustomer, PoolStore, PoolTx,
@@ -24,6 +26,10 @@ const CHANGES_PER_STATEMENT: usize = 10_000;
 impl PoolStore for PgStore {
     fn begin_pool<'s>(&'s mut self, tenant: &Tenant) -> Result<Box<dyn PoolTx + 's>> {
         Ok(Box::new(PgImport::begin(&mut self.client, tenant)?))
+    }
+
+    fn read_pool<'s>(&'s mut self, tenant: &Tenant) -> Result<Box<dyn PoolTx + 's>> {
+        Ok(Box::new(PgImport::begin_read(&mut self.client, tenant)?))
     }
 }
 
@@ -83,21 +89,116 @@ impl PoolTx for PgImport<'_> {
             params,
         )?;
         while let Some(r) = rows.next()? {
-            let gender: Option<&str> = r.try_get(18)?;
-            each(PoolCustomer {
-                profile: profile_from(&r)?,
-                attributes: Attributes {
-                    channel: parse_channel(r.try_get(16)?)?,
-                    region: r.try_get(17)?,
-                    gender: gender
-                        .map(|g| Gender::parse(g).map_err(other))
-                        .transpose()?,
-                    opted_out: r.try_get(21)?,
-                },
-                tags: r.try_get(19)?,
-                spend: Money::from_fen(r.try_get(20)?),
-            });
+            each(pool_customer_from(&r)?);
         }
+        Ok(())
+    }
+
+    fn pool_customers_of(
+        &mut self,
+        ids: &[CustomerId],
+        spend_from: Timestamp,
+        spend_until: Timestamp,
+        each: &mut dyn FnMut(PoolCustomer),
+    ) -> Result<()> {
+        if ids.is_empty() {
+            return Ok(());
+        }
+        let (from, until) = (micros(spend_from), micros(spend_until));
+        let ids: Vec<&str> = ids.iter().map(CustomerId::as_str).collect();
+        let params: [&(dyn ToSql + Sync); 4] = [&self.tenant, &from, &until, &ids];
+        let mut rows = self.tx.query_raw(
+            &format!(
+                "SELECT {PROFILE_COLUMNS}, c.channel, c.region, c.gender,
+                        coalesce((SELECT array_agg(t.tag::text) FROM customer_tags t
+                                  WHERE t.tenant_id = p.tenant_id
+                                    AND t.customer_id = p.customer_id), ARRAY[]::text[]),
+                        coalesce((SELECT sum(o.amount) FROM orders o
+                                  WHERE o.tenant_id = p.tenant_id
+                                    AND o.customer_id = p.customer_id AND o.status = 'paid'
+                                    AND o.ordered_at >= $2 AND o.ordered_at < $3), 0)::bigint,
+                        c.opted_out_at IS NOT NULL
+                 FROM profiles p
+                 JOIN customers c
+                   ON c.tenant_id = p.tenant_id AND c.customer_id = p.customer_id
+                 WHERE p.tenant_id = $1 AND p.customer_id = ANY($4)
+                 ORDER BY p.customer_id"
+            ),
+            params,
+        )?;
+        while let Some(r) = rows.next()? {
+            each(pool_customer_from(&r)?);
+        }
+        Ok(())
+    }
+
+    fn pool_ids_after(
+        &mut self,
+        after: Option<&CustomerId>,
+        limit: usize,
+    ) -> Result<Vec<CustomerId>> {
+        let after = after.map_or("", |a| a.as_str());
+        let limit = i64::try_from(limit).unwrap_or(i64::MAX);
+        let rows = self.tx.query(
+            "SELECT customer_id FROM profiles WHERE tenant_id = $1 AND customer_id > $2
+             ORDER BY customer_id LIMIT $3",
+            &[&self.tenant, &after, &limit],
+        )?;
+        rows.iter()
+            .map(|r| parse_customer_id(r.try_get(0)?))
+            .collect()
+    }
+
+    fn memberships_of(&mut self, ids: &[CustomerId]) -> Result<Vec<Member>> {
+        if ids.is_empty() {
+            return Ok(Vec::new());
+        }
+        let ids: Vec<&str> = ids.iter().map(CustomerId::as_str).collect();
+        let rows = self.tx.query(
+            "SELECT kind, name, customer_id, since FROM rule_members
+             WHERE tenant_id = $1 AND customer_id = ANY($2)",
+            &[&self.tenant, &ids],
+        )?;
+        rows.iter().map(member_from).collect()
+    }
+
+    fn pool_size(&mut self) -> Result<u64> {
+        let n: i64 = self
+            .tx
+            .query_one(&pg(POOL_SIZE), &[&self.tenant])?
+            .try_get(0)?;
+        u64::try_from(n).map_err(|_| corrupt("a negative count"))
+    }
+
+    fn member_counts(&mut self) -> Result<Vec<(RuleKind, String, u64)>> {
+        let rows = self.tx.query(&pg(MEMBER_COUNTS), &[&self.tenant])?;
+        rows.iter().map(member_count_from).collect()
+    }
+
+    fn thresholds(&mut self) -> Result<Option<Thresholds>> {
+        self.tx
+            .query_opt(&pg(THRESHOLDS_OF), &[&self.tenant])?
+            .as_ref()
+            .map(thresholds_from)
+            .transpose()
+    }
+
+    fn save_thresholds(&mut self, thresholds: &Thresholds) -> Result<()> {
+        let (day, super_user, [customers, recency, orders, monetary]) =
+            thresholds_values(thresholds)?;
+        self.tx.execute(
+            &pg(SAVE_THRESHOLDS),
+            &[
+                &self.tenant,
+                &day,
+                &super_user,
+                &customers,
+                &recency,
+                &orders,
+                &monetary,
+                &micros(Timestamp::now()),
+            ],
+        )?;
         Ok(())
     }
 
@@ -312,4 +413,23 @@ impl PoolTx for PgImport<'_> {
         self.tx.commit()?;
         Ok(())
     }
+}
+
+/// A pool customer from a row of the profile columns, then channel, region, gender, the
+/// tags as an array, the spend and whether they opted out.
+fn pool_customer_from(r: &postgres::Row) -> Result<PoolCustomer> {
+    let gender: Option<&str> = r.try_get(18)?;
+    Ok(PoolCustomer {
+        profile: profile_from(r)?,
+        attributes: Attributes {
+            channel: parse_channel(r.try_get(16)?)?,
+            region: r.try_get(17)?,
+            gender: gender
+                .map(|g| Gender::parse(g).map_err(other))
+                .transpose()?,
+            opted_out: r.try_get(21)?,
+        },
+        tags: r.try_get(19)?,
+        spend: Money::from_fen(r.try_get(20)?),
+    })
 }

@@ -8,20 +8,26 @@ use siyu_core::{CustomerId, Gender, Money, Timestamp};
 
 use super::{SqliteImport, SqliteStore};
 use crate::sql::{
-    HISTORY_COLUMNS, PROFILE_COLUMNS, RULES_OF, RowAccess, SET_TAG_FAMILY, history_from,
-    member_filter, member_from, members_sql, parse_channel, parse_customer_id, profile_from,
-    stored_rule_from,
+    HISTORY_COLUMNS, MEMBER_COUNTS, POOL_SIZE, PROFILE_COLUMNS, RULES_OF, RowAccess,
+    SAVE_THRESHOLDS, SET_TAG_FAMILY, THRESHOLDS_OF, history_from, member_count_from, member_filter,
+    member_from, members_sql, parse_channel, parse_customer_id, profile_from, stored_rule_from,
+    thresholds_from, thresholds_values,
 };
 use crate::{
     HistoryRecord, ManualTag, Member, MemberChange, MemberFilter, PoolCustomer, PoolStore, PoolTx,
-    Result, StoredRule, Tenant, corrupt, from_micros, micros, other,
+    Result, Scope, StoredRule, Tenant, corrupt, from_micros, micros, other,
 };
+use siyu_core::segment::pool::Thresholds;
 
 impl PoolStore for SqliteStore {
     fn begin_pool<'s>(&'s mut self, tenant: &Tenant) -> Result<Box<dyn PoolTx + 's>> {
         Ok(Box::new(SqliteImport::begin(
             &self.conn, tenant, None, None,
         )?))
+    }
+
+    fn read_pool<'s>(&'s mut self, tenant: &Tenant) -> Result<Box<dyn PoolTx + 's>> {
+        Ok(Box::new(SqliteImport::begin_read(&self.conn, tenant)?))
     }
 }
 
@@ -72,22 +78,122 @@ impl PoolTx for SqliteImport<'_> {
             micros(spend_until)
         ])?;
         while let Some(r) = rows.next()? {
-            let gender: Option<String> = r.get(18)?;
-            let tags: String = r.get(19)?;
-            each(PoolCustomer {
-                profile: profile_from(r)?,
-                attributes: Attributes {
-                    channel: parse_channel(r.opt_text(16)?)?,
-                    region: r.get(17)?,
-                    gender: gender
-                        .map(|g| Gender::parse(&g).map_err(other))
-                        .transpose()?,
-                    opted_out: r.get(21)?,
-                },
-                tags: serde_json::from_str(&tags).map_err(other)?,
-                spend: Money::from_fen(r.get::<_, Option<i64>>(20)?.unwrap_or(0)),
-            });
+            each(pool_customer_from(r)?);
         }
+        Ok(())
+    }
+
+    fn pool_customers_of(
+        &mut self,
+        ids: &[CustomerId],
+        spend_from: Timestamp,
+        spend_until: Timestamp,
+        each: &mut dyn FnMut(PoolCustomer),
+    ) -> Result<()> {
+        if ids.is_empty() {
+            return Ok(());
+        }
+        self.end_of_writes_now()?;
+        self.scope_filter(Scope::Customers(ids), "customer_id")?;
+        // By customer: the paid orders of each from orders_by_customer.
+        let mut stmt = self.tx.prepare_cached(&format!(
+            "SELECT {PROFILE_COLUMNS}, c.channel, c.region, c.gender,
+                    (SELECT json_group_array(t.tag) FROM customer_tags t
+                     WHERE t.tenant_id = p.tenant_id AND t.customer_id = p.customer_id),
+                    (SELECT sum(o.amount) FROM orders o
+                     WHERE o.customer_id = p.customer_id AND o.tenant_id = p.tenant_id
+                       AND o.ordered_at >= ?2 AND o.ordered_at < ?3 AND o.status = 'paid'),
+                    c.opted_out_at IS NOT NULL
+             FROM temp.siyu_scope s
+             JOIN profiles p ON p.tenant_id = ?1 AND p.customer_id = s.customer_id
+             JOIN customers c ON c.tenant_id = p.tenant_id AND c.customer_id = p.customer_id
+             ORDER BY p.customer_id"
+        ))?;
+        let mut rows = stmt.query(params![
+            self.tenant,
+            micros(spend_from),
+            micros(spend_until)
+        ])?;
+        while let Some(r) = rows.next()? {
+            each(pool_customer_from(r)?);
+        }
+        Ok(())
+    }
+
+    fn pool_ids_after(
+        &mut self,
+        after: Option<&CustomerId>,
+        limit: usize,
+    ) -> Result<Vec<CustomerId>> {
+        let mut stmt = self.tx.prepare_cached(
+            "SELECT customer_id FROM profiles WHERE tenant_id = ?1 AND customer_id > ?2
+             ORDER BY customer_id LIMIT ?3",
+        )?;
+        let limit = i64::try_from(limit).unwrap_or(i64::MAX);
+        let mut rows = stmt.query(params![
+            self.tenant,
+            after.map_or("", |a| a.as_str()),
+            limit
+        ])?;
+        let mut out = Vec::new();
+        while let Some(r) = rows.next()? {
+            out.push(parse_customer_id(r.text(0)?)?);
+        }
+        Ok(out)
+    }
+
+    fn memberships_of(&mut self, ids: &[CustomerId]) -> Result<Vec<Member>> {
+        if ids.is_empty() {
+            return Ok(Vec::new());
+        }
+        self.scope_filter(Scope::Customers(ids), "customer_id")?;
+        let mut stmt = self.tx.prepare_cached(
+            "SELECT m.kind, m.name, m.customer_id, m.since
+             FROM temp.siyu_scope s
+             JOIN rule_members m ON m.tenant_id = ?1 AND m.customer_id = s.customer_id",
+        )?;
+        let mut rows = stmt.query([self.tenant])?;
+        let mut out = Vec::new();
+        while let Some(r) = rows.next()? {
+            out.push(member_from(r)?);
+        }
+        Ok(out)
+    }
+
+    fn pool_size(&mut self) -> Result<u64> {
+        let n: i64 = self.tx.query_row(POOL_SIZE, [self.tenant], |r| r.get(0))?;
+        u64::try_from(n).map_err(|_| corrupt("a negative count"))
+    }
+
+    fn member_counts(&mut self) -> Result<Vec<(RuleKind, String, u64)>> {
+        let mut stmt = self.tx.prepare_cached(MEMBER_COUNTS)?;
+        let mut rows = stmt.query([self.tenant])?;
+        let mut out = Vec::new();
+        while let Some(r) = rows.next()? {
+            out.push(member_count_from(r)?);
+        }
+        Ok(out)
+    }
+
+    fn thresholds(&mut self) -> Result<Option<Thresholds>> {
+        let mut stmt = self.tx.prepare_cached(THRESHOLDS_OF)?;
+        let mut rows = stmt.query([self.tenant])?;
+        rows.next()?.map(thresholds_from).transpose()
+    }
+
+    fn save_thresholds(&mut self, thresholds: &Thresholds) -> Result<()> {
+        let (day, super_user, [customers, recency, orders, monetary]) =
+            thresholds_values(thresholds)?;
+        self.tx.prepare_cached(SAVE_THRESHOLDS)?.execute(params![
+            self.tenant,
+            day,
+            super_user,
+            customers,
+            recency,
+            orders,
+            monetary,
+            micros(Timestamp::now())
+        ])?;
         Ok(())
     }
 
@@ -322,3 +428,23 @@ impl PoolTx for SqliteImport<'_> {
 pub(super) const INSERT_TAG: &str = "
 INSERT INTO customer_tags (tenant_id, customer_id, tag, source, since)
 VALUES (?1, ?2, ?3, ?4, ?5) ON CONFLICT DO NOTHING";
+
+/// A pool customer from a row of the profile columns, then channel, region, gender, the
+/// tags as a JSON array, the spend and whether they opted out.
+fn pool_customer_from(r: &rusqlite::Row<'_>) -> Result<PoolCustomer> {
+    let gender: Option<String> = r.get(18)?;
+    let tags: String = r.get(19)?;
+    Ok(PoolCustomer {
+        profile: profile_from(r)?,
+        attributes: Attributes {
+            channel: parse_channel(r.opt_text(16)?)?,
+            region: r.get(17)?,
+            gender: gender
+                .map(|g| Gender::parse(&g).map_err(other))
+                .transpose()?,
+            opted_out: r.get(21)?,
+        },
+        tags: serde_json::from_str(&tags).map_err(other)?,
+        spend: Money::from_fen(r.get::<_, Option<i64>>(20)?.unwrap_or(0)),
+    })
+}

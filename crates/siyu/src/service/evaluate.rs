@@ -1,0 +1,336 @@
+//! Keeping segments and tags current without evaluating the whole pool at every write.
+//!
+//! A customer's memberships depend on their own facts, on the tenant's local day and on two
+//! pool-wide figures, the [`Thresholds`] (the super users' spend cut-off, the RFM means).
+//! The thresholds are fixed for a day: computed when the day begins (the sweep of `siyu
+//! serve`, or `siyu segment refresh` from cron), on a large import and when a setting they
+//! depend on changes. In between, a write evaluates only the customers it touched,
+//! against the day's thresholds, which gives exactly what evaluating everyone would give.
+//! A whole-pool evaluation goes a slice of customers at a time, so that it holds little in
+//! memory and, in the sweep, the write lock only for a slice.
+
+use std::collections::HashSet;
+use std::time::Instant;
+
+use anyhow::{Context, anyhow};
+use jiff::civil::Date;
+
+use siyu_core::segment::pool::{Pool, PoolBuilder, Thresholds, ThresholdsBuilder};
+use siyu_core::segment::rules::{Change, Definition, RuleKind, evaluate};
+use siyu_core::{CustomerId, TenantZone, Timestamp};
+use siyu_store::{MemberChange, PoolTx, Store, Tenant};
+
+use super::segments::{RuleSettings, RulesError, definitions, rule_settings};
+
+/// Customers evaluated together in a slice of a whole-pool evaluation: a slice's pool
+/// is a few megabytes, and the sweep holds the write lock for one slice at a time.
+pub const SLICE: usize = 20_000;
+
+/// What an evaluation did: who entered and exited, how many customers it judged.
+#[derive(Debug, Default, Clone, Copy, PartialEq)]
+pub struct Moved {
+    pub entered: u64,
+    pub exited: u64,
+    pub customers: u64,
+    pub seconds: f64,
+}
+
+impl Moved {
+    fn add(&mut self, other: Moved) {
+        self.entered += other.entered;
+        self.exited += other.exited;
+        self.customers += other.customers;
+    }
+}
+
+/// The spend period of the pool as of `as_of`: the 365 local days D − 365 < d ≤ D.
+fn spend_period(zone: &TenantZone, as_of: Date) -> anyhow::Result<(Timestamp, Timestamp)> {
+    let first_day = as_of
+        .checked_sub(jiff::Span::new().days(364))
+        .unwrap_or(Date::MIN);
+    Ok((zone.start_of(first_day), zone.start_of(as_of.tomorrow()?)))
+}
+
+/// The thresholds of the whole pool as of `as_of`, read customer by customer.
+pub fn compute_thresholds(
+    tx: &mut dyn PoolTx,
+    zone: &TenantZone,
+    as_of: Date,
+) -> anyhow::Result<Thresholds> {
+    let (from, until) = spend_period(zone, as_of)?;
+    let mut builder = ThresholdsBuilder::new(as_of);
+    tx.pool_customers(from, until, &mut |c| builder.push(&c.profile, c.spend))
+        .context("reading the pool for its thresholds")?;
+    Ok(builder.finish())
+}
+
+/// The pool of these customers (sorted, no repeats) as of the thresholds' day, their
+/// stages and classes judged against the thresholds.
+pub fn pool_of(
+    tx: &mut dyn PoolTx,
+    zone: &TenantZone,
+    settings: &RuleSettings,
+    thresholds: &Thresholds,
+    ids: &[CustomerId],
+) -> anyhow::Result<Pool> {
+    let as_of = thresholds.day;
+    let (from, until) = spend_period(zone, as_of)?;
+    let mut builder = PoolBuilder::new(as_of, zone, settings.lifecycle);
+    builder.reserve(ids.len());
+    tx.pool_customers_of(ids, from, until, &mut |c| {
+        builder.push(&c.profile, &c.attributes, &c.tags, c.spend);
+    })
+    .context("reading the customers to evaluate")?;
+    builder
+        .finish_with(thresholds, settings.vip_rule.as_ref())
+        .map_err(|e| anyhow!("the tenant's vip_rule: {e}"))
+}
+
+/// What customers are judged by: the tenant's zone and settings, the saved rules that
+/// read, and the day's thresholds.
+pub struct Judge<'a> {
+    pub zone: &'a TenantZone,
+    pub settings: &'a RuleSettings,
+    pub defs: &'a [Definition],
+    pub thresholds: &'a Thresholds,
+}
+
+/// Evaluates every definition and level tag for these customers (sorted, no repeats)
+/// against `thresholds`, and records who entered and exited, as caused by `cause`. A
+/// customer without a profile any more leaves everything they were in.
+pub fn evaluate_customers(
+    tx: &mut dyn PoolTx,
+    judge: &Judge<'_>,
+    ids: &[CustomerId],
+    at: Timestamp,
+    cause: &str,
+) -> Result<Moved, RulesError> {
+    if ids.is_empty() {
+        return Ok(Moved::default());
+    }
+    let mut pool = pool_of(tx, judge.zone, judge.settings, judge.thresholds, ids)?;
+    let selections = evaluate(&mut pool, judge.defs)?;
+
+    // Now: (selection, customer) pairs; before: the stored ones of the rules evaluated
+    // (a saved rule that does not read keeps its members as they were).
+    let evaluated: HashSet<(RuleKind, &str)> = selections
+        .iter()
+        .map(|s| (s.kind, s.name.as_str()))
+        .collect();
+    let mut now: HashSet<(RuleKind, &str, &str)> = HashSet::new();
+    for s in &selections {
+        for row in s.members.rows() {
+            now.insert((s.kind, s.name.as_str(), pool.table.customer_id(row)));
+        }
+    }
+    let before = tx
+        .memberships_of(ids)
+        .context("reading the customers' memberships")?;
+    let mut changes: Vec<MemberChange> = Vec::new();
+    let mut kept: HashSet<(RuleKind, &str, &str)> = HashSet::new();
+    for m in &before {
+        if !evaluated.contains(&(m.kind, m.name.as_str())) {
+            continue;
+        }
+        let key = (m.kind, m.name.as_str(), m.customer_id.as_str());
+        if now.contains(&key) {
+            kept.insert(key);
+        } else {
+            changes.push(MemberChange {
+                kind: m.kind,
+                name: m.name.clone(),
+                customer_id: m.customer_id.clone(),
+                change: Change::Exited,
+            });
+        }
+    }
+    let exited = changes.len() as u64;
+    for (kind, name, id) in now.difference(&kept) {
+        changes.push(MemberChange {
+            kind: *kind,
+            name: (*name).to_owned(),
+            customer_id: CustomerId::parse(id).map_err(anyhow::Error::from)?,
+            change: Change::Entered,
+        });
+    }
+    // One order whatever the hashes: by rule, then customer, exits before entries.
+    changes.sort_by(|a, b| {
+        (a.kind, &a.name, &a.customer_id, a.change == Change::Entered).cmp(&(
+            b.kind,
+            &b.name,
+            &b.customer_id,
+            b.change == Change::Entered,
+        ))
+    });
+    let entered = changes.len() as u64 - exited;
+    tx.apply_changes(&changes, at, cause)
+        .context("recording who entered and exited")?;
+    Ok(Moved {
+        entered,
+        exited,
+        customers: pool.table.len() as u64,
+        seconds: 0.0,
+    })
+}
+
+/// Evaluates the whole pool against `thresholds`, a slice at a time inside `tx`.
+fn evaluate_everyone(
+    tx: &mut dyn PoolTx,
+    judge: &Judge<'_>,
+    at: Timestamp,
+    cause: &str,
+) -> Result<Moved, RulesError> {
+    let mut moved = Moved::default();
+    let mut after: Option<CustomerId> = None;
+    loop {
+        let ids = tx
+            .pool_ids_after(after.as_ref(), SLICE)
+            .context("listing the pool")?;
+        let Some(last) = ids.last().cloned() else {
+            break;
+        };
+        moved.add(evaluate_customers(tx, judge, &ids, at, cause)?);
+        after = Some(last);
+    }
+    Ok(moved)
+}
+
+/// How an evaluation of the whole pool takes its thresholds.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Recompute {
+    /// Compute them again (the day's sweep, `segment refresh`, a large import, a setting
+    /// they depend on).
+    Always,
+    /// Keep today's if computed today (a rule saved or deleted, a tag given).
+    IfStale,
+}
+
+/// Evaluates every customer, and records the changes with `cause`: all in `tx`.
+pub fn evaluate_all(
+    tx: &mut dyn PoolTx,
+    zone: &TenantZone,
+    settings: &RuleSettings,
+    recompute: Recompute,
+    cause: &str,
+) -> Result<Moved, RulesError> {
+    let started = Instant::now();
+    tx.lock_evaluation()
+        .context("waiting for another evaluation")?;
+    let defs = rules(tx)?;
+    let at = Timestamp::now();
+    let today = zone.day_of(at);
+    let stored = tx.thresholds().context("reading the day's thresholds")?;
+    let thresholds = match stored {
+        Some(t) if t.day == today && recompute == Recompute::IfStale => t,
+        _ => {
+            let t = compute_thresholds(tx, zone, today)?;
+            tx.save_thresholds(&t).context("saving the thresholds")?;
+            t
+        }
+    };
+    let judge = Judge {
+        zone,
+        settings,
+        defs: &defs,
+        thresholds: &thresholds,
+    };
+    let mut moved = evaluate_everyone(tx, &judge, at, cause)?;
+    moved.seconds = started.elapsed().as_secs_f64();
+    Ok(moved)
+}
+
+/// Evaluates the customers a write touched (sorted, no repeats), recording the changes
+/// with `cause`. On the first write of a day the sweep has not reached, the day's
+/// thresholds are computed first (everyone else waits for the sweep, or for `siyu segment
+/// refresh`); on a tenant's first evaluation ever, everyone is evaluated.
+pub fn evaluate_touched(
+    tx: &mut dyn PoolTx,
+    zone: &TenantZone,
+    settings: &RuleSettings,
+    ids: &[CustomerId],
+    cause: &str,
+) -> Result<Moved, RulesError> {
+    let started = Instant::now();
+    tx.lock_evaluation()
+        .context("waiting for another evaluation")?;
+    let defs = rules(tx)?;
+    let at = Timestamp::now();
+    let today = zone.day_of(at);
+    let stored = tx.thresholds().context("reading the day's thresholds")?;
+    let first_ever = stored.is_none();
+    let thresholds = match stored {
+        Some(t) if t.day == today => t,
+        _ => {
+            let t = compute_thresholds(tx, zone, today)?;
+            tx.save_thresholds(&t).context("saving the thresholds")?;
+            t
+        }
+    };
+    let judge = Judge {
+        zone,
+        settings,
+        defs: &defs,
+        thresholds: &thresholds,
+    };
+    let mut moved = if first_ever {
+        evaluate_everyone(tx, &judge, at, cause)?
+    } else {
+        evaluate_customers(tx, &judge, ids, at, cause)?
+    };
+    moved.seconds = started.elapsed().as_secs_f64();
+    Ok(moved)
+}
+
+/// The saved rules that read.
+fn rules(tx: &mut dyn PoolTx) -> anyhow::Result<Vec<Definition>> {
+    Ok(definitions(tx)?.into_iter().map(|(_, d)| d).collect())
+}
+
+/// The day's sweep of one tenant, for `siyu serve` and `siyu segment refresh`: the
+/// thresholds computed on a read snapshot (no lock held), then the pool evaluated a slice
+/// at a time, each slice in a write transaction of its own, so that ingest and reads go
+/// on meanwhile. A write during the sweep evaluates its customers against the new
+/// thresholds already; a slice evaluates its customers as they are when it runs.
+pub fn sweep(store: &mut dyn Store, tenant: &Tenant, cause: &str) -> Result<Moved, RulesError> {
+    let started = Instant::now();
+    let settings = rule_settings(store, tenant)?;
+    let zone = &tenant.zone;
+    let at = Timestamp::now();
+    let today = zone.day_of(at);
+    let thresholds = {
+        let mut tx = store.read_pool(tenant)?;
+        compute_thresholds(tx.as_mut(), zone, today)?
+    };
+    let mut moved = Moved::default();
+    let mut after: Option<CustomerId> = None;
+    let mut first = true;
+    loop {
+        let mut tx = store.begin_pool(tenant)?;
+        tx.lock_evaluation()
+            .context("waiting for another evaluation")?;
+        if first {
+            tx.save_thresholds(&thresholds)
+                .context("saving the thresholds")?;
+            first = false;
+        }
+        let defs = rules(tx.as_mut())?;
+        let ids = tx
+            .pool_ids_after(after.as_ref(), SLICE)
+            .context("listing the pool")?;
+        let Some(last) = ids.last().cloned() else {
+            tx.commit()?;
+            break;
+        };
+        let judge = Judge {
+            zone,
+            settings: &settings,
+            defs: &defs,
+            thresholds: &thresholds,
+        };
+        moved.add(evaluate_customers(tx.as_mut(), &judge, &ids, at, cause)?);
+        tx.commit()?;
+        after = Some(last);
+    }
+    moved.seconds = started.elapsed().as_secs_f64();
+    Ok(moved)
+}

@@ -1,0 +1,13 @@
+-- The pool-wide figures stages and RFM classes are judged against, fixed for a local day
+-- (see docs/definitions.md, "Always current"): the super users' spend threshold and the
+-- exact sums behind the RFM means. One row per tenant, replaced when recomputed.
+CREATE TABLE pool_thresholds (
+    tenant_id            INTEGER PRIMARY KEY,
+    day                  TEXT NOT NULL,
+    super_user           INTEGER CHECK (super_user > 0),  -- fen; NULL: nobody paid
+    rfm_customers        INTEGER NOT NULL CHECK (rfm_customers >= 0),
+    rfm_recency_days     INTEGER NOT NULL CHECK (rfm_recency_days >= 0),
+    rfm_orders           INTEGER NOT NULL CHECK (rfm_orders >= 0),
+    rfm_monetary         INTEGER NOT NULL,
+    computed_at          INTEGER NOT NULL
+);
