@@ -34,7 +34,11 @@ const SEGMENTS: [(&str, &str, Purpose); 4] = [
         Purpose::Marketing,
     ),
     ("lapsing", "days_since_order > 60", Purpose::Analysis),
-    ("outdoor", r#"has_tag("outdoor") and orders >= 1"#, Purpose::Marketing),
+    (
+        "outdoor",
+        r#"has_tag("outdoor") and orders >= 1"#,
+        Purpose::Marketing,
+    ),
 ];
 /// A rule saved part way through.
 const LATE_SEGMENT: (&str, &str) = ("late_regulars", r#"orders >= 2 and stage != "lost""#);
@@ -105,7 +109,13 @@ fn apply(store: &mut dyn Store, tenant: &Tenant, op: &Op, path: &std::path::Path
             let rows: Vec<_> = (0..40u16)
                 .map(|k| {
                     let c = format!("n{seed}_{k:02}");
-                    (format!("big{round}_{k}"), c, k * 7 % 380, 50 + k * 31 % 700, false)
+                    (
+                        format!("big{round}_{k}"),
+                        c,
+                        k * 7 % 380,
+                        50 + k * 31 % 700,
+                        false,
+                    )
                 })
                 .collect();
             import_orders(store, tenant, &rows, path);
@@ -151,16 +161,19 @@ fn check_round(
     prop_assert_eq!(thresholds.day, today);
     if recomputed {
         let fresh = compute_thresholds(tx.as_mut(), &tenant.zone, today).expect("compute");
-        prop_assert_eq!(fresh, thresholds, "thresholds recomputed in round {}", round);
+        prop_assert_eq!(
+            fresh,
+            thresholds,
+            "thresholds recomputed in round {}",
+            round
+        );
     }
     let defs: Vec<_> = definitions(tx.as_mut())
         .expect("rules")
         .into_iter()
         .map(|(_, d)| d)
         .collect();
-    let first_day = today
-        .checked_sub(jiff::Span::new().days(364))
-        .expect("day");
+    let first_day = today.checked_sub(jiff::Span::new().days(364)).expect("day");
     let (from, until) = (
         tenant.zone.start_of(first_day),
         tenant.zone.start_of(today.tomorrow().expect("day")),
@@ -227,7 +240,13 @@ fn check(store: &mut dyn Store, tenant: &Tenant, ops: &[Op]) -> Result<(), TestC
         .flat_map(|c| {
             (0..=c % 3).map(move |k| {
                 let days = u16::from(c) * 19 % 390 + u16::from(k) * 45;
-                (format!("s{c}_{k}"), id(c).to_string(), days, 20 + u16::from(c) * 37, false)
+                (
+                    format!("s{c}_{k}"),
+                    id(c).to_string(),
+                    days,
+                    20 + u16::from(c) * 37,
+                    false,
+                )
             })
         })
         .collect();
@@ -235,7 +254,13 @@ fn check(store: &mut dyn Store, tenant: &Tenant, ops: &[Op]) -> Result<(), TestC
     check_round(store, tenant, 0, true)?;
     for (i, op) in ops.iter().enumerate() {
         let round = i + 1;
-        apply(store, tenant, op, &dir.path().join(format!("{round}.csv")), round);
+        apply(
+            store,
+            tenant,
+            op,
+            &dir.path().join(format!("{round}.csv")),
+            round,
+        );
         let recomputed = matches!(op, Op::Refresh | Op::Midnight | Op::Large(_));
         check_round(store, tenant, round, recomputed)?;
     }
@@ -275,7 +300,15 @@ fn a_small_write_keeps_the_days_thresholds() {
     let tenant = store.tenant("shop").expect("tenant");
     let dir = tempfile::tempdir().expect("tempdir");
     let seed: Vec<_> = (0..30u8)
-        .map(|c| (format!("s{c}"), id(c).to_string(), u16::from(c) * 3, 100, false))
+        .map(|c| {
+            (
+                format!("s{c}"),
+                id(c).to_string(),
+                u16::from(c) * 3,
+                100,
+                false,
+            )
+        })
         .collect();
     import_orders(store.as_mut(), &tenant, &seed, &dir.path().join("seed.csv"));
     let before = {
@@ -284,7 +317,12 @@ fn a_small_write_keeps_the_days_thresholds() {
     };
     // One customer spends a great deal: the pool's mean spend moves, the day's does not.
     let rows = vec![("whale".to_owned(), id(1).to_string(), 0, 60_000, false)];
-    import_orders(store.as_mut(), &tenant, &rows, &dir.path().join("whale.csv"));
+    import_orders(
+        store.as_mut(),
+        &tenant,
+        &rows,
+        &dir.path().join("whale.csv"),
+    );
     let after = {
         let mut tx = store.read_pool(&tenant).expect("tx");
         tx.thresholds().expect("read").expect("thresholds")

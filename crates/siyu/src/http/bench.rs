@@ -229,6 +229,26 @@ fn batch_items(
 /// Builds the tenant's pool and rules as the options ask; the ingest and viewer tokens and
 /// the backend.
 fn set_up(db: &str, options: &HttpBenchOptions) -> anyhow::Result<(String, String, &'static str)> {
+    // A SQLite pool with its rules is built once and copied for later runs: building a
+    // large one takes minutes.
+    let cache = (options.pool.is_some() && !db.starts_with("postgres")).then(|| {
+        std::env::temp_dir().join(format!(
+            "siyu-bench-http-{}-{}-{}-{}.db",
+            options.pool.unwrap_or(0),
+            options.seed,
+            options.segments,
+            options.tag_rules
+        ))
+    });
+    if let Some(cache) = cache.as_ref().filter(|c| c.exists()) {
+        eprintln!("the pool and rules: a copy of {}", cache.display());
+        std::fs::copy(cache, db).context("copying the cached pool")?;
+        let mut store = siyu_store::open(db)?;
+        let tenant = store.tenant("bench")?;
+        let ingest = tokens::create(store.as_mut(), &tenant, Role::Ingest, "bench")?.token;
+        let viewer = tokens::create(store.as_mut(), &tenant, Role::Viewer, "bench")?.token;
+        return Ok((ingest, viewer, store.backend()));
+    }
     let mut store = siyu_store::open(db)?;
     let tenant = store.tenant("bench")?;
     if let Some(customers) = options.pool {
@@ -289,6 +309,14 @@ fn set_up(db: &str, options: &HttpBenchOptions) -> anyhow::Result<(String, Strin
             false,
         )
         .context("the probe's segment")?;
+    }
+    if let Some(cache) = &cache {
+        // Closed first, so that the file holds every page (the log is checkpointed).
+        drop(store);
+        let partial = cache.with_extension("partial");
+        std::fs::copy(db, &partial).context("caching the pool")?;
+        std::fs::rename(&partial, cache).context("caching the pool")?;
+        store = siyu_store::open(db)?;
     }
     let ingest = tokens::create(store.as_mut(), &tenant, Role::Ingest, "bench")?.token;
     let viewer = tokens::create(store.as_mut(), &tenant, Role::Viewer, "bench")?.token;

@@ -11,3 +11,7 @@ CREATE TABLE pool_thresholds (
     rfm_monetary         INTEGER NOT NULL,
     computed_at          INTEGER NOT NULL
 );
+
+-- A write reads the memberships of the customers it touched: from the index alone.
+DROP INDEX rule_members_by_customer;
+CREATE INDEX rule_members_by_customer ON rule_members (tenant_id, customer_id, kind, name, since);
