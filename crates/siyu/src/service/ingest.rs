@@ -382,7 +382,13 @@ fn write_items(
     items: Vec<Item>,
     now: Timestamp,
 ) -> anyhow::Result<Vec<CustomerId>> {
-    let affected: HashSet<CustomerId> = items.iter().map(|i| i.customer().clone()).collect();
+    // Whose profiles are rebuilt from the store: the customers of identifies and orders.
+    // Those with events alone take them onto their stored profiles, if every event is new.
+    let affected: HashSet<CustomerId> = items
+        .iter()
+        .filter(|i| !matches!(i, Item::Track(_)))
+        .map(|i| i.customer().clone())
+        .collect();
     // Sightings through orders and events: each customer's earliest, with its channel.
     let mut seen = Sightings::default();
     for item in &items {
@@ -416,7 +422,6 @@ fn write_items(
         tx.see_customers(&sightings)
             .context("creating customers first seen in this batch")?;
     }
-    let events_only = customers.is_empty() && orders.is_empty();
     for run in runs(customers, |c| c.id.to_string()) {
         tx.upsert_customers(&run, now)
             .context("writing customers")?;
@@ -425,23 +430,31 @@ fn write_items(
         tx.upsert_orders(&run).context("writing orders")?;
     }
     let mut all_new = true;
-    let mut written_events = Vec::with_capacity(events.len());
+    let mut written_events: Vec<NewEvent> = Vec::with_capacity(events.len());
     for run in runs(events, |e| e.id.to_string()) {
         let counts = tx.insert_events(&run).context("writing events")?;
         all_new &= counts.inserted == run.len() as u64;
         written_events.extend(run);
     }
     tx.end_of_writes().context("finishing the writes")?;
-    if events_only && all_new {
-        // Events only, every one new: the stored profiles take them as they are.
-        return add_events(tx, zone, &written_events, &sightings);
-    }
     let mut affected: FastHashSet<CustomerId> = affected.into_iter().collect();
     affected.extend(tx.displaced_customers().context("reading moved orders")?);
-    // Taken so that the next batch of a group commit sees only the customers it creates;
-    // the refresh below rebuilds these from the store like any other.
-    tx.created_customers()
-        .context("reading created customers")?;
+    let mut touched = Vec::new();
+    if all_new {
+        // Events only, every one new: the stored profiles take them as they are.
+        written_events.retain(|e| !affected.contains(&e.customer_id));
+        touched = add_events(tx, zone, &written_events, &sightings)?;
+    } else {
+        // Some event was there already: everyone with events is rebuilt.
+        affected.extend(written_events.iter().map(|e| e.customer_id.clone()));
+        // Taken so that the next batch of a group commit sees only the customers it
+        // creates; the refresh below rebuilds these from the store like any other.
+        tx.created_customers()
+            .context("reading created customers")?;
+    }
+    if affected.is_empty() {
+        return Ok(touched);
+    }
     let refreshed = refresh(
         tx,
         zone,
@@ -452,7 +465,10 @@ fn write_items(
         Vec::new(),
     )
     .context("updating profiles")?;
-    Ok(refreshed.touched)
+    touched.extend(refreshed.touched);
+    touched.sort_unstable();
+    touched.dedup();
+    Ok(touched)
 }
 
 /// Adds new events to the stored profiles of their customers. A customer without a
@@ -505,8 +521,9 @@ fn add_events(
         .collect();
     tx.save_new_profiles(&profiles).context("saving profiles")?;
     // A customer new to the pool may be named as referrer by customers imported before.
-    if !created.is_empty() {
-        let mut created: Vec<CustomerId> = created.into_iter().collect();
+    // (Created customers with orders or an identify in the batch are rebuilt apart.)
+    if !fresh.is_empty() {
+        let mut created: Vec<CustomerId> = fresh.iter().map(|n| n.customer_id.clone()).collect();
         created.sort();
         let referees = tx
             .referees(Scope::Customers(&created))
