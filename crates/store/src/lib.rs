@@ -322,8 +322,6 @@ pub trait PoolTx {
     ) -> Result<Vec<CustomerId>>;
     /// The current memberships of these customers (sorted, no repeats), in no particular order.
     fn memberships_of(&mut self, ids: &[CustomerId]) -> Result<Vec<Member>>;
-    /// How many customers the pool has (customers with a profile).
-    fn pool_size(&mut self) -> Result<u64>;
     /// How many members each rule and level tag has now.
     fn member_counts(&mut self) -> Result<Vec<(RuleKind, String, u64)>>;
     /// The tenant's thresholds as last computed, if ever.

@@ -393,9 +393,6 @@ pub(crate) fn member_from(r: &impl RowAccess) -> Result<Member> {
     })
 }
 
-/// How many customers of a tenant (`?1`) have a profile.
-pub(crate) const POOL_SIZE: &str = "SELECT count(*) FROM profiles WHERE tenant_id = ?1";
-
 /// How many members each rule of a tenant (`?1`) has; rows for [`member_count_from`].
 pub(crate) const MEMBER_COUNTS: &str = "SELECT kind, name, count(*) FROM rule_members
      WHERE tenant_id = ?1 GROUP BY kind, name ORDER BY kind, name";

@@ -35,7 +35,7 @@ const CHUNK: usize = 8192;
 
 /// An import that touches more than one customer in this many recomputes the day's
 /// thresholds and evaluates everyone.
-const LARGE_IMPORT_SHARE: u64 = 10;
+const LARGE_IMPORT_SHARE: usize = 10;
 /// Problems listed when a file is refused (by an import, or by a figure read straight
 /// from a file).
 pub(crate) const MAX_LISTED: usize = 20;
@@ -873,9 +873,16 @@ impl<'s, T: Row> Writer<'s, T> {
             let touched = refreshed.touched;
             // A large import moves the thresholds: they are computed again, and everyone
             // judged against them.
-            let large = !touched.is_empty()
-                && touched.len() as u64 * LARGE_IMPORT_SHARE
-                    > tx.pool_size().context("counting the pool")?;
+            let large = !touched.is_empty() && {
+                // Is the pool smaller than ten times the customers touched? Asked of at
+                // most that many ids, so that a small import into a large pool reads
+                // few (a count of a million profiles would not be).
+                let enough = touched.len().saturating_mul(LARGE_IMPORT_SHARE);
+                tx.pool_ids_after(None, enough)
+                    .context("sizing the pool")?
+                    .len()
+                    < enough
+            };
             let moved = if large {
                 evaluate_all(
                     tx.as_mut(),

@@ -1,7 +1,6 @@
-//! Segments and tags, always current: every saved rule and level tag is evaluated over the
-//! pool as it is now, and whoever entered or exited since the last evaluation is recorded
-//! with the occasion. Imports do this in their own transaction, after the profiles; the
-//! commands that change rules or tags do it in theirs.
+//! Segments and tags: the saved rules, tags by hand, and what reads them. Keeping every
+//! membership current is [`super::evaluate`]'s: the writes here call it in their own
+//! transaction, and the reads here read the kept members on a snapshot, never evaluating.
 
 use std::collections::HashMap;
 use std::time::Instant;
@@ -198,8 +197,8 @@ pub fn member_ids(
     Ok(ids)
 }
 
-/// Whether an ingest should evaluate the rules: only when the tenant has saved some
-/// (level tags alone are brought up to date whenever tags or segments are looked at).
+/// Whether the tenant has saved rules (an import reports the changes of segments and tags
+/// only then; level tags alone move at every import).
 pub fn has_rules(tx: &mut dyn PoolTx) -> anyhow::Result<bool> {
     Ok(!tx.rules().context("reading the saved rules")?.is_empty())
 }

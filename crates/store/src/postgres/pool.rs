@@ -10,10 +10,10 @@ use siyu_core::{CustomerId, Gender, Money, Timestamp};
 
 use super::{PgImport, PgStore};
 use crate::sql::{
-    HISTORY_COLUMNS, MEMBER_COUNTS, POOL_SIZE, PROFILE_COLUMNS, RULES_OF, SAVE_THRESHOLDS,
-    SET_TAG_FAMILY, THRESHOLDS_OF, history_from, member_count_from, member_filter, member_from,
-    members_sql, parse_channel, parse_customer_id, pg, profile_from, stored_rule_from,
-    thresholds_from, thresholds_values,
+    HISTORY_COLUMNS, MEMBER_COUNTS, PROFILE_COLUMNS, RULES_OF, SAVE_THRESHOLDS, SET_TAG_FAMILY,
+    THRESHOLDS_OF, history_from, member_count_from, member_filter, member_from, members_sql,
+    parse_channel, parse_customer_id, pg, profile_from, stored_rule_from, thresholds_from,
+    thresholds_values,
 };
 use crate::{
     HistoryRecord, ManualTag, Member, MemberChange, MemberFilter, PoolCustomer, PoolStore, PoolTx,
@@ -160,14 +160,6 @@ impl PoolTx for PgImport<'_> {
             &[&self.tenant, &ids],
         )?;
         rows.iter().map(member_from).collect()
-    }
-
-    fn pool_size(&mut self) -> Result<u64> {
-        let n: i64 = self
-            .tx
-            .query_one(&pg(POOL_SIZE), &[&self.tenant])?
-            .try_get(0)?;
-        u64::try_from(n).map_err(|_| corrupt("a negative count"))
     }
 
     fn member_counts(&mut self) -> Result<Vec<(RuleKind, String, u64)>> {

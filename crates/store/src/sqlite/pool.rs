@@ -8,10 +8,10 @@ use siyu_core::{CustomerId, Gender, Money, Timestamp};
 
 use super::{SqliteImport, SqliteStore};
 use crate::sql::{
-    HISTORY_COLUMNS, MEMBER_COUNTS, POOL_SIZE, PROFILE_COLUMNS, RULES_OF, RowAccess,
-    SAVE_THRESHOLDS, SET_TAG_FAMILY, THRESHOLDS_OF, history_from, member_count_from, member_filter,
-    member_from, members_sql, parse_channel, parse_customer_id, profile_from, stored_rule_from,
-    thresholds_from, thresholds_values,
+    HISTORY_COLUMNS, MEMBER_COUNTS, PROFILE_COLUMNS, RULES_OF, RowAccess, SAVE_THRESHOLDS,
+    SET_TAG_FAMILY, THRESHOLDS_OF, history_from, member_count_from, member_filter, member_from,
+    members_sql, parse_channel, parse_customer_id, profile_from, stored_rule_from, thresholds_from,
+    thresholds_values,
 };
 use crate::{
     HistoryRecord, ManualTag, Member, MemberChange, MemberFilter, PoolCustomer, PoolStore, PoolTx,
@@ -161,11 +161,6 @@ impl PoolTx for SqliteImport<'_> {
             out.push(member_from(r)?);
         }
         Ok(out)
-    }
-
-    fn pool_size(&mut self) -> Result<u64> {
-        let n: i64 = self.tx.query_row(POOL_SIZE, [self.tenant], |r| r.get(0))?;
-        u64::try_from(n).map_err(|_| corrupt("a negative count"))
     }
 
     fn member_counts(&mut self) -> Result<Vec<(RuleKind, String, u64)>> {
