@@ -313,6 +313,23 @@ pub trait PoolTx {
         spend_until: Timestamp,
         each: &mut dyn FnMut(PoolCustomer),
     ) -> Result<()>;
+    /// The pool as [`PoolTx::pool_customers`] reads it, of the customers after `after`
+    /// (all from the first when `None`) up to and including `through`, in id order: a
+    /// slice of the pool read in one pass, for a sweep.
+    fn pool_customers_between(
+        &mut self,
+        after: Option<&CustomerId>,
+        through: &CustomerId,
+        spend_from: Timestamp,
+        spend_until: Timestamp,
+        each: &mut dyn FnMut(PoolCustomer),
+    ) -> Result<()>;
+    /// The memberships of the customers after `after` up to and including `through`.
+    fn memberships_between(
+        &mut self,
+        after: Option<&CustomerId>,
+        through: &CustomerId,
+    ) -> Result<Vec<Member>>;
     /// Up to `limit` customer ids with a profile, after `after` in id order: the pool in
     /// slices, for a sweep that holds the write lock a slice at a time.
     fn pool_ids_after(

@@ -393,6 +393,11 @@ pub(crate) fn member_from(r: &impl RowAccess) -> Result<Member> {
     })
 }
 
+/// The memberships of a tenant's (`?1`) customers after `?2` up to and including `?3`,
+/// from the covering index; rows for [`member_from`].
+pub(crate) const MEMBERSHIPS_BETWEEN: &str = "SELECT kind, name, customer_id, since
+     FROM rule_members WHERE tenant_id = ?1 AND customer_id > ?2 AND customer_id <= ?3";
+
 /// How many members each rule of a tenant (`?1`) has; rows for [`member_count_from`].
 pub(crate) const MEMBER_COUNTS: &str = "SELECT kind, name, count(*) FROM rule_members
      WHERE tenant_id = ?1 GROUP BY kind, name ORDER BY kind, name";

@@ -18,7 +18,7 @@ use jiff::civil::Date;
 use siyu_core::segment::pool::{Pool, PoolBuilder, Thresholds, ThresholdsBuilder};
 use siyu_core::segment::rules::{Change, Definition, RuleKind, evaluate};
 use siyu_core::{CustomerId, TenantZone, Timestamp};
-use siyu_store::{MemberChange, PoolTx, Store, Tenant};
+use siyu_store::{Member, MemberChange, PoolTx, Store, Tenant};
 
 use super::segments::{RuleSettings, RulesError, definitions, rule_settings};
 
@@ -33,14 +33,6 @@ pub struct Moved {
     pub exited: u64,
     pub customers: u64,
     pub seconds: f64,
-}
-
-impl Moved {
-    fn add(&mut self, other: Moved) {
-        self.entered += other.entered;
-        self.exited += other.exited;
-        self.customers += other.customers;
-    }
 }
 
 /// The spend period of the pool as of `as_of`: the 365 local days D − 365 < d ≤ D.
@@ -96,8 +88,8 @@ pub struct Judge<'a> {
 }
 
 /// Evaluates every definition and level tag for these customers (sorted, no repeats)
-/// against `thresholds`, and records who entered and exited, as caused by `cause`. A
-/// customer without a profile any more leaves everything they were in.
+/// against the judge's thresholds, and records who entered and exited, as caused by
+/// `cause`. A customer without a profile any more leaves everything they were in.
 pub fn evaluate_customers(
     tx: &mut dyn PoolTx,
     judge: &Judge<'_>,
@@ -109,10 +101,34 @@ pub fn evaluate_customers(
         return Ok(Moved::default());
     }
     let mut pool = pool_of(tx, judge.zone, judge.settings, judge.thresholds, ids)?;
-    let selections = evaluate(&mut pool, judge.defs)?;
+    let before = tx
+        .memberships_of(ids)
+        .context("reading the customers' memberships")?;
+    let changes = changes(judge, &mut pool, &before)?;
+    let entered = changes
+        .iter()
+        .filter(|c| c.change == Change::Entered)
+        .count() as u64;
+    tx.apply_changes(&changes, at, cause)
+        .context("recording who entered and exited")?;
+    Ok(Moved {
+        entered,
+        exited: changes.len() as u64 - entered,
+        customers: pool.table.len() as u64,
+        seconds: 0.0,
+    })
+}
 
-    // Now: (selection, customer) pairs; before: the stored ones of the rules evaluated
-    // (a saved rule that does not read keeps its members as they were).
+/// Who enters and who exits: every definition and level tag evaluated over `pool`,
+/// against `before`, the kept memberships of the same customers (a saved rule that does
+/// not read keeps its members as they were). In one order whatever the hashes: by rule,
+/// then customer, exits before entries.
+fn changes(
+    judge: &Judge<'_>,
+    pool: &mut Pool,
+    before: &[Member],
+) -> Result<Vec<MemberChange>, RulesError> {
+    let selections = evaluate(pool, judge.defs)?;
     let evaluated: HashSet<(RuleKind, &str)> = selections
         .iter()
         .map(|s| (s.kind, s.name.as_str()))
@@ -123,12 +139,9 @@ pub fn evaluate_customers(
             now.insert((s.kind, s.name.as_str(), pool.table.customer_id(row)));
         }
     }
-    let before = tx
-        .memberships_of(ids)
-        .context("reading the customers' memberships")?;
     let mut changes: Vec<MemberChange> = Vec::new();
     let mut kept: HashSet<(RuleKind, &str, &str)> = HashSet::new();
-    for m in &before {
+    for m in before {
         if !evaluated.contains(&(m.kind, m.name.as_str())) {
             continue;
         }
@@ -144,7 +157,6 @@ pub fn evaluate_customers(
             });
         }
     }
-    let exited = changes.len() as u64;
     for (kind, name, id) in now.difference(&kept) {
         changes.push(MemberChange {
             kind: *kind,
@@ -153,7 +165,6 @@ pub fn evaluate_customers(
             change: Change::Entered,
         });
     }
-    // One order whatever the hashes: by rule, then customer, exits before entries.
     changes.sort_by(|a, b| {
         (a.kind, &a.name, &a.customer_id, a.change == Change::Entered).cmp(&(
             b.kind,
@@ -162,15 +173,37 @@ pub fn evaluate_customers(
             b.change == Change::Entered,
         ))
     });
-    let entered = changes.len() as u64 - exited;
-    tx.apply_changes(&changes, at, cause)
-        .context("recording who entered and exited")?;
-    Ok(Moved {
-        entered,
-        exited,
-        customers: pool.table.len() as u64,
-        seconds: 0.0,
+    Ok(changes)
+}
+
+/// The customers after `after` up to and including `through` whose memberships an
+/// evaluation against the judge's thresholds would change, read in one pass (no write).
+fn movers_between(
+    tx: &mut dyn PoolTx,
+    judge: &Judge<'_>,
+    after: Option<&CustomerId>,
+    through: &CustomerId,
+) -> Result<(Vec<CustomerId>, u64), RulesError> {
+    let as_of = judge.thresholds.day;
+    let (from, until) = spend_period(judge.zone, as_of)?;
+    let mut builder = PoolBuilder::new(as_of, judge.zone, judge.settings.lifecycle);
+    tx.pool_customers_between(after, through, from, until, &mut |c| {
+        builder.push(&c.profile, &c.attributes, &c.tags, c.spend);
     })
+    .context("reading a slice of the pool")?;
+    let mut pool = builder
+        .finish_with(judge.thresholds, judge.settings.vip_rule.as_ref())
+        .map_err(|e| anyhow!("the tenant's vip_rule: {e}"))?;
+    let before = tx
+        .memberships_between(after, through)
+        .context("reading a slice's memberships")?;
+    let mut movers: Vec<CustomerId> = changes(judge, &mut pool, &before)?
+        .into_iter()
+        .map(|c| c.customer_id)
+        .collect();
+    movers.sort_unstable();
+    movers.dedup();
+    Ok((movers, pool.table.len() as u64))
 }
 
 /// Evaluates the whole pool against `thresholds`, a slice at a time inside `tx`.
@@ -189,7 +222,12 @@ fn evaluate_everyone(
         let Some(last) = ids.last().cloned() else {
             break;
         };
-        moved.add(evaluate_customers(tx, judge, &ids, at, cause)?);
+        // A slice read in one pass; only those who move are read again and recorded.
+        let (movers, judged) = movers_between(tx, judge, after.as_ref(), &last)?;
+        let slice = evaluate_customers(tx, judge, &movers, at, cause)?;
+        moved.entered += slice.entered;
+        moved.exited += slice.exited;
+        moved.customers += judged;
         after = Some(last);
     }
     Ok(moved)
@@ -286,11 +324,18 @@ fn rules(tx: &mut dyn PoolTx) -> anyhow::Result<Vec<Definition>> {
     Ok(definitions(tx)?.into_iter().map(|(_, d)| d).collect())
 }
 
-/// The day's sweep of one tenant, for `siyu serve` and `siyu segment refresh`: the
-/// thresholds computed on a read snapshot (no lock held), then the pool evaluated a slice
-/// at a time, each slice in a write transaction of its own, so that ingest and reads go
-/// on meanwhile. A write during the sweep evaluates its customers against the new
-/// thresholds already; a slice evaluates its customers as they are when it runs.
+/// The day's sweep of one tenant, for `siyu serve` and `siyu segment refresh`, which
+/// never holds the write lock for long:
+/// 1. the thresholds are computed on a read snapshot, then saved (a short write), so that
+///    every write from then on judges its customers by them;
+/// 2. slice by slice, each on a read snapshot taken after that, the customers whose
+///    memberships would change are found (most customers change nothing on a day);
+/// 3. those are judged again as they are then and their changes recorded, a slice at a
+///    time, each in a short write transaction of its own.
+///
+/// A customer a write touched meanwhile was judged by the new thresholds already, and is
+/// judged again in step 3 only if step 2 saw them move; either way they end as a full
+/// evaluation with the day and thresholds gives.
 pub fn sweep(store: &mut dyn Store, tenant: &Tenant, cause: &str) -> Result<Moved, RulesError> {
     let started = Instant::now();
     let settings = rule_settings(store, tenant)?;
@@ -301,35 +346,52 @@ pub fn sweep(store: &mut dyn Store, tenant: &Tenant, cause: &str) -> Result<Move
         let mut tx = store.read_pool(tenant)?;
         compute_thresholds(tx.as_mut(), zone, today)?
     };
-    let mut moved = Moved::default();
-    let mut after: Option<CustomerId> = None;
-    let mut first = true;
-    loop {
+    {
         let mut tx = store.begin_pool(tenant)?;
         tx.lock_evaluation()
             .context("waiting for another evaluation")?;
-        if first {
-            tx.save_thresholds(&thresholds)
-                .context("saving the thresholds")?;
-            first = false;
-        }
+        tx.save_thresholds(&thresholds)
+            .context("saving the thresholds")?;
+        tx.commit()?;
+    }
+    let mut moved = Moved::default();
+    let mut movers: Vec<CustomerId> = Vec::new();
+    let mut after: Option<CustomerId> = None;
+    loop {
+        let mut tx = store.read_pool(tenant)?;
         let defs = rules(tx.as_mut())?;
-        let ids = tx
-            .pool_ids_after(after.as_ref(), SLICE)
-            .context("listing the pool")?;
-        let Some(last) = ids.last().cloned() else {
-            tx.commit()?;
-            break;
-        };
         let judge = Judge {
             zone,
             settings: &settings,
             defs: &defs,
             thresholds: &thresholds,
         };
-        moved.add(evaluate_customers(tx.as_mut(), &judge, &ids, at, cause)?);
-        tx.commit()?;
+        let ids = tx
+            .pool_ids_after(after.as_ref(), SLICE)
+            .context("listing the pool")?;
+        let Some(last) = ids.last().cloned() else {
+            break;
+        };
+        let (slice_movers, judged) = movers_between(tx.as_mut(), &judge, after.as_ref(), &last)?;
+        movers.extend(slice_movers);
+        moved.customers += judged;
         after = Some(last);
+    }
+    for slice in movers.chunks(SLICE) {
+        let mut tx = store.begin_pool(tenant)?;
+        tx.lock_evaluation()
+            .context("waiting for another evaluation")?;
+        let defs = rules(tx.as_mut())?;
+        let judge = Judge {
+            zone,
+            settings: &settings,
+            defs: &defs,
+            thresholds: &thresholds,
+        };
+        let slice_moved = evaluate_customers(tx.as_mut(), &judge, slice, at, cause)?;
+        moved.entered += slice_moved.entered;
+        moved.exited += slice_moved.exited;
+        tx.commit()?;
     }
     moved.seconds = started.elapsed().as_secs_f64();
     Ok(moved)

@@ -10,10 +10,10 @@ use siyu_core::{CustomerId, Gender, Money, Timestamp};
 
 use super::{PgImport, PgStore};
 use crate::sql::{
-    HISTORY_COLUMNS, MEMBER_COUNTS, PROFILE_COLUMNS, RULES_OF, SAVE_THRESHOLDS, SET_TAG_FAMILY,
-    THRESHOLDS_OF, history_from, member_count_from, member_filter, member_from, members_sql,
-    parse_channel, parse_customer_id, pg, profile_from, stored_rule_from, thresholds_from,
-    thresholds_values,
+    HISTORY_COLUMNS, MEMBER_COUNTS, MEMBERSHIPS_BETWEEN, PROFILE_COLUMNS, RULES_OF,
+    SAVE_THRESHOLDS, SET_TAG_FAMILY, THRESHOLDS_OF, history_from, member_count_from, member_filter,
+    member_from, members_sql, parse_channel, parse_customer_id, pg, profile_from, stored_rule_from,
+    thresholds_from, thresholds_values,
 };
 use crate::{
     HistoryRecord, ManualTag, Member, MemberChange, MemberFilter, PoolCustomer, PoolStore, PoolTx,
@@ -130,6 +130,56 @@ impl PoolTx for PgImport<'_> {
             each(pool_customer_from(&r)?);
         }
         Ok(())
+    }
+
+    fn pool_customers_between(
+        &mut self,
+        after: Option<&CustomerId>,
+        through: &CustomerId,
+        spend_from: Timestamp,
+        spend_until: Timestamp,
+        each: &mut dyn FnMut(PoolCustomer),
+    ) -> Result<()> {
+        let (from, until) = (micros(spend_from), micros(spend_until));
+        let (after, through) = (after.map_or("", |a| a.as_str()), through.as_str());
+        let params: [&(dyn ToSql + Sync); 5] = [&self.tenant, &from, &until, &after, &through];
+        let mut rows = self.tx.query_raw(
+            &format!(
+                "SELECT {PROFILE_COLUMNS}, c.channel, c.region, c.gender,
+                        coalesce(t.tags, ARRAY[]::text[]), coalesce(s.spend, 0)::bigint,
+                        c.opted_out_at IS NOT NULL
+                 FROM profiles p
+                 JOIN customers c
+                   ON c.tenant_id = p.tenant_id AND c.customer_id = p.customer_id
+                 LEFT JOIN (SELECT customer_id, array_agg(tag::text) AS tags
+                            FROM customer_tags
+                            WHERE tenant_id = $1 AND customer_id > $4 AND customer_id <= $5
+                            GROUP BY customer_id) t ON t.customer_id = p.customer_id
+                 LEFT JOIN (SELECT customer_id, sum(amount) AS spend FROM orders
+                            WHERE tenant_id = $1 AND customer_id > $4 AND customer_id <= $5
+                              AND status = 'paid' AND ordered_at >= $2 AND ordered_at < $3
+                            GROUP BY customer_id) s ON s.customer_id = p.customer_id
+                 WHERE p.tenant_id = $1 AND p.customer_id > $4 AND p.customer_id <= $5
+                 ORDER BY p.customer_id"
+            ),
+            params,
+        )?;
+        while let Some(r) = rows.next()? {
+            each(pool_customer_from(&r)?);
+        }
+        Ok(())
+    }
+
+    fn memberships_between(
+        &mut self,
+        after: Option<&CustomerId>,
+        through: &CustomerId,
+    ) -> Result<Vec<Member>> {
+        let (after, through) = (after.map_or("", |a| a.as_str()), through.as_str());
+        let rows = self
+            .tx
+            .query(&pg(MEMBERSHIPS_BETWEEN), &[&self.tenant, &after, &through])?;
+        rows.iter().map(member_from).collect()
     }
 
     fn pool_ids_after(

@@ -8,10 +8,10 @@ use siyu_core::{CustomerId, Gender, Money, Timestamp};
 
 use super::{SqliteImport, SqliteStore};
 use crate::sql::{
-    HISTORY_COLUMNS, MEMBER_COUNTS, PROFILE_COLUMNS, RULES_OF, RowAccess, SAVE_THRESHOLDS,
-    SET_TAG_FAMILY, THRESHOLDS_OF, history_from, member_count_from, member_filter, member_from,
-    members_sql, parse_channel, parse_customer_id, profile_from, stored_rule_from, thresholds_from,
-    thresholds_values,
+    HISTORY_COLUMNS, MEMBER_COUNTS, MEMBERSHIPS_BETWEEN, PROFILE_COLUMNS, RULES_OF, RowAccess,
+    SAVE_THRESHOLDS, SET_TAG_FAMILY, THRESHOLDS_OF, history_from, member_count_from, member_filter,
+    member_from, members_sql, parse_channel, parse_customer_id, profile_from, stored_rule_from,
+    thresholds_from, thresholds_values,
 };
 use crate::{
     HistoryRecord, ManualTag, Member, MemberChange, MemberFilter, PoolCustomer, PoolStore, PoolTx,
@@ -121,6 +121,61 @@ impl PoolTx for SqliteImport<'_> {
             each(pool_customer_from(r)?);
         }
         Ok(())
+    }
+
+    fn pool_customers_between(
+        &mut self,
+        after: Option<&CustomerId>,
+        through: &CustomerId,
+        spend_from: Timestamp,
+        spend_until: Timestamp,
+        each: &mut dyn FnMut(PoolCustomer),
+    ) -> Result<()> {
+        self.end_of_writes_now()?;
+        // One pass over each table's index in customer order, the range's rows only.
+        let mut stmt = self.tx.prepare_cached(&format!(
+            "SELECT {PROFILE_COLUMNS}, c.channel, c.region, c.gender,
+                    (SELECT json_group_array(t.tag) FROM customer_tags t
+                     WHERE t.tenant_id = p.tenant_id AND t.customer_id = p.customer_id),
+                    s.spend, c.opted_out_at IS NOT NULL
+             FROM profiles p
+             JOIN customers c ON c.tenant_id = p.tenant_id AND c.customer_id = p.customer_id
+             LEFT JOIN (SELECT customer_id, sum(amount) AS spend FROM orders
+                        WHERE customer_id > ?4 AND customer_id <= ?5 AND tenant_id = ?1
+                          AND status = 'paid' AND ordered_at >= ?2 AND ordered_at < ?3
+                        GROUP BY customer_id) s ON s.customer_id = p.customer_id
+             WHERE p.tenant_id = ?1 AND p.customer_id > ?4 AND p.customer_id <= ?5
+             ORDER BY p.customer_id"
+        ))?;
+        let mut rows = stmt.query(params![
+            self.tenant,
+            micros(spend_from),
+            micros(spend_until),
+            after.map_or("", |a| a.as_str()),
+            through.as_str()
+        ])?;
+        while let Some(r) = rows.next()? {
+            each(pool_customer_from(r)?);
+        }
+        Ok(())
+    }
+
+    fn memberships_between(
+        &mut self,
+        after: Option<&CustomerId>,
+        through: &CustomerId,
+    ) -> Result<Vec<Member>> {
+        let mut stmt = self.tx.prepare_cached(MEMBERSHIPS_BETWEEN)?;
+        let mut rows = stmt.query(params![
+            self.tenant,
+            after.map_or("", |a| a.as_str()),
+            through.as_str()
+        ])?;
+        let mut out = Vec::new();
+        while let Some(r) = rows.next()? {
+            out.push(member_from(r)?);
+        }
+        Ok(out)
     }
 
     fn pool_ids_after(
