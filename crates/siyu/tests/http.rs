@@ -1603,3 +1603,61 @@ fn inputs_past_the_limits_are_refused_on(api: &Api) {
     assert_eq!(status, StatusCode::OK, "{text}");
     assert!(text.contains(r#""gmv":10000"#), "{text}");
 }
+
+/// A GET never evaluates and never writes: a segment saved behind the API's back (so
+/// that an evaluation would record entries) stays as it is through every read of
+/// segments, members, tags, reports by segment and a customer.
+#[test]
+fn reads_never_evaluate_or_write() {
+    use siyu_core::segment::rules::{Purpose, RuleKind};
+    use siyu_store::{MemberFilter, StoredRule};
+    for api in Api::on_each_backend("reads_never_write") {
+        let rt = runtime();
+        let ingest = api.token("shop", Role::Ingest);
+        let viewer = api.token("shop", Role::Viewer);
+        let items: Vec<Value> = (0..4)
+            .map(|i| order(&format!("m{i}"), &format!("c{i}"), &format!("o{i}"), "100"))
+            .collect();
+        rt.block_on(api.batch(&ingest, json!({"batch": items})));
+        let mut store = siyu_store::open(&api.db).expect("store");
+        let tenant = store.tenant("shop").expect("tenant");
+        let history = |store: &mut dyn siyu_store::Store| {
+            let mut tx = store.read_pool(&tenant).expect("tx");
+            tx.history(MemberFilter::All, usize::MAX).expect("history")
+        };
+        {
+            let mut tx = store.begin_pool(&tenant).expect("tx");
+            tx.save_rule(&StoredRule {
+                kind: RuleKind::Segment,
+                name: "unevaluated".into(),
+                rule: "orders >= 1".into(),
+                created_by: "test".into(),
+                created_at: siyu_core::Timestamp::now(),
+                purpose: Purpose::Analysis,
+            })
+            .expect("rule");
+            tx.commit().expect("commit");
+        }
+        let before = history(store.as_mut());
+        for path in [
+            "/v1/segments",
+            "/v1/segments/unevaluated/members",
+            "/v1/segments/unevaluated/history",
+            "/v1/tags",
+            "/v1/customers/c1",
+            "/v1/reports/gmv?by=segment",
+        ] {
+            let (status, text) = rt.block_on(api.call("GET", path, Some(&viewer), None));
+            assert_eq!(status, StatusCode::OK, "{path}: {text}");
+        }
+        let (_, list) = rt.block_on(api.call("GET", "/v1/segments", Some(&viewer), None));
+        assert!(list.contains(r#""name":"unevaluated""#), "{list}");
+        assert!(list.contains(r#""members":0"#), "{list}");
+        assert_eq!(history(store.as_mut()), before, "a read wrote history");
+        let mut tx = store.read_pool(&tenant).expect("tx");
+        let members = tx
+            .members(MemberFilter::Rule(RuleKind::Segment, "unevaluated"))
+            .expect("members");
+        assert!(members.is_empty(), "a read evaluated: {members:?}");
+    }
+}
