@@ -339,8 +339,16 @@ pub trait PoolTx {
     ) -> Result<Vec<CustomerId>>;
     /// The current memberships of these customers (sorted, no repeats), in no particular order.
     fn memberships_of(&mut self, ids: &[CustomerId]) -> Result<Vec<Member>>;
-    /// How many members each rule and level tag has now.
-    fn member_counts(&mut self) -> Result<Vec<(RuleKind, String, u64)>>;
+    /// A page of a rule's members: up to `limit` after `after`, in customer-id order.
+    fn members_after(
+        &mut self,
+        kind: RuleKind,
+        name: &str,
+        after: Option<&CustomerId>,
+        limit: usize,
+    ) -> Result<Vec<Member>>;
+    /// How many members each rule and level tag (of one kind, if given) has now.
+    fn member_counts(&mut self, kind: Option<RuleKind>) -> Result<Vec<(RuleKind, String, u64)>>;
     /// The tenant's thresholds as last computed, if ever.
     fn thresholds(&mut self) -> Result<Option<Thresholds>>;
     /// Replaces the tenant's thresholds.

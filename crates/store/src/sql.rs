@@ -398,9 +398,16 @@ pub(crate) fn member_from(r: &impl RowAccess) -> Result<Member> {
 pub(crate) const MEMBERSHIPS_BETWEEN: &str = "SELECT kind, name, customer_id, since
      FROM rule_members WHERE tenant_id = ?1 AND customer_id > ?2 AND customer_id <= ?3";
 
+/// A page of a tenant's (`?1`) rule's (`?2`, `?3`) members after `?4`, at most `?5`;
+/// rows for [`member_from`].
+pub(crate) const MEMBERS_AFTER: &str = "SELECT kind, name, customer_id, since FROM rule_members
+     WHERE tenant_id = ?1 AND kind = ?2 AND name = ?3 AND customer_id > ?4
+     ORDER BY customer_id LIMIT ?5";
+
 /// How many members each rule of a tenant (`?1`) has; rows for [`member_count_from`].
+/// With `?2` a kind, that kind's rules only (`?2` empty: all).
 pub(crate) const MEMBER_COUNTS: &str = "SELECT kind, name, count(*) FROM rule_members
-     WHERE tenant_id = ?1 GROUP BY kind, name ORDER BY kind, name";
+     WHERE tenant_id = ?1 AND (?2 = '' OR kind = ?2) GROUP BY kind, name ORDER BY kind, name";
 
 /// A rule and its member count from a row of [`MEMBER_COUNTS`].
 pub(crate) fn member_count_from(r: &impl RowAccess) -> Result<(RuleKind, String, u64)> {

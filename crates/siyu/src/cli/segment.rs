@@ -221,7 +221,7 @@ pub fn run_segment(
             )?;
         }
         SegmentCommand::Show { name } => {
-            let now = segments::segment_now(store, tenant, name)?;
+            let now = segments::segment_now(store, tenant, name, None)?;
             let created = local_time(&tenant.zone, now.rule.created_at);
             let members = thousands(now.members.len() as u64);
             let zone = tenant.zone.name();
@@ -250,7 +250,7 @@ pub fn run_segment(
             }
         }
         SegmentCommand::Members { name, format } => {
-            let now = segments::segment_now(store, tenant, name)?;
+            let now = segments::segment_now(store, tenant, name, None)?;
             match format {
                 Format::Json => println!("{}", serde_json::to_string_pretty(&now.members)?),
                 Format::Csv => {

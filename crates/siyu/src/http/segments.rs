@@ -12,6 +12,7 @@ use axum::response::{IntoResponse, Response};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
+use siyu_core::CustomerId;
 use siyu_core::access::Action;
 use siyu_core::rule::Rule;
 use siyu_core::segment::rules::{Purpose, RuleKind, check_name};
@@ -151,7 +152,7 @@ pub struct MembersQuery {
 pub struct MembersPage {
     segment: String,
     as_of: jiff::civil::Date,
-    total: usize,
+    total: u64,
     members: Vec<segments::SegmentMember>,
     next: Option<String>,
 }
@@ -202,6 +203,12 @@ pub async fn members(
     if !(1..=1_000).contains(&limit) {
         return Err(bad(Code::InvalidQuery, "limit: from 1 to 1000"));
     }
+    let after = q
+        .after
+        .as_deref()
+        .map(CustomerId::parse)
+        .transpose()
+        .map_err(|e| bad(Code::InvalidQuery, format!("after: {e}")))?;
     let tenant = caller.tenant.clone();
     let segment = name.clone();
     let now = state
@@ -212,7 +219,12 @@ pub async fn members(
                     format!("no segment '{segment}'"),
                 ));
             }
-            Ok(segments::segment_now(store, &tenant, &segment)?)
+            // One more than the page, to know whether another follows.
+            let page = (!csv).then_some(segments::Page {
+                after: after.as_ref(),
+                limit: limit + 1,
+            });
+            Ok(segments::segment_now(store, &tenant, &segment, page)?)
         })
         .await?;
     if csv {
@@ -225,17 +237,8 @@ pub async fn members(
         )
             .into_response());
     }
-    let total = now.members.len();
-    let mut members: Vec<_> = now
-        .members
-        .into_iter()
-        .filter(|m| {
-            q.after
-                .as_deref()
-                .is_none_or(|a| m.customer_id.as_str() > a)
-        })
-        .take(limit + 1)
-        .collect();
+    let total = now.total;
+    let mut members = now.members;
     let next = (members.len() > limit).then(|| members[limit - 1].customer_id.clone());
     members.truncate(limit);
     Ok(Json(MembersPage {

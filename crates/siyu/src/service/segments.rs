@@ -143,7 +143,7 @@ impl Evaluation {
             exited: moved.exited,
             customers: moved.customers,
             seconds: moved.seconds,
-            counts: tx.member_counts().context("counting members")?,
+            counts: tx.member_counts(None).context("counting members")?,
         })
     }
 
@@ -592,7 +592,7 @@ pub struct TagSummary {
 /// Every tag of the tenant, as kept current by every write (read on a snapshot).
 pub fn tag_summary(store: &mut dyn Store, tenant: &Tenant) -> anyhow::Result<Vec<TagSummary>> {
     let mut tx = store.read_pool(tenant)?;
-    let counts = tx.member_counts().context("counting members")?;
+    let counts = tx.member_counts(None).context("counting members")?;
     let families: HashMap<String, TagFamily> = tx.tag_families()?.into_iter().collect();
     let rules = tx.rules()?;
     let mut manual: HashMap<String, u64> = HashMap::new();
@@ -731,10 +731,20 @@ pub fn write_members_csv(
     Ok(())
 }
 
+/// A page of members: up to `limit` after `after`, in customer-id order.
+#[derive(Debug, Clone, Copy)]
+pub struct Page<'a> {
+    pub after: Option<&'a CustomerId>,
+    pub limit: usize,
+}
+
 /// A saved segment and its members now, as kept current by every write.
 pub struct SegmentNow {
     pub rule: StoredRule,
+    /// The members asked for: all, or one page.
     pub members: Vec<SegmentMember>,
+    /// How many members the segment has in all.
+    pub total: u64,
     /// The day the members' figures are as of: the day of the last thresholds.
     pub as_of: Date,
     pub evaluation_seconds: f64,
@@ -746,6 +756,7 @@ pub fn segment_now(
     store: &mut dyn Store,
     tenant: &Tenant,
     name: &str,
+    page: Option<Page<'_>>,
 ) -> anyhow::Result<SegmentNow> {
     let started = Instant::now();
     let settings = rule_settings(store, tenant)?;
@@ -755,8 +766,19 @@ pub fn segment_now(
         .into_iter()
         .find(|r| r.kind == RuleKind::Segment && r.name == name)
         .ok_or_else(|| anyhow!("there is no segment '{name}' (siyu segment list shows them)"))?;
-    let mut stored = tx.members(MemberFilter::Rule(RuleKind::Segment, name))?;
-    stored.sort_by(|a, b| a.customer_id.cmp(&b.customer_id));
+    let total = tx
+        .member_counts(Some(RuleKind::Segment))?
+        .into_iter()
+        .find(|(_, n, _)| n == name)
+        .map_or(0, |c| c.2);
+    let stored = match page {
+        Some(Page { after, limit }) => tx.members_after(RuleKind::Segment, name, after, limit)?,
+        None => {
+            let mut all = tx.members(MemberFilter::Rule(RuleKind::Segment, name))?;
+            all.sort_by(|a, b| a.customer_id.cmp(&b.customer_id));
+            all
+        }
+    };
     let thresholds = match tx.thresholds()? {
         Some(t) => t,
         None => {
@@ -788,6 +810,7 @@ pub fn segment_now(
     Ok(SegmentNow {
         rule,
         members,
+        total,
         as_of: thresholds.day,
         evaluation_seconds: started.elapsed().as_secs_f64(),
     })

@@ -10,7 +10,7 @@ use siyu_core::{CustomerId, Gender, Money, Timestamp};
 
 use super::{PgImport, PgStore};
 use crate::sql::{
-    HISTORY_COLUMNS, MEMBER_COUNTS, MEMBERSHIPS_BETWEEN, PROFILE_COLUMNS, RULES_OF,
+    HISTORY_COLUMNS, MEMBER_COUNTS, MEMBERS_AFTER, MEMBERSHIPS_BETWEEN, PROFILE_COLUMNS, RULES_OF,
     SAVE_THRESHOLDS, SET_TAG_FAMILY, THRESHOLDS_OF, history_from, member_count_from, member_filter,
     member_from, members_sql, parse_channel, parse_customer_id, pg, profile_from, stored_rule_from,
     thresholds_from, thresholds_values,
@@ -212,8 +212,25 @@ impl PoolTx for PgImport<'_> {
         rows.iter().map(member_from).collect()
     }
 
-    fn member_counts(&mut self) -> Result<Vec<(RuleKind, String, u64)>> {
-        let rows = self.tx.query(&pg(MEMBER_COUNTS), &[&self.tenant])?;
+    fn members_after(
+        &mut self,
+        kind: RuleKind,
+        name: &str,
+        after: Option<&CustomerId>,
+        limit: usize,
+    ) -> Result<Vec<Member>> {
+        let limit = i64::try_from(limit).unwrap_or(i64::MAX);
+        let after = after.map_or("", |a| a.as_str());
+        let rows = self.tx.query(
+            &pg(MEMBERS_AFTER),
+            &[&self.tenant, &kind.as_str(), &name, &after, &limit],
+        )?;
+        rows.iter().map(member_from).collect()
+    }
+
+    fn member_counts(&mut self, kind: Option<RuleKind>) -> Result<Vec<(RuleKind, String, u64)>> {
+        let kind = kind.map_or("", RuleKind::as_str);
+        let rows = self.tx.query(&pg(MEMBER_COUNTS), &[&self.tenant, &kind])?;
         rows.iter().map(member_count_from).collect()
     }
 

@@ -8,10 +8,10 @@ use siyu_core::{CustomerId, Gender, Money, Timestamp};
 
 use super::{SqliteImport, SqliteStore};
 use crate::sql::{
-    HISTORY_COLUMNS, MEMBER_COUNTS, MEMBERSHIPS_BETWEEN, PROFILE_COLUMNS, RULES_OF, RowAccess,
-    SAVE_THRESHOLDS, SET_TAG_FAMILY, THRESHOLDS_OF, history_from, member_count_from, member_filter,
-    member_from, members_sql, parse_channel, parse_customer_id, profile_from, stored_rule_from,
-    thresholds_from, thresholds_values,
+    HISTORY_COLUMNS, MEMBER_COUNTS, MEMBERS_AFTER, MEMBERSHIPS_BETWEEN, PROFILE_COLUMNS, RULES_OF,
+    RowAccess, SAVE_THRESHOLDS, SET_TAG_FAMILY, THRESHOLDS_OF, history_from, member_count_from,
+    member_filter, member_from, members_sql, parse_channel, parse_customer_id, profile_from,
+    stored_rule_from, thresholds_from, thresholds_values,
 };
 use crate::{
     HistoryRecord, ManualTag, Member, MemberChange, MemberFilter, PoolCustomer, PoolStore, PoolTx,
@@ -218,9 +218,27 @@ impl PoolTx for SqliteImport<'_> {
         Ok(out)
     }
 
-    fn member_counts(&mut self) -> Result<Vec<(RuleKind, String, u64)>> {
+    fn members_after(
+        &mut self,
+        kind: RuleKind,
+        name: &str,
+        after: Option<&CustomerId>,
+        limit: usize,
+    ) -> Result<Vec<Member>> {
+        let mut stmt = self.tx.prepare_cached(MEMBERS_AFTER)?;
+        let limit = i64::try_from(limit).unwrap_or(i64::MAX);
+        let after = after.map_or("", |a| a.as_str());
+        let mut rows = stmt.query(params![self.tenant, kind.as_str(), name, after, limit])?;
+        let mut out = Vec::new();
+        while let Some(r) = rows.next()? {
+            out.push(member_from(r)?);
+        }
+        Ok(out)
+    }
+
+    fn member_counts(&mut self, kind: Option<RuleKind>) -> Result<Vec<(RuleKind, String, u64)>> {
         let mut stmt = self.tx.prepare_cached(MEMBER_COUNTS)?;
-        let mut rows = stmt.query([self.tenant])?;
+        let mut rows = stmt.query(params![self.tenant, kind.map_or("", RuleKind::as_str)])?;
         let mut out = Vec::new();
         while let Some(r) = rows.next()? {
             out.push(member_count_from(r)?);
