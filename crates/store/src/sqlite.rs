@@ -68,8 +68,11 @@ impl From<rusqlite::Error> for StoreError {
     }
 }
 
-/// How long a statement waits for another connection's lock before it fails.
-const BUSY_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(10);
+/// How long a statement waits for another connection's lock before it fails. Writers
+/// queue behind each other: a CLI import beside a running server waits for the server's
+/// group commits, and the server's batches wait for an import of a large file, rather
+/// than either failing after a few seconds.
+const BUSY_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(120);
 
 /// The version the last migration brings the schema to.
 fn latest_migration() -> i64 {
