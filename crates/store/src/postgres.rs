@@ -20,6 +20,7 @@ use siyu_core::{
     SeenCustomer, TenantZone, Timestamp,
 };
 
+use crate::sql::SCAN_ALL_ABOVE;
 use crate::sql::{
     CUSTOMER_BY_ID, INSERT_TENANT, PROFILE_COLUMNS, SCAN_CUSTOMER_FACTS, SCAN_EVENTS,
     SCAN_ORDER_FACTS, SCAN_ORDERS, SET_CHANNEL_COST, SET_SETTING, SET_TIME_ZONE, SETTINGS_OF,
@@ -27,9 +28,9 @@ use crate::sql::{
     order_fact_from, order_from, order_status, parse_customer_id, pg, profile_from, tenant_from,
 };
 use crate::{
-    ChannelCostStore, CustomerStore, EventStore, ImportStore, ImportTx, OrderStore, ProfileStore,
-    Result, SCAN_ALL_ABOVE, Scope, Store, StoreError, TableCounts, Tenant, TenantStore,
-    WriteCounts, from_micros, micros, other,
+    ChannelCostStore, CustomerStore, EventStore, ImportStore, ImportTx, IngestWrites, OrderStore,
+    PrivacyStore, PrivacyTx, PrivacyWrites, ProfileStore, ProfileWrites, Result, Scope, Store,
+    StoreError, TableCounts, Tenant, TenantStore, WriteCounts, from_micros, micros, other,
 };
 
 mod api;
@@ -151,7 +152,7 @@ impl Store for PgStore {
         Ok(())
     }
 
-    fn durable_commits(&mut self) -> Result<()> {
+    fn serve_writes(&mut self) -> Result<()> {
         // Whatever the server's default: a commit returns once its WAL is flushed.
         self.client.batch_execute("SET synchronous_commit = on")?;
         Ok(())
@@ -408,6 +409,12 @@ impl ChannelCostStore for PgStore {
 
 impl ImportStore for PgStore {
     fn begin_import<'s>(&'s mut self, tenant: &Tenant) -> Result<Box<dyn ImportTx + 's>> {
+        Ok(Box::new(PgImport::begin(&mut self.client, tenant)?))
+    }
+}
+
+impl PrivacyStore for PgStore {
+    fn begin_privacy<'s>(&'s mut self, tenant: &Tenant) -> Result<Box<dyn PrivacyTx + 's>> {
         Ok(Box::new(PgImport::begin(&mut self.client, tenant)?))
     }
 }
@@ -777,7 +784,7 @@ impl PgImport<'_> {
     }
 }
 
-impl ImportTx for PgImport<'_> {
+impl IngestWrites for PgImport<'_> {
     fn upsert_customers(&mut self, batch: &[NewCustomer], now: Timestamp) -> Result<WriteCounts> {
         let mut counts = WriteCounts::default();
         for run in runs(batch, |c| c.id.as_str()) {
@@ -847,7 +854,9 @@ impl ImportTx for PgImport<'_> {
     fn displaced_customers(&mut self) -> Result<Vec<CustomerId>> {
         Ok(std::mem::take(&mut self.displaced))
     }
+}
 
+impl ProfileWrites for PgImport<'_> {
     fn customer_facts(&mut self, scope: Scope<'_>) -> Result<Vec<CustomerFact>> {
         let (filter, ids) = scope_filter(scope, "customer_id");
         let tenant = self.tenant;
@@ -1004,7 +1013,9 @@ impl ImportTx for PgImport<'_> {
         }
         Ok(())
     }
+}
 
+impl PrivacyWrites for PgImport<'_> {
     fn suppression_keys(&mut self) -> Result<Vec<String>> {
         self.suppression_keys_now()
     }
@@ -1027,6 +1038,10 @@ impl ImportTx for PgImport<'_> {
         self.record_audit_now(entry)
     }
 }
+
+impl ImportTx for PgImport<'_> {}
+
+impl PrivacyTx for PgImport<'_> {}
 
 /// `$1` the tenant and, for a scope of customers, `$2` their ids.
 fn scope_params<'p>(tenant: &'p i64, ids: Option<&'p Vec<&str>>) -> Vec<&'p (dyn ToSql + Sync)> {

@@ -20,6 +20,10 @@ use crate::{
     StoredToken, Tenant, corrupt, from_micros, other, stored_change, stored_kind, stored_purpose,
 };
 
+/// Above this many customers, reading their orders and events by customer costs more
+/// than reading the tenant's whole tables and passing over the rest.
+pub(crate) const SCAN_ALL_ABOVE: usize = 10_000;
+
 /// A row of either driver, read by column index.
 pub(crate) trait RowAccess {
     fn text(&self, i: usize) -> Result<&str>;

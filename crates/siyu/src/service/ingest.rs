@@ -427,7 +427,6 @@ fn write_items(
         all_new &= counts.inserted == run.len() as u64;
         written_events.extend(run);
     }
-    tx.end_of_writes().context("finishing the writes")?;
     if events_only && all_new {
         // Events only, every one new: the stored profiles take them as they are.
         return add_events(tx, zone, &written_events, &sightings);
