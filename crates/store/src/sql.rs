@@ -143,7 +143,7 @@ pub(crate) const SET_CHANNEL_COST: &str =
 pub(crate) fn channel_cost_from(r: &impl RowAccess) -> Result<(Channel, Month, Money)> {
     Ok((
         Channel::parse(r.text(0)?).map_err(other)?,
-        Month::parse(r.text(1)?).map_err(corrupt)?,
+        Month::parse(r.text(1)?).map_err(|e| corrupt(e.to_string()))?,
         Money::from_fen(r.int(2)?),
     ))
 }
