@@ -7,6 +7,7 @@
 //! Instants are stored as microseconds since the Unix epoch (UTC), money as fen.
 
 mod postgres;
+mod shared;
 mod sql;
 mod sqlite;
 

@@ -20,23 +20,23 @@ use siyu_core::{
     SeenCustomer, TenantZone, Timestamp,
 };
 
-use crate::sql::SCAN_ALL_ABOVE;
+use crate::shared::{OnDb, TxOnDb, customer_row};
+use crate::sql::{Db, SCAN_ALL_ABOVE};
 use crate::sql::{
-    CUSTOMER_BY_ID, INSERT_TENANT, PROFILE_COLUMNS, SCAN_CUSTOMER_FACTS, SCAN_EVENTS,
-    SCAN_ORDER_FACTS, SCAN_ORDERS, SET_CHANNEL_COST, SET_SETTING, SET_TIME_ZONE, SETTINGS_OF,
-    TENANT_BY_NAME, TENANTS, channel_cost_from, customer_fact_from, customer_from, event_from,
-    order_fact_from, order_from, order_status, parse_customer_id, pg, profile_from, tenant_from,
+    INSERT_TENANT, PROFILE_COLUMNS, SCAN_CUSTOMER_FACTS, SCAN_EVENTS, SCAN_ORDER_FACTS,
+    SCAN_ORDERS, SET_CHANNEL_COST, SET_SETTING, SET_TIME_ZONE, SETTINGS_OF, TENANT_BY_NAME,
+    TENANTS, channel_cost_from, customer_fact_from, event_from, order_fact_from, order_from,
+    order_status, parse_customer_id, pg, profile_from, tenant_from,
 };
 use crate::{
     ChannelCostStore, CustomerStore, EventStore, ImportStore, ImportTx, IngestWrites, OrderStore,
-    PrivacyStore, PrivacyTx, PrivacyWrites, ProfileStore, ProfileWrites, Result, Scope, Store,
-    StoreError, TableCounts, Tenant, TenantStore, WriteCounts, from_micros, micros, other,
+    PrivacyStore, PrivacyTx, ProfileStore, ProfileWrites, Result, Scope, Store, StoreError,
+    TableCounts, Tenant, TenantStore, WriteCounts, from_micros, micros, other,
 };
 
 mod api;
 mod pool;
 mod privacy;
-mod view;
 
 const MIGRATIONS: &[(i64, &str)] = &[
     (1, include_str!("../migrations/postgres/0001_init.sql")),
@@ -259,24 +259,15 @@ impl TenantStore for PgStore {
     }
 }
 
-impl PgStore {
-    /// A customer and when they opted out of marketing, if they did; `NotFound` if unknown.
-    fn customer_row(
-        &mut self,
-        tenant: &Tenant,
-        id: &CustomerId,
-    ) -> Result<(Customer, Option<Timestamp>)> {
-        let row = self
-            .client
-            .query_opt(&pg(CUSTOMER_BY_ID), &[&tenant.id, &id.as_str()])?
-            .ok_or_else(|| StoreError::NotFound(format!("customer {id}")))?;
-        customer_from(id, &row)
+impl OnDb for PgStore {
+    fn db(&mut self) -> &mut dyn Db {
+        &mut self.client
     }
 }
 
 impl CustomerStore for PgStore {
     fn customer(&mut self, tenant: &Tenant, id: &CustomerId) -> Result<Customer> {
-        Ok(self.customer_row(tenant, id)?.0)
+        Ok(customer_row(&mut self.client, tenant, id)?.0)
     }
 
     fn customer_tags(&mut self, tenant: &Tenant, id: &CustomerId) -> Result<Vec<String>> {
@@ -1015,27 +1006,17 @@ impl ProfileWrites for PgImport<'_> {
     }
 }
 
-impl PrivacyWrites for PgImport<'_> {
-    fn suppression_keys(&mut self) -> Result<Vec<String>> {
-        self.suppression_keys_now()
+impl TxOnDb for PgImport<'_> {
+    fn tx_db(&mut self) -> &mut dyn Db {
+        &mut self.tx
     }
 
-    fn erase_customer(
-        &mut self,
-        id: &CustomerId,
-        remains: &CustomerId,
-        key: &str,
-        at: Timestamp,
-    ) -> Result<crate::Erased> {
-        self.erase_customer_now(id, remains, key, at)
+    fn tenant_id(&self) -> i64 {
+        self.tenant
     }
 
-    fn set_opt_out(&mut self, id: &CustomerId, at: Option<Timestamp>) -> Result<bool> {
-        self.set_opt_out_now(id, at)
-    }
-
-    fn record_audit(&mut self, entry: &crate::AuditEntry) -> Result<()> {
-        self.record_audit_now(entry)
+    fn erasing(&mut self, _id: &CustomerId, _remains: &CustomerId) -> Result<()> {
+        Ok(())
     }
 }
 

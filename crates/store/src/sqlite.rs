@@ -13,17 +13,18 @@ use siyu_core::{
     SeenCustomer, TenantZone, Timestamp,
 };
 
-use crate::sql::SCAN_ALL_ABOVE;
+use crate::shared::{OnDb, TxOnDb, customer_row};
+use crate::sql::{Db, SCAN_ALL_ABOVE};
 use crate::sql::{
-    CUSTOMER_BY_ID, INSERT_TENANT, PROFILE_COLUMNS, RowAccess, SCAN_CUSTOMER_FACTS, SCAN_EVENTS,
-    SCAN_ORDER_FACTS, SCAN_ORDERS, SET_CHANNEL_COST, SET_SETTING, SET_TIME_ZONE, SETTINGS_OF,
-    TENANT_BY_NAME, TENANTS, channel_cost_from, customer_fact_from, customer_from, event_from,
-    order_fact_from, order_from, order_status, parse_customer_id, profile_from, tenant_from,
+    INSERT_TENANT, PROFILE_COLUMNS, RowAccess, SCAN_CUSTOMER_FACTS, SCAN_EVENTS, SCAN_ORDER_FACTS,
+    SCAN_ORDERS, SET_CHANNEL_COST, SET_SETTING, SET_TIME_ZONE, SETTINGS_OF, TENANT_BY_NAME,
+    TENANTS, channel_cost_from, customer_fact_from, event_from, order_fact_from, order_from,
+    order_status, parse_customer_id, profile_from, tenant_from,
 };
 use crate::{
     ChannelCostStore, CustomerStore, EventStore, ImportStore, ImportTx, IngestWrites, OrderStore,
-    PrivacyStore, PrivacyTx, PrivacyWrites, ProfileStore, ProfileWrites, Result, Scope, Store,
-    StoreError, TableCounts, Tenant, TenantStore, WriteCounts, from_micros, micros, other,
+    PrivacyStore, PrivacyTx, ProfileStore, ProfileWrites, Result, Scope, Store, StoreError,
+    TableCounts, Tenant, TenantStore, WriteCounts, from_micros, micros, other,
 };
 
 mod api;
@@ -31,7 +32,6 @@ mod known;
 mod log;
 mod pool;
 mod privacy;
-mod view;
 
 use known::{Known, KnownCustomers, Staged};
 
@@ -247,25 +247,15 @@ impl TenantStore for SqliteStore {
     }
 }
 
-impl SqliteStore {
-    /// A customer and when they opted out of marketing, if they did; `NotFound` if unknown.
-    fn customer_row(
-        &mut self,
-        tenant: &Tenant,
-        id: &CustomerId,
-    ) -> Result<(Customer, Option<Timestamp>)> {
-        let mut stmt = self.conn.prepare_cached(CUSTOMER_BY_ID)?;
-        let mut rows = stmt.query(params![tenant.id, id.as_str()])?;
-        match rows.next()? {
-            Some(r) => customer_from(id, r),
-            None => Err(StoreError::NotFound(format!("customer {id}"))),
-        }
+impl OnDb for SqliteStore {
+    fn db(&mut self) -> &mut dyn Db {
+        &mut self.conn
     }
 }
 
 impl CustomerStore for SqliteStore {
     fn customer(&mut self, tenant: &Tenant, id: &CustomerId) -> Result<Customer> {
-        Ok(self.customer_row(tenant, id)?.0)
+        Ok(customer_row(&mut self.conn, tenant, id)?.0)
     }
 
     fn customer_tags(&mut self, tenant: &Tenant, id: &CustomerId) -> Result<Vec<String>> {
@@ -1420,31 +1410,21 @@ impl ProfileWrites for SqliteImport<'_> {
     }
 }
 
-impl PrivacyWrites for SqliteImport<'_> {
-    fn suppression_keys(&mut self) -> Result<Vec<String>> {
-        self.suppression_keys_now()
+impl TxOnDb for SqliteImport<'_> {
+    fn tx_db(&mut self) -> &mut dyn Db {
+        &mut self.tx
     }
 
-    fn erase_customer(
-        &mut self,
-        id: &CustomerId,
-        remains: &CustomerId,
-        key: &str,
-        at: Timestamp,
-    ) -> Result<crate::Erased> {
+    fn tenant_id(&self) -> i64 {
+        self.tenant
+    }
+
+    fn erasing(&mut self, id: &CustomerId, remains: &CustomerId) -> Result<()> {
         // The row goes on under `remains`; none is left under `id`.
         self.forget(id.as_str());
         self.forget(remains.as_str());
         self.scrub = Some(log::ScrubAfter { conn: self.conn });
-        self.erase_customer_now(id, remains, key, at)
-    }
-
-    fn set_opt_out(&mut self, id: &CustomerId, at: Option<Timestamp>) -> Result<bool> {
-        self.set_opt_out_now(id, at)
-    }
-
-    fn record_audit(&mut self, entry: &crate::AuditEntry) -> Result<()> {
-        self.record_audit_now(entry)
+        self.end_of_writes_now()
     }
 }
 
