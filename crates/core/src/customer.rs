@@ -86,10 +86,15 @@ pub struct SeenCustomer {
     pub channel: Option<Channel>,
 }
 
+/// Text that is not a phone number.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("'{0}' is not a phone number")]
+pub struct PhoneError(pub String);
+
 /// A phone number as every input reads it (imports and the API alike): normalised, or
 /// why not.
-pub fn parse_phone(text: &str) -> Result<String, String> {
-    normalise_phone(text).ok_or_else(|| format!("'{}' is not a phone number", text.trim()))
+pub fn parse_phone(text: &str) -> Result<String, PhoneError> {
+    normalise_phone(text).ok_or_else(|| PhoneError(text.trim().to_owned()))
 }
 
 /// Phone numbers as digits with an optional leading `+`; separators dropped.

@@ -344,7 +344,7 @@ fn a_file_big_enough_to_be_a_load_is_all_or_nothing_like_any_other() {
     for mut f in fixtures("load") {
         f.seed();
         let before = f.snapshot();
-        // Over the 8 MiB from which a file is written as a load (`ImportStore::begin_load`).
+        // Over the 8 MiB from which a file is written as a load (`ImportStore::begin_import_of`).
         let path = f.dir.path().join("big.csv");
         siyu::service::bench::write_orders_csv(&path, 120_000, 12_000, 3).expect("generate");
         let mut bad = std::fs::read(&path).expect("read");

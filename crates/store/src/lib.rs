@@ -7,6 +7,7 @@
 //! Instants are stored as microseconds since the Unix epoch (UTC), money as fen.
 
 mod postgres;
+mod shared;
 mod sql;
 mod sqlite;
 
@@ -206,10 +207,6 @@ pub enum Scope<'a> {
     Customers(&'a [CustomerId]),
 }
 
-/// Above this many customers, reading their orders and events by customer costs more
-/// than reading the tenant's whole tables and passing over the rest.
-pub const SCAN_ALL_ABOVE: usize = 10_000;
-
 pub trait ProfileStore {
     /// Every stored profile of the tenant, in customer-id order.
     fn scan_profiles(&mut self, tenant: &Tenant, each: &mut dyn FnMut(Profile)) -> Result<()>;
@@ -397,17 +394,36 @@ pub trait PoolStore {
 pub trait ImportStore {
     /// Starts the one transaction an import writes in: all or nothing.
     fn begin_import<'s>(&'s mut self, tenant: &Tenant) -> Result<Box<dyn ImportTx + 's>>;
-    /// The same for a load large enough that writing it dominates (a big file). A backend
-    /// may write it differently, as SQLite does when no one else has the database open:
-    /// once, straight into the file, holding it exclusively meanwhile.
-    fn begin_load<'s>(&'s mut self, tenant: &Tenant) -> Result<Box<dyn ImportTx + 's>> {
+    /// The same for an import of about `input_bytes` of input (a file's size): the
+    /// backend chooses how to write it. SQLite writes a large one, when no one else has
+    /// the database open, once and straight into the file, holding it exclusively meanwhile.
+    fn begin_import_of<'s>(
+        &'s mut self,
+        tenant: &Tenant,
+        input_bytes: u64,
+    ) -> Result<Box<dyn ImportTx + 's>> {
+        let _ = input_bytes;
         self.begin_import(tenant)
     }
 }
 
-/// Writes of one import. Dropped without `commit` (of [`PoolTx`]), it leaves the store as it was.
+/// Starts the transaction of an action on a customer's personal data.
+pub trait PrivacyStore {
+    fn begin_privacy<'s>(&'s mut self, tenant: &Tenant) -> Result<Box<dyn PrivacyTx + 's>>;
+}
+
+/// Writes of one import or batch. Dropped without `commit` (of [`PoolTx`]), it leaves the
+/// store as it was.
+pub trait ImportTx: PoolTx + IngestWrites + ProfileWrites + PrivacyWrites {}
+
+/// An erasure, an opt-out or an export: the customer's data, the profile their orders
+/// keep, their segments, and the audit log, in one transaction. Dropped without `commit`
+/// (of [`PoolTx`]), it leaves the store as it was.
+pub trait PrivacyTx: PoolTx + ProfileWrites + PrivacyWrites {}
+
+/// The rows an import or a batch brings: customers, orders, events and message ids.
 /// A batch must not hold the same key twice (the caller splits such batches).
-pub trait ImportTx: PoolTx {
+pub trait IngestWrites {
     /// Upserts customers; absent attributes keep what is stored; tags are added.
     fn upsert_customers(&mut self, batch: &[NewCustomer], now: Timestamp) -> Result<WriteCounts>;
     /// Creates customers first seen through an order or event (joined then), or moves an
@@ -417,20 +433,20 @@ pub trait ImportTx: PoolTx {
     fn upsert_orders(&mut self, batch: &[NewOrder]) -> Result<WriteCounts>;
     /// Inserts events; an event id seen before is left alone (`unchanged`).
     fn insert_events(&mut self, batch: &[NewEvent]) -> Result<WriteCounts>;
-    /// Says the import has written its rows: work deferred until then (index rebuilds) is
-    /// done now, before the reads that profiles need.
-    fn end_of_writes(&mut self) -> Result<()> {
-        Ok(())
-    }
     /// Claims message ids for this tenant: true for each id seen for the first time (now
     /// recorded), false for a duplicate.
     fn claim_messages(&mut self, ids: &[&str], now: Timestamp) -> Result<Vec<bool>>;
-    /// Customers created by `see_customers` in this import so far (each once; taken).
+    /// Customers created by `see_customers` in this transaction so far (each once; taken).
     /// They had no orders or events before it.
     fn created_customers(&mut self) -> Result<Vec<CustomerId>>;
-    /// Customers who lost an order to another customer in this import so far (an order
-    /// re-imported under a new customer id): their profiles change too.
+    /// Customers who lost an order to another customer in this transaction so far (an
+    /// order re-imported under a new customer id): their profiles change too.
     fn displaced_customers(&mut self) -> Result<Vec<CustomerId>>;
+}
+
+/// Profiles kept current inside a write transaction: the facts they are built from, read
+/// as the transaction sees them, and the figures written back.
+pub trait ProfileWrites {
     /// Some or all customers, as this transaction sees them.
     fn customer_facts(&mut self, scope: Scope<'_>) -> Result<Vec<CustomerFact>>;
     /// Streams the raw facts of some or all customers, as this transaction sees them, into
@@ -445,7 +461,7 @@ pub trait ImportTx: PoolTx {
     /// Writes the own figures of these profiles (not the referral figures).
     fn save_profiles(&mut self, profiles: &[Profile]) -> Result<()>;
     /// Writes the profiles of customers this transaction created (none is stored yet):
-    /// what [`ImportTx::save_profiles`] does, which a backend may do faster.
+    /// what [`ProfileWrites::save_profiles`] does, which a backend may do faster.
     fn save_new_profiles(&mut self, profiles: &[Profile]) -> Result<()> {
         self.save_profiles(profiles)
     }
@@ -475,13 +491,20 @@ pub trait ImportTx: PoolTx {
     }
     /// Writes referral figures: (customer, referrals, their revenue).
     fn save_referrals(&mut self, figures: &[(CustomerId, u32, Money)]) -> Result<()>;
+}
+
+/// Personal data on request: erasure, the marketing opt-out, the audit log, and the
+/// suppression keys that keep erased ids out of later imports.
+pub trait PrivacyWrites {
     /// The suppression keys of the tenant's erased customers.
     fn suppression_keys(&mut self) -> Result<Vec<String>>;
     /// Erases a customer: their personal attributes, tags, events, memberships and
     /// history go; their customer row (channel, join time and referrer only), orders and
     /// profile are kept under `remains`, opted out; customers they referred name `remains`
     /// instead; `key` is suppressed from now on. `NotFound` if the tenant has no such
-    /// customer.
+    /// customer. No old version of the erased rows stays in the backend's own log once
+    /// the transaction has ended, as far as the backend can see to it (SQLite empties its
+    /// log unless another connection is reading it; PostgreSQL's are recycled with its WAL).
     fn erase_customer(
         &mut self,
         id: &CustomerId,
@@ -536,6 +559,7 @@ pub trait Store:
     + EventStore
     + ProfileStore
     + ImportStore
+    + PrivacyStore
     + PoolStore
     + ChannelCostStore
     + TokenStore
@@ -550,31 +574,24 @@ pub trait Store:
     /// Applies pending migrations; a no-op when up to date. Returns how many were applied.
     fn migrate(&mut self) -> Result<usize>;
     fn table_counts(&mut self, tenant: &Tenant) -> Result<TableCounts>;
-    /// For a connection whose commits are answered to clients (the server's ingest): every
-    /// commit is on disk when it returns, so that it survives a power loss, not only a crash
-    /// of the process. PostgreSQL's default (`synchronous_commit = on`) is that already.
-    fn durable_commits(&mut self) -> Result<()> {
+    /// Makes this connection a server's writer, whose commits are answered to clients and
+    /// come without pause: every commit is on disk when it returns, so that it survives a
+    /// power loss, not only a crash of the process; and the backend keeps its log in hand
+    /// meanwhile (SQLite copies it back on a thread of the store's own, stopped when the
+    /// store is dropped, so that commits never wait for it). PostgreSQL's default
+    /// (`synchronous_commit = on`) is durable already and its server keeps its own log.
+    fn serve_writes(&mut self) -> Result<()>;
+    /// For a connection of [`Store::serve_writes`], between two of its transactions: the
+    /// upkeep of the backend's log that must not wait (SQLite starts its log again every
+    /// few seconds, so that it does not grow without end under continual writes).
+    fn after_writes(&mut self) -> Result<()> {
         Ok(())
     }
-
-    /// For a connection that writes continually: leave copying the write-ahead log back
-    /// into the database to [`Store::checkpoint`] on another connection, so that commits
-    /// never wait for it. A no-op where there is nothing to defer.
-    fn defer_checkpoints(&mut self) -> Result<()> {
+    /// For a connection of [`Store::serve_writes`] that has had nothing to write for a
+    /// while: the upkeep that waits for a pause (SQLite empties its log, which a burst of
+    /// writes would otherwise leave its size on disk).
+    fn when_idle(&mut self) -> Result<()> {
         Ok(())
-    }
-    /// Copies what it can of the write-ahead log back without waiting for writers; true
-    /// when nothing is left to copy, false when another connection was copying or part of
-    /// the log was still in use.
-    fn checkpoint(&mut self) -> Result<bool> {
-        Ok(true)
-    }
-    /// After an erasure: copies the write-ahead log back and empties it, so that no old
-    /// version of an erased row stays in it. False if other connections kept it from
-    /// finishing (the old frames are then overwritten as the log is reused). PostgreSQL's
-    /// dead row versions are reclaimed by autovacuum.
-    fn scrub_log(&mut self) -> Result<bool> {
-        Ok(true)
     }
 }
 

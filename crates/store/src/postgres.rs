@@ -20,22 +20,23 @@ use siyu_core::{
     SeenCustomer, TenantZone, Timestamp,
 };
 
+use crate::shared::{OnDb, TxOnDb, customer_row};
+use crate::sql::{Db, SCAN_ALL_ABOVE};
 use crate::sql::{
-    CUSTOMER_BY_ID, INSERT_TENANT, PROFILE_COLUMNS, SCAN_CUSTOMER_FACTS, SCAN_EVENTS,
-    SCAN_ORDER_FACTS, SCAN_ORDERS, SET_CHANNEL_COST, SET_SETTING, SET_TIME_ZONE, SETTINGS_OF,
-    TENANT_BY_NAME, TENANTS, channel_cost_from, customer_fact_from, customer_from, event_from,
-    order_fact_from, order_from, order_status, parse_customer_id, pg, profile_from, tenant_from,
+    INSERT_TENANT, PROFILE_COLUMNS, SCAN_CUSTOMER_FACTS, SCAN_EVENTS, SCAN_ORDER_FACTS,
+    SCAN_ORDERS, SET_CHANNEL_COST, SET_SETTING, SET_TIME_ZONE, SETTINGS_OF, TENANT_BY_NAME,
+    TENANTS, channel_cost_from, customer_fact_from, event_from, order_fact_from, order_from,
+    order_status, parse_customer_id, pg, profile_from, tenant_from,
 };
 use crate::{
-    ChannelCostStore, CustomerStore, EventStore, ImportStore, ImportTx, OrderStore, ProfileStore,
-    Result, SCAN_ALL_ABOVE, Scope, Store, StoreError, TableCounts, Tenant, TenantStore,
-    WriteCounts, from_micros, micros, other,
+    ChannelCostStore, CustomerStore, EventStore, ImportStore, ImportTx, IngestWrites, OrderStore,
+    PrivacyStore, PrivacyTx, ProfileStore, ProfileWrites, Result, Scope, Store, StoreError,
+    TableCounts, Tenant, TenantStore, WriteCounts, from_micros, micros, other,
 };
 
 mod api;
 mod pool;
 mod privacy;
-mod view;
 
 const MIGRATIONS: &[(i64, &str)] = &[
     (1, include_str!("../migrations/postgres/0001_init.sql")),
@@ -155,7 +156,7 @@ impl Store for PgStore {
         Ok(())
     }
 
-    fn durable_commits(&mut self) -> Result<()> {
+    fn serve_writes(&mut self) -> Result<()> {
         // Whatever the server's default: a commit returns once its WAL is flushed.
         self.client.batch_execute("SET synchronous_commit = on")?;
         Ok(())
@@ -262,24 +263,15 @@ impl TenantStore for PgStore {
     }
 }
 
-impl PgStore {
-    /// A customer and when they opted out of marketing, if they did; `NotFound` if unknown.
-    fn customer_row(
-        &mut self,
-        tenant: &Tenant,
-        id: &CustomerId,
-    ) -> Result<(Customer, Option<Timestamp>)> {
-        let row = self
-            .client
-            .query_opt(&pg(CUSTOMER_BY_ID), &[&tenant.id, &id.as_str()])?
-            .ok_or_else(|| StoreError::NotFound(format!("customer {id}")))?;
-        customer_from(id, &row)
+impl OnDb for PgStore {
+    fn db(&mut self) -> &mut dyn Db {
+        &mut self.client
     }
 }
 
 impl CustomerStore for PgStore {
     fn customer(&mut self, tenant: &Tenant, id: &CustomerId) -> Result<Customer> {
-        Ok(self.customer_row(tenant, id)?.0)
+        Ok(customer_row(&mut self.client, tenant, id)?.0)
     }
 
     fn customer_tags(&mut self, tenant: &Tenant, id: &CustomerId) -> Result<Vec<String>> {
@@ -412,6 +404,12 @@ impl ChannelCostStore for PgStore {
 
 impl ImportStore for PgStore {
     fn begin_import<'s>(&'s mut self, tenant: &Tenant) -> Result<Box<dyn ImportTx + 's>> {
+        Ok(Box::new(PgImport::begin(&mut self.client, tenant)?))
+    }
+}
+
+impl PrivacyStore for PgStore {
+    fn begin_privacy<'s>(&'s mut self, tenant: &Tenant) -> Result<Box<dyn PrivacyTx + 's>> {
         Ok(Box::new(PgImport::begin(&mut self.client, tenant)?))
     }
 }
@@ -799,7 +797,7 @@ impl PgImport<'_> {
     }
 }
 
-impl ImportTx for PgImport<'_> {
+impl IngestWrites for PgImport<'_> {
     fn upsert_customers(&mut self, batch: &[NewCustomer], now: Timestamp) -> Result<WriteCounts> {
         let mut counts = WriteCounts::default();
         for run in runs(batch, |c| c.id.as_str()) {
@@ -869,7 +867,9 @@ impl ImportTx for PgImport<'_> {
     fn displaced_customers(&mut self) -> Result<Vec<CustomerId>> {
         Ok(std::mem::take(&mut self.displaced))
     }
+}
 
+impl ProfileWrites for PgImport<'_> {
     fn customer_facts(&mut self, scope: Scope<'_>) -> Result<Vec<CustomerFact>> {
         let (filter, ids) = scope_filter(scope, "customer_id");
         let tenant = self.tenant;
@@ -1026,29 +1026,25 @@ impl ImportTx for PgImport<'_> {
         }
         Ok(())
     }
+}
 
-    fn suppression_keys(&mut self) -> Result<Vec<String>> {
-        self.suppression_keys_now()
+impl TxOnDb for PgImport<'_> {
+    fn tx_db(&mut self) -> &mut dyn Db {
+        &mut self.tx
     }
 
-    fn erase_customer(
-        &mut self,
-        id: &CustomerId,
-        remains: &CustomerId,
-        key: &str,
-        at: Timestamp,
-    ) -> Result<crate::Erased> {
-        self.erase_customer_now(id, remains, key, at)
+    fn tenant_id(&self) -> i64 {
+        self.tenant
     }
 
-    fn set_opt_out(&mut self, id: &CustomerId, at: Option<Timestamp>) -> Result<bool> {
-        self.set_opt_out_now(id, at)
-    }
-
-    fn record_audit(&mut self, entry: &crate::AuditEntry) -> Result<()> {
-        self.record_audit_now(entry)
+    fn erasing(&mut self, _id: &CustomerId, _remains: &CustomerId) -> Result<()> {
+        Ok(())
     }
 }
+
+impl ImportTx for PgImport<'_> {}
+
+impl PrivacyTx for PgImport<'_> {}
 
 /// `$1` the tenant and, for a scope of customers, `$2` their ids.
 fn scope_params<'p>(tenant: &'p i64, ids: Option<&'p Vec<&str>>) -> Vec<&'p (dyn ToSql + Sync)> {

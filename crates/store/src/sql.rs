@@ -23,6 +23,163 @@ use crate::{
     StoredToken, Tenant, corrupt, from_micros, other, stored_change, stored_kind, stored_purpose,
 };
 
+/// A value bound to a statement of [`Db`].
+#[derive(Debug, Clone, Copy)]
+pub(crate) enum Arg<'a> {
+    Int(i64),
+    OptInt(Option<i64>),
+    Text(&'a str),
+}
+
+/// Where the statements written once run: a connection or transaction of either driver.
+/// For the paths that are the same on both backends and not hot (tokens, privacy), so
+/// that each is written once; the hot paths bind their drivers' values directly.
+pub(crate) trait Db {
+    /// Runs a statement (SQLite's form); how many rows it changed.
+    fn exec(&mut self, sql: &str, args: &[Arg<'_>]) -> Result<u64>;
+    /// Runs a query (SQLite's form), handing each row to `each`.
+    fn each_row(
+        &mut self,
+        sql: &str,
+        args: &[Arg<'_>],
+        each: &mut dyn FnMut(&dyn RowAccess) -> Result<()>,
+    ) -> Result<()>;
+}
+
+/// The rows of a query, decoded.
+pub(crate) fn rows<T>(
+    db: &mut dyn Db,
+    sql: &str,
+    args: &[Arg<'_>],
+    decode: impl Fn(&dyn RowAccess) -> Result<T>,
+) -> Result<Vec<T>> {
+    let mut out = Vec::new();
+    db.each_row(sql, args, &mut |r| {
+        out.push(decode(r)?);
+        Ok(())
+    })?;
+    Ok(out)
+}
+
+fn sqlite_args<'a>(args: &'a [Arg<'_>]) -> Vec<&'a dyn rusqlite::ToSql> {
+    args.iter()
+        .map(|a| match a {
+            Arg::Int(v) => v as &dyn rusqlite::ToSql,
+            Arg::OptInt(v) => v,
+            Arg::Text(v) => v,
+        })
+        .collect()
+}
+
+fn sqlite_exec(conn: &rusqlite::Connection, sql: &str, args: &[Arg<'_>]) -> Result<u64> {
+    let mut stmt = conn.prepare_cached(sql)?;
+    Ok(stmt.execute(sqlite_args(args).as_slice())? as u64)
+}
+
+fn sqlite_each_row(
+    conn: &rusqlite::Connection,
+    sql: &str,
+    args: &[Arg<'_>],
+    each: &mut dyn FnMut(&dyn RowAccess) -> Result<()>,
+) -> Result<()> {
+    let mut stmt = conn.prepare_cached(sql)?;
+    let mut rows = stmt.query(sqlite_args(args).as_slice())?;
+    while let Some(r) = rows.next()? {
+        each(r)?;
+    }
+    Ok(())
+}
+
+impl Db for rusqlite::Connection {
+    fn exec(&mut self, sql: &str, args: &[Arg<'_>]) -> Result<u64> {
+        sqlite_exec(self, sql, args)
+    }
+
+    fn each_row(
+        &mut self,
+        sql: &str,
+        args: &[Arg<'_>],
+        each: &mut dyn FnMut(&dyn RowAccess) -> Result<()>,
+    ) -> Result<()> {
+        sqlite_each_row(self, sql, args, each)
+    }
+}
+
+impl Db for rusqlite::Transaction<'_> {
+    fn exec(&mut self, sql: &str, args: &[Arg<'_>]) -> Result<u64> {
+        sqlite_exec(self, sql, args)
+    }
+
+    fn each_row(
+        &mut self,
+        sql: &str,
+        args: &[Arg<'_>],
+        each: &mut dyn FnMut(&dyn RowAccess) -> Result<()>,
+    ) -> Result<()> {
+        sqlite_each_row(self, sql, args, each)
+    }
+}
+
+fn pg_args<'a>(args: &'a [Arg<'_>]) -> Vec<&'a (dyn postgres::types::ToSql + Sync)> {
+    args.iter()
+        .map(|a| match a {
+            Arg::Int(v) => v as &(dyn postgres::types::ToSql + Sync),
+            Arg::OptInt(v) => v,
+            Arg::Text(v) => v,
+        })
+        .collect()
+}
+
+fn pg_exec(client: &mut impl postgres::GenericClient, sql: &str, args: &[Arg<'_>]) -> Result<u64> {
+    Ok(client.execute(&pg(sql), pg_args(args).as_slice())?)
+}
+
+fn pg_each_row(
+    client: &mut impl postgres::GenericClient,
+    sql: &str,
+    args: &[Arg<'_>],
+    each: &mut dyn FnMut(&dyn RowAccess) -> Result<()>,
+) -> Result<()> {
+    for r in client.query(&pg(sql), pg_args(args).as_slice())? {
+        each(&r)?;
+    }
+    Ok(())
+}
+
+impl Db for postgres::Client {
+    fn exec(&mut self, sql: &str, args: &[Arg<'_>]) -> Result<u64> {
+        pg_exec(self, sql, args)
+    }
+
+    fn each_row(
+        &mut self,
+        sql: &str,
+        args: &[Arg<'_>],
+        each: &mut dyn FnMut(&dyn RowAccess) -> Result<()>,
+    ) -> Result<()> {
+        pg_each_row(self, sql, args, each)
+    }
+}
+
+impl Db for postgres::Transaction<'_> {
+    fn exec(&mut self, sql: &str, args: &[Arg<'_>]) -> Result<u64> {
+        pg_exec(self, sql, args)
+    }
+
+    fn each_row(
+        &mut self,
+        sql: &str,
+        args: &[Arg<'_>],
+        each: &mut dyn FnMut(&dyn RowAccess) -> Result<()>,
+    ) -> Result<()> {
+        pg_each_row(self, sql, args, each)
+    }
+}
+
+/// Above this many customers, reading their orders and events by customer costs more
+/// than reading the tenant's whole tables and passing over the rest.
+pub(crate) const SCAN_ALL_ABOVE: usize = 10_000;
+
 /// A row of either driver, read by column index.
 pub(crate) trait RowAccess {
     fn text(&self, i: usize) -> Result<&str>;
@@ -115,7 +272,7 @@ pub(crate) const TENANT_BY_NAME: &str = "SELECT id, time_zone FROM tenants WHERE
 /// Every tenant, by name; rows for [`tenant_from`].
 pub(crate) const TENANTS: &str = "SELECT id, name, time_zone FROM tenants ORDER BY name";
 
-pub(crate) fn tenant_from(r: &impl RowAccess) -> Result<Tenant> {
+pub(crate) fn tenant_from(r: &(impl RowAccess + ?Sized)) -> Result<Tenant> {
     Ok(Tenant {
         id: r.int(0)?,
         name: r.text(1)?.to_owned(),
@@ -139,10 +296,10 @@ pub(crate) const SET_CHANNEL_COST: &str =
      ON CONFLICT (tenant_id, channel, month) DO UPDATE SET amount = excluded.amount";
 
 /// A channel's spend in a month from a row of `channel, month, amount`.
-pub(crate) fn channel_cost_from(r: &impl RowAccess) -> Result<(Channel, Month, Money)> {
+pub(crate) fn channel_cost_from(r: &(impl RowAccess + ?Sized)) -> Result<(Channel, Month, Money)> {
     Ok((
         Channel::parse(r.text(0)?).map_err(other)?,
-        Month::parse(r.text(1)?).map_err(corrupt)?,
+        Month::parse(r.text(1)?).map_err(|e| corrupt(e.to_string()))?,
         Money::from_fen(r.int(2)?),
     ))
 }
@@ -158,7 +315,7 @@ pub(crate) const CUSTOMER_BY_ID: &str =
 /// [`CUSTOMER_BY_ID`]' columns.
 pub(crate) fn customer_from(
     id: &CustomerId,
-    r: &impl RowAccess,
+    r: &(impl RowAccess + ?Sized),
 ) -> Result<(Customer, Option<siyu_core::Timestamp>)> {
     let customer = Customer {
         id: id.clone(),
@@ -186,7 +343,7 @@ pub(crate) const SCAN_CUSTOMER_FACTS: &str = "SELECT customer_id, channel, joine
      FROM customers WHERE tenant_id = ?1 ORDER BY customer_id";
 
 /// A customer's facts from a row of [`SCAN_CUSTOMER_FACTS`]' columns.
-pub(crate) fn customer_fact_from(r: &impl RowAccess) -> Result<CustomerFact> {
+pub(crate) fn customer_fact_from(r: &(impl RowAccess + ?Sized)) -> Result<CustomerFact> {
     Ok(CustomerFact {
         id: parse_customer_id(r.text(0)?)?,
         channel: parse_channel(r.opt_text(1)?)?,
@@ -203,7 +360,7 @@ pub(crate) const SCAN_ORDERS: &str =
      FROM orders WHERE tenant_id = ?1 ORDER BY order_id";
 
 /// An order from a row of [`SCAN_ORDERS`]' columns.
-pub(crate) fn order_from(r: &impl RowAccess) -> Result<NewOrder> {
+pub(crate) fn order_from(r: &(impl RowAccess + ?Sized)) -> Result<NewOrder> {
     Ok(NewOrder {
         id: OrderId::parse(r.text(0)?).map_err(other)?,
         customer_id: parse_customer_id(r.text(1)?)?,
@@ -221,7 +378,7 @@ pub(crate) const SCAN_ORDER_FACTS: &str =
     "SELECT customer_id, ordered_at, amount, status FROM orders WHERE tenant_id = ?1";
 
 /// An order's facts from a row of [`SCAN_ORDER_FACTS`]' columns.
-pub(crate) fn order_fact_from(r: &impl RowAccess) -> Result<OrderFact> {
+pub(crate) fn order_fact_from(r: &(impl RowAccess + ?Sized)) -> Result<OrderFact> {
     Ok(OrderFact {
         customer_id: parse_customer_id(r.text(0)?)?,
         ordered_at: from_micros(r.int(1)?)?,
@@ -237,7 +394,7 @@ pub(crate) const SCAN_EVENTS: &str = "SELECT event_id, customer_id, type, occurr
      FROM events WHERE tenant_id = ?1 ORDER BY event_id";
 
 /// An event from a row of [`SCAN_EVENTS`]' columns.
-pub(crate) fn event_from(r: &impl RowAccess) -> Result<NewEvent> {
+pub(crate) fn event_from(r: &(impl RowAccess + ?Sized)) -> Result<NewEvent> {
     Ok(NewEvent {
         id: EventId::parse(r.text(0)?).map_err(other)?,
         customer_id: parse_customer_id(r.text(1)?)?,
@@ -256,7 +413,7 @@ pub(crate) const PROFILE_COLUMNS: &str = "p.customer_id, c.joined_at, c.referrer
     p.event_counts, p.referrals, p.referral_revenue";
 
 /// A profile from the first columns of a row (see [`PROFILE_COLUMNS`]).
-pub(crate) fn profile_from(r: &impl RowAccess) -> Result<Profile> {
+pub(crate) fn profile_from(r: &(impl RowAccess + ?Sized)) -> Result<Profile> {
     let day = |s: Option<&str>| -> Result<Option<jiff::civil::Date>> {
         s.map(|d| TenantZone::read_day(d).map_err(other))
             .transpose()
@@ -309,7 +466,7 @@ pub(crate) const TAGS_OF: &str = "SELECT tag, source, since FROM customer_tags
      WHERE tenant_id = ?1 AND customer_id = ?2 ORDER BY tag";
 
 /// A tag of the customer `id` from a row of [`TAGS_OF`]' columns.
-pub(crate) fn manual_tag_from(id: &CustomerId, r: &impl RowAccess) -> Result<ManualTag> {
+pub(crate) fn manual_tag_from(id: &CustomerId, r: &(impl RowAccess + ?Sized)) -> Result<ManualTag> {
     Ok(ManualTag {
         customer_id: id.clone(),
         tag: r.text(0)?.to_owned(),
@@ -331,7 +488,7 @@ pub(crate) const CUSTOMERS_PAGE: &str =
      ORDER BY c.customer_id LIMIT ?3";
 
 /// A line of a customers' page from a row of [`CUSTOMERS_PAGE`]' columns.
-pub(crate) fn customer_line_from(r: &impl RowAccess) -> Result<CustomerLine> {
+pub(crate) fn customer_line_from(r: &(impl RowAccess + ?Sized)) -> Result<CustomerLine> {
     Ok(CustomerLine {
         id: parse_customer_id(r.text(0)?)?,
         channel: parse_channel(r.opt_text(1)?)?,
@@ -350,7 +507,7 @@ pub(crate) const RULES_OF: &str =
      WHERE tenant_id = ?1 ORDER BY kind, name";
 
 /// A saved rule from a row of [`RULES_OF`]' columns.
-pub(crate) fn stored_rule_from(r: &impl RowAccess) -> Result<StoredRule> {
+pub(crate) fn stored_rule_from(r: &(impl RowAccess + ?Sized)) -> Result<StoredRule> {
     Ok(StoredRule {
         kind: stored_kind(r.text(0)?)?,
         name: r.text(1)?.to_owned(),
@@ -384,7 +541,7 @@ pub(crate) fn members_sql(clause: &str) -> String {
 }
 
 /// A rule's member from a row of `kind, name, customer_id, since`.
-pub(crate) fn member_from(r: &impl RowAccess) -> Result<Member> {
+pub(crate) fn member_from(r: &(impl RowAccess + ?Sized)) -> Result<Member> {
     Ok(Member {
         kind: stored_kind(r.text(0)?)?,
         name: r.text(1)?.to_owned(),
@@ -426,7 +583,7 @@ pub(crate) const MEMBERSHIPS: &str = "SELECT kind, name, customer_id, since FROM
 pub(crate) const HISTORY_COLUMNS: &str = "kind, name, customer_id, change, at, cause";
 
 /// A change of membership from a row of [`HISTORY_COLUMNS`].
-pub(crate) fn history_from(r: &impl RowAccess) -> Result<HistoryRecord> {
+pub(crate) fn history_from(r: &(impl RowAccess + ?Sized)) -> Result<HistoryRecord> {
     Ok(HistoryRecord {
         kind: stored_kind(r.text(0)?)?,
         name: r.text(1)?.to_owned(),
@@ -483,7 +640,7 @@ pub(crate) const INSERT_AUDIT: &str =
 pub(crate) const AUDIT_COLUMNS: &str = "at, actor, action, subject, detail";
 
 /// An entry of the audit log from a row of [`AUDIT_COLUMNS`].
-pub(crate) fn audit_entry_from(r: &impl RowAccess) -> Result<AuditEntry> {
+pub(crate) fn audit_entry_from(r: &(impl RowAccess + ?Sized)) -> Result<AuditEntry> {
     let action = r.text(2)?;
     Ok(AuditEntry {
         at: from_micros(r.int(0)?)?,
@@ -514,7 +671,7 @@ pub(crate) const TOKENS_OF: &str = "SELECT t.token_hash, t.tenant_id, n.name, n.
      WHERE t.tenant_id = ?1 ORDER BY t.created_at DESC, t.token_hash";
 
 /// A token from a row of [`TOKEN_BY_HASH`]' columns.
-pub(crate) fn token_from(r: &impl RowAccess) -> Result<StoredToken> {
+pub(crate) fn token_from(r: &(impl RowAccess + ?Sized)) -> Result<StoredToken> {
     let role = r.text(4)?;
     Ok(StoredToken {
         hash: r.text(0)?.to_owned(),

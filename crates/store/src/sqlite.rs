@@ -13,23 +13,25 @@ use siyu_core::{
     SeenCustomer, TenantZone, Timestamp,
 };
 
+use crate::shared::{OnDb, TxOnDb, customer_row};
+use crate::sql::{Db, SCAN_ALL_ABOVE};
 use crate::sql::{
-    CUSTOMER_BY_ID, INSERT_TENANT, PROFILE_COLUMNS, RowAccess, SCAN_CUSTOMER_FACTS, SCAN_EVENTS,
-    SCAN_ORDER_FACTS, SCAN_ORDERS, SET_CHANNEL_COST, SET_SETTING, SET_TIME_ZONE, SETTINGS_OF,
-    TENANT_BY_NAME, TENANTS, channel_cost_from, customer_fact_from, customer_from, event_from,
-    order_fact_from, order_from, order_status, parse_customer_id, profile_from, tenant_from,
+    INSERT_TENANT, PROFILE_COLUMNS, RowAccess, SCAN_CUSTOMER_FACTS, SCAN_EVENTS, SCAN_ORDER_FACTS,
+    SCAN_ORDERS, SET_CHANNEL_COST, SET_SETTING, SET_TIME_ZONE, SETTINGS_OF, TENANT_BY_NAME,
+    TENANTS, channel_cost_from, customer_fact_from, event_from, order_fact_from, order_from,
+    order_status, parse_customer_id, profile_from, tenant_from,
 };
 use crate::{
-    ChannelCostStore, CustomerStore, EventStore, ImportStore, ImportTx, OrderStore, ProfileStore,
-    Result, SCAN_ALL_ABOVE, Scope, Store, StoreError, TableCounts, Tenant, TenantStore,
-    WriteCounts, from_micros, micros, other,
+    ChannelCostStore, CustomerStore, EventStore, ImportStore, ImportTx, IngestWrites, OrderStore,
+    PrivacyStore, PrivacyTx, ProfileStore, ProfileWrites, Result, Scope, Store, StoreError,
+    TableCounts, Tenant, TenantStore, WriteCounts, from_micros, micros, other,
 };
 
 mod api;
 mod known;
+mod log;
 mod pool;
 mod privacy;
-mod view;
 
 use known::{Known, KnownCustomers, Staged};
 
@@ -57,6 +59,8 @@ pub struct SqliteStore {
     conn: Connection,
     /// Customers this connection knows to be in the pool (see `known`).
     known: KnownCustomers,
+    /// Set when the connection is a server's writer (see `log`).
+    serving: Option<log::Serving>,
 }
 
 impl From<rusqlite::Error> for StoreError {
@@ -121,6 +125,7 @@ impl SqliteStore {
         Ok(SqliteStore {
             conn,
             known: KnownCustomers::default(),
+            serving: None,
         })
     }
 }
@@ -170,35 +175,16 @@ impl Store for SqliteStore {
         Ok(())
     }
 
-    fn defer_checkpoints(&mut self) -> Result<()> {
-        self.conn.execute_batch("PRAGMA wal_autocheckpoint = 0")?;
-        Ok(())
+    fn serve_writes(&mut self) -> Result<()> {
+        self.serve_writes_now()
     }
 
-    fn durable_commits(&mut self) -> Result<()> {
-        // In WAL mode NORMAL syncs only at checkpoints, so the last commits before a power
-        // loss can go; FULL syncs the log at every commit. The ingest commits a group of
-        // batches at a time, so one sync serves them all.
-        self.conn.execute_batch("PRAGMA synchronous = FULL")?;
-        Ok(())
+    fn after_writes(&mut self) -> Result<()> {
+        self.after_writes_now()
     }
 
-    fn checkpoint(&mut self) -> Result<bool> {
-        // (busy, frames in the log, frames copied): busy while another connection copies.
-        let (busy, log, copied): (i64, i64, i64) =
-            self.conn
-                .query_row("PRAGMA wal_checkpoint(PASSIVE)", [], |r| {
-                    Ok((r.get(0)?, r.get(1)?, r.get(2)?))
-                })?;
-        Ok(busy == 0 && copied >= log)
-    }
-
-    fn scrub_log(&mut self) -> Result<bool> {
-        // (busy, frames in the log, frames copied): the log is emptied unless busy.
-        let busy: i64 = self
-            .conn
-            .query_row("PRAGMA wal_checkpoint(TRUNCATE)", [], |r| r.get(0))?;
-        Ok(busy == 0)
+    fn when_idle(&mut self) -> Result<()> {
+        self.when_idle_now()
     }
 
     fn table_counts(&mut self, tenant: &Tenant) -> Result<TableCounts> {
@@ -265,25 +251,15 @@ impl TenantStore for SqliteStore {
     }
 }
 
-impl SqliteStore {
-    /// A customer and when they opted out of marketing, if they did; `NotFound` if unknown.
-    fn customer_row(
-        &mut self,
-        tenant: &Tenant,
-        id: &CustomerId,
-    ) -> Result<(Customer, Option<Timestamp>)> {
-        let mut stmt = self.conn.prepare_cached(CUSTOMER_BY_ID)?;
-        let mut rows = stmt.query(params![tenant.id, id.as_str()])?;
-        match rows.next()? {
-            Some(r) => customer_from(id, r),
-            None => Err(StoreError::NotFound(format!("customer {id}"))),
-        }
+impl OnDb for SqliteStore {
+    fn db(&mut self) -> &mut dyn Db {
+        &mut self.conn
     }
 }
 
 impl CustomerStore for SqliteStore {
     fn customer(&mut self, tenant: &Tenant, id: &CustomerId) -> Result<Customer> {
-        Ok(self.customer_row(tenant, id)?.0)
+        Ok(customer_row(&mut self.conn, tenant, id)?.0)
     }
 
     fn customer_tags(&mut self, tenant: &Tenant, id: &CustomerId) -> Result<Vec<String>> {
@@ -411,19 +387,43 @@ impl ChannelCostStore for SqliteStore {
     }
 }
 
+/// The input size from which an import is written as a load (see [`SoleJournal`]): a
+/// file of about 100,000 rows.
+const LOAD_BYTES: u64 = 8 << 20;
+
 impl ImportStore for SqliteStore {
     fn begin_import<'s>(&'s mut self, tenant: &Tenant) -> Result<Box<dyn ImportTx + 's>> {
         let tx = SqliteImport::begin(&self.conn, tenant, Some(&mut self.known), None)?;
         Ok(Box::new(tx))
     }
 
-    fn begin_load<'s>(&'s mut self, tenant: &Tenant) -> Result<Box<dyn ImportTx + 's>> {
+    fn begin_import_of<'s>(
+        &'s mut self,
+        tenant: &Tenant,
+        input_bytes: u64,
+    ) -> Result<Box<dyn ImportTx + 's>> {
+        if input_bytes < LOAD_BYTES {
+            return self.begin_import(tenant);
+        }
+        Ok(Box::new(self.begin_load(tenant)?))
+    }
+}
+
+impl PrivacyStore for SqliteStore {
+    fn begin_privacy<'s>(&'s mut self, tenant: &Tenant) -> Result<Box<dyn PrivacyTx + 's>> {
+        let tx = SqliteImport::begin(&self.conn, tenant, Some(&mut self.known), None)?;
+        Ok(Box::new(tx))
+    }
+}
+
+impl SqliteStore {
+    /// An import written as a load, where writing it dominates: once, straight into the
+    /// file (see [`SoleJournal`]).
+    fn begin_load(&mut self, tenant: &Tenant) -> Result<SqliteImport<'_>> {
         // A load sees most of its customers once: remembering them would cost it more
         // than it saves, and a long-lived connection's later batches are not loads.
         let journal = SoleJournal::take(&self.conn)?;
-        Ok(Box::new(SqliteImport::begin(
-            &self.conn, tenant, None, journal,
-        )?))
+        SqliteImport::begin(&self.conn, tenant, None, journal)
     }
 }
 
@@ -482,6 +482,9 @@ impl Drop for SoleJournal<'_> {
 
 struct SqliteImport<'c> {
     tx: Transaction<'c>,
+    /// Set by an erasure: empties the log once the transaction has ended (dropped after it).
+    scrub: Option<log::ScrubAfter<'c>>,
+    conn: &'c Connection,
     tenant: i64,
     orders: BulkLoad,
     events: BulkLoad,
@@ -591,6 +594,8 @@ impl<'c> SqliteImport<'c> {
         };
         Ok(SqliteImport {
             tx,
+            scrub: None,
+            conn,
             tenant: tenant.id,
             orders: BulkLoad::new("orders"),
             events: BulkLoad::new("events"),
@@ -614,6 +619,8 @@ impl<'c> SqliteImport<'c> {
         .ok_or_else(|| StoreError::NotFound(format!("tenant {}", tenant.name)))?;
         Ok(SqliteImport {
             tx,
+            scrub: None,
+            conn,
             tenant: tenant.id,
             orders: BulkLoad::new("orders"),
             events: BulkLoad::new("events"),
@@ -972,7 +979,7 @@ fn write_row(
     Ok(())
 }
 
-impl ImportTx for SqliteImport<'_> {
+impl IngestWrites for SqliteImport<'_> {
     fn upsert_customers(&mut self, batch: &[NewCustomer], now: Timestamp) -> Result<WriteCounts> {
         // A join time or channel from the customers file may replace an inferred one.
         for c in batch {
@@ -1216,10 +1223,6 @@ impl ImportTx for SqliteImport<'_> {
         })
     }
 
-    fn end_of_writes(&mut self) -> Result<()> {
-        self.end_of_writes_now()
-    }
-
     fn claim_messages(&mut self, ids: &[&str], now: Timestamp) -> Result<Vec<bool>> {
         self.claim(ids, now)
     }
@@ -1231,7 +1234,9 @@ impl ImportTx for SqliteImport<'_> {
     fn displaced_customers(&mut self) -> Result<Vec<CustomerId>> {
         Ok(std::mem::take(&mut self.displaced))
     }
+}
 
+impl ProfileWrites for SqliteImport<'_> {
     fn customer_facts(&mut self, scope: Scope<'_>) -> Result<Vec<CustomerFact>> {
         let filter = self.scope_filter(scope, "customer_id")?;
         let mut stmt = self.tx.prepare(&format!(
@@ -1432,32 +1437,29 @@ impl ImportTx for SqliteImport<'_> {
         }
         Ok(())
     }
+}
 
-    fn suppression_keys(&mut self) -> Result<Vec<String>> {
-        self.suppression_keys_now()
+impl TxOnDb for SqliteImport<'_> {
+    fn tx_db(&mut self) -> &mut dyn Db {
+        &mut self.tx
     }
 
-    fn erase_customer(
-        &mut self,
-        id: &CustomerId,
-        remains: &CustomerId,
-        key: &str,
-        at: Timestamp,
-    ) -> Result<crate::Erased> {
+    fn tenant_id(&self) -> i64 {
+        self.tenant
+    }
+
+    fn erasing(&mut self, id: &CustomerId, remains: &CustomerId) -> Result<()> {
         // The row goes on under `remains`; none is left under `id`.
         self.forget(id.as_str());
         self.forget(remains.as_str());
-        self.erase_customer_now(id, remains, key, at)
-    }
-
-    fn set_opt_out(&mut self, id: &CustomerId, at: Option<Timestamp>) -> Result<bool> {
-        self.set_opt_out_now(id, at)
-    }
-
-    fn record_audit(&mut self, entry: &crate::AuditEntry) -> Result<()> {
-        self.record_audit_now(entry)
+        self.scrub = Some(log::ScrubAfter { conn: self.conn });
+        self.end_of_writes_now()
     }
 }
+
+impl ImportTx for SqliteImport<'_> {}
+
+impl PrivacyTx for SqliteImport<'_> {}
 
 #[cfg(test)]
 mod tests {
@@ -1476,7 +1478,7 @@ mod tests {
     }
 
     #[test]
-    fn a_connection_asked_for_durable_commits_syncs_each_commit() {
+    fn a_connection_serving_writes_syncs_each_commit() {
         let dir = tempfile::tempdir().expect("tempdir");
         let path = dir.path().join("durable.db").to_string_lossy().into_owned();
         let mut store = SqliteStore::open(&path).expect("open");
@@ -1486,7 +1488,7 @@ mod tests {
                 .expect("synchronous")
         };
         assert_eq!(level(&store), 1, "NORMAL by default");
-        store.durable_commits().expect("durable");
+        store.serve_writes().expect("serve");
         assert_eq!(level(&store), 2, "FULL");
     }
 
@@ -1983,7 +1985,7 @@ mod tests {
         let rows = orders(0, 20_000);
 
         for commit in [false, true] {
-            let mut tx = store.begin_load(&tenant).expect("begin");
+            let mut tx = store.begin_import_of(&tenant, LOAD_BYTES).expect("begin");
             tx.upsert_orders(&rows).expect("write");
             assert!(journal.exists(), "the load keeps a rollback journal");
             assert!(!log.exists(), "and no write-ahead log");
@@ -2018,7 +2020,7 @@ mod tests {
         other.ping().expect("ping");
 
         let started = std::time::Instant::now();
-        let mut tx = store.begin_load(&tenant).expect("begin");
+        let mut tx = store.begin_import_of(&tenant, LOAD_BYTES).expect("begin");
         assert!(
             started.elapsed() < std::time::Duration::from_secs(5),
             "the question is asked without waiting out the busy timeout"
@@ -2047,7 +2049,7 @@ mod tests {
         let before = std::fs::metadata(&path).expect("size").len();
 
         let crashed = dir.path().join("crashed.db");
-        let mut tx = store.begin_load(&tenant).expect("begin");
+        let mut tx = store.begin_import_of(&tenant, LOAD_BYTES).expect("begin");
         let mut changed = orders(0, 3_000);
         for o in &mut changed {
             o.status = OrderStatus::Refunded;
@@ -2088,5 +2090,82 @@ mod tests {
         assert_eq!(refunded, 0, "the orders the load changed are as they were");
         assert_eq!(journal_mode(&reopened), "wal");
         assert!(!dir.path().join("crashed.db-journal").exists());
+    }
+
+    fn file_holds(path: &std::path::Path, needle: &[u8]) -> bool {
+        let bytes = std::fs::read(path).unwrap_or_default();
+        bytes.windows(needle.len()).any(|w| w == needle)
+    }
+
+    #[test]
+    fn an_erasure_empties_the_log_of_the_erased_rows_once_it_has_committed() {
+        let (dir, _path, mut store, tenant) = on_file("erase.db");
+        let phone = "+8613912345678";
+        let c1 = CustomerId::parse("c1").expect("id");
+        let mut tx = store.begin_import(&tenant).expect("begin");
+        let customer = NewCustomer {
+            id: c1.clone(),
+            name: None,
+            phone: Some(phone.into()),
+            gender: None,
+            birthday: None,
+            region: None,
+            channel: None,
+            referrer_id: None,
+            joined_at: None,
+            tags: Vec::new(),
+        };
+        let now = Timestamp::from_second(1_700_000_000).expect("time");
+        tx.upsert_customers(&[customer], now).expect("write");
+        tx.commit().expect("commit");
+        let wal = dir.path().join("erase.db-wal");
+        assert!(
+            file_holds(&wal, phone.as_bytes()),
+            "the phone is in the log"
+        );
+
+        let mut tx = store.begin_privacy(&tenant).expect("begin");
+        let remains = CustomerId::parse("erased:01").expect("id");
+        tx.erase_customer(&c1, &remains, "key", now).expect("erase");
+        tx.commit().expect("commit");
+        assert_eq!(
+            log_size(&dir.path().join("erase.db")),
+            0,
+            "the log is empty"
+        );
+        assert!(!file_holds(&wal, phone.as_bytes()));
+    }
+
+    #[test]
+    fn a_serving_writer_empties_its_log_when_idle_and_stops_its_checkpoints_when_dropped() {
+        let (dir, path, mut store, tenant) = on_file("serve.db");
+        store.serve_writes().expect("serve");
+        for k in 0..3 {
+            load(&mut store, &tenant, &orders(k * 2_000, 2_000), true);
+            store.after_writes().expect("after writes");
+        }
+        assert!(log_size(&path) > 0);
+        // The checkpoint thread may be in a pass, which keeps the log from being emptied:
+        // the next idle turn tries again.
+        for _ in 0..500 {
+            store.when_idle().expect("idle");
+            if log_size(&path) == 0 {
+                break;
+            }
+            std::thread::sleep(std::time::Duration::from_millis(10));
+        }
+        assert_eq!(log_size(&path), 0, "emptied when idle");
+
+        // Dropped, the store closes the checkpoint thread's connection too: a load on the
+        // file then finds itself alone and goes through a rollback journal.
+        drop(store);
+        let mut store = SqliteStore::open(&path.to_string_lossy()).expect("open");
+        let mut tx = store.begin_import_of(&tenant, LOAD_BYTES).expect("begin");
+        tx.upsert_orders(&orders(6_000, 10)).expect("write");
+        assert!(
+            dir.path().join("serve.db-journal").exists(),
+            "alone on the file"
+        );
+        tx.commit().expect("commit");
     }
 }

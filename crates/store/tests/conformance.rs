@@ -1485,6 +1485,51 @@ fn an_erased_customer_leaves_only_orders_under_the_remains_id(store: &mut dyn St
     Ok(())
 }
 
+/// Erasure, opt-out and audit come in by a transaction of their own: all or nothing,
+/// like an import.
+fn a_privacy_transaction_is_all_or_nothing(store: &mut dyn Store) -> Result<()> {
+    let shop = store.tenant("shop")?;
+    import(store, &shop, |tx| {
+        tx.upsert_customers(&[full_customer("c1")], t(1))?;
+        tx.upsert_orders(&[order("o1", "c1", t(2), 100)])
+    })?;
+    let remains = cid("erased:0a");
+    let entry = AuditEntry {
+        at: t(5),
+        actor: "dpo".into(),
+        action: AuditAction::Erase,
+        subject: "key-c1".into(),
+        detail: String::new(),
+    };
+    let mut dropped = store.begin_privacy(&shop)?;
+    dropped.erase_customer(&cid("c1"), &remains, "key-c1", t(5))?;
+    dropped.record_audit(&entry)?;
+    drop(dropped);
+    assert_eq!(
+        store.customer(&shop, &cid("c1"))?,
+        as_stored(&full_customer("c1"))
+    );
+    assert!(store.audit_log(&shop, None, 10)?.is_empty());
+
+    let mut tx = store.begin_privacy(&shop)?;
+    assert!(matches!(
+        tx.erase_customer(&cid("c9"), &remains, "key-c9", t(5)),
+        Err(StoreError::NotFound(_))
+    ));
+    assert!(!tx.set_opt_out(&cid("c9"), Some(t(5)))?);
+    let erased = tx.erase_customer(&cid("c1"), &remains, "key-c1", t(5))?;
+    assert_eq!(erased.orders, 1);
+    tx.record_audit(&entry)?;
+    assert_eq!(tx.suppression_keys()?, ["key-c1"]);
+    tx.commit()?;
+    assert!(matches!(
+        store.customer(&shop, &cid("c1")),
+        Err(StoreError::NotFound(_))
+    ));
+    assert_eq!(store.audit_log(&shop, None, 10)?, [entry]);
+    Ok(())
+}
+
 fn an_opt_out_is_kept_seen_by_the_pool_and_withdrawn(store: &mut dyn Store) -> Result<()> {
     let shop = store.tenant("shop")?;
     import(store, &shop, |tx| {
@@ -1569,6 +1614,7 @@ fn the_audit_log_is_read_newest_first_by_subject_within_the_tenant(
 
 on_both_backends!(
     an_erased_customer_leaves_only_orders_under_the_remains_id,
+    a_privacy_transaction_is_all_or_nothing,
     an_opt_out_is_kept_seen_by_the_pool_and_withdrawn,
     the_audit_log_is_read_newest_first_by_subject_within_the_tenant,
     migrating_again_applies_nothing,

@@ -38,33 +38,42 @@ pub struct History {
     pub monetary_value: f64,
 }
 
+/// Why a customer's summary from elsewhere is refused.
+#[derive(Debug, Clone, Copy, PartialEq, thiserror::Error)]
+pub enum HistoryError {
+    #[error("recency, T and monetary_value must be numbers")]
+    NotNumbers,
+    #[error("recency {0} is negative")]
+    NegativeRecency(f64),
+    #[error("recency {recency} is larger than T {age}")]
+    RecencyAfterAge { recency: f64, age: f64 },
+    #[error("recency {0} with frequency 0 (it must be 0)")]
+    RecencyWithoutRepeat(f64),
+    #[error("monetary_value {0} is negative")]
+    NegativeSpend(f64),
+}
+
 impl History {
     /// Checks the figures a summary from elsewhere (a file) holds: t_x and T finite with
     /// 0 ≤ t_x ≤ T, t_x = 0 when x = 0, and a finite, non-negative spend.
-    pub fn check(&self) -> Result<(), String> {
+    pub fn check(&self) -> Result<(), HistoryError> {
         if !(self.recency.is_finite() && self.age.is_finite() && self.monetary_value.is_finite()) {
-            return Err("recency, T and monetary_value must be numbers".to_owned());
+            return Err(HistoryError::NotNumbers);
         }
         if self.recency < 0.0 {
-            return Err(format!("recency {} is negative", self.recency));
+            return Err(HistoryError::NegativeRecency(self.recency));
         }
         if self.recency > self.age {
-            return Err(format!(
-                "recency {} is larger than T {}",
-                self.recency, self.age
-            ));
+            return Err(HistoryError::RecencyAfterAge {
+                recency: self.recency,
+                age: self.age,
+            });
         }
         if self.frequency == 0 && self.recency != 0.0 {
-            return Err(format!(
-                "recency {} with frequency 0 (it must be 0)",
-                self.recency
-            ));
+            return Err(HistoryError::RecencyWithoutRepeat(self.recency));
         }
         if self.monetary_value < 0.0 {
-            return Err(format!(
-                "monetary_value {} is negative",
-                self.monetary_value
-            ));
+            return Err(HistoryError::NegativeSpend(self.monetary_value));
         }
         Ok(())
     }

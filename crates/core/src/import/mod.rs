@@ -311,12 +311,21 @@ impl<'a> RowCheck<'a> {
     }
 }
 
-fn plain_text(max: usize) -> impl Fn(&str) -> Result<String, String> {
+/// Why a field of free text is refused.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+enum TextError {
+    #[error("is longer than {0} characters")]
+    TooLong(usize),
+    #[error("contains a control character")]
+    Control,
+}
+
+fn plain_text(max: usize) -> impl Fn(&str) -> Result<String, TextError> {
     move |s| {
         if s.chars().count() > max {
-            Err(format!("is longer than {max} characters"))
+            Err(TextError::TooLong(max))
         } else if s.chars().any(|c| c.is_control() && c != '\n') {
-            Err("contains a control character".to_owned())
+            Err(TextError::Control)
         } else {
             Ok(s.to_owned())
         }

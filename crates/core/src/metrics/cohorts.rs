@@ -19,6 +19,11 @@ pub struct Month {
     pub month: i8,
 }
 
+/// Text that is not a month.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("'{0}' is not a month (expected YYYY-MM, e.g. 2025-03)")]
+pub struct MonthError(pub String);
+
 impl Month {
     pub fn of(day: Date) -> Month {
         Month {
@@ -34,8 +39,8 @@ impl Month {
     }
 
     /// Reads `YYYY-MM`.
-    pub fn parse(text: &str) -> Result<Month, String> {
-        let bad = || format!("'{text}' is not a month (expected YYYY-MM, e.g. 2025-03)");
+    pub fn parse(text: &str) -> Result<Month, MonthError> {
+        let bad = || MonthError(text.to_owned());
         let (y, m) = text.trim().split_once('-').ok_or_else(bad)?;
         let (year, month): (i16, i8) =
             (y.parse().map_err(|_| bad())?, m.parse().map_err(|_| bad())?);

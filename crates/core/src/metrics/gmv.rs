@@ -287,39 +287,55 @@ pub type WhatIf = Vec<(Factor, f64)>;
 /// the GMV of any real shop far inside what an `i64` of fen holds.
 pub const MAX_WHAT_IF_PERCENT: f64 = 1_000.0;
 
+/// Why a what-if does not read; each names the item it refuses.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum WhatIfError {
+    #[error("'{0}': expected FACTOR=±N%, e.g. retention=+10%")]
+    NotAMove(String),
+    #[error("'{0}' is not a factor (users, retention, conversion, purchases_per_buyer, aov)")]
+    UnknownFactor(String),
+    #[error("'{0}': the change is a percentage, e.g. +10% or -5%")]
+    NotAPercentage(String),
+    #[error("'{item}': '{number}' is not a number")]
+    NotANumber { item: String, number: String },
+    #[error("'{0}': a factor can move from just above -100% to +{MAX_WHAT_IF_PERCENT}%")]
+    OutOfRange(String),
+    #[error("'{item}': {factor} is given twice")]
+    Twice { item: String, factor: Factor },
+    #[error("no factor to move; e.g. --what-if retention=+10%,aov=-5%")]
+    Empty,
+}
+
 /// Reads `retention=+10%,aov=-5%`.
-pub fn parse_what_if(text: &str) -> Result<WhatIf, String> {
+pub fn parse_what_if(text: &str) -> Result<WhatIf, WhatIfError> {
     let mut out = Vec::new();
     for item in text.split(',').map(str::trim).filter(|s| !s.is_empty()) {
         let (name, amount) = item
             .split_once('=')
-            .ok_or_else(|| format!("'{item}': expected FACTOR=±N%, e.g. retention=+10%"))?;
-        let factor = Factor::parse(name).ok_or_else(|| {
-            format!(
-                "'{}' is not a factor (users, retention, conversion, purchases_per_buyer, aov)",
-                name.trim()
-            )
-        })?;
+            .ok_or_else(|| WhatIfError::NotAMove(item.to_owned()))?;
+        let factor = Factor::parse(name)
+            .ok_or_else(|| WhatIfError::UnknownFactor(name.trim().to_owned()))?;
         let number = amount
             .trim()
             .strip_suffix('%')
-            .ok_or_else(|| format!("'{item}': the change is a percentage, e.g. +10% or -5%"))?;
-        let pct: f64 = number
-            .trim()
-            .parse()
-            .map_err(|_| format!("'{item}': '{number}' is not a number"))?;
+            .ok_or_else(|| WhatIfError::NotAPercentage(item.to_owned()))?;
+        let pct: f64 = number.trim().parse().map_err(|_| WhatIfError::NotANumber {
+            item: item.to_owned(),
+            number: number.to_owned(),
+        })?;
         if !pct.is_finite() || pct <= -100.0 || pct > MAX_WHAT_IF_PERCENT {
-            return Err(format!(
-                "'{item}': a factor can move from just above -100% to +{MAX_WHAT_IF_PERCENT}%"
-            ));
+            return Err(WhatIfError::OutOfRange(item.to_owned()));
         }
         if out.iter().any(|(f, _)| *f == factor) {
-            return Err(format!("'{item}': {factor} is given twice"));
+            return Err(WhatIfError::Twice {
+                item: item.to_owned(),
+                factor,
+            });
         }
         out.push((factor, pct / 100.0));
     }
     if out.is_empty() {
-        return Err("no factor to move; e.g. --what-if retention=+10%,aov=-5%".into());
+        return Err(WhatIfError::Empty);
     }
     Ok(out)
 }
@@ -447,6 +463,30 @@ mod tests {
         );
         assert_eq!(c.change, Money::ZERO);
         assert!(c.parts.iter().all(|p| p.share == Money::ZERO));
+    }
+
+    #[test]
+    fn a_what_if_that_does_not_read_says_which_item_and_why() {
+        assert_eq!(
+            parse_what_if("aov=+1%,aov=+2%"),
+            Err(WhatIfError::Twice {
+                item: "aov=+2%".into(),
+                factor: Factor::Aov
+            })
+        );
+        assert_eq!(
+            parse_what_if("loyalty=+5%"),
+            Err(WhatIfError::UnknownFactor("loyalty".into()))
+        );
+        assert_eq!(parse_what_if(" , "), Err(WhatIfError::Empty));
+        assert_eq!(
+            WhatIfError::NotANumber {
+                item: "aov=x%".into(),
+                number: "x".into()
+            }
+            .to_string(),
+            "'aov=x%': 'x' is not a number"
+        );
     }
 
     #[test]

@@ -24,11 +24,18 @@ pub struct Period {
     pub to: Date,
 }
 
+/// A period refused.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+pub enum PeriodError {
+    #[error("the period ends ({to}) before it starts ({from})")]
+    EndsBeforeStart { from: Date, to: Date },
+}
+
 impl Period {
     /// Refuses a period that ends before it starts.
-    pub fn new(from: Date, to: Date) -> Result<Period, String> {
+    pub fn new(from: Date, to: Date) -> Result<Period, PeriodError> {
         if to < from {
-            return Err(format!("the period ends ({to}) before it starts ({from})"));
+            return Err(PeriodError::EndsBeforeStart { from, to });
         }
         Ok(Period { from, to })
     }

@@ -149,19 +149,28 @@ pub enum EvaluationError {
     Cycle(String),
 }
 
+/// Why a name is refused (see [`check_name`]).
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum NameError {
+    #[error("a name cannot be empty")]
+    Empty,
+    #[error("'{0}' is longer than 64 characters")]
+    TooLong(String),
+    #[error("'{0}' starts or ends with a space or holds a control character")]
+    Unprintable(String),
+}
+
 /// A name a segment, tag or level tag may have: 1 to 64 characters, none of them a
 /// control character, not starting or ending with a space.
-pub fn check_name(name: &str) -> Result<(), String> {
+pub fn check_name(name: &str) -> Result<(), NameError> {
     if name.is_empty() {
-        return Err("a name cannot be empty".into());
+        return Err(NameError::Empty);
     }
     if name.chars().count() > 64 {
-        return Err(format!("'{name}' is longer than 64 characters"));
+        return Err(NameError::TooLong(name.to_owned()));
     }
     if name.trim() != name || name.chars().any(char::is_control) {
-        return Err(format!(
-            "'{name}' starts or ends with a space or holds a control character"
-        ));
+        return Err(NameError::Unprintable(name.to_owned()));
     }
     Ok(())
 }

@@ -16,7 +16,9 @@ use siyu_core::{Money, TenantZone};
 use super::output::{Format, Table, count, thousands, yuan};
 use super::{Cli, connect};
 use crate::fastcsv::clv as files;
-use crate::service::clv::{self as service, Models, ModelsJson, PredictionLine, finite};
+use crate::service::clv::{
+    self as service, HorizonError, Models, ModelsJson, PredictionLine, finite,
+};
 
 #[derive(Debug, Subcommand)]
 pub enum ClvCommand {
@@ -210,13 +212,19 @@ fn finish(written: io::Result<()>) -> anyhow::Result<()> {
     }
 }
 
+/// The horizon of `--horizon-weeks` and `--discount-monthly`, a refusal naming the flag.
+fn horizon(weeks: f64, discount_monthly: f64) -> anyhow::Result<Horizon> {
+    service::horizon(weeks, discount_monthly).map_err(|e| {
+        let flag = match e {
+            HorizonError::Weeks(_) => "--horizon-weeks",
+            HorizonError::Discount(_) => "--discount-monthly",
+        };
+        anyhow::anyhow!("{flag}: {e}")
+    })
+}
+
 fn run_fit(cli: &Cli, args: &FitArgs) -> anyhow::Result<()> {
-    let horizon = service::horizon(
-        args.horizon_weeks,
-        args.discount_monthly,
-        ("--horizon-weeks", "--discount-monthly"),
-    )
-    .map_err(anyhow::Error::msg)?;
+    let horizon = horizon(args.horizon_weeks, args.discount_monthly)?;
     let (models, heading) = match (&args.summary, &args.data.orders) {
         (Some(path), _) => {
             let customers = files::read_summary_csv(path)
@@ -404,12 +412,7 @@ fn write_fit_table(out: &mut impl Write, m: &Models, heading: &str) -> io::Resul
 }
 
 fn run_predict(cli: &Cli, args: &PredictArgs) -> anyhow::Result<()> {
-    let horizon = service::horizon(
-        args.horizon_weeks,
-        args.discount_monthly,
-        ("--horizon-weeks", "--discount-monthly"),
-    )
-    .map_err(anyhow::Error::msg)?;
+    let horizon = horizon(args.horizon_weeks, args.discount_monthly)?;
     let (summary, source) = load(cli, &args.data, args.holdout_end.as_deref())?;
     let histories: Vec<History> = summary.customers.iter().map(|c| c.history).collect();
     let models = service::fit(&histories)?;

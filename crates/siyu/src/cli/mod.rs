@@ -625,8 +625,8 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
                     print!("{}", t.render());
                     let p = &result.phases;
                     println!(
-                        "rows read and written {:.2} s, indexes rebuilt {:.2} s, profiles {:.2} s, commit {:.2} s",
-                        p.rows, p.indexes, p.profiles, p.commit
+                        "rows read and written {:.2} s, profiles {:.2} s, segments {:.2} s, commit {:.2} s",
+                        p.rows, p.profiles, p.segments, p.commit
                     );
                 }
             }

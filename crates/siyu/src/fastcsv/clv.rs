@@ -305,7 +305,7 @@ fn summary_row(fields: &[&str; 5]) -> Result<History, String> {
         age: number(3, "T")?,
         monetary_value: number(4, "monetary_value")?,
     };
-    h.check()?;
+    h.check().map_err(|e| e.to_string())?;
     Ok(h)
 }
 

@@ -20,11 +20,22 @@ use super::batch::optional_json_body;
 use super::customers::{customer_id, require_customer};
 use super::error::{ApiError, Code};
 use crate::service::clv::{
-    self as service, ModelsJson, Predicted, PredictedPage, PredictionLine, StoredModel,
+    self as service, HorizonError, ModelsJson, Predicted, PredictedPage, PredictionLine,
+    StoredModel,
 };
 
 fn bad(code: Code, message: impl Into<String>) -> ApiError {
     ApiError::new(code, message)
+}
+
+impl From<HorizonError> for ApiError {
+    fn from(e: HorizonError) -> ApiError {
+        let field = match e {
+            HorizonError::Weeks(_) => "horizon_weeks",
+            HorizonError::Discount(_) => "discount_monthly",
+        };
+        bad(Code::InvalidClvFit, format!("{field}: {e}"))
+    }
 }
 
 #[derive(Default, Deserialize)]
@@ -63,9 +74,7 @@ pub async fn fit(
     let horizon = service::horizon(
         body.horizon_weeks.unwrap_or(default.weeks),
         body.discount_monthly.unwrap_or(default.discount_monthly),
-        ("horizon_weeks", "discount_monthly"),
-    )
-    .map_err(|e| bad(Code::InvalidClvFit, e))?;
+    )?;
     let tenant = caller.tenant.clone();
     let fitted = state
         .with_store(move |store| {

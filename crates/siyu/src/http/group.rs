@@ -5,7 +5,7 @@
 
 use std::sync::mpsc;
 use std::thread;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use anyhow::Context;
 use tokio::sync::oneshot;
@@ -18,23 +18,9 @@ use crate::service::segments::rule_settings;
 /// Items written in one transaction, at most (more wait for the next).
 const GROUP_ITEMS: usize = 20_000;
 
-/// How often, at most, the writer copies the log back itself so that the log starts
-/// again (see [`Ingester::start`]). That copy ends by syncing the database file, and the
-/// sync writes out every page the checkpoint thread copied since the last one: the
-/// longer between two, the more often a page changed by many commits meanwhile is written
-/// to the disk once, and the less the writer waits. Every second (52323f3), the rate over
-/// 45 s of `siyu bench http` fell a sixth below its first 10 s; every 3 s it holds. The
-/// price is the log's size, up to this long's writes (over a gigabyte at full speed),
-/// until the writer is idle ([`IDLE`]).
-const LOG_RESTART: Duration = Duration::from_secs(3);
-
-/// Without a batch for this long, the writer empties the log: a burst would otherwise
-/// leave the file its size on disk.
+/// Without a batch for this long, the writer is idle: the store does the upkeep that
+/// waits for a pause (see `Store::when_idle`).
 const IDLE: Duration = Duration::from_secs(2);
-
-/// The checkpoint thread's pause between passes (a pass with nothing to copy is a few
-/// microseconds).
-const BETWEEN_PASSES: Duration = Duration::from_millis(20);
 
 type Reply = oneshot::Sender<Result<Vec<ItemResult>, String>>;
 
@@ -53,64 +39,29 @@ impl Ingester {
     /// Starts the writing thread on its own connection to `db`.
     pub fn start(db: &str) -> anyhow::Result<Ingester> {
         let mut store = siyu_store::open(db).context("opening the database for ingest")?;
-        // A batch answered `accepted` survives a power loss.
-        store.durable_commits()?;
-        let sqlite = store.backend() == "sqlite";
-        // Commits here never wait to copy the log back into the database: a thread of its
-        // own does that while writes go on, pass after pass while commits come in, so that
-        // the writer's own copy at each restart of the log (below) finds little left to do.
-        // (PostgreSQL has nothing to defer.)
-        if sqlite {
-            store.defer_checkpoints()?;
-            let mut checkpoints = siyu_store::open(db).context("opening the database")?;
-            thread::Builder::new()
-                .name("siyu-checkpoint".into())
-                .spawn(move || {
-                    loop {
-                        if let Err(e) = checkpoints.checkpoint() {
-                            tracing::warn!("checkpoint: {e:#}");
-                        }
-                        thread::sleep(BETWEEN_PASSES);
-                    }
-                })
-                .context("starting the checkpoint thread")?;
-        }
+        // A batch answered `accepted` survives a power loss; the store keeps its log in
+        // hand while writes go on (see `Store::serve_writes`).
+        store
+            .serve_writes()
+            .context("preparing the database for ingest")?;
         let (jobs, queue) = mpsc::channel::<Job>();
         thread::Builder::new()
             .name("siyu-ingest".into())
             .spawn(move || {
-                let mut restarted = Instant::now();
-                let mut written = false; // since the log was last emptied
                 loop {
                     let first = match queue.recv_timeout(IDLE) {
                         Ok(job) => job,
                         Err(mpsc::RecvTimeoutError::Timeout) => {
-                            if sqlite && written {
-                                match store.scrub_log() {
-                                    Ok(emptied) => written = !emptied,
-                                    Err(e) => tracing::warn!("emptying the log: {e:#}"),
-                                }
+                            if let Err(e) = store.when_idle() {
+                                tracing::warn!("upkeep of the idle store: {e:#}");
                             }
                             continue;
                         }
                         Err(mpsc::RecvTimeoutError::Disconnected) => break,
                     };
                     write_group(store.as_mut(), gather(first, &queue));
-                    written = true;
-                    // That thread's copying never catches up with a writer that commits
-                    // without pause, and the log would grow without end. Between two
-                    // groups nothing new is written: copying the rest now lets the next
-                    // transaction start the log from its beginning. While that thread is
-                    // in a pass, this one cannot copy: it tries again after the next group.
-                    if sqlite && restarted.elapsed() >= LOG_RESTART {
-                        match store.checkpoint() {
-                            Ok(false) => {}
-                            Ok(true) => restarted = Instant::now(),
-                            Err(e) => {
-                                tracing::warn!("checkpoint: {e:#}");
-                                restarted = Instant::now();
-                            }
-                        }
+                    if let Err(e) = store.after_writes() {
+                        tracing::warn!("upkeep of the store after writes: {e:#}");
                     }
                 }
             })
@@ -225,8 +176,8 @@ mod tests {
         let log = std::path::Path::new(&db).with_extension("db-wal");
         let size = || std::fs::metadata(&log).map_or(0, |m| m.len());
         assert!(size() > 0, "the batch is in the log");
-        let deadline = Instant::now() + IDLE * 10;
-        while size() > 0 && Instant::now() < deadline {
+        let deadline = std::time::Instant::now() + IDLE * 10;
+        while size() > 0 && std::time::Instant::now() < deadline {
             thread::sleep(Duration::from_millis(100));
         }
         assert_eq!(size(), 0, "the log is emptied once the writer is idle");

@@ -9,7 +9,7 @@ use serde_json::Value;
 
 use siyu_core::access::Action;
 use siyu_core::metrics::gmv::parse_what_if;
-use siyu_core::metrics::shop::Period;
+use siyu_core::metrics::shop::{Period, PeriodError};
 use siyu_core::{TenantZone, Timestamp};
 use siyu_store::Tenant;
 
@@ -36,6 +36,12 @@ fn bad(message: impl Into<String>) -> ApiError {
     ApiError::new(Code::InvalidQuery, message)
 }
 
+impl From<PeriodError> for ApiError {
+    fn from(e: PeriodError) -> ApiError {
+        bad(e.to_string())
+    }
+}
+
 fn day(text: &str, what: &str) -> Result<jiff::civil::Date, ApiError> {
     TenantZone::parse_day(text).map_err(|e| bad(format!("{what}: {e}")))
 }
@@ -57,7 +63,7 @@ fn period(q: &ReportQuery, tenant: &Tenant, days: i64) -> Result<Period, ApiErro
             .checked_sub(jiff::Span::new().days(days - 1))
             .map_err(|e| bad(format!("from: {e}")))?,
     };
-    Period::new(from, to).map_err(bad)
+    Ok(Period::new(from, to)?)
 }
 
 fn by(q: &ReportQuery) -> Result<Option<By>, ApiError> {
@@ -97,7 +103,7 @@ pub async fn report(
             let p = period(&q, &tenant, 30)?;
             let compare = match (&q.compare_from, &q.compare_to) {
                 (Some(f), Some(t)) => {
-                    Some(Period::new(day(f, "compare_from")?, day(t, "compare_to")?).map_err(bad)?)
+                    Some(Period::new(day(f, "compare_from")?, day(t, "compare_to")?)?)
                 }
                 (None, None) => None,
                 _ => return Err(bad("compare_from and compare_to go together")),
@@ -148,7 +154,7 @@ pub async fn report(
             let p = q
                 .from
                 .as_deref()
-                .map(|f| day(f, "from").and_then(|f| Period::new(f, to).map_err(bad)))
+                .map(|f| day(f, "from").and_then(|f| Ok(Period::new(f, to)?)))
                 .transpose()?;
             state
                 .with_store(move |store| json(reports::pareto_report(store, &tenant, p, to)?))

@@ -20,10 +20,16 @@ use super::batch::json_body;
 use super::customers::{customer_id, require_customer};
 use super::error::{ApiError, Code};
 use super::segments::rule_exists;
-use crate::service::segments::{self, RulesError, TagRemoval, check_tag_name};
+use crate::service::segments::{self, RulesError, TagNameError, TagRemoval, check_tag_name};
 
 fn bad(code: Code, message: impl Into<String>) -> ApiError {
     ApiError::new(code, message)
+}
+
+impl From<TagNameError> for ApiError {
+    fn from(e: TagNameError) -> ApiError {
+        bad(Code::InvalidTag, format!("tag: {e}"))
+    }
 }
 
 #[derive(Deserialize)]
@@ -83,7 +89,7 @@ pub async fn add(
     let value = json_body(body, 16 * 1024).await?;
     let new: NewTag =
         serde_json::from_value(value).map_err(|e| bad(Code::InvalidTag, e.to_string()))?;
-    check_tag_name(&new.tag).map_err(|e| bad(Code::InvalidTag, format!("tag: {e}")))?;
+    check_tag_name(&new.tag)?;
     let tenant = caller.tenant.clone();
     let by = format!("api:{}", caller.role);
     let added = state
@@ -139,7 +145,7 @@ pub async fn put_rule(
     body: axum::body::Body,
 ) -> Result<(StatusCode, Json<Value>), ApiError> {
     caller.require(Action::Manage)?;
-    check_tag_name(&name).map_err(|e| bad(Code::InvalidTag, format!("tag: {e}")))?;
+    check_tag_name(&name)?;
     let value = json_body(body, 64 * 1024).await?;
     let body: TagRuleBody =
         serde_json::from_value(value).map_err(|e| bad(Code::InvalidTag, e.to_string()))?;

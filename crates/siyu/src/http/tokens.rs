@@ -14,10 +14,19 @@ use super::AppState;
 use super::auth::Caller;
 use super::batch::json_body;
 use super::error::{ApiError, Code};
-use crate::service::tokens::{self, TokenLine};
+use crate::service::tokens::{self, TokenError, TokenLine};
 
 fn bad(message: impl Into<String>) -> ApiError {
     ApiError::new(Code::InvalidToken, message)
+}
+
+impl From<TokenError> for ApiError {
+    fn from(e: TokenError) -> ApiError {
+        match e {
+            TokenError::LabelTooLong | TokenError::LabelControl => bad(format!("label: {e}")),
+            TokenError::Prefix(_) => ApiError::new(Code::InvalidTokenPrefix, e.to_string()),
+        }
+    }
 }
 
 /// `GET /v1/tokens`: the tenant's tokens, newest first (hash prefix, role, label, created,
@@ -65,7 +74,7 @@ pub async fn create(
             new.role
         ))
     })?;
-    tokens::check_label(&new.label).map_err(|e| bad(format!("label: {e}")))?;
+    tokens::check_label(&new.label)?;
     let tenant = caller.tenant.clone();
     let created = state
         .with_store(move |store| Ok(tokens::create(store, &tenant, role, &new.label)?))
@@ -88,7 +97,7 @@ pub async fn revoke(
     Path(prefix): Path<String>,
 ) -> Result<StatusCode, ApiError> {
     caller.require(Action::Administer)?;
-    tokens::check_prefix(&prefix).map_err(|e| ApiError::new(Code::InvalidTokenPrefix, e))?;
+    tokens::check_prefix(&prefix)?;
     let tenant = caller.tenant.clone();
     let key = prefix.clone();
     let revoked = state

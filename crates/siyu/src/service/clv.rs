@@ -104,20 +104,22 @@ pub fn holdout(models: &Models, summary: &CalibrationSummary) -> Option<Vec<Hold
     value::holdout_check(&models.bgnbd.params, summary)
 }
 
-/// A horizon of `weeks` (positive) and a monthly discount rate (above -1); a refusal
-/// names the figure as `names` says (the CLI's flags or the API's fields).
-pub fn horizon(weeks: f64, discount_monthly: f64, names: (&str, &str)) -> Result<Horizon, String> {
+/// Why a horizon is refused; the caller names the figure (its flag or field).
+#[derive(Debug, Clone, Copy, PartialEq, thiserror::Error)]
+pub enum HorizonError {
+    #[error("{0} is not a positive number of weeks")]
+    Weeks(f64),
+    #[error("{0} is not a rate above -1")]
+    Discount(f64),
+}
+
+/// A horizon of `weeks` (positive) and a monthly discount rate (above -1).
+pub fn horizon(weeks: f64, discount_monthly: f64) -> Result<Horizon, HorizonError> {
     if !(weeks.is_finite() && weeks > 0.0) {
-        return Err(format!(
-            "{}: {weeks} is not a positive number of weeks",
-            names.0
-        ));
+        return Err(HorizonError::Weeks(weeks));
     }
     if !(discount_monthly.is_finite() && discount_monthly > -1.0) {
-        return Err(format!(
-            "{}: {discount_monthly} is not a rate above -1",
-            names.1
-        ));
+        return Err(HorizonError::Discount(discount_monthly));
     }
     Ok(Horizon {
         weeks,

@@ -133,9 +133,9 @@ impl fmt::Display for ImportReport {
 pub struct Phases {
     /// Reading, checking and writing the rows (the two run side by side).
     pub rows: f64,
-    /// Rebuilding the indexes a large load set aside.
-    pub indexes: f64,
-    /// Bringing the touched customers' profiles up to date.
+    /// Bringing the touched customers' profiles up to date. (Work the store deferred
+    /// while the rows were written, such as a load's index rebuild, falls into this phase
+    /// or the next ones, as the store needs it done.)
     pub profiles: f64,
     /// Evaluating segments and tags (when the tenant has rules).
     pub segments: f64,
@@ -634,9 +634,6 @@ struct Writer<'s, T> {
     _rows: std::marker::PhantomData<T>,
 }
 
-/// The size from which a file is imported as a load: about 100,000 rows.
-const LOAD_BYTES: u64 = 8 << 20;
-
 impl<'s, T: Row> Writer<'s, T> {
     fn new(
         store: &'s mut dyn Store,
@@ -648,14 +645,12 @@ impl<'s, T: Row> Writer<'s, T> {
         started: Instant,
     ) -> anyhow::Result<Self> {
         let rule_settings = rule_settings(store, tenant)?;
-        // A big file is a load (see `ImportStore::begin_load`); a small one an ordinary write.
-        let big = std::fs::metadata(path).is_ok_and(|m| m.len() >= LOAD_BYTES);
-        let mut tx = if big {
-            store.begin_load(tenant)
-        } else {
-            store.begin_import(tenant)
-        }
-        .context("starting the import transaction")?;
+        // The store chooses how to write an import of this size (see
+        // `ImportStore::begin_import_of`).
+        let size = std::fs::metadata(path).map_or(0, |m| m.len());
+        let mut tx = store
+            .begin_import_of(tenant, size)
+            .context("starting the import transaction")?;
         let suppressions = Suppressions::load(tx.as_mut(), tenant)?;
         Ok(Writer {
             tx: Some(tx),
@@ -833,8 +828,6 @@ impl<'s, T: Row> Writer<'s, T> {
                 lap = Instant::now();
                 seconds
             };
-            tx.end_of_writes().context("finishing the writes")?;
-            phases.indexes = split();
             self.affected
                 .extend(tx.displaced_customers().context("reading moved orders")?);
             let created = tx

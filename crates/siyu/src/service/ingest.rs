@@ -436,7 +436,6 @@ fn write_items(
         all_new &= counts.inserted == run.len() as u64;
         written_events.extend(run);
     }
-    tx.end_of_writes().context("finishing the writes")?;
     let mut affected: FastHashSet<CustomerId> = affected.into_iter().collect();
     affected.extend(tx.displaced_customers().context("reading moved orders")?);
     let mut touched = Vec::new();

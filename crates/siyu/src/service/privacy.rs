@@ -19,7 +19,7 @@ use siyu_core::privacy::{AuditAction, erased_id, is_erased};
 use siyu_core::profile::Profile;
 use siyu_core::segment::rules::{Change, RuleKind};
 use siyu_core::{Customer, CustomerId, Money, NewEvent, NewOrder, Timestamp};
-use siyu_store::{AuditEntry, ImportTx, MemberFilter, Store, StoreError, Tenant};
+use siyu_store::{AuditEntry, MemberFilter, PrivacyWrites, Store, StoreError, Tenant};
 
 use crate::wording::count;
 
@@ -45,7 +45,7 @@ pub struct Suppressions {
 
 impl Suppressions {
     /// The tenant's suppression keys as `tx` sees them.
-    pub fn load(tx: &mut dyn ImportTx, tenant: &Tenant) -> anyhow::Result<Suppressions> {
+    pub fn load(tx: &mut dyn PrivacyWrites, tenant: &Tenant) -> anyhow::Result<Suppressions> {
         let keys = tx
             .suppression_keys()
             .context("reading the erased customers")?;
@@ -230,7 +230,7 @@ pub fn export(
         .customer_view(tenant, id, usize::MAX)
         .context("reading the customer")?;
     let Some(view) = view else {
-        let mut tx = store.begin_import(tenant)?;
+        let mut tx = store.begin_privacy(tenant)?;
         return Err(missing(tx.as_mut(), tenant, id)?);
     };
     let key = suppression_key(tenant, id);
@@ -246,7 +246,7 @@ pub fn export(
             count(view.recent_events.len() as u64, "event")
         ),
     };
-    let mut tx = store.begin_import(tenant)?;
+    let mut tx = store.begin_privacy(tenant)?;
     // Erased since the view was read: hand out nothing, record nothing.
     if !tx.has_customer(id).context("reading the customer")? {
         return Err(missing(tx.as_mut(), tenant, id)?);
@@ -347,7 +347,7 @@ pub fn erase(
     let key = suppression_key(tenant, id);
     let remains = erased_id(&random_hex(8)?);
     let now = Timestamp::now();
-    let mut tx = store.begin_import(tenant)?;
+    let mut tx = store.begin_privacy(tenant)?;
     tx.lock_evaluation()
         .context("waiting for another evaluation")?;
     let erased = match tx.erase_customer(id, &remains, &key, now) {
@@ -388,9 +388,9 @@ pub fn erase(
         ),
     })
     .context("writing the audit log")?;
+    // The store empties its log of the erased rows once this has committed (as far as
+    // it can; see `PrivacyWrites::erase_customer`).
     tx.commit()?;
-    // Best effort: a busy log is overwritten as it is reused.
-    let _ = store.scrub_log();
     Ok(Erasure {
         remains: remains.to_string(),
         orders_kept: erased.orders,
@@ -425,7 +425,7 @@ pub fn set_opt_out(
     }
     let settings = rule_settings(store, tenant)?;
     let now = Timestamp::now();
-    let mut tx = store.begin_import(tenant)?;
+    let mut tx = store.begin_privacy(tenant)?;
     tx.lock_evaluation()
         .context("waiting for another evaluation")?;
     if !tx
@@ -461,7 +461,7 @@ pub fn set_opt_out(
 
 /// Why a customer the tenant lacks is missing, as `tx` sees it: never there, or erased.
 fn missing(
-    tx: &mut dyn ImportTx,
+    tx: &mut dyn PrivacyWrites,
     tenant: &Tenant,
     id: &CustomerId,
 ) -> anyhow::Result<PrivacyError> {

@@ -11,7 +11,7 @@ use siyu_core::CustomerFact;
 use siyu_core::fasthash::FastHashSet;
 use siyu_core::profile::{EventFact, Profile, ProfileBuilder, ProfileOrder, referral_figures};
 use siyu_core::{CustomerId, OrderFact, TenantZone};
-use siyu_store::{ImportTx, Scope, Store, Tenant};
+use siyu_store::{ProfileWrites, Scope, Store, Tenant};
 
 /// Whose profiles to rebuild.
 pub enum Affected<'a> {
@@ -37,7 +37,7 @@ pub struct Refreshed {
 /// Rebuilds the affected profiles inside `tx`, and saves `prebuilt` ones (built from the
 /// import's own rows, of customers it created) beside them.
 pub fn refresh(
-    tx: &mut dyn ImportTx,
+    tx: &mut dyn ProfileWrites,
     zone: &TenantZone,
     affected: Affected<'_>,
     prebuilt: Vec<Profile>,

@@ -220,7 +220,7 @@ fn checked_rule(
 ) -> Result<String, RulesError> {
     match kind {
         RuleKind::Tag => check_tag_name(name),
-        _ => check_name(name),
+        _ => check_name(name).map_err(TagNameError::from),
     }
     .map_err(|e| anyhow!("{kind} name: {e}"))?;
     let rule = Rule::parse(text).map_err(|e| anyhow!("{}", show_rule_error(text, &e)))?;
@@ -419,14 +419,21 @@ pub struct TagOnCustomer {
     pub since: Timestamp,
 }
 
+/// Why a tag's name is refused.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum TagNameError {
+    #[error(transparent)]
+    Name(#[from] siyu_core::segment::rules::NameError),
+    #[error("'{0}': tags starting with stage: or rfm: are the built-in level tags")]
+    LevelTag(String),
+}
+
 /// A name a manual tag or a tag rule may have: a name (see `check_name`) that does not
 /// start with `stage:` or `rfm:`, the prefixes of the built-in level tags.
-pub fn check_tag_name(tag: &str) -> Result<(), String> {
+pub fn check_tag_name(tag: &str) -> Result<(), TagNameError> {
     check_name(tag)?;
     if tag.starts_with("stage:") || tag.starts_with("rfm:") {
-        return Err(format!(
-            "'{tag}': tags starting with stage: or rfm: are the built-in level tags"
-        ));
+        return Err(TagNameError::LevelTag(tag.to_owned()));
     }
     Ok(())
 }

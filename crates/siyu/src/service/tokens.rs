@@ -49,24 +49,35 @@ pub fn hex(bytes: &[u8]) -> String {
     out
 }
 
+/// Why a token's label or a prefix naming tokens is refused.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum TokenError {
+    #[error("a label is at most {MAX_LABEL} characters")]
+    LabelTooLong,
+    #[error("a label holds no control characters")]
+    LabelControl,
+    #[error(
+        "'{0}' is not {MIN_PREFIX} to 64 hex digits of a token's hash (see the list of tokens)"
+    )]
+    Prefix(String),
+}
+
 /// A label a token may carry: at most 100 characters, no control characters.
-pub fn check_label(label: &str) -> Result<(), String> {
+pub fn check_label(label: &str) -> Result<(), TokenError> {
     if label.chars().count() > MAX_LABEL {
-        return Err(format!("a label is at most {MAX_LABEL} characters"));
+        return Err(TokenError::LabelTooLong);
     }
     if label.chars().any(char::is_control) {
-        return Err("a label holds no control characters".to_owned());
+        return Err(TokenError::LabelControl);
     }
     Ok(())
 }
 
 /// Whether `prefix` can name a token: 8 to 64 hex digits.
-pub fn check_prefix(prefix: &str) -> Result<(), String> {
+pub fn check_prefix(prefix: &str) -> Result<(), TokenError> {
     if !(MIN_PREFIX..=64).contains(&prefix.len()) || !prefix.bytes().all(|b| b.is_ascii_hexdigit())
     {
-        return Err(format!(
-            "'{prefix}' is not {MIN_PREFIX} to 64 hex digits of a token's hash (see the list of tokens)"
-        ));
+        return Err(TokenError::Prefix(prefix.to_owned()));
     }
     Ok(())
 }
@@ -161,7 +172,10 @@ mod tests {
     fn a_revoke_names_eight_hex_digits_or_more() {
         assert!(check_prefix("abcdef01").is_ok());
         assert!(check_prefix("ABCDEF0123").is_ok());
-        assert!(check_prefix("abcdef0").is_err());
+        assert_eq!(
+            check_prefix("abcdef0"),
+            Err(TokenError::Prefix("abcdef0".into()))
+        );
         assert!(check_prefix("abcdefgh").is_err());
         assert!(check_prefix(&"a".repeat(65)).is_err());
     }
@@ -170,7 +184,7 @@ mod tests {
     fn labels_are_short_plain_text() {
         assert!(check_label("").is_ok());
         assert!(check_label("wecom bridge 企业微信").is_ok());
-        assert!(check_label("a\nb").is_err());
-        assert!(check_label(&"x".repeat(101)).is_err());
+        assert_eq!(check_label("a\nb"), Err(TokenError::LabelControl));
+        assert_eq!(check_label(&"x".repeat(101)), Err(TokenError::LabelTooLong));
     }
 }

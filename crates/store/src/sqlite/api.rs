@@ -1,64 +1,14 @@
-//! API tokens and batch message ids on SQLite.
-
-use rusqlite::params;
+//! Batch message ids on SQLite.
 
 use siyu_core::Timestamp;
-use siyu_core::access::Role;
 
 use std::collections::HashSet;
 
-use super::{GROUP, SqliteImport, SqliteStore, multi_insert_sql, refuse_skipped};
+use super::{GROUP, SqliteImport, multi_insert_sql, refuse_skipped};
 
 /// The columns of `ingest_messages` a claim writes, its key first.
 const COLUMNS: &[&str] = &["tenant_id", "message_id", "received_at"];
-use crate::sql::{INSERT_TOKEN, TOKEN_BY_HASH, TOKENS_OF, token_from};
-use crate::{Result, StoredToken, Tenant, TokenStore, micros};
-
-impl TokenStore for SqliteStore {
-    fn create_token(
-        &mut self,
-        tenant: &Tenant,
-        hash: &str,
-        role: Role,
-        label: &str,
-        now: Timestamp,
-    ) -> Result<()> {
-        self.conn.execute(
-            INSERT_TOKEN,
-            params![hash, tenant.id, role.as_str(), label, micros(now)],
-        )?;
-        Ok(())
-    }
-
-    fn token(&mut self, hash: &str) -> Result<Option<StoredToken>> {
-        let mut stmt = self.conn.prepare_cached(TOKEN_BY_HASH)?;
-        let mut rows = stmt.query([hash])?;
-        rows.next()?.map(token_from).transpose()
-    }
-
-    fn tokens(&mut self, tenant: &Tenant) -> Result<Vec<StoredToken>> {
-        let mut stmt = self.conn.prepare_cached(TOKENS_OF)?;
-        let mut rows = stmt.query([tenant.id])?;
-        let mut tokens = Vec::new();
-        while let Some(r) = rows.next()? {
-            tokens.push(token_from(r)?);
-        }
-        Ok(tokens)
-    }
-
-    fn revoke_token(&mut self, tenant: &Tenant, hash_prefix: &str, now: Timestamp) -> Result<bool> {
-        if hash_prefix.len() < 8 || !hash_prefix.bytes().all(|b| b.is_ascii_hexdigit()) {
-            return Ok(false);
-        }
-        let n = self.conn.execute(
-            "UPDATE api_tokens SET revoked_at = ?3
-             WHERE tenant_id = ?1 AND substr(token_hash, 1, length(?2)) = ?2
-               AND revoked_at IS NULL",
-            params![tenant.id, hash_prefix.to_ascii_lowercase(), micros(now)],
-        )?;
-        Ok(n > 0)
-    }
-}
+use crate::{Result, micros};
 
 impl SqliteImport<'_> {
     pub(super) fn claim(&mut self, ids: &[&str], now: Timestamp) -> Result<Vec<bool>> {

@@ -1,0 +1,211 @@
+//! What both backends do alike, written once over [`Db`]: API tokens, one customer's view
+//! and pages of customers, and the privacy writes of a transaction. A backend provides
+//! its connection ([`OnDb`]) or its transaction ([`TxOnDb`]) and gets these traits.
+
+use siyu_core::access::Role;
+use siyu_core::{Customer, CustomerId, Timestamp};
+
+use crate::sql::{
+    Arg, CUSTOMER_BY_ID, CUSTOMERS_PAGE, Db, ERASE_CUSTOMER, ERASE_ORDERS, ERASE_PROFILE,
+    ERASE_REFERRER, ERASED_TABLES, INSERT_AUDIT, INSERT_SUPPRESSION, INSERT_TOKEN, MEMBERSHIPS,
+    RECENT_EVENTS, RECENT_ORDERS, SET_OPT_OUT, SUPPRESSION_KEYS, TAGS_OF, TOKEN_BY_HASH, TOKENS_OF,
+    customer_from, customer_line_from, erase_from, event_from, manual_tag_from, member_from,
+    order_from, profile_from, profile_of, rows, token_from,
+};
+use crate::{
+    AuditEntry, CustomerLine, CustomerView, CustomerViewStore, Erased, PrivacyWrites, Result,
+    StoreError, StoredToken, Tenant, TokenStore, micros,
+};
+
+/// A store whose reads and simple writes run on one connection.
+pub(crate) trait OnDb {
+    fn db(&mut self) -> &mut dyn Db;
+}
+
+/// A write transaction of one tenant.
+pub(crate) trait TxOnDb {
+    fn tx_db(&mut self) -> &mut dyn Db;
+    fn tenant_id(&self) -> i64;
+    /// Before `id` is erased (its rows going on under `remains`): what the backend must
+    /// do first or afterwards (SQLite: forget them, rebuild deferred indexes, and empty
+    /// its log once the transaction has ended).
+    fn erasing(&mut self, id: &CustomerId, remains: &CustomerId) -> Result<()>;
+}
+
+/// A customer and when they opted out of marketing, if they did; `NotFound` if unknown.
+pub(crate) fn customer_row(
+    db: &mut dyn Db,
+    tenant: &Tenant,
+    id: &CustomerId,
+) -> Result<(Customer, Option<Timestamp>)> {
+    rows(
+        db,
+        CUSTOMER_BY_ID,
+        &[Arg::Int(tenant.id), Arg::Text(id.as_str())],
+        |r| customer_from(id, r),
+    )?
+    .pop()
+    .ok_or_else(|| StoreError::NotFound(format!("customer {id}")))
+}
+
+impl<T: OnDb> TokenStore for T {
+    fn create_token(
+        &mut self,
+        tenant: &Tenant,
+        hash: &str,
+        role: Role,
+        label: &str,
+        now: Timestamp,
+    ) -> Result<()> {
+        let args = [
+            Arg::Text(hash),
+            Arg::Int(tenant.id),
+            Arg::Text(role.as_str()),
+            Arg::Text(label),
+            Arg::Int(micros(now)),
+        ];
+        self.db().exec(INSERT_TOKEN, &args)?;
+        Ok(())
+    }
+
+    fn token(&mut self, hash: &str) -> Result<Option<StoredToken>> {
+        Ok(rows(self.db(), TOKEN_BY_HASH, &[Arg::Text(hash)], |r| {
+            token_from(r)
+        })?
+        .pop())
+    }
+
+    fn tokens(&mut self, tenant: &Tenant) -> Result<Vec<StoredToken>> {
+        rows(self.db(), TOKENS_OF, &[Arg::Int(tenant.id)], |r| {
+            token_from(r)
+        })
+    }
+
+    fn revoke_token(&mut self, tenant: &Tenant, hash_prefix: &str, now: Timestamp) -> Result<bool> {
+        if hash_prefix.len() < 8 || !hash_prefix.bytes().all(|b| b.is_ascii_hexdigit()) {
+            return Ok(false);
+        }
+        let prefix = hash_prefix.to_ascii_lowercase();
+        let n = self.db().exec(
+            "UPDATE api_tokens SET revoked_at = ?3
+             WHERE tenant_id = ?1 AND substr(token_hash, 1, length(?2)) = ?2
+               AND revoked_at IS NULL",
+            &[
+                Arg::Int(tenant.id),
+                Arg::Text(&prefix),
+                Arg::Int(micros(now)),
+            ],
+        )?;
+        Ok(n > 0)
+    }
+}
+
+impl<T: OnDb> CustomerViewStore for T {
+    fn customer_view(
+        &mut self,
+        tenant: &Tenant,
+        id: &CustomerId,
+        recent: usize,
+    ) -> Result<Option<CustomerView>> {
+        let db = self.db();
+        let (customer, opted_out_at) = match customer_row(db, tenant, id) {
+            Ok(c) => c,
+            Err(StoreError::NotFound(_)) => return Ok(None),
+            Err(e) => return Err(e),
+        };
+        let limit = i64::try_from(recent).unwrap_or(i64::MAX);
+        // Read without a transaction: on SQLite an immediate one would wait for every writer.
+        let key = [Arg::Int(tenant.id), Arg::Text(id.as_str())];
+        let recent_key = [key[0], key[1], Arg::Int(limit)];
+        let profile = rows(db, &profile_of(), &key, |r| profile_from(r))?.pop();
+        let recent_orders = rows(db, RECENT_ORDERS, &recent_key, |r| order_from(r))?;
+        let recent_events = rows(db, RECENT_EVENTS, &recent_key, |r| event_from(r))?;
+        let manual_tags = rows(db, TAGS_OF, &key, |r| manual_tag_from(id, r))?;
+        let memberships = rows(db, MEMBERSHIPS, &key, |r| member_from(r))?;
+        Ok(Some(CustomerView {
+            customer,
+            profile,
+            recent_orders,
+            recent_events,
+            manual_tags,
+            memberships,
+            opted_out_at,
+        }))
+    }
+
+    fn customers_page(
+        &mut self,
+        tenant: &Tenant,
+        after: Option<&CustomerId>,
+        limit: usize,
+    ) -> Result<Vec<CustomerLine>> {
+        let after = after.map_or("", CustomerId::as_str);
+        let limit = i64::try_from(limit).unwrap_or(i64::MAX);
+        let args = [Arg::Int(tenant.id), Arg::Text(after), Arg::Int(limit)];
+        rows(self.db(), CUSTOMERS_PAGE, &args, |r| customer_line_from(r))
+    }
+}
+
+impl<T: TxOnDb> PrivacyWrites for T {
+    fn suppression_keys(&mut self) -> Result<Vec<String>> {
+        let tenant = self.tenant_id();
+        rows(self.tx_db(), SUPPRESSION_KEYS, &[Arg::Int(tenant)], |r| {
+            Ok(r.text(0)?.to_owned())
+        })
+    }
+
+    fn erase_customer(
+        &mut self,
+        id: &CustomerId,
+        remains: &CustomerId,
+        key: &str,
+        at: Timestamp,
+    ) -> Result<Erased> {
+        self.erasing(id, remains)?;
+        let tenant = Arg::Int(self.tenant_id());
+        let who = id.as_str();
+        let (id, remains, at) = (Arg::Text(who), Arg::Text(remains.as_str()), micros(at));
+        let tx = self.tx_db();
+        let kept = tx.exec(ERASE_CUSTOMER, &[tenant, id, remains, Arg::Int(at)])?;
+        if kept == 0 {
+            return Err(StoreError::NotFound(format!("customer {who}")));
+        }
+        let orders = tx.exec(ERASE_ORDERS, &[tenant, id, remains])?;
+        tx.exec(ERASE_PROFILE, &[tenant, id, remains])?;
+        let referees = tx.exec(ERASE_REFERRER, &[tenant, id, remains])?;
+        let mut deleted = [0; ERASED_TABLES.len()];
+        for (n, table) in deleted.iter_mut().zip(ERASED_TABLES) {
+            *n = tx.exec(&erase_from(table), &[tenant, id])?;
+        }
+        let [events, tags, _, _] = deleted;
+        tx.exec(INSERT_SUPPRESSION, &[tenant, Arg::Text(key), Arg::Int(at)])?;
+        Ok(Erased {
+            orders,
+            events,
+            tags,
+            referees,
+        })
+    }
+
+    fn set_opt_out(&mut self, id: &CustomerId, at: Option<Timestamp>) -> Result<bool> {
+        let args = [
+            Arg::Int(self.tenant_id()),
+            Arg::Text(id.as_str()),
+            Arg::OptInt(at.map(micros)),
+        ];
+        Ok(self.tx_db().exec(SET_OPT_OUT, &args)? > 0)
+    }
+
+    fn record_audit(&mut self, e: &AuditEntry) -> Result<()> {
+        let args = [
+            Arg::Int(self.tenant_id()),
+            Arg::Int(micros(e.at)),
+            Arg::Text(&e.actor),
+            Arg::Text(e.action.as_str()),
+            Arg::Text(&e.subject),
+            Arg::Text(&e.detail),
+        ];
+        self.tx_db().exec(INSERT_AUDIT, &args)?;
+        Ok(())
+    }
+}
