@@ -213,6 +213,49 @@ pub const SCAN_ALL_ABOVE: usize = 10_000;
 pub trait ProfileStore {
     /// Every stored profile of the tenant, in customer-id order.
     fn scan_profiles(&mut self, tenant: &Tenant, each: &mut dyn FnMut(Profile)) -> Result<()>;
+    /// Streams the tenant's raw facts into `sink`, each order and event borrowed from its
+    /// row (no object per row): the customers, then the orders, then the events, each if
+    /// `wanted` asks for them. What the reports read at a million customers.
+    fn stream_facts(
+        &mut self,
+        tenant: &Tenant,
+        wanted: Facts,
+        sink: &mut dyn ProfileSink,
+    ) -> Result<()>;
+    /// Every customer of the tenant with the columns of their stored profile that stages
+    /// and journeys are decided from, borrowed from the row, in no particular order.
+    fn scan_profile_lines(
+        &mut self,
+        tenant: &Tenant,
+        each: &mut dyn FnMut(ProfileLine<'_>),
+    ) -> Result<()>;
+}
+
+/// Which raw facts [`ProfileStore::stream_facts`] reads.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Facts {
+    pub customers: bool,
+    pub orders: bool,
+    pub events: bool,
+}
+
+/// A customer and the stage columns of their stored profile (see
+/// [`ProfileStore::scan_profile_lines`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ProfileLine<'a> {
+    pub customer_id: &'a str,
+    pub joined_at: Timestamp,
+    /// Whether the customer has a stored profile; the fields below are empty when not.
+    pub stored: bool,
+    pub last_order_at: Option<Timestamp>,
+    pub purchase_days: u32,
+    pub first_purchase_day: Option<jiff::civil::Date>,
+    pub last_purchase_day: Option<jiff::civil::Date>,
+    pub last_interaction_at: Option<Timestamp>,
+    pub left_at: Option<Timestamp>,
+    /// The stored event counts, a JSON object of kind → count.
+    pub event_counts: &'a str,
+    pub referrals: u32,
 }
 
 /// Whose segment and tag memberships, or whose history, a read covers.

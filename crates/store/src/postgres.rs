@@ -22,14 +22,16 @@ use siyu_core::{
 
 use crate::sql::{
     CUSTOMER_BY_ID, INSERT_TENANT, PROFILE_COLUMNS, SCAN_CUSTOMER_FACTS, SCAN_EVENTS,
-    SCAN_ORDER_FACTS, SCAN_ORDERS, SET_CHANNEL_COST, SET_SETTING, SET_TIME_ZONE, SETTINGS_OF,
-    TENANT_BY_NAME, TENANTS, channel_cost_from, customer_fact_from, customer_from, event_from,
-    order_fact_from, order_from, order_status, parse_customer_id, pg, profile_from, tenant_from,
+    SCAN_ORDER_FACTS, SCAN_ORDERS, SCAN_PROFILE_LINES, SET_CHANNEL_COST, SET_SETTING,
+    SET_TIME_ZONE, SETTINGS_OF, STREAM_EVENTS, STREAM_ORDERS, TENANT_BY_NAME, TENANTS,
+    channel_cost_from, customer_fact_from, customer_from, event_from, event_line_into,
+    order_fact_from, order_from, order_line_into, order_status, parse_customer_id, pg,
+    profile_from, profile_line_from, tenant_from,
 };
 use crate::{
-    ChannelCostStore, CustomerStore, EventStore, ImportStore, ImportTx, OrderStore, ProfileStore,
-    Result, SCAN_ALL_ABOVE, Scope, Store, StoreError, TableCounts, Tenant, TenantStore,
-    WriteCounts, from_micros, micros, other,
+    ChannelCostStore, CustomerStore, EventStore, Facts, ImportStore, ImportTx, OrderStore,
+    ProfileLine, ProfileStore, Result, SCAN_ALL_ABOVE, Scope, Store, StoreError, TableCounts,
+    Tenant, TenantStore, WriteCounts, from_micros, micros, other,
 };
 
 mod api;
@@ -352,6 +354,44 @@ impl EventStore for PgStore {
 impl ProfileStore for PgStore {
     fn scan_profiles(&mut self, tenant: &Tenant, each: &mut dyn FnMut(Profile)) -> Result<()> {
         scan_profiles(&mut self.client, tenant.id, each)
+    }
+
+    fn stream_facts(
+        &mut self,
+        tenant: &Tenant,
+        wanted: Facts,
+        sink: &mut dyn ProfileSink,
+    ) -> Result<()> {
+        if wanted.customers {
+            self.scan_customers(tenant, &mut |c| sink.customer(c))?;
+        }
+        if wanted.orders {
+            let mut rows = self.client.query_raw(&pg(STREAM_ORDERS), [tenant.id])?;
+            while let Some(r) = rows.next()? {
+                order_line_into(&r, sink)?;
+            }
+        }
+        if wanted.events {
+            let mut rows = self.client.query_raw(&pg(STREAM_EVENTS), [tenant.id])?;
+            while let Some(r) = rows.next()? {
+                event_line_into(&r, sink)?;
+            }
+        }
+        Ok(())
+    }
+
+    fn scan_profile_lines(
+        &mut self,
+        tenant: &Tenant,
+        each: &mut dyn FnMut(ProfileLine<'_>),
+    ) -> Result<()> {
+        let mut rows = self
+            .client
+            .query_raw(&pg(SCAN_PROFILE_LINES), [tenant.id])?;
+        while let Some(r) = rows.next()? {
+            each(profile_line_from(&r)?);
+        }
+        Ok(())
     }
 }
 

@@ -9,15 +9,16 @@ use siyu_core::CustomerFact;
 use siyu_core::access::Role;
 use siyu_core::metrics::cohorts::Month;
 use siyu_core::privacy::AuditAction;
-use siyu_core::profile::Profile;
+use siyu_core::profile::{Profile, ProfileSink};
 use siyu_core::{
     Channel, Customer, CustomerId, EventId, EventType, Gender, Money, NewEvent, NewOrder,
     OrderFact, OrderId, OrderStatus, TenantZone,
 };
 
 use crate::{
-    AuditEntry, CustomerLine, HistoryRecord, ManualTag, Member, MemberFilter, Result, StoredRule,
-    StoredToken, Tenant, corrupt, from_micros, other, stored_change, stored_kind, stored_purpose,
+    AuditEntry, CustomerLine, HistoryRecord, ManualTag, Member, MemberFilter, ProfileLine, Result,
+    StoredRule, StoredToken, Tenant, corrupt, from_micros, other, stored_change, stored_kind,
+    stored_purpose,
 };
 
 /// A row of either driver, read by column index.
@@ -241,6 +242,68 @@ pub(crate) fn event_from(r: &impl RowAccess) -> Result<NewEvent> {
         kind: EventType::parse(r.text(2)?).map_err(other)?,
         occurred_at: from_micros(r.int(3)?)?,
         properties: r.text(4)?.to_owned(),
+    })
+}
+
+// ---- streamed facts and profile lines (the reports at scale) ------------------------
+
+/// Every order of a tenant (`?1`) as profiles take it; rows for [`order_line_into`].
+pub(crate) const STREAM_ORDERS: &str = "SELECT customer_id, ordered_at, amount, status,
+        CASE WHEN coupon_code IS NOT NULL OR discount > 0 THEN 1 ELSE 0 END
+     FROM orders WHERE tenant_id = ?1";
+
+/// Hands a row of [`STREAM_ORDERS`] to `sink`, borrowed.
+pub(crate) fn order_line_into(r: &impl RowAccess, sink: &mut dyn ProfileSink) -> Result<()> {
+    sink.order(
+        r.text(0)?,
+        from_micros(r.int(1)?)?,
+        Money::from_fen(r.int(2)?),
+        order_status(r.text(3)?)?,
+        r.int(4)? != 0,
+    );
+    Ok(())
+}
+
+/// Every event of a tenant (`?1`) as profiles take it; rows for [`event_line_into`].
+pub(crate) const STREAM_EVENTS: &str =
+    "SELECT customer_id, type, occurred_at FROM events WHERE tenant_id = ?1";
+
+/// Hands a row of [`STREAM_EVENTS`] to `sink`, borrowed.
+pub(crate) fn event_line_into(r: &impl RowAccess, sink: &mut dyn ProfileSink) -> Result<()> {
+    sink.event(r.text(0)?, r.text(1)?, from_micros(r.int(2)?)?);
+    Ok(())
+}
+
+/// Every customer of a tenant (`?1`) with their stored profile's stage columns; rows for
+/// [`profile_line_from`].
+pub(crate) const SCAN_PROFILE_LINES: &str = "SELECT c.customer_id, c.joined_at, p.customer_id,
+        p.last_order_at, p.purchase_days, p.first_purchase_day, p.last_purchase_day,
+        p.last_interaction_at, p.left_at, p.event_counts, p.referrals
+     FROM customers c
+     LEFT JOIN profiles p ON p.tenant_id = c.tenant_id AND p.customer_id = c.customer_id
+     WHERE c.tenant_id = ?1";
+
+/// A customer's profile line from a row of [`SCAN_PROFILE_LINES`].
+pub(crate) fn profile_line_from(r: &impl RowAccess) -> Result<ProfileLine<'_>> {
+    let day = |s: Option<&str>| -> Result<Option<jiff::civil::Date>> {
+        s.map(|d| TenantZone::read_day(d).map_err(other))
+            .transpose()
+    };
+    let count = |n: Option<i64>| {
+        u32::try_from(n.unwrap_or(0)).map_err(|_| corrupt("a count out of range in profiles"))
+    };
+    Ok(ProfileLine {
+        customer_id: r.text(0)?,
+        joined_at: from_micros(r.int(1)?)?,
+        stored: r.opt_text(2)?.is_some(),
+        last_order_at: at(r.opt_int(3)?)?,
+        purchase_days: count(r.opt_int(4)?)?,
+        first_purchase_day: day(r.opt_text(5)?)?,
+        last_purchase_day: day(r.opt_text(6)?)?,
+        last_interaction_at: at(r.opt_int(7)?)?,
+        left_at: at(r.opt_int(8)?)?,
+        event_counts: r.opt_text(9)?.unwrap_or("{}"),
+        referrals: count(r.opt_int(10)?)?,
     })
 }
 
