@@ -222,13 +222,22 @@ pub trait ProfileStore {
         wanted: Facts,
         sink: &mut dyn ProfileSink,
     ) -> Result<()>;
-    /// Every customer of the tenant with the columns of their stored profile that stages
-    /// and journeys are decided from, borrowed from the row, in no particular order.
+    /// Every stored profile of the tenant, the columns stages and journeys are decided
+    /// from, borrowed from the row, in no particular order; then how many customers the
+    /// tenant has and the latest of their joins (every profile is of a customer, so as
+    /// many profiles as customers means each has one).
     fn scan_profile_lines(
         &mut self,
         tenant: &Tenant,
         each: &mut dyn FnMut(ProfileLine<'_>),
-    ) -> Result<()>;
+    ) -> Result<PoolExtent>;
+}
+
+/// How many customers a tenant has and when the last of them joined.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct PoolExtent {
+    pub customers: u64,
+    pub latest_join: Option<Timestamp>,
 }
 
 /// Which raw facts [`ProfileStore::stream_facts`] reads.
@@ -239,14 +248,11 @@ pub struct Facts {
     pub events: bool,
 }
 
-/// A customer and the stage columns of their stored profile (see
+/// The stage columns of a customer's stored profile (see
 /// [`ProfileStore::scan_profile_lines`]).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct ProfileLine<'a> {
     pub customer_id: &'a str,
-    pub joined_at: Timestamp,
-    /// Whether the customer has a stored profile; the fields below are empty when not.
-    pub stored: bool,
     pub last_order_at: Option<Timestamp>,
     pub purchase_days: u32,
     pub first_purchase_day: Option<jiff::civil::Date>,

@@ -20,13 +20,15 @@ use siyu_core::{
     SeenCustomer, TenantZone, Timestamp,
 };
 
+use crate::PoolExtent;
+use crate::sql::POOL_EXTENT;
 use crate::sql::{
     CUSTOMER_BY_ID, INSERT_TENANT, PROFILE_COLUMNS, SCAN_CUSTOMER_FACTS, SCAN_EVENTS,
     SCAN_ORDER_FACTS, SCAN_ORDERS, SCAN_PROFILE_LINES, SET_CHANNEL_COST, SET_SETTING,
     SET_TIME_ZONE, SETTINGS_OF, STREAM_EVENTS, STREAM_ORDERS, TENANT_BY_NAME, TENANTS,
     channel_cost_from, customer_fact_from, customer_from, event_from, event_line_into,
     order_fact_from, order_from, order_line_into, order_status, parse_customer_id, pg,
-    profile_from, profile_line_from, tenant_from,
+    pool_extent_from, profile_from, profile_line_from, tenant_from,
 };
 use crate::{
     ChannelCostStore, CustomerStore, EventStore, Facts, ImportStore, ImportTx, OrderStore,
@@ -384,14 +386,16 @@ impl ProfileStore for PgStore {
         &mut self,
         tenant: &Tenant,
         each: &mut dyn FnMut(ProfileLine<'_>),
-    ) -> Result<()> {
+    ) -> Result<PoolExtent> {
         let mut rows = self
             .client
             .query_raw(&pg(SCAN_PROFILE_LINES), [tenant.id])?;
         while let Some(r) = rows.next()? {
             each(profile_line_from(&r)?);
         }
-        Ok(())
+        drop(rows);
+        let r = self.client.query_one(&pg(POOL_EXTENT), &[&tenant.id])?;
+        pool_extent_from(&r)
     }
 }
 

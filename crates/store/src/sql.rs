@@ -16,9 +16,9 @@ use siyu_core::{
 };
 
 use crate::{
-    AuditEntry, CustomerLine, HistoryRecord, ManualTag, Member, MemberFilter, ProfileLine, Result,
-    StoredRule, StoredToken, Tenant, corrupt, from_micros, other, stored_change, stored_kind,
-    stored_purpose,
+    AuditEntry, CustomerLine, HistoryRecord, ManualTag, Member, MemberFilter, PoolExtent,
+    ProfileLine, Result, StoredRule, StoredToken, Tenant, corrupt, from_micros, other,
+    stored_change, stored_kind, stored_purpose,
 };
 
 /// A row of either driver, read by column index.
@@ -274,36 +274,42 @@ pub(crate) fn event_line_into(r: &impl RowAccess, sink: &mut dyn ProfileSink) ->
     Ok(())
 }
 
-/// Every customer of a tenant (`?1`) with their stored profile's stage columns; rows for
+/// Every stored profile of a tenant (`?1`), its stage columns; rows for
 /// [`profile_line_from`].
-pub(crate) const SCAN_PROFILE_LINES: &str = "SELECT c.customer_id, c.joined_at, p.customer_id,
-        p.last_order_at, p.purchase_days, p.first_purchase_day, p.last_purchase_day,
-        p.last_interaction_at, p.left_at, p.event_counts, p.referrals
-     FROM customers c
-     LEFT JOIN profiles p ON p.tenant_id = c.tenant_id AND p.customer_id = c.customer_id
-     WHERE c.tenant_id = ?1";
+pub(crate) const SCAN_PROFILE_LINES: &str = "SELECT customer_id, last_order_at, purchase_days,
+        first_purchase_day, last_purchase_day, last_interaction_at, left_at, event_counts,
+        referrals
+     FROM profiles WHERE tenant_id = ?1";
 
-/// A customer's profile line from a row of [`SCAN_PROFILE_LINES`].
+/// A profile line from a row of [`SCAN_PROFILE_LINES`].
 pub(crate) fn profile_line_from(r: &impl RowAccess) -> Result<ProfileLine<'_>> {
     let day = |s: Option<&str>| -> Result<Option<jiff::civil::Date>> {
         s.map(|d| TenantZone::read_day(d).map_err(other))
             .transpose()
     };
-    let count = |n: Option<i64>| {
-        u32::try_from(n.unwrap_or(0)).map_err(|_| corrupt("a count out of range in profiles"))
-    };
+    let count = |n: i64| u32::try_from(n).map_err(|_| corrupt("a count out of range in profiles"));
     Ok(ProfileLine {
         customer_id: r.text(0)?,
-        joined_at: from_micros(r.int(1)?)?,
-        stored: r.opt_text(2)?.is_some(),
-        last_order_at: at(r.opt_int(3)?)?,
-        purchase_days: count(r.opt_int(4)?)?,
-        first_purchase_day: day(r.opt_text(5)?)?,
-        last_purchase_day: day(r.opt_text(6)?)?,
-        last_interaction_at: at(r.opt_int(7)?)?,
-        left_at: at(r.opt_int(8)?)?,
-        event_counts: r.opt_text(9)?.unwrap_or("{}"),
-        referrals: count(r.opt_int(10)?)?,
+        last_order_at: at(r.opt_int(1)?)?,
+        purchase_days: count(r.int(2)?)?,
+        first_purchase_day: day(r.opt_text(3)?)?,
+        last_purchase_day: day(r.opt_text(4)?)?,
+        last_interaction_at: at(r.opt_int(5)?)?,
+        left_at: at(r.opt_int(6)?)?,
+        event_counts: r.text(7)?,
+        referrals: count(r.int(8)?)?,
+    })
+}
+
+/// How many customers a tenant (`?1`) has and the latest join; a row for
+/// [`pool_extent_from`].
+pub(crate) const POOL_EXTENT: &str =
+    "SELECT count(*), max(joined_at) FROM customers WHERE tenant_id = ?1";
+
+pub(crate) fn pool_extent_from(r: &impl RowAccess) -> Result<PoolExtent> {
+    Ok(PoolExtent {
+        customers: u64::try_from(r.int(0)?).map_err(|_| corrupt("a negative count"))?,
+        latest_join: at(r.opt_int(1)?)?,
     })
 }
 

@@ -13,19 +13,21 @@ use siyu_core::{
     SeenCustomer, TenantZone, Timestamp,
 };
 
+use crate::sql::POOL_EXTENT;
 use crate::sql::{
     CUSTOMER_BY_ID, INSERT_TENANT, PROFILE_COLUMNS, RowAccess, SCAN_CUSTOMER_FACTS, SCAN_EVENTS,
     SCAN_ORDER_FACTS, SCAN_ORDERS, SCAN_PROFILE_LINES, SET_CHANNEL_COST, SET_SETTING,
     SET_TIME_ZONE, SETTINGS_OF, STREAM_EVENTS, STREAM_ORDERS, TENANT_BY_NAME, TENANTS,
     channel_cost_from, customer_fact_from, customer_from, event_from, event_line_into,
-    order_fact_from, order_from, order_line_into, order_status, parse_customer_id, profile_from,
-    profile_line_from, tenant_from,
+    order_fact_from, order_from, order_line_into, order_status, parse_customer_id,
+    pool_extent_from, profile_from, profile_line_from, tenant_from,
 };
 use crate::{
     ChannelCostStore, CustomerStore, EventStore, Facts, ImportStore, ImportTx, OrderStore,
     ProfileLine, ProfileStore, Result, SCAN_ALL_ABOVE, Scope, Store, StoreError, TableCounts,
     Tenant, TenantStore, WriteCounts, from_micros, micros, other,
 };
+use crate::{PoolExtent, corrupt};
 
 mod api;
 mod known;
@@ -394,13 +396,16 @@ impl ProfileStore for SqliteStore {
         &mut self,
         tenant: &Tenant,
         each: &mut dyn FnMut(ProfileLine<'_>),
-    ) -> Result<()> {
+    ) -> Result<PoolExtent> {
         let mut stmt = self.conn.prepare_cached(SCAN_PROFILE_LINES)?;
         let mut rows = stmt.query([tenant.id])?;
         while let Some(r) = rows.next()? {
             each(profile_line_from(r)?);
         }
-        Ok(())
+        let mut stmt = self.conn.prepare_cached(POOL_EXTENT)?;
+        let mut rows = stmt.query([tenant.id])?;
+        let r = rows.next()?.ok_or_else(|| corrupt("no row of a count"))?;
+        pool_extent_from(r)
     }
 }
 

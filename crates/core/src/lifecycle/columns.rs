@@ -76,24 +76,29 @@ impl StageColumns {
     /// A customer whose line is known but for the spend (read off a stored profile that
     /// holds every fact up to the as-of day): orders then add only their spend.
     pub fn known(&mut self, id: CustomerId, line: StageLine) {
-        if self.index.contains_key(&id) {
-            return;
+        if self.push(id, None) {
+            *self.given.last_mut().expect("pushed") = Some(line);
         }
-        self.push(id, None);
-        *self.given.last_mut().expect("pushed") = Some(line);
     }
 
-    fn push(&mut self, id: CustomerId, referrer: Option<CustomerId>) {
+    /// Adds a customer not seen before (false if seen).
+    fn push(&mut self, id: CustomerId, referrer: Option<CustomerId>) -> bool {
         let row = self.last_order_at.len() as u32;
+        match self.index.entry(id) {
+            std::collections::hash_map::Entry::Occupied(_) => return false,
+            std::collections::hash_map::Entry::Vacant(v) => {
+                v.insert(row);
+            }
+        }
         if let Some(referrer) = referrer {
             self.referrers.push((row, referrer));
         }
-        self.index.insert(id, row);
         self.last_order_at.push(None);
         self.left_at.push(None);
         self.kinds.push(0);
         self.spend.push(Money::ZERO);
         self.given.push(None);
+        true
     }
 
     fn in_window(&self, day: Date) -> bool {
@@ -176,10 +181,9 @@ impl StageColumns {
 
 impl ProfileSink for StageColumns {
     fn customer(&mut self, c: CustomerFact) {
-        if c.joined_at >= self.cutoff || self.index.contains_key(&c.id) {
-            return;
+        if c.joined_at < self.cutoff {
+            self.push(c.id, c.referrer_id);
         }
-        self.push(c.id, c.referrer_id);
     }
 
     fn order(

@@ -151,15 +151,14 @@ fn from_stored_profiles(
     let before = |t: Option<Timestamp>| t.is_none_or(|t| t < cutoff);
     let mut columns = StageColumns::new(&tenant.zone, as_of);
     let mut whole = true;
-    store
+    let mut lines = 0u64;
+    let extent = store
         .scan_profile_lines(tenant, &mut |l| {
+            lines += 1;
             if !whole {
                 return;
             }
-            let current = l.stored
-                && l.joined_at < cutoff
-                && before(l.last_order_at)
-                && before(l.last_interaction_at);
+            let current = before(l.last_order_at) && before(l.last_interaction_at);
             let (Some((intent, engaged)), Ok(id), true) = (
                 intent_and_engaged(l.event_counts),
                 CustomerId::parse(l.customer_id),
@@ -181,5 +180,6 @@ fn from_stored_profiles(
             );
         })
         .context("reading profiles")?;
-    Ok(whole.then_some(columns))
+    let everyone = lines == extent.customers && before(extent.latest_join);
+    Ok((whole && everyone).then_some(columns))
 }
