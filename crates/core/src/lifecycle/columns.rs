@@ -127,38 +127,39 @@ impl StageColumns {
         }
         days.sort_unstable();
         days.dedup();
-        let mut purchase_days = vec![0u32; n];
-        let mut first: Vec<Option<Date>> = vec![None; n];
-        let mut last: Vec<Option<Date>> = vec![None; n];
-        for &(c, day) in &days {
-            let c = c as usize;
-            purchase_days[c] += 1;
-            first[c].get_or_insert(day);
-            last[c] = Some(day);
-        }
         let threshold =
             super_user_threshold(spend.iter().copied().chain(stray_spend.values().copied()));
-        let mut lines: Vec<StageLine> = (0..n)
-            .map(|c| match given[c] {
+        // One pass over the customers and their sorted purchase days, no array per figure.
+        let mut lines: Vec<StageLine> = Vec::with_capacity(n);
+        let mut next = days.iter().peekable();
+        for c in 0..n {
+            let (mut purchase_days, mut first, mut last) = (0u32, None, None);
+            while let Some(&(_, day)) = next.next_if(|(of, _)| *of as usize == c) {
+                purchase_days += 1;
+                first.get_or_insert(day);
+                last = Some(day);
+            }
+            lines.push(match given[c] {
                 Some(line) => StageLine {
                     spend_365d: spend[c],
                     ..line
                 },
                 None => StageLine {
-                    purchase_days: purchase_days[c],
-                    first_purchase_day: first[c],
-                    last_purchase_day: last[c],
+                    purchase_days,
+                    first_purchase_day: first,
+                    last_purchase_day: last,
                     has_left: has_left(left_at[c], last_order_at[c]),
                     spend_365d: spend[c],
                     journey: journey_of(
                         referred[c],
-                        purchase_days[c],
+                        purchase_days,
                         kinds[c] & INTENT != 0,
                         kinds[c] & ENGAGED != 0,
                     ),
                 },
-            })
-            .collect();
+            });
+        }
+        drop((days, given, last_order_at, left_at, kinds, spend, referred));
         let mut ids: Vec<Option<CustomerId>> = vec![None; n];
         for (id, c) in index {
             ids[c as usize] = Some(id);
