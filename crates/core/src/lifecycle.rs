@@ -12,6 +12,8 @@ use crate::order::OrderStatus;
 use crate::profile::{Profile, ProfileOrder};
 use crate::time::TenantZone;
 
+pub mod columns;
+
 /// The tenant's repurchase cycle when nothing is set.
 pub const DEFAULT_REPURCHASE_CYCLE_DAYS: u32 = 30;
 
@@ -222,29 +224,92 @@ pub fn stages(
     as_of: Date,
     settings: LifecycleSettings,
 ) -> Vec<CustomerStage> {
-    let threshold = super_user_threshold(spend_365d.values().copied());
-    profiles
+    let lines: Vec<StageLine> = profiles
         .iter()
         .map(|p| {
-            let spend = spend_365d.get(&p.customer_id).copied().unwrap_or_default();
-            let facts = StageFacts {
-                purchase_days: p.purchase_days,
-                first_purchase_day: p.first_purchase_day,
-                last_purchase_day: p.last_purchase_day,
-                has_left: p.has_left(),
-                super_user: threshold.is_some_and(|t| spend >= t),
-            };
+            let mut line = StageLine::of(p);
+            line.spend_365d = spend_365d.get(&p.customer_id).copied().unwrap_or_default();
+            line
+        })
+        .collect();
+    // Spend of customers outside the pool counts toward the threshold too.
+    let threshold = super_user_threshold(spend_365d.values().copied());
+    stages_of_lines(
+        profiles.iter().map(|p| p.customer_id.clone()),
+        &lines,
+        threshold,
+        as_of,
+        settings,
+    )
+}
+
+/// What a customer's lifecycle and journey stages are decided from, in a few words and
+/// no heap: the reports at a million customers hold one per customer, not a [`Profile`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct StageLine {
+    pub purchase_days: u32,
+    pub first_purchase_day: Option<Date>,
+    pub last_purchase_day: Option<Date>,
+    pub has_left: bool,
+    /// Paid amount over the 365 days to the as-of day.
+    pub spend_365d: Money,
+    pub journey: Journey,
+}
+
+impl StageLine {
+    /// The line of a profile (built as of the day), with no spend yet.
+    pub fn of(p: &Profile) -> StageLine {
+        StageLine {
+            purchase_days: p.purchase_days,
+            first_purchase_day: p.first_purchase_day,
+            last_purchase_day: p.last_purchase_day,
+            has_left: p.has_left(),
+            spend_365d: Money::ZERO,
+            journey: journey(p),
+        }
+    }
+}
+
+/// The lifecycle stage of one line, given the super-user threshold of all of them.
+pub fn stage_of_line(
+    line: &StageLine,
+    threshold: Option<Money>,
+    as_of: Date,
+    settings: LifecycleSettings,
+) -> (Stage, Option<i64>, (i64, i64, bool)) {
+    let facts = StageFacts {
+        purchase_days: line.purchase_days,
+        first_purchase_day: line.first_purchase_day,
+        last_purchase_day: line.last_purchase_day,
+        has_left: line.has_left,
+        super_user: threshold.is_some_and(|t| line.spend_365d >= t),
+    };
+    stage_of(facts, as_of, settings)
+}
+
+/// Stages of every customer as of `as_of` from their lines (`ids` in the same order),
+/// `threshold` the [`super_user_threshold`] of everyone's spend over the 365 days.
+pub fn stages_of_lines(
+    ids: impl IntoIterator<Item = CustomerId>,
+    lines: &[StageLine],
+    threshold: Option<Money>,
+    as_of: Date,
+    settings: LifecycleSettings,
+) -> Vec<CustomerStage> {
+    ids.into_iter()
+        .zip(lines)
+        .map(|(customer_id, line)| {
             let (stage, days_since_order, (span, gaps, own_cycle)) =
-                stage_of(facts, as_of, settings);
+                stage_of_line(line, threshold, as_of, settings);
             CustomerStage {
-                customer_id: p.customer_id.clone(),
+                customer_id,
                 stage,
-                journey: journey(p),
+                journey: line.journey,
                 days_since_order,
-                purchase_days: p.purchase_days,
+                purchase_days: line.purchase_days,
                 cycle_days: span as f64 / gaps as f64,
                 own_cycle,
-                spend_365d: spend,
+                spend_365d: line.spend_365d,
             }
         })
         .collect()
@@ -253,19 +318,40 @@ pub fn stages(
 /// The furthest journey stage a customer has reached.
 pub fn journey(p: &Profile) -> Journey {
     let any = |kinds: &[&str]| kinds.iter().any(|k| p.count(k) > 0);
-    if p.referrals > 0 {
+    journey_of(p.referrals > 0, p.purchase_days, any(INTENT), any(ENGAGED))
+}
+
+/// The journey stage from what it is decided by: whether anyone names the customer as
+/// referrer, their purchase days, and whether they showed intent or engaged.
+pub fn journey_of(
+    referred_someone: bool,
+    purchase_days: u32,
+    intent: bool,
+    engaged: bool,
+) -> Journey {
+    if referred_someone {
         Journey::Advocate
-    } else if p.purchase_days >= 2 {
+    } else if purchase_days >= 2 {
         Journey::Repeat
-    } else if p.purchase_days == 1 {
+    } else if purchase_days == 1 {
         Journey::Customer
-    } else if any(INTENT) {
+    } else if intent {
         Journey::Intent
-    } else if any(ENGAGED) {
+    } else if engaged {
         Journey::Engaged
     } else {
         Journey::Stranger
     }
+}
+
+/// Whether an interaction kind shows intent.
+pub fn is_intent(kind: &str) -> bool {
+    INTENT.contains(&kind)
+}
+
+/// Whether an interaction kind engages.
+pub fn is_engaged(kind: &str) -> bool {
+    ENGAGED.contains(&kind)
 }
 
 #[cfg(test)]

@@ -210,6 +210,55 @@ pub enum Scope<'a> {
 pub trait ProfileStore {
     /// Every stored profile of the tenant, in customer-id order.
     fn scan_profiles(&mut self, tenant: &Tenant, each: &mut dyn FnMut(Profile)) -> Result<()>;
+    /// Streams the tenant's raw facts into `sink`, each order and event borrowed from its
+    /// row (no object per row): the customers, then the orders, then the events, each if
+    /// `wanted` asks for them. What the reports read at a million customers.
+    fn stream_facts(
+        &mut self,
+        tenant: &Tenant,
+        wanted: Facts,
+        sink: &mut dyn ProfileSink,
+    ) -> Result<()>;
+    /// Every stored profile of the tenant, the columns stages and journeys are decided
+    /// from, borrowed from the row, in no particular order; then how many customers the
+    /// tenant has and the latest of their joins (every profile is of a customer, so as
+    /// many profiles as customers means each has one).
+    fn scan_profile_lines(
+        &mut self,
+        tenant: &Tenant,
+        each: &mut dyn FnMut(ProfileLine<'_>),
+    ) -> Result<PoolExtent>;
+}
+
+/// How many customers a tenant has and when the last of them joined.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct PoolExtent {
+    pub customers: u64,
+    pub latest_join: Option<Timestamp>,
+}
+
+/// Which raw facts [`ProfileStore::stream_facts`] reads.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Facts {
+    pub customers: bool,
+    pub orders: bool,
+    pub events: bool,
+}
+
+/// The stage columns of a customer's stored profile (see
+/// [`ProfileStore::scan_profile_lines`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ProfileLine<'a> {
+    pub customer_id: &'a str,
+    pub last_order_at: Option<Timestamp>,
+    pub purchase_days: u32,
+    pub first_purchase_day: Option<jiff::civil::Date>,
+    pub last_purchase_day: Option<jiff::civil::Date>,
+    pub last_interaction_at: Option<Timestamp>,
+    pub left_at: Option<Timestamp>,
+    /// The stored event counts, a JSON object of kind → count.
+    pub event_counts: &'a str,
+    pub referrals: u32,
 }
 
 /// Whose segment and tag memberships, or whose history, a read covers.

@@ -23,15 +23,18 @@ use siyu_core::{
 use crate::shared::{OnDb, TxOnDb, customer_row};
 use crate::sql::{Db, SCAN_ALL_ABOVE};
 use crate::sql::{
-    INSERT_TENANT, PROFILE_COLUMNS, SCAN_CUSTOMER_FACTS, SCAN_EVENTS, SCAN_ORDER_FACTS,
-    SCAN_ORDERS, SET_CHANNEL_COST, SET_SETTING, SET_TIME_ZONE, SETTINGS_OF, TENANT_BY_NAME,
-    TENANTS, channel_cost_from, customer_fact_from, event_from, order_fact_from, order_from,
-    order_status, parse_customer_id, pg, profile_from, tenant_from,
+    INSERT_TENANT, POOL_EXTENT, PROFILE_COLUMNS, SCAN_CUSTOMER_FACTS, SCAN_EVENTS,
+    SCAN_ORDER_FACTS, SCAN_ORDERS, SCAN_PROFILE_LINES, SET_CHANNEL_COST, SET_SETTING,
+    SET_TIME_ZONE, SETTINGS_OF, STREAM_EVENTS, STREAM_ORDERS, TENANT_BY_NAME, TENANTS,
+    channel_cost_from, customer_fact_from, event_from, event_line_into, order_fact_from,
+    order_from, order_line_into, order_status, parse_customer_id, pg, pool_extent_from,
+    profile_from, profile_line_from, tenant_from,
 };
 use crate::{
-    ChannelCostStore, CustomerStore, EventStore, ImportStore, ImportTx, IngestWrites, OrderStore,
-    PrivacyStore, PrivacyTx, ProfileStore, ProfileWrites, Result, Scope, Store, StoreError,
-    TableCounts, Tenant, TenantStore, WriteCounts, from_micros, micros, other,
+    ChannelCostStore, CustomerStore, EventStore, Facts, ImportStore, ImportTx, IngestWrites,
+    OrderStore, PoolExtent, PrivacyStore, PrivacyTx, ProfileLine, ProfileStore, ProfileWrites,
+    Result, Scope, Store, StoreError, TableCounts, Tenant, TenantStore, WriteCounts, from_micros,
+    micros, other,
 };
 
 mod api;
@@ -348,6 +351,46 @@ impl EventStore for PgStore {
 impl ProfileStore for PgStore {
     fn scan_profiles(&mut self, tenant: &Tenant, each: &mut dyn FnMut(Profile)) -> Result<()> {
         scan_profiles(&mut self.client, tenant.id, each)
+    }
+
+    fn stream_facts(
+        &mut self,
+        tenant: &Tenant,
+        wanted: Facts,
+        sink: &mut dyn ProfileSink,
+    ) -> Result<()> {
+        if wanted.customers {
+            self.scan_customers(tenant, &mut |c| sink.customer(c))?;
+        }
+        if wanted.orders {
+            let mut rows = self.client.query_raw(&pg(STREAM_ORDERS), [tenant.id])?;
+            while let Some(r) = rows.next()? {
+                order_line_into(&r, sink)?;
+            }
+        }
+        if wanted.events {
+            let mut rows = self.client.query_raw(&pg(STREAM_EVENTS), [tenant.id])?;
+            while let Some(r) = rows.next()? {
+                event_line_into(&r, sink)?;
+            }
+        }
+        Ok(())
+    }
+
+    fn scan_profile_lines(
+        &mut self,
+        tenant: &Tenant,
+        each: &mut dyn FnMut(ProfileLine<'_>),
+    ) -> Result<PoolExtent> {
+        let mut rows = self
+            .client
+            .query_raw(&pg(SCAN_PROFILE_LINES), [tenant.id])?;
+        while let Some(r) = rows.next()? {
+            each(profile_line_from(&r)?);
+        }
+        drop(rows);
+        let r = self.client.query_one(&pg(POOL_EXTENT), &[&tenant.id])?;
+        pool_extent_from(&r)
     }
 }
 

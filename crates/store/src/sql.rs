@@ -9,7 +9,7 @@ use siyu_core::CustomerFact;
 use siyu_core::access::Role;
 use siyu_core::metrics::cohorts::Month;
 use siyu_core::privacy::AuditAction;
-use siyu_core::profile::Profile;
+use siyu_core::profile::{Profile, ProfileSink};
 use siyu_core::segment::pool::Thresholds;
 use siyu_core::segment::rfm::Means;
 use siyu_core::segment::rules::RuleKind;
@@ -19,8 +19,9 @@ use siyu_core::{
 };
 
 use crate::{
-    AuditEntry, CustomerLine, HistoryRecord, ManualTag, Member, MemberFilter, Result, StoredRule,
-    StoredToken, Tenant, corrupt, from_micros, other, stored_change, stored_kind, stored_purpose,
+    AuditEntry, CustomerLine, HistoryRecord, ManualTag, Member, MemberFilter, PoolExtent,
+    ProfileLine, Result, StoredRule, StoredToken, Tenant, corrupt, from_micros, other,
+    stored_change, stored_kind, stored_purpose,
 };
 
 /// A value bound to a statement of [`Db`].
@@ -401,6 +402,74 @@ pub(crate) fn event_from(r: &(impl RowAccess + ?Sized)) -> Result<NewEvent> {
         kind: EventType::parse(r.text(2)?).map_err(other)?,
         occurred_at: from_micros(r.int(3)?)?,
         properties: r.text(4)?.to_owned(),
+    })
+}
+
+// ---- streamed facts and profile lines (the reports at scale) ------------------------
+
+/// Every order of a tenant (`?1`) as profiles take it; rows for [`order_line_into`].
+pub(crate) const STREAM_ORDERS: &str = "SELECT customer_id, ordered_at, amount, status,
+        CASE WHEN coupon_code IS NOT NULL OR discount > 0 THEN 1 ELSE 0 END
+     FROM orders WHERE tenant_id = ?1";
+
+/// Hands a row of [`STREAM_ORDERS`] to `sink`, borrowed.
+pub(crate) fn order_line_into(r: &impl RowAccess, sink: &mut dyn ProfileSink) -> Result<()> {
+    sink.order(
+        r.text(0)?,
+        from_micros(r.int(1)?)?,
+        Money::from_fen(r.int(2)?),
+        order_status(r.text(3)?)?,
+        r.int(4)? != 0,
+    );
+    Ok(())
+}
+
+/// Every event of a tenant (`?1`) as profiles take it; rows for [`event_line_into`].
+pub(crate) const STREAM_EVENTS: &str =
+    "SELECT customer_id, type, occurred_at FROM events WHERE tenant_id = ?1";
+
+/// Hands a row of [`STREAM_EVENTS`] to `sink`, borrowed.
+pub(crate) fn event_line_into(r: &impl RowAccess, sink: &mut dyn ProfileSink) -> Result<()> {
+    sink.event(r.text(0)?, r.text(1)?, from_micros(r.int(2)?)?);
+    Ok(())
+}
+
+/// Every stored profile of a tenant (`?1`), its stage columns; rows for
+/// [`profile_line_from`].
+pub(crate) const SCAN_PROFILE_LINES: &str = "SELECT customer_id, last_order_at, purchase_days,
+        first_purchase_day, last_purchase_day, last_interaction_at, left_at, event_counts,
+        referrals
+     FROM profiles WHERE tenant_id = ?1";
+
+/// A profile line from a row of [`SCAN_PROFILE_LINES`].
+pub(crate) fn profile_line_from(r: &impl RowAccess) -> Result<ProfileLine<'_>> {
+    let day = |s: Option<&str>| -> Result<Option<jiff::civil::Date>> {
+        s.map(|d| TenantZone::read_day(d).map_err(other))
+            .transpose()
+    };
+    let count = |n: i64| u32::try_from(n).map_err(|_| corrupt("a count out of range in profiles"));
+    Ok(ProfileLine {
+        customer_id: r.text(0)?,
+        last_order_at: at(r.opt_int(1)?)?,
+        purchase_days: count(r.int(2)?)?,
+        first_purchase_day: day(r.opt_text(3)?)?,
+        last_purchase_day: day(r.opt_text(4)?)?,
+        last_interaction_at: at(r.opt_int(5)?)?,
+        left_at: at(r.opt_int(6)?)?,
+        event_counts: r.text(7)?,
+        referrals: count(r.int(8)?)?,
+    })
+}
+
+/// How many customers a tenant (`?1`) has and the latest join; a row for
+/// [`pool_extent_from`].
+pub(crate) const POOL_EXTENT: &str =
+    "SELECT count(*), max(joined_at) FROM customers WHERE tenant_id = ?1";
+
+pub(crate) fn pool_extent_from(r: &impl RowAccess) -> Result<PoolExtent> {
+    Ok(PoolExtent {
+        customers: u64::try_from(r.int(0)?).map_err(|_| corrupt("a negative count"))?,
+        latest_join: at(r.opt_int(1)?)?,
     })
 }
 

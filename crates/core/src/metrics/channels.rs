@@ -3,7 +3,9 @@
 //! what they paid, what they cost (CAC = spend / new customers), their lifetime value by
 //! formula and by model, CLV/CAC and the months to pay the acquisition back.
 
-use std::collections::{BTreeMap, HashMap, HashSet};
+use std::collections::{BTreeMap, HashMap};
+
+use crate::fasthash::{FastHashMap, FastHashSet};
 
 use jiff::civil::Date;
 use serde::Serialize;
@@ -48,55 +50,95 @@ pub fn formula_clv(
     as_of: Date,
     only: Option<&dyn Fn(&CustomerId) -> bool>,
 ) -> FormulaClv {
+    formula_clv_by(shop, as_of, |id| only.is_none_or(|f| f(id)).then_some(()))
+        .remove(&())
+        .unwrap_or_else(|| Window::default().clv(as_of))
+}
+
+/// The formula CLV as of `as_of` of each group of customers at once (see
+/// [`formula_clv`]): `group` says which group a customer is in, if any. Groups with no
+/// paid order in the two years are left out; their CLV is that of nobody.
+pub fn formula_clv_by<'s, K: Ord>(
+    shop: &'s Shop,
+    as_of: Date,
+    group: impl Fn(&CustomerId) -> Option<K>,
+) -> BTreeMap<K, FormulaClv> {
     let days_back = |n: i64| {
         as_of
             .checked_sub(jiff::Span::new().days(n))
             .unwrap_or(Date::MIN)
     };
     let (year_start, previous_start) = (days_back(364), days_back(729));
-    let mut recent: HashSet<&CustomerId> = HashSet::new();
-    let mut previous: HashSet<&CustomerId> = HashSet::new();
-    let (mut orders, mut gmv) = (0u64, 0i64);
+    let mut windows: BTreeMap<K, Window<'s>> = BTreeMap::new();
     for o in &shop.orders {
-        if o.status != OrderStatus::Paid || !only.is_none_or(|f| f(&o.customer_id)) {
+        if o.status != OrderStatus::Paid {
             continue;
         }
         let day = shop.zone.day_of(o.ordered_at);
         if day > as_of || day < previous_start {
             continue;
         }
+        let Some(key) = group(&o.customer_id) else {
+            continue;
+        };
+        let w = windows.entry(key).or_default();
         if day >= year_start {
-            recent.insert(&o.customer_id);
-            orders += 1;
-            gmv += o.amount.fen();
+            w.recent.insert(&o.customer_id);
+            w.orders += 1;
+            w.gmv += o.amount.fen();
         } else {
-            previous.insert(&o.customer_id);
+            w.previous.insert(&o.customer_id);
         }
     }
-    let buyers = recent.len() as u64;
-    let lapsed = previous.iter().filter(|c| !recent.contains(*c)).count() as u64;
-    let churn = ratio(lapsed, previous.len() as u64);
-    let lifetime_years = churn.filter(|&c| c > 0.0).map(|c| 1.0 / c);
-    let aov = mean_fen(gmv, orders).map(Money::from_fen);
-    let frequency = ratio(orders, buyers);
-    let clv = match (orders > 0, frequency, lifetime_years) {
-        (true, Some(f), Some(l)) => Some(Money::from_fen(
-            (gmv as f64 / orders as f64 * f * l).round() as i64,
-        )),
-        _ => None,
-    };
-    FormulaClv {
-        as_of,
-        buyers,
-        orders,
-        gmv: Money::from_fen(gmv),
-        aov,
-        frequency,
-        previous_buyers: previous.len() as u64,
-        lapsed,
-        churn,
-        lifetime_years,
-        clv,
+    windows
+        .into_iter()
+        .map(|(key, w)| (key, w.clv(as_of)))
+        .collect()
+}
+
+/// The paid orders of a group in the two years of a formula CLV.
+#[derive(Default)]
+struct Window<'s> {
+    recent: FastHashSet<&'s CustomerId>,
+    previous: FastHashSet<&'s CustomerId>,
+    orders: u64,
+    gmv: i64,
+}
+
+impl Window<'_> {
+    fn clv(&self, as_of: Date) -> FormulaClv {
+        let Window {
+            recent,
+            previous,
+            orders,
+            gmv,
+        } = self;
+        let (orders, gmv) = (*orders, *gmv);
+        let buyers = recent.len() as u64;
+        let lapsed = previous.iter().filter(|c| !recent.contains(*c)).count() as u64;
+        let churn = ratio(lapsed, previous.len() as u64);
+        let lifetime_years = churn.filter(|&c| c > 0.0).map(|c| 1.0 / c);
+        let aov = mean_fen(gmv, orders).map(Money::from_fen);
+        let frequency = ratio(orders, buyers);
+        let clv = match (orders > 0, frequency, lifetime_years) {
+            (true, Some(f), Some(l)) => Some(Money::from_fen(
+                (gmv as f64 / orders as f64 * f * l).round() as i64,
+            )),
+            _ => None,
+        };
+        FormulaClv {
+            as_of,
+            buyers,
+            orders,
+            gmv: Money::from_fen(gmv),
+            aov,
+            frequency,
+            previous_buyers: previous.len() as u64,
+            lapsed,
+            churn,
+            lifetime_years,
+            clv,
+        }
     }
 }
 
@@ -138,13 +180,13 @@ pub fn channels(
 ) -> Vec<ChannelQuality> {
     let zone = &shop.zone;
     let (start, end) = (period.start(zone), period.end(zone));
-    let mut paid: HashMap<&CustomerId, i64> = HashMap::new();
+    let mut paid: FastHashMap<&CustomerId, i64> = FastHashMap::default();
     for o in &shop.orders {
         if o.status == OrderStatus::Paid && o.ordered_at < end {
             *paid.entry(&o.customer_id).or_default() += o.amount.fen();
         }
     }
-    let channel_of: HashMap<&CustomerId, Option<&Channel>> = shop
+    let channel_of: FastHashMap<&CustomerId, Option<&Channel>> = shop
         .customers
         .iter()
         .map(|c| (&c.id, c.channel.as_ref()))
@@ -172,22 +214,30 @@ pub fn channels(
         }
     }
     let (first, last) = (Month::of(period.from), Month::of(period.to));
-    let mut spend: HashMap<&Channel, i64> = HashMap::new();
+    let mut spend: FastHashMap<&Channel, i64> = FastHashMap::default();
     for (channel, month, amount) in costs {
         if *month >= first && *month <= last {
             *spend.entry(channel).or_default() += amount.fen();
         }
         tallies.entry(Some(channel.clone())).or_default();
     }
+    // Every order is of the channel of its customer, none (unknown) if not in the pool.
+    let mut formulas: BTreeMap<Option<Channel>, FormulaClv> =
+        formula_clv_by(shop, period.to, |id| {
+            Some(channel_of.get(id).copied().flatten())
+        })
+        .into_iter()
+        .map(|(channel, clv)| (channel.cloned(), clv))
+        .collect();
     tallies
         .into_iter()
         .map(|(channel, t)| {
             // No spend recorded for the channel in the period: CAC is not known (not 0).
             let recorded = channel.as_ref().and_then(|c| spend.get(c)).copied();
             let spent = recorded.unwrap_or(0);
-            let of_channel =
-                |id: &CustomerId| channel_of.get(id).copied().flatten() == channel.as_ref();
-            let formula = formula_clv(shop, period.to, Some(&of_channel));
+            let formula = formulas
+                .remove(&channel)
+                .unwrap_or_else(|| Window::default().clv(period.to));
             let conversion = ratio(t.buyers, t.entrants);
             let cac = recorded
                 .and_then(|s| mean_fen(s, t.entrants))

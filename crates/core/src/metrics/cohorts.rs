@@ -1,7 +1,9 @@
 //! Cohort retention and the repurchase rate: customers by the month of their first paid
 //! order, and the share of each cohort buying again in the months after it.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::BTreeMap;
+
+use crate::fasthash::FastHashMap;
 
 use jiff::civil::Date;
 use serde::Serialize;
@@ -107,7 +109,7 @@ pub fn cohorts(shop: &Shop, as_of: Date, months: u32) -> Cohorts {
     let zone = &shop.zone;
     let last = Month::of(as_of);
     // Each buyer's purchase days.
-    let mut days: HashMap<&CustomerId, Vec<Date>> = HashMap::new();
+    let mut days: FastHashMap<&CustomerId, Vec<Date>> = FastHashMap::default();
     for o in &shop.orders {
         if o.status != OrderStatus::Paid {
             continue;
@@ -154,7 +156,7 @@ pub fn cohorts(shop: &Shop, as_of: Date, months: u32) -> Cohorts {
         repeaters,
         rate: ratio(repeaters, buyers),
     };
-    let channel_of: HashMap<&CustomerId, Option<&Channel>> = shop
+    let channel_of: FastHashMap<&CustomerId, Option<&Channel>> = shop
         .customers
         .iter()
         .map(|c| (&c.id, c.channel.as_ref()))

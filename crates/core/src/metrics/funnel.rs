@@ -22,11 +22,17 @@ pub struct FunnelStep {
 
 /// The funnel of `profiles` (built as of the day the funnel is for).
 pub fn funnel(profiles: &[Profile]) -> Vec<FunnelStep> {
+    funnel_of(profiles.iter().map(journey))
+}
+
+/// The funnel of a pool given each customer's furthest journey stage.
+pub fn funnel_of(journeys: impl IntoIterator<Item = Journey>) -> Vec<FunnelStep> {
     let mut at = [0u64; 6];
-    for p in profiles {
-        at[journey(p) as usize] += 1;
+    let mut pool = 0u64;
+    for j in journeys {
+        at[j as usize] += 1;
+        pool += 1;
     }
-    let pool = profiles.len() as u64;
     let mut steps = Vec::with_capacity(6);
     let mut previous: Option<u64> = None;
     for (i, stage) in Journey::ALL.into_iter().enumerate() {

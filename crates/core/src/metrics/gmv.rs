@@ -8,7 +8,7 @@
 //! GMV their amount: retention = R/U, conversion = B/R, purchases per buyer = N/B,
 //! AOV = GMV/N.
 
-use std::collections::HashSet;
+use crate::fasthash::FastHashSet;
 use std::fmt;
 
 use serde::Serialize;
@@ -110,7 +110,7 @@ pub fn gmv_factors(
     let zone = &shop.zone;
     let (start, end) = (period.start(zone), period.end(zone));
     let selected = |id: &CustomerId| only.is_none_or(|f| f(id));
-    let left: HashSet<&CustomerId> = shop
+    let left: FastHashSet<&CustomerId> = shop
         .events
         .iter()
         .filter(|e| e.kind == "left" && e.occurred_at < end)
@@ -123,7 +123,7 @@ pub fn gmv_factors(
             retained += u64::from(!left.contains(&c.id));
         }
     }
-    let mut buyers: HashSet<&CustomerId> = HashSet::new();
+    let mut buyers: FastHashSet<&CustomerId> = FastHashSet::default();
     let (mut orders, mut gmv) = (0u64, 0i64);
     for o in &shop.orders {
         if o.status == OrderStatus::Paid

@@ -1,6 +1,8 @@
 //! The overview of a shop: pool, buyers, orders, GMV, AOV, repurchase rate, by channel.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::BTreeMap;
+
+use crate::fasthash::FastHashMap;
 
 use jiff::civil::Date;
 use serde::Serialize;
@@ -58,7 +60,7 @@ impl Overview {
         orders: impl IntoIterator<Item = OrderFact>,
         zone: &TenantZone,
     ) -> Overview {
-        let mut buyers: HashMap<CustomerId, Buyer> = HashMap::new();
+        let mut buyers: FastHashMap<CustomerId, Buyer> = FastHashMap::default();
         let (mut paid, mut refunded, mut gmv) = (0u64, 0u64, 0i64);
         let (mut first, mut last): (Option<Date>, Option<Date>) = (None, None);
         for order in orders {

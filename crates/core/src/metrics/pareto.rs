@@ -2,7 +2,7 @@
 //! the share of buyers who make 80% of it, and the super users (DESIGN.md lifecycle: the
 //! top 20% by spend over the 365 days to the as-of day, ties included).
 
-use std::collections::HashMap;
+use crate::fasthash::FastHashMap;
 
 use jiff::civil::Date;
 use serde::Serialize;
@@ -39,8 +39,8 @@ pub struct SuperUser {
 /// Pareto over the paid orders of `period`; super users as of its last day.
 pub fn pareto(shop: &Shop, period: Period) -> Pareto {
     let zone = &shop.zone;
-    let mut spend: HashMap<&CustomerId, i64> = HashMap::new();
-    let mut last_365: HashMap<&CustomerId, i64> = HashMap::new();
+    let mut spend: FastHashMap<&CustomerId, i64> = FastHashMap::default();
+    let mut last_365: FastHashMap<&CustomerId, i64> = FastHashMap::default();
     let year_start = period
         .to
         .checked_sub(jiff::Span::new().days(364))

@@ -8,7 +8,7 @@
 //! invite conversion (= referred customers / pool). Generation 0 is a customer nobody
 //! referred; a customer referred by one of generation g is of generation g + 1.
 
-use std::collections::{HashMap, HashSet};
+use crate::fasthash::{FastHashMap, FastHashSet};
 
 use jiff::civil::Date;
 use serde::Serialize;
@@ -61,26 +61,26 @@ pub fn referrals(shop: &Shop, as_of: Date, top: usize) -> Referrals {
         .iter()
         .filter(|c| c.joined_at < end)
         .collect();
-    let members: HashSet<&CustomerId> = pool.iter().map(|c| &c.id).collect();
+    let members: FastHashSet<&CustomerId> = pool.iter().map(|c| &c.id).collect();
     let mut shares = 0u64;
-    let mut sharers: HashSet<&CustomerId> = HashSet::new();
+    let mut sharers: FastHashSet<&CustomerId> = FastHashSet::default();
     for e in &shop.events {
         if e.kind == "share" && e.occurred_at < end && members.contains(&e.customer_id) {
             shares += 1;
             sharers.insert(&e.customer_id);
         }
     }
-    let mut spend: HashMap<&CustomerId, i64> = HashMap::new();
+    let mut spend: FastHashMap<&CustomerId, i64> = FastHashMap::default();
     for o in &shop.orders {
         if o.status == OrderStatus::Paid && o.ordered_at < end {
             *spend.entry(&o.customer_id).or_default() += o.amount.fen();
         }
     }
-    let referrer_of: HashMap<&CustomerId, &CustomerId> = pool
+    let referrer_of: FastHashMap<&CustomerId, &CustomerId> = pool
         .iter()
         .filter_map(|c| Some((&c.id, c.referrer_id.as_ref()?)))
         .collect();
-    let mut by_referrer: HashMap<&CustomerId, Referrer> = HashMap::new();
+    let mut by_referrer: FastHashMap<&CustomerId, Referrer> = FastHashMap::default();
     let mut referred_buyers = 0u64;
     for (id, referrer) in &referrer_of {
         let bought = spend.get(id).copied().unwrap_or(0);
@@ -97,7 +97,7 @@ pub fn referrals(shop: &Shop, as_of: Date, top: usize) -> Referrals {
     }
     // Generations, following referrers up until a customer of known generation or a
     // root (a circle of referrers is cut where it closes: its last customer is a root).
-    let mut generation: HashMap<&CustomerId, usize> = HashMap::new();
+    let mut generation: FastHashMap<&CustomerId, usize> = FastHashMap::default();
     for c in &pool {
         let mut chain: Vec<&CustomerId> = Vec::new();
         let mut at = &c.id;

@@ -288,6 +288,13 @@ proptest! {
             prop_assert_eq!(l.buyers, buyers);
             let is_douyin = l.channel.as_ref().map(Channel::as_str) == Some("douyin");
             prop_assert_eq!(l.cac.is_some(), is_douyin && !entrants.is_empty());
+            // The channel's formula CLV: of its customers (an order of a customer outside
+            // the pool counts as of the unknown channel).
+            let of_channel = |id: &CustomerId| {
+                shop.customers.iter().find(|c| &c.id == id).and_then(|c| c.channel.as_ref())
+                    == l.channel.as_ref()
+            };
+            prop_assert_eq!(&l.formula_clv, &formula_clv(&shop, period.to, Some(&of_channel)));
         }
         let total: u64 = lines.iter().map(|l| l.entrants).sum();
         let all = shop.customers.iter().filter(|c| c.joined_at >= start && c.joined_at < end).count() as u64;

@@ -9,31 +9,95 @@ use serde::Serialize;
 use siyu_core::lifecycle::Stage;
 use siyu_core::metrics::channels::{ChannelQuality, FormulaClv, channels, formula_clv};
 use siyu_core::metrics::cohorts::{Cohorts, cohorts};
-use siyu_core::metrics::funnel::{FunnelStep, funnel};
+use siyu_core::metrics::funnel::{FunnelStep, funnel_of};
 use siyu_core::metrics::gmv::{GmvChange, GmvFactors, WhatIf, decompose, gmv_factors, what_if};
 use siyu_core::metrics::pareto::{Pareto, pareto};
 use siyu_core::metrics::referrals::{Referrals, referrals};
 use siyu_core::metrics::shop::{Period, Shop};
-use siyu_core::profile::build_profiles;
+use siyu_core::profile::{EventFact, ProfileSink};
 use siyu_core::segment::rules::RuleKind;
-use siyu_core::{CustomerId, Money, OrderFact};
-use siyu_store::{Store, Tenant};
+use siyu_core::{CustomerFact, CustomerId, Money, OrderFact, OrderStatus, Timestamp};
+use siyu_store::{Facts, Store, Tenant};
 
-use super::profiles::{RawFacts, raw_facts};
+/// The facts of the tenant a report reads: every customer and order, and of the events
+/// only those of `kinds` (the reports read a few kinds of the millions of interactions).
+pub fn load_shop(store: &mut dyn Store, tenant: &Tenant, kinds: &[&str]) -> anyhow::Result<Shop> {
+    let mut sink = ShopSink {
+        shop: Shop {
+            customers: Vec::new(),
+            orders: Vec::new(),
+            events: Vec::new(),
+            zone: tenant.zone.clone(),
+        },
+        kinds,
+        bad: None,
+    };
+    let wanted = Facts {
+        customers: true,
+        orders: true,
+        events: !kinds.is_empty(),
+    };
+    store
+        .stream_facts(tenant, wanted, &mut sink)
+        .context("reading customers, orders and events")?;
+    if let Some(bad) = sink.bad {
+        return Err(anyhow!("a stored customer id is not valid: {bad}"));
+    }
+    Ok(sink.shop)
+}
 
-/// Every fact of the tenant the reports read.
-pub fn load_shop(store: &mut dyn Store, tenant: &Tenant) -> anyhow::Result<Shop> {
-    let RawFacts {
-        customers,
-        orders,
-        events,
-    } = raw_facts(store, tenant)?;
-    Ok(Shop {
-        customers,
-        orders: orders.into_iter().map(|o| o.fact).collect(),
-        events,
-        zone: tenant.zone.clone(),
-    })
+/// Collects a [`Shop`] from streamed facts, keeping the events of some kinds.
+struct ShopSink<'k> {
+    shop: Shop,
+    kinds: &'k [&'k str],
+    /// The first customer id that did not parse.
+    bad: Option<String>,
+}
+
+impl ShopSink<'_> {
+    fn id(&mut self, customer: &str) -> Option<CustomerId> {
+        let id = CustomerId::parse(customer).ok();
+        if id.is_none() && self.bad.is_none() {
+            self.bad = Some(customer.to_owned());
+        }
+        id
+    }
+}
+
+impl ProfileSink for ShopSink<'_> {
+    fn customer(&mut self, customer: CustomerFact) {
+        self.shop.customers.push(customer);
+    }
+
+    fn order(
+        &mut self,
+        customer: &str,
+        at: Timestamp,
+        amount: Money,
+        status: OrderStatus,
+        _used_coupon: bool,
+    ) {
+        if let Some(customer_id) = self.id(customer) {
+            self.shop.orders.push(OrderFact {
+                customer_id,
+                ordered_at: at,
+                amount,
+                status,
+            });
+        }
+    }
+
+    fn event(&mut self, customer: &str, kind: &str, at: Timestamp) {
+        if self.kinds.contains(&kind)
+            && let Some(customer_id) = self.id(customer)
+        {
+            self.shop.events.push(EventFact {
+                customer_id,
+                kind: kind.to_owned(),
+                occurred_at: at,
+            });
+        }
+    }
 }
 
 /// How a report is sliced.
@@ -125,7 +189,7 @@ pub fn gmv(
     moves: Option<&WhatIf>,
     by: Option<By>,
 ) -> anyhow::Result<GmvReport> {
-    let shop = load_shop(store, tenant)?;
+    let shop = load_shop(store, tenant, &["left"])?;
     let mut groups: Vec<(String, Option<HashSet<CustomerId>>)> = vec![("all".into(), None)];
     if let Some(by) = by {
         groups.extend(
@@ -167,7 +231,7 @@ pub fn cohort_report(
     as_of: Date,
     months: u32,
 ) -> anyhow::Result<Cohorts> {
-    let shop = load_shop(store, tenant)?;
+    let shop = load_shop(store, tenant, &[])?;
     Ok(cohorts(&shop, as_of, months))
 }
 
@@ -184,18 +248,11 @@ pub fn funnel_report(
     tenant: &Tenant,
     as_of: Date,
 ) -> anyhow::Result<FunnelReport> {
-    let facts = raw_facts(store, tenant)?;
-    let profiles = build_profiles(
-        facts.customers,
-        facts.orders,
-        facts.events,
-        &tenant.zone,
-        Some(as_of),
-    );
+    let table = super::lifecycle::stage_table(store, tenant, as_of, false)?;
     Ok(FunnelReport {
         as_of,
-        customers: profiles.len() as u64,
-        steps: funnel(&profiles),
+        customers: table.lines.len() as u64,
+        steps: funnel_of(table.lines.iter().map(|l| l.journey)),
     })
 }
 
@@ -206,7 +263,7 @@ pub fn pareto_report(
     period: Option<Period>,
     as_of: Date,
 ) -> anyhow::Result<Pareto> {
-    let shop = load_shop(store, tenant)?;
+    let shop = load_shop(store, tenant, &[])?;
     let period = match period {
         Some(p) => p,
         None => {
@@ -228,7 +285,7 @@ pub fn referral_report(
     as_of: Date,
     top: usize,
 ) -> anyhow::Result<Referrals> {
-    let shop = load_shop(store, tenant)?;
+    let shop = load_shop(store, tenant, &["share"])?;
     Ok(referrals(&shop, as_of, top))
 }
 
@@ -284,7 +341,7 @@ pub fn channel_report(
     period: Period,
     model_clv: Option<&HashMap<CustomerId, Money>>,
 ) -> anyhow::Result<ChannelReport> {
-    let shop = load_shop(store, tenant)?;
+    let shop = load_shop(store, tenant, &[])?;
     let costs = store
         .channel_costs(tenant)
         .context("reading channel costs")?;
@@ -307,7 +364,7 @@ pub fn formula_clv_report(
     as_of: Date,
     by: Option<By>,
 ) -> anyhow::Result<Vec<ClvSlice>> {
-    let shop = load_shop(store, tenant)?;
+    let shop = load_shop(store, tenant, &[])?;
     let mut out = vec![ClvSlice {
         slice: "all".into(),
         clv: formula_clv(&shop, as_of, None),
