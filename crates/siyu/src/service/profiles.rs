@@ -236,4 +236,68 @@ mod tests {
             assert_eq!(rebuilt(group), whole, "in groups of {group}");
         }
     }
+
+    #[test]
+    fn groups_too_large_to_look_up_one_by_one_read_the_span_of_their_ids() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let mut store = siyu_store::open(":memory:").expect("sqlite");
+        let tenant = store.tenant("shop").expect("tenant");
+        let n = 2 * siyu_store::SCAN_ALL_ABOVE + 3_000;
+        let id = |k: usize| format!("c{k:06}");
+        let mut customers = String::from("customer_id,referrer_id\n");
+        let mut orders = String::from("order_id,customer_id,ordered_at,amount\n");
+        let mut events = String::from("event_id,customer_id,type,occurred_at\n");
+        for k in 0..n {
+            let referrer = if k % 7 == 3 { id(k / 2) } else { String::new() };
+            customers.push_str(&format!("{},{referrer}\n", id(k)));
+            for j in 0..k % 3 {
+                let day = 1 + (k + j) % 28;
+                orders.push_str(&format!(
+                    "o{k}_{j},{},2026-02-{day:02} 10:00:00,{}.00\n",
+                    id(k),
+                    10 + k % 50
+                ));
+            }
+            if k % 5 == 0 {
+                events.push_str(&format!("e{k},{},view,2026-03-01 10:00:00\n", id(k)));
+            }
+        }
+        for (kind, text) in [
+            (Kind::Customers, customers),
+            (Kind::Orders, orders),
+            (Kind::Events, events),
+        ] {
+            let path = dir.path().join(format!("{}.csv", kind.name()));
+            std::fs::write(&path, text).expect("written");
+            import_file(
+                store.as_mut(),
+                &tenant,
+                kind,
+                &path,
+                ImportOptions::default(),
+            )
+            .expect("imported");
+        }
+        let ids: FastHashSet<CustomerId> = (0..n)
+            .map(|k| CustomerId::parse(&id(k)).expect("id"))
+            .collect();
+        let mut sorted: Vec<CustomerId> = ids.iter().cloned().collect();
+        sorted.sort();
+        let no_one = HashSet::new();
+        let mut rebuilt = |group: usize| {
+            let mut tx = store.begin_import(&tenant).expect("transaction");
+            let affected = Affected::Customers {
+                ids: &ids,
+                old_referrers: &no_one,
+            };
+            refresh_in_groups(tx.as_mut(), &tenant.zone, affected, Vec::new(), group)
+                .expect("refreshed");
+            tx.profiles_of(&sorted).expect("profiles")
+        };
+        let whole = rebuilt(n);
+        assert_eq!(whole.len(), n);
+        assert!(whole.iter().any(|p| p.referrals > 0 && p.orders > 0));
+        // Two groups read by the span of their ids, the last through the scope table.
+        assert_eq!(rebuilt(siyu_store::SCAN_ALL_ABOVE + 1), whole);
+    }
 }
