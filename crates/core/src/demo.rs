@@ -88,8 +88,8 @@ impl<W: std::io::Write> RowSink for csv::Writer<W> {
 
 /// The shop of [`generate`], row for row, handed to the sinks as it is made: the customers
 /// while the shop is built, then the orders, then the events. What is held meanwhile is
-/// compact (about 20 bytes an event, 60 an order, 70 a customer; at a million customers
-/// about 400 MB at the peak, where the rows as strings took several GB).
+/// compact (about 20 bytes an event, 60 an order, 70 a customer; at a million customers about
+/// 260 MB at the peak, where the rows as strings took 4.7 GB).
 pub fn write<E>(
     config: &DemoConfig,
     customers: &mut impl RowSink<Error = E>,
