@@ -1303,17 +1303,41 @@ impl ProfileWrites for SqliteImport<'_> {
             sink.customer(c);
         }
         // customer_facts filled the scope table; the same filter serves the other reads.
+        // Past SCAN_ALL_ABOVE customers the tables are scanned whole, keeping the rows in
+        // the span of the customers' ids: a large rebuild goes a group of ids at a time,
+        // and the rows of the other groups then stop in SQLite instead of each being
+        // decoded and looked up (`+` keeps it a scan, not a lookup by index per row).
+        let span = match scope {
+            Scope::Customers(ids) if ids.len() > SCAN_ALL_ABOVE => ids
+                .iter()
+                .min()
+                .zip(ids.iter().max())
+                .map(|(lo, hi)| (lo.as_str(), hi.as_str())),
+            _ => None,
+        };
         let filter = match scope {
             Scope::Customers(ids) if ids.len() <= SCAN_ALL_ABOVE => {
                 scope_clause(scope, "customer_id")
             }
+            _ if span.is_some() => "AND +customer_id BETWEEN ?2 AND ?3".to_owned(),
             _ => String::new(),
         };
+        let tenant = self.tenant;
+        fn query<'s>(
+            stmt: &'s mut rusqlite::Statement<'_>,
+            tenant: &dyn rusqlite::ToSql,
+            span: Option<(&str, &str)>,
+        ) -> rusqlite::Result<rusqlite::Rows<'s>> {
+            match span {
+                Some((lo, hi)) => stmt.query(params![tenant, lo, hi]),
+                None => stmt.query(params![tenant]),
+            }
+        }
         let mut stmt = self.tx.prepare(&format!(
             "SELECT customer_id, ordered_at, amount, status, coupon_code IS NOT NULL OR discount > 0
              FROM orders WHERE tenant_id = ?1 {filter}"
         ))?;
-        let mut rows = stmt.query([self.tenant])?;
+        let mut rows = query(&mut stmt, &tenant, span)?;
         while let Some(r) = rows.next()? {
             sink.order(
                 r.get_ref(0)?.as_str().map_err(other)?,
@@ -1326,7 +1350,7 @@ impl ProfileWrites for SqliteImport<'_> {
         let mut stmt = self.tx.prepare(&format!(
             "SELECT customer_id, type, occurred_at FROM events WHERE tenant_id = ?1 {filter}"
         ))?;
-        let mut rows = stmt.query([self.tenant])?;
+        let mut rows = query(&mut stmt, &tenant, span)?;
         while let Some(r) = rows.next()? {
             sink.event(
                 r.get_ref(0)?.as_str().map_err(other)?,

@@ -145,20 +145,21 @@ impl PoolTx for PgImport<'_> {
         let params: [&(dyn ToSql + Sync); 5] = [&self.tenant, &from, &until, &after, &through];
         let mut rows = self.tx.query_raw(
             &format!(
+                // By customer, from the indexes: joined to grouped subqueries instead, a
+                // prepared statement's generic plan can loop over the groups for every
+                // customer (minutes for a slice of ten thousand).
                 "SELECT {PROFILE_COLUMNS}, c.channel, c.region, c.gender,
-                        coalesce(t.tags, ARRAY[]::text[]), coalesce(s.spend, 0)::bigint,
+                        coalesce((SELECT array_agg(t.tag::text) FROM customer_tags t
+                                  WHERE t.tenant_id = p.tenant_id
+                                    AND t.customer_id = p.customer_id), ARRAY[]::text[]),
+                        coalesce((SELECT sum(o.amount) FROM orders o
+                                  WHERE o.tenant_id = p.tenant_id
+                                    AND o.customer_id = p.customer_id AND o.status = 'paid'
+                                    AND o.ordered_at >= $2 AND o.ordered_at < $3), 0)::bigint,
                         c.opted_out_at IS NOT NULL
                  FROM profiles p
                  JOIN customers c
                    ON c.tenant_id = p.tenant_id AND c.customer_id = p.customer_id
-                 LEFT JOIN (SELECT customer_id, array_agg(tag::text) AS tags
-                            FROM customer_tags
-                            WHERE tenant_id = $1 AND customer_id > $4 AND customer_id <= $5
-                            GROUP BY customer_id) t ON t.customer_id = p.customer_id
-                 LEFT JOIN (SELECT customer_id, sum(amount) AS spend FROM orders
-                            WHERE tenant_id = $1 AND customer_id > $4 AND customer_id <= $5
-                              AND status = 'paid' AND ordered_at >= $2 AND ordered_at < $3
-                            GROUP BY customer_id) s ON s.customer_id = p.customer_id
                  WHERE p.tenant_id = $1 AND p.customer_id > $4 AND p.customer_id <= $5
                  ORDER BY p.customer_id"
             ),
