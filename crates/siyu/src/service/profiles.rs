@@ -255,12 +255,16 @@ mod tests {
         }
     }
 
+    /// The store's own threshold (private to it) above which it reads a group of
+    /// customers by the span of their ids rather than one by one.
+    const ONE_BY_ONE_UP_TO: usize = 10_000;
+
     #[test]
     fn groups_too_large_to_look_up_one_by_one_read_the_span_of_their_ids() {
         let dir = tempfile::tempdir().expect("tempdir");
         let mut store = siyu_store::open(":memory:").expect("sqlite");
         let tenant = store.tenant("shop").expect("tenant");
-        let n = 2 * siyu_store::SCAN_ALL_ABOVE + 3_000;
+        let n = 2 * ONE_BY_ONE_UP_TO + 3_000;
         let id = |k: usize| format!("c{k:06}");
         let mut customers = String::from("customer_id,referrer_id\n");
         let mut orders = String::from("order_id,customer_id,ordered_at,amount\n");
@@ -316,6 +320,6 @@ mod tests {
         assert_eq!(whole.len(), n);
         assert!(whole.iter().any(|p| p.referrals > 0 && p.orders > 0));
         // Two groups read by the span of their ids, the last through the scope table.
-        assert_eq!(rebuilt(siyu_store::SCAN_ALL_ABOVE + 1), whole);
+        assert_eq!(rebuilt(ONE_BY_ONE_UP_TO + 1), whole);
     }
 }
