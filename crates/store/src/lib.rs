@@ -331,10 +331,42 @@ pub struct ManualTag {
     pub since: Timestamp,
 }
 
+/// The kept members and the day's thresholds of a tenant, as a transaction reads and
+/// writes them: the same statements on both backends (written once, in `shared.rs`).
+pub trait KeptMembers {
+    /// Up to `limit` customer ids with a profile, after `after` in id order: the pool in
+    /// slices, for a sweep that holds the write lock a slice at a time.
+    fn pool_ids_after(
+        &mut self,
+        after: Option<&CustomerId>,
+        limit: usize,
+    ) -> Result<Vec<CustomerId>>;
+    /// The memberships of the customers after `after` up to and including `through`.
+    fn memberships_between(
+        &mut self,
+        after: Option<&CustomerId>,
+        through: &CustomerId,
+    ) -> Result<Vec<Member>>;
+    /// A page of a rule's members: up to `limit` after `after`, in customer-id order.
+    fn members_after(
+        &mut self,
+        kind: RuleKind,
+        name: &str,
+        after: Option<&CustomerId>,
+        limit: usize,
+    ) -> Result<Vec<Member>>;
+    /// How many members each rule and level tag (of one kind, if given) has now.
+    fn member_counts(&mut self, kind: Option<RuleKind>) -> Result<Vec<(RuleKind, String, u64)>>;
+    /// The tenant's thresholds as last computed, if ever.
+    fn thresholds(&mut self) -> Result<Option<Thresholds>>;
+    /// Replaces the tenant's thresholds.
+    fn save_thresholds(&mut self, thresholds: &Thresholds) -> Result<()>;
+}
+
 /// What segments and tags read and write, inside the one transaction of an ingest or of
 /// a command that changes them: the pool as rules see it, the saved rules, who they
 /// select and the history of that.
-pub trait PoolTx {
+pub trait PoolTx: KeptMembers {
     /// Waits until no other transaction is evaluating the tenant's rules, and keeps them
     /// out until this one ends: two evaluations at once would record the same change.
     fn lock_evaluation(&mut self) -> Result<()>;
@@ -370,35 +402,8 @@ pub trait PoolTx {
         spend_until: Timestamp,
         each: &mut dyn FnMut(PoolCustomer),
     ) -> Result<()>;
-    /// The memberships of the customers after `after` up to and including `through`.
-    fn memberships_between(
-        &mut self,
-        after: Option<&CustomerId>,
-        through: &CustomerId,
-    ) -> Result<Vec<Member>>;
-    /// Up to `limit` customer ids with a profile, after `after` in id order: the pool in
-    /// slices, for a sweep that holds the write lock a slice at a time.
-    fn pool_ids_after(
-        &mut self,
-        after: Option<&CustomerId>,
-        limit: usize,
-    ) -> Result<Vec<CustomerId>>;
     /// The current memberships of these customers (sorted, no repeats), in no particular order.
     fn memberships_of(&mut self, ids: &[CustomerId]) -> Result<Vec<Member>>;
-    /// A page of a rule's members: up to `limit` after `after`, in customer-id order.
-    fn members_after(
-        &mut self,
-        kind: RuleKind,
-        name: &str,
-        after: Option<&CustomerId>,
-        limit: usize,
-    ) -> Result<Vec<Member>>;
-    /// How many members each rule and level tag (of one kind, if given) has now.
-    fn member_counts(&mut self, kind: Option<RuleKind>) -> Result<Vec<(RuleKind, String, u64)>>;
-    /// The tenant's thresholds as last computed, if ever.
-    fn thresholds(&mut self) -> Result<Option<Thresholds>>;
-    /// Replaces the tenant's thresholds.
-    fn save_thresholds(&mut self, thresholds: &Thresholds) -> Result<()>;
     fn attributes(&mut self, each: &mut dyn FnMut(CustomerId, Attributes)) -> Result<()>;
     /// Manual and imported tags, of one customer or of all.
     fn manual_tags(&mut self, customer: Option<&CustomerId>) -> Result<Vec<ManualTag>>;

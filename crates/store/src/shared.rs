@@ -209,3 +209,153 @@ impl<T: TxOnDb> PrivacyWrites for T {
         Ok(())
     }
 }
+
+// ---- the pool's simple reads and writes ------------------------------------------------
+
+/// The statements of [`crate::PoolTx`] that are the same on both backends; each backend's
+/// method hands over its transaction and tenant.
+pub(crate) mod pool {
+    use siyu_core::CustomerId;
+    use siyu_core::segment::pool::Thresholds;
+    use siyu_core::segment::rules::RuleKind;
+
+    use crate::sql::{
+        Arg, Db, MEMBER_COUNTS, MEMBERS_AFTER, MEMBERSHIPS_BETWEEN, POOL_IDS_AFTER,
+        SAVE_THRESHOLDS, THRESHOLDS_OF, member_count_from, member_from, parse_customer_id, rows,
+        thresholds_from, thresholds_values,
+    };
+    use crate::{Member, Result, micros};
+
+    fn limit(n: usize) -> i64 {
+        i64::try_from(n).unwrap_or(i64::MAX)
+    }
+
+    fn after(id: Option<&CustomerId>) -> &str {
+        id.map_or("", CustomerId::as_str)
+    }
+
+    pub(crate) fn ids_after(
+        db: &mut dyn Db,
+        tenant: i64,
+        from: Option<&CustomerId>,
+        n: usize,
+    ) -> Result<Vec<CustomerId>> {
+        let args = [Arg::Int(tenant), Arg::Text(after(from)), Arg::Int(limit(n))];
+        rows(db, POOL_IDS_AFTER, &args, |r| parse_customer_id(r.text(0)?))
+    }
+
+    pub(crate) fn memberships_between(
+        db: &mut dyn Db,
+        tenant: i64,
+        from: Option<&CustomerId>,
+        through: &CustomerId,
+    ) -> Result<Vec<Member>> {
+        let args = [
+            Arg::Int(tenant),
+            Arg::Text(after(from)),
+            Arg::Text(through.as_str()),
+        ];
+        rows(db, MEMBERSHIPS_BETWEEN, &args, |r| member_from(r))
+    }
+
+    pub(crate) fn members_after(
+        db: &mut dyn Db,
+        tenant: i64,
+        (kind, name): (RuleKind, &str),
+        from: Option<&CustomerId>,
+        n: usize,
+    ) -> Result<Vec<Member>> {
+        let args = [
+            Arg::Int(tenant),
+            Arg::Text(kind.as_str()),
+            Arg::Text(name),
+            Arg::Text(after(from)),
+            Arg::Int(limit(n)),
+        ];
+        rows(db, MEMBERS_AFTER, &args, |r| member_from(r))
+    }
+
+    pub(crate) fn member_counts(
+        db: &mut dyn Db,
+        tenant: i64,
+        kind: Option<RuleKind>,
+    ) -> Result<Vec<(RuleKind, String, u64)>> {
+        let args = [
+            Arg::Int(tenant),
+            Arg::Text(kind.map_or("", RuleKind::as_str)),
+        ];
+        rows(db, MEMBER_COUNTS, &args, |r| member_count_from(r))
+    }
+
+    pub(crate) fn thresholds(db: &mut dyn Db, tenant: i64) -> Result<Option<Thresholds>> {
+        Ok(rows(db, THRESHOLDS_OF, &[Arg::Int(tenant)], |r| {
+            thresholds_from(r)
+        })?
+        .pop())
+    }
+
+    pub(crate) fn save_thresholds(db: &mut dyn Db, tenant: i64, t: &Thresholds) -> Result<()> {
+        let (day, super_user, [customers, recency, orders, monetary]) = thresholds_values(t)?;
+        let args = [
+            Arg::Int(tenant),
+            Arg::Text(&day),
+            Arg::OptInt(super_user),
+            Arg::Int(customers),
+            Arg::Int(recency),
+            Arg::Int(orders),
+            Arg::Int(monetary),
+            Arg::Int(micros(siyu_core::Timestamp::now())),
+        ];
+        db.exec(SAVE_THRESHOLDS, &args)?;
+        Ok(())
+    }
+}
+
+impl<T: TxOnDb> crate::KeptMembers for T {
+    fn pool_ids_after(
+        &mut self,
+        after: Option<&CustomerId>,
+        limit: usize,
+    ) -> Result<Vec<CustomerId>> {
+        let tenant = self.tenant_id();
+        pool::ids_after(self.tx_db(), tenant, after, limit)
+    }
+
+    fn memberships_between(
+        &mut self,
+        after: Option<&CustomerId>,
+        through: &CustomerId,
+    ) -> Result<Vec<crate::Member>> {
+        let tenant = self.tenant_id();
+        pool::memberships_between(self.tx_db(), tenant, after, through)
+    }
+
+    fn members_after(
+        &mut self,
+        kind: siyu_core::segment::rules::RuleKind,
+        name: &str,
+        after: Option<&CustomerId>,
+        limit: usize,
+    ) -> Result<Vec<crate::Member>> {
+        let tenant = self.tenant_id();
+        pool::members_after(self.tx_db(), tenant, (kind, name), after, limit)
+    }
+
+    fn member_counts(
+        &mut self,
+        kind: Option<siyu_core::segment::rules::RuleKind>,
+    ) -> Result<Vec<(siyu_core::segment::rules::RuleKind, String, u64)>> {
+        let tenant = self.tenant_id();
+        pool::member_counts(self.tx_db(), tenant, kind)
+    }
+
+    fn thresholds(&mut self) -> Result<Option<siyu_core::segment::pool::Thresholds>> {
+        let tenant = self.tenant_id();
+        pool::thresholds(self.tx_db(), tenant)
+    }
+
+    fn save_thresholds(&mut self, thresholds: &siyu_core::segment::pool::Thresholds) -> Result<()> {
+        let tenant = self.tenant_id();
+        pool::save_thresholds(self.tx_db(), tenant, thresholds)
+    }
+}

@@ -630,13 +630,17 @@ pub(crate) const MEMBERS_AFTER: &str = "SELECT kind, name, customer_id, since FR
      WHERE tenant_id = ?1 AND kind = ?2 AND name = ?3 AND customer_id > ?4
      ORDER BY customer_id LIMIT ?5";
 
+/// Up to `?3` ids of a tenant's (`?1`) customers with a profile after `?2`, in id order.
+pub(crate) const POOL_IDS_AFTER: &str = "SELECT customer_id FROM profiles
+     WHERE tenant_id = ?1 AND customer_id > ?2 ORDER BY customer_id LIMIT ?3";
+
 /// How many members each rule of a tenant (`?1`) has; rows for [`member_count_from`].
 /// With `?2` a kind, that kind's rules only (`?2` empty: all).
 pub(crate) const MEMBER_COUNTS: &str = "SELECT kind, name, count(*) FROM rule_members
      WHERE tenant_id = ?1 AND (?2 = '' OR kind = ?2) GROUP BY kind, name ORDER BY kind, name";
 
 /// A rule and its member count from a row of [`MEMBER_COUNTS`].
-pub(crate) fn member_count_from(r: &impl RowAccess) -> Result<(RuleKind, String, u64)> {
+pub(crate) fn member_count_from(r: &(impl RowAccess + ?Sized)) -> Result<(RuleKind, String, u64)> {
     Ok((
         stored_kind(r.text(0)?)?,
         r.text(1)?.to_owned(),
@@ -791,7 +795,7 @@ pub(crate) fn thresholds_values(t: &Thresholds) -> Result<(String, Option<i64>, 
 }
 
 /// Thresholds from a row of [`THRESHOLDS_OF`].
-pub(crate) fn thresholds_from(r: &impl RowAccess) -> Result<Thresholds> {
+pub(crate) fn thresholds_from(r: &(impl RowAccess + ?Sized)) -> Result<Thresholds> {
     let count = |n: i64| u64::try_from(n).map_err(|_| corrupt("a negative sum in pool_thresholds"));
     Ok(Thresholds {
         day: TenantZone::read_day(r.text(0)?).map_err(other)?,

@@ -4,16 +4,14 @@
 use postgres::fallible_iterator::FallibleIterator;
 use postgres::types::ToSql;
 
-use siyu_core::segment::pool::{Attributes, Thresholds};
+use siyu_core::segment::pool::Attributes;
 use siyu_core::segment::rules::{Change, RuleKind, TagFamily};
 use siyu_core::{CustomerId, Gender, Money, Timestamp};
 
 use super::{PgImport, PgStore};
 use crate::sql::{
-    HISTORY_COLUMNS, MEMBER_COUNTS, MEMBERS_AFTER, MEMBERSHIPS_BETWEEN, PROFILE_COLUMNS, RULES_OF,
-    SAVE_THRESHOLDS, SET_TAG_FAMILY, THRESHOLDS_OF, history_from, member_count_from, member_filter,
+    HISTORY_COLUMNS, PROFILE_COLUMNS, RULES_OF, SET_TAG_FAMILY, history_from, member_filter,
     member_from, members_sql, parse_channel, parse_customer_id, pg, profile_from, stored_rule_from,
-    thresholds_from, thresholds_values,
 };
 use crate::{
     HistoryRecord, ManualTag, Member, MemberChange, MemberFilter, PoolCustomer, PoolStore, PoolTx,
@@ -171,35 +169,6 @@ impl PoolTx for PgImport<'_> {
         Ok(())
     }
 
-    fn memberships_between(
-        &mut self,
-        after: Option<&CustomerId>,
-        through: &CustomerId,
-    ) -> Result<Vec<Member>> {
-        let (after, through) = (after.map_or("", |a| a.as_str()), through.as_str());
-        let rows = self
-            .tx
-            .query(&pg(MEMBERSHIPS_BETWEEN), &[&self.tenant, &after, &through])?;
-        rows.iter().map(member_from).collect()
-    }
-
-    fn pool_ids_after(
-        &mut self,
-        after: Option<&CustomerId>,
-        limit: usize,
-    ) -> Result<Vec<CustomerId>> {
-        let after = after.map_or("", |a| a.as_str());
-        let limit = i64::try_from(limit).unwrap_or(i64::MAX);
-        let rows = self.tx.query(
-            "SELECT customer_id FROM profiles WHERE tenant_id = $1 AND customer_id > $2
-             ORDER BY customer_id LIMIT $3",
-            &[&self.tenant, &after, &limit],
-        )?;
-        rows.iter()
-            .map(|r| parse_customer_id(r.try_get(0)?))
-            .collect()
-    }
-
     fn memberships_of(&mut self, ids: &[CustomerId]) -> Result<Vec<Member>> {
         if ids.is_empty() {
             return Ok(Vec::new());
@@ -211,55 +180,6 @@ impl PoolTx for PgImport<'_> {
             &[&self.tenant, &ids],
         )?;
         rows.iter().map(member_from).collect()
-    }
-
-    fn members_after(
-        &mut self,
-        kind: RuleKind,
-        name: &str,
-        after: Option<&CustomerId>,
-        limit: usize,
-    ) -> Result<Vec<Member>> {
-        let limit = i64::try_from(limit).unwrap_or(i64::MAX);
-        let after = after.map_or("", |a| a.as_str());
-        let rows = self.tx.query(
-            &pg(MEMBERS_AFTER),
-            &[&self.tenant, &kind.as_str(), &name, &after, &limit],
-        )?;
-        rows.iter().map(member_from).collect()
-    }
-
-    fn member_counts(&mut self, kind: Option<RuleKind>) -> Result<Vec<(RuleKind, String, u64)>> {
-        let kind = kind.map_or("", RuleKind::as_str);
-        let rows = self.tx.query(&pg(MEMBER_COUNTS), &[&self.tenant, &kind])?;
-        rows.iter().map(member_count_from).collect()
-    }
-
-    fn thresholds(&mut self) -> Result<Option<Thresholds>> {
-        self.tx
-            .query_opt(&pg(THRESHOLDS_OF), &[&self.tenant])?
-            .as_ref()
-            .map(thresholds_from)
-            .transpose()
-    }
-
-    fn save_thresholds(&mut self, thresholds: &Thresholds) -> Result<()> {
-        let (day, super_user, [customers, recency, orders, monetary]) =
-            thresholds_values(thresholds)?;
-        self.tx.execute(
-            &pg(SAVE_THRESHOLDS),
-            &[
-                &self.tenant,
-                &day,
-                &super_user,
-                &customers,
-                &recency,
-                &orders,
-                &monetary,
-                &micros(Timestamp::now()),
-            ],
-        )?;
-        Ok(())
     }
 
     fn attributes(&mut self, each: &mut dyn FnMut(CustomerId, Attributes)) -> Result<()> {

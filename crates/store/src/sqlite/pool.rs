@@ -8,16 +8,14 @@ use siyu_core::{CustomerId, Gender, Money, Timestamp};
 
 use super::{SqliteImport, SqliteStore};
 use crate::sql::{
-    HISTORY_COLUMNS, MEMBER_COUNTS, MEMBERS_AFTER, MEMBERSHIPS_BETWEEN, PROFILE_COLUMNS, RULES_OF,
-    RowAccess, SAVE_THRESHOLDS, SET_TAG_FAMILY, THRESHOLDS_OF, history_from, member_count_from,
+    HISTORY_COLUMNS, PROFILE_COLUMNS, RULES_OF, RowAccess, SET_TAG_FAMILY, history_from,
     member_filter, member_from, members_sql, parse_channel, parse_customer_id, profile_from,
-    stored_rule_from, thresholds_from, thresholds_values,
+    stored_rule_from,
 };
 use crate::{
     HistoryRecord, ManualTag, Member, MemberChange, MemberFilter, PoolCustomer, PoolStore, PoolTx,
     Result, Scope, StoredRule, Tenant, corrupt, from_micros, micros, other,
 };
-use siyu_core::segment::pool::Thresholds;
 
 impl PoolStore for SqliteStore {
     fn begin_pool<'s>(&'s mut self, tenant: &Tenant) -> Result<Box<dyn PoolTx + 's>> {
@@ -160,46 +158,6 @@ impl PoolTx for SqliteImport<'_> {
         Ok(())
     }
 
-    fn memberships_between(
-        &mut self,
-        after: Option<&CustomerId>,
-        through: &CustomerId,
-    ) -> Result<Vec<Member>> {
-        let mut stmt = self.tx.prepare_cached(MEMBERSHIPS_BETWEEN)?;
-        let mut rows = stmt.query(params![
-            self.tenant,
-            after.map_or("", |a| a.as_str()),
-            through.as_str()
-        ])?;
-        let mut out = Vec::new();
-        while let Some(r) = rows.next()? {
-            out.push(member_from(r)?);
-        }
-        Ok(out)
-    }
-
-    fn pool_ids_after(
-        &mut self,
-        after: Option<&CustomerId>,
-        limit: usize,
-    ) -> Result<Vec<CustomerId>> {
-        let mut stmt = self.tx.prepare_cached(
-            "SELECT customer_id FROM profiles WHERE tenant_id = ?1 AND customer_id > ?2
-             ORDER BY customer_id LIMIT ?3",
-        )?;
-        let limit = i64::try_from(limit).unwrap_or(i64::MAX);
-        let mut rows = stmt.query(params![
-            self.tenant,
-            after.map_or("", |a| a.as_str()),
-            limit
-        ])?;
-        let mut out = Vec::new();
-        while let Some(r) = rows.next()? {
-            out.push(parse_customer_id(r.text(0)?)?);
-        }
-        Ok(out)
-    }
-
     fn memberships_of(&mut self, ids: &[CustomerId]) -> Result<Vec<Member>> {
         if ids.is_empty() {
             return Ok(Vec::new());
@@ -216,56 +174,6 @@ impl PoolTx for SqliteImport<'_> {
             out.push(member_from(r)?);
         }
         Ok(out)
-    }
-
-    fn members_after(
-        &mut self,
-        kind: RuleKind,
-        name: &str,
-        after: Option<&CustomerId>,
-        limit: usize,
-    ) -> Result<Vec<Member>> {
-        let mut stmt = self.tx.prepare_cached(MEMBERS_AFTER)?;
-        let limit = i64::try_from(limit).unwrap_or(i64::MAX);
-        let after = after.map_or("", |a| a.as_str());
-        let mut rows = stmt.query(params![self.tenant, kind.as_str(), name, after, limit])?;
-        let mut out = Vec::new();
-        while let Some(r) = rows.next()? {
-            out.push(member_from(r)?);
-        }
-        Ok(out)
-    }
-
-    fn member_counts(&mut self, kind: Option<RuleKind>) -> Result<Vec<(RuleKind, String, u64)>> {
-        let mut stmt = self.tx.prepare_cached(MEMBER_COUNTS)?;
-        let mut rows = stmt.query(params![self.tenant, kind.map_or("", RuleKind::as_str)])?;
-        let mut out = Vec::new();
-        while let Some(r) = rows.next()? {
-            out.push(member_count_from(r)?);
-        }
-        Ok(out)
-    }
-
-    fn thresholds(&mut self) -> Result<Option<Thresholds>> {
-        let mut stmt = self.tx.prepare_cached(THRESHOLDS_OF)?;
-        let mut rows = stmt.query([self.tenant])?;
-        rows.next()?.map(thresholds_from).transpose()
-    }
-
-    fn save_thresholds(&mut self, thresholds: &Thresholds) -> Result<()> {
-        let (day, super_user, [customers, recency, orders, monetary]) =
-            thresholds_values(thresholds)?;
-        self.tx.prepare_cached(SAVE_THRESHOLDS)?.execute(params![
-            self.tenant,
-            day,
-            super_user,
-            customers,
-            recency,
-            orders,
-            monetary,
-            micros(Timestamp::now())
-        ])?;
-        Ok(())
     }
 
     fn attributes(&mut self, each: &mut dyn FnMut(CustomerId, Attributes)) -> Result<()> {
