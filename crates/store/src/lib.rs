@@ -322,6 +322,16 @@ pub struct PoolCustomer {
     pub spend: Money,
 }
 
+/// A customer's figures the day's thresholds are computed from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct PoolFigures {
+    pub last_purchase_day: Option<jiff::civil::Date>,
+    pub orders: u32,
+    pub net_spend: Money,
+    /// Paid over the period asked for.
+    pub spend: Money,
+}
+
 /// A tag given by hand or by the customers file: by whom (`manual:<who>`, `import`) and since when.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ManualTag {
@@ -381,6 +391,14 @@ pub trait PoolTx: KeptMembers {
         each: &mut dyn FnMut(PoolCustomer),
     ) -> Result<()>;
     /// Every customer's static attributes.
+    /// What the day's thresholds are computed from, for every customer with a profile:
+    /// their last purchase day, orders and net spend, and what they paid over the period.
+    fn pool_figures(
+        &mut self,
+        spend_from: Timestamp,
+        spend_until: Timestamp,
+        each: &mut dyn FnMut(PoolFigures),
+    ) -> Result<()>;
     /// The pool as [`PoolTx::pool_customers`] reads it, of these customers only (sorted,
     /// no repeats; ids without a profile are passed over): what an evaluation of the
     /// customers a write touched reads.

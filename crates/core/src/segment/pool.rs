@@ -125,16 +125,28 @@ impl ThresholdsBuilder {
 
     /// Adds a customer: their profile and paid amount over the 365 days to the as-of day.
     pub fn push(&mut self, p: &Profile, spend_365d: Money) {
+        self.push_figures(p.last_purchase_day, p.orders, p.net_spend, spend_365d);
+    }
+
+    /// Adds a customer by the figures thresholds read: their last purchase day, orders and
+    /// net spend (all history), and paid amount over the 365 days to the as-of day.
+    pub fn push_figures(
+        &mut self,
+        last_purchase_day: Option<Date>,
+        orders: u32,
+        net_spend: Money,
+        spend_365d: Money,
+    ) {
         if spend_365d.fen() > 0 {
             self.spends.push(spend_365d);
         }
         let pending = Pending {
-            first_purchase_day: p.first_purchase_day,
-            last_purchase_day: p.last_purchase_day,
-            purchase_days: p.purchase_days,
-            orders: p.orders,
-            net_spend: p.net_spend.fen(),
-            has_left: p.has_left(),
+            first_purchase_day: None,
+            last_purchase_day,
+            purchase_days: 0,
+            orders,
+            net_spend: net_spend.fen(),
+            has_left: false,
             spend_365d,
         };
         self.tallies.extend(pending.tally());

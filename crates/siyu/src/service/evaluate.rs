@@ -9,14 +9,14 @@
 //! A whole-pool evaluation goes a slice of customers at a time, so that it holds little in
 //! memory and, in the sweep, the write lock only for a slice.
 
-use std::collections::HashSet;
+use std::collections::HashMap;
 use std::time::Instant;
 
 use anyhow::{Context, anyhow};
 use jiff::civil::Date;
 
 use siyu_core::segment::pool::{Pool, PoolBuilder, Thresholds, ThresholdsBuilder};
-use siyu_core::segment::rules::{Change, Definition, RuleKind, evaluate};
+use siyu_core::segment::rules::{Change, Definition, RuleKind, evaluate, membership_changes};
 use siyu_core::{CustomerId, TenantZone, Timestamp};
 use siyu_store::{Member, MemberChange, PoolTx, Store, Tenant};
 
@@ -51,8 +51,10 @@ pub fn compute_thresholds(
 ) -> anyhow::Result<Thresholds> {
     let (from, until) = spend_period(zone, as_of)?;
     let mut builder = ThresholdsBuilder::new(as_of);
-    tx.pool_customers(from, until, &mut |c| builder.push(&c.profile, c.spend))
-        .context("reading the pool for its thresholds")?;
+    tx.pool_figures(from, until, &mut |f| {
+        builder.push_figures(f.last_purchase_day, f.orders, f.net_spend, f.spend);
+    })
+    .context("reading the pool for its thresholds")?;
     Ok(builder.finish())
 }
 
@@ -129,42 +131,32 @@ fn changes(
     before: &[Member],
 ) -> Result<Vec<MemberChange>, RulesError> {
     let selections = evaluate(pool, judge.defs)?;
-    let evaluated: HashSet<(RuleKind, &str)> = selections
-        .iter()
-        .map(|s| (s.kind, s.name.as_str()))
-        .collect();
-    let mut now: HashSet<(RuleKind, &str, &str)> = HashSet::new();
-    for s in &selections {
-        for row in s.members.rows() {
-            now.insert((s.kind, s.name.as_str(), pool.table.customer_id(row)));
-        }
+    // The kept members of each rule, sorted; then each rule's sorted merge with its
+    // members now (the table's rows are in customer-id order).
+    let mut kept: HashMap<(RuleKind, &str), Vec<&str>> = HashMap::with_capacity(selections.len());
+    for m in before {
+        kept.entry((m.kind, m.name.as_str()))
+            .or_default()
+            .push(m.customer_id.as_str());
     }
     let mut changes: Vec<MemberChange> = Vec::new();
-    let mut kept: HashSet<(RuleKind, &str, &str)> = HashSet::new();
-    for m in before {
-        if !evaluated.contains(&(m.kind, m.name.as_str())) {
-            continue;
-        }
-        let key = (m.kind, m.name.as_str(), m.customer_id.as_str());
-        if now.contains(&key) {
-            kept.insert(key);
-        } else {
-            changes.push(MemberChange {
-                kind: m.kind,
-                name: m.name.clone(),
-                customer_id: m.customer_id.clone(),
-                change: Change::Exited,
-            });
+    for s in &selections {
+        let mut before = kept.remove(&(s.kind, s.name.as_str())).unwrap_or_default();
+        before.sort_unstable();
+        let now = s.members.rows().map(|row| pool.table.customer_id(row));
+        let (entered, exited) = membership_changes(&before, now);
+        for (ids, change) in [(exited, Change::Exited), (entered, Change::Entered)] {
+            for id in ids {
+                changes.push(MemberChange {
+                    kind: s.kind,
+                    name: s.name.clone(),
+                    customer_id: CustomerId::parse(id).map_err(anyhow::Error::from)?,
+                    change,
+                });
+            }
         }
     }
-    for (kind, name, id) in now.difference(&kept) {
-        changes.push(MemberChange {
-            kind: *kind,
-            name: (*name).to_owned(),
-            customer_id: CustomerId::parse(id).map_err(anyhow::Error::from)?,
-            change: Change::Entered,
-        });
-    }
+    // One order whatever the hashes: by rule, then customer, exits before entries.
     changes.sort_by(|a, b| {
         (a.kind, &a.name, &a.customer_id, a.change == Change::Entered).cmp(&(
             b.kind,

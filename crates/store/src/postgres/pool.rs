@@ -11,11 +11,12 @@ use siyu_core::{CustomerId, Gender, Money, Timestamp};
 use super::{PgImport, PgStore};
 use crate::sql::{
     HISTORY_COLUMNS, PROFILE_COLUMNS, RULES_OF, SET_TAG_FAMILY, history_from, member_filter,
-    member_from, members_sql, parse_channel, parse_customer_id, pg, profile_from, stored_rule_from,
+    member_from, members_sql, parse_channel, parse_customer_id, pg, pool_figures_from,
+    pool_figures_sql, profile_from, stored_rule_from,
 };
 use crate::{
-    HistoryRecord, ManualTag, Member, MemberChange, MemberFilter, PoolCustomer, PoolStore, PoolTx,
-    Result, StoredRule, Tenant, corrupt, from_micros, micros, other,
+    HistoryRecord, ManualTag, Member, MemberChange, MemberFilter, PoolCustomer, PoolFigures,
+    PoolStore, PoolTx, Result, StoredRule, Tenant, corrupt, from_micros, micros, other,
 };
 
 /// Membership changes written per statement.
@@ -88,6 +89,21 @@ impl PoolTx for PgImport<'_> {
         )?;
         while let Some(r) = rows.next()? {
             each(pool_customer_from(&r)?);
+        }
+        Ok(())
+    }
+
+    fn pool_figures(
+        &mut self,
+        spend_from: Timestamp,
+        spend_until: Timestamp,
+        each: &mut dyn FnMut(PoolFigures),
+    ) -> Result<()> {
+        let (from, until) = (micros(spend_from), micros(spend_until));
+        let params: [&(dyn ToSql + Sync); 3] = [&self.tenant, &from, &until];
+        let mut rows = self.tx.query_raw(&pg(&pool_figures_sql("")), params)?;
+        while let Some(r) = rows.next()? {
+            each(pool_figures_from(&r)?);
         }
         Ok(())
     }

@@ -9,12 +9,12 @@ use siyu_core::{CustomerId, Gender, Money, Timestamp};
 use super::{SqliteImport, SqliteStore};
 use crate::sql::{
     HISTORY_COLUMNS, PROFILE_COLUMNS, RULES_OF, RowAccess, SET_TAG_FAMILY, history_from,
-    member_filter, member_from, members_sql, parse_channel, parse_customer_id, profile_from,
-    stored_rule_from,
+    member_filter, member_from, members_sql, parse_channel, parse_customer_id, pool_figures_from,
+    pool_figures_sql, profile_from, stored_rule_from,
 };
 use crate::{
-    HistoryRecord, ManualTag, Member, MemberChange, MemberFilter, PoolCustomer, PoolStore, PoolTx,
-    Result, Scope, StoredRule, Tenant, corrupt, from_micros, micros, other,
+    HistoryRecord, ManualTag, Member, MemberChange, MemberFilter, PoolCustomer, PoolFigures,
+    PoolStore, PoolTx, Result, Scope, StoredRule, Tenant, corrupt, from_micros, micros, other,
 };
 
 impl PoolStore for SqliteStore {
@@ -77,6 +77,25 @@ impl PoolTx for SqliteImport<'_> {
         ])?;
         while let Some(r) = rows.next()? {
             each(pool_customer_from(r)?);
+        }
+        Ok(())
+    }
+
+    fn pool_figures(
+        &mut self,
+        spend_from: Timestamp,
+        spend_until: Timestamp,
+        each: &mut dyn FnMut(PoolFigures),
+    ) -> Result<()> {
+        self.end_of_writes_now()?;
+        let mut stmt = self.tx.prepare_cached(&pool_figures_sql("+"))?;
+        let mut rows = stmt.query(params![
+            self.tenant,
+            micros(spend_from),
+            micros(spend_until)
+        ])?;
+        while let Some(r) = rows.next()? {
+            each(pool_figures_from(r)?);
         }
         Ok(())
     }
