@@ -121,25 +121,9 @@ impl PoolTx for PgImport<'_> {
         let (from, until) = (micros(spend_from), micros(spend_until));
         let ids: Vec<&str> = ids.iter().map(CustomerId::as_str).collect();
         let params: [&(dyn ToSql + Sync); 4] = [&self.tenant, &from, &until, &ids];
-        let mut rows = self.tx.query_raw(
-            &format!(
-                "SELECT {PROFILE_COLUMNS}, c.channel, c.region, c.gender,
-                        coalesce((SELECT array_agg(t.tag::text) FROM customer_tags t
-                                  WHERE t.tenant_id = p.tenant_id
-                                    AND t.customer_id = p.customer_id), ARRAY[]::text[]),
-                        coalesce((SELECT sum(o.amount) FROM orders o
-                                  WHERE o.tenant_id = p.tenant_id
-                                    AND o.customer_id = p.customer_id AND o.status = 'paid'
-                                    AND o.ordered_at >= $2 AND o.ordered_at < $3), 0)::bigint,
-                        c.opted_out_at IS NOT NULL
-                 FROM profiles p
-                 JOIN customers c
-                   ON c.tenant_id = p.tenant_id AND c.customer_id = p.customer_id
-                 WHERE p.tenant_id = $1 AND p.customer_id = ANY($4)
-                 ORDER BY p.customer_id"
-            ),
-            params,
-        )?;
+        let mut rows = self
+            .tx
+            .query_raw(&by_customer("p.customer_id = ANY($4)"), params)?;
         while let Some(r) = rows.next()? {
             each(pool_customer_from(&r)?);
         }
@@ -158,25 +142,7 @@ impl PoolTx for PgImport<'_> {
         let (after, through) = (after.map_or("", |a| a.as_str()), through.as_str());
         let params: [&(dyn ToSql + Sync); 5] = [&self.tenant, &from, &until, &after, &through];
         let mut rows = self.tx.query_raw(
-            &format!(
-                // By customer, from the indexes: joined to grouped subqueries instead, a
-                // prepared statement's generic plan can loop over the groups for every
-                // customer (minutes for a slice of ten thousand).
-                "SELECT {PROFILE_COLUMNS}, c.channel, c.region, c.gender,
-                        coalesce((SELECT array_agg(t.tag::text) FROM customer_tags t
-                                  WHERE t.tenant_id = p.tenant_id
-                                    AND t.customer_id = p.customer_id), ARRAY[]::text[]),
-                        coalesce((SELECT sum(o.amount) FROM orders o
-                                  WHERE o.tenant_id = p.tenant_id
-                                    AND o.customer_id = p.customer_id AND o.status = 'paid'
-                                    AND o.ordered_at >= $2 AND o.ordered_at < $3), 0)::bigint,
-                        c.opted_out_at IS NOT NULL
-                 FROM profiles p
-                 JOIN customers c
-                   ON c.tenant_id = p.tenant_id AND c.customer_id = p.customer_id
-                 WHERE p.tenant_id = $1 AND p.customer_id > $4 AND p.customer_id <= $5
-                 ORDER BY p.customer_id"
-            ),
+            &by_customer("p.customer_id > $4 AND p.customer_id <= $5"),
             params,
         )?;
         while let Some(r) = rows.next()? {
@@ -428,4 +394,26 @@ fn pool_customer_from(r: &postgres::Row) -> Result<PoolCustomer> {
         tags: r.try_get(19)?,
         spend: Money::from_fen(r.try_get(20)?),
     })
+}
+
+/// The pool of a tenant's (`$1`) customers that `filter` keeps, their spend from `$2`
+/// until `$3`, in id order; rows for [`pool_customer_from`]. Tags and spend by customer,
+/// from the indexes: joined to grouped subqueries instead, a prepared statement's generic
+/// plan can loop over the groups for every customer (minutes for a slice of ten thousand).
+fn by_customer(filter: &str) -> String {
+    format!(
+        "SELECT {PROFILE_COLUMNS}, c.channel, c.region, c.gender,
+                coalesce((SELECT array_agg(t.tag::text) FROM customer_tags t
+                          WHERE t.tenant_id = p.tenant_id
+                            AND t.customer_id = p.customer_id), ARRAY[]::text[]),
+                coalesce((SELECT sum(o.amount) FROM orders o
+                          WHERE o.tenant_id = p.tenant_id
+                            AND o.customer_id = p.customer_id AND o.status = 'paid'
+                            AND o.ordered_at >= $2 AND o.ordered_at < $3), 0)::bigint,
+                c.opted_out_at IS NOT NULL
+         FROM profiles p
+         JOIN customers c ON c.tenant_id = p.tenant_id AND c.customer_id = p.customer_id
+         WHERE p.tenant_id = $1 AND {filter}
+         ORDER BY p.customer_id"
+    )
 }
