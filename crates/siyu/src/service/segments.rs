@@ -168,15 +168,21 @@ pub fn refresh(
     Ok(Evaluation::of(moved, tx)?)
 }
 
-/// The saved rules and how many members each rule and level tag has, read on a snapshot:
-/// no evaluation, no write.
+/// The saved rules and how many members each segment has, read on a snapshot: no
+/// evaluation, no write.
 pub fn current(
     store: &mut dyn Store,
     tenant: &Tenant,
 ) -> anyhow::Result<(Vec<StoredRule>, Evaluation)> {
     let mut tx = store.read_pool(tenant)?;
     let rules = tx.rules().context("reading the saved rules")?;
-    let evaluation = Evaluation::of(Moved::default(), tx.as_mut())?;
+    // The segments' counts only: the level tags' are a pass over every customer.
+    let evaluation = Evaluation {
+        counts: tx
+            .member_counts(Some(RuleKind::Segment))
+            .context("counting members")?,
+        ..Evaluation::default()
+    };
     Ok((rules, evaluation))
 }
 
