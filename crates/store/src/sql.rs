@@ -91,36 +91,6 @@ fn sqlite_each_row(
     Ok(())
 }
 
-impl Db for rusqlite::Connection {
-    fn exec(&mut self, sql: &str, args: &[Arg<'_>]) -> Result<u64> {
-        sqlite_exec(self, sql, args)
-    }
-
-    fn each_row(
-        &mut self,
-        sql: &str,
-        args: &[Arg<'_>],
-        each: &mut dyn FnMut(&dyn RowAccess) -> Result<()>,
-    ) -> Result<()> {
-        sqlite_each_row(self, sql, args, each)
-    }
-}
-
-impl Db for rusqlite::Transaction<'_> {
-    fn exec(&mut self, sql: &str, args: &[Arg<'_>]) -> Result<u64> {
-        sqlite_exec(self, sql, args)
-    }
-
-    fn each_row(
-        &mut self,
-        sql: &str,
-        args: &[Arg<'_>],
-        each: &mut dyn FnMut(&dyn RowAccess) -> Result<()>,
-    ) -> Result<()> {
-        sqlite_each_row(self, sql, args, each)
-    }
-}
-
 fn pg_args<'a>(args: &'a [Arg<'_>]) -> Vec<&'a (dyn postgres::types::ToSql + Sync)> {
     args.iter()
         .map(|a| match a {
@@ -147,35 +117,30 @@ fn pg_each_row(
     Ok(())
 }
 
-impl Db for postgres::Client {
-    fn exec(&mut self, sql: &str, args: &[Arg<'_>]) -> Result<u64> {
-        pg_exec(self, sql, args)
-    }
+/// `Db` for a driver's connection or transaction, by that driver's two functions.
+macro_rules! db_by {
+    ($ty:ty, $exec:ident, $each_row:ident) => {
+        impl Db for $ty {
+            fn exec(&mut self, sql: &str, args: &[Arg<'_>]) -> Result<u64> {
+                $exec(self, sql, args)
+            }
 
-    fn each_row(
-        &mut self,
-        sql: &str,
-        args: &[Arg<'_>],
-        each: &mut dyn FnMut(&dyn RowAccess) -> Result<()>,
-    ) -> Result<()> {
-        pg_each_row(self, sql, args, each)
-    }
+            fn each_row(
+                &mut self,
+                sql: &str,
+                args: &[Arg<'_>],
+                each: &mut dyn FnMut(&dyn RowAccess) -> Result<()>,
+            ) -> Result<()> {
+                $each_row(self, sql, args, each)
+            }
+        }
+    };
 }
 
-impl Db for postgres::Transaction<'_> {
-    fn exec(&mut self, sql: &str, args: &[Arg<'_>]) -> Result<u64> {
-        pg_exec(self, sql, args)
-    }
-
-    fn each_row(
-        &mut self,
-        sql: &str,
-        args: &[Arg<'_>],
-        each: &mut dyn FnMut(&dyn RowAccess) -> Result<()>,
-    ) -> Result<()> {
-        pg_each_row(self, sql, args, each)
-    }
-}
+db_by!(rusqlite::Connection, sqlite_exec, sqlite_each_row);
+db_by!(rusqlite::Transaction<'_>, sqlite_exec, sqlite_each_row);
+db_by!(postgres::Client, pg_exec, pg_each_row);
+db_by!(postgres::Transaction<'_>, pg_exec, pg_each_row);
 
 /// Above this many customers, reading their orders and events by customer costs more
 /// than reading the tenant's whole tables and passing over the rest.

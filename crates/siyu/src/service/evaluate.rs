@@ -244,9 +244,7 @@ pub fn evaluate_all(
     cause: &str,
 ) -> Result<Moved, RulesError> {
     let started = Instant::now();
-    tx.lock_evaluation()
-        .context("waiting for another evaluation")?;
-    let defs = rules(tx)?;
+    let defs = locked_rules(tx)?;
     let at = Timestamp::now();
     let today = zone.day_of(at);
     let stored = tx.thresholds().context("reading the day's thresholds")?;
@@ -281,9 +279,7 @@ pub fn evaluate_touched(
     cause: &str,
 ) -> Result<Moved, RulesError> {
     let started = Instant::now();
-    tx.lock_evaluation()
-        .context("waiting for another evaluation")?;
-    let defs = rules(tx)?;
+    let defs = locked_rules(tx)?;
     let at = Timestamp::now();
     let today = zone.day_of(at);
     let stored = tx.thresholds().context("reading the day's thresholds")?;
@@ -314,6 +310,14 @@ pub fn evaluate_touched(
 /// The saved rules that read.
 fn rules(tx: &mut dyn PoolTx) -> anyhow::Result<Vec<Definition>> {
     Ok(definitions(tx)?.into_iter().map(|(_, d)| d).collect())
+}
+
+/// The saved rules that read, once no other transaction is evaluating the tenant's (and
+/// none can until this one ends).
+fn locked_rules(tx: &mut dyn PoolTx) -> anyhow::Result<Vec<Definition>> {
+    tx.lock_evaluation()
+        .context("waiting for another evaluation")?;
+    rules(tx)
 }
 
 /// The day's sweep of one tenant, for `siyu serve` and `siyu segment refresh`, which
@@ -371,9 +375,7 @@ pub fn sweep(store: &mut dyn Store, tenant: &Tenant, cause: &str) -> Result<Move
     }
     for slice in movers.chunks(SLICE) {
         let mut tx = store.begin_pool(tenant)?;
-        tx.lock_evaluation()
-            .context("waiting for another evaluation")?;
-        let defs = rules(tx.as_mut())?;
+        let defs = locked_rules(tx.as_mut())?;
         let judge = Judge {
             zone,
             settings: &settings,

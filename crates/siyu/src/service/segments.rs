@@ -132,7 +132,8 @@ pub struct Evaluation {
     /// The customers judged.
     pub customers: u64,
     pub seconds: f64,
-    /// How many members each rule and level tag has.
+    /// How many members each segment and rule tag has (not the level tags: counting them is
+    /// a pass over every customer).
     pub counts: Vec<(RuleKind, String, u64)>,
 }
 
@@ -143,17 +144,29 @@ impl Evaluation {
             exited: moved.exited,
             customers: moved.customers,
             seconds: moved.seconds,
-            counts: tx.member_counts(None).context("counting members")?,
+            counts: saved_rule_counts(tx)?,
         })
     }
 
-    /// How many members a rule or level tag has.
+    /// How many members a segment or rule tag has.
     pub fn members(&self, kind: RuleKind, name: &str) -> u64 {
         self.counts
             .iter()
             .find(|(k, n, _)| *k == kind && n == name)
             .map_or(0, |c| c.2)
     }
+}
+
+/// How many members each segment and rule tag has, from their rows alone.
+fn saved_rule_counts(tx: &mut dyn PoolTx) -> anyhow::Result<Vec<(RuleKind, String, u64)>> {
+    let mut counts = tx
+        .member_counts(Some(RuleKind::Segment))
+        .context("counting members")?;
+    counts.extend(
+        tx.member_counts(Some(RuleKind::Tag))
+            .context("counting members")?,
+    );
+    Ok(counts)
 }
 
 /// Evaluates every customer (against today's thresholds, computed if not yet) and

@@ -57,18 +57,15 @@ impl PoolTx for SqliteImport<'_> {
         self.end_of_writes_now()?;
         // The `+` keep SQLite from summing by way of orders_by_customer: a lookup in the
         // table for every index entry is several times slower than one pass and a sort.
-        let mut stmt = self.tx.prepare_cached(&format!(
-            "SELECT {PROFILE_COLUMNS}, c.channel, c.region, c.gender,
-                    (SELECT json_group_array(t.tag) FROM customer_tags t
-                     WHERE t.tenant_id = p.tenant_id AND t.customer_id = p.customer_id),
-                    s.spend, c.opted_out_at IS NOT NULL
-             FROM profiles p
+        let mut stmt = self.tx.prepare_cached(&pool_sql(
+            "s.spend",
+            "FROM profiles p
              JOIN customers c ON c.tenant_id = p.tenant_id AND c.customer_id = p.customer_id
              LEFT JOIN (SELECT customer_id, sum(amount) AS spend FROM orders
                         WHERE +tenant_id = ?1 AND status = 'paid'
                           AND ordered_at >= ?2 AND ordered_at < ?3
                         GROUP BY +customer_id) s ON s.customer_id = p.customer_id
-             WHERE p.tenant_id = ?1 ORDER BY p.customer_id"
+             WHERE p.tenant_id = ?1",
         ))?;
         let mut rows = stmt.query(params![
             self.tenant,
@@ -115,19 +112,14 @@ impl PoolTx for SqliteImport<'_> {
         // By customer, the few asked for first: CROSS JOIN keeps SQLite from walking the
         // tenant's whole pool and looking each up in the scope. The paid orders of each
         // from orders_by_customer.
-        let mut stmt = self.tx.prepare_cached(&format!(
-            "SELECT {PROFILE_COLUMNS}, c.channel, c.region, c.gender,
-                    (SELECT json_group_array(t.tag) FROM customer_tags t
-                     WHERE t.tenant_id = p.tenant_id AND t.customer_id = p.customer_id),
-                    (SELECT sum(o.amount) FROM orders o
-                     WHERE o.customer_id = p.customer_id AND o.tenant_id = p.tenant_id
-                       AND o.ordered_at >= ?2 AND o.ordered_at < ?3 AND o.status = 'paid'),
-                    c.opted_out_at IS NOT NULL
-             FROM temp.siyu_scope s
+        let mut stmt = self.tx.prepare_cached(&pool_sql(
+            "(SELECT sum(o.amount) FROM orders o
+              WHERE o.customer_id = p.customer_id AND o.tenant_id = p.tenant_id
+                AND o.ordered_at >= ?2 AND o.ordered_at < ?3 AND o.status = 'paid')",
+            "FROM temp.siyu_scope s
              CROSS JOIN profiles p ON p.tenant_id = ?1 AND p.customer_id = s.customer_id
              CROSS JOIN customers c
-                ON c.tenant_id = p.tenant_id AND c.customer_id = p.customer_id
-             ORDER BY p.customer_id"
+                ON c.tenant_id = p.tenant_id AND c.customer_id = p.customer_id",
         ))?;
         let mut rows = stmt.query(params![
             self.tenant,
@@ -150,19 +142,15 @@ impl PoolTx for SqliteImport<'_> {
     ) -> Result<()> {
         self.end_of_writes_now()?;
         // One pass over each table's index in customer order, the range's rows only.
-        let mut stmt = self.tx.prepare_cached(&format!(
-            "SELECT {PROFILE_COLUMNS}, c.channel, c.region, c.gender,
-                    (SELECT json_group_array(t.tag) FROM customer_tags t
-                     WHERE t.tenant_id = p.tenant_id AND t.customer_id = p.customer_id),
-                    s.spend, c.opted_out_at IS NOT NULL
-             FROM profiles p
+        let mut stmt = self.tx.prepare_cached(&pool_sql(
+            "s.spend",
+            "FROM profiles p
              JOIN customers c ON c.tenant_id = p.tenant_id AND c.customer_id = p.customer_id
              LEFT JOIN (SELECT customer_id, sum(amount) AS spend FROM orders
                         WHERE customer_id > ?4 AND customer_id <= ?5 AND tenant_id = ?1
                           AND status = 'paid' AND ordered_at >= ?2 AND ordered_at < ?3
                         GROUP BY customer_id) s ON s.customer_id = p.customer_id
-             WHERE p.tenant_id = ?1 AND p.customer_id > ?4 AND p.customer_id <= ?5
-             ORDER BY p.customer_id"
+             WHERE p.tenant_id = ?1 AND p.customer_id > ?4 AND p.customer_id <= ?5",
         ))?;
         let mut rows = stmt.query(params![
             self.tenant,
@@ -426,6 +414,20 @@ impl PoolTx for SqliteImport<'_> {
 pub(super) const INSERT_TAG: &str = "
 INSERT INTO customer_tags (tenant_id, customer_id, tag, source, since)
 VALUES (?1, ?2, ?3, ?4, ?5) ON CONFLICT DO NOTHING";
+
+/// The pool as rules read it, rows for [`pool_customer_from`] in customer-id order: `spend`
+/// the column of each customer's paid amount over `?2`..`?3`, `from` the FROM and WHERE
+/// clauses (profiles `p`, customers `c`, tenant `?1`).
+fn pool_sql(spend: &str, from: &str) -> String {
+    format!(
+        "SELECT {PROFILE_COLUMNS}, c.channel, c.region, c.gender,
+                (SELECT json_group_array(t.tag) FROM customer_tags t
+                 WHERE t.tenant_id = p.tenant_id AND t.customer_id = p.customer_id),
+                {spend}, c.opted_out_at IS NOT NULL
+         {from}
+         ORDER BY p.customer_id"
+    )
+}
 
 /// A pool customer from a row of the profile columns, then channel, region, gender, the
 /// tags as a JSON array, the spend and whether they opted out.
