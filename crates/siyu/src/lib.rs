@@ -4,5 +4,6 @@
 pub mod cli;
 pub mod fastcsv;
 pub mod http;
+pub mod log;
 pub mod service;
 pub mod wording;

@@ -280,6 +280,9 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
     if let Some(l) = cli.lang {
         lang::choose(l);
     }
+    if !matches!(cli.command, Command::Serve(_)) {
+        crate::log::init_command()?;
+    }
     match &cli.command {
         Command::Init => {
             let mut store = siyu_store::open(&cli.db)

@@ -96,7 +96,7 @@ pub fn serve(db: &str, args: &ServeArgs) -> anyhow::Result<()> {
     if args.max_connections == 0 {
         bail!("--max-connections: a positive number of connections");
     }
-    crate::http::log::init(args.log_format)?;
+    crate::log::init(args.log_format)?;
     crate::http::serve(
         db,
         args.addr,

@@ -10,7 +10,6 @@ mod conn;
 mod customers;
 pub mod error;
 mod group;
-pub mod log;
 mod ops;
 mod privacy;
 mod reports;
@@ -37,10 +36,10 @@ use tracing::field::Empty;
 
 use siyu_store::Store;
 
+pub use crate::log::LogFormat;
 pub use auth::{RateLimit, hash_token, new_token};
 pub use conn::Limits;
 use error::{ApiError, Code};
-pub use log::LogFormat;
 use ops::Metrics;
 pub use ops::openapi_document;
 

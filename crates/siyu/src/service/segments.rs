@@ -43,7 +43,7 @@ pub fn rule_settings(store: &mut dyn Store, tenant: &Tenant) -> anyhow::Result<R
     let vip_rule = vip_rule(pairs()).unwrap_or_else(|e| {
         static WARNED: std::sync::Once = std::sync::Once::new();
         WARNED.call_once(|| {
-            eprintln!("siyu: the tenant's vip_rule is left out (set it again): {e}");
+            tracing::warn!("the tenant's vip_rule is left out (set it again): {e}");
         });
         None
     });
@@ -115,10 +115,11 @@ fn warn_unreadable(stored: &StoredRule, e: &siyu_core::rule::RuleError) {
         return;
     };
     if !warned.contains(&key) {
-        eprintln!(
-            "siyu: the saved {} '{}' does not read and is left out of evaluation \
+        tracing::warn!(
+            "the saved {} '{}' does not read and is left out of evaluation \
              (its members stay as they were; replace or delete it): {e}",
-            stored.kind, stored.name
+            stored.kind,
+            stored.name
         );
         warned.push(key);
     }
