@@ -332,6 +332,101 @@ fn http_call(addr: &str, method: &str, path: &str, token: &str, body: &str) -> S
 }
 
 #[test]
+fn a_cli_import_beside_a_running_server_waits_its_turn_and_neither_side_fails() {
+    use std::sync::atomic::{AtomicBool, Ordering};
+
+    let dir = tempfile::tempdir().expect("tempdir");
+    let db = dir.path().join("beside.db");
+    let db_text = db.to_string_lossy().into_owned();
+    let out = common::siyu(&db, &["segment", "create", "buyers", "orders >= 1"]);
+    assert!(out.status.success(), "{}", common::text(&out.stderr));
+    let out = common::siyu(&db, &["token", "create", "--role", "admin"]);
+    let token = common::text(&out.stdout).trim().to_owned();
+    let mut csv = String::from("order_id,customer_id,ordered_at,amount\n");
+    for i in 0..40_000 {
+        csv.push_str(&format!(
+            "cli{i},k{},2025-04-{:02} 09:00:00,{}.50\n",
+            i % 9_000,
+            1 + i % 28,
+            10 + i % 90
+        ));
+    }
+    let orders = dir.path().join("orders.csv");
+    std::fs::write(&orders, csv).expect("orders");
+    let (mut server, addr) = start_server(&db_text);
+
+    // Writers and a reader keep the server busy for as long as the CLI import runs.
+    let done = Arc::new(AtomicBool::new(false));
+    let writer = {
+        let (addr, token, done) = (addr.clone(), token.clone(), done.clone());
+        std::thread::spawn(move || {
+            let mut answers = Vec::new();
+            let mut n = 0;
+            while !done.load(Ordering::Relaxed) || answers.len() < 3 {
+                let batch: Vec<Value> = (0..50)
+                    .map(|i| {
+                        let m = format!("m{n}-{i}");
+                        order(&m, &format!("h{}", (n * 50 + i) % 3_000), &m, "20")
+                    })
+                    .collect();
+                let body = json!({ "batch": batch }).to_string();
+                answers.push(http_call(&addr, "POST", "/v1/batch", &token, &body));
+                n += 1;
+            }
+            answers
+        })
+    };
+    let reader = {
+        let (addr, token, done) = (addr.clone(), token.clone(), done.clone());
+        std::thread::spawn(move || {
+            let mut answers = Vec::new();
+            while !done.load(Ordering::Relaxed) || answers.len() < 3 {
+                answers.push(http_call(
+                    &addr,
+                    "GET",
+                    "/v1/segments/buyers/members?limit=5",
+                    &token,
+                    "",
+                ));
+            }
+            answers
+        })
+    };
+    let import = common::siyu(&db, &["import", "orders", &orders.to_string_lossy()]);
+    done.store(true, Ordering::Relaxed);
+    let (writes, reads) = (
+        writer.join().expect("writer"),
+        reader.join().expect("reader"),
+    );
+    let _ = server.kill();
+    let _ = server.wait();
+
+    assert!(
+        import.status.success(),
+        "the CLI import failed beside the server: {}",
+        common::text(&import.stderr)
+    );
+    for w in &writes {
+        assert!(
+            w.starts_with("HTTP/1.1 200") && w.contains(r#""accepted":50"#),
+            "a batch beside the import: {w}"
+        );
+    }
+    for r in &reads {
+        assert!(
+            r.starts_with("HTTP/1.1 200"),
+            "a read beside the import: {r}"
+        );
+    }
+    let members = common::siyu(&db, &["segment", "members", "buyers", "--format", "csv"]);
+    let members = common::text(&members.stdout);
+    assert!(
+        members.contains("k8999") && members.contains("h0,"),
+        "both sides' customers are members"
+    );
+}
+
+#[test]
 fn two_servers_on_one_postgres_database_answer_alike() {
     let Ok(url) = std::env::var("SIYU_TEST_POSTGRES") else {
         return;
