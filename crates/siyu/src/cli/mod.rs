@@ -218,6 +218,10 @@ pub enum Bench {
         /// fixed time, no retries), to compare builds with figures measured by it.
         #[arg(long)]
         simple: bool,
+        /// Servers on the one database (at most 8), each with its own connections and
+        /// writer, as separate `siyu serve` processes; the writers take turns among them.
+        #[arg(long, default_value_t = 1)]
+        servers: usize,
         /// Measure PostgreSQL at this URL (in a scratch schema, dropped afterwards).
         #[arg(long)]
         postgres: Option<String>,
@@ -428,11 +432,13 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
             tag_rules,
             seed,
             simple,
+            servers,
             postgres,
             format,
         }) => {
             let options = crate::http::bench::HttpBenchOptions {
                 simple: *simple,
+                servers: *servers,
                 seconds: *seconds,
                 writers: *writers,
                 batch: *batch,
@@ -488,7 +494,12 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
                         result
                             .slowest_slice
                             .map_or_else(|| "n/a".to_owned(), |v| thousands(v as u64)),
-                        format!("{} × {}", result.writers, result.batch_size),
+                        match result.servers {
+                            1 => format!("{} × {}", result.writers, result.batch_size),
+                            n => {
+                                format!("{} × {} on {n} servers", result.writers, result.batch_size)
+                            }
+                        },
                         thousands(result.retried_batches),
                         format!("{:.2}", result.read_p50_ms),
                         format!("{:.2}", result.read_p99_ms),

@@ -46,7 +46,13 @@ pub struct HttpBenchOptions {
     /// The first benchmark's traffic, kept to compare builds with the figures measured by
     /// it: `view` events only, message ids counting up, one fixed time, no retries.
     pub simple: bool,
+    /// Servers on the one database, each with its own connections and writer, as separate
+    /// `siyu serve` processes would have; the writers take turns among them.
+    pub servers: usize,
 }
+
+/// The most servers `--servers` starts.
+pub const MAX_SERVERS: usize = 8;
 
 #[derive(Debug, Serialize)]
 pub struct HttpBench {
@@ -64,6 +70,7 @@ pub struct HttpBench {
     pub slowest_slice: Option<f64>,
     pub batch_size: usize,
     pub writers: usize,
+    pub servers: usize,
     /// Batches sent a second time, each answered all duplicate.
     pub retried_batches: u64,
     pub reads: u64,
@@ -331,27 +338,37 @@ pub fn run(db: &str, options: &HttpBenchOptions) -> anyhow::Result<HttpBench> {
     let set_up_at = Instant::now();
     let (ingest, viewer, backend) = set_up(db, options)?;
     let setup_seconds = set_up_at.elapsed().as_secs_f64();
-    let state = AppState::new(
-        db,
-        RateLimit {
-            per_second: 1e9,
-            burst: 1e9,
-        },
-    )?;
+    if !(1..=MAX_SERVERS).contains(&options.servers) {
+        bail!("--servers: from 1 to {MAX_SERVERS}");
+    }
+    let states = (0..options.servers)
+        .map(|_| {
+            AppState::new(
+                db,
+                RateLimit {
+                    per_second: 1e9,
+                    burst: 1e9,
+                },
+            )
+        })
+        .collect::<anyhow::Result<Vec<_>>>()?;
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()?;
     let options = options.clone();
     runtime.block_on(async move {
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
-        let addr = listener.local_addr()?;
-        let app = router(Arc::clone(&state));
-        tokio::spawn(super::conn::serve(
-            listener,
-            app,
-            super::Limits::default(),
-            std::future::pending(),
-        ));
+        let mut addrs = Vec::with_capacity(states.len());
+        for state in &states {
+            let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
+            addrs.push(listener.local_addr()?);
+            tokio::spawn(super::conn::serve(
+                listener,
+                router(Arc::clone(state)),
+                super::Limits::default(),
+                std::future::pending(),
+            ));
+        }
+        let addr = addrs[0];
         let started = Instant::now();
         let deadline = started + Duration::from_secs_f64(options.seconds);
         // (seconds into the run when a batch was answered, its events)
@@ -361,6 +378,7 @@ pub fn run(db: &str, options: &HttpBenchOptions) -> anyhow::Result<HttpBench> {
             let token = ingest.clone();
             let options = options.clone();
             let answered = Arc::clone(&answered);
+            let addr = addrs[w % addrs.len()];
             tasks.push(tokio::spawn(async move {
                 let mut rng = Rng::new(options.seed ^ (w as u64 + 1).wrapping_mul(0x9e37_79b9_7f4a_7c15));
                 let mut client = Client::connect(addr, &token).await?;
@@ -447,6 +465,7 @@ pub fn run(db: &str, options: &HttpBenchOptions) -> anyhow::Result<HttpBench> {
             slices,
             batch_size: options.batch,
             writers: options.writers,
+            servers: options.servers,
             retried_batches,
             reads: latencies.len() as u64,
             read_p50_ms: pct(&latencies, 0.50).unwrap_or(0.0),
