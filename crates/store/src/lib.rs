@@ -36,6 +36,17 @@ pub enum StoreError {
     Other(Box<dyn std::error::Error + Send + Sync>),
 }
 
+impl StoreError {
+    /// A conflict with a concurrent transaction (PostgreSQL's deadlock or serialization
+    /// failure): nothing was written, and the same transaction run again may succeed.
+    pub fn is_transient(&self) -> bool {
+        match self {
+            StoreError::Other(e) => postgres::is_transient(e.as_ref()),
+            _ => false,
+        }
+    }
+}
+
 pub type Result<T, E = StoreError> = std::result::Result<T, E>;
 
 /// One merchant. Every row of every table belongs to exactly one.

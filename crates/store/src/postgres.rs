@@ -82,6 +82,13 @@ impl fmt::Display for PgFailure {
 
 impl std::error::Error for PgFailure {}
 
+/// Whether `e` is PostgreSQL's deadlock or serialization failure: a conflict with a
+/// concurrent transaction, which the same transaction run again may not meet.
+pub(crate) fn is_transient(e: &(dyn std::error::Error + 'static)) -> bool {
+    e.downcast_ref::<PgFailure>()
+        .is_some_and(|f| matches!(f.code.as_str(), "40P01" | "40001"))
+}
+
 impl From<postgres::Error> for StoreError {
     fn from(e: postgres::Error) -> Self {
         match e.as_db_error() {

@@ -301,9 +301,50 @@ pub fn write_batch(
     Ok(results.into_iter().next().unwrap_or_default())
 }
 
+/// How many times a group is written before a conflict with another server's
+/// transaction (a deadlock on PostgreSQL) is given up as the batches' failure.
+const CONFLICT_ATTEMPTS: u32 = 5;
+
 /// Writes several batches of one tenant in one transaction (a group commit: the pages
-/// they share are written once), each answered on its own as if alone.
+/// they share are written once), each answered on its own as if alone. Two servers on one
+/// PostgreSQL database can take the same customers' rows in opposite orders and one of
+/// them is then stopped as a deadlock: nothing of it was written, so it is written again,
+/// after a short pause, up to [`CONFLICT_ATTEMPTS`] times.
 pub fn write_batches(
+    store: &mut dyn Store,
+    tenant: &Tenant,
+    settings: &RuleSettings,
+    mut batches: Vec<Vec<Checked>>,
+) -> anyhow::Result<Vec<Vec<ItemResult>>> {
+    let mut attempt = 1;
+    loop {
+        let last = attempt == CONFLICT_ATTEMPTS;
+        let these = if last {
+            std::mem::take(&mut batches)
+        } else {
+            batches.clone()
+        };
+        match write_group(store, tenant, settings, these) {
+            Err(e) if !last && transient(&e) => {
+                tracing::debug!(attempt, "ingest group met a concurrent transaction: {e:#}");
+                std::thread::sleep(std::time::Duration::from_millis(5 << attempt));
+                attempt += 1;
+            }
+            written => return written,
+        }
+    }
+}
+
+/// Whether `e` is a conflict with a concurrent transaction that writing again may not meet.
+fn transient(e: &anyhow::Error) -> bool {
+    e.chain().any(|cause| {
+        cause
+            .downcast_ref::<siyu_store::StoreError>()
+            .is_some_and(siyu_store::StoreError::is_transient)
+    })
+}
+
+fn write_group(
     store: &mut dyn Store,
     tenant: &Tenant,
     settings: &RuleSettings,
