@@ -13,33 +13,28 @@ use postgres::types::{ToSql, Type};
 use postgres::{Client, Config, GenericClient, IsolationLevel, NoTls, Transaction};
 
 use siyu_core::CustomerFact;
-use siyu_core::metrics::cohorts::Month;
 use siyu_core::profile::{Profile, ProfileSink};
 use siyu_core::{
     Channel, Customer, CustomerId, Gender, Money, NewCustomer, NewEvent, NewOrder, OrderFact,
-    SeenCustomer, TenantZone, Timestamp,
+    SeenCustomer, Timestamp,
 };
 
 use crate::shared::{OnDb, TxOnDb, customer_row};
 use crate::sql::{Db, SCAN_ALL_ABOVE};
 use crate::sql::{
-    INSERT_TENANT, POOL_EXTENT, PROFILE_COLUMNS, SCAN_CUSTOMER_FACTS, SCAN_EVENTS,
-    SCAN_ORDER_FACTS, SCAN_ORDERS, SCAN_PROFILE_LINES, SET_CHANNEL_COST, SET_SETTING,
-    SET_TIME_ZONE, SETTINGS_OF, STREAM_EVENTS, STREAM_ORDERS, TENANT_BY_NAME, TENANTS,
-    channel_cost_from, customer_fact_from, event_from, event_line_into, order_fact_from,
-    order_from, order_line_into, order_status, parse_customer_id, pg, pool_extent_from,
-    profile_from, profile_line_from, tenant_from,
+    POOL_EXTENT, PROFILE_COLUMNS, SCAN_CUSTOMER_FACTS, SCAN_EVENTS, SCAN_ORDER_FACTS, SCAN_ORDERS,
+    SCAN_PROFILE_LINES, STREAM_EVENTS, STREAM_ORDERS, customer_fact_from, event_from,
+    event_line_into, order_fact_from, order_from, order_line_into, order_status, parse_customer_id,
+    pg, pool_extent_from, profile_from, profile_line_from,
 };
 use crate::{
-    ChannelCostStore, CustomerStore, EventStore, Facts, ImportStore, ImportTx, IngestWrites,
-    OrderStore, PoolExtent, PrivacyStore, PrivacyTx, ProfileLine, ProfileStore, ProfileWrites,
-    Result, Scope, Store, StoreError, TableCounts, Tenant, TenantStore, WriteCounts, from_micros,
-    micros, other,
+    CustomerStore, EventStore, Facts, ImportStore, ImportTx, IngestWrites, OrderStore, PoolExtent,
+    PrivacyStore, PrivacyTx, ProfileLine, ProfileStore, ProfileWrites, Result, Scope, Store,
+    StoreError, TableCounts, Tenant, WriteCounts, from_micros, micros, other,
 };
 
 mod api;
 mod pool;
-mod privacy;
 
 const MIGRATIONS: &[(i64, &str)] = &[
     (1, include_str!("../migrations/postgres/0001_init.sql")),
@@ -198,71 +193,7 @@ impl Store for PgStore {
     }
 
     fn table_counts(&mut self, tenant: &Tenant) -> Result<TableCounts> {
-        let row = self.client.query_one(
-            "SELECT (SELECT count(*) FROM customers WHERE tenant_id = $1),
-                    (SELECT count(*) FROM orders WHERE tenant_id = $1),
-                    (SELECT count(*) FROM events WHERE tenant_id = $1),
-                    (SELECT count(*) FROM customer_tags WHERE tenant_id = $1)",
-            &[&tenant.id],
-        )?;
-        let count = |i: usize| -> Result<u64> { Ok(row.try_get::<_, i64>(i)? as u64) };
-        Ok(TableCounts {
-            customers: count(0)?,
-            orders: count(1)?,
-            events: count(2)?,
-            tags: count(3)?,
-        })
-    }
-}
-
-impl TenantStore for PgStore {
-    fn tenants(&mut self) -> Result<Vec<Tenant>> {
-        // Byte order of names, as SQLite sorts them.
-        let sql = pg(TENANTS).replace("ORDER BY name", "ORDER BY name COLLATE \"C\"");
-        self.client
-            .query(&sql, &[])?
-            .iter()
-            .map(tenant_from)
-            .collect()
-    }
-
-    fn tenant(&mut self, name: &str) -> Result<Tenant> {
-        let select = pg(TENANT_BY_NAME);
-        let row = match self.client.query_opt(&select, &[&name])? {
-            Some(row) => row,
-            None => {
-                // A concurrent creator makes this insert wait for its commit and then do
-                // nothing; the select after it (a new snapshot) sees the row either way.
-                self.client
-                    .execute(&pg(INSERT_TENANT), &[&name, &now_micros()])?;
-                self.client.query_one(&select, &[&name])?
-            }
-        };
-        let zone: &str = row.try_get(1)?;
-        Ok(Tenant {
-            id: row.try_get(0)?,
-            name: name.to_owned(),
-            zone: TenantZone::named(zone).map_err(other)?,
-        })
-    }
-
-    fn settings(&mut self, tenant: &Tenant) -> Result<Vec<(String, String)>> {
-        let rows = self.client.query(&pg(SETTINGS_OF), &[&tenant.id])?;
-        rows.iter()
-            .map(|r| Ok((r.try_get(0)?, r.try_get(1)?)))
-            .collect()
-    }
-
-    fn set_setting(&mut self, tenant: &Tenant, key: &str, value: &str) -> Result<()> {
-        self.client
-            .execute(&pg(SET_SETTING), &[&tenant.id, &key, &value, &now_micros()])?;
-        Ok(())
-    }
-
-    fn set_time_zone(&mut self, tenant: &Tenant, zone: &TenantZone) -> Result<()> {
-        self.client
-            .execute(&pg(SET_TIME_ZONE), &[&tenant.id, &zone.name()])?;
-        Ok(())
+        crate::shared::table_counts(&mut self.client, tenant)
     }
 }
 
@@ -278,13 +209,7 @@ impl CustomerStore for PgStore {
     }
 
     fn customer_tags(&mut self, tenant: &Tenant, id: &CustomerId) -> Result<Vec<String>> {
-        let rows = self.client.query(
-            "SELECT tag FROM customer_tags WHERE tenant_id = $1 AND customer_id = $2 ORDER BY tag",
-            &[&tenant.id, &id.as_str()],
-        )?;
-        rows.iter()
-            .map(|r| r.try_get(0).map_err(StoreError::from))
-            .collect()
+        crate::shared::customer_tags(&mut self.client, tenant, id)
     }
 
     fn scan_customers(
@@ -413,36 +338,6 @@ fn scan_profiles(
         each(profile_from(&r)?);
     }
     Ok(())
-}
-
-impl ChannelCostStore for PgStore {
-    fn set_channel_cost(
-        &mut self,
-        tenant: &Tenant,
-        channel: &Channel,
-        month: Month,
-        amount: Money,
-    ) -> Result<()> {
-        self.client.execute(
-            &pg(SET_CHANNEL_COST),
-            &[
-                &tenant.id,
-                &channel.as_str(),
-                &month.to_string(),
-                &amount.fen(),
-            ],
-        )?;
-        Ok(())
-    }
-
-    fn channel_costs(&mut self, tenant: &Tenant) -> Result<Vec<(Channel, Month, Money)>> {
-        let rows = self.client.query(
-            "SELECT channel, month, amount FROM channel_costs WHERE tenant_id = $1
-             ORDER BY channel COLLATE \"C\", month",
-            &[&tenant.id],
-        )?;
-        rows.iter().map(channel_cost_from).collect()
-    }
 }
 
 impl ImportStore for PgStore {

@@ -1,20 +1,25 @@
-//! What both backends do alike, written once over [`Db`]: API tokens, one customer's view
-//! and pages of customers, and the privacy writes of a transaction. A backend provides
-//! its connection ([`OnDb`]) or its transaction ([`TxOnDb`]) and gets these traits.
+//! What both backends do alike, written once over [`Db`]: tenants and their settings,
+//! channel costs, API tokens, one customer's view and pages of customers, the audit log,
+//! and the privacy writes of a transaction. A backend provides its connection ([`OnDb`])
+//! or its transaction ([`TxOnDb`]) and gets these traits.
 
 use siyu_core::access::Role;
-use siyu_core::{Customer, CustomerId, Timestamp};
+use siyu_core::metrics::cohorts::Month;
+use siyu_core::{Channel, Customer, CustomerId, Money, TenantZone, Timestamp};
 
 use crate::sql::{
     Arg, CUSTOMER_BY_ID, CUSTOMERS_PAGE, Db, ERASE_CUSTOMER, ERASE_ORDERS, ERASE_PROFILE,
-    ERASE_REFERRER, ERASED_TABLES, INSERT_AUDIT, INSERT_SUPPRESSION, INSERT_TOKEN, MEMBERSHIPS,
-    RECENT_EVENTS, RECENT_ORDERS, SET_OPT_OUT, SUPPRESSION_KEYS, TAGS_OF, TOKEN_BY_HASH, TOKENS_OF,
-    customer_from, customer_line_from, erase_from, event_from, manual_tag_from, member_from,
-    order_from, profile_from, profile_of, rows, token_from,
+    ERASE_REFERRER, ERASED_TABLES, INSERT_AUDIT, INSERT_SUPPRESSION, INSERT_TENANT, INSERT_TOKEN,
+    MEMBERSHIPS, RECENT_EVENTS, RECENT_ORDERS, SET_CHANNEL_COST, SET_OPT_OUT, SET_SETTING,
+    SET_TIME_ZONE, SETTINGS_OF, SUPPRESSION_KEYS, TABLE_COUNTS, TAG_NAMES_OF, TAGS_OF,
+    TENANT_BY_NAME, TOKEN_BY_HASH, TOKENS_OF, audit_entry_from, audit_log_sql, channel_cost_from,
+    channel_costs_sql, customer_from, customer_line_from, erase_from, event_from, manual_tag_from,
+    member_from, order_from, profile_from, profile_of, rows, tenant_from, tenants_sql, token_from,
 };
 use crate::{
-    AuditEntry, CustomerLine, CustomerView, CustomerViewStore, Erased, PrivacyWrites, Result,
-    StoreError, StoredToken, Tenant, TokenStore, micros,
+    AuditEntry, AuditStore, ChannelCostStore, CustomerLine, CustomerView, CustomerViewStore,
+    Erased, PrivacyWrites, Result, StoreError, StoredToken, TableCounts, Tenant, TenantStore,
+    TokenStore, corrupt, micros,
 };
 
 /// A store whose reads and simple writes run on one connection.
@@ -46,6 +51,127 @@ pub(crate) fn customer_row(
     )?
     .pop()
     .ok_or_else(|| StoreError::NotFound(format!("customer {id}")))
+}
+
+fn limit(n: usize) -> i64 {
+    i64::try_from(n).unwrap_or(i64::MAX)
+}
+
+/// How many rows the tenant has in each table.
+pub(crate) fn table_counts(db: &mut dyn Db, tenant: &Tenant) -> Result<TableCounts> {
+    let counts = rows(db, TABLE_COUNTS, &[Arg::Int(tenant.id)], |r| {
+        let count = |i| u64::try_from(r.int(i)?).map_err(|_| corrupt("a negative count"));
+        Ok(TableCounts {
+            customers: count(0)?,
+            orders: count(1)?,
+            events: count(2)?,
+            tags: count(3)?,
+        })
+    })?;
+    counts
+        .into_iter()
+        .next()
+        .ok_or_else(|| corrupt("no row of counts"))
+}
+
+/// A customer's manual and imported tags, sorted.
+pub(crate) fn customer_tags(
+    db: &mut dyn Db,
+    tenant: &Tenant,
+    id: &CustomerId,
+) -> Result<Vec<String>> {
+    let key = [Arg::Int(tenant.id), Arg::Text(id.as_str())];
+    rows(db, TAG_NAMES_OF, &key, |r| Ok(r.text(0)?.to_owned()))
+}
+
+impl<T: OnDb> TenantStore for T {
+    fn tenant(&mut self, name: &str) -> Result<Tenant> {
+        let db = self.db();
+        let by_name = |db: &mut dyn Db| -> Result<Option<Tenant>> {
+            Ok(rows(db, TENANT_BY_NAME, &[Arg::Text(name)], |r| tenant_from(r))?.pop())
+        };
+        if let Some(tenant) = by_name(db)? {
+            return Ok(tenant);
+        }
+        // A concurrent creator makes this insert wait for its commit and then do nothing;
+        // the select after it (a new snapshot) sees the row either way.
+        let now = micros(Timestamp::now());
+        db.exec(INSERT_TENANT, &[Arg::Text(name), Arg::Int(now)])?;
+        by_name(db)?.ok_or_else(|| StoreError::NotFound(format!("tenant {name}")))
+    }
+
+    fn tenants(&mut self) -> Result<Vec<Tenant>> {
+        let db = self.db();
+        let sql = tenants_sql(db.dialect());
+        rows(db, &sql, &[], |r| tenant_from(r))
+    }
+
+    fn settings(&mut self, tenant: &Tenant) -> Result<Vec<(String, String)>> {
+        rows(self.db(), SETTINGS_OF, &[Arg::Int(tenant.id)], |r| {
+            Ok((r.text(0)?.to_owned(), r.text(1)?.to_owned()))
+        })
+    }
+
+    fn set_setting(&mut self, tenant: &Tenant, key: &str, value: &str) -> Result<()> {
+        let args = [
+            Arg::Int(tenant.id),
+            Arg::Text(key),
+            Arg::Text(value),
+            Arg::Int(micros(Timestamp::now())),
+        ];
+        self.db().exec(SET_SETTING, &args)?;
+        Ok(())
+    }
+
+    fn set_time_zone(&mut self, tenant: &Tenant, zone: &TenantZone) -> Result<()> {
+        let args = [Arg::Int(tenant.id), Arg::Text(zone.name())];
+        self.db().exec(SET_TIME_ZONE, &args)?;
+        Ok(())
+    }
+}
+
+impl<T: OnDb> ChannelCostStore for T {
+    fn set_channel_cost(
+        &mut self,
+        tenant: &Tenant,
+        channel: &Channel,
+        month: Month,
+        amount: Money,
+    ) -> Result<()> {
+        let month = month.to_string();
+        let args = [
+            Arg::Int(tenant.id),
+            Arg::Text(channel.as_str()),
+            Arg::Text(&month),
+            Arg::Int(amount.fen()),
+        ];
+        self.db().exec(SET_CHANNEL_COST, &args)?;
+        Ok(())
+    }
+
+    fn channel_costs(&mut self, tenant: &Tenant) -> Result<Vec<(Channel, Month, Money)>> {
+        let db = self.db();
+        let sql = channel_costs_sql(db.dialect());
+        rows(db, &sql, &[Arg::Int(tenant.id)], |r| channel_cost_from(r))
+    }
+}
+
+impl<T: OnDb> AuditStore for T {
+    fn audit_log(
+        &mut self,
+        tenant: &Tenant,
+        subject: Option<&str>,
+        n: usize,
+    ) -> Result<Vec<AuditEntry>> {
+        let db = self.db();
+        let sql = audit_log_sql(db.dialect());
+        let args = [
+            Arg::Int(tenant.id),
+            Arg::OptText(subject),
+            Arg::Int(limit(n)),
+        ];
+        rows(db, &sql, &args, |r| audit_entry_from(r))
+    }
 }
 
 impl<T: OnDb> TokenStore for T {

@@ -3,6 +3,7 @@
 //! `RowAccess`, which both drivers' rows implement. Only what really differs stays in
 //! `sqlite` and `postgres` (bulk loading, merges, the log).
 
+use postgres::fallible_iterator::FallibleIterator;
 use postgres::types::Type;
 
 use siyu_core::CustomerFact;
@@ -30,12 +31,40 @@ pub(crate) enum Arg<'a> {
     Int(i64),
     OptInt(Option<i64>),
     Text(&'a str),
+    OptText(Option<&'a str>),
+}
+
+/// The two dialects' differences in statements otherwise written once.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Dialect {
+    Sqlite,
+    Postgres,
+}
+
+impl Dialect {
+    /// After `ORDER BY <text column>`: byte order, as SQLite sorts text by default.
+    pub(crate) fn bytewise(self) -> &'static str {
+        match self {
+            Dialect::Sqlite => "",
+            Dialect::Postgres => " COLLATE \"C\"",
+        }
+    }
+
+    /// The column that orders a log's rows as they were written (`rule_history`,
+    /// `audit_log`): SQLite's rowid, PostgreSQL's identity column.
+    pub(crate) fn written_order(self) -> &'static str {
+        match self {
+            Dialect::Sqlite => "rowid",
+            Dialect::Postgres => "seq",
+        }
+    }
 }
 
 /// Where the statements written once run: a connection or transaction of either driver.
 /// For the paths that are the same on both backends and not hot (tokens, privacy), so
 /// that each is written once; the hot paths bind their drivers' values directly.
 pub(crate) trait Db {
+    fn dialect(&self) -> Dialect;
     /// Runs a statement (SQLite's form); how many rows it changed.
     fn exec(&mut self, sql: &str, args: &[Arg<'_>]) -> Result<u64>;
     /// Runs a query (SQLite's form), handing each row to `each`.
@@ -68,6 +97,7 @@ fn sqlite_args<'a>(args: &'a [Arg<'_>]) -> Vec<&'a dyn rusqlite::ToSql> {
             Arg::Int(v) => v as &dyn rusqlite::ToSql,
             Arg::OptInt(v) => v,
             Arg::Text(v) => v,
+            Arg::OptText(v) => v,
         })
         .collect()
 }
@@ -97,6 +127,7 @@ fn pg_args<'a>(args: &'a [Arg<'_>]) -> Vec<&'a (dyn postgres::types::ToSql + Syn
             Arg::Int(v) => v as &(dyn postgres::types::ToSql + Sync),
             Arg::OptInt(v) => v,
             Arg::Text(v) => v,
+            Arg::OptText(v) => v,
         })
         .collect()
 }
@@ -111,7 +142,8 @@ fn pg_each_row(
     args: &[Arg<'_>],
     each: &mut dyn FnMut(&dyn RowAccess) -> Result<()>,
 ) -> Result<()> {
-    for r in client.query(&pg(sql), pg_args(args).as_slice())? {
+    let mut rows = client.query_raw(&pg(sql), pg_args(args))?;
+    while let Some(r) = rows.next()? {
         each(&r)?;
     }
     Ok(())
@@ -119,8 +151,12 @@ fn pg_each_row(
 
 /// `Db` for a driver's connection or transaction, by that driver's two functions.
 macro_rules! db_by {
-    ($ty:ty, $exec:ident, $each_row:ident) => {
+    ($ty:ty, $dialect:expr, $exec:ident, $each_row:ident) => {
         impl Db for $ty {
+            fn dialect(&self) -> Dialect {
+                $dialect
+            }
+
             fn exec(&mut self, sql: &str, args: &[Arg<'_>]) -> Result<u64> {
                 $exec(self, sql, args)
             }
@@ -137,10 +173,25 @@ macro_rules! db_by {
     };
 }
 
-db_by!(rusqlite::Connection, sqlite_exec, sqlite_each_row);
-db_by!(rusqlite::Transaction<'_>, sqlite_exec, sqlite_each_row);
-db_by!(postgres::Client, pg_exec, pg_each_row);
-db_by!(postgres::Transaction<'_>, pg_exec, pg_each_row);
+db_by!(
+    rusqlite::Connection,
+    Dialect::Sqlite,
+    sqlite_exec,
+    sqlite_each_row
+);
+db_by!(
+    rusqlite::Transaction<'_>,
+    Dialect::Sqlite,
+    sqlite_exec,
+    sqlite_each_row
+);
+db_by!(postgres::Client, Dialect::Postgres, pg_exec, pg_each_row);
+db_by!(
+    postgres::Transaction<'_>,
+    Dialect::Postgres,
+    pg_exec,
+    pg_each_row
+);
 
 /// Above this many customers, reading their orders and events by customer costs more
 /// than reading the tenant's whole tables and passing over the rest.
@@ -232,11 +283,16 @@ fn at(us: Option<i64>) -> Result<Option<siyu_core::Timestamp>> {
 pub(crate) const INSERT_TENANT: &str =
     "INSERT INTO tenants (name, created_at) VALUES (?1, ?2) ON CONFLICT (name) DO NOTHING";
 
-/// A tenant's id and zone by name (`?1`).
-pub(crate) const TENANT_BY_NAME: &str = "SELECT id, time_zone FROM tenants WHERE name = ?1";
+/// A tenant by name (`?1`); a row for [`tenant_from`].
+pub(crate) const TENANT_BY_NAME: &str = "SELECT id, name, time_zone FROM tenants WHERE name = ?1";
 
-/// Every tenant, by name; rows for [`tenant_from`].
-pub(crate) const TENANTS: &str = "SELECT id, name, time_zone FROM tenants ORDER BY name";
+/// Every tenant, by name in byte order; rows for [`tenant_from`].
+pub(crate) fn tenants_sql(d: Dialect) -> String {
+    format!(
+        "SELECT id, name, time_zone FROM tenants ORDER BY name{}",
+        d.bytewise()
+    )
+}
 
 pub(crate) fn tenant_from(r: &(impl RowAccess + ?Sized)) -> Result<Tenant> {
     Ok(Tenant {
@@ -245,6 +301,13 @@ pub(crate) fn tenant_from(r: &(impl RowAccess + ?Sized)) -> Result<Tenant> {
         zone: TenantZone::named(r.text(2)?).map_err(other)?,
     })
 }
+
+/// How many customers, orders, events and tags a tenant (`?1`) has.
+pub(crate) const TABLE_COUNTS: &str = "SELECT
+        (SELECT count(*) FROM customers WHERE tenant_id = ?1),
+        (SELECT count(*) FROM orders WHERE tenant_id = ?1),
+        (SELECT count(*) FROM events WHERE tenant_id = ?1),
+        (SELECT count(*) FROM customer_tags WHERE tenant_id = ?1)";
 
 pub(crate) const SET_TIME_ZONE: &str = "UPDATE tenants SET time_zone = ?2 WHERE id = ?1";
 
@@ -261,7 +324,17 @@ pub(crate) const SET_CHANNEL_COST: &str =
     "INSERT INTO channel_costs (tenant_id, channel, month, amount) VALUES (?1, ?2, ?3, ?4)
      ON CONFLICT (tenant_id, channel, month) DO UPDATE SET amount = excluded.amount";
 
-/// A channel's spend in a month from a row of `channel, month, amount`.
+/// A tenant's (`?1`) channel costs, by channel (in byte order) and month; rows for
+/// [`channel_cost_from`].
+pub(crate) fn channel_costs_sql(d: Dialect) -> String {
+    format!(
+        "SELECT channel, month, amount FROM channel_costs WHERE tenant_id = ?1
+         ORDER BY channel{}, month",
+        d.bytewise()
+    )
+}
+
+/// A channel's spend in a month from a row of [`channel_costs_sql`].
 pub(crate) fn channel_cost_from(r: &(impl RowAccess + ?Sized)) -> Result<(Channel, Month, Money)> {
     Ok((
         Channel::parse(r.text(0)?).map_err(other)?,
@@ -495,6 +568,10 @@ pub(crate) const RECENT_EVENTS: &str = "SELECT event_id, customer_id, type, occu
      FROM events WHERE tenant_id = ?1 AND customer_id = ?2
      ORDER BY occurred_at DESC, event_id DESC LIMIT ?3";
 
+/// A customer's (`?2`) tag names, sorted.
+pub(crate) const TAG_NAMES_OF: &str =
+    "SELECT tag FROM customer_tags WHERE tenant_id = ?1 AND customer_id = ?2 ORDER BY tag";
+
 /// A customer's (`?2`) tags; rows for [`manual_tag_from`].
 pub(crate) const TAGS_OF: &str = "SELECT tag, source, since FROM customer_tags
      WHERE tenant_id = ?1 AND customer_id = ?2 ORDER BY tag";
@@ -706,6 +783,17 @@ pub(crate) const INSERT_AUDIT: &str =
 
 /// The columns of [`audit_entry_from`], first in every read of `audit_log`.
 pub(crate) const AUDIT_COLUMNS: &str = "at, actor, action, subject, detail";
+
+/// A tenant's (`?1`) audit log, of one subject (`?2`) or of all (`?2` NULL), newest
+/// first, at most `?3` entries; rows for [`audit_entry_from`].
+pub(crate) fn audit_log_sql(d: Dialect) -> String {
+    format!(
+        "SELECT {AUDIT_COLUMNS} FROM audit_log
+         WHERE tenant_id = ?1 AND (CAST(?2 AS TEXT) IS NULL OR subject = ?2)
+         ORDER BY at DESC, {} DESC LIMIT ?3",
+        d.written_order()
+    )
+}
 
 /// An entry of the audit log from a row of [`AUDIT_COLUMNS`].
 pub(crate) fn audit_entry_from(r: &(impl RowAccess + ?Sized)) -> Result<AuditEntry> {

@@ -6,35 +6,30 @@ use rusqlite::{Connection, OptionalExtension, Transaction, TransactionBehavior, 
 
 use siyu_core::CustomerFact;
 use siyu_core::fasthash::{FastHashMap, FastHashSet};
-use siyu_core::metrics::cohorts::Month;
 use siyu_core::profile::{Interactions, Profile, ProfileSink};
 use siyu_core::{
     Channel, Customer, CustomerId, Gender, Money, NewCustomer, NewEvent, NewOrder, OrderFact,
-    SeenCustomer, TenantZone, Timestamp,
+    SeenCustomer, Timestamp,
 };
 
 use crate::shared::{OnDb, TxOnDb, customer_row};
 use crate::sql::{Db, SCAN_ALL_ABOVE};
 use crate::sql::{
-    INSERT_TENANT, POOL_EXTENT, PROFILE_COLUMNS, RowAccess, SCAN_CUSTOMER_FACTS, SCAN_EVENTS,
-    SCAN_ORDER_FACTS, SCAN_ORDERS, SCAN_PROFILE_LINES, SET_CHANNEL_COST, SET_SETTING,
-    SET_TIME_ZONE, SETTINGS_OF, STREAM_EVENTS, STREAM_ORDERS, TENANT_BY_NAME, TENANTS,
-    channel_cost_from, customer_fact_from, event_from, event_line_into, order_fact_from,
-    order_from, order_line_into, order_status, parse_customer_id, pool_extent_from, profile_from,
-    profile_line_from, tenant_from,
+    POOL_EXTENT, PROFILE_COLUMNS, RowAccess, SCAN_CUSTOMER_FACTS, SCAN_EVENTS, SCAN_ORDER_FACTS,
+    SCAN_ORDERS, SCAN_PROFILE_LINES, STREAM_EVENTS, STREAM_ORDERS, customer_fact_from, event_from,
+    event_line_into, order_fact_from, order_from, order_line_into, order_status, parse_customer_id,
+    pool_extent_from, profile_from, profile_line_from,
 };
 use crate::{
-    ChannelCostStore, CustomerStore, EventStore, Facts, ImportStore, ImportTx, IngestWrites,
-    OrderStore, PoolExtent, PrivacyStore, PrivacyTx, ProfileLine, ProfileStore, ProfileWrites,
-    Result, Scope, Store, StoreError, TableCounts, Tenant, TenantStore, WriteCounts, corrupt,
-    from_micros, micros, other,
+    CustomerStore, EventStore, Facts, ImportStore, ImportTx, IngestWrites, OrderStore, PoolExtent,
+    PrivacyStore, PrivacyTx, ProfileLine, ProfileStore, ProfileWrites, Result, Scope, Store,
+    StoreError, TableCounts, Tenant, WriteCounts, corrupt, from_micros, micros, other,
 };
 
 mod api;
 mod known;
 mod log;
 mod pool;
-mod privacy;
 
 use known::{Known, KnownCustomers, Staged};
 
@@ -191,66 +186,7 @@ impl Store for SqliteStore {
     }
 
     fn table_counts(&mut self, tenant: &Tenant) -> Result<TableCounts> {
-        let count = |table: &str| -> Result<u64> {
-            let n: i64 = self.conn.query_row(
-                &format!("SELECT count(*) FROM {table} WHERE tenant_id = ?1"),
-                [tenant.id],
-                |r| r.get(0),
-            )?;
-            Ok(n as u64)
-        };
-        Ok(TableCounts {
-            customers: count("customers")?,
-            orders: count("orders")?,
-            events: count("events")?,
-            tags: count("customer_tags")?,
-        })
-    }
-}
-
-impl TenantStore for SqliteStore {
-    fn tenant(&mut self, name: &str) -> Result<Tenant> {
-        self.conn
-            .execute(INSERT_TENANT, params![name, now_micros()])?;
-        let (id, zone): (i64, String) = self
-            .conn
-            .query_row(TENANT_BY_NAME, [name], |r| Ok((r.get(0)?, r.get(1)?)))?;
-        let zone = TenantZone::named(&zone).map_err(other)?;
-        Ok(Tenant {
-            id,
-            name: name.to_owned(),
-            zone,
-        })
-    }
-
-    fn tenants(&mut self) -> Result<Vec<Tenant>> {
-        let mut stmt = self.conn.prepare_cached(TENANTS)?;
-        let mut rows = stmt.query([])?;
-        let mut out = Vec::new();
-        while let Some(r) = rows.next()? {
-            out.push(tenant_from(r)?);
-        }
-        Ok(out)
-    }
-
-    fn settings(&mut self, tenant: &Tenant) -> Result<Vec<(String, String)>> {
-        let mut stmt = self.conn.prepare_cached(SETTINGS_OF)?;
-        let rows = stmt
-            .query_map([tenant.id], |r| Ok((r.get(0)?, r.get(1)?)))?
-            .collect::<rusqlite::Result<Vec<_>>>()?;
-        Ok(rows)
-    }
-
-    fn set_setting(&mut self, tenant: &Tenant, key: &str, value: &str) -> Result<()> {
-        self.conn
-            .execute(SET_SETTING, params![tenant.id, key, value, now_micros()])?;
-        Ok(())
-    }
-
-    fn set_time_zone(&mut self, tenant: &Tenant, zone: &TenantZone) -> Result<()> {
-        self.conn
-            .execute(SET_TIME_ZONE, params![tenant.id, zone.name()])?;
-        Ok(())
+        crate::shared::table_counts(&mut self.conn, tenant)
     }
 }
 
@@ -266,13 +202,7 @@ impl CustomerStore for SqliteStore {
     }
 
     fn customer_tags(&mut self, tenant: &Tenant, id: &CustomerId) -> Result<Vec<String>> {
-        let mut stmt = self.conn.prepare_cached(
-            "SELECT tag FROM customer_tags WHERE tenant_id = ?1 AND customer_id = ?2 ORDER BY tag",
-        )?;
-        let tags = stmt
-            .query_map(params![tenant.id, id.as_str()], |r| r.get(0))?
-            .collect::<rusqlite::Result<Vec<String>>>()?;
-        Ok(tags)
+        crate::shared::customer_tags(&mut self.conn, tenant, id)
     }
 
     fn scan_customers(
@@ -401,35 +331,6 @@ fn scan_profiles(conn: &Connection, tenant: i64, each: &mut dyn FnMut(Profile)) 
         each(profile_from(r)?);
     }
     Ok(())
-}
-
-impl ChannelCostStore for SqliteStore {
-    fn set_channel_cost(
-        &mut self,
-        tenant: &Tenant,
-        channel: &Channel,
-        month: Month,
-        amount: Money,
-    ) -> Result<()> {
-        self.conn.execute(
-            SET_CHANNEL_COST,
-            params![tenant.id, channel.as_str(), month.to_string(), amount.fen()],
-        )?;
-        Ok(())
-    }
-
-    fn channel_costs(&mut self, tenant: &Tenant) -> Result<Vec<(Channel, Month, Money)>> {
-        let mut stmt = self.conn.prepare_cached(
-            "SELECT channel, month, amount FROM channel_costs WHERE tenant_id = ?1
-             ORDER BY channel, month",
-        )?;
-        let mut rows = stmt.query([tenant.id])?;
-        let mut out = Vec::new();
-        while let Some(r) = rows.next()? {
-            out.push(channel_cost_from(r)?);
-        }
-        Ok(out)
-    }
 }
 
 /// The input size from which an import is written as a load (see [`SoleJournal`]): a
@@ -1533,6 +1434,8 @@ impl PrivacyTx for SqliteImport<'_> {}
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::TenantStore;
+    use crate::sql::INSERT_TENANT;
     use siyu_core::{OrderId, OrderStatus};
 
     fn index_names(store: &SqliteStore) -> Vec<String> {
