@@ -5,8 +5,15 @@
 
 use siyu_core::access::Role;
 use siyu_core::metrics::cohorts::Month;
+use siyu_core::segment::pool::Attributes;
+use siyu_core::segment::rules::{RuleKind, TagFamily};
 use siyu_core::{Channel, Customer, CustomerId, Money, TenantZone, Timestamp};
 
+use crate::sql::{
+    ATTRIBUTES, DELETE_RULE, DELETE_RULE_MEMBERS, DELETE_TAG, HAS_CUSTOMER, INSERT_TAG, RULES_OF,
+    SAVE_RULE, SET_TAG_FAMILY, TAG_FAMILIES, attributes_from, customer_tag_from, history_from,
+    history_sql, manual_tags_sql, member_filter, members_sql, stored_rule_from, tag_family_from,
+};
 use crate::sql::{
     Arg, CUSTOMER_BY_ID, CUSTOMERS_PAGE, Db, ERASE_CUSTOMER, ERASE_ORDERS, ERASE_PROFILE,
     ERASE_REFERRER, ERASED_TABLES, INSERT_AUDIT, INSERT_SUPPRESSION, INSERT_TENANT, INSERT_TOKEN,
@@ -18,8 +25,8 @@ use crate::sql::{
 };
 use crate::{
     AuditEntry, AuditStore, ChannelCostStore, CustomerLine, CustomerView, CustomerViewStore,
-    Erased, PrivacyWrites, Result, StoreError, StoredToken, TableCounts, Tenant, TenantStore,
-    TokenStore, corrupt, micros,
+    Erased, HistoryRecord, ManualTag, Member, MemberFilter, PrivacyWrites, Result, StoreError,
+    StoredRule, StoredToken, TableCounts, Tenant, TenantStore, TokenStore, corrupt, micros,
 };
 
 /// A store whose reads and simple writes run on one connection.
@@ -483,5 +490,119 @@ impl<T: TxOnDb> crate::KeptMembers for T {
     fn save_thresholds(&mut self, thresholds: &siyu_core::segment::pool::Thresholds) -> Result<()> {
         let tenant = self.tenant_id();
         pool::save_thresholds(self.tx_db(), tenant, thresholds)
+    }
+}
+
+impl<T: TxOnDb> crate::PoolRows for T {
+    fn has_customer(&mut self, id: &CustomerId) -> Result<bool> {
+        let key = [Arg::Int(self.tenant_id()), Arg::Text(id.as_str())];
+        Ok(!rows(self.tx_db(), HAS_CUSTOMER, &key, |_| Ok(()))?.is_empty())
+    }
+
+    fn attributes(&mut self, each: &mut dyn FnMut(CustomerId, Attributes)) -> Result<()> {
+        let tenant = self.tenant_id();
+        self.tx_db()
+            .each_row(ATTRIBUTES, &[Arg::Int(tenant)], &mut |r| {
+                let (id, attributes) = attributes_from(r)?;
+                each(id, attributes);
+                Ok(())
+            })
+    }
+
+    fn manual_tags(&mut self, customer: Option<&CustomerId>) -> Result<Vec<ManualTag>> {
+        let mut args = vec![Arg::Int(self.tenant_id())];
+        args.extend(customer.map(|id| Arg::Text(id.as_str())));
+        let sql = manual_tags_sql(customer.is_some());
+        rows(self.tx_db(), sql, &args, |r| customer_tag_from(r))
+    }
+
+    fn rules(&mut self) -> Result<Vec<StoredRule>> {
+        let tenant = self.tenant_id();
+        rows(self.tx_db(), RULES_OF, &[Arg::Int(tenant)], |r| {
+            stored_rule_from(r)
+        })
+    }
+
+    fn save_rule(&mut self, rule: &StoredRule) -> Result<()> {
+        let args = [
+            Arg::Int(self.tenant_id()),
+            Arg::Text(rule.kind.as_str()),
+            Arg::Text(&rule.name),
+            Arg::Text(&rule.rule),
+            Arg::Text(&rule.created_by),
+            Arg::Int(micros(rule.created_at)),
+            Arg::Text(rule.purpose.as_str()),
+        ];
+        self.tx_db().exec(SAVE_RULE, &args)?;
+        Ok(())
+    }
+
+    fn delete_rule(&mut self, kind: RuleKind, name: &str) -> Result<bool> {
+        let key = [
+            Arg::Int(self.tenant_id()),
+            Arg::Text(kind.as_str()),
+            Arg::Text(name),
+        ];
+        let tx = self.tx_db();
+        let deleted = tx.exec(DELETE_RULE, &key)?;
+        tx.exec(DELETE_RULE_MEMBERS, &key)?;
+        Ok(deleted > 0)
+    }
+
+    fn members(&mut self, filter: MemberFilter<'_>) -> Result<Vec<Member>> {
+        let (clause, args) = member_filter(self.tenant_id(), filter);
+        rows(self.tx_db(), &members_sql(clause), &args, |r| {
+            member_from(r)
+        })
+    }
+
+    fn add_tag(
+        &mut self,
+        customer: &CustomerId,
+        tag: &str,
+        source: &str,
+        at: Timestamp,
+    ) -> Result<bool> {
+        let args = [
+            Arg::Int(self.tenant_id()),
+            Arg::Text(customer.as_str()),
+            Arg::Text(tag),
+            Arg::Text(source),
+            Arg::Int(micros(at)),
+        ];
+        Ok(self.tx_db().exec(INSERT_TAG, &args)? > 0)
+    }
+
+    fn remove_tag(&mut self, customer: &CustomerId, tag: &str) -> Result<bool> {
+        let args = [
+            Arg::Int(self.tenant_id()),
+            Arg::Text(customer.as_str()),
+            Arg::Text(tag),
+        ];
+        Ok(self.tx_db().exec(DELETE_TAG, &args)? > 0)
+    }
+
+    fn tag_families(&mut self) -> Result<Vec<(String, TagFamily)>> {
+        let tenant = self.tenant_id();
+        rows(self.tx_db(), TAG_FAMILIES, &[Arg::Int(tenant)], |r| {
+            tag_family_from(r)
+        })
+    }
+
+    fn set_tag_family(&mut self, tag: &str, family: TagFamily) -> Result<()> {
+        let args = [
+            Arg::Int(self.tenant_id()),
+            Arg::Text(tag),
+            Arg::Text(family.as_str()),
+        ];
+        self.tx_db().exec(SET_TAG_FAMILY, &args)?;
+        Ok(())
+    }
+
+    fn history(&mut self, filter: MemberFilter<'_>, limit: usize) -> Result<Vec<HistoryRecord>> {
+        let (clause, args) = member_filter(self.tenant_id(), filter);
+        let tx = self.tx_db();
+        let sql = history_sql(tx.dialect(), clause, limit);
+        rows(tx, &sql, &args, |r| history_from(r))
     }
 }

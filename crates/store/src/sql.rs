@@ -11,9 +11,9 @@ use siyu_core::access::Role;
 use siyu_core::metrics::cohorts::Month;
 use siyu_core::privacy::AuditAction;
 use siyu_core::profile::{Profile, ProfileSink};
-use siyu_core::segment::pool::Thresholds;
+use siyu_core::segment::pool::{Attributes, Thresholds};
 use siyu_core::segment::rfm::Means;
-use siyu_core::segment::rules::RuleKind;
+use siyu_core::segment::rules::{RuleKind, TagFamily};
 use siyu_core::{
     Channel, Customer, CustomerId, EventId, EventType, Gender, Money, NewEvent, NewOrder,
     OrderFact, OrderId, OrderStatus, TenantZone,
@@ -269,6 +269,10 @@ pub(crate) fn parse_channel(s: Option<&str>) -> Result<Option<Channel>> {
     s.map(|c| Channel::parse(c).map_err(other)).transpose()
 }
 
+pub(crate) fn parse_gender(s: Option<&str>) -> Result<Option<Gender>> {
+    s.map(|g| Gender::parse(g).map_err(other)).transpose()
+}
+
 pub(crate) fn order_status(s: &str) -> Result<OrderStatus> {
     OrderStatus::from_stored(s).ok_or_else(|| corrupt(format!("stored order status '{s}'")))
 }
@@ -360,10 +364,7 @@ pub(crate) fn customer_from(
         id: id.clone(),
         name: r.opt_text(0)?.map(str::to_owned),
         phone: r.opt_text(1)?.map(str::to_owned),
-        gender: r
-            .opt_text(2)?
-            .map(|g| Gender::parse(g).map_err(other))
-            .transpose()?,
+        gender: parse_gender(r.opt_text(2)?)?,
         birthday: r
             .opt_text(3)?
             .map(|b| TenantZone::read_day(b).map_err(other))
@@ -576,7 +577,7 @@ pub(crate) const TAG_NAMES_OF: &str =
 pub(crate) const TAGS_OF: &str = "SELECT tag, source, since FROM customer_tags
      WHERE tenant_id = ?1 AND customer_id = ?2 ORDER BY tag";
 
-/// A tag of the customer `id` from a row of [`TAGS_OF`]' columns.
+/// A tag of the customer `id` from a row of [`TAGS_OF`]' columns (and more after them).
 pub(crate) fn manual_tag_from(id: &CustomerId, r: &(impl RowAccess + ?Sized)) -> Result<ManualTag> {
     Ok(ManualTag {
         customer_id: id.clone(),
@@ -629,16 +630,19 @@ pub(crate) fn stored_rule_from(r: &(impl RowAccess + ?Sized)) -> Result<StoredRu
     })
 }
 
-/// The condition (after `tenant_id = ?1`) and the further values of a filter of members
-/// or history.
-pub(crate) fn member_filter(filter: MemberFilter<'_>) -> (&'static str, Vec<String>) {
+/// The condition (after `tenant_id = ?1`) of a filter of members or history, and the
+/// values of the statement: the tenant, then the filter's.
+pub(crate) fn member_filter(tenant: i64, filter: MemberFilter<'_>) -> (&'static str, Vec<Arg<'_>>) {
     match filter {
-        MemberFilter::All => ("", Vec::new()),
+        MemberFilter::All => ("", vec![Arg::Int(tenant)]),
         MemberFilter::Rule(kind, name) => (
             "AND kind = ?2 AND name = ?3",
-            vec![kind.as_str().to_owned(), name.to_owned()],
+            vec![Arg::Int(tenant), Arg::Text(kind.as_str()), Arg::Text(name)],
         ),
-        MemberFilter::Customer(id) => ("AND customer_id = ?2", vec![id.as_str().to_owned()]),
+        MemberFilter::Customer(id) => (
+            "AND customer_id = ?2",
+            vec![Arg::Int(tenant), Arg::Text(id.as_str())],
+        ),
     }
 }
 
@@ -724,10 +728,18 @@ pub(crate) fn member_count_from(r: &(impl RowAccess + ?Sized)) -> Result<(RuleKi
 pub(crate) const MEMBERSHIPS: &str = "SELECT kind, name, customer_id, since FROM rule_members
      WHERE tenant_id = ?1 AND customer_id = ?2 ORDER BY kind, name";
 
-/// The columns of [`history_from`], first in every read of `rule_history`.
-pub(crate) const HISTORY_COLUMNS: &str = "kind, name, customer_id, change, at, cause";
+/// A tenant's (`?1`) recorded changes that `{clause}` (of `member_filter`) keeps, newest
+/// first, at most `limit`; rows for [`history_from`].
+pub(crate) fn history_sql(d: Dialect, clause: &str, limit: usize) -> String {
+    let limit = i64::try_from(limit).unwrap_or(i64::MAX);
+    format!(
+        "SELECT kind, name, customer_id, change, at, cause FROM rule_history
+         WHERE tenant_id = ?1 {clause} ORDER BY at DESC, {} DESC LIMIT {limit}",
+        d.written_order()
+    )
+}
 
-/// A change of membership from a row of [`HISTORY_COLUMNS`].
+/// A change of membership from a row of [`history_sql`].
 pub(crate) fn history_from(r: &(impl RowAccess + ?Sized)) -> Result<HistoryRecord> {
     Ok(HistoryRecord {
         kind: stored_kind(r.text(0)?)?,
@@ -737,6 +749,78 @@ pub(crate) fn history_from(r: &(impl RowAccess + ?Sized)) -> Result<HistoryRecor
         at: from_micros(r.int(4)?)?,
         cause: r.text(5)?.to_owned(),
     })
+}
+
+/// Saves a tenant's (`?1`) rule (`?2`–`?7`: kind, name, rule, by, at, purpose), replacing
+/// one of the same kind and name.
+pub(crate) const SAVE_RULE: &str =
+    "INSERT INTO rules (tenant_id, kind, name, rule, created_by, created_at, purpose)
+     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)
+     ON CONFLICT (tenant_id, kind, name) DO UPDATE SET
+         rule = excluded.rule, created_by = excluded.created_by,
+         created_at = excluded.created_at, purpose = excluded.purpose";
+
+/// A tenant's (`?1`) rule (`?2`, `?3`), then its members.
+pub(crate) const DELETE_RULE: &str =
+    "DELETE FROM rules WHERE tenant_id = ?1 AND kind = ?2 AND name = ?3";
+pub(crate) const DELETE_RULE_MEMBERS: &str =
+    "DELETE FROM rule_members WHERE tenant_id = ?1 AND kind = ?2 AND name = ?3";
+
+/// Whether a tenant (`?1`) has a customer (`?2`): a row if so.
+pub(crate) const HAS_CUSTOMER: &str =
+    "SELECT 1 FROM customers WHERE tenant_id = ?1 AND customer_id = ?2";
+
+/// Every customer's attributes of a tenant (`?1`); rows for [`attributes_from`].
+pub(crate) const ATTRIBUTES: &str =
+    "SELECT customer_id, channel, region, gender, opted_out_at FROM customers
+     WHERE tenant_id = ?1";
+
+/// A customer and their attributes from a row of [`ATTRIBUTES`].
+pub(crate) fn attributes_from(r: &(impl RowAccess + ?Sized)) -> Result<(CustomerId, Attributes)> {
+    Ok((
+        parse_customer_id(r.text(0)?)?,
+        Attributes {
+            channel: parse_channel(r.opt_text(1)?)?,
+            region: r.opt_text(2)?.map(str::to_owned),
+            gender: parse_gender(r.opt_text(3)?)?,
+            opted_out: r.opt_int(4)?.is_some(),
+        },
+    ))
+}
+
+/// The manual and imported tags of a tenant (`?1`), of the customer `?2` if `one`.
+pub(crate) fn manual_tags_sql(one: bool) -> &'static str {
+    if one {
+        "SELECT tag, source, since, customer_id FROM customer_tags
+         WHERE tenant_id = ?1 AND customer_id = ?2 ORDER BY customer_id, tag"
+    } else {
+        "SELECT tag, source, since, customer_id FROM customer_tags
+         WHERE tenant_id = ?1 ORDER BY customer_id, tag"
+    }
+}
+
+/// A tag from a row of [`manual_tags_sql`].
+pub(crate) fn customer_tag_from(r: &(impl RowAccess + ?Sized)) -> Result<ManualTag> {
+    manual_tag_from(&parse_customer_id(r.text(3)?)?, r)
+}
+
+/// Tags a customer (`?2`, `?3` the tag, `?4` the source, `?5` since) unless they have the tag.
+pub(crate) const INSERT_TAG: &str =
+    "INSERT INTO customer_tags (tenant_id, customer_id, tag, source, since)
+     VALUES (?1, ?2, ?3, ?4, ?5) ON CONFLICT DO NOTHING";
+
+pub(crate) const DELETE_TAG: &str =
+    "DELETE FROM customer_tags WHERE tenant_id = ?1 AND customer_id = ?2 AND tag = ?3";
+
+/// The families set for a tenant's (`?1`) tags, by tag; rows for [`tag_family_from`].
+pub(crate) const TAG_FAMILIES: &str =
+    "SELECT tag, family FROM tag_families WHERE tenant_id = ?1 ORDER BY tag";
+
+pub(crate) fn tag_family_from(r: &(impl RowAccess + ?Sized)) -> Result<(String, TagFamily)> {
+    let family = r.text(1)?;
+    let family =
+        TagFamily::parse(family).ok_or_else(|| corrupt(format!("stored tag family '{family}'")))?;
+    Ok((r.text(0)?.to_owned(), family))
 }
 
 pub(crate) const SET_TAG_FAMILY: &str =

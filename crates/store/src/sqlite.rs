@@ -1649,7 +1649,7 @@ mod tests {
             ),
             (
                 "tags",
-                pool::INSERT_TAG,
+                crate::sql::INSERT_TAG,
                 vec![
                     t.clone(),
                     text("c1"),
