@@ -10,25 +10,25 @@ use std::hash::Hash;
 use postgres::binary_copy::BinaryCopyInWriter;
 use postgres::fallible_iterator::FallibleIterator;
 use postgres::types::{ToSql, Type};
-use postgres::{Client, Config, GenericClient, IsolationLevel, NoTls, Transaction};
+use postgres::{Client, Config, IsolationLevel, NoTls, Transaction};
 
 use siyu_core::CustomerFact;
 use siyu_core::profile::{Profile, ProfileSink};
 use siyu_core::{
-    Channel, Customer, CustomerId, Gender, Money, NewCustomer, NewEvent, NewOrder, OrderFact,
-    SeenCustomer, Timestamp,
+    Channel, CustomerId, Gender, Money, NewCustomer, NewEvent, NewOrder, OrderFact, SeenCustomer,
+    Timestamp,
 };
 
-use crate::shared::{OnDb, TxOnDb, customer_row};
+use crate::shared::{OnDb, TxOnDb, scan};
 use crate::sql::{Db, SCAN_ALL_ABOVE};
 use crate::sql::{
-    POOL_EXTENT, PROFILE_COLUMNS, SCAN_CUSTOMER_FACTS, SCAN_EVENTS, SCAN_ORDER_FACTS, SCAN_ORDERS,
-    SCAN_PROFILE_LINES, STREAM_EVENTS, STREAM_ORDERS, customer_fact_from, event_from,
-    event_line_into, order_fact_from, order_from, order_line_into, order_status, parse_customer_id,
-    pg, pool_extent_from, profile_from, profile_line_from,
+    POOL_EXTENT, PROFILE_COLUMNS, SCAN_ORDER_FACTS, SCAN_ORDERS, SCAN_PROFILE_LINES, STREAM_EVENTS,
+    STREAM_ORDERS, customer_fact_from, event_line_into, order_fact_from, order_from,
+    order_line_into, order_status, parse_customer_id, pg, pool_extent_from, profile_from,
+    profile_line_from, scan_profiles_sql,
 };
 use crate::{
-    CustomerStore, EventStore, Facts, ImportStore, ImportTx, IngestWrites, OrderStore, PoolExtent,
+    CustomerStore, Facts, ImportStore, ImportTx, IngestWrites, OrderStore, PoolExtent,
     PrivacyStore, PrivacyTx, ProfileLine, ProfileStore, ProfileWrites, Result, Scope, Store,
     StoreError, TableCounts, Tenant, WriteCounts, from_micros, micros, other,
 };
@@ -203,45 +203,25 @@ impl OnDb for PgStore {
     }
 }
 
-impl CustomerStore for PgStore {
-    fn customer(&mut self, tenant: &Tenant, id: &CustomerId) -> Result<Customer> {
-        Ok(customer_row(&mut self.client, tenant, id)?.0)
-    }
-
-    fn customer_tags(&mut self, tenant: &Tenant, id: &CustomerId) -> Result<Vec<String>> {
-        crate::shared::customer_tags(&mut self.client, tenant, id)
-    }
-
-    fn scan_customers(
-        &mut self,
-        tenant: &Tenant,
-        each: &mut dyn FnMut(CustomerFact),
-    ) -> Result<()> {
-        let mut rows = self
-            .client
-            .query_raw(&pg(SCAN_CUSTOMER_FACTS), [tenant.id])?;
-        while let Some(r) = rows.next()? {
-            each(customer_fact_from(&r)?);
-        }
-        Ok(())
-    }
-}
-
 impl OrderStore for PgStore {
     fn scan_orders(&mut self, tenant: &Tenant, each: &mut dyn FnMut(NewOrder)) -> Result<()> {
-        let mut rows = self.client.query_raw(&pg(SCAN_ORDERS), [tenant.id])?;
-        while let Some(r) = rows.next()? {
-            each(order_from(&r)?);
-        }
-        Ok(())
+        scan(
+            &mut self.client,
+            SCAN_ORDERS,
+            tenant,
+            |r| order_from(r),
+            each,
+        )
     }
 
     fn scan_order_facts(&mut self, tenant: &Tenant, each: &mut dyn FnMut(OrderFact)) -> Result<()> {
-        let mut rows = self.client.query_raw(&pg(SCAN_ORDER_FACTS), [tenant.id])?;
-        while let Some(r) = rows.next()? {
-            each(order_fact_from(&r)?);
-        }
-        Ok(())
+        scan(
+            &mut self.client,
+            SCAN_ORDER_FACTS,
+            tenant,
+            |r| order_fact_from(r),
+            each,
+        )
     }
 
     fn order_facts_of(
@@ -263,19 +243,10 @@ impl OrderStore for PgStore {
     }
 }
 
-impl EventStore for PgStore {
-    fn scan_events(&mut self, tenant: &Tenant, each: &mut dyn FnMut(NewEvent)) -> Result<()> {
-        let mut rows = self.client.query_raw(&pg(SCAN_EVENTS), [tenant.id])?;
-        while let Some(r) = rows.next()? {
-            each(event_from(&r)?);
-        }
-        Ok(())
-    }
-}
-
 impl ProfileStore for PgStore {
     fn scan_profiles(&mut self, tenant: &Tenant, each: &mut dyn FnMut(Profile)) -> Result<()> {
-        scan_profiles(&mut self.client, tenant.id, each)
+        let sql = scan_profiles_sql();
+        scan(&mut self.client, &sql, tenant, |r| profile_from(r), each)
     }
 
     fn stream_facts(
@@ -317,27 +288,6 @@ impl ProfileStore for PgStore {
         let r = self.client.query_one(&pg(POOL_EXTENT), &[&tenant.id])?;
         pool_extent_from(&r)
     }
-}
-
-/// Every stored profile of a tenant, in customer-id order.
-fn scan_profiles(
-    client: &mut impl GenericClient,
-    tenant: i64,
-    each: &mut dyn FnMut(Profile),
-) -> Result<()> {
-    let mut rows = client.query_raw(
-        &format!(
-            "SELECT {PROFILE_COLUMNS}
-             FROM profiles p
-             JOIN customers c ON c.tenant_id = p.tenant_id AND c.customer_id = p.customer_id
-             WHERE p.tenant_id = $1 ORDER BY p.customer_id"
-        ),
-        [tenant],
-    )?;
-    while let Some(r) = rows.next()? {
-        each(profile_from(&r)?);
-    }
-    Ok(())
 }
 
 impl ImportStore for PgStore {

@@ -7,7 +7,9 @@ use siyu_core::access::Role;
 use siyu_core::metrics::cohorts::Month;
 use siyu_core::segment::pool::Attributes;
 use siyu_core::segment::rules::{RuleKind, TagFamily};
-use siyu_core::{Channel, Customer, CustomerId, Money, TenantZone, Timestamp};
+use siyu_core::{
+    Channel, Customer, CustomerFact, CustomerId, Money, NewEvent, TenantZone, Timestamp,
+};
 
 use crate::sql::{
     ATTRIBUTES, DELETE_RULE, DELETE_RULE_MEMBERS, DELETE_TAG, HAS_CUSTOMER, INSERT_TAG, RULES_OF,
@@ -23,10 +25,12 @@ use crate::sql::{
     channel_costs_sql, customer_from, customer_line_from, erase_from, event_from, manual_tag_from,
     member_from, order_from, profile_from, profile_of, rows, tenant_from, tenants_sql, token_from,
 };
+use crate::sql::{RowAccess, SCAN_CUSTOMER_FACTS, SCAN_EVENTS, customer_fact_from};
 use crate::{
-    AuditEntry, AuditStore, ChannelCostStore, CustomerLine, CustomerView, CustomerViewStore,
-    Erased, HistoryRecord, ManualTag, Member, MemberFilter, PrivacyWrites, Result, StoreError,
-    StoredRule, StoredToken, TableCounts, Tenant, TenantStore, TokenStore, corrupt, micros,
+    AuditEntry, AuditStore, ChannelCostStore, CustomerLine, CustomerStore, CustomerView,
+    CustomerViewStore, Erased, EventStore, HistoryRecord, ManualTag, Member, MemberFilter,
+    PrivacyWrites, Result, StoreError, StoredRule, StoredToken, TableCounts, Tenant, TenantStore,
+    TokenStore, corrupt, micros,
 };
 
 /// A store whose reads and simple writes run on one connection.
@@ -81,14 +85,45 @@ pub(crate) fn table_counts(db: &mut dyn Db, tenant: &Tenant) -> Result<TableCoun
         .ok_or_else(|| corrupt("no row of counts"))
 }
 
-/// A customer's manual and imported tags, sorted.
-pub(crate) fn customer_tags(
+/// Hands each of a tenant's rows of `sql` (the tenant its `?1`), decoded, to `each` as
+/// they come.
+pub(crate) fn scan<R>(
     db: &mut dyn Db,
+    sql: &str,
     tenant: &Tenant,
-    id: &CustomerId,
-) -> Result<Vec<String>> {
-    let key = [Arg::Int(tenant.id), Arg::Text(id.as_str())];
-    rows(db, TAG_NAMES_OF, &key, |r| Ok(r.text(0)?.to_owned()))
+    decode: impl Fn(&dyn RowAccess) -> Result<R>,
+    each: &mut dyn FnMut(R),
+) -> Result<()> {
+    db.each_row(sql, &[Arg::Int(tenant.id)], &mut |r| {
+        each(decode(r)?);
+        Ok(())
+    })
+}
+
+impl<T: OnDb> CustomerStore for T {
+    fn customer(&mut self, tenant: &Tenant, id: &CustomerId) -> Result<Customer> {
+        Ok(customer_row(self.db(), tenant, id)?.0)
+    }
+
+    fn customer_tags(&mut self, tenant: &Tenant, id: &CustomerId) -> Result<Vec<String>> {
+        let key = [Arg::Int(tenant.id), Arg::Text(id.as_str())];
+        rows(self.db(), TAG_NAMES_OF, &key, |r| Ok(r.text(0)?.to_owned()))
+    }
+
+    fn scan_customers(
+        &mut self,
+        tenant: &Tenant,
+        each: &mut dyn FnMut(CustomerFact),
+    ) -> Result<()> {
+        let decode = |r: &dyn RowAccess| customer_fact_from(r);
+        scan(self.db(), SCAN_CUSTOMER_FACTS, tenant, decode, each)
+    }
+}
+
+impl<T: OnDb> EventStore for T {
+    fn scan_events(&mut self, tenant: &Tenant, each: &mut dyn FnMut(NewEvent)) -> Result<()> {
+        scan(self.db(), SCAN_EVENTS, tenant, |r| event_from(r), each)
+    }
 }
 
 impl<T: OnDb> TenantStore for T {

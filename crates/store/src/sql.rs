@@ -550,6 +550,15 @@ pub(crate) fn profile_from(r: &(impl RowAccess + ?Sized)) -> Result<Profile> {
 // ---- one customer's view ---------------------------------------------------------------
 
 /// The profile of a customer (`?2`) of a tenant (`?1`); a row for [`profile_from`].
+/// Every stored profile of a tenant (`?1`), in customer-id order; rows for [`profile_from`].
+pub(crate) fn scan_profiles_sql() -> String {
+    format!(
+        "SELECT {PROFILE_COLUMNS} FROM profiles p
+         JOIN customers c ON c.tenant_id = p.tenant_id AND c.customer_id = p.customer_id
+         WHERE p.tenant_id = ?1 ORDER BY p.customer_id"
+    )
+}
+
 pub(crate) fn profile_of() -> String {
     format!(
         "SELECT {PROFILE_COLUMNS} FROM profiles p

@@ -8,20 +8,20 @@ use siyu_core::CustomerFact;
 use siyu_core::fasthash::{FastHashMap, FastHashSet};
 use siyu_core::profile::{Interactions, Profile, ProfileSink};
 use siyu_core::{
-    Channel, Customer, CustomerId, Gender, Money, NewCustomer, NewEvent, NewOrder, OrderFact,
-    SeenCustomer, Timestamp,
+    Channel, CustomerId, Gender, Money, NewCustomer, NewEvent, NewOrder, OrderFact, SeenCustomer,
+    Timestamp,
 };
 
-use crate::shared::{OnDb, TxOnDb, customer_row};
+use crate::shared::{OnDb, TxOnDb, scan};
 use crate::sql::{Db, SCAN_ALL_ABOVE};
 use crate::sql::{
-    POOL_EXTENT, PROFILE_COLUMNS, RowAccess, SCAN_CUSTOMER_FACTS, SCAN_EVENTS, SCAN_ORDER_FACTS,
-    SCAN_ORDERS, SCAN_PROFILE_LINES, STREAM_EVENTS, STREAM_ORDERS, customer_fact_from, event_from,
-    event_line_into, order_fact_from, order_from, order_line_into, order_status, parse_customer_id,
-    pool_extent_from, profile_from, profile_line_from,
+    POOL_EXTENT, PROFILE_COLUMNS, RowAccess, SCAN_ORDER_FACTS, SCAN_ORDERS, SCAN_PROFILE_LINES,
+    STREAM_EVENTS, STREAM_ORDERS, customer_fact_from, event_line_into, order_fact_from, order_from,
+    order_line_into, order_status, parse_customer_id, pool_extent_from, profile_from,
+    profile_line_from, scan_profiles_sql,
 };
 use crate::{
-    CustomerStore, EventStore, Facts, ImportStore, ImportTx, IngestWrites, OrderStore, PoolExtent,
+    CustomerStore, Facts, ImportStore, ImportTx, IngestWrites, OrderStore, PoolExtent,
     PrivacyStore, PrivacyTx, ProfileLine, ProfileStore, ProfileWrites, Result, Scope, Store,
     StoreError, TableCounts, Tenant, WriteCounts, corrupt, from_micros, micros, other,
 };
@@ -196,46 +196,19 @@ impl OnDb for SqliteStore {
     }
 }
 
-impl CustomerStore for SqliteStore {
-    fn customer(&mut self, tenant: &Tenant, id: &CustomerId) -> Result<Customer> {
-        Ok(customer_row(&mut self.conn, tenant, id)?.0)
-    }
-
-    fn customer_tags(&mut self, tenant: &Tenant, id: &CustomerId) -> Result<Vec<String>> {
-        crate::shared::customer_tags(&mut self.conn, tenant, id)
-    }
-
-    fn scan_customers(
-        &mut self,
-        tenant: &Tenant,
-        each: &mut dyn FnMut(CustomerFact),
-    ) -> Result<()> {
-        let mut stmt = self.conn.prepare_cached(SCAN_CUSTOMER_FACTS)?;
-        let mut rows = stmt.query([tenant.id])?;
-        while let Some(r) = rows.next()? {
-            each(customer_fact_from(r)?);
-        }
-        Ok(())
-    }
-}
-
 impl OrderStore for SqliteStore {
     fn scan_orders(&mut self, tenant: &Tenant, each: &mut dyn FnMut(NewOrder)) -> Result<()> {
-        let mut stmt = self.conn.prepare_cached(SCAN_ORDERS)?;
-        let mut rows = stmt.query([tenant.id])?;
-        while let Some(r) = rows.next()? {
-            each(order_from(r)?);
-        }
-        Ok(())
+        scan(&mut self.conn, SCAN_ORDERS, tenant, |r| order_from(r), each)
     }
 
     fn scan_order_facts(&mut self, tenant: &Tenant, each: &mut dyn FnMut(OrderFact)) -> Result<()> {
-        let mut stmt = self.conn.prepare_cached(SCAN_ORDER_FACTS)?;
-        let mut rows = stmt.query([tenant.id])?;
-        while let Some(r) = rows.next()? {
-            each(order_fact_from(r)?);
-        }
-        Ok(())
+        scan(
+            &mut self.conn,
+            SCAN_ORDER_FACTS,
+            tenant,
+            |r| order_fact_from(r),
+            each,
+        )
     }
 
     fn order_facts_of(
@@ -259,20 +232,10 @@ impl OrderStore for SqliteStore {
     }
 }
 
-impl EventStore for SqliteStore {
-    fn scan_events(&mut self, tenant: &Tenant, each: &mut dyn FnMut(NewEvent)) -> Result<()> {
-        let mut stmt = self.conn.prepare_cached(SCAN_EVENTS)?;
-        let mut rows = stmt.query([tenant.id])?;
-        while let Some(r) = rows.next()? {
-            each(event_from(r)?);
-        }
-        Ok(())
-    }
-}
-
 impl ProfileStore for SqliteStore {
     fn scan_profiles(&mut self, tenant: &Tenant, each: &mut dyn FnMut(Profile)) -> Result<()> {
-        scan_profiles(&self.conn, tenant.id, each)
+        let sql = scan_profiles_sql();
+        scan(&mut self.conn, &sql, tenant, |r| profile_from(r), each)
     }
 
     fn stream_facts(
@@ -316,21 +279,6 @@ impl ProfileStore for SqliteStore {
         let r = rows.next()?.ok_or_else(|| corrupt("no row of a count"))?;
         pool_extent_from(r)
     }
-}
-
-/// Every stored profile of a tenant, in customer-id order.
-fn scan_profiles(conn: &Connection, tenant: i64, each: &mut dyn FnMut(Profile)) -> Result<()> {
-    let mut stmt = conn.prepare_cached(&format!(
-        "SELECT {PROFILE_COLUMNS}
-         FROM profiles p
-         JOIN customers c ON c.tenant_id = p.tenant_id AND c.customer_id = p.customer_id
-         WHERE p.tenant_id = ?1 ORDER BY p.customer_id"
-    ))?;
-    let mut rows = stmt.query([tenant])?;
-    while let Some(r) = rows.next()? {
-        each(profile_from(r)?);
-    }
-    Ok(())
 }
 
 /// The input size from which an import is written as a load (see [`SoleJournal`]): a
