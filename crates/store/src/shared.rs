@@ -1,31 +1,32 @@
 //! What both backends do alike, written once over [`Db`]: tenants and their settings,
-//! channel costs, API tokens, one customer's view and pages of customers, the audit log,
-//! and the privacy writes of a transaction. A backend provides its connection ([`OnDb`])
-//! or its transaction ([`TxOnDb`]) and gets these traits.
+//! customers and the scans of their rows, channel costs, API tokens, one customer's view
+//! and pages of customers, the audit log; and in a transaction the privacy writes, the
+//! kept members and thresholds, rules, tags and history. A backend provides its
+//! connection ([`OnDb`]) or its transaction ([`TxOnDb`]) and gets these traits.
 
 use siyu_core::access::Role;
 use siyu_core::metrics::cohorts::Month;
-use siyu_core::segment::pool::Attributes;
+use siyu_core::segment::pool::{Attributes, Thresholds};
 use siyu_core::segment::rules::{RuleKind, TagFamily};
 use siyu_core::{
     Channel, Customer, CustomerFact, CustomerId, Money, NewEvent, TenantZone, Timestamp,
 };
 
 use crate::sql::{
-    ATTRIBUTES, DELETE_RULE, DELETE_RULE_MEMBERS, DELETE_TAG, HAS_CUSTOMER, INSERT_TAG, RULES_OF,
-    SAVE_RULE, SET_TAG_FAMILY, TAG_FAMILIES, attributes_from, customer_tag_from, history_from,
-    history_sql, manual_tags_sql, member_filter, members_sql, stored_rule_from, tag_family_from,
+    ATTRIBUTES, Arg, CUSTOMER_BY_ID, CUSTOMERS_PAGE, DELETE_RULE, DELETE_RULE_MEMBERS, DELETE_TAG,
+    Db, ERASE_CUSTOMER, ERASE_ORDERS, ERASE_PROFILE, ERASE_REFERRER, ERASED_TABLES, HAS_CUSTOMER,
+    INSERT_AUDIT, INSERT_SUPPRESSION, INSERT_TAG, INSERT_TENANT, INSERT_TOKEN, MEMBER_COUNTS,
+    MEMBERS_AFTER, MEMBERSHIPS, MEMBERSHIPS_BETWEEN, POOL_IDS_AFTER, RECENT_EVENTS, RECENT_ORDERS,
+    RULES_OF, RowAccess, SAVE_RULE, SAVE_THRESHOLDS, SCAN_CUSTOMER_FACTS, SCAN_EVENTS,
+    SET_CHANNEL_COST, SET_OPT_OUT, SET_SETTING, SET_TAG_FAMILY, SET_TIME_ZONE, SETTINGS_OF,
+    SUPPRESSION_KEYS, TABLE_COUNTS, TAG_FAMILIES, TAG_NAMES_OF, TAGS_OF, TENANT_BY_NAME,
+    THRESHOLDS_OF, TOKEN_BY_HASH, TOKENS_OF, attributes_from, audit_entry_from, audit_log_sql,
+    channel_cost_from, channel_costs_sql, customer_fact_from, customer_from, customer_line_from,
+    customer_tag_from, erase_from, event_from, history_from, history_sql, manual_tag_from,
+    manual_tags_sql, member_count_from, member_filter, member_from, members_sql, order_from,
+    parse_customer_id, profile_from, profile_of, rows, stored_rule_from, tag_family_from,
+    tenant_from, tenants_sql, thresholds_from, thresholds_values, token_from,
 };
-use crate::sql::{
-    Arg, CUSTOMER_BY_ID, CUSTOMERS_PAGE, Db, ERASE_CUSTOMER, ERASE_ORDERS, ERASE_PROFILE,
-    ERASE_REFERRER, ERASED_TABLES, INSERT_AUDIT, INSERT_SUPPRESSION, INSERT_TENANT, INSERT_TOKEN,
-    MEMBERSHIPS, RECENT_EVENTS, RECENT_ORDERS, SET_CHANNEL_COST, SET_OPT_OUT, SET_SETTING,
-    SET_TIME_ZONE, SETTINGS_OF, SUPPRESSION_KEYS, TABLE_COUNTS, TAG_NAMES_OF, TAGS_OF,
-    TENANT_BY_NAME, TOKEN_BY_HASH, TOKENS_OF, audit_entry_from, audit_log_sql, channel_cost_from,
-    channel_costs_sql, customer_from, customer_line_from, erase_from, event_from, manual_tag_from,
-    member_from, order_from, profile_from, profile_of, rows, tenant_from, tenants_sql, token_from,
-};
-use crate::sql::{RowAccess, SCAN_CUSTOMER_FACTS, SCAN_EVENTS, customer_fact_from};
 use crate::{
     AuditEntry, AuditStore, ChannelCostStore, CustomerLine, CustomerStore, CustomerView,
     CustomerViewStore, Erased, EventStore, HistoryRecord, ManualTag, Member, MemberFilter,
@@ -378,153 +379,84 @@ impl<T: TxOnDb> PrivacyWrites for T {
     }
 }
 
-// ---- the pool's simple reads and writes ------------------------------------------------
+// ---- the pool's kept members and thresholds, its rules, tags and history ------------
 
-/// The statements of [`crate::PoolTx`] that are the same on both backends; each backend's
-/// method hands over its transaction and tenant.
-pub(crate) mod pool {
-    use siyu_core::CustomerId;
-    use siyu_core::segment::pool::Thresholds;
-    use siyu_core::segment::rules::RuleKind;
+fn after(id: Option<&CustomerId>) -> &str {
+    id.map_or("", CustomerId::as_str)
+}
 
-    use crate::sql::{
-        Arg, Db, MEMBER_COUNTS, MEMBERS_AFTER, MEMBERSHIPS_BETWEEN, POOL_IDS_AFTER,
-        SAVE_THRESHOLDS, THRESHOLDS_OF, member_count_from, member_from, parse_customer_id, rows,
-        thresholds_from, thresholds_values,
-    };
-    use crate::{Member, Result, micros};
-
-    fn limit(n: usize) -> i64 {
-        i64::try_from(n).unwrap_or(i64::MAX)
+impl<T: TxOnDb> crate::KeptMembers for T {
+    fn pool_ids_after(&mut self, from: Option<&CustomerId>, n: usize) -> Result<Vec<CustomerId>> {
+        let args = [
+            Arg::Int(self.tenant_id()),
+            Arg::Text(after(from)),
+            Arg::Int(limit(n)),
+        ];
+        rows(self.tx_db(), POOL_IDS_AFTER, &args, |r| {
+            parse_customer_id(r.text(0)?)
+        })
     }
 
-    fn after(id: Option<&CustomerId>) -> &str {
-        id.map_or("", CustomerId::as_str)
-    }
-
-    pub(crate) fn ids_after(
-        db: &mut dyn Db,
-        tenant: i64,
-        from: Option<&CustomerId>,
-        n: usize,
-    ) -> Result<Vec<CustomerId>> {
-        let args = [Arg::Int(tenant), Arg::Text(after(from)), Arg::Int(limit(n))];
-        rows(db, POOL_IDS_AFTER, &args, |r| parse_customer_id(r.text(0)?))
-    }
-
-    pub(crate) fn memberships_between(
-        db: &mut dyn Db,
-        tenant: i64,
+    fn memberships_between(
+        &mut self,
         from: Option<&CustomerId>,
         through: &CustomerId,
     ) -> Result<Vec<Member>> {
         let args = [
-            Arg::Int(tenant),
+            Arg::Int(self.tenant_id()),
             Arg::Text(after(from)),
             Arg::Text(through.as_str()),
         ];
-        rows(db, MEMBERSHIPS_BETWEEN, &args, |r| member_from(r))
+        rows(self.tx_db(), MEMBERSHIPS_BETWEEN, &args, |r| member_from(r))
     }
 
-    pub(crate) fn members_after(
-        db: &mut dyn Db,
-        tenant: i64,
-        (kind, name): (RuleKind, &str),
+    fn members_after(
+        &mut self,
+        kind: RuleKind,
+        name: &str,
         from: Option<&CustomerId>,
         n: usize,
     ) -> Result<Vec<Member>> {
         let args = [
-            Arg::Int(tenant),
+            Arg::Int(self.tenant_id()),
             Arg::Text(kind.as_str()),
             Arg::Text(name),
             Arg::Text(after(from)),
             Arg::Int(limit(n)),
         ];
-        rows(db, MEMBERS_AFTER, &args, |r| member_from(r))
+        rows(self.tx_db(), MEMBERS_AFTER, &args, |r| member_from(r))
     }
 
-    pub(crate) fn member_counts(
-        db: &mut dyn Db,
-        tenant: i64,
-        kind: Option<RuleKind>,
-    ) -> Result<Vec<(RuleKind, String, u64)>> {
+    fn member_counts(&mut self, kind: Option<RuleKind>) -> Result<Vec<(RuleKind, String, u64)>> {
         let args = [
-            Arg::Int(tenant),
+            Arg::Int(self.tenant_id()),
             Arg::Text(kind.map_or("", RuleKind::as_str)),
         ];
-        rows(db, MEMBER_COUNTS, &args, |r| member_count_from(r))
+        rows(self.tx_db(), MEMBER_COUNTS, &args, |r| member_count_from(r))
     }
 
-    pub(crate) fn thresholds(db: &mut dyn Db, tenant: i64) -> Result<Option<Thresholds>> {
-        Ok(rows(db, THRESHOLDS_OF, &[Arg::Int(tenant)], |r| {
+    fn thresholds(&mut self) -> Result<Option<Thresholds>> {
+        let tenant = self.tenant_id();
+        Ok(rows(self.tx_db(), THRESHOLDS_OF, &[Arg::Int(tenant)], |r| {
             thresholds_from(r)
         })?
         .pop())
     }
 
-    pub(crate) fn save_thresholds(db: &mut dyn Db, tenant: i64, t: &Thresholds) -> Result<()> {
+    fn save_thresholds(&mut self, t: &Thresholds) -> Result<()> {
         let (day, super_user, [customers, recency, orders, monetary]) = thresholds_values(t)?;
         let args = [
-            Arg::Int(tenant),
+            Arg::Int(self.tenant_id()),
             Arg::Text(&day),
             Arg::OptInt(super_user),
             Arg::Int(customers),
             Arg::Int(recency),
             Arg::Int(orders),
             Arg::Int(monetary),
-            Arg::Int(micros(siyu_core::Timestamp::now())),
+            Arg::Int(micros(Timestamp::now())),
         ];
-        db.exec(SAVE_THRESHOLDS, &args)?;
+        self.tx_db().exec(SAVE_THRESHOLDS, &args)?;
         Ok(())
-    }
-}
-
-impl<T: TxOnDb> crate::KeptMembers for T {
-    fn pool_ids_after(
-        &mut self,
-        after: Option<&CustomerId>,
-        limit: usize,
-    ) -> Result<Vec<CustomerId>> {
-        let tenant = self.tenant_id();
-        pool::ids_after(self.tx_db(), tenant, after, limit)
-    }
-
-    fn memberships_between(
-        &mut self,
-        after: Option<&CustomerId>,
-        through: &CustomerId,
-    ) -> Result<Vec<crate::Member>> {
-        let tenant = self.tenant_id();
-        pool::memberships_between(self.tx_db(), tenant, after, through)
-    }
-
-    fn members_after(
-        &mut self,
-        kind: siyu_core::segment::rules::RuleKind,
-        name: &str,
-        after: Option<&CustomerId>,
-        limit: usize,
-    ) -> Result<Vec<crate::Member>> {
-        let tenant = self.tenant_id();
-        pool::members_after(self.tx_db(), tenant, (kind, name), after, limit)
-    }
-
-    fn member_counts(
-        &mut self,
-        kind: Option<siyu_core::segment::rules::RuleKind>,
-    ) -> Result<Vec<(siyu_core::segment::rules::RuleKind, String, u64)>> {
-        let tenant = self.tenant_id();
-        pool::member_counts(self.tx_db(), tenant, kind)
-    }
-
-    fn thresholds(&mut self) -> Result<Option<siyu_core::segment::pool::Thresholds>> {
-        let tenant = self.tenant_id();
-        pool::thresholds(self.tx_db(), tenant)
-    }
-
-    fn save_thresholds(&mut self, thresholds: &siyu_core::segment::pool::Thresholds) -> Result<()> {
-        let tenant = self.tenant_id();
-        pool::save_thresholds(self.tx_db(), tenant, thresholds)
     }
 }
 
