@@ -304,33 +304,31 @@ impl PrivacyStore for PgStore {
 
 impl<'c> PgImport<'c> {
     /// A write transaction for the tenant (which must exist).
+    fn begin(client: &'c mut Client, tenant: &Tenant) -> Result<PgImport<'c>> {
+        // In place of a foreign key checked on every row (see the migration): the tenant
+        // must exist, and cannot go away before the transaction commits.
+        let tx = client.transaction()?;
+        PgImport::of(
+            tx,
+            tenant,
+            "SELECT 1 FROM tenants WHERE id = $1 FOR KEY SHARE",
+        )
+    }
+
     /// A transaction that only reads, on one snapshot (repeatable read).
     fn begin_read(client: &'c mut Client, tenant: &Tenant) -> Result<PgImport<'c>> {
-        let mut tx = client
+        let tx = client
             .build_transaction()
             .isolation_level(postgres::IsolationLevel::RepeatableRead)
             .read_only(true)
             .start()?;
-        tx.query_opt("SELECT 1 FROM tenants WHERE id = $1", &[&tenant.id])?
-            .ok_or_else(|| StoreError::NotFound(format!("tenant {}", tenant.id)))?;
-        Ok(PgImport {
-            tx,
-            tenant: tenant.id,
-            staged: HashSet::new(),
-            displaced: Vec::new(),
-            created: Vec::new(),
-        })
+        PgImport::of(tx, tenant, "SELECT 1 FROM tenants WHERE id = $1")
     }
 
-    fn begin(client: &'c mut Client, tenant: &Tenant) -> Result<PgImport<'c>> {
-        let mut tx = client.transaction()?;
-        // In place of a foreign key checked on every row (see the migration): the tenant
-        // must exist, and cannot go away before the transaction commits.
-        tx.query_opt(
-            "SELECT 1 FROM tenants WHERE id = $1 FOR KEY SHARE",
-            &[&tenant.id],
-        )?
-        .ok_or_else(|| StoreError::NotFound(format!("tenant {}", tenant.id)))?;
+    /// The transaction `tx` of the tenant, which `check` (`$1` its id) finds.
+    fn of(mut tx: Transaction<'c>, tenant: &Tenant, check: &str) -> Result<PgImport<'c>> {
+        tx.query_opt(check, &[&tenant.id])?
+            .ok_or_else(|| StoreError::NotFound(format!("tenant {}", tenant.id)))?;
         Ok(PgImport {
             tx,
             tenant: tenant.id,

@@ -467,16 +467,32 @@ impl<'p> ProfileRow<'p> {
 }
 
 impl<'c> SqliteImport<'c> {
-    /// A write transaction for the tenant (which must exist).
+    /// A write transaction for the tenant (which must exist): immediate, taking the write
+    /// lock now rather than failing to upgrade a read lock later.
     fn begin(
         conn: &'c Connection,
         tenant: &Tenant,
         known: Option<&'c mut KnownCustomers>,
         journal: Option<SoleJournal<'c>>,
     ) -> Result<SqliteImport<'c>> {
-        // Immediate: take the write lock now rather than fail to upgrade a read lock later.
-        // (Unchecked: the store's `&mut` borrow, which this one lives in, rules out nesting.)
-        let tx = Transaction::new_unchecked(conn, TransactionBehavior::Immediate)?;
+        Self::start(conn, tenant, TransactionBehavior::Immediate, known, journal)
+    }
+
+    /// A transaction that only reads: deferred, so it takes no write lock, and in WAL
+    /// mode its reads see one snapshot whatever commits meanwhile.
+    fn begin_read(conn: &'c Connection, tenant: &Tenant) -> Result<SqliteImport<'c>> {
+        Self::start(conn, tenant, TransactionBehavior::Deferred, None, None)
+    }
+
+    fn start(
+        conn: &'c Connection,
+        tenant: &Tenant,
+        behavior: TransactionBehavior,
+        known: Option<&'c mut KnownCustomers>,
+        journal: Option<SoleJournal<'c>>,
+    ) -> Result<SqliteImport<'c>> {
+        // Unchecked: the store's `&mut` borrow, which this one lives in, rules out nesting.
+        let tx = Transaction::new_unchecked(conn, behavior)?;
         tx.query_row("SELECT 1 FROM tenants WHERE id = ?1", [tenant.id], |_| {
             Ok(())
         })
@@ -497,31 +513,6 @@ impl<'c> SqliteImport<'c> {
             created: Vec::new(),
             known,
             _journal: journal,
-        })
-    }
-}
-
-impl<'c> SqliteImport<'c> {
-    /// A transaction that only reads: deferred, so it takes no write lock, and in WAL
-    /// mode its reads see one snapshot whatever commits meanwhile.
-    fn begin_read(conn: &'c Connection, tenant: &Tenant) -> Result<SqliteImport<'c>> {
-        let tx = Transaction::new_unchecked(conn, TransactionBehavior::Deferred)?;
-        tx.query_row("SELECT 1 FROM tenants WHERE id = ?1", [tenant.id], |_| {
-            Ok(())
-        })
-        .optional()?
-        .ok_or_else(|| StoreError::NotFound(format!("tenant {}", tenant.name)))?;
-        Ok(SqliteImport {
-            tx,
-            scrub: None,
-            conn,
-            tenant: tenant.id,
-            orders: BulkLoad::new("orders"),
-            events: BulkLoad::new("events"),
-            displaced: Vec::new(),
-            created: Vec::new(),
-            known: None,
-            _journal: None,
         })
     }
 }
