@@ -16,16 +16,15 @@ use crate::sql::{
     ATTRIBUTES, Arg, CUSTOMER_BY_ID, CUSTOMERS_PAGE, DELETE_RULE, DELETE_RULE_MEMBERS, DELETE_TAG,
     Db, ERASE_CUSTOMER, ERASE_ORDERS, ERASE_PROFILE, ERASE_REFERRER, ERASED_TABLES, HAS_CUSTOMER,
     INSERT_AUDIT, INSERT_SUPPRESSION, INSERT_TAG, INSERT_TENANT, INSERT_TOKEN, MEMBER_COUNTS,
-    MEMBERS_AFTER, MEMBERSHIPS, MEMBERSHIPS_BETWEEN, POOL_IDS_AFTER, RECENT_EVENTS, RECENT_ORDERS,
-    RULES_OF, RowAccess, SAVE_RULE, SAVE_THRESHOLDS, SCAN_CUSTOMER_FACTS, SCAN_EVENTS,
-    SET_CHANNEL_COST, SET_OPT_OUT, SET_SETTING, SET_TAG_FAMILY, SET_TIME_ZONE, SETTINGS_OF,
-    SUPPRESSION_KEYS, TABLE_COUNTS, TAG_FAMILIES, TAG_NAMES_OF, TAGS_OF, TENANT_BY_NAME,
-    THRESHOLDS_OF, TOKEN_BY_HASH, TOKENS_OF, attributes_from, audit_entry_from, audit_log_sql,
-    channel_cost_from, channel_costs_sql, customer_fact_from, customer_from, customer_line_from,
-    customer_tag_from, erase_from, event_from, history_from, history_sql, manual_tag_from,
-    manual_tags_sql, member_count_from, member_filter, member_from, members_sql, order_from,
-    parse_customer_id, profile_from, profile_of, rows, stored_rule_from, tag_family_from,
-    tenant_from, tenants_sql, thresholds_from, thresholds_values, token_from,
+    MEMBERS_AFTER, MEMBERSHIPS_BETWEEN, POOL_IDS_AFTER, RECENT_EVENTS, RECENT_ORDERS, RULES_OF,
+    RowAccess, SAVE_RULE, SAVE_THRESHOLDS, SCAN_CUSTOMER_FACTS, SCAN_EVENTS, SET_CHANNEL_COST,
+    SET_OPT_OUT, SET_SETTING, SET_TAG_FAMILY, SET_TIME_ZONE, SETTINGS_OF, SUPPRESSION_KEYS,
+    TABLE_COUNTS, TAG_FAMILIES, TENANT_BY_NAME, THRESHOLDS_OF, TOKEN_BY_HASH, TOKENS_OF,
+    attributes_from, audit_entry_from, audit_log_sql, channel_cost_from, channel_costs_sql,
+    customer_fact_from, customer_from, customer_line_from, erase_from, event_from, history_from,
+    history_sql, manual_tag_from, manual_tags_sql, member_count_from, member_filter, member_from,
+    members_sql, order_from, parse_customer_id, profile_from, profile_of, rows, stored_rule_from,
+    tag_family_from, tenant_from, tenants_sql, thresholds_from, thresholds_values, token_from,
 };
 use crate::{
     AuditEntry, AuditStore, ChannelCostStore, CustomerLine, CustomerStore, CustomerView,
@@ -108,7 +107,9 @@ impl<T: OnDb> CustomerStore for T {
 
     fn customer_tags(&mut self, tenant: &Tenant, id: &CustomerId) -> Result<Vec<String>> {
         let key = [Arg::Int(tenant.id), Arg::Text(id.as_str())];
-        rows(self.db(), TAG_NAMES_OF, &key, |r| Ok(r.text(0)?.to_owned()))
+        rows(self.db(), manual_tags_sql(true), &key, |r| {
+            Ok(r.text(0)?.to_owned())
+        })
     }
 
     fn scan_customers(
@@ -289,8 +290,9 @@ impl<T: OnDb> CustomerViewStore for T {
         let profile = rows(db, &profile_of(), &key, |r| profile_from(r))?.pop();
         let recent_orders = rows(db, RECENT_ORDERS, &recent_key, |r| order_from(r))?;
         let recent_events = rows(db, RECENT_EVENTS, &recent_key, |r| event_from(r))?;
-        let manual_tags = rows(db, TAGS_OF, &key, |r| manual_tag_from(id, r))?;
-        let memberships = rows(db, MEMBERSHIPS, &key, |r| member_from(r))?;
+        let manual_tags = rows(db, manual_tags_sql(true), &key, |r| manual_tag_from(r))?;
+        let (clause, args) = member_filter(tenant.id, MemberFilter::Customer(id));
+        let memberships = rows(db, &members_sql(clause), &args, |r| member_from(r))?;
         Ok(Some(CustomerView {
             customer,
             profile,
@@ -480,7 +482,7 @@ impl<T: TxOnDb> crate::PoolRows for T {
         let mut args = vec![Arg::Int(self.tenant_id())];
         args.extend(customer.map(|id| Arg::Text(id.as_str())));
         let sql = manual_tags_sql(customer.is_some());
-        rows(self.tx_db(), sql, &args, |r| customer_tag_from(r))
+        rows(self.tx_db(), sql, &args, |r| manual_tag_from(r))
     }
 
     fn rules(&mut self) -> Result<Vec<StoredRule>> {

@@ -578,24 +578,6 @@ pub(crate) const RECENT_EVENTS: &str = "SELECT event_id, customer_id, type, occu
      FROM events WHERE tenant_id = ?1 AND customer_id = ?2
      ORDER BY occurred_at DESC, event_id DESC LIMIT ?3";
 
-/// A customer's (`?2`) tag names, sorted.
-pub(crate) const TAG_NAMES_OF: &str =
-    "SELECT tag FROM customer_tags WHERE tenant_id = ?1 AND customer_id = ?2 ORDER BY tag";
-
-/// A customer's (`?2`) tags; rows for [`manual_tag_from`].
-pub(crate) const TAGS_OF: &str = "SELECT tag, source, since FROM customer_tags
-     WHERE tenant_id = ?1 AND customer_id = ?2 ORDER BY tag";
-
-/// A tag of the customer `id` from a row of [`TAGS_OF`]' columns (and more after them).
-pub(crate) fn manual_tag_from(id: &CustomerId, r: &(impl RowAccess + ?Sized)) -> Result<ManualTag> {
-    Ok(ManualTag {
-        customer_id: id.clone(),
-        tag: r.text(0)?.to_owned(),
-        source: r.text(1)?.to_owned(),
-        since: from_micros(r.int(2)?)?,
-    })
-}
-
 // ---- customers' pages ---------------------------------------------------------------
 
 /// A page of a tenant's (`?1`) customers after an id (`?2`), at most `?3`; rows for
@@ -733,10 +715,6 @@ pub(crate) fn member_count_from(r: &(impl RowAccess + ?Sized)) -> Result<(RuleKi
     ))
 }
 
-/// The rules a customer (`?2`) of a tenant (`?1`) is a member of; rows for [`member_from`].
-pub(crate) const MEMBERSHIPS: &str = "SELECT kind, name, customer_id, since FROM rule_members
-     WHERE tenant_id = ?1 AND customer_id = ?2 ORDER BY kind, name";
-
 /// A tenant's (`?1`) recorded changes that `{clause}` (of `member_filter`) keeps, newest
 /// first, at most `limit`; rows for [`history_from`].
 pub(crate) fn history_sql(d: Dialect, clause: &str, limit: usize) -> String {
@@ -797,7 +775,8 @@ pub(crate) fn attributes_from(r: &(impl RowAccess + ?Sized)) -> Result<(Customer
     ))
 }
 
-/// The manual and imported tags of a tenant (`?1`), of the customer `?2` if `one`.
+/// The manual and imported tags of a tenant (`?1`), of the customer `?2` if `one`, by
+/// customer and tag; rows for [`manual_tag_from`] (the tag first).
 pub(crate) fn manual_tags_sql(one: bool) -> &'static str {
     if one {
         "SELECT tag, source, since, customer_id FROM customer_tags
@@ -809,8 +788,13 @@ pub(crate) fn manual_tags_sql(one: bool) -> &'static str {
 }
 
 /// A tag from a row of [`manual_tags_sql`].
-pub(crate) fn customer_tag_from(r: &(impl RowAccess + ?Sized)) -> Result<ManualTag> {
-    manual_tag_from(&parse_customer_id(r.text(3)?)?, r)
+pub(crate) fn manual_tag_from(r: &(impl RowAccess + ?Sized)) -> Result<ManualTag> {
+    Ok(ManualTag {
+        customer_id: parse_customer_id(r.text(3)?)?,
+        tag: r.text(0)?.to_owned(),
+        source: r.text(1)?.to_owned(),
+        since: from_micros(r.int(2)?)?,
+    })
 }
 
 /// Tags a customer (`?2`, `?3` the tag, `?4` the source, `?5` since) unless they have the tag.
