@@ -22,15 +22,15 @@ use siyu_core::{
 use crate::shared::{OnDb, TxOnDb, scan};
 use crate::sql::{Db, SCAN_ALL_ABOVE};
 use crate::sql::{
-    POOL_EXTENT, PROFILE_COLUMNS, SCAN_ORDER_FACTS, SCAN_ORDERS, SCAN_PROFILE_LINES, STREAM_EVENTS,
-    STREAM_ORDERS, customer_fact_from, event_line_into, order_fact_from, order_from,
-    order_line_into, order_status, parse_customer_id, pg, pool_extent_from, profile_from,
-    profile_line_from, scan_profiles_sql,
+    POOL_EXTENT, SCAN_ORDER_FACTS, SCAN_ORDERS, SCAN_PROFILE_LINES, STREAM_EVENTS, STREAM_ORDERS,
+    customer_fact_from, customer_facts_sql, event_line_into, event_lines_sql, order_fact_from,
+    order_from, order_line_into, order_lines_sql, parse_customer_id, pg, pool_extent_from,
+    profile_from, profile_line_from, profiles_sql, referees_sql,
 };
 use crate::{
     CustomerStore, Facts, ImportStore, ImportTx, IngestWrites, OrderStore, PoolExtent,
     PrivacyStore, PrivacyTx, ProfileLine, ProfileStore, ProfileWrites, Result, Scope, Store,
-    StoreError, TableCounts, Tenant, WriteCounts, from_micros, micros, other,
+    StoreError, TableCounts, Tenant, WriteCounts, micros, other,
 };
 
 mod api;
@@ -245,7 +245,7 @@ impl OrderStore for PgStore {
 
 impl ProfileStore for PgStore {
     fn scan_profiles(&mut self, tenant: &Tenant, each: &mut dyn FnMut(Profile)) -> Result<()> {
-        let sql = scan_profiles_sql();
+        let sql = profiles_sql("ORDER BY p.customer_id");
         scan(&mut self.client, &sql, tenant, |r| profile_from(r), each)
     }
 
@@ -760,13 +760,7 @@ impl ProfileWrites for PgImport<'_> {
         let (filter, ids) = scope_filter(scope, "customer_id");
         let tenant = self.tenant;
         let params = scope_params(&tenant, ids.as_ref());
-        let rows = self.tx.query(
-            &format!(
-                "SELECT customer_id, channel, joined_at, referrer_id FROM customers
-                 WHERE tenant_id = $1 {filter}"
-            ),
-            &params,
-        )?;
+        let rows = self.tx.query(&pg(&customer_facts_sql(&filter)), &params)?;
         rows.iter().map(customer_fact_from).collect()
     }
 
@@ -781,32 +775,18 @@ impl ProfileWrites for PgImport<'_> {
         let (filter, ids) = scope_filter(scope, "customer_id");
         let tenant = self.tenant;
         let params = scope_params(&tenant, ids.as_ref());
-        let mut rows = self.tx.query_raw(
-            &format!(
-                "SELECT customer_id, ordered_at, amount, status,
-                        coupon_code IS NOT NULL OR discount > 0
-                 FROM orders WHERE tenant_id = $1 {filter}"
-            ),
-            params.iter().copied(),
-        )?;
+        let mut rows = self
+            .tx
+            .query_raw(&pg(&order_lines_sql(&filter)), params.iter().copied())?;
         while let Some(r) = rows.next()? {
-            sink.order(
-                r.try_get(0)?,
-                from_micros(r.try_get(1)?)?,
-                Money::from_fen(r.try_get(2)?),
-                order_status(r.try_get(3)?)?,
-                r.try_get(4)?,
-            );
+            order_line_into(&r, sink)?;
         }
         drop(rows);
-        let mut rows = self.tx.query_raw(
-            &format!(
-                "SELECT customer_id, type, occurred_at FROM events WHERE tenant_id = $1 {filter}"
-            ),
-            params.iter().copied(),
-        )?;
+        let mut rows = self
+            .tx
+            .query_raw(&pg(&event_lines_sql(&filter)), params.iter().copied())?;
         while let Some(r) = rows.next()? {
-            sink.event(r.try_get(0)?, r.try_get(1)?, from_micros(r.try_get(2)?)?);
+            event_line_into(&r, sink)?;
         }
         Ok(())
     }
@@ -815,16 +795,7 @@ impl ProfileWrites for PgImport<'_> {
         let (filter, ids) = scope_filter(referrers, "c.referrer_id");
         let tenant = self.tenant;
         let params = scope_params(&tenant, ids.as_ref());
-        let rows = self.tx.query(
-            &format!(
-                "SELECT c.referrer_id, coalesce(p.net_spend, 0)
-                 FROM customers c
-                 LEFT JOIN profiles p
-                   ON p.tenant_id = c.tenant_id AND p.customer_id = c.customer_id
-                 WHERE c.tenant_id = $1 AND c.referrer_id IS NOT NULL {filter}"
-            ),
-            &params,
-        )?;
+        let rows = self.tx.query(&pg(&referees_sql(&filter)), &params)?;
         rows.iter()
             .map(|r| {
                 Ok((
@@ -837,14 +808,8 @@ impl ProfileWrites for PgImport<'_> {
 
     fn profiles_of(&mut self, ids: &[CustomerId]) -> Result<Vec<Profile>> {
         let ids: Vec<&str> = ids.iter().map(CustomerId::as_str).collect();
-        let rows = self.tx.query(
-            &format!(
-                "SELECT {PROFILE_COLUMNS} FROM profiles p
-                 JOIN customers c ON c.tenant_id = p.tenant_id AND c.customer_id = p.customer_id
-                 WHERE p.tenant_id = $1 AND p.customer_id = ANY($2) ORDER BY p.customer_id"
-            ),
-            &[&self.tenant, &ids],
-        )?;
+        let sql = profiles_sql("AND p.customer_id = ANY(?2) ORDER BY p.customer_id");
+        let rows = self.tx.query(&pg(&sql), &[&self.tenant, &ids])?;
         rows.iter().map(profile_from).collect()
     }
 

@@ -17,13 +17,13 @@ use crate::sql::{
     Db, ERASE_CUSTOMER, ERASE_ORDERS, ERASE_PROFILE, ERASE_REFERRER, ERASED_TABLES, HAS_CUSTOMER,
     INSERT_AUDIT, INSERT_SUPPRESSION, INSERT_TAG, INSERT_TENANT, INSERT_TOKEN, MEMBER_COUNTS,
     MEMBERS_AFTER, MEMBERSHIPS_BETWEEN, POOL_IDS_AFTER, RECENT_EVENTS, RECENT_ORDERS, RULES_OF,
-    RowAccess, SAVE_RULE, SAVE_THRESHOLDS, SCAN_CUSTOMER_FACTS, SCAN_EVENTS, SET_CHANNEL_COST,
-    SET_OPT_OUT, SET_SETTING, SET_TAG_FAMILY, SET_TIME_ZONE, SETTINGS_OF, SUPPRESSION_KEYS,
-    TABLE_COUNTS, TAG_FAMILIES, TENANT_BY_NAME, THRESHOLDS_OF, TOKEN_BY_HASH, TOKENS_OF,
-    attributes_from, audit_entry_from, audit_log_sql, channel_cost_from, channel_costs_sql,
-    customer_fact_from, customer_from, customer_line_from, erase_from, event_from, history_from,
-    history_sql, manual_tag_from, manual_tags_sql, member_count_from, member_filter, member_from,
-    members_sql, order_from, parse_customer_id, profile_from, profile_of, rows, stored_rule_from,
+    RowAccess, SAVE_RULE, SAVE_THRESHOLDS, SCAN_EVENTS, SET_CHANNEL_COST, SET_OPT_OUT, SET_SETTING,
+    SET_TAG_FAMILY, SET_TIME_ZONE, SETTINGS_OF, SUPPRESSION_KEYS, TABLE_COUNTS, TAG_FAMILIES,
+    TENANT_BY_NAME, THRESHOLDS_OF, TOKEN_BY_HASH, TOKENS_OF, attributes_from, audit_entry_from,
+    audit_log_sql, channel_cost_from, channel_costs_sql, customer_fact_from, customer_facts_sql,
+    customer_from, customer_line_from, erase_from, event_from, history_from, history_sql,
+    manual_tag_from, manual_tags_sql, member_count_from, member_filter, member_from, members_sql,
+    order_from, parse_customer_id, profile_from, profile_of, rows, stored_rule_from,
     tag_family_from, tenant_from, tenants_sql, thresholds_from, thresholds_values, token_from,
 };
 use crate::{
@@ -118,7 +118,8 @@ impl<T: OnDb> CustomerStore for T {
         each: &mut dyn FnMut(CustomerFact),
     ) -> Result<()> {
         let decode = |r: &dyn RowAccess| customer_fact_from(r);
-        scan(self.db(), SCAN_CUSTOMER_FACTS, tenant, decode, each)
+        let sql = customer_facts_sql("ORDER BY customer_id");
+        scan(self.db(), &sql, tenant, decode, each)
     }
 }
 

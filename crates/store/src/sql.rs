@@ -377,12 +377,16 @@ pub(crate) fn customer_from(
     Ok((customer, at(r.opt_int(8)?)?))
 }
 
-/// The facts of every customer of a tenant (`?1`), in id order; rows for
-/// [`customer_fact_from`].
-pub(crate) const SCAN_CUSTOMER_FACTS: &str = "SELECT customer_id, channel, joined_at, referrer_id
-     FROM customers WHERE tenant_id = ?1 ORDER BY customer_id";
+/// The facts of a tenant's (`?1`) customers, `rest` (after `WHERE tenant_id = ?1`) saying
+/// which and in what order; rows for [`customer_fact_from`].
+pub(crate) fn customer_facts_sql(rest: &str) -> String {
+    format!(
+        "SELECT customer_id, channel, joined_at, referrer_id FROM customers
+         WHERE tenant_id = ?1 {rest}"
+    )
+}
 
-/// A customer's facts from a row of [`SCAN_CUSTOMER_FACTS`]' columns.
+/// A customer's facts from a row of [`customer_facts_sql`].
 pub(crate) fn customer_fact_from(r: &(impl RowAccess + ?Sized)) -> Result<CustomerFact> {
     Ok(CustomerFact {
         id: parse_customer_id(r.text(0)?)?,
@@ -473,6 +477,29 @@ pub(crate) fn event_line_into(r: &impl RowAccess, sink: &mut dyn ProfileSink) ->
     Ok(())
 }
 
+/// The orders of a tenant's (`?1`) customers that `filter` (`AND …`) keeps, as profiles
+/// take them; rows for [`order_line_into`].
+pub(crate) fn order_lines_sql(filter: &str) -> String {
+    format!("{STREAM_ORDERS} {filter}")
+}
+
+/// The events of a tenant's (`?1`) customers that `filter` (`AND …`) keeps, as profiles
+/// take them; rows for [`event_line_into`].
+pub(crate) fn event_lines_sql(filter: &str) -> String {
+    format!("{STREAM_EVENTS} {filter}")
+}
+
+/// Each of a tenant's (`?1`) customers who names a referrer that `filter` (`AND …`, on
+/// `c.referrer_id`) keeps: the referrer and the customer's net spend.
+pub(crate) fn referees_sql(filter: &str) -> String {
+    format!(
+        "SELECT c.referrer_id, coalesce(p.net_spend, 0)
+         FROM customers c
+         LEFT JOIN profiles p ON p.tenant_id = c.tenant_id AND p.customer_id = c.customer_id
+         WHERE c.tenant_id = ?1 AND c.referrer_id IS NOT NULL {filter}"
+    )
+}
+
 /// Every stored profile of a tenant (`?1`), its stage columns; rows for
 /// [`profile_line_from`].
 pub(crate) const SCAN_PROFILE_LINES: &str = "SELECT customer_id, last_order_at, purchase_days,
@@ -549,22 +576,19 @@ pub(crate) fn profile_from(r: &(impl RowAccess + ?Sized)) -> Result<Profile> {
 
 // ---- one customer's view ---------------------------------------------------------------
 
-/// The profile of a customer (`?2`) of a tenant (`?1`); a row for [`profile_from`].
-/// Every stored profile of a tenant (`?1`), in customer-id order; rows for [`profile_from`].
-pub(crate) fn scan_profiles_sql() -> String {
+/// Stored profiles of a tenant (`?1`), `rest` (after `WHERE p.tenant_id = ?1`) saying
+/// which and in what order; rows for [`profile_from`].
+pub(crate) fn profiles_sql(rest: &str) -> String {
     format!(
         "SELECT {PROFILE_COLUMNS} FROM profiles p
          JOIN customers c ON c.tenant_id = p.tenant_id AND c.customer_id = p.customer_id
-         WHERE p.tenant_id = ?1 ORDER BY p.customer_id"
+         WHERE p.tenant_id = ?1 {rest}"
     )
 }
 
+/// The profile of a customer (`?2`) of a tenant (`?1`); a row for [`profile_from`].
 pub(crate) fn profile_of() -> String {
-    format!(
-        "SELECT {PROFILE_COLUMNS} FROM profiles p
-         JOIN customers c ON c.tenant_id = p.tenant_id AND c.customer_id = p.customer_id
-         WHERE p.tenant_id = ?1 AND p.customer_id = ?2"
-    )
+    profiles_sql("AND p.customer_id = ?2")
 }
 
 /// A customer's (`?2`) latest orders, at most `?3`; rows for [`order_from`].

@@ -15,15 +15,15 @@ use siyu_core::{
 use crate::shared::{OnDb, TxOnDb, scan};
 use crate::sql::{Db, SCAN_ALL_ABOVE};
 use crate::sql::{
-    POOL_EXTENT, PROFILE_COLUMNS, RowAccess, SCAN_ORDER_FACTS, SCAN_ORDERS, SCAN_PROFILE_LINES,
-    STREAM_EVENTS, STREAM_ORDERS, customer_fact_from, event_line_into, order_fact_from, order_from,
-    order_line_into, order_status, parse_customer_id, pool_extent_from, profile_from,
-    profile_line_from, scan_profiles_sql,
+    POOL_EXTENT, SCAN_ORDER_FACTS, SCAN_ORDERS, SCAN_PROFILE_LINES, STREAM_EVENTS, STREAM_ORDERS,
+    customer_fact_from, customer_facts_sql, event_line_into, event_lines_sql, order_fact_from,
+    order_from, order_line_into, order_lines_sql, parse_customer_id, pool_extent_from,
+    profile_from, profile_line_from, profile_of, profiles_sql, referees_sql,
 };
 use crate::{
     CustomerStore, Facts, ImportStore, ImportTx, IngestWrites, OrderStore, PoolExtent,
     PrivacyStore, PrivacyTx, ProfileLine, ProfileStore, ProfileWrites, Result, Scope, Store,
-    StoreError, TableCounts, Tenant, WriteCounts, corrupt, from_micros, micros, other,
+    StoreError, TableCounts, Tenant, WriteCounts, corrupt, micros, other,
 };
 
 mod api;
@@ -234,7 +234,7 @@ impl OrderStore for SqliteStore {
 
 impl ProfileStore for SqliteStore {
     fn scan_profiles(&mut self, tenant: &Tenant, each: &mut dyn FnMut(Profile)) -> Result<()> {
-        let sql = scan_profiles_sql();
+        let sql = profiles_sql("ORDER BY p.customer_id");
         scan(&mut self.conn, &sql, tenant, |r| profile_from(r), each)
     }
 
@@ -1124,10 +1124,7 @@ impl IngestWrites for SqliteImport<'_> {
 impl ProfileWrites for SqliteImport<'_> {
     fn customer_facts(&mut self, scope: Scope<'_>) -> Result<Vec<CustomerFact>> {
         let filter = self.scope_filter(scope, "customer_id")?;
-        let mut stmt = self.tx.prepare(&format!(
-            "SELECT customer_id, channel, joined_at, referrer_id FROM customers
-             WHERE tenant_id = ?1 {filter}"
-        ))?;
+        let mut stmt = self.tx.prepare(&customer_facts_sql(&filter))?;
         let mut rows = stmt.query([self.tenant])?;
         let mut out = Vec::new();
         while let Some(r) = rows.next()? {
@@ -1173,30 +1170,15 @@ impl ProfileWrites for SqliteImport<'_> {
                 None => stmt.query(params![tenant]),
             }
         }
-        let mut stmt = self.tx.prepare(&format!(
-            "SELECT customer_id, ordered_at, amount, status, coupon_code IS NOT NULL OR discount > 0
-             FROM orders WHERE tenant_id = ?1 {filter}"
-        ))?;
+        let mut stmt = self.tx.prepare(&order_lines_sql(&filter))?;
         let mut rows = query(&mut stmt, &tenant, span)?;
         while let Some(r) = rows.next()? {
-            sink.order(
-                r.get_ref(0)?.as_str().map_err(other)?,
-                from_micros(r.get(1)?)?,
-                Money::from_fen(r.get(2)?),
-                order_status(r.text(3)?)?,
-                r.get(4)?,
-            );
+            order_line_into(r, sink)?;
         }
-        let mut stmt = self.tx.prepare(&format!(
-            "SELECT customer_id, type, occurred_at FROM events WHERE tenant_id = ?1 {filter}"
-        ))?;
+        let mut stmt = self.tx.prepare(&event_lines_sql(&filter))?;
         let mut rows = query(&mut stmt, &tenant, span)?;
         while let Some(r) = rows.next()? {
-            sink.event(
-                r.get_ref(0)?.as_str().map_err(other)?,
-                r.get_ref(1)?.as_str().map_err(other)?,
-                from_micros(r.get(2)?)?,
-            );
+            event_line_into(r, sink)?;
         }
         Ok(())
     }
@@ -1215,12 +1197,7 @@ impl ProfileWrites for SqliteImport<'_> {
             Some(_) => String::new(),
             None => self.scope_filter(referrers, "c.referrer_id")?,
         };
-        let mut stmt = self.tx.prepare(&format!(
-            "SELECT c.referrer_id, coalesce(p.net_spend, 0)
-             FROM customers c
-             LEFT JOIN profiles p ON p.tenant_id = c.tenant_id AND p.customer_id = c.customer_id
-             WHERE c.tenant_id = ?1 AND c.referrer_id IS NOT NULL {filter}"
-        ))?;
+        let mut stmt = self.tx.prepare(&referees_sql(&filter))?;
         let mut rows = stmt.query([self.tenant])?;
         let mut out = Vec::new();
         while let Some(r) = rows.next()? {
@@ -1239,11 +1216,7 @@ impl ProfileWrites for SqliteImport<'_> {
         let mut ids: Vec<&CustomerId> = ids.iter().collect();
         ids.sort_unstable();
         ids.dedup();
-        let mut stmt = self.tx.prepare_cached(&format!(
-            "SELECT {PROFILE_COLUMNS} FROM profiles p
-             JOIN customers c ON c.tenant_id = p.tenant_id AND c.customer_id = p.customer_id
-             WHERE p.tenant_id = ?1 AND p.customer_id = ?2"
-        ))?;
+        let mut stmt = self.tx.prepare_cached(&profile_of())?;
         let mut out = Vec::with_capacity(ids.len());
         for id in ids {
             let mut rows = stmt.query(params![self.tenant, id.as_str()])?;
