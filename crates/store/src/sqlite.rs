@@ -1811,6 +1811,23 @@ mod tests {
     }
 
     #[test]
+    fn a_known_tenant_is_read_without_waiting_for_a_writer() {
+        let (_dir, path, mut writer, tenant) = on_file("tenant.db");
+        let mut reader = SqliteStore::open(&path.to_string_lossy()).expect("open");
+        reader
+            .conn
+            .busy_timeout(std::time::Duration::ZERO)
+            .expect("no waiting");
+        let holding = writer
+            .conn
+            .transaction_with_behavior(TransactionBehavior::Immediate)
+            .expect("the write lock");
+        let read = reader.tenant("t").expect("read beside a writer");
+        assert_eq!(read.id, tenant.id);
+        holding.rollback().expect("rollback");
+    }
+
+    #[test]
     fn customers_a_connection_knows_are_looked_up_again_once_another_connection_commits() {
         let (_dir, path, mut store, tenant) = on_file("known.db");
         let c1 = CustomerId::parse("c1").expect("id");
