@@ -384,15 +384,49 @@ pub trait KeptMembers {
     fn save_thresholds(&mut self, thresholds: &Thresholds) -> Result<()>;
 }
 
+/// What segments and tags read and write with the same statements on both backends
+/// (written once, in `shared.rs`): customers' attributes, manual tags and their families,
+/// the saved rules, their members and the history of that.
+pub trait PoolRows {
+    /// Whether the tenant has this customer.
+    fn has_customer(&mut self, id: &CustomerId) -> Result<bool>;
+    /// Every customer's static attributes.
+    fn attributes(&mut self, each: &mut dyn FnMut(CustomerId, Attributes)) -> Result<()>;
+    /// Manual and imported tags, of one customer or of all.
+    fn manual_tags(&mut self, customer: Option<&CustomerId>) -> Result<Vec<ManualTag>>;
+    /// The saved segments and tag rules, by kind and name.
+    fn rules(&mut self) -> Result<Vec<StoredRule>>;
+    /// Saves a rule, replacing one of the same kind and name.
+    fn save_rule(&mut self, rule: &StoredRule) -> Result<()>;
+    /// Deletes a rule and its current members (its history stays). False if there was none.
+    fn delete_rule(&mut self, kind: RuleKind, name: &str) -> Result<bool>;
+    /// Current members, by kind, name and customer id.
+    fn members(&mut self, filter: MemberFilter<'_>) -> Result<Vec<Member>>;
+    /// Tags a customer by hand; false if the customer had the tag already (it keeps its
+    /// first source and time).
+    fn add_tag(
+        &mut self,
+        customer: &CustomerId,
+        tag: &str,
+        source: &str,
+        at: Timestamp,
+    ) -> Result<bool>;
+    /// Removes a manual or imported tag; false if the customer did not have it.
+    fn remove_tag(&mut self, customer: &CustomerId, tag: &str) -> Result<bool>;
+    /// The families set for tags, by tag.
+    fn tag_families(&mut self) -> Result<Vec<(String, TagFamily)>>;
+    fn set_tag_family(&mut self, tag: &str, family: TagFamily) -> Result<()>;
+    /// Recorded changes, newest first, at most `limit`.
+    fn history(&mut self, filter: MemberFilter<'_>, limit: usize) -> Result<Vec<HistoryRecord>>;
+}
+
 /// What segments and tags read and write, inside the one transaction of an ingest or of
 /// a command that changes them: the pool as rules see it, the saved rules, who they
 /// select and the history of that.
-pub trait PoolTx: KeptMembers {
+pub trait PoolTx: KeptMembers + PoolRows {
     /// Waits until no other transaction is evaluating the tenant's rules, and keeps them
     /// out until this one ends: two evaluations at once would record the same change.
     fn lock_evaluation(&mut self) -> Result<()>;
-    /// Whether the tenant has this customer.
-    fn has_customer(&mut self, id: &CustomerId) -> Result<bool>;
     /// Every customer with a stored profile, in customer-id order (byte order), with their
     /// attributes, manual tags and paid amount from `spend_from` until `spend_until`.
     fn pool_customers(
@@ -401,7 +435,6 @@ pub trait PoolTx: KeptMembers {
         spend_until: Timestamp,
         each: &mut dyn FnMut(PoolCustomer),
     ) -> Result<()>;
-    /// Every customer's static attributes.
     /// What the day's thresholds are computed from, for every customer with a profile:
     /// their last purchase day, orders and net spend, and what they paid over the period.
     fn pool_figures(
@@ -433,36 +466,9 @@ pub trait PoolTx: KeptMembers {
     ) -> Result<()>;
     /// The current memberships of these customers (sorted, no repeats), in no particular order.
     fn memberships_of(&mut self, ids: &[CustomerId]) -> Result<Vec<Member>>;
-    fn attributes(&mut self, each: &mut dyn FnMut(CustomerId, Attributes)) -> Result<()>;
-    /// Manual and imported tags, of one customer or of all.
-    fn manual_tags(&mut self, customer: Option<&CustomerId>) -> Result<Vec<ManualTag>>;
-    /// The saved segments and tag rules, by kind and name.
-    fn rules(&mut self) -> Result<Vec<StoredRule>>;
-    /// Saves a rule, replacing one of the same kind and name.
-    fn save_rule(&mut self, rule: &StoredRule) -> Result<()>;
-    /// Deletes a rule and its current members (its history stays). False if there was none.
-    fn delete_rule(&mut self, kind: RuleKind, name: &str) -> Result<bool>;
-    /// Current members, by kind, name and customer id.
-    fn members(&mut self, filter: MemberFilter<'_>) -> Result<Vec<Member>>;
     /// Records changes of membership: members added or removed, and the history rows.
     fn apply_changes(&mut self, changes: &[MemberChange], at: Timestamp, cause: &str)
     -> Result<()>;
-    /// Tags a customer by hand; false if the customer had the tag already (it keeps its
-    /// first source and time).
-    fn add_tag(
-        &mut self,
-        customer: &CustomerId,
-        tag: &str,
-        source: &str,
-        at: Timestamp,
-    ) -> Result<bool>;
-    /// Removes a manual or imported tag; false if the customer did not have it.
-    fn remove_tag(&mut self, customer: &CustomerId, tag: &str) -> Result<bool>;
-    /// The families set for tags, by tag.
-    fn tag_families(&mut self) -> Result<Vec<(String, TagFamily)>>;
-    fn set_tag_family(&mut self, tag: &str, family: TagFamily) -> Result<()>;
-    /// Recorded changes, newest first, at most `limit`.
-    fn history(&mut self, filter: MemberFilter<'_>, limit: usize) -> Result<Vec<HistoryRecord>>;
     fn commit(self: Box<Self>) -> Result<()>;
 }
 

@@ -10,36 +10,31 @@ use std::hash::Hash;
 use postgres::binary_copy::BinaryCopyInWriter;
 use postgres::fallible_iterator::FallibleIterator;
 use postgres::types::{ToSql, Type};
-use postgres::{Client, Config, GenericClient, IsolationLevel, NoTls, Transaction};
+use postgres::{Client, Config, IsolationLevel, NoTls, Transaction};
 
 use siyu_core::CustomerFact;
-use siyu_core::metrics::cohorts::Month;
 use siyu_core::profile::{Profile, ProfileSink};
 use siyu_core::{
-    Channel, Customer, CustomerId, Gender, Money, NewCustomer, NewEvent, NewOrder, OrderFact,
-    SeenCustomer, TenantZone, Timestamp,
+    Channel, CustomerId, Gender, Money, NewCustomer, NewEvent, NewOrder, OrderFact, SeenCustomer,
+    Timestamp,
 };
 
-use crate::shared::{OnDb, TxOnDb, customer_row};
+use crate::shared::{OnDb, TxOnDb, scan};
 use crate::sql::{Db, SCAN_ALL_ABOVE};
 use crate::sql::{
-    INSERT_TENANT, POOL_EXTENT, PROFILE_COLUMNS, SCAN_CUSTOMER_FACTS, SCAN_EVENTS,
-    SCAN_ORDER_FACTS, SCAN_ORDERS, SCAN_PROFILE_LINES, SET_CHANNEL_COST, SET_SETTING,
-    SET_TIME_ZONE, SETTINGS_OF, STREAM_EVENTS, STREAM_ORDERS, TENANT_BY_NAME, TENANTS,
-    channel_cost_from, customer_fact_from, event_from, event_line_into, order_fact_from,
-    order_from, order_line_into, order_status, parse_customer_id, pg, pool_extent_from,
-    profile_from, profile_line_from, tenant_from,
+    POOL_EXTENT, SCAN_ORDER_FACTS, SCAN_ORDERS, SCAN_PROFILE_LINES, STREAM_EVENTS, STREAM_ORDERS,
+    customer_fact_from, customer_facts_sql, event_line_into, event_lines_sql, order_fact_from,
+    order_from, order_line_into, order_lines_sql, parse_customer_id, pg, pool_extent_from,
+    profile_from, profile_line_from, profiles_sql, referees_sql,
 };
 use crate::{
-    ChannelCostStore, CustomerStore, EventStore, Facts, ImportStore, ImportTx, IngestWrites,
-    OrderStore, PoolExtent, PrivacyStore, PrivacyTx, ProfileLine, ProfileStore, ProfileWrites,
-    Result, Scope, Store, StoreError, TableCounts, Tenant, TenantStore, WriteCounts, from_micros,
-    micros, other,
+    CustomerStore, Facts, ImportStore, ImportTx, IngestWrites, OrderStore, PoolExtent,
+    PrivacyStore, PrivacyTx, ProfileLine, ProfileStore, ProfileWrites, Result, Scope, Store,
+    StoreError, TableCounts, Tenant, WriteCounts, micros, other,
 };
 
 mod api;
 mod pool;
-mod privacy;
 
 const MIGRATIONS: &[(i64, &str)] = &[
     (1, include_str!("../migrations/postgres/0001_init.sql")),
@@ -205,71 +200,7 @@ impl Store for PgStore {
     }
 
     fn table_counts(&mut self, tenant: &Tenant) -> Result<TableCounts> {
-        let row = self.client.query_one(
-            "SELECT (SELECT count(*) FROM customers WHERE tenant_id = $1),
-                    (SELECT count(*) FROM orders WHERE tenant_id = $1),
-                    (SELECT count(*) FROM events WHERE tenant_id = $1),
-                    (SELECT count(*) FROM customer_tags WHERE tenant_id = $1)",
-            &[&tenant.id],
-        )?;
-        let count = |i: usize| -> Result<u64> { Ok(row.try_get::<_, i64>(i)? as u64) };
-        Ok(TableCounts {
-            customers: count(0)?,
-            orders: count(1)?,
-            events: count(2)?,
-            tags: count(3)?,
-        })
-    }
-}
-
-impl TenantStore for PgStore {
-    fn tenants(&mut self) -> Result<Vec<Tenant>> {
-        // Byte order of names, as SQLite sorts them.
-        let sql = pg(TENANTS).replace("ORDER BY name", "ORDER BY name COLLATE \"C\"");
-        self.client
-            .query(&sql, &[])?
-            .iter()
-            .map(tenant_from)
-            .collect()
-    }
-
-    fn tenant(&mut self, name: &str) -> Result<Tenant> {
-        let select = pg(TENANT_BY_NAME);
-        let row = match self.client.query_opt(&select, &[&name])? {
-            Some(row) => row,
-            None => {
-                // A concurrent creator makes this insert wait for its commit and then do
-                // nothing; the select after it (a new snapshot) sees the row either way.
-                self.client
-                    .execute(&pg(INSERT_TENANT), &[&name, &now_micros()])?;
-                self.client.query_one(&select, &[&name])?
-            }
-        };
-        let zone: &str = row.try_get(1)?;
-        Ok(Tenant {
-            id: row.try_get(0)?,
-            name: name.to_owned(),
-            zone: TenantZone::named(zone).map_err(other)?,
-        })
-    }
-
-    fn settings(&mut self, tenant: &Tenant) -> Result<Vec<(String, String)>> {
-        let rows = self.client.query(&pg(SETTINGS_OF), &[&tenant.id])?;
-        rows.iter()
-            .map(|r| Ok((r.try_get(0)?, r.try_get(1)?)))
-            .collect()
-    }
-
-    fn set_setting(&mut self, tenant: &Tenant, key: &str, value: &str) -> Result<()> {
-        self.client
-            .execute(&pg(SET_SETTING), &[&tenant.id, &key, &value, &now_micros()])?;
-        Ok(())
-    }
-
-    fn set_time_zone(&mut self, tenant: &Tenant, zone: &TenantZone) -> Result<()> {
-        self.client
-            .execute(&pg(SET_TIME_ZONE), &[&tenant.id, &zone.name()])?;
-        Ok(())
+        crate::shared::table_counts(&mut self.client, tenant)
     }
 }
 
@@ -279,51 +210,25 @@ impl OnDb for PgStore {
     }
 }
 
-impl CustomerStore for PgStore {
-    fn customer(&mut self, tenant: &Tenant, id: &CustomerId) -> Result<Customer> {
-        Ok(customer_row(&mut self.client, tenant, id)?.0)
-    }
-
-    fn customer_tags(&mut self, tenant: &Tenant, id: &CustomerId) -> Result<Vec<String>> {
-        let rows = self.client.query(
-            "SELECT tag FROM customer_tags WHERE tenant_id = $1 AND customer_id = $2 ORDER BY tag",
-            &[&tenant.id, &id.as_str()],
-        )?;
-        rows.iter()
-            .map(|r| r.try_get(0).map_err(StoreError::from))
-            .collect()
-    }
-
-    fn scan_customers(
-        &mut self,
-        tenant: &Tenant,
-        each: &mut dyn FnMut(CustomerFact),
-    ) -> Result<()> {
-        let mut rows = self
-            .client
-            .query_raw(&pg(SCAN_CUSTOMER_FACTS), [tenant.id])?;
-        while let Some(r) = rows.next()? {
-            each(customer_fact_from(&r)?);
-        }
-        Ok(())
-    }
-}
-
 impl OrderStore for PgStore {
     fn scan_orders(&mut self, tenant: &Tenant, each: &mut dyn FnMut(NewOrder)) -> Result<()> {
-        let mut rows = self.client.query_raw(&pg(SCAN_ORDERS), [tenant.id])?;
-        while let Some(r) = rows.next()? {
-            each(order_from(&r)?);
-        }
-        Ok(())
+        scan(
+            &mut self.client,
+            SCAN_ORDERS,
+            tenant,
+            |r| order_from(r),
+            each,
+        )
     }
 
     fn scan_order_facts(&mut self, tenant: &Tenant, each: &mut dyn FnMut(OrderFact)) -> Result<()> {
-        let mut rows = self.client.query_raw(&pg(SCAN_ORDER_FACTS), [tenant.id])?;
-        while let Some(r) = rows.next()? {
-            each(order_fact_from(&r)?);
-        }
-        Ok(())
+        scan(
+            &mut self.client,
+            SCAN_ORDER_FACTS,
+            tenant,
+            |r| order_fact_from(r),
+            each,
+        )
     }
 
     fn order_facts_of(
@@ -345,19 +250,10 @@ impl OrderStore for PgStore {
     }
 }
 
-impl EventStore for PgStore {
-    fn scan_events(&mut self, tenant: &Tenant, each: &mut dyn FnMut(NewEvent)) -> Result<()> {
-        let mut rows = self.client.query_raw(&pg(SCAN_EVENTS), [tenant.id])?;
-        while let Some(r) = rows.next()? {
-            each(event_from(&r)?);
-        }
-        Ok(())
-    }
-}
-
 impl ProfileStore for PgStore {
     fn scan_profiles(&mut self, tenant: &Tenant, each: &mut dyn FnMut(Profile)) -> Result<()> {
-        scan_profiles(&mut self.client, tenant.id, each)
+        let sql = profiles_sql("ORDER BY p.customer_id");
+        scan(&mut self.client, &sql, tenant, |r| profile_from(r), each)
     }
 
     fn stream_facts(
@@ -401,57 +297,6 @@ impl ProfileStore for PgStore {
     }
 }
 
-/// Every stored profile of a tenant, in customer-id order.
-fn scan_profiles(
-    client: &mut impl GenericClient,
-    tenant: i64,
-    each: &mut dyn FnMut(Profile),
-) -> Result<()> {
-    let mut rows = client.query_raw(
-        &format!(
-            "SELECT {PROFILE_COLUMNS}
-             FROM profiles p
-             JOIN customers c ON c.tenant_id = p.tenant_id AND c.customer_id = p.customer_id
-             WHERE p.tenant_id = $1 ORDER BY p.customer_id"
-        ),
-        [tenant],
-    )?;
-    while let Some(r) = rows.next()? {
-        each(profile_from(&r)?);
-    }
-    Ok(())
-}
-
-impl ChannelCostStore for PgStore {
-    fn set_channel_cost(
-        &mut self,
-        tenant: &Tenant,
-        channel: &Channel,
-        month: Month,
-        amount: Money,
-    ) -> Result<()> {
-        self.client.execute(
-            &pg(SET_CHANNEL_COST),
-            &[
-                &tenant.id,
-                &channel.as_str(),
-                &month.to_string(),
-                &amount.fen(),
-            ],
-        )?;
-        Ok(())
-    }
-
-    fn channel_costs(&mut self, tenant: &Tenant) -> Result<Vec<(Channel, Month, Money)>> {
-        let rows = self.client.query(
-            "SELECT channel, month, amount FROM channel_costs WHERE tenant_id = $1
-             ORDER BY channel COLLATE \"C\", month",
-            &[&tenant.id],
-        )?;
-        rows.iter().map(channel_cost_from).collect()
-    }
-}
-
 impl ImportStore for PgStore {
     fn begin_import<'s>(&'s mut self, tenant: &Tenant) -> Result<Box<dyn ImportTx + 's>> {
         Ok(Box::new(PgImport::begin(&mut self.client, tenant)?))
@@ -466,33 +311,31 @@ impl PrivacyStore for PgStore {
 
 impl<'c> PgImport<'c> {
     /// A write transaction for the tenant (which must exist).
+    fn begin(client: &'c mut Client, tenant: &Tenant) -> Result<PgImport<'c>> {
+        // In place of a foreign key checked on every row (see the migration): the tenant
+        // must exist, and cannot go away before the transaction commits.
+        let tx = client.transaction()?;
+        PgImport::of(
+            tx,
+            tenant,
+            "SELECT 1 FROM tenants WHERE id = $1 FOR KEY SHARE",
+        )
+    }
+
     /// A transaction that only reads, on one snapshot (repeatable read).
     fn begin_read(client: &'c mut Client, tenant: &Tenant) -> Result<PgImport<'c>> {
-        let mut tx = client
+        let tx = client
             .build_transaction()
             .isolation_level(postgres::IsolationLevel::RepeatableRead)
             .read_only(true)
             .start()?;
-        tx.query_opt("SELECT 1 FROM tenants WHERE id = $1", &[&tenant.id])?
-            .ok_or_else(|| StoreError::NotFound(format!("tenant {}", tenant.id)))?;
-        Ok(PgImport {
-            tx,
-            tenant: tenant.id,
-            staged: HashSet::new(),
-            displaced: Vec::new(),
-            created: Vec::new(),
-        })
+        PgImport::of(tx, tenant, "SELECT 1 FROM tenants WHERE id = $1")
     }
 
-    fn begin(client: &'c mut Client, tenant: &Tenant) -> Result<PgImport<'c>> {
-        let mut tx = client.transaction()?;
-        // In place of a foreign key checked on every row (see the migration): the tenant
-        // must exist, and cannot go away before the transaction commits.
-        tx.query_opt(
-            "SELECT 1 FROM tenants WHERE id = $1 FOR KEY SHARE",
-            &[&tenant.id],
-        )?
-        .ok_or_else(|| StoreError::NotFound(format!("tenant {}", tenant.id)))?;
+    /// The transaction `tx` of the tenant, which `check` (`$1` its id) finds.
+    fn of(mut tx: Transaction<'c>, tenant: &Tenant, check: &str) -> Result<PgImport<'c>> {
+        tx.query_opt(check, &[&tenant.id])?
+            .ok_or_else(|| StoreError::NotFound(format!("tenant {}", tenant.id)))?;
         Ok(PgImport {
             tx,
             tenant: tenant.id,
@@ -924,13 +767,7 @@ impl ProfileWrites for PgImport<'_> {
         let (filter, ids) = scope_filter(scope, "customer_id");
         let tenant = self.tenant;
         let params = scope_params(&tenant, ids.as_ref());
-        let rows = self.tx.query(
-            &format!(
-                "SELECT customer_id, channel, joined_at, referrer_id FROM customers
-                 WHERE tenant_id = $1 {filter}"
-            ),
-            &params,
-        )?;
+        let rows = self.tx.query(&pg(&customer_facts_sql(&filter)), &params)?;
         rows.iter().map(customer_fact_from).collect()
     }
 
@@ -945,32 +782,18 @@ impl ProfileWrites for PgImport<'_> {
         let (filter, ids) = scope_filter(scope, "customer_id");
         let tenant = self.tenant;
         let params = scope_params(&tenant, ids.as_ref());
-        let mut rows = self.tx.query_raw(
-            &format!(
-                "SELECT customer_id, ordered_at, amount, status,
-                        coupon_code IS NOT NULL OR discount > 0
-                 FROM orders WHERE tenant_id = $1 {filter}"
-            ),
-            params.iter().copied(),
-        )?;
+        let mut rows = self
+            .tx
+            .query_raw(&pg(&order_lines_sql(&filter)), params.iter().copied())?;
         while let Some(r) = rows.next()? {
-            sink.order(
-                r.try_get(0)?,
-                from_micros(r.try_get(1)?)?,
-                Money::from_fen(r.try_get(2)?),
-                order_status(r.try_get(3)?)?,
-                r.try_get(4)?,
-            );
+            order_line_into(&r, sink)?;
         }
         drop(rows);
-        let mut rows = self.tx.query_raw(
-            &format!(
-                "SELECT customer_id, type, occurred_at FROM events WHERE tenant_id = $1 {filter}"
-            ),
-            params.iter().copied(),
-        )?;
+        let mut rows = self
+            .tx
+            .query_raw(&pg(&event_lines_sql(&filter)), params.iter().copied())?;
         while let Some(r) = rows.next()? {
-            sink.event(r.try_get(0)?, r.try_get(1)?, from_micros(r.try_get(2)?)?);
+            event_line_into(&r, sink)?;
         }
         Ok(())
     }
@@ -979,16 +802,7 @@ impl ProfileWrites for PgImport<'_> {
         let (filter, ids) = scope_filter(referrers, "c.referrer_id");
         let tenant = self.tenant;
         let params = scope_params(&tenant, ids.as_ref());
-        let rows = self.tx.query(
-            &format!(
-                "SELECT c.referrer_id, coalesce(p.net_spend, 0)
-                 FROM customers c
-                 LEFT JOIN profiles p
-                   ON p.tenant_id = c.tenant_id AND p.customer_id = c.customer_id
-                 WHERE c.tenant_id = $1 AND c.referrer_id IS NOT NULL {filter}"
-            ),
-            &params,
-        )?;
+        let rows = self.tx.query(&pg(&referees_sql(&filter)), &params)?;
         rows.iter()
             .map(|r| {
                 Ok((
@@ -1001,14 +815,8 @@ impl ProfileWrites for PgImport<'_> {
 
     fn profiles_of(&mut self, ids: &[CustomerId]) -> Result<Vec<Profile>> {
         let ids: Vec<&str> = ids.iter().map(CustomerId::as_str).collect();
-        let rows = self.tx.query(
-            &format!(
-                "SELECT {PROFILE_COLUMNS} FROM profiles p
-                 JOIN customers c ON c.tenant_id = p.tenant_id AND c.customer_id = p.customer_id
-                 WHERE p.tenant_id = $1 AND p.customer_id = ANY($2) ORDER BY p.customer_id"
-            ),
-            &[&self.tenant, &ids],
-        )?;
+        let sql = profiles_sql("AND p.customer_id = ANY(?2) ORDER BY p.customer_id");
+        let rows = self.tx.query(&pg(&sql), &[&self.tenant, &ids])?;
         rows.iter().map(profile_from).collect()
     }
 

@@ -1,20 +1,36 @@
-//! What both backends do alike, written once over [`Db`]: API tokens, one customer's view
-//! and pages of customers, and the privacy writes of a transaction. A backend provides
-//! its connection ([`OnDb`]) or its transaction ([`TxOnDb`]) and gets these traits.
+//! What both backends do alike, written once over [`Db`]: tenants and their settings,
+//! customers and the scans of their rows, channel costs, API tokens, one customer's view
+//! and pages of customers, the audit log; and in a transaction the privacy writes, the
+//! kept members and thresholds, rules, tags and history. A backend provides its
+//! connection ([`OnDb`]) or its transaction ([`TxOnDb`]) and gets these traits.
 
 use siyu_core::access::Role;
-use siyu_core::{Customer, CustomerId, Timestamp};
+use siyu_core::metrics::cohorts::Month;
+use siyu_core::segment::pool::{Attributes, Thresholds};
+use siyu_core::segment::rules::{RuleKind, TagFamily};
+use siyu_core::{
+    Channel, Customer, CustomerFact, CustomerId, Money, NewEvent, TenantZone, Timestamp,
+};
 
 use crate::sql::{
-    Arg, CUSTOMER_BY_ID, CUSTOMERS_PAGE, Db, ERASE_CUSTOMER, ERASE_ORDERS, ERASE_PROFILE,
-    ERASE_REFERRER, ERASED_TABLES, INSERT_AUDIT, INSERT_SUPPRESSION, INSERT_TOKEN, MEMBERSHIPS,
-    RECENT_EVENTS, RECENT_ORDERS, SET_OPT_OUT, SUPPRESSION_KEYS, TAGS_OF, TOKEN_BY_HASH, TOKENS_OF,
-    customer_from, customer_line_from, erase_from, event_from, manual_tag_from, member_from,
-    order_from, profile_from, profile_of, rows, token_from,
+    ATTRIBUTES, Arg, CUSTOMER_BY_ID, CUSTOMERS_PAGE, DELETE_RULE, DELETE_RULE_MEMBERS, DELETE_TAG,
+    Db, ERASE_CUSTOMER, ERASE_ORDERS, ERASE_PROFILE, ERASE_REFERRER, ERASED_TABLES, HAS_CUSTOMER,
+    INSERT_AUDIT, INSERT_SUPPRESSION, INSERT_TAG, INSERT_TENANT, INSERT_TOKEN, MEMBER_COUNTS,
+    MEMBERS_AFTER, MEMBERSHIPS_BETWEEN, POOL_IDS_AFTER, RECENT_EVENTS, RECENT_ORDERS, RULES_OF,
+    RowAccess, SAVE_RULE, SAVE_THRESHOLDS, SCAN_EVENTS, SET_CHANNEL_COST, SET_OPT_OUT, SET_SETTING,
+    SET_TAG_FAMILY, SET_TIME_ZONE, SETTINGS_OF, SUPPRESSION_KEYS, TABLE_COUNTS, TAG_FAMILIES,
+    TENANT_BY_NAME, THRESHOLDS_OF, TOKEN_BY_HASH, TOKENS_OF, attributes_from, audit_entry_from,
+    audit_log_sql, channel_cost_from, channel_costs_sql, customer_fact_from, customer_facts_sql,
+    customer_from, customer_line_from, erase_from, event_from, history_from, history_sql,
+    manual_tag_from, manual_tags_sql, member_count_from, member_filter, member_from, members_sql,
+    order_from, parse_customer_id, profile_from, profile_of, rows, stored_rule_from,
+    tag_family_from, tenant_from, tenants_sql, thresholds_from, thresholds_values, token_from,
 };
 use crate::{
-    AuditEntry, CustomerLine, CustomerView, CustomerViewStore, Erased, PrivacyWrites, Result,
-    StoreError, StoredToken, Tenant, TokenStore, micros,
+    AuditEntry, AuditStore, ChannelCostStore, CustomerLine, CustomerStore, CustomerView,
+    CustomerViewStore, Erased, EventStore, HistoryRecord, ManualTag, Member, MemberFilter,
+    PrivacyWrites, Result, StoreError, StoredRule, StoredToken, TableCounts, Tenant, TenantStore,
+    TokenStore, corrupt, micros,
 };
 
 /// A store whose reads and simple writes run on one connection.
@@ -46,6 +62,161 @@ pub(crate) fn customer_row(
     )?
     .pop()
     .ok_or_else(|| StoreError::NotFound(format!("customer {id}")))
+}
+
+fn limit(n: usize) -> i64 {
+    i64::try_from(n).unwrap_or(i64::MAX)
+}
+
+/// How many rows the tenant has in each table.
+pub(crate) fn table_counts(db: &mut dyn Db, tenant: &Tenant) -> Result<TableCounts> {
+    let counts = rows(db, TABLE_COUNTS, &[Arg::Int(tenant.id)], |r| {
+        let count = |i| u64::try_from(r.int(i)?).map_err(|_| corrupt("a negative count"));
+        Ok(TableCounts {
+            customers: count(0)?,
+            orders: count(1)?,
+            events: count(2)?,
+            tags: count(3)?,
+        })
+    })?;
+    counts
+        .into_iter()
+        .next()
+        .ok_or_else(|| corrupt("no row of counts"))
+}
+
+/// Hands each of a tenant's rows of `sql` (the tenant its `?1`), decoded, to `each` as
+/// they come.
+pub(crate) fn scan<R>(
+    db: &mut dyn Db,
+    sql: &str,
+    tenant: &Tenant,
+    decode: impl Fn(&dyn RowAccess) -> Result<R>,
+    each: &mut dyn FnMut(R),
+) -> Result<()> {
+    db.each_row(sql, &[Arg::Int(tenant.id)], &mut |r| {
+        each(decode(r)?);
+        Ok(())
+    })
+}
+
+impl<T: OnDb> CustomerStore for T {
+    fn customer(&mut self, tenant: &Tenant, id: &CustomerId) -> Result<Customer> {
+        Ok(customer_row(self.db(), tenant, id)?.0)
+    }
+
+    fn customer_tags(&mut self, tenant: &Tenant, id: &CustomerId) -> Result<Vec<String>> {
+        let key = [Arg::Int(tenant.id), Arg::Text(id.as_str())];
+        rows(self.db(), manual_tags_sql(true), &key, |r| {
+            Ok(r.text(0)?.to_owned())
+        })
+    }
+
+    fn scan_customers(
+        &mut self,
+        tenant: &Tenant,
+        each: &mut dyn FnMut(CustomerFact),
+    ) -> Result<()> {
+        let decode = |r: &dyn RowAccess| customer_fact_from(r);
+        let sql = customer_facts_sql("ORDER BY customer_id");
+        scan(self.db(), &sql, tenant, decode, each)
+    }
+}
+
+impl<T: OnDb> EventStore for T {
+    fn scan_events(&mut self, tenant: &Tenant, each: &mut dyn FnMut(NewEvent)) -> Result<()> {
+        scan(self.db(), SCAN_EVENTS, tenant, |r| event_from(r), each)
+    }
+}
+
+impl<T: OnDb> TenantStore for T {
+    fn tenant(&mut self, name: &str) -> Result<Tenant> {
+        let db = self.db();
+        let by_name = |db: &mut dyn Db| -> Result<Option<Tenant>> {
+            Ok(rows(db, TENANT_BY_NAME, &[Arg::Text(name)], |r| tenant_from(r))?.pop())
+        };
+        if let Some(tenant) = by_name(db)? {
+            return Ok(tenant);
+        }
+        // A concurrent creator makes this insert wait for its commit and then do nothing;
+        // the select after it (a new snapshot) sees the row either way.
+        let now = micros(Timestamp::now());
+        db.exec(INSERT_TENANT, &[Arg::Text(name), Arg::Int(now)])?;
+        by_name(db)?.ok_or_else(|| StoreError::NotFound(format!("tenant {name}")))
+    }
+
+    fn tenants(&mut self) -> Result<Vec<Tenant>> {
+        let db = self.db();
+        let sql = tenants_sql(db.dialect());
+        rows(db, &sql, &[], |r| tenant_from(r))
+    }
+
+    fn settings(&mut self, tenant: &Tenant) -> Result<Vec<(String, String)>> {
+        rows(self.db(), SETTINGS_OF, &[Arg::Int(tenant.id)], |r| {
+            Ok((r.text(0)?.to_owned(), r.text(1)?.to_owned()))
+        })
+    }
+
+    fn set_setting(&mut self, tenant: &Tenant, key: &str, value: &str) -> Result<()> {
+        let args = [
+            Arg::Int(tenant.id),
+            Arg::Text(key),
+            Arg::Text(value),
+            Arg::Int(micros(Timestamp::now())),
+        ];
+        self.db().exec(SET_SETTING, &args)?;
+        Ok(())
+    }
+
+    fn set_time_zone(&mut self, tenant: &Tenant, zone: &TenantZone) -> Result<()> {
+        let args = [Arg::Int(tenant.id), Arg::Text(zone.name())];
+        self.db().exec(SET_TIME_ZONE, &args)?;
+        Ok(())
+    }
+}
+
+impl<T: OnDb> ChannelCostStore for T {
+    fn set_channel_cost(
+        &mut self,
+        tenant: &Tenant,
+        channel: &Channel,
+        month: Month,
+        amount: Money,
+    ) -> Result<()> {
+        let month = month.to_string();
+        let args = [
+            Arg::Int(tenant.id),
+            Arg::Text(channel.as_str()),
+            Arg::Text(&month),
+            Arg::Int(amount.fen()),
+        ];
+        self.db().exec(SET_CHANNEL_COST, &args)?;
+        Ok(())
+    }
+
+    fn channel_costs(&mut self, tenant: &Tenant) -> Result<Vec<(Channel, Month, Money)>> {
+        let db = self.db();
+        let sql = channel_costs_sql(db.dialect());
+        rows(db, &sql, &[Arg::Int(tenant.id)], |r| channel_cost_from(r))
+    }
+}
+
+impl<T: OnDb> AuditStore for T {
+    fn audit_log(
+        &mut self,
+        tenant: &Tenant,
+        subject: Option<&str>,
+        n: usize,
+    ) -> Result<Vec<AuditEntry>> {
+        let db = self.db();
+        let sql = audit_log_sql(db.dialect());
+        let args = [
+            Arg::Int(tenant.id),
+            Arg::OptText(subject),
+            Arg::Int(limit(n)),
+        ];
+        rows(db, &sql, &args, |r| audit_entry_from(r))
+    }
 }
 
 impl<T: OnDb> TokenStore for T {
@@ -120,8 +291,9 @@ impl<T: OnDb> CustomerViewStore for T {
         let profile = rows(db, &profile_of(), &key, |r| profile_from(r))?.pop();
         let recent_orders = rows(db, RECENT_ORDERS, &recent_key, |r| order_from(r))?;
         let recent_events = rows(db, RECENT_EVENTS, &recent_key, |r| event_from(r))?;
-        let manual_tags = rows(db, TAGS_OF, &key, |r| manual_tag_from(id, r))?;
-        let memberships = rows(db, MEMBERSHIPS, &key, |r| member_from(r))?;
+        let manual_tags = rows(db, manual_tags_sql(true), &key, |r| manual_tag_from(r))?;
+        let (clause, args) = member_filter(tenant.id, MemberFilter::Customer(id));
+        let memberships = rows(db, &members_sql(clause), &args, |r| member_from(r))?;
         Ok(Some(CustomerView {
             customer,
             profile,
@@ -210,152 +382,197 @@ impl<T: TxOnDb> PrivacyWrites for T {
     }
 }
 
-// ---- the pool's simple reads and writes ------------------------------------------------
+// ---- the pool's kept members and thresholds, its rules, tags and history ------------
 
-/// The statements of [`crate::PoolTx`] that are the same on both backends; each backend's
-/// method hands over its transaction and tenant.
-pub(crate) mod pool {
-    use siyu_core::CustomerId;
-    use siyu_core::segment::pool::Thresholds;
-    use siyu_core::segment::rules::RuleKind;
+fn after(id: Option<&CustomerId>) -> &str {
+    id.map_or("", CustomerId::as_str)
+}
 
-    use crate::sql::{
-        Arg, Db, MEMBER_COUNTS, MEMBERS_AFTER, MEMBERSHIPS_BETWEEN, POOL_IDS_AFTER,
-        SAVE_THRESHOLDS, THRESHOLDS_OF, member_count_from, member_from, parse_customer_id, rows,
-        thresholds_from, thresholds_values,
-    };
-    use crate::{Member, Result, micros};
-
-    fn limit(n: usize) -> i64 {
-        i64::try_from(n).unwrap_or(i64::MAX)
+impl<T: TxOnDb> crate::KeptMembers for T {
+    fn pool_ids_after(&mut self, from: Option<&CustomerId>, n: usize) -> Result<Vec<CustomerId>> {
+        let args = [
+            Arg::Int(self.tenant_id()),
+            Arg::Text(after(from)),
+            Arg::Int(limit(n)),
+        ];
+        rows(self.tx_db(), POOL_IDS_AFTER, &args, |r| {
+            parse_customer_id(r.text(0)?)
+        })
     }
 
-    fn after(id: Option<&CustomerId>) -> &str {
-        id.map_or("", CustomerId::as_str)
-    }
-
-    pub(crate) fn ids_after(
-        db: &mut dyn Db,
-        tenant: i64,
-        from: Option<&CustomerId>,
-        n: usize,
-    ) -> Result<Vec<CustomerId>> {
-        let args = [Arg::Int(tenant), Arg::Text(after(from)), Arg::Int(limit(n))];
-        rows(db, POOL_IDS_AFTER, &args, |r| parse_customer_id(r.text(0)?))
-    }
-
-    pub(crate) fn memberships_between(
-        db: &mut dyn Db,
-        tenant: i64,
+    fn memberships_between(
+        &mut self,
         from: Option<&CustomerId>,
         through: &CustomerId,
     ) -> Result<Vec<Member>> {
         let args = [
-            Arg::Int(tenant),
+            Arg::Int(self.tenant_id()),
             Arg::Text(after(from)),
             Arg::Text(through.as_str()),
         ];
-        rows(db, MEMBERSHIPS_BETWEEN, &args, |r| member_from(r))
+        rows(self.tx_db(), MEMBERSHIPS_BETWEEN, &args, |r| member_from(r))
     }
 
-    pub(crate) fn members_after(
-        db: &mut dyn Db,
-        tenant: i64,
-        (kind, name): (RuleKind, &str),
+    fn members_after(
+        &mut self,
+        kind: RuleKind,
+        name: &str,
         from: Option<&CustomerId>,
         n: usize,
     ) -> Result<Vec<Member>> {
         let args = [
-            Arg::Int(tenant),
+            Arg::Int(self.tenant_id()),
             Arg::Text(kind.as_str()),
             Arg::Text(name),
             Arg::Text(after(from)),
             Arg::Int(limit(n)),
         ];
-        rows(db, MEMBERS_AFTER, &args, |r| member_from(r))
+        rows(self.tx_db(), MEMBERS_AFTER, &args, |r| member_from(r))
     }
 
-    pub(crate) fn member_counts(
-        db: &mut dyn Db,
-        tenant: i64,
-        kind: Option<RuleKind>,
-    ) -> Result<Vec<(RuleKind, String, u64)>> {
+    fn member_counts(&mut self, kind: Option<RuleKind>) -> Result<Vec<(RuleKind, String, u64)>> {
         let args = [
-            Arg::Int(tenant),
+            Arg::Int(self.tenant_id()),
             Arg::Text(kind.map_or("", RuleKind::as_str)),
         ];
-        rows(db, MEMBER_COUNTS, &args, |r| member_count_from(r))
+        rows(self.tx_db(), MEMBER_COUNTS, &args, |r| member_count_from(r))
     }
 
-    pub(crate) fn thresholds(db: &mut dyn Db, tenant: i64) -> Result<Option<Thresholds>> {
-        Ok(rows(db, THRESHOLDS_OF, &[Arg::Int(tenant)], |r| {
+    fn thresholds(&mut self) -> Result<Option<Thresholds>> {
+        let tenant = self.tenant_id();
+        Ok(rows(self.tx_db(), THRESHOLDS_OF, &[Arg::Int(tenant)], |r| {
             thresholds_from(r)
         })?
         .pop())
     }
 
-    pub(crate) fn save_thresholds(db: &mut dyn Db, tenant: i64, t: &Thresholds) -> Result<()> {
+    fn save_thresholds(&mut self, t: &Thresholds) -> Result<()> {
         let (day, super_user, [customers, recency, orders, monetary]) = thresholds_values(t)?;
         let args = [
-            Arg::Int(tenant),
+            Arg::Int(self.tenant_id()),
             Arg::Text(&day),
             Arg::OptInt(super_user),
             Arg::Int(customers),
             Arg::Int(recency),
             Arg::Int(orders),
             Arg::Int(monetary),
-            Arg::Int(micros(siyu_core::Timestamp::now())),
+            Arg::Int(micros(Timestamp::now())),
         ];
-        db.exec(SAVE_THRESHOLDS, &args)?;
+        self.tx_db().exec(SAVE_THRESHOLDS, &args)?;
         Ok(())
     }
 }
 
-impl<T: TxOnDb> crate::KeptMembers for T {
-    fn pool_ids_after(
+impl<T: TxOnDb> crate::PoolRows for T {
+    fn has_customer(&mut self, id: &CustomerId) -> Result<bool> {
+        let key = [Arg::Int(self.tenant_id()), Arg::Text(id.as_str())];
+        Ok(!rows(self.tx_db(), HAS_CUSTOMER, &key, |_| Ok(()))?.is_empty())
+    }
+
+    fn attributes(&mut self, each: &mut dyn FnMut(CustomerId, Attributes)) -> Result<()> {
+        let tenant = self.tenant_id();
+        self.tx_db()
+            .each_row(ATTRIBUTES, &[Arg::Int(tenant)], &mut |r| {
+                let (id, attributes) = attributes_from(r)?;
+                each(id, attributes);
+                Ok(())
+            })
+    }
+
+    fn manual_tags(&mut self, customer: Option<&CustomerId>) -> Result<Vec<ManualTag>> {
+        let mut args = vec![Arg::Int(self.tenant_id())];
+        args.extend(customer.map(|id| Arg::Text(id.as_str())));
+        let sql = manual_tags_sql(customer.is_some());
+        rows(self.tx_db(), sql, &args, |r| manual_tag_from(r))
+    }
+
+    fn rules(&mut self) -> Result<Vec<StoredRule>> {
+        let tenant = self.tenant_id();
+        rows(self.tx_db(), RULES_OF, &[Arg::Int(tenant)], |r| {
+            stored_rule_from(r)
+        })
+    }
+
+    fn save_rule(&mut self, rule: &StoredRule) -> Result<()> {
+        let args = [
+            Arg::Int(self.tenant_id()),
+            Arg::Text(rule.kind.as_str()),
+            Arg::Text(&rule.name),
+            Arg::Text(&rule.rule),
+            Arg::Text(&rule.created_by),
+            Arg::Int(micros(rule.created_at)),
+            Arg::Text(rule.purpose.as_str()),
+        ];
+        self.tx_db().exec(SAVE_RULE, &args)?;
+        Ok(())
+    }
+
+    fn delete_rule(&mut self, kind: RuleKind, name: &str) -> Result<bool> {
+        let key = [
+            Arg::Int(self.tenant_id()),
+            Arg::Text(kind.as_str()),
+            Arg::Text(name),
+        ];
+        let tx = self.tx_db();
+        let deleted = tx.exec(DELETE_RULE, &key)?;
+        tx.exec(DELETE_RULE_MEMBERS, &key)?;
+        Ok(deleted > 0)
+    }
+
+    fn members(&mut self, filter: MemberFilter<'_>) -> Result<Vec<Member>> {
+        let (clause, args) = member_filter(self.tenant_id(), filter);
+        rows(self.tx_db(), &members_sql(clause), &args, |r| {
+            member_from(r)
+        })
+    }
+
+    fn add_tag(
         &mut self,
-        after: Option<&CustomerId>,
-        limit: usize,
-    ) -> Result<Vec<CustomerId>> {
-        let tenant = self.tenant_id();
-        pool::ids_after(self.tx_db(), tenant, after, limit)
+        customer: &CustomerId,
+        tag: &str,
+        source: &str,
+        at: Timestamp,
+    ) -> Result<bool> {
+        let args = [
+            Arg::Int(self.tenant_id()),
+            Arg::Text(customer.as_str()),
+            Arg::Text(tag),
+            Arg::Text(source),
+            Arg::Int(micros(at)),
+        ];
+        Ok(self.tx_db().exec(INSERT_TAG, &args)? > 0)
     }
 
-    fn memberships_between(
-        &mut self,
-        after: Option<&CustomerId>,
-        through: &CustomerId,
-    ) -> Result<Vec<crate::Member>> {
-        let tenant = self.tenant_id();
-        pool::memberships_between(self.tx_db(), tenant, after, through)
+    fn remove_tag(&mut self, customer: &CustomerId, tag: &str) -> Result<bool> {
+        let args = [
+            Arg::Int(self.tenant_id()),
+            Arg::Text(customer.as_str()),
+            Arg::Text(tag),
+        ];
+        Ok(self.tx_db().exec(DELETE_TAG, &args)? > 0)
     }
 
-    fn members_after(
-        &mut self,
-        kind: siyu_core::segment::rules::RuleKind,
-        name: &str,
-        after: Option<&CustomerId>,
-        limit: usize,
-    ) -> Result<Vec<crate::Member>> {
+    fn tag_families(&mut self) -> Result<Vec<(String, TagFamily)>> {
         let tenant = self.tenant_id();
-        pool::members_after(self.tx_db(), tenant, (kind, name), after, limit)
+        rows(self.tx_db(), TAG_FAMILIES, &[Arg::Int(tenant)], |r| {
+            tag_family_from(r)
+        })
     }
 
-    fn member_counts(
-        &mut self,
-        kind: Option<siyu_core::segment::rules::RuleKind>,
-    ) -> Result<Vec<(siyu_core::segment::rules::RuleKind, String, u64)>> {
-        let tenant = self.tenant_id();
-        pool::member_counts(self.tx_db(), tenant, kind)
+    fn set_tag_family(&mut self, tag: &str, family: TagFamily) -> Result<()> {
+        let args = [
+            Arg::Int(self.tenant_id()),
+            Arg::Text(tag),
+            Arg::Text(family.as_str()),
+        ];
+        self.tx_db().exec(SET_TAG_FAMILY, &args)?;
+        Ok(())
     }
 
-    fn thresholds(&mut self) -> Result<Option<siyu_core::segment::pool::Thresholds>> {
-        let tenant = self.tenant_id();
-        pool::thresholds(self.tx_db(), tenant)
-    }
-
-    fn save_thresholds(&mut self, thresholds: &siyu_core::segment::pool::Thresholds) -> Result<()> {
-        let tenant = self.tenant_id();
-        pool::save_thresholds(self.tx_db(), tenant, thresholds)
+    fn history(&mut self, filter: MemberFilter<'_>, limit: usize) -> Result<Vec<HistoryRecord>> {
+        let (clause, args) = member_filter(self.tenant_id(), filter);
+        let tx = self.tx_db();
+        let sql = history_sql(tx.dialect(), clause, limit);
+        rows(tx, &sql, &args, |r| history_from(r))
     }
 }

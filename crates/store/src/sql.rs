@@ -3,6 +3,7 @@
 //! `RowAccess`, which both drivers' rows implement. Only what really differs stays in
 //! `sqlite` and `postgres` (bulk loading, merges, the log).
 
+use postgres::fallible_iterator::FallibleIterator;
 use postgres::types::Type;
 
 use siyu_core::CustomerFact;
@@ -10,9 +11,9 @@ use siyu_core::access::Role;
 use siyu_core::metrics::cohorts::Month;
 use siyu_core::privacy::AuditAction;
 use siyu_core::profile::{Profile, ProfileSink};
-use siyu_core::segment::pool::Thresholds;
+use siyu_core::segment::pool::{Attributes, Thresholds};
 use siyu_core::segment::rfm::Means;
-use siyu_core::segment::rules::RuleKind;
+use siyu_core::segment::rules::{RuleKind, TagFamily};
 use siyu_core::{
     Channel, Customer, CustomerId, EventId, EventType, Gender, Money, NewEvent, NewOrder,
     OrderFact, OrderId, OrderStatus, TenantZone,
@@ -30,12 +31,40 @@ pub(crate) enum Arg<'a> {
     Int(i64),
     OptInt(Option<i64>),
     Text(&'a str),
+    OptText(Option<&'a str>),
+}
+
+/// The two dialects' differences in statements otherwise written once.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Dialect {
+    Sqlite,
+    Postgres,
+}
+
+impl Dialect {
+    /// After `ORDER BY <text column>`: byte order, as SQLite sorts text by default.
+    pub(crate) fn bytewise(self) -> &'static str {
+        match self {
+            Dialect::Sqlite => "",
+            Dialect::Postgres => " COLLATE \"C\"",
+        }
+    }
+
+    /// The column that orders a log's rows as they were written (`rule_history`,
+    /// `audit_log`): SQLite's rowid, PostgreSQL's identity column.
+    pub(crate) fn written_order(self) -> &'static str {
+        match self {
+            Dialect::Sqlite => "rowid",
+            Dialect::Postgres => "seq",
+        }
+    }
 }
 
 /// Where the statements written once run: a connection or transaction of either driver.
 /// For the paths that are the same on both backends and not hot (tokens, privacy), so
 /// that each is written once; the hot paths bind their drivers' values directly.
 pub(crate) trait Db {
+    fn dialect(&self) -> Dialect;
     /// Runs a statement (SQLite's form); how many rows it changed.
     fn exec(&mut self, sql: &str, args: &[Arg<'_>]) -> Result<u64>;
     /// Runs a query (SQLite's form), handing each row to `each`.
@@ -68,6 +97,7 @@ fn sqlite_args<'a>(args: &'a [Arg<'_>]) -> Vec<&'a dyn rusqlite::ToSql> {
             Arg::Int(v) => v as &dyn rusqlite::ToSql,
             Arg::OptInt(v) => v,
             Arg::Text(v) => v,
+            Arg::OptText(v) => v,
         })
         .collect()
 }
@@ -97,6 +127,7 @@ fn pg_args<'a>(args: &'a [Arg<'_>]) -> Vec<&'a (dyn postgres::types::ToSql + Syn
             Arg::Int(v) => v as &(dyn postgres::types::ToSql + Sync),
             Arg::OptInt(v) => v,
             Arg::Text(v) => v,
+            Arg::OptText(v) => v,
         })
         .collect()
 }
@@ -111,7 +142,8 @@ fn pg_each_row(
     args: &[Arg<'_>],
     each: &mut dyn FnMut(&dyn RowAccess) -> Result<()>,
 ) -> Result<()> {
-    for r in client.query(&pg(sql), pg_args(args).as_slice())? {
+    let mut rows = client.query_raw(&pg(sql), pg_args(args))?;
+    while let Some(r) = rows.next()? {
         each(&r)?;
     }
     Ok(())
@@ -119,8 +151,12 @@ fn pg_each_row(
 
 /// `Db` for a driver's connection or transaction, by that driver's two functions.
 macro_rules! db_by {
-    ($ty:ty, $exec:ident, $each_row:ident) => {
+    ($ty:ty, $dialect:expr, $exec:ident, $each_row:ident) => {
         impl Db for $ty {
+            fn dialect(&self) -> Dialect {
+                $dialect
+            }
+
             fn exec(&mut self, sql: &str, args: &[Arg<'_>]) -> Result<u64> {
                 $exec(self, sql, args)
             }
@@ -137,10 +173,25 @@ macro_rules! db_by {
     };
 }
 
-db_by!(rusqlite::Connection, sqlite_exec, sqlite_each_row);
-db_by!(rusqlite::Transaction<'_>, sqlite_exec, sqlite_each_row);
-db_by!(postgres::Client, pg_exec, pg_each_row);
-db_by!(postgres::Transaction<'_>, pg_exec, pg_each_row);
+db_by!(
+    rusqlite::Connection,
+    Dialect::Sqlite,
+    sqlite_exec,
+    sqlite_each_row
+);
+db_by!(
+    rusqlite::Transaction<'_>,
+    Dialect::Sqlite,
+    sqlite_exec,
+    sqlite_each_row
+);
+db_by!(postgres::Client, Dialect::Postgres, pg_exec, pg_each_row);
+db_by!(
+    postgres::Transaction<'_>,
+    Dialect::Postgres,
+    pg_exec,
+    pg_each_row
+);
 
 /// Above this many customers, reading their orders and events by customer costs more
 /// than reading the tenant's whole tables and passing over the rest.
@@ -218,6 +269,10 @@ pub(crate) fn parse_channel(s: Option<&str>) -> Result<Option<Channel>> {
     s.map(|c| Channel::parse(c).map_err(other)).transpose()
 }
 
+pub(crate) fn parse_gender(s: Option<&str>) -> Result<Option<Gender>> {
+    s.map(|g| Gender::parse(g).map_err(other)).transpose()
+}
+
 pub(crate) fn order_status(s: &str) -> Result<OrderStatus> {
     OrderStatus::from_stored(s).ok_or_else(|| corrupt(format!("stored order status '{s}'")))
 }
@@ -232,11 +287,16 @@ fn at(us: Option<i64>) -> Result<Option<siyu_core::Timestamp>> {
 pub(crate) const INSERT_TENANT: &str =
     "INSERT INTO tenants (name, created_at) VALUES (?1, ?2) ON CONFLICT (name) DO NOTHING";
 
-/// A tenant's id and zone by name (`?1`).
-pub(crate) const TENANT_BY_NAME: &str = "SELECT id, time_zone FROM tenants WHERE name = ?1";
+/// A tenant by name (`?1`); a row for [`tenant_from`].
+pub(crate) const TENANT_BY_NAME: &str = "SELECT id, name, time_zone FROM tenants WHERE name = ?1";
 
-/// Every tenant, by name; rows for [`tenant_from`].
-pub(crate) const TENANTS: &str = "SELECT id, name, time_zone FROM tenants ORDER BY name";
+/// Every tenant, by name in byte order; rows for [`tenant_from`].
+pub(crate) fn tenants_sql(d: Dialect) -> String {
+    format!(
+        "SELECT id, name, time_zone FROM tenants ORDER BY name{}",
+        d.bytewise()
+    )
+}
 
 pub(crate) fn tenant_from(r: &(impl RowAccess + ?Sized)) -> Result<Tenant> {
     Ok(Tenant {
@@ -245,6 +305,13 @@ pub(crate) fn tenant_from(r: &(impl RowAccess + ?Sized)) -> Result<Tenant> {
         zone: TenantZone::named(r.text(2)?).map_err(other)?,
     })
 }
+
+/// How many customers, orders, events and tags a tenant (`?1`) has.
+pub(crate) const TABLE_COUNTS: &str = "SELECT
+        (SELECT count(*) FROM customers WHERE tenant_id = ?1),
+        (SELECT count(*) FROM orders WHERE tenant_id = ?1),
+        (SELECT count(*) FROM events WHERE tenant_id = ?1),
+        (SELECT count(*) FROM customer_tags WHERE tenant_id = ?1)";
 
 pub(crate) const SET_TIME_ZONE: &str = "UPDATE tenants SET time_zone = ?2 WHERE id = ?1";
 
@@ -261,7 +328,17 @@ pub(crate) const SET_CHANNEL_COST: &str =
     "INSERT INTO channel_costs (tenant_id, channel, month, amount) VALUES (?1, ?2, ?3, ?4)
      ON CONFLICT (tenant_id, channel, month) DO UPDATE SET amount = excluded.amount";
 
-/// A channel's spend in a month from a row of `channel, month, amount`.
+/// A tenant's (`?1`) channel costs, by channel (in byte order) and month; rows for
+/// [`channel_cost_from`].
+pub(crate) fn channel_costs_sql(d: Dialect) -> String {
+    format!(
+        "SELECT channel, month, amount FROM channel_costs WHERE tenant_id = ?1
+         ORDER BY channel{}, month",
+        d.bytewise()
+    )
+}
+
+/// A channel's spend in a month from a row of [`channel_costs_sql`].
 pub(crate) fn channel_cost_from(r: &(impl RowAccess + ?Sized)) -> Result<(Channel, Month, Money)> {
     Ok((
         Channel::parse(r.text(0)?).map_err(other)?,
@@ -287,10 +364,7 @@ pub(crate) fn customer_from(
         id: id.clone(),
         name: r.opt_text(0)?.map(str::to_owned),
         phone: r.opt_text(1)?.map(str::to_owned),
-        gender: r
-            .opt_text(2)?
-            .map(|g| Gender::parse(g).map_err(other))
-            .transpose()?,
+        gender: parse_gender(r.opt_text(2)?)?,
         birthday: r
             .opt_text(3)?
             .map(|b| TenantZone::read_day(b).map_err(other))
@@ -303,12 +377,16 @@ pub(crate) fn customer_from(
     Ok((customer, at(r.opt_int(8)?)?))
 }
 
-/// The facts of every customer of a tenant (`?1`), in id order; rows for
-/// [`customer_fact_from`].
-pub(crate) const SCAN_CUSTOMER_FACTS: &str = "SELECT customer_id, channel, joined_at, referrer_id
-     FROM customers WHERE tenant_id = ?1 ORDER BY customer_id";
+/// The facts of a tenant's (`?1`) customers, `rest` (after `WHERE tenant_id = ?1`) saying
+/// which and in what order; rows for [`customer_fact_from`].
+pub(crate) fn customer_facts_sql(rest: &str) -> String {
+    format!(
+        "SELECT customer_id, channel, joined_at, referrer_id FROM customers
+         WHERE tenant_id = ?1 {rest}"
+    )
+}
 
-/// A customer's facts from a row of [`SCAN_CUSTOMER_FACTS`]' columns.
+/// A customer's facts from a row of [`customer_facts_sql`].
 pub(crate) fn customer_fact_from(r: &(impl RowAccess + ?Sized)) -> Result<CustomerFact> {
     Ok(CustomerFact {
         id: parse_customer_id(r.text(0)?)?,
@@ -399,6 +477,29 @@ pub(crate) fn event_line_into(r: &impl RowAccess, sink: &mut dyn ProfileSink) ->
     Ok(())
 }
 
+/// The orders of a tenant's (`?1`) customers that `filter` (`AND …`) keeps, as profiles
+/// take them; rows for [`order_line_into`].
+pub(crate) fn order_lines_sql(filter: &str) -> String {
+    format!("{STREAM_ORDERS} {filter}")
+}
+
+/// The events of a tenant's (`?1`) customers that `filter` (`AND …`) keeps, as profiles
+/// take them; rows for [`event_line_into`].
+pub(crate) fn event_lines_sql(filter: &str) -> String {
+    format!("{STREAM_EVENTS} {filter}")
+}
+
+/// Each of a tenant's (`?1`) customers who names a referrer that `filter` (`AND …`, on
+/// `c.referrer_id`) keeps: the referrer and the customer's net spend.
+pub(crate) fn referees_sql(filter: &str) -> String {
+    format!(
+        "SELECT c.referrer_id, coalesce(p.net_spend, 0)
+         FROM customers c
+         LEFT JOIN profiles p ON p.tenant_id = c.tenant_id AND p.customer_id = c.customer_id
+         WHERE c.tenant_id = ?1 AND c.referrer_id IS NOT NULL {filter}"
+    )
+}
+
 /// Every stored profile of a tenant (`?1`), its stage columns; rows for
 /// [`profile_line_from`].
 pub(crate) const SCAN_PROFILE_LINES: &str = "SELECT customer_id, last_order_at, purchase_days,
@@ -475,13 +576,19 @@ pub(crate) fn profile_from(r: &(impl RowAccess + ?Sized)) -> Result<Profile> {
 
 // ---- one customer's view ---------------------------------------------------------------
 
-/// The profile of a customer (`?2`) of a tenant (`?1`); a row for [`profile_from`].
-pub(crate) fn profile_of() -> String {
+/// Stored profiles of a tenant (`?1`), `rest` (after `WHERE p.tenant_id = ?1`) saying
+/// which and in what order; rows for [`profile_from`].
+pub(crate) fn profiles_sql(rest: &str) -> String {
     format!(
         "SELECT {PROFILE_COLUMNS} FROM profiles p
          JOIN customers c ON c.tenant_id = p.tenant_id AND c.customer_id = p.customer_id
-         WHERE p.tenant_id = ?1 AND p.customer_id = ?2"
+         WHERE p.tenant_id = ?1 {rest}"
     )
+}
+
+/// The profile of a customer (`?2`) of a tenant (`?1`); a row for [`profile_from`].
+pub(crate) fn profile_of() -> String {
+    profiles_sql("AND p.customer_id = ?2")
 }
 
 /// A customer's (`?2`) latest orders, at most `?3`; rows for [`order_from`].
@@ -494,20 +601,6 @@ pub(crate) const RECENT_ORDERS: &str =
 pub(crate) const RECENT_EVENTS: &str = "SELECT event_id, customer_id, type, occurred_at, properties
      FROM events WHERE tenant_id = ?1 AND customer_id = ?2
      ORDER BY occurred_at DESC, event_id DESC LIMIT ?3";
-
-/// A customer's (`?2`) tags; rows for [`manual_tag_from`].
-pub(crate) const TAGS_OF: &str = "SELECT tag, source, since FROM customer_tags
-     WHERE tenant_id = ?1 AND customer_id = ?2 ORDER BY tag";
-
-/// A tag of the customer `id` from a row of [`TAGS_OF`]' columns.
-pub(crate) fn manual_tag_from(id: &CustomerId, r: &(impl RowAccess + ?Sized)) -> Result<ManualTag> {
-    Ok(ManualTag {
-        customer_id: id.clone(),
-        tag: r.text(0)?.to_owned(),
-        source: r.text(1)?.to_owned(),
-        since: from_micros(r.int(2)?)?,
-    })
-}
 
 // ---- customers' pages ---------------------------------------------------------------
 
@@ -552,16 +645,19 @@ pub(crate) fn stored_rule_from(r: &(impl RowAccess + ?Sized)) -> Result<StoredRu
     })
 }
 
-/// The condition (after `tenant_id = ?1`) and the further values of a filter of members
-/// or history.
-pub(crate) fn member_filter(filter: MemberFilter<'_>) -> (&'static str, Vec<String>) {
+/// The condition (after `tenant_id = ?1`) of a filter of members or history, and the
+/// values of the statement: the tenant, then the filter's.
+pub(crate) fn member_filter(tenant: i64, filter: MemberFilter<'_>) -> (&'static str, Vec<Arg<'_>>) {
     match filter {
-        MemberFilter::All => ("", Vec::new()),
+        MemberFilter::All => ("", vec![Arg::Int(tenant)]),
         MemberFilter::Rule(kind, name) => (
             "AND kind = ?2 AND name = ?3",
-            vec![kind.as_str().to_owned(), name.to_owned()],
+            vec![Arg::Int(tenant), Arg::Text(kind.as_str()), Arg::Text(name)],
         ),
-        MemberFilter::Customer(id) => ("AND customer_id = ?2", vec![id.as_str().to_owned()]),
+        MemberFilter::Customer(id) => (
+            "AND customer_id = ?2",
+            vec![Arg::Int(tenant), Arg::Text(id.as_str())],
+        ),
     }
 }
 
@@ -643,14 +739,18 @@ pub(crate) fn member_count_from(r: &(impl RowAccess + ?Sized)) -> Result<(RuleKi
     ))
 }
 
-/// The rules a customer (`?2`) of a tenant (`?1`) is a member of; rows for [`member_from`].
-pub(crate) const MEMBERSHIPS: &str = "SELECT kind, name, customer_id, since FROM rule_members
-     WHERE tenant_id = ?1 AND customer_id = ?2 ORDER BY kind, name";
+/// A tenant's (`?1`) recorded changes that `{clause}` (of `member_filter`) keeps, newest
+/// first, at most `limit`; rows for [`history_from`].
+pub(crate) fn history_sql(d: Dialect, clause: &str, limit: usize) -> String {
+    let limit = i64::try_from(limit).unwrap_or(i64::MAX);
+    format!(
+        "SELECT kind, name, customer_id, change, at, cause FROM rule_history
+         WHERE tenant_id = ?1 {clause} ORDER BY at DESC, {} DESC LIMIT {limit}",
+        d.written_order()
+    )
+}
 
-/// The columns of [`history_from`], first in every read of `rule_history`.
-pub(crate) const HISTORY_COLUMNS: &str = "kind, name, customer_id, change, at, cause";
-
-/// A change of membership from a row of [`HISTORY_COLUMNS`].
+/// A change of membership from a row of [`history_sql`].
 pub(crate) fn history_from(r: &(impl RowAccess + ?Sized)) -> Result<HistoryRecord> {
     Ok(HistoryRecord {
         kind: stored_kind(r.text(0)?)?,
@@ -660,6 +760,84 @@ pub(crate) fn history_from(r: &(impl RowAccess + ?Sized)) -> Result<HistoryRecor
         at: from_micros(r.int(4)?)?,
         cause: r.text(5)?.to_owned(),
     })
+}
+
+/// Saves a tenant's (`?1`) rule (`?2`–`?7`: kind, name, rule, by, at, purpose), replacing
+/// one of the same kind and name.
+pub(crate) const SAVE_RULE: &str =
+    "INSERT INTO rules (tenant_id, kind, name, rule, created_by, created_at, purpose)
+     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)
+     ON CONFLICT (tenant_id, kind, name) DO UPDATE SET
+         rule = excluded.rule, created_by = excluded.created_by,
+         created_at = excluded.created_at, purpose = excluded.purpose";
+
+/// A tenant's (`?1`) rule (`?2`, `?3`), then its members.
+pub(crate) const DELETE_RULE: &str =
+    "DELETE FROM rules WHERE tenant_id = ?1 AND kind = ?2 AND name = ?3";
+pub(crate) const DELETE_RULE_MEMBERS: &str =
+    "DELETE FROM rule_members WHERE tenant_id = ?1 AND kind = ?2 AND name = ?3";
+
+/// Whether a tenant (`?1`) has a customer (`?2`): a row if so.
+pub(crate) const HAS_CUSTOMER: &str =
+    "SELECT 1 FROM customers WHERE tenant_id = ?1 AND customer_id = ?2";
+
+/// Every customer's attributes of a tenant (`?1`); rows for [`attributes_from`].
+pub(crate) const ATTRIBUTES: &str =
+    "SELECT customer_id, channel, region, gender, opted_out_at FROM customers
+     WHERE tenant_id = ?1";
+
+/// A customer and their attributes from a row of [`ATTRIBUTES`].
+pub(crate) fn attributes_from(r: &(impl RowAccess + ?Sized)) -> Result<(CustomerId, Attributes)> {
+    Ok((
+        parse_customer_id(r.text(0)?)?,
+        Attributes {
+            channel: parse_channel(r.opt_text(1)?)?,
+            region: r.opt_text(2)?.map(str::to_owned),
+            gender: parse_gender(r.opt_text(3)?)?,
+            opted_out: r.opt_int(4)?.is_some(),
+        },
+    ))
+}
+
+/// The manual and imported tags of a tenant (`?1`), of the customer `?2` if `one`, by
+/// customer and tag; rows for [`manual_tag_from`] (the tag first).
+pub(crate) fn manual_tags_sql(one: bool) -> &'static str {
+    if one {
+        "SELECT tag, source, since, customer_id FROM customer_tags
+         WHERE tenant_id = ?1 AND customer_id = ?2 ORDER BY customer_id, tag"
+    } else {
+        "SELECT tag, source, since, customer_id FROM customer_tags
+         WHERE tenant_id = ?1 ORDER BY customer_id, tag"
+    }
+}
+
+/// A tag from a row of [`manual_tags_sql`].
+pub(crate) fn manual_tag_from(r: &(impl RowAccess + ?Sized)) -> Result<ManualTag> {
+    Ok(ManualTag {
+        customer_id: parse_customer_id(r.text(3)?)?,
+        tag: r.text(0)?.to_owned(),
+        source: r.text(1)?.to_owned(),
+        since: from_micros(r.int(2)?)?,
+    })
+}
+
+/// Tags a customer (`?2`, `?3` the tag, `?4` the source, `?5` since) unless they have the tag.
+pub(crate) const INSERT_TAG: &str =
+    "INSERT INTO customer_tags (tenant_id, customer_id, tag, source, since)
+     VALUES (?1, ?2, ?3, ?4, ?5) ON CONFLICT DO NOTHING";
+
+pub(crate) const DELETE_TAG: &str =
+    "DELETE FROM customer_tags WHERE tenant_id = ?1 AND customer_id = ?2 AND tag = ?3";
+
+/// The families set for a tenant's (`?1`) tags, by tag; rows for [`tag_family_from`].
+pub(crate) const TAG_FAMILIES: &str =
+    "SELECT tag, family FROM tag_families WHERE tenant_id = ?1 ORDER BY tag";
+
+pub(crate) fn tag_family_from(r: &(impl RowAccess + ?Sized)) -> Result<(String, TagFamily)> {
+    let family = r.text(1)?;
+    let family =
+        TagFamily::parse(family).ok_or_else(|| corrupt(format!("stored tag family '{family}'")))?;
+    Ok((r.text(0)?.to_owned(), family))
 }
 
 pub(crate) const SET_TAG_FAMILY: &str =
@@ -706,6 +884,17 @@ pub(crate) const INSERT_AUDIT: &str =
 
 /// The columns of [`audit_entry_from`], first in every read of `audit_log`.
 pub(crate) const AUDIT_COLUMNS: &str = "at, actor, action, subject, detail";
+
+/// A tenant's (`?1`) audit log, of one subject (`?2`) or of all (`?2` NULL), newest
+/// first, at most `?3` entries; rows for [`audit_entry_from`].
+pub(crate) fn audit_log_sql(d: Dialect) -> String {
+    format!(
+        "SELECT {AUDIT_COLUMNS} FROM audit_log
+         WHERE tenant_id = ?1 AND (CAST(?2 AS TEXT) IS NULL OR subject = ?2)
+         ORDER BY at DESC, {} DESC LIMIT ?3",
+        d.written_order()
+    )
+}
 
 /// An entry of the audit log from a row of [`AUDIT_COLUMNS`].
 pub(crate) fn audit_entry_from(r: &(impl RowAccess + ?Sized)) -> Result<AuditEntry> {

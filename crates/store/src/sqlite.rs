@@ -6,35 +6,30 @@ use rusqlite::{Connection, OptionalExtension, Transaction, TransactionBehavior, 
 
 use siyu_core::CustomerFact;
 use siyu_core::fasthash::{FastHashMap, FastHashSet};
-use siyu_core::metrics::cohorts::Month;
 use siyu_core::profile::{Interactions, Profile, ProfileSink};
 use siyu_core::{
-    Channel, Customer, CustomerId, Gender, Money, NewCustomer, NewEvent, NewOrder, OrderFact,
-    SeenCustomer, TenantZone, Timestamp,
+    Channel, CustomerId, Gender, Money, NewCustomer, NewEvent, NewOrder, OrderFact, SeenCustomer,
+    Timestamp,
 };
 
-use crate::shared::{OnDb, TxOnDb, customer_row};
+use crate::shared::{OnDb, TxOnDb, scan};
 use crate::sql::{Db, SCAN_ALL_ABOVE};
 use crate::sql::{
-    INSERT_TENANT, POOL_EXTENT, PROFILE_COLUMNS, RowAccess, SCAN_CUSTOMER_FACTS, SCAN_EVENTS,
-    SCAN_ORDER_FACTS, SCAN_ORDERS, SCAN_PROFILE_LINES, SET_CHANNEL_COST, SET_SETTING,
-    SET_TIME_ZONE, SETTINGS_OF, STREAM_EVENTS, STREAM_ORDERS, TENANT_BY_NAME, TENANTS,
-    channel_cost_from, customer_fact_from, event_from, event_line_into, order_fact_from,
-    order_from, order_line_into, order_status, parse_customer_id, pool_extent_from, profile_from,
-    profile_line_from, tenant_from,
+    POOL_EXTENT, SCAN_ORDER_FACTS, SCAN_ORDERS, SCAN_PROFILE_LINES, STREAM_EVENTS, STREAM_ORDERS,
+    customer_fact_from, customer_facts_sql, event_line_into, event_lines_sql, order_fact_from,
+    order_from, order_line_into, order_lines_sql, parse_customer_id, pool_extent_from,
+    profile_from, profile_line_from, profile_of, profiles_sql, referees_sql,
 };
 use crate::{
-    ChannelCostStore, CustomerStore, EventStore, Facts, ImportStore, ImportTx, IngestWrites,
-    OrderStore, PoolExtent, PrivacyStore, PrivacyTx, ProfileLine, ProfileStore, ProfileWrites,
-    Result, Scope, Store, StoreError, TableCounts, Tenant, TenantStore, WriteCounts, corrupt,
-    from_micros, micros, other,
+    CustomerStore, Facts, ImportStore, ImportTx, IngestWrites, OrderStore, PoolExtent,
+    PrivacyStore, PrivacyTx, ProfileLine, ProfileStore, ProfileWrites, Result, Scope, Store,
+    StoreError, TableCounts, Tenant, WriteCounts, corrupt, micros, other,
 };
 
 mod api;
 mod known;
 mod log;
 mod pool;
-mod privacy;
 
 use known::{Known, KnownCustomers, Staged};
 
@@ -191,66 +186,7 @@ impl Store for SqliteStore {
     }
 
     fn table_counts(&mut self, tenant: &Tenant) -> Result<TableCounts> {
-        let count = |table: &str| -> Result<u64> {
-            let n: i64 = self.conn.query_row(
-                &format!("SELECT count(*) FROM {table} WHERE tenant_id = ?1"),
-                [tenant.id],
-                |r| r.get(0),
-            )?;
-            Ok(n as u64)
-        };
-        Ok(TableCounts {
-            customers: count("customers")?,
-            orders: count("orders")?,
-            events: count("events")?,
-            tags: count("customer_tags")?,
-        })
-    }
-}
-
-impl TenantStore for SqliteStore {
-    fn tenant(&mut self, name: &str) -> Result<Tenant> {
-        self.conn
-            .execute(INSERT_TENANT, params![name, now_micros()])?;
-        let (id, zone): (i64, String) = self
-            .conn
-            .query_row(TENANT_BY_NAME, [name], |r| Ok((r.get(0)?, r.get(1)?)))?;
-        let zone = TenantZone::named(&zone).map_err(other)?;
-        Ok(Tenant {
-            id,
-            name: name.to_owned(),
-            zone,
-        })
-    }
-
-    fn tenants(&mut self) -> Result<Vec<Tenant>> {
-        let mut stmt = self.conn.prepare_cached(TENANTS)?;
-        let mut rows = stmt.query([])?;
-        let mut out = Vec::new();
-        while let Some(r) = rows.next()? {
-            out.push(tenant_from(r)?);
-        }
-        Ok(out)
-    }
-
-    fn settings(&mut self, tenant: &Tenant) -> Result<Vec<(String, String)>> {
-        let mut stmt = self.conn.prepare_cached(SETTINGS_OF)?;
-        let rows = stmt
-            .query_map([tenant.id], |r| Ok((r.get(0)?, r.get(1)?)))?
-            .collect::<rusqlite::Result<Vec<_>>>()?;
-        Ok(rows)
-    }
-
-    fn set_setting(&mut self, tenant: &Tenant, key: &str, value: &str) -> Result<()> {
-        self.conn
-            .execute(SET_SETTING, params![tenant.id, key, value, now_micros()])?;
-        Ok(())
-    }
-
-    fn set_time_zone(&mut self, tenant: &Tenant, zone: &TenantZone) -> Result<()> {
-        self.conn
-            .execute(SET_TIME_ZONE, params![tenant.id, zone.name()])?;
-        Ok(())
+        crate::shared::table_counts(&mut self.conn, tenant)
     }
 }
 
@@ -260,52 +196,19 @@ impl OnDb for SqliteStore {
     }
 }
 
-impl CustomerStore for SqliteStore {
-    fn customer(&mut self, tenant: &Tenant, id: &CustomerId) -> Result<Customer> {
-        Ok(customer_row(&mut self.conn, tenant, id)?.0)
-    }
-
-    fn customer_tags(&mut self, tenant: &Tenant, id: &CustomerId) -> Result<Vec<String>> {
-        let mut stmt = self.conn.prepare_cached(
-            "SELECT tag FROM customer_tags WHERE tenant_id = ?1 AND customer_id = ?2 ORDER BY tag",
-        )?;
-        let tags = stmt
-            .query_map(params![tenant.id, id.as_str()], |r| r.get(0))?
-            .collect::<rusqlite::Result<Vec<String>>>()?;
-        Ok(tags)
-    }
-
-    fn scan_customers(
-        &mut self,
-        tenant: &Tenant,
-        each: &mut dyn FnMut(CustomerFact),
-    ) -> Result<()> {
-        let mut stmt = self.conn.prepare_cached(SCAN_CUSTOMER_FACTS)?;
-        let mut rows = stmt.query([tenant.id])?;
-        while let Some(r) = rows.next()? {
-            each(customer_fact_from(r)?);
-        }
-        Ok(())
-    }
-}
-
 impl OrderStore for SqliteStore {
     fn scan_orders(&mut self, tenant: &Tenant, each: &mut dyn FnMut(NewOrder)) -> Result<()> {
-        let mut stmt = self.conn.prepare_cached(SCAN_ORDERS)?;
-        let mut rows = stmt.query([tenant.id])?;
-        while let Some(r) = rows.next()? {
-            each(order_from(r)?);
-        }
-        Ok(())
+        scan(&mut self.conn, SCAN_ORDERS, tenant, |r| order_from(r), each)
     }
 
     fn scan_order_facts(&mut self, tenant: &Tenant, each: &mut dyn FnMut(OrderFact)) -> Result<()> {
-        let mut stmt = self.conn.prepare_cached(SCAN_ORDER_FACTS)?;
-        let mut rows = stmt.query([tenant.id])?;
-        while let Some(r) = rows.next()? {
-            each(order_fact_from(r)?);
-        }
-        Ok(())
+        scan(
+            &mut self.conn,
+            SCAN_ORDER_FACTS,
+            tenant,
+            |r| order_fact_from(r),
+            each,
+        )
     }
 
     fn order_facts_of(
@@ -329,20 +232,10 @@ impl OrderStore for SqliteStore {
     }
 }
 
-impl EventStore for SqliteStore {
-    fn scan_events(&mut self, tenant: &Tenant, each: &mut dyn FnMut(NewEvent)) -> Result<()> {
-        let mut stmt = self.conn.prepare_cached(SCAN_EVENTS)?;
-        let mut rows = stmt.query([tenant.id])?;
-        while let Some(r) = rows.next()? {
-            each(event_from(r)?);
-        }
-        Ok(())
-    }
-}
-
 impl ProfileStore for SqliteStore {
     fn scan_profiles(&mut self, tenant: &Tenant, each: &mut dyn FnMut(Profile)) -> Result<()> {
-        scan_profiles(&self.conn, tenant.id, each)
+        let sql = profiles_sql("ORDER BY p.customer_id");
+        scan(&mut self.conn, &sql, tenant, |r| profile_from(r), each)
     }
 
     fn stream_facts(
@@ -385,50 +278,6 @@ impl ProfileStore for SqliteStore {
         let mut rows = stmt.query([tenant.id])?;
         let r = rows.next()?.ok_or_else(|| corrupt("no row of a count"))?;
         pool_extent_from(r)
-    }
-}
-
-/// Every stored profile of a tenant, in customer-id order.
-fn scan_profiles(conn: &Connection, tenant: i64, each: &mut dyn FnMut(Profile)) -> Result<()> {
-    let mut stmt = conn.prepare_cached(&format!(
-        "SELECT {PROFILE_COLUMNS}
-         FROM profiles p
-         JOIN customers c ON c.tenant_id = p.tenant_id AND c.customer_id = p.customer_id
-         WHERE p.tenant_id = ?1 ORDER BY p.customer_id"
-    ))?;
-    let mut rows = stmt.query([tenant])?;
-    while let Some(r) = rows.next()? {
-        each(profile_from(r)?);
-    }
-    Ok(())
-}
-
-impl ChannelCostStore for SqliteStore {
-    fn set_channel_cost(
-        &mut self,
-        tenant: &Tenant,
-        channel: &Channel,
-        month: Month,
-        amount: Money,
-    ) -> Result<()> {
-        self.conn.execute(
-            SET_CHANNEL_COST,
-            params![tenant.id, channel.as_str(), month.to_string(), amount.fen()],
-        )?;
-        Ok(())
-    }
-
-    fn channel_costs(&mut self, tenant: &Tenant) -> Result<Vec<(Channel, Month, Money)>> {
-        let mut stmt = self.conn.prepare_cached(
-            "SELECT channel, month, amount FROM channel_costs WHERE tenant_id = ?1
-             ORDER BY channel, month",
-        )?;
-        let mut rows = stmt.query([tenant.id])?;
-        let mut out = Vec::new();
-        while let Some(r) = rows.next()? {
-            out.push(channel_cost_from(r)?);
-        }
-        Ok(out)
     }
 }
 
@@ -618,16 +467,32 @@ impl<'p> ProfileRow<'p> {
 }
 
 impl<'c> SqliteImport<'c> {
-    /// A write transaction for the tenant (which must exist).
+    /// A write transaction for the tenant (which must exist): immediate, taking the write
+    /// lock now rather than failing to upgrade a read lock later.
     fn begin(
         conn: &'c Connection,
         tenant: &Tenant,
         known: Option<&'c mut KnownCustomers>,
         journal: Option<SoleJournal<'c>>,
     ) -> Result<SqliteImport<'c>> {
-        // Immediate: take the write lock now rather than fail to upgrade a read lock later.
-        // (Unchecked: the store's `&mut` borrow, which this one lives in, rules out nesting.)
-        let tx = Transaction::new_unchecked(conn, TransactionBehavior::Immediate)?;
+        Self::start(conn, tenant, TransactionBehavior::Immediate, known, journal)
+    }
+
+    /// A transaction that only reads: deferred, so it takes no write lock, and in WAL
+    /// mode its reads see one snapshot whatever commits meanwhile.
+    fn begin_read(conn: &'c Connection, tenant: &Tenant) -> Result<SqliteImport<'c>> {
+        Self::start(conn, tenant, TransactionBehavior::Deferred, None, None)
+    }
+
+    fn start(
+        conn: &'c Connection,
+        tenant: &Tenant,
+        behavior: TransactionBehavior,
+        known: Option<&'c mut KnownCustomers>,
+        journal: Option<SoleJournal<'c>>,
+    ) -> Result<SqliteImport<'c>> {
+        // Unchecked: the store's `&mut` borrow, which this one lives in, rules out nesting.
+        let tx = Transaction::new_unchecked(conn, behavior)?;
         tx.query_row("SELECT 1 FROM tenants WHERE id = ?1", [tenant.id], |_| {
             Ok(())
         })
@@ -648,31 +513,6 @@ impl<'c> SqliteImport<'c> {
             created: Vec::new(),
             known,
             _journal: journal,
-        })
-    }
-}
-
-impl<'c> SqliteImport<'c> {
-    /// A transaction that only reads: deferred, so it takes no write lock, and in WAL
-    /// mode its reads see one snapshot whatever commits meanwhile.
-    fn begin_read(conn: &'c Connection, tenant: &Tenant) -> Result<SqliteImport<'c>> {
-        let tx = Transaction::new_unchecked(conn, TransactionBehavior::Deferred)?;
-        tx.query_row("SELECT 1 FROM tenants WHERE id = ?1", [tenant.id], |_| {
-            Ok(())
-        })
-        .optional()?
-        .ok_or_else(|| StoreError::NotFound(format!("tenant {}", tenant.name)))?;
-        Ok(SqliteImport {
-            tx,
-            scrub: None,
-            conn,
-            tenant: tenant.id,
-            orders: BulkLoad::new("orders"),
-            events: BulkLoad::new("events"),
-            displaced: Vec::new(),
-            created: Vec::new(),
-            known: None,
-            _journal: None,
         })
     }
 }
@@ -1284,10 +1124,7 @@ impl IngestWrites for SqliteImport<'_> {
 impl ProfileWrites for SqliteImport<'_> {
     fn customer_facts(&mut self, scope: Scope<'_>) -> Result<Vec<CustomerFact>> {
         let filter = self.scope_filter(scope, "customer_id")?;
-        let mut stmt = self.tx.prepare(&format!(
-            "SELECT customer_id, channel, joined_at, referrer_id FROM customers
-             WHERE tenant_id = ?1 {filter}"
-        ))?;
+        let mut stmt = self.tx.prepare(&customer_facts_sql(&filter))?;
         let mut rows = stmt.query([self.tenant])?;
         let mut out = Vec::new();
         while let Some(r) = rows.next()? {
@@ -1333,30 +1170,15 @@ impl ProfileWrites for SqliteImport<'_> {
                 None => stmt.query(params![tenant]),
             }
         }
-        let mut stmt = self.tx.prepare(&format!(
-            "SELECT customer_id, ordered_at, amount, status, coupon_code IS NOT NULL OR discount > 0
-             FROM orders WHERE tenant_id = ?1 {filter}"
-        ))?;
+        let mut stmt = self.tx.prepare(&order_lines_sql(&filter))?;
         let mut rows = query(&mut stmt, &tenant, span)?;
         while let Some(r) = rows.next()? {
-            sink.order(
-                r.get_ref(0)?.as_str().map_err(other)?,
-                from_micros(r.get(1)?)?,
-                Money::from_fen(r.get(2)?),
-                order_status(r.text(3)?)?,
-                r.get(4)?,
-            );
+            order_line_into(r, sink)?;
         }
-        let mut stmt = self.tx.prepare(&format!(
-            "SELECT customer_id, type, occurred_at FROM events WHERE tenant_id = ?1 {filter}"
-        ))?;
+        let mut stmt = self.tx.prepare(&event_lines_sql(&filter))?;
         let mut rows = query(&mut stmt, &tenant, span)?;
         while let Some(r) = rows.next()? {
-            sink.event(
-                r.get_ref(0)?.as_str().map_err(other)?,
-                r.get_ref(1)?.as_str().map_err(other)?,
-                from_micros(r.get(2)?)?,
-            );
+            event_line_into(r, sink)?;
         }
         Ok(())
     }
@@ -1375,12 +1197,7 @@ impl ProfileWrites for SqliteImport<'_> {
             Some(_) => String::new(),
             None => self.scope_filter(referrers, "c.referrer_id")?,
         };
-        let mut stmt = self.tx.prepare(&format!(
-            "SELECT c.referrer_id, coalesce(p.net_spend, 0)
-             FROM customers c
-             LEFT JOIN profiles p ON p.tenant_id = c.tenant_id AND p.customer_id = c.customer_id
-             WHERE c.tenant_id = ?1 AND c.referrer_id IS NOT NULL {filter}"
-        ))?;
+        let mut stmt = self.tx.prepare(&referees_sql(&filter))?;
         let mut rows = stmt.query([self.tenant])?;
         let mut out = Vec::new();
         while let Some(r) = rows.next()? {
@@ -1399,11 +1216,7 @@ impl ProfileWrites for SqliteImport<'_> {
         let mut ids: Vec<&CustomerId> = ids.iter().collect();
         ids.sort_unstable();
         ids.dedup();
-        let mut stmt = self.tx.prepare_cached(&format!(
-            "SELECT {PROFILE_COLUMNS} FROM profiles p
-             JOIN customers c ON c.tenant_id = p.tenant_id AND c.customer_id = p.customer_id
-             WHERE p.tenant_id = ?1 AND p.customer_id = ?2"
-        ))?;
+        let mut stmt = self.tx.prepare_cached(&profile_of())?;
         let mut out = Vec::with_capacity(ids.len());
         for id in ids {
             let mut rows = stmt.query(params![self.tenant, id.as_str()])?;
@@ -1533,6 +1346,8 @@ impl PrivacyTx for SqliteImport<'_> {}
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::TenantStore;
+    use crate::sql::INSERT_TENANT;
     use siyu_core::{OrderId, OrderStatus};
 
     fn index_names(store: &SqliteStore) -> Vec<String> {
@@ -1746,7 +1561,7 @@ mod tests {
             ),
             (
                 "tags",
-                pool::INSERT_TAG,
+                crate::sql::INSERT_TAG,
                 vec![
                     t.clone(),
                     text("c1"),
@@ -1993,6 +1808,23 @@ mod tests {
         store.migrate().expect("migrate");
         let tenant = store.tenant("t").expect("tenant");
         (dir, path, store, tenant)
+    }
+
+    #[test]
+    fn a_known_tenant_is_read_without_waiting_for_a_writer() {
+        let (_dir, path, mut writer, tenant) = on_file("tenant.db");
+        let mut reader = SqliteStore::open(&path.to_string_lossy()).expect("open");
+        reader
+            .conn
+            .busy_timeout(std::time::Duration::ZERO)
+            .expect("no waiting");
+        let holding = writer
+            .conn
+            .transaction_with_behavior(TransactionBehavior::Immediate)
+            .expect("the write lock");
+        let read = reader.tenant("t").expect("read beside a writer");
+        assert_eq!(read.id, tenant.id);
+        holding.rollback().expect("rollback");
     }
 
     #[test]

@@ -5,18 +5,17 @@ use postgres::fallible_iterator::FallibleIterator;
 use postgres::types::ToSql;
 
 use siyu_core::segment::pool::Attributes;
-use siyu_core::segment::rules::{Change, RuleKind, TagFamily};
+use siyu_core::segment::rules::Change;
 use siyu_core::{CustomerId, Gender, Money, Timestamp};
 
 use super::{PgImport, PgStore};
 use crate::sql::{
-    HISTORY_COLUMNS, PROFILE_COLUMNS, RULES_OF, SET_TAG_FAMILY, history_from, member_filter,
-    member_from, members_sql, parse_channel, parse_customer_id, pg, pool_figures_from,
-    pool_figures_sql, profile_from, stored_rule_from,
+    PROFILE_COLUMNS, member_from, parse_channel, pg, pool_figures_from, pool_figures_sql,
+    profile_from,
 };
 use crate::{
-    HistoryRecord, ManualTag, Member, MemberChange, MemberFilter, PoolCustomer, PoolFigures,
-    PoolStore, PoolTx, Result, StoredRule, Tenant, corrupt, from_micros, micros, other,
+    Member, MemberChange, PoolCustomer, PoolFigures, PoolStore, PoolTx, Result, Tenant, micros,
+    other,
 };
 
 /// Membership changes written per statement.
@@ -32,13 +31,6 @@ impl PoolStore for PgStore {
     }
 }
 
-/// `AND …` selecting one rule's or one customer's rows; parameters from `$2`.
-fn params<'a>(tenant: &'a i64, args: &'a [String]) -> Vec<&'a (dyn ToSql + Sync)> {
-    let mut out: Vec<&(dyn ToSql + Sync)> = vec![tenant];
-    out.extend(args.iter().map(|a| a as &(dyn ToSql + Sync)));
-    out
-}
-
 impl PoolTx for PgImport<'_> {
     fn lock_evaluation(&mut self) -> Result<()> {
         // Held to the end of the transaction; the second of two waits, then reads what
@@ -48,16 +40,6 @@ impl PoolTx for PgImport<'_> {
             &[&self.tenant],
         )?;
         Ok(())
-    }
-
-    fn has_customer(&mut self, id: &CustomerId) -> Result<bool> {
-        Ok(self
-            .tx
-            .query_opt(
-                "SELECT 1 FROM customers WHERE tenant_id = $1 AND customer_id = $2",
-                &[&self.tenant, &id.as_str()],
-            )?
-            .is_some())
     }
 
     fn pool_customers(
@@ -164,97 +146,6 @@ impl PoolTx for PgImport<'_> {
         rows.iter().map(member_from).collect()
     }
 
-    fn attributes(&mut self, each: &mut dyn FnMut(CustomerId, Attributes)) -> Result<()> {
-        let mut rows = self.tx.query_raw(
-            "SELECT customer_id, channel, region, gender, opted_out_at IS NOT NULL
-             FROM customers WHERE tenant_id = $1",
-            [self.tenant],
-        )?;
-        while let Some(r) = rows.next()? {
-            let gender: Option<&str> = r.try_get(3)?;
-            each(
-                parse_customer_id(r.try_get(0)?)?,
-                Attributes {
-                    channel: parse_channel(r.try_get(1)?)?,
-                    region: r.try_get(2)?,
-                    gender: gender
-                        .map(|g| Gender::parse(g).map_err(other))
-                        .transpose()?,
-                    opted_out: r.try_get(4)?,
-                },
-            );
-        }
-        Ok(())
-    }
-
-    fn manual_tags(&mut self, customer: Option<&CustomerId>) -> Result<Vec<ManualTag>> {
-        let sql = "SELECT customer_id, tag, source, since FROM customer_tags
-                   WHERE tenant_id = $1 AND ($2::text IS NULL OR customer_id = $2)
-                   ORDER BY customer_id, tag";
-        let id = customer.map(CustomerId::as_str);
-        let rows = self.tx.query(sql, &[&self.tenant, &id])?;
-        rows.iter()
-            .map(|r| {
-                Ok(ManualTag {
-                    customer_id: parse_customer_id(r.try_get(0)?)?,
-                    tag: r.try_get(1)?,
-                    source: r.try_get(2)?,
-                    since: from_micros(r.try_get(3)?)?,
-                })
-            })
-            .collect()
-    }
-
-    fn rules(&mut self) -> Result<Vec<StoredRule>> {
-        let rows = self.tx.query(&pg(RULES_OF), &[&self.tenant])?;
-        rows.iter().map(stored_rule_from).collect()
-    }
-
-    fn save_rule(&mut self, rule: &StoredRule) -> Result<()> {
-        self.tx.execute(
-            "INSERT INTO rules (tenant_id, kind, name, rule, created_by, created_at, purpose)
-             VALUES ($1, $2, $3, $4, $5, $6, $7)
-             ON CONFLICT (tenant_id, kind, name) DO UPDATE SET
-                 rule = excluded.rule, created_by = excluded.created_by,
-                 created_at = excluded.created_at, purpose = excluded.purpose",
-            &[
-                &self.tenant,
-                &rule.kind.as_str(),
-                &rule.name,
-                &rule.rule,
-                &rule.created_by,
-                &micros(rule.created_at),
-                &rule.purpose.as_str(),
-            ],
-        )?;
-        Ok(())
-    }
-
-    fn delete_rule(&mut self, kind: RuleKind, name: &str) -> Result<bool> {
-        let deleted = self.tx.execute(
-            "DELETE FROM rules WHERE tenant_id = $1 AND kind = $2 AND name = $3",
-            &[&self.tenant, &kind.as_str(), &name],
-        )?;
-        self.tx.execute(
-            "DELETE FROM rule_members WHERE tenant_id = $1 AND kind = $2 AND name = $3",
-            &[&self.tenant, &kind.as_str(), &name],
-        )?;
-        Ok(deleted > 0)
-    }
-
-    fn members(&mut self, filter: MemberFilter<'_>) -> Result<Vec<Member>> {
-        let (clause, args) = member_filter(filter);
-        let tenant = self.tenant;
-        let mut rows = self
-            .tx
-            .query_raw(&pg(&members_sql(clause)), params(&tenant, &args))?;
-        let mut out = Vec::new();
-        while let Some(r) = rows.next()? {
-            out.push(member_from(&r)?);
-        }
-        Ok(out)
-    }
-
     fn apply_changes(
         &mut self,
         changes: &[MemberChange],
@@ -307,68 +198,6 @@ impl PoolTx for PgImport<'_> {
             )?;
         }
         Ok(())
-    }
-
-    fn add_tag(
-        &mut self,
-        customer: &CustomerId,
-        tag: &str,
-        source: &str,
-        at: Timestamp,
-    ) -> Result<bool> {
-        let added = self.tx.execute(
-            "INSERT INTO customer_tags (tenant_id, customer_id, tag, source, since)
-             VALUES ($1, $2, $3, $4, $5) ON CONFLICT DO NOTHING",
-            &[&self.tenant, &customer.as_str(), &tag, &source, &micros(at)],
-        )?;
-        Ok(added > 0)
-    }
-
-    fn remove_tag(&mut self, customer: &CustomerId, tag: &str) -> Result<bool> {
-        let removed = self.tx.execute(
-            "DELETE FROM customer_tags WHERE tenant_id = $1 AND customer_id = $2 AND tag = $3",
-            &[&self.tenant, &customer.as_str(), &tag],
-        )?;
-        Ok(removed > 0)
-    }
-
-    fn tag_families(&mut self) -> Result<Vec<(String, TagFamily)>> {
-        let rows = self.tx.query(
-            "SELECT tag, family FROM tag_families WHERE tenant_id = $1 ORDER BY tag",
-            &[&self.tenant],
-        )?;
-        rows.iter()
-            .map(|r| {
-                let family: &str = r.try_get(1)?;
-                let family = TagFamily::parse(family)
-                    .ok_or_else(|| corrupt(format!("stored tag family '{family}'")))?;
-                Ok((r.try_get(0)?, family))
-            })
-            .collect()
-    }
-
-    fn set_tag_family(&mut self, tag: &str, family: TagFamily) -> Result<()> {
-        self.tx
-            .execute(&pg(SET_TAG_FAMILY), &[&self.tenant, &tag, &family.as_str()])?;
-        Ok(())
-    }
-
-    fn history(&mut self, filter: MemberFilter<'_>, limit: usize) -> Result<Vec<HistoryRecord>> {
-        let (clause, args) = member_filter(filter);
-        let limit = i64::try_from(limit).unwrap_or(i64::MAX);
-        let tenant = self.tenant;
-        let mut rows = self.tx.query_raw(
-            &pg(&format!(
-                "SELECT {HISTORY_COLUMNS} FROM rule_history
-                 WHERE tenant_id = ?1 {clause} ORDER BY at DESC, seq DESC LIMIT {limit}"
-            )),
-            params(&tenant, &args),
-        )?;
-        let mut out = Vec::new();
-        while let Some(r) = rows.next()? {
-            out.push(history_from(&r)?);
-        }
-        Ok(out)
     }
 
     fn commit(self: Box<Self>) -> Result<()> {

@@ -1,20 +1,19 @@
 //! Segments and tags on SQLite: the pool as rules read it, saved rules, members and history.
 
-use rusqlite::{OptionalExtension, params};
+use rusqlite::params;
 
 use siyu_core::segment::pool::Attributes;
-use siyu_core::segment::rules::{Change, RuleKind, TagFamily};
+use siyu_core::segment::rules::Change;
 use siyu_core::{CustomerId, Gender, Money, Timestamp};
 
 use super::{SqliteImport, SqliteStore};
 use crate::sql::{
-    HISTORY_COLUMNS, PROFILE_COLUMNS, RULES_OF, RowAccess, SET_TAG_FAMILY, history_from,
-    member_filter, member_from, members_sql, parse_channel, parse_customer_id, pool_figures_from,
-    pool_figures_sql, profile_from, stored_rule_from,
+    PROFILE_COLUMNS, RowAccess, member_from, parse_channel, pool_figures_from, pool_figures_sql,
+    profile_from,
 };
 use crate::{
-    HistoryRecord, ManualTag, Member, MemberChange, MemberFilter, PoolCustomer, PoolFigures,
-    PoolStore, PoolTx, Result, Scope, StoredRule, Tenant, corrupt, from_micros, micros, other,
+    Member, MemberChange, PoolCustomer, PoolFigures, PoolStore, PoolTx, Result, Scope, Tenant,
+    micros, other,
 };
 
 impl PoolStore for SqliteStore {
@@ -29,23 +28,10 @@ impl PoolStore for SqliteStore {
     }
 }
 
-/// `AND …` selecting one rule's or one customer's rows; parameters from `?2`.
 impl PoolTx for SqliteImport<'_> {
     fn lock_evaluation(&mut self) -> Result<()> {
         // The transaction is immediate: it holds the only write lock already.
         Ok(())
-    }
-
-    fn has_customer(&mut self, id: &CustomerId) -> Result<bool> {
-        Ok(self
-            .tx
-            .query_row(
-                "SELECT 1 FROM customers WHERE tenant_id = ?1 AND customer_id = ?2",
-                params![self.tenant, id.as_str()],
-                |_| Ok(()),
-            )
-            .optional()?
-            .is_some())
     }
 
     fn pool_customers(
@@ -183,117 +169,6 @@ impl PoolTx for SqliteImport<'_> {
         Ok(out)
     }
 
-    fn attributes(&mut self, each: &mut dyn FnMut(CustomerId, Attributes)) -> Result<()> {
-        let mut stmt = self.tx.prepare_cached(
-            "SELECT customer_id, channel, region, gender, opted_out_at IS NOT NULL
-             FROM customers WHERE tenant_id = ?1",
-        )?;
-        let mut rows = stmt.query([self.tenant])?;
-        while let Some(r) = rows.next()? {
-            let gender: Option<String> = r.get(3)?;
-            each(
-                parse_customer_id(r.text(0)?)?,
-                Attributes {
-                    channel: parse_channel(r.opt_text(1)?)?,
-                    region: r.get(2)?,
-                    gender: gender
-                        .map(|g| Gender::parse(&g).map_err(other))
-                        .transpose()?,
-                    opted_out: r.get(4)?,
-                },
-            );
-        }
-        Ok(())
-    }
-
-    fn manual_tags(&mut self, customer: Option<&CustomerId>) -> Result<Vec<ManualTag>> {
-        let filter = if customer.is_some() {
-            "AND customer_id = ?2"
-        } else {
-            ""
-        };
-        let mut stmt = self.tx.prepare_cached(&format!(
-            "SELECT customer_id, tag, source, since FROM customer_tags
-             WHERE tenant_id = ?1 {filter} ORDER BY customer_id, tag"
-        ))?;
-        let read = |r: &rusqlite::Row<'_>| -> rusqlite::Result<(String, String, String, i64)> {
-            Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?))
-        };
-        let rows = match customer {
-            Some(id) => stmt
-                .query_map(params![self.tenant, id.as_str()], read)?
-                .collect::<rusqlite::Result<Vec<_>>>()?,
-            None => stmt
-                .query_map([self.tenant], read)?
-                .collect::<rusqlite::Result<Vec<_>>>()?,
-        };
-        rows.into_iter()
-            .map(|(c, tag, source, since)| {
-                Ok(ManualTag {
-                    customer_id: parse_customer_id(&c)?,
-                    tag,
-                    source,
-                    since: from_micros(since)?,
-                })
-            })
-            .collect()
-    }
-
-    fn rules(&mut self) -> Result<Vec<StoredRule>> {
-        let mut stmt = self.tx.prepare_cached(RULES_OF)?;
-        let mut rows = stmt.query([self.tenant])?;
-        let mut out = Vec::new();
-        while let Some(r) = rows.next()? {
-            out.push(stored_rule_from(r)?);
-        }
-        Ok(out)
-    }
-
-    fn save_rule(&mut self, rule: &StoredRule) -> Result<()> {
-        self.tx.execute(
-            "INSERT INTO rules (tenant_id, kind, name, rule, created_by, created_at, purpose)
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)
-             ON CONFLICT (tenant_id, kind, name) DO UPDATE SET
-                 rule = excluded.rule, created_by = excluded.created_by,
-                 created_at = excluded.created_at, purpose = excluded.purpose",
-            params![
-                self.tenant,
-                rule.kind.as_str(),
-                rule.name,
-                rule.rule,
-                rule.created_by,
-                micros(rule.created_at),
-                rule.purpose.as_str()
-            ],
-        )?;
-        Ok(())
-    }
-
-    fn delete_rule(&mut self, kind: RuleKind, name: &str) -> Result<bool> {
-        let deleted = self.tx.execute(
-            "DELETE FROM rules WHERE tenant_id = ?1 AND kind = ?2 AND name = ?3",
-            params![self.tenant, kind.as_str(), name],
-        )?;
-        self.tx.execute(
-            "DELETE FROM rule_members WHERE tenant_id = ?1 AND kind = ?2 AND name = ?3",
-            params![self.tenant, kind.as_str(), name],
-        )?;
-        Ok(deleted > 0)
-    }
-
-    fn members(&mut self, filter: MemberFilter<'_>) -> Result<Vec<Member>> {
-        let (clause, args) = member_filter(filter);
-        let mut stmt = self.tx.prepare_cached(&members_sql(clause))?;
-        let mut values: Vec<&dyn rusqlite::ToSql> = vec![&self.tenant];
-        values.extend(args.iter().map(|a| a as &dyn rusqlite::ToSql));
-        let mut rows = stmt.query(values.as_slice())?;
-        let mut out = Vec::new();
-        while let Some(r) = rows.next()? {
-            out.push(member_from(r)?);
-        }
-        Ok(out)
-    }
-
     fn apply_changes(
         &mut self,
         changes: &[MemberChange],
@@ -338,69 +213,6 @@ impl PoolTx for SqliteImport<'_> {
         Ok(())
     }
 
-    fn add_tag(
-        &mut self,
-        customer: &CustomerId,
-        tag: &str,
-        source: &str,
-        at: Timestamp,
-    ) -> Result<bool> {
-        let added = self.tx.execute(
-            INSERT_TAG,
-            params![self.tenant, customer.as_str(), tag, source, micros(at)],
-        )?;
-        Ok(added > 0)
-    }
-
-    fn remove_tag(&mut self, customer: &CustomerId, tag: &str) -> Result<bool> {
-        let removed = self.tx.execute(
-            "DELETE FROM customer_tags WHERE tenant_id = ?1 AND customer_id = ?2 AND tag = ?3",
-            params![self.tenant, customer.as_str(), tag],
-        )?;
-        Ok(removed > 0)
-    }
-
-    fn tag_families(&mut self) -> Result<Vec<(String, TagFamily)>> {
-        let mut stmt = self.tx.prepare_cached(
-            "SELECT tag, family FROM tag_families WHERE tenant_id = ?1 ORDER BY tag",
-        )?;
-        let rows = stmt
-            .query_map([self.tenant], |r| {
-                Ok((r.get::<_, String>(0)?, r.get::<_, String>(1)?))
-            })?
-            .collect::<rusqlite::Result<Vec<_>>>()?;
-        rows.into_iter()
-            .map(|(tag, family)| {
-                let family = TagFamily::parse(&family)
-                    .ok_or_else(|| corrupt(format!("stored tag family '{family}'")))?;
-                Ok((tag, family))
-            })
-            .collect()
-    }
-
-    fn set_tag_family(&mut self, tag: &str, family: TagFamily) -> Result<()> {
-        self.tx
-            .execute(SET_TAG_FAMILY, params![self.tenant, tag, family.as_str()])?;
-        Ok(())
-    }
-
-    fn history(&mut self, filter: MemberFilter<'_>, limit: usize) -> Result<Vec<HistoryRecord>> {
-        let (clause, args) = member_filter(filter);
-        let limit = i64::try_from(limit).unwrap_or(i64::MAX);
-        let mut stmt = self.tx.prepare_cached(&format!(
-            "SELECT {HISTORY_COLUMNS} FROM rule_history
-             WHERE tenant_id = ?1 {clause} ORDER BY at DESC, rowid DESC LIMIT {limit}"
-        ))?;
-        let mut values: Vec<&dyn rusqlite::ToSql> = vec![&self.tenant];
-        values.extend(args.iter().map(|a| a as &dyn rusqlite::ToSql));
-        let mut rows = stmt.query(values.as_slice())?;
-        let mut out = Vec::new();
-        while let Some(r) = rows.next()? {
-            out.push(history_from(r)?);
-        }
-        Ok(out)
-    }
-
     fn commit(mut self: Box<Self>) -> Result<()> {
         self.end_of_writes_now()?;
         self.tx.commit()?;
@@ -410,10 +222,6 @@ impl PoolTx for SqliteImport<'_> {
         Ok(())
     }
 }
-
-pub(super) const INSERT_TAG: &str = "
-INSERT INTO customer_tags (tenant_id, customer_id, tag, source, since)
-VALUES (?1, ?2, ?3, ?4, ?5) ON CONFLICT DO NOTHING";
 
 /// The pool as rules read it, rows for [`pool_customer_from`] in customer-id order: `spend`
 /// the column of each customer's paid amount over `?2`..`?3`, `from` the FROM and WHERE
