@@ -406,3 +406,21 @@ fn an_operator_segments_tags_and_follows_who_enters() {
             .any(|t| t["tag"] == "spender" && t["source"] == "rule")
     );
 }
+
+#[test]
+fn the_demo_shop_comes_with_its_level_tags_current() {
+    // The demo judges the pool once, after its three imports: a refresh right after it
+    // has nothing left to record.
+    let dir = tempfile::tempdir().expect("tempdir");
+    let db = dir.path().join("demo.db");
+    let out = common::siyu(
+        &db,
+        &["demo", "--customers", "400", "--until", "2026-10-31"],
+    );
+    assert!(out.status.success(), "{}", common::text(&out.stderr));
+    let refresh = common::text(&common::siyu(&db, &["segment", "refresh"]).stdout);
+    assert!(
+        refresh.contains(" 0 entries and 0 exits"),
+        "the demo left memberships to record: {refresh}"
+    );
+}

@@ -314,6 +314,7 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
                 skip_invalid: args.skip_invalid,
                 ignore_unknown: args.ignore_unknown,
                 progress: true,
+                ..Default::default()
             };
             let report = service::import::import_file(
                 ctx.store.as_mut(),

@@ -10,7 +10,9 @@ use siyu_core::demo::{DemoConfig, write};
 use siyu_core::import::Kind;
 use siyu_store::{Store, Tenant};
 
+use super::evaluate::{Recompute, evaluate_all};
 use super::import::{ImportOptions, ImportReport, import_file};
+use super::segments::rule_settings;
 
 pub struct DemoRun {
     pub imports: Vec<ImportReport>,
@@ -53,16 +55,31 @@ pub fn build(
         w.flush()
             .with_context(|| format!("writing {}", path.display()))?;
     }
+    // Each file is a large import, which would judge the whole pool again; the pool is
+    // judged once, when the three are in.
     let mut imports = Vec::new();
     for (kind, path) in &files {
         let options = ImportOptions {
             progress,
+            defer_segments: true,
             ..ImportOptions::default()
         };
         let report = import_file(store, tenant, *kind, path, options)
             .with_context(|| format!("importing the demo {kind}"))?;
         imports.push(report);
     }
+    let settings = rule_settings(store, tenant)?;
+    let mut tx = store.begin_pool(tenant)?;
+    evaluate_all(
+        tx.as_mut(),
+        &tenant.zone,
+        &settings,
+        Recompute::Always,
+        "demo",
+    )
+    .context("bringing segments and tags up to date")?;
+    tx.commit()
+        .context("committing the demo's segments and tags")?;
     Ok(DemoRun {
         imports,
         kept_in: out.map(Path::to_owned),

@@ -57,6 +57,9 @@ pub struct ImportOptions {
     pub ignore_unknown: bool,
     /// Show a progress bar (only drawn on a terminal).
     pub progress: bool,
+    /// Leave segments and tags as they are: the caller evaluates everyone once after the
+    /// last of several imports (the demo's three files), instead of each import doing so.
+    pub defer_segments: bool,
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -870,38 +873,29 @@ impl<'s, T: Row> Writer<'s, T> {
             );
             let cause = format!("import {} {file}", self.kind.name());
             let touched = refreshed.touched;
-            // A large import moves the thresholds: they are computed again, and everyone
-            // judged against them.
-            let large = !touched.is_empty() && {
-                // Is the pool smaller than ten times the customers touched? Asked of at
-                // most that many ids, so that a small import into a large pool reads
-                // few (a count of a million profiles would not be).
-                let enough = touched.len().saturating_mul(LARGE_IMPORT_SHARE);
-                tx.pool_ids_after(None, enough)
-                    .context("sizing the pool")?
-                    .len()
-                    < enough
-            };
-            let moved = if large {
-                evaluate_all(
-                    tx.as_mut(),
-                    &self.zone,
-                    &self.rule_settings,
-                    Recompute::Always,
-                    &cause,
-                )
-            } else {
-                evaluate_touched(
-                    tx.as_mut(),
-                    &self.zone,
-                    &self.rule_settings,
-                    &touched,
-                    &cause,
-                )
-            }
-            .context("bringing segments and tags up to date")?;
-            if has_rules(tx.as_mut())? {
-                segment_changes = Some((moved.entered, moved.exited));
+            if !self.options.defer_segments {
+                // A large import moves the thresholds: they are computed again, and
+                // everyone judged against them.
+                let large = !touched.is_empty() && {
+                    // Is the pool smaller than ten times the customers touched? Asked of
+                    // at most that many ids, so that a small import into a large pool
+                    // reads few (a count of a million profiles would not be).
+                    let enough = touched.len().saturating_mul(LARGE_IMPORT_SHARE);
+                    tx.pool_ids_after(None, enough)
+                        .context("sizing the pool")?
+                        .len()
+                        < enough
+                };
+                let (zone, settings) = (&self.zone, &self.rule_settings);
+                let moved = if large {
+                    evaluate_all(tx.as_mut(), zone, settings, Recompute::Always, &cause)
+                } else {
+                    evaluate_touched(tx.as_mut(), zone, settings, &touched, &cause)
+                }
+                .context("bringing segments and tags up to date")?;
+                if has_rules(tx.as_mut())? {
+                    segment_changes = Some((moved.entered, moved.exited));
+                }
             }
             phases.segments = split();
             tx.commit().context("committing the import")?;
