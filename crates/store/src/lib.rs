@@ -230,6 +230,19 @@ pub trait ProfileStore {
     ) -> Result<PoolExtent>;
 }
 
+/// The reports' reads of raw facts beyond [`ProfileStore::stream_facts`].
+pub trait ReportStore {
+    /// The tenant's events of `kinds` alone, each borrowed from its row, in no particular
+    /// order (the reports read a few kinds of the millions of interactions). No kinds, no
+    /// events.
+    fn stream_events_of(
+        &mut self,
+        tenant: &Tenant,
+        kinds: &[&str],
+        sink: &mut dyn ProfileSink,
+    ) -> Result<()>;
+}
+
 /// How many customers a tenant has and when the last of them joined.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct PoolExtent {
@@ -625,7 +638,8 @@ pub trait AuditStore {
 }
 
 pub trait Store:
-    TenantStore
+    ReportStore
+    + TenantStore
     + CustomerStore
     + OrderStore
     + EventStore

@@ -40,6 +40,7 @@ use crate::{
 mod api;
 mod pool;
 mod privacy;
+mod report;
 
 const MIGRATIONS: &[(i64, &str)] = &[
     (1, include_str!("../migrations/postgres/0001_init.sql")),

@@ -35,6 +35,7 @@ mod known;
 mod log;
 mod pool;
 mod privacy;
+mod report;
 
 use known::{Known, KnownCustomers, Staged};
 

@@ -76,19 +76,36 @@ pub fn predict(
     summary: &CalibrationSummary,
     horizon: &Horizon,
 ) -> Vec<Prediction> {
+    predict_each(models, &summary.customers, |c| &c.history, horizon)
+}
+
+/// The predictions of each history, in order.
+pub fn predict_histories(
+    models: &Models,
+    histories: &[History],
+    horizon: &Horizon,
+) -> Vec<Prediction> {
+    predict_each(models, histories, |h| h, horizon)
+}
+
+fn predict_each<T: Sync>(
+    models: &Models,
+    items: &[T],
+    history: impl Fn(&T) -> &History + Sync,
+    horizon: &Horizon,
+) -> Vec<Prediction> {
     let spend = models.gamma_gamma.as_ref().ok().map(|g| g.params);
     let bg = models.bgnbd.params;
-    let customers = &summary.customers;
     // Two halves on two threads: the 2F1 of every month of every customer adds up.
-    let half = customers.len().div_ceil(2);
+    let half = items.len().div_ceil(2);
+    let run = |part: &[T]| {
+        part.iter()
+            .map(|c| value::predict(&bg, spend.as_ref(), history(c), horizon))
+            .collect::<Vec<_>>()
+    };
     std::thread::scope(|scope| {
-        let (first, second) = customers.split_at(half);
-        let run = |part: &[CustomerSummary]| {
-            part.iter()
-                .map(|c| value::predict(&bg, spend.as_ref(), &c.history, horizon))
-                .collect::<Vec<_>>()
-        };
-        let later = scope.spawn(move || run(second));
+        let (first, second) = items.split_at(half);
+        let later = scope.spawn(|| run(second));
         let mut out = run(first);
         out.extend(
             later

@@ -1,0 +1,29 @@
+//! The reports' reads on PostgreSQL.
+
+use postgres::fallible_iterator::FallibleIterator;
+use postgres::types::ToSql;
+use siyu_core::profile::ProfileSink;
+
+use super::PgStore;
+use crate::sql::{STREAM_EVENTS_OF_KINDS, event_line_into, pg};
+use crate::{ReportStore, Result, Tenant};
+
+impl ReportStore for PgStore {
+    fn stream_events_of(
+        &mut self,
+        tenant: &Tenant,
+        kinds: &[&str],
+        sink: &mut dyn ProfileSink,
+    ) -> Result<()> {
+        if kinds.is_empty() {
+            return Ok(());
+        }
+        let kinds: Vec<&str> = kinds.to_vec();
+        let params: [&(dyn ToSql + Sync); 2] = [&tenant.id, &kinds];
+        let mut rows = self.client.query_raw(&pg(STREAM_EVENTS_OF_KINDS), params)?;
+        while let Some(r) = rows.next()? {
+            event_line_into(&r, sink)?;
+        }
+        Ok(())
+    }
+}

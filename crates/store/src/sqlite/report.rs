@@ -1,0 +1,31 @@
+//! The reports' reads on SQLite.
+
+use rusqlite::ToSql;
+use siyu_core::profile::ProfileSink;
+
+use super::SqliteStore;
+use crate::sql::{event_line_into, stream_events_of_kinds};
+use crate::{ReportStore, Result, Tenant};
+
+impl ReportStore for SqliteStore {
+    fn stream_events_of(
+        &mut self,
+        tenant: &Tenant,
+        kinds: &[&str],
+        sink: &mut dyn ProfileSink,
+    ) -> Result<()> {
+        if kinds.is_empty() {
+            return Ok(());
+        }
+        let mut stmt = self
+            .conn
+            .prepare_cached(&stream_events_of_kinds(kinds.len()))?;
+        let mut params: Vec<&dyn ToSql> = vec![&tenant.id];
+        params.extend(kinds.iter().map(|k| k as &dyn ToSql));
+        let mut rows = stmt.query(params.as_slice())?;
+        while let Some(r) = rows.next()? {
+            event_line_into(r, sink)?;
+        }
+        Ok(())
+    }
+}
