@@ -241,6 +241,13 @@ pub trait ReportStore {
         kinds: &[&str],
         sink: &mut dyn ProfileSink,
     ) -> Result<()>;
+    /// The latest `left` event of each customer whose stored profile has one, then how
+    /// many profiles the tenant has (as many as customers means each has one).
+    fn scan_left_at(
+        &mut self,
+        tenant: &Tenant,
+        each: &mut dyn FnMut(&str, Timestamp),
+    ) -> Result<u64>;
 }
 
 /// How many customers a tenant has and when the last of them joined.

@@ -823,6 +823,13 @@ pub(crate) fn stream_events_of_kinds(kinds: usize) -> String {
 pub(crate) const STREAM_EVENTS_OF_KINDS: &str = "SELECT customer_id, type, occurred_at FROM events
      WHERE tenant_id = ?1 AND type = ANY(?2)";
 
+/// The latest `left` event of each profile of a tenant (`?1`) that has one.
+pub(crate) const SCAN_LEFT_AT: &str =
+    "SELECT customer_id, left_at FROM profiles WHERE tenant_id = ?1 AND left_at IS NOT NULL";
+
+/// How many profiles a tenant (`?1`) has.
+pub(crate) const COUNT_PROFILES: &str = "SELECT count(*) FROM profiles WHERE tenant_id = ?1";
+
 #[cfg(test)]
 mod tests {
     use super::pg;

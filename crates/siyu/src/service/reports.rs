@@ -13,8 +13,9 @@ use siyu_core::metrics::gmv::{GmvChange, GmvFactors, WhatIf, decompose, gmv_fact
 use siyu_core::metrics::pareto::{Pareto, pareto_of};
 use siyu_core::metrics::referrals::{Referrals, referrals_of};
 use siyu_core::metrics::shop::Period;
+use siyu_core::profile::ProfileSink;
 use siyu_core::segment::rules::RuleKind;
-use siyu_core::{CustomerId, Money};
+use siyu_core::{CustomerId, Money, Timestamp};
 use siyu_store::{Facts, Store, Tenant};
 
 /// The facts of the tenant a report reads, as columns: every customer and order, and of
@@ -40,6 +41,40 @@ pub fn load_columns(
         .context("reading events")?;
     if let Some(bad) = sink.bad {
         return Err(anyhow!("a stored customer id is not valid: {bad}"));
+    }
+    Ok(columns)
+}
+
+/// The columns [`gmv`] reads: customers, orders and `left` events. Whether a customer
+/// left before an instant is whether their first `left` event is before it; when every
+/// stored profile's latest `left` is before `end` (and every customer has a profile), the
+/// latest stands for all of them and the millions of events are not read.
+pub fn load_left_columns(
+    store: &mut dyn Store,
+    tenant: &Tenant,
+    end: Timestamp,
+) -> anyhow::Result<ShopColumns> {
+    let mut columns = load_columns(store, tenant, &[])?;
+    let mut late = false;
+    let profiles = {
+        let mut sink = ColumnSink::new(&mut columns, Some(&["left"]));
+        let profiles = store
+            .scan_left_at(tenant, &mut |customer, at| {
+                late |= at >= end;
+                sink.event(customer, "left", at);
+            })
+            .context("reading profiles")?;
+        if let Some(bad) = sink.bad {
+            return Err(anyhow!("a stored customer id is not valid: {bad}"));
+        }
+        profiles
+    };
+    if late || profiles != columns.pool.len() as u64 {
+        columns.events = Default::default();
+        let mut sink = ColumnSink::new(&mut columns, Some(&["left"]));
+        store
+            .stream_events_of(tenant, &["left"], &mut sink)
+            .context("reading events")?;
     }
     Ok(columns)
 }
@@ -139,7 +174,10 @@ pub fn gmv(
     moves: Option<&WhatIf>,
     by: Option<By>,
 ) -> anyhow::Result<GmvReport> {
-    let columns = load_columns(store, tenant, &["left"])?;
+    let end = compare.map_or(period.end(&tenant.zone), |c| {
+        c.end(&tenant.zone).min(period.end(&tenant.zone))
+    });
+    let columns = load_left_columns(store, tenant, end)?;
     let mut groups: Vec<(String, Option<Vec<bool>>)> = vec![("all".into(), None)];
     if let Some(by) = by {
         groups.extend(

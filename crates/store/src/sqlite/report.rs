@@ -1,11 +1,13 @@
 //! The reports' reads on SQLite.
 
 use rusqlite::ToSql;
+use siyu_core::Timestamp;
 use siyu_core::profile::ProfileSink;
 
 use super::SqliteStore;
-use crate::sql::{event_line_into, stream_events_of_kinds};
-use crate::{ReportStore, Result, Tenant};
+use crate::sql::RowAccess;
+use crate::sql::{COUNT_PROFILES, SCAN_LEFT_AT, event_line_into, stream_events_of_kinds};
+use crate::{ReportStore, Result, Tenant, from_micros};
 
 impl ReportStore for SqliteStore {
     fn stream_events_of(
@@ -27,5 +29,21 @@ impl ReportStore for SqliteStore {
             event_line_into(r, sink)?;
         }
         Ok(())
+    }
+
+    fn scan_left_at(
+        &mut self,
+        tenant: &Tenant,
+        each: &mut dyn FnMut(&str, Timestamp),
+    ) -> Result<u64> {
+        let mut stmt = self.conn.prepare_cached(SCAN_LEFT_AT)?;
+        let mut rows = stmt.query([tenant.id])?;
+        while let Some(r) = rows.next()? {
+            each(r.text(0)?, from_micros(r.int(1)?)?);
+        }
+        let count: i64 = self
+            .conn
+            .query_row(COUNT_PROFILES, [tenant.id], |r| r.get(0))?;
+        Ok(u64::try_from(count).unwrap_or(0))
     }
 }
