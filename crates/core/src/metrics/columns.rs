@@ -300,6 +300,8 @@ pub struct ColumnSink<'c, 'k> {
     columns: &'c mut ShopColumns,
     kinds: Option<&'k [&'k str]>,
     channel_index: FastHashMap<Option<Channel>, u16>,
+    /// Whether customers' referrers are read (only the referral figures need them).
+    referrers: bool,
     /// The first id that is not a valid customer id.
     pub bad: Option<String>,
 }
@@ -310,8 +312,15 @@ impl<'c, 'k> ColumnSink<'c, 'k> {
             columns,
             kinds,
             channel_index: FastHashMap::default(),
+            referrers: true,
             bad: None,
         }
+    }
+
+    /// Leaves the customers' referrers out (each is a lookup of an id).
+    pub fn without_referrers(mut self) -> Self {
+        self.referrers = false;
+        self
     }
 }
 
@@ -332,8 +341,8 @@ impl ProfileSink for ColumnSink<'_, '_> {
         let columns = &mut *self.columns;
         let n = columns.number(c.id.as_str());
         let referrer = match &c.referrer_id {
-            Some(r) => columns.number(r.as_str()),
-            None => NONE,
+            Some(r) if self.referrers => columns.number(r.as_str()),
+            _ => NONE,
         };
         let channel = match self.channel_index.get(&c.channel) {
             Some(&i) => i,

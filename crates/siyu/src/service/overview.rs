@@ -4,6 +4,6 @@ use siyu_core::metrics::overview::Overview;
 use siyu_store::{Store, Tenant};
 
 pub fn overview(store: &mut dyn Store, tenant: &Tenant) -> anyhow::Result<Overview> {
-    let columns = super::reports::load_columns(store, tenant, &[])?;
+    let columns = super::reports::load_columns(store, tenant, super::reports::Read::SHOP)?;
     Ok(Overview::of(&columns))
 }

@@ -18,18 +18,44 @@ use siyu_core::segment::rules::RuleKind;
 use siyu_core::{CustomerId, Money, Timestamp};
 use siyu_store::{Facts, Store, Tenant};
 
-/// The facts of the tenant a report reads, as columns: every customer and order, and of
-/// the events only those of `kinds` (the reports read a few kinds of the millions of
-/// interactions).
+/// What a report reads of the tenant's facts besides the orders.
+#[derive(Debug, Clone, Copy)]
+pub struct Read<'k> {
+    pub customers: bool,
+    /// The customers' referrers (only the referral figures need them).
+    pub referrers: bool,
+    /// The kinds of events (the reports read a few kinds of the millions of interactions).
+    pub kinds: &'k [&'k str],
+}
+
+impl Read<'_> {
+    /// The customers without their referrers, and the orders.
+    pub const SHOP: Read<'static> = Read {
+        customers: true,
+        referrers: false,
+        kinds: &[],
+    };
+    /// The orders alone.
+    pub const ORDERS: Read<'static> = Read {
+        customers: false,
+        referrers: false,
+        kinds: &[],
+    };
+}
+
+/// The facts of the tenant a report reads, as columns: the orders, and what `read` asks.
 pub fn load_columns(
     store: &mut dyn Store,
     tenant: &Tenant,
-    kinds: &[&str],
+    read: Read<'_>,
 ) -> anyhow::Result<ShopColumns> {
     let mut columns = ShopColumns::new(&tenant.zone);
-    let mut sink = ColumnSink::new(&mut columns, Some(kinds));
+    let mut sink = ColumnSink::new(&mut columns, Some(read.kinds));
+    if !read.referrers {
+        sink = sink.without_referrers();
+    }
     let wanted = Facts {
-        customers: true,
+        customers: read.customers,
         orders: true,
         events: false,
     };
@@ -37,7 +63,7 @@ pub fn load_columns(
         .stream_facts(tenant, wanted, &mut sink)
         .context("reading customers and orders")?;
     store
-        .stream_events_of(tenant, kinds, &mut sink)
+        .stream_events_of(tenant, read.kinds, &mut sink)
         .context("reading events")?;
     if let Some(bad) = sink.bad {
         return Err(anyhow!("a stored customer id is not valid: {bad}"));
@@ -54,7 +80,7 @@ pub fn load_left_columns(
     tenant: &Tenant,
     end: Timestamp,
 ) -> anyhow::Result<ShopColumns> {
-    let mut columns = load_columns(store, tenant, &[])?;
+    let mut columns = load_columns(store, tenant, Read::SHOP)?;
     let mut late = false;
     let profiles = {
         let mut sink = ColumnSink::new(&mut columns, Some(&["left"]));
@@ -219,7 +245,7 @@ pub fn cohort_report(
     as_of: Date,
     months: u32,
 ) -> anyhow::Result<Cohorts> {
-    let columns = load_columns(store, tenant, &[])?;
+    let columns = load_columns(store, tenant, Read::SHOP)?;
     Ok(cohorts_of(&columns, as_of, months))
 }
 
@@ -251,7 +277,7 @@ pub fn pareto_report(
     period: Option<Period>,
     as_of: Date,
 ) -> anyhow::Result<Pareto> {
-    let columns = load_columns(store, tenant, &[])?;
+    let columns = load_columns(store, tenant, Read::ORDERS)?;
     let period = match period {
         Some(p) => p,
         None => {
@@ -275,7 +301,12 @@ pub fn referral_report(
     as_of: Date,
     top: usize,
 ) -> anyhow::Result<Referrals> {
-    let columns = load_columns(store, tenant, &["share"])?;
+    let read = Read {
+        customers: true,
+        referrers: true,
+        kinds: &["share"],
+    };
+    let columns = load_columns(store, tenant, read)?;
     Ok(referrals_of(&columns, as_of, top))
 }
 
@@ -378,7 +409,7 @@ pub fn channel_report(
     tenant: &Tenant,
     period: Period,
 ) -> anyhow::Result<ChannelReport> {
-    let columns = load_columns(store, tenant, &[])?;
+    let columns = load_columns(store, tenant, Read::SHOP)?;
     let costs = store
         .channel_costs(tenant)
         .context("reading channel costs")?;
@@ -397,7 +428,7 @@ pub fn channel_report_given(
     period: Period,
     model_clv: Option<&[(CustomerId, Money)]>,
 ) -> anyhow::Result<ChannelReport> {
-    let columns = load_columns(store, tenant, &[])?;
+    let columns = load_columns(store, tenant, Read::SHOP)?;
     let costs = store
         .channel_costs(tenant)
         .context("reading channel costs")?;
@@ -429,7 +460,13 @@ pub fn formula_clv_report(
     as_of: Date,
     by: Option<By>,
 ) -> anyhow::Result<Vec<ClvSlice>> {
-    let columns = load_columns(store, tenant, &[])?;
+    // Only the orders count; the customers only say who is in which channel.
+    let read = if by == Some(By::Channel) {
+        Read::SHOP
+    } else {
+        Read::ORDERS
+    };
+    let columns = load_columns(store, tenant, read)?;
     let mut out = vec![ClvSlice {
         slice: "all".into(),
         clv: formula_clv_of(&columns, as_of, None),
