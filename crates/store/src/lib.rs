@@ -241,6 +241,26 @@ pub trait ProfileStore {
     ) -> Result<PoolExtent>;
 }
 
+/// The reports' reads of raw facts beyond [`ProfileStore::stream_facts`].
+pub trait ReportStore {
+    /// The tenant's events of `kinds` alone, each borrowed from its row, in no particular
+    /// order (the reports read a few kinds of the millions of interactions). No kinds, no
+    /// events.
+    fn stream_events_of(
+        &mut self,
+        tenant: &Tenant,
+        kinds: &[&str],
+        sink: &mut dyn ProfileSink,
+    ) -> Result<()>;
+    /// The latest `left` event of each customer whose stored profile has one, then how
+    /// many profiles the tenant has (as many as customers means each has one).
+    fn scan_left_at(
+        &mut self,
+        tenant: &Tenant,
+        each: &mut dyn FnMut(&str, Timestamp),
+    ) -> Result<u64>;
+}
+
 /// How many customers a tenant has and when the last of them joined.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct PoolExtent {
@@ -642,7 +662,8 @@ pub trait AuditStore {
 }
 
 pub trait Store:
-    TenantStore
+    ReportStore
+    + TenantStore
     + CustomerStore
     + OrderStore
     + EventStore

@@ -35,6 +35,7 @@ use crate::{
 
 mod api;
 mod pool;
+mod report;
 
 const MIGRATIONS: &[(i64, &str)] = &[
     (1, include_str!("../migrations/postgres/0001_init.sql")),

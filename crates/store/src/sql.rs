@@ -993,6 +993,32 @@ pub(crate) fn thresholds_from(r: &(impl RowAccess + ?Sized)) -> Result<Threshold
     })
 }
 
+// ---- The reports' reads (issue 18) ----
+
+/// The events of some kinds of a tenant (`?1`) on SQLite, the kinds bound from `?2` on:
+/// rows for [`event_line_into`]. SQLite still visits every event, but only those of the
+/// kinds reach the caller.
+pub(crate) fn stream_events_of_kinds(kinds: usize) -> String {
+    let list: Vec<String> = (0..kinds).map(|k| format!("?{}", k + 2)).collect();
+    format!(
+        "SELECT customer_id, type, occurred_at FROM events
+         WHERE tenant_id = ?1 AND type IN ({})",
+        list.join(", ")
+    )
+}
+
+/// The events of the kinds in the array `?2` of a tenant (`?1`) on PostgreSQL: rows for
+/// [`event_line_into`].
+pub(crate) const STREAM_EVENTS_OF_KINDS: &str = "SELECT customer_id, type, occurred_at FROM events
+     WHERE tenant_id = ?1 AND type = ANY(?2)";
+
+/// The latest `left` event of each profile of a tenant (`?1`) that has one.
+pub(crate) const SCAN_LEFT_AT: &str =
+    "SELECT customer_id, left_at FROM profiles WHERE tenant_id = ?1 AND left_at IS NOT NULL";
+
+/// How many profiles a tenant (`?1`) has.
+pub(crate) const COUNT_PROFILES: &str = "SELECT count(*) FROM profiles WHERE tenant_id = ?1";
+
 #[cfg(test)]
 mod tests {
     use super::pg;

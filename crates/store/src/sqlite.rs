@@ -30,6 +30,7 @@ mod api;
 mod known;
 mod log;
 mod pool;
+mod report;
 
 use known::{Known, KnownCustomers, Staged};
 

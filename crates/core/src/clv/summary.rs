@@ -159,41 +159,12 @@ impl PurchaseDays {
             days.clear();
             days.extend_from_slice(orders);
             days.sort_unstable_by_key(|&(day, _)| day);
-            let Some(&(first, _)) = days.first().filter(|(day, _)| *day <= d) else {
+            let Some((history, holdout)) = history_of(&days, d, h) else {
                 continue;
-            };
-            let mut frequency = 0u32;
-            let mut last = first;
-            let mut repeat_fen: i128 = 0;
-            let mut holdout = 0u32;
-            let mut previous = first;
-            for &(day, fen) in days.iter() {
-                if day <= d {
-                    if day != first {
-                        repeat_fen += i128::from(fen);
-                        if day != previous {
-                            frequency += 1;
-                        }
-                    }
-                    last = day;
-                } else if h.is_some_and(|h| day <= h) && day != previous {
-                    holdout += 1;
-                }
-                previous = day;
-            }
-            let monetary_value = if frequency == 0 {
-                0.0
-            } else {
-                repeat_fen as f64 / 100.0 / f64::from(frequency)
             };
             customers.push(CustomerSummary {
                 customer_id: id.clone(),
-                history: History {
-                    frequency,
-                    recency: f64::from(last - first) / DAYS_PER_WEEK,
-                    age: f64::from(d - first) / DAYS_PER_WEEK,
-                    monetary_value,
-                },
+                history,
                 holdout_frequency: holdout,
             });
         }
@@ -204,6 +175,50 @@ impl PurchaseDays {
             customers,
         })
     }
+}
+
+/// One customer's history as of day `d` from their paid (day, fen), sorted by day (the
+/// order within a day does not matter), with the repeat purchase days in (d, h]; none
+/// without a paid day up to `d`.
+pub fn history_of(
+    days: &[(DayNumber, i64)],
+    d: DayNumber,
+    h: Option<DayNumber>,
+) -> Option<(History, u32)> {
+    let &(first, _) = days.first().filter(|(day, _)| *day <= d)?;
+    let mut frequency = 0u32;
+    let mut last = first;
+    let mut repeat_fen: i128 = 0;
+    let mut holdout = 0u32;
+    let mut previous = first;
+    for &(day, fen) in days.iter() {
+        if day <= d {
+            if day != first {
+                repeat_fen += i128::from(fen);
+                if day != previous {
+                    frequency += 1;
+                }
+            }
+            last = day;
+        } else if h.is_some_and(|h| day <= h) && day != previous {
+            holdout += 1;
+        }
+        previous = day;
+    }
+    let monetary_value = if frequency == 0 {
+        0.0
+    } else {
+        repeat_fen as f64 / 100.0 / f64::from(frequency)
+    };
+    Some((
+        History {
+            frequency,
+            recency: f64::from(last - first) / DAYS_PER_WEEK,
+            age: f64::from(d - first) / DAYS_PER_WEEK,
+            monetary_value,
+        },
+        holdout,
+    ))
 }
 
 /// The calibration summary of `orders` (see [`PurchaseDays::summary`]).

@@ -13,6 +13,7 @@ use super::{StageLine, is_engaged, is_intent, journey_of, super_user_threshold};
 use crate::customer::CustomerFact;
 use crate::fasthash::FastHashMap;
 use crate::ids::CustomerId;
+use crate::metrics::columns::Ids;
 use crate::money::Money;
 use crate::order::OrderStatus;
 use crate::profile::ProfileSink;
@@ -30,7 +31,8 @@ pub struct StageColumns {
     cutoff: Timestamp,
     /// The day before the 365-day spend window.
     window_start: Date,
-    index: FastHashMap<CustomerId, u32>,
+    /// Customer ids interned to their numbers.
+    index: Ids,
     /// (referee, referrer) for customers who name one.
     referrers: Vec<(u32, CustomerId)>,
     last_order_at: Vec<Option<Timestamp>>,
@@ -61,7 +63,7 @@ impl StageColumns {
             as_of,
             cutoff: zone.start_of(next),
             window_start: window_start(as_of),
-            index: FastHashMap::default(),
+            index: Ids::default(),
             referrers: Vec::new(),
             last_order_at: Vec::new(),
             left_at: Vec::new(),
@@ -84,11 +86,8 @@ impl StageColumns {
     /// Adds a customer not seen before (false if seen).
     fn push(&mut self, id: CustomerId, referrer: Option<CustomerId>) -> bool {
         let row = self.last_order_at.len() as u32;
-        match self.index.entry(id) {
-            std::collections::hash_map::Entry::Occupied(_) => return false,
-            std::collections::hash_map::Entry::Vacant(v) => {
-                v.insert(row);
-            }
+        if self.index.intern(id.as_str()) != row {
+            return false;
         }
         if let Some(referrer) = referrer {
             self.referrers.push((row, referrer));
@@ -121,7 +120,7 @@ impl StageColumns {
         let n = last_order_at.len();
         let mut referred = vec![false; n];
         for (_, referrer) in &referrers {
-            if let Some(&r) = index.get(referrer) {
+            if let Some(r) = index.find(referrer.as_str()) {
                 referred[r as usize] = true;
             }
         }
@@ -160,11 +159,8 @@ impl StageColumns {
             });
         }
         drop((days, given, last_order_at, left_at, kinds, spend, referred));
-        let mut ids: Vec<Option<CustomerId>> = vec![None; n];
-        for (id, c) in index {
-            ids[c as usize] = Some(id);
-        }
-        let mut ids: Vec<CustomerId> = ids.into_iter().flatten().collect();
+        // Every id was a customer id when it was interned.
+        let mut ids: Vec<CustomerId> = (0..n as u32).filter_map(|c| index.customer_id(c)).collect();
         if !ids.is_sorted() {
             let mut order: Vec<usize> = (0..n).collect();
             order.sort_unstable_by(|&a, &b| ids[a].cmp(&ids[b]));
@@ -199,7 +195,7 @@ impl ProfileSink for StageColumns {
             return;
         }
         let day = self.zone.day_of(at);
-        let Some(&c) = self.index.get(customer) else {
+        let Some(c) = self.index.find(customer) else {
             if self.in_window(day)
                 && let Ok(id) = CustomerId::parse(customer)
             {
@@ -219,7 +215,7 @@ impl ProfileSink for StageColumns {
         if at >= self.cutoff {
             return;
         }
-        let Some(&c) = self.index.get(customer) else {
+        let Some(c) = self.index.find(customer) else {
             return;
         };
         let i = c as usize;

@@ -5,18 +5,18 @@
 
 use std::collections::{BTreeMap, HashMap};
 
-use crate::fasthash::{FastHashMap, FastHashSet};
+use crate::fasthash::FastHashMap;
 
 use jiff::civil::Date;
 use serde::Serialize;
 
 use super::cohorts::Month;
+use super::columns::ShopColumns;
 use super::shop::{Period, Shop};
 use super::{mean_fen, ratio};
 use crate::channel::Channel;
 use crate::ids::CustomerId;
 use crate::money::Money;
-use crate::order::OrderStatus;
 
 /// The formula CLV as of a day, over the customers a report selects.
 #[derive(Debug, Clone, PartialEq, Serialize)]
@@ -50,18 +50,27 @@ pub fn formula_clv(
     as_of: Date,
     only: Option<&dyn Fn(&CustomerId) -> bool>,
 ) -> FormulaClv {
-    formula_clv_by(shop, as_of, |id| only.is_none_or(|f| f(id)).then_some(()))
-        .remove(&())
-        .unwrap_or_else(|| Window::default().clv(as_of))
+    let columns = ShopColumns::of(shop);
+    let selected = columns.select(only);
+    formula_clv_of(&columns, as_of, selected.as_deref())
+}
+
+/// [`formula_clv`] over columns, `only` a selection by customer number.
+pub fn formula_clv_of(columns: &ShopColumns, as_of: Date, only: Option<&[bool]>) -> FormulaClv {
+    formula_clv_by(columns, as_of, |n| {
+        only.is_none_or(|s| s[n as usize]).then_some(())
+    })
+    .remove(&())
+    .unwrap_or_else(|| Window::default().clv(as_of))
 }
 
 /// The formula CLV as of `as_of` of each group of customers at once (see
 /// [`formula_clv`]): `group` says which group a customer is in, if any. Groups with no
 /// paid order in the two years are left out; their CLV is that of nobody.
-pub fn formula_clv_by<'s, K: Ord>(
-    shop: &'s Shop,
+pub fn formula_clv_by<K: Ord>(
+    columns: &ShopColumns,
     as_of: Date,
-    group: impl Fn(&CustomerId) -> Option<K>,
+    group: impl Fn(u32) -> Option<K>,
 ) -> BTreeMap<K, FormulaClv> {
     let days_back = |n: i64| {
         as_of
@@ -69,26 +78,44 @@ pub fn formula_clv_by<'s, K: Ord>(
             .unwrap_or(Date::MIN)
     };
     let (year_start, previous_start) = (days_back(364), days_back(729));
-    let mut windows: BTreeMap<K, Window<'s>> = BTreeMap::new();
-    for o in &shop.orders {
-        if o.status != OrderStatus::Paid {
+    let zone = &columns.zone;
+    let mut windows: BTreeMap<K, Window> = BTreeMap::new();
+    // Per customer: 1 if they bought in the year, 2 if in the year before.
+    let mut seen = vec![0u8; columns.numbers()];
+    let o = &columns.orders;
+    for i in 0..o.len() {
+        if !o.paid[i] {
             continue;
         }
-        let day = shop.zone.day_of(o.ordered_at);
+        let day = zone.day_of(o.at[i]);
         if day > as_of || day < previous_start {
             continue;
         }
-        let Some(key) = group(&o.customer_id) else {
+        let n = o.customer[i];
+        let Some(key) = group(n) else {
+            continue;
+        };
+        if day >= year_start {
+            let w = windows.entry(key).or_default();
+            w.orders += 1;
+            w.gmv += o.fen[i];
+            seen[n as usize] |= 1;
+        } else {
+            windows.entry(key).or_default();
+            seen[n as usize] |= 2;
+        }
+    }
+    for (n, &s) in seen.iter().enumerate() {
+        if s == 0 {
+            continue;
+        }
+        let Some(key) = group(n as u32) else {
             continue;
         };
         let w = windows.entry(key).or_default();
-        if day >= year_start {
-            w.recent.insert(&o.customer_id);
-            w.orders += 1;
-            w.gmv += o.amount.fen();
-        } else {
-            w.previous.insert(&o.customer_id);
-        }
+        w.buyers += u64::from(s & 1);
+        w.previous += u64::from(s >> 1);
+        w.lapsed += u64::from(s == 2);
     }
     windows
         .into_iter()
@@ -96,27 +123,25 @@ pub fn formula_clv_by<'s, K: Ord>(
         .collect()
 }
 
-/// The paid orders of a group in the two years of a formula CLV.
 #[derive(Default)]
-struct Window<'s> {
-    recent: FastHashSet<&'s CustomerId>,
-    previous: FastHashSet<&'s CustomerId>,
+struct Window {
+    buyers: u64,
+    previous: u64,
+    lapsed: u64,
     orders: u64,
     gmv: i64,
 }
 
-impl Window<'_> {
+impl Window {
     fn clv(&self, as_of: Date) -> FormulaClv {
         let Window {
-            recent,
+            buyers,
             previous,
+            lapsed,
             orders,
             gmv,
-        } = self;
-        let (orders, gmv) = (*orders, *gmv);
-        let buyers = recent.len() as u64;
-        let lapsed = previous.iter().filter(|c| !recent.contains(*c)).count() as u64;
-        let churn = ratio(lapsed, previous.len() as u64);
+        } = *self;
+        let churn = ratio(lapsed, previous);
         let lifetime_years = churn.filter(|&c| c > 0.0).map(|c| 1.0 / c);
         let aov = mean_fen(gmv, orders).map(Money::from_fen);
         let frequency = ratio(orders, buyers);
@@ -133,7 +158,7 @@ impl Window<'_> {
             gmv: Money::from_fen(gmv),
             aov,
             frequency,
-            previous_buyers: previous.len() as u64,
+            previous_buyers: previous,
             lapsed,
             churn,
             lifetime_years,
@@ -178,19 +203,41 @@ pub fn channels(
     costs: &ChannelCosts,
     model_clv: Option<&HashMap<CustomerId, Money>>,
 ) -> Vec<ChannelQuality> {
-    let zone = &shop.zone;
-    let (start, end) = (period.start(zone), period.end(zone));
-    let mut paid: FastHashMap<&CustomerId, i64> = FastHashMap::default();
-    for o in &shop.orders {
-        if o.status == OrderStatus::Paid && o.ordered_at < end {
-            *paid.entry(&o.customer_id).or_default() += o.amount.fen();
+    let columns = ShopColumns::of(shop);
+    let model = model_clv.map(|m| model_by_number(&columns, m));
+    channels_of(&columns, period, costs, model.as_deref())
+}
+
+/// Each customer's model CLV by number, from a map by id.
+pub fn model_by_number(
+    columns: &ShopColumns,
+    model_clv: &HashMap<CustomerId, Money>,
+) -> Vec<Option<Money>> {
+    let mut out = vec![None; columns.numbers()];
+    for (id, m) in model_clv {
+        if let Some(n) = columns.ids.find(id.as_str()) {
+            out[n as usize] = Some(*m);
         }
     }
-    let channel_of: FastHashMap<&CustomerId, Option<&Channel>> = shop
-        .customers
-        .iter()
-        .map(|c| (&c.id, c.channel.as_ref()))
-        .collect();
+    out
+}
+
+/// [`channels`] over columns, each customer's model CLV by number.
+pub fn channels_of(
+    columns: &ShopColumns,
+    period: Period,
+    costs: &ChannelCosts,
+    model_clv: Option<&[Option<Money>]>,
+) -> Vec<ChannelQuality> {
+    let zone = &columns.zone;
+    let (start, end) = (period.start(zone), period.end(zone));
+    let mut paid = vec![0i64; columns.numbers()];
+    let o = &columns.orders;
+    for i in 0..o.len() {
+        if o.paid[i] && o.at[i] < end {
+            paid[o.customer[i] as usize] += o.fen[i];
+        }
+    }
     #[derive(Default)]
     struct Tally {
         entrants: u64,
@@ -198,19 +245,28 @@ pub fn channels(
         revenue: i64,
         model: i64,
     }
-    let mut tallies: BTreeMap<Option<Channel>, Tally> = BTreeMap::new();
-    for c in &shop.customers {
-        let t = tallies.entry(c.channel.clone()).or_default();
-        if c.joined_at < start || c.joined_at >= end {
+    let mut by_index: Vec<Option<Tally>> = (0..columns.channels.len()).map(|_| None).collect();
+    for &n in &columns.pool {
+        let Some(c) = columns.channel_index(n) else {
+            continue;
+        };
+        let t = by_index[usize::from(c)].get_or_insert_with(Tally::default);
+        let n = n as usize;
+        if columns.joined_at[n] < start || columns.joined_at[n] >= end {
             continue;
         }
         t.entrants += 1;
-        if let Some(&fen) = paid.get(&c.id) {
-            t.buyers += u64::from(fen > 0);
-            t.revenue += fen;
-        }
-        if let Some(m) = model_clv.and_then(|m| m.get(&c.id)) {
+        let fen = paid[n];
+        t.buyers += u64::from(fen > 0);
+        t.revenue += fen;
+        if let Some(Some(m)) = model_clv.map(|m| m[n]) {
             t.model += m.fen();
+        }
+    }
+    let mut tallies: BTreeMap<Option<Channel>, Tally> = BTreeMap::new();
+    for (i, t) in by_index.into_iter().enumerate() {
+        if let Some(t) = t {
+            tallies.insert(columns.channels[i].clone(), t);
         }
     }
     let (first, last) = (Month::of(period.from), Month::of(period.to));
@@ -223,12 +279,10 @@ pub fn channels(
     }
     // Every order is of the channel of its customer, none (unknown) if not in the pool.
     let mut formulas: BTreeMap<Option<Channel>, FormulaClv> =
-        formula_clv_by(shop, period.to, |id| {
-            Some(channel_of.get(id).copied().flatten())
-        })
-        .into_iter()
-        .map(|(channel, clv)| (channel.cloned(), clv))
-        .collect();
+        formula_clv_by(columns, period.to, |n| Some(columns.channel_of(n)))
+            .into_iter()
+            .map(|(channel, clv)| (channel.cloned(), clv))
+            .collect();
     tallies
         .into_iter()
         .map(|(channel, t)| {

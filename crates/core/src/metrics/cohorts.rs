@@ -3,16 +3,13 @@
 
 use std::collections::BTreeMap;
 
-use crate::fasthash::FastHashMap;
-
 use jiff::civil::Date;
 use serde::Serialize;
 
+use super::columns::ShopColumns;
 use super::ratio;
 use super::shop::Shop;
 use crate::channel::Channel;
-use crate::ids::CustomerId;
-use crate::order::OrderStatus;
 
 /// A calendar month, `2025-03`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
@@ -106,39 +103,78 @@ pub struct Cohorts {
 /// Cohorts of paid orders up to the end of `as_of`, showing at most `months` months after
 /// each cohort's own.
 pub fn cohorts(shop: &Shop, as_of: Date, months: u32) -> Cohorts {
-    let zone = &shop.zone;
+    cohorts_of(&ShopColumns::of(shop), as_of, months)
+}
+
+/// [`cohorts`] over columns.
+pub fn cohorts_of(columns: &ShopColumns, as_of: Date, months: u32) -> Cohorts {
+    let zone = &columns.zone;
     let last = Month::of(as_of);
-    // Each buyer's purchase days.
-    let mut days: FastHashMap<&CustomerId, Vec<Date>> = FastHashMap::default();
-    for o in &shop.orders {
-        if o.status != OrderStatus::Paid {
-            continue;
-        }
-        let day = zone.day_of(o.ordered_at);
-        if day <= as_of {
-            let d = days.entry(&o.customer_id).or_default();
-            if !d.contains(&day) {
-                d.push(day);
+    let o = &columns.orders;
+    // Each paid order's day up to `as_of` (none otherwise); per customer the first day and
+    // whether they bought on a second day.
+    let mut first: Vec<Option<Date>> = vec![None; columns.numbers()];
+    let mut second = vec![false; columns.numbers()];
+    let days: Vec<Option<Date>> = (0..o.len())
+        .map(|i| {
+            if !o.paid[i] {
+                return None;
             }
+            let day = zone.day_of(o.at[i]);
+            if day > as_of {
+                return None;
+            }
+            let n = o.customer[i] as usize;
+            match first[n] {
+                None => first[n] = Some(day),
+                Some(f) => {
+                    second[n] |= f != day;
+                    first[n] = Some(f.min(day));
+                }
+            }
+            Some(day)
+        })
+        .collect();
+    let observed = |first: Month| first.until(last).clamp(0, months as i32) as usize;
+    // (customer, months after their first) for each purchase in an observed month.
+    let mut again: Vec<u64> = Vec::new();
+    for (i, day) in days.iter().enumerate() {
+        let Some(day) = day else { continue };
+        let n = o.customer[i];
+        let Some(f) = first[n as usize] else { continue };
+        let f = Month::of(f);
+        let k = f.until(Month::of(*day));
+        if k >= 1 && (k as usize) <= observed(f) {
+            again.push(u64::from(n) << 32 | k as u64);
         }
     }
+    drop(days);
+    again.sort_unstable();
+    again.dedup();
     let mut by_month: BTreeMap<Month, (u64, Vec<u64>)> = BTreeMap::new();
-    for d in days.values() {
-        let first = Month::of(*d.iter().min().unwrap_or(&as_of));
-        let observed = first.until(last).clamp(0, months as i32) as usize;
-        let entry = by_month
-            .entry(first)
-            .or_insert_with(|| (0, vec![0; observed]));
-        entry.0 += 1;
-        let mut seen = vec![false; observed];
-        for day in d {
-            let k = first.until(Month::of(*day));
-            if k >= 1 && (k as usize) <= observed {
-                seen[k as usize - 1] = true;
-            }
-        }
-        for (k, s) in seen.into_iter().enumerate() {
-            entry.1[k] += u64::from(s);
+    let outside = columns.channels.len();
+    let mut per_index = vec![(0u64, 0u64); outside + 1];
+    let (mut buyers, mut repeaters) = (0, 0);
+    for (n, f) in first.iter().enumerate() {
+        let Some(f) = f else { continue };
+        let f = Month::of(*f);
+        by_month
+            .entry(f)
+            .or_insert_with(|| (0, vec![0; observed(f)]))
+            .0 += 1;
+        let repeat = u64::from(second[n]);
+        buyers += 1;
+        repeaters += repeat;
+        let c = columns.channel_index(n as u32).map_or(outside, usize::from);
+        per_index[c].0 += 1;
+        per_index[c].1 += repeat;
+    }
+    for key in again {
+        let (n, k) = ((key >> 32) as usize, (key & 0xffff_ffff) as usize);
+        if let Some(f) = first[n]
+            && let Some(entry) = by_month.get_mut(&Month::of(f))
+        {
+            entry.1[k - 1] += 1;
         }
     }
     let cohorts = by_month
@@ -156,21 +192,15 @@ pub fn cohorts(shop: &Shop, as_of: Date, months: u32) -> Cohorts {
         repeaters,
         rate: ratio(repeaters, buyers),
     };
-    let channel_of: FastHashMap<&CustomerId, Option<&Channel>> = shop
-        .customers
-        .iter()
-        .map(|c| (&c.id, c.channel.as_ref()))
-        .collect();
     let mut per: BTreeMap<Option<Channel>, (u64, u64)> = BTreeMap::new();
-    let (mut buyers, mut repeaters) = (0, 0);
-    for (id, d) in &days {
-        let repeat = u64::from(d.len() >= 2);
-        buyers += 1;
-        repeaters += repeat;
-        let channel = channel_of.get(id).copied().flatten().cloned();
+    for (c, (b, r)) in per_index.into_iter().enumerate() {
+        if b == 0 {
+            continue;
+        }
+        let channel = columns.channels.get(c).cloned().flatten();
         let e = per.entry(channel).or_default();
-        e.0 += 1;
-        e.1 += repeat;
+        e.0 += b;
+        e.1 += r;
     }
     Cohorts {
         as_of,

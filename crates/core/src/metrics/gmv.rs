@@ -8,15 +8,14 @@
 //! GMV their amount: retention = R/U, conversion = B/R, purchases per buyer = N/B,
 //! AOV = GMV/N.
 
-use crate::fasthash::FastHashSet;
 use std::fmt;
 
 use serde::Serialize;
 
+use super::columns::ShopColumns;
 use super::shop::{Period, Shop};
 use crate::ids::CustomerId;
 use crate::money::Money;
-use crate::order::OrderStatus;
 
 /// One link of the chain.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
@@ -107,40 +106,45 @@ pub fn gmv_factors(
     period: Period,
     only: Option<&dyn Fn(&CustomerId) -> bool>,
 ) -> GmvFactors {
-    let zone = &shop.zone;
+    let columns = ShopColumns::of(shop);
+    let selected = columns.select(only);
+    gmv_factors_of(&columns, period, selected.as_deref())
+}
+
+/// [`gmv_factors`] over columns, `only` a selection by customer number.
+pub fn gmv_factors_of(columns: &ShopColumns, period: Period, only: Option<&[bool]>) -> GmvFactors {
+    let zone = &columns.zone;
     let (start, end) = (period.start(zone), period.end(zone));
-    let selected = |id: &CustomerId| only.is_none_or(|f| f(id));
-    let left: FastHashSet<&CustomerId> = shop
-        .events
-        .iter()
-        .filter(|e| e.kind == "left" && e.occurred_at < end)
-        .map(|e| &e.customer_id)
-        .collect();
-    let (mut users, mut retained) = (0u64, 0u64);
-    for c in shop.customers.iter().filter(|c| selected(&c.id)) {
-        if c.joined_at < end {
-            users += 1;
-            retained += u64::from(!left.contains(&c.id));
+    let selected = |n: u32| only.is_none_or(|s| s[n as usize]);
+    let mut left = vec![false; columns.numbers()];
+    for (n, at) in columns.events.of_kind("left") {
+        if at < end {
+            left[n as usize] = true;
         }
     }
-    let mut buyers: FastHashSet<&CustomerId> = FastHashSet::default();
-    let (mut orders, mut gmv) = (0u64, 0i64);
-    for o in &shop.orders {
-        if o.status == OrderStatus::Paid
-            && o.ordered_at >= start
-            && o.ordered_at < end
-            && selected(&o.customer_id)
-        {
+    let (mut users, mut retained) = (0u64, 0u64);
+    for &n in columns.pool.iter().filter(|&&n| selected(n)) {
+        if columns.joined_at[n as usize] < end {
+            users += 1;
+            retained += u64::from(!left[n as usize]);
+        }
+    }
+    let mut bought = vec![false; columns.numbers()];
+    let (mut orders, mut gmv, mut buyers) = (0u64, 0i64, 0u64);
+    let o = &columns.orders;
+    for i in 0..o.len() {
+        let (n, at) = (o.customer[i], o.at[i]);
+        if o.paid[i] && at >= start && at < end && selected(n) {
             orders += 1;
-            gmv += o.amount.fen();
-            buyers.insert(&o.customer_id);
+            gmv += o.fen[i];
+            buyers += u64::from(!std::mem::replace(&mut bought[n as usize], true));
         }
     }
     GmvFactors {
         period,
         users,
         retained,
-        buyers: buyers.len() as u64,
+        buyers,
         orders,
         gmv: Money::from_fen(gmv),
     }
@@ -350,7 +354,7 @@ pub fn what_if(factors: &GmvFactors, moves: &[(Factor, f64)]) -> Money {
 mod tests {
     use super::*;
     use crate::customer::CustomerFact;
-    use crate::order::OrderFact;
+    use crate::order::{OrderFact, OrderStatus};
     use crate::profile::EventFact;
     use crate::time::TenantZone;
     use jiff::civil::Date;

@@ -2,6 +2,7 @@
 
 pub mod channels;
 pub mod cohorts;
+pub mod columns;
 pub mod funnel;
 pub mod gmv;
 pub mod overview;

@@ -1,17 +1,14 @@
 //! The overview of a shop: pool, buyers, orders, GMV, AOV, repurchase rate, by channel.
 
-use std::collections::BTreeMap;
-
-use crate::fasthash::FastHashMap;
-
 use jiff::civil::Date;
 use serde::Serialize;
 
+use super::columns::{ColumnSink, ShopColumns};
 use super::{mean_fen, ratio};
 use crate::channel::Channel;
-use crate::ids::CustomerId;
 use crate::money::Money;
-use crate::order::{OrderFact, OrderStatus};
+use crate::order::OrderFact;
+use crate::profile::ProfileSink;
 use crate::time::TenantZone;
 
 pub use crate::customer::CustomerFact;
@@ -48,58 +45,80 @@ pub struct ChannelLine {
     pub gmv: Money,
 }
 
-#[derive(Default)]
-struct Buyer {
-    days: Vec<Date>,
-    spend: i64,
-}
-
 impl Overview {
     pub fn compute(
         customers: impl IntoIterator<Item = CustomerFact>,
         orders: impl IntoIterator<Item = OrderFact>,
         zone: &TenantZone,
     ) -> Overview {
-        let mut buyers: FastHashMap<CustomerId, Buyer> = FastHashMap::default();
+        let mut columns = ShopColumns::new(zone);
+        let mut sink = ColumnSink::new(&mut columns, Some(&[]));
+        for c in customers {
+            sink.customer(c);
+        }
+        for o in orders {
+            sink.order(
+                o.customer_id.as_str(),
+                o.ordered_at,
+                o.amount,
+                o.status,
+                false,
+            );
+        }
+        Overview::of(&columns)
+    }
+
+    /// The overview of a shop's columns.
+    pub fn of(columns: &ShopColumns) -> Overview {
+        let zone = &columns.zone;
         let (mut paid, mut refunded, mut gmv) = (0u64, 0u64, 0i64);
         let (mut first, mut last): (Option<Date>, Option<Date>) = (None, None);
-        for order in orders {
-            if order.status == OrderStatus::Refunded {
+        // Per customer: their spend, the first day they bought, and whether on another day.
+        let mut spend = vec![0i64; columns.numbers()];
+        let mut first_day: Vec<Option<Date>> = vec![None; columns.numbers()];
+        let mut again = vec![false; columns.numbers()];
+        let o = &columns.orders;
+        for i in 0..o.len() {
+            if !o.paid[i] {
                 refunded += 1;
                 continue;
             }
             paid += 1;
-            gmv += order.amount.fen();
-            let day = zone.day_of(order.ordered_at);
+            gmv += o.fen[i];
+            let day = zone.day_of(o.at[i]);
             first = Some(first.map_or(day, |f| f.min(day)));
             last = Some(last.map_or(day, |l| l.max(day)));
-            let buyer = buyers.entry(order.customer_id).or_default();
-            buyer.spend += order.amount.fen();
-            if !buyer.days.contains(&day) {
-                buyer.days.push(day);
+            let n = o.customer[i] as usize;
+            spend[n] += o.fen[i];
+            match first_day[n] {
+                None => first_day[n] = Some(day),
+                Some(f) => again[n] |= f != day,
             }
         }
-        let repeaters = buyers.values().filter(|b| b.days.len() >= 2).count() as u64;
-        let mut by_channel: BTreeMap<Option<Channel>, ChannelLine> = BTreeMap::new();
+        let buyers = first_day.iter().filter(|d| d.is_some()).count() as u64;
+        let repeaters = again.iter().filter(|&&a| a).count() as u64;
+        let mut by_index: Vec<Option<ChannelLine>> =
+            (0..columns.channels.len()).map(|_| None).collect();
         let mut pool = 0u64;
-        for customer in customers {
+        for &n in &columns.pool {
+            let Some(c) = columns.channel_index(n) else {
+                continue;
+            };
             pool += 1;
-            let line = by_channel
-                .entry(customer.channel.clone())
-                .or_insert_with(|| ChannelLine {
-                    channel: customer.channel.clone(),
-                    customers: 0,
-                    buyers: 0,
-                    conversion: None,
-                    gmv: Money::ZERO,
-                });
+            let line = by_index[usize::from(c)].get_or_insert_with(|| ChannelLine {
+                channel: columns.channels[usize::from(c)].clone(),
+                customers: 0,
+                buyers: 0,
+                conversion: None,
+                gmv: Money::ZERO,
+            });
             line.customers += 1;
-            if let Some(b) = buyers.get(&customer.id) {
+            if first_day[n as usize].is_some() {
                 line.buyers += 1;
-                line.gmv += Money::from_fen(b.spend);
+                line.gmv += Money::from_fen(spend[n as usize]);
             }
         }
-        let mut channels: Vec<ChannelLine> = by_channel.into_values().collect();
+        let mut channels: Vec<ChannelLine> = by_index.into_iter().flatten().collect();
         for line in &mut channels {
             line.conversion = ratio(line.buyers, line.customers);
         }
@@ -110,13 +129,13 @@ impl Overview {
         });
         Overview {
             customers: pool,
-            buyers: buyers.len() as u64,
-            buyer_share: ratio(buyers.len() as u64, pool),
+            buyers,
+            buyer_share: ratio(buyers, pool),
             paid_orders: paid,
             refunded_orders: refunded,
             gmv: Money::from_fen(gmv),
             aov: mean_fen(gmv, paid).map(Money::from_fen),
-            repurchase_rate: ratio(repeaters, buyers.len() as u64),
+            repurchase_rate: ratio(repeaters, buyers),
             first_order_day: first,
             last_order_day: last,
             channels,
@@ -127,6 +146,8 @@ impl Overview {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::ids::CustomerId;
+    use crate::order::OrderStatus;
     use crate::time::Timestamp;
 
     fn order(customer: &str, at: &str, fen: i64, status: OrderStatus) -> OrderFact {

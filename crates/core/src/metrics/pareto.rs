@@ -2,17 +2,15 @@
 //! the share of buyers who make 80% of it, and the super users (DESIGN.md lifecycle: the
 //! top 20% by spend over the 365 days to the as-of day, ties included).
 
-use crate::fasthash::FastHashMap;
-
 use jiff::civil::Date;
 use serde::Serialize;
 
+use super::columns::ShopColumns;
 use super::ratio;
 use super::shop::{Period, Shop};
 use crate::ids::CustomerId;
 use crate::lifecycle::super_user_threshold;
 use crate::money::Money;
-use crate::order::OrderStatus;
 
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct Pareto {
@@ -38,31 +36,40 @@ pub struct SuperUser {
 
 /// Pareto over the paid orders of `period`; super users as of its last day.
 pub fn pareto(shop: &Shop, period: Period) -> Pareto {
-    let zone = &shop.zone;
-    let mut spend: FastHashMap<&CustomerId, i64> = FastHashMap::default();
-    let mut last_365: FastHashMap<&CustomerId, i64> = FastHashMap::default();
+    pareto_of(&ShopColumns::of(shop), period)
+}
+
+/// [`pareto`] over columns.
+pub fn pareto_of(columns: &ShopColumns, period: Period) -> Pareto {
+    let zone = &columns.zone;
+    let mut spend = vec![0i64; columns.numbers()];
+    // A year's spend, for those with a paid order in the year.
+    let mut last_365: Vec<Option<i64>> = vec![None; columns.numbers()];
     let year_start = period
         .to
         .checked_sub(jiff::Span::new().days(364))
         .unwrap_or(Date::MIN);
-    for o in &shop.orders {
-        if o.status != OrderStatus::Paid {
+    let o = &columns.orders;
+    for i in 0..o.len() {
+        if !o.paid[i] {
             continue;
         }
-        let day = zone.day_of(o.ordered_at);
+        let day = zone.day_of(o.at[i]);
+        let n = o.customer[i] as usize;
         if day >= period.from && day <= period.to {
-            *spend.entry(&o.customer_id).or_default() += o.amount.fen();
+            spend[n] += o.fen[i];
         }
         if day >= year_start && day <= period.to {
-            *last_365.entry(&o.customer_id).or_default() += o.amount.fen();
+            *last_365[n].get_or_insert(0) += o.fen[i];
         }
     }
-    let mut ranked: Vec<(&CustomerId, i64)> = spend.into_iter().filter(|s| s.1 > 0).collect();
-    ranked.sort_by(|a, b| b.1.cmp(&a.1).then(a.0.cmp(b.0)));
-    let revenue: i64 = ranked.iter().map(|r| r.1).sum();
+    // Only the amounts add up below: who ranks first among equal spends changes nothing.
+    let mut ranked: Vec<i64> = spend.into_iter().filter(|&s| s > 0).collect();
+    ranked.sort_unstable_by(|a, b| b.cmp(a));
+    let revenue: i64 = ranked.iter().sum();
     let n = ranked.len() as u64;
     let top = ranked.len().div_ceil(5);
-    let top_revenue: i64 = ranked[..top].iter().map(|r| r.1).sum();
+    let top_revenue: i64 = ranked[..top].iter().sum();
     // 80% of revenue, compared exactly: 5 × running ≥ 4 × revenue.
     let mut running = 0i64;
     let mut for_80 = 0u64;
@@ -70,16 +77,20 @@ pub fn pareto(shop: &Shop, period: Period) -> Pareto {
         if 5 * i128::from(running) >= 4 * i128::from(revenue) {
             break;
         }
-        running += r.1;
+        running += r;
         for_80 += 1;
     }
-    let threshold = super_user_threshold(last_365.values().map(|&f| Money::from_fen(f)));
+    let threshold = super_user_threshold(last_365.iter().flatten().map(|&f| Money::from_fen(f)));
     let mut super_users: Vec<SuperUser> = last_365
-        .into_iter()
+        .iter()
+        .enumerate()
+        .filter_map(|(n, f)| Some((n, (*f)?)))
         .filter(|(_, f)| threshold.is_some_and(|t| Money::from_fen(*f) >= t))
-        .map(|(id, f)| SuperUser {
-            customer_id: id.clone(),
-            spend_365d: Money::from_fen(f),
+        .filter_map(|(n, f)| {
+            Some(SuperUser {
+                customer_id: columns.ids.customer_id(n as u32)?,
+                spend_365d: Money::from_fen(f),
+            })
         })
         .collect();
     super_users.sort_by(|a, b| {

@@ -8,16 +8,16 @@
 //! invite conversion (= referred customers / pool). Generation 0 is a customer nobody
 //! referred; a customer referred by one of generation g is of generation g + 1.
 
-use crate::fasthash::{FastHashMap, FastHashSet};
+use crate::fasthash::FastHashMap;
 
 use jiff::civil::Date;
 use serde::Serialize;
 
+use super::columns::{NONE, ShopColumns};
 use super::ratio;
 use super::shop::Shop;
 use crate::ids::CustomerId;
 use crate::money::Money;
-use crate::order::OrderStatus;
 
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct Referrals {
@@ -54,77 +54,99 @@ pub struct Referrer {
 
 /// Referral figures as of the end of `as_of`; `top` referrers listed.
 pub fn referrals(shop: &Shop, as_of: Date, top: usize) -> Referrals {
-    let zone = &shop.zone;
+    referrals_of(&ShopColumns::of(shop), as_of, top)
+}
+
+/// [`referrals`] over columns (which hold at least the `share` events).
+pub fn referrals_of(columns: &ShopColumns, as_of: Date, top: usize) -> Referrals {
+    let zone = &columns.zone;
     let end = zone.start_of(as_of.tomorrow().unwrap_or(as_of));
-    let pool: Vec<_> = shop
-        .customers
-        .iter()
-        .filter(|c| c.joined_at < end)
-        .collect();
-    let members: FastHashSet<&CustomerId> = pool.iter().map(|c| &c.id).collect();
+    let mut member = vec![false; columns.numbers()];
+    let mut pool: Vec<u32> = Vec::new();
+    for &n in &columns.pool {
+        if columns.joined_at[n as usize] < end {
+            member[n as usize] = true;
+            pool.push(n);
+        }
+    }
     let mut shares = 0u64;
-    let mut sharers: FastHashSet<&CustomerId> = FastHashSet::default();
-    for e in &shop.events {
-        if e.kind == "share" && e.occurred_at < end && members.contains(&e.customer_id) {
+    let mut shared = vec![false; columns.numbers()];
+    let mut sharers = 0u64;
+    for (n, at) in columns.events.of_kind("share") {
+        if at < end && member[n as usize] {
             shares += 1;
-            sharers.insert(&e.customer_id);
+            sharers += u64::from(!std::mem::replace(&mut shared[n as usize], true));
         }
     }
-    let mut spend: FastHashMap<&CustomerId, i64> = FastHashMap::default();
-    for o in &shop.orders {
-        if o.status == OrderStatus::Paid && o.ordered_at < end {
-            *spend.entry(&o.customer_id).or_default() += o.amount.fen();
+    let mut spend = vec![0i64; columns.numbers()];
+    let o = &columns.orders;
+    for i in 0..o.len() {
+        if o.paid[i] && o.at[i] < end {
+            spend[o.customer[i] as usize] += o.fen[i];
         }
     }
-    let referrer_of: FastHashMap<&CustomerId, &CustomerId> = pool
-        .iter()
-        .filter_map(|c| Some((&c.id, c.referrer_id.as_ref()?)))
-        .collect();
-    let mut by_referrer: FastHashMap<&CustomerId, Referrer> = FastHashMap::default();
-    let mut referred_buyers = 0u64;
-    for (id, referrer) in &referrer_of {
-        let bought = spend.get(id).copied().unwrap_or(0);
+    // The referrer of each member who names one.
+    let referrer_of = |n: u32| -> Option<u32> {
+        let r = columns.referrer[n as usize];
+        (member[n as usize] && r != NONE).then_some(r)
+    };
+    // Per referrer number: (referrals, buyers, revenue).
+    let mut by_referrer: FastHashMap<u32, (u64, u64, i64)> = FastHashMap::default();
+    let (mut referred, mut referred_buyers) = (0u64, 0u64);
+    for &n in &pool {
+        let Some(r) = referrer_of(n) else { continue };
+        referred += 1;
+        let bought = spend[n as usize];
         referred_buyers += u64::from(bought > 0);
-        let r = by_referrer.entry(referrer).or_insert_with(|| Referrer {
-            customer_id: (*referrer).clone(),
-            referrals: 0,
-            buyers: 0,
-            revenue: Money::ZERO,
-        });
-        r.referrals += 1;
-        r.buyers += u64::from(bought > 0);
-        r.revenue += Money::from_fen(bought);
+        let t = by_referrer.entry(r).or_default();
+        t.0 += 1;
+        t.1 += u64::from(bought > 0);
+        t.2 += bought;
     }
     // Generations, following referrers up until a customer of known generation or a
     // root (a circle of referrers is cut where it closes: its last customer is a root).
-    let mut generation: FastHashMap<&CustomerId, usize> = FastHashMap::default();
-    for c in &pool {
-        let mut chain: Vec<&CustomerId> = Vec::new();
-        let mut at = &c.id;
+    const UNKNOWN: u32 = u32::MAX;
+    let mut generation = vec![UNKNOWN; columns.numbers()];
+    let mut chain: Vec<u32> = Vec::new();
+    for &c in &pool {
+        chain.clear();
+        let mut at = c;
         let base = loop {
-            if let Some(&g) = generation.get(at) {
-                break g + 1;
+            let g = generation[at as usize];
+            if g != UNKNOWN {
+                break g as usize + 1;
             }
             if chain.contains(&at) {
                 break 0;
             }
             chain.push(at);
-            match referrer_of.get(at) {
-                Some(r) if members.contains(r) => at = r,
+            match referrer_of(at) {
+                Some(r) if member[r as usize] => at = r,
                 _ => break 0,
             }
         };
         let last = chain.len().saturating_sub(1);
-        for (i, id) in chain.into_iter().enumerate() {
-            generation.insert(id, base + last - i);
+        for (i, &n) in chain.iter().enumerate() {
+            generation[n as usize] = (base + last - i) as u32;
         }
     }
-    let deepest = generation.values().copied().max().unwrap_or(0);
+    let known = || generation.iter().filter(|&&g| g != UNKNOWN);
+    let deepest = known().copied().max().unwrap_or(0) as usize;
     let mut generations = vec![0u64; if pool.is_empty() { 0 } else { deepest + 1 }];
-    for g in generation.values() {
-        generations[*g] += 1;
+    for &g in known() {
+        generations[g as usize] += 1;
     }
-    let mut top_referrers: Vec<Referrer> = by_referrer.into_values().collect();
+    let mut top_referrers: Vec<Referrer> = by_referrer
+        .into_iter()
+        .filter_map(|(r, (referrals, buyers, revenue))| {
+            Some(Referrer {
+                customer_id: columns.ids.customer_id(r)?,
+                referrals,
+                buyers,
+                revenue: Money::from_fen(revenue),
+            })
+        })
+        .collect();
     top_referrers.sort_by(|a, b| {
         b.referrals
             .cmp(&a.referrals)
@@ -133,14 +155,13 @@ pub fn referrals(shop: &Shop, as_of: Date, top: usize) -> Referrals {
     });
     top_referrers.truncate(top);
     let customers = pool.len() as u64;
-    let referred = referrer_of.len() as u64;
     let invites_per_customer = ratio(shares, customers);
     let invite_conversion = ratio(referred, shares);
     Referrals {
         as_of,
         customers,
-        sharers: sharers.len() as u64,
-        share_rate: ratio(sharers.len() as u64, customers),
+        sharers,
+        share_rate: ratio(sharers, customers),
         shares,
         invites_per_customer,
         referred,

@@ -685,8 +685,7 @@ pub fn run_report(store: &mut dyn Store, tenant: &Tenant, report: &Report) -> an
         }
         Report::Channels { from, to, format } => {
             let p = period(from.as_deref(), to.as_deref(), tenant, 365)?;
-            let model = reports::model_clv(store, tenant, p.to)?;
-            let r = reports::channel_report(store, tenant, p, model.as_ref())?;
+            let r = reports::channel_report(store, tenant, p)?;
             let name =
                 |c: &Option<Channel>| c.as_ref().map_or("unknown", |c| c.as_str()).to_owned();
             match format {

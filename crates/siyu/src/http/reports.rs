@@ -163,10 +163,7 @@ pub async fn report(
         "channels" => {
             let p = period(&q, &tenant, 365)?;
             state
-                .with_store(move |store| {
-                    let model = reports::model_clv(store, &tenant, p.to)?;
-                    json(reports::channel_report(store, &tenant, p, model.as_ref())?)
-                })
+                .with_store(move |store| json(reports::channel_report(store, &tenant, p)?))
                 .await?
         }
         "referrals" => {

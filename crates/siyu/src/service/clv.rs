@@ -76,19 +76,59 @@ pub fn predict(
     summary: &CalibrationSummary,
     horizon: &Horizon,
 ) -> Vec<Prediction> {
+    predict_each(models, &summary.customers, |c| &c.history, horizon)
+}
+
+/// The predictions of each history, in order.
+pub fn predict_histories(
+    models: &Models,
+    histories: &[History],
+    horizon: &Horizon,
+) -> Vec<Prediction> {
+    predict_each(models, histories, |h| h, horizon)
+}
+
+/// The predictions of `items`, in order. A prediction depends on the history alone, so
+/// each distinct history (to the bit) is predicted once: most customers of a large shop
+/// share theirs (one purchase day, the same age).
+fn predict_each<T>(
+    models: &Models,
+    items: &[T],
+    history: impl Fn(&T) -> &History,
+    horizon: &Horizon,
+) -> Vec<Prediction> {
+    let key = |h: &History| {
+        (
+            h.frequency,
+            h.recency.to_bits(),
+            h.age.to_bits(),
+            h.monetary_value.to_bits(),
+        )
+    };
+    let mut order: Vec<usize> = (0..items.len()).collect();
+    order.sort_unstable_by_key(|&i| key(history(&items[i])));
+    let mut distinct: Vec<History> = Vec::new();
+    let mut which = vec![0usize; items.len()];
+    for &i in &order {
+        let h = *history(&items[i]);
+        if distinct.last().is_none_or(|d| key(d) != key(&h)) {
+            distinct.push(h);
+        }
+        which[i] = distinct.len() - 1;
+    }
+    drop(order);
     let spend = models.gamma_gamma.as_ref().ok().map(|g| g.params);
     let bg = models.bgnbd.params;
-    let customers = &summary.customers;
-    // Two halves on two threads: the 2F1 of every month of every customer adds up.
-    let half = customers.len().div_ceil(2);
-    std::thread::scope(|scope| {
-        let (first, second) = customers.split_at(half);
-        let run = |part: &[CustomerSummary]| {
-            part.iter()
-                .map(|c| value::predict(&bg, spend.as_ref(), &c.history, horizon))
-                .collect::<Vec<_>>()
-        };
-        let later = scope.spawn(move || run(second));
+    let run = |part: &[History]| {
+        part.iter()
+            .map(|h| value::predict(&bg, spend.as_ref(), h, horizon))
+            .collect::<Vec<_>>()
+    };
+    // Two halves on two threads: the 2F1 of every month of every history adds up.
+    let half = distinct.len().div_ceil(2);
+    let predictions = std::thread::scope(|scope| {
+        let (first, second) = distinct.split_at(half);
+        let later = scope.spawn(|| run(second));
         let mut out = run(first);
         out.extend(
             later
@@ -96,7 +136,8 @@ pub fn predict(
                 .unwrap_or_else(|panic| std::panic::resume_unwind(panic)),
         );
         out
-    })
+    });
+    which.into_iter().map(|d| predictions[d]).collect()
 }
 
 /// The holdout check (None without a holdout end).
@@ -526,5 +567,64 @@ mod tests {
         std::fs::write(&missing, "customer_id,frequency,recency\nc1,1,1\n").expect("write");
         let err = read_summary_csv(&missing).expect_err("refused").to_string();
         assert!(err.contains(":1: header: no column 'T'"), "{err}");
+    }
+
+    #[test]
+    fn histories_predicted_once_each_give_every_customer_their_own_prediction() {
+        // Many customers share a history; the order is mixed.
+        let histories: Vec<History> = (0..3_000u32)
+            .map(|i| {
+                let x = i % 5;
+                let age = f64::from(10 + (i * 7) % 40);
+                let recency = if x == 0 {
+                    0.0
+                } else {
+                    age * f64::from(i % 7 + 1) / 8.0
+                };
+                let m = if x == 0 { 0.0 } else { f64::from(10 + i % 13) };
+                History {
+                    frequency: x,
+                    recency,
+                    age,
+                    monetary_value: m,
+                }
+            })
+            .collect();
+        // Parameters of the order lifetimes fits on its CDNOW sample.
+        let models = Models {
+            bgnbd: BgNbdFit {
+                params: BgNbd {
+                    r: 0.243,
+                    alpha: 4.414,
+                    a: 0.793,
+                    b: 2.426,
+                },
+                log_likelihood: 0.0,
+                customers: histories.len(),
+                standard_errors: None,
+                iterations: 0,
+            },
+            gamma_gamma: Ok(GammaGammaFit {
+                params: GammaGamma {
+                    p: 6.25,
+                    q: 3.74,
+                    v: 15.45,
+                },
+                log_likelihood: 0.0,
+                customers: histories.len(),
+                standard_errors: None,
+                iterations: 0,
+            }),
+        };
+        let spend = models.gamma_gamma.as_ref().ok().map(|g| g.params);
+        let each: Vec<Prediction> = histories
+            .iter()
+            .map(|h| value::predict(&models.bgnbd.params, spend.as_ref(), h, &DEFAULT_HORIZON))
+            .collect();
+        assert!(each.iter().any(|p| p.clv.is_some_and(|v| v > 0.0)));
+        assert_eq!(
+            predict_histories(&models, &histories, &DEFAULT_HORIZON),
+            each
+        );
     }
 }

@@ -1,103 +1,108 @@
 //! The reports: the store's facts through the one computation of each figure in siyu-core.
 
-use std::collections::{HashMap, HashSet};
-
 use anyhow::{Context, anyhow};
 use jiff::civil::Date;
 use serde::Serialize;
 
 use siyu_core::lifecycle::Stage;
-use siyu_core::metrics::channels::{ChannelQuality, FormulaClv, channels, formula_clv};
-use siyu_core::metrics::cohorts::{Cohorts, cohorts};
+use siyu_core::metrics::channels::{ChannelQuality, FormulaClv, channels_of, formula_clv_of};
+use siyu_core::metrics::cohorts::{Cohorts, cohorts_of};
+use siyu_core::metrics::columns::{ColumnSink, ShopColumns};
 use siyu_core::metrics::funnel::{FunnelStep, funnel_of};
-use siyu_core::metrics::gmv::{GmvChange, GmvFactors, WhatIf, decompose, gmv_factors, what_if};
-use siyu_core::metrics::pareto::{Pareto, pareto};
-use siyu_core::metrics::referrals::{Referrals, referrals};
-use siyu_core::metrics::shop::{Period, Shop};
-use siyu_core::profile::{EventFact, ProfileSink};
+use siyu_core::metrics::gmv::{GmvChange, GmvFactors, WhatIf, decompose, gmv_factors_of, what_if};
+use siyu_core::metrics::pareto::{Pareto, pareto_of};
+use siyu_core::metrics::referrals::{Referrals, referrals_of};
+use siyu_core::metrics::shop::Period;
+use siyu_core::profile::ProfileSink;
 use siyu_core::segment::rules::RuleKind;
-use siyu_core::{CustomerFact, CustomerId, Money, OrderFact, OrderStatus, Timestamp};
+use siyu_core::{CustomerId, Money, Timestamp};
 use siyu_store::{Facts, Store, Tenant};
 
-/// The facts of the tenant a report reads: every customer and order, and of the events
-/// only those of `kinds` (the reports read a few kinds of the millions of interactions).
-pub fn load_shop(store: &mut dyn Store, tenant: &Tenant, kinds: &[&str]) -> anyhow::Result<Shop> {
-    let mut sink = ShopSink {
-        shop: Shop {
-            customers: Vec::new(),
-            orders: Vec::new(),
-            events: Vec::new(),
-            zone: tenant.zone.clone(),
-        },
-        kinds,
-        bad: None,
-    };
-    let wanted = Facts {
+/// What a report reads of the tenant's facts besides the orders.
+#[derive(Debug, Clone, Copy)]
+pub struct Read<'k> {
+    pub customers: bool,
+    /// The customers' referrers (only the referral figures need them).
+    pub referrers: bool,
+    /// The kinds of events (the reports read a few kinds of the millions of interactions).
+    pub kinds: &'k [&'k str],
+}
+
+impl Read<'_> {
+    /// The customers without their referrers, and the orders.
+    pub const SHOP: Read<'static> = Read {
         customers: true,
+        referrers: false,
+        kinds: &[],
+    };
+    /// The orders alone.
+    pub const ORDERS: Read<'static> = Read {
+        customers: false,
+        referrers: false,
+        kinds: &[],
+    };
+}
+
+/// The facts of the tenant a report reads, as columns: the orders, and what `read` asks.
+pub fn load_columns(
+    store: &mut dyn Store,
+    tenant: &Tenant,
+    read: Read<'_>,
+) -> anyhow::Result<ShopColumns> {
+    let mut columns = ShopColumns::new(&tenant.zone);
+    let mut sink = ColumnSink::new(&mut columns, Some(read.kinds));
+    if !read.referrers {
+        sink = sink.without_referrers();
+    }
+    let wanted = Facts {
+        customers: read.customers,
         orders: true,
-        events: !kinds.is_empty(),
+        events: false,
     };
     store
         .stream_facts(tenant, wanted, &mut sink)
-        .context("reading customers, orders and events")?;
+        .context("reading customers and orders")?;
+    store
+        .stream_events_of(tenant, read.kinds, &mut sink)
+        .context("reading events")?;
     if let Some(bad) = sink.bad {
         return Err(anyhow!("a stored customer id is not valid: {bad}"));
     }
-    Ok(sink.shop)
+    Ok(columns)
 }
 
-/// Collects a [`Shop`] from streamed facts, keeping the events of some kinds.
-struct ShopSink<'k> {
-    shop: Shop,
-    kinds: &'k [&'k str],
-    /// The first customer id that did not parse.
-    bad: Option<String>,
-}
-
-impl ShopSink<'_> {
-    fn id(&mut self, customer: &str) -> Option<CustomerId> {
-        let id = CustomerId::parse(customer).ok();
-        if id.is_none() && self.bad.is_none() {
-            self.bad = Some(customer.to_owned());
+/// The columns [`gmv`] reads: customers, orders and `left` events. Whether a customer
+/// left before an instant is whether their first `left` event is before it; when every
+/// stored profile's latest `left` is before `end` (and every customer has a profile), the
+/// latest stands for all of them and the millions of events are not read.
+pub fn load_left_columns(
+    store: &mut dyn Store,
+    tenant: &Tenant,
+    end: Timestamp,
+) -> anyhow::Result<ShopColumns> {
+    let mut columns = load_columns(store, tenant, Read::SHOP)?;
+    let mut late = false;
+    let profiles = {
+        let mut sink = ColumnSink::new(&mut columns, Some(&["left"]));
+        let profiles = store
+            .scan_left_at(tenant, &mut |customer, at| {
+                late |= at >= end;
+                sink.event(customer, "left", at);
+            })
+            .context("reading profiles")?;
+        if let Some(bad) = sink.bad {
+            return Err(anyhow!("a stored customer id is not valid: {bad}"));
         }
-        id
+        profiles
+    };
+    if late || profiles != columns.pool.len() as u64 {
+        columns.events = Default::default();
+        let mut sink = ColumnSink::new(&mut columns, Some(&["left"]));
+        store
+            .stream_events_of(tenant, &["left"], &mut sink)
+            .context("reading events")?;
     }
-}
-
-impl ProfileSink for ShopSink<'_> {
-    fn customer(&mut self, customer: CustomerFact) {
-        self.shop.customers.push(customer);
-    }
-
-    fn order(
-        &mut self,
-        customer: &str,
-        at: Timestamp,
-        amount: Money,
-        status: OrderStatus,
-        _used_coupon: bool,
-    ) {
-        if let Some(customer_id) = self.id(customer) {
-            self.shop.orders.push(OrderFact {
-                customer_id,
-                ordered_at: at,
-                amount,
-                status,
-            });
-        }
-    }
-
-    fn event(&mut self, customer: &str, kind: &str, at: Timestamp) {
-        if self.kinds.contains(&kind)
-            && let Some(customer_id) = self.id(customer)
-        {
-            self.shop.events.push(EventFact {
-                customer_id,
-                kind: kind.to_owned(),
-                occurred_at: at,
-            });
-        }
-    }
+    Ok(columns)
 }
 
 /// How a report is sliced.
@@ -108,38 +113,46 @@ pub enum By {
     Stage,
 }
 
-/// The customers of each slice: (label, members). Channel slices cover everyone; stage
-/// slices are the stages as of `as_of`; segment slices are the saved segments now.
+/// The customers of each slice: (label, members by customer number). Channel slices
+/// cover everyone; stage slices are the stages as of `as_of`; segment slices are the saved
+/// segments now.
 pub fn slices(
     store: &mut dyn Store,
     tenant: &Tenant,
-    shop: &Shop,
+    columns: &ShopColumns,
     by: By,
     as_of: Date,
-) -> anyhow::Result<Vec<(String, HashSet<CustomerId>)>> {
-    let mut out: Vec<(String, HashSet<CustomerId>)> = Vec::new();
+) -> anyhow::Result<Vec<(String, Vec<bool>)>> {
+    let mut out: Vec<(String, Vec<bool>)> = Vec::new();
     match by {
         By::Channel => {
-            let mut by_channel: std::collections::BTreeMap<String, HashSet<CustomerId>> =
-                Default::default();
-            for c in &shop.customers {
-                let label = c.channel.as_ref().map_or("unknown", |c| c.as_str());
+            let mut by_channel: std::collections::BTreeMap<String, Vec<bool>> = Default::default();
+            // Each channel's label once; then each customer marked in theirs.
+            let labels: Vec<String> = columns
+                .channels
+                .iter()
+                .map(|c| format!("channel {}", c.as_ref().map_or("unknown", |c| c.as_str())))
+                .collect();
+            for &n in &columns.pool {
+                let Some(c) = columns.channel_index(n) else {
+                    continue;
+                };
                 by_channel
-                    .entry(format!("channel {label}"))
-                    .or_default()
-                    .insert(c.id.clone());
+                    .entry(labels[usize::from(c)].clone())
+                    .or_insert_with(|| vec![false; columns.numbers()])[n as usize] = true;
             }
             out.extend(by_channel);
         }
         By::Stage => {
             let report = super::lifecycle::lifecycle(store, tenant, as_of)?;
             for stage in Stage::ALL {
-                let members = report
-                    .customers
-                    .iter()
-                    .filter(|c| c.stage == stage)
-                    .map(|c| c.customer_id.clone())
-                    .collect();
+                let members = columns.select_ids(
+                    report
+                        .customers
+                        .iter()
+                        .filter(|c| c.stage == stage)
+                        .map(|c| &c.customer_id),
+                );
                 out.push((format!("stage {}", stage.name()), members));
             }
         }
@@ -152,10 +165,8 @@ pub fn slices(
             }
             for r in rules.iter().filter(|r| r.kind == RuleKind::Segment) {
                 let members =
-                    super::segments::member_ids(store, tenant, RuleKind::Segment, &r.name)?
-                        .into_iter()
-                        .collect();
-                out.push((format!("segment {}", r.name), members));
+                    super::segments::member_ids(store, tenant, RuleKind::Segment, &r.name)?;
+                out.push((format!("segment {}", r.name), columns.select_ids(&members)));
             }
         }
     }
@@ -189,11 +200,14 @@ pub fn gmv(
     moves: Option<&WhatIf>,
     by: Option<By>,
 ) -> anyhow::Result<GmvReport> {
-    let shop = load_shop(store, tenant, &["left"])?;
-    let mut groups: Vec<(String, Option<HashSet<CustomerId>>)> = vec![("all".into(), None)];
+    let end = compare.map_or(period.end(&tenant.zone), |c| {
+        c.end(&tenant.zone).min(period.end(&tenant.zone))
+    });
+    let columns = load_left_columns(store, tenant, end)?;
+    let mut groups: Vec<(String, Option<Vec<bool>>)> = vec![("all".into(), None)];
     if let Some(by) = by {
         groups.extend(
-            slices(store, tenant, &shop, by, period.to)?
+            slices(store, tenant, &columns, by, period.to)?
                 .into_iter()
                 .map(|(label, members)| (label, Some(members))),
         );
@@ -201,11 +215,11 @@ pub fn gmv(
     let slices = groups
         .into_iter()
         .map(|(slice, members)| {
-            let member = |id: &CustomerId| members.as_ref().is_none_or(|m| m.contains(id));
-            let factors = gmv_factors(&shop, period, Some(&member));
+            let members = members.as_deref();
+            let factors = gmv_factors_of(&columns, period, members);
             // The comparison period comes first in time order: before → after.
             let compared = compare.map(|c| {
-                let other = gmv_factors(&shop, c, Some(&member));
+                let other = gmv_factors_of(&columns, c, members);
                 decompose(other, factors)
             });
             GmvSlice {
@@ -231,8 +245,8 @@ pub fn cohort_report(
     as_of: Date,
     months: u32,
 ) -> anyhow::Result<Cohorts> {
-    let shop = load_shop(store, tenant, &[])?;
-    Ok(cohorts(&shop, as_of, months))
+    let columns = load_columns(store, tenant, Read::SHOP)?;
+    Ok(cohorts_of(&columns, as_of, months))
 }
 
 #[derive(Debug, Serialize)]
@@ -263,19 +277,21 @@ pub fn pareto_report(
     period: Option<Period>,
     as_of: Date,
 ) -> anyhow::Result<Pareto> {
-    let shop = load_shop(store, tenant, &[])?;
+    let columns = load_columns(store, tenant, Read::ORDERS)?;
     let period = match period {
         Some(p) => p,
         None => {
-            let first = first_order_day(&shop.orders, &shop).unwrap_or(as_of);
+            let first = columns
+                .orders
+                .at
+                .iter()
+                .min()
+                .map(|&at| tenant.zone.day_of(at));
+            let first = first.unwrap_or(as_of);
             Period::new(first.min(as_of), as_of).map_err(|e| anyhow!(e))?
         }
     };
-    Ok(pareto(&shop, period))
-}
-
-fn first_order_day(orders: &[OrderFact], shop: &Shop) -> Option<Date> {
-    orders.iter().map(|o| shop.zone.day_of(o.ordered_at)).min()
+    Ok(pareto_of(&columns, period))
 }
 
 /// `siyu report referrals`.
@@ -285,11 +301,16 @@ pub fn referral_report(
     as_of: Date,
     top: usize,
 ) -> anyhow::Result<Referrals> {
-    let shop = load_shop(store, tenant, &["share"])?;
-    Ok(referrals(&shop, as_of, top))
+    let read = Read {
+        customers: true,
+        referrers: true,
+        kinds: &["share"],
+    };
+    let columns = load_columns(store, tenant, read)?;
+    Ok(referrals_of(&columns, as_of, top))
 }
 
-#[derive(Debug, Serialize)]
+#[derive(Debug, PartialEq, Serialize)]
 pub struct ChannelReport {
     pub period: Period,
     pub channels: Vec<ChannelQuality>,
@@ -302,7 +323,7 @@ pub fn model_clv(
     store: &mut dyn Store,
     tenant: &Tenant,
     as_of: Date,
-) -> anyhow::Result<Option<HashMap<CustomerId, Money>>> {
+) -> anyhow::Result<Option<Vec<(CustomerId, Money)>>> {
     use super::clv::{fit, predict, purchase_days_from_store, summarise};
     use siyu_core::clv::{History, Horizon};
     let days = purchase_days_from_store(store, tenant)?;
@@ -334,20 +355,95 @@ pub fn model_clv(
     ))
 }
 
-/// `siyu report channels`. `model_clv`: each customer's model CLV, when a model is fitted.
+/// Each customer's model CLV by number, as [`model_clv`] gives it, from the columns: the
+/// paid orders sorted by customer and day instead of gathered by id.
+pub fn model_clv_of(columns: &ShopColumns, as_of: Date) -> Option<Vec<Option<Money>>> {
+    use super::clv::{fit, predict_histories};
+    use siyu_core::clv::summary::history_of;
+    use siyu_core::clv::{History, Horizon};
+    use siyu_core::time::{DayNumber, ZoneDays, date_number};
+    let days = ZoneDays::new(&columns.zone);
+    let o = &columns.orders;
+    let mut paid: Vec<(u32, DayNumber, i64)> = (0..o.len())
+        .filter(|&i| o.paid[i])
+        .map(|i| (o.customer[i], days.day_of(o.at[i]), o.fen[i]))
+        .collect();
+    paid.sort_unstable();
+    let d = date_number(as_of);
+    let (mut numbers, mut histories): (Vec<u32>, Vec<History>) = (Vec::new(), Vec::new());
+    let mut run: Vec<(DayNumber, i64)> = Vec::new();
+    for orders in paid.chunk_by(|a, b| a.0 == b.0) {
+        run.clear();
+        run.extend(orders.iter().map(|&(_, day, fen)| (day, fen)));
+        if let Some((history, _)) = history_of(&run, d, None) {
+            numbers.push(orders[0].0);
+            histories.push(history);
+        }
+    }
+    drop(paid);
+    if histories.is_empty() {
+        return None;
+    }
+    let models = fit(&histories).ok()?;
+    let horizon = Horizon {
+        weeks: 52.0,
+        discount_monthly: 0.01,
+    };
+    let mut out = vec![None; columns.numbers()];
+    for (n, p) in numbers
+        .into_iter()
+        .zip(predict_histories(&models, &histories, &horizon))
+    {
+        out[n as usize] = p
+            .clv
+            .filter(|v| v.is_finite())
+            .map(|yuan| Money::from_fen((yuan * 100.0).round() as i64));
+    }
+    Some(out)
+}
+
+/// `siyu report channels`, with each entrant's model CLV when a model can be fitted on the
+/// paid orders up to the period's end (see [`model_clv`]).
 pub fn channel_report(
     store: &mut dyn Store,
     tenant: &Tenant,
     period: Period,
-    model_clv: Option<&HashMap<CustomerId, Money>>,
 ) -> anyhow::Result<ChannelReport> {
-    let shop = load_shop(store, tenant, &[])?;
+    let columns = load_columns(store, tenant, Read::SHOP)?;
     let costs = store
         .channel_costs(tenant)
         .context("reading channel costs")?;
+    let model = model_clv_of(&columns, period.to);
     Ok(ChannelReport {
         period,
-        channels: channels(&shop, period, &costs, model_clv),
+        channels: channels_of(&columns, period, &costs, model.as_deref()),
+    })
+}
+
+/// `siyu report channels` with the model CLVs given: each customer's, when a model is
+/// fitted.
+pub fn channel_report_given(
+    store: &mut dyn Store,
+    tenant: &Tenant,
+    period: Period,
+    model_clv: Option<&[(CustomerId, Money)]>,
+) -> anyhow::Result<ChannelReport> {
+    let columns = load_columns(store, tenant, Read::SHOP)?;
+    let costs = store
+        .channel_costs(tenant)
+        .context("reading channel costs")?;
+    let model = model_clv.map(|m| {
+        let mut by_number = vec![None; columns.numbers()];
+        for (id, clv) in m {
+            if let Some(n) = columns.ids.find(id.as_str()) {
+                by_number[n as usize] = Some(*clv);
+            }
+        }
+        by_number
+    });
+    Ok(ChannelReport {
+        period,
+        channels: channels_of(&columns, period, &costs, model.as_deref()),
     })
 }
 
@@ -364,17 +460,22 @@ pub fn formula_clv_report(
     as_of: Date,
     by: Option<By>,
 ) -> anyhow::Result<Vec<ClvSlice>> {
-    let shop = load_shop(store, tenant, &[])?;
+    // Only the orders count; the customers only say who is in which channel.
+    let read = if by == Some(By::Channel) {
+        Read::SHOP
+    } else {
+        Read::ORDERS
+    };
+    let columns = load_columns(store, tenant, read)?;
     let mut out = vec![ClvSlice {
         slice: "all".into(),
-        clv: formula_clv(&shop, as_of, None),
+        clv: formula_clv_of(&columns, as_of, None),
     }];
     if let Some(by) = by {
-        for (slice, members) in slices(store, tenant, &shop, by, as_of)? {
-            let member = |id: &CustomerId| members.contains(id);
+        for (slice, members) in slices(store, tenant, &columns, by, as_of)? {
             out.push(ClvSlice {
                 slice,
-                clv: formula_clv(&shop, as_of, Some(&member)),
+                clv: formula_clv_of(&columns, as_of, Some(&members)),
             });
         }
     }

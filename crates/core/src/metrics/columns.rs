@@ -1,0 +1,430 @@
+//! The raw facts of a shop as columns: every customer id interned once to a dense number,
+//! the customers' and orders' fields as plain arrays indexed by it. What the reports
+//! compute from at a million customers: no object and no id string per customer or order,
+//! and per-customer figures in vectors instead of maps. [`Shop`] is read through it too,
+//! so each report has one computation.
+
+use std::hash::BuildHasher;
+
+use crate::channel::Channel;
+use crate::customer::CustomerFact;
+use crate::fasthash::{FastBuildHasher, FastHashMap};
+use crate::ids::CustomerId;
+use crate::money::Money;
+use crate::order::OrderStatus;
+use crate::profile::ProfileSink;
+use crate::time::{TenantZone, Timestamp};
+
+use super::shop::Shop;
+
+/// No customer (a referrer not named, a slot empty).
+pub const NONE: u32 = u32::MAX;
+
+/// Ids interned to dense numbers 0, 1, 2, … in order of first sight: one text buffer,
+/// the end of each id in it, and an open-addressed table of numbers that holds the first
+/// bytes of each id, so that finding a short id touches one slot and nothing else.
+#[derive(Debug, Clone, Default)]
+pub struct Ids {
+    text: String,
+    ends: Vec<usize>,
+    /// A power of two long; at most half full.
+    slots: Vec<Slot>,
+    hasher: FastBuildHasher,
+}
+
+/// Bytes of an id kept in its slot.
+const HEAD: usize = 16;
+
+#[derive(Debug, Clone, Copy, Default)]
+struct Slot {
+    /// Number + 1 of the id; 0 for an empty slot.
+    number: u32,
+    len: u32,
+    head: [u8; HEAD],
+}
+
+fn head(id: &str) -> [u8; HEAD] {
+    let mut head = [0u8; HEAD];
+    let n = id.len().min(HEAD);
+    head[..n].copy_from_slice(&id.as_bytes()[..n]);
+    head
+}
+
+impl Ids {
+    pub fn len(&self) -> usize {
+        self.ends.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.ends.is_empty()
+    }
+
+    /// The id of number `n`.
+    pub fn get(&self, n: u32) -> &str {
+        let n = n as usize;
+        let start = if n == 0 { 0 } else { self.ends[n - 1] };
+        &self.text[start..self.ends[n]]
+    }
+
+    /// The id of number `n` as a customer id (none if it is not a valid one, which
+    /// [`ColumnSink`] reports as it reads).
+    pub fn customer_id(&self, n: u32) -> Option<CustomerId> {
+        CustomerId::parse(self.get(n)).ok()
+    }
+
+    /// The slot of `id`: where it is, or the empty slot where it would go.
+    fn slot(&self, id: &str) -> usize {
+        let mask = self.slots.len() - 1;
+        let mut at = self.hasher.hash_one(id) as usize & mask;
+        let (len, head) = (id.len() as u32, head(id));
+        loop {
+            let s = &self.slots[at];
+            if s.number == 0
+                || (s.len == len
+                    && s.head == head
+                    && (id.len() <= HEAD || self.get(s.number - 1) == id))
+            {
+                return at;
+            }
+            at = (at + 1) & mask;
+        }
+    }
+
+    /// The number of `id`, if it was seen.
+    pub fn find(&self, id: &str) -> Option<u32> {
+        if self.slots.is_empty() {
+            return None;
+        }
+        let n = self.slots[self.slot(id)].number;
+        n.checked_sub(1)
+    }
+
+    /// The number of `id`, given the next one if it is new.
+    pub fn intern(&mut self, id: &str) -> u32 {
+        if (self.len() + 1) * 2 > self.slots.len() {
+            self.grow();
+        }
+        let at = self.slot(id);
+        if let Some(n) = self.slots[at].number.checked_sub(1) {
+            return n;
+        }
+        self.text.push_str(id);
+        self.ends.push(self.text.len());
+        let n = self.len() as u32;
+        self.slots[at] = Slot {
+            number: n,
+            len: id.len() as u32,
+            head: head(id),
+        };
+        n - 1
+    }
+
+    fn grow(&mut self) {
+        let size = (self.slots.len() * 2).max(1024);
+        let mut slots = vec![Slot::default(); size];
+        let mask = size - 1;
+        for n in 0..self.len() as u32 {
+            let id = self.get(n);
+            let mut at = self.hasher.hash_one(id) as usize & mask;
+            while slots[at].number != 0 {
+                at = (at + 1) & mask;
+            }
+            slots[at] = Slot {
+                number: n + 1,
+                len: id.len() as u32,
+                head: head(id),
+            };
+        }
+        self.slots = slots;
+    }
+}
+
+/// A customer who is no pool member (named only by an order, an event or as a referrer).
+const OUTSIDE: u16 = u16::MAX;
+
+/// A shop's facts as columns. Numbers are interned ids; the pool's customers are listed in
+/// the order they came (`pool`); orders and the events of the kinds asked for are columns.
+#[derive(Debug, Clone)]
+pub struct ShopColumns {
+    pub zone: TenantZone,
+    pub ids: Ids,
+    /// The pool's customers, by number, in the order they came.
+    pub pool: Vec<u32>,
+    /// By number: the index of the customer's channel in `channels`, or [`OUTSIDE`].
+    channel: Vec<u16>,
+    /// The distinct channels of the pool.
+    pub channels: Vec<Option<Channel>>,
+    /// By number: when the customer joined (pool members only).
+    pub joined_at: Vec<Timestamp>,
+    /// By number: the customer's referrer, or [`NONE`].
+    pub referrer: Vec<u32>,
+    pub orders: OrderColumns,
+    pub events: EventColumns,
+}
+
+#[derive(Debug, Clone, Default)]
+pub struct OrderColumns {
+    pub customer: Vec<u32>,
+    pub at: Vec<Timestamp>,
+    pub fen: Vec<i64>,
+    pub paid: Vec<bool>,
+}
+
+impl OrderColumns {
+    pub fn len(&self) -> usize {
+        self.customer.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.customer.is_empty()
+    }
+}
+
+#[derive(Debug, Clone, Default)]
+pub struct EventColumns {
+    pub customer: Vec<u32>,
+    /// Index into `kinds`.
+    pub kind: Vec<u32>,
+    pub at: Vec<Timestamp>,
+    pub kinds: Vec<String>,
+}
+
+impl EventColumns {
+    /// The events of `kind`: (customer, at).
+    pub fn of_kind(&self, kind: &str) -> impl Iterator<Item = (u32, Timestamp)> + '_ {
+        let k = self.kinds.iter().position(|x| x == kind);
+        self.customer
+            .iter()
+            .zip(&self.kind)
+            .zip(&self.at)
+            .filter(move |((_, x), _)| Some(**x as usize) == k)
+            .map(|((c, _), at)| (*c, *at))
+    }
+}
+
+impl ShopColumns {
+    pub fn new(zone: &TenantZone) -> ShopColumns {
+        ShopColumns {
+            zone: zone.clone(),
+            ids: Ids::default(),
+            pool: Vec::new(),
+            channel: Vec::new(),
+            channels: Vec::new(),
+            joined_at: Vec::new(),
+            referrer: Vec::new(),
+            orders: OrderColumns::default(),
+            events: EventColumns::default(),
+        }
+    }
+
+    /// The columns of a whole [`Shop`], every event kind included.
+    pub fn of(shop: &Shop) -> ShopColumns {
+        let mut columns = ShopColumns::new(&shop.zone);
+        let mut sink = ColumnSink::new(&mut columns, None);
+        for c in &shop.customers {
+            sink.customer(c.clone());
+        }
+        for o in &shop.orders {
+            sink.order(
+                o.customer_id.as_str(),
+                o.ordered_at,
+                o.amount,
+                o.status,
+                false,
+            );
+        }
+        for e in &shop.events {
+            sink.event(e.customer_id.as_str(), &e.kind, e.occurred_at);
+        }
+        drop(sink);
+        columns
+    }
+
+    /// How many numbers there are (pool members and others).
+    pub fn numbers(&self) -> usize {
+        self.ids.len()
+    }
+
+    /// Whether number `n` is a customer of the pool.
+    pub fn is_member(&self, n: u32) -> bool {
+        self.channel[n as usize] != OUTSIDE
+    }
+
+    /// The channel of number `n`: its index in `channels`, `None` when not in the pool.
+    pub fn channel_index(&self, n: u32) -> Option<u16> {
+        let c = self.channel[n as usize];
+        (c != OUTSIDE).then_some(c)
+    }
+
+    /// The channel of number `n` (none for customers outside the pool).
+    pub fn channel_of(&self, n: u32) -> Option<&Channel> {
+        self.channel_index(n)
+            .and_then(|c| self.channels[usize::from(c)].as_ref())
+    }
+
+    /// Selects the numbers whose id `only` selects (every number when `None`).
+    pub fn select(&self, only: Option<&dyn Fn(&CustomerId) -> bool>) -> Option<Vec<bool>> {
+        let only = only?;
+        Some(
+            (0..self.numbers() as u32)
+                .map(|n| self.ids.customer_id(n).is_some_and(|id| only(&id)))
+                .collect(),
+        )
+    }
+
+    /// The numbers of the ids in `members`, as a selection.
+    pub fn select_ids<'a>(&self, members: impl IntoIterator<Item = &'a CustomerId>) -> Vec<bool> {
+        let mut out = vec![false; self.numbers()];
+        for id in members {
+            if let Some(n) = self.ids.find(id.as_str()) {
+                out[n as usize] = true;
+            }
+        }
+        out
+    }
+
+    fn number(&mut self, id: &str) -> u32 {
+        let n = self.ids.intern(id);
+        if n as usize == self.channel.len() {
+            self.channel.push(OUTSIDE);
+            self.joined_at.push(Timestamp::UNIX_EPOCH);
+            self.referrer.push(NONE);
+        }
+        n
+    }
+}
+
+/// Streams facts into [`ShopColumns`]: customers, orders, and the events of some kinds
+/// (all when `kinds` is `None`).
+pub struct ColumnSink<'c, 'k> {
+    columns: &'c mut ShopColumns,
+    kinds: Option<&'k [&'k str]>,
+    channel_index: FastHashMap<Option<Channel>, u16>,
+    /// Whether customers' referrers are read (only the referral figures need them).
+    referrers: bool,
+    /// The first id that is not a valid customer id.
+    pub bad: Option<String>,
+}
+
+impl<'c, 'k> ColumnSink<'c, 'k> {
+    pub fn new(columns: &'c mut ShopColumns, kinds: Option<&'k [&'k str]>) -> Self {
+        ColumnSink {
+            columns,
+            kinds,
+            channel_index: FastHashMap::default(),
+            referrers: true,
+            bad: None,
+        }
+    }
+
+    /// Leaves the customers' referrers out (each is a lookup of an id).
+    pub fn without_referrers(mut self) -> Self {
+        self.referrers = false;
+        self
+    }
+}
+
+impl ColumnSink<'_, '_> {
+    /// The number of an id an order or event names, checking it when it is new.
+    fn number(&mut self, id: &str) -> u32 {
+        let before = self.columns.numbers();
+        let n = self.columns.number(id);
+        if self.columns.numbers() > before && self.bad.is_none() && CustomerId::parse(id).is_err() {
+            self.bad = Some(id.to_owned());
+        }
+        n
+    }
+}
+
+impl ProfileSink for ColumnSink<'_, '_> {
+    fn customer(&mut self, c: CustomerFact) {
+        let columns = &mut *self.columns;
+        let n = columns.number(c.id.as_str());
+        let referrer = match &c.referrer_id {
+            Some(r) if self.referrers => columns.number(r.as_str()),
+            _ => NONE,
+        };
+        let channel = match self.channel_index.get(&c.channel) {
+            Some(&i) => i,
+            None => {
+                let i = columns.channels.len() as u16;
+                columns.channels.push(c.channel.clone());
+                self.channel_index.insert(c.channel, i);
+                i
+            }
+        };
+        let at = n as usize;
+        columns.channel[at] = channel;
+        columns.joined_at[at] = c.joined_at;
+        columns.referrer[at] = referrer;
+        columns.pool.push(n);
+    }
+
+    fn order(
+        &mut self,
+        customer: &str,
+        at: Timestamp,
+        amount: Money,
+        status: OrderStatus,
+        _used_coupon: bool,
+    ) {
+        let n = self.number(customer);
+        let o = &mut self.columns.orders;
+        o.customer.push(n);
+        o.at.push(at);
+        o.fen.push(amount.fen());
+        o.paid.push(status == OrderStatus::Paid);
+    }
+
+    fn event(&mut self, customer: &str, kind: &str, at: Timestamp) {
+        if self.kinds.is_some_and(|k| !k.contains(&kind)) {
+            return;
+        }
+        let n = self.number(customer);
+        let e = &mut self.columns.events;
+        let k = match e.kinds.iter().position(|x| x == kind) {
+            Some(k) => k,
+            None => {
+                e.kinds.push(kind.to_owned());
+                e.kinds.len() - 1
+            }
+        };
+        e.customer.push(n);
+        e.kind.push(k as u32);
+        e.at.push(at);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn ids_are_numbered_in_order_of_first_sight_and_found_again() {
+        let mut ids = Ids::default();
+        for n in 0..5_000u32 {
+            assert_eq!(ids.intern(&format!("c{n}")), n);
+        }
+        assert_eq!(ids.intern("c17"), 17);
+        assert_eq!(ids.find("c4999"), Some(4999));
+        assert_eq!(ids.find("c5000"), None);
+        assert_eq!(ids.get(123), "c123");
+        assert_eq!(ids.len(), 5_000);
+    }
+
+    #[test]
+    fn long_ids_that_share_their_first_bytes_are_told_apart() {
+        let mut ids = Ids::default();
+        let long = |n: u32| format!("customer-of-the-shop-{n:06}");
+        for n in 0..3_000u32 {
+            assert_eq!(ids.intern(&long(n)), n);
+        }
+        for n in (0..3_000u32).step_by(7) {
+            assert_eq!(ids.find(&long(n)), Some(n));
+            assert_eq!(ids.get(n), long(n));
+        }
+        assert_eq!(ids.find("customer-of-the-shop-"), None);
+        assert_eq!(ids.find(""), None);
+        assert_eq!(ids.intern(""), 3_000);
+    }
+}

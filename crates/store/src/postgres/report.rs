@@ -1,0 +1,45 @@
+//! The reports' reads on PostgreSQL.
+
+use postgres::fallible_iterator::FallibleIterator;
+use postgres::types::ToSql;
+use siyu_core::Timestamp;
+use siyu_core::profile::ProfileSink;
+
+use super::PgStore;
+use crate::sql::RowAccess;
+use crate::sql::{COUNT_PROFILES, SCAN_LEFT_AT, STREAM_EVENTS_OF_KINDS, event_line_into, pg};
+use crate::{ReportStore, Result, Tenant, from_micros};
+
+impl ReportStore for PgStore {
+    fn stream_events_of(
+        &mut self,
+        tenant: &Tenant,
+        kinds: &[&str],
+        sink: &mut dyn ProfileSink,
+    ) -> Result<()> {
+        if kinds.is_empty() {
+            return Ok(());
+        }
+        let kinds: Vec<&str> = kinds.to_vec();
+        let params: [&(dyn ToSql + Sync); 2] = [&tenant.id, &kinds];
+        let mut rows = self.client.query_raw(&pg(STREAM_EVENTS_OF_KINDS), params)?;
+        while let Some(r) = rows.next()? {
+            event_line_into(&r, sink)?;
+        }
+        Ok(())
+    }
+
+    fn scan_left_at(
+        &mut self,
+        tenant: &Tenant,
+        each: &mut dyn FnMut(&str, Timestamp),
+    ) -> Result<u64> {
+        let mut rows = self.client.query_raw(&pg(SCAN_LEFT_AT), [tenant.id])?;
+        while let Some(r) = rows.next()? {
+            each(r.text(0)?, from_micros(r.int(1)?)?);
+        }
+        drop(rows);
+        let r = self.client.query_one(&pg(COUNT_PROFILES), &[&tenant.id])?;
+        Ok(u64::try_from(r.int(0)?).unwrap_or(0))
+    }
+}

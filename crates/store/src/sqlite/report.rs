@@ -1,0 +1,49 @@
+//! The reports' reads on SQLite.
+
+use rusqlite::ToSql;
+use siyu_core::Timestamp;
+use siyu_core::profile::ProfileSink;
+
+use super::SqliteStore;
+use crate::sql::RowAccess;
+use crate::sql::{COUNT_PROFILES, SCAN_LEFT_AT, event_line_into, stream_events_of_kinds};
+use crate::{ReportStore, Result, Tenant, from_micros};
+
+impl ReportStore for SqliteStore {
+    fn stream_events_of(
+        &mut self,
+        tenant: &Tenant,
+        kinds: &[&str],
+        sink: &mut dyn ProfileSink,
+    ) -> Result<()> {
+        if kinds.is_empty() {
+            return Ok(());
+        }
+        let mut stmt = self
+            .conn
+            .prepare_cached(&stream_events_of_kinds(kinds.len()))?;
+        let mut params: Vec<&dyn ToSql> = vec![&tenant.id];
+        params.extend(kinds.iter().map(|k| k as &dyn ToSql));
+        let mut rows = stmt.query(params.as_slice())?;
+        while let Some(r) = rows.next()? {
+            event_line_into(r, sink)?;
+        }
+        Ok(())
+    }
+
+    fn scan_left_at(
+        &mut self,
+        tenant: &Tenant,
+        each: &mut dyn FnMut(&str, Timestamp),
+    ) -> Result<u64> {
+        let mut stmt = self.conn.prepare_cached(SCAN_LEFT_AT)?;
+        let mut rows = stmt.query([tenant.id])?;
+        while let Some(r) = rows.next()? {
+            each(r.text(0)?, from_micros(r.int(1)?)?);
+        }
+        let count: i64 = self
+            .conn
+            .query_row(COUNT_PROFILES, [tenant.id], |r| r.get(0))?;
+        Ok(u64::try_from(count).unwrap_or(0))
+    }
+}
