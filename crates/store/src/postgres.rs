@@ -22,15 +22,13 @@ use siyu_core::{
 use crate::shared::{OnDb, TxOnDb, scan};
 use crate::sql::{Db, SCAN_ALL_ABOVE};
 use crate::sql::{
-    POOL_EXTENT, SCAN_ORDER_FACTS, SCAN_ORDERS, SCAN_PROFILE_LINES, STREAM_EVENTS, STREAM_ORDERS,
-    customer_fact_from, customer_facts_sql, event_line_into, event_lines_sql, order_fact_from,
-    order_from, order_line_into, order_lines_sql, parse_customer_id, pg, pool_extent_from,
-    profile_from, profile_line_from, profiles_sql, referees_sql,
+    SCAN_ORDER_FACTS, SCAN_ORDERS, customer_fact_from, customer_facts_sql, event_line_into,
+    event_lines_sql, order_fact_from, order_from, order_line_into, order_lines_sql,
+    parse_customer_id, pg, profile_from, profiles_sql, referees_sql,
 };
 use crate::{
-    CustomerStore, Facts, ImportStore, ImportTx, IngestWrites, OrderStore, PoolExtent,
-    PrivacyStore, PrivacyTx, ProfileLine, ProfileStore, ProfileWrites, Result, Scope, Store,
-    StoreError, TableCounts, Tenant, WriteCounts, micros, other,
+    ImportStore, ImportTx, IngestWrites, OrderStore, PrivacyStore, PrivacyTx, ProfileWrites,
+    Result, Scope, Store, StoreError, TableCounts, Tenant, WriteCounts, micros, other,
 };
 
 mod api;
@@ -248,53 +246,6 @@ impl OrderStore for PgStore {
             each(order_fact_from(&r)?);
         }
         Ok(())
-    }
-}
-
-impl ProfileStore for PgStore {
-    fn scan_profiles(&mut self, tenant: &Tenant, each: &mut dyn FnMut(Profile)) -> Result<()> {
-        let sql = profiles_sql("ORDER BY p.customer_id");
-        scan(&mut self.client, &sql, tenant, |r| profile_from(r), each)
-    }
-
-    fn stream_facts(
-        &mut self,
-        tenant: &Tenant,
-        wanted: Facts,
-        sink: &mut dyn ProfileSink,
-    ) -> Result<()> {
-        if wanted.customers {
-            self.scan_customers(tenant, &mut |c| sink.customer(c))?;
-        }
-        if wanted.orders {
-            let mut rows = self.client.query_raw(&pg(STREAM_ORDERS), [tenant.id])?;
-            while let Some(r) = rows.next()? {
-                order_line_into(&r, sink)?;
-            }
-        }
-        if wanted.events {
-            let mut rows = self.client.query_raw(&pg(STREAM_EVENTS), [tenant.id])?;
-            while let Some(r) = rows.next()? {
-                event_line_into(&r, sink)?;
-            }
-        }
-        Ok(())
-    }
-
-    fn scan_profile_lines(
-        &mut self,
-        tenant: &Tenant,
-        each: &mut dyn FnMut(ProfileLine<'_>),
-    ) -> Result<PoolExtent> {
-        let mut rows = self
-            .client
-            .query_raw(&pg(SCAN_PROFILE_LINES), [tenant.id])?;
-        while let Some(r) = rows.next()? {
-            each(profile_line_from(&r)?);
-        }
-        drop(rows);
-        let r = self.client.query_one(&pg(POOL_EXTENT), &[&tenant.id])?;
-        pool_extent_from(&r)
     }
 }
 

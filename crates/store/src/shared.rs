@@ -13,24 +13,27 @@ use siyu_core::{
 };
 
 use crate::sql::{
-    ATTRIBUTES, Arg, CUSTOMER_BY_ID, CUSTOMERS_PAGE, DELETE_RULE, DELETE_RULE_MEMBERS, DELETE_TAG,
-    Db, ERASE_CUSTOMER, ERASE_ORDERS, ERASE_PROFILE, ERASE_REFERRER, ERASED_TABLES, HAS_CUSTOMER,
-    INSERT_AUDIT, INSERT_SUPPRESSION, INSERT_TAG, INSERT_TENANT, INSERT_TOKEN, MEMBER_COUNTS,
-    MEMBERS_AFTER, MEMBERSHIPS_BETWEEN, POOL_IDS_AFTER, RECENT_EVENTS, RECENT_ORDERS, RULES_OF,
-    RowAccess, SAVE_RULE, SAVE_THRESHOLDS, SCAN_EVENTS, SET_CHANNEL_COST, SET_OPT_OUT, SET_SETTING,
-    SET_TAG_FAMILY, SET_TIME_ZONE, SETTINGS_OF, SUPPRESSION_KEYS, TABLE_COUNTS, TAG_FAMILIES,
-    TENANT_BY_NAME, THRESHOLDS_OF, TOKEN_BY_HASH, TOKENS_OF, attributes_from, audit_entry_from,
-    audit_log_sql, channel_cost_from, channel_costs_sql, customer_fact_from, customer_facts_sql,
-    customer_from, customer_line_from, erase_from, event_from, history_from, history_sql,
-    manual_tag_from, manual_tags_sql, member_count_from, member_filter, member_from, members_sql,
-    order_from, parse_customer_id, profile_from, profile_of, rows, stored_rule_from,
-    tag_family_from, tenant_from, tenants_sql, thresholds_from, thresholds_values, token_from,
+    ATTRIBUTES, Arg, COUNT_PROFILES, CUSTOMER_BY_ID, CUSTOMERS_PAGE, DELETE_RULE,
+    DELETE_RULE_MEMBERS, DELETE_TAG, Db, ERASE_CUSTOMER, ERASE_ORDERS, ERASE_PROFILE,
+    ERASE_REFERRER, ERASED_TABLES, HAS_CUSTOMER, INSERT_AUDIT, INSERT_SUPPRESSION, INSERT_TAG,
+    INSERT_TENANT, INSERT_TOKEN, MEMBER_COUNTS, MEMBERS_AFTER, MEMBERSHIPS_BETWEEN, POOL_EXTENT,
+    POOL_IDS_AFTER, RECENT_EVENTS, RECENT_ORDERS, RULES_OF, RowAccess, SAVE_RULE, SAVE_THRESHOLDS,
+    SCAN_EVENTS, SCAN_LEFT_AT, SCAN_PROFILE_LINES, SET_CHANNEL_COST, SET_OPT_OUT, SET_SETTING,
+    SET_TAG_FAMILY, SET_TIME_ZONE, SETTINGS_OF, STREAM_EVENTS, STREAM_ORDERS, SUPPRESSION_KEYS,
+    TABLE_COUNTS, TAG_FAMILIES, TENANT_BY_NAME, THRESHOLDS_OF, TOKEN_BY_HASH, TOKENS_OF,
+    attributes_from, audit_entry_from, audit_log_sql, channel_cost_from, channel_costs_sql,
+    customer_fact_from, customer_facts_sql, customer_from, customer_line_from, erase_from,
+    event_from, event_line_into, history_from, history_sql, manual_tag_from, manual_tags_sql,
+    member_count_from, member_filter, member_from, members_sql, order_from, order_line_into,
+    parse_customer_id, pool_extent_from, profile_from, profile_line_from, profile_of, profiles_sql,
+    rows, stored_rule_from, tag_family_from, tenant_from, tenants_sql, thresholds_from,
+    thresholds_values, token_from,
 };
 use crate::{
     AuditEntry, AuditStore, ChannelCostStore, CustomerLine, CustomerStore, CustomerView,
-    CustomerViewStore, Erased, EventStore, HistoryRecord, ManualTag, Member, MemberFilter,
-    PrivacyWrites, Result, StoreError, StoredRule, StoredToken, TableCounts, Tenant, TenantStore,
-    TokenStore, corrupt, micros,
+    CustomerViewStore, Erased, EventStore, Facts, HistoryRecord, ManualTag, Member, MemberFilter,
+    PoolExtent, PrivacyWrites, ProfileLine, ProfileStore, Result, StoreError, StoredRule,
+    StoredToken, TableCounts, Tenant, TenantStore, TokenStore, corrupt, micros,
 };
 
 /// A store whose reads and simple writes run on one connection.
@@ -575,4 +578,69 @@ impl<T: TxOnDb> crate::PoolRows for T {
         let sql = history_sql(tx.dialect(), clause, limit);
         rows(tx, &sql, &args, |r| history_from(r))
     }
+}
+
+impl<T: OnDb> ProfileStore for T {
+    fn scan_profiles(
+        &mut self,
+        tenant: &Tenant,
+        each: &mut dyn FnMut(siyu_core::profile::Profile),
+    ) -> Result<()> {
+        let sql = profiles_sql("ORDER BY p.customer_id");
+        scan(self.db(), &sql, tenant, |r| profile_from(r), each)
+    }
+
+    fn stream_facts(
+        &mut self,
+        tenant: &Tenant,
+        wanted: Facts,
+        sink: &mut dyn siyu_core::profile::ProfileSink,
+    ) -> Result<()> {
+        if wanted.customers {
+            self.scan_customers(tenant, &mut |c| sink.customer(c))?;
+        }
+        let key = [Arg::Int(tenant.id)];
+        if wanted.orders {
+            self.db()
+                .each_row(STREAM_ORDERS, &key, &mut |r| order_line_into(r, sink))?;
+        }
+        if wanted.events {
+            self.db()
+                .each_row(STREAM_EVENTS, &key, &mut |r| event_line_into(r, sink))?;
+        }
+        Ok(())
+    }
+
+    fn scan_profile_lines(
+        &mut self,
+        tenant: &Tenant,
+        each: &mut dyn FnMut(ProfileLine<'_>),
+    ) -> Result<PoolExtent> {
+        let key = [Arg::Int(tenant.id)];
+        self.db().each_row(SCAN_PROFILE_LINES, &key, &mut |r| {
+            each(profile_line_from(r)?);
+            Ok(())
+        })?;
+        rows(self.db(), POOL_EXTENT, &key, |r| pool_extent_from(r))?
+            .pop()
+            .ok_or_else(|| corrupt("no row of a count"))
+    }
+}
+
+/// [`crate::ReportStore::scan_left_at`] on either backend: each profile's latest `left`
+/// event, and how many profiles the tenant has.
+pub(crate) fn scan_left_at(
+    db: &mut dyn Db,
+    tenant: &Tenant,
+    each: &mut dyn FnMut(&str, Timestamp),
+) -> Result<u64> {
+    let key = [Arg::Int(tenant.id)];
+    db.each_row(SCAN_LEFT_AT, &key, &mut |r| {
+        each(r.text(0)?, crate::from_micros(r.int(1)?)?);
+        Ok(())
+    })?;
+    let count = rows(db, COUNT_PROFILES, &key, |r| r.int(0))?
+        .pop()
+        .ok_or_else(|| corrupt("no row of a count"))?;
+    Ok(u64::try_from(count).unwrap_or(0))
 }

@@ -456,7 +456,10 @@ pub(crate) const STREAM_ORDERS: &str = "SELECT customer_id, ordered_at, amount, 
      FROM orders WHERE tenant_id = ?1";
 
 /// Hands a row of [`STREAM_ORDERS`] to `sink`, borrowed.
-pub(crate) fn order_line_into(r: &impl RowAccess, sink: &mut dyn ProfileSink) -> Result<()> {
+pub(crate) fn order_line_into(
+    r: &(impl RowAccess + ?Sized),
+    sink: &mut dyn ProfileSink,
+) -> Result<()> {
     sink.order(
         r.text(0)?,
         from_micros(r.int(1)?)?,
@@ -472,7 +475,10 @@ pub(crate) const STREAM_EVENTS: &str =
     "SELECT customer_id, type, occurred_at FROM events WHERE tenant_id = ?1";
 
 /// Hands a row of [`STREAM_EVENTS`] to `sink`, borrowed.
-pub(crate) fn event_line_into(r: &impl RowAccess, sink: &mut dyn ProfileSink) -> Result<()> {
+pub(crate) fn event_line_into(
+    r: &(impl RowAccess + ?Sized),
+    sink: &mut dyn ProfileSink,
+) -> Result<()> {
     sink.event(r.text(0)?, r.text(1)?, from_micros(r.int(2)?)?);
     Ok(())
 }
@@ -508,7 +514,7 @@ pub(crate) const SCAN_PROFILE_LINES: &str = "SELECT customer_id, last_order_at, 
      FROM profiles WHERE tenant_id = ?1";
 
 /// A profile line from a row of [`SCAN_PROFILE_LINES`].
-pub(crate) fn profile_line_from(r: &impl RowAccess) -> Result<ProfileLine<'_>> {
+pub(crate) fn profile_line_from(r: &(impl RowAccess + ?Sized)) -> Result<ProfileLine<'_>> {
     let day = |s: Option<&str>| -> Result<Option<jiff::civil::Date>> {
         s.map(|d| TenantZone::read_day(d).map_err(other))
             .transpose()
@@ -532,7 +538,7 @@ pub(crate) fn profile_line_from(r: &impl RowAccess) -> Result<ProfileLine<'_>> {
 pub(crate) const POOL_EXTENT: &str =
     "SELECT count(*), max(joined_at) FROM customers WHERE tenant_id = ?1";
 
-pub(crate) fn pool_extent_from(r: &impl RowAccess) -> Result<PoolExtent> {
+pub(crate) fn pool_extent_from(r: &(impl RowAccess + ?Sized)) -> Result<PoolExtent> {
     Ok(PoolExtent {
         customers: u64::try_from(r.int(0)?).map_err(|_| corrupt("a negative count"))?,
         latest_join: at(r.opt_int(1)?)?,

@@ -15,15 +15,13 @@ use siyu_core::{
 use crate::shared::{OnDb, TxOnDb, scan};
 use crate::sql::{Db, SCAN_ALL_ABOVE};
 use crate::sql::{
-    POOL_EXTENT, SCAN_ORDER_FACTS, SCAN_ORDERS, SCAN_PROFILE_LINES, STREAM_EVENTS, STREAM_ORDERS,
-    customer_fact_from, customer_facts_sql, event_line_into, event_lines_sql, order_fact_from,
-    order_from, order_line_into, order_lines_sql, parse_customer_id, pool_extent_from,
-    profile_from, profile_line_from, profile_of, profiles_sql, referees_sql,
+    SCAN_ORDER_FACTS, SCAN_ORDERS, customer_fact_from, customer_facts_sql, event_line_into,
+    event_lines_sql, order_fact_from, order_from, order_line_into, order_lines_sql,
+    parse_customer_id, profile_from, profile_of, referees_sql,
 };
 use crate::{
-    CustomerStore, Facts, ImportStore, ImportTx, IngestWrites, OrderStore, PoolExtent,
-    PrivacyStore, PrivacyTx, ProfileLine, ProfileStore, ProfileWrites, Result, Scope, Store,
-    StoreError, TableCounts, Tenant, WriteCounts, corrupt, micros, other,
+    ImportStore, ImportTx, IngestWrites, OrderStore, PrivacyStore, PrivacyTx, ProfileWrites,
+    Result, Scope, Store, StoreError, TableCounts, Tenant, WriteCounts, micros, other,
 };
 
 mod api;
@@ -230,55 +228,6 @@ impl OrderStore for SqliteStore {
             }
         }
         Ok(())
-    }
-}
-
-impl ProfileStore for SqliteStore {
-    fn scan_profiles(&mut self, tenant: &Tenant, each: &mut dyn FnMut(Profile)) -> Result<()> {
-        let sql = profiles_sql("ORDER BY p.customer_id");
-        scan(&mut self.conn, &sql, tenant, |r| profile_from(r), each)
-    }
-
-    fn stream_facts(
-        &mut self,
-        tenant: &Tenant,
-        wanted: Facts,
-        sink: &mut dyn ProfileSink,
-    ) -> Result<()> {
-        if wanted.customers {
-            self.scan_customers(tenant, &mut |c| sink.customer(c))?;
-        }
-        if wanted.orders {
-            let mut stmt = self.conn.prepare_cached(STREAM_ORDERS)?;
-            let mut rows = stmt.query([tenant.id])?;
-            while let Some(r) = rows.next()? {
-                order_line_into(r, sink)?;
-            }
-        }
-        if wanted.events {
-            let mut stmt = self.conn.prepare_cached(STREAM_EVENTS)?;
-            let mut rows = stmt.query([tenant.id])?;
-            while let Some(r) = rows.next()? {
-                event_line_into(r, sink)?;
-            }
-        }
-        Ok(())
-    }
-
-    fn scan_profile_lines(
-        &mut self,
-        tenant: &Tenant,
-        each: &mut dyn FnMut(ProfileLine<'_>),
-    ) -> Result<PoolExtent> {
-        let mut stmt = self.conn.prepare_cached(SCAN_PROFILE_LINES)?;
-        let mut rows = stmt.query([tenant.id])?;
-        while let Some(r) = rows.next()? {
-            each(profile_line_from(r)?);
-        }
-        let mut stmt = self.conn.prepare_cached(POOL_EXTENT)?;
-        let mut rows = stmt.query([tenant.id])?;
-        let r = rows.next()?.ok_or_else(|| corrupt("no row of a count"))?;
-        pool_extent_from(r)
     }
 }
 
@@ -1347,7 +1296,7 @@ impl PrivacyTx for SqliteImport<'_> {}
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::TenantStore;
+    use crate::{CustomerStore, TenantStore};
     use crate::sql::INSERT_TENANT;
     use siyu_core::{OrderId, OrderStatus};
 

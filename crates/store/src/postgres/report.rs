@@ -6,9 +6,8 @@ use siyu_core::Timestamp;
 use siyu_core::profile::ProfileSink;
 
 use super::PgStore;
-use crate::sql::RowAccess;
-use crate::sql::{COUNT_PROFILES, SCAN_LEFT_AT, STREAM_EVENTS_OF_KINDS, event_line_into, pg};
-use crate::{ReportStore, Result, Tenant, from_micros};
+use crate::sql::{STREAM_EVENTS_OF_KINDS, event_line_into, pg};
+use crate::{ReportStore, Result, Tenant};
 
 impl ReportStore for PgStore {
     fn stream_events_of(
@@ -34,12 +33,6 @@ impl ReportStore for PgStore {
         tenant: &Tenant,
         each: &mut dyn FnMut(&str, Timestamp),
     ) -> Result<u64> {
-        let mut rows = self.client.query_raw(&pg(SCAN_LEFT_AT), [tenant.id])?;
-        while let Some(r) = rows.next()? {
-            each(r.text(0)?, from_micros(r.int(1)?)?);
-        }
-        drop(rows);
-        let r = self.client.query_one(&pg(COUNT_PROFILES), &[&tenant.id])?;
-        Ok(u64::try_from(r.int(0)?).unwrap_or(0))
+        crate::shared::scan_left_at(&mut self.client, tenant, each)
     }
 }

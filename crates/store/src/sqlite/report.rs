@@ -5,9 +5,8 @@ use siyu_core::Timestamp;
 use siyu_core::profile::ProfileSink;
 
 use super::SqliteStore;
-use crate::sql::RowAccess;
-use crate::sql::{COUNT_PROFILES, SCAN_LEFT_AT, event_line_into, stream_events_of_kinds};
-use crate::{ReportStore, Result, Tenant, from_micros};
+use crate::sql::{event_line_into, stream_events_of_kinds};
+use crate::{ReportStore, Result, Tenant};
 
 impl ReportStore for SqliteStore {
     fn stream_events_of(
@@ -36,14 +35,6 @@ impl ReportStore for SqliteStore {
         tenant: &Tenant,
         each: &mut dyn FnMut(&str, Timestamp),
     ) -> Result<u64> {
-        let mut stmt = self.conn.prepare_cached(SCAN_LEFT_AT)?;
-        let mut rows = stmt.query([tenant.id])?;
-        while let Some(r) = rows.next()? {
-            each(r.text(0)?, from_micros(r.int(1)?)?);
-        }
-        let count: i64 = self
-            .conn
-            .query_row(COUNT_PROFILES, [tenant.id], |r| r.get(0))?;
-        Ok(u64::try_from(count).unwrap_or(0))
+        crate::shared::scan_left_at(&mut self.conn, tenant, each)
     }
 }
