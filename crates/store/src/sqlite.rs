@@ -56,6 +56,10 @@ const MIGRATIONS: &[(i64, &str)] = &[
     ),
     (10, include_str!("../migrations/sqlite/0010_parity.sql")),
     (11, include_str!("../migrations/sqlite/0011_thresholds.sql")),
+    (
+        12,
+        include_str!("../migrations/sqlite/0012_spend_from_index.sql"),
+    ),
 ];
 
 pub struct SqliteStore {
