@@ -589,6 +589,12 @@ pub(crate) fn member_from(r: &(impl RowAccess + ?Sized)) -> Result<Member> {
 pub(crate) const MEMBERSHIPS_BETWEEN: &str = "SELECT kind, name, customer_id, since
      FROM rule_members WHERE tenant_id = ?1 AND customer_id > ?2 AND customer_id <= ?3";
 
+/// The members of a tenant's (`?1`) rule (`?2`, `?3`) after `?4` up to and including
+/// `?5`, in id order, from the primary key: their ids.
+pub(crate) const RULE_MEMBERS_BETWEEN: &str = "SELECT customer_id FROM rule_members
+     WHERE tenant_id = ?1 AND kind = ?2 AND name = ?3 AND customer_id > ?4 AND customer_id <= ?5
+     ORDER BY customer_id";
+
 /// A page of a tenant's (`?1`) rule's (`?2`, `?3`) members after `?4`, at most `?5`;
 /// rows for [`member_from`].
 pub(crate) const MEMBERS_AFTER: &str = "SELECT kind, name, customer_id, since FROM rule_members

@@ -10,9 +10,9 @@ use siyu_core::{CustomerId, Gender, Money, Timestamp};
 
 use super::{PgImport, PgStore};
 use crate::sql::{
-    HISTORY_COLUMNS, PROFILE_COLUMNS, RULES_OF, SET_TAG_FAMILY, history_from, member_filter,
-    member_from, members_sql, parse_channel, parse_customer_id, pg, pool_figures_from,
-    pool_figures_sql, profile_from, stored_rule_from,
+    HISTORY_COLUMNS, PROFILE_COLUMNS, RULE_MEMBERS_BETWEEN, RULES_OF, SET_TAG_FAMILY, history_from,
+    member_filter, member_from, members_sql, parse_channel, parse_customer_id, pg,
+    pool_figures_from, pool_figures_sql, profile_from, stored_rule_from,
 };
 use crate::{
     HistoryRecord, ManualTag, Member, MemberChange, MemberFilter, PoolCustomer, PoolFigures,
@@ -147,6 +147,23 @@ impl PoolTx for PgImport<'_> {
         )?;
         while let Some(r) = rows.next()? {
             each(pool_customer_from(&r)?);
+        }
+        Ok(())
+    }
+
+    fn rule_members_between(
+        &mut self,
+        (kind, name): (RuleKind, &str),
+        after: Option<&CustomerId>,
+        through: &CustomerId,
+        each: &mut dyn FnMut(&str),
+    ) -> Result<()> {
+        let (after, through) = (after.map_or("", |a| a.as_str()), through.as_str());
+        let params: [&(dyn ToSql + Sync); 5] =
+            [&self.tenant, &kind.as_str(), &name, &after, &through];
+        let mut rows = self.tx.query_raw(&pg(RULE_MEMBERS_BETWEEN), params)?;
+        while let Some(r) = rows.next()? {
+            each(r.try_get(0)?);
         }
         Ok(())
     }

@@ -9,9 +9,9 @@ use siyu_core::{CustomerId, Gender, Money, TenantZone, Timestamp};
 
 use super::{SqliteImport, SqliteStore};
 use crate::sql::{
-    HISTORY_COLUMNS, PROFILE_COLUMNS, RULES_OF, RowAccess, SET_TAG_FAMILY, history_from,
-    member_filter, member_from, members_sql, parse_channel, parse_customer_id, profile_from,
-    stored_rule_from,
+    HISTORY_COLUMNS, PROFILE_COLUMNS, RULE_MEMBERS_BETWEEN, RULES_OF, RowAccess, SET_TAG_FAMILY,
+    history_from, member_filter, member_from, members_sql, parse_channel, parse_customer_id,
+    profile_from, stored_rule_from,
 };
 use crate::{
     HistoryRecord, ManualTag, Member, MemberChange, MemberFilter, PoolCustomer, PoolFigures,
@@ -216,6 +216,27 @@ impl PoolTx for SqliteImport<'_> {
                 tags,
                 spend: Money::from_fen(spend),
             });
+        }
+        Ok(())
+    }
+
+    fn rule_members_between(
+        &mut self,
+        (kind, name): (RuleKind, &str),
+        after: Option<&CustomerId>,
+        through: &CustomerId,
+        each: &mut dyn FnMut(&str),
+    ) -> Result<()> {
+        let mut stmt = self.tx.prepare_cached(RULE_MEMBERS_BETWEEN)?;
+        let mut rows = stmt.query(params![
+            self.tenant,
+            kind.as_str(),
+            name,
+            after.map_or("", |a| a.as_str()),
+            through.as_str()
+        ])?;
+        while let Some(r) = rows.next()? {
+            each(r.text(0)?);
         }
         Ok(())
     }
@@ -625,6 +646,12 @@ mod tests {
             );
         }
         assert!(profiles_between().contains("p.customer_id, 0, NULL,"));
+        let plan_of_members = plan(&store, RULE_MEMBERS_BETWEEN);
+        assert!(
+            plan_of_members.contains("USING PRIMARY KEY")
+                && !plan_of_members.contains("TEMP B-TREE"),
+            "{plan_of_members}"
+        );
         for sql in [TAGS_BETWEEN, CUSTOMERS_BETWEEN, &profiles_between()] {
             let plan = plan(&store, sql);
             assert!(
