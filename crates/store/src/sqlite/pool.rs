@@ -176,7 +176,7 @@ impl PoolTx for SqliteImport<'_> {
         let range = params![self.tenant, after, through];
         let mut tag_stmt = self.tx.prepare_cached(TAGS_BETWEEN)?;
         let mut tag_rows = tag_stmt.query(range)?;
-        let mut next_tag: Option<(String, String)> = next_pair(&mut tag_rows)?;
+        tag_rows.advance()?;
         let mut customer_stmt = self.tx.prepare_cached(CUSTOMERS_BETWEEN)?;
         let mut customers = customer_stmt.query(range)?;
         customers.advance()?;
@@ -199,16 +199,13 @@ impl PoolTx for SqliteImport<'_> {
             let attributes = attributes_from(c, 3, 6)?;
             let spend = spends.of(id)?;
             let mut tags = Vec::new();
-            while let Some((customer, tag)) = next_tag.take() {
-                match customer.as_str().cmp(id) {
-                    std::cmp::Ordering::Greater => {
-                        next_tag = Some((customer, tag));
-                        break;
-                    }
-                    std::cmp::Ordering::Equal => tags.push(tag),
+            while let Some(t) = tag_rows.get() {
+                match t.text(0)?.cmp(id) {
+                    std::cmp::Ordering::Greater => break,
+                    std::cmp::Ordering::Equal => tags.push(t.text(1)?.to_owned()),
                     std::cmp::Ordering::Less => {}
                 }
-                next_tag = next_pair(&mut tag_rows)?;
+                tag_rows.advance()?;
             }
             each(PoolCustomer {
                 profile,
@@ -578,40 +575,29 @@ fn profiles_between() -> String {
 /// The rows of [`spend_sql`] read along with a pass in customer order.
 struct Spends<'r> {
     rows: rusqlite::Rows<'r>,
-    next: Option<(String, i64)>,
 }
 
 impl<'r> Spends<'r> {
     fn new(mut rows: rusqlite::Rows<'r>) -> Result<Spends<'r>> {
-        let next = next_pair(&mut rows)?;
-        Ok(Spends { rows, next })
+        rows.advance()?;
+        Ok(Spends { rows })
     }
 
     /// The paid amount of `id`; ids must come in increasing order.
     fn of(&mut self, id: &str) -> Result<i64> {
-        while let Some((customer, spend)) = &self.next {
-            match customer.as_str().cmp(id) {
+        while let Some(r) = self.rows.get() {
+            match r.text(0)?.cmp(id) {
                 std::cmp::Ordering::Greater => return Ok(0),
                 std::cmp::Ordering::Equal => {
-                    let spend = *spend;
-                    self.next = next_pair(&mut self.rows)?;
+                    let spend = r.int(1)?;
+                    self.rows.advance()?;
                     return Ok(spend);
                 }
-                std::cmp::Ordering::Less => self.next = next_pair(&mut self.rows)?,
+                std::cmp::Ordering::Less => self.rows.advance()?,
             }
         }
         Ok(0)
     }
-}
-
-/// The first two columns of the next row, if any.
-fn next_pair<A: rusqlite::types::FromSql, B: rusqlite::types::FromSql>(
-    rows: &mut rusqlite::Rows<'_>,
-) -> Result<Option<(A, B)>> {
-    Ok(match rows.next()? {
-        Some(r) => Some((r.get(0)?, r.get(1)?)),
-        None => None,
-    })
 }
 
 #[cfg(test)]
