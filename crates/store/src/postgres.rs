@@ -57,10 +57,6 @@ const MIGRATIONS: &[(i64, &str)] = &[
         9,
         include_str!("../migrations/postgres/0009_thresholds.sql"),
     ),
-    (
-        10,
-        include_str!("../migrations/postgres/0010_spend_from_index.sql"),
-    ),
 ];
 
 /// The advisory lock that serialises migrations and schema creation across processes.
