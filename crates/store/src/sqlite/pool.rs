@@ -5,13 +5,13 @@ use rusqlite::{OptionalExtension, params};
 
 use siyu_core::segment::pool::Attributes;
 use siyu_core::segment::rules::{Change, RuleKind, TagFamily};
-use siyu_core::{CustomerId, Gender, Money, TenantZone, Timestamp};
+use siyu_core::{CustomerId, Gender, Money, Timestamp};
 
 use super::{SqliteImport, SqliteStore};
 use crate::sql::{
-    HISTORY_COLUMNS, PROFILE_COLUMNS, RULE_MEMBERS_BETWEEN, RULES_OF, RowAccess, SET_TAG_FAMILY,
-    history_from, member_filter, member_from, members_sql, parse_channel, parse_customer_id,
-    profile_from, stored_rule_from,
+    HISTORY_COLUMNS, POOL_FIGURES, PROFILE_COLUMNS, RULE_MEMBERS_BETWEEN, RULES_OF, RowAccess,
+    SET_TAG_FAMILY, history_from, member_filter, member_from, members_sql, parse_channel,
+    parse_customer_id, pool_figures_from, profile_from, stored_rule_from,
 };
 use crate::{
     HistoryRecord, ManualTag, Member, MemberChange, MemberFilter, PoolCustomer, PoolFigures,
@@ -95,23 +95,11 @@ impl PoolTx for SqliteImport<'_> {
             micros(spend_from),
             micros(spend_until)
         ])?)?;
-        let mut stmt = self.tx.prepare_cached(
-            "SELECT customer_id, last_purchase_day, orders, net_spend FROM profiles
-             WHERE tenant_id = ?1 ORDER BY customer_id",
-        )?;
+        let mut stmt = self.tx.prepare_cached(POOL_FIGURES)?;
         let mut rows = stmt.query([self.tenant])?;
         while let Some(r) = rows.next()? {
             let spend = spends.of(r.text(0)?)?;
-            each(PoolFigures {
-                last_purchase_day: r
-                    .opt_text(1)?
-                    .map(|d| TenantZone::read_day(d).map_err(other))
-                    .transpose()?,
-                orders: u32::try_from(r.int(2)?)
-                    .map_err(|_| corrupt("a count out of range in profiles"))?,
-                net_spend: Money::from_fen(r.int(3)?),
-                spend: Money::from_fen(spend),
-            });
+            each(pool_figures_from(r, spend)?);
         }
         Ok(())
     }
