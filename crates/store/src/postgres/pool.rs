@@ -22,11 +22,6 @@ use crate::{
 /// Membership changes written per statement.
 const CHANGES_PER_STATEMENT: usize = 10_000;
 
-/// Customers up to which [`PoolTx::pool_customers_of`] looks each up by the indexes
-/// (beyond, a list is a good part of a 100,000-customer pool, and one pass that hashes the
-/// list was faster).
-const LOOKUPS: usize = 5_000;
-
 impl PoolStore for PgStore {
     fn begin_pool<'s>(&'s mut self, tenant: &Tenant) -> Result<Box<dyn PoolTx + 's>> {
         Ok(Box::new(PgImport::begin(&mut self.client, tenant)?))
@@ -143,14 +138,9 @@ impl PoolTx for PgImport<'_> {
         let (from, until) = (micros(spend_from), micros(spend_until));
         let ids: Vec<&str> = ids.iter().map(CustomerId::as_str).collect();
         let params: [&(dyn ToSql + Sync); 4] = [&self.tenant, &from, &until, &ids];
-        // A group commit's few thousand looked up one by one; the slices of a whole-pool
-        // evaluation (tens of thousands, a good part of the pool) in one hashed pass.
-        let sql = if ids.len() <= LOOKUPS {
-            of_customers()
-        } else {
-            by_customer("p.customer_id = ANY($4)")
-        };
-        let mut rows = self.tx.query_raw(&sql, params)?;
+        let mut rows = self
+            .tx
+            .query_raw(&by_customer("p.customer_id = ANY($4)"), params)?;
         while let Some(r) = rows.next()? {
             each(pool_customer_from(&r)?);
         }
@@ -438,35 +428,6 @@ fn pool_customer_from(r: &postgres::Row) -> Result<PoolCustomer> {
         tags: r.try_get(19)?,
         spend: Money::from_fen(r.try_get(20)?),
     })
-}
-
-/// The pool of a tenant's (`$1`) customers named in `$4`, their spend from `$2` until
-/// `$3`, in id order; rows for [`pool_customer_from`]. Each looked up by the indexes from
-/// the list, so that the cost follows the customers asked for, not the pool: filtered by
-/// `= ANY($4)` instead, the planner scanned and hashed the whole profiles and customers
-/// tables for a group commit's two thousand (and a plain join still hashed customers;
-/// `OFFSET 0` keeps the lookup a lookup).
-fn of_customers() -> String {
-    format!(
-        "SELECT {PROFILE_COLUMNS}, c.channel, c.region, c.gender,
-                coalesce(t.tags, ARRAY[]::text[]), coalesce(s.spend, 0)::bigint,
-                c.opted_out_at IS NOT NULL
-         FROM unnest($4::text[]) AS u (id)
-         JOIN profiles p ON p.tenant_id = $1 AND p.customer_id = u.id
-         CROSS JOIN LATERAL (SELECT c.joined_at, c.referrer_id, c.channel, c.region,
-                                    c.gender, c.opted_out_at
-                             FROM customers c
-                             WHERE c.tenant_id = p.tenant_id AND c.customer_id = p.customer_id
-                             OFFSET 0) c
-         LEFT JOIN LATERAL (SELECT array_agg(t.tag::text) AS tags FROM customer_tags t
-                            WHERE t.tenant_id = p.tenant_id
-                              AND t.customer_id = p.customer_id) t ON true
-         LEFT JOIN LATERAL (SELECT sum(o.amount) AS spend FROM orders o
-                            WHERE o.tenant_id = p.tenant_id
-                              AND o.customer_id = p.customer_id AND o.status = 'paid'
-                              AND o.ordered_at >= $2 AND o.ordered_at < $3) s ON true
-         ORDER BY p.customer_id"
-    )
 }
 
 /// The pool of a tenant's (`$1`) customers that `filter` keeps, their spend from `$2`
