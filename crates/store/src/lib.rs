@@ -484,6 +484,16 @@ pub trait PoolTx: KeptMembers + PoolRows {
         spend_until: Timestamp,
         each: &mut dyn FnMut(PoolCustomer),
     ) -> Result<()>;
+    /// The kept members of one rule after `after` (all from the first when `None`) up to
+    /// and including `through`, in id order (byte order): what a sweep compares a slice's
+    /// evaluation with, rule by rule, without reading every membership row whole.
+    fn rule_members_between(
+        &mut self,
+        rule: (RuleKind, &str),
+        after: Option<&CustomerId>,
+        through: &CustomerId,
+        each: &mut dyn FnMut(&str),
+    ) -> Result<()>;
     /// The current memberships of these customers (sorted, no repeats), in no particular order.
     fn memberships_of(&mut self, ids: &[CustomerId]) -> Result<Vec<Member>>;
     /// Records changes of membership: members added or removed, and the history rows.

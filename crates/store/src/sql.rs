@@ -691,39 +691,40 @@ pub(crate) fn member_from(r: &(impl RowAccess + ?Sized)) -> Result<Member> {
 pub(crate) const MEMBERSHIPS_BETWEEN: &str = "SELECT kind, name, customer_id, since
      FROM rule_members WHERE tenant_id = ?1 AND customer_id > ?2 AND customer_id <= ?3";
 
+/// The members of a tenant's (`?1`) rule (`?2`, `?3`) after `?4` up to and including
+/// `?5`, in id order, from the primary key: their ids.
+pub(crate) const RULE_MEMBERS_BETWEEN: &str = "SELECT customer_id FROM rule_members
+     WHERE tenant_id = ?1 AND kind = ?2 AND name = ?3 AND customer_id > ?4 AND customer_id <= ?5
+     ORDER BY customer_id";
+
 /// A page of a tenant's (`?1`) rule's (`?2`, `?3`) members after `?4`, at most `?5`;
 /// rows for [`member_from`].
 pub(crate) const MEMBERS_AFTER: &str = "SELECT kind, name, customer_id, since FROM rule_members
      WHERE tenant_id = ?1 AND kind = ?2 AND name = ?3 AND customer_id > ?4
      ORDER BY customer_id LIMIT ?5";
 
-/// Every customer's figures for the thresholds: a tenant's (`?1`) profiles, and their
-/// paid orders from `?2` until `?3` summed; rows for [`pool_figures_from`]. `{plus}` is
-/// SQLite's `+`, which keeps it from summing by way of orders_by_customer (a lookup per
-/// index entry); nothing on PostgreSQL.
-pub(crate) fn pool_figures_sql(plus: &str) -> String {
-    format!(
-        "SELECT p.last_purchase_day, p.orders, p.net_spend, CAST(s.spend AS BIGINT)
-         FROM profiles p
-         LEFT JOIN (SELECT customer_id, sum(amount) AS spend FROM orders
-                    WHERE {plus}tenant_id = ?1 AND status = 'paid'
-                      AND ordered_at >= ?2 AND ordered_at < ?3
-                    GROUP BY {plus}customer_id) s ON s.customer_id = p.customer_id
-         WHERE p.tenant_id = ?1"
-    )
-}
+/// Every customer's figures for the thresholds but the spend, in id order: a tenant's
+/// (`?1`) profiles; rows for [`pool_figures_from`]. The spend of each is merged in by the
+/// caller from a pass over the orders in the same order: joined to the orders grouped, the
+/// plan depended on the planner's statistics, and PostgreSQL's without any (right after a
+/// bulk load) compared every profile with every customer's sum (minutes at 100,000).
+pub(crate) const POOL_FIGURES: &str = "SELECT customer_id, last_purchase_day, orders, net_spend
+     FROM profiles WHERE tenant_id = ?1 ORDER BY customer_id";
 
-/// A customer's figures from a row of [`POOL_FIGURES`].
-pub(crate) fn pool_figures_from(r: &(impl RowAccess + ?Sized)) -> Result<crate::PoolFigures> {
+/// A customer's figures from a row of [`POOL_FIGURES`] and their spend.
+pub(crate) fn pool_figures_from(
+    r: &(impl RowAccess + ?Sized),
+    spend: i64,
+) -> Result<crate::PoolFigures> {
     Ok(crate::PoolFigures {
         last_purchase_day: r
-            .opt_text(0)?
+            .opt_text(1)?
             .map(|d| TenantZone::read_day(d).map_err(other))
             .transpose()?,
-        orders: u32::try_from(r.int(1)?)
+        orders: u32::try_from(r.int(2)?)
             .map_err(|_| corrupt("a count out of range in profiles"))?,
-        net_spend: Money::from_fen(r.int(2)?),
-        spend: Money::from_fen(r.opt_int(3)?.unwrap_or(0)),
+        net_spend: Money::from_fen(r.int(3)?),
+        spend: Money::from_fen(spend),
     })
 }
 

@@ -50,6 +50,10 @@ const MIGRATIONS: &[(i64, &str)] = &[
     ),
     (10, include_str!("../migrations/sqlite/0010_parity.sql")),
     (11, include_str!("../migrations/sqlite/0011_thresholds.sql")),
+    (
+        12,
+        include_str!("../migrations/sqlite/0012_spend_from_index.sql"),
+    ),
 ];
 
 pub struct SqliteStore {
@@ -1296,8 +1300,8 @@ impl PrivacyTx for SqliteImport<'_> {}
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::{CustomerStore, TenantStore};
     use crate::sql::INSERT_TENANT;
+    use crate::{CustomerStore, TenantStore};
     use siyu_core::{OrderId, OrderStatus};
 
     fn index_names(store: &SqliteStore) -> Vec<String> {

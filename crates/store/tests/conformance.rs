@@ -16,8 +16,9 @@ use siyu_core::{
     NewOrder, OrderFact, OrderId, OrderStatus, SeenCustomer, TenantZone, Timestamp,
 };
 use siyu_store::{
-    AuditEntry, Erased, ImportTx, MemberChange, MemberFilter, PgStore, PoolTx, Result, Scope,
-    SqliteStore, Store, StoreError, StoredRule, TableCounts, Tenant, TenantStore, WriteCounts,
+    AuditEntry, Erased, ImportTx, MemberChange, MemberFilter, PgStore, PoolCustomer, PoolFigures,
+    PoolTx, Result, Scope, SqliteStore, Store, StoreError, StoredRule, TableCounts, Tenant,
+    TenantStore, WriteCounts,
 };
 
 /// Generates, for each case, `sqlite::<case>` and `postgres::<case>`.
@@ -1090,6 +1091,122 @@ fn the_pool_reads_profiles_with_attributes_tags_and_spend(store: &mut dyn Store)
     Ok(())
 }
 
+/// The reads of the pool by range (a sweep's slices), by ids (the customers a write
+/// touched) and as the thresholds' figures give each customer what the whole pool's read
+/// gives: tags and spend merged onto the right customer whichever of them has none, and
+/// nothing of another tenant's rows under the same ids.
+fn the_pool_by_range_by_ids_and_as_figures_reads_as_the_whole(store: &mut dyn Store) -> Result<()> {
+    let shop = store.tenant("shop")?;
+    let other = store.tenant("other")?;
+    let ids = ["a", "b1", "b2", "c", "c0", "d", "e"];
+    for (tenant, n) in [(&other, 7), (&shop, 1)] {
+        import(store, tenant, |tx| {
+            let customers: Vec<NewCustomer> = ids
+                .iter()
+                .enumerate()
+                .map(|(i, id)| {
+                    let mut c = customer(id);
+                    // Tags on every other customer, two on some.
+                    if (i + n) % 2 == 0 {
+                        c.tags = vec![format!("t{i}")];
+                    }
+                    if (i + n) % 3 == 0 {
+                        c.tags.push("both".into());
+                    }
+                    c
+                })
+                .collect();
+            tx.upsert_customers(&customers, t(1))?;
+            let mut orders = Vec::new();
+            for (i, id) in ids.iter().enumerate() {
+                // Orders for some, in and out of the period, some refunded.
+                for k in 0..((i + n) % 4) {
+                    let at = t(2 + (k as i64 * 3) % 7);
+                    let mut o = order(
+                        &format!("{id}-{n}-{k}"),
+                        id,
+                        at,
+                        100 * (k as i64 + n as i64),
+                    );
+                    if (i + k) % 5 == 4 {
+                        o.status = OrderStatus::Refunded;
+                    }
+                    orders.push(o);
+                }
+            }
+            tx.upsert_orders(&orders)?;
+            let facts = tx.customer_facts(Scope::All)?;
+            tx.save_profiles(&build_profiles(
+                facts,
+                Vec::new(),
+                Vec::new(),
+                &TenantZone::default(),
+                None,
+            ))
+        })?;
+    }
+    let sorted = |mut c: PoolCustomer| {
+        c.tags.sort();
+        c
+    };
+    let (from, until) = (t(3), t(7));
+    let mut whole = Vec::new();
+    pool(store, &shop, |tx| {
+        tx.pool_customers(from, until, &mut |c| whole.push(sorted(c)))
+    })?;
+    assert_eq!(whole.len(), ids.len());
+    assert!(whole.iter().any(|c| c.spend > Money::ZERO));
+    assert!(whole.iter().any(|c| c.tags.len() == 2));
+
+    for cuts in [
+        vec!["e"],
+        vec!["b1", "c", "e"],
+        vec!["a", "b2", "c0", "d", "e"],
+    ] {
+        let mut slices = Vec::new();
+        let mut after: Option<CustomerId> = None;
+        for cut in cuts {
+            pool(store, &shop, |tx| {
+                tx.pool_customers_between(after.as_ref(), &cid(cut), from, until, &mut |c| {
+                    slices.push(sorted(c))
+                })
+            })?;
+            after = Some(cid(cut));
+        }
+        assert_eq!(slices, whole);
+    }
+    let some: Vec<CustomerId> = ["b1", "c0", "e", "zz"].into_iter().map(cid).collect();
+    let mut of = Vec::new();
+    pool(store, &shop, |tx| {
+        tx.pool_customers_of(&some, from, until, &mut |c| of.push(sorted(c)))
+    })?;
+    let expected: Vec<PoolCustomer> = whole
+        .iter()
+        .filter(|c| some.contains(&c.profile.customer_id))
+        .cloned()
+        .collect();
+    assert_eq!(of, expected);
+
+    let mut figures = Vec::new();
+    pool(store, &shop, |tx| {
+        tx.pool_figures(from, until, &mut |f| figures.push(f))
+    })?;
+    let expected: Vec<PoolFigures> = whole
+        .iter()
+        .map(|c| PoolFigures {
+            last_purchase_day: c.profile.last_purchase_day,
+            orders: c.profile.orders,
+            net_spend: c.profile.net_spend,
+            spend: c.spend,
+        })
+        .collect();
+    figures.sort_by_key(|f| (f.last_purchase_day, f.orders, f.net_spend, f.spend));
+    let mut expected = expected;
+    expected.sort_by_key(|f| (f.last_purchase_day, f.orders, f.net_spend, f.spend));
+    assert_eq!(figures, expected);
+    Ok(())
+}
+
 /// What an import saw of a customer counts once it commits, and only then: after one that
 /// rolled back, the next sighting creates the customer, or moves the stored join, as if
 /// the first had never been.
@@ -1645,6 +1762,7 @@ on_both_backends!(
     membership_changes_keep_members_and_history,
     manual_tags_keep_their_first_source,
     the_pool_reads_profiles_with_attributes_tags_and_spend,
+    the_pool_by_range_by_ids_and_as_figures_reads_as_the_whole,
     interactions_are_added_to_stored_profiles_as_one_by_one,
     sightings_count_from_committed_imports_only,
     a_customer_seen_again_after_being_erased_is_created_anew,

@@ -170,6 +170,9 @@ fn changes(
 
 /// The customers after `after` up to and including `through` whose memberships an
 /// evaluation against the judge's thresholds would change, read in one pass (no write).
+/// Each rule's evaluation is merged with its kept members of the slice, read rule by rule
+/// in id order into one buffer: reading every membership row whole (rule, name, customer,
+/// since) cost a sixth of the sweep.
 fn movers_between(
     tx: &mut dyn PoolTx,
     judge: &Judge<'_>,
@@ -186,13 +189,32 @@ fn movers_between(
     let mut pool = builder
         .finish_with(judge.thresholds, judge.settings.vip_rule.as_ref())
         .map_err(|e| anyhow!("the tenant's vip_rule: {e}"))?;
-    let before = tx
-        .memberships_between(after, through)
+    let selections = evaluate(&mut pool, judge.defs)?;
+    let mut movers: Vec<CustomerId> = Vec::new();
+    let (mut kept, mut ends) = (String::new(), Vec::<usize>::new());
+    for s in &selections {
+        kept.clear();
+        ends.clear();
+        tx.rule_members_between((s.kind, &s.name), after, through, &mut |id| {
+            kept.push_str(id);
+            ends.push(kept.len());
+        })
         .context("reading a slice's memberships")?;
-    let mut movers: Vec<CustomerId> = changes(judge, &mut pool, &before)?
-        .into_iter()
-        .map(|c| c.customer_id)
-        .collect();
+        let mut start = 0;
+        let before: Vec<&str> = ends
+            .iter()
+            .map(|&end| {
+                let id = &kept[start..end];
+                start = end;
+                id
+            })
+            .collect();
+        let now = s.members.rows().map(|row| pool.table.customer_id(row));
+        let (entered, exited) = membership_changes(&before, now);
+        for id in entered.into_iter().chain(exited) {
+            movers.push(CustomerId::parse(id).map_err(anyhow::Error::from)?);
+        }
+    }
     movers.sort_unstable();
     movers.dedup();
     Ok((movers, pool.table.len() as u64))
