@@ -107,18 +107,7 @@ pub fn evaluate_customers(
         .memberships_of(ids)
         .context("reading the customers' memberships")?;
     let changes = changes(judge, &mut pool, &before)?;
-    let entered = changes
-        .iter()
-        .filter(|c| c.change == Change::Entered)
-        .count() as u64;
-    tx.apply_changes(&changes, at, cause)
-        .context("recording who entered and exited")?;
-    Ok(Moved {
-        entered,
-        exited: changes.len() as u64 - entered,
-        customers: pool.table.len() as u64,
-        seconds: 0.0,
-    })
+    record(tx, &changes, pool.table.len(), at, cause)
 }
 
 /// Who enters and who exits: every definition and level tag evaluated over `pool`,
@@ -168,6 +157,48 @@ fn changes(
     Ok(changes)
 }
 
+/// Records `changes` with `cause`; what moved among `judged` customers.
+fn record(
+    tx: &mut dyn PoolTx,
+    changes: &[MemberChange],
+    judged: usize,
+    at: Timestamp,
+    cause: &str,
+) -> Result<Moved, RulesError> {
+    let entered = changes
+        .iter()
+        .filter(|c| c.change == Change::Entered)
+        .count() as u64;
+    tx.apply_changes(changes, at, cause)
+        .context("recording who entered and exited")?;
+    Ok(Moved {
+        entered,
+        exited: changes.len() as u64 - entered,
+        customers: judged as u64,
+        seconds: 0.0,
+    })
+}
+
+/// The customers after `after` up to and including `through`, read in one pass, as the
+/// rules read them against the judge's thresholds.
+fn slice_pool(
+    tx: &mut dyn PoolTx,
+    judge: &Judge<'_>,
+    after: Option<&CustomerId>,
+    through: &CustomerId,
+) -> Result<Pool, RulesError> {
+    let as_of = judge.thresholds.day;
+    let (from, until) = spend_period(judge.zone, as_of)?;
+    let mut builder = PoolBuilder::new(as_of, judge.zone, judge.settings.lifecycle);
+    tx.pool_customers_between(after, through, from, until, &mut |c| {
+        builder.push(&c.profile, &c.attributes, &c.tags, c.spend);
+    })
+    .context("reading a slice of the pool")?;
+    Ok(builder
+        .finish_with(judge.thresholds, judge.settings.vip_rule.as_ref())
+        .map_err(|e| anyhow!("the tenant's vip_rule: {e}"))?)
+}
+
 /// The customers after `after` up to and including `through` whose memberships an
 /// evaluation against the judge's thresholds would change, read in one pass (no write).
 /// Each rule's evaluation is merged with its kept members of the slice, read rule by rule
@@ -179,16 +210,7 @@ fn movers_between(
     after: Option<&CustomerId>,
     through: &CustomerId,
 ) -> Result<(Vec<CustomerId>, u64), RulesError> {
-    let as_of = judge.thresholds.day;
-    let (from, until) = spend_period(judge.zone, as_of)?;
-    let mut builder = PoolBuilder::new(as_of, judge.zone, judge.settings.lifecycle);
-    tx.pool_customers_between(after, through, from, until, &mut |c| {
-        builder.push(&c.profile, &c.attributes, &c.tags, c.spend);
-    })
-    .context("reading a slice of the pool")?;
-    let mut pool = builder
-        .finish_with(judge.thresholds, judge.settings.vip_rule.as_ref())
-        .map_err(|e| anyhow!("the tenant's vip_rule: {e}"))?;
+    let mut pool = slice_pool(tx, judge, after, through)?;
     let selections = evaluate(&mut pool, judge.defs)?;
     let mut movers: Vec<CustomerId> = Vec::new();
     let (mut kept, mut ends) = (String::new(), Vec::<usize>::new());
@@ -259,32 +281,12 @@ fn evaluate_slice(
     at: Timestamp,
     cause: &str,
 ) -> Result<Moved, RulesError> {
-    let as_of = judge.thresholds.day;
-    let (from, until) = spend_period(judge.zone, as_of)?;
-    let mut builder = PoolBuilder::new(as_of, judge.zone, judge.settings.lifecycle);
-    tx.pool_customers_between(after, through, from, until, &mut |c| {
-        builder.push(&c.profile, &c.attributes, &c.tags, c.spend);
-    })
-    .context("reading a slice of the pool")?;
-    let mut pool = builder
-        .finish_with(judge.thresholds, judge.settings.vip_rule.as_ref())
-        .map_err(|e| anyhow!("the tenant's vip_rule: {e}"))?;
+    let mut pool = slice_pool(tx, judge, after, through)?;
     let before = tx
         .memberships_between(after, through)
         .context("reading a slice's memberships")?;
     let changes = changes(judge, &mut pool, &before)?;
-    let entered = changes
-        .iter()
-        .filter(|c| c.change == Change::Entered)
-        .count() as u64;
-    tx.apply_changes(&changes, at, cause)
-        .context("recording who entered and exited")?;
-    Ok(Moved {
-        entered,
-        exited: changes.len() as u64 - entered,
-        customers: pool.table.len() as u64,
-        seconds: 0.0,
-    })
+    record(tx, &changes, pool.table.len(), at, cause)
 }
 
 /// How an evaluation of the whole pool takes its thresholds.
