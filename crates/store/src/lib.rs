@@ -388,6 +388,16 @@ pub trait KeptMembers {
         after: Option<&CustomerId>,
         through: &CustomerId,
     ) -> Result<Vec<Member>>;
+    /// The kept members of one rule after `after` (all from the first when `None`) up to
+    /// and including `through`, in id order (byte order): what a sweep compares a slice's
+    /// evaluation with, rule by rule, without reading every membership row whole.
+    fn rule_members_between(
+        &mut self,
+        rule: (RuleKind, &str),
+        after: Option<&CustomerId>,
+        through: &CustomerId,
+        each: &mut dyn FnMut(&str),
+    ) -> Result<()>;
     /// A page of a rule's members: up to `limit` after `after`, in customer-id order.
     fn members_after(
         &mut self,
@@ -483,16 +493,6 @@ pub trait PoolTx: KeptMembers + PoolRows {
         spend_from: Timestamp,
         spend_until: Timestamp,
         each: &mut dyn FnMut(PoolCustomer),
-    ) -> Result<()>;
-    /// The kept members of one rule after `after` (all from the first when `None`) up to
-    /// and including `through`, in id order (byte order): what a sweep compares a slice's
-    /// evaluation with, rule by rule, without reading every membership row whole.
-    fn rule_members_between(
-        &mut self,
-        rule: (RuleKind, &str),
-        after: Option<&CustomerId>,
-        through: &CustomerId,
-        each: &mut dyn FnMut(&str),
     ) -> Result<()>;
     /// The current memberships of these customers (sorted, no repeats), in no particular order.
     fn memberships_of(&mut self, ids: &[CustomerId]) -> Result<Vec<Member>>;

@@ -17,17 +17,17 @@ use crate::sql::{
     DELETE_RULE_MEMBERS, DELETE_TAG, Db, ERASE_CUSTOMER, ERASE_ORDERS, ERASE_PROFILE,
     ERASE_REFERRER, ERASED_TABLES, HAS_CUSTOMER, INSERT_AUDIT, INSERT_SUPPRESSION, INSERT_TAG,
     INSERT_TENANT, INSERT_TOKEN, MEMBER_COUNTS, MEMBERS_AFTER, MEMBERSHIPS_BETWEEN, POOL_EXTENT,
-    POOL_IDS_AFTER, RECENT_EVENTS, RECENT_ORDERS, RULES_OF, RowAccess, SAVE_RULE, SAVE_THRESHOLDS,
-    SCAN_EVENTS, SCAN_LEFT_AT, SCAN_PROFILE_LINES, SET_CHANNEL_COST, SET_OPT_OUT, SET_SETTING,
-    SET_TAG_FAMILY, SET_TIME_ZONE, SETTINGS_OF, STREAM_EVENTS, STREAM_ORDERS, SUPPRESSION_KEYS,
-    TABLE_COUNTS, TAG_FAMILIES, TENANT_BY_NAME, THRESHOLDS_OF, TOKEN_BY_HASH, TOKENS_OF,
-    attributes_from, audit_entry_from, audit_log_sql, channel_cost_from, channel_costs_sql,
-    customer_fact_from, customer_facts_sql, customer_from, customer_line_from, erase_from,
-    event_from, event_line_into, history_from, history_sql, manual_tag_from, manual_tags_sql,
-    member_count_from, member_filter, member_from, members_sql, order_from, order_line_into,
-    parse_customer_id, pool_extent_from, profile_from, profile_line_from, profile_of, profiles_sql,
-    rows, stored_rule_from, tag_family_from, tenant_from, tenants_sql, thresholds_from,
-    thresholds_values, token_from,
+    POOL_IDS_AFTER, RECENT_EVENTS, RECENT_ORDERS, RULE_MEMBERS_BETWEEN, RULES_OF, RowAccess,
+    SAVE_RULE, SAVE_THRESHOLDS, SCAN_EVENTS, SCAN_LEFT_AT, SCAN_PROFILE_LINES, SET_CHANNEL_COST,
+    SET_OPT_OUT, SET_SETTING, SET_TAG_FAMILY, SET_TIME_ZONE, SETTINGS_OF, STREAM_EVENTS,
+    STREAM_ORDERS, SUPPRESSION_KEYS, TABLE_COUNTS, TAG_FAMILIES, TENANT_BY_NAME, THRESHOLDS_OF,
+    TOKEN_BY_HASH, TOKENS_OF, attributes_from, audit_entry_from, audit_log_sql, channel_cost_from,
+    channel_costs_sql, customer_fact_from, customer_facts_sql, customer_from, customer_line_from,
+    erase_from, event_from, event_line_into, history_from, history_sql, manual_tag_from,
+    manual_tags_sql, member_count_from, member_filter, member_from, members_sql, order_from,
+    order_line_into, parse_customer_id, pool_extent_from, profile_from, profile_line_from,
+    profile_of, profiles_sql, rows, stored_rule_from, tag_family_from, tenant_from, tenants_sql,
+    thresholds_from, thresholds_values, token_from,
 };
 use crate::{
     AuditEntry, AuditStore, ChannelCostStore, CustomerLine, CustomerStore, CustomerView,
@@ -401,6 +401,27 @@ impl<T: TxOnDb> crate::KeptMembers for T {
         rows(self.tx_db(), POOL_IDS_AFTER, &args, |r| {
             parse_customer_id(r.text(0)?)
         })
+    }
+
+    fn rule_members_between(
+        &mut self,
+        (kind, name): (RuleKind, &str),
+        from: Option<&CustomerId>,
+        through: &CustomerId,
+        each: &mut dyn FnMut(&str),
+    ) -> Result<()> {
+        let args = [
+            Arg::Int(self.tenant_id()),
+            Arg::Text(kind.as_str()),
+            Arg::Text(name),
+            Arg::Text(after(from)),
+            Arg::Text(through.as_str()),
+        ];
+        self.tx_db()
+            .each_row(RULE_MEMBERS_BETWEEN, &args, &mut |r| {
+                each(r.text(0)?);
+                Ok(())
+            })
     }
 
     fn memberships_between(

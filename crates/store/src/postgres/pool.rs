@@ -5,13 +5,12 @@ use postgres::fallible_iterator::FallibleIterator;
 use postgres::types::ToSql;
 
 use siyu_core::segment::pool::Attributes;
-use siyu_core::segment::rules::{Change, RuleKind};
+use siyu_core::segment::rules::Change;
 use siyu_core::{CustomerId, Gender, Money, Timestamp};
 
 use super::{PgImport, PgStore};
 use crate::sql::{
-    POOL_FIGURES, PROFILE_COLUMNS, RULE_MEMBERS_BETWEEN, member_from, parse_channel, pg,
-    pool_figures_from, profile_from,
+    POOL_FIGURES, PROFILE_COLUMNS, member_from, parse_channel, pg, pool_figures_from, profile_from,
 };
 use crate::{
     Member, MemberChange, PoolCustomer, PoolFigures, PoolStore, PoolTx, Result, Tenant, micros,
@@ -146,23 +145,6 @@ impl PoolTx for PgImport<'_> {
         )?;
         while let Some(r) = rows.next()? {
             each(pool_customer_from(&r)?);
-        }
-        Ok(())
-    }
-
-    fn rule_members_between(
-        &mut self,
-        (kind, name): (RuleKind, &str),
-        after: Option<&CustomerId>,
-        through: &CustomerId,
-        each: &mut dyn FnMut(&str),
-    ) -> Result<()> {
-        let (after, through) = (after.map_or("", |a| a.as_str()), through.as_str());
-        let params: [&(dyn ToSql + Sync); 5] =
-            [&self.tenant, &kind.as_str(), &name, &after, &through];
-        let mut rows = self.tx.query_raw(&pg(RULE_MEMBERS_BETWEEN), params)?;
-        while let Some(r) = rows.next()? {
-            each(r.try_get(0)?);
         }
         Ok(())
     }

@@ -4,13 +4,13 @@ use rusqlite::fallible_streaming_iterator::FallibleStreamingIterator;
 use rusqlite::params;
 
 use siyu_core::segment::pool::Attributes;
-use siyu_core::segment::rules::{Change, RuleKind};
+use siyu_core::segment::rules::Change;
 use siyu_core::{CustomerId, Gender, Money, Timestamp};
 
 use super::{SqliteImport, SqliteStore};
 use crate::sql::{
-    POOL_FIGURES, PROFILE_COLUMNS, RULE_MEMBERS_BETWEEN, RowAccess, member_from, parse_channel,
-    parse_customer_id, pool_figures_from, profile_from,
+    POOL_FIGURES, PROFILE_COLUMNS, RowAccess, member_from, parse_channel, parse_customer_id,
+    pool_figures_from, profile_from,
 };
 use crate::{
     Member, MemberChange, PoolCustomer, PoolFigures, PoolStore, PoolTx, Result, Scope, Tenant,
@@ -187,27 +187,6 @@ impl PoolTx for SqliteImport<'_> {
                 tags,
                 spend: Money::from_fen(spend),
             });
-        }
-        Ok(())
-    }
-
-    fn rule_members_between(
-        &mut self,
-        (kind, name): (RuleKind, &str),
-        after: Option<&CustomerId>,
-        through: &CustomerId,
-        each: &mut dyn FnMut(&str),
-    ) -> Result<()> {
-        let mut stmt = self.tx.prepare_cached(RULE_MEMBERS_BETWEEN)?;
-        let mut rows = stmt.query(params![
-            self.tenant,
-            kind.as_str(),
-            name,
-            after.map_or("", |a| a.as_str()),
-            through.as_str()
-        ])?;
-        while let Some(r) = rows.next()? {
-            each(r.text(0)?);
         }
         Ok(())
     }
@@ -400,6 +379,7 @@ impl<'r> Spends<'r> {
 mod tests {
     use super::*;
     use crate::Store;
+    use crate::sql::RULE_MEMBERS_BETWEEN;
 
     /// The query plan of `sql` with its parameters NULL, steps joined by "; ".
     fn plan(store: &SqliteStore, sql: &str) -> String {
