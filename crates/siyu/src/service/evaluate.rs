@@ -311,15 +311,7 @@ pub fn evaluate_all(
     let defs = locked_rules(tx)?;
     let at = Timestamp::now();
     let today = zone.day_of(at);
-    let stored = tx.thresholds().context("reading the day's thresholds")?;
-    let thresholds = match stored {
-        Some(t) if t.day == today && recompute == Recompute::IfStale => t,
-        _ => {
-            let t = compute_thresholds(tx, zone, today)?;
-            tx.save_thresholds(&t).context("saving the thresholds")?;
-            t
-        }
-    };
+    let (thresholds, _) = day_thresholds(tx, zone, today, recompute == Recompute::IfStale)?;
     let judge = Judge {
         zone,
         settings,
@@ -329,6 +321,27 @@ pub fn evaluate_all(
     let mut moved = evaluate_everyone(tx, &judge, at, cause)?;
     moved.seconds = started.elapsed().as_secs_f64();
     Ok(moved)
+}
+
+/// The thresholds for `today`: the stored ones when computed today and `reuse`, else
+/// computed and saved; and whether none were stored before (the tenant's first evaluation).
+fn day_thresholds(
+    tx: &mut dyn PoolTx,
+    zone: &TenantZone,
+    today: Date,
+    reuse: bool,
+) -> Result<(Thresholds, bool), RulesError> {
+    let stored = tx.thresholds().context("reading the day's thresholds")?;
+    let first_ever = stored.is_none();
+    let thresholds = match stored {
+        Some(t) if t.day == today && reuse => t,
+        _ => {
+            let t = compute_thresholds(tx, zone, today)?;
+            tx.save_thresholds(&t).context("saving the thresholds")?;
+            t
+        }
+    };
+    Ok((thresholds, first_ever))
 }
 
 /// Evaluates the customers a write touched (sorted, no repeats), recording the changes
@@ -346,16 +359,7 @@ pub fn evaluate_touched(
     let defs = locked_rules(tx)?;
     let at = Timestamp::now();
     let today = zone.day_of(at);
-    let stored = tx.thresholds().context("reading the day's thresholds")?;
-    let first_ever = stored.is_none();
-    let thresholds = match stored {
-        Some(t) if t.day == today => t,
-        _ => {
-            let t = compute_thresholds(tx, zone, today)?;
-            tx.save_thresholds(&t).context("saving the thresholds")?;
-            t
-        }
-    };
+    let (thresholds, first_ever) = day_thresholds(tx, zone, today, true)?;
     let judge = Judge {
         zone,
         settings,

@@ -187,6 +187,39 @@ mod tests {
     use crate::service::import::{ImportOptions, import_file};
     use siyu_core::import::Kind;
 
+    fn import_text(
+        store: &mut dyn Store,
+        tenant: &Tenant,
+        dir: &std::path::Path,
+        kind: Kind,
+        text: &str,
+    ) {
+        let path = dir.join(format!("{}.csv", kind.name()));
+        std::fs::write(&path, text).expect("written");
+        import_file(store, tenant, kind, &path, ImportOptions::default()).expect("imported");
+    }
+
+    /// The profiles of `ids` after rebuilding them `group` customers at a time, left
+    /// uncommitted: each rebuild starts from the same profiles.
+    fn rebuilt_in_groups(
+        store: &mut dyn Store,
+        tenant: &Tenant,
+        ids: &FastHashSet<CustomerId>,
+        group: usize,
+    ) -> Vec<Profile> {
+        let mut sorted: Vec<CustomerId> = ids.iter().cloned().collect();
+        sorted.sort();
+        let no_one = HashSet::new();
+        let mut tx = store.begin_import(tenant).expect("transaction");
+        let affected = Affected::Customers {
+            ids,
+            old_referrers: &no_one,
+        };
+        refresh_in_groups(tx.as_mut(), &tenant.zone, affected, Vec::new(), group)
+            .expect("refreshed");
+        tx.profiles_of(&sorted).expect("profiles")
+    }
+
     #[test]
     fn profiles_rebuilt_a_few_customers_at_a_time_are_those_rebuilt_all_at_once() {
         let dir = tempfile::tempdir().expect("tempdir");
@@ -215,35 +248,13 @@ mod tests {
             ),
         ];
         for (kind, text) in files {
-            let path = dir.path().join(format!("{}.csv", kind.name()));
-            std::fs::write(&path, text).expect("written");
-            import_file(
-                store.as_mut(),
-                &tenant,
-                kind,
-                &path,
-                ImportOptions::default(),
-            )
-            .expect("imported");
+            import_text(store.as_mut(), &tenant, dir.path(), kind, text);
         }
         let ids: FastHashSet<CustomerId> = ["a", "b", "c", "d", "e"]
             .into_iter()
             .map(|id| CustomerId::parse(id).expect("id"))
             .collect();
-        let mut sorted: Vec<CustomerId> = ids.iter().cloned().collect();
-        sorted.sort();
-        let no_one = HashSet::new();
-        let mut rebuilt = |group: usize| {
-            let mut tx = store.begin_import(&tenant).expect("transaction");
-            let affected = Affected::Customers {
-                ids: &ids,
-                old_referrers: &no_one,
-            };
-            refresh_in_groups(tx.as_mut(), &tenant.zone, affected, Vec::new(), group)
-                .expect("refreshed");
-            // Left uncommitted: each rebuild starts from the same profiles.
-            tx.profiles_of(&sorted).expect("profiles")
-        };
+        let mut rebuilt = |group: usize| rebuilt_in_groups(store.as_mut(), &tenant, &ids, group);
         let whole = rebuilt(REBUILD_GROUP);
         assert_eq!(whole.len(), 5);
         assert_eq!(
@@ -289,33 +300,12 @@ mod tests {
             (Kind::Orders, orders),
             (Kind::Events, events),
         ] {
-            let path = dir.path().join(format!("{}.csv", kind.name()));
-            std::fs::write(&path, text).expect("written");
-            import_file(
-                store.as_mut(),
-                &tenant,
-                kind,
-                &path,
-                ImportOptions::default(),
-            )
-            .expect("imported");
+            import_text(store.as_mut(), &tenant, dir.path(), kind, &text);
         }
         let ids: FastHashSet<CustomerId> = (0..n)
             .map(|k| CustomerId::parse(&id(k)).expect("id"))
             .collect();
-        let mut sorted: Vec<CustomerId> = ids.iter().cloned().collect();
-        sorted.sort();
-        let no_one = HashSet::new();
-        let mut rebuilt = |group: usize| {
-            let mut tx = store.begin_import(&tenant).expect("transaction");
-            let affected = Affected::Customers {
-                ids: &ids,
-                old_referrers: &no_one,
-            };
-            refresh_in_groups(tx.as_mut(), &tenant.zone, affected, Vec::new(), group)
-                .expect("refreshed");
-            tx.profiles_of(&sorted).expect("profiles")
-        };
+        let mut rebuilt = |group: usize| rebuilt_in_groups(store.as_mut(), &tenant, &ids, group);
         let whole = rebuilt(n);
         assert_eq!(whole.len(), n);
         assert!(whole.iter().any(|p| p.referrals > 0 && p.orders > 0));
