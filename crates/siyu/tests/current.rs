@@ -20,9 +20,9 @@ use siyu::service::segments::{
 };
 use siyu_core::import::Kind;
 use siyu_core::segment::pool::PoolBuilder;
-use siyu_core::segment::rules::{Change, Purpose, evaluate};
+use siyu_core::segment::rules::{Change, Purpose, RuleKind, evaluate};
 use siyu_core::{CustomerId, Timestamp};
-use siyu_store::{MemberFilter, Store, Tenant};
+use siyu_store::{MemberChange, MemberFilter, Store, Tenant};
 
 /// Rules that read the thresholds (stages, RFM classes), the day, tags and opt-outs.
 const TAG_RULES: [(&str, &str); 1] = [("spender", "spend_365d >= 300")];
@@ -55,6 +55,10 @@ enum Op {
     SaveLate,
     Refresh,
     Midnight,
+    /// Memberships of one customer left as an earlier day judged them (in or out of
+    /// `lapsing` and the `spender` tag, whatever their facts say now), then the midnight
+    /// sweep: it must find customers who only exit, as time alone moves them.
+    Yesterday(u8),
 }
 
 fn op() -> impl Strategy<Value = Op> {
@@ -71,6 +75,7 @@ fn op() -> impl Strategy<Value = Op> {
         1 => Just(Op::SaveLate),
         1 => Just(Op::Refresh),
         1 => Just(Op::Midnight),
+        1 => (0u8..20).prop_map(Op::Yesterday),
     ]
 }
 
@@ -140,7 +145,43 @@ fn apply(store: &mut dyn Store, tenant: &Tenant, op: &Op, path: &std::path::Path
         Op::Midnight => {
             sweep(store, tenant, "midnight").expect("sweep");
         }
+        Op::Yesterday(c) => {
+            yesterday(store, tenant, &id(*c));
+            sweep(store, tenant, "midnight").expect("sweep");
+        }
     }
+}
+
+/// Flips the customer's kept membership of `lapsing` and of the `spender` tag, as a
+/// judgement of an earlier day would have left them: an entry where they are not a
+/// member, an exit where they are (so the sweep sees exits that come with no entry).
+fn yesterday(store: &mut dyn Store, tenant: &Tenant, customer: &CustomerId) {
+    let mut tx = store.begin_pool(tenant).expect("tx");
+    let kept = tx
+        .memberships_of(std::slice::from_ref(customer))
+        .expect("memberships");
+    let changes: Vec<MemberChange> = [(RuleKind::Segment, "lapsing"), (RuleKind::Tag, "spender")]
+        .into_iter()
+        .map(|(kind, name)| {
+            let member = kept.iter().any(|m| m.kind == kind && m.name == name);
+            MemberChange {
+                kind,
+                name: name.to_owned(),
+                customer_id: customer.clone(),
+                change: if member {
+                    Change::Exited
+                } else {
+                    Change::Entered
+                },
+            }
+        })
+        .collect();
+    if !kept.is_empty() {
+        // A customer the pool lacks has no memberships to leave behind.
+        tx.apply_changes(&changes, Timestamp::now(), "yesterday")
+            .expect("changes");
+    }
+    tx.commit().expect("commit");
 }
 
 /// Kept memberships against a full evaluation of the whole pool with the stored day and
@@ -265,7 +306,10 @@ fn check(store: &mut dyn Store, tenant: &Tenant, ops: &[Op]) -> Result<(), TestC
             &dir.path().join(format!("{round}.csv")),
             round,
         );
-        let recomputed = matches!(op, Op::Refresh | Op::Midnight | Op::Large(_));
+        let recomputed = matches!(
+            op,
+            Op::Refresh | Op::Midnight | Op::Yesterday(_) | Op::Large(_)
+        );
         check_round(store, tenant, round, recomputed)?;
     }
     Ok(())
