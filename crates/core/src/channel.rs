@@ -39,7 +39,33 @@ const ALIASES: &[(&str, &str)] = &[
     ("天猫", "tmall"),
     ("有赞", "youzan"),
     ("微盟", "weimob"),
+    ("视频号", "wechat_channels"),
+    ("微信视频号", "wechat_channels"),
+    ("朋友推荐", "referral"),
+    ("好友推荐", "referral"),
+    ("老客推荐", "referral"),
+    ("企微", "wecom"),
+    ("微信", "wechat"),
+    ("个人微信", "wechat"),
+    ("朋友圈", "moments"),
+    ("社群", "wechat_group"),
+    ("微信群", "wechat_group"),
+    ("拼多多", "pdd"),
+    ("京东", "jd"),
+    ("快手", "kuaishou"),
+    ("微博", "weibo"),
+    ("哔哩哔哩", "bilibili"),
+    ("b站", "bilibili"),
+    ("美团", "meituan"),
+    ("大众点评", "dianping"),
+    ("抖音直播", "douyin_live"),
+    ("抖店", "douyin"),
 ];
+
+/// The other names of the well-known channels, as (name, channel).
+pub fn aliases() -> impl Iterator<Item = (&'static str, &'static str)> {
+    ALIASES.iter().copied()
+}
 
 /// The well-known channels, as kept.
 pub const KNOWN: &[&str] = &[
@@ -56,6 +82,18 @@ pub const KNOWN: &[&str] = &[
     "tmall",
     "youzan",
     "weimob",
+    "wechat_channels",
+    "wechat",
+    "moments",
+    "wechat_group",
+    "pdd",
+    "jd",
+    "kuaishou",
+    "weibo",
+    "bilibili",
+    "meituan",
+    "dianping",
+    "douyin_live",
 ];
 
 /// The name among `names` closest to `text` (a typo, `douyn` → douyin), if one is close.
@@ -116,7 +154,7 @@ mod tests {
             closest("xiaohongsu", KNOWN.iter().copied()),
             Some("xiaohongshu")
         );
-        assert_eq!(closest("bilibili", KNOWN.iter().copied()), None);
+        assert_eq!(closest("myspace", KNOWN.iter().copied()), None);
     }
 
     #[test]
@@ -131,6 +169,21 @@ mod tests {
             "official_account"
         );
         assert_eq!(Channel::parse("门店").expect("valid").as_str(), "store");
+        for (name, channel) in [
+            ("视频号", "wechat_channels"),
+            ("公众号", "official_account"),
+            ("小程序", "mini_program"),
+            ("企业微信", "wecom"),
+            ("直播", "live_stream"),
+            ("朋友推荐", "referral"),
+            ("拼多多", "pdd"),
+        ] {
+            assert_eq!(Channel::parse(name).expect("valid").as_str(), channel);
+        }
+        // Every alias names a channel the suggestions know.
+        for (alias, channel) in ALIASES {
+            assert!(KNOWN.contains(channel), "{alias} → {channel}");
+        }
     }
 
     #[test]

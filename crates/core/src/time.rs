@@ -14,7 +14,7 @@ pub enum TimeError {
     #[error("empty time")]
     Empty,
     #[error(
-        "'{0}' is not a time (expected RFC 3339, YYYY-MM-DD HH:MM:SS, YYYY-MM-DD or YYYY/M/D H:MM)"
+        "'{0}' is not a time (expected RFC 3339, YYYY-MM-DD HH:MM:SS, YYYY-MM-DD, YYYY/M/D H:MM, 2026年5月1日 9:30 or seconds since the epoch)"
     )]
     Unparseable(String),
     #[error("'{0}' is not a real date or time of day")]
@@ -131,6 +131,9 @@ impl TenantZone {
         let s = text.trim();
         if s.is_empty() {
             return Err(TimeError::Empty);
+        }
+        if let Some(ts) = epoch(s) {
+            return ts;
         }
         let parsed = scan(s.as_bytes()).ok_or_else(|| TimeError::Unparseable(s.to_owned()))?;
         let out_of_range = || TimeError::OutOfRange(s.to_owned());
@@ -264,22 +267,62 @@ impl Cursor<'_> {
     fn done(&self) -> bool {
         self.i == self.b.len()
     }
+
+    fn eat_str(&mut self, s: &str) -> bool {
+        if self.b[self.i..].starts_with(s.as_bytes()) {
+            self.i += s.len();
+            true
+        } else {
+            false
+        }
+    }
+}
+
+/// Seconds (10 digits) or milliseconds (13 digits) since the epoch, as systems write them
+/// (Weimob's `createTime`, WeCom's `createtime`); `None` for any other text.
+fn epoch(s: &str) -> Option<Result<Timestamp, TimeError>> {
+    if !s.bytes().all(|b| b.is_ascii_digit()) {
+        return None;
+    }
+    let n: i64 = s.parse().ok()?;
+    let ts = match s.len() {
+        10 => Timestamp::from_second(n),
+        13 => Timestamp::from_millisecond(n),
+        _ => return None,
+    };
+    Some(
+        ts.ok()
+            .filter(|t| (EARLIEST..END_OF_TIMES).contains(t))
+            .ok_or_else(|| TimeError::OutsideTimes(s.to_owned())),
+    )
 }
 
 fn scan(b: &[u8]) -> Option<Scanned> {
     let mut c = Cursor { b, i: 0 };
     let year = c.digits(4, 4)?;
-    let sep = c.peek()?;
-    if sep != b'-' && sep != b'/' {
-        return None;
-    }
-    c.i += 1;
-    let (lo, hi) = if sep == b'-' { (2, 2) } else { (1, 2) };
-    let month = c.digits(lo, hi)?;
-    if !c.eat(sep) {
-        return None;
-    }
-    let day = c.digits(lo, hi)?;
+    // `2026-05-01`, `2026-5-1`, `2026/5/1`, `2026.5.1`, or `2026年5月1日`.
+    let (month, day) = if c.eat_str("年") {
+        let month = c.digits(1, 2)?;
+        if !c.eat_str("月") {
+            return None;
+        }
+        let day = c.digits(1, 2)?;
+        if !(c.eat_str("日") || c.eat_str("号")) {
+            return None;
+        }
+        (month, day)
+    } else {
+        let sep = c.peek()?;
+        if !matches!(sep, b'-' | b'/' | b'.') {
+            return None;
+        }
+        c.i += 1;
+        let month = c.digits(1, 2)?;
+        if !c.eat(sep) {
+            return None;
+        }
+        (month, c.digits(1, 2)?)
+    };
     let mut out = Scanned {
         year: i16::try_from(year).ok()?,
         month: i8::try_from(month).ok()?,
@@ -490,6 +533,40 @@ impl ZoneDays {
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn the_date_forms_of_chinese_exports_are_read() {
+        let zone = TenantZone::default();
+        let at = |s: &str| zone.parse_timestamp(s).expect(s);
+        let expected = at("2026-05-01 09:30:00");
+        for form in [
+            "2026年5月1日 9:30",
+            "2026年05月01日 09:30:00",
+            "2026-5-1 9:30",
+            "2026/5/1 9:30",
+            "2026.05.01 09:30",
+        ] {
+            assert_eq!(at(form), expected, "{form}");
+        }
+        assert_eq!(at("2026年5月1日"), at("2026-05-01"));
+        assert_eq!(
+            TenantZone::parse_day("2026年5月1日").expect("day"),
+            TenantZone::parse_day("2026-05-01").expect("day")
+        );
+        // Seconds and milliseconds since the epoch (UTC whatever the zone).
+        assert_eq!(
+            at("1777599000"),
+            Timestamp::from_second(1_777_599_000).expect("t")
+        );
+        assert_eq!(
+            at("1777599000123"),
+            Timestamp::from_millisecond(1_777_599_000_123).expect("t")
+        );
+        assert!(zone.parse_timestamp("20260501").is_err());
+        assert!(zone.parse_timestamp("9999999999999").is_err());
+        assert!(zone.parse_timestamp("2026年13月1日").is_err());
+        assert!(zone.parse_timestamp("2026年5月").is_err());
+    }
+
     use super::*;
     use proptest::prelude::*;
 
@@ -558,7 +635,7 @@ mod tests {
             Err(TimeError::OutOfRange(_))
         ));
         assert!(matches!(
-            z.parse_timestamp("2024-5-1"),
+            z.parse_timestamp("2024-5"),
             Err(TimeError::Unparseable(_))
         ));
         assert!(matches!(

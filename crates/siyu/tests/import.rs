@@ -445,10 +445,100 @@ fn skipping_invalid_rows_imports_the_rest_and_writes_each_reject_with_its_reason
         assert_eq!(
             rejects,
             "order_id,customer_id,ordered_at,amount,discount,coupon_code,channel,status,reason\n\
-             o2,c1,soon,10,,,,,\"line 3: ordered_at: 'soon' is not a time (expected RFC 3339, YYYY-MM-DD HH:MM:SS, YYYY-MM-DD or YYYY/M/D H:MM)\"\n\
+             o2,c1,soon,10,,,,,\"line 3: ordered_at: 'soon' is not a time (expected RFC 3339, YYYY-MM-DD HH:MM:SS, YYYY-MM-DD, YYYY/M/D H:MM, 2026年5月1日 9:30 or seconds since the epoch)\"\n\
              o3,c2,2024-03-02,1.999,,,,,line 4: amount: '1.999' has more than two decimals\n"
         );
         assert_eq!(f.store.table_counts(&f.tenant).expect("counts").orders, 2);
+    }
+}
+
+/// A Taobao order list as 千牛 writes it: GBK, Chinese headers, `="…"` guards on the order
+/// numbers, `2016/5/23 22:02` times, its own status words, an order closed before payment
+/// (no payment time) and one still unpaid; columns siyu does not read are skipped.
+#[test]
+fn a_taobao_order_list_in_gbk_is_read_by_its_chinese_headers() {
+    for mut f in fixtures("taobao") {
+        let text = "订单编号,买家会员名,买家应付货款,买家实际支付金额,订单状态,收货人姓名,订单创建时间,订单付款时间,宝贝标题\n\
+            =\"1930679858170647\",tb_alice,99.00,99.00,交易成功,张三,2016/5/23 22:02,2016/5/23 22:05,茶叶\n\
+            =\"1930679858170648\",tb_bob,\"1,280.00\",\"1,280.00\",\"买家已付款，等待卖家发货\",李四,2016/5/24 9:00,2016/5/24 9:01,茶具\n\
+            =\"1930679858170649\",tb_alice,20.00,0.00,交易关闭,张三,2016/5/25 10:00,,茶叶\n\
+            =\"1930679858170650\",tb_carol,30.00,30.00,等待买家付款,王五,2016/5/26 11:00,,茶叶\n";
+        let (gbk, _, _) = encoding_rs::GB18030.encode(text);
+        let path = f.file("ExportOrderList.csv", &gbk);
+        let refused = f.import(Kind::Orders, &path).expect_err("unknown columns");
+        assert!(
+            format!("{refused:#}").contains("unknown column '买家应付货款'"),
+            "{refused:#}"
+        );
+        let options = ImportOptions {
+            skip_invalid: true,
+            ignore_unknown: true,
+            ..ImportOptions::default()
+        };
+        let r =
+            import_file(f.store.as_mut(), &f.tenant, Kind::Orders, &path, options).expect("import");
+        assert_eq!(r.encoding, "GB18030");
+        assert_eq!((r.rows, r.inserted, r.rejected), (4, 3, 1), "{}", f.backend);
+        assert!(
+            r.columns_read_as
+                .contains(&("订单付款时间".into(), "ordered_at".into()))
+        );
+        assert!(
+            r.columns_read_as
+                .contains(&("买家实际支付金额".into(), "amount".into()))
+        );
+        let rejects =
+            std::fs::read_to_string(r.rejects_file.as_ref().expect("rejects")).expect("read");
+        assert!(
+            rejects.contains("status: '等待买家付款' is an order not paid yet"),
+            "{rejects}"
+        );
+        let mut orders = Vec::new();
+        f.store
+            .scan_orders(&f.tenant, &mut |o| orders.push(o))
+            .expect("orders");
+        orders.sort_by(|a, b| a.id.as_str().cmp(b.id.as_str()));
+        let zone = &f.tenant.zone;
+        let seen: Vec<_> = orders
+            .iter()
+            .map(|o| {
+                (
+                    o.id.as_str(),
+                    o.customer_id.as_str(),
+                    o.amount.fen(),
+                    o.status,
+                    o.ordered_at,
+                )
+            })
+            .collect();
+        let at = |s: &str| zone.parse_timestamp(s).expect("time");
+        assert_eq!(
+            seen,
+            [
+                (
+                    "1930679858170647",
+                    "tb_alice",
+                    9_900,
+                    OrderStatus::Paid,
+                    at("2016-05-23 22:05")
+                ),
+                (
+                    "1930679858170648",
+                    "tb_bob",
+                    128_000,
+                    OrderStatus::Paid,
+                    at("2016-05-24 09:01")
+                ),
+                // Closed before payment: no payment time, so the creation time.
+                (
+                    "1930679858170649",
+                    "tb_alice",
+                    0,
+                    OrderStatus::Refunded,
+                    at("2016-05-25 10:00")
+                ),
+            ]
+        );
     }
 }
 

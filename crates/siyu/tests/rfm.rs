@@ -226,7 +226,7 @@ fn a_bad_file_is_refused_with_the_lines_the_importer_gives() {
             format!("{name}:4: amount: '12,5' is not an amount"),
             format!("{name}:5: customer_id: is empty"),
             format!(
-                "{name}:5: ordered_at: 'someday' is not a time (expected RFC 3339, YYYY-MM-DD HH:MM:SS, YYYY-MM-DD or YYYY/M/D H:MM)"
+                "{name}:5: ordered_at: 'someday' is not a time (expected RFC 3339, YYYY-MM-DD HH:MM:SS, YYYY-MM-DD, YYYY/M/D H:MM, 2026年5月1日 9:30 or seconds since the epoch)"
             ),
         ]
     );

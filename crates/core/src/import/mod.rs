@@ -3,6 +3,7 @@
 //! name the line and the field.
 
 pub mod decode;
+pub mod mapping;
 pub mod source;
 
 use std::fmt;
@@ -15,6 +16,7 @@ use crate::money::Money;
 use crate::order::{NewOrder, OrderStatus};
 use crate::time::TenantZone;
 
+pub use mapping::Mapping;
 pub use source::{Record, RecordSource, SourceError};
 
 /// What a file holds.
@@ -90,7 +92,9 @@ impl fmt::Display for Kind {
 pub enum HeaderError {
     #[error("missing required column '{0}'")]
     MissingColumn(&'static str),
-    #[error("unknown column '{column}' (known: {known}; pass --ignore-unknown to skip it)")]
+    #[error(
+        "unknown column '{column}' (known: {known}; pass --ignore-unknown to skip it, or --map '{column}=COLUMN' to read it as one)"
+    )]
     UnknownColumn { column: String, known: String },
     #[error("column '{0}' appears twice")]
     DuplicateColumn(String),
@@ -103,6 +107,14 @@ pub enum HeaderError {
     },
     #[error("column {0} of the header is empty")]
     EmptyColumn(usize),
+    #[error("--map names '{column}', which is not a column of {kind} (known: {known})")]
+    MapTarget {
+        column: String,
+        kind: Kind,
+        known: String,
+    },
+    #[error("--map names '{0}', which the header lacks")]
+    MappedAbsent(String),
 }
 
 /// One problem with one field of one row.
@@ -140,12 +152,24 @@ pub fn clean_field(raw: &str) -> &str {
     s
 }
 
+/// Values that shop exports write for "nothing here": Douyin's `-`, and the placeholders
+/// that stand for encrypted personal data (`##密文`, `$$密文`), which are never a name, a
+/// phone or a key.
+pub fn is_placeholder(field: &str) -> bool {
+    matches!(field, "-" | "--" | "—")
+        || field.ends_with("密文") && (field.starts_with("##") || field.starts_with("$$"))
+}
+
 /// Where each canonical column sits in a file's header.
 #[derive(Debug, Clone)]
 pub struct Columns {
     kind: Kind,
-    /// For each canonical column (in `Kind::columns` order), its position in the file.
-    position: Vec<Option<usize>>,
+    /// For each canonical column (in `Kind::columns` order), its positions in the file,
+    /// best first: more than one only when several synonyms of it are present, and then a
+    /// row's first non-empty one is read.
+    positions: Vec<Vec<usize>>,
+    /// Header names read as a canonical column they do not spell: (name, column).
+    renamed: Vec<(String, &'static str)>,
     width: usize,
 }
 
@@ -153,6 +177,17 @@ impl Columns {
     pub fn from_header(
         kind: Kind,
         header: &[String],
+        ignore_unknown: bool,
+    ) -> Result<Columns, HeaderError> {
+        Columns::from_header_mapped(kind, header, &Mapping::default(), ignore_unknown)
+    }
+
+    /// The header read with the merchant's `mapping` first, then the canonical names, then
+    /// their synonyms (see [`mapping::synonyms`]).
+    pub fn from_header_mapped(
+        kind: Kind,
+        header: &[String],
+        mapping: &Mapping,
         ignore_unknown: bool,
     ) -> Result<Columns, HeaderError> {
         let canonical = kind.columns();
@@ -167,37 +202,85 @@ impl Columns {
                 }
             }
         }
-        let mut position = vec![None; canonical.len()];
+        let known = || canonical.join(", ");
+        for (name, column) in mapping.pairs() {
+            if !canonical.contains(&column) {
+                return Err(HeaderError::MapTarget {
+                    column: column.to_owned(),
+                    kind,
+                    known: known(),
+                });
+            }
+            if !header.iter().any(|h| mapping::header_key(h) == name) {
+                return Err(HeaderError::MappedAbsent(name.to_owned()));
+            }
+        }
+        // Each column's claims: (rank, position, name); rank 0 is an exact or mapped name.
+        let mut claims: Vec<Vec<(usize, usize, String)>> = vec![Vec::new(); canonical.len()];
         for (i, raw) in header.iter().enumerate() {
-            let name = clean_field(raw.trim_start_matches('\u{feff}')).to_lowercase();
+            let name = mapping::header_key(raw);
+            let written = clean_field(raw.trim_start_matches('\u{feff}'));
             if name.is_empty() {
                 if ignore_unknown {
                     continue;
                 }
                 return Err(HeaderError::EmptyColumn(i + 1));
             }
-            match canonical.iter().position(|c| *c == name) {
-                Some(slot) if position[slot].is_some() => {
-                    return Err(HeaderError::DuplicateColumn(name));
+            let claim = if let Some(column) = mapping.target(&name) {
+                canonical
+                    .iter()
+                    .position(|c| *c == column)
+                    .map(|slot| (slot, 0))
+            } else if let Some(slot) = canonical.iter().position(|c| *c == name) {
+                Some((slot, 0))
+            } else {
+                canonical.iter().enumerate().find_map(|(slot, column)| {
+                    mapping::synonyms(kind, column)
+                        .iter()
+                        .position(|s| *s == name)
+                        .map(|rank| (slot, rank + 1))
+                })
+            };
+            match claim {
+                Some((slot, rank)) => {
+                    if claims[slot].iter().any(|(r, _, _)| *r == rank) {
+                        return Err(HeaderError::DuplicateColumn(name));
+                    }
+                    claims[slot].push((rank, i, written.to_owned()));
                 }
-                Some(slot) => position[slot] = Some(i),
                 None if ignore_unknown => {}
                 None => {
                     return Err(HeaderError::UnknownColumn {
                         column: name,
-                        known: canonical.join(", "),
+                        known: known(),
                     });
                 }
             }
         }
+        let mut positions = Vec::with_capacity(canonical.len());
+        let mut renamed = Vec::new();
+        for (slot, mut claims) in claims.into_iter().enumerate() {
+            claims.sort_unstable();
+            // An exact (or mapped) name is the column; synonyms beside it are not read.
+            if claims.first().is_some_and(|(rank, _, _)| *rank == 0) {
+                claims.truncate(1);
+            }
+            for (_, _, name) in &claims {
+                if name.to_lowercase() != canonical[slot] {
+                    renamed.push((name.clone(), canonical[slot]));
+                }
+            }
+            positions.push(claims.into_iter().map(|(_, i, _)| i).collect::<Vec<_>>());
+        }
         for (slot, required) in kind.required().iter().enumerate() {
-            if position[slot].is_none() {
+            if positions[slot].is_empty() {
                 return Err(HeaderError::MissingColumn(required));
             }
         }
         Ok(Columns {
             kind,
-            position,
+            positions,
+            renamed,
             width: header.len(),
         })
     }
@@ -206,17 +289,43 @@ impl Columns {
         self.kind
     }
 
-    /// The cleaned text of canonical column `slot`, `""` when absent.
+    /// Header names read as a canonical column they do not spell, as (name, column).
+    pub fn renamed(&self) -> &[(String, &'static str)] {
+        &self.renamed
+    }
+
+    /// Each canonical column's one position, when no column is read from several (the
+    /// fast readers' layout); `None` when some row may read a column's second choice.
+    pub fn single_positions(&self) -> Option<Vec<Option<usize>>> {
+        self.positions
+            .iter()
+            .map(|p| match p.as_slice() {
+                [] => Some(None),
+                [one] => Some(Some(*one)),
+                _ => None,
+            })
+            .collect()
+    }
+
+    pub fn width(&self) -> usize {
+        self.width
+    }
+
+    /// The cleaned text of canonical column `slot` (its first non-empty choice), `""` when
+    /// absent or a placeholder.
     fn get<'r>(&self, record: &'r Record, slot: usize) -> Result<&'r str, Problem> {
-        let Some(i) = self.position[slot] else {
-            return Ok("");
-        };
-        match record.fields.get(i) {
-            None => Ok(""),
-            Some(bytes) => std::str::from_utf8(bytes)
+        for &i in &self.positions[slot] {
+            let Some(bytes) = record.fields.get(i) else {
+                continue;
+            };
+            let text = std::str::from_utf8(bytes)
                 .map(clean_field)
-                .map_err(|_| Problem::new(self.kind.columns()[slot], "invalid UTF-8")),
+                .map_err(|_| Problem::new(self.kind.columns()[slot], "invalid UTF-8"))?;
+            if !text.is_empty() && !is_placeholder(text) {
+                return Ok(text);
+            }
         }
+        Ok("")
     }
 
     fn check_width(&self, record: &Record) -> Result<(), Problem> {
@@ -538,6 +647,134 @@ mod tests {
         assert_eq!(ok.id.as_str(), "3791234567890123456");
         assert_eq!(ok.amount, Money::from_fen(128_000));
         assert_eq!(ok.status, OrderStatus::Paid);
+    }
+
+    #[test]
+    fn chinese_headers_are_read_as_their_canonical_columns() {
+        let h = header(&[
+            "订单号",
+            "客户ID",
+            "下单时间",
+            "金额",
+            "订单状态",
+            "买家留言",
+        ]);
+        assert!(matches!(
+            Columns::from_header(Kind::Orders, &h, false),
+            Err(HeaderError::UnknownColumn { ref column, .. }) if column == "买家留言"
+        ));
+        let cols = Columns::from_header(Kind::Orders, &h, true).expect("header");
+        assert_eq!(cols.renamed()[0], ("订单号".to_owned(), "order_id"));
+        assert_eq!(cols.renamed()[1], ("客户ID".to_owned(), "customer_id"));
+        let zone = TenantZone::default();
+        let order = parse_order(
+            &cols,
+            &record(
+                2,
+                &["o1", "c1", "2026年5月1日 9:30", "¥1,280.00", "退款", "快点"],
+            ),
+            &zone,
+        )
+        .expect("good");
+        assert_eq!(order.amount, Money::from_fen(128_000));
+        assert_eq!(order.status, OrderStatus::Refunded);
+        assert_eq!(
+            order.ordered_at,
+            zone.parse_timestamp("2026-05-01 09:30").expect("time")
+        );
+    }
+
+    #[test]
+    fn of_several_synonyms_the_best_non_empty_one_is_read() {
+        // Taobao: an order closed before payment has no payment time.
+        let h = header(&[
+            "订单编号",
+            "买家会员名",
+            "订单创建时间",
+            "订单付款时间",
+            "总金额",
+        ]);
+        let cols = Columns::from_header(Kind::Orders, &h, false).expect("header");
+        assert!(cols.single_positions().is_none());
+        let zone = TenantZone::default();
+        let row = |paid: &str| {
+            parse_order(
+                &cols,
+                &record(2, &["o1", "tb_buyer", "2016/5/23 22:02", paid, "10"]),
+                &zone,
+            )
+            .expect("good")
+            .ordered_at
+        };
+        assert_eq!(
+            row("2016/5/24 8:00"),
+            zone.parse_timestamp("2016-05-24 08:00").expect("t")
+        );
+        assert_eq!(
+            row(""),
+            zone.parse_timestamp("2016-05-23 22:02").expect("t")
+        );
+        // The canonical name wins over a synonym beside it, which is then not read.
+        let h = header(&["order_id", "customer_id", "ordered_at", "amount", "金额"]);
+        let cols = Columns::from_header(Kind::Orders, &h, false).expect("header");
+        assert!(cols.single_positions().is_some());
+        // The same synonym twice is ambiguous.
+        let h = header(&["订单号", "客户ID", "下单时间", "金额", "金额"]);
+        assert_eq!(
+            Columns::from_header(Kind::Orders, &h, false).map(|_| ()),
+            Err(HeaderError::DuplicateColumn("金额".into()))
+        );
+    }
+
+    #[test]
+    fn a_merchants_mapping_names_columns_no_synonym_knows() {
+        let h = header(&["单据", "会员", "日子", "收款"]);
+        assert_eq!(
+            Columns::from_header(Kind::Orders, &h, false).map(|_| ()).map_err(|e| e.to_string()),
+            Err("unknown column '单据' (known: order_id, customer_id, ordered_at, amount, discount, coupon_code, channel, status; pass --ignore-unknown to skip it, or --map '单据=COLUMN' to read it as one)".to_owned())
+        );
+        let map = Mapping::parse("单据=order_id,会员=customer_id,日子=ordered_at,收款=amount")
+            .expect("map");
+        let cols = Columns::from_header_mapped(Kind::Orders, &h, &map, false).expect("header");
+        assert_eq!(cols.renamed().len(), 4);
+        let bad = Mapping::parse("单据=order_no").expect("map");
+        assert!(matches!(
+            Columns::from_header_mapped(Kind::Orders, &h, &bad, true),
+            Err(HeaderError::MapTarget { .. })
+        ));
+        let absent = Mapping::parse("单号=order_id").expect("map");
+        assert_eq!(
+            Columns::from_header_mapped(Kind::Orders, &h, &absent, true).map(|_| ()),
+            Err(HeaderError::MappedAbsent("单号".into()))
+        );
+    }
+
+    #[test]
+    fn placeholders_are_empty_and_never_a_name_or_phone() {
+        let h = header(&["客户ID", "姓名", "手机号", "地区"]);
+        let cols = Columns::from_header(Kind::Customers, &h, false).expect("header");
+        let c = parse_customer(
+            &cols,
+            &record(2, &["\t6917926768823643751", "##密文", "$$密文", "-"]),
+            &TenantZone::default(),
+        )
+        .expect("good");
+        assert_eq!(c.id.as_str(), "6917926768823643751");
+        assert_eq!((c.name, c.phone, c.region), (None, None, None));
+        let problems = parse_order(
+            &Columns::from_header(
+                Kind::Orders,
+                &header(&["订单号", "客户ID", "下单时间", "金额", "订单状态"]),
+                false,
+            )
+            .expect("header"),
+            &record(3, &["o1", "-", "2026-5-1", "9", "待付款"]),
+            &TenantZone::default(),
+        )
+        .expect_err("bad");
+        let fields: Vec<&str> = problems.iter().map(|p| p.field.as_str()).collect();
+        assert_eq!(fields, ["customer_id", "status"]);
+        assert!(problems[1].reason.contains("not paid yet"));
     }
 
     #[test]

@@ -122,6 +122,13 @@ pub struct ImportArgs {
     /// Skip columns that are not part of the format instead of refusing the file.
     #[arg(long)]
     pub ignore_unknown: bool,
+    /// The file's own column names for siyu's columns, e.g. `单据=order_id,收款=amount`
+    /// (Chinese names such as 订单号, 下单时间 and 实付金额 are read without it).
+    #[arg(long, value_name = "NAME=COLUMN,...")]
+    pub map: Option<String>,
+    /// A file of NAME=COLUMN lines, as --map.
+    #[arg(long, value_name = "FILE", conflicts_with = "map")]
+    pub map_file: Option<PathBuf>,
     /// The report of the import: table (a line) or json. (The file's own format is found
     /// from its contents.)
     #[arg(long, value_enum, default_value_t)]
@@ -316,12 +323,14 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
                 progress: true,
                 ..Default::default()
             };
-            let report = service::import::import_file(
+            let mapping = mapping_of(args.map.as_deref(), args.map_file.as_deref())?;
+            let report = service::import::import_file_mapped(
                 ctx.store.as_mut(),
                 &ctx.tenant,
                 kind,
                 &args.file,
                 options,
+                &mapping,
             )
             .with_context(|| format!("importing {kind} from {}", args.file.display()))?;
             match args.format {
@@ -740,4 +749,33 @@ fn print_overview(tenant: &Tenant, o: &Overview, format: Format) -> anyhow::Resu
         }
     }
     Ok(())
+}
+
+/// The most a mapping file may hold.
+const MAX_MAP_FILE: u64 = 64 * 1024;
+
+/// The merchant's column mapping of `--map` or `--map-file`.
+fn mapping_of(
+    pairs: Option<&str>,
+    file: Option<&std::path::Path>,
+) -> anyhow::Result<siyu_core::import::Mapping> {
+    use siyu_core::import::Mapping;
+    match (pairs, file) {
+        (Some(pairs), _) => Mapping::parse(pairs).context("--map"),
+        (None, Some(path)) => {
+            let size = std::fs::metadata(path)
+                .with_context(|| format!("--map-file {}", path.display()))?
+                .len();
+            if size > MAX_MAP_FILE {
+                anyhow::bail!(
+                    "--map-file {}: {size} bytes, more than a mapping holds ({MAX_MAP_FILE})",
+                    path.display()
+                );
+            }
+            let text = std::fs::read_to_string(path)
+                .with_context(|| format!("--map-file {}", path.display()))?;
+            Mapping::parse(&text).with_context(|| format!("--map-file {}", path.display()))
+        }
+        (None, None) => Ok(Mapping::default()),
+    }
 }

@@ -25,9 +25,7 @@ use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 
 use anyhow::{Context, anyhow};
 
-use siyu_core::import::{
-    Columns, Kind, Record, RecordSource, clean_field, decode::TextEncoding, parse_order,
-};
+use siyu_core::import::{Columns, Kind, Record, RecordSource, decode::TextEncoding, parse_order};
 use siyu_core::segment::rfm::{DayRange, Rfm, RfmWindow, Tally, score};
 use siyu_core::time::{DayNumber, ZoneDays, day_number, days_in_month};
 use siyu_core::{CustomerId, NewOrder, OrderStatus, TenantZone, Timestamp};
@@ -90,21 +88,18 @@ struct Layout {
 }
 
 impl Layout {
-    fn of(header: &[String]) -> Layout {
-        let canonical = Kind::Orders.columns();
+    /// The importer's columns as the fast reader reads them; `None` when a column is read
+    /// from one of several synonyms per row (the general reader then reads every row).
+    fn of(columns: &Columns) -> Option<Layout> {
+        let single = columns.single_positions()?;
         let mut at = [None; 8];
-        for (i, raw) in header.iter().enumerate() {
-            let name = clean_field(raw.trim_start_matches('\u{feff}')).to_lowercase();
-            if let Some(slot) = canonical.iter().position(|c| *c == name)
-                && let Some(place) = at.get_mut(slot)
-            {
-                *place = Some(i);
-            }
+        for (place, position) in at.iter_mut().zip(single) {
+            *place = position;
         }
-        Layout {
-            width: header.len(),
+        Some(Layout {
+            width: columns.width(),
             at,
-        }
+        })
     }
 }
 
@@ -139,14 +134,18 @@ impl<'p> OrdersFile<'p> {
         let header = source.header().to_vec();
         let columns = Columns::from_header(Kind::Orders, &header, ignore_unknown)
             .map_err(|e| anyhow!("{}:1: header: {e}", path.display()))?;
-        let data_start = match source.encoding() {
-            TextEncoding::Utf8 => rows_start(path)?,
-            TextEncoding::Gb18030 => None,
+        let layout = Layout::of(&columns);
+        let data_start = match (source.encoding(), layout) {
+            (TextEncoding::Utf8, Some(_)) => rows_start(path)?,
+            _ => None,
         };
         Ok(OrdersFile {
             path,
             columns,
-            layout: Layout::of(&header),
+            layout: layout.unwrap_or(Layout {
+                width: header.len(),
+                at: [None; 8],
+            }),
             zone: zone.clone(),
             days: ZoneDays::new(zone),
             window,
@@ -1141,7 +1140,9 @@ const CHANNEL_BYTE: [bool; 256] = {
 fn plain_id(f: &[u8]) -> bool {
     match (f.first(), f.last()) {
         (Some(&first), Some(&last)) => {
-            f.len() <= siyu_core::ids::MAX_ID_LEN && first != b' ' && first != b'\'' && last != b' '
+            f.len() <= siyu_core::ids::MAX_ID_LEN
+                && !matches!(first, b' ' | b'\'' | b'-' | b'#' | b'$' | 0xE2)
+                && last != b' '
         }
         _ => false,
     }
@@ -2010,8 +2011,8 @@ mod tests {
         .iter()
         .map(|s| (*s).to_owned())
         .collect();
-        Columns::from_header(Kind::Orders, &header, true).expect("valid header");
-        let layout = Layout::of(&header);
+        let columns = Columns::from_header(Kind::Orders, &header, true).expect("valid header");
+        let layout = Layout::of(&columns).expect("one place each");
         assert_eq!(layout.width, 5);
         assert_eq!(&layout.at[..4], &[Some(2), Some(0), Some(4), Some(3)]);
         assert_eq!(&layout.at[4..], &[None, None, None, None]);

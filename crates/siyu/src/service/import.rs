@@ -16,8 +16,8 @@ use serde::Serialize;
 
 use siyu_core::fasthash::{FastHashMap, FastHashSet};
 use siyu_core::import::{
-    Columns, Kind, Problem, Record, RecordSource, SourceError, parse_customer, parse_event,
-    parse_order,
+    Columns, Kind, Mapping, Problem, Record, RecordSource, SourceError, parse_customer,
+    parse_event, parse_order,
 };
 use siyu_core::profile::{Profile, ProfileBuilder, ProfileSink};
 use siyu_core::{
@@ -77,6 +77,8 @@ pub struct ImportReport {
     /// Valid rows about erased customers, left out.
     pub suppressed: u64,
     pub rejects_file: Option<PathBuf>,
+    /// Header names read as the canonical column they stand for: (name, column).
+    pub columns_read_as: Vec<(String, String)>,
     pub seconds: f64,
     /// Where `seconds` went.
     pub phases: Phases,
@@ -101,6 +103,14 @@ impl fmt::Display for ImportReport {
         )?;
         if let Some(path) = &self.rejects_file {
             write!(f, " (written with their reasons to {})", path.display())?;
+        }
+        if !self.columns_read_as.is_empty() {
+            let pairs: Vec<String> = self
+                .columns_read_as
+                .iter()
+                .map(|(name, column)| format!("{name} as {column}"))
+                .collect();
+            write!(f, "; columns read: {}", pairs.join(", "))?;
         }
         if self.suppressed > 0 {
             write!(
@@ -346,10 +356,23 @@ pub fn import_file(
     path: &Path,
     options: ImportOptions,
 ) -> anyhow::Result<ImportReport> {
+    import_file_mapped(store, tenant, kind, path, options, &Mapping::default())
+}
+
+/// Imports one file whose header names columns as the merchant's `mapping` says (before
+/// the canonical names and their Chinese synonyms).
+pub fn import_file_mapped(
+    store: &mut dyn Store,
+    tenant: &Tenant,
+    kind: Kind,
+    path: &Path,
+    options: ImportOptions,
+    mapping: &Mapping,
+) -> anyhow::Result<ImportReport> {
     match kind {
-        Kind::Customers => run::<NewCustomer>(store, tenant, kind, path, options),
-        Kind::Orders => run::<NewOrder>(store, tenant, kind, path, options),
-        Kind::Events => run::<NewEvent>(store, tenant, kind, path, options),
+        Kind::Customers => run::<NewCustomer>(store, tenant, kind, path, options, mapping),
+        Kind::Orders => run::<NewOrder>(store, tenant, kind, path, options, mapping),
+        Kind::Events => run::<NewEvent>(store, tenant, kind, path, options, mapping),
     }
 }
 
@@ -391,11 +414,18 @@ fn run<T: Row>(
     kind: Kind,
     path: &Path,
     options: ImportOptions,
+    mapping: &Mapping,
 ) -> anyhow::Result<ImportReport> {
     let started = Instant::now();
     let (mut source, size) = open_source(kind, path, options.ignore_unknown)?;
-    let columns = Columns::from_header(kind, source.header(), options.ignore_unknown)
-        .map_err(|e| anyhow!("{}:1: header: {e}", path.display()))?;
+    let columns =
+        Columns::from_header_mapped(kind, source.header(), mapping, options.ignore_unknown)
+            .map_err(|e| anyhow!("{}:1: header: {e}", path.display()))?;
+    let renamed: Vec<(String, String)> = columns
+        .renamed()
+        .iter()
+        .map(|(name, column)| (name.clone(), (*column).to_owned()))
+        .collect();
     let encoding = source.encoding().name();
     let zone = tenant.zone.clone();
     let reject_header: Vec<String> = if source.is_json_lines() {
@@ -450,7 +480,9 @@ fn run<T: Row>(
             .map_err(|e| source_error(path, e))?;
         // A header alone is a day without rows (a daily export), not a mistake: 0 rows.
         progress.finish_and_clear();
-        writer.finish(encoding, rows, streamed)
+        let mut report = writer.finish(encoding, rows, streamed)?;
+        report.columns_read_as = renamed;
+        Ok(report)
     })
 }
 
@@ -913,6 +945,7 @@ impl<'s, T: Row> Writer<'s, T> {
             customers_created: self.customers_created,
             suppressed: self.suppressed,
             rejects_file,
+            columns_read_as: Vec::new(),
             seconds: self.started.elapsed().as_secs_f64(),
             phases,
             segment_changes,
