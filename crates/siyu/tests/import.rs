@@ -4,9 +4,9 @@
 
 use std::path::{Path, PathBuf};
 
-use siyu::service::import::{ImportOptions, ImportReport, import_file};
+use siyu::service::import::{ImportOptions, ImportReport, ReadAs, import_export, import_file};
 use siyu_core::import::Kind;
-use siyu_core::{CustomerId, OrderStatus};
+use siyu_core::{CustomerId, OrderStatus, Timestamp};
 use siyu_store::{Store, Tenant};
 
 /// A store and a tenant of its own, on each backend under test.
@@ -452,93 +452,238 @@ fn skipping_invalid_rows_imports_the_rest_and_writes_each_reject_with_its_reason
     }
 }
 
-/// A Taobao order list as 千牛 writes it: GBK, Chinese headers, `="…"` guards on the order
-/// numbers, `2016/5/23 22:02` times, its own status words, an order closed before payment
-/// (no payment time) and one still unpaid; columns siyu does not read are skipped.
+/// One of the exports in `tests/data/exports`, made from the platforms' documented
+/// formats (see EXPORTS.md of the project): imported with `--skip-invalid`.
+fn import_export_file(f: &mut Fixture, name: &str) -> ImportReport {
+    let path = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/data/exports")
+        .join(name);
+    let copy = f.file(name, std::fs::read(&path).expect("read"));
+    let options = ImportOptions {
+        skip_invalid: true,
+        ..ImportOptions::default()
+    };
+    import_export(
+        f.store.as_mut(),
+        &f.tenant,
+        Kind::Orders,
+        &copy,
+        options,
+        &ReadAs::default(),
+    )
+    .expect("import")
+}
+
+/// (order, customer, fen, status, time, channel) of every order, by order id.
+fn orders_of(f: &mut Fixture) -> Vec<(String, String, i64, OrderStatus, Timestamp, String)> {
+    let mut orders = Vec::new();
+    f.store
+        .scan_orders(&f.tenant, &mut |o| orders.push(o))
+        .expect("orders");
+    orders.sort_by(|a, b| a.id.as_str().cmp(b.id.as_str()));
+    orders
+        .iter()
+        .map(|o| {
+            (
+                o.id.to_string(),
+                o.customer_id.to_string(),
+                o.amount.fen(),
+                o.status,
+                o.ordered_at,
+                o.channel
+                    .as_ref()
+                    .map(|c| c.to_string())
+                    .unwrap_or_default(),
+            )
+        })
+        .collect()
+}
+
+fn rejects_of(r: &ImportReport) -> String {
+    std::fs::read_to_string(r.rejects_file.as_ref().expect("rejects")).expect("read")
+}
+
+/// Taobao's order list as 千牛 writes it: GBK, `="…"` guards on the order numbers,
+/// `2016/5/23 22:02` times, its own status words, and an order closed before payment.
 #[test]
-fn a_taobao_order_list_in_gbk_is_read_by_its_chinese_headers() {
+fn a_taobao_order_list_in_gbk_is_recognised_and_read() {
     for mut f in fixtures("taobao") {
-        let text = "订单编号,买家会员名,买家应付货款,买家实际支付金额,订单状态,收货人姓名,订单创建时间,订单付款时间,宝贝标题\n\
-            =\"1930679858170647\",tb_alice,99.00,99.00,交易成功,张三,2016/5/23 22:02,2016/5/23 22:05,茶叶\n\
-            =\"1930679858170648\",tb_bob,\"1,280.00\",\"1,280.00\",\"买家已付款，等待卖家发货\",李四,2016/5/24 9:00,2016/5/24 9:01,茶具\n\
-            =\"1930679858170649\",tb_alice,20.00,0.00,交易关闭,张三,2016/5/25 10:00,,茶叶\n\
-            =\"1930679858170650\",tb_carol,30.00,30.00,等待买家付款,王五,2016/5/26 11:00,,茶叶\n";
-        let (gbk, _, _) = encoding_rs::GB18030.encode(text);
-        let path = f.file("ExportOrderList.csv", &gbk);
-        let refused = f.import(Kind::Orders, &path).expect_err("unknown columns");
-        assert!(
-            format!("{refused:#}").contains("unknown column '买家应付货款'"),
-            "{refused:#}"
-        );
-        let options = ImportOptions {
-            skip_invalid: true,
-            ignore_unknown: true,
-            ..ImportOptions::default()
-        };
-        let r =
-            import_file(f.store.as_mut(), &f.tenant, Kind::Orders, &path, options).expect("import");
+        let r = import_export_file(&mut f, "taobao_orders.csv");
         assert_eq!(r.encoding, "GB18030");
-        assert_eq!((r.rows, r.inserted, r.rejected), (4, 3, 1), "{}", f.backend);
+        assert_eq!((r.preset, r.preset_recognised), (Some("taobao"), true));
+        assert_eq!((r.rows, r.inserted, r.rejected), (4, 4, 0), "{}", f.backend);
         assert!(
             r.columns_read_as
                 .contains(&("订单付款时间".into(), "ordered_at".into()))
         );
-        assert!(
-            r.columns_read_as
-                .contains(&("买家实际支付金额".into(), "amount".into()))
-        );
-        let rejects =
-            std::fs::read_to_string(r.rejects_file.as_ref().expect("rejects")).expect("read");
-        assert!(
-            rejects.contains("status: '等待买家付款' is an order not paid yet"),
-            "{rejects}"
-        );
-        let mut orders = Vec::new();
-        f.store
-            .scan_orders(&f.tenant, &mut |o| orders.push(o))
-            .expect("orders");
-        orders.sort_by(|a, b| a.id.as_str().cmp(b.id.as_str()));
-        let zone = &f.tenant.zone;
-        let seen: Vec<_> = orders
-            .iter()
-            .map(|o| {
-                (
-                    o.id.as_str(),
-                    o.customer_id.as_str(),
-                    o.amount.fen(),
-                    o.status,
-                    o.ordered_at,
-                )
-            })
-            .collect();
-        let at = |s: &str| zone.parse_timestamp(s).expect("time");
+        let s = |v: &str| v.to_owned();
+        let zone = f.tenant.zone.clone();
+        let at = |v: &str| zone.parse_timestamp(v).expect("time");
         assert_eq!(
-            seen,
+            orders_of(&mut f),
             [
                 (
-                    "1930679858170647",
-                    "tb_alice",
+                    s("1930679858170647"),
+                    s("tb_alice"),
                     9_900,
                     OrderStatus::Paid,
-                    at("2016-05-23 22:05")
+                    at("2016-05-23 22:05:00"),
+                    s("taobao")
                 ),
                 (
-                    "1930679858170648",
-                    "tb_bob",
+                    s("1930679858170648"),
+                    s("tb_bob"),
                     128_000,
                     OrderStatus::Paid,
-                    at("2016-05-24 09:01")
+                    at("2016-05-24 09:01:00"),
+                    s("taobao")
                 ),
                 // Closed before payment: no payment time, so the creation time.
                 (
-                    "1930679858170649",
-                    "tb_alice",
+                    s("1930679858170649"),
+                    s("tb_alice"),
                     0,
                     OrderStatus::Refunded,
-                    at("2016-05-25 10:00")
+                    at("2016-05-25 10:00:00"),
+                    s("taobao")
                 ),
-            ]
+                (
+                    s("1930679858170650"),
+                    s("tb_carol"),
+                    5_800,
+                    OrderStatus::Paid,
+                    at("2016-05-26 11:02:00"),
+                    s("taobao")
+                ),
+            ],
+            "{}",
+            f.backend
         );
+    }
+}
+
+/// Youzan's 60-column order export (UTF-8 with a BOM, 分销员 twice): the buyer's phone
+/// is the key, else the buyer's nickname (masked phones never); unpaid orders are refused.
+#[test]
+fn a_youzan_order_export_is_recognised_and_read() {
+    for mut f in fixtures("youzan") {
+        let r = import_export_file(&mut f, "youzan_orders.csv");
+        assert_eq!((r.preset, r.encoding), (Some("youzan"), "UTF-8"));
+        assert_eq!((r.rows, r.inserted, r.rejected), (5, 4, 1), "{}", f.backend);
+        assert!(rejects_of(&r).contains("status: '待付款' is an order not paid yet"));
+        let s = |v: &str| v.to_owned();
+        let zone = f.tenant.zone.clone();
+        let at = |v: &str| zone.parse_timestamp(v).expect("time");
+        assert_eq!(
+            orders_of(&mut f),
+            [
+                (
+                    s("E20260501093000012345"),
+                    s("18618486065"),
+                    12_800,
+                    OrderStatus::Paid,
+                    at("2026-05-01 09:30:12"),
+                    s("微商城")
+                ),
+                (
+                    s("E20260502101500023456"),
+                    s("13900001111"),
+                    128_000,
+                    OrderStatus::Paid,
+                    at("2026-05-02 10:15:40"),
+                    s("微商城")
+                ),
+                (
+                    s("E20260503120000034567"),
+                    s("18618486065"),
+                    6_600,
+                    OrderStatus::Refunded,
+                    at("2026-05-03 12:00:05"),
+                    s("store")
+                ),
+                (
+                    s("E20260504080000045678"),
+                    s("老客"),
+                    4_550,
+                    OrderStatus::Paid,
+                    at("2026-05-04 08:01:00"),
+                    s("微商城")
+                ),
+            ],
+            "{}",
+            f.backend
+        );
+    }
+}
+
+/// Douyin's export has a row per item: tab-prefixed 19-digit ids, `-` for empty and
+/// `##密文` for encrypted buyers, whose rows have no key and are refused with the reason.
+#[test]
+fn a_douyin_export_of_items_is_summed_into_orders() {
+    for mut f in fixtures("douyin") {
+        let r = import_export_file(&mut f, "douyin_orders.csv");
+        assert_eq!(r.preset, Some("douyin"));
+        assert_eq!((r.rows, r.inserted, r.rejected), (5, 2, 1), "{}", f.backend);
+        assert!(
+            rejects_of(&r).contains("customer_id: is empty"),
+            "{}",
+            rejects_of(&r)
+        );
+        let s = |v: &str| v.to_owned();
+        let zone = f.tenant.zone.clone();
+        let at = |v: &str| zone.parse_timestamp(v).expect("time");
+        assert_eq!(
+            orders_of(&mut f),
+            [
+                (
+                    s("6917926768823643751"),
+                    s("13800138000"),
+                    15_800,
+                    OrderStatus::Paid,
+                    at("2026-05-01 20:15:31"),
+                    s("douyin")
+                ),
+                // The refunded item is left out of what the order's buyer paid.
+                (
+                    s("6917926768823643770"),
+                    s("13900139000"),
+                    4_500,
+                    OrderStatus::Paid,
+                    at("2026-05-03 19:30:00"),
+                    s("douyin")
+                ),
+            ],
+            "{}",
+            f.backend
+        );
+        // An order's items apart from each other are refused: they cannot be summed.
+        let text = "主订单编号,子订单编号,订单应付金额,收件人手机号,订单提交时间,订单状态\n\
+                    A1,A1-1,10,13800000001,2026-05-01 10:00,已完成\n\
+                    B1,B1-1,20,13800000002,2026-05-01 11:00,已完成\n\
+                    A1,A1-2,5,13800000001,2026-05-01 10:00,已完成\n";
+        let path = f.file("apart.csv", text);
+        let refused = f.import(Kind::Orders, &path).expect_err("apart");
+        assert!(
+            format!("{refused:#}").contains("apart.csv:4: order_id: order A1 has rows apart"),
+            "{refused:#}"
+        );
+    }
+}
+
+/// Taobao's item list must not be read as orders: it says which export to use.
+#[test]
+fn an_item_list_is_refused_naming_the_order_export() {
+    for mut f in fixtures("items") {
+        let path = f.file(
+            "items.csv",
+            "订单编号,主订单编号,标题,价格,购买数量,订单状态\n1,2,茶,10,1,交易成功\n",
+        );
+        let refused = f.import(Kind::Orders, &path).expect_err("items");
+        assert!(
+            format!("{refused:#}").contains("import the order list"),
+            "{refused:#}"
+        );
+        assert_eq!(f.store.table_counts(&f.tenant).expect("counts").orders, 0);
     }
 }
 

@@ -208,12 +208,16 @@ impl Mapping {
         self.pairs.is_empty()
     }
 
-    /// The canonical column a header name is mapped to.
-    pub fn target(&self, key: &str) -> Option<&str> {
-        self.pairs
+    /// The canonical column a header name is mapped to, and its rank among the names
+    /// mapped to that column (0 is the best: a row reads the best one not empty).
+    pub fn target(&self, key: &str) -> Option<(&str, usize)> {
+        let (_, column) = self.pairs.iter().find(|(k, _)| k == key)?;
+        let rank = self
+            .pairs
             .iter()
-            .find(|(k, _)| k == key)
-            .map(|(_, c)| c.as_str())
+            .filter(|(_, c)| c == column)
+            .position(|(k, _)| k == key)?;
+        Some((column.as_str(), rank))
     }
 
     pub fn pairs(&self) -> impl Iterator<Item = (&str, &str)> {
@@ -241,9 +245,11 @@ mod tests {
     fn a_mapping_reads_pairs_and_refuses_what_is_not_one() {
         let m = Mapping::parse("订单号=order_id， 下单时间 = ordered_at\n# note\nAmount=amount")
             .expect("mapping");
-        assert_eq!(m.target("订单号"), Some("order_id"));
-        assert_eq!(m.target("下单时间"), Some("ordered_at"));
-        assert_eq!(m.target("amount"), Some("amount"));
+        assert_eq!(m.target("订单号"), Some(("order_id", 0)));
+        assert_eq!(m.target("下单时间"), Some(("ordered_at", 0)));
+        assert_eq!(m.target("amount"), Some(("amount", 0)));
+        let m = Mapping::parse("付款=ordered_at,下单=ordered_at").expect("mapping");
+        assert_eq!(m.target("下单"), Some(("ordered_at", 1)));
         assert_eq!(
             Mapping::parse("订单号"),
             Err(MappingError::NotAPair("订单号".into()))

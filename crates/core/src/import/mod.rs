@@ -4,6 +4,7 @@
 
 pub mod decode;
 pub mod mapping;
+pub mod preset;
 pub mod source;
 
 use std::fmt;
@@ -17,6 +18,7 @@ use crate::order::{NewOrder, OrderStatus};
 use crate::time::TenantZone;
 
 pub use mapping::Mapping;
+pub use preset::Preset;
 pub use source::{Record, RecordSource, SourceError};
 
 /// What a file holds.
@@ -115,6 +117,8 @@ pub enum HeaderError {
     },
     #[error("--map names '{0}', which the header lacks")]
     MappedAbsent(String),
+    #[error("{0}")]
+    ItemList(&'static str),
 }
 
 /// One problem with one field of one row.
@@ -158,6 +162,13 @@ pub fn clean_field(raw: &str) -> &str {
 pub fn is_placeholder(field: &str) -> bool {
     matches!(field, "-" | "--" | "—")
         || field.ends_with("密文") && (field.starts_with("##") || field.starts_with("$$"))
+        || is_masked(field)
+}
+
+/// A value with part of it hidden (`186******05`, `张**`, a province `****`): never a
+/// key, a phone or a name.
+pub fn is_masked(field: &str) -> bool {
+    field.contains("**")
 }
 
 /// Where each canonical column sits in a file's header.
@@ -170,6 +181,8 @@ pub struct Columns {
     positions: Vec<Vec<usize>>,
     /// Header names read as a canonical column they do not spell: (name, column).
     renamed: Vec<(String, &'static str)>,
+    /// What a column reads when the file gives nothing (a platform's channel).
+    defaults: Vec<Option<&'static str>>,
     width: usize,
 }
 
@@ -190,7 +203,21 @@ impl Columns {
         mapping: &Mapping,
         ignore_unknown: bool,
     ) -> Result<Columns, HeaderError> {
+        Columns::from_export(kind, header, mapping, None, ignore_unknown)
+    }
+
+    /// The header of a platform's export read as `preset` says (after the merchant's
+    /// `mapping`): columns the preset does not read are skipped, and orders without a
+    /// channel take the platform's.
+    pub fn from_export(
+        kind: Kind,
+        header: &[String],
+        mapping: &Mapping,
+        preset: Option<&Preset>,
+        ignore_unknown: bool,
+    ) -> Result<Columns, HeaderError> {
         let canonical = kind.columns();
+        let ignore_unknown = ignore_unknown || preset.is_some();
         if header.len() == 1 {
             let only = header[0].as_str();
             for (c, name) in [(';', "semicolon"), ('\t', "tab"), ('|', "pipe")] {
@@ -215,8 +242,10 @@ impl Columns {
                 return Err(HeaderError::MappedAbsent(name.to_owned()));
             }
         }
-        // Each column's claims: (rank, position, name); rank 0 is an exact or mapped name.
-        let mut claims: Vec<Vec<(usize, usize, String)>> = vec![Vec::new(); canonical.len()];
+        // Each column's claims: (class, rank, position, name as written). The classes, best
+        // first: the merchant's mapping, the preset, the canonical name, a synonym; only
+        // the best class present is read, in rank order.
+        let mut claims: Vec<Vec<(u8, usize, usize, String)>> = vec![Vec::new(); canonical.len()];
         for (i, raw) in header.iter().enumerate() {
             let name = mapping::header_key(raw);
             let written = clean_field(raw.trim_start_matches('\u{feff}'));
@@ -226,27 +255,33 @@ impl Columns {
                 }
                 return Err(HeaderError::EmptyColumn(i + 1));
             }
-            let claim = if let Some(column) = mapping.target(&name) {
-                canonical
-                    .iter()
-                    .position(|c| *c == column)
-                    .map(|slot| (slot, 0))
-            } else if let Some(slot) = canonical.iter().position(|c| *c == name) {
-                Some((slot, 0))
+            let slot_of = |column: &str| canonical.iter().position(|c| *c == column);
+            let preset_claim = || {
+                preset?.columns.iter().find_map(|(column, names)| {
+                    let rank = names.iter().position(|n| *n == name)?;
+                    Some((slot_of(column)?, 1, rank))
+                })
+            };
+            let claim = if let Some((column, rank)) = mapping.target(&name) {
+                slot_of(column).map(|slot| (slot, 0, rank))
+            } else if let Some(claim) = preset_claim() {
+                Some(claim)
+            } else if let Some(slot) = slot_of(&name) {
+                Some((slot, 2, 0))
             } else {
                 canonical.iter().enumerate().find_map(|(slot, column)| {
                     mapping::synonyms(kind, column)
                         .iter()
                         .position(|s| *s == name)
-                        .map(|rank| (slot, rank + 1))
+                        .map(|rank| (slot, 3, rank))
                 })
             };
             match claim {
-                Some((slot, rank)) => {
-                    if claims[slot].iter().any(|(r, _, _)| *r == rank) {
+                Some((slot, class, rank)) => {
+                    if claims[slot].iter().any(|c| (c.0, c.1) == (class, rank)) {
                         return Err(HeaderError::DuplicateColumn(name));
                     }
-                    claims[slot].push((rank, i, written.to_owned()));
+                    claims[slot].push((class, rank, i, written.to_owned()));
                 }
                 None if ignore_unknown => {}
                 None => {
@@ -261,26 +296,32 @@ impl Columns {
         let mut renamed = Vec::new();
         for (slot, mut claims) in claims.into_iter().enumerate() {
             claims.sort_unstable();
-            // An exact (or mapped) name is the column; synonyms beside it are not read.
-            if claims.first().is_some_and(|(rank, _, _)| *rank == 0) {
-                claims.truncate(1);
+            if let Some(best) = claims.first().map(|c| c.0) {
+                claims.retain(|c| c.0 == best);
             }
-            for (_, _, name) in &claims {
+            for (_, _, _, name) in &claims {
                 if name.to_lowercase() != canonical[slot] {
                     renamed.push((name.clone(), canonical[slot]));
                 }
             }
-            positions.push(claims.into_iter().map(|(_, i, _)| i).collect::<Vec<_>>());
+            positions.push(claims.into_iter().map(|c| c.2).collect::<Vec<_>>());
         }
         for (slot, required) in kind.required().iter().enumerate() {
             if positions[slot].is_empty() {
                 return Err(HeaderError::MissingColumn(required));
             }
         }
+        let mut defaults = vec![None; canonical.len()];
+        if let (Some(preset), Some(slot)) = (preset, canonical.iter().position(|c| *c == "channel"))
+            && kind == Kind::Orders
+        {
+            defaults[slot] = Some(preset.channel);
+        }
         Ok(Columns {
             kind,
             positions,
             renamed,
+            defaults,
             width: header.len(),
         })
     }
@@ -297,6 +338,9 @@ impl Columns {
     /// Each canonical column's one position, when no column is read from several (the
     /// fast readers' layout); `None` when some row may read a column's second choice.
     pub fn single_positions(&self) -> Option<Vec<Option<usize>>> {
+        if self.defaults.iter().any(Option::is_some) {
+            return None;
+        }
         self.positions
             .iter()
             .map(|p| match p.as_slice() {
@@ -325,7 +369,7 @@ impl Columns {
                 return Ok(text);
             }
         }
-        Ok("")
+        Ok(self.defaults[slot].unwrap_or(""))
     }
 
     fn check_width(&self, record: &Record) -> Result<(), Problem> {

@@ -129,6 +129,10 @@ pub struct ImportArgs {
     /// A file of NAME=COLUMN lines, as --map.
     #[arg(long, value_name = "FILE", conflicts_with = "map")]
     pub map_file: Option<PathBuf>,
+    /// The platform whose export the file is: youzan, taobao, douyin or pdd (recognised
+    /// from the header when left out).
+    #[arg(long)]
+    pub preset: Option<String>,
     /// The report of the import: table (a line) or json. (The file's own format is found
     /// from its contents.)
     #[arg(long, value_enum, default_value_t)]
@@ -323,14 +327,27 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
                 progress: true,
                 ..Default::default()
             };
-            let mapping = mapping_of(args.map.as_deref(), args.map_file.as_deref())?;
-            let report = service::import::import_file_mapped(
+            let read_as = service::import::ReadAs {
+                mapping: mapping_of(args.map.as_deref(), args.map_file.as_deref())?,
+                preset: match &args.preset {
+                    None => None,
+                    Some(name) => {
+                        Some(siyu_core::import::preset::named(name).with_context(|| {
+                            format!(
+                                "--preset: '{name}' is not a preset (known: {})",
+                                siyu_core::import::preset::names()
+                            )
+                        })?)
+                    }
+                },
+            };
+            let report = service::import::import_export(
                 ctx.store.as_mut(),
                 &ctx.tenant,
                 kind,
                 &args.file,
                 options,
-                &mapping,
+                &read_as,
             )
             .with_context(|| format!("importing {kind} from {}", args.file.display()))?;
             match args.format {

@@ -16,7 +16,7 @@ use serde::Serialize;
 
 use siyu_core::fasthash::{FastHashMap, FastHashSet};
 use siyu_core::import::{
-    Columns, Kind, Mapping, Problem, Record, RecordSource, SourceError, parse_customer,
+    Columns, Kind, Mapping, Preset, Problem, Record, RecordSource, SourceError, parse_customer,
     parse_event, parse_order,
 };
 use siyu_core::profile::{Profile, ProfileBuilder, ProfileSink};
@@ -77,6 +77,10 @@ pub struct ImportReport {
     /// Valid rows about erased customers, left out.
     pub suppressed: u64,
     pub rejects_file: Option<PathBuf>,
+    /// The platform export the file was read as, and whether it was recognised from
+    /// the header (rather than named with `--preset`).
+    pub preset: Option<&'static str>,
+    pub preset_recognised: bool,
     /// Header names read as the canonical column they stand for: (name, column).
     pub columns_read_as: Vec<(String, String)>,
     pub seconds: f64,
@@ -104,7 +108,17 @@ impl fmt::Display for ImportReport {
         if let Some(path) = &self.rejects_file {
             write!(f, " (written with their reasons to {})", path.display())?;
         }
-        if !self.columns_read_as.is_empty() {
+        if let Some(preset) = self.preset {
+            let how = if self.preset_recognised {
+                " (recognised by its header)"
+            } else {
+                ""
+            };
+            write!(f, "; read as a {preset} export{how}")?;
+        }
+        // A preset's columns are listed in docs/import.md; a file of the merchant's own
+        // says how its names were read.
+        if self.preset.is_none() && !self.columns_read_as.is_empty() {
             let pairs: Vec<String> = self
                 .columns_read_as
                 .iter()
@@ -250,6 +264,15 @@ trait Row: Send + 'static {
     fn referrer_mut(&mut self) -> Option<&mut Option<CustomerId>> {
         None
     }
+    /// Adds `item`, the next row of the same key in an export of items (see
+    /// [`Preset::items`]), to this one.
+    fn absorb(&mut self, item: Self) -> Result<(), Problem>
+    where
+        Self: Sized,
+    {
+        drop(item);
+        Err(Problem::new("row", "repeats the row before"))
+    }
 }
 
 impl Row for NewCustomer {
@@ -299,6 +322,38 @@ impl Row for NewOrder {
     }
     fn feed(&self, profiles: &mut ProfileBuilder) {
         profiles.seen_order(self);
+    }
+    /// An order's items are summed: what was paid for the items kept, or, when every
+    /// item was refunded, what was paid for them all (a refunded order counts nowhere).
+    fn absorb(&mut self, item: Self) -> Result<(), Problem> {
+        if item.customer_id != self.customer_id {
+            return Err(Problem::new(
+                "customer_id",
+                format!("differs from the other items of order {}", self.id),
+            ));
+        }
+        match (self.status, item.status) {
+            (siyu_core::OrderStatus::Refunded, siyu_core::OrderStatus::Paid) => {
+                self.status = siyu_core::OrderStatus::Paid;
+                self.amount = item.amount;
+                self.discount = item.discount;
+            }
+            (siyu_core::OrderStatus::Paid, siyu_core::OrderStatus::Refunded) => {}
+            _ => {
+                self.amount += item.amount;
+                self.discount += item.discount;
+            }
+        }
+        if self.amount > siyu_core::money::MAX_AMOUNT {
+            return Err(Problem::new(
+                "amount",
+                "the order's items sum past the limit",
+            ));
+        }
+        if self.coupon_code.is_none() {
+            self.coupon_code = item.coupon_code;
+        }
+        Ok(())
     }
 }
 
@@ -356,23 +411,33 @@ pub fn import_file(
     path: &Path,
     options: ImportOptions,
 ) -> anyhow::Result<ImportReport> {
-    import_file_mapped(store, tenant, kind, path, options, &Mapping::default())
+    import_export(store, tenant, kind, path, options, &ReadAs::default())
 }
 
-/// Imports one file whose header names columns as the merchant's `mapping` says (before
-/// the canonical names and their Chinese synonyms).
-pub fn import_file_mapped(
+/// How to read a file's columns beyond the canonical names and their Chinese synonyms.
+#[derive(Debug, Clone, Default)]
+pub struct ReadAs {
+    /// The merchant's own names for siyu's columns (`--map`), read before anything else.
+    pub mapping: Mapping,
+    /// The platform whose export the file is (`--preset`); `None`: recognised from the
+    /// header when it carries a preset's signature.
+    pub preset: Option<&'static Preset>,
+}
+
+/// Imports one file, read as `read_as` says: a platform's export, or a file of the
+/// merchant's own with a mapping.
+pub fn import_export(
     store: &mut dyn Store,
     tenant: &Tenant,
     kind: Kind,
     path: &Path,
     options: ImportOptions,
-    mapping: &Mapping,
+    read_as: &ReadAs,
 ) -> anyhow::Result<ImportReport> {
     match kind {
-        Kind::Customers => run::<NewCustomer>(store, tenant, kind, path, options, mapping),
-        Kind::Orders => run::<NewOrder>(store, tenant, kind, path, options, mapping),
-        Kind::Events => run::<NewEvent>(store, tenant, kind, path, options, mapping),
+        Kind::Customers => run::<NewCustomer>(store, tenant, kind, path, options, read_as),
+        Kind::Orders => run::<NewOrder>(store, tenant, kind, path, options, read_as),
+        Kind::Events => run::<NewEvent>(store, tenant, kind, path, options, read_as),
     }
 }
 
@@ -414,13 +479,32 @@ fn run<T: Row>(
     kind: Kind,
     path: &Path,
     options: ImportOptions,
-    mapping: &Mapping,
+    read_as: &ReadAs,
 ) -> anyhow::Result<ImportReport> {
     let started = Instant::now();
     let (mut source, size) = open_source(kind, path, options.ignore_unknown)?;
-    let columns =
-        Columns::from_header_mapped(kind, source.header(), mapping, options.ignore_unknown)
-            .map_err(|e| anyhow!("{}:1: header: {e}", path.display()))?;
+    let header_error = |e| anyhow!("{}:1: header: {e}", path.display());
+    let recognised =
+        siyu_core::import::preset::detect(kind, source.header()).map_err(header_error)?;
+    let preset = match read_as.preset {
+        Some(p) if p.kind != kind => anyhow::bail!(
+            "{}: the {} preset reads {}, not {kind}",
+            path.display(),
+            p.name,
+            p.kind
+        ),
+        Some(p) => Some(p),
+        None => recognised,
+    };
+    let columns = Columns::from_export(
+        kind,
+        source.header(),
+        &read_as.mapping,
+        preset,
+        options.ignore_unknown,
+    )
+    .map_err(header_error)?;
+    let items = preset.is_some_and(|p| p.items);
     let renamed: Vec<(String, String)> = columns
         .renamed()
         .iter()
@@ -443,7 +527,15 @@ fn run<T: Row>(
         let streamed = (kind != Kind::Customers).then(|| ProfileBuilder::open(&zone));
         let reader = scope.spawn(move || {
             let mut streamed = streamed;
-            let read = read_rows::<T>(&mut source, &columns, &zone, &sender, &spent, &mut streamed);
+            let read = read_rows::<T>(
+                &mut source,
+                &columns,
+                &zone,
+                items,
+                &sender,
+                &spent,
+                &mut streamed,
+            );
             read.map(|rows| (rows, streamed))
         });
 
@@ -482,6 +574,8 @@ fn run<T: Row>(
         progress.finish_and_clear();
         let mut report = writer.finish(encoding, rows, streamed)?;
         report.columns_read_as = renamed;
+        report.preset = preset.map(|p| p.name);
+        report.preset_recognised = read_as.preset.is_none() && preset.is_some();
         Ok(report)
     })
 }
@@ -551,21 +645,13 @@ fn read_rows<T: Row>(
     source: &mut RecordSource,
     columns: &Columns,
     zone: &TenantZone,
+    items: bool,
     out: &mpsc::SyncSender<Message<T>>,
     spent: &mpsc::Receiver<Vec<T>>,
     streamed: &mut Option<ProfileBuilder>,
 ) -> Result<u64, SourceError> {
     let mut record = Record::default();
-    let mut batch: Vec<T> = Vec::with_capacity(CHUNK);
-    // Hashes of the batch's keys: a repeated hash closes the batch. Two keys that merely
-    // share a hash close it early, which is harmless (a batch only must not repeat a key).
-    let mut keys: FastHashSet<u64> = FastHashSet::default();
-    let key_hasher = siyu_core::fasthash::FastBuildHasher::default();
-    keys.reserve(CHUNK);
-    // While the profiles of new customers are streamed, their builder keeps the sightings
-    // too (one lookup a row instead of two); past its limit they move to `sightings`.
-    let mut sightings = Sightings::default();
-    let mut rows = 0u64;
+    let mut batching = Batching::new();
     let send_rows = |batch: Vec<T>, sightings: &mut Sightings, streaming: bool| {
         while let Ok(rows) = spent.try_recv() {
             drop(rows);
@@ -578,6 +664,19 @@ fn read_rows<T: Row>(
         }
         out.send(Message::Rows(batch)).is_ok()
     };
+    let reject = |source: &RecordSource, record: &Record, problems: Vec<Problem>| {
+        let rejected = Message::Rejected {
+            fields: source.raw_fields(record),
+            line: record.line,
+            problems,
+        };
+        out.send(rejected).is_ok()
+    };
+    // An export of items: the order being summed, and the orders summed before it (by
+    // hash: their rows must come together).
+    let mut pending: Option<T> = None;
+    let mut summed: FastHashSet<u64> = FastHashSet::default();
+    let mut rows = 0u64;
     loop {
         let next = source.next_record(&mut record)?;
         let Some(early_problem) = next else { break };
@@ -586,63 +685,141 @@ fn read_rows<T: Row>(
             Some(p) => Err(vec![p]),
             None => T::parse(columns, &record, zone),
         };
-        match parsed {
-            Ok(row) => {
-                let key = std::hash::BuildHasher::hash_one(&key_hasher, row.key());
-                if !keys.insert(key) {
-                    keys.clear();
-                    keys.insert(key);
-                    let full = std::mem::replace(&mut batch, Vec::with_capacity(CHUNK));
-                    if !send_rows(full, &mut sightings, streamed.is_some()) {
-                        break;
-                    }
-                }
-                if let Some(profiles) = streamed {
-                    row.feed(profiles);
-                    if profiles.len() > STREAM_LIMIT {
-                        for seen in profiles.sightings() {
-                            sightings.see(&seen.id, seen.at, seen.channel.as_ref());
+        let ready = match parsed {
+            Ok(row) if items => match pending.as_mut() {
+                Some(order) if order.key() == row.key() => match order.absorb(row) {
+                    Ok(()) => None,
+                    Err(problem) => {
+                        if !reject(source, &record, vec![problem]) {
+                            break;
                         }
-                        *streamed = None;
+                        None
+                    }
+                },
+                _ => {
+                    let key = batching.hash(row.key());
+                    if summed.insert(key) {
+                        pending.replace(row)
+                    } else {
+                        let problem = Problem::new(
+                            "order_id",
+                            format!(
+                                "order {} has rows apart from its other items (an export of \
+                                 items must keep an order's rows together)",
+                                row.key()
+                            ),
+                        );
+                        if !reject(source, &record, vec![problem]) {
+                            break;
+                        }
+                        None
                     }
                 }
-                batch.push(row);
-            }
+            },
+            Ok(row) => Some(row),
             Err(problems) => {
-                let fields = source.raw_fields(&record);
-                let rejected = Message::Rejected {
-                    fields,
-                    line: record.line,
-                    problems,
-                };
-                if out.send(rejected).is_err() {
+                if !reject(source, &record, problems) {
                     break;
                 }
+                None
             }
+        };
+        if let Some(row) = ready
+            && !batching.add(row, streamed, &send_rows)
+        {
+            break;
         }
-        if batch.len() >= CHUNK {
-            keys.clear();
-            let full = std::mem::replace(&mut batch, Vec::with_capacity(CHUNK));
+        if batching.batch.len() >= CHUNK {
             let progress = Message::Progress {
                 rows,
                 bytes: source.bytes_read(),
             };
-            if !send_rows(full, &mut sightings, streamed.is_some()) || out.send(progress).is_err() {
+            if !batching.send(streamed.is_some(), &send_rows) || out.send(progress).is_err() {
                 break;
             }
         }
     }
-    if !batch.is_empty() {
-        send_rows(batch, &mut sightings, streamed.is_some());
+    if let Some(row) = pending.take() {
+        batching.add(row, streamed, &send_rows);
+    }
+    if !batching.batch.is_empty() {
+        batching.send(streamed.is_some(), &send_rows);
     }
     let seen = match streamed {
         Some(profiles) => profiles.sightings(),
-        None => sightings.take(),
+        None => batching.sightings.take(),
     };
     if !seen.is_empty() {
         let _ = out.send(Message::Seen(seen));
     }
     Ok(rows)
+}
+
+/// The reader's batch of valid rows on its way to the writer: no key twice in one batch.
+struct Batching<T> {
+    batch: Vec<T>,
+    /// Hashes of the batch's keys: a repeated hash closes the batch. Two keys that merely
+    /// share a hash close it early, which is harmless (a batch only must not repeat a key).
+    keys: FastHashSet<u64>,
+    hasher: siyu_core::fasthash::FastBuildHasher,
+    /// While the profiles of new customers are streamed, their builder keeps the sightings
+    /// too (one lookup a row instead of two); past its limit they move here.
+    sightings: Sightings,
+}
+
+impl<T: Row> Batching<T> {
+    fn new() -> Self {
+        let mut keys = FastHashSet::default();
+        keys.reserve(CHUNK);
+        Batching {
+            batch: Vec::with_capacity(CHUNK),
+            keys,
+            hasher: siyu_core::fasthash::FastBuildHasher::default(),
+            sightings: Sightings::default(),
+        }
+    }
+
+    fn hash(&self, key: &str) -> u64 {
+        std::hash::BuildHasher::hash_one(&self.hasher, key)
+    }
+
+    /// Adds a valid row; false when the writer has gone.
+    fn add(
+        &mut self,
+        row: T,
+        streamed: &mut Option<ProfileBuilder>,
+        send: &impl Fn(Vec<T>, &mut Sightings, bool) -> bool,
+    ) -> bool {
+        let key = self.hash(row.key());
+        if !self.keys.insert(key) {
+            if !self.send(streamed.is_some(), send) {
+                return false;
+            }
+            self.keys.insert(key);
+        }
+        if let Some(profiles) = streamed {
+            row.feed(profiles);
+            if profiles.len() > STREAM_LIMIT {
+                for seen in profiles.sightings() {
+                    self.sightings.see(&seen.id, seen.at, seen.channel.as_ref());
+                }
+                *streamed = None;
+            }
+        }
+        self.batch.push(row);
+        true
+    }
+
+    /// Hands the batch to the writer; false when it has gone.
+    fn send(
+        &mut self,
+        streaming: bool,
+        send: &impl Fn(Vec<T>, &mut Sightings, bool) -> bool,
+    ) -> bool {
+        self.keys.clear();
+        let full = std::mem::replace(&mut self.batch, Vec::with_capacity(CHUNK));
+        send(full, &mut self.sightings, streaming)
+    }
 }
 
 /// The writing side: one transaction, the rejects file, the counts.
@@ -945,6 +1122,8 @@ impl<'s, T: Row> Writer<'s, T> {
             customers_created: self.customers_created,
             suppressed: self.suppressed,
             rejects_file,
+            preset: None,
+            preset_recognised: false,
             columns_read_as: Vec::new(),
             seconds: self.started.elapsed().as_secs_f64(),
             phases,
