@@ -670,6 +670,73 @@ fn a_douyin_export_of_items_is_summed_into_orders() {
     }
 }
 
+/// PDD's order details come as xlsx: number and date cells, a masked receiver with no key,
+/// a blank row, and a second sheet; problems are placed as FILE:SHEET:ROW.
+#[test]
+fn a_pdd_workbook_is_read_from_its_first_sheet() {
+    for mut f in fixtures("pdd") {
+        let r = import_export_file(&mut f, "pdd_orders.xlsx");
+        assert_eq!((r.preset, r.encoding), (Some("pdd"), "workbook"));
+        assert_eq!((r.rows, r.inserted, r.rejected), (5, 4, 1), "{}", f.backend);
+        let s = |v: &str| v.to_owned();
+        let zone = f.tenant.zone.clone();
+        let at = |v: &str| zone.parse_timestamp(v).expect("time");
+        assert_eq!(
+            orders_of(&mut f),
+            [
+                (
+                    s("231205-026348765510273"),
+                    s("13800138000"),
+                    8_990,
+                    OrderStatus::Paid,
+                    at("2026-05-01 09:30:12"),
+                    s("pdd")
+                ),
+                (
+                    s("231205-026348765510274"),
+                    s("13900139000"),
+                    128_000,
+                    OrderStatus::Paid,
+                    at("2026-05-02 10:00:30"),
+                    s("pdd")
+                ),
+                (
+                    s("231205-026348765510275"),
+                    s("13800138000"),
+                    2_550,
+                    OrderStatus::Paid,
+                    at("2026-05-03 11:00:05"),
+                    s("pdd")
+                ),
+                (
+                    s("231205-026348765510277"),
+                    s("13700137000"),
+                    1_500,
+                    OrderStatus::Paid,
+                    at("2026-05-05 13:00:02"),
+                    s("pdd")
+                ),
+            ],
+            "{}",
+            f.backend
+        );
+        let path = f.file(
+            "pdd.xlsx",
+            std::fs::read(
+                Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/data/exports/pdd_orders.xlsx"),
+            )
+            .expect("read"),
+        );
+        let refused = f
+            .import(Kind::Orders, &path)
+            .expect_err("a row without a key");
+        assert!(
+            format!("{refused:#}").contains("pdd.xlsx:订单明细:5: customer_id: is empty"),
+            "{refused:#}"
+        );
+    }
+}
+
 /// Taobao's item list must not be read as orders: it says which export to use.
 #[test]
 fn an_item_list_is_refused_naming_the_order_export() {

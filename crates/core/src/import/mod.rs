@@ -5,6 +5,7 @@
 pub mod decode;
 pub mod mapping;
 pub mod preset;
+pub mod sheet;
 pub mod source;
 
 use std::fmt;

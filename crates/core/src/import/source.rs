@@ -4,6 +4,7 @@
 use std::io::{self, BufRead, BufReader, Read};
 
 use super::decode::{self, EncodingError, TextEncoding};
+use super::sheet::{self, SheetRow};
 use super::{Kind, Problem};
 
 /// One row, with the line of the file it starts on (the header is line 1).
@@ -24,6 +25,8 @@ pub enum SourceError {
     Malformed { line: u64, message: String },
     #[error(transparent)]
     Io(#[from] io::Error),
+    #[error("{0}")]
+    Workbook(String),
 }
 
 pub struct RecordSource {
@@ -90,9 +93,54 @@ enum Inner {
         bytes: u64,
         buf: String,
     },
+    /// A spreadsheet's sheet, read on a thread of its own (see [`sheet`]).
+    Sheet {
+        name: String,
+        rows: std::sync::mpsc::Receiver<SheetRow>,
+        width: usize,
+        first: u64,
+        last: u64,
+    },
 }
 
 impl RecordSource {
+    /// A sheet of a workbook (xlsx or xls): `sheet`, or the first; its first row that is
+    /// not blank is the header. Records carry their row number as their line.
+    pub fn sheet<R: Read + io::Seek + Send + 'static>(
+        reader: R,
+        sheet: Option<&str>,
+    ) -> Result<RecordSource, SourceError> {
+        let (name, row, header, rows) =
+            sheet::open(reader, sheet).map_err(SourceError::Workbook)?;
+        Ok(RecordSource {
+            inner: Inner::Sheet {
+                name,
+                rows,
+                width: header.len(),
+                first: u64::from(row),
+                last: u64::from(row),
+            },
+            header,
+            encoding: TextEncoding::Utf8,
+        })
+    }
+
+    /// The line (a workbook's row) the header is on.
+    pub fn header_line(&self) -> u64 {
+        match &self.inner {
+            Inner::Sheet { first, .. } => *first,
+            _ => 1,
+        }
+    }
+
+    /// The sheet a workbook's records come from.
+    pub fn sheet_name(&self) -> Option<&str> {
+        match &self.inner {
+            Inner::Sheet { name, .. } => Some(name),
+            _ => None,
+        }
+    }
+
     /// A CSV file: reads and returns the header row; the records follow.
     pub fn csv<R: Read + Send + 'static>(reader: R) -> Result<RecordSource, SourceError> {
         let decode::Utf8Text {
@@ -169,6 +217,7 @@ impl RecordSource {
         match &self.inner {
             Inner::Csv(r, _) => r.position().byte(),
             Inner::JsonLines { bytes, .. } => *bytes,
+            Inner::Sheet { .. } => 0,
         }
     }
 
@@ -236,6 +285,37 @@ impl RecordSource {
                     &mut record.fields,
                 )));
             },
+            Inner::Sheet {
+                rows, width, last, ..
+            } => match rows.recv() {
+                Err(_) => Ok(None),
+                Ok(SheetRow::Failed(message)) => Err(SourceError::Malformed {
+                    line: *last,
+                    message,
+                }),
+                Ok(SheetRow::Row(row, cells)) => {
+                    *last = u64::from(row);
+                    record.line = u64::from(row);
+                    record.fields.clear();
+                    match cells {
+                        Ok(mut cells) => {
+                            // Trailing empty cells are not stored in a sheet.
+                            if cells.len() < *width {
+                                cells.resize(*width, String::new());
+                            }
+                            while cells.len() > *width && cells.last().is_some_and(String::is_empty)
+                            {
+                                cells.pop();
+                            }
+                            for cell in &cells {
+                                record.fields.push_field(cell.as_bytes());
+                            }
+                            Ok(Some(None))
+                        }
+                        Err(problem) => Ok(Some(Some(Problem::new("row", problem)))),
+                    }
+                }
+            },
         }
     }
 
@@ -248,6 +328,11 @@ impl RecordSource {
                 .map(|f| String::from_utf8_lossy(f).into_owned())
                 .collect(),
             Inner::JsonLines { buf, .. } => vec![buf.trim().to_owned()],
+            Inner::Sheet { .. } => record
+                .fields
+                .iter()
+                .map(|f| String::from_utf8_lossy(f).into_owned())
+                .collect(),
         }
     }
 

@@ -133,6 +133,9 @@ pub struct ImportArgs {
     /// from the header when left out).
     #[arg(long)]
     pub preset: Option<String>,
+    /// The sheet of an xlsx/xls workbook to read (default: the first).
+    #[arg(long)]
+    pub sheet: Option<String>,
     /// The report of the import: table (a line) or json. (The file's own format is found
     /// from its contents.)
     #[arg(long, value_enum, default_value_t)]
@@ -340,6 +343,7 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
                         })?)
                     }
                 },
+                sheet: args.sheet.clone(),
             };
             let report = service::import::import_export(
                 ctx.store.as_mut(),

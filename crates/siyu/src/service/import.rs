@@ -10,7 +10,7 @@ use std::path::{Path, PathBuf};
 use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
-use anyhow::{Context, anyhow};
+use anyhow::{Context, anyhow, bail};
 use indicatif::{ProgressBar, ProgressStyle};
 use serde::Serialize;
 
@@ -422,6 +422,8 @@ pub struct ReadAs {
     /// The platform whose export the file is (`--preset`); `None`: recognised from the
     /// header when it carries a preset's signature.
     pub preset: Option<&'static Preset>,
+    /// The sheet of a workbook to read (`--sheet`); `None`: the first.
+    pub sheet: Option<String>,
 }
 
 /// Imports one file, read as `read_as` says: a platform's export, or a file of the
@@ -445,15 +447,25 @@ fn open_source(
     kind: Kind,
     path: &Path,
     ignore_unknown: bool,
+    sheet: Option<&str>,
 ) -> anyhow::Result<(RecordSource, u64)> {
     let file = File::open(path).with_context(|| format!("opening {}", path.display()))?;
     let size = file.metadata().map(|m| m.len()).unwrap_or(0);
-    let json_lines = kind == Kind::Events
-        && path
-            .extension()
-            .and_then(|e| e.to_str())
-            .is_some_and(|e| matches!(e.to_ascii_lowercase().as_str(), "jsonl" | "ndjson"));
-    let source = if json_lines {
+    let extension = path
+        .extension()
+        .and_then(|e| e.to_str())
+        .map(str::to_ascii_lowercase)
+        .unwrap_or_default();
+    let workbook = matches!(extension.as_str(), "xlsx" | "xlsm" | "xls");
+    if sheet.is_some() && !workbook {
+        bail!(
+            "{}: --sheet is for workbooks (.xlsx, .xls), and this is not one",
+            path.display()
+        );
+    }
+    let source = if workbook {
+        RecordSource::sheet(std::io::BufReader::new(file), sheet)
+    } else if kind == Kind::Events && matches!(extension.as_str(), "jsonl" | "ndjson") {
         RecordSource::json_lines(file, kind, ignore_unknown)
     } else {
         RecordSource::csv(file)
@@ -482,8 +494,15 @@ fn run<T: Row>(
     read_as: &ReadAs,
 ) -> anyhow::Result<ImportReport> {
     let started = Instant::now();
-    let (mut source, size) = open_source(kind, path, options.ignore_unknown)?;
-    let header_error = |e| anyhow!("{}:1: header: {e}", path.display());
+    let (mut source, size) =
+        open_source(kind, path, options.ignore_unknown, read_as.sheet.as_deref())?;
+    // A workbook's problems are placed as FILE:SHEET:ROW.
+    let file_name = match source.sheet_name() {
+        Some(sheet) => format!("{}:{sheet}", path.display()),
+        None => path.display().to_string(),
+    };
+    let header_line = source.header_line();
+    let header_error = |e| anyhow!("{file_name}:{header_line}: header: {e}");
     let recognised =
         siyu_core::import::preset::detect(kind, source.header()).map_err(header_error)?;
     let preset = match read_as.preset {
@@ -510,7 +529,11 @@ fn run<T: Row>(
         .iter()
         .map(|(name, column)| (name.clone(), (*column).to_owned()))
         .collect();
-    let encoding = source.encoding().name();
+    let encoding = if source.sheet_name().is_some() {
+        "workbook"
+    } else {
+        source.encoding().name()
+    };
     let zone = tenant.zone.clone();
     let reject_header: Vec<String> = if source.is_json_lines() {
         vec!["record".to_owned()]
@@ -521,7 +544,6 @@ fn run<T: Row>(
     let progress = progress_bar(options.progress, size);
     let (sender, receiver) = mpsc::sync_channel::<Message<T>>(4);
     let (spent_rows, spent) = mpsc::channel::<Vec<T>>();
-    let file_name = path.display().to_string();
 
     std::thread::scope(|scope| -> anyhow::Result<ImportReport> {
         let streamed = (kind != Kind::Customers).then(|| ProfileBuilder::open(&zone));
