@@ -171,6 +171,10 @@ pub enum Bench {
         customers: Option<u64>,
         #[arg(long, default_value_t = 1)]
         seed: u64,
+        /// The file's shape: siyu's canonical columns, or a platform's export of the same
+        /// orders read by its preset.
+        #[arg(long, value_enum, default_value_t)]
+        shape: service::bench::OrdersShape,
         /// Measure PostgreSQL at this URL (in a scratch schema, dropped afterwards)
         /// instead of a fresh SQLite file.
         #[arg(long)]
@@ -619,6 +623,7 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
             orders,
             customers,
             seed,
+            shape,
             postgres,
             format,
         }) => {
@@ -629,7 +634,8 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
                     let mut store = siyu_store::PgStore::connect_in_schema(url, &schema)
                         .with_context(|| format!("opening {}", redact(url)))?;
                     store.migrate()?;
-                    let result = service::bench::import(&mut store, *orders, customers, *seed);
+                    let result =
+                        service::bench::import(&mut store, *shape, *orders, customers, *seed);
                     drop(store);
                     siyu_store::PgStore::drop_schema(url, &schema)
                         .with_context(|| format!("dropping the scratch schema {schema}"))?;
@@ -639,7 +645,7 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
                     let dir = tempfile::tempdir()?;
                     let path = dir.path().join("bench.db");
                     let mut store = siyu_store::open(&path.to_string_lossy())?;
-                    service::bench::import(store.as_mut(), *orders, customers, *seed)?
+                    service::bench::import(store.as_mut(), *shape, *orders, customers, *seed)?
                 }
             };
             match format {
