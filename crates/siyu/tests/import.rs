@@ -5,6 +5,7 @@
 use std::path::{Path, PathBuf};
 
 use siyu::service::import::{ImportOptions, ImportReport, ReadAs, import_export, import_file};
+use siyu::service::wecom::{import_contacts, set_channel_code};
 use siyu_core::import::Kind;
 use siyu_core::{CustomerId, OrderStatus, Timestamp};
 use siyu_store::{Store, Tenant};
@@ -734,6 +735,83 @@ fn a_pdd_workbook_is_read_from_its_first_sheet() {
             format!("{refused:#}").contains("pdd.xlsx:订单明细:5: customer_id: is empty"),
             "{refused:#}"
         );
+    }
+}
+
+/// WeCom's external contacts as the API returns them (`externalcontact/get` and a
+/// `batch/get_by_user` page, a JSON value per line): customers with their nickname,
+/// gender, noted phone, tags and first add, the source from the merchant's channel codes,
+/// and each staff member's add an event; again, nothing changes.
+#[test]
+fn wecom_contacts_become_customers_with_their_source_and_adds() {
+    for mut f in fixtures("wecom") {
+        let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/data/wecom/contacts.jsonl");
+        set_channel_code(f.store.as_mut(), &f.tenant, "dy_live", "抖音直播").expect("code");
+        let r = import_contacts(f.store.as_mut(), &f.tenant, &path, ImportOptions::default())
+            .expect("contacts");
+        assert_eq!(
+            (r.contacts, r.customers.inserted, r.events.inserted),
+            (3, 3, 4),
+            "{}",
+            f.backend
+        );
+        assert_eq!(r.unmapped_codes.get("xhs_note_0501"), Some(&1));
+        let wang = f
+            .store
+            .customer(
+                &f.tenant,
+                &CustomerId::parse("wmJ8aQBgAAqVH1_FHuB0ZlY2Fw3Ao7Fg").expect("id"),
+            )
+            .expect("wang");
+        assert_eq!(wang.name.as_deref(), Some("茶友小王"));
+        assert_eq!(wang.phone.as_deref(), Some("18618486065"));
+        assert_eq!(
+            wang.channel.as_ref().map(|c| c.as_str()),
+            Some("douyin_live")
+        );
+        assert_eq!(
+            wang.joined_at,
+            Timestamp::from_second(1_777_599_000).expect("t")
+        );
+        let tags = f.store.customer_tags(&f.tenant, &wang.id).expect("tags");
+        assert_eq!(tags, ["绿茶", "老客"]);
+        let xiang = f
+            .store
+            .customer(
+                &f.tenant,
+                &CustomerId::parse("wmJ8aQBgAAqVH1_FHuB0ZlY2Fw3Ao7Fh").expect("id"),
+            )
+            .expect("xiang");
+        // Added from a group chat, with no code.
+        assert_eq!(
+            xiang.channel.as_ref().map(|c| c.as_str()),
+            Some("wechat_group")
+        );
+        let mut adds = 0;
+        f.store
+            .scan_events(&f.tenant, &mut |e| {
+                adds += usize::from(e.kind.as_str() == "wecom_add")
+            })
+            .expect("events");
+        assert_eq!(adds, 4);
+        let before = f.snapshot();
+        let again = import_contacts(f.store.as_mut(), &f.tenant, &path, ImportOptions::default())
+            .expect("again");
+        assert_eq!((again.customers.unchanged, again.events.unchanged), (3, 4));
+        assert_eq!(f.snapshot(), before, "{}", f.backend);
+        // A contact without its id is refused with its line, and nothing is written.
+        let bad = f.file(
+            "bad.jsonl",
+            "{\"external_contact\":{\"external_userid\":\"wm1\"},\"follow_user\":[]}\n{\"external_contact\":{\"name\":\"x\"}}\n",
+        );
+        let refused = import_contacts(f.store.as_mut(), &f.tenant, &bad, ImportOptions::default())
+            .expect_err("no id");
+        assert!(
+            format!("{refused:#}")
+                .contains("bad.jsonl:2: external_contact.external_userid: is missing"),
+            "{refused:#}"
+        );
+        assert_eq!(f.snapshot(), before);
     }
 }
 

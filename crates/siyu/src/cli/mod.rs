@@ -65,6 +65,9 @@ pub enum Command {
     /// Acquisition spend per source channel and month (for CAC in `report channels`).
     #[command(subcommand, name = "channel-cost")]
     ChannelCost(report::ChannelCostCommand),
+    /// The channels the codes (`state`) of WeCom's 联系我 QR codes stand for.
+    #[command(subcommand, name = "channel-code")]
+    ChannelCode(ChannelCodeCommand),
     /// RFM classes and quintile scores as of a day, from the database or an orders CSV.
     Rfm(rfm::RfmArgs),
     /// Lifetime value by model: BG/NBD and Gamma-Gamma, fitted, predicted, checked.
@@ -90,6 +93,17 @@ pub enum Command {
 }
 
 #[derive(Debug, Subcommand)]
+pub enum ChannelCodeCommand {
+    /// The channel customers added through the code CODE come from.
+    Set { code: String, channel: String },
+    /// Every code and its channel.
+    List {
+        #[arg(long, value_enum, default_value_t)]
+        format: Format,
+    },
+}
+
+#[derive(Debug, Subcommand)]
 pub enum ProfilesCommand {
     /// Recompute every profile from the raw orders and events.
     Rebuild,
@@ -97,17 +111,21 @@ pub enum ProfilesCommand {
 
 #[derive(Debug, Clone, Copy, ValueEnum)]
 pub enum ImportKind {
+    /// WeCom external contacts as the API returns them (JSON, or JSON Lines).
+    Contacts,
     Customers,
     Orders,
     Events,
 }
 
-impl From<ImportKind> for Kind {
-    fn from(k: ImportKind) -> Kind {
-        match k {
-            ImportKind::Customers => Kind::Customers,
-            ImportKind::Orders => Kind::Orders,
-            ImportKind::Events => Kind::Events,
+impl ImportKind {
+    /// The canonical file kind, for the kinds that are one.
+    fn canonical(self) -> Option<Kind> {
+        match self {
+            ImportKind::Contacts => None,
+            ImportKind::Customers => Some(Kind::Customers),
+            ImportKind::Orders => Some(Kind::Orders),
+            ImportKind::Events => Some(Kind::Events),
         }
     }
 }
@@ -327,12 +345,34 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
                 );
             }
             let mut ctx = connect(&cli)?;
-            let kind = Kind::from(args.kind);
             let options = service::import::ImportOptions {
                 skip_invalid: args.skip_invalid,
                 ignore_unknown: args.ignore_unknown,
                 progress: true,
                 ..Default::default()
+            };
+            let Some(kind) = args.kind.canonical() else {
+                if args.preset.is_some()
+                    || args.map.is_some()
+                    || args.map_file.is_some()
+                    || args.sheet.is_some()
+                {
+                    anyhow::bail!(
+                        "--preset, --map and --sheet are for files of customers, orders or events"
+                    );
+                }
+                let report = service::wecom::import_contacts(
+                    ctx.store.as_mut(),
+                    &ctx.tenant,
+                    &args.file,
+                    options,
+                )
+                .with_context(|| format!("importing contacts from {}", args.file.display()))?;
+                match args.format {
+                    Format::Json => println!("{}", serde_json::to_string_pretty(&report)?),
+                    _ => println!("{report}"),
+                }
+                return Ok(());
             };
             let read_as = service::import::ReadAs {
                 mapping: mapping_of(args.map.as_deref(), args.map_file.as_deref())?,
@@ -581,6 +621,43 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
         Command::ChannelCost(command) => {
             let mut ctx = connect(&cli)?;
             report::run_channel_cost(ctx.store.as_mut(), &ctx.tenant, command)
+        }
+        Command::ChannelCode(command) => {
+            let mut ctx = connect(&cli)?;
+            match command {
+                ChannelCodeCommand::Set { code, channel } => {
+                    let channel = service::wecom::set_channel_code(
+                        ctx.store.as_mut(),
+                        &ctx.tenant,
+                        code,
+                        channel,
+                    )?;
+                    println!(
+                        "customers added through the code {} come from {channel}",
+                        code.trim()
+                    );
+                }
+                ChannelCodeCommand::List { format } => {
+                    let codes = service::wecom::channel_codes(ctx.store.as_mut(), &ctx.tenant)?;
+                    match format {
+                        Format::Json => println!("{}", serde_json::to_string_pretty(&codes)?),
+                        Format::Csv => {
+                            println!("code,channel");
+                            for (code, channel) in &codes {
+                                println!("{code},{channel}");
+                            }
+                        }
+                        Format::Table => {
+                            let mut t = Table::new(["code", "channel"]);
+                            for (code, channel) in &codes {
+                                t.row([code.clone(), channel.clone()]);
+                            }
+                            print!("{}", t.render());
+                        }
+                    }
+                }
+            }
+            Ok(())
         }
         Command::Bench(Bench::Reports {
             customers,

@@ -15,3 +15,4 @@ pub mod reports;
 pub mod rfm;
 pub mod segments;
 pub mod tokens;
+pub mod wecom;
