@@ -165,18 +165,34 @@ impl FromRequestParts<Arc<AppState>> for Caller {
             .headers
             .get(AUTHORIZATION)
             .ok_or_else(|| ApiError::new(Code::Unauthorized, "send Authorization: Bearer TOKEN"))?;
+        // A bearer token, or HTTP Basic with the token as the user name (how Segment's
+        // libraries send their write key).
         let token = header
             .to_str()
             .ok()
-            .and_then(|h| h.strip_prefix("Bearer "))
-            .map(str::trim)
+            .and_then(|h| {
+                if let Some(t) = h.strip_prefix("Bearer ") {
+                    Some(t.trim().to_owned())
+                } else {
+                    let encoded = h.strip_prefix("Basic ")?.trim();
+                    let decoded = base64::Engine::decode(
+                        &base64::engine::general_purpose::STANDARD,
+                        encoded,
+                    )
+                    .ok()?;
+                    let text = String::from_utf8(decoded).ok()?;
+                    let user = text.split_once(':').map_or(text.as_str(), |(u, _)| u);
+                    Some(user.trim().to_owned())
+                }
+            })
             .filter(|t| !t.is_empty())
             .ok_or_else(|| {
                 ApiError::new(
                     Code::Unauthorized,
-                    "the Authorization header is not Bearer TOKEN",
+                    "the Authorization header is not Bearer TOKEN (or Basic with the token as user name)",
                 )
             })?;
+        let token = token.as_str();
         let hash = hash_token(token);
         let stored = match state.tokens.get(&hash) {
             Some(t) => t,

@@ -13,6 +13,7 @@ use siyu_core::access::Action;
 use super::AppState;
 use super::auth::Caller;
 use super::error::{ApiError, Code};
+use super::segment;
 use crate::service::ingest::{ItemResult, MAX_ITEM_BYTES, MAX_ITEMS, message_id_of, parse_item};
 
 /// Bytes of a request body, at most.
@@ -86,12 +87,27 @@ pub async fn batch(
         }
         None => return Err(ApiError::new(Code::InvalidBatch, "batch: missing")),
     };
-    if let Some(field) = top.keys().next() {
+    // Segment's libraries send their envelope beside the batch.
+    if let Some(field) = top
+        .keys()
+        .find(|k| !segment::ENVELOPE_KEYS.contains(&k.as_str()))
+    {
         return Err(ApiError::new(
             Code::UnknownField,
             format!("unknown field '{field}' (the body holds only \"batch\")"),
         ));
     }
+    write_items(&state, &caller, items).await
+}
+
+/// Checks and writes items of siyu's shape or Segment's (see [`segment`]), each answered
+/// on its own.
+pub async fn write_items(
+    state: &Arc<AppState>,
+    caller: &Caller,
+    items: Vec<Value>,
+) -> Result<Json<BatchAnswer>, ApiError> {
+    caller.require(Action::Ingest)?;
     if items.len() > MAX_ITEMS {
         return Err(ApiError::new(
             Code::BatchTooLarge,
@@ -110,7 +126,19 @@ pub async fn batch(
     let zone = caller.tenant.zone.clone();
     let checked: Vec<_> = items
         .iter()
-        .map(|item| parse_item(item, &zone).map_err(|reason| (message_id_of(item), reason)))
+        .map(|item| {
+            if segment::is_segment_item(item) {
+                let message_id = item
+                    .get("messageId")
+                    .and_then(Value::as_str)
+                    .map(str::to_owned);
+                segment::translate(item)
+                    .and_then(|siyu| parse_item(&siyu, &zone))
+                    .map_err(|reason| (message_id, reason))
+            } else {
+                parse_item(item, &zone).map_err(|reason| (message_id_of(item), reason))
+            }
+        })
         .collect();
     let results = state.ingester.write(caller.tenant.clone(), checked).await?;
     let count = |f: fn(&ItemResult) -> bool| results.iter().filter(|r| f(r)).count();

@@ -13,6 +13,7 @@ mod group;
 mod ops;
 mod privacy;
 mod reports;
+mod segment;
 mod segments;
 mod sweep;
 mod tags;
@@ -178,6 +179,11 @@ pub fn router(state: Arc<AppState>) -> Router {
         .route("/v1/openapi.json", get(ops::openapi))
         .route("/v1/docs", get(ops::docs))
         .route("/v1/batch", post(batch::batch))
+        .route("/v1/identify", post(segment::identify))
+        .route("/v1/track", post(segment::track))
+        .route("/v1/page", post(segment::page))
+        .route("/v1/screen", post(segment::screen))
+        .route("/v1/alias", post(segment::alias))
         .route("/v1/customers", get(customers::list))
         .route(
             "/v1/customers/{id}",

@@ -264,12 +264,17 @@ pub fn openapi_document() -> Value {
             "/v1/openapi.json": {"get": {"summary": "This document", "security": [], "responses": {"200": {"description": "OpenAPI 3.1"}}}},
             "/v1/batch": {"post": {
                 "summary": "Ingest identify, track and order items (role ingest or admin)",
-                "requestBody": {"required": true, "content": {"application/json": {"schema": {"type": "object", "required": ["batch"], "additionalProperties": false, "properties": {"batch": {"type": "array", "maxItems": 1000, "items": {"$ref": "#/components/schemas/Item"}}}}}}},
+                "requestBody": {"required": true, "content": {"application/json": {"schema": {"type": "object", "required": ["batch"], "properties": {"batch": {"type": "array", "maxItems": 1000, "items": {"$ref": "#/components/schemas/Item"}}, "sentAt": {"description": "Segment's envelope: ignored"}, "writeKey": {}, "context": {}, "integrations": {}, "_metadata": {}}, "additionalProperties": false}}}},
                 "responses": with(
                     json!({"200": {"description": "each item accepted, duplicate or rejected with its reason", "content": {"application/json": {"schema": {"type": "object", "properties": {"accepted": {"type": "integer"}, "duplicates": {"type": "integer"}, "rejected": {"type": "integer"}, "results": {"type": "array", "items": {"$ref": "#/components/schemas/ItemResult"}}}}}}}}),
                     &[(Code::MalformedJson, ""), (Code::InvalidBatch, ""), (Code::UnknownField, ""), (Code::PayloadTooLarge, "4 MiB body"), (Code::BatchTooLarge, "1,000 items"), (Code::ItemTooLarge, "32 KiB")]
                 )
             }},
+            "/v1/identify": {"post": {"summary": "One Segment `identify` call (Segment's camelCase shape; role ingest or admin; see docs/api.md)", "responses": {"200": {"description": "as /v1/batch"}}}},
+            "/v1/track": {"post": {"summary": "One Segment `track` call", "responses": {"200": {"description": "as /v1/batch"}}}},
+            "/v1/page": {"post": {"summary": "One Segment `page` call, kept as a `page_view` event", "responses": {"200": {"description": "as /v1/batch"}}}},
+            "/v1/screen": {"post": {"summary": "One Segment `screen` call, kept as a `screen_view` event", "responses": {"200": {"description": "as /v1/batch"}}}},
+            "/v1/alias": {"post": {"summary": "One Segment `alias` call, kept as an `alias` event", "responses": {"200": {"description": "as /v1/batch"}}}},
             "/v1/customers": {"get": {
                 "summary": "A page of customers in id order (role viewer, operator or admin)",
                 "parameters": [
