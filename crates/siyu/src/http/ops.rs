@@ -224,7 +224,7 @@ pub fn openapi_document() -> Value {
         }
         ok
     };
-    json!({
+    let mut document = json!({
         "openapi": "3.1.0",
         "info": {
             "title": "siyu",
@@ -270,11 +270,6 @@ pub fn openapi_document() -> Value {
                     &[(Code::MalformedJson, ""), (Code::InvalidBatch, ""), (Code::UnknownField, ""), (Code::PayloadTooLarge, "4 MiB body"), (Code::BatchTooLarge, "1,000 items"), (Code::ItemTooLarge, "32 KiB")]
                 )
             }},
-            "/v1/identify": {"post": {"summary": "One Segment `identify` call (Segment's camelCase shape; role ingest or admin; see docs/api.md)", "responses": {"200": {"description": "as /v1/batch"}}}},
-            "/v1/track": {"post": {"summary": "One Segment `track` call", "responses": {"200": {"description": "as /v1/batch"}}}},
-            "/v1/page": {"post": {"summary": "One Segment `page` call, kept as a `page_view` event", "responses": {"200": {"description": "as /v1/batch"}}}},
-            "/v1/screen": {"post": {"summary": "One Segment `screen` call, kept as a `screen_view` event", "responses": {"200": {"description": "as /v1/batch"}}}},
-            "/v1/alias": {"post": {"summary": "One Segment `alias` call, kept as an `alias` event", "responses": {"200": {"description": "as /v1/batch"}}}},
             "/v1/customers": {"get": {
                 "summary": "A page of customers in id order (role viewer, operator or admin)",
                 "parameters": [
@@ -374,5 +369,28 @@ pub fn openapi_document() -> Value {
                 "responses": with(json!({"200": {"description": "[{at, actor, action: export|erase|opt_out|opt_in, subject, detail}]"}}), &[(Code::InvalidQuery, ""), (Code::InvalidCustomerId, "")])
             }}
         }
-    })
+    });
+    // Segment's single calls (see docs/api.md), answered as /v1/batch.
+    for (path, summary) in [
+        (
+            "/v1/identify",
+            "One Segment `identify` call (Segment's camelCase shape; role ingest or admin)",
+        ),
+        ("/v1/track", "One Segment `track` call"),
+        (
+            "/v1/page",
+            "One Segment `page` call, kept as a `page_view` event",
+        ),
+        (
+            "/v1/screen",
+            "One Segment `screen` call, kept as a `screen_view` event",
+        ),
+        (
+            "/v1/alias",
+            "One Segment `alias` call, kept as an `alias` event",
+        ),
+    ] {
+        document["paths"][path] = json!({"post": {"summary": summary, "responses": {"200": {"description": "as /v1/batch"}}}});
+    }
+    document
 }
