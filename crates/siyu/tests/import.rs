@@ -5,7 +5,7 @@
 use std::path::{Path, PathBuf};
 
 use siyu::service::import::{ImportOptions, ImportReport, ReadAs, import_export, import_file};
-use siyu::service::wecom::{import_contacts, set_channel_code};
+use siyu::service::wecom::{Source, import_contacts, import_source, set_channel_code};
 use siyu_core::import::Kind;
 use siyu_core::{CustomerId, OrderStatus, Timestamp};
 use siyu_store::{Store, Tenant};
@@ -812,6 +812,110 @@ fn wecom_contacts_become_customers_with_their_source_and_adds() {
             "{refused:#}"
         );
         assert_eq!(f.snapshot(), before);
+    }
+}
+
+/// WeCom customer groups (`groupchat/get`, pretty-printed as one array): each external
+/// member's join is a `group_join` event, staff are no customers, and a member unknown to
+/// the pool is created at their join; official-account users (`user/info` and a
+/// `batchget` page): followers join at their subscription from the scene's channel, an
+/// unsubscribed user the pool knows gets an `unfollow`, one it never knew is nobody.
+#[test]
+fn wecom_groups_and_official_account_followers_become_events_and_customers() {
+    for mut f in fixtures("groups") {
+        let data = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/data/wecom");
+        let r = import_source(
+            f.store.as_mut(),
+            &f.tenant,
+            &data.join("groups.json"),
+            ImportOptions::default(),
+            Source::Groups,
+        )
+        .expect("groups");
+        assert_eq!((r.contacts, r.events.inserted), (2, 3), "{}", f.backend);
+        let newcomer = f
+            .store
+            .customer(
+                &f.tenant,
+                &CustomerId::parse("wmJ8aQBgAAqVH1_FHuB0ZlY2Fw3AoNEW").expect("id"),
+            )
+            .expect("created by the join");
+        assert_eq!(
+            newcomer.joined_at,
+            Timestamp::from_second(1_777_690_000).expect("t")
+        );
+        assert!(
+            f.store
+                .customer(&f.tenant, &CustomerId::parse("zhangsan").expect("id"))
+                .is_err()
+        );
+        let again = import_source(
+            f.store.as_mut(),
+            &f.tenant,
+            &data.join("groups.json"),
+            ImportOptions::default(),
+            Source::Groups,
+        )
+        .expect("again");
+        assert_eq!(again.events.unchanged, 3);
+
+        set_channel_code(f.store.as_mut(), &f.tenant, "store_hz_01", "门店").expect("code");
+        // The unsubscribed user becomes known first, so their unfollow is recorded.
+        let known = f.file("known.csv", "customer_id\no6_bmjrPTlm6_2sgVt7hMZOPfL4X\n");
+        f.import(Kind::Customers, &known).expect("known");
+        let r = import_source(
+            f.store.as_mut(),
+            &f.tenant,
+            &data.join("followers.jsonl"),
+            ImportOptions::default(),
+            Source::Followers,
+        )
+        .expect("followers");
+        assert_eq!(
+            (r.customers.inserted, r.events.inserted),
+            (2, 3),
+            "{}",
+            f.backend
+        );
+        let qr = f
+            .store
+            .customer(
+                &f.tenant,
+                &CustomerId::parse("o6_bmjrPTlm6_2sgVt7hMZOPfL2M").expect("id"),
+            )
+            .expect("follower");
+        assert_eq!(qr.channel.as_ref().map(|c| c.as_str()), Some("store"));
+        assert_eq!(
+            qr.joined_at,
+            Timestamp::from_second(1_777_500_000).expect("t")
+        );
+        let search = f
+            .store
+            .customer(
+                &f.tenant,
+                &CustomerId::parse("o6_bmjrPTlm6_2sgVt7hMZOPfL3N").expect("id"),
+            )
+            .expect("follower");
+        assert_eq!(
+            search.channel.as_ref().map(|c| c.as_str()),
+            Some("official_account")
+        );
+        let mut kinds = Vec::new();
+        f.store
+            .scan_events(&f.tenant, &mut |e| kinds.push(e.kind.as_str().to_owned()))
+            .expect("events");
+        kinds.sort();
+        assert_eq!(
+            kinds,
+            [
+                "group_join",
+                "group_join",
+                "group_join",
+                "oa_follow",
+                "oa_follow",
+                "unfollow"
+            ]
+        );
     }
 }
 

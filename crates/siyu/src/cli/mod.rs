@@ -113,6 +113,10 @@ pub enum ProfilesCommand {
 pub enum ImportKind {
     /// WeCom external contacts as the API returns them (JSON, or JSON Lines).
     Contacts,
+    /// WeCom customer groups (`groupchat/get` answers).
+    Groups,
+    /// Official-account users (`user/info` answers, `user/info/batchget` pages).
+    Followers,
     Customers,
     Orders,
     Events,
@@ -122,7 +126,7 @@ impl ImportKind {
     /// The canonical file kind, for the kinds that are one.
     fn canonical(self) -> Option<Kind> {
         match self {
-            ImportKind::Contacts => None,
+            ImportKind::Contacts | ImportKind::Groups | ImportKind::Followers => None,
             ImportKind::Customers => Some(Kind::Customers),
             ImportKind::Orders => Some(Kind::Orders),
             ImportKind::Events => Some(Kind::Events),
@@ -361,13 +365,19 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
                         "--preset, --map and --sheet are for files of customers, orders or events"
                     );
                 }
-                let report = service::wecom::import_contacts(
+                let source = match args.kind {
+                    ImportKind::Groups => service::wecom::Source::Groups,
+                    ImportKind::Followers => service::wecom::Source::Followers,
+                    _ => service::wecom::Source::Contacts,
+                };
+                let report = service::wecom::import_source(
                     ctx.store.as_mut(),
                     &ctx.tenant,
                     &args.file,
                     options,
+                    source,
                 )
-                .with_context(|| format!("importing contacts from {}", args.file.display()))?;
+                .with_context(|| format!("importing from {}", args.file.display()))?;
                 match args.format {
                     Format::Json => println!("{}", serde_json::to_string_pretty(&report)?),
                     _ => println!("{report}"),

@@ -77,7 +77,10 @@ pub fn channel_codes(
 /// What importing a contacts file did.
 #[derive(Debug, Serialize)]
 pub struct ContactsReport {
+    /// contacts, groups or followers.
+    pub what: &'static str,
     pub file: PathBuf,
+    /// The people the file names.
     pub contacts: u64,
     pub rejected: u64,
     /// Codes (`state`) the tenant has no channel for, with how many contacts carried each.
@@ -91,7 +94,8 @@ impl fmt::Display for ContactsReport {
         use crate::wording::thousands as n;
         write!(
             f,
-            "imported contacts from {}: {} contacts: customers {} inserted, {} updated, {} unchanged; {} adds by staff recorded ({} already known)",
+            "imported {} from {}: {} people: customers {} inserted, {} updated, {} unchanged; {} events recorded ({} already known)",
+            self.what,
             self.file.display(),
             n(self.contacts),
             n(self.customers.inserted),
@@ -101,7 +105,7 @@ impl fmt::Display for ContactsReport {
             n(self.events.unchanged),
         )?;
         if self.rejected > 0 {
-            write!(f, "; {} contacts rejected", n(self.rejected))?;
+            write!(f, "; {} {} rejected", n(self.rejected), self.what)?;
         }
         if !self.unmapped_codes.is_empty() {
             let codes: Vec<String> = self
@@ -119,17 +123,30 @@ impl fmt::Display for ContactsReport {
     }
 }
 
-/// One contact as the canonical rows it becomes.
+/// One person of a WeCom or WeChat source as the canonical rows they become.
 struct Contact {
     id: CustomerId,
+    /// Whether the source says who they are (a customers row); group members only
+    /// appear through their events.
+    attributes: bool,
     name: Option<String>,
     gender: Option<&'static str>,
     phone: Option<String>,
     joined_at: Option<Timestamp>,
     channel: Option<String>,
+    /// The channel code (a 联系我 `state`, a QR code's scene) their source names, kept when
+    /// the tenant maps it to no channel.
+    code: Option<String>,
     tags: BTreeSet<String>,
-    /// (staff userid, when, add_way, state).
-    adds: Vec<(String, Timestamp, Option<i64>, Option<String>)>,
+    events: Vec<SourceEvent>,
+}
+
+/// An event a source records about a person: its id makes a re-import change nothing.
+struct SourceEvent {
+    id: String,
+    kind: &'static str,
+    at: Timestamp,
+    properties: serde_json::Map<String, Value>,
 }
 
 /// Imports a file of WeCom external contacts: `externalcontact/get` answers
@@ -142,17 +159,61 @@ pub fn import_contacts(
     path: &Path,
     options: ImportOptions,
 ) -> anyhow::Result<ContactsReport> {
+    import_source(store, tenant, path, options, Source::Contacts)
+}
+
+/// The WeCom and WeChat sources `siyu import` reads.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Source {
+    /// WeCom external contacts (`externalcontact/get`, `batch/get_by_user`).
+    Contacts,
+    /// WeCom customer groups (`groupchat/get`).
+    Groups,
+    /// Official-account users (`user/info`, `user/info/batchget`).
+    Followers,
+}
+
+impl Source {
+    fn name(self) -> &'static str {
+        match self {
+            Source::Contacts => "contacts",
+            Source::Groups => "groups",
+            Source::Followers => "followers",
+        }
+    }
+}
+
+/// Imports a file of one of the sources (see [`Source`]).
+pub fn import_source(
+    store: &mut dyn Store,
+    tenant: &Tenant,
+    path: &Path,
+    options: ImportOptions,
+    source: Source,
+) -> anyhow::Result<ContactsReport> {
     let codes = channel_codes(store, tenant)?;
     let values = read_values(path)?;
     let (mut contacts, mut problems) = (Vec::new(), Vec::new());
     for (line, value) in values {
-        for item in items(&value) {
-            match contact(item, &codes) {
-                Ok(c) => contacts.push(c),
+        let found: Vec<Result<Vec<Contact>, String>> = match source {
+            Source::Contacts => items(&value)
+                .into_iter()
+                .map(|item| contact(item, &codes).map(|c| vec![c]))
+                .collect(),
+            Source::Groups => group_items(&value).into_iter().map(group).collect(),
+            Source::Followers => follower_items(&value)
+                .into_iter()
+                .map(|item| follower(item, &codes).map(|c| c.into_iter().collect()))
+                .collect(),
+        };
+        for result in found {
+            match result {
+                Ok(c) => contacts.extend(c),
                 Err(reason) => problems.push(format!("{}:{line}: {reason}", path.display())),
             }
         }
     }
+    let what = source.name();
     if !problems.is_empty() && !options.skip_invalid {
         let listed: Vec<&str> = problems
             .iter()
@@ -160,7 +221,7 @@ pub fn import_contacts(
             .map(String::as_str)
             .collect();
         bail!(
-            "{} has {} invalid contacts; nothing was imported (pass --skip-invalid to import the others)\n  {}",
+            "{} has {} invalid {what}; nothing was imported (pass --skip-invalid to import the others)\n  {}",
             path.display(),
             problems.len(),
             listed.join("\n  ")
@@ -169,32 +230,58 @@ pub fn import_contacts(
     for p in problems.iter().take(MAX_LISTED) {
         tracing::warn!("left out: {p}");
     }
-    // Contacts named twice (a page overlapping another): the later one wins.
+    // People named twice (a page overlapping another, a member of two groups): the
+    // later attributes win, and every event is kept.
     let mut by_id: BTreeMap<String, Contact> = BTreeMap::new();
     for c in contacts {
-        by_id.insert(c.id.to_string(), c);
+        match by_id.get_mut(c.id.as_str()) {
+            Some(known) if !c.attributes => known.events.extend(c.events),
+            Some(known) => {
+                let mut c = c;
+                if !known.attributes {
+                    c.events.append(&mut known.events);
+                }
+                *known = c;
+            }
+            None => {
+                by_id.insert(c.id.to_string(), c);
+            }
+        }
+    }
+    if source == Source::Followers {
+        // An unsubscribed user the pool never knew is nobody to record.
+        let mut unknown = Vec::new();
+        for (id, c) in &by_id {
+            if !c.attributes && store.customer(tenant, &c.id).is_err() {
+                unknown.push(id.clone());
+            }
+        }
+        for id in unknown {
+            by_id.remove(&id);
+        }
     }
     let mut unmapped: BTreeMap<String, u64> = BTreeMap::new();
     for c in by_id.values() {
         if c.channel.is_none()
-            && let Some(code) = c.adds.iter().find_map(|a| a.3.as_ref())
+            && let Some(code) = &c.code
         {
             *unmapped.entry(code.clone()).or_default() += 1;
         }
     }
     let dir = tempfile::tempdir().context("creating a scratch directory")?;
-    let customers_path = dir.path().join("contacts.customers.csv");
-    let events_path = dir.path().join("contacts.events.csv");
+    let customers_path = dir.path().join(format!("{what}.customers.csv"));
+    let events_path = dir.path().join(format!("{what}.events.csv"));
     write_rows(&customers_path, &events_path, by_id.values())?;
     let options = ImportOptions {
         skip_invalid: false,
         ..options
     };
     let customers = import_file(store, tenant, Kind::Customers, &customers_path, options)
-        .context("writing the contacts as customers")?;
+        .with_context(|| format!("writing the {what} as customers"))?;
     let events = import_file(store, tenant, Kind::Events, &events_path, options)
-        .context("writing the staff's adds as events")?;
+        .with_context(|| format!("writing the {what}' events"))?;
     Ok(ContactsReport {
+        what,
         file: path.to_owned(),
         contacts: by_id.len() as u64,
         rejected: problems.len() as u64,
@@ -278,6 +365,197 @@ fn items(value: &Value) -> Vec<&Value> {
     }
 }
 
+/// The groups a value holds: `groupchat/get` answers (`{group_chat: {…}}`), a group
+/// itself, or an array of either.
+fn group_items(value: &Value) -> Vec<&Value> {
+    match value {
+        Value::Array(values) => values.iter().flat_map(group_items).collect(),
+        Value::Object(o) => match o.get("group_chat") {
+            Some(chat) => vec![chat],
+            None => vec![value],
+        },
+        _ => vec![value],
+    }
+}
+
+/// A customer group: each external member (`type` 2) joined it at `join_time`, a
+/// `group_join` event of theirs. Staff members are not customers.
+fn group(chat: &Value) -> Result<Vec<Contact>, String> {
+    let chat_id = chat
+        .get("chat_id")
+        .and_then(Value::as_str)
+        .filter(|c| !c.trim().is_empty() && c.len() <= 64)
+        .ok_or("group_chat.chat_id: is missing")?;
+    let name = chat.get("name").and_then(Value::as_str).unwrap_or("");
+    let members = chat
+        .get("member_list")
+        .and_then(Value::as_array)
+        .ok_or("group_chat.member_list: is missing")?;
+    let mut people = Vec::new();
+    for (i, m) in members.iter().enumerate() {
+        if m.get("type").and_then(Value::as_i64) != Some(2) {
+            continue;
+        }
+        let user = m
+            .get("userid")
+            .and_then(Value::as_str)
+            .ok_or_else(|| format!("member_list[{i}].userid: is missing"))?;
+        let id =
+            CustomerId::parse_input(user).map_err(|e| format!("member_list[{i}].userid: {e}"))?;
+        let at = m
+            .get("join_time")
+            .and_then(Value::as_i64)
+            .and_then(|s| Timestamp::from_second(s).ok())
+            .filter(|t| (siyu_core::time::EARLIEST..siyu_core::time::END_OF_TIMES).contains(t))
+            .ok_or_else(|| format!("member_list[{i}].join_time: is not a time in seconds"))?;
+        let mut properties = serde_json::Map::new();
+        properties.insert("chat_id".into(), Value::from(chat_id));
+        if !name.is_empty() {
+            properties.insert(
+                "chat_name".into(),
+                Value::from(name.chars().take(100).collect::<String>()),
+            );
+        }
+        if let Some(scene) = m.get("join_scene").and_then(Value::as_i64) {
+            properties.insert("join_scene".into(), Value::from(scene));
+        }
+        people.push(Contact {
+            id: id.clone(),
+            attributes: false,
+            name: None,
+            gender: None,
+            phone: None,
+            joined_at: None,
+            channel: None,
+            code: None,
+            tags: BTreeSet::new(),
+            events: vec![SourceEvent {
+                id: format!("group_join:{chat_id}:{id}:{}", at.as_second()),
+                kind: "group_join",
+                at,
+                properties,
+            }],
+        });
+    }
+    Ok(people)
+}
+
+/// The official-account users a value holds: `user/info` answers, a
+/// `user/info/batchget` page (`{user_info_list: […]}`), or an array of either.
+fn follower_items(value: &Value) -> Vec<&Value> {
+    match value {
+        Value::Array(values) => values.iter().flat_map(follower_items).collect(),
+        Value::Object(o) => match o.get("user_info_list") {
+            Some(Value::Array(list)) => list.iter().collect(),
+            _ => vec![value],
+        },
+        _ => vec![value],
+    }
+}
+
+/// The channel a follower's `subscribe_scene` names, when it names one without a code.
+fn scene_channel(scene: &str) -> Option<&'static str> {
+    Some(match scene {
+        "ADD_SCENE_SEARCH"
+        | "ADD_SCENE_PROFILE_CARD"
+        | "ADD_SCENE_PROFILE_LINK"
+        | "ADD_SCENE_PROFILE_ITEM"
+        | "ADD_SCENE_ACCOUNT_MIGRATION" => "official_account",
+        "ADD_SCENE_PAID" | "ADD_SCENE_WECHAT_ADVERTISEMENT" => "wechat_ads",
+        "ADD_SCENE_QR_CODE" => "official_account_qr",
+        _ => return None,
+    })
+}
+
+/// An official-account user: subscribed, a customer who joined at `subscribe_time`
+/// (their latest subscription) from the scene's channel (a QR code's `qr_scene_str`
+/// through the channel codes), tagged with their tag ids, and an `oa_follow` event then;
+/// unsubscribed (`subscribe` 0, nothing else returned), an `unfollow` event of a
+/// customer the pool knows.
+fn follower(user: &Value, codes: &BTreeMap<String, String>) -> Result<Option<Contact>, String> {
+    let openid = user
+        .get("openid")
+        .and_then(Value::as_str)
+        .ok_or("openid: is missing")?;
+    let id = CustomerId::parse_input(openid).map_err(|e| format!("openid: {e}"))?;
+    match user.get("subscribe").and_then(Value::as_i64) {
+        Some(1) => {}
+        Some(0) => {
+            // WeChat tells no time: the unfollow is dated when it is first seen.
+            return Ok(Some(Contact {
+                id: id.clone(),
+                attributes: false,
+                name: None,
+                gender: None,
+                phone: None,
+                joined_at: None,
+                channel: None,
+                code: None,
+                tags: BTreeSet::new(),
+                events: vec![SourceEvent {
+                    id: format!("oa_unfollow:{id}"),
+                    kind: "unfollow",
+                    at: Timestamp::now(),
+                    properties: serde_json::Map::new(),
+                }],
+            }));
+        }
+        _ => return Err("subscribe: is not 0 or 1".to_owned()),
+    }
+    let at = user
+        .get("subscribe_time")
+        .and_then(Value::as_i64)
+        .and_then(|s| Timestamp::from_second(s).ok())
+        .filter(|t| (siyu_core::time::EARLIEST..siyu_core::time::END_OF_TIMES).contains(t))
+        .ok_or("subscribe_time: is not a time in seconds")?;
+    let scene = user
+        .get("subscribe_scene")
+        .and_then(Value::as_str)
+        .unwrap_or("");
+    let code = user
+        .get("qr_scene_str")
+        .and_then(Value::as_str)
+        .map(str::trim)
+        .filter(|c| !c.is_empty())
+        .map(str::to_owned);
+    let channel = match &code {
+        Some(code) => codes.get(code).cloned(),
+        None => scene_channel(scene).map(str::to_owned),
+    };
+    let tags = user
+        .get("tagid_list")
+        .and_then(Value::as_array)
+        .into_iter()
+        .flatten()
+        .filter_map(Value::as_i64)
+        .map(|t| format!("oa_tag_{t}"))
+        .collect();
+    let mut properties = serde_json::Map::new();
+    if !scene.is_empty() {
+        properties.insert("scene".into(), Value::from(scene));
+    }
+    if let Some(code) = &code {
+        properties.insert("qr_scene_str".into(), Value::from(code.as_str()));
+    }
+    Ok(Some(Contact {
+        id: id.clone(),
+        attributes: true,
+        name: None,
+        gender: None,
+        phone: None,
+        joined_at: Some(at),
+        channel,
+        code,
+        tags,
+        events: vec![SourceEvent {
+            id: format!("oa_follow:{id}:{}", at.as_second()),
+            kind: "oa_follow",
+            at,
+            properties,
+        }],
+    }))
+}
+
 fn contact(item: &Value, codes: &BTreeMap<String, String>) -> Result<Contact, String> {
     let Some(ext) = item.get("external_contact") else {
         return Err("external_contact: is missing".to_owned());
@@ -358,25 +636,47 @@ fn contact(item: &Value, codes: &BTreeMap<String, String>) -> Result<Contact, St
     let joined_at = adds.first().map(|a| a.1);
     // The source: the first add's code, through the merchant's table; added from a group
     // chat, the group; otherwise WeCom itself.
+    let code = adds.first().and_then(|a| a.3.clone());
     let channel = match adds.first() {
         Some((_, _, _, Some(code))) => codes.get(code).cloned(),
         Some((_, _, Some(4), None)) => Some("wechat_group".to_owned()),
         Some(_) => Some("wecom".to_owned()),
         None => None,
     };
+    let events = adds
+        .into_iter()
+        .map(|(staff, at, add_way, state)| {
+            let mut properties = serde_json::Map::new();
+            properties.insert("staff".into(), Value::from(staff.as_str()));
+            if let Some(way) = add_way {
+                properties.insert("add_way".into(), Value::from(way));
+            }
+            if let Some(state) = state {
+                properties.insert("state".into(), Value::from(state));
+            }
+            SourceEvent {
+                id: format!("wecom_add:{id}:{staff}"),
+                kind: "wecom_add",
+                at,
+                properties,
+            }
+        })
+        .collect();
     Ok(Contact {
         id,
+        attributes: true,
         name,
         gender,
         phone,
         joined_at,
         channel,
+        code,
         tags,
-        adds,
+        events,
     })
 }
 
-/// The contacts as a canonical customers file and an events file.
+/// The people as a canonical customers file and an events file.
 fn write_rows<'c>(
     customers: &Path,
     events: &Path,
@@ -401,31 +701,25 @@ fn write_rows<'c>(
         "properties",
     ])?;
     for contact in contacts {
-        let tags: Vec<&str> = contact.tags.iter().map(String::as_str).collect();
-        c.write_record([
-            contact.id.as_str(),
-            contact.name.as_deref().unwrap_or(""),
-            contact.phone.as_deref().unwrap_or(""),
-            contact.gender.unwrap_or(""),
-            contact.channel.as_deref().unwrap_or(""),
-            &contact.joined_at.map(|t| t.to_string()).unwrap_or_default(),
-            &tags.join(";"),
-        ])?;
-        for (staff, at, add_way, state) in &contact.adds {
-            let mut properties = serde_json::Map::new();
-            properties.insert("staff".into(), Value::from(staff.as_str()));
-            if let Some(way) = add_way {
-                properties.insert("add_way".into(), Value::from(*way));
-            }
-            if let Some(state) = state {
-                properties.insert("state".into(), Value::from(state.as_str()));
-            }
-            e.write_record([
-                format!("wecom_add:{}:{staff}", contact.id).as_str(),
+        if contact.attributes {
+            let tags: Vec<&str> = contact.tags.iter().map(String::as_str).collect();
+            c.write_record([
                 contact.id.as_str(),
-                "wecom_add",
-                &at.to_string(),
-                &Value::Object(properties).to_string(),
+                contact.name.as_deref().unwrap_or(""),
+                contact.phone.as_deref().unwrap_or(""),
+                contact.gender.unwrap_or(""),
+                contact.channel.as_deref().unwrap_or(""),
+                &contact.joined_at.map(|t| t.to_string()).unwrap_or_default(),
+                &tags.join(";"),
+            ])?;
+        }
+        for event in &contact.events {
+            e.write_record([
+                event.id.as_str(),
+                contact.id.as_str(),
+                event.kind,
+                &event.at.to_string(),
+                &Value::Object(event.properties.clone()).to_string(),
             ])?;
         }
     }
