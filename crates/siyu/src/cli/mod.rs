@@ -389,7 +389,7 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
         }
         Command::Segment(command) => {
             let mut ctx = connect(&cli)?;
-            segment::run_segment(ctx.store.as_mut(), &ctx.tenant, command)
+            segment::run_segment(ctx.store.as_mut(), &ctx.tenant, command, &cli.db)
         }
         Command::Tag(command) => {
             let mut ctx = connect(&cli)?;
