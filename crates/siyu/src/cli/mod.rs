@@ -358,6 +358,10 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
                 for report in &run.imports {
                     println!("{report}");
                 }
+                println!(
+                    "profiles built once after the three imports in {:.2} s",
+                    run.profiles_seconds
+                );
                 if let Some(dir) = &run.kept_in {
                     println!("the demo's CSV files are in {}", dir.display());
                 }
