@@ -143,7 +143,7 @@ fn apply(store: &mut dyn Store, tenant: &Tenant, op: &Op, path: &std::path::Path
             evaluate_now(store, tenant, "refresh").expect("refresh");
         }
         Op::Midnight => {
-            sweep(store, tenant, "midnight").expect("sweep");
+            sweep(store, None, tenant, "midnight").expect("sweep");
         }
         Op::Yesterday(c) => {
             yesterday(store, tenant, &id(*c));

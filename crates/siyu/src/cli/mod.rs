@@ -262,6 +262,10 @@ pub enum Bench {
         /// writer, as separate `siyu serve` processes; the writers take turns among them.
         #[arg(long, default_value_t = 1)]
         servers: usize,
+        /// Start the tenant's day's sweep (as `siyu serve` runs it at midnight) this many
+        /// seconds into the load, and print its time, its memory and the ingest it overlapped.
+        #[arg(long)]
+        sweep_after: Option<f64>,
         /// Measure PostgreSQL at this URL (in a scratch schema, dropped afterwards).
         #[arg(long)]
         postgres: Option<String>,
@@ -438,6 +442,10 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
                 for report in &run.imports {
                     println!("{report}");
                 }
+                println!(
+                    "profiles built once after the three imports in {:.2} s",
+                    run.profiles_seconds
+                );
                 if let Some(dir) = &run.kept_in {
                     println!("the demo's CSV files are in {}", dir.display());
                 }
@@ -473,7 +481,7 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
         }
         Command::Segment(command) => {
             let mut ctx = connect(&cli)?;
-            segment::run_segment(ctx.store.as_mut(), &ctx.tenant, command)
+            segment::run_segment(ctx.store.as_mut(), &ctx.tenant, command, &cli.db)
         }
         Command::Tag(command) => {
             let mut ctx = connect(&cli)?;
@@ -518,12 +526,14 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
             seed,
             simple,
             servers,
+            sweep_after,
             postgres,
             format,
         }) => {
             let options = crate::http::bench::HttpBenchOptions {
                 simple: *simple,
                 servers: *servers,
+                sweep_after: *sweep_after,
                 seconds: *seconds,
                 writers: *writers,
                 batch: *batch,
@@ -606,6 +616,24 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
                             .collect::<Vec<_>>()
                             .join(", ")
                     );
+                    if let Some(s) = &result.sweep {
+                        eprintln!(
+                            "sweep: {:.2} s from {:.1} to {:.1} s into the load ({} customers, {} entries, {} exits), resident memory +{}; events/s in the 10 s slices it overlapped: {}",
+                            s.seconds,
+                            s.started_at,
+                            s.ended_at,
+                            thousands(s.customers),
+                            thousands(s.entered),
+                            thousands(s.exited),
+                            s.rss_growth_mib
+                                .map_or_else(|| "n/a".to_owned(), |m| format!("{m:.0} MiB")),
+                            s.overlapped_slices
+                                .iter()
+                                .map(|v| thousands(*v as u64))
+                                .collect::<Vec<_>>()
+                                .join(", ")
+                        );
+                    }
                 }
             }
             Ok(())

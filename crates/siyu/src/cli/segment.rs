@@ -141,10 +141,13 @@ pub(crate) fn changed(e: &Evaluation) -> String {
     )
 }
 
+/// Runs a segment command; `db` is where `store` was opened, for the refresh's second
+/// connection.
 pub fn run_segment(
     store: &mut dyn Store,
     tenant: &Tenant,
     command: &SegmentCommand,
+    db: &str,
 ) -> anyhow::Result<()> {
     match command {
         SegmentCommand::Create {
@@ -328,7 +331,14 @@ pub fn run_segment(
             print_history(tenant, &records, *format)?;
         }
         SegmentCommand::Refresh => {
-            let e = segments::sweep(store, tenant, "refresh")?;
+            // A second connection reads and judges half of the slices on a thread of its
+            // own (a throwaway database in memory has none to share).
+            let mut helper = match db {
+                ":memory:" | "" => None,
+                _ => Some(siyu_store::open(db).context("opening a second connection")?),
+            };
+            let helper = helper.as_mut().map(|h| h.as_mut() as &mut dyn Store);
+            let e = segments::sweep(store, helper, tenant, "refresh")?;
             println!(
                 "{}",
                 pick(

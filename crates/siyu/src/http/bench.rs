@@ -49,6 +49,9 @@ pub struct HttpBenchOptions {
     /// Servers on the one database, each with its own connections and writer, as separate
     /// `siyu serve` processes would have; the writers take turns among them.
     pub servers: usize,
+    /// Start the tenant's day's sweep (as `siyu serve` runs it at midnight, on two
+    /// connections of its own) this many seconds into the load.
+    pub sweep_after: Option<f64>,
 }
 
 /// The most servers `--servers` starts.
@@ -82,6 +85,25 @@ pub struct HttpBench {
     pub probe_p50_ms: Option<f64>,
     pub probe_max_ms: Option<f64>,
     pub peak_rss_mib: Option<f64>,
+    /// The sweep started during the load, with `--sweep-after`.
+    pub sweep: Option<SweepUnderLoad>,
+}
+
+/// A day's sweep run while the load went on.
+#[derive(Debug, Serialize)]
+pub struct SweepUnderLoad {
+    /// Seconds into the load when it started and when it ended.
+    pub started_at: f64,
+    pub ended_at: f64,
+    pub seconds: f64,
+    pub customers: u64,
+    pub entered: u64,
+    pub exited: u64,
+    /// How far the process's resident memory rose above what it was when the sweep
+    /// started (sampled every 10 ms; the server's own growth meanwhile included).
+    pub rss_growth_mib: Option<f64>,
+    /// Events per second in the whole 10 s slices of the load the sweep overlapped.
+    pub overlapped_slices: Vec<f64>,
 }
 
 /// Typical rules: stages, RFM classes, tags, event counts, spend and days since.
@@ -428,6 +450,10 @@ pub fn run(db: &str, options: &HttpBenchOptions) -> anyhow::Result<HttpBench> {
             }
             Ok::<Vec<Duration>, anyhow::Error>(latencies)
         });
+        let sweeper = options.sweep_after.map(|after| {
+            let db = db.to_owned();
+            std::thread::spawn(move || sweep_under_load(&db, started, after))
+        });
         let probe = (options.segments > 0).then(|| {
             let (ingest, viewer) = (ingest.clone(), viewer.clone());
             tokio::spawn(async move { probe(addr, &ingest, &viewer, deadline).await })
@@ -452,6 +478,24 @@ pub fn run(db: &str, options: &HttpBenchOptions) -> anyhow::Result<HttpBench> {
                 .map(ms)
         };
         let slices = slices(&answered.lock().map(|a| a.clone()).unwrap_or_default(), elapsed);
+        let sweep = match sweeper {
+            Some(thread) => {
+                let mut sweep = thread
+                    .join()
+                    .map_err(|_| anyhow::anyhow!("the sweep's thread panicked"))??;
+                sweep.overlapped_slices = slices
+                    .iter()
+                    .enumerate()
+                    .filter(|(i, _)| {
+                        let (from, to) = (*i as f64 * 10.0, (*i + 1) as f64 * 10.0);
+                        from < sweep.ended_at && sweep.started_at < to
+                    })
+                    .map(|(_, v)| *v)
+                    .collect();
+                Some(sweep)
+            }
+            None => None,
+        };
         Ok(HttpBench {
             backend,
             pool: options.pool.unwrap_or(0),
@@ -475,8 +519,64 @@ pub fn run(db: &str, options: &HttpBenchOptions) -> anyhow::Result<HttpBench> {
             probe_p50_ms: pct(&probes, 0.50),
             probe_max_ms: probes.last().map(ms),
             peak_rss_mib: crate::service::bench::peak_rss_mib(),
+            sweep,
         })
     })
+}
+
+/// Waits until `after` seconds past `started`, then runs the day's sweep of the bench's
+/// tenant on `db` as `siyu serve` does (two connections of its own), sampling the
+/// process's resident memory meanwhile.
+fn sweep_under_load(db: &str, started: Instant, after: f64) -> anyhow::Result<SweepUnderLoad> {
+    let mut store = siyu_store::open(db)?;
+    let mut helper = siyu_store::open(db)?;
+    let tenant = store.tenant("bench")?;
+    if let Some(wait) = Duration::from_secs_f64(after.max(0.0)).checked_sub(started.elapsed()) {
+        std::thread::sleep(wait);
+    }
+    let rss_before = rss_mib();
+    let started_at = started.elapsed().as_secs_f64();
+    let (moved, peak) = std::thread::scope(|scope| {
+        let sweep = scope.spawn(|| {
+            crate::service::evaluate::sweep(
+                store.as_mut(),
+                Some(helper.as_mut()),
+                &tenant,
+                "bench sweep",
+            )
+        });
+        let mut peak = rss_before;
+        while !sweep.is_finished() {
+            peak = match (peak, rss_mib()) {
+                (Some(p), Some(now)) => Some(p.max(now)),
+                (p, now) => p.or(now),
+            };
+            std::thread::sleep(Duration::from_millis(10));
+        }
+        let moved = sweep
+            .join()
+            .map_err(|_| anyhow::anyhow!("the sweep panicked"))?;
+        Ok::<_, anyhow::Error>((moved?, peak))
+    })?;
+    let ended_at = started.elapsed().as_secs_f64();
+    Ok(SweepUnderLoad {
+        started_at,
+        ended_at,
+        seconds: ended_at - started_at,
+        customers: moved.customers,
+        entered: moved.entered,
+        exited: moved.exited,
+        rss_growth_mib: rss_before.zip(peak).map(|(b, p)| (p - b).max(0.0)),
+        overlapped_slices: Vec::new(),
+    })
+}
+
+/// The process's resident set now (VmRSS), where the system tells it.
+fn rss_mib() -> Option<f64> {
+    let status = std::fs::read_to_string("/proc/self/status").ok()?;
+    let line = status.lines().find(|l| l.starts_with("VmRSS:"))?;
+    let kib: f64 = line.split_whitespace().nth(1)?.parse().ok()?;
+    Some(kib / 1024.0)
 }
 
 /// Events per second in each whole 10 s slice of a run of `elapsed` seconds.

@@ -19,15 +19,17 @@ use crate::service::evaluate;
 /// How often the thread looks whether a tenant's day has changed.
 const LOOK_EVERY: Duration = Duration::from_secs(30);
 
-/// Starts the sweeping thread on a connection of its own to `db`.
+/// Starts the sweeping thread on a connection of its own to `db`, with a second one for
+/// the sweep's second thread.
 pub fn start(db: &str) -> anyhow::Result<()> {
     let mut store = siyu_store::open(db)?;
+    let mut helper = siyu_store::open(db)?;
     std::thread::Builder::new()
         .name("siyu-sweep".into())
         .spawn(move || {
             let mut swept: HashMap<String, Date> = HashMap::new();
             loop {
-                if let Err(e) = pass(store.as_mut(), &mut swept) {
+                if let Err(e) = pass(store.as_mut(), helper.as_mut(), &mut swept) {
                     tracing::warn!("the day's sweep: {e:#}");
                 }
                 std::thread::sleep(LOOK_EVERY);
@@ -37,7 +39,11 @@ pub fn start(db: &str) -> anyhow::Result<()> {
 }
 
 /// Sweeps each tenant whose local day is not the one it was last swept on.
-fn pass(store: &mut dyn Store, swept: &mut HashMap<String, Date>) -> anyhow::Result<()> {
+fn pass(
+    store: &mut dyn Store,
+    helper: &mut dyn Store,
+    swept: &mut HashMap<String, Date>,
+) -> anyhow::Result<()> {
     for tenant in store.tenants()? {
         let name = tenant.name.clone();
         let today = tenant.zone.day_of(Timestamp::now());
@@ -48,7 +54,7 @@ fn pass(store: &mut dyn Store, swept: &mut HashMap<String, Date>) -> anyhow::Res
         };
         let span = tracing::info_span!("sweep", tenant = %name, occasion);
         let _entered = span.enter();
-        let moved = evaluate::sweep(store, &tenant, occasion)?;
+        let moved = evaluate::sweep(store, Some(&mut *helper), &tenant, occasion)?;
         tracing::info!(
             customers = moved.customers,
             entered = moved.entered,

@@ -10,6 +10,7 @@
 //! memory and, in the sweep, the write lock only for a slice.
 
 use std::collections::HashMap;
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::time::Instant;
 
 use anyhow::{Context, anyhow};
@@ -392,15 +393,36 @@ fn locked_rules(tx: &mut dyn PoolTx) -> anyhow::Result<Vec<Definition>> {
 /// never holds the write lock for long:
 /// 1. the thresholds are computed on a read snapshot, then saved (a short write), so that
 ///    every write from then on judges its customers by them;
-/// 2. slice by slice, each on a read snapshot taken after that, the customers whose
-///    memberships would change are found (most customers change nothing on a day);
-/// 3. those are judged again as they are then and their changes recorded, a slice at a
-///    time, each in a short write transaction of its own.
+/// 2. the pool is cut into slices (their ends listed on a snapshot taken after that), and
+///    slice by slice, each on a read snapshot of its own, the customers whose memberships
+///    would change are found (most customers change nothing on a day);
+/// 3. those are judged again as they are then and their changes recorded, in a short
+///    write transaction of the slice's own.
+///
+/// With a `helper`, a second connection to the same database, two threads take the
+/// slices in turn (the reading and judging is most of a sweep, and the machine has two
+/// cores or more); their short writes queue for the write lock with everyone else's.
 ///
 /// A customer a write touched meanwhile was judged by the new thresholds already, and is
 /// judged again in step 3 only if step 2 saw them move; either way they end as a full
 /// evaluation with the day and thresholds gives.
-pub fn sweep(store: &mut dyn Store, tenant: &Tenant, cause: &str) -> Result<Moved, RulesError> {
+pub fn sweep(
+    store: &mut dyn Store,
+    helper: Option<&mut dyn Store>,
+    tenant: &Tenant,
+    cause: &str,
+) -> Result<Moved, RulesError> {
+    sweep_in_slices(store, helper, tenant, cause, SLICE)
+}
+
+/// [`sweep`], `slice` customers at a time.
+fn sweep_in_slices(
+    store: &mut dyn Store,
+    helper: Option<&mut dyn Store>,
+    tenant: &Tenant,
+    cause: &str,
+    slice: usize,
+) -> Result<Moved, RulesError> {
     let started = Instant::now();
     let settings = rule_settings(store, tenant)?;
     let zone = &tenant.zone;
@@ -418,43 +440,220 @@ pub fn sweep(store: &mut dyn Store, tenant: &Tenant, cause: &str) -> Result<Move
             .context("saving the thresholds")?;
         tx.commit()?;
     }
-    let mut moved = Moved::default();
-    let mut movers: Vec<CustomerId> = Vec::new();
-    let mut after: Option<CustomerId> = None;
-    loop {
+    let ends = {
         let mut tx = store.read_pool(tenant)?;
-        let defs = rules(tx.as_mut())?;
-        let judge = Judge {
-            zone,
-            settings: &settings,
-            defs: &defs,
-            thresholds: &thresholds,
+        slice_ends(tx.as_mut(), slice)?
+    };
+    let sweeping = Sweeping {
+        tenant,
+        settings: &settings,
+        thresholds: &thresholds,
+        ends: &ends,
+        next: AtomicUsize::new(0),
+        failed: AtomicBool::new(false),
+        at,
+        cause,
+    };
+    let mut moved = std::thread::scope(|scope| {
+        let other = helper.map(|h| scope.spawn(|| sweep_slices(h, &sweeping)));
+        let mine = sweep_slices(store, &sweeping);
+        let theirs = match other {
+            Some(thread) => thread
+                .join()
+                .map_err(|_| anyhow!("the sweep's second thread panicked"))??,
+            None => Moved::default(),
         };
-        let ids = tx
-            .pool_ids_after(after.as_ref(), SLICE)
-            .context("listing the pool")?;
-        let Some(last) = ids.last().cloned() else {
-            break;
-        };
-        let (slice_movers, judged) = movers_between(tx.as_mut(), &judge, after.as_ref(), &last)?;
-        movers.extend(slice_movers);
-        moved.customers += judged;
-        after = Some(last);
-    }
-    for slice in movers.chunks(SLICE) {
-        let mut tx = store.begin_pool(tenant)?;
-        let defs = locked_rules(tx.as_mut())?;
-        let judge = Judge {
-            zone,
-            settings: &settings,
-            defs: &defs,
-            thresholds: &thresholds,
-        };
-        let slice_moved = evaluate_customers(tx.as_mut(), &judge, slice, at, cause)?;
-        moved.entered += slice_moved.entered;
-        moved.exited += slice_moved.exited;
-        tx.commit()?;
-    }
+        let mine = mine?;
+        Ok::<_, RulesError>(Moved {
+            entered: mine.entered + theirs.entered,
+            exited: mine.exited + theirs.exited,
+            customers: mine.customers + theirs.customers,
+            seconds: 0.0,
+        })
+    })?;
     moved.seconds = started.elapsed().as_secs_f64();
     Ok(moved)
+}
+
+/// The last customer of each slice of `slice` customers, in id order.
+fn slice_ends(tx: &mut dyn PoolTx, slice: usize) -> anyhow::Result<Vec<CustomerId>> {
+    let mut ends = Vec::new();
+    loop {
+        let ids = tx
+            .pool_ids_after(ends.last(), slice)
+            .context("listing the pool")?;
+        match ids.into_iter().last() {
+            Some(last) => ends.push(last),
+            None => return Ok(ends),
+        }
+    }
+}
+
+/// A sweep's steps 2 and 3 shared by its threads: the slices and the next one to take.
+struct Sweeping<'a> {
+    tenant: &'a Tenant,
+    settings: &'a RuleSettings,
+    thresholds: &'a Thresholds,
+    ends: &'a [CustomerId],
+    next: AtomicUsize,
+    /// Set by a thread that failed, so that the other stops at its next slice.
+    failed: AtomicBool,
+    at: Timestamp,
+    cause: &'a str,
+}
+
+/// Takes the sweep's slices one after another until none is left: finds each one's
+/// movers on a read snapshot, then judges them again and records their changes.
+fn sweep_slices(store: &mut dyn Store, s: &Sweeping<'_>) -> Result<Moved, RulesError> {
+    let result = (|| {
+        let mut moved = Moved::default();
+        let zone = &s.tenant.zone;
+        while !s.failed.load(Ordering::Relaxed) {
+            let i = s.next.fetch_add(1, Ordering::Relaxed);
+            let Some(through) = s.ends.get(i) else { break };
+            let after = i.checked_sub(1).map(|p| &s.ends[p]);
+            let (movers, judged) = {
+                let mut tx = store.read_pool(s.tenant)?;
+                let defs = rules(tx.as_mut())?;
+                let judge = Judge {
+                    zone,
+                    settings: s.settings,
+                    defs: &defs,
+                    thresholds: s.thresholds,
+                };
+                movers_between(tx.as_mut(), &judge, after, through)?
+            };
+            moved.customers += judged;
+            if movers.is_empty() {
+                continue;
+            }
+            let mut tx = store.begin_pool(s.tenant)?;
+            let defs = locked_rules(tx.as_mut())?;
+            let judge = Judge {
+                zone,
+                settings: s.settings,
+                defs: &defs,
+                thresholds: s.thresholds,
+            };
+            let slice_moved = evaluate_customers(tx.as_mut(), &judge, &movers, s.at, s.cause)?;
+            moved.entered += slice_moved.entered;
+            moved.exited += slice_moved.exited;
+            tx.commit()?;
+        }
+        Ok(moved)
+    })();
+    if result.is_err() {
+        s.failed.store(true, Ordering::Relaxed);
+    }
+    result
+}
+
+#[cfg(test)]
+mod tests {
+    use std::fmt::Write as _;
+
+    use super::*;
+    use crate::service::import::{ImportOptions, import_file};
+    use crate::service::segments::{NewRule, save_rule};
+    use siyu_core::import::Kind;
+    use siyu_core::segment::rules::Purpose;
+    use siyu_store::MemberFilter;
+
+    /// A pool of 23 customers (most with orders) whose rules were saved before the
+    /// imports, which judged nobody: everything is left for the sweep to record.
+    fn stale_pool(store: &mut dyn Store, tenant: &Tenant, dir: &std::path::Path) {
+        for rule in [
+            NewRule::segment("buyers", "orders >= 1", Purpose::Analysis),
+            NewRule::segment("lapsing", "days_since_order > 30", Purpose::Analysis),
+            NewRule::tag("spender", "spend_365d >= 100", None),
+        ] {
+            save_rule(store, tenant, rule, "test", false).expect("rule");
+        }
+        let today = tenant.zone.day_of(Timestamp::now());
+        let (mut customers, mut orders) = (
+            "customer_id,joined_at\n".to_owned(),
+            "order_id,customer_id,ordered_at,amount,status\n".to_owned(),
+        );
+        for k in 0..23 {
+            writeln!(customers, "c{k:02},2024-01-01 00:00:00").expect("line");
+            if k % 4 != 3 {
+                let day = today
+                    .checked_sub(jiff::Span::new().days(k * 3))
+                    .expect("day");
+                writeln!(
+                    orders,
+                    "o{k},c{k:02},{day} 12:00:00,{}.00,paid",
+                    20 + k * 10
+                )
+                .expect("line");
+            }
+        }
+        let deferred = ImportOptions {
+            defer_segments: true,
+            ..ImportOptions::default()
+        };
+        for (kind, text) in [(Kind::Customers, customers), (Kind::Orders, orders)] {
+            let path = dir.join(format!("{}.csv", kind.name()));
+            std::fs::write(&path, text).expect("written");
+            import_file(store, tenant, kind, &path, deferred).expect("imported");
+        }
+    }
+
+    /// Sweeps on two connections in slices of 3, then checks that an evaluation of
+    /// everyone has nothing left to record and that the history holds each change once.
+    fn two_threads_sweep_everyone(store: &mut dyn Store, helper: &mut dyn Store, tenant: &Tenant) {
+        let dir = tempfile::tempdir().expect("dir");
+        stale_pool(store, tenant, dir.path());
+        let moved = sweep_in_slices(store, Some(helper), tenant, "midnight", 3).expect("sweep");
+        assert_eq!(moved.customers, 23);
+        assert!(moved.entered > 20, "{moved:?}");
+        let settings = rule_settings(store, tenant).expect("settings");
+        let mut tx = store.begin_pool(tenant).expect("tx");
+        let again = evaluate_all(
+            tx.as_mut(),
+            &tenant.zone,
+            &settings,
+            Recompute::IfStale,
+            "check",
+        )
+        .expect("evaluate");
+        assert_eq!(
+            (again.entered, again.exited),
+            (0, 0),
+            "left over: {again:?}"
+        );
+        let history = tx.history(MemberFilter::All, 10_000).expect("history");
+        let members = tx.members(MemberFilter::All).expect("members");
+        tx.commit().expect("commit");
+        let swept: Vec<_> = history.iter().filter(|h| h.cause == "midnight").collect();
+        assert_eq!(swept.len() as u64, moved.entered + moved.exited);
+        assert_eq!(members.len() as u64, moved.entered - moved.exited);
+    }
+
+    #[test]
+    fn a_sweep_on_two_threads_records_every_slices_changes_once_on_sqlite() {
+        let dir = tempfile::tempdir().expect("dir");
+        let db = dir.path().join("pool.db");
+        let db = db.to_string_lossy();
+        let mut store = siyu_store::open(&db).expect("open");
+        let mut helper = siyu_store::open(&db).expect("open");
+        let tenant = store.tenant("shop").expect("tenant");
+        two_threads_sweep_everyone(store.as_mut(), helper.as_mut(), &tenant);
+    }
+
+    #[test]
+    fn a_sweep_on_two_threads_records_every_slices_changes_once_on_postgres() {
+        let Ok(url) = std::env::var("SIYU_TEST_POSTGRES") else {
+            return;
+        };
+        let mut store = siyu_store::open(&url).expect("open");
+        let mut helper = siyu_store::open(&url).expect("open");
+        let name = format!(
+            "sweep-{}-{}",
+            std::process::id(),
+            Timestamp::now().as_microsecond()
+        );
+        let tenant = store.tenant(&name).expect("tenant");
+        two_threads_sweep_everyone(store.as_mut(), helper.as_mut(), &tenant);
+    }
 }

@@ -27,7 +27,7 @@ use siyu_store::{ImportTx, Scope, Store, Tenant, WriteCounts};
 
 use super::evaluate::{Recompute, evaluate_all, evaluate_touched};
 use super::privacy::Suppressions;
-use super::profiles::{Affected, refresh};
+use super::profiles::{Affected, Refreshed, refresh, refresh_in_groups};
 use super::segments::{RuleSettings, has_rules, rule_settings};
 
 /// Rows handed from the reader to the writer at a time.
@@ -44,6 +44,9 @@ pub(crate) const MAX_LISTED: usize = 20;
 /// store like everyone else's. 400,000 held 170 MB, the largest part of the peak of a
 /// file of a million customers, which then rebuilt every profile from the store anyway.
 const STREAM_LIMIT: usize = 150_000;
+/// Customers whose stale profiles [`StaleProfiles::refresh`] rebuilds at a time: about
+/// 90 MB of profiles being built (250,000 took the demo to 499 MiB, 340,000 to 513).
+const STALE_GROUP: usize = 200_000;
 /// Customers remembered as seen during one import (about 75 bytes each, as many again
 /// when they are handed over); past this the memory is flushed and cleared, so it stays
 /// bounded however large the file.
@@ -60,6 +63,45 @@ pub struct ImportOptions {
     /// Leave segments and tags as they are: the caller evaluates everyone once after the
     /// last of several imports (the demo's three files), instead of each import doing so.
     pub defer_segments: bool,
+    /// Leave profiles as they are too (and so segments and tags): the report hands back
+    /// whose profiles the import made stale, for the caller to rebuild once after the
+    /// last of several imports (the demo's three files rebuilt most profiles three times).
+    pub defer_profiles: bool,
+}
+
+/// Whose profiles an import with [`ImportOptions::defer_profiles`] left stale: what its
+/// own refresh would have rebuilt (see [`Affected::Customers`]).
+#[derive(Debug, Clone, Default)]
+pub struct StaleProfiles {
+    pub ids: FastHashSet<CustomerId>,
+    pub old_referrers: HashSet<CustomerId>,
+}
+
+impl StaleProfiles {
+    /// Adds another import's stale profiles to these.
+    pub fn extend(&mut self, other: StaleProfiles) {
+        self.ids.extend(other.ids);
+        self.old_referrers.extend(other.old_referrers);
+    }
+
+    /// Rebuilds them inside `tx`, as each import's own refresh would have, in larger
+    /// groups than an import's: nothing else is held meanwhile, and each group is a scan
+    /// of every order and event (a million demo customers: 5 scans instead of 7).
+    pub fn refresh(
+        &self,
+        tx: &mut dyn siyu_store::ProfileWrites,
+        zone: &TenantZone,
+    ) -> anyhow::Result<usize> {
+        let affected = Affected::Customers {
+            ids: &self.ids,
+            old_referrers: &self.old_referrers,
+        };
+        Ok(
+            refresh_in_groups(tx, zone, affected, Vec::new(), STALE_GROUP)
+                .context("updating profiles")?
+                .profiles,
+        )
+    }
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -88,6 +130,9 @@ pub struct ImportReport {
     pub phases: Phases,
     /// Customers who entered and exited segments and tags, when the tenant has rules.
     pub segment_changes: Option<(u64, u64)>,
+    /// With [`ImportOptions::defer_profiles`]: the profiles left for the caller.
+    #[serde(skip)]
+    pub stale_profiles: Option<StaleProfiles>,
 }
 
 impl fmt::Display for ImportReport {
@@ -546,7 +591,8 @@ fn run<T: Row>(
     let (spent_rows, spent) = mpsc::channel::<Vec<T>>();
 
     std::thread::scope(|scope| -> anyhow::Result<ImportReport> {
-        let streamed = (kind != Kind::Customers).then(|| ProfileBuilder::open(&zone));
+        let streamed = (kind != Kind::Customers && !options.defer_profiles)
+            .then(|| ProfileBuilder::open(&zone));
         let reader = scope.spawn(move || {
             let mut streamed = streamed;
             let read = read_rows::<T>(
@@ -1058,6 +1104,7 @@ impl<'s, T: Row> Writer<'s, T> {
             ..Phases::default()
         };
         let mut segment_changes = None;
+        let mut stale_profiles = None;
         if let Some(mut tx) = self.tx.take() {
             let mut lap = Instant::now();
             let mut split = || {
@@ -1091,12 +1138,19 @@ impl<'s, T: Row> Writer<'s, T> {
             };
             // Held no longer than needed: a customer each, a million in a big import.
             drop(created);
-            let affected = Affected::Customers {
-                ids: &self.affected,
-                old_referrers: &self.old_referrers,
+            let refreshed = if self.options.defer_profiles {
+                stale_profiles = Some(StaleProfiles {
+                    ids: std::mem::take(&mut self.affected),
+                    old_referrers: std::mem::take(&mut self.old_referrers),
+                });
+                Refreshed::default()
+            } else {
+                let affected = Affected::Customers {
+                    ids: &self.affected,
+                    old_referrers: &self.old_referrers,
+                };
+                refresh(tx.as_mut(), &self.zone, affected, prebuilt).context("updating profiles")?
             };
-            let refreshed = refresh(tx.as_mut(), &self.zone, affected, prebuilt)
-                .context("updating profiles")?;
             phases.profiles = split();
             let file = self.path.file_name().map_or_else(
                 || self.path.display().to_string(),
@@ -1104,7 +1158,7 @@ impl<'s, T: Row> Writer<'s, T> {
             );
             let cause = format!("import {} {file}", self.kind.name());
             let touched = refreshed.touched;
-            if !self.options.defer_segments {
+            if !self.options.defer_segments && !self.options.defer_profiles {
                 // A large import moves the thresholds: they are computed again, and
                 // everyone judged against them.
                 let large = !touched.is_empty() && {
@@ -1150,6 +1204,7 @@ impl<'s, T: Row> Writer<'s, T> {
             seconds: self.started.elapsed().as_secs_f64(),
             phases,
             segment_changes,
+            stale_profiles,
         })
     }
 }

@@ -53,7 +53,7 @@ pub fn refresh(
 }
 
 /// [`refresh`], `group` customers at a time.
-fn refresh_in_groups(
+pub(crate) fn refresh_in_groups(
     tx: &mut dyn ProfileWrites,
     zone: &TenantZone,
     affected: Affected<'_>,

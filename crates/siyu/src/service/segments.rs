@@ -418,13 +418,15 @@ pub fn evaluate_now(
 }
 
 /// `siyu segment refresh`: the day's sweep (see [`evaluate::sweep`]), a slice of
-/// customers per transaction so that a running server's ingest goes on meanwhile.
+/// customers per transaction so that a running server's ingest goes on meanwhile; on two
+/// threads when given a `helper`, a second connection to the same database.
 pub fn sweep(
     store: &mut dyn Store,
+    helper: Option<&mut dyn Store>,
     tenant: &Tenant,
     cause: &str,
 ) -> Result<Evaluation, RulesError> {
-    let moved = evaluate::sweep(store, tenant, cause)?;
+    let moved = evaluate::sweep(store, helper, tenant, cause)?;
     // No counts: reading them is a pass over every membership, and the sweep reports
     // only what moved.
     Ok(Evaluation {
