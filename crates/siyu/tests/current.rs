@@ -147,7 +147,7 @@ fn apply(store: &mut dyn Store, tenant: &Tenant, op: &Op, path: &std::path::Path
         }
         Op::Yesterday(c) => {
             yesterday(store, tenant, &id(*c));
-            sweep(store, tenant, "midnight").expect("sweep");
+            sweep(store, None, tenant, "midnight").expect("sweep");
         }
     }
 }
