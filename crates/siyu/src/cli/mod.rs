@@ -68,6 +68,9 @@ pub enum Command {
     /// The channels the codes (`state`) of WeCom's 联系我 QR codes stand for.
     #[command(subcommand, name = "channel-code")]
     ChannelCode(ChannelCodeCommand),
+    /// WeCom's callbacks to `siyu serve` (/v1/wecom/callback/TENANT).
+    #[command(subcommand)]
+    Wecom(WecomCommand),
     /// RFM classes and quintile scores as of a day, from the database or an orders CSV.
     Rfm(rfm::RfmArgs),
     /// Lifetime value by model: BG/NBD and Gamma-Gamma, fitted, predicted, checked.
@@ -100,6 +103,22 @@ pub enum ChannelCodeCommand {
     List {
         #[arg(long, value_enum, default_value_t)]
         format: Format,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum WecomCommand {
+    /// The secrets of the app's callback, as set in WeCom's admin console (接收事件服务器).
+    SetCallback {
+        /// The callback's Token.
+        #[arg(long)]
+        token: String,
+        /// The callback's EncodingAESKey (43 characters).
+        #[arg(long)]
+        aes_key: String,
+        /// The corp id (企业ID, `ww…`).
+        #[arg(long)]
+        corp_id: String,
     },
 }
 
@@ -659,6 +678,19 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
         Command::ChannelCost(command) => {
             let mut ctx = connect(&cli)?;
             report::run_channel_cost(ctx.store.as_mut(), &ctx.tenant, command)
+        }
+        Command::Wecom(WecomCommand::SetCallback {
+            token,
+            aes_key,
+            corp_id,
+        }) => {
+            let mut ctx = connect(&cli)?;
+            service::wecom::set_callback(ctx.store.as_mut(), &ctx.tenant, token, aes_key, corp_id)?;
+            println!(
+                "WeCom's callbacks for tenant {} are taken at /v1/wecom/callback/{}",
+                ctx.tenant.name, ctx.tenant.name
+            );
+            Ok(())
         }
         Command::ChannelCode(command) => {
             let mut ctx = connect(&cli)?;

@@ -42,7 +42,7 @@ pub async fn optional_json_body(body: Body, limit: usize) -> Result<Option<Value
     parse_json(&bytes).map(Some)
 }
 
-async fn body_bytes(body: Body, limit: usize) -> Result<axum::body::Bytes, ApiError> {
+pub(super) async fn body_bytes(body: Body, limit: usize) -> Result<axum::body::Bytes, ApiError> {
     axum::body::to_bytes(body, limit).await.map_err(|_| {
         ApiError::new(
             Code::PayloadTooLarge,

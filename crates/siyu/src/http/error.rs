@@ -81,6 +81,9 @@ codes! {
     TokenNotFound = "token_not_found", NOT_FOUND, "none of the tenant's live tokens has a hash with that prefix";
     CustomerErased = "customer_erased", GONE, "the customer was erased at their request";
     ErasedRemains = "erased_remains", CONFLICT, "the id is an erased customer's remains";
+    WecomNotConfigured = "wecom_not_configured", NOT_FOUND, "no WeCom callback is set for the tenant the path names (siyu wecom set-callback)";
+    BadSignature = "bad_signature", UNAUTHORIZED, "a WeCom callback's msg_signature does not match, or its message is for another corp";
+    InvalidCallback = "invalid_callback", BAD_REQUEST, "a WeCom callback's query or body is not what WeCom sends";
     Internal = "internal", INTERNAL_SERVER_ERROR, "the server failed; the message says only \"internal error\", the log says more";
 }
 

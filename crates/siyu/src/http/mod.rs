@@ -18,6 +18,9 @@ mod segments;
 mod sweep;
 mod tags;
 mod tokens;
+mod wecom;
+
+pub use wecom::aes_key as wecom_aes_key;
 
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -184,6 +187,10 @@ pub fn router(state: Arc<AppState>) -> Router {
         .route("/v1/page", post(segment::page))
         .route("/v1/screen", post(segment::screen))
         .route("/v1/alias", post(segment::alias))
+        .route(
+            "/v1/wecom/callback/{tenant}",
+            get(wecom::verify).post(wecom::event),
+        )
         .route("/v1/customers", get(customers::list))
         .route(
             "/v1/customers/{id}",

@@ -61,6 +61,32 @@ pub fn set_channel_code(
     Ok(channel)
 }
 
+/// Keeps the secrets of the tenant's WeCom callback (see `http::wecom`), checked first.
+pub fn set_callback(
+    store: &mut dyn Store,
+    tenant: &Tenant,
+    token: &str,
+    aes_key: &str,
+    corp_id: &str,
+) -> anyhow::Result<()> {
+    let token = token.trim();
+    if !(3..=32).contains(&token.len()) || !token.chars().all(|c| c.is_ascii_alphanumeric()) {
+        bail!("--token: WeCom's tokens are 3 to 32 letters or digits");
+    }
+    crate::http::wecom_aes_key(aes_key).map_err(|e| anyhow::anyhow!("--aes-key: {e}"))?;
+    let corp_id = corp_id.trim();
+    if corp_id.is_empty()
+        || corp_id.len() > 64
+        || !corp_id.chars().all(|c| c.is_ascii_alphanumeric())
+    {
+        bail!("--corp-id: a corp id is letters and digits (ww…), up to 64");
+    }
+    store.set_setting(tenant, "wecom.token", token)?;
+    store.set_setting(tenant, "wecom.aes_key", aes_key.trim())?;
+    store.set_setting(tenant, "wecom.corp_id", corp_id)?;
+    Ok(())
+}
+
 /// The tenant's channel codes: code → channel.
 pub fn channel_codes(
     store: &mut dyn Store,
