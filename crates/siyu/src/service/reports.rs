@@ -65,9 +65,10 @@ pub fn load_columns(
     store
         .stream_events_of(tenant, read.kinds, &mut sink)
         .context("reading events")?;
-    if let Some(bad) = sink.bad {
+    if let Some(bad) = sink.bad.take() {
         return Err(anyhow!("a stored customer id is not valid: {bad}"));
     }
+    drop(sink);
     Ok(columns)
 }
 
@@ -90,7 +91,7 @@ pub fn load_left_columns(
                 sink.event(customer, "left", at);
             })
             .context("reading profiles")?;
-        if let Some(bad) = sink.bad {
+        if let Some(bad) = sink.bad.take() {
             return Err(anyhow!("a stored customer id is not valid: {bad}"));
         }
         profiles
