@@ -195,7 +195,7 @@ impl ProfileSink for StageColumns {
             return;
         }
         let day = self.zone.day_of(at);
-        let Some(c) = self.index.find(customer) else {
+        let Some(c) = self.index.lookup(customer) else {
             if self.in_window(day)
                 && let Ok(id) = CustomerId::parse(customer)
             {
@@ -215,7 +215,7 @@ impl ProfileSink for StageColumns {
         if at >= self.cutoff {
             return;
         }
-        let Some(c) = self.index.find(customer) else {
+        let Some(c) = self.index.lookup(customer) else {
             return;
         };
         let i = c as usize;

@@ -37,6 +37,9 @@ pub struct Ids {
     sorted: usize,
     /// Where the last search of the sorted numbers ended: the next usually starts there.
     cursor: AtomicUsize,
+    /// How many searches went back from the cursor: a stream in order goes back once, at
+    /// its start; past [`BACK`] of them the ids come in no order, and all go to the table.
+    back: AtomicUsize,
     /// The numbers from `sorted` on. A power of two long (or empty); at most half full.
     slots: Vec<Slot>,
     hasher: FastBuildHasher,
@@ -49,6 +52,7 @@ impl Clone for Ids {
             ends: self.ends.clone(),
             sorted: self.sorted,
             cursor: AtomicUsize::new(self.cursor.load(Relaxed)),
+            back: AtomicUsize::new(self.back.load(Relaxed)),
             slots: self.slots.clone(),
             hasher: self.hasher,
         }
@@ -60,6 +64,9 @@ const HEAD: usize = 16;
 
 /// Sorted numbers looked at one by one after the cursor before a binary search.
 const STEPS: usize = 8;
+
+/// Searches back from the cursor after which the sorted numbers go to the table.
+const BACK: usize = 4096;
 
 #[derive(Debug, Clone, Copy, Default)]
 struct Slot {
@@ -110,7 +117,10 @@ impl Ids {
         let c = self.cursor.load(Relaxed).min(self.sorted - 1);
         let found = match self.at(c).cmp(id) {
             Ordering::Equal => Ok(c),
-            Ordering::Greater => self.search(0, c, id),
+            Ordering::Greater => {
+                self.back.fetch_add(1, Relaxed);
+                self.search(0, c, id)
+            }
             Ordering::Less => {
                 let end = (c + 1 + STEPS).min(self.sorted);
                 let mut at = c + 1;
@@ -192,8 +202,24 @@ impl Ids {
         self.slots[self.slot(id)].number.checked_sub(1)
     }
 
+    /// [`Ids::find`] for a stream of lookups: when they come in no order (many went back
+    /// from the cursor), every id goes to the table first, a step per lookup instead of a
+    /// binary search.
+    pub fn lookup(&mut self, id: &str) -> Option<u32> {
+        self.unsorted_to_table();
+        self.find(id)
+    }
+
+    fn unsorted_to_table(&mut self) {
+        if self.sorted > 0 && *self.back.get_mut() > BACK {
+            self.sorted = 0;
+            self.grow();
+        }
+    }
+
     /// The number of `id`, given the next one if it is new.
     pub fn intern(&mut self, id: &str) -> u32 {
+        self.unsorted_to_table();
         let n = self.len();
         if n == self.sorted && (n == 0 || self.at(n - 1) < id) {
             // Later than every id so far (none in the table): one more sorted number.
@@ -223,8 +249,12 @@ impl Ids {
         n as u32
     }
 
+    /// A table for the numbers from `sorted` on and one more, at most half full.
     fn grow(&mut self) {
-        let size = (self.slots.len() * 2).max(1024);
+        let size = ((self.len() - self.sorted + 1) * 2)
+            .next_power_of_two()
+            .max(self.slots.len() * 2)
+            .max(1024);
         let mut slots = vec![Slot::default(); size];
         let mask = size - 1;
         for n in self.sorted..self.len() {
@@ -550,6 +580,26 @@ mod tests {
         assert_eq!(ids.find("c0000017x"), Some(5_000));
         assert_eq!(ids.find("c0000018"), Some(18));
         assert_eq!(ids.find("c00000175"), None);
+    }
+
+    #[test]
+    fn ids_looked_up_in_no_order_go_to_the_table_and_are_still_found() {
+        let mut ids = Ids::default();
+        let id = |n: u32| format!("c{n:07}");
+        for n in 0..20_000u32 {
+            assert_eq!(ids.intern(&id(n)), n);
+        }
+        // Every other id, from the last back: each a search back from the cursor.
+        for n in (0..20_000u32).rev().step_by(2) {
+            assert_eq!(ids.lookup(&id(n)), Some(n));
+        }
+        assert_eq!(ids.sorted, 0, "the ids went to the table");
+        for n in (0..20_000u32).step_by(7) {
+            assert_eq!(ids.lookup(&id(n)), Some(n));
+        }
+        assert_eq!(ids.lookup("c"), None);
+        assert_eq!(ids.intern("c"), 20_000);
+        assert_eq!(ids.find("c"), Some(20_000));
     }
 
     #[test]
