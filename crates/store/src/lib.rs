@@ -223,7 +223,9 @@ pub trait ProfileStore {
     fn scan_profiles(&mut self, tenant: &Tenant, each: &mut dyn FnMut(Profile)) -> Result<()>;
     /// Streams the tenant's raw facts into `sink`, each order and event borrowed from its
     /// row (no object per row): the customers, then the orders, then the events, each if
-    /// `wanted` asks for them. What the reports read at a million customers.
+    /// `wanted` asks for them. What the reports read at a million customers: the customers
+    /// in id order, the orders without whether a coupon was used (the reports count none;
+    /// always false) and on SQLite in customer-id order too.
     fn stream_facts(
         &mut self,
         tenant: &Tenant,

@@ -20,14 +20,14 @@ use crate::sql::{
     POOL_IDS_AFTER, RECENT_EVENTS, RECENT_ORDERS, RULE_MEMBERS_BETWEEN, RULES_OF, RowAccess,
     SAVE_RULE, SAVE_THRESHOLDS, SCAN_EVENTS, SCAN_LEFT_AT, SCAN_PROFILE_LINES, SET_CHANNEL_COST,
     SET_OPT_OUT, SET_SETTING, SET_TAG_FAMILY, SET_TIME_ZONE, SETTINGS_OF, STREAM_EVENTS,
-    STREAM_ORDERS, SUPPRESSION_KEYS, TABLE_COUNTS, TAG_FAMILIES, TENANT_BY_NAME, THRESHOLDS_OF,
-    TOKEN_BY_HASH, TOKENS_OF, attributes_from, audit_entry_from, audit_log_sql, channel_cost_from,
+    SUPPRESSION_KEYS, TABLE_COUNTS, TAG_FAMILIES, TENANT_BY_NAME, THRESHOLDS_OF, TOKEN_BY_HASH,
+    TOKENS_OF, attributes_from, audit_entry_from, audit_log_sql, channel_cost_from,
     channel_costs_sql, customer_fact_from, customer_facts_sql, customer_from, customer_line_from,
     erase_from, event_from, event_line_into, history_from, history_sql, manual_tag_from,
     manual_tags_sql, member_count_from, member_filter, member_from, members_sql, order_from,
     order_line_into, parse_customer_id, pool_extent_from, profile_from, profile_line_from,
-    profile_of, profiles_sql, rows, stored_rule_from, tag_family_from, tenant_from, tenants_sql,
-    thresholds_from, thresholds_values, token_from,
+    profile_of, profiles_sql, report_orders_sql, rows, stored_rule_from, tag_family_from,
+    tenant_from, tenants_sql, thresholds_from, thresholds_values, token_from,
 };
 use crate::{
     AuditEntry, AuditStore, ChannelCostStore, CustomerLine, CustomerStore, CustomerView,
@@ -622,8 +622,9 @@ impl<T: OnDb> ProfileStore for T {
         }
         let key = [Arg::Int(tenant.id)];
         if wanted.orders {
-            self.db()
-                .each_row(STREAM_ORDERS, &key, &mut |r| order_line_into(r, sink))?;
+            let db = self.db();
+            let sql = report_orders_sql(db.dialect());
+            db.each_row(sql, &key, &mut |r| order_line_into(r, sink))?;
         }
         if wanted.events {
             self.db()

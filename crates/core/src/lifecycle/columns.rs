@@ -195,7 +195,7 @@ impl ProfileSink for StageColumns {
             return;
         }
         let day = self.zone.day_of(at);
-        let Some(c) = self.index.find(customer) else {
+        let Some(c) = self.index.lookup(customer) else {
             if self.in_window(day)
                 && let Ok(id) = CustomerId::parse(customer)
             {
@@ -215,7 +215,7 @@ impl ProfileSink for StageColumns {
         if at >= self.cutoff {
             return;
         }
-        let Some(c) = self.index.find(customer) else {
+        let Some(c) = self.index.lookup(customer) else {
             return;
         };
         let i = c as usize;
@@ -252,10 +252,34 @@ pub fn has_left(left_at: Option<Timestamp>, last_order_at: Option<Timestamp>) ->
 pub fn intent_and_engaged(json: &str) -> Option<(bool, bool)> {
     let mut intent = false;
     let mut engaged = false;
+    each_count(json, |kind, count| {
+        if count > 0 {
+            intent |= is_intent(kind);
+            engaged |= is_engaged(kind);
+        }
+    })?;
+    Some((intent, engaged))
+}
+
+/// How many interactions of `kind` stored event counts (as [`intent_and_engaged`] reads
+/// them) hold; `None` if the text is not such an object.
+pub fn count_of(json: &str, kind: &str) -> Option<u64> {
+    let mut n = 0;
+    each_count(json, |k, count| {
+        if k == kind {
+            n += count;
+        }
+    })?;
+    Some(n)
+}
+
+/// Hands each (kind, count) of stored event counts to `each`; `None` if the text is not
+/// such an object.
+fn each_count(json: &str, mut each: impl FnMut(&str, u64)) -> Option<()> {
     let mut rest = json.trim().strip_prefix('{')?.trim_start();
     loop {
         if let Some(end) = rest.strip_prefix('}') {
-            return end.trim().is_empty().then_some((intent, engaged));
+            return end.trim().is_empty().then_some(());
         }
         let body = rest.strip_prefix('"')?;
         let close = body.find('"')?;
@@ -272,10 +296,7 @@ pub fn intent_and_engaged(json: &str) -> Option<(bool, bool)> {
             return None;
         }
         let count: u64 = after[..digits].parse().ok()?;
-        if count > 0 {
-            intent |= is_intent(kind);
-            engaged |= is_engaged(kind);
-        }
+        each(kind, count);
         rest = after[digits..].trim_start();
         if let Some(next) = rest.strip_prefix(',') {
             rest = next.trim_start();
@@ -320,6 +341,9 @@ mod tests {
         );
         assert_eq!(intent_and_engaged(r#"{"view":"x"}"#), None);
         assert_eq!(intent_and_engaged("[1]"), None);
+        assert_eq!(count_of(r#"{"left":1, "share": 12}"#, "share"), Some(12));
+        assert_eq!(count_of(r#"{"shares":3}"#, "share"), Some(0));
+        assert_eq!(count_of(r#"{"share":"x"}"#, "share"), None);
     }
 
     fn day0() -> Date {

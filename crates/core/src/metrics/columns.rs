@@ -4,7 +4,10 @@
 //! and per-customer figures in vectors instead of maps. [`Shop`] is read through it too,
 //! so each report has one computation.
 
+use std::cmp::Ordering;
 use std::hash::BuildHasher;
+use std::sync::atomic::AtomicUsize;
+use std::sync::atomic::Ordering::Relaxed;
 
 use crate::channel::Channel;
 use crate::customer::CustomerFact;
@@ -20,20 +23,50 @@ use super::shop::Shop;
 /// No customer (a referrer not named, a slot empty).
 pub const NONE: u32 = u32::MAX;
 
-/// Ids interned to dense numbers 0, 1, 2, … in order of first sight: one text buffer,
-/// the end of each id in it, and an open-addressed table of numbers that holds the first
-/// bytes of each id, so that finding a short id touches one slot and nothing else.
-#[derive(Debug, Clone, Default)]
+/// Ids interned to dense numbers 0, 1, 2, … in order of first sight: one text buffer and
+/// the end of each id in it. Ids that come in ascending order (customers read in id order)
+/// are found by that order, from where the last lookup ended, so that a stream of orders or
+/// profiles in the same order finds each in a step or two with no table; any others go to
+/// an open-addressed table that holds the first bytes of each id, so that finding a short
+/// id there touches one slot and nothing else.
+#[derive(Debug, Default)]
 pub struct Ids {
     text: String,
     ends: Vec<usize>,
-    /// A power of two long; at most half full.
+    /// Numbers below this hold ids in strictly ascending byte order; they are not in `slots`.
+    sorted: usize,
+    /// Where the last search of the sorted numbers ended: the next usually starts there.
+    cursor: AtomicUsize,
+    /// How many searches went back from the cursor: a stream in order goes back once, at
+    /// its start; past [`BACK`] of them the ids come in no order, and all go to the table.
+    back: AtomicUsize,
+    /// The numbers from `sorted` on. A power of two long (or empty); at most half full.
     slots: Vec<Slot>,
     hasher: FastBuildHasher,
 }
 
+impl Clone for Ids {
+    fn clone(&self) -> Self {
+        Ids {
+            text: self.text.clone(),
+            ends: self.ends.clone(),
+            sorted: self.sorted,
+            cursor: AtomicUsize::new(self.cursor.load(Relaxed)),
+            back: AtomicUsize::new(self.back.load(Relaxed)),
+            slots: self.slots.clone(),
+            hasher: self.hasher,
+        }
+    }
+}
+
 /// Bytes of an id kept in its slot.
 const HEAD: usize = 16;
+
+/// Sorted numbers looked at one by one after the cursor before a binary search.
+const STEPS: usize = 8;
+
+/// Searches back from the cursor after which the sorted numbers go to the table.
+const BACK: usize = 4096;
 
 #[derive(Debug, Clone, Copy, Default)]
 struct Slot {
@@ -61,7 +94,10 @@ impl Ids {
 
     /// The id of number `n`.
     pub fn get(&self, n: u32) -> &str {
-        let n = n as usize;
+        self.at(n as usize)
+    }
+
+    fn at(&self, n: usize) -> &str {
         let start = if n == 0 { 0 } else { self.ends[n - 1] };
         &self.text[start..self.ends[n]]
     }
@@ -70,6 +106,71 @@ impl Ids {
     /// [`ColumnSink`] reports as it reads).
     pub fn customer_id(&self, n: u32) -> Option<CustomerId> {
         CustomerId::parse(self.get(n)).ok()
+    }
+
+    /// The number of `id` among the sorted numbers: first at the cursor and the few after
+    /// it, else by a binary search; the cursor then moves to where the search ended.
+    fn find_sorted(&self, id: &str) -> Option<usize> {
+        if self.sorted == 0 {
+            return None;
+        }
+        let c = self.cursor.load(Relaxed).min(self.sorted - 1);
+        let found = match self.at(c).cmp(id) {
+            Ordering::Equal => Ok(c),
+            Ordering::Greater => {
+                self.back.fetch_add(1, Relaxed);
+                self.search(0, c, id)
+            }
+            Ordering::Less => {
+                let end = (c + 1 + STEPS).min(self.sorted);
+                let mut at = c + 1;
+                loop {
+                    if at == end {
+                        break self.gallop(at, id);
+                    }
+                    match self.at(at).cmp(id) {
+                        Ordering::Equal => break Ok(at),
+                        Ordering::Greater => break Err(at),
+                        Ordering::Less => at += 1,
+                    }
+                }
+            }
+        };
+        let (Ok(at) | Err(at)) = found;
+        self.cursor.store(at, Relaxed);
+        found.ok()
+    }
+
+    /// A search of the sorted numbers from `lo` on, in steps that double until one passes
+    /// `id`, then a binary search of the last step: a stream in order that skips a few
+    /// ids costs a few comparisons near the cursor, not a search of them all.
+    fn gallop(&self, lo: usize, id: &str) -> Result<usize, usize> {
+        let (mut from, mut step) = (lo, STEPS);
+        loop {
+            let to = from + step;
+            if to >= self.sorted {
+                return self.search(from, self.sorted, id);
+            }
+            match self.at(to).cmp(id) {
+                Ordering::Equal => return Ok(to),
+                Ordering::Greater => return self.search(from, to, id),
+                Ordering::Less => (from, step) = (to + 1, step * 2),
+            }
+        }
+    }
+
+    /// A binary search of the sorted numbers `lo..hi` for `id`: its number, or where it
+    /// would go.
+    fn search(&self, mut lo: usize, mut hi: usize, id: &str) -> Result<usize, usize> {
+        while lo < hi {
+            let mid = lo + (hi - lo) / 2;
+            match self.at(mid).cmp(id) {
+                Ordering::Less => lo = mid + 1,
+                Ordering::Greater => hi = mid,
+                Ordering::Equal => return Ok(mid),
+            }
+        }
+        Err(lo)
     }
 
     /// The slot of `id`: where it is, or the empty slot where it would go.
@@ -92,16 +193,46 @@ impl Ids {
 
     /// The number of `id`, if it was seen.
     pub fn find(&self, id: &str) -> Option<u32> {
+        if let Some(n) = self.find_sorted(id) {
+            return Some(n as u32);
+        }
         if self.slots.is_empty() {
             return None;
         }
-        let n = self.slots[self.slot(id)].number;
-        n.checked_sub(1)
+        self.slots[self.slot(id)].number.checked_sub(1)
+    }
+
+    /// [`Ids::find`] for a stream of lookups: when they come in no order (many went back
+    /// from the cursor), every id goes to the table first, a step per lookup instead of a
+    /// binary search.
+    pub fn lookup(&mut self, id: &str) -> Option<u32> {
+        self.unsorted_to_table();
+        self.find(id)
+    }
+
+    fn unsorted_to_table(&mut self) {
+        if self.sorted > 0 && *self.back.get_mut() > BACK {
+            self.sorted = 0;
+            self.grow();
+        }
     }
 
     /// The number of `id`, given the next one if it is new.
     pub fn intern(&mut self, id: &str) -> u32 {
-        if (self.len() + 1) * 2 > self.slots.len() {
+        self.unsorted_to_table();
+        let n = self.len();
+        if n == self.sorted && (n == 0 || self.at(n - 1) < id) {
+            // Later than every id so far (none in the table): one more sorted number.
+            self.text.push_str(id);
+            self.ends.push(self.text.len());
+            self.sorted += 1;
+            self.cursor.store(n, Relaxed);
+            return n as u32;
+        }
+        if let Some(n) = self.find_sorted(id) {
+            return n as u32;
+        }
+        if (n - self.sorted + 1) * 2 > self.slots.len() {
             self.grow();
         }
         let at = self.slot(id);
@@ -110,27 +241,30 @@ impl Ids {
         }
         self.text.push_str(id);
         self.ends.push(self.text.len());
-        let n = self.len() as u32;
         self.slots[at] = Slot {
-            number: n,
+            number: n as u32 + 1,
             len: id.len() as u32,
             head: head(id),
         };
-        n - 1
+        n as u32
     }
 
+    /// A table for the numbers from `sorted` on and one more, at most half full.
     fn grow(&mut self) {
-        let size = (self.slots.len() * 2).max(1024);
+        let size = ((self.len() - self.sorted + 1) * 2)
+            .next_power_of_two()
+            .max(self.slots.len() * 2)
+            .max(1024);
         let mut slots = vec![Slot::default(); size];
         let mask = size - 1;
-        for n in 0..self.len() as u32 {
-            let id = self.get(n);
+        for n in self.sorted..self.len() {
+            let id = self.at(n);
             let mut at = self.hasher.hash_one(id) as usize & mask;
             while slots[at].number != 0 {
                 at = (at + 1) & mask;
             }
             slots[at] = Slot {
-                number: n + 1,
+                number: n as u32 + 1,
                 len: id.len() as u32,
                 head: head(id),
             };
@@ -302,6 +436,9 @@ pub struct ColumnSink<'c, 'k> {
     channel_index: FastHashMap<Option<Channel>, u16>,
     /// Whether customers' referrers are read (only the referral figures need them).
     referrers: bool,
+    /// (customer, referrer) not numbered yet: a referrer numbered as it is named would
+    /// break the order in which the customers come (see [`Ids`]).
+    pending: Vec<(u32, CustomerId)>,
     /// The first id that is not a valid customer id.
     pub bad: Option<String>,
 }
@@ -313,6 +450,7 @@ impl<'c, 'k> ColumnSink<'c, 'k> {
             kinds,
             channel_index: FastHashMap::default(),
             referrers: true,
+            pending: Vec::new(),
             bad: None,
         }
     }
@@ -325,8 +463,22 @@ impl<'c, 'k> ColumnSink<'c, 'k> {
 }
 
 impl ColumnSink<'_, '_> {
+    /// Numbers the referrers named so far.
+    fn settle(&mut self) {
+        // In the referrers' order, so that each is found a step after the last.
+        let mut pending = std::mem::take(&mut self.pending);
+        pending.sort_unstable_by(|a, b| a.1.cmp(&b.1));
+        for (n, r) in pending {
+            let r = self.columns.number(r.as_str());
+            self.columns.referrer[n as usize] = r;
+        }
+    }
+
     /// The number of an id an order or event names, checking it when it is new.
     fn number(&mut self, id: &str) -> u32 {
+        if !self.pending.is_empty() {
+            self.settle();
+        }
         let before = self.columns.numbers();
         let n = self.columns.number(id);
         if self.columns.numbers() > before && self.bad.is_none() && CustomerId::parse(id).is_err() {
@@ -336,14 +488,20 @@ impl ColumnSink<'_, '_> {
     }
 }
 
+impl Drop for ColumnSink<'_, '_> {
+    /// The referrers of the last customers, when no order or event followed them.
+    fn drop(&mut self) {
+        self.settle();
+    }
+}
+
 impl ProfileSink for ColumnSink<'_, '_> {
     fn customer(&mut self, c: CustomerFact) {
         let columns = &mut *self.columns;
         let n = columns.number(c.id.as_str());
-        let referrer = match &c.referrer_id {
-            Some(r) if self.referrers => columns.number(r.as_str()),
-            _ => NONE,
-        };
+        if let Some(r) = c.referrer_id.filter(|_| self.referrers) {
+            self.pending.push((n, r));
+        }
         let channel = match self.channel_index.get(&c.channel) {
             Some(&i) => i,
             None => {
@@ -356,7 +514,7 @@ impl ProfileSink for ColumnSink<'_, '_> {
         let at = n as usize;
         columns.channel[at] = channel;
         columns.joined_at[at] = c.joined_at;
-        columns.referrer[at] = referrer;
+        columns.referrer[at] = NONE;
         columns.pool.push(n);
     }
 
@@ -398,6 +556,115 @@ impl ProfileSink for ColumnSink<'_, '_> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use proptest::prelude::*;
+    use std::collections::HashMap;
+
+    #[test]
+    fn ids_that_come_in_order_are_found_by_their_order_without_a_table() {
+        let mut ids = Ids::default();
+        let id = |n: u32| format!("c{n:07}");
+        for n in 0..5_000u32 {
+            assert_eq!(ids.intern(&id(n)), n);
+        }
+        // Orders in the same order, some customers skipped; then a few out of order.
+        for n in (0..5_000u32).step_by(3) {
+            assert_eq!(ids.intern(&id(n)), n);
+        }
+        for n in [4_999, 0, 2_500, 17] {
+            assert_eq!(ids.find(&id(n)), Some(n));
+        }
+        assert!(ids.slots.is_empty(), "no id went to the table");
+        // An id not among them (between two, or after all) gets the next number.
+        assert_eq!(ids.intern("c0000017x"), 5_000);
+        assert_eq!(ids.intern("d"), 5_001);
+        assert_eq!(ids.find("c0000017x"), Some(5_000));
+        assert_eq!(ids.find("c0000018"), Some(18));
+        assert_eq!(ids.find("c00000175"), None);
+    }
+
+    #[test]
+    fn ids_looked_up_in_no_order_go_to_the_table_and_are_still_found() {
+        let mut ids = Ids::default();
+        let id = |n: u32| format!("c{n:07}");
+        for n in 0..20_000u32 {
+            assert_eq!(ids.intern(&id(n)), n);
+        }
+        // Every other id, from the last back: each a search back from the cursor.
+        for n in (0..20_000u32).rev().step_by(2) {
+            assert_eq!(ids.lookup(&id(n)), Some(n));
+        }
+        assert_eq!(ids.sorted, 0, "the ids went to the table");
+        for n in (0..20_000u32).step_by(7) {
+            assert_eq!(ids.lookup(&id(n)), Some(n));
+        }
+        assert_eq!(ids.lookup("c"), None);
+        assert_eq!(ids.intern("c"), 20_000);
+        assert_eq!(ids.find("c"), Some(20_000));
+    }
+
+    #[test]
+    fn referrers_are_numbered_after_the_customers_so_the_customers_stay_in_order() {
+        let zone = TenantZone::default();
+        let mut columns = ShopColumns::new(&zone);
+        let mut sink = ColumnSink::new(&mut columns, None);
+        let id = |s: &str| CustomerId::parse(s).expect("id");
+        for (c, r) in [
+            ("a", Some("c")),
+            ("b", Some("bb")),
+            ("c", None),
+            ("d", Some("a")),
+        ] {
+            sink.customer(CustomerFact {
+                id: id(c),
+                channel: None,
+                joined_at: Timestamp::UNIX_EPOCH,
+                referrer_id: r.map(id),
+            });
+        }
+        drop(sink);
+        let name = |n: u32| (n != NONE).then(|| columns.ids.get(n).to_owned());
+        let referrers: Vec<Option<String>> = columns
+            .pool
+            .iter()
+            .map(|&n| name(columns.referrer[n as usize]))
+            .collect();
+        assert_eq!(
+            referrers,
+            [Some("c".into()), Some("bb".into()), None, Some("a".into())]
+        );
+        assert_eq!(columns.ids.find("bb"), Some(4));
+        assert!(!columns.is_member(4));
+        assert_eq!(
+            columns.ids.sorted, 4,
+            "the customers are the sorted numbers"
+        );
+    }
+
+    proptest! {
+        /// Whatever the order the ids come in, each is numbered as a map of ids would
+        /// number it: sorted runs, repeats, ids before, between and after the others.
+        #[test]
+        fn ids_number_as_a_map_would(
+            sorted in prop::collection::btree_set("[a-d]{0,4}", 0..300),
+            then in prop::collection::vec("[a-e]{0,4}", 0..200),
+            finds in prop::collection::vec("[a-e]{0,3}", 0..20),
+        ) {
+            let mut ids = Ids::default();
+            let mut model: HashMap<String, u32> = HashMap::new();
+            for id in sorted.iter().chain(&then) {
+                let next = model.len() as u32;
+                let want = *model.entry(id.clone()).or_insert(next);
+                prop_assert_eq!(ids.intern(id), want, "{}", id);
+            }
+            for id in finds.iter().chain(&then).chain(&sorted) {
+                prop_assert_eq!(ids.find(id), model.get(id).copied(), "{}", id);
+            }
+            for (id, &n) in &model {
+                prop_assert_eq!(ids.get(n), id.as_str());
+            }
+            prop_assert_eq!(ids.len(), model.len());
+        }
+    }
 
     #[test]
     fn ids_are_numbered_in_order_of_first_sight_and_found_again() {

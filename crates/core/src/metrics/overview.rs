@@ -65,6 +65,7 @@ impl Overview {
                 false,
             );
         }
+        drop(sink);
         Overview::of(&columns)
     }
 

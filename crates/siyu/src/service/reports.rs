@@ -65,9 +65,10 @@ pub fn load_columns(
     store
         .stream_events_of(tenant, read.kinds, &mut sink)
         .context("reading events")?;
-    if let Some(bad) = sink.bad {
+    if let Some(bad) = sink.bad.take() {
         return Err(anyhow!("a stored customer id is not valid: {bad}"));
     }
+    drop(sink);
     Ok(columns)
 }
 
@@ -90,7 +91,7 @@ pub fn load_left_columns(
                 sink.event(customer, "left", at);
             })
             .context("reading profiles")?;
-        if let Some(bad) = sink.bad {
+        if let Some(bad) = sink.bad.take() {
             return Err(anyhow!("a stored customer id is not valid: {bad}"));
         }
         profiles
@@ -304,10 +305,59 @@ pub fn referral_report(
     let read = Read {
         customers: true,
         referrers: true,
-        kinds: &["share"],
+        kinds: &[],
     };
-    let columns = load_columns(store, tenant, read)?;
+    let mut columns = load_columns(store, tenant, read)?;
+    let end = tenant.zone.start_of(as_of.tomorrow().unwrap_or(as_of));
+    if !shares_from_profiles(store, tenant, &mut columns, end)? {
+        columns.events = Default::default();
+        let mut sink = ColumnSink::new(&mut columns, Some(&["share"]));
+        store
+            .stream_events_of(tenant, &["share"], &mut sink)
+            .context("reading events")?;
+        if let Some(bad) = sink.bad.take() {
+            return Err(anyhow!("a stored customer id is not valid: {bad}"));
+        }
+    }
     Ok(referrals_of(&columns, as_of, top))
+}
+
+/// The `share` events the referral figures count, from the stored profiles' event counts
+/// instead of the millions of events: valid when every customer has a profile and every
+/// profile's latest interaction is before `end` (then every share is, and the counts are
+/// the shares before `end`). Each share stands as an event at its customer's latest
+/// interaction, which is before `end` as the share is. False (the columns' events to be
+/// read again) when not valid.
+fn shares_from_profiles(
+    store: &mut dyn Store,
+    tenant: &Tenant,
+    columns: &mut ShopColumns,
+    end: Timestamp,
+) -> anyhow::Result<bool> {
+    use siyu_core::lifecycle::columns::count_of;
+    let customers = columns.pool.len() as u64;
+    let mut sink = ColumnSink::new(columns, Some(&["share"]));
+    let (mut valid, mut lines) = (true, 0u64);
+    store
+        .scan_profile_lines(tenant, &mut |l| {
+            lines += 1;
+            let Some(last) = l.last_interaction_at.filter(|_| valid) else {
+                return;
+            };
+            match count_of(l.event_counts, "share") {
+                Some(shares) if last < end => {
+                    for _ in 0..shares {
+                        sink.event(l.customer_id, "share", last);
+                    }
+                }
+                _ => valid = false,
+            }
+        })
+        .context("reading profiles")?;
+    if let Some(bad) = sink.bad.take() {
+        return Err(anyhow!("a stored customer id is not valid: {bad}"));
+    }
+    Ok(valid && lines == customers)
 }
 
 #[derive(Debug, PartialEq, Serialize)]
