@@ -908,7 +908,10 @@ impl ProfileWrites for PgImport<'_> {
 
     fn profiles_of(&mut self, ids: &[CustomerId]) -> Result<Vec<Profile>> {
         let ids: Vec<&str> = ids.iter().map(CustomerId::as_str).collect();
-        let sql = profiles_sql("AND p.customer_id = ANY(?2) ORDER BY p.customer_id");
+        // The ids on both tables, as in the pool's reads (see `pool::by_customer`).
+        let sql = profiles_sql(
+            "AND p.customer_id = ANY(?2) AND c.customer_id = ANY(?2) ORDER BY p.customer_id",
+        );
         let rows = self.tx.query(&pg(&sql), &[&self.tenant, &ids])?;
         rows.iter().map(profile_from).collect()
     }
