@@ -58,6 +58,9 @@ const MIGRATION_LOCK: i64 = 0x7369_7975_6d69_6772; // "siyumigr"
 
 pub struct PgStore {
     client: Client,
+    /// The connection of a server's ingest (see [`Store::serve_writes`]): its writes
+    /// take the tenant's evaluation lock before their first profile.
+    serving: bool,
 }
 
 /// A database error without its DETAIL, HINT and WHERE parts: those quote row values
@@ -108,7 +111,10 @@ impl PgStore {
             config.application_name("siyu");
         }
         let client = config.connect(NoTls)?;
-        Ok(PgStore { client })
+        Ok(PgStore {
+            client,
+            serving: false,
+        })
     }
 
     /// Connects and works inside `schema` (created if missing) instead of the default
@@ -163,6 +169,7 @@ impl Store for PgStore {
     fn serve_writes(&mut self) -> Result<()> {
         // Whatever the server's default: a commit returns once its WAL is flushed.
         self.client.batch_execute("SET synchronous_commit = on")?;
+        self.serving = true;
         Ok(())
     }
 
@@ -251,7 +258,9 @@ impl OrderStore for PgStore {
 
 impl ImportStore for PgStore {
     fn begin_import<'s>(&'s mut self, tenant: &Tenant) -> Result<Box<dyn ImportTx + 's>> {
-        Ok(Box::new(PgImport::begin(&mut self.client, tenant)?))
+        let mut import = PgImport::begin(&mut self.client, tenant)?;
+        import.lock_before_profiles = self.serving;
+        Ok(Box::new(import))
     }
 }
 
@@ -294,6 +303,8 @@ impl<'c> PgImport<'c> {
             staged: HashSet::new(),
             displaced: Vec::new(),
             created: Vec::new(),
+            lock_before_profiles: false,
+            evaluation_locked: false,
         })
     }
 }
@@ -308,6 +319,15 @@ struct PgImport<'c> {
     displaced: Vec<CustomerId>,
     /// Customers this import created from sightings.
     created: Vec<CustomerId>,
+    /// Whether the tenant's evaluation lock is taken before the first profile is written
+    /// (a server's group commit), not only when the segments are evaluated. The group
+    /// writes its batches' profiles one statement after another, each in id order but
+    /// not all of them in one order, so two servers' groups could otherwise lock the same
+    /// profiles in opposite orders and deadlock (PostgreSQL then stops one after a
+    /// second). Its message ids, events, orders and new customers still go in while the
+    /// other server holds the lock.
+    lock_before_profiles: bool,
+    evaluation_locked: bool,
 }
 
 /// A temporary table a batch is copied into before one statement merges it.
@@ -596,6 +616,29 @@ fn count(n: i64) -> u64 {
 }
 
 impl PgImport<'_> {
+    /// Takes the tenant's evaluation lock (held to the end of the transaction) if this
+    /// transaction has not yet.
+    fn lock_evaluation_once(&mut self) -> Result<()> {
+        if !self.evaluation_locked {
+            // The second of two waits, then reads what the first committed (each
+            // statement sees the latest commits).
+            self.tx.execute(
+                "SELECT pg_advisory_xact_lock(7301, $1::bigint::int)",
+                &[&self.tenant],
+            )?;
+            self.evaluation_locked = true;
+        }
+        Ok(())
+    }
+
+    /// Called before a statement that writes profiles: see `lock_before_profiles`.
+    fn before_profiles(&mut self) -> Result<()> {
+        if self.lock_before_profiles {
+            self.lock_evaluation_once()?;
+        }
+        Ok(())
+    }
+
     /// An empty staging table, created on first use, and a COPY into it.
     fn copy_into(&mut self, stage: &Stage) -> Result<BinaryCopyInWriter<'_>> {
         let names = stage
@@ -917,6 +960,7 @@ impl ProfileWrites for PgImport<'_> {
     }
 
     fn save_profiles(&mut self, profiles: &[Profile]) -> Result<()> {
+        self.before_profiles()?;
         for chunk in profiles.chunks(10_000) {
             let mut ids = Vec::with_capacity(chunk.len());
             let mut first = Vec::with_capacity(chunk.len());
@@ -967,6 +1011,10 @@ impl ProfileWrites for PgImport<'_> {
     }
 
     fn save_referrals(&mut self, figures: &[(CustomerId, u32, Money)]) -> Result<()> {
+        if figures.is_empty() {
+            return Ok(());
+        }
+        self.before_profiles()?;
         for chunk in figures.chunks(10_000) {
             let ids: Vec<&str> = chunk.iter().map(|f| f.0.as_str()).collect();
             let referrals: Vec<i64> = chunk.iter().map(|f| i64::from(f.1)).collect();

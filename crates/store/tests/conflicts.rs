@@ -5,6 +5,7 @@
 
 use std::sync::{Arc, Barrier};
 
+use siyu_core::profile::Profile;
 use siyu_core::{Channel, CustomerId, NewCustomer, SeenCustomer, Timestamp};
 use siyu_store::{ImportStore, PgStore, Store, StoreError, TenantStore};
 
@@ -128,4 +129,50 @@ fn sightings_that_change_nothing_take_no_locks() {
     for outcome in outcomes {
         outcome.expect("both groups commit");
     }
+}
+
+/// A server's group commit writes its batches' profiles one statement after another, and
+/// two servers' groups could lock the same profiles in opposite orders: on the server's
+/// ingest connection the first profile written takes the tenant's evaluation lock (which
+/// the group's evaluation takes anyway), so the other server's group waits for it before
+/// locking any profile. Other connections (an import) take it only to evaluate.
+#[test]
+fn a_serving_group_takes_the_evaluation_lock_before_its_first_profile() {
+    let Ok(url) = std::env::var("SIYU_TEST_POSTGRES") else {
+        return;
+    };
+    let schema = format!("t_profile_lock_{}", std::process::id());
+    let mut setup = PgStore::connect_in_schema(&url, &schema).expect("connect");
+    setup.migrate().expect("migrate");
+    let shop = setup.tenant("shop").expect("tenant");
+    let mut watch = postgres::Client::connect(&url, postgres::NoTls).expect("connect");
+    let mut evaluation_locks = || -> i64 {
+        watch
+            .query_one(
+                "SELECT count(*) FROM pg_locks
+                 WHERE locktype = 'advisory' AND classid = 7301 AND objid = $1 AND granted",
+                &[&u32::try_from(shop.id).expect("a small tenant id")],
+            )
+            .expect("pg_locks")
+            .get(0)
+    };
+    let profile = Profile::new(
+        CustomerId::parse("c1").expect("an id"),
+        Timestamp::from_second(1_700_000_000).expect("a time"),
+        None,
+    );
+    let mut locks = Vec::new();
+    for serving in [false, true] {
+        let mut store = PgStore::connect_in_schema(&url, &schema).expect("connect");
+        if serving {
+            store.serve_writes().expect("serve");
+        }
+        let mut tx = store.begin_import(&shop).expect("begin");
+        tx.save_profiles(std::slice::from_ref(&profile))
+            .expect("profiles");
+        locks.push(evaluation_locks());
+        tx.commit().expect("commit");
+    }
+    PgStore::drop_schema(&url, &schema).expect("drop");
+    assert_eq!(locks, [0, 1], "[an import, a server's group]");
 }

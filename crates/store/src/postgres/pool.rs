@@ -32,13 +32,7 @@ impl PoolStore for PgStore {
 
 impl PoolTx for PgImport<'_> {
     fn lock_evaluation(&mut self) -> Result<()> {
-        // Held to the end of the transaction; the second of two waits, then reads what
-        // the first committed (each statement sees the latest commits).
-        self.tx.execute(
-            "SELECT pg_advisory_xact_lock(7301, $1::bigint::int)",
-            &[&self.tenant],
-        )?;
-        Ok(())
+        self.lock_evaluation_once()
     }
 
     fn pool_customers(
