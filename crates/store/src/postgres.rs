@@ -58,6 +58,9 @@ const MIGRATION_LOCK: i64 = 0x7369_7975_6d69_6772; // "siyumigr"
 
 pub struct PgStore {
     client: Client,
+    /// The connection of a server's ingest (see [`Store::serve_writes`]): its writes
+    /// take the tenant's evaluation lock before their first profile.
+    serving: bool,
 }
 
 /// A database error without its DETAIL, HINT and WHERE parts: those quote row values
@@ -108,7 +111,10 @@ impl PgStore {
             config.application_name("siyu");
         }
         let client = config.connect(NoTls)?;
-        Ok(PgStore { client })
+        Ok(PgStore {
+            client,
+            serving: false,
+        })
     }
 
     /// Connects and works inside `schema` (created if missing) instead of the default
@@ -163,6 +169,7 @@ impl Store for PgStore {
     fn serve_writes(&mut self) -> Result<()> {
         // Whatever the server's default: a commit returns once its WAL is flushed.
         self.client.batch_execute("SET synchronous_commit = on")?;
+        self.serving = true;
         Ok(())
     }
 
@@ -251,7 +258,9 @@ impl OrderStore for PgStore {
 
 impl ImportStore for PgStore {
     fn begin_import<'s>(&'s mut self, tenant: &Tenant) -> Result<Box<dyn ImportTx + 's>> {
-        Ok(Box::new(PgImport::begin(&mut self.client, tenant)?))
+        let mut import = PgImport::begin(&mut self.client, tenant)?;
+        import.lock_before_profiles = self.serving;
+        Ok(Box::new(import))
     }
 }
 
@@ -294,6 +303,8 @@ impl<'c> PgImport<'c> {
             staged: HashSet::new(),
             displaced: Vec::new(),
             created: Vec::new(),
+            lock_before_profiles: false,
+            evaluation_locked: false,
         })
     }
 }
@@ -308,6 +319,15 @@ struct PgImport<'c> {
     displaced: Vec<CustomerId>,
     /// Customers this import created from sightings.
     created: Vec<CustomerId>,
+    /// Whether the tenant's evaluation lock is taken before the first profile is written
+    /// (a server's group commit), not only when the segments are evaluated. The group
+    /// writes its batches' profiles one statement after another, each in id order but
+    /// not all of them in one order, so two servers' groups could otherwise lock the same
+    /// profiles in opposite orders and deadlock (PostgreSQL then stops one after a
+    /// second). Its message ids, events, orders and new customers still go in while the
+    /// other server holds the lock.
+    lock_before_profiles: bool,
+    evaluation_locked: bool,
 }
 
 /// A temporary table a batch is copied into before one statement merges it.
@@ -370,6 +390,68 @@ const STAGE_EVENTS: Stage = Stage {
     ],
 };
 
+/// Runs of up to this many rows reach their merge as arrays, one per column, in the
+/// merge's own parameters; longer runs (imports) are copied into a staging table first.
+/// A staging table costs a batch of a few hundred rows more than its merge: it is created
+/// in the transaction (catalog rows written, and dropped at the commit), then emptied and
+/// filled in two more round trips.
+const ARRAY_ROWS: usize = 1_000;
+
+/// A column of a run, as an array parameter of a merge.
+type Param<'r> = Box<dyn ToSql + Sync + 'r>;
+
+/// Where a merge reads a run's rows from.
+enum Rows<'r> {
+    /// The stage's table.
+    Staged,
+    /// The stage's columns as arrays, from `$2` on.
+    Arrays(Vec<Param<'r>>),
+}
+
+/// One column of a run's rows.
+fn column<'r, T, V: ToSql + Sync + 'r>(run: &'r [T], value: impl Fn(&'r T) -> V) -> Param<'r> {
+    Box::new(run.iter().map(value).collect::<Vec<V>>())
+}
+
+impl Stage {
+    /// The rows as a `FROM` item named `s` with the stage's columns.
+    fn from(&self, rows: &Rows<'_>) -> String {
+        match rows {
+            Rows::Staged => format!("{} AS s", self.table),
+            Rows::Arrays(_) => {
+                let arrays = self
+                    .columns
+                    .iter()
+                    .enumerate()
+                    .map(|(i, (_, ty))| {
+                        let ty = if *ty == Type::INT8 { "bigint" } else { "text" };
+                        format!("${}::{ty}[]", i + 2)
+                    })
+                    .collect::<Vec<_>>()
+                    .join(", ");
+                let names = self
+                    .columns
+                    .iter()
+                    .map(|(name, _)| *name)
+                    .collect::<Vec<_>>()
+                    .join(", ");
+                format!("unnest({arrays}) AS s ({names})")
+            }
+        }
+    }
+}
+
+impl Rows<'_> {
+    /// The parameters of a merge of these rows: `$1` the tenant, then the arrays.
+    fn params<'p>(&'p self, tenant: &'p i64) -> Vec<&'p (dyn ToSql + Sync)> {
+        let mut params: Vec<&(dyn ToSql + Sync)> = vec![tenant];
+        if let Rows::Arrays(arrays) = self {
+            params.extend(arrays.iter().map(|a| a.as_ref() as &(dyn ToSql + Sync)));
+        }
+        params
+    }
+}
+
 // The merges. $1 is the tenant, $2 (customers) the import time. Rows go in key order so
 // that concurrent imports lock rows in one order. A joined_at given by the file is
 // explicit; absent, the row joins now, inferred (`excluded.joined_inferred`).
@@ -424,13 +506,23 @@ FROM up FULL JOIN (SELECT DISTINCT customer_id FROM tagged) AS t USING (customer
 // A sighting creates the customer (joined then, from that channel) or, for one whose join
 // is only inferred, moves the join earlier; its channel replaces an inferred one when it is
 // earlier, and fills a missing one always. A channel from the customers file stays.
-const MERGE_SEEN: &str = "
+// Sightings that change nothing are left out before the insert: a row the insert meets
+// on conflict is locked to the end of the transaction even when it is not updated, and
+// two servers' groups sighting the same customers in other orders then deadlock.
+fn merge_seen(rows: &str) -> String {
+    format!(
+        "
 WITH up AS (
     INSERT INTO customers (tenant_id, customer_id, channel, channel_inferred, joined_at,
                            joined_inferred, version)
-    SELECT $1::bigint, customer_id, channel, true, at, true, 1
-    FROM pg_temp.siyu_stage_seen
-    ORDER BY customer_id
+    SELECT $1::bigint, s.customer_id, s.channel, true, s.at, true, 1
+    FROM {rows}
+    WHERE NOT EXISTS (
+        SELECT 1 FROM customers c
+        WHERE c.tenant_id = $1 AND c.customer_id = s.customer_id
+          AND NOT (c.joined_inferred AND s.at < c.joined_at)
+          AND NOT (c.channel IS NULL AND s.channel IS NOT NULL))
+    ORDER BY s.customer_id COLLATE \"C\"
     ON CONFLICT (tenant_id, customer_id) DO UPDATE SET
         channel = CASE
             WHEN excluded.channel IS NOT NULL
@@ -448,16 +540,20 @@ WITH up AS (
        OR (customers.channel IS NULL AND excluded.channel IS NOT NULL)
     RETURNING customers.customer_id, customers.version
 )
-SELECT customer_id FROM up WHERE version = 1";
+SELECT customer_id FROM up WHERE version = 1"
+    )
+}
 
-const MERGE_ORDERS: &str = "
+fn merge_orders(rows: &str) -> String {
+    format!(
+        "
 WITH up AS (
     INSERT INTO orders (tenant_id, order_id, customer_id, ordered_at, amount, discount,
                         coupon_code, channel, status, version)
     SELECT $1::bigint, order_id, customer_id, ordered_at, amount, discount, coupon_code,
            channel, status, 1
-    FROM pg_temp.siyu_stage_orders
-    ORDER BY order_id
+    FROM {rows}
+    ORDER BY s.order_id COLLATE \"C\"
     ON CONFLICT (tenant_id, order_id) DO UPDATE SET
         customer_id = excluded.customer_id,
         ordered_at = excluded.ordered_at,
@@ -476,18 +572,24 @@ WITH up AS (
        OR orders.status IS DISTINCT FROM excluded.status
     RETURNING orders.version
 )
-SELECT count(*) FILTER (WHERE version = 1), count(*) FILTER (WHERE version > 1) FROM up";
+SELECT count(*) FILTER (WHERE version = 1), count(*) FILTER (WHERE version > 1) FROM up"
+    )
+}
 
-const MERGE_EVENTS: &str = "
+fn merge_events(rows: &str) -> String {
+    format!(
+        "
 WITH ins AS (
     INSERT INTO events (tenant_id, event_id, customer_id, type, occurred_at, properties)
     SELECT $1::bigint, event_id, customer_id, type, occurred_at, properties
-    FROM pg_temp.siyu_stage_events
-    ORDER BY event_id
+    FROM {rows}
+    ORDER BY s.event_id COLLATE \"C\"
     ON CONFLICT DO NOTHING
     RETURNING 1
 )
-SELECT count(*), 0::bigint FROM ins";
+SELECT count(*), 0::bigint FROM ins"
+    )
+}
 
 /// Splits a batch into runs that repeat no key. A run is merged by one statement, which
 /// cannot touch a row twice; run by run, a repeated key behaves as row by row in SQLite.
@@ -514,6 +616,29 @@ fn count(n: i64) -> u64 {
 }
 
 impl PgImport<'_> {
+    /// Takes the tenant's evaluation lock (held to the end of the transaction) if this
+    /// transaction has not yet.
+    fn lock_evaluation_once(&mut self) -> Result<()> {
+        if !self.evaluation_locked {
+            // The second of two waits, then reads what the first committed (each
+            // statement sees the latest commits).
+            self.tx.execute(
+                "SELECT pg_advisory_xact_lock(7301, $1::bigint::int)",
+                &[&self.tenant],
+            )?;
+            self.evaluation_locked = true;
+        }
+        Ok(())
+    }
+
+    /// Called before a statement that writes profiles: see `lock_before_profiles`.
+    fn before_profiles(&mut self) -> Result<()> {
+        if self.lock_before_profiles {
+            self.lock_evaluation_once()?;
+        }
+        Ok(())
+    }
+
     /// An empty staging table, created on first use, and a COPY into it.
     fn copy_into(&mut self, stage: &Stage) -> Result<BinaryCopyInWriter<'_>> {
         let names = stage
@@ -578,50 +703,103 @@ impl PgImport<'_> {
         Ok(())
     }
 
-    fn stage_seen(&mut self, run: &[SeenCustomer]) -> Result<()> {
-        let mut w = self.copy_into(&STAGE_SEEN)?;
-        for c in run {
-            w.write(&[
-                &c.id.as_str(),
-                &c.channel.as_ref().map(Channel::as_str),
-                &micros(c.at),
-            ])?;
+    /// The rows of a run for a merge: as arrays, or copied into a staging table.
+    fn rows<'r, T>(
+        &mut self,
+        stage: &Stage,
+        run: &'r [T],
+        arrays: impl FnOnce(&'r [T]) -> Vec<Param<'r>>,
+        copy: impl Fn(&T, &mut BinaryCopyInWriter<'_>) -> Result<()>,
+    ) -> Result<Rows<'r>> {
+        if run.len() <= ARRAY_ROWS {
+            return Ok(Rows::Arrays(arrays(run)));
+        }
+        let mut w = self.copy_into(stage)?;
+        for row in run {
+            copy(row, &mut w)?;
         }
         w.finish()?;
-        Ok(())
+        Ok(Rows::Staged)
     }
 
-    fn stage_orders(&mut self, run: &[NewOrder]) -> Result<()> {
-        let mut w = self.copy_into(&STAGE_ORDERS)?;
-        for o in run {
-            w.write(&[
-                &o.id.as_str(),
-                &o.customer_id.as_str(),
-                &micros(o.ordered_at),
-                &o.amount.fen(),
-                &o.discount.fen(),
-                &o.coupon_code,
-                &o.channel.as_ref().map(Channel::as_str),
-                &o.status.as_str(),
-            ])?;
-        }
-        w.finish()?;
-        Ok(())
+    fn stage_seen<'r>(&mut self, run: &'r [SeenCustomer]) -> Result<Rows<'r>> {
+        self.rows(
+            &STAGE_SEEN,
+            run,
+            |run| {
+                vec![
+                    column(run, |c| c.id.as_str()),
+                    column(run, |c| c.channel.as_ref().map(Channel::as_str)),
+                    column(run, |c| micros(c.at)),
+                ]
+            },
+            |c, w| {
+                w.write(&[
+                    &c.id.as_str(),
+                    &c.channel.as_ref().map(Channel::as_str),
+                    &micros(c.at),
+                ])?;
+                Ok(())
+            },
+        )
     }
 
-    fn stage_events(&mut self, run: &[NewEvent]) -> Result<()> {
-        let mut w = self.copy_into(&STAGE_EVENTS)?;
-        for e in run {
-            w.write(&[
-                &e.id.as_str(),
-                &e.customer_id.as_str(),
-                &e.kind.as_str(),
-                &micros(e.occurred_at),
-                &e.properties,
-            ])?;
-        }
-        w.finish()?;
-        Ok(())
+    fn stage_orders<'r>(&mut self, run: &'r [NewOrder]) -> Result<Rows<'r>> {
+        self.rows(
+            &STAGE_ORDERS,
+            run,
+            |run| {
+                vec![
+                    column(run, |o| o.id.as_str()),
+                    column(run, |o| o.customer_id.as_str()),
+                    column(run, |o| micros(o.ordered_at)),
+                    column(run, |o| o.amount.fen()),
+                    column(run, |o| o.discount.fen()),
+                    column(run, |o| o.coupon_code.as_deref()),
+                    column(run, |o| o.channel.as_ref().map(Channel::as_str)),
+                    column(run, |o| o.status.as_str()),
+                ]
+            },
+            |o, w| {
+                w.write(&[
+                    &o.id.as_str(),
+                    &o.customer_id.as_str(),
+                    &micros(o.ordered_at),
+                    &o.amount.fen(),
+                    &o.discount.fen(),
+                    &o.coupon_code,
+                    &o.channel.as_ref().map(Channel::as_str),
+                    &o.status.as_str(),
+                ])?;
+                Ok(())
+            },
+        )
+    }
+
+    fn stage_events<'r>(&mut self, run: &'r [NewEvent]) -> Result<Rows<'r>> {
+        self.rows(
+            &STAGE_EVENTS,
+            run,
+            |run| {
+                vec![
+                    column(run, |e| e.id.as_str()),
+                    column(run, |e| e.customer_id.as_str()),
+                    column(run, |e| e.kind.as_str()),
+                    column(run, |e| micros(e.occurred_at)),
+                    column(run, |e| e.properties.as_str()),
+                ]
+            },
+            |e, w| {
+                w.write(&[
+                    &e.id.as_str(),
+                    &e.customer_id.as_str(),
+                    &e.kind.as_str(),
+                    &micros(e.occurred_at),
+                    &e.properties,
+                ])?;
+                Ok(())
+            },
+        )
     }
 
     /// Runs a merge and reads its two counts: inserted and updated.
@@ -656,9 +834,10 @@ impl IngestWrites for PgImport<'_> {
     fn see_customers(&mut self, batch: &[SeenCustomer]) -> Result<u64> {
         let mut created = 0;
         for run in runs(batch, |c| c.id.as_str()) {
-            self.stage_seen(run)?;
+            let rows = self.stage_seen(run)?;
             let tenant = self.tenant;
-            for row in self.tx.query(MERGE_SEEN, &[&tenant])? {
+            let sql = merge_seen(&STAGE_SEEN.from(&rows));
+            for row in self.tx.query(&sql, &rows.params(&tenant))? {
                 self.created.push(parse_customer_id(row.try_get(0)?)?);
                 created += 1;
             }
@@ -669,24 +848,28 @@ impl IngestWrites for PgImport<'_> {
     fn upsert_orders(&mut self, batch: &[NewOrder]) -> Result<WriteCounts> {
         let mut counts = WriteCounts::default();
         for run in runs(batch, |o| o.id.as_str()) {
-            self.stage_orders(run)?;
+            let rows = self.stage_orders(run)?;
             let tenant = self.tenant;
+            let params = rows.params(&tenant);
+            let from = STAGE_ORDERS.from(&rows);
             // An order moving to another customer changes its former customer's profile.
             // One lookup per staged order: joined plainly, the planner (which takes
             // `tenant_id = $1` for a few rows, the import's rows being unanalysed) hashed
             // the tenant's every order for each batch, and imports slowed as they grew.
             for row in self.tx.query(
-                "SELECT DISTINCT o.customer_id FROM pg_temp.siyu_stage_orders s
-                 CROSS JOIN LATERAL (
-                     SELECT customer_id FROM orders
-                     WHERE tenant_id = $1 AND order_id = s.order_id LIMIT 1
-                 ) o
-                 WHERE o.customer_id <> s.customer_id",
-                &[&tenant],
+                &format!(
+                    "SELECT DISTINCT o.customer_id FROM {from}
+                     CROSS JOIN LATERAL (
+                         SELECT customer_id FROM orders
+                         WHERE tenant_id = $1 AND order_id = s.order_id LIMIT 1
+                     ) o
+                     WHERE o.customer_id <> s.customer_id"
+                ),
+                &params,
             )? {
                 self.displaced.push(parse_customer_id(row.try_get(0)?)?);
             }
-            counts += self.merge(MERGE_ORDERS, &[&tenant], run.len())?;
+            counts += self.merge(&merge_orders(&from), &params, run.len())?;
         }
         Ok(counts)
     }
@@ -694,9 +877,10 @@ impl IngestWrites for PgImport<'_> {
     fn insert_events(&mut self, batch: &[NewEvent]) -> Result<WriteCounts> {
         let mut counts = WriteCounts::default();
         for run in runs(batch, |e| e.id.as_str()) {
-            self.stage_events(run)?;
+            let rows = self.stage_events(run)?;
             let tenant = self.tenant;
-            counts += self.merge(MERGE_EVENTS, &[&tenant], run.len())?;
+            let sql = merge_events(&STAGE_EVENTS.from(&rows));
+            counts += self.merge(&sql, &rows.params(&tenant), run.len())?;
         }
         Ok(counts)
     }
@@ -767,12 +951,16 @@ impl ProfileWrites for PgImport<'_> {
 
     fn profiles_of(&mut self, ids: &[CustomerId]) -> Result<Vec<Profile>> {
         let ids: Vec<&str> = ids.iter().map(CustomerId::as_str).collect();
-        let sql = profiles_sql("AND p.customer_id = ANY(?2) ORDER BY p.customer_id");
+        // The ids on both tables, as in the pool's reads (see `pool::by_customer`).
+        let sql = profiles_sql(
+            "AND p.customer_id = ANY(?2) AND c.customer_id = ANY(?2) ORDER BY p.customer_id",
+        );
         let rows = self.tx.query(&pg(&sql), &[&self.tenant, &ids])?;
         rows.iter().map(profile_from).collect()
     }
 
     fn save_profiles(&mut self, profiles: &[Profile]) -> Result<()> {
+        self.before_profiles()?;
         for chunk in profiles.chunks(10_000) {
             let mut ids = Vec::with_capacity(chunk.len());
             let mut first = Vec::with_capacity(chunk.len());
@@ -823,6 +1011,10 @@ impl ProfileWrites for PgImport<'_> {
     }
 
     fn save_referrals(&mut self, figures: &[(CustomerId, u32, Money)]) -> Result<()> {
+        if figures.is_empty() {
+            return Ok(());
+        }
+        self.before_profiles()?;
         for chunk in figures.chunks(10_000) {
             let ids: Vec<&str> = chunk.iter().map(|f| f.0.as_str()).collect();
             let referrals: Vec<i64> = chunk.iter().map(|f| i64::from(f.1)).collect();

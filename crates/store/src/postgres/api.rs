@@ -6,10 +6,13 @@ use super::PgImport;
 use crate::{Result, micros};
 
 impl PgImport<'_> {
+    /// In id order, as every merge takes its rows: two servers' transactions that claim
+    /// the same ids then wait for each other in one order, never in a circle.
     pub(super) fn claim(&mut self, ids: &[&str], now: Timestamp) -> Result<Vec<bool>> {
         let rows = self.tx.query(
             "INSERT INTO ingest_messages (tenant_id, message_id, received_at)
              SELECT $1, id, $3 FROM unnest($2::text[]) AS u (id)
+             ORDER BY id COLLATE \"C\"
              ON CONFLICT DO NOTHING RETURNING message_id",
             &[&self.tenant, &ids, &micros(now)],
         )?;
