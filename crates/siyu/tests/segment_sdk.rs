@@ -5,7 +5,7 @@
 
 mod common;
 
-use std::process::{Command, Stdio};
+use std::process::Command;
 
 use siyu_core::CustomerId;
 
@@ -52,16 +52,7 @@ fn segments_python_library_sends_to_siyu_unchanged() {
     let out = common::siyu(&db, &["token", "create", "--role", "ingest"]);
     assert!(out.status.success(), "{}", common::text(&out.stderr));
     let token = common::text(&out.stdout).trim().to_owned();
-    let mut server = Command::new(env!("CARGO_BIN_EXE_siyu"))
-        .arg("--db")
-        .arg(&db)
-        .args(["serve", "--addr", "127.0.0.1:0"])
-        .env_remove("SIYU_DB")
-        .env_remove("SIYU_TENANT")
-        .stdout(Stdio::piped())
-        .spawn()
-        .expect("siyu serve");
-    let (addr, _) = common::listening_address(&mut server);
+    let (mut server, addr) = common::serve(&db);
     let script = dir.path().join("sdk.py");
     std::fs::write(&script, SCRIPT).expect("script");
     let run = Command::new(&python)

@@ -6,7 +6,7 @@
 
 mod common;
 
-use std::process::{Command, Stdio};
+use std::process::Command;
 
 use siyu_core::CustomerId;
 
@@ -100,16 +100,7 @@ fn wecom_callbacks_sealed_by_wechatpy_are_checked_and_written_once() {
         ],
     );
     assert!(!bad.status.success());
-    let mut server = Command::new(env!("CARGO_BIN_EXE_siyu"))
-        .arg("--db")
-        .arg(&db)
-        .args(["serve", "--addr", "127.0.0.1:0"])
-        .env_remove("SIYU_DB")
-        .env_remove("SIYU_TENANT")
-        .stdout(Stdio::piped())
-        .spawn()
-        .expect("siyu serve");
-    let (addr, _) = common::listening_address(&mut server);
+    let (mut server, addr) = common::serve(&db);
     let script = dir.path().join("wecom.py");
     std::fs::write(&script, SCRIPT).expect("script");
     let run = Command::new(&python)

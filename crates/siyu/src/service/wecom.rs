@@ -222,12 +222,15 @@ pub fn import_source(
     let (mut contacts, mut problems) = (Vec::new(), Vec::new());
     for (line, value) in values {
         let found: Vec<Result<Vec<Contact>, String>> = match source {
-            Source::Contacts => items(&value)
+            Source::Contacts => records(&value, "external_contact_list", "")
                 .into_iter()
                 .map(|item| contact(item, &codes).map(|c| vec![c]))
                 .collect(),
-            Source::Groups => group_items(&value).into_iter().map(group).collect(),
-            Source::Followers => follower_items(&value)
+            Source::Groups => records(&value, "", "group_chat")
+                .into_iter()
+                .map(group)
+                .collect(),
+            Source::Followers => records(&value, "user_info_list", "")
                 .into_iter()
                 .map(|item| follower(item, &codes).map(|c| c.into_iter().collect()))
                 .collect(),
@@ -378,29 +381,42 @@ fn read_values(path: &Path) -> anyhow::Result<Vec<(u64, Value)>> {
     Ok(values)
 }
 
-/// The contacts a value holds: `{external_contact, follow_user}`, a page
-/// (`external_contact_list`), or an array of either.
-fn items(value: &Value) -> Vec<&Value> {
+/// The records a value holds: one, a page of them under `list` (`external_contact_list`,
+/// `user_info_list`) or one under `one` (`group_chat`), or an array of any of these.
+fn records<'v>(value: &'v Value, list: &str, one: &str) -> Vec<&'v Value> {
     match value {
-        Value::Array(values) => values.iter().flat_map(items).collect(),
-        Value::Object(o) => match o.get("external_contact_list") {
-            Some(Value::Array(list)) => list.iter().collect(),
+        Value::Array(values) => values.iter().flat_map(|v| records(v, list, one)).collect(),
+        Value::Object(o) => match (o.get(list), o.get(one)) {
+            (Some(Value::Array(items)), _) => items.iter().collect(),
+            (_, Some(record)) => vec![record],
             _ => vec![value],
         },
         _ => vec![value],
     }
 }
 
-/// The groups a value holds: `groupchat/get` answers (`{group_chat: {…}}`), a group
-/// itself, or an array of either.
-fn group_items(value: &Value) -> Vec<&Value> {
-    match value {
-        Value::Array(values) => values.iter().flat_map(group_items).collect(),
-        Value::Object(o) => match o.get("group_chat") {
-            Some(chat) => vec![chat],
-            None => vec![value],
-        },
-        _ => vec![value],
+/// A time in seconds since the epoch, as the APIs give them.
+fn seconds(value: Option<&Value>, field: &str) -> Result<Timestamp, String> {
+    value
+        .and_then(Value::as_i64)
+        .and_then(|s| Timestamp::from_second(s).ok())
+        .filter(|t| (siyu_core::time::EARLIEST..siyu_core::time::END_OF_TIMES).contains(t))
+        .ok_or_else(|| format!("{field}: is not a time in seconds"))
+}
+
+/// A person the source shows only through an event (a group's member, an unfollow).
+fn seen(id: CustomerId, event: SourceEvent) -> Contact {
+    Contact {
+        id,
+        attributes: false,
+        name: None,
+        gender: None,
+        phone: None,
+        joined_at: None,
+        channel: None,
+        code: None,
+        tags: BTreeSet::new(),
+        events: vec![event],
     }
 }
 
@@ -428,12 +444,7 @@ fn group(chat: &Value) -> Result<Vec<Contact>, String> {
             .ok_or_else(|| format!("member_list[{i}].userid: is missing"))?;
         let id =
             CustomerId::parse_input(user).map_err(|e| format!("member_list[{i}].userid: {e}"))?;
-        let at = m
-            .get("join_time")
-            .and_then(Value::as_i64)
-            .and_then(|s| Timestamp::from_second(s).ok())
-            .filter(|t| (siyu_core::time::EARLIEST..siyu_core::time::END_OF_TIMES).contains(t))
-            .ok_or_else(|| format!("member_list[{i}].join_time: is not a time in seconds"))?;
+        let at = seconds(m.get("join_time"), &format!("member_list[{i}].join_time"))?;
         let mut properties = serde_json::Map::new();
         properties.insert("chat_id".into(), Value::from(chat_id));
         if !name.is_empty() {
@@ -445,38 +456,15 @@ fn group(chat: &Value) -> Result<Vec<Contact>, String> {
         if let Some(scene) = m.get("join_scene").and_then(Value::as_i64) {
             properties.insert("join_scene".into(), Value::from(scene));
         }
-        people.push(Contact {
-            id: id.clone(),
-            attributes: false,
-            name: None,
-            gender: None,
-            phone: None,
-            joined_at: None,
-            channel: None,
-            code: None,
-            tags: BTreeSet::new(),
-            events: vec![SourceEvent {
-                id: format!("group_join:{chat_id}:{id}:{}", at.as_second()),
-                kind: "group_join",
-                at,
-                properties,
-            }],
-        });
+        let event = SourceEvent {
+            id: format!("group_join:{chat_id}:{id}:{}", at.as_second()),
+            kind: "group_join",
+            at,
+            properties,
+        };
+        people.push(seen(id, event));
     }
     Ok(people)
-}
-
-/// The official-account users a value holds: `user/info` answers, a
-/// `user/info/batchget` page (`{user_info_list: […]}`), or an array of either.
-fn follower_items(value: &Value) -> Vec<&Value> {
-    match value {
-        Value::Array(values) => values.iter().flat_map(follower_items).collect(),
-        Value::Object(o) => match o.get("user_info_list") {
-            Some(Value::Array(list)) => list.iter().collect(),
-            _ => vec![value],
-        },
-        _ => vec![value],
-    }
 }
 
 /// The channel a follower's `subscribe_scene` names, when it names one without a code.
@@ -508,32 +496,17 @@ fn follower(user: &Value, codes: &BTreeMap<String, String>) -> Result<Option<Con
         Some(1) => {}
         Some(0) => {
             // WeChat tells no time: the unfollow is dated when it is first seen.
-            return Ok(Some(Contact {
-                id: id.clone(),
-                attributes: false,
-                name: None,
-                gender: None,
-                phone: None,
-                joined_at: None,
-                channel: None,
-                code: None,
-                tags: BTreeSet::new(),
-                events: vec![SourceEvent {
-                    id: format!("oa_unfollow:{id}"),
-                    kind: "unfollow",
-                    at: Timestamp::now(),
-                    properties: serde_json::Map::new(),
-                }],
-            }));
+            let event = SourceEvent {
+                id: format!("oa_unfollow:{id}"),
+                kind: "unfollow",
+                at: Timestamp::now(),
+                properties: serde_json::Map::new(),
+            };
+            return Ok(Some(seen(id, event)));
         }
         _ => return Err("subscribe: is not 0 or 1".to_owned()),
     }
-    let at = user
-        .get("subscribe_time")
-        .and_then(Value::as_i64)
-        .and_then(|s| Timestamp::from_second(s).ok())
-        .filter(|t| (siyu_core::time::EARLIEST..siyu_core::time::END_OF_TIMES).contains(t))
-        .ok_or("subscribe_time: is not a time in seconds")?;
+    let at = seconds(user.get("subscribe_time"), "subscribe_time")?;
     let scene = user
         .get("subscribe_scene")
         .and_then(Value::as_str)
@@ -617,12 +590,7 @@ fn contact(item: &Value, codes: &BTreeMap<String, String>) -> Result<Contact, St
             .get("userid")
             .and_then(Value::as_str)
             .ok_or_else(|| format!("follow_user[{i}].userid: is missing"))?;
-        let at = f
-            .get("createtime")
-            .and_then(Value::as_i64)
-            .and_then(|s| Timestamp::from_second(s).ok())
-            .filter(|t| (siyu_core::time::EARLIEST..siyu_core::time::END_OF_TIMES).contains(t))
-            .ok_or_else(|| format!("follow_user[{i}].createtime: is not a time in seconds"))?;
+        let at = seconds(f.get("createtime"), &format!("follow_user[{i}].createtime"))?;
         let state = f
             .get("state")
             .and_then(Value::as_str)

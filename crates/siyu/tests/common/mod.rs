@@ -59,3 +59,20 @@ pub fn listening_address(child: &mut std::process::Child) -> (String, String) {
         .to_owned();
     (addr, line)
 }
+
+/// Starts `siyu serve` on port 0 against `db`: the child (kill it when done) and the
+/// address it listens on.
+#[allow(dead_code)]
+pub fn serve(db: &Path) -> (std::process::Child, String) {
+    let mut child = Command::new(env!("CARGO_BIN_EXE_siyu"))
+        .arg("--db")
+        .arg(db)
+        .args(["serve", "--addr", "127.0.0.1:0"])
+        .env_remove("SIYU_DB")
+        .env_remove("SIYU_TENANT")
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .expect("siyu serve");
+    let (addr, _) = listening_address(&mut child);
+    (child, addr)
+}
