@@ -309,7 +309,10 @@ pub fn referral_report(
     };
     let mut columns = load_columns(store, tenant, read)?;
     let end = tenant.zone.start_of(as_of.tomorrow().unwrap_or(as_of));
-    if !shares_from_profiles(store, tenant, &mut columns, end)? {
+    // PostgreSQL sends the share events (filtered by kind in SQL) faster than a million
+    // profile rows: it takes the events' path (2.1 s against 2.5 s at a million customers).
+    let from_profiles = store.backend() == "sqlite";
+    if !(from_profiles && shares_from_profiles(store, tenant, &mut columns, end)?) {
         columns.events = Default::default();
         let mut sink = ColumnSink::new(&mut columns, Some(&["share"]));
         store
