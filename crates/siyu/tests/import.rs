@@ -919,6 +919,70 @@ fn wecom_groups_and_official_account_followers_become_events_and_customers() {
     }
 }
 
+/// Weimob's orders as its order-list API's pages: millisecond times, numeric statuses
+/// (pending left out and counted, cancelled as refunded), the buyer's phone as the key
+/// (a masked one gives way to the nickname), the items' prices × counts as the amount.
+#[test]
+fn weimob_api_pages_are_read_as_orders() {
+    for mut f in fixtures("weimob") {
+        let path =
+            Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/data/exports/weimob_orders.jsonl");
+        let r = siyu::service::weimob::import_orders(
+            f.store.as_mut(),
+            &f.tenant,
+            &path,
+            ImportOptions::default(),
+        )
+        .expect("weimob");
+        assert_eq!((r.unpaid, r.orders.inserted), (1, 3), "{}", f.backend);
+        let s = |v: &str| v.to_owned();
+        assert_eq!(
+            orders_of(&mut f),
+            [
+                (
+                    s("31200011122233"),
+                    s("18618486065"),
+                    14_050,
+                    OrderStatus::Paid,
+                    Timestamp::from_second(1_777_599_000).expect("t"),
+                    s("weimob")
+                ),
+                (
+                    s("31200011122234"),
+                    s("阿香"),
+                    128_000,
+                    OrderStatus::Paid,
+                    Timestamp::from_second(1_777_685_400).expect("t"),
+                    s("weimob")
+                ),
+                (
+                    s("31200011122236"),
+                    s("18618486065"),
+                    2_500,
+                    OrderStatus::Refunded,
+                    Timestamp::from_second(1_777_858_200).expect("t"),
+                    s("weimob")
+                ),
+            ],
+            "{}",
+            f.backend
+        );
+        let bad = f.file("bad.json", "{\"data\": {\"pageList\": [{\"orderInfo\": {\"orderBaseInfo\": {\"orderNo\": \"x1\", \"createTime\": 1777599000000, \"orderStatus\": 6}}}]}}");
+        let refused = siyu::service::weimob::import_orders(
+            f.store.as_mut(),
+            &f.tenant,
+            &bad,
+            ImportOptions::default(),
+        )
+        .expect_err("status 6");
+        assert!(
+            format!("{refused:#}")
+                .contains("bad.json:1: order x1: orderStatus 6 is not one Weimob documents"),
+            "{refused:#}"
+        );
+    }
+}
+
 /// Taobao's item list must not be read as orders: it says which export to use.
 #[test]
 fn an_item_list_is_refused_naming_the_order_export() {

@@ -170,8 +170,9 @@ pub struct ImportArgs {
     /// A file of NAME=COLUMN lines, as --map.
     #[arg(long, value_name = "FILE", conflicts_with = "map")]
     pub map_file: Option<PathBuf>,
-    /// The platform whose export the file is: youzan, taobao, douyin or pdd (recognised
-    /// from the header when left out).
+    /// The platform whose export the file is: youzan, taobao, douyin, pdd (recognised from
+    /// the header when left out), or weimob (its order API's pages as JSON; a .json or
+    /// .jsonl file of orders is read so).
     #[arg(long)]
     pub preset: Option<String>,
     /// The sheet of an xlsx/xls workbook to read (default: the first).
@@ -407,6 +408,26 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
                 }
                 return Ok(());
             };
+            // Weimob's orders come as its API's pages (JSON), not as a file of columns.
+            let json = args
+                .file
+                .extension()
+                .and_then(|e| e.to_str())
+                .is_some_and(|e| matches!(e.to_ascii_lowercase().as_str(), "json" | "jsonl"));
+            if kind == Kind::Orders && (args.preset.as_deref() == Some("weimob") || json) {
+                let report = service::weimob::import_orders(
+                    ctx.store.as_mut(),
+                    &ctx.tenant,
+                    &args.file,
+                    options,
+                )
+                .with_context(|| format!("importing orders from {}", args.file.display()))?;
+                match args.format {
+                    Format::Json => println!("{}", serde_json::to_string_pretty(&report)?),
+                    _ => println!("{report}"),
+                }
+                return Ok(());
+            }
             let read_as = service::import::ReadAs {
                 mapping: mapping_of(args.map.as_deref(), args.map_file.as_deref())?,
                 preset: match &args.preset {
@@ -414,7 +435,7 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
                     Some(name) => {
                         Some(siyu_core::import::preset::named(name).with_context(|| {
                             format!(
-                                "--preset: '{name}' is not a preset (known: {})",
+                                "--preset: '{name}' is not a preset (known: {}, weimob)",
                                 siyu_core::import::preset::names()
                             )
                         })?)

@@ -16,3 +16,4 @@ pub mod rfm;
 pub mod segments;
 pub mod tokens;
 pub mod wecom;
+pub mod weimob;

@@ -322,7 +322,7 @@ pub fn import_source(
 
 /// The JSON values of the file with the line each starts on: one per line, or the whole
 /// file as one value.
-fn read_values(path: &Path) -> anyhow::Result<Vec<(u64, Value)>> {
+pub(crate) fn read_values(path: &Path) -> anyhow::Result<Vec<(u64, Value)>> {
     let file = std::fs::File::open(path).with_context(|| format!("opening {}", path.display()))?;
     let mut reader = BufReader::new(file);
     let mut values = Vec::new();
