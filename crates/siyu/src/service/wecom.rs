@@ -218,9 +218,8 @@ pub fn import_source(
     source: Source,
 ) -> anyhow::Result<ContactsReport> {
     let codes = channel_codes(store, tenant)?;
-    let values = read_values(path)?;
     let (mut contacts, mut problems) = (Vec::new(), Vec::new());
-    for (line, value) in values {
+    for_each_value(path, &mut |line, value| {
         let found: Vec<Result<Vec<Contact>, String>> = match source {
             Source::Contacts => records(&value, "external_contact_list", "")
                 .into_iter()
@@ -241,7 +240,8 @@ pub fn import_source(
                 Err(reason) => problems.push(format!("{}:{line}: {reason}", path.display())),
             }
         }
-    }
+        Ok(())
+    })?;
     let what = source.name();
     if !problems.is_empty() && !options.skip_invalid {
         let listed: Vec<&str> = problems
@@ -320,18 +320,23 @@ pub fn import_source(
     })
 }
 
-/// The JSON values of the file with the line each starts on: one per line, or the whole
-/// file as one value.
-pub(crate) fn read_values(path: &Path) -> anyhow::Result<Vec<(u64, Value)>> {
+/// Hands over the JSON values of the file, each with the line it starts on, one at a time
+/// (a file of a million contacts is never held whole): one value per line, or the whole
+/// file as one value (pretty-printed), of at most 64 MiB. A line is at most 16 MiB.
+pub(crate) fn for_each_value(
+    path: &Path,
+    each: &mut dyn FnMut(u64, Value) -> anyhow::Result<()>,
+) -> anyhow::Result<()> {
+    use std::io::Read as _;
     let file = std::fs::File::open(path).with_context(|| format!("opening {}", path.display()))?;
     let mut reader = BufReader::new(file);
-    let mut values = Vec::new();
     let mut buf = String::new();
-    let mut line = 0u64;
+    let (mut line, mut values, mut last) = (0u64, 0u64, 0u64);
     let mut whole = String::new();
     loop {
         buf.clear();
-        let n = reader
+        let n = (&mut reader)
+            .take(MAX_LINE_BYTES as u64 + 1)
             .read_line(&mut buf)
             .with_context(|| format!("{}:{}: reading", path.display(), line + 1))?;
         if n == 0 {
@@ -344,6 +349,22 @@ pub(crate) fn read_values(path: &Path) -> anyhow::Result<Vec<(u64, Value)>> {
                 path.display()
             );
         }
+        let text = buf.trim().trim_start_matches('\u{feff}');
+        if whole.is_empty()
+            && !text.is_empty()
+            && let Ok(value) = serde_json::from_str::<Value>(text)
+        {
+            values += 1;
+            last = line;
+            each(line, value)?;
+            continue;
+        }
+        if values > 0 && !text.is_empty() {
+            bail!(
+                "{}:{line}: not JSON (after line {last}, which was: one JSON value per line)",
+                path.display()
+            );
+        }
         whole.push_str(&buf);
         if whole.len() > 4 * MAX_LINE_BYTES {
             bail!(
@@ -352,33 +373,19 @@ pub(crate) fn read_values(path: &Path) -> anyhow::Result<Vec<(u64, Value)>> {
                 4 * MAX_LINE_BYTES
             );
         }
-        let text = buf.trim().trim_start_matches('\u{feff}');
-        if text.is_empty() {
-            continue;
-        }
-        if let Ok(value) = serde_json::from_str::<Value>(text) {
-            values.push((line, value));
-            whole.clear();
-        }
     }
     let rest = whole.trim().trim_start_matches('\u{feff}');
     if !rest.is_empty() {
-        if !values.is_empty() {
-            bail!(
-                "{}: a line after line {} is not JSON (expected one JSON value per line)",
-                path.display(),
-                values.last().map_or(0, |(l, _)| *l)
-            );
-        }
         // The whole file is one value (pretty-printed).
         let value: Value = serde_json::from_str(rest)
             .map_err(|e| anyhow::anyhow!("{}:{}: not JSON: {e}", path.display(), e.line()))?;
-        values.push((1, value));
+        values += 1;
+        each(1, value)?;
     }
-    if values.is_empty() {
+    if values == 0 {
         bail!("{}: the file is empty", path.display());
     }
-    Ok(values)
+    Ok(())
 }
 
 /// The records a value holds: one, a page of them under `list` (`external_contact_list`,

@@ -21,7 +21,7 @@ use siyu_core::money::Money;
 use siyu_store::{Store, Tenant};
 
 use super::import::{ImportOptions, ImportReport, MAX_LISTED, import_file};
-use super::wecom::read_values;
+use super::wecom::for_each_value;
 
 #[derive(Debug, Serialize)]
 pub struct WeimobReport {
@@ -128,7 +128,6 @@ pub fn import_orders(
     path: &Path,
     options: ImportOptions,
 ) -> anyhow::Result<WeimobReport> {
-    let values = read_values(path)?;
     let dir = tempfile::tempdir().context("creating a scratch directory")?;
     let rows_path = dir.path().join("weimob.orders.csv");
     let mut rows = csv::Writer::from_path(&rows_path)?;
@@ -141,13 +140,13 @@ pub fn import_orders(
         "channel",
     ])?;
     let (mut unpaid, mut problems) = (0u64, Vec::new());
-    for (line, value) in &values {
-        if !is_weimob_page(value) {
+    for_each_value(path, &mut |line, value| {
+        if !is_weimob_page(&value) {
             problems.push(format!(
                 "{}:{line}: not a page of Weimob's order list (data.pageList)",
                 path.display()
             ));
-            continue;
+            return Ok(());
         }
         for order in value
             .pointer("/data/pageList")
@@ -164,7 +163,8 @@ pub fn import_orders(
                 Err(reason) => problems.push(format!("{}:{line}: {reason}", path.display())),
             }
         }
-    }
+        Ok(())
+    })?;
     rows.flush()?;
     if !problems.is_empty() && !options.skip_invalid {
         let listed: Vec<&str> = problems
