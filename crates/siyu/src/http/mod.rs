@@ -54,6 +54,8 @@ pub struct AppState {
     limiter: auth::Limiter,
     metrics: Metrics,
     ingester: group::Ingester,
+    /// WeCom callbacks' secrets by tenant, read for a few seconds at a time.
+    wecom: wecom::SecretsCache,
     /// For a request's whole body, from its headers.
     body_timeout: Duration,
 }
@@ -142,6 +144,7 @@ impl AppState {
             limiter: auth::Limiter::new(limit),
             metrics: Metrics::default(),
             ingester: group::Ingester::start(db)?,
+            wecom: wecom::SecretsCache::default(),
             body_timeout,
         }))
     }

@@ -41,8 +41,19 @@ pub const TOKEN_KEY: &str = "wecom.token";
 pub const AES_KEY_KEY: &str = "wecom.aes_key";
 pub const CORP_KEY: &str = "wecom.corp_id";
 
+/// How long a tenant's secrets (or their absence) are kept before being read again, and
+/// how many tenants' at most: a flood of forged callbacks costs no store reads.
+const SECRETS_FOR: Duration = Duration::from_secs(10);
+const SECRETS_KEPT: usize = 1_024;
+
+/// The secrets read lately, by the tenant name a callback's path gives.
+#[derive(Default)]
+pub struct SecretsCache {
+    read: std::sync::Mutex<HashMap<String, (std::time::Instant, Option<Arc<Secrets>>)>>,
+}
+
 /// A tenant's callback secrets.
-struct Secrets {
+pub(super) struct Secrets {
     tenant: Tenant,
     token: String,
     key: [u8; 32],
@@ -140,23 +151,47 @@ pub async fn event(
     Ok("success".to_owned())
 }
 
-async fn secrets(state: &Arc<AppState>, name: String) -> Result<Secrets, ApiError> {
+/// The tenant's secrets, from the cache when read lately.
+async fn secrets(state: &Arc<AppState>, name: String) -> Result<Arc<Secrets>, ApiError> {
+    let not_set = |name: &str| {
+        ApiError::new(
+            Code::WecomNotConfigured,
+            format!("no WeCom callback is set for tenant '{name}' (siyu wecom set-callback)"),
+        )
+    };
+    let kept = state
+        .wecom
+        .read
+        .lock()
+        .ok()
+        .and_then(|read| read.get(&name).cloned())
+        .filter(|(at, _)| at.elapsed() < SECRETS_FOR);
+    if let Some((_, found)) = kept {
+        return found.ok_or_else(|| not_set(&name));
+    }
+    let key = name.clone();
+    let found = read_secrets(state, name).await?.map(Arc::new);
+    if let Ok(mut read) = state.wecom.read.lock() {
+        if read.len() >= SECRETS_KEPT {
+            read.clear();
+        }
+        read.insert(key.clone(), (std::time::Instant::now(), found.clone()));
+    }
+    found.ok_or_else(|| not_set(&key))
+}
+
+/// The tenant's secrets from the store; `None` when it has none (or no such tenant).
+async fn read_secrets(state: &Arc<AppState>, name: String) -> Result<Option<Secrets>, ApiError> {
     state
         .with_store(move |store| {
-            let not_set = || {
-                ApiError::new(
-                    Code::WecomNotConfigured,
-                    format!(
-                        "no WeCom callback is set for tenant '{name}' (siyu wecom set-callback)"
-                    ),
-                )
-            };
-            let tenant = store
+            let Some(tenant) = store
                 .tenants()
                 .map_err(anyhow::Error::from)?
                 .into_iter()
                 .find(|t| t.name == name)
-                .ok_or_else(not_set)?;
+            else {
+                return Ok(None);
+            };
             let settings = store.settings(&tenant).map_err(anyhow::Error::from)?;
             let get = |key: &str| {
                 settings
@@ -167,20 +202,22 @@ async fn secrets(state: &Arc<AppState>, name: String) -> Result<Secrets, ApiErro
             let (Some(token), Some(aes), Some(corp_id)) =
                 (get(TOKEN_KEY), get(AES_KEY_KEY), get(CORP_KEY))
             else {
-                return Err(not_set());
+                return Ok(None);
             };
-            let key = aes_key(&aes).map_err(|_| not_set())?;
+            let Ok(key) = aes_key(&aes) else {
+                return Ok(None);
+            };
             let codes = settings
                 .iter()
                 .filter_map(|(k, v)| Some((k.strip_prefix("channel_code.")?.to_owned(), v.clone())))
                 .collect();
-            Ok(Secrets {
+            Ok(Some(Secrets {
                 tenant,
                 token,
                 key,
                 corp_id,
                 codes,
-            })
+            }))
         })
         .await
 }
