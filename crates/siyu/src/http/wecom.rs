@@ -46,10 +46,13 @@ pub const CORP_KEY: &str = "wecom.corp_id";
 const SECRETS_FOR: Duration = Duration::from_secs(10);
 const SECRETS_KEPT: usize = 1_024;
 
+/// What a read of a tenant's secrets found, and when.
+type Read = (std::time::Instant, Option<Arc<Secrets>>);
+
 /// The secrets read lately, by the tenant name a callback's path gives.
 #[derive(Default)]
 pub struct SecretsCache {
-    read: std::sync::Mutex<HashMap<String, (std::time::Instant, Option<Arc<Secrets>>)>>,
+    read: std::sync::Mutex<HashMap<String, Read>>,
 }
 
 /// A tenant's callback secrets.
