@@ -130,6 +130,72 @@ fn an_import_prints_its_counts_and_json_on_request() {
     );
 }
 
+/// Every merchant's file of `tests/data` through the command line into one shop, as a
+/// merchant brings them: each platform's export recognised without being named (CSV in
+/// both encodings, xlsx, Weimob's JSON pages), the WeCom and WeChat sources, then the
+/// figures over all of it.
+#[test]
+fn every_kind_of_merchants_file_imports_through_the_command_line() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let db = dir.path().join("siyu.db");
+    let data = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/data");
+    let out = siyu(&db, &["channel-code", "set", "dy_live", "抖音直播"]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    for (kind, file, preset, inserted) in [
+        ("orders", "exports/youzan_orders.csv", "youzan", 4),
+        ("orders", "exports/taobao_orders.csv", "taobao", 4),
+        ("orders", "exports/douyin_orders.csv", "douyin", 2),
+        ("orders", "exports/pdd_orders.xlsx", "pdd", 4),
+        ("orders", "exports/weimob_orders.jsonl", "weimob", 3),
+    ] {
+        // Copied first: the rejects file is written beside the file.
+        let copy = dir.path().join(file.replace('/', "_"));
+        std::fs::copy(data.join(file), &copy).expect("copy");
+        let out = siyu(
+            &db,
+            &[
+                "import",
+                kind,
+                &copy.to_string_lossy(),
+                "--skip-invalid",
+                "--format",
+                "json",
+            ],
+        );
+        assert!(out.status.success(), "{file}: {}", text(&out.stderr));
+        let report: serde_json::Value = serde_json::from_slice(&out.stdout).expect("json");
+        let orders = report.get("orders").unwrap_or(&report);
+        assert_eq!(orders["preset"], preset, "{file}");
+        assert_eq!(orders["inserted"], inserted, "{file}");
+    }
+    for (kind, file) in [
+        ("contacts", "wecom/contacts.jsonl"),
+        ("groups", "wecom/groups.json"),
+        ("followers", "wecom/followers.jsonl"),
+    ] {
+        let out = siyu(&db, &["import", kind, &data.join(file).to_string_lossy()]);
+        assert!(out.status.success(), "{file}: {}", text(&out.stderr));
+    }
+    let out = siyu(&db, &["report", "overview", "--format", "json"]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let overview: serde_json::Value = serde_json::from_slice(&out.stdout).expect("json");
+    // 17 orders imported, 3 of them refunded or cancelled; 16 people under their ids
+    // (one person across ids is the identities' work, to come).
+    assert_eq!(
+        (
+            &overview["paid_orders"],
+            &overview["refunded_orders"],
+            &overview["customers"]
+        ),
+        (
+            &serde_json::json!(14),
+            &serde_json::json!(3),
+            &serde_json::json!(16)
+        ),
+        "{overview}"
+    );
+}
+
 #[test]
 fn lifecycle_stages_cover_every_customer_and_follow_the_repurchase_cycle_setting() {
     let dir = tempfile::tempdir().expect("tempdir");
