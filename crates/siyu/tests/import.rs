@@ -794,6 +794,31 @@ fn wecom_contacts_become_customers_with_their_source_and_adds() {
             })
             .expect("events");
         assert_eq!(adds, 4);
+        // Their ids in the sources, kept as identities (erased with the customer).
+        let ids: Vec<(String, String)> = f
+            .store
+            .identities_of(&f.tenant, &wang.id)
+            .expect("ids")
+            .into_iter()
+            .map(|i| (i.namespace, i.value))
+            .collect();
+        assert_eq!(
+            ids,
+            [
+                ("phone".to_owned(), "18618486065".to_owned()),
+                (
+                    "unionid".to_owned(),
+                    "ozynqsulJFCZ2z1aYeS8h-nuasdE".to_owned()
+                ),
+                (
+                    "wecom".to_owned(),
+                    "wmJ8aQBgAAqVH1_FHuB0ZlY2Fw3Ao7Fg".to_owned()
+                ),
+            ],
+            "{}",
+            f.backend
+        );
+        assert_eq!(r.identities, 6);
         let before = f.snapshot();
         let again = import_contacts(f.store.as_mut(), &f.tenant, &path, ImportOptions::default())
             .expect("again");
@@ -812,6 +837,21 @@ fn wecom_contacts_become_customers_with_their_source_and_adds() {
             "{refused:#}"
         );
         assert_eq!(f.snapshot(), before);
+        siyu::service::privacy::erase(f.store.as_mut(), &f.tenant, &wang.id, "test")
+            .expect("erase");
+        assert!(
+            f.store
+                .identities_of(&f.tenant, &wang.id)
+                .expect("ids")
+                .is_empty()
+        );
+        assert_eq!(
+            f.store
+                .identity_holder(&f.tenant, "unionid", "ozynqsulJFCZ2z1aYeS8h-nuasdE")
+                .expect("holder"),
+            None,
+            "an erased customer's unionid names nobody"
+        );
     }
 }
 

@@ -206,6 +206,34 @@ pub trait ChannelCostStore {
     fn channel_costs(&mut self, tenant: &Tenant) -> Result<Vec<(Channel, Month, Money)>>;
 }
 
+/// One of a customer's ids in the merchant's sources: `unionid`, `wecom` (external_userid),
+/// `oa` (official-account openid), `phone` (normalised, unmasked), a platform's buyer key.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Identity {
+    pub namespace: String,
+    pub value: String,
+    /// What brought it: `contacts FILE`, `followers FILE`, …
+    pub source: String,
+    pub at: Timestamp,
+}
+
+/// Customers' identities (see DESIGN.md, "Identity"). An identity belongs to one customer:
+/// the first to bring it keeps it.
+pub trait IdentityStore {
+    /// Records identities, each of its customer; those another customer holds already
+    /// stay theirs. How many were new.
+    fn add_identities(&mut self, tenant: &Tenant, ids: &[(CustomerId, Identity)]) -> Result<u64>;
+    /// A customer's identities, by namespace and value.
+    fn identities_of(&mut self, tenant: &Tenant, id: &CustomerId) -> Result<Vec<Identity>>;
+    /// The customer holding an identity, if one does.
+    fn identity_holder(
+        &mut self,
+        tenant: &Tenant,
+        namespace: &str,
+        value: &str,
+    ) -> Result<Option<CustomerId>>;
+}
+
 pub trait EventStore {
     /// Every event of the tenant, in event-id order.
     fn scan_events(&mut self, tenant: &Tenant, each: &mut dyn FnMut(NewEvent)) -> Result<()>;
@@ -684,6 +712,7 @@ pub trait Store:
     + PrivacyStore
     + PoolStore
     + ChannelCostStore
+    + IdentityStore
     + TokenStore
     + CustomerViewStore
     + AuditStore

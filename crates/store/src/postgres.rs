@@ -51,6 +51,10 @@ const MIGRATIONS: &[(i64, &str)] = &[
         9,
         include_str!("../migrations/postgres/0009_thresholds.sql"),
     ),
+    (
+        10,
+        include_str!("../migrations/postgres/0010_identities.sql"),
+    ),
 ];
 
 /// The advisory lock that serialises migrations and schema creation across processes.

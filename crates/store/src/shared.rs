@@ -15,25 +15,26 @@ use siyu_core::{
 use crate::sql::{
     ATTRIBUTES, Arg, COUNT_PROFILES, CUSTOMER_BY_ID, CUSTOMERS_PAGE, DELETE_RULE,
     DELETE_RULE_MEMBERS, DELETE_TAG, Db, ERASE_CUSTOMER, ERASE_ORDERS, ERASE_PROFILE,
-    ERASE_REFERRER, ERASED_TABLES, HAS_CUSTOMER, INSERT_AUDIT, INSERT_SUPPRESSION, INSERT_TAG,
-    INSERT_TENANT, INSERT_TOKEN, MEMBER_COUNTS, MEMBERS_AFTER, MEMBERSHIPS_BETWEEN, POOL_EXTENT,
-    POOL_IDS_AFTER, RECENT_EVENTS, RECENT_ORDERS, RULE_MEMBERS_BETWEEN, RULES_OF, RowAccess,
-    SAVE_RULE, SAVE_THRESHOLDS, SCAN_EVENTS, SCAN_LEFT_AT, SCAN_PROFILE_LINES, SET_CHANNEL_COST,
-    SET_OPT_OUT, SET_SETTING, SET_TAG_FAMILY, SET_TIME_ZONE, SETTINGS_OF, STREAM_EVENTS,
-    SUPPRESSION_KEYS, TABLE_COUNTS, TAG_FAMILIES, TENANT_BY_NAME, THRESHOLDS_OF, TOKEN_BY_HASH,
-    TOKENS_OF, attributes_from, audit_entry_from, audit_log_sql, channel_cost_from,
-    channel_costs_sql, customer_fact_from, customer_facts_sql, customer_from, customer_line_from,
-    erase_from, event_from, event_line_into, history_from, history_sql, manual_tag_from,
-    manual_tags_sql, member_count_from, member_filter, member_from, members_sql, order_from,
-    order_line_into, parse_customer_id, pool_extent_from, profile_from, profile_line_from,
-    profile_of, profiles_sql, report_orders_sql, rows, stored_rule_from, tag_family_from,
-    tenant_from, tenants_sql, thresholds_from, thresholds_values, token_from,
+    ERASE_REFERRER, ERASED_TABLES, HAS_CUSTOMER, IDENTITIES_OF, IDENTITY_HOLDER, INSERT_AUDIT,
+    INSERT_SUPPRESSION, INSERT_TAG, INSERT_TENANT, INSERT_TOKEN, MEMBER_COUNTS, MEMBERS_AFTER,
+    MEMBERSHIPS_BETWEEN, POOL_EXTENT, POOL_IDS_AFTER, RECENT_EVENTS, RECENT_ORDERS,
+    RULE_MEMBERS_BETWEEN, RULES_OF, RowAccess, SAVE_RULE, SAVE_THRESHOLDS, SCAN_EVENTS,
+    SCAN_LEFT_AT, SCAN_PROFILE_LINES, SET_CHANNEL_COST, SET_OPT_OUT, SET_SETTING, SET_TAG_FAMILY,
+    SET_TIME_ZONE, SETTINGS_OF, STREAM_EVENTS, SUPPRESSION_KEYS, TABLE_COUNTS, TAG_FAMILIES,
+    TENANT_BY_NAME, THRESHOLDS_OF, TOKEN_BY_HASH, TOKENS_OF, attributes_from, audit_entry_from,
+    audit_log_sql, channel_cost_from, channel_costs_sql, customer_fact_from, customer_facts_sql,
+    customer_from, customer_line_from, erase_from, event_from, event_line_into, history_from,
+    history_sql, manual_tag_from, manual_tags_sql, member_count_from, member_filter, member_from,
+    members_sql, order_from, order_line_into, parse_customer_id, pool_extent_from, profile_from,
+    profile_line_from, profile_of, profiles_sql, report_orders_sql, rows, stored_rule_from,
+    tag_family_from, tenant_from, tenants_sql, thresholds_from, thresholds_values, token_from,
 };
 use crate::{
     AuditEntry, AuditStore, ChannelCostStore, CustomerLine, CustomerStore, CustomerView,
-    CustomerViewStore, Erased, EventStore, Facts, HistoryRecord, ManualTag, Member, MemberFilter,
-    PoolExtent, PrivacyWrites, ProfileLine, ProfileStore, Result, StoreError, StoredRule,
-    StoredToken, TableCounts, Tenant, TenantStore, TokenStore, corrupt, micros,
+    CustomerViewStore, Erased, EventStore, Facts, HistoryRecord, Identity, IdentityStore,
+    ManualTag, Member, MemberFilter, PoolExtent, PrivacyWrites, ProfileLine, ProfileStore, Result,
+    StoreError, StoredRule, StoredToken, TableCounts, Tenant, TenantStore, TokenStore, corrupt,
+    from_micros, micros,
 };
 
 /// A store whose reads and simple writes run on one connection.
@@ -204,6 +205,71 @@ impl<T: OnDb> ChannelCostStore for T {
     }
 }
 
+/// Identities written per statement.
+const IDENTITIES_PER_STATEMENT: usize = 100;
+
+impl<T: OnDb> IdentityStore for T {
+    fn add_identities(&mut self, tenant: &Tenant, ids: &[(CustomerId, Identity)]) -> Result<u64> {
+        let mut added = 0;
+        for chunk in ids.chunks(IDENTITIES_PER_STATEMENT) {
+            let mut sql = String::from(
+                "INSERT INTO identities (tenant_id, namespace, value, customer_id, source, created_at) VALUES ",
+            );
+            let times: Vec<i64> = chunk.iter().map(|(_, i)| micros(i.at)).collect();
+            let mut args = vec![Arg::Int(tenant.id)];
+            for (k, ((customer, identity), at)) in chunk.iter().zip(&times).enumerate() {
+                let n = 2 + k * 5;
+                if k > 0 {
+                    sql.push_str(", ");
+                }
+                sql.push_str(&format!(
+                    "(?1, ?{}, ?{}, ?{}, ?{}, ?{})",
+                    n,
+                    n + 1,
+                    n + 2,
+                    n + 3,
+                    n + 4
+                ));
+                args.extend([
+                    Arg::Text(&identity.namespace),
+                    Arg::Text(&identity.value),
+                    Arg::Text(customer.as_str()),
+                    Arg::Text(&identity.source),
+                    Arg::Int(*at),
+                ]);
+            }
+            sql.push_str(" ON CONFLICT (tenant_id, namespace, value) DO NOTHING");
+            added += self.db().exec(&sql, &args)?;
+        }
+        Ok(added)
+    }
+
+    fn identities_of(&mut self, tenant: &Tenant, id: &CustomerId) -> Result<Vec<Identity>> {
+        let args = [Arg::Int(tenant.id), Arg::Text(id.as_str())];
+        rows(self.db(), IDENTITIES_OF, &args, |r| {
+            Ok(Identity {
+                namespace: r.text(0)?.to_owned(),
+                value: r.text(1)?.to_owned(),
+                source: r.text(2)?.to_owned(),
+                at: from_micros(r.int(3)?)?,
+            })
+        })
+    }
+
+    fn identity_holder(
+        &mut self,
+        tenant: &Tenant,
+        namespace: &str,
+        value: &str,
+    ) -> Result<Option<CustomerId>> {
+        let args = [Arg::Int(tenant.id), Arg::Text(namespace), Arg::Text(value)];
+        Ok(rows(self.db(), IDENTITY_HOLDER, &args, |r| {
+            parse_customer_id(r.text(0)?)
+        })?
+        .pop())
+    }
+}
+
 impl<T: OnDb> AuditStore for T {
     fn audit_log(
         &mut self,
@@ -352,7 +418,7 @@ impl<T: TxOnDb> PrivacyWrites for T {
         for (n, table) in deleted.iter_mut().zip(ERASED_TABLES) {
             *n = tx.exec(&erase_from(table), &[tenant, id])?;
         }
-        let [events, tags, _, _] = deleted;
+        let [events, tags, _, _, _] = deleted;
         tx.exec(INSERT_SUPPRESSION, &[tenant, Arg::Text(key), Arg::Int(at)])?;
         Ok(Erased {
             orders,

@@ -889,8 +889,13 @@ pub(crate) const ERASE_PROFILE: &str =
 pub(crate) const ERASE_REFERRER: &str =
     "UPDATE customers SET referrer_id = ?3 WHERE tenant_id = ?1 AND referrer_id = ?2";
 /// … and the rows of these tables go.
-pub(crate) const ERASED_TABLES: [&str; 4] =
-    ["events", "customer_tags", "rule_members", "rule_history"];
+pub(crate) const ERASED_TABLES: [&str; 5] = [
+    "events",
+    "customer_tags",
+    "rule_members",
+    "rule_history",
+    "identities",
+];
 
 /// The deletion of a customer's (`?2`) rows of `table` (of [`ERASED_TABLES`]).
 pub(crate) fn erase_from(table: &str) -> String {
@@ -1044,6 +1049,14 @@ pub(crate) const SCAN_LEFT_AT: &str =
 
 /// How many profiles a tenant (`?1`) has.
 pub(crate) const COUNT_PROFILES: &str = "SELECT count(*) FROM profiles WHERE tenant_id = ?1";
+
+/// A tenant's (`?1`) customer's (`?2`) identities, by namespace and value.
+pub(crate) const IDENTITIES_OF: &str = "SELECT namespace, value, source, created_at FROM identities
+     WHERE tenant_id = ?1 AND customer_id = ?2 ORDER BY namespace, value";
+
+/// The customer holding an identity (`?2`, `?3`) of a tenant (`?1`).
+pub(crate) const IDENTITY_HOLDER: &str = "SELECT customer_id FROM identities
+     WHERE tenant_id = ?1 AND namespace = ?2 AND value = ?3";
 
 #[cfg(test)]
 mod tests {

@@ -54,6 +54,7 @@ const MIGRATIONS: &[(i64, &str)] = &[
         12,
         include_str!("../migrations/sqlite/0012_spend_from_index.sql"),
     ),
+    (13, include_str!("../migrations/sqlite/0013_identities.sql")),
 ];
 
 pub struct SqliteStore {

@@ -10,7 +10,9 @@ use clap::Subcommand;
 use siyu_store::{Store, Tenant};
 
 use super::lang::pick;
-use super::output::{Format, Table, count, local_time, percent, print_lines, thousands, yuan};
+use super::output::{
+    Format, Table, count, local_time, local_time_of, percent, print_lines, thousands, yuan,
+};
 use super::segment::customer_id;
 use crate::service::customers::{self, CustomerAnswer};
 use crate::service::privacy;
@@ -24,6 +26,13 @@ pub enum CustomerCommand {
     Show {
         id: String,
         /// table or json.
+        #[arg(long, value_enum, default_value_t)]
+        format: Format,
+    },
+    /// A customer's identities: their ids in the merchant's sources (WeCom external_userid,
+    /// unionid, official-account openid, phone), with where each came from.
+    Ids {
+        id: String,
         #[arg(long, value_enum, default_value_t)]
         format: Format,
     },
@@ -85,6 +94,54 @@ pub fn run_customer(
                      customers, see segment members"
                 ),
                 Format::Table => print!("{}", show(tenant, &answer)),
+            }
+        }
+        CustomerCommand::Ids { id, format } => {
+            let id = customer_id(id)?;
+            store
+                .customer(tenant, &id)
+                .map_err(|_| anyhow::anyhow!("there is no customer '{id}'"))?;
+            let ids = store.identities_of(tenant, &id)?;
+            let rows: Vec<[String; 4]> = ids
+                .iter()
+                .map(|i| {
+                    [
+                        i.namespace.clone(),
+                        i.value.clone(),
+                        i.source.clone(),
+                        i.at.to_string(),
+                    ]
+                })
+                .collect();
+            match format {
+                Format::Json => {
+                    let list: Vec<serde_json::Value> = rows
+                        .iter()
+                        .map(|[n, v, s, a]| {
+                            serde_json::json!({"namespace": n, "value": v, "source": s, "at": a})
+                        })
+                        .collect();
+                    writeln!(
+                        std::io::stdout(),
+                        "{}",
+                        serde_json::to_string_pretty(&list)?
+                    )?;
+                }
+                Format::Csv => {
+                    let mut w = csv::Writer::from_writer(std::io::stdout());
+                    w.write_record(["namespace", "value", "source", "at"])?;
+                    for r in &rows {
+                        w.write_record(r)?;
+                    }
+                    w.flush()?;
+                }
+                Format::Table => {
+                    let mut t = Table::new(["namespace", "value", "source", "at"]);
+                    for [n, v, s, a] in rows {
+                        t.row([n, v, s, local_time_of(&tenant.zone, &a)]);
+                    }
+                    print!("{}", t.render());
+                }
             }
         }
         CustomerCommand::Export { id, out, by } => {

@@ -21,7 +21,7 @@ use siyu_core::channel::Channel;
 use siyu_core::customer::normalise_phone;
 use siyu_core::import::Kind;
 use siyu_core::{CustomerId, Timestamp};
-use siyu_store::{Store, Tenant};
+use siyu_store::{Identity, Store, Tenant};
 
 use super::import::{ImportOptions, ImportReport, MAX_LISTED, import_file};
 
@@ -111,6 +111,9 @@ pub struct ContactsReport {
     pub rejected: u64,
     /// Codes (`state`) the tenant has no channel for, with how many contacts carried each.
     pub unmapped_codes: BTreeMap<String, u64>,
+    /// Identities recorded new (an id, unionid or phone another customer holds stays
+    /// theirs: one person across ids is joined by the merge, to come).
+    pub identities: u64,
     pub customers: ImportReport,
     pub events: ImportReport,
 }
@@ -165,6 +168,8 @@ struct Contact {
     code: Option<String>,
     tags: BTreeSet<String>,
     events: Vec<SourceEvent>,
+    /// Their ids in the sources: (namespace, value), see DESIGN.md "Identity".
+    ids: Vec<(&'static str, String)>,
 }
 
 /// An event a source records about a person: its id makes a re-import change nothing.
@@ -309,12 +314,32 @@ pub fn import_source(
         .with_context(|| format!("writing the {what} as customers"))?;
     let events = import_file(store, tenant, Kind::Events, &events_path, options)
         .with_context(|| format!("writing the {what}' events"))?;
+    let source = format!("{what} {}", path.display());
+    let at = Timestamp::now();
+    let ids: Vec<(CustomerId, Identity)> = by_id
+        .values()
+        .flat_map(|c| {
+            c.ids.iter().map(|(namespace, value)| {
+                let identity = Identity {
+                    namespace: (*namespace).to_owned(),
+                    value: value.clone(),
+                    source: source.clone(),
+                    at,
+                };
+                (c.id.clone(), identity)
+            })
+        })
+        .collect();
+    let identities = store
+        .add_identities(tenant, &ids)
+        .context("recording the identities")?;
     Ok(ContactsReport {
         what,
         file: path.to_owned(),
         contacts: by_id.len() as u64,
         rejected: problems.len() as u64,
         unmapped_codes: unmapped,
+        identities,
         customers,
         events,
     })
@@ -402,6 +427,17 @@ fn records<'v>(value: &'v Value, list: &str, one: &str) -> Vec<&'v Value> {
     }
 }
 
+/// A field's text, when it is a usable id (not empty, not masked or a placeholder, at most
+/// 128 characters).
+fn text_of(value: &Value, field: &str) -> Option<String> {
+    value
+        .get(field)
+        .and_then(Value::as_str)
+        .map(str::trim)
+        .filter(|s| !s.is_empty() && s.len() <= 128 && !siyu_core::import::is_placeholder(s))
+        .map(str::to_owned)
+}
+
 /// A time in seconds since the epoch, as the APIs give them.
 fn seconds(value: Option<&Value>, field: &str) -> Result<Timestamp, String> {
     value
@@ -412,8 +448,9 @@ fn seconds(value: Option<&Value>, field: &str) -> Result<Timestamp, String> {
 }
 
 /// A person the source shows only through an event (a group's member, an unfollow).
-fn seen(id: CustomerId, event: SourceEvent) -> Contact {
+fn seen(id: CustomerId, event: SourceEvent, ids: Vec<(&'static str, String)>) -> Contact {
     Contact {
+        ids,
         id,
         attributes: false,
         name: None,
@@ -469,7 +506,11 @@ fn group(chat: &Value) -> Result<Vec<Contact>, String> {
             at,
             properties,
         };
-        people.push(seen(id, event));
+        let mut ids = vec![("wecom", id.to_string())];
+        if let Some(union) = text_of(m, "unionid") {
+            ids.push(("unionid", union));
+        }
+        people.push(seen(id, event, ids));
     }
     Ok(people)
 }
@@ -509,7 +550,8 @@ fn follower(user: &Value, codes: &BTreeMap<String, String>) -> Result<Option<Con
                 at: Timestamp::now(),
                 properties: serde_json::Map::new(),
             };
-            return Ok(Some(seen(id, event)));
+            let ids = vec![("oa", id.to_string())];
+            return Ok(Some(seen(id, event, ids)));
         }
         _ => return Err("subscribe: is not 0 or 1".to_owned()),
     }
@@ -543,7 +585,12 @@ fn follower(user: &Value, codes: &BTreeMap<String, String>) -> Result<Option<Con
     if let Some(code) = &code {
         properties.insert("qr_scene_str".into(), Value::from(code.as_str()));
     }
+    let mut ids = vec![("oa", id.to_string())];
+    if let Some(union) = text_of(user, "unionid") {
+        ids.push(("unionid", union));
+    }
     Ok(Some(Contact {
+        ids,
         id: id.clone(),
         attributes: true,
         name: None,
@@ -663,7 +710,15 @@ fn contact(item: &Value, codes: &BTreeMap<String, String>) -> Result<Contact, St
             }
         })
         .collect();
+    let mut ids = vec![("wecom", id.to_string())];
+    if let Some(union) = text_of(ext, "unionid") {
+        ids.push(("unionid", union));
+    }
+    if let Some(phone) = &phone {
+        ids.push(("phone", phone.clone()));
+    }
     Ok(Contact {
+        ids,
         id,
         attributes: true,
         name,

@@ -1,0 +1,13 @@
+-- A customer's identities: (namespace, value) pairs naming the one person across the ids
+-- the merchant's sources use (unionid, wecom external_userid, oa openid, phone, platform
+-- buyer keys). A pair belongs to one customer; the first to bring it keeps it.
+CREATE TABLE identities (
+    tenant_id   INTEGER NOT NULL REFERENCES tenants (id),
+    namespace   TEXT NOT NULL,
+    value       TEXT NOT NULL,
+    customer_id TEXT NOT NULL,
+    source      TEXT NOT NULL,
+    created_at  INTEGER NOT NULL,
+    PRIMARY KEY (tenant_id, namespace, value)
+) WITHOUT ROWID;
+CREATE INDEX identities_by_customer ON identities (tenant_id, customer_id);
