@@ -208,11 +208,22 @@ pub struct PersonalData {
     /// Oldest first.
     pub events: Vec<EventLine>,
     pub tags: Vec<TagLine>,
+    /// Their ids in the merchant's sources (unionid, WeCom external_userid, openid, phone).
+    pub identities: Vec<IdentityLine>,
     pub memberships: Vec<MembershipLine>,
     /// Oldest first.
     pub history: Vec<HistoryLine>,
     /// Earlier exports and opt-outs, oldest first (this export included).
     pub audit: Vec<AuditLine>,
+}
+
+/// One of the customer's identities, as exported.
+#[derive(Debug, Clone, Serialize)]
+pub struct IdentityLine {
+    pub namespace: String,
+    pub value: String,
+    pub source: String,
+    pub at: Timestamp,
 }
 
 /// `siyu customer export` and `GET /v1/customers/{id}/export`: everything held on the
@@ -286,7 +297,19 @@ pub fn export(
         })
         .collect();
     history.sort_by_key(|h| h.at);
+    let identities = store
+        .identities_of(tenant, id)
+        .context("reading the customer's identities")?
+        .into_iter()
+        .map(|i| IdentityLine {
+            namespace: i.namespace,
+            value: i.value,
+            source: i.source,
+            at: i.at,
+        })
+        .collect();
     Ok(PersonalData {
+        identities,
         exported_at: now,
         tenant: tenant.name.clone(),
         customer: view.customer,
