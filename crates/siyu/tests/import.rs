@@ -837,6 +837,9 @@ fn wecom_contacts_become_customers_with_their_source_and_adds() {
             "{refused:#}"
         );
         assert_eq!(f.snapshot(), before);
+        let export = siyu::service::privacy::export(f.store.as_mut(), &f.tenant, &wang.id, "test")
+            .expect("export");
+        assert_eq!(export.identities.len(), 3, "the export holds their ids");
         siyu::service::privacy::erase(f.store.as_mut(), &f.tenant, &wang.id, "test")
             .expect("erase");
         assert!(
