@@ -572,6 +572,26 @@ fn a_youzan_order_export_is_recognised_and_read() {
         assert_eq!((r.preset, r.encoding), (Some("youzan"), "UTF-8"));
         assert_eq!((r.rows, r.inserted, r.rejected), (5, 4, 1), "{}", f.backend);
         assert!(rejects_of(&r).contains("status: '待付款' is an order not paid yet"));
+        // The buyers' keys are their identities on the platform (a phone also as a phone).
+        let ids = |f: &mut Fixture, id: &str| -> Vec<(String, String)> {
+            f.store
+                .identities_of(&f.tenant, &CustomerId::parse(id).expect("id"))
+                .expect("ids")
+                .into_iter()
+                .map(|i| (i.namespace, i.value))
+                .collect()
+        };
+        let phone = |n: &str, v: &str| (n.to_owned(), v.to_owned());
+        assert_eq!(
+            ids(&mut f, "18618486065"),
+            [
+                phone("phone", "18618486065"),
+                phone("youzan", "18618486065")
+            ],
+            "{}",
+            f.backend
+        );
+        assert_eq!(ids(&mut f, "老客"), [phone("youzan", "老客")]);
         let s = |v: &str| v.to_owned();
         let zone = f.tenant.zone.clone();
         let at = |v: &str| zone.parse_timestamp(v).expect("time");

@@ -23,7 +23,7 @@ use siyu_core::profile::{Profile, ProfileBuilder, ProfileSink};
 use siyu_core::{
     Channel, CustomerId, NewCustomer, NewEvent, NewOrder, SeenCustomer, TenantZone, Timestamp,
 };
-use siyu_store::{ImportTx, Scope, Store, Tenant, WriteCounts};
+use siyu_store::{Identity, ImportTx, Scope, Store, Tenant, WriteCounts};
 
 use super::evaluate::{Recompute, evaluate_all, evaluate_touched};
 use super::privacy::Suppressions;
@@ -609,6 +609,9 @@ fn run<T: Row>(
 
         let mut writer =
             Writer::<T>::new(store, tenant, kind, path, options, reject_header, started)?;
+        if preset.is_some() {
+            writer.keys = Some(FastHashSet::default());
+        }
         for message in receiver {
             match message {
                 Message::Rows(batch) => {
@@ -640,12 +643,51 @@ fn run<T: Row>(
             .map_err(|e| source_error(path, e))?;
         // A header alone is a day without rows (a daily export), not a mistake: 0 rows.
         progress.finish_and_clear();
+        let keys = writer.keys.take();
         let mut report = writer.finish(encoding, rows, streamed)?;
         report.columns_read_as = renamed;
         report.preset = preset.map(|p| p.name);
         report.preset_recognised = read_as.preset.is_none() && preset.is_some();
+        if let (Some(preset), Some(keys)) = (preset, keys) {
+            record_buyer_keys(store, tenant, preset.name, path, keys)?;
+        }
         Ok(report)
     })
+}
+
+/// Records the buyer keys a platform's export named as identities of that platform (and,
+/// for a key that is a phone number, as a phone): after the import's commit, so an
+/// interrupted run leaves them to the next, which adds what is missing.
+fn record_buyer_keys(
+    store: &mut dyn Store,
+    tenant: &Tenant,
+    platform: &str,
+    path: &Path,
+    keys: FastHashSet<CustomerId>,
+) -> anyhow::Result<()> {
+    let source = format!("{platform} export {}", path.display());
+    let at = Timestamp::now();
+    let identity = |namespace: &str, value: &str| Identity {
+        namespace: namespace.to_owned(),
+        value: value.to_owned(),
+        source: source.clone(),
+        at,
+    };
+    let mut ids: Vec<(CustomerId, Identity)> = Vec::with_capacity(keys.len());
+    for key in keys {
+        let text = key.as_str();
+        let phone =
+            text.len() == 11 && text.starts_with('1') && text.bytes().all(|b| b.is_ascii_digit());
+        if phone {
+            ids.push((key.clone(), identity("phone", text)));
+        }
+        ids.push((key.clone(), identity(platform, text)));
+    }
+    ids.sort_by(|a, b| (a.0.as_str(), &a.1.namespace).cmp(&(b.0.as_str(), &b.1.namespace)));
+    store
+        .add_identities(tenant, &ids)
+        .context("recording the buyers' keys as identities")?;
+    Ok(())
 }
 
 fn progress_bar(wanted: bool, size: u64) -> ProgressBar {
@@ -906,6 +948,9 @@ struct Writer<'s, T> {
     suppressed: u64,
     /// Customers whose profiles this import changes.
     affected: FastHashSet<CustomerId>,
+    /// The customers a platform's export names, by the key its preset chose (their buyer
+    /// key there): recorded as identities once the import is in.
+    keys: Option<FastHashSet<CustomerId>>,
     /// Referrers named before this import by customers it updates.
     old_referrers: HashSet<CustomerId>,
     /// What segments and stages depend on, for the evaluation after the profiles.
@@ -948,6 +993,7 @@ impl<'s, T: Row> Writer<'s, T> {
             counts: WriteCounts::default(),
             customers_created: 0,
             affected: FastHashSet::default(),
+            keys: None,
             old_referrers: HashSet::new(),
             rule_settings,
             zone: tenant.zone.clone(),
@@ -1004,6 +1050,9 @@ impl<'s, T: Row> Writer<'s, T> {
         }
         let now = self.now;
         let customers_file = self.kind == Kind::Customers;
+        if let Some(keys) = &mut self.keys {
+            keys.extend(batch.iter().map(|r| r.customer().clone()));
+        }
         let Some(tx) = self.writing() else {
             return Ok(batch);
         };
