@@ -206,7 +206,7 @@ impl<T: OnDb> ChannelCostStore for T {
 }
 
 /// Identities written per statement.
-const IDENTITIES_PER_STATEMENT: usize = 100;
+const IDENTITIES_PER_STATEMENT: usize = 1_000;
 
 impl<T: OnDb> IdentityStore for T {
     fn add_identities(&mut self, tenant: &Tenant, ids: &[(CustomerId, Identity)]) -> Result<u64> {
