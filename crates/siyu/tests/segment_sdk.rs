@@ -5,8 +5,6 @@
 
 mod common;
 
-use std::process::Command;
-
 use siyu_core::CustomerId;
 
 const SCRIPT: &str = r#"
@@ -52,27 +50,10 @@ fn segments_python_library_sends_to_siyu_unchanged() {
     let out = common::siyu(&db, &["token", "create", "--role", "ingest"]);
     assert!(out.status.success(), "{}", common::text(&out.stderr));
     let token = common::text(&out.stdout).trim().to_owned();
-    let (mut server, addr) = common::serve(&db);
-    let script = dir.path().join("sdk.py");
-    std::fs::write(&script, SCRIPT).expect("script");
-    let run = Command::new(&python)
-        .arg(&script)
-        .arg(format!("http://{addr}"))
-        .arg(&token)
-        .output()
-        .expect("python runs");
-    let _ = server.kill();
-    let _ = server.wait();
-    assert!(
-        run.status.success(),
-        "{}\n{}",
-        common::text(&run.stdout),
-        common::text(&run.stderr)
-    );
-    assert_eq!(
-        common::text(&run.stdout).trim(),
-        r#"{"first": 2, "again": 2}"#
-    );
+    let out = common::python_against_server(&python, dir.path(), &db, SCRIPT, |addr| {
+        vec![format!("http://{addr}"), token.clone()]
+    });
+    assert_eq!(out, r#"{"first": 2, "again": 2}"#);
     let mut store = siyu_store::open(&db.to_string_lossy()).expect("store");
     let tenant = store.tenant("default").expect("tenant");
     let u1 = store

@@ -6,8 +6,6 @@
 
 mod common;
 
-use std::process::Command;
-
 use siyu_core::CustomerId;
 
 const TOKEN: &str = "siyuToken2026";
@@ -100,25 +98,18 @@ fn wecom_callbacks_sealed_by_wechatpy_are_checked_and_written_once() {
         ],
     );
     assert!(!bad.status.success());
-    let (mut server, addr) = common::serve(&db);
-    let script = dir.path().join("wecom.py");
-    std::fs::write(&script, SCRIPT).expect("script");
-    let run = Command::new(&python)
-        .arg(&script)
-        .arg(format!("http://{addr}/v1/wecom/callback/default"))
-        .args([TOKEN, AES_KEY, CORP])
-        .output()
-        .expect("python runs");
-    let _ = server.kill();
-    let _ = server.wait();
-    assert!(
-        run.status.success(),
-        "{}\n{}",
-        common::text(&run.stdout),
-        common::text(&run.stderr)
-    );
+    let out = common::python_against_server(&python, dir.path(), &db, SCRIPT, |addr| {
+        [
+            &format!("http://{addr}/v1/wecom/callback/default"),
+            TOKEN,
+            AES_KEY,
+            CORP,
+        ]
+        .map(str::to_owned)
+        .to_vec()
+    });
     assert_eq!(
-        common::text(&run.stdout).trim(),
+        out,
         "verify 200 echo-20261207\nadd 200 success\nreplay 200 success\nleft 200 success\n\
          chat 200 success\nforged 401 bad_signature\nother corp 401 bad_signature"
     );

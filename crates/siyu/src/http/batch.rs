@@ -101,13 +101,12 @@ pub async fn batch(
 }
 
 /// Checks and writes items of siyu's shape or Segment's (see [`segment`]), each answered
-/// on its own.
+/// on its own; the caller's right to ingest is checked before the body is read.
 pub async fn write_items(
     state: &Arc<AppState>,
     caller: &Caller,
     items: Vec<Value>,
 ) -> Result<Json<BatchAnswer>, ApiError> {
-    caller.require(Action::Ingest)?;
     if items.len() > MAX_ITEMS {
         return Err(ApiError::new(
             Code::BatchTooLarge,

@@ -15,6 +15,8 @@ use axum::body::Body;
 use axum::extract::State;
 use serde_json::{Map, Value, json};
 
+use siyu_core::access::Action;
+
 use super::AppState;
 use super::auth::Caller;
 use super::batch::{BatchAnswer, MAX_BODY_BYTES, json_body, write_items};
@@ -204,6 +206,7 @@ pub async fn single(
     caller: Caller,
     body: Body,
 ) -> Result<Json<BatchAnswer>, ApiError> {
+    caller.require(Action::Ingest)?;
     let value = json_body(body, MAX_BODY_BYTES).await?;
     let Value::Object(mut item) = value else {
         return Err(ApiError::new(

@@ -31,6 +31,8 @@ const CODE_PREFIX: &str = "channel_code.";
 pub const MAX_CODE_CHARS: usize = 30;
 /// The most channel codes a tenant keeps.
 pub const MAX_CODES: usize = 1_000;
+/// The longest staff userid taken (WeCom's own limit).
+const MAX_STAFF_ID: usize = 64;
 /// The largest line (one contact, or one page of 100) read.
 const MAX_LINE_BYTES: usize = 16 * 1024 * 1024;
 
@@ -249,17 +251,7 @@ pub fn import_source(
     })?;
     let what = source.name();
     if !problems.is_empty() && !options.skip_invalid {
-        let listed: Vec<&str> = problems
-            .iter()
-            .take(MAX_LISTED)
-            .map(String::as_str)
-            .collect();
-        bail!(
-            "{} has {} invalid {what}; nothing was imported (pass --skip-invalid to import the others)\n  {}",
-            path.display(),
-            problems.len(),
-            listed.join("\n  ")
-        );
+        return Err(refused(path, what, &problems));
     }
     for p in problems.iter().take(MAX_LISTED) {
         tracing::warn!("left out: {p}");
@@ -427,15 +419,36 @@ fn records<'v>(value: &'v Value, list: &str, one: &str) -> Vec<&'v Value> {
     }
 }
 
-/// A field's text, when it is a usable id (not empty, not masked or a placeholder, at most
-/// 128 characters).
-fn text_of(value: &Value, field: &str) -> Option<String> {
+/// A file of JSON sources refused for its invalid `what` (contacts, orders, …): nothing
+/// was imported; the first problems listed.
+pub(crate) fn refused(path: &Path, what: &str, problems: &[String]) -> anyhow::Error {
+    let listed: Vec<&str> = problems
+        .iter()
+        .take(MAX_LISTED)
+        .map(String::as_str)
+        .collect();
+    anyhow::anyhow!(
+        "{} has {} invalid {what}; nothing was imported (pass --skip-invalid to import the others)\n  {}",
+        path.display(),
+        problems.len(),
+        listed.join("\n  ")
+    )
+}
+
+/// A field's trimmed text, when not empty.
+fn trimmed(value: &Value, field: &str) -> Option<String> {
     value
         .get(field)
         .and_then(Value::as_str)
         .map(str::trim)
-        .filter(|s| !s.is_empty() && s.len() <= 128 && !siyu_core::import::is_placeholder(s))
+        .filter(|s| !s.is_empty())
         .map(str::to_owned)
+}
+
+/// A field's text, when it is a usable id (not empty, not masked or a placeholder, at most
+/// 128 characters).
+fn text_of(value: &Value, field: &str) -> Option<String> {
+    trimmed(value, field).filter(|s| s.len() <= 128 && !siyu_core::import::is_placeholder(s))
 }
 
 /// A time in seconds since the epoch, as the APIs give them.
@@ -560,12 +573,7 @@ fn follower(user: &Value, codes: &BTreeMap<String, String>) -> Result<Option<Con
         .get("subscribe_scene")
         .and_then(Value::as_str)
         .unwrap_or("");
-    let code = user
-        .get("qr_scene_str")
-        .and_then(Value::as_str)
-        .map(str::trim)
-        .filter(|c| !c.is_empty())
-        .map(str::to_owned);
+    let code = trimmed(user, "qr_scene_str");
     let channel = match &code {
         Some(code) => codes.get(code).cloned(),
         None => scene_channel(scene).map(str::to_owned),
@@ -644,13 +652,14 @@ fn contact(item: &Value, codes: &BTreeMap<String, String>) -> Result<Contact, St
             .get("userid")
             .and_then(Value::as_str)
             .ok_or_else(|| format!("follow_user[{i}].userid: is missing"))?;
+        // WeCom's userids are at most 64 characters; the add's event id holds it.
+        if staff.len() > MAX_STAFF_ID {
+            return Err(format!(
+                "follow_user[{i}].userid: longer than {MAX_STAFF_ID} characters"
+            ));
+        }
         let at = seconds(f.get("createtime"), &format!("follow_user[{i}].createtime"))?;
-        let state = f
-            .get("state")
-            .and_then(Value::as_str)
-            .map(str::trim)
-            .filter(|s| !s.is_empty())
-            .map(str::to_owned);
+        let state = trimmed(f, "state");
         adds.push((
             staff.to_owned(),
             at,

@@ -11,7 +11,7 @@
 
 use std::path::{Path, PathBuf};
 
-use anyhow::{Context, bail};
+use anyhow::Context;
 use serde::Serialize;
 use serde_json::Value;
 
@@ -20,8 +20,8 @@ use siyu_core::import::Kind;
 use siyu_core::money::Money;
 use siyu_store::{Store, Tenant};
 
-use super::import::{ImportOptions, ImportReport, MAX_LISTED, import_file};
-use super::wecom::for_each_value;
+use super::import::{ImportOptions, ImportReport, import_file};
+use super::wecom::{for_each_value, refused};
 
 #[derive(Debug, Serialize)]
 pub struct WeimobReport {
@@ -167,17 +167,7 @@ pub fn import_orders(
     })?;
     rows.flush()?;
     if !problems.is_empty() && !options.skip_invalid {
-        let listed: Vec<&str> = problems
-            .iter()
-            .take(MAX_LISTED)
-            .map(String::as_str)
-            .collect();
-        bail!(
-            "{} has {} invalid orders; nothing was imported (pass --skip-invalid to import the others)\n  {}",
-            path.display(),
-            problems.len(),
-            listed.join("\n  ")
-        );
+        return Err(refused(path, "orders", &problems));
     }
     let options = ImportOptions {
         skip_invalid: false,

@@ -76,3 +76,33 @@ pub fn serve(db: &Path) -> (std::process::Child, String) {
     let (addr, _) = listening_address(&mut child);
     (child, addr)
 }
+
+/// Runs the Python `script` (with `python`, from `dir`) against `siyu serve` on `db`,
+/// giving it the server's address turned into its arguments by `args`; the script's
+/// standard output, trimmed, once it succeeded (the server stopped either way).
+#[allow(dead_code)]
+pub fn python_against_server(
+    python: &str,
+    dir: &Path,
+    db: &Path,
+    script: &str,
+    args: impl FnOnce(&str) -> Vec<String>,
+) -> String {
+    let (mut server, addr) = serve(db);
+    let path = dir.join("script.py");
+    std::fs::write(&path, script).expect("script");
+    let run = Command::new(python)
+        .arg(&path)
+        .args(args(&addr))
+        .output()
+        .expect("python runs");
+    let _ = server.kill();
+    let _ = server.wait();
+    assert!(
+        run.status.success(),
+        "{}\n{}",
+        text(&run.stdout),
+        text(&run.stderr)
+    );
+    text(&run.stdout).trim().to_owned()
+}
