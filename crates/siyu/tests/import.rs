@@ -1046,6 +1046,80 @@ fn weimob_api_pages_are_read_as_orders() {
     }
 }
 
+/// The JSON sources (WeCom contacts, groups, followers; Weimob's pages) lose nothing
+/// either: with `--skip-invalid` the valid records are imported and each invalid one is
+/// written whole, with its line and reason, to `FILE.rejects.jsonl`; a later clean run
+/// removes the stale file.
+#[test]
+fn json_sources_skipping_invalid_records_write_each_with_its_reason() {
+    for mut f in fixtures("json-rejects") {
+        let skipping = ImportOptions {
+            skip_invalid: true,
+            ..ImportOptions::default()
+        };
+        let contacts = f.file(
+            "contacts.jsonl",
+            "{\"external_contact\":{\"external_userid\":\"wm1\",\"name\":\"茶友\"},\"follow_user\":[]}\n\
+             {\"external_contact\":{\"name\":\"无名\"},\"follow_user\":[]}\n",
+        );
+        let r = import_contacts(f.store.as_mut(), &f.tenant, &contacts, skipping).expect("skip");
+        assert_eq!((r.contacts, r.rejected), (1, 1), "{}", f.backend);
+        let written = r.rejects_file.clone().expect("a rejects file");
+        assert_eq!(written, contacts.with_extension("jsonl.rejects.jsonl"));
+        let rows: Vec<serde_json::Value> = std::fs::read_to_string(&written)
+            .expect("read")
+            .lines()
+            .map(|l| serde_json::from_str(l).expect("json"))
+            .collect();
+        assert_eq!(rows.len(), 1);
+        assert_eq!(rows[0]["line"], 2);
+        assert_eq!(
+            rows[0]["reason"],
+            "external_contact.external_userid: is missing"
+        );
+        assert_eq!(rows[0]["record"]["external_contact"]["name"], "无名");
+        assert!(r.to_string().contains("rejects.jsonl"), "{r}");
+        // Mended, the file imports clean and the stale rejects go.
+        std::fs::write(
+            &contacts,
+            "{\"external_contact\":{\"external_userid\":\"wm1\",\"name\":\"茶友\"},\"follow_user\":[]}\n",
+        )
+        .expect("mend");
+        let r = import_contacts(f.store.as_mut(), &f.tenant, &contacts, skipping).expect("clean");
+        assert_eq!((r.rejected, r.rejects_file), (0, None));
+        assert!(!written.exists(), "the stale rejects file is removed");
+
+        let pages = f.file(
+            "weimob.json",
+            "{\"data\": {\"pageList\": [{\"orderInfo\": {\"orderBaseInfo\": {\"orderNo\": \"x1\", \"createTime\": 1777599000000, \"orderStatus\": 6}}}]}}\n{\"page\": 2}\n",
+        );
+        let r = siyu::service::weimob::import_orders(f.store.as_mut(), &f.tenant, &pages, skipping)
+            .expect("skip");
+        assert_eq!((r.orders.inserted, r.orders.rejected), (0, 2));
+        let text = std::fs::read_to_string(r.orders.rejects_file.as_ref().expect("rejects"))
+            .expect("read");
+        let rows: Vec<serde_json::Value> = text
+            .lines()
+            .map(|l| serde_json::from_str(l).expect("json"))
+            .collect();
+        assert_eq!(
+            (rows[0]["line"].as_u64(), rows[1]["line"].as_u64()),
+            (Some(1), Some(2))
+        );
+        assert!(
+            rows[0]["reason"]
+                .as_str()
+                .is_some_and(|r| r.contains("orderStatus 6")),
+            "{text}"
+        );
+        assert_eq!(
+            rows[0]["record"]["orderInfo"]["orderBaseInfo"]["orderNo"],
+            "x1"
+        );
+        assert_eq!(rows[1]["record"]["page"], 2);
+    }
+}
+
 /// Taobao's item list must not be read as orders: it says which export to use.
 #[test]
 fn an_item_list_is_refused_naming_the_order_export() {

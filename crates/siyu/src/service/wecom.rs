@@ -111,6 +111,8 @@ pub struct ContactsReport {
     /// The people the file names.
     pub contacts: u64,
     pub rejected: u64,
+    /// Where the rejected records were written with their reasons (`--skip-invalid`).
+    pub rejects_file: Option<PathBuf>,
     /// Codes (`state`) the tenant has no channel for, with how many contacts carried each.
     pub unmapped_codes: BTreeMap<String, u64>,
     /// Identities recorded new (an id, unionid or phone another customer holds stays
@@ -137,6 +139,9 @@ impl fmt::Display for ContactsReport {
         )?;
         if self.rejected > 0 {
             write!(f, "; {} {} rejected", n(self.rejected), self.what)?;
+            if let Some(path) = &self.rejects_file {
+                write!(f, " (written with their reasons to {})", path.display())?;
+            }
         }
         if !self.unmapped_codes.is_empty() {
             let codes: Vec<String> = self
@@ -225,37 +230,28 @@ pub fn import_source(
     source: Source,
 ) -> anyhow::Result<ContactsReport> {
     let codes = channel_codes(store, tenant)?;
-    let (mut contacts, mut problems) = (Vec::new(), Vec::new());
+    let (mut contacts, mut rejects) = (Vec::new(), JsonRejects::new(path));
     for_each_value(path, &mut |line, value| {
-        let found: Vec<Result<Vec<Contact>, String>> = match source {
-            Source::Contacts => records(&value, "external_contact_list", "")
-                .into_iter()
-                .map(|item| contact(item, &codes).map(|c| vec![c]))
-                .collect(),
-            Source::Groups => records(&value, "", "group_chat")
-                .into_iter()
-                .map(group)
-                .collect(),
-            Source::Followers => records(&value, "user_info_list", "")
-                .into_iter()
-                .map(|item| follower(item, &codes).map(|c| c.into_iter().collect()))
-                .collect(),
+        let (list, one) = match source {
+            Source::Contacts => ("external_contact_list", ""),
+            Source::Groups => ("", "group_chat"),
+            Source::Followers => ("user_info_list", ""),
         };
-        for result in found {
-            match result {
+        for item in records(&value, list, one) {
+            let found = match source {
+                Source::Contacts => contact(item, &codes).map(|c| vec![c]),
+                Source::Groups => group(item),
+                Source::Followers => follower(item, &codes).map(|c| c.into_iter().collect()),
+            };
+            match found {
                 Ok(c) => contacts.extend(c),
-                Err(reason) => problems.push(format!("{}:{line}: {reason}", path.display())),
+                Err(reason) => rejects.push(line, reason, item),
             }
         }
         Ok(())
     })?;
     let what = source.name();
-    if !problems.is_empty() && !options.skip_invalid {
-        return Err(refused(path, what, &problems));
-    }
-    for p in problems.iter().take(MAX_LISTED) {
-        tracing::warn!("left out: {p}");
-    }
+    rejects.refuse_unless(options.skip_invalid, what)?;
     // People named twice (a page overlapping another, a member of two groups): the
     // later attributes win, and every event is kept.
     let mut by_id: BTreeMap<String, Contact> = BTreeMap::new();
@@ -329,7 +325,8 @@ pub fn import_source(
         what,
         file: path.to_owned(),
         contacts: by_id.len() as u64,
-        rejected: problems.len() as u64,
+        rejected: rejects.len(),
+        rejects_file: rejects.write()?,
         unmapped_codes: unmapped,
         identities,
         customers,
@@ -419,20 +416,83 @@ fn records<'v>(value: &'v Value, list: &str, one: &str) -> Vec<&'v Value> {
     }
 }
 
-/// A file of JSON sources refused for its invalid `what` (contacts, orders, …): nothing
-/// was imported; the first problems listed.
-pub(crate) fn refused(path: &Path, what: &str, problems: &[String]) -> anyhow::Error {
-    let listed: Vec<&str> = problems
-        .iter()
-        .take(MAX_LISTED)
-        .map(String::as_str)
-        .collect();
-    anyhow::anyhow!(
-        "{} has {} invalid {what}; nothing was imported (pass --skip-invalid to import the others)\n  {}",
-        path.display(),
-        problems.len(),
-        listed.join("\n  ")
-    )
+/// The records of a JSON source that were not valid, each with the line its value starts
+/// on and the reason. A strict import refuses the file for them; with `--skip-invalid`
+/// they are written, whole and with their reasons, to `FILE.rejects.jsonl` beside it.
+pub(crate) struct JsonRejects<'p> {
+    path: &'p Path,
+    rejected: Vec<(u64, String, Value)>,
+}
+
+impl<'p> JsonRejects<'p> {
+    pub(crate) fn new(path: &'p Path) -> JsonRejects<'p> {
+        JsonRejects {
+            path,
+            rejected: Vec::new(),
+        }
+    }
+
+    /// Notes `record` of the value on `line` as invalid for `reason`.
+    pub(crate) fn push(&mut self, line: u64, reason: String, record: &Value) {
+        self.rejected.push((line, reason, record.clone()));
+    }
+
+    pub(crate) fn len(&self) -> u64 {
+        self.rejected.len() as u64
+    }
+
+    /// With rejected records and no `skip_invalid`: the error that refuses the file (its
+    /// `what`: contacts, orders, …), naming the first problems. Nothing was imported.
+    pub(crate) fn refuse_unless(&self, skip_invalid: bool, what: &str) -> anyhow::Result<()> {
+        if self.rejected.is_empty() || skip_invalid {
+            return Ok(());
+        }
+        let listed: Vec<String> = self
+            .rejected
+            .iter()
+            .take(MAX_LISTED)
+            .map(|(line, reason, _)| format!("{}:{line}: {reason}", self.path.display()))
+            .collect();
+        bail!(
+            "{} has {} invalid {what}; nothing was imported (pass --skip-invalid to import the others)\n  {}",
+            self.path.display(),
+            self.rejected.len(),
+            listed.join("\n  ")
+        )
+    }
+
+    /// Writes the rejected records to `FILE.rejects.jsonl` (one `{"line", "reason",
+    /// "record"}` per line) and says where; with none, removes a stale one from an
+    /// earlier run.
+    pub(crate) fn write(&self) -> anyhow::Result<Option<PathBuf>> {
+        use std::io::Write as _;
+        let path = json_rejects_path(self.path);
+        if self.rejected.is_empty() {
+            if path.exists() {
+                std::fs::remove_file(&path)
+                    .with_context(|| format!("removing the stale {}", path.display()))?;
+            }
+            return Ok(None);
+        }
+        let file =
+            std::fs::File::create(&path).with_context(|| format!("creating {}", path.display()))?;
+        let mut out = std::io::BufWriter::new(file);
+        for (line, reason, record) in &self.rejected {
+            let row = serde_json::json!({"line": line, "reason": reason, "record": record});
+            serde_json::to_writer(&mut out, &row)?;
+            out.write_all(b"\n")?;
+        }
+        out.flush()
+            .with_context(|| format!("writing {}", path.display()))?;
+        Ok(Some(path))
+    }
+}
+
+/// Where the rejected records of the JSON source `file` are written.
+pub fn json_rejects_path(file: &Path) -> PathBuf {
+    let mut name = file.as_os_str().to_owned();
+    name.push(".rejects.jsonl");
+    PathBuf::from(name)
 }
 
 /// A field's trimmed text, when not empty.

@@ -21,7 +21,7 @@ use siyu_core::money::Money;
 use siyu_store::{Store, Tenant};
 
 use super::import::{ImportOptions, ImportReport, import_file};
-use super::wecom::{for_each_value, refused};
+use super::wecom::{JsonRejects, for_each_value};
 
 #[derive(Debug, Serialize)]
 pub struct WeimobReport {
@@ -139,13 +139,14 @@ pub fn import_orders(
         "status",
         "channel",
     ])?;
-    let (mut unpaid, mut problems) = (0u64, Vec::new());
+    let (mut unpaid, mut rejects) = (0u64, JsonRejects::new(path));
     for_each_value(path, &mut |line, value| {
         if !is_weimob_page(&value) {
-            problems.push(format!(
-                "{}:{line}: not a page of Weimob's order list (data.pageList)",
-                path.display()
-            ));
+            rejects.push(
+                line,
+                "not a page of Weimob's order list (data.pageList)".to_owned(),
+                &value,
+            );
             return Ok(());
         }
         for order in value
@@ -160,15 +161,13 @@ pub fn import_orders(
                     rows.write_record([a, b, c, d, e, "weimob".to_owned()])?;
                 }
                 Ok(None) => unpaid += 1,
-                Err(reason) => problems.push(format!("{}:{line}: {reason}", path.display())),
+                Err(reason) => rejects.push(line, reason, order),
             }
         }
         Ok(())
     })?;
     rows.flush()?;
-    if !problems.is_empty() && !options.skip_invalid {
-        return Err(refused(path, "orders", &problems));
-    }
+    rejects.refuse_unless(options.skip_invalid, "orders")?;
     let options = ImportOptions {
         skip_invalid: false,
         ..options
@@ -176,7 +175,8 @@ pub fn import_orders(
     let mut orders = import_file(store, tenant, Kind::Orders, &rows_path, options)
         .context("writing the orders")?;
     orders.file = path.to_owned();
-    orders.rejected = problems.len() as u64;
+    orders.rejected = rejects.len();
+    orders.rejects_file = rejects.write()?;
     orders.preset = Some("weimob");
     orders.encoding = "JSON";
     Ok(WeimobReport {
