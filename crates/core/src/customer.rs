@@ -97,6 +97,25 @@ pub fn parse_phone(text: &str) -> Result<String, PhoneError> {
     normalise_phone(text).ok_or_else(|| PhoneError(text.trim().to_owned()))
 }
 
+/// A phone number with digits hidden (`186******05`, as Youzan's customer list writes
+/// them), separators dropped: kept to show, never a key, an identity or a phone to match.
+pub fn masked_phone(text: &str) -> Option<String> {
+    let kept: String = text
+        .trim()
+        .chars()
+        .filter(|c| !matches!(c, ' ' | '-' | '(' | ')'))
+        .collect();
+    let digits = kept.bytes().filter(u8::is_ascii_digit).count();
+    let ok = kept.contains("**")
+        && digits >= 2
+        && (7..=20).contains(&kept.len())
+        && kept
+            .bytes()
+            .enumerate()
+            .all(|(i, b)| b.is_ascii_digit() || b == b'*' || (i == 0 && b == b'+'));
+    ok.then_some(kept)
+}
+
 /// Phone numbers as digits with an optional leading `+`; separators dropped.
 pub fn normalise_phone(text: &str) -> Option<String> {
     let s = text.trim();

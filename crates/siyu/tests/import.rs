@@ -504,6 +504,86 @@ fn rejects_of(r: &ImportReport) -> String {
     std::fs::read_to_string(r.rejects_file.as_ref().expect("rejects")).expect("read")
 }
 
+/// Youzan's customer list (客户列表) is recognised by its header: the key is the unmasked
+/// phone, else the nickname; a masked phone is kept as masked and is never a key or a
+/// phone identity; 未知 is no gender, `****` no region; tags may be comma-separated.
+#[test]
+fn a_youzan_customer_list_is_recognised_and_keeps_masked_phones_masked() {
+    for mut f in fixtures("youzan-customers") {
+        let name = "youzan_customers.csv";
+        let path = Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("tests/data/exports")
+            .join(name);
+        let copy = f.file(name, std::fs::read(&path).expect("read"));
+        let r = import_export(
+            f.store.as_mut(),
+            &f.tenant,
+            Kind::Customers,
+            &copy,
+            ImportOptions::default(),
+            &ReadAs::default(),
+        )
+        .expect("import");
+        assert_eq!((r.preset, r.preset_recognised), (Some("youzan"), true));
+        assert_eq!((r.rows, r.inserted), (3, 3), "{}", f.backend);
+        let get = |f: &mut Fixture, id: &str| {
+            f.store
+                .customer(&f.tenant, &CustomerId::parse(id).expect("id"))
+                .expect(id)
+        };
+        let wang = get(&mut f, "18618486065");
+        assert_eq!(wang.name.as_deref(), Some("王小明"));
+        assert_eq!(
+            wang.channel.as_ref().map(|c| c.as_str()),
+            Some("mini_program")
+        );
+        let tags = f.store.customer_tags(&f.tenant, &wang.id).expect("tags");
+        assert_eq!(tags, ["绿茶", "老客"]);
+        let xiang = get(&mut f, "阿香");
+        assert_eq!(xiang.phone.as_deref(), Some("186******05"));
+        assert_eq!(xiang.channel.as_ref().map(|c| c.as_str()), Some("douyin"));
+        assert_eq!(
+            xiang.joined_at,
+            f.tenant
+                .zone
+                .parse_timestamp("2026-04-02 11:58")
+                .expect("time")
+        );
+        let lin = get(&mut f, "林木");
+        assert_eq!((lin.gender, lin.region.as_deref()), (None, None));
+        assert_eq!(
+            lin.channel, None,
+            "a customers row leaves what it does not give"
+        );
+        // Identities: each key as a Youzan buyer; only the unmasked phone as a phone.
+        let ids = |f: &mut Fixture, id: &CustomerId| -> Vec<(String, String)> {
+            f.store
+                .identities_of(&f.tenant, id)
+                .expect("ids")
+                .into_iter()
+                .map(|i| (i.namespace, i.value))
+                .collect()
+        };
+        assert_eq!(
+            ids(&mut f, &wang.id),
+            [
+                ("phone".to_owned(), "18618486065".to_owned()),
+                ("youzan".to_owned(), "18618486065".to_owned())
+            ]
+        );
+        assert_eq!(
+            ids(&mut f, &xiang.id),
+            [("youzan".to_owned(), "阿香".to_owned())]
+        );
+        assert_eq!(
+            f.store
+                .identity_holder(&f.tenant, "phone", "186******05")
+                .expect("holder"),
+            None
+        );
+    }
+}
+
 /// Taobao's order list as 千牛 writes it: GBK, `="…"` guards on the order numbers,
 /// `2016/5/23 22:02` times, its own status words, and an order closed before payment.
 #[test]

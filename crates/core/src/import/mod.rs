@@ -11,7 +11,7 @@ pub mod source;
 use std::fmt;
 
 use crate::channel::Channel;
-use crate::customer::{Gender, NewCustomer, parse_phone};
+use crate::customer::{Gender, NewCustomer, masked_phone, parse_phone};
 use crate::event::{EventType, NewEvent};
 use crate::ids::{CustomerId, EventId, OrderId};
 use crate::money::Money;
@@ -257,40 +257,50 @@ impl Columns {
                 return Err(HeaderError::EmptyColumn(i + 1));
             }
             let slot_of = |column: &str| canonical.iter().position(|c| *c == column);
-            let preset_claim = || {
-                preset?.columns.iter().find_map(|(column, names)| {
+            // A preset may read one column of the export as several of siyu's (Youzan's
+            // customer phone is the key and the phone).
+            let preset_claims: Vec<(usize, u8, usize)> = preset
+                .into_iter()
+                .flat_map(|p| p.columns.iter())
+                .filter_map(|(column, names)| {
                     let rank = names.iter().position(|n| *n == name)?;
                     Some((slot_of(column)?, 1, rank))
                 })
-            };
-            let claim = if let Some((column, rank)) = mapping.target(&name) {
-                slot_of(column).map(|slot| (slot, 0, rank))
-            } else if let Some(claim) = preset_claim() {
-                Some(claim)
+                .collect();
+            let found: Vec<(usize, u8, usize)> = if let Some((column, rank)) = mapping.target(&name)
+            {
+                slot_of(column)
+                    .map(|slot| (slot, 0, rank))
+                    .into_iter()
+                    .collect()
+            } else if !preset_claims.is_empty() {
+                preset_claims
             } else if let Some(slot) = slot_of(&name) {
-                Some((slot, 2, 0))
+                vec![(slot, 2, 0)]
             } else {
-                canonical.iter().enumerate().find_map(|(slot, column)| {
-                    mapping::synonyms(kind, column)
-                        .iter()
-                        .position(|s| *s == name)
-                        .map(|rank| (slot, 3, rank))
-                })
+                canonical
+                    .iter()
+                    .enumerate()
+                    .find_map(|(slot, column)| {
+                        mapping::synonyms(kind, column)
+                            .iter()
+                            .position(|s| *s == name)
+                            .map(|rank| (slot, 3, rank))
+                    })
+                    .into_iter()
+                    .collect()
             };
-            match claim {
-                Some((slot, class, rank)) => {
-                    if claims[slot].iter().any(|c| (c.0, c.1) == (class, rank)) {
-                        return Err(HeaderError::DuplicateColumn(name));
-                    }
-                    claims[slot].push((class, rank, i, written.to_owned()));
+            if found.is_empty() && !ignore_unknown {
+                return Err(HeaderError::UnknownColumn {
+                    column: name,
+                    known: known(),
+                });
+            }
+            for (slot, class, rank) in found {
+                if claims[slot].iter().any(|c| (c.0, c.1) == (class, rank)) {
+                    return Err(HeaderError::DuplicateColumn(name));
                 }
-                None if ignore_unknown => {}
-                None => {
-                    return Err(HeaderError::UnknownColumn {
-                        column: name,
-                        known: known(),
-                    });
-                }
+                claims[slot].push((class, rank, i, written.to_owned()));
             }
         }
         let mut positions = Vec::with_capacity(canonical.len());
@@ -371,6 +381,17 @@ impl Columns {
             }
         }
         Ok(self.defaults[slot].unwrap_or(""))
+    }
+
+    /// The first masked value (`186******05`) among canonical column `slot`'s choices,
+    /// which [`Columns::get`] reads as empty.
+    fn masked<'r>(&self, record: &'r Record, slot: usize) -> Option<&'r str> {
+        self.positions[slot].iter().find_map(|&i| {
+            let text = std::str::from_utf8(record.fields.get(i)?)
+                .ok()
+                .map(clean_field)?;
+            is_masked(text).then_some(text)
+        })
     }
 
     fn check_width(&self, record: &Record) -> Result<(), Problem> {
@@ -495,8 +516,17 @@ pub fn parse_customer(
     let mut row = RowCheck::new(columns, record);
     let id = row.required(0, CustomerId::parse_input);
     let name = row.optional(1, plain_text(100));
-    let phone = row.optional(2, parse_phone);
-    let gender = row.optional(3, Gender::parse);
+    // A masked phone is kept as masked (to show), never as a key or a phone to match.
+    let phone = row
+        .optional(2, parse_phone)
+        .or_else(|| columns.masked(record, 2).and_then(masked_phone));
+    // Exports write 未知/保密 where the customer gave none.
+    let gender = row
+        .optional(3, |s| match s {
+            "未知" | "保密" | "unknown" => Ok(None),
+            _ => Gender::parse(s).map(Some),
+        })
+        .flatten();
     let birthday = row.optional(4, TenantZone::parse_day);
     let region = row.optional(5, plain_text(100));
     let channel = row.optional(6, Channel::parse);
@@ -506,7 +536,7 @@ pub fn parse_customer(
         .optional(9, |s| -> Result<Vec<String>, String> {
             let mut tags = Vec::new();
             for tag in s
-                .split([';', '；'])
+                .split([';', '；', ',', '，'])
                 .map(str::trim)
                 .filter(|t| !t.is_empty())
             {
@@ -806,6 +836,21 @@ mod tests {
         .expect("good");
         assert_eq!(c.id.as_str(), "6917926768823643751");
         assert_eq!((c.name, c.phone, c.region), (None, None, None));
+        // A masked phone is kept as masked, and a masked name is no name; neither is a key.
+        let c = parse_customer(
+            &cols,
+            &record(3, &["阿香", "张**", "186******05", "****"]),
+            &TenantZone::default(),
+        )
+        .expect("good");
+        assert_eq!(c.phone.as_deref(), Some("186******05"));
+        assert_eq!((c.name, c.region), (None, None));
+        let keyless = parse_customer(
+            &cols,
+            &record(4, &["186******05", "", "", ""]),
+            &TenantZone::default(),
+        );
+        assert!(keyless.is_err(), "a masked phone is never a key");
         let problems = parse_order(
             &Columns::from_header(
                 Kind::Orders,

@@ -99,6 +99,24 @@ pub const PRESETS: &[Preset] = &[
         ],
         items: false,
     },
+    Preset {
+        name: "youzan",
+        kind: Kind::Customers,
+        channel: "youzan",
+        signature: &["客户昵称", "客户手机号", "成为客户时间"],
+        columns: &[
+            ("customer_id", &["客户手机号", "客户昵称"]),
+            ("name", &["客户姓名", "客户昵称"]),
+            ("phone", &["客户手机号"]),
+            ("gender", &["客户性别"]),
+            ("birthday", &["客户生日"]),
+            ("region", &["所属区域", "微信地域"]),
+            ("channel", &["来源渠道"]),
+            ("joined_at", &["成为客户时间"]),
+            ("tags", &["标签"]),
+        ],
+        items: false,
+    },
 ];
 
 const ITEM_LISTS: &[ItemList] = &[ItemList {
@@ -107,18 +125,21 @@ const ITEM_LISTS: &[ItemList] = &[ItemList {
               (已卖出的宝贝 → 订单报表), which holds each order once with what the buyer paid",
 }];
 
-/// The preset named `name`.
-pub fn named(name: &str) -> Option<&'static Preset> {
-    PRESETS.iter().find(|p| p.name == name)
+/// The preset named `name` for files of `kind` (a platform's orders and its customer list
+/// share a name), else the one of another kind, which the import then refuses by name.
+pub fn named(name: &str, kind: Kind) -> Option<&'static Preset> {
+    let mut of_name = PRESETS.iter().filter(|p| p.name == name);
+    of_name
+        .clone()
+        .find(|p| p.kind == kind)
+        .or_else(|| of_name.next())
 }
 
 /// The names of every preset, for messages.
 pub fn names() -> String {
-    PRESETS
-        .iter()
-        .map(|p| p.name)
-        .collect::<Vec<_>>()
-        .join(", ")
+    let mut names: Vec<&str> = PRESETS.iter().map(|p| p.name).collect();
+    names.dedup();
+    names.join(", ")
 }
 
 /// The preset whose signature the header of a `kind` file carries, if one does; an
@@ -168,6 +189,27 @@ mod tests {
                 .is_none()
         );
         assert!(detect(Kind::Customers, &youzan).expect("ok").is_none());
+        let customers = header(
+            "客户姓名,客户昵称,客户手机号,客户生日,客户性别,标签,是否会员,消费次数,来源渠道,成为客户时间",
+        );
+        let found = detect(Kind::Customers, &customers).expect("ok");
+        assert_eq!(
+            found.map(|p| (p.name, p.kind)),
+            Some(("youzan", Kind::Customers))
+        );
+        assert!(detect(Kind::Orders, &customers).expect("ok").is_none());
+        assert_eq!(
+            named("youzan", Kind::Customers).map(|p| p.kind),
+            Some(Kind::Customers)
+        );
+        assert_eq!(
+            named("youzan", Kind::Orders).map(|p| p.kind),
+            Some(Kind::Orders)
+        );
+        assert_eq!(
+            named("taobao", Kind::Customers).map(|p| p.kind),
+            Some(Kind::Orders)
+        );
         let items = header("订单编号,主订单编号,标题,价格,购买数量,订单状态");
         assert!(matches!(
             detect(Kind::Orders, &items),

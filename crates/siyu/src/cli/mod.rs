@@ -432,14 +432,14 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
                 mapping: mapping_of(args.map.as_deref(), args.map_file.as_deref())?,
                 preset: match &args.preset {
                     None => None,
-                    Some(name) => {
-                        Some(siyu_core::import::preset::named(name).with_context(|| {
+                    Some(name) => Some(siyu_core::import::preset::named(name, kind).with_context(
+                        || {
                             format!(
                                 "--preset: '{name}' is not a preset (known: {}, weimob)",
                                 siyu_core::import::preset::names()
                             )
-                        })?)
-                    }
+                        },
+                    )?),
                 },
                 sheet: args.sheet.clone(),
             };
