@@ -192,6 +192,73 @@ pub trait TokenStore {
     fn revoke_token(&mut self, tenant: &Tenant, hash_prefix: &str, now: Timestamp) -> Result<bool>;
 }
 
+/// A user of the web console, as stored: the argon2 hash of their password, never the
+/// password.
+#[derive(Debug, Clone)]
+pub struct ConsoleUser {
+    pub tenant: Tenant,
+    pub name: String,
+    pub role: Role,
+    pub password_hash: String,
+    pub created_at: Timestamp,
+    /// Failed sign-ins since the last good one.
+    pub failures: u32,
+    /// Signing in is refused until then, after repeated failures.
+    pub locked_until: Option<Timestamp>,
+}
+
+/// A signed-in session of the console, by the SHA-256 of its cookie's secret.
+#[derive(Debug, Clone)]
+pub struct ConsoleSession {
+    pub user: ConsoleUser,
+    /// The token every form of the session carries (CSRF).
+    pub csrf: String,
+    pub expires_at: Timestamp,
+}
+
+/// The console's users and their sessions.
+pub trait ConsoleStore {
+    /// Creates a user; false when the tenant has one of that name.
+    fn create_user(
+        &mut self,
+        tenant: &Tenant,
+        name: &str,
+        role: Role,
+        password_hash: &str,
+        now: Timestamp,
+    ) -> Result<bool>;
+    /// A user of a tenant by name.
+    fn console_user(&mut self, tenant: &Tenant, name: &str) -> Result<Option<ConsoleUser>>;
+    /// The tenant's users, by name.
+    fn console_users(&mut self, tenant: &Tenant) -> Result<Vec<ConsoleUser>>;
+    /// Deletes a user and their sessions; false when there was none.
+    fn delete_user(&mut self, tenant: &Tenant, name: &str) -> Result<bool>;
+    /// Sets a user's password hash and ends their sessions; false when there is no such user.
+    fn set_password(&mut self, tenant: &Tenant, name: &str, password_hash: &str) -> Result<bool>;
+    /// Records a sign-in's outcome: a failure count and lock, or (0, None) after a good one.
+    fn record_sign_in(
+        &mut self,
+        tenant: &Tenant,
+        name: &str,
+        failures: u32,
+        locked_until: Option<Timestamp>,
+    ) -> Result<()>;
+    /// Starts a session for a user.
+    fn create_session(
+        &mut self,
+        tenant: &Tenant,
+        user: &str,
+        session_hash: &str,
+        csrf: &str,
+        now: Timestamp,
+        expires_at: Timestamp,
+    ) -> Result<()>;
+    /// The session with this hash and its user, if it exists and has not expired at `now`.
+    fn session(&mut self, session_hash: &str, now: Timestamp) -> Result<Option<ConsoleSession>>;
+    /// Ends a session (sign-out), and every session that expired before `now`.
+    fn end_session(&mut self, session_hash: &str, now: Timestamp) -> Result<()>;
+}
+
 /// Acquisition spend per source channel and month.
 pub trait ChannelCostStore {
     /// Sets (replaces) the spend of a channel in a month.
@@ -714,6 +781,7 @@ pub trait Store:
     + ChannelCostStore
     + IdentityStore
     + TokenStore
+    + ConsoleStore
     + CustomerViewStore
     + AuditStore
     + Send

@@ -55,6 +55,7 @@ const MIGRATIONS: &[(i64, &str)] = &[
         10,
         include_str!("../migrations/postgres/0010_identities.sql"),
     ),
+    (11, include_str!("../migrations/postgres/0011_console.sql")),
 ];
 
 /// The advisory lock that serialises migrations and schema creation across processes.

@@ -16,25 +16,27 @@ use crate::sql::{
     ATTRIBUTES, Arg, COUNT_PROFILES, CUSTOMER_BY_ID, CUSTOMERS_PAGE, DELETE_RULE,
     DELETE_RULE_MEMBERS, DELETE_TAG, Db, ERASE_CUSTOMER, ERASE_ORDERS, ERASE_PROFILE,
     ERASE_REFERRER, ERASED_TABLES, HAS_CUSTOMER, IDENTITIES_OF, IDENTITY_HOLDER, INSERT_AUDIT,
-    INSERT_SUPPRESSION, INSERT_TAG, INSERT_TENANT, INSERT_TOKEN, MEMBER_COUNTS, MEMBERS_AFTER,
-    MEMBERSHIPS_BETWEEN, POOL_EXTENT, POOL_IDS_AFTER, RECENT_EVENTS, RECENT_ORDERS,
-    RULE_MEMBERS_BETWEEN, RULES_OF, RowAccess, SAVE_RULE, SAVE_THRESHOLDS, SCAN_EVENTS,
-    SCAN_LEFT_AT, SCAN_PROFILE_LINES, SET_CHANNEL_COST, SET_OPT_OUT, SET_SETTING, SET_TAG_FAMILY,
-    SET_TIME_ZONE, SETTINGS_OF, STREAM_EVENTS, SUPPRESSION_KEYS, TABLE_COUNTS, TAG_FAMILIES,
-    TENANT_BY_NAME, THRESHOLDS_OF, TOKEN_BY_HASH, TOKENS_OF, attributes_from, audit_entry_from,
-    audit_log_sql, channel_cost_from, channel_costs_sql, customer_fact_from, customer_facts_sql,
-    customer_from, customer_line_from, erase_from, event_from, event_line_into, history_from,
-    history_sql, manual_tag_from, manual_tags_sql, member_count_from, member_filter, member_from,
-    members_sql, order_from, order_line_into, parse_customer_id, pool_extent_from, profile_from,
-    profile_line_from, profile_of, profiles_sql, report_orders_sql, rows, stored_rule_from,
-    tag_family_from, tenant_from, tenants_sql, thresholds_from, thresholds_values, token_from,
+    INSERT_CONSOLE_USER, INSERT_SUPPRESSION, INSERT_TAG, INSERT_TENANT, INSERT_TOKEN,
+    MEMBER_COUNTS, MEMBERS_AFTER, MEMBERSHIPS_BETWEEN, POOL_EXTENT, POOL_IDS_AFTER, RECENT_EVENTS,
+    RECENT_ORDERS, RULE_MEMBERS_BETWEEN, RULES_OF, RowAccess, SAVE_RULE, SAVE_THRESHOLDS,
+    SCAN_EVENTS, SCAN_LEFT_AT, SCAN_PROFILE_LINES, SET_CHANNEL_COST, SET_OPT_OUT, SET_SETTING,
+    SET_TAG_FAMILY, SET_TIME_ZONE, SETTINGS_OF, STREAM_EVENTS, SUPPRESSION_KEYS, TABLE_COUNTS,
+    TAG_FAMILIES, TENANT_BY_NAME, THRESHOLDS_OF, TOKEN_BY_HASH, TOKENS_OF, attributes_from,
+    audit_entry_from, audit_log_sql, channel_cost_from, channel_costs_sql, console_session_by_hash,
+    console_user_by_name, console_user_from, console_users_of, customer_fact_from,
+    customer_facts_sql, customer_from, customer_line_from, erase_from, event_from, event_line_into,
+    history_from, history_sql, manual_tag_from, manual_tags_sql, member_count_from, member_filter,
+    member_from, members_sql, order_from, order_line_into, parse_customer_id, pool_extent_from,
+    profile_from, profile_line_from, profile_of, profiles_sql, report_orders_sql, rows,
+    stored_rule_from, tag_family_from, tenant_from, tenants_sql, thresholds_from,
+    thresholds_values, token_from,
 };
 use crate::{
-    AuditEntry, AuditStore, ChannelCostStore, CustomerLine, CustomerStore, CustomerView,
-    CustomerViewStore, Erased, EventStore, Facts, HistoryRecord, Identity, IdentityStore,
-    ManualTag, Member, MemberFilter, PoolExtent, PrivacyWrites, ProfileLine, ProfileStore, Result,
-    StoreError, StoredRule, StoredToken, TableCounts, Tenant, TenantStore, TokenStore, corrupt,
-    from_micros, micros,
+    AuditEntry, AuditStore, ChannelCostStore, ConsoleSession, ConsoleStore, ConsoleUser,
+    CustomerLine, CustomerStore, CustomerView, CustomerViewStore, Erased, EventStore, Facts,
+    HistoryRecord, Identity, IdentityStore, ManualTag, Member, MemberFilter, PoolExtent,
+    PrivacyWrites, ProfileLine, ProfileStore, Result, StoreError, StoredRule, StoredToken,
+    TableCounts, Tenant, TenantStore, TokenStore, corrupt, from_micros, micros,
 };
 
 /// A store whose reads and simple writes run on one connection.
@@ -337,6 +339,144 @@ impl<T: OnDb> TokenStore for T {
             ],
         )?;
         Ok(n > 0)
+    }
+}
+
+impl<T: OnDb> ConsoleStore for T {
+    fn create_user(
+        &mut self,
+        tenant: &Tenant,
+        name: &str,
+        role: Role,
+        password_hash: &str,
+        now: Timestamp,
+    ) -> Result<bool> {
+        let args = [
+            Arg::Int(tenant.id),
+            Arg::Text(name),
+            Arg::Text(role.as_str()),
+            Arg::Text(password_hash),
+            Arg::Int(micros(now)),
+        ];
+        Ok(self.db().exec(INSERT_CONSOLE_USER, &args)? > 0)
+    }
+
+    fn console_user(&mut self, tenant: &Tenant, name: &str) -> Result<Option<ConsoleUser>> {
+        let args = [Arg::Int(tenant.id), Arg::Text(name)];
+        Ok(rows(self.db(), &console_user_by_name(), &args, |r| {
+            console_user_from(r)
+        })?
+        .pop())
+    }
+
+    fn console_users(&mut self, tenant: &Tenant) -> Result<Vec<ConsoleUser>> {
+        rows(
+            self.db(),
+            &console_users_of(),
+            &[Arg::Int(tenant.id)],
+            |r| console_user_from(r),
+        )
+    }
+
+    fn delete_user(&mut self, tenant: &Tenant, name: &str) -> Result<bool> {
+        let args = [Arg::Int(tenant.id), Arg::Text(name)];
+        let db = self.db();
+        db.exec(
+            "DELETE FROM console_sessions WHERE tenant_id = ?1 AND user_name = ?2",
+            &args,
+        )?;
+        Ok(db.exec(
+            "DELETE FROM console_users WHERE tenant_id = ?1 AND name = ?2",
+            &args,
+        )? > 0)
+    }
+
+    fn set_password(&mut self, tenant: &Tenant, name: &str, password_hash: &str) -> Result<bool> {
+        let db = self.db();
+        let changed = db.exec(
+            "UPDATE console_users SET password_hash = ?3, failures = 0, locked_until = 0
+             WHERE tenant_id = ?1 AND name = ?2",
+            &[
+                Arg::Int(tenant.id),
+                Arg::Text(name),
+                Arg::Text(password_hash),
+            ],
+        )?;
+        db.exec(
+            "DELETE FROM console_sessions WHERE tenant_id = ?1 AND user_name = ?2",
+            &[Arg::Int(tenant.id), Arg::Text(name)],
+        )?;
+        Ok(changed > 0)
+    }
+
+    fn record_sign_in(
+        &mut self,
+        tenant: &Tenant,
+        name: &str,
+        failures: u32,
+        locked_until: Option<Timestamp>,
+    ) -> Result<()> {
+        self.db().exec(
+            "UPDATE console_users SET failures = ?3, locked_until = ?4
+             WHERE tenant_id = ?1 AND name = ?2",
+            &[
+                Arg::Int(tenant.id),
+                Arg::Text(name),
+                Arg::Int(i64::from(failures)),
+                Arg::Int(locked_until.map_or(0, micros)),
+            ],
+        )?;
+        Ok(())
+    }
+
+    fn create_session(
+        &mut self,
+        tenant: &Tenant,
+        user: &str,
+        session_hash: &str,
+        csrf: &str,
+        now: Timestamp,
+        expires_at: Timestamp,
+    ) -> Result<()> {
+        self.db().exec(
+            "INSERT INTO console_sessions
+                (session_hash, tenant_id, user_name, csrf, created_at, expires_at)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+            &[
+                Arg::Text(session_hash),
+                Arg::Int(tenant.id),
+                Arg::Text(user),
+                Arg::Text(csrf),
+                Arg::Int(micros(now)),
+                Arg::Int(micros(expires_at)),
+            ],
+        )?;
+        Ok(())
+    }
+
+    fn session(&mut self, session_hash: &str, now: Timestamp) -> Result<Option<ConsoleSession>> {
+        let args = [Arg::Text(session_hash), Arg::Int(micros(now))];
+        Ok(rows(self.db(), &console_session_by_hash(), &args, |r| {
+            Ok(ConsoleSession {
+                user: console_user_from(r)?,
+                csrf: r.text(9)?.to_owned(),
+                expires_at: from_micros(r.int(10)?)?,
+            })
+        })?
+        .pop())
+    }
+
+    fn end_session(&mut self, session_hash: &str, now: Timestamp) -> Result<()> {
+        let db = self.db();
+        db.exec(
+            "DELETE FROM console_sessions WHERE session_hash = ?1",
+            &[Arg::Text(session_hash)],
+        )?;
+        db.exec(
+            "DELETE FROM console_sessions WHERE expires_at <= ?1",
+            &[Arg::Int(micros(now))],
+        )?;
+        Ok(())
     }
 }
 

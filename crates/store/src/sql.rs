@@ -20,8 +20,8 @@ use siyu_core::{
 };
 
 use crate::{
-    AuditEntry, CustomerLine, HistoryRecord, ManualTag, Member, MemberFilter, PoolExtent,
-    ProfileLine, Result, StoredRule, StoredToken, Tenant, corrupt, from_micros, other,
+    AuditEntry, ConsoleUser, CustomerLine, HistoryRecord, ManualTag, Member, MemberFilter,
+    PoolExtent, ProfileLine, Result, StoredRule, StoredToken, Tenant, corrupt, from_micros, other,
     stored_change, stored_kind, stored_purpose,
 };
 
@@ -972,6 +972,66 @@ pub(crate) fn token_from(r: &(impl RowAccess + ?Sized)) -> Result<StoredToken> {
         label: r.text(5)?.to_owned(),
         created_at: from_micros(r.int(6)?)?,
         revoked_at: at(r.opt_int(7)?)?,
+    })
+}
+
+// ---- the console's users and sessions ----------------------------------------------
+
+pub(crate) const INSERT_CONSOLE_USER: &str = "INSERT INTO console_users
+        (tenant_id, name, role, password_hash, created_at)
+     VALUES (?1, ?2, ?3, ?4, ?5)
+     ON CONFLICT (tenant_id, name) DO NOTHING";
+
+/// The columns [`console_user_from`] reads, of `console_users u JOIN tenants n`.
+const CONSOLE_USER_COLUMNS: &str = "u.tenant_id, n.name, n.time_zone, u.name, u.role,
+        u.password_hash, u.created_at, u.failures, u.locked_until";
+
+pub(crate) fn console_user_by_name() -> String {
+    format!(
+        "SELECT {CONSOLE_USER_COLUMNS} FROM console_users u JOIN tenants n ON n.id = u.tenant_id
+         WHERE u.tenant_id = ?1 AND u.name = ?2"
+    )
+}
+
+pub(crate) fn console_users_of() -> String {
+    format!(
+        "SELECT {CONSOLE_USER_COLUMNS} FROM console_users u JOIN tenants n ON n.id = u.tenant_id
+         WHERE u.tenant_id = ?1 ORDER BY u.name"
+    )
+}
+
+/// The session of a hash (`?1`) unexpired at `?2`, with its user: the user's columns, then
+/// the session's csrf and expiry.
+pub(crate) fn console_session_by_hash() -> String {
+    format!(
+        "SELECT {CONSOLE_USER_COLUMNS}, s.csrf, s.expires_at
+         FROM console_sessions s
+         JOIN console_users u ON u.tenant_id = s.tenant_id AND u.name = s.user_name
+         JOIN tenants n ON n.id = u.tenant_id
+         WHERE s.session_hash = ?1 AND s.expires_at > ?2"
+    )
+}
+
+/// A console user from the columns of [`CONSOLE_USER_COLUMNS`].
+pub(crate) fn console_user_from(r: &(impl RowAccess + ?Sized)) -> Result<ConsoleUser> {
+    let role = r.text(4)?;
+    let locked = r.int(8)?;
+    Ok(ConsoleUser {
+        tenant: Tenant {
+            id: r.int(0)?,
+            name: r.text(1)?.to_owned(),
+            zone: TenantZone::named(r.text(2)?).map_err(other)?,
+        },
+        name: r.text(3)?.to_owned(),
+        role: Role::parse(role).ok_or_else(|| corrupt(format!("stored role '{role}'")))?,
+        password_hash: r.text(5)?.to_owned(),
+        created_at: from_micros(r.int(6)?)?,
+        failures: u32::try_from(r.int(7)?).unwrap_or(u32::MAX),
+        locked_until: if locked == 0 {
+            None
+        } else {
+            Some(from_micros(locked)?)
+        },
     })
 }
 

@@ -55,6 +55,7 @@ const MIGRATIONS: &[(i64, &str)] = &[
         include_str!("../migrations/sqlite/0012_spend_from_index.sql"),
     ),
     (13, include_str!("../migrations/sqlite/0013_identities.sql")),
+    (14, include_str!("../migrations/sqlite/0014_console.sql")),
 ];
 
 pub struct SqliteStore {

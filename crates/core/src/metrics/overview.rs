@@ -144,6 +144,50 @@ impl Overview {
     }
 }
 
+/// The GMV of one local month: what the paid orders ordered in it paid.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct MonthLine {
+    pub month: super::cohorts::Month,
+    pub gmv: Money,
+    pub paid_orders: u64,
+}
+
+/// GMV and paid orders per local month, the first month with a paid order to the last,
+/// months without one included: over all months they sum to the overview's GMV and paid
+/// orders.
+pub fn gmv_by_month(columns: &ShopColumns) -> Vec<MonthLine> {
+    use super::cohorts::Month;
+    let o = &columns.orders;
+    let mut by: std::collections::BTreeMap<Month, (i64, u64)> = Default::default();
+    for i in 0..o.len() {
+        if o.paid[i] {
+            let line = by
+                .entry(Month::of(columns.zone.day_of(o.at[i])))
+                .or_default();
+            line.0 += o.fen[i];
+            line.1 += 1;
+        }
+    }
+    let (Some(&first), Some(&last)) = (by.keys().next(), by.keys().next_back()) else {
+        return Vec::new();
+    };
+    (0..=first.until(last))
+        .map(|k| {
+            let total = i32::from(first.year) * 12 + i32::from(first.month) - 1 + k;
+            let month = Month {
+                year: i16::try_from(total / 12).unwrap_or(i16::MAX),
+                month: i8::try_from(total % 12 + 1).unwrap_or(1),
+            };
+            let (fen, paid_orders) = by.get(&month).copied().unwrap_or_default();
+            MonthLine {
+                month,
+                gmv: Money::from_fen(fen),
+                paid_orders,
+            }
+        })
+        .collect()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -204,6 +248,52 @@ mod tests {
         );
         assert_eq!(o.channels[0].customers, 2);
         assert_eq!(o.channels[0].buyers, 1);
+    }
+
+    #[test]
+    fn months_run_from_the_first_paid_order_to_the_last_and_sum_to_the_gmv() {
+        let zone = TenantZone::default();
+        let orders = [
+            // Local days: the first and last minutes of a month are in it.
+            order("a", "2024-05-01 00:30:00", 10_000, OrderStatus::Paid),
+            order("a", "2024-07-31 23:59:00", 5_000, OrderStatus::Paid),
+            order("b", "2024-07-02 10:00:00", 9_999, OrderStatus::Refunded),
+            order("b", "2024-07-02 11:00:00", 3_000, OrderStatus::Paid),
+        ];
+        let mut columns = ShopColumns::new(&zone);
+        let mut sink = ColumnSink::new(&mut columns, Some(&[]));
+        for c in [customer("a", "store"), customer("b", "douyin")] {
+            sink.customer(c);
+        }
+        for o in &orders {
+            sink.order(
+                o.customer_id.as_str(),
+                o.ordered_at,
+                o.amount,
+                o.status,
+                false,
+            );
+        }
+        drop(sink);
+        let months = gmv_by_month(&columns);
+        let shown: Vec<(String, i64, u64)> = months
+            .iter()
+            .map(|m| (m.month.first_day().to_string(), m.gmv.fen(), m.paid_orders))
+            .collect();
+        assert_eq!(
+            shown,
+            [
+                ("2024-05-01".to_owned(), 10_000, 1),
+                ("2024-06-01".to_owned(), 0, 0),
+                ("2024-07-01".to_owned(), 8_000, 2),
+            ]
+        );
+        let o = Overview::of(&columns);
+        assert_eq!(months.iter().map(|m| m.gmv.fen()).sum::<i64>(), o.gmv.fen());
+        assert_eq!(
+            months.iter().map(|m| m.paid_orders).sum::<u64>(),
+            o.paid_orders
+        );
     }
 
     #[test]

@@ -90,6 +90,9 @@ pub enum Command {
     /// API tokens of the tenant: create (printed once), list, revoke.
     #[command(subcommand)]
     Token(server::TokenCommand),
+    /// Users of the web console (`siyu serve`, /console): create, list, passwd, delete.
+    #[command(subcommand)]
+    User(server::UserCommand),
     /// The benchmarks behind the speed figures.
     #[command(subcommand)]
     Bench(Bench),
@@ -518,6 +521,10 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Token(command) => {
             let mut ctx = connect(&cli)?;
             server::run_token(ctx.store.as_mut(), &ctx.tenant, command)
+        }
+        Command::User(command) => {
+            let mut ctx = connect(&cli)?;
+            server::run_user(ctx.store.as_mut(), &ctx.tenant, command)
         }
         Command::Segment(command) => {
             let mut ctx = connect(&cli)?;

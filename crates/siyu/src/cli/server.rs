@@ -3,7 +3,7 @@
 use std::net::SocketAddr;
 use std::time::Duration;
 
-use anyhow::{anyhow, bail};
+use anyhow::{Context, anyhow, bail};
 use clap::{Args, Subcommand};
 
 use siyu_core::access::Role;
@@ -58,6 +58,104 @@ pub enum TokenCommand {
     },
     /// Revoke a token by the first 8 or more characters of its hash (from `token list`).
     Revoke { hash_prefix: String },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum UserCommand {
+    /// Create a user who signs in to the tenant's web console. The password is read from
+    /// SIYU_PASSWORD, or else from the first line of standard input (10 to 128 characters).
+    Create {
+        name: String,
+        /// admin, operator or viewer (as the API's tokens).
+        #[arg(long)]
+        role: String,
+    },
+    /// The tenant's console users (name, role, created, locked until).
+    List {
+        #[arg(long, value_enum, default_value_t)]
+        format: Format,
+    },
+    /// Set a user's password (read as for `create`); their sessions end.
+    Passwd { name: String },
+    /// Delete a user; their sessions end.
+    Delete { name: String },
+}
+
+/// The password for `user create|passwd`: SIYU_PASSWORD, else a line of standard input.
+fn password() -> anyhow::Result<String> {
+    if let Ok(p) = std::env::var("SIYU_PASSWORD") {
+        return Ok(p);
+    }
+    let mut line = String::new();
+    std::io::stdin()
+        .read_line(&mut line)
+        .context("reading the password from standard input")?;
+    Ok(line.trim_end_matches(['\r', '\n']).to_owned())
+}
+
+pub fn run_user(
+    store: &mut dyn Store,
+    tenant: &Tenant,
+    command: &UserCommand,
+) -> anyhow::Result<()> {
+    use crate::service::users;
+    match command {
+        UserCommand::Create { name, role } => {
+            let role = users::console_role(role).context("--role")?;
+            users::create_user(store, tenant, name, role, &password()?)?;
+            println!(
+                "created {role} '{name}' of tenant '{}': sign in at http://HOST:PORT/console",
+                tenant.name
+            );
+        }
+        UserCommand::List { format } => {
+            // Never the password's hash.
+            #[derive(serde::Serialize)]
+            struct UserLine {
+                name: String,
+                role: Role,
+                created_at: String,
+                locked_until: Option<String>,
+            }
+            let list: Vec<UserLine> = store
+                .console_users(tenant)?
+                .into_iter()
+                .map(|u| UserLine {
+                    name: u.name,
+                    role: u.role,
+                    created_at: u.created_at.to_string(),
+                    locked_until: u.locked_until.map(|t| t.to_string()),
+                })
+                .collect();
+            print_lines(
+                *format,
+                &list,
+                &["name", "role", "created", "locked_until"],
+                |u| {
+                    vec![
+                        u.name.clone(),
+                        u.role.to_string(),
+                        local_time_of(&tenant.zone, &u.created_at),
+                        u.locked_until
+                            .as_deref()
+                            .map(|t| local_time_of(&tenant.zone, t))
+                            .unwrap_or_default(),
+                    ]
+                },
+            )?;
+        }
+        UserCommand::Passwd { name } => {
+            users::set_password(store, tenant, name, &password()?)?;
+            println!("password of '{name}' set; their sessions ended");
+        }
+        UserCommand::Delete { name } => {
+            if !store.delete_user(tenant, name)? {
+                bail!("the tenant '{}' has no user named '{name}'", tenant.name);
+            }
+            println!("deleted '{name}'; their sessions ended");
+        }
+    }
+    Ok(())
 }
 
 /// `--addr`: a socket address, or a host name and port resolved now (its first address,

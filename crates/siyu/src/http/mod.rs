@@ -7,6 +7,7 @@ mod batch;
 pub mod bench;
 mod clv;
 mod conn;
+mod console;
 mod customers;
 pub mod error;
 mod group;
@@ -180,6 +181,7 @@ impl AppState {
 /// The API's routes over `state`.
 pub fn router(state: Arc<AppState>) -> Router {
     Router::new()
+        .merge(console::routes())
         .route("/healthz", get(ops::healthz))
         .route("/metrics", get(ops::metrics))
         .route("/v1/openapi.json", get(ops::openapi))

@@ -15,5 +15,6 @@ pub mod reports;
 pub mod rfm;
 pub mod segments;
 pub mod tokens;
+pub mod users;
 pub mod wecom;
 pub mod weimob;

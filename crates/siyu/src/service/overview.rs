@@ -7,3 +7,16 @@ pub fn overview(store: &mut dyn Store, tenant: &Tenant) -> anyhow::Result<Overvi
     let columns = super::reports::load_columns(store, tenant, super::reports::Read::SHOP)?;
     Ok(Overview::of(&columns))
 }
+
+/// The overview and the GMV of each month, from one read of the shop (the console's
+/// overview page).
+pub fn overview_with_months(
+    store: &mut dyn Store,
+    tenant: &Tenant,
+) -> anyhow::Result<(Overview, Vec<siyu_core::metrics::overview::MonthLine>)> {
+    let columns = super::reports::load_columns(store, tenant, super::reports::Read::SHOP)?;
+    Ok((
+        Overview::of(&columns),
+        siyu_core::metrics::overview::gmv_by_month(&columns),
+    ))
+}

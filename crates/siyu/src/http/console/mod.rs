@@ -1,0 +1,367 @@
+//! The operator's web console, served by `siyu serve` beside the API: server-rendered
+//! pages (maud), a little plain JavaScript for the charts (ECharts, vendored and embedded),
+//! nothing fetched from another host. Operators sign in with a user of their tenant
+//! (`siyu user create`); a session cookie carries a secret whose hash the store keeps, and
+//! every form carries the session's CSRF token. Pages read through the same services as
+//! the CLI and the API, so a figure on a page is the figure `siyu report` prints.
+
+mod assets;
+pub mod text;
+mod views;
+
+use std::sync::Arc;
+
+use axum::Form;
+use axum::Router;
+use axum::extract::{FromRequestParts, Path, Query, State};
+use axum::http::request::Parts;
+use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use axum::response::{Html, IntoResponse, Redirect, Response};
+use axum::routing::{get, post};
+use serde::Deserialize;
+
+use siyu_core::Timestamp;
+use siyu_core::access::{Action, Role};
+use siyu_store::ConsoleSession;
+
+use super::AppState;
+use super::error::ApiError;
+use crate::service::tokens::random_hex;
+use crate::service::users::{self, Refused};
+use text::Lang;
+
+/// The session cookie: the session's secret.
+const SESSION_COOKIE: &str = "siyu_session";
+/// The sign-in form's token, before there is a session.
+const SIGN_IN_COOKIE: &str = "siyu_sign_in";
+/// The operator's language.
+const LANG_COOKIE: &str = "siyu_lang";
+/// The longest form body taken (a sign-in, a segment rule).
+const MAX_FORM_BYTES: usize = 64 * 1024;
+
+/// The console's routes (under `/console`, its assets under `/assets`, and `/`).
+pub fn routes() -> Router<Arc<AppState>> {
+    Router::new()
+        .route("/", get(|| async { Redirect::to("/console") }))
+        .route("/console", get(overview))
+        .route("/console/rfm", get(rfm))
+        .route("/console/sign-in", get(sign_in_form).post(sign_in))
+        .route("/console/sign-out", post(sign_out))
+        .route("/console/lang/{lang}", get(switch_lang))
+        .route("/assets/{version}/{file}", get(assets::serve))
+        .layer(axum::extract::DefaultBodyLimit::max(MAX_FORM_BYTES))
+}
+
+/// The cookie `name` of a request.
+fn cookie<'h>(headers: &'h HeaderMap, name: &str) -> Option<&'h str> {
+    headers
+        .get_all(header::COOKIE)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(';'))
+        .filter_map(|pair| pair.trim().split_once('='))
+        .find(|(k, _)| *k == name)
+        .map(|(_, v)| v)
+}
+
+fn lang_of(headers: &HeaderMap) -> Lang {
+    Lang::from_cookie(cookie(headers, LANG_COOKIE))
+}
+
+/// Whether the request came over TLS (through a proxy that says so): cookies are then
+/// `Secure`.
+fn over_tls(headers: &HeaderMap) -> bool {
+    headers
+        .get("x-forwarded-proto")
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.eq_ignore_ascii_case("https"))
+}
+
+/// A `Set-Cookie` value: HttpOnly, SameSite=Lax, for the whole site; `Secure` over TLS.
+fn set_cookie(name: &str, value: &str, max_age: u64, tls: bool) -> HeaderValue {
+    let secure = if tls { "; Secure" } else { "" };
+    HeaderValue::from_str(&format!(
+        "{name}={value}; Path=/; HttpOnly; SameSite=Lax; Max-Age={max_age}{secure}"
+    ))
+    .unwrap_or_else(|_| HeaderValue::from_static(""))
+}
+
+/// Two tokens equal, compared in time that does not depend on where they differ.
+fn same_token(a: &str, b: &str) -> bool {
+    a.len() == b.len()
+        && a.bytes()
+            .zip(b.bytes())
+            .fold(0u8, |acc, (x, y)| acc | (x ^ y))
+            == 0
+}
+
+/// A page refused or failed: the answer given instead.
+pub struct Refusal(Box<Response>);
+
+impl IntoResponse for Refusal {
+    fn into_response(self) -> Response {
+        *self.0
+    }
+}
+
+impl From<Response> for Refusal {
+    fn from(r: Response) -> Refusal {
+        Refusal(Box::new(r))
+    }
+}
+
+impl From<ApiError> for Refusal {
+    fn from(e: ApiError) -> Refusal {
+        Refusal(Box::new(e.into_response()))
+    }
+}
+
+/// A signed-in operator: their session, and the language they read.
+pub struct Operator {
+    pub session: ConsoleSession,
+    pub lang: Lang,
+}
+
+impl Operator {
+    fn role(&self) -> Role {
+        self.session.user.role
+    }
+
+    /// The page refused to an operator whose role may not do `action`.
+    fn require(&self, action: Action) -> Result<(), Refusal> {
+        if self.role().allows(action) {
+            Ok(())
+        } else {
+            let page = Html(views::forbidden(self).into_string());
+            Err((StatusCode::FORBIDDEN, page).into_response().into())
+        }
+    }
+
+    /// Checks a form's CSRF token against the session's.
+    fn check_form(&self, token: &str) -> Result<(), Refusal> {
+        if same_token(token, &self.session.csrf) {
+            Ok(())
+        } else {
+            Err(csrf_refused(self.lang).into())
+        }
+    }
+}
+
+fn csrf_refused(lang: Lang) -> Response {
+    let text = match lang {
+        Lang::Zh => "表单已失效，请返回刷新页面后重试",
+        Lang::En => "This form has expired: go back, reload the page and try again",
+    };
+    (StatusCode::FORBIDDEN, text).into_response()
+}
+
+impl FromRequestParts<Arc<AppState>> for Operator {
+    type Rejection = Response;
+
+    async fn from_request_parts(
+        parts: &mut Parts,
+        state: &Arc<AppState>,
+    ) -> Result<Operator, Response> {
+        let lang = lang_of(&parts.headers);
+        let to_sign_in = || Redirect::to("/console/sign-in").into_response();
+        let Some(secret) = cookie(&parts.headers, SESSION_COOKIE).map(str::to_owned) else {
+            return Err(to_sign_in());
+        };
+        let session = state
+            .with_store(move |store| Ok(users::session(store, &secret)?))
+            .await
+            .map_err(IntoResponse::into_response)?;
+        match session {
+            Some(session) => Ok(Operator { session, lang }),
+            None => Err(to_sign_in()),
+        }
+    }
+}
+
+/// A page's answer: HTML that is never cached (it holds the tenant's figures).
+fn page(markup: maud::Markup) -> Response {
+    (
+        [(header::CACHE_CONTROL, "no-store")],
+        Html(markup.into_string()),
+    )
+        .into_response()
+}
+
+async fn overview(State(state): State<Arc<AppState>>, op: Operator) -> Result<Response, Refusal> {
+    op.require(Action::Read)?;
+    let tenant = op.session.user.tenant.clone();
+    let (overview, months) = state
+        .with_store(move |store| {
+            Ok(crate::service::overview::overview_with_months(
+                store, &tenant,
+            )?)
+        })
+        .await?;
+    Ok(page(views::overview(&op, &overview, &months)))
+}
+
+async fn rfm(State(state): State<Arc<AppState>>, op: Operator) -> Result<Response, Refusal> {
+    op.require(Action::Read)?;
+    let tenant = op.session.user.tenant.clone();
+    let rfm = state
+        .with_store(move |store| {
+            let today = tenant.zone.day_of(Timestamp::now());
+            let window = siyu_core::segment::rfm::RfmWindow::new(today, None);
+            Ok(crate::service::rfm::from_store(store, &tenant, window)?)
+        })
+        .await?;
+    Ok(page(views::rfm(&op, &rfm)))
+}
+
+#[derive(Debug, Deserialize)]
+struct SignInQuery {
+    #[serde(default)]
+    failed: Option<String>,
+}
+
+async fn sign_in_form(headers: HeaderMap, query: Query<SignInQuery>) -> Response {
+    let lang = lang_of(&headers);
+    let token = random_hex(16).unwrap_or_default();
+    let problem = match query.failed.as_deref() {
+        Some("locked") => Some(lang.t(text::Key::LockedSignIn)),
+        Some(_) => Some(lang.t(text::Key::WrongSignIn)),
+        None => None,
+    };
+    let mut response = page(views::sign_in(lang, &token, problem));
+    response.headers_mut().append(
+        header::SET_COOKIE,
+        set_cookie(SIGN_IN_COOKIE, &token, 3600, over_tls(&headers)),
+    );
+    response
+}
+
+#[derive(Debug, Deserialize)]
+struct SignInForm {
+    #[serde(default)]
+    tenant: String,
+    #[serde(default)]
+    name: String,
+    #[serde(default)]
+    password: String,
+    /// Missing, it is refused as a wrong token (403), never as a malformed form.
+    #[serde(default)]
+    csrf: String,
+}
+
+async fn sign_in(
+    State(state): State<Arc<AppState>>,
+    headers: HeaderMap,
+    Form(form): Form<SignInForm>,
+) -> Response {
+    let lang = lang_of(&headers);
+    match cookie(&headers, SIGN_IN_COOKIE) {
+        Some(token) if same_token(token, &form.csrf) => {}
+        _ => return csrf_refused(lang),
+    }
+    if form.tenant.len() > 200 {
+        return Redirect::to("/console/sign-in?failed=wrong").into_response();
+    }
+    let outcome = state
+        .with_store(move |store| {
+            // An unknown tenant is a wrong sign-in, never a new tenant.
+            let tenants = store.tenants().map_err(anyhow::Error::from)?;
+            let Some(tenant) = tenants.into_iter().find(|t| t.name == form.tenant.trim()) else {
+                return Ok(Err(Refused::Wrong));
+            };
+            Ok(users::sign_in(
+                store,
+                &tenant,
+                form.name.trim(),
+                &form.password,
+            )?)
+        })
+        .await;
+    match outcome {
+        Ok(Ok(signed_in)) => {
+            tracing::info!(
+                tenant = %signed_in.session.user.tenant.name,
+                role = %signed_in.session.user.role,
+                "console sign-in"
+            );
+            let tls = over_tls(&headers);
+            let mut response = Redirect::to("/console").into_response();
+            let h = response.headers_mut();
+            h.append(
+                header::SET_COOKIE,
+                set_cookie(
+                    SESSION_COOKIE,
+                    &signed_in.secret,
+                    users::SESSION_FOR.as_secs(),
+                    tls,
+                ),
+            );
+            h.append(header::SET_COOKIE, set_cookie(SIGN_IN_COOKIE, "", 0, tls));
+            response
+        }
+        Ok(Err(Refused::Locked(_))) => {
+            Redirect::to("/console/sign-in?failed=locked").into_response()
+        }
+        Ok(Err(Refused::Wrong)) => Redirect::to("/console/sign-in?failed=wrong").into_response(),
+        Err(e) => e.into_response(),
+    }
+}
+
+#[derive(Debug, Deserialize)]
+struct CsrfForm {
+    #[serde(default)]
+    csrf: String,
+}
+
+async fn sign_out(
+    State(state): State<Arc<AppState>>,
+    headers: HeaderMap,
+    op: Operator,
+    Form(form): Form<CsrfForm>,
+) -> Result<Response, Refusal> {
+    op.check_form(&form.csrf)?;
+    if let Some(secret) = cookie(&headers, SESSION_COOKIE).map(str::to_owned) {
+        state
+            .with_store(move |store| Ok(users::sign_out(store, &secret)?))
+            .await?;
+    }
+    let mut response = Redirect::to("/console/sign-in").into_response();
+    response.headers_mut().append(
+        header::SET_COOKIE,
+        set_cookie(SESSION_COOKIE, "", 0, over_tls(&headers)),
+    );
+    Ok(response)
+}
+
+#[derive(Debug, Deserialize)]
+struct Back {
+    back: Option<String>,
+}
+
+/// Sets the language and goes back to the console page the operator was on (never
+/// elsewhere: only `/console` paths are followed).
+async fn switch_lang(
+    headers: HeaderMap,
+    Path(lang): Path<String>,
+    Query(back): Query<Back>,
+) -> Response {
+    let lang = Lang::from_cookie(Some(lang.as_str()));
+    let to = back
+        .back
+        .filter(|b| {
+            (b == "/console" || b.starts_with("/console/"))
+                && !b.contains("//")
+                && !b.contains('\\')
+        })
+        .unwrap_or_else(|| "/console".to_owned());
+    let mut response = Redirect::to(&to).into_response();
+    response.headers_mut().append(
+        header::SET_COOKIE,
+        set_cookie(
+            LANG_COOKIE,
+            lang.code(),
+            365 * 24 * 3600,
+            over_tls(&headers),
+        ),
+    );
+    response
+}

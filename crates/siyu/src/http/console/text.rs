@@ -1,0 +1,200 @@
+//! The console's words in its two languages, and numbers as operators read them: money
+//! as ¥ with 万 and 亿 in Chinese, shares as percentages, days in the tenant's zone.
+
+use siyu_core::money::Money;
+
+/// The console's language: Chinese unless the operator switched.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Lang {
+    Zh,
+    En,
+}
+
+impl Lang {
+    /// The language a `siyu_lang` cookie value names; Chinese by default.
+    pub fn from_cookie(value: Option<&str>) -> Lang {
+        match value {
+            Some("en") => Lang::En,
+            _ => Lang::Zh,
+        }
+    }
+
+    pub fn code(self) -> &'static str {
+        match self {
+            Lang::Zh => "zh",
+            Lang::En => "en",
+        }
+    }
+
+    /// The `lang` attribute of the page.
+    pub fn html(self) -> &'static str {
+        match self {
+            Lang::Zh => "zh-CN",
+            Lang::En => "en",
+        }
+    }
+
+    pub fn other(self) -> Lang {
+        match self {
+            Lang::Zh => Lang::En,
+            Lang::En => Lang::Zh,
+        }
+    }
+
+    /// The console's word for `key`, in this language.
+    pub fn t(self, key: Key) -> &'static str {
+        let (zh, en) = words(key);
+        match self {
+            Lang::Zh => zh,
+            Lang::En => en,
+        }
+    }
+
+    /// Money as the operator reads it: `¥1,234.56`; in Chinese from ten thousand yuan on,
+    /// `¥12.35万` and `¥1.23亿`.
+    pub fn money(self, m: Money) -> String {
+        let fen = m.fen();
+        let sign = if fen < 0 { "-" } else { "" };
+        let abs = fen.unsigned_abs();
+        if self == Lang::Zh && abs >= 1_000_000 {
+            let (unit, per) = if abs >= 10_000_000_000 {
+                ("亿", 10_000_000_000u64)
+            } else {
+                ("万", 1_000_000u64)
+            };
+            // Two decimals of the unit, rounded half up.
+            let hundredths = (u128::from(abs) * 100 + u128::from(per) / 2) / u128::from(per);
+            return format!(
+                "{sign}¥{}.{:02}{unit}",
+                group(hundredths / 100),
+                hundredths % 100
+            );
+        }
+        format!("{sign}¥{}.{:02}", group(u128::from(abs / 100)), abs % 100)
+    }
+
+    /// A count with thousands separators.
+    pub fn count(self, n: u64) -> String {
+        group(u128::from(n))
+    }
+
+    /// A share as a percentage with one decimal, `–` when there is none.
+    pub fn share(self, s: Option<f64>) -> String {
+        match s {
+            Some(s) if s.is_finite() => format!("{:.1}%", s * 100.0),
+            _ => "–".to_owned(),
+        }
+    }
+}
+
+fn group(n: u128) -> String {
+    let digits = n.to_string();
+    let mut out = String::with_capacity(digits.len() + digits.len() / 3);
+    for (i, c) in digits.chars().enumerate() {
+        if i > 0 && (digits.len() - i).is_multiple_of(3) {
+            out.push(',');
+        }
+        out.push(c);
+    }
+    out
+}
+
+/// The console's words.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Key {
+    Console,
+    Overview,
+    Rfm,
+    SignIn,
+    SignOut,
+    Tenant,
+    User,
+    Password,
+    WrongSignIn,
+    LockedSignIn,
+    Pool,
+    Buyers,
+    BuyerShare,
+    Gmv,
+    Aov,
+    Repurchase,
+    PaidOrders,
+    GmvByMonth,
+    ByChannel,
+    Channel,
+    Customers,
+    Conversion,
+    Unknown,
+    Class,
+    Share,
+    Spend,
+    ShareOfSpend,
+    RfmAsOf,
+    NoOrders,
+    Language,
+    Month,
+    OrderDays,
+}
+
+fn words(key: Key) -> (&'static str, &'static str) {
+    match key {
+        Key::Console => ("私域运营台", "siyu console"),
+        Key::Overview => ("概览", "Overview"),
+        Key::Rfm => ("RFM 分层", "RFM"),
+        Key::SignIn => ("登录", "Sign in"),
+        Key::SignOut => ("退出", "Sign out"),
+        Key::Tenant => ("商户", "Tenant"),
+        Key::User => ("用户名", "User name"),
+        Key::Password => ("密码", "Password"),
+        Key::WrongSignIn => ("用户名或密码不正确", "Wrong user name or password"),
+        Key::LockedSignIn => (
+            "失败次数过多，账号已暂时锁定，请稍后再试",
+            "Too many failed sign-ins: locked for a while, try again later",
+        ),
+        Key::Pool => ("客户池", "Customers"),
+        Key::Buyers => ("购买客户", "Buyers"),
+        Key::BuyerShare => ("购买转化率", "Buyers / pool"),
+        Key::Gmv => ("GMV", "GMV"),
+        Key::Aov => ("客单价", "AOV"),
+        Key::Repurchase => ("复购率", "Repurchase rate"),
+        Key::PaidOrders => ("已付订单", "Paid orders"),
+        Key::GmvByMonth => ("月度 GMV", "GMV by month"),
+        Key::ByChannel => ("按来源渠道", "By source channel"),
+        Key::Channel => ("渠道", "Channel"),
+        Key::Customers => ("客户数", "Customers"),
+        Key::Conversion => ("转化率", "Conversion"),
+        Key::Unknown => ("未知", "unknown"),
+        Key::Class => ("分层", "Class"),
+        Key::Share => ("占比", "Share"),
+        Key::Spend => ("消费金额", "Spend"),
+        Key::ShareOfSpend => ("金额占比", "Share of spend"),
+        Key::RfmAsOf => ("截至", "As of"),
+        Key::NoOrders => ("还没有订单", "No orders yet"),
+        Key::Language => ("English", "中文"),
+        Key::Month => ("月份", "Month"),
+        Key::OrderDays => ("订单日期", "Order days"),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn money_reads_as_operators_read_it() {
+        let zh = Lang::Zh;
+        assert_eq!(zh.money(Money::from_fen(123_456)), "¥1,234.56");
+        assert_eq!(zh.money(Money::from_fen(999_999)), "¥9,999.99");
+        assert_eq!(zh.money(Money::from_fen(1_000_000)), "¥1.00万");
+        assert_eq!(zh.money(Money::from_fen(123_456_789)), "¥123.46万");
+        assert_eq!(zh.money(Money::from_fen(12_345_678_900)), "¥1.23亿");
+        assert_eq!(zh.money(Money::from_fen(-1_500_000)), "-¥1.50万");
+        assert_eq!(
+            Lang::En.money(Money::from_fen(123_456_789)),
+            "¥1,234,567.89"
+        );
+        assert_eq!(zh.count(1_234_567), "1,234,567");
+        assert_eq!(zh.share(Some(0.1234)), "12.3%");
+        assert_eq!(zh.share(None), "–");
+    }
+}

@@ -1,0 +1,256 @@
+//! The console's pages as HTML (maud escapes every value it writes). One layout: a top
+//! bar with the tenant, the user and the language switch; a menu of the pages; the page.
+
+use maud::{DOCTYPE, Markup, html};
+use serde_json::json;
+
+use siyu_core::channel::{Channel, aliases};
+use siyu_core::metrics::overview::{MonthLine, Overview};
+use siyu_core::segment::rfm::Rfm;
+
+use super::Operator;
+use super::assets;
+use super::text::{Key, Lang};
+
+/// The console's pages, in menu order: (path, title).
+const MENU: &[(&str, Key)] = &[("/console", Key::Overview), ("/console/rfm", Key::Rfm)];
+
+fn head(lang: Lang, title: &str) -> Markup {
+    html! {
+        meta charset="utf-8";
+        meta name="viewport" content="width=device-width, initial-scale=1";
+        title { (title) " · " (lang.t(Key::Console)) }
+        link rel="stylesheet" href=(assets::url("console.css"));
+    }
+}
+
+/// A page of a signed-in operator: `path` is the page's menu entry.
+fn layout(op: &Operator, path: &str, title: &str, charts: bool, body: Markup) -> Markup {
+    let lang = op.lang;
+    let user = &op.session.user;
+    html! {
+        (DOCTYPE)
+        html lang=(lang.html()) {
+            head { (head(lang, title)) }
+            body {
+                a.skip href="#main" { "Skip to content" }
+                header.top {
+                    span.brand { (lang.t(Key::Console)) }
+                    div.who {
+                        span { (lang.t(Key::Tenant)) ": " (user.tenant.name) }
+                        span { (user.name) " (" (user.role) ")" }
+                        a href={ "/console/lang/" (lang.other().code()) "?back=" (path) } { (lang.t(Key::Language)) }
+                        form.inline method="post" action="/console/sign-out" {
+                            input type="hidden" name="csrf" value=(op.session.csrf);
+                            button type="submit" { (lang.t(Key::SignOut)) }
+                        }
+                    }
+                }
+                div.layout {
+                    nav.menu aria-label=(lang.t(Key::Console)) {
+                        @for (href, key) in MENU {
+                            @if *href == path {
+                                a href=(href) aria-current="page" { (lang.t(*key)) }
+                            } @else {
+                                a href=(href) { (lang.t(*key)) }
+                            }
+                        }
+                    }
+                    main #main {
+                        h1 { (title) }
+                        (body)
+                    }
+                }
+                @if charts {
+                    script src=(assets::url("echarts.min.js")) {}
+                    script src=(assets::url("console.js")) {}
+                }
+            }
+        }
+    }
+}
+
+/// A channel as the operator names it: the Chinese name of a well-known channel.
+fn channel_name(lang: Lang, channel: Option<&Channel>) -> String {
+    let Some(c) = channel else {
+        return lang.t(Key::Unknown).to_owned();
+    };
+    if lang == Lang::Zh
+        && let Some((name, _)) =
+            aliases().find(|(name, kept)| *kept == c.as_str() && !name.is_ascii())
+    {
+        return name.to_owned();
+    }
+    c.as_str().to_owned()
+}
+
+fn card(label: &str, value: &str) -> Markup {
+    html! {
+        div.card {
+            div.label { (label) }
+            div.value { (value) }
+        }
+    }
+}
+
+pub fn overview(op: &Operator, o: &Overview, months: &[MonthLine]) -> Markup {
+    let lang = op.lang;
+    let money = |m: Option<siyu_core::money::Money>| m.map_or("–".to_owned(), |m| lang.money(m));
+    let labels: Vec<String> = months
+        .iter()
+        .map(|m| format!("{:04}-{:02}", m.month.year, m.month.month))
+        .collect();
+    // Yuan for the chart's scale; the page's figures stay exact in fen.
+    let values: Vec<f64> = months.iter().map(|m| m.gmv.fen() as f64 / 100.0).collect();
+    let option = json!({
+        "tooltip": {"trigger": "axis"},
+        "grid": {"left": 60, "right": 16, "top": 24, "bottom": 40},
+        "xAxis": {"type": "category", "data": labels},
+        "yAxis": {"type": "value", "name": "¥"},
+        "series": [{"type": "bar", "name": lang.t(Key::Gmv), "data": values, "itemStyle": {"color": "#0b5cad"}}],
+    });
+    let body = html! {
+        div.cards {
+            (card(lang.t(Key::Pool), &lang.count(o.customers)))
+            (card(lang.t(Key::Buyers), &lang.count(o.buyers)))
+            (card(lang.t(Key::BuyerShare), &lang.share(o.buyer_share)))
+            (card(lang.t(Key::Gmv), &lang.money(o.gmv)))
+            (card(lang.t(Key::Aov), &money(o.aov)))
+            (card(lang.t(Key::Repurchase), &lang.share(o.repurchase_rate)))
+            (card(lang.t(Key::PaidOrders), &lang.count(o.paid_orders)))
+        }
+        @if let (Some(first), Some(last)) = (o.first_order_day, o.last_order_day) {
+            p.muted { (lang.t(Key::OrderDays)) ": " (first) " – " (last) }
+        }
+        h2 { (lang.t(Key::GmvByMonth)) }
+        div.panel {
+            @if months.is_empty() {
+                p.muted { (lang.t(Key::NoOrders)) }
+            } @else {
+                div.chart data-chart=(option.to_string()) role="img" aria-label=(lang.t(Key::GmvByMonth)) {}
+                details {
+                    summary { (lang.t(Key::GmvByMonth)) }
+                    table {
+                        thead { tr { th { (lang.t(Key::Month)) } th { (lang.t(Key::Gmv)) } th { (lang.t(Key::PaidOrders)) } } }
+                        tbody {
+                            @for (label, m) in labels.iter().zip(months) {
+                                tr { td { (label) } td { (lang.money(m.gmv)) } td { (lang.count(m.paid_orders)) } }
+                            }
+                        }
+                    }
+                }
+            }
+        }
+        h2 { (lang.t(Key::ByChannel)) }
+        div.panel {
+            table {
+                thead {
+                    tr {
+                        th scope="col" { (lang.t(Key::Channel)) }
+                        th scope="col" { (lang.t(Key::Customers)) }
+                        th scope="col" { (lang.t(Key::Buyers)) }
+                        th scope="col" { (lang.t(Key::Conversion)) }
+                        th scope="col" { (lang.t(Key::Gmv)) }
+                    }
+                }
+                tbody {
+                    @for line in &o.channels {
+                        tr {
+                            td { (channel_name(lang, line.channel.as_ref())) }
+                            td { (lang.count(line.customers)) }
+                            td { (lang.count(line.buyers)) }
+                            td { (lang.share(line.conversion)) }
+                            td { (lang.money(line.gmv)) }
+                        }
+                    }
+                }
+            }
+        }
+    };
+    layout(op, "/console", lang.t(Key::Overview), true, body)
+}
+
+pub fn rfm(op: &Operator, rfm: &Rfm) -> Markup {
+    let lang = op.lang;
+    let class_name = |c: siyu_core::segment::rfm::RfmClass| match lang {
+        Lang::Zh => c.chinese().to_owned(),
+        Lang::En => c.name().replace('_', " "),
+    };
+    let body = html! {
+        p.muted { (lang.t(Key::RfmAsOf)) " " (rfm.window.as_of) }
+        div.rfm-grid {
+            @for line in &rfm.classes {
+                div.card.important[line.class.name().starts_with("important")] {
+                    div.label { (class_name(line.class)) }
+                    div.value { (lang.count(line.customers)) }
+                    div.muted { (lang.share(line.share_of_customers)) " · " (lang.money(line.revenue)) }
+                }
+            }
+        }
+        div.panel {
+            table {
+                thead {
+                    tr {
+                        th scope="col" { (lang.t(Key::Class)) }
+                        th scope="col" { (lang.t(Key::Customers)) }
+                        th scope="col" { (lang.t(Key::Share)) }
+                        th scope="col" { (lang.t(Key::Spend)) }
+                        th scope="col" { (lang.t(Key::ShareOfSpend)) }
+                    }
+                }
+                tbody {
+                    @for line in &rfm.classes {
+                        tr {
+                            td { (class_name(line.class)) }
+                            td { (lang.count(line.customers)) }
+                            td { (lang.share(line.share_of_customers)) }
+                            td { (lang.money(line.revenue)) }
+                            td { (lang.share(line.share_of_revenue)) }
+                        }
+                    }
+                }
+            }
+        }
+    };
+    layout(op, "/console/rfm", lang.t(Key::Rfm), false, body)
+}
+
+/// The page an operator's role may not see.
+pub fn forbidden(op: &Operator) -> Markup {
+    let lang = op.lang;
+    let text = match lang {
+        Lang::Zh => "你的角色无权使用此页面",
+        Lang::En => "Your role may not use this page",
+    };
+    layout(op, "", text, false, html! { p { (text) } })
+}
+
+pub fn sign_in(lang: Lang, token: &str, problem: Option<&str>) -> Markup {
+    html! {
+        (DOCTYPE)
+        html lang=(lang.html()) {
+            head { (head(lang, lang.t(Key::SignIn))) }
+            body {
+                main.sign-in {
+                    h1 { (lang.t(Key::Console)) }
+                    form method="post" action="/console/sign-in" {
+                        input type="hidden" name="csrf" value=(token);
+                        label for="tenant" { (lang.t(Key::Tenant)) }
+                        input #tenant name="tenant" value="default" required autocomplete="organization";
+                        label for="name" { (lang.t(Key::User)) }
+                        input #name name="name" required autocomplete="username" autofocus;
+                        label for="password" { (lang.t(Key::Password)) }
+                        input #password name="password" type="password" required autocomplete="current-password";
+                        @if let Some(problem) = problem {
+                            p.problem role="alert" { (problem) }
+                        }
+                        button.primary type="submit" { (lang.t(Key::SignIn)) }
+                    }
+                    p.muted {
+                        a href={ "/console/lang/" (lang.other().code()) "?back=/console" } { (lang.t(Key::Language)) }
+                    }
+                }
+            }
+        }
+    }
+}

@@ -1,0 +1,408 @@
+//! The web console over HTTP, in process, on SQLite and PostgreSQL: signing in (CSRF,
+//! wrong passwords, the lock after repeated failures), sessions that end, pages whose
+//! figures are the API's, values shown as text, and tenants kept apart.
+
+mod common;
+
+use std::sync::Arc;
+
+use axum::body::Body;
+use axum::http::{HeaderMap, Request, StatusCode};
+use serde_json::Value;
+use tower::ServiceExt;
+
+use common::api::{Api, runtime};
+use siyu::http::router;
+use siyu::service::users;
+use siyu_core::access::Role;
+
+const PASSWORD: &str = "tea-shop-secret";
+
+/// A browser's cookies, as far as the console sets them.
+#[derive(Default)]
+struct Jar(Vec<(String, String)>);
+
+impl Jar {
+    fn header(&self) -> String {
+        self.0
+            .iter()
+            .map(|(k, v)| format!("{k}={v}"))
+            .collect::<Vec<_>>()
+            .join("; ")
+    }
+
+    fn take(&mut self, headers: &HeaderMap) {
+        for v in headers.get_all("set-cookie") {
+            let v = v.to_str().expect("ascii");
+            let (pair, attributes) = v.split_once(';').unwrap_or((v, ""));
+            let (k, val) = pair.split_once('=').expect("pair");
+            self.0.retain(|(name, _)| name != k);
+            if !attributes.contains("Max-Age=0") {
+                self.0.push((k.to_owned(), val.to_owned()));
+            }
+        }
+    }
+
+    fn get(&self, name: &str) -> Option<&str> {
+        self.0
+            .iter()
+            .find(|(k, _)| k == name)
+            .map(|(_, v)| v.as_str())
+    }
+}
+
+struct Answer {
+    status: StatusCode,
+    headers: HeaderMap,
+    text: String,
+}
+
+impl Answer {
+    fn location(&self) -> &str {
+        self.headers
+            .get("location")
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or("")
+    }
+}
+
+async fn request(
+    api: &Api,
+    jar: &mut Jar,
+    method: &str,
+    uri: &str,
+    form: &[(&str, &str)],
+) -> Answer {
+    let mut r = Request::builder().method(method).uri(uri);
+    if !jar.0.is_empty() {
+        r = r.header("cookie", jar.header());
+    }
+    let body = if method == "POST" {
+        r = r.header("content-type", "application/x-www-form-urlencoded");
+        let encoded: Vec<String> = form
+            .iter()
+            .map(|(k, v)| format!("{}={}", encode(k), encode(v)))
+            .collect();
+        Body::from(encoded.join("&"))
+    } else {
+        Body::empty()
+    };
+    let response = router(Arc::clone(&api.state))
+        .oneshot(r.body(body).expect("request"))
+        .await
+        .expect("response");
+    let status = response.status();
+    let headers = response.headers().clone();
+    let bytes = axum::body::to_bytes(response.into_body(), usize::MAX)
+        .await
+        .expect("body");
+    jar.take(&headers);
+    Answer {
+        status,
+        headers,
+        text: String::from_utf8_lossy(&bytes).into_owned(),
+    }
+}
+
+fn encode(s: &str) -> String {
+    s.bytes()
+        .map(|b| match b {
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' => (b as char).to_string(),
+            _ => format!("%{b:02X}"),
+        })
+        .collect()
+}
+
+/// The CSRF token a page's form carries.
+fn form_token(page: &str) -> String {
+    let at = page.find("name=\"csrf\" value=\"").expect("a csrf field") + 19;
+    page[at..at + 32].to_owned()
+}
+
+fn create_user(api: &Api, tenant: &str, name: &str, role: Role) {
+    let mut store = siyu_store::open(&api.db).expect("store");
+    let tenant = store.tenant(tenant).expect("tenant");
+    users::create_user(store.as_mut(), &tenant, name, role, PASSWORD).expect("user");
+}
+
+/// Signs in through the form; the answer to the POST.
+async fn sign_in(api: &Api, jar: &mut Jar, tenant: &str, name: &str, password: &str) -> Answer {
+    let form = request(api, jar, "GET", "/console/sign-in", &[]).await;
+    assert_eq!(form.status, StatusCode::OK);
+    let token = form_token(&form.text);
+    request(
+        api,
+        jar,
+        "POST",
+        "/console/sign-in",
+        &[
+            ("tenant", tenant),
+            ("name", name),
+            ("password", password),
+            ("csrf", &token),
+        ],
+    )
+    .await
+}
+
+fn import_shop(api: &Api, tenant: &str, orders: &str) {
+    let dir = tempfile::tempdir().expect("dir");
+    let path = dir.path().join("orders.csv");
+    std::fs::write(&path, orders).expect("write");
+    api.cli(tenant, &["import", "orders", path.to_str().expect("path")]);
+}
+
+#[test]
+fn an_operator_signs_in_sees_the_apis_figures_and_signs_out() {
+    let rt = runtime();
+    for api in Api::on_each_backend("console_pages") {
+        import_shop(
+            &api,
+            "default",
+            "order_id,customer_id,ordered_at,amount\no1,c1,2026-05-01 10:00,12800\no2,c2,2026-06-01 10:00,99\no3,c1,2026-06-03 10:00,50\n",
+        );
+        create_user(&api, "default", "小王", Role::Operator);
+        rt.block_on(async {
+            let mut jar = Jar::default();
+            // Signed out, every page leads to the sign-in form.
+            let a = request(&api, &mut jar, "GET", "/console", &[]).await;
+            assert_eq!(
+                (a.status, a.location()),
+                (StatusCode::SEE_OTHER, "/console/sign-in")
+            );
+            let a = sign_in(&api, &mut jar, "default", "小王", PASSWORD).await;
+            assert_eq!(
+                (a.status, a.location()),
+                (StatusCode::SEE_OTHER, "/console")
+            );
+            let cookie = a
+                .headers
+                .get("set-cookie")
+                .expect("cookie")
+                .to_str()
+                .expect("ascii");
+            assert!(
+                cookie.contains("HttpOnly") && cookie.contains("SameSite=Lax"),
+                "{cookie}"
+            );
+            let page = request(&api, &mut jar, "GET", "/console", &[]).await;
+            assert_eq!(page.status, StatusCode::OK);
+            assert_eq!(
+                page.headers.get("cache-control").expect("no-store"),
+                "no-store"
+            );
+            // The API's figures, as the operator reads them.
+            let token = api.token("default", Role::Viewer);
+            let (_, json) = api
+                .call("GET", "/v1/reports/overview", Some(&token), None)
+                .await;
+            let o: Value = serde_json::from_str(&json).expect("json");
+            assert_eq!(o["customers"], 2);
+            assert_eq!(o["gmv"], 1_294_900, "fen");
+            assert_eq!(
+                (o["aov"].as_i64(), o["repurchase_rate"].as_f64()),
+                (Some(431_633), Some(0.5))
+            );
+            for shown in [
+                "<div class=\"value\">2</div>",
+                "<div class=\"value\">¥1.29万</div>",
+                "<div class=\"value\">50.0%</div>",
+                "<div class=\"value\">¥4,316.33</div>",
+            ] {
+                assert!(page.text.contains(shown), "{shown} in {}", page.text);
+            }
+            assert!(
+                page.text.contains("2026-05") && page.text.contains("2026-06"),
+                "months"
+            );
+            assert!(page.text.contains("data-chart="), "the GMV chart");
+            let rfm = request(&api, &mut jar, "GET", "/console/rfm", &[]).await;
+            assert_eq!(rfm.status, StatusCode::OK);
+            assert!(rfm.text.contains("重要价值"), "{}", rfm.text);
+            // English by the switch, and back to the page.
+            let a = request(
+                &api,
+                &mut jar,
+                "GET",
+                "/console/lang/en?back=/console/rfm",
+                &[],
+            )
+            .await;
+            assert_eq!(a.location(), "/console/rfm");
+            let rfm = request(&api, &mut jar, "GET", "/console/rfm", &[]).await;
+            assert!(rfm.text.contains("important value") && rfm.text.contains("lang=\"en\""));
+            // Never redirected off the console.
+            let a = request(
+                &api,
+                &mut jar,
+                "GET",
+                "/console/lang/zh?back=//evil.example/console",
+                &[],
+            )
+            .await;
+            assert_eq!(a.location(), "/console");
+            // Signing out needs the form's token, and ends the session.
+            let secret = jar.get("siyu_session").expect("session").to_owned();
+            let a = request(&api, &mut jar, "POST", "/console/sign-out", &[]).await;
+            assert_eq!(a.status, StatusCode::FORBIDDEN, "no token, no sign-out");
+            let a = request(
+                &api,
+                &mut jar,
+                "POST",
+                "/console/sign-out",
+                &[("csrf", &form_token(&page.text))],
+            )
+            .await;
+            assert_eq!(a.location(), "/console/sign-in");
+            let mut old = Jar(vec![("siyu_session".into(), secret)]);
+            let a = request(&api, &mut old, "GET", "/console", &[]).await;
+            assert_eq!(
+                a.location(),
+                "/console/sign-in",
+                "the old cookie opens nothing"
+            );
+        });
+    }
+}
+
+#[test]
+fn sign_ins_need_the_forms_token_and_lock_after_repeated_failures() {
+    let rt = runtime();
+    for api in Api::on_each_backend("console_lock") {
+        create_user(&api, "default", "ops", Role::Viewer);
+        rt.block_on(async {
+            let mut jar = Jar::default();
+            // A form posted from elsewhere carries no token of this browser.
+            let a = request(
+                &api,
+                &mut jar,
+                "POST",
+                "/console/sign-in",
+                &[
+                    ("tenant", "default"),
+                    ("name", "ops"),
+                    ("password", PASSWORD),
+                    ("csrf", "0123456789abcdef0123456789abcdef"),
+                ],
+            )
+            .await;
+            assert_eq!(a.status, StatusCode::FORBIDDEN);
+            assert!(jar.get("siyu_session").is_none());
+            // Wrong passwords, an unknown user and an unknown tenant read the same.
+            for (tenant, name, password) in [
+                ("default", "ops", "wrong-password"),
+                ("default", "nobody", PASSWORD),
+                ("elsewhere", "ops", PASSWORD),
+            ] {
+                let a = sign_in(&api, &mut jar, tenant, name, password).await;
+                assert_eq!(
+                    a.location(),
+                    "/console/sign-in?failed=wrong",
+                    "{tenant}/{name}"
+                );
+            }
+            let form = request(&api, &mut jar, "GET", "/console/sign-in?failed=wrong", &[]).await;
+            assert!(form.text.contains("用户名或密码不正确"));
+            // The fifth failure in a row locks the user: even the right password then fails.
+            for _ in 0..3 {
+                sign_in(&api, &mut jar, "default", "ops", "wrong-password").await;
+            }
+            let a = sign_in(&api, &mut jar, "default", "ops", "wrong-password").await;
+            assert_eq!(a.location(), "/console/sign-in?failed=locked");
+            let a = sign_in(&api, &mut jar, "default", "ops", PASSWORD).await;
+            assert_eq!(a.location(), "/console/sign-in?failed=locked");
+            assert!(jar.get("siyu_session").is_none());
+            // A new password (set by an admin) unlocks.
+            let mut store = siyu_store::open(&api.db).expect("store");
+            let tenant = store.tenant("default").expect("tenant");
+            users::set_password(store.as_mut(), &tenant, "ops", "another-secret").expect("passwd");
+            let a = sign_in(&api, &mut jar, "default", "ops", "another-secret").await;
+            assert_eq!(a.location(), "/console");
+            // The console is for people: an ingest role is no console role.
+            assert!(
+                users::create_user(store.as_mut(), &tenant, "bot", Role::Ingest, PASSWORD).is_err()
+            );
+        });
+    }
+}
+
+#[test]
+fn values_are_shown_as_text_and_a_session_sees_only_its_tenant() {
+    let rt = runtime();
+    for api in Api::on_each_backend("console_tenants") {
+        import_shop(
+            &api,
+            "shop-a",
+            "order_id,customer_id,ordered_at,amount\na1,x,2026-05-01 10:00,100\n",
+        );
+        import_shop(
+            &api,
+            "shop-b",
+            "order_id,customer_id,ordered_at,amount\nb1,y1,2026-05-01 10:00,7000\nb2,y2,2026-05-02 10:00,7000\nb3,y3,2026-05-03 10:00,7000\n",
+        );
+        let evil = "<script>alert(1)</script>";
+        create_user(&api, "shop-a", evil, Role::Viewer);
+        create_user(&api, "shop-b", "b-ops", Role::Viewer);
+        rt.block_on(async {
+            let mut jar = Jar::default();
+            let a = sign_in(&api, &mut jar, "shop-a", evil, PASSWORD).await;
+            assert_eq!(a.location(), "/console");
+            let page = request(&api, &mut jar, "GET", "/console", &[]).await;
+            assert!(!page.text.contains(evil), "the name is never markup");
+            assert!(page.text.contains("&lt;script&gt;alert(1)&lt;/script&gt;"));
+            // Shop A's figures, none of shop B's.
+            assert!(page.text.contains("shop-a") && !page.text.contains("shop-b"));
+            assert!(
+                page.text.contains("<div class=\"value\">¥100.00</div>"),
+                "{}",
+                page.text
+            );
+            assert!(!page.text.contains("¥2.10万"));
+            // B's user cannot sign in to A.
+            let mut other = Jar::default();
+            let a = sign_in(&api, &mut other, "shop-a", "b-ops", PASSWORD).await;
+            assert_eq!(a.location(), "/console/sign-in?failed=wrong");
+            let a = sign_in(&api, &mut other, "shop-b", "b-ops", PASSWORD).await;
+            assert_eq!(a.location(), "/console");
+            let page = request(&api, &mut other, "GET", "/console", &[]).await;
+            assert!(page.text.contains("¥2.10万"), "{}", page.text);
+        });
+    }
+}
+
+#[test]
+fn assets_are_embedded_and_kept_by_browsers() {
+    let rt = runtime();
+    let api = Api::new(siyu::http::RateLimit::default());
+    rt.block_on(async {
+        let mut jar = Jar::default();
+        let form = request(&api, &mut jar, "GET", "/console/sign-in", &[]).await;
+        let at = form.text.find("/assets/").expect("an asset link");
+        let href: String = form.text[at..].chars().take_while(|c| *c != '"').collect();
+        assert!(href.ends_with("/console.css"), "{href}");
+        let css = request(&api, &mut jar, "GET", &href, &[]).await;
+        assert_eq!(css.status, StatusCode::OK);
+        assert_eq!(
+            css.headers.get("cache-control").expect("cache"),
+            "public, max-age=31536000, immutable"
+        );
+        let echarts = request(
+            &api,
+            &mut jar,
+            "GET",
+            &href.replace("console.css", "echarts.min.js"),
+            &[],
+        )
+        .await;
+        assert!(echarts.text.len() > 500_000 && echarts.text.contains("echarts"));
+        let missing = request(
+            &api,
+            &mut jar,
+            "GET",
+            &href.replace("console.css", "nothing.js"),
+            &[],
+        )
+        .await;
+        assert_eq!(missing.status, StatusCode::NOT_FOUND);
+    });
+}
