@@ -406,3 +406,49 @@ fn assets_are_embedded_and_kept_by_browsers() {
         assert_eq!(missing.status, StatusCode::NOT_FOUND);
     });
 }
+
+#[test]
+fn users_are_made_listed_and_removed_from_the_command_line_without_their_hashes() {
+    let dir = tempfile::tempdir().expect("dir");
+    let db = dir.path().join("users.db");
+    let run = |args: &[&str], password: Option<&str>| {
+        let mut c = std::process::Command::new(env!("CARGO_BIN_EXE_siyu"));
+        c.arg("--db").arg(&db).args(args);
+        c.env_remove("SIYU_DB")
+            .env_remove("SIYU_TENANT")
+            .env_remove("SIYU_PASSWORD");
+        if let Some(p) = password {
+            c.env("SIYU_PASSWORD", p);
+        }
+        c.output().expect("siyu")
+    };
+    let made = run(
+        &["user", "create", "运营小李", "--role", "operator"],
+        Some(PASSWORD),
+    );
+    assert!(made.status.success(), "{}", common::text(&made.stderr));
+    let short = run(&["user", "create", "x", "--role", "viewer"], Some("short"));
+    assert!(!short.status.success());
+    assert!(common::text(&short.stderr).contains("10 to 128 characters"));
+    let bot = run(
+        &["user", "create", "bot", "--role", "ingest"],
+        Some(PASSWORD),
+    );
+    assert!(common::text(&bot.stderr).contains("not a console role"));
+    let again = run(
+        &["user", "create", "运营小李", "--role", "viewer"],
+        Some(PASSWORD),
+    );
+    assert!(common::text(&again.stderr).contains("already"));
+    let list = run(&["user", "list", "--format", "json"], None);
+    let listed = common::text(&list.stdout);
+    assert!(
+        listed.contains("运营小李") && listed.contains("operator"),
+        "{listed}"
+    );
+    assert!(!listed.contains("argon2"), "never the hash: {listed}");
+    let gone = run(&["user", "delete", "运营小李"], None);
+    assert!(gone.status.success());
+    let list = run(&["user", "list", "--format", "json"], None);
+    assert!(!common::text(&list.stdout).contains("运营小李"));
+}

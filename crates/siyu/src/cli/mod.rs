@@ -494,7 +494,37 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
                 }
                 println!();
             }
-            print_overview(&ctx.tenant, &overview, args.format)
+            print_overview(&ctx.tenant, &overview, args.format)?;
+            if args.format == Format::Table {
+                // The demo shop's console user, with a fresh password each time.
+                let password = service::tokens::random_hex(8)?;
+                let known = ctx.store.console_user(&ctx.tenant, "demo")?.is_some();
+                if known {
+                    service::users::set_password(
+                        ctx.store.as_mut(),
+                        &ctx.tenant,
+                        "demo",
+                        &password,
+                    )?;
+                } else {
+                    service::users::create_user(
+                        ctx.store.as_mut(),
+                        &ctx.tenant,
+                        "demo",
+                        siyu_core::access::Role::Admin,
+                        &password,
+                    )?;
+                }
+                println!(
+                    "\nconsole: run `siyu serve{db}` (or `cargo run --release -- serve{db}`), open http://127.0.0.1:8080 and sign in as demo, password {password}",
+                    db = if cli.db == "siyu.db" {
+                        String::new()
+                    } else {
+                        format!(" --db {}", cli.db)
+                    }
+                );
+            }
+            Ok(())
         }
         Command::Lifecycle(args) => {
             let mut ctx = connect(&cli)?;

@@ -102,7 +102,9 @@ pub fn overview(op: &Operator, o: &Overview, months: &[MonthLine]) -> Markup {
         .collect();
     // Yuan for the chart's scale; the page's figures stay exact in fen.
     let values: Vec<f64> = months.iter().map(|m| m.gmv.fen() as f64 / 100.0).collect();
+    // No animation: the chart is read, not watched (and a screenshot shows it whole).
     let option = json!({
+        "animation": false,
         "tooltip": {"trigger": "axis"},
         "grid": {"left": 60, "right": 16, "top": 24, "bottom": 40},
         "xAxis": {"type": "category", "data": labels},
