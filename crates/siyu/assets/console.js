@@ -26,9 +26,46 @@
       });
     });
   }
-  if (document.readyState === "loading") {
-    document.addEventListener("DOMContentLoaded", draw);
-  } else {
+  // A rule being typed is checked by the server a moment after the last key: its mistake
+  // at its column, or how many customers it holds now.
+  function checkRules() {
+    document.querySelectorAll("textarea[data-check]").forEach(function (area) {
+      var out = document.getElementById("rule-check");
+      var purpose = area.form.querySelector("input[name=purpose]");
+      var timer = null;
+      var asked = 0;
+      function ask() {
+        var n = ++asked;
+        var url = area.getAttribute("data-check") + "?rule=" + encodeURIComponent(area.value) +
+          (purpose && purpose.checked ? "&purpose=analysis" : "");
+        fetch(url, { credentials: "same-origin" })
+          .then(function (r) { return r.ok ? r.text() : ""; })
+          .then(function (html) {
+            if (n === asked && out) {
+              out.innerHTML = html;
+            }
+          });
+      }
+      function later() {
+        clearTimeout(timer);
+        timer = setTimeout(ask, 400);
+      }
+      area.addEventListener("input", later);
+      if (purpose) {
+        purpose.addEventListener("change", later);
+      }
+      if (area.value.trim() !== "") {
+        ask();
+      }
+    });
+  }
+  function ready() {
     draw();
+    checkRules();
+  }
+  if (document.readyState === "loading") {
+    document.addEventListener("DOMContentLoaded", ready);
+  } else {
+    ready();
   }
 })();

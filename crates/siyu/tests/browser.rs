@@ -277,6 +277,37 @@ fn every_console_page_in_chromium() {
     assert!(driver.wait_for("return document.body.textContent.includes('重要价值')"));
     driver.screenshot(&shots.join("rfm.png"));
 
+    // Segments: a rule with a mistake shows it as typed, at its column; mended, the
+    // count of customers it holds; created, its members.
+    driver.click("nav.menu a[href='/console/segments']");
+    assert!(driver.wait_for("return location.pathname === '/console/segments'"));
+    driver.type_into("#segment-name", "回头客");
+    driver.type_into("#segment-rule", "orders >= 2 and chanel = 'douyin'");
+    assert!(
+        driver.wait_for("const a = document.querySelector('#rule-check [role=alert]'); return a !== null && a.textContent.includes('chanel');"),
+        "the mistake is shown as typed"
+    );
+    driver.screenshot(&shots.join("segment-mistake.png"));
+    driver.type_into("#segment-rule", "orders >= 2");
+    assert!(
+        driver.wait_for("const c = document.querySelector('#rule-check [data-count]'); return c !== null && Number(c.getAttribute('data-count')) > 0;"),
+        "the live count"
+    );
+    driver.screenshot(&shots.join("segment-count.png"));
+    driver.click(".segment-form button[type=submit]");
+    assert!(driver.wait_for("return location.pathname.startsWith('/console/segments/')"));
+    let rows = driver.script("return document.querySelectorAll('main tbody tr').length");
+    assert!(
+        rows.as_u64().is_some_and(|n| n > 0),
+        "members listed: {rows}"
+    );
+    driver.screenshot(&shots.join("segment-members.png"));
+    driver.go(&format!("{base}/console/segments"));
+    assert!(driver.wait_for("return document.body.textContent.includes('回头客')"));
+    driver.screenshot(&shots.join("segments.png"));
+
+    driver.go(&format!("{base}/console/rfm"));
+    assert!(driver.wait_for("return location.pathname === '/console/rfm'"));
     // English, on the same page.
     driver.click("header a[href^='/console/lang/en']");
     assert!(driver.wait_for(

@@ -452,3 +452,142 @@ fn users_are_made_listed_and_removed_from_the_command_line_without_their_hashes(
     let list = run(&["user", "list", "--format", "json"], None);
     assert!(!common::text(&list.stdout).contains("运营小李"));
 }
+
+#[test]
+fn segments_are_checked_as_typed_created_by_operators_and_their_members_listed() {
+    let rt = runtime();
+    for api in Api::on_each_backend("console_segments") {
+        import_shop(
+            &api,
+            "default",
+            "order_id,customer_id,ordered_at,amount\no1,c1,2026-05-01 10:00,100\no2,c1,2026-06-01 10:00,99\no3,c2,2026-06-03 10:00,50\no4,c3,2026-06-04 10:00,80\n",
+        );
+        create_user(&api, "default", "op", Role::Operator);
+        create_user(&api, "default", "look", Role::Viewer);
+        rt.block_on(async {
+            let mut jar = Jar::default();
+            sign_in(&api, &mut jar, "default", "op", PASSWORD).await;
+            let list = request(&api, &mut jar, "GET", "/console/segments", &[]).await;
+            assert_eq!(list.status, StatusCode::OK);
+            assert!(
+                list.text.contains("action=\"/console/segments\""),
+                "an operator gets the form"
+            );
+            // As typed: the mistake at its column, or the customers it holds now.
+            let wrong = request(
+                &api,
+                &mut jar,
+                "GET",
+                "/console/segments/check?rule=orders%20%3E%3D%202%20and%20chanel%20%3D%20%22x%22",
+                &[],
+            )
+            .await;
+            assert!(
+                wrong.text.contains("role=\"alert\"") && wrong.text.contains("data-column=\"17\""),
+                "{}",
+                wrong.text
+            );
+            let right = request(
+                &api,
+                &mut jar,
+                "GET",
+                "/console/segments/check?rule=orders%20%3E%3D%201",
+                &[],
+            )
+            .await;
+            assert!(right.text.contains("data-count=\"3\""), "{}", right.text);
+            // Sent with the mistake: the form again, the mistake shown, nothing saved.
+            let token = form_token(&list.text);
+            let a = request(
+                &api,
+                &mut jar,
+                "POST",
+                "/console/segments",
+                &[
+                    ("name", "repeat"),
+                    ("rule", "orders >= 2 and chanel = \"x\""),
+                    ("csrf", &token),
+                ],
+            )
+            .await;
+            assert_eq!(a.status, StatusCode::BAD_REQUEST);
+            assert!(
+                a.text.contains("chanel") && a.text.contains("^"),
+                "{}",
+                a.text
+            );
+            // Without the form's token: refused.
+            let a = request(
+                &api,
+                &mut jar,
+                "POST",
+                "/console/segments",
+                &[("name", "repeat"), ("rule", "orders >= 2")],
+            )
+            .await;
+            assert_eq!(a.status, StatusCode::FORBIDDEN);
+            let a = request(
+                &api,
+                &mut jar,
+                "POST",
+                "/console/segments",
+                &[
+                    ("name", "回头客"),
+                    ("rule", "orders >= 2"),
+                    ("csrf", &token),
+                ],
+            )
+            .await;
+            assert_eq!(a.status, StatusCode::SEE_OTHER, "{}", a.text);
+            let members = request(&api, &mut jar, "GET", a.location(), &[]).await;
+            assert_eq!(members.status, StatusCode::OK);
+            assert!(
+                members.text.contains(">c1<") && !members.text.contains(">c2<"),
+                "{}",
+                members.text
+            );
+            // The API agrees.
+            let viewer = api.token("default", Role::Viewer);
+            let (_, json) = api.call("GET", "/v1/segments", Some(&viewer), None).await;
+            let segments: Value = serde_json::from_str(&json).expect("json");
+            assert_eq!(segments[0]["name"], "回头客");
+            assert_eq!(segments[0]["members"], 1);
+            let csv = request(
+                &api,
+                &mut jar,
+                "GET",
+                &format!("{}/members.csv", a.location()),
+                &[],
+            )
+            .await;
+            assert!(
+                csv.text.starts_with("customer_id,since,stage"),
+                "{}",
+                csv.text
+            );
+            assert!(csv.text.contains("\nc1,"));
+
+            // A viewer reads, but gets no form, and a post is refused.
+            let mut looker = Jar::default();
+            sign_in(&api, &mut looker, "default", "look", PASSWORD).await;
+            let list = request(&api, &mut looker, "GET", "/console/segments", &[]).await;
+            assert!(list.text.contains("回头客"));
+            assert!(
+                !list.text.contains("action=\"/console/segments\""),
+                "no form for a viewer"
+            );
+            let token = form_token(&list.text);
+            let a = request(
+                &api,
+                &mut looker,
+                "POST",
+                "/console/segments",
+                &[("name", "mine"), ("rule", "orders >= 1"), ("csrf", &token)],
+            )
+            .await;
+            assert_eq!(a.status, StatusCode::FORBIDDEN);
+            let missing = request(&api, &mut looker, "GET", "/console/segments/nothing", &[]).await;
+            assert_eq!(missing.status, StatusCode::NOT_FOUND);
+        });
+    }
+}

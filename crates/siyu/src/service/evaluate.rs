@@ -548,6 +548,63 @@ fn sweep_slices(store: &mut dyn Store, s: &Sweeping<'_>) -> Result<Moved, RulesE
     result
 }
 
+/// How many customers a rule would hold now, for a segment of `purpose` (the console's
+/// live count as an operator types): the pool judged slice by slice on a read snapshot
+/// against the day's thresholds, beside the saved rules whose tags it may name. Nothing
+/// is written.
+pub fn count_rule(
+    store: &mut dyn Store,
+    tenant: &Tenant,
+    rule: siyu_core::rule::Rule,
+    purpose: siyu_core::segment::rules::Purpose,
+) -> Result<u64, RulesError> {
+    let settings = rule_settings(store, tenant)?;
+    let mut tx = store.read_pool(tenant)?;
+    let zone = &tenant.zone;
+    let today = zone.day_of(Timestamp::now());
+    let thresholds = match tx.thresholds()? {
+        Some(t) if t.day == today => t,
+        _ => compute_thresholds(tx.as_mut(), zone, today)?,
+    };
+    // A name no saved rule can have.
+    let name = "\u{1}count";
+    let mut defs: Vec<Definition> = definitions(tx.as_mut())?
+        .into_iter()
+        .map(|(_, d)| d)
+        .filter(|d| d.kind == RuleKind::Tag)
+        .collect();
+    defs.push(Definition {
+        kind: RuleKind::Segment,
+        name: name.to_owned(),
+        rule,
+        purpose,
+    });
+    let judge = Judge {
+        zone,
+        settings: &settings,
+        defs: &defs,
+        thresholds: &thresholds,
+    };
+    let (mut count, mut after) = (0u64, None::<CustomerId>);
+    loop {
+        let ids = tx
+            .pool_ids_after(after.as_ref(), SLICE)
+            .context("listing the pool")?;
+        let Some(last) = ids.last().cloned() else {
+            break;
+        };
+        let mut pool = slice_pool(tx.as_mut(), &judge, after.as_ref(), &last)?;
+        let selections = evaluate(&mut pool, &defs)?;
+        count += selections
+            .iter()
+            .find(|s| s.kind == RuleKind::Segment && s.name == name)
+            .map_or(0, |s| s.members.rows().count() as u64);
+        after = Some(last);
+    }
+    tx.commit()?;
+    Ok(count)
+}
+
 #[cfg(test)]
 mod tests {
     use std::fmt::Write as _;

@@ -6,6 +6,7 @@
 //! the CLI and the API, so a figure on a page is the figure `siyu report` prints.
 
 mod assets;
+mod segments;
 pub mod text;
 mod views;
 
@@ -45,6 +46,16 @@ pub fn routes() -> Router<Arc<AppState>> {
         .route("/", get(|| async { Redirect::to("/console") }))
         .route("/console", get(overview))
         .route("/console/rfm", get(rfm))
+        .route(
+            "/console/segments",
+            get(segments::list).post(segments::create),
+        )
+        .route("/console/segments/check", get(segments::check))
+        .route("/console/segments/{name}", get(segments::members))
+        .route(
+            "/console/segments/{name}/members.csv",
+            get(segments::members_csv),
+        )
         .route("/console/sign-in", get(sign_in_form).post(sign_in))
         .route("/console/sign-out", post(sign_out))
         .route("/console/lang/{lang}", get(switch_lang))

@@ -8,12 +8,19 @@ use siyu_core::channel::{Channel, aliases};
 use siyu_core::metrics::overview::{MonthLine, Overview};
 use siyu_core::segment::rfm::Rfm;
 
+use siyu_core::access::Action;
+use siyu_store::StoredRule;
+
 use super::Operator;
 use super::assets;
 use super::text::{Key, Lang};
 
 /// The console's pages, in menu order: (path, title).
-const MENU: &[(&str, Key)] = &[("/console", Key::Overview), ("/console/rfm", Key::Rfm)];
+const MENU: &[(&str, Key)] = &[
+    ("/console", Key::Overview),
+    ("/console/segments", Key::Segments),
+    ("/console/rfm", Key::Rfm),
+];
 
 fn head(lang: Lang, title: &str) -> Markup {
     html! {
@@ -49,7 +56,7 @@ fn layout(op: &Operator, path: &str, title: &str, charts: bool, body: Markup) ->
                 div.layout {
                     nav.menu aria-label=(lang.t(Key::Console)) {
                         @for (href, key) in MENU {
-                            @if *href == path {
+                            @if *href == path || (href.len() > "/console".len() && path.starts_with(href)) {
                                 a href=(href) aria-current="page" { (lang.t(*key)) }
                             } @else {
                                 a href=(href) { (lang.t(*key)) }
@@ -255,4 +262,166 @@ pub fn sign_in(lang: Lang, token: &str, problem: Option<&str>) -> Markup {
             }
         }
     }
+}
+
+/// A text as one segment of a URL path (percent-encoded but for letters and digits).
+pub fn path_part(text: &str) -> String {
+    text.bytes()
+        .map(|b| match b {
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' => (b as char).to_string(),
+            _ => format!("%{b:02X}"),
+        })
+        .collect()
+}
+
+/// What the live check of a rule says.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum RuleCheck {
+    Empty,
+    /// The rule does not read: why, and at which column (from 1, in characters).
+    Mistake {
+        message: String,
+        column: usize,
+    },
+    /// The customers the rule holds now.
+    Count(u64),
+}
+
+/// A mistake with the rule and a caret under its column, as plain text.
+pub fn caret_text(rule: &str, message: &str, column: usize) -> String {
+    let pad: String = rule
+        .chars()
+        .take(column.saturating_sub(1))
+        .map(|c| if c == '\t' { '\t' } else { ' ' })
+        .collect();
+    format!("{message}\n{rule}\n{pad}^")
+}
+
+/// The fragment under the rule being typed.
+pub fn rule_check(lang: Lang, rule: &str, check: &RuleCheck) -> Markup {
+    html! {
+        @match check {
+            RuleCheck::Empty => {},
+            RuleCheck::Mistake { message, column } => {
+                div.problem role="alert" data-column=(column) {
+                    (lang.t(Key::RuleMistake)) ": " (message)
+                    pre.caret { (caret_text(rule, "", *column).trim_start_matches('\n')) }
+                }
+            },
+            RuleCheck::Count(n) => {
+                p.count data-count=(n) { (lang.t(Key::WouldHold)) " " strong { (lang.count(*n)) } " " (lang.t(Key::CustomersNow)) }
+            },
+        }
+    }
+}
+
+/// The segment form's fields as last sent, and the problem that sent them back.
+#[derive(Debug, Clone, Default)]
+pub struct SegmentForm {
+    pub name: String,
+    pub rule: String,
+    pub analysis: bool,
+    pub problem: Option<String>,
+}
+
+pub fn segments(op: &Operator, lines: &[(u64, StoredRule)], form: &SegmentForm) -> Markup {
+    let lang = op.lang;
+    let body = html! {
+        div.panel {
+            @if lines.is_empty() {
+                p.muted { (lang.t(Key::NoSegments)) }
+            } @else {
+                table {
+                    thead { tr {
+                        th scope="col" { (lang.t(Key::Segment)) }
+                        th scope="col" { (lang.t(Key::Members)) }
+                        th scope="col" { (lang.t(Key::Rule)) }
+                    } }
+                    tbody {
+                        @for (members, r) in lines {
+                            tr {
+                                td { a href={ "/console/segments/" (path_part(&r.name)) } { (r.name) } }
+                                td { (lang.count(*members)) }
+                                td.rule { code { (r.rule) } }
+                            }
+                        }
+                    }
+                }
+            }
+        }
+        @if op.session.user.role.allows(Action::Manage) {
+            h2 { (lang.t(Key::NewSegment)) }
+            form.panel.segment-form method="post" action="/console/segments" {
+                input type="hidden" name="csrf" value=(op.session.csrf);
+                label for="segment-name" { (lang.t(Key::SegmentName)) }
+                input #segment-name name="name" value=(form.name) required maxlength="64";
+                label for="segment-rule" { (lang.t(Key::Rule)) }
+                textarea #segment-rule name="rule" rows="3" required data-check="/console/segments/check" aria-describedby="rule-check rule-help" { (form.rule) }
+                p #rule-help .muted { (lang.t(Key::RuleHelp)) }
+                div #rule-check aria-live="polite" {}
+                label {
+                    input type="checkbox" name="purpose" value="analysis" checked[form.analysis];
+                    " " (lang.t(Key::ForAnalysis))
+                }
+                @if let Some(problem) = &form.problem {
+                    pre.problem role="alert" { (problem) }
+                }
+                div { button.primary type="submit" { (lang.t(Key::Create)) } }
+            }
+        }
+    };
+    layout(op, "/console/segments", lang.t(Key::Segments), true, body)
+}
+
+pub fn segment_members(
+    op: &Operator,
+    name: &str,
+    now: &crate::service::segments::SegmentNow,
+    more: bool,
+) -> Markup {
+    let lang = op.lang;
+    let href = format!("/console/segments/{}", path_part(name));
+    let body = html! {
+        p { code { (now.rule.rule) } }
+        p.muted {
+            (lang.t(Key::Members)) ": " strong { (lang.count(now.total)) }
+            " · " (lang.t(Key::RfmAsOf)) " " (now.as_of)
+            " · " a href={ (href) "/members.csv" } download { (lang.t(Key::DownloadCsv)) }
+        }
+        div.panel {
+            table {
+                thead { tr {
+                    th scope="col" { (lang.t(Key::Customer)) }
+                    th scope="col" { (lang.t(Key::Stage)) }
+                    th scope="col" { "RFM" }
+                    th scope="col" { (lang.t(Key::PurchaseDays)) }
+                    th scope="col" { (lang.t(Key::DaysSinceOrder)) }
+                    th scope="col" { (lang.t(Key::Spend365)) }
+                } }
+                tbody {
+                    @for m in &now.members {
+                        tr {
+                            td { (m.customer_id) }
+                            td { (m.stage.name()) }
+                            td { @if let Some(c) = m.rfm { (match lang { Lang::Zh => c.chinese(), Lang::En => c.name() }) } }
+                            td { (m.purchase_days) }
+                            td { @if let Some(d) = m.days_since_order { (d) } }
+                            td { (lang.money(m.spend_365d)) }
+                        }
+                    }
+                }
+            }
+        }
+        @if more {
+            @if let Some(last) = now.members.last() {
+                p { a href={ (href) "?after=" (path_part(&last.customer_id)) } { (lang.t(Key::NextPage)) " →" } }
+            }
+        }
+    };
+    layout(op, "/console/segments", name, false, body)
+}
+
+pub fn not_found(op: &Operator) -> Markup {
+    let text = op.lang.t(Key::NotFound);
+    layout(op, "", text, false, html! { p { (text) } })
 }

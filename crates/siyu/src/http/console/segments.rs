@@ -1,0 +1,301 @@
+//! The console's segments: the list with member counts, a form to create one whose rule is
+//! checked as it is typed (the mistake shown at its column, else the number of customers it
+//! would hold now, over the whole pool), and each segment's members by page or as CSV.
+//! Reading is for every role; creating is for operators and admins.
+
+use std::sync::Arc;
+
+use axum::Form;
+use axum::extract::{Path, Query, State};
+use axum::http::{StatusCode, header};
+use axum::response::{Html, IntoResponse, Redirect, Response};
+use serde::Deserialize;
+
+use siyu_core::CustomerId;
+use siyu_core::access::Action;
+use siyu_core::rule::Rule;
+use siyu_core::segment::rules::{Purpose, RuleKind, check_name};
+
+use super::views::{self, RuleCheck, SegmentForm};
+use super::{Operator, Refusal, page};
+use crate::http::AppState;
+use crate::http::error::ApiError;
+use crate::service::{evaluate, segments};
+
+/// Members shown per page.
+const PAGE: usize = 100;
+/// The longest rule taken (as the API's body limit allows).
+const MAX_RULE_CHARS: usize = 4_000;
+
+/// The rule's check: its mistake (message, column) or nothing.
+fn parse(text: &str) -> Result<Rule, RuleCheck> {
+    if text.chars().count() > MAX_RULE_CHARS {
+        return Err(RuleCheck::Mistake {
+            message: format!("a rule has at most {MAX_RULE_CHARS} characters"),
+            column: 1,
+        });
+    }
+    Rule::parse(text).map_err(|e| RuleCheck::Mistake {
+        message: e.to_string(),
+        column: e.column(),
+    })
+}
+
+fn purpose_of(text: Option<&str>) -> Purpose {
+    match text {
+        Some("analysis") => Purpose::Analysis,
+        _ => Purpose::Marketing,
+    }
+}
+
+pub async fn list(State(state): State<Arc<AppState>>, op: Operator) -> Result<Response, Refusal> {
+    op.require(Action::Read)?;
+    let tenant = op.session.user.tenant.clone();
+    let lines = state
+        .with_store(move |store| {
+            let (rules, evaluation) = segments::current(store, &tenant)?;
+            Ok(rules
+                .into_iter()
+                .filter(|r| r.kind == RuleKind::Segment)
+                .map(|r| (evaluation.members(RuleKind::Segment, &r.name), r))
+                .collect::<Vec<_>>())
+        })
+        .await?;
+    Ok(page(views::segments(&op, &lines, &SegmentForm::default())))
+}
+
+#[derive(Debug, Deserialize)]
+pub struct CheckQuery {
+    #[serde(default)]
+    rule: String,
+    purpose: Option<String>,
+}
+
+/// The live check of a rule being typed: a fragment the page puts under the rule.
+pub async fn check(
+    State(state): State<Arc<AppState>>,
+    op: Operator,
+    Query(q): Query<CheckQuery>,
+) -> Result<Response, Refusal> {
+    op.require(Action::Read)?;
+    let result = if q.rule.trim().is_empty() {
+        RuleCheck::Empty
+    } else {
+        match parse(&q.rule) {
+            Err(mistake) => mistake,
+            Ok(rule) => {
+                let tenant = op.session.user.tenant.clone();
+                let purpose = purpose_of(q.purpose.as_deref());
+                let counted = state
+                    .with_store(move |store| {
+                        Ok(match evaluate::count_rule(store, &tenant, rule, purpose) {
+                            Ok(n) => Ok(n),
+                            // A rule that fails on the pool (a tag no rule makes, say).
+                            Err(segments::RulesError::Refused(e)) => Err(e.to_string()),
+                            Err(segments::RulesError::Other(e)) => {
+                                return Err(ApiError::Internal(e));
+                            }
+                        })
+                    })
+                    .await?;
+                match counted {
+                    Ok(n) => RuleCheck::Count(n),
+                    Err(message) => RuleCheck::Mistake { message, column: 1 },
+                }
+            }
+        }
+    };
+    Ok((
+        [(header::CACHE_CONTROL, "no-store")],
+        Html(views::rule_check(op.lang, &q.rule, &result).into_string()),
+    )
+        .into_response())
+}
+
+#[derive(Debug, Deserialize)]
+pub struct NewSegment {
+    #[serde(default)]
+    name: String,
+    #[serde(default)]
+    rule: String,
+    purpose: Option<String>,
+    #[serde(default)]
+    csrf: String,
+}
+
+/// Creates a segment; a mistake shows the form again with it (400).
+pub async fn create(
+    State(state): State<Arc<AppState>>,
+    op: Operator,
+    Form(form): Form<NewSegment>,
+) -> Result<Response, Refusal> {
+    op.check_form(&form.csrf)?;
+    op.require(Action::Manage)?;
+    let tenant = op.session.user.tenant.clone();
+    let name = form.name.trim().to_owned();
+    let refused = |problem: String, op: &Operator, lines: Vec<(u64, siyu_store::StoredRule)>| {
+        let shown = SegmentForm {
+            name: form.name.clone(),
+            rule: form.rule.clone(),
+            analysis: form.purpose.as_deref() == Some("analysis"),
+            problem: Some(problem),
+        };
+        (
+            StatusCode::BAD_REQUEST,
+            Html(views::segments(op, &lines, &shown).into_string()),
+        )
+            .into_response()
+    };
+    let checked = match (check_name(&name), parse(&form.rule)) {
+        (Err(e), _) => Err(e.to_string()),
+        (_, Err(RuleCheck::Mistake { message, column })) => {
+            Err(views::caret_text(&form.rule, &message, column))
+        }
+        (Ok(()), Ok(_)) => Ok(()),
+        (Ok(()), Err(_)) => Err("the rule is empty".to_owned()),
+    };
+    let purpose = purpose_of(form.purpose.as_deref());
+    let by = format!("console:{}", op.session.user.name);
+    let rule_text = form.rule.clone();
+    let saved = match checked {
+        Err(problem) => Err(problem),
+        Ok(()) => {
+            let tenant = tenant.clone();
+            let name = name.clone();
+            state
+                .with_store(move |store| {
+                    let (rules, _) = segments::current(store, &tenant)?;
+                    if rules
+                        .iter()
+                        .any(|r| r.kind == RuleKind::Segment && r.name == name)
+                    {
+                        return Ok(Err(format!("there is a segment '{name}' already")));
+                    }
+                    let new = segments::NewRule::segment(&name, &rule_text, purpose);
+                    Ok(match segments::save_rule(store, &tenant, new, &by, false) {
+                        Ok(_) => Ok(()),
+                        Err(segments::RulesError::Refused(e)) => Err(e.to_string()),
+                        Err(segments::RulesError::Other(e)) => {
+                            return Err(ApiError::Internal(e));
+                        }
+                    })
+                })
+                .await?
+        }
+    };
+    match saved {
+        Ok(()) => {
+            let to = format!("/console/segments/{}", views::path_part(&name));
+            Ok(Redirect::to(&to).into_response())
+        }
+        Err(problem) => {
+            let lines = state
+                .with_store(move |store| {
+                    let (rules, evaluation) = segments::current(store, &tenant)?;
+                    Ok(rules
+                        .into_iter()
+                        .filter(|r| r.kind == RuleKind::Segment)
+                        .map(|r| (evaluation.members(RuleKind::Segment, &r.name), r))
+                        .collect::<Vec<_>>())
+                })
+                .await?;
+            Ok(refused(problem, &op, lines))
+        }
+    }
+}
+
+#[derive(Debug, Deserialize)]
+pub struct MembersQuery {
+    after: Option<String>,
+}
+
+/// A segment's members, a page at a time.
+pub async fn members(
+    State(state): State<Arc<AppState>>,
+    op: Operator,
+    Path(name): Path<String>,
+    Query(q): Query<MembersQuery>,
+) -> Result<Response, Refusal> {
+    op.require(Action::Read)?;
+    let after = match q.after.as_deref().map(CustomerId::parse).transpose() {
+        Ok(a) => a,
+        Err(_) => return Ok(StatusCode::BAD_REQUEST.into_response()),
+    };
+    let tenant = op.session.user.tenant.clone();
+    let segment = name.clone();
+    let now = state
+        .with_store(move |store| {
+            let (rules, _) = segments::current(store, &tenant)?;
+            if !rules
+                .iter()
+                .any(|r| r.kind == RuleKind::Segment && r.name == segment)
+            {
+                return Ok(None);
+            }
+            let page = segments::Page {
+                after: after.as_ref(),
+                limit: PAGE + 1,
+            };
+            Ok(Some(segments::segment_now(
+                store,
+                &tenant,
+                &segment,
+                Some(page),
+            )?))
+        })
+        .await?;
+    let Some(mut now) = now else {
+        return Ok((
+            StatusCode::NOT_FOUND,
+            Html(views::not_found(&op).into_string()),
+        )
+            .into_response());
+    };
+    let more = now.members.len() > PAGE;
+    now.members.truncate(PAGE);
+    Ok(page(views::segment_members(&op, &name, &now, more)))
+}
+
+/// Every member of a segment as CSV (as `siyu segment members --format csv`).
+pub async fn members_csv(
+    State(state): State<Arc<AppState>>,
+    op: Operator,
+    Path(name): Path<String>,
+) -> Result<Response, Refusal> {
+    op.require(Action::Read)?;
+    let tenant = op.session.user.tenant.clone();
+    let segment = name.clone();
+    let csv = state
+        .with_store(move |store| {
+            let (rules, _) = segments::current(store, &tenant)?;
+            if !rules
+                .iter()
+                .any(|r| r.kind == RuleKind::Segment && r.name == segment)
+            {
+                return Ok(None);
+            }
+            let now = segments::segment_now(store, &tenant, &segment, None)?;
+            let mut out = Vec::new();
+            segments::write_members_csv(&mut out, &now.members, true)?;
+            Ok(Some(out))
+        })
+        .await?;
+    let Some(csv) = csv else {
+        return Ok(StatusCode::NOT_FOUND.into_response());
+    };
+    let file = format!(
+        "attachment; filename=\"segment-{}.csv\"",
+        name.chars()
+            .map(|c| if c.is_ascii_alphanumeric() { c } else { '_' })
+            .collect::<String>()
+    );
+    Ok((
+        [
+            (header::CONTENT_TYPE, "text/csv; charset=utf-8".to_owned()),
+            (header::CONTENT_DISPOSITION, file),
+            (header::CACHE_CONTROL, "no-store".to_owned()),
+        ],
+        csv,
+    )
+        .into_response())
+}
