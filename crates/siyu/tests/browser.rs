@@ -306,6 +306,15 @@ fn every_console_page_in_chromium() {
     assert!(driver.wait_for("return document.body.textContent.includes('回头客')"));
     driver.screenshot(&shots.join("segments.png"));
 
+    // Customers: the list, then one customer's 360 view, phone masked.
+    driver.click("nav.menu a[href='/console/customers']");
+    assert!(driver.wait_for("return location.pathname === '/console/customers'"));
+    driver.screenshot(&shots.join("customers.png"));
+    driver.click("main tbody tr:first-child a");
+    assert!(driver.wait_for("return location.pathname.startsWith('/console/customers/')"));
+    assert!(driver.wait_for("return document.querySelector('table.attributes') !== null"));
+    driver.screenshot(&shots.join("customer.png"));
+
     driver.go(&format!("{base}/console/rfm"));
     assert!(driver.wait_for("return location.pathname === '/console/rfm'"));
     // English, on the same page.

@@ -162,6 +162,7 @@ fn an_operator_signs_in_sees_the_apis_figures_and_signs_out() {
             "order_id,customer_id,ordered_at,amount\no1,c1,2026-05-01 10:00,12800\no2,c2,2026-06-01 10:00,99\no3,c1,2026-06-03 10:00,50\n",
         );
         create_user(&api, "default", "小王", Role::Operator);
+        let token = api.token("default", Role::Viewer);
         rt.block_on(async {
             let mut jar = Jar::default();
             // Signed out, every page leads to the sign-in form.
@@ -192,7 +193,6 @@ fn an_operator_signs_in_sees_the_apis_figures_and_signs_out() {
                 "no-store"
             );
             // The API's figures, as the operator reads them.
-            let token = api.token("default", Role::Viewer);
             let (_, json) = api
                 .call("GET", "/v1/reports/overview", Some(&token), None)
                 .await;
@@ -312,16 +312,20 @@ fn sign_ins_need_the_forms_token_and_lock_after_repeated_failures() {
             let a = sign_in(&api, &mut jar, "default", "ops", PASSWORD).await;
             assert_eq!(a.location(), "/console/sign-in?failed=locked");
             assert!(jar.get("siyu_session").is_none());
-            // A new password (set by an admin) unlocks.
-            let mut store = siyu_store::open(&api.db).expect("store");
-            let tenant = store.tenant("default").expect("tenant");
-            users::set_password(store.as_mut(), &tenant, "ops", "another-secret").expect("passwd");
+        });
+        // A new password (set by an admin) unlocks.
+        let mut store = siyu_store::open(&api.db).expect("store");
+        let tenant = store.tenant("default").expect("tenant");
+        users::set_password(store.as_mut(), &tenant, "ops", "another-secret").expect("passwd");
+        // The console is for people: an ingest role is no console role.
+        assert!(
+            users::create_user(store.as_mut(), &tenant, "bot", Role::Ingest, PASSWORD).is_err()
+        );
+        drop(store);
+        rt.block_on(async {
+            let mut jar = Jar::default();
             let a = sign_in(&api, &mut jar, "default", "ops", "another-secret").await;
             assert_eq!(a.location(), "/console");
-            // The console is for people: an ingest role is no console role.
-            assert!(
-                users::create_user(store.as_mut(), &tenant, "bot", Role::Ingest, PASSWORD).is_err()
-            );
         });
     }
 }
@@ -464,6 +468,7 @@ fn segments_are_checked_as_typed_created_by_operators_and_their_members_listed()
         );
         create_user(&api, "default", "op", Role::Operator);
         create_user(&api, "default", "look", Role::Viewer);
+        let viewer = api.token("default", Role::Viewer);
         rt.block_on(async {
             let mut jar = Jar::default();
             sign_in(&api, &mut jar, "default", "op", PASSWORD).await;
@@ -547,7 +552,6 @@ fn segments_are_checked_as_typed_created_by_operators_and_their_members_listed()
                 members.text
             );
             // The API agrees.
-            let viewer = api.token("default", Role::Viewer);
             let (_, json) = api.call("GET", "/v1/segments", Some(&viewer), None).await;
             let segments: Value = serde_json::from_str(&json).expect("json");
             assert_eq!(segments[0]["name"], "回头客");
@@ -590,4 +594,190 @@ fn segments_are_checked_as_typed_created_by_operators_and_their_members_listed()
             assert_eq!(missing.status, StatusCode::NOT_FOUND);
         });
     }
+}
+
+#[test]
+fn customers_are_found_shown_with_masked_phones_as_text_and_changed_by_their_roles() {
+    let rt = runtime();
+    for api in Api::on_each_backend("console_customers") {
+        let dir = tempfile::tempdir().expect("dir");
+        let customers = dir.path().join("customers.csv");
+        std::fs::write(
+            &customers,
+            "customer_id,name,phone,channel\nc1,<script>alert(1)</script>,13812345678,douyin\nc2,王小明,13900001111,store\n",
+        )
+        .expect("write");
+        api.cli(
+            "default",
+            &["import", "customers", customers.to_str().expect("path")],
+        );
+        import_shop(
+            &api,
+            "default",
+            "order_id,customer_id,ordered_at,amount\no1,c1,2026-05-01 10:00,100\n",
+        );
+        create_user(&api, "default", "op", Role::Operator);
+        create_user(&api, "default", "boss", Role::Admin);
+        create_user(&api, "default", "look", Role::Viewer);
+        let admin = api.token("default", Role::Admin);
+        rt.block_on(async {
+            let mut look = Jar::default();
+            sign_in(&api, &mut look, "default", "look", PASSWORD).await;
+            // Found by name prefix, by phone (however written), and straight to an id.
+            let found = request(
+                &api,
+                &mut look,
+                "GET",
+                "/console/customers?q=%E7%8E%8B",
+                &[],
+            )
+            .await;
+            assert!(
+                found.text.contains(">c2<") && !found.text.contains(">c1<"),
+                "{}",
+                found.text
+            );
+            let found = request(
+                &api,
+                &mut look,
+                "GET",
+                "/console/customers?q=139%200000%201111",
+                &[],
+            )
+            .await;
+            assert!(found.text.contains(">c2<"), "{}", found.text);
+            let a = request(&api, &mut look, "GET", "/console/customers?q=c1", &[]).await;
+            assert_eq!(a.location(), "/console/customers/c1");
+            let listed = request(&api, &mut look, "GET", "/console/customers", &[]).await;
+            assert!(listed.text.contains(">c1<") && listed.text.contains(">c2<"));
+            // The 360 view: the name as text, the phone masked, no forms for a viewer.
+            let c1 = request(&api, &mut look, "GET", "/console/customers/c1", &[]).await;
+            assert_eq!(c1.status, StatusCode::OK);
+            assert!(!c1.text.contains("<script>alert(1)</script>"));
+            assert!(c1.text.contains("&lt;script&gt;alert(1)&lt;/script&gt;"));
+            assert!(c1.text.contains("138****5678") && !c1.text.contains("13812345678"));
+            assert!(
+                !c1.text.contains("/tags\"") && !c1.text.contains("/erase\""),
+                "no forms for a viewer"
+            );
+            let token = form_token(&c1.text);
+            let a = request(
+                &api,
+                &mut look,
+                "POST",
+                "/console/customers/c1/tags",
+                &[("tag", "vip"), ("csrf", &token)],
+            )
+            .await;
+            assert_eq!(a.status, StatusCode::FORBIDDEN);
+            let missing = request(&api, &mut look, "GET", "/console/customers/nobody", &[]).await;
+            assert_eq!(missing.status, StatusCode::NOT_FOUND);
+
+            // An operator tags, untags and records an opt-out; no admin forms.
+            let mut op = Jar::default();
+            sign_in(&api, &mut op, "default", "op", PASSWORD).await;
+            let c1 = request(&api, &mut op, "GET", "/console/customers/c1", &[]).await;
+            assert!(c1.text.contains("/tags\"") && !c1.text.contains("/erase\""));
+            let token = form_token(&c1.text);
+            let a = request(
+                &api,
+                &mut op,
+                "POST",
+                "/console/customers/c1/tags",
+                &[("tag", "老客"), ("csrf", &token)],
+            )
+            .await;
+            assert_eq!(a.location(), "/console/customers/c1");
+            let c1 = request(&api, &mut op, "GET", "/console/customers/c1", &[]).await;
+            assert!(
+                c1.text.contains("老客") && c1.text.contains("manual:console:op"),
+                "{}",
+                c1.text
+            );
+            request(
+                &api,
+                &mut op,
+                "POST",
+                "/console/customers/c1/tags/remove",
+                &[("tag", "老客"), ("csrf", &token)],
+            )
+            .await;
+            let c1 = request(&api, &mut op, "GET", "/console/customers/c1", &[]).await;
+            assert!(!c1.text.contains("老客"));
+            request(
+                &api,
+                &mut op,
+                "POST",
+                "/console/customers/c1/opt-out",
+                &[("opted_out", "true"), ("csrf", &token)],
+            )
+            .await;
+            let c1 = request(&api, &mut op, "GET", "/console/customers/c1", &[]).await;
+            assert!(c1.text.contains("已退订营销"));
+            let a = request(
+                &api,
+                &mut op,
+                "POST",
+                "/console/customers/c1/erase",
+                &[("confirm", "c1"), ("csrf", &token)],
+            )
+            .await;
+            assert_eq!(a.status, StatusCode::FORBIDDEN, "an operator erases nobody");
+
+            // An admin exports (audited) and erases once the id is typed again.
+            let mut boss = Jar::default();
+            sign_in(&api, &mut boss, "default", "boss", PASSWORD).await;
+            let c2 = request(&api, &mut boss, "GET", "/console/customers/c2", &[]).await;
+            let token = form_token(&c2.text);
+            let export = request(
+                &api,
+                &mut boss,
+                "POST",
+                "/console/customers/c2/export",
+                &[("csrf", &token)],
+            )
+            .await;
+            assert_eq!(export.status, StatusCode::OK);
+            assert!(
+                export.text.contains("13900001111"),
+                "the export holds the data"
+            );
+            let (_, audit) = api.call("GET", "/v1/audit", Some(&admin), None).await;
+            assert!(
+                audit.contains("console:boss") && audit.contains("export"),
+                "{audit}"
+            );
+            let a = request(
+                &api,
+                &mut boss,
+                "POST",
+                "/console/customers/c2/erase",
+                &[("confirm", "c3"), ("csrf", &token)],
+            )
+            .await;
+            assert_eq!(a.status, StatusCode::BAD_REQUEST);
+            assert!(a.text.contains("未删除"));
+            let a = request(
+                &api,
+                &mut boss,
+                "POST",
+                "/console/customers/c2/erase",
+                &[("confirm", "c2"), ("csrf", &token)],
+            )
+            .await;
+            assert_eq!(a.status, StatusCode::SEE_OTHER);
+            let gone = request(&api, &mut boss, "GET", "/console/customers/c2", &[]).await;
+            assert_eq!(gone.status, StatusCode::NOT_FOUND);
+        });
+    }
+}
+
+#[test]
+fn phones_are_masked_to_three_and_four_digits() {
+    use siyu::http::console_masked_phone as masked;
+    assert_eq!(masked("13812345678"), "138****5678");
+    assert_eq!(masked("+8613812345678"), "+86*******5678");
+    assert_eq!(masked("5551234"), "55***34");
+    assert_eq!(masked("186******05"), "186******05");
+    assert_eq!(masked("1234"), "****");
 }

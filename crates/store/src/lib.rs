@@ -257,6 +257,14 @@ pub trait ConsoleStore {
     fn session(&mut self, session_hash: &str, now: Timestamp) -> Result<Option<ConsoleSession>>;
     /// Ends a session (sign-out), and every session that expired before `now`.
     fn end_session(&mut self, session_hash: &str, now: Timestamp) -> Result<()>;
+    /// Customers whose id or phone is `text`, or whose name starts with it, by id, at
+    /// most `limit` (the console's search).
+    fn search_customers(
+        &mut self,
+        tenant: &Tenant,
+        text: &str,
+        limit: usize,
+    ) -> Result<Vec<CustomerLine>>;
 }
 
 /// Acquisition spend per source channel and month.

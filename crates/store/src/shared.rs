@@ -466,6 +466,42 @@ impl<T: OnDb> ConsoleStore for T {
         .pop())
     }
 
+    fn search_customers(
+        &mut self,
+        tenant: &Tenant,
+        text: &str,
+        limit: usize,
+    ) -> Result<Vec<CustomerLine>> {
+        // The name's prefix as a LIKE pattern, its own % and _ taken literally.
+        let mut prefix = String::with_capacity(text.len() + 1);
+        for c in text.chars() {
+            if matches!(c, '%' | '_' | '\\') {
+                prefix.push('\\');
+            }
+            prefix.push(c);
+        }
+        prefix.push('%');
+        let limit = i64::try_from(limit).unwrap_or(i64::MAX);
+        let args = [
+            Arg::Int(tenant.id),
+            Arg::Text(text),
+            Arg::Text(&prefix),
+            Arg::Int(limit),
+        ];
+        rows(
+            self.db(),
+            "SELECT c.customer_id, c.channel, c.joined_at, coalesce(p.orders, 0),
+                    coalesce(p.net_spend, 0), p.last_order_at
+             FROM customers c
+             LEFT JOIN profiles p ON p.tenant_id = c.tenant_id AND p.customer_id = c.customer_id
+             WHERE c.tenant_id = ?1
+               AND (c.customer_id = ?2 OR c.phone = ?2 OR c.name LIKE ?3 ESCAPE '\\')
+             ORDER BY c.customer_id LIMIT ?4",
+            &args,
+            |r| customer_line_from(r),
+        )
+    }
+
     fn end_session(&mut self, session_hash: &str, now: Timestamp) -> Result<()> {
         let db = self.db();
         db.exec(

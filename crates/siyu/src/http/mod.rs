@@ -21,6 +21,7 @@ mod tags;
 mod tokens;
 mod wecom;
 
+pub use console::masked_phone as console_masked_phone;
 pub use wecom::aes_key as wecom_aes_key;
 
 use std::net::SocketAddr;

@@ -6,6 +6,7 @@
 //! the CLI and the API, so a figure on a page is the figure `siyu report` prints.
 
 mod assets;
+mod customers;
 mod segments;
 pub mod text;
 mod views;
@@ -30,6 +31,7 @@ use super::error::ApiError;
 use crate::service::tokens::random_hex;
 use crate::service::users::{self, Refused};
 use text::Lang;
+pub use views::masked_phone;
 
 /// The session cookie: the session's secret.
 const SESSION_COOKIE: &str = "siyu_session";
@@ -46,6 +48,16 @@ pub fn routes() -> Router<Arc<AppState>> {
         .route("/", get(|| async { Redirect::to("/console") }))
         .route("/console", get(overview))
         .route("/console/rfm", get(rfm))
+        .route("/console/customers", get(customers::list))
+        .route("/console/customers/{id}", get(customers::show))
+        .route("/console/customers/{id}/tags", post(customers::add_tag))
+        .route(
+            "/console/customers/{id}/tags/remove",
+            post(customers::remove_tag),
+        )
+        .route("/console/customers/{id}/opt-out", post(customers::opt_out))
+        .route("/console/customers/{id}/export", post(customers::export))
+        .route("/console/customers/{id}/erase", post(customers::erase))
         .route(
             "/console/segments",
             get(segments::list).post(segments::create),
@@ -318,9 +330,9 @@ async fn sign_in(
 }
 
 #[derive(Debug, Deserialize)]
-struct CsrfForm {
+pub struct CsrfForm {
     #[serde(default)]
-    csrf: String,
+    pub csrf: String,
 }
 
 async fn sign_out(

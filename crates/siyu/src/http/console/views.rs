@@ -18,6 +18,7 @@ use super::text::{Key, Lang};
 /// The console's pages, in menu order: (path, title).
 const MENU: &[(&str, Key)] = &[
     ("/console", Key::Overview),
+    ("/console/customers", Key::CustomersMenu),
     ("/console/segments", Key::Segments),
     ("/console/rfm", Key::Rfm),
 ];
@@ -424,4 +425,236 @@ pub fn segment_members(
 pub fn not_found(op: &Operator) -> Markup {
     let text = op.lang.t(Key::NotFound);
     layout(op, "", text, false, html! { p { (text) } })
+}
+
+/// A phone as the console shows it: `138****5678` (three and four digits kept); a short
+/// one keeps its first and last two; one masked already stays as it is.
+pub fn masked_phone(phone: &str) -> String {
+    if phone.contains('*') {
+        return phone.to_owned();
+    }
+    let chars: Vec<char> = phone.chars().collect();
+    let (head, tail) = if chars.len() >= 11 { (3, 4) } else { (2, 2) };
+    if chars.len() <= head + tail {
+        return "*".repeat(chars.len());
+    }
+    let mut out: String = chars[..head].iter().collect();
+    out.push_str(&"*".repeat(chars.len() - head - tail));
+    out.extend(&chars[chars.len() - tail..]);
+    out
+}
+
+/// An instant in the tenant's zone, to the minute.
+fn local(zone: &siyu_core::TenantZone, at: siyu_core::Timestamp) -> String {
+    let tz = jiff::tz::TimeZone::get(zone.name()).unwrap_or(jiff::tz::TimeZone::UTC);
+    tz.to_datetime(at).strftime("%Y-%m-%d %H:%M").to_string()
+}
+
+pub fn customers(op: &Operator, q: &str, lines: &[siyu_store::CustomerLine], more: bool) -> Markup {
+    let lang = op.lang;
+    let zone = &op.session.user.tenant.zone;
+    let body = html! {
+        form.search method="get" action="/console/customers" role="search" {
+            label for="q" { (lang.t(Key::Search)) }
+            input #q type="search" name="q" value=(q) maxlength="100" placeholder=(lang.t(Key::SearchHint));
+            button type="submit" { (lang.t(Key::Search)) }
+        }
+        div.panel {
+            @if lines.is_empty() {
+                p.muted { (lang.t(Key::NoneFound)) }
+            } @else {
+                table {
+                    thead { tr {
+                        th scope="col" { (lang.t(Key::Customer)) }
+                        th scope="col" { (lang.t(Key::SourceChannel)) }
+                        th scope="col" { (lang.t(Key::Joined)) }
+                        th scope="col" { (lang.t(Key::Orders)) }
+                        th scope="col" { (lang.t(Key::NetSpend)) }
+                        th scope="col" { (lang.t(Key::LastOrder)) }
+                    } }
+                    tbody {
+                        @for c in lines {
+                            tr {
+                                td { a href={ "/console/customers/" (path_part(c.id.as_str())) } { (c.id) } }
+                                td { (channel_name(lang, c.channel.as_ref())) }
+                                td { (zone.day_of(c.joined_at)) }
+                                td { (c.orders) }
+                                td { (lang.money(c.net_spend)) }
+                                td { @if let Some(at) = c.last_order_at { (zone.day_of(at)) } }
+                            }
+                        }
+                    }
+                }
+            }
+        }
+        @if more && q.is_empty() {
+            @if let Some(last) = lines.last() {
+                p { a href={ "/console/customers?after=" (path_part(last.id.as_str())) } { (lang.t(Key::NextPage)) " →" } }
+            }
+        }
+    };
+    layout(
+        op,
+        "/console/customers",
+        lang.t(Key::CustomersMenu),
+        false,
+        body,
+    )
+}
+
+pub fn customer(
+    op: &Operator,
+    a: &crate::service::customers::CustomerAnswer,
+    problem: Option<&str>,
+) -> Markup {
+    let lang = op.lang;
+    let zone = &op.session.user.tenant.zone;
+    let c = &a.customer;
+    let href = format!("/console/customers/{}", path_part(c.id.as_str()));
+    let manage = op.session.user.role.allows(Action::Manage);
+    let admin = op.session.user.role.allows(Action::Administer);
+    let csrf = &op.session.csrf;
+    let model = a.model_clv.as_ref();
+    let model_money = |key: &str| {
+        model
+            .and_then(|m| m.get(key))
+            .and_then(serde_json::Value::as_i64)
+            .map(|fen| lang.money(siyu_core::money::Money::from_fen(fen)))
+    };
+    let body = html! {
+        @if let Some(problem) = problem {
+            p.problem role="alert" { (problem) }
+        }
+        div.cards {
+            (card(lang.t(Key::Stage), a.stage.as_deref().unwrap_or("–")))
+            (card("RFM", &a.rfm.as_deref().and_then(siyu_core::segment::rfm::RfmClass::parse).map_or("–".to_owned(), |c| match lang { Lang::Zh => c.chinese().to_owned(), Lang::En => c.name().replace('_', " ") })))
+            @if let Some(p) = &a.profile {
+                (card(lang.t(Key::Orders), &lang.count(u64::from(p.profile.orders))))
+                (card(lang.t(Key::NetSpend), &lang.money(p.profile.net_spend)))
+                (card(lang.t(Key::Aov), &p.aov.map_or("–".to_owned(), |m| lang.money(m))))
+                (card(lang.t(Key::MeanInterval), &p.mean_interval_days.map_or("–".to_owned(), |d| format!("{d:.1}"))))
+            }
+            @if let Some(clv) = model_money("clv") {
+                (card(lang.t(Key::ModelClv), &clv))
+            }
+            @if let Some(p) = model.and_then(|m| m.get("p_alive")).and_then(serde_json::Value::as_f64) {
+                (card(lang.t(Key::PAlive), &lang.share(Some(p))))
+            }
+        }
+        h2 { (lang.t(Key::Attributes)) }
+        div.panel {
+            table.attributes {
+                tbody {
+                    tr { th scope="row" { (lang.t(Key::Name)) } td { (c.name.as_deref().unwrap_or("")) } }
+                    tr { th scope="row" { (lang.t(Key::Phone)) } td { @if let Some(p) = &c.phone { (masked_phone(p)) " " span.muted { "(" (lang.t(Key::PhoneMasked)) ")" } } } }
+                    tr { th scope="row" { (lang.t(Key::Gender)) } td { @if let Some(g) = c.gender { (g.as_str()) } } }
+                    tr { th scope="row" { (lang.t(Key::Birthday)) } td { @if let Some(b) = c.birthday { (b) } } }
+                    tr { th scope="row" { (lang.t(Key::Region)) } td { (c.region.as_deref().unwrap_or("")) } }
+                    tr { th scope="row" { (lang.t(Key::SourceChannel)) } td { (channel_name(lang, c.channel.as_ref())) } }
+                    tr { th scope="row" { (lang.t(Key::Joined)) } td { (local(zone, c.joined_at)) } }
+                    tr { th scope="row" { (lang.t(Key::Referrer)) } td { @if let Some(r) = &c.referrer_id { a href={ "/console/customers/" (path_part(r.as_str())) } { (r) } } } }
+                    @if let Some(at) = a.marketing_opt_out_at {
+                        tr { th scope="row" { (lang.t(Key::MarketingOptOut)) } td { (local(zone, at)) } }
+                    }
+                }
+            }
+        }
+        h2 { (lang.t(Key::Segments)) }
+        div.panel {
+            @if a.segments.is_empty() { p.muted { "–" } }
+            @for name in &a.segments {
+                a.chip href={ "/console/segments/" (path_part(name)) } { (name) } " "
+            }
+        }
+        h2 { (lang.t(Key::Tags)) }
+        div.panel {
+            table {
+                thead { tr { th scope="col" { (lang.t(Key::Tags)) } th scope="col" { (lang.t(Key::TagSource)) } th scope="col" { (lang.t(Key::Since)) } @if manage { th {} } } }
+                tbody {
+                    @for t in &a.tags {
+                        tr {
+                            td { (t.tag) }
+                            td { (t.source) }
+                            td { (zone.day_of(t.since)) }
+                            @if manage {
+                                td {
+                                    @if t.source.starts_with("manual:") || t.source == "import" {
+                                        form.inline method="post" action={ (href) "/tags/remove" } {
+                                            input type="hidden" name="csrf" value=(csrf);
+                                            input type="hidden" name="tag" value=(t.tag);
+                                            button type="submit" { (lang.t(Key::Remove)) }
+                                        }
+                                    }
+                                }
+                            }
+                        }
+                    }
+                }
+            }
+            @if manage {
+                form.add-tag method="post" action={ (href) "/tags" } {
+                    input type="hidden" name="csrf" value=(csrf);
+                    label for="tag" { (lang.t(Key::AddTag)) }
+                    " "
+                    input #tag name="tag" required maxlength="64";
+                    " "
+                    button type="submit" { (lang.t(Key::AddTag)) }
+                }
+            }
+        }
+        h2 { (lang.t(Key::RecentOrders)) }
+        div.panel {
+            table {
+                thead { tr { th scope="col" { (lang.t(Key::Time)) } th scope="col" { "ID" } th scope="col" { (lang.t(Key::Amount)) } th scope="col" { (lang.t(Key::Status)) } th scope="col" { (lang.t(Key::Channel)) } } }
+                tbody {
+                    @for o in &a.recent_orders {
+                        tr { td { (local(zone, o.ordered_at)) } td { (o.order_id) } td { (lang.money(o.amount)) } td { (o.status) } td { (o.channel.as_deref().unwrap_or("")) } }
+                    }
+                }
+            }
+        }
+        h2 { (lang.t(Key::RecentEvents)) }
+        div.panel {
+            table {
+                thead { tr { th scope="col" { (lang.t(Key::Time)) } th scope="col" { (lang.t(Key::EventType)) } } }
+                tbody {
+                    @for e in &a.recent_events {
+                        tr { td { (local(zone, e.occurred_at)) } td { (e.kind) } }
+                    }
+                }
+            }
+        }
+        @if manage {
+            div.panel {
+                form.inline method="post" action={ (href) "/opt-out" } {
+                    input type="hidden" name="csrf" value=(csrf);
+                    @if a.marketing_opt_out_at.is_some() {
+                        input type="hidden" name="opted_out" value="false";
+                        button type="submit" { (lang.t(Key::OptIn)) }
+                    } @else {
+                        input type="hidden" name="opted_out" value="true";
+                        button type="submit" { (lang.t(Key::OptOut)) }
+                    }
+                }
+            }
+        }
+        @if admin {
+            h2 { (lang.t(Key::AdminOnly)) }
+            div.panel {
+                form.inline method="post" action={ (href) "/export" } {
+                    input type="hidden" name="csrf" value=(csrf);
+                    button type="submit" { (lang.t(Key::ExportData)) }
+                }
+                form.erase method="post" action={ (href) "/erase" } {
+                    input type="hidden" name="csrf" value=(csrf);
+                    label for="confirm" { (lang.t(Key::EraseConfirm)) }
+                    " "
+                    input #confirm name="confirm" required autocomplete="off";
+                    " "
+                    button.danger type="submit" { (lang.t(Key::EraseData)) }
+                }
+            }
+        }
+    };
+    layout(op, "/console/customers", c.id.as_str(), false, body)
 }
