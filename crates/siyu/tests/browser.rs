@@ -315,6 +315,15 @@ fn every_console_page_in_chromium() {
     assert!(driver.wait_for("return document.querySelector('table.attributes') !== null"));
     driver.screenshot(&shots.join("customer.png"));
 
+    // Lifecycle (the journey funnel) and cohorts (the retention heatmap), both drawn.
+    for (page, shot) in [("lifecycle", "lifecycle.png"), ("cohorts", "cohorts.png")] {
+        driver.click(&format!("nav.menu a[href='/console/{page}']"));
+        assert!(driver.wait_for(&format!(
+            "return location.pathname === '/console/{page}' && document.querySelector('.chart[data-drawn] canvas') !== null"
+        )));
+        driver.screenshot(&shots.join(shot));
+    }
+
     driver.go(&format!("{base}/console/rfm"));
     assert!(driver.wait_for("return location.pathname === '/console/rfm'"));
     // English, on the same page.

@@ -216,6 +216,32 @@ fn an_operator_signs_in_sees_the_apis_figures_and_signs_out() {
                 "months"
             );
             assert!(page.text.contains("data-chart="), "the GMV chart");
+            // The funnel and the cohorts as the API gives them.
+            let (_, json) = api
+                .call("GET", "/v1/reports/funnel", Some(&token), None)
+                .await;
+            let funnel: Value = serde_json::from_str(&json).expect("json");
+            let life = request(&api, &mut jar, "GET", "/console/lifecycle", &[]).await;
+            assert_eq!(life.status, StatusCode::OK);
+            for step in funnel["steps"].as_array().expect("steps") {
+                let shown = format!("<td>{}</td>", step["reached"]);
+                assert!(life.text.contains(&shown), "{shown} in {}", life.text);
+            }
+            let (_, json) = api
+                .call("GET", "/v1/reports/cohorts", Some(&token), None)
+                .await;
+            let cohorts: Value = serde_json::from_str(&json).expect("json");
+            let page = request(&api, &mut jar, "GET", "/console/cohorts", &[]).await;
+            assert_eq!(page.status, StatusCode::OK);
+            let may = &cohorts["cohorts"][0];
+            assert_eq!(may["customers"], 1);
+            let share = may["shares"][0].as_f64().expect("a share");
+            assert!(
+                page.text
+                    .contains(&format!("<td>{:.1}%</td>", share * 100.0)),
+                "{}",
+                page.text
+            );
             let rfm = request(&api, &mut jar, "GET", "/console/rfm", &[]).await;
             assert_eq!(rfm.status, StatusCode::OK);
             assert!(rfm.text.contains("重要价值"), "{}", rfm.text);

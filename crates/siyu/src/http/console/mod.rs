@@ -48,6 +48,8 @@ pub fn routes() -> Router<Arc<AppState>> {
         .route("/", get(|| async { Redirect::to("/console") }))
         .route("/console", get(overview))
         .route("/console/rfm", get(rfm))
+        .route("/console/lifecycle", get(lifecycle))
+        .route("/console/cohorts", get(cohorts))
         .route("/console/customers", get(customers::list))
         .route("/console/customers/{id}", get(customers::show))
         .route("/console/customers/{id}/tags", post(customers::add_tag))
@@ -234,6 +236,34 @@ async fn rfm(State(state): State<Arc<AppState>>, op: Operator) -> Result<Respons
         })
         .await?;
     Ok(page(views::rfm(&op, &rfm)))
+}
+
+async fn lifecycle(State(state): State<Arc<AppState>>, op: Operator) -> Result<Response, Refusal> {
+    op.require(Action::Read)?;
+    let tenant = op.session.user.tenant.clone();
+    let (report, funnel) = state
+        .with_store(move |store| {
+            let today = tenant.zone.day_of(Timestamp::now());
+            let report = crate::service::lifecycle::lifecycle(store, &tenant, today)?;
+            let funnel = crate::service::reports::funnel_report(store, &tenant, today)?;
+            Ok((report, funnel))
+        })
+        .await?;
+    Ok(page(views::lifecycle(&op, &report, &funnel)))
+}
+
+async fn cohorts(State(state): State<Arc<AppState>>, op: Operator) -> Result<Response, Refusal> {
+    op.require(Action::Read)?;
+    let tenant = op.session.user.tenant.clone();
+    let cohorts = state
+        .with_store(move |store| {
+            let today = tenant.zone.day_of(Timestamp::now());
+            Ok(crate::service::reports::cohort_report(
+                store, &tenant, today, 12,
+            )?)
+        })
+        .await?;
+    Ok(page(views::cohorts(&op, &cohorts)))
 }
 
 #[derive(Debug, Deserialize)]

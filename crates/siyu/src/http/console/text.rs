@@ -194,6 +194,18 @@ pub enum Key {
     MeanInterval,
     AdminOnly,
     PhoneMasked,
+    Lifecycle,
+    Cohorts,
+    StageCounts,
+    Journey,
+    Reached,
+    StepConversion,
+    AtRiskList,
+    LostList,
+    CohortMonth,
+    MonthsAfter,
+    RepurchaseByChannel,
+    Repeaters,
 }
 
 fn words(key: Key) -> (&'static str, &'static str) {
@@ -308,6 +320,18 @@ fn words(key: Key) -> (&'static str, &'static str) {
         Key::MeanInterval => ("平均复购间隔（天）", "Mean interval (days)"),
         Key::AdminOnly => ("管理员操作", "Admin"),
         Key::PhoneMasked => ("手机号已脱敏显示", "Phones are shown masked"),
+        Key::Lifecycle => ("生命周期", "Lifecycle"),
+        Key::Cohorts => ("同期群", "Cohorts"),
+        Key::StageCounts => ("各阶段客户", "Customers by stage"),
+        Key::Journey => ("旅程漏斗", "Journey funnel"),
+        Key::Reached => ("到达", "Reached"),
+        Key::StepConversion => ("环节转化", "Step conversion"),
+        Key::AtRiskList => ("流失预警客户（前 50）", "At risk (first 50)"),
+        Key::LostList => ("已流失客户（前 50）", "Lost (first 50)"),
+        Key::CohortMonth => ("首购月份", "First purchase month"),
+        Key::MonthsAfter => ("之后第 N 月复购占比", "Share buying again N months after"),
+        Key::RepurchaseByChannel => ("各渠道复购率", "Repurchase rate by channel"),
+        Key::Repeaters => ("复购客户", "Repeat buyers"),
     }
 }
 

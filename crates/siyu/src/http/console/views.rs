@@ -21,6 +21,8 @@ const MENU: &[(&str, Key)] = &[
     ("/console/customers", Key::CustomersMenu),
     ("/console/segments", Key::Segments),
     ("/console/rfm", Key::Rfm),
+    ("/console/lifecycle", Key::Lifecycle),
+    ("/console/cohorts", Key::Cohorts),
 ];
 
 fn head(lang: Lang, title: &str) -> Markup {
@@ -657,4 +659,190 @@ pub fn customer(
         }
     };
     layout(op, "/console/customers", c.id.as_str(), false, body)
+}
+
+fn journey_name(lang: Lang, j: siyu_core::lifecycle::Journey) -> &'static str {
+    use siyu_core::lifecycle::Journey;
+    match lang {
+        Lang::En => j.name(),
+        Lang::Zh => match j {
+            Journey::Stranger => "陌生",
+            Journey::Engaged => "互动",
+            Journey::Intent => "意向",
+            Journey::Customer => "成交",
+            Journey::Repeat => "复购",
+            Journey::Advocate => "推荐",
+        },
+    }
+}
+
+fn stage_name(lang: Lang, s: siyu_core::lifecycle::Stage) -> &'static str {
+    match lang {
+        Lang::Zh => s.chinese(),
+        Lang::En => s.name(),
+    }
+}
+
+pub fn lifecycle(
+    op: &Operator,
+    report: &crate::service::lifecycle::LifecycleReport,
+    funnel: &crate::service::reports::FunnelReport,
+) -> Markup {
+    use siyu_core::lifecycle::Stage;
+    let lang = op.lang;
+    let names: Vec<&str> = funnel
+        .steps
+        .iter()
+        .map(|s| journey_name(lang, s.stage))
+        .collect();
+    let data: Vec<serde_json::Value> = funnel
+        .steps
+        .iter()
+        .zip(&names)
+        .map(|(s, n)| json!({"name": n, "value": s.reached}))
+        .collect();
+    let option = json!({
+        "animation": false,
+        "tooltip": {"trigger": "item"},
+        "series": [{"type": "funnel", "sort": "descending", "left": "10%", "width": "80%",
+                     "label": {"show": true, "position": "inside"}, "data": data}],
+    });
+    let list = |stage: Stage| -> Vec<&siyu_core::lifecycle::CustomerStage> {
+        report
+            .customers
+            .iter()
+            .filter(|c| c.stage == stage)
+            .take(50)
+            .collect()
+    };
+    let people = |rows: Vec<&siyu_core::lifecycle::CustomerStage>| {
+        html! {
+            table {
+                thead { tr {
+                    th scope="col" { (lang.t(Key::Customer)) }
+                    th scope="col" { (lang.t(Key::DaysSinceOrder)) }
+                    th scope="col" { (lang.t(Key::PurchaseDays)) }
+                    th scope="col" { (lang.t(Key::Spend365)) }
+                } }
+                tbody {
+                    @for c in rows {
+                        tr {
+                            td { a href={ "/console/customers/" (path_part(c.customer_id.as_str())) } { (c.customer_id) } }
+                            td { @if let Some(d) = c.days_since_order { (d) } }
+                            td { (c.purchase_days) }
+                            td { (lang.money(c.spend_365d)) }
+                        }
+                    }
+                }
+            }
+        }
+    };
+    let body = html! {
+        p.muted { (lang.t(Key::RfmAsOf)) " " (report.as_of) }
+        h2 { (lang.t(Key::StageCounts)) }
+        div.cards {
+            @for s in &report.stages {
+                (card(stage_name(lang, s.stage), &lang.count(s.customers)))
+            }
+        }
+        h2 { (lang.t(Key::Journey)) }
+        div.panel {
+            div.chart data-chart=(option.to_string()) role="img" aria-label=(lang.t(Key::Journey)) {}
+            table {
+                thead { tr {
+                    th scope="col" { (lang.t(Key::Stage)) }
+                    th scope="col" { (lang.t(Key::Reached)) }
+                    th scope="col" { (lang.t(Key::StepConversion)) }
+                    th scope="col" { (lang.t(Key::Share)) }
+                } }
+                tbody {
+                    @for (s, n) in funnel.steps.iter().zip(&names) {
+                        tr { td { (n) } td { (lang.count(s.reached)) } td { (lang.share(s.step_conversion)) } td { (lang.share(s.share_of_pool)) } }
+                    }
+                }
+            }
+        }
+        h2 { (lang.t(Key::AtRiskList)) }
+        div.panel { (people(list(Stage::AtRisk))) }
+        h2 { (lang.t(Key::LostList)) }
+        div.panel { (people(list(Stage::Lost))) }
+    };
+    layout(op, "/console/lifecycle", lang.t(Key::Lifecycle), true, body)
+}
+
+pub fn cohorts(op: &Operator, c: &siyu_core::metrics::cohorts::Cohorts) -> Markup {
+    let lang = op.lang;
+    let months: Vec<String> = c
+        .cohorts
+        .iter()
+        .map(|k| format!("{:04}-{:02}", k.month.year, k.month.month))
+        .collect();
+    let width = c.cohorts.iter().map(|k| k.shares.len()).max().unwrap_or(0);
+    let mut cells = Vec::new();
+    for (y, k) in c.cohorts.iter().enumerate() {
+        for (x, share) in k.shares.iter().enumerate() {
+            if let Some(share) = share {
+                cells.push(json!([x, y, (share * 1000.0).round() / 10.0]));
+            }
+        }
+    }
+    let option = json!({
+        "animation": false,
+        "tooltip": {"position": "top"},
+        "grid": {"left": 80, "right": 16, "top": 16, "bottom": 60},
+        "xAxis": {"type": "category", "data": (1..=width).map(|k| k.to_string()).collect::<Vec<_>>()},
+        "yAxis": {"type": "category", "data": months, "inverse": true},
+        "visualMap": {"min": 0, "max": 50, "calculable": false, "orient": "horizontal", "left": "center", "bottom": 0,
+                       "inRange": {"color": ["#f6f8fa", "#0b5cad"]}},
+        "series": [{"type": "heatmap", "data": cells, "label": {"show": width <= 12}}],
+    });
+    let body = html! {
+        p.muted { (lang.t(Key::RfmAsOf)) " " (c.as_of) " · " (lang.t(Key::Repurchase)) " " (lang.share(c.repurchase.rate)) }
+        h2 { (lang.t(Key::MonthsAfter)) }
+        div.panel {
+            @if c.cohorts.is_empty() {
+                p.muted { (lang.t(Key::NoOrders)) }
+            } @else {
+                div.chart.tall data-chart=(option.to_string()) role="img" aria-label=(lang.t(Key::MonthsAfter)) {}
+                table {
+                    thead { tr {
+                        th scope="col" { (lang.t(Key::CohortMonth)) }
+                        th scope="col" { (lang.t(Key::Buyers)) }
+                        @for k in 1..=width { th scope="col" { "+" (k) } }
+                    } }
+                    tbody {
+                        @for (k, m) in c.cohorts.iter().zip(&months) {
+                            tr {
+                                td { (m) }
+                                td { (lang.count(k.customers)) }
+                                @for s in &k.shares { td { (lang.share(*s)) } }
+                            }
+                        }
+                    }
+                }
+            }
+        }
+        h2 { (lang.t(Key::RepurchaseByChannel)) }
+        div.panel {
+            table {
+                thead { tr {
+                    th scope="col" { (lang.t(Key::Channel)) }
+                    th scope="col" { (lang.t(Key::Buyers)) }
+                    th scope="col" { (lang.t(Key::Repeaters)) }
+                    th scope="col" { (lang.t(Key::Repurchase)) }
+                } }
+                tbody {
+                    @for l in &c.by_channel {
+                        tr {
+                            td { (channel_name(lang, l.channel.as_ref())) }
+                            td { (lang.count(l.buyers)) }
+                            td { (lang.count(l.repeaters)) }
+                            td { (lang.share(l.rate)) }
+                        }
+                    }
+                }
+            }
+        }
+    };
+    layout(op, "/console/cohorts", lang.t(Key::Cohorts), true, body)
 }
