@@ -324,6 +324,10 @@ fn every_console_page_in_chromium() {
         driver.screenshot(&shots.join(shot));
     }
 
+    driver.click("nav.menu a[href='/console/settings']");
+    assert!(driver.wait_for("return location.pathname === '/console/settings'"));
+    driver.screenshot(&shots.join("settings.png"));
+
     driver.go(&format!("{base}/console/rfm"));
     assert!(driver.wait_for("return location.pathname === '/console/rfm'"));
     // English, on the same page.

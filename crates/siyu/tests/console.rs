@@ -807,3 +807,156 @@ fn phones_are_masked_to_three_and_four_digits() {
     assert_eq!(masked("186******05"), "186******05");
     assert_eq!(masked("1234"), "****");
 }
+
+#[test]
+fn admins_change_settings_users_and_tokens_from_the_console() {
+    let rt = runtime();
+    for api in Api::on_each_backend("console_settings") {
+        create_user(&api, "default", "boss", Role::Admin);
+        create_user(&api, "default", "look", Role::Viewer);
+        rt.block_on(async {
+            let mut boss = Jar::default();
+            sign_in(&api, &mut boss, "default", "boss", PASSWORD).await;
+            let page = request(&api, &mut boss, "GET", "/console/settings", &[]).await;
+            assert_eq!(page.status, StatusCode::OK);
+            assert!(
+                page.text.contains("repurchase_cycle_days") && page.text.contains("Asia/Shanghai")
+            );
+            let token = form_token(&page.text);
+            let a = request(
+                &api,
+                &mut boss,
+                "POST",
+                "/console/settings",
+                &[
+                    ("key", "repurchase_cycle_days"),
+                    ("value", "45"),
+                    ("csrf", &token),
+                ],
+            )
+            .await;
+            assert_eq!(a.location(), "/console/settings");
+            let a = request(
+                &api,
+                &mut boss,
+                "POST",
+                "/console/settings",
+                &[
+                    ("key", "time_zone"),
+                    ("value", "Mars/Olympus"),
+                    ("csrf", &token),
+                ],
+            )
+            .await;
+            assert_eq!(a.status, StatusCode::BAD_REQUEST);
+            assert!(a.text.contains("role=\"alert\""), "{}", a.text);
+            // A user, and an API token shown once that the API then takes, revoked at once.
+            let a = request(
+                &api,
+                &mut boss,
+                "POST",
+                "/console/settings/users",
+                &[
+                    ("name", "新人"),
+                    ("role", "operator"),
+                    ("password", "short"),
+                    ("csrf", &token),
+                ],
+            )
+            .await;
+            assert_eq!(a.status, StatusCode::BAD_REQUEST, "a short password");
+            let a = request(
+                &api,
+                &mut boss,
+                "POST",
+                "/console/settings/users",
+                &[
+                    ("name", "新人"),
+                    ("role", "operator"),
+                    ("password", PASSWORD),
+                    ("csrf", &token),
+                ],
+            )
+            .await;
+            assert_eq!(a.location(), "/console/settings");
+            let made = request(
+                &api,
+                &mut boss,
+                "POST",
+                "/console/settings/tokens",
+                &[("role", "viewer"), ("label", "bi"), ("csrf", &token)],
+            )
+            .await;
+            let at = made
+                .text
+                .find("id=\"new-token\">")
+                .expect("the token shown")
+                + "id=\"new-token\">".len();
+            let secret: String = made.text[at..].chars().take_while(|c| *c != '<').collect();
+            assert!(secret.starts_with("siyu_"), "{secret}");
+            let (status, _) = api.call("GET", "/v1/segments", Some(&secret), None).await;
+            assert_eq!(status, StatusCode::OK);
+            let again = request(&api, &mut boss, "GET", "/console/settings", &[]).await;
+            assert!(!again.text.contains(&secret), "shown once only");
+            let at = again
+                .text
+                .find("name=\"prefix\" value=\"")
+                .expect("a revoke form")
+                + 21;
+            let prefix: String = again.text[at..].chars().take_while(|c| *c != '"').collect();
+            request(
+                &api,
+                &mut boss,
+                "POST",
+                "/console/settings/tokens/revoke",
+                &[("prefix", &prefix), ("csrf", &token)],
+            )
+            .await;
+            let (status, _) = api.call("GET", "/v1/segments", Some(&secret), None).await;
+            assert_eq!(status, StatusCode::UNAUTHORIZED, "revoked at once");
+            let a = request(
+                &api,
+                &mut boss,
+                "POST",
+                "/console/settings/users/delete",
+                &[("name", "boss"), ("csrf", &token)],
+            )
+            .await;
+            assert_eq!(a.status, StatusCode::BAD_REQUEST, "not oneself");
+            // A viewer reads the settings, nothing else, and changes nothing.
+            let mut look = Jar::default();
+            sign_in(&api, &mut look, "default", "look", PASSWORD).await;
+            let page = request(&api, &mut look, "GET", "/console/settings", &[]).await;
+            assert!(
+                page.text.contains("45")
+                    && !page.text.contains("新人")
+                    && !page.text.contains("action=\"/console/settings\"")
+            );
+            let token = form_token(&page.text);
+            let a = request(
+                &api,
+                &mut look,
+                "POST",
+                "/console/settings",
+                &[
+                    ("key", "repurchase_cycle_days"),
+                    ("value", "30"),
+                    ("csrf", &token),
+                ],
+            )
+            .await;
+            assert_eq!(a.status, StatusCode::FORBIDDEN);
+            let a = request(
+                &api,
+                &mut look,
+                "POST",
+                "/console/settings/tokens",
+                &[("role", "admin"), ("label", "x"), ("csrf", &token)],
+            )
+            .await;
+            assert_eq!(a.status, StatusCode::FORBIDDEN);
+        });
+        let out = api.cli("default", &["config", "get", "repurchase_cycle_days"]);
+        assert_eq!(out.trim(), "45");
+    }
+}

@@ -147,13 +147,14 @@ pub fn run_config(
     tenant: &Tenant,
     command: &ConfigCommand,
 ) -> anyhow::Result<()> {
-    let stored = store.settings(tenant)?;
-    let value_of = |setting: Setting| match setting {
-        Setting::TimeZone => tenant.zone.name().to_owned(),
-        _ => stored
+    use crate::service::config;
+    let values = config::values(store, tenant)?;
+    let value_of = |setting: Setting| {
+        values
             .iter()
-            .find(|(k, _)| k == setting.key())
-            .map_or_else(|| setting.default_value(), |(_, v)| v.clone()),
+            .find(|(s, _)| *s == setting)
+            .map(|(_, v)| v.clone())
+            .unwrap_or_default()
     };
     match command {
         ConfigCommand::List => {
@@ -166,11 +167,10 @@ pub fn run_config(
         ConfigCommand::Get { key } => println!("{}", value_of(Setting::parse(key)?)),
         ConfigCommand::Set { key, value } => {
             let setting = Setting::parse(key)?;
-            let value = setting.validate(value)?;
-            match setting {
-                Setting::TimeZone => store.set_time_zone(tenant, &TenantZone::named(&value)?)?,
-                _ => store.set_setting(tenant, setting.key(), &value)?,
-            }
+            // The zone, the cycle and the VIP rule decide stages (and what rules on days
+            // read): the segments and tags are brought up to date now, under the occasion
+            // of the change, rather than at the next write or look.
+            let (value, evaluation) = config::set(store, tenant, setting, value)?;
             println!(
                 "{}",
                 lang::pick(
@@ -178,14 +178,7 @@ pub fn run_config(
                     format!("{} = {value}（租户 '{}'）", setting.key(), tenant.name)
                 )
             );
-            // The zone, the cycle and the VIP rule decide stages (and what rules on days
-            // read): the segments and tags are brought up to date now, under the occasion
-            // of the change, rather than at the next write or look.
-            if setting != Setting::Lang {
-                let tenant = store.tenant(&tenant.name)?;
-                let cause = format!("config {}", setting.key());
-                let (evaluation, _) =
-                    crate::service::segments::evaluate_now(store, &tenant, &cause)?;
+            if let Some(evaluation) = evaluation {
                 println!("{}", super::segment::changed(&evaluation));
             }
         }

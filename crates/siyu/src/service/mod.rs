@@ -2,6 +2,7 @@
 
 pub mod bench;
 pub mod clv;
+pub mod config;
 pub mod customers;
 pub mod demo;
 pub mod evaluate;

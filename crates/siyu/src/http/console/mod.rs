@@ -8,6 +8,7 @@
 mod assets;
 mod customers;
 mod segments;
+mod settings;
 pub mod text;
 mod views;
 
@@ -50,6 +51,17 @@ pub fn routes() -> Router<Arc<AppState>> {
         .route("/console/rfm", get(rfm))
         .route("/console/lifecycle", get(lifecycle))
         .route("/console/cohorts", get(cohorts))
+        .route("/console/settings", get(settings::show).post(settings::set))
+        .route("/console/settings/users", post(settings::add_user))
+        .route(
+            "/console/settings/users/delete",
+            post(settings::delete_user),
+        )
+        .route("/console/settings/tokens", post(settings::add_token))
+        .route(
+            "/console/settings/tokens/revoke",
+            post(settings::revoke_token),
+        )
         .route("/console/customers", get(customers::list))
         .route("/console/customers/{id}", get(customers::show))
         .route("/console/customers/{id}/tags", post(customers::add_tag))

@@ -23,6 +23,7 @@ const MENU: &[(&str, Key)] = &[
     ("/console/rfm", Key::Rfm),
     ("/console/lifecycle", Key::Lifecycle),
     ("/console/cohorts", Key::Cohorts),
+    ("/console/settings", Key::Settings),
 ];
 
 fn head(lang: Lang, title: &str) -> Markup {
@@ -845,4 +846,153 @@ pub fn cohorts(op: &Operator, c: &siyu_core::metrics::cohorts::Cohorts) -> Marku
         }
     };
     layout(op, "/console/cohorts", lang.t(Key::Cohorts), true, body)
+}
+
+/// What the settings page shows.
+pub struct SettingsPage {
+    pub settings: Vec<(siyu_core::settings::Setting, String)>,
+    /// Admins only: (name, role, locked until).
+    pub users: Vec<(
+        String,
+        siyu_core::access::Role,
+        Option<siyu_core::Timestamp>,
+    )>,
+    pub tokens: Vec<crate::service::tokens::TokenLine>,
+    pub audit: Vec<crate::service::privacy::AuditLine>,
+    pub problem: Option<String>,
+    /// A token just made, shown this once.
+    pub new_token: Option<String>,
+}
+
+pub fn settings(op: &Operator, p: &SettingsPage) -> Markup {
+    let lang = op.lang;
+    let zone = &op.session.user.tenant.zone;
+    let admin = op.session.user.role.allows(Action::Administer);
+    let csrf = &op.session.csrf;
+    let body = html! {
+        @if let Some(problem) = &p.problem {
+            p.problem role="alert" { (problem) }
+        }
+        @if let Some(token) = &p.new_token {
+            div.panel.new-token role="status" {
+                p { (lang.t(Key::NewTokenOnce)) }
+                code #new-token { (token) }
+            }
+        }
+        div.panel {
+            table.attributes {
+                thead { tr { th scope="col" { (lang.t(Key::Setting)) } th scope="col" { (lang.t(Key::Value)) } } }
+                tbody {
+                    @for (setting, value) in &p.settings {
+                        tr {
+                            th scope="row" { code { (setting.key()) } }
+                            td {
+                                @if admin {
+                                    form.inline.setting method="post" action="/console/settings" {
+                                        input type="hidden" name="csrf" value=(csrf);
+                                        input type="hidden" name="key" value=(setting.key());
+                                        input name="value" value=(value) aria-label=(setting.key());
+                                        " "
+                                        button type="submit" { (lang.t(Key::Save)) }
+                                    }
+                                } @else {
+                                    (value)
+                                }
+                            }
+                        }
+                    }
+                }
+            }
+        }
+        @if admin {
+            h2 { (lang.t(Key::Users)) }
+            div.panel {
+                table {
+                    thead { tr { th scope="col" { (lang.t(Key::User)) } th scope="col" { "Role" } th scope="col" { (lang.t(Key::LockedUntil)) } th {} } }
+                    tbody {
+                        @for (name, role, locked) in &p.users {
+                            tr {
+                                td { (name) }
+                                td { (role) }
+                                td { @if let Some(t) = locked { (local(zone, *t)) } }
+                                td {
+                                    @if *name != op.session.user.name {
+                                        form.inline method="post" action="/console/settings/users/delete" {
+                                            input type="hidden" name="csrf" value=(csrf);
+                                            input type="hidden" name="name" value=(name);
+                                            button type="submit" { (lang.t(Key::Delete)) }
+                                        }
+                                    }
+                                }
+                            }
+                        }
+                    }
+                }
+                form.add-tag method="post" action="/console/settings/users" {
+                    input type="hidden" name="csrf" value=(csrf);
+                    label for="new-user" { (lang.t(Key::AddUser)) } " "
+                    input #new-user name="name" required maxlength="64" placeholder=(lang.t(Key::User)); " "
+                    select name="role" aria-label="role" {
+                        option value="viewer" { "viewer" }
+                        option value="operator" { "operator" }
+                        option value="admin" { "admin" }
+                    } " "
+                    input name="password" type="password" required minlength="10" maxlength="128" autocomplete="new-password" placeholder=(lang.t(Key::Password)) aria-label=(lang.t(Key::Password)); " "
+                    button type="submit" { (lang.t(Key::AddUser)) }
+                }
+            }
+            h2 { (lang.t(Key::ApiTokens)) }
+            div.panel {
+                table {
+                    thead { tr { th scope="col" { "#" } th scope="col" { "Role" } th scope="col" { (lang.t(Key::Label)) } th scope="col" { (lang.t(Key::Created)) } th scope="col" { (lang.t(Key::Revoked)) } th {} } }
+                    tbody {
+                        @for t in &p.tokens {
+                            tr {
+                                td { code { (t.hash_prefix) } }
+                                td { (t.role) }
+                                td { (t.label) }
+                                td { (crate::cli::output::local_time_of(zone, &t.created_at)) }
+                                td { @if let Some(r) = &t.revoked_at { (crate::cli::output::local_time_of(zone, r)) } }
+                                td {
+                                    @if t.revoked_at.is_none() {
+                                        form.inline method="post" action="/console/settings/tokens/revoke" {
+                                            input type="hidden" name="csrf" value=(csrf);
+                                            input type="hidden" name="prefix" value=(t.hash_prefix);
+                                            button type="submit" { (lang.t(Key::Revoke)) }
+                                        }
+                                    }
+                                }
+                            }
+                        }
+                    }
+                }
+                form.add-tag method="post" action="/console/settings/tokens" {
+                    input type="hidden" name="csrf" value=(csrf);
+                    label for="token-label" { (lang.t(Key::AddToken)) } " "
+                    select name="role" aria-label="role" {
+                        option value="ingest" { "ingest" }
+                        option value="viewer" { "viewer" }
+                        option value="operator" { "operator" }
+                        option value="admin" { "admin" }
+                    } " "
+                    input #token-label name="label" maxlength="100" placeholder=(lang.t(Key::Label)); " "
+                    button type="submit" { (lang.t(Key::AddToken)) }
+                }
+            }
+            h2 { (lang.t(Key::AuditLog)) }
+            div.panel {
+                table {
+                    thead { tr { th scope="col" { (lang.t(Key::Time)) } th scope="col" { (lang.t(Key::Actor)) } th scope="col" { (lang.t(Key::Action)) } th scope="col" { (lang.t(Key::Detail)) } } }
+                    tbody {
+                        @for a in &p.audit {
+                            tr { td { (local(zone, a.at)) } td { (a.actor) } td { (a.action.as_str()) } td { (a.detail) } }
+                        }
+                    }
+                }
+            }
+        } @else {
+            p.muted { (lang.t(Key::AdminsOnly)) }
+        }
+    };
+    layout(op, "/console/settings", lang.t(Key::Settings), false, body)
 }
