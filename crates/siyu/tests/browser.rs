@@ -316,7 +316,11 @@ fn every_console_page_in_chromium() {
     driver.screenshot(&shots.join("customer.png"));
 
     // Lifecycle (the journey funnel) and cohorts (the retention heatmap), both drawn.
-    for (page, shot) in [("lifecycle", "lifecycle.png"), ("cohorts", "cohorts.png")] {
+    for (page, shot) in [
+        ("lifecycle", "lifecycle.png"),
+        ("cohorts", "cohorts.png"),
+        ("channels", "channels.png"),
+    ] {
         driver.click(&format!("nav.menu a[href='/console/{page}']"));
         assert!(driver.wait_for(&format!(
             "return location.pathname === '/console/{page}' && document.querySelector('.chart[data-drawn] canvas') !== null"
@@ -324,6 +328,9 @@ fn every_console_page_in_chromium() {
         driver.screenshot(&shots.join(shot));
     }
 
+    driver.click("nav.menu a[href='/console/referrals']");
+    assert!(driver.wait_for("return location.pathname === '/console/referrals'"));
+    driver.screenshot(&shots.join("referrals.png"));
     driver.click("nav.menu a[href='/console/settings']");
     assert!(driver.wait_for("return location.pathname === '/console/settings'"));
     driver.screenshot(&shots.join("settings.png"));

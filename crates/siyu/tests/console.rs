@@ -960,3 +960,130 @@ fn admins_change_settings_users_and_tokens_from_the_console() {
         assert_eq!(out.trim(), "45");
     }
 }
+
+#[test]
+fn channels_and_referrals_show_the_apis_figures_and_spend_is_recorded_by_operators() {
+    let rt = runtime();
+    for api in Api::on_each_backend("console_channels") {
+        let dir = tempfile::tempdir().expect("dir");
+        let customers = dir.path().join("customers.csv");
+        std::fs::write(
+            &customers,
+            "customer_id,channel,referrer_id,joined_at\nr1,douyin,,2026-05-01 09:00\nr2,douyin,r1,2026-05-02 09:00\nr3,store,r1,2026-05-03 09:00\n",
+        )
+        .expect("write");
+        api.cli(
+            "default",
+            &["import", "customers", customers.to_str().expect("path")],
+        );
+        import_shop(
+            &api,
+            "default",
+            "order_id,customer_id,ordered_at,amount\no1,r1,2026-05-01 10:00,100\no2,r2,2026-05-04 10:00,80\n",
+        );
+        create_user(&api, "default", "op", Role::Operator);
+        create_user(&api, "default", "look", Role::Viewer);
+        let viewer = api.token("default", Role::Viewer);
+        rt.block_on(async {
+            let mut op = Jar::default();
+            sign_in(&api, &mut op, "default", "op", PASSWORD).await;
+            let page = request(&api, &mut op, "GET", "/console/referrals", &[]).await;
+            assert_eq!(page.status, StatusCode::OK);
+            let (_, json) = api
+                .call("GET", "/v1/reports/referrals", Some(&viewer), None)
+                .await;
+            let r: Value = serde_json::from_str(&json).expect("json");
+            assert_eq!(
+                (r["referred"].as_u64(), r["referred_buyers"].as_u64()),
+                (Some(2), Some(1))
+            );
+            assert!(
+                page.text.contains(">r1<"),
+                "the top referrer: {}",
+                page.text
+            );
+            for (g, n) in r["generations"]
+                .as_array()
+                .expect("generations")
+                .iter()
+                .enumerate()
+            {
+                let row = format!("<tr><td>{g}</td><td>{n}</td></tr>");
+                assert!(page.text.contains(&row), "{row} in {}", page.text);
+            }
+
+            let page = request(&api, &mut op, "GET", "/console/channels", &[]).await;
+            assert_eq!(page.status, StatusCode::OK);
+            assert!(page.text.contains("抖音") && page.text.contains("门店"));
+            let token = form_token(&page.text);
+            let a = request(
+                &api,
+                &mut op,
+                "POST",
+                "/console/channels/spend",
+                &[
+                    ("channel", "抖音"),
+                    ("month", "2026-13"),
+                    ("amount", "300"),
+                    ("csrf", &token),
+                ],
+            )
+            .await;
+            assert_eq!(a.status, StatusCode::BAD_REQUEST);
+            assert!(a.text.contains("month"), "{}", a.text);
+            let a = request(
+                &api,
+                &mut op,
+                "POST",
+                "/console/channels/spend",
+                &[
+                    ("channel", "抖音"),
+                    ("month", "2026-05"),
+                    ("amount", "300"),
+                    ("csrf", &token),
+                ],
+            )
+            .await;
+            assert_eq!(a.location(), "/console/channels");
+            let (_, json) = api
+                .call(
+                    "GET",
+                    "/v1/reports/channels?from=2025-12-09&to=2026-12-08",
+                    Some(&viewer),
+                    None,
+                )
+                .await;
+            let c: Value = serde_json::from_str(&json).expect("json");
+            let douyin = c["channels"]
+                .as_array()
+                .expect("channels")
+                .iter()
+                .find(|l| l["channel"] == "douyin")
+                .expect("douyin")
+                .clone();
+            assert_eq!(douyin["spend"], 30_000, "fen");
+            let page = request(&api, &mut op, "GET", "/console/channels", &[]).await;
+            assert!(page.text.contains("¥300.00"), "{}", page.text);
+
+            let mut look = Jar::default();
+            sign_in(&api, &mut look, "default", "look", PASSWORD).await;
+            let page = request(&api, &mut look, "GET", "/console/channels", &[]).await;
+            assert!(!page.text.contains("/console/channels/spend"));
+            let token = form_token(&page.text);
+            let a = request(
+                &api,
+                &mut look,
+                "POST",
+                "/console/channels/spend",
+                &[
+                    ("channel", "抖音"),
+                    ("month", "2026-05"),
+                    ("amount", "1"),
+                    ("csrf", &token),
+                ],
+            )
+            .await;
+            assert_eq!(a.status, StatusCode::FORBIDDEN);
+        });
+    }
+}

@@ -966,7 +966,11 @@ pub fn run_report(store: &mut dyn Store, tenant: &Tenant, report: &Report) -> an
 
 /// Refuses a channel no customer came from and that is neither well known nor costed
 /// before, naming the closest one: a typo would otherwise cost a channel no one is in.
-fn known_channel(store: &mut dyn Store, tenant: &Tenant, channel: &Channel) -> anyhow::Result<()> {
+pub fn known_channel(
+    store: &mut dyn Store,
+    tenant: &Tenant,
+    channel: &Channel,
+) -> anyhow::Result<()> {
     let mut known: std::collections::BTreeSet<String> = siyu_core::channel::KNOWN
         .iter()
         .map(|c| (*c).to_owned())

@@ -51,6 +51,9 @@ pub fn routes() -> Router<Arc<AppState>> {
         .route("/console/rfm", get(rfm))
         .route("/console/lifecycle", get(lifecycle))
         .route("/console/cohorts", get(cohorts))
+        .route("/console/channels", get(channels))
+        .route("/console/channels/spend", post(channel_spend))
+        .route("/console/referrals", get(referrals))
         .route("/console/settings", get(settings::show).post(settings::set))
         .route("/console/settings/users", post(settings::add_user))
         .route(
@@ -276,6 +279,95 @@ async fn cohorts(State(state): State<Arc<AppState>>, op: Operator) -> Result<Res
         })
         .await?;
     Ok(page(views::cohorts(&op, &cohorts)))
+}
+
+/// The channels of the last 365 days to today (as `siyu report channels`).
+async fn channel_page(
+    state: &Arc<AppState>,
+    op: &Operator,
+    problem: Option<String>,
+) -> Result<Response, Refusal> {
+    let tenant = op.session.user.tenant.clone();
+    let report = state
+        .with_store(move |store| {
+            let today = tenant.zone.day_of(Timestamp::now());
+            let from = today
+                .checked_sub(jiff::Span::new().days(364))
+                .map_err(anyhow::Error::from)?;
+            let period =
+                siyu_core::metrics::shop::Period::new(from, today).map_err(anyhow::Error::from)?;
+            Ok(crate::service::reports::channel_report(
+                store, &tenant, period,
+            )?)
+        })
+        .await?;
+    let markup = views::channels(op, &report, problem.as_deref());
+    Ok(match problem {
+        Some(_) => (StatusCode::BAD_REQUEST, Html(markup.into_string())).into_response(),
+        None => page(markup),
+    })
+}
+
+async fn channels(State(state): State<Arc<AppState>>, op: Operator) -> Result<Response, Refusal> {
+    op.require(Action::Read)?;
+    channel_page(&state, &op, None).await
+}
+
+#[derive(Debug, Deserialize)]
+struct SpendForm {
+    #[serde(default)]
+    channel: String,
+    #[serde(default)]
+    month: String,
+    #[serde(default)]
+    amount: String,
+    #[serde(default)]
+    csrf: String,
+}
+
+/// Records a channel's acquisition spend in a month (as `siyu channel-cost set`).
+async fn channel_spend(
+    State(state): State<Arc<AppState>>,
+    op: Operator,
+    Form(form): Form<SpendForm>,
+) -> Result<Response, Refusal> {
+    op.check_form(&form.csrf)?;
+    op.require(Action::Manage)?;
+    let tenant = op.session.user.tenant.clone();
+    let done = state
+        .with_store(move |store| {
+            let set = (|| -> anyhow::Result<()> {
+                let channel = siyu_core::channel::Channel::parse(form.channel.trim())
+                    .map_err(|e| anyhow::anyhow!("channel: {e}"))?;
+                crate::cli::report::known_channel(store, &tenant, &channel)?;
+                let month = siyu_core::metrics::cohorts::Month::parse(&form.month)
+                    .map_err(|e| anyhow::anyhow!("month: {e}"))?;
+                let amount = siyu_core::money::Money::parse_yuan(form.amount.trim())
+                    .map_err(|e| anyhow::anyhow!("amount: {e}"))?;
+                store.set_channel_cost(&tenant, &channel, month, amount)?;
+                Ok(())
+            })();
+            Ok(set.map_err(|e| format!("{e:#}")))
+        })
+        .await?;
+    match done {
+        Ok(()) => Ok(Redirect::to("/console/channels").into_response()),
+        Err(problem) => channel_page(&state, &op, Some(problem)).await,
+    }
+}
+
+async fn referrals(State(state): State<Arc<AppState>>, op: Operator) -> Result<Response, Refusal> {
+    op.require(Action::Read)?;
+    let tenant = op.session.user.tenant.clone();
+    let report = state
+        .with_store(move |store| {
+            let today = tenant.zone.day_of(Timestamp::now());
+            Ok(crate::service::reports::referral_report(
+                store, &tenant, today, 20,
+            )?)
+        })
+        .await?;
+    Ok(page(views::referrals(&op, &report)))
 }
 
 #[derive(Debug, Deserialize)]

@@ -23,6 +23,8 @@ const MENU: &[(&str, Key)] = &[
     ("/console/rfm", Key::Rfm),
     ("/console/lifecycle", Key::Lifecycle),
     ("/console/cohorts", Key::Cohorts),
+    ("/console/channels", Key::Channels),
+    ("/console/referrals", Key::Referrals),
     ("/console/settings", Key::Settings),
 ];
 
@@ -995,4 +997,148 @@ pub fn settings(op: &Operator, p: &SettingsPage) -> Markup {
         }
     };
     layout(op, "/console/settings", lang.t(Key::Settings), false, body)
+}
+
+pub fn channels(
+    op: &Operator,
+    r: &crate::service::reports::ChannelReport,
+    problem: Option<&str>,
+) -> Markup {
+    let lang = op.lang;
+    let money = |m: Option<siyu_core::money::Money>| m.map_or("–".to_owned(), |m| lang.money(m));
+    let ratio = |x: Option<f64>| x.map_or("–".to_owned(), |x| format!("{x:.2}"));
+    let names: Vec<String> = r
+        .channels
+        .iter()
+        .map(|c| channel_name(lang, c.channel.as_ref()))
+        .collect();
+    let option = json!({
+        "animation": false,
+        "tooltip": {"trigger": "axis"},
+        "legend": {"top": 0},
+        "grid": {"left": 60, "right": 16, "top": 36, "bottom": 60},
+        "xAxis": {"type": "category", "data": names, "axisLabel": {"rotate": 30}},
+        "yAxis": {"type": "value"},
+        "series": [
+            {"type": "bar", "name": lang.t(Key::Entrants), "data": r.channels.iter().map(|c| c.entrants).collect::<Vec<_>>()},
+            {"type": "bar", "name": lang.t(Key::Buyers), "data": r.channels.iter().map(|c| c.buyers).collect::<Vec<_>>()},
+        ],
+    });
+    let body = html! {
+        p.muted { (lang.t(Key::Period)) ": " (r.period.from) " – " (r.period.to) }
+        @if let Some(problem) = problem { p.problem role="alert" { (problem) } }
+        div.panel {
+            @if !r.channels.is_empty() {
+                div.chart data-chart=(option.to_string()) role="img" aria-label=(lang.t(Key::Channels)) {}
+            }
+            table {
+                thead { tr {
+                    th scope="col" { (lang.t(Key::Channel)) }
+                    th scope="col" { (lang.t(Key::Entrants)) }
+                    th scope="col" { (lang.t(Key::Buyers)) }
+                    th scope="col" { (lang.t(Key::Conversion)) }
+                    th scope="col" { (lang.t(Key::Revenue)) }
+                    th scope="col" { (lang.t(Key::ChannelSpend)) }
+                    th scope="col" { (lang.t(Key::Cac)) }
+                    th scope="col" { (lang.t(Key::FormulaClv)) }
+                    th scope="col" { (lang.t(Key::ModelClvShort)) }
+                    th scope="col" { (lang.t(Key::ClvToCac)) }
+                    th scope="col" { (lang.t(Key::Payback)) }
+                } }
+                tbody {
+                    @for (c, name) in r.channels.iter().zip(&names) {
+                        tr {
+                            td { (name) }
+                            td { (lang.count(c.entrants)) }
+                            td { (lang.count(c.buyers)) }
+                            td { (lang.share(c.conversion)) }
+                            td { (lang.money(c.revenue)) }
+                            td { (lang.money(c.spend)) }
+                            td { (money(c.cac)) }
+                            td { (money(c.formula_clv.clv)) }
+                            td { (money(c.model_clv)) }
+                            td { (ratio(c.clv_to_cac)) }
+                            td { (c.payback_months.map_or("–".to_owned(), |m| format!("{m:.1}"))) }
+                        }
+                    }
+                }
+            }
+        }
+        @if op.session.user.role.allows(Action::Manage) {
+            h2 { (lang.t(Key::SetSpend)) }
+            form.panel.add-tag method="post" action="/console/channels/spend" {
+                input type="hidden" name="csrf" value=(op.session.csrf);
+                label for="spend-channel" { (lang.t(Key::Channel)) } " "
+                input #spend-channel name="channel" required maxlength="64"; " "
+                label for="spend-month" { (lang.t(Key::SpendMonth)) } " "
+                input #spend-month name="month" required pattern="[0-9]{4}-[0-9]{2}" size="8"; " "
+                label for="spend-amount" { (lang.t(Key::SpendYuan)) } " "
+                input #spend-amount name="amount" required inputmode="decimal" size="10"; " "
+                button type="submit" { (lang.t(Key::Save)) }
+            }
+        }
+    };
+    layout(
+        op,
+        "/console/channels",
+        lang.t(Key::Channels),
+        !r.channels.is_empty(),
+        body,
+    )
+}
+
+pub fn referrals(op: &Operator, r: &siyu_core::metrics::referrals::Referrals) -> Markup {
+    let lang = op.lang;
+    let ratio = |x: Option<f64>| x.map_or("–".to_owned(), |x| format!("{x:.2}"));
+    let body = html! {
+        p.muted { (lang.t(Key::RfmAsOf)) " " (r.as_of) }
+        div.cards {
+            (card(lang.t(Key::Pool), &lang.count(r.customers)))
+            (card(lang.t(Key::Sharers), &lang.count(r.sharers)))
+            (card(lang.t(Key::ShareRate), &lang.share(r.share_rate)))
+            (card(lang.t(Key::Referred), &lang.count(r.referred)))
+            (card(lang.t(Key::ReferredBuyers), &lang.count(r.referred_buyers)))
+            (card(lang.t(Key::InviteConversion), &lang.share(r.invite_conversion)))
+            (card(lang.t(Key::KFactor), &ratio(r.k_factor)))
+        }
+        h2 { (lang.t(Key::Generations)) }
+        div.panel {
+            table {
+                thead { tr { th scope="col" { (lang.t(Key::Generation)) } th scope="col" { (lang.t(Key::Customers)) } } }
+                tbody {
+                    @for (g, n) in r.generations.iter().enumerate() {
+                        tr { td { (g) } td { (lang.count(*n)) } }
+                    }
+                }
+            }
+        }
+        h2 { (lang.t(Key::TopReferrers)) }
+        div.panel {
+            table {
+                thead { tr {
+                    th scope="col" { (lang.t(Key::Customer)) }
+                    th scope="col" { (lang.t(Key::Referred)) }
+                    th scope="col" { (lang.t(Key::ReferredBuyers)) }
+                    th scope="col" { (lang.t(Key::Revenue)) }
+                } }
+                tbody {
+                    @for t in &r.top_referrers {
+                        tr {
+                            td { a href={ "/console/customers/" (path_part(t.customer_id.as_str())) } { (t.customer_id) } }
+                            td { (lang.count(t.referrals)) }
+                            td { (lang.count(t.buyers)) }
+                            td { (lang.money(t.revenue)) }
+                        }
+                    }
+                }
+            }
+        }
+    };
+    layout(
+        op,
+        "/console/referrals",
+        lang.t(Key::Referrals),
+        false,
+        body,
+    )
 }
