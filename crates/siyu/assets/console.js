@@ -59,9 +59,46 @@
       }
     });
   }
+  // The what-if: GMV times the product of (1 + move) over the factors, as the server
+  // computes it (siyu report gmv --what-if), shown as each slider moves.
+  function whatIf() {
+    var out = document.getElementById("projected");
+    if (!out) {
+      return;
+    }
+    var fen = Number(out.getAttribute("data-gmv-fen"));
+    var zh = out.getAttribute("data-lang") === "zh";
+    var sliders = document.querySelectorAll("input[data-move]");
+    function money(f) {
+      var yuan = Math.abs(f) / 100;
+      var sign = f < 0 ? "-" : "";
+      if (zh && yuan >= 1e8) {
+        return sign + "¥" + (Math.round(yuan / 1e6) / 100).toFixed(2) + "亿";
+      }
+      if (zh && yuan >= 1e4) {
+        return sign + "¥" + (Math.round(yuan / 100) / 100).toFixed(2) + "万";
+      }
+      return sign + "¥" + yuan.toLocaleString("en-US", { minimumFractionDigits: 2, maximumFractionDigits: 2 });
+    }
+    function update() {
+      var scale = 1;
+      sliders.forEach(function (s) {
+        scale *= 1 + Number(s.value) / 100;
+        var shown = document.querySelector("output[data-for='" + s.getAttribute("data-move") + "']");
+        if (shown) {
+          shown.textContent = (Number(s.value) >= 0 ? "+" : "") + s.value + "%";
+        }
+      });
+      out.textContent = money(Math.round(fen * scale));
+    }
+    sliders.forEach(function (s) {
+      s.addEventListener("input", update);
+    });
+  }
   function ready() {
     draw();
     checkRules();
+    whatIf();
   }
   if (document.readyState === "loading") {
     document.addEventListener("DOMContentLoaded", ready);

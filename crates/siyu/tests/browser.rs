@@ -328,6 +328,16 @@ fn every_console_page_in_chromium() {
         driver.screenshot(&shots.join(shot));
     }
 
+    // GMV's factors: moving a slider moves the projection at once.
+    driver.click("nav.menu a[href='/console/gmv']");
+    assert!(driver.wait_for("return location.pathname === '/console/gmv'"));
+    let before = driver.script("return document.getElementById('projected').textContent");
+    driver.script(
+        "const s = document.querySelector('input[data-move=aov]'); s.value = 20; s.dispatchEvent(new Event('input')); return true;",
+    );
+    let after = driver.script("return document.getElementById('projected').textContent");
+    assert_ne!(before, after, "the what-if moved the projection");
+    driver.screenshot(&shots.join("gmv.png"));
     driver.click("nav.menu a[href='/console/referrals']");
     assert!(driver.wait_for("return location.pathname === '/console/referrals'"));
     driver.screenshot(&shots.join("referrals.png"));

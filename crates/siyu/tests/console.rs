@@ -1087,3 +1087,68 @@ fn channels_and_referrals_show_the_apis_figures_and_spend_is_recorded_by_operato
         });
     }
 }
+
+#[test]
+fn the_gmv_factors_page_splits_the_change_and_projects_a_what_if_as_the_api_does() {
+    let rt = runtime();
+    for api in Api::on_each_backend("console_gmv") {
+        import_shop(
+            &api,
+            "default",
+            "order_id,customer_id,ordered_at,amount\no1,c1,2026-04-05 10:00,100\no2,c2,2026-04-20 10:00,50\no3,c1,2026-05-03 10:00,120\no4,c3,2026-05-10 10:00,80\no5,c3,2026-05-11 10:00,30\n",
+        );
+        create_user(&api, "default", "look", Role::Viewer);
+        let viewer = api.token("default", Role::Viewer);
+        rt.block_on(async {
+            let mut look = Jar::default();
+            sign_in(&api, &mut look, "default", "look", PASSWORD).await;
+            let asked =
+                "from=2026-05-01&to=2026-05-31&compare_from=2026-04-01&compare_to=2026-04-30";
+            let page = request(
+                &api,
+                &mut look,
+                "GET",
+                &format!("/console/gmv?{asked}&aov=10&users=-5"),
+                &[],
+            )
+            .await;
+            assert_eq!(page.status, StatusCode::OK, "{}", page.text);
+            let (_, json) = api
+                .call(
+                    "GET",
+                    &format!("/v1/reports/gmv?{asked}&what_if=aov%3D10%25,users%3D-5%25"),
+                    Some(&viewer),
+                    None,
+                )
+                .await;
+            let r: Value = serde_json::from_str(&json).expect("json");
+            let all = &r["slices"][0];
+            let money = |fen: i64| siyu::http::console_money(fen);
+            assert!(
+                page.text
+                    .contains(&money(all["factors"]["gmv"].as_i64().expect("gmv")))
+            );
+            for part in all["compared"]["parts"].as_array().expect("parts") {
+                let shown = money(part["share"].as_i64().expect("share"));
+                assert!(
+                    page.text.contains(&format!("<td>{shown}</td>")),
+                    "{shown} in {}",
+                    page.text
+                );
+            }
+            let projected = money(all["what_if"].as_i64().expect("what if"));
+            assert!(page.text.contains(&projected), "{projected}");
+            let bad = request(&api, &mut look, "GET", "/console/gmv?aov=80", &[]).await;
+            assert_eq!(bad.status, StatusCode::BAD_REQUEST);
+            let bad = request(
+                &api,
+                &mut look,
+                "GET",
+                "/console/gmv?from=2026-05-31&to=2026-05-01",
+                &[],
+            )
+            .await;
+            assert_eq!(bad.status, StatusCode::BAD_REQUEST);
+        });
+    }
+}

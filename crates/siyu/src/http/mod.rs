@@ -22,6 +22,11 @@ mod tokens;
 mod wecom;
 
 pub use console::masked_phone as console_masked_phone;
+
+/// Money as the console shows it in Chinese (for tests that compare pages with the API).
+pub fn console_money(fen: i64) -> String {
+    console::text::Lang::Zh.money(siyu_core::money::Money::from_fen(fen))
+}
 pub use wecom::aes_key as wecom_aes_key;
 
 use std::net::SocketAddr;

@@ -49,6 +49,7 @@ pub fn routes() -> Router<Arc<AppState>> {
         .route("/", get(|| async { Redirect::to("/console") }))
         .route("/console", get(overview))
         .route("/console/rfm", get(rfm))
+        .route("/console/gmv", get(gmv))
         .route("/console/lifecycle", get(lifecycle))
         .route("/console/cohorts", get(cohorts))
         .route("/console/channels", get(channels))
@@ -368,6 +369,105 @@ async fn referrals(State(state): State<Arc<AppState>>, op: Operator) -> Result<R
         })
         .await?;
     Ok(page(views::referrals(&op, &report)))
+}
+
+#[derive(Debug, Deserialize)]
+struct GmvQuery {
+    from: Option<String>,
+    to: Option<String>,
+    compare_from: Option<String>,
+    compare_to: Option<String>,
+    users: Option<f64>,
+    retention: Option<f64>,
+    conversion: Option<f64>,
+    purchases_per_buyer: Option<f64>,
+    aov: Option<f64>,
+}
+
+/// GMV's five factors over a period against the one before (30 days each by default),
+/// each factor's LMDI share of the change, and a what-if of moves in percent.
+async fn gmv(
+    State(state): State<Arc<AppState>>,
+    op: Operator,
+    Query(q): Query<GmvQuery>,
+) -> Result<Response, Refusal> {
+    use siyu_core::metrics::gmv::Factor;
+    use siyu_core::metrics::shop::Period;
+    op.require(Action::Read)?;
+    let tenant = op.session.user.tenant.clone();
+    let today = tenant.zone.day_of(Timestamp::now());
+    let day =
+        |text: &Option<String>, default: jiff::civil::Date| -> Result<jiff::civil::Date, String> {
+            match text.as_deref().map(str::trim).filter(|t| !t.is_empty()) {
+                None => Ok(default),
+                Some(t) => siyu_core::TenantZone::parse_day(t).map_err(|e| format!("{t}: {e}")),
+            }
+        };
+    let back =
+        |d: jiff::civil::Date, days: i64| d.checked_sub(jiff::Span::new().days(days)).unwrap_or(d);
+    type Asked = (Period, Period, Vec<(Factor, f64)>);
+    let asked = (|| -> Result<Asked, String> {
+        let to = day(&q.to, today)?;
+        let from = day(&q.from, back(to, 29))?;
+        let period = Period::new(from, to).map_err(|e| e.to_string())?;
+        let length = (to - from).get_days() as i64;
+        let compare_to = day(&q.compare_to, back(from, 1))?;
+        let compare_from = day(&q.compare_from, back(compare_to, length))?;
+        let compare = Period::new(compare_from, compare_to).map_err(|e| e.to_string())?;
+        let mut moves = Vec::new();
+        for (f, v) in [
+            (Factor::Users, q.users),
+            (Factor::Retention, q.retention),
+            (Factor::Conversion, q.conversion),
+            (Factor::PurchasesPerBuyer, q.purchases_per_buyer),
+            (Factor::Aov, q.aov),
+        ] {
+            match v {
+                Some(v) if !(-50.0..=50.0).contains(&v) || !v.is_finite() => {
+                    return Err(format!("{}: a move from -50% to +50%", f.name()));
+                }
+                Some(v) if v != 0.0 => moves.push((f, v)),
+                _ => {}
+            }
+        }
+        Ok((period, compare, moves))
+    })();
+    let (period, compare, moves, problem) = match asked {
+        Ok((p, c, m)) => (p, c, m, None),
+        Err(problem) => {
+            let p =
+                Period::new(back(today, 29), today).map_err(|e| ApiError::Internal(e.into()))?;
+            let c = Period::new(back(today, 59), back(today, 30))
+                .map_err(|e| ApiError::Internal(e.into()))?;
+            (p, c, Vec::new(), Some(problem))
+        }
+    };
+    let shown = views::GmvAsked {
+        from: period.from.to_string(),
+        to: period.to.to_string(),
+        compare_from: compare.from.to_string(),
+        compare_to: compare.to.to_string(),
+        moves: moves.clone(),
+    };
+    let fractions: Vec<(Factor, f64)> = moves.iter().map(|(f, v)| (*f, v / 100.0)).collect();
+    let report = state
+        .with_store(move |store| {
+            let moves = (!fractions.is_empty()).then_some(&fractions);
+            Ok(crate::service::reports::gmv(
+                store,
+                &tenant,
+                period,
+                Some(compare),
+                moves,
+                None,
+            )?)
+        })
+        .await?;
+    let markup = views::gmv(&op, &shown, &report, problem.as_deref());
+    Ok(match problem {
+        Some(_) => (StatusCode::BAD_REQUEST, Html(markup.into_string())).into_response(),
+        None => page(markup),
+    })
 }
 
 #[derive(Debug, Deserialize)]

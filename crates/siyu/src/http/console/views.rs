@@ -18,6 +18,7 @@ use super::text::{Key, Lang};
 /// The console's pages, in menu order: (path, title).
 const MENU: &[(&str, Key)] = &[
     ("/console", Key::Overview),
+    ("/console/gmv", Key::GmvTree),
     ("/console/customers", Key::CustomersMenu),
     ("/console/segments", Key::Segments),
     ("/console/rfm", Key::Rfm),
@@ -76,8 +77,8 @@ fn layout(op: &Operator, path: &str, title: &str, charts: bool, body: Markup) ->
                 }
                 @if charts {
                     script src=(assets::url("echarts.min.js")) {}
-                    script src=(assets::url("console.js")) {}
                 }
+                script src=(assets::url("console.js")) {}
             }
         }
     }
@@ -376,7 +377,7 @@ pub fn segments(op: &Operator, lines: &[(u64, StoredRule)], form: &SegmentForm) 
             }
         }
     };
-    layout(op, "/console/segments", lang.t(Key::Segments), true, body)
+    layout(op, "/console/segments", lang.t(Key::Segments), false, body)
 }
 
 pub fn segment_members(
@@ -1141,4 +1142,128 @@ pub fn referrals(op: &Operator, r: &siyu_core::metrics::referrals::Referrals) ->
         false,
         body,
     )
+}
+
+fn factor_name(lang: Lang, f: siyu_core::metrics::gmv::Factor) -> &'static str {
+    use siyu_core::metrics::gmv::Factor;
+    lang.t(match f {
+        Factor::Users => Key::FUsers,
+        Factor::Retention => Key::FRetention,
+        Factor::Conversion => Key::FConversion,
+        Factor::PurchasesPerBuyer => Key::FPurchases,
+        Factor::Aov => Key::FAov,
+    })
+}
+
+/// A factor's value as read: users a count, AOV money (the value is in fen), the rest
+/// shares or ratios.
+fn factor_value(lang: Lang, f: siyu_core::metrics::gmv::Factor, v: Option<f64>) -> String {
+    use siyu_core::metrics::gmv::Factor;
+    match (f, v) {
+        (_, None) => "–".to_owned(),
+        (Factor::Users, Some(v)) => lang.count(v as u64),
+        (Factor::Aov, Some(v)) => lang.money(siyu_core::money::Money::from_fen(v.round() as i64)),
+        (Factor::PurchasesPerBuyer, Some(v)) => format!("{v:.3}"),
+        (_, Some(v)) => lang.share(Some(v)),
+    }
+}
+
+/// The GMV page's periods and moves as asked.
+pub struct GmvAsked {
+    pub from: String,
+    pub to: String,
+    pub compare_from: String,
+    pub compare_to: String,
+    /// Each factor's move in percent.
+    pub moves: Vec<(siyu_core::metrics::gmv::Factor, f64)>,
+}
+
+pub fn gmv(
+    op: &Operator,
+    asked: &GmvAsked,
+    r: &crate::service::reports::GmvReport,
+    problem: Option<&str>,
+) -> Markup {
+    use siyu_core::metrics::gmv::Factor;
+    let lang = op.lang;
+    let all = r.slices.first();
+    let body = html! {
+        @if let Some(problem) = problem { p.problem role="alert" { (problem) } }
+        form.panel.periods method="get" action="/console/gmv" {
+            label { (lang.t(Key::From)) " " input type="date" name="from" value=(asked.from); }
+            label { (lang.t(Key::To)) " " input type="date" name="to" value=(asked.to); }
+            label { (lang.t(Key::CompareFrom)) " " input type="date" name="compare_from" value=(asked.compare_from); }
+            label { (lang.t(Key::CompareTo)) " " input type="date" name="compare_to" value=(asked.compare_to); }
+            h2 { (lang.t(Key::WhatIf)) }
+            div.sliders {
+                @for f in Factor::ALL {
+                    @let pct = asked.moves.iter().find(|(g, _)| *g == f).map_or(0.0, |m| m.1);
+                    label {
+                        span { (factor_name(lang, f)) }
+                        input type="range" name=(f.name()) min="-50" max="50" step="1" value=(pct) data-move=(f.name());
+                        output data-for=(f.name()) { (format!("{pct:+.0}%")) }
+                    }
+                }
+            }
+            @if let Some(s) = all {
+                p.projection {
+                    (lang.t(Key::Projected)) ": "
+                    strong #projected data-gmv-fen=(s.factors.gmv.fen()) data-lang=(lang.code()) {
+                        (lang.money(s.what_if.unwrap_or(s.factors.gmv)))
+                    }
+                }
+            }
+            button type="submit" { (lang.t(Key::Compute)) }
+        }
+        @if let Some(s) = all {
+            div.tree {
+                div.card.root {
+                    div.label { (lang.t(Key::Gmv)) }
+                    div.value { (lang.money(s.factors.gmv)) }
+                    @if let Some(c) = &s.compared {
+                        div.muted { (lang.t(Key::Before)) " " (lang.money(c.before.gmv)) " · " (lang.t(Key::Change)) " " (lang.money(c.change)) }
+                    }
+                }
+                div.factors {
+                    @for (i, f) in Factor::ALL.into_iter().enumerate() {
+                        @if i > 0 { span.times aria-hidden="true" { "×" } }
+                        div.card {
+                            div.label { (factor_name(lang, f)) }
+                            div.value { (factor_value(lang, f, s.factors.value(f))) }
+                            @if let Some(c) = &s.compared {
+                                @if let Some(part) = c.parts.iter().find(|p| p.factor == f) {
+                                    div.muted { (lang.t(Key::LmdiShare)) " " (lang.money(part.share)) }
+                                }
+                            }
+                        }
+                    }
+                }
+            }
+            @if let Some(c) = &s.compared {
+                div.panel {
+                    table {
+                        thead { tr {
+                            th scope="col" { "" }
+                            th scope="col" { (lang.t(Key::Before)) }
+                            th scope="col" { (lang.t(Key::After)) }
+                            th scope="col" { (lang.t(Key::LmdiShare)) }
+                        } }
+                        tbody {
+                            @for part in &c.parts {
+                                tr {
+                                    td { (factor_name(lang, part.factor)) }
+                                    td { (factor_value(lang, part.factor, part.before)) }
+                                    td { (factor_value(lang, part.factor, part.after)) }
+                                    td { (lang.money(part.share)) }
+                                }
+                            }
+                            tr { td { strong { (lang.t(Key::Gmv)) } } td { (lang.money(c.before.gmv)) } td { (lang.money(c.after.gmv)) } td { strong { (lang.money(c.change)) } } }
+                        }
+                    }
+                    @if let Some(note) = &c.note { p.muted { (note) } }
+                }
+            }
+        }
+    };
+    layout(op, "/console/gmv", lang.t(Key::GmvTree), false, body)
 }
