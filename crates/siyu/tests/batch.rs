@@ -8,17 +8,20 @@ use proptest::prelude::*;
 use serde_json::{Value, json};
 
 use siyu::service::import::{ImportOptions, import_file};
-use siyu::service::ingest::{message_id_of, parse_item, write_batch};
+use siyu::service::ingest::{Checked, message_id_of, parse_item, write_batch};
 use siyu::service::profiles::raw_facts;
 use siyu::service::segments::rule_settings;
 use siyu_core::import::Kind;
 use siyu_core::profile::{Profile, build_profiles};
 use siyu_store::{Store, Tenant};
 
+/// An item: (kind 0..3, message, customer, day, amount or event kind, referrer).
+type Spec = (u8, u8, u8, u8, u16, Option<u8>);
+
 #[derive(Debug, Clone)]
 enum Step {
-    /// A batch of items: (kind 0..3, message, customer, day, amount or event kind, referrer).
-    Batch(Vec<(u8, u8, u8, u8, u16, Option<u8>)>),
+    /// A batch of items.
+    Batch(Vec<Spec>),
     /// Events imported from a file (their ids may come again in a batch).
     File(Vec<(u8, u8, u8)>),
 }
@@ -79,14 +82,7 @@ fn check(store: &mut dyn Store, tenant: &Tenant, steps: &[Step]) -> Result<(), T
         match step {
             Step::Batch(items) => {
                 let settings = rule_settings(store, tenant).expect("settings");
-                let checked = items
-                    .iter()
-                    .map(|&(k, m, c, d, n, r)| {
-                        let v = item(k, m, c, d, n, r);
-                        parse_item(&v, &tenant.zone).map_err(|e| (message_id_of(&v), e))
-                    })
-                    .collect();
-                write_batch(store, tenant, &settings, checked).expect("batch");
+                write_batch(store, tenant, &settings, checked(items, tenant)).expect("batch");
             }
             Step::File(events) => {
                 let mut text = String::from("event_id,customer_id,type,occurred_at\n");
@@ -112,6 +108,16 @@ fn check(store: &mut dyn Store, tenant: &Tenant, steps: &[Step]) -> Result<(), T
     Ok(())
 }
 
+fn checked(items: &[Spec], tenant: &Tenant) -> Vec<Checked> {
+    items
+        .iter()
+        .map(|&(k, m, c, d, n, r)| {
+            let v = item(k, m, c, d, n, r);
+            parse_item(&v, &tenant.zone).map_err(|e| (message_id_of(&v), e))
+        })
+        .collect()
+}
+
 proptest! {
     #![proptest_config(ProptestConfig::with_cases(64))]
 
@@ -131,4 +137,74 @@ proptest! {
         let Some((mut store, tenant)) = common::postgres_tenant("batch") else { return Ok(()) };
         check(store.as_mut(), &tenant, &steps)?;
     }
+}
+
+/// The answers to `items`, as one batch.
+fn answers(store: &mut dyn Store, tenant: &Tenant, items: &[Value]) -> Vec<String> {
+    let settings = rule_settings(store, tenant).expect("settings");
+    let checked = items
+        .iter()
+        .map(|v| parse_item(v, &tenant.zone).map_err(|e| (message_id_of(v), e)))
+        .collect();
+    write_batch(store, tenant, &settings, checked)
+        .expect("batch")
+        .into_iter()
+        .map(|r| {
+            serde_json::to_value(r).expect("json")["status"]
+                .as_str()
+                .expect("status")
+                .to_owned()
+        })
+        .collect()
+}
+
+/// A track item's message id is its event's id: an event already stored (imported from a
+/// file, too) makes it a duplicate, and a message id is one id whatever the items' types.
+fn a_message_id_is_taken_by_an_event_of_that_id(store: &mut dyn Store, tenant: &Tenant) {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let path = dir.path().join("events.csv");
+    std::fs::write(
+        &path,
+        "event_id,customer_id,type,occurred_at\ne1,c1,view,2024-03-01 08:00:00\n",
+    )
+    .expect("write");
+    import_file(store, tenant, Kind::Events, &path, ImportOptions::default()).expect("import");
+    let track = |m: &str| -> Value {
+        json!({"type": "track", "message_id": m, "customer_id": "c1",
+               "timestamp": "2024-03-02 10:00:00", "event": "view"})
+    };
+    let identify =
+        |m: &str| -> Value { json!({"type": "identify", "message_id": m, "customer_id": "c2"}) };
+    assert_eq!(
+        answers(
+            store,
+            tenant,
+            &[track("e1"), track("t1"), identify("t1"), track("i1")]
+        ),
+        ["duplicate", "accepted", "duplicate", "accepted"]
+    );
+    assert_eq!(
+        answers(
+            store,
+            tenant,
+            &[identify("i1"), track("t1"), identify("i2"), track("i2")]
+        ),
+        ["duplicate", "duplicate", "accepted", "duplicate"]
+    );
+    assert_eq!(stored(store, tenant), from_raw(store, tenant));
+}
+
+#[test]
+fn a_message_id_is_taken_by_an_event_of_that_id_on_sqlite() {
+    let mut store = siyu_store::open(":memory:").expect("sqlite");
+    let tenant = store.tenant("shop").expect("tenant");
+    a_message_id_is_taken_by_an_event_of_that_id(store.as_mut(), &tenant);
+}
+
+#[test]
+fn a_message_id_is_taken_by_an_event_of_that_id_on_postgres() {
+    let Some((mut store, tenant)) = common::postgres_tenant("batch_ids") else {
+        return;
+    };
+    a_message_id_is_taken_by_an_event_of_that_id(store.as_mut(), &tenant);
 }

@@ -383,27 +383,54 @@ fn write_group(
     Ok(answers)
 }
 
-/// Claims the message ids of a batch: the answer per item, and the items to write.
+/// Claims the message ids of a batch: the answer per item, and the items to write. A
+/// track item's message id is its event's id, which the event's row records; the others'
+/// are recorded on their own. An id twice in a batch is a duplicate the second time,
+/// whatever the items' types.
 fn claim(
     tx: &mut dyn ImportTx,
     checked: Vec<Checked>,
     now: Timestamp,
 ) -> anyhow::Result<(Vec<ItemResult>, Vec<Item>)> {
-    let ids: Vec<&str> = checked
-        .iter()
-        .filter_map(|c| c.as_ref().ok().map(|(id, _)| id.as_str()))
-        .collect();
-    let mut fresh = tx
-        .claim_messages(&ids, now)
-        .context("claiming message ids")?
-        .into_iter();
+    let mut seen: HashSet<&str> = HashSet::with_capacity(checked.len());
+    let (mut events, mut messages): (Vec<&str>, Vec<&str>) = (Vec::new(), Vec::new());
+    for (id, item) in checked.iter().filter_map(|c| c.as_ref().ok()) {
+        if seen.insert(id.as_str()) {
+            match item {
+                Item::Track(_) => events.push(id.as_str()),
+                _ => messages.push(id.as_str()),
+            }
+        }
+    }
+    let mut fresh: HashSet<String> = HashSet::with_capacity(seen.len());
+    let claimed = tx
+        .claim_messages(&messages, now)
+        .context("claiming message ids")?;
+    fresh.extend(
+        messages
+            .iter()
+            .zip(claimed)
+            .filter(|(_, new)| *new)
+            .map(|(id, _)| (*id).to_owned()),
+    );
+    let claimed = tx
+        .claim_event_ids(&events, now)
+        .context("claiming track items' message ids")?;
+    fresh.extend(
+        events
+            .iter()
+            .zip(claimed)
+            .filter(|(_, new)| *new)
+            .map(|(id, _)| (*id).to_owned()),
+    );
     let mut results = Vec::with_capacity(checked.len());
     let mut accepted: Vec<Item> = Vec::new();
     for c in checked {
         match c {
             Err((message_id, reason)) => results.push(ItemResult::Rejected { message_id, reason }),
             Ok((message_id, item)) => {
-                if fresh.next().unwrap_or(false) {
+                // The first of an id taken; any repeat is a duplicate.
+                if fresh.remove(&message_id) {
                     accepted.push(item);
                     results.push(ItemResult::Accepted { message_id });
                 } else {
