@@ -8,7 +8,7 @@ use proptest::prelude::*;
 use serde_json::{Value, json};
 
 use siyu::service::import::{ImportOptions, import_file};
-use siyu::service::ingest::{Checked, message_id_of, parse_item, write_batch};
+use siyu::service::ingest::{Checked, message_id_of, parse_item, write_batch, write_batches};
 use siyu::service::profiles::raw_facts;
 use siyu::service::segments::rule_settings;
 use siyu_core::import::Kind;
@@ -118,8 +118,57 @@ fn checked(items: &[Spec], tenant: &Tenant) -> Vec<Checked> {
         .collect()
 }
 
+/// Each batch step is cut into batches of three items, written as one group (one
+/// transaction, as `siyu serve` writes what its writers sent meanwhile) on `group`, and
+/// one after the other on `alone`: the answers and the profiles must be the same.
+fn check_groups(
+    group: (&mut dyn Store, &Tenant),
+    alone: (&mut dyn Store, &Tenant),
+    steps: &[Step],
+) -> Result<(), TestCaseError> {
+    let ((group, g), (alone, a)) = (group, alone);
+    for (i, step) in steps.iter().enumerate() {
+        let Step::Batch(items) = step else { continue };
+        let settings = rule_settings(group, g).expect("settings");
+        let batches = items.chunks(3).map(|c| checked(c, g)).collect();
+        let together = write_batches(group, g, &settings, batches).expect("group");
+        let settings = rule_settings(alone, a).expect("settings");
+        let one_by_one: Vec<_> = items
+            .chunks(3)
+            .map(|c| write_batch(alone, a, &settings, checked(c, a)).expect("batch"))
+            .collect();
+        prop_assert_eq!(&together, &one_by_one, "answers after step {}", i);
+        // An identify without a join joins a customer at the time it is written.
+        let written_at = |store: &mut dyn Store, tenant: &Tenant| {
+            let cut = siyu_core::Timestamp::from_second(1_735_689_600).expect("2025");
+            let mut profiles = stored(store, tenant);
+            for p in &mut profiles {
+                p.joined_at = p.joined_at.min(cut);
+            }
+            profiles
+        };
+        prop_assert_eq!(
+            written_at(group, g),
+            written_at(alone, a),
+            "after step {}",
+            i
+        );
+        prop_assert_eq!(stored(group, g), from_raw(group, g), "after step {}", i);
+    }
+    Ok(())
+}
+
 proptest! {
     #![proptest_config(ProptestConfig::with_cases(64))]
+
+    #[test]
+    fn a_group_of_batches_is_answered_and_written_as_its_batches_one_by_one_on_sqlite(steps in steps()) {
+        let mut group = siyu_store::open(":memory:").expect("sqlite");
+        let mut alone = siyu_store::open(":memory:").expect("sqlite");
+        let g = group.tenant("shop").expect("tenant");
+        let a = alone.tenant("shop").expect("tenant");
+        check_groups((group.as_mut(), &g), (alone.as_mut(), &a), &steps)?;
+    }
 
     #[test]
     fn profiles_kept_by_batches_equal_a_rebuild_on_sqlite(steps in steps()) {
@@ -136,6 +185,13 @@ proptest! {
     fn profiles_kept_by_batches_equal_a_rebuild_on_postgres(steps in steps()) {
         let Some((mut store, tenant)) = common::postgres_tenant("batch") else { return Ok(()) };
         check(store.as_mut(), &tenant, &steps)?;
+    }
+
+    #[test]
+    fn a_group_of_batches_is_answered_and_written_as_its_batches_one_by_one_on_postgres(steps in steps()) {
+        let Some((mut group, g)) = common::postgres_tenant("group") else { return Ok(()) };
+        let Some((mut alone, a)) = common::postgres_tenant("alone") else { return Ok(()) };
+        check_groups((group.as_mut(), &g), (alone.as_mut(), &a), &steps)?;
     }
 }
 
