@@ -1624,6 +1624,39 @@ mod tests {
         counts
     }
 
+    /// A large load of events drops their index by customer but keeps the unique one by
+    /// id: it is what makes an event id seen before a duplicate, in the load too.
+    #[test]
+    fn a_large_load_of_events_still_refuses_an_event_id_seen_before() {
+        let (mut store, tenant) = migrated();
+        let at = Timestamp::from_second(1_700_000_000).expect("time");
+        let events: Vec<NewEvent> = (0..150_000)
+            .map(|k| NewEvent {
+                id: EventId::parse(&format!("e{k}")).expect("id"),
+                customer_id: CustomerId::parse(&format!("c{}", k % 1_000)).expect("id"),
+                kind: EventType::parse("view").expect("kind"),
+                occurred_at: at,
+                properties: "{}".into(),
+            })
+            .collect();
+        let mut tx = store.begin_import(&tenant).expect("begin");
+        let mut inserted = 0;
+        for _ in 0..2 {
+            for batch in events.chunks(8192) {
+                inserted += tx.insert_events(batch).expect("write").inserted;
+            }
+        }
+        tx.commit().expect("commit");
+        assert_eq!(inserted, 150_000, "the second time, every one a duplicate");
+        assert_eq!(store.table_counts(&tenant).expect("counts").events, 150_000);
+        let names = index_names(&store);
+        assert!(names.contains(&"events_by_id".to_owned()), "{names:?}");
+        assert!(
+            names.contains(&"events_by_customer".to_owned()),
+            "{names:?}"
+        );
+    }
+
     #[test]
     fn a_large_load_rebuilds_the_indexes_it_dropped_and_a_rollback_keeps_them() {
         let mut store = SqliteStore::open(":memory:").expect("open");
