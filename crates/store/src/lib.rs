@@ -658,8 +658,14 @@ pub trait IngestWrites {
     /// Inserts events; an event id seen before is left alone (`unchanged`).
     fn insert_events(&mut self, batch: &[NewEvent]) -> Result<WriteCounts>;
     /// Claims message ids for this tenant: true for each id seen for the first time (now
-    /// recorded), false for a duplicate.
+    /// recorded), false for a duplicate: an id claimed before, or the id of a stored event
+    /// (a track item's message id is its event's id, see `claim_event_ids`).
     fn claim_messages(&mut self, ids: &[&str], now: Timestamp) -> Result<Vec<bool>>;
+    /// Claims the message ids of track items, which are the ids of the events this
+    /// transaction inserts next: true for each id neither claimed before nor a stored
+    /// event's, false for a duplicate. The event's row is the claim (SQLite writes the id
+    /// nowhere else), so every true must be followed by that event's insert.
+    fn claim_event_ids(&mut self, ids: &[&str], now: Timestamp) -> Result<Vec<bool>>;
     /// Customers created by `see_customers` in this transaction so far (each once; taken).
     /// They had no orders or events before it.
     fn created_customers(&mut self) -> Result<Vec<CustomerId>>;

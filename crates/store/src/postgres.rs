@@ -894,6 +894,12 @@ impl IngestWrites for PgImport<'_> {
         self.claim(ids, now)
     }
 
+    fn claim_event_ids(&mut self, ids: &[&str], now: Timestamp) -> Result<Vec<bool>> {
+        // Written to ingest_messages like any other: two servers claiming one id then
+        // wait for each other there, and one answers it a duplicate.
+        self.claim(ids, now)
+    }
+
     fn created_customers(&mut self) -> Result<Vec<CustomerId>> {
         Ok(std::mem::take(&mut self.created))
     }

@@ -56,6 +56,10 @@ const MIGRATIONS: &[(i64, &str)] = &[
     ),
     (13, include_str!("../migrations/sqlite/0013_identities.sql")),
     (14, include_str!("../migrations/sqlite/0014_console.sql")),
+    (
+        15,
+        include_str!("../migrations/sqlite/0015_events_in_arrival_order.sql"),
+    ),
 ];
 
 pub struct SqliteStore {
@@ -518,11 +522,12 @@ fn scope_clause(scope: Scope<'_>, column: &str) -> String {
 /// Rows written before a load is big enough to consider deferring a table's indexes.
 const BULK_ROWS: u64 = 100_000;
 
-/// A table's secondary indexes during a large load: dropped once the load is a sizeable
-/// part of the table, and rebuilt by sorting before the transaction commits, which is
-/// several times faster than keeping them up to date row by row. DDL is transactional in
-/// SQLite, so a rolled-back import leaves the indexes as they were. Dropping an index
-/// drops its planner statistics (see migration 8) too: they are put back with it.
+/// A table's secondary indexes, but unique ones, during a large load: dropped once the
+/// load is a sizeable part of the table, and rebuilt by sorting before the transaction
+/// commits, which is several times faster than keeping them up to date row by row. DDL is
+/// transactional in SQLite, so a rolled-back import leaves the indexes as they were.
+/// Dropping an index drops its planner statistics (see migration 8) too: they are put
+/// back with it.
 struct BulkLoad {
     table: &'static str,
     written: u64,
@@ -555,8 +560,10 @@ impl BulkLoad {
             return Ok(());
         }
         let mut stmt = tx.prepare(
+            // A unique index stays: it is what refuses a duplicate (events by id).
             "SELECT name, sql FROM sqlite_master
-             WHERE type = 'index' AND tbl_name = ?1 AND sql IS NOT NULL",
+             WHERE type = 'index' AND tbl_name = ?1 AND sql IS NOT NULL
+               AND sql NOT LIKE 'CREATE UNIQUE%'",
         )?;
         let indexes = stmt
             .query_map([self.table], |r| {
@@ -1068,6 +1075,10 @@ impl IngestWrites for SqliteImport<'_> {
         self.claim(ids, now)
     }
 
+    fn claim_event_ids(&mut self, ids: &[&str], _now: Timestamp) -> Result<Vec<bool>> {
+        self.claim_events(ids)
+    }
+
     fn created_customers(&mut self) -> Result<Vec<CustomerId>> {
         Ok(std::mem::take(&mut self.created))
     }
@@ -1304,7 +1315,7 @@ mod tests {
     use super::*;
     use crate::sql::INSERT_TENANT;
     use crate::{CustomerStore, TenantStore};
-    use siyu_core::{OrderId, OrderStatus};
+    use siyu_core::{EventId, EventType, OrderId, OrderStatus};
 
     fn index_names(store: &SqliteStore) -> Vec<String> {
         let mut stmt = store
@@ -1473,6 +1484,41 @@ mod tests {
         assert!(tx.claim_messages(&["m1", "bad"], now).is_err());
     }
 
+    /// A track item's message id is written once, as its event's id: an event appends
+    /// its row and its id goes to one narrow index, not to ingest_messages too.
+    #[test]
+    fn a_track_items_message_id_is_kept_by_its_event_alone() {
+        let (mut store, tenant) = migrated();
+        let now = Timestamp::from_second(1_700_000_000).expect("time");
+        let mut tx = store.begin_import(&tenant).expect("import");
+        assert_eq!(tx.claim_event_ids(&["e1"], now).expect("new"), vec![true]);
+        let event = NewEvent {
+            id: EventId::parse("e1").expect("id"),
+            customer_id: CustomerId::parse("c1").expect("id"),
+            kind: EventType::parse("view").expect("kind"),
+            occurred_at: now,
+            properties: "{}".into(),
+        };
+        tx.insert_events(&[event]).expect("event");
+        tx.commit().expect("commit");
+        let count = |sql: &str| -> i64 { store.conn.query_row(sql, [], |r| r.get(0)).expect(sql) };
+        assert_eq!(count("SELECT count(*) FROM ingest_messages"), 0);
+        assert_eq!(count("SELECT count(*) FROM events WHERE rowid = 1"), 1);
+        let plan: String = store
+            .conn
+            .query_row(
+                "EXPLAIN QUERY PLAN SELECT customer_id, type, occurred_at FROM events
+                 WHERE tenant_id = 1",
+                [],
+                |r| r.get(3),
+            )
+            .expect("plan");
+        assert_eq!(
+            plan, "SCAN events",
+            "a tenant's events are read in one pass"
+        );
+    }
+
     /// The single-row `ON CONFLICT DO NOTHING` writes skip a row whose key is there, and
     /// only such a row: one that breaks a CHECK or NOT NULL fails (unlike `OR IGNORE`).
     #[test]
@@ -1577,6 +1623,39 @@ mod tests {
             tx.commit().expect("commit");
         }
         counts
+    }
+
+    /// A large load of events drops their index by customer but keeps the unique one by
+    /// id: it is what makes an event id seen before a duplicate, in the load too.
+    #[test]
+    fn a_large_load_of_events_still_refuses_an_event_id_seen_before() {
+        let (mut store, tenant) = migrated();
+        let at = Timestamp::from_second(1_700_000_000).expect("time");
+        let events: Vec<NewEvent> = (0..150_000)
+            .map(|k| NewEvent {
+                id: EventId::parse(&format!("e{k}")).expect("id"),
+                customer_id: CustomerId::parse(&format!("c{}", k % 1_000)).expect("id"),
+                kind: EventType::parse("view").expect("kind"),
+                occurred_at: at,
+                properties: "{}".into(),
+            })
+            .collect();
+        let mut tx = store.begin_import(&tenant).expect("begin");
+        let mut inserted = 0;
+        for _ in 0..2 {
+            for batch in events.chunks(8192) {
+                inserted += tx.insert_events(batch).expect("write").inserted;
+            }
+        }
+        tx.commit().expect("commit");
+        assert_eq!(inserted, 150_000, "the second time, every one a duplicate");
+        assert_eq!(store.table_counts(&tenant).expect("counts").events, 150_000);
+        let names = index_names(&store);
+        assert!(names.contains(&"events_by_id".to_owned()), "{names:?}");
+        assert!(
+            names.contains(&"events_by_customer".to_owned()),
+            "{names:?}"
+        );
     }
 
     #[test]

@@ -1428,6 +1428,44 @@ fn a_message_id_is_claimed_once_per_tenant(store: &mut dyn Store) -> Result<()> 
     Ok(())
 }
 
+/// A track item's message id is its event's id: the stored event is its claim, and the id
+/// of any stored event (imported, too) is taken for every kind of item.
+fn an_events_id_is_a_claimed_message_id(store: &mut dyn Store) -> Result<()> {
+    let shop = store.tenant("shop")?;
+    let other = store.tenant("other")?;
+    import(store, &shop, |tx| {
+        tx.insert_events(&[event("e1", "c1", "view", t(1))])?;
+        Ok(())
+    })?;
+    let first = import(store, &shop, |tx| {
+        let claimed = tx.claim_event_ids(&["e1", "e2", "m1", "e2"], t(2))?;
+        tx.insert_events(&[
+            event("e2", "c1", "view", t(2)),
+            event("m1", "c1", "view", t(2)),
+        ])?;
+        Ok(claimed)
+    })?;
+    assert_eq!(first, vec![false, true, true, false]);
+    assert_eq!(
+        import(store, &shop, |tx| tx
+            .claim_messages(&["e1", "e2", "m2"], t(3)))?,
+        vec![false, false, true],
+        "events' ids are taken for any item"
+    );
+    assert_eq!(
+        import(store, &shop, |tx| tx
+            .claim_event_ids(&["m1", "m2", "m3"], t(4)))?,
+        vec![false, false, true],
+        "and message ids for track items"
+    );
+    assert_eq!(
+        import(store, &other, |tx| tx.claim_event_ids(&["e1", "m2"], t(4)))?,
+        vec![true, true],
+        "never another tenant's"
+    );
+    Ok(())
+}
+
 fn a_customer_is_viewed_whole_and_listed_by_page(store: &mut dyn Store) -> Result<()> {
     let shop = store.tenant("shop")?;
     let other = store.tenant("other")?;
@@ -1769,6 +1807,7 @@ on_both_backends!(
     channel_costs_are_kept_per_month_and_replaced,
     tokens_are_found_by_hash_and_revoked_by_prefix,
     a_message_id_is_claimed_once_per_tenant,
+    an_events_id_is_a_claimed_message_id,
     a_customer_is_viewed_whole_and_listed_by_page,
     the_orders_of_some_customers_are_read_alone,
 );

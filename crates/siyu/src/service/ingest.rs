@@ -354,7 +354,10 @@ fn write_group(
     let mut tx = store.begin_import(tenant).context("starting the batch")?;
     let suppressions = Suppressions::load(tx.as_mut(), tenant)?;
     let mut answers = Vec::with_capacity(batches.len());
-    let mut touched: Vec<CustomerId> = Vec::new();
+    // The group's items are written together, in as few statements as one batch: the
+    // track items' ids taken so far are kept here, as their events are not written yet.
+    let mut tracked: HashSet<String> = HashSet::new();
+    let mut items: Vec<Item> = Vec::new();
     for mut checked in batches {
         if !suppressions.is_empty() {
             for c in &mut checked {
@@ -367,15 +370,16 @@ fn write_group(
                 }
             }
         }
-        let (results, accepted) = claim(tx.as_mut(), checked, now)?;
-        if !accepted.is_empty() {
-            touched.extend(write_items(tx.as_mut(), &tenant.zone, accepted, now)?);
-        }
+        let (results, accepted) = claim(tx.as_mut(), checked, now, &mut tracked)?;
+        items.extend(accepted);
         answers.push(results);
     }
+    let touched = if items.is_empty() {
+        Vec::new()
+    } else {
+        write_items(tx.as_mut(), &tenant.zone, items, now)?
+    };
     if !touched.is_empty() {
-        touched.sort_unstable();
-        touched.dedup();
         evaluate_touched(tx.as_mut(), &tenant.zone, settings, &touched, "batch")
             .context("bringing segments and tags up to date")?;
     }
@@ -383,27 +387,56 @@ fn write_group(
     Ok(answers)
 }
 
-/// Claims the message ids of a batch: the answer per item, and the items to write.
+/// Claims the message ids of a batch: the answer per item, and the items to write. A
+/// track item's message id is its event's id, which the event's row records; the others'
+/// are recorded on their own. An id twice in a batch is a duplicate the second time,
+/// whatever the items' types; so is an id in `tracked`, the track items' ids taken by the
+/// group's batches before (their events are written after the last batch's claim), to
+/// which this batch's are added.
 fn claim(
     tx: &mut dyn ImportTx,
     checked: Vec<Checked>,
     now: Timestamp,
+    tracked: &mut HashSet<String>,
 ) -> anyhow::Result<(Vec<ItemResult>, Vec<Item>)> {
-    let ids: Vec<&str> = checked
-        .iter()
-        .filter_map(|c| c.as_ref().ok().map(|(id, _)| id.as_str()))
-        .collect();
-    let mut fresh = tx
-        .claim_messages(&ids, now)
-        .context("claiming message ids")?
-        .into_iter();
+    let mut seen: HashSet<&str> = HashSet::with_capacity(checked.len());
+    let (mut events, mut messages): (Vec<&str>, Vec<&str>) = (Vec::new(), Vec::new());
+    for (id, item) in checked.iter().filter_map(|c| c.as_ref().ok()) {
+        if !tracked.contains(id) && seen.insert(id.as_str()) {
+            match item {
+                Item::Track(_) => events.push(id.as_str()),
+                _ => messages.push(id.as_str()),
+            }
+        }
+    }
+    let mut fresh: HashSet<String> = HashSet::with_capacity(seen.len());
+    let claimed = tx
+        .claim_messages(&messages, now)
+        .context("claiming message ids")?;
+    fresh.extend(
+        messages
+            .iter()
+            .zip(claimed)
+            .filter(|(_, new)| *new)
+            .map(|(id, _)| (*id).to_owned()),
+    );
+    let claimed = tx
+        .claim_event_ids(&events, now)
+        .context("claiming track items' message ids")?;
+    for (id, new) in events.iter().zip(claimed) {
+        if new {
+            fresh.insert((*id).to_owned());
+            tracked.insert((*id).to_owned());
+        }
+    }
     let mut results = Vec::with_capacity(checked.len());
     let mut accepted: Vec<Item> = Vec::new();
     for c in checked {
         match c {
             Err((message_id, reason)) => results.push(ItemResult::Rejected { message_id, reason }),
             Ok((message_id, item)) => {
-                if fresh.next().unwrap_or(false) {
+                // The first of an id taken; any repeat is a duplicate.
+                if fresh.remove(&message_id) {
                     accepted.push(item);
                     results.push(ItemResult::Accepted { message_id });
                 } else {
