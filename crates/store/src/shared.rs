@@ -6,6 +6,7 @@
 
 use siyu_core::access::Role;
 use siyu_core::metrics::cohorts::Month;
+use siyu_core::profile::CustomerRow;
 use siyu_core::segment::pool::{Attributes, Thresholds};
 use siyu_core::segment::rules::{RuleKind, TagFamily};
 use siyu_core::{
@@ -684,10 +685,20 @@ impl<T: OnDb> ProfileStore for T {
         wanted: Facts,
         sink: &mut dyn siyu_core::profile::ProfileSink,
     ) -> Result<()> {
-        if wanted.customers {
-            self.scan_customers(tenant, &mut |c| sink.customer(c))?;
-        }
         let key = [Arg::Int(tenant.id)];
+        if wanted.customers {
+            // Borrowed rows: the sink parses what it keeps.
+            let sql = customer_facts_sql("ORDER BY customer_id");
+            self.db().each_row(&sql, &key, &mut |r| {
+                let row = CustomerRow {
+                    id: r.text(0)?,
+                    channel: r.opt_text(1)?,
+                    joined_at: crate::from_micros(r.int(2)?)?,
+                    referrer_id: r.opt_text(3)?,
+                };
+                sink.customer_row(row).map_err(corrupt)
+            })?;
+        }
         if wanted.orders {
             let db = self.db();
             let sql = report_orders_sql(db.dialect());
