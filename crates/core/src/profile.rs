@@ -190,10 +190,47 @@ pub struct ProfileOrder {
     pub used_coupon: bool,
 }
 
+/// A customer's stored row, borrowed (see [`ProfileSink::customer_row`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct CustomerRow<'a> {
+    pub id: &'a str,
+    pub channel: Option<&'a str>,
+    pub joined_at: Timestamp,
+    pub referrer_id: Option<&'a str>,
+}
+
+impl CustomerRow<'_> {
+    /// The row parsed: its ids and channel checked.
+    pub fn fact(&self) -> Result<CustomerFact, String> {
+        Ok(CustomerFact {
+            id: stored_id(self.id)?,
+            channel: self
+                .channel
+                .map(Channel::parse)
+                .transpose()
+                .map_err(|e| e.to_string())?,
+            joined_at: self.joined_at,
+            referrer_id: self.referrer_id.map(stored_id).transpose()?,
+        })
+    }
+}
+
+/// A customer id read back from a store, checked.
+pub fn stored_id(text: &str) -> Result<CustomerId, String> {
+    CustomerId::parse(text).map_err(|e| format!("stored customer id: {e}"))
+}
+
 /// Where the raw facts of profiles go, one at a time: every customer first, then their
 /// orders and events in any order. The store streams into it; nothing is held twice.
 pub trait ProfileSink {
     fn customer(&mut self, customer: CustomerFact);
+    /// A customer as the store's row holds it, borrowed and not parsed yet. By default
+    /// parsed and handed to [`ProfileSink::customer`]; a sink that keeps columns may parse
+    /// only what it keeps. An error says what in the row is not valid.
+    fn customer_row(&mut self, row: CustomerRow<'_>) -> Result<(), String> {
+        self.customer(row.fact()?);
+        Ok(())
+    }
     fn order(
         &mut self,
         customer: &str,

@@ -364,6 +364,16 @@ pub trait ReportStore {
         tenant: &Tenant,
         each: &mut dyn FnMut(&str, Timestamp),
     ) -> Result<u64>;
+    /// Each stored profile with an interaction whose event counts count `share` events or
+    /// whose latest interaction is at or after `end` (the others have no share before
+    /// `end`): the customer, the latest interaction and the event counts' text (a JSON
+    /// object of kind → count); then how many profiles the tenant has.
+    fn scan_share_counts(
+        &mut self,
+        tenant: &Tenant,
+        end: Timestamp,
+        each: &mut dyn FnMut(&str, Timestamp, &str),
+    ) -> Result<u64>;
 }
 
 /// How many customers a tenant has and when the last of them joined.

@@ -6,6 +6,7 @@
 
 use siyu_core::access::Role;
 use siyu_core::metrics::cohorts::Month;
+use siyu_core::profile::CustomerRow;
 use siyu_core::segment::pool::{Attributes, Thresholds};
 use siyu_core::segment::rules::{RuleKind, TagFamily};
 use siyu_core::{
@@ -19,17 +20,17 @@ use crate::sql::{
     INSERT_CONSOLE_USER, INSERT_SUPPRESSION, INSERT_TAG, INSERT_TENANT, INSERT_TOKEN,
     MEMBER_COUNTS, MEMBERS_AFTER, MEMBERSHIPS_BETWEEN, POOL_EXTENT, POOL_IDS_AFTER, RECENT_EVENTS,
     RECENT_ORDERS, RULE_MEMBERS_BETWEEN, RULES_OF, RowAccess, SAVE_RULE, SAVE_THRESHOLDS,
-    SCAN_EVENTS, SCAN_LEFT_AT, SCAN_PROFILE_LINES, SET_CHANNEL_COST, SET_OPT_OUT, SET_SETTING,
-    SET_TAG_FAMILY, SET_TIME_ZONE, SETTINGS_OF, STREAM_EVENTS, SUPPRESSION_KEYS, TABLE_COUNTS,
-    TAG_FAMILIES, TENANT_BY_NAME, THRESHOLDS_OF, TOKEN_BY_HASH, TOKENS_OF, attributes_from,
-    audit_entry_from, audit_log_sql, channel_cost_from, channel_costs_sql, console_session_by_hash,
-    console_user_by_name, console_user_from, console_users_of, customer_fact_from,
-    customer_facts_sql, customer_from, customer_line_from, erase_from, event_from, event_line_into,
-    history_from, history_sql, manual_tag_from, manual_tags_sql, member_count_from, member_filter,
-    member_from, members_sql, order_from, order_line_into, parse_customer_id, pool_extent_from,
-    profile_from, profile_line_from, profile_of, profiles_sql, report_orders_sql, rows,
-    stored_rule_from, tag_family_from, tenant_from, tenants_sql, thresholds_from,
-    thresholds_values, token_from,
+    SCAN_EVENTS, SCAN_LEFT_AT, SCAN_PROFILE_LINES, SCAN_SHARE_COUNTS, SET_CHANNEL_COST,
+    SET_OPT_OUT, SET_SETTING, SET_TAG_FAMILY, SET_TIME_ZONE, SETTINGS_OF, STREAM_EVENTS,
+    SUPPRESSION_KEYS, TABLE_COUNTS, TAG_FAMILIES, TENANT_BY_NAME, THRESHOLDS_OF, TOKEN_BY_HASH,
+    TOKENS_OF, attributes_from, audit_entry_from, audit_log_sql, channel_cost_from,
+    channel_costs_sql, console_session_by_hash, console_user_by_name, console_user_from,
+    console_users_of, customer_fact_from, customer_facts_sql, customer_from, customer_line_from,
+    erase_from, event_from, event_line_into, history_from, history_sql, manual_tag_from,
+    manual_tags_sql, member_count_from, member_filter, member_from, members_sql, order_from,
+    order_line_into, parse_customer_id, pool_extent_from, profile_from, profile_line_from,
+    profile_of, profiles_sql, report_orders_sql, rows, stored_rule_from, tag_family_from,
+    tenant_from, tenants_sql, thresholds_from, thresholds_values, token_from,
 };
 use crate::{
     AuditEntry, AuditStore, ChannelCostStore, ConsoleSession, ConsoleStore, ConsoleUser,
@@ -859,10 +860,20 @@ impl<T: OnDb> ProfileStore for T {
         wanted: Facts,
         sink: &mut dyn siyu_core::profile::ProfileSink,
     ) -> Result<()> {
-        if wanted.customers {
-            self.scan_customers(tenant, &mut |c| sink.customer(c))?;
-        }
         let key = [Arg::Int(tenant.id)];
+        if wanted.customers {
+            // Borrowed rows: the sink parses what it keeps.
+            let sql = customer_facts_sql("ORDER BY customer_id");
+            self.db().each_row(&sql, &key, &mut |r| {
+                let row = CustomerRow {
+                    id: r.text(0)?,
+                    channel: r.opt_text(1)?,
+                    joined_at: crate::from_micros(r.int(2)?)?,
+                    referrer_id: r.opt_text(3)?,
+                };
+                sink.customer_row(row).map_err(corrupt)
+            })?;
+        }
         if wanted.orders {
             let db = self.db();
             let sql = report_orders_sql(db.dialect());
@@ -904,6 +915,24 @@ pub(crate) fn scan_left_at(
         Ok(())
     })?;
     let count = rows(db, COUNT_PROFILES, &key, |r| r.int(0))?
+        .pop()
+        .ok_or_else(|| corrupt("no row of a count"))?;
+    Ok(u64::try_from(count).unwrap_or(0))
+}
+
+/// [`crate::ReportStore::scan_share_counts`] on either backend.
+pub(crate) fn scan_share_counts(
+    db: &mut dyn Db,
+    tenant: &Tenant,
+    end: Timestamp,
+    each: &mut dyn FnMut(&str, Timestamp, &str),
+) -> Result<u64> {
+    let key = [Arg::Int(tenant.id), Arg::Int(crate::micros(end))];
+    db.each_row(SCAN_SHARE_COUNTS, &key, &mut |r| {
+        each(r.text(0)?, crate::from_micros(r.int(1)?)?, r.text(2)?);
+        Ok(())
+    })?;
+    let count = rows(db, COUNT_PROFILES, &key[..1], |r| r.int(0))?
         .pop()
         .ok_or_else(|| corrupt("no row of a count"))?;
     Ok(u64::try_from(count).unwrap_or(0))

@@ -1107,6 +1107,15 @@ pub(crate) const STREAM_EVENTS_OF_KINDS: &str = "SELECT customer_id, type, occur
 pub(crate) const SCAN_LEFT_AT: &str =
     "SELECT customer_id, left_at FROM profiles WHERE tenant_id = ?1 AND left_at IS NOT NULL";
 
+/// The stored profiles of a tenant (`?1`) with an interaction whose event counts name
+/// `share` or whose latest interaction is at or after `?2`: the customer, the latest
+/// interaction and the event counts (kinds are `[a-z0-9_]`, so `"share"` in the text is
+/// that key). The referral figures' shares without a row per profile.
+pub(crate) const SCAN_SHARE_COUNTS: &str =
+    "SELECT customer_id, last_interaction_at, event_counts FROM profiles
+     WHERE tenant_id = ?1 AND last_interaction_at IS NOT NULL
+       AND (last_interaction_at >= ?2 OR event_counts LIKE '%\"share\"%')";
+
 /// How many profiles a tenant (`?1`) has.
 pub(crate) const COUNT_PROFILES: &str = "SELECT count(*) FROM profiles WHERE tenant_id = ?1";
 

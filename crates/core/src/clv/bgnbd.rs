@@ -295,6 +295,24 @@ impl Data {
     }
 }
 
+/// The recency-free part of a conditional expectation (see [`BgNbd::if_alive`]).
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum IfAlive {
+    /// No time ahead: nothing expected.
+    Zero,
+    /// The closed form: the expectation is P(alive) · c / (a − 1) · bracket (the history
+    /// kept for the integral, should that product not be finite).
+    Series {
+        c: f64,
+        bracket: f64,
+        t: f64,
+        frequency: u32,
+        age: f64,
+    },
+    /// The integral over p, where the closed form is singular or does not settle.
+    Quadrature(f64),
+}
+
 impl BgNbd {
     fn from_array([r, alpha, a, b]: [f64; 4]) -> BgNbd {
         BgNbd { r, alpha, a, b }
@@ -409,12 +427,19 @@ impl BgNbd {
         recency: f64,
         age: f64,
     ) -> f64 {
+        let if_alive = self.if_alive(t, frequency, age);
+        self.expected_purchases_given(self.p_alive(frequency, recency, age), if_alive)
+    }
+
+    /// The part of [`BgNbd::conditional_expected_purchases`] that does not depend on the
+    /// recency (only P(alive) does): the expensive part (2F1), shared by every customer
+    /// of that frequency and age.
+    pub fn if_alive(&self, t: f64, frequency: u32, age: f64) -> IfAlive {
         if t <= 0.0 {
-            return 0.0;
+            return IfAlive::Zero;
         }
         let BgNbd { r, alpha, a, b } = *self;
         let x = f64::from(frequency);
-        let alive = self.p_alive(frequency, recency, age);
         let c = a + b + x - 1.0;
         let near_pole = c < 0.5 && (c - c.round()).abs() < 1e-6;
         if (a - 1.0).abs() > 1e-6 && !near_pole {
@@ -422,13 +447,39 @@ impl BgNbd {
             let f = hyp2f1(a + b - 1.0 - r, a - 1.0, c, z);
             if f.is_finite() {
                 let bracket = -((a - 1.0) * (-z).ln_1p()).exp().mul_add(f, -1.0);
-                let value = alive * c / (a - 1.0) * bracket;
-                if value.is_finite() {
-                    return value.max(0.0);
-                }
+                return IfAlive::Series {
+                    c,
+                    bracket,
+                    t,
+                    frequency,
+                    age,
+                };
             }
         }
-        alive * self.alive_expectation_by_quadrature(t, frequency, age)
+        IfAlive::Quadrature(self.alive_expectation_by_quadrature(t, frequency, age))
+    }
+
+    /// The conditional expectation of a customer alive with probability `alive`, from its
+    /// [`BgNbd::if_alive`] part: the same figure as [`BgNbd::conditional_expected_purchases`].
+    pub fn expected_purchases_given(&self, alive: f64, if_alive: IfAlive) -> f64 {
+        match if_alive {
+            IfAlive::Zero => 0.0,
+            IfAlive::Series {
+                c,
+                bracket,
+                t,
+                frequency,
+                age,
+            } => {
+                let value = alive * c / (self.a - 1.0) * bracket;
+                if value.is_finite() {
+                    value.max(0.0)
+                } else {
+                    alive * self.alive_expectation_by_quadrature(t, frequency, age)
+                }
+            }
+            IfAlive::Quadrature(expectation) => alive * expectation,
+        }
     }
 
     /// E[(1 − e^(−λpt))/p] over the posterior of an alive customer (λ ~ Gamma(r+x, α+T),

@@ -9,7 +9,7 @@
 
 use serde::Serialize;
 
-use super::bgnbd::BgNbd;
+use super::bgnbd::{BgNbd, IfAlive};
 use super::gamma_gamma::GammaGamma;
 use super::summary::{CalibrationSummary, History};
 
@@ -51,15 +51,86 @@ pub fn lifetime_value(
     months: u32,
     discount_monthly: f64,
 ) -> f64 {
-    let mut value = 0.0;
+    let curve = Curve::of(model, c.frequency, c.age, months, 0.0);
+    let monthly = monthly_purchases(model, &curve, model.p_alive(c.frequency, c.recency, c.age));
+    discounted(&monthly, spend, discount_monthly)
+}
+
+/// The expected purchases in each month of `curve`: the difference of the conditional
+/// expectation at the month's end and at its start.
+fn monthly_purchases(model: &BgNbd, curve: &Curve, alive: f64) -> Vec<f64> {
     let mut before = 0.0;
-    for month in 1..=months {
-        let t = f64::from(month) * WEEKS_PER_MONTH;
-        let by_end = model.conditional_expected_purchases(t, c.frequency, c.recency, c.age);
-        value += spend * (by_end - before) / (1.0 + discount_monthly).powi(month as i32);
-        before = by_end;
+    curve
+        .months
+        .iter()
+        .map(|&part| {
+            let by_end = model.expected_purchases_given(alive, part);
+            let in_month = by_end - before;
+            before = by_end;
+            in_month
+        })
+        .collect()
+}
+
+/// The recency-free parts of the expectations a prediction takes, for one frequency and
+/// age: at the end of each month of the horizon and over the whole horizon. Customers of
+/// the same frequency and age share it, whatever their recency and spend.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Curve {
+    months: Vec<IfAlive>,
+    whole: IfAlive,
+}
+
+impl Curve {
+    fn of(model: &BgNbd, frequency: u32, age: f64, months: u32, weeks: f64) -> Curve {
+        Curve {
+            months: (1..=months)
+                .map(|month| model.if_alive(f64::from(month) * WEEKS_PER_MONTH, frequency, age))
+                .collect(),
+            whole: model.if_alive(weeks, frequency, age),
+        }
+    }
+
+    /// The curve of the customers of `c`'s frequency and age.
+    pub fn of_history(model: &BgNbd, c: &History, horizon: &Horizon) -> Curve {
+        Curve::of(model, c.frequency, c.age, horizon.months(), horizon.weeks)
+    }
+}
+
+/// The value of the months' purchases at `spend` each, month `m` discounted by (1 + d)^m.
+fn discounted(monthly: &[f64], spend: f64, discount_monthly: f64) -> f64 {
+    let mut value = 0.0;
+    for (month, purchases) in (1..).zip(monthly) {
+        value += spend * purchases / (1.0 + discount_monthly).powi(month);
     }
     value
+}
+
+/// What the BG/NBD model predicts of a history whatever its spend.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Purchases {
+    pub p_alive: f64,
+    /// Expected repeat purchases over the horizon.
+    pub expected: f64,
+    /// The expected purchases in each month of the horizon.
+    monthly: Vec<f64>,
+}
+
+impl Purchases {
+    pub fn of(model: &BgNbd, c: &History, horizon: &Horizon) -> Purchases {
+        Purchases::on(model, c, &Curve::of_history(model, c, horizon))
+    }
+
+    /// The purchases of `c` on its frequency and age's `curve` (of the same model and
+    /// horizon): the same figures as [`Purchases::of`], to the bit.
+    pub fn on(model: &BgNbd, c: &History, curve: &Curve) -> Purchases {
+        let alive = model.p_alive(c.frequency, c.recency, c.age);
+        Purchases {
+            p_alive: alive,
+            expected: model.expected_purchases_given(alive, curve.whole),
+            monthly: monthly_purchases(model, curve, alive),
+        }
+    }
 }
 
 /// The predictions for one customer.
@@ -69,19 +140,24 @@ pub fn predict(
     c: &History,
     horizon: &Horizon,
 ) -> Prediction {
+    predict_from(&Purchases::of(model, c, horizon), spend_model, c, horizon)
+}
+
+/// The predictions for one customer whose [`Purchases`] (of the same model and horizon)
+/// are known: the same figures as [`predict`], to the bit.
+pub fn predict_from(
+    purchases: &Purchases,
+    spend_model: Option<&GammaGamma>,
+    c: &History,
+    horizon: &Horizon,
+) -> Prediction {
     let expected_spend =
         spend_model.and_then(|g| g.conditional_expected_spend(c.frequency, c.monetary_value));
     Prediction {
-        p_alive: model.p_alive(c.frequency, c.recency, c.age),
-        expected_purchases: model.conditional_expected_purchases(
-            horizon.weeks,
-            c.frequency,
-            c.recency,
-            c.age,
-        ),
+        p_alive: purchases.p_alive,
+        expected_purchases: purchases.expected,
         expected_spend,
-        clv: expected_spend
-            .map(|s| lifetime_value(model, c, s, horizon.months(), horizon.discount_monthly)),
+        clv: expected_spend.map(|s| discounted(&purchases.monthly, s, horizon.discount_monthly)),
     }
 }
 

@@ -204,10 +204,13 @@ impl ProfileSink for StageColumns {
             return;
         };
         let i = c as usize;
-        self.last_order_at[i] = Some(self.last_order_at[i].map_or(at, |t| t.max(at)));
-        self.days.push((c, day));
         if self.in_window(day) {
             self.spend[i] += amount;
+        }
+        // A line given whole takes only its spend from the orders.
+        if self.given[i].is_none() {
+            self.last_order_at[i] = Some(self.last_order_at[i].map_or(at, |t| t.max(at)));
+            self.days.push((c, day));
         }
     }
 

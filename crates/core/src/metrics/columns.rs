@@ -15,7 +15,7 @@ use crate::fasthash::{FastBuildHasher, FastHashMap};
 use crate::ids::CustomerId;
 use crate::money::Money;
 use crate::order::OrderStatus;
-use crate::profile::ProfileSink;
+use crate::profile::{CustomerRow, ProfileSink, stored_id};
 use crate::time::{TenantZone, Timestamp};
 
 use super::shop::Shop;
@@ -434,6 +434,9 @@ pub struct ColumnSink<'c, 'k> {
     columns: &'c mut ShopColumns,
     kinds: Option<&'k [&'k str]>,
     channel_index: FastHashMap<Option<Channel>, u16>,
+    /// Each channel's text as stored rows hold it, with its index: a few distinct texts
+    /// among a million rows, each parsed once.
+    channel_texts: Vec<(Option<String>, u16)>,
     /// Whether customers' referrers are read (only the referral figures need them).
     referrers: bool,
     /// (customer, referrer) not numbered yet: a referrer numbered as it is named would
@@ -449,6 +452,7 @@ impl<'c, 'k> ColumnSink<'c, 'k> {
             columns,
             kinds,
             channel_index: FastHashMap::default(),
+            channel_texts: Vec::new(),
             referrers: true,
             pending: Vec::new(),
             bad: None,
@@ -488,6 +492,40 @@ impl ColumnSink<'_, '_> {
     }
 }
 
+impl ColumnSink<'_, '_> {
+    /// The index of a channel in the columns' list, added when new.
+    fn channel_number(&mut self, channel: Option<Channel>) -> u16 {
+        match self.channel_index.get(&channel) {
+            Some(&i) => i,
+            None => {
+                let i = self.columns.channels.len() as u16;
+                self.columns.channels.push(channel.clone());
+                self.channel_index.insert(channel, i);
+                i
+            }
+        }
+    }
+
+    fn add_customer(
+        &mut self,
+        id: &str,
+        channel: u16,
+        joined_at: Timestamp,
+        referrer: Option<CustomerId>,
+    ) {
+        let columns = &mut *self.columns;
+        let n = columns.number(id);
+        if let Some(r) = referrer.filter(|_| self.referrers) {
+            self.pending.push((n, r));
+        }
+        let at = n as usize;
+        columns.channel[at] = channel;
+        columns.joined_at[at] = joined_at;
+        columns.referrer[at] = NONE;
+        columns.pool.push(n);
+    }
+}
+
 impl Drop for ColumnSink<'_, '_> {
     /// The referrers of the last customers, when no order or event followed them.
     fn drop(&mut self) {
@@ -497,25 +535,36 @@ impl Drop for ColumnSink<'_, '_> {
 
 impl ProfileSink for ColumnSink<'_, '_> {
     fn customer(&mut self, c: CustomerFact) {
-        let columns = &mut *self.columns;
-        let n = columns.number(c.id.as_str());
-        if let Some(r) = c.referrer_id.filter(|_| self.referrers) {
-            self.pending.push((n, r));
-        }
-        let channel = match self.channel_index.get(&c.channel) {
-            Some(&i) => i,
+        let channel = self.channel_number(c.channel);
+        self.add_customer(c.id.as_str(), channel, c.joined_at, c.referrer_id);
+    }
+
+    /// The stored row numbered as it is: the store checked its id when it was written, and
+    /// each distinct channel text is parsed once.
+    fn customer_row(&mut self, row: CustomerRow<'_>) -> Result<(), String> {
+        let channel = match self
+            .channel_texts
+            .iter()
+            .find(|(t, _)| t.as_deref() == row.channel)
+        {
+            Some(&(_, i)) => i,
             None => {
-                let i = columns.channels.len() as u16;
-                columns.channels.push(c.channel.clone());
-                self.channel_index.insert(c.channel, i);
+                let parsed = row
+                    .channel
+                    .map(Channel::parse)
+                    .transpose()
+                    .map_err(|e| e.to_string())?;
+                let i = self.channel_number(parsed);
+                self.channel_texts.push((row.channel.map(str::to_owned), i));
                 i
             }
         };
-        let at = n as usize;
-        columns.channel[at] = channel;
-        columns.joined_at[at] = c.joined_at;
-        columns.referrer[at] = NONE;
-        columns.pool.push(n);
+        let referrer = match row.referrer_id.filter(|_| self.referrers) {
+            Some(r) => Some(stored_id(r)?),
+            None => None,
+        };
+        self.add_customer(row.id, channel, row.joined_at, referrer);
+        Ok(())
     }
 
     fn order(

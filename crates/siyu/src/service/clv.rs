@@ -13,6 +13,7 @@ use siyu_core::clv::{
     BgNbd, BgNbdFit, CalibrationSummary, ClvError, CustomerSummary, GammaGamma, GammaGammaFit,
     History, PurchaseDays,
 };
+use siyu_core::fasthash::FastHashMap;
 use siyu_core::{CustomerId, Timestamp};
 use siyu_store::{Store, Tenant};
 
@@ -119,9 +120,18 @@ fn predict_each<T>(
     drop(order);
     let spend = models.gamma_gamma.as_ref().ok().map(|g| g.params);
     let bg = models.bgnbd.params;
+    // The 2F1s of a prediction depend on the frequency and age alone: each pair's curve
+    // is computed once (a few thousand pairs among a million customers).
     let run = |part: &[History]| {
+        let mut curves: FastHashMap<(u32, u64), value::Curve> = FastHashMap::default();
         part.iter()
-            .map(|h| value::predict(&bg, spend.as_ref(), h, horizon))
+            .map(|h| {
+                let curve = curves
+                    .entry((h.frequency, h.age.to_bits()))
+                    .or_insert_with(|| value::Curve::of_history(&bg, h, horizon));
+                let purchases = value::Purchases::on(&bg, h, curve);
+                value::predict_from(&purchases, spend.as_ref(), h, horizon)
+            })
             .collect::<Vec<_>>()
     };
     // Two halves on two threads: the 2F1 of every month of every history adds up.

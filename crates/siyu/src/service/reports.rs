@@ -329,8 +329,9 @@ pub fn referral_report(
 /// instead of the millions of events: valid when every customer has a profile and every
 /// profile's latest interaction is before `end` (then every share is, and the counts are
 /// the shares before `end`). Each share stands as an event at its customer's latest
-/// interaction, which is before `end` as the share is. False (the columns' events to be
-/// read again) when not valid.
+/// interaction, which is before `end` as the share is. Only the profiles that count
+/// shares (or are too late) come out of the store. False (the columns' events to be read
+/// again) when not valid.
 fn shares_from_profiles(
     store: &mut dyn Store,
     tenant: &Tenant,
@@ -340,17 +341,16 @@ fn shares_from_profiles(
     use siyu_core::lifecycle::columns::count_of;
     let customers = columns.pool.len() as u64;
     let mut sink = ColumnSink::new(columns, Some(&["share"]));
-    let (mut valid, mut lines) = (true, 0u64);
-    store
-        .scan_profile_lines(tenant, &mut |l| {
-            lines += 1;
-            let Some(last) = l.last_interaction_at.filter(|_| valid) else {
+    let mut valid = true;
+    let profiles = store
+        .scan_share_counts(tenant, end, &mut |customer, last, counts| {
+            if !valid {
                 return;
-            };
-            match count_of(l.event_counts, "share") {
+            }
+            match count_of(counts, "share") {
                 Some(shares) if last < end => {
                     for _ in 0..shares {
-                        sink.event(l.customer_id, "share", last);
+                        sink.event(customer, "share", last);
                     }
                 }
                 _ => valid = false,
@@ -360,7 +360,7 @@ fn shares_from_profiles(
     if let Some(bad) = sink.bad.take() {
         return Err(anyhow!("a stored customer id is not valid: {bad}"));
     }
-    Ok(valid && lines == customers)
+    Ok(valid && profiles == customers)
 }
 
 #[derive(Debug, PartialEq, Serialize)]

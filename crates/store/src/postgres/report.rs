@@ -35,4 +35,13 @@ impl ReportStore for PgStore {
     ) -> Result<u64> {
         crate::shared::scan_left_at(&mut self.client, tenant, each)
     }
+
+    fn scan_share_counts(
+        &mut self,
+        tenant: &Tenant,
+        end: Timestamp,
+        each: &mut dyn FnMut(&str, Timestamp, &str),
+    ) -> Result<u64> {
+        crate::shared::scan_share_counts(&mut self.client, tenant, end, each)
+    }
 }

@@ -37,4 +37,13 @@ impl ReportStore for SqliteStore {
     ) -> Result<u64> {
         crate::shared::scan_left_at(&mut self.conn, tenant, each)
     }
+
+    fn scan_share_counts(
+        &mut self,
+        tenant: &Tenant,
+        end: Timestamp,
+        each: &mut dyn FnMut(&str, Timestamp, &str),
+    ) -> Result<u64> {
+        crate::shared::scan_share_counts(&mut self.conn, tenant, end, each)
+    }
 }
