@@ -341,6 +341,15 @@ fn every_console_page_in_chromium() {
     driver.click("nav.menu a[href='/console/referrals']");
     assert!(driver.wait_for("return location.pathname === '/console/referrals'"));
     driver.screenshot(&shots.join("referrals.png"));
+    // Lifetime value: fitted from the page, then the model, the holdout chart and the
+    // customers of highest predicted value.
+    driver.click("nav.menu a[href='/console/clv']");
+    assert!(driver.wait_for("return location.pathname === '/console/clv'"));
+    driver.click("form[action='/console/clv/fit'] button");
+    assert!(driver.wait_for(
+        "return document.querySelector('.chart[data-drawn] canvas') !== null && document.querySelectorAll('main tbody tr').length > 5"
+    ), "the fitted model's page");
+    driver.screenshot(&shots.join("clv.png"));
     driver.click("nav.menu a[href='/console/settings']");
     assert!(driver.wait_for("return location.pathname === '/console/settings'"));
     driver.screenshot(&shots.join("settings.png"));

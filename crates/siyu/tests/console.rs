@@ -1152,3 +1152,49 @@ fn the_gmv_factors_page_splits_the_change_and_projects_a_what_if_as_the_api_does
         });
     }
 }
+
+#[test]
+fn a_shop_too_small_for_the_model_says_so_and_a_viewer_cannot_fit() {
+    let rt = runtime();
+    for api in Api::on_each_backend("console_clv") {
+        import_shop(
+            &api,
+            "default",
+            "order_id,customer_id,ordered_at,amount\no1,c1,2026-05-01 10:00,100\n",
+        );
+        create_user(&api, "default", "op", Role::Operator);
+        create_user(&api, "default", "look", Role::Viewer);
+        rt.block_on(async {
+            let mut op = Jar::default();
+            sign_in(&api, &mut op, "default", "op", PASSWORD).await;
+            let page = request(&api, &mut op, "GET", "/console/clv", &[]).await;
+            assert_eq!(page.status, StatusCode::OK);
+            assert!(page.text.contains("还没有拟合模型"));
+            let token = form_token(&page.text);
+            let a = request(
+                &api,
+                &mut op,
+                "POST",
+                "/console/clv/fit",
+                &[("csrf", &token)],
+            )
+            .await;
+            assert_eq!(a.status, StatusCode::BAD_REQUEST);
+            assert!(a.text.contains("无法拟合"), "{}", a.text);
+            let mut look = Jar::default();
+            sign_in(&api, &mut look, "default", "look", PASSWORD).await;
+            let page = request(&api, &mut look, "GET", "/console/clv", &[]).await;
+            assert!(!page.text.contains("/console/clv/fit"));
+            let token = form_token(&page.text);
+            let a = request(
+                &api,
+                &mut look,
+                "POST",
+                "/console/clv/fit",
+                &[("csrf", &token)],
+            )
+            .await;
+            assert_eq!(a.status, StatusCode::FORBIDDEN);
+        });
+    }
+}

@@ -55,6 +55,8 @@ pub fn routes() -> Router<Arc<AppState>> {
         .route("/console/channels", get(channels))
         .route("/console/channels/spend", post(channel_spend))
         .route("/console/referrals", get(referrals))
+        .route("/console/clv", get(clv))
+        .route("/console/clv/fit", post(clv_fit))
         .route("/console/settings", get(settings::show).post(settings::set))
         .route("/console/settings/users", post(settings::add_user))
         .route(
@@ -468,6 +470,97 @@ async fn gmv(
         Some(_) => (StatusCode::BAD_REQUEST, Html(markup.into_string())).into_response(),
         None => page(markup),
     })
+}
+
+/// Customers listed by predicted value.
+const TOP_CLV: usize = 20;
+
+/// The lifetime value page's figures: the kept model, the holdout check of a fit with the
+/// last 26 weeks held out, and the customers of highest predicted value.
+fn clv_figures(
+    store: &mut dyn siyu_store::Store,
+    tenant: &siyu_store::Tenant,
+) -> anyhow::Result<views::ClvPage> {
+    use crate::service::clv as service;
+    let model = service::stored_model(store, tenant)?;
+    let days = service::purchase_days_from_store(store, tenant)?;
+    let holdout = days.last_day().and_then(|last| {
+        let end = last.checked_sub(jiff::Span::new().weeks(26)).ok()?;
+        let summary = service::summarise(&days, Some(end), Some(last)).ok()?;
+        let histories: Vec<_> = summary.customers.iter().map(|c| c.history).collect();
+        let models = service::fit(&histories).ok()?;
+        service::holdout(&models, &summary)
+    });
+    let mut top = Vec::new();
+    if let Some(m) = &model
+        && let Some((bgnbd, spend)) = m.params()
+        && let Ok(summary) = days.summary(m.calibration_end, None)
+    {
+        let horizon = m.horizon();
+        for c in &summary.customers {
+            let p = siyu_core::clv::value::predict(&bgnbd, spend.as_ref(), &c.history, &horizon);
+            if let Some(clv) = p.clv.and_then(service::finite) {
+                top.push((c.customer_id.to_string(), service::finite(p.p_alive), clv));
+            }
+        }
+        top.sort_by(|a, b| b.2.total_cmp(&a.2).then_with(|| a.0.cmp(&b.0)));
+        top.truncate(TOP_CLV);
+    }
+    Ok(views::ClvPage {
+        model,
+        holdout,
+        top,
+        problem: None,
+    })
+}
+
+async fn clv(State(state): State<Arc<AppState>>, op: Operator) -> Result<Response, Refusal> {
+    op.require(Action::Read)?;
+    let tenant = op.session.user.tenant.clone();
+    let shown = state
+        .with_store(move |store| Ok(clv_figures(store, &tenant)?))
+        .await?;
+    Ok(page(views::clv(&op, &shown)))
+}
+
+/// Fits the tenant's model on every paid order (as `siyu clv fit`), then shows the page.
+async fn clv_fit(
+    State(state): State<Arc<AppState>>,
+    op: Operator,
+    Form(form): Form<CsrfForm>,
+) -> Result<Response, Refusal> {
+    op.check_form(&form.csrf)?;
+    op.require(Action::Manage)?;
+    let tenant = op.session.user.tenant.clone();
+    let problem = state
+        .with_store(move |store| {
+            let horizon = crate::service::clv::DEFAULT_HORIZON;
+            Ok(
+                match crate::service::clv::fit_tenant(store, &tenant, None, horizon) {
+                    Ok(_) => None,
+                    Err(e) => match e.cannot_fit() {
+                        Some(why) => Some(why.to_string()),
+                        None => return Err(ApiError::Internal(anyhow::anyhow!("{e:#}"))),
+                    },
+                },
+            )
+        })
+        .await?;
+    match problem {
+        None => Ok(Redirect::to("/console/clv").into_response()),
+        Some(problem) => {
+            let tenant = op.session.user.tenant.clone();
+            let mut shown = state
+                .with_store(move |store| Ok(clv_figures(store, &tenant)?))
+                .await?;
+            shown.problem = Some(format!("{}: {problem}", op.lang.t(text::Key::CannotFit)));
+            Ok((
+                StatusCode::BAD_REQUEST,
+                Html(views::clv(&op, &shown).into_string()),
+            )
+                .into_response())
+        }
+    }
 }
 
 #[derive(Debug, Deserialize)]

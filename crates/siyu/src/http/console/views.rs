@@ -26,6 +26,7 @@ const MENU: &[(&str, Key)] = &[
     ("/console/cohorts", Key::Cohorts),
     ("/console/channels", Key::Channels),
     ("/console/referrals", Key::Referrals),
+    ("/console/clv", Key::Clv),
     ("/console/settings", Key::Settings),
 ];
 
@@ -1266,4 +1267,102 @@ pub fn gmv(
         }
     };
     layout(op, "/console/gmv", lang.t(Key::GmvTree), false, body)
+}
+
+/// What the lifetime value page shows.
+pub struct ClvPage {
+    pub model: Option<crate::service::clv::StoredModel>,
+    /// The holdout check of a fit with the last 26 weeks held out, by frequency.
+    pub holdout: Option<Vec<siyu_core::clv::value::HoldoutBucket>>,
+    /// (customer, P(alive), predicted CLV in yuan), highest first.
+    pub top: Vec<(String, Option<f64>, f64)>,
+    pub problem: Option<String>,
+}
+
+pub fn clv(op: &Operator, p: &ClvPage) -> Markup {
+    let lang = op.lang;
+    let zone = &op.session.user.tenant.zone;
+    let num = |v: Option<f64>| v.map_or("–".to_owned(), |v| format!("{v:.4}"));
+    let chart = p.holdout.as_ref().map(|buckets| {
+        let labels: Vec<String> = buckets
+            .iter()
+            .map(|b| format!("{}{}", b.frequency, if b.and_more { "+" } else { "" }))
+            .collect();
+        json!({
+            "animation": false,
+            "tooltip": {"trigger": "axis"},
+            "legend": {"top": 0},
+            "grid": {"left": 50, "right": 16, "top": 36, "bottom": 40},
+            "xAxis": {"type": "category", "data": labels, "name": lang.t(Key::Frequency), "nameLocation": "middle", "nameGap": 26},
+            "yAxis": {"type": "value"},
+            "series": [
+                {"type": "line", "name": lang.t(Key::Predicted), "data": buckets.iter().map(|b| b.predicted).collect::<Vec<_>>()},
+                {"type": "line", "name": lang.t(Key::Actual), "data": buckets.iter().map(|b| b.actual).collect::<Vec<_>>()},
+            ],
+        })
+    });
+    let body = html! {
+        @if let Some(problem) = &p.problem { p.problem role="alert" { (problem) } }
+        @match &p.model {
+            None => { p.muted { (lang.t(Key::NoModel)) } },
+            Some(m) => {
+                h2 { (lang.t(Key::Model)) }
+                div.panel {
+                    table.attributes {
+                        tbody {
+                            tr { th scope="row" { (lang.t(Key::CalibrationEnd)) } td { (m.calibration_end) } }
+                            tr { th scope="row" { (lang.t(Key::FittedAt)) } td { (local(zone, m.fitted_at)) } }
+                            tr { th scope="row" { "BG/NBD r, α, a, b" } td { (num(m.bgnbd.r)) ", " (num(m.bgnbd.alpha)) ", " (num(m.bgnbd.a)) ", " (num(m.bgnbd.b)) " (" (m.bgnbd.customers) ")" } }
+                            @if let Some(g) = &m.gamma_gamma {
+                                tr { th scope="row" { "Gamma-Gamma p, q, v" } td { (num(g.p)) ", " (num(g.q)) ", " (num(g.v)) " (" (g.customers) ")" } }
+                            }
+                        }
+                    }
+                }
+            },
+        }
+        @if op.session.user.role.allows(Action::Manage) {
+            form.panel method="post" action="/console/clv/fit" {
+                input type="hidden" name="csrf" value=(op.session.csrf);
+                button.primary type="submit" { (lang.t(Key::FitModel)) }
+            }
+        }
+        @if let (Some(option), Some(buckets)) = (&chart, &p.holdout) {
+            h2 { (lang.t(Key::HoldoutCheck)) }
+            div.panel {
+                div.chart data-chart=(option.to_string()) role="img" aria-label=(lang.t(Key::HoldoutCheck)) {}
+                table {
+                    thead { tr { th scope="col" { (lang.t(Key::Frequency)) } th scope="col" { (lang.t(Key::Customers)) } th scope="col" { (lang.t(Key::Predicted)) } th scope="col" { (lang.t(Key::Actual)) } } }
+                    tbody {
+                        @for b in buckets {
+                            tr {
+                                td { (b.frequency) @if b.and_more { "+" } }
+                                td { (lang.count(b.customers as u64)) }
+                                td { (num(b.predicted)) }
+                                td { (num(b.actual)) }
+                            }
+                        }
+                    }
+                }
+            }
+        }
+        @if !p.top.is_empty() {
+            h2 { (lang.t(Key::TopClv)) }
+            div.panel {
+                table {
+                    thead { tr { th scope="col" { (lang.t(Key::Customer)) } th scope="col" { (lang.t(Key::PAlive)) } th scope="col" { (lang.t(Key::ModelClv)) } } }
+                    tbody {
+                        @for (id, alive, clv) in &p.top {
+                            tr {
+                                td { a href={ "/console/customers/" (path_part(id)) } { (id) } }
+                                td { (lang.share(*alive)) }
+                                td { (lang.money(siyu_core::money::Money::from_fen((clv * 100.0).round() as i64))) }
+                            }
+                        }
+                    }
+                }
+            }
+        }
+    };
+    layout(op, "/console/clv", lang.t(Key::Clv), chart.is_some(), body)
 }
