@@ -1,7 +1,9 @@
 //! Group commit for `/v1/batch`: one thread owns a write connection and takes every batch
 //! waiting when it is free, writing those of one tenant in one transaction. SQLite writes
 //! one transaction at a time anyway; gathering the batches waiting for it writes each
-//! touched page once for all of them instead of once per batch.
+//! touched page once for all of them instead of once per batch. The same thread runs the
+//! day's sweep's short writes between its groups, so that the sweep never waits for the
+//! write lock beside it.
 
 use std::sync::mpsc;
 use std::thread;
@@ -12,6 +14,7 @@ use tokio::sync::oneshot;
 
 use siyu_store::{Store, Tenant};
 
+use crate::service::evaluate::SweepWrite;
 use crate::service::ingest::{Checked, ItemResult, write_batches};
 use crate::service::segments::rule_settings;
 
@@ -24,13 +27,23 @@ const IDLE: Duration = Duration::from_secs(2);
 
 type Reply = oneshot::Sender<Result<Vec<ItemResult>, String>>;
 
-struct Job {
+/// A batch to write, and where its answer goes.
+struct Batch {
     tenant: Tenant,
     checked: Vec<Checked>,
     reply: Reply,
 }
 
+/// What the writing thread is given to do.
+enum Job {
+    Batch(Batch),
+    /// Other work on the writer's connection, run between two groups: a write of the day's
+    /// sweep (see `evaluate::Writes`), which answers through a channel of its own.
+    Run(SweepWrite),
+}
+
 /// The handle the handlers send batches through.
+#[derive(Clone)]
 pub struct Ingester {
     jobs: mpsc::Sender<Job>,
 }
@@ -48,18 +61,29 @@ impl Ingester {
         thread::Builder::new()
             .name("siyu-ingest".into())
             .spawn(move || {
+                let mut next = None;
                 loop {
-                    let first = match queue.recv_timeout(IDLE) {
-                        Ok(job) => job,
-                        Err(mpsc::RecvTimeoutError::Timeout) => {
-                            if let Err(e) = store.when_idle() {
-                                tracing::warn!("upkeep of the idle store: {e:#}");
+                    let job = match next.take() {
+                        Some(job) => job,
+                        None => match queue.recv_timeout(IDLE) {
+                            Ok(job) => job,
+                            Err(mpsc::RecvTimeoutError::Timeout) => {
+                                if let Err(e) = store.when_idle() {
+                                    tracing::warn!("upkeep of the idle store: {e:#}");
+                                }
+                                continue;
                             }
-                            continue;
-                        }
-                        Err(mpsc::RecvTimeoutError::Disconnected) => break,
+                            Err(mpsc::RecvTimeoutError::Disconnected) => break,
+                        },
                     };
-                    write_group(store.as_mut(), gather(first, &queue));
+                    match job {
+                        Job::Batch(first) => {
+                            let (group, after) = gather(first, &queue);
+                            write_group(store.as_mut(), group);
+                            next = after;
+                        }
+                        Job::Run(work) => run(store.as_mut(), work),
+                    }
                     if let Err(e) = store.after_writes() {
                         tracing::warn!("upkeep of the store after writes: {e:#}");
                     }
@@ -77,34 +101,63 @@ impl Ingester {
     ) -> anyhow::Result<Vec<ItemResult>> {
         let (reply, answer) = oneshot::channel();
         self.jobs
-            .send(Job {
+            .send(Job::Batch(Batch {
                 tenant,
                 checked,
                 reply,
-            })
+            }))
             .map_err(|_| anyhow::anyhow!("the ingest thread has stopped"))?;
         answer
             .await
             .map_err(|_| anyhow::anyhow!("the ingest thread dropped a batch"))?
             .map_err(|cause| anyhow::anyhow!(cause))
     }
+
+    /// Hands `work` to the writing thread, which runs it on its connection between two
+    /// groups of batches.
+    pub fn run(&self, work: SweepWrite) -> anyhow::Result<()> {
+        self.jobs
+            .send(Job::Run(work))
+            .map_err(|_| anyhow::anyhow!("the ingest thread has stopped"))
+    }
 }
 
-/// A group: the first batch to come and every batch waiting behind it.
-fn gather(first: Job, queue: &mpsc::Receiver<Job>) -> Vec<Job> {
+/// A group: the first batch to come and every batch waiting behind it, up to other work,
+/// which is returned to be run next (in the order it came).
+fn gather(first: Batch, queue: &mpsc::Receiver<Job>) -> (Vec<Batch>, Option<Job>) {
     let mut items = first.checked.len();
     let mut group = vec![first];
     while items < GROUP_ITEMS {
-        let Ok(next) = queue.try_recv() else { break };
-        items += next.checked.len();
-        group.push(next);
+        match queue.try_recv() {
+            Ok(Job::Batch(next)) => {
+                items += next.checked.len();
+                group.push(next);
+            }
+            Ok(other) => return (group, Some(other)),
+            Err(_) => break,
+        }
     }
-    group
+    (group, None)
+}
+
+/// Runs other work on the writer's connection; a panic in it is logged, and the writer
+/// goes on (its transaction, dropped unfinished, is rolled back).
+fn run(store: &mut dyn Store, work: SweepWrite) {
+    let started = std::time::Instant::now();
+    let ran = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| work(store)));
+    tracing::debug!(
+        took_ms = started.elapsed().as_micros() as f64 / 1_000.0,
+        ok = ran.is_ok(),
+        "sweep write run"
+    );
+    if ran.is_err() {
+        tracing::error!("a write handed to the ingest thread panicked");
+    }
 }
 
 /// Writes a group, consecutive batches of one tenant in one transaction, and answers
 /// each batch.
-fn write_group(store: &mut dyn Store, group: Vec<Job>) {
+fn write_group(store: &mut dyn Store, group: Vec<Batch>) {
     let mut group = group.into_iter().peekable();
     while let Some(job) = group.next() {
         let tenant = job.tenant.clone();
