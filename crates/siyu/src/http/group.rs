@@ -5,9 +5,10 @@
 //! day's sweep's short writes between its groups, so that the sweep never waits for the
 //! write lock beside it.
 
+use std::collections::VecDeque;
 use std::sync::mpsc;
 use std::thread;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use anyhow::Context;
 use tokio::sync::oneshot;
@@ -20,6 +21,11 @@ use crate::service::segments::rule_settings;
 
 /// Items written in one transaction, at most (more wait for the next).
 const GROUP_ITEMS: usize = 20_000;
+
+/// After each group, the sweep's writes waiting run for as long as the group took, and
+/// at least this long (one write at least): while a sweep runs, ingest keeps half the
+/// writer or more, and the sweep moves on even when groups are short.
+const SWEEP_TURN: Duration = Duration::from_millis(20);
 
 /// Without a batch for this long, the writer is idle: the store does the upkeep that
 /// waits for a pause (see `Store::when_idle`).
@@ -37,8 +43,8 @@ struct Batch {
 /// What the writing thread is given to do.
 enum Job {
     Batch(Batch),
-    /// Other work on the writer's connection, run between two groups: a write of the day's
-    /// sweep (see `evaluate::Writes`), which answers through a channel of its own.
+    /// A write of the day's sweep (see `evaluate::Writes`), run on the writer's connection
+    /// between two groups; it answers through a channel of its own.
     Run(SweepWrite),
 }
 
@@ -61,11 +67,11 @@ impl Ingester {
         thread::Builder::new()
             .name("siyu-ingest".into())
             .spawn(move || {
-                let mut next = None;
+                // The sweep's writes waiting, in the order they came.
+                let mut sweep: VecDeque<SweepWrite> = VecDeque::new();
                 loop {
-                    let job = match next.take() {
-                        Some(job) => job,
-                        None => match queue.recv_timeout(IDLE) {
+                    let job = if sweep.is_empty() {
+                        match queue.recv_timeout(IDLE) {
                             Ok(job) => job,
                             Err(mpsc::RecvTimeoutError::Timeout) => {
                                 if let Err(e) = store.when_idle() {
@@ -74,18 +80,43 @@ impl Ingester {
                                 continue;
                             }
                             Err(mpsc::RecvTimeoutError::Disconnected) => break,
-                        },
+                        }
+                    } else {
+                        match queue.try_recv() {
+                            Ok(job) => job,
+                            Err(mpsc::TryRecvError::Empty) => {
+                                // No batch waits: the sweep has the writer.
+                                if let Some(work) = sweep.pop_front() {
+                                    run(store.as_mut(), work);
+                                    after_writes(store.as_mut());
+                                }
+                                continue;
+                            }
+                            Err(mpsc::TryRecvError::Disconnected) => break,
+                        }
                     };
                     match job {
                         Job::Batch(first) => {
-                            let (group, after) = gather(first, &queue);
-                            write_group(store.as_mut(), group);
-                            next = after;
+                            let started = Instant::now();
+                            write_group(store.as_mut(), gather(first, &queue, &mut sweep));
+                            let took = started.elapsed();
+                            after_writes(store.as_mut());
+                            // Then the sweep's turn, as long as the group's at most (and
+                            // one write at least): ingest goes on at half speed or better.
+                            let turn = Instant::now();
+                            let mut ran = false;
+                            while let Some(work) = sweep.pop_front() {
+                                run(store.as_mut(), work);
+                                ran = true;
+                                if turn.elapsed() >= took.max(SWEEP_TURN) {
+                                    break;
+                                }
+                            }
+                            if ran {
+                                after_writes(store.as_mut());
+                            }
                         }
-                        Job::Run(work) => run(store.as_mut(), work),
-                    }
-                    if let Err(e) = store.after_writes() {
-                        tracing::warn!("upkeep of the store after writes: {e:#}");
+                        Job::Run(work) => sweep.push_back(work),
                     }
                 }
             })
@@ -113,8 +144,8 @@ impl Ingester {
             .map_err(|cause| anyhow::anyhow!(cause))
     }
 
-    /// Hands `work` to the writing thread, which runs it on its connection between two
-    /// groups of batches.
+    /// Hands a write of the sweep's to the writing thread, which runs it on its connection
+    /// between two groups of batches (see `SWEEP_TURN`).
     pub fn run(&self, work: SweepWrite) -> anyhow::Result<()> {
         self.jobs
             .send(Job::Run(work))
@@ -122,9 +153,13 @@ impl Ingester {
     }
 }
 
-/// A group: the first batch to come and every batch waiting behind it, up to other work,
-/// which is returned to be run next (in the order it came).
-fn gather(first: Batch, queue: &mpsc::Receiver<Job>) -> (Vec<Batch>, Option<Job>) {
+/// A group: the first batch to come and every batch waiting behind it; the sweep's
+/// writes met on the way are put with the others waiting.
+fn gather(
+    first: Batch,
+    queue: &mpsc::Receiver<Job>,
+    sweep: &mut VecDeque<SweepWrite>,
+) -> Vec<Batch> {
     let mut items = first.checked.len();
     let mut group = vec![first];
     while items < GROUP_ITEMS {
@@ -133,11 +168,18 @@ fn gather(first: Batch, queue: &mpsc::Receiver<Job>) -> (Vec<Batch>, Option<Job>
                 items += next.checked.len();
                 group.push(next);
             }
-            Ok(other) => return (group, Some(other)),
+            Ok(Job::Run(work)) => sweep.push_back(work),
             Err(_) => break,
         }
     }
-    (group, None)
+    group
+}
+
+/// The store's upkeep between two transactions of the writer.
+fn after_writes(store: &mut dyn Store) {
+    if let Err(e) = store.after_writes() {
+        tracing::warn!("upkeep of the store after writes: {e:#}");
+    }
 }
 
 /// Runs other work on the writer's connection; a panic in it is logged, and the writer

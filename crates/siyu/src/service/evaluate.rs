@@ -411,8 +411,9 @@ pub enum Writes<'a> {
 const MOVERS_PER_WRITE: usize = 2_000;
 
 /// A thread's sweep writes handed on and not yet answered, at most: it goes on reading
-/// while the writer catches up, and holds little.
-const PENDING_WRITES: usize = 2;
+/// while the writer, busy with ingest, catches up, and holds little (a few hundred ids a
+/// write on a day).
+const PENDING_WRITES: usize = 8;
 
 /// The day's sweep of one tenant, for `siyu serve` and `siyu segment refresh`, which
 /// never holds the write lock for long:
