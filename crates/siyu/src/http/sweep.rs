@@ -4,10 +4,10 @@
 //! recorded with the occasion `midnight` (`server start` for the first pass, which catches
 //! up on days the server was not running). Without a server, `siyu segment refresh` from
 //! cron does the same. The sweep computes the thresholds and finds who moves on read
-//! snapshots (two threads, two connections of its own), and on SQLite hands its writes,
-//! the thresholds and then the movers a few thousand at a time, to the server's ingest
-//! writer, which runs them between its groups of batches: reads never wait, and ingest
-//! waits for one short write at a time instead of both polling for SQLite's write lock.
+//! snapshots (two threads, two connections of its own), and hands its writes, the
+//! thresholds and then the movers a few thousand at a time, to the server's ingest writer,
+//! which runs them between its groups of batches: reads never wait, and ingest waits for
+//! one short write at a time instead of both polling for SQLite's write lock.
 
 use std::collections::HashMap;
 use std::time::Duration;
@@ -44,11 +44,7 @@ pub fn start(db: &str, writer: Ingester) -> anyhow::Result<()> {
 }
 
 /// The day's sweep of one tenant as the server runs it: reading on `store` and `helper`,
-/// writing through `writer` on SQLite. PostgreSQL queues the sweep's short transactions
-/// for the tenant's evaluation lock beside the writer's without polling, and its writer's
-/// groups are slow enough that running the sweep's writes between them made a sweep of
-/// 100,000 customers beside ingest take 33 s instead of 6: there the sweep writes on its
-/// own connections.
+/// writing through `writer`.
 pub(super) fn sweep_tenant(
     store: &mut dyn Store,
     helper: &mut dyn Store,
@@ -57,11 +53,13 @@ pub(super) fn sweep_tenant(
     occasion: &str,
 ) -> Result<evaluate::Moved, RulesError> {
     let write = |work| writer.run(work);
-    let writes = match store.backend() {
-        "postgres" => evaluate::Writes::Own,
-        _ => evaluate::Writes::Writer(&write),
-    };
-    evaluate::sweep(store, Some(helper), tenant, occasion, writes)
+    evaluate::sweep(
+        store,
+        Some(helper),
+        tenant,
+        occasion,
+        evaluate::Writes::Writer(&write),
+    )
 }
 
 /// Sweeps each tenant whose local day is not the one it was last swept on.
