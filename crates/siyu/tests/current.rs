@@ -3,16 +3,20 @@
 //! is exactly what a full evaluation of the whole pool gives with the same day and the
 //! thresholds stored for it, though a write evaluates only the customers it touched; the
 //! history replays to the kept members; and the thresholds are those of the pool when they
-//! were last recomputed. SQLite always; PostgreSQL too when `SIYU_TEST_POSTGRES` is set.
+//! were last recomputed; also when the midnight sweep hands its writes to a writer that
+//! writes batches between them, as `siyu serve`'s does. SQLite always; PostgreSQL too when
+//! `SIYU_TEST_POSTGRES` is set.
 
 mod common;
 
 use std::collections::BTreeSet;
 use std::fmt::Write as _;
+use std::sync::Mutex;
+use std::sync::atomic::{AtomicUsize, Ordering};
 
 use proptest::prelude::*;
 
-use siyu::service::evaluate::compute_thresholds;
+use siyu::service::evaluate::{SweepWrite, Writes, compute_thresholds, sweep as evaluate_sweep};
 use siyu::service::import::{ImportOptions, import_file};
 use siyu::service::privacy::set_opt_out;
 use siyu::service::segments::{
@@ -59,6 +63,13 @@ enum Op {
     /// `lapsing` and the `spender` tag, whatever their facts say now), then the midnight
     /// sweep: it must find customers who only exit, as time alone moves them.
     Yesterday(u8),
+    /// A customer's memberships left as [`Op::Yesterday`] leaves them, then the midnight
+    /// sweep as `siyu serve` runs it, its writes handed to a writer on a connection of its
+    /// own, which writes batches before them: these orders before the thresholds are
+    /// saved (so they are the pool's as the sweep read it, not as it is after), and an
+    /// order of that customer (days ago, yuan) between the read and the write of the
+    /// movers, who include them.
+    Served(u8, u16, u16, Vec<(u8, u8, u16, u16, bool)>),
 }
 
 fn op() -> impl Strategy<Value = Op> {
@@ -76,6 +87,16 @@ fn op() -> impl Strategy<Value = Op> {
         1 => Just(Op::Refresh),
         1 => Just(Op::Midnight),
         1 => (0u8..20).prop_map(Op::Yesterday),
+        2 => (
+            0u8..20,
+            0u16..400,
+            1u16..900,
+            prop::collection::vec(
+                (60u8..90, 0u8..24, 0u16..400, 1u16..900, prop::bool::weighted(0.15)),
+                0..4
+            ),
+        )
+            .prop_map(|(c, days, yuan, rows)| Op::Served(c, days, yuan, rows)),
     ]
 }
 
@@ -101,7 +122,44 @@ fn import_orders(
     import_file(store, tenant, Kind::Orders, path, ImportOptions::default()).expect("import");
 }
 
-fn apply(store: &mut dyn Store, tenant: &Tenant, op: &Op, path: &std::path::Path, round: usize) {
+/// The served midnight sweep of [`Op::Served`]: a writer on a second connection to `db`
+/// that writes `first` as a batch before the sweep's first write (the thresholds), and
+/// `then` before each later one (the movers).
+fn served_sweep(
+    store: &mut dyn Store,
+    db: &str,
+    tenant: &Tenant,
+    first: Vec<(String, String, u16, u16, bool)>,
+    then: (String, String, u16, u16, bool),
+    dir: &std::path::Path,
+) {
+    let writer = Mutex::new(siyu_store::open(db).expect("the writer's connection"));
+    let calls = AtomicUsize::new(0);
+    let write = |work: SweepWrite| {
+        let mut conn = writer.lock().expect("writer");
+        let k = calls.fetch_add(1, Ordering::SeqCst);
+        let rows = if k == 0 {
+            &first[..]
+        } else {
+            std::slice::from_ref(&then)
+        };
+        if !rows.is_empty() {
+            import_orders(conn.as_mut(), tenant, rows, &dir.join(format!("w{k}.csv")));
+        }
+        work(conn.as_mut());
+        Ok(())
+    };
+    evaluate_sweep(store, None, tenant, "midnight", Writes::Writer(&write)).expect("sweep");
+}
+
+fn apply(
+    store: &mut dyn Store,
+    db: &str,
+    tenant: &Tenant,
+    op: &Op,
+    path: &std::path::Path,
+    round: usize,
+) {
     match op {
         Op::Orders(rows) => {
             let rows: Vec<_> = rows
@@ -148,6 +206,17 @@ fn apply(store: &mut dyn Store, tenant: &Tenant, op: &Op, path: &std::path::Path
         Op::Yesterday(c) => {
             yesterday(store, tenant, &id(*c));
             sweep(store, None, tenant, "midnight").expect("sweep");
+        }
+        Op::Served(c, days, yuan, rows) => {
+            yesterday(store, tenant, &id(*c));
+            let first = rows
+                .iter()
+                .map(|(o, c, d, y, r)| (format!("w{o}"), id(*c).to_string(), *d, *y, *r))
+                .collect();
+            let then = (format!("w{round}"), id(*c).to_string(), *days, *yuan, false);
+            let dir = path.with_extension("served");
+            std::fs::create_dir_all(&dir).expect("dir");
+            served_sweep(store, db, tenant, first, then, &dir);
         }
     }
 }
@@ -271,7 +340,12 @@ fn check_round(
     Ok(())
 }
 
-fn check(store: &mut dyn Store, tenant: &Tenant, ops: &[Op]) -> Result<(), TestCaseError> {
+fn check(
+    store: &mut dyn Store,
+    db: &str,
+    tenant: &Tenant,
+    ops: &[Op],
+) -> Result<(), TestCaseError> {
     let dir = tempfile::tempdir().expect("tempdir");
     for (name, rule) in TAG_RULES {
         save_rule(store, tenant, NewRule::tag(name, rule, None), "test", true).expect("tag");
@@ -301,6 +375,7 @@ fn check(store: &mut dyn Store, tenant: &Tenant, ops: &[Op]) -> Result<(), TestC
         let round = i + 1;
         apply(
             store,
+            db,
             tenant,
             op,
             &dir.path().join(format!("{round}.csv")),
@@ -322,9 +397,12 @@ proptest! {
     fn kept_memberships_are_a_full_evaluation_with_the_days_thresholds_on_sqlite(
         ops in prop::collection::vec(op(), 1..10)
     ) {
-        let mut store = siyu_store::open(":memory:").expect("sqlite");
+        // A file, not memory: the served sweep's writer has a connection of its own.
+        let dir = tempfile::tempdir().expect("tempdir");
+        let db = dir.path().join("current.db").to_string_lossy().into_owned();
+        let mut store = siyu_store::open(&db).expect("sqlite");
         let tenant = store.tenant("shop").expect("tenant");
-        check(store.as_mut(), &tenant, &ops)?;
+        check(store.as_mut(), &db, &tenant, &ops)?;
     }
 }
 
@@ -336,7 +414,8 @@ proptest! {
         ops in prop::collection::vec(op(), 1..10)
     ) {
         let Some((mut store, tenant)) = common::postgres_tenant("current") else { return Ok(()) };
-        check(store.as_mut(), &tenant, &ops)?;
+        let url = std::env::var("SIYU_TEST_POSTGRES").expect("url");
+        check(store.as_mut(), &url, &tenant, &ops)?;
     }
 }
 

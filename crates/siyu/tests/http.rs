@@ -332,7 +332,7 @@ fn http_call(addr: &str, method: &str, path: &str, token: &str, body: &str) -> S
 }
 
 #[test]
-fn a_cli_import_beside_a_running_server_waits_its_turn_and_neither_side_fails() {
+fn a_cli_import_and_refresh_beside_a_running_server_wait_their_turn_and_neither_side_fails() {
     use std::sync::atomic::{AtomicBool, Ordering};
 
     let dir = tempfile::tempdir().expect("tempdir");
@@ -393,6 +393,8 @@ fn a_cli_import_beside_a_running_server_waits_its_turn_and_neither_side_fails() 
         })
     };
     let import = common::siyu(&db, &["import", "orders", &orders.to_string_lossy()]);
+    // The day's sweep from cron beside the server: its short writes queue too.
+    let refresh = common::siyu(&db, &["segment", "refresh"]);
     done.store(true, Ordering::Relaxed);
     let (writes, reads) = (
         writer.join().expect("writer"),
@@ -405,6 +407,11 @@ fn a_cli_import_beside_a_running_server_waits_its_turn_and_neither_side_fails() 
         import.status.success(),
         "the CLI import failed beside the server: {}",
         common::text(&import.stderr)
+    );
+    assert!(
+        refresh.status.success(),
+        "the CLI refresh failed beside the server: {}",
+        common::text(&refresh.stderr)
     );
     for w in &writes {
         assert!(

@@ -26,6 +26,8 @@ use siyu_core::rng::Rng;
 use siyu_core::segment::rules::Purpose;
 use siyu_core::{TenantZone, Timestamp};
 
+use super::group::Ingester;
+use super::sweep::sweep_tenant;
 use super::{AppState, RateLimit, router};
 use crate::service::segments::{NewRule, save_rule};
 use crate::service::{demo, tokens};
@@ -49,8 +51,9 @@ pub struct HttpBenchOptions {
     /// Servers on the one database, each with its own connections and writer, as separate
     /// `siyu serve` processes would have; the writers take turns among them.
     pub servers: usize,
-    /// Start the tenant's day's sweep (as `siyu serve` runs it at midnight, on two
-    /// connections of its own) this many seconds into the load.
+    /// Start the tenant's day's sweep (`siyu serve`'s midnight sweep: two connections of
+    /// its own to read, its writes run by the first server's writer) this many seconds
+    /// into the load.
     pub sweep_after: Option<f64>,
 }
 
@@ -452,7 +455,8 @@ pub fn run(db: &str, options: &HttpBenchOptions) -> anyhow::Result<HttpBench> {
         });
         let sweeper = options.sweep_after.map(|after| {
             let db = db.to_owned();
-            std::thread::spawn(move || sweep_under_load(&db, started, after))
+            let writer = states[0].ingester.clone();
+            std::thread::spawn(move || sweep_under_load(&db, &writer, started, after))
         });
         let probe = (options.segments > 0).then(|| {
             let (ingest, viewer) = (ingest.clone(), viewer.clone());
@@ -525,9 +529,15 @@ pub fn run(db: &str, options: &HttpBenchOptions) -> anyhow::Result<HttpBench> {
 }
 
 /// Waits until `after` seconds past `started`, then runs the day's sweep of the bench's
-/// tenant on `db` as `siyu serve` does (two connections of its own), sampling the
-/// process's resident memory meanwhile.
-fn sweep_under_load(db: &str, started: Instant, after: f64) -> anyhow::Result<SweepUnderLoad> {
+/// tenant on `db` as `siyu serve` does at midnight (its code: two connections of its own
+/// to read, its writes handed to the first server's writer), sampling the process's
+/// resident memory meanwhile.
+fn sweep_under_load(
+    db: &str,
+    writer: &Ingester,
+    started: Instant,
+    after: f64,
+) -> anyhow::Result<SweepUnderLoad> {
     let mut store = siyu_store::open(db)?;
     let mut helper = siyu_store::open(db)?;
     let tenant = store.tenant("bench")?;
@@ -538,9 +548,10 @@ fn sweep_under_load(db: &str, started: Instant, after: f64) -> anyhow::Result<Sw
     let started_at = started.elapsed().as_secs_f64();
     let (moved, peak) = std::thread::scope(|scope| {
         let sweep = scope.spawn(|| {
-            crate::service::evaluate::sweep(
+            sweep_tenant(
                 store.as_mut(),
-                Some(helper.as_mut()),
+                helper.as_mut(),
+                writer,
                 &tenant,
                 "bench sweep",
             )

@@ -1,22 +1,31 @@
 //! Group commit for `/v1/batch`: one thread owns a write connection and takes every batch
 //! waiting when it is free, writing those of one tenant in one transaction. SQLite writes
 //! one transaction at a time anyway; gathering the batches waiting for it writes each
-//! touched page once for all of them instead of once per batch.
+//! touched page once for all of them instead of once per batch. The same thread runs the
+//! day's sweep's short writes between its groups, so that the sweep never waits for the
+//! write lock beside it.
 
+use std::collections::VecDeque;
 use std::sync::mpsc;
 use std::thread;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use anyhow::Context;
 use tokio::sync::oneshot;
 
 use siyu_store::{Store, Tenant};
 
+use crate::service::evaluate::SweepWrite;
 use crate::service::ingest::{Checked, ItemResult, write_batches};
 use crate::service::segments::rule_settings;
 
 /// Items written in one transaction, at most (more wait for the next).
 const GROUP_ITEMS: usize = 20_000;
+
+/// After each group, the sweep's writes waiting run for as long as the group took, and
+/// at least this long (one write at least): while a sweep runs, ingest keeps half the
+/// writer or more, and the sweep moves on even when groups are short.
+const SWEEP_TURN: Duration = Duration::from_millis(20);
 
 /// Without a batch for this long, the writer is idle: the store does the upkeep that
 /// waits for a pause (see `Store::when_idle`).
@@ -24,13 +33,23 @@ const IDLE: Duration = Duration::from_secs(2);
 
 type Reply = oneshot::Sender<Result<Vec<ItemResult>, String>>;
 
-struct Job {
+/// A batch to write, and where its answer goes.
+struct Batch {
     tenant: Tenant,
     checked: Vec<Checked>,
     reply: Reply,
 }
 
+/// What the writing thread is given to do.
+enum Job {
+    Batch(Batch),
+    /// A write of the day's sweep (see `evaluate::Writes`), run on the writer's connection
+    /// between two groups; it answers through a channel of its own.
+    Run(SweepWrite),
+}
+
 /// The handle the handlers send batches through.
+#[derive(Clone)]
 pub struct Ingester {
     jobs: mpsc::Sender<Job>,
 }
@@ -48,20 +67,56 @@ impl Ingester {
         thread::Builder::new()
             .name("siyu-ingest".into())
             .spawn(move || {
+                // The sweep's writes waiting, in the order they came.
+                let mut sweep: VecDeque<SweepWrite> = VecDeque::new();
                 loop {
-                    let first = match queue.recv_timeout(IDLE) {
-                        Ok(job) => job,
-                        Err(mpsc::RecvTimeoutError::Timeout) => {
-                            if let Err(e) = store.when_idle() {
-                                tracing::warn!("upkeep of the idle store: {e:#}");
+                    let job = if sweep.is_empty() {
+                        match queue.recv_timeout(IDLE) {
+                            Ok(job) => job,
+                            Err(mpsc::RecvTimeoutError::Timeout) => {
+                                if let Err(e) = store.when_idle() {
+                                    tracing::warn!("upkeep of the idle store: {e:#}");
+                                }
+                                continue;
                             }
-                            continue;
+                            Err(mpsc::RecvTimeoutError::Disconnected) => break,
                         }
-                        Err(mpsc::RecvTimeoutError::Disconnected) => break,
+                    } else {
+                        match queue.try_recv() {
+                            Ok(job) => job,
+                            Err(mpsc::TryRecvError::Empty) => {
+                                // No batch waits: the sweep has the writer.
+                                if let Some(work) = sweep.pop_front() {
+                                    run(store.as_mut(), work);
+                                    after_writes(store.as_mut());
+                                }
+                                continue;
+                            }
+                            Err(mpsc::TryRecvError::Disconnected) => break,
+                        }
                     };
-                    write_group(store.as_mut(), gather(first, &queue));
-                    if let Err(e) = store.after_writes() {
-                        tracing::warn!("upkeep of the store after writes: {e:#}");
+                    match job {
+                        Job::Batch(first) => {
+                            let started = Instant::now();
+                            write_group(store.as_mut(), gather(first, &queue, &mut sweep));
+                            let took = started.elapsed();
+                            after_writes(store.as_mut());
+                            // Then the sweep's turn, as long as the group's at most (and
+                            // one write at least): ingest goes on at half speed or better.
+                            let turn = Instant::now();
+                            let mut ran = false;
+                            while let Some(work) = sweep.pop_front() {
+                                run(store.as_mut(), work);
+                                ran = true;
+                                if turn.elapsed() >= took.max(SWEEP_TURN) {
+                                    break;
+                                }
+                            }
+                            if ran {
+                                after_writes(store.as_mut());
+                            }
+                        }
+                        Job::Run(work) => sweep.push_back(work),
                     }
                 }
             })
@@ -77,34 +132,74 @@ impl Ingester {
     ) -> anyhow::Result<Vec<ItemResult>> {
         let (reply, answer) = oneshot::channel();
         self.jobs
-            .send(Job {
+            .send(Job::Batch(Batch {
                 tenant,
                 checked,
                 reply,
-            })
+            }))
             .map_err(|_| anyhow::anyhow!("the ingest thread has stopped"))?;
         answer
             .await
             .map_err(|_| anyhow::anyhow!("the ingest thread dropped a batch"))?
             .map_err(|cause| anyhow::anyhow!(cause))
     }
+
+    /// Hands a write of the sweep's to the writing thread, which runs it on its connection
+    /// between two groups of batches (see `SWEEP_TURN`).
+    pub fn run(&self, work: SweepWrite) -> anyhow::Result<()> {
+        self.jobs
+            .send(Job::Run(work))
+            .map_err(|_| anyhow::anyhow!("the ingest thread has stopped"))
+    }
 }
 
-/// A group: the first batch to come and every batch waiting behind it.
-fn gather(first: Job, queue: &mpsc::Receiver<Job>) -> Vec<Job> {
+/// A group: the first batch to come and every batch waiting behind it; the sweep's
+/// writes met on the way are put with the others waiting.
+fn gather(
+    first: Batch,
+    queue: &mpsc::Receiver<Job>,
+    sweep: &mut VecDeque<SweepWrite>,
+) -> Vec<Batch> {
     let mut items = first.checked.len();
     let mut group = vec![first];
     while items < GROUP_ITEMS {
-        let Ok(next) = queue.try_recv() else { break };
-        items += next.checked.len();
-        group.push(next);
+        match queue.try_recv() {
+            Ok(Job::Batch(next)) => {
+                items += next.checked.len();
+                group.push(next);
+            }
+            Ok(Job::Run(work)) => sweep.push_back(work),
+            Err(_) => break,
+        }
     }
     group
 }
 
+/// The store's upkeep between two transactions of the writer.
+fn after_writes(store: &mut dyn Store) {
+    if let Err(e) = store.after_writes() {
+        tracing::warn!("upkeep of the store after writes: {e:#}");
+    }
+}
+
+/// Runs other work on the writer's connection; a panic in it is logged, and the writer
+/// goes on (its transaction, dropped unfinished, is rolled back).
+fn run(store: &mut dyn Store, work: SweepWrite) {
+    let started = std::time::Instant::now();
+    let ran = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| work(store)));
+    tracing::debug!(
+        took_ms = started.elapsed().as_micros() as f64 / 1_000.0,
+        ok = ran.is_ok(),
+        "sweep write run"
+    );
+    if ran.is_err() {
+        tracing::error!("a write handed to the ingest thread panicked");
+    }
+}
+
 /// Writes a group, consecutive batches of one tenant in one transaction, and answers
 /// each batch.
-fn write_group(store: &mut dyn Store, group: Vec<Job>) {
+fn write_group(store: &mut dyn Store, group: Vec<Batch>) {
     let mut group = group.into_iter().peekable();
     while let Some(job) = group.next() {
         let tenant = job.tenant.clone();

@@ -317,7 +317,7 @@ pub fn serve(db: &str, addr: SocketAddr, limit: RateLimit, limits: Limits) -> an
         ..limits
     };
     let state = AppState::with_body_timeout(db, limit, limits.body_timeout)?;
-    sweep::start(db).context("starting the day's sweep")?;
+    sweep::start(db, state.ingester.clone()).context("starting the day's sweep")?;
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()

@@ -3,8 +3,11 @@
 //! the day's thresholds are computed and every customer is evaluated again, the changes
 //! recorded with the occasion `midnight` (`server start` for the first pass, which catches
 //! up on days the server was not running). Without a server, `siyu segment refresh` from
-//! cron does the same. The sweep computes the thresholds on a read snapshot and then holds
-//! the write lock one slice of customers at a time, so ingest and reads go on meanwhile.
+//! cron does the same. The sweep computes the thresholds and finds who moves on read
+//! snapshots (two threads, two connections of its own), and hands its writes, the
+//! thresholds and then the movers a few thousand at a time, to the server's ingest writer,
+//! which runs them between its groups of batches: reads never wait, and ingest waits for
+//! one short write at a time instead of both polling for SQLite's write lock.
 
 use std::collections::HashMap;
 use std::time::Duration;
@@ -12,16 +15,18 @@ use std::time::Duration;
 use jiff::civil::Date;
 
 use siyu_core::Timestamp;
-use siyu_store::Store;
+use siyu_store::{Store, Tenant};
 
+use super::group::Ingester;
 use crate::service::evaluate;
+use crate::service::segments::RulesError;
 
 /// How often the thread looks whether a tenant's day has changed.
 const LOOK_EVERY: Duration = Duration::from_secs(30);
 
 /// Starts the sweeping thread on a connection of its own to `db`, with a second one for
-/// the sweep's second thread.
-pub fn start(db: &str) -> anyhow::Result<()> {
+/// the sweep's second thread; its writes go to `writer`, the server's.
+pub fn start(db: &str, writer: Ingester) -> anyhow::Result<()> {
     let mut store = siyu_store::open(db)?;
     let mut helper = siyu_store::open(db)?;
     std::thread::Builder::new()
@@ -29,7 +34,7 @@ pub fn start(db: &str) -> anyhow::Result<()> {
         .spawn(move || {
             let mut swept: HashMap<String, Date> = HashMap::new();
             loop {
-                if let Err(e) = pass(store.as_mut(), helper.as_mut(), &mut swept) {
+                if let Err(e) = pass(store.as_mut(), helper.as_mut(), &writer, &mut swept) {
                     tracing::warn!("the day's sweep: {e:#}");
                 }
                 std::thread::sleep(LOOK_EVERY);
@@ -38,10 +43,30 @@ pub fn start(db: &str) -> anyhow::Result<()> {
     Ok(())
 }
 
+/// The day's sweep of one tenant as the server runs it: reading on `store` and `helper`,
+/// writing through `writer`.
+pub(super) fn sweep_tenant(
+    store: &mut dyn Store,
+    helper: &mut dyn Store,
+    writer: &Ingester,
+    tenant: &Tenant,
+    occasion: &str,
+) -> Result<evaluate::Moved, RulesError> {
+    let write = |work| writer.run(work);
+    evaluate::sweep(
+        store,
+        Some(helper),
+        tenant,
+        occasion,
+        evaluate::Writes::Writer(&write),
+    )
+}
+
 /// Sweeps each tenant whose local day is not the one it was last swept on.
 fn pass(
     store: &mut dyn Store,
     helper: &mut dyn Store,
+    writer: &Ingester,
     swept: &mut HashMap<String, Date>,
 ) -> anyhow::Result<()> {
     for tenant in store.tenants()? {
@@ -54,7 +79,7 @@ fn pass(
         };
         let span = tracing::info_span!("sweep", tenant = %name, occasion);
         let _entered = span.enter();
-        let moved = evaluate::sweep(store, Some(&mut *helper), &tenant, occasion)?;
+        let moved = sweep_tenant(store, helper, writer, &tenant, occasion)?;
         tracing::info!(
             customers = moved.customers,
             entered = moved.entered,
@@ -65,4 +90,135 @@ fn pass(
         swept.insert(name, today);
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::atomic::{AtomicUsize, Ordering};
+
+    use super::*;
+    use crate::service::evaluate::tests::stale_pool;
+    use crate::service::evaluate::{Recompute, SweepWrite, Writes, evaluate_all, sweep_in_slices};
+    use crate::service::ingest::{ItemResult, parse_item};
+    use crate::service::segments::rule_settings;
+    use siyu_store::MemberFilter;
+
+    /// Sweeps a stale pool in slices of 3 on two threads, its writes run by the server's
+    /// writer, and before each write of movers a batch of orders goes through that writer
+    /// too: customers of the slices judged anew (by the batch, by the day's thresholds)
+    /// between the sweep's read of a slice and its write. Then an evaluation of everyone
+    /// has nothing left to record, and the history holds each change once.
+    fn batches_between_a_slices_read_and_its_write(db: &str, tenant_name: &str) {
+        let dir = tempfile::tempdir().expect("dir");
+        let mut store = siyu_store::open(db).expect("open");
+        let mut helper = siyu_store::open(db).expect("open");
+        let tenant = store.tenant(tenant_name).expect("tenant");
+        stale_pool(store.as_mut(), &tenant, dir.path());
+        let writer = Ingester::start(db).expect("writer");
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .build()
+            .expect("runtime");
+        let calls = AtomicUsize::new(0);
+        let batches_moved = AtomicUsize::new(0);
+        let write = |work: SweepWrite| {
+            // The first write saves the thresholds; each later one records a slice's movers.
+            let k = calls.fetch_add(1, Ordering::SeqCst);
+            if k > 0 {
+                let at = Timestamp::now().to_string();
+                let items = [
+                    format!("c{:02}", k * 7 % 23),
+                    format!("c{:02}", (k * 11 + 3) % 23),
+                    format!("new{k}"),
+                ]
+                .into_iter()
+                .enumerate()
+                .map(|(j, customer)| {
+                    let item = serde_json::json!({"type": "order", "message_id": format!("m{k}-{j}"),
+                        "customer_id": customer, "timestamp": at, "order_id": format!("o{k}-{j}"),
+                        "amount": "50000"});
+                    parse_item(&item, &tenant.zone).map_err(|why| (None, why))
+                })
+                .collect();
+                let answer = runtime
+                    .block_on(writer.write(tenant.clone(), items))
+                    .expect("batch");
+                assert!(
+                    answer
+                        .iter()
+                        .all(|a| matches!(a, ItemResult::Accepted { .. })),
+                    "{answer:?}"
+                );
+                batches_moved.fetch_add(1, Ordering::SeqCst);
+            }
+            writer.run(work)
+        };
+        let moved = sweep_in_slices(
+            store.as_mut(),
+            Some(helper.as_mut()),
+            &tenant,
+            "midnight",
+            Writes::Writer(&write),
+            3,
+        )
+        .expect("sweep");
+        assert_eq!(moved.customers, 23);
+        assert!(
+            batches_moved.load(Ordering::SeqCst) >= 4,
+            "batches between reads and writes: {}",
+            batches_moved.load(Ordering::SeqCst)
+        );
+        let settings = rule_settings(store.as_mut(), &tenant).expect("settings");
+        let mut tx = store.begin_pool(&tenant).expect("tx");
+        let again = evaluate_all(
+            tx.as_mut(),
+            &tenant.zone,
+            &settings,
+            Recompute::IfStale,
+            "check",
+        )
+        .expect("evaluate");
+        assert_eq!(
+            (again.entered, again.exited),
+            (0, 0),
+            "left over: {again:?}"
+        );
+        let history = tx.history(MemberFilter::All, 10_000).expect("history");
+        let members = tx.members(MemberFilter::All).expect("members");
+        tx.commit().expect("commit");
+        let mut replayed = std::collections::BTreeSet::new();
+        for h in history.iter().rev() {
+            let key = (h.kind, h.name.clone(), h.customer_id.clone());
+            match h.change {
+                siyu_core::segment::rules::Change::Entered => {
+                    assert!(replayed.insert(key), "entered twice: {h:?}")
+                }
+                siyu_core::segment::rules::Change::Exited => {
+                    assert!(replayed.remove(&key), "exited unseen: {h:?}")
+                }
+            }
+        }
+        assert_eq!(replayed.len(), members.len());
+        assert!(history.iter().any(|h| h.cause == "midnight"));
+        assert!(history.iter().any(|h| h.cause != "midnight"));
+    }
+
+    #[test]
+    fn batches_written_between_a_slices_read_and_its_write_leave_a_full_evaluation_on_sqlite() {
+        let dir = tempfile::tempdir().expect("dir");
+        let db = dir.path().join("pool.db");
+        batches_between_a_slices_read_and_its_write(&db.to_string_lossy(), "shop");
+    }
+
+    #[test]
+    fn batches_written_between_a_slices_read_and_its_write_leave_a_full_evaluation_on_postgres() {
+        let Ok(url) = std::env::var("SIYU_TEST_POSTGRES") else {
+            return;
+        };
+        let name = format!(
+            "served-sweep-{}-{}",
+            std::process::id(),
+            Timestamp::now().as_microsecond()
+        );
+        batches_between_a_slices_read_and_its_write(&url, &name);
+    }
 }

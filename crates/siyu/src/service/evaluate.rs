@@ -7,10 +7,12 @@
 //! depend on changes. In between, a write evaluates only the customers it touched,
 //! against the day's thresholds, which gives exactly what evaluating everyone would give.
 //! A whole-pool evaluation goes a slice of customers at a time, so that it holds little in
-//! memory and, in the sweep, the write lock only for a slice.
+//! memory; the sweep reads on snapshots and writes only the customers who move, in short
+//! writes that `siyu serve` runs on its own writer.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, VecDeque};
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::{Arc, mpsc};
 use std::time::Instant;
 
 use anyhow::{Context, anyhow};
@@ -389,6 +391,30 @@ fn locked_rules(tx: &mut dyn PoolTx) -> anyhow::Result<Vec<Definition>> {
     rules(tx)
 }
 
+/// A write of a sweep's, run on whichever connection writes for it.
+pub type SweepWrite = Box<dyn FnOnce(&mut dyn Store) + Send>;
+
+/// Where a sweep's writes (the thresholds, then the movers of each slice) run.
+#[derive(Clone, Copy)]
+pub enum Writes<'a> {
+    /// In short transactions of the sweep's own connections, which queue for the write
+    /// lock with everyone else's (`siyu segment refresh`).
+    Own,
+    /// Handed to a writer that runs them in turn with its other work: `siyu serve`'s
+    /// group commit, so that the sweep never polls for the lock beside its ingest.
+    Writer(&'a (dyn Fn(SweepWrite) -> anyhow::Result<()> + Sync)),
+}
+
+/// Customers judged again in one write of a sweep, at most: what a writer that also
+/// serves ingest spends on a sweep's write stays short (a day moves a few hundred
+/// customers of a slice of 20,000; a rule saved with its evaluation deferred, all of them).
+const MOVERS_PER_WRITE: usize = 2_000;
+
+/// A thread's sweep writes handed on and not yet answered, at most: it goes on reading
+/// while the writer, busy with ingest, catches up, and holds little (a few hundred ids a
+/// write on a day).
+const PENDING_WRITES: usize = 8;
+
 /// The day's sweep of one tenant, for `siyu serve` and `siyu segment refresh`, which
 /// never holds the write lock for long:
 /// 1. the thresholds are computed on a read snapshot, then saved (a short write), so that
@@ -397,11 +423,12 @@ fn locked_rules(tx: &mut dyn PoolTx) -> anyhow::Result<Vec<Definition>> {
 ///    slice by slice, each on a read snapshot of its own, the customers whose memberships
 ///    would change are found (most customers change nothing on a day);
 /// 3. those are judged again as they are then and their changes recorded, in a short
-///    write transaction of the slice's own.
+///    write of their own (at most [`MOVERS_PER_WRITE`] customers), run where `writes`
+///    says.
 ///
 /// With a `helper`, a second connection to the same database, two threads take the
 /// slices in turn (the reading and judging is most of a sweep, and the machine has two
-/// cores or more); their short writes queue for the write lock with everyone else's.
+/// cores or more).
 ///
 /// A customer a write touched meanwhile was judged by the new thresholds already, and is
 /// judged again in step 3 only if step 2 saw them move; either way they end as a full
@@ -411,48 +438,56 @@ pub fn sweep(
     helper: Option<&mut dyn Store>,
     tenant: &Tenant,
     cause: &str,
+    writes: Writes<'_>,
 ) -> Result<Moved, RulesError> {
-    sweep_in_slices(store, helper, tenant, cause, SLICE)
+    sweep_in_slices(store, helper, tenant, cause, writes, SLICE)
 }
 
 /// [`sweep`], `slice` customers at a time.
-fn sweep_in_slices(
+pub(crate) fn sweep_in_slices(
     store: &mut dyn Store,
     helper: Option<&mut dyn Store>,
     tenant: &Tenant,
     cause: &str,
+    writes: Writes<'_>,
     slice: usize,
 ) -> Result<Moved, RulesError> {
     let started = Instant::now();
-    let settings = rule_settings(store, tenant)?;
+    let settings = Arc::new(rule_settings(store, tenant)?);
     let zone = &tenant.zone;
-    let at = Timestamp::now();
-    let today = zone.day_of(at);
+    let today = zone.day_of(Timestamp::now());
     let thresholds = {
         let mut tx = store.read_pool(tenant)?;
         compute_thresholds(tx.as_mut(), zone, today)?
     };
-    {
-        let mut tx = store.begin_pool(tenant)?;
-        tx.lock_evaluation()
-            .context("waiting for another evaluation")?;
-        tx.save_thresholds(&thresholds)
-            .context("saving the thresholds")?;
-        tx.commit()?;
-    }
+    let saved = {
+        let tenant = tenant.clone();
+        hand_on(store, writes, move |store| {
+            let mut tx = store.begin_pool(&tenant)?;
+            tx.lock_evaluation()
+                .context("waiting for another evaluation")?;
+            tx.save_thresholds(&thresholds)
+                .context("saving the thresholds")?;
+            tx.commit()?;
+            Ok(())
+        })?
+    };
+    saved
+        .recv()
+        .map_err(|_| anyhow!("the writer dropped the sweep's thresholds"))??;
     let ends = {
         let mut tx = store.read_pool(tenant)?;
         slice_ends(tx.as_mut(), slice)?
     };
     let sweeping = Sweeping {
         tenant,
-        settings: &settings,
-        thresholds: &thresholds,
+        settings,
+        thresholds,
         ends: &ends,
         next: AtomicUsize::new(0),
         failed: AtomicBool::new(false),
-        at,
         cause,
+        writes,
     };
     let mut moved = std::thread::scope(|scope| {
         let other = helper.map(|h| scope.spawn(|| sweep_slices(h, &sweeping)));
@@ -475,6 +510,24 @@ fn sweep_in_slices(
     Ok(moved)
 }
 
+/// Runs `write` where `writes` says (at once on `store`, or handed to the writer); its
+/// answer comes through the channel returned.
+fn hand_on<T: Send + 'static>(
+    store: &mut dyn Store,
+    writes: Writes<'_>,
+    write: impl FnOnce(&mut dyn Store) -> Result<T, RulesError> + Send + 'static,
+) -> Result<mpsc::Receiver<Result<T, RulesError>>, RulesError> {
+    let (reply, answer) = mpsc::sync_channel(1);
+    let job: SweepWrite = Box::new(move |store| {
+        let _ = reply.send(write(store));
+    });
+    match writes {
+        Writes::Own => job(store),
+        Writes::Writer(writer) => writer(job)?,
+    }
+    Ok(answer)
+}
+
 /// The last customer of each slice of `slice` customers, in id order.
 fn slice_ends(tx: &mut dyn PoolTx, slice: usize) -> anyhow::Result<Vec<CustomerId>> {
     let mut ends = Vec::new();
@@ -492,21 +545,60 @@ fn slice_ends(tx: &mut dyn PoolTx, slice: usize) -> anyhow::Result<Vec<CustomerI
 /// A sweep's steps 2 and 3 shared by its threads: the slices and the next one to take.
 struct Sweeping<'a> {
     tenant: &'a Tenant,
-    settings: &'a RuleSettings,
-    thresholds: &'a Thresholds,
+    settings: Arc<RuleSettings>,
+    thresholds: Thresholds,
     ends: &'a [CustomerId],
     next: AtomicUsize,
     /// Set by a thread that failed, so that the other stops at its next slice.
     failed: AtomicBool,
-    at: Timestamp,
     cause: &'a str,
+    writes: Writes<'a>,
+}
+
+/// Judges `movers` (sorted, no repeats) again as they are now, against the sweep's day and
+/// thresholds, and records their changes: one short write transaction on `store`. The
+/// changes bear the time they are recorded, not the sweep's start: writes that came in
+/// between recorded theirs earlier, and the history replays in time order.
+fn record_movers(
+    store: &mut dyn Store,
+    tenant: &Tenant,
+    settings: &RuleSettings,
+    thresholds: &Thresholds,
+    movers: &[CustomerId],
+    cause: &str,
+) -> Result<Moved, RulesError> {
+    let mut tx = store.begin_pool(tenant)?;
+    let defs = locked_rules(tx.as_mut())?;
+    let judge = Judge {
+        zone: &tenant.zone,
+        settings,
+        defs: &defs,
+        thresholds,
+    };
+    let moved = evaluate_customers(tx.as_mut(), &judge, movers, Timestamp::now(), cause)?;
+    tx.commit()?;
+    Ok(moved)
+}
+
+/// Adds what a write of the sweep's recorded to `moved`, once it is answered.
+fn add_written(
+    moved: &mut Moved,
+    answer: mpsc::Receiver<Result<Moved, RulesError>>,
+) -> Result<(), RulesError> {
+    let written = answer
+        .recv()
+        .map_err(|_| anyhow!("the writer dropped a write of the sweep"))??;
+    moved.entered += written.entered;
+    moved.exited += written.exited;
+    Ok(())
 }
 
 /// Takes the sweep's slices one after another until none is left: finds each one's
-/// movers on a read snapshot, then judges them again and records their changes.
+/// movers on a read snapshot, then has them judged again and their changes recorded.
 fn sweep_slices(store: &mut dyn Store, s: &Sweeping<'_>) -> Result<Moved, RulesError> {
     let result = (|| {
         let mut moved = Moved::default();
+        let mut pending = VecDeque::new();
         let zone = &s.tenant.zone;
         while !s.failed.load(Ordering::Relaxed) {
             let i = s.next.fetch_add(1, Ordering::Relaxed);
@@ -517,28 +609,29 @@ fn sweep_slices(store: &mut dyn Store, s: &Sweeping<'_>) -> Result<Moved, RulesE
                 let defs = rules(tx.as_mut())?;
                 let judge = Judge {
                     zone,
-                    settings: s.settings,
+                    settings: &s.settings,
                     defs: &defs,
-                    thresholds: s.thresholds,
+                    thresholds: &s.thresholds,
                 };
                 movers_between(tx.as_mut(), &judge, after, through)?
             };
             moved.customers += judged;
-            if movers.is_empty() {
-                continue;
+            for chunk in movers.chunks(MOVERS_PER_WRITE) {
+                if pending.len() >= PENDING_WRITES
+                    && let Some(answer) = pending.pop_front()
+                {
+                    add_written(&mut moved, answer)?;
+                }
+                let (tenant, settings, thresholds) =
+                    (s.tenant.clone(), Arc::clone(&s.settings), s.thresholds);
+                let (chunk, cause) = (chunk.to_vec(), s.cause.to_owned());
+                pending.push_back(hand_on(store, s.writes, move |store| {
+                    record_movers(store, &tenant, &settings, &thresholds, &chunk, &cause)
+                })?);
             }
-            let mut tx = store.begin_pool(s.tenant)?;
-            let defs = locked_rules(tx.as_mut())?;
-            let judge = Judge {
-                zone,
-                settings: s.settings,
-                defs: &defs,
-                thresholds: s.thresholds,
-            };
-            let slice_moved = evaluate_customers(tx.as_mut(), &judge, &movers, s.at, s.cause)?;
-            moved.entered += slice_moved.entered;
-            moved.exited += slice_moved.exited;
-            tx.commit()?;
+        }
+        while let Some(answer) = pending.pop_front() {
+            add_written(&mut moved, answer)?;
         }
         Ok(moved)
     })();
@@ -606,7 +699,7 @@ pub fn count_rule(
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use std::fmt::Write as _;
 
     use super::*;
@@ -618,7 +711,7 @@ mod tests {
 
     /// A pool of 23 customers (most with orders) whose rules were saved before the
     /// imports, which judged nobody: everything is left for the sweep to record.
-    fn stale_pool(store: &mut dyn Store, tenant: &Tenant, dir: &std::path::Path) {
+    pub(crate) fn stale_pool(store: &mut dyn Store, tenant: &Tenant, dir: &std::path::Path) {
         for rule in [
             NewRule::segment("buyers", "orders >= 1", Purpose::Analysis),
             NewRule::segment("lapsing", "days_since_order > 30", Purpose::Analysis),
@@ -661,7 +754,8 @@ mod tests {
     fn two_threads_sweep_everyone(store: &mut dyn Store, helper: &mut dyn Store, tenant: &Tenant) {
         let dir = tempfile::tempdir().expect("dir");
         stale_pool(store, tenant, dir.path());
-        let moved = sweep_in_slices(store, Some(helper), tenant, "midnight", 3).expect("sweep");
+        let moved = sweep_in_slices(store, Some(helper), tenant, "midnight", Writes::Own, 3)
+            .expect("sweep");
         assert_eq!(moved.customers, 23);
         assert!(moved.entered > 20, "{moved:?}");
         let settings = rule_settings(store, tenant).expect("settings");

@@ -426,7 +426,7 @@ pub fn sweep(
     tenant: &Tenant,
     cause: &str,
 ) -> Result<Evaluation, RulesError> {
-    let moved = evaluate::sweep(store, helper, tenant, cause)?;
+    let moved = evaluate::sweep(store, helper, tenant, cause, evaluate::Writes::Own)?;
     // No counts: reading them is a pass over every membership, and the sweep reports
     // only what moved.
     Ok(Evaluation {
