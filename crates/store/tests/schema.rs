@@ -33,6 +33,15 @@ const GENUINE: &[(&str, &str)] = &[
         "an identity column (SQLite's rowid is never NULL either)",
     ),
     (
+        "postgres only: events primary key (tenant_id, event_id)",
+        "SQLite keeps events in arrival order (a rowid table, migration 0015) with the id in a \
+         unique index; PostgreSQL's heap is in arrival order already",
+    ),
+    (
+        "sqlite only: events unique (event_id, tenant_id)",
+        "the same key as PostgreSQL's primary key, as a unique index beside SQLite's rowid",
+    ),
+    (
         "sqlite only: customers check (joined_inferred) [0, 1]",
         "PostgreSQL's BOOLEAN holds only true and false; SQLite's INTEGER needs the CHECK",
     ),

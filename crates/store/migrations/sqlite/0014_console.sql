@@ -4,7 +4,7 @@
 CREATE TABLE console_users (
     tenant_id     INTEGER NOT NULL REFERENCES tenants (id),
     name          TEXT NOT NULL,
-    role          TEXT NOT NULL,
+    role          TEXT NOT NULL CHECK (role IN ('admin', 'operator', 'viewer')),
     password_hash TEXT NOT NULL,
     created_at    INTEGER NOT NULL,
     failures      INTEGER NOT NULL DEFAULT 0,
