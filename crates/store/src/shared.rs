@@ -50,6 +50,10 @@ pub(crate) trait TxOnDb {
     /// do first or afterwards (SQLite: forget them, rebuild deferred indexes, and empty
     /// its log once the transaction has ended).
     fn erasing(&mut self, id: &CustomerId, remains: &CustomerId) -> Result<()>;
+    /// Before these customers' rows are rewritten other than by an import (a merge or
+    /// an unmerge): what the backend must do first (SQLite: forget them and rebuild
+    /// deferred indexes).
+    fn rewriting(&mut self, ids: &[&CustomerId]) -> Result<()>;
 }
 
 /// A customer and when they opted out of marketing, if they did; `NotFound` if unknown.
@@ -267,6 +271,10 @@ impl<T: OnDb> IdentityStore for T {
             parse_customer_id(r.text(0)?)
         })?
         .pop())
+    }
+
+    fn merges(&mut self, tenant: &Tenant, id: &CustomerId) -> Result<Vec<crate::MergeRecord>> {
+        crate::merge::merges_of(self.db(), tenant.id, id)
     }
 }
 

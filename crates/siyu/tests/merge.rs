@@ -1,0 +1,306 @@
+//! One person under many ids: a merge moves everything to the survivor (the earlier
+//! joined; a tie, the smaller id) and takes the merged id out of every figure; an unmerge
+//! gives back exactly what was; never-merge refuses. On SQLite always, on PostgreSQL too
+//! when `SIYU_TEST_POSTGRES` is set.
+
+mod common;
+
+use std::path::Path;
+
+use siyu::service::import::{ImportOptions, import_file};
+use siyu::service::merge::{self, MergeError};
+use siyu::service::segments::{NewRule, save_rule};
+use siyu_core::CustomerId;
+use siyu_core::import::Kind;
+use siyu_core::segment::rules::{Purpose, RuleKind};
+use siyu_store::{MemberFilter, MergeReason, Store, Tenant};
+
+fn id(s: &str) -> CustomerId {
+    CustomerId::parse(s).expect("id")
+}
+
+/// A SQLite store in a fresh directory, and the PostgreSQL one when the tests have it.
+fn stores(name: &str) -> Vec<(Box<dyn Store>, Tenant, tempfile::TempDir)> {
+    let mut out = Vec::new();
+    let dir = tempfile::tempdir().expect("dir");
+    let mut store = siyu_store::open(dir.path().join("s.db").to_str().expect("path")).expect("db");
+    let tenant = store.tenant("shop").expect("tenant");
+    out.push((store, tenant, dir));
+    if let Some((store, tenant)) = common::postgres_tenant(name) {
+        out.push((store, tenant, tempfile::tempdir().expect("dir")));
+    }
+    out
+}
+
+fn import(store: &mut dyn Store, tenant: &Tenant, dir: &Path, kind: Kind, text: &str) {
+    let path = dir.join(format!("{}.csv", kind.name()));
+    std::fs::write(&path, text).expect("write");
+    import_file(store, tenant, kind, &path, ImportOptions::default()).expect("import");
+}
+
+/// Everything the store holds on the tenant's people, as comparable text.
+fn state(store: &mut dyn Store, tenant: &Tenant) -> Vec<String> {
+    let mut out = Vec::new();
+    let mut ids = Vec::new();
+    store
+        .scan_customers(tenant, &mut |c| ids.push(c.id))
+        .expect("customers");
+    for c in &ids {
+        out.push(format!(
+            "customer {:?}",
+            store.customer(tenant, c).expect("c")
+        ));
+        out.push(format!(
+            "tags {c} {:?}",
+            store.customer_tags(tenant, c).expect("t")
+        ));
+        out.push(format!(
+            "ids {c} {:?}",
+            store.identities_of(tenant, c).expect("i")
+        ));
+    }
+    store
+        .scan_orders(tenant, &mut |o| out.push(format!("order {o:?}")))
+        .expect("orders");
+    store
+        .scan_events(tenant, &mut |e| out.push(format!("event {e:?}")))
+        .expect("events");
+    store
+        .scan_profiles(tenant, &mut |p| out.push(format!("profile {p:?}")))
+        .expect("profiles");
+    let mut tx = store.read_pool(tenant).expect("read");
+    let mut members = tx.members(MemberFilter::All).expect("members");
+    members.sort_by(|a, b| (&a.name, &a.customer_id).cmp(&(&b.name, &b.customer_id)));
+    out.extend(
+        members
+            .into_iter()
+            .map(|m| format!("member {} {} {}", m.kind.as_str(), m.name, m.customer_id)),
+    );
+    out
+}
+
+/// A shop where w1 (joined 2024-03-01, no name) and u1 (joined 2024-01-10, named, with a
+/// phone) are one person; r1 referred u1, w1 referred f1.
+fn shop(store: &mut dyn Store, tenant: &Tenant, dir: &Path) {
+    import(
+        store,
+        tenant,
+        dir,
+        Kind::Customers,
+        "customer_id,name,phone,channel,referrer_id,joined_at,tags\n\
+         r1,,,store,,2023-12-01,\n\
+         u1,张三,13800000001,douyin,r1,2024-01-10,vip\n\
+         w1,,,wecom,,2024-03-01,outdoor;vip\n\
+         f1,,,,w1,2024-04-01,\n",
+    );
+    import(
+        store,
+        tenant,
+        dir,
+        Kind::Orders,
+        "order_id,customer_id,ordered_at,amount,status\n\
+         o1,u1,2024-02-01,100,paid\n\
+         o2,w1,2024-03-05,250,paid\n\
+         o3,w1,2024-05-05,80,refunded\n\
+         o4,f1,2024-04-02,60,paid\n",
+    );
+    import(
+        store,
+        tenant,
+        dir,
+        Kind::Events,
+        "event_id,customer_id,type,occurred_at\ne1,w1,view,2024-03-02\ne2,u1,share,2024-02-02\n",
+    );
+    store
+        .add_identities(
+            tenant,
+            &[
+                (id("w1"), identity("wecom", "wm_1")),
+                (id("w1"), identity("unionid", "un_1")),
+                (id("u1"), identity("phone", "13800000001")),
+            ],
+        )
+        .expect("identities");
+    let rule = NewRule::segment("two_orders", "orders >= 2", Purpose::Analysis);
+    save_rule(store, tenant, rule, "test", true).expect("rule");
+}
+
+fn identity(namespace: &str, value: &str) -> siyu_store::Identity {
+    siyu_store::Identity {
+        namespace: namespace.to_owned(),
+        value: value.to_owned(),
+        source: "test".to_owned(),
+        at: siyu_core::Timestamp::from_second(1_700_000_000).expect("t"),
+    }
+}
+
+#[test]
+fn a_merge_moves_everything_to_the_earlier_joined_and_an_unmerge_gives_it_all_back() {
+    for (mut store, tenant, dir) in stores("merge") {
+        let store = store.as_mut();
+        shop(store, &tenant, dir.path());
+        let before = state(store, &tenant);
+        let counts = store.table_counts(&tenant).expect("counts");
+
+        // Named w1 first: u1 joined earlier and survives.
+        let m =
+            merge::merge(store, &tenant, &id("w1"), &id("u1"), MergeReason::Manual).expect("merge");
+        assert_eq!((m.survivor.as_str(), m.merged.as_str()), ("u1", "w1"));
+        assert_eq!(
+            (m.orders, m.events, m.tags, m.identities, m.referees),
+            (2, 1, 2, 2, 1)
+        );
+
+        let after = store.table_counts(&tenant).expect("counts");
+        assert_eq!(
+            after.customers,
+            counts.customers - 1,
+            "the merged one left the pool"
+        );
+        assert_eq!((after.orders, after.events), (counts.orders, counts.events));
+        assert!(store.customer(&tenant, &id("w1")).is_err());
+        let u1 = store.customer(&tenant, &id("u1")).expect("u1");
+        assert_eq!(u1.name.as_deref(), Some("张三"));
+        assert_eq!(
+            u1.referrer_id,
+            Some(id("r1")),
+            "the survivor keeps its referrer"
+        );
+        let tags = store.customer_tags(&tenant, &id("u1")).expect("tags");
+        assert_eq!(tags, ["outdoor", "vip"]);
+        let ids: Vec<String> = store
+            .identities_of(&tenant, &id("u1"))
+            .expect("ids")
+            .into_iter()
+            .map(|i| i.namespace)
+            .collect();
+        assert_eq!(ids, ["phone", "unionid", "wecom"]);
+        let f1 = store.customer(&tenant, &id("f1")).expect("f1");
+        assert_eq!(f1.referrer_id, Some(id("u1")), "referees name the survivor");
+        let mut profile = None;
+        store
+            .scan_profiles(&tenant, &mut |p| {
+                assert_ne!(p.customer_id, id("w1"), "the merged profile is gone");
+                if p.customer_id == id("u1") {
+                    profile = Some(p);
+                }
+            })
+            .expect("profiles");
+        let profile = profile.expect("u1's profile");
+        assert_eq!(profile.orders, 2, "paid orders (o3 was refunded)");
+        assert_eq!(profile.net_spend.fen(), 35_000);
+        assert_eq!(profile.referrals, 1);
+        // The survivor now has two paid orders: it entered the segment; w1 left it.
+        let mut tx = store.read_pool(&tenant).expect("read");
+        let members = tx
+            .members(MemberFilter::Rule(RuleKind::Segment, "two_orders"))
+            .expect("members");
+        let members: Vec<&str> = members.iter().map(|m| m.customer_id.as_str()).collect();
+        assert_eq!(members, ["u1"]);
+        let history = tx
+            .history(MemberFilter::Customer(&id("w1")), 100)
+            .expect("history");
+        drop(tx);
+        assert!(
+            history
+                .iter()
+                .any(|h| h.cause.starts_with("merge w1 into u1 (manual)")),
+            "{history:?}"
+        );
+        let merges = merge::merges_of(store, &tenant, &id("u1")).expect("merges");
+        assert_eq!(merges.len(), 1);
+        assert_eq!(
+            (merges[0].merged.as_str(), merges[0].reason),
+            ("w1", "manual")
+        );
+
+        let u = merge::unmerge(store, &tenant, &id("w1")).expect("unmerge");
+        assert_eq!(u.survivor, "u1");
+        assert_eq!(state(store, &tenant), before, "as it was before the merge");
+        assert!(matches!(
+            merge::unmerge(store, &tenant, &id("w1")),
+            Err(MergeError::NotMerged(_))
+        ));
+    }
+}
+
+#[test]
+fn a_joined_tie_goes_to_the_smaller_id_and_a_merged_id_is_unknown_to_a_second_merge() {
+    for (mut store, tenant, dir) in stores("merge-tie") {
+        let store = store.as_mut();
+        import(
+            store,
+            &tenant,
+            dir.path(),
+            Kind::Customers,
+            "customer_id,joined_at\nb2,2024-01-01\na9,2024-01-01\nc3,2024-02-01\n",
+        );
+        let m =
+            merge::merge(store, &tenant, &id("b2"), &id("a9"), MergeReason::Manual).expect("merge");
+        assert_eq!(m.survivor, "a9");
+        assert!(matches!(
+            merge::merge(store, &tenant, &id("b2"), &id("c3"), MergeReason::Manual),
+            Err(MergeError::NotFound(_))
+        ));
+        assert!(matches!(
+            merge::merge(store, &tenant, &id("a9"), &id("a9"), MergeReason::Manual),
+            Err(MergeError::Same(..))
+        ));
+    }
+}
+
+#[test]
+fn never_merge_refuses_a_later_merge_of_the_pair() {
+    for (mut store, tenant, dir) in stores("never-merge") {
+        let store = store.as_mut();
+        import(
+            store,
+            &tenant,
+            dir.path(),
+            Kind::Customers,
+            "customer_id,joined_at\nx1,2024-01-01\nx2,2024-02-01\n",
+        );
+        assert!(merge::never_merge(store, &tenant, &id("x2"), &id("x1")).expect("never"));
+        assert!(!merge::never_merge(store, &tenant, &id("x1"), &id("x2")).expect("again"));
+        assert!(matches!(
+            merge::merge(store, &tenant, &id("x1"), &id("x2"), MergeReason::Manual),
+            Err(MergeError::Refused(..))
+        ));
+        assert!(matches!(
+            merge::never_merge(store, &tenant, &id("x1"), &id("nobody")),
+            Err(MergeError::NotFound(_))
+        ));
+    }
+}
+
+#[test]
+fn stacked_merges_are_undone_last_first() {
+    for (mut store, tenant, dir) in stores("merge-stack") {
+        let store = store.as_mut();
+        import(
+            store,
+            &tenant,
+            dir.path(),
+            Kind::Customers,
+            "customer_id,joined_at\na,2024-01-01\nb,2024-02-01\nc,2024-03-01\n",
+        );
+        import(
+            store,
+            &tenant,
+            dir.path(),
+            Kind::Orders,
+            "order_id,customer_id,ordered_at,amount,status\n\
+             oa,a,2024-04-01,10,paid\nob,b,2024-04-02,20,paid\noc,c,2024-04-03,30,paid\n",
+        );
+        let before = state(store, &tenant);
+        merge::merge(store, &tenant, &id("a"), &id("b"), MergeReason::Manual).expect("ab");
+        merge::merge(store, &tenant, &id("a"), &id("c"), MergeReason::Manual).expect("ac");
+        assert!(matches!(
+            merge::unmerge(store, &tenant, &id("b")),
+            Err(MergeError::OutOfOrder(_))
+        ));
+        merge::unmerge(store, &tenant, &id("c")).expect("c");
+        merge::unmerge(store, &tenant, &id("b")).expect("b");
+        assert_eq!(state(store, &tenant), before);
+    }
+}
