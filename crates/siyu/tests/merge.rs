@@ -7,9 +7,12 @@ mod common;
 
 use std::path::Path;
 
+use serde_json::json;
+
 use siyu::service::import::{ImportOptions, import_file};
+use siyu::service::ingest::{message_id_of, parse_item, write_batch};
 use siyu::service::merge::{self, MergeError};
-use siyu::service::segments::{NewRule, save_rule};
+use siyu::service::segments::{NewRule, rule_settings, save_rule};
 use siyu_core::CustomerId;
 use siyu_core::import::Kind;
 use siyu_core::segment::rules::{Purpose, RuleKind};
@@ -302,5 +305,103 @@ fn stacked_merges_are_undone_last_first() {
         merge::unmerge(store, &tenant, &id("c")).expect("c");
         merge::unmerge(store, &tenant, &id("b")).expect("b");
         assert_eq!(state(store, &tenant), before);
+    }
+}
+
+#[test]
+fn what_arrives_naming_a_merged_id_lands_on_the_survivor_and_goes_back_on_unmerge() {
+    for (mut store, tenant, dir) in stores("merge-later") {
+        let store = store.as_mut();
+        shop(store, &tenant, dir.path());
+        merge::merge(store, &tenant, &id("u1"), &id("w1"), MergeReason::Manual).expect("merge");
+        let counts = store.table_counts(&tenant).expect("counts");
+        // A file and a batch naming w1, and a file naming u1.
+        import(
+            store,
+            &tenant,
+            dir.path(),
+            Kind::Orders,
+            "order_id,customer_id,ordered_at,amount,status\n\
+             o5,w1,2024-06-01,70,paid\no6,u1,2024-06-02,30,paid\n",
+        );
+        import(
+            store,
+            &tenant,
+            dir.path(),
+            Kind::Customers,
+            "customer_id,referrer_id,joined_at\nn1,w1,2024-06-01\n",
+        );
+        let settings = rule_settings(store, &tenant).expect("settings");
+        let items = [
+            json!({"type": "track", "message_id": "m1", "customer_id": "w1", "timestamp": "2024-06-03", "event": "view"}),
+            json!({"type": "order", "message_id": "m2", "customer_id": "w1", "timestamp": "2024-06-04", "order_id": "o7", "amount": "5"}),
+        ];
+        let checked = items
+            .iter()
+            .map(|v| parse_item(v, &tenant.zone).map_err(|e| (message_id_of(v), e)))
+            .collect();
+        let answers = write_batch(store, &tenant, &settings, checked).expect("batch");
+        assert!(
+            answers
+                .iter()
+                .all(|a| format!("{a:?}").starts_with("Accepted")),
+            "{answers:?}"
+        );
+        let after = store.table_counts(&tenant).expect("counts");
+        assert_eq!(
+            after.customers,
+            counts.customers + 1,
+            "only n1 is new: w1 is not back"
+        );
+        assert!(store.customer(&tenant, &id("w1")).is_err());
+        let mut owners = Vec::new();
+        store
+            .scan_orders(&tenant, &mut |o| {
+                owners.push(format!("{}:{}", o.id.as_str(), o.customer_id))
+            })
+            .expect("orders");
+        assert_eq!(
+            owners,
+            [
+                "o1:u1", "o2:u1", "o3:u1", "o4:f1", "o5:u1", "o6:u1", "o7:u1"
+            ]
+        );
+        let n1 = store.customer(&tenant, &id("n1")).expect("n1");
+        assert_eq!(n1.referrer_id, Some(id("u1")));
+
+        merge::unmerge(store, &tenant, &id("w1")).expect("unmerge");
+        let mut owners = Vec::new();
+        store
+            .scan_orders(&tenant, &mut |o| {
+                owners.push(format!("{}:{}", o.id.as_str(), o.customer_id))
+            })
+            .expect("orders");
+        assert_eq!(
+            owners,
+            [
+                "o1:u1", "o2:w1", "o3:w1", "o4:f1", "o5:w1", "o6:u1", "o7:w1"
+            ],
+            "each order with the id it named"
+        );
+        let mut events = Vec::new();
+        store
+            .scan_events(&tenant, &mut |e| {
+                events.push(format!("{}:{}", e.id.as_str(), e.customer_id))
+            })
+            .expect("events");
+        assert_eq!(events, ["e1:w1", "e2:u1", "m1:w1"]);
+        let n1 = store.customer(&tenant, &id("n1")).expect("n1");
+        assert_eq!(n1.referrer_id, Some(id("w1")));
+        // Profiles equal a rebuild from the rows as they are now.
+        let mut kept = Vec::new();
+        store
+            .scan_profiles(&tenant, &mut |p| kept.push(p))
+            .expect("profiles");
+        siyu::service::profiles::rebuild(store, &tenant).expect("rebuild");
+        let mut rebuilt = Vec::new();
+        store
+            .scan_profiles(&tenant, &mut |p| rebuilt.push(p))
+            .expect("profiles");
+        assert_eq!(kept, rebuilt);
     }
 }

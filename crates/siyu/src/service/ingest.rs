@@ -20,6 +20,7 @@ use siyu_store::{ImportTx, Scope, Store, Tenant};
 
 use super::evaluate::evaluate_touched;
 use super::import::Sightings;
+use super::merge::{Aliases, resolve};
 use super::privacy::{SUPPRESSED, Suppressions};
 use super::profiles::{Affected, refresh};
 use super::segments::RuleSettings;
@@ -420,9 +421,10 @@ fn claim(
 fn write_items(
     tx: &mut dyn ImportTx,
     zone: &TenantZone,
-    items: Vec<Item>,
+    mut items: Vec<Item>,
     now: Timestamp,
 ) -> anyhow::Result<Vec<CustomerId>> {
+    land_on_survivors(tx, &mut items)?;
     // Whose profiles are rebuilt from the store: the customers of identifies and orders.
     // Those with events alone take them onto their stored profiles, if every event is new.
     let affected: HashSet<CustomerId> = items
@@ -509,6 +511,55 @@ fn write_items(
     touched.sort_unstable();
     touched.dedup();
     Ok(touched)
+}
+
+/// Items naming a merged customer land on its survivor, their rows noted under the
+/// merged id (see [`Aliases`]).
+fn land_on_survivors(tx: &mut dyn ImportTx, items: &mut [Item]) -> anyhow::Result<()> {
+    let aliases = Aliases::load(tx)?;
+    if aliases.is_empty() {
+        return Ok(());
+    }
+    let mut named: Vec<CustomerId> = items.iter().map(|i| i.customer().clone()).collect();
+    named.extend(items.iter().filter_map(|i| match i {
+        Item::Identify(c) => c.referrer_id.clone(),
+        _ => None,
+    }));
+    let chains = aliases.chains(tx, &named)?;
+    if chains.is_empty() {
+        return Ok(());
+    }
+    let mut notes = Vec::new();
+    for item in items.iter_mut() {
+        match item {
+            Item::Identify(c) => {
+                resolve(&chains, &mut c.id, None, &mut notes);
+                if let Some(referrer) = &mut c.referrer_id {
+                    resolve(
+                        &chains,
+                        referrer,
+                        Some(("referee", c.id.as_str())),
+                        &mut notes,
+                    );
+                }
+            }
+            Item::Track(e) => resolve(
+                &chains,
+                &mut e.customer_id,
+                Some(("event", e.id.as_str())),
+                &mut notes,
+            ),
+            Item::Order(o) => resolve(
+                &chains,
+                &mut o.customer_id,
+                Some(("order", o.id.as_str())),
+                &mut notes,
+            ),
+        }
+    }
+    tx.note_merged_rows(&notes)
+        .context("noting rows of merged customers")?;
+    Ok(())
 }
 
 /// Adds new events to the stored profiles of their customers. A customer without a

@@ -18,7 +18,7 @@ use serde::Serialize;
 use siyu_core::fasthash::FastHashSet;
 use siyu_core::privacy::is_erased;
 use siyu_core::{CustomerId, Timestamp};
-use siyu_store::{MergeReason, MergeTx, Moved, Scope, Store, StoreError, Tenant};
+use siyu_store::{MergeReason, MergeTx, MergeWrites, Moved, Scope, Store, StoreError, Tenant};
 
 use super::evaluate::evaluate_touched;
 use super::profiles::{Affected, refresh};
@@ -295,4 +295,67 @@ pub fn merges_of(
             unmerged_at: m.unmerged_at,
         })
         .collect())
+}
+
+/// Customers merged into others, as the write paths see them: a row naming a merged id
+/// lands on its standing survivor, its key noted under the merged id (and under each id
+/// of the chain it went through) so that an unmerge takes it back. Free while the tenant
+/// has no standing merge: one read when the transaction starts.
+pub(crate) struct Aliases {
+    on: bool,
+}
+
+/// For each merged id, the chain of customers it went into (the standing survivor last).
+pub(crate) type Chains = std::collections::HashMap<CustomerId, Vec<CustomerId>>;
+
+impl Aliases {
+    pub(crate) fn load(tx: &mut dyn MergeWrites) -> anyhow::Result<Aliases> {
+        Ok(Aliases {
+            on: tx
+                .has_merges()
+                .context("reading whether any customer is merged")?,
+        })
+    }
+
+    pub(crate) fn is_empty(&self) -> bool {
+        !self.on
+    }
+
+    /// The chains of those of `ids` that are merged.
+    pub(crate) fn chains<'a>(
+        &self,
+        tx: &mut dyn MergeWrites,
+        ids: impl IntoIterator<Item = &'a CustomerId>,
+    ) -> anyhow::Result<Chains> {
+        if !self.on {
+            return Ok(Chains::new());
+        }
+        let mut ids: Vec<CustomerId> = ids.into_iter().cloned().collect();
+        ids.sort_unstable();
+        ids.dedup();
+        Ok(tx
+            .merge_chains(&ids)
+            .context("looking up merged customers")?
+            .into_iter()
+            .collect())
+    }
+}
+
+/// Rewrites `id` to its survivor if it is merged; with `note`, the row's kind and key, noted
+/// in `notes` under each merged id of the chain.
+pub(crate) fn resolve(
+    chains: &Chains,
+    id: &mut CustomerId,
+    note: Option<(&'static str, &str)>,
+    notes: &mut Vec<(CustomerId, &'static str, String)>,
+) {
+    let Some(chain) = chains.get(id) else { return };
+    let Some(survivor) = chain.last() else { return };
+    if let Some((kind, key)) = note {
+        notes.push((id.clone(), kind, key.to_owned()));
+        for between in &chain[..chain.len() - 1] {
+            notes.push((between.clone(), kind, key.to_owned()));
+        }
+    }
+    *id = survivor.clone();
 }
