@@ -405,3 +405,64 @@ fn what_arrives_naming_a_merged_id_lands_on_the_survivor_and_goes_back_on_unmerg
         assert_eq!(kept, rebuilt);
     }
 }
+
+#[test]
+fn customers_sharing_a_unionid_wecom_id_or_phone_are_merged_as_their_identities_arrive() {
+    for (mut store, tenant, dir) in stores("merge-auto") {
+        let store = store.as_mut();
+        import(
+            store,
+            &tenant,
+            dir.path(),
+            Kind::Customers,
+            "customer_id,joined_at\nwm1,2024-01-01\noa1,2023-06-01\np1,2024-02-01\n\
+             p2,2024-03-01\nq1,2024-01-01\nq2,2024-01-02\nm1,2024-01-01\nm2,2024-01-01\n",
+        );
+        let rec = |store: &mut dyn Store, c: &str, n: &str, v: &str| {
+            merge::record_identities(store, &tenant, vec![(id(c), identity(n, v))]).expect("record")
+        };
+        rec(store, "wm1", "unionid", "un_9");
+        let r = rec(store, "oa1", "unionid", "un_9");
+        assert_eq!(r.merged.len(), 1, "{r:?}");
+        assert_eq!(
+            (r.merged[0].survivor.as_str(), r.merged[0].reason),
+            ("oa1", "unionid")
+        );
+        assert!(store.customer(&tenant, &id("wm1")).is_err());
+        // A merged id's identities go to its survivor.
+        rec(store, "wm1", "wecom", "wm_9");
+        let held = store
+            .identity_holder(&tenant, "wecom", "wm_9")
+            .expect("holder");
+        assert_eq!(held, Some(id("oa1")));
+
+        // Phones: merged while on, not once the tenant switched it off.
+        rec(store, "p1", "phone", "13900000001");
+        assert_eq!(rec(store, "p2", "phone", "13900000001").merged.len(), 1);
+        store
+            .set_setting(&tenant, "identity.merge_phone", "off")
+            .expect("setting");
+        rec(store, "q1", "phone", "13900000002");
+        assert!(rec(store, "q2", "phone", "13900000002").merged.is_empty());
+        assert!(store.customer(&tenant, &id("q2")).is_ok());
+
+        // Never-merge: refused and counted.
+        merge::never_merge(store, &tenant, &id("m1"), &id("m2")).expect("never");
+        rec(store, "m1", "wecom", "wm_m");
+        let r = rec(store, "m2", "wecom", "wm_m");
+        assert_eq!((r.merged.len(), r.refused), (0, 1));
+
+        // Never an identity: masked, placeholder, empty.
+        for value in ["139****0001", "##密文", "", "-"] {
+            let r = rec(store, "m1", "phone", value);
+            assert_eq!(r.added, 0, "{value:?}");
+        }
+        let phones = store
+            .identities_of(&tenant, &id("m1"))
+            .expect("ids")
+            .into_iter()
+            .filter(|i| i.namespace == "phone")
+            .count();
+        assert_eq!(phones, 0);
+    }
+}

@@ -337,6 +337,14 @@ pub trait MergeWrites {
     fn is_never_merge(&mut self, a: &CustomerId, b: &CustomerId) -> Result<bool>;
     /// The merges into or of `id`, standing or undone, oldest first.
     fn merges_of(&mut self, id: &CustomerId) -> Result<Vec<MergeRecord>>;
+    /// [`IdentityStore::add_identities`] inside this transaction.
+    fn record_identities(&mut self, ids: &[(CustomerId, Identity)]) -> Result<u64>;
+    /// Who holds each of these (namespace, value) pairs, of those held: (namespace,
+    /// value, holder), in no particular order.
+    fn identity_holders(
+        &mut self,
+        pairs: &[(&str, &str)],
+    ) -> Result<Vec<(String, String, CustomerId)>>;
 }
 
 pub trait EventStore {

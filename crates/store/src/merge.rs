@@ -12,7 +12,8 @@ use siyu_core::{CustomerId, Timestamp};
 use crate::shared::TxOnDb;
 use crate::sql::{Arg, Db, HAS_CUSTOMER, parse_customer_id, rows};
 use crate::{
-    MergeReason, MergeRecord, MergeWrites, Moved, Result, StoreError, corrupt, from_micros, micros,
+    Identity, MergeReason, MergeRecord, MergeWrites, Moved, Result, StoreError, corrupt,
+    from_micros, micros,
 };
 
 /// The columns of a customer's row, as `customers` and `merge_snapshots` both have them.
@@ -391,6 +392,43 @@ impl<T: TxOnDb> MergeWrites for T {
     fn merges_of(&mut self, id: &CustomerId) -> Result<Vec<MergeRecord>> {
         let tenant = self.tenant_id();
         merges_of(self.tx_db(), tenant, id)
+    }
+
+    fn record_identities(&mut self, ids: &[(CustomerId, Identity)]) -> Result<u64> {
+        let tenant = self.tenant_id();
+        crate::shared::add_identities(self.tx_db(), tenant, ids)
+    }
+
+    fn identity_holders(
+        &mut self,
+        pairs: &[(&str, &str)],
+    ) -> Result<Vec<(String, String, CustomerId)>> {
+        let tenant = self.tenant_id();
+        let mut out = Vec::new();
+        for chunk in pairs.chunks(IDS_PER_STATEMENT) {
+            let mut sql = String::from(
+                "SELECT namespace, value, customer_id FROM identities
+                 WHERE tenant_id = ?1 AND (",
+            );
+            let mut args = vec![Arg::Int(tenant)];
+            for (k, (namespace, value)) in chunk.iter().enumerate() {
+                let n = 2 + k * 2;
+                if k > 0 {
+                    sql.push_str(" OR ");
+                }
+                sql.push_str(&format!("(namespace = ?{} AND value = ?{})", n, n + 1));
+                args.extend([Arg::Text(namespace), Arg::Text(value)]);
+            }
+            sql.push(')');
+            out.extend(rows(self.tx_db(), &sql, &args, |r| {
+                Ok((
+                    r.text(0)?.to_owned(),
+                    r.text(1)?.to_owned(),
+                    parse_customer_id(r.text(2)?)?,
+                ))
+            })?);
+        }
+        Ok(out)
     }
 }
 

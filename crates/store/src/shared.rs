@@ -212,40 +212,49 @@ impl<T: OnDb> ChannelCostStore for T {
 /// Identities written per statement.
 const IDENTITIES_PER_STATEMENT: usize = 1_000;
 
+/// Records identities of a tenant's customers; those another customer holds stay theirs.
+pub(crate) fn add_identities(
+    db: &mut dyn Db,
+    tenant: i64,
+    ids: &[(CustomerId, Identity)],
+) -> Result<u64> {
+    let mut added = 0;
+    for chunk in ids.chunks(IDENTITIES_PER_STATEMENT) {
+        let mut sql = String::from(
+            "INSERT INTO identities (tenant_id, namespace, value, customer_id, source, created_at) VALUES ",
+        );
+        let times: Vec<i64> = chunk.iter().map(|(_, i)| micros(i.at)).collect();
+        let mut args = vec![Arg::Int(tenant)];
+        for (k, ((customer, identity), at)) in chunk.iter().zip(&times).enumerate() {
+            let n = 2 + k * 5;
+            if k > 0 {
+                sql.push_str(", ");
+            }
+            sql.push_str(&format!(
+                "(?1, ?{}, ?{}, ?{}, ?{}, ?{})",
+                n,
+                n + 1,
+                n + 2,
+                n + 3,
+                n + 4
+            ));
+            args.extend([
+                Arg::Text(&identity.namespace),
+                Arg::Text(&identity.value),
+                Arg::Text(customer.as_str()),
+                Arg::Text(&identity.source),
+                Arg::Int(*at),
+            ]);
+        }
+        sql.push_str(" ON CONFLICT (tenant_id, namespace, value) DO NOTHING");
+        added += db.exec(&sql, &args)?;
+    }
+    Ok(added)
+}
+
 impl<T: OnDb> IdentityStore for T {
     fn add_identities(&mut self, tenant: &Tenant, ids: &[(CustomerId, Identity)]) -> Result<u64> {
-        let mut added = 0;
-        for chunk in ids.chunks(IDENTITIES_PER_STATEMENT) {
-            let mut sql = String::from(
-                "INSERT INTO identities (tenant_id, namespace, value, customer_id, source, created_at) VALUES ",
-            );
-            let times: Vec<i64> = chunk.iter().map(|(_, i)| micros(i.at)).collect();
-            let mut args = vec![Arg::Int(tenant.id)];
-            for (k, ((customer, identity), at)) in chunk.iter().zip(&times).enumerate() {
-                let n = 2 + k * 5;
-                if k > 0 {
-                    sql.push_str(", ");
-                }
-                sql.push_str(&format!(
-                    "(?1, ?{}, ?{}, ?{}, ?{}, ?{})",
-                    n,
-                    n + 1,
-                    n + 2,
-                    n + 3,
-                    n + 4
-                ));
-                args.extend([
-                    Arg::Text(&identity.namespace),
-                    Arg::Text(&identity.value),
-                    Arg::Text(customer.as_str()),
-                    Arg::Text(&identity.source),
-                    Arg::Int(*at),
-                ]);
-            }
-            sql.push_str(" ON CONFLICT (tenant_id, namespace, value) DO NOTHING");
-            added += self.db().exec(&sql, &args)?;
-        }
-        Ok(added)
+        add_identities(self.db(), tenant.id, ids)
     }
 
     fn identities_of(&mut self, tenant: &Tenant, id: &CustomerId) -> Result<Vec<Identity>> {

@@ -700,8 +700,7 @@ fn record_buyer_keys(
         ids.push((key.clone(), identity(platform, text)));
     }
     ids.sort_by(|a, b| (a.0.as_str(), &a.1.namespace).cmp(&(b.0.as_str(), &b.1.namespace)));
-    store
-        .add_identities(tenant, &ids)
+    super::merge::record_identities(store, tenant, ids)
         .context("recording the buyers' keys as identities")?;
     Ok(())
 }

@@ -359,3 +359,139 @@ pub(crate) fn resolve(
     }
     *id = survivor.clone();
 }
+
+/// What recording identities did.
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct Recorded {
+    /// Identities new to the tenant.
+    pub added: u64,
+    /// The merges they caused.
+    pub merged: Vec<Merged>,
+    /// Merges refused because the pair is recorded as two persons.
+    pub refused: u64,
+}
+
+/// Whether a value can be an identity at all: never empty, masked (`186******05`) or a
+/// platform's placeholder (`##密文`, `-`).
+pub fn recordable(value: &str) -> bool {
+    let value = value.trim();
+    !value.is_empty()
+        && !siyu_core::import::is_masked(value)
+        && !siyu_core::import::is_placeholder(value)
+}
+
+/// Whether the tenant merges customers who share a phone number (`identity.merge_phone`).
+fn merges_phones(store: &mut dyn Store, tenant: &Tenant) -> anyhow::Result<bool> {
+    Ok(!store
+        .settings(tenant)
+        .context("reading the tenant's settings")?
+        .iter()
+        .any(|(k, v)| k == "identity.merge_phone" && v == "off"))
+}
+
+/// Records identities, each of its customer (a merged customer's go to its survivor; a
+/// value that cannot be an identity is left out), and merges the customers who turn out
+/// to be one person: two who hold the same `unionid`, `wecom` external_userid or (unless
+/// the tenant switched it off) `phone`, unless the pair is recorded as two persons. One
+/// transaction.
+pub fn record_identities(
+    store: &mut dyn Store,
+    tenant: &Tenant,
+    ids: Vec<(CustomerId, siyu_store::Identity)>,
+) -> anyhow::Result<Recorded> {
+    let mut ids: Vec<(CustomerId, siyu_store::Identity)> = ids
+        .into_iter()
+        .filter(|(_, i)| recordable(&i.value))
+        .collect();
+    if ids.is_empty() {
+        return Ok(Recorded::default());
+    }
+    let merge_phone = merges_phones(store, tenant)?;
+    let settings = rule_settings(store, tenant)?;
+    let mut tx = store.begin_privacy(tenant)?;
+    let aliases = Aliases::load(tx.as_mut())?;
+    if !aliases.is_empty() {
+        let chains = aliases.chains(tx.as_mut(), ids.iter().map(|(c, _)| c))?;
+        let mut notes = Vec::new();
+        for (customer, identity) in &mut ids {
+            let key = format!("{} {}", identity.namespace, identity.value);
+            resolve(&chains, customer, Some(("identity", &key)), &mut notes);
+        }
+        tx.note_merged_rows(&notes)
+            .context("noting identities of merged customers")?;
+    }
+    let added = tx.record_identities(&ids).context("recording identities")?;
+    let mut recorded = Recorded {
+        added,
+        ..Recorded::default()
+    };
+    // Every one new: nobody else held any of them.
+    if added == ids.len() as u64 {
+        tx.commit()?;
+        return Ok(recorded);
+    }
+    let mergeable: Vec<(&str, &str)> = ids
+        .iter()
+        .filter(|(_, i)| match MergeReason::of_namespace(&i.namespace) {
+            Some(MergeReason::Phone) => merge_phone,
+            Some(_) => true,
+            None => false,
+        })
+        .map(|(_, i)| (i.namespace.as_str(), i.value.as_str()))
+        .collect();
+    let holders: std::collections::HashMap<(String, String), CustomerId> = tx
+        .identity_holders(&mergeable)
+        .context("reading who holds the identities")?
+        .into_iter()
+        .map(|(n, v, c)| ((n, v), c))
+        .collect();
+    let mut pairs: Vec<(CustomerId, CustomerId, MergeReason)> = Vec::new();
+    for (customer, identity) in &ids {
+        let Some(reason) = MergeReason::of_namespace(&identity.namespace) else {
+            continue;
+        };
+        let held = holders.get(&(identity.namespace.clone(), identity.value.clone()));
+        if let Some(holder) = held.filter(|h| *h != customer) {
+            pairs.push((holder.clone(), customer.clone(), reason));
+        }
+    }
+    if pairs.is_empty() {
+        tx.commit()?;
+        return Ok(recorded);
+    }
+    tx.lock_evaluation()
+        .context("waiting for another evaluation")?;
+    for (a, b, reason) in pairs {
+        // Either may have been merged by an earlier pair of this same call.
+        let chains: Chains = tx
+            .merge_chains(&[a.clone(), b.clone()])
+            .context("looking up merged customers")?
+            .into_iter()
+            .collect();
+        let now = |id: CustomerId| {
+            chains
+                .get(&id)
+                .and_then(|c| c.last().cloned())
+                .unwrap_or(id)
+        };
+        let (a, b) = (now(a), now(b));
+        if a == b {
+            continue;
+        }
+        match merge_in(tx.as_mut(), tenant, &settings, &a, &b, reason, false) {
+            Ok(m) => recorded.merged.push(m),
+            Err(MergeError::Refused(..)) => {
+                recorded.refused += 1;
+                tracing::info!(
+                    reason = reason.as_str(),
+                    "an automatic merge was refused: the two customers are recorded as two persons"
+                );
+            }
+            // A customer gone meanwhile (erased) is merged with nobody.
+            Err(MergeError::NotFound(_) | MergeError::Remains(_)) => {}
+            Err(e) => return Err(anyhow::Error::from(e).context("merging customers")),
+        }
+    }
+    tx.commit()?;
+    Ok(recorded)
+}
