@@ -466,3 +466,159 @@ fn customers_sharing_a_unionid_wecom_id_or_phone_are_merged_as_their_identities_
         assert_eq!(phones, 0);
     }
 }
+
+mod persons {
+    //! Reports count persons: a shop where some persons appear under two or three ids
+    //! sharing a unionid, once their identities have merged them, has the pool, buyers,
+    //! RFM classes, cohorts, CLV and profiles of the same shop with each person under one
+    //! id from the start (the survivor's, joined at the earliest); and undoing the merges
+    //! gives back the shop as it was.
+
+    use std::fmt::Write as _;
+
+    use proptest::prelude::*;
+
+    use siyu::service::merge;
+    use siyu::service::overview::overview;
+    use siyu::service::reports::{cohort_report, formula_clv_report};
+    use siyu::service::rfm;
+    use siyu_core::CustomerId;
+    use siyu_core::import::Kind;
+    use siyu_core::segment::rfm::RfmWindow;
+    use siyu_store::{Store, Tenant};
+
+    use super::{identity, import, state};
+
+    /// An id of a person: days after 2024-01-01 it joined, and its orders (days after
+    /// 2024-01-01, yuan, refunded).
+    type Alias = (u16, Vec<(u16, u16, bool)>);
+
+    fn person() -> impl Strategy<Value = Vec<Alias>> {
+        let alias = (
+            prop_oneof![Just(0u16), Just(30), 0u16..400],
+            prop::collection::vec((0u16..500, 1u16..900, prop::bool::weighted(0.15)), 0..3),
+        );
+        prop::collection::vec(alias, 1..4)
+    }
+
+    fn day(offset: u16) -> String {
+        let d = jiff::civil::date(2024, 1, 1)
+            .checked_add(jiff::Span::new().days(i64::from(offset)))
+            .expect("date");
+        format!("{d}T10:00:00Z")
+    }
+
+    fn alias_id(p: usize, j: usize) -> String {
+        format!("p{p}i{j}")
+    }
+
+    /// Writes the shop: every alias its own customer (`one_id` false), or each person
+    /// under their survivor's id joined at their earliest.
+    fn write_shop(
+        store: &mut dyn Store,
+        tenant: &Tenant,
+        dir: &std::path::Path,
+        persons: &[Vec<Alias>],
+        one_id: bool,
+    ) {
+        let mut customers = String::from("customer_id,joined_at\n");
+        let mut orders = String::from("order_id,customer_id,ordered_at,amount,status\n");
+        for (p, aliases) in persons.iter().enumerate() {
+            let survivor = (0..aliases.len())
+                .min_by_key(|&j| (aliases[j].0, alias_id(p, j)))
+                .expect("an alias");
+            for (j, (joined, bought)) in aliases.iter().enumerate() {
+                let owner = if one_id { survivor } else { j };
+                if !one_id || j == survivor {
+                    let _ = writeln!(customers, "{},{}", alias_id(p, j), day(*joined));
+                }
+                for (n, (at, yuan, refunded)) in bought.iter().enumerate() {
+                    let status = if *refunded { "refunded" } else { "paid" };
+                    let _ = writeln!(
+                        orders,
+                        "o{p}_{j}_{n},{},{},{yuan},{status}",
+                        alias_id(p, owner),
+                        day(*at)
+                    );
+                }
+            }
+        }
+        import(store, tenant, dir, Kind::Customers, &customers);
+        import(store, tenant, dir, Kind::Orders, &orders);
+    }
+
+    fn figures(store: &mut dyn Store, tenant: &Tenant) -> Vec<String> {
+        let as_of = jiff::civil::date(2025, 6, 30);
+        let mut profiles = Vec::new();
+        store
+            .scan_profiles(tenant, &mut |p| profiles.push(format!("{p:?}")))
+            .expect("profiles");
+        vec![
+            format!("{:?}", overview(store, tenant).expect("overview")),
+            format!(
+                "{:?}",
+                cohort_report(store, tenant, as_of, 24).expect("cohorts")
+            ),
+            format!(
+                "{:?}",
+                formula_clv_report(store, tenant, as_of, None).expect("clv")
+            ),
+            format!(
+                "{:?}",
+                rfm::from_store(store, tenant, RfmWindow::new(as_of, None)).expect("rfm")
+            ),
+            profiles.join("\n"),
+        ]
+    }
+
+    fn check(store: &mut dyn Store, a: &Tenant, b: &Tenant, persons: &[Vec<Alias>]) {
+        let dir = tempfile::tempdir().expect("dir");
+        write_shop(store, a, dir.path(), persons, false);
+        write_shop(store, b, dir.path(), persons, true);
+        let ids: Vec<(CustomerId, siyu_store::Identity)> = persons
+            .iter()
+            .enumerate()
+            .flat_map(|(p, aliases)| {
+                (0..aliases.len()).map(move |j| {
+                    let id = CustomerId::parse(&alias_id(p, j)).expect("id");
+                    (id, identity("unionid", &format!("un{p}")))
+                })
+            })
+            .collect();
+        // Recorded first with no merge (the first of each person holds the unionid).
+        store.add_identities(a, &ids).expect("identities");
+        let before = state(store, a);
+        let recorded = merge::record_identities(store, a, ids).expect("merges");
+        let merges: usize = persons.iter().map(|p| p.len() - 1).sum();
+        assert_eq!(recorded.merged.len(), merges);
+        let (fa, fb) = (figures(store, a), figures(store, b));
+        assert_eq!(fa, fb, "the merged shop counts persons");
+        for m in recorded.merged.iter().rev() {
+            let merged = CustomerId::parse(&m.merged).expect("id");
+            merge::unmerge(store, a, &merged).expect("unmerge");
+        }
+        assert_eq!(state(store, a), before, "unmerged, the shop is as it was");
+    }
+
+    fn on_each_backend(persons: &[Vec<Alias>]) {
+        let dir = tempfile::tempdir().expect("dir");
+        let mut store =
+            siyu_store::open(dir.path().join("p.db").to_str().expect("path")).expect("db");
+        let (a, b) = (store.tenant("a").expect("a"), store.tenant("b").expect("b"));
+        check(store.as_mut(), &a, &b, persons);
+        if let Some((mut store, a)) = crate::common::postgres_tenant("merge-props") {
+            let b = store.tenant(&format!("{}-b", a.name)).expect("b");
+            check(store.as_mut(), &a, &b, persons);
+        }
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig { cases: 24, ..ProptestConfig::default() })]
+        #[test]
+        fn a_merged_shop_counts_persons_and_unmerging_gives_it_back(
+            persons in prop::collection::vec(person(), 1..6)
+        ) {
+            on_each_backend(&persons);
+        }
+    }
+}
