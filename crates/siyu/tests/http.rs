@@ -744,6 +744,25 @@ fn each_new_route_refuses_the_roles_it_is_not_for() {
             &[Admin, Operator],
         ),
         ("GET", "/v1/audit", None, &[Admin]),
+        (
+            "POST",
+            "/v1/customers/c1/merge",
+            Some(json!({"with": "c2"})),
+            &[Admin, Operator],
+        ),
+        ("POST", "/v1/customers/c1/unmerge", None, &[Admin, Operator]),
+        (
+            "POST",
+            "/v1/customers/c1/never-merge",
+            Some(json!({"with": "c2"})),
+            &[Admin, Operator],
+        ),
+        (
+            "GET",
+            "/v1/customers/c1/ids",
+            None,
+            &[Admin, Operator, Viewer],
+        ),
     ];
     for (method, uri, body, allowed) in routes {
         for (role, token) in &tokens {

@@ -7,7 +7,7 @@ mod common;
 
 use std::path::Path;
 
-use serde_json::json;
+use serde_json::{Value, json};
 
 use siyu::service::import::{ImportOptions, import_file};
 use siyu::service::ingest::{message_id_of, parse_item, write_batch};
@@ -620,5 +620,91 @@ mod persons {
         ) {
             on_each_backend(&persons);
         }
+    }
+}
+
+#[test]
+fn merges_are_made_undone_and_refused_through_the_api_with_stable_codes() {
+    use axum::http::StatusCode;
+    use common::api::{Api, runtime};
+    use siyu_core::access::Role;
+
+    for api in Api::on_each_backend("merge") {
+        let rt = runtime();
+        let ingest = api.token("shop", Role::Ingest);
+        let operator = api.token("shop", Role::Operator);
+        let viewer = api.token("shop", Role::Viewer);
+        let order = |m: &str, c: &str, o: &str, at: &str| {
+            json!({"type": "order", "message_id": m, "customer_id": c, "order_id": o,
+                   "timestamp": at, "amount": "10"})
+        };
+        let (status, _) = rt.block_on(api.batch(
+            &ingest,
+            json!({"batch": [order("m1", "c1", "o1", "2025-05-02"), order("m2", "c2", "o2", "2025-05-01"),
+                             order("m3", "c3", "o3", "2025-05-03")]}),
+        ));
+        assert_eq!(status, StatusCode::OK);
+        let call = |token: &str, uri: &str, body: Option<Value>| {
+            let method = if uri.ends_with("/ids") { "GET" } else { "POST" };
+            let (status, text) =
+                rt.block_on(api.call(method, uri, Some(token), body.map(|b| b.to_string())));
+            (status.as_u16(), text)
+        };
+        let code = |(status, text): (u16, String)| {
+            let v: Value = serde_json::from_str(&text).expect("json");
+            (status, v["code"].as_str().unwrap_or("").to_owned())
+        };
+
+        let with = |id: &str| Some(json!({"with": id}));
+        assert_eq!(call(&viewer, "/v1/customers/c1/merge", with("c2")).0, 403);
+        assert_eq!(
+            code(call(&operator, "/v1/customers/c1/merge", with("nobody"))),
+            (404, "customer_not_found".to_owned())
+        );
+        assert_eq!(
+            code(call(
+                &operator,
+                "/v1/customers/c1/merge",
+                Some(json!({"wiht": "c2"}))
+            )),
+            (400, "invalid_merge".to_owned())
+        );
+        assert_eq!(
+            code(call(&operator, "/v1/customers/c1/merge", with("c1"))),
+            (400, "invalid_merge".to_owned())
+        );
+        let (status, text) = call(&operator, "/v1/customers/c1/merge", with("c2"));
+        assert_eq!(status, 200, "{text}");
+        let merged: Value = serde_json::from_str(&text).expect("json");
+        assert_eq!(
+            (merged["survivor"].as_str(), merged["orders"].as_u64()),
+            (Some("c2"), Some(1))
+        );
+
+        let (status, text) = call(&viewer, "/v1/customers/c2/ids", None);
+        assert_eq!(status, 200, "{text}");
+        let ids: Value = serde_json::from_str(&text).expect("json");
+        assert_eq!(ids["merged_from"][0]["merged"], "c1");
+        assert_eq!(ids["merged_from"][0]["reason"], "manual");
+        let (status, text) = call(&viewer, "/v1/customers/c1/ids", None);
+        assert_eq!(status, 404);
+        assert!(text.contains("merged into c2"), "{text}");
+
+        assert_eq!(call(&operator, "/v1/customers/c1/unmerge", None).0, 200);
+        assert_eq!(
+            code(call(&operator, "/v1/customers/c1/unmerge", None)),
+            (409, "not_merged".to_owned())
+        );
+        assert_eq!(
+            call(&operator, "/v1/customers/c3/never-merge", with("c2")).0,
+            200
+        );
+        assert_eq!(
+            code(call(&operator, "/v1/customers/c2/merge", with("c3"))),
+            (409, "merge_refused".to_owned())
+        );
+        // Stacked merges undo last first.
+        assert_eq!(call(&operator, "/v1/customers/c1/merge", with("c2")).0, 200);
+        assert_eq!(call(&operator, "/v1/customers/c2/merge", with("c3")).0, 409);
     }
 }
