@@ -708,3 +708,95 @@ fn merges_are_made_undone_and_refused_through_the_api_with_stable_codes() {
         assert_eq!(call(&operator, "/v1/customers/c2/merge", with("c3")).0, 409);
     }
 }
+
+#[test]
+fn a_batch_identify_with_ids_merges_the_holders_and_an_alias_merges_into_its_customer() {
+    for (mut store, tenant, dir) in stores("merge-batch") {
+        let store = store.as_mut();
+        import(
+            store,
+            &tenant,
+            dir.path(),
+            Kind::Customers,
+            "customer_id,joined_at\nk1,2024-01-01\nk2,2024-02-01\nanon,2023-01-01\n",
+        );
+        let settings = rule_settings(store, &tenant).expect("settings");
+        let send = |store: &mut dyn Store, items: Vec<Value>| {
+            let checked = items
+                .iter()
+                .map(|v| parse_item(v, &tenant.zone).map_err(|e| (message_id_of(v), e)))
+                .collect();
+            write_batch(store, &tenant, &settings, checked)
+                .expect("batch")
+                .into_iter()
+                .map(|a| format!("{a:?}"))
+                .collect::<Vec<String>>()
+        };
+        let answers = send(
+            store,
+            vec![
+                json!({"type": "identify", "message_id": "i1", "customer_id": "k1",
+                       "ids": {"unionid": "un_k", "phone": "+86 138-0000-0009"}}),
+                json!({"type": "identify", "message_id": "i2", "customer_id": "k2",
+                       "ids": {"unionid": "un_k"}}),
+                json!({"type": "identify", "message_id": "i3", "customer_id": "k2",
+                       "ids": {"phone": "138****0009"}}),
+                json!({"type": "identify", "message_id": "i4", "customer_id": "k2",
+                       "ids": {"qq": "12345"}}),
+                json!({"type": "identify", "message_id": "i5", "customer_id": "k2",
+                       "ids": {"wecom": "x".repeat(129)}}),
+            ],
+        );
+        assert!(answers[0].starts_with("Accepted") && answers[1].starts_with("Accepted"));
+        assert!(
+            answers[2].contains("ids.phone: a masked value"),
+            "{answers:?}"
+        );
+        assert!(
+            answers[3].contains("ids.qq: not a namespace"),
+            "{answers:?}"
+        );
+        assert!(
+            answers[4].contains("ids.wecom: 1 to 128 characters"),
+            "{answers:?}"
+        );
+        assert!(
+            store.customer(&tenant, &id("k2")).is_err(),
+            "k2 was merged into k1"
+        );
+        let held = store
+            .identity_holder(&tenant, "phone", "13800000009")
+            .expect("phone");
+        assert_eq!(held, Some(id("k1")), "the phone normalised");
+        let merges = merge::merges_of(store, &tenant, &id("k1")).expect("merges");
+        assert_eq!((merges.len(), merges[0].reason), (1, "unionid"));
+
+        // anon joined first, but an alias's customer survives (with the earlier join).
+        let answers = send(
+            store,
+            vec![
+                json!({"type": "alias", "message_id": "a1", "previous_id": "anon", "customer_id": "k1"}),
+                json!({"type": "alias", "message_id": "a2", "previous_id": "x", "customer_id": "x"}),
+            ],
+        );
+        assert!(answers[0].starts_with("Accepted"), "{answers:?}");
+        assert!(answers[1].contains("previous_id"), "{answers:?}");
+        assert!(store.customer(&tenant, &id("anon")).is_err());
+        let k1 = store.customer(&tenant, &id("k1")).expect("k1");
+        assert_eq!(
+            k1.joined_at.to_string(),
+            "2022-12-31T16:00:00Z",
+            "anon's join"
+        );
+        let merges = merge::merges_of(store, &tenant, &id("anon")).expect("merges");
+        assert_eq!(merges[0].reason, "alias");
+        // An alias of an unknown previous id merges nothing and creates nobody.
+        send(
+            store,
+            vec![
+                json!({"type": "alias", "message_id": "a3", "previous_id": "ghost", "customer_id": "k1"}),
+            ],
+        );
+        assert!(store.customer(&tenant, &id("ghost")).is_err());
+    }
+}

@@ -380,8 +380,18 @@ pub fn recordable(value: &str) -> bool {
         && !siyu_core::import::is_placeholder(value)
 }
 
+/// A phone identity in one form whatever the source wrote: a mainland mobile without its
+/// country code (`+86 138-0000-0009` and `13800000009` are one phone).
+pub fn canonical_phone(phone: &str) -> String {
+    let digits = phone.trim_start_matches('+');
+    match digits.strip_prefix("86") {
+        Some(rest) if rest.len() == 11 && rest.starts_with('1') => rest.to_owned(),
+        _ => phone.to_owned(),
+    }
+}
+
 /// Whether the tenant merges customers who share a phone number (`identity.merge_phone`).
-fn merges_phones(store: &mut dyn Store, tenant: &Tenant) -> anyhow::Result<bool> {
+pub(crate) fn merges_phones(store: &mut dyn Store, tenant: &Tenant) -> anyhow::Result<bool> {
     Ok(!store
         .settings(tenant)
         .context("reading the tenant's settings")?
@@ -399,7 +409,7 @@ pub fn record_identities(
     tenant: &Tenant,
     ids: Vec<(CustomerId, siyu_store::Identity)>,
 ) -> anyhow::Result<Recorded> {
-    let mut ids: Vec<(CustomerId, siyu_store::Identity)> = ids
+    let ids: Vec<(CustomerId, siyu_store::Identity)> = ids
         .into_iter()
         .filter(|(_, i)| recordable(&i.value))
         .collect();
@@ -409,9 +419,34 @@ pub fn record_identities(
     let merge_phone = merges_phones(store, tenant)?;
     let settings = rule_settings(store, tenant)?;
     let mut tx = store.begin_privacy(tenant)?;
-    let aliases = Aliases::load(tx.as_mut())?;
+    let recorded = record_identities_in(tx.as_mut(), tenant, &settings, merge_phone, ids)?;
+    tx.commit()?;
+    Ok(recorded)
+}
+
+/// [`record_identities`] inside `tx`, which the caller commits.
+pub(crate) fn record_identities_in(
+    tx: &mut dyn MergeTx,
+    tenant: &Tenant,
+    settings: &RuleSettings,
+    merge_phone: bool,
+    ids: Vec<(CustomerId, siyu_store::Identity)>,
+) -> anyhow::Result<Recorded> {
+    let mut ids: Vec<(CustomerId, siyu_store::Identity)> = ids
+        .into_iter()
+        .filter(|(_, i)| recordable(&i.value))
+        .collect();
+    if ids.is_empty() {
+        return Ok(Recorded::default());
+    }
+    for (_, identity) in &mut ids {
+        if identity.namespace == "phone" {
+            identity.value = canonical_phone(&identity.value);
+        }
+    }
+    let aliases = Aliases::load(tx)?;
     if !aliases.is_empty() {
-        let chains = aliases.chains(tx.as_mut(), ids.iter().map(|(c, _)| c))?;
+        let chains = aliases.chains(tx, ids.iter().map(|(c, _)| c))?;
         let mut notes = Vec::new();
         for (customer, identity) in &mut ids {
             let key = format!("{} {}", identity.namespace, identity.value);
@@ -427,7 +462,6 @@ pub fn record_identities(
     };
     // Every one new: nobody else held any of them.
     if added == ids.len() as u64 {
-        tx.commit()?;
         return Ok(recorded);
     }
     let mergeable: Vec<(&str, &str)> = ids
@@ -456,7 +490,6 @@ pub fn record_identities(
         }
     }
     if pairs.is_empty() {
-        tx.commit()?;
         return Ok(recorded);
     }
     tx.lock_evaluation()
@@ -478,7 +511,7 @@ pub fn record_identities(
         if a == b {
             continue;
         }
-        match merge_in(tx.as_mut(), tenant, &settings, &a, &b, reason, false) {
+        match merge_in(tx, tenant, settings, &a, &b, reason, false) {
             Ok(m) => recorded.merged.push(m),
             Err(MergeError::Refused(..)) => {
                 recorded.refused += 1;
@@ -492,6 +525,52 @@ pub fn record_identities(
             Err(e) => return Err(anyhow::Error::from(e).context("merging customers")),
         }
     }
-    tx.commit()?;
     Ok(recorded)
+}
+
+/// An alias (the batch API's, Segment's): `previous` merged into `customer`, who survives
+/// whoever joined first (the app names the person by `customer` from now on; the survivor
+/// still takes the earlier join). A never-merge pair is refused and logged without ids.
+pub(crate) fn alias_in(
+    tx: &mut dyn MergeTx,
+    tenant: &Tenant,
+    settings: &RuleSettings,
+    previous: &CustomerId,
+    customer: &CustomerId,
+) -> anyhow::Result<()> {
+    let chains: Chains = tx
+        .merge_chains(&[previous.clone(), customer.clone()])
+        .context("looking up merged customers")?
+        .into_iter()
+        .collect();
+    let now = |id: &CustomerId| {
+        chains
+            .get(id)
+            .and_then(|c| c.last().cloned())
+            .unwrap_or_else(|| id.clone())
+    };
+    let (previous, customer) = (now(previous), now(customer));
+    if previous == customer {
+        return Ok(());
+    }
+    tx.lock_evaluation()
+        .context("waiting for another evaluation")?;
+    match merge_in(
+        tx,
+        tenant,
+        settings,
+        &previous,
+        &customer,
+        MergeReason::Alias,
+        true,
+    ) {
+        Ok(_) | Err(MergeError::NotFound(_) | MergeError::Remains(_)) => Ok(()),
+        Err(MergeError::Refused(..)) => {
+            tracing::info!(
+                "an alias was not merged: the two customers are recorded as two persons"
+            );
+            Ok(())
+        }
+        Err(e) => Err(anyhow::Error::from(e).context("merging an alias")),
+    }
 }
