@@ -800,3 +800,48 @@ fn a_batch_identify_with_ids_merges_the_holders_and_an_alias_merges_into_its_cus
         assert!(store.customer(&tenant, &id("ghost")).is_err());
     }
 }
+
+#[test]
+fn an_erased_persons_merged_ids_and_identities_are_suppressed_and_their_merges_forgotten() {
+    for (mut store, tenant, dir) in stores("merge-erase") {
+        let store = store.as_mut();
+        shop(store, &tenant, dir.path());
+        merge::merge(store, &tenant, &id("u1"), &id("w1"), MergeReason::Manual).expect("merge");
+        siyu::service::privacy::erase(store, &tenant, &id("u1"), "test").expect("erase");
+        assert!(
+            merge::merges_of(store, &tenant, &id("u1"))
+                .expect("m")
+                .is_empty()
+        );
+        assert!(
+            merge::merges_of(store, &tenant, &id("w1"))
+                .expect("m")
+                .is_empty()
+        );
+        // The merged id is refused like the erased one.
+        let before = store.table_counts(&tenant).expect("counts");
+        import(
+            store,
+            &tenant,
+            dir.path(),
+            Kind::Orders,
+            "order_id,customer_id,ordered_at,amount,status\no9,w1,2024-07-01,10,paid\n",
+        );
+        assert_eq!(store.table_counts(&tenant).expect("counts"), before);
+        // Their unionid is never recorded again, so joins nobody.
+        let r = merge::record_identities(
+            store,
+            &tenant,
+            vec![(id("f1"), identity("unionid", "un_1"))],
+        )
+        .expect("record");
+        assert_eq!((r.added, r.merged.len()), (0, 0));
+        let r = merge::record_identities(
+            store,
+            &tenant,
+            vec![(id("f1"), identity("unionid", "un_other"))],
+        )
+        .expect("record");
+        assert_eq!(r.added, 1, "other identities are recorded as before");
+    }
+}

@@ -337,6 +337,9 @@ pub trait MergeWrites {
     fn is_never_merge(&mut self, a: &CustomerId, b: &CustomerId) -> Result<bool>;
     /// The merges into or of `id`, standing or undone, oldest first.
     fn merges_of(&mut self, id: &CustomerId) -> Result<Vec<MergeRecord>>;
+    /// Forgets every merge of or into these customers, with what undoes them, and every
+    /// never-merge pair naming them: an erasure keeps none of their ids or rows.
+    fn forget_merges(&mut self, ids: &[CustomerId]) -> Result<()>;
     /// [`IdentityStore::add_identities`] inside this transaction.
     fn record_identities(&mut self, ids: &[(CustomerId, Identity)]) -> Result<u64>;
     /// Who holds each of these (namespace, value) pairs, of those held: (namespace,
@@ -778,6 +781,8 @@ pub trait PrivacyWrites {
         key: &str,
         at: Timestamp,
     ) -> Result<Erased>;
+    /// Adds a suppression key (of another id or an identity of an erased customer).
+    fn suppress(&mut self, key: &str, at: Timestamp) -> Result<()>;
     /// Sets (`Some`) or clears (`None`) a customer's marketing opt-out. False if the
     /// tenant has no such customer.
     fn set_opt_out(&mut self, id: &CustomerId, at: Option<Timestamp>) -> Result<bool>;

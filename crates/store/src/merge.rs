@@ -160,6 +160,11 @@ const FORGET_MERGE: [&str; 3] = [
     "DELETE FROM merge_snapshots WHERE tenant_id = ?1 AND merged_id = ?2",
     "DELETE FROM merge_tags WHERE tenant_id = ?1 AND merged_id = ?2",
 ];
+/// `?1` tenant, `?2` a customer: the merges into it and the never-merge pairs naming it.
+const FORGET_ALL_OF: [&str; 2] = [
+    "DELETE FROM merges WHERE tenant_id = ?1 AND (merged_id = ?2 OR survivor_id = ?2)",
+    "DELETE FROM never_merge WHERE tenant_id = ?1 AND (a = ?2 OR b = ?2)",
+];
 const CLOSE_MERGE: &str = "UPDATE merges SET unmerged_at = ?3
      WHERE tenant_id = ?1 AND merged_id = ?2 AND unmerged_at IS NULL";
 
@@ -392,6 +397,21 @@ impl<T: TxOnDb> MergeWrites for T {
     fn merges_of(&mut self, id: &CustomerId) -> Result<Vec<MergeRecord>> {
         let tenant = self.tenant_id();
         merges_of(self.tx_db(), tenant, id)
+    }
+
+    fn forget_merges(&mut self, ids: &[CustomerId]) -> Result<()> {
+        let tenant = Arg::Int(self.tenant_id());
+        for id in ids {
+            let key = [tenant, Arg::Text(id.as_str())];
+            let db = self.tx_db();
+            for sql in FORGET_MERGE {
+                db.exec(sql, &key)?;
+            }
+            for sql in FORGET_ALL_OF {
+                db.exec(sql, &key)?;
+            }
+        }
+        Ok(())
     }
 
     fn record_identities(&mut self, ids: &[(CustomerId, Identity)]) -> Result<u64> {

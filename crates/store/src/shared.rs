@@ -445,6 +445,16 @@ impl<T: TxOnDb> PrivacyWrites for T {
         })
     }
 
+    fn suppress(&mut self, key: &str, at: Timestamp) -> Result<()> {
+        let args = [
+            Arg::Int(self.tenant_id()),
+            Arg::Text(key),
+            Arg::Int(micros(at)),
+        ];
+        self.tx_db().exec(INSERT_SUPPRESSION, &args)?;
+        Ok(())
+    }
+
     fn set_opt_out(&mut self, id: &CustomerId, at: Option<Timestamp>) -> Result<bool> {
         let args = [
             Arg::Int(self.tenant_id()),

@@ -21,6 +21,7 @@ use siyu_core::{CustomerId, Timestamp};
 use siyu_store::{MergeReason, MergeTx, MergeWrites, Moved, Scope, Store, StoreError, Tenant};
 
 use super::evaluate::evaluate_touched;
+use super::privacy::Suppressions;
 use super::profiles::{Affected, refresh};
 use super::segments::{RuleSettings, rule_settings};
 
@@ -442,6 +443,16 @@ pub(crate) fn record_identities_in(
     for (_, identity) in &mut ids {
         if identity.namespace == "phone" {
             identity.value = canonical_phone(&identity.value);
+        }
+    }
+    // An erased person's ids are never recorded again: nothing joins them back.
+    let suppressions = Suppressions::load(tx, tenant)?;
+    if !suppressions.is_empty() {
+        ids.retain(|(c, i)| {
+            !suppressions.contains(c) && !suppressions.contains_identity(&i.namespace, &i.value)
+        });
+        if ids.is_empty() {
+            return Ok(Recorded::default());
         }
     }
     let aliases = Aliases::load(tx)?;
