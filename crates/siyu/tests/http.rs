@@ -37,7 +37,7 @@ fn a_batch_answers_each_item_and_never_applies_a_message_twice() {
         ]});
         let (status, text) = api.batch(&ingest, body).await;
         assert_snapshot!(status, @"200 OK");
-        assert_snapshot!(text, @r#"{"accepted":3,"duplicates":1,"rejected":2,"results":[{"status":"accepted","message_id":"m1"},{"status":"accepted","message_id":"m2"},{"status":"accepted","message_id":"m3"},{"status":"duplicate","message_id":"m2"},{"status":"rejected","message_id":"m4","reason":"amount: '12.345' has more than two decimals"},{"status":"rejected","message_id":"m5","reason":"type: 'page' is not \"identify\", \"track\" or \"order\""}]}"#);
+        assert_snapshot!(text, @r#"{"accepted":3,"duplicates":1,"rejected":2,"results":[{"status":"accepted","message_id":"m1"},{"status":"accepted","message_id":"m2"},{"status":"accepted","message_id":"m3"},{"status":"duplicate","message_id":"m2"},{"status":"rejected","message_id":"m4","reason":"amount: '12.345' has more than two decimals"},{"status":"rejected","message_id":"m5","reason":"type: 'page' is not \"identify\", \"track\", \"order\" or \"alias\""}]}"#);
         let (_, again) = api.batch(&ingest, json!({"batch": [order("m2", "c1", "o1", "999")]})).await;
         assert!(again.contains(r#""duplicates":1"#), "{again}");
 

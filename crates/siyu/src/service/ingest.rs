@@ -222,8 +222,12 @@ pub fn parse_item(item: &Value, zone: &TenantZone) -> Result<(String, Item), Str
     let mut map = map.clone();
     let kind = match map.remove("type") {
         Some(Value::String(t)) => t,
-        Some(_) => return Err("type: expected \"identify\", \"track\" or \"order\"".into()),
-        None => return Err("type: missing (\"identify\", \"track\" or \"order\")".into()),
+        Some(_) => {
+            return Err("type: expected \"identify\", \"track\", \"order\" or \"alias\"".into());
+        }
+        None => {
+            return Err("type: missing (\"identify\", \"track\", \"order\" or \"alias\")".into());
+        }
     };
     let body = Value::Object(map);
     let serde_error = |e: serde_json::Error| e.to_string();
