@@ -845,3 +845,48 @@ fn an_erased_persons_merged_ids_and_identities_are_suppressed_and_their_merges_f
         assert_eq!(r.added, 1, "other identities are recorded as before");
     }
 }
+
+#[test]
+fn the_command_line_merges_lists_undoes_and_refuses() {
+    let dir = tempfile::tempdir().expect("dir");
+    let db = dir.path().join("cli.db");
+    let run = |args: &[&str]| {
+        let out = common::siyu(&db, args);
+        (
+            out.status.success(),
+            common::text(&out.stdout),
+            common::text(&out.stderr),
+        )
+    };
+    let file = dir.path().join("customers.csv");
+    std::fs::write(
+        &file,
+        "customer_id,joined_at\nc1,2024-01-01\nc2,2024-02-01\nc3,2024-03-01\n",
+    )
+    .expect("write");
+    let path = file.to_str().expect("path");
+    assert!(run(&["import", "customers", path]).0);
+    let (ok, out, err) = run(&["customer", "merge", "c2", "c1"]);
+    assert!(ok, "{err}");
+    assert!(
+        out.starts_with("merged c2 into c1: moved 0 orders"),
+        "{out}"
+    );
+    let (ok, out, _) = run(&["customer", "ids", "c1"]);
+    assert!(
+        ok && out.contains("merged from c2 at ") && out.contains("(manual)"),
+        "{out}"
+    );
+    let (ok, _, err) = run(&["customer", "ids", "c2"]);
+    assert!(!ok && err.contains("was merged into c1"), "{err}");
+    let (ok, out, err) = run(&["customer", "unmerge", "c2"]);
+    assert!(ok && out.starts_with("unmerged c2 from c1"), "{out}{err}");
+    let (ok, _, err) = run(&["customer", "unmerge", "c2"]);
+    assert!(!ok && err.contains("is not merged into anyone"), "{err}");
+    assert!(run(&["customer", "never-merge", "c3", "c1"]).0);
+    let (ok, _, err) = run(&["customer", "merge", "c1", "c3"]);
+    assert!(!ok && err.contains("recorded as two persons"), "{err}");
+    assert!(run(&["config", "set", "identity.merge_phone", "off"]).0);
+    let (ok, _, err) = run(&["config", "set", "identity.merge_phone", "maybe"]);
+    assert!(!ok && err.contains("neither on nor off"), "{err}");
+}

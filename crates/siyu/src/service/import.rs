@@ -1086,6 +1086,11 @@ impl<'s, T: Row> Writer<'s, T> {
                 return Ok(batch);
             }
         }
+        // The keys as the file named them: a merged id's are recorded (for its survivor)
+        // under the key the platform knows.
+        if let Some(keys) = &mut self.keys {
+            keys.extend(batch.iter().map(|r| r.customer().clone()));
+        }
         let mut notes = Vec::new();
         if let Some(tx) = self.tx.as_mut().filter(|_| !self.aliases.is_empty()) {
             let mut named: Vec<CustomerId> = batch.iter().map(|r| r.customer().clone()).collect();
@@ -1111,9 +1116,6 @@ impl<'s, T: Row> Writer<'s, T> {
         }
         let now = self.now;
         let customers_file = self.kind == Kind::Customers;
-        if let Some(keys) = &mut self.keys {
-            keys.extend(batch.iter().map(|r| r.customer().clone()));
-        }
         let Some(tx) = self.writing() else {
             return Ok(batch);
         };
