@@ -17,22 +17,27 @@ pub enum Setting {
     VipRule,
     /// The language of the command line's tables and messages: `en` or `zh`.
     Lang,
+    /// Whether two customers holding the same phone number are merged: `on` or `off`.
+    MergePhone,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum SettingError {
-    #[error("unknown setting '{0}' (known: time_zone, repurchase_cycle_days, vip_rule, lang)")]
+    #[error(
+        "unknown setting '{0}' (known: time_zone, repurchase_cycle_days, vip_rule, lang, identity.merge_phone)"
+    )]
     Unknown(String),
     #[error("{key}: {reason}")]
     Invalid { key: &'static str, reason: String },
 }
 
 impl Setting {
-    pub const ALL: [Setting; 4] = [
+    pub const ALL: [Setting; 5] = [
         Setting::TimeZone,
         Setting::RepurchaseCycleDays,
         Setting::VipRule,
         Setting::Lang,
+        Setting::MergePhone,
     ];
 
     pub fn parse(key: &str) -> Result<Setting, SettingError> {
@@ -48,6 +53,7 @@ impl Setting {
             Setting::RepurchaseCycleDays => "repurchase_cycle_days",
             Setting::VipRule => "vip_rule",
             Setting::Lang => "lang",
+            Setting::MergePhone => "identity.merge_phone",
         }
     }
 
@@ -57,6 +63,7 @@ impl Setting {
             Setting::RepurchaseCycleDays => DEFAULT_REPURCHASE_CYCLE_DAYS.to_string(),
             Setting::VipRule => String::new(),
             Setting::Lang => "en".to_owned(),
+            Setting::MergePhone => "on".to_owned(),
         }
     }
 
@@ -90,6 +97,11 @@ impl Setting {
                 "en" | "english" => Ok("en".to_owned()),
                 "zh" | "zh-cn" | "zh_cn" | "中文" | "chinese" => Ok("zh".to_owned()),
                 _ => Err(invalid(format!("'{value}' is not a language: en or zh"))),
+            },
+            Setting::MergePhone => match value.to_lowercase().as_str() {
+                "on" | "true" | "yes" => Ok("on".to_owned()),
+                "off" | "false" | "no" => Ok("off".to_owned()),
+                _ => Err(invalid(format!("'{value}' is neither on nor off"))),
             },
         }
     }

@@ -37,7 +37,7 @@ fn a_batch_answers_each_item_and_never_applies_a_message_twice() {
         ]});
         let (status, text) = api.batch(&ingest, body).await;
         assert_snapshot!(status, @"200 OK");
-        assert_snapshot!(text, @r#"{"accepted":3,"duplicates":1,"rejected":2,"results":[{"status":"accepted","message_id":"m1"},{"status":"accepted","message_id":"m2"},{"status":"accepted","message_id":"m3"},{"status":"duplicate","message_id":"m2"},{"status":"rejected","message_id":"m4","reason":"amount: '12.345' has more than two decimals"},{"status":"rejected","message_id":"m5","reason":"type: 'page' is not \"identify\", \"track\" or \"order\""}]}"#);
+        assert_snapshot!(text, @r#"{"accepted":3,"duplicates":1,"rejected":2,"results":[{"status":"accepted","message_id":"m1"},{"status":"accepted","message_id":"m2"},{"status":"accepted","message_id":"m3"},{"status":"duplicate","message_id":"m2"},{"status":"rejected","message_id":"m4","reason":"amount: '12.345' has more than two decimals"},{"status":"rejected","message_id":"m5","reason":"type: 'page' is not \"identify\", \"track\", \"order\" or \"alias\""}]}"#);
         let (_, again) = api.batch(&ingest, json!({"batch": [order("m2", "c1", "o1", "999")]})).await;
         assert!(again.contains(r#""duplicates":1"#), "{again}");
 
@@ -751,6 +751,25 @@ fn each_new_route_refuses_the_roles_it_is_not_for() {
             &[Admin, Operator],
         ),
         ("GET", "/v1/audit", None, &[Admin]),
+        (
+            "POST",
+            "/v1/customers/c1/merge",
+            Some(json!({"with": "c2"})),
+            &[Admin, Operator],
+        ),
+        ("POST", "/v1/customers/c1/unmerge", None, &[Admin, Operator]),
+        (
+            "POST",
+            "/v1/customers/c1/never-merge",
+            Some(json!({"with": "c2"})),
+            &[Admin, Operator],
+        ),
+        (
+            "GET",
+            "/v1/customers/c1/ids",
+            None,
+            &[Admin, Operator, Viewer],
+        ),
     ];
     for (method, uri, body, allowed) in routes {
         for (role, token) in &tokens {

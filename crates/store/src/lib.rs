@@ -6,6 +6,7 @@
 //! (e.g. Citus with `tenant_id` as the distribution column) without a schema change.
 //! Instants are stored as microseconds since the Unix epoch (UTC), money as fen.
 
+mod merge;
 mod postgres;
 mod shared;
 mod sql;
@@ -307,6 +308,121 @@ pub trait IdentityStore {
         namespace: &str,
         value: &str,
     ) -> Result<Option<CustomerId>>;
+    /// The merges into or of a customer, standing or undone, oldest first.
+    fn merges(&mut self, tenant: &Tenant, id: &CustomerId) -> Result<Vec<MergeRecord>>;
+}
+
+/// Why two customers were merged: an identity both held, the merchant's command, or an
+/// `alias` call of the batch API.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum MergeReason {
+    Unionid,
+    Wecom,
+    Phone,
+    Manual,
+    Alias,
+}
+
+impl MergeReason {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            MergeReason::Unionid => "unionid",
+            MergeReason::Wecom => "wecom",
+            MergeReason::Phone => "phone",
+            MergeReason::Manual => "manual",
+            MergeReason::Alias => "alias",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<MergeReason> {
+        Some(match s {
+            "unionid" => MergeReason::Unionid,
+            "wecom" => MergeReason::Wecom,
+            "phone" => MergeReason::Phone,
+            "manual" => MergeReason::Manual,
+            "alias" => MergeReason::Alias,
+            _ => return None,
+        })
+    }
+
+    /// The reason of a merge on an identity of this namespace, if its holders are one person.
+    pub fn of_namespace(namespace: &str) -> Option<MergeReason> {
+        Some(match namespace {
+            "unionid" => MergeReason::Unionid,
+            "wecom" => MergeReason::Wecom,
+            "phone" => MergeReason::Phone,
+            _ => return None,
+        })
+    }
+}
+
+/// A merge as recorded.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct MergeRecord {
+    pub merged_id: CustomerId,
+    pub survivor_id: CustomerId,
+    pub reason: MergeReason,
+    pub merged_at: Timestamp,
+    pub unmerged_at: Option<Timestamp>,
+}
+
+/// What a merge moved to the survivor.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Moved {
+    pub orders: u64,
+    pub events: u64,
+    pub tags: u64,
+    pub identities: u64,
+    /// Customers who named the merged one as referrer and now name the survivor.
+    pub referees: u64,
+}
+
+/// Merges and unmerges inside a write transaction (see DESIGN.md, "Identity"): the rows,
+/// the snapshots that undo them, and the alias lookup of later writes.
+pub trait MergeWrites {
+    /// Merges `merged` into `survivor`: orders, events, tags, identities and referees move
+    /// (each row's key noted under the merged id), the survivor takes the earlier join and
+    /// its channel, blank attributes and a missing referrer from the merged one; the merged
+    /// row and profile leave (kept as they were, with the survivor's, until an unmerge).
+    /// Memberships and profiles are the caller's. `NotFound` if either is not a customer.
+    fn merge_customers(
+        &mut self,
+        survivor: &CustomerId,
+        merged: &CustomerId,
+        reason: MergeReason,
+        at: Timestamp,
+    ) -> Result<Moved>;
+    /// Undoes the standing merge of `merged`: both rows as they were before it, and each
+    /// row noted under the merged id (moved then or arrived since) back under it. Returns
+    /// the survivor. `NotFound` if `merged` is not merged; `Conflict` if a later merge
+    /// into the same survivor stands (it must be undone first).
+    fn unmerge_customer(&mut self, merged: &CustomerId, at: Timestamp) -> Result<CustomerId>;
+    /// For each of `ids` merged into someone, the chain of customers it went into, the
+    /// standing survivor last. Ids not merged are left out.
+    fn merge_chains(&mut self, ids: &[CustomerId]) -> Result<Vec<(CustomerId, Vec<CustomerId>)>>;
+    /// Whether the tenant has a standing merge at all (one cheap read: the write paths
+    /// look up their ids only then).
+    fn has_merges(&mut self) -> Result<bool>;
+    /// Notes rows that arrived naming a merged id (`merged_id`, kind `order`/`event`/
+    /// `identity`, key), so that an unmerge takes them back.
+    fn note_merged_rows(&mut self, rows: &[(CustomerId, &str, String)]) -> Result<()>;
+    /// Records that `a` and `b` are two persons; false if it was already recorded.
+    fn add_never_merge(&mut self, a: &CustomerId, b: &CustomerId, at: Timestamp) -> Result<bool>;
+    /// Whether `a` and `b` are recorded as two persons.
+    fn is_never_merge(&mut self, a: &CustomerId, b: &CustomerId) -> Result<bool>;
+    /// The merges into or of `id`, standing or undone, oldest first.
+    fn merges_of(&mut self, id: &CustomerId) -> Result<Vec<MergeRecord>>;
+    /// Forgets every merge of or into these customers, with what undoes them, and every
+    /// never-merge pair naming them: an erasure keeps none of their ids or rows.
+    fn forget_merges(&mut self, ids: &[CustomerId]) -> Result<()>;
+    /// [`IdentityStore::add_identities`] inside this transaction.
+    fn record_identities(&mut self, ids: &[(CustomerId, Identity)]) -> Result<u64>;
+    /// Who holds each of these (namespace, value) pairs, of those held: (namespace,
+    /// value, holder), in no particular order.
+    fn identity_holders(
+        &mut self,
+        pairs: &[(&str, &str)],
+    ) -> Result<Vec<(String, String, CustomerId)>>;
 }
 
 pub trait EventStore {
@@ -648,12 +764,16 @@ pub trait PrivacyStore {
 
 /// Writes of one import or batch. Dropped without `commit` (of [`PoolTx`]), it leaves the
 /// store as it was.
-pub trait ImportTx: PoolTx + IngestWrites + ProfileWrites + PrivacyWrites {}
+pub trait ImportTx: MergeTx + IngestWrites {}
+
+/// A transaction that can merge customers: their rows, profiles and memberships. Both
+/// [`ImportTx`] (automatic merges as identities arrive) and [`PrivacyTx`] (the commands) are.
+pub trait MergeTx: PoolTx + ProfileWrites + PrivacyWrites + MergeWrites {}
 
 /// An erasure, an opt-out or an export: the customer's data, the profile their orders
 /// keep, their segments, and the audit log, in one transaction. Dropped without `commit`
 /// (of [`PoolTx`]), it leaves the store as it was.
-pub trait PrivacyTx: PoolTx + ProfileWrites + PrivacyWrites {}
+pub trait PrivacyTx: MergeTx {}
 
 /// The rows an import or a batch brings: customers, orders, events and message ids.
 /// A batch must not hold the same key twice (the caller splits such batches).
@@ -752,6 +872,8 @@ pub trait PrivacyWrites {
         key: &str,
         at: Timestamp,
     ) -> Result<Erased>;
+    /// Adds a suppression key (of another id or an identity of an erased customer).
+    fn suppress(&mut self, key: &str, at: Timestamp) -> Result<()>;
     /// Sets (`Some`) or clears (`None`) a customer's marketing opt-out. False if the
     /// tenant has no such customer.
     fn set_opt_out(&mut self, id: &CustomerId, at: Option<Timestamp>) -> Result<bool>;

@@ -27,8 +27,9 @@ use crate::sql::{
     parse_customer_id, pg, profile_from, profiles_sql, referees_sql,
 };
 use crate::{
-    ImportStore, ImportTx, IngestWrites, OrderStore, PrivacyStore, PrivacyTx, ProfileWrites,
-    Result, Scope, Store, StoreError, TableCounts, Tenant, WriteCounts, micros, other,
+    ImportStore, ImportTx, IngestWrites, MergeTx, OrderStore, PrivacyStore, PrivacyTx,
+    ProfileWrites, Result, Scope, Store, StoreError, TableCounts, Tenant, WriteCounts, micros,
+    other,
 };
 
 mod api;
@@ -56,6 +57,7 @@ const MIGRATIONS: &[(i64, &str)] = &[
         include_str!("../migrations/postgres/0010_identities.sql"),
     ),
     (11, include_str!("../migrations/postgres/0011_console.sql")),
+    (12, include_str!("../migrations/postgres/0012_merges.sql")),
 ];
 
 /// The advisory lock that serialises migrations and schema creation across processes.
@@ -1053,11 +1055,17 @@ impl TxOnDb for PgImport<'_> {
     fn erasing(&mut self, _id: &CustomerId, _remains: &CustomerId) -> Result<()> {
         Ok(())
     }
+
+    fn rewriting(&mut self, _ids: &[&CustomerId]) -> Result<()> {
+        Ok(())
+    }
 }
 
 impl ImportTx for PgImport<'_> {}
 
 impl PrivacyTx for PgImport<'_> {}
+
+impl MergeTx for PgImport<'_> {}
 
 /// `$1` the tenant and, for a scope of customers, `$2` their ids.
 fn scope_params<'p>(tenant: &'p i64, ids: Option<&'p Vec<&str>>) -> Vec<&'p (dyn ToSql + Sync)> {

@@ -53,6 +53,10 @@ pub(crate) trait TxOnDb {
     /// do first or afterwards (SQLite: forget them, rebuild deferred indexes, and empty
     /// its log once the transaction has ended).
     fn erasing(&mut self, id: &CustomerId, remains: &CustomerId) -> Result<()>;
+    /// Before these customers' rows are rewritten other than by an import (a merge or
+    /// an unmerge): what the backend must do first (SQLite: forget them and rebuild
+    /// deferred indexes).
+    fn rewriting(&mut self, ids: &[&CustomerId]) -> Result<()>;
 }
 
 /// A customer and when they opted out of marketing, if they did; `NotFound` if unknown.
@@ -211,40 +215,49 @@ impl<T: OnDb> ChannelCostStore for T {
 /// Identities written per statement.
 const IDENTITIES_PER_STATEMENT: usize = 1_000;
 
+/// Records identities of a tenant's customers; those another customer holds stay theirs.
+pub(crate) fn add_identities(
+    db: &mut dyn Db,
+    tenant: i64,
+    ids: &[(CustomerId, Identity)],
+) -> Result<u64> {
+    let mut added = 0;
+    for chunk in ids.chunks(IDENTITIES_PER_STATEMENT) {
+        let mut sql = String::from(
+            "INSERT INTO identities (tenant_id, namespace, value, customer_id, source, created_at) VALUES ",
+        );
+        let times: Vec<i64> = chunk.iter().map(|(_, i)| micros(i.at)).collect();
+        let mut args = vec![Arg::Int(tenant)];
+        for (k, ((customer, identity), at)) in chunk.iter().zip(&times).enumerate() {
+            let n = 2 + k * 5;
+            if k > 0 {
+                sql.push_str(", ");
+            }
+            sql.push_str(&format!(
+                "(?1, ?{}, ?{}, ?{}, ?{}, ?{})",
+                n,
+                n + 1,
+                n + 2,
+                n + 3,
+                n + 4
+            ));
+            args.extend([
+                Arg::Text(&identity.namespace),
+                Arg::Text(&identity.value),
+                Arg::Text(customer.as_str()),
+                Arg::Text(&identity.source),
+                Arg::Int(*at),
+            ]);
+        }
+        sql.push_str(" ON CONFLICT (tenant_id, namespace, value) DO NOTHING");
+        added += db.exec(&sql, &args)?;
+    }
+    Ok(added)
+}
+
 impl<T: OnDb> IdentityStore for T {
     fn add_identities(&mut self, tenant: &Tenant, ids: &[(CustomerId, Identity)]) -> Result<u64> {
-        let mut added = 0;
-        for chunk in ids.chunks(IDENTITIES_PER_STATEMENT) {
-            let mut sql = String::from(
-                "INSERT INTO identities (tenant_id, namespace, value, customer_id, source, created_at) VALUES ",
-            );
-            let times: Vec<i64> = chunk.iter().map(|(_, i)| micros(i.at)).collect();
-            let mut args = vec![Arg::Int(tenant.id)];
-            for (k, ((customer, identity), at)) in chunk.iter().zip(&times).enumerate() {
-                let n = 2 + k * 5;
-                if k > 0 {
-                    sql.push_str(", ");
-                }
-                sql.push_str(&format!(
-                    "(?1, ?{}, ?{}, ?{}, ?{}, ?{})",
-                    n,
-                    n + 1,
-                    n + 2,
-                    n + 3,
-                    n + 4
-                ));
-                args.extend([
-                    Arg::Text(&identity.namespace),
-                    Arg::Text(&identity.value),
-                    Arg::Text(customer.as_str()),
-                    Arg::Text(&identity.source),
-                    Arg::Int(*at),
-                ]);
-            }
-            sql.push_str(" ON CONFLICT (tenant_id, namespace, value) DO NOTHING");
-            added += self.db().exec(&sql, &args)?;
-        }
-        Ok(added)
+        add_identities(self.db(), tenant.id, ids)
     }
 
     fn identities_of(&mut self, tenant: &Tenant, id: &CustomerId) -> Result<Vec<Identity>> {
@@ -270,6 +283,10 @@ impl<T: OnDb> IdentityStore for T {
             parse_customer_id(r.text(0)?)
         })?
         .pop())
+    }
+
+    fn merges(&mut self, tenant: &Tenant, id: &CustomerId) -> Result<Vec<crate::MergeRecord>> {
+        crate::merge::merges_of(self.db(), tenant.id, id)
     }
 }
 
@@ -603,6 +620,16 @@ impl<T: TxOnDb> PrivacyWrites for T {
             tags,
             referees,
         })
+    }
+
+    fn suppress(&mut self, key: &str, at: Timestamp) -> Result<()> {
+        let args = [
+            Arg::Int(self.tenant_id()),
+            Arg::Text(key),
+            Arg::Int(micros(at)),
+        ];
+        self.tx_db().exec(INSERT_SUPPRESSION, &args)?;
+        Ok(())
     }
 
     fn set_opt_out(&mut self, id: &CustomerId, at: Option<Timestamp>) -> Result<bool> {

@@ -20,8 +20,9 @@ use crate::sql::{
     parse_customer_id, profile_from, profile_of, referees_sql,
 };
 use crate::{
-    ImportStore, ImportTx, IngestWrites, OrderStore, PrivacyStore, PrivacyTx, ProfileWrites,
-    Result, Scope, Store, StoreError, TableCounts, Tenant, WriteCounts, micros, other,
+    ImportStore, ImportTx, IngestWrites, MergeTx, OrderStore, PrivacyStore, PrivacyTx,
+    ProfileWrites, Result, Scope, Store, StoreError, TableCounts, Tenant, WriteCounts, micros,
+    other,
 };
 
 mod api;
@@ -60,6 +61,7 @@ const MIGRATIONS: &[(i64, &str)] = &[
         15,
         include_str!("../migrations/sqlite/0015_events_in_arrival_order.sql"),
     ),
+    (16, include_str!("../migrations/sqlite/0016_merges.sql")),
 ];
 
 pub struct SqliteStore {
@@ -1304,11 +1306,20 @@ impl TxOnDb for SqliteImport<'_> {
         self.scrub = Some(log::ScrubAfter { conn: self.conn });
         self.end_of_writes_now()
     }
+
+    fn rewriting(&mut self, ids: &[&CustomerId]) -> Result<()> {
+        for id in ids {
+            self.forget(id.as_str());
+        }
+        self.end_of_writes_now()
+    }
 }
 
 impl ImportTx for SqliteImport<'_> {}
 
 impl PrivacyTx for SqliteImport<'_> {}
+
+impl MergeTx for SqliteImport<'_> {}
 
 #[cfg(test)]
 mod tests {

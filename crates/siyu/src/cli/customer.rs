@@ -7,7 +7,7 @@ use std::path::PathBuf;
 use anyhow::Context;
 use clap::Subcommand;
 
-use siyu_store::{Store, Tenant};
+use siyu_store::{MergeReason, Store, Tenant};
 
 use super::lang::pick;
 use super::output::{
@@ -15,8 +15,8 @@ use super::output::{
 };
 use super::segment::customer_id;
 use crate::service::customers::{self, CustomerAnswer};
-use crate::service::privacy;
 use crate::service::segments::actor;
+use crate::service::{merge, privacy};
 
 #[derive(Debug, Subcommand)]
 pub enum CustomerCommand {
@@ -36,6 +36,15 @@ pub enum CustomerCommand {
         #[arg(long, value_enum, default_value_t)]
         format: Format,
     },
+    /// Merge two customers who are one person: the one who joined earlier survives (a
+    /// tie: the smaller id) and takes the other's orders, events, tags, identities and
+    /// referees; the other leaves the pool until an unmerge.
+    Merge { a: String, b: String },
+    /// Undo the merge of ID: both customers exactly as they were before it, with what
+    /// arrived since going to whichever id it named.
+    Unmerge { id: String },
+    /// Record that A and B are two persons: never merged, automatically or by hand.
+    NeverMerge { a: String, b: String },
     /// Everything held on a customer, as JSON (recorded in the audit log).
     Export {
         id: String,
@@ -98,10 +107,25 @@ pub fn run_customer(
         }
         CustomerCommand::Ids { id, format } => {
             let id = customer_id(id)?;
-            store
-                .customer(tenant, &id)
-                .map_err(|_| anyhow::anyhow!("there is no customer '{id}'"))?;
+            if store.customer(tenant, &id).is_err() {
+                let into = merge::merges_of(store, tenant, &id)?
+                    .into_iter()
+                    .find(|m| m.merged == id.as_str() && m.unmerged_at.is_none());
+                match into {
+                    Some(m) => anyhow::bail!(
+                        "customer '{id}' was merged into {} at {}: see siyu customer ids {}",
+                        m.survivor,
+                        local_time(&tenant.zone, m.at),
+                        m.survivor
+                    ),
+                    None => anyhow::bail!("there is no customer '{id}'"),
+                }
+            }
             let ids = store.identities_of(tenant, &id)?;
+            let merges: Vec<merge::MergeLine> = merge::merges_of(store, tenant, &id)?
+                .into_iter()
+                .filter(|m| m.survivor == id.as_str() && m.unmerged_at.is_none())
+                .collect();
             let rows: Vec<[String; 4]> = ids
                 .iter()
                 .map(|i| {
@@ -141,8 +165,75 @@ pub fn run_customer(
                         t.row([n, v, s, local_time_of(&tenant.zone, &a)]);
                     }
                     print!("{}", t.render());
+                    for m in &merges {
+                        println!(
+                            "merged from {} at {} ({})",
+                            m.merged,
+                            local_time(&tenant.zone, m.at),
+                            m.reason
+                        );
+                    }
                 }
             }
+        }
+        CustomerCommand::Merge { a, b } => {
+            let (a, b) = (customer_id(a)?, customer_id(b)?);
+            let m = merge::merge(store, tenant, &a, &b, MergeReason::Manual)?;
+            println!(
+                "{}",
+                pick(
+                    format!(
+                        "merged {} into {}: moved {}, {}, {}, {}, {}",
+                        m.merged,
+                        m.survivor,
+                        count(m.orders, "order"),
+                        count(m.events, "event"),
+                        count(m.tags, "tag"),
+                        count(m.identities, "identity"),
+                        count(m.referees, "referee"),
+                    ),
+                    format!(
+                        "已将 {} 合并到 {}：移动了 {} 笔订单、{} 个事件、{} 个标签、{} 个身份、{} 位被推荐人",
+                        m.merged,
+                        m.survivor,
+                        thousands(m.orders),
+                        thousands(m.events),
+                        thousands(m.tags),
+                        thousands(m.identities),
+                        thousands(m.referees),
+                    )
+                )
+            );
+        }
+        CustomerCommand::Unmerge { id } => {
+            let u = merge::unmerge(store, tenant, &customer_id(id)?)?;
+            println!(
+                "{}",
+                pick(
+                    format!(
+                        "unmerged {} from {}: both are as they were before the merge",
+                        u.customer, u.survivor
+                    ),
+                    format!(
+                        "已将 {} 从 {} 拆分：两位客户恢复到合并前",
+                        u.customer, u.survivor
+                    )
+                )
+            );
+        }
+        CustomerCommand::NeverMerge { a, b } => {
+            let (a, b) = (customer_id(a)?, customer_id(b)?);
+            let new = merge::never_merge(store, tenant, &a, &b)?;
+            println!(
+                "{}",
+                pick(
+                    format!(
+                        "{a} and {b} are two persons: never merged{}",
+                        if new { "" } else { " (recorded already)" }
+                    ),
+                    format!("{a} 与 {b} 是两个人：永不合并")
+                )
+            );
         }
         CustomerCommand::Export { id, out, by } => {
             let data = privacy::export(store, tenant, &customer_id(id)?, &actor(by.as_deref()))?;

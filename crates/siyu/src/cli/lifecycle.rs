@@ -29,7 +29,8 @@ pub enum ConfigCommand {
     Get { key: String },
     /// Change a setting: time_zone (IANA name), repurchase_cycle_days (1–3650), vip_rule
     /// (a segment rule that makes a customer vip too, e.g. 'net_spend >= 5000'; '' for none),
-    /// lang (en or zh: the language of tables and messages).
+    /// lang (en or zh: the language of tables and messages), identity.merge_phone (on or off:
+    /// whether customers who share a phone are merged).
     Set { key: String, value: String },
 }
 

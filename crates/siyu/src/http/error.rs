@@ -81,6 +81,10 @@ codes! {
     TokenNotFound = "token_not_found", NOT_FOUND, "none of the tenant's live tokens has a hash with that prefix";
     CustomerErased = "customer_erased", GONE, "the customer was erased at their request";
     ErasedRemains = "erased_remains", CONFLICT, "the id is an erased customer's remains";
+    InvalidMerge = "invalid_merge", BAD_REQUEST, "a merge's body is not {\"with\": ID}, or names the customer itself";
+    MergeRefused = "merge_refused", CONFLICT, "the two customers are recorded as two persons (never-merge)";
+    NotMerged = "not_merged", CONFLICT, "the customer is not merged into anyone";
+    UnmergeOrder = "unmerge_order", CONFLICT, "a later merge into the same survivor stands: undo it first (the message names it)";
     WecomNotConfigured = "wecom_not_configured", NOT_FOUND, "no WeCom callback is set for the tenant the path names (siyu wecom set-callback)";
     BadSignature = "bad_signature", UNAUTHORIZED, "a WeCom callback's msg_signature does not match, or its message is for another corp";
     InvalidCallback = "invalid_callback", BAD_REQUEST, "a WeCom callback's query or body is not what WeCom sends";

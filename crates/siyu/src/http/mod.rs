@@ -11,6 +11,7 @@ mod console;
 mod customers;
 pub mod error;
 mod group;
+mod merges;
 mod ops;
 mod privacy;
 mod reports;
@@ -224,6 +225,10 @@ pub fn router(state: Arc<AppState>) -> Router {
         .route("/v1/tokens", get(tokens::list).post(tokens::create))
         .route("/v1/tokens/{prefix}", delete(tokens::revoke))
         .route("/v1/customers/{id}/export", get(privacy::export))
+        .route("/v1/customers/{id}/merge", post(merges::merge))
+        .route("/v1/customers/{id}/unmerge", post(merges::unmerge))
+        .route("/v1/customers/{id}/never-merge", post(merges::never_merge))
+        .route("/v1/customers/{id}/ids", get(merges::ids))
         .route(
             "/v1/customers/{id}/opt-out",
             post(privacy::opt_out).delete(privacy::opt_in),

@@ -392,5 +392,27 @@ pub fn openapi_document() -> Value {
     ] {
         document["paths"][path] = json!({"post": {"summary": summary, "responses": {"200": {"description": "as /v1/batch"}}}});
     }
+    // One person under many ids (in a statement of their own: one json! of every path
+    // reaches the macro's recursion limit).
+    document["paths"]["/v1/customers/{id}/merge"] = json!({"post": {
+        "summary": "The customer and the one in the body {\"with\": ID} are one person: the earlier joined (a tie: the smaller id) survives and takes the other's orders, events, tags, identities and referees; the other leaves the pool until an unmerge (operator, admin)",
+        "parameters": [{"name": "id", "in": "path", "required": true, "schema": {"type": "string"}}],
+        "responses": with(json!({"200": {"description": "{survivor, merged, reason, orders, events, tags, identities, referees}"}}), &[(Code::InvalidCustomerId, ""), (Code::InvalidMerge, ""), (Code::CustomerNotFound, ""), (Code::MergeRefused, ""), (Code::ErasedRemains, "")])
+    }});
+    document["paths"]["/v1/customers/{id}/unmerge"] = json!({"post": {
+        "summary": "Undo the merge of the customer: both as they were before it, with what arrived since going to whichever id it named (operator, admin)",
+        "parameters": [{"name": "id", "in": "path", "required": true, "schema": {"type": "string"}}],
+        "responses": with(json!({"200": {"description": "{customer, survivor}"}}), &[(Code::InvalidCustomerId, ""), (Code::NotMerged, ""), (Code::UnmergeOrder, "")])
+    }});
+    document["paths"]["/v1/customers/{id}/never-merge"] = json!({"post": {
+        "summary": "The customer and the one in the body {\"with\": ID} are two persons: never merged, automatically or by hand (operator, admin)",
+        "parameters": [{"name": "id", "in": "path", "required": true, "schema": {"type": "string"}}],
+        "responses": with(json!({"200": {"description": "{customer_id, with, recorded}"}}), &[(Code::InvalidCustomerId, ""), (Code::InvalidMerge, ""), (Code::CustomerNotFound, "")])
+    }});
+    document["paths"]["/v1/customers/{id}/ids"] = json!({"get": {
+        "summary": "The customer's identities (namespace, value, source, at) and the customers merged into them",
+        "parameters": [{"name": "id", "in": "path", "required": true, "schema": {"type": "string"}}],
+        "responses": with(json!({"200": {"description": "{customer_id, identities: [{namespace, value, source, at}], merged_from: [{merged, survivor, reason, at, unmerged_at}]}"}}), &[(Code::InvalidCustomerId, ""), (Code::CustomerNotFound, "a merged id's message names its survivor")])
+    }});
     document
 }

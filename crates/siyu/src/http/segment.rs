@@ -13,7 +13,7 @@ use std::sync::Arc;
 use axum::Json;
 use axum::body::Body;
 use axum::extract::State;
-use serde_json::{Map, Value, json};
+use serde_json::{Map, Value};
 
 use siyu_core::access::Action;
 
@@ -93,11 +93,10 @@ pub fn translate(item: &Value) -> Result<Value, String> {
             out.insert("properties".into(), Value::Object(properties));
         }
         "alias" => {
-            // Kept as the customer's event until identities join the two ids as one person.
+            // siyu's alias: the previous id is merged into the user id, who survives.
             let previous = text("previousId").ok_or("previousId: missing")?;
-            out.insert("type".into(), Value::from("track"));
-            out.insert("event".into(), Value::from("alias"));
-            out.insert("properties".into(), json!({ "previous_id": previous }));
+            out.insert("type".into(), Value::from("alias"));
+            out.insert("previous_id".into(), Value::from(previous));
         }
         other => {
             return Err(format!(
@@ -242,6 +241,7 @@ single_route!(alias, "alias");
 #[cfg(test)]
 mod tests {
     use super::*;
+    use serde_json::json;
 
     #[test]
     fn segment_items_become_siyu_items() {
@@ -271,6 +271,12 @@ mod tests {
             json!({"type": "order", "message_id": "m3", "customer_id": "u1",
                    "timestamp": "2026-05-01T09:30:00Z", "order_id": "o9", "amount": 128.5,
                    "coupon_code": "NEW10"})
+        );
+        let alias =
+            json!({"type": "alias", "messageId": "m4", "userId": "u1", "previousId": "anon-7"});
+        assert_eq!(
+            translate(&alias).expect("alias"),
+            json!({"type": "alias", "message_id": "m4", "customer_id": "u1", "previous_id": "anon-7"})
         );
         assert!(translate(&json!({"type": "group", "messageId": "m", "userId": "u"})).is_err());
         assert!(translate(&json!({"type": "track", "messageId": "m", "event": "x"})).is_err());

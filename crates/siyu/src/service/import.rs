@@ -26,6 +26,7 @@ use siyu_core::{
 use siyu_store::{Identity, ImportTx, Scope, Store, Tenant, WriteCounts};
 
 use super::evaluate::{Recompute, evaluate_all, evaluate_touched};
+use super::merge::{Aliases, resolve};
 use super::privacy::Suppressions;
 use super::profiles::{Affected, Refreshed, refresh, refresh_in_groups};
 use super::segments::{RuleSettings, has_rules, rule_settings};
@@ -294,6 +295,9 @@ trait Row: Send + 'static {
     fn key(&self) -> &str;
     /// The customer whose profile the row changes.
     fn customer(&self) -> &CustomerId;
+    fn customer_mut(&mut self) -> &mut CustomerId;
+    /// The kind of row an unmerge takes back (`order`, `event`), keyed by [`Row::key`].
+    const NOTED: Option<&'static str>;
     /// The customer this row is a sighting of, and when.
     fn sighting(&self) -> Option<(&CustomerId, Timestamp, Option<&Channel>)>;
     fn write(
@@ -330,6 +334,10 @@ impl Row for NewCustomer {
     fn customer(&self) -> &CustomerId {
         &self.id
     }
+    fn customer_mut(&mut self) -> &mut CustomerId {
+        &mut self.id
+    }
+    const NOTED: Option<&'static str> = None;
     fn sighting(&self) -> Option<(&CustomerId, Timestamp, Option<&Channel>)> {
         None
     }
@@ -355,6 +363,10 @@ impl Row for NewOrder {
     fn customer(&self) -> &CustomerId {
         &self.customer_id
     }
+    fn customer_mut(&mut self) -> &mut CustomerId {
+        &mut self.customer_id
+    }
+    const NOTED: Option<&'static str> = Some("order");
     fn sighting(&self) -> Option<(&CustomerId, Timestamp, Option<&Channel>)> {
         Some((&self.customer_id, self.ordered_at, self.channel.as_ref()))
     }
@@ -412,6 +424,10 @@ impl Row for NewEvent {
     fn customer(&self) -> &CustomerId {
         &self.customer_id
     }
+    fn customer_mut(&mut self) -> &mut CustomerId {
+        &mut self.customer_id
+    }
+    const NOTED: Option<&'static str> = Some("event");
     fn sighting(&self) -> Option<(&CustomerId, Timestamp, Option<&Channel>)> {
         Some((&self.customer_id, self.occurred_at, None))
     }
@@ -684,8 +700,7 @@ fn record_buyer_keys(
         ids.push((key.clone(), identity(platform, text)));
     }
     ids.sort_by(|a, b| (a.0.as_str(), &a.1.namespace).cmp(&(b.0.as_str(), &b.1.namespace)));
-    store
-        .add_identities(tenant, &ids)
+    super::merge::record_identities(store, tenant, ids)
         .context("recording the buyers' keys as identities")?;
     Ok(())
 }
@@ -945,6 +960,8 @@ struct Writer<'s, T> {
     customers_created: u64,
     /// Erased customers, whose rows are left out.
     suppressions: Suppressions,
+    /// Merged customers, whose rows land on their survivors.
+    aliases: Aliases,
     suppressed: u64,
     /// Customers whose profiles this import changes.
     affected: FastHashSet<CustomerId>,
@@ -980,9 +997,11 @@ impl<'s, T: Row> Writer<'s, T> {
             .begin_import_of(tenant, size)
             .context("starting the import transaction")?;
         let suppressions = Suppressions::load(tx.as_mut(), tenant)?;
+        let aliases = Aliases::load(tx.as_mut())?;
         Ok(Writer {
             tx: Some(tx),
             suppressions,
+            aliases,
             suppressed: 0,
             path: path.to_owned(),
             options,
@@ -1023,6 +1042,25 @@ impl<'s, T: Row> Writer<'s, T> {
                 .collect();
             &kept
         };
+        let resolved: Vec<SeenCustomer>;
+        let seen = match self.tx.as_mut().filter(|_| !self.aliases.is_empty()) {
+            Some(tx) => {
+                let chains = self
+                    .aliases
+                    .chains(tx.as_mut(), seen.iter().map(|s| &s.id))?;
+                let mut unused = Vec::new();
+                resolved = seen
+                    .iter()
+                    .cloned()
+                    .map(|mut s| {
+                        resolve(&chains, &mut s.id, None, &mut unused);
+                        s
+                    })
+                    .collect();
+                &resolved
+            }
+            None => seen,
+        };
         if let Some(tx) = self.writing().filter(|_| !seen.is_empty()) {
             self.customers_created += tx
                 .see_customers(seen)
@@ -1048,11 +1086,36 @@ impl<'s, T: Row> Writer<'s, T> {
                 return Ok(batch);
             }
         }
-        let now = self.now;
-        let customers_file = self.kind == Kind::Customers;
+        // The keys as the file named them: a merged id's are recorded (for its survivor)
+        // under the key the platform knows.
         if let Some(keys) = &mut self.keys {
             keys.extend(batch.iter().map(|r| r.customer().clone()));
         }
+        let mut notes = Vec::new();
+        if let Some(tx) = self.tx.as_mut().filter(|_| !self.aliases.is_empty()) {
+            let mut named: Vec<CustomerId> = batch.iter().map(|r| r.customer().clone()).collect();
+            for row in &mut batch {
+                named.extend(row.referrer_mut().and_then(|r| r.clone()));
+            }
+            let chains = self.aliases.chains(tx.as_mut(), &named)?;
+            if !chains.is_empty() {
+                for row in &mut batch {
+                    let key = row.key().to_owned();
+                    let noted = T::NOTED.map(|kind| (kind, key.as_str()));
+                    resolve(&chains, row.customer_mut(), noted, &mut notes);
+                    if let Some(Some(referrer)) = row.referrer_mut() {
+                        resolve(
+                            &chains,
+                            referrer,
+                            Some(("referee", key.as_str())),
+                            &mut notes,
+                        );
+                    }
+                }
+            }
+        }
+        let now = self.now;
+        let customers_file = self.kind == Kind::Customers;
         let Some(tx) = self.writing() else {
             return Ok(batch);
         };
@@ -1064,6 +1127,10 @@ impl<'s, T: Row> Writer<'s, T> {
                 .customer_facts(Scope::Customers(&ids))
                 .context("reading the customers this file updates")?;
             old_referrers.extend(before.into_iter().filter_map(|c| c.referrer_id));
+        }
+        if !notes.is_empty() {
+            tx.note_merged_rows(&notes)
+                .context("noting rows of merged customers")?;
         }
         let written = T::write(tx.as_mut(), &batch, now)
             .with_context(|| format!("writing {}", self.path.display()))?;

@@ -20,6 +20,7 @@ use siyu_store::{ImportTx, Scope, Store, Tenant};
 
 use super::evaluate::evaluate_touched;
 use super::import::Sightings;
+use super::merge::{Aliases, resolve};
 use super::privacy::{SUPPRESSED, Suppressions};
 use super::profiles::{Affected, refresh};
 use super::segments::RuleSettings;
@@ -51,7 +52,14 @@ pub type Checked = Result<(String, Item), (Option<String>, String)>;
 /// A checked item.
 #[derive(Debug, Clone)]
 pub enum Item {
-    Identify(NewCustomer),
+    /// A customer's attributes, and their ids in the merchant's sources (namespace, value).
+    Identify(NewCustomer, Vec<(String, String)>),
+    /// `previous` (an earlier id, e.g. an anonymous one) is the same person as `customer`,
+    /// who survives.
+    Alias {
+        previous: CustomerId,
+        customer: CustomerId,
+    },
     Track(NewEvent),
     Order(NewOrder),
 }
@@ -59,7 +67,8 @@ pub enum Item {
 impl Item {
     fn customer(&self) -> &CustomerId {
         match self {
-            Item::Identify(c) => &c.id,
+            Item::Identify(c, _) => &c.id,
+            Item::Alias { customer, .. } => customer,
             Item::Track(e) => &e.customer_id,
             Item::Order(o) => &o.customer_id,
         }
@@ -89,6 +98,68 @@ struct IdentifyDto {
     timestamp: Option<String>,
     #[serde(default)]
     traits: Option<Traits>,
+    /// The customer's ids in the merchant's sources: {"unionid": "…", "phone": "…", …}.
+    #[serde(default)]
+    ids: Option<serde_json::Map<String, Value>>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct AliasDto {
+    message_id: String,
+    previous_id: String,
+    customer_id: String,
+    timestamp: Option<String>,
+}
+
+/// The namespaces an identify's `ids` takes.
+pub const ID_NAMESPACES: [&str; 10] = [
+    "unionid", "wecom", "oa", "mp", "phone", "youzan", "taobao", "douyin", "pdd", "weimob",
+];
+
+/// The longest identity value taken, in characters.
+pub const MAX_ID_CHARS: usize = 128;
+
+/// An identify's `ids`, checked: known namespaces, values of at most [`MAX_ID_CHARS`]
+/// without control characters, a phone normalised; a masked or placeholder value refused.
+fn identities(ids: serde_json::Map<String, Value>) -> Result<Vec<(String, String)>, String> {
+    let mut out = Vec::with_capacity(ids.len());
+    for (namespace, value) in ids {
+        if !ID_NAMESPACES.contains(&namespace.as_str()) {
+            return Err(format!(
+                "ids.{namespace}: not a namespace of identities (known: {})",
+                ID_NAMESPACES.join(", ")
+            ));
+        }
+        let value = match value {
+            Value::String(s) => s.trim().to_owned(),
+            Value::Number(n) => n.to_string(),
+            _ => return Err(format!("ids.{namespace}: expected a string")),
+        };
+        if value.is_empty()
+            || value.chars().count() > MAX_ID_CHARS
+            || value.chars().any(char::is_control)
+        {
+            return Err(format!(
+                "ids.{namespace}: 1 to {MAX_ID_CHARS} characters, no control characters"
+            ));
+        }
+        if siyu_core::import::is_masked(&value) {
+            return Err(format!(
+                "ids.{namespace}: a masked value (with *) is not an identity"
+            ));
+        }
+        if siyu_core::import::is_placeholder(&value) {
+            return Err(format!("ids.{namespace}: a placeholder is not an identity"));
+        }
+        let value = if namespace == "phone" {
+            parse_phone(&value).map_err(|e| format!("ids.phone: {e}"))?
+        } else {
+            value
+        };
+        out.push((namespace, value));
+    }
+    Ok(out)
 }
 
 #[derive(Deserialize)]
@@ -151,8 +222,12 @@ pub fn parse_item(item: &Value, zone: &TenantZone) -> Result<(String, Item), Str
     let mut map = map.clone();
     let kind = match map.remove("type") {
         Some(Value::String(t)) => t,
-        Some(_) => return Err("type: expected \"identify\", \"track\" or \"order\"".into()),
-        None => return Err("type: missing (\"identify\", \"track\" or \"order\")".into()),
+        Some(_) => {
+            return Err("type: expected \"identify\", \"track\", \"order\" or \"alias\"".into());
+        }
+        None => {
+            return Err("type: missing (\"identify\", \"track\", \"order\" or \"alias\")".into());
+        }
     };
     let body = Value::Object(map);
     let serde_error = |e: serde_json::Error| e.to_string();
@@ -223,7 +298,8 @@ pub fn parse_item(item: &Value, zone: &TenantZone) -> Result<(String, Item), Str
                     .transpose()?,
                 tags,
             };
-            Ok((message_id, Item::Identify(customer)))
+            let ids = d.ids.map(identities).transpose()?.unwrap_or_default();
+            Ok((message_id, Item::Identify(customer, ids)))
         }
         "track" => {
             let d: TrackDto = serde_json::from_value(body).map_err(serde_error)?;
@@ -263,8 +339,22 @@ pub fn parse_item(item: &Value, zone: &TenantZone) -> Result<(String, Item), Str
             };
             Ok((message_id, Item::Order(order)))
         }
+        "alias" => {
+            let d: AliasDto = serde_json::from_value(body).map_err(serde_error)?;
+            let message_id = message(&d.message_id)?;
+            if let Some(t) = &d.timestamp {
+                at("timestamp", t)?;
+            }
+            let previous =
+                CustomerId::parse_input(&d.previous_id).map_err(|e| format!("previous_id: {e}"))?;
+            let customer = customer(&d.customer_id)?;
+            if previous == customer {
+                return Err("previous_id: the same as customer_id".into());
+            }
+            Ok((message_id, Item::Alias { previous, customer }))
+        }
         other => Err(format!(
-            "type: '{other}' is not \"identify\", \"track\" or \"order\""
+            "type: '{other}' is not \"identify\", \"track\", \"order\" or \"alias\""
         )),
     }
 }
@@ -351,6 +441,12 @@ fn write_group(
     batches: Vec<Vec<Checked>>,
 ) -> anyhow::Result<Vec<Vec<ItemResult>>> {
     let now = Timestamp::now();
+    // Identities and aliases may merge customers: whether phones do is the tenant's say.
+    let joins = batches.iter().flatten().any(|c| {
+        matches!(c, Ok((_, Item::Identify(_, ids))) if !ids.is_empty())
+            || matches!(c, Ok((_, Item::Alias { .. })))
+    });
+    let merge_phone = !joins || super::merge::merges_phones(store, tenant)?;
     let mut tx = store.begin_import(tenant).context("starting the batch")?;
     let suppressions = Suppressions::load(tx.as_mut(), tenant)?;
     let mut answers = Vec::with_capacity(batches.len());
@@ -358,19 +454,21 @@ fn write_group(
     // track items' ids taken so far are kept here, as their events are not written yet.
     let mut tracked: HashSet<String> = HashSet::new();
     let mut items: Vec<Item> = Vec::new();
+    let mut joinings: Vec<Joining> = Vec::new();
     for mut checked in batches {
         if !suppressions.is_empty() {
             for c in &mut checked {
                 if let Ok((message_id, item)) = c {
                     if suppressions.contains(item.customer()) {
                         *c = Err((Some(std::mem::take(message_id)), SUPPRESSED.to_owned()));
-                    } else if let Item::Identify(customer) = item {
+                    } else if let Item::Identify(customer, _) = item {
                         suppressions.forget_referrer(Some(&mut customer.referrer_id));
                     }
                 }
             }
         }
         let (results, accepted) = claim(tx.as_mut(), checked, now, &mut tracked)?;
+        joinings.push(joins_of(&accepted, now));
         items.extend(accepted);
         answers.push(results);
     }
@@ -379,12 +477,84 @@ fn write_group(
     } else {
         write_items(tx.as_mut(), &tenant.zone, items, now)?
     };
+    // After the rows they name: each batch's aliases and identities, in order.
+    for joining in joinings {
+        if !joining.is_empty() {
+            join(tx.as_mut(), tenant, settings, merge_phone, joining, now)?;
+        }
+    }
     if !touched.is_empty() {
         evaluate_touched(tx.as_mut(), &tenant.zone, settings, &touched, "batch")
             .context("bringing segments and tags up to date")?;
     }
     tx.commit().context("committing the batch")?;
     Ok(answers)
+}
+
+/// The identities and aliases of a batch's items, written after its rows.
+#[derive(Default)]
+struct Joining {
+    ids: Vec<(CustomerId, siyu_store::Identity)>,
+    aliases: Vec<(CustomerId, CustomerId)>,
+}
+
+impl Joining {
+    fn is_empty(&self) -> bool {
+        self.ids.is_empty() && self.aliases.is_empty()
+    }
+}
+
+fn joins_of(items: &[Item], now: Timestamp) -> Joining {
+    let mut joining = Joining::default();
+    for item in items {
+        match item {
+            Item::Identify(c, ids) => joining.ids.extend(ids.iter().map(|(namespace, value)| {
+                let identity = siyu_store::Identity {
+                    namespace: namespace.clone(),
+                    value: value.clone(),
+                    source: "batch identify".to_owned(),
+                    at: now,
+                };
+                (c.id.clone(), identity)
+            })),
+            Item::Alias { previous, customer } => {
+                joining.aliases.push((previous.clone(), customer.clone()))
+            }
+            Item::Track(_) | Item::Order(_) => {}
+        }
+    }
+    joining
+}
+
+/// Merges what a batch's aliases name (the customer survives; an unknown customer is
+/// created, an unknown previous id has nothing to merge) and records its identities,
+/// merging whom they join.
+fn join(
+    tx: &mut dyn ImportTx,
+    tenant: &Tenant,
+    settings: &RuleSettings,
+    merge_phone: bool,
+    joining: Joining,
+    now: Timestamp,
+) -> anyhow::Result<()> {
+    for (previous, customer) in joining.aliases {
+        if !tx.has_customer(&previous).context("reading the customer")? {
+            continue;
+        }
+        if !tx.has_customer(&customer).context("reading the customer")? {
+            tx.see_customers(&[SeenCustomer {
+                id: customer.clone(),
+                at: now,
+                channel: None,
+            }])
+            .context("creating the aliased customer")?;
+        }
+        super::merge::alias_in(tx, tenant, settings, &previous, &customer)?;
+    }
+    if !joining.ids.is_empty() {
+        super::merge::record_identities_in(tx, tenant, settings, merge_phone, joining.ids)?;
+    }
+    Ok(())
 }
 
 /// Claims the message ids of a batch: the answer per item, and the items to write. A
@@ -453,21 +623,22 @@ fn claim(
 fn write_items(
     tx: &mut dyn ImportTx,
     zone: &TenantZone,
-    items: Vec<Item>,
+    mut items: Vec<Item>,
     now: Timestamp,
 ) -> anyhow::Result<Vec<CustomerId>> {
+    land_on_survivors(tx, &mut items)?;
     // Whose profiles are rebuilt from the store: the customers of identifies and orders.
     // Those with events alone take them onto their stored profiles, if every event is new.
     let affected: HashSet<CustomerId> = items
         .iter()
-        .filter(|i| !matches!(i, Item::Track(_)))
+        .filter(|i| !matches!(i, Item::Track(_) | Item::Alias { .. }))
         .map(|i| i.customer().clone())
         .collect();
     // Sightings through orders and events: each customer's earliest, with its channel.
     let mut seen = Sightings::default();
     for item in &items {
         match item {
-            Item::Identify(_) => {}
+            Item::Identify(..) | Item::Alias { .. } => {}
             Item::Track(e) => seen.see(&e.customer_id, e.occurred_at, None),
             Item::Order(o) => seen.see(&o.customer_id, o.ordered_at, o.channel.as_ref()),
         }
@@ -476,7 +647,8 @@ fn write_items(
     let (mut customers, mut orders, mut events) = (Vec::new(), Vec::new(), Vec::new());
     for item in items {
         match item {
-            Item::Identify(c) => customers.push(c),
+            Item::Identify(c, _) => customers.push(c),
+            Item::Alias { .. } => {}
             Item::Track(e) => events.push(e),
             Item::Order(o) => orders.push(o),
         }
@@ -542,6 +714,56 @@ fn write_items(
     touched.sort_unstable();
     touched.dedup();
     Ok(touched)
+}
+
+/// Items naming a merged customer land on its survivor, their rows noted under the
+/// merged id (see [`Aliases`]).
+fn land_on_survivors(tx: &mut dyn ImportTx, items: &mut [Item]) -> anyhow::Result<()> {
+    let aliases = Aliases::load(tx)?;
+    if aliases.is_empty() {
+        return Ok(());
+    }
+    let mut named: Vec<CustomerId> = items.iter().map(|i| i.customer().clone()).collect();
+    named.extend(items.iter().filter_map(|i| match i {
+        Item::Identify(c, _) => c.referrer_id.clone(),
+        _ => None,
+    }));
+    let chains = aliases.chains(tx, &named)?;
+    if chains.is_empty() {
+        return Ok(());
+    }
+    let mut notes = Vec::new();
+    for item in items.iter_mut() {
+        match item {
+            Item::Alias { .. } => {}
+            Item::Identify(c, _) => {
+                resolve(&chains, &mut c.id, None, &mut notes);
+                if let Some(referrer) = &mut c.referrer_id {
+                    resolve(
+                        &chains,
+                        referrer,
+                        Some(("referee", c.id.as_str())),
+                        &mut notes,
+                    );
+                }
+            }
+            Item::Track(e) => resolve(
+                &chains,
+                &mut e.customer_id,
+                Some(("event", e.id.as_str())),
+                &mut notes,
+            ),
+            Item::Order(o) => resolve(
+                &chains,
+                &mut o.customer_id,
+                Some(("order", o.id.as_str())),
+                &mut notes,
+            ),
+        }
+    }
+    tx.note_merged_rows(&notes)
+        .context("noting rows of merged customers")?;
+    Ok(())
 }
 
 /// Adds new events to the stored profiles of their customers. A customer without a

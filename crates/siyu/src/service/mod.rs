@@ -9,6 +9,7 @@ pub mod evaluate;
 pub mod import;
 pub mod ingest;
 pub mod lifecycle;
+pub mod merge;
 pub mod overview;
 pub mod privacy;
 pub mod profiles;

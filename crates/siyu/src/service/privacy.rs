@@ -37,6 +37,19 @@ pub fn suppression_key(tenant: &Tenant, id: &CustomerId) -> String {
     hex(&hash.finalize())
 }
 
+/// The suppression key of an identity of an erased customer: hex SHA-256 of its namespace
+/// and value, salted with the tenant (so that the person's unionid or phone is never
+/// recorded, and so never merges, again).
+pub fn identity_key(tenant: &Tenant, namespace: &str, value: &str) -> String {
+    let mut hash = Sha256::new();
+    hash.update(b"siyu identity suppression\0");
+    hash.update(tenant.id.to_le_bytes());
+    hash.update(namespace.as_bytes());
+    hash.update(b"\0");
+    hash.update(value.as_bytes());
+    hex(&hash.finalize())
+}
+
 /// The erased customers of a tenant, to keep their ids out of imports and batches.
 pub struct Suppressions {
     tenant: Tenant,
@@ -62,6 +75,14 @@ impl Suppressions {
 
     pub fn is_empty(&self) -> bool {
         self.keys.is_empty()
+    }
+
+    /// Whether an identity was an erased customer's.
+    pub fn contains_identity(&self, namespace: &str, value: &str) -> bool {
+        !self.keys.is_empty()
+            && self
+                .keys
+                .contains(&identity_key(&self.tenant, namespace, value))
     }
 
     /// Drops a referrer who was erased, as if not given: the stored one, which names the
@@ -369,6 +390,12 @@ pub fn erase(
     let settings = rule_settings(store, tenant)?;
     let key = suppression_key(tenant, id);
     let remains = erased_id(&random_hex(8)?);
+    // The person's other ids: their identities, and the customers merged into them (whose
+    // rows are theirs now; what would undo the merges holds their personal data).
+    let identities = store
+        .identities_of(tenant, id)
+        .context("reading the customer's identities")?;
+    let absorbed = absorbed(store, tenant, id)?;
     let now = Timestamp::now();
     let mut tx = store.begin_privacy(tenant)?;
     tx.lock_evaluation()
@@ -377,6 +404,21 @@ pub fn erase(
         Err(StoreError::NotFound(_)) => return Err(missing(tx.as_mut(), tenant, id)?),
         other => other.context("erasing the customer")?,
     };
+    for identity in &identities {
+        tx.suppress(
+            &identity_key(tenant, &identity.namespace, &identity.value),
+            now,
+        )
+        .context("suppressing the customer's identities")?;
+    }
+    for other in &absorbed {
+        tx.suppress(&suppression_key(tenant, other), now)
+            .context("suppressing the customer's merged ids")?;
+    }
+    let mut forgotten = absorbed.clone();
+    forgotten.push(id.clone());
+    tx.forget_merges(&forgotten)
+        .context("forgetting the customer's merges")?;
     let ids: FastHashSet<CustomerId> = std::iter::once(remains.clone()).collect();
     let refreshed = refresh(
         tx.as_mut(),
@@ -422,6 +464,28 @@ pub fn erase(
         referees: erased.referees,
         suppression_key: key,
     })
+}
+
+/// The customers merged into `id`, and into them, standing.
+fn absorbed(
+    store: &mut dyn Store,
+    tenant: &Tenant,
+    id: &CustomerId,
+) -> anyhow::Result<Vec<CustomerId>> {
+    let mut out: Vec<CustomerId> = Vec::new();
+    let mut next = vec![id.clone()];
+    while let Some(survivor) = next.pop() {
+        for m in store
+            .merges(tenant, &survivor)
+            .context("reading the customer's merges")?
+        {
+            if m.survivor_id == survivor && m.unmerged_at.is_none() && !out.contains(&m.merged_id) {
+                out.push(m.merged_id.clone());
+                next.push(m.merged_id);
+            }
+        }
+    }
+    Ok(out)
 }
 
 /// `siyu customer opt-out` and `POST /v1/customers/{id}/opt-out`: the customer asks for

@@ -318,9 +318,9 @@ pub fn import_source(
             })
         })
         .collect();
-    let identities = store
-        .add_identities(tenant, &ids)
-        .context("recording the identities")?;
+    let identities = super::merge::record_identities(store, tenant, ids)
+        .context("recording the identities")?
+        .added;
     Ok(ContactsReport {
         what,
         file: path.to_owned(),
