@@ -263,7 +263,15 @@ async fn lifecycle(State(state): State<Arc<AppState>>, op: Operator) -> Result<R
         .with_store(move |store| {
             let today = tenant.zone.day_of(Timestamp::now());
             let report = crate::service::lifecycle::lifecycle(store, &tenant, today)?;
-            let funnel = crate::service::reports::funnel_report(store, &tenant, today)?;
+            // The funnel of the same customers' journeys (as `siyu report funnel`), without
+            // reading the shop a second time.
+            let funnel = crate::service::reports::FunnelReport {
+                as_of: today,
+                customers: report.customers.len() as u64,
+                steps: siyu_core::metrics::funnel::funnel_of(
+                    report.customers.iter().map(|c| c.journey),
+                ),
+            };
             Ok((report, funnel))
         })
         .await?;
