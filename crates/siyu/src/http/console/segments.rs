@@ -48,19 +48,27 @@ fn purpose_of(text: Option<&str>) -> Purpose {
     }
 }
 
-pub async fn list(State(state): State<Arc<AppState>>, op: Operator) -> Result<Response, Refusal> {
-    op.require(Action::Read)?;
+/// The tenant's segments, each with its members' count.
+async fn segment_lines(
+    state: &Arc<AppState>,
+    op: &Operator,
+) -> Result<Vec<(u64, siyu_store::StoredRule)>, ApiError> {
     let tenant = op.session.user.tenant.clone();
-    let lines = state
+    state
         .with_store(move |store| {
             let (rules, evaluation) = segments::current(store, &tenant)?;
             Ok(rules
                 .into_iter()
                 .filter(|r| r.kind == RuleKind::Segment)
                 .map(|r| (evaluation.members(RuleKind::Segment, &r.name), r))
-                .collect::<Vec<_>>())
+                .collect())
         })
-        .await?;
+        .await
+}
+
+pub async fn list(State(state): State<Arc<AppState>>, op: Operator) -> Result<Response, Refusal> {
+    op.require(Action::Read)?;
+    let lines = segment_lines(&state, &op).await?;
     Ok(page(views::segments(&op, &lines, &SegmentForm::default())))
 }
 
@@ -189,16 +197,7 @@ pub async fn create(
             Ok(Redirect::to(&to).into_response())
         }
         Err(problem) => {
-            let lines = state
-                .with_store(move |store| {
-                    let (rules, evaluation) = segments::current(store, &tenant)?;
-                    Ok(rules
-                        .into_iter()
-                        .filter(|r| r.kind == RuleKind::Segment)
-                        .map(|r| (evaluation.members(RuleKind::Segment, &r.name), r))
-                        .collect::<Vec<_>>())
-                })
-                .await?;
+            let lines = segment_lines(&state, &op).await?;
             Ok(refused(problem, &op, lines))
         }
     }

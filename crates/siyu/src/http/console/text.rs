@@ -3,6 +3,8 @@
 
 use siyu_core::money::Money;
 
+use crate::wording::thousands;
+
 /// The console's language: Chinese unless the operator switched.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Lang {
@@ -66,16 +68,16 @@ impl Lang {
             let hundredths = (u128::from(abs) * 100 + u128::from(per) / 2) / u128::from(per);
             return format!(
                 "{sign}¥{}.{:02}{unit}",
-                group(hundredths / 100),
+                thousands(u64::try_from(hundredths / 100).unwrap_or(u64::MAX)),
                 hundredths % 100
             );
         }
-        format!("{sign}¥{}.{:02}", group(u128::from(abs / 100)), abs % 100)
+        format!("{sign}¥{}.{:02}", thousands(abs / 100), abs % 100)
     }
 
     /// A count with thousands separators.
     pub fn count(self, n: u64) -> String {
-        group(u128::from(n))
+        thousands(n)
     }
 
     /// A share as a percentage with one decimal, `–` when there is none.
@@ -85,18 +87,6 @@ impl Lang {
             _ => "–".to_owned(),
         }
     }
-}
-
-fn group(n: u128) -> String {
-    let digits = n.to_string();
-    let mut out = String::with_capacity(digits.len() + digits.len() / 3);
-    for (i, c) in digits.chars().enumerate() {
-        if i > 0 && (digits.len() - i).is_multiple_of(3) {
-            out.push(',');
-        }
-        out.push(c);
-    }
-    out
 }
 
 /// The console's words.
