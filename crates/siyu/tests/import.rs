@@ -1062,6 +1062,67 @@ fn wecom_groups_and_official_account_followers_become_events_and_customers() {
     }
 }
 
+/// A groups file is a snapshot: a member the pool saw join a chat of the file and who is no
+/// longer among its members has left it (a `group_leave` at the import), once; a chat the
+/// file does not hold is left alone.
+#[test]
+fn a_later_snapshot_of_groups_records_who_left() {
+    for mut f in fixtures("group-leave") {
+        let data = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/data/wecom");
+        import_source(
+            f.store.as_mut(),
+            &f.tenant,
+            &data.join("groups.json"),
+            ImportOptions::default(),
+            Source::Groups,
+        )
+        .expect("first snapshot");
+        let first = std::fs::read_to_string(data.join("groups.json")).expect("read");
+        // The tea friend leaves the first chat; the file holds that chat alone.
+        let mut groups: serde_json::Value = serde_json::from_str(&first).expect("json");
+        let chat = groups[0].clone();
+        let mut chat = chat;
+        chat["group_chat"]["member_list"]
+            .as_array_mut()
+            .expect("members")
+            .retain(|m| m["userid"] != "wmJ8aQBgAAqVH1_FHuB0ZlY2Fw3Ao7Fg");
+        groups = serde_json::Value::Array(vec![chat]);
+        let later = f.file("later.json", groups.to_string());
+        let kinds = |f: &mut Fixture| {
+            let mut leaves = Vec::new();
+            f.store
+                .scan_events(&f.tenant, &mut |e| {
+                    if e.kind.as_str() == "group_leave" {
+                        leaves.push(e.customer_id.to_string());
+                    }
+                })
+                .expect("events");
+            leaves
+        };
+        let r = import_source(
+            f.store.as_mut(),
+            &f.tenant,
+            &later,
+            ImportOptions::default(),
+            Source::Groups,
+        )
+        .expect("later snapshot");
+        assert_eq!(r.events.inserted, 1, "{}", f.backend);
+        assert_eq!(kinds(&mut f), ["wmJ8aQBgAAqVH1_FHuB0ZlY2Fw3Ao7Fg"]);
+        // The same snapshot again: nothing new.
+        let again = import_source(
+            f.store.as_mut(),
+            &f.tenant,
+            &later,
+            ImportOptions::default(),
+            Source::Groups,
+        )
+        .expect("again");
+        assert_eq!(again.events.inserted, 0);
+        assert_eq!(kinds(&mut f).len(), 1);
+    }
+}
+
 /// Weimob's orders as its order-list API's pages: millisecond times, numeric statuses
 /// (pending left out and counted, cancelled as refunded), the buyer's phone as the key
 /// (a masked one gives way to the nickname), the items' prices × counts as the amount.

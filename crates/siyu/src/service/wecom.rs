@@ -231,6 +231,8 @@ pub fn import_source(
 ) -> anyhow::Result<ContactsReport> {
     let codes = channel_codes(store, tenant)?;
     let (mut contacts, mut rejects) = (Vec::new(), JsonRejects::new(path));
+    // A groups file is a snapshot: each chat it holds, with its external members.
+    let mut snapshot: BTreeMap<String, BTreeSet<String>> = BTreeMap::new();
     for_each_value(path, &mut |line, value| {
         let (list, one) = match source {
             Source::Contacts => ("external_contact_list", ""),
@@ -244,7 +246,17 @@ pub fn import_source(
                 Source::Followers => follower(item, &codes).map(|c| c.into_iter().collect()),
             };
             match found {
-                Ok(c) => contacts.extend(c),
+                Ok(c) => {
+                    if source == Source::Groups
+                        && let Some(chat) = item.get("chat_id").and_then(Value::as_str)
+                    {
+                        snapshot
+                            .entry(chat.to_owned())
+                            .or_default()
+                            .extend(c.iter().map(|p| p.id.to_string()));
+                    }
+                    contacts.extend(c);
+                }
                 Err(reason) => rejects.push(line, reason, item),
             }
         }
@@ -252,6 +264,9 @@ pub fn import_source(
     })?;
     let what = source.name();
     rejects.refuse_unless(options.skip_invalid, what)?;
+    if source == Source::Groups {
+        contacts.extend(leavers(store, tenant, &snapshot)?);
+    }
     // People named twice (a page overlapping another, a member of two groups): the
     // later attributes win, and every event is kept.
     let mut by_id: BTreeMap<String, Contact> = BTreeMap::new();
@@ -535,6 +550,68 @@ fn seen(id: CustomerId, event: SourceEvent, ids: Vec<(&'static str, String)>) ->
         tags: BTreeSet::new(),
         events: vec![event],
     }
+}
+
+/// The members a snapshot of groups no longer holds: a customer whose latest event in a
+/// chat of the snapshot is a `group_join` and who is not among its members now has left
+/// it, a `group_leave` event at the import. Its id names the join it ends, so importing
+/// the same snapshot again adds nothing, and a later join and leave are events of their
+/// own. (WeCom's callbacks say when a member leaves; a snapshot only says that they did.)
+fn leavers(
+    store: &mut dyn Store,
+    tenant: &Tenant,
+    snapshot: &BTreeMap<String, BTreeSet<String>>,
+) -> anyhow::Result<Vec<Contact>> {
+    if snapshot.is_empty() {
+        return Ok(Vec::new());
+    }
+    // (chat, customer) → the latest group event: (when, whether a join).
+    let mut latest: BTreeMap<(String, String), (Timestamp, bool)> = BTreeMap::new();
+    store
+        .scan_events(tenant, &mut |e| {
+            let join = match e.kind.as_str() {
+                "group_join" => true,
+                "group_leave" => false,
+                _ => return,
+            };
+            let Ok(Value::Object(p)) = serde_json::from_str::<Value>(&e.properties) else {
+                return;
+            };
+            let Some(chat) = p.get("chat_id").and_then(Value::as_str) else {
+                return;
+            };
+            if !snapshot.contains_key(chat) {
+                return;
+            }
+            let key = (chat.to_owned(), e.customer_id.to_string());
+            // Later wins; at one instant a leave ends the join.
+            let newer = latest
+                .get(&key)
+                .is_none_or(|&(at, was_join)| (e.occurred_at, !join) > (at, !was_join));
+            if newer {
+                latest.insert(key, (e.occurred_at, join));
+            }
+        })
+        .context("reading the group events")?;
+    let now = Timestamp::now();
+    let mut out = Vec::new();
+    for ((chat, customer), (joined, is_join)) in latest {
+        if !is_join || snapshot[&chat].contains(&customer) {
+            continue;
+        }
+        let id = CustomerId::parse(&customer)?;
+        let mut properties = serde_json::Map::new();
+        properties.insert("chat_id".into(), Value::from(chat.as_str()));
+        properties.insert("seen".into(), Value::from("snapshot"));
+        let event = SourceEvent {
+            id: format!("group_leave:{chat}:{id}:{}", joined.as_second()),
+            kind: "group_leave",
+            at: now,
+            properties,
+        };
+        out.push(seen(id, event, Vec::new()));
+    }
+    Ok(out)
 }
 
 /// A customer group: each external member (`type` 2) joined it at `join_time`, a
