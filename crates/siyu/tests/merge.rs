@@ -798,6 +798,32 @@ fn a_batch_identify_with_ids_merges_the_holders_and_an_alias_merges_into_its_cus
             ],
         );
         assert!(store.customer(&tenant, &id("ghost")).is_err());
+        // An identify naming the id the customer was known by before (a visitor's, as
+        // Segment's anonymousId) merges it into them, as an alias does.
+        let answers = send(
+            store,
+            vec![
+                json!({"type": "track", "message_id": "t1", "customer_id": "visitor-9", "event": "page_view", "timestamp": "2026-05-01T10:00:00Z"}),
+                json!({"type": "identify", "message_id": "i6", "customer_id": "k1", "previous_id": "visitor-9"}),
+            ],
+        );
+        assert!(
+            answers.iter().all(|a| a.starts_with("Accepted")),
+            "{answers:?}"
+        );
+        assert!(
+            store.customer(&tenant, &id("visitor-9")).is_err(),
+            "merged into k1"
+        );
+        let mut seen_by = Vec::new();
+        store
+            .scan_events(&tenant, &mut |e| {
+                if e.id.as_str() == "t1" {
+                    seen_by.push(e.customer_id.to_string());
+                }
+            })
+            .expect("events");
+        assert_eq!(seen_by, ["k1"], "the visitor's event is k1's now");
     }
 }
 

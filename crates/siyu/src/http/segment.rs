@@ -70,6 +70,12 @@ pub fn translate(item: &Value) -> Result<Value, String> {
             if !traits.is_empty() {
                 out.insert("traits".into(), Value::Object(traits));
             }
+            // The visitor a user was before signing in: merged into them, as Segment means.
+            if let (Some(user), Some(anonymous)) = (text("userId"), text("anonymousId"))
+                && user != anonymous
+            {
+                out.insert("previous_id".into(), Value::from(anonymous));
+            }
         }
         "track" => {
             let event = text("event").ok_or("event: missing")?;
@@ -255,6 +261,13 @@ mod tests {
                    "timestamp": "2026-05-01T09:30:00.123Z",
                    "traits": {"name": "王小王", "phone": "18618486065", "region": "杭州",
                               "joined_at": "2026-04-01T00:00:00Z"}})
+        );
+        // Signed in after browsing: the visitor's id is merged into the user.
+        let signed_in =
+            json!({"type": "identify", "messageId": "m5", "userId": "u1", "anonymousId": "a1"});
+        assert_eq!(
+            translate(&signed_in).expect("identify"),
+            json!({"type": "identify", "message_id": "m5", "customer_id": "u1", "previous_id": "a1"})
         );
         let track = json!({"type": "track", "messageId": "m2", "anonymousId": "a1",
             "timestamp": "2026-05-01T09:30:00Z", "event": "Product Viewed", "properties": {"sku": "T1"}});

@@ -53,7 +53,9 @@ pub type Checked = Result<(String, Item), (Option<String>, String)>;
 #[derive(Debug, Clone)]
 pub enum Item {
     /// A customer's attributes, and their ids in the merchant's sources (namespace, value).
-    Identify(NewCustomer, Vec<(String, String)>),
+    /// A customer, their ids in the merchant's sources, and the id they were known by
+    /// before (`previous_id`: merged into them, as an alias item does).
+    Identify(NewCustomer, Vec<(String, String)>, Option<CustomerId>),
     /// `previous` (an earlier id, e.g. an anonymous one) is the same person as `customer`,
     /// who survives.
     Alias {
@@ -67,7 +69,7 @@ pub enum Item {
 impl Item {
     fn customer(&self) -> &CustomerId {
         match self {
-            Item::Identify(c, _) => &c.id,
+            Item::Identify(c, ..) => &c.id,
             Item::Alias { customer, .. } => customer,
             Item::Track(e) => &e.customer_id,
             Item::Order(o) => &o.customer_id,
@@ -101,6 +103,9 @@ struct IdentifyDto {
     /// The customer's ids in the merchant's sources: {"unionid": "…", "phone": "…", …}.
     #[serde(default)]
     ids: Option<serde_json::Map<String, Value>>,
+    /// The id the customer was known by before (an anonymous visitor's): merged into them.
+    #[serde(default)]
+    previous_id: Option<String>,
 }
 
 #[derive(Deserialize)]
@@ -299,7 +304,13 @@ pub fn parse_item(item: &Value, zone: &TenantZone) -> Result<(String, Item), Str
                 tags,
             };
             let ids = d.ids.map(identities).transpose()?.unwrap_or_default();
-            Ok((message_id, Item::Identify(customer, ids)))
+            let previous = d
+                .previous_id
+                .as_deref()
+                .map(|p| CustomerId::parse_input(p).map_err(|e| format!("previous_id: {e}")))
+                .transpose()?
+                .filter(|p| *p != customer.id);
+            Ok((message_id, Item::Identify(customer, ids, previous)))
         }
         "track" => {
             let d: TrackDto = serde_json::from_value(body).map_err(serde_error)?;
@@ -443,7 +454,7 @@ fn write_group(
     let now = Timestamp::now();
     // Identities and aliases may merge customers: whether phones do is the tenant's say.
     let joins = batches.iter().flatten().any(|c| {
-        matches!(c, Ok((_, Item::Identify(_, ids))) if !ids.is_empty())
+        matches!(c, Ok((_, Item::Identify(_, ids, previous))) if !ids.is_empty() || previous.is_some())
             || matches!(c, Ok((_, Item::Alias { .. })))
     });
     let merge_phone = !joins || super::merge::merges_phones(store, tenant)?;
@@ -461,7 +472,7 @@ fn write_group(
                 if let Ok((message_id, item)) = c {
                     if suppressions.contains(item.customer()) {
                         *c = Err((Some(std::mem::take(message_id)), SUPPRESSED.to_owned()));
-                    } else if let Item::Identify(customer, _) = item {
+                    } else if let Item::Identify(customer, ..) = item {
                         suppressions.forget_referrer(Some(&mut customer.referrer_id));
                     }
                 }
@@ -508,15 +519,20 @@ fn joins_of(items: &[Item], now: Timestamp) -> Joining {
     let mut joining = Joining::default();
     for item in items {
         match item {
-            Item::Identify(c, ids) => joining.ids.extend(ids.iter().map(|(namespace, value)| {
-                let identity = siyu_store::Identity {
-                    namespace: namespace.clone(),
-                    value: value.clone(),
-                    source: "batch identify".to_owned(),
-                    at: now,
-                };
-                (c.id.clone(), identity)
-            })),
+            Item::Identify(c, ids, previous) => {
+                joining.ids.extend(ids.iter().map(|(namespace, value)| {
+                    let identity = siyu_store::Identity {
+                        namespace: namespace.clone(),
+                        value: value.clone(),
+                        source: "batch identify".to_owned(),
+                        at: now,
+                    };
+                    (c.id.clone(), identity)
+                }));
+                if let Some(previous) = previous {
+                    joining.aliases.push((previous.clone(), c.id.clone()));
+                }
+            }
             Item::Alias { previous, customer } => {
                 joining.aliases.push((previous.clone(), customer.clone()))
             }
@@ -647,7 +663,7 @@ fn write_items(
     let (mut customers, mut orders, mut events) = (Vec::new(), Vec::new(), Vec::new());
     for item in items {
         match item {
-            Item::Identify(c, _) => customers.push(c),
+            Item::Identify(c, ..) => customers.push(c),
             Item::Alias { .. } => {}
             Item::Track(e) => events.push(e),
             Item::Order(o) => orders.push(o),
@@ -725,7 +741,7 @@ fn land_on_survivors(tx: &mut dyn ImportTx, items: &mut [Item]) -> anyhow::Resul
     }
     let mut named: Vec<CustomerId> = items.iter().map(|i| i.customer().clone()).collect();
     named.extend(items.iter().filter_map(|i| match i {
-        Item::Identify(c, _) => c.referrer_id.clone(),
+        Item::Identify(c, ..) => c.referrer_id.clone(),
         _ => None,
     }));
     let chains = aliases.chains(tx, &named)?;
@@ -736,7 +752,7 @@ fn land_on_survivors(tx: &mut dyn ImportTx, items: &mut [Item]) -> anyhow::Resul
     for item in items.iter_mut() {
         match item {
             Item::Alias { .. } => {}
-            Item::Identify(c, _) => {
+            Item::Identify(c, ..) => {
                 resolve(&chains, &mut c.id, None, &mut notes);
                 if let Some(referrer) = &mut c.referrer_id {
                     resolve(
