@@ -308,6 +308,51 @@ fn stacked_merges_are_undone_last_first() {
     }
 }
 
+/// An unmerge puts back what the merge gave the survivor, but keeps what was written to
+/// the survivor since: attributes that arrived naming it stay its own.
+#[test]
+fn an_unmerge_keeps_the_survivors_attributes_written_since_the_merge() {
+    for (mut store, tenant, dir) in stores("merge-since") {
+        let store = store.as_mut();
+        import(
+            store,
+            &tenant,
+            dir.path(),
+            Kind::Customers,
+            "customer_id,name,region,joined_at\na1,,,2024-01-01\nb1,李四,上海,2024-02-01\n",
+        );
+        let m =
+            merge::merge(store, &tenant, &id("b1"), &id("a1"), MergeReason::Manual).expect("merge");
+        assert_eq!(m.survivor.as_str(), "a1");
+        let a1 = store.customer(&tenant, &id("a1")).expect("a1");
+        assert_eq!(
+            (a1.name.as_deref(), a1.region.as_deref()),
+            (Some("李四"), Some("上海")),
+            "blanks filled from b1"
+        );
+        // Since the merge, a1's region is written anew.
+        import(
+            store,
+            &tenant,
+            dir.path(),
+            Kind::Customers,
+            "customer_id,region\na1,杭州\n",
+        );
+        merge::unmerge(store, &tenant, &id("b1")).expect("unmerge");
+        let a1 = store.customer(&tenant, &id("a1")).expect("a1");
+        assert_eq!(
+            (a1.name.as_deref(), a1.region.as_deref()),
+            (None, Some("杭州")),
+            "the merge's name goes back, the region written since stays"
+        );
+        let b1 = store.customer(&tenant, &id("b1")).expect("b1");
+        assert_eq!(
+            (b1.name.as_deref(), b1.region.as_deref()),
+            (Some("李四"), Some("上海"))
+        );
+    }
+}
+
 #[test]
 fn what_arrives_naming_a_merged_id_lands_on_the_survivor_and_goes_back_on_unmerge() {
     for (mut store, tenant, dir) in stores("merge-later") {

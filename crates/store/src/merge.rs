@@ -139,14 +139,46 @@ const DROP_GAINED_TAGS: &str = "DELETE FROM customer_tags
          WHERE tenant_id = ?1 AND merged_id = ?2 AND kind = 'tag')";
 const RESTORE_TAGS: &str = "INSERT INTO customer_tags (tenant_id, customer_id, tag, source, since)
      SELECT CAST(?1 AS BIGINT), CAST(?2 AS TEXT), tag, source, since FROM merge_tags WHERE tenant_id = ?1 AND merged_id = ?2";
+/// The survivor (`?3`) as it was before the merge of `?2`, but for what changed since: a
+/// field is put back from the survivor's snapshot (`s`) only while it still holds what
+/// the merge gave it from both snapshots (`m` the merged one's, as `JOIN_SURVIVOR`
+/// computed); a field written since keeps its new value.
 const RESTORE_SURVIVOR: &str = "UPDATE customers SET
-        name = m.name, phone = m.phone, gender = m.gender, birthday = m.birthday,
-        region = m.region, channel = m.channel, channel_inferred = m.channel_inferred,
-        referrer_id = m.referrer_id, joined_at = m.joined_at,
-        joined_inferred = m.joined_inferred, version = m.version,
-        opted_out_at = m.opted_out_at
-     FROM merge_snapshots m
-     WHERE m.tenant_id = ?1 AND m.merged_id = ?2 AND m.role = 'survivor'
+        name = CASE WHEN customers.name IS NOT DISTINCT FROM COALESCE(s.name, m.name)
+            THEN s.name ELSE customers.name END,
+        phone = CASE WHEN customers.phone IS NOT DISTINCT FROM COALESCE(s.phone, m.phone)
+            THEN s.phone ELSE customers.phone END,
+        gender = CASE WHEN customers.gender IS NOT DISTINCT FROM COALESCE(s.gender, m.gender)
+            THEN s.gender ELSE customers.gender END,
+        birthday = CASE WHEN customers.birthday IS NOT DISTINCT FROM COALESCE(s.birthday, m.birthday)
+            THEN s.birthday ELSE customers.birthday END,
+        region = CASE WHEN customers.region IS NOT DISTINCT FROM COALESCE(s.region, m.region)
+            THEN s.region ELSE customers.region END,
+        opted_out_at = CASE
+            WHEN customers.opted_out_at IS NOT DISTINCT FROM COALESCE(s.opted_out_at, m.opted_out_at)
+            THEN s.opted_out_at ELSE customers.opted_out_at END,
+        channel = CASE WHEN customers.channel IS NOT DISTINCT FROM (CASE WHEN m.joined_at < s.joined_at
+                THEN COALESCE(m.channel, s.channel) ELSE COALESCE(s.channel, m.channel) END)
+            THEN s.channel ELSE customers.channel END,
+        channel_inferred = CASE WHEN customers.channel IS NOT DISTINCT FROM (CASE WHEN m.joined_at < s.joined_at
+                THEN COALESCE(m.channel, s.channel) ELSE COALESCE(s.channel, m.channel) END)
+            THEN s.channel_inferred ELSE customers.channel_inferred END,
+        referrer_id = CASE WHEN customers.referrer_id IS NOT DISTINCT FROM (CASE
+                WHEN s.referrer_id IS NOT NULL AND s.referrer_id <> ?2 THEN s.referrer_id
+                WHEN m.referrer_id = ?3 THEN NULL
+                ELSE m.referrer_id END)
+            THEN s.referrer_id ELSE customers.referrer_id END,
+        joined_at = CASE WHEN customers.joined_at = (CASE WHEN m.joined_at < s.joined_at
+                THEN m.joined_at ELSE s.joined_at END)
+            THEN s.joined_at ELSE customers.joined_at END,
+        joined_inferred = CASE WHEN customers.joined_at = (CASE WHEN m.joined_at < s.joined_at
+                THEN m.joined_at ELSE s.joined_at END)
+            THEN s.joined_inferred ELSE customers.joined_inferred END,
+        version = CASE WHEN customers.version = s.version + 1
+            THEN s.version ELSE customers.version + 1 END
+     FROM merge_snapshots s, merge_snapshots m
+     WHERE s.tenant_id = ?1 AND s.merged_id = ?2 AND s.role = 'survivor'
+       AND m.tenant_id = ?1 AND m.merged_id = ?2 AND m.role = 'merged'
        AND customers.tenant_id = ?1 AND customers.customer_id = ?3";
 fn restore_merged_sql() -> String {
     format!(
