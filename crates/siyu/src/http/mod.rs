@@ -66,6 +66,9 @@ pub struct AppState {
     wecom: wecom::SecretsCache,
     /// For a request's whole body, from its headers.
     body_timeout: Duration,
+    /// Tenants whose console is counting a rule's members now: one count at a time per
+    /// tenant, as each judges the whole pool (seconds at a million customers).
+    counting: Mutex<std::collections::HashSet<i64>>,
 }
 
 type Job = Box<dyn FnOnce(&mut dyn Store) + Send>;
@@ -154,6 +157,7 @@ impl AppState {
             ingester: group::Ingester::start(db)?,
             wecom: wecom::SecretsCache::default(),
             body_timeout,
+            counting: Mutex::default(),
         }))
     }
 

@@ -97,11 +97,9 @@ mod tests {
     use std::sync::atomic::{AtomicUsize, Ordering};
 
     use super::*;
-    use crate::service::evaluate::tests::stale_pool;
-    use crate::service::evaluate::{Recompute, SweepWrite, Writes, evaluate_all, sweep_in_slices};
+    use crate::service::evaluate::tests::{nothing_left, stale_pool};
+    use crate::service::evaluate::{SweepWrite, Writes, sweep_in_slices};
     use crate::service::ingest::{ItemResult, parse_item};
-    use crate::service::segments::rule_settings;
-    use siyu_store::MemberFilter;
 
     /// Sweeps a stale pool in slices of 3 on two threads, its writes run by the server's
     /// writer, and before each write of movers a batch of orders goes through that writer
@@ -167,24 +165,7 @@ mod tests {
             "batches between reads and writes: {}",
             batches_moved.load(Ordering::SeqCst)
         );
-        let settings = rule_settings(store.as_mut(), &tenant).expect("settings");
-        let mut tx = store.begin_pool(&tenant).expect("tx");
-        let again = evaluate_all(
-            tx.as_mut(),
-            &tenant.zone,
-            &settings,
-            Recompute::IfStale,
-            "check",
-        )
-        .expect("evaluate");
-        assert_eq!(
-            (again.entered, again.exited),
-            (0, 0),
-            "left over: {again:?}"
-        );
-        let history = tx.history(MemberFilter::All, 10_000).expect("history");
-        let members = tx.members(MemberFilter::All).expect("members");
-        tx.commit().expect("commit");
+        let (history, members) = nothing_left(store.as_mut(), &tenant);
         let mut replayed = std::collections::BTreeSet::new();
         for h in history.iter().rev() {
             let key = (h.kind, h.name.clone(), h.customer_id.clone());

@@ -709,6 +709,33 @@ pub(crate) mod tests {
     use siyu_core::segment::rules::Purpose;
     use siyu_store::MemberFilter;
 
+    /// A full evaluation after a sweep finds nothing left to move; the history and the
+    /// memberships then, for the caller to check.
+    pub(crate) fn nothing_left(
+        store: &mut dyn Store,
+        tenant: &Tenant,
+    ) -> (Vec<siyu_store::HistoryRecord>, Vec<siyu_store::Member>) {
+        let settings = rule_settings(store, tenant).expect("settings");
+        let mut tx = store.begin_pool(tenant).expect("tx");
+        let again = evaluate_all(
+            tx.as_mut(),
+            &tenant.zone,
+            &settings,
+            Recompute::IfStale,
+            "check",
+        )
+        .expect("evaluate");
+        assert_eq!(
+            (again.entered, again.exited),
+            (0, 0),
+            "left over: {again:?}"
+        );
+        let history = tx.history(MemberFilter::All, 10_000).expect("history");
+        let members = tx.members(MemberFilter::All).expect("members");
+        tx.commit().expect("commit");
+        (history, members)
+    }
+
     /// A pool of 23 customers (most with orders) whose rules were saved before the
     /// imports, which judged nobody: everything is left for the sweep to record.
     pub(crate) fn stale_pool(store: &mut dyn Store, tenant: &Tenant, dir: &std::path::Path) {
@@ -758,24 +785,7 @@ pub(crate) mod tests {
             .expect("sweep");
         assert_eq!(moved.customers, 23);
         assert!(moved.entered > 20, "{moved:?}");
-        let settings = rule_settings(store, tenant).expect("settings");
-        let mut tx = store.begin_pool(tenant).expect("tx");
-        let again = evaluate_all(
-            tx.as_mut(),
-            &tenant.zone,
-            &settings,
-            Recompute::IfStale,
-            "check",
-        )
-        .expect("evaluate");
-        assert_eq!(
-            (again.entered, again.exited),
-            (0, 0),
-            "left over: {again:?}"
-        );
-        let history = tx.history(MemberFilter::All, 10_000).expect("history");
-        let members = tx.members(MemberFilter::All).expect("members");
-        tx.commit().expect("commit");
+        let (history, members) = nothing_left(store, tenant);
         let swept: Vec<_> = history.iter().filter(|h| h.cause == "midnight").collect();
         assert_eq!(swept.len() as u64, moved.entered + moved.exited);
         assert_eq!(members.len() as u64, moved.entered - moved.exited);

@@ -221,6 +221,15 @@ impl FromRequestParts<Arc<AppState>> for Operator {
     }
 }
 
+/// A page sent back with what was wrong with its form (400), or the page.
+fn page_or_refused(markup: maud::Markup, refused: bool) -> Response {
+    if refused {
+        (StatusCode::BAD_REQUEST, Html(markup.into_string())).into_response()
+    } else {
+        page(markup)
+    }
+}
+
 /// A page's answer: HTML that is never cached (it holds the tenant's figures).
 fn page(markup: maud::Markup) -> Response {
     (
@@ -312,11 +321,10 @@ async fn channel_page(
             )?)
         })
         .await?;
-    let markup = views::channels(op, &report, problem.as_deref());
-    Ok(match problem {
-        Some(_) => (StatusCode::BAD_REQUEST, Html(markup.into_string())).into_response(),
-        None => page(markup),
-    })
+    Ok(page_or_refused(
+        views::channels(op, &report, problem.as_deref()),
+        problem.is_some(),
+    ))
 }
 
 async fn channels(State(state): State<Arc<AppState>>, op: Operator) -> Result<Response, Refusal> {
@@ -473,11 +481,10 @@ async fn gmv(
             )?)
         })
         .await?;
-    let markup = views::gmv(&op, &shown, &report, problem.as_deref());
-    Ok(match problem {
-        Some(_) => (StatusCode::BAD_REQUEST, Html(markup.into_string())).into_response(),
-        None => page(markup),
-    })
+    Ok(page_or_refused(
+        views::gmv(&op, &shown, &report, problem.as_deref()),
+        problem.is_some(),
+    ))
 }
 
 /// Customers listed by predicted value.

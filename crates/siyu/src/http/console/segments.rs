@@ -48,6 +48,20 @@ fn purpose_of(text: Option<&str>) -> Purpose {
     }
 }
 
+/// Whether the tenant has a segment of that name: read on a snapshot, so a page never
+/// waits for the write lock (unlike the API's `rule_exists`, which takes it).
+fn segment_exists(
+    store: &mut dyn siyu_store::Store,
+    tenant: &siyu_store::Tenant,
+    name: &str,
+) -> anyhow::Result<bool> {
+    let mut tx = store.read_pool(tenant)?;
+    let rules = tx.rules()?;
+    Ok(rules
+        .iter()
+        .any(|r| r.kind == RuleKind::Segment && r.name == name))
+}
+
 /// The tenant's segments, each with its members' count.
 async fn segment_lines(
     state: &Arc<AppState>,
@@ -72,6 +86,28 @@ pub async fn list(State(state): State<Arc<AppState>>, op: Operator) -> Result<Re
     Ok(page(views::segments(&op, &lines, &SegmentForm::default())))
 }
 
+/// A tenant's live count under way; ended when dropped.
+struct Counting(Arc<AppState>, i64);
+
+impl Counting {
+    /// Whether the tenant had no count under way (and now has one).
+    fn start(state: &AppState, tenant: i64) -> bool {
+        state
+            .counting
+            .lock()
+            .map(|mut c| c.insert(tenant))
+            .unwrap_or(false)
+    }
+}
+
+impl Drop for Counting {
+    fn drop(&mut self) {
+        if let Ok(mut c) = self.0.counting.lock() {
+            c.remove(&self.1);
+        }
+    }
+}
+
 #[derive(Debug, Deserialize)]
 pub struct CheckQuery {
     #[serde(default)]
@@ -91,7 +127,10 @@ pub async fn check(
     } else {
         match parse(&q.rule) {
             Err(mistake) => mistake,
+            // One count at a time per tenant: a typist's next key waits for the last.
+            Ok(_) if !Counting::start(&state, op.session.user.tenant.id) => RuleCheck::Busy,
             Ok(rule) => {
+                let _counting = Counting(Arc::clone(&state), op.session.user.tenant.id);
                 let tenant = op.session.user.tenant.clone();
                 let purpose = purpose_of(q.purpose.as_deref());
                 let counted = state
@@ -172,11 +211,7 @@ pub async fn create(
             let name = name.clone();
             state
                 .with_store(move |store| {
-                    let (rules, _) = segments::current(store, &tenant)?;
-                    if rules
-                        .iter()
-                        .any(|r| r.kind == RuleKind::Segment && r.name == name)
-                    {
+                    if segment_exists(store, &tenant, &name)? {
                         return Ok(Err(format!("there is a segment '{name}' already")));
                     }
                     let new = segments::NewRule::segment(&name, &rule_text, purpose);
@@ -224,11 +259,7 @@ pub async fn members(
     let segment = name.clone();
     let now = state
         .with_store(move |store| {
-            let (rules, _) = segments::current(store, &tenant)?;
-            if !rules
-                .iter()
-                .any(|r| r.kind == RuleKind::Segment && r.name == segment)
-            {
+            if !segment_exists(store, &tenant, &segment)? {
                 return Ok(None);
             }
             let page = segments::Page {
@@ -266,11 +297,7 @@ pub async fn members_csv(
     let segment = name.clone();
     let csv = state
         .with_store(move |store| {
-            let (rules, _) = segments::current(store, &tenant)?;
-            if !rules
-                .iter()
-                .any(|r| r.kind == RuleKind::Segment && r.name == segment)
-            {
+            if !segment_exists(store, &tenant, &segment)? {
                 return Ok(None);
             }
             let now = segments::segment_now(store, &tenant, &segment, None)?;
@@ -297,4 +324,26 @@ pub async fn members_csv(
         csv,
     )
         .into_response())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn one_live_count_runs_at_a_time_per_tenant() {
+        let dir = tempfile::tempdir().expect("dir");
+        let db = dir.path().join("c.db");
+        let state = AppState::new(
+            db.to_str().expect("path"),
+            crate::http::RateLimit::default(),
+        )
+        .expect("state");
+        assert!(Counting::start(&state, 1));
+        let running = Counting(Arc::clone(&state), 1);
+        assert!(!Counting::start(&state, 1), "the tenant's second waits");
+        assert!(Counting::start(&state, 2), "another tenant's runs");
+        drop(running);
+        assert!(Counting::start(&state, 1), "ended, the next may run");
+    }
 }

@@ -217,6 +217,7 @@ pub enum Key {
     Action,
     Detail,
     AdminsOnly,
+    CountBusy,
     Clv,
     NoModel,
     FitModel,
@@ -473,6 +474,10 @@ fn words(key: Key) -> (&'static str, &'static str) {
         Key::Frequency => ("校准期复购次数", "Repeat purchases in calibration"),
         Key::TopClv => ("预测价值最高的客户", "Top customers by predicted value"),
         Key::CannotFit => ("无法拟合", "Cannot fit"),
+        Key::CountBusy => (
+            "正在统计上一条规则，请稍候",
+            "Still counting the rule before: a moment",
+        ),
         Key::AdminsOnly => (
             "账号、令牌和审计日志仅管理员可见",
             "Users, tokens and the audit log are for admins",

@@ -293,6 +293,8 @@ pub enum RuleCheck {
     },
     /// The customers the rule holds now.
     Count(u64),
+    /// Another count of the tenant is under way: asked again at the next key.
+    Busy,
 }
 
 /// A mistake with the rule and a caret under its column, as plain text.
@@ -315,6 +317,9 @@ pub fn rule_check(lang: Lang, rule: &str, check: &RuleCheck) -> Markup {
                     (lang.t(Key::RuleMistake)) ": " (message)
                     pre.caret { (caret_text(rule, "", *column).trim_start_matches('\n')) }
                 }
+            },
+            RuleCheck::Busy => {
+                p.muted data-busy="true" { (lang.t(Key::CountBusy)) }
             },
             RuleCheck::Count(n) => {
                 p.count data-count=(n) { (lang.t(Key::WouldHold)) " " strong { (lang.count(*n)) } " " (lang.t(Key::CustomersNow)) }
