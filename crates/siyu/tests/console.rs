@@ -683,7 +683,7 @@ fn customers_are_found_shown_with_masked_phones_as_text_and_changed_by_their_rol
             assert!(c1.text.contains("&lt;script&gt;alert(1)&lt;/script&gt;"));
             assert!(c1.text.contains("138****5678") && !c1.text.contains("13812345678"));
             assert!(
-                !c1.text.contains("/tags\"") && !c1.text.contains("/erase\""),
+                !c1.text.contains("/c1/tags\"") && !c1.text.contains("/erase\""),
                 "no forms for a viewer"
             );
             let token = form_token(&c1.text);
@@ -1195,6 +1195,352 @@ fn a_shop_too_small_for_the_model_says_so_and_a_viewer_cannot_fit() {
             )
             .await;
             assert_eq!(a.status, StatusCode::FORBIDDEN);
+        });
+    }
+}
+
+/// The rows of a page's history table: (customer, change) in the page's order.
+fn history_rows(page: &str) -> Vec<(String, String)> {
+    let Some(at) = page.find("<table class=\"history\">") else {
+        return Vec::new();
+    };
+    let table = &page[at..page[at..].find("</table>").map_or(page.len(), |e| at + e)];
+    table
+        .split("<tr data-change=\"")
+        .skip(1)
+        .map(|row| {
+            let change = row[..row.find('"').expect("quote")].to_owned();
+            let id_at = row.find("/console/customers/").expect("a customer link") + 19;
+            let id = row[id_at..id_at + row[id_at..].find('"').expect("quote")].to_owned();
+            (id, change)
+        })
+        .collect()
+}
+
+#[test]
+fn a_segments_history_and_tag_rules_are_shown_paged_and_changed_by_operators_only() {
+    let rt = runtime();
+    for api in Api::on_each_backend("console_history") {
+        // 60 buyers: c00 … c59; c00 twice.
+        let mut orders = String::from("order_id,customer_id,ordered_at,amount\n");
+        for i in 0..60 {
+            orders.push_str(&format!("o{i},c{i:02},2026-05-01 10:00,100\n"));
+        }
+        orders.push_str("o99,c00,2026-06-01 10:00,50\n");
+        import_shop(&api, "default", &orders);
+        create_user(&api, "default", "op", Role::Operator);
+        create_user(&api, "default", "look", Role::Viewer);
+        let viewer = api.token("default", Role::Viewer);
+        rt.block_on(async {
+            let mut jar = Jar::default();
+            sign_in(&api, &mut jar, "default", "op", PASSWORD).await;
+            let list = request(&api, &mut jar, "GET", "/console/tags", &[]).await;
+            assert_eq!(list.status, StatusCode::OK);
+            assert!(
+                list.text.contains("action=\"/console/tags\""),
+                "an operator gets the form"
+            );
+            assert!(
+                list.text.contains("<code>days_since_order</code>"),
+                "the field list"
+            );
+            // The live check is the segments' one, counting everyone the rule selects.
+            let wrong = request(
+                &api,
+                &mut jar,
+                "GET",
+                "/console/tags/check?rule=oders%20%3E%3D%201",
+                &[],
+            )
+            .await;
+            assert!(wrong.text.contains("data-column=\"1\""), "{}", wrong.text);
+            let right = request(
+                &api,
+                &mut jar,
+                "GET",
+                "/console/tags/check?rule=orders%20%3E%3D%201",
+                &[],
+            )
+            .await;
+            assert!(right.text.contains("data-count=\"60\""), "{}", right.text);
+            let token = form_token(&list.text);
+            let a = request(
+                &api,
+                &mut jar,
+                "POST",
+                "/console/tags",
+                &[
+                    ("name", "stage:x"),
+                    ("rule", "orders >= 1"),
+                    ("csrf", &token),
+                ],
+            )
+            .await;
+            assert_eq!(a.status, StatusCode::BAD_REQUEST, "a level tag's name");
+            let a = request(
+                &api,
+                &mut jar,
+                "POST",
+                "/console/tags",
+                &[("name", "买家"), ("rule", "orders >= 1"), ("csrf", &token)],
+            )
+            .await;
+            assert_eq!(a.status, StatusCode::SEE_OTHER, "{}", a.text);
+            let tag_page = a.location().to_owned();
+            assert!(tag_page.starts_with("/console/tags/"), "{tag_page}");
+            // Its members by page, and its entries newest first, 50 a page.
+            let page = request(&api, &mut jar, "GET", &tag_page, &[]).await;
+            assert_eq!(page.status, StatusCode::OK);
+            let first = history_rows(&page.text);
+            assert_eq!(first.len(), 50, "{}", page.text);
+            assert!(first.iter().all(|(_, c)| c == "entered"));
+            assert!(
+                page.text.contains("tag created by console:op"),
+                "the occasion"
+            );
+            assert!(page.text.contains("?history=1#history"));
+            let older = request(&api, &mut jar, "GET", &format!("{tag_page}?history=1"), &[]).await;
+            let second = history_rows(&older.text);
+            assert_eq!(second.len(), 10);
+            let mut all: Vec<String> = first
+                .iter()
+                .chain(&second)
+                .map(|(id, _)| id.clone())
+                .collect();
+            all.sort();
+            all.dedup();
+            assert_eq!(all.len(), 60, "every entry once across the pages");
+            let csv = request(
+                &api,
+                &mut jar,
+                "GET",
+                &format!("{tag_page}/members.csv"),
+                &[],
+            )
+            .await;
+            assert_eq!(csv.text.lines().count(), 61, "{}", csv.text);
+            // The API's tag list agrees.
+            let (_, json) = api.call("GET", "/v1/tags", Some(&viewer), None).await;
+            let tags: Value = serde_json::from_str(&json).expect("json");
+            let bought = tags
+                .as_array()
+                .expect("tags")
+                .iter()
+                .find(|t| t["tag"] == "买家")
+                .expect("the tag");
+            assert_eq!(bought["customers"], 60, "{bought}");
+
+            // A segment on the tag: its history equals the API's.
+            let a = request(
+                &api,
+                &mut jar,
+                "POST",
+                "/console/segments",
+                &[
+                    ("name", "回头客"),
+                    ("rule", "orders >= 2 and has_tag(\"买家\")"),
+                    ("csrf", &token),
+                ],
+            )
+            .await;
+            assert_eq!(a.status, StatusCode::SEE_OTHER, "{}", a.text);
+            import_shop(
+                &api,
+                "default",
+                "order_id,customer_id,ordered_at,amount\no100,c01,2026-06-02 10:00,70\n",
+            );
+            let page = request(&api, &mut jar, "GET", a.location(), &[]).await;
+            let (_, json) = api
+                .call(
+                    "GET",
+                    "/v1/segments/%E5%9B%9E%E5%A4%B4%E5%AE%A2/history",
+                    Some(&viewer),
+                    None,
+                )
+                .await;
+            let history: Value = serde_json::from_str(&json).expect("json");
+            let from_api: Vec<(String, String)> = history
+                .as_array()
+                .expect("lines")
+                .iter()
+                .map(|l| {
+                    (
+                        l["customer_id"].as_str().expect("id").to_owned(),
+                        l["change"].as_str().expect("change").to_owned(),
+                    )
+                })
+                .collect();
+            assert_eq!(history_rows(&page.text), from_api);
+            assert_eq!(
+                from_api,
+                [
+                    ("c01".to_owned(), "entered".to_owned()),
+                    ("c00".to_owned(), "entered".to_owned())
+                ]
+            );
+            assert!(
+                page.text.contains("<td>import"),
+                "the import's occasion: {}",
+                page.text
+            );
+
+            // A viewer reads both, with no form to create or delete.
+            let mut looker = Jar::default();
+            sign_in(&api, &mut looker, "default", "look", PASSWORD).await;
+            let seen = request(&api, &mut looker, "GET", &tag_page, &[]).await;
+            assert_eq!(seen.status, StatusCode::OK);
+            assert!(!seen.text.contains("/delete\""), "no delete for a viewer");
+            let list = request(&api, &mut looker, "GET", "/console/tags", &[]).await;
+            assert!(!list.text.contains("action=\"/console/tags\""));
+            let viewer_token = form_token(&list.text);
+            let a = request(
+                &api,
+                &mut looker,
+                "POST",
+                &format!("{tag_page}/delete"),
+                &[("csrf", &viewer_token)],
+            )
+            .await;
+            assert_eq!(a.status, StatusCode::FORBIDDEN);
+            // An operator deletes, with the form's token only; the history stays.
+            let a = request(&api, &mut jar, "POST", &format!("{tag_page}/delete"), &[]).await;
+            assert_eq!(a.status, StatusCode::FORBIDDEN);
+            let a = request(
+                &api,
+                &mut jar,
+                "POST",
+                &format!("{tag_page}/delete"),
+                &[("csrf", &token)],
+            )
+            .await;
+            assert_eq!(
+                (a.status, a.location()),
+                (StatusCode::SEE_OTHER, "/console/tags")
+            );
+            let gone = request(&api, &mut jar, "GET", &tag_page, &[]).await;
+            assert_eq!(gone.status, StatusCode::NOT_FOUND);
+            let (_, json) = api.call("GET", "/v1/tags", Some(&viewer), None).await;
+            assert!(!json.contains("买家"), "{json}");
+        });
+    }
+}
+
+/// The numbers in the cells of a table row that starts `<tr {row}>`.
+fn row_cells(page: &str, row: &str) -> Vec<u64> {
+    let at = page
+        .find(&format!("<tr {row}>"))
+        .unwrap_or_else(|| panic!("{row} in {page}"));
+    let end = at + page[at..].find("</tr>").expect("row end");
+    page[at..end]
+        .split("<td>")
+        .skip(1)
+        .map(|c| {
+            c[..c.find("</td>").expect("cell end")]
+                .replace(',', "")
+                .parse()
+                .expect("a count")
+        })
+        .collect()
+}
+
+#[test]
+fn rfm_classes_list_their_customers_and_the_quintiles_are_siyu_rfms() {
+    let rt = runtime();
+    for api in Api::on_each_backend("console_rfm") {
+        let mut orders = String::from("order_id,customer_id,ordered_at,amount\n");
+        for i in 0..23u32 {
+            for k in 0..=(i % 4) {
+                let day = 1 + (i * 7 + k * 3) % 28;
+                let month = 1 + (i % 6);
+                orders.push_str(&format!(
+                    "o{i}-{k},c{i:02},2026-{month:02}-{day:02} 10:00,{}\n",
+                    50 + i * 13 + k
+                ));
+            }
+        }
+        import_shop(&api, "default", &orders);
+        create_user(&api, "default", "look", Role::Viewer);
+        let json: Value =
+            serde_json::from_str(&api.cli("default", &["rfm", "--format", "json"])).expect("json");
+        let customers = json["customers"].as_array().expect("customers");
+        let mut each = [[0u64; 5]; 3];
+        let mut rf = [[0u64; 5]; 5];
+        for c in customers {
+            let q = &c["quintiles"];
+            let s = |d: &str| usize::try_from(q[d].as_u64().expect("score")).expect("small") - 1;
+            for (i, d) in ["r", "f", "m"].into_iter().enumerate() {
+                each[i][s(d)] += 1;
+            }
+            rf[s("r")][s("f")] += 1;
+        }
+        assert!(
+            each[0].iter().filter(|&&n| n > 0).count() > 1,
+            "scores differ: {each:?}"
+        );
+        rt.block_on(async {
+            let mut jar = Jar::default();
+            sign_in(&api, &mut jar, "default", "look", PASSWORD).await;
+            let page = request(&api, &mut jar, "GET", "/console/rfm", &[]).await;
+            assert_eq!(page.status, StatusCode::OK);
+            for (i, d) in ["R", "F", "M"].into_iter().enumerate() {
+                assert_eq!(
+                    row_cells(&page.text, &format!("data-dimension=\"{d}\"")),
+                    each[i],
+                    "{d}"
+                );
+            }
+            for r in 1..=5 {
+                assert_eq!(
+                    row_cells(&page.text, &format!("data-r=\"{r}\"")),
+                    rf[r - 1],
+                    "R{r}"
+                );
+            }
+            // Each class leads to its customers, as siyu rfm classes them.
+            for line in json["classes"].as_array().expect("classes") {
+                let class = line["segment"].as_str().expect("class");
+                assert!(
+                    page.text
+                        .contains(&format!("href=\"/console/rfm/{class}\""))
+                );
+                let listed =
+                    request(&api, &mut jar, "GET", &format!("/console/rfm/{class}"), &[]).await;
+                assert_eq!(listed.status, StatusCode::OK);
+                let mut want: Vec<&str> = customers
+                    .iter()
+                    .filter(|c| c["segment"] == class)
+                    .map(|c| c["customer_id"].as_str().expect("id"))
+                    .collect();
+                want.sort_unstable();
+                let got: Vec<&str> = listed
+                    .text
+                    .split("href=\"/console/customers/")
+                    .skip(1)
+                    .map(|rest| &rest[..rest.find('"').expect("quote")])
+                    .collect();
+                assert_eq!(got, want, "{class}");
+                assert_eq!(line["customers"].as_u64(), Some(want.len() as u64));
+                let csv = request(
+                    &api,
+                    &mut jar,
+                    "GET",
+                    &format!("/console/rfm/{class}/members.csv"),
+                    &[],
+                )
+                .await;
+                let all = api.cli("default", &["rfm", "--format", "csv", "--quintiles"]);
+                let lines: Vec<&str> = all
+                    .lines()
+                    .filter(|l| l.ends_with(&format!(",{class}")))
+                    .collect();
+                assert_eq!(
+                    csv.text.lines().skip(1).collect::<Vec<_>>(),
+                    lines,
+                    "{class}"
+                );
+            }
+            let missing = request(&api, &mut jar, "GET", "/console/rfm/nothing", &[]).await;
+            assert_eq!(missing.status, StatusCode::NOT_FOUND);
         });
     }
 }

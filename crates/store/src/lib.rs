@@ -679,6 +679,20 @@ pub trait PoolRows {
     fn set_tag_family(&mut self, tag: &str, family: TagFamily) -> Result<()>;
     /// Recorded changes, newest first, at most `limit`.
     fn history(&mut self, filter: MemberFilter<'_>, limit: usize) -> Result<Vec<HistoryRecord>>;
+    /// A page of recorded changes, newest first: at most `limit` after the first `offset`.
+    fn history_page(
+        &mut self,
+        filter: MemberFilter<'_>,
+        offset: usize,
+        limit: usize,
+    ) -> Result<Vec<HistoryRecord>>;
+    /// The changes of lifecycle stage (the `stage:…` level tags) recorded from `since` on,
+    /// customer by customer, each customer's oldest first.
+    fn stage_history(
+        &mut self,
+        since: Timestamp,
+        each: &mut dyn FnMut(HistoryRecord),
+    ) -> Result<()>;
 }
 
 /// What segments and tags read and write, inside the one transaction of an ingest or of

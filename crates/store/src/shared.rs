@@ -29,8 +29,8 @@ use crate::sql::{
     erase_from, event_from, event_line_into, history_from, history_sql, manual_tag_from,
     manual_tags_sql, member_count_from, member_filter, member_from, members_sql, order_from,
     order_line_into, parse_customer_id, pool_extent_from, profile_from, profile_line_from,
-    profile_of, profiles_sql, report_orders_sql, rows, stored_rule_from, tag_family_from,
-    tenant_from, tenants_sql, thresholds_from, thresholds_values, token_from,
+    profile_of, profiles_sql, report_orders_sql, rows, stage_history_sql, stored_rule_from,
+    tag_family_from, tenant_from, tenants_sql, thresholds_from, thresholds_values, token_from,
 };
 use crate::{
     AuditEntry, AuditStore, ChannelCostStore, ConsoleSession, ConsoleStore, ConsoleUser,
@@ -864,10 +864,33 @@ impl<T: TxOnDb> crate::PoolRows for T {
     }
 
     fn history(&mut self, filter: MemberFilter<'_>, limit: usize) -> Result<Vec<HistoryRecord>> {
+        self.history_page(filter, 0, limit)
+    }
+
+    fn history_page(
+        &mut self,
+        filter: MemberFilter<'_>,
+        offset: usize,
+        limit: usize,
+    ) -> Result<Vec<HistoryRecord>> {
         let (clause, args) = member_filter(self.tenant_id(), filter);
         let tx = self.tx_db();
-        let sql = history_sql(tx.dialect(), clause, limit);
+        let sql = history_sql(tx.dialect(), clause, offset, limit);
         rows(tx, &sql, &args, |r| history_from(r))
+    }
+
+    fn stage_history(
+        &mut self,
+        since: Timestamp,
+        each: &mut dyn FnMut(HistoryRecord),
+    ) -> Result<()> {
+        let args = [Arg::Int(self.tenant_id()), Arg::Int(micros(since))];
+        let tx = self.tx_db();
+        let sql = stage_history_sql(tx.dialect());
+        tx.each_row(&sql, &args, &mut |r| {
+            each(history_from(r)?);
+            Ok(())
+        })
     }
 }
 

@@ -767,11 +767,23 @@ pub(crate) fn member_count_from(r: &(impl RowAccess + ?Sized)) -> Result<(RuleKi
 
 /// A tenant's (`?1`) recorded changes that `{clause}` (of `member_filter`) keeps, newest
 /// first, at most `limit`; rows for [`history_from`].
-pub(crate) fn history_sql(d: Dialect, clause: &str, limit: usize) -> String {
+pub(crate) fn history_sql(d: Dialect, clause: &str, offset: usize, limit: usize) -> String {
     let limit = i64::try_from(limit).unwrap_or(i64::MAX);
+    let offset = i64::try_from(offset).unwrap_or(i64::MAX);
     format!(
         "SELECT kind, name, customer_id, change, at, cause FROM rule_history
-         WHERE tenant_id = ?1 {clause} ORDER BY at DESC, {} DESC LIMIT {limit}",
+         WHERE tenant_id = ?1 {clause} ORDER BY at DESC, {} DESC LIMIT {limit} OFFSET {offset}",
+        d.written_order()
+    )
+}
+
+/// A tenant's (`?1`) changes of lifecycle stage from `?2` on, by customer, each oldest
+/// first; rows for [`history_from`].
+pub(crate) fn stage_history_sql(d: Dialect) -> String {
+    format!(
+        "SELECT kind, name, customer_id, change, at, cause FROM rule_history
+         WHERE tenant_id = ?1 AND kind = 'level' AND name LIKE 'stage:%' AND at >= ?2
+         ORDER BY customer_id, at, {}",
         d.written_order()
     )
 }

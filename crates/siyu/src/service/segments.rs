@@ -715,6 +715,21 @@ pub fn history(
     Ok(records)
 }
 
+/// A page of recorded changes, newest first, read on a snapshot: at most `limit` after the
+/// first `offset`.
+pub fn history_page(
+    store: &mut dyn Store,
+    tenant: &Tenant,
+    filter: MemberFilter<'_>,
+    offset: usize,
+    limit: usize,
+) -> anyhow::Result<Vec<HistoryRecord>> {
+    let mut tx = store.read_pool(tenant)?;
+    let records = tx.history_page(filter, offset, limit)?;
+    tx.commit()?;
+    Ok(records)
+}
+
 /// A current member of a segment, with what operators look at first.
 #[derive(Debug, Clone, Serialize)]
 pub struct SegmentMember {
@@ -794,23 +809,34 @@ pub fn segment_now(
     name: &str,
     page: Option<Page<'_>>,
 ) -> anyhow::Result<SegmentNow> {
+    rule_now(store, tenant, RuleKind::Segment, name, page)
+}
+
+/// A saved segment or tag rule and its members now (as [`segment_now`]).
+pub fn rule_now(
+    store: &mut dyn Store,
+    tenant: &Tenant,
+    kind: RuleKind,
+    name: &str,
+    page: Option<Page<'_>>,
+) -> anyhow::Result<SegmentNow> {
     let started = Instant::now();
     let settings = rule_settings(store, tenant)?;
     let mut tx = store.read_pool(tenant)?;
     let rule = tx
         .rules()?
         .into_iter()
-        .find(|r| r.kind == RuleKind::Segment && r.name == name)
-        .ok_or_else(|| anyhow!("there is no segment '{name}' (siyu segment list shows them)"))?;
+        .find(|r| r.kind == kind && r.name == name)
+        .ok_or_else(|| anyhow!("there is no {kind} '{name}' (siyu {kind} list shows them)"))?;
     let total = tx
-        .member_counts(Some(RuleKind::Segment))?
+        .member_counts(Some(kind))?
         .into_iter()
         .find(|(_, n, _)| n == name)
         .map_or(0, |c| c.2);
     let stored = match page {
-        Some(Page { after, limit }) => tx.members_after(RuleKind::Segment, name, after, limit)?,
+        Some(Page { after, limit }) => tx.members_after(kind, name, after, limit)?,
         None => {
-            let mut all = tx.members(MemberFilter::Rule(RuleKind::Segment, name))?;
+            let mut all = tx.members(MemberFilter::Rule(kind, name))?;
             all.sort_by(|a, b| a.customer_id.cmp(&b.customer_id));
             all
         }

@@ -7,6 +7,7 @@
 
 mod assets;
 mod customers;
+mod rfm;
 mod segments;
 mod settings;
 pub mod text;
@@ -49,6 +50,8 @@ pub fn routes() -> Router<Arc<AppState>> {
         .route("/", get(|| async { Redirect::to("/console") }))
         .route("/console", get(overview))
         .route("/console/rfm", get(rfm))
+        .route("/console/rfm/{class}", get(rfm::class))
+        .route("/console/rfm/{class}/members.csv", get(rfm::class_csv))
         .route("/console/gmv", get(gmv))
         .route("/console/lifecycle", get(lifecycle))
         .route("/console/cohorts", get(cohorts))
@@ -88,6 +91,19 @@ pub fn routes() -> Router<Arc<AppState>> {
             "/console/segments/{name}/members.csv",
             get(segments::members_csv),
         )
+        // Segments' deletion, and rule tags as segments are (one code path).
+        .route("/console/segments/{name}/delete", post(segments::delete))
+        .route(
+            "/console/tags",
+            get(segments::tag_list).post(segments::tag_create),
+        )
+        .route("/console/tags/check", get(segments::tag_check))
+        .route("/console/tags/{name}", get(segments::tag_members))
+        .route(
+            "/console/tags/{name}/members.csv",
+            get(segments::tag_members_csv),
+        )
+        .route("/console/tags/{name}/delete", post(segments::tag_delete))
         .route("/console/sign-in", get(sign_in_form).post(sign_in))
         .route("/console/sign-out", post(sign_out))
         .route("/console/lang/{lang}", get(switch_lang))

@@ -1,7 +1,8 @@
-//! The console's segments: the list with member counts, a form to create one whose rule is
-//! checked as it is typed (the mistake shown at its column, else the number of customers it
-//! would hold now, over the whole pool), and each segment's members by page or as CSV.
-//! Reading is for every role; creating is for operators and admins.
+//! The console's segments and rule tags, one code path for both: the list with member
+//! counts, a form to create one whose rule is checked as it is typed (the mistake shown at
+//! its column, else the number of customers it would hold now, over the whole pool), each
+//! one's members by page or as CSV and its history of entries and exits by page, and
+//! deleting. Reading is for every role; creating and deleting for operators and admins.
 
 use std::sync::Arc;
 
@@ -16,7 +17,7 @@ use siyu_core::access::Action;
 use siyu_core::rule::Rule;
 use siyu_core::segment::rules::{Purpose, RuleKind, check_name};
 
-use super::views::{self, RuleCheck, SegmentForm};
+use super::views::{self, RuleCheck, RulePages, SegmentForm};
 use super::{Operator, Refusal, page};
 use crate::http::AppState;
 use crate::http::error::ApiError;
@@ -24,6 +25,8 @@ use crate::service::{evaluate, segments};
 
 /// Members shown per page.
 const PAGE: usize = 100;
+/// Changes of membership shown per page.
+const HISTORY_PAGE: usize = 50;
 /// The longest rule taken (as the API's body limit allows).
 const MAX_RULE_CHARS: usize = 4_000;
 
@@ -48,24 +51,24 @@ fn purpose_of(text: Option<&str>) -> Purpose {
     }
 }
 
-/// Whether the tenant has a segment of that name: read on a snapshot, so a page never
-/// waits for the write lock (unlike the API's `rule_exists`, which takes it).
-fn segment_exists(
+/// Whether the tenant has a rule of that kind and name: read on a snapshot, so a page
+/// never waits for the write lock (unlike the API's `rule_exists`, which takes it).
+fn rule_exists(
     store: &mut dyn siyu_store::Store,
     tenant: &siyu_store::Tenant,
+    kind: RuleKind,
     name: &str,
 ) -> anyhow::Result<bool> {
     let mut tx = store.read_pool(tenant)?;
     let rules = tx.rules()?;
-    Ok(rules
-        .iter()
-        .any(|r| r.kind == RuleKind::Segment && r.name == name))
+    Ok(rules.iter().any(|r| r.kind == kind && r.name == name))
 }
 
-/// The tenant's segments, each with its members' count.
-async fn segment_lines(
+/// The tenant's rules of the pages' kind, each with its members' count.
+async fn rule_lines(
     state: &Arc<AppState>,
     op: &Operator,
+    pages: RulePages,
 ) -> Result<Vec<(u64, siyu_store::StoredRule)>, ApiError> {
     let tenant = op.session.user.tenant.clone();
     state
@@ -73,17 +76,37 @@ async fn segment_lines(
             let (rules, evaluation) = segments::current(store, &tenant)?;
             Ok(rules
                 .into_iter()
-                .filter(|r| r.kind == RuleKind::Segment)
-                .map(|r| (evaluation.members(RuleKind::Segment, &r.name), r))
+                .filter(|r| r.kind == pages.kind)
+                .map(|r| (evaluation.members(pages.kind, &r.name), r))
                 .collect())
         })
         .await
 }
 
-pub async fn list(State(state): State<Arc<AppState>>, op: Operator) -> Result<Response, Refusal> {
+async fn list_of(
+    state: Arc<AppState>,
+    op: Operator,
+    pages: RulePages,
+) -> Result<Response, Refusal> {
     op.require(Action::Read)?;
-    let lines = segment_lines(&state, &op).await?;
-    Ok(page(views::segments(&op, &lines, &SegmentForm::default())))
+    let lines = rule_lines(&state, &op, pages).await?;
+    Ok(page(views::segments(
+        &op,
+        pages,
+        &lines,
+        &SegmentForm::default(),
+    )))
+}
+
+pub async fn list(State(state): State<Arc<AppState>>, op: Operator) -> Result<Response, Refusal> {
+    list_of(state, op, RulePages::SEGMENTS).await
+}
+
+pub async fn tag_list(
+    State(state): State<Arc<AppState>>,
+    op: Operator,
+) -> Result<Response, Refusal> {
+    list_of(state, op, RulePages::TAGS).await
 }
 
 /// A tenant's live count under way; ended when dropped.
@@ -112,7 +135,20 @@ impl Drop for Counting {
 pub struct CheckQuery {
     #[serde(default)]
     rule: String,
+    /// `analysis` for an analysis segment and for a rule tag (given to everyone its rule
+    /// selects); a marketing segment's otherwise.
     purpose: Option<String>,
+}
+
+/// The live check of a rule tag being typed: counted as a tag is given, to everyone its
+/// rule selects.
+pub async fn tag_check(
+    state: State<Arc<AppState>>,
+    op: Operator,
+    Query(mut q): Query<CheckQuery>,
+) -> Result<Response, Refusal> {
+    q.purpose = Some("analysis".to_owned());
+    check(state, op, Query(q)).await
 }
 
 /// The live check of a rule being typed: a fragment the page puts under the rule.
@@ -170,11 +206,28 @@ pub struct NewSegment {
     csrf: String,
 }
 
-/// Creates a segment; a mistake shows the form again with it (400).
 pub async fn create(
     State(state): State<Arc<AppState>>,
     op: Operator,
     Form(form): Form<NewSegment>,
+) -> Result<Response, Refusal> {
+    create_of(state, op, RulePages::SEGMENTS, form).await
+}
+
+pub async fn tag_create(
+    State(state): State<Arc<AppState>>,
+    op: Operator,
+    Form(form): Form<NewSegment>,
+) -> Result<Response, Refusal> {
+    create_of(state, op, RulePages::TAGS, form).await
+}
+
+/// Creates a segment or rule tag; a mistake shows the form again with it (400).
+async fn create_of(
+    state: Arc<AppState>,
+    op: Operator,
+    pages: RulePages,
+    form: NewSegment,
 ) -> Result<Response, Refusal> {
     op.check_form(&form.csrf)?;
     op.require(Action::Manage)?;
@@ -189,12 +242,16 @@ pub async fn create(
         };
         (
             StatusCode::BAD_REQUEST,
-            Html(views::segments(op, &lines, &shown).into_string()),
+            Html(views::segments(op, pages, &lines, &shown).into_string()),
         )
             .into_response()
     };
-    let checked = match (check_name(&name), parse(&form.rule)) {
-        (Err(e), _) => Err(e.to_string()),
+    let name_checked = match pages.kind {
+        RuleKind::Tag => segments::check_tag_name(&name).map_err(|e| e.to_string()),
+        _ => check_name(&name).map_err(|e| e.to_string()),
+    };
+    let checked = match (name_checked, parse(&form.rule)) {
+        (Err(e), _) => Err(e),
         (_, Err(RuleCheck::Mistake { message, column })) => {
             Err(views::caret_text(&form.rule, &message, column))
         }
@@ -211,10 +268,14 @@ pub async fn create(
             let name = name.clone();
             state
                 .with_store(move |store| {
-                    if segment_exists(store, &tenant, &name)? {
-                        return Ok(Err(format!("there is a segment '{name}' already")));
+                    let kind = pages.kind;
+                    if rule_exists(store, &tenant, kind, &name)? {
+                        return Ok(Err(format!("there is a {kind} '{name}' already")));
                     }
-                    let new = segments::NewRule::segment(&name, &rule_text, purpose);
+                    let new = match kind {
+                        RuleKind::Tag => segments::NewRule::tag(&name, &rule_text, None),
+                        _ => segments::NewRule::segment(&name, &rule_text, purpose),
+                    };
                     Ok(match segments::save_rule(store, &tenant, new, &by, false) {
                         Ok(_) => Ok(()),
                         Err(segments::RulesError::Refused(e)) => Err(e.to_string()),
@@ -228,53 +289,120 @@ pub async fn create(
     };
     match saved {
         Ok(()) => {
-            let to = format!("/console/segments/{}", views::path_part(&name));
+            let to = format!("{}/{}", pages.base(), views::path_part(&name));
             Ok(Redirect::to(&to).into_response())
         }
         Err(problem) => {
-            let lines = segment_lines(&state, &op).await?;
+            let lines = rule_lines(&state, &op, pages).await?;
             Ok(refused(problem, &op, lines))
         }
     }
 }
 
+pub async fn delete(
+    State(state): State<Arc<AppState>>,
+    op: Operator,
+    Path(name): Path<String>,
+    Form(form): Form<super::CsrfForm>,
+) -> Result<Response, Refusal> {
+    delete_of(state, op, RulePages::SEGMENTS, name, form).await
+}
+
+pub async fn tag_delete(
+    State(state): State<Arc<AppState>>,
+    op: Operator,
+    Path(name): Path<String>,
+    Form(form): Form<super::CsrfForm>,
+) -> Result<Response, Refusal> {
+    delete_of(state, op, RulePages::TAGS, name, form).await
+}
+
+/// Deletes a segment or rule tag (its history stays), then shows the list.
+async fn delete_of(
+    state: Arc<AppState>,
+    op: Operator,
+    pages: RulePages,
+    name: String,
+    form: super::CsrfForm,
+) -> Result<Response, Refusal> {
+    op.check_form(&form.csrf)?;
+    op.require(Action::Manage)?;
+    let tenant = op.session.user.tenant.clone();
+    let deleted = state
+        .with_store(move |store| Ok(segments::delete_rule(store, &tenant, pages.kind, &name)?))
+        .await?;
+    if !deleted {
+        return Ok((
+            StatusCode::NOT_FOUND,
+            Html(views::not_found(&op).into_string()),
+        )
+            .into_response());
+    }
+    Ok(Redirect::to(pages.base()).into_response())
+}
+
 #[derive(Debug, Deserialize)]
 pub struct MembersQuery {
     after: Option<String>,
+    /// The page of the history, from 0.
+    history: Option<usize>,
 }
 
-/// A segment's members, a page at a time.
 pub async fn members(
     State(state): State<Arc<AppState>>,
     op: Operator,
     Path(name): Path<String>,
     Query(q): Query<MembersQuery>,
 ) -> Result<Response, Refusal> {
+    members_of(state, op, RulePages::SEGMENTS, name, q).await
+}
+
+pub async fn tag_members(
+    State(state): State<Arc<AppState>>,
+    op: Operator,
+    Path(name): Path<String>,
+    Query(q): Query<MembersQuery>,
+) -> Result<Response, Refusal> {
+    members_of(state, op, RulePages::TAGS, name, q).await
+}
+
+/// A segment's or rule tag's members, a page at a time, and its entries and exits,
+/// newest first, a page at a time.
+async fn members_of(
+    state: Arc<AppState>,
+    op: Operator,
+    pages: RulePages,
+    name: String,
+    q: MembersQuery,
+) -> Result<Response, Refusal> {
     op.require(Action::Read)?;
     let after = match q.after.as_deref().map(CustomerId::parse).transpose() {
         Ok(a) => a,
         Err(_) => return Ok(StatusCode::BAD_REQUEST.into_response()),
     };
+    let history_page = q.history.unwrap_or(0);
+    let Some(offset) = history_page.checked_mul(HISTORY_PAGE) else {
+        return Ok(StatusCode::BAD_REQUEST.into_response());
+    };
     let tenant = op.session.user.tenant.clone();
-    let segment = name.clone();
+    let rule = name.clone();
     let now = state
         .with_store(move |store| {
-            if !segment_exists(store, &tenant, &segment)? {
+            let kind = pages.kind;
+            if !rule_exists(store, &tenant, kind, &rule)? {
                 return Ok(None);
             }
             let page = segments::Page {
                 after: after.as_ref(),
                 limit: PAGE + 1,
             };
-            Ok(Some(segments::segment_now(
-                store,
-                &tenant,
-                &segment,
-                Some(page),
-            )?))
+            let now = segments::rule_now(store, &tenant, kind, &rule, Some(page))?;
+            let filter = siyu_store::MemberFilter::Rule(kind, &rule);
+            let history = segments::history_page(store, &tenant, filter, offset, HISTORY_PAGE + 1)?;
+            Ok(Some((now, history)))
         })
         .await?;
-    let Some(mut now) = now else {
+    let Some((mut now, mut history)) = now else {
         return Ok((
             StatusCode::NOT_FOUND,
             Html(views::not_found(&op).into_string()),
@@ -283,24 +411,50 @@ pub async fn members(
     };
     let more = now.members.len() > PAGE;
     now.members.truncate(PAGE);
-    Ok(page(views::segment_members(&op, &name, &now, more)))
+    let more_history = history.len() > HISTORY_PAGE;
+    history.truncate(HISTORY_PAGE);
+    let shown = views::RuleHistory {
+        records: &history,
+        page: history_page,
+        more: more_history,
+    };
+    Ok(page(views::segment_members(
+        &op, pages, &name, &now, more, &shown,
+    )))
 }
 
-/// Every member of a segment as CSV (as `siyu segment members --format csv`).
 pub async fn members_csv(
     State(state): State<Arc<AppState>>,
     op: Operator,
     Path(name): Path<String>,
 ) -> Result<Response, Refusal> {
+    members_csv_of(state, op, RulePages::SEGMENTS, name).await
+}
+
+pub async fn tag_members_csv(
+    State(state): State<Arc<AppState>>,
+    op: Operator,
+    Path(name): Path<String>,
+) -> Result<Response, Refusal> {
+    members_csv_of(state, op, RulePages::TAGS, name).await
+}
+
+/// Every member of a segment or rule tag as CSV (as `siyu segment members --format csv`).
+async fn members_csv_of(
+    state: Arc<AppState>,
+    op: Operator,
+    pages: RulePages,
+    name: String,
+) -> Result<Response, Refusal> {
     op.require(Action::Read)?;
     let tenant = op.session.user.tenant.clone();
-    let segment = name.clone();
+    let rule = name.clone();
     let csv = state
         .with_store(move |store| {
-            if !segment_exists(store, &tenant, &segment)? {
+            if !rule_exists(store, &tenant, pages.kind, &rule)? {
                 return Ok(None);
             }
-            let now = segments::segment_now(store, &tenant, &segment, None)?;
+            let now = segments::rule_now(store, &tenant, pages.kind, &rule, None)?;
             let mut out = Vec::new();
             segments::write_members_csv(&mut out, &now.members, true)?;
             Ok(Some(out))
@@ -309,10 +463,19 @@ pub async fn members_csv(
     let Some(csv) = csv else {
         return Ok(StatusCode::NOT_FOUND.into_response());
     };
+    csv_download(&format!("{}-{name}", pages.kind), csv)
+}
+
+/// A CSV download named after `what` (letters and digits kept, the rest `_`).
+pub fn csv_download(what: &str, csv: Vec<u8>) -> Result<Response, Refusal> {
     let file = format!(
-        "attachment; filename=\"segment-{}.csv\"",
-        name.chars()
-            .map(|c| if c.is_ascii_alphanumeric() { c } else { '_' })
+        "attachment; filename=\"{}.csv\"",
+        what.chars()
+            .map(|c| if c.is_ascii_alphanumeric() || c == '-' {
+                c
+            } else {
+                '_'
+            })
             .collect::<String>()
     );
     Ok((

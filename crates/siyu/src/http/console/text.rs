@@ -270,6 +270,21 @@ pub enum Key {
     SetSpend,
     SpendMonth,
     SpendYuan,
+    // Segment history, tag rules, RFM members and quintiles, lifecycle flows, phones.
+    TagRules,
+    NoTagRules,
+    NewTagRule,
+    TagName,
+    FieldList,
+    Field,
+    History,
+    NoHistory,
+    Occasion,
+    NewerPage,
+    OlderPage,
+    Quintiles,
+    Score,
+    RfGrid,
 }
 
 fn words(key: Key) -> (&'static str, &'static str) {
@@ -482,6 +497,24 @@ fn words(key: Key) -> (&'static str, &'static str) {
             "账号、令牌和审计日志仅管理员可见",
             "Users, tokens and the audit log are for admins",
         ),
+        // Segment history, tag rules, RFM members and quintiles, lifecycle flows, phones.
+        Key::TagRules => ("规则标签", "Tag rules"),
+        Key::NoTagRules => ("还没有规则标签", "No tag rules yet"),
+        Key::NewTagRule => ("新建规则标签", "New tag rule"),
+        Key::TagName => ("标签名称", "Tag"),
+        Key::FieldList => ("可用字段", "Fields a rule may use"),
+        Key::Field => ("字段", "Field"),
+        Key::History => ("进出记录", "Entries and exits"),
+        Key::NoHistory => ("还没有进出记录", "No entries or exits yet"),
+        Key::Occasion => ("原因", "Occasion"),
+        Key::NewerPage => ("较新", "Newer"),
+        Key::OlderPage => ("较早", "Older"),
+        Key::Quintiles => (
+            "五分位得分（5 最好）：各得分的客户数",
+            "Quintile scores (5 is best): customers per score",
+        ),
+        Key::Score => ("得分", "Score"),
+        Key::RfGrid => ("R × F 五分位客户分布", "Customers by R and F score"),
     }
 }
 

@@ -21,6 +21,7 @@ const MENU: &[(&str, Key)] = &[
     ("/console/gmv", Key::GmvTree),
     ("/console/customers", Key::CustomersMenu),
     ("/console/segments", Key::Segments),
+    ("/console/tags", Key::TagRules),
     ("/console/rfm", Key::Rfm),
     ("/console/lifecycle", Key::Lifecycle),
     ("/console/cohorts", Key::Cohorts),
@@ -197,7 +198,7 @@ pub fn rfm(op: &Operator, rfm: &Rfm) -> Markup {
         p.muted { (lang.t(Key::RfmAsOf)) " " (rfm.window.as_of) }
         div.rfm-grid {
             @for line in &rfm.classes {
-                div.card.important[line.class.name().starts_with("important")] {
+                a.card.important[line.class.name().starts_with("important")] href={ "/console/rfm/" (line.class.name()) } {
                     div.label { (class_name(line.class)) }
                     div.value { (lang.count(line.customers)) }
                     div.muted { (lang.share(line.share_of_customers)) " · " (lang.money(line.revenue)) }
@@ -218,7 +219,7 @@ pub fn rfm(op: &Operator, rfm: &Rfm) -> Markup {
                 tbody {
                     @for line in &rfm.classes {
                         tr {
-                            td { (class_name(line.class)) }
+                            td { a href={ "/console/rfm/" (line.class.name()) } { (class_name(line.class)) } }
                             td { (lang.count(line.customers)) }
                             td { (lang.share(line.share_of_customers)) }
                             td { (lang.money(line.revenue)) }
@@ -229,7 +230,120 @@ pub fn rfm(op: &Operator, rfm: &Rfm) -> Markup {
             }
         }
     };
+    let body = html! { (body) (quintile_view(lang, rfm)) };
     layout(op, "/console/rfm", lang.t(Key::Rfm), false, body)
+}
+
+/// Customers per quintile score (1–5, 5 best) of R, F and M, and per R and F score
+/// together: `[r][f]`.
+pub fn quintile_counts(rfm: &Rfm) -> ([[u64; 5]; 3], [[u64; 5]; 5]) {
+    let mut each = [[0u64; 5]; 3];
+    let mut rf = [[0u64; 5]; 5];
+    let at = |s: u8| usize::from(s.clamp(1, 5) - 1);
+    for c in &rfm.customers {
+        let q = c.quintiles;
+        for (d, s) in [q.r, q.f, q.m].into_iter().enumerate() {
+            each[d][at(s)] += 1;
+        }
+        rf[at(q.r)][at(q.f)] += 1;
+    }
+    (each, rf)
+}
+
+/// The quintile view: customers per score, and the R×F grid (R down from 5, F across).
+fn quintile_view(lang: Lang, rfm: &Rfm) -> Markup {
+    let (each, rf) = quintile_counts(rfm);
+    html! {
+        h2 #quintiles { (lang.t(Key::Quintiles)) }
+        div.panel {
+            table.quintiles {
+                thead { tr {
+                    th scope="col" { (lang.t(Key::Score)) }
+                    @for s in 1..=5 { th scope="col" { (s) } }
+                } }
+                tbody {
+                    @for (name, row) in ["R", "F", "M"].into_iter().zip(each) {
+                        tr data-dimension=(name) {
+                            th scope="row" { (name) }
+                            @for n in row { td { (lang.count(n)) } }
+                        }
+                    }
+                }
+            }
+        }
+        h2 { (lang.t(Key::RfGrid)) }
+        div.panel {
+            table.rf-grid {
+                thead { tr {
+                    th scope="col" { "R \\ F" }
+                    @for f in 1..=5 { th scope="col" { "F" (f) } }
+                } }
+                tbody {
+                    @for r in (1..=5usize).rev() {
+                        tr data-r=(r) {
+                            th scope="row" { "R" (r) }
+                            @for n in rf[r - 1] { td { (lang.count(n)) } }
+                        }
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// The customers of one RFM class: a page of them, by customer id.
+pub fn rfm_class(
+    op: &Operator,
+    class: siyu_core::segment::rfm::RfmClass,
+    rfm: &Rfm,
+    total: u64,
+    more: bool,
+) -> Markup {
+    let lang = op.lang;
+    let href = format!("/console/rfm/{}", class.name());
+    let title = match lang {
+        Lang::Zh => class.chinese().to_owned(),
+        Lang::En => class.name().replace('_', " "),
+    };
+    let body = html! {
+        p.muted {
+            (lang.t(Key::RfmAsOf)) " " (rfm.window.as_of)
+            " · " (lang.t(Key::Customers)) ": " strong { (lang.count(total)) }
+            " · " a href={ (href) "/members.csv" } download { (lang.t(Key::DownloadCsv)) }
+        }
+        div.panel {
+            table {
+                thead { tr {
+                    th scope="col" { (lang.t(Key::Customer)) }
+                    th scope="col" { (lang.t(Key::DaysSinceOrder)) }
+                    th scope="col" { (lang.t(Key::PaidOrders)) }
+                    th scope="col" { (lang.t(Key::Spend)) }
+                    th scope="col" { "R" }
+                    th scope="col" { "F" }
+                    th scope="col" { "M" }
+                } }
+                tbody {
+                    @for c in &rfm.customers {
+                        tr {
+                            td { a href={ "/console/customers/" (path_part(c.customer_id.as_str())) } { (c.customer_id) } }
+                            td { (c.recency_days) }
+                            td { (c.frequency) }
+                            td { (lang.money(c.monetary)) }
+                            td { (c.quintiles.r) }
+                            td { (c.quintiles.f) }
+                            td { (c.quintiles.m) }
+                        }
+                    }
+                }
+            }
+        }
+        @if more {
+            @if let Some(last) = rfm.customers.last() {
+                p { a href={ (href) "?after=" (path_part(last.customer_id.as_str())) } { (lang.t(Key::NextPage)) " →" } }
+            }
+        }
+    };
+    layout(op, "/console/rfm", &title, false, body)
 }
 
 /// The page an operator's role may not see.
@@ -337,23 +451,94 @@ pub struct SegmentForm {
     pub problem: Option<String>,
 }
 
-pub fn segments(op: &Operator, lines: &[(u64, StoredRule)], form: &SegmentForm) -> Markup {
+/// Which rules a set of pages is about: segments or rule tags, one code path for both.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct RulePages {
+    pub kind: siyu_core::segment::rules::RuleKind,
+}
+
+impl RulePages {
+    pub const SEGMENTS: RulePages = RulePages {
+        kind: siyu_core::segment::rules::RuleKind::Segment,
+    };
+    pub const TAGS: RulePages = RulePages {
+        kind: siyu_core::segment::rules::RuleKind::Tag,
+    };
+
+    /// The list's path; a rule's page is under it.
+    pub fn base(self) -> &'static str {
+        match self.kind {
+            siyu_core::segment::rules::RuleKind::Tag => "/console/tags",
+            _ => "/console/segments",
+        }
+    }
+
+    fn is_tags(self) -> bool {
+        self.kind == siyu_core::segment::rules::RuleKind::Tag
+    }
+
+    /// (title, none yet, new one, one's name)
+    fn words(self) -> (Key, Key, Key, Key) {
+        if self.is_tags() {
+            (
+                Key::TagRules,
+                Key::NoTagRules,
+                Key::NewTagRule,
+                Key::TagName,
+            )
+        } else {
+            (
+                Key::Segments,
+                Key::NoSegments,
+                Key::NewSegment,
+                Key::SegmentName,
+            )
+        }
+    }
+}
+
+/// The fields a rule may use, with what each is: the editor's reference.
+fn field_list(lang: Lang) -> Markup {
+    use siyu_core::rule::Field;
+    html! {
+        details.fields {
+            summary { (lang.t(Key::FieldList)) }
+            table {
+                thead { tr { th scope="col" { (lang.t(Key::Field)) } th scope="col" { (lang.t(Key::Detail)) } } }
+                tbody {
+                    @for f in Field::ALL {
+                        tr { td { code { (f.name()) } } td { (f.about()) } }
+                    }
+                }
+            }
+        }
+    }
+}
+
+pub fn segments(
+    op: &Operator,
+    pages: RulePages,
+    lines: &[(u64, StoredRule)],
+    form: &SegmentForm,
+) -> Markup {
     let lang = op.lang;
+    let (title, none, new, name_key) = pages.words();
+    let base = pages.base();
     let body = html! {
         div.panel {
             @if lines.is_empty() {
-                p.muted { (lang.t(Key::NoSegments)) }
+                p.muted { (lang.t(none)) }
             } @else {
                 table {
                     thead { tr {
-                        th scope="col" { (lang.t(Key::Segment)) }
+                        th scope="col" { (lang.t(if pages.is_tags() { Key::TagName } else { Key::Segment })) }
                         th scope="col" { (lang.t(Key::Members)) }
                         th scope="col" { (lang.t(Key::Rule)) }
                     } }
                     tbody {
                         @for (members, r) in lines {
                             tr {
-                                td { a href={ "/console/segments/" (path_part(&r.name)) } { (r.name) } }
+                                td { a href={ (base) "/" (path_part(&r.name)) } { (r.name) } }
                                 td { (lang.count(*members)) }
                                 td.rule { code { (r.rule) } }
                             }
@@ -363,18 +548,21 @@ pub fn segments(op: &Operator, lines: &[(u64, StoredRule)], form: &SegmentForm) 
             }
         }
         @if op.session.user.role.allows(Action::Manage) {
-            h2 { (lang.t(Key::NewSegment)) }
-            form.panel.segment-form method="post" action="/console/segments" {
+            h2 { (lang.t(new)) }
+            form.panel.segment-form method="post" action=(base) {
                 input type="hidden" name="csrf" value=(op.session.csrf);
-                label for="segment-name" { (lang.t(Key::SegmentName)) }
+                label for="segment-name" { (lang.t(name_key)) }
                 input #segment-name name="name" value=(form.name) required maxlength="64";
                 label for="segment-rule" { (lang.t(Key::Rule)) }
-                textarea #segment-rule name="rule" rows="3" required data-check="/console/segments/check" aria-describedby="rule-check rule-help" { (form.rule) }
+                textarea #segment-rule name="rule" rows="3" required data-check={ (base) "/check" } aria-describedby="rule-check rule-help" { (form.rule) }
                 p #rule-help .muted { (lang.t(Key::RuleHelp)) }
                 div #rule-check aria-live="polite" {}
-                label {
-                    input type="checkbox" name="purpose" value="analysis" checked[form.analysis];
-                    " " (lang.t(Key::ForAnalysis))
+                (field_list(lang))
+                @if !pages.is_tags() {
+                    label {
+                        input type="checkbox" name="purpose" value="analysis" checked[form.analysis];
+                        " " (lang.t(Key::ForAnalysis))
+                    }
                 }
                 @if let Some(problem) = &form.problem {
                     pre.problem role="alert" { (problem) }
@@ -383,17 +571,38 @@ pub fn segments(op: &Operator, lines: &[(u64, StoredRule)], form: &SegmentForm) 
             }
         }
     };
-    layout(op, "/console/segments", lang.t(Key::Segments), false, body)
+    layout(op, base, lang.t(title), false, body)
+}
+
+/// A page of a rule's history: its changes, which page, whether there are more.
+pub struct RuleHistory<'a> {
+    pub records: &'a [siyu_store::HistoryRecord],
+    pub page: usize,
+    pub more: bool,
+}
+
+/// What a change of membership was, in the page's language.
+fn change_name(lang: Lang, change: siyu_core::segment::rules::Change) -> &'static str {
+    use siyu_core::segment::rules::Change;
+    match (change, lang) {
+        (Change::Entered, Lang::Zh) => "进入",
+        (Change::Entered, Lang::En) => "entered",
+        (Change::Exited, Lang::Zh) => "退出",
+        (Change::Exited, Lang::En) => "left",
+    }
 }
 
 pub fn segment_members(
     op: &Operator,
+    pages: RulePages,
     name: &str,
     now: &crate::service::segments::SegmentNow,
     more: bool,
+    history: &RuleHistory<'_>,
 ) -> Markup {
     let lang = op.lang;
-    let href = format!("/console/segments/{}", path_part(name));
+    let zone = &op.session.user.tenant.zone;
+    let href = format!("{}/{}", pages.base(), path_part(name));
     let body = html! {
         p { code { (now.rule.rule) } }
         p.muted {
@@ -414,8 +623,8 @@ pub fn segment_members(
                 tbody {
                     @for m in &now.members {
                         tr {
-                            td { (m.customer_id) }
-                            td { (m.stage.name()) }
+                            td { a href={ "/console/customers/" (path_part(&m.customer_id)) } { (m.customer_id) } }
+                            td { (stage_name(lang, m.stage)) }
                             td { @if let Some(c) = m.rfm { (match lang { Lang::Zh => c.chinese(), Lang::En => c.name() }) } }
                             td { (m.purchase_days) }
                             td { @if let Some(d) = m.days_since_order { (d) } }
@@ -430,8 +639,48 @@ pub fn segment_members(
                 p { a href={ (href) "?after=" (path_part(&last.customer_id)) } { (lang.t(Key::NextPage)) " →" } }
             }
         }
+        h2 #history { (lang.t(Key::History)) }
+        div.panel {
+            @if history.records.is_empty() {
+                p.muted { (lang.t(Key::NoHistory)) }
+            } @else {
+                table.history {
+                    thead { tr {
+                        th scope="col" { (lang.t(Key::Time)) }
+                        th scope="col" { (lang.t(Key::Customer)) }
+                        th scope="col" { (lang.t(Key::Change)) }
+                        th scope="col" { (lang.t(Key::Occasion)) }
+                    } }
+                    tbody {
+                        @for r in history.records {
+                            tr data-change=(r.change.as_str()) {
+                                td { (local(zone, r.at)) }
+                                td { a href={ "/console/customers/" (path_part(r.customer_id.as_str())) } { (r.customer_id) } }
+                                td { (change_name(lang, r.change)) }
+                                td { (r.cause) }
+                            }
+                        }
+                    }
+                }
+            }
+            p.pager {
+                @if history.page > 0 {
+                    a href={ (href) "?history=" (history.page - 1) "#history" } { "← " (lang.t(Key::NewerPage)) }
+                    " "
+                }
+                @if history.more {
+                    a href={ (href) "?history=" (history.page + 1) "#history" } { (lang.t(Key::OlderPage)) " →" }
+                }
+            }
+        }
+        @if op.session.user.role.allows(Action::Manage) {
+            form.inline method="post" action={ (href) "/delete" } {
+                input type="hidden" name="csrf" value=(op.session.csrf);
+                button.danger type="submit" { (lang.t(Key::Delete)) " " (name) }
+            }
+        }
     };
-    layout(op, "/console/segments", name, false, body)
+    layout(op, pages.base(), name, false, body)
 }
 
 pub fn not_found(op: &Operator) -> Markup {
