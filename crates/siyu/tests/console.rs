@@ -1544,3 +1544,100 @@ fn rfm_classes_list_their_customers_and_the_quintiles_are_siyu_rfms() {
         });
     }
 }
+
+#[test]
+fn lifecycle_flows_count_the_moves_between_stages_and_stages_read_in_the_pages_language() {
+    let rt = runtime();
+    for api in Api::on_each_backend("console_flows") {
+        let dir = tempfile::tempdir().expect("dir");
+        let customers = dir.path().join("customers.csv");
+        std::fs::write(&customers, "customer_id,name\nc1,甲\nc2,乙\nc3,丙\n").expect("write");
+        api.cli(
+            "default",
+            &["import", "customers", customers.to_str().expect("path")],
+        );
+        let ago = |days: i64| {
+            let at = jiff::Timestamp::now() - jiff::SignedDuration::from_hours(24 * days);
+            at.strftime("%Y-%m-%d %H:%M").to_string()
+        };
+        import_shop(
+            &api,
+            "default",
+            &format!(
+                "order_id,customer_id,ordered_at,amount\no1,c1,{},10\no2,c2,{},10\no9,c3,{},500\n",
+                ago(3),
+                ago(3),
+                ago(3)
+            ),
+        );
+        import_shop(
+            &api,
+            "default",
+            &format!(
+                "order_id,customer_id,ordered_at,amount\no3,c1,{},10\n",
+                ago(1)
+            ),
+        );
+        create_user(&api, "default", "look", Role::Viewer);
+        rt.block_on(async {
+            let mut jar = Jar::default();
+            sign_in(&api, &mut jar, "default", "look", PASSWORD).await;
+            let page = request(&api, &mut jar, "GET", "/console/lifecycle/flows", &[]).await;
+            assert_eq!(page.status, StatusCode::OK);
+            let cell = |page: &str, from: &str, to: &str| -> u64 {
+                let row = page
+                    .find(&format!("<tr data-from=\"{from}\">"))
+                    .unwrap_or_else(|| panic!("row {from}"));
+                let at = row
+                    + page[row..]
+                        .find(&format!("data-to=\"{to}\">"))
+                        .expect("cell");
+                let text = &page[at..];
+                let text = &text[text.find('>').expect(">") + 1..text.find("</td>").expect("end")];
+                text.replace(',', "").parse().unwrap_or(0)
+            };
+            assert_eq!(cell(&page.text, "none", "prospect"), 3, "{}", page.text);
+            assert_eq!(
+                cell(&page.text, "prospect", "first_purchase"),
+                2,
+                "{}",
+                page.text
+            );
+            assert_eq!(cell(&page.text, "first_purchase", "repeat"), 1);
+            // The top fifth by spend are super users (c3).
+            assert_eq!(cell(&page.text, "prospect", "vip"), 1);
+            assert_eq!(cell(&page.text, "prospect", "repeat"), 0);
+            assert!(page.text.contains("首购") && page.text.contains("data-chart"));
+            // A period before the shop: nothing moved; a backwards one is refused.
+            let old = request(
+                &api,
+                &mut jar,
+                "GET",
+                "/console/lifecycle/flows?from=2020-01-01&to=2020-01-31",
+                &[],
+            )
+            .await;
+            assert_eq!(cell(&old.text, "none", "prospect"), 0);
+            let wrong = request(
+                &api,
+                &mut jar,
+                "GET",
+                "/console/lifecycle/flows?from=2020-02-01&to=2020-01-31",
+                &[],
+            )
+            .await;
+            assert_eq!(wrong.status, StatusCode::BAD_REQUEST);
+            assert!(wrong.text.contains("role=\"alert\""));
+            // The customer page names the stage in Chinese, and in English after the switch.
+            let c1 = request(&api, &mut jar, "GET", "/console/customers/c1", &[]).await;
+            assert!(
+                c1.text.contains("<div class=\"value\">复购</div>"),
+                "{}",
+                c1.text
+            );
+            request(&api, &mut jar, "GET", "/console/lang/en", &[]).await;
+            let c1 = request(&api, &mut jar, "GET", "/console/customers/c1", &[]).await;
+            assert!(c1.text.contains("<div class=\"value\">repeat</div>"));
+        });
+    }
+}

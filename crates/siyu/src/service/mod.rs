@@ -6,6 +6,7 @@ pub mod config;
 pub mod customers;
 pub mod demo;
 pub mod evaluate;
+pub mod flows;
 pub mod import;
 pub mod ingest;
 pub mod lifecycle;

@@ -7,6 +7,7 @@
 
 mod assets;
 mod customers;
+mod flows;
 mod rfm;
 mod segments;
 mod settings;
@@ -54,6 +55,7 @@ pub fn routes() -> Router<Arc<AppState>> {
         .route("/console/rfm/{class}/members.csv", get(rfm::class_csv))
         .route("/console/gmv", get(gmv))
         .route("/console/lifecycle", get(lifecycle))
+        .route("/console/lifecycle/flows", get(flows::show))
         .route("/console/cohorts", get(cohorts))
         .route("/console/channels", get(channels))
         .route("/console/channels/spend", post(channel_spend))

@@ -285,6 +285,13 @@ pub enum Key {
     Quintiles,
     Score,
     RfGrid,
+    Flows,
+    FlowsAbout,
+    NoFlows,
+    NewToPool,
+    LeftPool,
+    FromStage,
+    ToStage,
 }
 
 fn words(key: Key) -> (&'static str, &'static str) {
@@ -514,6 +521,16 @@ fn words(key: Key) -> (&'static str, &'static str) {
             "Quintile scores (5 is best): customers per score",
         ),
         Key::Score => ("得分", "Score"),
+        Key::Flows => ("阶段流转", "Stage flows"),
+        Key::FlowsAbout => (
+            "期间内从一个阶段转到另一个阶段的客户数（按记录的阶段变化）：",
+            "Customers who moved from one stage to another (from the recorded changes of stage):",
+        ),
+        Key::NoFlows => ("这段期间没有阶段变化", "No changes of stage in this period"),
+        Key::NewToPool => ("新进客户", "New to the pool"),
+        Key::LeftPool => ("移出客户池", "Left the pool"),
+        Key::FromStage => ("从", "From"),
+        Key::ToStage => ("到", "To"),
         Key::RfGrid => ("R × F 五分位客户分布", "Customers by R and F score"),
     }
 }

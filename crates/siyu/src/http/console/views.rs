@@ -787,7 +787,7 @@ pub fn customer(
             p.problem role="alert" { (problem) }
         }
         div.cards {
-            (card(lang.t(Key::Stage), a.stage.as_deref().unwrap_or("–")))
+            (card(lang.t(Key::Stage), &a.stage.as_deref().map_or("–".to_owned(), |s| stage_text(lang, s))))
             (card("RFM", &a.rfm.as_deref().and_then(siyu_core::segment::rfm::RfmClass::parse).map_or("–".to_owned(), |c| match lang { Lang::Zh => c.chinese().to_owned(), Lang::En => c.name().replace('_', " ") })))
             @if let Some(p) = &a.profile {
                 (card(lang.t(Key::Orders), &lang.count(u64::from(p.profile.orders))))
@@ -997,7 +997,7 @@ pub fn lifecycle(
         }
     };
     let body = html! {
-        p.muted { (lang.t(Key::RfmAsOf)) " " (report.as_of) }
+        p.muted { (lang.t(Key::RfmAsOf)) " " (report.as_of) " · " a href="/console/lifecycle/flows" { (lang.t(Key::Flows)) " →" } }
         h2 { (lang.t(Key::StageCounts)) }
         div.cards {
             @for s in &report.stages {
@@ -1619,4 +1619,93 @@ pub fn clv(op: &Operator, p: &ClvPage) -> Markup {
         }
     };
     layout(op, "/console/clv", lang.t(Key::Clv), chart.is_some(), body)
+}
+
+/// A stage's name as stored (`at_risk`) in the page's language.
+fn stage_text(lang: Lang, name: &str) -> String {
+    siyu_core::lifecycle::Stage::ALL
+        .into_iter()
+        .find(|s| s.name() == name)
+        .map_or_else(|| name.to_owned(), |s| stage_name(lang, s).to_owned())
+}
+
+/// The lifecycle flows of a period: customers moved from each stage (rows; first, those
+/// new to the pool) to each stage (columns; last, those who left it), as a table and a
+/// chart.
+pub fn flows(op: &Operator, f: &crate::service::flows::Flows, problem: Option<&str>) -> Markup {
+    use siyu_core::lifecycle::Stage;
+    let lang = op.lang;
+    let name = |s: Option<Stage>, from: bool| match (s, from) {
+        (Some(s), _) => stage_name(lang, s).to_owned(),
+        (None, true) => lang.t(Key::NewToPool).to_owned(),
+        (None, false) => lang.t(Key::LeftPool).to_owned(),
+    };
+    let froms: Vec<Option<Stage>> = std::iter::once(None).chain(Stage::ALL.map(Some)).collect();
+    let tos: Vec<Option<Stage>> = Stage::ALL
+        .map(Some)
+        .into_iter()
+        .chain(std::iter::once(None))
+        .collect();
+    // A sankey of two columns (each stage on both sides, so a move back is no cycle).
+    let mut nodes = Vec::new();
+    let mut links = Vec::new();
+    for (&(a, b), &n) in &f.moves {
+        let source = format!("{} →", name(a, true));
+        let target = format!("→ {}", name(b, false));
+        for node in [&source, &target] {
+            if !nodes.contains(node) {
+                nodes.push(node.clone());
+            }
+        }
+        links.push(json!({"source": source, "target": target, "value": n}));
+    }
+    let option = json!({
+        "animation": false,
+        "tooltip": {"trigger": "item"},
+        "series": [{"type": "sankey", "left": 8, "right": 120, "nodeGap": 10,
+                     "data": nodes.iter().map(|n| json!({"name": n})).collect::<Vec<_>>(),
+                     "links": links, "label": {"fontSize": 12}}],
+    });
+    let body = html! {
+        form.search method="get" action="/console/lifecycle/flows" {
+            label for="flows-from" { (lang.t(Key::From)) }
+            input #flows-from type="date" name="from" value=(f.from);
+            label for="flows-to" { (lang.t(Key::To)) }
+            input #flows-to type="date" name="to" value=(f.to);
+            button type="submit" { (lang.t(Key::Compute)) }
+        }
+        @if let Some(problem) = problem {
+            p.problem role="alert" { (problem) }
+        }
+        p.muted { (lang.t(Key::FlowsAbout)) " " (f.from) " – " (f.to) }
+        @if f.moves.is_empty() {
+            div.panel { p.muted { (lang.t(Key::NoFlows)) } }
+        } @else {
+            div.panel {
+                div.chart data-chart=(option.to_string()) role="img" aria-label=(lang.t(Key::Flows)) {}
+            }
+        }
+        div.panel {
+            table.flows {
+                thead { tr {
+                    th scope="col" { (lang.t(Key::FromStage)) " \\ " (lang.t(Key::ToStage)) }
+                    @for b in &tos { th scope="col" { (name(*b, false)) } }
+                } }
+                tbody {
+                    @for a in &froms {
+                        tr data-from=(a.map_or("none", Stage::name)) {
+                            th scope="row" { (name(*a, true)) }
+                            @for b in &tos {
+                                td data-to=(b.map_or("none", Stage::name)) {
+                                    @let n = f.between(*a, *b);
+                                    @if n > 0 { (lang.count(n)) } @else { span.muted { "·" } }
+                                }
+                            }
+                        }
+                    }
+                }
+            }
+        }
+    };
+    layout(op, "/console/lifecycle", lang.t(Key::Flows), true, body)
 }
