@@ -19,14 +19,17 @@ pub enum AuditAction {
     OptOut,
     /// The customer withdrew an opt-out.
     OptIn,
+    /// The customer's phone was shown unmasked (an admin's reveal in the console).
+    ViewPhone,
 }
 
 impl AuditAction {
-    pub const ALL: [AuditAction; 4] = [
+    pub const ALL: [AuditAction; 5] = [
         AuditAction::Export,
         AuditAction::Erase,
         AuditAction::OptOut,
         AuditAction::OptIn,
+        AuditAction::ViewPhone,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -35,6 +38,7 @@ impl AuditAction {
             AuditAction::Erase => "erase",
             AuditAction::OptOut => "opt_out",
             AuditAction::OptIn => "opt_in",
+            AuditAction::ViewPhone => "view_phone",
         }
     }
 

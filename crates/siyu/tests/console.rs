@@ -1641,3 +1641,135 @@ fn lifecycle_flows_count_the_moves_between_stages_and_stages_read_in_the_pages_l
         });
     }
 }
+
+#[test]
+fn phones_are_whole_only_in_an_admins_audited_reveal() {
+    let rt = runtime();
+    for api in Api::on_each_backend("console_phones") {
+        let dir = tempfile::tempdir().expect("dir");
+        let customers = dir.path().join("customers.csv");
+        std::fs::write(
+            &customers,
+            "customer_id,name,phone\nc1,王小明,13812345678\nc2,李四,+86 139 0000 1111\n",
+        )
+        .expect("write");
+        api.cli(
+            "default",
+            &["import", "customers", customers.to_str().expect("path")],
+        );
+        import_shop(
+            &api,
+            "default",
+            "order_id,customer_id,ordered_at,amount\no1,c1,2026-05-01 10:00,100\no2,c1,2026-06-01 10:00,50\no3,c2,2026-06-02 10:00,70\n",
+        );
+        api.cli("default", &["segment", "create", "buyers", "orders >= 1"]);
+        for (name, role) in [
+            ("look", Role::Viewer),
+            ("op", Role::Operator),
+            ("boss", Role::Admin),
+        ] {
+            create_user(&api, "default", name, role);
+        }
+        let admin_token = api.token("default", Role::Admin);
+        rt.block_on(async {
+            // A viewer and an operator: no page holds a whole number, and a reveal is refused.
+            for name in ["look", "op"] {
+                let mut jar = Jar::default();
+                sign_in(&api, &mut jar, "default", name, PASSWORD).await;
+                let mut token = String::new();
+                for path in [
+                    "/console",
+                    "/console/customers",
+                    "/console/customers?q=%E7%8E%8B",
+                    "/console/customers/c1",
+                    "/console/customers/c2",
+                    "/console/segments",
+                    "/console/segments/buyers",
+                    "/console/segments/buyers/members.csv",
+                    "/console/tags",
+                    "/console/rfm",
+                    "/console/rfm/important_value",
+                    "/console/lifecycle",
+                    "/console/lifecycle/flows",
+                    "/console/cohorts",
+                    "/console/channels",
+                    "/console/referrals",
+                    "/console/clv",
+                    "/console/settings",
+                ] {
+                    let page = request(&api, &mut jar, "GET", path, &[]).await;
+                    assert_eq!(page.status, StatusCode::OK, "{name} {path}");
+                    for whole in ["13812345678", "8613900001111", "13900001111"] {
+                        assert!(!page.text.contains(whole), "{name} {path}: {whole}");
+                    }
+                    if path == "/console/customers/c1" {
+                        assert!(page.text.contains("138****5678"));
+                        assert!(!page.text.contains("/c1/phone\""), "no reveal for {name}");
+                        token = form_token(&page.text);
+                    }
+                }
+                let a = request(
+                    &api,
+                    &mut jar,
+                    "POST",
+                    "/console/customers/c1/phone",
+                    &[("csrf", &token)],
+                )
+                .await;
+                assert_eq!(a.status, StatusCode::FORBIDDEN, "{name}");
+                assert!(!a.text.contains("13812345678"));
+            }
+            let (_, json) = api.call("GET", "/v1/audit", Some(&admin_token), None).await;
+            assert!(!json.contains("view_phone"), "nothing revealed yet: {json}");
+
+            // An admin: masked at first, a button; the reveal needs the form's token, shows
+            // the number and is in the audit log (who, whom, view_phone).
+            let mut jar = Jar::default();
+            sign_in(&api, &mut jar, "default", "boss", PASSWORD).await;
+            let page = request(&api, &mut jar, "GET", "/console/customers/c1", &[]).await;
+            assert!(page.text.contains("138****5678") && !page.text.contains("13812345678"));
+            assert!(page.text.contains("action=\"/console/customers/c1/phone\""));
+            let a = request(&api, &mut jar, "POST", "/console/customers/c1/phone", &[]).await;
+            assert_eq!(a.status, StatusCode::FORBIDDEN);
+            let token = form_token(&page.text);
+            let shown = request(
+                &api,
+                &mut jar,
+                "POST",
+                "/console/customers/c1/phone",
+                &[("csrf", &token)],
+            )
+            .await;
+            assert_eq!(shown.status, StatusCode::OK);
+            assert!(shown.text.contains("13812345678"), "{}", shown.text);
+            assert!(
+                !shown.text.contains("13900001111"),
+                "only the one asked for"
+            );
+            let missing = request(
+                &api,
+                &mut jar,
+                "POST",
+                "/console/customers/nobody/phone",
+                &[("csrf", &token)],
+            )
+            .await;
+            assert_eq!(missing.status, StatusCode::NOT_FOUND);
+            let (_, json) = api.call("GET", "/v1/audit", Some(&admin_token), None).await;
+            let log: Value = serde_json::from_str(&json).expect("json");
+            let reveals: Vec<&Value> = log
+                .as_array()
+                .expect("entries")
+                .iter()
+                .filter(|e| e["action"] == "view_phone")
+                .collect();
+            assert_eq!(reveals.len(), 1, "{json}");
+            assert_eq!(reveals[0]["actor"], "console:boss");
+            let c1 = api.cli("default", &["customer", "audit", "c1", "--format", "json"]);
+            assert!(c1.contains("view_phone"), "the entry is about c1: {c1}");
+            // Back on the page, masked again.
+            let page = request(&api, &mut jar, "GET", "/console/customers/c1", &[]).await;
+            assert!(!page.text.contains("13812345678"));
+        });
+    }
+}

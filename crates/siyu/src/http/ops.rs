@@ -366,7 +366,7 @@ pub fn openapi_document() -> Value {
                     {"name": "customer", "in": "query", "schema": {"type": "string"}, "description": "only this customer's entries (found even after an erasure)"},
                     {"name": "limit", "in": "query", "schema": {"type": "integer", "minimum": 1, "maximum": 1000, "default": 100}}
                 ],
-                "responses": with(json!({"200": {"description": "[{at, actor, action: export|erase|opt_out|opt_in, subject, detail}]"}}), &[(Code::InvalidQuery, ""), (Code::InvalidCustomerId, "")])
+                "responses": with(json!({"200": {"description": "[{at, actor, action: export|erase|opt_out|opt_in|view_phone, subject, detail}]"}}), &[(Code::InvalidQuery, ""), (Code::InvalidCustomerId, "")])
             }}
         }
     });

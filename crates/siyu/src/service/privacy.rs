@@ -574,3 +574,28 @@ pub fn audit_log(
         .map(AuditLine::from)
         .collect())
 }
+
+/// The console's reveal of a customer's phone (admins): recorded in the audit log as
+/// `view_phone` before it is shown. False (nothing recorded) if the tenant has no such
+/// customer.
+pub fn record_phone_view(
+    store: &mut dyn Store,
+    tenant: &Tenant,
+    id: &CustomerId,
+    actor: &str,
+) -> anyhow::Result<bool> {
+    let mut tx = store.begin_privacy(tenant)?;
+    if !tx.has_customer(id).context("reading the customer")? {
+        return Ok(false);
+    }
+    tx.record_audit(&AuditEntry {
+        at: Timestamp::now(),
+        actor: actor.to_owned(),
+        action: AuditAction::ViewPhone,
+        subject: suppression_key(tenant, id),
+        detail: "phone shown in the console".to_owned(),
+    })
+    .context("writing the audit log")?;
+    tx.commit()?;
+    Ok(true)
+}

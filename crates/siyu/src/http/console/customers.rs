@@ -94,6 +94,35 @@ pub async fn show(
     }
 }
 
+/// An admin's reveal of the customer's phone: written to the audit log (`view_phone`),
+/// then the customer's page with the phone whole. Other roles are refused.
+pub async fn reveal_phone(
+    State(state): State<Arc<AppState>>,
+    op: Operator,
+    Path(id): Path<String>,
+    Form(form): Form<super::CsrfForm>,
+) -> Result<Response, Refusal> {
+    op.check_form(&form.csrf)?;
+    op.require(Action::Administer)?;
+    let Ok(id) = CustomerId::parse(&id) else {
+        return Ok(not_found(&op));
+    };
+    let tenant = op.session.user.tenant.clone();
+    let actor = format!("console:{}", op.session.user.name);
+    let answer = state
+        .with_store(move |store| {
+            if !privacy::record_phone_view(store, &tenant, &id, &actor)? {
+                return Ok(None);
+            }
+            Ok(customers::view(store, &tenant, &id)?)
+        })
+        .await?;
+    match answer {
+        Some(answer) => Ok(page(views::customer_with(&op, &answer, None, true))),
+        None => Ok(not_found(&op)),
+    }
+}
+
 fn not_found(op: &Operator) -> Response {
     (
         StatusCode::NOT_FOUND,

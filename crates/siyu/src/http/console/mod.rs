@@ -84,6 +84,10 @@ pub fn routes() -> Router<Arc<AppState>> {
         .route("/console/customers/{id}/export", post(customers::export))
         .route("/console/customers/{id}/erase", post(customers::erase))
         .route(
+            "/console/customers/{id}/phone",
+            post(customers::reveal_phone),
+        )
+        .route(
             "/console/segments",
             get(segments::list).post(segments::create),
         )

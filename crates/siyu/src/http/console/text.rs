@@ -292,6 +292,8 @@ pub enum Key {
     LeftPool,
     FromStage,
     ToStage,
+    RevealPhone,
+    PhoneRevealed,
 }
 
 fn words(key: Key) -> (&'static str, &'static str) {
@@ -531,6 +533,11 @@ fn words(key: Key) -> (&'static str, &'static str) {
         Key::LeftPool => ("移出客户池", "Left the pool"),
         Key::FromStage => ("从", "From"),
         Key::ToStage => ("到", "To"),
+        Key::RevealPhone => ("查看完整号码", "Show the number"),
+        Key::PhoneRevealed => (
+            "完整号码，本次查看已记入审计日志",
+            "shown whole; this view is in the audit log",
+        ),
         Key::RfGrid => ("R × F 五分位客户分布", "Customers by R and F score"),
     }
 }

@@ -768,6 +768,16 @@ pub fn customer(
     a: &crate::service::customers::CustomerAnswer,
     problem: Option<&str>,
 ) -> Markup {
+    customer_with(op, a, problem, false)
+}
+
+/// A customer's page; `revealed`, with the phone whole (an admin's audited reveal).
+pub fn customer_with(
+    op: &Operator,
+    a: &crate::service::customers::CustomerAnswer,
+    problem: Option<&str>,
+    revealed: bool,
+) -> Markup {
     let lang = op.lang;
     let zone = &op.session.user.tenant.zone;
     let c = &a.customer;
@@ -807,7 +817,22 @@ pub fn customer(
             table.attributes {
                 tbody {
                     tr { th scope="row" { (lang.t(Key::Name)) } td { (c.name.as_deref().unwrap_or("")) } }
-                    tr { th scope="row" { (lang.t(Key::Phone)) } td { @if let Some(p) = &c.phone { (masked_phone(p)) " " span.muted { "(" (lang.t(Key::PhoneMasked)) ")" } } } }
+                    tr { th scope="row" { (lang.t(Key::Phone)) } td {
+                        @if let Some(p) = &c.phone {
+                            @if revealed && admin {
+                                span.phone { (p) } " " span.muted { "(" (lang.t(Key::PhoneRevealed)) ")" }
+                            } @else {
+                                span.phone { (masked_phone(p)) } " " span.muted { "(" (lang.t(Key::PhoneMasked)) ")" }
+                                @if admin {
+                                    " "
+                                    form.inline method="post" action={ (href) "/phone" } {
+                                        input type="hidden" name="csrf" value=(csrf);
+                                        button type="submit" { (lang.t(Key::RevealPhone)) }
+                                    }
+                                }
+                            }
+                        }
+                    } }
                     tr { th scope="row" { (lang.t(Key::Gender)) } td { @if let Some(g) = c.gender { (g.as_str()) } } }
                     tr { th scope="row" { (lang.t(Key::Birthday)) } td { @if let Some(b) = c.birthday { (b) } } }
                     tr { th scope="row" { (lang.t(Key::Region)) } td { (c.region.as_deref().unwrap_or("")) } }
