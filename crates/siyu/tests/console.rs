@@ -73,7 +73,27 @@ async fn request(
     uri: &str,
     form: &[(&str, &str)],
 ) -> Answer {
+    request_from(api, jar, None, &[], method, uri, form).await
+}
+
+/// A request as `siyu serve` hands it on: from a connection's peer `from`, with `headers`.
+async fn request_from(
+    api: &Api,
+    jar: &mut Jar,
+    from: Option<&str>,
+    headers: &[(&str, &str)],
+    method: &str,
+    uri: &str,
+    form: &[(&str, &str)],
+) -> Answer {
     let mut r = Request::builder().method(method).uri(uri);
+    if let Some(peer) = from {
+        let peer: std::net::SocketAddr = peer.parse().expect("a socket address");
+        r = r.extension(axum::extract::ConnectInfo(peer));
+    }
+    for (k, v) in headers {
+        r = r.header(*k, *v);
+    }
     if !jar.0.is_empty() {
         r = r.header("cookie", jar.header());
     }
@@ -1770,6 +1790,91 @@ fn phones_are_whole_only_in_an_admins_audited_reveal() {
             // Back on the page, masked again.
             let page = request(&api, &mut jar, "GET", "/console/customers/c1", &[]).await;
             assert!(!page.text.contains("13812345678"));
+        });
+    }
+}
+
+/// Signs in from a connection's peer `from` (with `headers`); the answer to the POST.
+async fn sign_in_from(
+    api: &Api,
+    from: &str,
+    headers: &[(&str, &str)],
+    name: &str,
+    password: &str,
+) -> Answer {
+    let mut jar = Jar::default();
+    let form = request_from(
+        api,
+        &mut jar,
+        Some(from),
+        headers,
+        "GET",
+        "/console/sign-in",
+        &[],
+    )
+    .await;
+    let token = form_token(&form.text);
+    request_from(
+        api,
+        &mut jar,
+        Some(from),
+        headers,
+        "POST",
+        "/console/sign-in",
+        &[
+            ("tenant", "default"),
+            ("name", name),
+            ("password", password),
+            ("csrf", &token),
+        ],
+    )
+    .await
+}
+
+#[test]
+fn an_address_with_repeated_failed_sign_ins_is_refused_whatever_it_sends() {
+    let rt = runtime();
+    for api in Api::on_each_backend("console_address") {
+        create_user(&api, "default", "op", Role::Operator);
+        rt.block_on(async {
+            let attacker = "203.0.113.7:40000";
+            // Ten wrong sign-ins, each to another name (no user's own lock comes into it).
+            for i in 0..10 {
+                let a = sign_in_from(
+                    &api,
+                    attacker,
+                    &[],
+                    &format!("guess{i}"),
+                    "not-the-password",
+                )
+                .await;
+                assert_eq!(a.location(), "/console/sign-in?failed=wrong", "failure {i}");
+            }
+            // Now even the right password from that address is refused, and says why.
+            let a = sign_in_from(&api, attacker, &[], "op", PASSWORD).await;
+            assert_eq!(a.location(), "/console/sign-in?failed=address");
+            assert!(
+                a.headers
+                    .get_all("set-cookie")
+                    .iter()
+                    .all(|c| !c.to_str().unwrap_or("").starts_with("siyu_session="))
+            );
+            let mut jar = Jar::default();
+            let said = request(&api, &mut jar, "GET", a.location(), &[]).await;
+            assert!(said.text.contains("15 分钟"), "{}", said.text);
+            // Another address signs in; the user was never locked.
+            let a = sign_in_from(&api, "198.51.100.4:5000", &[], "op", PASSWORD).await;
+            assert_eq!(a.location(), "/console");
+            // Behind a proxy on the host, the address it names is the client's; a client far
+            // away cannot name another address to get round the lock.
+            let proxied = [("x-forwarded-for", "203.0.113.7")];
+            let a = sign_in_from(&api, "127.0.0.1:6000", &proxied, "op", PASSWORD).await;
+            assert_eq!(a.location(), "/console/sign-in?failed=address");
+            let other = [("x-forwarded-for", "198.51.100.9")];
+            let a = sign_in_from(&api, "127.0.0.1:6000", &other, "op", PASSWORD).await;
+            assert_eq!(a.location(), "/console");
+            let a = sign_in_from(&api, attacker, &other, "op", PASSWORD).await;
+            assert_eq!(a.location(), "/console/sign-in?failed=address");
         });
     }
 }

@@ -85,8 +85,8 @@ pub async fn serve(
                 continue;
             }
         };
-        let stream = match accepted {
-            Ok((stream, _)) => stream,
+        let (stream, peer) = match accepted {
+            Ok(accepted) => accepted,
             Err(e) => {
                 accept_failed(&e).await;
                 continue;
@@ -97,7 +97,14 @@ pub async fn serve(
             shed.one();
             continue;
         };
-        let service = TowerToHyperService::new(app.clone());
+        // The client's address, for what counts by it (the console's sign-ins).
+        let service = TowerToHyperService::new(tower::ServiceExt::map_request(
+            app.clone(),
+            move |mut r: axum::http::Request<hyper::body::Incoming>| {
+                r.extensions_mut().insert(axum::extract::ConnectInfo(peer));
+                r
+            },
+        ));
         let mut stopping = stopped.clone();
         tokio::spawn(async move {
             let mut builder = hyper::server::conn::http1::Builder::new();

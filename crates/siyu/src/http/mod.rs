@@ -69,6 +69,8 @@ pub struct AppState {
     /// Tenants whose console is counting a rule's members now: one count at a time per
     /// tenant, as each judges the whole pool (seconds at a million customers).
     counting: Mutex<std::collections::HashSet<i64>>,
+    /// The console's failed sign-ins by client address.
+    sign_ins: console::AddressGuard,
 }
 
 type Job = Box<dyn FnOnce(&mut dyn Store) + Send>;
@@ -158,6 +160,7 @@ impl AppState {
             wecom: wecom::SecretsCache::default(),
             body_timeout,
             counting: Mutex::default(),
+            sign_ins: console::AddressGuard::default(),
         }))
     }
 

@@ -8,6 +8,7 @@
 mod assets;
 mod customers;
 mod flows;
+mod guard;
 mod rfm;
 mod segments;
 mod settings;
@@ -33,6 +34,7 @@ use super::AppState;
 use super::error::ApiError;
 use crate::service::tokens::random_hex;
 use crate::service::users::{self, Refused};
+pub use guard::AddressGuard;
 use text::Lang;
 pub use views::masked_phone;
 
@@ -611,6 +613,7 @@ async fn sign_in_form(headers: HeaderMap, query: Query<SignInQuery>) -> Response
     let token = random_hex(16).unwrap_or_default();
     let problem = match query.failed.as_deref() {
         Some("locked") => Some(lang.t(text::Key::LockedSignIn)),
+        Some("address") => Some(lang.t(text::Key::AddressLocked)),
         Some(_) => Some(lang.t(text::Key::WrongSignIn)),
         None => None,
     };
@@ -638,6 +641,7 @@ struct SignInForm {
 async fn sign_in(
     State(state): State<Arc<AppState>>,
     headers: HeaderMap,
+    extensions: axum::http::Extensions,
     Form(form): Form<SignInForm>,
 ) -> Response {
     let lang = lang_of(&headers);
@@ -645,7 +649,23 @@ async fn sign_in(
         Some(token) if same_token(token, &form.csrf) => {}
         _ => return csrf_refused(lang),
     }
+    // An address with too many failures is refused before any password is looked at.
+    let client = guard::client_of(&extensions, &headers);
+    let now = std::time::Instant::now();
+    if let Some(client) = client
+        && state.sign_ins.locked(client, now).is_some()
+    {
+        return Redirect::to("/console/sign-in?failed=address").into_response();
+    }
+    let failed = |state: &AppState| {
+        if let Some(client) = client
+            && state.sign_ins.failed(client, now)
+        {
+            tracing::warn!("console sign-ins refused from an address after repeated failures");
+        }
+    };
     if form.tenant.len() > 200 {
+        failed(&state);
         return Redirect::to("/console/sign-in?failed=wrong").into_response();
     }
     let outcome = state
@@ -686,9 +706,13 @@ async fn sign_in(
             response
         }
         Ok(Err(Refused::Locked(_))) => {
+            failed(&state);
             Redirect::to("/console/sign-in?failed=locked").into_response()
         }
-        Ok(Err(Refused::Wrong)) => Redirect::to("/console/sign-in?failed=wrong").into_response(),
+        Ok(Err(Refused::Wrong)) => {
+            failed(&state);
+            Redirect::to("/console/sign-in?failed=wrong").into_response()
+        }
         Err(e) => e.into_response(),
     }
 }

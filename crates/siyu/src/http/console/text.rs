@@ -294,6 +294,7 @@ pub enum Key {
     ToStage,
     RevealPhone,
     PhoneRevealed,
+    AddressLocked,
 }
 
 fn words(key: Key) -> (&'static str, &'static str) {
@@ -534,6 +535,10 @@ fn words(key: Key) -> (&'static str, &'static str) {
         Key::FromStage => ("从", "From"),
         Key::ToStage => ("到", "To"),
         Key::RevealPhone => ("查看完整号码", "Show the number"),
+        Key::AddressLocked => (
+            "此网络地址登录失败次数过多，请 15 分钟后再试",
+            "Too many failed sign-ins from this address: try again in 15 minutes",
+        ),
         Key::PhoneRevealed => (
             "完整号码，本次查看已记入审计日志",
             "shown whole; this view is in the audit log",
