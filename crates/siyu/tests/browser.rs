@@ -276,6 +276,13 @@ fn every_console_page_in_chromium() {
     assert!(driver.wait_for("return location.pathname === '/console/rfm'"));
     assert!(driver.wait_for("return document.body.textContent.includes('重要价值')"));
     driver.screenshot(&shots.join("rfm.png"));
+    driver.script("document.getElementById('quintiles').scrollIntoView(); return true;");
+    driver.screenshot(&shots.join("rfm-quintiles.png"));
+    // A class leads to its customers.
+    driver.click(".rfm-grid a.card");
+    assert!(driver.wait_for("return location.pathname.startsWith('/console/rfm/')"));
+    assert!(driver.wait_for("return document.querySelectorAll('main tbody tr').length > 0"));
+    driver.screenshot(&shots.join("rfm-class.png"));
 
     // Segments: a rule with a mistake shows it as typed, at its column; mended, the
     // count of customers it holds; created, its members.
@@ -302,9 +309,33 @@ fn every_console_page_in_chromium() {
         "members listed: {rows}"
     );
     driver.screenshot(&shots.join("segment-members.png"));
+    // Its entries, each with its occasion, further down the same page.
+    assert!(driver.wait_for(
+        "return document.querySelectorAll('table.history tr[data-change=entered]').length > 0"
+    ));
+    driver.script("document.getElementById('history').scrollIntoView(); return true;");
+    driver.screenshot(&shots.join("segment-history.png"));
     driver.go(&format!("{base}/console/segments"));
     assert!(driver.wait_for("return document.body.textContent.includes('回头客')"));
     driver.screenshot(&shots.join("segments.png"));
+
+    // Tag rules, by the segments' own pages: the field list, the live count, the tag's page.
+    driver.click("nav.menu a[href='/console/tags']");
+    assert!(driver.wait_for("return location.pathname === '/console/tags'"));
+    driver.type_into("#segment-name", "高消费");
+    driver.type_into("#segment-rule", "net_spend >= 500");
+    assert!(
+        driver.wait_for(
+            "const c = document.querySelector('#rule-check [data-count]'); return c !== null;"
+        ),
+        "the live count of a tag rule"
+    );
+    driver.script("document.querySelector('details.fields').open = true; return true;");
+    driver.screenshot(&shots.join("tag-rule-form.png"));
+    driver.click(".segment-form button[type=submit]");
+    assert!(driver.wait_for("return location.pathname.startsWith('/console/tags/')"));
+    assert!(driver.wait_for("return document.querySelector('table.history') !== null"));
+    driver.screenshot(&shots.join("tag-rule.png"));
 
     // Customers: the list, then one customer's 360 view, phone masked.
     driver.click("nav.menu a[href='/console/customers']");
@@ -314,14 +345,27 @@ fn every_console_page_in_chromium() {
     assert!(driver.wait_for("return location.pathname.startsWith('/console/customers/')"));
     assert!(driver.wait_for("return document.querySelector('table.attributes') !== null"));
     driver.screenshot(&shots.join("customer.png"));
+    // The demo's user is an admin: the phone shown whole by the button (and audited).
+    if driver.script("return document.querySelector('form[action$=\"/phone\"] button') !== null")
+        == json!(true)
+    {
+        let masked = driver.script("return document.querySelector('span.phone').textContent");
+        driver.click("form[action$='/phone'] button");
+        assert!(driver.wait_for("const p = document.querySelector('span.phone'); return p !== null && !p.textContent.includes('*');"));
+        let whole = driver.script("return document.querySelector('span.phone').textContent");
+        assert_ne!(masked, whole);
+        driver.screenshot(&shots.join("customer-phone.png"));
+    }
 
-    // Lifecycle (the journey funnel) and cohorts (the retention heatmap), both drawn.
+    // Lifecycle (the journey funnel), its stage flows, and cohorts (the retention heatmap),
+    // all drawn.
     for (page, shot) in [
         ("lifecycle", "lifecycle.png"),
+        ("lifecycle/flows", "lifecycle-flows.png"),
         ("cohorts", "cohorts.png"),
         ("channels", "channels.png"),
     ] {
-        driver.click(&format!("nav.menu a[href='/console/{page}']"));
+        driver.click(&format!("a[href='/console/{page}']"));
         assert!(driver.wait_for(&format!(
             "return location.pathname === '/console/{page}' && document.querySelector('.chart[data-drawn] canvas') !== null"
         )));
