@@ -1391,6 +1391,16 @@ fn a_segments_history_and_tag_rules_are_shown_paged_and_changed_by_operators_onl
                 })
                 .collect();
             assert_eq!(history_rows(&page.text), from_api);
+            // Members by day, up to today's: the two now.
+            let series = &page.text[page
+                .text
+                .find("<table class=\"series\">")
+                .expect("members by day")..];
+            let today = series[..series.find("</tbody>").expect("rows")]
+                .rsplit("<tr>")
+                .next()
+                .expect("a row");
+            assert!(today.ends_with("<td>2</td></tr>"), "{today}");
             assert_eq!(
                 from_api,
                 [

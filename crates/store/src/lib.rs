@@ -686,6 +686,15 @@ pub trait PoolRows {
         offset: usize,
         limit: usize,
     ) -> Result<Vec<HistoryRecord>>;
+    /// A rule's entries and exits recorded from `since` on, counted by quarter-hour (UTC,
+    /// from the epoch): (the quarter-hour's start, entries, exits), oldest first. No
+    /// quarter-hour spans a local midnight in any time zone, so days sum them exactly.
+    fn history_by_quarter_hour(
+        &mut self,
+        kind: RuleKind,
+        name: &str,
+        since: Timestamp,
+    ) -> Result<Vec<(Timestamp, u64, u64)>>;
     /// The changes of lifecycle stage (the `stage:…` level tags) recorded from `since` on,
     /// customer by customer, each customer's oldest first.
     fn stage_history(

@@ -18,26 +18,27 @@ use crate::sql::{
     DELETE_RULE_MEMBERS, DELETE_TAG, Db, ERASE_CUSTOMER, ERASE_ORDERS, ERASE_PROFILE,
     ERASE_REFERRER, ERASED_TABLES, HAS_CUSTOMER, IDENTITIES_OF, IDENTITY_HOLDER, INSERT_AUDIT,
     INSERT_CONSOLE_USER, INSERT_SUPPRESSION, INSERT_TAG, INSERT_TENANT, INSERT_TOKEN,
-    MEMBER_COUNTS, MEMBERS_AFTER, MEMBERSHIPS_BETWEEN, POOL_EXTENT, POOL_IDS_AFTER, RECENT_EVENTS,
-    RECENT_ORDERS, RULE_MEMBERS_BETWEEN, RULES_OF, RowAccess, SAVE_RULE, SAVE_THRESHOLDS,
-    SCAN_EVENTS, SCAN_LEFT_AT, SCAN_PROFILE_LINES, SCAN_SHARE_COUNTS, SET_CHANNEL_COST,
-    SET_OPT_OUT, SET_SETTING, SET_TAG_FAMILY, SET_TIME_ZONE, SETTINGS_OF, STREAM_EVENTS,
-    SUPPRESSION_KEYS, TABLE_COUNTS, TAG_FAMILIES, TENANT_BY_NAME, THRESHOLDS_OF, TOKEN_BY_HASH,
-    TOKENS_OF, attributes_from, audit_entry_from, audit_log_sql, channel_cost_from,
+    MEMBER_COUNTS, MEMBERS_AFTER, MEMBERSHIPS_BETWEEN, POOL_EXTENT, POOL_IDS_AFTER,
+    QUARTER_HOUR_MICROS, RECENT_EVENTS, RECENT_ORDERS, RULE_MEMBERS_BETWEEN, RULES_OF, RowAccess,
+    SAVE_RULE, SAVE_THRESHOLDS, SCAN_EVENTS, SCAN_LEFT_AT, SCAN_PROFILE_LINES, SCAN_SHARE_COUNTS,
+    SET_CHANNEL_COST, SET_OPT_OUT, SET_SETTING, SET_TAG_FAMILY, SET_TIME_ZONE, SETTINGS_OF,
+    STREAM_EVENTS, SUPPRESSION_KEYS, TABLE_COUNTS, TAG_FAMILIES, TENANT_BY_NAME, THRESHOLDS_OF,
+    TOKEN_BY_HASH, TOKENS_OF, attributes_from, audit_entry_from, audit_log_sql, channel_cost_from,
     channel_costs_sql, console_session_by_hash, console_user_by_name, console_user_from,
     console_users_of, customer_fact_from, customer_facts_sql, customer_from, customer_line_from,
-    erase_from, event_from, event_line_into, history_from, history_sql, manual_tag_from,
-    manual_tags_sql, member_count_from, member_filter, member_from, members_sql, order_from,
-    order_line_into, parse_customer_id, pool_extent_from, profile_from, profile_line_from,
-    profile_of, profiles_sql, report_orders_sql, rows, stage_history_sql, stored_rule_from,
-    tag_family_from, tenant_from, tenants_sql, thresholds_from, thresholds_values, token_from,
+    erase_from, event_from, event_line_into, history_buckets_sql, history_from, history_sql,
+    manual_tag_from, manual_tags_sql, member_count_from, member_filter, member_from, members_sql,
+    order_from, order_line_into, parse_customer_id, pool_extent_from, profile_from,
+    profile_line_from, profile_of, profiles_sql, report_orders_sql, rows, stage_history_sql,
+    stored_rule_from, tag_family_from, tenant_from, tenants_sql, thresholds_from,
+    thresholds_values, token_from,
 };
 use crate::{
     AuditEntry, AuditStore, ChannelCostStore, ConsoleSession, ConsoleStore, ConsoleUser,
     CustomerLine, CustomerStore, CustomerView, CustomerViewStore, Erased, EventStore, Facts,
     HistoryRecord, Identity, IdentityStore, ManualTag, Member, MemberFilter, PoolExtent,
     PrivacyWrites, ProfileLine, ProfileStore, Result, StoreError, StoredRule, StoredToken,
-    TableCounts, Tenant, TenantStore, TokenStore, corrupt, from_micros, micros,
+    TableCounts, Tenant, TenantStore, TokenStore, corrupt, from_micros, micros, stored_change,
 };
 
 /// A store whose reads and simple writes run on one connection.
@@ -877,6 +878,40 @@ impl<T: TxOnDb> crate::PoolRows for T {
         let tx = self.tx_db();
         let sql = history_sql(tx.dialect(), clause, offset, limit);
         rows(tx, &sql, &args, |r| history_from(r))
+    }
+
+    fn history_by_quarter_hour(
+        &mut self,
+        kind: RuleKind,
+        name: &str,
+        since: Timestamp,
+    ) -> Result<Vec<(Timestamp, u64, u64)>> {
+        let args = [
+            Arg::Int(self.tenant_id()),
+            Arg::Text(kind.as_str()),
+            Arg::Text(name),
+            Arg::Int(micros(since)),
+        ];
+        let mut out: Vec<(Timestamp, u64, u64)> = Vec::new();
+        let tx = self.tx_db();
+        tx.each_row(&history_buckets_sql(), &args, &mut |r| {
+            let at = from_micros(r.int(0)?.saturating_mul(QUARTER_HOUR_MICROS))?;
+            let n = u64::try_from(r.int(2)?).map_err(|_| corrupt("a negative count"))?;
+            let entered = stored_change(r.text(1)?)? == siyu_core::segment::rules::Change::Entered;
+            match out.last_mut() {
+                Some(last) if last.0 == at => {}
+                _ => out.push((at, 0, 0)),
+            }
+            if let Some(last) = out.last_mut() {
+                if entered {
+                    last.1 += n;
+                } else {
+                    last.2 += n;
+                }
+            }
+            Ok(())
+        })?;
+        Ok(out)
     }
 
     fn stage_history(

@@ -777,6 +777,20 @@ pub(crate) fn history_sql(d: Dialect, clause: &str, offset: usize, limit: usize)
     )
 }
 
+/// A quarter-hour in microseconds.
+pub(crate) const QUARTER_HOUR_MICROS: i64 = 15 * 60 * 1_000_000;
+
+/// A tenant's (`?1`) rule's (`?2`, `?3`) changes from `?4` on counted by quarter-hour:
+/// rows of the quarter-hour's number, the change, and how many.
+pub(crate) fn history_buckets_sql() -> String {
+    let q = QUARTER_HOUR_MICROS;
+    format!(
+        "SELECT at / {q}, change, count(*) FROM rule_history
+         WHERE tenant_id = ?1 AND kind = ?2 AND name = ?3 AND at >= ?4
+         GROUP BY at / {q}, change ORDER BY at / {q}"
+    )
+}
+
 /// A tenant's (`?1`) changes of lifecycle stage from `?2` on, by customer, each oldest
 /// first; rows for [`history_from`].
 pub(crate) fn stage_history_sql(d: Dialect) -> String {

@@ -730,6 +730,76 @@ pub fn history_page(
     Ok(records)
 }
 
+/// Days a rule's chart of members covers at most.
+pub const SERIES_DAYS: usize = 90;
+
+/// A rule's members at the end of each local day of the last [`SERIES_DAYS`], from the
+/// first of them with a recorded change to today: its members now, less what entered and
+/// plus what left after each day. Empty when nothing changed in those days.
+pub fn member_series(
+    store: &mut dyn Store,
+    tenant: &Tenant,
+    kind: RuleKind,
+    name: &str,
+) -> anyhow::Result<Vec<(Date, u64)>> {
+    let mut tx = store.read_pool(tenant)?;
+    let total = tx
+        .member_counts(Some(kind))?
+        .into_iter()
+        .find(|(_, n, _)| n == name)
+        .map_or(0, |c| c.2);
+    let today = tenant.zone.day_of(Timestamp::now());
+    let first = today
+        .checked_sub(jiff::Span::new().days(SERIES_DAYS as i64 - 1))
+        .unwrap_or(today);
+    let buckets = tx.history_by_quarter_hour(kind, name, tenant.zone.start_of(first))?;
+    tx.commit()?;
+    Ok(series_from(
+        &buckets,
+        &tenant.zone,
+        today,
+        total,
+        SERIES_DAYS,
+    ))
+}
+
+/// The series of [`member_series`] from counted changes: (a quarter-hour's start,
+/// entries, exits).
+pub fn series_from(
+    buckets: &[(Timestamp, u64, u64)],
+    zone: &TenantZone,
+    today: Date,
+    total: u64,
+    days: usize,
+) -> Vec<(Date, u64)> {
+    let mut net: std::collections::BTreeMap<Date, i64> = std::collections::BTreeMap::new();
+    for &(at, entered, exited) in buckets {
+        let n = i64::try_from(entered).unwrap_or(i64::MAX) - i64::try_from(exited).unwrap_or(0);
+        *net.entry(zone.day_of(at)).or_default() += n;
+    }
+    let Some(&first) = net.keys().next() else {
+        return Vec::new();
+    };
+    let mut members = i64::try_from(total).unwrap_or(i64::MAX);
+    // Anything recorded after today (a clock moved back) is undone first.
+    members -= net
+        .range(today.tomorrow().unwrap_or(today)..)
+        .map(|(_, n)| n)
+        .sum::<i64>();
+    let mut out = Vec::new();
+    let mut day = today;
+    while out.len() < days && day >= first {
+        out.push((day, u64::try_from(members.max(0)).unwrap_or(0)));
+        members -= net.get(&day).copied().unwrap_or(0);
+        match day.yesterday() {
+            Ok(d) => day = d,
+            Err(_) => break,
+        }
+    }
+    out.reverse();
+    out
+}
+
 /// A current member of a segment, with what operators look at first.
 #[derive(Debug, Clone, Serialize)]
 pub struct SegmentMember {
@@ -876,4 +946,39 @@ pub fn rule_now(
         as_of: thresholds.day,
         evaluation_seconds: started.elapsed().as_secs_f64(),
     })
+}
+
+#[cfg(test)]
+mod series_tests {
+    use super::*;
+
+    #[test]
+    fn members_by_day_are_counted_back_from_now_in_the_tenants_days() {
+        let zone = TenantZone::named("Asia/Shanghai").expect("zone");
+        let at = |text: &str| zone.parse_timestamp(text).expect("time");
+        let day = |text: &str| TenantZone::parse_day(text).expect("day");
+        // 3 entered on the 1st (one just before local midnight, 15:59 UTC), 1 left and 2
+        // entered on the 3rd (the first just after midnight, the 2nd 16:00 UTC); 4 now.
+        let buckets = [
+            (at("2026-03-01 10:00"), 2, 0),
+            (at("2026-03-01 23:59"), 1, 0),
+            (at("2026-03-03 00:00"), 0, 1),
+            (at("2026-03-03 12:00"), 2, 0),
+        ];
+        let series = series_from(&buckets, &zone, day("2026-03-04"), 4, 90);
+        assert_eq!(
+            series,
+            [
+                (day("2026-03-01"), 3),
+                (day("2026-03-02"), 3),
+                (day("2026-03-03"), 4),
+                (day("2026-03-04"), 4),
+            ]
+        );
+        assert_eq!(
+            series_from(&buckets, &zone, day("2026-03-04"), 4, 2).len(),
+            2
+        );
+        assert!(series_from(&[], &zone, day("2026-03-04"), 4, 90).is_empty());
+    }
 }

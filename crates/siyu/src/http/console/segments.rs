@@ -399,10 +399,11 @@ async fn members_of(
             let now = segments::rule_now(store, &tenant, kind, &rule, Some(page))?;
             let filter = siyu_store::MemberFilter::Rule(kind, &rule);
             let history = segments::history_page(store, &tenant, filter, offset, HISTORY_PAGE + 1)?;
-            Ok(Some((now, history)))
+            let series = segments::member_series(store, &tenant, kind, &rule)?;
+            Ok(Some((now, history, series)))
         })
         .await?;
-    let Some((mut now, mut history)) = now else {
+    let Some((mut now, mut history, series)) = now else {
         return Ok((
             StatusCode::NOT_FOUND,
             Html(views::not_found(&op).into_string()),
@@ -414,6 +415,7 @@ async fn members_of(
     let more_history = history.len() > HISTORY_PAGE;
     history.truncate(HISTORY_PAGE);
     let shown = views::RuleHistory {
+        series: &series,
         records: &history,
         page: history_page,
         more: more_history,

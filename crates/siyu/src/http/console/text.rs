@@ -294,6 +294,8 @@ pub enum Key {
     ToStage,
     RevealPhone,
     PhoneRevealed,
+    MembersByDay,
+    Day,
     AddressLocked,
 }
 
@@ -535,6 +537,8 @@ fn words(key: Key) -> (&'static str, &'static str) {
         Key::FromStage => ("从", "From"),
         Key::ToStage => ("到", "To"),
         Key::RevealPhone => ("查看完整号码", "Show the number"),
+        Key::MembersByDay => ("每日人数（当天结束时）", "Members at the end of each day"),
+        Key::Day => ("日期", "Day"),
         Key::AddressLocked => (
             "此网络地址登录失败次数过多，请 15 分钟后再试",
             "Too many failed sign-ins from this address: try again in 15 minutes",

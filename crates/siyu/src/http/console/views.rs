@@ -576,6 +576,8 @@ pub fn segments(
 
 /// A page of a rule's history: its changes, which page, whether there are more.
 pub struct RuleHistory<'a> {
+    /// Members at the end of each day, oldest first.
+    pub series: &'a [(jiff::civil::Date, u64)],
     pub records: &'a [siyu_store::HistoryRecord],
     pub page: usize,
     pub more: bool,
@@ -640,6 +642,25 @@ pub fn segment_members(
             }
         }
         h2 #history { (lang.t(Key::History)) }
+        @if !history.series.is_empty() {
+            div.panel {
+                // One day is no line: its table says it.
+                @if history.series.len() > 1 {
+                    div.chart.small data-chart=(series_chart(lang, history.series)) role="img" aria-label=(lang.t(Key::MembersByDay)) {}
+                }
+                details {
+                    summary { (lang.t(Key::MembersByDay)) }
+                    table.series {
+                        thead { tr { th scope="col" { (lang.t(Key::Day)) } th scope="col" { (lang.t(Key::Members)) } } }
+                        tbody {
+                            @for (d, n) in history.series {
+                                tr { td { (d) } td { (lang.count(*n)) } }
+                            }
+                        }
+                    }
+                }
+            }
+        }
         div.panel {
             @if history.records.is_empty() {
                 p.muted { (lang.t(Key::NoHistory)) }
@@ -680,7 +701,23 @@ pub fn segment_members(
             }
         }
     };
-    layout(op, pages.base(), name, false, body)
+    layout(op, pages.base(), name, history.series.len() > 1, body)
+}
+
+/// A rule's members by day as a chart's option.
+fn series_chart(lang: Lang, series: &[(jiff::civil::Date, u64)]) -> String {
+    let days: Vec<String> = series.iter().map(|(d, _)| d.to_string()).collect();
+    let members: Vec<u64> = series.iter().map(|(_, n)| *n).collect();
+    json!({
+        "animation": false,
+        "tooltip": {"trigger": "axis"},
+        "grid": {"left": 60, "right": 16, "top": 24, "bottom": 40},
+        "xAxis": {"type": "category", "data": days},
+        "yAxis": {"type": "value", "minInterval": 1},
+        "series": [{"type": "line", "step": "end", "name": lang.t(Key::Members), "data": members,
+                    "itemStyle": {"color": "#0b5cad"}}],
+    })
+    .to_string()
 }
 
 pub fn not_found(op: &Operator) -> Markup {
