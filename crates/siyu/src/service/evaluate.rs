@@ -453,13 +453,30 @@ pub(crate) fn sweep_in_slices(
     slice: usize,
 ) -> Result<Moved, RulesError> {
     let started = Instant::now();
+    let mut helper = helper;
     let settings = Arc::new(rule_settings(store, tenant)?);
     let zone = &tenant.zone;
     let today = zone.day_of(Timestamp::now());
-    let thresholds = {
+    // The slices' ends are listed beside the thresholds' pass, on the helper when there
+    // is one, and later extended past the last of them (see `more_ends`).
+    let listing = |store: &mut dyn Store| -> Result<Vec<CustomerId>, RulesError> {
         let mut tx = store.read_pool(tenant)?;
-        compute_thresholds(tx.as_mut(), zone, today)?
+        Ok(slice_ends(tx.as_mut(), None, slice)?)
     };
+    let (thresholds, mut ends) = std::thread::scope(|scope| {
+        let listed = helper.as_deref_mut().map(|h| scope.spawn(|| listing(h)));
+        let thresholds = {
+            let mut tx = store.read_pool(tenant)?;
+            compute_thresholds(tx.as_mut(), zone, today)?
+        };
+        let ends = match listed {
+            Some(thread) => thread
+                .join()
+                .map_err(|_| anyhow!("the sweep's second thread panicked"))??,
+            None => listing(store)?,
+        };
+        Ok::<_, RulesError>((thresholds, ends))
+    })?;
     let saved = {
         let tenant = tenant.clone();
         hand_on(store, writes, move |store| {
@@ -472,13 +489,25 @@ pub(crate) fn sweep_in_slices(
             Ok(())
         })?
     };
+    let computed = started.elapsed();
     saved
         .recv()
         .map_err(|_| anyhow!("the writer dropped the sweep's thresholds"))??;
-    let ends = {
+    let saved = started.elapsed();
+    {
+        // Customers whose ids come after the last end listed, added since: on a snapshot
+        // taken once the thresholds were saved, so that whoever it misses was added after
+        // the save, and judged by the day's thresholds as it was written.
         let mut tx = store.read_pool(tenant)?;
-        slice_ends(tx.as_mut(), slice)?
-    };
+        let more = slice_ends(tx.as_mut(), ends.last(), slice)?;
+        ends.extend(more);
+    }
+    tracing::debug!(
+        thresholds_ms = computed.as_millis() as u64,
+        saved_ms = saved.as_millis() as u64,
+        listed_ms = started.elapsed().as_millis() as u64,
+        "the sweep's thresholds saved and its slices listed"
+    );
     let sweeping = Sweeping {
         tenant,
         settings,
@@ -528,12 +557,17 @@ fn hand_on<T: Send + 'static>(
     Ok(answer)
 }
 
-/// The last customer of each slice of `slice` customers, in id order.
-fn slice_ends(tx: &mut dyn PoolTx, slice: usize) -> anyhow::Result<Vec<CustomerId>> {
-    let mut ends = Vec::new();
+/// The last customer of each slice of `slice` customers after `after` (from the first
+/// when `None`), in id order.
+fn slice_ends(
+    tx: &mut dyn PoolTx,
+    after: Option<&CustomerId>,
+    slice: usize,
+) -> anyhow::Result<Vec<CustomerId>> {
+    let mut ends: Vec<CustomerId> = Vec::new();
     loop {
         let ids = tx
-            .pool_ids_after(ends.last(), slice)
+            .pool_ids_after(ends.last().or(after), slice)
             .context("listing the pool")?;
         match ids.into_iter().last() {
             Some(last) => ends.push(last),
