@@ -157,7 +157,7 @@ mod tests {
             &tenant,
             "midnight",
             Writes::Writer(&write),
-            3,
+            (3, 2),
         )
         .expect("sweep");
         // The 23 and the customer added before the thresholds were saved, whose id comes

@@ -13,7 +13,7 @@
 use std::collections::{HashMap, VecDeque};
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, mpsc};
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use anyhow::{Context, anyhow};
 use jiff::civil::Date;
@@ -52,13 +52,43 @@ pub fn compute_thresholds(
     zone: &TenantZone,
     as_of: Date,
 ) -> anyhow::Result<Thresholds> {
+    Ok(thresholds_and_ends(tx, zone, as_of, usize::MAX)?.0)
+}
+
+/// The thresholds of the whole pool as of `as_of`, and the last customer of each slice of
+/// `slice` customers, in id order: one pass gives both.
+fn thresholds_and_ends(
+    tx: &mut dyn PoolTx,
+    zone: &TenantZone,
+    as_of: Date,
+    slice: usize,
+) -> anyhow::Result<(Thresholds, Vec<CustomerId>)> {
     let (from, until) = spend_period(zone, as_of)?;
     let mut builder = ThresholdsBuilder::new(as_of);
-    tx.pool_figures(from, until, &mut |f| {
+    let (mut ends, mut in_slice, mut last) = (Vec::new(), 0, String::new());
+    let mut bad_id = None;
+    tx.pool_figures(from, until, &mut |id, f| {
         builder.push_figures(f.last_purchase_day, f.orders, f.net_spend, f.spend);
+        in_slice += 1;
+        if in_slice == slice {
+            in_slice = 0;
+            match CustomerId::parse(id) {
+                Ok(end) => ends.push(end),
+                Err(e) => bad_id = Some(e),
+            }
+        } else if slice != usize::MAX {
+            last.clear();
+            last.push_str(id);
+        }
     })
     .context("reading the pool for its thresholds")?;
-    Ok(builder.finish())
+    if let Some(e) = bad_id {
+        return Err(e).context("a customer id in the pool");
+    }
+    if in_slice > 0 && slice != usize::MAX {
+        ends.push(CustomerId::parse(&last).context("a customer id in the pool")?);
+    }
+    Ok((builder.finish(), ends))
 }
 
 /// The pool of these customers (sorted, no repeats) as of the thresholds' day, their
@@ -419,7 +449,8 @@ const PENDING_WRITES: usize = 8;
 /// never holds the write lock for long:
 /// 1. the thresholds are computed on a read snapshot, then saved (a short write), so that
 ///    every write from then on judges its customers by them;
-/// 2. the pool is cut into slices (their ends listed on a snapshot taken after that), and
+/// 2. the pool is cut into slices (their ends taken from the thresholds' pass, and from a
+///    snapshot taken after the save for the customers past the last of them), and
 ///    slice by slice, each on a read snapshot of its own, the customers whose memberships
 ///    would change are found (most customers change nothing on a day);
 /// 3. those are judged again as they are then and their changes recorded, in a short
@@ -440,43 +471,35 @@ pub fn sweep(
     cause: &str,
     writes: Writes<'_>,
 ) -> Result<Moved, RulesError> {
-    sweep_in_slices(store, helper, tenant, cause, writes, SLICE)
+    sweep_in_slices(
+        store,
+        helper,
+        tenant,
+        cause,
+        writes,
+        (SLICE, MOVERS_PER_WRITE),
+    )
 }
 
-/// [`sweep`], `slice` customers at a time.
+/// [`sweep`], `slice` customers at a time, and at most `per_write` movers a write.
 pub(crate) fn sweep_in_slices(
     store: &mut dyn Store,
     helper: Option<&mut dyn Store>,
     tenant: &Tenant,
     cause: &str,
     writes: Writes<'_>,
-    slice: usize,
+    (slice, per_write): (usize, usize),
 ) -> Result<Moved, RulesError> {
     let started = Instant::now();
-    let mut helper = helper;
     let settings = Arc::new(rule_settings(store, tenant)?);
     let zone = &tenant.zone;
     let today = zone.day_of(Timestamp::now());
-    // The slices' ends are listed beside the thresholds' pass, on the helper when there
-    // is one, and later extended past the last of them (see `more_ends`).
-    let listing = |store: &mut dyn Store| -> Result<Vec<CustomerId>, RulesError> {
+    // The slices' ends come from the thresholds' pass over every customer, and are
+    // extended past the last of them once the thresholds are saved.
+    let (thresholds, mut ends) = {
         let mut tx = store.read_pool(tenant)?;
-        Ok(slice_ends(tx.as_mut(), None, slice)?)
+        thresholds_and_ends(tx.as_mut(), zone, today, slice)?
     };
-    let (thresholds, mut ends) = std::thread::scope(|scope| {
-        let listed = helper.as_deref_mut().map(|h| scope.spawn(|| listing(h)));
-        let thresholds = {
-            let mut tx = store.read_pool(tenant)?;
-            compute_thresholds(tx.as_mut(), zone, today)?
-        };
-        let ends = match listed {
-            Some(thread) => thread
-                .join()
-                .map_err(|_| anyhow!("the sweep's second thread panicked"))??,
-            None => listing(store)?,
-        };
-        Ok::<_, RulesError>((thresholds, ends))
-    })?;
     let saved = {
         let tenant = tenant.clone();
         hand_on(store, writes, move |store| {
@@ -515,6 +538,7 @@ pub(crate) fn sweep_in_slices(
         ends: &ends,
         next: AtomicUsize::new(0),
         failed: AtomicBool::new(false),
+        per_write,
         cause,
         writes,
     };
@@ -585,6 +609,8 @@ struct Sweeping<'a> {
     next: AtomicUsize,
     /// Set by a thread that failed, so that the other stops at its next slice.
     failed: AtomicBool,
+    /// Movers judged again in one write, at most.
+    per_write: usize,
     cause: &'a str,
     writes: Writes<'a>,
 }
@@ -614,30 +640,61 @@ fn record_movers(
     Ok(moved)
 }
 
-/// Adds what a write of the sweep's recorded to `moved`, once it is answered.
+/// Adds what a write of the sweep's recorded to `moved`, once it is answered; the time
+/// waited for it to `waited`.
 fn add_written(
     moved: &mut Moved,
+    waited: &mut Duration,
     answer: mpsc::Receiver<Result<Moved, RulesError>>,
 ) -> Result<(), RulesError> {
+    let started = Instant::now();
     let written = answer
         .recv()
         .map_err(|_| anyhow!("the writer dropped a write of the sweep"))??;
+    *waited += started.elapsed();
     moved.entered += written.entered;
     moved.exited += written.exited;
     Ok(())
 }
 
 /// Takes the sweep's slices one after another until none is left: finds each one's
-/// movers on a read snapshot, then has them judged again and their changes recorded.
+/// movers on a read snapshot, then has them judged again and their changes recorded,
+/// `per_write` at a time (the last write, what is left).
 fn sweep_slices(store: &mut dyn Store, s: &Sweeping<'_>) -> Result<Moved, RulesError> {
     let result = (|| {
+        let started = Instant::now();
         let mut moved = Moved::default();
+        let (mut waited, mut read) = (Duration::ZERO, Duration::ZERO);
         let mut pending = VecDeque::new();
+        // Movers found and not yet handed on: a write judges those of several slices (a day
+        // moves a few hundred of a slice), as each write has its cost besides its customers
+        // (the rules read, a commit synced).
+        let mut waiting: Vec<CustomerId> = Vec::new();
+        let hand = |store: &mut dyn Store,
+                    chunk: Vec<CustomerId>,
+                    pending: &mut VecDeque<_>,
+                    moved: &mut Moved,
+                    waited: &mut Duration|
+         -> Result<(), RulesError> {
+            if pending.len() >= PENDING_WRITES
+                && let Some(answer) = pending.pop_front()
+            {
+                add_written(moved, waited, answer)?;
+            }
+            let (tenant, settings, thresholds) =
+                (s.tenant.clone(), Arc::clone(&s.settings), s.thresholds);
+            let cause = s.cause.to_owned();
+            pending.push_back(hand_on(store, s.writes, move |store| {
+                record_movers(store, &tenant, &settings, &thresholds, &chunk, &cause)
+            })?);
+            Ok(())
+        };
         let zone = &s.tenant.zone;
         while !s.failed.load(Ordering::Relaxed) {
             let i = s.next.fetch_add(1, Ordering::Relaxed);
             let Some(through) = s.ends.get(i) else { break };
             let after = i.checked_sub(1).map(|p| &s.ends[p]);
+            let reading = Instant::now();
             let (movers, judged) = {
                 let mut tx = store.read_pool(s.tenant)?;
                 let defs = rules(tx.as_mut())?;
@@ -649,24 +706,30 @@ fn sweep_slices(store: &mut dyn Store, s: &Sweeping<'_>) -> Result<Moved, RulesE
                 };
                 movers_between(tx.as_mut(), &judge, after, through)?
             };
+            read += reading.elapsed();
             moved.customers += judged;
-            for chunk in movers.chunks(MOVERS_PER_WRITE) {
-                if pending.len() >= PENDING_WRITES
-                    && let Some(answer) = pending.pop_front()
-                {
-                    add_written(&mut moved, answer)?;
-                }
-                let (tenant, settings, thresholds) =
-                    (s.tenant.clone(), Arc::clone(&s.settings), s.thresholds);
-                let (chunk, cause) = (chunk.to_vec(), s.cause.to_owned());
-                pending.push_back(hand_on(store, s.writes, move |store| {
-                    record_movers(store, &tenant, &settings, &thresholds, &chunk, &cause)
-                })?);
+            // The thread's slices come in id order: its movers stay sorted.
+            waiting.extend(movers);
+            while waiting.len() >= s.per_write {
+                let rest = waiting.split_off(s.per_write);
+                let chunk = std::mem::replace(&mut waiting, rest);
+                hand(store, chunk, &mut pending, &mut moved, &mut waited)?;
             }
         }
-        while let Some(answer) = pending.pop_front() {
-            add_written(&mut moved, answer)?;
+        if !waiting.is_empty() {
+            hand(store, waiting, &mut pending, &mut moved, &mut waited)?;
         }
+        let last_read = started.elapsed();
+        while let Some(answer) = pending.pop_front() {
+            add_written(&mut moved, &mut waited, answer)?;
+        }
+        tracing::debug!(
+            read_ms = read.as_millis() as u64,
+            last_read_ms = last_read.as_millis() as u64,
+            waited_ms = waited.as_millis() as u64,
+            took_ms = started.elapsed().as_millis() as u64,
+            "a thread of the sweep is done with its slices"
+        );
         Ok(moved)
     })();
     if result.is_err() {
@@ -810,12 +873,60 @@ pub(crate) mod tests {
         }
     }
 
+    #[test]
+    fn the_thresholds_pass_gives_the_slices_ends_a_listing_of_the_pool_gives() {
+        let dir = tempfile::tempdir().expect("dir");
+        let db = dir.path().join("pool.db");
+        let mut store = siyu_store::open(&db.to_string_lossy()).expect("open");
+        let tenant = store.tenant("shop").expect("tenant");
+        stale_pool(store.as_mut(), &tenant, dir.path());
+        let today = tenant.zone.day_of(Timestamp::now());
+        let mut tx = store.read_pool(&tenant).expect("tx");
+        let whole = compute_thresholds(tx.as_mut(), &tenant.zone, today).expect("thresholds");
+        // 23 customers: slices that end short, exactly, and one for all.
+        for slice in [1, 3, 5, 23, 24] {
+            let (thresholds, ends) =
+                thresholds_and_ends(tx.as_mut(), &tenant.zone, today, slice).expect("pass");
+            assert_eq!(thresholds, whole, "slices of {slice}");
+            let listed = slice_ends(tx.as_mut(), None, slice).expect("listed");
+            assert_eq!(ends, listed, "slices of {slice}");
+            assert_eq!(ends.len(), 23_usize.div_ceil(slice), "slices of {slice}");
+        }
+    }
+
+    #[test]
+    fn a_sweep_judges_the_movers_of_several_slices_in_one_write() {
+        let dir = tempfile::tempdir().expect("dir");
+        let db = dir.path().join("pool.db");
+        let mut store = siyu_store::open(&db.to_string_lossy()).expect("open");
+        let tenant = store.tenant("shop").expect("tenant");
+        stale_pool(store.as_mut(), &tenant, dir.path());
+        let moved = sweep_in_slices(
+            store.as_mut(),
+            None,
+            &tenant,
+            "midnight",
+            Writes::Own,
+            (3, 100),
+        )
+        .expect("sweep");
+        assert!(moved.entered > 20, "{moved:?}");
+        let (history, _) = nothing_left(store.as_mut(), &tenant);
+        // A write records its changes at one time, and each write at its own.
+        let writes: std::collections::BTreeSet<Timestamp> = history
+            .iter()
+            .filter(|h| h.cause == "midnight")
+            .map(|h| h.at)
+            .collect();
+        assert_eq!(writes.len(), 1, "the movers of 8 slices in one write");
+    }
+
     /// Sweeps on two connections in slices of 3, then checks that an evaluation of
     /// everyone has nothing left to record and that the history holds each change once.
     fn two_threads_sweep_everyone(store: &mut dyn Store, helper: &mut dyn Store, tenant: &Tenant) {
         let dir = tempfile::tempdir().expect("dir");
         stale_pool(store, tenant, dir.path());
-        let moved = sweep_in_slices(store, Some(helper), tenant, "midnight", Writes::Own, 3)
+        let moved = sweep_in_slices(store, Some(helper), tenant, "midnight", Writes::Own, (3, 2))
             .expect("sweep");
         assert_eq!(moved.customers, 23);
         assert!(moved.entered > 20, "{moved:?}");
