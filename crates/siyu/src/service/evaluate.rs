@@ -659,16 +659,17 @@ fn add_written(
 
 /// Takes the sweep's slices one after another until none is left: finds each one's
 /// movers on a read snapshot, then has them judged again and their changes recorded,
-/// `per_write` at a time (the last write, what is left).
+/// in writes of at most `per_write`: at once while the thread has no write unanswered,
+/// else gathered until the writer answers or `per_write` are waiting.
 fn sweep_slices(store: &mut dyn Store, s: &Sweeping<'_>) -> Result<Moved, RulesError> {
     let result = (|| {
         let started = Instant::now();
         let mut moved = Moved::default();
         let (mut waited, mut read) = (Duration::ZERO, Duration::ZERO);
-        let mut pending = VecDeque::new();
-        // Movers found and not yet handed on: a write judges those of several slices (a day
-        // moves a few hundred of a slice), as each write has its cost besides its customers
-        // (the rules read, a commit synced).
+        let mut pending: VecDeque<mpsc::Receiver<Result<Moved, RulesError>>> = VecDeque::new();
+        // Movers found and not yet handed on: while the writer is behind, a write judges
+        // those of several slices (a day moves a few hundred of a slice), as each write has
+        // its cost besides its customers (the rules read, a commit synced).
         let mut waiting: Vec<CustomerId> = Vec::new();
         let hand = |store: &mut dyn Store,
                     chunk: Vec<CustomerId>,
@@ -710,8 +711,25 @@ fn sweep_slices(store: &mut dyn Store, s: &Sweeping<'_>) -> Result<Moved, RulesE
             moved.customers += judged;
             // The thread's slices come in id order: its movers stay sorted.
             waiting.extend(movers);
-            while waiting.len() >= s.per_write {
-                let rest = waiting.split_off(s.per_write);
+            // The writes answered already; then the movers go on at once while the writer
+            // keeps up (one write of the thread's in its hands at most), and gather while it
+            // does not.
+            while let Some(answer) = pending.front() {
+                match answer.try_recv() {
+                    Ok(written) => {
+                        pending.pop_front();
+                        let written = written?;
+                        moved.entered += written.entered;
+                        moved.exited += written.exited;
+                    }
+                    Err(mpsc::TryRecvError::Empty) => break,
+                    Err(mpsc::TryRecvError::Disconnected) => {
+                        return Err(anyhow!("the writer dropped a write of the sweep").into());
+                    }
+                }
+            }
+            while waiting.len() >= s.per_write || (!waiting.is_empty() && pending.is_empty()) {
+                let rest = waiting.split_off(s.per_write.min(waiting.len()));
                 let chunk = std::mem::replace(&mut waiting, rest);
                 hand(store, chunk, &mut pending, &mut moved, &mut waited)?;
             }
@@ -895,21 +913,47 @@ pub(crate) mod tests {
     }
 
     #[test]
-    fn a_sweep_judges_the_movers_of_several_slices_in_one_write() {
+    fn a_sweep_gathers_the_movers_of_the_slices_it_reads_while_the_writer_is_behind() {
         let dir = tempfile::tempdir().expect("dir");
-        let db = dir.path().join("pool.db");
-        let mut store = siyu_store::open(&db.to_string_lossy()).expect("open");
+        let db = dir.path().join("pool.db").to_string_lossy().into_owned();
+        let mut store = siyu_store::open(&db).expect("open");
         let tenant = store.tenant("shop").expect("tenant");
         stale_pool(store.as_mut(), &tenant, dir.path());
+        // A writer that runs the thresholds at once, then holds the first write of movers
+        // until a second comes: the sweep reads its other slices meanwhile.
+        let (jobs, queue) = mpsc::channel::<SweepWrite>();
+        let mut writer = siyu_store::open(&db).expect("open");
+        let runner = std::thread::spawn(move || {
+            let mut held = Vec::new();
+            for (k, job) in queue.into_iter().enumerate() {
+                if k == 0 {
+                    job(writer.as_mut());
+                    continue;
+                }
+                held.push(job);
+                if held.len() >= 2 {
+                    for job in held.drain(..) {
+                        job(writer.as_mut());
+                    }
+                }
+            }
+            held.len()
+        });
+        let write = move |job: SweepWrite| {
+            jobs.send(job)
+                .map_err(|_| anyhow!("the writer has stopped"))
+        };
         let moved = sweep_in_slices(
             store.as_mut(),
             None,
             &tenant,
             "midnight",
-            Writes::Own,
+            Writes::Writer(&write),
             (3, 100),
         )
         .expect("sweep");
+        drop(write);
+        assert_eq!(runner.join().expect("runner"), 0, "every write was run");
         assert!(moved.entered > 20, "{moved:?}");
         let (history, _) = nothing_left(store.as_mut(), &tenant);
         // A write records its changes at one time, and each write at its own.
@@ -918,7 +962,11 @@ pub(crate) mod tests {
             .filter(|h| h.cause == "midnight")
             .map(|h| h.at)
             .collect();
-        assert_eq!(writes.len(), 1, "the movers of 8 slices in one write");
+        assert_eq!(
+            writes.len(),
+            2,
+            "the first slice's movers, then the 7 others' together"
+        );
     }
 
     /// Sweeps on two connections in slices of 3, then checks that an evaluation of
