@@ -719,13 +719,14 @@ pub trait PoolTx: KeptMembers + PoolRows {
         spend_until: Timestamp,
         each: &mut dyn FnMut(PoolCustomer),
     ) -> Result<()>;
-    /// What the day's thresholds are computed from, for every customer with a profile:
-    /// their last purchase day, orders and net spend, and what they paid over the period.
+    /// What the day's thresholds are computed from, for every customer with a profile, in
+    /// customer-id order (byte order): their id, last purchase day, orders and net spend,
+    /// and what they paid over the period.
     fn pool_figures(
         &mut self,
         spend_from: Timestamp,
         spend_until: Timestamp,
-        each: &mut dyn FnMut(PoolFigures),
+        each: &mut dyn FnMut(&str, PoolFigures),
     ) -> Result<()>;
     /// The pool as [`PoolTx::pool_customers`] reads it, of these customers only (sorted,
     /// no repeats; ids without a profile are passed over): what an evaluation of the

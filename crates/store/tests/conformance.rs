@@ -1187,10 +1187,21 @@ fn the_pool_by_range_by_ids_and_as_figures_reads_as_the_whole(store: &mut dyn St
         .collect();
     assert_eq!(of, expected);
 
-    let mut figures = Vec::new();
+    let (mut figures, mut ids) = (Vec::new(), Vec::new());
     pool(store, &shop, |tx| {
-        tx.pool_figures(from, until, &mut |f| figures.push(f))
+        tx.pool_figures(from, until, &mut |id, f| {
+            ids.push(id.to_owned());
+            figures.push(f)
+        })
     })?;
+    let in_order: Vec<String> = whole
+        .iter()
+        .map(|c| c.profile.customer_id.as_str().to_owned())
+        .collect();
+    assert_eq!(
+        ids, in_order,
+        "each customer's figures with their id, in id order"
+    );
     let expected: Vec<PoolFigures> = whole
         .iter()
         .map(|c| PoolFigures {

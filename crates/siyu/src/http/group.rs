@@ -104,15 +104,13 @@ impl Ingester {
                             // Then the sweep's turn, as long as the group's at most (and
                             // one write at least): ingest goes on at half speed or better.
                             let turn = Instant::now();
-                            let mut ran = false;
-                            while let Some(work) = sweep.pop_front() {
-                                run(store.as_mut(), work);
-                                ran = true;
-                                if turn.elapsed() >= took.max(SWEEP_TURN) {
-                                    break;
-                                }
-                            }
-                            if ran {
+                            let ran = sweep_turn(
+                                &mut sweep,
+                                took,
+                                || turn.elapsed(),
+                                |work| run(store.as_mut(), work),
+                            );
+                            if ran > 0 {
                                 after_writes(store.as_mut());
                             }
                         }
@@ -173,6 +171,29 @@ fn gather(
         }
     }
     group
+}
+
+/// The sweep's turn after a group of batches that took `took`: the sweep's writes waiting
+/// are run in order by `run`, one at least, and no more are started once `elapsed` (the
+/// time since the turn began) reaches the group's time or [`SWEEP_TURN`], whichever is
+/// longer. So a turn ends within one write of its limit, and the writes left wait for the
+/// next turn in the order they came. How many ran.
+fn sweep_turn<W>(
+    sweep: &mut VecDeque<W>,
+    took: Duration,
+    elapsed: impl Fn() -> Duration,
+    mut run: impl FnMut(W),
+) -> usize {
+    let limit = took.max(SWEEP_TURN);
+    let mut ran = 0;
+    while let Some(work) = sweep.pop_front() {
+        run(work);
+        ran += 1;
+        if elapsed() >= limit {
+            break;
+        }
+    }
+    ran
 }
 
 /// The store's upkeep between two transactions of the writer.
@@ -245,6 +266,50 @@ fn write_group(store: &mut dyn Store, group: Vec<Batch>) {
 mod tests {
     use super::*;
     use crate::service::ingest::parse_item;
+
+    /// A turn of the sweep on a clock that each write moves on by `each`: how many ran,
+    /// how long the turn took by that clock, and which writes are left.
+    fn turn(took: Duration, each: Duration, writes: usize) -> (usize, Duration, Vec<usize>) {
+        let clock = std::cell::Cell::new(Duration::ZERO);
+        let mut sweep: VecDeque<usize> = (0..writes).collect();
+        let mut order = Vec::new();
+        let ran = sweep_turn(
+            &mut sweep,
+            took,
+            || clock.get(),
+            |k| {
+                order.push(k);
+                clock.set(clock.get() + each);
+            },
+        );
+        assert_eq!(
+            order,
+            (0..ran).collect::<Vec<_>>(),
+            "run in the order they came"
+        );
+        (ran, clock.get(), sweep.into_iter().collect())
+    }
+
+    #[test]
+    fn a_sweeps_turn_lasts_as_long_as_the_group_took_and_no_write_longer() {
+        let ms = Duration::from_millis;
+        // A group of 100 ms, writes of 7 ms: the turn stops at the first write that ends
+        // at 100 ms or later, and the rest wait, in order.
+        let (ran, took, left) = turn(ms(100), ms(7), 40);
+        assert_eq!(ran, 15);
+        assert!(took >= ms(100) && took < ms(100) + ms(7), "{took:?}");
+        assert_eq!(left, (15..40).collect::<Vec<_>>());
+        // A short group: the turn lasts SWEEP_TURN.
+        let (ran, took, _) = turn(ms(1), ms(7), 40);
+        assert_eq!(ran, 3);
+        assert!(took >= SWEEP_TURN && took < SWEEP_TURN + ms(7), "{took:?}");
+        // A write longer than the turn: one, and only one, runs.
+        let (ran, _, left) = turn(ms(5), ms(500), 3);
+        assert_eq!((ran, left), (1, vec![1, 2]));
+        // Fewer writes than the turn has room for: all run, none is waited for.
+        let (ran, took, left) = turn(ms(100), ms(7), 4);
+        assert_eq!((ran, took, left), (4, ms(28), vec![]));
+    }
 
     #[test]
     fn an_idle_writer_empties_the_log_its_last_batch_left() {

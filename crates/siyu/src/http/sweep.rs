@@ -102,7 +102,7 @@ mod tests {
     use crate::service::ingest::{ItemResult, parse_item};
 
     /// Sweeps a stale pool in slices of 3 on two threads, its writes run by the server's
-    /// writer, and before each write of movers a batch of orders goes through that writer
+    /// writer, and before each of its writes a batch of orders goes through that writer
     /// too: customers of the slices judged anew (by the batch, by the day's thresholds)
     /// between the sweep's read of a slice and its write. Then an evaluation of everyone
     /// has nothing left to record, and the history holds each change once.
@@ -119,9 +119,10 @@ mod tests {
         let calls = AtomicUsize::new(0);
         let batches_moved = AtomicUsize::new(0);
         let write = |work: SweepWrite| {
-            // The first write saves the thresholds; each later one records a slice's movers.
+            // The first write saves the thresholds (the batch before it adds a customer after
+            // the slices' ends were listed); each later one records a slice's movers.
             let k = calls.fetch_add(1, Ordering::SeqCst);
-            if k > 0 {
+            {
                 let at = Timestamp::now().to_string();
                 let items = [
                     format!("c{:02}", k * 7 % 23),
@@ -156,10 +157,12 @@ mod tests {
             &tenant,
             "midnight",
             Writes::Writer(&write),
-            3,
+            (3, 2),
         )
         .expect("sweep");
-        assert_eq!(moved.customers, 23);
+        // The 23 and the customer added before the thresholds were saved, whose id comes
+        // after the last end listed; those added later were judged by the day's thresholds.
+        assert_eq!(moved.customers, 24);
         assert!(
             batches_moved.load(Ordering::SeqCst) >= 4,
             "batches between reads and writes: {}",

@@ -13,7 +13,7 @@
 use std::collections::{HashMap, VecDeque};
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, mpsc};
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use anyhow::{Context, anyhow};
 use jiff::civil::Date;
@@ -52,13 +52,43 @@ pub fn compute_thresholds(
     zone: &TenantZone,
     as_of: Date,
 ) -> anyhow::Result<Thresholds> {
+    Ok(thresholds_and_ends(tx, zone, as_of, usize::MAX)?.0)
+}
+
+/// The thresholds of the whole pool as of `as_of`, and the last customer of each slice of
+/// `slice` customers, in id order: one pass gives both.
+fn thresholds_and_ends(
+    tx: &mut dyn PoolTx,
+    zone: &TenantZone,
+    as_of: Date,
+    slice: usize,
+) -> anyhow::Result<(Thresholds, Vec<CustomerId>)> {
     let (from, until) = spend_period(zone, as_of)?;
     let mut builder = ThresholdsBuilder::new(as_of);
-    tx.pool_figures(from, until, &mut |f| {
+    let (mut ends, mut in_slice, mut last) = (Vec::new(), 0, String::new());
+    let mut bad_id = None;
+    tx.pool_figures(from, until, &mut |id, f| {
         builder.push_figures(f.last_purchase_day, f.orders, f.net_spend, f.spend);
+        in_slice += 1;
+        if in_slice == slice {
+            in_slice = 0;
+            match CustomerId::parse(id) {
+                Ok(end) => ends.push(end),
+                Err(e) => bad_id = Some(e),
+            }
+        } else if slice != usize::MAX {
+            last.clear();
+            last.push_str(id);
+        }
     })
     .context("reading the pool for its thresholds")?;
-    Ok(builder.finish())
+    if let Some(e) = bad_id {
+        return Err(e).context("a customer id in the pool");
+    }
+    if in_slice > 0 && slice != usize::MAX {
+        ends.push(CustomerId::parse(&last).context("a customer id in the pool")?);
+    }
+    Ok((builder.finish(), ends))
 }
 
 /// The pool of these customers (sorted, no repeats) as of the thresholds' day, their
@@ -419,7 +449,8 @@ const PENDING_WRITES: usize = 8;
 /// never holds the write lock for long:
 /// 1. the thresholds are computed on a read snapshot, then saved (a short write), so that
 ///    every write from then on judges its customers by them;
-/// 2. the pool is cut into slices (their ends listed on a snapshot taken after that), and
+/// 2. the pool is cut into slices (their ends taken from the thresholds' pass, and from a
+///    snapshot taken after the save for the customers past the last of them), and
 ///    slice by slice, each on a read snapshot of its own, the customers whose memberships
 ///    would change are found (most customers change nothing on a day);
 /// 3. those are judged again as they are then and their changes recorded, in a short
@@ -440,25 +471,34 @@ pub fn sweep(
     cause: &str,
     writes: Writes<'_>,
 ) -> Result<Moved, RulesError> {
-    sweep_in_slices(store, helper, tenant, cause, writes, SLICE)
+    sweep_in_slices(
+        store,
+        helper,
+        tenant,
+        cause,
+        writes,
+        (SLICE, MOVERS_PER_WRITE),
+    )
 }
 
-/// [`sweep`], `slice` customers at a time.
+/// [`sweep`], `slice` customers at a time, and at most `per_write` movers a write.
 pub(crate) fn sweep_in_slices(
     store: &mut dyn Store,
     helper: Option<&mut dyn Store>,
     tenant: &Tenant,
     cause: &str,
     writes: Writes<'_>,
-    slice: usize,
+    (slice, per_write): (usize, usize),
 ) -> Result<Moved, RulesError> {
     let started = Instant::now();
     let settings = Arc::new(rule_settings(store, tenant)?);
     let zone = &tenant.zone;
     let today = zone.day_of(Timestamp::now());
-    let thresholds = {
+    // The slices' ends come from the thresholds' pass over every customer, and are
+    // extended past the last of them once the thresholds are saved.
+    let (thresholds, mut ends) = {
         let mut tx = store.read_pool(tenant)?;
-        compute_thresholds(tx.as_mut(), zone, today)?
+        thresholds_and_ends(tx.as_mut(), zone, today, slice)?
     };
     let saved = {
         let tenant = tenant.clone();
@@ -472,13 +512,25 @@ pub(crate) fn sweep_in_slices(
             Ok(())
         })?
     };
+    let computed = started.elapsed();
     saved
         .recv()
         .map_err(|_| anyhow!("the writer dropped the sweep's thresholds"))??;
-    let ends = {
+    let saved = started.elapsed();
+    {
+        // Customers whose ids come after the last end listed, added since: on a snapshot
+        // taken once the thresholds were saved, so that whoever it misses was added after
+        // the save, and judged by the day's thresholds as it was written.
         let mut tx = store.read_pool(tenant)?;
-        slice_ends(tx.as_mut(), slice)?
-    };
+        let more = slice_ends(tx.as_mut(), ends.last(), slice)?;
+        ends.extend(more);
+    }
+    tracing::debug!(
+        thresholds_ms = computed.as_millis() as u64,
+        saved_ms = saved.as_millis() as u64,
+        listed_ms = started.elapsed().as_millis() as u64,
+        "the sweep's thresholds saved and its slices listed"
+    );
     let sweeping = Sweeping {
         tenant,
         settings,
@@ -486,6 +538,7 @@ pub(crate) fn sweep_in_slices(
         ends: &ends,
         next: AtomicUsize::new(0),
         failed: AtomicBool::new(false),
+        per_write,
         cause,
         writes,
     };
@@ -528,12 +581,17 @@ fn hand_on<T: Send + 'static>(
     Ok(answer)
 }
 
-/// The last customer of each slice of `slice` customers, in id order.
-fn slice_ends(tx: &mut dyn PoolTx, slice: usize) -> anyhow::Result<Vec<CustomerId>> {
-    let mut ends = Vec::new();
+/// The last customer of each slice of `slice` customers after `after` (from the first
+/// when `None`), in id order.
+fn slice_ends(
+    tx: &mut dyn PoolTx,
+    after: Option<&CustomerId>,
+    slice: usize,
+) -> anyhow::Result<Vec<CustomerId>> {
+    let mut ends: Vec<CustomerId> = Vec::new();
     loop {
         let ids = tx
-            .pool_ids_after(ends.last(), slice)
+            .pool_ids_after(ends.last().or(after), slice)
             .context("listing the pool")?;
         match ids.into_iter().last() {
             Some(last) => ends.push(last),
@@ -551,6 +609,8 @@ struct Sweeping<'a> {
     next: AtomicUsize,
     /// Set by a thread that failed, so that the other stops at its next slice.
     failed: AtomicBool,
+    /// Movers judged again in one write, at most.
+    per_write: usize,
     cause: &'a str,
     writes: Writes<'a>,
 }
@@ -580,30 +640,62 @@ fn record_movers(
     Ok(moved)
 }
 
-/// Adds what a write of the sweep's recorded to `moved`, once it is answered.
+/// Adds what a write of the sweep's recorded to `moved`, once it is answered; the time
+/// waited for it to `waited`.
 fn add_written(
     moved: &mut Moved,
+    waited: &mut Duration,
     answer: mpsc::Receiver<Result<Moved, RulesError>>,
 ) -> Result<(), RulesError> {
+    let started = Instant::now();
     let written = answer
         .recv()
         .map_err(|_| anyhow!("the writer dropped a write of the sweep"))??;
+    *waited += started.elapsed();
     moved.entered += written.entered;
     moved.exited += written.exited;
     Ok(())
 }
 
 /// Takes the sweep's slices one after another until none is left: finds each one's
-/// movers on a read snapshot, then has them judged again and their changes recorded.
+/// movers on a read snapshot, then has them judged again and their changes recorded,
+/// in writes of at most `per_write`: at once while the thread has no write unanswered,
+/// else gathered until the writer answers or `per_write` are waiting.
 fn sweep_slices(store: &mut dyn Store, s: &Sweeping<'_>) -> Result<Moved, RulesError> {
     let result = (|| {
+        let started = Instant::now();
         let mut moved = Moved::default();
-        let mut pending = VecDeque::new();
+        let (mut waited, mut read) = (Duration::ZERO, Duration::ZERO);
+        let mut pending: VecDeque<mpsc::Receiver<Result<Moved, RulesError>>> = VecDeque::new();
+        // Movers found and not yet handed on: while the writer is behind, a write judges
+        // those of several slices (a day moves a few hundred of a slice), as each write has
+        // its cost besides its customers (the rules read, a commit synced).
+        let mut waiting: Vec<CustomerId> = Vec::new();
+        let hand = |store: &mut dyn Store,
+                    chunk: Vec<CustomerId>,
+                    pending: &mut VecDeque<_>,
+                    moved: &mut Moved,
+                    waited: &mut Duration|
+         -> Result<(), RulesError> {
+            if pending.len() >= PENDING_WRITES
+                && let Some(answer) = pending.pop_front()
+            {
+                add_written(moved, waited, answer)?;
+            }
+            let (tenant, settings, thresholds) =
+                (s.tenant.clone(), Arc::clone(&s.settings), s.thresholds);
+            let cause = s.cause.to_owned();
+            pending.push_back(hand_on(store, s.writes, move |store| {
+                record_movers(store, &tenant, &settings, &thresholds, &chunk, &cause)
+            })?);
+            Ok(())
+        };
         let zone = &s.tenant.zone;
         while !s.failed.load(Ordering::Relaxed) {
             let i = s.next.fetch_add(1, Ordering::Relaxed);
             let Some(through) = s.ends.get(i) else { break };
             let after = i.checked_sub(1).map(|p| &s.ends[p]);
+            let reading = Instant::now();
             let (movers, judged) = {
                 let mut tx = store.read_pool(s.tenant)?;
                 let defs = rules(tx.as_mut())?;
@@ -615,24 +707,47 @@ fn sweep_slices(store: &mut dyn Store, s: &Sweeping<'_>) -> Result<Moved, RulesE
                 };
                 movers_between(tx.as_mut(), &judge, after, through)?
             };
+            read += reading.elapsed();
             moved.customers += judged;
-            for chunk in movers.chunks(MOVERS_PER_WRITE) {
-                if pending.len() >= PENDING_WRITES
-                    && let Some(answer) = pending.pop_front()
-                {
-                    add_written(&mut moved, answer)?;
+            // The thread's slices come in id order: its movers stay sorted.
+            waiting.extend(movers);
+            // The writes answered already; then the movers go on at once while the writer
+            // keeps up (one write of the thread's in its hands at most), and gather while it
+            // does not.
+            while let Some(answer) = pending.front() {
+                match answer.try_recv() {
+                    Ok(written) => {
+                        pending.pop_front();
+                        let written = written?;
+                        moved.entered += written.entered;
+                        moved.exited += written.exited;
+                    }
+                    Err(mpsc::TryRecvError::Empty) => break,
+                    Err(mpsc::TryRecvError::Disconnected) => {
+                        return Err(anyhow!("the writer dropped a write of the sweep").into());
+                    }
                 }
-                let (tenant, settings, thresholds) =
-                    (s.tenant.clone(), Arc::clone(&s.settings), s.thresholds);
-                let (chunk, cause) = (chunk.to_vec(), s.cause.to_owned());
-                pending.push_back(hand_on(store, s.writes, move |store| {
-                    record_movers(store, &tenant, &settings, &thresholds, &chunk, &cause)
-                })?);
+            }
+            while waiting.len() >= s.per_write || (!waiting.is_empty() && pending.is_empty()) {
+                let rest = waiting.split_off(s.per_write.min(waiting.len()));
+                let chunk = std::mem::replace(&mut waiting, rest);
+                hand(store, chunk, &mut pending, &mut moved, &mut waited)?;
             }
         }
-        while let Some(answer) = pending.pop_front() {
-            add_written(&mut moved, answer)?;
+        if !waiting.is_empty() {
+            hand(store, waiting, &mut pending, &mut moved, &mut waited)?;
         }
+        let last_read = started.elapsed();
+        while let Some(answer) = pending.pop_front() {
+            add_written(&mut moved, &mut waited, answer)?;
+        }
+        tracing::debug!(
+            read_ms = read.as_millis() as u64,
+            last_read_ms = last_read.as_millis() as u64,
+            waited_ms = waited.as_millis() as u64,
+            took_ms = started.elapsed().as_millis() as u64,
+            "a thread of the sweep is done with its slices"
+        );
         Ok(moved)
     })();
     if result.is_err() {
@@ -776,12 +891,90 @@ pub(crate) mod tests {
         }
     }
 
+    #[test]
+    fn the_thresholds_pass_gives_the_slices_ends_a_listing_of_the_pool_gives() {
+        let dir = tempfile::tempdir().expect("dir");
+        let db = dir.path().join("pool.db");
+        let mut store = siyu_store::open(&db.to_string_lossy()).expect("open");
+        let tenant = store.tenant("shop").expect("tenant");
+        stale_pool(store.as_mut(), &tenant, dir.path());
+        let today = tenant.zone.day_of(Timestamp::now());
+        let mut tx = store.read_pool(&tenant).expect("tx");
+        let whole = compute_thresholds(tx.as_mut(), &tenant.zone, today).expect("thresholds");
+        // 23 customers: slices that end short, exactly, and one for all.
+        for slice in [1, 3, 5, 23, 24] {
+            let (thresholds, ends) =
+                thresholds_and_ends(tx.as_mut(), &tenant.zone, today, slice).expect("pass");
+            assert_eq!(thresholds, whole, "slices of {slice}");
+            let listed = slice_ends(tx.as_mut(), None, slice).expect("listed");
+            assert_eq!(ends, listed, "slices of {slice}");
+            assert_eq!(ends.len(), 23_usize.div_ceil(slice), "slices of {slice}");
+        }
+    }
+
+    #[test]
+    fn a_sweep_gathers_the_movers_of_the_slices_it_reads_while_the_writer_is_behind() {
+        let dir = tempfile::tempdir().expect("dir");
+        let db = dir.path().join("pool.db").to_string_lossy().into_owned();
+        let mut store = siyu_store::open(&db).expect("open");
+        let tenant = store.tenant("shop").expect("tenant");
+        stale_pool(store.as_mut(), &tenant, dir.path());
+        // A writer that runs the thresholds at once, then holds the first write of movers
+        // until a second comes: the sweep reads its other slices meanwhile.
+        let (jobs, queue) = mpsc::channel::<SweepWrite>();
+        let mut writer = siyu_store::open(&db).expect("open");
+        let runner = std::thread::spawn(move || {
+            let mut held = Vec::new();
+            for (k, job) in queue.into_iter().enumerate() {
+                if k == 0 {
+                    job(writer.as_mut());
+                    continue;
+                }
+                held.push(job);
+                if held.len() >= 2 {
+                    for job in held.drain(..) {
+                        job(writer.as_mut());
+                    }
+                }
+            }
+            held.len()
+        });
+        let write = move |job: SweepWrite| {
+            jobs.send(job)
+                .map_err(|_| anyhow!("the writer has stopped"))
+        };
+        let moved = sweep_in_slices(
+            store.as_mut(),
+            None,
+            &tenant,
+            "midnight",
+            Writes::Writer(&write),
+            (3, 100),
+        )
+        .expect("sweep");
+        drop(write);
+        assert_eq!(runner.join().expect("runner"), 0, "every write was run");
+        assert!(moved.entered > 20, "{moved:?}");
+        let (history, _) = nothing_left(store.as_mut(), &tenant);
+        // A write records its changes at one time, and each write at its own.
+        let writes: std::collections::BTreeSet<Timestamp> = history
+            .iter()
+            .filter(|h| h.cause == "midnight")
+            .map(|h| h.at)
+            .collect();
+        assert_eq!(
+            writes.len(),
+            2,
+            "the first slice's movers, then the 7 others' together"
+        );
+    }
+
     /// Sweeps on two connections in slices of 3, then checks that an evaluation of
     /// everyone has nothing left to record and that the history holds each change once.
     fn two_threads_sweep_everyone(store: &mut dyn Store, helper: &mut dyn Store, tenant: &Tenant) {
         let dir = tempfile::tempdir().expect("dir");
         stale_pool(store, tenant, dir.path());
-        let moved = sweep_in_slices(store, Some(helper), tenant, "midnight", Writes::Own, 3)
+        let moved = sweep_in_slices(store, Some(helper), tenant, "midnight", Writes::Own, (3, 2))
             .expect("sweep");
         assert_eq!(moved.customers, 23);
         assert!(moved.entered > 20, "{moved:?}");

@@ -72,7 +72,7 @@ impl PoolTx for PgImport<'_> {
         &mut self,
         spend_from: Timestamp,
         spend_until: Timestamp,
-        each: &mut dyn FnMut(PoolFigures),
+        each: &mut dyn FnMut(&str, PoolFigures),
     ) -> Result<()> {
         let (from, until) = (micros(spend_from), micros(spend_until));
         let params: [&(dyn ToSql + Sync); 3] = [&self.tenant, &from, &until];
@@ -95,7 +95,7 @@ impl PoolTx for PgImport<'_> {
             let id: &str = r.try_get(0)?;
             while spends.next_if(|(c, _)| c.as_str() < id).is_some() {}
             let spend = spends.next_if(|(c, _)| c == id).map_or(0, |(_, s)| s);
-            each(pool_figures_from(&r, spend)?);
+            each(id, pool_figures_from(&r, spend)?);
         }
         Ok(())
     }

@@ -69,7 +69,7 @@ impl PoolTx for SqliteImport<'_> {
         &mut self,
         spend_from: Timestamp,
         spend_until: Timestamp,
-        each: &mut dyn FnMut(PoolFigures),
+        each: &mut dyn FnMut(&str, PoolFigures),
     ) -> Result<()> {
         self.end_of_writes_now()?;
         // Two passes in customer order merged here: the profiles, and the paid orders
@@ -84,8 +84,9 @@ impl PoolTx for SqliteImport<'_> {
         let mut stmt = self.tx.prepare_cached(POOL_FIGURES)?;
         let mut rows = stmt.query([self.tenant])?;
         while let Some(r) = rows.next()? {
-            let spend = spends.of(r.text(0)?)?;
-            each(pool_figures_from(r, spend)?);
+            let id = r.text(0)?;
+            let spend = spends.of(id)?;
+            each(id, pool_figures_from(r, spend)?);
         }
         Ok(())
     }
