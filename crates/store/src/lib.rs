@@ -93,6 +93,10 @@ pub trait TenantStore {
     fn set_setting(&mut self, tenant: &Tenant, key: &str, value: &str) -> Result<()>;
     /// Moves the tenant's day boundaries to another IANA zone.
     fn set_time_zone(&mut self, tenant: &Tenant, zone: &TenantZone) -> Result<()>;
+    /// The tenant's change counter: it moves with every committed write of the tenant's
+    /// rows, settings, channel costs or identities, by any connection or process (0 before
+    /// the first). A figure computed after reading `n` holds every write before `n`.
+    fn changes(&mut self, tenant: &Tenant) -> Result<i64>;
 }
 
 pub trait CustomerStore {

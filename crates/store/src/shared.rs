@@ -14,8 +14,8 @@ use siyu_core::{
 };
 
 use crate::sql::{
-    ATTRIBUTES, Arg, COUNT_PROFILES, CUSTOMER_BY_ID, CUSTOMERS_PAGE, DELETE_RULE,
-    DELETE_RULE_MEMBERS, DELETE_TAG, Db, ERASE_CUSTOMER, ERASE_ORDERS, ERASE_PROFILE,
+    ATTRIBUTES, Arg, BUMP_CHANGES, CHANGES_OF, COUNT_PROFILES, CUSTOMER_BY_ID, CUSTOMERS_PAGE,
+    DELETE_RULE, DELETE_RULE_MEMBERS, DELETE_TAG, Db, ERASE_CUSTOMER, ERASE_ORDERS, ERASE_PROFILE,
     ERASE_REFERRER, ERASED_TABLES, HAS_CUSTOMER, IDENTITIES_OF, IDENTITY_HOLDER, INSERT_AUDIT,
     INSERT_CONSOLE_USER, INSERT_SUPPRESSION, INSERT_TAG, INSERT_TENANT, INSERT_TOKEN,
     MEMBER_COUNTS, MEMBERS_AFTER, MEMBERSHIPS_BETWEEN, POOL_EXTENT, POOL_IDS_AFTER, RECENT_EVENTS,
@@ -176,14 +176,26 @@ impl<T: OnDb> TenantStore for T {
             Arg::Int(micros(Timestamp::now())),
         ];
         self.db().exec(SET_SETTING, &args)?;
-        Ok(())
+        bump_changes(self.db(), tenant.id)
     }
 
     fn set_time_zone(&mut self, tenant: &Tenant, zone: &TenantZone) -> Result<()> {
         let args = [Arg::Int(tenant.id), Arg::Text(zone.name())];
         self.db().exec(SET_TIME_ZONE, &args)?;
-        Ok(())
+        bump_changes(self.db(), tenant.id)
     }
+
+    fn changes(&mut self, tenant: &Tenant) -> Result<i64> {
+        let mut n = rows(self.db(), CHANGES_OF, &[Arg::Int(tenant.id)], |r| r.int(0))?;
+        Ok(n.pop().unwrap_or(0))
+    }
+}
+
+/// Moves the tenant's change counter: last in a write transaction, or after a write on
+/// its own (never before it: a figure read between would be kept as current).
+pub(crate) fn bump_changes(db: &mut dyn Db, tenant: i64) -> Result<()> {
+    db.exec(BUMP_CHANGES, &[Arg::Int(tenant)])?;
+    Ok(())
 }
 
 impl<T: OnDb> ChannelCostStore for T {
@@ -202,7 +214,7 @@ impl<T: OnDb> ChannelCostStore for T {
             Arg::Int(amount.fen()),
         ];
         self.db().exec(SET_CHANNEL_COST, &args)?;
-        Ok(())
+        bump_changes(self.db(), tenant.id)
     }
 
     fn channel_costs(&mut self, tenant: &Tenant) -> Result<Vec<(Channel, Month, Money)>> {
@@ -257,7 +269,9 @@ pub(crate) fn add_identities(
 
 impl<T: OnDb> IdentityStore for T {
     fn add_identities(&mut self, tenant: &Tenant, ids: &[(CustomerId, Identity)]) -> Result<u64> {
-        add_identities(self.db(), tenant.id, ids)
+        let added = add_identities(self.db(), tenant.id, ids)?;
+        bump_changes(self.db(), tenant.id)?;
+        Ok(added)
     }
 
     fn identities_of(&mut self, tenant: &Tenant, id: &CustomerId) -> Result<Vec<Identity>> {

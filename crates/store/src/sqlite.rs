@@ -62,6 +62,10 @@ const MIGRATIONS: &[(i64, &str)] = &[
         include_str!("../migrations/sqlite/0015_events_in_arrival_order.sql"),
     ),
     (16, include_str!("../migrations/sqlite/0016_merges.sql")),
+    (
+        17,
+        include_str!("../migrations/sqlite/0017_tenant_changes.sql"),
+    ),
 ];
 
 pub struct SqliteStore {
@@ -351,6 +355,8 @@ struct SqliteImport<'c> {
     /// What the connection knows of customers, as this transaction changed it (nothing,
     /// for a load).
     known: Option<Staged<'c>>,
+    /// Whether it may write (and so moves the tenant's change counter at its commit).
+    writes: bool,
     /// Dropped after the transaction ends (fields drop in order).
     _journal: Option<SoleJournal<'c>>,
 }
@@ -474,6 +480,7 @@ impl<'c> SqliteImport<'c> {
             displaced: Vec::new(),
             created: Vec::new(),
             known,
+            writes: !matches!(behavior, TransactionBehavior::Deferred),
             _journal: journal,
         })
     }

@@ -69,6 +69,8 @@ pub struct AppState {
     /// Tenants whose console is counting a rule's members now: one count at a time per
     /// tenant, as each judges the whole pool (seconds at a million customers).
     counting: Mutex<std::collections::HashSet<i64>>,
+    /// The console's report figures, kept while their tenant has not changed.
+    pub(crate) figures: Arc<console::cache::FigureCache>,
 }
 
 type Job = Box<dyn FnOnce(&mut dyn Store) + Send>;
@@ -158,6 +160,7 @@ impl AppState {
             wecom: wecom::SecretsCache::default(),
             body_timeout,
             counting: Mutex::default(),
+            figures: Arc::default(),
         }))
     }
 
