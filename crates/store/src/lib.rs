@@ -477,6 +477,16 @@ pub trait ReportStore {
         kinds: &[&str],
         sink: &mut dyn ProfileSink,
     ) -> Result<()>;
+    /// The tenant's events of `kind` of these customers alone (each borrowed from its
+    /// row, in no particular order): a few customers' events through the index by customer
+    /// instead of a scan of them all.
+    fn stream_events_of_customers(
+        &mut self,
+        tenant: &Tenant,
+        kind: &str,
+        customers: &[&str],
+        sink: &mut dyn ProfileSink,
+    ) -> Result<()>;
     /// The latest `left` event of each customer whose stored profile has one, then how
     /// many profiles the tenant has (as many as customers means each has one).
     fn scan_left_at(

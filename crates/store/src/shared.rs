@@ -961,6 +961,31 @@ pub(crate) fn scan_left_at(
     Ok(u64::try_from(count).unwrap_or(0))
 }
 
+/// Customers whose events one statement of [`stream_events_of_customers`] reads.
+const CUSTOMERS_PER_STATEMENT: usize = 500;
+
+/// [`crate::ReportStore::stream_events_of_customers`] on either backend.
+pub(crate) fn stream_events_of_customers(
+    db: &mut dyn Db,
+    tenant: &Tenant,
+    kind: &str,
+    customers: &[&str],
+    sink: &mut dyn siyu_core::profile::ProfileSink,
+) -> Result<()> {
+    for chunk in customers.chunks(CUSTOMERS_PER_STATEMENT) {
+        let list: Vec<String> = (0..chunk.len()).map(|k| format!("?{}", k + 3)).collect();
+        let sql = format!(
+            "SELECT customer_id, type, occurred_at FROM events
+             WHERE tenant_id = ?1 AND type = ?2 AND customer_id IN ({})",
+            list.join(", ")
+        );
+        let mut args = vec![Arg::Int(tenant.id), Arg::Text(kind)];
+        args.extend(chunk.iter().map(|c| Arg::Text(c)));
+        db.each_row(&sql, &args, &mut |r| event_line_into(r, sink))?;
+    }
+    Ok(())
+}
+
 /// [`crate::ReportStore::scan_share_counts`] on either backend.
 pub(crate) fn scan_share_counts(
     db: &mut dyn Db,
