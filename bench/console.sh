@@ -14,9 +14,12 @@ trap 'kill $server 2>/dev/null || true; rm -rf "$work"' EXIT
 password=$(head -c 12 /dev/urandom | od -An -tx1 | tr -d ' \n')
 SIYU_PASSWORD=$password "$siyu" --db "$db" --tenant "$tenant" user delete bench-console >/dev/null 2>&1 || true
 SIYU_PASSWORD=$password "$siyu" --db "$db" --tenant "$tenant" user create bench-console --role admin >/dev/null
-"$siyu" --db "$db" serve --addr "127.0.0.1:$port" >"$work/serve.log" 2>&1 &
+SIYU_LOG__FILTER=info "$siyu" --db "$db" serve --addr "127.0.0.1:$port" >"$work/serve.log" 2>&1 &
 server=$!
 for _ in $(seq 100); do curl -s "http://127.0.0.1:$port/healthz" >/dev/null && break; sleep 0.1; done
+# The server sweeps each tenant when it starts (seconds at a million customers), and its
+# writes move the tenant's change counter: the pages are asked once it is done.
+for _ in $(seq 3000); do grep -q 'swept' "$work/serve.log" && break; sleep 0.1; done
 jar=$work/jar
 token=$(curl -s -c "$jar" -b "$jar" "http://127.0.0.1:$port/console/sign-in" | grep -o 'name="csrf" value="[0-9a-f]*"' | grep -o '[0-9a-f]\{32\}')
 curl -s -c "$jar" -b "$jar" -o /dev/null --data-urlencode "tenant=$tenant" --data-urlencode name=bench-console \
