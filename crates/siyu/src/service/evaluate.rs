@@ -183,16 +183,18 @@ fn record(
 }
 
 /// The customers after `after` up to and including `through`, read in one pass, as the
-/// rules read them against the judge's thresholds.
+/// rules read them against the judge's thresholds; room for `rows` of them made first.
 fn slice_pool(
     tx: &mut dyn PoolTx,
     judge: &Judge<'_>,
     after: Option<&CustomerId>,
     through: &CustomerId,
+    rows: usize,
 ) -> Result<Pool, RulesError> {
     let as_of = judge.thresholds.day;
     let (from, until) = spend_period(judge.zone, as_of)?;
     let mut builder = PoolBuilder::new(as_of, judge.zone, judge.settings.lifecycle);
+    builder.reserve(rows);
     tx.pool_customers_between(after, through, from, until, &mut |c| {
         builder.push(&c.profile, &c.attributes, &c.tags, c.spend);
     })
@@ -213,7 +215,7 @@ fn movers_between(
     after: Option<&CustomerId>,
     through: &CustomerId,
 ) -> Result<(Vec<CustomerId>, u64), RulesError> {
-    let mut pool = slice_pool(tx, judge, after, through)?;
+    let mut pool = slice_pool(tx, judge, after, through, 0)?;
     let selections = evaluate(&mut pool, judge.defs)?;
     let mut movers: Vec<CustomerId> = Vec::new();
     let (mut kept, mut ends) = (String::new(), Vec::<usize>::new());
@@ -284,7 +286,7 @@ fn evaluate_slice(
     at: Timestamp,
     cause: &str,
 ) -> Result<Moved, RulesError> {
-    let mut pool = slice_pool(tx, judge, after, through)?;
+    let mut pool = slice_pool(tx, judge, after, through, 0)?;
     let before = tx
         .memberships_between(after, through)
         .context("reading a slice's memberships")?;
@@ -694,7 +696,8 @@ impl CountPool {
             let Some(last) = ids.last().cloned() else {
                 break;
             };
-            let mut pool = slice_pool(tx.as_mut(), &judge, after.as_ref(), &last)?;
+            // Its columns exactly as long as the slice: they are kept.
+            let mut pool = slice_pool(tx.as_mut(), &judge, after.as_ref(), &last, ids.len())?;
             // The tag rules' columns, as an evaluation with the counted rule adds them
             // before it judges a segment; the stages and classes a rule reads are columns.
             evaluate(&mut pool, &defs)?;
