@@ -1888,3 +1888,95 @@ fn an_address_with_repeated_failed_sign_ins_is_refused_whatever_it_sends() {
         });
     }
 }
+
+/// Doubles every order's amount straight in the database, as no writer of siyu would:
+/// the tenant's change counter does not move.
+fn double_amounts_unannounced(api: &Api) {
+    let sql = "UPDATE orders SET amount = amount * 2";
+    if api.db.starts_with("postgres") {
+        // On a thread of its own: the client drives a runtime, which may not start in the test's.
+        std::thread::scope(|s| {
+            s.spawn(|| {
+                let mut client =
+                    postgres::Client::connect(&api.db, postgres::NoTls).expect("connect");
+                client.batch_execute(sql).expect("update");
+            });
+        });
+    } else {
+        let conn = rusqlite::Connection::open(&api.db).expect("open");
+        conn.execute_batch(sql).expect("update");
+    }
+}
+
+#[test]
+fn report_figures_are_kept_until_any_writer_changes_the_tenant() {
+    let rt = runtime();
+    for api in Api::on_each_backend("console_cache") {
+        import_shop(
+            &api,
+            "default",
+            "order_id,customer_id,ordered_at,amount\no1,c1,2026-05-01 10:00,1\no2,c2,2026-06-01 10:00,2\n",
+        );
+        create_user(&api, "default", "ops", Role::Operator);
+        let ingest = api.token("default", Role::Ingest);
+        rt.block_on(async {
+            let mut jar = Jar::default();
+            sign_in(&api, &mut jar, "default", "ops", PASSWORD).await;
+            let gmv_shown = async |jar: &mut Jar, page: &str, gmv: &str| {
+                let page = request(&api, jar, "GET", page, &[]).await;
+                assert_eq!(page.status, StatusCode::OK);
+                let shown = format!("<div class=\"value\">{gmv}</div>");
+                page.text.contains(&shown)
+            };
+            assert!(gmv_shown(&mut jar, "/console", "¥3.00").await);
+            // A change no writer announced is not seen: the page's figures are kept.
+            double_amounts_unannounced(&api);
+            assert!(gmv_shown(&mut jar, "/console", "¥3.00").await, "kept");
+            // An import by another process moves the counter: the figures are read again
+            // (with the change above, now seen too).
+            let dir = tempfile::tempdir().expect("dir");
+            let path = dir.path().join("more.csv");
+            std::fs::write(
+                &path,
+                "order_id,customer_id,ordered_at,amount\no3,c3,2026-06-02 10:00,4\n",
+            )
+            .expect("write");
+            api.cli(
+                "default",
+                &["import", "orders", path.to_str().expect("path")],
+            );
+            assert!(gmv_shown(&mut jar, "/console", "¥10.00").await, "2 + 4 + 4");
+            // So does the API's ingest, in this server.
+            double_amounts_unannounced(&api);
+            assert!(gmv_shown(&mut jar, "/console", "¥10.00").await, "kept");
+            let body = serde_json::json!({"batch": [{"type": "order", "message_id": "m1",
+                "customer_id": "c4", "timestamp": "2026-06-03 10:00:00", "order_id": "o4",
+                "amount": "1"}]});
+            let (status, text) = api.batch(&ingest, body).await;
+            assert_eq!(status, StatusCode::OK, "{text}");
+            assert!(
+                gmv_shown(&mut jar, "/console", "¥21.00").await,
+                "4 + 8 + 8 + 1"
+            );
+            // And a setting (here a channel's spend, from the console's own form).
+            double_amounts_unannounced(&api);
+            let page = request(&api, &mut jar, "GET", "/console/channels", &[]).await;
+            assert!(gmv_shown(&mut jar, "/console", "¥21.00").await, "kept");
+            let a = request(
+                &api,
+                &mut jar,
+                "POST",
+                "/console/channels/spend",
+                &[
+                    ("channel", "douyin"),
+                    ("month", "2026-06"),
+                    ("amount", "10"),
+                    ("csrf", &form_token(&page.text)),
+                ],
+            )
+            .await;
+            assert_eq!(a.status, StatusCode::SEE_OTHER, "{}", a.text);
+            assert!(gmv_shown(&mut jar, "/console", "¥42.00").await, "doubled");
+        });
+    }
+}

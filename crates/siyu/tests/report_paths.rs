@@ -26,7 +26,7 @@ use siyu_core::lifecycle::{LifecycleSettings, spend_over_days, stages};
 use siyu_core::metrics::channels::{channels, formula_clv};
 use siyu_core::metrics::cohorts::cohorts;
 use siyu_core::metrics::funnel::funnel;
-use siyu_core::metrics::gmv::gmv_factors;
+use siyu_core::metrics::gmv::{decompose, gmv_factors};
 use siyu_core::metrics::overview::Overview;
 use siyu_core::metrics::pareto::pareto;
 use siyu_core::metrics::referrals::referrals;
@@ -172,6 +172,24 @@ fn check(store: &mut dyn Store, tenant: &Tenant, raw: &Raw) -> Result<(), TestCa
         let period = Period::new(as_of - jiff::Span::new().days(90), as_of).expect("period");
         let report = gmv(store, tenant, period, None, None, None).expect("gmv");
         prop_assert_eq!(report.slices[0].factors, gmv_factors(&shop, period, None));
+        // Against an earlier period, whose end many customers' latest `left` is after.
+        let compare = Period::new(
+            as_of - jiff::Span::new().days(200),
+            as_of - jiff::Span::new().days(91),
+        )
+        .expect("period");
+        let report = gmv(store, tenant, period, Some(compare), None, None).expect("gmv");
+        let (before, after) = (
+            gmv_factors(&shop, compare, None),
+            gmv_factors(&shop, period, None),
+        );
+        prop_assert_eq!(report.slices[0].factors, after);
+        prop_assert_eq!(
+            format!("{:?}", report.slices[0].compared),
+            format!("{:?}", Some(decompose(before, after))),
+            "compared with {:?}",
+            compare
+        );
         shop_reports(store, tenant, &shop, as_of, period)?;
     }
     Ok(())

@@ -10,6 +10,7 @@ use std::fmt::Write as _;
 
 use proptest::prelude::*;
 
+use siyu::service::evaluate::{CountPool, count_rule};
 use siyu::service::import::{ImportOptions, import_file};
 use siyu::service::profiles::raw_facts;
 use siyu::service::segments::{NewRule, add_tag, save_rule};
@@ -181,6 +182,26 @@ fn check(store: &mut dyn Store, tenant: &Tenant, ingests: &[Ingest]) -> Result<(
             prop_assert_eq!(&replayed, &kept, "history of {} '{}' replays", kind, name);
         }
         drop(tx);
+        // The console's live count, from one read of the pool, counts what an evaluation
+        // keeps: each saved rule as a segment, and the opted-in part for marketing.
+        let pool = CountPool::read(store, tenant).expect("count pool");
+        for (kind, name, rule) in std::iter::once((RuleKind::Tag, TAG_RULE.0, TAG_RULE.1))
+            .chain(SEGMENTS.iter().map(|(n, r)| (RuleKind::Segment, *n, *r)))
+        {
+            let kept = store
+                .begin_pool(tenant)
+                .expect("tx")
+                .members(MemberFilter::Rule(kind, name))
+                .expect("members")
+                .len() as u64;
+            let rule = siyu_core::rule::Rule::parse(rule).expect("rule");
+            let counted = pool.count(&rule, Purpose::Analysis).expect("count");
+            prop_assert_eq!(counted, kept, "the count of '{}' after ingest {}", name, i);
+            let alone = count_rule(store, tenant, rule.clone(), Purpose::Analysis).expect("count");
+            prop_assert_eq!(alone, kept, "'{}' counted alone", name);
+            let opted_in = pool.count(&rule, Purpose::Marketing).expect("count");
+            prop_assert_eq!(opted_in, kept, "nobody opted out");
+        }
     }
     Ok(())
 }

@@ -93,6 +93,10 @@ pub trait TenantStore {
     fn set_setting(&mut self, tenant: &Tenant, key: &str, value: &str) -> Result<()>;
     /// Moves the tenant's day boundaries to another IANA zone.
     fn set_time_zone(&mut self, tenant: &Tenant, zone: &TenantZone) -> Result<()>;
+    /// The tenant's change counter: it moves with every committed write of the tenant's
+    /// rows, settings, channel costs or identities, by any connection or process (0 before
+    /// the first). A figure computed after reading `n` holds every write before `n`.
+    fn changes(&mut self, tenant: &Tenant) -> Result<i64>;
 }
 
 pub trait CustomerStore {
@@ -471,6 +475,16 @@ pub trait ReportStore {
         &mut self,
         tenant: &Tenant,
         kinds: &[&str],
+        sink: &mut dyn ProfileSink,
+    ) -> Result<()>;
+    /// The tenant's events of `kind` of these customers alone (each borrowed from its
+    /// row, in no particular order): a few customers' events through the index by customer
+    /// instead of a scan of them all.
+    fn stream_events_of_customers(
+        &mut self,
+        tenant: &Tenant,
+        kind: &str,
+        customers: &[&str],
         sink: &mut dyn ProfileSink,
     ) -> Result<()>;
     /// The latest `left` event of each customer whose stored profile has one, then how

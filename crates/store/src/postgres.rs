@@ -62,6 +62,10 @@ const MIGRATIONS: &[(i64, &str)] = &[
         13,
         include_str!("../migrations/postgres/0013_view_phone_audit.sql"),
     ),
+    (
+        14,
+        include_str!("../migrations/postgres/0014_tenant_changes.sql"),
+    ),
 ];
 
 /// The advisory lock that serialises migrations and schema creation across processes.
@@ -291,6 +295,7 @@ impl<'c> PgImport<'c> {
             tx,
             tenant,
             "SELECT 1 FROM tenants WHERE id = $1 FOR KEY SHARE",
+            true,
         )
     }
 
@@ -301,11 +306,16 @@ impl<'c> PgImport<'c> {
             .isolation_level(postgres::IsolationLevel::RepeatableRead)
             .read_only(true)
             .start()?;
-        PgImport::of(tx, tenant, "SELECT 1 FROM tenants WHERE id = $1")
+        PgImport::of(tx, tenant, "SELECT 1 FROM tenants WHERE id = $1", false)
     }
 
     /// The transaction `tx` of the tenant, which `check` (`$1` its id) finds.
-    fn of(mut tx: Transaction<'c>, tenant: &Tenant, check: &str) -> Result<PgImport<'c>> {
+    fn of(
+        mut tx: Transaction<'c>,
+        tenant: &Tenant,
+        check: &str,
+        writes: bool,
+    ) -> Result<PgImport<'c>> {
         tx.query_opt(check, &[&tenant.id])?
             .ok_or_else(|| StoreError::NotFound(format!("tenant {}", tenant.id)))?;
         Ok(PgImport {
@@ -316,6 +326,7 @@ impl<'c> PgImport<'c> {
             created: Vec::new(),
             lock_before_profiles: false,
             evaluation_locked: false,
+            writes,
         })
     }
 }
@@ -325,6 +336,8 @@ impl<'c> PgImport<'c> {
 struct PgImport<'c> {
     tx: Transaction<'c>,
     tenant: i64,
+    /// Whether it may write (and so moves the tenant's change counter at its commit).
+    writes: bool,
     staged: HashSet<&'static str>,
     /// Customers who lost an order to another customer in this import.
     displaced: Vec<CustomerId>,

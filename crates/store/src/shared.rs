@@ -14,8 +14,8 @@ use siyu_core::{
 };
 
 use crate::sql::{
-    ATTRIBUTES, Arg, COUNT_PROFILES, CUSTOMER_BY_ID, CUSTOMERS_PAGE, DELETE_RULE,
-    DELETE_RULE_MEMBERS, DELETE_TAG, Db, ERASE_CUSTOMER, ERASE_ORDERS, ERASE_PROFILE,
+    ATTRIBUTES, Arg, BUMP_CHANGES, CHANGES_OF, COUNT_PROFILES, CUSTOMER_BY_ID, CUSTOMERS_PAGE,
+    DELETE_RULE, DELETE_RULE_MEMBERS, DELETE_TAG, Db, ERASE_CUSTOMER, ERASE_ORDERS, ERASE_PROFILE,
     ERASE_REFERRER, ERASED_TABLES, HAS_CUSTOMER, IDENTITIES_OF, IDENTITY_HOLDER, INSERT_AUDIT,
     INSERT_CONSOLE_USER, INSERT_SUPPRESSION, INSERT_TAG, INSERT_TENANT, INSERT_TOKEN,
     MEMBER_COUNTS, MEMBERS_AFTER, MEMBERSHIPS_BETWEEN, POOL_EXTENT, POOL_IDS_AFTER,
@@ -177,14 +177,26 @@ impl<T: OnDb> TenantStore for T {
             Arg::Int(micros(Timestamp::now())),
         ];
         self.db().exec(SET_SETTING, &args)?;
-        Ok(())
+        bump_changes(self.db(), tenant.id)
     }
 
     fn set_time_zone(&mut self, tenant: &Tenant, zone: &TenantZone) -> Result<()> {
         let args = [Arg::Int(tenant.id), Arg::Text(zone.name())];
         self.db().exec(SET_TIME_ZONE, &args)?;
-        Ok(())
+        bump_changes(self.db(), tenant.id)
     }
+
+    fn changes(&mut self, tenant: &Tenant) -> Result<i64> {
+        let mut n = rows(self.db(), CHANGES_OF, &[Arg::Int(tenant.id)], |r| r.int(0))?;
+        Ok(n.pop().unwrap_or(0))
+    }
+}
+
+/// Moves the tenant's change counter: last in a write transaction, or after a write on
+/// its own (never before it: a figure read between would be kept as current).
+pub(crate) fn bump_changes(db: &mut dyn Db, tenant: i64) -> Result<()> {
+    db.exec(BUMP_CHANGES, &[Arg::Int(tenant)])?;
+    Ok(())
 }
 
 impl<T: OnDb> ChannelCostStore for T {
@@ -203,7 +215,7 @@ impl<T: OnDb> ChannelCostStore for T {
             Arg::Int(amount.fen()),
         ];
         self.db().exec(SET_CHANNEL_COST, &args)?;
-        Ok(())
+        bump_changes(self.db(), tenant.id)
     }
 
     fn channel_costs(&mut self, tenant: &Tenant) -> Result<Vec<(Channel, Month, Money)>> {
@@ -258,7 +270,9 @@ pub(crate) fn add_identities(
 
 impl<T: OnDb> IdentityStore for T {
     fn add_identities(&mut self, tenant: &Tenant, ids: &[(CustomerId, Identity)]) -> Result<u64> {
-        add_identities(self.db(), tenant.id, ids)
+        let added = add_identities(self.db(), tenant.id, ids)?;
+        bump_changes(self.db(), tenant.id)?;
+        Ok(added)
     }
 
     fn identities_of(&mut self, tenant: &Tenant, id: &CustomerId) -> Result<Vec<Identity>> {
@@ -1003,6 +1017,31 @@ pub(crate) fn scan_left_at(
         .pop()
         .ok_or_else(|| corrupt("no row of a count"))?;
     Ok(u64::try_from(count).unwrap_or(0))
+}
+
+/// Customers whose events one statement of [`stream_events_of_customers`] reads.
+const CUSTOMERS_PER_STATEMENT: usize = 500;
+
+/// [`crate::ReportStore::stream_events_of_customers`] on either backend.
+pub(crate) fn stream_events_of_customers(
+    db: &mut dyn Db,
+    tenant: &Tenant,
+    kind: &str,
+    customers: &[&str],
+    sink: &mut dyn siyu_core::profile::ProfileSink,
+) -> Result<()> {
+    for chunk in customers.chunks(CUSTOMERS_PER_STATEMENT) {
+        let list: Vec<String> = (0..chunk.len()).map(|k| format!("?{}", k + 3)).collect();
+        let sql = format!(
+            "SELECT customer_id, type, occurred_at FROM events
+             WHERE tenant_id = ?1 AND type = ?2 AND customer_id IN ({})",
+            list.join(", ")
+        );
+        let mut args = vec![Arg::Int(tenant.id), Arg::Text(kind)];
+        args.extend(chunk.iter().map(|c| Arg::Text(c)));
+        db.each_row(&sql, &args, &mut |r| event_line_into(r, sink))?;
+    }
+    Ok(())
 }
 
 /// [`crate::ReportStore::scan_share_counts`] on either backend.

@@ -319,6 +319,14 @@ pub(crate) const SET_TIME_ZONE: &str = "UPDATE tenants SET time_zone = ?2 WHERE 
 pub(crate) const SETTINGS_OF: &str =
     "SELECT key, value FROM tenant_settings WHERE tenant_id = ?1 ORDER BY key";
 
+/// Moves a tenant's change counter (see `TenantStore::changes`).
+pub(crate) const BUMP_CHANGES: &str =
+    "INSERT INTO tenant_changes (tenant_id, changes) VALUES (?1, 1)
+     ON CONFLICT (tenant_id) DO UPDATE SET changes = tenant_changes.changes + 1";
+
+pub(crate) const CHANGES_OF: &str =
+    "SELECT coalesce((SELECT changes FROM tenant_changes WHERE tenant_id = ?1), 0)";
+
 pub(crate) const SET_SETTING: &str =
     "INSERT INTO tenant_settings (tenant_id, key, value, updated_at) VALUES (?1, ?2, ?3, ?4)
      ON CONFLICT (tenant_id, key)

@@ -66,6 +66,10 @@ const MIGRATIONS: &[(i64, &str)] = &[
         17,
         include_str!("../migrations/sqlite/0017_view_phone_audit.sql"),
     ),
+    (
+        18,
+        include_str!("../migrations/sqlite/0018_tenant_changes.sql"),
+    ),
 ];
 
 pub struct SqliteStore {
@@ -355,6 +359,8 @@ struct SqliteImport<'c> {
     /// What the connection knows of customers, as this transaction changed it (nothing,
     /// for a load).
     known: Option<Staged<'c>>,
+    /// Whether it may write (and so moves the tenant's change counter at its commit).
+    writes: bool,
     /// Dropped after the transaction ends (fields drop in order).
     _journal: Option<SoleJournal<'c>>,
 }
@@ -478,6 +484,7 @@ impl<'c> SqliteImport<'c> {
             displaced: Vec::new(),
             created: Vec::new(),
             known,
+            writes: !matches!(behavior, TransactionBehavior::Deferred),
             _journal: journal,
         })
     }

@@ -50,6 +50,53 @@ macro_rules! on_both_backends {
 
 // ---- the cases: each runs on every backend; `on_both_backends!` below lists them ------
 
+fn every_committed_write_of_a_tenant_moves_its_change_counter(store: &mut dyn Store) -> Result<()> {
+    let shop = store.tenant("shop")?;
+    let other = store.tenant("other")?;
+    assert_eq!(store.changes(&shop)?, 0, "before any write");
+    let mut seen = 0;
+    let mut moved = |store: &mut dyn Store, what: &str| -> Result<()> {
+        let now = store.changes(&shop)?;
+        assert!(now > seen, "{what}: {now} after {seen}");
+        seen = now;
+        Ok(())
+    };
+    import(store, &shop, |tx| {
+        tx.upsert_orders(&[order("o1", "c1", t(1), 100)])
+    })?;
+    moved(store, "an import")?;
+    let mut tx = store.begin_privacy(&shop)?;
+    tx.set_opt_out(&cid("c1"), Some(t(2)))?;
+    tx.commit()?;
+    moved(store, "an opt-out")?;
+    let tx = store.begin_pool(&shop)?;
+    tx.commit()?;
+    moved(store, "a pool transaction")?;
+    store.set_setting(&shop, "repurchase_cycle_days", "30")?;
+    moved(store, "a setting")?;
+    store.set_time_zone(&shop, &TenantZone::named("Asia/Tokyo").expect("zone"))?;
+    moved(store, "a time zone")?;
+    store.set_channel_cost(
+        &shop,
+        &Channel::parse("douyin").expect("channel"),
+        Month::parse("2026-01").expect("month"),
+        Money::from_fen(100),
+    )?;
+    moved(store, "a channel's spend")?;
+    // Neither a read, nor a write that was dropped, nor another tenant's write moves it.
+    let tx = store.read_pool(&shop)?;
+    tx.commit()?;
+    let mut dropped = store.begin_import(&shop)?;
+    dropped.upsert_orders(&[order("o2", "c1", t(3), 100)])?;
+    drop(dropped);
+    import(store, &other, |tx| {
+        tx.upsert_orders(&[order("o1", "c1", t(1), 100)])
+    })?;
+    assert_eq!(store.changes(&shop)?, seen, "unmoved");
+    assert!(store.changes(&other)? > 0);
+    Ok(())
+}
+
 fn migrating_again_applies_nothing(store: &mut dyn Store) -> Result<()> {
     let shop = store.tenant("shop")?;
     import(store, &shop, |tx| {
@@ -1779,6 +1826,7 @@ fn the_audit_log_is_read_newest_first_by_subject_within_the_tenant(
 }
 
 on_both_backends!(
+    every_committed_write_of_a_tenant_moves_its_change_counter,
     an_erased_customer_leaves_only_orders_under_the_remains_id,
     a_privacy_transaction_is_all_or_nothing,
     an_opt_out_is_kept_seen_by_the_pool_and_withdrawn,

@@ -71,6 +71,8 @@ pub struct AppState {
     counting: Mutex<std::collections::HashSet<i64>>,
     /// The console's failed sign-ins by client address.
     sign_ins: console::AddressGuard,
+    /// The console's report figures, kept while their tenant has not changed.
+    pub(crate) figures: Arc<console::cache::FigureCache>,
 }
 
 type Job = Box<dyn FnOnce(&mut dyn Store) + Send>;
@@ -161,6 +163,7 @@ impl AppState {
             body_timeout,
             counting: Mutex::default(),
             sign_ins: console::AddressGuard::default(),
+            figures: Arc::default(),
         }))
     }
 

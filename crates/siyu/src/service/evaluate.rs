@@ -213,16 +213,18 @@ fn record(
 }
 
 /// The customers after `after` up to and including `through`, read in one pass, as the
-/// rules read them against the judge's thresholds.
+/// rules read them against the judge's thresholds; room for `rows` of them made first.
 fn slice_pool(
     tx: &mut dyn PoolTx,
     judge: &Judge<'_>,
     after: Option<&CustomerId>,
     through: &CustomerId,
+    rows: usize,
 ) -> Result<Pool, RulesError> {
     let as_of = judge.thresholds.day;
     let (from, until) = spend_period(judge.zone, as_of)?;
     let mut builder = PoolBuilder::new(as_of, judge.zone, judge.settings.lifecycle);
+    builder.reserve(rows);
     tx.pool_customers_between(after, through, from, until, &mut |c| {
         builder.push(&c.profile, &c.attributes, &c.tags, c.spend);
     })
@@ -243,7 +245,7 @@ fn movers_between(
     after: Option<&CustomerId>,
     through: &CustomerId,
 ) -> Result<(Vec<CustomerId>, u64), RulesError> {
-    let mut pool = slice_pool(tx, judge, after, through)?;
+    let mut pool = slice_pool(tx, judge, after, through, 0)?;
     let selections = evaluate(&mut pool, judge.defs)?;
     let mut movers: Vec<CustomerId> = Vec::new();
     let (mut kept, mut ends) = (String::new(), Vec::<usize>::new());
@@ -314,7 +316,7 @@ fn evaluate_slice(
     at: Timestamp,
     cause: &str,
 ) -> Result<Moved, RulesError> {
-    let mut pool = slice_pool(tx, judge, after, through)?;
+    let mut pool = slice_pool(tx, judge, after, through, 0)?;
     let before = tx
         .memberships_between(after, through)
         .context("reading a slice's memberships")?;
@@ -766,51 +768,85 @@ pub fn count_rule(
     rule: siyu_core::rule::Rule,
     purpose: siyu_core::segment::rules::Purpose,
 ) -> Result<u64, RulesError> {
-    let settings = rule_settings(store, tenant)?;
-    let mut tx = store.read_pool(tenant)?;
-    let zone = &tenant.zone;
-    let today = zone.day_of(Timestamp::now());
-    let thresholds = match tx.thresholds()? {
-        Some(t) if t.day == today => t,
-        _ => compute_thresholds(tx.as_mut(), zone, today)?,
-    };
-    // A name no saved rule can have.
-    let name = "\u{1}count";
-    let mut defs: Vec<Definition> = definitions(tx.as_mut())?
-        .into_iter()
-        .map(|(_, d)| d)
-        .filter(|d| d.kind == RuleKind::Tag)
-        .collect();
-    defs.push(Definition {
-        kind: RuleKind::Segment,
-        name: name.to_owned(),
-        rule,
-        purpose,
-    });
-    let judge = Judge {
-        zone,
-        settings: &settings,
-        defs: &defs,
-        thresholds: &thresholds,
-    };
-    let (mut count, mut after) = (0u64, None::<CustomerId>);
-    loop {
-        let ids = tx
-            .pool_ids_after(after.as_ref(), SLICE)
-            .context("listing the pool")?;
-        let Some(last) = ids.last().cloned() else {
-            break;
+    CountPool::read(store, tenant)?.count(&rule, purpose)
+}
+
+/// The pool as [`count_rule`] judges a rule: every slice of it, read on one snapshot and
+/// built against the day's thresholds, with the saved tag rules evaluated into it. Read
+/// once, it counts any number of rules (the console keeps it while the tenant's change
+/// counter stands still, so each key an operator types judges columns in memory).
+pub struct CountPool {
+    slices: Vec<Pool>,
+}
+
+/// The name the counted rule goes by in a refusal (no saved rule can have it).
+const COUNTED: &str = "\u{1}count";
+
+impl CountPool {
+    pub fn read(store: &mut dyn Store, tenant: &Tenant) -> Result<CountPool, RulesError> {
+        let settings = rule_settings(store, tenant)?;
+        let mut tx = store.read_pool(tenant)?;
+        let zone = &tenant.zone;
+        let today = zone.day_of(Timestamp::now());
+        let thresholds = match tx.thresholds()? {
+            Some(t) if t.day == today => t,
+            _ => compute_thresholds(tx.as_mut(), zone, today)?,
         };
-        let mut pool = slice_pool(tx.as_mut(), &judge, after.as_ref(), &last)?;
-        let selections = evaluate(&mut pool, &defs)?;
-        count += selections
-            .iter()
-            .find(|s| s.kind == RuleKind::Segment && s.name == name)
-            .map_or(0, |s| s.members.rows().count() as u64);
-        after = Some(last);
+        let defs: Vec<Definition> = definitions(tx.as_mut())?
+            .into_iter()
+            .map(|(_, d)| d)
+            .filter(|d| d.kind == RuleKind::Tag)
+            .collect();
+        let judge = Judge {
+            zone,
+            settings: &settings,
+            defs: &defs,
+            thresholds: &thresholds,
+        };
+        let (mut slices, mut after) = (Vec::new(), None::<CustomerId>);
+        loop {
+            let ids = tx
+                .pool_ids_after(after.as_ref(), SLICE)
+                .context("listing the pool")?;
+            let Some(last) = ids.last().cloned() else {
+                break;
+            };
+            // Its columns exactly as long as the slice: they are kept.
+            let mut pool = slice_pool(tx.as_mut(), &judge, after.as_ref(), &last, ids.len())?;
+            // The tag rules' columns, as an evaluation with the counted rule adds them
+            // before it judges a segment; the stages and classes a rule reads are columns.
+            evaluate(&mut pool, &defs)?;
+            pool.rows = Vec::new();
+            slices.push(pool);
+            after = Some(last);
+        }
+        tx.commit()?;
+        Ok(CountPool { slices })
     }
-    tx.commit()?;
-    Ok(count)
+
+    /// How many customers `rule` holds as a segment of `purpose`: what an evaluation of
+    /// the saved tag rules and this one as a segment would give it.
+    pub fn count(
+        &self,
+        rule: &siyu_core::rule::Rule,
+        purpose: siyu_core::segment::rules::Purpose,
+    ) -> Result<u64, RulesError> {
+        let mut count = 0;
+        for pool in &self.slices {
+            let mut members = rule.members(&pool.table).map_err(|error| {
+                siyu_core::segment::rules::EvaluationError::Rule {
+                    kind: RuleKind::Segment,
+                    name: COUNTED.to_owned(),
+                    error,
+                }
+            })?;
+            if purpose == siyu_core::segment::rules::Purpose::Marketing {
+                members.and_not(&pool.opted_out);
+            }
+            count += members.count() as u64;
+        }
+        Ok(count)
+    }
 }
 
 #[cfg(test)]

@@ -214,7 +214,12 @@ impl PoolTx for PgImport<'_> {
         Ok(())
     }
 
-    fn commit(self: Box<Self>) -> Result<()> {
+    fn commit(mut self: Box<Self>) -> Result<()> {
+        if self.writes {
+            // Last: the counter's row stays locked (other writers of the tenant wait at
+            // their own commit) only from here to the commit.
+            crate::shared::bump_changes(&mut self.tx, self.tenant)?;
+        }
         self.tx.commit()?;
         Ok(())
     }

@@ -28,6 +28,16 @@ impl ReportStore for PgStore {
         Ok(())
     }
 
+    fn stream_events_of_customers(
+        &mut self,
+        tenant: &Tenant,
+        kind: &str,
+        customers: &[&str],
+        sink: &mut dyn ProfileSink,
+    ) -> Result<()> {
+        crate::shared::stream_events_of_customers(&mut self.client, tenant, kind, customers, sink)
+    }
+
     fn scan_left_at(
         &mut self,
         tenant: &Tenant,

@@ -256,6 +256,9 @@ impl PoolTx for SqliteImport<'_> {
 
     fn commit(mut self: Box<Self>) -> Result<()> {
         self.end_of_writes_now()?;
+        if self.writes {
+            crate::shared::bump_changes(&mut self.tx, self.tenant)?;
+        }
         self.tx.commit()?;
         if let Some(known) = self.known {
             known.committed();

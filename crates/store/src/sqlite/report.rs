@@ -30,6 +30,16 @@ impl ReportStore for SqliteStore {
         Ok(())
     }
 
+    fn stream_events_of_customers(
+        &mut self,
+        tenant: &Tenant,
+        kind: &str,
+        customers: &[&str],
+        sink: &mut dyn ProfileSink,
+    ) -> Result<()> {
+        crate::shared::stream_events_of_customers(&mut self.conn, tenant, kind, customers, sink)
+    }
+
     fn scan_left_at(
         &mut self,
         tenant: &Tenant,

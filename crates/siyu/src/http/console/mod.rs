@@ -6,6 +6,7 @@
 //! the CLI and the API, so a figure on a page is the figure `siyu report` prints.
 
 mod assets;
+pub mod cache;
 mod customers;
 mod flows;
 mod guard;
@@ -266,24 +267,34 @@ fn page(markup: maud::Markup) -> Response {
 async fn overview(State(state): State<Arc<AppState>>, op: Operator) -> Result<Response, Refusal> {
     op.require(Action::Read)?;
     let tenant = op.session.user.tenant.clone();
-    let (overview, months) = state
+    let figures = Arc::clone(&state.figures);
+    let shown = state
         .with_store(move |store| {
-            Ok(crate::service::overview::overview_with_months(
-                store, &tenant,
-            )?)
+            let today = tenant.zone.day_of(Timestamp::now());
+            Ok(
+                figures.figure(store, &tenant, "overview", String::new(), today, |store| {
+                    crate::service::overview::overview_with_months(store, &tenant)
+                })?,
+            )
         })
         .await?;
-    Ok(page(views::overview(&op, &overview, &months)))
+    let (overview, months) = &*shown;
+    Ok(page(views::overview(&op, overview, months)))
 }
 
 async fn rfm(State(state): State<Arc<AppState>>, op: Operator) -> Result<Response, Refusal> {
     op.require(Action::Read)?;
     let tenant = op.session.user.tenant.clone();
+    let figures = Arc::clone(&state.figures);
     let rfm = state
         .with_store(move |store| {
             let today = tenant.zone.day_of(Timestamp::now());
-            let window = siyu_core::segment::rfm::RfmWindow::new(today, None);
-            Ok(crate::service::rfm::from_store(store, &tenant, window)?)
+            Ok(
+                figures.figure(store, &tenant, "rfm", String::new(), today, |store| {
+                    let window = siyu_core::segment::rfm::RfmWindow::new(today, None);
+                    crate::service::rfm::from_store(store, &tenant, window)
+                })?,
+            )
         })
         .await?;
     Ok(page(views::rfm(&op, &rfm)))
@@ -292,34 +303,69 @@ async fn rfm(State(state): State<Arc<AppState>>, op: Operator) -> Result<Respons
 async fn lifecycle(State(state): State<Arc<AppState>>, op: Operator) -> Result<Response, Refusal> {
     op.require(Action::Read)?;
     let tenant = op.session.user.tenant.clone();
-    let (report, funnel) = state
+    let figures = Arc::clone(&state.figures);
+    let shown = state
         .with_store(move |store| {
             let today = tenant.zone.day_of(Timestamp::now());
-            let report = crate::service::lifecycle::lifecycle(store, &tenant, today)?;
-            // The funnel of the same customers' journeys (as `siyu report funnel`), without
-            // reading the shop a second time.
-            let funnel = crate::service::reports::FunnelReport {
-                as_of: today,
-                customers: report.customers.len() as u64,
-                steps: siyu_core::metrics::funnel::funnel_of(
-                    report.customers.iter().map(|c| c.journey),
-                ),
-            };
-            Ok((report, funnel))
+            Ok(
+                figures.figure(store, &tenant, "lifecycle", String::new(), today, |store| {
+                    lifecycle_figures(store, &tenant, today)
+                })?,
+            )
         })
         .await?;
-    Ok(page(views::lifecycle(&op, &report, &funnel)))
+    let (report, funnel) = &*shown;
+    Ok(page(views::lifecycle(&op, report, funnel)))
+}
+
+/// Customers the lifecycle page lists per stage.
+const LISTED_PER_STAGE: usize = 50;
+
+/// The lifecycle page's figures: the stages, the funnel of the same customers' journeys
+/// (as `siyu report funnel`, without reading the shop a second time), and of the customers
+/// only the first at risk and lost, which the page lists (kept, the report's million
+/// customers would hold tens of megabytes).
+fn lifecycle_figures(
+    store: &mut dyn siyu_store::Store,
+    tenant: &siyu_store::Tenant,
+    today: jiff::civil::Date,
+) -> anyhow::Result<(
+    crate::service::lifecycle::LifecycleReport,
+    crate::service::reports::FunnelReport,
+)> {
+    use siyu_core::lifecycle::Stage;
+    let mut report = crate::service::lifecycle::lifecycle(store, tenant, today)?;
+    let funnel = crate::service::reports::FunnelReport {
+        as_of: today,
+        customers: report.customers.len() as u64,
+        steps: siyu_core::metrics::funnel::funnel_of(report.customers.iter().map(|c| c.journey)),
+    };
+    let (mut at_risk, mut lost) = (0, 0);
+    report.customers.retain(|c| {
+        let seen = match c.stage {
+            Stage::AtRisk => &mut at_risk,
+            Stage::Lost => &mut lost,
+            _ => return false,
+        };
+        *seen += 1;
+        *seen <= LISTED_PER_STAGE
+    });
+    report.customers.shrink_to_fit();
+    Ok((report, funnel))
 }
 
 async fn cohorts(State(state): State<Arc<AppState>>, op: Operator) -> Result<Response, Refusal> {
     op.require(Action::Read)?;
     let tenant = op.session.user.tenant.clone();
+    let figures = Arc::clone(&state.figures);
     let cohorts = state
         .with_store(move |store| {
             let today = tenant.zone.day_of(Timestamp::now());
-            Ok(crate::service::reports::cohort_report(
-                store, &tenant, today, 12,
-            )?)
+            Ok(
+                figures.figure(store, &tenant, "cohorts", String::new(), today, |store| {
+                    crate::service::reports::cohort_report(store, &tenant, today, 12)
+                })?,
+            )
         })
         .await?;
     Ok(page(views::cohorts(&op, &cohorts)))
@@ -332,6 +378,7 @@ async fn channel_page(
     problem: Option<String>,
 ) -> Result<Response, Refusal> {
     let tenant = op.session.user.tenant.clone();
+    let figures = Arc::clone(&state.figures);
     let report = state
         .with_store(move |store| {
             let today = tenant.zone.day_of(Timestamp::now());
@@ -340,9 +387,11 @@ async fn channel_page(
                 .map_err(anyhow::Error::from)?;
             let period =
                 siyu_core::metrics::shop::Period::new(from, today).map_err(anyhow::Error::from)?;
-            Ok(crate::service::reports::channel_report(
-                store, &tenant, period,
-            )?)
+            Ok(
+                figures.figure(store, &tenant, "channels", String::new(), today, |store| {
+                    crate::service::reports::channel_report(store, &tenant, period)
+                })?,
+            )
         })
         .await?;
     Ok(page_or_refused(
@@ -402,12 +451,15 @@ async fn channel_spend(
 async fn referrals(State(state): State<Arc<AppState>>, op: Operator) -> Result<Response, Refusal> {
     op.require(Action::Read)?;
     let tenant = op.session.user.tenant.clone();
+    let figures = Arc::clone(&state.figures);
     let report = state
         .with_store(move |store| {
             let today = tenant.zone.day_of(Timestamp::now());
-            Ok(crate::service::reports::referral_report(
-                store, &tenant, today, 20,
-            )?)
+            Ok(
+                figures.figure(store, &tenant, "referrals", String::new(), today, |store| {
+                    crate::service::reports::referral_report(store, &tenant, today, 20)
+                })?,
+            )
         })
         .await?;
     Ok(page(views::referrals(&op, &report)))
@@ -492,17 +544,27 @@ async fn gmv(
         moves: moves.clone(),
     };
     let fractions: Vec<(Factor, f64)> = moves.iter().map(|(f, v)| (*f, v / 100.0)).collect();
+    let figures = Arc::clone(&state.figures);
+    // The periods and the moves are the figure's parameters (a move's f64 by its bits).
+    let params = format!(
+        "{} {} {} {} {:?}",
+        period.from,
+        period.to,
+        compare.from,
+        compare.to,
+        fractions
+            .iter()
+            .map(|(f, v)| (f.name(), v.to_bits()))
+            .collect::<Vec<_>>()
+    );
     let report = state
         .with_store(move |store| {
-            let moves = (!fractions.is_empty()).then_some(&fractions);
-            Ok(crate::service::reports::gmv(
-                store,
-                &tenant,
-                period,
-                Some(compare),
-                moves,
-                None,
-            )?)
+            Ok(
+                figures.figure(store, &tenant, "gmv", params, today, |store| {
+                    let moves = (!fractions.is_empty()).then_some(&fractions);
+                    crate::service::reports::gmv(store, &tenant, period, Some(compare), moves, None)
+                })?,
+            )
         })
         .await?;
     Ok(page_or_refused(
@@ -556,8 +618,16 @@ fn clv_figures(
 async fn clv(State(state): State<Arc<AppState>>, op: Operator) -> Result<Response, Refusal> {
     op.require(Action::Read)?;
     let tenant = op.session.user.tenant.clone();
+    let figures = Arc::clone(&state.figures);
     let shown = state
-        .with_store(move |store| Ok(clv_figures(store, &tenant)?))
+        .with_store(move |store| {
+            let today = tenant.zone.day_of(Timestamp::now());
+            Ok(
+                figures.figure(store, &tenant, "clv", String::new(), today, |store| {
+                    clv_figures(store, &tenant)
+                })?,
+            )
+        })
         .await?;
     Ok(page(views::clv(&op, &shown)))
 }

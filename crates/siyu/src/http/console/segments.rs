@@ -169,15 +169,34 @@ pub async fn check(
                 let _counting = Counting(Arc::clone(&state), op.session.user.tenant.id);
                 let tenant = op.session.user.tenant.clone();
                 let purpose = purpose_of(q.purpose.as_deref());
+                let figures = Arc::clone(&state.figures);
                 let counted = state
                     .with_store(move |store| {
-                        Ok(match evaluate::count_rule(store, &tenant, rule, purpose) {
-                            Ok(n) => Ok(n),
-                            // A rule that fails on the pool (a tag no rule makes, say).
-                            Err(segments::RulesError::Refused(e)) => Err(e.to_string()),
-                            Err(segments::RulesError::Other(e)) => {
-                                return Err(ApiError::Internal(e));
-                            }
+                        // A rule that fails on the pool (a tag no rule makes, say) is the
+                        // typist's mistake; a tag rule that fails, every count's.
+                        let refused = |e: segments::RulesError| match e {
+                            segments::RulesError::Refused(e) => Ok(e.to_string()),
+                            segments::RulesError::Other(e) => Err(e),
+                        };
+                        // The pool read once and kept while the tenant has not changed.
+                        let today = tenant.zone.day_of(siyu_core::Timestamp::now());
+                        let pool = figures.figure(
+                            store,
+                            &tenant,
+                            "rule_count",
+                            String::new(),
+                            today,
+                            |store| match evaluate::CountPool::read(store, &tenant) {
+                                Ok(pool) => Ok(Ok(pool)),
+                                Err(e) => Ok(Err(refused(e)?)),
+                            },
+                        )?;
+                        Ok(match &*pool {
+                            Ok(pool) => match pool.count(&rule, purpose) {
+                                Ok(n) => Ok(n),
+                                Err(e) => Err(refused(e).map_err(ApiError::Internal)?),
+                            },
+                            Err(message) => Err(message.clone()),
                         })
                     })
                     .await?;
