@@ -563,7 +563,7 @@ impl<T: OnDb> CampaignStore for T {
             "SELECT run, customer_id, tier, outcome, reason, detail, decided_at, channel,
                     not_before, coupon_code, sent_at
              FROM campaign_decisions
-             WHERE tenant_id = ?1 AND campaign_id = ?2 AND (?3 IS NULL OR customer_id = ?3)
+             WHERE tenant_id = ?1 AND campaign_id = ?2 AND (CAST(?3 AS TEXT) IS NULL OR customer_id = ?3)
              ORDER BY run, customer_id{}",
             db.dialect().bytewise()
         );
@@ -645,7 +645,7 @@ impl<T: OnDb> CampaignStore for T {
     fn coupons(&mut self, tenant: &Tenant, offer: Option<&str>) -> Result<Vec<CouponRow>> {
         let db = self.db();
         let sql = format!(
-            "SELECT {COUPON_COLUMNS} FROM coupons WHERE tenant_id = ?1 AND (?2 IS NULL OR offer = ?2)
+            "SELECT {COUPON_COLUMNS} FROM coupons WHERE tenant_id = ?1 AND (CAST(?2 AS TEXT) IS NULL OR offer = ?2)
              ORDER BY issued_at, code{}",
             db.dialect().bytewise()
         );
