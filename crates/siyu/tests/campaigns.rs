@@ -328,3 +328,79 @@ fn the_holdout_stays_and_redemptions_count_on_postgres() {
     };
     holdout_and_redemption(store.as_mut(), &tenant);
 }
+
+/// The API: the same use cases, each refusal with its code.
+#[test]
+fn the_api_creates_runs_and_reads_campaigns_on_each_backend() {
+    use common::api::Api;
+    use siyu_core::access::Role;
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .expect("runtime");
+    for api in Api::on_each_backend("campaigns") {
+        let operator = api.token("shop", Role::Operator);
+        let viewer = api.token("shop", Role::Viewer);
+        {
+            let mut store = siyu_store::open(&api.db).expect("store");
+            let tenant = store.tenant("shop").expect("tenant");
+            shop(store.as_mut(), &tenant);
+        }
+        runtime.block_on(async {
+            let call = |method: &'static str, uri: &'static str, token: &str, body: &str| {
+                let body = (!body.is_empty()).then(|| body.to_owned());
+                let token = token.to_owned();
+                let api = &api;
+                async move { api.call(method, uri, Some(&token), body).await }
+            };
+            let code = |text: &str| -> String {
+                serde_json::from_str::<serde_json::Value>(text).expect("json")["code"]
+                    .as_str()
+                    .unwrap_or("")
+                    .to_owned()
+            };
+            let (s, t) = call("POST", "/v1/offers", &operator, r#"{"name":"ten","kind":"threshold","min":"10","off":10}"#).await;
+            assert_eq!((s.as_u16(), code(&t).as_str()), (400, "invalid_offer"), "{t}");
+            let (s, t) = call("POST", "/v1/offers", &operator, r#"{"name":"ten","kind":"no_threshold","off":"10.00","max_coupons":5}"#).await;
+            assert_eq!(s.as_u16(), 201, "{t}");
+            let (s, t) = call("POST", "/v1/offers", &operator, r#"{"name":"ten","kind":"no_threshold","off":5}"#).await;
+            assert_eq!((s.as_u16(), code(&t).as_str()), (409, "offer_exists"), "{t}");
+            let (s, t) = call("POST", "/v1/offers", &viewer, r#"{"name":"v","kind":"no_threshold","off":5}"#).await;
+            assert_eq!(s.as_u16(), 403, "{t}");
+            let (s, t) = call("POST", "/v1/campaigns", &operator, r#"{"name":"w","segment":"nobody","message":"hi"}"#).await;
+            assert_eq!((s.as_u16(), code(&t).as_str()), (400, "invalid_campaign"), "{t}");
+            let (s, t) = call("POST", "/v1/campaigns", &operator, r#"{"name":"w","customers":["c01","c02","fresh"],"message":"hi","tiers":[{"name":"all","offer":"nope"}]}"#).await;
+            assert_eq!((s.as_u16(), code(&t).as_str()), (400, "invalid_campaign"), "{t}");
+            let body = r#"{"name":"w","customers":["c01","c02","fresh","quitter"],"message":"hi","tiers":[{"name":"all","rule":"","offer":"ten"}],"holdout":0,"quiet_hours":"none"}"#;
+            let (s, t) = call("POST", "/v1/campaigns", &operator, body).await;
+            assert_eq!(s.as_u16(), 201, "{t}");
+            let (s, t) = call("POST", "/v1/campaigns", &operator, body).await;
+            assert_eq!((s.as_u16(), code(&t).as_str()), (409, "campaign_exists"), "{t}");
+            let (s, t) = call("POST", "/v1/campaigns/w/pause", &operator, "").await;
+            assert_eq!(s.as_u16(), 200, "{t}");
+            let (s, t) = call("POST", "/v1/campaigns/w/run", &operator, "").await;
+            assert_eq!((s.as_u16(), code(&t).as_str()), (409, "campaign_not_runnable"), "{t}");
+            call("POST", "/v1/campaigns/w/resume", &operator, "").await;
+            let (s, t) = call("POST", "/v1/campaigns/w/run", &operator, "").await;
+            assert_eq!(s.as_u16(), 200, "{t}");
+            let run: serde_json::Value = serde_json::from_str(&t).expect("json");
+            assert_eq!(run["coupons"], 3, "{t}");
+            let (s, t) = call("GET", "/v1/campaigns/w/decisions?customer=quitter", &viewer, "").await;
+            assert_eq!(s.as_u16(), 200, "{t}");
+            let d: serde_json::Value = serde_json::from_str(&t).expect("json");
+            assert_eq!(d[0]["reason"], "opted_out", "{t}");
+            let (s, t) = call("GET", "/v1/campaigns/w/decisions?who=x", &viewer, "").await;
+            assert_eq!((s.as_u16(), code(&t).as_str()), (400, "invalid_query"), "{t}");
+            let (s, t) = call("GET", "/v1/campaigns/w/results", &viewer, "").await;
+            assert_eq!(s.as_u16(), 200, "{t}");
+            let r: serde_json::Value = serde_json::from_str(&t).expect("json");
+            assert_eq!(r["overall"]["treated"]["customers"], 3, "{t}");
+            assert!(r["overall"]["too_small"].is_string(), "{t}");
+            let (s, t) = call("GET", "/v1/campaigns/nope/results", &viewer, "").await;
+            assert_eq!((s.as_u16(), code(&t).as_str()), (404, "campaign_not_found"), "{t}");
+            let (s, t) = call("GET", "/v1/offers", &viewer, "").await;
+            let o: serde_json::Value = serde_json::from_str(&t).expect("json");
+            assert_eq!((s.as_u16(), o[0]["issued"].as_u64()), (200, Some(3)), "{t}");
+        });
+    }
+}

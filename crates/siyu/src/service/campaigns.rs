@@ -4,7 +4,7 @@
 
 use std::collections::HashMap;
 
-use anyhow::{Context, anyhow, bail};
+use anyhow::Context;
 use serde::Serialize;
 
 use siyu_core::campaign::stats::{Interval, Moments, proportion_diff, too_small, welch_diff};
@@ -27,6 +27,41 @@ use super::privacy::suppression_key;
 use super::segments::{self, rule_settings};
 use super::tokens::random_hex;
 
+/// What can go wrong with offers and campaigns, by what the caller answers.
+#[derive(Debug, thiserror::Error)]
+pub enum CampaignsError {
+    #[error("there is no offer '{0}' (siyu coupon list shows them)")]
+    OfferNotFound(String),
+    #[error("there is already an offer '{0}'")]
+    OfferExists(String),
+    #[error("there is no campaign '{0}' (siyu campaign list shows them)")]
+    CampaignNotFound(String),
+    #[error("there is already a campaign '{0}'")]
+    CampaignExists(String),
+    /// An offer or campaign that is refused as defined.
+    #[error("{0}")]
+    Invalid(String),
+    /// A campaign that cannot run now: paused, scheduled later, or run meanwhile.
+    #[error("{0}")]
+    NotRunnable(String),
+    #[error(transparent)]
+    Other(#[from] anyhow::Error),
+}
+
+impl From<siyu_core::campaign::CampaignError> for CampaignsError {
+    fn from(e: siyu_core::campaign::CampaignError) -> CampaignsError {
+        CampaignsError::Invalid(e.to_string())
+    }
+}
+
+impl From<siyu_store::StoreError> for CampaignsError {
+    fn from(e: siyu_store::StoreError) -> CampaignsError {
+        CampaignsError::Other(e.into())
+    }
+}
+
+type Result<T, E = CampaignsError> = std::result::Result<T, E>;
+
 // ---- offers --------------------------------------------------------------------------
 
 /// Saves an offer after checking it.
@@ -36,18 +71,18 @@ pub fn create_offer(
     name: &str,
     offer: &Offer,
     by: &str,
-) -> anyhow::Result<()> {
+) -> Result<()> {
     check_name(name)?;
     offer.check()?;
-    let spec = serde_json::to_string(offer)?;
+    let spec = serde_json::to_string(offer).context("writing the offer")?;
     if !store.create_offer(tenant, name, &spec, by, Timestamp::now())? {
-        bail!("there is already an offer '{name}'");
+        return Err(CampaignsError::OfferExists(name.to_owned()));
     }
     Ok(())
 }
 
 /// The tenant's offers with their definitions.
-pub fn offers(store: &mut dyn Store, tenant: &Tenant) -> anyhow::Result<Vec<(StoredOffer, Offer)>> {
+pub fn offers(store: &mut dyn Store, tenant: &Tenant) -> Result<Vec<(StoredOffer, Offer)>> {
     store
         .offers(tenant)
         .context("reading the offers")?
@@ -60,15 +95,11 @@ pub fn offers(store: &mut dyn Store, tenant: &Tenant) -> anyhow::Result<Vec<(Sto
         .collect()
 }
 
-pub fn offer(
-    store: &mut dyn Store,
-    tenant: &Tenant,
-    name: &str,
-) -> anyhow::Result<(StoredOffer, Offer)> {
+pub fn offer(store: &mut dyn Store, tenant: &Tenant, name: &str) -> Result<(StoredOffer, Offer)> {
     offers(store, tenant)?
         .into_iter()
         .find(|(o, _)| o.name == name)
-        .ok_or_else(|| anyhow!("there is no offer '{name}' (siyu coupon list shows them)"))
+        .ok_or_else(|| CampaignsError::OfferNotFound(name.to_owned()))
 }
 
 // ---- campaigns -----------------------------------------------------------------------
@@ -81,7 +112,7 @@ pub fn create_campaign(
     name: &str,
     spec: &CampaignSpec,
     by: &str,
-) -> anyhow::Result<()> {
+) -> Result<()> {
     check_name(name)?;
     spec.check()?;
     let known = offers(store, tenant)?;
@@ -89,18 +120,18 @@ pub fn create_campaign(
         if let Some(o) = &t.offer
             && !known.iter().any(|(k, _)| k.name == *o)
         {
-            bail!(
+            return Err(CampaignsError::Invalid(format!(
                 "tier '{}': there is no offer '{o}' (siyu coupon create makes one)",
                 t.name
-            );
+            )));
         }
         if !t.rule.trim().is_empty() {
             Rule::parse(&t.rule).map_err(|e| {
-                anyhow!(
+                CampaignsError::Invalid(format!(
                     "tier '{}': {}",
                     t.name,
                     segments::show_rule_error(&t.rule, &e)
-                )
+                ))
             })?;
         }
     }
@@ -110,13 +141,15 @@ pub fn create_campaign(
             .iter()
             .any(|r| r.kind == RuleKind::Segment && r.name == *segment)
         {
-            bail!("there is no segment '{segment}' (siyu segment list shows them)");
+            return Err(CampaignsError::Invalid(format!(
+                "there is no segment '{segment}' (siyu segment list shows them)"
+            )));
         }
     }
     let secret = random_hex(16)?;
-    let json = serde_json::to_string(spec)?;
+    let json = serde_json::to_string(spec).context("writing the campaign")?;
     if !store.create_campaign(tenant, name, &json, &secret, by, Timestamp::now())? {
-        bail!("there is already a campaign '{name}'");
+        return Err(CampaignsError::CampaignExists(name.to_owned()));
     }
     Ok(())
 }
@@ -127,7 +160,7 @@ pub struct Campaign {
     pub spec: CampaignSpec,
 }
 
-pub fn campaigns(store: &mut dyn Store, tenant: &Tenant) -> anyhow::Result<Vec<Campaign>> {
+pub fn campaigns(store: &mut dyn Store, tenant: &Tenant) -> Result<Vec<Campaign>> {
     store
         .campaigns(tenant)
         .context("reading the campaigns")?
@@ -140,22 +173,17 @@ pub fn campaigns(store: &mut dyn Store, tenant: &Tenant) -> anyhow::Result<Vec<C
         .collect()
 }
 
-pub fn campaign(store: &mut dyn Store, tenant: &Tenant, name: &str) -> anyhow::Result<Campaign> {
+pub fn campaign(store: &mut dyn Store, tenant: &Tenant, name: &str) -> Result<Campaign> {
     campaigns(store, tenant)?
         .into_iter()
         .find(|c| c.stored.name == name)
-        .ok_or_else(|| anyhow!("there is no campaign '{name}' (siyu campaign list shows them)"))
+        .ok_or_else(|| CampaignsError::CampaignNotFound(name.to_owned()))
 }
 
 /// Pauses (`paused`) or resumes (`active`) a campaign: a paused one does not run.
-pub fn set_status(
-    store: &mut dyn Store,
-    tenant: &Tenant,
-    name: &str,
-    status: &str,
-) -> anyhow::Result<()> {
+pub fn set_status(store: &mut dyn Store, tenant: &Tenant, name: &str, status: &str) -> Result<()> {
     if !store.set_campaign_status(tenant, name, status)? {
-        bail!("there is no campaign '{name}' (siyu campaign list shows them)");
+        return Err(CampaignsError::CampaignNotFound(name.to_owned()));
     }
     Ok(())
 }
@@ -178,7 +206,7 @@ pub struct RunSummary {
 }
 
 /// Runs a campaign now: see [`run_at`].
-pub fn run(store: &mut dyn Store, tenant: &Tenant, name: &str) -> anyhow::Result<RunSummary> {
+pub fn run(store: &mut dyn Store, tenant: &Tenant, name: &str) -> Result<RunSummary> {
     run_at(store, tenant, name, Timestamp::now())
 }
 
@@ -189,16 +217,20 @@ pub fn run_at(
     tenant: &Tenant,
     name: &str,
     now: Timestamp,
-) -> anyhow::Result<RunSummary> {
+) -> Result<RunSummary> {
     let started = std::time::Instant::now();
     let Campaign { stored, spec } = campaign(store, tenant, name)?;
     if stored.status != "active" {
-        bail!("campaign '{name}' is paused (siyu campaign resume {name} lets it run)");
+        return Err(CampaignsError::NotRunnable(format!(
+            "campaign '{name}' is paused (siyu campaign resume {name} lets it run)"
+        )));
     }
     if let Some(start) = spec.start_at
         && now < start
     {
-        bail!("campaign '{name}' is scheduled for {start}, not before");
+        return Err(CampaignsError::NotRunnable(format!(
+            "campaign '{name}' is scheduled for {start}, not before"
+        )));
     }
     let policy = &spec.policy;
     let zone = &tenant.zone;
@@ -212,8 +244,11 @@ pub fn run_at(
         }
         Audience::List { ids } => ids
             .iter()
-            .map(|i| CustomerId::parse(i).map_err(|e| anyhow!("customer id '{i}': {e}")))
-            .collect::<anyhow::Result<_>>()?,
+            .map(|i| {
+                CustomerId::parse(i)
+                    .map_err(|e| CampaignsError::Invalid(format!("customer id '{i}': {e}")))
+            })
+            .collect::<Result<_>>()?,
     };
     ids.sort();
     ids.dedup();
@@ -239,10 +274,10 @@ pub fn run_at(
             } else {
                 Rule::parse(&t.rule)
                     .and_then(|r| r.members(&pool.table))
-                    .map_err(|e| anyhow!("tier '{}': {e}", t.name))
+                    .map_err(|e| CampaignsError::Invalid(format!("tier '{}': {e}", t.name)))
             }
         })
-        .collect::<anyhow::Result<_>>()?;
+        .collect::<Result<_>>()?;
 
     // Recent sends, for the caps.
     let channel = spec.channel.name();
@@ -282,11 +317,14 @@ pub fn run_at(
                     validity.push(offer.validity);
                     Ok(offer_names.len() - 1)
                 }
-                None => Err(anyhow!("tier '{}': there is no offer '{name}'", t.name)),
+                None => Err(CampaignsError::Invalid(format!(
+                    "tier '{}': there is no offer '{name}'",
+                    t.name
+                ))),
             })
         })
         .map(Option::transpose)
-        .collect::<anyhow::Result<_>>()?;
+        .collect::<Result<_>>()?;
 
     let runs_before = u32::try_from(stored.runs.len()).unwrap_or(u32::MAX);
     let run_number = runs_before + 1;
@@ -430,9 +468,19 @@ pub fn run_at(
         not_before: send_after,
         decisions,
     };
-    let recorded = store
-        .record_run(tenant, &new_run, &deliveries)
-        .with_context(|| format!("recording run {run_number} of campaign '{name}'"))?;
+    let recorded = match store.record_run(tenant, &new_run, &deliveries) {
+        Ok(n) => n,
+        Err(siyu_store::StoreError::Conflict(why)) => {
+            return Err(CampaignsError::NotRunnable(format!(
+                "campaign '{name}': {why}; run it again"
+            )));
+        }
+        Err(e) => {
+            return Err(anyhow::Error::from(e)
+                .context(format!("recording run {run_number} of campaign '{name}'"))
+                .into());
+        }
+    };
     Ok(RunSummary {
         run: recorded,
         audience: ids.len() as u64,
@@ -451,7 +499,7 @@ pub fn decisions(
     tenant: &Tenant,
     name: &str,
     customer: Option<&str>,
-) -> anyhow::Result<Vec<DecisionRow>> {
+) -> Result<Vec<DecisionRow>> {
     let c = campaign(store, tenant, name)?;
     let mut out = Vec::new();
     store.decisions(tenant, c.stored.id, customer, &mut |d| out.push(d))?;
@@ -493,20 +541,20 @@ pub fn export(
     name: &str,
     full_phones: bool,
     actor: &str,
-) -> anyhow::Result<Vec<ExportLine>> {
+) -> Result<Vec<ExportLine>> {
     let c = campaign(store, tenant, name)?;
     if c.spec.channel != SendChannel::Export {
-        bail!(
+        return Err(CampaignsError::Invalid(format!(
             "campaign '{name}' sends by {}, not by export",
             c.spec.channel.name()
-        );
+        )));
     }
     let now = Timestamp::now();
     let rows: Vec<ExportRow> = store.export_sends(tenant, c.stored.id, now)?;
     if full_phones {
         let mut tx = store.begin_privacy(tenant)?;
         for r in rows.iter().filter(|r| r.phone.is_some()) {
-            let id = CustomerId::parse(&r.customer_id)?;
+            let id = CustomerId::parse(&r.customer_id).context("a stored customer id")?;
             tx.record_audit(&AuditEntry {
                 at: now,
                 actor: actor.to_owned(),
@@ -604,7 +652,7 @@ pub struct Results {
 
 /// The campaign's results: each customer counted once, from their first decision (sent
 /// or held back: treated; holdout), their paid orders in the attribution window after it.
-pub fn results(store: &mut dyn Store, tenant: &Tenant, name: &str) -> anyhow::Result<Results> {
+pub fn results(store: &mut dyn Store, tenant: &Tenant, name: &str) -> Result<Results> {
     let c = campaign(store, tenant, name)?;
     let window = jiff::SignedDuration::from_hours(24 * i64::from(c.spec.policy.attribution_days));
     // customer → (tier, holdout, decided at, sent)
