@@ -404,3 +404,37 @@ fn the_api_creates_runs_and_reads_campaigns_on_each_backend() {
         });
     }
 }
+
+#[test]
+fn the_demo_shop_comes_with_two_finished_campaigns_with_redemptions() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let db = dir.path().join("demo.db");
+    let out = common::siyu(
+        &db,
+        &["demo", "--customers", "2000", "--until", "2026-10-31"],
+    );
+    assert!(out.status.success(), "{}", common::text(&out.stderr));
+    for name in ["demo_winback", "demo_thanks"] {
+        let out = common::siyu(&db, &["campaign", "results", name, "--format", "json"]);
+        assert!(out.status.success(), "{}", common::text(&out.stderr));
+        let r: serde_json::Value = serde_json::from_slice(&out.stdout).expect("json");
+        let overall = &r["overall"];
+        assert!(overall["redeemed"].as_u64() > Some(0), "{name}: {overall}");
+        assert!(
+            overall["holdout"]["customers"].as_u64() > Some(100),
+            "{name}: {overall}"
+        );
+        assert!(
+            overall["treated"]["buyers"].as_u64() > Some(0),
+            "{name}: {overall}"
+        );
+    }
+    // Again into the same database: no second pair.
+    let again = common::siyu(
+        &db,
+        &["demo", "--customers", "2000", "--until", "2026-10-31"],
+    );
+    assert!(again.status.success(), "{}", common::text(&again.stderr));
+    let list = common::siyu(&db, &["campaign", "list", "--format", "csv"]);
+    assert_eq!(common::text(&list.stdout).lines().count(), 3);
+}

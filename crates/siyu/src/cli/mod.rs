@@ -487,6 +487,13 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
                 args.out.as_deref(),
                 true,
             )?;
+            let made = service::campaigns::demo_campaigns(
+                ctx.store.as_mut(),
+                &ctx.tenant,
+                args.seed,
+                until,
+            )
+            .context("the demo's campaigns")?;
             let overview = service::overview::overview(ctx.store.as_mut(), &ctx.tenant)?;
             if args.format == Format::Table {
                 for report in &run.imports {
@@ -498,6 +505,12 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
                 );
                 if let Some(dir) = &run.kept_in {
                     println!("the demo's CSV files are in {}", dir.display());
+                }
+                if !made.is_empty() {
+                    println!(
+                        "two finished campaigns with redemptions: siyu campaign results {}",
+                        made.join(", ")
+                    );
                 }
                 println!();
             }

@@ -113,6 +113,19 @@ pub fn create_campaign(
     spec: &CampaignSpec,
     by: &str,
 ) -> Result<()> {
+    create_campaign_keyed(store, tenant, name, spec, by, &random_hex(16)?)
+}
+
+/// [`create_campaign`] with the holdout's key given (the demo's, from its seed, so that
+/// the same seed holds out the same customers).
+pub fn create_campaign_keyed(
+    store: &mut dyn Store,
+    tenant: &Tenant,
+    name: &str,
+    spec: &CampaignSpec,
+    by: &str,
+    secret: &str,
+) -> Result<()> {
     check_name(name)?;
     spec.check()?;
     let known = offers(store, tenant)?;
@@ -146,9 +159,8 @@ pub fn create_campaign(
             )));
         }
     }
-    let secret = random_hex(16)?;
     let json = serde_json::to_string(spec).context("writing the campaign")?;
-    if !store.create_campaign(tenant, name, &json, &secret, by, Timestamp::now())? {
+    if !store.create_campaign(tenant, name, &json, secret, by, Timestamp::now())? {
         return Err(CampaignsError::CampaignExists(name.to_owned()));
     }
     Ok(())
@@ -356,7 +368,9 @@ pub fn run_at(
                 opted_out: pool.opted_out.contains(row),
                 holdout: in_holdout(&stored.secret, tenant.id, name, id, policy.holdout_bp),
                 tier: tiers.iter().position(|t| t.contains(row)),
-                days_since_purchase: r.days_since_order,
+                // A run as of a past day reads today's profiles: a purchase after that
+                // day says nothing of the one before it (never negative for a run now).
+                days_since_purchase: r.days_since_order.filter(|d| *d >= 0),
                 cycle: Cycle { span, gaps, own },
                 touches: freq,
                 channel_touches: on_channel,
@@ -775,4 +789,124 @@ fn finish(cmp: &mut Comparison) {
         proportion_diff(t.buyers, t.customers, h.buyers, h.customers).map(Lift::from);
     cmp.revenue_lift = welch_diff(&t.moments, &h.moments).map(Lift::from);
     cmp.too_small = too_small(t.buyers, t.customers, h.buyers, h.customers);
+}
+
+// ---- the demo's campaigns ------------------------------------------------------------
+
+/// Two finished campaigns in the demo shop, so that results show something real: a
+/// win-back 40 days before `until` and a thank-you 20 days before, with the default tiers
+/// and offers, each decided as of its day; some of the coupons sent are redeemed (a
+/// `coupon_redeemed` event within their validity), chosen by `seed`, as is the holdout.
+/// Nothing is done when the demo's campaigns exist already. Returns the campaigns made.
+pub fn demo_campaigns(
+    store: &mut dyn Store,
+    tenant: &Tenant,
+    seed: u64,
+    until: jiff::civil::Date,
+) -> Result<Vec<String>> {
+    use siyu_core::campaign::{Benefit, Validity, default_tiers};
+    const NAMES: [(&str, i64, &str); 2] = [
+        ("demo_winback", 40, "好久不见，送您一张券，欢迎回来看看"),
+        (
+            "demo_thanks",
+            20,
+            "感谢一直以来的支持，新品到店，凭券更优惠",
+        ),
+    ];
+    let existing = campaigns(store, tenant)?;
+    if existing.iter().any(|c| c.stored.name == NAMES[0].0) {
+        return Ok(Vec::new());
+    }
+    let known = offers(store, tenant)?;
+    for (name, benefit, days) in [
+        (
+            "demo_high",
+            Benefit::Threshold {
+                min: Money::yuan(300),
+                off: Money::yuan(50),
+            },
+            14,
+        ),
+        (
+            "demo_back",
+            Benefit::NoThreshold {
+                off: Money::yuan(10),
+            },
+            7,
+        ),
+    ] {
+        if !known.iter().any(|(o, _)| o.name == name) {
+            let offer = Offer {
+                benefit,
+                validity: Validity::Days { days },
+                max_coupons: None,
+                max_face: None,
+            };
+            create_offer(store, tenant, name, &offer, "demo")?;
+        }
+    }
+    let mut ids = Vec::new();
+    store.scan_customers(tenant, &mut |c| ids.push(c.id.as_str().to_owned()))?;
+    let zone = tenant.zone.clone();
+    let mut rng = Rng::new(seed ^ 0x5EED_CA4B);
+    let mut events = String::new();
+    let mut made = Vec::new();
+    for (name, days_before, message) in NAMES {
+        let spec = CampaignSpec {
+            audience: Audience::List { ids: ids.clone() },
+            tiers: default_tiers(Some("demo_high"), Some("demo_back")),
+            message: message.to_owned(),
+            channel: SendChannel::Export,
+            policy: siyu_core::campaign::Policy::default(),
+            start_at: None,
+        };
+        create_campaign_keyed(store, tenant, name, &spec, "demo", &format!("demo-{seed}"))?;
+        let day = until
+            .checked_sub(jiff::Span::new().days(days_before))
+            .map_err(|e| anyhow::anyhow!("the demo's campaign day: {e}"))?;
+        let at = zone.instant_of(day.to_datetime(jiff::civil::Time::constant(10, 0, 0, 0)));
+        run_at(store, tenant, name, at)?;
+        let id = campaign(store, tenant, name)?.stored.id;
+        // By customer: the codes are random, the seed's choice of redeemers is not.
+        let mut coupons = store.coupons_of(tenant, id)?;
+        coupons.sort_by(|a, b| a.customer_id.cmp(&b.customer_id));
+        for k in coupons {
+            // A high-threshold coupon is redeemed by one in four, a small one by one in six.
+            let odds = if k.face >= Money::yuan(50) {
+                0.25
+            } else {
+                0.17
+            };
+            if !rng.chance(odds) {
+                continue;
+            }
+            let span = (k.valid_until.as_second() - k.issued_at.as_second()).max(3600);
+            let when = k.issued_at
+                + jiff::SignedDuration::from_secs(3600 + rng.below(span as u64 - 3600) as i64);
+            let line = serde_json::json!({
+                "event_id": format!("redeem-{}", k.code),
+                "customer_id": k.customer_id,
+                "type": "coupon_redeemed",
+                "occurred_at": when.to_string(),
+                "properties": {"coupon_code": k.code, "campaign": name},
+            });
+            events.push_str(&line.to_string());
+            events.push('\n');
+        }
+        made.push(name.to_owned());
+    }
+    if !events.is_empty() {
+        let dir = tempfile::tempdir().context("creating a scratch directory")?;
+        let path = dir.path().join("redemptions.jsonl");
+        std::fs::write(&path, events).context("writing the demo's redemptions")?;
+        super::import::import_file(
+            store,
+            tenant,
+            siyu_core::import::Kind::Events,
+            &path,
+            super::import::ImportOptions::default(),
+        )
+        .context("importing the demo's redemptions")?;
+    }
+    Ok(made)
 }
