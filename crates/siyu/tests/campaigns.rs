@@ -215,6 +215,27 @@ fn decisions_and_reasons(store: &mut dyn Store, tenant: &Tenant) {
             .expect("export")
             .is_empty()
     );
+
+    // Erased after the run: the decisions and the coupon stay (the results count them),
+    // under the remains' id, none under the erased id.
+    let gone = privacy::erase(
+        store,
+        tenant,
+        &CustomerId::parse("c01").expect("id"),
+        "test",
+    )
+    .expect("erase");
+    let rows = campaigns::decisions(store, tenant, "winback", None).expect("decisions");
+    assert!(rows.iter().all(|d| d.customer_id != "c01"));
+    assert_eq!(
+        rows.iter()
+            .filter(|d| d.customer_id == gone.remains)
+            .count(),
+        1
+    );
+    let coupons = store.coupons(tenant, Some("ten")).expect("coupons");
+    assert!(coupons.iter().all(|c| c.customer_id != "c01"));
+    assert!(coupons.iter().any(|c| c.customer_id == gone.remains));
 }
 
 fn holdout_and_redemption(store: &mut dyn Store, tenant: &Tenant) {
