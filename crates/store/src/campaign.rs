@@ -53,7 +53,8 @@ pub struct NewDecision<'a> {
     pub outcome: &'static str,
     pub reason: &'static str,
     pub detail: Option<String>,
-    pub coupon: Option<NewCoupon>,
+    /// Boxed: most decisions issue none, and a run holds a million of them.
+    pub coupon: Option<Box<NewCoupon>>,
 }
 
 /// What a run decided, written in one transaction.
@@ -428,9 +429,14 @@ impl<T: OnDb> CampaignStore for T {
         since: Timestamp,
         each: &mut dyn FnMut(&str, &str, Timestamp),
     ) -> Result<()> {
+        // By the runs since then (a small table), each run's decisions by its key: no
+        // index of the decisions by time to keep up at every run.
         self.db().each_row(
-            "SELECT customer_id, channel, decided_at FROM campaign_decisions
-             WHERE tenant_id = ?1 AND decided_at >= ?2 AND outcome = 'send'",
+            "SELECT d.customer_id, d.channel, d.decided_at
+             FROM campaigns c
+             JOIN campaign_runs r ON r.campaign_id = c.id
+             JOIN campaign_decisions d ON d.campaign_id = r.campaign_id AND d.run = r.run
+             WHERE c.tenant_id = ?1 AND r.ran_at >= ?2 AND d.outcome = 'send'",
             &[Arg::Int(tenant.id), Arg::Int(micros(since))],
             &mut |r| {
                 each(r.text(0)?, r.opt_text(1)?.unwrap_or(""), at(r.int(2)?)?);

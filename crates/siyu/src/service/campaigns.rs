@@ -9,10 +9,11 @@ use serde::Serialize;
 
 use siyu_core::campaign::stats::{Interval, Moments, proportion_diff, too_small, welch_diff};
 use siyu_core::campaign::{
-    Audience, Budget, CampaignSpec, CustomerFacts, Cycle, Offer, Outcome, SendChannel, check_name,
-    coupon_code, decide, in_holdout, not_before,
+    Audience, Budget, CampaignSpec, CustomerFacts, Cycle, Offer, Outcome, Reason, SendChannel,
+    check_name, coupon_code, decide, in_holdout, not_before,
 };
-use siyu_core::privacy::{AuditAction, is_erased};
+use siyu_core::fasthash::FastHashMap;
+use siyu_core::privacy::{AuditAction, ERASED_PREFIX};
 use siyu_core::rng::Rng;
 use siyu_core::rule::{Bitset, Rule};
 use siyu_core::segment::rules::RuleKind;
@@ -298,9 +299,12 @@ pub fn run_at(
         .platform_cap
         .map(|(_, days)| now - jiff::SignedDuration::from_hours(24 * i64::from(days)));
     let since = platform_since.map_or(freq_since, |p| p.min(freq_since));
-    let mut touches: HashMap<String, (u32, u32)> = HashMap::new();
+    let mut touches: FastHashMap<Box<str>, (u32, u32)> = FastHashMap::default();
     store.sends_since(tenant, since, &mut |customer, ch, at| {
-        let t = touches.entry(customer.to_owned()).or_default();
+        let t = match touches.get_mut(customer) {
+            Some(t) => t,
+            None => touches.entry(customer.into()).or_default(),
+        };
         if at >= freq_since {
             t.0 += 1;
         }
@@ -364,7 +368,7 @@ pub fn run_at(
             let (freq, on_channel) = touches.get(id).copied().unwrap_or_default();
             CustomerFacts {
                 unknown: false,
-                erased: is_erased(&CustomerId::parse(id).unwrap_or_else(|_| unreachable!())),
+                erased: id.starts_with(ERASED_PREFIX),
                 opted_out: pool.opted_out.contains(row),
                 holdout: in_holdout(&stored.secret, tenant.id, name, id, policy.holdout_bp),
                 tier: tiers.iter().position(|t| t.contains(row)),
@@ -405,20 +409,24 @@ pub fn run_at(
             }
             coupons += 1;
             face += budgets[o].face;
-            Some(NewCoupon {
+            Some(Box::new(NewCoupon {
                 code,
                 offer: offer_names[o].clone(),
                 face: budgets[o].face,
                 valid_until: validity[o].valid_until(now, zone),
-            })
+            }))
         } else {
             None
         };
-        let detail = match d.outcome {
-            Outcome::Send if !d.coupon && d.reason.code() == "message" => None,
-            Outcome::Send if d.coupon => None,
-            _ => Some(d.reason.detail()),
-        };
+        // The figures behind a reason are kept; a reason without any reads from its code.
+        let detail = matches!(
+            d.reason,
+            Reason::InCycle { .. }
+                | Reason::MessageInCycle { .. }
+                | Reason::FrequencyCap { .. }
+                | Reason::PlatformCap { .. }
+        )
+        .then(|| d.reason.detail());
         decisions.push(NewDecision {
             customer_id: id,
             tier: d.tier.map(|t| spec.tiers[t].name.as_str()),
@@ -463,7 +471,7 @@ pub fn run_at(
             .collect(),
     };
 
-    let mut counts: HashMap<(&str, &str), u64> = HashMap::new();
+    let mut counts: FastHashMap<(&str, &str), u64> = FastHashMap::default();
     for d in &decisions {
         *counts.entry((d.outcome, d.reason)).or_default() += 1;
     }

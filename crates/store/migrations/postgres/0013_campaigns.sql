@@ -49,9 +49,7 @@ CREATE TABLE campaign_decisions (
     sent_at     BIGINT,
     PRIMARY KEY (campaign_id, run, customer_id)
 );
--- The frequency and platform caps read the tenant's recent sends.
-CREATE INDEX campaign_sends_by_time ON campaign_decisions (tenant_id, decided_at)
-    WHERE outcome = 'send';
+-- The frequency and platform caps read the recent runs' sends by this key.
 
 CREATE TABLE coupons (
     tenant_id   BIGINT NOT NULL REFERENCES tenants (id),
