@@ -2,6 +2,7 @@
 //! orders and events; the rules that read merchants' files; the figures.
 
 pub mod access;
+pub mod campaign;
 pub mod channel;
 pub mod clv;
 pub mod customer;

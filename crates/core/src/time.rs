@@ -100,6 +100,17 @@ impl TenantZone {
         self.local_to_utc(day.to_datetime(jiff::civil::Time::midnight()))
     }
 
+    /// The local date and time of an instant.
+    pub fn datetime_of(&self, ts: Timestamp) -> DateTime {
+        self.tz.to_datetime(ts)
+    }
+
+    /// The instant of a local date and time (a time skipped or repeated by a change of
+    /// offset resolves to the earlier offset).
+    pub fn instant_of(&self, dt: DateTime) -> Timestamp {
+        self.local_to_utc(dt)
+    }
+
     fn local_to_utc(&self, dt: DateTime) -> Timestamp {
         if let Some(ts) = self.fixed_local_to_utc(dt) {
             return ts;

@@ -6,6 +6,7 @@
 //! (e.g. Citus with `tenant_id` as the distribution column) without a schema change.
 //! Instants are stored as microseconds since the Unix epoch (UTC), money as fen.
 
+mod campaign;
 mod merge;
 mod postgres;
 mod shared;
@@ -24,6 +25,10 @@ use siyu_core::{
 };
 use siyu_core::{TenantZone, Timestamp};
 
+pub use crate::campaign::{
+    CampaignStore, CodeUse, CouponRow, DecisionRow, ExportRow, NewCoupon, NewDecision, NewDelivery,
+    NewRun, StoredCampaign, StoredOffer,
+};
 pub use crate::postgres::PgStore;
 pub use crate::sqlite::SqliteStore;
 
@@ -968,6 +973,7 @@ pub trait Store:
     + ConsoleStore
     + CustomerViewStore
     + AuditStore
+    + CampaignStore
     + Send
 {
     /// `sqlite` or `postgres`.

@@ -66,6 +66,10 @@ const MIGRATIONS: &[(i64, &str)] = &[
         14,
         include_str!("../migrations/postgres/0014_tenant_changes.sql"),
     ),
+    (
+        15,
+        include_str!("../migrations/postgres/0015_campaigns.sql"),
+    ),
 ];
 
 /// The advisory lock that serialises migrations and schema creation across processes.

@@ -628,6 +628,16 @@ impl<T: TxOnDb> PrivacyWrites for T {
             *n = tx.exec(&erase_from(table), &[tenant, id])?;
         }
         let [events, tags, _, _, _] = deleted;
+        // Campaigns keep their decisions and coupons (the results count them) under the
+        // remains' id, as the orders.
+        for table in ["campaign_decisions", "coupons"] {
+            tx.exec(
+                &format!(
+                    "UPDATE {table} SET customer_id = ?3 WHERE tenant_id = ?1 AND customer_id = ?2"
+                ),
+                &[tenant, id, remains],
+            )?;
+        }
         tx.exec(INSERT_SUPPRESSION, &[tenant, Arg::Text(key), Arg::Int(at)])?;
         Ok(Erased {
             orders,

@@ -70,6 +70,7 @@ const MIGRATIONS: &[(i64, &str)] = &[
         18,
         include_str!("../migrations/sqlite/0018_tenant_changes.sql"),
     ),
+    (19, include_str!("../migrations/sqlite/0019_campaigns.sql")),
 ];
 
 pub struct SqliteStore {

@@ -47,6 +47,9 @@ pub struct PoolRow {
     pub purchase_days: u32,
     pub days_since_order: Option<i64>,
     pub spend_365d: Money,
+    /// The repurchase cycle applied: span / gaps days, and whether it is their own (3+
+    /// purchase days) rather than the tenant's.
+    pub cycle: (i64, i64, bool),
 }
 
 /// Why a VIP rule cannot be used.
@@ -268,7 +271,7 @@ impl PoolBuilder {
                 has_left: p.has_left,
                 super_user: threshold.is_some_and(|t| p.spend_365d >= t),
             };
-            let (stage, days_since_order, _) = stage_of(facts, as_of, settings);
+            let (stage, days_since_order, cycle) = stage_of(facts, as_of, settings);
             table.set_stage(row, stage);
             table.set_rfm(row, rfm);
             rows.push(PoolRow {
@@ -277,6 +280,7 @@ impl PoolBuilder {
                 purchase_days: p.purchase_days,
                 days_since_order,
                 spend_365d: p.spend_365d,
+                cycle,
             });
         }
         if let Some(rule) = vip_rule {

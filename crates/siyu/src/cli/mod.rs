@@ -1,5 +1,6 @@
 //! The command line: parsing, and printing what the services return.
 
+pub mod campaign;
 pub mod clv;
 pub mod customer;
 pub mod lang;
@@ -82,6 +83,12 @@ pub enum Command {
     /// Manual tags, rule tags and the built-in level tags, with where each came from.
     #[command(subcommand)]
     Tag(segment::TagCommand),
+    /// Offers (coupon templates) and the coupons they issued.
+    #[command(subcommand)]
+    Coupon(campaign::CouponCommand),
+    /// Campaigns: tiers of offers by value, a holdout, decisions with reasons, results.
+    #[command(subcommand)]
+    Campaign(campaign::CampaignCommand),
     /// A customer's personal data on request (PIPL): export, erase, opt-out, audit log.
     #[command(subcommand)]
     Customer(customer::CustomerCommand),
@@ -480,6 +487,13 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
                 args.out.as_deref(),
                 true,
             )?;
+            let made = service::campaigns::demo_campaigns(
+                ctx.store.as_mut(),
+                &ctx.tenant,
+                args.seed,
+                until,
+            )
+            .context("the demo's campaigns")?;
             let overview = service::overview::overview(ctx.store.as_mut(), &ctx.tenant)?;
             if args.format == Format::Table {
                 for report in &run.imports {
@@ -491,6 +505,12 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
                 );
                 if let Some(dir) = &run.kept_in {
                     println!("the demo's CSV files are in {}", dir.display());
+                }
+                if !made.is_empty() {
+                    println!(
+                        "two finished campaigns with redemptions: siyu campaign results {}",
+                        made.join(", ")
+                    );
                 }
                 println!();
             }
@@ -563,6 +583,14 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Tag(command) => {
             let mut ctx = connect(&cli)?;
             segment::run_tag(ctx.store.as_mut(), &ctx.tenant, command)
+        }
+        Command::Coupon(command) => {
+            let mut ctx = connect(&cli)?;
+            campaign::run_coupon(ctx.store.as_mut(), &ctx.tenant, command)
+        }
+        Command::Campaign(command) => {
+            let mut ctx = connect(&cli)?;
+            campaign::run_campaign(ctx.store.as_mut(), &ctx.tenant, command)
         }
         Command::Customer(command) => {
             let mut ctx = connect(&cli)?;

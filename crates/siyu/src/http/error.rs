@@ -88,6 +88,13 @@ codes! {
     WecomNotConfigured = "wecom_not_configured", NOT_FOUND, "no WeCom callback is set for the tenant the path names (siyu wecom set-callback)";
     BadSignature = "bad_signature", UNAUTHORIZED, "a WeCom callback's msg_signature does not match, or its message is for another corp";
     InvalidCallback = "invalid_callback", BAD_REQUEST, "a WeCom callback's query or body is not what WeCom sends";
+    InvalidOffer = "invalid_offer", BAD_REQUEST, "an offer's body is refused (the message says which field and why)";
+    OfferExists = "offer_exists", CONFLICT, "the tenant has an offer of that name already";
+    OfferNotFound = "offer_not_found", NOT_FOUND, "the tenant has no such offer";
+    InvalidCampaign = "invalid_campaign", BAD_REQUEST, "a campaign's body is refused: its audience, tiers (an offer or segment that does not exist, a rule that does not read), channel or policy";
+    CampaignExists = "campaign_exists", CONFLICT, "the tenant has a campaign of that name already";
+    CampaignNotFound = "campaign_not_found", NOT_FOUND, "the tenant has no such campaign";
+    CampaignNotRunnable = "campaign_not_runnable", CONFLICT, "the campaign is paused, scheduled for later, or was run meanwhile";
     Internal = "internal", INTERNAL_SERVER_ERROR, "the server failed; the message says only \"internal error\", the log says more";
 }
 

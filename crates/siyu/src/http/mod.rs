@@ -5,6 +5,7 @@
 mod auth;
 mod batch;
 pub mod bench;
+mod campaigns;
 mod clv;
 mod conn;
 mod console;
@@ -244,6 +245,20 @@ pub fn router(state: Arc<AppState>) -> Router {
             post(privacy::opt_out).delete(privacy::opt_in),
         )
         .route("/v1/audit", get(privacy::audit))
+        .route(
+            "/v1/offers",
+            get(campaigns::list_offers).post(campaigns::create_offer),
+        )
+        .route(
+            "/v1/campaigns",
+            get(campaigns::list).post(campaigns::create),
+        )
+        .route("/v1/campaigns/{name}", get(campaigns::show))
+        .route("/v1/campaigns/{name}/run", post(campaigns::run))
+        .route("/v1/campaigns/{name}/pause", post(campaigns::pause))
+        .route("/v1/campaigns/{name}/resume", post(campaigns::resume))
+        .route("/v1/campaigns/{name}/decisions", get(campaigns::decisions))
+        .route("/v1/campaigns/{name}/results", get(campaigns::results))
         .fallback(ops::not_found)
         .method_not_allowed_fallback(ops::method_not_allowed)
         .layer(middleware::from_fn_with_state(Arc::clone(&state), observe))

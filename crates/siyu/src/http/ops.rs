@@ -414,5 +414,33 @@ pub fn openapi_document() -> Value {
         "parameters": [{"name": "id", "in": "path", "required": true, "schema": {"type": "string"}}],
         "responses": with(json!({"200": {"description": "{customer_id, identities: [{namespace, value, source, at}], merged_from: [{merged, survivor, reason, at, unmerged_at}]}"}}), &[(Code::InvalidCustomerId, ""), (Code::CustomerNotFound, "a merged id's message names its survivor")])
     }});
+    campaign_paths(&mut document, &with);
     document
+}
+
+/// A path's answers with the error responses of these codes added.
+type WithErrors<'a> = &'a dyn Fn(Value, &[(Code, &str)]) -> Value;
+
+/// Offers and campaigns (see docs/campaigns.md).
+fn campaign_paths(document: &mut Value, with: WithErrors<'_>) {
+    let name =
+        json!([{"name": "name", "in": "path", "required": true, "schema": {"type": "string"}}]);
+    document["paths"]["/v1/offers"] = json!({
+        "get": {"summary": "Every offer (coupon template) with what it issued (viewer, operator, admin)", "responses": with(json!({"200": {"description": "[{name, label, benefit, validity, max_coupons, max_face, issued, issued_face, created_by, created_at}]; money in fen"}}), &[])},
+        "post": {"summary": "Create an offer: kind threshold (min, off: 满X减Y), no_threshold (off), percent (percent, cap) or free_item (item, value), amounts in yuan; valid days from issue (default 14) or from/until local days; max_coupons, max_face (operator, admin)",
+            "requestBody": {"required": true, "content": {"application/json": {"schema": {"type": "object", "required": ["name", "kind"], "additionalProperties": false, "properties": {"name": {"type": "string"}, "kind": {"enum": ["threshold", "no_threshold", "percent", "free_item"]}, "min": {}, "off": {}, "percent": {"type": "integer", "minimum": 1, "maximum": 99}, "cap": {}, "item": {"type": "string"}, "value": {}, "days": {"type": "integer"}, "from": {"type": "string", "format": "date"}, "until": {"type": "string", "format": "date"}, "max_coupons": {"type": "integer"}, "max_face": {}}}}}},
+            "responses": with(json!({"201": {"description": "{name, label, offer}"}}), &[(Code::InvalidOffer, ""), (Code::OfferExists, ""), (Code::MalformedJson, "")])}
+    });
+    document["paths"]["/v1/campaigns"] = json!({
+        "get": {"summary": "Every campaign: status, audience, tiers, message, channel, policy, runs (viewer, operator, admin)", "responses": with(json!({"200": {"description": "[{name, status, audience, tiers, message, channel, policy, start_at, runs, created_by, created_at}]"}}), &[])},
+        "post": {"summary": "Create a campaign: segment or customers (ids), message, channel (export or webhook:NAME), tiers [{name, rule, offer}] or the defaults with value_offer and lapsed_offer, holdout (%), frequency_cap/frequency_days, platform_cap/platform_days, quiet_hours (HH:MM-HH:MM or none), message_in_cycle, attribution_days, start_at (operator, admin)",
+            "requestBody": {"required": true, "content": {"application/json": {"schema": {"type": "object", "required": ["name", "message"], "additionalProperties": false, "properties": {"name": {"type": "string"}, "segment": {"type": "string"}, "customers": {"type": "array", "items": {"type": "string"}}, "message": {"type": "string"}, "channel": {"type": "string", "default": "export"}, "value_offer": {"type": "string"}, "lapsed_offer": {"type": "string"}, "tiers": {"type": "array", "items": {"type": "object", "required": ["name"], "properties": {"name": {"type": "string"}, "rule": {"type": "string"}, "offer": {"type": ["string", "null"]}}}}, "holdout": {"type": "number", "default": 10}, "frequency_cap": {"type": "integer", "default": 2}, "frequency_days": {"type": "integer", "default": 7}, "platform_cap": {"type": "integer"}, "platform_days": {"type": "integer", "default": 1}, "quiet_hours": {"type": "string", "default": "21:00-08:00"}, "message_in_cycle": {"type": "boolean"}, "attribution_days": {"type": "integer", "default": 14}, "start_at": {"type": "string", "format": "date-time"}}}}}},
+            "responses": with(json!({"201": {"description": "the campaign, as GET /v1/campaigns/{name}"}}), &[(Code::InvalidCampaign, ""), (Code::CampaignExists, ""), (Code::MalformedJson, "")])}
+    });
+    document["paths"]["/v1/campaigns/{name}"] = json!({"get": {"summary": "One campaign (viewer, operator, admin)", "parameters": name, "responses": with(json!({"200": {"description": "the campaign"}}), &[(Code::CampaignNotFound, "")])}});
+    document["paths"]["/v1/campaigns/{name}/run"] = json!({"post": {"summary": "Decide every customer of the audience now, with the reason of each (never, holdout, held back, sent), the coupons and the sends in one transaction (operator, admin)", "parameters": name, "responses": with(json!({"200": {"description": "{run, audience, counts: [[outcome, reason, customers]], coupons, face_value, not_before, deliveries, seconds}"}}), &[(Code::CampaignNotFound, ""), (Code::CampaignNotRunnable, ""), (Code::InvalidCampaign, "an offer or tier that no longer reads")])}});
+    document["paths"]["/v1/campaigns/{name}/pause"] = json!({"post": {"summary": "Pause the campaign: it does not run until resumed (operator, admin)", "parameters": name, "responses": with(json!({"200": {"description": "{name, status}"}}), &[(Code::CampaignNotFound, "")])}});
+    document["paths"]["/v1/campaigns/{name}/resume"] = json!({"post": {"summary": "Let a paused campaign run again (operator, admin)", "parameters": name, "responses": with(json!({"200": {"description": "{name, status}"}}), &[(Code::CampaignNotFound, "")])}});
+    document["paths"]["/v1/campaigns/{name}/decisions"] = json!({"get": {"summary": "Each decision with its reason, by run and customer (viewer, operator, admin)", "parameters": [name[0].clone(), {"name": "customer", "in": "query", "schema": {"type": "string"}, "description": "one customer's decisions"}], "responses": with(json!({"200": {"description": "[{run, customer_id, tier, outcome, reason, detail, decided_at, channel, not_before, coupon_code, sent_at}]"}}), &[(Code::CampaignNotFound, ""), (Code::InvalidQuery, "")])}});
+    document["paths"]["/v1/campaigns/{name}/results"] = json!({"get": {"summary": "Treated (sent or held back) against the holdout, overall and per tier: customers, buyers, orders, revenue per customer, redemption, coupon cost, incremental GMV, ROI, conversion and revenue lift with 95% intervals, and why not when the groups are too small (viewer, operator, admin)", "parameters": name, "responses": with(json!({"200": {"description": "{campaign, attribution_days, overall, tiers}; money in fen"}}), &[(Code::CampaignNotFound, "")])}});
 }

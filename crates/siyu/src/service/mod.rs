@@ -1,6 +1,7 @@
 //! Use cases shared by the command line and (later) the HTTP API.
 
 pub mod bench;
+pub mod campaigns;
 pub mod clv;
 pub mod config;
 pub mod customers;
