@@ -6,6 +6,7 @@
 //! (e.g. Citus with `tenant_id` as the distribution column) without a schema change.
 //! Instants are stored as microseconds since the Unix epoch (UTC), money as fen.
 
+mod delivery;
 mod merge;
 mod postgres;
 mod shared;
@@ -24,6 +25,10 @@ use siyu_core::{
 };
 use siyu_core::{TenantZone, Timestamp};
 
+pub use crate::delivery::{
+    Claimed, DeliveryStore, DeliveryWrites, NewDelivery, OutboxCount, OutboxRow, Outcome,
+    SendState, WebhookEndpoint,
+};
 pub use crate::postgres::PgStore;
 pub use crate::sqlite::SqliteStore;
 
@@ -684,7 +689,7 @@ pub trait PoolRows {
 /// What segments and tags read and write, inside the one transaction of an ingest or of
 /// a command that changes them: the pool as rules see it, the saved rules, who they
 /// select and the history of that.
-pub trait PoolTx: KeptMembers + PoolRows {
+pub trait PoolTx: KeptMembers + PoolRows + DeliveryWrites {
     /// Waits until no other transaction is evaluating the tenant's rules, and keeps them
     /// out until this one ends: two evaluations at once would record the same change.
     fn lock_evaluation(&mut self) -> Result<()>;
@@ -930,6 +935,7 @@ pub trait Store:
     + ConsoleStore
     + CustomerViewStore
     + AuditStore
+    + DeliveryStore
     + Send
 {
     /// `sqlite` or `postgres`.

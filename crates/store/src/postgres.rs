@@ -58,6 +58,7 @@ const MIGRATIONS: &[(i64, &str)] = &[
     ),
     (11, include_str!("../migrations/postgres/0011_console.sql")),
     (12, include_str!("../migrations/postgres/0012_merges.sql")),
+    (13, include_str!("../migrations/postgres/0013_delivery.sql")),
 ];
 
 /// The advisory lock that serialises migrations and schema creation across processes.

@@ -62,6 +62,7 @@ const MIGRATIONS: &[(i64, &str)] = &[
         include_str!("../migrations/sqlite/0015_events_in_arrival_order.sql"),
     ),
     (16, include_str!("../migrations/sqlite/0016_merges.sql")),
+    (17, include_str!("../migrations/sqlite/0017_delivery.sql")),
 ];
 
 pub struct SqliteStore {
