@@ -179,6 +179,11 @@ const CANCEL_PENDING: &str = "UPDATE outbox SET state = 'cancelled', last_error 
 const BLANK_PAYLOADS: &str = "UPDATE outbox SET payload = '{}', customer_id = NULL
     WHERE tenant_id = ?1 AND customer_id = ?2";
 
+/// Whether anything is due: a read, so that an idle dispatcher never takes SQLite's write
+/// lock (nor waits for it behind an import).
+const ANY_DUE: &str = "SELECT 1 FROM outbox WHERE tenant_id = ?1 AND endpoint = ?2
+    AND state = 'pending' AND next_attempt_at <= ?3 LIMIT 1";
+
 /// The outer conditions again, so that on PostgreSQL a concurrent claimer that waited for
 /// the row's lock re-checks them and passes over a row claimed meanwhile.
 const CLAIM: &str = "UPDATE outbox SET attempts = attempts + 1, next_attempt_at = ?4
@@ -390,6 +395,9 @@ impl<T: OnDb> DeliveryStore for T {
             Arg::Int(micros(lease_until)),
             Arg::Int(to_i64(limit)),
         ];
+        if rows(self.db(), ANY_DUE, &args[..3], |_| Ok(()))?.is_empty() {
+            return Ok(Vec::new());
+        }
         rows(self.db(), CLAIM, &args, |r| {
             Ok(Claimed {
                 send_id: r.text(0)?.to_owned(),
