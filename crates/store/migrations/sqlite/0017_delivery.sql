@@ -8,8 +8,8 @@ CREATE TABLE webhook_endpoints (
     url            TEXT NOT NULL,
     -- The HMAC-SHA256 key of the signature header; shown to the operator once.
     secret         TEXT NOT NULL,
-    max_attempts   INTEGER NOT NULL CHECK (max_attempts BETWEEN 1 AND 100),
-    max_in_flight  INTEGER NOT NULL CHECK (max_in_flight BETWEEN 1 AND 1000),
+    max_attempts   INTEGER NOT NULL CHECK (max_attempts >= 1 AND max_attempts <= 100),
+    max_in_flight  INTEGER NOT NULL CHECK (max_in_flight >= 1 AND max_in_flight <= 1000),
     -- 0: no limit.
     max_per_second INTEGER NOT NULL CHECK (max_per_second >= 0),
     timeout_ms     INTEGER NOT NULL CHECK (timeout_ms > 0),
