@@ -620,3 +620,69 @@ fn none_lost_after_a_kill_on_postgres() {
     none_lost_after_a_kill(&db);
     let _ = siyu_store::PgStore::drop_schema(&url, &schema);
 }
+
+/// `POST /v1/webhooks` adds an endpoint (the secret shown once), `GET` lists them with
+/// their sends by state and never a secret; bad bodies and names taken are refused with
+/// their codes; only an admin may.
+#[test]
+fn the_api_adds_and_lists_webhooks() {
+    use siyu_core::access::Role;
+    let runtime = runtime();
+    for api in common::api::Api::on_each_backend("webhooks") {
+        let admin = api.token("shop", Role::Admin);
+        let viewer = api.token("shop", Role::Viewer);
+        let post = |token: &str, body: &str| {
+            runtime.block_on(api.call("POST", "/v1/webhooks", Some(token), Some(body.to_owned())))
+        };
+        let (status, text) = post(
+            &admin,
+            r#"{"name":"crm","url":"http://127.0.0.1:9/hook","max_attempts":3}"#,
+        );
+        assert_eq!(status, StatusCode::CREATED, "{text}");
+        let created: serde_json::Value = serde_json::from_str(&text).expect("json");
+        let secret = created["secret"].as_str().expect("secret");
+        assert!(
+            secret.starts_with("whsec_") && secret.len() == 70,
+            "{secret}"
+        );
+        assert_eq!(created["max_attempts"], 3);
+
+        let (status, text) = post(&admin, r#"{"name":"crm","url":"http://127.0.0.1:9/"}"#);
+        assert_eq!(
+            (status, text.contains(r#""code":"webhook_exists""#)),
+            (StatusCode::CONFLICT, true),
+            "{text}"
+        );
+        for bad in [
+            r#"{"name":"x","url":"https://crm.example.com/"}"#,
+            r#"{"name":"x y","url":"http://127.0.0.1:9/"}"#,
+            r#"{"name":"x","url":"http://127.0.0.1:9/","max_in_flight":0}"#,
+            r#"{"name":"x","url":"http://127.0.0.1:9/","secret":"short"}"#,
+            r#"{"name":"x","url":"http://127.0.0.1:9/","colour":"red"}"#,
+        ] {
+            let (status, text) = post(&admin, bad);
+            assert_eq!(
+                (status, text.contains(r#""code":"invalid_webhook""#)),
+                (StatusCode::BAD_REQUEST, true),
+                "{bad}: {text}"
+            );
+        }
+        let (status, _) = post(&viewer, r#"{"name":"v","url":"http://127.0.0.1:9/"}"#);
+        assert_eq!(status, StatusCode::FORBIDDEN);
+
+        let mut store = siyu_store::open(&api.db).expect("db");
+        let tenant = store.tenant("shop").expect("tenant");
+        store
+            .enqueue(&tenant, &sends("crm", "s", 2), Timestamp::now())
+            .expect("enqueue");
+        let (status, text) = runtime.block_on(api.call("GET", "/v1/webhooks", Some(&admin), None));
+        assert_eq!(status, StatusCode::OK);
+        assert!(!text.contains(secret) && !text.contains("secret"), "{text}");
+        let list: serde_json::Value = serde_json::from_str(&text).expect("json");
+        assert_eq!(list[0]["name"], "crm");
+        assert_eq!(
+            list[0]["outbox"],
+            serde_json::json!({"pending": 2, "delivered": 0, "dead": 0, "cancelled": 0})
+        );
+    }
+}

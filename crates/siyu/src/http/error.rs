@@ -88,6 +88,8 @@ codes! {
     WecomNotConfigured = "wecom_not_configured", NOT_FOUND, "no WeCom callback is set for the tenant the path names (siyu wecom set-callback)";
     BadSignature = "bad_signature", UNAUTHORIZED, "a WeCom callback's msg_signature does not match, or its message is for another corp";
     InvalidCallback = "invalid_callback", BAD_REQUEST, "a WeCom callback's query or body is not what WeCom sends";
+    InvalidWebhook = "invalid_webhook", BAD_REQUEST, "a webhook endpoint's body, name, URL, secret or limits are refused (the message says which)";
+    WebhookExists = "webhook_exists", CONFLICT, "the tenant has a webhook endpoint of that name already";
     Internal = "internal", INTERNAL_SERVER_ERROR, "the server failed; the message says only \"internal error\", the log says more";
 }
 

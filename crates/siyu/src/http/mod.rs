@@ -20,6 +20,7 @@ mod segments;
 mod sweep;
 mod tags;
 mod tokens;
+mod webhooks;
 mod wecom;
 
 pub use console::masked_phone as console_masked_phone;
@@ -228,6 +229,7 @@ pub fn router(state: Arc<AppState>) -> Router {
         .route("/v1/clv/predict", get(clv::predict))
         .route("/v1/tokens", get(tokens::list).post(tokens::create))
         .route("/v1/tokens/{prefix}", delete(tokens::revoke))
+        .route("/v1/webhooks", get(webhooks::list).post(webhooks::create))
         .route("/v1/customers/{id}/export", get(privacy::export))
         .route("/v1/customers/{id}/merge", post(merges::merge))
         .route("/v1/customers/{id}/unmerge", post(merges::unmerge))
