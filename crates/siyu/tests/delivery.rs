@@ -686,3 +686,48 @@ fn the_api_adds_and_lists_webhooks() {
         );
     }
 }
+
+/// `siyu serve` stopped with SIGTERM while a delivery is under way lets it finish and
+/// records it before exiting: the send is delivered, with no server running afterwards.
+#[test]
+fn a_stopped_server_lets_the_delivery_under_way_finish() {
+    let dir = tempfile::tempdir().expect("dir");
+    let db = dir.path().join("g.db");
+    let db = db.to_str().expect("path");
+    let runtime = runtime();
+    let (addr, r) = receiver(&runtime, Behaviour::Slow { ms: 1500 });
+    cli(
+        db,
+        "shop",
+        &[
+            "webhook",
+            "add",
+            "crm",
+            "--url",
+            &format!("http://{addr}/hook"),
+            "--secret",
+            SECRET,
+            "--timeout-ms",
+            "10000",
+        ],
+    );
+    cli(db, "shop", &["webhook", "test", "crm"]);
+    let mut server = serve(db, "shop");
+    while r.seen().requests.is_empty() {
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    let term = Command::new("kill")
+        .args(["-TERM", &server.id().to_string()])
+        .status()
+        .expect("kill");
+    assert!(term.success());
+    let status = server.wait().expect("wait");
+    assert!(status.success(), "{status}");
+    assert_eq!(r.seen().processed.len(), 1);
+    let mut store = siyu_store::open(db).expect("db");
+    let shop = store.tenant("shop").expect("tenant");
+    assert_eq!(
+        state_counts(store.as_mut(), &shop).get(&("crm".to_owned(), SendState::Delivered)),
+        Some(&1)
+    );
+}
