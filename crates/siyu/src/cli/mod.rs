@@ -5,6 +5,7 @@ pub mod customer;
 pub mod lang;
 pub mod lifecycle;
 pub mod output;
+pub mod remind;
 pub mod report;
 pub mod rfm;
 pub mod segment;
@@ -94,6 +95,9 @@ pub enum Command {
     /// Users of the web console (`siyu serve`, /console): create, list, passwd, delete.
     #[command(subcommand)]
     User(server::UserCommand),
+    /// Reminders: customers whose next purchase is due (a contact list, an audience list).
+    #[command(subcommand)]
+    Remind(remind::RemindCommand),
     /// Webhook endpoints and the outbox of sends to them: add, list, test, outbox.
     #[command(subcommand)]
     Webhook(webhook::WebhookCommand),
@@ -587,6 +591,10 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Customer(command) => {
             let mut ctx = connect(&cli)?;
             customer::run_customer(ctx.store.as_mut(), &ctx.tenant, command)
+        }
+        Command::Remind(command) => {
+            let mut ctx = connect(&cli)?;
+            remind::run(ctx.store.as_mut(), &ctx.tenant, command)
         }
         Command::Webhook(command) => {
             let mut ctx = connect(&cli)?;

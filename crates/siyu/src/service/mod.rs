@@ -15,6 +15,7 @@ pub mod merge;
 pub mod overview;
 pub mod privacy;
 pub mod profiles;
+pub mod remind;
 pub mod reports;
 pub mod rfm;
 pub mod segments;
