@@ -116,3 +116,78 @@ fn due_by_cycle_on_postgres() {
     due_by_cycle(&db);
     let _ = siyu_store::PgStore::drop_schema(&url, &schema);
 }
+
+/// `siyu remind at-risk`: who is in the at_risk stage now, having entered it within the
+/// days asked; opted-out customers left out.
+fn at_risk_now(db: &str) {
+    let dir = tempfile::tempdir().expect("dir");
+    let today = siyu_core::TenantZone::named("Asia/Shanghai")
+        .expect("zone")
+        .day_of(siyu_core::Timestamp::now());
+    let ago = |days: i64| {
+        today
+            .checked_sub(jiff::Span::new().days(days))
+            .expect("day")
+            .to_string()
+    };
+    let customers = dir.path().join("c.csv");
+    std::fs::write(
+        &customers,
+        "customer_id,name,phone\na,张三,13800001234\nb,李四,13900005678\nd,赵六,13600001111\n",
+    )
+    .expect("write");
+    // a and d: every 10 days, the last 20 days ago (past 1.5 cycles, within 3): at risk.
+    // b: the same, the last yesterday: active.
+    let orders = dir.path().join("o.csv");
+    std::fs::write(
+        &orders,
+        format!(
+            "order_id,customer_id,ordered_at,amount,status\n\
+             1,a,{},100,paid\n2,a,{},100,paid\n3,a,{},100,paid\n\
+             4,b,{},100,paid\n5,b,{},100,paid\n6,b,{},100,paid\n\
+             7,d,{},100,paid\n8,d,{},100,paid\n9,d,{},100,paid\n",
+            ago(40),
+            ago(30),
+            ago(20),
+            ago(21),
+            ago(11),
+            ago(1),
+            ago(40),
+            ago(30),
+            ago(20),
+        ),
+    )
+    .expect("write");
+    run(db, &["config", "set", "time_zone", "Asia/Shanghai"]);
+    run(
+        db,
+        &["import", "customers", customers.to_str().expect("path")],
+    );
+    run(db, &["import", "orders", orders.to_str().expect("path")]);
+    run(db, &["customer", "opt-out", "d"]);
+    let csv = run(db, &["remind", "at-risk", "--days", "7", "--format", "csv"]);
+    let lines: Vec<&str> = csv.lines().collect();
+    assert_eq!(lines.len(), 2, "{csv}");
+    assert!(
+        lines[1].starts_with("a,张三,138****1234,") && lines[1].ends_with(",3,300.00"),
+        "{csv}"
+    );
+    assert!(lines[1].contains(&ago(20)), "{csv}");
+}
+
+#[test]
+fn at_risk_now_on_sqlite() {
+    let dir = tempfile::tempdir().expect("dir");
+    at_risk_now(dir.path().join("r.db").to_str().expect("path"));
+}
+
+#[test]
+fn at_risk_now_on_postgres() {
+    let Ok(url) = std::env::var("SIYU_TEST_POSTGRES") else {
+        return;
+    };
+    let schema = format!("siyu_remind_risk_{}", std::process::id());
+    let db = siyu_store::PgStore::schema_url(&url, &schema).expect("schema");
+    at_risk_now(&db);
+    let _ = siyu_store::PgStore::drop_schema(&url, &schema);
+}

@@ -30,6 +30,17 @@ pub enum RemindCommand {
         #[arg(long, value_enum, default_value_t)]
         format: Format,
     },
+    /// Customers who entered the at_risk stage within the last --days days (as of the last
+    /// evaluation), newest first. Phones masked; opted-out customers left out.
+    AtRisk {
+        #[arg(long, default_value_t = 7)]
+        days: u32,
+        /// Also write their customer ids, one a line: a campaign's audience list.
+        #[arg(long)]
+        ids_out: Option<PathBuf>,
+        #[arg(long, value_enum, default_value_t)]
+        format: Format,
+    },
 }
 
 pub fn run(store: &mut dyn Store, tenant: &Tenant, command: &RemindCommand) -> anyhow::Result<()> {
@@ -47,15 +58,7 @@ pub fn run(store: &mut dyn Store, tenant: &Tenant, command: &RemindCommand) -> a
             };
             let due = remind::due(store, tenant, today, *days)?;
             if let Some(path) = ids_out {
-                let mut file = std::io::BufWriter::new(
-                    std::fs::File::create(path)
-                        .with_context(|| format!("creating {}", path.display()))?,
-                );
-                for d in &due {
-                    writeln!(file, "{}", d.customer_id)?;
-                }
-                file.flush()
-                    .with_context(|| format!("writing {}", path.display()))?;
+                write_ids(path, due.iter().map(|d| &d.customer_id))?;
             }
             match format {
                 Format::Json => println!("{}", serde_json::to_string_pretty(&due)?),
@@ -118,8 +121,90 @@ pub fn run(store: &mut dyn Store, tenant: &Tenant, command: &RemindCommand) -> a
                 }
             }
         }
+        RemindCommand::AtRisk {
+            days,
+            ids_out,
+            format,
+        } => {
+            anyhow::ensure!(*days <= 366, "--days must be 0 to 366");
+            let from = siyu_core::Timestamp::now()
+                .checked_sub(jiff::SignedDuration::from_hours(24 * i64::from(*days)))
+                .context("--days")?;
+            let list = remind::at_risk(store, tenant, from)?;
+            if let Some(path) = ids_out {
+                write_ids(path, list.iter().map(|r| &r.customer_id))?;
+            }
+            match format {
+                Format::Json => println!("{}", serde_json::to_string_pretty(&list)?),
+                Format::Csv => {
+                    let mut w = csv::Writer::from_writer(std::io::stdout());
+                    w.write_record([
+                        "customer_id",
+                        "name",
+                        "phone",
+                        "entered_at_risk",
+                        "last_purchase_day",
+                        "orders",
+                        "net_spend",
+                    ])?;
+                    for r in &list {
+                        w.write_record([
+                            r.customer_id.to_string(),
+                            r.name.clone().unwrap_or_default(),
+                            r.phone.clone().unwrap_or_default(),
+                            r.since.to_string(),
+                            r.last_purchase_day
+                                .map(|d| d.to_string())
+                                .unwrap_or_default(),
+                            r.orders.to_string(),
+                            r.net_spend.to_string(),
+                        ])?;
+                    }
+                    w.flush()?;
+                }
+                Format::Table => {
+                    let mut t = Table::new([
+                        "customer",
+                        "name",
+                        "phone",
+                        "entered",
+                        "last purchase",
+                        "orders",
+                        "spent",
+                    ]);
+                    for r in &list {
+                        t.row([
+                            r.customer_id.to_string(),
+                            r.name.clone().unwrap_or_default(),
+                            r.phone.clone().unwrap_or_default(),
+                            super::output::local_time(&tenant.zone, r.since),
+                            r.last_purchase_day
+                                .map(|d| d.to_string())
+                                .unwrap_or_default(),
+                            r.orders.to_string(),
+                            yuan(r.net_spend),
+                        ]);
+                    }
+                    print!("{}", t.render());
+                }
+            }
+        }
     }
     Ok(())
+}
+
+fn write_ids<'a>(
+    path: &std::path::Path,
+    ids: impl Iterator<Item = &'a siyu_core::CustomerId>,
+) -> anyhow::Result<()> {
+    let mut file = std::io::BufWriter::new(
+        std::fs::File::create(path).with_context(|| format!("creating {}", path.display()))?,
+    );
+    for id in ids {
+        writeln!(file, "{id}")?;
+    }
+    file.flush()
+        .with_context(|| format!("writing {}", path.display()))
 }
 
 fn cycle_name(c: remind::CycleSource) -> &'static str {

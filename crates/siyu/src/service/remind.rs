@@ -7,10 +7,12 @@ use anyhow::Context;
 use jiff::civil::Date;
 use serde::Serialize;
 
+use siyu_core::lifecycle::Stage;
 use siyu_core::privacy::is_erased;
 use siyu_core::profile::Profile;
-use siyu_core::{CustomerId, Money};
-use siyu_store::{Store, Tenant};
+use siyu_core::segment::rules::{RuleKind, stage_tag};
+use siyu_core::{CustomerId, Money, Timestamp};
+use siyu_store::{MemberFilter, Store, Tenant};
 
 use super::segments::rule_settings;
 
@@ -138,6 +140,60 @@ pub fn due(
             days_until_due: (due_day - today).get_days().into(),
             orders: p.orders,
             net_spend: p.net_spend,
+        });
+    }
+    Ok(out)
+}
+
+/// A customer who entered the at-risk stage recently.
+#[derive(Debug, Clone, Serialize)]
+pub struct AtRisk {
+    pub customer_id: CustomerId,
+    pub name: Option<String>,
+    /// Masked (`138****5678`).
+    pub phone: Option<String>,
+    /// When they entered `at_risk` (as of the last evaluation).
+    pub since: Timestamp,
+    pub last_purchase_day: Option<Date>,
+    pub orders: u32,
+    pub net_spend: Money,
+}
+
+/// `siyu remind at-risk`: customers in the `at_risk` stage now who entered it at or after
+/// `entered_from`, newest entry first; opted-out customers are left out.
+pub fn at_risk(
+    store: &mut dyn Store,
+    tenant: &Tenant,
+    entered_from: Timestamp,
+) -> anyhow::Result<Vec<AtRisk>> {
+    let tag = stage_tag(Stage::AtRisk);
+    let mut members = {
+        let mut read = store.read_pool(tenant).context("reading the stages")?;
+        read.members(MemberFilter::Rule(RuleKind::Level, &tag))
+            .context("reading the at-risk stage")?
+    };
+    members.retain(|m| m.since >= entered_from && !is_erased(&m.customer_id));
+    members.sort_by(|a, b| (b.since, &a.customer_id).cmp(&(a.since, &b.customer_id)));
+    let mut out = Vec::with_capacity(members.len());
+    for m in members {
+        let Some(view) = store
+            .customer_view(tenant, &m.customer_id, 0)
+            .context("reading a customer")?
+        else {
+            continue;
+        };
+        if view.opted_out_at.is_some() {
+            continue;
+        }
+        let profile = view.profile.as_ref();
+        out.push(AtRisk {
+            customer_id: m.customer_id,
+            name: view.customer.name,
+            phone: view.customer.phone.as_deref().map(masked_phone),
+            since: m.since,
+            last_purchase_day: profile.and_then(|p| p.last_purchase_day),
+            orders: profile.map_or(0, |p| p.orders),
+            net_spend: profile.map_or(Money::ZERO, |p| p.net_spend),
         });
     }
     Ok(out)
