@@ -193,9 +193,18 @@ const CLAIM: &str = "UPDATE outbox SET attempts = attempts + 1, next_attempt_at 
         ORDER BY next_attempt_at LIMIT ?5)
     RETURNING send_id, payload, attempts";
 
-const DELIVERED: &str =
-    "UPDATE outbox SET state = 'delivered', delivered_at = ?3, last_error = NULL
-    WHERE tenant_id = ?1 AND send_id = ?2 AND state = 'pending'";
+/// Sends delivered, recorded together: `?2` their latest time, `?3…` their ids.
+fn delivered_sql(sends: usize) -> String {
+    let ids: Vec<String> = (0..sends).map(|i| format!("?{}", i + 3)).collect();
+    format!(
+        "UPDATE outbox SET state = 'delivered', delivered_at = ?2, last_error = NULL
+         WHERE tenant_id = ?1 AND state = 'pending' AND send_id IN ({})",
+        ids.join(", ")
+    )
+}
+
+/// Delivered sends recorded in one statement.
+const DELIVERED_AT_ONCE: usize = 200;
 
 const RETRY: &str = "UPDATE outbox SET next_attempt_at = ?4, last_error = ?5
     WHERE tenant_id = ?1 AND send_id = ?2 AND state = 'pending' AND attempts = ?3";
@@ -411,19 +420,23 @@ impl<T: OnDb> DeliveryStore for T {
         if outcomes.is_empty() {
             return Ok(());
         }
+        let delivered: Vec<(&str, Timestamp)> = outcomes
+            .iter()
+            .filter_map(|o| match o {
+                Outcome::Delivered { send_id, at } => Some((send_id.as_str(), *at)),
+                Outcome::Failed { .. } => None,
+            })
+            .collect();
         in_transaction(self.db(), |db| {
+            for chunk in delivered.chunks(DELIVERED_AT_ONCE) {
+                let latest = chunk.iter().map(|(_, at)| *at).max().unwrap_or_default();
+                let mut args = vec![Arg::Int(tenant.id), Arg::Int(micros(latest))];
+                args.extend(chunk.iter().map(|(id, _)| Arg::Text(id)));
+                db.exec(&delivered_sql(chunk.len()), &args)?;
+            }
             for o in outcomes {
                 match o {
-                    Outcome::Delivered { send_id, at } => {
-                        db.exec(
-                            DELIVERED,
-                            &[
-                                Arg::Int(tenant.id),
-                                Arg::Text(send_id),
-                                Arg::Int(micros(*at)),
-                            ],
-                        )?;
-                    }
+                    Outcome::Delivered { .. } => {}
                     Outcome::Failed {
                         send_id,
                         attempt,

@@ -77,6 +77,18 @@ impl Lane {
         let whole = self.tokens.floor() as u32;
         free.min(whole)
     }
+
+    /// The fewest requests worth a claim while others are under way: a quarter of the
+    /// endpoint's requests in flight (within its rate), so that a busy endpoint is claimed
+    /// for and recorded in batches, not one statement per send.
+    fn batch(&self) -> u32 {
+        let quarter = self.endpoint.max_in_flight / 4;
+        let rate = match self.endpoint.max_per_second {
+            0 => u32::MAX,
+            r => r,
+        };
+        quarter.min(rate).max(1)
+    }
 }
 
 /// What the dispatcher has done since it started (for the bench and `webhook test`).
@@ -186,7 +198,7 @@ impl Dispatcher {
         let now = Instant::now();
         for lane in self.lanes.values_mut() {
             let room = lane.room(now).min(CLAIM_AT_MOST);
-            if room == 0 {
+            if room == 0 || (lane.in_flight > 0 && room < lane.batch()) {
                 continue;
             }
             let at = Timestamp::now();
