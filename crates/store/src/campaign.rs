@@ -2,6 +2,7 @@
 //! decisions and coupons (in one transaction), the recent sends the caps read, the export
 //! of manual sends, and what redemption and attribution read.
 
+use crate::delivery::NewDelivery;
 use siyu_core::{Money, Timestamp};
 
 use crate::shared::OnDb;
@@ -69,17 +70,6 @@ pub struct NewRun<'a> {
     pub channel: &'a str,
     pub not_before: Timestamp,
     pub decisions: Vec<NewDecision<'a>>,
-}
-
-/// A webhook send for the delivery outbox. A local copy of the delivery branch's
-/// `siyu_store::NewDelivery`, under its name, until the two are merged.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct NewDelivery {
-    pub send_id: String,
-    pub endpoint: String,
-    /// JSON text.
-    pub payload: String,
-    pub not_before: jiff::Timestamp,
 }
 
 /// A decision as stored.
@@ -551,8 +541,9 @@ impl<T: OnDb> CampaignStore for T {
                     ])
                 }),
             )?;
-            // outbox: enqueued here in the same transaction
-            let _ = deliveries;
+            // The sends to webhooks go to the outbox in this same transaction: a run's
+            // sends exist exactly when its decisions do.
+            crate::delivery::enqueue(db, tenant.id, deliveries, run.at)?;
             Ok(u32::try_from(number).unwrap_or(u32::MAX))
         })
     }

@@ -7,6 +7,7 @@
 //! Instants are stored as microseconds since the Unix epoch (UTC), money as fen.
 
 mod campaign;
+mod delivery;
 mod merge;
 mod postgres;
 mod shared;
@@ -26,8 +27,12 @@ use siyu_core::{
 use siyu_core::{TenantZone, Timestamp};
 
 pub use crate::campaign::{
-    CampaignStore, CodeUse, CouponRow, DecisionRow, ExportRow, NewCoupon, NewDecision, NewDelivery,
-    NewRun, StoredCampaign, StoredOffer,
+    CampaignStore, CodeUse, CouponRow, DecisionRow, ExportRow, NewCoupon, NewDecision, NewRun,
+    StoredCampaign, StoredOffer,
+};
+pub use crate::delivery::{
+    Claimed, DeliveryStore, DeliveryWrites, NewDelivery, OutboxCount, OutboxRow, Outcome,
+    SendState, WebhookEndpoint,
 };
 pub use crate::postgres::PgStore;
 pub use crate::sqlite::SqliteStore;
@@ -726,7 +731,7 @@ pub trait PoolRows {
 /// What segments and tags read and write, inside the one transaction of an ingest or of
 /// a command that changes them: the pool as rules see it, the saved rules, who they
 /// select and the history of that.
-pub trait PoolTx: KeptMembers + PoolRows {
+pub trait PoolTx: KeptMembers + PoolRows + DeliveryWrites {
     /// Waits until no other transaction is evaluating the tenant's rules, and keeps them
     /// out until this one ends: two evaluations at once would record the same change.
     fn lock_evaluation(&mut self) -> Result<()>;
@@ -974,6 +979,7 @@ pub trait Store:
     + CustomerViewStore
     + AuditStore
     + CampaignStore
+    + DeliveryStore
     + Send
 {
     /// `sqlite` or `postgres`.

@@ -70,6 +70,7 @@ const MIGRATIONS: &[(i64, &str)] = &[
         15,
         include_str!("../migrations/postgres/0015_campaigns.sql"),
     ),
+    (16, include_str!("../migrations/postgres/0016_delivery.sql")),
 ];
 
 /// The advisory lock that serialises migrations and schema creation across processes.

@@ -71,6 +71,7 @@ const MIGRATIONS: &[(i64, &str)] = &[
         include_str!("../migrations/sqlite/0018_tenant_changes.sql"),
     ),
     (19, include_str!("../migrations/sqlite/0019_campaigns.sql")),
+    (20, include_str!("../migrations/sqlite/0020_delivery.sql")),
 ];
 
 pub struct SqliteStore {

@@ -20,6 +20,7 @@ use siyu_store::{
     PoolTx, Result, Scope, SqliteStore, Store, StoreError, StoredRule, TableCounts, Tenant,
     TenantStore, WriteCounts,
 };
+use siyu_store::{Claimed, NewDelivery, Outcome, SendState, WebhookEndpoint};
 
 /// Generates, for each case, `sqlite::<case>` and `postgres::<case>`.
 macro_rules! on_both_backends {
@@ -1825,8 +1826,122 @@ fn the_audit_log_is_read_newest_first_by_subject_within_the_tenant(
     Ok(())
 }
 
+/// The outbox's claim is a lease: a claimed send is not claimed again until the lease ends,
+/// then again with the next attempt; a failure of an attempt that is not the latest is
+/// ignored; a delivered or dead send is never claimed; a send not yet due waits.
+fn the_outbox_claims_by_lease_and_records_only_the_latest_attempt(
+    store: &mut dyn Store,
+) -> Result<()> {
+    let shop = store.tenant("shop")?;
+    let endpoint = WebhookEndpoint {
+        name: "crm".into(),
+        url: "http://127.0.0.1:9/".into(),
+        secret: "0123456789abcdef".into(),
+        max_attempts: 3,
+        max_in_flight: 4,
+        max_per_second: 0,
+        timeout_ms: 1000,
+        backoff_ms: 10,
+        created_at: t(0),
+    };
+    assert!(store.add_webhook(&shop, &endpoint)?);
+    assert!(!store.add_webhook(&shop, &endpoint)?, "the name is taken");
+    let send = |id: &str, not_before| NewDelivery {
+        send_id: id.into(),
+        endpoint: "crm".into(),
+        payload: format!(r#"{{"customer_id":"{id}"}}"#),
+        not_before,
+    };
+    assert_eq!(
+        store.enqueue(
+            &shop,
+            &[send("s1", t(1)), send("s2", t(1)), send("later", t(9))],
+            t(1)
+        )?,
+        3
+    );
+    let ids = |c: &[Claimed]| {
+        c.iter()
+            .map(|c| (c.send_id.clone(), c.attempt))
+            .collect::<Vec<_>>()
+    };
+    // Claimed at day 2, leased until day 3.
+    let first = store.claim_deliveries(&shop, "crm", t(2), t(3), 10)?;
+    assert_eq!(ids(&first), [("s1".to_owned(), 1), ("s2".to_owned(), 1)]);
+    assert!(
+        store
+            .claim_deliveries(&shop, "crm", t(2), t(3), 10)?
+            .is_empty(),
+        "leased"
+    );
+    // s1 delivered; s2's outcome never recorded (its dispatcher died).
+    store.record_outcomes(
+        &shop,
+        &[Outcome::Delivered {
+            send_id: "s1".into(),
+            at: t(2),
+        }],
+    )?;
+    let again = store.claim_deliveries(&shop, "crm", t(4), t(5), 10)?;
+    assert_eq!(
+        ids(&again),
+        [("s2".to_owned(), 2)],
+        "sent again after the lease"
+    );
+    // The first attempt's failure, come late, changes nothing; the second's counts.
+    let failed = |attempt, retry_at| Outcome::Failed {
+        send_id: "s2".into(),
+        attempt,
+        error: "answered 500".into(),
+        retry_at,
+    };
+    store.record_outcomes(&shop, &[failed(1, Some(t(4)))])?;
+    assert!(
+        store
+            .claim_deliveries(&shop, "crm", t(4), t(5), 10)?
+            .is_empty()
+    );
+    store.record_outcomes(&shop, &[failed(2, Some(t(6)))])?;
+    assert!(
+        store
+            .claim_deliveries(&shop, "crm", t(5), t(6), 10)?
+            .is_empty(),
+        "backing off"
+    );
+    let third = store.claim_deliveries(&shop, "crm", t(6), t(7), 10)?;
+    assert_eq!(ids(&third), [("s2".to_owned(), 3)]);
+    store.record_outcomes(&shop, &[failed(3, None)])?;
+    assert!(
+        store
+            .claim_deliveries(&shop, "crm", t(8), t(9), 10)?
+            .is_empty(),
+        "dead"
+    );
+    let last = store.claim_deliveries(&shop, "crm", t(9), t(10), 10)?;
+    assert_eq!(ids(&last), [("later".to_owned(), 1)]);
+    let states: Vec<(String, SendState, u32)> = store
+        .outbox_rows(&shop, None, 10)?
+        .into_iter()
+        .map(|r| (r.send_id, r.state, r.attempts))
+        .collect();
+    assert_eq!(
+        states,
+        [
+            ("later".to_owned(), SendState::Pending, 1),
+            ("s1".to_owned(), SendState::Delivered, 1),
+            ("s2".to_owned(), SendState::Dead, 3),
+        ]
+    );
+    // Another tenant sees none of it.
+    let other = store.tenant("other")?;
+    assert!(store.outbox_counts(&other)?.is_empty());
+    assert!(store.webhooks(&other)?.is_empty());
+    Ok(())
+}
+
 on_both_backends!(
     every_committed_write_of_a_tenant_moves_its_change_counter,
+    the_outbox_claims_by_lease_and_records_only_the_latest_attempt,
     an_erased_customer_leaves_only_orders_under_the_remains_id,
     a_privacy_transaction_is_all_or_nothing,
     an_opt_out_is_kept_seen_by_the_pool_and_withdrawn,

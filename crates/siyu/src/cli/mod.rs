@@ -6,10 +6,12 @@ pub mod customer;
 pub mod lang;
 pub mod lifecycle;
 pub mod output;
+pub mod remind;
 pub mod report;
 pub mod rfm;
 pub mod segment;
 pub mod server;
+pub mod webhook;
 
 use std::path::PathBuf;
 
@@ -100,6 +102,12 @@ pub enum Command {
     /// Users of the web console (`siyu serve`, /console): create, list, passwd, delete.
     #[command(subcommand)]
     User(server::UserCommand),
+    /// Reminders: customers whose next purchase is due (a contact list, an audience list).
+    #[command(subcommand)]
+    Remind(remind::RemindCommand),
+    /// Webhook endpoints and the outbox of sends to them: add, list, test, outbox.
+    #[command(subcommand)]
+    Webhook(webhook::WebhookCommand),
     /// The benchmarks behind the speed figures.
     #[command(subcommand)]
     Bench(Bench),
@@ -297,6 +305,22 @@ pub enum Bench {
         #[arg(long)]
         sweep_after: Option<f64>,
         /// Measure PostgreSQL at this URL (in a scratch schema, dropped afterwards).
+        #[arg(long)]
+        postgres: Option<String>,
+        #[arg(long, value_enum, default_value_t)]
+        format: Format,
+    },
+    /// The webhook dispatcher: sends enqueued and delivered to a receiver on loopback in
+    /// this process (answering 204 at once); sends/s from the first claim to the last
+    /// outcome recorded.
+    Webhooks {
+        #[arg(long, default_value_t = 20_000)]
+        count: u64,
+        /// The endpoint's requests under way at once.
+        #[arg(long, default_value_t = 64)]
+        max_in_flight: u32,
+        /// Measure PostgreSQL at this URL (in a scratch schema, dropped afterwards)
+        /// instead of a fresh SQLite file.
         #[arg(long)]
         postgres: Option<String>,
         #[arg(long, value_enum, default_value_t)]
@@ -595,6 +619,49 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Customer(command) => {
             let mut ctx = connect(&cli)?;
             customer::run_customer(ctx.store.as_mut(), &ctx.tenant, command)
+        }
+        Command::Remind(command) => {
+            let mut ctx = connect(&cli)?;
+            remind::run(ctx.store.as_mut(), &ctx.tenant, command)
+        }
+        Command::Webhook(command) => {
+            let mut ctx = connect(&cli)?;
+            webhook::run(ctx.store.as_mut(), &ctx.tenant, command)
+        }
+        Command::Bench(Bench::Webhooks {
+            count,
+            max_in_flight,
+            postgres,
+            format,
+        }) => {
+            let result = match postgres {
+                Some(url) => {
+                    let schema = format!("siyu_bench_webhooks_{}", std::process::id());
+                    let scoped = siyu_store::PgStore::schema_url(url, &schema)?;
+                    let result = service::dispatch::bench(&scoped, *count, *max_in_flight);
+                    siyu_store::PgStore::drop_schema(url, &schema)?;
+                    result?
+                }
+                None => {
+                    let dir = tempfile::tempdir()?;
+                    let db = dir.path().join("bench.db");
+                    service::dispatch::bench(&db.to_string_lossy(), *count, *max_in_flight)?
+                }
+            };
+            match format {
+                Format::Json => println!("{}", serde_json::to_string_pretty(&result)?),
+                _ => println!(
+                    "{} webhooks on {} ({} in flight): enqueued in {:.2} s, delivered in {:.2} s: {:.0}/s ({} received)",
+                    thousands(result.sends),
+                    result.backend,
+                    result.max_in_flight,
+                    result.enqueue_seconds,
+                    result.deliver_seconds,
+                    result.per_second,
+                    thousands(result.received),
+                ),
+            }
+            Ok(())
         }
         Command::Bench(Bench::Segment {
             customers,

@@ -95,6 +95,8 @@ codes! {
     CampaignExists = "campaign_exists", CONFLICT, "the tenant has a campaign of that name already";
     CampaignNotFound = "campaign_not_found", NOT_FOUND, "the tenant has no such campaign";
     CampaignNotRunnable = "campaign_not_runnable", CONFLICT, "the campaign is paused, scheduled for later, or was run meanwhile";
+    InvalidWebhook = "invalid_webhook", BAD_REQUEST, "a webhook endpoint's body, name, URL, secret or limits are refused (the message says which)";
+    WebhookExists = "webhook_exists", CONFLICT, "the tenant has a webhook endpoint of that name already";
     Internal = "internal", INTERNAL_SERVER_ERROR, "the server failed; the message says only \"internal error\", the log says more";
 }
 

@@ -21,6 +21,7 @@ mod segments;
 mod sweep;
 mod tags;
 mod tokens;
+mod webhooks;
 mod wecom;
 
 pub use console::masked_phone as console_masked_phone;
@@ -235,6 +236,7 @@ pub fn router(state: Arc<AppState>) -> Router {
         .route("/v1/clv/predict", get(clv::predict))
         .route("/v1/tokens", get(tokens::list).post(tokens::create))
         .route("/v1/tokens/{prefix}", delete(tokens::revoke))
+        .route("/v1/webhooks", get(webhooks::list).post(webhooks::create))
         .route("/v1/customers/{id}/export", get(privacy::export))
         .route("/v1/customers/{id}/merge", post(merges::merge))
         .route("/v1/customers/{id}/unmerge", post(merges::unmerge))
@@ -352,7 +354,11 @@ pub fn serve(db: &str, addr: SocketAddr, limit: RateLimit, limits: Limits) -> an
         .enable_all()
         .build()
         .context("starting the runtime")?;
-    runtime.block_on(async move {
+    let stop = Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let dispatcher =
+        crate::service::dispatch::start(db, runtime.handle().clone(), Arc::clone(&stop))
+            .context("starting the webhook dispatcher")?;
+    let served = runtime.block_on(async move {
         let listener = tokio::net::TcpListener::bind(addr)
             .await
             .with_context(|| format!("listening on {addr}"))?;
@@ -361,7 +367,13 @@ pub fn serve(db: &str, addr: SocketAddr, limit: RateLimit, limits: Limits) -> an
         conn::serve(listener, router(state), limits, stop_asked()).await;
         tracing::info!("stopped: every request in flight answered");
         Ok(())
-    })
+    });
+    // The deliveries under way finish on the runtime, which lives until they have.
+    stop.store(true, std::sync::atomic::Ordering::Relaxed);
+    if dispatcher.join().is_err() {
+        tracing::error!("the webhook dispatcher panicked");
+    }
+    served
 }
 
 /// Ctrl-C or SIGTERM (what a service manager or `docker stop` sends): the server then

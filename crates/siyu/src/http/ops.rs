@@ -409,6 +409,7 @@ pub fn openapi_document() -> Value {
         "parameters": [{"name": "id", "in": "path", "required": true, "schema": {"type": "string"}}],
         "responses": with(json!({"200": {"description": "{customer_id, with, recorded}"}}), &[(Code::InvalidCustomerId, ""), (Code::InvalidMerge, ""), (Code::CustomerNotFound, "")])
     }});
+    document["paths"]["/v1/webhooks"] = webhook_paths(&with);
     document["paths"]["/v1/customers/{id}/ids"] = json!({"get": {
         "summary": "The customer's identities (namespace, value, source, at) and the customers merged into them",
         "parameters": [{"name": "id", "in": "path", "required": true, "schema": {"type": "string"}}],
@@ -443,4 +444,15 @@ fn campaign_paths(document: &mut Value, with: WithErrors<'_>) {
     document["paths"]["/v1/campaigns/{name}/resume"] = json!({"post": {"summary": "Let a paused campaign run again (operator, admin)", "parameters": name, "responses": with(json!({"200": {"description": "{name, status}"}}), &[(Code::CampaignNotFound, "")])}});
     document["paths"]["/v1/campaigns/{name}/decisions"] = json!({"get": {"summary": "Each decision with its reason, by run and customer (viewer, operator, admin)", "parameters": [name[0].clone(), {"name": "customer", "in": "query", "schema": {"type": "string"}, "description": "one customer's decisions"}], "responses": with(json!({"200": {"description": "[{run, customer_id, tier, outcome, reason, detail, decided_at, channel, not_before, coupon_code, sent_at}]"}}), &[(Code::CampaignNotFound, ""), (Code::InvalidQuery, "")])}});
     document["paths"]["/v1/campaigns/{name}/results"] = json!({"get": {"summary": "Treated (sent or held back) against the holdout, overall and per tier: customers, buyers, orders, revenue per customer, redemption, coupon cost, incremental GMV, ROI, conversion and revenue lift with 95% intervals, and why not when the groups are too small (viewer, operator, admin)", "parameters": name, "responses": with(json!({"200": {"description": "{campaign, attribution_days, overall, tiers}; money in fen"}}), &[(Code::CampaignNotFound, "")])}});
+}
+
+/// The webhook endpoints' routes (kept apart: one `json!` of every route is past the
+/// macro's recursion limit).
+fn webhook_paths(with: WithErrors<'_>) -> Value {
+    json!({
+        "get": {"summary": "The tenant's webhook endpoints by name: url, limits (max_attempts, max_in_flight, max_per_second, timeout_ms, backoff_ms), created_at and outbox: their sends by state {pending, delivered, dead, cancelled}; never a secret (admin)", "responses": with(json!({"200": {"description": "[{name, url, max_attempts, max_in_flight, max_per_second, timeout_ms, backoff_ms, created_at, outbox}]"}}), &[])},
+        "post": {"summary": "Add a webhook endpoint the dispatcher of siyu serve posts sends to, signed with its secret (generated unless given), shown this once; see docs/delivery.md (admin)",
+            "requestBody": {"required": true, "content": {"application/json": {"schema": {"type": "object", "required": ["name", "url"], "additionalProperties": false, "properties": {"name": {"type": "string", "pattern": "^[A-Za-z0-9._-]{1,64}$"}, "url": {"type": "string", "description": "http://host[:port]/path"}, "secret": {"type": "string", "minLength": 16, "maxLength": 256}, "max_attempts": {"type": "integer", "minimum": 1, "maximum": 100, "default": 8}, "max_in_flight": {"type": "integer", "minimum": 1, "maximum": 1000, "default": 16}, "max_per_second": {"type": "integer", "minimum": 0, "maximum": 100000, "default": 0}, "timeout_ms": {"type": "integer", "minimum": 100, "maximum": 120000, "default": 10000}, "backoff_ms": {"type": "integer", "minimum": 1, "maximum": 3600000, "default": 5000}}}}}},
+            "responses": with(json!({"201": {"description": "{secret (shown this once), name, url, limits, created_at, outbox}"}}), &[(Code::InvalidWebhook, ""), (Code::WebhookExists, ""), (Code::MalformedJson, "")])}
+    })
 }

@@ -417,6 +417,12 @@ pub fn erase(
     }
     let mut forgotten = absorbed.clone();
     forgotten.push(id.clone());
+    // What is waiting in the outbox for the person is not sent (and what was sent keeps
+    // no payload naming them).
+    for who in &forgotten {
+        tx.cancel_deliveries_of(who)
+            .context("cancelling the customer's pending sends")?;
+    }
     tx.forget_merges(&forgotten)
         .context("forgetting the customer's merges")?;
     let ids: FastHashSet<CustomerId> = std::iter::once(remains.clone()).collect();

@@ -1,0 +1,246 @@
+//! Reminders: customers whose next purchase is due (their last purchase day plus their
+//! repurchase cycle), as a contact list for the operator and an audience list for a
+//! campaign. A customer's cycle is their own mean interval between purchase days once they
+//! have 3 or more, else the tenant's `repurchase_cycle_days`.
+
+use anyhow::Context;
+use jiff::civil::Date;
+use serde::Serialize;
+
+use siyu_core::lifecycle::Stage;
+use siyu_core::privacy::is_erased;
+use siyu_core::profile::Profile;
+use siyu_core::segment::rules::{RuleKind, stage_tag};
+use siyu_core::{CustomerId, Money, Timestamp};
+use siyu_store::{MemberFilter, Store, Tenant};
+
+use super::segments::rule_settings;
+
+/// Purchase days from which a customer's own mean interval is their cycle.
+pub const OWN_CYCLE_FROM: u32 = 3;
+
+/// Whose cycle a reminder used.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum CycleSource {
+    /// Their own mean interval between purchase days.
+    Own,
+    /// The tenant's `repurchase_cycle_days`.
+    Tenant,
+}
+
+/// A customer's repurchase cycle in days, and whose it is: the mean interval between their
+/// first and last purchase days over the intervals between (rounded, at least 1) with 3+
+/// purchase days; the tenant's otherwise. `None` without a purchase.
+pub fn cycle_of(profile: &Profile, tenant_cycle: u32) -> Option<(u32, CycleSource)> {
+    let (first, last) = (profile.first_purchase_day?, profile.last_purchase_day?);
+    if profile.purchase_days < OWN_CYCLE_FROM {
+        return Some((tenant_cycle, CycleSource::Tenant));
+    }
+    let span = (last - first).get_days().max(0);
+    let intervals = i32::try_from(profile.purchase_days - 1).unwrap_or(i32::MAX);
+    let mean = (f64::from(span) / f64::from(intervals)).round();
+    // Within u32: a span of days over at least two intervals.
+    #[expect(clippy::cast_possible_truncation, clippy::cast_sign_loss)]
+    let days = mean.max(1.0) as u32;
+    Some((days, CycleSource::Own))
+}
+
+/// A customer whose next purchase is due.
+#[derive(Debug, Clone, Serialize)]
+pub struct Due {
+    pub customer_id: CustomerId,
+    pub name: Option<String>,
+    /// Masked (`138****5678`).
+    pub phone: Option<String>,
+    pub last_purchase_day: Date,
+    pub cycle_days: u32,
+    pub cycle: CycleSource,
+    pub due_day: Date,
+    /// From `today` (0: due today).
+    pub days_until_due: i64,
+    pub orders: u32,
+    pub net_spend: Money,
+}
+
+/// A phone as lists show it: three and four digits kept (`138****5678`), a short one its
+/// first and last two; one masked already as it is.
+pub fn masked_phone(phone: &str) -> String {
+    if phone.contains('*') {
+        return phone.to_owned();
+    }
+    let chars: Vec<char> = phone.chars().collect();
+    let (head, tail) = if chars.len() >= 11 { (3, 4) } else { (2, 2) };
+    if chars.len() <= head + tail {
+        return "*".repeat(chars.len());
+    }
+    let mut out: String = chars[..head].iter().collect();
+    out.push_str(&"*".repeat(chars.len() - head - tail));
+    out.extend(&chars[chars.len() - tail..]);
+    out
+}
+
+/// `siyu remind due`: customers whose due day (last purchase day + cycle) falls from
+/// `today` to `days` days after it, soonest first; left, opted-out and erased customers
+/// are left out.
+pub fn due(
+    store: &mut dyn Store,
+    tenant: &Tenant,
+    today: Date,
+    days: u32,
+) -> anyhow::Result<Vec<Due>> {
+    let tenant_cycle = rule_settings(store, tenant)?
+        .lifecycle
+        .repurchase_cycle_days;
+    let until = today
+        .checked_add(jiff::Span::new().days(i64::from(days)))
+        .context("--days reaches past the calendar")?;
+    let mut found: Vec<(Profile, u32, CycleSource, Date)> = Vec::new();
+    store
+        .scan_profiles(tenant, &mut |p| {
+            if p.left_at.is_some() || is_erased(&p.customer_id) {
+                return;
+            }
+            let (Some(last), Some((cycle, source))) =
+                (p.last_purchase_day, cycle_of(&p, tenant_cycle))
+            else {
+                return;
+            };
+            let Ok(due_day) = last.checked_add(jiff::Span::new().days(i64::from(cycle))) else {
+                return;
+            };
+            if due_day >= today && due_day <= until {
+                found.push((p, cycle, source, due_day));
+            }
+        })
+        .context("reading the profiles")?;
+    found.sort_by(|a, b| (a.3, &a.0.customer_id).cmp(&(b.3, &b.0.customer_id)));
+    let mut out = Vec::with_capacity(found.len());
+    for (p, cycle_days, cycle, due_day) in found {
+        let Some(view) = store
+            .customer_view(tenant, &p.customer_id, 0)
+            .context("reading a customer")?
+        else {
+            continue;
+        };
+        if view.opted_out_at.is_some() {
+            continue;
+        }
+        let Some(last_purchase_day) = p.last_purchase_day else {
+            continue;
+        };
+        out.push(Due {
+            customer_id: p.customer_id,
+            name: view.customer.name,
+            phone: view.customer.phone.as_deref().map(masked_phone),
+            last_purchase_day,
+            cycle_days,
+            cycle,
+            due_day,
+            days_until_due: (due_day - today).get_days().into(),
+            orders: p.orders,
+            net_spend: p.net_spend,
+        });
+    }
+    Ok(out)
+}
+
+/// A customer who entered the at-risk stage recently.
+#[derive(Debug, Clone, Serialize)]
+pub struct AtRisk {
+    pub customer_id: CustomerId,
+    pub name: Option<String>,
+    /// Masked (`138****5678`).
+    pub phone: Option<String>,
+    /// When they entered `at_risk` (as of the last evaluation).
+    pub since: Timestamp,
+    pub last_purchase_day: Option<Date>,
+    pub orders: u32,
+    pub net_spend: Money,
+}
+
+/// `siyu remind at-risk`: customers in the `at_risk` stage now who entered it at or after
+/// `entered_from`, newest entry first; opted-out customers are left out.
+pub fn at_risk(
+    store: &mut dyn Store,
+    tenant: &Tenant,
+    entered_from: Timestamp,
+) -> anyhow::Result<Vec<AtRisk>> {
+    let tag = stage_tag(Stage::AtRisk);
+    let mut members = {
+        let mut read = store.read_pool(tenant).context("reading the stages")?;
+        read.members(MemberFilter::Rule(RuleKind::Level, &tag))
+            .context("reading the at-risk stage")?
+    };
+    members.retain(|m| m.since >= entered_from && !is_erased(&m.customer_id));
+    members.sort_by(|a, b| (b.since, &a.customer_id).cmp(&(a.since, &b.customer_id)));
+    let mut out = Vec::with_capacity(members.len());
+    for m in members {
+        let Some(view) = store
+            .customer_view(tenant, &m.customer_id, 0)
+            .context("reading a customer")?
+        else {
+            continue;
+        };
+        if view.opted_out_at.is_some() {
+            continue;
+        }
+        let profile = view.profile.as_ref();
+        out.push(AtRisk {
+            customer_id: m.customer_id,
+            name: view.customer.name,
+            phone: view.customer.phone.as_deref().map(masked_phone),
+            since: m.since,
+            last_purchase_day: profile.and_then(|p| p.last_purchase_day),
+            orders: profile.map_or(0, |p| p.orders),
+            net_spend: profile.map_or(Money::ZERO, |p| p.net_spend),
+        });
+    }
+    Ok(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use siyu_core::Timestamp;
+
+    fn bought(days: &[&str]) -> Profile {
+        let mut p = Profile::new(
+            CustomerId::parse("c1").expect("id"),
+            Timestamp::UNIX_EPOCH,
+            None,
+        );
+        p.purchase_days = u32::try_from(days.len()).expect("few");
+        p.first_purchase_day = days.first().map(|d| d.parse().expect("day"));
+        p.last_purchase_day = days.last().map(|d| d.parse().expect("day"));
+        p
+    }
+
+    #[test]
+    fn the_own_cycle_is_the_mean_interval_from_three_purchase_days() {
+        assert_eq!(cycle_of(&bought(&[]), 30), None);
+        assert_eq!(
+            cycle_of(&bought(&["2025-01-01", "2025-01-11"]), 30),
+            Some((30, CycleSource::Tenant))
+        );
+        // Three purchase days over 20 days: two intervals of 10 on average.
+        assert_eq!(
+            cycle_of(&bought(&["2025-01-01", "2025-01-05", "2025-01-21"]), 30),
+            Some((10, CycleSource::Own))
+        );
+        // 25 days over 2 intervals: 12.5, rounded.
+        assert_eq!(
+            cycle_of(&bought(&["2025-01-01", "2025-01-02", "2025-01-26"]), 30),
+            Some((13, CycleSource::Own))
+        );
+    }
+
+    #[test]
+    fn phones_are_masked_but_for_three_and_four_digits() {
+        assert_eq!(masked_phone("13800001234"), "138****1234");
+        assert_eq!(masked_phone("+8613800001234"), "+86*******1234");
+        assert_eq!(masked_phone("123456"), "12**56");
+        assert_eq!(masked_phone("1234"), "****");
+        assert_eq!(masked_phone("186******05"), "186******05");
+    }
+}
