@@ -318,6 +318,53 @@ fn holdout_and_redemption(store: &mut dyn Store, tenant: &Tenant) {
     assert!(r.overall.too_small.is_some());
 }
 
+/// A campaign sending by webhook: refused while its endpoint does not exist; each run's
+/// sends are in the outbox once the run has committed, one per send decided.
+fn sends_by_webhook(store: &mut dyn Store, tenant: &Tenant) {
+    let ids = shop(store, tenant);
+    offer(store, tenant, "ten", None);
+    let mut spring = spec(ids, Some("ten"), Policy::default());
+    spring.channel = SendChannel::Webhook {
+        endpoint: "bridge".to_owned(),
+    };
+    let refused = campaigns::create_campaign(store, tenant, "spring", &spring, "test");
+    assert!(
+        refused
+            .as_ref()
+            .is_err_and(|e| e.to_string().contains("bridge")),
+        "{refused:?}"
+    );
+    siyu::service::delivery::add_webhook(
+        store,
+        tenant,
+        "bridge",
+        "http://127.0.0.1:9/hook",
+        None,
+        &siyu::service::delivery::Limits::default(),
+    )
+    .expect("webhook");
+    campaigns::create_campaign(store, tenant, "spring", &spring, "test").expect("campaign");
+    let summary = run_at(store, tenant, "spring", at("2026-03-10 10:00:00")).expect("run");
+    let rows = campaigns::decisions(store, tenant, "spring", None).expect("decisions");
+    let sent = rows.iter().filter(|d| d.outcome == "send").count();
+    assert!(sent > 0);
+    assert_eq!(summary.deliveries, sent as u64);
+    let outbox = store.outbox_rows(tenant, None, 1000).expect("outbox");
+    assert_eq!(outbox.len(), sent);
+    assert!(outbox.iter().all(|o| o.endpoint == "bridge"));
+}
+
+#[test]
+fn a_campaign_by_webhook_puts_its_sends_in_the_outbox_on_each_backend() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let mut store = siyu_store::open(dir.path().join("c.db").to_str().expect("path")).expect("db");
+    let tenant = store.tenant("shop").expect("tenant");
+    sends_by_webhook(store.as_mut(), &tenant);
+    if let Some((mut store, tenant)) = common::postgres_tenant("campaigns_webhook") {
+        sends_by_webhook(store.as_mut(), &tenant);
+    }
+}
+
 #[test]
 fn a_run_decides_each_customer_with_its_reason_on_sqlite() {
     let dir = tempfile::tempdir().expect("tempdir");

@@ -149,6 +149,13 @@ pub fn create_campaign_keyed(
             })?;
         }
     }
+    if let SendChannel::Webhook { endpoint } = &spec.channel
+        && !store.webhooks(tenant)?.iter().any(|w| w.name == *endpoint)
+    {
+        return Err(CampaignsError::Invalid(format!(
+            "there is no webhook endpoint '{endpoint}' (siyu webhook add makes one)"
+        )));
+    }
     if let Audience::Segment { name: segment } = &spec.audience {
         let rules = store.read_pool(tenant)?.rules()?;
         if !rules
