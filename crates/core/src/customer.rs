@@ -116,6 +116,24 @@ pub fn masked_phone(text: &str) -> Option<String> {
     ok.then_some(kept)
 }
 
+/// A phone as siyu shows it to those who may not see it whole: `138****5678` (three and
+/// four digits kept); a short one keeps its first and last two; one masked already stays
+/// as it is.
+pub fn hide_phone(phone: &str) -> String {
+    if phone.contains('*') {
+        return phone.to_owned();
+    }
+    let chars: Vec<char> = phone.chars().collect();
+    let (head, tail) = if chars.len() >= 11 { (3, 4) } else { (2, 2) };
+    if chars.len() <= head + tail {
+        return "*".repeat(chars.len());
+    }
+    let mut out: String = chars[..head].iter().collect();
+    out.push_str(&"*".repeat(chars.len() - head - tail));
+    out.extend(&chars[chars.len() - tail..]);
+    out
+}
+
 /// Phone numbers as digits with an optional leading `+`; separators dropped.
 pub fn normalise_phone(text: &str) -> Option<String> {
     let s = text.trim();

@@ -549,19 +549,6 @@ pub struct ExportLine {
     pub not_before: String,
 }
 
-/// A phone with its middle hidden: 138****5678.
-pub fn mask_phone(phone: &str) -> String {
-    let chars: Vec<char> = phone.chars().collect();
-    if chars.len() < 7 {
-        return "*".repeat(chars.len());
-    }
-    let (head, tail) = (3, 4);
-    let mut out: String = chars[..head].iter().collect();
-    out.push_str(&"*".repeat(chars.len() - head - tail));
-    out.extend(&chars[chars.len() - tail..]);
-    out
-}
-
 /// The campaign's export sends not yet exported, marked sent: phones masked unless
 /// `full_phones`, which is recorded in the audit log, one entry per customer.
 pub fn export(
@@ -601,7 +588,13 @@ pub fn export(
             name: r.name.unwrap_or_default(),
             phone: r
                 .phone
-                .map(|p| if full_phones { p } else { mask_phone(&p) })
+                .map(|p| {
+                    if full_phones {
+                        p
+                    } else {
+                        siyu_core::customer::hide_phone(&p)
+                    }
+                })
                 .unwrap_or_default(),
             tier: r.tier.unwrap_or_default(),
             coupon_code: r.coupon_code.unwrap_or_default(),

@@ -7,6 +7,7 @@ use anyhow::Context;
 use jiff::civil::Date;
 use serde::Serialize;
 
+use siyu_core::customer::hide_phone as masked_phone;
 use siyu_core::lifecycle::Stage;
 use siyu_core::privacy::is_erased;
 use siyu_core::profile::Profile;
@@ -61,23 +62,6 @@ pub struct Due {
     pub days_until_due: i64,
     pub orders: u32,
     pub net_spend: Money,
-}
-
-/// A phone as lists show it: three and four digits kept (`138****5678`), a short one its
-/// first and last two; one masked already as it is.
-pub fn masked_phone(phone: &str) -> String {
-    if phone.contains('*') {
-        return phone.to_owned();
-    }
-    let chars: Vec<char> = phone.chars().collect();
-    let (head, tail) = if chars.len() >= 11 { (3, 4) } else { (2, 2) };
-    if chars.len() <= head + tail {
-        return "*".repeat(chars.len());
-    }
-    let mut out: String = chars[..head].iter().collect();
-    out.push_str(&"*".repeat(chars.len() - head - tail));
-    out.extend(&chars[chars.len() - tail..]);
-    out
 }
 
 /// `siyu remind due`: customers whose due day (last purchase day + cycle) falls from

@@ -5,6 +5,7 @@ use maud::{DOCTYPE, Markup, html};
 use serde_json::json;
 
 use siyu_core::channel::{Channel, aliases};
+pub use siyu_core::customer::hide_phone as masked_phone;
 use siyu_core::metrics::overview::{MonthLine, Overview};
 use siyu_core::segment::rfm::Rfm;
 
@@ -723,23 +724,6 @@ fn series_chart(lang: Lang, series: &[(jiff::civil::Date, u64)]) -> String {
 pub fn not_found(op: &Operator) -> Markup {
     let text = op.lang.t(Key::NotFound);
     layout(op, "", text, false, html! { p { (text) } })
-}
-
-/// A phone as the console shows it: `138****5678` (three and four digits kept); a short
-/// one keeps its first and last two; one masked already stays as it is.
-pub fn masked_phone(phone: &str) -> String {
-    if phone.contains('*') {
-        return phone.to_owned();
-    }
-    let chars: Vec<char> = phone.chars().collect();
-    let (head, tail) = if chars.len() >= 11 { (3, 4) } else { (2, 2) };
-    if chars.len() <= head + tail {
-        return "*".repeat(chars.len());
-    }
-    let mut out: String = chars[..head].iter().collect();
-    out.push_str(&"*".repeat(chars.len() - head - tail));
-    out.extend(&chars[chars.len() - tail..]);
-    out
 }
 
 /// An instant in the tenant's zone, to the minute.
