@@ -6,7 +6,7 @@ use crate::delivery::NewDelivery;
 use siyu_core::{Money, Timestamp};
 
 use crate::shared::OnDb;
-use crate::sql::{Arg, Db, Dialect, RowAccess, rows};
+use crate::sql::{Arg, Db, RowAccess, in_transaction, rows};
 use crate::{Result, StoreError, Tenant, from_micros, micros};
 
 /// An offer as stored: its definition is siyu-core's JSON.
@@ -248,27 +248,6 @@ fn insert_all<'a>(
         db.exec(&insert_sql(table, columns, n), &batch)?;
     }
     Ok(())
-}
-
-/// Runs `work` in a transaction of the connection: committed if it succeeds, rolled back
-/// if not.
-fn in_transaction<T>(db: &mut dyn Db, work: impl FnOnce(&mut dyn Db) -> Result<T>) -> Result<T> {
-    let begin = match db.dialect() {
-        Dialect::Sqlite => "BEGIN IMMEDIATE",
-        Dialect::Postgres => "BEGIN",
-    };
-    db.exec(begin, &[])?;
-    match work(db) {
-        Ok(v) => {
-            db.exec("COMMIT", &[])?;
-            Ok(v)
-        }
-        Err(e) => {
-            // The error is the story; a failed rollback adds nothing to it.
-            let _ = db.exec("ROLLBACK", &[]);
-            Err(e)
-        }
-    }
 }
 
 fn decision_from(r: &dyn RowAccess) -> Result<DecisionRow> {

@@ -6,7 +6,7 @@
 use siyu_core::{CustomerId, Timestamp};
 
 use crate::shared::{OnDb, TxOnDb};
-use crate::sql::{Arg, Db, Dialect, RowAccess, rows};
+use crate::sql::{Arg, Db, Dialect, RowAccess, in_transaction, rows};
 use crate::{Result, StoreError, Tenant, corrupt, from_micros, micros, other};
 
 /// A send to enqueue: `payload` (a JSON object, as text) goes to the endpoint named
@@ -337,27 +337,6 @@ pub(crate) fn enqueue(
         )?;
     }
     Ok(inserted)
-}
-
-/// Runs `work` in a transaction of its own on a connection.
-fn in_transaction<T>(db: &mut dyn Db, work: impl FnOnce(&mut dyn Db) -> Result<T>) -> Result<T> {
-    let begin = match db.dialect() {
-        // Writes ahead: take the write lock now, not on the first write (a reader's
-        // upgrade could find another writer and fail at once).
-        Dialect::Sqlite => "BEGIN IMMEDIATE",
-        Dialect::Postgres => "BEGIN",
-    };
-    db.exec(begin, &[])?;
-    match work(db) {
-        Ok(v) => {
-            db.exec("COMMIT", &[])?;
-            Ok(v)
-        }
-        Err(e) => {
-            let _ = db.exec("ROLLBACK", &[]);
-            Err(e)
-        }
-    }
 }
 
 impl<T: TxOnDb> DeliveryWrites for T {

@@ -1161,6 +1161,31 @@ pub(crate) const IDENTITIES_OF: &str = "SELECT namespace, value, source, created
 pub(crate) const IDENTITY_HOLDER: &str = "SELECT customer_id FROM identities
      WHERE tenant_id = ?1 AND namespace = ?2 AND value = ?3";
 
+/// Runs `work` in a transaction of its own on the connection: committed if it succeeds,
+/// rolled back if not. On SQLite the write lock is taken at the start, not on the first
+/// write (a reader's upgrade could find another writer and fail at once).
+pub(crate) fn in_transaction<T>(
+    db: &mut dyn Db,
+    work: impl FnOnce(&mut dyn Db) -> Result<T>,
+) -> Result<T> {
+    let begin = match db.dialect() {
+        Dialect::Sqlite => "BEGIN IMMEDIATE",
+        Dialect::Postgres => "BEGIN",
+    };
+    db.exec(begin, &[])?;
+    match work(db) {
+        Ok(v) => {
+            db.exec("COMMIT", &[])?;
+            Ok(v)
+        }
+        Err(e) => {
+            // The error is the story; a failed rollback adds nothing to it.
+            let _ = db.exec("ROLLBACK", &[]);
+            Err(e)
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::pg;
