@@ -1980,3 +1980,48 @@ fn report_figures_are_kept_until_any_writer_changes_the_tenant() {
         });
     }
 }
+
+#[test]
+fn a_rule_counts_at_once_on_the_pool_read_a_moment_ago_and_says_so_until_a_fresh_read() {
+    let rt = runtime();
+    for api in Api::on_each_backend("console_aged_count") {
+        import_shop(
+            &api,
+            "default",
+            "order_id,customer_id,ordered_at,amount\no1,c1,2026-05-01 10:00,100\no2,c2,2026-06-03 10:00,50\n",
+        );
+        create_user(&api, "default", "op", Role::Operator);
+        rt.block_on(async {
+            let mut jar = Jar::default();
+            sign_in(&api, &mut jar, "default", "op", PASSWORD).await;
+            let check = "/console/segments/check?rule=orders%20%3E%3D%201";
+            let first = request(&api, &mut jar, "GET", check, &[]).await;
+            assert!(first.text.contains("data-count=\"2\""), "{}", first.text);
+            assert!(!first.text.contains("data-aged"), "{}", first.text);
+            // Another writer adds a buyer: the next count answers from the pool read a
+            // moment ago, saying so, and reads the pool again beside.
+            import_shop(
+                &api,
+                "default",
+                "order_id,customer_id,ordered_at,amount\no3,c3,2026-06-04 10:00,80\n",
+            );
+            let aged = request(&api, &mut jar, "GET", check, &[]).await;
+            assert!(
+                aged.text.contains("data-count=\"2\"") && aged.text.contains("data-aged="),
+                "{}",
+                aged.text
+            );
+            // The fresh read lands: the count is current again, with the new buyer.
+            let mut current = String::new();
+            for _ in 0..200 {
+                let again = request(&api, &mut jar, "GET", check, &[]).await;
+                if !again.text.contains("data-aged") {
+                    current = again.text;
+                    break;
+                }
+                tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+            }
+            assert!(current.contains("data-count=\"3\""), "{current}");
+        });
+    }
+}

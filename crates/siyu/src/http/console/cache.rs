@@ -12,6 +12,7 @@
 use std::any::Any;
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
 
 use jiff::civil::Date;
 use siyu_store::{Store, Tenant};
@@ -43,7 +44,16 @@ struct Figure {
     changes: i64,
     day: Date,
     born: u64,
+    /// When it was computed.
+    at: Instant,
     value: Arc<dyn Any + Send + Sync>,
+}
+
+/// A kept figure with its age, and whether the tenant is as it was when it was computed.
+pub struct Recent<T> {
+    pub value: Arc<T>,
+    pub age: Duration,
+    pub current: bool,
 }
 
 impl FigureCache {
@@ -72,6 +82,7 @@ impl FigureCache {
             return Ok(value);
         }
         let value = Arc::new(compute(store)?);
+        let at = Instant::now();
         let mut kept = self.lock();
         if kept.figures.len() >= MAX_FIGURES {
             let mut born: Vec<u64> = kept.figures.values().map(|f| f.born).collect();
@@ -92,12 +103,50 @@ impl FigureCache {
                         changes,
                         day,
                         born,
+                        at,
                         value: shared,
                     },
                 );
             }
         }
         Ok(value)
+    }
+
+    /// The figure kept of `page` with `params` for the tenant on `day` if it was computed
+    /// at most `within` ago, whether the tenant has changed since or not: with its age and
+    /// whether it is current (the counter has not moved). For a figure worth showing a
+    /// moment old, labelled so, while a fresh one is computed beside.
+    pub fn recent<T: Send + Sync + 'static>(
+        &self,
+        store: &mut dyn Store,
+        tenant: &Tenant,
+        page: &'static str,
+        params: String,
+        day: Date,
+        within: Duration,
+    ) -> anyhow::Result<Option<Recent<T>>> {
+        let changes = store.changes(tenant)?;
+        let key = Key {
+            tenant: tenant.id,
+            page,
+            params,
+        };
+        let kept = self.lock();
+        let Some(found) = kept.figures.get(&key) else {
+            return Ok(None);
+        };
+        let age = found.at.elapsed();
+        if found.day != day || age > within {
+            return Ok(None);
+        }
+        Ok(Arc::clone(&found.value)
+            .downcast::<T>()
+            .ok()
+            .map(|value| Recent {
+                value,
+                age,
+                current: found.changes == changes,
+            }))
     }
 
     fn lock(&self) -> std::sync::MutexGuard<'_, Kept> {

@@ -90,6 +90,12 @@ async fn list_of(
 ) -> Result<Response, Refusal> {
     op.require(Action::Read)?;
     let lines = rule_lines(&state, &op, pages).await?;
+    // The editor is on this page for those who may save a rule: the pool its counts are
+    // judged on is read now, beside, so the first count does not wait seconds for it.
+    let tenant_id = op.session.user.tenant.id;
+    if op.role().allows(Action::Manage) && Counting::start(&state, tenant_id) {
+        read_beside(&state, &op, Counting(Arc::clone(&state), tenant_id));
+    }
     Ok(page(views::segments(
         &op,
         pages,
@@ -164,47 +170,7 @@ pub async fn check(
         match parse(&q.rule) {
             Err(mistake) => mistake,
             // One count at a time per tenant: a typist's next key waits for the last.
-            Ok(_) if !Counting::start(&state, op.session.user.tenant.id) => RuleCheck::Busy,
-            Ok(rule) => {
-                let _counting = Counting(Arc::clone(&state), op.session.user.tenant.id);
-                let tenant = op.session.user.tenant.clone();
-                let purpose = purpose_of(q.purpose.as_deref());
-                let figures = Arc::clone(&state.figures);
-                let counted = state
-                    .with_store(move |store| {
-                        // A rule that fails on the pool (a tag no rule makes, say) is the
-                        // typist's mistake; a tag rule that fails, every count's.
-                        let refused = |e: segments::RulesError| match e {
-                            segments::RulesError::Refused(e) => Ok(e.to_string()),
-                            segments::RulesError::Other(e) => Err(e),
-                        };
-                        // The pool read once and kept while the tenant has not changed.
-                        let today = tenant.zone.day_of(siyu_core::Timestamp::now());
-                        let pool = figures.figure(
-                            store,
-                            &tenant,
-                            "rule_count",
-                            String::new(),
-                            today,
-                            |store| match evaluate::CountPool::read(store, &tenant) {
-                                Ok(pool) => Ok(Ok(pool)),
-                                Err(e) => Ok(Err(refused(e)?)),
-                            },
-                        )?;
-                        Ok(match &*pool {
-                            Ok(pool) => match pool.count(&rule, purpose) {
-                                Ok(n) => Ok(n),
-                                Err(e) => Err(refused(e).map_err(ApiError::Internal)?),
-                            },
-                            Err(message) => Err(message.clone()),
-                        })
-                    })
-                    .await?;
-                match counted {
-                    Ok(n) => RuleCheck::Count(n),
-                    Err(message) => RuleCheck::Mistake { message, column: 1 },
-                }
-            }
+            Ok(rule) => count(&state, &op, rule, purpose_of(q.purpose.as_deref())).await?,
         }
     };
     Ok((
@@ -212,6 +178,159 @@ pub async fn check(
         Html(views::rule_check(op.lang, &q.rule, &result).into_string()),
     )
         .into_response())
+}
+
+/// How old a read of the pool may be and still count at once while a fresh one is read
+/// beside (ingest moves the tenant's counter with every batch; a read takes seconds at a
+/// million customers).
+const COUNT_POOL_AGE: std::time::Duration = std::time::Duration::from_secs(60);
+
+/// A rule's count on the pool kept for counting: current if the tenant has not changed
+/// since it was read; a moment old (said so, with its age) while a fresh one is read beside
+/// if it has; read now when none was read in the last minute. One read at a time per
+/// tenant: a count finding one under way and nothing to count on waits for it (up to ten
+/// seconds, then the typist is told to wait).
+async fn count(
+    state: &Arc<AppState>,
+    op: &Operator,
+    rule: Rule,
+    purpose: Purpose,
+) -> Result<RuleCheck, ApiError> {
+    // A read under way (the editor's page starts one) is waited for a while: the count
+    // follows it at once.
+    for _ in 0..COUNT_WAITS {
+        match count_once(state, op, rule.clone(), purpose).await? {
+            RuleCheck::Busy => tokio::time::sleep(COUNT_WAIT).await,
+            check => return Ok(check),
+        }
+    }
+    Ok(RuleCheck::Busy)
+}
+
+/// How long a count waits for a read under way, in steps.
+const COUNT_WAIT: std::time::Duration = std::time::Duration::from_millis(100);
+const COUNT_WAITS: usize = 100;
+
+async fn count_once(
+    state: &Arc<AppState>,
+    op: &Operator,
+    rule: Rule,
+    purpose: Purpose,
+) -> Result<RuleCheck, ApiError> {
+    let tenant_id = op.session.user.tenant.id;
+    let reading = Counting::start(state, tenant_id).then(|| Counting(Arc::clone(state), tenant_id));
+    let tenant = op.session.user.tenant.clone();
+    let figures = Arc::clone(&state.figures);
+    let can_read = reading.is_some();
+    let (check, refresh) = state
+        .with_store(move |store| {
+            let today = tenant.zone.day_of(siyu_core::Timestamp::now());
+            let recent = figures.recent::<CountPool>(
+                store,
+                &tenant,
+                COUNT_POOL,
+                String::new(),
+                today,
+                COUNT_POOL_AGE,
+            )?;
+            let (pool, age, refresh) = match recent {
+                Some(r) if r.current => (r.value, None, false),
+                Some(r) => (r.value, Some(r.age), can_read),
+                None if can_read => (
+                    read_count_pool(&figures, store, &tenant, today)?,
+                    None,
+                    false,
+                ),
+                None => return Ok((RuleCheck::Busy, false)),
+            };
+            let check = match &*pool {
+                Ok(pool) => match pool.count(&rule, purpose) {
+                    Ok(n) => match age {
+                        None => RuleCheck::Count(n),
+                        Some(age) => RuleCheck::CountAged {
+                            n,
+                            seconds: age.as_secs(),
+                        },
+                    },
+                    Err(e) => RuleCheck::Mistake {
+                        message: refused(e).map_err(ApiError::Internal)?,
+                        column: 1,
+                    },
+                },
+                Err(message) => RuleCheck::Mistake {
+                    message: message.clone(),
+                    column: 1,
+                },
+            };
+            Ok((check, refresh))
+        })
+        .await?;
+    if refresh && let Some(reading) = reading {
+        read_beside(state, op, reading);
+    }
+    Ok(check)
+}
+
+/// Reads the pool for counting after the answer, unless one read in the last minute is
+/// current; the count under way (`reading`) ends with it.
+fn read_beside(state: &Arc<AppState>, op: &Operator, reading: Counting) {
+    let state = Arc::clone(state);
+    let tenant = op.session.user.tenant.clone();
+    tokio::spawn(async move {
+        let _reading = reading;
+        let figures = Arc::clone(&state.figures);
+        let read = state
+            .with_store(move |store| {
+                let today = tenant.zone.day_of(siyu_core::Timestamp::now());
+                let recent = figures.recent::<CountPool>(
+                    store,
+                    &tenant,
+                    COUNT_POOL,
+                    String::new(),
+                    today,
+                    COUNT_POOL_AGE,
+                )?;
+                if recent.is_none_or(|r| !r.current) {
+                    read_count_pool(&figures, store, &tenant, today)?;
+                }
+                Ok(())
+            })
+            .await;
+        if let Err(e) = read {
+            tracing::warn!(error = ?e, "reading the pool for the console's rule count failed");
+        }
+    });
+}
+
+/// The pool for counting, or why no rule can be counted on it (a tag rule that fails).
+type CountPool = Result<evaluate::CountPool, String>;
+
+const COUNT_POOL: &str = "rule_count";
+
+/// The pool read once and kept while the tenant has not changed.
+fn read_count_pool(
+    figures: &super::cache::FigureCache,
+    store: &mut dyn siyu_store::Store,
+    tenant: &siyu_store::Tenant,
+    today: jiff::civil::Date,
+) -> Result<Arc<CountPool>, ApiError> {
+    Ok(
+        figures.figure(store, tenant, COUNT_POOL, String::new(), today, |store| {
+            match evaluate::CountPool::read(store, tenant) {
+                Ok(pool) => Ok(Ok(pool)),
+                Err(e) => Ok(Err(refused(e)?)),
+            }
+        })?,
+    )
+}
+
+/// A rule that fails on the pool (a tag no rule makes, say) is the typist's mistake; a
+/// tag rule that fails, every count's.
+fn refused(e: segments::RulesError) -> anyhow::Result<String> {
+    match e {
+        segments::RulesError::Refused(e) => Ok(e.to_string()),
+        segments::RulesError::Other(e) => Err(e),
+    }
 }
 
 #[derive(Debug, Deserialize)]

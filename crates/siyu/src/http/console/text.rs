@@ -218,6 +218,8 @@ pub enum Key {
     Detail,
     AdminsOnly,
     CountBusy,
+    CountAgedBefore,
+    CountAgedAfter,
     Clv,
     NoModel,
     FitModel,
@@ -501,6 +503,11 @@ fn words(key: Key) -> (&'static str, &'static str) {
         Key::Frequency => ("校准期复购次数", "Repeat purchases in calibration"),
         Key::TopClv => ("预测价值最高的客户", "Top customers by predicted value"),
         Key::CannotFit => ("无法拟合", "Cannot fit"),
+        Key::CountAgedBefore => ("（按 ", "(in the pool as it was "),
+        Key::CountAgedAfter => (
+            " 秒前的客户池统计，正在更新）",
+            " s ago; a fresh count is on its way)",
+        ),
         Key::CountBusy => (
             "正在统计上一条规则，请稍候",
             "Still counting the rule before: a moment",

@@ -408,6 +408,12 @@ pub enum RuleCheck {
     },
     /// The customers the rule holds now.
     Count(u64),
+    /// The customers it held in the pool as read `seconds` ago (the tenant has changed
+    /// since; a fresh read is under way).
+    CountAged {
+        n: u64,
+        seconds: u64,
+    },
     /// Another count of the tenant is under way: asked again at the next key.
     Busy,
 }
@@ -438,6 +444,12 @@ pub fn rule_check(lang: Lang, rule: &str, check: &RuleCheck) -> Markup {
             },
             RuleCheck::Count(n) => {
                 p.count data-count=(n) { (lang.t(Key::WouldHold)) " " strong { (lang.count(*n)) } " " (lang.t(Key::CustomersNow)) }
+            },
+            RuleCheck::CountAged { n, seconds } => {
+                p.count data-count=(n) data-aged=(seconds) {
+                    (lang.t(Key::WouldHold)) " " strong { (lang.count(*n)) } " " (lang.t(Key::CustomersNow))
+                    " " span.muted { (lang.t(Key::CountAgedBefore)) (seconds) (lang.t(Key::CountAgedAfter)) }
+                }
             },
         }
     }
