@@ -236,6 +236,17 @@ fn an_operator_signs_in_sees_the_apis_figures_and_signs_out() {
                 "months"
             );
             assert!(page.text.contains("data-chart="), "the GMV chart");
+            // By week and by day too: each period's row, summing to the same paid orders.
+            for by in ["week", "day"] {
+                let shown = request(&api, &mut jar, "GET", &format!("/console?by={by}"), &[]).await;
+                assert_eq!(shown.status, StatusCode::OK);
+                let rows = period_rows(&shown.text);
+                assert!(rows.len() > 2, "{by}: {rows:?}");
+                let orders: u64 = rows.iter().map(|(_, n)| n).sum();
+                assert_eq!(Some(orders), o["paid_orders"].as_u64(), "{by}: {rows:?}");
+            }
+            let year = request(&api, &mut jar, "GET", "/console?by=year", &[]).await;
+            assert_eq!(year.status, StatusCode::BAD_REQUEST);
             // The funnel and the cohorts as the API gives them.
             let (_, json) = api
                 .call("GET", "/v1/reports/funnel", Some(&token), None)
@@ -2024,4 +2035,21 @@ fn a_rule_counts_at_once_on_the_pool_read_a_moment_ago_and_says_so_until_a_fresh
             assert!(current.contains("data-count=\"3\""), "{current}");
         });
     }
+}
+
+/// The rows of the overview's GMV table: (period, paid orders).
+fn period_rows(page: &str) -> Vec<(String, u64)> {
+    let Some(at) = page.find("<details>") else {
+        return Vec::new();
+    };
+    let table = &page[at..page[at..].find("</table>").map_or(page.len(), |e| at + e)];
+    table
+        .split("<tr><td>")
+        .skip(1)
+        .map(|row| {
+            let cells: Vec<&str> = row.split("</td><td>").collect();
+            let orders = cells[2].split("</td>").next().expect("a cell");
+            (cells[0].to_owned(), orders.parse().expect("paid orders"))
+        })
+        .collect()
 }

@@ -144,25 +144,59 @@ impl Overview {
     }
 }
 
-/// The GMV of one local month: what the paid orders ordered in it paid.
+/// The periods GMV is shown by.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Grain {
+    Day,
+    /// Monday to Sunday.
+    Week,
+    Month,
+}
+
+impl Grain {
+    pub const ALL: [Grain; 3] = [Grain::Day, Grain::Week, Grain::Month];
+
+    /// The first local day of the period `day` falls in.
+    pub fn start(self, day: Date) -> Date {
+        match self {
+            Grain::Day => day,
+            Grain::Week => {
+                let back = day.weekday().to_monday_zero_offset();
+                day.checked_sub(jiff::Span::new().days(back)).unwrap_or(day)
+            }
+            Grain::Month => day.first_of_month(),
+        }
+    }
+
+    /// The first day of the period after the one starting on `start`.
+    fn next(self, start: Date) -> Option<Date> {
+        match self {
+            Grain::Day => start.tomorrow().ok(),
+            Grain::Week => start.checked_add(jiff::Span::new().days(7)).ok(),
+            Grain::Month => start.checked_add(jiff::Span::new().months(1)).ok(),
+        }
+    }
+}
+
+/// The GMV of one local period: what the paid orders ordered in it paid.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct MonthLine {
-    pub month: super::cohorts::Month,
+pub struct PeriodLine {
+    /// Its first local day.
+    pub first_day: Date,
     pub gmv: Money,
     pub paid_orders: u64,
 }
 
-/// GMV and paid orders per local month, the first month with a paid order to the last,
-/// months without one included: over all months they sum to the overview's GMV and paid
+/// GMV and paid orders per local period, the first period with a paid order to the last,
+/// periods without one included: over all periods they sum to the overview's GMV and paid
 /// orders.
-pub fn gmv_by_month(columns: &ShopColumns) -> Vec<MonthLine> {
-    use super::cohorts::Month;
+pub fn gmv_by(columns: &ShopColumns, grain: Grain) -> Vec<PeriodLine> {
     let o = &columns.orders;
-    let mut by: std::collections::BTreeMap<Month, (i64, u64)> = Default::default();
+    let mut by: std::collections::BTreeMap<Date, (i64, u64)> = Default::default();
     for i in 0..o.len() {
         if o.paid[i] {
             let line = by
-                .entry(Month::of(columns.zone.day_of(o.at[i])))
+                .entry(grain.start(columns.zone.day_of(o.at[i])))
                 .or_default();
             line.0 += o.fen[i];
             line.1 += 1;
@@ -171,21 +205,18 @@ pub fn gmv_by_month(columns: &ShopColumns) -> Vec<MonthLine> {
     let (Some(&first), Some(&last)) = (by.keys().next(), by.keys().next_back()) else {
         return Vec::new();
     };
-    (0..=first.until(last))
-        .map(|k| {
-            let total = i32::from(first.year) * 12 + i32::from(first.month) - 1 + k;
-            let month = Month {
-                year: i16::try_from(total / 12).unwrap_or(i16::MAX),
-                month: i8::try_from(total % 12 + 1).unwrap_or(1),
-            };
-            let (fen, paid_orders) = by.get(&month).copied().unwrap_or_default();
-            MonthLine {
-                month,
-                gmv: Money::from_fen(fen),
-                paid_orders,
-            }
-        })
-        .collect()
+    let mut lines = Vec::new();
+    let mut at = Some(first);
+    while let Some(day) = at.filter(|d| *d <= last) {
+        let (fen, paid_orders) = by.get(&day).copied().unwrap_or_default();
+        lines.push(PeriodLine {
+            first_day: day,
+            gmv: Money::from_fen(fen),
+            paid_orders,
+        });
+        at = grain.next(day);
+    }
+    lines
 }
 
 #[cfg(test)]
@@ -275,10 +306,10 @@ mod tests {
             );
         }
         drop(sink);
-        let months = gmv_by_month(&columns);
+        let months = gmv_by(&columns, Grain::Month);
         let shown: Vec<(String, i64, u64)> = months
             .iter()
-            .map(|m| (m.month.first_day().to_string(), m.gmv.fen(), m.paid_orders))
+            .map(|m| (m.first_day.to_string(), m.gmv.fen(), m.paid_orders))
             .collect();
         assert_eq!(
             shown,
@@ -294,6 +325,26 @@ mod tests {
             months.iter().map(|m| m.paid_orders).sum::<u64>(),
             o.paid_orders
         );
+        // By week (Monday to Sunday) and by day, every period from the first to the last.
+        let weeks = gmv_by(&columns, Grain::Week);
+        assert_eq!(
+            weeks.first().map(|w| w.first_day.to_string()),
+            Some("2024-04-29".to_owned())
+        );
+        assert_eq!(
+            weeks.last().map(|w| w.first_day.to_string()),
+            Some("2024-07-29".to_owned())
+        );
+        assert_eq!(weeks.len(), 14);
+        let days = gmv_by(&columns, Grain::Day);
+        assert_eq!(days.len(), 92);
+        for lines in [&weeks, &days] {
+            assert_eq!(lines.iter().map(|m| m.gmv.fen()).sum::<i64>(), o.gmv.fen());
+            assert_eq!(
+                lines.iter().map(|m| m.paid_orders).sum::<u64>(),
+                o.paid_orders
+            );
+        }
     }
 
     #[test]

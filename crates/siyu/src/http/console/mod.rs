@@ -29,6 +29,7 @@ use serde::Deserialize;
 
 use siyu_core::Timestamp;
 use siyu_core::access::{Action, Role};
+use siyu_core::metrics::overview::Grain;
 use siyu_store::ConsoleSession;
 
 use super::AppState;
@@ -264,8 +265,27 @@ fn page(markup: maud::Markup) -> Response {
         .into_response()
 }
 
-async fn overview(State(state): State<Arc<AppState>>, op: Operator) -> Result<Response, Refusal> {
+#[derive(Debug, Deserialize)]
+struct OverviewQuery {
+    /// GMV by `day`, `week` or `month` (the default).
+    by: Option<String>,
+}
+
+async fn overview(
+    State(state): State<Arc<AppState>>,
+    op: Operator,
+    Query(q): Query<OverviewQuery>,
+) -> Result<Response, Refusal> {
     op.require(Action::Read)?;
+    let grain = match q.by.as_deref() {
+        None | Some("month") => Grain::Month,
+        Some("week") => Grain::Week,
+        Some("day") => Grain::Day,
+        Some(_) => {
+            let markup = views::refused_request(&op, op.lang.t(text::Key::BadGrain));
+            return Ok((StatusCode::BAD_REQUEST, Html(markup.into_string())).into_response());
+        }
+    };
     let tenant = op.session.user.tenant.clone();
     let figures = Arc::clone(&state.figures);
     let shown = state
@@ -273,13 +293,14 @@ async fn overview(State(state): State<Arc<AppState>>, op: Operator) -> Result<Re
             let today = tenant.zone.day_of(Timestamp::now());
             Ok(
                 figures.figure(store, &tenant, "overview", String::new(), today, |store| {
-                    crate::service::overview::overview_with_months(store, &tenant)
+                    crate::service::overview::overview_with_periods(store, &tenant)
                 })?,
             )
         })
         .await?;
-    let (overview, months) = &*shown;
-    Ok(page(views::overview(&op, overview, months)))
+    let (overview, periods) = &*shown;
+    let at = Grain::ALL.iter().position(|g| *g == grain).unwrap_or(2);
+    Ok(page(views::overview(&op, overview, grain, &periods[at])))
 }
 
 async fn rfm(State(state): State<Arc<AppState>>, op: Operator) -> Result<Response, Refusal> {

@@ -6,7 +6,7 @@ use serde_json::json;
 
 use siyu_core::channel::{Channel, aliases};
 pub use siyu_core::customer::hide_phone as masked_phone;
-use siyu_core::metrics::overview::{MonthLine, Overview};
+use siyu_core::metrics::overview::{Grain, Overview, PeriodLine};
 use siyu_core::segment::rfm::Rfm;
 
 use siyu_core::access::Action;
@@ -110,13 +110,26 @@ fn card(label: &str, value: &str) -> Markup {
     }
 }
 
-pub fn overview(op: &Operator, o: &Overview, months: &[MonthLine]) -> Markup {
+/// Periods of GMV shown at most on the overview (the newest): a chart of years of days
+/// reads as noise.
+const PERIODS_SHOWN: usize = 120;
+
+pub fn overview(op: &Operator, o: &Overview, grain: Grain, all: &[PeriodLine]) -> Markup {
     let lang = op.lang;
     let money = |m: Option<siyu_core::money::Money>| m.map_or("–".to_owned(), |m| lang.money(m));
+    let months = &all[all.len().saturating_sub(PERIODS_SHOWN)..];
     let labels: Vec<String> = months
         .iter()
-        .map(|m| format!("{:04}-{:02}", m.month.year, m.month.month))
+        .map(|m| match grain {
+            Grain::Month => m.first_day.strftime("%Y-%m").to_string(),
+            Grain::Week | Grain::Day => m.first_day.to_string(),
+        })
         .collect();
+    let (heading, period) = match grain {
+        Grain::Day => (Key::GmvByDay, Key::Day),
+        Grain::Week => (Key::GmvByWeek, Key::WeekOf),
+        Grain::Month => (Key::GmvByMonth, Key::Month),
+    };
     // Yuan for the chart's scale; the page's figures stay exact in fen.
     let values: Vec<f64> = months.iter().map(|m| m.gmv.fen() as f64 / 100.0).collect();
     // No animation: the chart is read, not watched (and a screenshot shows it whole).
@@ -141,16 +154,29 @@ pub fn overview(op: &Operator, o: &Overview, months: &[MonthLine]) -> Markup {
         @if let (Some(first), Some(last)) = (o.first_order_day, o.last_order_day) {
             p.muted { (lang.t(Key::OrderDays)) ": " (first) " – " (last) }
         }
-        h2 { (lang.t(Key::GmvByMonth)) }
+        h2 { (lang.t(heading)) }
+        nav.grains aria-label=(lang.t(heading)) {
+            @for (g, by, key) in [(Grain::Day, "day", Key::ByDay), (Grain::Week, "week", Key::ByWeek), (Grain::Month, "month", Key::ByMonth)] {
+                @if g == grain {
+                    strong aria-current="page" { (lang.t(key)) }
+                } @else {
+                    a href={ "/console?by=" (by) } { (lang.t(key)) }
+                }
+                " "
+            }
+        }
         div.panel {
             @if months.is_empty() {
                 p.muted { (lang.t(Key::NoOrders)) }
             } @else {
-                div.chart data-chart=(option.to_string()) role="img" aria-label=(lang.t(Key::GmvByMonth)) {}
+                @if all.len() > months.len() {
+                    p.muted { (lang.t(Key::NewestPeriods)) " " (months.len()) }
+                }
+                div.chart data-chart=(option.to_string()) role="img" aria-label=(lang.t(heading)) {}
                 details {
-                    summary { (lang.t(Key::GmvByMonth)) }
+                    summary { (lang.t(heading)) }
                     table {
-                        thead { tr { th { (lang.t(Key::Month)) } th { (lang.t(Key::Gmv)) } th { (lang.t(Key::PaidOrders)) } } }
+                        thead { tr { th { (lang.t(period)) } th { (lang.t(Key::Gmv)) } th { (lang.t(Key::PaidOrders)) } } }
                         tbody {
                             @for (label, m) in labels.iter().zip(months) {
                                 tr { td { (label) } td { (lang.money(m.gmv)) } td { (lang.count(m.paid_orders)) } }
@@ -731,6 +757,17 @@ fn series_chart(lang: Lang, series: &[(jiff::civil::Date, u64)]) -> String {
                     "itemStyle": {"color": "#0b5cad"}}],
     })
     .to_string()
+}
+
+/// A page asked for with a parameter it does not take: what was wrong.
+pub fn refused_request(op: &Operator, text: &str) -> Markup {
+    layout(
+        op,
+        "",
+        text,
+        false,
+        html! { p.problem role="alert" { (text) } },
+    )
 }
 
 pub fn not_found(op: &Operator) -> Markup {
