@@ -191,3 +191,83 @@ fn at_risk_now_on_postgres() {
     at_risk_now(&db);
     let _ = siyu_store::PgStore::drop_schema(&url, &schema);
 }
+
+/// `siyu remind birthdays`: whose birthday falls within the days asked, over a year's end,
+/// a 29 February one on the 28th, opted-out customers left out.
+fn birthdays_soon(db: &str) {
+    let dir = tempfile::tempdir().expect("dir");
+    let customers = dir.path().join("c.csv");
+    std::fs::write(
+        &customers,
+        "customer_id,name,phone,birthday\n\
+         a,张三,13800001234,1990-12-30\n\
+         b,李四,13900005678,1985-01-02\n\
+         c,王五,13700009999,1992-01-20\n\
+         d,赵六,13600001111,1991-12-31\n\
+         e,钱七,,2000-02-29\n\
+         f,孙八,,\n",
+    )
+    .expect("write");
+    run(
+        db,
+        &["import", "customers", customers.to_str().expect("path")],
+    );
+    run(db, &["customer", "opt-out", "d"]);
+    let ids = dir.path().join("ids.txt");
+    let csv = run(
+        db,
+        &[
+            "remind",
+            "birthdays",
+            "--as-of",
+            "2026-12-29",
+            "--days",
+            "7",
+            "--format",
+            "csv",
+            "--ids-out",
+            ids.to_str().expect("path"),
+        ],
+    );
+    assert_eq!(
+        csv,
+        "customer_id,name,phone,birthday,day,days_until,orders,net_spend\n\
+         a,张三,138****1234,1990-12-30,2026-12-30,1,0,0.00\n\
+         b,李四,139****5678,1985-01-02,2027-01-02,4,0,0.00\n"
+    );
+    assert_eq!(std::fs::read_to_string(&ids).expect("ids"), "a\nb\n");
+    let leap = run(
+        db,
+        &[
+            "remind",
+            "birthdays",
+            "--as-of",
+            "2027-02-27",
+            "--days",
+            "1",
+            "--format",
+            "csv",
+        ],
+    );
+    assert!(
+        leap.contains("\ne,钱七,,2000-02-29,2027-02-28,1,"),
+        "{leap}"
+    );
+}
+
+#[test]
+fn birthdays_soon_on_sqlite() {
+    let dir = tempfile::tempdir().expect("dir");
+    birthdays_soon(dir.path().join("r.db").to_str().expect("path"));
+}
+
+#[test]
+fn birthdays_soon_on_postgres() {
+    let Ok(url) = std::env::var("SIYU_TEST_POSTGRES") else {
+        return;
+    };
+    let schema = format!("siyu_remind_b_{}", std::process::id());
+    let db = siyu_store::PgStore::schema_url(&url, &schema).expect("schema");
+    birthdays_soon(&db);
+    let _ = siyu_store::PgStore::drop_schema(&url, &schema);
+}

@@ -116,6 +116,12 @@ pub trait CustomerStore {
     /// Every customer of the tenant, in id order.
     fn scan_customers(&mut self, tenant: &Tenant, each: &mut dyn FnMut(CustomerFact))
     -> Result<()>;
+    /// Every customer of the tenant with a birthday, with it, in id order.
+    fn scan_birthdays(
+        &mut self,
+        tenant: &Tenant,
+        each: &mut dyn FnMut(CustomerId, jiff::civil::Date),
+    ) -> Result<()>;
 }
 
 pub trait OrderStore {

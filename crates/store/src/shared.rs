@@ -133,6 +133,29 @@ impl<T: OnDb> CustomerStore for T {
         let sql = customer_facts_sql("ORDER BY customer_id");
         scan(self.db(), &sql, tenant, decode, each)
     }
+
+    fn scan_birthdays(
+        &mut self,
+        tenant: &Tenant,
+        each: &mut dyn FnMut(CustomerId, jiff::civil::Date),
+    ) -> Result<()> {
+        let decode = |r: &dyn RowAccess| {
+            let id = CustomerId::parse(r.text(0)?).map_err(|e| corrupt(e.to_string()))?;
+            let day = r
+                .text(1)?
+                .parse::<jiff::civil::Date>()
+                .map_err(|e| corrupt(format!("customer {id}'s birthday: {e}")))?;
+            Ok((id, day))
+        };
+        scan(
+            self.db(),
+            "SELECT customer_id, birthday FROM customers
+             WHERE tenant_id = ?1 AND birthday IS NOT NULL ORDER BY customer_id",
+            tenant,
+            decode,
+            &mut |(id, day)| each(id, day),
+        )
+    }
 }
 
 impl<T: OnDb> EventStore for T {

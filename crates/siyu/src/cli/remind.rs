@@ -41,6 +41,21 @@ pub enum RemindCommand {
         #[arg(long, value_enum, default_value_t)]
         format: Format,
     },
+    /// Customers whose birthday (the customers file's `birthday`) falls within the next
+    /// --days days, today included, soonest first; a 29 February one on the 28th in other
+    /// years. Phones masked; opted-out, left and erased customers left out.
+    Birthdays {
+        #[arg(long, default_value_t = 7)]
+        days: u32,
+        /// The day to count from (default: today in the tenant's zone).
+        #[arg(long)]
+        as_of: Option<String>,
+        /// Also write their customer ids, one a line: a campaign's audience list.
+        #[arg(long)]
+        ids_out: Option<PathBuf>,
+        #[arg(long, value_enum, default_value_t)]
+        format: Format,
+    },
 }
 
 pub fn run(store: &mut dyn Store, tenant: &Tenant, command: &RemindCommand) -> anyhow::Result<()> {
@@ -184,6 +199,63 @@ pub fn run(store: &mut dyn Store, tenant: &Tenant, command: &RemindCommand) -> a
                             r.orders.to_string(),
                             yuan(r.net_spend),
                         ]);
+                    }
+                    print!("{}", t.render());
+                }
+            }
+        }
+        RemindCommand::Birthdays {
+            days,
+            as_of,
+            ids_out,
+            format,
+        } => {
+            anyhow::ensure!(*days <= 366, "--days must be 0 to 366");
+            let today = match as_of {
+                Some(day) => TenantZone::parse_day(day).context("--as-of")?,
+                None => tenant.zone.day_of(siyu_core::Timestamp::now()),
+            };
+            let list = remind::birthdays(store, tenant, today, *days)?;
+            if let Some(path) = ids_out {
+                write_ids(path, list.iter().map(|b| &b.customer_id))?;
+            }
+            let line = |b: &remind::Birthday, spent: String| {
+                [
+                    b.customer_id.to_string(),
+                    b.name.clone().unwrap_or_default(),
+                    b.phone.clone().unwrap_or_default(),
+                    b.birthday.to_string(),
+                    b.day.to_string(),
+                    b.days_until.to_string(),
+                    b.orders.to_string(),
+                    spent,
+                ]
+            };
+            match format {
+                Format::Json => println!("{}", serde_json::to_string_pretty(&list)?),
+                Format::Csv => {
+                    let mut w = csv::Writer::from_writer(std::io::stdout());
+                    w.write_record([
+                        "customer_id",
+                        "name",
+                        "phone",
+                        "birthday",
+                        "day",
+                        "days_until",
+                        "orders",
+                        "net_spend",
+                    ])?;
+                    for b in &list {
+                        w.write_record(line(b, b.net_spend.to_string()))?;
+                    }
+                    w.flush()?;
+                }
+                Format::Table => {
+                    let mut t = Table::new([
+                        "customer", "name", "phone", "birthday", "on", "in days", "orders", "spent",
+                    ]);
+                    for b in &list {
+                        t.row(line(b, yuan(b.net_spend)));
                     }
                     print!("{}", t.render());
                 }

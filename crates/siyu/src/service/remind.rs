@@ -183,6 +183,83 @@ pub fn at_risk(
     Ok(out)
 }
 
+/// A customer whose birthday comes within the days asked.
+#[derive(Debug, Clone, Serialize)]
+pub struct Birthday {
+    pub customer_id: CustomerId,
+    pub name: Option<String>,
+    /// Masked (`138****5678`).
+    pub phone: Option<String>,
+    pub birthday: Date,
+    /// The day it falls on (a 29 February one on the 28th in other years).
+    pub day: Date,
+    /// From `today` (0: today).
+    pub days_until: i64,
+    pub orders: u32,
+    pub net_spend: Money,
+}
+
+/// The day `birthday` falls on in `year`: 29 February on the 28th outside leap years.
+pub fn birthday_in(birthday: Date, year: i16) -> Option<Date> {
+    Date::new(year, birthday.month(), birthday.day())
+        .or_else(|_| Date::new(year, 2, 28))
+        .ok()
+}
+
+/// `siyu remind birthdays`: customers whose birthday falls from `today` to `days` days after
+/// it, soonest first; left, opted-out and erased customers are left out.
+pub fn birthdays(
+    store: &mut dyn Store,
+    tenant: &Tenant,
+    today: Date,
+    days: u32,
+) -> anyhow::Result<Vec<Birthday>> {
+    let until = today
+        .checked_add(jiff::Span::new().days(i64::from(days)))
+        .context("--days reaches past the calendar")?;
+    let mut found: Vec<(CustomerId, Date, Date)> = Vec::new();
+    store
+        .scan_birthdays(tenant, &mut |id, birthday| {
+            if is_erased(&id) {
+                return;
+            }
+            // This year's, or next year's when this year's has passed.
+            let next = [today.year(), today.year().saturating_add(1)]
+                .into_iter()
+                .filter_map(|y| birthday_in(birthday, y))
+                .find(|d| *d >= today);
+            if let Some(day) = next.filter(|d| *d <= until) {
+                found.push((id, birthday, day));
+            }
+        })
+        .context("reading the birthdays")?;
+    found.sort_by(|a, b| (a.2, &a.0).cmp(&(b.2, &b.0)));
+    let mut out = Vec::with_capacity(found.len());
+    for (id, birthday, day) in found {
+        let Some(view) = store
+            .customer_view(tenant, &id, 0)
+            .context("reading a customer")?
+        else {
+            continue;
+        };
+        let profile = view.profile.as_ref();
+        if view.opted_out_at.is_some() || profile.is_some_and(|p| p.left_at.is_some()) {
+            continue;
+        }
+        out.push(Birthday {
+            customer_id: id,
+            name: view.customer.name,
+            phone: view.customer.phone.as_deref().map(masked_phone),
+            birthday,
+            day,
+            days_until: (day - today).get_days().into(),
+            orders: profile.map_or(0, |p| p.orders),
+            net_spend: profile.map_or(Money::ZERO, |p| p.net_spend),
+        });
+    }
+    Ok(out)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -216,6 +293,24 @@ mod tests {
         assert_eq!(
             cycle_of(&bought(&["2025-01-01", "2025-01-02", "2025-01-26"]), 30),
             Some((13, CycleSource::Own))
+        );
+    }
+
+    #[test]
+    fn a_leap_day_birthday_falls_on_the_28th_in_other_years() {
+        let leap: Date = "2000-02-29".parse().expect("day");
+        assert_eq!(
+            birthday_in(leap, 2027),
+            Some("2027-02-28".parse().expect("day"))
+        );
+        assert_eq!(
+            birthday_in(leap, 2028),
+            Some("2028-02-29".parse().expect("day"))
+        );
+        let plain: Date = "1990-12-31".parse().expect("day");
+        assert_eq!(
+            birthday_in(plain, 2026),
+            Some("2026-12-31".parse().expect("day"))
         );
     }
 
