@@ -802,7 +802,7 @@ fn finish(cmp: &mut Comparison) {
 // ---- the demo's campaigns ------------------------------------------------------------
 
 /// Two finished campaigns in the demo shop, so that results show something real: a
-/// win-back 40 days before `until` and a thank-you 20 days before, with the default tiers
+/// win-back 40 days before `until` and a thank-you 20 days before, to the shop's buyers, with the default tiers
 /// and offers, each decided as of its day; some of the coupons sent are redeemed (a
 /// `coupon_redeemed` event within their validity), chosen by `seed`, as is the holdout.
 /// Nothing is done when the demo's campaigns exist already. Returns the campaigns made.
@@ -853,8 +853,15 @@ pub fn demo_campaigns(
             create_offer(store, tenant, name, &offer, "demo")?;
         }
     }
+    // Sent to the shop's buyers, as a merchant's win-back or thank-you is (the rest of
+    // the pool has nothing to come back to or be thanked for).
     let mut ids = Vec::new();
-    store.scan_customers(tenant, &mut |c| ids.push(c.id.as_str().to_owned()))?;
+    store.scan_profiles(tenant, &mut |p| {
+        if p.orders > 0 {
+            ids.push(p.customer_id.as_str().to_owned());
+        }
+    })?;
+    ids.sort_unstable();
     let zone = tenant.zone.clone();
     let mut rng = Rng::new(seed ^ 0x5EED_CA4B);
     let mut events = String::new();
