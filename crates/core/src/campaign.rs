@@ -43,6 +43,10 @@ pub enum CampaignError {
     BadChannel(String),
     #[error("a campaign has at least one tier")]
     NoTiers,
+    #[error("a campaign's list of customers holds 1 to {MAX_LIST} ids, not {0}")]
+    ListSize(usize),
+    #[error("the list of customers' id number {line} is not a customer id: {why}")]
+    BadListId { line: usize, why: String },
     #[error("a campaign's message is 1 to 1000 characters")]
     BadMessage,
     #[error("a tier is NAME=OFFER or NAME=message (with its rule in --tier-rule), not '{0}'")]
@@ -402,10 +406,24 @@ pub struct CampaignSpec {
     pub start_at: Option<Timestamp>,
 }
 
+/// The most customer ids a campaign's list audience may hold (a segment has no bound).
+pub const MAX_LIST: usize = 1_000_000;
+
 impl CampaignSpec {
     pub fn check(&self) -> Result<(), CampaignError> {
         if self.tiers.is_empty() {
             return Err(CampaignError::NoTiers);
+        }
+        if let Audience::List { ids } = &self.audience {
+            if !(1..=MAX_LIST).contains(&ids.len()) {
+                return Err(CampaignError::ListSize(ids.len()));
+            }
+            for (i, id) in ids.iter().enumerate() {
+                crate::ids::CustomerId::parse(id).map_err(|e| CampaignError::BadListId {
+                    line: i + 1,
+                    why: e.to_string(),
+                })?;
+            }
         }
         for t in &self.tiers {
             check_name(&t.name)?;

@@ -363,3 +363,29 @@ fn small_groups_are_said_to_be_too_small() {
     assert!(too_small(2, 900, 1, 100).is_some());
     assert!(too_small(120, 900, 8, 100).is_none());
 }
+
+#[test]
+fn a_list_audience_is_bounded_and_holds_customer_ids_only() {
+    let spec = |ids: Vec<String>| CampaignSpec {
+        audience: Audience::List { ids },
+        tiers: default_tiers(None, None),
+        message: "hi".to_owned(),
+        channel: SendChannel::Export,
+        policy: Policy::default(),
+        start_at: None,
+    };
+    assert!(spec(vec!["a".to_owned(), "b".to_owned()]).check().is_ok());
+    assert!(matches!(
+        spec(Vec::new()).check(),
+        Err(CampaignError::ListSize(0))
+    ));
+    let bad = "x".repeat(10_000);
+    assert!(matches!(
+        spec(vec!["a".to_owned(), bad]).check(),
+        Err(CampaignError::BadListId { line: 2, .. })
+    ));
+    assert!(matches!(
+        spec(vec!["a".to_owned(); MAX_LIST + 1]).check(),
+        Err(CampaignError::ListSize(n)) if n == MAX_LIST + 1
+    ));
+}
