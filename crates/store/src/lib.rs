@@ -27,8 +27,8 @@ use siyu_core::{
 use siyu_core::{TenantZone, Timestamp};
 
 pub use crate::campaign::{
-    CampaignStore, CodeUse, CouponRow, DecisionRow, ExportRow, NewCoupon, NewDecision, NewRun,
-    StoredCampaign, StoredOffer,
+    CampaignStore, CodeUse, CouponRow, DecisionRow, DueStep, ExportRow, NewCoupon, NewDecision,
+    NewRun, NewTrigger, StoredCampaign, StoredOffer,
 };
 pub use crate::delivery::{
     Claimed, DeliveryStore, DeliveryWrites, NewDelivery, OutboxCount, OutboxRow, Outcome,
