@@ -270,3 +270,96 @@ fn a_step_is_queued_in_the_transaction_that_records_the_entry_on_postgres() {
         queue_in_the_entrys_transaction(store.as_mut(), &tenant);
     }
 }
+
+fn http_post(addr: &str, path: &str, token: &str, body: &str) -> String {
+    use std::io::{Read, Write};
+    let mut s = std::net::TcpStream::connect(addr).expect("connect");
+    let request = format!(
+        "POST {path} HTTP/1.1\r\nHost: {addr}\r\nAuthorization: Bearer {token}\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+        body.len()
+    );
+    s.write_all(request.as_bytes()).expect("send");
+    let mut answer = String::new();
+    s.read_to_string(&mut answer).expect("read");
+    answer
+}
+
+/// Under `siyu serve`, a batch that makes a customer enter the segment of a campaign made
+/// with the CLI's flags has the zero-delay step's send in the outbox with no other
+/// command (the server's ticker decides it); the later step stays queued.
+#[test]
+fn under_serve_a_batch_entering_a_segment_puts_the_first_steps_send_in_the_outbox() {
+    let rt = runtime();
+    for api in Api::on_each_backend("trigger_serve") {
+        let admin = api.token("shop", Role::Admin);
+        let ingest = api.token("shop", Role::Ingest);
+        rt.block_on(api.call(
+            "POST",
+            "/v1/segments",
+            Some(&admin),
+            body(json!({"name": "club", "rule": "has_tag(\"club\")"})),
+        ));
+        rt.block_on(api.call(
+            "POST",
+            "/v1/webhooks",
+            Some(&admin),
+            body(json!({"name": "bridge", "url": "http://127.0.0.1:9/hook"})),
+        ));
+        api.cli(
+            "shop",
+            &[
+                "campaign",
+                "create",
+                "welcome",
+                "--on-enter",
+                "club",
+                "--step",
+                "0",
+                "--step",
+                "3d:general",
+                "--message",
+                "欢迎",
+                "--channel",
+                "webhook:bridge",
+                "--holdout",
+                "0",
+                "--quiet-hours",
+                "none",
+            ],
+        );
+        let shown = api.cli("shop", &["campaign", "show", "welcome"]);
+        assert!(
+            shown.contains("triggered: on entering segment club"),
+            "{shown}"
+        );
+        assert!(shown.contains("step 2: 3d after, tier general"), "{shown}");
+
+        let mut server = std::process::Command::new(env!("CARGO_BIN_EXE_siyu"))
+            .args(["--db", &api.db, "serve", "--addr", "127.0.0.1:0"])
+            .env_remove("SIYU_DB")
+            .env_remove("SIYU_TENANT")
+            .stdout(std::process::Stdio::piped())
+            .spawn()
+            .expect("siyu serve");
+        let (addr, _) = common::listening_address(&mut server);
+        let batch = json!({"batch": [tag("c1", "m1")]}).to_string();
+        let answer = http_post(&addr, "/v1/batch", &ingest, &batch);
+        let mut store = siyu_store::open(&api.db).expect("store");
+        let tenant = store.tenant("shop").expect("tenant");
+        // Polled, not timed: the figure is `siyu bench triggers`'s.
+        let mut sent = Vec::new();
+        for _ in 0..3000 {
+            sent = outbox_ids(store.as_mut(), &tenant);
+            if !sent.is_empty() {
+                break;
+            }
+            std::thread::sleep(std::time::Duration::from_millis(10));
+        }
+        let _ = server.kill();
+        let _ = server.wait();
+        assert!(answer.contains(r#""accepted":1"#), "{answer}");
+        assert_eq!(sent.len(), 1, "the first step's send");
+        let pending = api.cli("shop", &["campaign", "pending", "welcome"]);
+        assert!(pending.contains("c1"), "step 2 still queued: {pending}");
+    }
+}
