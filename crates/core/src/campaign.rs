@@ -57,6 +57,10 @@ pub enum CampaignError {
         "a lifecycle stage is one of prospect, first_purchase, repeat, vip, at_risk, lost, not '{0}'"
     )]
     BadStage(String),
+    #[error(
+        "an event type is 1 to 64 lowercase letters, digits or '_', starting with a letter, not '{0}'"
+    )]
+    BadEvent(String),
     #[error("step {0} names tier '{1}', which the campaign does not have")]
     StepTier(u32, String),
 }
@@ -403,12 +407,20 @@ impl Policy {
 }
 
 /// What starts a triggered campaign's steps for a customer: entering a saved segment or
-/// a lifecycle stage.
+/// a lifecycle stage, or an event of a type.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(tag = "kind", rename_all = "snake_case")]
 pub enum Trigger {
-    Enter { segment: String },
-    Stage { stage: String },
+    Enter {
+        segment: String,
+    },
+    Stage {
+        stage: String,
+    },
+    /// An event of this type arriving (through ingest; imported history starts nothing).
+    Event {
+        event: String,
+    },
 }
 
 impl Trigger {
@@ -423,11 +435,26 @@ impl Trigger {
             .ok_or_else(|| CampaignError::BadStage(name.to_owned()))
     }
 
+    /// The event trigger, its type checked.
+    pub fn event(name: &str) -> Result<Trigger, CampaignError> {
+        crate::event::EventType::parse(name)
+            .map(|e| Trigger::Event {
+                event: e.as_str().to_owned(),
+            })
+            .map_err(|_| CampaignError::BadEvent(name.to_owned()))
+    }
+
+    /// Whether a customer can stop qualifying before a step is due (not for an event).
+    pub fn can_leave(&self) -> bool {
+        !matches!(self, Trigger::Event { .. })
+    }
+
     /// The membership whose entry starts the steps: (kind, name) as the history records it.
     pub fn membership(&self) -> (&'static str, String) {
         match self {
             Trigger::Enter { segment } => ("segment", segment.clone()),
             Trigger::Stage { stage } => ("level", format!("stage:{stage}")),
+            Trigger::Event { event } => ("event", event.clone()),
         }
     }
 }

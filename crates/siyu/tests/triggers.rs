@@ -363,3 +363,55 @@ fn under_serve_a_batch_entering_a_segment_puts_the_first_steps_send_in_the_outbo
         assert!(pending.contains("c1"), "step 2 still queued: {pending}");
     }
 }
+
+/// An event of the trigger's type queues the steps in the batch's transaction, once
+/// however often the batch is retried; an event of another type starts nothing.
+#[test]
+fn an_event_of_the_triggers_type_queues_its_steps_once() {
+    let rt = runtime();
+    for api in Api::on_each_backend("trigger_event") {
+        let admin = api.token("shop", Role::Admin);
+        let ingest = api.token("shop", Role::Ingest);
+        let (status, text) = rt.block_on(api.call(
+            "POST",
+            "/v1/campaigns",
+            Some(&admin),
+            body(
+                json!({"name": "cart", "on_event": "cart_abandoned", "steps": ["1h"],
+                        "message": "还在考虑吗", "holdout": 0, "quiet_hours": "none"}),
+            ),
+        ));
+        assert_eq!(status, StatusCode::CREATED, "{text}");
+        let event = |m: &str, c: &str, kind: &str| {
+            json!({"type": "track", "message_id": m, "customer_id": c,
+                   "timestamp": "2025-05-02", "event": kind})
+        };
+        let batch = json!({"batch": [event("e1", "c1", "cart_abandoned"),
+                                      event("e2", "c2", "page_view")]});
+        for _ in 0..2 {
+            let (status, text) = rt.block_on(api.batch(&ingest, batch.clone()));
+            assert_eq!(status, StatusCode::OK, "{text}");
+        }
+        let mut store = siyu_store::open(&api.db).expect("store");
+        let tenant = store.tenant("shop").expect("tenant");
+        let queued = campaigns::pending(store.as_mut(), &tenant, "cart", 10).expect("pending");
+        assert_eq!(queued.len(), 1, "{queued:?}");
+        assert_eq!(queued[0].customer_id, "c1");
+        let now = Timestamp::now();
+        assert_eq!(
+            campaigns::tick(store.as_mut(), &tenant, now)
+                .expect("tick")
+                .steps,
+            0
+        );
+        let later = now + jiff::SignedDuration::from_hours(2);
+        assert_eq!(
+            campaigns::tick(store.as_mut(), &tenant, later)
+                .expect("tick")
+                .steps,
+            1
+        );
+        let got = decided(store.as_mut(), &tenant, "cart");
+        assert_eq!(got[&(1, "c1".into())], ("send".into(), "message".into()));
+    }
+}

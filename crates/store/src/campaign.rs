@@ -234,10 +234,9 @@ fn due_step_from(r: &dyn RowAccess) -> Result<DueStep> {
 }
 
 /// Queues the steps of the tenant's active triggered campaigns that these changes (at
-/// `entered`, microseconds) start:
-/// called in the transaction that records them, so that a step is queued exactly when
-/// the entry that starts it is recorded (a retried write that records nothing queues
-/// nothing).
+/// `entered`, microseconds) start: called in the transaction that records them, so that a
+/// step is queued exactly when the entry that starts it is recorded (a retried write that
+/// records nothing queues nothing).
 pub(crate) fn queue_steps(
     db: &mut dyn Db,
     tenant: i64,
@@ -245,7 +244,22 @@ pub(crate) fn queue_steps(
     entered: i64,
 ) -> Result<()> {
     use siyu_core::segment::rules::Change;
-    if !changes.iter().any(|c| c.change == Change::Entered) {
+    let starts: Vec<(&str, &str, &str)> = changes
+        .iter()
+        .filter(|c| c.change == Change::Entered)
+        .map(|c| (c.kind.as_str(), c.name.as_str(), c.customer_id.as_str()))
+        .collect();
+    queue_starts(db, tenant, &starts, entered)
+}
+
+/// Queues the steps that these (trigger kind, name, customer) starts begin, at `entered`.
+fn queue_starts(
+    db: &mut dyn Db,
+    tenant: i64,
+    starts: &[(&str, &str, &str)],
+    entered: i64,
+) -> Result<()> {
+    if starts.is_empty() {
         return Ok(());
     }
     let triggers = rows(
@@ -267,9 +281,9 @@ pub(crate) fn queue_steps(
     if triggers.is_empty() {
         return Ok(());
     }
-    for c in changes.iter().filter(|c| c.change == Change::Entered) {
-        for (campaign, step, kind, name, delay) in &triggers {
-            if kind != c.kind.as_str() || *name != c.name {
+    for (kind, name, customer) in starts {
+        for (campaign, step, k, n, delay) in &triggers {
+            if k != kind || n != name {
                 continue;
             }
             db.exec(
@@ -280,7 +294,7 @@ pub(crate) fn queue_steps(
                     Arg::Int(tenant),
                     Arg::Int(*campaign),
                     Arg::Int(*step),
-                    Arg::Text(c.customer_id.as_str()),
+                    Arg::Text(customer),
                     Arg::Int(entered),
                     Arg::Int(entered.saturating_add(delay.saturating_mul(1_000_000))),
                 ],
@@ -288,6 +302,22 @@ pub(crate) fn queue_steps(
         }
     }
     Ok(())
+}
+
+/// Steps started inside a write's transaction by what it writes besides memberships.
+pub trait StepWrites {
+    /// Queues the steps of campaigns triggered by these events (customer, event type),
+    /// written at `now`: a customer's events of one type in one write start one sequence.
+    fn queue_event_steps(&mut self, events: &[(&str, &str)], now: Timestamp) -> Result<()>;
+}
+
+impl<T: crate::shared::TxOnDb> StepWrites for T {
+    fn queue_event_steps(&mut self, events: &[(&str, &str)], now: Timestamp) -> Result<()> {
+        let tenant = self.tenant_id();
+        let starts: Vec<(&str, &str, &str)> =
+            events.iter().map(|(c, k)| ("event", *k, *c)).collect();
+        queue_starts(self.tx_db(), tenant, &starts, micros(now))
+    }
 }
 
 fn at(us: i64) -> Result<Timestamp> {

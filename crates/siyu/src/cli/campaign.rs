@@ -140,8 +140,8 @@ pub struct CampaignArgs {
     /// The audience: a saved segment's members when it runs.
     #[arg(
         long,
-        required_unless_present_any = ["customers", "on_enter", "on_stage"],
-        conflicts_with_all = ["customers", "on_enter", "on_stage"]
+        required_unless_present_any = ["customers", "on_enter", "on_stage", "on_event"],
+        conflicts_with_all = ["customers", "on_enter", "on_stage", "on_event"]
     )]
     pub segment: Option<String>,
     /// Triggered: each --step decided for a customer that long after they enter this
@@ -152,6 +152,10 @@ pub struct CampaignArgs {
     /// lifecycle stage (prospect, first_purchase, repeat, vip, at_risk, lost).
     #[arg(long, conflicts_with = "customers", requires = "steps")]
     pub on_stage: Option<String>,
+    /// Triggered: each --step decided for a customer that long after an event of this
+    /// type arrives for them (through ingest; imported events start nothing).
+    #[arg(long, conflicts_with = "customers", requires = "steps")]
+    pub on_event: Option<String>,
     /// A step of a triggered campaign: DELAY (0, 30m, 2h, 3d) after the entry, then
     /// optionally :TIER (the tier it sends; none: by the tiers' rules). Repeat for a
     /// sequence, e.g. --step 0:welcome --step 3d:care.
@@ -277,16 +281,17 @@ fn delay_text(secs: i64) -> String {
 }
 
 fn spec_of(a: &CampaignArgs, zone: &TenantZone) -> anyhow::Result<CampaignSpec> {
-    let trigger = match (&a.on_enter, &a.on_stage) {
-        (Some(segment), None) => Some(Trigger::Enter {
+    let trigger = match (&a.on_enter, &a.on_stage, &a.on_event) {
+        (Some(segment), None, None) => Some(Trigger::Enter {
             segment: segment.clone(),
         }),
-        (None, Some(stage)) => Some(Trigger::stage(stage)?),
-        (None, None) => None,
-        _ => bail!("a campaign is triggered by --on-enter or --on-stage, not both"),
+        (None, Some(stage), None) => Some(Trigger::stage(stage)?),
+        (None, None, Some(event)) => Some(Trigger::event(event)?),
+        (None, None, None) => None,
+        _ => bail!("a campaign is triggered by one of --on-enter, --on-stage or --on-event"),
     };
     if trigger.is_none() && !a.steps.is_empty() {
-        bail!("--step needs --on-enter SEGMENT or --on-stage STAGE");
+        bail!("--step needs --on-enter SEGMENT, --on-stage STAGE or --on-event TYPE");
     }
     let steps = a
         .steps
@@ -592,6 +597,7 @@ pub fn run_campaign(
                         println!("triggered: on entering segment {segment}")
                     }
                     Trigger::Stage { stage } => println!("triggered: on entering stage {stage}"),
+                    Trigger::Event { event } => println!("triggered: on an event {event}"),
                 }
                 for (i, s) in c.spec.steps.iter().enumerate() {
                     println!(

@@ -231,6 +231,7 @@ struct NewCampaign {
     /// Triggered on entering this segment (the audience), or this lifecycle stage.
     on_enter: Option<String>,
     on_stage: Option<String>,
+    on_event: Option<String>,
     /// The steps of a triggered campaign: `DELAY` or `DELAY:TIER` (`0`, `30m`, `2h`, `3d`).
     #[serde(default)]
     steps: Vec<String>,
@@ -242,15 +243,16 @@ fn export() -> String {
 
 fn spec_of(n: NewCampaign) -> Result<CampaignSpec, ApiError> {
     let bad = |m: String| ApiError::new(Code::InvalidCampaign, m);
-    let trigger = match (&n.on_enter, &n.on_stage) {
-        (Some(segment), None) => Some(Trigger::Enter {
+    let trigger = match (&n.on_enter, &n.on_stage, &n.on_event) {
+        (Some(segment), None, None) => Some(Trigger::Enter {
             segment: segment.clone(),
         }),
-        (None, Some(stage)) => Some(Trigger::stage(stage).map_err(|e| bad(e.to_string()))?),
-        (None, None) => None,
+        (None, Some(stage), None) => Some(Trigger::stage(stage).map_err(|e| bad(e.to_string()))?),
+        (None, None, Some(event)) => Some(Trigger::event(event).map_err(|e| bad(e.to_string()))?),
+        (None, None, None) => None,
         _ => {
             return Err(bad(
-                "a campaign is triggered by on_enter or on_stage, not both".into(),
+                "a campaign is triggered by one of on_enter, on_stage or on_event".into(),
             ));
         }
     };

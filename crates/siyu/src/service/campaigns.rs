@@ -653,7 +653,9 @@ pub fn tick(store: &mut dyn Store, tenant: &Tenant, now: Timestamp) -> Result<Ti
         ids.sort();
         ids.dedup();
         let (kind, on) = trigger.membership();
-        let members = {
+        let members = if !trigger.can_leave() {
+            Vec::new()
+        } else {
             let mut tx = store.read_pool(tenant)?;
             let m = tx.memberships_of(&ids)?;
             tx.commit()?;
@@ -667,7 +669,7 @@ pub fn tick(store: &mut dyn Store, tenant: &Tenant, now: Timestamp) -> Result<Ti
         let left = ids
             .iter()
             .map(CustomerId::as_str)
-            .filter(|id| !still.contains(id))
+            .filter(|id| trigger.can_leave() && !still.contains(id))
             .collect();
         let tier = c
             .spec
