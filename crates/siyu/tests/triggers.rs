@@ -118,11 +118,14 @@ fn a_batch_entering_a_segment_queues_its_steps_and_a_tick_sends_the_due_ones() {
         assert_eq!(pending.len(), 2, "both steps of c1, once: {text}");
         assert!(pending.iter().all(|p| p["customer_id"] == "c1"), "{text}");
 
+        let ticked = api.cli("shop", &["campaign", "tick"]);
+        assert!(
+            ticked.starts_with("1 queued steps decided"),
+            "step 1 is due at once: {ticked}"
+        );
         let mut store = siyu_store::open(&api.db).expect("store");
         let tenant = store.tenant("shop").expect("tenant");
         let now = Timestamp::now();
-        let ticked = campaigns::tick(store.as_mut(), &tenant, now).expect("tick");
-        assert_eq!(ticked.steps, 1, "step 1 is due at once");
         let id = store.campaigns(&tenant).expect("campaigns")[0].id;
         assert_eq!(
             outbox_ids(store.as_mut(), &tenant),
@@ -397,6 +400,31 @@ fn an_event_of_the_triggers_type_queues_its_steps_once() {
         let queued = campaigns::pending(store.as_mut(), &tenant, "cart", 10).expect("pending");
         assert_eq!(queued.len(), 1, "{queued:?}");
         assert_eq!(queued[0].customer_id, "c1");
+        // c3's event queues a step too; erasing c3 drops it, their id kept nowhere.
+        rt.block_on(api.batch(
+            &ingest,
+            json!({"batch": [event("e3", "c3", "cart_abandoned")]}),
+        ));
+        assert_eq!(
+            campaigns::pending(store.as_mut(), &tenant, "cart", 10)
+                .expect("pending")
+                .len(),
+            2
+        );
+        siyu::service::privacy::erase(
+            store.as_mut(),
+            &tenant,
+            &siyu_core::CustomerId::parse("c3").expect("id"),
+            "test",
+        )
+        .expect("erase");
+        assert_eq!(
+            campaigns::pending(store.as_mut(), &tenant, "cart", 10)
+                .expect("pending")
+                .len(),
+            1,
+            "the erased customer's step is dropped"
+        );
         let now = Timestamp::now();
         assert_eq!(
             campaigns::tick(store.as_mut(), &tenant, now)
