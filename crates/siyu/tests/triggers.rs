@@ -180,8 +180,9 @@ fn a_customer_held_out_on_one_step_is_held_out_on_every_step() {
             ),
         ));
         assert_eq!(status, StatusCode::CREATED, "{text}");
-        let items: Vec<Value> = (0..40)
-            .map(|i| tag(&format!("c{i:02}"), &format!("m{i}")))
+        // 450 in one batch: more than one statement's rows of the queue.
+        let items: Vec<Value> = (0..450)
+            .map(|i| tag(&format!("c{i:03}"), &format!("m{i}")))
             .collect();
         let (status, text) = rt.block_on(api.batch(&ingest, json!({ "batch": items })));
         assert_eq!(status, StatusCode::OK, "{text}");
@@ -192,7 +193,7 @@ fn a_customer_held_out_on_one_step_is_held_out_on_every_step() {
         campaigns::tick(store.as_mut(), &tenant, now).expect("tick");
         let later = now + jiff::SignedDuration::from_hours(2);
         let ticked = campaigns::tick(store.as_mut(), &tenant, later).expect("tick");
-        assert_eq!(ticked.steps, 40);
+        assert_eq!(ticked.steps, 450);
         let got = decided(store.as_mut(), &tenant, "care");
         let held_out = |run: u32| -> Vec<String> {
             got.iter()
@@ -200,9 +201,9 @@ fn a_customer_held_out_on_one_step_is_held_out_on_every_step() {
                 .map(|((_, c), _)| c.clone())
                 .collect()
         };
-        assert!(!held_out(1).is_empty() && held_out(1).len() < 40);
+        assert!(!held_out(1).is_empty() && held_out(1).len() < 450);
         assert_eq!(held_out(1), held_out(2));
-        assert_eq!(got.len(), 80);
+        assert_eq!(got.len(), 900);
     }
 }
 

@@ -281,25 +281,36 @@ fn queue_starts(
     if triggers.is_empty() {
         return Ok(());
     }
+    // A few hundred rows a statement: a sweep can move many customers into a segment.
+    let mut queued: Vec<Vec<Arg<'_>>> = Vec::new();
     for (kind, name, customer) in starts {
         for (campaign, step, k, n, delay) in &triggers {
             if k != kind || n != name {
                 continue;
             }
-            db.exec(
-                "INSERT INTO campaign_step_queue
-                   (tenant_id, campaign_id, step, customer_id, entered_at, due_at)
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6) ON CONFLICT DO NOTHING",
-                &[
-                    Arg::Int(tenant),
-                    Arg::Int(*campaign),
-                    Arg::Int(*step),
-                    Arg::Text(customer),
-                    Arg::Int(entered),
-                    Arg::Int(entered.saturating_add(delay.saturating_mul(1_000_000))),
-                ],
-            )?;
+            queued.push(vec![
+                Arg::Int(tenant),
+                Arg::Int(*campaign),
+                Arg::Int(*step),
+                Arg::Text(customer),
+                Arg::Int(entered),
+                Arg::Int(entered.saturating_add(delay.saturating_mul(1_000_000))),
+            ]);
         }
+    }
+    let columns = [
+        "tenant_id",
+        "campaign_id",
+        "step",
+        "customer_id",
+        "entered_at",
+        "due_at",
+    ];
+    for chunk in queued.chunks(ROWS_PER_INSERT) {
+        let sql =
+            insert_sql("campaign_step_queue", &columns, chunk.len()) + " ON CONFLICT DO NOTHING";
+        let args: Vec<Arg<'_>> = chunk.iter().flatten().cloned().collect();
+        db.exec(&sql, &args)?;
     }
     Ok(())
 }
