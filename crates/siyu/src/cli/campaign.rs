@@ -531,7 +531,7 @@ pub fn run_campaign(
             let lines: Vec<Line> = campaigns::campaigns(store, tenant)?
                 .into_iter()
                 .map(|c| Line {
-                    audience: audience_text(&c.spec.audience),
+                    audience: audience_text(&c.spec),
                     channel: c.spec.channel.name(),
                     runs: c.stored.runs.len(),
                     last_run: c.stored.runs.last().map(ToString::to_string),
@@ -564,7 +564,7 @@ pub fn run_campaign(
             let c = campaigns::campaign(store, tenant, name)?;
             let p = &c.spec.policy;
             println!("campaign {name} ({})", c.stored.status);
-            println!("audience: {}", audience_text(&c.spec.audience));
+            println!("audience: {}", audience_text(&c.spec));
             println!("channel: {}", c.spec.channel.name());
             println!("message: {}", c.spec.message);
             print_tiers(&c.spec);
@@ -820,8 +820,14 @@ pub fn run_campaign(
     }
 }
 
-fn audience_text(a: &Audience) -> String {
-    match a {
+fn audience_text(spec: &CampaignSpec) -> String {
+    match &spec.trigger {
+        Some(Trigger::Enter { segment }) => return format!("on entering segment {segment}"),
+        Some(Trigger::Stage { stage }) => return format!("on entering stage {stage}"),
+        Some(Trigger::Event { event }) => return format!("on an event {event}"),
+        None => {}
+    }
+    match &spec.audience {
         Audience::Segment { name } => format!("segment {name}"),
         Audience::List { ids } => format!("{} listed customers", thousands(ids.len() as u64)),
     }
