@@ -434,6 +434,21 @@ fn an_event_of_the_triggers_type_queues_its_steps_once() {
             0
         );
         let later = now + jiff::SignedDuration::from_hours(2);
+        // A paused campaign's due steps wait, queued, until it resumes.
+        campaigns::set_status(store.as_mut(), &tenant, "cart", "paused").expect("pause");
+        assert!(store.tenants_with_due_steps(later).expect("due").is_empty());
+        assert_eq!(
+            campaigns::tick(store.as_mut(), &tenant, later)
+                .expect("tick")
+                .steps,
+            0
+        );
+        campaigns::set_status(store.as_mut(), &tenant, "cart", "active").expect("resume");
+        assert_eq!(
+            store.tenants_with_due_steps(later).expect("due"),
+            vec![tenant.id]
+        );
+        assert!(store.tenants_with_due_steps(now).expect("due").is_empty());
         assert_eq!(
             campaigns::tick(store.as_mut(), &tenant, later)
                 .expect("tick")

@@ -169,8 +169,11 @@ pub trait CampaignStore {
         at: Timestamp,
         triggers: &[NewTrigger],
     ) -> Result<bool>;
-    /// The tenant's queued steps due at or before `now` (all of them when `now` is none),
-    /// of one campaign or of all, the first due first, at most `limit`.
+    /// The tenants with a queued step of an active campaign due at or before `now`.
+    fn tenants_with_due_steps(&mut self, now: Timestamp) -> Result<Vec<i64>>;
+    /// The tenant's queued steps of active campaigns due at or before `now` (all of them,
+    /// paused campaigns' too, when `now` is none), of one campaign or of all, the first due
+    /// first, at most `limit`.
     fn due_steps(
         &mut self,
         tenant: &Tenant,
@@ -536,6 +539,17 @@ impl<T: OnDb> CampaignStore for T {
         })
     }
 
+    fn tenants_with_due_steps(&mut self, now: Timestamp) -> Result<Vec<i64>> {
+        rows(
+            self.db(),
+            "SELECT DISTINCT q.tenant_id FROM campaign_step_queue q
+             JOIN campaigns c ON c.id = q.campaign_id
+             WHERE q.due_at <= ?1 AND c.status = 'active'",
+            &[Arg::Int(micros(now))],
+            |r| r.int(0),
+        )
+    }
+
     fn due_steps(
         &mut self,
         tenant: &Tenant,
@@ -545,10 +559,11 @@ impl<T: OnDb> CampaignStore for T {
     ) -> Result<Vec<DueStep>> {
         rows(
             self.db(),
-            "SELECT campaign_id, step, customer_id, entered_at, due_at FROM campaign_step_queue
-             WHERE tenant_id = ?1 AND (CAST(?2 AS BIGINT) IS NULL OR campaign_id = ?2)
-               AND (CAST(?3 AS BIGINT) IS NULL OR due_at <= ?3)
-             ORDER BY due_at, campaign_id, step, customer_id LIMIT ?4",
+            "SELECT q.campaign_id, q.step, q.customer_id, q.entered_at, q.due_at
+             FROM campaign_step_queue q JOIN campaigns c ON c.id = q.campaign_id
+             WHERE q.tenant_id = ?1 AND (CAST(?2 AS BIGINT) IS NULL OR q.campaign_id = ?2)
+               AND (CAST(?3 AS BIGINT) IS NULL OR (q.due_at <= ?3 AND c.status = 'active'))
+             ORDER BY q.due_at, q.campaign_id, q.step, q.customer_id LIMIT ?4",
             &[
                 Arg::Int(tenant.id),
                 Arg::OptInt(campaign_id),

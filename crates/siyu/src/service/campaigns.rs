@@ -713,10 +713,19 @@ pub fn start_ticker(
         .name("siyu-steps".into())
         .spawn(move || {
             while !stop.load(std::sync::atomic::Ordering::Relaxed) {
-                match store.tenants() {
+                // One indexed read when nothing is due, however many tenants there are.
+                let now = Timestamp::now();
+                let due = store.tenants_with_due_steps(now).and_then(|due| {
+                    if due.is_empty() {
+                        return Ok(Vec::new());
+                    }
+                    let all = store.tenants()?;
+                    Ok(all.into_iter().filter(|t| due.contains(&t.id)).collect())
+                });
+                match due {
                     Ok(tenants) => {
                         for t in &tenants {
-                            if let Err(e) = tick(store.as_mut(), t, Timestamp::now()) {
+                            if let Err(e) = tick(store.as_mut(), t, now) {
                                 tracing::warn!(tenant = %t.name, "the steps' ticker: {e:#}");
                             }
                         }
