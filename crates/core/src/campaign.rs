@@ -51,6 +51,22 @@ pub enum CampaignError {
     BadMessage,
     #[error("a tier is NAME=OFFER or NAME=message (with its rule in --tier-rule), not '{0}'")]
     BadTier(String),
+    #[error(
+        "a step is DELAY or DELAY:TIER with DELAY like 0, 30m, 2h or 3d (up to 365 days), not '{0}'"
+    )]
+    BadStep(String),
+    #[error("a triggered campaign has 1 to 10 steps")]
+    BadSteps,
+    #[error(
+        "a lifecycle stage is one of prospect, first_purchase, repeat, vip, at_risk, lost, not '{0}'"
+    )]
+    BadStage(String),
+    #[error(
+        "an event type is 1 to 64 lowercase letters, digits or '_', starting with a letter, not '{0}'"
+    )]
+    BadEvent(String),
+    #[error("step {0} names tier '{1}', which the campaign does not have")]
+    StepTier(u32, String),
 }
 
 /// Names of offers, campaigns and tiers: what CLI arguments and URLs can carry as is.
@@ -394,6 +410,112 @@ impl Policy {
     }
 }
 
+/// What starts a triggered campaign's steps for a customer: entering a saved segment or
+/// a lifecycle stage, or an event of a type.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub enum Trigger {
+    Enter {
+        segment: String,
+    },
+    Stage {
+        stage: String,
+    },
+    /// An event of this type arriving (through ingest; imported history starts nothing).
+    Event {
+        event: String,
+    },
+}
+
+impl Trigger {
+    /// The stage trigger, its stage checked.
+    pub fn stage(name: &str) -> Result<Trigger, CampaignError> {
+        crate::lifecycle::Stage::ALL
+            .iter()
+            .find(|s| s.name() == name)
+            .map(|s| Trigger::Stage {
+                stage: s.name().to_owned(),
+            })
+            .ok_or_else(|| CampaignError::BadStage(name.to_owned()))
+    }
+
+    /// The event trigger, its type checked.
+    pub fn event(name: &str) -> Result<Trigger, CampaignError> {
+        crate::event::EventType::parse(name)
+            .map(|e| Trigger::Event {
+                event: e.as_str().to_owned(),
+            })
+            .map_err(|_| CampaignError::BadEvent(name.to_owned()))
+    }
+
+    /// Whether a customer can stop qualifying before a step is due (not for an event).
+    pub fn can_leave(&self) -> bool {
+        !matches!(self, Trigger::Event { .. })
+    }
+
+    /// The membership whose entry starts the steps: (kind, name) as the history records it.
+    pub fn membership(&self) -> (&'static str, String) {
+        match self {
+            Trigger::Enter { segment } => ("segment", segment.clone()),
+            Trigger::Stage { stage } => ("level", format!("stage:{stage}")),
+            Trigger::Event { event } => ("event", event.clone()),
+        }
+    }
+}
+
+/// The longest delay of a step.
+pub const MAX_STEP_DELAY_SECS: i64 = 365 * 86_400;
+/// The most steps a triggered campaign has.
+pub const MAX_STEPS: usize = 10;
+
+/// A step of a triggered campaign: `delay_secs` after the customer's entry, with the tier
+/// named (none: the first tier whose rule they match, as for a run).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Step {
+    pub delay_secs: i64,
+    pub tier: Option<String>,
+}
+
+impl Step {
+    /// `3d`, `2h`, `30m`, `45s` or `0`, then optionally `:TIER`.
+    pub fn parse(text: &str) -> Result<Step, CampaignError> {
+        let bad = || CampaignError::BadStep(text.to_owned());
+        let (delay, tier) = match text.split_once(':') {
+            Some((d, t)) => (d, Some(t)),
+            None => (text, None),
+        };
+        let delay = delay.trim();
+        let secs = if delay == "0" {
+            0
+        } else {
+            let (n, unit) = delay.split_at(delay.len().saturating_sub(1));
+            let n: i64 = n.parse().map_err(|_| bad())?;
+            let per = match unit {
+                "d" => 86_400,
+                "h" => 3_600,
+                "m" => 60,
+                "s" => 1,
+                _ => return Err(bad()),
+            };
+            n.checked_mul(per).ok_or_else(bad)?
+        };
+        if !(0..=MAX_STEP_DELAY_SECS).contains(&secs) {
+            return Err(bad());
+        }
+        let tier = match tier {
+            Some(t) => {
+                check_name(t)?;
+                Some(t.to_owned())
+            }
+            None => None,
+        };
+        Ok(Step {
+            delay_secs: secs,
+            tier,
+        })
+    }
+}
+
 /// A campaign as created: everything `campaign run` needs.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct CampaignSpec {
@@ -404,6 +526,12 @@ pub struct CampaignSpec {
     pub policy: Policy,
     /// Not before this instant (none: whenever it is run).
     pub start_at: Option<Timestamp>,
+    /// Triggered: each step decided per customer when due after their entry, instead of
+    /// a run over the audience.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub trigger: Option<Trigger>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub steps: Vec<Step>,
 }
 
 /// The most customer ids a campaign's list audience may hold (a segment has no bound).
@@ -414,7 +542,10 @@ impl CampaignSpec {
         if self.tiers.is_empty() {
             return Err(CampaignError::NoTiers);
         }
-        if let Audience::List { ids } = &self.audience {
+        // A triggered campaign's audience is whoever its trigger brings (its list empty).
+        if let Audience::List { ids } = &self.audience
+            && self.trigger.is_none()
+        {
             if !(1..=MAX_LIST).contains(&ids.len()) {
                 return Err(CampaignError::ListSize(ids.len()));
             }
@@ -434,6 +565,16 @@ impl CampaignSpec {
         let chars = self.message.chars().count();
         if !(1..=1000).contains(&chars) {
             return Err(CampaignError::BadMessage);
+        }
+        if self.trigger.is_some() == self.steps.is_empty() || self.steps.len() > MAX_STEPS {
+            return Err(CampaignError::BadSteps);
+        }
+        for (i, step) in self.steps.iter().enumerate() {
+            if let Some(t) = &step.tier
+                && !self.tiers.iter().any(|k| k.name == *t)
+            {
+                return Err(CampaignError::StepTier(i as u32 + 1, t.clone()));
+            }
         }
         self.policy.check()
     }
@@ -570,6 +711,8 @@ pub enum Reason {
         cycle: i64,
         own: bool,
     },
+    /// A triggered step come due for a customer no longer in its segment or stage.
+    Left,
 }
 
 impl Reason {
@@ -587,6 +730,7 @@ impl Reason {
             Reason::Offer => "offer",
             Reason::Message => "message",
             Reason::MessageInCycle { .. } => "message_in_cycle",
+            Reason::Left => "left",
         }
     }
 
@@ -620,6 +764,7 @@ impl Reason {
             Reason::MessageInCycle { days, cycle, own } => {
                 format!("message only: {}", cycle_text(days, cycle, own))
             }
+            Reason::Left => "no longer in the trigger's segment or stage when due".to_owned(),
         }
     }
 }

@@ -84,6 +84,8 @@ fn spec(ids: Vec<String>, offer: Option<&str>, policy: Policy) -> CampaignSpec {
         channel: SendChannel::Export,
         policy,
         start_at: None,
+        trigger: None,
+        steps: Vec::new(),
     }
 }
 

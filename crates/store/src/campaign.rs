@@ -70,6 +70,29 @@ pub struct NewRun<'a> {
     pub channel: &'a str,
     pub not_before: Timestamp,
     pub decisions: Vec<NewDecision<'a>>,
+    /// The queued steps of a triggered campaign this run decides: removed from the queue
+    /// in its transaction.
+    pub steps_done: &'a [DueStep],
+}
+
+/// A step of a triggered campaign: `delay_secs` after a customer enters the segment
+/// (`kind` "segment") or the lifecycle stage ("level", "stage:NAME") named.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NewTrigger {
+    pub step: u32,
+    pub kind: String,
+    pub name: String,
+    pub delay_secs: i64,
+}
+
+/// A queued step: due for a customer at `due_at`, from their entry at `entered_at`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DueStep {
+    pub campaign_id: i64,
+    pub step: u32,
+    pub customer_id: String,
+    pub entered_at: Timestamp,
+    pub due_at: Timestamp,
 }
 
 /// A decision as stored.
@@ -133,7 +156,9 @@ pub trait CampaignStore {
     ) -> Result<bool>;
     /// The tenant's offers by name, with what each has issued.
     fn offers(&mut self, tenant: &Tenant) -> Result<Vec<StoredOffer>>;
-    /// Saves a campaign (active); false when the tenant has one of that name.
+    /// Saves a campaign (active) with its triggered steps (none: not triggered), in one
+    /// transaction; false when the tenant has one of that name.
+    #[allow(clippy::too_many_arguments)]
     fn create_campaign(
         &mut self,
         tenant: &Tenant,
@@ -142,7 +167,20 @@ pub trait CampaignStore {
         secret: &str,
         by: &str,
         at: Timestamp,
+        triggers: &[NewTrigger],
     ) -> Result<bool>;
+    /// The tenants with a queued step of an active campaign due at or before `now`.
+    fn tenants_with_due_steps(&mut self, now: Timestamp) -> Result<Vec<i64>>;
+    /// The tenant's queued steps of active campaigns due at or before `now` (all of them,
+    /// paused campaigns' too, when `now` is none), of one campaign or of all, the first due
+    /// first, at most `limit`.
+    fn due_steps(
+        &mut self,
+        tenant: &Tenant,
+        campaign_id: Option<i64>,
+        now: Option<Timestamp>,
+        limit: usize,
+    ) -> Result<Vec<DueStep>>;
     /// The tenant's campaigns by name.
     fn campaigns(&mut self, tenant: &Tenant) -> Result<Vec<StoredCampaign>>;
     /// Sets a campaign's status; false when there is none of that name.
@@ -186,6 +224,114 @@ pub trait CampaignStore {
     /// The uses of the codes a campaign issued: paid orders naming them and
     /// `coupon_redeemed` events whose `coupon_code` property names them.
     fn code_uses(&mut self, tenant: &Tenant, campaign_id: i64) -> Result<Vec<CodeUse>>;
+}
+
+fn due_step_from(r: &dyn RowAccess) -> Result<DueStep> {
+    Ok(DueStep {
+        campaign_id: r.int(0)?,
+        step: u32::try_from(r.int(1)?).unwrap_or(0),
+        customer_id: r.text(2)?.to_owned(),
+        entered_at: at(r.int(3)?)?,
+        due_at: at(r.int(4)?)?,
+    })
+}
+
+/// Queues the steps of the tenant's active triggered campaigns that these changes (at
+/// `entered`, microseconds) start: called in the transaction that records them, so that a
+/// step is queued exactly when the entry that starts it is recorded (a retried write that
+/// records nothing queues nothing).
+pub(crate) fn queue_steps(
+    db: &mut dyn Db,
+    tenant: i64,
+    changes: &[crate::MemberChange],
+    entered: i64,
+) -> Result<()> {
+    use siyu_core::segment::rules::Change;
+    let starts: Vec<(&str, &str, &str)> = changes
+        .iter()
+        .filter(|c| c.change == Change::Entered)
+        .map(|c| (c.kind.as_str(), c.name.as_str(), c.customer_id.as_str()))
+        .collect();
+    queue_starts(db, tenant, &starts, entered)
+}
+
+/// Queues the steps that these (trigger kind, name, customer) starts begin, at `entered`.
+fn queue_starts(
+    db: &mut dyn Db,
+    tenant: i64,
+    starts: &[(&str, &str, &str)],
+    entered: i64,
+) -> Result<()> {
+    if starts.is_empty() {
+        return Ok(());
+    }
+    let triggers = rows(
+        db,
+        "SELECT t.campaign_id, t.step, t.kind, t.name, t.delay_secs FROM campaign_triggers t
+         JOIN campaigns c ON c.id = t.campaign_id
+         WHERE t.tenant_id = ?1 AND c.status = 'active'",
+        &[Arg::Int(tenant)],
+        |r| {
+            Ok((
+                r.int(0)?,
+                r.int(1)?,
+                r.text(2)?.to_owned(),
+                r.text(3)?.to_owned(),
+                r.int(4)?,
+            ))
+        },
+    )?;
+    if triggers.is_empty() {
+        return Ok(());
+    }
+    // A few hundred rows a statement: a sweep can move many customers into a segment.
+    let mut queued: Vec<Vec<Arg<'_>>> = Vec::new();
+    for (kind, name, customer) in starts {
+        for (campaign, step, k, n, delay) in &triggers {
+            if k != kind || n != name {
+                continue;
+            }
+            queued.push(vec![
+                Arg::Int(tenant),
+                Arg::Int(*campaign),
+                Arg::Int(*step),
+                Arg::Text(customer),
+                Arg::Int(entered),
+                Arg::Int(entered.saturating_add(delay.saturating_mul(1_000_000))),
+            ]);
+        }
+    }
+    let columns = [
+        "tenant_id",
+        "campaign_id",
+        "step",
+        "customer_id",
+        "entered_at",
+        "due_at",
+    ];
+    for chunk in queued.chunks(ROWS_PER_INSERT) {
+        let sql =
+            insert_sql("campaign_step_queue", &columns, chunk.len()) + " ON CONFLICT DO NOTHING";
+        let args: Vec<Arg<'_>> = chunk.iter().flatten().cloned().collect();
+        db.exec(&sql, &args)?;
+    }
+    Ok(())
+}
+
+/// Steps started inside a write's transaction by what it writes besides memberships.
+pub trait StepWrites {
+    /// Queues the steps of campaigns triggered by these events (customer, event type),
+    /// written at `now`: a customer's events of one type in one write start one sequence.
+    fn queue_event_steps(&mut self, events: &[(&str, &str)], now: Timestamp) -> Result<()>;
+}
+
+impl<T: crate::shared::TxOnDb> StepWrites for T {
+    fn queue_event_steps(&mut self, events: &[(&str, &str)], now: Timestamp) -> Result<()> {
+        let tenant = self.tenant_id();
+        let starts: Vec<(&str, &str, &str)> =
+            events.iter().map(|(c, k)| ("event", *k, *c)).collect();
+        queue_starts(self.tx_db(), tenant, &starts, micros(now))
+    }
 }
 
 fn at(us: i64) -> Result<Timestamp> {
@@ -336,20 +482,75 @@ impl<T: OnDb> CampaignStore for T {
         secret: &str,
         by: &str,
         now: Timestamp,
+        triggers: &[NewTrigger],
     ) -> Result<bool> {
-        let n = self.db().exec(
-            "INSERT INTO campaigns (tenant_id, name, spec, secret, status, created_by, created_at)
-             VALUES (?1, ?2, ?3, ?4, 'active', ?5, ?6) ON CONFLICT (tenant_id, name) DO NOTHING",
+        in_transaction(self.db(), |db| {
+            let n = db.exec(
+                "INSERT INTO campaigns (tenant_id, name, spec, secret, status, created_by, created_at)
+                 VALUES (?1, ?2, ?3, ?4, 'active', ?5, ?6) ON CONFLICT (tenant_id, name) DO NOTHING",
+                &[
+                    Arg::Int(tenant.id),
+                    Arg::Text(name),
+                    Arg::Text(spec),
+                    Arg::Text(secret),
+                    Arg::Text(by),
+                    Arg::Int(micros(now)),
+                ],
+            )?;
+            if n == 0 {
+                return Ok(false);
+            }
+            for t in triggers {
+                db.exec(
+                    "INSERT INTO campaign_triggers (tenant_id, campaign_id, step, kind, name, delay_secs)
+                     SELECT ?1, id, ?3, ?4, ?5, ?6 FROM campaigns WHERE tenant_id = ?1 AND name = ?2",
+                    &[
+                        Arg::Int(tenant.id),
+                        Arg::Text(name),
+                        Arg::Int(i64::from(t.step)),
+                        Arg::Text(&t.kind),
+                        Arg::Text(&t.name),
+                        Arg::Int(t.delay_secs),
+                    ],
+                )?;
+            }
+            Ok(true)
+        })
+    }
+
+    fn tenants_with_due_steps(&mut self, now: Timestamp) -> Result<Vec<i64>> {
+        rows(
+            self.db(),
+            "SELECT DISTINCT q.tenant_id FROM campaign_step_queue q
+             JOIN campaigns c ON c.id = q.campaign_id
+             WHERE q.due_at <= ?1 AND c.status = 'active'",
+            &[Arg::Int(micros(now))],
+            |r| r.int(0),
+        )
+    }
+
+    fn due_steps(
+        &mut self,
+        tenant: &Tenant,
+        campaign_id: Option<i64>,
+        now: Option<Timestamp>,
+        limit: usize,
+    ) -> Result<Vec<DueStep>> {
+        rows(
+            self.db(),
+            "SELECT q.campaign_id, q.step, q.customer_id, q.entered_at, q.due_at
+             FROM campaign_step_queue q JOIN campaigns c ON c.id = q.campaign_id
+             WHERE q.tenant_id = ?1 AND (CAST(?2 AS BIGINT) IS NULL OR q.campaign_id = ?2)
+               AND (CAST(?3 AS BIGINT) IS NULL OR (q.due_at <= ?3 AND c.status = 'active'))
+             ORDER BY q.due_at, q.campaign_id, q.step, q.customer_id LIMIT ?4",
             &[
                 Arg::Int(tenant.id),
-                Arg::Text(name),
-                Arg::Text(spec),
-                Arg::Text(secret),
-                Arg::Text(by),
-                Arg::Int(micros(now)),
+                Arg::OptInt(campaign_id),
+                Arg::OptInt(now.map(micros)),
+                Arg::Int(i64::try_from(limit).unwrap_or(i64::MAX)),
             ],
-        )?;
-        Ok(n > 0)
+            due_step_from,
+        )
     }
 
     fn campaigns(&mut self, tenant: &Tenant) -> Result<Vec<StoredCampaign>> {
@@ -523,6 +724,25 @@ impl<T: OnDb> CampaignStore for T {
             // The sends to webhooks go to the outbox in this same transaction: a run's
             // sends exist exactly when its decisions do.
             crate::delivery::enqueue(db, tenant.id, deliveries, run.at)?;
+            // The queued steps decided leave the queue with their decisions recorded.
+            for d in run.steps_done {
+                let n = db.exec(
+                    "DELETE FROM campaign_step_queue WHERE campaign_id = ?1 AND customer_id = ?2
+                       AND entered_at = ?3 AND step = ?4",
+                    &[
+                        Arg::Int(d.campaign_id),
+                        Arg::Text(&d.customer_id),
+                        Arg::Int(micros(d.entered_at)),
+                        Arg::Int(i64::from(d.step)),
+                    ],
+                )?;
+                if n == 0 {
+                    return Err(StoreError::Conflict(format!(
+                        "step {} of the campaign was decided meanwhile",
+                        d.step
+                    )));
+                }
+            }
             Ok(u32::try_from(number).unwrap_or(u32::MAX))
         })
     }

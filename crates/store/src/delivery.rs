@@ -121,8 +121,9 @@ pub trait DeliveryWrites {
     /// Adds sends to the outbox, pending; a send id the tenant's outbox holds already is
     /// left alone. How many were new. `NotFound` if an endpoint is not the tenant's.
     fn enqueue_deliveries(&mut self, batch: &[NewDelivery], now: Timestamp) -> Result<u64>;
-    /// Cancels the customer's pending sends and blanks the payloads of all their sends
-    /// (an erasure). How many pending sends were cancelled.
+    /// Cancels the customer's pending sends, blanks the payloads of all their sends and
+    /// drops their queued campaign steps (an erasure). How many pending sends were
+    /// cancelled.
     fn cancel_deliveries_of(&mut self, id: &CustomerId) -> Result<u64>;
 }
 
@@ -350,6 +351,10 @@ impl<T: TxOnDb> DeliveryWrites for T {
         let db = self.tx_db();
         let cancelled = db.exec(CANCEL_PENDING, &args)?;
         db.exec(BLANK_PAYLOADS, &args)?;
+        db.exec(
+            "DELETE FROM campaign_step_queue WHERE tenant_id = ?1 AND customer_id = ?2",
+            &args,
+        )?;
         Ok(cancelled)
     }
 }

@@ -27,8 +27,8 @@ use siyu_core::{
 use siyu_core::{TenantZone, Timestamp};
 
 pub use crate::campaign::{
-    CampaignStore, CodeUse, CouponRow, DecisionRow, ExportRow, NewCoupon, NewDecision, NewRun,
-    StoredCampaign, StoredOffer,
+    CampaignStore, CodeUse, CouponRow, DecisionRow, DueStep, ExportRow, NewCoupon, NewDecision,
+    NewRun, NewTrigger, StepWrites, StoredCampaign, StoredOffer,
 };
 pub use crate::delivery::{
     Claimed, DeliveryStore, DeliveryWrites, NewDelivery, OutboxCount, OutboxRow, Outcome,
@@ -818,7 +818,7 @@ pub trait PrivacyStore {
 
 /// Writes of one import or batch. Dropped without `commit` (of [`PoolTx`]), it leaves the
 /// store as it was.
-pub trait ImportTx: MergeTx + IngestWrites {}
+pub trait ImportTx: MergeTx + IngestWrites + StepWrites {}
 
 /// A transaction that can merge customers: their rows, profiles and memberships. Both
 /// [`ImportTx`] (automatic merges as identities arrive) and [`PrivacyTx`] (the commands) are.

@@ -71,6 +71,10 @@ const MIGRATIONS: &[(i64, &str)] = &[
         include_str!("../migrations/postgres/0015_campaigns.sql"),
     ),
     (16, include_str!("../migrations/postgres/0016_delivery.sql")),
+    (
+        17,
+        include_str!("../migrations/postgres/0017_campaign_triggers.sql"),
+    ),
 ];
 
 /// The advisory lock that serialises migrations and schema creation across processes.

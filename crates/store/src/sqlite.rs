@@ -72,6 +72,10 @@ const MIGRATIONS: &[(i64, &str)] = &[
     ),
     (19, include_str!("../migrations/sqlite/0019_campaigns.sql")),
     (20, include_str!("../migrations/sqlite/0020_delivery.sql")),
+    (
+        21,
+        include_str!("../migrations/sqlite/0021_campaign_triggers.sql"),
+    ),
 ];
 
 pub struct SqliteStore {

@@ -373,6 +373,8 @@ fn a_list_audience_is_bounded_and_holds_customer_ids_only() {
         channel: SendChannel::Export,
         policy: Policy::default(),
         start_at: None,
+        trigger: None,
+        steps: Vec::new(),
     };
     assert!(spec(vec!["a".to_owned(), "b".to_owned()]).check().is_ok());
     assert!(matches!(
@@ -388,4 +390,32 @@ fn a_list_audience_is_bounded_and_holds_customer_ids_only() {
         spec(vec!["a".to_owned(); MAX_LIST + 1]).check(),
         Err(CampaignError::ListSize(n)) if n == MAX_LIST + 1
     ));
+}
+
+#[test]
+fn a_step_reads_a_delay_in_units_and_an_optional_tier() {
+    let step = |t: &str| Step::parse(t).map(|s| (s.delay_secs, s.tier));
+    assert_eq!(step("0").ok(), Some((0, None)));
+    assert_eq!(step("30m").ok(), Some((1_800, None)));
+    assert_eq!(
+        step("3d:care").ok(),
+        Some((259_200, Some("care".to_owned())))
+    );
+    assert_eq!(step("365d").ok(), Some((MAX_STEP_DELAY_SECS, None)));
+    for bad in ["", "3w", "-1d", "366d", "3d:", "d", "99999999999999999d"] {
+        assert!(step(bad).is_err(), "{bad}");
+    }
+}
+
+#[test]
+fn a_trigger_names_a_known_stage_or_a_valid_event_type() {
+    assert_eq!(
+        Trigger::stage("first_purchase")
+            .map(|t| t.membership())
+            .ok(),
+        Some(("level", "stage:first_purchase".to_owned()))
+    );
+    assert!(Trigger::stage("customer").is_err());
+    assert!(Trigger::event("cart_abandoned").is_ok_and(|t| !t.can_leave()));
+    assert!(Trigger::event("Cart Abandoned").is_err());
 }

@@ -7,7 +7,8 @@ use clap::{Args, Subcommand};
 use serde::Serialize;
 
 use siyu_core::campaign::{
-    Audience, Benefit, CampaignSpec, Offer, Policy, SendChannel, Tier, Validity, default_tiers,
+    Audience, Benefit, CampaignSpec, Offer, Policy, SendChannel, Step, Tier, Trigger, Validity,
+    default_tiers,
 };
 use siyu_core::{Money, TenantZone};
 use siyu_store::{Store, Tenant};
@@ -93,6 +94,15 @@ pub enum CampaignCommand {
     Pause { name: String },
     /// Let a paused campaign run again.
     Resume { name: String },
+    /// A triggered campaign's queued steps, the first due first.
+    Pending {
+        name: String,
+        #[arg(long, value_enum, default_value_t)]
+        format: Format,
+    },
+    /// Decide the triggered campaigns' steps due now (for cron, without `siyu serve`,
+    /// which does this every half second).
+    Tick,
     /// Each decision and its reason.
     Decisions {
         name: String,
@@ -130,10 +140,27 @@ pub struct CampaignArgs {
     /// The audience: a saved segment's members when it runs.
     #[arg(
         long,
-        required_unless_present = "customers",
-        conflicts_with = "customers"
+        required_unless_present_any = ["customers", "on_enter", "on_stage", "on_event"],
+        conflicts_with_all = ["customers", "on_enter", "on_stage", "on_event"]
     )]
     pub segment: Option<String>,
+    /// Triggered: each --step decided for a customer that long after they enter this
+    /// segment (instead of runs over an audience).
+    #[arg(long, conflicts_with_all = ["customers", "on_stage"], requires = "steps")]
+    pub on_enter: Option<String>,
+    /// Triggered: each --step decided for a customer that long after they enter this
+    /// lifecycle stage (prospect, first_purchase, repeat, vip, at_risk, lost).
+    #[arg(long, conflicts_with = "customers", requires = "steps")]
+    pub on_stage: Option<String>,
+    /// Triggered: each --step decided for a customer that long after an event of this
+    /// type arrives for them (through ingest; imported events start nothing).
+    #[arg(long, conflicts_with = "customers", requires = "steps")]
+    pub on_event: Option<String>,
+    /// A step of a triggered campaign: DELAY (0, 30m, 2h, 3d) after the entry, then
+    /// optionally :TIER (the tier it sends; none: by the tiers' rules). Repeat for a
+    /// sequence, e.g. --step 0:welcome --step 3d:care.
+    #[arg(long = "step")]
+    pub steps: Vec<String>,
     /// The audience: customer ids, one a line (a header `customer_id` is skipped).
     #[arg(long)]
     pub customers: Option<PathBuf>,
@@ -243,8 +270,41 @@ fn quiet_hours(text: &str) -> anyhow::Result<Option<(jiff::civil::Time, jiff::ci
     Ok(Some((time(a)?, time(b)?)))
 }
 
+fn delay_text(secs: i64) -> String {
+    match secs {
+        0 => "0".to_owned(),
+        s if s % 86_400 == 0 => format!("{}d", s / 86_400),
+        s if s % 3_600 == 0 => format!("{}h", s / 3_600),
+        s if s % 60 == 0 => format!("{}m", s / 60),
+        s => format!("{s}s"),
+    }
+}
+
 fn spec_of(a: &CampaignArgs, zone: &TenantZone) -> anyhow::Result<CampaignSpec> {
+    let trigger = match (&a.on_enter, &a.on_stage, &a.on_event) {
+        (Some(segment), None, None) => Some(Trigger::Enter {
+            segment: segment.clone(),
+        }),
+        (None, Some(stage), None) => Some(Trigger::stage(stage)?),
+        (None, None, Some(event)) => Some(Trigger::event(event)?),
+        (None, None, None) => None,
+        _ => bail!("a campaign is triggered by one of --on-enter, --on-stage or --on-event"),
+    };
+    if trigger.is_none() && !a.steps.is_empty() {
+        bail!("--step needs --on-enter SEGMENT, --on-stage STAGE or --on-event TYPE");
+    }
+    let steps = a
+        .steps
+        .iter()
+        .map(|s| Step::parse(s))
+        .collect::<Result<Vec<_>, _>>()?;
     let audience = match (&a.segment, &a.customers) {
+        _ if trigger.is_some() => match &trigger {
+            Some(Trigger::Enter { segment }) => Audience::Segment {
+                name: segment.clone(),
+            },
+            _ => Audience::List { ids: Vec::new() },
+        },
         (Some(s), None) => Audience::Segment { name: s.clone() },
         (None, Some(file)) => {
             let text = std::fs::read_to_string(file)
@@ -312,6 +372,8 @@ fn spec_of(a: &CampaignArgs, zone: &TenantZone) -> anyhow::Result<CampaignSpec> 
             .as_deref()
             .map(|t| zone.parse_timestamp(t).map_err(|e| anyhow!("--at: {e}")))
             .transpose()?,
+        trigger,
+        steps,
     })
 }
 
@@ -469,7 +531,7 @@ pub fn run_campaign(
             let lines: Vec<Line> = campaigns::campaigns(store, tenant)?
                 .into_iter()
                 .map(|c| Line {
-                    audience: audience_text(&c.spec.audience),
+                    audience: audience_text(&c.spec),
                     channel: c.spec.channel.name(),
                     runs: c.stored.runs.len(),
                     last_run: c.stored.runs.last().map(ToString::to_string),
@@ -502,7 +564,7 @@ pub fn run_campaign(
             let c = campaigns::campaign(store, tenant, name)?;
             let p = &c.spec.policy;
             println!("campaign {name} ({})", c.stored.status);
-            println!("audience: {}", audience_text(&c.spec.audience));
+            println!("audience: {}", audience_text(&c.spec));
             println!("channel: {}", c.spec.channel.name());
             println!("message: {}", c.spec.message);
             print_tiers(&c.spec);
@@ -529,6 +591,25 @@ pub fn run_campaign(
             if let Some(at) = c.spec.start_at {
                 println!("not before: {}", local_time(&tenant.zone, at));
             }
+            if let Some(t) = &c.spec.trigger {
+                match t {
+                    Trigger::Enter { segment } => {
+                        println!("triggered: on entering segment {segment}")
+                    }
+                    Trigger::Stage { stage } => println!("triggered: on entering stage {stage}"),
+                    Trigger::Event { event } => println!("triggered: on an event {event}"),
+                }
+                for (i, s) in c.spec.steps.iter().enumerate() {
+                    println!(
+                        "step {}: {} after, tier {}",
+                        i + 1,
+                        delay_text(s.delay_secs),
+                        s.tier.as_deref().unwrap_or("by the tiers' rules")
+                    );
+                }
+                let queued = campaigns::pending(store, tenant, name, campaigns::TICK_LIMIT)?;
+                println!("queued steps: {}", thousands(queued.len() as u64));
+            }
             for (i, at) in c.stored.runs.iter().enumerate() {
                 println!("run {}: {}", i + 1, local_time(&tenant.zone, *at));
             }
@@ -554,6 +635,62 @@ pub fn run_campaign(
             }
             if s.deliveries > 0 {
                 println!("{} webhook deliveries queued", thousands(s.deliveries));
+            }
+            Ok(())
+        }
+        CampaignCommand::Pending { name, format } => {
+            let rows = campaigns::pending(store, tenant, name, campaigns::TICK_LIMIT)?;
+            let zone = tenant.zone.clone();
+            #[derive(Serialize)]
+            struct Line {
+                step: u32,
+                customer_id: String,
+                entered_at: String,
+                due_at: String,
+            }
+            let lines: Vec<Line> = rows
+                .into_iter()
+                .map(|d| Line {
+                    step: d.step,
+                    customer_id: d.customer_id,
+                    entered_at: d.entered_at.to_string(),
+                    due_at: d.due_at.to_string(),
+                })
+                .collect();
+            print_lines(
+                *format,
+                &lines,
+                &["step", "customer", "entered", "due"],
+                |l| {
+                    vec![
+                        l.step.to_string(),
+                        l.customer_id.clone(),
+                        super::output::local_time_of(&zone, &l.entered_at),
+                        super::output::local_time_of(&zone, &l.due_at),
+                    ]
+                },
+            )
+        }
+        CampaignCommand::Tick => {
+            let s = campaigns::tick(store, tenant, siyu_core::Timestamp::now())?;
+            println!("{} queued steps decided", thousands(s.steps));
+            for r in &s.runs {
+                let sent: u64 = r
+                    .run
+                    .counts
+                    .iter()
+                    .filter(|(o, _, _)| o == "send")
+                    .map(|(_, _, n)| n)
+                    .sum();
+                println!(
+                    "'{}' step {} (run {}): {} customers, {} sends, {} webhook deliveries queued",
+                    r.campaign,
+                    r.step,
+                    r.run.run,
+                    thousands(r.run.audience),
+                    thousands(sent),
+                    thousands(r.run.deliveries)
+                );
             }
             Ok(())
         }
@@ -683,8 +820,14 @@ pub fn run_campaign(
     }
 }
 
-fn audience_text(a: &Audience) -> String {
-    match a {
+fn audience_text(spec: &CampaignSpec) -> String {
+    match &spec.trigger {
+        Some(Trigger::Enter { segment }) => return format!("on entering segment {segment}"),
+        Some(Trigger::Stage { stage }) => return format!("on entering stage {stage}"),
+        Some(Trigger::Event { event }) => return format!("on an event {event}"),
+        None => {}
+    }
+    match &spec.audience {
         Audience::Segment { name } => format!("segment {name}"),
         Audience::List { ids } => format!("{} listed customers", thousands(ids.len() as u64)),
     }

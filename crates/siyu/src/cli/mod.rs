@@ -222,6 +222,18 @@ pub struct DemoArgs {
 
 #[derive(Debug, Subcommand)]
 pub enum Bench {
+    /// A triggered campaign's zero-delay step under the ticker of `siyu serve`: from the
+    /// write that makes a customer enter its segment until the send is in the outbox.
+    Triggers {
+        #[arg(long, default_value_t = 50)]
+        entries: u64,
+        /// Measure PostgreSQL at this URL (in a scratch schema, dropped afterwards)
+        /// instead of a fresh SQLite file.
+        #[arg(long)]
+        postgres: Option<String>,
+        #[arg(long, value_enum, default_value_t)]
+        format: Format,
+    },
     /// Import generated orders into a fresh database; prints orders/s and peak memory.
     Import {
         #[arg(long, default_value_t = 1_000_000)]
@@ -627,6 +639,37 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Webhook(command) => {
             let mut ctx = connect(&cli)?;
             webhook::run(ctx.store.as_mut(), &ctx.tenant, command)
+        }
+        Command::Bench(Bench::Triggers {
+            entries,
+            postgres,
+            format,
+        }) => {
+            if *entries == 0 {
+                anyhow::bail!("--entries: at least 1");
+            }
+            let result = match postgres {
+                Some(url) => {
+                    let schema = format!("siyu_bench_triggers_{}", std::process::id());
+                    let scoped = siyu_store::PgStore::schema_url(url, &schema)?;
+                    let result = service::trigger_bench::bench(&scoped, *entries);
+                    siyu_store::PgStore::drop_schema(url, &schema)?;
+                    result?
+                }
+                None => {
+                    let dir = tempfile::tempdir()?;
+                    let db = dir.path().join("bench.db");
+                    service::trigger_bench::bench(&db.to_string_lossy(), *entries)?
+                }
+            };
+            match format {
+                Format::Json => println!("{}", serde_json::to_string_pretty(&result)?),
+                _ => println!(
+                    "{} entries on {}: each send in the outbox {:.0} ms after its write (median), {:.0} ms at the 95th percentile, {:.0} ms at most",
+                    result.entries, result.backend, result.median_ms, result.p95_ms, result.max_ms
+                ),
+            }
+            Ok(())
         }
         Command::Bench(Bench::Webhooks {
             count,

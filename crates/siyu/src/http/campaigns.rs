@@ -13,7 +13,8 @@ use serde_json::Value;
 use siyu_core::Money;
 use siyu_core::access::Action;
 use siyu_core::campaign::{
-    Audience, Benefit, CampaignSpec, Offer, Policy, SendChannel, Tier, Validity, default_tiers,
+    Audience, Benefit, CampaignSpec, Offer, Policy, SendChannel, Step, Tier, Trigger, Validity,
+    default_tiers,
 };
 use siyu_store::DecisionRow;
 
@@ -227,6 +228,13 @@ struct NewCampaign {
     message_in_cycle: bool,
     attribution_days: Option<u32>,
     start_at: Option<siyu_core::Timestamp>,
+    /// Triggered on entering this segment (the audience), or this lifecycle stage.
+    on_enter: Option<String>,
+    on_stage: Option<String>,
+    on_event: Option<String>,
+    /// The steps of a triggered campaign: `DELAY` or `DELAY:TIER` (`0`, `30m`, `2h`, `3d`).
+    #[serde(default)]
+    steps: Vec<String>,
 }
 
 fn export() -> String {
@@ -235,7 +243,32 @@ fn export() -> String {
 
 fn spec_of(n: NewCampaign) -> Result<CampaignSpec, ApiError> {
     let bad = |m: String| ApiError::new(Code::InvalidCampaign, m);
+    let trigger = match (&n.on_enter, &n.on_stage, &n.on_event) {
+        (Some(segment), None, None) => Some(Trigger::Enter {
+            segment: segment.clone(),
+        }),
+        (None, Some(stage), None) => Some(Trigger::stage(stage).map_err(|e| bad(e.to_string()))?),
+        (None, None, Some(event)) => Some(Trigger::event(event).map_err(|e| bad(e.to_string()))?),
+        (None, None, None) => None,
+        _ => {
+            return Err(bad(
+                "a campaign is triggered by one of on_enter, on_stage or on_event".into(),
+            ));
+        }
+    };
+    let steps = n
+        .steps
+        .iter()
+        .map(|s| Step::parse(s))
+        .collect::<Result<Vec<_>, _>>()
+        .map_err(|e| bad(e.to_string()))?;
     let audience = match (n.segment, n.customers) {
+        _ if trigger.is_some() => match &trigger {
+            Some(Trigger::Enter { segment }) => Audience::Segment {
+                name: segment.clone(),
+            },
+            _ => Audience::List { ids: Vec::new() },
+        },
         (Some(name), None) => Audience::Segment { name },
         (None, Some(ids)) if !ids.is_empty() => Audience::List { ids },
         _ => {
@@ -292,6 +325,8 @@ fn spec_of(n: NewCampaign) -> Result<CampaignSpec, ApiError> {
             attribution_days: n.attribution_days.unwrap_or(defaults.attribution_days),
         },
         start_at: n.start_at,
+        trigger,
+        steps,
     };
     spec.check().map_err(|e| bad(e.to_string()))?;
     Ok(spec)
@@ -374,6 +409,41 @@ pub async fn show(
         .with_store(move |store| Ok(campaigns::campaign(store, &tenant, &name)?.into()))
         .await?;
     Ok(Json(line))
+}
+
+#[derive(Serialize)]
+pub struct PendingLine {
+    step: u32,
+    customer_id: String,
+    entered_at: siyu_core::Timestamp,
+    due_at: siyu_core::Timestamp,
+}
+
+/// `GET /v1/campaigns/{name}/pending`: a triggered campaign's queued steps, the first
+/// due first (at most 10,000).
+pub async fn pending(
+    State(state): State<Arc<AppState>>,
+    caller: Caller,
+    Path(name): Path<String>,
+) -> Result<Json<Vec<PendingLine>>, ApiError> {
+    caller.require(Action::Read)?;
+    let tenant = caller.tenant.clone();
+    let lines = state
+        .with_store(move |store| {
+            Ok(
+                campaigns::pending(store, &tenant, &name, campaigns::TICK_LIMIT)?
+                    .into_iter()
+                    .map(|d| PendingLine {
+                        step: d.step,
+                        customer_id: d.customer_id,
+                        entered_at: d.entered_at,
+                        due_at: d.due_at,
+                    })
+                    .collect(),
+            )
+        })
+        .await?;
+    Ok(Json(lines))
 }
 
 /// `POST /v1/campaigns/{name}/run`: decides every customer now; 409

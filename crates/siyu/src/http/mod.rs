@@ -257,6 +257,7 @@ pub fn router(state: Arc<AppState>) -> Router {
         )
         .route("/v1/campaigns/{name}", get(campaigns::show))
         .route("/v1/campaigns/{name}/run", post(campaigns::run))
+        .route("/v1/campaigns/{name}/pending", get(campaigns::pending))
         .route("/v1/campaigns/{name}/pause", post(campaigns::pause))
         .route("/v1/campaigns/{name}/resume", post(campaigns::resume))
         .route("/v1/campaigns/{name}/decisions", get(campaigns::decisions))
@@ -358,6 +359,7 @@ pub fn serve(db: &str, addr: SocketAddr, limit: RateLimit, limits: Limits) -> an
     let dispatcher =
         crate::service::dispatch::start(db, runtime.handle().clone(), Arc::clone(&stop))
             .context("starting the webhook dispatcher")?;
+    let ticker = crate::service::campaigns::start_ticker(db, Arc::clone(&stop))?;
     let served = runtime.block_on(async move {
         let listener = tokio::net::TcpListener::bind(addr)
             .await
@@ -372,6 +374,9 @@ pub fn serve(db: &str, addr: SocketAddr, limit: RateLimit, limits: Limits) -> an
     stop.store(true, std::sync::atomic::Ordering::Relaxed);
     if dispatcher.join().is_err() {
         tracing::error!("the webhook dispatcher panicked");
+    }
+    if ticker.join().is_err() {
+        tracing::error!("the steps' ticker panicked");
     }
     served
 }

@@ -9,8 +9,8 @@ use serde::Serialize;
 
 use siyu_core::campaign::stats::{Interval, Moments, proportion_diff, too_small, welch_diff};
 use siyu_core::campaign::{
-    Audience, Budget, CampaignSpec, CustomerFacts, Cycle, Offer, Outcome, Reason, SendChannel,
-    check_name, coupon_code, decide, in_holdout, not_before,
+    Audience, Budget, CampaignSpec, CustomerFacts, Cycle, Decision, Offer, Outcome, Reason,
+    SendChannel, Trigger, check_name, coupon_code, decide, in_holdout, not_before,
 };
 use siyu_core::fasthash::FastHashMap;
 use siyu_core::privacy::{AuditAction, ERASED_PREFIX};
@@ -19,8 +19,8 @@ use siyu_core::rule::{Bitset, Rule};
 use siyu_core::segment::rules::RuleKind;
 use siyu_core::{CustomerId, Money, OrderStatus, Timestamp};
 use siyu_store::{
-    AuditEntry, DecisionRow, ExportRow, NewCoupon, NewDecision, NewDelivery, NewRun, Store,
-    StoredCampaign, StoredOffer, Tenant,
+    AuditEntry, DecisionRow, DueStep, ExportRow, NewCoupon, NewDecision, NewDelivery, NewRun,
+    NewTrigger, Store, StoredCampaign, StoredOffer, Tenant,
 };
 
 use super::evaluate;
@@ -167,8 +167,35 @@ pub fn create_campaign_keyed(
             )));
         }
     }
+    if let Some(Trigger::Enter { segment }) = &spec.trigger {
+        let rules = store.read_pool(tenant)?.rules()?;
+        if !rules
+            .iter()
+            .any(|r| r.kind == RuleKind::Segment && r.name == *segment)
+        {
+            return Err(CampaignsError::Invalid(format!(
+                "there is no segment '{segment}' (siyu segment list shows them)"
+            )));
+        }
+    }
+    let triggers: Vec<NewTrigger> = match &spec.trigger {
+        None => Vec::new(),
+        Some(trigger) => {
+            let (kind, on) = trigger.membership();
+            spec.steps
+                .iter()
+                .enumerate()
+                .map(|(i, s)| NewTrigger {
+                    step: i as u32 + 1,
+                    kind: kind.to_owned(),
+                    name: on.clone(),
+                    delay_secs: s.delay_secs,
+                })
+                .collect()
+        }
+    };
     let json = serde_json::to_string(spec).context("writing the campaign")?;
-    if !store.create_campaign(tenant, name, &json, secret, by, Timestamp::now())? {
+    if !store.create_campaign(tenant, name, &json, secret, by, Timestamp::now(), &triggers)? {
         return Err(CampaignsError::CampaignExists(name.to_owned()));
     }
     Ok(())
@@ -238,26 +265,26 @@ pub fn run_at(
     name: &str,
     now: Timestamp,
 ) -> Result<RunSummary> {
-    let started = std::time::Instant::now();
-    let Campaign { stored, spec } = campaign(store, tenant, name)?;
-    if stored.status != "active" {
+    let c = campaign(store, tenant, name)?;
+    if c.stored.status != "active" {
         return Err(CampaignsError::NotRunnable(format!(
             "campaign '{name}' is paused (siyu campaign resume {name} lets it run)"
         )));
     }
-    if let Some(start) = spec.start_at
+    if c.spec.trigger.is_some() {
+        return Err(CampaignsError::NotRunnable(format!(
+            "campaign '{name}' is triggered: its steps are decided when due (siyu campaign tick)"
+        )));
+    }
+    if let Some(start) = c.spec.start_at
         && now < start
     {
         return Err(CampaignsError::NotRunnable(format!(
             "campaign '{name}' is scheduled for {start}, not before"
         )));
     }
-    let policy = &spec.policy;
-    let zone = &tenant.zone;
-    let settings = rule_settings(store, tenant)?;
-
     // The audience, sorted, with no repeats.
-    let mut ids: Vec<CustomerId> = match &spec.audience {
+    let mut ids: Vec<CustomerId> = match &c.spec.audience {
         Audience::Segment { name: segment } => {
             segments::member_ids(store, tenant, RuleKind::Segment, segment)
                 .with_context(|| format!("reading the members of segment '{segment}'"))?
@@ -272,6 +299,36 @@ pub fn run_at(
     };
     ids.sort();
     ids.dedup();
+    decide_and_record(store, tenant, c, &ids, now, None)
+}
+
+/// A step of a triggered campaign being decided: its number, its tier (none: by the
+/// tiers' rules), who left the trigger's segment or stage before it came due, and the
+/// queued rows it decides.
+struct StepRun<'a> {
+    step: u32,
+    tier: Option<usize>,
+    left: std::collections::HashSet<&'a str>,
+    done: &'a [DueStep],
+}
+
+/// Decides each of `ids` (sorted, no repeats) as of `now`, and records the decisions, the
+/// coupons issued, the webhook deliveries (and a step's queued rows done) in one
+/// transaction: a run of the campaign.
+fn decide_and_record(
+    store: &mut dyn Store,
+    tenant: &Tenant,
+    c: Campaign,
+    ids: &[CustomerId],
+    now: Timestamp,
+    step: Option<&StepRun<'_>>,
+) -> Result<RunSummary> {
+    let started = std::time::Instant::now();
+    let Campaign { stored, spec } = c;
+    let name = stored.name.as_str();
+    let policy = &spec.policy;
+    let zone = &tenant.zone;
+    let settings = rule_settings(store, tenant)?;
 
     // Their stages, classes and cycles as of today, against today's thresholds.
     let today = zone.day_of(now);
@@ -281,7 +338,7 @@ pub fn run_at(
             Some(t) if t.day == today => t,
             _ => evaluate::compute_thresholds(tx.as_mut(), zone, today)?,
         };
-        let pool = evaluate::pool_of(tx.as_mut(), zone, &settings, &thresholds, &ids)?;
+        let pool = evaluate::pool_of(tx.as_mut(), zone, &settings, &thresholds, ids)?;
         tx.commit()?;
         pool
     };
@@ -366,7 +423,7 @@ pub fn run_at(
     let rows = pool.rows.len();
     let mut coupons = 0u64;
     let mut face = Money::ZERO;
-    for id in &ids {
+    for id in ids {
         let id = id.as_str();
         let at_row = row < rows && pool.table.customer_id(row) == id;
         let facts = if at_row {
@@ -378,7 +435,10 @@ pub fn run_at(
                 erased: id.starts_with(ERASED_PREFIX),
                 opted_out: pool.opted_out.contains(row),
                 holdout: in_holdout(&stored.secret, tenant.id, name, id, policy.holdout_bp),
-                tier: tiers.iter().position(|t| t.contains(row)),
+                tier: match step {
+                    Some(StepRun { tier: Some(t), .. }) => Some(*t),
+                    _ => tiers.iter().position(|t| t.contains(row)),
+                },
                 // A run as of a past day reads today's profiles: a purchase after that
                 // day says nothing of the one before it (never negative for a run now).
                 days_since_purchase: r.days_since_order.filter(|d| *d >= 0),
@@ -407,7 +467,18 @@ pub fn run_at(
             row += 1;
         }
         let offer = facts.tier.and_then(|t| tier_offer[t]);
-        let d = decide(&facts, policy, offer.map(|o| &mut budgets[o]));
+        let left = step.is_some_and(|s| s.left.contains(id));
+        let d = if left && !(facts.unknown || facts.erased || facts.opted_out || facts.holdout) {
+            // Recorded, not sent: a step for someone no longer in its segment or stage.
+            Decision {
+                outcome: Outcome::Held,
+                reason: Reason::Left,
+                tier: facts.tier,
+                coupon: false,
+            }
+        } else {
+            decide(&facts, policy, offer.map(|o| &mut budgets[o]))
+        };
         let coupon = if d.coupon {
             let o = offer.expect("a coupon comes from the tier's offer");
             let mut code = coupon_code(&mut rng);
@@ -460,6 +531,7 @@ pub fn run_at(
                     "send_id": send_id,
                     "tenant": tenant.name,
                     "campaign": name,
+                    "step": step.map(|s| s.step),
                     "customer_id": d.customer_id,
                     "tier": d.tier,
                     "offer": coupon.map(|c| c.offer.as_str()),
@@ -496,6 +568,7 @@ pub fn run_at(
         channel: &channel,
         not_before: send_after,
         decisions,
+        steps_done: step.map_or(&[], |s| s.done),
     };
     let recorded = match store.record_run(tenant, &new_run, &deliveries) {
         Ok(n) => n,
@@ -520,6 +593,160 @@ pub fn run_at(
         deliveries: deliveries.len() as u64,
         seconds: started.elapsed().as_secs_f64(),
     })
+}
+
+// ---- triggered steps -----------------------------------------------------------------
+
+/// The most queued steps one tick decides; the rest wait for the next.
+pub const TICK_LIMIT: usize = 10_000;
+
+/// What a tick decided: per campaign and step, its run.
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct TickSummary {
+    /// Queued steps decided (a customer's step once each).
+    pub steps: u64,
+    pub runs: Vec<StepSummary>,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct StepSummary {
+    pub campaign: String,
+    pub step: u32,
+    #[serde(flatten)]
+    pub run: RunSummary,
+}
+
+/// Decides the tenant's queued steps due by `now` (at most [`TICK_LIMIT`]), a run per
+/// campaign and step, each with the policy as a run applies it and the customers no
+/// longer in the trigger's segment or stage recorded as `left`. A paused campaign's steps
+/// stay queued. A step another tick decided meanwhile makes this one's run a conflict,
+/// nothing written (the next tick reads the queue again).
+pub fn tick(store: &mut dyn Store, tenant: &Tenant, now: Timestamp) -> Result<TickSummary> {
+    // A step decided by another tick after this read is not decided twice: its row is
+    // gone when this run records, which makes the run a conflict, nothing written.
+    let due = store
+        .due_steps(tenant, None, Some(now), TICK_LIMIT)
+        .context("reading the steps due")?;
+    if due.is_empty() {
+        return Ok(TickSummary::default());
+    }
+    let all = campaigns(store, tenant)?;
+    let mut groups: std::collections::BTreeMap<(i64, u32), Vec<DueStep>> = Default::default();
+    for d in due {
+        groups.entry((d.campaign_id, d.step)).or_default().push(d);
+    }
+    let mut summary = TickSummary::default();
+    for ((campaign_id, step), done) in groups {
+        let Some(c) = all.iter().find(|c| c.stored.id == campaign_id) else {
+            continue;
+        };
+        let Some(trigger) = c.spec.trigger.as_ref() else {
+            continue;
+        };
+        if c.stored.status != "active" {
+            continue;
+        }
+        let mut ids: Vec<CustomerId> = done
+            .iter()
+            .filter_map(|d| CustomerId::parse(&d.customer_id).ok())
+            .collect();
+        ids.sort();
+        ids.dedup();
+        let (kind, on) = trigger.membership();
+        let members = if !trigger.can_leave() {
+            Vec::new()
+        } else {
+            let mut tx = store.read_pool(tenant)?;
+            let m = tx.memberships_of(&ids)?;
+            tx.commit()?;
+            m
+        };
+        let still: std::collections::HashSet<&str> = members
+            .iter()
+            .filter(|m| m.kind.as_str() == kind && m.name == on)
+            .map(|m| m.customer_id.as_str())
+            .collect();
+        let left = ids
+            .iter()
+            .map(CustomerId::as_str)
+            .filter(|id| trigger.can_leave() && !still.contains(id))
+            .collect();
+        let tier = c
+            .spec
+            .steps
+            .get(step as usize - 1)
+            .and_then(|s| s.tier.as_ref())
+            .and_then(|t| c.spec.tiers.iter().position(|k| k.name == *t));
+        let run = StepRun {
+            step,
+            tier,
+            left,
+            done: &done,
+        };
+        let copy = Campaign {
+            stored: c.stored.clone(),
+            spec: c.spec.clone(),
+        };
+        let decided = decide_and_record(store, tenant, copy, &ids, now, Some(&run))?;
+        summary.steps += done.len() as u64;
+        summary.runs.push(StepSummary {
+            campaign: c.stored.name.clone(),
+            step,
+            run: decided,
+        });
+    }
+    Ok(summary)
+}
+
+/// How often `siyu serve` decides the steps due: a zero-delay step is in the outbox
+/// within this and the decision's time of the entry that queued it.
+pub const TICK_EVERY: std::time::Duration = std::time::Duration::from_millis(250);
+
+/// Starts the ticker of `siyu serve` on a thread of its own with a connection of its own
+/// to `db`: every [`TICK_EVERY`] it decides every tenant's steps due, until `stop`.
+pub fn start_ticker(
+    db: &str,
+    stop: std::sync::Arc<std::sync::atomic::AtomicBool>,
+) -> anyhow::Result<std::thread::JoinHandle<()>> {
+    let mut store = siyu_store::open(db).context("opening the database for the steps' ticker")?;
+    std::thread::Builder::new()
+        .name("siyu-steps".into())
+        .spawn(move || {
+            while !stop.load(std::sync::atomic::Ordering::Relaxed) {
+                // One indexed read when nothing is due, however many tenants there are.
+                let now = Timestamp::now();
+                let due = store.tenants_with_due_steps(now).and_then(|due| {
+                    if due.is_empty() {
+                        return Ok(Vec::new());
+                    }
+                    let all = store.tenants()?;
+                    Ok(all.into_iter().filter(|t| due.contains(&t.id)).collect())
+                });
+                match due {
+                    Ok(tenants) => {
+                        for t in &tenants {
+                            if let Err(e) = tick(store.as_mut(), t, now) {
+                                tracing::warn!(tenant = %t.name, "the steps' ticker: {e:#}");
+                            }
+                        }
+                    }
+                    Err(e) => tracing::warn!("the steps' ticker: {e:#}"),
+                }
+                std::thread::sleep(TICK_EVERY);
+            }
+        })
+        .context("starting the steps' ticker")
+}
+
+/// A campaign's queued steps, the first due first (at most `limit`).
+pub fn pending(
+    store: &mut dyn Store,
+    tenant: &Tenant,
+    name: &str,
+    limit: usize,
+) -> Result<Vec<DueStep>> {
+    let c = campaign(store, tenant, name)?;
+    Ok(store.due_steps(tenant, Some(c.stored.id), None, limit)?)
 }
 
 /// A campaign's decisions, of one customer or all.
@@ -874,6 +1101,8 @@ pub fn demo_campaigns(
             channel: SendChannel::Export,
             policy: siyu_core::campaign::Policy::default(),
             start_at: None,
+            trigger: None,
+            steps: Vec::new(),
         };
         create_campaign_keyed(store, tenant, name, &spec, "demo", &format!("demo-{seed}"))?;
         let day = until

@@ -483,11 +483,32 @@ fn write_group(
         items.extend(accepted);
         answers.push(results);
     }
+    // The new events' starts of triggered campaigns, queued in this transaction.
+    let mut started: Vec<(String, String)> = items
+        .iter()
+        .filter_map(|i| match i {
+            Item::Track(e) => Some((
+                e.customer_id.as_str().to_owned(),
+                e.kind.as_str().to_owned(),
+            )),
+            _ => None,
+        })
+        .collect();
+    started.sort();
+    started.dedup();
     let touched = if items.is_empty() {
         Vec::new()
     } else {
         write_items(tx.as_mut(), &tenant.zone, items, now)?
     };
+    if !started.is_empty() {
+        let starts: Vec<(&str, &str)> = started
+            .iter()
+            .map(|(c, k)| (c.as_str(), k.as_str()))
+            .collect();
+        tx.queue_event_steps(&starts, now)
+            .context("queueing the steps the events start")?;
+    }
     // After the rows they name: each batch's aliases and identities, in order.
     for joining in joinings {
         if !joining.is_empty() {

@@ -22,6 +22,7 @@ pub mod reports;
 pub mod rfm;
 pub mod segments;
 pub mod tokens;
+pub mod trigger_bench;
 pub mod users;
 pub mod wecom;
 pub mod weimob;

@@ -211,6 +211,7 @@ impl PoolTx for PgImport<'_> {
                 ],
             )?;
         }
+        crate::campaign::queue_steps(&mut self.tx, self.tenant, changes, at)?;
         Ok(())
     }
 

@@ -251,6 +251,8 @@ impl PoolTx for SqliteImport<'_> {
                 cause
             ])?;
         }
+        drop((enter, exit, record));
+        crate::campaign::queue_steps(&mut self.tx, self.tenant, changes, at)?;
         Ok(())
     }
 
