@@ -1032,7 +1032,8 @@ fn finish(cmp: &mut Comparison) {
 /// win-back 40 days before `until` and a thank-you 20 days before, to the shop's buyers, with the default tiers
 /// and offers, each decided as of its day; some of the coupons sent are redeemed (a
 /// `coupon_redeemed` event within their validity), chosen by `seed`, as is the holdout.
-/// Nothing is done when the demo's campaigns exist already. Returns the campaigns made.
+/// Nothing is done when the demo's campaigns exist already or the shop has no buyer.
+/// Returns the campaigns made.
 pub fn demo_campaigns(
     store: &mut dyn Store,
     tenant: &Tenant,
@@ -1089,6 +1090,10 @@ pub fn demo_campaigns(
         }
     })?;
     ids.sort_unstable();
+    if ids.is_empty() {
+        // A shop with no buyer yet has nobody to win back or thank.
+        return Ok(Vec::new());
+    }
     let zone = tenant.zone.clone();
     let mut rng = Rng::new(seed ^ 0x5EED_CA4B);
     let mut events = String::new();
