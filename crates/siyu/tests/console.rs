@@ -1980,3 +1980,107 @@ fn report_figures_are_kept_until_any_writer_changes_the_tenant() {
         });
     }
 }
+
+#[test]
+fn campaigns_are_listed_shown_with_the_clis_results_and_run_by_operators_only() {
+    let rt = runtime();
+    for api in Api::on_each_backend("console_campaigns") {
+        import_shop(
+            &api,
+            "default",
+            "order_id,customer_id,ordered_at,amount\no1,c1,2026-05-01 10:00,100\no2,c2,2026-06-03 10:00,50\no3,c3,2026-06-04 10:00,80\n",
+        );
+        create_user(&api, "default", "op", Role::Operator);
+        create_user(&api, "default", "look", Role::Viewer);
+        let operator = api.token("default", Role::Operator);
+        rt.block_on(async {
+            let (s, t) = api
+                .call(
+                    "POST",
+                    "/v1/offers",
+                    Some(&operator),
+                    Some(r#"{"name":"ten","kind":"no_threshold","off":10}"#.to_owned()),
+                )
+                .await;
+            assert_eq!(s.as_u16(), 201, "{t}");
+            let body = r#"{"name":"spring","customers":["c1","c2","c3"],"message":"hi <script>x</script>","tiers":[{"name":"all","rule":"","offer":"ten"}],"holdout":0,"quiet_hours":"none"}"#;
+            let (s, t) = api
+                .call("POST", "/v1/campaigns", Some(&operator), Some(body.to_owned()))
+                .await;
+            assert_eq!(s.as_u16(), 201, "{t}");
+
+            // A viewer reads the list and the page, and has no form to run or pause.
+            let mut look = Jar::default();
+            sign_in(&api, &mut look, "default", "look", PASSWORD).await;
+            let list = request(&api, &mut look, "GET", "/console/campaigns", &[]).await;
+            assert_eq!(list.status, StatusCode::OK);
+            assert!(list.text.contains("href=\"/console/campaigns/spring\""), "{}", list.text);
+            assert!(list.text.contains("<td>ten</td>"), "the offer is listed");
+            let shown = request(&api, &mut look, "GET", "/console/campaigns/spring", &[]).await;
+            assert_eq!(shown.status, StatusCode::OK, "{}", shown.text);
+            assert!(shown.text.contains("hi &lt;script&gt;"), "{}", shown.text);
+            assert!(!shown.text.contains("<script>x"));
+            assert!(!shown.text.contains("/run\""), "a viewer gets no run form");
+            let token = form_token(&shown.text);
+            let refused = request(
+                &api,
+                &mut look,
+                "POST",
+                "/console/campaigns/spring/run",
+                &[("csrf", &token), ("confirm", "yes")],
+            )
+            .await;
+            assert_eq!(refused.status, StatusCode::FORBIDDEN);
+            let missing = request(&api, &mut look, "GET", "/console/campaigns/nope", &[]).await;
+            assert_eq!(missing.status, StatusCode::NOT_FOUND);
+
+            // An operator runs it: with the form's token and the confirmation only.
+            let mut jar = Jar::default();
+            sign_in(&api, &mut jar, "default", "op", PASSWORD).await;
+            let before = request(&api, &mut jar, "GET", "/console/campaigns/spring", &[]).await;
+            assert!(before.text.contains("action=\"/console/campaigns/spring/run\""));
+            let token = form_token(&before.text);
+            let run_uri = "/console/campaigns/spring/run";
+            let forged_token = "0".repeat(32);
+            let forged = request(&api, &mut jar, "POST", run_uri, &[("csrf", &forged_token), ("confirm", "yes")]).await;
+            assert_eq!(forged.status, StatusCode::FORBIDDEN);
+            let unconfirmed = request(&api, &mut jar, "POST", run_uri, &[("csrf", &token)]).await;
+            assert_eq!(unconfirmed.status, StatusCode::BAD_REQUEST);
+            let ran = request(&api, &mut jar, "POST", run_uri, &[("csrf", &token), ("confirm", "yes")]).await;
+            assert_eq!(ran.status, StatusCode::SEE_OTHER, "{}", ran.text);
+            let after = request(&api, &mut jar, "GET", "/console/campaigns/spring?outcome=send", &[]).await;
+            for c in ["c1", "c2", "c3"] {
+                assert!(after.text.contains(&format!(">{c}</a>")), "{c}: {}", after.text);
+            }
+            let list = request(&api, &mut jar, "GET", "/console/campaigns", &[]).await;
+            assert!(list.text.contains("sent 3") || list.text.contains("发送 3"), "{}", list.text);
+            let held = request(&api, &mut jar, "GET", "/console/campaigns/spring?outcome=held", &[]).await;
+            assert!(!held.text.contains(">c1</a>"), "filtered by outcome");
+
+            // The results are the CLI's.
+            let cli: Value = serde_json::from_str(&api.cli(
+                "default",
+                &["campaign", "results", "spring", "--format", "json"],
+            ))
+            .expect("json");
+            let treated = cli["overall"]["treated"]["customers"].as_u64().expect("count");
+            assert_eq!(treated, 3);
+            let at = after.text.find("<th scope=\"row\">").expect("a results row");
+            assert!(after.text[at..].contains(&format!("<td>{treated} / 0</td>")), "{}", &after.text[at..]);
+            assert!(after.text.contains("too-small"), "groups this small are said to be");
+
+            // Paused: it does not run, and says why.
+            let paused = request(
+                &api,
+                &mut jar,
+                "POST",
+                "/console/campaigns/spring/pause",
+                &[("csrf", &token)],
+            )
+            .await;
+            assert_eq!(paused.status, StatusCode::SEE_OTHER);
+            let again = request(&api, &mut jar, "POST", run_uri, &[("csrf", &token), ("confirm", "yes")]).await;
+            assert_eq!(again.status, StatusCode::CONFLICT, "{}", again.text);
+        });
+    }
+}

@@ -22,6 +22,7 @@ const MENU: &[(&str, Key)] = &[
     ("/console/customers", Key::CustomersMenu),
     ("/console/segments", Key::Segments),
     ("/console/tags", Key::TagRules),
+    ("/console/campaigns", Key::Campaigns),
     ("/console/rfm", Key::Rfm),
     ("/console/lifecycle", Key::Lifecycle),
     ("/console/cohorts", Key::Cohorts),
@@ -41,7 +42,7 @@ fn head(lang: Lang, title: &str) -> Markup {
 }
 
 /// A page of a signed-in operator: `path` is the page's menu entry.
-fn layout(op: &Operator, path: &str, title: &str, charts: bool, body: Markup) -> Markup {
+pub(super) fn layout(op: &Operator, path: &str, title: &str, charts: bool, body: Markup) -> Markup {
     let lang = op.lang;
     let user = &op.session.user;
     html! {
@@ -743,7 +744,7 @@ pub fn masked_phone(phone: &str) -> String {
 }
 
 /// An instant in the tenant's zone, to the minute.
-fn local(zone: &siyu_core::TenantZone, at: siyu_core::Timestamp) -> String {
+pub(super) fn local(zone: &siyu_core::TenantZone, at: siyu_core::Timestamp) -> String {
     let tz = jiff::tz::TimeZone::get(zone.name()).unwrap_or(jiff::tz::TimeZone::UTC);
     tz.to_datetime(at).strftime("%Y-%m-%d %H:%M").to_string()
 }

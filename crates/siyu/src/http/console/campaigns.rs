@@ -1,0 +1,508 @@
+//! The console's campaigns: the list (each one's audience, channel, runs and its last
+//! run's counts) with the offers and what each issued, and a campaign's page: its
+//! definition, runs, the decisions by page (filtered by outcome), its results against the
+//! holdout per tier, and for operators and admins "run now" and pause/resume. Reading is
+//! for every role; the forms are for operators and admins, each with the session's CSRF
+//! token. Figures come from the same service as `siyu campaign …`.
+
+use std::sync::Arc;
+
+use axum::Form;
+use axum::extract::{Path, Query, State};
+use axum::http::StatusCode;
+use axum::response::{Html, IntoResponse, Redirect, Response};
+use maud::{Markup, html};
+use serde::Deserialize;
+
+use siyu_core::access::Action;
+use siyu_core::campaign::{Audience, SendChannel};
+use siyu_store::DecisionRow;
+
+use super::text::Lang;
+use super::views::{self, layout, path_part};
+use super::{Operator, Refusal, page};
+use crate::http::AppState;
+use crate::service::campaigns::{self, Campaign, Comparison, Lift, Results};
+
+/// Decisions shown per page.
+const PAGE: usize = 100;
+/// The outcomes a decision can have, in the order shown.
+const OUTCOMES: [&str; 3] = ["send", "held", "holdout"];
+
+/// A word in the operator's language.
+fn w(lang: Lang, zh: &'static str, en: &'static str) -> &'static str {
+    match lang {
+        Lang::Zh => zh,
+        Lang::En => en,
+    }
+}
+
+fn outcome_name(lang: Lang, outcome: &str) -> String {
+    match outcome {
+        "send" => w(lang, "发送", "sent").to_owned(),
+        "held" => w(lang, "暂缓", "held back").to_owned(),
+        "holdout" => w(lang, "对照组", "holdout").to_owned(),
+        other => other.to_owned(),
+    }
+}
+
+fn audience_text(lang: Lang, a: &Audience) -> String {
+    match a {
+        Audience::Segment { name } => format!("{}: {name}", w(lang, "分组", "segment")),
+        Audience::List { ids } => format!(
+            "{} {}",
+            ids.len(),
+            w(lang, "个指定客户", "listed customers")
+        ),
+    }
+}
+
+fn channel_text(lang: Lang, c: &SendChannel) -> String {
+    match c {
+        SendChannel::Export => w(lang, "导出（手动发送）", "export (sent by hand)").to_owned(),
+        SendChannel::Webhook { endpoint } => format!("webhook: {endpoint}"),
+    }
+}
+
+fn local(op: &Operator, at: siyu_core::Timestamp) -> String {
+    views::local(&op.session.user.tenant.zone, at)
+}
+
+fn status_text(lang: Lang, status: &str) -> &'static str {
+    match status {
+        "paused" => w(lang, "已暂停", "paused"),
+        _ => w(lang, "进行中", "active"),
+    }
+}
+
+/// `GET /console/campaigns`.
+pub async fn list(State(state): State<Arc<AppState>>, op: Operator) -> Result<Response, Refusal> {
+    op.require(Action::Read)?;
+    let tenant = op.session.user.tenant.clone();
+    let (lines, offers) = state
+        .with_store(move |store| {
+            let mut lines = Vec::new();
+            for c in campaigns::campaigns(store, &tenant)? {
+                let last = last_run_counts(store, &tenant, &c)?;
+                lines.push((c, last));
+            }
+            let offers = campaigns::offers(store, &tenant)?;
+            Ok((lines, offers))
+        })
+        .await?;
+    let lang = op.lang;
+    let body = html! {
+        div.panel {
+            @if lines.is_empty() {
+                p.muted { (w(lang, "还没有营销活动", "No campaigns yet")) }
+            } @else {
+                table.campaigns {
+                    thead { tr {
+                        th scope="col" { (w(lang, "活动", "Campaign")) }
+                        th scope="col" { (w(lang, "状态", "Status")) }
+                        th scope="col" { (w(lang, "人群", "Audience")) }
+                        th scope="col" { (w(lang, "渠道", "Channel")) }
+                        th scope="col" { (w(lang, "运行次数", "Runs")) }
+                        th scope="col" { (w(lang, "最近一次", "Last run")) }
+                    } }
+                    tbody {
+                        @for (c, last) in &lines {
+                            tr {
+                                td { a href={ "/console/campaigns/" (path_part(&c.stored.name)) } { (c.stored.name) } }
+                                td { (status_text(lang, &c.stored.status)) }
+                                td { (audience_text(lang, &c.spec.audience)) }
+                                td { (channel_text(lang, &c.spec.channel)) }
+                                td { (lang.count(c.stored.runs.len() as u64)) }
+                                td {
+                                    @if let Some(at) = c.stored.runs.last() {
+                                        (local(&op, *at)) " · "
+                                        @for (i, (outcome, n)) in last.iter().enumerate() {
+                                            @if i > 0 { ", " }
+                                            (outcome_name(lang, outcome)) " " (lang.count(*n))
+                                        }
+                                    } @else {
+                                        span.muted { (w(lang, "未运行", "not run")) }
+                                    }
+                                }
+                            }
+                        }
+                    }
+                }
+            }
+        }
+        h2 { (w(lang, "优惠券", "Offers")) }
+        div.panel {
+            @if offers.is_empty() {
+                p.muted { (w(lang, "还没有优惠券", "No offers yet")) }
+            } @else {
+                table.offers {
+                    thead { tr {
+                        th scope="col" { (w(lang, "优惠券", "Offer")) }
+                        th scope="col" { (w(lang, "定义", "Definition")) }
+                        th scope="col" { (w(lang, "已发放", "Issued")) }
+                        th scope="col" { (w(lang, "面值合计", "Face value")) }
+                    } }
+                    tbody {
+                        @for (o, _) in &offers {
+                            tr {
+                                td { (o.name) }
+                                td { code { (o.spec) } }
+                                td { (lang.count(o.issued)) }
+                                td { (lang.money(o.issued_face)) }
+                            }
+                        }
+                    }
+                }
+            }
+        }
+    };
+    Ok(page(layout(
+        &op,
+        "/console/campaigns",
+        w(lang, "营销活动", "Campaigns"),
+        false,
+        body,
+    )))
+}
+
+/// The outcomes of a campaign's last run, each with its customers.
+fn last_run_counts(
+    store: &mut dyn siyu_store::Store,
+    tenant: &siyu_store::Tenant,
+    c: &Campaign,
+) -> anyhow::Result<Vec<(String, u64)>> {
+    let last = c.stored.runs.len() as u32;
+    let mut counts = [0u64; OUTCOMES.len()];
+    if last > 0 {
+        store.decisions(tenant, c.stored.id, None, &mut |d| {
+            if d.run == last
+                && let Some(i) = OUTCOMES.iter().position(|o| *o == d.outcome)
+            {
+                counts[i] += 1;
+            }
+        })?;
+    }
+    Ok(OUTCOMES
+        .iter()
+        .zip(counts)
+        .map(|(o, n)| ((*o).to_owned(), n))
+        .collect())
+}
+
+#[derive(Debug, Deserialize)]
+pub struct ShowQuery {
+    outcome: Option<String>,
+    page: Option<usize>,
+}
+
+/// `GET /console/campaigns/{name}`.
+pub async fn show(
+    State(state): State<Arc<AppState>>,
+    op: Operator,
+    Path(name): Path<String>,
+    Query(q): Query<ShowQuery>,
+) -> Result<Response, Refusal> {
+    op.require(Action::Read)?;
+    let tenant = op.session.user.tenant.clone();
+    let outcome = q
+        .outcome
+        .filter(|o| OUTCOMES.contains(&o.as_str()))
+        .map(|o| o.to_owned());
+    let wanted = outcome.clone();
+    let asked = name.clone();
+    let read = state
+        .with_store(move |store| {
+            let c = match campaigns::campaign(store, &tenant, &asked) {
+                Ok(c) => c,
+                Err(campaigns::CampaignsError::CampaignNotFound(_)) => return Ok(None),
+                Err(e) => return Err(e.into()),
+            };
+            let mut rows = Vec::new();
+            store
+                .decisions(&tenant, c.stored.id, None, &mut |d| {
+                    if wanted.as_deref().is_none_or(|o| o == d.outcome) {
+                        rows.push(d);
+                    }
+                })
+                .map_err(anyhow::Error::from)?;
+            let results = campaigns::results(store, &tenant, &asked)?;
+            Ok(Some((c, rows, results)))
+        })
+        .await?;
+    let Some((c, rows, results)) = read else {
+        let markup = super::views::not_found(&op);
+        return Ok((StatusCode::NOT_FOUND, Html(markup.into_string())).into_response());
+    };
+    let page_no = q.page.unwrap_or(1).max(1);
+    Ok(page(campaign_page(
+        &op,
+        &c,
+        &rows,
+        &results,
+        outcome.as_deref(),
+        page_no,
+        None,
+    )))
+}
+
+fn lift_text(l: &Option<Lift>, scale: f64, unit: &str) -> String {
+    match l {
+        Some(l) => format!(
+            "{:+.2}{unit} [{:+.2}, {:+.2}]{}",
+            l.diff * scale,
+            l.low * scale,
+            l.high * scale,
+            if l.significant { " *" } else { "" }
+        ),
+        None => "—".to_owned(),
+    }
+}
+
+fn results_rows(lang: Lang, cmp: &Comparison) -> Markup {
+    let tier = cmp
+        .tier
+        .clone()
+        .unwrap_or_else(|| w(lang, "全部", "all").to_owned());
+    html! {
+        tr {
+            th scope="row" { (tier) }
+            td { (lang.count(cmp.treated.customers)) " / " (lang.count(cmp.holdout.customers)) }
+            td { (lang.count(cmp.treated.buyers)) " / " (lang.count(cmp.holdout.buyers)) }
+            td { (lang.count(cmp.treated.orders)) " / " (lang.count(cmp.holdout.orders)) }
+            td { (format!("{:.2}", cmp.treated.revenue_per_customer / 100.0)) " / " (format!("{:.2}", cmp.holdout.revenue_per_customer / 100.0)) }
+            td { (format!("{:.1}%", cmp.redemption_rate * 100.0)) }
+            td { (format!("{:.2}", cmp.incremental_gmv / 100.0)) }
+            td { (lang.money(cmp.coupon_cost)) }
+            td { @if let Some(r) = cmp.roi { (format!("{r:.2}")) } @else { "—" } }
+            td { (lift_text(&cmp.conversion_lift, 100.0, " pp")) }
+            td { (lift_text(&cmp.revenue_lift, 0.01, "")) }
+        }
+        @if let Some(why) = &cmp.too_small {
+            tr.too-small { td colspan="11" { (w(lang, "样本太小，无法下结论：", "Too small to conclude: ")) (why) } }
+        }
+    }
+}
+
+fn campaign_page(
+    op: &Operator,
+    c: &Campaign,
+    rows: &[DecisionRow],
+    results: &Results,
+    outcome: Option<&str>,
+    page_no: usize,
+    problem: Option<&str>,
+) -> Markup {
+    let lang = op.lang;
+    let base = format!("/console/campaigns/{}", path_part(&c.stored.name));
+    let manage = op.session.user.role.allows(Action::Manage);
+    let pages = rows.len().div_ceil(PAGE).max(1);
+    let page_no = page_no.min(pages);
+    let shown = rows.iter().skip((page_no - 1) * PAGE).take(PAGE);
+    let filter = |o: Option<&str>, p: usize| -> String {
+        match o {
+            Some(o) => format!("{base}?outcome={o}&page={p}"),
+            None => format!("{base}?page={p}"),
+        }
+    };
+    let body = html! {
+        @if let Some(problem) = problem {
+            p.problem role="alert" { (problem) }
+        }
+        div.panel {
+            dl.definition {
+                dt { (w(lang, "状态", "Status")) } dd { (status_text(lang, &c.stored.status)) }
+                dt { (w(lang, "人群", "Audience")) } dd { (audience_text(lang, &c.spec.audience)) }
+                dt { (w(lang, "渠道", "Channel")) } dd { (channel_text(lang, &c.spec.channel)) }
+                dt { (w(lang, "消息", "Message")) } dd { (c.spec.message) }
+                dt { (w(lang, "分层", "Tiers")) }
+                dd { ul { @for t in &c.spec.tiers {
+                    li { (t.name) ": " code { (t.rule) } @if let Some(o) = &t.offer { " → " (o) } }
+                } } }
+                dt { (w(lang, "规则", "Policy")) }
+                dd { code { (serde_json::to_string(&c.spec.policy).unwrap_or_default()) } }
+                dt { (w(lang, "创建", "Created")) } dd { (c.stored.created_by) " · " (local(op, c.stored.created_at)) }
+            }
+        }
+        @if manage {
+            div.panel.actions {
+                form.inline method="post" action={ (base) "/run" } {
+                    input type="hidden" name="csrf" value=(op.session.csrf);
+                    label {
+                        input type="checkbox" name="confirm" value="yes" required;
+                        " " (w(lang, "确认现在运行（会发券并发送）", "Yes, run it now (issues coupons and sends)"))
+                    }
+                    " "
+                    button.primary type="submit" { (w(lang, "立即运行", "Run now")) }
+                }
+                @let (to, label) = if c.stored.status == "paused" { ("resume", w(lang, "恢复", "Resume")) } else { ("pause", w(lang, "暂停", "Pause")) };
+                form.inline method="post" action={ (base) "/" (to) } {
+                    input type="hidden" name="csrf" value=(op.session.csrf);
+                    button type="submit" { (label) }
+                }
+            }
+        }
+        h2 { (w(lang, "运行记录", "Runs")) }
+        div.panel {
+            @if c.stored.runs.is_empty() {
+                p.muted { (w(lang, "还没有运行过", "Not run yet")) }
+            } @else {
+                ol.runs { @for at in &c.stored.runs { li { (local(op, *at)) } } }
+            }
+        }
+        h2 { (w(lang, "效果（处理组 / 对照组）", "Results (treated / holdout)")) }
+        div.panel {
+            p.muted { (w(lang, "归因窗口", "Attribution window")) ": " (results.attribution_days) (w(lang, " 天；提升为 95% 区间，* 为显著", " days; lifts with their 95% interval, * significant")) }
+            table.results {
+                thead { tr {
+                    th scope="col" { (w(lang, "分层", "Tier")) }
+                    th scope="col" { (w(lang, "客户", "Customers")) }
+                    th scope="col" { (w(lang, "购买人数", "Buyers")) }
+                    th scope="col" { (w(lang, "订单", "Orders")) }
+                    th scope="col" { (w(lang, "人均收入（元）", "Revenue per customer (yuan)")) }
+                    th scope="col" { (w(lang, "核销率", "Redemption")) }
+                    th scope="col" { (w(lang, "增量 GMV（元）", "Incremental GMV (yuan)")) }
+                    th scope="col" { (w(lang, "券成本", "Coupon cost")) }
+                    th scope="col" { "ROI" }
+                    th scope="col" { (w(lang, "转化率提升", "Conversion lift")) }
+                    th scope="col" { (w(lang, "人均收入提升（元）", "Revenue lift (yuan)")) }
+                } }
+                tbody {
+                    (results_rows(lang, &results.overall))
+                    @for t in &results.tiers { (results_rows(lang, t)) }
+                }
+            }
+        }
+        h2 { (w(lang, "决策", "Decisions")) }
+        nav.filter aria-label=(w(lang, "按结果筛选", "Filter by outcome")) {
+            @if outcome.is_none() { strong { (w(lang, "全部", "all")) } } @else { a href=(filter(None, 1)) { (w(lang, "全部", "all")) } }
+            @for o in OUTCOMES {
+                " · "
+                @if outcome == Some(o) { strong { (outcome_name(lang, o)) } } @else { a href=(filter(Some(o), 1)) { (outcome_name(lang, o)) } }
+            }
+        }
+        div.panel {
+            @if rows.is_empty() {
+                p.muted { (w(lang, "没有决策", "No decisions")) }
+            } @else {
+                table.decisions {
+                    thead { tr {
+                        th scope="col" { (w(lang, "运行", "Run")) }
+                        th scope="col" { (w(lang, "客户", "Customer")) }
+                        th scope="col" { (w(lang, "分层", "Tier")) }
+                        th scope="col" { (w(lang, "结果", "Outcome")) }
+                        th scope="col" { (w(lang, "原因", "Reason")) }
+                        th scope="col" { (w(lang, "券码", "Coupon")) }
+                    } }
+                    tbody {
+                        @for d in shown {
+                            tr {
+                                td { (d.run) }
+                                td { a href={ "/console/customers/" (path_part(&d.customer_id)) } { (d.customer_id) } }
+                                td { (d.tier.as_deref().unwrap_or("—")) }
+                                td { (outcome_name(lang, &d.outcome)) }
+                                td { (d.reason) @if let Some(detail) = &d.detail { " (" (detail) ")" } }
+                                td { (d.coupon_code.as_deref().unwrap_or("—")) }
+                            }
+                        }
+                    }
+                }
+                p.pager {
+                    (page_no) " / " (pages)
+                    @if page_no > 1 { " " a href=(filter(outcome, page_no - 1)) rel="prev" { "‹" } }
+                    @if page_no < pages { " " a href=(filter(outcome, page_no + 1)) rel="next" { "›" } }
+                }
+            }
+        }
+    };
+    layout(op, "/console/campaigns", &c.stored.name, false, body)
+}
+
+#[derive(Debug, Deserialize)]
+pub struct CsrfForm {
+    csrf: String,
+}
+
+#[derive(Debug, Deserialize)]
+pub struct RunForm {
+    csrf: String,
+    /// `yes` once the operator confirmed.
+    confirm: Option<String>,
+}
+
+/// `POST /console/campaigns/{name}/run`: runs it now (operators and admins), then shows
+/// its page; a campaign that cannot run now (paused, scheduled later) says why (409).
+pub async fn run(
+    State(state): State<Arc<AppState>>,
+    op: Operator,
+    Path(name): Path<String>,
+    Form(form): Form<RunForm>,
+) -> Result<Response, Refusal> {
+    op.require(Action::Manage)?;
+    op.check_form(&form.csrf)?;
+    if form.confirm.as_deref() != Some("yes") {
+        let text = w(
+            op.lang,
+            "请先勾选确认再运行",
+            "Tick the confirmation to run it",
+        );
+        return Ok((
+            StatusCode::BAD_REQUEST,
+            Html(html! { p { (text) } }.into_string()),
+        )
+            .into_response());
+    }
+    let tenant = op.session.user.tenant.clone();
+    let asked = name.clone();
+    let ran = state
+        .with_store(move |store| match campaigns::run(store, &tenant, &asked) {
+            Ok(_) => Ok(None),
+            Err(campaigns::CampaignsError::NotRunnable(why)) => Ok(Some(why)),
+            Err(e) => Err(e.into()),
+        })
+        .await?;
+    if let Some(why) = ran {
+        return Ok((
+            StatusCode::CONFLICT,
+            Html(html! { p { (why) } }.into_string()),
+        )
+            .into_response());
+    }
+    Ok(Redirect::to(&format!("/console/campaigns/{}", path_part(&name))).into_response())
+}
+
+async fn set_status(
+    state: Arc<AppState>,
+    op: Operator,
+    name: String,
+    csrf: String,
+    status: &'static str,
+) -> Result<Response, Refusal> {
+    op.require(Action::Manage)?;
+    op.check_form(&csrf)?;
+    let tenant = op.session.user.tenant.clone();
+    let asked = name.clone();
+    state
+        .with_store(move |store| Ok(campaigns::set_status(store, &tenant, &asked, status)?))
+        .await?;
+    Ok(Redirect::to(&format!("/console/campaigns/{}", path_part(&name))).into_response())
+}
+
+/// `POST /console/campaigns/{name}/pause`.
+pub async fn pause(
+    State(state): State<Arc<AppState>>,
+    op: Operator,
+    Path(name): Path<String>,
+    Form(form): Form<CsrfForm>,
+) -> Result<Response, Refusal> {
+    set_status(state, op, name, form.csrf, "paused").await
+}
+
+/// `POST /console/campaigns/{name}/resume`.
+pub async fn resume(
+    State(state): State<Arc<AppState>>,
+    op: Operator,
+    Path(name): Path<String>,
+    Form(form): Form<CsrfForm>,
+) -> Result<Response, Refusal> {
+    set_status(state, op, name, form.csrf, "active").await
+}
