@@ -238,6 +238,28 @@ pub fn run_at(
     name: &str,
     now: Timestamp,
 ) -> Result<RunSummary> {
+    decide_run(store, tenant, name, now, true)
+}
+
+/// What a run as of `now` would decide, by the same code as [`run_at`], written nowhere:
+/// no decision, coupon, delivery or run is recorded (`run` is the number it would have).
+pub fn preview_at(
+    store: &mut dyn Store,
+    tenant: &Tenant,
+    name: &str,
+    now: Timestamp,
+) -> Result<RunSummary> {
+    decide_run(store, tenant, name, now, false)
+}
+
+/// A run's decisions as of `now`, recorded when `record`.
+fn decide_run(
+    store: &mut dyn Store,
+    tenant: &Tenant,
+    name: &str,
+    now: Timestamp,
+    record: bool,
+) -> Result<RunSummary> {
     let started = std::time::Instant::now();
     let Campaign { stored, spec } = campaign(store, tenant, name)?;
     if stored.status != "active" {
@@ -489,6 +511,18 @@ pub fn run_at(
     let rank = |o: &str| Outcome::parse(o).map_or(9, |o| o as u8);
     counts.sort_by(|a, b| (rank(&a.0), &a.1).cmp(&(rank(&b.0), &b.1)));
 
+    if !record {
+        return Ok(RunSummary {
+            run: run_number,
+            audience: ids.len() as u64,
+            counts,
+            coupons,
+            face_value: face,
+            not_before: Some(send_after),
+            deliveries: deliveries.len() as u64,
+            seconds: started.elapsed().as_secs_f64(),
+        });
+    }
     let new_run = NewRun {
         campaign_id: stored.id,
         run: run_number,
