@@ -2046,6 +2046,14 @@ fn campaigns_are_listed_shown_with_the_clis_results_and_run_by_operators_only() 
             assert_eq!(forged.status, StatusCode::FORBIDDEN);
             let unconfirmed = request(&api, &mut jar, "POST", run_uri, &[("csrf", &token)]).await;
             assert_eq!(unconfirmed.status, StatusCode::BAD_REQUEST);
+            // The preview counts what the run then decides, and writes nothing.
+            let preview = request(&api, &mut jar, "GET", "/console/campaigns/spring/preview", &[]).await;
+            assert_eq!(preview.status, StatusCode::OK, "{}", preview.text);
+            let send = preview.text.find("data-outcome=\"send\"").expect("a send row");
+            let row = &preview.text[send..send + preview.text[send..].find("</tr>").expect("row")];
+            assert!(row.ends_with("<td>3</td>"), "the three a run sends: {row}");
+            let still = request(&api, &mut jar, "GET", "/console/campaigns/spring", &[]).await;
+            assert!(!still.text.contains(">c1</a>"), "a preview decides nobody");
             let ran = request(&api, &mut jar, "POST", run_uri, &[("csrf", &token), ("confirm", "yes")]).await;
             assert_eq!(ran.status, StatusCode::SEE_OTHER, "{}", ran.text);
             let after = request(&api, &mut jar, "GET", "/console/campaigns/spring?outcome=send", &[]).await;

@@ -341,6 +341,7 @@ fn campaign_page(
                 }
             }
         }
+        p { a href={ (base) "/preview" } { (w(lang, "预览现在运行的结果（不写入）", "Preview a run now (writes nothing)")) } }
         h2 { (w(lang, "运行记录", "Runs")) }
         div.panel {
             @if c.stored.runs.is_empty() {
@@ -415,6 +416,71 @@ fn campaign_page(
         }
     };
     layout(op, "/console/campaigns", &c.stored.name, false, body)
+}
+
+/// `GET /console/campaigns/{name}/preview`: what a run now would decide (treated, held
+/// back with each reason, held out), by the run's own code, written nowhere.
+pub async fn preview(
+    State(state): State<Arc<AppState>>,
+    op: Operator,
+    Path(name): Path<String>,
+) -> Result<Response, Refusal> {
+    op.require(Action::Read)?;
+    let tenant = op.session.user.tenant.clone();
+    let asked = name.clone();
+    let read = state
+        .with_store(move |store| {
+            match campaigns::preview_at(store, &tenant, &asked, siyu_core::Timestamp::now()) {
+                Ok(s) => Ok(Ok(s)),
+                Err(campaigns::CampaignsError::NotRunnable(why)) => Ok(Err(Some(why))),
+                Err(campaigns::CampaignsError::CampaignNotFound(_)) => Ok(Err(None)),
+                Err(e) => Err(e.into()),
+            }
+        })
+        .await?;
+    let lang = op.lang;
+    let summary = match read {
+        Ok(s) => s,
+        Err(None) => {
+            let markup = views::not_found(&op);
+            return Ok((StatusCode::NOT_FOUND, Html(markup.into_string())).into_response());
+        }
+        Err(Some(why)) => {
+            let body = html! { p.problem role="alert" { (why) } };
+            let markup = layout(&op, "/console/campaigns", &name, false, body);
+            return Ok((StatusCode::CONFLICT, Html(markup.into_string())).into_response());
+        }
+    };
+    let body = html! {
+        p.muted { (w(lang, "按运行的同一决策逻辑计算，不写入任何记录。", "Decided by the same code as a run, and written nowhere.")) }
+        div.panel {
+            dl {
+                dt { (w(lang, "人群", "Audience")) } dd.audience { (lang.count(summary.audience)) }
+                dt { (w(lang, "将发券", "Coupons to issue")) } dd.coupons { (lang.count(summary.coupons)) " · " (lang.money(summary.face_value)) }
+                dt { (w(lang, "webhook 投递", "Webhook deliveries")) } dd { (lang.count(summary.deliveries)) }
+                @if let Some(at) = summary.not_before { dt { (w(lang, "最早发送", "Sends from")) } dd { (local(&op, at)) } }
+            }
+            table.preview {
+                thead { tr {
+                    th scope="col" { (w(lang, "结果", "Outcome")) }
+                    th scope="col" { (w(lang, "原因", "Reason")) }
+                    th scope="col" { (w(lang, "客户", "Customers")) }
+                } }
+                tbody {
+                    @for (outcome, reason, n) in &summary.counts {
+                        tr data-outcome=(outcome) data-reason=(reason) {
+                            td { (outcome_name(lang, outcome)) }
+                            td { (reason) }
+                            td { (n) }
+                        }
+                    }
+                }
+            }
+        }
+        p { a href={ "/console/campaigns/" (path_part(&name)) } { "‹ " (name) } }
+    };
+    let title = format!("{} · {}", name, w(lang, "预览", "preview"));
+    Ok(page(layout(&op, "/console/campaigns", &title, false, body)))
 }
 
 #[derive(Debug, Deserialize)]

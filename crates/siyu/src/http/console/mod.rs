@@ -117,6 +117,7 @@ pub fn routes() -> Router<Arc<AppState>> {
         // campaigns
         .route("/console/campaigns", get(campaigns::list))
         .route("/console/campaigns/{name}", get(campaigns::show))
+        .route("/console/campaigns/{name}/preview", get(campaigns::preview))
         .route("/console/campaigns/{name}/run", post(campaigns::run))
         .route("/console/campaigns/{name}/pause", post(campaigns::pause))
         .route("/console/campaigns/{name}/resume", post(campaigns::resume))
