@@ -143,10 +143,10 @@ pub async fn list(State(state): State<Arc<AppState>>, op: Operator) -> Result<Re
                         th scope="col" { (w(lang, "面值合计", "Face value")) }
                     } }
                     tbody {
-                        @for (o, _) in &offers {
+                        @for (o, offer) in &offers {
                             tr {
                                 td { (o.name) }
-                                td { code { (o.spec) } }
+                                td { (offer.benefit.label()) }
                                 td { (lang.count(o.issued)) }
                                 td { (lang.money(o.issued_face)) }
                             }
