@@ -1990,7 +1990,19 @@ fn campaigns_are_listed_shown_with_the_clis_results_and_run_by_operators_only() 
             "default",
             "order_id,customer_id,ordered_at,amount\no1,c1,2026-05-01 10:00,100\no2,c2,2026-06-03 10:00,50\no3,c3,2026-06-04 10:00,80\n",
         );
+        let dir = tempfile::tempdir().expect("dir");
+        let people = dir.path().join("customers.csv");
+        std::fs::write(
+            &people,
+            "customer_id,name,phone\nc1,Li,13812345678\nc2,Wang,13912345678\nc3,Zhao,13712345678\n",
+        )
+        .expect("write");
+        api.cli(
+            "default",
+            &["import", "customers", people.to_str().expect("path")],
+        );
         create_user(&api, "default", "op", Role::Operator);
+        create_user(&api, "default", "boss", Role::Admin);
         create_user(&api, "default", "look", Role::Viewer);
         let operator = api.token("default", Role::Operator);
         rt.block_on(async {
@@ -2076,6 +2088,28 @@ fn campaigns_are_listed_shown_with_the_clis_results_and_run_by_operators_only() 
             let at = after.text.find("<th scope=\"row\">").expect("a results row");
             assert!(after.text[at..].contains(&format!("<td>{treated} / 0</td>")), "{}", &after.text[at..]);
             assert!(after.text.contains("too-small"), "groups this small are said to be");
+
+            // The export: phones masked for an operator, who may not ask for them whole.
+            let export = "/console/campaigns/spring/export";
+            let whole = request(&api, &mut jar, "POST", export, &[("csrf", &token), ("full_phones", "yes")]).await;
+            assert_eq!(whole.status, StatusCode::FORBIDDEN);
+            let csv = request(&api, &mut jar, "POST", export, &[("csrf", &token)]).await;
+            assert_eq!(csv.status, StatusCode::OK, "{}", csv.text);
+            assert!(csv.text.contains("138****5678") && !csv.text.contains("13812345678"), "{}", csv.text);
+            assert_eq!(csv.text.lines().count(), 4, "a header and the three sends: {}", csv.text);
+            let refused = request(&api, &mut look, "POST", export, &[("csrf", &form_token(&shown.text))]).await;
+            assert_eq!(refused.status, StatusCode::FORBIDDEN, "not for viewers");
+            // An admin's whole phones, each written to the audit log first.
+            let mut boss = Jar::default();
+            sign_in(&api, &mut boss, "default", "boss", PASSWORD).await;
+            let page = request(&api, &mut boss, "GET", "/console/campaigns/spring", &[]).await;
+            let boss_token = form_token(&page.text);
+            let again = request(&api, &mut boss, "POST", run_uri, &[("csrf", &boss_token), ("confirm", "yes")]).await;
+            assert_eq!(again.status, StatusCode::SEE_OTHER, "{}", again.text);
+            let csv = request(&api, &mut boss, "POST", export, &[("csrf", &boss_token), ("full_phones", "yes")]).await;
+            assert!(csv.text.contains("13812345678"), "{}", csv.text);
+            let audit = api.cli("default", &["customer", "audit", "c1"]);
+            assert!(audit.contains("console:boss"), "{audit}");
 
             // Paused: it does not run, and says why.
             let paused = request(

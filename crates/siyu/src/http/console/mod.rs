@@ -119,6 +119,7 @@ pub fn routes() -> Router<Arc<AppState>> {
         .route("/console/campaigns/{name}", get(campaigns::show))
         .route("/console/campaigns/{name}/preview", get(campaigns::preview))
         .route("/console/campaigns/{name}/run", post(campaigns::run))
+        .route("/console/campaigns/{name}/export", post(campaigns::export))
         .route("/console/campaigns/{name}/pause", post(campaigns::pause))
         .route("/console/campaigns/{name}/resume", post(campaigns::resume))
         .route("/console/sign-in", get(sign_in_form).post(sign_in))
