@@ -381,8 +381,11 @@ fn every_console_page_in_chromium() {
     driver.screenshot(&shots.join("campaigns.png"));
     driver.click("table.campaigns tbody tr a");
     assert!(driver.wait_for(
-        "return document.querySelectorAll('table.results tbody tr').length > 1 && document.querySelectorAll('table.decisions tbody tr').length > 0"
-    ), "a campaign's results and decisions");
+        "return document.querySelectorAll('table.results tbody tr').length > 1 && document.querySelectorAll('table.decisions tbody tr').length > 0 && document.querySelector('.chart[data-drawn] canvas') !== null"
+    ), "a campaign's results, its lift chart and its decisions");
+    driver.script("document.querySelector('.chart[data-drawn]').scrollIntoView(); return true;");
+    driver.screenshot(&shots.join("campaign-results.png"));
+    driver.script("window.scrollTo(0, 0); return true;");
     driver.screenshot(&shots.join("campaign.png"));
     driver.click("a[href$='/preview']");
     assert!(driver.wait_for("return document.querySelector('table.preview') !== null"));

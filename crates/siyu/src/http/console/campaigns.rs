@@ -283,6 +283,48 @@ fn results_rows(lang: Lang, cmp: &Comparison) -> Markup {
     }
 }
 
+/// The conversion lift of the campaign and each tier, in percentage points, as a point
+/// with its 95% interval (a candlestick whose body is the point and whose wick is the
+/// interval): drawn only where there is a lift.
+fn lift_chart(lang: Lang, results: &Results) -> Option<String> {
+    let all = w(lang, "全部", "all").to_owned();
+    let groups: Vec<(String, Lift)> = std::iter::once(&results.overall)
+        .chain(&results.tiers)
+        .filter_map(|c| {
+            let l = c.conversion_lift?;
+            Some((c.tier.clone().unwrap_or_else(|| all.clone()), l))
+        })
+        .collect();
+    if groups.is_empty() {
+        return None;
+    }
+    let pp = |x: f64| (x * 10_000.0).round() / 100.0;
+    let names: Vec<&str> = groups.iter().map(|(n, _)| n.as_str()).collect();
+    let bars: Vec<[f64; 4]> = groups
+        .iter()
+        .map(|(_, l)| [pp(l.diff), pp(l.diff), pp(l.low), pp(l.high)])
+        .collect();
+    let points: Vec<f64> = groups.iter().map(|(_, l)| pp(l.diff)).collect();
+    Some(
+        serde_json::json!({
+            "animation": false,
+            "tooltip": {"trigger": "axis"},
+            "grid": {"left": 60, "right": 16, "top": 24, "bottom": 40},
+            "xAxis": {"type": "category", "data": names},
+            "yAxis": {"type": "value", "name": w(lang, "转化率提升（百分点）", "conversion lift (pp)")},
+            "series": [
+                {"type": "candlestick", "name": w(lang, "95% 区间", "95% interval"), "data": bars,
+                 "barMaxWidth": 12,
+                 "itemStyle": {"color": "#0b5cad", "color0": "#0b5cad", "borderColor": "#0b5cad", "borderColor0": "#0b5cad"}},
+                {"type": "scatter", "name": w(lang, "提升", "lift"), "data": points, "symbolSize": 10,
+                 "itemStyle": {"color": "#c0392b"},
+                 "markLine": {"silent": true, "symbol": "none", "data": [{"yAxis": 0}], "lineStyle": {"color": "#888"}}},
+            ],
+        })
+        .to_string(),
+    )
+}
+
 fn campaign_page(
     op: &Operator,
     c: &Campaign,
@@ -366,6 +408,9 @@ fn campaign_page(
         h2 { (w(lang, "效果（处理组 / 对照组）", "Results (treated / holdout)")) }
         div.panel {
             p.muted { (w(lang, "归因窗口", "Attribution window")) ": " (results.attribution_days) (w(lang, " 天；提升为 95% 区间，* 为显著", " days; lifts with their 95% interval, * significant")) }
+            @if let Some(chart) = lift_chart(lang, results) {
+                div.chart.small data-chart=(chart) role="img" aria-label=(w(lang, "转化率提升及其 95% 区间", "Conversion lift with its 95% interval")) {}
+            }
             table.results {
                 thead { tr {
                     th scope="col" { (w(lang, "分层", "Tier")) }
@@ -428,7 +473,8 @@ fn campaign_page(
             }
         }
     };
-    layout(op, "/console/campaigns", &c.stored.name, false, body)
+    let charts = lift_chart(lang, results).is_some();
+    layout(op, "/console/campaigns", &c.stored.name, charts, body)
 }
 
 /// `GET /console/campaigns/{name}/preview`: what a run now would decide (treated, held
