@@ -2043,6 +2043,16 @@ fn campaigns_are_listed_shown_with_the_clis_results_and_run_by_operators_only() 
             )
             .await;
             assert_eq!(refused.status, StatusCode::FORBIDDEN);
+            assert!(!list.text.contains("action=\"/console/offers\""), "no offer form for viewers");
+            let refused = request(
+                &api,
+                &mut look,
+                "POST",
+                "/console/offers",
+                &[("csrf", &token), ("name", "v"), ("kind", "no_threshold"), ("off", "5")],
+            )
+            .await;
+            assert_eq!(refused.status, StatusCode::FORBIDDEN);
             let missing = request(&api, &mut look, "GET", "/console/campaigns/nope", &[]).await;
             assert_eq!(missing.status, StatusCode::NOT_FOUND);
 
@@ -2058,6 +2068,32 @@ fn campaigns_are_listed_shown_with_the_clis_results_and_run_by_operators_only() 
             assert_eq!(forged.status, StatusCode::FORBIDDEN);
             let unconfirmed = request(&api, &mut jar, "POST", run_uri, &[("csrf", &token)]).await;
             assert_eq!(unconfirmed.status, StatusCode::BAD_REQUEST);
+            // Offers from the list's form: a mistake shown, a good one listed.
+            let list = request(&api, &mut jar, "GET", "/console/campaigns", &[]).await;
+            assert!(list.text.contains("action=\"/console/offers\""));
+            assert!(list.text.contains("<label for=\"offer-off\">"));
+            let wrong = request(
+                &api,
+                &mut jar,
+                "POST",
+                "/console/offers",
+                &[("csrf", &token), ("name", "big"), ("kind", "threshold"), ("min", "300"), ("off", "lots")],
+            )
+            .await;
+            assert_eq!(wrong.status, StatusCode::BAD_REQUEST);
+            assert!(wrong.text.contains("role=\"alert\">off: "), "{}", wrong.text);
+            let made = request(
+                &api,
+                &mut jar,
+                "POST",
+                "/console/offers",
+                &[("csrf", &token), ("name", "big"), ("kind", "threshold"), ("min", "300"), ("off", "50"), ("days", "7"), ("max_coupons", "")],
+            )
+            .await;
+            assert_eq!(made.status, StatusCode::SEE_OTHER, "{}", made.text);
+            let list = request(&api, &mut jar, "GET", "/console/campaigns", &[]).await;
+            assert!(list.text.contains("<td>big</td>") && list.text.contains("满300"), "{}", list.text);
+
             // The preview counts what the run then decides, and writes nothing.
             let preview = request(&api, &mut jar, "GET", "/console/campaigns/spring/preview", &[]).await;
             assert_eq!(preview.status, StatusCode::OK, "{}", preview.text);

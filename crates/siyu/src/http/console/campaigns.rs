@@ -77,6 +77,15 @@ fn status_text(lang: Lang, status: &str) -> &'static str {
 
 /// `GET /console/campaigns`.
 pub async fn list(State(state): State<Arc<AppState>>, op: Operator) -> Result<Response, Refusal> {
+    list_page(state, op, None).await
+}
+
+/// The list, with what was wrong with an offer's form (400) if anything.
+async fn list_page(
+    state: Arc<AppState>,
+    op: Operator,
+    problem: Option<String>,
+) -> Result<Response, Refusal> {
     op.require(Action::Read)?;
     let tenant = op.session.user.tenant.clone();
     let (lines, offers) = state
@@ -156,13 +165,125 @@ pub async fn list(State(state): State<Arc<AppState>>, op: Operator) -> Result<Re
             }
         }
     };
-    Ok(page(layout(
+    let markup = layout(
         &op,
         "/console/campaigns",
         w(lang, "营销活动", "Campaigns"),
         false,
-        body,
-    )))
+        html! {
+            (body)
+            @if op.session.user.role.allows(Action::Manage) {
+                h2 { (w(lang, "新建优惠券", "New offer")) }
+                form.panel method="post" action="/console/offers" {
+                    input type="hidden" name="csrf" value=(op.session.csrf);
+                    label for="offer-name" { (w(lang, "名称", "Name")) }
+                    input #offer-name name="name" required maxlength="64";
+                    label for="offer-kind" { (w(lang, "类型", "Kind")) }
+                    select #offer-kind name="kind" {
+                        option value="threshold" { (w(lang, "满减", "threshold (spend at least, get off)")) }
+                        option value="no_threshold" { (w(lang, "无门槛", "no threshold")) }
+                    }
+                    label for="offer-min" { (w(lang, "门槛（元，满减用）", "Spend at least (yuan, threshold only)")) }
+                    input #offer-min name="min" inputmode="decimal";
+                    label for="offer-off" { (w(lang, "减（元）", "Off (yuan)")) }
+                    input #offer-off name="off" required inputmode="decimal";
+                    label for="offer-days" { (w(lang, "有效天数", "Valid for (days)")) }
+                    input #offer-days name="days" type="number" min="1" value="14";
+                    label for="offer-max" { (w(lang, "最多发放张数（可空）", "At most this many coupons (optional)")) }
+                    input #offer-max name="max_coupons" type="number" min="1";
+                    @if let Some(problem) = &problem {
+                        p.problem role="alert" { (problem) }
+                    }
+                    div { button.primary type="submit" { (w(lang, "创建", "Create")) } }
+                }
+            }
+        },
+    );
+    Ok(super::page_or_refused(markup, problem.is_some()))
+}
+
+#[derive(Debug, Deserialize)]
+pub struct OfferForm {
+    csrf: String,
+    name: String,
+    kind: String,
+    #[serde(default)]
+    min: String,
+    #[serde(default)]
+    off: String,
+    #[serde(default)]
+    days: String,
+    #[serde(default)]
+    max_coupons: String,
+}
+
+fn offer_of(f: &OfferForm) -> Result<siyu_core::campaign::Offer, String> {
+    use siyu_core::Money;
+    use siyu_core::campaign::{Benefit, Offer, Validity};
+    let yuan = |field: &str, text: &str| {
+        Money::parse_yuan(text.trim()).map_err(|e| format!("{field}: {e}"))
+    };
+    let benefit = match f.kind.as_str() {
+        "threshold" => Benefit::Threshold {
+            min: yuan("min", &f.min)?,
+            off: yuan("off", &f.off)?,
+        },
+        "no_threshold" => Benefit::NoThreshold {
+            off: yuan("off", &f.off)?,
+        },
+        other => return Err(format!("kind: '{other}' is not threshold or no_threshold")),
+    };
+    let number = |field: &str, text: &str| -> Result<Option<u32>, String> {
+        let t = text.trim();
+        if t.is_empty() {
+            return Ok(None);
+        }
+        t.parse()
+            .map(Some)
+            .map_err(|_| format!("{field}: '{t}' is not a whole number"))
+    };
+    Ok(Offer {
+        benefit,
+        validity: Validity::Days {
+            days: number("days", &f.days)?.unwrap_or(14),
+        },
+        max_coupons: number("max_coupons", &f.max_coupons)?.map(u64::from),
+        max_face: None,
+    })
+}
+
+/// `POST /console/offers`: a new offer (operators and admins), checked as the
+/// API checks it; the list again with the mistake (400) when refused.
+pub async fn create_offer(
+    State(state): State<Arc<AppState>>,
+    op: Operator,
+    Form(form): Form<OfferForm>,
+) -> Result<Response, Refusal> {
+    op.require(Action::Manage)?;
+    op.check_form(&form.csrf)?;
+    let offer = match offer_of(&form) {
+        Ok(o) => o,
+        Err(problem) => return list_page(state, op, Some(problem)).await,
+    };
+    let tenant = op.session.user.tenant.clone();
+    let by = format!("console:{}", op.session.user.name);
+    let name = form.name.trim().to_owned();
+    let saved = state
+        .with_store(move |store| {
+            match campaigns::create_offer(store, &tenant, &name, &offer, &by) {
+                Ok(()) => Ok(None),
+                Err(
+                    e @ (campaigns::CampaignsError::Invalid(_)
+                    | campaigns::CampaignsError::OfferExists(_)),
+                ) => Ok(Some(e.to_string())),
+                Err(e) => Err(e.into()),
+            }
+        })
+        .await?;
+    match saved {
+        None => Ok(Redirect::to("/console/campaigns").into_response()),
+        Some(problem) => list_page(state, op, Some(problem)).await,
+    }
 }
 
 /// The outcomes of a campaign's last run, each with its customers.

@@ -116,6 +116,7 @@ pub fn routes() -> Router<Arc<AppState>> {
         .route("/console/tags/{name}/delete", post(segments::tag_delete))
         // campaigns
         .route("/console/campaigns", get(campaigns::list))
+        .route("/console/offers", post(campaigns::create_offer))
         .route("/console/campaigns/{name}", get(campaigns::show))
         .route("/console/campaigns/{name}/preview", get(campaigns::preview))
         .route("/console/campaigns/{name}/run", post(campaigns::run))
