@@ -2053,6 +2053,18 @@ fn campaigns_are_listed_shown_with_the_clis_results_and_run_by_operators_only() 
             )
             .await;
             assert_eq!(refused.status, StatusCode::FORBIDDEN);
+            assert!(!list.text.contains("/console/campaigns/new"));
+            let form = request(&api, &mut look, "GET", "/console/campaigns/new", &[]).await;
+            assert_eq!(form.status, StatusCode::FORBIDDEN, "viewers cannot reach the form");
+            let refused = request(
+                &api,
+                &mut look,
+                "POST",
+                "/console/campaigns",
+                &[("csrf", &token), ("name", "v"), ("customers", "c1"), ("message", "m")],
+            )
+            .await;
+            assert_eq!(refused.status, StatusCode::FORBIDDEN);
             let missing = request(&api, &mut look, "GET", "/console/campaigns/nope", &[]).await;
             assert_eq!(missing.status, StatusCode::NOT_FOUND);
 
@@ -2093,6 +2105,36 @@ fn campaigns_are_listed_shown_with_the_clis_results_and_run_by_operators_only() 
             assert_eq!(made.status, StatusCode::SEE_OTHER, "{}", made.text);
             let list = request(&api, &mut jar, "GET", "/console/campaigns", &[]).await;
             assert!(list.text.contains("<td>big</td>") && list.text.contains("满300"), "{}", list.text);
+
+            // A campaign from the form: the default tiers shown, a mistake shown with it.
+            let form = request(&api, &mut jar, "GET", "/console/campaigns/new", &[]).await;
+            assert_eq!(form.status, StatusCode::OK);
+            assert!(form.text.contains("<label for=\"c-tiers\">") && form.text.contains("value | "), "{}", form.text);
+            let fields = |holdout: &'static str| {
+                vec![
+                    ("csrf", token.clone()),
+                    ("name", "autumn".to_owned()),
+                    ("segment", String::new()),
+                    ("customers", "c1, c2\nc3".to_owned()),
+                    ("message", "hello <b>".to_owned()),
+                    ("channel", "export".to_owned()),
+                    ("tiers", "all |  | big\n".to_owned()),
+                    ("holdout", holdout.to_owned()),
+                    ("quiet_hours", "none".to_owned()),
+                ]
+            };
+            let wrong = fields("80");
+            let wrong: Vec<(&str, &str)> = wrong.iter().map(|(k, v)| (*k, v.as_str())).collect();
+            let a = request(&api, &mut jar, "POST", "/console/campaigns", &wrong).await;
+            assert_eq!(a.status, StatusCode::BAD_REQUEST);
+            assert!(a.text.contains("role=\"alert\">holdout: 80% is not 0 to 50"), "{}", a.text);
+            assert!(a.text.contains("hello &lt;b&gt;"), "the form kept, escaped");
+            let right = fields("0");
+            let right: Vec<(&str, &str)> = right.iter().map(|(k, v)| (*k, v.as_str())).collect();
+            let b = request(&api, &mut jar, "POST", "/console/campaigns", &right).await;
+            assert_eq!((b.status, b.location()), (StatusCode::SEE_OTHER, "/console/campaigns/autumn"), "{}", b.text);
+            let page = request(&api, &mut jar, "GET", "/console/campaigns/autumn", &[]).await;
+            assert!(page.text.contains("3 listed customers") || page.text.contains("3 个指定客户"), "{}", page.text);
 
             // The preview counts what the run then decides, and writes nothing.
             let preview = request(&api, &mut jar, "GET", "/console/campaigns/spring/preview", &[]).await;

@@ -173,6 +173,7 @@ async fn list_page(
         html! {
             (body)
             @if op.session.user.role.allows(Action::Manage) {
+                p { a href="/console/campaigns/new" { (w(lang, "新建营销活动", "New campaign")) } }
                 h2 { (w(lang, "新建优惠券", "New offer")) }
                 form.panel method="post" action="/console/offers" {
                     input type="hidden" name="csrf" value=(op.session.csrf);
@@ -200,6 +201,218 @@ async fn list_page(
         },
     );
     Ok(super::page_or_refused(markup, problem.is_some()))
+}
+
+#[derive(Debug, Deserialize)]
+pub struct CampaignForm {
+    csrf: String,
+    name: String,
+    #[serde(default)]
+    segment: String,
+    #[serde(default)]
+    customers: String,
+    message: String,
+    #[serde(default)]
+    channel: String,
+    /// One tier a line: `name | rule | offer` (rule and offer may be empty).
+    #[serde(default)]
+    tiers: String,
+    #[serde(default)]
+    holdout: String,
+    #[serde(default)]
+    frequency_cap: String,
+    #[serde(default)]
+    frequency_days: String,
+    #[serde(default)]
+    quiet_hours: String,
+}
+
+/// The form's fields as the API's body, so that a campaign is checked by one code.
+fn campaign_json(f: &CampaignForm) -> Result<serde_json::Value, String> {
+    let mut v = serde_json::json!({"name": f.name.trim(), "message": f.message.trim()});
+    let segment = f.segment.trim();
+    let ids: Vec<&str> = f
+        .customers
+        .split(|c: char| c == ',' || c.is_whitespace())
+        .filter(|s| !s.is_empty())
+        .collect();
+    match (segment.is_empty(), ids.is_empty()) {
+        (false, true) => v["segment"] = segment.into(),
+        (true, false) => v["customers"] = ids.into(),
+        _ => return Err("the audience is a segment or pasted customer ids, one of the two".into()),
+    }
+    if !f.channel.trim().is_empty() {
+        v["channel"] = f.channel.trim().into();
+    }
+    let tiers: Vec<serde_json::Value> = f
+        .tiers
+        .lines()
+        .filter(|l| !l.trim().is_empty())
+        .map(|l| {
+            let mut parts = l.splitn(3, '|').map(str::trim);
+            let name = parts.next().unwrap_or_default();
+            let rule = parts.next().unwrap_or_default();
+            let offer = parts.next().filter(|o| !o.is_empty());
+            serde_json::json!({"name": name, "rule": rule, "offer": offer})
+        })
+        .collect();
+    if !tiers.is_empty() {
+        v["tiers"] = tiers.into();
+    }
+    let number = |field: &str, text: &str| -> Result<Option<f64>, String> {
+        let t = text.trim();
+        if t.is_empty() {
+            return Ok(None);
+        }
+        t.parse::<f64>()
+            .map(Some)
+            .map_err(|_| format!("{field}: '{t}' is not a number"))
+    };
+    if let Some(h) = number("holdout", &f.holdout)? {
+        v["holdout"] = h.into();
+    }
+    for (field, text) in [
+        ("frequency_cap", &f.frequency_cap),
+        ("frequency_days", &f.frequency_days),
+    ] {
+        if let Some(n) = number(field, text)? {
+            if n.fract() != 0.0 || !(0.0..=u32::MAX as f64).contains(&n) {
+                return Err(format!("{field}: '{n}' is not a whole number"));
+            }
+            v[field] = (n as u32).into();
+        }
+    }
+    if !f.quiet_hours.trim().is_empty() {
+        v["quiet_hours"] = f.quiet_hours.trim().into();
+    }
+    Ok(v)
+}
+
+/// `GET /console/campaigns/new`: the form to create one (operators and admins), the
+/// default tiers shown to edit.
+pub async fn new_form(
+    State(state): State<Arc<AppState>>,
+    op: Operator,
+) -> Result<Response, Refusal> {
+    campaign_form(state, op, None, None).await
+}
+
+async fn campaign_form(
+    state: Arc<AppState>,
+    op: Operator,
+    form: Option<&CampaignForm>,
+    problem: Option<String>,
+) -> Result<Response, Refusal> {
+    op.require(Action::Manage)?;
+    let tenant = op.session.user.tenant.clone();
+    let segment_names = state
+        .with_store(move |store| {
+            let mut tx = store.read_pool(&tenant).map_err(anyhow::Error::from)?;
+            let rules = tx.rules().map_err(anyhow::Error::from)?;
+            Ok(rules
+                .into_iter()
+                .filter(|r| r.kind == siyu_core::segment::rules::RuleKind::Segment)
+                .map(|r| r.name)
+                .collect::<Vec<_>>())
+        })
+        .await?;
+    let lang = op.lang;
+    let defaults: String = siyu_core::campaign::default_tiers(None, None)
+        .iter()
+        .map(|t| {
+            format!(
+                "{} | {} | {}\n",
+                t.name,
+                t.rule,
+                t.offer.as_deref().unwrap_or("")
+            )
+        })
+        .collect();
+    let field = |f: fn(&CampaignForm) -> &str, default: &str| -> String {
+        form.map_or_else(|| default.to_owned(), |v| f(v).to_owned())
+    };
+    let chosen = field(|f| &f.segment, "");
+    let body = html! {
+        form.panel.campaign-form method="post" action="/console/campaigns" {
+            input type="hidden" name="csrf" value=(op.session.csrf);
+            label for="c-name" { (w(lang, "名称", "Name")) }
+            input #c-name name="name" required maxlength="64" value=(field(|f| &f.name, ""));
+            label for="c-segment" { (w(lang, "人群：分组", "Audience: a segment")) }
+            select #c-segment name="segment" {
+                option value="" { (w(lang, "（用下面粘贴的客户 ID）", "(the ids pasted below)")) }
+                @for s in &segment_names {
+                    option value=(s) selected[*s == chosen] { (s) }
+                }
+            }
+            label for="c-customers" { (w(lang, "或粘贴客户 ID（空格、逗号或换行分隔）", "or customer ids (separated by spaces, commas or lines)")) }
+            textarea #c-customers name="customers" rows="3" { (field(|f| &f.customers, "")) }
+            label for="c-tiers" { (w(lang, "分层：每行 名称 | 规则 | 优惠券", "Tiers, one a line: name | rule | offer")) }
+            textarea #c-tiers name="tiers" rows="4" { (field(|f| &f.tiers, &defaults)) }
+            label for="c-message" { (w(lang, "消息", "Message")) }
+            textarea #c-message name="message" rows="2" required maxlength="1000" { (field(|f| &f.message, "")) }
+            label for="c-channel" { (w(lang, "渠道：export 或 webhook:端点名", "Channel: export or webhook:ENDPOINT")) }
+            input #c-channel name="channel" value=(field(|f| &f.channel, "export"));
+            label for="c-holdout" { (w(lang, "对照组 %（0–50）", "Holdout % (0-50)")) }
+            input #c-holdout name="holdout" inputmode="decimal" value=(field(|f| &f.holdout, "10"));
+            label for="c-cap" { (w(lang, "频次上限（次）", "Frequency cap (sends)")) }
+            input #c-cap name="frequency_cap" type="number" min="0" value=(field(|f| &f.frequency_cap, "2"));
+            label for="c-days" { (w(lang, "频次窗口（天）", "Frequency window (days)")) }
+            input #c-days name="frequency_days" type="number" min="1" value=(field(|f| &f.frequency_days, "7"));
+            label for="c-quiet" { (w(lang, "免打扰时段（HH:MM-HH:MM 或 none）", "Quiet hours (HH:MM-HH:MM or none)")) }
+            input #c-quiet name="quiet_hours" value=(field(|f| &f.quiet_hours, "21:00-08:00"));
+            @if let Some(problem) = &problem {
+                p.problem role="alert" { (problem) }
+            }
+            p.muted { (w(lang, "创建后不会运行：可先在活动页预览。", "Creating does not run it: preview it on its page first.")) }
+            div { button.primary type="submit" { (w(lang, "创建", "Create")) } }
+        }
+    };
+    let markup = layout(
+        &op,
+        "/console/campaigns",
+        w(lang, "新建营销活动", "New campaign"),
+        false,
+        body,
+    );
+    Ok(super::page_or_refused(markup, problem.is_some()))
+}
+
+/// `POST /console/campaigns`: creates a campaign (operators and admins), checked as the
+/// API checks it; the form again with the mistake (400) when refused, else its page.
+pub async fn create(
+    State(state): State<Arc<AppState>>,
+    op: Operator,
+    Form(form): Form<CampaignForm>,
+) -> Result<Response, Refusal> {
+    op.require(Action::Manage)?;
+    op.check_form(&form.csrf)?;
+    let checked = campaign_json(&form)
+        .and_then(|v| crate::http::campaigns::spec_from_json(v).map_err(|e| e.message()));
+    let (name, spec) = match checked {
+        Ok(c) => c,
+        Err(problem) => return campaign_form(state, op, Some(&form), Some(problem)).await,
+    };
+    let tenant = op.session.user.tenant.clone();
+    let by = format!("console:{}", op.session.user.name);
+    let asked = name.clone();
+    let saved = state
+        .with_store(move |store| {
+            match campaigns::create_campaign(store, &tenant, &asked, &spec, &by) {
+                Ok(()) => Ok(None),
+                Err(
+                    e @ (campaigns::CampaignsError::Invalid(_)
+                    | campaigns::CampaignsError::CampaignExists(_)),
+                ) => Ok(Some(e.to_string())),
+                Err(e) => Err(e.into()),
+            }
+        })
+        .await?;
+    match saved {
+        None => {
+            Ok(Redirect::to(&format!("/console/campaigns/{}", path_part(&name))).into_response())
+        }
+        Some(problem) => campaign_form(state, op, Some(&form), Some(problem)).await,
+    }
 }
 
 #[derive(Debug, Deserialize)]

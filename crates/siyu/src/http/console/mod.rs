@@ -115,7 +115,11 @@ pub fn routes() -> Router<Arc<AppState>> {
         )
         .route("/console/tags/{name}/delete", post(segments::tag_delete))
         // campaigns
-        .route("/console/campaigns", get(campaigns::list))
+        .route(
+            "/console/campaigns",
+            get(campaigns::list).post(campaigns::create),
+        )
+        .route("/console/campaigns/new", get(campaigns::new_form))
         .route("/console/offers", post(campaigns::create_offer))
         .route("/console/campaigns/{name}", get(campaigns::show))
         .route("/console/campaigns/{name}/preview", get(campaigns::preview))
