@@ -372,6 +372,25 @@ fn every_console_page_in_chromium() {
         driver.screenshot(&shots.join(shot));
     }
 
+    // Campaigns: the demo's two finished ones listed with the offers, one's page with its
+    // results per tier and its decisions, and the preview of a run now.
+    driver.click("nav.menu a[href='/console/campaigns']");
+    assert!(driver.wait_for(
+        "return location.pathname === '/console/campaigns' && document.querySelectorAll('table.campaigns tbody tr').length === 2"
+    ), "the demo's campaigns are listed");
+    driver.screenshot(&shots.join("campaigns.png"));
+    driver.click("table.campaigns tbody tr a");
+    assert!(driver.wait_for(
+        "return document.querySelectorAll('table.results tbody tr').length > 1 && document.querySelectorAll('table.decisions tbody tr').length > 0 && document.querySelector('.chart[data-drawn] canvas') !== null"
+    ), "a campaign's results, its lift chart and its decisions");
+    driver.script("document.querySelector('.chart[data-drawn]').scrollIntoView(); return true;");
+    driver.screenshot(&shots.join("campaign-results.png"));
+    driver.script("window.scrollTo(0, 0); return true;");
+    driver.screenshot(&shots.join("campaign.png"));
+    driver.click("a[href$='/preview']");
+    assert!(driver.wait_for("return document.querySelector('table.preview') !== null"));
+    driver.screenshot(&shots.join("campaign-preview.png"));
+
     // GMV's factors: moving a slider moves the projection at once.
     driver.click("nav.menu a[href='/console/gmv']");
     assert!(driver.wait_for("return location.pathname === '/console/gmv'"));

@@ -356,6 +356,47 @@ fn sends_by_webhook(store: &mut dyn Store, tenant: &Tenant) {
     assert!(outbox.iter().all(|o| o.endpoint == "bridge"));
 }
 
+/// A preview decides as a run on the same day does, and writes nothing.
+fn preview_equals_run(store: &mut dyn Store, tenant: &Tenant) {
+    let ids = shop(store, tenant);
+    offer(store, tenant, "five", Some(5));
+    let policy = Policy {
+        holdout_bp: 3000,
+        ..Policy::default()
+    };
+    let spec = spec(ids, Some("five"), policy);
+    campaigns::create_campaign(store, tenant, "spring", &spec, "test").expect("campaign");
+    let now = at("2026-03-10 23:00:00");
+    let preview = campaigns::preview_at(store, tenant, "spring", now).expect("preview");
+    let rows = campaigns::decisions(store, tenant, "spring", None).expect("decisions");
+    assert!(rows.is_empty(), "a preview records no decision");
+    let again = campaigns::preview_at(store, tenant, "spring", now).expect("preview");
+    assert_eq!(again.run, 1, "nor a run");
+    let run = run_at(store, tenant, "spring", now).expect("run");
+    assert_eq!(preview.counts, run.counts);
+    assert_eq!(
+        (preview.audience, preview.coupons, preview.face_value),
+        (run.audience, run.coupons, run.face_value)
+    );
+    assert!(
+        preview.counts.iter().any(|(o, _, _)| o == "holdout")
+            && preview.counts.iter().any(|(o, _, _)| o == "held"),
+        "{:?}",
+        preview.counts
+    );
+}
+
+#[test]
+fn a_preview_counts_what_a_run_the_same_day_decides_on_each_backend() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let mut store = siyu_store::open(dir.path().join("c.db").to_str().expect("path")).expect("db");
+    let tenant = store.tenant("shop").expect("tenant");
+    preview_equals_run(store.as_mut(), &tenant);
+    if let Some((mut store, tenant)) = common::postgres_tenant("campaigns_preview") {
+        preview_equals_run(store.as_mut(), &tenant);
+    }
+}
+
 #[test]
 fn a_campaign_by_webhook_puts_its_sends_in_the_outbox_on_each_backend() {
     let dir = tempfile::tempdir().expect("tempdir");

@@ -2053,3 +2053,227 @@ fn period_rows(page: &str) -> Vec<(String, u64)> {
         })
         .collect()
 }
+
+#[test]
+fn campaigns_are_listed_shown_with_the_clis_results_and_run_by_operators_only() {
+    let rt = runtime();
+    for api in Api::on_each_backend("console_campaigns") {
+        import_shop(
+            &api,
+            "default",
+            "order_id,customer_id,ordered_at,amount\no1,c1,2026-05-01 10:00,100\no2,c2,2026-06-03 10:00,50\no3,c3,2026-06-04 10:00,80\n",
+        );
+        let dir = tempfile::tempdir().expect("dir");
+        let people = dir.path().join("customers.csv");
+        std::fs::write(
+            &people,
+            "customer_id,name,phone\nc1,Li,13812345678\nc2,Wang,13912345678\nc3,Zhao,13712345678\n",
+        )
+        .expect("write");
+        api.cli(
+            "default",
+            &["import", "customers", people.to_str().expect("path")],
+        );
+        create_user(&api, "default", "op", Role::Operator);
+        create_user(&api, "default", "boss", Role::Admin);
+        create_user(&api, "default", "look", Role::Viewer);
+        let operator = api.token("default", Role::Operator);
+        rt.block_on(async {
+            let (s, t) = api
+                .call(
+                    "POST",
+                    "/v1/offers",
+                    Some(&operator),
+                    Some(r#"{"name":"ten","kind":"no_threshold","off":10}"#.to_owned()),
+                )
+                .await;
+            assert_eq!(s.as_u16(), 201, "{t}");
+            let body = r#"{"name":"spring","customers":["c1","c2","c3"],"message":"hi <script>x</script>","tiers":[{"name":"all","rule":"","offer":"ten"}],"holdout":0,"quiet_hours":"none"}"#;
+            let (s, t) = api
+                .call("POST", "/v1/campaigns", Some(&operator), Some(body.to_owned()))
+                .await;
+            assert_eq!(s.as_u16(), 201, "{t}");
+
+            // A viewer reads the list and the page, and has no form to run or pause.
+            let mut look = Jar::default();
+            sign_in(&api, &mut look, "default", "look", PASSWORD).await;
+            let list = request(&api, &mut look, "GET", "/console/campaigns", &[]).await;
+            assert_eq!(list.status, StatusCode::OK);
+            assert!(list.text.contains("href=\"/console/campaigns/spring\""), "{}", list.text);
+            assert!(list.text.contains("<td>ten</td>"), "the offer is listed");
+            let shown = request(&api, &mut look, "GET", "/console/campaigns/spring", &[]).await;
+            assert_eq!(shown.status, StatusCode::OK, "{}", shown.text);
+            assert!(shown.text.contains("hi &lt;script&gt;"), "{}", shown.text);
+            assert!(!shown.text.contains("<script>x"));
+            assert!(!shown.text.contains("/run\""), "a viewer gets no run form");
+            let token = form_token(&shown.text);
+            let refused = request(
+                &api,
+                &mut look,
+                "POST",
+                "/console/campaigns/spring/run",
+                &[("csrf", &token), ("confirm", "yes")],
+            )
+            .await;
+            assert_eq!(refused.status, StatusCode::FORBIDDEN);
+            assert!(!list.text.contains("action=\"/console/offers\""), "no offer form for viewers");
+            let refused = request(
+                &api,
+                &mut look,
+                "POST",
+                "/console/offers",
+                &[("csrf", &token), ("name", "v"), ("kind", "no_threshold"), ("off", "5")],
+            )
+            .await;
+            assert_eq!(refused.status, StatusCode::FORBIDDEN);
+            assert!(!list.text.contains("/console/campaigns/new"));
+            let form = request(&api, &mut look, "GET", "/console/campaigns/new", &[]).await;
+            assert_eq!(form.status, StatusCode::FORBIDDEN, "viewers cannot reach the form");
+            let refused = request(
+                &api,
+                &mut look,
+                "POST",
+                "/console/campaigns",
+                &[("csrf", &token), ("name", "v"), ("customers", "c1"), ("message", "m")],
+            )
+            .await;
+            assert_eq!(refused.status, StatusCode::FORBIDDEN);
+            let missing = request(&api, &mut look, "GET", "/console/campaigns/nope", &[]).await;
+            assert_eq!(missing.status, StatusCode::NOT_FOUND);
+
+            // An operator runs it: with the form's token and the confirmation only.
+            let mut jar = Jar::default();
+            sign_in(&api, &mut jar, "default", "op", PASSWORD).await;
+            let before = request(&api, &mut jar, "GET", "/console/campaigns/spring", &[]).await;
+            assert!(before.text.contains("action=\"/console/campaigns/spring/run\""));
+            let token = form_token(&before.text);
+            let run_uri = "/console/campaigns/spring/run";
+            let forged_token = "0".repeat(32);
+            let forged = request(&api, &mut jar, "POST", run_uri, &[("csrf", &forged_token), ("confirm", "yes")]).await;
+            assert_eq!(forged.status, StatusCode::FORBIDDEN);
+            let unconfirmed = request(&api, &mut jar, "POST", run_uri, &[("csrf", &token)]).await;
+            assert_eq!(unconfirmed.status, StatusCode::BAD_REQUEST);
+            // Offers from the list's form: a mistake shown, a good one listed.
+            let list = request(&api, &mut jar, "GET", "/console/campaigns", &[]).await;
+            assert!(list.text.contains("action=\"/console/offers\""));
+            assert!(list.text.contains("<label for=\"offer-off\">"));
+            let wrong = request(
+                &api,
+                &mut jar,
+                "POST",
+                "/console/offers",
+                &[("csrf", &token), ("name", "big"), ("kind", "threshold"), ("min", "300"), ("off", "lots")],
+            )
+            .await;
+            assert_eq!(wrong.status, StatusCode::BAD_REQUEST);
+            assert!(wrong.text.contains("role=\"alert\">off: "), "{}", wrong.text);
+            let made = request(
+                &api,
+                &mut jar,
+                "POST",
+                "/console/offers",
+                &[("csrf", &token), ("name", "big"), ("kind", "threshold"), ("min", "300"), ("off", "50"), ("days", "7"), ("max_coupons", "")],
+            )
+            .await;
+            assert_eq!(made.status, StatusCode::SEE_OTHER, "{}", made.text);
+            let list = request(&api, &mut jar, "GET", "/console/campaigns", &[]).await;
+            assert!(list.text.contains("<td>big</td>") && list.text.contains("满300"), "{}", list.text);
+
+            // A campaign from the form: the default tiers shown, a mistake shown with it.
+            let form = request(&api, &mut jar, "GET", "/console/campaigns/new", &[]).await;
+            assert_eq!(form.status, StatusCode::OK);
+            assert!(form.text.contains("<label for=\"c-tiers\">") && form.text.contains("value | "), "{}", form.text);
+            let fields = |holdout: &'static str| {
+                vec![
+                    ("csrf", token.clone()),
+                    ("name", "autumn".to_owned()),
+                    ("segment", String::new()),
+                    ("customers", "c1, c2\nc3".to_owned()),
+                    ("message", "hello <b>".to_owned()),
+                    ("channel", "export".to_owned()),
+                    ("tiers", "all |  | big\n".to_owned()),
+                    ("holdout", holdout.to_owned()),
+                    ("quiet_hours", "none".to_owned()),
+                ]
+            };
+            let wrong = fields("80");
+            let wrong: Vec<(&str, &str)> = wrong.iter().map(|(k, v)| (*k, v.as_str())).collect();
+            let a = request(&api, &mut jar, "POST", "/console/campaigns", &wrong).await;
+            assert_eq!(a.status, StatusCode::BAD_REQUEST);
+            assert!(a.text.contains("role=\"alert\">holdout: 80% is not 0 to 50"), "{}", a.text);
+            assert!(a.text.contains("hello &lt;b&gt;"), "the form kept, escaped");
+            let right = fields("0");
+            let right: Vec<(&str, &str)> = right.iter().map(|(k, v)| (*k, v.as_str())).collect();
+            let b = request(&api, &mut jar, "POST", "/console/campaigns", &right).await;
+            assert_eq!((b.status, b.location()), (StatusCode::SEE_OTHER, "/console/campaigns/autumn"), "{}", b.text);
+            let page = request(&api, &mut jar, "GET", "/console/campaigns/autumn", &[]).await;
+            assert!(page.text.contains("3 listed customers") || page.text.contains("3 个指定客户"), "{}", page.text);
+
+            // The preview counts what the run then decides, and writes nothing.
+            let preview = request(&api, &mut jar, "GET", "/console/campaigns/spring/preview", &[]).await;
+            assert_eq!(preview.status, StatusCode::OK, "{}", preview.text);
+            let send = preview.text.find("data-outcome=\"send\"").expect("a send row");
+            let row = &preview.text[send..send + preview.text[send..].find("</tr>").expect("row")];
+            assert!(row.ends_with("<td>3</td>"), "the three a run sends: {row}");
+            let still = request(&api, &mut jar, "GET", "/console/campaigns/spring", &[]).await;
+            assert!(!still.text.contains(">c1</a>"), "a preview decides nobody");
+            let ran = request(&api, &mut jar, "POST", run_uri, &[("csrf", &token), ("confirm", "yes")]).await;
+            assert_eq!(ran.status, StatusCode::SEE_OTHER, "{}", ran.text);
+            let after = request(&api, &mut jar, "GET", "/console/campaigns/spring?outcome=send", &[]).await;
+            for c in ["c1", "c2", "c3"] {
+                assert!(after.text.contains(&format!(">{c}</a>")), "{c}: {}", after.text);
+            }
+            let list = request(&api, &mut jar, "GET", "/console/campaigns", &[]).await;
+            assert!(list.text.contains("sent 3") || list.text.contains("发送 3"), "{}", list.text);
+            let held = request(&api, &mut jar, "GET", "/console/campaigns/spring?outcome=held", &[]).await;
+            assert!(!held.text.contains(">c1</a>"), "filtered by outcome");
+
+            // The results are the CLI's.
+            let cli: Value = serde_json::from_str(&api.cli(
+                "default",
+                &["campaign", "results", "spring", "--format", "json"],
+            ))
+            .expect("json");
+            let treated = cli["overall"]["treated"]["customers"].as_u64().expect("count");
+            assert_eq!(treated, 3);
+            let at = after.text.find("<th scope=\"row\">").expect("a results row");
+            assert!(after.text[at..].contains(&format!("<td>{treated} / 0</td>")), "{}", &after.text[at..]);
+            assert!(after.text.contains("too-small"), "groups this small are said to be");
+
+            // The export: phones masked for an operator, who may not ask for them whole.
+            let export = "/console/campaigns/spring/export";
+            let whole = request(&api, &mut jar, "POST", export, &[("csrf", &token), ("full_phones", "yes")]).await;
+            assert_eq!(whole.status, StatusCode::FORBIDDEN);
+            let csv = request(&api, &mut jar, "POST", export, &[("csrf", &token)]).await;
+            assert_eq!(csv.status, StatusCode::OK, "{}", csv.text);
+            assert!(csv.text.contains("138****5678") && !csv.text.contains("13812345678"), "{}", csv.text);
+            assert_eq!(csv.text.lines().count(), 4, "a header and the three sends: {}", csv.text);
+            let refused = request(&api, &mut look, "POST", export, &[("csrf", &form_token(&shown.text))]).await;
+            assert_eq!(refused.status, StatusCode::FORBIDDEN, "not for viewers");
+            // An admin's whole phones, each written to the audit log first.
+            let mut boss = Jar::default();
+            sign_in(&api, &mut boss, "default", "boss", PASSWORD).await;
+            let page = request(&api, &mut boss, "GET", "/console/campaigns/spring", &[]).await;
+            let boss_token = form_token(&page.text);
+            let again = request(&api, &mut boss, "POST", run_uri, &[("csrf", &boss_token), ("confirm", "yes")]).await;
+            assert_eq!(again.status, StatusCode::SEE_OTHER, "{}", again.text);
+            let csv = request(&api, &mut boss, "POST", export, &[("csrf", &boss_token), ("full_phones", "yes")]).await;
+            assert!(csv.text.contains("13812345678"), "{}", csv.text);
+            let audit = api.cli("default", &["customer", "audit", "c1"]);
+            assert!(audit.contains("console:boss"), "{audit}");
+
+            // Paused: it does not run, and says why.
+            let paused = request(
+                &api,
+                &mut jar,
+                "POST",
+                "/console/campaigns/spring/pause",
+                &[("csrf", &token)],
+            )
+            .await;
+            assert_eq!(paused.status, StatusCode::SEE_OTHER);
+            let again = request(&api, &mut jar, "POST", run_uri, &[("csrf", &token), ("confirm", "yes")]).await;
+            assert_eq!(again.status, StatusCode::CONFLICT, "{}", again.text);
+        });
+    }
+}

@@ -237,6 +237,15 @@ struct NewCampaign {
     steps: Vec<String>,
 }
 
+/// A campaign's definition from the fields of `POST /v1/campaigns` (the console's form
+/// sends the same), checked as the API checks it; the name beside it.
+pub(crate) fn spec_from_json(value: Value) -> Result<(String, CampaignSpec), ApiError> {
+    let new: NewCampaign = serde_json::from_value(value)
+        .map_err(|e| ApiError::new(Code::InvalidCampaign, e.to_string()))?;
+    let name = new.name.clone();
+    Ok((name, spec_of(new)?))
+}
+
 fn export() -> String {
     "export".to_owned()
 }

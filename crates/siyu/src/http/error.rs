@@ -165,7 +165,7 @@ impl ApiError {
         }
     }
 
-    fn message(&self) -> String {
+    pub(crate) fn message(&self) -> String {
         match self {
             ApiError::Refused { code, .. } if code.status().is_server_error() => {
                 "internal error".to_owned()

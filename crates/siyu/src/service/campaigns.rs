@@ -265,6 +265,28 @@ pub fn run_at(
     name: &str,
     now: Timestamp,
 ) -> Result<RunSummary> {
+    run_or_preview(store, tenant, name, now, true)
+}
+
+/// What a run as of `now` would decide, by the same code as [`run_at`], written nowhere:
+/// no decision, coupon, delivery or run is recorded (`run` is the number it would have).
+pub fn preview_at(
+    store: &mut dyn Store,
+    tenant: &Tenant,
+    name: &str,
+    now: Timestamp,
+) -> Result<RunSummary> {
+    run_or_preview(store, tenant, name, now, false)
+}
+
+/// A run's decisions as of `now`, recorded when `record`.
+fn run_or_preview(
+    store: &mut dyn Store,
+    tenant: &Tenant,
+    name: &str,
+    now: Timestamp,
+    record: bool,
+) -> Result<RunSummary> {
     let c = campaign(store, tenant, name)?;
     if c.stored.status != "active" {
         return Err(CampaignsError::NotRunnable(format!(
@@ -299,7 +321,7 @@ pub fn run_at(
     };
     ids.sort();
     ids.dedup();
-    decide_and_record(store, tenant, c, &ids, now, None)
+    decide_and_record(store, tenant, c, &ids, now, None, record)
 }
 
 /// A step of a triggered campaign being decided: its number, its tier (none: by the
@@ -314,7 +336,7 @@ struct StepRun<'a> {
 
 /// Decides each of `ids` (sorted, no repeats) as of `now`, and records the decisions, the
 /// coupons issued, the webhook deliveries (and a step's queued rows done) in one
-/// transaction: a run of the campaign.
+/// transaction: a run of the campaign. Without `record`, nothing is written (a preview).
 fn decide_and_record(
     store: &mut dyn Store,
     tenant: &Tenant,
@@ -322,6 +344,7 @@ fn decide_and_record(
     ids: &[CustomerId],
     now: Timestamp,
     step: Option<&StepRun<'_>>,
+    record: bool,
 ) -> Result<RunSummary> {
     let started = std::time::Instant::now();
     let Campaign { stored, spec } = c;
@@ -561,6 +584,18 @@ fn decide_and_record(
     let rank = |o: &str| Outcome::parse(o).map_or(9, |o| o as u8);
     counts.sort_by(|a, b| (rank(&a.0), &a.1).cmp(&(rank(&b.0), &b.1)));
 
+    if !record {
+        return Ok(RunSummary {
+            run: run_number,
+            audience: ids.len() as u64,
+            counts,
+            coupons,
+            face_value: face,
+            not_before: Some(send_after),
+            deliveries: deliveries.len() as u64,
+            seconds: started.elapsed().as_secs_f64(),
+        });
+    }
     let new_run = NewRun {
         campaign_id: stored.id,
         run: run_number,
@@ -687,7 +722,7 @@ pub fn tick(store: &mut dyn Store, tenant: &Tenant, now: Timestamp) -> Result<Ti
             stored: c.stored.clone(),
             spec: c.spec.clone(),
         };
-        let decided = decide_and_record(store, tenant, copy, &ids, now, Some(&run))?;
+        let decided = decide_and_record(store, tenant, copy, &ids, now, Some(&run), true)?;
         summary.steps += done.len() as u64;
         summary.runs.push(StepSummary {
             campaign: c.stored.name.clone(),

@@ -7,6 +7,7 @@
 
 mod assets;
 pub mod cache;
+mod campaigns;
 mod customers;
 mod flows;
 mod guard;
@@ -114,6 +115,19 @@ pub fn routes() -> Router<Arc<AppState>> {
             get(segments::tag_members_csv),
         )
         .route("/console/tags/{name}/delete", post(segments::tag_delete))
+        // campaigns
+        .route(
+            "/console/campaigns",
+            get(campaigns::list).post(campaigns::create),
+        )
+        .route("/console/campaigns/new", get(campaigns::new_form))
+        .route("/console/offers", post(campaigns::create_offer))
+        .route("/console/campaigns/{name}", get(campaigns::show))
+        .route("/console/campaigns/{name}/preview", get(campaigns::preview))
+        .route("/console/campaigns/{name}/run", post(campaigns::run))
+        .route("/console/campaigns/{name}/export", post(campaigns::export))
+        .route("/console/campaigns/{name}/pause", post(campaigns::pause))
+        .route("/console/campaigns/{name}/resume", post(campaigns::resume))
         .route("/console/sign-in", get(sign_in_form).post(sign_in))
         .route("/console/sign-out", post(sign_out))
         .route("/console/lang/{lang}", get(switch_lang))

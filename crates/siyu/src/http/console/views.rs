@@ -23,6 +23,7 @@ const MENU: &[(&str, Key)] = &[
     ("/console/customers", Key::CustomersMenu),
     ("/console/segments", Key::Segments),
     ("/console/tags", Key::TagRules),
+    ("/console/campaigns", Key::Campaigns),
     ("/console/rfm", Key::Rfm),
     ("/console/lifecycle", Key::Lifecycle),
     ("/console/cohorts", Key::Cohorts),
@@ -42,7 +43,7 @@ fn head(lang: Lang, title: &str) -> Markup {
 }
 
 /// A page of a signed-in operator: `path` is the page's menu entry.
-fn layout(op: &Operator, path: &str, title: &str, charts: bool, body: Markup) -> Markup {
+pub(super) fn layout(op: &Operator, path: &str, title: &str, charts: bool, body: Markup) -> Markup {
     let lang = op.lang;
     let user = &op.session.user;
     html! {
@@ -776,7 +777,7 @@ pub fn not_found(op: &Operator) -> Markup {
 }
 
 /// An instant in the tenant's zone, to the minute.
-fn local(zone: &siyu_core::TenantZone, at: siyu_core::Timestamp) -> String {
+pub(super) fn local(zone: &siyu_core::TenantZone, at: siyu_core::Timestamp) -> String {
     let tz = jiff::tz::TimeZone::get(zone.name()).unwrap_or(jiff::tz::TimeZone::UTC);
     tz.to_datetime(at).strftime("%Y-%m-%d %H:%M").to_string()
 }
