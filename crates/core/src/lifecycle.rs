@@ -176,6 +176,25 @@ pub struct StageFacts {
     pub super_user: bool,
 }
 
+/// A customer's repurchase cycle as an exact fraction `span / gaps` days, and whether it
+/// is their own: the mean interval between their first and last purchase days with 3 or
+/// more purchase days, else the tenant's `repurchase_cycle_days` (over 1).
+pub fn repurchase_cycle(
+    first_purchase_day: Option<Date>,
+    last_purchase_day: Option<Date>,
+    purchase_days: u32,
+    tenant_cycle_days: u32,
+) -> (i64, i64, bool) {
+    match (first_purchase_day, last_purchase_day) {
+        (Some(first), Some(last)) if purchase_days >= 3 => (
+            i64::from((last - first).get_days()),
+            i64::from(purchase_days) - 1,
+            true,
+        ),
+        _ => (i64::from(tenant_cycle_days), 1, false),
+    }
+}
+
 /// A customer's stage as of `as_of`, with the days since their last order and the cycle
 /// applied (span / gaps days, and whether it is their own).
 pub fn stage_of(
@@ -186,18 +205,12 @@ pub fn stage_of(
     let days_since_order = f
         .last_purchase_day
         .map(|last| i64::from((as_of - last).get_days()));
-    // The cycle as an exact fraction span/gaps: own mean interval with 3+ days.
-    let own = match (f.first_purchase_day, f.last_purchase_day) {
-        (Some(first), Some(last)) if f.purchase_days >= 3 => Some((
-            i64::from((last - first).get_days()),
-            i64::from(f.purchase_days) - 1,
-        )),
-        _ => None,
-    };
-    let (span, gaps, own_cycle) = match own {
-        Some((span, gaps)) => (span, gaps, true),
-        None => (i64::from(settings.repurchase_cycle_days), 1, false),
-    };
+    let (span, gaps, own_cycle) = repurchase_cycle(
+        f.first_purchase_day,
+        f.last_purchase_day,
+        f.purchase_days,
+        settings.repurchase_cycle_days,
+    );
     let lost_by_time = days_since_order.is_some_and(|d| d > 90 && d * gaps > 3 * span);
     let at_risk = days_since_order.is_some_and(|d| 2 * d * gaps > 3 * span);
     let stage = if f.has_left || lost_by_time {

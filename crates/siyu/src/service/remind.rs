@@ -8,7 +8,7 @@ use jiff::civil::Date;
 use serde::Serialize;
 
 use siyu_core::customer::hide_phone as masked_phone;
-use siyu_core::lifecycle::Stage;
+use siyu_core::lifecycle::{Stage, repurchase_cycle};
 use siyu_core::privacy::is_erased;
 use siyu_core::profile::Profile;
 use siyu_core::segment::rules::{RuleKind, stage_tag};
@@ -16,9 +16,6 @@ use siyu_core::{CustomerId, Money, Timestamp};
 use siyu_store::{MemberFilter, Store, Tenant};
 
 use super::segments::rule_settings;
-
-/// Purchase days from which a customer's own mean interval is their cycle.
-pub const OWN_CYCLE_FROM: u32 = 3;
 
 /// Whose cycle a reminder used.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
@@ -34,17 +31,19 @@ pub enum CycleSource {
 /// first and last purchase days over the intervals between (rounded, at least 1) with 3+
 /// purchase days; the tenant's otherwise. `None` without a purchase.
 pub fn cycle_of(profile: &Profile, tenant_cycle: u32) -> Option<(u32, CycleSource)> {
-    let (first, last) = (profile.first_purchase_day?, profile.last_purchase_day?);
-    if profile.purchase_days < OWN_CYCLE_FROM {
+    profile.last_purchase_day?;
+    let (span, gaps, own) = repurchase_cycle(
+        profile.first_purchase_day,
+        profile.last_purchase_day,
+        profile.purchase_days,
+        tenant_cycle,
+    );
+    if !own {
         return Some((tenant_cycle, CycleSource::Tenant));
     }
-    let span = (last - first).get_days().max(0);
-    let intervals = i32::try_from(profile.purchase_days - 1).unwrap_or(i32::MAX);
-    let mean = (f64::from(span) / f64::from(intervals)).round();
-    // Within u32: a span of days over at least two intervals.
-    #[expect(clippy::cast_possible_truncation, clippy::cast_sign_loss)]
-    let days = mean.max(1.0) as u32;
-    Some((days, CycleSource::Own))
+    // The mean rounded half up, at least a day: within u32 (a span of days over 2+ gaps).
+    let days = ((2 * span.max(0) + gaps) / (2 * gaps)).max(1);
+    Some((u32::try_from(days).unwrap_or(u32::MAX), CycleSource::Own))
 }
 
 /// A customer whose next purchase is due.
