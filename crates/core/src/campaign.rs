@@ -43,6 +43,8 @@ pub enum CampaignError {
     BadChannel(String),
     #[error("a campaign has at least one tier")]
     NoTiers,
+    #[error("a campaign has at most {MAX_TIERS} tiers, not {0}")]
+    TooManyTiers(usize),
     #[error("a campaign's list of customers holds 1 to {MAX_LIST} ids, not {0}")]
     ListSize(usize),
     #[error("the list of customers' id number {line} is not a customer id: {why}")]
@@ -537,10 +539,16 @@ pub struct CampaignSpec {
 /// The most customer ids a campaign's list audience may hold (a segment has no bound).
 pub const MAX_LIST: usize = 1_000_000;
 
+/// The most tiers a campaign may have: each is a rule judged over the audience.
+pub const MAX_TIERS: usize = 20;
+
 impl CampaignSpec {
     pub fn check(&self) -> Result<(), CampaignError> {
         if self.tiers.is_empty() {
             return Err(CampaignError::NoTiers);
+        }
+        if self.tiers.len() > MAX_TIERS {
+            return Err(CampaignError::TooManyTiers(self.tiers.len()));
         }
         // A triggered campaign's audience is whoever its trigger brings (its list empty).
         if let Audience::List { ids } = &self.audience

@@ -390,6 +390,15 @@ fn a_list_audience_is_bounded_and_holds_customer_ids_only() {
         spec(vec!["a".to_owned(); MAX_LIST + 1]).check(),
         Err(CampaignError::ListSize(n)) if n == MAX_LIST + 1
     ));
+    let mut many = spec(vec!["a".to_owned()]);
+    many.tiers = (0..=MAX_TIERS)
+        .map(|i| Tier {
+            name: format!("t{i}"),
+            rule: String::new(),
+            offer: None,
+        })
+        .collect();
+    assert!(matches!(many.check(), Err(CampaignError::TooManyTiers(21))));
 }
 
 #[test]

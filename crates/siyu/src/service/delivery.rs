@@ -138,7 +138,16 @@ fn check_name(name: &str) -> Result<(), WebhookError> {
 }
 
 /// Checks a URL the dispatcher can post to: `http://host[:port]/path`.
+/// The longest webhook URL taken.
+pub const MAX_URL_CHARS: usize = 2_048;
+
 pub fn check_url(url: &str) -> Result<(), WebhookError> {
+    if url.len() > MAX_URL_CHARS {
+        return Err(WebhookError::Invalid(format!(
+            "a webhook URL is at most {MAX_URL_CHARS} characters, not {}",
+            url.len()
+        )));
+    }
     if url.starts_with("https://") {
         return Err(WebhookError::Invalid(
             "https:// is not supported by the dispatcher yet: put a TLS-terminating proxy \
@@ -414,5 +423,7 @@ mod tests {
         assert!(check_url("ftp://x/").is_err());
         assert!(check_url("not a url").is_err());
         assert!(check_url("/relative").is_err());
+        let long = format!("http://h/{}", "a".repeat(MAX_URL_CHARS));
+        assert!(check_url(&long).is_err());
     }
 }
